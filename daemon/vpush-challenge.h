@@ -1,0 +1,34 @@
+/* A challenge as the Verify API returns it, validated field by field. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gint ref_count;
+  gchar *sid;              /* YC… */
+  gchar *factor_sid;       /* YF… */
+  gchar *status;           /* pending, approved, denied, expired */
+  gchar *message;          /* details.message, "" when absent */
+  GVariant *fields;        /* a(ss) from details.fields, never NULL */
+  gint64 created_at;       /* unix seconds */
+  gint64 expires_at;       /* unix seconds */
+  gchar *responded_reason; /* nullable */
+  JsonObject *hidden_details; /* nullable; only string values kept */
+  JsonNode *raw;           /* the whole response object, kept for signing */
+  gchar *signature_fields; /* from a single GET of a pending challenge, else NULL */
+} VpushChallenge;
+
+/* Maps one challenge object of a GET or list response. Requires sid, factor_sid, status,
+ * date_created, expiration_date; rejects wrong types and bad sid shapes. */
+VpushChallenge *vpush_challenge_new_from_json (JsonNode *node, GError **error);
+VpushChallenge *vpush_challenge_ref (VpushChallenge *challenge);
+void vpush_challenge_unref (VpushChallenge *challenge);
+
+/* hidden_details[key] when it is a string, else NULL. */
+const gchar *vpush_challenge_get_hidden (VpushChallenge *challenge, const gchar *key);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushChallenge, vpush_challenge_unref)
+
+G_END_DECLS

@@ -1,0 +1,30 @@
+/* vpushd.conf (docs/design.md "Config"). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gchar *path;                   /* the file read, NULL when only defaults */
+  gchar *base_url;               /* [Verify] BaseUrl, ends with '/' */
+  gchar *ca_file;                /* [Verify] CaFile, nullable */
+  guint http_timeout_ms;         /* [Verify] TimeoutMs, default 10000 */
+  guint poll_interval;           /* [Poll] IntervalSeconds, default 30 */
+  guint poll_interval_with_push; /* [Poll] IntervalWithPushSeconds, default 300 */
+  gchar *push_url;               /* [Push] Url, nullable */
+  gchar *transaction_id_key;     /* [Approval] TransactionIdKey */
+  guint default_timeout_ms;      /* [Approval] DefaultTimeoutMs, default 10000, ≤ 20000 */
+  guint keyring_timeout_ms;      /* [Keyring] TimeoutMs, default 5000 */
+} VpushConfig;
+
+VpushConfig *vpush_config_new_default (void);
+/* path NULL → $XDG_CONFIG_HOME/vpush/vpushd.conf, then /etc/vpush/vpushd.conf, then
+ * defaults. A bad value is an error naming file, group, key and value; unknown keys
+ * and groups are warned about. */
+VpushConfig *vpush_config_load (const gchar *path, GError **error);
+void vpush_config_free (VpushConfig *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushConfig, vpush_config_free)
+
+G_END_DECLS

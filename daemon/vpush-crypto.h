@@ -1,0 +1,48 @@
+/* P-256 keys, their wire encodings and ECDSA signatures (protocol doc §4). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* An EC P-256 key pair; the private half never leaves this process. */
+typedef struct _VpushKey VpushKey;
+
+VpushKey *vpush_key_generate (GError **error);
+/* From PKCS#8 DER (as kept in the Secret Service). */
+VpushKey *vpush_key_new_from_pkcs8 (const guint8 *der, gsize len, GError **error);
+void vpush_key_free (VpushKey *key);
+
+/* PKCS#8 DER of the private key, for the key store. Free with vpush_secure_free(). */
+gboolean vpush_key_export_pkcs8 (VpushKey *key, guint8 **out_der, gsize *out_len, GError **error);
+
+/* Binding.PublicKey: standard base64 (padded) of the 91-byte SPKI DER. */
+gchar *vpush_key_get_public_spki_b64 (VpushKey *key, GError **error);
+
+/* ECDSA-SHA256 over msg, DER encoded. Free with g_free(). */
+gboolean vpush_key_sign_der (VpushKey *key, const guint8 *msg, gsize msg_len, guint8 **out_sig,
+                             gsize *out_len, GError **error);
+
+/* Verify-factor AuthPayload (§5B): standard base64 of the DER signature over text. */
+gchar *vpush_key_sign_b64 (VpushKey *key, const gchar *text, GError **error);
+
+/* ES256 JWS signature (§4): base64url (no padding) of r‖s over text. */
+gchar *vpush_key_sign_jws (VpushKey *key, const gchar *text, GError **error);
+
+/* DER SEQUENCE{r,s} → 64-byte r‖s, each integer left-padded to 32 bytes. */
+gboolean vpush_ecdsa_der_to_raw (const guint8 *der, gsize der_len, guint8 out_raw[64],
+                                 GError **error);
+
+/* Verifies a DER ECDSA-SHA256 signature with a base64 SPKI public key. */
+gboolean vpush_ecdsa_verify_der (const gchar *spki_b64, const guint8 *msg, gsize msg_len,
+                                 const guint8 *sig, gsize sig_len, GError **error);
+
+gchar *vpush_base64url_encode (const guint8 *data, gsize len);
+guint8 *vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error);
+
+/* Wipes then frees a buffer that held secret material. NULL is fine. */
+void vpush_secure_free (gpointer data, gsize len);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushKey, vpush_key_free)
+
+G_END_DECLS

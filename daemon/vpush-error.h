@@ -1,0 +1,23 @@
+/* The io.github.vpush1.Error domain (docs/dbus-api.md "Errors"). */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  VPUSH_ERROR_FAILED,            /* internal failure */
+  VPUSH_ERROR_NOT_FOUND,         /* no such factor, key, or matching challenge */
+  VPUSH_ERROR_AMBIGUOUS,         /* more than one pending challenge matches */
+  VPUSH_ERROR_EXPIRED,           /* the challenge has expired */
+  VPUSH_ERROR_ALREADY_RESPONDED, /* the challenge was approved or denied already */
+  VPUSH_ERROR_KEYRING_LOCKED,    /* the Secret Service collection is locked */
+  VPUSH_ERROR_NETWORK,           /* the Verify API could not be reached */
+  VPUSH_ERROR_API,               /* the Verify API refused: status, code and message in text */
+  VPUSH_ERROR_UNAUTHORIZED,      /* HTTP 401: internal, drives the clock-skew retry */
+} VpushError;
+
+#define VPUSH_ERROR (vpush_error_quark ())
+GQuark vpush_error_quark (void);
+
+G_END_DECLS

@@ -1,0 +1,34 @@
+/* What vpushd keeps of a factor (protocol doc §9); no secrets in here. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gchar *sid;            /* YF… */
+  gchar *friendly_name;
+  gchar *service_sid;    /* VA… */
+  gchar *identity;
+  gchar *account_sid;    /* AC… */
+  gchar *entity_sid;     /* YE…, nullable */
+  gchar *credential_sid; /* config.credential_sid: the device JWT kid */
+  gchar *status;         /* unverified, verified */
+  gchar *created_at;     /* RFC 3339 */
+  gchar *push_url;       /* nullable: this factor's push channel */
+  gchar *metadata;       /* nullable: JSON object text with string values */
+} VpushFactorRecord;
+
+VpushFactorRecord *vpush_factor_record_new (void);
+VpushFactorRecord *vpush_factor_record_copy (const VpushFactorRecord *record);
+void vpush_factor_record_free (VpushFactorRecord *record);
+
+/* The on-disk form of the record. */
+JsonNode *vpush_factor_record_to_json (const VpushFactorRecord *record);
+VpushFactorRecord *vpush_factor_record_new_from_json (JsonNode *node, GError **error);
+
+gboolean vpush_sid_is_valid (const gchar *sid, const gchar *prefix);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushFactorRecord, vpush_factor_record_free)
+
+G_END_DECLS

@@ -1,0 +1,99 @@
+/* The Verify API device calls (protocol doc §3), JSON in and out, error mapping and the
+ * 401 + Date clock-skew retry (§6). */
+#pragma once
+
+#include "vpush-challenge.h"
+#include "vpush-crypto.h"
+#include "vpush-factor-record.h"
+#include "vpush-http.h"
+
+G_BEGIN_DECLS
+
+#define VPUSH_VERIFY_SDK_VERSION "vpush-" VPUSH_VERSION
+#define VPUSH_VERIFY_APP_ID      "io.github.vpush"
+
+typedef struct {
+  GPtrArray *challenges;  /* VpushChallenge */
+  gchar *next_page_token; /* nullable */
+} VpushChallengePage;
+
+void vpush_challenge_page_free (VpushChallengePage *page);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushChallengePage, vpush_challenge_page_free)
+
+#define VPUSH_TYPE_VERIFY (vpush_verify_get_type ())
+G_DECLARE_FINAL_TYPE (VpushVerify, vpush_verify, VPUSH, VERIFY, GObject)
+
+/* base_url ends with "/v2/"; it is checked with vpush_http_check_url(). Signal
+ * "clock-corrected" (gint64 offset) is emitted when a 401 + Date changed the offset. */
+VpushVerify *vpush_verify_new (VpushHttp *http, const gchar *base_url, guint timeout_ms,
+                               GError **error);
+gint64 vpush_verify_get_clock_offset (VpushVerify *self);
+void vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds);
+/* local time + clock offset, unix seconds */
+gint64 vpush_verify_now (VpushVerify *self);
+
+/* Errors of every call: VPUSH_ERROR_NETWORK (transport), VPUSH_ERROR_API (message
+ * "HTTP <status>, code <code>: <message>"), VPUSH_ERROR_NOT_FOUND for 404 on fetch,
+ * G_IO_ERROR_INVALID_DATA for a response that does not map. */
+
+/* #1 POST Factors with the access token. metadata_json nullable. Returns a new record
+ * (status unverified; service sid and identity from the request). */
+void vpush_verify_create_factor_async (VpushVerify *self, const gchar *service_sid,
+                                       const gchar *identity, const gchar *access_token,
+                                       const gchar *friendly_name, const gchar *public_key_b64,
+                                       const gchar *metadata_json, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+VpushFactorRecord *vpush_verify_create_factor_finish (VpushVerify *self, GAsyncResult *result,
+                                                      GError **error);
+
+/* #2 POST AuthPayload = base64 DER signature over the factor sid. Returns the new status. */
+void vpush_verify_verify_factor_async (VpushVerify *self, const VpushFactorRecord *factor,
+                                       VpushKey *key, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+gchar *vpush_verify_verify_factor_finish (VpushVerify *self, GAsyncResult *result,
+                                          GError **error);
+
+/* #3 POST FriendlyName + Config.*. */
+void vpush_verify_update_factor_async (VpushVerify *self, const VpushFactorRecord *factor,
+                                       VpushKey *key, const gchar *friendly_name,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+gboolean vpush_verify_update_factor_finish (VpushVerify *self, GAsyncResult *result,
+                                            GError **error);
+
+/* #4 DELETE; 404, and 401 again after the clock retry, count as done (§3.4). */
+void vpush_verify_delete_factor_async (VpushVerify *self, const VpushFactorRecord *factor,
+                                       VpushKey *key, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+gboolean vpush_verify_delete_factor_finish (VpushVerify *self, GAsyncResult *result,
+                                            GError **error);
+
+/* #5 GET one challenge; keeps Twilio-Verify-Signature-Fields when pending. A challenge
+ * of another factor is an error. */
+void vpush_verify_fetch_challenge_async (VpushVerify *self, const VpushFactorRecord *factor,
+                                         VpushKey *key, const gchar *challenge_sid,
+                                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                                         gpointer user_data);
+VpushChallenge *vpush_verify_fetch_challenge_finish (VpushVerify *self, GAsyncResult *result,
+                                                     GError **error);
+
+/* #6 GET one page. status, order and page_token nullable; page_size 1–1000. */
+void vpush_verify_list_challenges_async (VpushVerify *self, const VpushFactorRecord *factor,
+                                         VpushKey *key, const gchar *status, const gchar *order,
+                                         guint page_size, const gchar *page_token,
+                                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                                         gpointer user_data);
+VpushChallengePage *vpush_verify_list_challenges_finish (VpushVerify *self,
+                                                         GAsyncResult *result, GError **error);
+
+/* #7 POST AuthPayload = answer JWT over the challenge's signature fields + status
+ * ("approved" or "denied"). The challenge must come from a fetch (signature fields set).
+ * Returns the challenge as the API answered it. */
+void vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord *factor,
+                                          VpushKey *key, VpushChallenge *challenge,
+                                          const gchar *status, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+VpushChallenge *vpush_verify_answer_challenge_finish (VpushVerify *self, GAsyncResult *result,
+                                                      GError **error);
+
+G_END_DECLS
