@@ -1,1 +1,660 @@
-/* placeholder */
+#include "vpush-approve.h"
+
+#include <string.h>
+
+#include "vpush-args.h"
+#include "vpush-caller.h"
+#include "vpush-error.h"
+#include "vpush-factor.h"
+#include "vpush-log.h"
+#include "vpush-poller.h"
+
+/* A cached challenge fetched this recently is answered without another GET. */
+#define FRESH_USEC         (30 * G_USEC_PER_SEC)
+#define TIMEOUT_MAX_MS     20000
+#define TRANSACTION_ID_MAX 1024
+
+typedef struct
+{
+  VpushManager *manager;
+  GDBusMethodInvocation *invocation;
+  gchar *status; /* approved, denied */
+  gchar *transaction_id;
+  gchar *challenge_sid;
+  gchar *factor_sid;
+  guint timeout_ms;
+  gchar *caller;
+
+  gulong changed_id;
+  guint timeout_id;
+  gboolean waiting;
+  gboolean timed_out;
+  gboolean done;
+  GError *wait_error; /* why the last poll or fetch failed, if it did */
+
+  VpushChallenge *challenge; /* the one being answered */
+  VpushKeyBox *key;
+  guint fetch_index; /* challenge-sid lookup: which factor is being asked */
+  GPtrArray *fetch_factors;
+} Approval;
+
+static void
+approval_clear (gpointer data)
+{
+  Approval *ap = data;
+
+  g_clear_object (&ap->manager);
+  g_clear_object (&ap->invocation);
+  g_free (ap->status);
+  g_free (ap->transaction_id);
+  g_free (ap->challenge_sid);
+  g_free (ap->factor_sid);
+  g_free (ap->caller);
+  g_clear_error (&ap->wait_error);
+  g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+  g_clear_pointer (&ap->key, vpush_key_box_unref);
+  g_clear_pointer (&ap->fetch_factors, g_ptr_array_unref);
+}
+
+static Approval *
+approval_ref (Approval *ap)
+{
+  return g_rc_box_acquire (ap);
+}
+
+static void
+approval_unref (Approval *ap)
+{
+  g_rc_box_release_full (ap, approval_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Approval, approval_unref)
+
+static void evaluate (Approval *ap);
+
+static const gchar *
+action (Approval *ap)
+{
+  return g_str_equal (ap->status, "approved") ? "approve" : "deny";
+}
+
+static const gchar *
+match_text (Approval *ap, gchar **buf)
+{
+  *buf = ap->transaction_id ? g_strdup_printf ("transaction id “%s”", ap->transaction_id)
+                            : g_strdup_printf ("challenge %s", ap->challenge_sid);
+  return *buf;
+}
+
+static void
+stop_waiting (Approval *ap)
+{
+  if (ap->changed_id)
+    g_clear_signal_handler (&ap->changed_id, vpush_manager_get_pending (ap->manager));
+  g_clear_handle_id (&ap->timeout_id, g_source_remove);
+  if (ap->waiting)
+    {
+      ap->waiting = FALSE;
+      approval_unref (ap); /* the waiting reference */
+    }
+}
+
+static void
+release_entry (Approval *ap)
+{
+  VpushPendingEntry *entry;
+
+  if (ap->challenge == NULL)
+    return;
+  entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
+  if (entry)
+    entry->answering = FALSE;
+}
+
+/* Every outcome is logged with the caller, the rule, the factor and the challenge. */
+static void
+finish_error (Approval *ap, GError *error)
+{
+  g_autofree gchar *what = NULL;
+
+  if (ap->done)
+    {
+      g_error_free (error);
+      return;
+    }
+  ap->done = TRUE;
+  stop_waiting (ap);
+  release_entry (ap);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION,
+                   ap->challenge ? ap->challenge->factor_sid : ap->factor_sid,
+                   ap->challenge ? ap->challenge->sid : ap->challenge_sid, ap->caller,
+                   "%s of %s for %s (rule: any caller of this user): not done: %s", action (ap),
+                   match_text (ap, &what), ap->caller ? ap->caller : "unknown caller",
+                   error->message);
+  vpush_manager_return_error (ap->invocation, error);
+  g_error_free (error);
+}
+
+static void
+finish_ok (Approval *ap)
+{
+  g_autofree gchar *what = NULL;
+
+  ap->done = TRUE;
+  stop_waiting (ap);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, ap->challenge->factor_sid,
+                   ap->challenge->sid, ap->caller,
+                   "%s of %s for %s (rule: any caller of this user): allowed, challenge %s of "
+                   "factor %s is %s",
+                   action (ap), match_text (ap, &what), ap->caller, ap->challenge->sid,
+                   ap->challenge->factor_sid, ap->status);
+  g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
+}
+
+static GError *
+final_status_error (const gchar *sid, const gchar *status)
+{
+  if (g_str_equal (status, "expired"))
+    return g_error_new (VPUSH_ERROR, VPUSH_ERROR_EXPIRED, "challenge %s has expired", sid);
+  return g_error_new (VPUSH_ERROR, VPUSH_ERROR_ALREADY_RESPONDED, "challenge %s was already %s",
+                      sid, status);
+}
+
+static gboolean
+matches (Approval *ap, VpushChallenge *c)
+{
+  VpushConfig *config = vpush_manager_get_config (ap->manager);
+
+  if (ap->factor_sid && !g_str_equal (ap->factor_sid, c->factor_sid))
+    return FALSE;
+  if (ap->challenge_sid)
+    return g_str_equal (ap->challenge_sid, c->sid);
+  return g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key), ap->transaction_id)
+         == 0;
+}
+
+/* Answering */
+
+static void answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+post_answer (Approval *ap)
+{
+  VpushVerify *verify = vpush_manager_get_verify (ap->manager);
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+
+  if (factor == NULL)
+    {
+      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was deleted",
+                                     ap->challenge->factor_sid));
+      return;
+    }
+  /* never send an answer for an expired challenge */
+  if (ap->challenge->expires_at <= vpush_verify_now (verify))
+    {
+      vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, "expired");
+      finish_error (ap, final_status_error (ap->challenge->sid, "expired"));
+      return;
+    }
+  vpush_verify_answer_challenge_async (verify, vpush_factor_get_record (factor), ap->key->key,
+                                       ap->challenge, ap->status, NULL, answered_cb,
+                                       approval_ref (ap));
+}
+
+static void
+refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushPending *pending = vpush_manager_get_pending (ap->manager);
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  vpush_manager_note_api_result (ap->manager, error);
+  if (c == NULL)
+    {
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+        vpush_pending_finish (pending, ap->challenge->sid, "deleted");
+      finish_error (ap, g_steal_pointer (&error));
+      return;
+    }
+  if (!g_str_equal (c->status, "pending"))
+    {
+      vpush_pending_finish (pending, c->sid, c->status);
+      finish_error (ap, final_status_error (c->sid, c->status));
+      return;
+    }
+  vpush_pending_put (pending, c);
+  /* the hidden details as fetched right before signing must still match */
+  if (!matches (ap, c))
+    {
+      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                     "challenge %s no longer matches", c->sid));
+      return;
+    }
+  g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+  ap->challenge = g_steal_pointer (&c);
+  post_answer (ap);
+}
+
+static void
+classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *original = g_steal_pointer (&ap->wait_error);
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, NULL);
+  if (c != NULL && !g_str_equal (c->status, "pending"))
+    {
+      vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
+      g_error_free (original);
+      finish_error (ap, final_status_error (c->sid, c->status));
+      return;
+    }
+  finish_error (ap, original);
+}
+
+static void
+answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *error = NULL;
+  VpushFactor *factor;
+
+  c = vpush_verify_answer_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  vpush_manager_note_api_result (ap->manager, error);
+  if (c != NULL && g_str_equal (c->status, ap->status))
+    {
+      vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid,
+                            ap->status);
+      finish_ok (ap);
+      return;
+    }
+  if (c != NULL)
+    error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_API, "challenge %s is %s after the answer",
+                         c->sid, c->status);
+
+  /* the API refused: find out whether the challenge was answered or expired meanwhile */
+  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  if (factor == NULL || !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+    {
+      finish_error (ap, error);
+      return;
+    }
+  ap->wait_error = error;
+  vpush_verify_fetch_challenge_async (VPUSH_VERIFY (source), vpush_factor_get_record (factor),
+                                      ap->key->key, ap->challenge->sid, NULL, classify_failure_cb,
+                                      approval_ref (ap));
+}
+
+static void
+answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  GError *error = NULL;
+  VpushPendingEntry *entry;
+  VpushFactor *factor;
+
+  ap->key = vpush_manager_load_key_finish (ap->manager, result, &error);
+  if (ap->key == NULL)
+    {
+      finish_error (ap, error);
+      return;
+    }
+  entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
+  if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
+    {
+      post_answer (ap);
+      return;
+    }
+  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  if (factor == NULL)
+    {
+      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was deleted",
+                                     ap->challenge->factor_sid));
+      return;
+    }
+  vpush_verify_fetch_challenge_async (vpush_manager_get_verify (ap->manager),
+                                      vpush_factor_get_record (factor), ap->key->key,
+                                      ap->challenge->sid, NULL, refetched_cb, approval_ref (ap));
+}
+
+static void
+answer (Approval *ap, VpushPendingEntry *entry)
+{
+  if (entry->answering)
+    {
+      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_ALREADY_RESPONDED,
+                                     "challenge %s is being answered by another call",
+                                     entry->challenge->sid));
+      return;
+    }
+  stop_waiting (ap);
+  entry->answering = TRUE;
+  ap->challenge = vpush_challenge_ref (entry->challenge);
+  vpush_manager_load_key_async (ap->manager, entry->challenge->factor_sid, NULL, answer_key_cb,
+                                approval_ref (ap));
+}
+
+/* Waiting for the challenge to arrive */
+
+static void
+on_pending_changed (VpushPending *pending, Approval *ap)
+{
+  evaluate (ap);
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  Approval *ap = user_data;
+
+  ap->timeout_id = 0;
+  ap->timed_out = TRUE;
+  evaluate (ap);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+note_wait_error (Approval *ap, GError *error)
+{
+  g_clear_error (&ap->wait_error);
+  ap->wait_error = error;
+}
+
+static void
+poll_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  GError *error = NULL;
+
+  if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
+    note_wait_error (ap, error);
+  evaluate (ap);
+}
+
+static void fetch_next_factor (Approval *ap);
+
+static void
+direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *error = NULL;
+  VpushPending *pending = vpush_manager_get_pending (ap->manager);
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  if (c == NULL)
+    {
+      /* another factor's challenge, or none: ask the next factor */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
+          || g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
+        note_wait_error (ap, error);
+      else
+        g_error_free (error);
+      ap->fetch_index++;
+      fetch_next_factor (ap);
+      return;
+    }
+  if (ap->done)
+    return;
+  if (g_str_equal (c->status, "pending"))
+    {
+      vpush_pending_put (pending, c);
+      evaluate (ap);
+      return;
+    }
+  finish_error (ap, final_status_error (c->sid, c->status));
+}
+
+static void
+direct_fetch_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushKeyBox) key = NULL;
+  GError *error = NULL;
+  VpushFactor *factor;
+
+  key = vpush_manager_load_key_finish (ap->manager, result, &error);
+  factor = vpush_manager_lookup_factor (ap->manager,
+                                        g_ptr_array_index (ap->fetch_factors, ap->fetch_index));
+  if (key == NULL || factor == NULL)
+    {
+      if (error)
+        note_wait_error (ap, error);
+      ap->fetch_index++;
+      fetch_next_factor (ap);
+      return;
+    }
+  /* the client may sign again (clock retry) after this returns: keep the key alive */
+  g_clear_pointer (&ap->key, vpush_key_box_unref);
+  ap->key = g_steal_pointer (&key);
+  vpush_verify_fetch_challenge_async (vpush_manager_get_verify (ap->manager),
+                                      vpush_factor_get_record (factor), ap->key->key,
+                                      ap->challenge_sid, NULL, direct_fetch_cb, ap);
+  ap = NULL; /* owned by the callback now */
+}
+
+/* A challenge sid names one challenge: ask for it directly instead of polling. */
+static void
+fetch_next_factor (Approval *ap)
+{
+  if (ap->done || ap->fetch_index >= ap->fetch_factors->len)
+    {
+      evaluate (ap);
+      return;
+    }
+  vpush_manager_load_key_async (ap->manager, g_ptr_array_index (ap->fetch_factors, ap->fetch_index),
+                                NULL, direct_fetch_key_cb, approval_ref (ap));
+}
+
+static void
+start_waiting (Approval *ap)
+{
+  VpushPending *pending = vpush_manager_get_pending (ap->manager);
+
+  ap->waiting = TRUE;
+  approval_ref (ap);
+  ap->changed_id = g_signal_connect (pending, "changed", G_CALLBACK (on_pending_changed), ap);
+  ap->timeout_id = g_timeout_add (ap->timeout_ms, on_timeout, ap);
+
+  if (ap->challenge_sid)
+    {
+      g_autoptr (GList) factors = vpush_manager_get_factors (ap->manager);
+
+      ap->fetch_factors = g_ptr_array_new_with_free_func (g_free);
+      for (GList *l = factors; l; l = l->next)
+        {
+          const gchar *sid = vpush_factor_get_sid (l->data);
+
+          if (ap->factor_sid == NULL || g_str_equal (sid, ap->factor_sid))
+            g_ptr_array_add (ap->fetch_factors, g_strdup (sid));
+        }
+      fetch_next_factor (ap);
+      return;
+    }
+  vpush_poller_poll_async (vpush_manager_get_poller (ap->manager), ap->factor_sid, NULL,
+                           poll_done_cb, approval_ref (ap));
+}
+
+static void
+evaluate (Approval *ap)
+{
+  VpushPending *pending = vpush_manager_get_pending (ap->manager);
+  VpushConfig *config = vpush_manager_get_config (ap->manager);
+  gint64 now = vpush_verify_now (vpush_manager_get_verify (ap->manager));
+  g_autoptr (GList) entries = NULL;
+  VpushPendingEntry *live = NULL;
+  VpushChallenge *expired = NULL;
+  VpushChallenge *finished = NULL;
+  const gchar *final_status = NULL;
+  guint n_live = 0;
+
+  if (ap->done || ap->challenge != NULL)
+    return;
+
+  entries = vpush_pending_get_entries (pending);
+  for (GList *l = entries; l; l = l->next)
+    {
+      VpushPendingEntry *entry = l->data;
+
+      if (!matches (ap, entry->challenge))
+        continue;
+      if (entry->challenge->expires_at <= now)
+        expired = entry->challenge;
+      else
+        {
+          live = entry;
+          n_live++;
+        }
+    }
+
+  if (n_live > 1)
+    {
+      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
+                                     "%u pending challenges match; none was answered", n_live));
+      return;
+    }
+  if (n_live == 1)
+    {
+      answer (ap, live);
+      return;
+    }
+  if (expired)
+    {
+      finish_error (ap, final_status_error (expired->sid, "expired"));
+      return;
+    }
+
+  if (ap->challenge_sid)
+    finished = vpush_pending_lookup_finished (pending, ap->challenge_sid, &final_status);
+  else
+    finished = vpush_pending_find_finished (pending, config->transaction_id_key, ap->transaction_id,
+                                            ap->factor_sid, &final_status);
+  if (finished && (ap->factor_sid == NULL || g_str_equal (finished->factor_sid, ap->factor_sid))
+      && !g_str_equal (final_status, "deleted"))
+    {
+      finish_error (ap, final_status_error (finished->sid, final_status));
+      return;
+    }
+
+  if (ap->wait_error && (g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED)))
+    {
+      finish_error (ap, g_steal_pointer (&ap->wait_error));
+      return;
+    }
+  if (ap->timed_out)
+    {
+      g_autofree gchar *what = NULL;
+
+      /* an unreachable API is not the same as no such challenge */
+      if (ap->wait_error && g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK))
+        finish_error (ap, g_steal_pointer (&ap->wait_error));
+      else
+        finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                       "no pending challenge matches %s within %u ms",
+                                       match_text (ap, &what), ap->timeout_ms));
+      return;
+    }
+  if (!ap->waiting)
+    start_waiting (ap);
+}
+
+static void
+caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushCaller) caller = NULL;
+  GError *error = NULL;
+
+  caller = vpush_caller_lookup_finish (result, &error);
+  if (caller == NULL)
+    {
+      finish_error (ap, error);
+      return;
+    }
+  ap->caller = vpush_caller_describe (caller);
+  evaluate (ap);
+}
+
+static gboolean
+check_match (Approval *ap, GVariant *match, GError **error)
+{
+  static const VpushArgSpec specs[] = {
+    { "transaction-id", "s", FALSE },
+    { "challenge-sid", "s", FALSE },
+    { "factor-sid", "s", FALSE },
+    { "timeout-ms", "u", FALSE },
+  };
+  g_autoptr (GHashTable) args = NULL;
+  const gchar *txn;
+  const gchar *sid;
+  const gchar *factor;
+
+  if (!vpush_args_parse (match, "match", specs, G_N_ELEMENTS (specs), &args, error))
+    return FALSE;
+
+  txn = vpush_args_get_string (args, "transaction-id");
+  sid = vpush_args_get_string (args, "challenge-sid");
+  if ((txn == NULL) == (sid == NULL))
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "match: exactly one of transaction-id and challenge-sid is needed, %s given",
+                   txn ? "both" : "neither");
+      return FALSE;
+    }
+  if (txn && (*txn == '\0' || strlen (txn) > TRANSACTION_ID_MAX))
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "match: transaction-id must be 1 to %d bytes", TRANSACTION_ID_MAX);
+      return FALSE;
+    }
+  if (sid && !vpush_args_check_sid (sid, "YC", "match: challenge-sid", error))
+    return FALSE;
+  factor = vpush_args_get_string (args, "factor-sid");
+  if (factor && !vpush_args_check_sid (factor, "YF", "match: factor-sid", error))
+    return FALSE;
+
+  ap->timeout_ms = vpush_args_get_uint32 (
+      args, "timeout-ms", vpush_manager_get_config (ap->manager)->default_timeout_ms);
+  if (ap->timeout_ms > TIMEOUT_MAX_MS)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "match: timeout-ms must be at most %d, not %u", TIMEOUT_MAX_MS, ap->timeout_ms);
+      return FALSE;
+    }
+  ap->transaction_id = g_strdup (txn);
+  ap->challenge_sid = g_strdup (sid);
+  ap->factor_sid = g_strdup (factor);
+  return TRUE;
+}
+
+void
+vpush_approve_handle (VpushManager *manager, GDBusMethodInvocation *invocation, GVariant *match,
+                      const gchar *status)
+{
+  g_autoptr (Approval) ap = g_rc_box_new0 (Approval);
+  GError *error = NULL;
+
+  ap->manager = g_object_ref (manager);
+  ap->invocation = g_object_ref (invocation);
+  ap->status = g_strdup (status);
+  if (!check_match (ap, match, &error))
+    {
+      ap->done = TRUE;
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      g_error_free (error);
+      return;
+    }
+  if (ap->factor_sid && vpush_manager_lookup_factor (manager, ap->factor_sid) == NULL)
+    {
+      finish_error (
+          ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s", ap->factor_sid));
+      return;
+    }
+  vpush_caller_lookup_async (g_dbus_method_invocation_get_connection (invocation),
+                             g_dbus_method_invocation_get_sender (invocation), NULL, caller_cb,
+                             g_steal_pointer (&ap));
+}

@@ -1,6 +1,182 @@
-int main (void);
-int
-main (void)
+/* vpushd: options, config, logging, then load the factors and own the bus name. */
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+
+#include "vpush-config.h"
+#include "vpush-log.h"
+#include "vpush-manager.h"
+#include "vpush-names.h"
+
+typedef struct
 {
-  return 0;
+  GMainLoop *loop;
+  VpushManager *manager;
+  gboolean replace;
+  int exit_code;
+  guint owner_id;
+  guint watchdog_id;
+} Daemon;
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  g_message ("stopping");
+  sd_notify (0, "STOPPING=1");
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_watchdog (gpointer user_data)
+{
+  sd_notify (0, "WATCHDOG=1");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_bus_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_manager_export (d->manager, connection, &error))
+    {
+      g_critical ("could not export the manager: %s", error->message);
+      d->exit_code = EXIT_FAILURE;
+      g_main_loop_quit (d->loop);
+    }
+}
+
+static void
+on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  Daemon *d = user_data;
+  guint n = vpush_manager_get_n_factors (d->manager);
+
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_STARTED, NULL, NULL, NULL,
+                   "vpushd %s ready on the session bus as %s, %u factor%s, state %s", VPUSH_VERSION,
+                   name, n, n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
+  sd_notifyf (0, "READY=1\nSTATUS=%u factor%s, %s", n, n == 1 ? "" : "s",
+              vpush_manager_get_state (d->manager));
+}
+
+static void
+on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  g_warning ("%s on the session bus: %s", connection ? "lost the name" : "no connection", name);
+  d->exit_code = EXIT_FAILURE;
+  g_main_loop_quit (d->loop);
+}
+
+static void
+loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr (GError) error = NULL;
+  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
+
+  if (!vpush_manager_load_finish (d->manager, result, &error))
+    {
+      g_critical ("could not load the factors: %s", error->message);
+      d->exit_code = EXIT_FAILURE;
+      g_main_loop_quit (d->loop);
+      return;
+    }
+  /* never replaceable by default: any process of the user could take the name over and
+   * receive the approvals */
+  if (d->replace)
+    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE | G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+  d->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, VPUSH_DBUS_NAME, flags, on_bus_acquired,
+                                on_name_acquired, on_name_lost, d, NULL);
+}
+
+static gchar *
+default_state_dir (void)
+{
+  const gchar *dir = g_getenv ("STATE_DIRECTORY");
+
+  /* systemd may pass several, colon separated: the first is ours */
+  if (dir && *dir)
+    {
+      g_auto (GStrv) dirs = g_strsplit (dir, ":", 2);
+
+      return g_strdup (dirs[0]);
+    }
+  return g_build_filename (g_get_user_state_dir (), "vpush", NULL);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree gchar *config_path = NULL;
+  g_autofree gchar *state_dir = NULL;
+  gboolean verbose = FALSE;
+  gboolean version = FALSE;
+  Daemon d = { 0 };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = NULL;
+  guint64 watchdog_usec = 0;
+  const GOptionEntry options[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file", "FILE" },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "State directory", "DIR" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Print debug output", NULL },
+    { "replace", 'r', 0, G_OPTION_ARG_NONE, &d.replace,
+      "Replace a running instance (development only)", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL },
+  };
+
+  setlocale (LC_ALL, "");
+  context = g_option_context_new ("- Twilio Verify Push factor for the desktop session");
+  g_option_context_add_main_entries (context, options, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("vpushd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  if (version)
+    {
+      g_print ("vpushd %s\n", VPUSH_VERSION);
+      return EXIT_SUCCESS;
+    }
+  vpush_log_setup (verbose);
+
+  config = vpush_config_load (config_path, &error);
+  if (config == NULL)
+    {
+      g_printerr ("vpushd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  if (state_dir == NULL)
+    state_dir = default_state_dir ();
+
+  d.manager = vpush_manager_new (g_steal_pointer (&config), state_dir, &error);
+  if (d.manager == NULL)
+    {
+      g_printerr ("vpushd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  d.loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGTERM, on_signal, &d);
+  g_unix_signal_add (SIGINT, on_signal, &d);
+  if (sd_watchdog_enabled (0, &watchdog_usec) > 0)
+    d.watchdog_id = g_timeout_add (watchdog_usec / 2000, on_watchdog, NULL);
+
+  vpush_manager_load_async (d.manager, NULL, loaded_cb, &d);
+  g_main_loop_run (d.loop);
+
+  if (d.owner_id)
+    g_bus_unown_name (d.owner_id);
+  g_clear_handle_id (&d.watchdog_id, g_source_remove);
+  g_clear_object (&d.manager);
+  g_main_loop_unref (d.loop);
+  return d.exit_code;
 }

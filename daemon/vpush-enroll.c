@@ -1,1 +1,330 @@
-/* placeholder */
+#include "vpush-enroll.h"
+
+#include <string.h>
+
+#include "vpush-args.h"
+#include "vpush-error.h"
+#include "vpush-factor.h"
+#include "vpush-http.h"
+#include "vpush-log.h"
+
+#define FRIENDLY_NAME_MAX 64
+#define IDENTITY_MAX      256
+#define TOKEN_MAX         8192
+#define METADATA_MAX      1024
+
+typedef struct
+{
+  VpushManager *manager;
+  GDBusMethodInvocation *invocation;
+  gchar *service_sid;
+  gchar *identity;
+  gchar *access_token;
+  gchar *friendly_name;
+  gchar *metadata; /* JSON text, nullable */
+  gchar *push_url; /* nullable */
+  gboolean verify;
+
+  VpushKeyBox *key;
+  VpushFactorRecord *record; /* once created remotely */
+  gboolean key_stored;
+  GError *error; /* the failure being rolled back */
+} Enroll;
+
+static void
+enroll_free (Enroll *e)
+{
+  g_clear_object (&e->manager);
+  g_clear_object (&e->invocation);
+  g_free (e->service_sid);
+  g_free (e->identity);
+  if (e->access_token)
+    vpush_secure_free (e->access_token, strlen (e->access_token));
+  g_free (e->friendly_name);
+  g_free (e->metadata);
+  g_free (e->push_url);
+  g_clear_pointer (&e->key, vpush_key_box_unref);
+  g_clear_pointer (&e->record, vpush_factor_record_free);
+  g_clear_error (&e->error);
+  g_free (e);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Enroll, enroll_free)
+
+static void
+enroll_reply_error (Enroll *e)
+{
+  vpush_manager_return_error (e->invocation, e->error);
+}
+
+/* Rollback: the remote factor first (it needs the key to authenticate), then the key. */
+
+static void
+rollback_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Enroll) e = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
+    g_warning ("enrollment rollback: could not delete the key of %s: %s", e->record->sid,
+               error->message);
+  enroll_reply_error (e);
+}
+
+static void
+rollback_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Enroll) e = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
+    g_warning ("enrollment rollback: could not delete remote factor %s: %s", e->record->sid,
+               error->message);
+  if (!e->key_stored)
+    {
+      enroll_reply_error (e);
+      return;
+    }
+  vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->record->sid, NULL,
+                               rollback_key_cb, e);
+  e = NULL; /* owned by the callback now */
+}
+
+static void
+enroll_fail (Enroll *e, GError *error)
+{
+  g_warning ("enrollment for identity %s failed: %s", e->identity, error->message);
+  e->error = error;
+  vpush_manager_note_api_result (e->manager, error);
+  if (e->record == NULL)
+    {
+      enroll_reply_error (e);
+      enroll_free (e);
+      return;
+    }
+  vpush_verify_delete_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
+                                    NULL, rollback_remote_cb, e);
+}
+
+static void
+enroll_complete (Enroll *e)
+{
+  g_autoptr (VpushFactor) factor = NULL;
+  g_autoptr (GError) error = NULL;
+  const gchar *path;
+
+  e->record->push_url = g_strdup (e->push_url);
+  e->record->metadata = g_strdup (e->metadata);
+  if (!vpush_factor_store_save (vpush_manager_get_factor_store (e->manager), e->record, &error))
+    {
+      enroll_fail (e, g_steal_pointer (&error));
+      return;
+    }
+
+  vpush_manager_cache_key (e->manager, e->record->sid, e->key);
+  factor = vpush_factor_new (e->manager, vpush_factor_record_copy (e->record));
+  vpush_manager_add_factor (e->manager, factor);
+  path = g_dbus_object_get_object_path (G_DBUS_OBJECT (vpush_factor_get_object (factor)));
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_ENROLLED, e->record->sid, NULL, NULL,
+                   "enrolled factor %s (%s) for identity %s of service %s, status %s",
+                   e->record->sid, e->record->friendly_name, e->identity, e->service_sid,
+                   e->record->status);
+  g_dbus_method_invocation_return_value (e->invocation, g_variant_new ("(o)", path));
+  enroll_free (e);
+}
+
+static void
+verified_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  GError *error = NULL;
+  g_autofree gchar *status = NULL;
+
+  status = vpush_verify_verify_factor_finish (VPUSH_VERIFY (source), result, &error);
+  if (status == NULL)
+    {
+      enroll_fail (e, error);
+      return;
+    }
+  if (!g_str_equal (status, "verified"))
+    {
+      enroll_fail (e, g_error_new (VPUSH_ERROR, VPUSH_ERROR_API,
+                                   "the Verify API left the new factor %s", status));
+      return;
+    }
+  g_free (e->record->status);
+  e->record->status = g_steal_pointer (&status);
+  enroll_complete (e);
+}
+
+static void
+key_stored_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  GError *error = NULL;
+
+  if (!vpush_keystore_store_finish (VPUSH_KEYSTORE (source), result, &error))
+    {
+      enroll_fail (e, error);
+      return;
+    }
+  e->key_stored = TRUE;
+  if (!e->verify)
+    {
+      enroll_complete (e);
+      return;
+    }
+  vpush_verify_verify_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
+                                    NULL, verified_cb, e);
+}
+
+static void
+created_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  GError *error = NULL;
+
+  e->record = vpush_verify_create_factor_finish (VPUSH_VERIFY (source), result, &error);
+  if (e->record == NULL)
+    {
+      enroll_fail (e, error);
+      return;
+    }
+  vpush_manager_note_api_result (e->manager, NULL);
+  g_debug ("created factor %s, storing its key", e->record->sid);
+  vpush_keystore_store_async (vpush_manager_get_keystore (e->manager), e->record->sid,
+                              e->service_sid, e->friendly_name, e->key->key, NULL, key_stored_cb,
+                              e);
+}
+
+static gboolean
+check_request (Enroll *e, GVariant *request, GError **error)
+{
+  static const VpushArgSpec specs[] = {
+    { "service-sid", "s", TRUE },   { "identity", "s", TRUE },      { "access-token", "s", TRUE },
+    { "friendly-name", "s", TRUE }, { "metadata", "a{ss}", FALSE }, { "push-url", "s", FALSE },
+    { "verify", "b", FALSE },
+  };
+  g_autoptr (GHashTable) args = NULL;
+  GVariant *metadata;
+  const gchar *s;
+
+  if (!vpush_args_parse (request, "request", specs, G_N_ELEMENTS (specs), &args, error))
+    return FALSE;
+
+  s = vpush_args_get_string (args, "service-sid");
+  if (!vpush_args_check_sid (s, "VA", "request: service-sid", error))
+    return FALSE;
+  e->service_sid = g_strdup (s);
+
+  s = vpush_args_get_string (args, "identity");
+  if (*s == '\0' || strlen (s) > IDENTITY_MAX || strchr (s, '/') != NULL)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "request: identity must be 1 to %d bytes without “/”", IDENTITY_MAX);
+      return FALSE;
+    }
+  e->identity = g_strdup (s);
+
+  s = vpush_args_get_string (args, "access-token");
+  if (*s == '\0' || strlen (s) > TOKEN_MAX)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "request: access-token must be 1 to %d bytes", TOKEN_MAX);
+      return FALSE;
+    }
+  e->access_token = g_strdup (s);
+
+  s = vpush_args_get_string (args, "friendly-name");
+  if (*s == '\0' || g_utf8_strlen (s, -1) > FRIENDLY_NAME_MAX)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "request: friendly-name must be 1 to %d characters", FRIENDLY_NAME_MAX);
+      return FALSE;
+    }
+  e->friendly_name = g_strdup (s);
+
+  metadata = g_hash_table_lookup (args, "metadata");
+  if (metadata != NULL && g_variant_n_children (metadata) > 0)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonNode) root = NULL;
+      GVariantIter iter;
+      const gchar *k;
+      const gchar *v;
+
+      json_builder_begin_object (b);
+      g_variant_iter_init (&iter, metadata);
+      while (g_variant_iter_next (&iter, "{&s&s}", &k, &v))
+        {
+          json_builder_set_member_name (b, k);
+          json_builder_add_string_value (b, v);
+        }
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      e->metadata = json_to_string (root, FALSE);
+      if (strlen (e->metadata) > METADATA_MAX)
+        {
+          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                       "request: metadata is %zu bytes as JSON, more than %d", strlen (e->metadata),
+                       METADATA_MAX);
+          return FALSE;
+        }
+    }
+
+  s = vpush_args_get_string (args, "push-url");
+  if (s && *s)
+    {
+      if (!vpush_http_check_url (s, error))
+        {
+          g_prefix_error (error, "request: push-url: ");
+          (*error)->domain = G_DBUS_ERROR;
+          (*error)->code = G_DBUS_ERROR_INVALID_ARGS;
+          return FALSE;
+        }
+      e->push_url = g_strdup (s);
+    }
+
+  e->verify = vpush_args_get_boolean (args, "verify", TRUE);
+  return TRUE;
+}
+
+void
+vpush_enroll_handle (VpushManager *manager, GDBusMethodInvocation *invocation, GVariant *request)
+{
+  g_autoptr (Enroll) e = g_new0 (Enroll, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = NULL;
+  g_autofree gchar *public_key = NULL;
+
+  e->manager = g_object_ref (manager);
+  e->invocation = g_object_ref (invocation);
+  if (!check_request (e, request, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+
+  /* refuse before anything is created remotely: the key could not be kept */
+  if (vpush_keystore_get_locked (vpush_manager_get_keystore (manager)))
+    {
+      g_dbus_method_invocation_return_error_literal (
+          invocation, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "the login keyring is locked");
+      return;
+    }
+
+  key = vpush_key_generate (&error);
+  if (key != NULL)
+    public_key = vpush_key_get_public_spki_b64 (key, &error);
+  if (public_key == NULL)
+    {
+      vpush_manager_return_error (invocation, error);
+      return;
+    }
+  e->key = vpush_key_box_new (g_steal_pointer (&key));
+
+  vpush_verify_create_factor_async (vpush_manager_get_verify (manager), e->service_sid, e->identity,
+                                    e->access_token, e->friendly_name, public_key, e->metadata,
+                                    NULL, created_cb, e);
+  e = NULL; /* owned by the callback now */
+}

@@ -21,5 +21,5 @@ vpush_error_quark (void)
 
   g_dbus_error_register_error_domain ("vpush-error-quark", &quark, vpush_error_entries,
                                       G_N_ELEMENTS (vpush_error_entries));
-  return (GQuark) quark;
+  return (GQuark)quark;
 }

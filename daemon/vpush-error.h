@@ -5,7 +5,8 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
+typedef enum
+{
   VPUSH_ERROR_FAILED,            /* internal failure */
   VPUSH_ERROR_NOT_FOUND,         /* no such factor, key, or matching challenge */
   VPUSH_ERROR_AMBIGUOUS,         /* more than one pending challenge matches */

@@ -1,1 +1,551 @@
-/* placeholder */
+#include "vpush-factor.h"
+
+#include <string.h>
+
+#include "vpush-args.h"
+#include "vpush-dbus-generated.h"
+#include "vpush-error.h"
+#include "vpush-http.h"
+#include "vpush-log.h"
+#include "vpush-names.h"
+#include "vpush-time.h"
+
+#define FRIENDLY_NAME_MAX 64
+
+struct _VpushFactor
+{
+  GObject parent_instance;
+  VpushManager *manager;
+  VpushFactorRecord *record;
+  GDBusObjectSkeleton *object;
+  VpushDBusFactor *skeleton;
+};
+
+G_DEFINE_TYPE (VpushFactor, vpush_factor, G_TYPE_OBJECT)
+
+static void
+vpush_factor_finalize (GObject *object)
+{
+  VpushFactor *self = VPUSH_FACTOR (object);
+
+  g_signal_handlers_disconnect_by_data (self->skeleton, self);
+  g_clear_object (&self->skeleton);
+  g_clear_object (&self->object);
+  g_clear_pointer (&self->record, vpush_factor_record_free);
+  G_OBJECT_CLASS (vpush_factor_parent_class)->finalize (object);
+}
+
+static void
+vpush_factor_class_init (VpushFactorClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = vpush_factor_finalize;
+}
+
+static void
+vpush_factor_init (VpushFactor *self)
+{
+}
+
+static void
+sync_properties (VpushFactor *self)
+{
+  VpushFactorRecord *r = self->record;
+
+  g_object_set (self->skeleton, "sid", r->sid, "friendly-name", r->friendly_name, "service-sid",
+                r->service_sid, "identity", r->identity, "account-sid", r->account_sid, "status",
+                r->status, "created-at", r->created_at, "key-storage",
+                VPUSH_KEY_STORAGE_SECRET_SERVICE, "push-url", r->push_url ? r->push_url : "", NULL);
+}
+
+/* The steps of every method: load the key, then call the API with it. */
+typedef struct
+{
+  VpushFactor *factor;
+  GDBusMethodInvocation *invocation;
+  VpushKeyBox *key;
+  gchar *friendly_name; /* Update */
+  gchar *push_url;      /* Update */
+  gboolean set_push_url;
+} FactorCall;
+
+static void
+factor_call_free (FactorCall *call)
+{
+  g_clear_object (&call->factor);
+  g_clear_object (&call->invocation);
+  g_clear_pointer (&call->key, vpush_key_box_unref);
+  g_free (call->friendly_name);
+  g_free (call->push_url);
+  g_free (call);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FactorCall, factor_call_free)
+
+static FactorCall *
+factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation)
+{
+  FactorCall *call = g_new0 (FactorCall, 1);
+
+  call->factor = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  return call;
+}
+
+static void
+fail (FactorCall *call, const GError *error)
+{
+  vpush_manager_note_api_result (call->factor->manager, error);
+  vpush_manager_return_error (call->invocation, error);
+}
+
+static gboolean
+save_record (VpushFactor *self, GError **error)
+{
+  return vpush_factor_store_save (vpush_manager_get_factor_store (self->manager), self->record,
+                                  error);
+}
+
+/* Verify() */
+
+static void
+verify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushFactor *self = call->factor;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *status = NULL;
+
+  status = vpush_verify_verify_factor_finish (VPUSH_VERIFY (source), result, &error);
+  vpush_manager_note_api_result (self->manager, error);
+  if (status == NULL)
+    {
+      fail (call, error);
+      return;
+    }
+  g_free (self->record->status);
+  self->record->status = g_strdup (status);
+  sync_properties (self);
+  if (!save_record (self, &error))
+    {
+      fail (call, error);
+      return;
+    }
+  if (!g_str_equal (status, "verified"))
+    {
+      g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_API,
+                                             "the Verify API left the factor %s", status);
+      return;
+    }
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+}
+
+static void
+verify_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushManager *manager = call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  call->key = vpush_manager_load_key_finish (manager, result, &error);
+  if (call->key == NULL)
+    {
+      fail (call, error);
+      return;
+    }
+  vpush_verify_verify_factor_async (vpush_manager_get_verify (manager), call->factor->record,
+                                    call->key->key, NULL, verify_done_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static gboolean
+handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, VpushFactor *self)
+{
+  if (g_str_equal (self->record->status, "verified"))
+    {
+      g_dbus_method_invocation_return_value (invocation, NULL);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, verify_key_cb,
+                                factor_call_new (self, invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Update() */
+
+static void
+apply_update (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+  g_autoptr (GError) error = NULL;
+
+  if (call->friendly_name)
+    {
+      g_free (self->record->friendly_name);
+      self->record->friendly_name = g_strdup (call->friendly_name);
+    }
+  if (call->set_push_url)
+    {
+      g_free (self->record->push_url);
+      self->record->push_url = call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
+    }
+  if (!save_record (self, &error))
+    {
+      fail (call, error);
+      return;
+    }
+  sync_properties (self);
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+}
+
+static void
+update_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_verify_update_factor_finish (VPUSH_VERIFY (source), result, &error))
+    {
+      fail (call, error);
+      return;
+    }
+  vpush_manager_note_api_result (call->factor->manager, NULL);
+  apply_update (call);
+}
+
+static void
+update_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushManager *manager = call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  call->key = vpush_manager_load_key_finish (manager, result, &error);
+  if (call->key == NULL)
+    {
+      fail (call, error);
+      return;
+    }
+  vpush_verify_update_factor_async (vpush_manager_get_verify (manager), call->factor->record,
+                                    call->key->key, call->friendly_name, NULL, update_done_cb,
+                                    call);
+  call = NULL; /* owned by the callback now */
+}
+
+static gboolean
+handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVariant *changes,
+               VpushFactor *self)
+{
+  static const VpushArgSpec specs[] = {
+    { "friendly-name", "s", FALSE },
+    { "push-url", "s", FALSE },
+  };
+  g_autoptr (GHashTable) args = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FactorCall) call = NULL;
+  const gchar *name;
+  const gchar *url;
+
+  if (!vpush_args_parse (changes, "changes", specs, G_N_ELEMENTS (specs), &args, &error))
+    goto invalid;
+
+  name = vpush_args_get_string (args, "friendly-name");
+  if (name && (*name == '\0' || g_utf8_strlen (name, -1) > FRIENDLY_NAME_MAX))
+    {
+      g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "changes: friendly-name must be 1 to %d characters", FRIENDLY_NAME_MAX);
+      goto invalid;
+    }
+  url = vpush_args_get_string (args, "push-url");
+  if (url && *url && !vpush_http_check_url (url, &error))
+    {
+      g_prefix_error (&error, "changes: push-url: ");
+      error->domain = G_DBUS_ERROR;
+      error->code = G_DBUS_ERROR_INVALID_ARGS;
+      goto invalid;
+    }
+
+  call = factor_call_new (self, invocation);
+  call->push_url = g_strdup (url);
+  call->set_push_url = url != NULL;
+  if (name == NULL || g_str_equal (name, self->record->friendly_name))
+    {
+      apply_update (call);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  call->friendly_name = g_strdup (name);
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, update_key_cb, call);
+  call = NULL; /* owned by the callback now */
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+
+invalid:
+  g_dbus_method_invocation_return_gerror (invocation, error);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Delete(): remote first (404 counts as done), then the key, the record, the object. */
+
+static void
+delete_local (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+  g_autofree gchar *sid = g_strdup (self->record->sid);
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_remove (vpush_manager_get_factor_store (self->manager), sid, &error))
+    {
+      fail (call, error);
+      return;
+    }
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, NULL, "factor %s deleted",
+                   sid);
+  vpush_manager_remove_factor (self->manager, sid);
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+}
+
+static void
+delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
+    {
+      fail (call, error);
+      return;
+    }
+  delete_local (call);
+}
+
+static void
+delete_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushManager *manager = call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
+    {
+      fail (call, error);
+      return;
+    }
+  vpush_manager_note_api_result (manager, NULL);
+  vpush_manager_forget_key (manager, call->factor->record->sid);
+  vpush_keystore_delete_async (vpush_manager_get_keystore (manager), call->factor->record->sid,
+                               NULL, delete_key_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static void
+delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushManager *manager = call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  call->key = vpush_manager_load_key_finish (manager, result, &error);
+  if (call->key == NULL)
+    {
+      /* without its key the factor can't authenticate anywhere: drop what is left here */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+        {
+          g_warning ("factor %s has no key; deleting it locally only", call->factor->record->sid);
+          delete_local (call);
+          return;
+        }
+      fail (call, error);
+      return;
+    }
+  vpush_verify_delete_factor_async (vpush_manager_get_verify (manager), call->factor->record,
+                                    call->key->key, NULL, delete_remote_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static gboolean
+handle_delete (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, VpushFactor *self)
+{
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, delete_key_loaded_cb,
+                                factor_call_new (self, invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ListChallenges() */
+
+typedef struct
+{
+  FactorCall *call;
+  gchar *status;
+  gchar *order;
+  guint page_size;
+  gchar *page_token;
+} ListCall;
+
+static void
+list_call_free (ListCall *list)
+{
+  factor_call_free (list->call);
+  g_free (list->status);
+  g_free (list->order);
+  g_free (list->page_token);
+  g_free (list);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ListCall, list_call_free)
+
+static GVariant *
+challenge_to_variant (VpushChallenge *c)
+{
+  g_auto (GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree gchar *created = vpush_time_format (c->created_at);
+  g_autofree gchar *expires = vpush_time_format (c->expires_at);
+
+  g_variant_builder_add (&b, "{sv}", "sid", g_variant_new_string (c->sid));
+  g_variant_builder_add (&b, "{sv}", "status", g_variant_new_string (c->status));
+  g_variant_builder_add (&b, "{sv}", "message", g_variant_new_string (c->message));
+  g_variant_builder_add (&b, "{sv}", "fields", c->fields);
+  g_variant_builder_add (&b, "{sv}", "created-at", g_variant_new_string (created));
+  g_variant_builder_add (&b, "{sv}", "expires-at", g_variant_new_string (expires));
+  g_variant_builder_add (&b, "{sv}", "responded-reason",
+                         g_variant_new_string (c->responded_reason ? c->responded_reason : ""));
+  return g_variant_builder_end (&b);
+}
+
+static void
+list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ListCall) list = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_auto (GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+  page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
+  if (page == NULL)
+    {
+      fail (list->call, error);
+      return;
+    }
+  vpush_manager_note_api_result (list->call->factor->manager, NULL);
+  for (guint i = 0; i < page->challenges->len; i++)
+    g_variant_builder_add_value (&b,
+                                 challenge_to_variant (g_ptr_array_index (page->challenges, i)));
+  g_dbus_method_invocation_return_value (
+      list->call->invocation,
+      g_variant_new ("(aa{sv}s)", &b, page->next_page_token ? page->next_page_token : ""));
+}
+
+static void
+list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (ListCall) list = user_data;
+  VpushManager *manager = list->call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  list->call->key = vpush_manager_load_key_finish (manager, result, &error);
+  if (list->call->key == NULL)
+    {
+      fail (list->call, error);
+      return;
+    }
+  vpush_verify_list_challenges_async (
+      vpush_manager_get_verify (manager), list->call->factor->record, list->call->key->key,
+      list->status, list->order, list->page_size, list->page_token, NULL, list_done_cb, list);
+  list = NULL; /* owned by the callback now */
+}
+
+static gboolean
+handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVariant *options,
+             VpushFactor *self)
+{
+  static const VpushArgSpec specs[] = {
+    { "status", "s", FALSE },
+    { "order", "s", FALSE },
+    { "page-size", "u", FALSE },
+    { "page-token", "s", FALSE },
+  };
+  static const gchar *const statuses[] = { "pending", "approved", "denied", "expired", NULL };
+  g_autoptr (GHashTable) args = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ListCall) list = g_new0 (ListCall, 1);
+  const gchar *status;
+  const gchar *order;
+  const gchar *token;
+
+  list->call = factor_call_new (self, invocation);
+  if (!vpush_args_parse (options, "options", specs, G_N_ELEMENTS (specs), &args, &error))
+    goto invalid;
+
+  status = vpush_args_get_string (args, "status");
+  if (status && !g_strv_contains (statuses, status))
+    {
+      g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "options: status must be pending, approved, denied or expired");
+      goto invalid;
+    }
+  order = vpush_args_get_string (args, "order");
+  if (order && !g_str_equal (order, "asc") && !g_str_equal (order, "desc"))
+    {
+      g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "options: order must be asc or desc");
+      goto invalid;
+    }
+  list->page_size = vpush_args_get_uint32 (args, "page-size", 50);
+  if (list->page_size < 1 || list->page_size > 1000)
+    {
+      g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "options: page-size must be from 1 to 1000, not %u", list->page_size);
+      goto invalid;
+    }
+  token = vpush_args_get_string (args, "page-token");
+  if (token && (strlen (token) > 1024 || !g_utf8_validate (token, -1, NULL)))
+    {
+      g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "options: page-token is not a page token");
+      goto invalid;
+    }
+  list->status = g_strdup (status);
+  list->order = g_strdup (order ? order : "asc");
+  list->page_token = token && *token ? g_strdup (token) : NULL;
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, list_key_cb, list);
+  list = NULL; /* owned by the callback now */
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+
+invalid:
+  g_dbus_method_invocation_return_gerror (invocation, error);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+VpushFactor *
+vpush_factor_new (VpushManager *manager, VpushFactorRecord *record)
+{
+  VpushFactor *self = g_object_new (VPUSH_TYPE_FACTOR, NULL);
+  g_autofree gchar *path = vpush_factor_object_path (record->sid);
+
+  self->manager = manager;
+  self->record = record;
+  self->object = g_dbus_object_skeleton_new (path);
+  self->skeleton = vpush_dbus_factor_skeleton_new ();
+  sync_properties (self);
+  g_signal_connect (self->skeleton, "handle-verify", G_CALLBACK (handle_verify), self);
+  g_signal_connect (self->skeleton, "handle-update", G_CALLBACK (handle_update), self);
+  g_signal_connect (self->skeleton, "handle-delete", G_CALLBACK (handle_delete), self);
+  g_signal_connect (self->skeleton, "handle-list-challenges", G_CALLBACK (handle_list), self);
+  g_dbus_object_skeleton_add_interface (self->object, G_DBUS_INTERFACE_SKELETON (self->skeleton));
+  return self;
+}
+
+const VpushFactorRecord *
+vpush_factor_get_record (VpushFactor *self)
+{
+  return self->record;
+}
+
+const gchar *
+vpush_factor_get_sid (VpushFactor *self)
+{
+  return self->record->sid;
+}
+
+GDBusObjectSkeleton *
+vpush_factor_get_object (VpushFactor *self)
+{
+  return self->object;
+}

@@ -1,1 +1,494 @@
-/* placeholder */
+#include "vpush-manager.h"
+
+#include "vpush-approve.h"
+#include "vpush-dbus-generated.h"
+#include "vpush-enroll.h"
+#include "vpush-error.h"
+#include "vpush-factor.h"
+#include "vpush-names.h"
+#include "vpush-poller.h"
+
+struct _VpushManager
+{
+  GObject parent_instance;
+
+  VpushConfig *config;
+  VpushHttp *http;
+  VpushVerify *verify;
+  VpushKeystore *keystore;
+  VpushFactorStore *store;
+  VpushPending *pending;
+  VpushPoller *poller;
+
+  GDBusConnection *connection;
+  GDBusObjectManagerServer *object_manager;
+  VpushDBusManager *skeleton;
+
+  GHashTable *factors;   /* sid → VpushFactor */
+  GHashTable *key_cache; /* sid → VpushKeyBox */
+
+  gboolean keyring_ok; /* the Secret Service answered at start */
+  gboolean offline;    /* the last Verify API call could not reach it */
+  guint expire_source;
+};
+
+G_DEFINE_TYPE (VpushManager, vpush_manager, G_TYPE_OBJECT)
+
+/* How often pending challenges are checked against their expiry */
+#define EXPIRE_CHECK_SECONDS 1
+
+VpushKeyBox *
+vpush_key_box_new (VpushKey *key)
+{
+  VpushKeyBox *box = g_rc_box_new0 (VpushKeyBox);
+
+  box->key = key;
+  return box;
+}
+
+VpushKeyBox *
+vpush_key_box_ref (VpushKeyBox *box)
+{
+  return g_rc_box_acquire (box);
+}
+
+static void
+key_box_clear (gpointer data)
+{
+  VpushKeyBox *box = data;
+
+  g_clear_pointer (&box->key, vpush_key_free);
+}
+
+void
+vpush_key_box_unref (VpushKeyBox *box)
+{
+  g_rc_box_release_full (box, key_box_clear);
+}
+
+static void
+vpush_manager_finalize (GObject *object)
+{
+  VpushManager *self = VPUSH_MANAGER (object);
+
+  g_clear_handle_id (&self->expire_source, g_source_remove);
+  g_clear_pointer (&self->poller, vpush_poller_free);
+  g_hash_table_unref (self->factors);
+  g_hash_table_unref (self->key_cache);
+  g_clear_object (&self->skeleton);
+  g_clear_object (&self->object_manager);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->pending);
+  g_clear_object (&self->store);
+  g_clear_object (&self->keystore);
+  g_clear_object (&self->verify);
+  g_clear_object (&self->http);
+  g_clear_pointer (&self->config, vpush_config_free);
+  G_OBJECT_CLASS (vpush_manager_parent_class)->finalize (object);
+}
+
+static void
+vpush_manager_class_init (VpushManagerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = vpush_manager_finalize;
+}
+
+static void
+vpush_manager_init (VpushManager *self)
+{
+  self->factors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->key_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify)vpush_key_box_unref);
+}
+
+static void
+update_state (VpushManager *self)
+{
+  const gchar *state;
+
+  if (self->skeleton == NULL)
+    return;
+  if (!self->keyring_ok || vpush_keystore_get_locked (self->keystore))
+    state = VPUSH_STATE_KEYRING_LOCKED;
+  else if (self->offline)
+    state = VPUSH_STATE_OFFLINE;
+  else
+    state = VPUSH_STATE_READY;
+
+  if (g_strcmp0 (vpush_dbus_manager_get_state (self->skeleton), state) != 0)
+    {
+      g_message ("state: %s", state);
+      vpush_dbus_manager_set_state (self->skeleton, state);
+    }
+}
+
+static void
+on_keyring_locked (VpushManager *self)
+{
+  /* a locked keyring means the user wants the keys unusable: drop the cache too */
+  if (vpush_keystore_get_locked (self->keystore))
+    g_hash_table_remove_all (self->key_cache);
+  update_state (self);
+}
+
+static void
+on_clock_corrected (VpushManager *self, gint64 offset)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_message ("clock corrected by the Verify API's Date: offset %" G_GINT64_FORMAT " s", offset);
+  if (!vpush_factor_store_save_clock_offset (self->store, offset, &error))
+    g_warning ("could not keep the clock correction: %s", error->message);
+}
+
+VpushManager *
+vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
+{
+  g_autoptr (VpushManager) self = g_object_new (VPUSH_TYPE_MANAGER, NULL);
+
+  self->config = config;
+  self->http = vpush_http_new ();
+  if (config->ca_file)
+    vpush_http_set_ca_file (self->http, config->ca_file);
+  self->verify = vpush_verify_new (self->http, config->base_url, config->http_timeout_ms, error);
+  if (self->verify == NULL)
+    return NULL;
+  self->store = vpush_factor_store_new (state_dir, error);
+  if (self->store == NULL)
+    return NULL;
+  vpush_verify_set_clock_offset (self->verify, vpush_factor_store_load_clock_offset (self->store));
+  g_signal_connect_swapped (self->verify, "clock-corrected", G_CALLBACK (on_clock_corrected), self);
+
+  self->keystore = vpush_keystore_new (config->keyring_timeout_ms);
+  g_signal_connect_swapped (self->keystore, "notify::locked", G_CALLBACK (on_keyring_locked), self);
+  self->object_manager = g_dbus_object_manager_server_new (VPUSH_DBUS_PATH);
+  self->pending = vpush_pending_new (self->object_manager);
+  self->poller = vpush_poller_new (self);
+  return g_steal_pointer (&self);
+}
+
+static void
+keystore_init_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  VpushManager *self = g_task_get_source_object (task);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) records = NULL;
+
+  self->keyring_ok = vpush_keystore_init_finish (self->keystore, result, &error);
+  if (!self->keyring_ok)
+    g_warning ("Secret Service unavailable, factor keys can't be used: %s", error->message);
+  g_clear_error (&error);
+
+  records = vpush_factor_store_load_all (self->store, &error);
+  if (records == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  for (guint i = 0; i < records->len; i++)
+    {
+      VpushFactorRecord *record = g_ptr_array_index (records, i);
+      g_autoptr (VpushFactor) factor = NULL;
+
+      g_ptr_array_index (records, i) = NULL;
+      factor = vpush_factor_new (self, record);
+      g_hash_table_insert (self->factors, g_strdup (record->sid), g_steal_pointer (&factor));
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+vpush_manager_load_async (VpushManager *self, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  vpush_keystore_init_async (self->keystore, cancellable, keystore_init_cb, task);
+}
+
+gboolean
+vpush_manager_load_finish (VpushManager *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static gboolean
+handle_enroll (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, GVariant *request,
+               VpushManager *self)
+{
+  vpush_enroll_handle (self, invocation, request);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_approve (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, GVariant *match,
+                VpushManager *self)
+{
+  vpush_approve_handle (self, invocation, match, "approved");
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_deny (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, GVariant *match,
+             VpushManager *self)
+{
+  vpush_approve_handle (self, invocation, match, "denied");
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
+    vpush_manager_return_error (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static gboolean
+handle_refresh (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, VpushManager *self)
+{
+  vpush_poller_poll_async (self->poller, NULL, NULL, refresh_cb, g_object_ref (invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+expire_tick (gpointer user_data)
+{
+  VpushManager *self = user_data;
+
+  vpush_pending_expire (self->pending, vpush_verify_now (self->verify));
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error)
+{
+  GHashTableIter iter;
+  VpushFactor *factor;
+
+  self->connection = g_object_ref (connection);
+  self->skeleton = vpush_dbus_manager_skeleton_new ();
+  vpush_dbus_manager_set_version (self->skeleton, VPUSH_VERSION);
+  vpush_dbus_manager_set_state (self->skeleton, VPUSH_STATE_STARTING);
+  vpush_dbus_manager_set_push_state (self->skeleton, VPUSH_PUSH_STATE_DISABLED);
+  g_signal_connect (self->skeleton, "handle-enroll-factor", G_CALLBACK (handle_enroll), self);
+  g_signal_connect (self->skeleton, "handle-approve-challenge", G_CALLBACK (handle_approve), self);
+  g_signal_connect (self->skeleton, "handle-deny-challenge", G_CALLBACK (handle_deny), self);
+  g_signal_connect (self->skeleton, "handle-refresh", G_CALLBACK (handle_refresh), self);
+
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), connection,
+                                         VPUSH_DBUS_PATH, error))
+    return FALSE;
+
+  g_hash_table_iter_init (&iter, self->factors);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
+    {
+      g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
+      vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));
+    }
+  g_dbus_object_manager_server_set_connection (self->object_manager, connection);
+
+  self->expire_source = g_timeout_add_seconds (EXPIRE_CHECK_SECONDS, expire_tick, self);
+  update_state (self);
+  return TRUE;
+}
+
+guint
+vpush_manager_get_n_factors (VpushManager *self)
+{
+  return g_hash_table_size (self->factors);
+}
+
+const gchar *
+vpush_manager_get_state (VpushManager *self)
+{
+  return self->skeleton ? vpush_dbus_manager_get_state (self->skeleton) : VPUSH_STATE_STARTING;
+}
+
+VpushConfig *
+vpush_manager_get_config (VpushManager *self)
+{
+  return self->config;
+}
+
+VpushVerify *
+vpush_manager_get_verify (VpushManager *self)
+{
+  return self->verify;
+}
+
+VpushKeystore *
+vpush_manager_get_keystore (VpushManager *self)
+{
+  return self->keystore;
+}
+
+VpushFactorStore *
+vpush_manager_get_factor_store (VpushManager *self)
+{
+  return self->store;
+}
+
+VpushPending *
+vpush_manager_get_pending (VpushManager *self)
+{
+  return self->pending;
+}
+
+VpushPoller *
+vpush_manager_get_poller (VpushManager *self)
+{
+  return self->poller;
+}
+
+GDBusConnection *
+vpush_manager_get_connection (VpushManager *self)
+{
+  return self->connection;
+}
+
+GDBusObjectManagerServer *
+vpush_manager_get_object_manager (VpushManager *self)
+{
+  return self->object_manager;
+}
+
+VpushFactor *
+vpush_manager_lookup_factor (VpushManager *self, const gchar *sid)
+{
+  return g_hash_table_lookup (self->factors, sid);
+}
+
+GList *
+vpush_manager_get_factors (VpushManager *self)
+{
+  return g_hash_table_get_values (self->factors);
+}
+
+void
+vpush_manager_add_factor (VpushManager *self, VpushFactor *factor)
+{
+  const gchar *sid = vpush_factor_get_sid (factor);
+
+  g_hash_table_replace (self->factors, g_strdup (sid), g_object_ref (factor));
+  g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
+  vpush_poller_add_factor (self->poller, sid);
+}
+
+void
+vpush_manager_remove_factor (VpushManager *self, const gchar *sid)
+{
+  g_autofree gchar *path = vpush_factor_object_path (sid);
+
+  vpush_poller_remove_factor (self->poller, sid);
+  vpush_pending_remove_factor (self->pending, sid);
+  g_dbus_object_manager_server_unexport (self->object_manager, path);
+  g_hash_table_remove (self->key_cache, sid);
+  g_hash_table_remove (self->factors, sid);
+}
+
+static void
+key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  VpushManager *self = g_task_get_source_object (task);
+  const gchar *sid = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  VpushKeyBox *box;
+  VpushKey *key;
+
+  key = vpush_keystore_load_finish (self->keystore, result, &error);
+  if (key == NULL)
+    {
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
+        update_state (self);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  box = vpush_key_box_new (key);
+  /* don't cache a key that was read while the keyring was locking */
+  if (!vpush_keystore_get_locked (self->keystore))
+    g_hash_table_replace (self->key_cache, g_strdup (sid), vpush_key_box_ref (box));
+  g_task_return_pointer (task, box, (GDestroyNotify)vpush_key_box_unref);
+}
+
+void
+vpush_manager_load_key_async (VpushManager *self, const gchar *factor_sid,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  VpushKeyBox *box = g_hash_table_lookup (self->key_cache, factor_sid);
+
+  if (box != NULL)
+    {
+      g_task_return_pointer (task, vpush_key_box_ref (box), (GDestroyNotify)vpush_key_box_unref);
+      return;
+    }
+  if (!self->keyring_ok)
+    {
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
+                               "the Secret Service is not available");
+      return;
+    }
+  g_task_set_task_data (task, g_strdup (factor_sid), g_free);
+  vpush_keystore_load_async (self->keystore, factor_sid, cancellable, key_loaded_cb,
+                             g_steal_pointer (&task));
+}
+
+VpushKeyBox *
+vpush_manager_load_key_finish (VpushManager *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+vpush_manager_cache_key (VpushManager *self, const gchar *factor_sid, VpushKeyBox *box)
+{
+  g_hash_table_replace (self->key_cache, g_strdup (factor_sid), vpush_key_box_ref (box));
+}
+
+void
+vpush_manager_forget_key (VpushManager *self, const gchar *factor_sid)
+{
+  g_hash_table_remove (self->key_cache, factor_sid);
+}
+
+void
+vpush_manager_note_api_result (VpushManager *self, const GError *error)
+{
+  gboolean offline = error != NULL && g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+
+  /* other errors mean the API was reached */
+  if (self->offline != offline)
+    {
+      self->offline = offline;
+      update_state (self);
+    }
+}
+
+void
+vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error)
+{
+  /* errors of our domain and G_DBUS_ERROR map to their registered names; anything
+   * else (I/O, parse) becomes Error.Failed with its message, never a bare GIO name */
+  if (error->domain == VPUSH_ERROR || error->domain == G_DBUS_ERROR)
+    {
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_UNAUTHORIZED))
+        g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_API,
+                                                       error->message);
+      else
+        g_dbus_method_invocation_return_gerror (invocation, error);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                           "timed out: %s", error->message);
+  else
+    g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                                   error->message);
+}

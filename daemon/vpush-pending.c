@@ -1,1 +1,297 @@
-/* placeholder */
+#include "vpush-pending.h"
+
+#include "vpush-dbus-generated.h"
+#include "vpush-names.h"
+#include "vpush-time.h"
+
+/* How long and how many finished challenges are remembered */
+#define FINISHED_KEEP_USEC (30 * 60 * G_USEC_PER_SEC)
+#define FINISHED_MAX       512
+
+typedef struct
+{
+  VpushChallenge *challenge;
+  gchar *status;
+  gint64 finished_at; /* monotonic µs */
+} FinishedEntry;
+
+struct _VpushPending
+{
+  GObject parent_instance;
+  GDBusObjectManagerServer *server;
+  GHashTable *entries;  /* sid → VpushPendingEntry */
+  GHashTable *finished; /* sid → FinishedEntry */
+};
+
+G_DEFINE_TYPE (VpushPending, vpush_pending, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_CHANGED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+gchar *
+vpush_challenge_object_path (const gchar *sid)
+{
+  return g_strdup_printf ("%s/%s", VPUSH_DBUS_CHALLENGES_PATH, sid);
+}
+
+gchar *
+vpush_factor_object_path (const gchar *sid)
+{
+  return g_strdup_printf ("%s/%s", VPUSH_DBUS_FACTORS_PATH, sid);
+}
+
+static void
+entry_free (gpointer data)
+{
+  VpushPendingEntry *entry = data;
+
+  g_clear_pointer (&entry->challenge, vpush_challenge_unref);
+  g_clear_object (&entry->object);
+  g_free (entry);
+}
+
+static void
+finished_free (gpointer data)
+{
+  FinishedEntry *entry = data;
+
+  vpush_challenge_unref (entry->challenge);
+  g_free (entry->status);
+  g_free (entry);
+}
+
+static void
+vpush_pending_finalize (GObject *object)
+{
+  VpushPending *self = VPUSH_PENDING (object);
+
+  g_hash_table_unref (self->entries);
+  g_hash_table_unref (self->finished);
+  g_clear_object (&self->server);
+  G_OBJECT_CLASS (vpush_pending_parent_class)->finalize (object);
+}
+
+static void
+vpush_pending_class_init (VpushPendingClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = vpush_pending_finalize;
+  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+vpush_pending_init (VpushPending *self)
+{
+  self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
+  self->finished = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, finished_free);
+}
+
+VpushPending *
+vpush_pending_new (GDBusObjectManagerServer *server)
+{
+  VpushPending *self = g_object_new (VPUSH_TYPE_PENDING, NULL);
+
+  if (server)
+    self->server = g_object_ref (server);
+  return self;
+}
+
+static void
+update_skeleton (VpushDBusChallenge *iface, VpushChallenge *c)
+{
+  g_autofree gchar *factor_path = vpush_factor_object_path (c->factor_sid);
+  g_autofree gchar *created = vpush_time_format (c->created_at);
+  g_autofree gchar *expires = vpush_time_format (c->expires_at);
+
+  g_object_set (iface, "sid", c->sid, "factor", factor_path, "status", c->status, "message",
+                c->message, "fields", c->fields, "created-at", created, "expires-at", expires,
+                NULL);
+}
+
+void
+vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
+{
+  VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);
+  g_autoptr (VpushDBusChallenge) iface = NULL;
+
+  if (entry != NULL)
+    {
+      g_clear_pointer (&entry->challenge, vpush_challenge_unref);
+      entry->challenge = vpush_challenge_ref (challenge);
+      entry->fetched_at = g_get_monotonic_time ();
+      if (entry->object)
+        {
+          iface = VPUSH_DBUS_CHALLENGE (g_dbus_object_get_interface (G_DBUS_OBJECT (entry->object),
+                                                                     VPUSH_DBUS_CHALLENGE_IFACE));
+          update_skeleton (iface, challenge);
+        }
+      return;
+    }
+
+  entry = g_new0 (VpushPendingEntry, 1);
+  entry->challenge = vpush_challenge_ref (challenge);
+  entry->fetched_at = g_get_monotonic_time ();
+  g_hash_table_insert (self->entries, g_strdup (challenge->sid), entry);
+
+  if (self->server)
+    {
+      g_autofree gchar *path = vpush_challenge_object_path (challenge->sid);
+
+      entry->object = g_dbus_object_skeleton_new (path);
+      iface = vpush_dbus_challenge_skeleton_new ();
+      update_skeleton (iface, challenge);
+      g_dbus_object_skeleton_add_interface (entry->object, G_DBUS_INTERFACE_SKELETON (iface));
+      g_dbus_object_manager_server_export (self->server, entry->object);
+    }
+  g_debug ("challenge %s of factor %s is pending", challenge->sid, challenge->factor_sid);
+}
+
+VpushPendingEntry *
+vpush_pending_lookup (VpushPending *self, const gchar *sid)
+{
+  return g_hash_table_lookup (self->entries, sid);
+}
+
+GList *
+vpush_pending_get_entries (VpushPending *self)
+{
+  return g_hash_table_get_values (self->entries);
+}
+
+guint
+vpush_pending_get_size (VpushPending *self)
+{
+  return g_hash_table_size (self->entries);
+}
+
+static void
+unexport (VpushPending *self, VpushPendingEntry *entry)
+{
+  if (self->server && entry->object)
+    g_dbus_object_manager_server_unexport (
+        self->server, g_dbus_object_get_object_path (G_DBUS_OBJECT (entry->object)));
+}
+
+static void
+prune_finished (VpushPending *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  FinishedEntry *f;
+  FinishedEntry *oldest = NULL;
+  const gchar *oldest_sid = NULL;
+  const gchar *sid;
+
+  g_hash_table_iter_init (&iter, self->finished);
+  while (g_hash_table_iter_next (&iter, (gpointer *)&sid, (gpointer *)&f))
+    {
+      if (now - f->finished_at > FINISHED_KEEP_USEC)
+        g_hash_table_iter_remove (&iter);
+      else if (oldest == NULL || f->finished_at < oldest->finished_at)
+        {
+          oldest = f;
+          oldest_sid = sid;
+        }
+    }
+  if (g_hash_table_size (self->finished) > FINISHED_MAX && oldest_sid)
+    g_hash_table_remove (self->finished, oldest_sid);
+}
+
+void
+vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_status)
+{
+  VpushPendingEntry *entry = g_hash_table_lookup (self->entries, sid);
+  FinishedEntry *f;
+
+  if (entry == NULL)
+    return;
+
+  f = g_new0 (FinishedEntry, 1);
+  f->challenge = vpush_challenge_ref (entry->challenge);
+  f->status = g_strdup (final_status);
+  f->finished_at = g_get_monotonic_time ();
+  g_hash_table_replace (self->finished, g_strdup (sid), f);
+  prune_finished (self);
+
+  g_debug ("challenge %s is no longer pending: %s", sid, final_status);
+  unexport (self, entry);
+  g_hash_table_remove (self->entries, sid);
+}
+
+void
+vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid)
+{
+  GHashTableIter iter;
+  VpushPendingEntry *entry;
+
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
+    if (g_str_equal (entry->challenge->factor_sid, factor_sid))
+      {
+        unexport (self, entry);
+        g_hash_table_iter_remove (&iter);
+      }
+}
+
+void
+vpush_pending_expire (VpushPending *self, gint64 now)
+{
+  g_autoptr (GPtrArray) expired = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  VpushPendingEntry *entry;
+
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
+    if (entry->challenge->expires_at <= now && !entry->answering)
+      g_ptr_array_add (expired, g_strdup (entry->challenge->sid));
+
+  for (guint i = 0; i < expired->len; i++)
+    vpush_pending_finish (self, g_ptr_array_index (expired, i), "expired");
+}
+
+VpushChallenge *
+vpush_pending_lookup_finished (VpushPending *self, const gchar *sid, const gchar **out_status)
+{
+  FinishedEntry *f = g_hash_table_lookup (self->finished, sid);
+
+  if (f == NULL)
+    return NULL;
+  *out_status = f->status;
+  return f->challenge;
+}
+
+VpushChallenge *
+vpush_pending_find_finished (VpushPending *self, const gchar *key, const gchar *value,
+                             const gchar *factor_sid, const gchar **out_status)
+{
+  GHashTableIter iter;
+  FinishedEntry *f;
+  FinishedEntry *best = NULL;
+
+  g_hash_table_iter_init (&iter, self->finished);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&f))
+    {
+      const gchar *v = vpush_challenge_get_hidden (f->challenge, key);
+
+      if (g_strcmp0 (v, value) != 0)
+        continue;
+      if (factor_sid && !g_str_equal (factor_sid, f->challenge->factor_sid))
+        continue;
+      if (best == NULL || f->finished_at > best->finished_at)
+        best = f;
+    }
+  if (best == NULL)
+    return NULL;
+  *out_status = best->status;
+  return best->challenge;
+}
+
+void
+vpush_pending_emit_changed (VpushPending *self)
+{
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+}

@@ -1,1 +1,409 @@
-/* placeholder */
+#include "vpush-poller.h"
+
+#include "vpush-error.h"
+#include "vpush-factor.h"
+
+#define LIST_PAGE_SIZE 50
+#define LIST_MAX_PAGES 10
+#define JITTER         0.1 /* ±10 % of the interval */
+
+typedef struct
+{
+  VpushPoller *poller;
+  gchar *sid;
+  guint timer;
+  gboolean running;
+  gboolean again;   /* a poll was asked for while one was running */
+  gboolean removed; /* the factor is gone; freed when the running poll ends */
+  GList *current;   /* GTasks completed when the running poll ends */
+  GList *next;      /* GTasks waiting for the next poll */
+  GError *error;    /* of the running poll */
+
+  /* the running poll */
+  gint64 started; /* monotonic µs */
+  VpushKeyBox *key;
+  GHashTable *listed; /* sids seen pending in this poll */
+  guint pages;
+  guint outstanding; /* single GETs in flight */
+} FactorPoll;
+
+struct _VpushPoller
+{
+  VpushManager *manager;
+  GHashTable *factors; /* sid → FactorPoll */
+};
+
+/* A poll_async() call across several factors: completes when all of them have. */
+typedef struct
+{
+  guint outstanding;
+  GError *error;
+} PollAll;
+
+static void schedule (FactorPoll *fp);
+static void run (FactorPoll *fp);
+
+static void
+complete_tasks (GList *tasks, const GError *error)
+{
+  for (GList *l = tasks; l; l = l->next)
+    {
+      if (error)
+        g_task_return_error (l->data, g_error_copy (error));
+      else
+        g_task_return_boolean (l->data, TRUE);
+      g_object_unref (l->data);
+    }
+  g_list_free (tasks);
+}
+
+static void
+factor_poll_free (FactorPoll *fp)
+{
+  GError *error
+      = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was removed", fp->sid);
+
+  g_clear_handle_id (&fp->timer, g_source_remove);
+  complete_tasks (g_steal_pointer (&fp->current), error);
+  complete_tasks (g_steal_pointer (&fp->next), error);
+  g_error_free (error);
+  g_clear_error (&fp->error);
+  g_clear_pointer (&fp->key, vpush_key_box_unref);
+  g_clear_pointer (&fp->listed, g_hash_table_unref);
+  g_free (fp->sid);
+  g_free (fp);
+}
+
+VpushPoller *
+vpush_poller_new (VpushManager *manager)
+{
+  VpushPoller *self = g_new0 (VpushPoller, 1);
+
+  self->manager = manager;
+  self->factors
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)factor_poll_free);
+  return self;
+}
+
+void
+vpush_poller_free (VpushPoller *self)
+{
+  g_hash_table_unref (self->factors);
+  g_free (self);
+}
+
+static gboolean
+timer_cb (gpointer user_data)
+{
+  FactorPoll *fp = user_data;
+
+  fp->timer = 0;
+  if (fp->running)
+    fp->again = TRUE;
+  else
+    run (fp);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule (FactorPoll *fp)
+{
+  guint interval = vpush_manager_get_config (fp->poller->manager)->poll_interval;
+  gdouble ms = interval * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
+
+  g_clear_handle_id (&fp->timer, g_source_remove);
+  fp->timer = g_timeout_add (MAX (ms, 100), timer_cb, fp);
+}
+
+/* The poll is over: challenges of this factor not listed and not fetched since the poll
+ * started stopped being pending. */
+static void
+poll_done (FactorPoll *fp)
+{
+  VpushManager *manager = fp->poller->manager;
+  VpushPending *pending = vpush_manager_get_pending (manager);
+  GList *tasks = g_steal_pointer (&fp->current);
+  g_autoptr (GError) error = g_steal_pointer (&fp->error);
+
+  if (error == NULL && !fp->removed)
+    {
+      g_autoptr (GList) entries = vpush_pending_get_entries (pending);
+      g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+
+      for (GList *l = entries; l; l = l->next)
+        {
+          VpushPendingEntry *entry = l->data;
+          VpushChallenge *c = entry->challenge;
+
+          if (g_str_equal (c->factor_sid, fp->sid) && !entry->answering
+              && entry->fetched_at < fp->started && !g_hash_table_contains (fp->listed, c->sid))
+            g_ptr_array_add (gone, g_strdup (c->sid));
+        }
+      for (guint i = 0; i < gone->len; i++)
+        {
+          const gchar *sid = g_ptr_array_index (gone, i);
+          VpushPendingEntry *entry = vpush_pending_lookup (pending, sid);
+          gboolean expired = entry->challenge->expires_at
+                             <= vpush_verify_now (vpush_manager_get_verify (manager));
+
+          /* not pending at the API any more: answered elsewhere, or expired */
+          vpush_pending_finish (pending, sid, expired ? "expired" : "responded");
+        }
+    }
+  else
+    g_debug ("poll of factor %s failed: %s", fp->sid, error->message);
+
+  vpush_manager_note_api_result (manager, error);
+  fp->running = FALSE;
+  if (fp->removed)
+    {
+      complete_tasks (tasks, error);
+      factor_poll_free (fp);
+      return;
+    }
+  g_clear_pointer (&fp->key, vpush_key_box_unref);
+  g_clear_pointer (&fp->listed, g_hash_table_unref);
+  vpush_pending_emit_changed (pending);
+  complete_tasks (tasks, error);
+
+  if (fp->again || fp->next)
+    {
+      fp->again = FALSE;
+      run (fp);
+    }
+  else
+    schedule (fp);
+}
+
+static void
+maybe_done (FactorPoll *fp)
+{
+  if (fp->outstanding == 0)
+    poll_done (fp);
+}
+
+static void
+set_error (FactorPoll *fp, GError *error)
+{
+  if (fp->error == NULL)
+    fp->error = error;
+  else
+    g_error_free (error);
+}
+
+static void
+fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FactorPoll *fp = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *error = NULL;
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  if (c == NULL)
+    set_error (fp, error);
+  else if (g_str_equal (c->status, "pending"))
+    vpush_pending_put (vpush_manager_get_pending (fp->poller->manager), c);
+  fp->outstanding--;
+  maybe_done (fp);
+}
+
+static void list_page (FactorPoll *fp, const gchar *page_token);
+
+static void
+listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FactorPoll *fp = user_data;
+  VpushManager *manager = fp->poller->manager;
+  VpushPending *pending = vpush_manager_get_pending (manager);
+  VpushFactor *factor = vpush_manager_lookup_factor (manager, fp->sid);
+  g_autoptr (VpushChallengePage) page = NULL;
+  GError *error = NULL;
+
+  page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
+  fp->outstanding--;
+  if (page == NULL || factor == NULL)
+    {
+      if (error)
+        set_error (fp, error);
+      maybe_done (fp);
+      return;
+    }
+
+  for (guint i = 0; i < page->challenges->len; i++)
+    {
+      VpushChallenge *c = g_ptr_array_index (page->challenges, i);
+      VpushPendingEntry *entry;
+
+      if (!g_str_equal (c->status, "pending"))
+        continue;
+      g_hash_table_add (fp->listed, g_strdup (c->sid));
+      entry = vpush_pending_lookup (pending, c->sid);
+      if (entry != NULL)
+        continue;
+      /* list items carry no signature fields: fetch each new one singly */
+      fp->outstanding++;
+      vpush_verify_fetch_challenge_async (VPUSH_VERIFY (source), vpush_factor_get_record (factor),
+                                          fp->key->key, c->sid, NULL, fetched_cb, fp);
+    }
+
+  if (page->next_page_token && ++fp->pages < LIST_MAX_PAGES)
+    list_page (fp, page->next_page_token);
+  else
+    maybe_done (fp);
+}
+
+static void
+list_page (FactorPoll *fp, const gchar *page_token)
+{
+  VpushManager *manager = fp->poller->manager;
+  VpushFactor *factor = vpush_manager_lookup_factor (manager, fp->sid);
+
+  fp->outstanding++;
+  vpush_verify_list_challenges_async (vpush_manager_get_verify (manager),
+                                      vpush_factor_get_record (factor), fp->key->key, "pending",
+                                      "desc", LIST_PAGE_SIZE, page_token, NULL, listed_cb, fp);
+}
+
+static void
+key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FactorPoll *fp = user_data;
+  GError *error = NULL;
+
+  fp->key = vpush_manager_load_key_finish (VPUSH_MANAGER (source), result, &error);
+  fp->outstanding--;
+  if (fp->key == NULL || vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) == NULL)
+    {
+      if (error)
+        set_error (fp, error);
+      maybe_done (fp);
+      return;
+    }
+  list_page (fp, NULL);
+}
+
+static void
+run (FactorPoll *fp)
+{
+  g_clear_handle_id (&fp->timer, g_source_remove);
+  fp->running = TRUE;
+  fp->current = g_steal_pointer (&fp->next);
+  fp->started = g_get_monotonic_time ();
+  fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  fp->pages = 0;
+  fp->outstanding = 1;
+  vpush_manager_load_key_async (fp->poller->manager, fp->sid, NULL, key_cb, fp);
+}
+
+void
+vpush_poller_add_factor (VpushPoller *self, const gchar *factor_sid)
+{
+  FactorPoll *fp;
+
+  if (g_hash_table_contains (self->factors, factor_sid))
+    return;
+  fp = g_new0 (FactorPoll, 1);
+  fp->poller = self;
+  fp->sid = g_strdup (factor_sid);
+  g_hash_table_insert (self->factors, fp->sid, fp);
+  run (fp);
+}
+
+void
+vpush_poller_remove_factor (VpushPoller *self, const gchar *factor_sid)
+{
+  FactorPoll *fp = g_hash_table_lookup (self->factors, factor_sid);
+
+  if (fp == NULL)
+    return;
+  g_hash_table_steal (self->factors, factor_sid);
+  if (!fp->running)
+    {
+      factor_poll_free (fp);
+      return;
+    }
+  /* callbacks of the running poll still hold it: let it end, then drop it */
+  g_clear_handle_id (&fp->timer, g_source_remove);
+  fp->removed = TRUE;
+}
+
+static void
+one_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  PollAll *all = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (all->error == NULL)
+        all->error = error;
+      else
+        g_error_free (error);
+    }
+  if (--all->outstanding > 0)
+    return;
+  if (all->error)
+    g_task_return_error (task, g_steal_pointer (&all->error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+poll_all_free (PollAll *all)
+{
+  g_clear_error (&all->error);
+  g_free (all);
+}
+
+static void
+request (FactorPoll *fp, GTask *task)
+{
+  fp->next = g_list_append (fp->next, task);
+  if (fp->running)
+    fp->again = TRUE;
+  else
+    run (fp);
+}
+
+void
+vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  PollAll *all = g_new0 (PollAll, 1);
+  g_autoptr (GList) polls = NULL;
+
+  g_task_set_source_tag (task, vpush_poller_poll_async);
+  g_task_set_task_data (task, all, (GDestroyNotify)poll_all_free);
+
+  if (factor_sid)
+    {
+      FactorPoll *fp = g_hash_table_lookup (self->factors, factor_sid);
+
+      if (fp == NULL)
+        {
+          g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s",
+                                   factor_sid);
+          return;
+        }
+      polls = g_list_prepend (polls, fp);
+    }
+  else
+    polls = g_hash_table_get_values (self->factors);
+
+  if (polls == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  all->outstanding = g_list_length (polls);
+  for (GList *l = polls; l; l = l->next)
+    request (l->data, g_task_new (NULL, NULL, one_done_cb, g_object_ref (task)));
+}
+
+gboolean
+vpush_poller_poll_finish (VpushPoller *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

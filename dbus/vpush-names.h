@@ -2,45 +2,45 @@
  * The public contract is docs/dbus-api.md. */
 #pragma once
 
-#define VPUSH_DBUS_NAME              "io.github.vpush"
-#define VPUSH_DBUS_PATH              "/io/github/vpush"
-#define VPUSH_DBUS_FACTORS_PATH      "/io/github/vpush/factors"
-#define VPUSH_DBUS_CHALLENGES_PATH   "/io/github/vpush/challenges"
+#define VPUSH_DBUS_NAME            "io.github.vpush"
+#define VPUSH_DBUS_PATH            "/io/github/vpush"
+#define VPUSH_DBUS_FACTORS_PATH    "/io/github/vpush/factors"
+#define VPUSH_DBUS_CHALLENGES_PATH "/io/github/vpush/challenges"
 
-#define VPUSH_DBUS_IFACE_PREFIX      "io.github.vpush1."
-#define VPUSH_DBUS_MANAGER_IFACE     "io.github.vpush1.Manager"
-#define VPUSH_DBUS_FACTOR_IFACE      "io.github.vpush1.Factor"
-#define VPUSH_DBUS_CHALLENGE_IFACE   "io.github.vpush1.Challenge"
+#define VPUSH_DBUS_IFACE_PREFIX    "io.github.vpush1."
+#define VPUSH_DBUS_MANAGER_IFACE   "io.github.vpush1.Manager"
+#define VPUSH_DBUS_FACTOR_IFACE    "io.github.vpush1.Factor"
+#define VPUSH_DBUS_CHALLENGE_IFACE "io.github.vpush1.Challenge"
 
-#define VPUSH_DBUS_ERROR_PREFIX      "io.github.vpush1.Error."
-#define VPUSH_DBUS_ERROR_FAILED      VPUSH_DBUS_ERROR_PREFIX "Failed"
-#define VPUSH_DBUS_ERROR_NOT_FOUND   VPUSH_DBUS_ERROR_PREFIX "NotFound"
-#define VPUSH_DBUS_ERROR_AMBIGUOUS   VPUSH_DBUS_ERROR_PREFIX "Ambiguous"
-#define VPUSH_DBUS_ERROR_EXPIRED     VPUSH_DBUS_ERROR_PREFIX "Expired"
+#define VPUSH_DBUS_ERROR_PREFIX            "io.github.vpush1.Error."
+#define VPUSH_DBUS_ERROR_FAILED            VPUSH_DBUS_ERROR_PREFIX "Failed"
+#define VPUSH_DBUS_ERROR_NOT_FOUND         VPUSH_DBUS_ERROR_PREFIX "NotFound"
+#define VPUSH_DBUS_ERROR_AMBIGUOUS         VPUSH_DBUS_ERROR_PREFIX "Ambiguous"
+#define VPUSH_DBUS_ERROR_EXPIRED           VPUSH_DBUS_ERROR_PREFIX "Expired"
 #define VPUSH_DBUS_ERROR_ALREADY_RESPONDED VPUSH_DBUS_ERROR_PREFIX "AlreadyResponded"
-#define VPUSH_DBUS_ERROR_KEYRING_LOCKED VPUSH_DBUS_ERROR_PREFIX "KeyringLocked"
-#define VPUSH_DBUS_ERROR_NETWORK     VPUSH_DBUS_ERROR_PREFIX "Network"
-#define VPUSH_DBUS_ERROR_API         VPUSH_DBUS_ERROR_PREFIX "Api"
+#define VPUSH_DBUS_ERROR_KEYRING_LOCKED    VPUSH_DBUS_ERROR_PREFIX "KeyringLocked"
+#define VPUSH_DBUS_ERROR_NETWORK           VPUSH_DBUS_ERROR_PREFIX "Network"
+#define VPUSH_DBUS_ERROR_API               VPUSH_DBUS_ERROR_PREFIX "Api"
 
 /* Manager.State */
-#define VPUSH_STATE_STARTING         "starting"
-#define VPUSH_STATE_READY            "ready"
-#define VPUSH_STATE_KEYRING_LOCKED   "keyring-locked"
-#define VPUSH_STATE_OFFLINE          "offline"
+#define VPUSH_STATE_STARTING       "starting"
+#define VPUSH_STATE_READY          "ready"
+#define VPUSH_STATE_KEYRING_LOCKED "keyring-locked"
+#define VPUSH_STATE_OFFLINE        "offline"
 
 /* Manager.PushState */
-#define VPUSH_PUSH_STATE_DISABLED    "disabled"
-#define VPUSH_PUSH_STATE_CONNECTING  "connecting"
-#define VPUSH_PUSH_STATE_CONNECTED   "connected"
-#define VPUSH_PUSH_STATE_RETRYING    "retrying"
+#define VPUSH_PUSH_STATE_DISABLED   "disabled"
+#define VPUSH_PUSH_STATE_CONNECTING "connecting"
+#define VPUSH_PUSH_STATE_CONNECTED  "connected"
+#define VPUSH_PUSH_STATE_RETRYING   "retrying"
 
 /* Factor.KeyStorage */
 #define VPUSH_KEY_STORAGE_SECRET_SERVICE "secret-service"
 
 /* Secret Service schema of the factor keys */
-#define VPUSH_SECRET_SCHEMA          "io.github.vpush.FactorKey"
+#define VPUSH_SECRET_SCHEMA "io.github.vpush.FactorKey"
 
 /* Journal fields */
-#define VPUSH_LOG_FIELD_FACTOR       "VPUSH_FACTOR"
-#define VPUSH_LOG_FIELD_CHALLENGE    "VPUSH_CHALLENGE"
-#define VPUSH_LOG_FIELD_CALLER       "VPUSH_CALLER"
+#define VPUSH_LOG_FIELD_FACTOR    "VPUSH_FACTOR"
+#define VPUSH_LOG_FIELD_CHALLENGE "VPUSH_CHALLENGE"
+#define VPUSH_LOG_FIELD_CALLER    "VPUSH_CALLER"

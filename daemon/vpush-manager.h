@@ -1,0 +1,78 @@
+/* The daemon's hub: owns the parts (config, HTTP, Verify client, key store, factor store,
+ * pending set, poller) and the Manager object on the bus. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "vpush-config.h"
+#include "vpush-crypto.h"
+#include "vpush-factor-store.h"
+#include "vpush-keystore.h"
+#include "vpush-pending.h"
+#include "vpush-verify.h"
+
+G_BEGIN_DECLS
+
+typedef struct _VpushFactor VpushFactor;
+typedef struct _VpushPoller VpushPoller;
+
+/* A loaded private key, shared by the operations that sign with it. */
+typedef struct
+{
+  VpushKey *key;
+} VpushKeyBox;
+
+VpushKeyBox *vpush_key_box_new (VpushKey *key);
+VpushKeyBox *vpush_key_box_ref (VpushKeyBox *box);
+void vpush_key_box_unref (VpushKeyBox *box);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushKeyBox, vpush_key_box_unref)
+
+#define VPUSH_TYPE_MANAGER (vpush_manager_get_type ())
+G_DECLARE_FINAL_TYPE (VpushManager, vpush_manager, VPUSH, MANAGER, GObject)
+
+/* Takes ownership of config. */
+VpushManager *vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error);
+
+/* Connects to the Secret Service and loads the factor records. */
+void vpush_manager_load_async (VpushManager *self, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+gboolean vpush_manager_load_finish (VpushManager *self, GAsyncResult *result, GError **error);
+
+/* Exports the Manager, the ObjectManager and every factor, and starts polling. */
+gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error);
+guint vpush_manager_get_n_factors (VpushManager *self);
+const gchar *vpush_manager_get_state (VpushManager *self);
+
+/* For the parts */
+VpushConfig *vpush_manager_get_config (VpushManager *self);
+VpushVerify *vpush_manager_get_verify (VpushManager *self);
+VpushKeystore *vpush_manager_get_keystore (VpushManager *self);
+VpushFactorStore *vpush_manager_get_factor_store (VpushManager *self);
+VpushPending *vpush_manager_get_pending (VpushManager *self);
+VpushPoller *vpush_manager_get_poller (VpushManager *self);
+GDBusConnection *vpush_manager_get_connection (VpushManager *self);
+GDBusObjectManagerServer *vpush_manager_get_object_manager (VpushManager *self);
+
+VpushFactor *vpush_manager_lookup_factor (VpushManager *self, const gchar *sid);
+/* The factors, in no particular order; list owned by the caller, factors are not. */
+GList *vpush_manager_get_factors (VpushManager *self);
+/* Takes a reference, exports it and starts polling it. */
+void vpush_manager_add_factor (VpushManager *self, VpushFactor *factor);
+void vpush_manager_remove_factor (VpushManager *self, const gchar *sid);
+
+/* From the in-memory cache or the key store; the cache is dropped when the keyring locks. */
+void vpush_manager_load_key_async (VpushManager *self, const gchar *factor_sid,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+VpushKeyBox *vpush_manager_load_key_finish (VpushManager *self, GAsyncResult *result,
+                                            GError **error);
+void vpush_manager_cache_key (VpushManager *self, const gchar *factor_sid, VpushKeyBox *box);
+void vpush_manager_forget_key (VpushManager *self, const gchar *factor_sid);
+
+/* Records the outcome of a Verify API call for State (offline when unreachable). */
+void vpush_manager_note_api_result (VpushManager *self, const GError *error);
+
+/* Turns an internal error into the D-Bus reply the contract names. */
+void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);
+
+G_END_DECLS

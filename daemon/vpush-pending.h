@@ -1,0 +1,54 @@
+/* The pending challenges vpushd knows of, indexed by sid, each exported as a Challenge
+ * object; plus a short memory of the ones that stopped being pending, so a late
+ * ApproveChallenge can be told "already responded" or "expired" instead of "not found". */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "vpush-challenge.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  VpushChallenge *challenge;
+  gint64 fetched_at; /* monotonic µs of the single GET this copy came from */
+  gboolean answering;
+  GDBusObjectSkeleton *object;
+} VpushPendingEntry;
+
+#define VPUSH_TYPE_PENDING (vpush_pending_get_type ())
+G_DECLARE_FINAL_TYPE (VpushPending, vpush_pending, VPUSH, PENDING, GObject)
+
+/* server nullable (no export). Signal "changed": new challenges may be there. */
+VpushPending *vpush_pending_new (GDBusObjectManagerServer *server);
+
+/* Adds or replaces a challenge fresh from a single GET (status pending). */
+void vpush_pending_put (VpushPending *self, VpushChallenge *challenge);
+VpushPendingEntry *vpush_pending_lookup (VpushPending *self, const gchar *sid);
+/* Entries in no particular order; the list is owned by the caller, the entries are not. */
+GList *vpush_pending_get_entries (VpushPending *self);
+guint vpush_pending_get_size (VpushPending *self);
+
+/* Removes it from the bus and remembers its final status (approved, denied, expired). */
+void vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_status);
+/* Removes every challenge of the factor, remembering nothing. */
+void vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid);
+/* Finishes every entry whose expiry is at or before now (server time, unix seconds). */
+void vpush_pending_expire (VpushPending *self, gint64 now);
+
+/* A challenge that stopped being pending, or NULL; *out_status gets its final status. */
+VpushChallenge *vpush_pending_lookup_finished (VpushPending *self, const gchar *sid,
+                                               const gchar **out_status);
+/* The most recent finished challenge whose hidden_details[key] is value, optionally of
+ * one factor. */
+VpushChallenge *vpush_pending_find_finished (VpushPending *self, const gchar *key,
+                                             const gchar *value, const gchar *factor_sid,
+                                             const gchar **out_status);
+
+void vpush_pending_emit_changed (VpushPending *self);
+
+gchar *vpush_challenge_object_path (const gchar *sid);
+gchar *vpush_factor_object_path (const gchar *sid);
+
+G_END_DECLS

@@ -1,0 +1,22 @@
+/* Polls each factor's pending challenges on its schedule (jittered) and on demand;
+ * new ones are fetched singly (for their signature fields) and put in the pending set,
+ * ones that stopped being pending are taken out. */
+#pragma once
+
+#include "vpush-manager.h"
+
+G_BEGIN_DECLS
+
+VpushPoller *vpush_poller_new (VpushManager *manager);
+void vpush_poller_free (VpushPoller *self);
+
+void vpush_poller_add_factor (VpushPoller *self, const gchar *factor_sid);
+void vpush_poller_remove_factor (VpushPoller *self, const gchar *factor_sid);
+
+/* Polls now (factor_sid NULL: every factor). Completes once a poll that started after
+ * this call has finished, so nothing created before the call is missed. */
+void vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data);
+gboolean vpush_poller_poll_finish (VpushPoller *self, GAsyncResult *result, GError **error);
+
+G_END_DECLS
