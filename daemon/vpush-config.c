@@ -1,1 +1,263 @@
-/* placeholder */
+#include "vpush-config.h"
+
+#include "vpush-http.h"
+
+#define DEFAULT_BASE_URL           "https://verify.twilio.com/v2/"
+#define DEFAULT_TRANSACTION_ID_KEY "transaction_id"
+#define SYSTEM_CONFIG_FILE         "/etc/vpush/vpushd.conf"
+
+typedef struct
+{
+  const gchar *group;
+  const gchar *const keys[4];
+} KnownGroup;
+
+static const KnownGroup known_groups[] = {
+  { "Verify", { "BaseUrl", "CaFile", "TimeoutMs", NULL } },
+  { "Poll", { "IntervalSeconds", "IntervalWithPushSeconds", NULL } },
+  { "Push", { "Url", NULL } },
+  { "Approval", { "TransactionIdKey", "DefaultTimeoutMs", NULL } },
+  { "Keyring", { "TimeoutMs", NULL } },
+};
+
+VpushConfig *
+vpush_config_new_default (void)
+{
+  VpushConfig *config = g_new0 (VpushConfig, 1);
+
+  config->base_url = g_strdup (DEFAULT_BASE_URL);
+  config->http_timeout_ms = 10000;
+  config->poll_interval = 30;
+  config->poll_interval_with_push = 300;
+  config->transaction_id_key = g_strdup (DEFAULT_TRANSACTION_ID_KEY);
+  config->default_timeout_ms = 10000;
+  config->keyring_timeout_ms = 5000;
+  return config;
+}
+
+void
+vpush_config_free (VpushConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->path);
+  g_free (config->base_url);
+  g_free (config->ca_file);
+  g_free (config->push_url);
+  g_free (config->transaction_id_key);
+  g_free (config);
+}
+
+static void
+warn_unknown (GKeyFile *keyfile, const gchar *file)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (keyfile, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      const KnownGroup *known = NULL;
+      g_auto (GStrv) keys = NULL;
+
+      for (guint j = 0; j < G_N_ELEMENTS (known_groups); j++)
+        {
+          if (g_str_equal (groups[i], known_groups[j].group))
+            known = &known_groups[j];
+        }
+      if (known == NULL)
+        {
+          g_warning ("%s: unknown group [%s] ignored", file, groups[i]);
+          continue;
+        }
+
+      keys = g_key_file_get_keys (keyfile, groups[i], NULL, NULL);
+      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
+        {
+          if (!g_strv_contains ((const gchar *const *)known->keys, keys[k]))
+            g_warning ("%s: unknown key [%s] %s ignored", file, groups[i], keys[k]);
+        }
+    }
+}
+
+static gboolean
+read_uint (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar *key, guint min,
+           guint max, guint *inout, GError **error)
+{
+  g_autofree gchar *value = g_key_file_get_value (keyfile, group, key, NULL);
+  guint64 number;
+
+  if (value == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (value, 10, min, max, &number, NULL))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "%s: [%s] %s: \"%s\" is not a whole number from %u to %u", file, group, key,
+                   value, min, max);
+      return FALSE;
+    }
+  *inout = (guint)number;
+  return TRUE;
+}
+
+/* Reads an unescaped string; an empty value counts as unset. */
+static gboolean
+read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar *key,
+             gchar **out, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  g_autofree gchar *value = NULL;
+
+  *out = NULL;
+  if (!g_key_file_has_key (keyfile, group, key, NULL))
+    return TRUE;
+  value = g_key_file_get_string (keyfile, group, key, &local_error);
+  if (value == NULL)
+    {
+      g_autofree gchar *raw = g_key_file_get_value (keyfile, group, key, NULL);
+
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "%s: [%s] %s: \"%s\" is not a valid string: %s", file, group, key,
+                   raw ? raw : "", local_error->message);
+      return FALSE;
+    }
+  if (*value != '\0')
+    *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+static gboolean
+check_url (const gchar *file, const gchar *group, const gchar *key, const gchar *url,
+           GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+
+  if (vpush_http_check_url (url, &local_error))
+    return TRUE;
+  g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+               "%s: [%s] %s: \"%s\" is not an https URL (http only to a loopback host): %s", file,
+               group, key, url, local_error->message);
+  return FALSE;
+}
+
+static gboolean
+parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError **error)
+{
+  g_autofree gchar *base_url = NULL;
+  g_autofree gchar *ca_file = NULL;
+  g_autofree gchar *push_url = NULL;
+  g_autofree gchar *transaction_id_key = NULL;
+
+  warn_unknown (keyfile, file);
+
+  if (!read_string (keyfile, file, "Verify", "BaseUrl", &base_url, error))
+    return FALSE;
+  if (base_url == NULL && g_key_file_has_key (keyfile, "Verify", "BaseUrl", NULL))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "%s: [Verify] BaseUrl: must not be empty", file);
+      return FALSE;
+    }
+  if (base_url != NULL)
+    {
+      if (!check_url (file, "Verify", "BaseUrl", base_url, error))
+        return FALSE;
+      g_free (config->base_url);
+      /* Endpoint paths are appended to it, so it must name a directory. */
+      if (g_str_has_suffix (base_url, "/"))
+        config->base_url = g_steal_pointer (&base_url);
+      else
+        config->base_url = g_strconcat (base_url, "/", NULL);
+    }
+
+  if (!read_string (keyfile, file, "Verify", "CaFile", &ca_file, error))
+    return FALSE;
+  if (ca_file != NULL)
+    {
+      if (!g_path_is_absolute (ca_file) || !g_file_test (ca_file, G_FILE_TEST_IS_REGULAR))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "%s: [Verify] CaFile: \"%s\" is not an absolute path to an existing file",
+                       file, ca_file);
+          return FALSE;
+        }
+      g_free (config->ca_file);
+      config->ca_file = g_steal_pointer (&ca_file);
+    }
+
+  if (!read_uint (keyfile, file, "Verify", "TimeoutMs", 1000, 120000, &config->http_timeout_ms,
+                  error))
+    return FALSE;
+  if (!read_uint (keyfile, file, "Poll", "IntervalSeconds", 1, 86400, &config->poll_interval,
+                  error))
+    return FALSE;
+  if (!read_uint (keyfile, file, "Poll", "IntervalWithPushSeconds", 1, 86400,
+                  &config->poll_interval_with_push, error))
+    return FALSE;
+
+  if (!read_string (keyfile, file, "Push", "Url", &push_url, error))
+    return FALSE;
+  if (push_url != NULL)
+    {
+      if (!check_url (file, "Push", "Url", push_url, error))
+        return FALSE;
+      g_free (config->push_url);
+      config->push_url = g_steal_pointer (&push_url);
+    }
+
+  if (!read_string (keyfile, file, "Approval", "TransactionIdKey", &transaction_id_key, error))
+    return FALSE;
+  if (transaction_id_key == NULL
+      && g_key_file_has_key (keyfile, "Approval", "TransactionIdKey", NULL))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "%s: [Approval] TransactionIdKey: must not be empty", file);
+      return FALSE;
+    }
+  if (transaction_id_key != NULL)
+    {
+      g_free (config->transaction_id_key);
+      config->transaction_id_key = g_steal_pointer (&transaction_id_key);
+    }
+
+  /* The bus API refuses a per-call timeout above 20000 ms; the default obeys the same cap. */
+  if (!read_uint (keyfile, file, "Approval", "DefaultTimeoutMs", 0, 20000,
+                  &config->default_timeout_ms, error))
+    return FALSE;
+  if (!read_uint (keyfile, file, "Keyring", "TimeoutMs", 100, 120000, &config->keyring_timeout_ms,
+                  error))
+    return FALSE;
+  return TRUE;
+}
+
+static VpushConfig *
+load_file (const gchar *path, GError **error)
+{
+  g_autoptr (VpushConfig) config = vpush_config_new_default ();
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+
+  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", path);
+      return NULL;
+    }
+  if (!parse_keyfile (config, keyfile, path, error))
+    return NULL;
+  config->path = g_strdup (path);
+  return g_steal_pointer (&config);
+}
+
+VpushConfig *
+vpush_config_load (const gchar *path, GError **error)
+{
+  g_autofree gchar *user_path = NULL;
+
+  if (path != NULL)
+    return load_file (path, error);
+
+  user_path = g_build_filename (g_get_user_config_dir (), "vpush", "vpushd.conf", NULL);
+  if (g_file_test (user_path, G_FILE_TEST_EXISTS))
+    return load_file (user_path, error);
+  if (g_file_test (SYSTEM_CONFIG_FILE, G_FILE_TEST_EXISTS))
+    return load_file (SYSTEM_CONFIG_FILE, error);
+  return vpush_config_new_default ();
+}

@@ -10,8 +10,7 @@ static const GDBusErrorEntry vpush_error_entries[] = {
   { VPUSH_ERROR_KEYRING_LOCKED, VPUSH_DBUS_ERROR_KEYRING_LOCKED },
   { VPUSH_ERROR_NETWORK, VPUSH_DBUS_ERROR_NETWORK },
   { VPUSH_ERROR_API, VPUSH_DBUS_ERROR_API },
-  /* never sent to a caller as such; mapped to Api if it escapes */
-  { VPUSH_ERROR_UNAUTHORIZED, VPUSH_DBUS_ERROR_API },
+  /* VPUSH_ERROR_UNAUTHORIZED is internal: vpush_manager_return_error() sends it as Api */
 };
 
 GQuark

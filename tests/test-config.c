@@ -1,0 +1,340 @@
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "vpush-config.h"
+
+/* Writes text to a fresh file in the test's temporary directory; returns its path. */
+static gchar *
+write_config (const gchar *text)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("vpush-config-XXXXXX", &error);
+  g_autofree gchar *path = NULL;
+
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "vpushd.conf", NULL);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&path);
+}
+
+static void
+remove_config (const gchar *path)
+{
+  g_autofree gchar *dir = g_path_get_dirname (path);
+
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+static void
+assert_defaults (const VpushConfig *config)
+{
+  g_assert_cmpstr (config->base_url, ==, "https://verify.twilio.com/v2/");
+  g_assert_null (config->ca_file);
+  g_assert_cmpuint (config->http_timeout_ms, ==, 10000);
+  g_assert_cmpuint (config->poll_interval, ==, 30);
+  g_assert_cmpuint (config->poll_interval_with_push, ==, 300);
+  g_assert_null (config->push_url);
+  g_assert_cmpstr (config->transaction_id_key, ==, "transaction_id");
+  g_assert_cmpuint (config->default_timeout_ms, ==, 10000);
+  g_assert_cmpuint (config->keyring_timeout_ms, ==, 5000);
+}
+
+static VpushConfig *
+load_text (const gchar *text, GError **error)
+{
+  g_autofree gchar *path = write_config (text);
+  VpushConfig *config = vpush_config_load (path, error);
+
+  remove_config (path);
+  return config;
+}
+
+static void
+test_config_defaults (void)
+{
+  g_autoptr (VpushConfig) config = vpush_config_new_default ();
+
+  assert_defaults (config);
+  g_assert_null (config->path);
+}
+
+static void
+test_config_empty_file (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *path = write_config ("# nothing set\n");
+  g_autoptr (VpushConfig) config = vpush_config_load (path, &error);
+
+  g_assert_no_error (error);
+  assert_defaults (config);
+  g_assert_cmpstr (config->path, ==, path);
+  remove_config (path);
+}
+
+static void
+test_config_all_valid (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *ca_file = write_config ("not really PEM\n");
+  g_autofree gchar *text = g_strdup_printf ("[Verify]\n"
+                                            "BaseUrl=https://verify.example.com/v2\n"
+                                            "CaFile=%s\n"
+                                            "TimeoutMs=120000\n"
+                                            "[Poll]\n"
+                                            "IntervalSeconds=86400\n"
+                                            "IntervalWithPushSeconds=1\n"
+                                            "[Push]\n"
+                                            "Url=https://ntfy.example.com/topic/json\n"
+                                            "[Approval]\n"
+                                            "TransactionIdKey=txn\n"
+                                            "DefaultTimeoutMs=20000\n"
+                                            "[Keyring]\n"
+                                            "TimeoutMs=2500\n",
+                                            ca_file);
+  g_autoptr (VpushConfig) config = load_text (text, &error);
+
+  g_assert_no_error (error);
+  /* The trailing '/' is added so that endpoint paths can be appended. */
+  g_assert_cmpstr (config->base_url, ==, "https://verify.example.com/v2/");
+  g_assert_cmpstr (config->ca_file, ==, ca_file);
+  g_assert_cmpuint (config->http_timeout_ms, ==, 120000);
+  g_assert_cmpuint (config->poll_interval, ==, 86400);
+  g_assert_cmpuint (config->poll_interval_with_push, ==, 1);
+  g_assert_cmpstr (config->push_url, ==, "https://ntfy.example.com/topic/json");
+  g_assert_cmpstr (config->transaction_id_key, ==, "txn");
+  g_assert_cmpuint (config->default_timeout_ms, ==, 20000);
+  g_assert_cmpuint (config->keyring_timeout_ms, ==, 2500);
+  remove_config (ca_file);
+}
+
+static void
+test_config_lower_bounds (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = load_text ("[Verify]\nTimeoutMs=1000\n"
+                                              "[Poll]\nIntervalSeconds=1\n"
+                                              "[Approval]\nDefaultTimeoutMs=0\n",
+                                              &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->http_timeout_ms, ==, 1000);
+  g_assert_cmpuint (config->poll_interval, ==, 1);
+  g_assert_cmpuint (config->default_timeout_ms, ==, 0);
+}
+
+static void
+test_config_loopback_http (void)
+{
+  const gchar *urls[] = {
+    "http://127.0.0.1:8080/v2/",
+    "http://localhost:9999/v2",
+    "http://[::1]:8080/v2/",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (urls); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *text
+          = g_strdup_printf ("[Verify]\nBaseUrl=%s\n[Push]\nUrl=%s\n", urls[i], urls[i]);
+      g_autoptr (VpushConfig) config = load_text (text, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_str_has_prefix (config->base_url, urls[i]));
+      g_assert_true (g_str_has_suffix (config->base_url, "/"));
+      g_assert_cmpstr (config->push_url, ==, urls[i]);
+    }
+}
+
+static void
+test_config_empty_optional (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = load_text ("[Verify]\nCaFile=\n[Push]\nUrl=\n", &error);
+
+  g_assert_no_error (error);
+  g_assert_null (config->ca_file);
+  g_assert_null (config->push_url);
+}
+
+typedef struct
+{
+  const gchar *text;
+  const gchar *message; /* expected after "<path>: " */
+} BadCase;
+
+static void
+test_config_invalid (void)
+{
+  const BadCase cases[] = {
+    { "[Poll]\nIntervalSeconds=abc\n",
+      "[Poll] IntervalSeconds: \"abc\" is not a whole number from 1 to 86400" },
+    { "[Poll]\nIntervalSeconds=0\n",
+      "[Poll] IntervalSeconds: \"0\" is not a whole number from 1 to 86400" },
+    { "[Poll]\nIntervalSeconds=86401\n",
+      "[Poll] IntervalSeconds: \"86401\" is not a whole number from 1 to 86400" },
+    { "[Poll]\nIntervalSeconds=-5\n",
+      "[Poll] IntervalSeconds: \"-5\" is not a whole number from 1 to 86400" },
+    { "[Poll]\nIntervalSeconds=1.5\n",
+      "[Poll] IntervalSeconds: \"1.5\" is not a whole number from 1 to 86400" },
+    { "[Poll]\nIntervalWithPushSeconds=0\n",
+      "[Poll] IntervalWithPushSeconds: \"0\" is not a whole number from 1 to 86400" },
+    { "[Verify]\nTimeoutMs=999\n",
+      "[Verify] TimeoutMs: \"999\" is not a whole number from 1000 to 120000" },
+    { "[Verify]\nTimeoutMs=120001\n",
+      "[Verify] TimeoutMs: \"120001\" is not a whole number from 1000 to 120000" },
+    { "[Verify]\nTimeoutMs=99999999999999999999\n",
+      "[Verify] TimeoutMs: \"99999999999999999999\" is not a whole number from 1000 to 120000" },
+    { "[Approval]\nDefaultTimeoutMs=20001\n",
+      "[Approval] DefaultTimeoutMs: \"20001\" is not a whole number from 0 to 20000" },
+    { "[Approval]\nTransactionIdKey=\n", "[Approval] TransactionIdKey: must not be empty" },
+    { "[Keyring]\nTimeoutMs=ten\n",
+      "[Keyring] TimeoutMs: \"ten\" is not a whole number from 100 to 120000" },
+    { "[Keyring]\nTimeoutMs=99\n",
+      "[Keyring] TimeoutMs: \"99\" is not a whole number from 100 to 120000" },
+    { "[Verify]\nBaseUrl=\n", "[Verify] BaseUrl: must not be empty" },
+    { "[Verify]\nBaseUrl=ftp://verify.example.com/v2/\n",
+      "[Verify] BaseUrl: \"ftp://verify.example.com/v2/\" is not an https URL" },
+    { "[Verify]\nBaseUrl=verify.twilio.com/v2/\n",
+      "[Verify] BaseUrl: \"verify.twilio.com/v2/\" is not an https URL" },
+    { "[Verify]\nBaseUrl=http://verify.twilio.com/v2/\n",
+      "[Verify] BaseUrl: \"http://verify.twilio.com/v2/\" is not an https URL" },
+    { "[Verify]\nBaseUrl=http://192.168.1.10:8080/v2/\n",
+      "[Verify] BaseUrl: \"http://192.168.1.10:8080/v2/\" is not an https URL" },
+    { "[Push]\nUrl=http://ntfy.example.com/topic/json\n",
+      "[Push] Url: \"http://ntfy.example.com/topic/json\" is not an https URL" },
+    { "[Verify]\nCaFile=relative/ca.pem\n",
+      "[Verify] CaFile: \"relative/ca.pem\" is not an absolute path to an existing file" },
+    { "[Verify]\nCaFile=/nonexistent/vpush/ca.pem\n",
+      "[Verify] CaFile: \"/nonexistent/vpush/ca.pem\" is not an absolute path to an existing "
+      "file" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *path = write_config (cases[i].text);
+      g_autoptr (VpushConfig) config = vpush_config_load (path, &error);
+      g_autofree gchar *expected = g_strdup_printf ("%s: %s", path, cases[i].message);
+
+      g_test_message ("case %u: %s", i, cases[i].text);
+      g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+      g_assert_null (config);
+      g_assert_true (g_str_has_prefix (error->message, expected));
+      remove_config (path);
+    }
+}
+
+static void
+test_config_unknown (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = NULL;
+  g_autofree gchar *path = write_config ("[Poll]\nIntervalSeconds=60\nIntervalSecs=5\n"
+                                         "[Frobnicate]\nKnob=1\n");
+  g_autofree gchar *unknown_key = g_strdup_printf ("%s: unknown key [Poll] IntervalSecs*", path);
+  g_autofree gchar *unknown_group = g_strdup_printf ("%s: unknown group [Frobnicate]*", path);
+
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, unknown_key);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, unknown_group);
+  config = vpush_config_load (path, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->poll_interval, ==, 60);
+  remove_config (path);
+}
+
+static void
+test_config_unparseable (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *path = write_config ("[Poll]\nIntervalSeconds=30\nthis is not a key file\n");
+  g_autoptr (VpushConfig) config = vpush_config_load (path, &error);
+  g_autofree gchar *prefix = g_strdup_printf ("%s: ", path);
+
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE);
+  g_assert_null (config);
+  g_assert_true (g_str_has_prefix (error->message, prefix));
+  /* GKeyFile names the offending line by its text. */
+  g_assert_nonnull (strstr (error->message, "this is not a key file"));
+  remove_config (path);
+}
+
+static void
+test_config_missing_explicit (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = vpush_config_load ("/nonexistent/vpush/vpushd.conf", &error);
+
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_null (config);
+  g_assert_true (g_str_has_prefix (error->message, "/nonexistent/vpush/vpushd.conf: "));
+}
+
+/* G_TEST_OPTION_ISOLATE_DIRS gives every test case its own empty XDG_CONFIG_HOME. */
+static void
+test_config_search_user (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = NULL;
+  g_autofree gchar *dir = g_build_filename (g_get_user_config_dir (), "vpush", NULL);
+  g_autofree gchar *path = g_build_filename (dir, "vpushd.conf", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents (path, "[Poll]\nIntervalSeconds=45\n", -1, &error);
+  g_assert_no_error (error);
+
+  config = vpush_config_load (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->path, ==, path);
+  g_assert_cmpuint (config->poll_interval, ==, 45);
+
+  /* A bad user file is an error, not a reason to fall back to the system file. */
+  g_file_set_contents (path, "[Poll]\nIntervalSeconds=never\n", -1, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&config, vpush_config_free);
+  config = vpush_config_load (NULL, &error);
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_null (config);
+}
+
+static void
+test_config_search_fallback (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = NULL;
+  g_autofree gchar *user_path
+      = g_build_filename (g_get_user_config_dir (), "vpush", "vpushd.conf", NULL);
+
+  g_assert_false (g_file_test (user_path, G_FILE_TEST_EXISTS));
+  if (g_file_test ("/etc/vpush/vpushd.conf", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("/etc/vpush/vpushd.conf exists on this machine");
+      return;
+    }
+  config = vpush_config_load (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (config->path);
+  assert_defaults (config);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/config/defaults", test_config_defaults);
+  g_test_add_func ("/config/empty-file", test_config_empty_file);
+  g_test_add_func ("/config/all-valid", test_config_all_valid);
+  g_test_add_func ("/config/lower-bounds", test_config_lower_bounds);
+  g_test_add_func ("/config/loopback-http", test_config_loopback_http);
+  g_test_add_func ("/config/empty-optional", test_config_empty_optional);
+  g_test_add_func ("/config/invalid", test_config_invalid);
+  g_test_add_func ("/config/unknown", test_config_unknown);
+  g_test_add_func ("/config/unparseable", test_config_unparseable);
+  g_test_add_func ("/config/missing-explicit", test_config_missing_explicit);
+  g_test_add_func ("/config/search/user", test_config_search_user);
+  g_test_add_func ("/config/search/fallback", test_config_search_fallback);
+  return g_test_run ();
+}

@@ -1,0 +1,480 @@
+/* Runs inside tests/vpush-test-session: a private session bus and a fresh gnome-keyring whose
+ * login collection is unlocked with the password "vpush-test". */
+#include <signal.h>
+#include <string.h>
+#include <libsecret/secret.h>
+
+#include "vpush-error.h"
+#include "vpush-keystore.h"
+
+#define TEST_PASSWORD "vpush-test"
+#define SERVICE_SID   "VA00000000000000000000000000000001"
+#define ABSENT_SID    "YF00000000000000000000000000000000"
+
+/* Our own copy of the schema, so a wrong name in the key store fails the search below. */
+static const SecretSchema test_schema = {
+  "io.github.vpush.FactorKey",
+  SECRET_SCHEMA_NONE,
+  {
+      { "factor-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "service-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { NULL, 0 },
+  },
+};
+
+static void
+on_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **slot = user_data;
+
+  *slot = g_object_ref (result);
+}
+
+static gboolean
+on_wait_expired (gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until *done; fails the test after 10 s. */
+static void
+wait_until (const gboolean *done)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
+
+  while (!*done && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (id);
+}
+
+static GAsyncResult *
+wait_result (GAsyncResult **slot)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
+
+  while (*slot == NULL && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (id);
+  return *slot;
+}
+
+static gchar *
+random_sid (void)
+{
+  GString *sid = g_string_new ("YF");
+
+  for (guint i = 0; i < 32; i++)
+    g_string_append_c (sid, "0123456789abcdef"[g_random_int_range (0, 16)]);
+  return g_string_free (sid, FALSE);
+}
+
+static VpushKeystore *
+keystore_new_ready (guint timeout_ms)
+{
+  g_autoptr (VpushKeystore) keystore = vpush_keystore_new (timeout_ms);
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  vpush_keystore_init_async (keystore, NULL, on_result, &result);
+  g_assert_true (vpush_keystore_init_finish (keystore, wait_result (&result), &error));
+  g_assert_no_error (error);
+  return g_steal_pointer (&keystore);
+}
+
+static gboolean
+keystore_store (VpushKeystore *keystore, const gchar *sid, const gchar *name, VpushKey *key,
+                GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_keystore_store_async (keystore, sid, SERVICE_SID, name, key, NULL, on_result, &result);
+  return vpush_keystore_store_finish (keystore, wait_result (&result), error);
+}
+
+static VpushKey *
+keystore_load (VpushKeystore *keystore, const gchar *sid, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_keystore_load_async (keystore, sid, NULL, on_result, &result);
+  return vpush_keystore_load_finish (keystore, wait_result (&result), error);
+}
+
+static gboolean
+keystore_delete (VpushKeystore *keystore, const gchar *sid, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_keystore_delete_async (keystore, sid, NULL, on_result, &result);
+  return vpush_keystore_delete_finish (keystore, wait_result (&result), error);
+}
+
+static VpushKey *
+generate_key (void)
+{
+  g_autoptr (GError) error = NULL;
+  VpushKey *key = vpush_key_generate (&error);
+
+  g_assert_no_error (error);
+  return key;
+}
+
+/* A signature made with the loaded key verifies with the original key's public half. */
+static void
+assert_same_key (VpushKey *original, VpushKey *loaded)
+{
+  static const guint8 msg[] = "vpush keystore round trip";
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *spki = vpush_key_get_public_spki_b64 (original, &error);
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+
+  g_assert_no_error (error);
+  g_assert_true (vpush_key_sign_der (loaded, msg, sizeof msg, &sig, &sig_len, &error));
+  g_assert_no_error (error);
+  g_assert_true (vpush_ecdsa_verify_der (spki, msg, sizeof msg, sig, sig_len, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_keystore_round_trip (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) replacement = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+
+  g_assert_false (vpush_keystore_get_locked (keystore));
+
+  g_assert_true (keystore_store (keystore, sid, "Kiosk", key, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (loaded);
+  assert_same_key (key, loaded);
+  g_clear_pointer (&loaded, vpush_key_free);
+
+  /* Storing under the same attributes replaces the item. */
+  g_assert_true (keystore_store (keystore, sid, "Kiosk", replacement, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (replacement, loaded);
+}
+
+static void
+test_keystore_item (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (GHashTable) query = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  g_autoptr (SecretValue) value = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *label = NULL;
+  g_autofree gchar *schema_name = NULL;
+  g_autofree guint8 *der = NULL;
+  const gchar *stored;
+  gsize der_len = 0;
+  gsize stored_len = 0;
+  GList *items;
+  SecretItem *item;
+
+  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
+  g_assert_no_error (error);
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
+  items = secret_service_search_sync (service, &test_schema, query,
+                                      SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (items), ==, 1);
+  item = items->data;
+
+  label = secret_item_get_label (item);
+  g_assert_cmpstr (label, ==, "vpush factor key (Front desk)");
+  schema_name = secret_item_get_schema_name (item);
+  g_assert_cmpstr (schema_name, ==, "io.github.vpush.FactorKey");
+  attributes = secret_item_get_attributes (item);
+  g_assert_cmpstr (g_hash_table_lookup (attributes, "factor-sid"), ==, sid);
+  g_assert_cmpstr (g_hash_table_lookup (attributes, "service-sid"), ==, SERVICE_SID);
+
+  /* The secret is the PKCS#8 DER itself. */
+  value = secret_item_get_secret (item);
+  g_assert_nonnull (value);
+  stored = secret_value_get (value, &stored_len);
+  g_assert_true (vpush_key_export_pkcs8 (key, &der, &der_len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (stored, stored_len, der, der_len);
+  vpush_secure_free (g_steal_pointer (&der), der_len);
+
+  g_list_free_full (items, g_object_unref);
+}
+
+static void
+test_keystore_absent (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+
+  loaded = keystore_load (keystore, ABSENT_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+}
+
+static void
+test_keystore_delete (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *other_sid = random_sid ();
+
+  g_assert_true (keystore_store (keystore, sid, "Doomed", key, &error));
+  g_assert_true (keystore_store (keystore, other_sid, "Survivor", key, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+
+  /* Only the one factor's key went. */
+  loaded = keystore_load (keystore, other_sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+
+  /* Deleting what is gone is not an error. */
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_no_error (error);
+  g_assert_true (keystore_delete (keystore, ABSENT_SID, &error));
+  g_assert_no_error (error);
+}
+
+static void
+on_locked_notify (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+}
+
+/* gnome-keyring's own unlock-without-prompt call (as used by its tests and
+ * gnome-keyring-daemon --unlock): a plain session, then the password as a secret struct. */
+static void
+unlock_with_master_password (const gchar *collection_path)
+{
+  g_autoptr (GDBusConnection) bus = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *session = NULL;
+  GVariant *password;
+
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+
+  reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.secrets", "/org/freedesktop/secrets", "org.freedesktop.Secret.Service",
+      "OpenSession", g_variant_new ("(sv)", "plain", g_variant_new_string ("")),
+      G_VARIANT_TYPE ("(vo)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(vo)", NULL, &session);
+
+  password
+      = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, TEST_PASSWORD, strlen (TEST_PASSWORD), 1);
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.secrets", "/org/freedesktop/secrets",
+      "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface", "UnlockWithMasterPassword",
+      g_variant_new ("(o(o@ay@ays))", collection_path, session,
+                     g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, "", 0, 1), password,
+                     "text/plain"),
+      G_VARIANT_TYPE_UNIT, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_keystore_locked (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (SecretCollection) collection = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *new_sid = random_sid ();
+  g_autofree gchar *collection_path = NULL;
+  GList *objects;
+  gboolean notified = FALSE;
+  gulong handler;
+
+  g_assert_true (keystore_store (keystore, sid, "Locked away", key, &error));
+  g_assert_no_error (error);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+  handler = g_signal_connect (keystore, "notify::locked", G_CALLBACK (on_locked_notify), &notified);
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                                 SECRET_COLLECTION_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (collection);
+  collection_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection)));
+
+  objects = g_list_append (NULL, collection);
+  secret_service_lock (service, objects, NULL, on_result, &result);
+  g_list_free (objects);
+  g_assert_cmpint (secret_service_lock_finish (service, wait_result (&result), NULL, &error), ==,
+                   1);
+  g_assert_no_error (error);
+
+  wait_until (&notified);
+  g_assert_true (vpush_keystore_get_locked (keystore));
+
+  /* A key store started while locked knows it from the start. */
+  {
+    g_autoptr (VpushKeystore) late = keystore_new_ready (5000);
+
+    g_assert_true (vpush_keystore_get_locked (late));
+  }
+
+  /* Locked must not read as "no such key". */
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+  loaded = keystore_load (keystore, ABSENT_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+  g_assert_false (keystore_store (keystore, new_sid, "New", key, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+  g_assert_false (keystore_delete (keystore, sid, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+
+  /* Unlocked behind the key store's back: it follows and works again. */
+  notified = FALSE;
+  unlock_with_master_password (collection_path);
+  wait_until (&notified);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+
+  g_signal_handler_disconnect (keystore, handler);
+}
+
+static void
+test_keystore_cancelled (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* The caller's cancellation is reported as such, not as a timeout. */
+  vpush_keystore_load_async (keystore, ABSENT_SID, cancellable, on_result, &result);
+  g_cancellable_cancel (cancellable);
+  loaded = vpush_keystore_load_finish (keystore, wait_result (&result), &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (loaded);
+}
+
+static pid_t
+keyring_daemon_pid (void)
+{
+  g_autoptr (GDBusConnection) bus = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  guint32 pid = 0;
+
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+  reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "GetConnectionUnixProcessID", g_variant_new ("(s)", "org.freedesktop.secrets"),
+      G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &pid);
+  g_assert_cmpuint (pid, >, 1);
+  return (pid_t)pid;
+}
+
+static void
+test_keystore_timeout (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (500);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  pid_t pid = keyring_daemon_pid ();
+  gboolean expired = FALSE;
+  guint guard;
+  gint64 start;
+  gint64 elapsed;
+
+  g_assert_true (keystore_store (keystore, sid, "Hung", key, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
+  start = g_get_monotonic_time ();
+  vpush_keystore_load_async (keystore, sid, NULL, on_result, &result);
+  /* Waited on by hand: the daemon has to be resumed before any assertion can fail. */
+  guard = g_timeout_add_seconds (5, on_wait_expired, &expired);
+  while (result == NULL && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_cmpint (kill (pid, SIGCONT), ==, 0);
+  g_assert_false (expired);
+  g_source_remove (guard);
+
+  g_assert_nonnull (result);
+  loaded = vpush_keystore_load_finish (keystore, result, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpstr (error->message, ==, "Secret Service did not answer within 500 ms");
+  g_assert_null (loaded);
+  g_assert_cmpint (elapsed, >=, 450 * 1000);
+  g_assert_cmpint (elapsed, <, 2 * G_USEC_PER_SEC);
+  g_clear_error (&error);
+
+  /* Resumed, the same key store answers again (the late reply to the abandoned call is
+   * dropped on the way). */
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
+  g_test_add_func ("/keystore/item", test_keystore_item);
+  g_test_add_func ("/keystore/absent", test_keystore_absent);
+  g_test_add_func ("/keystore/delete", test_keystore_delete);
+  g_test_add_func ("/keystore/locked", test_keystore_locked);
+  g_test_add_func ("/keystore/cancelled", test_keystore_cancelled);
+  g_test_add_func ("/keystore/timeout", test_keystore_timeout);
+  return g_test_run ();
+}
