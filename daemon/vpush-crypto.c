@@ -1,1 +1,522 @@
-/* placeholder */
+/* P-256 keys, their wire encodings and ECDSA signatures (protocol doc §4). */
+#include "vpush-crypto.h"
+
+#include <string.h>
+
+#include <gio/gio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/encoder.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+struct _VpushKey
+{
+  EVP_PKEY *pkey;
+};
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY, EVP_PKEY_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY_CTX, EVP_PKEY_CTX_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_MD_CTX, EVP_MD_CTX_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OSSL_ENCODER_CTX, OSSL_ENCODER_CTX_free)
+
+#define P256_COORD_LEN 32
+#define P256_SPKI_LEN  91
+
+/* The fixed DER header of a P-256 SPKI with an uncompressed point (§4). */
+static const guint8 p256_spki_prefix[] = {
+  0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+  0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+};
+
+/* Sets error from the oldest queued OpenSSL error and empties the queue, so that a later
+ * failure does not report a stale reason. */
+static void
+set_openssl_error (GError **error, gint code, const gchar *what)
+{
+  unsigned long err = ERR_get_error ();
+  gchar reason[256];
+
+  if (err == 0)
+    {
+      g_set_error (error, G_IO_ERROR, code, "%s", what);
+      return;
+    }
+  ERR_error_string_n (err, reason, sizeof reason);
+  ERR_clear_error ();
+  g_set_error (error, G_IO_ERROR, code, "%s: %s", what, reason);
+}
+
+static gboolean
+pkey_is_p256 (EVP_PKEY *pkey)
+{
+  gchar group[64];
+  size_t group_len = 0;
+
+  if (!EVP_PKEY_is_a (pkey, "EC"))
+    return FALSE;
+  if (!EVP_PKEY_get_group_name (pkey, group, sizeof group, &group_len))
+    {
+      ERR_clear_error ();
+      return FALSE;
+    }
+  return OBJ_txt2nid (group) == NID_X9_62_prime256v1;
+}
+
+static VpushKey *
+vpush_key_new_take (EVP_PKEY *pkey)
+{
+  VpushKey *key = g_new0 (VpushKey, 1);
+
+  key->pkey = pkey;
+  return key;
+}
+
+VpushKey *
+vpush_key_generate (GError **error)
+{
+  g_autoptr (EVP_PKEY_CTX) ctx = NULL;
+  EVP_PKEY *pkey = NULL;
+
+  ctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
+  if (ctx == NULL || EVP_PKEY_keygen_init (ctx) <= 0
+      || EVP_PKEY_CTX_set_group_name (ctx, SN_X9_62_prime256v1) <= 0
+      || EVP_PKEY_generate (ctx, &pkey) <= 0)
+    {
+      set_openssl_error (error, G_IO_ERROR_FAILED, "Could not generate a P-256 key");
+      return NULL;
+    }
+  return vpush_key_new_take (pkey);
+}
+
+/* Decodes a DER PKCS#8 PrivateKeyInfo (unencrypted: the key store keeps nothing else) or a
+ * SubjectPublicKeyInfo holding a P-256 key, and nothing before or after it. */
+static EVP_PKEY *
+decode_p256 (const guint8 *der, gsize len, gboolean private_key, GError **error)
+{
+  const gchar *what = private_key ? "PKCS#8 private key" : "SubjectPublicKeyInfo";
+  g_autoptr (EVP_PKEY) pkey = NULL;
+  const guint8 *p = der;
+
+  /* The d2i functions take a long and stop at the end of the first structure. */
+  if (len > 0 && len <= G_MAXINT32)
+    {
+      if (private_key)
+        {
+          PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO (NULL, &p, (long)len);
+
+          if (p8 != NULL && p == der + len)
+            pkey = EVP_PKCS82PKEY (p8);
+          PKCS8_PRIV_KEY_INFO_free (p8);
+        }
+      else
+        {
+          pkey = d2i_PUBKEY (NULL, &p, (long)len);
+        }
+    }
+  ERR_clear_error ();
+  if (pkey == NULL || p != der + len)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Not a DER %s", what);
+      return NULL;
+    }
+  if (!pkey_is_p256 (pkey))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "The %s is not on curve P-256",
+                   what);
+      return NULL;
+    }
+  return g_steal_pointer (&pkey);
+}
+
+VpushKey *
+vpush_key_new_from_pkcs8 (const guint8 *der, gsize len, GError **error)
+{
+  EVP_PKEY *pkey;
+
+  g_return_val_if_fail (der != NULL || len == 0, NULL);
+
+  pkey = decode_p256 (der, len, TRUE, error);
+  if (pkey == NULL)
+    return NULL;
+  return vpush_key_new_take (pkey);
+}
+
+void
+vpush_key_free (VpushKey *key)
+{
+  if (key == NULL)
+    return;
+  EVP_PKEY_free (key->pkey);
+  g_free (key);
+}
+
+/* Encodes with an OpenSSL encoder and hands back a GLib buffer; OpenSSL's own copy is wiped
+ * because it may hold the private key. */
+static gboolean
+encode_pkey (EVP_PKEY *pkey, int selection, const gchar *structure, guint8 **out_der,
+             gsize *out_len, GError **error)
+{
+  g_autoptr (OSSL_ENCODER_CTX) ectx = NULL;
+  unsigned char *data = NULL;
+  size_t data_len = 0;
+
+  ectx = OSSL_ENCODER_CTX_new_for_pkey (pkey, selection, "DER", structure, NULL);
+  if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders (ectx) == 0
+      || !OSSL_ENCODER_to_data (ectx, &data, &data_len))
+    {
+      set_openssl_error (error, G_IO_ERROR_FAILED, "Could not encode the key");
+      return FALSE;
+    }
+  *out_der = g_memdup2 (data, data_len);
+  *out_len = data_len;
+  OPENSSL_clear_free (data, data_len);
+  return TRUE;
+}
+
+gboolean
+vpush_key_export_pkcs8 (VpushKey *key, guint8 **out_der, gsize *out_len, GError **error)
+{
+  g_return_val_if_fail (key != NULL, FALSE);
+  g_return_val_if_fail (out_der != NULL && out_len != NULL, FALSE);
+
+  return encode_pkey (key->pkey, OSSL_KEYMGMT_SELECT_KEYPAIR, "PrivateKeyInfo", out_der, out_len,
+                      error);
+}
+
+gchar *
+vpush_key_get_public_spki_b64 (VpushKey *key, GError **error)
+{
+  g_autofree guint8 *der = NULL;
+  gsize der_len = 0;
+
+  g_return_val_if_fail (key != NULL, NULL);
+
+  if (!encode_pkey (key->pkey, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "SubjectPublicKeyInfo", &der,
+                    &der_len, error))
+    return NULL;
+
+  /* Verify expects exactly this layout; an explicit-parameters or compressed-point key
+   * imported from elsewhere would encode differently. */
+  if (der_len != P256_SPKI_LEN || memcmp (der, p256_spki_prefix, sizeof p256_spki_prefix) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "The public key does not encode as a named-curve P-256 SPKI");
+      return NULL;
+    }
+  return g_base64_encode (der, der_len);
+}
+
+gboolean
+vpush_key_sign_der (VpushKey *key, const guint8 *msg, gsize msg_len, guint8 **out_sig,
+                    gsize *out_len, GError **error)
+{
+  g_autoptr (EVP_MD_CTX) mdctx = NULL;
+  g_autofree guint8 *sig = NULL;
+  size_t sig_len = 0;
+
+  g_return_val_if_fail (key != NULL, FALSE);
+  g_return_val_if_fail (msg != NULL || msg_len == 0, FALSE);
+  g_return_val_if_fail (out_sig != NULL && out_len != NULL, FALSE);
+
+  mdctx = EVP_MD_CTX_new ();
+  if (mdctx == NULL
+      || EVP_DigestSignInit_ex (mdctx, NULL, OSSL_DIGEST_NAME_SHA2_256, NULL, NULL, key->pkey, NULL)
+             <= 0
+      || EVP_DigestSign (mdctx, NULL, &sig_len, msg, msg_len) <= 0)
+    {
+      set_openssl_error (error, G_IO_ERROR_FAILED, "Could not set up ECDSA signing");
+      return FALSE;
+    }
+  sig = g_malloc (sig_len);
+  if (EVP_DigestSign (mdctx, sig, &sig_len, msg, msg_len) <= 0)
+    {
+      set_openssl_error (error, G_IO_ERROR_FAILED, "Could not sign");
+      return FALSE;
+    }
+  *out_sig = g_steal_pointer (&sig);
+  *out_len = sig_len;
+  return TRUE;
+}
+
+gchar *
+vpush_key_sign_b64 (VpushKey *key, const gchar *text, GError **error)
+{
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+
+  g_return_val_if_fail (text != NULL, NULL);
+
+  if (!vpush_key_sign_der (key, (const guint8 *)text, strlen (text), &sig, &sig_len, error))
+    return NULL;
+  return g_base64_encode (sig, sig_len);
+}
+
+gchar *
+vpush_key_sign_jws (VpushKey *key, const gchar *text, GError **error)
+{
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+  guint8 raw[2 * P256_COORD_LEN];
+
+  g_return_val_if_fail (text != NULL, NULL);
+
+  if (!vpush_key_sign_der (key, (const guint8 *)text, strlen (text), &sig, &sig_len, error))
+    return NULL;
+  if (!vpush_ecdsa_der_to_raw (sig, sig_len, raw, error))
+    return NULL;
+  return vpush_base64url_encode (raw, sizeof raw);
+}
+
+/* Reads one DER INTEGER holding a positive value of at most 32 bytes and writes it
+ * left-padded to 32 bytes. Short-form lengths only: a P-256 signature never needs more. */
+static gboolean
+der_read_coord (const guint8 **p, const guint8 *end, guint8 out[P256_COORD_LEN], GError **error)
+{
+  const guint8 *v;
+  gsize len;
+
+  if (end - *p < 2 || (*p)[0] != 0x02)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ECDSA signature: expected an INTEGER");
+      return FALSE;
+    }
+  len = (*p)[1];
+  v = *p + 2;
+  if (len == 0 || len > P256_COORD_LEN + 1 || len > (gsize)(end - v))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ECDSA signature: bad INTEGER length %" G_GSIZE_FORMAT, len);
+      return FALSE;
+    }
+  if (v[0] & 0x80)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "ECDSA signature: negative INTEGER");
+      return FALSE;
+    }
+  /* DER allows a leading zero only as the sign byte in front of a high bit. */
+  if (v[0] == 0x00 && len > 1 && !(v[1] & 0x80))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ECDSA signature: INTEGER not minimally encoded");
+      return FALSE;
+    }
+  *p = v + len;
+  if (v[0] == 0x00)
+    {
+      v++;
+      len--;
+    }
+  if (len > P256_COORD_LEN)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ECDSA signature: INTEGER wider than 256 bits");
+      return FALSE;
+    }
+  if (len == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "ECDSA signature: zero INTEGER");
+      return FALSE;
+    }
+  memset (out, 0, P256_COORD_LEN - len);
+  memcpy (out + P256_COORD_LEN - len, v, len);
+  return TRUE;
+}
+
+gboolean
+vpush_ecdsa_der_to_raw (const guint8 *der, gsize der_len, guint8 out_raw[64], GError **error)
+{
+  guint8 raw[2 * P256_COORD_LEN];
+  const guint8 *p;
+  const guint8 *end;
+
+  g_return_val_if_fail (der != NULL || der_len == 0, FALSE);
+  g_return_val_if_fail (out_raw != NULL, FALSE);
+
+  /* The content is at most 2 × (2 + 33) = 70 bytes, so the length is always short form. */
+  if (der_len < 2 || der[0] != 0x30 || (der[1] & 0x80) || der[1] != der_len - 2)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ECDSA signature: not a single DER SEQUENCE");
+      return FALSE;
+    }
+  p = der + 2;
+  end = der + der_len;
+  if (!der_read_coord (&p, end, raw, error)
+      || !der_read_coord (&p, end, raw + P256_COORD_LEN, error))
+    return FALSE;
+  if (p != end)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ECDSA signature: extra data after s");
+      return FALSE;
+    }
+  memcpy (out_raw, raw, sizeof raw);
+  return TRUE;
+}
+
+/* g_base64_decode() skips bad characters silently; a key must be rejected instead. */
+static guint8 *
+base64_decode_strict (const gchar *text, gsize *out_len, GError **error)
+{
+  gsize len = strlen (text);
+  gsize pad = 0;
+
+  if (len == 0 || len % 4 != 0)
+    goto invalid;
+  if (text[len - 1] == '=')
+    pad = text[len - 2] == '=' ? 2 : 1;
+  for (gsize i = 0; i < len - pad; i++)
+    {
+      if (!g_ascii_isalnum (text[i]) && text[i] != '+' && text[i] != '/')
+        goto invalid;
+    }
+  return g_base64_decode (text, out_len);
+
+invalid:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Invalid base64");
+  return NULL;
+}
+
+gboolean
+vpush_ecdsa_verify_der (const gchar *spki_b64, const guint8 *msg, gsize msg_len, const guint8 *sig,
+                        gsize sig_len, GError **error)
+{
+  g_autoptr (EVP_PKEY) pkey = NULL;
+  g_autoptr (EVP_MD_CTX) mdctx = NULL;
+  g_autofree guint8 *spki = NULL;
+  gsize spki_len = 0;
+  int rc;
+
+  g_return_val_if_fail (spki_b64 != NULL, FALSE);
+  g_return_val_if_fail (msg != NULL || msg_len == 0, FALSE);
+  g_return_val_if_fail (sig != NULL || sig_len == 0, FALSE);
+
+  spki = base64_decode_strict (spki_b64, &spki_len, error);
+  if (spki == NULL)
+    {
+      g_prefix_error (error, "Public key: ");
+      return FALSE;
+    }
+  pkey = decode_p256 (spki, spki_len, FALSE, error);
+  if (pkey == NULL)
+    return FALSE;
+
+  mdctx = EVP_MD_CTX_new ();
+  if (mdctx == NULL
+      || EVP_DigestVerifyInit_ex (mdctx, NULL, OSSL_DIGEST_NAME_SHA2_256, NULL, NULL, pkey, NULL)
+             <= 0)
+    {
+      set_openssl_error (error, G_IO_ERROR_FAILED, "Could not set up ECDSA verification");
+      return FALSE;
+    }
+  rc = EVP_DigestVerify (mdctx, sig, sig_len, msg, msg_len);
+  /* A malformed signature is queued as an OpenSSL error; it is still just a mismatch. */
+  ERR_clear_error ();
+  if (rc != 1)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "ECDSA signature does not verify");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gchar *
+vpush_base64url_encode (const guint8 *data, gsize len)
+{
+  gchar *text;
+  gchar *p;
+
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+
+  if (len == 0)
+    return g_strdup ("");
+  text = g_base64_encode (data, len);
+  for (p = text; *p != '\0' && *p != '='; p++)
+    {
+      if (*p == '+')
+        *p = '-';
+      else if (*p == '/')
+        *p = '_';
+    }
+  *p = '\0';
+  return text;
+}
+
+static gint
+base64url_value (gchar c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+guint8 *
+vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error)
+{
+  g_autofree gchar *std = NULL;
+  gsize len;
+  gint last;
+
+  g_return_val_if_fail (text != NULL, NULL);
+  g_return_val_if_fail (out_len != NULL, NULL);
+
+  len = strlen (text);
+  if (len % 4 == 1)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "Invalid base64url: impossible length %" G_GSIZE_FORMAT, len);
+      return NULL;
+    }
+  for (gsize i = 0; i < len; i++)
+    {
+      if (base64url_value (text[i]) < 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "Invalid base64url: bad character at offset %" G_GSIZE_FORMAT, i);
+          return NULL;
+        }
+    }
+  if (len == 0)
+    {
+      *out_len = 0;
+      return g_new0 (guint8, 1);
+    }
+
+  /* Unused low bits of the last character must be zero, so each text has one decoding. */
+  last = base64url_value (text[len - 1]);
+  if ((len % 4 == 2 && (last & 0x0f) != 0) || (len % 4 == 3 && (last & 0x03) != 0))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "Invalid base64url: non-zero trailing bits");
+      return NULL;
+    }
+
+  std = g_malloc (len + 3);
+  for (gsize i = 0; i < len; i++)
+    std[i] = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
+  while (len % 4 != 0)
+    std[len++] = '=';
+  std[len] = '\0';
+  return g_base64_decode (std, out_len);
+}
+
+void
+vpush_secure_free (gpointer data, gsize len)
+{
+  if (data == NULL)
+    return;
+  OPENSSL_cleanse (data, len);
+  g_free (data);
+}

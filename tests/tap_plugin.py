@@ -5,6 +5,11 @@ _count = 0
 _failed = set()
 
 
+def pytest_addoption(parser):
+    # we run with -p no:terminal, which also takes away -v; assertion rewriting reads it
+    parser.addoption("--verbose", action="count", default=0, dest="verbose")
+
+
 def _emit(line):
     print(line, flush=True)
 

@@ -1,0 +1,620 @@
+/* Unit tests for P-256 keys, encodings and signatures (protocol doc §4). */
+#include <string.h>
+
+#include <gio/gio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+
+#include "vpush-crypto.h"
+
+#define SPKI_B64_PREFIX "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"
+
+static const guint8 spki_der_prefix[] = {
+  0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+  0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+};
+
+/* Independent of vpush_ecdsa_der_to_raw(): OpenSSL builds the DER back from r‖s. */
+static guint8 *
+raw_to_der (const guint8 raw[64], gsize *out_len)
+{
+  ECDSA_SIG *sig = ECDSA_SIG_new ();
+  unsigned char *der = NULL;
+  guint8 *copy;
+  int len;
+
+  g_assert_nonnull (sig);
+  g_assert_true (ECDSA_SIG_set0 (sig, BN_bin2bn (raw, 32, NULL), BN_bin2bn (raw + 32, 32, NULL)));
+  len = i2d_ECDSA_SIG (sig, &der);
+  g_assert_cmpint (len, >, 0);
+  copy = g_memdup2 (der, len);
+  *out_len = len;
+  OPENSSL_free (der);
+  ECDSA_SIG_free (sig);
+  return copy;
+}
+
+static void
+test_spki_layout (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autofree gchar *b64 = NULL;
+  g_autofree guint8 *der = NULL;
+  gsize der_len = 0;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (key);
+
+  b64 = vpush_key_get_public_spki_b64 (key, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (strlen (b64), ==, 124);
+  g_assert_true (g_str_has_prefix (b64, SPKI_B64_PREFIX));
+  g_assert_null (strchr (b64, '\n'));
+
+  der = g_base64_decode (b64, &der_len);
+  g_assert_cmpuint (der_len, ==, 91);
+  g_assert_cmpmem (der, sizeof spki_der_prefix, spki_der_prefix, sizeof spki_der_prefix);
+}
+
+static void
+test_keys_differ (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) a = vpush_key_generate (&error);
+  g_autoptr (VpushKey) b = vpush_key_generate (&error);
+  g_autofree gchar *a_b64 = vpush_key_get_public_spki_b64 (a, &error);
+  g_autofree gchar *b_b64 = vpush_key_get_public_spki_b64 (b, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (a_b64, !=, b_b64);
+}
+
+static void
+test_pkcs8_round_trip (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autoptr (VpushKey) again = NULL;
+  g_autofree gchar *spki = NULL;
+  g_autofree gchar *spki_again = NULL;
+  g_autofree guint8 *sig = NULL;
+  guint8 *pkcs8 = NULL;
+  gsize pkcs8_len = 0;
+  gsize sig_len = 0;
+  const gchar *msg = "YF0123456789abcdef0123456789abcdef";
+
+  g_assert_no_error (error);
+  g_assert_true (vpush_key_export_pkcs8 (key, &pkcs8, &pkcs8_len, &error));
+  g_assert_no_error (error);
+  /* PrivateKeyInfo: a SEQUENCE with version 0 first. */
+  g_assert_cmpuint (pkcs8_len, >, 60);
+  g_assert_cmphex (pkcs8[0], ==, 0x30);
+
+  again = vpush_key_new_from_pkcs8 (pkcs8, pkcs8_len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (again);
+  vpush_secure_free (pkcs8, pkcs8_len);
+
+  spki = vpush_key_get_public_spki_b64 (key, &error);
+  g_assert_no_error (error);
+  spki_again = vpush_key_get_public_spki_b64 (again, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (spki, ==, spki_again);
+
+  g_assert_true (
+      vpush_key_sign_der (again, (const guint8 *)msg, strlen (msg), &sig, &sig_len, &error));
+  g_assert_no_error (error);
+  g_assert_true (
+      vpush_ecdsa_verify_der (spki, (const guint8 *)msg, strlen (msg), sig, sig_len, &error));
+  g_assert_no_error (error);
+}
+
+/* A private key DER-encoded by OpenSSL directly, in the given structure. */
+static GBytes *
+encode_private_key (const gchar *curve, const gchar *structure)
+{
+  EVP_PKEY *pkey = EVP_PKEY_Q_keygen (NULL, NULL, "EC", curve);
+  OSSL_ENCODER_CTX *ectx;
+  unsigned char *der = NULL;
+  size_t len = 0;
+  GBytes *bytes;
+
+  g_assert_nonnull (pkey);
+  ectx = OSSL_ENCODER_CTX_new_for_pkey (pkey, OSSL_KEYMGMT_SELECT_KEYPAIR, "DER", structure, NULL);
+  g_assert_true (OSSL_ENCODER_to_data (ectx, &der, &len));
+  bytes = g_bytes_new (der, len);
+  OPENSSL_clear_free (der, len);
+  OSSL_ENCODER_CTX_free (ectx);
+  EVP_PKEY_free (pkey);
+  return bytes;
+}
+
+static void
+assert_pkcs8_rejected (const guint8 *der, gsize len, const gchar *message_part)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_null (vpush_key_new_from_pkcs8 (der, len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, message_part));
+}
+
+static void
+test_pkcs8_invalid (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autoptr (GBytes) p384 = encode_private_key ("P-384", "PrivateKeyInfo");
+  g_autoptr (GBytes) p256 = encode_private_key ("P-256", "PrivateKeyInfo");
+  g_autoptr (GBytes) sec1 = encode_private_key ("P-256", "type-specific");
+  g_autoptr (VpushKey) from_openssl = NULL;
+  g_autofree guint8 *padded = NULL;
+  guint8 *pkcs8 = NULL;
+  gsize pkcs8_len = 0;
+  gsize len = 0;
+  const guint8 junk[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+  const guint8 *der;
+
+  g_assert_no_error (error);
+  g_assert_true (vpush_key_export_pkcs8 (key, &pkcs8, &pkcs8_len, &error));
+
+  assert_pkcs8_rejected (junk, sizeof junk, "PKCS#8");
+  assert_pkcs8_rejected (pkcs8, 0, "PKCS#8");
+  assert_pkcs8_rejected (pkcs8, pkcs8_len - 1, "PKCS#8");
+
+  padded = g_malloc0 (pkcs8_len + 1);
+  memcpy (padded, pkcs8, pkcs8_len);
+  assert_pkcs8_rejected (padded, pkcs8_len + 1, "PKCS#8");
+  vpush_secure_free (pkcs8, pkcs8_len);
+
+  /* The same curve from OpenSSL's own encoder is fine, other formats and curves are not. */
+  der = g_bytes_get_data (p256, &len);
+  from_openssl = vpush_key_new_from_pkcs8 (der, len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (from_openssl);
+
+  der = g_bytes_get_data (sec1, &len);
+  assert_pkcs8_rejected (der, len, "PKCS#8");
+
+  der = g_bytes_get_data (p384, &len);
+  assert_pkcs8_rejected (der, len, "P-256");
+}
+
+static void
+test_sign_der (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autoptr (VpushKey) other = vpush_key_generate (&error);
+  g_autofree gchar *spki = vpush_key_get_public_spki_b64 (key, &error);
+  g_autofree gchar *other_spki = vpush_key_get_public_spki_b64 (other, &error);
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+  guint8 raw[64];
+  const guint8 msg[] = "message";
+
+  g_assert_no_error (error);
+  g_assert_true (vpush_key_sign_der (key, msg, sizeof msg - 1, &sig, &sig_len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sig_len, <=, 72);
+  g_assert_true (vpush_ecdsa_der_to_raw (sig, sig_len, raw, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, sig_len, &error));
+  g_assert_no_error (error);
+
+  g_assert_false (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 2, sig, sig_len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  g_assert_false (vpush_ecdsa_verify_der (other_spki, msg, sizeof msg - 1, sig, sig_len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  sig[sig_len - 1] ^= 0x01;
+  g_assert_false (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, sig_len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  g_assert_false (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, 0, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
+test_verify_bad_spki (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autofree gchar *spki = vpush_key_get_public_spki_b64 (key, &error);
+  g_autofree gchar *truncated = NULL;
+  g_autofree gchar *with_space = NULL;
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+  const guint8 msg[] = "m";
+
+  g_assert_no_error (error);
+  g_assert_true (vpush_key_sign_der (key, msg, 1, &sig, &sig_len, &error));
+
+  g_assert_false (vpush_ecdsa_verify_der ("", msg, 1, sig, sig_len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* Still valid base64, but the DER is cut short. */
+  truncated = g_strndup (spki, 120);
+  g_assert_false (vpush_ecdsa_verify_der (truncated, msg, 1, sig, sig_len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  with_space = g_strdup (spki);
+  with_space[40] = ' ';
+  g_assert_false (vpush_ecdsa_verify_der (with_space, msg, 1, sig, sig_len, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
+test_sign_b64 (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autofree gchar *spki = vpush_key_get_public_spki_b64 (key, &error);
+  g_autofree gchar *b64 = NULL;
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+  const gchar *sid = "YF0123456789abcdef0123456789abcdef";
+
+  g_assert_no_error (error);
+  b64 = vpush_key_sign_b64 (key, sid, &error);
+  g_assert_no_error (error);
+  /* Standard alphabet, padded, one line. */
+  g_assert_cmpuint (strlen (b64) % 4, ==, 0);
+  g_assert_null (strpbrk (b64, "-_\n"));
+
+  sig = g_base64_decode (b64, &sig_len);
+  g_assert_cmphex (sig[0], ==, 0x30);
+  g_assert_true (
+      vpush_ecdsa_verify_der (spki, (const guint8 *)sid, strlen (sid), sig, sig_len, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_sign_jws (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autofree gchar *spki = vpush_key_get_public_spki_b64 (key, &error);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree gchar *text = g_strdup_printf ("header.payload%u", i);
+      g_autofree gchar *jws = vpush_key_sign_jws (key, text, &error);
+      g_autofree guint8 *raw = NULL;
+      g_autofree guint8 *der = NULL;
+      gsize raw_len = 0;
+      gsize der_len = 0;
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (strlen (jws), ==, 86);
+      raw = vpush_base64url_decode (jws, &raw_len, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (raw_len, ==, 64);
+
+      der = raw_to_der (raw, &der_len);
+      g_assert_true (
+          vpush_ecdsa_verify_der (spki, (const guint8 *)text, strlen (text), der, der_len, &error));
+      g_assert_no_error (error);
+    }
+}
+
+typedef struct
+{
+  const gchar *name;
+  const gchar *der_hex;
+  const gchar *raw_hex; /* NULL: must be rejected */
+} DerVector;
+
+/* clang-format off: one vector a line, its DER fields apart */
+#define R32      "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define S32      "7a6b5c4d3e2f10017a6b5c4d3e2f10017a6b5c4d3e2f10017a6b5c4d3e2f1001"
+#define R31_TAIL "1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1"
+#define R31      "7f" R31_TAIL
+#define S30      "0a6b5c4d3e2f10017a6b5c4d3e2f10017a6b5c4d3e2f10017a6b5c4d3e2f"
+#define Z1       "00"
+#define Z2       "0000"
+/* A well-formed r (32 bytes, high bit clear) and s, to break one thing at a time. */
+#define GOOD_R                                                                                     \
+  "0220"                                                                                           \
+  "0f" R31
+#define GOOD_S "0220" S32
+
+static const DerVector der_vectors[] = {
+  /* r has its high bit set, so DER puts a 0x00 sign byte in front: 33 bytes. */
+  { "sign-byte",
+    "3045"
+    "0221"
+    "00" R32 "0220" S32,
+    R32 S32 },
+  /* Short r and s, each left-padded with zeros. */
+  { "short-31-30",
+    "3041"
+    "021f" R31 "021e" S30,
+    Z1 R31 Z2 S30 },
+  { "short-30-31",
+    "3041"
+    "021e" S30 "021f" R31,
+    Z2 S30 Z1 R31 },
+  /* Tiny r (one byte), s with a sign byte. */
+  { "tiny-r",
+    "3026"
+    "0201"
+    "01"
+    "0221"
+    "00" R32,
+    Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z2 Z1 "01" R32 },
+  /* A high-bit 31-byte r keeps its sign byte: 32 bytes on the wire, one byte of padding. */
+  { "sign-byte-short",
+    "3042"
+    "0220"
+    "00"
+    "ff" R31_TAIL "021e" S30,
+    Z1 "ff" R31_TAIL Z2 S30 },
+  { "well-formed", "3044" GOOD_R GOOD_S, "0f" R31 S32 },
+
+  { "empty", "", NULL },
+  { "only-tag", "30", NULL },
+  { "wrong-outer-tag", "3144" GOOD_R GOOD_S, NULL },
+  { "wrong-int-tag",
+    "3044"
+    "0320"
+    "0f" R31 GOOD_S,
+    NULL },
+  { "wrong-second-int-tag", "3044" GOOD_R "0420" S32, NULL },
+  { "seq-too-long", "3045" GOOD_R GOOD_S, NULL },
+  { "seq-too-short", "3043" GOOD_R GOOD_S, NULL },
+  { "trailing-byte", "3044" GOOD_R GOOD_S "00", NULL },
+  { "trailing-in-seq", "3046" GOOD_R GOOD_S "0500", NULL },
+  { "one-int", "3022" GOOD_R, NULL },
+  { "int-overruns",
+    "3022"
+    "0221"
+    "0f" R31,
+    NULL },
+  { "int-34",
+    "3046"
+    "0222"
+    "0000" R32 GOOD_S,
+    NULL },
+  { "int-33-no-sign-byte",
+    "3045"
+    "0221"
+    "01" R32 GOOD_S,
+    NULL },
+  { "int-empty",
+    "3024"
+    "0200" GOOD_S,
+    NULL },
+  { "negative",
+    "3044"
+    "0220" R32 GOOD_S,
+    NULL },
+  { "not-minimal",
+    "3045"
+    "0221"
+    "00"
+    "0f" R31 GOOD_S,
+    NULL },
+  { "zero",
+    "3025"
+    "0201"
+    "00" GOOD_S,
+    NULL },
+  { "long-form-length", "308144" GOOD_R GOOD_S, NULL },
+};
+/* clang-format on */
+
+static guint8 *
+unhex (const gchar *hex, gsize *out_len)
+{
+  gsize len = strlen (hex) / 2;
+  guint8 *bytes = g_malloc0 (len + 1);
+
+  g_assert_cmpuint (strlen (hex) % 2, ==, 0);
+  for (gsize i = 0; i < len; i++)
+    bytes[i] = (g_ascii_xdigit_value (hex[2 * i]) << 4) | g_ascii_xdigit_value (hex[2 * i + 1]);
+  *out_len = len;
+  return bytes;
+}
+
+static void
+test_der_to_raw_vectors (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (der_vectors); i++)
+    {
+      const DerVector *v = &der_vectors[i];
+      g_autoptr (GError) error = NULL;
+      g_autofree guint8 *der = NULL;
+      gsize der_len = 0;
+      guint8 raw[64];
+
+      g_test_message ("vector %s", v->name);
+      der = unhex (v->der_hex, &der_len);
+      memset (raw, 0xaa, sizeof raw);
+      if (v->raw_hex != NULL)
+        {
+          g_autofree guint8 *expected = NULL;
+          gsize expected_len = 0;
+
+          expected = unhex (v->raw_hex, &expected_len);
+          g_assert_cmpuint (expected_len, ==, 64);
+          g_assert_true (vpush_ecdsa_der_to_raw (der, der_len, raw, &error));
+          g_assert_no_error (error);
+          g_assert_cmpmem (raw, 64, expected, 64);
+        }
+      else
+        {
+          g_assert_false (vpush_ecdsa_der_to_raw (der, der_len, raw, &error));
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+        }
+    }
+}
+
+/* Real signatures through OpenSSL's own encoder, including short r and s. */
+static void
+test_der_to_raw_openssl (void)
+{
+  static const gsize widths[] = { 32, 31, 30, 20, 1 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (widths); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree guint8 *der = NULL;
+      guint8 raw[64];
+      guint8 out[64];
+      gsize der_len = 0;
+
+      /* r and s with `widths[i]` significant bytes, high bit set to force a sign byte. */
+      memset (raw, 0, sizeof raw);
+      for (gsize j = 32 - widths[i]; j < 32; j++)
+        {
+          raw[j] = (guint8)(0x11 * (j + 1));
+          raw[32 + j] = (guint8)(0x0d * (j + 3));
+        }
+      raw[32 - widths[i]] |= 0x80;
+      raw[64 - widths[i]] |= 0x01;
+
+      der = raw_to_der (raw, &der_len);
+      g_assert_true (vpush_ecdsa_der_to_raw (der, der_len, out, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (out, 64, raw, 64);
+    }
+}
+
+typedef struct
+{
+  const gchar *plain;
+  const gchar *encoded;
+} B64Vector;
+
+static void
+test_base64url_vectors (void)
+{
+  /* RFC 4648 §10 test vectors: lengths 0..6, no padding. */
+  static const B64Vector vectors[] = {
+    { "", "" },           { "f", "Zg" },          { "fo", "Zm8" },          { "foo", "Zm9v" },
+    { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
+  };
+  static const guint8 url_bytes[] = { 0xfb, 0xff, 0xbf };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (vectors); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      gsize len = strlen (vectors[i].plain);
+      g_autofree gchar *enc = vpush_base64url_encode ((const guint8 *)vectors[i].plain, len);
+      g_autofree guint8 *dec = NULL;
+      gsize dec_len = 99;
+
+      g_assert_cmpstr (enc, ==, vectors[i].encoded);
+      dec = vpush_base64url_decode (vectors[i].encoded, &dec_len, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (dec);
+      g_assert_cmpmem (dec, dec_len, vectors[i].plain, len);
+    }
+
+  /* The two characters that differ from standard base64. */
+  {
+    g_autofree gchar *enc = vpush_base64url_encode (url_bytes, sizeof url_bytes);
+
+    g_assert_cmpstr (enc, ==, "-_-_");
+  }
+}
+
+static void
+test_base64url_round_trip (void)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (4242);
+
+  for (gsize len = 0; len <= 70; len++)
+    {
+      for (guint round = 0; round < 8; round++)
+        {
+          g_autoptr (GError) error = NULL;
+          g_autofree guint8 *data = g_malloc0 (len + 1);
+          g_autofree gchar *enc = NULL;
+          g_autofree guint8 *dec = NULL;
+          gsize dec_len = 0;
+
+          for (gsize i = 0; i < len; i++)
+            data[i] = (guint8)g_rand_int_range (rand, 0, 256);
+          enc = vpush_base64url_encode (data, len);
+          g_assert_null (strpbrk (enc, "+/=\n"));
+          g_assert_cmpuint (strlen (enc), ==, (len * 4 + 2) / 3);
+
+          dec = vpush_base64url_decode (enc, &dec_len, &error);
+          g_assert_no_error (error);
+          g_assert_cmpmem (dec, dec_len, data, len);
+        }
+    }
+}
+
+static void
+test_base64url_invalid (void)
+{
+  static const gchar *invalid[] = {
+    "A",            /* 1 char mod 4 cannot encode whole bytes */
+    "Zm9vY",        /* idem */
+    "Zg==",         /* padding is not base64url */
+    "Zm8=",         /* idem */
+    "Zm+v",         /* standard alphabet */
+    "Zm/v",         /* idem */
+    "Zm9v\n",       /* no wrapping */
+    "Zm 9v",        /* no spaces */
+    "Zh",           /* non-zero unused bits */
+    "Zm9",          /* idem */
+    "Zm9v\xc3\xa9", /* non-ASCII */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *escaped = g_strescape (invalid[i], NULL);
+      gsize len = 0;
+
+      g_test_message ("input %s", escaped);
+      g_assert_null (vpush_base64url_decode (invalid[i], &len, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    }
+}
+
+static void
+test_secure_free (void)
+{
+  vpush_secure_free (NULL, 0);
+  vpush_secure_free (NULL, 16);
+  vpush_secure_free (g_malloc0 (16), 16);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/crypto/spki/layout", test_spki_layout);
+  g_test_add_func ("/crypto/spki/keys-differ", test_keys_differ);
+  g_test_add_func ("/crypto/pkcs8/round-trip", test_pkcs8_round_trip);
+  g_test_add_func ("/crypto/pkcs8/invalid", test_pkcs8_invalid);
+  g_test_add_func ("/crypto/sign/der", test_sign_der);
+  g_test_add_func ("/crypto/sign/b64", test_sign_b64);
+  g_test_add_func ("/crypto/sign/jws", test_sign_jws);
+  g_test_add_func ("/crypto/verify/bad-spki", test_verify_bad_spki);
+  g_test_add_func ("/crypto/der-to-raw/vectors", test_der_to_raw_vectors);
+  g_test_add_func ("/crypto/der-to-raw/openssl", test_der_to_raw_openssl);
+  g_test_add_func ("/crypto/base64url/vectors", test_base64url_vectors);
+  g_test_add_func ("/crypto/base64url/round-trip", test_base64url_round_trip);
+  g_test_add_func ("/crypto/base64url/invalid", test_base64url_invalid);
+  g_test_add_func ("/crypto/secure-free", test_secure_free);
+
+  return g_test_run ();
+}
