@@ -1,1 +1,302 @@
-/* placeholder */
+#include "vpush-challenge.h"
+
+#include <gio/gio.h>
+
+#include "vpush-factor-record.h"
+#include "vpush-time.h"
+
+static void
+challenge_free (VpushChallenge *challenge)
+{
+  g_free (challenge->sid);
+  g_free (challenge->factor_sid);
+  g_free (challenge->status);
+  g_free (challenge->message);
+  g_clear_pointer (&challenge->fields, g_variant_unref);
+  g_free (challenge->responded_reason);
+  g_clear_pointer (&challenge->hidden_details, json_object_unref);
+  g_clear_pointer (&challenge->raw, json_node_unref);
+  g_free (challenge->signature_fields);
+  g_free (challenge);
+}
+
+VpushChallenge *
+vpush_challenge_ref (VpushChallenge *challenge)
+{
+  g_return_val_if_fail (challenge != NULL, NULL);
+  g_return_val_if_fail (challenge->ref_count > 0, NULL);
+
+  g_atomic_int_inc (&challenge->ref_count);
+  return challenge;
+}
+
+void
+vpush_challenge_unref (VpushChallenge *challenge)
+{
+  g_return_if_fail (challenge != NULL);
+  g_return_if_fail (challenge->ref_count > 0);
+
+  if (g_atomic_int_dec_and_test (&challenge->ref_count))
+    challenge_free (challenge);
+}
+
+static gboolean
+node_is_string (JsonNode *node)
+{
+  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
+}
+
+/* object[key] as a string; absent or null is an error when required, else NULL. */
+static gboolean
+get_string (JsonObject *object, const gchar *what, const gchar *key, gboolean required,
+            const gchar **out, GError **error)
+{
+  JsonNode *node = json_object_get_member (object, key);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!required)
+        return TRUE;
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: “%s” is missing", what, key);
+      return FALSE;
+    }
+  if (!node_is_string (node))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: “%s” is not a string", what,
+                   key);
+      return FALSE;
+    }
+  *out = json_node_get_string (node);
+  return TRUE;
+}
+
+/* object[key] as an object; absent and null give NULL, anything else is an error. */
+static gboolean
+get_object_or_null (JsonObject *object, const gchar *key, JsonObject **out, GError **error)
+{
+  JsonNode *node = json_object_get_member (object, key);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "challenge: “%s” is neither an object nor null", key);
+      return FALSE;
+    }
+  *out = json_node_get_object (node);
+  return TRUE;
+}
+
+static gboolean
+get_sid (JsonObject *object, const gchar *key, const gchar *prefix, const gchar **out,
+         GError **error)
+{
+  if (!get_string (object, "challenge", key, TRUE, out, error))
+    return FALSE;
+  if (!vpush_sid_is_valid (*out, prefix))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "challenge: “%s” is not a %s… sid: “%s”", key, prefix, *out);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+get_time (JsonObject *object, const gchar *key, gint64 *out, GError **error)
+{
+  const gchar *text;
+
+  if (!get_string (object, "challenge", key, TRUE, &text, error))
+    return FALSE;
+  if (!vpush_time_parse (text, out, error))
+    {
+      g_prefix_error (error, "challenge: “%s”: ", key);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* details.fields → a(ss); absent or null is an empty list. */
+static GVariant *
+parse_fields (JsonObject *details, GError **error)
+{
+  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(ss)"));
+  JsonNode *node = json_object_get_member (details, "fields");
+  JsonArray *array;
+
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_ARRAY (node))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "challenge: details.fields is not an array");
+          return NULL;
+        }
+      array = json_node_get_array (node);
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *item = json_array_get_element (array, i);
+          const gchar *label;
+          const gchar *value;
+
+          if (!JSON_NODE_HOLDS_OBJECT (item))
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "challenge: details.fields[%u] is not an object", i);
+              return NULL;
+            }
+          if (!get_string (json_node_get_object (item), "challenge details.fields[]", "label", TRUE,
+                           &label, error)
+              || !get_string (json_node_get_object (item), "challenge details.fields[]", "value",
+                              TRUE, &value, error))
+            return NULL;
+          g_variant_builder_add (&builder, "(ss)", label, value);
+        }
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+/* Only string values of hidden_details are meaningful (the API defines it so); the rest is
+ * dropped rather than guessed at. */
+static JsonObject *
+copy_string_members (JsonObject *object)
+{
+  JsonObject *copy = json_object_new ();
+  JsonObjectIter iter;
+  const gchar *key;
+  JsonNode *value;
+
+  json_object_iter_init (&iter, object);
+  while (json_object_iter_next (&iter, &key, &value))
+    if (node_is_string (value))
+      json_object_set_string_member (copy, key, json_node_get_string (value));
+  return copy;
+}
+
+/* json_node_copy() shares containers; the signed body must not change under us. */
+static JsonNode *
+deep_copy (JsonNode *node)
+{
+  JsonNode *copy;
+
+  switch (JSON_NODE_TYPE (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObject *object = json_object_new ();
+        JsonObjectIter iter;
+        const gchar *key;
+        JsonNode *member;
+
+        json_object_iter_init (&iter, json_node_get_object (node));
+        while (json_object_iter_next (&iter, &key, &member))
+          json_object_set_member (object, key, deep_copy (member));
+        copy = json_node_init_object (json_node_alloc (), object);
+        json_object_unref (object);
+        return copy;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_array_new ();
+        JsonArray *source = json_node_get_array (node);
+
+        for (guint i = 0; i < json_array_get_length (source); i++)
+          json_array_add_element (array, deep_copy (json_array_get_element (source, i)));
+        copy = json_node_init_array (json_node_alloc (), array);
+        json_array_unref (array);
+        return copy;
+      }
+    case JSON_NODE_VALUE:
+    case JSON_NODE_NULL:
+    default:
+      return json_node_copy (node);
+    }
+}
+
+VpushChallenge *
+vpush_challenge_new_from_json (JsonNode *node, GError **error)
+{
+  g_autoptr (VpushChallenge) challenge = NULL;
+  JsonObject *object;
+  JsonObject *details;
+  JsonObject *hidden;
+  JsonObject *metadata;
+  const gchar *sid;
+  const gchar *factor_sid;
+  const gchar *status;
+  const gchar *message = NULL;
+  const gchar *reason;
+  gint64 created_at;
+  gint64 expires_at;
+  g_autoptr (GVariant) fields = NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "challenge is not a JSON object");
+      return NULL;
+    }
+  object = json_node_get_object (node);
+
+  if (!get_sid (object, "sid", "YC", &sid, error)
+      || !get_sid (object, "factor_sid", "YF", &factor_sid, error)
+      || !get_string (object, "challenge", "status", TRUE, &status, error))
+    return NULL;
+  if (!g_str_equal (status, "pending") && !g_str_equal (status, "approved")
+      && !g_str_equal (status, "denied") && !g_str_equal (status, "expired"))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "challenge: unknown status “%s”",
+                   status);
+      return NULL;
+    }
+  if (!get_time (object, "date_created", &created_at, error)
+      || !get_time (object, "expiration_date", &expires_at, error)
+      || !get_string (object, "challenge", "responded_reason", FALSE, &reason, error)
+      || !get_object_or_null (object, "details", &details, error)
+      || !get_object_or_null (object, "hidden_details", &hidden, error)
+      || !get_object_or_null (object, "metadata", &metadata, error))
+    return NULL;
+
+  if (details != NULL)
+    {
+      if (!get_string (details, "challenge details", "message", FALSE, &message, error))
+        return NULL;
+      fields = parse_fields (details, error);
+      if (fields == NULL)
+        return NULL;
+    }
+  else
+    fields = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(ss)"), NULL, 0));
+
+  challenge = g_new0 (VpushChallenge, 1);
+  challenge->ref_count = 1;
+  challenge->sid = g_strdup (sid);
+  challenge->factor_sid = g_strdup (factor_sid);
+  challenge->status = g_strdup (status);
+  challenge->message = g_strdup (message != NULL ? message : "");
+  challenge->fields = g_steal_pointer (&fields);
+  challenge->created_at = created_at;
+  challenge->expires_at = expires_at;
+  challenge->responded_reason = g_strdup (reason);
+  challenge->hidden_details = hidden != NULL ? copy_string_members (hidden) : NULL;
+  challenge->raw = deep_copy (node);
+  return g_steal_pointer (&challenge);
+}
+
+const gchar *
+vpush_challenge_get_hidden (VpushChallenge *challenge, const gchar *key)
+{
+  JsonNode *node;
+
+  g_return_val_if_fail (challenge != NULL, NULL);
+  g_return_val_if_fail (key != NULL, NULL);
+
+  if (challenge->hidden_details == NULL)
+    return NULL;
+  node = json_object_get_member (challenge->hidden_details, key);
+  return node != NULL && node_is_string (node) ? json_node_get_string (node) : NULL;
+}

@@ -1,1 +1,610 @@
-/* placeholder */
+#include "vpush-http.h"
+
+#include <curl/curl.h>
+#include <glib-unix.h>
+#include <string.h>
+
+#include "vpush-error.h"
+
+struct _VpushHttp
+{
+  GObject parent_instance;
+
+  GMainContext *context;
+  CURLM *multi;
+  GSource *timer;
+  GHashTable *sockets; /* curl_socket_t → GSource (owned) */
+  gchar *ca_file;
+};
+
+G_DEFINE_TYPE (VpushHttp, vpush_http, G_TYPE_OBJECT)
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURLU, curl_url_cleanup)
+
+typedef struct
+{
+  CURL *easy;
+  struct curl_slist *headers;
+  GBytes *request_body; /* kept alive: curl reads CURLOPT_POSTFIELDS in place */
+  GByteArray *body;
+  gboolean body_too_large;
+  VpushHttpResponse *response; /* the headers collected so far */
+  GSource *cancel_source;
+  gchar errbuf[CURL_ERROR_SIZE];
+} Request;
+
+static void
+request_free (gpointer data)
+{
+  Request *req = data;
+
+  if (req->cancel_source != NULL)
+    {
+      g_source_destroy (req->cancel_source);
+      g_source_unref (req->cancel_source);
+    }
+  if (req->easy != NULL)
+    curl_easy_cleanup (req->easy);
+  curl_slist_free_all (req->headers);
+  g_clear_pointer (&req->request_body, g_bytes_unref);
+  g_clear_pointer (&req->body, g_byte_array_unref);
+  g_clear_pointer (&req->response, vpush_http_response_free);
+  g_free (req);
+}
+
+void
+vpush_http_response_free (VpushHttpResponse *response)
+{
+  if (response == NULL)
+    return;
+  g_clear_pointer (&response->body, g_bytes_unref);
+  g_free (response->content_type);
+  g_free (response->date);
+  g_free (response->signature_fields);
+  g_free (response->retry_after);
+  g_free (response);
+}
+
+static gboolean
+host_is_loopback (const gchar *host)
+{
+  g_autofree gchar *bare = NULL;
+  g_autoptr (GInetAddress) address = NULL;
+  gsize len = strlen (host);
+
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return TRUE;
+  /* CURLU gives IPv6 literals with their brackets */
+  if (len > 2 && host[0] == '[' && host[len - 1] == ']')
+    bare = g_strndup (host + 1, len - 2);
+  else
+    bare = g_strdup (host);
+  address = g_inet_address_new_from_string (bare);
+  return address != NULL && g_inet_address_get_is_loopback (address);
+}
+
+/* A part of a parsed URL as a GLib string (curl's own must go back to curl_free()). */
+static gchar *
+url_part (CURLU *u, CURLUPart what)
+{
+  char *part = NULL;
+  gchar *copy;
+
+  if (curl_url_get (u, what, &part, 0) != CURLUE_OK)
+    return NULL;
+  copy = g_strdup (part);
+  curl_free (part);
+  return copy;
+}
+
+static gboolean
+check_url (const gchar *url, gboolean *out_loopback, GError **error)
+{
+  g_autoptr (CURLU) u = curl_url ();
+  g_autofree gchar *scheme = NULL;
+  g_autofree gchar *host = NULL;
+  g_autofree gchar *user = NULL;
+  CURLUcode rc;
+  gboolean loopback;
+
+  if (url == NULL || *url == '\0')
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL is empty");
+      return FALSE;
+    }
+  if (u == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "out of memory parsing a URL");
+      return FALSE;
+    }
+
+  rc = curl_url_set (u, CURLUPART_URL, url, 0);
+  if (rc != CURLUE_OK)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” is not valid: %s", url,
+                   curl_url_strerror (rc));
+      return FALSE;
+    }
+  scheme = url_part (u, CURLUPART_SCHEME);
+  host = url_part (u, CURLUPART_HOST);
+  user = url_part (u, CURLUPART_USER);
+  if (scheme == NULL || host == NULL || *host == '\0')
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” has no host", url);
+      return FALSE;
+    }
+  /* credentials belong in headers, never in a URL that ends up in logs */
+  if (user != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "URL “%s” must not carry a user name or password", url);
+      return FALSE;
+    }
+
+  loopback = host_is_loopback (host);
+  if (g_ascii_strcasecmp (scheme, "https") != 0 && g_ascii_strcasecmp (scheme, "http") != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "URL “%s”: scheme “%s” is not http or https", url, scheme);
+      return FALSE;
+    }
+  if (g_ascii_strcasecmp (scheme, "http") == 0 && !loopback)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "URL “%s”: plain http:// is only allowed to a loopback host, not “%s”", url,
+                   host);
+      return FALSE;
+    }
+
+  if (out_loopback != NULL)
+    *out_loopback = loopback;
+  return TRUE;
+}
+
+gboolean
+vpush_http_check_url (const gchar *url, GError **error)
+{
+  return check_url (url, NULL, error);
+}
+
+static void
+set_captured (gchar **slot, const gchar *value, gsize len)
+{
+  g_free (*slot);
+  *slot = g_strstrip (g_strndup (value, len));
+}
+
+static size_t
+header_cb (char *data, size_t size, size_t nmemb, void *user_data)
+{
+  Request *req = user_data;
+  gsize len = size * nmemb;
+  const gchar *colon;
+  gsize name_len;
+  const gchar *value;
+  gsize value_len;
+
+  /* a new status line (e.g. after a 100 Continue) starts a new header block */
+  if (len >= 5 && g_ascii_strncasecmp (data, "HTTP/", 5) == 0)
+    {
+      g_clear_pointer (&req->response->content_type, g_free);
+      g_clear_pointer (&req->response->date, g_free);
+      g_clear_pointer (&req->response->signature_fields, g_free);
+      g_clear_pointer (&req->response->retry_after, g_free);
+      return len;
+    }
+
+  colon = memchr (data, ':', len);
+  if (colon == NULL)
+    return len;
+  name_len = colon - data;
+  value = colon + 1;
+  value_len = len - name_len - 1;
+
+#define HEADER_IS(name)                                                                            \
+  (name_len == strlen (name) && g_ascii_strncasecmp (data, name, name_len) == 0)
+  if (HEADER_IS ("Content-Type"))
+    set_captured (&req->response->content_type, value, value_len);
+  else if (HEADER_IS ("Date"))
+    set_captured (&req->response->date, value, value_len);
+  else if (HEADER_IS ("Twilio-Verify-Signature-Fields"))
+    set_captured (&req->response->signature_fields, value, value_len);
+  else if (HEADER_IS ("Retry-After"))
+    set_captured (&req->response->retry_after, value, value_len);
+#undef HEADER_IS
+
+  return len;
+}
+
+static size_t
+write_cb (char *data, size_t size, size_t nmemb, void *user_data)
+{
+  Request *req = user_data;
+  gsize len = size * nmemb;
+
+  if (len > VPUSH_HTTP_BODY_CAP - req->body->len)
+    {
+      req->body_too_large = TRUE;
+      return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+    }
+  g_byte_array_append (req->body, (const guint8 *)data, len);
+  return len;
+}
+
+/* Takes the easy handle out of the multi and drops the multi's reference on the task. */
+static void
+request_detach (VpushHttp *self, GTask *task)
+{
+  Request *req = g_task_get_task_data (task);
+
+  curl_multi_remove_handle (self->multi, req->easy);
+  if (req->cancel_source != NULL)
+    {
+      g_source_destroy (req->cancel_source);
+      g_clear_pointer (&req->cancel_source, g_source_unref);
+    }
+  g_object_unref (task);
+}
+
+static void
+request_complete (VpushHttp *self, GTask *task, CURLcode result)
+{
+  Request *req = g_task_get_task_data (task);
+  g_autoptr (VpushHttpResponse) response = NULL;
+  long status = 0;
+
+  if (req->body_too_large)
+    {
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                               "response body larger than 1 MiB");
+      return;
+    }
+  if (result != CURLE_OK)
+    {
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s",
+                               req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror (result));
+      return;
+    }
+
+  curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
+  response = g_steal_pointer (&req->response);
+  response->status = (guint)status;
+  response->body = g_byte_array_free_to_bytes (g_steal_pointer (&req->body));
+  g_debug ("HTTP response %u, %" G_GSIZE_FORMAT " bytes", response->status,
+           g_bytes_get_size (response->body));
+  g_task_return_pointer (task, g_steal_pointer (&response),
+                         (GDestroyNotify)vpush_http_response_free);
+}
+
+static void
+process_done (VpushHttp *self)
+{
+  g_autoptr (GPtrArray) finished = g_ptr_array_new ();
+  g_autoptr (GArray) results = g_array_new (FALSE, FALSE, sizeof (CURLcode));
+  CURLMsg *msg;
+  int left;
+
+  /* collect first: completing a task runs user code that may start new requests */
+  while ((msg = curl_multi_info_read (self->multi, &left)) != NULL)
+    {
+      GTask *task = NULL;
+
+      if (msg->msg != CURLMSG_DONE)
+        continue;
+      curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **)&task);
+      g_ptr_array_add (finished, g_object_ref (task));
+      g_array_append_val (results, msg->data.result);
+    }
+
+  for (guint i = 0; i < finished->len; i++)
+    {
+      g_autoptr (GTask) task = g_ptr_array_index (finished, i);
+
+      request_detach (self, task);
+      request_complete (self, task, g_array_index (results, CURLcode, i));
+    }
+}
+
+static void
+socket_action (VpushHttp *self, curl_socket_t fd, int ev_bitmask)
+{
+  int running = 0;
+  CURLMcode rc;
+
+  rc = curl_multi_socket_action (self->multi, fd, ev_bitmask, &running);
+  if (rc != CURLM_OK)
+    g_warning ("curl_multi_socket_action: %s", curl_multi_strerror (rc));
+  process_done (self);
+}
+
+static gboolean
+on_socket_ready (gint fd, GIOCondition condition, gpointer user_data)
+{
+  g_autoptr (VpushHttp) self = g_object_ref (user_data);
+  int ev = 0;
+
+  if (condition & (G_IO_IN | G_IO_HUP))
+    ev |= CURL_CSELECT_IN;
+  if (condition & G_IO_OUT)
+    ev |= CURL_CSELECT_OUT;
+  if (condition & G_IO_ERR)
+    ev |= CURL_CSELECT_ERR;
+  /* may destroy this very source through socket_cb(); the context keeps it alive */
+  socket_action (self, fd, ev);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+socket_cb (CURL *easy, curl_socket_t fd, int what, void *user_data, void *socket_data)
+{
+  VpushHttp *self = user_data;
+  GIOCondition condition = 0;
+  GSource *source;
+
+  g_hash_table_remove (self->sockets, GINT_TO_POINTER (fd));
+  if (what == CURL_POLL_REMOVE)
+    return 0;
+
+  if (what & CURL_POLL_IN)
+    condition |= G_IO_IN;
+  if (what & CURL_POLL_OUT)
+    condition |= G_IO_OUT;
+  source = g_unix_fd_source_new (fd, condition);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_socket_ready), self, NULL);
+  g_source_set_name (source, "[vpush] curl socket");
+  g_source_attach (source, self->context);
+  g_hash_table_insert (self->sockets, GINT_TO_POINTER (fd), source);
+  return 0;
+}
+
+static gboolean
+on_timer (gpointer user_data)
+{
+  g_autoptr (VpushHttp) self = g_object_ref (user_data);
+
+  /* curl may ask for a new timer from inside the call below */
+  g_clear_pointer (&self->timer, g_source_unref);
+  socket_action (self, CURL_SOCKET_TIMEOUT, 0);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+timer_cb (CURLM *multi, long timeout_ms, void *user_data)
+{
+  VpushHttp *self = user_data;
+
+  if (self->timer != NULL)
+    {
+      g_source_destroy (self->timer);
+      g_clear_pointer (&self->timer, g_source_unref);
+    }
+  if (timeout_ms < 0)
+    return 0;
+
+  /* curl must not be re-entered from here, so even "now" goes through the loop */
+  self->timer = g_timeout_source_new ((guint)MIN (timeout_ms, G_MAXUINT));
+  g_source_set_callback (self->timer, on_timer, self, NULL);
+  g_source_set_name (self->timer, "[vpush] curl timer");
+  g_source_attach (self->timer, self->context);
+  return 0;
+}
+
+static void
+socket_source_free (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+static void
+vpush_http_finalize (GObject *object)
+{
+  VpushHttp *self = VPUSH_HTTP (object);
+
+  /* no request can be in flight: each holds a reference on us through its task */
+  curl_multi_cleanup (self->multi);
+  if (self->timer != NULL)
+    {
+      g_source_destroy (self->timer);
+      g_source_unref (self->timer);
+    }
+  g_hash_table_destroy (self->sockets);
+  g_main_context_unref (self->context);
+  g_free (self->ca_file);
+
+  G_OBJECT_CLASS (vpush_http_parent_class)->finalize (object);
+}
+
+static void
+vpush_http_class_init (VpushHttpClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = vpush_http_finalize;
+  /* thread-safe since curl 7.84; type registration runs it once */
+  curl_global_init (CURL_GLOBAL_DEFAULT);
+}
+
+static void
+vpush_http_init (VpushHttp *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->sockets = g_hash_table_new_full (NULL, NULL, NULL, socket_source_free);
+  self->multi = curl_multi_init ();
+  g_assert (self->multi != NULL);
+  curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
+  curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
+}
+
+VpushHttp *
+vpush_http_new (void)
+{
+  return g_object_new (VPUSH_TYPE_HTTP, NULL);
+}
+
+void
+vpush_http_set_ca_file (VpushHttp *self, const gchar *ca_file)
+{
+  g_return_if_fail (VPUSH_IS_HTTP (self));
+
+  g_free (self->ca_file);
+  self->ca_file = g_strdup (ca_file);
+}
+
+static gboolean
+on_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  GTask *task = user_data;
+  VpushHttp *self = g_task_get_source_object (task);
+
+  g_object_ref (task);
+  request_detach (self, task);
+  g_task_return_error_if_cancelled (task);
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+setup_easy (VpushHttp *self, Request *req, const gchar *method, const gchar *url, gboolean loopback,
+            const gchar *const *headers, GBytes *body, guint timeout_ms, GError **error)
+{
+  CURL *easy = req->easy;
+  CURLcode rc = CURLE_OK;
+
+#define SETOPT(opt, val)                                                                           \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if (rc == CURLE_OK)                                                                            \
+      rc = curl_easy_setopt (easy, opt, val);                                                      \
+  }                                                                                                \
+  G_STMT_END
+
+  SETOPT (CURLOPT_URL, url);
+  SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
+  SETOPT (CURLOPT_FOLLOWLOCATION, 0L);
+  SETOPT (CURLOPT_NOSIGNAL, 1L);
+  SETOPT (CURLOPT_ERRORBUFFER, req->errbuf);
+  SETOPT (CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+  SETOPT (CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+  SETOPT (CURLOPT_SSL_VERIFYPEER, 1L);
+  /* 2 is the documented "verify the name" value; 1 means the same since curl 7.66 */
+  SETOPT (CURLOPT_SSL_VERIFYHOST, 2L);
+  if (self->ca_file != NULL)
+    SETOPT (CURLOPT_CAINFO, self->ca_file);
+  /* Proxies from the environment are honoured so a desktop behind a corporate proxy can
+   * reach Verify, but a loopback server (emulator, tests) is always talked to directly. */
+  if (loopback)
+    SETOPT (CURLOPT_PROXY, "");
+  SETOPT (CURLOPT_USERAGENT, "vpushd/" VPUSH_VERSION);
+  SETOPT (CURLOPT_HEADERFUNCTION, header_cb);
+  SETOPT (CURLOPT_HEADERDATA, req);
+  SETOPT (CURLOPT_WRITEFUNCTION, write_cb);
+  SETOPT (CURLOPT_WRITEDATA, req);
+
+  if (g_strcmp0 (method, "GET") == 0)
+    SETOPT (CURLOPT_HTTPGET, 1L);
+  else if (g_strcmp0 (method, "POST") == 0)
+    SETOPT (CURLOPT_POST, 1L);
+  else
+    SETOPT (CURLOPT_CUSTOMREQUEST, method);
+  if (body != NULL)
+    {
+      req->request_body = g_bytes_ref (body);
+      SETOPT (CURLOPT_POSTFIELDS, g_bytes_get_data (body, NULL));
+      SETOPT (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)g_bytes_get_size (body));
+    }
+  else if (g_strcmp0 (method, "POST") == 0)
+    SETOPT (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+
+  for (guint i = 0; headers != NULL && headers[i] != NULL; i++)
+    req->headers = curl_slist_append (req->headers, headers[i]);
+  /* no 100-continue round trip: the bodies are small and the server answers anyway */
+  req->headers = curl_slist_append (req->headers, "Expect:");
+  SETOPT (CURLOPT_HTTPHEADER, req->headers);
+#undef SETOPT
+
+  if (rc != CURLE_OK)
+    {
+      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot set up the request: %s",
+                   curl_easy_strerror (rc));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url,
+                          const gchar *const *headers, GBytes *body, guint timeout_ms,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GError) error = NULL;
+  Request *req;
+  gboolean loopback = FALSE;
+  CURLMcode rc;
+
+  g_return_if_fail (VPUSH_IS_HTTP (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (url != NULL);
+  g_return_if_fail (timeout_ms > 0);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, vpush_http_request_async);
+
+  if (!check_url (url, &loopback, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  req = g_new0 (Request, 1);
+  g_task_set_task_data (task, req, request_free);
+  req->body = g_byte_array_new ();
+  req->response = g_new0 (VpushHttpResponse, 1);
+  req->easy = curl_easy_init ();
+  if (req->easy == NULL)
+    {
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                               "cannot create a curl handle");
+      return;
+    }
+  if (!setup_easy (self, req, method, url, loopback, headers, body, timeout_ms, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  curl_easy_setopt (req->easy, CURLOPT_PRIVATE, (char *)task);
+
+  g_debug ("HTTP %s %s", method, url);
+  rc = curl_multi_add_handle (self->multi, req->easy);
+  if (rc != CURLM_OK)
+    {
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                               "cannot start the request: %s", curl_multi_strerror (rc));
+      return;
+    }
+  /* the multi handle owns one reference until the transfer is detached */
+  g_object_ref (task);
+
+  if (cancellable != NULL)
+    {
+      req->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (req->cancel_source, G_SOURCE_FUNC (on_cancelled), task, NULL);
+      g_source_set_name (req->cancel_source, "[vpush] http cancel");
+      g_source_attach (req->cancel_source, self->context);
+    }
+}
+
+VpushHttpResponse *
+vpush_http_request_finish (VpushHttp *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == vpush_http_request_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

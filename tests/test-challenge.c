@@ -1,0 +1,423 @@
+/* Unit tests for mapping a Verify challenge object field by field. */
+#include <gio/gio.h>
+#include <string.h>
+
+#include "vpush-challenge.h"
+#include "vpush-factor-record.h"
+
+#define CHALLENGE_SID "YC0123456789abcdef0123456789ABCDEF"
+#define FACTOR_SID    "YF0123456789abcdef0123456789abcdef"
+
+/* A full challenge; each test replaces one member through a "%s" slot. */
+static JsonNode *
+challenge_node (const gchar *key, const gchar *value_json)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *object;
+
+  json_parser_load_from_data (parser,
+                              "{"
+                              "\"sid\": \"" CHALLENGE_SID "\","
+                              "\"account_sid\": \"AC0123456789abcdef0123456789abcdef\","
+                              "\"factor_sid\": \"" FACTOR_SID "\","
+                              "\"date_created\": \"2024-01-02T03:04:05Z\","
+                              "\"date_updated\": \"2024-01-02T03:04:05Z\","
+                              "\"expiration_date\": \"2024-01-02T03:09:05Z\","
+                              "\"status\": \"pending\","
+                              "\"responded_reason\": null,"
+                              "\"details\": {\"message\": \"Log in?\", \"date\": null,"
+                              "  \"fields\": [{\"label\": \"Amount\", \"value\": \"5 EUR\"},"
+                              "               {\"label\": \"Shop\", \"value\": \"Example\"}]},"
+                              "\"hidden_details\": {\"transaction_id\": \"t-1\", \"n\": 7},"
+                              "\"metadata\": null"
+                              "}",
+                              -1, &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (json_parser_get_root (parser));
+
+  if (key != NULL && value_json == NULL)
+    json_object_remove_member (object, key);
+  else if (key != NULL)
+    {
+      g_autoptr (JsonNode) value = json_from_string (value_json, &error);
+
+      g_assert_no_error (error);
+      json_object_set_member (object, key, g_steal_pointer (&value));
+    }
+  return json_node_ref (json_parser_get_root (parser));
+}
+
+static VpushChallenge *
+map (const gchar *key, const gchar *value_json, GError **error)
+{
+  g_autoptr (JsonNode) node = challenge_node (key, value_json);
+
+  return vpush_challenge_new_from_json (node, error);
+}
+
+static void
+assert_rejected (const gchar *key, const gchar *value_json)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = map (key, value_json, &error);
+
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_null (challenge);
+  if (key != NULL)
+    g_assert_nonnull (strstr (error->message, key));
+}
+
+static void
+test_good (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) node = challenge_node (NULL, NULL);
+  g_autoptr (VpushChallenge) challenge = vpush_challenge_new_from_json (node, &error);
+  const gchar *label;
+  const gchar *value;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (challenge->sid, ==, CHALLENGE_SID);
+  g_assert_cmpstr (challenge->factor_sid, ==, FACTOR_SID);
+  g_assert_cmpstr (challenge->status, ==, "pending");
+  g_assert_cmpstr (challenge->message, ==, "Log in?");
+  g_assert_cmpint (challenge->created_at, ==, 1704164645);
+  g_assert_cmpint (challenge->expires_at, ==, 1704164645 + 300);
+  g_assert_null (challenge->responded_reason);
+  g_assert_null (challenge->signature_fields);
+
+  g_assert_true (g_variant_is_of_type (challenge->fields, G_VARIANT_TYPE ("a(ss)")));
+  g_assert_cmpuint (g_variant_n_children (challenge->fields), ==, 2);
+  g_variant_get_child (challenge->fields, 1, "(&s&s)", &label, &value);
+  g_assert_cmpstr (label, ==, "Shop");
+  g_assert_cmpstr (value, ==, "Example");
+
+  /* only the string values of hidden_details survive */
+  g_assert_cmpstr (vpush_challenge_get_hidden (challenge, "transaction_id"), ==, "t-1");
+  g_assert_null (vpush_challenge_get_hidden (challenge, "n"));
+  g_assert_null (vpush_challenge_get_hidden (challenge, "missing"));
+  g_assert_cmpuint (json_object_get_size (challenge->hidden_details), ==, 1);
+
+  /* the raw body is kept whole, and is a copy */
+  g_assert_true (json_node_equal (challenge->raw, node));
+  json_object_set_string_member (json_node_get_object (node), "status", "denied");
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (challenge->raw), "status"),
+                   ==, "pending");
+  g_assert_true (json_object_has_member (json_node_get_object (challenge->raw), "metadata"));
+}
+
+static void
+test_refcount (void)
+{
+  g_autoptr (GError) error = NULL;
+  VpushChallenge *challenge = map (NULL, NULL, &error);
+  VpushChallenge *other;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (challenge->ref_count, ==, 1);
+  other = vpush_challenge_ref (challenge);
+  g_assert_true (other == challenge);
+  g_assert_cmpint (challenge->ref_count, ==, 2);
+  vpush_challenge_unref (other);
+  g_assert_cmpint (challenge->ref_count, ==, 1);
+  vpush_challenge_unref (challenge);
+}
+
+static void
+test_statuses (void)
+{
+  const gchar *good[] = { "\"pending\"", "\"approved\"", "\"denied\"", "\"expired\"" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (VpushChallenge) challenge = map ("status", good[i], &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (challenge);
+    }
+  assert_rejected ("status", "\"unknown\"");
+  assert_rejected ("status", "\"Pending\"");
+  assert_rejected ("status", "1");
+  assert_rejected ("status", "null");
+  assert_rejected ("status", NULL);
+}
+
+static void
+test_sids (void)
+{
+  assert_rejected ("sid", NULL);
+  assert_rejected ("sid", "null");
+  assert_rejected ("sid", "42");
+  assert_rejected ("sid", "\"" FACTOR_SID "\"");                      /* wrong prefix */
+  assert_rejected ("sid", "\"YC0123456789abcdef0123456789abcde\"");   /* 31 digits */
+  assert_rejected ("sid", "\"YC0123456789abcdef0123456789abcdef0\""); /* 33 digits */
+  assert_rejected ("sid", "\"YC0123456789abcdef0123456789abcdeg\"");  /* not hex */
+  assert_rejected ("sid", "\"yc0123456789abcdef0123456789abcdef\"");  /* lower prefix */
+  assert_rejected ("sid", "\"YC0123456789abcdef0123456789abc/ef\"");
+  assert_rejected ("factor_sid", NULL);
+  assert_rejected ("factor_sid", "\"" CHALLENGE_SID "\"");
+  assert_rejected ("factor_sid", "\"YF0123\"");
+  assert_rejected ("factor_sid", "{}");
+}
+
+static void
+test_dates (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+
+  assert_rejected ("date_created", NULL);
+  assert_rejected ("date_created", "null");
+  assert_rejected ("date_created", "1704164645");
+  assert_rejected ("date_created", "\"yesterday\"");
+  assert_rejected ("date_created", "\"2024-01-02\"");
+  assert_rejected ("expiration_date", NULL);
+  assert_rejected ("expiration_date", "\"2024-13-02T03:04:05Z\"");
+
+  /* an offset is RFC 3339 too */
+  challenge = map ("expiration_date", "\"2024-01-02T04:09:05+01:00\"", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (challenge->expires_at, ==, 1704164645 + 300);
+}
+
+static void
+test_details (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) null_details = map ("details", "null", &error);
+  g_autoptr (VpushChallenge) no_details = NULL;
+  g_autoptr (VpushChallenge) no_fields = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (null_details->message, ==, "");
+  g_assert_cmpuint (g_variant_n_children (null_details->fields), ==, 0);
+
+  no_details = map ("details", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (no_details->message, ==, "");
+
+  no_fields = map ("details", "{\"message\": \"m\", \"fields\": null}", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (no_fields->message, ==, "m");
+  g_assert_cmpuint (g_variant_n_children (no_fields->fields), ==, 0);
+
+  assert_rejected ("details", "\"a string\"");
+  assert_rejected ("details", "[]");
+  assert_rejected ("details", "{\"message\": 5}");
+  assert_rejected ("details", "{\"message\": \"m\", \"fields\": {}}");
+  assert_rejected ("details", "{\"message\": \"m\", \"fields\": [\"x\"]}");
+  assert_rejected ("details", "{\"message\": \"m\", \"fields\": [{\"label\": \"a\"}]}");
+  assert_rejected ("details",
+                   "{\"message\": \"m\", \"fields\": [{\"label\": \"a\", \"value\": 7}]}");
+  assert_rejected ("details",
+                   "{\"message\": \"m\", \"fields\": [{\"label\": null, \"value\": \"v\"}]}");
+}
+
+static void
+test_hidden_details (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) null_hidden = map ("hidden_details", "null", &error);
+  g_autoptr (VpushChallenge) no_hidden = NULL;
+
+  g_assert_no_error (error);
+  g_assert_null (null_hidden->hidden_details);
+  g_assert_null (vpush_challenge_get_hidden (null_hidden, "transaction_id"));
+
+  no_hidden = map ("hidden_details", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (no_hidden->hidden_details);
+
+  /* the API documents "stringified JSON", but returns an object: a string is refused */
+  assert_rejected ("hidden_details", "\"{\\\"transaction_id\\\": \\\"t-1\\\"}\"");
+  assert_rejected ("hidden_details", "[]");
+  assert_rejected ("hidden_details", "3");
+}
+
+static void
+test_other_members (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) with_metadata = map ("metadata", "{\"os\": \"linux\"}", &error);
+  g_autoptr (VpushChallenge) responded = NULL;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (with_metadata);
+  assert_rejected ("metadata", "\"os\"");
+
+  responded = map ("responded_reason", "\"not_needed\"", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (responded->responded_reason, ==, "not_needed");
+  assert_rejected ("responded_reason", "1");
+}
+
+static void
+test_not_an_object (void)
+{
+  const gchar *bad[] = { "[]", "\"YC\"", "null", "12" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (JsonNode) node = json_from_string (bad[i], &error);
+      g_autoptr (VpushChallenge) challenge = NULL;
+
+      g_assert_no_error (error);
+      challenge = vpush_challenge_new_from_json (node, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (challenge);
+    }
+}
+
+/* ---- factor records ---- */
+
+static void
+test_sid_is_valid (void)
+{
+  g_assert_true (vpush_sid_is_valid (FACTOR_SID, "YF"));
+  g_assert_true (vpush_sid_is_valid ("YFABCDEF0123456789abcdef0123456789", "YF"));
+  g_assert_false (vpush_sid_is_valid (FACTOR_SID, "YC"));
+  g_assert_false (vpush_sid_is_valid ("YF0123456789abcdef0123456789abcde", "YF"));
+  g_assert_false (vpush_sid_is_valid ("YF0123456789abcdef0123456789abcdef0", "YF"));
+  g_assert_false (vpush_sid_is_valid ("YF0123456789abcdef0123456789abcdeZ", "YF"));
+  g_assert_false (vpush_sid_is_valid ("YF 123456789abcdef0123456789abcdef", "YF"));
+  g_assert_false (vpush_sid_is_valid ("yf0123456789abcdef0123456789abcdef", "YF"));
+  g_assert_false (vpush_sid_is_valid ("", "YF"));
+  g_assert_false (vpush_sid_is_valid (NULL, "YF"));
+}
+
+static VpushFactorRecord *
+full_record (void)
+{
+  VpushFactorRecord *record = vpush_factor_record_new ();
+
+  record->sid = g_strdup (FACTOR_SID);
+  record->friendly_name = g_strdup ("Kiosk \"7\"");
+  record->service_sid = g_strdup ("VA0123456789abcdef0123456789abcdef");
+  record->identity = g_strdup ("ff483d1ff591898a9942916050d2ca3f");
+  record->account_sid = g_strdup ("AC0123456789abcdef0123456789abcdef");
+  record->entity_sid = g_strdup ("YE0123456789abcdef0123456789abcdef");
+  record->credential_sid = g_strdup ("CR0123456789abcdef0123456789abcdef");
+  record->status = g_strdup ("verified");
+  record->created_at = g_strdup ("2024-01-02T03:04:05Z");
+  record->push_url = g_strdup ("https://ntfy.example/topic/json");
+  record->metadata = g_strdup ("{\"os\":\"linux\"}");
+  return record;
+}
+
+static void
+assert_records_equal (const VpushFactorRecord *a, const VpushFactorRecord *b)
+{
+  g_assert_cmpstr (a->sid, ==, b->sid);
+  g_assert_cmpstr (a->friendly_name, ==, b->friendly_name);
+  g_assert_cmpstr (a->service_sid, ==, b->service_sid);
+  g_assert_cmpstr (a->identity, ==, b->identity);
+  g_assert_cmpstr (a->account_sid, ==, b->account_sid);
+  g_assert_cmpstr (a->entity_sid, ==, b->entity_sid);
+  g_assert_cmpstr (a->credential_sid, ==, b->credential_sid);
+  g_assert_cmpstr (a->status, ==, b->status);
+  g_assert_cmpstr (a->created_at, ==, b->created_at);
+  g_assert_cmpstr (a->push_url, ==, b->push_url);
+  g_assert_cmpstr (a->metadata, ==, b->metadata);
+}
+
+static void
+test_record_round_trip (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) record = full_record ();
+  g_autoptr (VpushFactorRecord) copy = vpush_factor_record_copy (record);
+  g_autoptr (VpushFactorRecord) back = NULL;
+  g_autoptr (VpushFactorRecord) minimal_back = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  g_autoptr (JsonNode) minimal = NULL;
+  g_autofree gchar *text = NULL;
+
+  assert_records_equal (record, copy);
+  g_assert_true (record->sid != copy->sid);
+
+  node = vpush_factor_record_to_json (record);
+  back = vpush_factor_record_new_from_json (node, &error);
+  g_assert_no_error (error);
+  assert_records_equal (record, back);
+
+  /* nullable members are left out, and read back as NULL */
+  g_clear_pointer (&copy->entity_sid, g_free);
+  g_clear_pointer (&copy->push_url, g_free);
+  g_clear_pointer (&copy->metadata, g_free);
+  minimal = vpush_factor_record_to_json (copy);
+  text = json_to_string (minimal, FALSE);
+  g_assert_null (strstr (text, "entity_sid"));
+  g_assert_null (strstr (text, "push_url"));
+  g_assert_null (strstr (text, "metadata"));
+  minimal_back = vpush_factor_record_new_from_json (minimal, &error);
+  g_assert_no_error (error);
+  assert_records_equal (copy, minimal_back);
+}
+
+static void
+test_record_rejected (void)
+{
+  const gchar *const cases[][2] = {
+    { "sid", NULL },
+    { "sid", "\"YC0123456789abcdef0123456789abcdef\"" },
+    { "service_sid", "\"VA12\"" },
+    { "account_sid", "7" },
+    { "entity_sid", "\"nope\"" },
+    { "identity", "\"\"" },
+    { "credential_sid", NULL },
+    { "friendly_name", "null" },
+    { "status", "\"pending\"" },
+    { "created_at", "\"last week\"" },
+    { "push_url", "[]" },
+    { "metadata", "{}" },
+  };
+  g_autoptr (VpushFactorRecord) record = full_record ();
+  g_autoptr (JsonNode) array = json_from_string ("[]", NULL);
+  g_autoptr (GError) array_error = NULL;
+  g_autoptr (VpushFactorRecord) from_array = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonNode) node = vpush_factor_record_to_json (record);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (VpushFactorRecord) back = NULL;
+      JsonObject *object = json_node_get_object (node);
+
+      if (cases[i][1] == NULL)
+        json_object_remove_member (object, cases[i][0]);
+      else
+        json_object_set_member (object, cases[i][0], json_from_string (cases[i][1], NULL));
+      back = vpush_factor_record_new_from_json (node, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (back);
+      g_test_message ("%s: %s", cases[i][0], error->message);
+    }
+
+  from_array = vpush_factor_record_new_from_json (array, &array_error);
+  g_assert_error (array_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_null (from_array);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/challenge/good", test_good);
+  g_test_add_func ("/challenge/refcount", test_refcount);
+  g_test_add_func ("/challenge/statuses", test_statuses);
+  g_test_add_func ("/challenge/sids", test_sids);
+  g_test_add_func ("/challenge/dates", test_dates);
+  g_test_add_func ("/challenge/details", test_details);
+  g_test_add_func ("/challenge/hidden-details", test_hidden_details);
+  g_test_add_func ("/challenge/other-members", test_other_members);
+  g_test_add_func ("/challenge/not-an-object", test_not_an_object);
+  g_test_add_func ("/factor-record/sid-is-valid", test_sid_is_valid);
+  g_test_add_func ("/factor-record/round-trip", test_record_round_trip);
+  g_test_add_func ("/factor-record/rejected", test_record_rejected);
+
+  return g_test_run ();
+}

@@ -1,0 +1,1326 @@
+/* Unit tests for the Verify client: every device call against an in-test HTTP/1.1 server,
+ * checked byte by byte against protocol doc §2–§3, §5 and §6. */
+#include <arpa/inet.h>
+#include <glib-unix.h>
+#include <gio/gio.h>
+#include <netinet/in.h>
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vpush-error.h"
+#include "vpush-jwt.h"
+#include "vpush-verify.h"
+
+#define SERVICE_SID    "VA0123456789abcdef0123456789abcdef"
+#define FACTOR_SID     "YF0123456789abcdef0123456789abcdef"
+#define OTHER_FACTOR   "YFffffffffffffffffffffffffffffffff"
+#define ACCOUNT_SID    "AC0123456789abcdef0123456789abcdef"
+#define ENTITY_SID     "YE0123456789abcdef0123456789abcdef"
+#define CREDENTIAL_SID "CR0123456789abcdef0123456789abcdef"
+#define CHALLENGE_SID  "YC0123456789abcdef0123456789abcdef"
+/* every byte of it that is not unreserved must be percent-encoded in the path */
+#define IDENTITY         "user 1/ä+x"
+#define IDENTITY_ENCODED "user%201%2F%C3%A4%2Bx"
+#define ENTITY_PATH      "/v2/Services/" SERVICE_SID "/Entities/" IDENTITY_ENCODED
+
+/* ---- a small HTTP/1.1 server on 127.0.0.1 that records requests and plays canned replies ---- */
+
+typedef struct
+{
+  gchar *method;
+  gchar *path;
+  gchar *head; /* request line and headers */
+  GBytes *body;
+  guint connection; /* 1-based, in accept order */
+} ServerRequest;
+
+typedef struct
+{
+  GBytes *raw;
+  gboolean hang; /* read and never answer */
+} ServerReply;
+
+typedef struct
+{
+  int fd;
+  guint16 port;
+  gchar *url; /* http://127.0.0.1:<port>/ */
+  int wake[2];
+  GThread *acceptor;
+  GMutex lock;
+  GQueue replies;
+  GPtrArray *requests;
+  GPtrArray *threads;
+  guint n_connections;
+} Server;
+
+typedef struct
+{
+  Server *server;
+  int fd;
+  guint id;
+} ServerConnection;
+
+static void
+server_request_free (ServerRequest *req)
+{
+  g_free (req->method);
+  g_free (req->path);
+  g_free (req->head);
+  g_bytes_unref (req->body);
+  g_free (req);
+}
+
+static void
+server_reply_free (ServerReply *reply)
+{
+  g_clear_pointer (&reply->raw, g_bytes_unref);
+  g_free (reply);
+}
+
+/* The value of header name in a raw header block, or NULL. */
+static gchar *
+head_get (const gchar *head, const gchar *name)
+{
+  g_auto (GStrv) lines = g_strsplit (head, "\r\n", -1);
+  gsize len = strlen (name);
+
+  for (guint i = 1; lines[i] != NULL; i++)
+    if (g_ascii_strncasecmp (lines[i], name, len) == 0 && lines[i][len] == ':')
+      return g_strstrip (g_strdup (lines[i] + len + 1));
+  return NULL;
+}
+
+/* Offset of the blank line ending a header block in buf, or -1. */
+static gssize
+head_end (GByteArray *buf)
+{
+  for (gsize i = 0; i + 4 <= buf->len; i++)
+    if (memcmp (buf->data + i, "\r\n\r\n", 4) == 0)
+      return i;
+  return -1;
+}
+
+/* -1 when the server stops or the peer is gone */
+static gssize
+server_read (Server *server, int fd, guint8 *buf, gsize len)
+{
+  struct pollfd fds[2] = { { fd, POLLIN, 0 }, { server->wake[0], POLLIN, 0 } };
+
+  if (poll (fds, 2, -1) < 0 || fds[1].revents != 0)
+    return -1;
+  return recv (fd, buf, len, 0);
+}
+
+static gpointer
+server_connection_thread (gpointer data)
+{
+  g_autofree ServerConnection *conn = data;
+  Server *server = conn->server;
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  guint8 chunk[65536];
+  gssize n;
+
+  for (;;)
+    {
+      ServerRequest *req;
+      ServerReply *reply;
+      g_autofree gchar *length = NULL;
+      g_auto (GStrv) request_line = NULL;
+      gssize end;
+      gsize head_len;
+      gsize body_len;
+
+      while ((end = head_end (buf)) < 0)
+        {
+          if ((n = server_read (server, conn->fd, chunk, sizeof chunk)) <= 0)
+            goto out;
+          g_byte_array_append (buf, chunk, n);
+        }
+      head_len = end + 4;
+      req = g_new0 (ServerRequest, 1);
+      req->head = g_strndup ((const gchar *)buf->data, head_len - 4);
+      req->connection = conn->id;
+      request_line = g_strsplit (req->head, " ", 3);
+      req->method = g_strdup (request_line[0]);
+      req->path = g_strdup (request_line[1]);
+      length = head_get (req->head, "Content-Length");
+      body_len = length != NULL ? g_ascii_strtoull (length, NULL, 10) : 0;
+      while (buf->len < head_len + body_len)
+        {
+          if ((n = server_read (server, conn->fd, chunk, sizeof chunk)) <= 0)
+            {
+              server_request_free (req);
+              goto out;
+            }
+          g_byte_array_append (buf, chunk, n);
+        }
+      req->body = g_bytes_new (buf->data + head_len, body_len);
+      g_byte_array_remove_range (buf, 0, head_len + body_len);
+
+      g_mutex_lock (&server->lock);
+      g_ptr_array_add (server->requests, req);
+      reply = g_queue_pop_head (&server->replies);
+      g_mutex_unlock (&server->lock);
+
+      if (reply == NULL)
+        {
+          static const gchar none[] = "HTTP/1.1 599 No Canned Reply\r\nContent-Length: 0\r\n\r\n";
+
+          send (conn->fd, none, strlen (none), MSG_NOSIGNAL);
+          continue;
+        }
+      if (reply->hang)
+        {
+          while (server_read (server, conn->fd, chunk, sizeof chunk) > 0)
+            ;
+          server_reply_free (reply);
+          goto out;
+        }
+      {
+        gsize len;
+        const guint8 *raw = g_bytes_get_data (reply->raw, &len);
+
+        while (len > 0 && (n = send (conn->fd, raw, len, MSG_NOSIGNAL)) > 0)
+          {
+            raw += n;
+            len -= n;
+          }
+      }
+      server_reply_free (reply);
+    }
+
+out:
+  close (conn->fd);
+  return NULL;
+}
+
+static gpointer
+server_accept_thread (gpointer data)
+{
+  Server *server = data;
+
+  for (;;)
+    {
+      struct pollfd fds[2] = { { server->fd, POLLIN, 0 }, { server->wake[0], POLLIN, 0 } };
+      ServerConnection *conn;
+      int fd;
+
+      if (poll (fds, 2, -1) < 0 || fds[1].revents != 0)
+        return NULL;
+      fd = accept (server->fd, NULL, NULL);
+      if (fd < 0)
+        continue;
+      conn = g_new0 (ServerConnection, 1);
+      conn->server = server;
+      conn->fd = fd;
+      g_mutex_lock (&server->lock);
+      conn->id = ++server->n_connections;
+      g_ptr_array_add (server->threads,
+                       g_thread_new ("test-http-conn", server_connection_thread, conn));
+      g_mutex_unlock (&server->lock);
+    }
+}
+
+static Server *
+server_new (void)
+{
+  Server *server = g_new0 (Server, 1);
+  struct sockaddr_in addr = { .sin_family = AF_INET };
+  socklen_t addr_len = sizeof addr;
+
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  server->fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (server->fd, >=, 0);
+  g_assert_cmpint (bind (server->fd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (server->fd, 16), ==, 0);
+  g_assert_cmpint (getsockname (server->fd, (struct sockaddr *)&addr, &addr_len), ==, 0);
+  server->port = ntohs (addr.sin_port);
+  server->url = g_strdup_printf ("http://127.0.0.1:%u/", server->port);
+  g_assert_true (g_unix_open_pipe (server->wake, FD_CLOEXEC, NULL));
+  g_mutex_init (&server->lock);
+  g_queue_init (&server->replies);
+  server->requests = g_ptr_array_new_with_free_func ((GDestroyNotify)server_request_free);
+  server->threads = g_ptr_array_new ();
+  server->acceptor = g_thread_new ("test-http-accept", server_accept_thread, server);
+  return server;
+}
+
+static void
+server_free (Server *server)
+{
+  g_assert_cmpint (write (server->wake[1], "x", 1), ==, 1);
+  g_thread_join (server->acceptor);
+  for (guint i = 0; i < server->threads->len; i++)
+    g_thread_join (g_ptr_array_index (server->threads, i));
+  g_ptr_array_unref (server->threads);
+  g_ptr_array_unref (server->requests);
+  g_queue_clear_full (&server->replies, (GDestroyNotify)server_reply_free);
+  g_mutex_clear (&server->lock);
+  close (server->wake[0]);
+  close (server->wake[1]);
+  close (server->fd);
+  g_free (server->url);
+  g_free (server);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Server, server_free)
+
+/* Queues one reply; headers are "Name: value" lines each ending in \r\n, or NULL. */
+static void
+server_reply_bytes (Server *server, guint status, const gchar *headers, const void *body,
+                    gsize body_len)
+{
+  ServerReply *reply = g_new0 (ServerReply, 1);
+  g_autoptr (GByteArray) raw = g_byte_array_new ();
+  g_autofree gchar *head
+      = g_strdup_printf ("HTTP/1.1 %u Canned\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n%s\r\n",
+                         status, body_len, headers != NULL ? headers : "");
+
+  g_byte_array_append (raw, (const guint8 *)head, strlen (head));
+  g_byte_array_append (raw, body, body_len);
+  reply->raw = g_byte_array_free_to_bytes (g_steal_pointer (&raw));
+  g_mutex_lock (&server->lock);
+  g_queue_push_tail (&server->replies, reply);
+  g_mutex_unlock (&server->lock);
+}
+
+static void
+server_reply (Server *server, guint status, const gchar *headers, const gchar *body)
+{
+  server_reply_bytes (server, status, headers, body, body != NULL ? strlen (body) : 0);
+}
+
+static void
+server_hang (Server *server)
+{
+  ServerReply *reply = g_new0 (ServerReply, 1);
+
+  reply->hang = TRUE;
+  g_mutex_lock (&server->lock);
+  g_queue_push_tail (&server->replies, reply);
+  g_mutex_unlock (&server->lock);
+}
+
+static guint
+server_n_requests (Server *server)
+{
+  guint n;
+
+  g_mutex_lock (&server->lock);
+  n = server->requests->len;
+  g_mutex_unlock (&server->lock);
+  return n;
+}
+
+/* The i-th request; the server never drops one, so the pointer stays valid. */
+static ServerRequest *
+server_request (Server *server, guint i)
+{
+  ServerRequest *req;
+
+  g_mutex_lock (&server->lock);
+  g_assert_cmpuint (i, <, server->requests->len);
+  req = g_ptr_array_index (server->requests, i);
+  g_mutex_unlock (&server->lock);
+  return req;
+}
+
+static gchar *
+server_url (Server *server, const gchar *path)
+{
+  return g_strconcat (server->url, path, NULL);
+}
+
+/* ---- running async calls to completion ---- */
+
+static void
+store_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for (GAsyncResult **slot)
+{
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *slot;
+}
+
+/* ---- request checks ---- */
+
+/* Decodes an application/x-www-form-urlencoded body; keys in order, values by key. */
+static GHashTable *
+form_decode (GBytes *body, GPtrArray **out_keys)
+{
+  g_autofree gchar *text = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  g_auto (GStrv) pairs = g_strsplit (text, "&", -1);
+  GHashTable *form = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GPtrArray *keys = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; pairs[i] != NULL && *pairs[i] != '\0'; i++)
+    {
+      g_auto (GStrv) kv = g_strsplit (pairs[i], "=", 2);
+      gchar *key;
+
+      g_assert_nonnull (kv[1]);
+      /* our encoder leaves nothing a lenient decoder could misread */
+      g_assert_null (strpbrk (kv[1], "+/= "));
+      key = g_uri_unescape_string (kv[0], NULL);
+      g_assert_nonnull (key);
+      g_ptr_array_add (keys, g_strdup (key));
+      g_hash_table_insert (form, key, g_uri_unescape_string (kv[1], NULL));
+    }
+  *out_keys = keys;
+  return form;
+}
+
+static void
+assert_form_keys (GPtrArray *keys, const gchar *const *expected)
+{
+  g_assert_cmpuint (keys->len, ==, g_strv_length ((gchar **)expected));
+  for (guint i = 0; i < keys->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (keys, i), ==, expected[i]);
+}
+
+static void
+assert_header (ServerRequest *req, const gchar *name, const gchar *value)
+{
+  g_autofree gchar *actual = head_get (req->head, name);
+
+  g_assert_cmpstr (actual, ==, value);
+}
+
+/* The Basic password after checking the user name is the literal "token". */
+static gchar *
+basic_password (ServerRequest *req)
+{
+  g_autofree gchar *auth = head_get (req->head, "Authorization");
+  g_autofree guchar *decoded = NULL;
+  g_autofree gchar *text = NULL;
+  gsize len;
+
+  g_assert_nonnull (auth);
+  g_assert_true (g_str_has_prefix (auth, "Basic "));
+  decoded = g_base64_decode (auth + 6, &len);
+  text = g_strndup ((const gchar *)decoded, len);
+  g_assert_true (g_str_has_prefix (text, "token:"));
+  return g_strdup (text + 6);
+}
+
+static JsonObject *
+decode_json_part (const gchar *part)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree guint8 *data = NULL;
+  g_autofree gchar *text = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  gsize len;
+
+  data = vpush_base64url_decode (part, &len, &error);
+  g_assert_no_error (error);
+  text = g_strndup ((const gchar *)data, len);
+  node = json_from_string (text, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
+}
+
+/* Checks an ES256 JWT's signature with spki; returns its header and payload. */
+static void
+jwt_verify (const gchar *jwt, const gchar *spki, JsonObject **out_header, JsonObject **out_payload)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) parts = g_strsplit (jwt, ".", -1);
+  g_autofree guint8 *raw = NULL;
+  g_autofree gchar *signing_input = NULL;
+  unsigned char *der = NULL;
+  ECDSA_SIG *sig;
+  gsize raw_len;
+  int der_len;
+
+  g_assert_cmpuint (g_strv_length (parts), ==, 3);
+  raw = vpush_base64url_decode (parts[2], &raw_len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (raw_len, ==, 64);
+  sig = ECDSA_SIG_new ();
+  g_assert_cmpint (ECDSA_SIG_set0 (sig, BN_bin2bn (raw, 32, NULL), BN_bin2bn (raw + 32, 32, NULL)),
+                   ==, 1);
+  der_len = i2d_ECDSA_SIG (sig, &der);
+  g_assert_cmpint (der_len, >, 0);
+  signing_input = g_strconcat (parts[0], ".", parts[1], NULL);
+  vpush_ecdsa_verify_der (spki, (const guint8 *)signing_input, strlen (signing_input), der, der_len,
+                          &error);
+  g_assert_no_error (error);
+  OPENSSL_free (der);
+  ECDSA_SIG_free (sig);
+
+  *out_header = decode_json_part (parts[0]);
+  *out_payload = decode_json_part (parts[1]);
+}
+
+/* ---- fixture ---- */
+
+typedef struct
+{
+  Server *server;
+  VpushHttp *http;
+  VpushVerify *verify;
+  VpushKey *key;
+  gchar *spki;
+  VpushFactorRecord *factor;
+  gint64 last_correction;
+  guint n_corrections;
+} Fixture;
+
+static void
+on_clock_corrected (VpushVerify *verify, gint64 offset, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  fx->last_correction = offset;
+  fx->n_corrections++;
+}
+
+static void
+fixture_set_up (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *base_url = NULL;
+
+  fx->server = server_new ();
+  fx->http = vpush_http_new ();
+  base_url = server_url (fx->server, "v2/");
+  fx->verify = vpush_verify_new (fx->http, base_url, 2000, &error);
+  g_assert_no_error (error);
+  g_signal_connect (fx->verify, "clock-corrected", G_CALLBACK (on_clock_corrected), fx);
+  fx->key = vpush_key_generate (&error);
+  g_assert_no_error (error);
+  fx->spki = vpush_key_get_public_spki_b64 (fx->key, &error);
+  g_assert_no_error (error);
+
+  fx->factor = vpush_factor_record_new ();
+  fx->factor->sid = g_strdup (FACTOR_SID);
+  fx->factor->friendly_name = g_strdup ("Kiosk 7");
+  fx->factor->service_sid = g_strdup (SERVICE_SID);
+  fx->factor->identity = g_strdup (IDENTITY);
+  fx->factor->account_sid = g_strdup (ACCOUNT_SID);
+  fx->factor->credential_sid = g_strdup (CREDENTIAL_SID);
+  fx->factor->status = g_strdup ("verified");
+  fx->factor->created_at = g_strdup ("2024-01-02T03:04:05Z");
+}
+
+static void
+fixture_tear_down (Fixture *fx, gconstpointer user_data)
+{
+  g_clear_object (&fx->verify);
+  g_clear_object (&fx->http);
+  server_free (fx->server);
+  vpush_key_free (fx->key);
+  g_free (fx->spki);
+  vpush_factor_record_free (fx->factor);
+}
+
+/* Checks request i carries a valid device auth JWT; returns its nbf. */
+static gint64
+assert_device_auth (Fixture *fx, guint i)
+{
+  g_autofree gchar *jwt = basic_password (server_request (fx->server, i));
+  g_autoptr (JsonObject) header = NULL;
+  g_autoptr (JsonObject) payload = NULL;
+  gint64 nbf;
+
+  jwt_verify (jwt, fx->spki, &header, &payload);
+  g_assert_cmpstr (json_object_get_string_member (header, "alg"), ==, "ES256");
+  g_assert_cmpstr (json_object_get_string_member (header, "typ"), ==, "JWT");
+  g_assert_cmpstr (json_object_get_string_member (header, "cty"), ==, "twilio-pba;v=1");
+  g_assert_cmpstr (json_object_get_string_member (header, "kid"), ==, CREDENTIAL_SID);
+  g_assert_cmpstr (json_object_get_string_member (payload, "sub"), ==, ACCOUNT_SID);
+  nbf = json_object_get_int_member (payload, "nbf");
+  g_assert_cmpint (json_object_get_int_member (payload, "exp"), ==, nbf + 600);
+  return nbf;
+}
+
+static void
+assert_post_headers (ServerRequest *req)
+{
+  assert_header (req, "Accept", "application/json");
+  assert_header (req, "Content-Type", "application/x-www-form-urlencoded");
+}
+
+static gchar *
+challenge_json (const gchar *factor_sid, const gchar *status)
+{
+  return g_strdup_printf ("{"
+                          "\"sid\": \"" CHALLENGE_SID "\","
+                          "\"account_sid\": \"" ACCOUNT_SID "\","
+                          "\"service_sid\": \"" SERVICE_SID "\","
+                          "\"entity_sid\": \"" ENTITY_SID "\","
+                          "\"identity\": \"" IDENTITY "\","
+                          "\"factor_sid\": \"%s\","
+                          "\"date_created\": \"2024-01-02T03:04:05Z\","
+                          "\"date_updated\": \"2024-01-02T03:04:05Z\","
+                          "\"date_responded\": null,"
+                          "\"expiration_date\": \"2024-01-02T03:09:05Z\","
+                          "\"status\": \"%s\","
+                          "\"responded_reason\": null,"
+                          "\"details\": {\"message\": \"Pay 5 EUR?\", \"date\": null,"
+                          "  \"fields\": [{\"label\": \"Shop\", \"value\": \"Example\"}]},"
+                          "\"hidden_details\": {\"transaction_id\": \"t-1\"},"
+                          "\"metadata\": null,"
+                          "\"factor_type\": \"push\""
+                          "}",
+                          factor_sid, status);
+}
+
+static gchar *
+rfc1123 (gint64 unix_seconds)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (unix_seconds);
+  static const gchar *const days[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
+  static const gchar *const months[]
+      = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+  return g_strdup_printf ("%s, %02d %s %04d %02d:%02d:%02d GMT",
+                          days[g_date_time_get_day_of_week (dt) - 1],
+                          g_date_time_get_day_of_month (dt), months[g_date_time_get_month (dt) - 1],
+                          g_date_time_get_year (dt), g_date_time_get_hour (dt),
+                          g_date_time_get_minute (dt), g_date_time_get_second (dt));
+}
+
+/* ---- running calls ---- */
+
+static VpushChallenge *
+fetch (Fixture *fx, const gchar *challenge_sid, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_verify_fetch_challenge_async (fx->verify, fx->factor, fx->key, challenge_sid, NULL,
+                                      store_result, &result);
+  return vpush_verify_fetch_challenge_finish (fx->verify, wait_for (&result), error);
+}
+
+static gboolean delete (Fixture *fx, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_verify_delete_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  return vpush_verify_delete_factor_finish (fx->verify, wait_for (&result), error);
+}
+
+/* ---- tests ---- */
+
+static const gchar factor_response[]
+    = "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\","
+      " \"service_sid\": \"" SERVICE_SID "\", \"entity_sid\": \"" ENTITY_SID "\","
+      " \"identity\": \"" IDENTITY "\", \"date_created\": \"2024-01-02T03:04:05Z\","
+      " \"friendly_name\": \"Kiosk 7\", \"status\": \"unverified\", \"factor_type\": \"push\","
+      " \"binding\": {\"alg\": \"ES256\"},"
+      " \"config\": {\"sdk_version\": \"x\", \"app_id\": \"y\","
+      "   \"notification_platform\": \"none\", \"credential_sid\": \"" CREDENTIAL_SID "\"},"
+      " \"metadata\": {\"os\": \"linux\", \"n\": 1}}";
+
+static VpushFactorRecord *
+create_factor (Fixture *fx, const gchar *metadata, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_verify_create_factor_async (fx->verify, SERVICE_SID, IDENTITY, "access/token+=", "Kiosk 7",
+                                    fx->spki, metadata, NULL, store_result, &result);
+  return vpush_verify_create_factor_finish (fx->verify, wait_for (&result), error);
+}
+
+static void
+test_create_factor (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *fields[] = { "FriendlyName",
+                            "FactorType",
+                            "Binding.PublicKey",
+                            "Binding.Alg",
+                            "Config.SdkVersion",
+                            "Config.AppId",
+                            "Config.NotificationPlatform",
+                            "Metadata",
+                            NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) record = NULL;
+  g_autoptr (GHashTable) form = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
+  g_autofree gchar *password = NULL;
+  ServerRequest *req;
+
+  server_reply (fx->server, 201, "Content-Type: application/json\r\n", factor_response);
+  record = create_factor (fx, "{\"os\": \"linux\"}", &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "POST");
+  g_assert_cmpstr (req->path, ==, ENTITY_PATH "/Factors");
+  assert_post_headers (req);
+  password = basic_password (req);
+  g_assert_cmpstr (password, ==, "access/token+=");
+
+  form = form_decode (req->body, &keys);
+  assert_form_keys (keys, fields);
+  g_assert_cmpstr (g_hash_table_lookup (form, "FriendlyName"), ==, "Kiosk 7");
+  g_assert_cmpstr (g_hash_table_lookup (form, "FactorType"), ==, "push");
+  g_assert_cmpstr (g_hash_table_lookup (form, "Binding.PublicKey"), ==, fx->spki);
+  g_assert_cmpstr (g_hash_table_lookup (form, "Binding.Alg"), ==, "ES256");
+  g_assert_cmpstr (g_hash_table_lookup (form, "Config.SdkVersion"), ==, VPUSH_VERIFY_SDK_VERSION);
+  g_assert_cmpstr (g_hash_table_lookup (form, "Config.AppId"), ==, VPUSH_VERIFY_APP_ID);
+  g_assert_cmpstr (g_hash_table_lookup (form, "Config.NotificationPlatform"), ==, "none");
+  g_assert_cmpstr (g_hash_table_lookup (form, "Metadata"), ==, "{\"os\": \"linux\"}");
+
+  g_assert_cmpstr (record->sid, ==, FACTOR_SID);
+  g_assert_cmpstr (record->friendly_name, ==, "Kiosk 7");
+  g_assert_cmpstr (record->service_sid, ==, SERVICE_SID);
+  g_assert_cmpstr (record->identity, ==, IDENTITY);
+  g_assert_cmpstr (record->account_sid, ==, ACCOUNT_SID);
+  g_assert_cmpstr (record->entity_sid, ==, ENTITY_SID);
+  g_assert_cmpstr (record->credential_sid, ==, CREDENTIAL_SID);
+  g_assert_cmpstr (record->status, ==, "unverified");
+  g_assert_cmpstr (record->created_at, ==, "2024-01-02T03:04:05Z");
+  g_assert_null (record->push_url);
+  g_assert_cmpstr (record->metadata, ==, "{\"os\":\"linux\"}");
+}
+
+static void
+test_create_factor_mapping (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *bad[] = {
+    /* no config.credential_sid */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"unverified\", \"date_created\": \"2024-01-02T03:04:05Z\", \"config\": {}}",
+    /* no config at all */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"unverified\", \"date_created\": \"2024-01-02T03:04:05Z\"}",
+    /* bad sid */
+    "{\"sid\": \"YF12\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": \"unverified\", "
+    "\"date_created\": \"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": \"CR1\"}}",
+    /* no date */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"unverified\", \"config\": {\"credential_sid\": \"CR1\"}}",
+    /* unknown status */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"bogus\", \"date_created\": \"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": "
+    "\"CR1\"}}",
+    "[1, 2]",
+    "{\"sid\": ",
+    "",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) minimal = NULL;
+  GBytes *body;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (VpushFactorRecord) record = NULL;
+
+      server_reply (fx->server, 201, NULL, bad[i]);
+      record = create_factor (fx, NULL, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (record);
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+
+  /* entity_sid and metadata are optional; without Metadata the form has no such field */
+  server_reply (fx->server, 201, NULL,
+                "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+                "\"unverified\", \"date_created\": \"2024-01-02T03:04:05Z\", \"config\": "
+                "{\"credential_sid\": \"CR1\"}, \"metadata\": null}");
+  minimal = create_factor (fx, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (minimal->entity_sid);
+  g_assert_null (minimal->metadata);
+  g_assert_cmpstr (minimal->credential_sid, ==, "CR1");
+  body = server_request (fx->server, G_N_ELEMENTS (bad))->body;
+  g_assert_null (g_strstr_len (g_bytes_get_data (body, NULL), g_bytes_get_size (body), "Metadata"));
+}
+
+static void
+test_create_factor_no_retry (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) record = NULL;
+  g_autofree gchar *date = rfc1123 (g_get_real_time () / G_USEC_PER_SEC + 3600);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"Authenticate\", \"more_info\": "
+                "\"https://www.twilio.com/docs/errors/20003\", \"status\": 401}");
+  server_reply (fx->server, 201, NULL, factor_response);
+  record = create_factor (fx, NULL, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 401, code 20003: Authenticate");
+  g_assert_null (record);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
+  g_assert_cmpuint (fx->n_corrections, ==, 0);
+}
+
+static void
+test_verify_factor (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *fields[] = { "AuthPayload", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GHashTable) form = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
+  g_autofree gchar *status = NULL;
+  g_autofree guchar *sig = NULL;
+  gsize sig_len;
+  gint64 nbf;
+  ServerRequest *req;
+
+  server_reply (fx->server, 200, NULL, "{\"sid\": \"" FACTOR_SID "\", \"status\": \"verified\"}");
+  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (status, ==, "verified");
+
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "POST");
+  g_assert_cmpstr (req->path, ==, ENTITY_PATH "/Factors/" FACTOR_SID);
+  assert_post_headers (req);
+  nbf = assert_device_auth (fx, 0);
+  g_assert_cmpint (ABS (nbf - g_get_real_time () / G_USEC_PER_SEC), <=, 5);
+
+  /* §5B: standard base64 of a DER signature over the factor sid */
+  form = form_decode (req->body, &keys);
+  assert_form_keys (keys, fields);
+  sig = g_base64_decode (g_hash_table_lookup (form, "AuthPayload"), &sig_len);
+  vpush_ecdsa_verify_der (fx->spki, (const guint8 *)FACTOR_SID, strlen (FACTOR_SID), sig, sig_len,
+                          &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_update_factor (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *fields[] = { "FriendlyName", "Config.SdkVersion", "Config.AppId",
+                            "Config.NotificationPlatform", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GHashTable) form = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
+  ServerRequest *req;
+
+  server_reply (fx->server, 200, NULL, factor_response);
+  vpush_verify_update_factor_async (fx->verify, fx->factor, fx->key, "New name & more", NULL,
+                                    store_result, &result);
+  g_assert_true (vpush_verify_update_factor_finish (fx->verify, wait_for (&result), &error));
+  g_assert_no_error (error);
+
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "POST");
+  g_assert_cmpstr (req->path, ==, ENTITY_PATH "/Factors/" FACTOR_SID);
+  assert_post_headers (req);
+  assert_device_auth (fx, 0);
+  form = form_decode (req->body, &keys);
+  assert_form_keys (keys, fields);
+  g_assert_cmpstr (g_hash_table_lookup (form, "FriendlyName"), ==, "New name & more");
+  g_assert_cmpstr (g_hash_table_lookup (form, "Config.SdkVersion"), ==, VPUSH_VERIFY_SDK_VERSION);
+  g_assert_cmpstr (g_hash_table_lookup (form, "Config.AppId"), ==, VPUSH_VERIFY_APP_ID);
+  g_assert_cmpstr (g_hash_table_lookup (form, "Config.NotificationPlatform"), ==, "none");
+}
+
+static void
+test_delete_factor (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  ServerRequest *req;
+
+  server_reply (fx->server, 204, NULL, NULL);
+  g_assert_true (delete (fx, &error));
+  g_assert_no_error (error);
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "DELETE");
+  g_assert_cmpstr (req->path, ==, ENTITY_PATH "/Factors/" FACTOR_SID);
+  assert_post_headers (req);
+  g_assert_cmpuint (g_bytes_get_size (req->body), ==, 0);
+  assert_device_auth (fx, 0);
+
+  /* §3.4: already gone counts as done */
+  server_reply (fx->server, 404, NULL,
+                "{\"code\": 60390, \"message\": \"Factor not found\", \"status\": 404}");
+  g_assert_true (delete (fx, &error));
+  g_assert_no_error (error);
+
+  server_reply (fx->server, 500, NULL, "oops");
+  g_assert_false (delete (fx, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_clear_error (&error);
+
+  /* a 401 without Date is not retried and is an error */
+  server_reply (fx->server, 401, NULL, "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  g_assert_false (delete (fx, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
+}
+
+static void
+test_delete_factor_double_401 (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *date = rfc1123 (g_get_real_time () / G_USEC_PER_SEC - 120);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 204, NULL, NULL);
+  g_assert_true (delete (fx, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpint (ABS (fx->last_correction + 120), <=, 2);
+}
+
+static void
+test_clock_skew_retry (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  g_autoptr (VpushChallenge) again = NULL;
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+  gint64 first_nbf;
+  gint64 second_nbf;
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 200, NULL, body);
+  challenge = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (challenge);
+
+  /* exactly one retry, with a JWT minted on the server's clock */
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpint (ABS (fx->last_correction - 3600), <=, 2);
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, fx->last_correction);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - server_now), <=, 2);
+  first_nbf = assert_device_auth (fx, 0);
+  second_nbf = assert_device_auth (fx, 1);
+  g_assert_cmpint (ABS (first_nbf + 3600 - second_nbf), <=, 2);
+  g_assert_cmpstr (server_request (fx->server, 0)->path, ==, server_request (fx->server, 1)->path);
+
+  /* a second 401 after the retry is final */
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 401, headers, "{\"code\": 20003, \"message\": \"still no\"}");
+  server_reply (fx->server, 200, NULL, body);
+  again = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 401, code 20003: still no");
+  g_assert_null (again);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
+  /* the offset did not change, so no second signal */
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+}
+
+static void
+test_api_errors (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (VpushChallenge) d = NULL;
+
+  server_reply (fx->server, 400, "Content-Type: application/json\r\n",
+                "{\"code\": 60306, \"message\": \"Invalid parameter\", \"more_info\": "
+                "\"https://www.twilio.com/docs/errors/60306\", \"status\": 400}");
+  a = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 400, code 60306: Invalid parameter");
+  g_assert_null (a);
+  g_clear_error (&error);
+
+  server_reply (fx->server, 502, "Content-Type: text/html\r\n", "<html>Bad gateway</html>");
+  b = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_nonnull (strstr (error->message, "HTTP 502"));
+  g_assert_nonnull (strstr (error->message, "not a Twilio error"));
+  g_clear_error (&error);
+
+  /* JSON, but not the error shape */
+  server_reply (fx->server, 429, "Retry-After: 5\r\n", "{\"message\": \"slow down\"}");
+  c = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_nonnull (strstr (error->message, "HTTP 429"));
+  g_clear_error (&error);
+
+  server_reply (fx->server, 404, NULL,
+                "{\"code\": 60391, \"message\": \"Challenge not found\", \"status\": 404}");
+  d = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_null (d);
+}
+
+static void
+test_network_errors (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  g_autoptr (VpushVerify) quick = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autofree gchar *base_url = server_url (fx->server, "v2/");
+  gint64 start;
+
+  quick = vpush_verify_new (fx->http, base_url, 300, &error);
+  g_assert_no_error (error);
+  server_hang (fx->server);
+  start = g_get_monotonic_time ();
+  vpush_verify_fetch_challenge_async (quick, fx->factor, fx->key, CHALLENGE_SID, NULL, store_result,
+                                      &result);
+  challenge = vpush_verify_fetch_challenge_finish (quick, wait_for (&result), &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_null (challenge);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+}
+
+static void
+test_new_checks_url (void)
+{
+  g_autoptr (VpushHttp) http = vpush_http_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushVerify) verify = vpush_verify_new (http, "http://example.com/v2/", 1000, &error);
+
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (verify);
+}
+
+static void
+test_fetch_challenge (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) approved = NULL;
+  g_autoptr (JsonNode) expected = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *approved_json = challenge_json (FACTOR_SID, "approved");
+  ServerRequest *req;
+
+  server_reply (fx->server, 200, "twilio-verify-signature-fields: sid,status,details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "GET");
+  g_assert_cmpstr (req->path, ==, ENTITY_PATH "/Challenges/" CHALLENGE_SID);
+  assert_header (req, "Accept", "application/x-www-form-urlencoded");
+  assert_header (req, "Content-Type", "application/x-www-form-urlencoded");
+  assert_device_auth (fx, 0);
+
+  g_assert_cmpstr (pending->sid, ==, CHALLENGE_SID);
+  g_assert_cmpstr (pending->status, ==, "pending");
+  g_assert_cmpstr (pending->signature_fields, ==, "sid,status,details");
+  g_assert_cmpstr (vpush_challenge_get_hidden (pending, "transaction_id"), ==, "t-1");
+  expected = json_from_string (pending_json, &error);
+  g_assert_no_error (error);
+  g_assert_true (json_node_equal (pending->raw, expected));
+
+  /* the header of an answered challenge is of no use and is dropped */
+  server_reply (fx->server, 200, "Twilio-Verify-Signature-Fields: sid,status\r\n", approved_json);
+  approved = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (approved->status, ==, "approved");
+  g_assert_null (approved->signature_fields);
+}
+
+static void
+test_fetch_challenge_refused (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *bad_bodies[] = { "{\"sid\": \"" CHALLENGE_SID "\"", "[]", "\"str\"", "",
+                                "{\"sid\": \"" CHALLENGE_SID "\"}" };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) other = NULL;
+  g_autoptr (VpushChallenge) bad_sid = NULL;
+  g_autofree gchar *other_json = challenge_json (OTHER_FACTOR, "pending");
+
+  server_reply (fx->server, 200, "Twilio-Verify-Signature-Fields: sid\r\n", other_json);
+  other = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, OTHER_FACTOR));
+  g_assert_null (other);
+  g_clear_error (&error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_bodies); i++)
+    {
+      g_autoptr (VpushChallenge) challenge = NULL;
+
+      server_reply (fx->server, 200, NULL, bad_bodies[i]);
+      challenge = fetch (fx, CHALLENGE_SID, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (challenge);
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+
+  /* a sid from an untrusted push hint never reaches the path */
+  bad_sid = fetch (fx, "YC../../Factors", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (bad_sid);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1 + G_N_ELEMENTS (bad_bodies));
+}
+
+static VpushChallengePage *
+list (Fixture *fx, const gchar *status, const gchar *order, guint page_size,
+      const gchar *page_token, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_verify_list_challenges_async (fx->verify, fx->factor, fx->key, status, order, page_size,
+                                      page_token, NULL, store_result, &result);
+  return vpush_verify_list_challenges_finish (fx->verify, wait_for (&result), error);
+}
+
+static void
+test_list_challenges (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallengePage) first = NULL;
+  g_autoptr (VpushChallengePage) last = NULL;
+  g_autoptr (VpushChallengePage) no_meta = NULL;
+  g_autofree gchar *one = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *two = challenge_json (FACTOR_SID, "expired");
+  g_autofree gchar *first_body = NULL;
+  g_autofree gchar *last_body = NULL;
+  ServerRequest *req;
+
+  first_body = g_strdup_printf (
+      "{\"challenges\": [%s, %s], \"meta\": {\"page\": 0, \"page_size\": 2,"
+      " \"first_page_url\": \"https://verify.twilio.com/v2/Services/" SERVICE_SID
+      "/Entities/x/Challenges?PageSize=2&Page=0\", \"previous_page_url\": null,"
+      " \"next_page_url\": \"https://verify.twilio.com/v2/Services/" SERVICE_SID
+      "/Entities/x/Challenges?Status=pending&PageSize=2&Page=1&PageToken=DNYC03%%2Bab%%3D\","
+      " \"key\": \"challenges\"}}",
+      one, two);
+  server_reply (fx->server, 200, NULL, first_body);
+  first = list (fx, "pending", "desc", 2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (first->challenges->len, ==, 2);
+  g_assert_cmpstr (((VpushChallenge *)g_ptr_array_index (first->challenges, 1))->status, ==,
+                   "expired");
+  /* list items never carry signature fields */
+  g_assert_null (((VpushChallenge *)g_ptr_array_index (first->challenges, 0))->signature_fields);
+  g_assert_cmpstr (first->next_page_token, ==, "DNYC03+ab=");
+
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "GET");
+  g_assert_cmpstr (req->path, ==,
+                   ENTITY_PATH "/Challenges?FactorSid=" FACTOR_SID
+                               "&PageSize=2&Order=desc&Status=pending");
+  assert_header (req, "Accept", "application/x-www-form-urlencoded");
+  assert_device_auth (fx, 0);
+
+  /* the token goes back percent-encoded; no next page gives no token */
+  last_body = g_strdup_printf ("{\"challenges\": [%s], \"meta\": {\"next_page_url\": null}}", one);
+  server_reply (fx->server, 200, NULL, last_body);
+  last = list (fx, NULL, "asc", 1000, first->next_page_token, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (last->challenges->len, ==, 1);
+  g_assert_null (last->next_page_token);
+  g_assert_cmpstr (server_request (fx->server, 1)->path, ==,
+                   ENTITY_PATH "/Challenges?FactorSid=" FACTOR_SID
+                               "&PageSize=1000&Order=asc&PageToken=DNYC03%2Bab%3D");
+
+  server_reply (fx->server, 200, NULL, "{\"challenges\": []}");
+  no_meta = list (fx, NULL, NULL, 50, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (no_meta->challenges->len, ==, 0);
+  g_assert_null (no_meta->next_page_token);
+  g_assert_cmpstr (server_request (fx->server, 2)->path, ==,
+                   ENTITY_PATH "/Challenges?FactorSid=" FACTOR_SID "&PageSize=50&Order=asc");
+}
+
+static void
+test_list_challenges_refused (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *other = challenge_json (OTHER_FACTOR, "pending");
+  g_autofree gchar *mixed = g_strdup_printf ("{\"challenges\": [%s]}", other);
+  const gchar *bodies[] = {
+    "{}",
+    "{\"challenges\": {}}",
+    "{\"challenges\": [1]}",
+    "{\"challenges\": [], \"meta\": []}",
+    "{\"challenges\": [], \"meta\": {\"next_page_url\": 5}}",
+    "{\"challenges\": [], \"meta\": {\"next_page_url\": \"https://[::1/v2/?PageToken=a\"}}",
+    mixed,
+    "not json",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallengePage) too_big = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_autoptr (VpushChallengePage) page = NULL;
+
+      server_reply (fx->server, 200, NULL, bodies[i]);
+      page = list (fx, NULL, NULL, 20, NULL, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (page);
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+
+  too_big = list (fx, NULL, NULL, 1001, NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, G_N_ELEMENTS (bodies));
+}
+
+static VpushChallenge *
+answer (Fixture *fx, VpushChallenge *challenge, const gchar *status, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_verify_answer_challenge_async (fx->verify, fx->factor, fx->key, challenge, status, NULL,
+                                       store_result, &result);
+  return vpush_verify_answer_challenge_finish (fx->verify, wait_for (&result), error);
+}
+
+static void
+test_answer_challenge (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *fields[] = { "AuthPayload", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) answered = NULL;
+  g_autoptr (GHashTable) form = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
+  g_autoptr (JsonObject) header = NULL;
+  g_autoptr (JsonObject) payload = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *approved_json = challenge_json (FACTOR_SID, "approved");
+  JsonObject *details;
+  ServerRequest *req;
+
+  server_reply (fx->server, 200,
+                "Twilio-Verify-Signature-Fields: sid,factor_sid,status,details,hidden_details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+
+  server_reply (fx->server, 200, NULL, approved_json);
+  answered = answer (fx, pending, "approved", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (answered->status, ==, "approved");
+  g_assert_null (answered->signature_fields);
+
+  req = server_request (fx->server, 1);
+  g_assert_cmpstr (req->method, ==, "POST");
+  g_assert_cmpstr (req->path, ==, ENTITY_PATH "/Challenges/" CHALLENGE_SID);
+  assert_post_headers (req);
+  assert_device_auth (fx, 1);
+  form = form_decode (req->body, &keys);
+  assert_form_keys (keys, fields);
+
+  /* §5C: the listed fields verbatim from the fetched body, then the new status */
+  jwt_verify (g_hash_table_lookup (form, "AuthPayload"), fx->spki, &header, &payload);
+  g_assert_cmpuint (json_object_get_size (header), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (header, "alg"), ==, "ES256");
+  g_assert_cmpuint (json_object_get_size (payload), ==, 5);
+  g_assert_cmpstr (json_object_get_string_member (payload, "sid"), ==, CHALLENGE_SID);
+  g_assert_cmpstr (json_object_get_string_member (payload, "factor_sid"), ==, FACTOR_SID);
+  g_assert_cmpstr (json_object_get_string_member (payload, "status"), ==, "approved");
+  details = json_object_get_object_member (payload, "details");
+  g_assert_cmpstr (json_object_get_string_member (details, "message"), ==, "Pay 5 EUR?");
+  g_assert_cmpstr (json_object_get_string_member (
+                       json_object_get_object_member (payload, "hidden_details"), "transaction_id"),
+                   ==, "t-1");
+}
+
+static void
+test_answer_challenge_refused (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) listed = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (VpushChallenge) d = NULL;
+  g_autoptr (VpushChallenge) e = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *other_json = challenge_json (OTHER_FACTOR, "approved");
+
+  /* a challenge from a list has no signature fields: nothing is sent */
+  node = json_from_string (pending_json, &error);
+  g_assert_no_error (error);
+  listed = vpush_challenge_new_from_json (node, &error);
+  g_assert_no_error (error);
+  a = answer (fx, listed, "approved", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (a);
+  g_clear_error (&error);
+
+  /* a listed field missing from the body: the JWT is refused, nothing is sent */
+  listed->signature_fields = g_strdup ("sid,no_such_field");
+  b = answer (fx, listed, "denied", &error);
+  g_assert_nonnull (error);
+  g_assert_null (b);
+  g_clear_error (&error);
+
+  g_free (listed->signature_fields);
+  listed->signature_fields = g_strdup ("sid,status");
+  c = answer (fx, listed, "pending", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (c);
+  g_clear_error (&error);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 0);
+
+  /* the answer's response is mapped, and must be the same factor's */
+  server_reply (fx->server, 200, NULL, other_json);
+  d = answer (fx, listed, "denied", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_null (d);
+  g_clear_error (&error);
+
+  server_reply (fx->server, 403, NULL,
+                "{\"code\": 60323, \"message\": \"Challenge expired\", \"status\": 403}");
+  e = answer (fx, listed, "approved", &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 403, code 60323: Challenge expired");
+  g_clear_error (&error);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/verify/new-checks-url", test_new_checks_url);
+#define ADD(path, func)                                                                            \
+  g_test_add ("/verify/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("create-factor", test_create_factor);
+  ADD ("create-factor-mapping", test_create_factor_mapping);
+  ADD ("create-factor-no-retry", test_create_factor_no_retry);
+  ADD ("verify-factor", test_verify_factor);
+  ADD ("update-factor", test_update_factor);
+  ADD ("delete-factor", test_delete_factor);
+  ADD ("delete-factor-double-401", test_delete_factor_double_401);
+  ADD ("clock-skew-retry", test_clock_skew_retry);
+  ADD ("api-errors", test_api_errors);
+  ADD ("network-errors", test_network_errors);
+  ADD ("fetch-challenge", test_fetch_challenge);
+  ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
+  ADD ("list-challenges", test_list_challenges);
+  ADD ("list-challenges-refused", test_list_challenges_refused);
+  ADD ("answer-challenge", test_answer_challenge);
+  ADD ("answer-challenge-refused", test_answer_challenge_refused);
+#undef ADD
+
+  return g_test_run ();
+}
