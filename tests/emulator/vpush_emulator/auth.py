@@ -1,0 +1,199 @@
+"""Authentication and signatures: HTTP Basic, the device auth JWT (protocol doc §5A),
+the verify-factor AuthPayload (§5B), the challenge answer JWT (§5C) and the factor's
+public key (§4). Everything here is pure: it takes values and raises ApiError."""
+
+import base64
+import binascii
+import json
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from .util import ApiError, b64std_decode, b64url_decode
+
+ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+SKEW_NBF = 60          # nbf may be at most this far ahead of our clock
+MAX_LIFETIME = 600     # exp - nbf
+
+
+def unauthorized(detail):
+    return ApiError(401, 20003, detail)
+
+
+def parse_basic(header):
+    """`Authorization: Basic base64(user:password)` -> (user, password) or None."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(value.strip().encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep:
+        return None
+    return user, password
+
+
+def load_public_key(b64):
+    """Binding.PublicKey: standard Base64 of a DER SubjectPublicKeyInfo of a P-256 key."""
+    try:
+        der = b64std_decode(b64)
+    except ValueError:
+        raise ApiError(400, 60306, "Binding.PublicKey is not standard Base64")
+    try:
+        key = serialization.load_der_public_key(der)
+    except (ValueError, TypeError):
+        raise ApiError(400, 60306, "Binding.PublicKey is not a DER SubjectPublicKeyInfo")
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ApiError(400, 60306, "Binding.PublicKey is not a P-256 key")
+    # Only the 91-byte form with the uncompressed point (protocol doc §4).
+    point = key.public_bytes(serialization.Encoding.X962,
+                             serialization.PublicFormat.UncompressedPoint)
+    if der != P256_SPKI_PREFIX + point:
+        raise ApiError(400, 60306, "Binding.PublicKey is not an uncompressed P-256 SPKI")
+    return key
+
+
+def verify_der(key, der_sig, message):
+    try:
+        key.verify(der_sig, message, ECDSA_SHA256)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def verify_factor_payload(key, auth_payload, factor_sid):
+    """§5B: std Base64 of a DER ECDSA-SHA256 signature over the factor sid."""
+    try:
+        der = b64std_decode(auth_payload)
+    except ValueError:
+        return False
+    return verify_der(key, der, factor_sid.encode("utf-8"))
+
+
+class Jws:
+    """A split, decoded compact JWS (not yet verified)."""
+
+    __slots__ = ("header", "payload", "signing_input", "signature")
+
+    def __init__(self, token):
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise ValueError("not a compact JWS (3 parts)")
+        try:
+            header = json.loads(b64url_decode(parts[0]))
+            payload = json.loads(b64url_decode(parts[1]))
+            signature = b64url_decode(parts[2])
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("bad base64url or JSON in JWS")
+        if not isinstance(header, dict) or not isinstance(payload, dict):
+            raise ValueError("JWS header and payload must be JSON objects")
+        if len(signature) != 64:
+            raise ValueError("ES256 signature must be 64 bytes r||s")
+        self.header = header
+        self.payload = payload
+        self.signing_input = (parts[0] + "." + parts[1]).encode("ascii")
+        self.signature = signature
+
+    def verify(self, key):
+        r = int.from_bytes(self.signature[:32], "big")
+        s = int.from_bytes(self.signature[32:], "big")
+        if not r or not s:
+            return False
+        return verify_der(key, encode_dss_signature(r, s), self.signing_input)
+
+
+def _numeric(payload, claim):
+    v = payload.get(claim)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise unauthorized(f"JWT claim {claim} missing or not a number")
+    return v
+
+
+def check_device_jwt(store, user, jwt):
+    """§5A / docs/emulator.md. Returns the factor the JWT authenticates (possibly a
+    deleted one). Caller checks that it belongs to the path. Raises 401/20003."""
+    if user != "token":
+        raise unauthorized("Basic user must be 'token'")
+    cached = store.jwt_cache.get(jwt)
+    if cached is not None:
+        factor, nbf, exp = cached
+        _check_times(store, nbf, exp)
+        return factor
+    try:
+        jws = Jws(jwt)
+    except ValueError as exc:
+        raise unauthorized(f"malformed JWT: {exc}")
+    h = jws.header
+    if h.get("alg") != "ES256":
+        raise unauthorized("JWT alg must be ES256")
+    if h.get("cty") != "twilio-pba;v=1":
+        raise unauthorized("JWT cty must be twilio-pba;v=1")
+    if h.get("typ") != "JWT":
+        raise unauthorized("JWT typ must be JWT")
+    kid = h.get("kid")
+    factor = store.by_credential.get(kid) if isinstance(kid, str) else None
+    if factor is None:
+        raise unauthorized("JWT kid is not a known credential sid")
+    if not jws.verify(factor.public_key):
+        raise unauthorized("JWT signature does not verify with the factor key")
+    p = jws.payload
+    if p.get("sub") != store.account_sid:
+        raise unauthorized("JWT sub is not the account sid")
+    nbf = _numeric(p, "nbf")
+    exp = _numeric(p, "exp")
+    _check_times(store, nbf, exp)
+    # The exact string verified in full: later uses re-check only the times.
+    if len(store.jwt_cache) >= 4096:
+        store.jwt_cache.clear()
+    store.jwt_cache[jwt] = (factor, nbf, exp)
+    return factor
+
+
+def _check_times(store, nbf, exp):
+    now = store.now()
+    if nbf > now + SKEW_NBF:
+        raise unauthorized("JWT nbf is in the future")
+    if exp <= now:
+        raise unauthorized("JWT has expired")
+    if exp - nbf > MAX_LIFETIME:
+        raise unauthorized("JWT lifetime exp - nbf exceeds 600 s")
+
+
+def check_answer(key, auth_payload, expected, fields):
+    """§5C / §13.7: verify an update-challenge AuthPayload. `expected` is the
+    challenge as rendered for a GET while pending; `fields` the signature-field list.
+    Returns the requested status. Raises 403/60324."""
+    from .util import json_equal
+
+    def bad(detail):
+        return ApiError(403, 60324, detail)
+
+    try:
+        jws = Jws(auth_payload)
+    except ValueError as exc:
+        raise bad(f"AuthPayload is not an ES256 JWT: {exc}")
+    if jws.header.get("alg") != "ES256":
+        raise bad("AuthPayload alg must be ES256")
+    if jws.header.get("typ") != "JWT":
+        raise bad("AuthPayload typ must be JWT")
+    if not jws.verify(key):
+        raise bad("AuthPayload signature does not verify with the factor key")
+    p = jws.payload
+    status = p.get("status")
+    if status not in ("approved", "denied"):
+        raise bad("AuthPayload status must be approved or denied")
+    for name in fields:
+        if name == "status":
+            continue
+        if name not in p:
+            raise bad(f"AuthPayload lacks signed field {name}")
+        if not json_equal(p[name], expected.get(name)):
+            raise bad(f"AuthPayload field {name} does not match the challenge")
+    return status

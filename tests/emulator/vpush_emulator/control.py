@@ -1,0 +1,42 @@
+"""The test-control API under /_emulator/ (docs/emulator.md "Test control")."""
+
+from .common import Response
+from .util import ApiError
+
+
+def handle(server, method, path, form):
+    store = server.store
+    hub = server.hub
+    if path == "/_emulator/clock":
+        if method == "POST":
+            raw = form.get("offset")
+            try:
+                offset = float(raw)
+            except (TypeError, ValueError):
+                raise ApiError(400, 60306, "offset must be a number of seconds")
+            with store.lock:
+                store.clock.offset = offset
+        elif method != "GET":
+            raise ApiError(405, 20004)
+        return Response(200, {"offset": store.clock.offset, "now": int(store.now())})
+    if path == "/_emulator/state" and method == "GET":
+        with store.lock:
+            return Response(200, store.snapshot())
+    if path == "/_emulator/requests" and method == "GET":
+        with store.lock:
+            return Response(200, list(store.requests))
+    if path == "/_emulator/requests/clear" and method == "POST":
+        with store.lock:
+            store.requests.clear()
+        return Response(200, {"cleared": True})
+    if path == "/_emulator/push/silence" and method == "POST":
+        on = form.get("on")
+        if on not in ("0", "1"):
+            raise ApiError(400, 60306, "on must be 1 or 0")
+        hub.silenced = on == "1"
+        return Response(200, {"silenced": hub.silenced})
+    parts = path.split("/")
+    # /_emulator/push/{topic}/drop
+    if len(parts) == 5 and parts[2] == "push" and parts[4] == "drop" and method == "POST":
+        return Response(200, {"topic": parts[3], "dropped": hub.drop(parts[3])})
+    raise ApiError(404, 20404, "no such control call")

@@ -1,0 +1,223 @@
+"""OpenAPI conformance: load Twilio's twilio_verify_v2.json and check a response body
+against the operation's 2xx response schema.
+
+The spec is found next to the repository checkout (<repo>/../shared/spec/…), or at
+$VPUSH_OPENAPI. The checker is stricter than OpenAPI in what our emulator promises:
+date-time is exactly YYYY-MM-DDTHH:MM:SSZ, uri is absolute http(s), and (by default)
+objects may carry only the properties the schema declares and must carry all of them.
+Schemas without a type (config, details, metadata, …) accept any JSON value."""
+
+import datetime
+import json
+import os
+import re
+from urllib.parse import urlsplit
+
+ENV = "VPUSH_OPENAPI"
+DATE_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                   "more_info": {"type": "string", "format": "uri"},
+                   "status": {"type": "integer"}},
+}
+
+
+class ConformanceError(AssertionError):
+    pass
+
+
+def default_spec_path():
+    env = os.environ.get(ENV)
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo_root = os.path.join(here, os.pardir, os.pardir, os.pardir)
+    return os.path.normpath(os.path.join(repo_root, os.pardir, "shared", "spec",
+                                         "twilio_verify_v2.json"))
+
+
+_cache = {}
+
+
+def load(path=None):
+    path = path or default_spec_path()
+    spec = _cache.get(path)
+    if spec is None:
+        spec = _cache[path] = Spec(path)
+    return spec
+
+
+def _is_date_time(v):
+    if not DATE_TIME_RE.match(v):
+        return False
+    try:
+        datetime.datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ")
+        return True
+    except ValueError:
+        return False
+
+
+def _is_uri(v):
+    try:
+        u = urlsplit(v)
+    except ValueError:
+        return False
+    return u.scheme in ("http", "https") and bool(u.netloc) and " " not in v
+
+
+class Spec:
+    def __init__(self, path):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                self.doc = json.load(fh)
+        except OSError as exc:
+            raise ConformanceError(f"cannot read the OpenAPI document {path} ({exc}); "
+                                   f"set ${ENV} to its location") from exc
+        self.path = path
+        self._routes = []
+        for template, item in self.doc["paths"].items():
+            regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+            literal = sum(1 for seg in template.split("/") if seg and "{" not in seg)
+            self._routes.append((literal, re.compile(regex), template, item))
+        self._routes.sort(key=lambda r: -r[0])
+
+    # --- lookup -----------------------------------------------------------------------
+    def operation(self, method, path):
+        """(template, operation) for a concrete request path (no query)."""
+        for _, regex, template, item in self._routes:
+            if regex.match(path) and method.lower() in item:
+                return template, item[method.lower()]
+        raise ConformanceError(f"no operation for {method} {path} in the OpenAPI document")
+
+    def resolve(self, schema):
+        seen = 0
+        while isinstance(schema, dict) and "$ref" in schema:
+            ref = schema["$ref"]
+            if not ref.startswith("#/"):
+                raise ConformanceError(f"external $ref {ref}")
+            node = self.doc
+            for part in ref[2:].split("/"):
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+            schema = node
+            seen += 1
+            if seen > 50:
+                raise ConformanceError(f"$ref loop at {ref}")
+        return schema
+
+    def response_schema(self, method, path, status):
+        template, op = self.operation(method, path)
+        responses = op.get("responses", {})
+        resp = responses.get(str(status))
+        if resp is None:
+            ok = sorted(k for k in responses if k.startswith("2"))
+            raise ConformanceError(f"{method} {template} ({op.get('operationId')}): status "
+                                   f"{status} is not a documented response ({ok})")
+        content = resp.get("content")
+        if not content:
+            return op.get("operationId"), None
+        media = content.get("application/json") or next(iter(content.values()))
+        return op.get("operationId"), media.get("schema")
+
+    # --- validation ---------------------------------------------------------------------
+    def validate(self, schema, value, where="$", strict=True):
+        errors = []
+        self._check(schema, value, where, strict, errors)
+        return errors
+
+    def _check(self, schema, value, where, strict, errors):
+        schema = self.resolve(schema)
+        if not isinstance(schema, dict):
+            return
+        if value is None:
+            if schema.get("nullable") or not schema.get("type") and "enum" not in schema \
+                    and "properties" not in schema:
+                return
+            errors.append(f"{where}: null is not allowed")
+            return
+        typ = schema.get("type")
+        if typ == "string":
+            if not isinstance(value, str):
+                errors.append(f"{where}: expected string, got {type(value).__name__}")
+                return
+            if "minLength" in schema and len(value) < schema["minLength"]:
+                errors.append(f"{where}: shorter than {schema['minLength']}")
+            if "maxLength" in schema and len(value) > schema["maxLength"]:
+                errors.append(f"{where}: longer than {schema['maxLength']}")
+            if "pattern" in schema and not re.search(schema["pattern"], value):
+                errors.append(f"{where}: {value!r} does not match {schema['pattern']}")
+            fmt = schema.get("format")
+            if fmt == "date-time" and not _is_date_time(value):
+                errors.append(f"{where}: {value!r} is not YYYY-MM-DDTHH:MM:SSZ")
+            elif fmt == "uri" and not _is_uri(value):
+                errors.append(f"{where}: {value!r} is not an absolute http(s) URI")
+        elif typ == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors.append(f"{where}: expected integer, got {type(value).__name__}")
+                return
+        elif typ == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                errors.append(f"{where}: expected number, got {type(value).__name__}")
+                return
+        elif typ == "boolean":
+            if not isinstance(value, bool):
+                errors.append(f"{where}: expected boolean, got {type(value).__name__}")
+                return
+        elif typ == "array":
+            if not isinstance(value, list):
+                errors.append(f"{where}: expected array, got {type(value).__name__}")
+                return
+            items = schema.get("items")
+            if items is not None:
+                for i, v in enumerate(value):
+                    self._check(items, v, f"{where}[{i}]", strict, errors)
+        elif typ == "object" or (typ is None and "properties" in schema):
+            if not isinstance(value, dict):
+                errors.append(f"{where}: expected object, got {type(value).__name__}")
+                return
+            if schema.get("format") == "uri-map":
+                for k, v in value.items():
+                    if not isinstance(v, str) or not _is_uri(v):
+                        errors.append(f"{where}.{k}: {v!r} is not an absolute URI")
+            props = schema.get("properties")
+            if props is not None:
+                for k, v in value.items():
+                    if k in props:
+                        self._check(props[k], v, f"{where}.{k}", strict, errors)
+                    elif strict and not schema.get("additionalProperties"):
+                        errors.append(f"{where}: property {k!r} is not in the schema")
+                if strict:
+                    for k in props:
+                        if k not in value:
+                            errors.append(f"{where}: property {k!r} is missing")
+                for k in schema.get("required", ()):
+                    if k not in value:
+                        errors.append(f"{where}: required property {k!r} is missing")
+        if "enum" in schema and value not in schema["enum"]:
+            errors.append(f"{where}: {value!r} is not one of {schema['enum']}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if "minimum" in schema and value < schema["minimum"]:
+                errors.append(f"{where}: below minimum {schema['minimum']}")
+            if "maximum" in schema and value > schema["maximum"]:
+                errors.append(f"{where}: above maximum {schema['maximum']}")
+
+    def check_response(self, method, path, status, body, strict=True):
+        """Raise ConformanceError unless `body` (parsed JSON, or None for no body)
+        conforms to the documented response for `status`. 4xx/5xx bodies are checked
+        against Twilio's error shape {code, message, more_info, status}."""
+        if status >= 400:
+            errors = self.validate(ERROR_SCHEMA, body, "$", strict=True)
+            if not errors and body.get("status") != status:
+                errors.append(f"$.status {body.get('status')} != HTTP status {status}")
+            if errors:
+                raise ConformanceError(f"{method} {path} -> {status}: " + "; ".join(errors))
+            return
+        op_id, schema = self.response_schema(method, path, status)
+        if schema is None:
+            if body not in (None, b"", ""):
+                raise ConformanceError(f"{op_id} -> {status}: expected no body")
+            return
+        errors = self.validate(schema, body, "$", strict=strict)
+        if errors:
+            raise ConformanceError(f"{op_id} {method} {path} -> {status}: "
+                                   + "; ".join(errors[:20]))

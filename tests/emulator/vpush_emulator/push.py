@@ -1,0 +1,165 @@
+"""Push streams (design.md "Push channel"; linux-anchors.md §3.2-3.3): a topic keeps
+its messages for resume and fans them out to open SSE and ntfy-JSON streams."""
+
+import json
+import queue
+import re
+import secrets
+import string
+import threading
+import time
+
+TOPIC_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+HISTORY = 1000
+POLL = 0.25          # how often an idle stream checks that its client is still there
+CACHE_SECONDS = 12 * 3600
+_DROP = object()
+_ALNUM = string.ascii_letters + string.digits
+
+
+def new_message_id():
+    """ntfy-style 12-character id; always has a letter, so it never looks like a
+    unix time in `since=`."""
+    while True:
+        mid = "".join(secrets.choice(_ALNUM) for _ in range(12))
+        if not mid.isdigit():
+            return mid
+
+
+class Message:
+    __slots__ = ("id", "time", "data")
+
+    def __init__(self, data, now):
+        self.id = new_message_id()
+        self.time = int(now)
+        self.data = data
+
+
+class Subscriber:
+    __slots__ = ("queue", "closed")
+
+    def __init__(self, closed):
+        self.queue = queue.SimpleQueue()
+        self.closed = closed
+
+
+class Topic:
+    def __init__(self, name):
+        self.name = name
+        self.messages = []
+        self.subscribers = set()
+
+
+class PushHub:
+    def __init__(self, clock, keepalive):
+        self.clock = clock
+        self.keepalive = keepalive
+        self.silenced = False
+        self.lock = threading.Lock()
+        self.topics = {}
+
+    def _topic(self, name):
+        t = self.topics.get(name)
+        if t is None:
+            t = self.topics[name] = Topic(name)
+        return t
+
+    def publish(self, name, data):
+        with self.lock:
+            t = self._topic(name)
+            msg = Message(data, self.clock.now())
+            t.messages.append(msg)
+            del t.messages[:-HISTORY]
+            for sub in t.subscribers:
+                sub.queue.put(msg)
+            return msg, len(t.subscribers)
+
+    def subscribe(self, name, since, closed=lambda: False):
+        """Register a subscriber and return (subscriber, backlog). `since`: None (only
+        new), "all", a message id (after it; an unknown id replays everything kept) or
+        a unix time (messages at or after it)."""
+        with self.lock:
+            t = self._topic(name)
+            backlog = []
+            if since in ("all",):
+                backlog = list(t.messages)
+            elif since and since.isdigit():
+                backlog = [m for m in t.messages if m.time >= int(since)]
+            elif since and since not in ("none", "latest"):
+                ids = [m.id for m in t.messages]
+                backlog = t.messages[ids.index(since) + 1:] if since in ids \
+                    else list(t.messages)
+            sub = Subscriber(closed)
+            t.subscribers.add(sub)
+            return sub, backlog
+
+    def unsubscribe(self, name, sub):
+        with self.lock:
+            t = self.topics.get(name)
+            if t is not None:
+                t.subscribers.discard(sub)
+
+    def drop(self, name):
+        with self.lock:
+            t = self.topics.get(name)
+            subs = list(t.subscribers) if t else []
+        live = 0
+        for sub in subs:
+            live += not sub.closed()
+            sub.queue.put(_DROP)
+        return live
+
+    def stream(self, name, since, fmt, write, closed=lambda: False, head=b""):
+        """Run one stream until the client goes away or the topic is dropped.
+        `head` (the HTTP response head) is written once subscribed, so a client that
+        has seen the headers is sure to get every later message. `write(bytes)`
+        raises OSError when the client is gone; `closed()` tells whether the client
+        has hung up (checked a few times a second)."""
+        sub, backlog = self.subscribe(name, since, closed)
+        try:
+            if head:
+                write(head)
+            if fmt == "json":
+                write(self._ntfy_line(name, None, "open"))
+            for msg in backlog:
+                write(self.encode(fmt, name, msg))
+            next_keepalive = time.monotonic() + self.keepalive
+            while True:
+                wait = POLL
+                if self.keepalive > 0:
+                    wait = max(0.0, min(wait, next_keepalive - time.monotonic()))
+                try:
+                    item = sub.queue.get(timeout=wait)
+                except queue.Empty:
+                    if closed():
+                        return
+                    if self.keepalive > 0 and time.monotonic() >= next_keepalive:
+                        next_keepalive = time.monotonic() + self.keepalive
+                        if not self.silenced:
+                            write(b": keepalive\n\n" if fmt == "sse"
+                                  else self._ntfy_line(name, None, "keepalive"))
+                    continue
+                if item is _DROP:
+                    return
+                write(self.encode(fmt, name, item))
+        finally:
+            self.unsubscribe(name, sub)
+
+    def encode(self, fmt, topic, msg):
+        if fmt == "sse":
+            lines = [f"id: {msg.id}"]
+            lines += [f"data: {line}" for line in msg.data.splitlines() or [""]]
+            return ("\n".join(lines) + "\n\n").encode("utf-8")
+        return self._ntfy_line(topic, msg, "message")
+
+    def message_json(self, topic, msg):
+        return {"id": msg.id, "time": msg.time, "expires": msg.time + CACHE_SECONDS,
+                "event": "message", "topic": topic, "message": msg.data}
+
+    def _ntfy_line(self, topic, msg, event):
+        if msg is not None:
+            obj = self.message_json(topic, msg)
+        else:
+            obj = {"id": new_message_id(), "time": int(self.clock.now()), "event": event,
+                   "topic": topic}
+        return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
