@@ -28,6 +28,7 @@ typedef struct
   gulong changed_id;
   guint timeout_id;
   gboolean waiting;
+  gboolean polling; /* the first poll of every factor is running: judge after all of it */
   gboolean timed_out;
   gboolean done;
   GError *wait_error; /* why the last poll or fetch failed, if it did */
@@ -115,6 +116,7 @@ release_entry (Approval *ap)
 static void
 finish_error (Approval *ap, GError *error)
 {
+  g_autoptr (Approval) hold = approval_ref (ap);
   g_autofree gchar *what = NULL;
 
   if (ap->done)
@@ -138,6 +140,7 @@ finish_error (Approval *ap, GError *error)
 static void
 finish_ok (Approval *ap)
 {
+  g_autoptr (Approval) hold = approval_ref (ap);
   g_autofree gchar *what = NULL;
 
   ap->done = TRUE;
@@ -343,13 +346,18 @@ answer (Approval *ap, VpushPendingEntry *entry)
 static void
 on_pending_changed (VpushPending *pending, Approval *ap)
 {
-  evaluate (ap);
+  /* finishing drops the waiting reference, which may be the last one */
+  g_autoptr (Approval) hold = approval_ref (ap);
+
+  if (!ap->polling)
+    evaluate (ap);
 }
 
 static gboolean
 on_timeout (gpointer user_data)
 {
   Approval *ap = user_data;
+  g_autoptr (Approval) hold = approval_ref (ap);
 
   ap->timeout_id = 0;
   ap->timed_out = TRUE;
@@ -372,6 +380,7 @@ poll_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
     note_wait_error (ap, error);
+  ap->polling = FALSE;
   evaluate (ap);
 }
 
@@ -475,6 +484,7 @@ start_waiting (Approval *ap)
       fetch_next_factor (ap);
       return;
     }
+  ap->polling = TRUE;
   vpush_poller_poll_async (vpush_manager_get_poller (ap->manager), ap->factor_sid, NULL,
                            poll_done_cb, approval_ref (ap));
 }

@@ -1,0 +1,82 @@
+"""pytest fixtures for the integration tests (harness: vpushtest.py).
+
+Per test module: one private session bus + gnome-keyring (`session`) and one emulator.
+Per test: a fresh vpushd with an empty state directory (`daemon`), stopped afterwards.
+"""
+
+import os
+
+import pytest
+
+import vpushtest as vt
+
+
+def pytest_configure(config):
+    vt.install_reaper()
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = vt.Session(name="it")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def emulator(session):
+    e = vt.Emulator(session.tmp, env=session.env)
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope="module")
+def client(session):
+    return session.client
+
+
+@pytest.fixture
+def daemon(session, emulator):
+    """A running vpushd with a fresh state dir (State=ready)."""
+    if not os.access(vt.vpushd_path(), os.X_OK):
+        pytest.fail("vpushd is not built at %s" % vt.vpushd_path())
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def factor(daemon, client, emulator):
+    """A verified factor enrolled through the running daemon."""
+    return vt.enroll(client, emulator)
+
+
+# On failure, add the tail of the logs this test's processes wrote to the report (so it
+# ends up in the TAP output that meson prints).
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item._vpush_logs_from = len(vt.LOGS)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    start = getattr(item, "_vpush_logs_from", 0)
+    logs = [entry for entry in vt.LOGS[start:] if entry[0] == "vpushd"]
+    # Module-level logs (emulator, keyring) are shown shorter.
+    seen = set()
+    extra = []
+    for label, path in logs + [e for e in vt.LOGS if e[0] in ("emulator", "gnome-keyring")]:
+        if path in seen:
+            continue
+        seen.add(path)
+        n = 120 if label == "vpushd" else 25
+        extra.append("--- %s log (%s), last %d lines ---\n%s"
+                     % (label, os.path.basename(path), n, vt.log_tail(path, n)))
+    if extra:
+        report.longrepr = str(report.longrepr) + "\n" + "\n".join(extra)

@@ -1,0 +1,151 @@
+"""Silent approval and denial, Challenge objects, Refresh and polling."""
+
+import time
+
+import vpushtest as vt
+
+
+def _challenge(emulator, f, txid=None, **kw):
+    hidden = {"transaction_id": txid} if txid else None
+    return emulator.create_challenge(f.identity, f.sid, hidden=hidden, **kw)
+
+
+def test_approve_by_transaction_id(factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, factor, txid, message="Log in to Shop?")
+    emulator.clear_requests()
+    sid = client.approve({"transaction-id": txid})
+    assert sid == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, sid)["status"] == "approved"
+    assert emulator.answer_posts(sid) == 1
+    # the answer went out as a device call (device JWT), not anything else
+    posts = [r for r in emulator.requests()
+             if r["method"] == "POST" and r["path"].endswith("/Challenges/" + sid)]
+    assert posts and all(r["auth"] == "device" for r in posts), posts
+
+
+def test_approve_without_refresh_fetches_at_once(factor, client, emulator):
+    """The challenge is created right before the call: ApproveChallenge polls at once."""
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, factor, txid)
+    t0 = time.monotonic()
+    assert client.approve({"transaction-id": txid, "timeout-ms": 10000}) == ch["sid"]
+    assert time.monotonic() - t0 < 8
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+def test_approve_with_factor_sid(daemon, client, emulator):
+    a = vt.enroll(client, emulator)
+    b = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, b, txid)
+    # restricted to the other factor: nothing to answer
+    try:
+        client.approve({"transaction-id": txid, "factor-sid": a.sid, "timeout-ms": 1500})
+    except vt.DBusCallError as e:
+        assert e.name == vt.ERR_NOT_FOUND, e
+    else:
+        raise AssertionError("approved a challenge of another factor")
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert client.approve({"transaction-id": txid, "factor-sid": b.sid}) == ch["sid"]
+    assert emulator.fetch_challenge(b.identity, ch["sid"])["status"] == "approved"
+
+
+def test_approve_unknown_factor_sid_not_found(factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, factor, txid)
+    try:
+        client.approve({"transaction-id": txid, "factor-sid": "YF" + "0" * 32,
+                        "timeout-ms": 1000})
+    except vt.DBusCallError as e:
+        assert e.name == vt.ERR_NOT_FOUND, e
+    else:
+        raise AssertionError("no error for an unknown factor")
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+
+def test_approve_by_challenge_sid(factor, client, emulator):
+    ch = _challenge(emulator, factor, vt.new_transaction_id())
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+def test_deny_by_challenge_sid(factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, factor, txid)
+    assert client.deny({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
+def test_deny_by_transaction_id(factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, factor, txid)
+    assert client.deny({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
+
+
+def test_challenge_object_after_refresh(factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = _challenge(emulator, factor, txid, message="Pay 12.50 EUR to Shop?",
+                    fields=[("Amount", "12.50 EUR"), ("Shop", "Example Shop")],
+                    expiration=240)
+    client.refresh()  # returns when the poll is done
+    path = vt.challenge_path(ch["sid"])
+    assert path in client.challenge_paths()
+    props = client.get_all(path, vt.CHALLENGE_IFACE)
+    assert props["Sid"] == ch["sid"]
+    assert props["Factor"] == factor.path
+    assert props["Status"] == "pending"
+    assert props["Message"] == "Pay 12.50 EUR to Shop?"
+    assert props["Fields"] == [("Amount", "12.50 EUR"), ("Shop", "Example Shop")]
+    assert props["CreatedAt"] == ch["date_created"]
+    assert props["ExpiresAt"] == ch["expiration_date"]
+    assert vt.RFC3339_RE.match(props["ExpiresAt"])
+    assert set(props) >= {"Sid", "Factor", "Status", "Message", "Fields", "CreatedAt",
+                          "ExpiresAt"}
+
+    # answered → leaves the bus with InterfacesRemoved
+    client.signals.clear()
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    vt.wait_until(lambda: path not in client.challenge_paths(), 10,
+                  what="the Challenge object to go")
+    vt.wait_until(lambda: any(m == "InterfacesRemoved" and a[0] == path
+                              for m, _, a in client.signals), 5,
+                  what="InterfacesRemoved for the challenge")
+
+
+def test_challenge_object_appears_by_polling(factor, client, emulator):
+    ch = _challenge(emulator, factor, vt.new_transaction_id())
+    path = vt.challenge_path(ch["sid"])
+    # poll interval is 2 s in the test config (jittered): no Refresh call
+    vt.wait_until(lambda: path in client.challenge_paths(), 12,
+                  what="the Challenge object from polling")
+
+
+def test_no_hidden_details_on_the_bus(factor, client, emulator):
+    txid = vt.new_transaction_id("secret-txn")
+    ch = _challenge(emulator, factor, txid, message="Visible message",
+                    fields=[("Visible", "field")])
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    dumps = [str(client.managed_objects())]
+    for path in [vt.MANAGER_PATH, factor.path, vt.challenge_path(ch["sid"])]:
+        dumps.append(client.introspect(path))
+    dumps.append(str(client.list_challenges(factor.path, {})))
+    for iface, path in [(vt.MANAGER_IFACE, vt.MANAGER_PATH), (vt.FACTOR_IFACE, factor.path),
+                        (vt.CHALLENGE_IFACE, vt.challenge_path(ch["sid"]))]:
+        dumps.append(str(client.get_all(path, iface)))
+    text = "\n".join(dumps)
+    assert "Visible message" in text  # the dump does contain the challenge
+    assert txid not in text
+    assert "transaction_id" not in text
+    assert "hidden" not in text.lower()
+
+
+def test_refresh_returns(daemon, client, emulator):
+    vt.enroll(client, emulator)
+    t0 = time.monotonic()
+    client.refresh()
+    assert time.monotonic() - t0 < 10
+    assert client.manager_property("State") == "ready"

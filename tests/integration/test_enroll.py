@@ -1,0 +1,99 @@
+"""EnrollFactor end to end: factor verified at the emulator, key in the keyring, object on
+the bus with the contract's properties; the Manager's own properties."""
+
+import vpushtest as vt
+
+
+def test_manager_properties(daemon, client):
+    props = client.get_all(vt.MANAGER_PATH, vt.MANAGER_IFACE)
+    assert isinstance(props["Version"], str) and props["Version"]
+    assert props["State"] == "ready"
+    assert props["PushState"] == "disabled"  # no [Push] Url configured
+    assert client.factor_paths() == []
+
+
+def test_enroll(daemon, client, emulator, session):
+    identity = vt.unique_identity("enroll")
+    token = emulator.access_token(identity)["token"]
+    path = client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                          "access-token": token, "friendly-name": "Kiosk 7",
+                          "metadata": {"os": "Linux", "site": "lab"}})
+    assert path.startswith(vt.FACTORS_PATH + "/")
+    sid = path.rsplit("/", 1)[1]
+    assert vt.SID_RE["YF"].match(sid)
+
+    # on the bus, with the contract's properties
+    props = client.factor_props(path)
+    assert props["Sid"] == sid
+    assert props["FriendlyName"] == "Kiosk 7"
+    assert props["ServiceSid"] == emulator.service_sid
+    assert props["Identity"] == identity
+    assert props["AccountSid"] == emulator.account_sid
+    assert props["Status"] == "verified"
+    assert vt.RFC3339_RE.match(props["CreatedAt"]), props["CreatedAt"]
+    assert props["KeyStorage"] == "secret-service"
+    assert path in client.factor_paths()
+    # ObjectManager announced it
+    assert any(m == "InterfacesAdded" and args[0] == path and vt.FACTOR_IFACE in args[1]
+               for m, _, args in client.signals)
+
+    # verified at the emulator, as the backend sees it
+    res = emulator.fetch_factor(identity, sid)
+    assert res.status == 200, res.body
+    remote = res.json()
+    assert remote["status"] == "verified"
+    assert remote["friendly_name"] == "Kiosk 7"
+    assert remote["factor_type"] == "push"
+    assert remote["config"]["notification_platform"] == "none"
+    assert remote["metadata"] == {"os": "Linux", "site": "lab"}
+    assert not emulator.state()["factors"][sid]["deleted"]
+
+    # the private key is in the Secret Service under the factor sid
+    items = session.keyring_items({"factor-sid": sid})
+    assert len(items) == 1, items
+    assert items[0]["attributes"].get("xdg:schema") == vt.SECRET_SCHEMA
+    assert items[0]["attributes"].get("service-sid") == emulator.service_sid
+    assert items[0]["label"] == "vpush factor key (Kiosk 7)"
+    out = session.secret_tool_search("factor-sid", sid)
+    assert "attribute.factor-sid = " + sid in out, out
+
+
+def test_enroll_unverified_then_verify(daemon, client, emulator):
+    f = vt.enroll(client, emulator, verify=False)
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "unverified"
+    assert emulator.fetch_factor(f.identity, f.sid).json()["status"] == "unverified"
+    client.factor_verify(f.path)
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "verified"
+    assert emulator.fetch_factor(f.identity, f.sid).json()["status"] == "verified"
+
+
+def test_enroll_friendly_name_64(daemon, client, emulator):
+    name = "n" * 64
+    f = vt.enroll(client, emulator, friendly_name=name)
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == name
+
+
+def test_enroll_bad_token_is_api_error_and_leaves_nothing(daemon, client, emulator, session):
+    identity = vt.unique_identity("badtok")
+    try:
+        client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                       "access-token": "not-a-token", "friendly-name": "x"})
+    except vt.DBusCallError as e:
+        assert e.name == "io.github.vpush1.Error.Api", e
+    else:
+        raise AssertionError("EnrollFactor with a bad access token succeeded")
+    assert client.factor_paths() == []
+    assert emulator.list_factors(identity) == []
+
+
+def test_update_friendly_name(daemon, client, emulator):
+    f = vt.enroll(client, emulator)
+    client.factor_update(f.path, {"friendly-name": "Renamed desk"})
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Renamed desk"
+
+
+def test_two_factors_two_objects(daemon, client, emulator):
+    a = vt.enroll(client, emulator)
+    b = vt.enroll(client, emulator)
+    assert a.sid != b.sid
+    assert sorted([a.path, b.path]) == client.factor_paths()

@@ -1,0 +1,82 @@
+"""A locked Secret Service collection is a state (State=keyring-locked) and a clear error
+(KeyringLocked), never mistaken for "not found"; unlocking recovers without a restart."""
+
+import pytest
+
+import vpushtest as vt
+
+
+@pytest.fixture(autouse=True)
+def unlocked_afterwards(session):
+    yield
+    if session.keyring is None or session.keyring.poll() is not None:
+        session.start_keyring(unlock=True)
+    elif session.keyring_locked():
+        session.unlock_keyring()
+
+
+def _expect(name, fn, *args):
+    try:
+        res = fn(*args)
+    except vt.DBusCallError as e:
+        assert e.name == name, "expected %s, got %s" % (name, e)
+        return e
+    raise AssertionError("expected %s, got a reply %r" % (name, res))
+
+
+def test_locked_then_unlocked(factor, daemon, client, emulator, session):
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10)
+    _expect(vt.ERR_KEYRING_LOCKED, client.approve, {"transaction-id": txid, "timeout-ms": 3000})
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+    # the factor is still there: locked is not "gone"
+    assert client.factor_paths() == [factor.path]
+    assert len(session.keyring_items({"factor-sid": factor.sid})) == 1
+
+    # enrolling needs the keyring too, and must leave no orphan
+    identity = vt.unique_identity("locked")
+    token = emulator.access_token(identity)["token"]
+    _expect(vt.ERR_KEYRING_LOCKED, client.enroll,
+            {"service-sid": emulator.service_sid, "identity": identity, "access-token": token,
+             "friendly-name": "while locked"})
+    assert emulator.list_factors(identity) == []
+    assert client.factor_paths() == [factor.path]
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=10)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+def test_locked_at_start(daemon, client, emulator, session):
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    session.restart_keyring(unlock=False)
+    assert session.keyring_locked()
+    daemon.start(wait_states=("keyring-locked",))
+    # the factor record is on disk: the object is there, its key just can't be read
+    assert client.factor_paths() == [f.path]
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    _expect(vt.ERR_KEYRING_LOCKED, client.approve, {"transaction-id": txid, "timeout-ms": 3000})
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=10)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
+
+
+def test_delete_while_locked(factor, daemon, client, emulator, session):
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10)
+    _expect(vt.ERR_KEYRING_LOCKED, client.factor_delete, factor.path)
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=10)
+    client.factor_delete(factor.path)
+    assert client.factor_paths() == []
+    assert session.keyring_items({"factor-sid": factor.sid}) == []

@@ -1,0 +1,132 @@
+"""The matching rules' errors: NotFound, Ambiguous, Expired, AlreadyResponded — and that
+nothing is ever answered when the daemon says no."""
+
+import time
+
+import pytest
+
+import vpushtest as vt
+
+
+def _expect_error(name, fn, *args, **kw):
+    try:
+        res = fn(*args, **kw)
+    except vt.DBusCallError as e:
+        assert e.name == name, "expected %s, got %s" % (name, e)
+        return e
+    raise AssertionError("expected %s, got a reply %r" % (name, res))
+
+
+def _all_answer_posts(emulator):
+    return {sid: c["answer_posts"] for sid, c in emulator.state()["challenges"].items()}
+
+
+@pytest.mark.parametrize("method", ["approve", "deny"])
+def test_unknown_transaction_id_not_found_after_timeout(method, factor, client, emulator):
+    other = emulator.create_challenge(factor.identity, factor.sid,
+                                      hidden={"transaction_id": vt.new_transaction_id()})
+    before = _all_answer_posts(emulator)
+    t0 = time.monotonic()
+    _expect_error(vt.ERR_NOT_FOUND, getattr(client, method),
+                  {"transaction-id": vt.new_transaction_id("unknown"), "timeout-ms": 1500})
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 1.4, "NotFound came before the timeout (%.2f s)" % elapsed
+    assert elapsed < 10
+    assert _all_answer_posts(emulator) == before
+    assert emulator.answer_posts(other["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, other["sid"])["status"] == "pending"
+
+
+def test_unknown_challenge_sid_not_found(factor, client, emulator):
+    before = _all_answer_posts(emulator)
+    _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                  {"challenge-sid": "YC" + "0" * 32, "timeout-ms": 1000})
+    assert _all_answer_posts(emulator) == before
+
+
+def test_default_timeout_from_config(factor, client, emulator):
+    """No timeout-ms: [Approval] DefaultTimeoutMs (3000 in the test config) applies."""
+    t0 = time.monotonic()
+    _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                  {"transaction-id": vt.new_transaction_id("unknown")})
+    elapsed = time.monotonic() - t0
+    assert 2.9 <= elapsed < 12, elapsed
+
+
+@pytest.mark.parametrize("method", ["approve", "deny"])
+def test_two_matches_ambiguous(method, factor, client, emulator):
+    txid = vt.new_transaction_id()
+    a = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    b = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    _expect_error(vt.ERR_AMBIGUOUS, getattr(client, method),
+                  {"transaction-id": txid, "timeout-ms": 3000})
+    for ch in (a, b):
+        assert emulator.answer_posts(ch["sid"]) == 0
+        assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+def test_two_matches_on_two_factors_ambiguous(daemon, client, emulator):
+    f1 = vt.enroll(client, emulator)
+    f2 = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    a = emulator.create_challenge(f1.identity, f1.sid, hidden={"transaction_id": txid})
+    b = emulator.create_challenge(f2.identity, f2.sid, hidden={"transaction_id": txid})
+    _expect_error(vt.ERR_AMBIGUOUS, client.approve, {"transaction-id": txid})
+    assert emulator.answer_posts(a["sid"]) == 0 and emulator.answer_posts(b["sid"]) == 0
+    # narrowed to one factor it is unambiguous
+    assert client.approve({"transaction-id": txid, "factor-sid": f2.sid}) == b["sid"]
+    assert emulator.fetch_challenge(f1.identity, a["sid"])["status"] == "pending"
+
+
+@pytest.mark.parametrize("by", ["transaction-id", "challenge-sid"])
+def test_expired(by, factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid}, expiration=3)
+    client.refresh()
+    path = vt.challenge_path(ch["sid"])
+    assert path in client.challenge_paths(), "the daemon did not see the pending challenge"
+    expires = vt.parse_rfc3339(ch["expiration_date"])
+    vt.wait_until(lambda: emulator.now() > expires + 1, 10, what="the challenge to expire")
+    key = txid if by == "transaction-id" else ch["sid"]
+    _expect_error(vt.ERR_EXPIRED, client.approve, {by: key, "timeout-ms": 2000})
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "expired"
+    # and it leaves the bus
+    vt.wait_until(lambda: path not in client.challenge_paths(), 10,
+                  what="the expired Challenge object to go")
+
+
+def test_approve_twice_already_responded(factor, client, emulator):
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.approve,
+                  {"transaction-id": txid, "timeout-ms": 2000})
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.deny,
+                  {"transaction-id": txid, "timeout-ms": 2000})
+    assert emulator.answer_posts(ch["sid"]) == 1
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+def test_challenge_sid_after_backend_saw_approved(factor, client, emulator, daemon):
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.approve,
+                  {"challenge-sid": ch["sid"], "timeout-ms": 2000})
+    # also from a daemon that has no memory of answering it (it must ask the API)
+    daemon.restart()
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.deny,
+                  {"challenge-sid": ch["sid"], "timeout-ms": 2000})
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
+def test_denied_then_approve_already_responded(factor, client, emulator):
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    assert client.deny({"challenge-sid": ch["sid"]}) == ch["sid"]
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.approve,
+                  {"challenge-sid": ch["sid"], "timeout-ms": 2000})
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"

@@ -1,0 +1,41 @@
+"""A restart of vpushd keeps its factors (state dir + keyring) and can approve."""
+
+import vpushtest as vt
+
+
+def test_restart_keeps_factors_and_approves(daemon, client, emulator):
+    a = vt.enroll(client, emulator, friendly_name="Before restart A")
+    b = vt.enroll(client, emulator, friendly_name="Before restart B")
+    props_before = {f.path: client.factor_props(f.path) for f in (a, b)}
+    assert daemon.stop() == 0, "vpushd did not exit 0 on SIGTERM"
+    assert not client.name_has_owner(vt.BUS_NAME)
+    daemon.start()
+    assert client.factor_paths() == sorted([a.path, b.path])
+    for path, props in props_before.items():
+        assert client.factor_props(path) == props
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(b.identity, b.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(b.identity, ch["sid"])["status"] == "approved"
+
+
+def test_pending_challenge_seen_after_restart(daemon, client, emulator):
+    f = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    daemon.restart()
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    assert client.deny({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "denied"
+
+
+def test_restart_with_keyring_restarted(daemon, client, emulator, session):
+    """The keys persist in the keyring's own storage, not only in a running daemon."""
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    session.restart_keyring(unlock=True)
+    daemon.start()
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == ch["sid"]

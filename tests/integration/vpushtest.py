@@ -1,0 +1,853 @@
+"""Shared harness for vpush's integration tests and demo.
+
+A `Session` is a throwaway desktop session: a temporary HOME and XDG directories, a private
+`dbus-daemon --session` and a real gnome-keyring-daemon (Secret Service) on it. An
+`Emulator` is tests/emulator/vpush-emulator on loopback. A `Daemon` is the built vpushd
+with a config pointing at the emulator. A `Client` speaks to vpushd over D-Bus with Gio,
+the way an app would (docs: dbus-api.md).
+
+Every wait is bounded; every process started here is stopped by `close()`/`stop()`.
+Nothing here touches the user's own bus, keyring or home directory.
+"""
+
+import base64
+import datetime
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import gi
+
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("VPUSH_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
+BUILD_DIR = os.environ.get("VPUSH_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
+EMULATOR = os.path.join(SOURCE_DIR, "tests", "emulator", "vpush-emulator")
+PYTHON = "/usr/bin/python3"
+
+BUS_NAME = "io.github.vpush"
+MANAGER_PATH = "/io/github/vpush"
+FACTORS_PATH = "/io/github/vpush/factors"
+CHALLENGES_PATH = "/io/github/vpush/challenges"
+MANAGER_IFACE = "io.github.vpush1.Manager"
+FACTOR_IFACE = "io.github.vpush1.Factor"
+CHALLENGE_IFACE = "io.github.vpush1.Challenge"
+OM_IFACE = "org.freedesktop.DBus.ObjectManager"
+PROPS_IFACE = "org.freedesktop.DBus.Properties"
+
+ERR_PREFIX = "io.github.vpush1.Error."
+ERR_INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+ERR_NOT_FOUND = ERR_PREFIX + "NotFound"
+ERR_AMBIGUOUS = ERR_PREFIX + "Ambiguous"
+ERR_EXPIRED = ERR_PREFIX + "Expired"
+ERR_ALREADY_RESPONDED = ERR_PREFIX + "AlreadyResponded"
+ERR_KEYRING_LOCKED = ERR_PREFIX + "KeyringLocked"
+
+SECRETS_NAME = "org.freedesktop.secrets"
+SECRETS_PATH = "/org/freedesktop/secrets"
+SECRET_SCHEMA = "io.github.vpush.FactorKey"
+KEYRING_PASSWORD = "vpush-test-password"
+
+RFC3339_RE = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+SID_RE = {p: re.compile(r"\A%s[0-9a-f]{32}\Z" % p) for p in ("AC", "VA", "YF", "YC", "YE")}
+
+# Logs of the processes started by this harness, newest last: (label, path). The pytest
+# conftest appends the tail of the ones a failing test started to its TAP report.
+LOGS = []
+
+
+# Every process started here, so that a harness killed by a timeout (SIGTERM) or exiting
+# without its finalizers still leaves nothing running: see kill_all() and install_reaper().
+PROCS = []
+
+
+def _spawn(*args, **kw):
+    p = subprocess.Popen(*args, **kw)
+    PROCS.append(p)
+    return p
+
+
+def kill_all():
+    for p in PROCS:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
+def install_reaper():
+    """On SIGTERM/SIGHUP and at exit, kill every process this harness started."""
+    import atexit
+
+    def on_signal(signum, frame):
+        kill_all()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    atexit.register(kill_all)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+
+class HarnessError(Exception):
+    pass
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition", pump=True):
+    """Calls predicate() until it returns a true value (returned) or timeout seconds pass
+    (HarnessError). Pumps the default GLib main context so D-Bus signals are delivered."""
+    deadline = time.monotonic() + timeout
+    ctx = GLib.MainContext.default()
+    while True:
+        if pump:
+            while ctx.pending():
+                ctx.iteration(False)
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise HarnessError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def unique_identity(prefix="user"):
+    # Verify identities: 8-64 characters of [A-Za-z0-9-].
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:16])
+
+
+def new_transaction_id(prefix="order"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+def log_tail(path, lines=80):
+    try:
+        with open(path, "r", errors="replace") as f:
+            data = f.read().splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(data[-lines:])
+
+
+def _stop_process(proc, timeout=10.0, sig=signal.SIGTERM):
+    """SIGTERM (then SIGKILL after timeout) a Popen we started; returns its exit code."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+# ---------------------------------------------------------------------------------------
+# D-Bus
+
+
+class DBusCallError(Exception):
+    """A D-Bus error reply: .name is the D-Bus error name, .message its text."""
+
+    def __init__(self, name, message):
+        super().__init__("%s: %s" % (name, message))
+        self.name = name
+        self.message = message
+
+
+def _split_gerror(e):
+    text = e.message or ""
+    name = Gio.DBusError.get_remote_error(e) if Gio.DBusError.is_remote_error(e) else None
+    m = re.match(r"\AGDBus\.Error:([^:\s]+): ?(.*)\Z", text, re.S)
+    if m:
+        name = name or m.group(1)
+        text = m.group(2)
+    if name is None:
+        name = "(local) %s.%d" % (GLib.quark_to_string(e.domain) if isinstance(e.domain, int)
+                                  else e.domain, e.code)
+    return name, text
+
+
+def to_variant(value):
+    """Python → GLib.Variant for a{sv} values: GLib.Variant as is, bool → b, int → u,
+    str → s, dict of str → a{ss}, list of (str, str) → a(ss)."""
+    if isinstance(value, GLib.Variant):
+        return value
+    if isinstance(value, bool):
+        return GLib.Variant("b", value)
+    if isinstance(value, int):
+        return GLib.Variant("u", value)
+    if isinstance(value, str):
+        return GLib.Variant("s", value)
+    if isinstance(value, dict):
+        return GLib.Variant("a{ss}", value)
+    if isinstance(value, (list, tuple)):
+        return GLib.Variant("a(ss)", list(value))
+    raise TypeError("no D-Bus type for %r" % (value,))
+
+
+def asv(d):
+    return GLib.Variant("a{sv}", {k: to_variant(v) for k, v in d.items()})
+
+
+class Client:
+    """A D-Bus client of vpushd on a given bus address (Gio, synchronous calls)."""
+
+    def __init__(self, address):
+        self.address = address
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            address,
+            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
+            None, None)
+        self.signals = []          # (member, path, args) of ObjectManager/PropertiesChanged
+        self._subs = [
+            self.conn.signal_subscribe(None, OM_IFACE, None, None, None,
+                                       Gio.DBusSignalFlags.NONE, self._on_signal),
+            self.conn.signal_subscribe(None, PROPS_IFACE, "PropertiesChanged", None, None,
+                                       Gio.DBusSignalFlags.NONE, self._on_signal),
+        ]
+
+    def _on_signal(self, conn, sender, path, iface, member, params):
+        self.signals.append((member, path, params.unpack()))
+
+    def pump(self):
+        ctx = GLib.MainContext.default()
+        while ctx.pending():
+            ctx.iteration(False)
+
+    def close(self):
+        for s in self._subs:
+            self.conn.signal_unsubscribe(s)
+        self._subs = []
+        try:
+            self.conn.close_sync(None)
+        except GLib.Error:
+            pass
+
+    # -- raw calls
+    def call(self, path, iface, method, args=None, bus_name=BUS_NAME, timeout_ms=30000,
+             reply_type=None):
+        """Calls a method; returns the unpacked reply tuple or raises DBusCallError."""
+        try:
+            res = self.conn.call_sync(bus_name, path, iface, method, args,
+                                      GLib.VariantType.new(reply_type) if reply_type else None,
+                                      Gio.DBusCallFlags.NO_AUTO_START, timeout_ms, None)
+        except GLib.Error as e:
+            raise DBusCallError(*_split_gerror(e)) from None
+        finally:
+            self.pump()
+        return res.unpack() if res is not None else ()
+
+    def name_has_owner(self, name):
+        return self.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+                         GLib.Variant("(s)", (name,)), bus_name="org.freedesktop.DBus")[0]
+
+    def name_owner_pid(self, name):
+        return self.call("/org/freedesktop/DBus", "org.freedesktop.DBus",
+                         "GetConnectionUnixProcessID", GLib.Variant("(s)", (name,)),
+                         bus_name="org.freedesktop.DBus")[0]
+
+    def get_property(self, path, iface, name, bus_name=BUS_NAME):
+        return self.call(path, PROPS_IFACE, "Get", GLib.Variant("(ss)", (iface, name)),
+                         bus_name=bus_name)[0]
+
+    def get_all(self, path, iface, bus_name=BUS_NAME):
+        return self.call(path, PROPS_IFACE, "GetAll", GLib.Variant("(s)", (iface,)),
+                         bus_name=bus_name)[0]
+
+    def introspect(self, path, bus_name=BUS_NAME):
+        return self.call(path, "org.freedesktop.DBus.Introspectable", "Introspect",
+                         bus_name=bus_name)[0]
+
+    def managed_objects(self):
+        return self.call(MANAGER_PATH, OM_IFACE, "GetManagedObjects")[0]
+
+    # -- Manager
+    def manager_property(self, name):
+        return self.get_property(MANAGER_PATH, MANAGER_IFACE, name)
+
+    def enroll(self, request, timeout_ms=30000):
+        """EnrollFactor(a{sv}) → object path. request: dict (see asv) or GLib.Variant."""
+        arg = request if isinstance(request, GLib.Variant) else asv(request)
+        return self.call(MANAGER_PATH, MANAGER_IFACE, "EnrollFactor",
+                         GLib.Variant.new_tuple(arg), timeout_ms=timeout_ms)[0]
+
+    def approve(self, match, timeout_ms=30000):
+        arg = match if isinstance(match, GLib.Variant) else asv(match)
+        return self.call(MANAGER_PATH, MANAGER_IFACE, "ApproveChallenge",
+                         GLib.Variant.new_tuple(arg), timeout_ms=timeout_ms)[0]
+
+    def deny(self, match, timeout_ms=30000):
+        arg = match if isinstance(match, GLib.Variant) else asv(match)
+        return self.call(MANAGER_PATH, MANAGER_IFACE, "DenyChallenge",
+                         GLib.Variant.new_tuple(arg), timeout_ms=timeout_ms)[0]
+
+    def refresh(self):
+        self.call(MANAGER_PATH, MANAGER_IFACE, "Refresh")
+
+    # -- Factor
+    def factor_props(self, path):
+        return self.get_all(path, FACTOR_IFACE)
+
+    def factor_verify(self, path):
+        self.call(path, FACTOR_IFACE, "Verify")
+
+    def factor_update(self, path, changes):
+        arg = changes if isinstance(changes, GLib.Variant) else asv(changes)
+        self.call(path, FACTOR_IFACE, "Update", GLib.Variant.new_tuple(arg))
+
+    def factor_delete(self, path):
+        self.call(path, FACTOR_IFACE, "Delete")
+
+    def list_challenges(self, path, options=None):
+        arg = options if isinstance(options, GLib.Variant) else asv(options or {})
+        return self.call(path, FACTOR_IFACE, "ListChallenges", GLib.Variant.new_tuple(arg))
+
+    # -- objects
+    def objects_with(self, iface):
+        return {p: ifaces[iface] for p, ifaces in self.managed_objects().items()
+                if iface in ifaces}
+
+    def factor_paths(self):
+        return sorted(self.objects_with(FACTOR_IFACE))
+
+    def challenge_paths(self):
+        return sorted(self.objects_with(CHALLENGE_IFACE))
+
+    def wait_state(self, states, timeout=15.0):
+        if isinstance(states, str):
+            states = (states,)
+        seen = []
+
+        def ok():
+            try:
+                s = self.manager_property("State")
+            except DBusCallError:
+                return False
+            seen[:] = [s]
+            return s in states
+        try:
+            return wait_until(ok, timeout, what="Manager.State in %s" % (states,))
+        except HarnessError as e:
+            raise HarnessError("%s (last seen: %s)" % (e, seen)) from None
+
+
+def challenge_path(sid):
+    return "%s/%s" % (CHALLENGES_PATH, sid)
+
+
+def factor_path(sid):
+    return "%s/%s" % (FACTORS_PATH, sid)
+
+
+# ---------------------------------------------------------------------------------------
+# Session: temp HOME + private bus + gnome-keyring
+
+
+class Session:
+    """A private session: temp HOME/XDG dirs, dbus-daemon, gnome-keyring-daemon."""
+
+    def __init__(self, name="vpush", keyring=True, password=KEYRING_PASSWORD):
+        self.password = password
+        self.tmp = tempfile.mkdtemp(prefix="vpush-%s." % name)
+        d = lambda *p: os.path.join(self.tmp, *p)  # noqa: E731
+        self.home, self.data, self.config = d("home"), d("data"), d("config")
+        self.state, self.cache, self.runtime = d("state"), d("cache"), d("runtime")
+        for p in (self.home, self.data, self.config, self.state, self.cache):
+            os.makedirs(p)
+        os.makedirs(self.runtime, mode=0o700)
+        env = dict(os.environ)
+        for k in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL",
+                  "SSH_AUTH_SOCK", "STATE_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_PID",
+                  "WATCHDOG_USEC", "DBUS_STARTER_ADDRESS", "DBUS_STARTER_BUS_TYPE"):
+            env.pop(k, None)
+        env.update(HOME=self.home, XDG_DATA_HOME=self.data, XDG_CONFIG_HOME=self.config,
+                   XDG_STATE_HOME=self.state, XDG_CACHE_HOME=self.cache,
+                   XDG_RUNTIME_DIR=self.runtime, NO_AT_BRIDGE="1", GSETTINGS_BACKEND="memory")
+        self.env = env
+        self.bus = None
+        self.keyring = None
+        self.address = None
+        self.client = None
+        try:
+            self._start_bus()
+            if keyring:
+                self.start_keyring(unlock=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def path(self, *p):
+        return os.path.join(self.tmp, *p)
+
+    def _start_bus(self, timeout=10.0):
+        log = self.path("dbus-daemon.log")
+        LOGS.append(("dbus-daemon", log))
+        sock = self.path("bus")
+        self.bus = _spawn(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1",
+             "--address=unix:path=" + sock],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=open(log, "ab"),
+            env=self.env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.bus.poll() is not None:
+                raise HarnessError("dbus-daemon did not start:\n" + log_tail(log))
+            r, _, _ = select.select([self.bus.stdout], [], [], left)
+            if r:
+                chunk = os.read(self.bus.stdout.fileno(), 4096)
+                if not chunk:
+                    raise HarnessError("dbus-daemon closed stdout:\n" + log_tail(log))
+                line += chunk
+        self.address = line.decode().strip()
+        self.env["DBUS_SESSION_BUS_ADDRESS"] = self.address
+        self.client = Client(self.address)
+
+    # -- keyring
+    def start_keyring(self, unlock=True, timeout=10.0):
+        if self.keyring is not None and self.keyring.poll() is None:
+            raise HarnessError("keyring already running")
+        log = self.path("gnome-keyring.log")
+        LOGS.append(("gnome-keyring", log))
+        args = ["gnome-keyring-daemon", "--foreground", "--components=secrets"]
+        if unlock:
+            args.append("--unlock")
+        self.keyring = _spawn(args, stdin=subprocess.PIPE, stdout=open(log, "ab"),
+                                        stderr=subprocess.STDOUT, env=self.env,
+                                        start_new_session=True)
+        try:
+            if unlock:
+                self.keyring.stdin.write(self.password.encode())
+            self.keyring.stdin.close()
+        except BrokenPipeError:
+            pass
+
+        def up():
+            if self.keyring.poll() is not None:
+                raise HarnessError("gnome-keyring-daemon exited %s:\n%s"
+                                   % (self.keyring.returncode, log_tail(log)))
+            return self.client.name_has_owner(SECRETS_NAME) and \
+                self.client.name_owner_pid(SECRETS_NAME) == self.keyring.pid
+        wait_until(up, timeout, what="gnome-keyring-daemon on the bus", pump=False)
+        if unlock:
+            wait_until(lambda: self.default_collection() and not self.keyring_locked(), timeout,
+                       what="an unlocked login collection", pump=False)
+
+    def stop_keyring(self, timeout=10.0):
+        rc = _stop_process(self.keyring, timeout)
+        self.keyring = None
+        wait_until(lambda: not self.client.name_has_owner(SECRETS_NAME), timeout,
+                   what="org.freedesktop.secrets to leave the bus", pump=False)
+        return rc
+
+    def restart_keyring(self, unlock=True):
+        self.stop_keyring()
+        self.start_keyring(unlock=unlock)
+
+    def _secrets_call(self, path, iface, method, args=None):
+        return self.client.call(path, iface, method, args, bus_name=SECRETS_NAME)
+
+    def default_collection(self):
+        path = self._secrets_call(SECRETS_PATH, "org.freedesktop.Secret.Service", "ReadAlias",
+                                  GLib.Variant("(s)", ("default",)))[0]
+        return None if path == "/" else path
+
+    def keyring_locked(self):
+        coll = self.default_collection()
+        if coll is None:
+            raise HarnessError("the keyring has no default collection")
+        return self.client.get_property(coll, "org.freedesktop.Secret.Collection", "Locked",
+                                        bus_name=SECRETS_NAME)
+
+    def lock_keyring(self):
+        """Locks the default (login) collection through the Secret Service, as a screen
+        locker or `Lock` in Seahorse does."""
+        coll = self.default_collection()
+        self._secrets_call(SECRETS_PATH, "org.freedesktop.Secret.Service", "Lock",
+                           GLib.Variant("(ao)", ([coll],)))
+        wait_until(self.keyring_locked, 5, what="the collection to be locked", pump=False)
+
+    def unlock_keyring(self):
+        """Unlocks the login collection with its password through gnome-keyring's internal
+        interface (no prompt needed); falls back to restarting the daemon with --unlock."""
+        coll = self.default_collection()
+        try:
+            _, session = self._secrets_call(
+                SECRETS_PATH, "org.freedesktop.Secret.Service", "OpenSession",
+                GLib.Variant("(sv)", ("plain", GLib.Variant("s", ""))))
+            self._secrets_call(
+                SECRETS_PATH, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+                "UnlockWithMasterPassword",
+                GLib.Variant("(o(oayays))", (coll, (session, b"", self.password.encode(),
+                                                    "text/plain"))))
+            self._secrets_call(session, "org.freedesktop.Secret.Session", "Close")
+        except DBusCallError:
+            self.restart_keyring(unlock=True)
+        wait_until(lambda: not self.keyring_locked(), 5, what="the collection to be unlocked",
+                   pump=False)
+
+    def keyring_items(self, attributes):
+        """Items whose attributes match: list of {path, locked, label, attributes}. Works
+        while locked too (labels may then be empty)."""
+        unlocked, locked = self._secrets_call(
+            SECRETS_PATH, "org.freedesktop.Secret.Service", "SearchItems",
+            GLib.Variant("(a{ss})", (attributes,)))
+        items = []
+        for path, is_locked in [(p, False) for p in unlocked] + [(p, True) for p in locked]:
+            props = self.client.get_all(path, "org.freedesktop.Secret.Item",
+                                        bus_name=SECRETS_NAME)
+            items.append({"path": path, "locked": is_locked, "label": props.get("Label"),
+                          "attributes": dict(props.get("Attributes", {}))})
+        return items
+
+    def secret_tool_search(self, *attrs, show_secret=False):
+        """`secret-tool search --all ATTR VALUE…` output, without the `secret = ` lines
+        unless show_secret."""
+        # the secret is binary PKCS#8: never decode it strictly
+        r = subprocess.run(["secret-tool", "search", "--all"] + list(attrs), env=self.env,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+        out = (r.stdout + r.stderr).decode("utf-8", errors="replace")
+        if not show_secret:
+            # a binary secret spans lines: drop everything up to the next field
+            kept, in_secret = [], False
+            for line in out.splitlines():
+                if line.startswith("secret = "):
+                    in_secret = True
+                elif in_secret and re.match(r"^(created|modified|schema|label|attribute\.\S+) = ",
+                                            line):
+                    in_secret = False
+                if not in_secret:
+                    kept.append(line)
+            out = "\n".join(kept)
+        return out.strip()
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        _stop_process(self.keyring)
+        self.keyring = None
+        _stop_process(self.bus)
+        if self.bus is not None and self.bus.stdout:
+            self.bus.stdout.close()
+        self.bus = None
+        if not os.environ.get("VPUSH_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Emulator
+
+
+class HttpResult:
+    def __init__(self, status, body, headers):
+        self.status, self.body, self.headers = status, body, headers
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+def rfc3339(ts):
+    return datetime.datetime.fromtimestamp(int(ts), datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ") \
+        .replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+class Emulator:
+    """tests/emulator/vpush-emulator on 127.0.0.1, with backend and control helpers."""
+
+    def __init__(self, workdir, clock_offset=0, env=None, timeout=20.0):
+        self.workdir = workdir
+        ready = os.path.join(workdir, "emulator-ready.json")
+        self.log = os.path.join(workdir, "emulator.log")
+        LOGS.append(("emulator", self.log))
+        if os.path.exists(ready):
+            os.unlink(ready)
+        self.proc = _spawn(
+            [PYTHON, EMULATOR, "--listen", "127.0.0.1", "--port", "0", "--ready-file", ready,
+             "--clock-offset", str(clock_offset), "--verbose"],
+            stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            env=env, start_new_session=True)
+
+        def is_ready():
+            if self.proc.poll() is not None:
+                raise HarnessError("the emulator exited %s:\n%s"
+                                   % (self.proc.returncode, log_tail(self.log)))
+            return os.path.exists(ready)
+        try:
+            wait_until(is_ready, timeout, what="the emulator's ready file", pump=False)
+        except BaseException:
+            self.stop()
+            raise
+        with open(ready) as f:
+            self.info = json.load(f)
+        self.base_url = self.info["base_url"]
+        self.url = self.info["url"].rstrip("/")
+        self.account_sid = self.info["account_sid"]
+        self.auth_token = self.info["auth_token"]
+        self.service_sid = self.info["service_sid"]
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def stop(self):
+        return _stop_process(self.proc)
+
+    # -- HTTP
+    def request(self, method, path, form=None, backend=True, timeout=15.0):
+        """path: absolute (/v2/…, /_emulator/…). form: dict or list of pairs."""
+        data = None
+        headers = {"Accept": "application/json"}
+        if form is not None:
+            data = urllib.parse.urlencode(form, doseq=True).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if backend:
+            cred = base64.b64encode(("%s:%s" % (self.account_sid, self.auth_token)).encode())
+            headers["Authorization"] = "Basic " + cred.decode()
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with self._opener.open(req, timeout=timeout) as r:
+                return HttpResult(r.status, r.read().decode(), dict(r.headers))
+        except urllib.error.HTTPError as e:
+            return HttpResult(e.code, e.read().decode(), dict(e.headers))
+
+    def _ok(self, res, what):
+        if res.status >= 300:
+            raise HarnessError("%s: HTTP %d %s" % (what, res.status, res.body))
+        return res.json()
+
+    def entity_path(self, identity, service_sid=None):
+        return "/v2/Services/%s/Entities/%s" % (service_sid or self.service_sid,
+                                                urllib.parse.quote(identity, safe=""))
+
+    # -- backend side (account sid + auth token)
+    def access_token(self, identity, friendly_name=None, service_sid=None):
+        """POST AccessTokens as the app backend; returns the whole response (token in
+        ["token"])."""
+        form = {"Identity": identity, "FactorType": "push"}
+        if friendly_name:
+            form["FactorFriendlyName"] = friendly_name
+        return self._ok(self.request(
+            "POST", "/v2/Services/%s/AccessTokens" % (service_sid or self.service_sid), form),
+            "create access token")
+
+    def create_challenge(self, identity, factor_sid, message="Approve this?", hidden=None,
+                         expiration=None, fields=(), service_sid=None):
+        """hidden: dict sent as HiddenDetails JSON. expiration: seconds from the emulator's
+        now (int/float) or an RFC 3339 string. fields: [(label, value)]."""
+        form = [("FactorSid", factor_sid), ("Details.Message", message)]
+        for label, value in fields:
+            form.append(("Details.Fields", json.dumps({"label": label, "value": value})))
+        if hidden is not None:
+            form.append(("HiddenDetails", json.dumps(hidden)))
+        if expiration is not None:
+            if not isinstance(expiration, str):
+                expiration = rfc3339(self.now() + expiration)
+            form.append(("ExpirationDate", expiration))
+        return self._ok(self.request("POST", self.entity_path(identity, service_sid)
+                                     + "/Challenges", form), "create challenge")
+
+    def fetch_challenge(self, identity, sid, service_sid=None):
+        return self._ok(self.request("GET", self.entity_path(identity, service_sid)
+                                     + "/Challenges/" + sid), "fetch challenge")
+
+    def fetch_factor(self, identity, sid, service_sid=None):
+        """Returns the HttpResult (status 404 for a deleted factor)."""
+        return self.request("GET", self.entity_path(identity, service_sid) + "/Factors/" + sid)
+
+    def list_factors(self, identity, service_sid=None):
+        res = self.request("GET", self.entity_path(identity, service_sid) + "/Factors")
+        # an identity that never got a factor has no entity: Twilio answers 404/60392
+        if res.status == 404 and json.loads(res.body).get("code") == 60392:
+            return []
+        return self._ok(res, "list factors")["factors"]
+
+    # -- control API
+    def state(self):
+        return self._ok(self.request("GET", "/_emulator/state", backend=False), "state")
+
+    def requests(self):
+        return self._ok(self.request("GET", "/_emulator/requests", backend=False), "requests")
+
+    def clear_requests(self):
+        self._ok(self.request("POST", "/_emulator/requests/clear", {}, backend=False), "clear")
+
+    def set_clock(self, offset):
+        return self._ok(self.request("POST", "/_emulator/clock", {"offset": str(offset)},
+                                     backend=False), "set clock")
+
+    def now(self):
+        return self._ok(self.request("GET", "/_emulator/clock", backend=False), "clock")["now"]
+
+    def answer_posts(self, challenge_sid=None):
+        chs = self.state()["challenges"]
+        if challenge_sid is not None:
+            return chs[challenge_sid]["answer_posts"]
+        return sum(c.get("answer_posts", 0) for c in chs.values())
+
+
+# ---------------------------------------------------------------------------------------
+# vpushd
+
+
+DEFAULT_CONFIG = {
+    "Verify": {"TimeoutMs": "5000"},
+    "Poll": {"IntervalSeconds": "2", "IntervalWithPushSeconds": "2"},
+    "Approval": {"TransactionIdKey": "transaction_id", "DefaultTimeoutMs": "3000"},
+    "Keyring": {"TimeoutMs": "5000"},
+}
+
+
+POLICY_DIR = os.path.join(HERE, "policy-allow-all")
+
+
+def vpushd_path():
+    return os.path.join(BUILD_DIR, "daemon", "vpushd")
+
+
+_help_cache = {}
+
+
+def vpushd_supports(option):
+    """Whether `vpushd --help` lists option (e.g. --policy-dir)."""
+    exe = vpushd_path()
+    if exe not in _help_cache:
+        try:
+            r = subprocess.run([exe, "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=10)
+            _help_cache[exe] = r.stdout + r.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            _help_cache[exe] = ""
+    return option in _help_cache[exe]
+
+
+class Daemon:
+    """The built vpushd on a Session's bus, configured for an Emulator."""
+
+    counter = 0
+
+    def __init__(self, session, emulator, state_dir=None, config=None, extra_args=()):
+        Daemon.counter += 1
+        self.session = session
+        self.emulator = emulator
+        self.n = Daemon.counter
+        self.state_dir = state_dir or session.path("vpushd-state-%d" % self.n)
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.config_path = session.path("vpushd-%d.conf" % self.n)
+        cfg = {g: dict(v) for g, v in DEFAULT_CONFIG.items()}
+        cfg.setdefault("Verify", {})["BaseUrl"] = emulator.base_url
+        for group, keys in (config or {}).items():
+            cfg.setdefault(group, {}).update(keys)
+        with open(self.config_path, "w") as f:
+            for group, keys in cfg.items():
+                f.write("[%s]\n" % group)
+                for k, v in keys.items():
+                    f.write("%s=%s\n" % (k, v))
+                f.write("\n")
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log = None
+        self.starts = 0
+
+    def start(self, wait_states=("ready",), timeout=15.0):
+        """Starts vpushd, waits (bounded) for io.github.vpush and for Manager.State to be
+        one of wait_states (None: don't wait for a state)."""
+        exe = vpushd_path()
+        if not os.access(exe, os.X_OK):
+            raise HarnessError("vpushd is not built: %s" % exe)
+        self.starts += 1
+        self.log = self.session.path("vpushd-%d.%d.log" % (self.n, self.starts))
+        LOGS.append(("vpushd", self.log))
+        env = dict(self.session.env)
+        env.setdefault("G_DEBUG", "fatal-criticals")
+        env["G_MESSAGES_DEBUG"] = "all"
+        args = [exe, "--config", self.config_path, "--state-dir", self.state_dir, "--verbose"]
+        # The test policy allows every action to every caller; passed when vpushd has the
+        # (test-only) option.
+        if os.path.isdir(POLICY_DIR) and vpushd_supports("--policy-dir"):
+            args += ["--policy-dir", POLICY_DIR]
+        self.proc = _spawn(
+            args + self.extra_args,
+            stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            env=env, start_new_session=True)
+        client = self.session.client
+
+        def owned():
+            if self.proc.poll() is not None:
+                raise HarnessError("vpushd exited with %s before owning %s:\n%s"
+                                   % (self.proc.returncode, BUS_NAME, log_tail(self.log)))
+            return client.name_has_owner(BUS_NAME)
+        try:
+            wait_until(owned, timeout, what="vpushd to own " + BUS_NAME)
+            if wait_states:
+                client.wait_state(wait_states, timeout)
+        except HarnessError as e:
+            raise HarnessError("%s\n--- vpushd log ---\n%s" % (e, log_tail(self.log))) from None
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=10.0):
+        """SIGTERM; returns the exit code (and waits for the bus name to go)."""
+        if self.proc is None:
+            return None
+        rc = _stop_process(self.proc, timeout)
+        self.proc = None
+        try:
+            wait_until(lambda: not self.session.client.name_has_owner(BUS_NAME), 5,
+                       what=BUS_NAME + " to leave the bus")
+        except (HarnessError, DBusCallError):
+            pass
+        return rc
+
+    def restart(self, **kw):
+        self.stop()
+        return self.start(**kw)
+
+    def log_text(self):
+        return log_tail(self.log, 100000) if self.log else ""
+
+
+# ---------------------------------------------------------------------------------------
+# Flows used by many tests
+
+
+class Enrolled:
+    def __init__(self, path, sid, identity, friendly_name):
+        self.path, self.sid, self.identity, self.friendly_name = path, sid, identity, \
+            friendly_name
+
+
+def enroll(client, emulator, identity=None, friendly_name=None, **extra):
+    """Backend token + EnrollFactor; returns an Enrolled."""
+    identity = identity or unique_identity()
+    friendly_name = friendly_name or "Test desktop %s" % identity[-6:]
+    token = emulator.access_token(identity)["token"]
+    req = {"service-sid": emulator.service_sid, "identity": identity, "access-token": token,
+           "friendly-name": friendly_name}
+    req.update(extra)
+    path = client.enroll(req)
+    sid = client.get_property(path, FACTOR_IFACE, "Sid")
+    return Enrolled(path, sid, identity, friendly_name)
