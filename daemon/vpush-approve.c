@@ -3,10 +3,11 @@
 #include <string.h>
 
 #include "vpush-args.h"
-#include "vpush-caller.h"
+#include "vpush-bouncer.h"
 #include "vpush-error.h"
 #include "vpush-factor.h"
 #include "vpush-log.h"
+#include "vpush-names.h"
 #include "vpush-poller.h"
 
 /* A cached challenge fetched this recently is answered without another GET. */
@@ -23,10 +24,14 @@ typedef struct
   gchar *challenge_sid;
   gchar *factor_sid;
   guint timeout_ms;
+  VpushMatch match;
+  VpushAccess *access; /* what the policy let the caller in with */
   gchar *caller;
+  gchar *rule; /* the rule that allowed the answer */
 
   gulong changed_id;
   guint timeout_id;
+  guint caller_watch_id; /* while waiting: the caller's unique name on the bus */
   gboolean waiting;
   gboolean polling; /* the first poll of every factor is running: judge after all of it */
   gboolean timed_out;
@@ -35,6 +40,7 @@ typedef struct
 
   VpushChallenge *challenge; /* the one being answered */
   VpushKeyBox *key;
+  VpushKeyBox *fetch_key; /* challenge-sid lookup: the key of the factor being asked */
   guint fetch_index; /* challenge-sid lookup: which factor is being asked */
   GPtrArray *fetch_factors;
 } Approval;
@@ -50,10 +56,13 @@ approval_clear (gpointer data)
   g_free (ap->transaction_id);
   g_free (ap->challenge_sid);
   g_free (ap->factor_sid);
+  g_clear_pointer (&ap->access, vpush_access_unref);
   g_free (ap->caller);
+  g_free (ap->rule);
   g_clear_error (&ap->wait_error);
   g_clear_pointer (&ap->challenge, vpush_challenge_unref);
   g_clear_pointer (&ap->key, vpush_key_box_unref);
+  g_clear_pointer (&ap->fetch_key, vpush_key_box_unref);
   g_clear_pointer (&ap->fetch_factors, g_ptr_array_unref);
 }
 
@@ -73,10 +82,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Approval, approval_unref)
 
 static void evaluate (Approval *ap);
 
-static const gchar *
+static VpushAction
 action (Approval *ap)
 {
-  return g_str_equal (ap->status, "approved") ? "approve" : "deny";
+  return g_str_equal (ap->status, "approved") ? VPUSH_ACTION_APPROVE : VPUSH_ACTION_DENY;
+}
+
+/* A factor the caller may not answer for is one it can't see. */
+static gboolean
+factor_allowed (Approval *ap, const gchar *factor_sid)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, factor_sid);
+
+  return factor != NULL && ap->access != NULL
+         && vpush_access_allows_factor (ap->access, vpush_factor_get_record (factor));
 }
 
 static const gchar *
@@ -93,6 +112,7 @@ stop_waiting (Approval *ap)
   if (ap->changed_id)
     g_clear_signal_handler (&ap->changed_id, vpush_manager_get_pending (ap->manager));
   g_clear_handle_id (&ap->timeout_id, g_source_remove);
+  g_clear_handle_id (&ap->caller_watch_id, g_bus_unwatch_name);
   if (ap->waiting)
     {
       ap->waiting = FALSE;
@@ -112,12 +132,30 @@ release_entry (Approval *ap)
     entry->answering = FALSE;
 }
 
-/* Every outcome is logged with the caller, the rule, the factor and the challenge. */
+/* The policy's decisions are in the audit trail (vpush-bouncer.c); this is the outcome
+ * of an allowed one. */
+static void
+log_outcome (Approval *ap, const gchar *message_id, const gchar *decision, const gchar *result)
+{
+  g_autofree gchar *what = NULL;
+  const GLogField fields[] = {
+    { VPUSH_LOG_FIELD_ACTION, vpush_action_to_string (action (ap)), -1 },
+    { VPUSH_LOG_FIELD_DECISION, decision, -1 },
+    { VPUSH_LOG_FIELD_RULE, ap->rule ? ap->rule : vpush_access_get_rule (ap->access), -1 },
+    { VPUSH_LOG_FIELD_FACTOR, ap->challenge ? ap->challenge->factor_sid : ap->factor_sid, -1 },
+    { VPUSH_LOG_FIELD_CHALLENGE, ap->challenge ? ap->challenge->sid : ap->challenge_sid, -1 },
+    { VPUSH_LOG_FIELD_CALLER, ap->caller, -1 },
+  };
+
+  vpush_log_fields (G_LOG_LEVEL_MESSAGE, message_id, fields, G_N_ELEMENTS (fields),
+                    "%s of %s for %s: %s", vpush_action_to_string (action (ap)),
+                    match_text (ap, &what), ap->caller, result);
+}
+
 static void
 finish_error (Approval *ap, GError *error)
 {
   g_autoptr (Approval) hold = approval_ref (ap);
-  g_autofree gchar *what = NULL;
 
   if (ap->done)
     {
@@ -127,12 +165,13 @@ finish_error (Approval *ap, GError *error)
   ap->done = TRUE;
   stop_waiting (ap);
   release_entry (ap);
-  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION,
-                   ap->challenge ? ap->challenge->factor_sid : ap->factor_sid,
-                   ap->challenge ? ap->challenge->sid : ap->challenge_sid, ap->caller,
-                   "%s of %s for %s (rule: any caller of this user): not done: %s", action (ap),
-                   match_text (ap, &what), ap->caller ? ap->caller : "unknown caller",
-                   error->message);
+  /* a refusal is in the audit trail already */
+  if (ap->access != NULL && !g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
+    {
+      g_autofree gchar *result = g_strdup_printf ("not done: %s", error->message);
+
+      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_FAILED, result);
+    }
   vpush_manager_return_error (ap->invocation, error);
   g_error_free (error);
 }
@@ -141,16 +180,14 @@ static void
 finish_ok (Approval *ap)
 {
   g_autoptr (Approval) hold = approval_ref (ap);
-  g_autofree gchar *what = NULL;
+  g_autofree gchar *result = NULL;
 
   ap->done = TRUE;
   stop_waiting (ap);
-  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, ap->challenge->factor_sid,
-                   ap->challenge->sid, ap->caller,
-                   "%s of %s for %s (rule: any caller of this user): allowed, challenge %s of "
-                   "factor %s is %s",
-                   action (ap), match_text (ap, &what), ap->caller, ap->challenge->sid,
-                   ap->challenge->factor_sid, ap->status);
+  result = g_strdup_printf ("challenge %s of factor %s is %s", ap->challenge->sid,
+                            ap->challenge->factor_sid, ap->status);
+  log_outcome (ap, action (ap) == VPUSH_ACTION_APPROVE ? VPUSH_MSGID_APPROVED : VPUSH_MSGID_DENIED,
+               NULL, result);
   g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
 }
 
@@ -169,6 +206,8 @@ matches (Approval *ap, VpushChallenge *c)
   VpushConfig *config = vpush_manager_get_config (ap->manager);
 
   if (ap->factor_sid && !g_str_equal (ap->factor_sid, c->factor_sid))
+    return FALSE;
+  if (!factor_allowed (ap, c->factor_sid))
     return FALSE;
   if (ap->challenge_sid)
     return g_str_equal (ap->challenge_sid, c->sid);
@@ -205,6 +244,42 @@ post_answer (Approval *ap)
 }
 
 static void
+answer_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Approval) ap = user_data;
+  g_autoptr (VpushAccess) access = NULL;
+  GError *error = NULL;
+
+  access = vpush_bouncer_authorize_finish (result, &error);
+  if (access == NULL)
+    {
+      finish_error (ap, error);
+      return;
+    }
+  g_free (ap->rule);
+  ap->rule = g_strdup (vpush_access_get_rule (access));
+  post_answer (ap);
+}
+
+/* The policy's last word, on the very challenge about to be signed: its factor, its age
+ * and the session as they are now. */
+static void
+authorize_answer (Approval *ap)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+
+  if (factor == NULL)
+    {
+      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was deleted",
+                                     ap->challenge->factor_sid));
+      return;
+    }
+  vpush_bouncer_authorize_async (ap->manager, ap->invocation, action (ap), ap->match,
+                                 vpush_factor_get_record (factor), ap->challenge,
+                                 answer_authorized_cb, approval_ref (ap));
+}
+
+static void
 refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (Approval) ap = user_data;
@@ -237,7 +312,7 @@ refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_clear_pointer (&ap->challenge, vpush_challenge_unref);
   ap->challenge = g_steal_pointer (&c);
-  post_answer (ap);
+  authorize_answer (ap);
 }
 
 static void
@@ -309,7 +384,7 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
   if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
     {
-      post_answer (ap);
+      authorize_answer (ap);
       return;
     }
   factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
@@ -363,6 +438,18 @@ on_timeout (gpointer user_data)
   ap->timed_out = TRUE;
   evaluate (ap);
   return G_SOURCE_REMOVE;
+}
+
+/* Nobody is left to want this answer: stop waiting instead of answering the challenge
+ * if it arrives later. */
+static void
+on_caller_vanished (GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+  Approval *ap = user_data;
+  g_autoptr (Approval) hold = approval_ref (ap);
+
+  finish_error (ap,
+                g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the caller %s left the bus", name));
 }
 
 static void
@@ -438,10 +525,10 @@ direct_fetch_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   /* the client may sign again (clock retry) after this returns: keep the key alive */
-  g_clear_pointer (&ap->key, vpush_key_box_unref);
-  ap->key = g_steal_pointer (&key);
+  g_clear_pointer (&ap->fetch_key, vpush_key_box_unref);
+  ap->fetch_key = g_steal_pointer (&key);
   vpush_verify_fetch_challenge_async (vpush_manager_get_verify (ap->manager),
-                                      vpush_factor_get_record (factor), ap->key->key,
+                                      vpush_factor_get_record (factor), ap->fetch_key->key,
                                       ap->challenge_sid, NULL, direct_fetch_cb, ap);
   ap = NULL; /* owned by the callback now */
 }
@@ -468,6 +555,10 @@ start_waiting (Approval *ap)
   approval_ref (ap);
   ap->changed_id = g_signal_connect (pending, "changed", G_CALLBACK (on_pending_changed), ap);
   ap->timeout_id = g_timeout_add (ap->timeout_ms, on_timeout, ap);
+  ap->caller_watch_id = g_bus_watch_name_on_connection (
+      g_dbus_method_invocation_get_connection (ap->invocation),
+      g_dbus_method_invocation_get_sender (ap->invocation), G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
+      on_caller_vanished, ap, NULL);
 
   if (ap->challenge_sid)
     {
@@ -478,7 +569,8 @@ start_waiting (Approval *ap)
         {
           const gchar *sid = vpush_factor_get_sid (l->data);
 
-          if (ap->factor_sid == NULL || g_str_equal (sid, ap->factor_sid))
+          if ((ap->factor_sid == NULL || g_str_equal (sid, ap->factor_sid))
+              && factor_allowed (ap, sid))
             g_ptr_array_add (ap->fetch_factors, g_strdup (sid));
         }
       fetch_next_factor (ap);
@@ -544,7 +636,7 @@ evaluate (Approval *ap)
     finished = vpush_pending_find_finished (pending, config->transaction_id_key, ap->transaction_id,
                                             ap->factor_sid, &final_status);
   if (finished && (ap->factor_sid == NULL || g_str_equal (finished->factor_sid, ap->factor_sid))
-      && !g_str_equal (final_status, "deleted"))
+      && factor_allowed (ap, finished->factor_sid) && !g_str_equal (final_status, "deleted"))
     {
       finish_error (ap, final_status_error (finished->sid, final_status));
       return;
@@ -573,19 +665,24 @@ evaluate (Approval *ap)
 }
 
 static void
-caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (Approval) ap = user_data;
-  g_autoptr (VpushCaller) caller = NULL;
   GError *error = NULL;
 
-  caller = vpush_caller_lookup_finish (result, &error);
-  if (caller == NULL)
+  ap->access = vpush_bouncer_authorize_finish (result, &error);
+  if (ap->access == NULL)
     {
       finish_error (ap, error);
       return;
     }
-  ap->caller = vpush_caller_describe (caller);
+  ap->caller = vpush_caller_describe (vpush_access_get_caller (ap->access));
+  if (ap->factor_sid && !factor_allowed (ap, ap->factor_sid))
+    {
+      finish_error (
+          ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s", ap->factor_sid));
+      return;
+    }
   evaluate (ap);
 }
 
@@ -637,6 +734,7 @@ check_match (Approval *ap, GVariant *match, GError **error)
     }
   ap->transaction_id = g_strdup (txn);
   ap->challenge_sid = g_strdup (sid);
+  ap->match = txn ? VPUSH_MATCH_TRANSACTION_ID : VPUSH_MATCH_CHALLENGE_SID;
   ap->factor_sid = g_strdup (factor);
   return TRUE;
 }
@@ -647,6 +745,8 @@ vpush_approve_handle (VpushManager *manager, GDBusMethodInvocation *invocation, 
 {
   g_autoptr (Approval) ap = g_rc_box_new0 (Approval);
   GError *error = NULL;
+  VpushAction what;
+  VpushMatch how;
 
   ap->manager = g_object_ref (manager);
   ap->invocation = g_object_ref (invocation);
@@ -658,13 +758,9 @@ vpush_approve_handle (VpushManager *manager, GDBusMethodInvocation *invocation, 
       g_error_free (error);
       return;
     }
-  if (ap->factor_sid && vpush_manager_lookup_factor (manager, ap->factor_sid) == NULL)
-    {
-      finish_error (
-          ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s", ap->factor_sid));
-      return;
-    }
-  vpush_caller_lookup_async (g_dbus_method_invocation_get_connection (invocation),
-                             g_dbus_method_invocation_get_sender (invocation), NULL, caller_cb,
-                             g_steal_pointer (&ap));
+  /* first who may ask at all; which factors and challenges it may see follows */
+  what = action (ap);
+  how = ap->match;
+  vpush_bouncer_authorize_async (manager, invocation, what, how, NULL, NULL, access_cb,
+                                 g_steal_pointer (&ap));
 }

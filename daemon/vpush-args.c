@@ -1,8 +1,23 @@
 #include "vpush-args.h"
 
-#include <string.h>
-
 #include "vpush-factor-record.h"
+
+/* How much of a caller's string an error message repeats */
+#define ECHO_MAX_CHARS 40
+
+/* s cut to at most max_chars characters, never inside one (a D-Bus string is UTF-8, and
+ * so must be the error message that repeats it). */
+static gchar *
+abbreviate (const gchar *s, gsize max_chars)
+{
+  const gchar *end = s;
+
+  for (gsize n = 0; n < max_chars && *end != '\0'; n++)
+    end = g_utf8_next_char (end);
+  if (*end == '\0')
+    return g_strdup (s);
+  return g_strdup_printf ("%.*s…", (int)(end - s), s);
+}
 
 gboolean
 vpush_args_parse (GVariant *dict, const gchar *arg_name, const VpushArgSpec *specs, gsize n_specs,
@@ -26,8 +41,18 @@ vpush_args_parse (GVariant *dict, const gchar *arg_name, const VpushArgSpec *spe
 
       if (spec == NULL)
         {
+          g_autofree gchar *shown = abbreviate (key, ECHO_MAX_CHARS);
+
           g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "%s: unknown key “%s”",
-                       arg_name, key);
+                       arg_name, shown);
+          g_variant_unref (value);
+          return FALSE;
+        }
+      /* which of two values would count is anybody's guess: refuse both */
+      if (g_hash_table_contains (table, spec->key))
+        {
+          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                       "%s: key “%s” is given more than once", arg_name, key);
           g_variant_unref (value);
           return FALSE;
         }
@@ -83,10 +108,13 @@ vpush_args_get_uint32 (GHashTable *dict, const gchar *key, guint32 default_value
 gboolean
 vpush_args_check_sid (const gchar *sid, const gchar *prefix, const gchar *what, GError **error)
 {
+  g_autofree gchar *shown = NULL;
+
   if (vpush_sid_is_valid (sid, prefix))
     return TRUE;
+  shown = abbreviate (sid, ECHO_MAX_CHARS);
   g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-               "%s “%.40s%s” is not a sid of the form %s followed by 32 hex digits", what, sid,
-               strlen (sid) > 40 ? "…" : "", prefix);
+               "%s “%s” is not a sid of the form %s followed by 32 hex digits", what, shown,
+               prefix);
   return FALSE;
 }

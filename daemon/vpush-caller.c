@@ -1,60 +1,355 @@
+/* O_PATH */
+#define _GNU_SOURCE
+
 #include "vpush-caller.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* cap on what is read from /proc and from a sandbox's root */
+#define PROC_FILE_MAX          (64 * 1024)
+#define CREDENTIALS_TIMEOUT_MS 5000
+
+VpushCaller *
+vpush_caller_new (void)
+{
+  VpushCaller *caller = g_new0 (VpushCaller, 1);
+
+  caller->pidfd = -1;
+  return caller;
+}
 
 void
 vpush_caller_free (VpushCaller *caller)
 {
   if (caller == NULL)
     return;
+  if (caller->pidfd >= 0)
+    close (caller->pidfd);
   g_free (caller->sender);
   g_free (caller->exe);
+  g_free (caller->unit);
+  g_free (caller->app_id);
+  g_free (caller->session);
   g_free (caller);
 }
 
 gchar *
 vpush_caller_describe (const VpushCaller *caller)
 {
-  return g_strdup_printf ("%s (pid %u, %s)", caller->exe ? caller->exe : "unknown executable",
-                          caller->pid, caller->sender);
+  const gchar *exe = caller->exe ? caller->exe : "unknown executable";
+
+  if (caller->app_id)
+    return g_strdup_printf ("%s (Flatpak %s, pid %u, %s)", exe, caller->app_id, caller->pid,
+                            caller->sender);
+  return g_strdup_printf ("%s (pid %u, %s)", exe, caller->pid, caller->sender);
+}
+
+static gboolean
+set_errno_error (GError **error, int saved_errno, const gchar *what)
+{
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s", what,
+               g_strerror (saved_errno));
+  return FALSE;
+}
+
+/* A small regular file below dirfd, at most PROC_FILE_MAX bytes. */
+static gboolean
+read_file_at (int dirfd, const gchar *name, int flags, gchar **out_contents, GError **error)
+{
+  g_autoptr (GString) contents = g_string_new (NULL);
+  struct stat st;
+  gchar buf[4096];
+  int fd;
+
+  fd = openat (dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+  if (fd < 0)
+    return set_errno_error (error, errno, name);
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not a regular file", name);
+      return FALSE;
+    }
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved_errno = errno;
+
+          close (fd);
+          return set_errno_error (error, saved_errno, name);
+        }
+      if (n == 0)
+        break;
+      g_string_append_len (contents, buf, n);
+      if (contents->len > PROC_FILE_MAX)
+        {
+          close (fd);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: larger than %d bytes", name,
+                       PROC_FILE_MAX);
+          return FALSE;
+        }
+    }
+  close (fd);
+  *out_contents = g_string_free (g_steal_pointer (&contents), FALSE);
+  return TRUE;
+}
+
+static gchar *
+read_link_at (int dirfd, const gchar *name)
+{
+  gchar buf[PATH_MAX + 1];
+  ssize_t n = readlinkat (dirfd, name, buf, sizeof buf);
+
+  if (n < 0 || n >= (ssize_t)sizeof buf)
+    return NULL;
+  buf[n] = '\0';
+  return g_strdup (buf);
+}
+
+/* The cgroup path as systemd sees it: the unified hierarchy, else systemd's named one. */
+static const gchar *
+cgroup_path (gchar **lines)
+{
+  const gchar *named = NULL;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const gchar *line = lines[i];
+
+      if (g_str_has_prefix (line, "0::") && !g_str_equal (line + 3, "/"))
+        return line + 3;
+      if (strstr (line, ":name=systemd:") != NULL)
+        named = strstr (line, ":name=systemd:") + strlen (":name=systemd:");
+    }
+  return named;
+}
+
+/* The first unit below the user manager (user@UID.service), else the first system unit;
+ * a session-N.scope on the way names the login session, as sd_pid_get_session() does. */
+static void
+parse_cgroup (const gchar *contents, gchar **out_unit, gchar **out_session)
+{
+  g_auto (GStrv) lines = g_strsplit (contents, "\n", -1);
+  g_auto (GStrv) parts = NULL;
+  const gchar *path = cgroup_path (lines);
+  const gchar *system_unit = NULL;
+  const gchar *user_unit = NULL;
+  gboolean in_user_manager = FALSE;
+
+  if (path == NULL)
+    return;
+  parts = g_strsplit (path, "/", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const gchar *part = parts[i];
+
+      if (*part == '\0' || g_str_has_suffix (part, ".slice"))
+        continue;
+      if (in_user_manager)
+        {
+          user_unit = part;
+          break;
+        }
+      if (system_unit == NULL)
+        system_unit = part;
+      if (g_str_has_prefix (part, "user@") && g_str_has_suffix (part, ".service"))
+        in_user_manager = TRUE;
+      else if (g_str_has_prefix (part, "session-") && g_str_has_suffix (part, ".scope")
+               && *out_session == NULL)
+        *out_session = g_strndup (part + strlen ("session-"),
+                                  strlen (part) - strlen ("session-") - strlen (".scope"));
+      if (!in_user_manager)
+        break;
+    }
+  *out_unit = g_strdup (user_unit ? user_unit : system_unit);
+}
+
+/* Flatpak puts .flatpak-info at the sandbox root; the sandboxed app can't change it. */
+static gboolean
+read_flatpak_app_id (int pid_dirfd, gchar **out_app_id, GError **error)
+{
+  g_autoptr (GKeyFile) info = g_key_file_new ();
+  g_autofree gchar *contents = NULL;
+  g_autofree gchar *name = NULL;
+  g_autoptr (GError) local_error = NULL;
+  gboolean ok;
+  int root;
+
+  root = openat (pid_dirfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return set_errno_error (error, errno, "root");
+  /* O_NOFOLLOW: a link would be resolved in our namespace, not the sandbox's */
+  ok = read_file_at (root, ".flatpak-info", O_NOFOLLOW, &contents, &local_error);
+  close (root);
+  if (!ok)
+    {
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "root/");
+      return FALSE;
+    }
+
+  if (!g_key_file_load_from_data (info, contents, -1, G_KEY_FILE_NONE, error))
+    {
+      g_prefix_error (error, "root/.flatpak-info: ");
+      return FALSE;
+    }
+  name = g_key_file_get_string (info, "Application", "name", NULL);
+  if (name == NULL || !g_application_id_is_valid (name))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "root/.flatpak-info: a sandbox without a valid [Application] name");
+      return FALSE;
+    }
+  *out_app_id = g_steal_pointer (&name);
+  return TRUE;
+}
+
+gboolean
+vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **error)
+{
+  g_autofree gchar *path = g_strdup_printf ("%s/%u", proc_root, caller->pid);
+  g_autofree gchar *cgroup = NULL;
+  gboolean ok;
+  int dirfd;
+
+  dirfd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    return set_errno_error (error, errno, path);
+
+  g_clear_pointer (&caller->exe, g_free);
+  g_clear_pointer (&caller->unit, g_free);
+  g_clear_pointer (&caller->app_id, g_free);
+  g_clear_pointer (&caller->session, g_free);
+
+  /* no executable or cgroup only means exe: and unit: rules can't match */
+  caller->exe = read_link_at (dirfd, "exe");
+  if (read_file_at (dirfd, "cgroup", 0, &cgroup, NULL))
+    parse_cgroup (cgroup, &caller->unit, &caller->session);
+  ok = read_flatpak_app_id (dirfd, &caller->app_id, error);
+  close (dirfd);
+  if (!ok)
+    g_prefix_error (error, "%s/", path);
+  return ok;
+}
+
+gboolean
+vpush_caller_is_alive (const VpushCaller *caller)
+{
+  return caller->pidfd >= 0 && pidfd_send_signal (caller->pidfd, 0, NULL, 0) == 0;
+}
+
+typedef struct
+{
+  VpushCaller *caller;
+} Lookup;
+
+static void
+lookup_free (Lookup *lookup)
+{
+  vpush_caller_free (lookup->caller);
+  g_free (lookup);
+}
+
+static void return_denied (GTask *task, const gchar *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+return_denied (GTask *task, const gchar *format, ...)
+{
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_task_return_error (task,
+                       g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, message));
+}
+
+/* In a worker thread: a sandbox root may be a slow or hung FUSE mount. */
+static void
+read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Lookup *lookup = task_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_caller_read_proc (lookup->caller, "/proc", &error))
+    {
+      return_denied (task, "could not identify the caller: %s", error->message);
+      return;
+    }
+  /* the reads above were of the pinned process only if it is still there */
+  if (!vpush_caller_is_alive (lookup->caller))
+    {
+      return_denied (task, "the caller exited while it was being identified");
+      return;
+    }
+  g_task_return_pointer (task, g_steal_pointer (&lookup->caller),
+                         (GDestroyNotify)vpush_caller_free);
 }
 
 static void
 credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
+  Lookup *lookup = g_task_get_task_data (task);
+  VpushCaller *caller = lookup->caller;
+  g_autoptr (GUnixFDList) fds = NULL;
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) creds = NULL;
-  g_autoptr (VpushCaller) caller = g_new0 (VpushCaller, 1);
-  g_autofree gchar *proc_exe = NULL;
-  GError *error = NULL;
+  g_autoptr (GError) error = NULL;
+  gint32 fd_index;
 
-  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  reply = g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (source), &fds, result,
+                                                           &error);
   if (reply == NULL)
     {
-      g_task_return_error (task, error);
+      return_denied (task, "could not identify the caller: %s", error->message);
       return;
     }
 
   creds = g_variant_get_child_value (reply, 0);
-  caller->sender = g_strdup (g_task_get_task_data (task));
   if (!g_variant_lookup (creds, "UnixUserID", "u", &caller->uid)
       || !g_variant_lookup (creds, "ProcessID", "u", &caller->pid))
     {
-      g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
-                               "the bus did not tell who the caller is");
+      return_denied (task, "the bus did not tell who the caller is");
       return;
     }
   if (caller->uid != getuid ())
     {
-      g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
-                               "only processes of uid %u may call vpushd", (guint)getuid ());
+      return_denied (task, "only processes of uid %u may call vpushd", (guint)getuid ());
       return;
     }
 
-  proc_exe = g_strdup_printf ("/proc/%u/exe", caller->pid);
-  caller->exe = g_file_read_link (proc_exe, NULL);
-  g_task_return_pointer (task, g_steal_pointer (&caller), (GDestroyNotify)vpush_caller_free);
+  /* pin the process: a pidfd from the bus (SO_PEERPIDFD) can't name a recycled pid; one
+   * opened here could, in the short window since the bus read the pid, which the
+   * liveness check after reading /proc narrows further */
+  if (fds != NULL && g_variant_lookup (creds, "ProcessFD", "h", &fd_index) && fd_index >= 0
+      && fd_index < g_unix_fd_list_get_length (fds))
+    caller->pidfd = g_unix_fd_list_get (fds, fd_index, NULL);
+  if (caller->pidfd < 0)
+    caller->pidfd = pidfd_open (caller->pid, 0);
+  if (caller->pidfd < 0)
+    {
+      return_denied (task, "could not pin the caller's process: %s", g_strerror (errno));
+      return;
+    }
+
+  g_task_run_in_thread (task, read_proc_thread);
 }
 
 void
@@ -63,12 +358,16 @@ vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
                            gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (connection, cancellable, callback, user_data);
+  Lookup *lookup = g_new0 (Lookup, 1);
 
-  g_task_set_task_data (task, g_strdup (sender), g_free);
-  g_dbus_connection_call (
+  lookup->caller = vpush_caller_new ();
+  lookup->caller->sender = g_strdup (sender);
+  g_task_set_task_data (task, lookup, (GDestroyNotify)lookup_free);
+  g_dbus_connection_call_with_unix_fd_list (
       connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "GetConnectionCredentials", g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),
-      G_DBUS_CALL_FLAGS_NONE, 5000, cancellable, credentials_cb, g_steal_pointer (&task));
+      G_DBUS_CALL_FLAGS_NONE, CREDENTIALS_TIMEOUT_MS, NULL, cancellable, credentials_cb,
+      g_steal_pointer (&task));
 }
 
 VpushCaller *

@@ -1,4 +1,5 @@
-/* Who is calling: the bus peer's uid, pid and executable, from GetConnectionCredentials. */
+/* Who is calling: the bus peer's uid and pid, the process pinned with a pidfd, and what
+ * /proc says about it: executable, systemd unit, Flatpak app id and login session. */
 #pragma once
 
 #include <gio/gio.h>
@@ -10,14 +11,27 @@ typedef struct
   gchar *sender; /* unique bus name */
   guint32 uid;
   guint32 pid;
-  gchar *exe; /* nullable: /proc/<pid>/exe */
+  gint pidfd;     /* -1 when not pinned */
+  gchar *exe;     /* nullable: /proc/<pid>/exe */
+  gchar *unit;    /* nullable: the systemd unit from the cgroup (the user unit if any) */
+  gchar *app_id;  /* nullable: the Flatpak app id; set means the caller is sandboxed */
+  gchar *session; /* nullable: the login session id from the cgroup */
 } VpushCaller;
 
+VpushCaller *vpush_caller_new (void);
 void vpush_caller_free (VpushCaller *caller);
 /* "exe (pid N, :1.23)" for logs */
 gchar *vpush_caller_describe (const VpushCaller *caller);
 
-/* Fails with G_DBUS_ERROR_ACCESS_DENIED when the caller's uid is not ours. */
+/* Fills exe, unit, app_id and session from proc_root/<pid>/ ("/proc" but in tests).
+ * Fails when the process can't be identified safely, e.g. an unreadable sandbox root. */
+gboolean vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **error);
+
+/* FALSE once the pinned process has exited (its pid may then belong to another). */
+gboolean vpush_caller_is_alive (const VpushCaller *caller);
+
+/* Fails with G_DBUS_ERROR_ACCESS_DENIED when the caller's uid is not ours or the caller
+ * can't be identified. */
 void vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);

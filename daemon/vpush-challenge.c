@@ -40,10 +40,13 @@ vpush_challenge_unref (VpushChallenge *challenge)
     challenge_free (challenge);
 }
 
+/* json-glib lets escapes such as \udc00 through as bytes that are not UTF-8: what can't go
+ * out on the bus does not count as a string. */
 static gboolean
 node_is_string (JsonNode *node)
 {
-  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
+  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+         && g_utf8_validate (json_node_get_string (node), -1, NULL);
 }
 
 /* object[key] as a string; absent or null is an error when required, else NULL. */

@@ -1,4 +1,5 @@
 #include "vpush-config.h"
+#include "vpush-config-private.h"
 
 #include "vpush-http.h"
 
@@ -243,6 +244,24 @@ load_file (const gchar *path, GError **error)
   if (!parse_keyfile (config, keyfile, path, error))
     return NULL;
   config->path = g_strdup (path);
+  return g_steal_pointer (&config);
+}
+
+VpushConfig *
+vpush_config_load_from_data (const gchar *data, gsize length, const gchar *origin, GError **error)
+{
+  g_autoptr (VpushConfig) config = vpush_config_new_default ();
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+
+  if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_NONE, &local_error))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", origin);
+      return NULL;
+    }
+  if (!parse_keyfile (config, keyfile, origin, error))
+    return NULL;
+  config->path = g_strdup (origin);
   return g_steal_pointer (&config);
 }
 

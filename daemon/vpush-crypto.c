@@ -65,6 +65,17 @@ pkey_is_p256 (EVP_PKEY *pkey)
   return OBJ_txt2nid (group) == NID_X9_62_prime256v1;
 }
 
+/* The private scalar is in range and the public point is the one it gives. */
+static gboolean
+key_pair_matches (EVP_PKEY *pkey)
+{
+  g_autoptr (EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_pkey (NULL, pkey, NULL);
+  gboolean matches = ctx != NULL && EVP_PKEY_pairwise_check (ctx) == 1;
+
+  ERR_clear_error ();
+  return matches;
+}
+
 static VpushKey *
 vpush_key_new_take (EVP_PKEY *pkey)
 {
@@ -126,6 +137,14 @@ decode_p256 (const guint8 *der, gsize len, gboolean private_key, GError **error)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "The %s is not on curve P-256",
                    what);
+      return NULL;
+    }
+  /* PKCS#8 may carry a public key of its own, taken as it comes: one that is not the
+   * private key's would be registered while every signature fails to verify */
+  if (private_key && !key_pair_matches (pkey))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "The %s does not match its public key", what);
       return NULL;
     }
   return g_steal_pointer (&pkey);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
 
+#include "vpush-bouncer.h"
 #include "vpush-config.h"
 #include "vpush-log.h"
 #include "vpush-manager.h"
@@ -17,6 +18,8 @@ typedef struct
   int exit_code;
   guint owner_id;
   guint watchdog_id;
+  guint status_id;
+  gchar *status; /* the last STATUS= sent */
 } Daemon;
 
 static gboolean
@@ -24,8 +27,8 @@ on_signal (gpointer user_data)
 {
   Daemon *d = user_data;
 
-  g_message ("stopping");
-  sd_notify (0, "STOPPING=1");
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_STOPPING, NULL, NULL, NULL, "stopping");
+  sd_notify (0, "STOPPING=1\nSTATUS=stopping");
   g_main_loop_quit (d->loop);
   return G_SOURCE_CONTINUE;
 }
@@ -51,17 +54,72 @@ on_bus_acquired (GDBusConnection *connection, const gchar *name, gpointer user_d
     }
 }
 
+/* What systemctl --user status shows: "3 factors, push connected",
+ * "1 factor, keyring locked, no push channel". */
+static gchar *
+status_text (VpushManager *manager)
+{
+  VpushDBusManager *skeleton = vpush_manager_get_skeleton (manager);
+  const gchar *state = vpush_dbus_manager_get_state (skeleton);
+  const gchar *push = vpush_dbus_manager_get_push_state (skeleton);
+  guint n = vpush_manager_get_n_factors (manager);
+  GString *text = g_string_new (NULL);
+
+  g_string_append_printf (text, "%u factor%s", n, n == 1 ? "" : "s");
+  if (g_strcmp0 (state, VPUSH_STATE_READY) != 0)
+    {
+      g_autofree gchar *words = g_strdelimit (g_strdup (state), "-", ' ');
+
+      g_string_append_printf (text, ", %s", words);
+    }
+  if (g_strcmp0 (push, VPUSH_PUSH_STATE_DISABLED) == 0)
+    g_string_append (text, ", no push channel");
+  else
+    g_string_append_printf (text, ", push %s", push);
+  return g_string_free (text, FALSE);
+}
+
+static gboolean
+update_status (gpointer user_data)
+{
+  Daemon *d = user_data;
+  g_autofree gchar *text = status_text (d->manager);
+
+  d->status_id = 0;
+  if (g_strcmp0 (text, d->status) != 0)
+    {
+      sd_notifyf (0, "STATUS=%s", text);
+      g_free (d->status);
+      d->status = g_steal_pointer (&text);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* From an idle, so that a burst of changes is sent once. */
+static void
+schedule_status (Daemon *d)
+{
+  if (d->status_id == 0)
+    d->status_id = g_idle_add (update_status, d);
+}
+
 static void
 on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
 {
   Daemon *d = user_data;
   guint n = vpush_manager_get_n_factors (d->manager);
 
-  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_STARTED, NULL, NULL, NULL,
-                   "vpushd %s ready on the session bus as %s, %u factor%s, state %s", VPUSH_VERSION,
-                   name, n, n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
-  sd_notifyf (0, "READY=1\nSTATUS=%u factor%s, %s", n, n == 1 ? "" : "s",
-              vpush_manager_get_state (d->manager));
+  d->status = status_text (d->manager);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_READY, NULL, NULL, NULL,
+                   "ready on the session bus as %s, %u factor%s, state %s", name, n,
+                   n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
+  sd_notifyf (0, "READY=1\nSTATUS=%s", d->status);
+
+  g_signal_connect_swapped (vpush_manager_get_skeleton (d->manager), "notify::state",
+                            G_CALLBACK (schedule_status), d);
+  g_signal_connect_swapped (vpush_manager_get_skeleton (d->manager), "notify::push-state",
+                            G_CALLBACK (schedule_status), d);
+  g_signal_connect_swapped (d->manager, "factors-changed", G_CALLBACK (schedule_status), d);
 }
 
 static void
@@ -116,6 +174,8 @@ main (int argc, char **argv)
 {
   g_autofree gchar *config_path = NULL;
   g_autofree gchar *state_dir = NULL;
+  g_autofree gchar *policy_dir = NULL;
+  g_autoptr (VpushBouncer) bouncer = NULL;
   gboolean verbose = FALSE;
   gboolean version = FALSE;
   Daemon d = { 0 };
@@ -126,6 +186,8 @@ main (int argc, char **argv)
   const GOptionEntry options[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file", "FILE" },
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "State directory", "DIR" },
+    { "policy-dir", 0, 0, G_OPTION_ARG_FILENAME, &policy_dir,
+      "Read the policy from DIR only, not from the system directories (tests)", "DIR" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Print debug output", NULL },
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &d.replace,
       "Replace a running instance (development only)", NULL },
@@ -154,8 +216,17 @@ main (int argc, char **argv)
       g_printerr ("vpushd: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  bouncer = vpush_bouncer_new (policy_dir, &error);
+  if (bouncer == NULL)
+    {
+      g_printerr ("vpushd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
   if (state_dir == NULL)
     state_dir = default_state_dir ();
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_STARTED, NULL, NULL, NULL,
+                   "vpushd %s starting, configuration %s, state in %s", VPUSH_VERSION,
+                   config->path ? config->path : "built-in defaults", state_dir);
 
   d.manager = vpush_manager_new (g_steal_pointer (&config), state_dir, &error);
   if (d.manager == NULL)
@@ -163,6 +234,7 @@ main (int argc, char **argv)
       g_printerr ("vpushd: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  vpush_manager_set_bouncer (d.manager, bouncer);
 
   d.loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, on_signal, &d);
@@ -177,6 +249,8 @@ main (int argc, char **argv)
     g_bus_unown_name (d.owner_id);
   g_clear_handle_id (&d.watchdog_id, g_source_remove);
   g_clear_object (&d.manager);
+  g_clear_handle_id (&d.status_id, g_source_remove);
+  g_free (d.status);
   g_main_loop_unref (d.loop);
   return d.exit_code;
 }

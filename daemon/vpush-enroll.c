@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vpush-args.h"
+#include "vpush-bouncer.h"
 #include "vpush-error.h"
 #include "vpush-factor.h"
 #include "vpush-http.h"
@@ -113,7 +114,9 @@ enroll_complete (Enroll *e)
   g_autoptr (GError) error = NULL;
   const gchar *path;
 
+  g_free (e->record->push_url);
   e->record->push_url = g_strdup (e->push_url);
+  g_free (e->record->metadata); /* the API's copy, from map_create_factor */
   e->record->metadata = g_strdup (e->metadata);
   if (!vpush_factor_store_save (vpush_manager_get_factor_store (e->manager), e->record, &error))
     {
@@ -289,21 +292,15 @@ check_request (Enroll *e, GVariant *request, GError **error)
   return TRUE;
 }
 
-void
-vpush_enroll_handle (VpushManager *manager, GDBusMethodInvocation *invocation, GVariant *request)
+static void
+enroll_allowed (gpointer data)
 {
-  g_autoptr (Enroll) e = g_new0 (Enroll, 1);
+  g_autoptr (Enroll) e = data;
+  VpushManager *manager = e->manager;
+  GDBusMethodInvocation *invocation = e->invocation;
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushKey) key = NULL;
   g_autofree gchar *public_key = NULL;
-
-  e->manager = g_object_ref (manager);
-  e->invocation = g_object_ref (invocation);
-  if (!check_request (e, request, &error))
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
 
   /* refuse before anything is created remotely: the key could not be kept */
   if (vpush_keystore_get_locked (vpush_manager_get_keystore (manager)))
@@ -327,4 +324,21 @@ vpush_enroll_handle (VpushManager *manager, GDBusMethodInvocation *invocation, G
                                     e->access_token, e->friendly_name, public_key, e->metadata,
                                     NULL, created_cb, e);
   e = NULL; /* owned by the callback now */
+}
+
+void
+vpush_enroll_handle (VpushManager *manager, GDBusMethodInvocation *invocation, GVariant *request)
+{
+  g_autoptr (Enroll) e = g_new0 (Enroll, 1);
+  g_autoptr (GError) error = NULL;
+
+  e->manager = g_object_ref (manager);
+  e->invocation = g_object_ref (invocation);
+  if (!check_request (e, request, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  vpush_bouncer_gate (manager, invocation, VPUSH_ACTION_ENROLL, NULL, enroll_allowed,
+                      g_steal_pointer (&e), (GDestroyNotify)enroll_free);
 }

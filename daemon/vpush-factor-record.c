@@ -118,7 +118,9 @@ get_string (JsonObject *object, const gchar *key, gboolean nullable, gchar **out
                    key);
       return FALSE;
     }
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+  /* json-glib lets escapes such as \udc00 through as bytes that are not UTF-8 */
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING
+      || !g_utf8_validate (json_node_get_string (node), -1, NULL))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                    "factor record: “%s” is not a string", key);

@@ -3,11 +3,13 @@
 #include <string.h>
 
 #include "vpush-args.h"
+#include "vpush-bouncer.h"
 #include "vpush-dbus-generated.h"
 #include "vpush-error.h"
 #include "vpush-http.h"
 #include "vpush-log.h"
 #include "vpush-names.h"
+#include "vpush-push.h"
 #include "vpush-time.h"
 
 #define FRIENDLY_NAME_MAX 64
@@ -157,16 +159,27 @@ verify_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call = NULL; /* owned by the callback now */
 }
 
+static void
+verify_allowed (gpointer data)
+{
+  g_autoptr (FactorCall) call = data;
+  VpushFactor *self = call->factor;
+
+  if (g_str_equal (self->record->status, "verified"))
+    {
+      g_dbus_method_invocation_return_value (call->invocation, NULL);
+      return;
+    }
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, verify_key_cb,
+                                g_steal_pointer (&call));
+}
+
+/* Verify changes the factor: the policy calls that "update" */
 static gboolean
 handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, VpushFactor *self)
 {
-  if (g_str_equal (self->record->status, "verified"))
-    {
-      g_dbus_method_invocation_return_value (invocation, NULL);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, verify_key_cb,
-                                factor_call_new (self, invocation));
+  vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_UPDATE, self->record, verify_allowed,
+                      factor_call_new (self, invocation), (GDestroyNotify)factor_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -194,6 +207,8 @@ apply_update (FactorCall *call)
       return;
     }
   sync_properties (self);
+  if (call->set_push_url)
+    vpush_push_update_factor (vpush_manager_get_push (self->manager), self->record->sid);
   g_dbus_method_invocation_return_value (call->invocation, NULL);
 }
 
@@ -229,6 +244,21 @@ update_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                     call->key->key, call->friendly_name, NULL, update_done_cb,
                                     call);
   call = NULL; /* owned by the callback now */
+}
+
+static void
+update_allowed (gpointer data)
+{
+  g_autoptr (FactorCall) call = data;
+  VpushFactor *self = call->factor;
+
+  if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
+    {
+      apply_update (call);
+      return;
+    }
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, update_key_cb,
+                                g_steal_pointer (&call));
 }
 
 static gboolean
@@ -267,14 +297,9 @@ handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVa
   call = factor_call_new (self, invocation);
   call->push_url = g_strdup (url);
   call->set_push_url = url != NULL;
-  if (name == NULL || g_str_equal (name, self->record->friendly_name))
-    {
-      apply_update (call);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
   call->friendly_name = g_strdup (name);
-  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, update_key_cb, call);
-  call = NULL; /* owned by the callback now */
+  vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_UPDATE, self->record, update_allowed,
+                      g_steal_pointer (&call), (GDestroyNotify)factor_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 
 invalid:
@@ -360,11 +385,20 @@ delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call = NULL; /* owned by the callback now */
 }
 
+static void
+delete_allowed (gpointer data)
+{
+  FactorCall *call = data;
+
+  vpush_manager_load_key_async (call->factor->manager, call->factor->record->sid, NULL,
+                                delete_key_loaded_cb, call);
+}
+
 static gboolean
 handle_delete (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, VpushFactor *self)
 {
-  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, delete_key_loaded_cb,
-                                factor_call_new (self, invocation));
+  vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_DELETE, self->record, delete_allowed,
+                      factor_call_new (self, invocation), (GDestroyNotify)factor_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -451,6 +485,15 @@ list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   list = NULL; /* owned by the callback now */
 }
 
+static void
+list_allowed (gpointer data)
+{
+  ListCall *list = data;
+
+  vpush_manager_load_key_async (list->call->factor->manager, list->call->factor->record->sid, NULL,
+                                list_key_cb, list);
+}
+
 static gboolean
 handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVariant *options,
              VpushFactor *self)
@@ -504,8 +547,8 @@ handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVari
   list->status = g_strdup (status);
   list->order = g_strdup (order ? order : "asc");
   list->page_token = token && *token ? g_strdup (token) : NULL;
-  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, list_key_cb, list);
-  list = NULL; /* owned by the callback now */
+  vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_LIST, self->record, list_allowed,
+                      g_steal_pointer (&list), (GDestroyNotify)list_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 
 invalid:

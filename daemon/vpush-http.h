@@ -7,7 +7,8 @@ G_BEGIN_DECLS
 
 #define VPUSH_HTTP_BODY_CAP (1024 * 1024)
 
-typedef struct {
+typedef struct
+{
   guint status;            /* HTTP status code */
   GBytes *body;            /* never NULL; at most VPUSH_HTTP_BODY_CAP bytes */
   gchar *content_type;     /* nullable */
@@ -26,7 +27,10 @@ VpushHttp *vpush_http_new (void);
 /* A PEM CA bundle to trust instead of the system's; NULL for the system store. */
 void vpush_http_set_ca_file (VpushHttp *self, const gchar *ca_file);
 
-/* https:// anywhere, http:// only to a loopback host; anything else is an error. */
+#define VPUSH_HTTP_URL_MAX 2048
+
+/* https:// anywhere, http:// only to a loopback host, at most VPUSH_HTTP_URL_MAX bytes;
+ * anything else is an error. */
 gboolean vpush_http_check_url (const gchar *url, GError **error);
 
 /* headers: NULL-terminated "Name: value" strings. body may be NULL.
@@ -38,5 +42,31 @@ void vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar
                                gpointer user_data);
 VpushHttpResponse *vpush_http_request_finish (VpushHttp *self, GAsyncResult *result,
                                               GError **error);
+
+/* A long-lived GET whose body is handed over as it arrives (push streams). It has a
+ * connect timeout but no overall one and no size cap: the caller bounds what it keeps
+ * and notices a silent peer itself. */
+typedef struct _VpushHttpStream VpushHttpStream;
+
+/* The final response's status and Content-Type (nullable). FALSE ends the transfer. */
+typedef gboolean (*VpushHttpStreamHeadersFunc) (guint status, const gchar *content_type,
+                                                gpointer user_data);
+/* A piece of the body. FALSE ends the transfer. */
+typedef gboolean (*VpushHttpStreamDataFunc) (const guint8 *data, gsize len, gpointer user_data);
+/* The transfer is over: error NULL when the server ended the response, VPUSH_ERROR_NETWORK
+ * otherwise (also after a callback returned FALSE). The handle is gone after this. */
+typedef void (*VpushHttpStreamDoneFunc) (const GError *error, gpointer user_data);
+
+/* headers: NULL-terminated "Name: value" strings. The callbacks run from the main loop,
+ * inside libcurl for on_headers and on_data: those must not start or cancel requests.
+ * on_done runs exactly once unless the stream is cancelled. */
+VpushHttpStream *vpush_http_stream_start (VpushHttp *self, const gchar *url,
+                                          const gchar *const *headers, guint connect_timeout_ms,
+                                          VpushHttpStreamHeadersFunc on_headers,
+                                          VpushHttpStreamDataFunc on_data,
+                                          VpushHttpStreamDoneFunc on_done, gpointer user_data,
+                                          GError **error);
+/* Ends the transfer; no callback runs after this. */
+void vpush_http_stream_cancel (VpushHttpStream *stream);
 
 G_END_DECLS

@@ -86,8 +86,11 @@ vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
         continue;
       if (!json_object_has_member (challenge_body, name))
         {
+          /* the name comes from a response header, the message may go out on the bus */
+          g_autofree gchar *valid = g_utf8_make_valid (name, -1);
+
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "Signature field “%s” is missing from the challenge", name);
+                       "Signature field “%s” is missing from the challenge", valid);
           return NULL;
         }
       json_object_set_member (payload, name,

@@ -1,5 +1,11 @@
 /* Factor private keys in the Secret Service (schema io.github.vpush.FactorKey), async with
- * a timeout; a locked collection is told apart from a missing item. */
+ * a timeout; a locked collection is told apart from a missing item.
+ *
+ * The key store follows the Secret Service through faults on its own: it watches the bus name
+ * org.freedesktop.secrets, reconnects (new SecretService, new default collection, lock state
+ * read again) when a new owner appears after the old one went away, and probes a Secret
+ * Service that stopped answering until it answers again. It never starts the Secret Service
+ * itself except once, by D-Bus activation, in vpush_keystore_init_async(). */
 #pragma once
 
 #include <gio/gio.h>
@@ -11,38 +17,54 @@ G_BEGIN_DECLS
 #define VPUSH_TYPE_KEYSTORE (vpush_keystore_get_type ())
 G_DECLARE_FINAL_TYPE (VpushKeystore, vpush_keystore, VPUSH, KEYSTORE, GObject)
 
-/* timeout_ms bounds every Secret Service call. Property "locked" (boolean, notify) follows
- * the default collection's Locked property once vpush_keystore_init_async() has run. */
+/* timeout_ms bounds every Secret Service call.
+ *
+ * Properties (boolean, notify; both change together, inside one freeze of notifications):
+ * - "available": connected to a Secret Service that has a default collection and answers.
+ *   FALSE before vpush_keystore_init_async() has run, while org.freedesktop.secrets has no
+ *   owner, while it fails to answer within timeout_ms, and while it has no default collection.
+ * - "locked": the default collection is locked; FALSE while not available (unknown). */
 VpushKeystore *vpush_keystore_new (guint timeout_ms);
 
-/* Connects to the Secret Service and reads the default collection's lock state.
- * A missing or unreachable Secret Service is an error. */
+/* Starts following the Secret Service (D-Bus activating it if it has no owner yet) and waits,
+ * at most timeout_ms, for the first connection. An unavailable Secret Service is an error
+ * (VPUSH_ERROR_KEYRING_LOCKED, the message says why), but the key store keeps trying: it
+ * becomes available by itself when the Secret Service appears or answers again. */
 void vpush_keystore_init_async (VpushKeystore *self, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data);
 gboolean vpush_keystore_init_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
+gboolean vpush_keystore_get_available (VpushKeystore *self);
 gboolean vpush_keystore_get_locked (VpushKeystore *self);
+/* Why the key store is not available, NULL while it is. */
+const gchar *vpush_keystore_get_unavailable_reason (VpushKeystore *self);
+
+/* Errors of all calls below: locked, or the Secret Service not available, gone during the
+ * call or not answering within timeout_ms → VPUSH_ERROR_KEYRING_LOCKED, with a message that
+ * tells which; cancelled by the caller → G_IO_ERROR_CANCELLED. A call fails at once while the
+ * key store is not available or is locked. */
 
 /* Stores PKCS#8 DER under attributes factor-sid, service-sid; label
- * "vpush factor key (<friendly name>)". Locked → VPUSH_ERROR_KEYRING_LOCKED. */
+ * "vpush factor key (<friendly name>)". A store that failed without a definite answer (timeout,
+ * Secret Service gone) may still happen in the Secret Service later; the key store deletes
+ * that item as soon as the Secret Service is usable again, so a failed store leaves nothing
+ * behind. Factor sids are never reused, so this never removes a later key. */
 void vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid,
                                  const gchar *service_sid, const gchar *friendly_name,
                                  VpushKey *key, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean vpush_keystore_store_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
-/* Locked → VPUSH_ERROR_KEYRING_LOCKED; absent → VPUSH_ERROR_NOT_FOUND;
- * timeout → G_IO_ERROR_TIMED_OUT. */
+/* Absent → VPUSH_ERROR_NOT_FOUND. */
 void vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);
 VpushKey *vpush_keystore_load_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
-/* An absent item is not an error. Locked → VPUSH_ERROR_KEYRING_LOCKED. */
+/* An absent item is not an error. */
 void vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data);
-gboolean vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result,
-                                       GError **error);
+gboolean vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -2,10 +2,69 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vpush-names.h"
 
 static gboolean log_verbose;
+
+static gboolean
+has_field (const GLogField *fields, gsize n_fields, const gchar *key)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_str_equal (fields[i].key, key))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+append_value (GString *line, const gchar *value)
+{
+  for (const gchar *p = value; *p; p++)
+    {
+      if (!g_ascii_isalnum (*p) && strchr ("_-./:@+,", *p) == NULL)
+        {
+          g_autofree gchar *quoted = g_shell_quote (value);
+
+          g_string_append (line, quoted);
+          return;
+        }
+    }
+  g_string_append (line, *value ? value : "''");
+}
+
+/* The audit trail must survive without the journal: its fields go into the message. */
+static GLogWriterOutput
+write_fields_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                        gpointer data)
+{
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autofree GLogField *copy = g_memdup2 (fields, n_fields * sizeof (GLogField));
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_str_equal (fields[i].key, "MESSAGE") && fields[i].length < 0)
+        g_string_append (line, fields[i].value);
+    }
+  g_string_append (line, " --");
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if ((g_str_equal (fields[i].key, "MESSAGE_ID") || g_str_has_prefix (fields[i].key, "VPUSH_"))
+          && fields[i].length < 0)
+        {
+          g_string_append_printf (line, " %s=", fields[i].key);
+          append_value (line, fields[i].value);
+        }
+    }
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_str_equal (copy[i].key, "MESSAGE"))
+        copy[i] = (GLogField){ "MESSAGE", line->str, -1 };
+    }
+  return g_log_writer_standard_streams (level, copy, n_fields, data);
+}
 
 static GLogWriterOutput
 vpush_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
@@ -19,7 +78,24 @@ vpush_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
       && g_log_writer_journald (level, fields, n_fields, data) == G_LOG_WRITER_HANDLED)
     return G_LOG_WRITER_HANDLED;
 
+  if (has_field (fields, n_fields, VPUSH_LOG_FIELD_DECISION))
+    return write_fields_to_stderr (level, fields, n_fields, data);
   return g_log_writer_standard_streams (level, fields, n_fields, data);
+}
+
+/* syslog priorities, as GLib's own writer maps them */
+static const gchar *
+log_level_to_priority (GLogLevelFlags level)
+{
+  if (level & G_LOG_LEVEL_ERROR)
+    return "3";
+  if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    return "4";
+  if (level & G_LOG_LEVEL_MESSAGE)
+    return "5";
+  if (level & G_LOG_LEVEL_INFO)
+    return "6";
+  return "7";
 }
 
 void
@@ -44,10 +120,7 @@ vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar *fac
 
   fields[n++] = (GLogField){ "MESSAGE", message, -1 };
   fields[n++] = (GLogField){ "GLIB_DOMAIN", "vpushd", -1 };
-  fields[n++] = (GLogField){
-    "PRIORITY",
-    level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING) ? "4" : "5", -1
-  };
+  fields[n++] = (GLogField){ "PRIORITY", log_level_to_priority (level), -1 };
   if (message_id)
     fields[n++] = (GLogField){ "MESSAGE_ID", message_id, -1 };
   if (factor)
@@ -57,5 +130,31 @@ vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar *fac
   if (caller)
     fields[n++] = (GLogField){ VPUSH_LOG_FIELD_CALLER, caller, -1 };
 
+  g_log_structured_array (level, fields, n);
+}
+
+void
+vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLogField *extra,
+                  gsize n_extra, const gchar *format, ...)
+{
+  g_autofree gchar *message = NULL;
+  g_autofree GLogField *fields = g_new0 (GLogField, n_extra + 4);
+  gsize n = 0;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  fields[n++] = (GLogField){ "MESSAGE", message, -1 };
+  fields[n++] = (GLogField){ "GLIB_DOMAIN", "vpushd", -1 };
+  fields[n++] = (GLogField){ "PRIORITY", log_level_to_priority (level), -1 };
+  if (message_id)
+    fields[n++] = (GLogField){ "MESSAGE_ID", message_id, -1 };
+  for (gsize i = 0; i < n_extra; i++)
+    {
+      if (extra[i].value != NULL)
+        fields[n++] = extra[i];
+    }
   g_log_structured_array (level, fields, n);
 }

@@ -6,11 +6,19 @@
 
 G_BEGIN_DECLS
 
-/* MESSAGE_IDs (128-bit, as journalctl --catalog expects) */
-#define VPUSH_MSGID_STARTED  "4e2a3bb1f5c94a0bb8d0f62f6a3c7d01"
-#define VPUSH_MSGID_ENROLLED "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
-#define VPUSH_MSGID_DECISION "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
-#define VPUSH_MSGID_DELETED  "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
+/* MESSAGE_IDs (128-bit, as journalctl --catalog expects); DECISION is the policy's decision
+ * on an approval or denial (VPUSH_DECISION allowed or refused), or an allowed one that
+ * failed (failed). */
+#define VPUSH_MSGID_STARTED           "4e2a3bb1f5c94a0bb8d0f62f6a3c7d01"
+#define VPUSH_MSGID_READY             "4e2a3bb1f5c94a0bb8d0f62f6a3c7d02"
+#define VPUSH_MSGID_ENROLLED          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
+#define VPUSH_MSGID_DECISION          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
+#define VPUSH_MSGID_DELETED           "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
+#define VPUSH_MSGID_APPROVED          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d06"
+#define VPUSH_MSGID_DENIED            "4e2a3bb1f5c94a0bb8d0f62f6a3c7d07"
+#define VPUSH_MSGID_PUSH_CONNECTED    "4e2a3bb1f5c94a0bb8d0f62f6a3c7d08"
+#define VPUSH_MSGID_PUSH_DISCONNECTED "4e2a3bb1f5c94a0bb8d0f62f6a3c7d09"
+#define VPUSH_MSGID_STOPPING          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0a"
 
 void vpush_log_setup (gboolean verbose);
 
@@ -18,5 +26,11 @@ void vpush_log_setup (gboolean verbose);
 void vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar *factor,
                       const gchar *challenge, const gchar *caller, const gchar *format, ...)
     G_GNUC_PRINTF (6, 7);
+
+/* One structured record with extra journal fields; fields whose value is NULL are left
+ * out. Without the journal, records with a VPUSH_DECISION field keep their fields on
+ * stderr: "MESSAGE -- MESSAGE_ID=… VPUSH_…=…", values shell-quoted where needed. */
+void vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLogField *extra,
+                       gsize n_extra, const gchar *format, ...) G_GNUC_PRINTF (5, 6);
 
 G_END_DECLS

@@ -1,12 +1,14 @@
 #include "vpush-manager.h"
 
 #include "vpush-approve.h"
+#include "vpush-bouncer.h"
 #include "vpush-dbus-generated.h"
 #include "vpush-enroll.h"
 #include "vpush-error.h"
 #include "vpush-factor.h"
 #include "vpush-names.h"
 #include "vpush-poller.h"
+#include "vpush-push.h"
 
 struct _VpushManager
 {
@@ -19,6 +21,8 @@ struct _VpushManager
   VpushFactorStore *store;
   VpushPending *pending;
   VpushPoller *poller;
+  VpushPush *push;
+  VpushBouncer *bouncer;
 
   GDBusConnection *connection;
   GDBusObjectManagerServer *object_manager;
@@ -27,12 +31,19 @@ struct _VpushManager
   GHashTable *factors;   /* sid → VpushFactor */
   GHashTable *key_cache; /* sid → VpushKeyBox */
 
-  gboolean keyring_ok; /* the Secret Service answered at start */
-  gboolean offline;    /* the last Verify API call could not reach it */
+  gboolean offline; /* the last Verify API call could not reach it */
   guint expire_source;
 };
 
 G_DEFINE_TYPE (VpushManager, vpush_manager, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_FACTORS_CHANGED,
+  N_SIGNALS,
+};
+
+static guint signals[N_SIGNALS];
 
 /* How often pending challenges are checked against their expiry */
 #define EXPIRE_CHECK_SECONDS 1
@@ -72,7 +83,9 @@ vpush_manager_finalize (GObject *object)
   VpushManager *self = VPUSH_MANAGER (object);
 
   g_clear_handle_id (&self->expire_source, g_source_remove);
+  g_clear_object (&self->push); /* before the poller: it polls through it */
   g_clear_pointer (&self->poller, vpush_poller_free);
+  g_clear_object (&self->bouncer);
   g_hash_table_unref (self->factors);
   g_hash_table_unref (self->key_cache);
   g_clear_object (&self->skeleton);
@@ -80,6 +93,8 @@ vpush_manager_finalize (GObject *object)
   g_clear_object (&self->connection);
   g_clear_object (&self->pending);
   g_clear_object (&self->store);
+  if (self->keystore != NULL)
+    g_signal_handlers_disconnect_by_data (self->keystore, self);
   g_clear_object (&self->keystore);
   g_clear_object (&self->verify);
   g_clear_object (&self->http);
@@ -91,6 +106,9 @@ static void
 vpush_manager_class_init (VpushManagerClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = vpush_manager_finalize;
+  signals[SIGNAL_FACTORS_CHANGED]
+      = g_signal_new ("factors-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                      NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -108,7 +126,8 @@ update_state (VpushManager *self)
 
   if (self->skeleton == NULL)
     return;
-  if (!self->keyring_ok || vpush_keystore_get_locked (self->keystore))
+  /* keys can't be read: locked, or the Secret Service not there or not answering */
+  if (!vpush_keystore_get_available (self->keystore) || vpush_keystore_get_locked (self->keystore))
     state = VPUSH_STATE_KEYRING_LOCKED;
   else if (self->offline)
     state = VPUSH_STATE_OFFLINE;
@@ -129,6 +148,14 @@ on_keyring_locked (VpushManager *self)
   if (vpush_keystore_get_locked (self->keystore))
     g_hash_table_remove_all (self->key_cache);
   update_state (self);
+}
+
+static void
+on_push_state (VpushManager *self)
+{
+  /* the skeleton emits PropertiesChanged */
+  if (self->skeleton != NULL)
+    vpush_dbus_manager_set_push_state (self->skeleton, vpush_push_get_state (self->push));
 }
 
 static void
@@ -161,9 +188,14 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
 
   self->keystore = vpush_keystore_new (config->keyring_timeout_ms);
   g_signal_connect_swapped (self->keystore, "notify::locked", G_CALLBACK (on_keyring_locked), self);
+  /* the key store reconnects by itself when the Secret Service comes (back) or answers again;
+   * keys already in memory stay usable while it is away, only a lock drops them */
+  g_signal_connect_swapped (self->keystore, "notify::available", G_CALLBACK (update_state), self);
   self->object_manager = g_dbus_object_manager_server_new (VPUSH_DBUS_PATH);
   self->pending = vpush_pending_new (self->object_manager);
   self->poller = vpush_poller_new (self);
+  self->push = vpush_push_new (self, self->http);
+  g_signal_connect_swapped (self->push, "notify::state", G_CALLBACK (on_push_state), self);
   return g_steal_pointer (&self);
 }
 
@@ -175,9 +207,9 @@ keystore_init_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) records = NULL;
 
-  self->keyring_ok = vpush_keystore_init_finish (self->keystore, result, &error);
-  if (!self->keyring_ok)
-    g_warning ("Secret Service unavailable, factor keys can't be used: %s", error->message);
+  if (!vpush_keystore_init_finish (self->keystore, result, &error))
+    g_warning ("Secret Service unavailable, factor keys can't be used until it is: %s",
+               error->message);
   g_clear_error (&error);
 
   records = vpush_factor_store_load_all (self->store, &error);
@@ -249,10 +281,40 @@ refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     g_dbus_method_invocation_return_value (invocation, NULL);
 }
 
+typedef struct
+{
+  VpushManager *manager;
+  GDBusMethodInvocation *invocation;
+} Refresh;
+
+static void
+refresh_free (Refresh *refresh)
+{
+  g_object_unref (refresh->manager);
+  g_object_unref (refresh->invocation);
+  g_free (refresh);
+}
+
+static void
+refresh_allowed (gpointer data)
+{
+  Refresh *refresh = data;
+
+  vpush_poller_poll_async (refresh->manager->poller, NULL, NULL, refresh_cb,
+                           g_object_ref (refresh->invocation));
+  refresh_free (refresh);
+}
+
 static gboolean
 handle_refresh (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, VpushManager *self)
 {
-  vpush_poller_poll_async (self->poller, NULL, NULL, refresh_cb, g_object_ref (invocation));
+  Refresh *refresh = g_new0 (Refresh, 1);
+
+  refresh->manager = g_object_ref (self);
+  refresh->invocation = g_object_ref (invocation);
+  /* any process of the user may ask for a poll; the bouncer still checks the uid */
+  vpush_bouncer_gate (self, invocation, VPUSH_ACTION_NONE, NULL, refresh_allowed, refresh,
+                      (GDestroyNotify)refresh_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -290,6 +352,7 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
     {
       g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
       vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));
+      vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
     }
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
 
@@ -308,6 +371,12 @@ const gchar *
 vpush_manager_get_state (VpushManager *self)
 {
   return self->skeleton ? vpush_dbus_manager_get_state (self->skeleton) : VPUSH_STATE_STARTING;
+}
+
+VpushDBusManager *
+vpush_manager_get_skeleton (VpushManager *self)
+{
+  return self->skeleton;
 }
 
 VpushConfig *
@@ -346,6 +415,12 @@ vpush_manager_get_poller (VpushManager *self)
   return self->poller;
 }
 
+VpushPush *
+vpush_manager_get_push (VpushManager *self)
+{
+  return self->push;
+}
+
 GDBusConnection *
 vpush_manager_get_connection (VpushManager *self)
 {
@@ -356,6 +431,18 @@ GDBusObjectManagerServer *
 vpush_manager_get_object_manager (VpushManager *self)
 {
   return self->object_manager;
+}
+
+void
+vpush_manager_set_bouncer (VpushManager *self, VpushBouncer *bouncer)
+{
+  g_set_object (&self->bouncer, bouncer);
+}
+
+VpushBouncer *
+vpush_manager_get_bouncer (VpushManager *self)
+{
+  return self->bouncer;
 }
 
 VpushFactor *
@@ -378,6 +465,8 @@ vpush_manager_add_factor (VpushManager *self, VpushFactor *factor)
   g_hash_table_replace (self->factors, g_strdup (sid), g_object_ref (factor));
   g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
   vpush_poller_add_factor (self->poller, sid);
+  vpush_push_update_factor (self->push, sid);
+  g_signal_emit (self, signals[SIGNAL_FACTORS_CHANGED], 0);
 }
 
 void
@@ -386,10 +475,12 @@ vpush_manager_remove_factor (VpushManager *self, const gchar *sid)
   g_autofree gchar *path = vpush_factor_object_path (sid);
 
   vpush_poller_remove_factor (self->poller, sid);
+  vpush_push_remove_factor (self->push, sid);
   vpush_pending_remove_factor (self->pending, sid);
   g_dbus_object_manager_server_unexport (self->object_manager, path);
   g_hash_table_remove (self->key_cache, sid);
   g_hash_table_remove (self->factors, sid);
+  g_signal_emit (self, signals[SIGNAL_FACTORS_CHANGED], 0);
 }
 
 static void
@@ -430,12 +521,7 @@ vpush_manager_load_key_async (VpushManager *self, const gchar *factor_sid,
       g_task_return_pointer (task, vpush_key_box_ref (box), (GDestroyNotify)vpush_key_box_unref);
       return;
     }
-  if (!self->keyring_ok)
-    {
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
-                               "the Secret Service is not available");
-      return;
-    }
+  /* the key store fails at once, with the reason, while it is locked or unavailable */
   g_task_set_task_data (task, g_strdup (factor_sid), g_free);
   vpush_keystore_load_async (self->keystore, factor_sid, cancellable, key_loaded_cb,
                              g_steal_pointer (&task));

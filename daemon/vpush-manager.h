@@ -6,6 +6,7 @@
 
 #include "vpush-config.h"
 #include "vpush-crypto.h"
+#include "vpush-dbus-generated.h"
 #include "vpush-factor-store.h"
 #include "vpush-keystore.h"
 #include "vpush-pending.h"
@@ -15,6 +16,8 @@ G_BEGIN_DECLS
 
 typedef struct _VpushFactor VpushFactor;
 typedef struct _VpushPoller VpushPoller;
+typedef struct _VpushPush VpushPush;
+typedef struct _VpushBouncer VpushBouncer;
 
 /* A loaded private key, shared by the operations that sign with it. */
 typedef struct
@@ -42,6 +45,10 @@ gboolean vpush_manager_load_finish (VpushManager *self, GAsyncResult *result, GE
 gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error);
 guint vpush_manager_get_n_factors (VpushManager *self);
 const gchar *vpush_manager_get_state (VpushManager *self);
+/* The exported Manager interface, NULL before export: its notify:: signals tell when State
+ * and PushState change, and the manager's "factors-changed" signal when a factor is added or
+ * removed. */
+VpushDBusManager *vpush_manager_get_skeleton (VpushManager *self);
 
 /* For the parts */
 VpushConfig *vpush_manager_get_config (VpushManager *self);
@@ -50,8 +57,12 @@ VpushKeystore *vpush_manager_get_keystore (VpushManager *self);
 VpushFactorStore *vpush_manager_get_factor_store (VpushManager *self);
 VpushPending *vpush_manager_get_pending (VpushManager *self);
 VpushPoller *vpush_manager_get_poller (VpushManager *self);
+VpushPush *vpush_manager_get_push (VpushManager *self);
 GDBusConnection *vpush_manager_get_connection (VpushManager *self);
 GDBusObjectManagerServer *vpush_manager_get_object_manager (VpushManager *self);
+/* Who may call what (vpush-bouncer.h); without one every policy action is refused. */
+void vpush_manager_set_bouncer (VpushManager *self, VpushBouncer *bouncer);
+VpushBouncer *vpush_manager_get_bouncer (VpushManager *self);
 
 VpushFactor *vpush_manager_lookup_factor (VpushManager *self, const gchar *sid);
 /* The factors, in no particular order; list owned by the caller, factors are not. */

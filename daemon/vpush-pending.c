@@ -118,6 +118,14 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);
   g_autoptr (VpushDBusChallenge) iface = NULL;
 
+  /* final states never change back: a "pending" copy of a finished challenge is a GET
+   * that was answered before the challenge was, and must not bring it back */
+  if (g_hash_table_contains (self->finished, challenge->sid))
+    {
+      g_debug ("ignoring a stale pending copy of finished challenge %s", challenge->sid);
+      return;
+    }
+
   if (entry != NULL)
     {
       g_clear_pointer (&entry->challenge, vpush_challenge_unref);

@@ -2,6 +2,7 @@
 
 #include "vpush-error.h"
 #include "vpush-factor.h"
+#include "vpush-push.h"
 
 #define LIST_PAGE_SIZE 50
 #define LIST_MAX_PAGES 10
@@ -12,6 +13,7 @@ typedef struct
   VpushPoller *poller;
   gchar *sid;
   guint timer;
+  gint64 due; /* monotonic µs the timer fires at */
   gboolean running;
   gboolean again;   /* a poll was asked for while one was running */
   gboolean removed; /* the factor is gone; freed when the running poll ends */
@@ -105,14 +107,39 @@ timer_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* While the factor's push stream is connected polling is only the safety net. */
+static guint
+interval_of (FactorPoll *fp)
+{
+  VpushManager *manager = fp->poller->manager;
+  VpushConfig *config = vpush_manager_get_config (manager);
+  VpushPush *push = vpush_manager_get_push (manager);
+
+  if (push != NULL && vpush_push_factor_connected (push, fp->sid))
+    return config->poll_interval_with_push;
+  return config->poll_interval;
+}
+
 static void
 schedule (FactorPoll *fp)
 {
-  guint interval = vpush_manager_get_config (fp->poller->manager)->poll_interval;
-  gdouble ms = interval * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
+  gdouble ms = interval_of (fp) * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
 
   g_clear_handle_id (&fp->timer, g_source_remove);
   fp->timer = g_timeout_add (MAX (ms, 100), timer_cb, fp);
+  fp->due = g_get_monotonic_time () + (gint64)MAX (ms, 100) * 1000;
+}
+
+void
+vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid)
+{
+  FactorPoll *fp = g_hash_table_lookup (self->factors, factor_sid);
+
+  /* only ever earlier; a running poll schedules the next one itself when it ends */
+  if (fp == NULL || fp->timer == 0
+      || g_get_monotonic_time () + interval_of (fp) * (1.0 + JITTER) * G_USEC_PER_SEC >= fp->due)
+    return;
+  schedule (fp);
 }
 
 /* The poll is over: challenges of this factor not listed and not fetched since the poll

@@ -12,6 +12,9 @@ void vpush_poller_free (VpushPoller *self);
 
 void vpush_poller_add_factor (VpushPoller *self, const gchar *factor_sid);
 void vpush_poller_remove_factor (VpushPoller *self, const gchar *factor_sid);
+/* The factor's poll interval may have become shorter (its push stream went down): a
+ * pending poll is moved forward to it. */
+void vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid);
 
 /* Polls now (factor_sid NULL: every factor). Completes once a poll that started after
  * this call has finished, so nothing created before the call is missed. */

@@ -1,4 +1,5 @@
 #include "vpush-verify.h"
+#include "vpush-verify-private.h"
 
 #include <curl/curl.h>
 #include <string.h>
@@ -144,7 +145,9 @@ parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
                    what, local_error->message);
       return NULL;
     }
-  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  /* a body of only white space parses, with no root at all */
+  if (json_parser_get_root (parser) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: response is not a JSON object",
                    what);
@@ -176,7 +179,7 @@ set_api_error (VpushHttpResponse *response, GError **error)
   const gchar *message;
 
   if (len == 0 || !json_parser_load_from_data (parser, data, (gssize)len, NULL)
-      || !JSON_NODE_HOLDS_OBJECT ((root = json_parser_get_root (parser))))
+      || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API,
                    "HTTP %u, and the body is not a Twilio error object", response->status);
@@ -759,7 +762,7 @@ vpush_verify_fetch_challenge_finish (VpushVerify *self, GAsyncResult *result, GE
 
 /* The PageToken query parameter of meta.next_page_url, if there is one. */
 static gboolean
-next_page_token (VpushVerify *self, JsonObject *object, gchar **out, GError **error)
+next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError **error)
 {
   g_autoptr (GUri) base = NULL;
   g_autoptr (GUri) uri = NULL;
@@ -787,7 +790,7 @@ next_page_token (VpushVerify *self, JsonObject *object, gchar **out, GError **er
       return FALSE;
     }
 
-  base = g_uri_parse (self->base_url, G_URI_FLAGS_ENCODED, NULL);
+  base = g_uri_parse (base_url, G_URI_FLAGS_ENCODED, NULL);
   uri = g_uri_parse_relative (base, json_node_get_string (next), G_URI_FLAGS_ENCODED, NULL);
   if (uri == NULL)
     {
@@ -811,9 +814,9 @@ next_page_token (VpushVerify *self, JsonObject *object, gchar **out, GError **er
   return TRUE;
 }
 
-static gboolean
-map_challenge_page (VpushVerify *self, Call *call, VpushHttpResponse *response, gpointer *out,
-                    GError **error)
+VpushChallengePage *
+vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecord *factor,
+                                   VpushHttpResponse *response, GError **error)
 {
   g_autoptr (JsonNode) root = parse_object (response, "list challenges", error);
   g_autoptr (VpushChallengePage) page = NULL;
@@ -822,14 +825,14 @@ map_challenge_page (VpushVerify *self, Call *call, VpushHttpResponse *response, 
   JsonArray *array;
 
   if (root == NULL)
-    return FALSE;
+    return NULL;
   object = json_node_get_object (root);
   list = json_object_get_member (object, "challenges");
   if (list == NULL || !JSON_NODE_HOLDS_ARRAY (list))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                            "list challenges: “challenges” is missing or not an array");
-      return FALSE;
+      return NULL;
     }
 
   page = g_new0 (VpushChallengePage, 1);
@@ -838,18 +841,30 @@ map_challenge_page (VpushVerify *self, Call *call, VpushHttpResponse *response, 
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
       VpushChallenge *challenge
-          = challenge_of_factor (json_array_get_element (array, i), call->factor, error);
+          = challenge_of_factor (json_array_get_element (array, i), factor, error);
 
       if (challenge == NULL)
         {
           g_prefix_error (error, "list challenges: item %u: ", i);
-          return FALSE;
+          return NULL;
         }
       g_ptr_array_add (page->challenges, challenge);
     }
-  if (!next_page_token (self, object, &page->next_page_token, error))
+  if (!next_page_token (base_url, object, &page->next_page_token, error))
+    return NULL;
+  return g_steal_pointer (&page);
+}
+
+static gboolean
+map_challenge_page (VpushVerify *self, Call *call, VpushHttpResponse *response, gpointer *out,
+                    GError **error)
+{
+  VpushChallengePage *page
+      = vpush_verify_parse_challenge_page (self->base_url, call->factor, response, error);
+
+  if (page == NULL)
     return FALSE;
-  *out = g_steal_pointer (&page);
+  *out = page;
   return TRUE;
 }
 

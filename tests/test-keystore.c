@@ -2,6 +2,8 @@
  * login collection is unlocked with the password "vpush-test". */
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <libsecret/secret.h>
 
 #include "vpush-error.h"
@@ -61,6 +63,19 @@ wait_result (GAsyncResult **slot)
   g_assert_false (expired);
   g_source_remove (id);
   return *slot;
+}
+
+/* Runs the main loop until the key store's "available" is as wanted; fails after 10 s. */
+static void
+wait_available (VpushKeystore *keystore, gboolean available)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
+
+  while (vpush_keystore_get_available (keystore) != available && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (id);
 }
 
 static gchar *
@@ -425,13 +440,16 @@ test_keystore_timeout (void)
   g_autoptr (VpushKey) key = generate_key ();
   g_autoptr (VpushKey) loaded = NULL;
   g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GAsyncResult) again = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
   pid_t pid = keyring_daemon_pid ();
+  gboolean available_after = TRUE;
   gboolean expired = FALSE;
   guint guard;
   gint64 start;
   gint64 elapsed;
+  gint64 elapsed_again = 0;
 
   g_assert_true (keystore_store (keystore, sid, "Hung", key, &error));
   g_assert_no_error (error);
@@ -444,21 +462,232 @@ test_keystore_timeout (void)
   while (result == NULL && !expired)
     g_main_context_iteration (NULL, TRUE);
   elapsed = g_get_monotonic_time () - start;
+  /* Known not to answer: the next call fails at once instead of waiting again. */
+  available_after = vpush_keystore_get_available (keystore);
+  if (result != NULL)
+    {
+      start = g_get_monotonic_time ();
+      vpush_keystore_load_async (keystore, sid, NULL, on_result, &again);
+      while (again == NULL && !expired)
+        g_main_context_iteration (NULL, TRUE);
+      elapsed_again = g_get_monotonic_time () - start;
+    }
   g_assert_cmpint (kill (pid, SIGCONT), ==, 0);
   g_assert_false (expired);
   g_source_remove (guard);
 
   g_assert_nonnull (result);
   loaded = vpush_keystore_load_finish (keystore, result, &error);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-  g_assert_cmpstr (error->message, ==, "Secret Service did not answer within 500 ms");
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_cmpstr (error->message, ==, "the Secret Service did not answer within 500 ms");
   g_assert_null (loaded);
   g_assert_cmpint (elapsed, >=, 450 * 1000);
   g_assert_cmpint (elapsed, <, 2 * G_USEC_PER_SEC);
   g_clear_error (&error);
 
-  /* Resumed, the same key store answers again (the late reply to the abandoned call is
-   * dropped on the way). */
+  g_assert_false (available_after);
+  g_assert_nonnull (again);
+  loaded = vpush_keystore_load_finish (keystore, again, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_cmpstr (error->message, ==, "the Secret Service did not answer within 500 ms");
+  g_assert_cmpint (elapsed_again, <, 500 * 1000);
+  g_clear_error (&error);
+
+  /* Resumed, the key store finds it again by itself and answers (the late replies to the
+   * abandoned calls are dropped on the way). */
+  wait_available (keystore, TRUE);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+}
+
+static guint
+count_items (const gchar *sid)
+{
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (GHashTable) query = NULL;
+  g_autoptr (GError) error = NULL;
+  GList *items;
+  guint n;
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
+  items
+      = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL, NULL, &error);
+  g_assert_no_error (error);
+  n = g_list_length (items);
+  g_list_free_full (items, g_object_unref);
+  return n;
+}
+
+static void
+test_keystore_timeout_store (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (500);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *warm_sid = random_sid ();
+  g_autofree gchar *sid = random_sid ();
+  pid_t pid = keyring_daemon_pid ();
+  gboolean expired = FALSE;
+  gint64 deadline;
+  guint guard;
+
+  /* a first store opens libsecret's session: the next one is a single CreateItem */
+  g_assert_true (keystore_store (keystore, warm_sid, "Warm", key, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
+  vpush_keystore_store_async (keystore, sid, SERVICE_SID, "Doubtful", key, NULL, on_result,
+                              &result);
+  guard = g_timeout_add_seconds (5, on_wait_expired, &expired);
+  while (result == NULL && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (kill (pid, SIGCONT), ==, 0);
+  g_assert_false (expired);
+  g_source_remove (guard);
+
+  g_assert_false (vpush_keystore_store_finish (keystore, result, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+
+  /* The resumed daemon runs the queued CreateItem; the key store deletes that item again as
+   * soon as it answers: a failed store leaves nothing behind. */
+  wait_available (keystore, TRUE);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (count_items (sid) != 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (count_items (sid), ==, 0);
+  g_assert_cmpuint (count_items (warm_sid), ==, 1);
+}
+
+/* A gnome-keyring-daemon started by the test itself, reaped at the end. */
+static GPid spawned_keyring;
+
+static void
+start_keyring (gboolean unlock)
+{
+  const gchar *argv_unlock[]
+      = { "gnome-keyring-daemon", "--foreground", "--components=secrets", "--unlock", NULL };
+  g_autoptr (GError) error = NULL;
+  gint stdin_fd = -1;
+
+  g_assert_cmpint (spawned_keyring, ==, 0);
+  /* without --unlock the argument list simply ends early */
+  if (!unlock)
+    argv_unlock[3] = NULL;
+  g_spawn_async_with_pipes (NULL, (gchar **)argv_unlock, NULL,
+                            G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD
+                                | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                            NULL, NULL, &spawned_keyring, &stdin_fd, NULL, NULL, &error);
+  g_assert_no_error (error);
+  if (unlock)
+    g_assert_cmpint (write (stdin_fd, TEST_PASSWORD, strlen (TEST_PASSWORD)), ==,
+                     (gssize)strlen (TEST_PASSWORD));
+  close (stdin_fd);
+}
+
+static void
+stop_keyring (void)
+{
+  if (spawned_keyring == 0)
+    return;
+  kill (spawned_keyring, SIGTERM);
+  waitpid (spawned_keyring, NULL, 0);
+  g_spawn_close_pid (spawned_keyring);
+  spawned_keyring = 0;
+}
+
+static gchar *
+default_collection_path (void)
+{
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (SecretCollection) collection = NULL;
+  g_autoptr (GError) error = NULL;
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                                 SECRET_COLLECTION_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (collection);
+  return g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection)));
+}
+
+/* Killed and restarted: the key store's SecretService and collection point at a dead peer.
+ * It notices through the bus name, reconnects when the new daemon appears and reads the lock
+ * state again; nothing has to be made again by its user. */
+static void
+test_keystore_reconnect (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (2000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) second = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *second_sid = random_sid ();
+  g_autofree gchar *collection_path = NULL;
+
+  g_assert_true (keystore_store (keystore, sid, "Survives restarts", key, &error));
+  g_assert_no_error (error);
+
+  /* killed */
+  g_assert_cmpint (kill (keyring_daemon_pid (), SIGKILL), ==, 0);
+  wait_available (keystore, FALSE);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+  g_assert_cmpstr (vpush_keystore_get_unavailable_reason (keystore), ==,
+                   "the Secret Service (org.freedesktop.secrets) is not running");
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_cmpstr (error->message, ==,
+                   "the Secret Service (org.freedesktop.secrets) is not running");
+  g_assert_null (loaded);
+  g_clear_error (&error);
+
+  /* restarted, unlocked: back by itself, with a new session */
+  start_keyring (TRUE);
+  wait_available (keystore, TRUE);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+  g_assert_null (vpush_keystore_get_unavailable_reason (keystore));
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+  g_clear_pointer (&loaded, vpush_key_free);
+  g_assert_true (keystore_store (keystore, second_sid, "After the restart", second, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, second_sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (second, loaded);
+  g_clear_pointer (&loaded, vpush_key_free);
+
+  /* stopped and restarted without the password: available, but locked */
+  stop_keyring ();
+  wait_available (keystore, FALSE);
+  start_keyring (FALSE);
+  wait_available (keystore, TRUE);
+  g_assert_true (vpush_keystore_get_locked (keystore));
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_cmpstr (error->message, ==, "the login keyring is locked");
+  g_clear_error (&error);
+
+  /* gnome-keyring tells this unlock only with the service's CollectionChanged */
+  collection_path = default_collection_path ();
+  unlock_with_master_password (collection_path);
+  {
+    gboolean expired = FALSE;
+    guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
+
+    while (vpush_keystore_get_locked (keystore) && !expired)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_false (expired);
+    g_source_remove (id);
+  }
+  g_assert_true (vpush_keystore_get_available (keystore));
   loaded = keystore_load (keystore, sid, &error);
   g_assert_no_error (error);
   assert_same_key (key, loaded);
@@ -467,6 +696,8 @@ test_keystore_timeout (void)
 int
 main (int argc, char **argv)
 {
+  int ret;
+
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
@@ -476,5 +707,10 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/locked", test_keystore_locked);
   g_test_add_func ("/keystore/cancelled", test_keystore_cancelled);
   g_test_add_func ("/keystore/timeout", test_keystore_timeout);
-  return g_test_run ();
+  g_test_add_func ("/keystore/timeout-store", test_keystore_timeout_store);
+  /* last: it replaces the session's keyring daemon with its own */
+  g_test_add_func ("/keystore/reconnect", test_keystore_reconnect);
+  ret = g_test_run ();
+  stop_keyring ();
+  return ret;
 }

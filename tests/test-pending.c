@@ -97,6 +97,11 @@ test_put_export_finish (void)
   g_assert_null (
       vpush_pending_find_finished (pending, "transaction_id", "order-1", FACTOR_B, &status));
   g_assert_null (vpush_pending_find_finished (pending, "transaction_id", "order-2", NULL, &status));
+
+  /* a stale pending copy (a GET answered before the answer was) does not bring it back */
+  vpush_pending_put (pending, c);
+  g_assert_null (vpush_pending_lookup (pending, c->sid));
+  g_assert_cmpuint (vpush_pending_get_size (pending), ==, 0);
 }
 
 static void

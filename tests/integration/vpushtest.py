@@ -16,6 +16,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,17 @@ SOURCE_DIR = os.environ.get("VPUSH_SOURCE_DIR") or os.path.dirname(os.path.dirna
 BUILD_DIR = os.environ.get("VPUSH_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 EMULATOR = os.path.join(SOURCE_DIR, "tests", "emulator", "vpush-emulator")
 PYTHON = "/usr/bin/python3"
+
+# Memory checking of vpushd (tests/run-valgrind, tests/run-sanitizers). VPUSH_VALGRIND=1 runs
+# every vpushd under valgrind's memcheck (see tool_wrapper; tests/valgrind.supp), writing
+# <vpushd log>.valgrind per run; VPUSH_WRAPPER="cmd arg…" puts any other command in front of
+# vpushd. Daemon.stop() raises HarnessError when the run's valgrind log, vpushd's own log or
+# its sanitizer log file (ASAN_OPTIONS=log_path=P: P.<pid>) shows an error report.
+VALGRIND = os.environ.get("VPUSH_VALGRIND", "") not in ("", "0")
+WRAPPER = shlex.split(os.environ.get("VPUSH_WRAPPER", ""))
+VALGRIND_ERROR_RC = 99
+# vpushd starts and stops about ten times slower under valgrind
+SLOWDOWN = 8.0 if VALGRIND else 1.0
 
 BUS_NAME = "io.github.vpush"
 MANAGER_PATH = "/io/github/vpush"
@@ -742,6 +754,62 @@ def vpushd_supports(option):
     return option in _help_cache[exe]
 
 
+def _glib_valgrind_supp():
+    for d in GLib.get_system_data_dirs():
+        path = os.path.join(d, "glib-2.0", "valgrind", "glib.supp")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def tool_wrapper(log, env):
+    """(command words put before vpushd, the tool's log file or None); sets env for it."""
+    if not VALGRIND:
+        return list(WRAPPER), None
+    env["G_SLICE"] = "always-malloc"
+    env["G_DEBUG"] = env.get("G_DEBUG", "") + ",gc-friendly"
+    # valgrind 3.19 lacks the pidfd syscalls: tests/valgrind-pidfd-shim.c (built by run-valgrind)
+    if os.environ.get("VPUSH_VALGRIND_PRELOAD"):
+        env["LD_PRELOAD"] = os.environ["VPUSH_VALGRIND_PRELOAD"]
+    tool_log = log + ".valgrind"
+    args = ["valgrind", "--error-exitcode=%d" % VALGRIND_ERROR_RC, "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+            "--num-callers=40", "--log-file=" + tool_log,
+            "--suppressions=" + os.path.join(SOURCE_DIR, "tests", "valgrind.supp")]
+    glib_supp = _glib_valgrind_supp()
+    if glib_supp:
+        args.append("--suppressions=" + glib_supp)
+    return args + WRAPPER, tool_log
+
+
+# An error report of valgrind's memcheck (also when killed before its summary) or of a sanitizer
+VALGRIND_REPORT_RE = re.compile(
+    r"^==\d+== (ERROR SUMMARY: [1-9]|Invalid |Conditional jump|Use of uninitialised|"
+    r"Syscall param|Mismatched free|Source and destination overlap|Argument .* of function)",
+    re.M)
+SANITIZER_REPORT_RE = re.compile(r"^(==\d+==ERROR: \w+Sanitizer|.*: runtime error: )", re.M)
+
+
+def tool_reports(pid, rc, log, tool_log):
+    """The error reports valgrind or a sanitizer wrote about one vpushd run, or ''."""
+    found = []
+    m = re.search(r"(?:^|:)log_path=([^:]+)", os.environ.get("ASAN_OPTIONS", ""))
+    files = [(log, SANITIZER_REPORT_RE), (tool_log, VALGRIND_REPORT_RE)]
+    if m:
+        files.append(("%s.%d" % (m.group(1), pid), SANITIZER_REPORT_RE))
+    for path, pattern in files:
+        if not path or not os.path.exists(path):
+            continue
+        with open(path, errors="replace") as f:
+            text = f.read()
+        hit = pattern.search(text)
+        if hit or (path == tool_log and rc == VALGRIND_ERROR_RC):
+            # valgrind's log is all report; in vpushd's own log the report starts at the hit
+            start = hit.start() if hit and path != tool_log else 0
+            found.append("--- %s ---\n%s" % (os.path.basename(path), text[start:start + 30000]))
+    return "\n".join(found)
+
+
 class Daemon:
     """The built vpushd on a Session's bus, configured for an Emulator."""
 
@@ -768,6 +836,7 @@ class Daemon:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log = None
+        self.tool_log = None
         self.starts = 0
 
     def start(self, wait_states=("ready",), timeout=15.0):
@@ -782,7 +851,10 @@ class Daemon:
         env = dict(self.session.env)
         env.setdefault("G_DEBUG", "fatal-criticals")
         env["G_MESSAGES_DEBUG"] = "all"
-        args = [exe, "--config", self.config_path, "--state-dir", self.state_dir, "--verbose"]
+        wrapper, self.tool_log = tool_wrapper(self.log, env)
+        timeout *= SLOWDOWN
+        args = wrapper + [exe, "--config", self.config_path, "--state-dir", self.state_dir,
+                          "--verbose"]
         # The test policy allows every action to every caller; passed when vpushd has the
         # (test-only) option.
         if os.path.isdir(POLICY_DIR) and vpushd_supports("--policy-dir"):
@@ -813,13 +885,18 @@ class Daemon:
         """SIGTERM; returns the exit code (and waits for the bus name to go)."""
         if self.proc is None:
             return None
-        rc = _stop_process(self.proc, timeout)
+        pid = self.proc.pid
+        rc = _stop_process(self.proc, timeout * SLOWDOWN)
         self.proc = None
         try:
-            wait_until(lambda: not self.session.client.name_has_owner(BUS_NAME), 5,
+            wait_until(lambda: not self.session.client.name_has_owner(BUS_NAME), 5 * SLOWDOWN,
                        what=BUS_NAME + " to leave the bus")
         except (HarnessError, DBusCallError):
             pass
+        report = tool_reports(pid, rc, self.log, self.tool_log)
+        if report:
+            raise HarnessError("vpushd (pid %d, exit %s) has memory error reports:\n%s"
+                               % (pid, rc, report))
         return rc
 
     def restart(self, **kw):

@@ -35,7 +35,25 @@ def handle(server, method, path, form):
             raise ApiError(400, 60306, "on must be 1 or 0")
         hub.silenced = on == "1"
         return Response(200, {"silenced": hub.silenced})
+    if path == "/_emulator/push/refuse" and method == "POST":
+        on = form.get("on")
+        if on not in ("0", "1"):
+            raise ApiError(400, 60306, "on must be 1 or 0")
+        hub.refusing = on == "1"
+        # like a push server going down: the open streams end too
+        dropped = hub.drop_all() if hub.refusing else 0
+        return Response(200, {"refusing": hub.refusing, "dropped": dropped})
+    if path == "/_emulator/push/keepalive" and method == "POST":
+        try:
+            seconds = float(form.get("seconds"))
+        except (TypeError, ValueError):
+            raise ApiError(400, 60306, "seconds must be a number")
+        hub.keepalive = seconds
+        return Response(200, {"keepalive": hub.keepalive})
     parts = path.split("/")
+    # /_emulator/push/{topic}
+    if len(parts) == 4 and parts[2] == "push" and method == "GET":
+        return Response(200, hub.stats(parts[3]))
     # /_emulator/push/{topic}/drop
     if len(parts) == 5 and parts[2] == "push" and parts[4] == "drop" and method == "POST":
         return Response(200, {"topic": parts[3], "dropped": hub.drop(parts[3])})

@@ -48,6 +48,7 @@ class Topic:
         self.name = name
         self.messages = []
         self.subscribers = set()
+        self.connections = 0    # streams ever opened, for tests that expect a reconnect
 
 
 class PushHub:
@@ -55,6 +56,7 @@ class PushHub:
         self.clock = clock
         self.keepalive = keepalive
         self.silenced = False
+        self.refusing = False   # push server "down": stream requests get 503
         self.lock = threading.Lock()
         self.topics = {}
 
@@ -91,6 +93,7 @@ class PushHub:
                     else list(t.messages)
             sub = Subscriber(closed)
             t.subscribers.add(sub)
+            t.connections += 1
             return sub, backlog
 
     def unsubscribe(self, name, sub):
@@ -98,6 +101,18 @@ class PushHub:
             t = self.topics.get(name)
             if t is not None:
                 t.subscribers.discard(sub)
+
+    def stats(self, name):
+        with self.lock:
+            t = self.topics.get(name)
+            return {"topic": name, "subscribers": len(t.subscribers) if t else 0,
+                    "connections": t.connections if t else 0,
+                    "messages": len(t.messages) if t else 0}
+
+    def drop_all(self):
+        with self.lock:
+            names = list(self.topics)
+        return sum(self.drop(name) for name in names)
 
     def drop(self, name):
         with self.lock:

@@ -260,6 +260,9 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) != 4 or parts[3] not in ("sse", "json") or method != "GET":
             self._error(ApiError(404, 20404, "no such push call"))
             return
+        if hub.refusing:
+            self._error(ApiError(503, 20503, "push server refusing (test control)"))
+            return
         fmt = parts[3]
         query = Form(parse_form(raw_query))
         if fmt == "sse":

@@ -1,0 +1,120 @@
+/* vpushctl approve, deny, refresh. */
+#include "vpush-names.h"
+#include "vpushctl.h"
+
+static int
+answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *status)
+{
+  g_autofree gchar *transaction_id = NULL;
+  g_autofree gchar *challenge_sid = NULL;
+  g_autofree gchar *factor = NULL;
+  g_autofree gchar *factor_sid = NULL;
+  gint timeout_ms = -1;
+  const GOptionEntry entries[] = {
+    { "transaction-id", 't', 0, G_OPTION_ARG_STRING, &transaction_id,
+      "The challenge whose hidden details carry this transaction id", "ID" },
+    { "challenge-sid", 'c', 0, G_OPTION_ARG_STRING, &challenge_sid, "The challenge with this sid",
+      "YC…" },
+    { "factor", 'f', 0, G_OPTION_ARG_STRING, &factor,
+      "Only challenges of this factor (sid or name)", "FACTOR" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms,
+      "How long to wait for the challenge to arrive (default 10000, at most 20000)", "MS" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree gchar *summary = NULL;
+  GVariantBuilder builder;
+  const gchar *sid;
+
+  summary = g_strdup_printf ("%s exactly one pending challenge, named by --transaction-id or "
+                             "--challenge-sid.",
+                             g_str_equal (status, "approved") ? "Approve" : "Deny");
+  context = vpushctl_context_new (ctl, NULL, summary, entries);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+  if (argc > 1)
+    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+  if ((transaction_id == NULL) == (challenge_sid == NULL))
+    return vpushctl_usage (ctl, "give exactly one of --transaction-id and --challenge-sid");
+  if (timeout_ms < -1)
+    return vpushctl_usage (ctl, "--timeout can't be negative");
+  if (factor && !vpushctl_resolve_factor (ctl, factor, NULL, &factor_sid, &error))
+    return vpushctl_fail (ctl, error);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  if (transaction_id)
+    g_variant_builder_add (&builder, "{sv}", "transaction-id",
+                           g_variant_new_string (transaction_id));
+  else
+    g_variant_builder_add (&builder, "{sv}", "challenge-sid", g_variant_new_string (challenge_sid));
+  if (factor_sid)
+    g_variant_builder_add (&builder, "{sv}", "factor-sid", g_variant_new_string (factor_sid));
+  if (timeout_ms >= 0)
+    g_variant_builder_add (&builder, "{sv}", "timeout-ms", g_variant_new_uint32 (timeout_ms));
+
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, method,
+                         g_variant_new ("(a{sv})", &builder), G_VARIANT_TYPE ("(s)"),
+                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    return vpushctl_fail (ctl, error);
+  g_variant_get (reply, "(&s)", &sid);
+
+  if (ctl->json)
+    {
+      g_autoptr (JsonBuilder) json = json_builder_new ();
+      g_autoptr (JsonNode) node = NULL;
+
+      json_builder_begin_object (json);
+      json_builder_set_member_name (json, "challenge_sid");
+      json_builder_add_string_value (json, sid);
+      json_builder_set_member_name (json, "status");
+      json_builder_add_string_value (json, status);
+      json_builder_end_object (json);
+      node = json_builder_get_root (json);
+      vpushctl_print_json (node, TRUE);
+    }
+  else
+    g_print ("Challenge %s %s\n", sid, status);
+  return VPUSHCTL_EXIT_OK;
+}
+
+int
+vpushctl_cmd_approve (Vpushctl *ctl, int argc, char **argv)
+{
+  return answer (ctl, argc, argv, "ApproveChallenge", "approved");
+}
+
+int
+vpushctl_cmd_deny (Vpushctl *ctl, int argc, char **argv)
+{
+  return answer (ctl, argc, argv, "DenyChallenge", "denied");
+}
+
+int
+vpushctl_cmd_refresh (Vpushctl *ctl, int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+
+  context = vpushctl_context_new (ctl, NULL, "Poll the Verify API for every factor now.", NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+  if (argc > 1)
+    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, "Refresh", NULL, NULL,
+                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    return vpushctl_fail (ctl, error);
+  if (ctl->json)
+    {
+      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+      json_node_take_object (node, json_object_new ());
+      vpushctl_print_json (node, TRUE);
+    }
+  return VPUSHCTL_EXIT_OK;
+}

@@ -1,0 +1,345 @@
+/* vpushctl: talking to vpushd, and errors in words. */
+#include <stdarg.h>
+
+#include "vpush-names.h"
+#include "vpushctl.h"
+
+G_DEFINE_QUARK (vpushctl - error - quark, vpushctl_error)
+
+#define PROPERTIES_IFACE     "org.freedesktop.DBus.Properties"
+#define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
+
+GOptionContext *
+vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summary,
+                      const GOptionEntry *entries)
+{
+  const GOptionEntry common[] = {
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &ctl->json, "Print JSON, for scripts", NULL },
+    { NULL },
+  };
+  g_autofree gchar *prgname = g_strdup_printf ("vpushctl %s", ctl->command);
+  GOptionContext *context = g_option_context_new (parameters);
+
+  /* so that --help says "vpushctl approve [OPTION…]" */
+  g_set_prgname (prgname);
+  g_option_context_set_summary (context, summary);
+  if (entries)
+    g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_main_entries (context, common, NULL);
+  return context;
+}
+
+static void
+print_json_error (const gchar *name, const gchar *message, int code)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) node = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "name");
+  if (name)
+    json_builder_add_string_value (builder, name);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_set_member_name (builder, "exit_code");
+  json_builder_add_int_value (builder, code);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  node = json_builder_get_root (builder);
+  vpushctl_print_json (node, TRUE);
+}
+
+int
+vpushctl_usage (Vpushctl *ctl, const gchar *format, ...)
+{
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("vpushctl %s: %s\nTry “vpushctl %s --help”.\n", ctl->command, message, ctl->command);
+  if (ctl->json)
+    print_json_error (NULL, message, VPUSHCTL_EXIT_USAGE);
+  return VPUSHCTL_EXIT_USAGE;
+}
+
+static const struct
+{
+  const gchar *name;
+  const gchar *words;
+  VpushctlExit code;
+} vpush_errors[] = {
+  { VPUSH_DBUS_ERROR_NOT_FOUND, "not found", VPUSHCTL_EXIT_NOT_FOUND },
+  { VPUSH_DBUS_ERROR_AMBIGUOUS, "ambiguous", VPUSHCTL_EXIT_AMBIGUOUS },
+  { VPUSH_DBUS_ERROR_EXPIRED, "the challenge has expired", VPUSHCTL_EXIT_EXPIRED },
+  { VPUSH_DBUS_ERROR_ALREADY_RESPONDED, "the challenge was already answered",
+    VPUSHCTL_EXIT_ALREADY_RESPONDED },
+  { VPUSH_DBUS_ERROR_KEYRING_LOCKED, "the keyring is locked", VPUSHCTL_EXIT_KEYRING_LOCKED },
+  { VPUSH_DBUS_ERROR_NETWORK, "the Verify API could not be reached", VPUSHCTL_EXIT_NETWORK },
+  { VPUSH_DBUS_ERROR_API, "the Verify API refused the request", VPUSHCTL_EXIT_FAILED },
+  { VPUSH_DBUS_ERROR_FAILED, "failed", VPUSHCTL_EXIT_FAILED },
+};
+
+/* Words and exit code for the errors vpushctl finds itself; the name is the daemon's
+ * error of the same meaning, for --json. */
+static void
+classify_local (const GError *error, const gchar **name, const gchar **words, int *code)
+{
+  *code = error->code;
+  switch (error->code)
+    {
+    case VPUSHCTL_EXIT_NOT_FOUND:
+      *name = VPUSH_DBUS_ERROR_NOT_FOUND;
+      *words = "not found";
+      break;
+    case VPUSHCTL_EXIT_AMBIGUOUS:
+      *name = VPUSH_DBUS_ERROR_AMBIGUOUS;
+      *words = "ambiguous";
+      break;
+    case VPUSHCTL_EXIT_UNREACHABLE:
+      *words = "vpushd is not reachable";
+      break;
+    case VPUSHCTL_EXIT_USAGE:
+      *words = "usage";
+      break;
+    default:
+      *words = "failed";
+      break;
+    }
+}
+
+static void
+classify_dbus (const GError *error, const gchar **words, int *code)
+{
+  *code = VPUSHCTL_EXIT_UNREACHABLE;
+  switch (error->code)
+    {
+    case G_DBUS_ERROR_ACCESS_DENIED:
+      *words = "not allowed by the policy";
+      *code = VPUSHCTL_EXIT_ACCESS_DENIED;
+      break;
+    case G_DBUS_ERROR_INVALID_ARGS:
+      *words = "invalid argument";
+      *code = VPUSHCTL_EXIT_USAGE;
+      break;
+    case G_DBUS_ERROR_UNKNOWN_OBJECT:
+    case G_DBUS_ERROR_UNKNOWN_INTERFACE:
+      /* the factor or challenge went away since it was looked up */
+      *words = "no such object";
+      *code = VPUSHCTL_EXIT_NOT_FOUND;
+      break;
+    case G_DBUS_ERROR_SERVICE_UNKNOWN:
+      *words = "vpushd is not running and can't be started";
+      break;
+    case G_DBUS_ERROR_NAME_HAS_NO_OWNER:
+      *words = "vpushd is not running";
+      break;
+    case G_DBUS_ERROR_NO_REPLY:
+    case G_DBUS_ERROR_TIMEOUT:
+    case G_DBUS_ERROR_TIMED_OUT:
+      *words = "vpushd did not answer";
+      break;
+    case G_DBUS_ERROR_NO_SERVER:
+    case G_DBUS_ERROR_DISCONNECTED:
+      *words = "no session bus";
+      break;
+    default:
+      if (error->code >= G_DBUS_ERROR_SPAWN_EXEC_FAILED
+          && error->code <= G_DBUS_ERROR_SPAWN_NO_MEMORY)
+        *words = "vpushd could not be started";
+      else
+        {
+          *words = "D-Bus error";
+          *code = VPUSHCTL_EXIT_FAILED;
+        }
+      break;
+    }
+}
+
+int
+vpushctl_fail (Vpushctl *ctl, const GError *error)
+{
+  g_autofree gchar *remote = g_dbus_error_get_remote_error (error);
+  g_autoptr (GError) stripped = g_error_copy (error);
+  const gchar *name = remote;
+  const gchar *words = NULL;
+  int code = VPUSHCTL_EXIT_FAILED;
+
+  g_dbus_error_strip_remote_error (stripped);
+  if (error->domain == VPUSHCTL_ERROR)
+    classify_local (error, &name, &words, &code);
+  for (gsize i = 0; words == NULL && remote && i < G_N_ELEMENTS (vpush_errors); i++)
+    if (g_str_equal (remote, vpush_errors[i].name))
+      {
+        words = vpush_errors[i].words;
+        code = vpush_errors[i].code;
+      }
+  if (words == NULL && remote && g_str_has_prefix (remote, "org.freedesktop.systemd1."))
+    {
+      /* activation through systemd failed */
+      words = "vpushd could not be started";
+      code = VPUSHCTL_EXIT_UNREACHABLE;
+    }
+  if (words == NULL && error->domain == G_DBUS_ERROR)
+    classify_dbus (error, &words, &code);
+  if (words == NULL && error->domain == G_IO_ERROR && remote == NULL)
+    {
+      words = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? "vpushd did not answer"
+                                                                        : "no session bus";
+      code = VPUSHCTL_EXIT_UNREACHABLE;
+    }
+  if (words == NULL)
+    words = "failed";
+
+  g_printerr ("vpushctl %s: %s: %s\n", ctl->command, words, stripped->message);
+  if (ctl->json)
+    print_json_error (name, stripped->message, code);
+  return code;
+}
+
+static GDBusConnection *
+get_bus (Vpushctl *ctl, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+
+  if (ctl->bus == NULL)
+    {
+      ctl->bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &local_error);
+      if (ctl->bus == NULL)
+        g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE, "no session bus: %s",
+                     local_error->message);
+    }
+  return ctl->bus;
+}
+
+GVariant *
+vpushctl_call (Vpushctl *ctl, const gchar *path, const gchar *interface, const gchar *method,
+               GVariant *parameters, const GVariantType *reply_type, gint timeout_ms,
+               GError **error)
+{
+  GDBusConnection *bus = get_bus (ctl, error);
+
+  if (bus == NULL)
+    {
+      if (parameters)
+        g_variant_unref (g_variant_ref_sink (parameters));
+      return NULL;
+    }
+  return g_dbus_connection_call_sync (bus, VPUSH_DBUS_NAME, path, interface, method, parameters,
+                                      reply_type, G_DBUS_CALL_FLAGS_NONE, timeout_ms, NULL, error);
+}
+
+GVariant *
+vpushctl_get_all (Vpushctl *ctl, const gchar *path, const gchar *interface, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+
+  reply = vpushctl_call (ctl, path, PROPERTIES_IFACE, "GetAll", g_variant_new ("(s)", interface),
+                         G_VARIANT_TYPE ("(a{sv})"), -1, error);
+  return reply ? g_variant_get_child_value (reply, 0) : NULL;
+}
+
+GVariant *
+vpushctl_get_objects (Vpushctl *ctl, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, OBJECT_MANAGER_IFACE, "GetManagedObjects", NULL,
+                         G_VARIANT_TYPE ("(a{oa{sa{sv}}})"), -1, error);
+  return reply ? g_variant_get_child_value (reply, 0) : NULL;
+}
+
+static gint
+compare_objects (gconstpointer a, gconstpointer b)
+{
+  GVariant *va = *(GVariant **)a;
+  GVariant *vb = *(GVariant **)b;
+  g_autoptr (GVariant) pa = g_variant_get_child_value (va, 1);
+  g_autoptr (GVariant) pb = g_variant_get_child_value (vb, 1);
+  const gchar *path_a = NULL;
+  const gchar *path_b = NULL;
+  gint cmp;
+
+  cmp = g_strcmp0 (vpushctl_prop_string (pa, "CreatedAt"), vpushctl_prop_string (pb, "CreatedAt"));
+  if (cmp != 0)
+    return cmp;
+  g_variant_get_child (va, 0, "&o", &path_a);
+  g_variant_get_child (vb, 0, "&o", &path_b);
+  return g_strcmp0 (path_a, path_b);
+}
+
+GPtrArray *
+vpushctl_list_objects (Vpushctl *ctl, const gchar *interface, GError **error)
+{
+  g_autoptr (GVariant) objects = vpushctl_get_objects (ctl, error);
+  g_autoptr (GPtrArray) list = NULL;
+  GVariantIter iter;
+  const gchar *path;
+  GVariant *interfaces;
+
+  if (objects == NULL)
+    return NULL;
+  list = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      g_autoptr (GVariant) props
+          = g_variant_lookup_value (interfaces, interface, G_VARIANT_TYPE_VARDICT);
+
+      if (props)
+        g_ptr_array_add (list, g_variant_ref_sink (g_variant_new ("(o@a{sv})", path, props)));
+      g_variant_unref (interfaces);
+    }
+  g_ptr_array_sort (list, compare_objects);
+  return g_steal_pointer (&list);
+}
+
+gboolean
+vpushctl_resolve_factor (Vpushctl *ctl, const gchar *ref, gchar **out_path, gchar **out_sid,
+                         GError **error)
+{
+  g_autoptr (GPtrArray) factors = vpushctl_list_objects (ctl, VPUSH_DBUS_FACTOR_IFACE, error);
+  GVariant *exact = NULL;
+  GVariant *named = NULL;
+  guint n_named = 0;
+  const gchar *path;
+  g_autoptr (GVariant) props = NULL;
+
+  if (factors == NULL)
+    return FALSE;
+  for (guint i = 0; exact == NULL && i < factors->len; i++)
+    {
+      g_autoptr (GVariant) p = NULL;
+
+      g_variant_get (factors->pdata[i], "(&o@a{sv})", &path, &p);
+      if (g_str_equal (ref, path) || g_strcmp0 (ref, vpushctl_prop_string (p, "Sid")) == 0)
+        exact = factors->pdata[i];
+      else if (g_strcmp0 (ref, vpushctl_prop_string (p, "FriendlyName")) == 0 && n_named++ == 0)
+        named = factors->pdata[i];
+    }
+  /* a sid or path wins over a friendly name that happens to look like one */
+  if (exact == NULL && n_named > 1)
+    {
+      g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_AMBIGUOUS,
+                   "%u factors are named “%s”: name the factor by its sid", n_named, ref);
+      return FALSE;
+    }
+  if (exact == NULL && named == NULL)
+    {
+      g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_NOT_FOUND,
+                   "no factor “%s” (“vpushctl factors” lists them)", ref);
+      return FALSE;
+    }
+
+  g_variant_get (exact ? exact : named, "(&o@a{sv})", &path, &props);
+  if (out_path)
+    *out_path = g_strdup (path);
+  if (out_sid)
+    *out_sid = g_strdup (vpushctl_prop_string (props, "Sid"));
+  return TRUE;
+}

@@ -1,0 +1,255 @@
+/* vpushctl enroll: from options, or from the URI an enrollment QR code carries. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vpush-names.h"
+#include "vpushctl.h"
+
+#define ENROLL_URI_SCHEME "vpush"
+#define ENROLL_URI_HOST   "enroll"
+
+typedef struct
+{
+  gchar *service_sid;
+  gchar *identity;
+  gchar *token;
+  gchar *name;
+  gchar *push_url;
+} EnrollRequest;
+
+static void
+enroll_request_clear (EnrollRequest *req)
+{
+  g_free (req->service_sid);
+  g_free (req->identity);
+  g_free (req->token);
+  g_free (req->name);
+  g_free (req->push_url);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EnrollRequest, enroll_request_clear)
+
+static void
+replace_str (gchar **field, const gchar *value)
+{
+  g_free (*field);
+  *field = g_strdup (value);
+}
+
+/* vpush://enroll?token=…&serviceSid=…&identity=…&name=…[&pushUrl=…], values percent- or
+ * form-encoded. Unknown parameters are ignored with a warning, so that newer QR codes
+ * still enroll. */
+static gboolean
+parse_enroll_uri (const gchar *text, EnrollRequest *req, GError **error)
+{
+  static const struct
+  {
+    const gchar *param;
+    gsize offset;
+  } params[] = {
+    { "token", G_STRUCT_OFFSET (EnrollRequest, token) },
+    { "serviceSid", G_STRUCT_OFFSET (EnrollRequest, service_sid) },
+    { "identity", G_STRUCT_OFFSET (EnrollRequest, identity) },
+    { "name", G_STRUCT_OFFSET (EnrollRequest, name) },
+    { "pushUrl", G_STRUCT_OFFSET (EnrollRequest, push_url) },
+  };
+  g_autoptr (GUri) uri = NULL;
+  g_autoptr (GHashTable) query = NULL;
+  g_autoptr (GError) local_error = NULL;
+  GHashTableIter iter;
+  const gchar *key, *value;
+
+  uri = g_uri_parse (text, G_URI_FLAGS_ENCODED_QUERY, &local_error);
+  if (uri == NULL || g_ascii_strcasecmp (g_uri_get_scheme (uri), ENROLL_URI_SCHEME) != 0
+      || g_strcmp0 (g_uri_get_host (uri), ENROLL_URI_HOST) != 0 || g_uri_get_query (uri) == NULL)
+    {
+      g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
+                   "“%s” is not an enrollment URI (" ENROLL_URI_SCHEME "://" ENROLL_URI_HOST
+                   "?token=…&serviceSid=…&identity=…&name=…)%s%s",
+                   text, local_error ? ": " : "", local_error ? local_error->message : "");
+      return FALSE;
+    }
+  query = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_WWW_FORM, &local_error);
+  if (query == NULL)
+    {
+      g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE, "the enrollment URI's query: %s",
+                   local_error->message);
+      return FALSE;
+    }
+
+  g_hash_table_iter_init (&iter, query);
+  while (g_hash_table_iter_next (&iter, (gpointer *)&key, (gpointer *)&value))
+    {
+      gboolean known = FALSE;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (params); i++)
+        if (g_str_equal (key, params[i].param))
+          {
+            gchar **field = G_STRUCT_MEMBER_P (req, params[i].offset);
+
+            known = TRUE;
+            if (*value)
+              replace_str (field, value);
+          }
+      if (!known)
+        g_printerr ("vpushctl enroll: ignoring the unknown URI parameter “%s”\n", key);
+    }
+  return TRUE;
+}
+
+static gboolean
+read_token (gchar **token, GError **error)
+{
+  g_autofree gchar *line = NULL;
+  gchar buffer[16384];
+
+  /* "-": from stdin, so the token is not in the process list */
+  if (g_strcmp0 (*token, "-") != 0)
+    return TRUE;
+  if (fgets (buffer, sizeof buffer, stdin) == NULL)
+    {
+      g_set_error_literal (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
+                           "--token -: nothing to read on standard input");
+      return FALSE;
+    }
+  line = g_strstrip (g_strdup (buffer));
+  g_free (*token);
+  *token = g_steal_pointer (&line);
+  return TRUE;
+}
+
+static GVariant *
+metadata_variant (gchar **metadata, GError **error)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  for (gsize i = 0; metadata && metadata[i]; i++)
+    {
+      const gchar *eq = strchr (metadata[i], '=');
+      g_autofree gchar *key = NULL;
+
+      if (eq == NULL || eq == metadata[i])
+        {
+          g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
+                       "--metadata “%s” is not KEY=VALUE", metadata[i]);
+          g_variant_builder_clear (&builder);
+          return NULL;
+        }
+      key = g_strndup (metadata[i], eq - metadata[i]);
+      g_variant_builder_add (&builder, "{ss}", key, eq + 1);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+int
+vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
+{
+  g_auto (EnrollRequest) opt = { 0 };
+  g_auto (EnrollRequest) req = { 0 };
+  g_auto (GStrv) metadata = NULL;
+  gboolean no_verify = FALSE;
+  const GOptionEntry entries[] = {
+    { "service-sid", 's', 0, G_OPTION_ARG_STRING, &opt.service_sid, "The Verify service (VA…)",
+      "SID" },
+    { "identity", 'i', 0, G_OPTION_ARG_STRING, &opt.identity, "The identity the app backend chose",
+      "IDENTITY" },
+    { "token", 't', 0, G_OPTION_ARG_STRING, &opt.token,
+      "The enrollment access token, or - to read it from standard input", "TOKEN" },
+    { "name", 'n', 0, G_OPTION_ARG_STRING, &opt.name, "The friendly name shown to the user",
+      "NAME" },
+    { "push-url", 0, 0, G_OPTION_ARG_STRING, &opt.push_url, "This factor's push channel", "URL" },
+    { "metadata", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &metadata,
+      "Metadata of the factor (repeatable)", "KEY=VALUE" },
+    { "no-verify", 0, 0, G_OPTION_ARG_NONE, &no_verify,
+      "Leave the factor unverified (“vpushctl verify” later)", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) meta = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) props = NULL;
+  g_autoptr (GPtrArray) missing = g_ptr_array_new ();
+  GVariantBuilder builder;
+  const gchar *path;
+
+  context = vpushctl_context_new (
+      ctl, "[URI]",
+      "Enroll this desktop as a push factor, from the options or from an enrollment URI\n"
+      "(vpush://enroll?token=…&serviceSid=…&identity=…&name=…); options override the URI.",
+      entries);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+  if (argc > 2)
+    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
+  if (argc == 2 && !parse_enroll_uri (argv[1], &req, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+
+  /* options override the URI */
+  if (opt.service_sid)
+    replace_str (&req.service_sid, opt.service_sid);
+  if (opt.identity)
+    replace_str (&req.identity, opt.identity);
+  if (opt.token)
+    replace_str (&req.token, opt.token);
+  if (opt.name)
+    replace_str (&req.name, opt.name);
+  if (opt.push_url)
+    replace_str (&req.push_url, opt.push_url);
+  if (!read_token (&req.token, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+
+  if (req.service_sid == NULL)
+    g_ptr_array_add (missing, "--service-sid");
+  if (req.identity == NULL)
+    g_ptr_array_add (missing, "--identity");
+  if (req.token == NULL || *req.token == '\0')
+    g_ptr_array_add (missing, "--token");
+  if (req.name == NULL)
+    g_ptr_array_add (missing, "--name");
+  if (missing->len > 0)
+    {
+      g_autofree gchar *names = NULL;
+
+      g_ptr_array_add (missing, NULL);
+      names = g_strjoinv (", ", (gchar **)missing->pdata);
+      return vpushctl_usage (ctl, "missing %s (or an enrollment URI)", names);
+    }
+  meta = metadata_variant (metadata, &error);
+  if (meta == NULL)
+    return vpushctl_usage (ctl, "%s", error->message);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "service-sid", g_variant_new_string (req.service_sid));
+  g_variant_builder_add (&builder, "{sv}", "identity", g_variant_new_string (req.identity));
+  g_variant_builder_add (&builder, "{sv}", "access-token", g_variant_new_string (req.token));
+  g_variant_builder_add (&builder, "{sv}", "friendly-name", g_variant_new_string (req.name));
+  if (g_variant_n_children (meta) > 0)
+    g_variant_builder_add (&builder, "{sv}", "metadata", meta);
+  if (req.push_url)
+    g_variant_builder_add (&builder, "{sv}", "push-url", g_variant_new_string (req.push_url));
+  if (no_verify)
+    g_variant_builder_add (&builder, "{sv}", "verify", g_variant_new_boolean (FALSE));
+
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, "EnrollFactor",
+                         g_variant_new ("(a{sv})", &builder), G_VARIANT_TYPE ("(o)"),
+                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    return vpushctl_fail (ctl, error);
+  g_variant_get (reply, "(&o)", &path);
+  props = vpushctl_get_all (ctl, path, VPUSH_DBUS_FACTOR_IFACE, &error);
+  if (props == NULL)
+    return vpushctl_fail (ctl, error);
+
+  if (ctl->json)
+    {
+      g_autoptr (JsonNode) node = vpushctl_props_to_json (path, props);
+
+      vpushctl_print_json (node, TRUE);
+    }
+  else
+    g_print ("Enrolled factor %s “%s”, %s\n", vpushctl_prop_string (props, "Sid"),
+             vpushctl_prop_string (props, "FriendlyName"), vpushctl_prop_string (props, "Status"));
+  return VPUSHCTL_EXIT_OK;
+}

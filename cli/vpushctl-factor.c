@@ -1,0 +1,140 @@
+/* vpushctl verify, update, delete: the Factor methods. */
+#include "vpush-names.h"
+#include "vpushctl.h"
+
+/* Prints the factor's properties after a change. */
+static int
+show_factor (Vpushctl *ctl, const gchar *path, const gchar *what)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) props = vpushctl_get_all (ctl, path, VPUSH_DBUS_FACTOR_IFACE, &error);
+
+  if (props == NULL)
+    return vpushctl_fail (ctl, error);
+  if (ctl->json)
+    {
+      g_autoptr (JsonNode) node = vpushctl_props_to_json (path, props);
+
+      vpushctl_print_json (node, TRUE);
+    }
+  else
+    g_print ("Factor %s “%s” %s, %s\n", vpushctl_prop_string (props, "Sid"),
+             vpushctl_prop_string (props, "FriendlyName"), what,
+             vpushctl_prop_string (props, "Status"));
+  return VPUSHCTL_EXIT_OK;
+}
+
+/* Parses the options and the one FACTOR argument; *ref points into argv. */
+static int
+parse_factor (Vpushctl *ctl, int argc, char **argv, const gchar *summary,
+              const GOptionEntry *entries, const gchar **ref)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+
+  context = vpushctl_context_new (ctl, "FACTOR", summary, entries);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+  if (argc < 2)
+    return vpushctl_usage (ctl, "which factor? (a sid or friendly name)");
+  if (argc > 2)
+    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
+  *ref = argv[1];
+  return VPUSHCTL_EXIT_OK;
+}
+
+int
+vpushctl_cmd_verify (Vpushctl *ctl, int argc, char **argv)
+{
+  const gchar *ref = NULL;
+  g_autofree gchar *path = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  int rc;
+
+  rc = parse_factor (ctl, argc, argv, "Verify a factor enrolled with --no-verify.", NULL, &ref);
+  if (rc != VPUSHCTL_EXIT_OK)
+    return rc;
+  if (!vpushctl_resolve_factor (ctl, ref, &path, NULL, &error))
+    return vpushctl_fail (ctl, error);
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "Verify", NULL, NULL,
+                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    return vpushctl_fail (ctl, error);
+  return show_factor (ctl, path, "verified");
+}
+
+int
+vpushctl_cmd_update (Vpushctl *ctl, int argc, char **argv)
+{
+  g_autofree gchar *name = NULL;
+  g_autofree gchar *push_url = NULL;
+  const GOptionEntry entries[] = {
+    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "The new friendly name", "NAME" },
+    { "push-url", 0, 0, G_OPTION_ARG_STRING, &push_url,
+      "The factor's push channel (empty: the configured default)", "URL" },
+    { NULL },
+  };
+  const gchar *ref = NULL;
+  g_autofree gchar *path = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  GVariantBuilder builder;
+  int rc;
+
+  rc = parse_factor (ctl, argc, argv, "Rename a factor or change its push URL.", entries, &ref);
+  if (rc != VPUSHCTL_EXIT_OK)
+    return rc;
+  if (name == NULL && push_url == NULL)
+    return vpushctl_usage (ctl, "nothing to change: give --name or --push-url");
+  if (!vpushctl_resolve_factor (ctl, ref, &path, NULL, &error))
+    return vpushctl_fail (ctl, error);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  if (name)
+    g_variant_builder_add (&builder, "{sv}", "friendly-name", g_variant_new_string (name));
+  if (push_url)
+    g_variant_builder_add (&builder, "{sv}", "push-url", g_variant_new_string (push_url));
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "Update",
+                         g_variant_new ("(a{sv})", &builder), NULL, VPUSHCTL_API_CALL_TIMEOUT_MS,
+                         &error);
+  if (reply == NULL)
+    return vpushctl_fail (ctl, error);
+  return show_factor (ctl, path, "updated");
+}
+
+int
+vpushctl_cmd_delete (Vpushctl *ctl, int argc, char **argv)
+{
+  const gchar *ref = NULL;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *sid = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  int rc;
+
+  rc = parse_factor (ctl, argc, argv,
+                     "Delete a factor at the Verify API, then its key and record here.", NULL,
+                     &ref);
+  if (rc != VPUSHCTL_EXIT_OK)
+    return rc;
+  if (!vpushctl_resolve_factor (ctl, ref, &path, &sid, &error))
+    return vpushctl_fail (ctl, error);
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "Delete", NULL, NULL,
+                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  if (reply == NULL)
+    return vpushctl_fail (ctl, error);
+
+  if (ctl->json)
+    {
+      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+      JsonObject *object = json_object_new ();
+
+      json_object_set_string_member (object, "deleted", sid);
+      json_node_take_object (node, object);
+      vpushctl_print_json (node, TRUE);
+    }
+  else
+    g_print ("Deleted factor %s\n", sid);
+  return VPUSHCTL_EXIT_OK;
+}

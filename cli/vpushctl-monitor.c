@@ -1,0 +1,247 @@
+/* vpushctl monitor: one line per event (objects added and removed, properties changed, the
+ * daemon appearing and going), until SIGINT or SIGTERM. */
+#include <glib-unix.h>
+#include <stdio.h>
+
+#include "vpush-names.h"
+#include "vpushctl.h"
+
+typedef struct
+{
+  Vpushctl *ctl;
+  GMainLoop *loop;
+  int exit_code;
+} Monitor;
+
+/* "factor", "challenge" or "manager", from the object path */
+static const gchar *
+object_kind (const gchar *path)
+{
+  if (g_str_has_prefix (path, VPUSH_DBUS_FACTORS_PATH "/"))
+    return "factor";
+  if (g_str_has_prefix (path, VPUSH_DBUS_CHALLENGES_PATH "/"))
+    return "challenge";
+  return "manager";
+}
+
+static void
+emit (Monitor *m, const gchar *event, const gchar *kind, const gchar *path, GVariant *props,
+      const gchar *text)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+
+  if (m->ctl->json)
+    {
+      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+      JsonObject *object = json_object_new ();
+      g_autofree gchar *time = g_date_time_format (now, "%Y-%m-%dT%H:%M:%SZ");
+
+      json_object_set_string_member (object, "time", time);
+      json_object_set_string_member (object, "event", event);
+      json_object_set_string_member (object, "kind", kind);
+      if (path)
+        {
+          json_object_set_string_member (object, "object_path", path);
+          json_object_set_string_member (object, "sid", vpushctl_path_basename (path));
+        }
+      if (props)
+        json_object_set_member (object, "properties", vpushctl_variant_to_json (props));
+      json_node_take_object (node, object);
+      vpushctl_print_json (node, FALSE);
+    }
+  else
+    {
+      g_autofree gchar *time = g_date_time_format (now, "%H:%M:%S");
+
+      g_print ("%s %s %s %s\n", time, kind, event, text);
+      fflush (stdout);
+    }
+}
+
+/* The words after "factor added": sid, name and status; or sid, factor and message. */
+static gchar *
+describe (const gchar *path, GVariant *props)
+{
+  const gchar *sid = vpushctl_path_basename (path);
+
+  if (g_str_equal (object_kind (path), "factor"))
+    return g_strdup_printf ("%s “%s” %s", sid, vpushctl_prop_string (props, "FriendlyName") ?: "",
+                            vpushctl_prop_string (props, "Status") ?: "");
+  if (g_str_equal (object_kind (path), "challenge"))
+    return g_strdup_printf ("%s factor %s “%s” expires %s", sid,
+                            vpushctl_path_basename (vpushctl_prop_string (props, "Factor") ?: ""),
+                            vpushctl_prop_string (props, "Message") ?: "",
+                            vpushctl_prop_string (props, "ExpiresAt") ?: "");
+  return g_strdup (path);
+}
+
+static void
+on_interfaces_added (GDBusConnection *bus, const gchar *sender, const gchar *object_path,
+                     const gchar *interface, const gchar *signal, GVariant *parameters,
+                     gpointer user_data)
+{
+  Monitor *m = user_data;
+  const gchar *path;
+  g_autoptr (GVariant) interfaces = NULL;
+  GVariantIter iter;
+  const gchar *name;
+  GVariant *props;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oa{sa{sv}})")))
+    return;
+  g_variant_get (parameters, "(&o@a{sa{sv}})", &path, &interfaces);
+  g_variant_iter_init (&iter, interfaces);
+  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, &props))
+    {
+      g_autoptr (GVariant) owned = props;
+      g_autofree gchar *text = NULL;
+
+      if (!g_str_has_prefix (name, VPUSH_DBUS_IFACE_PREFIX))
+        continue;
+      text = describe (path, props);
+      emit (m, "added", object_kind (path), path, props, text);
+    }
+}
+
+static void
+on_interfaces_removed (GDBusConnection *bus, const gchar *sender, const gchar *object_path,
+                       const gchar *interface, const gchar *signal, GVariant *parameters,
+                       gpointer user_data)
+{
+  Monitor *m = user_data;
+  const gchar *path;
+  g_autofree const gchar **names = NULL;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oas)")))
+    return;
+  g_variant_get (parameters, "(&o^a&s)", &path, &names);
+  for (gsize i = 0; names[i]; i++)
+    if (g_str_has_prefix (names[i], VPUSH_DBUS_IFACE_PREFIX))
+      emit (m, "removed", object_kind (path), path, NULL, vpushctl_path_basename (path));
+}
+
+static void
+on_properties_changed (GDBusConnection *bus, const gchar *sender, const gchar *object_path,
+                       const gchar *interface, const gchar *signal, GVariant *parameters,
+                       gpointer user_data)
+{
+  Monitor *m = user_data;
+  const gchar *name;
+  g_autoptr (GVariant) changed = NULL;
+  g_autofree const gchar **invalidated = NULL;
+  g_autoptr (GString) text = NULL;
+  GVariantIter iter;
+  const gchar *key;
+  GVariant *value;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (parameters, "(&s@a{sv}^a&s)", &name, &changed, &invalidated);
+  if (!g_str_has_prefix (name, VPUSH_DBUS_IFACE_PREFIX) || g_variant_n_children (changed) == 0)
+    return;
+
+  text = g_string_new (g_str_equal (object_kind (object_path), "manager")
+                           ? ""
+                           : vpushctl_path_basename (object_path));
+  g_variant_iter_init (&iter, changed);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autofree gchar *printed = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+                                      ? g_strdup (g_variant_get_string (value, NULL))
+                                      : g_variant_print (value, FALSE);
+
+      g_string_append_printf (text, "%s%s=%s", text->len ? " " : "", key, printed);
+      g_variant_unref (value);
+    }
+  emit (m, "changed", object_kind (object_path), object_path, changed, text->str);
+}
+
+static void
+on_name_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, gpointer user_data)
+{
+  Monitor *m = user_data;
+  g_autofree gchar *text = g_strdup_printf ("%s is %s", owner, name);
+
+  emit (m, "appeared", "daemon", NULL, NULL, text);
+}
+
+static void
+on_name_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
+{
+  Monitor *m = user_data;
+
+  if (bus == NULL)
+    {
+      emit (m, "vanished", "daemon", NULL, NULL, "the session bus went away");
+      m->exit_code = VPUSHCTL_EXIT_UNREACHABLE;
+      g_main_loop_quit (m->loop);
+      return;
+    }
+  emit (m, "vanished", "daemon", NULL, NULL, name);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Monitor *m = user_data;
+
+  g_main_loop_quit (m->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (GDBusConnection) bus = NULL;
+  Monitor m = { ctl };
+  guint subscriptions[3];
+  guint watch;
+
+  context = vpushctl_context_new (
+      ctl, NULL,
+      "Print what vpushd does, one line per event (with --json one JSON object per line), "
+      "until interrupted. The first line tells whether vpushd is running.",
+      NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return vpushctl_usage (ctl, "%s", error->message);
+  if (argc > 1)
+    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  if (bus == NULL)
+    {
+      g_autoptr (GError) wrapped = g_error_new (VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE,
+                                                "no session bus: %s", error->message);
+
+      return vpushctl_fail (ctl, wrapped);
+    }
+  /* vpushd going away is an event here, not the end */
+  g_dbus_connection_set_exit_on_close (bus, FALSE);
+  m.loop = loop = g_main_loop_new (NULL, FALSE);
+
+  /* subscribed before the name watch: its first answer comes after these match rules are in
+   * place, so nothing that follows the first line is missed */
+  subscriptions[0] = g_dbus_connection_signal_subscribe (
+      bus, VPUSH_DBUS_NAME, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
+      VPUSH_DBUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces_added, &m, NULL);
+  subscriptions[1] = g_dbus_connection_signal_subscribe (
+      bus, VPUSH_DBUS_NAME, "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
+      VPUSH_DBUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces_removed, &m, NULL);
+  subscriptions[2] = g_dbus_connection_signal_subscribe (
+      bus, VPUSH_DBUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL, NULL,
+      G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &m, NULL);
+  watch = g_bus_watch_name_on_connection (bus, VPUSH_DBUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          on_name_appeared, on_name_vanished, &m, NULL);
+  g_unix_signal_add (SIGINT, on_signal, &m);
+  g_unix_signal_add (SIGTERM, on_signal, &m);
+
+  g_main_loop_run (loop);
+
+  g_bus_unwatch_name (watch);
+  for (gsize i = 0; i < G_N_ELEMENTS (subscriptions); i++)
+    g_dbus_connection_signal_unsubscribe (bus, subscriptions[i]);
+  return m.exit_code;
+}

@@ -1,0 +1,102 @@
+/* vpushctl: global options and the command table. */
+#include <locale.h>
+
+#include "vpushctl.h"
+
+static const struct
+{
+  const gchar *name;
+  VpushctlCommandFunc func;
+  const gchar *summary;
+} commands[] = {
+  { "status", vpushctl_cmd_status, "Show vpushd's version and state" },
+  { "enroll", vpushctl_cmd_enroll, "Enroll this desktop as a push factor" },
+  { "factors", vpushctl_cmd_factors, "List the factors" },
+  { "challenges", vpushctl_cmd_challenges, "List pending challenges, or past ones" },
+  { "approve", vpushctl_cmd_approve, "Approve a pending challenge" },
+  { "deny", vpushctl_cmd_deny, "Deny a pending challenge" },
+  { "verify", vpushctl_cmd_verify, "Verify an unverified factor" },
+  { "update", vpushctl_cmd_update, "Rename a factor or change its push URL" },
+  { "delete", vpushctl_cmd_delete, "Delete a factor here and at the Verify API" },
+  { "refresh", vpushctl_cmd_refresh, "Poll the Verify API for challenges now" },
+  { "monitor", vpushctl_cmd_monitor, "Print events as they happen, until interrupted" },
+};
+
+static gchar *
+commands_description (void)
+{
+  GString *text = g_string_new ("Commands:\n");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    g_string_append_printf (text, "  %-12s%s\n", commands[i].name, commands[i].summary);
+  g_string_append (text, "\nRun “vpushctl COMMAND --help” for the options of a command.\n"
+                         "Exit codes: 0 done, 1 the daemon reported an error, 2 usage,\n"
+                         "3 vpushd not reachable, 4 not found, 5 ambiguous, 6 expired,\n"
+                         "7 already answered, 8 access denied, 9 keyring locked,\n"
+                         "10 Verify API unreachable. See vpushctl(1).");
+  return g_string_free (text, FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  Vpushctl ctl = { 0 };
+  gboolean version = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Print JSON, for scripts", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autofree gchar *description = NULL;
+  g_autoptr (GError) error = NULL;
+
+  setlocale (LC_ALL, "");
+  g_set_prgname ("vpushctl");
+  context = g_option_context_new ("COMMAND [ARGUMENTS…]");
+  /* options after the command belong to the command */
+  g_option_context_set_strict_posix (context, TRUE);
+  g_option_context_set_summary (context,
+                                "Control vpushd, the Twilio Verify Push factor of this desktop.");
+  description = commands_description ();
+  g_option_context_set_description (context, description);
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("vpushctl: %s\nTry “vpushctl --help”.\n", error->message);
+      return VPUSHCTL_EXIT_USAGE;
+    }
+  if (version)
+    {
+      g_print ("vpushctl %s\n", VPUSH_VERSION);
+      return VPUSHCTL_EXIT_OK;
+    }
+  if (argc < 2)
+    {
+      g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);
+
+      g_printerr ("%s", help);
+      return VPUSHCTL_EXIT_USAGE;
+    }
+  if (g_str_equal (argv[1], "help"))
+    {
+      g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);
+
+      g_print ("%s", help);
+      return VPUSHCTL_EXIT_OK;
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (argv[1], commands[i].name))
+      {
+        int rc;
+
+        ctl.command = commands[i].name;
+        rc = commands[i].func (&ctl, argc - 1, argv + 1);
+        g_clear_object (&ctl.bus);
+        return rc;
+      }
+
+  g_printerr ("vpushctl: unknown command “%s”\nTry “vpushctl --help”.\n", argv[1]);
+  return VPUSHCTL_EXIT_USAGE;
+}

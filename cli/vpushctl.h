@@ -1,0 +1,85 @@
+/* vpushctl: a thin client of vpushd's D-Bus API (docs/dbus-api.md). */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* Exit codes, as vpushctl(1) documents them. */
+typedef enum
+{
+  VPUSHCTL_EXIT_OK = 0,
+  VPUSHCTL_EXIT_FAILED = 1,
+  VPUSHCTL_EXIT_USAGE = 2,
+  VPUSHCTL_EXIT_UNREACHABLE = 3,
+  VPUSHCTL_EXIT_NOT_FOUND = 4,
+  VPUSHCTL_EXIT_AMBIGUOUS = 5,
+  VPUSHCTL_EXIT_EXPIRED = 6,
+  VPUSHCTL_EXIT_ALREADY_RESPONDED = 7,
+  VPUSHCTL_EXIT_ACCESS_DENIED = 8,
+  VPUSHCTL_EXIT_KEYRING_LOCKED = 9,
+  VPUSHCTL_EXIT_NETWORK = 10,
+} VpushctlExit;
+
+/* Errors found before asking the daemon; the code is the exit code. */
+#define VPUSHCTL_ERROR (vpushctl_error_quark ())
+GQuark vpushctl_error_quark (void);
+
+/* Calls that reach the Verify API wait this long; the daemon has its own timeouts. */
+#define VPUSHCTL_API_CALL_TIMEOUT_MS (5 * 60 * 1000)
+
+typedef struct
+{
+  const gchar *command;
+  gboolean json;
+  GDBusConnection *bus;
+} Vpushctl;
+
+typedef int (*VpushctlCommandFunc) (Vpushctl *ctl, int argc, char **argv);
+
+/* vpushctl-bus.c */
+GOptionContext *vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summary,
+                                      const GOptionEntry *entries);
+int vpushctl_usage (Vpushctl *ctl, const gchar *format, ...) G_GNUC_PRINTF (2, 3);
+/* Prints the error in words (and as JSON with --json); returns the exit code. */
+int vpushctl_fail (Vpushctl *ctl, const GError *error);
+GVariant *vpushctl_call (Vpushctl *ctl, const gchar *path, const gchar *interface,
+                         const gchar *method, GVariant *parameters, const GVariantType *reply_type,
+                         gint timeout_ms, GError **error);
+/* a{sv} of every property of interface on path */
+GVariant *vpushctl_get_all (Vpushctl *ctl, const gchar *path, const gchar *interface,
+                            GError **error);
+/* a{oa{sa{sv}}} */
+GVariant *vpushctl_get_objects (Vpushctl *ctl, GError **error);
+/* The a{sv} properties of every object with interface, sorted by CreatedAt then path;
+ * each item is a GVariant (oa{sv}). */
+GPtrArray *vpushctl_list_objects (Vpushctl *ctl, const gchar *interface, GError **error);
+/* ref: a factor sid, object path or friendly name. */
+gboolean vpushctl_resolve_factor (Vpushctl *ctl, const gchar *ref, gchar **out_path,
+                                  gchar **out_sid, GError **error);
+
+/* vpushctl-output.c */
+gchar *vpushctl_snake_case (const gchar *name);
+JsonNode *vpushctl_variant_to_json (GVariant *value);
+/* An object of the properties with snake_case keys, plus object_path when path is set. */
+JsonNode *vpushctl_props_to_json (const gchar *path, GVariant *props);
+void vpushctl_print_json (JsonNode *node, gboolean pretty);
+const gchar *vpushctl_prop_string (GVariant *props, const gchar *name);
+const gchar *vpushctl_path_basename (const gchar *path);
+void vpushctl_print_fields (GVariant *fields, const gchar *indent);
+
+/* the commands */
+int vpushctl_cmd_status (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_approve (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_deny (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_refresh (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_verify (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_update (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_delete (Vpushctl *ctl, int argc, char **argv);
+int vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv);
+
+G_END_DECLS

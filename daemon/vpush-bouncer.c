@@ -1,0 +1,505 @@
+#include "vpush-bouncer.h"
+
+#include "vpush-log.h"
+#include "vpush-names.h"
+#include "vpush-session.h"
+
+/* coalesces the burst of events one edit of a policy directory makes */
+#define RELOAD_DELAY_MS 200
+/* the caller's identity, looked up once per method call */
+#define CALLER_DATA_KEY "vpush-caller"
+#define BUILTIN_RULE    "built-in: any process of the user"
+
+struct _VpushBouncer
+{
+  GObject parent_instance;
+  GStrv dirs;
+  gboolean require_root;
+  VpushPolicy *policy;
+  VpushSession *session;
+  GPtrArray *monitors;
+  guint reload_id;
+};
+
+G_DEFINE_TYPE (VpushBouncer, vpush_bouncer, G_TYPE_OBJECT)
+
+static void
+vpush_bouncer_finalize (GObject *object)
+{
+  VpushBouncer *self = VPUSH_BOUNCER (object);
+
+  g_clear_handle_id (&self->reload_id, g_source_remove);
+  for (guint i = 0; i < self->monitors->len; i++)
+    {
+      GFileMonitor *monitor = g_ptr_array_index (self->monitors, i);
+
+      g_signal_handlers_disconnect_by_data (monitor, self);
+      g_file_monitor_cancel (monitor);
+    }
+  g_ptr_array_unref (self->monitors);
+  g_clear_object (&self->session);
+  g_clear_object (&self->policy);
+  g_strfreev (self->dirs);
+  G_OBJECT_CLASS (vpush_bouncer_parent_class)->finalize (object);
+}
+
+static void
+vpush_bouncer_class_init (VpushBouncerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = vpush_bouncer_finalize;
+}
+
+static void
+vpush_bouncer_init (VpushBouncer *self)
+{
+  self->monitors = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+static void
+log_policy (VpushBouncer *self, const gchar *what)
+{
+  guint n = vpush_policy_get_n_rules (self->policy);
+  g_autofree gchar *sources = g_strjoinv (", ", (gchar **)vpush_policy_get_sources (self->policy));
+
+  g_message ("policy %s: %u rule%s from %s", what, n, n == 1 ? "" : "s", sources);
+}
+
+static gboolean
+reload_cb (gpointer user_data)
+{
+  VpushBouncer *self = user_data;
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (GError) error = NULL;
+
+  self->reload_id = 0;
+  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
+  if (policy == NULL)
+    {
+      g_warning ("policy not reloaded, the previous one stays in force: %s", error->message);
+      return G_SOURCE_REMOVE;
+    }
+  g_set_object (&self->policy, policy);
+  log_policy (self, "reloaded");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
+                VpushBouncer *self)
+{
+  if (self->reload_id == 0)
+    self->reload_id = g_timeout_add (RELOAD_DELAY_MS, reload_cb, self);
+}
+
+VpushBouncer *
+vpush_bouncer_new (const gchar *policy_dir, GError **error)
+{
+  g_autoptr (VpushBouncer) self = g_object_new (VPUSH_TYPE_BOUNCER, NULL);
+  g_autoptr (GStrvBuilder) dirs = g_strv_builder_new ();
+
+  if (policy_dir != NULL)
+    g_strv_builder_add (dirs, policy_dir);
+  else
+    {
+      g_strv_builder_add (dirs, VPUSH_POLICY_SYSCONF_DIR);
+      g_strv_builder_add (dirs, VPUSH_POLICY_DATADIR);
+    }
+  self->dirs = g_strv_builder_end (dirs);
+  /* only root may widen who approves; --policy-dir is for tests */
+  self->require_root = policy_dir == NULL;
+
+  self->policy
+      = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, error);
+  if (self->policy == NULL)
+    return NULL;
+  log_policy (self, "loaded");
+
+  for (guint i = 0; self->dirs[i] != NULL; i++)
+    {
+      g_autoptr (GFile) dir = g_file_new_for_path (self->dirs[i]);
+      g_autoptr (GError) local_error = NULL;
+      GFileMonitor *monitor;
+
+      monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &local_error);
+      if (monitor == NULL)
+        {
+          g_warning ("%s: policy changes there need a restart: %s", self->dirs[i],
+                     local_error->message);
+          continue;
+        }
+      g_signal_connect (monitor, "changed", G_CALLBACK (on_dir_changed), self);
+      g_ptr_array_add (self->monitors, monitor);
+    }
+
+  self->session = vpush_session_new ();
+  return g_steal_pointer (&self);
+}
+
+VpushPolicy *
+vpush_bouncer_get_policy (VpushBouncer *self)
+{
+  return self->policy;
+}
+
+/* Access */
+
+struct _VpushAccess
+{
+  VpushBouncer *bouncer;
+  GDBusMethodInvocation *invocation; /* holds the caller */
+  const VpushCaller *caller;
+  VpushAction action;
+  VpushMatch match;
+  VpushSessionState session;
+  gchar *rule;
+};
+
+static void
+access_clear (gpointer data)
+{
+  VpushAccess *access = data;
+
+  g_clear_object (&access->bouncer);
+  g_clear_object (&access->invocation);
+  g_free (access->rule);
+}
+
+VpushAccess *
+vpush_access_ref (VpushAccess *access)
+{
+  return g_rc_box_acquire (access);
+}
+
+void
+vpush_access_unref (VpushAccess *access)
+{
+  g_rc_box_release_full (access, access_clear);
+}
+
+const VpushCaller *
+vpush_access_get_caller (VpushAccess *access)
+{
+  return access->caller;
+}
+
+const gchar *
+vpush_access_get_rule (VpushAccess *access)
+{
+  return access->rule;
+}
+
+gboolean
+vpush_access_allows_factor (VpushAccess *access, const VpushFactorRecord *factor)
+{
+  VpushPolicyQuery query = {
+    .action = access->action,
+    .match = access->match,
+    .caller = access->caller,
+    .session = access->session,
+    .factor_sid = factor->sid,
+    .factor_name = factor->friendly_name,
+    .challenge_age = -1,
+  };
+
+  if (access->action == VPUSH_ACTION_NONE)
+    return TRUE;
+  return access->bouncer != NULL
+         && vpush_policy_check (access->bouncer->policy, &query, NULL, NULL) != NULL;
+}
+
+/* Authorization */
+
+typedef struct
+{
+  VpushManager *manager;
+  VpushBouncer *bouncer; /* nullable: no policy, nothing but NONE is allowed */
+  GDBusMethodInvocation *invocation;
+  VpushAction action;
+  VpushMatch match;
+  VpushFactorRecord *factor; /* nullable */
+  VpushChallenge *challenge; /* nullable */
+  const VpushCaller *caller; /* the invocation's */
+  VpushSessionState session;
+  gchar *session_id;
+} Auth;
+
+static void
+auth_free (Auth *auth)
+{
+  g_clear_object (&auth->manager);
+  g_clear_object (&auth->bouncer);
+  g_clear_object (&auth->invocation);
+  g_clear_pointer (&auth->factor, vpush_factor_record_free);
+  g_clear_pointer (&auth->challenge, vpush_challenge_unref);
+  g_free (auth->session_id);
+  g_free (auth);
+}
+
+static void
+fill_query (Auth *auth, VpushPolicyQuery *query)
+{
+  *query = (VpushPolicyQuery){
+    .action = auth->action,
+    .match = auth->match,
+    .caller = auth->caller,
+    .session = auth->session,
+    .factor_sid = auth->factor ? auth->factor->sid : NULL,
+    .factor_name = auth->factor ? auth->factor->friendly_name : NULL,
+    .challenge_age = -1,
+  };
+  if (auth->challenge != NULL)
+    {
+      gint64 now = vpush_verify_now (vpush_manager_get_verify (auth->manager));
+
+      query->challenge_age = MAX (0, now - auth->challenge->created_at);
+    }
+}
+
+static void
+audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason)
+{
+  const VpushCaller *c = auth->caller;
+  const gchar *action = vpush_action_to_string (auth->action);
+  g_autofree gchar *who = NULL;
+  g_autofree gchar *pid = NULL;
+  g_autofree gchar *target = NULL;
+
+  if (c != NULL)
+    {
+      who = vpush_caller_describe (c);
+      pid = g_strdup_printf ("%u", c->pid);
+    }
+  else
+    who = g_strdup_printf ("unidentified caller %s",
+                           g_dbus_method_invocation_get_sender (auth->invocation));
+  if (auth->challenge != NULL)
+    target = g_strdup_printf (" of challenge %s of factor %s", auth->challenge->sid,
+                              auth->challenge->factor_sid);
+  else if (auth->factor != NULL)
+    target = g_strdup_printf (" of factor %s", auth->factor->sid);
+
+  {
+    const GLogField fields[] = {
+      { VPUSH_LOG_FIELD_ACTION, action, -1 },
+      { VPUSH_LOG_FIELD_DECISION, decision, -1 },
+      { VPUSH_LOG_FIELD_RULE, rule, -1 },
+      { VPUSH_LOG_FIELD_FACTOR, auth->factor ? auth->factor->sid : NULL, -1 },
+      { VPUSH_LOG_FIELD_CHALLENGE, auth->challenge ? auth->challenge->sid : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER, who, -1 },
+      { VPUSH_LOG_FIELD_CALLER_EXE, c ? c->exe : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_UNIT, c ? c->unit : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_APP, c ? c->app_id : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_PID, pid, -1 },
+      { VPUSH_LOG_FIELD_CALLER_SESSION,
+        auth->session_id ? auth->session_id
+        : c              ? c->session
+                         : NULL,
+        -1 },
+    };
+
+    if (reason != NULL)
+      vpush_log_fields (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, fields, G_N_ELEMENTS (fields),
+                        "%s%s refused for %s: %s", action, target ? target : "", who, reason);
+    else
+      vpush_log_fields (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, fields, G_N_ELEMENTS (fields),
+                        "%s%s allowed for %s by rule “%s”", action, target ? target : "", who,
+                        rule);
+  }
+}
+
+static void
+refuse (GTask *task, const gchar *closest_rule, const gchar *reason)
+{
+  Auth *auth = g_task_get_task_data (task);
+
+  audit (auth, VPUSH_DECISION_REFUSED, closest_rule, reason);
+  g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, "%s", reason);
+}
+
+static void
+allow (GTask *task, const gchar *rule)
+{
+  Auth *auth = g_task_get_task_data (task);
+  VpushAccess *access = g_rc_box_new0 (VpushAccess);
+
+  /* the decision on an answer is the one on its challenge; the others are routine */
+  if ((auth->action & (VPUSH_ACTION_APPROVE | VPUSH_ACTION_DENY)) && auth->challenge != NULL)
+    audit (auth, VPUSH_DECISION_ALLOWED, rule, NULL);
+  else
+    g_debug ("%s allowed for %s (pid %u) by rule “%s”", vpush_action_to_string (auth->action),
+             auth->caller->exe ? auth->caller->exe : "unknown executable", auth->caller->pid, rule);
+
+  access->bouncer = auth->bouncer ? g_object_ref (auth->bouncer) : NULL;
+  access->invocation = g_object_ref (auth->invocation);
+  access->caller = auth->caller;
+  access->action = auth->action;
+  access->match = auth->match;
+  access->session = auth->session;
+  access->rule = g_strdup (rule);
+  g_task_return_pointer (task, access, (GDestroyNotify)vpush_access_unref);
+}
+
+static void
+decide (GTask *task)
+{
+  Auth *auth = g_task_get_task_data (task);
+  VpushPolicyQuery query;
+  g_autofree gchar *reason = NULL;
+  const gchar *closest = NULL;
+  const gchar *rule;
+
+  fill_query (auth, &query);
+  rule = vpush_policy_check (auth->bouncer->policy, &query, &closest, &reason);
+  if (rule != NULL)
+    allow (task, rule);
+  else
+    refuse (task, closest, reason);
+}
+
+static void
+session_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  Auth *auth = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+
+  auth->session
+      = vpush_session_query_finish (VPUSH_SESSION (source), result, &auth->session_id, &error);
+  if (error != NULL)
+    g_message ("the login session of pid %u is unknown: %s", auth->caller->pid, error->message);
+  /* logind was asked about a pid: it must still be the pinned process */
+  if (!vpush_caller_is_alive (auth->caller))
+    {
+      refuse (task, NULL, "the caller exited while its login session was looked up");
+      return;
+    }
+  decide (task);
+}
+
+static void
+check_session (GTask *task)
+{
+  Auth *auth = g_task_get_task_data (task);
+  VpushPolicyQuery query;
+
+  if (auth->action == VPUSH_ACTION_NONE)
+    {
+      allow (task, BUILTIN_RULE);
+      return;
+    }
+  if (auth->bouncer == NULL)
+    {
+      refuse (task, NULL, "no policy is loaded");
+      return;
+    }
+  fill_query (auth, &query);
+  if (vpush_policy_needs_session (auth->bouncer->policy, &query))
+    {
+      vpush_session_query_async (auth->bouncer->session, auth->caller->pid, auth->caller->uid,
+                                 session_cb, g_object_ref (task));
+      return;
+    }
+  decide (task);
+}
+
+static void
+caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  Auth *auth = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  VpushCaller *caller;
+
+  caller = vpush_caller_lookup_finish (result, &error);
+  if (caller == NULL)
+    {
+      refuse (task, NULL, error->message);
+      return;
+    }
+  g_object_set_data_full (G_OBJECT (auth->invocation), CALLER_DATA_KEY, caller,
+                          (GDestroyNotify)vpush_caller_free);
+  auth->caller = caller;
+  check_session (task);
+}
+
+void
+vpush_bouncer_authorize_async (VpushManager *manager, GDBusMethodInvocation *invocation,
+                               VpushAction action, VpushMatch match,
+                               const VpushFactorRecord *factor, VpushChallenge *challenge,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, callback, user_data);
+  VpushBouncer *bouncer = vpush_manager_get_bouncer (manager);
+  Auth *auth = g_new0 (Auth, 1);
+
+  auth->manager = g_object_ref (manager);
+  auth->bouncer = bouncer ? g_object_ref (bouncer) : NULL;
+  auth->invocation = g_object_ref (invocation);
+  auth->action = action;
+  auth->match = match;
+  auth->factor = factor ? vpush_factor_record_copy (factor) : NULL;
+  auth->challenge = challenge ? vpush_challenge_ref (challenge) : NULL;
+  auth->session = VPUSH_SESSION_UNKNOWN;
+  g_task_set_task_data (task, auth, (GDestroyNotify)auth_free);
+
+  auth->caller = g_object_get_data (G_OBJECT (invocation), CALLER_DATA_KEY);
+  if (auth->caller != NULL)
+    {
+      check_session (task);
+      return;
+    }
+  vpush_caller_lookup_async (g_dbus_method_invocation_get_connection (invocation),
+                             g_dbus_method_invocation_get_sender (invocation), NULL, caller_cb,
+                             g_steal_pointer (&task));
+}
+
+VpushAccess *
+vpush_bouncer_authorize_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Gate */
+
+typedef struct
+{
+  GDBusMethodInvocation *invocation;
+  VpushAllowedFunc allowed;
+  gpointer data;
+  GDestroyNotify destroy;
+} Gate;
+
+static void
+gate_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Gate *gate = user_data;
+  g_autoptr (VpushAccess) access = NULL;
+  g_autoptr (GError) error = NULL;
+
+  access = vpush_bouncer_authorize_finish (result, &error);
+  if (access != NULL)
+    gate->allowed (gate->data);
+  else
+    {
+      vpush_manager_return_error (gate->invocation, error);
+      if (gate->destroy != NULL)
+        gate->destroy (gate->data);
+    }
+  g_object_unref (gate->invocation);
+  g_free (gate);
+}
+
+void
+vpush_bouncer_gate (VpushManager *manager, GDBusMethodInvocation *invocation, VpushAction action,
+                    const VpushFactorRecord *factor, VpushAllowedFunc allowed, gpointer data,
+                    GDestroyNotify destroy)
+{
+  Gate *gate = g_new0 (Gate, 1);
+
+  gate->invocation = g_object_ref (invocation);
+  gate->allowed = allowed;
+  gate->data = data;
+  gate->destroy = destroy;
+  vpush_bouncer_authorize_async (manager, invocation, action, VPUSH_MATCH_NONE, factor, NULL,
+                                 gate_cb, gate);
+}

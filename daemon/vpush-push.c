@@ -1,0 +1,798 @@
+#include "vpush-push.h"
+
+#include <string.h>
+
+#include "vpush-factor.h"
+#include "vpush-log.h"
+#include "vpush-names.h"
+#include "vpush-poller.h"
+#include "vpush-push-parser.h"
+
+/* Reconnects back off exponentially, half fixed and half random, up to the cap; only a
+ * connection that stayed up a while starts it again, so a flapping server is not hammered
+ * (every connect polls the API). */
+#define BACKOFF_BASE_MS  1000
+#define BACKOFF_CAP_MS   (5 * 60 * 1000)
+#define BACKOFF_RESET_US (30 * G_USEC_PER_SEC)
+
+/* Hints followed per batch; beyond that one poll of the stream's factors is cheaper, and
+ * a push server can't make vpushd fetch without bound. */
+#define HINTS_MAX 8
+
+/* A stream that sends nothing for this long is dead. Until the server's keepalive period
+ * has been seen the default holds; then it is a few periods, within bounds. */
+#define KEEPALIVE_TIMEOUT_DEFAULT_S 120
+#define KEEPALIVE_TIMEOUT_MIN_S     5
+#define KEEPALIVE_TIMEOUT_MAX_S     300
+#define KEEPALIVE_PERIODS           3
+
+#define ACCEPT_HEADER "Accept: text/event-stream, application/x-ndjson, application/json"
+
+typedef enum
+{
+  STREAM_CONNECTED, /* ordered best to worst: PushState is the worst */
+  STREAM_CONNECTING,
+  STREAM_RETRYING,
+} StreamState;
+
+static const gchar *const state_names[] = {
+  VPUSH_PUSH_STATE_CONNECTED,
+  VPUSH_PUSH_STATE_CONNECTING,
+  VPUSH_PUSH_STATE_RETRYING,
+};
+
+typedef struct
+{
+  gchar *challenge_sid;
+  gchar *factor_sid; /* nullable */
+} Hint;
+
+typedef struct
+{
+  VpushPush *push;
+  gchar *url;
+  gchar *label;        /* scheme://host:port for the log: the path may hold a secret topic */
+  GHashTable *factors; /* sids */
+  StreamState state;
+
+  VpushHttpStream *http; /* the current connection, nullable */
+  VpushPushParser *parser;
+  gchar *refused; /* why the response was not taken */
+  gchar *cursor;  /* where to resume */
+  gboolean cursor_since;
+  gint64 retry_ms; /* the server's SSE retry, -1 for none */
+  guint failures;  /* attempts in a row that failed or did not last */
+  guint reconnect_id;
+
+  guint watchdog_id;
+  gint64 last_activity; /* monotonic µs of the last bytes (or of the connect) */
+  gint64 chunk_gap;     /* µs of silence before the bytes being parsed; 0 for the first */
+  gint64 keepalive_gap; /* the longest silence seen before a keepalive; 0 = unknown */
+  gint64 connected_at;  /* monotonic µs; 0 while not connected */
+  gboolean got_data;
+
+  /* found inside curl's callbacks, which must not start requests: acted on from an idle */
+  GPtrArray *hints;
+  gboolean poll_wanted;
+  guint work_id;
+} Stream;
+
+struct _VpushPush
+{
+  GObject parent_instance;
+
+  VpushManager *manager;
+  VpushHttp *http;
+  GCancellable *cancellable; /* of the hint fetches; cancelled at finalize */
+  GHashTable *streams;       /* url → Stream */
+  GHashTable *factor_urls;   /* factor sid → url */
+  GHashTable *fetching;      /* challenge sids being fetched because of a hint */
+  const gchar *state;
+};
+
+G_DEFINE_TYPE (VpushPush, vpush_push, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_STATE,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+static void stream_connect (Stream *stream);
+
+static void
+hint_free (Hint *hint)
+{
+  g_free (hint->challenge_sid);
+  g_free (hint->factor_sid);
+  g_free (hint);
+}
+
+static void
+stream_free (Stream *stream)
+{
+  if (stream->http != NULL)
+    vpush_http_stream_cancel (stream->http);
+  g_clear_handle_id (&stream->reconnect_id, g_source_remove);
+  g_clear_handle_id (&stream->watchdog_id, g_source_remove);
+  g_clear_handle_id (&stream->work_id, g_source_remove);
+  g_clear_pointer (&stream->parser, vpush_push_parser_free);
+  g_ptr_array_unref (stream->hints);
+  g_hash_table_unref (stream->factors);
+  g_free (stream->url);
+  g_free (stream->label);
+  g_free (stream->refused);
+  g_free (stream->cursor);
+  g_free (stream);
+}
+
+static gchar *
+url_label (const gchar *url)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+
+  if (uri == NULL)
+    return g_strdup ("(unparsable URL)");
+  if (g_uri_get_port (uri) < 0)
+    return g_strdup_printf ("%s://%s", g_uri_get_scheme (uri), g_uri_get_host (uri));
+  return g_strdup_printf ("%s://%s:%d", g_uri_get_scheme (uri), g_uri_get_host (uri),
+                          g_uri_get_port (uri));
+}
+
+/* The URL with since=<cursor> in place of any since= it had (ntfy resume). */
+static gchar *
+url_with_since (const gchar *url, const gchar *cursor)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
+  g_autoptr (GUri) resumed = NULL;
+  g_autoptr (GString) query = g_string_new (NULL);
+  g_autofree gchar *escaped = g_uri_escape_string (cursor, NULL, FALSE);
+
+  if (uri == NULL)
+    return g_strdup (url);
+  if (g_uri_get_query (uri) != NULL)
+    {
+      g_auto (GStrv) params = g_strsplit (g_uri_get_query (uri), "&", -1);
+
+      for (guint i = 0; params[i] != NULL; i++)
+        if (*params[i] != '\0' && !g_str_has_prefix (params[i], "since="))
+          g_string_append_printf (query, "%s&", params[i]);
+    }
+  g_string_append_printf (query, "since=%s", escaped);
+  resumed = g_uri_build (G_URI_FLAGS_ENCODED, g_uri_get_scheme (uri), g_uri_get_userinfo (uri),
+                         g_uri_get_host (uri), g_uri_get_port (uri), g_uri_get_path (uri),
+                         query->str, g_uri_get_fragment (uri));
+  return g_uri_to_string (resumed);
+}
+
+static gboolean
+format_for (const gchar *content_type, VpushPushFormat *out_format)
+{
+  g_autofree gchar *media = NULL;
+
+  if (content_type == NULL)
+    return FALSE;
+  media = g_ascii_strdown (content_type, (gssize)strcspn (content_type, ";"));
+  g_strstrip (media);
+  if (g_str_equal (media, "text/event-stream"))
+    *out_format = VPUSH_PUSH_FORMAT_SSE;
+  else if (g_str_equal (media, "application/x-ndjson") || g_str_equal (media, "application/json")
+           || g_str_equal (media, "application/jsonl"))
+    *out_format = VPUSH_PUSH_FORMAT_NTFY;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* State */
+
+static void
+update_state (VpushPush *self)
+{
+  GHashTableIter iter;
+  Stream *stream;
+  gint worst = -1;
+  const gchar *state;
+
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&stream))
+    worst = MAX (worst, (gint)stream->state);
+  state = worst < 0 ? VPUSH_PUSH_STATE_DISABLED : state_names[worst];
+  if (g_strcmp0 (self->state, state) == 0)
+    return;
+  self->state = state;
+  g_debug ("push state: %s", state);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_STATE]);
+}
+
+static void
+set_stream_state (Stream *stream, StreamState state)
+{
+  VpushPoller *poller = vpush_manager_get_poller (stream->push->manager);
+  gboolean was_connected = stream->state == STREAM_CONNECTED;
+  GHashTableIter iter;
+  const gchar *sid;
+
+  stream->state = state;
+  /* the poll interval depends on it */
+  if (was_connected != (state == STREAM_CONNECTED))
+    {
+      g_hash_table_iter_init (&iter, stream->factors);
+      while (g_hash_table_iter_next (&iter, (gpointer *)&sid, NULL))
+        vpush_poller_reschedule (poller, sid);
+    }
+  update_state (stream->push);
+}
+
+/* Polls and hint fetches */
+
+static void
+poll_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_poller_poll_finish (user_data, result, &error))
+    g_debug ("poll asked for by the push channel failed: %s", error->message);
+}
+
+static void
+poll_factor (VpushPush *self, const gchar *factor_sid)
+{
+  VpushPoller *poller = vpush_manager_get_poller (self->manager);
+
+  vpush_poller_poll_async (poller, factor_sid, NULL, poll_done_cb, poller);
+}
+
+static void
+poll_stream (Stream *stream)
+{
+  GHashTableIter iter;
+  const gchar *sid;
+
+  g_hash_table_iter_init (&iter, stream->factors);
+  while (g_hash_table_iter_next (&iter, (gpointer *)&sid, NULL))
+    poll_factor (stream->push, sid);
+}
+
+typedef struct
+{
+  VpushPush *push; /* valid while cancellable is not cancelled */
+  GCancellable *cancellable;
+  gchar *factor_sid;
+  gchar *challenge_sid;
+  VpushKeyBox *key;
+} HintFetch;
+
+static void
+hint_fetch_free (HintFetch *fetch)
+{
+  g_object_unref (fetch->cancellable);
+  g_free (fetch->factor_sid);
+  g_free (fetch->challenge_sid);
+  g_clear_pointer (&fetch->key, vpush_key_box_unref);
+  g_free (fetch);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HintFetch, hint_fetch_free)
+
+static void
+hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (HintFetch) fetch = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushPush *self = fetch->push;
+  VpushPending *pending;
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  if (g_cancellable_is_cancelled (fetch->cancellable))
+    return;
+  g_hash_table_remove (self->fetching, fetch->challenge_sid);
+  vpush_manager_note_api_result (self->manager, error);
+  if (vpush_manager_lookup_factor (self->manager, fetch->factor_sid) == NULL)
+    return;
+  if (c == NULL)
+    {
+      g_message ("challenge %s named by a push hint could not be fetched (%s): polling",
+                 fetch->challenge_sid, error->message);
+      poll_factor (self, fetch->factor_sid);
+      return;
+    }
+  if (!g_str_equal (c->status, "pending"))
+    {
+      g_debug ("challenge %s named by a push hint is %s", c->sid, c->status);
+      return;
+    }
+  pending = vpush_manager_get_pending (self->manager);
+  g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
+  vpush_pending_put (pending, c);
+  vpush_pending_emit_changed (pending);
+}
+
+static void
+hint_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (HintFetch) fetch = user_data;
+  g_autoptr (GError) error = NULL;
+  VpushPush *self = fetch->push;
+  VpushFactor *factor;
+
+  fetch->key = vpush_manager_load_key_finish (VPUSH_MANAGER (source), result, &error);
+  if (g_cancellable_is_cancelled (fetch->cancellable))
+    return;
+  factor = vpush_manager_lookup_factor (self->manager, fetch->factor_sid);
+  if (fetch->key == NULL || factor == NULL)
+    {
+      if (error != NULL)
+        g_message ("push hint for factor %s not followed: %s", fetch->factor_sid, error->message);
+      g_hash_table_remove (self->fetching, fetch->challenge_sid);
+      return;
+    }
+  vpush_verify_fetch_challenge_async (
+      vpush_manager_get_verify (self->manager), vpush_factor_get_record (factor), fetch->key->key,
+      fetch->challenge_sid, fetch->cancellable, hint_fetched_cb, fetch);
+  fetch = NULL; /* owned by the callback now */
+}
+
+static void
+follow_hint (Stream *stream, Hint *hint)
+{
+  VpushPush *self = stream->push;
+  const gchar *factor_sid = hint->factor_sid;
+  HintFetch *fetch;
+
+  /* without a factor sid the challenge can only be fetched when one factor is possible */
+  if (factor_sid == NULL && g_hash_table_size (stream->factors) == 1)
+    {
+      GHashTableIter iter;
+
+      g_hash_table_iter_init (&iter, stream->factors);
+      g_hash_table_iter_next (&iter, (gpointer *)&factor_sid, NULL);
+    }
+  if (factor_sid == NULL || !g_hash_table_contains (stream->factors, factor_sid))
+    {
+      g_debug ("push hint for challenge %s names no factor of this stream: polling",
+               hint->challenge_sid);
+      poll_stream (stream);
+      return;
+    }
+  /* known already, e.g. a resumed stream replaying hints */
+  if (vpush_pending_lookup (vpush_manager_get_pending (self->manager), hint->challenge_sid)
+      || g_hash_table_contains (self->fetching, hint->challenge_sid))
+    return;
+
+  g_hash_table_add (self->fetching, g_strdup (hint->challenge_sid));
+  fetch = g_new0 (HintFetch, 1);
+  fetch->push = self;
+  fetch->cancellable = g_object_ref (self->cancellable);
+  fetch->factor_sid = g_strdup (factor_sid);
+  fetch->challenge_sid = g_strdup (hint->challenge_sid);
+  vpush_manager_load_key_async (self->manager, factor_sid, self->cancellable, hint_key_cb, fetch);
+}
+
+static gboolean
+do_work (gpointer user_data)
+{
+  Stream *stream = user_data;
+  g_autoptr (GPtrArray) hints = g_steal_pointer (&stream->hints);
+
+  stream->work_id = 0;
+  stream->hints = g_ptr_array_new_with_free_func ((GDestroyNotify)hint_free);
+  if (stream->poll_wanted)
+    {
+      stream->poll_wanted = FALSE;
+      poll_stream (stream);
+    }
+  for (guint i = 0; i < hints->len; i++)
+    follow_hint (stream, g_ptr_array_index (hints, i));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+queue_work (Stream *stream)
+{
+  if (stream->work_id == 0)
+    stream->work_id = g_idle_add_full (G_PRIORITY_DEFAULT, do_work, stream, NULL);
+}
+
+/* The connection */
+
+static gint64
+keepalive_timeout_us (Stream *stream)
+{
+  gint64 timeout = KEEPALIVE_PERIODS * stream->keepalive_gap;
+
+  if (stream->keepalive_gap == 0)
+    return KEEPALIVE_TIMEOUT_DEFAULT_S * G_USEC_PER_SEC;
+  return CLAMP (timeout, KEEPALIVE_TIMEOUT_MIN_S * G_USEC_PER_SEC,
+                KEEPALIVE_TIMEOUT_MAX_S * G_USEC_PER_SEC);
+}
+
+static gboolean
+reconnect_cb (gpointer user_data)
+{
+  Stream *stream = user_data;
+
+  stream->reconnect_id = 0;
+  stream_connect (stream);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connection_lost (Stream *stream, const gchar *reason)
+{
+  gboolean was_connected = stream->state == STREAM_CONNECTED;
+  gdouble ceiling;
+  gdouble delay_ms;
+
+  g_clear_handle_id (&stream->watchdog_id, g_source_remove);
+  if (stream->parser != NULL && vpush_push_parser_get_retry (stream->parser) >= 0)
+    stream->retry_ms = vpush_push_parser_get_retry (stream->parser);
+  g_clear_pointer (&stream->parser, vpush_push_parser_free);
+  g_clear_pointer (&stream->refused, g_free);
+
+  if (stream->connected_at != 0
+      && g_get_monotonic_time () - stream->connected_at >= BACKOFF_RESET_US)
+    stream->failures = 0;
+  stream->connected_at = 0;
+  ceiling = MIN ((gdouble)BACKOFF_CAP_MS,
+                 (gdouble)BACKOFF_BASE_MS * (1u << MIN (stream->failures, 16)));
+  delay_ms = ceiling / 2 + g_random_double_range (0, ceiling / 2);
+  if (stream->retry_ms > delay_ms)
+    delay_ms = MIN (stream->retry_ms, BACKOFF_CAP_MS);
+  stream->failures++;
+
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_DISCONNECTED, NULL, NULL, NULL,
+                   "push stream to %s %s: %s; reconnecting in %.1f s", stream->label,
+                   was_connected ? "lost" : "failed", reason, delay_ms / 1000);
+  stream->reconnect_id = g_timeout_add ((guint)delay_ms, reconnect_cb, stream);
+  set_stream_state (stream, STREAM_RETRYING);
+}
+
+static void arm_watchdog (Stream *stream);
+
+static gboolean
+watchdog_cb (gpointer user_data)
+{
+  Stream *stream = user_data;
+  gint64 quiet = g_get_monotonic_time () - stream->last_activity;
+  g_autofree gchar *reason = NULL;
+
+  stream->watchdog_id = 0;
+  if (quiet < keepalive_timeout_us (stream))
+    {
+      arm_watchdog (stream);
+      return G_SOURCE_REMOVE;
+    }
+  vpush_http_stream_cancel (g_steal_pointer (&stream->http));
+  reason = g_strdup_printf ("nothing received for %" G_GINT64_FORMAT " s", quiet / G_USEC_PER_SEC);
+  connection_lost (stream, reason);
+  return G_SOURCE_REMOVE;
+}
+
+/* One timer per connection: it re-arms itself while data keeps coming. */
+static void
+arm_watchdog (Stream *stream)
+{
+  gint64 left = stream->last_activity + keepalive_timeout_us (stream) - g_get_monotonic_time ();
+
+  stream->watchdog_id = g_timeout_add ((guint)(MAX (left, 0) / 1000 + 1), watchdog_cb, stream);
+}
+
+static void
+on_event (const VpushPushEvent *event, gpointer user_data)
+{
+  Stream *stream = user_data;
+  g_autoptr (GError) error = NULL;
+  gboolean since = FALSE;
+  const gchar *id = vpush_push_parser_get_last_id (stream->parser, &since);
+  Hint *hint;
+
+  /* where to resume after a reconnect */
+  if (id != NULL)
+    {
+      g_free (stream->cursor);
+      stream->cursor = g_strdup (id);
+      stream->cursor_since = since;
+    }
+
+  switch (event->kind)
+    {
+    case VPUSH_PUSH_EVENT_KEEPALIVE:
+      if (stream->chunk_gap > stream->keepalive_gap)
+        {
+          gint64 before = keepalive_timeout_us (stream);
+
+          stream->keepalive_gap = stream->chunk_gap;
+          /* the first period seen shortens the default: the timer must move closer */
+          if (keepalive_timeout_us (stream) < before)
+            {
+              g_clear_handle_id (&stream->watchdog_id, g_source_remove);
+              arm_watchdog (stream);
+            }
+        }
+      break;
+    case VPUSH_PUSH_EVENT_OPEN:
+      break;
+    case VPUSH_PUSH_EVENT_DROPPED:
+      g_debug ("push stream to %s: an unreadable event was dropped: polling", stream->label);
+      stream->poll_wanted = TRUE;
+      queue_work (stream);
+      break;
+    case VPUSH_PUSH_EVENT_MESSAGE:
+      hint = g_new0 (Hint, 1);
+      if (stream->hints->len < HINTS_MAX
+          && vpush_push_hint_parse (event->data, event->data_len, &hint->challenge_sid,
+                                    &hint->factor_sid, &error))
+        g_ptr_array_add (stream->hints, hint);
+      else
+        {
+          g_debug ("push stream to %s: hint not followed (%s): polling", stream->label,
+                   error ? error->message : "too many at once");
+          hint_free (hint);
+          stream->poll_wanted = TRUE;
+        }
+      queue_work (stream);
+      break;
+    }
+}
+
+static gboolean
+on_headers (guint status, const gchar *content_type, gpointer user_data)
+{
+  Stream *stream = user_data;
+  VpushPushFormat format;
+
+  if (status != 200)
+    {
+      stream->refused = g_strdup_printf ("HTTP status %u", status);
+      return FALSE;
+    }
+  if (!format_for (content_type, &format))
+    {
+      stream->refused = g_strdup_printf ("content type “%s” is not a push stream",
+                                         content_type ? content_type : "(none)");
+      return FALSE;
+    }
+  stream->parser = vpush_push_parser_new (format, on_event, stream);
+  stream->connected_at = g_get_monotonic_time ();
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_CONNECTED, NULL, NULL, NULL,
+                   "push stream to %s connected (%s)", stream->label,
+                   format == VPUSH_PUSH_FORMAT_SSE ? "server-sent events" : "ntfy JSON");
+  set_stream_state (stream, STREAM_CONNECTED);
+  /* what was sent while it was down comes by resuming, or else by this poll */
+  stream->poll_wanted = TRUE;
+  queue_work (stream);
+  return TRUE;
+}
+
+static gboolean
+on_data (const guint8 *data, gsize len, gpointer user_data)
+{
+  Stream *stream = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  stream->chunk_gap = stream->got_data ? now - stream->last_activity : 0;
+  stream->got_data = TRUE;
+  stream->last_activity = now;
+  vpush_push_parser_feed (stream->parser, data, len);
+  return TRUE;
+}
+
+static void
+on_done (const GError *error, gpointer user_data)
+{
+  Stream *stream = user_data;
+  g_autofree gchar *reason = g_strdup (stream->refused ? stream->refused
+                                       : error         ? error->message
+                                                       : "closed by the server");
+
+  stream->http = NULL;
+  connection_lost (stream, reason);
+}
+
+static void
+stream_connect (Stream *stream)
+{
+  VpushPush *self = stream->push;
+  guint timeout_ms = vpush_manager_get_config (self->manager)->http_timeout_ms;
+  g_autoptr (GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
+  g_autofree gchar *url = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_ptr_array_add (headers, g_strdup (ACCEPT_HEADER));
+  g_ptr_array_add (headers, g_strdup ("Cache-Control: no-store"));
+  if (stream->cursor != NULL && !stream->cursor_since)
+    g_ptr_array_add (headers, g_strdup_printf ("Last-Event-ID: %s", stream->cursor));
+  g_ptr_array_add (headers, NULL);
+  if (stream->cursor != NULL && stream->cursor_since)
+    url = url_with_since (stream->url, stream->cursor);
+  else
+    url = g_strdup (stream->url);
+
+  stream->got_data = FALSE;
+  stream->last_activity = g_get_monotonic_time ();
+  stream->http = vpush_http_stream_start (self->http, url, (const gchar *const *)headers->pdata,
+                                          timeout_ms, on_headers, on_data, on_done, stream, &error);
+  if (stream->http == NULL)
+    {
+      connection_lost (stream, error->message);
+      return;
+    }
+  arm_watchdog (stream);
+}
+
+static Stream *
+stream_new (VpushPush *self, const gchar *url)
+{
+  Stream *stream = g_new0 (Stream, 1);
+
+  stream->push = self;
+  stream->url = g_strdup (url);
+  stream->label = url_label (url);
+  stream->factors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  stream->state = STREAM_CONNECTING;
+  stream->retry_ms = -1;
+  stream->hints = g_ptr_array_new_with_free_func ((GDestroyNotify)hint_free);
+  return stream;
+}
+
+/* Factors */
+
+static const gchar *
+factor_url (VpushPush *self, const gchar *factor_sid)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (self->manager, factor_sid);
+  const VpushFactorRecord *record;
+
+  if (factor == NULL)
+    return NULL;
+  record = vpush_factor_get_record (factor);
+  if (record->push_url != NULL && *record->push_url != '\0')
+    return record->push_url;
+  return vpush_manager_get_config (self->manager)->push_url;
+}
+
+static void
+leave_stream (VpushPush *self, const gchar *factor_sid)
+{
+  const gchar *url = g_hash_table_lookup (self->factor_urls, factor_sid);
+  Stream *stream;
+
+  if (url == NULL)
+    return;
+  stream = g_hash_table_lookup (self->streams, url);
+  g_hash_table_remove (stream->factors, factor_sid);
+  if (g_hash_table_size (stream->factors) == 0)
+    {
+      g_debug ("push stream to %s closed: no factor uses it", stream->label);
+      g_hash_table_remove (self->streams, url);
+    }
+  g_hash_table_remove (self->factor_urls, factor_sid);
+}
+
+void
+vpush_push_update_factor (VpushPush *self, const gchar *factor_sid)
+{
+  const gchar *url;
+  Stream *stream;
+
+  g_return_if_fail (VPUSH_IS_PUSH (self));
+
+  url = factor_url (self, factor_sid);
+  if (g_strcmp0 (url, g_hash_table_lookup (self->factor_urls, factor_sid)) == 0)
+    return;
+  leave_stream (self, factor_sid);
+  if (url != NULL)
+    {
+      stream = g_hash_table_lookup (self->streams, url);
+      g_hash_table_insert (self->factor_urls, g_strdup (factor_sid), g_strdup (url));
+      if (stream == NULL)
+        {
+          stream = stream_new (self, url);
+          g_hash_table_insert (self->streams, stream->url, stream);
+          g_hash_table_add (stream->factors, g_strdup (factor_sid));
+          stream_connect (stream);
+        }
+      else
+        {
+          g_hash_table_add (stream->factors, g_strdup (factor_sid));
+          /* it heard none of the hints this stream had before */
+          if (stream->state == STREAM_CONNECTED)
+            poll_factor (self, factor_sid);
+        }
+    }
+  vpush_poller_reschedule (vpush_manager_get_poller (self->manager), factor_sid);
+  update_state (self);
+}
+
+void
+vpush_push_remove_factor (VpushPush *self, const gchar *factor_sid)
+{
+  g_return_if_fail (VPUSH_IS_PUSH (self));
+
+  leave_stream (self, factor_sid);
+  update_state (self);
+}
+
+gboolean
+vpush_push_factor_connected (VpushPush *self, const gchar *factor_sid)
+{
+  const gchar *url = g_hash_table_lookup (self->factor_urls, factor_sid);
+  Stream *stream = url ? g_hash_table_lookup (self->streams, url) : NULL;
+
+  return stream != NULL && stream->state == STREAM_CONNECTED;
+}
+
+const gchar *
+vpush_push_get_state (VpushPush *self)
+{
+  return self->state;
+}
+
+/* GObject */
+
+static void
+vpush_push_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  VpushPush *self = VPUSH_PUSH (object);
+
+  switch (prop_id)
+    {
+    case PROP_STATE:
+      g_value_set_string (value, self->state);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+vpush_push_finalize (GObject *object)
+{
+  VpushPush *self = VPUSH_PUSH (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_object_unref (self->cancellable);
+  g_hash_table_unref (self->streams);
+  g_hash_table_unref (self->factor_urls);
+  g_hash_table_unref (self->fetching);
+  g_object_unref (self->http);
+  G_OBJECT_CLASS (vpush_push_parent_class)->finalize (object);
+}
+
+static void
+vpush_push_class_init (VpushPushClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = vpush_push_get_property;
+  object_class->finalize = vpush_push_finalize;
+  props[PROP_STATE]
+      = g_param_spec_string ("state", NULL, NULL, VPUSH_PUSH_STATE_DISABLED,
+                             G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+vpush_push_init (VpushPush *self)
+{
+  self->state = VPUSH_PUSH_STATE_DISABLED;
+  self->cancellable = g_cancellable_new ();
+  self->streams
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)stream_free);
+  self->factor_urls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->fetching = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+VpushPush *
+vpush_push_new (VpushManager *manager, VpushHttp *http)
+{
+  VpushPush *self = g_object_new (VPUSH_TYPE_PUSH, NULL);
+
+  self->manager = manager;
+  self->http = g_object_ref (http);
+  return self;
+}

@@ -1,0 +1,59 @@
+/* vpush_verify_parse_challenge_page(): the body of a list-challenges response (#6). */
+#include "fuzz-common.h"
+
+#include <gio/gio.h>
+
+#include "vpush-verify-private.h"
+
+#define BASE_URL   "https://verify.twilio.com/v2/"
+#define FACTOR_SID "YF0123456789abcdef0123456789abcdef"
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  g_autoptr (VpushFactorRecord) factor = vpush_factor_record_new ();
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushHttpResponse response = { 0 };
+  JsonArray *items;
+
+  fuzz_init ();
+  factor->sid = g_strdup (FACTOR_SID);
+  response.status = 200;
+  response.body = g_bytes_new_static (data, size);
+  page = vpush_verify_parse_challenge_page (BASE_URL, factor, &response, &error);
+  g_bytes_unref (response.body);
+  if (page == NULL)
+    {
+      fuzz_check_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      return 0;
+    }
+  FUZZ_CHECK (error == NULL);
+
+  /* one challenge of this factor per item, in order, each as the challenge mapping reads it */
+  root = fuzz_parse_json (data, size);
+  FUZZ_CHECK (root != NULL && JSON_NODE_HOLDS_OBJECT (root));
+  items = json_object_get_array_member (json_node_get_object (root), "challenges");
+  FUZZ_CHECK (page->challenges != NULL);
+  FUZZ_CHECK (page->challenges->len == json_array_get_length (items));
+  for (guint i = 0; i < page->challenges->len; i++)
+    {
+      VpushChallenge *challenge = g_ptr_array_index (page->challenges, i);
+      g_autoptr (VpushChallenge) alone
+          = vpush_challenge_new_from_json (json_array_get_element (items, i), NULL);
+
+      FUZZ_CHECK (g_str_equal (challenge->factor_sid, FACTOR_SID));
+      FUZZ_CHECK (vpush_sid_is_valid (challenge->sid, "YC"));
+      FUZZ_CHECK (alone != NULL && g_str_equal (alone->sid, challenge->sid));
+      FUZZ_CHECK (challenge->signature_fields == NULL);
+    }
+
+  /* the token goes back into a query and out on the bus as a D-Bus string */
+  if (page->next_page_token != NULL)
+    {
+      FUZZ_CHECK (g_utf8_validate (page->next_page_token, -1, NULL));
+      FUZZ_CHECK (json_object_has_member (json_node_get_object (root), "meta"));
+    }
+  return 0;
+}

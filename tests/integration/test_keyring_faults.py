@@ -1,0 +1,339 @@
+"""Keyring faults: the login keyring locked at start and while running, gnome-keyring-daemon
+killed and restarted, hung (SIGSTOP) while running and at start, and no Secret Service at all
+at start.
+
+For each: Manager.State says keyring-locked, calls that need the keyring fail with
+KeyringLocked (the message says why) within the configured timeout ([Keyring] TimeoutMs), the
+bus keeps answering everything else, and vpushd recovers by itself once the keyring is back,
+without a restart. Keys already in memory keep working while the Secret Service is gone or
+hung; a lock drops them.
+
+Timings are asserted only as upper bounds derived from the configured timeout.
+"""
+
+import contextlib
+import os
+import signal
+import time
+
+import pytest
+from gi.repository import Gio, GLib
+
+import vpushtest as vt
+
+KEYRING_TIMEOUT_MS = 2000
+TIMEOUT = KEYRING_TIMEOUT_MS / 1000
+# Every call that needs the keyring fails, and every change of State shows, within this.
+BOUND = TIMEOUT + 2
+
+LOCKED = "the login keyring is locked"
+NOT_RUNNING = "the Secret Service (org.freedesktop.secrets) is not running"
+NOT_ANSWERING = "the Secret Service did not answer within %d ms" % KEYRING_TIMEOUT_MS
+
+
+# ---------------------------------------------------------------------------------------
+# Faults (on the harness's Session)
+
+
+def kill_keyring(session):
+    """SIGKILL gnome-keyring-daemon, as a crash would, and wait for its name to go."""
+    session.keyring.kill()
+    session.keyring.wait(10)
+    session.keyring = None
+    vt.wait_until(lambda: not session.client.name_has_owner(vt.SECRETS_NAME), 10,
+                  what="org.freedesktop.secrets to leave the bus", pump=False)
+
+
+def pause_keyring(session):
+    """SIGSTOP: the daemon keeps its bus name but answers nothing. The Session's keyring
+    helpers would block on it: don't call them before resume_keyring()."""
+    session.keyring.send_signal(signal.SIGSTOP)
+    session.keyring_paused = True
+
+
+def resume_keyring(session):
+    if getattr(session, "keyring_paused", False) and session.keyring is not None:
+        session.keyring.send_signal(signal.SIGCONT)
+    session.keyring_paused = False
+
+
+@contextlib.contextmanager
+def keyring_activation_blocked(session):
+    """D-Bus activation of org.freedesktop.secrets fails while inside: a service file of that
+    name in XDG_DATA_HOME, which the bus reads before the system's, runs /bin/false. So "no
+    keyring" stays no keyring, whoever asks."""
+    services = os.path.join(session.data, "dbus-1", "services")
+    path = os.path.join(services, "org.freedesktop.secrets.service")
+    os.makedirs(services, exist_ok=True)
+    with open(path, "w") as f:
+        f.write("[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/false\n")
+    reload_bus_config(session)
+    try:
+        yield
+    finally:
+        os.unlink(path)
+        reload_bus_config(session)
+
+
+def reload_bus_config(session):
+    session.client.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig",
+                        bus_name="org.freedesktop.DBus")
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures and helpers
+
+
+@pytest.fixture
+def daemon(session, emulator):
+    """vpushd with a short keyring timeout (overrides conftest's)."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={"Keyring": {"TimeoutMs": str(KEYRING_TIMEOUT_MS)}})
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(autouse=True)
+def keyring_restored(session):
+    yield
+    resume_keyring(session)
+    if session.keyring is None or session.keyring.poll() is not None:
+        session.start_keyring(unlock=True)
+    elif session.keyring_locked():
+        session.unlock_keyring()
+
+
+def expect_within(limit, name, fn, *args):
+    """fn(*args) must fail with the D-Bus error name, within limit seconds."""
+    start = time.monotonic()
+    try:
+        res = fn(*args)
+    except vt.DBusCallError as e:
+        took = time.monotonic() - start
+        assert e.name == name, "expected %s, got %s" % (name, e)
+        assert took < limit, "%s came after %.1f s, more than %.1f s" % (e, took, limit)
+        return e
+    raise AssertionError("expected %s, got a reply %r" % (name, res))
+
+
+def enroll_request(emulator, identity):
+    token = emulator.access_token(identity)["token"]
+    return {"service-sid": emulator.service_sid, "identity": identity, "access-token": token,
+            "friendly-name": "During a keyring fault"}
+
+
+def enroll_fails(client, emulator, message):
+    """EnrollFactor fails with KeyringLocked and message within BOUND, and leaves no factor
+    at the Verify API."""
+    identity = vt.unique_identity("fault")
+    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.enroll,
+                      enroll_request(emulator, identity))
+    assert e.message == message
+    assert emulator.list_factors(identity) == []
+    return e
+
+
+def new_challenge(emulator, factor):
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    return txid, ch["sid"]
+
+
+def our_keys(session, emulator):
+    return len(session.keyring_items({"service-sid": emulator.service_sid}))
+
+
+class PendingCall:
+    """A Manager method called without waiting for its reply (the reply arrives while the
+    default main context is pumped, which every Client call and wait_until does)."""
+
+    def __init__(self, client, method, arg):
+        self.done = False
+        self.value = None
+        self.error = None
+        self.took = None
+        self.started = time.monotonic()
+        client.conn.call(vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE, method,
+                         GLib.Variant.new_tuple(arg), None, Gio.DBusCallFlags.NO_AUTO_START,
+                         30000, None, self._finish)
+
+    def _finish(self, conn, result):
+        try:
+            self.value = conn.call_finish(result).unpack()
+        except GLib.Error as e:
+            self.error = vt.DBusCallError(*vt._split_gerror(e))
+        self.took = time.monotonic() - self.started
+        self.done = True
+
+
+# ---------------------------------------------------------------------------------------
+# Tests
+
+
+def test_locked_at_start(daemon, client, emulator, session):
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    session.restart_keyring(unlock=False)
+    daemon.start(wait_states=("keyring-locked",), timeout=BOUND)
+    assert client.factor_paths() == [f.path]
+
+    txid, ch = new_challenge(emulator, f)
+    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
+                      {"transaction-id": txid, "timeout-ms": 3000})
+    assert e.message == LOCKED
+    assert emulator.answer_posts(ch) == 0
+    enroll_fails(client, emulator, LOCKED)
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
+    vt.enroll(client, emulator)
+
+
+def test_locked_while_running(factor, daemon, client, emulator, session):
+    txid, ch = new_challenge(emulator, factor)
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=BOUND)
+    # a lock drops the keys vpushd had in memory too
+    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
+                      {"transaction-id": txid, "timeout-ms": 3000})
+    assert e.message == LOCKED
+    assert emulator.answer_posts(ch) == 0
+    enroll_fails(client, emulator, LOCKED)
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
+    vt.enroll(client, emulator)
+
+
+def test_killed_and_restarted(factor, daemon, client, emulator, session):
+    keys = our_keys(session, emulator)
+    kill_keyring(session)
+    client.wait_state("keyring-locked", timeout=BOUND)
+    # what needs the keyring fails at once, saying why
+    enroll_fails(client, emulator, NOT_RUNNING)
+    # the key of the enrolled factor is in memory: approvals go on
+    txid, ch = new_challenge(emulator, factor)
+    assert client.approve({"transaction-id": txid}) == ch
+
+    session.start_keyring(unlock=True)
+    client.wait_state("ready", timeout=BOUND)
+    # a new connection (and session) to the new daemon: storing and reading work
+    g = vt.enroll(client, emulator)
+    assert len(session.keyring_items({"factor-sid": g.sid})) == 1
+    assert our_keys(session, emulator) == keys + 1
+    txid, ch = new_challenge(emulator, g)
+    assert client.approve({"transaction-id": txid}) == ch
+
+
+def test_killed_and_restarted_locked(factor, daemon, client, emulator, session):
+    kill_keyring(session)
+    client.wait_state("keyring-locked", timeout=BOUND)
+    session.start_keyring(unlock=False)
+
+    # back, but locked: vpushd reads the new daemon's lock state and says so
+    seen = []
+
+    def says_locked():
+        identity = vt.unique_identity("fault")
+        try:
+            client.enroll(enroll_request(emulator, identity))
+        except vt.DBusCallError as e:
+            seen[:] = [e]
+            return e.name == vt.ERR_KEYRING_LOCKED and e.message == LOCKED
+        raise AssertionError("enrolled while the keyring is locked")
+    vt.wait_until(says_locked, BOUND, what="KeyringLocked: %s (last: %s)" % (LOCKED, seen))
+    assert client.manager_property("State") == "keyring-locked"
+    # a locked keyring drops the keys in memory, as any lock does
+    txid, ch = new_challenge(emulator, factor)
+    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
+                      {"transaction-id": txid, "timeout-ms": 3000})
+    assert e.message == LOCKED
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
+
+
+def test_hung(factor, daemon, client, emulator, session):
+    keys = our_keys(session, emulator)
+    txid, ch = new_challenge(emulator, factor)
+    identities = [vt.unique_identity("hung"), vt.unique_identity("hung")]
+    request = enroll_request(emulator, identities[0])
+
+    pause_keyring(session)
+    try:
+        pending = PendingCall(client, "EnrollFactor", vt.asv(request))
+        # while that enrollment waits for the keyring, the bus answers everything else
+        for _ in range(5):
+            start = time.monotonic()
+            assert client.manager_property("Version")
+            client.managed_objects()
+            client.manager_property("State")
+            took = time.monotonic() - start
+            assert took < TIMEOUT, "property reads took %.1f s while the keyring hangs" % took
+            time.sleep(0.1)
+        # and an approval with the key in memory goes through
+        assert client.approve({"transaction-id": txid}) == ch
+
+        vt.wait_until(lambda: pending.done, BOUND, what="EnrollFactor to fail")
+        assert pending.error is not None, "enrolled while the keyring hangs: %r" % (pending.value,)
+        assert pending.error.name == vt.ERR_KEYRING_LOCKED
+        assert pending.error.message == NOT_ANSWERING
+        assert pending.took < BOUND
+        client.wait_state("keyring-locked", timeout=BOUND)
+
+        # known not to answer: the next call that needs it fails too
+        e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.enroll,
+                          enroll_request(emulator, identities[1]))
+        assert e.message == NOT_ANSWERING
+        for identity in identities:
+            assert emulator.list_factors(identity) == []
+    finally:
+        resume_keyring(session)
+
+    client.wait_state("ready", timeout=BOUND)
+    g = vt.enroll(client, emulator)
+    txid, ch = new_challenge(emulator, g)
+    assert client.approve({"transaction-id": txid}) == ch
+    # the resumed daemon ran the store that had timed out; vpushd deleted that key again
+    vt.wait_until(lambda: our_keys(session, emulator) == keys + 1, BOUND,
+                  what="no key left of the enrollment that failed")
+
+
+def test_hung_at_start(daemon, client, emulator, session):
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    pause_keyring(session)
+    try:
+        daemon.start(wait_states=("keyring-locked",), timeout=BOUND)
+        txid, ch = new_challenge(emulator, f)
+        expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
+                      {"transaction-id": txid, "timeout-ms": 3000})
+        assert emulator.answer_posts(ch) == 0
+    finally:
+        resume_keyring(session)
+    client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
+
+
+def test_absent_at_start(daemon, client, emulator, session):
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    with keyring_activation_blocked(session):
+        session.stop_keyring()
+        daemon.start(wait_states=("keyring-locked",), timeout=BOUND)
+        assert client.factor_paths() == [f.path]
+        txid, ch = new_challenge(emulator, f)
+        e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
+                          {"transaction-id": txid, "timeout-ms": 3000})
+        assert e.message == NOT_RUNNING
+        assert emulator.answer_posts(ch) == 0
+        enroll_fails(client, emulator, NOT_RUNNING)
+
+        session.start_keyring(unlock=True)
+        client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
+    vt.enroll(client, emulator)

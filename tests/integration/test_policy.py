@@ -1,0 +1,550 @@
+"""Who may approve: the policy files, the caller's identity and login session (logind,
+mocked with python-dbusmock on a private system bus) and the audit trail, against the
+real vpushd. The caller is this test process unless a test says otherwise."""
+
+import os
+import select
+import shlex
+import shutil
+import subprocess
+import time
+
+import pytest
+from gi.repository import GLib
+
+import vpushtest as vt
+
+LOGIND = "org.freedesktop.login1"
+LOGIND_PATH = "/org/freedesktop/login1"
+LOGIND_MANAGER = LOGIND + ".Manager"
+SESSION_PATH = LOGIND_PATH + "/session/c1"
+USER_PATH = "%s/user/%d" % (LOGIND_PATH, os.getuid())
+MOCK_IFACE = "org.freedesktop.DBus.Mock"
+
+ERR_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+MSGID_DECISION = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
+SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
+
+# What /proc/<pid>/exe says about this process, as vpushd will read it
+MY_EXE = os.readlink("/proc/self/exe")
+
+# Enrolling and the other factor methods, for every test
+MANAGE = """[Rule manage]
+Actions=enroll;update;delete;list
+Callers=*
+RequireActiveSession=false
+"""
+
+SYSTEM_BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+# ---------------------------------------------------------------------------------------
+# A private system bus with a mocked logind
+
+
+class SystemBus:
+    def __init__(self, session, timeout=10.0):
+        conf = session.path("system-bus.conf")
+        with open(conf, "w") as f:
+            f.write(SYSTEM_BUS_CONF % session.path("system_bus"))
+        log = session.path("system-dbus-daemon.log")
+        vt.LOGS.append(("system-dbus-daemon", log))
+        self.proc = subprocess.Popen(
+            ["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile",
+             "--print-address=1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=open(log, "ab"),
+            env=session.env, start_new_session=True)
+        line = b""
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                self.close()
+                raise vt.HarnessError("the system dbus-daemon did not start:\n"
+                                      + vt.log_tail(log))
+            if select.select([self.proc.stdout], [], [], left)[0]:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    self.close()
+                    raise vt.HarnessError("the system dbus-daemon closed stdout")
+                line += chunk
+        self.address = line.decode().strip()
+        self.client = vt.Client(self.address)
+
+    def close(self):
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+            self.client = None
+        vt._stop_process(self.proc)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+class Logind:
+    """python-dbusmock's logind template, with session c1 of this user on seat0."""
+
+    def __init__(self, session, system_bus, timeout=10.0):
+        self.bus = system_bus.client
+        env = dict(session.env, DBUS_SYSTEM_BUS_ADDRESS=system_bus.address)
+        log = session.path("logind-mock.log")
+        vt.LOGS.append(("logind-mock", log))
+        self.proc = subprocess.Popen([vt.PYTHON, "-m", "dbusmock", "--template", "logind"],
+                                     stdin=subprocess.DEVNULL, stdout=open(log, "ab"),
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise vt.HarnessError("the logind mock exited:\n" + vt.log_tail(log))
+            return self.bus.name_has_owner(LOGIND)
+        vt.wait_until(up, timeout, what="the logind mock", pump=False)
+
+    def mock(self, path, method, signature, args):
+        self.bus.call(path, MOCK_IFACE, method, GLib.Variant(signature, args), bus_name=LOGIND)
+
+    def add_session(self, active=True, locked=False, by_pid=True):
+        self.mock(LOGIND_PATH, "AddSession", "(ssusb)",
+                  ("c1", "seat0", os.getuid(), "tester", active))
+        if locked:
+            self.set_session(LockedHint=GLib.Variant("b", True))
+        if by_pid:
+            code = 'ret = "%s"' % SESSION_PATH
+        else:
+            # as for an app the user manager started: in no session scope
+            code = ('raise dbus.exceptions.DBusException("no session", '
+                    'name="org.freedesktop.login1.NoSessionForPID")')
+            # the template's GetUser adds a number to a string (dbusmock 0.28)
+            self.mock(LOGIND_PATH, "AddMethod", "(sssss)",
+                      (LOGIND_MANAGER, "GetUser", "u", "o",
+                       'ret = "%s/user/%%d" %% args[0]' % LOGIND_PATH))
+        self.mock(LOGIND_PATH, "AddMethod", "(sssss)",
+                  (LOGIND_MANAGER, "GetSessionByPID", "u", "o", code))
+
+    def set_session(self, **props):
+        self.mock(SESSION_PATH, "UpdateProperties", "(sa{sv})",
+                  (LOGIND + ".Session", props))
+
+    def set_user_display(self, session_id, path):
+        # UpdateProperties can't take a struct (dbusmock 0.28)
+        self.bus.call(USER_PATH, vt.PROPS_IFACE, "Set",
+                      GLib.Variant("(ssv)", (LOGIND + ".User", "Display",
+                                             GLib.Variant("(so)", (session_id, path)))),
+                      bus_name=LOGIND)
+
+    def stop(self):
+        vt._stop_process(self.proc)
+
+
+@pytest.fixture(scope="module")
+def system_bus(session):
+    bus = SystemBus(session)
+    session.env["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
+    yield bus
+    session.env.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+    bus.close()
+
+
+@pytest.fixture
+def logind(session, system_bus):
+    mock = Logind(session, system_bus)
+    yield mock
+    mock.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# vpushd with a policy directory of the test's
+
+
+@pytest.fixture
+def start_daemon(session, emulator, system_bus):
+    """start_daemon(rules) → a running vpushd whose --policy-dir holds MANAGE + rules."""
+    started = []
+
+    def start(rules="", files=None):
+        policy_dir = session.path("policy-%d" % (vt.Daemon.counter + 1))
+        os.makedirs(policy_dir)
+        for name, text in (files or {"50-test.conf": MANAGE + rules}).items():
+            with open(os.path.join(policy_dir, name), "w") as f:
+                f.write(text)
+        emulator.set_clock(0)
+        daemon = vt.Daemon(session, emulator, extra_args=["--policy-dir", policy_dir])
+        daemon.policy_dir = policy_dir
+        started.append(daemon)
+        return daemon.start()
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def audit_records(daemon):
+    """The audit trail vpushd wrote to stderr: one dict of journal fields per record."""
+    records = []
+    for line in daemon.log_text().splitlines():
+        message, sep, fields = line.rpartition(" -- ")
+        if not sep or "MESSAGE_ID=" not in fields:
+            continue
+        record = dict(token.split("=", 1) for token in shlex.split(fields))
+        record["MESSAGE"] = message
+        if record.get("MESSAGE_ID") == MSGID_DECISION:
+            records.append(record)
+    return records
+
+
+def last_audit(daemon, **expected):
+    """The last audit record with the expected fields (None: field absent)."""
+    def find():
+        for record in reversed(audit_records(daemon)):
+            if all(record.get(k) == v for k, v in expected.items()):
+                return record
+        return None
+    # the log is written by another process: give it a moment
+    return vt.wait_until(find, 5, what="an audit record with %s" % expected, pump=False)
+
+
+def challenge(emulator, factor, txid=None, **kw):
+    hidden = {"transaction_id": txid} if txid else None
+    return emulator.create_challenge(factor.identity, factor.sid, hidden=hidden, **kw)
+
+
+def refused(call, *args, **kw):
+    try:
+        call(*args, **kw)
+    except vt.DBusCallError as e:
+        return e
+    raise AssertionError("not refused")
+
+
+def assert_access_denied(error, *parts):
+    assert error.name == ERR_ACCESS_DENIED, error
+    for part in parts:
+        assert part in error.message, (part, error.message)
+
+
+def assert_untouched(emulator, factor, ch):
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+def gdbus_approve(session, txid):
+    """ApproveChallenge from another executable: gdbus."""
+    return subprocess.run(
+        ["gdbus", "call", "--session", "--dest", vt.BUS_NAME, "--object-path", vt.MANAGER_PATH,
+         "--method", vt.MANAGER_IFACE + ".ApproveChallenge",
+         "{'transaction-id': <'%s'>, 'timeout-ms': <uint32 3000>}" % txid],
+        env=session.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+
+
+# ---------------------------------------------------------------------------------------
+# Tests
+
+
+def test_shipped_default_refuses_approve_and_deny(session, start_daemon, client, emulator):
+    with open(SHIPPED_DEFAULT) as f:
+        daemon = start_daemon(files={"default.conf": f.read()})
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "no policy rule allows “approve” to this caller",
+                         "Actions=approve and Callers=exe:" + MY_EXE)
+    # the refusal says nothing of factors or challenges
+    assert factor.sid not in e.message and ch["sid"] not in e.message
+    e = refused(client.deny, {"transaction-id": txid})
+    assert_access_denied(e, "Actions=deny")
+    assert_untouched(emulator, factor, ch)
+
+    record = last_audit(daemon, VPUSH_ACTION="approve", VPUSH_DECISION="refused")
+    assert record["VPUSH_CALLER_EXE"] == MY_EXE
+    assert "VPUSH_RULE" not in record
+    last_audit(daemon, VPUSH_ACTION="deny", VPUSH_DECISION="refused")
+
+
+def test_allowed_exe_approves_another_exe_refused(session, start_daemon, client, emulator):
+    daemon = start_daemon("""
+[Rule this-test]
+Actions=approve
+Callers=exe:%s
+RequireActiveSession=false
+""" % MY_EXE)
+    gdbus = os.path.realpath(shutil.which("gdbus"))
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    r = gdbus_approve(session, txid)
+    assert r.returncode != 0
+    assert ERR_ACCESS_DENIED in r.stderr, r.stderr
+    assert "Callers=exe:" + gdbus in r.stderr, r.stderr
+    assert_untouched(emulator, factor, ch)
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CALLER_EXE=gdbus)
+    assert record["VPUSH_ACTION"] == "approve"
+
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
+    assert record["VPUSH_ACTION"] == "approve"
+    assert record["VPUSH_RULE"] == "this-test"
+    assert record["VPUSH_FACTOR"] == factor.sid
+    assert record["VPUSH_CALLER_EXE"] == MY_EXE
+    assert record["VPUSH_CALLER_PID"] == str(os.getpid())
+    # not a Flatpak, and no systemd on the test machine
+    assert "VPUSH_CALLER_APP" not in record
+
+
+SESSION_RULE = """
+[Rule at-the-desk]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=true
+""" % MY_EXE
+
+
+def test_session_active_and_unlocked_allowed(start_daemon, logind, client, emulator):
+    logind.add_session(active=True)
+    daemon = start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    assert client.deny({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
+    record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
+    assert record["VPUSH_ACTION"] == "deny"
+    assert record["VPUSH_RULE"] == "at-the-desk"
+    assert record["VPUSH_CALLER_SESSION"] == "c1"
+
+
+def test_session_locked_refused(start_daemon, logind, client, emulator):
+    logind.add_session(active=True, locked=True)
+    daemon = start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "rule “at-the-desk” requires the caller's login session",
+                         "and it is locked")
+    assert_untouched(emulator, factor, ch)
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_ACTION="approve")
+    assert record["VPUSH_RULE"] == "at-the-desk"
+    assert record["VPUSH_CALLER_SESSION"] == "c1"
+
+    # unlocking is seen at the next call
+    logind.set_session(LockedHint=GLib.Variant("b", False))
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+
+
+def test_session_inactive_refused(start_daemon, logind, client, emulator):
+    logind.add_session(active=False)
+    daemon = start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "and it is not the active session of a seat")
+    assert_untouched(emulator, factor, ch)
+    last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
+
+
+def test_logind_absent_refused(start_daemon, system_bus, client, emulator):
+    # a system bus without logind on it
+    assert not system_bus.client.name_has_owner(LOGIND)
+    daemon = start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "and it is unknown (logind could not be asked)")
+    assert_untouched(emulator, factor, ch)
+    last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
+    assert "the login session of pid %d is unknown: logind" % os.getpid() in daemon.log_text()
+
+
+def test_no_system_bus_refused(session, start_daemon, client, emulator):
+    """No system bus at all fails closed the same way."""
+    saved = session.env["DBUS_SYSTEM_BUS_ADDRESS"]
+    session.env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + session.path("no-such-bus")
+    try:
+        daemon = start_daemon(SESSION_RULE)
+    finally:
+        session.env["DBUS_SYSTEM_BUS_ADDRESS"] = saved
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "and it is unknown (logind could not be asked)")
+    last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
+
+
+def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, client,
+                                                          emulator):
+    """An app in no session scope (app-*.scope under user@.service) gets the user's
+    graphical session, as sd_uid_get_display() does."""
+    logind.add_session(active=True, by_pid=False)
+    daemon = start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "and it is not in a login session")
+
+    logind.set_user_display("c1", SESSION_PATH)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
+    assert record["VPUSH_CALLER_SESSION"] == "c1"
+
+
+def test_match_transaction_id_refuses_challenge_sid(start_daemon, client, emulator):
+    daemon = start_daemon("""
+[Rule by-transaction]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+Match=transaction-id
+""")
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"challenge-sid": ch["sid"]})
+    assert_access_denied(e, "rule “by-transaction” allows “approve” only by transaction-id "
+                            "(Match=transaction-id)")
+    assert_untouched(emulator, factor, ch)
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="by-transaction")
+    assert record["VPUSH_ACTION"] == "approve"
+
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_RULE="by-transaction",
+               VPUSH_CHALLENGE=ch["sid"])
+
+
+def test_max_challenge_age_refuses_old_challenge(start_daemon, client, emulator):
+    daemon = start_daemon("""
+[Rule quick]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+MaxChallengeAgeSeconds=1
+""")
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    time.sleep(2.5)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "rule “quick” allows only challenges up to 1 s old "
+                            "(MaxChallengeAgeSeconds=1)")
+    assert_untouched(emulator, factor, ch)
+    # decided on the very challenge: it is named in the audit trail
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CHALLENGE=ch["sid"])
+    assert record["VPUSH_RULE"] == "quick"
+    assert record["VPUSH_FACTOR"] == factor.sid
+
+
+def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
+    """A challenge of a factor no rule covers is not a candidate: NotFound, as if it did
+    not exist."""
+    daemon = start_daemon()
+    mine = vt.enroll(client, emulator)
+    other = vt.enroll(client, emulator)
+    with open(os.path.join(daemon.policy_dir, "60-mine.conf"), "w") as f:
+        f.write("[Rule mine]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                "Match=any\nFactors=%s\n" % mine.sid)
+    txid = vt.new_transaction_id()
+    ch_other = challenge(emulator, other, txid)
+
+    def reloaded():
+        return "policy reloaded: 2 rules" in daemon.log_text()
+    vt.wait_until(reloaded, 10, what="the policy to be reloaded", pump=False)
+
+    for match in ({"transaction-id": txid}, {"challenge-sid": ch_other["sid"]},
+                  {"transaction-id": txid, "factor-sid": other.sid}):
+        e = refused(client.approve, dict(match, **{"timeout-ms": 1500}))
+        assert e.name == vt.ERR_NOT_FOUND, e
+        assert other.sid not in e.message or "factor-sid" in match, e.message
+    assert_untouched(emulator, other, ch_other)
+
+    txid2 = vt.new_transaction_id()
+    ch_mine = challenge(emulator, mine, txid2)
+    assert client.approve({"transaction-id": txid2}) == ch_mine["sid"]
+
+
+def test_policy_change_without_restart(start_daemon, client, emulator):
+    daemon = start_daemon()
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    assert_access_denied(refused(client.approve, {"transaction-id": txid}), "Actions=approve")
+
+    with open(os.path.join(daemon.policy_dir, "60-approve.conf"), "w") as f:
+        f.write("[Rule added]\nActions=approve\nCallers=*\nRequireActiveSession=false\n")
+
+    def approved():
+        try:
+            return client.approve({"transaction-id": txid, "timeout-ms": 1000})
+        except vt.DBusCallError as e:
+            assert e.name == ERR_ACCESS_DENIED, e
+            return None
+    assert vt.wait_until(approved, 15, interval=0.2, what="the new rule") == ch["sid"]
+    last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_RULE="added", VPUSH_CHALLENGE=ch["sid"])
+
+    # a broken change is not taken: the previous policy stays
+    with open(os.path.join(daemon.policy_dir, "70-broken.conf"), "w") as f:
+        f.write("[Rule broken]\nActions=approve\n")
+    vt.wait_until(lambda: "policy not reloaded, the previous one stays in force" in
+                  daemon.log_text(), 10, what="the broken policy to be refused", pump=False)
+    assert "70-broken.conf: rule “broken”, key Callers" in daemon.log_text()
+    txid2 = vt.new_transaction_id()
+    ch2 = challenge(emulator, factor, txid2)
+    assert client.approve({"transaction-id": txid2}) == ch2["sid"]
+
+
+def test_factor_methods_go_through_the_policy(start_daemon, client, emulator):
+    daemon = start_daemon(files={"50-test.conf": "[Rule enroll]\nActions=enroll\nCallers=*\n"
+                                                 "RequireActiveSession=false\n"})
+    factor = vt.enroll(client, emulator)
+
+    for action, call in (("list", lambda: client.list_challenges(factor.path)),
+                         ("update", lambda: client.factor_update(factor.path,
+                                                                 {"friendly-name": "x"})),
+                         ("update", lambda: client.factor_verify(factor.path)),
+                         ("delete", lambda: client.factor_delete(factor.path))):
+        assert_access_denied(refused(call), "Actions=%s and Callers=exe:%s" % (action, MY_EXE))
+        record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_ACTION=action)
+        assert record["VPUSH_FACTOR"] == factor.sid
+    # nothing happened to it
+    assert client.factor_props(factor.path)["FriendlyName"] == factor.friendly_name
+    assert emulator.fetch_factor(factor.identity, factor.sid).status == 200
+    # any process of the user may ask for a poll
+    client.refresh()
+
+
+def test_broken_policy_is_a_startup_error(session):
+    policy_dir = session.path("policy-broken")
+    os.makedirs(policy_dir)
+    with open(os.path.join(policy_dir, "shop.conf"), "w") as f:
+        f.write("[Rule shop]\nActions=approve\nCallers=exe:/usr/bin/shop\n"
+                "MaxChallengeAgeSeconds=soon\n")
+    r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir],
+                       env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1
+    assert ("%s: rule “shop”, key MaxChallengeAgeSeconds: “soon” is not a number of seconds"
+            % os.path.join(policy_dir, "shop.conf")) in r.stderr, r.stderr

@@ -1,0 +1,384 @@
+"""The push channel (design.md "Push channel"): hints over SSE and ntfy JSON streams from
+the emulator, reconnects and resume, PushState, a push server that is down, a silent
+stream. Polling is set to 10 minutes wherever a test needs to show that push did the work.
+"""
+
+import json
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+import vpushtest as vt
+from gi.repository import Gio, GLib
+
+SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
+KEEPALIVE = 1.0   # the emulator's keepalive in this module, seconds
+
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# ---- helpers (push calls the harness does not have) -----------------------------------
+
+def new_topic():
+    return "t" + uuid.uuid4().hex[:16]
+
+
+def push_url(emulator, topic, fmt="sse"):
+    return "%s/push/%s/%s" % (emulator.url, topic, fmt)
+
+
+def publish(emulator, topic, hint):
+    """POST /push/{topic} with the hint as JSON text; returns the stored message."""
+    req = urllib.request.Request("%s/push/%s" % (emulator.url, topic),
+                                 data=json.dumps(hint).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with _opener.open(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def publish_hint(emulator, topic, challenge, with_factor=True):
+    hint = {"type": "verify_push_challenge", "challenge_sid": challenge["sid"]}
+    if with_factor:
+        hint["factor_sid"] = challenge["factor_sid"]
+    return publish(emulator, topic, hint)
+
+
+def control(emulator, path, form=None):
+    res = emulator.request("POST" if form is not None else "GET", "/_emulator/push/" + path,
+                           form, backend=False)
+    assert res.status == 200, (path, res.status, res.body)
+    return res.json()
+
+
+def topic_stats(emulator, topic):
+    return control(emulator, topic)
+
+
+def push_state(client):
+    return client.manager_property("PushState")
+
+
+def wait_push_state(client, state, timeout=15.0):
+    return vt.wait_until(lambda: push_state(client) == state, timeout,
+                         what="PushState %s (now %s)" % (state, push_state(client)))
+
+
+def push_states_signalled(client):
+    """PushState values in PropertiesChanged signals of the Manager, oldest first."""
+    return [args[1]["PushState"] for member, path, args in client.signals
+            if member == "PropertiesChanged" and path == vt.MANAGER_PATH
+            and args[0] == vt.MANAGER_IFACE and "PushState" in args[1]]
+
+
+def wait_exported(client, sid, timeout=10.0):
+    path = vt.challenge_path(sid)
+    vt.wait_until(lambda: path in client.challenge_paths(), timeout,
+                  what="challenge %s on the bus" % sid)
+
+
+def device_requests(emulator):
+    return [r for r in emulator.requests() if r["auth"] == "device"]
+
+
+def lists(requests):
+    return [r for r in requests if r["method"] == "GET" and r["path"].endswith("/Challenges")]
+
+
+def settle(emulator, quiet=0.8, timeout=15.0):
+    """Waits until vpushd has made no API call for `quiet` seconds (its start-up and
+    connect polls are over), then empties the emulator's request log."""
+    state = {"n": -1, "since": time.monotonic()}
+
+    def quiet_now():
+        n = len(emulator.requests())
+        if n != state["n"]:
+            state["n"], state["since"] = n, time.monotonic()
+        return time.monotonic() - state["since"] >= quiet
+    vt.wait_until(quiet_now, timeout, interval=0.1, what="vpushd to stop calling the API")
+    emulator.clear_requests()
+
+
+class AsyncApprove:
+    """ApproveChallenge sent without waiting for the reply (answered while pumping)."""
+
+    def __init__(self, client, match, timeout_ms):
+        self.done = False
+        self.result = None
+        self.error = None
+        client.conn.call(vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE, "ApproveChallenge",
+                         GLib.Variant.new_tuple(vt.asv(dict(match, **{"timeout-ms": timeout_ms}))),
+                         GLib.VariantType.new("(s)"), Gio.DBusCallFlags.NO_AUTO_START,
+                         timeout_ms + 10000, None, self._done)
+
+    def _done(self, conn, res):
+        try:
+            self.result = conn.call_finish(res).unpack()[0]
+        except GLib.Error as e:
+            self.error = e.message
+        self.done = True
+
+    def wait(self, timeout):
+        vt.wait_until(lambda: self.done, timeout, what="ApproveChallenge to return")
+        assert self.error is None, self.error
+        return self.result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_keepalive(emulator):
+    """Keepalives every second, so a silent stream is found in seconds, not minutes."""
+    control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
+    yield
+    control(emulator, "silence", {"on": "0"})
+    control(emulator, "refuse", {"on": "0"})
+
+
+@pytest.fixture
+def started(session, emulator):
+    """start(push_url, poll=SLOW_POLL) → a running vpushd; stopped afterwards."""
+    daemons = []
+
+    def start(url=None, poll=SLOW_POLL):
+        config = {"Poll": dict(poll)}
+        if url:
+            config["Push"] = {"Url": url}
+        d = vt.Daemon(session, emulator, config=config)
+        daemons.append(d)
+        return d.start()
+    yield start
+    for d in daemons:
+        d.stop()
+
+
+# ---- tests -------------------------------------------------------------------------------
+
+def test_no_push_url_is_disabled(started, client):
+    started(url=None)
+    assert push_state(client) == "disabled"
+
+
+@pytest.mark.parametrize("fmt", ["sse", "json"])
+def test_hint_exports_challenge(started, client, emulator, fmt):
+    """Polling every 10 minutes: the challenge arrives by the hint, fetched with one GET."""
+    topic = new_topic()
+    started(push_url(emulator, topic, fmt))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    assert topic_stats(emulator, topic)["subscribers"] == 1
+    settle(emulator)
+
+    ch = emulator.create_challenge(f.identity, f.sid, message="Pay 10 EUR?",
+                                   hidden={"transaction_id": vt.new_transaction_id()},
+                                   fields=[("Amount", "10 EUR")])
+    publish_hint(emulator, topic, ch)
+    wait_exported(client, ch["sid"])
+
+    props = client.get_all(vt.challenge_path(ch["sid"]), vt.CHALLENGE_IFACE)
+    assert props["Message"] == "Pay 10 EUR?"
+    assert props["Factor"] == f.path
+    reqs = device_requests(emulator)
+    assert not lists(reqs), reqs
+    assert [r["path"] for r in reqs] == [emulator.entity_path(f.identity)
+                                         + "/Challenges/" + ch["sid"]]
+
+
+@pytest.mark.parametrize("fmt", ["sse", "json"])
+def test_waiting_approve_succeeds_on_hint(started, client, emulator, fmt):
+    """ApproveChallenge is called before the challenge exists; the hint completes it."""
+    topic = new_topic()
+    started(push_url(emulator, topic, fmt))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    settle(emulator)
+
+    txid = vt.new_transaction_id()
+    call = AsyncApprove(client, {"transaction-id": txid}, timeout_ms=15000)
+    # its own poll finds nothing yet
+    vt.wait_until(lambda: lists(device_requests(emulator)), 10,
+                  what="the poll of ApproveChallenge")
+    settle(emulator, quiet=0.5)
+    assert not call.done
+
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    publish_hint(emulator, topic, ch, with_factor=(fmt == "sse"))
+    assert call.wait(14) == ch["sid"]
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
+    assert not lists(device_requests(emulator))
+
+
+@pytest.mark.parametrize("fmt", ["sse", "json"])
+def test_drop_reconnects_and_misses_nothing(started, client, emulator, fmt):
+    topic = new_topic()
+    started(push_url(emulator, topic, fmt))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    first = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, topic, first)
+    wait_exported(client, first["sid"])
+    connections = topic_stats(emulator, topic)["connections"]
+    n_signals = len(push_states_signalled(client))
+
+    # dropped, and hints sent at once, while vpushd waits to reconnect
+    assert control(emulator, topic + "/drop", {})["dropped"] == 1
+    missed = [emulator.create_challenge(f.identity, f.sid) for _ in range(3)]
+    for ch in missed:
+        publish_hint(emulator, topic, ch)
+    for ch in missed:
+        wait_exported(client, ch["sid"], timeout=20)
+    wait_push_state(client, "connected")
+    assert topic_stats(emulator, topic)["connections"] == connections + 1
+    assert "retrying" in push_states_signalled(client)[n_signals:]
+
+    # the new stream carries hints
+    after = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, topic, after)
+    wait_exported(client, after["sid"])
+
+
+def test_outage_caught_by_resume_or_poll(started, client, emulator):
+    """The push server is down for a while; what was created meanwhile is all there once
+    it is back, although polling is every 10 minutes."""
+    topic = new_topic()
+    started(push_url(emulator, topic))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    control(emulator, "refuse", {"on": "1"})
+    try:
+        wait_push_state(client, "retrying")
+        created = [emulator.create_challenge(f.identity, f.sid) for _ in range(2)]
+    finally:
+        control(emulator, "refuse", {"on": "0"})
+    for ch in created:
+        wait_exported(client, ch["sid"], timeout=30)
+    wait_push_state(client, "connected", timeout=30)
+
+
+def test_push_server_down_at_start(started, client, emulator):
+    topic = new_topic()
+    control(emulator, "refuse", {"on": "1"})
+    try:
+        started(push_url(emulator, topic), poll={"IntervalSeconds": "1",
+                                                 "IntervalWithPushSeconds": "600"})
+        f = vt.enroll(client, emulator)
+        wait_push_state(client, "retrying")
+        # polling still works meanwhile
+        polled = emulator.create_challenge(f.identity, f.sid)
+        wait_exported(client, polled["sid"])
+        assert push_state(client) == "retrying"
+        assert topic_stats(emulator, topic)["connections"] == 0
+    finally:
+        control(emulator, "refuse", {"on": "0"})
+    wait_push_state(client, "connected", timeout=40)
+    assert topic_stats(emulator, topic)["subscribers"] == 1
+    settle(emulator)
+
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, topic, ch)
+    wait_exported(client, ch["sid"])
+    assert not lists(device_requests(emulator))
+
+
+def test_silent_stream_is_replaced(started, client, emulator):
+    topic = new_topic()
+    started(push_url(emulator, topic, "json"))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    time.sleep(4 * KEEPALIVE)   # vpushd learns the keepalive period
+    connections = topic_stats(emulator, topic)["connections"]
+    n_signals = len(push_states_signalled(client))
+
+    control(emulator, "silence", {"on": "1"})
+    try:
+        vt.wait_until(lambda: topic_stats(emulator, topic)["connections"] > connections, 30,
+                      what="vpushd to give up the silent stream and connect again")
+        assert "retrying" in push_states_signalled(client)[n_signals:]
+    finally:
+        control(emulator, "silence", {"on": "0"})
+    wait_push_state(client, "connected", timeout=30)
+    vt.wait_until(lambda: topic_stats(emulator, topic)["subscribers"] == 1, 10,
+                  what="one stream left")
+
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, topic, ch)
+    wait_exported(client, ch["sid"])
+
+
+def test_poll_interval_follows_push(started, client, emulator):
+    """IntervalWithPushSeconds while the stream is up, IntervalSeconds as soon as it is
+    down, without waiting for the long interval to run out."""
+    topic = new_topic()
+    started(push_url(emulator, topic), poll={"IntervalSeconds": "1",
+                                             "IntervalWithPushSeconds": "600"})
+    vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    settle(emulator)
+    time.sleep(3)
+    assert not lists(device_requests(emulator))
+
+    control(emulator, "refuse", {"on": "1"})
+    try:
+        wait_push_state(client, "retrying")
+        emulator.clear_requests()
+        vt.wait_until(lambda: len(lists(device_requests(emulator))) >= 2, 15,
+                      what="polls every second while the push server is down")
+    finally:
+        control(emulator, "refuse", {"on": "0"})
+    wait_push_state(client, "connected", timeout=40)
+
+
+def test_unreadable_hint_polls(started, client, emulator):
+    topic = new_topic()
+    started(push_url(emulator, topic))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    settle(emulator)
+
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish(emulator, topic, {"something": "else"})
+    wait_exported(client, ch["sid"])
+    assert lists(device_requests(emulator))
+    assert push_state(client) == "connected"
+
+
+def test_factor_push_url_moves_between_streams(started, client, emulator):
+    a, b = new_topic(), new_topic()
+    started(url=None)
+    f = vt.enroll(client, emulator, **{"push-url": push_url(emulator, a)})
+    wait_push_state(client, "connected")
+    assert client.factor_props(f.path)["PushUrl"] == push_url(emulator, a)
+    assert topic_stats(emulator, a)["subscribers"] == 1
+
+    client.factor_update(f.path, {"push-url": push_url(emulator, b, "json")})
+    vt.wait_until(lambda: topic_stats(emulator, b)["subscribers"] == 1
+                  and topic_stats(emulator, a)["subscribers"] == 0, 10,
+                  what="the factor to move to the other stream")
+    wait_push_state(client, "connected")
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, b, ch, with_factor=False)
+    wait_exported(client, ch["sid"])
+
+    client.factor_update(f.path, {"push-url": ""})
+    wait_push_state(client, "disabled")
+    vt.wait_until(lambda: topic_stats(emulator, b)["subscribers"] == 0, 10,
+                  what="the stream to close")
+
+
+def test_two_factors_share_one_stream(started, client, emulator):
+    topic = new_topic()
+    started(push_url(emulator, topic))
+    f1 = vt.enroll(client, emulator)
+    f2 = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    assert topic_stats(emulator, topic)["subscribers"] == 1
+    ch1 = emulator.create_challenge(f1.identity, f1.sid)
+    ch2 = emulator.create_challenge(f2.identity, f2.sid)
+    publish_hint(emulator, topic, ch1)
+    publish_hint(emulator, topic, ch2)
+    wait_exported(client, ch1["sid"])
+    wait_exported(client, ch2["sid"])
+
+    client.factor_delete(f1.path)
+    assert topic_stats(emulator, topic)["subscribers"] == 1
+    client.factor_delete(f2.path)
+    wait_push_state(client, "disabled")

@@ -1,0 +1,260 @@
+/* Unit tests for the streaming GET of the HTTP client (vpush_http_stream_*), the transport of
+ * the push channel: callbacks in order, ending it from its headers or data, cancelling it
+ * anywhere, and what may not be done from inside libcurl. */
+#include <gio/gio.h>
+#include <string.h>
+
+#include "vpush-error.h"
+#include "vpush-http.h"
+
+#include "test-http-server.h"
+
+typedef struct
+{
+  Server *server;
+  VpushHttp *http;
+  VpushHttpStream *stream;
+
+  /* what the callbacks saw */
+  guint status;
+  gchar *content_type;
+  GByteArray *data;
+  gboolean done;
+  GError *error;
+
+  /* what they do */
+  gboolean refuse_headers;
+  gboolean cancel_in_data;
+  gboolean start_in_data;
+  GError *start_error;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *fx, gconstpointer user_data)
+{
+  fx->server = server_new ();
+  fx->http = vpush_http_new ();
+  fx->data = g_byte_array_new ();
+}
+
+static void
+fixture_tear_down (Fixture *fx, gconstpointer user_data)
+{
+  g_clear_object (&fx->http);
+  server_free (fx->server);
+  g_free (fx->content_type);
+  g_byte_array_unref (fx->data);
+  g_clear_error (&fx->error);
+  g_clear_error (&fx->start_error);
+}
+
+static gboolean
+on_headers (guint status, const gchar *content_type, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  g_assert_false (fx->done);
+  fx->status = status;
+  g_free (fx->content_type);
+  fx->content_type = g_strdup (content_type);
+  return !fx->refuse_headers;
+}
+
+static void on_done (const GError *error, gpointer user_data);
+
+static gboolean
+on_data (const guint8 *data, gsize len, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  g_assert_cmpuint (fx->status, !=, 0); /* the headers came first */
+  g_byte_array_append (fx->data, data, len);
+  if (fx->start_in_data)
+    {
+      g_autofree gchar *url = server_url (fx->server, "again");
+
+      /* libcurl can't be re-entered: refused, and this stream goes on */
+      g_assert_null (vpush_http_stream_start (fx->http, url, NULL, 1000, on_headers, on_data,
+                                              on_done, fx, &fx->start_error));
+    }
+  if (fx->cancel_in_data)
+    {
+      vpush_http_stream_cancel (fx->stream);
+      fx->stream = NULL;
+    }
+  return TRUE;
+}
+
+static void
+on_done (const GError *error, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  g_assert_false (fx->done);
+  fx->done = TRUE;
+  fx->stream = NULL;
+  if (error != NULL)
+    fx->error = g_error_copy (error);
+}
+
+static void
+start (Fixture *fx, const gchar *path)
+{
+  static const gchar *const headers[] = { "Accept: text/event-stream", NULL };
+  g_autofree gchar *url = server_url (fx->server, path);
+  g_autoptr (GError) error = NULL;
+
+  fx->stream = vpush_http_stream_start (fx->http, url, headers, 2000, on_headers, on_data, on_done,
+                                        fx, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (fx->stream);
+}
+
+static void
+run_until_done (Fixture *fx)
+{
+  while (!fx->done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static gboolean
+set_flag (gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+run_for (guint ms)
+{
+  gboolean over = FALSE;
+
+  g_timeout_add (ms, set_flag, &over);
+  while (!over)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* The client still works: no transfer was left behind in the multi handle. */
+static void
+assert_still_usable (Fixture *fx)
+{
+  fx->done = FALSE;
+  fx->cancel_in_data = FALSE;
+  fx->start_in_data = FALSE;
+  g_byte_array_set_size (fx->data, 0);
+  server_reply (fx->server, 200, "Content-Type: application/x-ndjson\r\n", "{}\n");
+  start (fx, "next");
+  run_until_done (fx);
+  g_assert_no_error (fx->error);
+  g_assert_cmpstr (fx->content_type, ==, "application/x-ndjson");
+}
+
+static void
+test_complete (Fixture *fx, gconstpointer user_data)
+{
+  static const gchar body[] = "id: 1\ndata: hello\n\n";
+  g_autofree gchar *accept = NULL;
+
+  server_reply (fx->server, 200, "Content-Type: text/event-stream; charset=utf-8\r\n", body);
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_no_error (fx->error);
+  g_assert_cmpuint (fx->status, ==, 200);
+  g_assert_cmpstr (fx->content_type, ==, "text/event-stream; charset=utf-8");
+  g_assert_cmpmem (fx->data->data, fx->data->len, body, strlen (body));
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
+  g_assert_cmpstr (server_request (fx->server, 0)->method, ==, "GET");
+  accept = head_get (server_request (fx->server, 0)->head, "Accept");
+  g_assert_cmpstr (accept, ==, "text/event-stream");
+}
+
+static void
+test_any_status (Fixture *fx, gconstpointer user_data)
+{
+  server_reply (fx->server, 503, NULL, "down");
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_cmpuint (fx->status, ==, 503);
+  g_assert_no_error (fx->error);
+}
+
+static void
+test_refused_by_headers (Fixture *fx, gconstpointer user_data)
+{
+  fx->refuse_headers = TRUE;
+  server_reply (fx->server, 200, "Content-Type: text/html\r\n", "<html></html>");
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_cmpstr (fx->content_type, ==, "text/html");
+  g_assert_cmpuint (fx->data->len, ==, 0);
+  g_assert_error (fx->error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+}
+
+static void
+test_cancel_in_callback (Fixture *fx, gconstpointer user_data)
+{
+  fx->cancel_in_data = TRUE;
+  server_reply (fx->server, 200, "Content-Type: text/event-stream\r\n", ": hi\n\n");
+  start (fx, "push/t/sse");
+  while (fx->data->len == 0)
+    g_main_context_iteration (NULL, TRUE);
+  run_for (100);
+  g_assert_false (fx->done);
+  assert_still_usable (fx);
+}
+
+static void
+test_cancel_silent (Fixture *fx, gconstpointer user_data)
+{
+  server_hang (fx->server);
+  start (fx, "push/t/sse");
+  run_for (100);
+  g_assert_false (fx->done);
+  vpush_http_stream_cancel (fx->stream);
+  fx->stream = NULL;
+  run_for (50);
+  g_assert_false (fx->done);
+  assert_still_usable (fx);
+}
+
+static void
+test_no_start_inside_callback (Fixture *fx, gconstpointer user_data)
+{
+  fx->start_in_data = TRUE;
+  server_reply (fx->server, 200, "Content-Type: text/event-stream\r\n", "data: x\n\n");
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_no_error (fx->error);
+  g_assert_error (fx->start_error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
+}
+
+static void
+test_bad_url (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_null (vpush_http_stream_start (fx->http, "http://push.example.com/t/sse", NULL, 1000,
+                                          on_headers, on_data, on_done, fx, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_false (fx->done);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(name, func)                                                                            \
+  g_test_add ("/http-stream/" name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("complete", test_complete);
+  ADD ("any-status", test_any_status);
+  ADD ("refused-by-headers", test_refused_by_headers);
+  ADD ("cancel-in-callback", test_cancel_in_callback);
+  ADD ("cancel-silent", test_cancel_silent);
+  ADD ("no-start-inside-callback", test_no_start_inside_callback);
+  ADD ("bad-url", test_bad_url);
+#undef ADD
+
+  return g_test_run ();
+}

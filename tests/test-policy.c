@@ -1,0 +1,695 @@
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "vpush-policy.h"
+
+#define SHOP_EXE "/usr/bin/shop-kiosk"
+#define SHOP_APP "com.example.Shop"
+#define FACTOR   "YF0123456789abcdef0123456789abcdef"
+#define FACTOR_2 "YFfedcba9876543210fedcba9876543210"
+
+static VpushPolicy *
+policy_from (const gchar *text, GError **error)
+{
+  g_autoptr (VpushPolicy) policy = vpush_policy_new ();
+
+  if (!vpush_policy_add_data (policy, text, -1, "test.conf", error))
+    return NULL;
+  return g_steal_pointer (&policy);
+}
+
+static VpushPolicy *
+policy_ok (const gchar *text)
+{
+  g_autoptr (GError) error = NULL;
+  VpushPolicy *policy = policy_from (text, &error);
+
+  g_assert_no_error (error);
+  return policy;
+}
+
+/* Asserts the text is refused with a message holding every one of the parts. */
+static void
+assert_broken (const gchar *text, const gchar *const *parts)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushPolicy) policy = policy_from (text, &error);
+
+  g_assert_null (policy);
+  g_assert_nonnull (error);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      if (strstr (error->message, parts[i]) == NULL)
+        g_error ("“%s” is not in the error “%s”", parts[i], error->message);
+    }
+}
+
+#define BROKEN(text, ...) assert_broken (text, (const gchar *const[]){ __VA_ARGS__, NULL })
+
+static VpushCaller *
+caller_new (const gchar *exe, const gchar *unit, const gchar *app_id)
+{
+  VpushCaller *caller = vpush_caller_new ();
+
+  caller->sender = g_strdup (":1.42");
+  caller->pid = 4242;
+  caller->exe = g_strdup (exe);
+  caller->unit = g_strdup (unit);
+  caller->app_id = g_strdup (app_id);
+  return caller;
+}
+
+/* An approve by transaction id of FACTOR, from an active session, of a fresh challenge */
+static VpushPolicyQuery
+approve_query (const VpushCaller *caller)
+{
+  return (VpushPolicyQuery){
+    .action = VPUSH_ACTION_APPROVE,
+    .match = VPUSH_MATCH_TRANSACTION_ID,
+    .caller = caller,
+    .session = VPUSH_SESSION_ACTIVE,
+    .factor_sid = FACTOR,
+    .factor_name = "Shop kiosk",
+    .challenge_age = 5,
+  };
+}
+
+static const gchar *
+check (VpushPolicy *policy, const VpushPolicyQuery *query, gchar **reason)
+{
+  const gchar *closest = NULL;
+
+  return vpush_policy_check (policy, query, &closest, reason);
+}
+
+static void
+assert_refused (VpushPolicy *policy, const VpushPolicyQuery *query, const gchar *in_reason)
+{
+  g_autofree gchar *reason = NULL;
+  const gchar *rule = check (policy, query, &reason);
+
+  g_assert_null (rule);
+  g_assert_nonnull (reason);
+  if (strstr (reason, in_reason) == NULL)
+    g_error ("“%s” is not in the reason “%s”", in_reason, reason);
+}
+
+static void
+test_policy_empty (void)
+{
+  g_autoptr (VpushPolicy) policy = vpush_policy_new ();
+  g_autoptr (VpushCaller) shop = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (shop);
+
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 0);
+  assert_refused (policy, &query, "it needs a rule with Actions=approve and Callers=exe:" SHOP_EXE);
+  g_assert_false (vpush_policy_needs_session (policy, &query));
+
+  /* an empty file is a valid policy without rules */
+  g_clear_object (&policy);
+  policy = policy_ok ("# nothing here\n");
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 0);
+  g_assert_cmpstr (vpush_policy_get_sources (policy)[0], ==, "test.conf");
+  g_assert_null (vpush_policy_get_sources (policy)[1]);
+}
+
+static void
+test_policy_full_rule (void)
+{
+  g_autoptr (VpushPolicy) policy = policy_ok (
+      "[Rule shop-kiosk]\n"
+      "Actions=approve;deny\n"
+      "Callers=flatpak:" SHOP_APP ";unit:app-com.example.Shop-*.scope;exe:" SHOP_EXE "\n"
+      "Factors=*\n"
+      "RequireActiveSession=true\n"
+      "Match=transaction-id\n"
+      "MaxChallengeAgeSeconds=120\n");
+  g_autoptr (VpushCaller) by_exe = caller_new (SHOP_EXE, NULL, NULL);
+  g_autoptr (VpushCaller) by_unit
+      = caller_new ("/usr/bin/python3.11", "app-com.example.Shop-1234.scope", NULL);
+  g_autoptr (VpushCaller) by_app = caller_new ("/app/bin/shop", NULL, SHOP_APP);
+  VpushPolicyQuery query = approve_query (by_exe);
+
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 1);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "shop-kiosk");
+  query.caller = by_unit;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "shop-kiosk");
+  query.caller = by_app;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "shop-kiosk");
+  query.action = VPUSH_ACTION_DENY;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "shop-kiosk");
+  query.action = VPUSH_ACTION_ENROLL;
+  query.match = VPUSH_MATCH_NONE;
+  query.challenge_age = -1;
+  assert_refused (policy, &query, "Actions=enroll and Callers=flatpak:" SHOP_APP);
+}
+
+static void
+test_policy_actions (void)
+{
+  static const VpushAction all[] = {
+    VPUSH_ACTION_APPROVE, VPUSH_ACTION_DENY,   VPUSH_ACTION_ENROLL,
+    VPUSH_ACTION_UPDATE,  VPUSH_ACTION_DELETE, VPUSH_ACTION_LIST,
+  };
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      const gchar *name = vpush_action_to_string (all[i]);
+      g_autofree gchar *text = g_strdup_printf ("[Rule one]\nActions= %s ;\nCallers=*\n"
+                                                "RequireActiveSession=false\n",
+                                                name);
+      g_autoptr (VpushPolicy) policy = policy_ok (text);
+
+      for (guint j = 0; j < G_N_ELEMENTS (all); j++)
+        {
+          VpushPolicyQuery query = approve_query (caller);
+
+          query.action = all[j];
+          if (i == j)
+            g_assert_cmpstr (check (policy, &query, NULL), ==, "one");
+          else
+            assert_refused (policy, &query, "no policy rule allows");
+        }
+    }
+
+  BROKEN ("[Rule r]\nActions=aprove\nCallers=*\n", "test.conf", "rule “r”", "key Actions",
+          "unknown action “aprove”");
+  BROKEN ("[Rule r]\nActions=approve;deny # silent\nCallers=*\n", "key Actions",
+          "comments go on lines of their own");
+  BROKEN ("[Rule r]\nActions=\nCallers=*\n", "rule “r”, key Actions", "missing or empty");
+  BROKEN ("[Rule r]\nActions= ; ;\nCallers=*\n", "key Actions", "missing or empty");
+  BROKEN ("[Rule r]\nCallers=*\n", "key Actions", "missing or empty");
+}
+
+static void
+test_policy_callers (void)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) exe = caller_new (SHOP_EXE, "app-other.scope", NULL);
+  g_autoptr (VpushCaller) other_exe = caller_new ("/usr/bin/gdbus", NULL, NULL);
+  g_autoptr (VpushCaller) unit = caller_new ("/usr/bin/x", "app-com.example.Shop-99.scope", NULL);
+  g_autoptr (VpushCaller) app = caller_new ("/app/bin/shop", NULL, SHOP_APP);
+  /* a sandboxed app may show any path or unit inside its sandbox */
+  g_autoptr (VpushCaller) sandboxed_exe
+      = caller_new (SHOP_EXE, "app-com.example.Shop-1.scope", "org.example.Evil");
+  g_autoptr (VpushCaller) anonymous = caller_new (NULL, NULL, NULL);
+  VpushPolicyQuery query;
+
+  policy = policy_ok ("[Rule by-exe]\nActions=approve\nCallers=exe:" SHOP_EXE "\n"
+                      "RequireActiveSession=false\n");
+  query = approve_query (exe);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-exe");
+  query.caller = other_exe;
+  assert_refused (policy, &query, "Callers=exe:/usr/bin/gdbus");
+  query.caller = sandboxed_exe;
+  assert_refused (policy, &query, "Callers=flatpak:org.example.Evil");
+  query.caller = anonymous;
+  assert_refused (policy, &query, "the caller has no executable, unit or app id");
+  g_clear_object (&policy);
+
+  policy = policy_ok ("[Rule by-unit]\nActions=approve\nCallers=unit:app-com.example.Shop-*\n"
+                      "RequireActiveSession=false\n");
+  query = approve_query (unit);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-unit");
+  query.caller = exe;
+  g_assert_null (check (policy, &query, NULL));
+  query.caller = sandboxed_exe;
+  g_assert_null (check (policy, &query, NULL));
+  query.caller = anonymous;
+  g_assert_null (check (policy, &query, NULL));
+  g_clear_object (&policy);
+
+  policy = policy_ok ("[Rule by-app]\nActions=approve\nCallers=flatpak:" SHOP_APP "\n"
+                      "RequireActiveSession=false\n");
+  query = approve_query (app);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-app");
+  query.caller = exe;
+  g_assert_null (check (policy, &query, NULL));
+  query.caller = sandboxed_exe;
+  g_assert_null (check (policy, &query, NULL));
+  g_clear_object (&policy);
+
+  policy = policy_ok ("[Rule anyone]\nActions=approve\nCallers=*\nRequireActiveSession=false\n");
+  query = approve_query (anonymous);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "anyone");
+  query.caller = sandboxed_exe;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "anyone");
+
+  BROKEN ("[Rule r]\nActions=list\nCallers=snap:shop\n", "rule “r”, key Callers",
+          "“snap:shop” is not a caller");
+  BROKEN ("[Rule r]\nActions=list\nCallers=flatpak:not an id\n", "key Callers",
+          "not a Flatpak application id");
+  BROKEN ("[Rule r]\nActions=list\nCallers=flatpak:\n", "key Callers",
+          "not a Flatpak application id");
+  BROKEN ("[Rule r]\nActions=list\nCallers=unit:\n", "key Callers", "not a systemd unit");
+  BROKEN ("[Rule r]\nActions=list\nCallers=unit:a/b.scope\n", "key Callers", "not a systemd unit");
+  BROKEN ("[Rule r]\nActions=list\nCallers=exe:shop\n", "key Callers",
+          "not an absolute, canonical path");
+  BROKEN ("[Rule r]\nActions=list\nCallers=exe:/usr/bin/../bin/shop\n", "key Callers",
+          "not an absolute, canonical path");
+  BROKEN ("[Rule r]\nActions=list\nCallers=exe:/usr/bin/\n", "key Callers",
+          "not an absolute, canonical path");
+  BROKEN ("[Rule r]\nActions=list\nCallers=\n", "key Callers", "missing or empty");
+  BROKEN ("[Rule r]\nActions=list\n", "key Callers", "missing or empty");
+}
+
+static void
+test_policy_factors (void)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+
+  policy = policy_ok ("[Rule by-sid]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                      "Factors=" FACTOR "\n"
+                      "[Rule by-name]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                      "Factors=Till *;Kiosk\n");
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-sid");
+  query.factor_sid = FACTOR_2;
+  assert_refused (policy, &query, "of factor " FACTOR_2 " to this caller");
+  query.factor_name = "Till 3";
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-name");
+  query.factor_name = "Kiosk";
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-name");
+  /* no factor yet (the first check of an approval): a rule may still cover one */
+  query.factor_sid = NULL;
+  query.factor_name = NULL;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-sid");
+  g_clear_object (&policy);
+
+  /* no Factors: every factor */
+  policy = policy_ok ("[Rule all]\nActions=approve\nCallers=*\nRequireActiveSession=false\n");
+  query.factor_sid = FACTOR_2;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "all");
+
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactors=\n", "rule “r”, key Factors", "empty");
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactors= ;\n", "key Factors", "empty");
+}
+
+static void
+test_policy_session (void)
+{
+  static const VpushSessionState refused[] = {
+    VPUSH_SESSION_UNKNOWN,
+    VPUSH_SESSION_INACTIVE,
+    VPUSH_SESSION_LOCKED,
+    VPUSH_SESSION_NONE,
+  };
+  g_autoptr (VpushPolicy) required = NULL;
+  g_autoptr (VpushPolicy) not_required = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  g_autoptr (VpushCaller) other = caller_new ("/usr/bin/other", NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+
+  /* the default is to require it */
+  required = policy_ok ("[Rule kiosk]\nActions=approve\nCallers=exe:" SHOP_EXE "\n");
+  not_required = policy_ok ("[Rule kiosk]\nActions=approve\nCallers=exe:" SHOP_EXE "\n"
+                            "RequireActiveSession=false\n");
+
+  g_assert_cmpstr (check (required, &query, NULL), ==, "kiosk");
+  g_assert_true (vpush_policy_needs_session (required, &query));
+  g_assert_false (vpush_policy_needs_session (not_required, &query));
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      query.session = refused[i];
+      assert_refused (required, &query, "rule “kiosk” requires the caller's login session");
+      assert_refused (required, &query, vpush_session_state_describe (refused[i]));
+      g_assert_cmpstr (check (not_required, &query, NULL), ==, "kiosk");
+    }
+  /* only rules that could let the caller in make the session worth asking for */
+  query.caller = other;
+  g_assert_false (vpush_policy_needs_session (required, &query));
+  query.caller = caller;
+  query.action = VPUSH_ACTION_LIST;
+  g_assert_false (vpush_policy_needs_session (required, &query));
+
+  g_clear_object (&required);
+  required = policy_ok ("[Rule kiosk]\nActions=approve\nCallers=*\nRequireActiveSession=true\n");
+  query = approve_query (caller);
+  query.session = VPUSH_SESSION_LOCKED;
+  assert_refused (required, &query, "RequireActiveSession=true), and it is locked");
+
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nRequireActiveSession=yes\n",
+          "rule “r”, key RequireActiveSession", "“yes” is neither true nor false");
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nRequireActiveSession=\n", "key RequireActiveSession",
+          "neither true nor false");
+}
+
+static void
+test_policy_match (void)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+
+  /* default: transaction-id */
+  policy = policy_ok ("[Rule r]\nActions=approve\nCallers=*\nRequireActiveSession=false\n");
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+  query.match = VPUSH_MATCH_CHALLENGE_SID;
+  assert_refused (policy, &query, "rule “r” allows “approve” only by transaction-id");
+  g_clear_object (&policy);
+
+  policy = policy_ok ("[Rule r]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                      "Match=challenge-sid\n");
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+  query.match = VPUSH_MATCH_TRANSACTION_ID;
+  assert_refused (policy, &query, "only by challenge-sid (Match=challenge-sid)");
+  g_clear_object (&policy);
+
+  policy = policy_ok ("[Rule r]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                      "Match=any\n");
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+  query.match = VPUSH_MATCH_CHALLENGE_SID;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+  g_clear_object (&policy);
+
+  /* with no rule for the caller, the hint says how to allow a challenge-sid request */
+  policy = vpush_policy_new ();
+  assert_refused (policy, &query, "Callers=exe:" SHOP_EXE " and Match=challenge-sid");
+
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nMatch=transaction_id\n", "rule “r”, key Match",
+          "“transaction_id” is not one of transaction-id, challenge-sid, any");
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nMatch=any\n", "key Match",
+          "only applies to the approve and deny actions");
+}
+
+static void
+test_policy_max_age (void)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+
+  policy = policy_ok ("[Rule r]\nActions=deny\nCallers=*\nRequireActiveSession=false\n"
+                      "MaxChallengeAgeSeconds=60\n");
+  query.action = VPUSH_ACTION_DENY;
+  query.challenge_age = 60;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+  query.challenge_age = 61;
+  assert_refused (policy, &query,
+                  "rule “r” allows only challenges up to 60 s old (MaxChallengeAgeSeconds=60); "
+                  "this one is 61 s old");
+  /* no challenge yet: the limit can't refuse */
+  query.challenge_age = -1;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+  g_clear_object (&policy);
+
+  /* without the key any age passes */
+  policy = policy_ok ("[Rule r]\nActions=deny\nCallers=*\nRequireActiveSession=false\n");
+  query.challenge_age = 86400 * 7;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "r");
+
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nMaxChallengeAgeSeconds=0\n",
+          "rule “r”, key MaxChallengeAgeSeconds", "“0” is not a number of seconds from 1 to 86400");
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nMaxChallengeAgeSeconds=-5\n",
+          "key MaxChallengeAgeSeconds", "not a number of seconds");
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nMaxChallengeAgeSeconds=86401\n",
+          "key MaxChallengeAgeSeconds", "not a number of seconds");
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nMaxChallengeAgeSeconds=2m\n",
+          "key MaxChallengeAgeSeconds", "not a number of seconds");
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nMaxChallengeAgeSeconds=120 # two minutes\n",
+          "key MaxChallengeAgeSeconds", "comments go on lines of their own");
+  BROKEN ("[Rule r]\nActions=update\nCallers=*\nMaxChallengeAgeSeconds=60\n",
+          "key MaxChallengeAgeSeconds", "only applies to the approve and deny actions");
+}
+
+static void
+test_policy_structure (void)
+{
+  BROKEN ("[Policy]\nActions=list\n", "test.conf", "unknown group [Policy]",
+          "rules are groups named [Rule NAME]");
+  BROKEN ("[Rule]\nActions=list\nCallers=*\n", "test.conf", "unknown group [Rule]");
+  BROKEN ("[Rule has space]\nActions=list\nCallers=*\n", "test.conf: [Rule has space]",
+          "a rule name is 1 to 64 letters");
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactor=*\n", "rule “r”, key Factor", "unknown key");
+  BROKEN ("Actions=list\n", "test.conf: ");
+  BROKEN ("[Rule r\nActions=list\n", "test.conf: ");
+}
+
+static void
+test_policy_first_rule_wins (void)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  VpushPolicyQuery query = approve_query (caller);
+  g_autofree gchar *reason = NULL;
+  const gchar *closest = NULL;
+
+  policy = policy_ok ("[Rule narrow]\nActions=approve\nCallers=exe:" SHOP_EXE "\n"
+                      "RequireActiveSession=false\nMaxChallengeAgeSeconds=10\n"
+                      "[Rule wide]\nActions=approve\nCallers=*\nRequireActiveSession=false\n");
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "narrow");
+  query.challenge_age = 11;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "wide");
+
+  /* rules add up across files, and a name is taken once */
+  g_assert_true (vpush_policy_add_data (policy,
+                                        "[Rule more]\nActions=list\nCallers=*\n"
+                                        "RequireActiveSession=false\n",
+                                        -1, "more.conf", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 3);
+  g_assert_false (vpush_policy_add_data (policy, "[Rule wide]\nActions=list\nCallers=*\n", -1,
+                                         "again.conf", &error));
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_nonnull (strstr (error->message, "again.conf: rule “wide”: defined again; the first "
+                                            "is in test.conf"));
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 3);
+
+  /* the refusal names the rule that came closest */
+  query.challenge_age = 5;
+  query.session = VPUSH_SESSION_LOCKED;
+  query.action = VPUSH_ACTION_DENY;
+  g_assert_null (vpush_policy_check (policy, &query, &closest, &reason));
+  g_assert_null (closest);
+  g_assert_nonnull (strstr (reason, "Actions=deny"));
+}
+
+static void
+test_policy_closest (void)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+  g_autofree gchar *reason = NULL;
+  const gchar *closest = NULL;
+
+  policy = policy_ok ("[Rule others]\nActions=approve\nCallers=exe:/usr/bin/other\n"
+                      "[Rule by-sid]\nActions=approve\nCallers=exe:" SHOP_EXE "\nMatch=any\n"
+                      "[Rule session]\nActions=approve\nCallers=*\nFactors=" FACTOR "\n");
+  query.match = VPUSH_MATCH_CHALLENGE_SID;
+  query.factor_sid = FACTOR;
+  query.session = VPUSH_SESSION_INACTIVE;
+  g_assert_null (vpush_policy_check (policy, &query, &closest, &reason));
+  /* the one that got furthest is named: caller and Match fit, the session does not */
+  g_assert_cmpstr (closest, ==, "by-sid");
+  g_assert_nonnull (strstr (reason, "rule “by-sid” requires"));
+}
+
+static gchar *
+make_dir (const gchar *parent, const gchar *name)
+{
+  gchar *dir = g_build_filename (parent, name, NULL);
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  return dir;
+}
+
+static void
+write_file (const gchar *dir, const gchar *name, const gchar *text, int mode)
+{
+  g_autofree gchar *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, mode), ==, 0);
+}
+
+static void
+remove_tree (const gchar *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const gchar *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree gchar *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+test_policy_dirs (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *etc = make_dir (tmp, "etc");
+  g_autofree gchar *share = make_dir (tmp, "share");
+  g_autofree gchar *missing = g_build_filename (tmp, "missing", NULL);
+  g_autofree gchar *masked = g_build_filename (share, "10-shop.conf", NULL);
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+  const gchar *dirs[] = { etc, missing, share, NULL };
+  const gchar *const *sources;
+
+  g_assert_no_error (error);
+  write_file (share, "10-shop.conf",
+              "[Rule shop]\nActions=approve\nCallers=*\nRequireActiveSession=false\n", 0644);
+  write_file (share, "20-list.conf",
+              "[Rule list]\nActions=list\nCallers=*\nRequireActiveSession=false\n", 0644);
+  write_file (share, "notes.txt", "not a policy", 0644);
+  write_file (share, ".hidden.conf", "broken", 0644);
+  /* same name in the first directory: it masks the shipped one */
+  write_file (etc, "10-shop.conf", "# approvals off\n", 0644);
+  write_file (etc, "05-mine.conf",
+              "[Rule mine]\nActions=deny\nCallers=*\nRequireActiveSession=false\n", 0644);
+
+  policy = vpush_policy_load_dirs (dirs, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 2);
+  sources = vpush_policy_get_sources (policy);
+  g_assert_true (g_str_has_suffix (sources[0], "/etc/05-mine.conf"));
+  g_assert_true (g_str_has_suffix (sources[1], "/etc/10-shop.conf"));
+  g_assert_true (g_str_has_suffix (sources[2], "/share/20-list.conf"));
+  g_assert_null (sources[3]);
+  g_assert_null (check (policy, &query, NULL));
+  query.action = VPUSH_ACTION_DENY;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "mine");
+  g_clear_object (&policy);
+
+  /* a broken file fails the whole load, naming the file */
+  write_file (share, "30-broken.conf", "[Rule b]\nActions=approve\n", 0644);
+  policy = vpush_policy_load_dirs (dirs, FALSE, &error);
+  g_assert_null (policy);
+  g_assert_nonnull (strstr (error->message, "/share/30-broken.conf: rule “b”, key Callers"));
+  g_clear_error (&error);
+  g_unlink (masked);
+
+  /* root only: a file others may write is refused */
+  if (getuid () == 0)
+    {
+      g_autofree gchar *path = g_build_filename (share, "30-broken.conf", NULL);
+
+      g_unlink (path);
+      write_file (share, "40-open.conf", "", 0666);
+      policy = vpush_policy_load_dirs (dirs, TRUE, &error);
+      g_assert_null (policy);
+      g_assert_nonnull (strstr (error->message, "40-open.conf: must be a regular file"));
+      g_assert_nonnull (strstr (error->message, "owned by root and writable by nobody else"));
+      g_clear_error (&error);
+    }
+  else
+    {
+      policy = vpush_policy_load_dirs (dirs, TRUE, &error);
+      g_assert_null (policy);
+      g_assert_nonnull (strstr (error->message, "owned by root"));
+      g_clear_error (&error);
+    }
+
+  remove_tree (tmp);
+}
+
+static void
+test_policy_builtin (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *missing = g_build_filename (tmp, "missing", NULL);
+  const gchar *dirs[] = { tmp, missing, NULL };
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new ("/usr/bin/anything", NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+  static const VpushAction allowed[] = {
+    VPUSH_ACTION_ENROLL,
+    VPUSH_ACTION_UPDATE,
+    VPUSH_ACTION_DELETE,
+    VPUSH_ACTION_LIST,
+  };
+
+  g_assert_no_error (error);
+  policy = vpush_policy_load_dirs (dirs, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (vpush_policy_get_sources (policy)[0], ==, "built-in default policy");
+
+  /* no session needed, nor asked for */
+  query.session = VPUSH_SESSION_UNKNOWN;
+  query.match = VPUSH_MATCH_NONE;
+  query.challenge_age = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (allowed); i++)
+    {
+      query.action = allowed[i];
+      g_assert_cmpstr (check (policy, &query, NULL), ==, "default");
+      g_assert_false (vpush_policy_needs_session (policy, &query));
+    }
+  /* approve and deny are refused by default */
+  query = approve_query (caller);
+  assert_refused (policy, &query, "no policy rule allows “approve”");
+  query.action = VPUSH_ACTION_DENY;
+  assert_refused (policy, &query, "no policy rule allows “deny”");
+
+  g_rmdir (tmp);
+}
+
+/* The file vpushd installs is the one it builds in. */
+static void
+test_policy_shipped_default (void)
+{
+  g_autoptr (GError) error = NULL;
+  const gchar *source_dir = g_getenv ("VPUSH_SOURCE_DIR");
+  g_autofree gchar *dir = NULL;
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *shipped = NULL;
+  g_autoptr (GBytes) builtin = NULL;
+  const gchar *dirs[] = { NULL, NULL };
+  g_autoptr (VpushPolicy) policy = NULL;
+
+  if (source_dir == NULL)
+    {
+      g_test_skip ("VPUSH_SOURCE_DIR is not set");
+      return;
+    }
+  dir = g_build_filename (source_dir, "policy", NULL);
+  dirs[0] = dir;
+  policy = vpush_policy_load_dirs (dirs, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 1);
+
+  path = g_build_filename (dir, "default.conf", NULL);
+  g_file_get_contents (path, &shipped, NULL, &error);
+  g_assert_no_error (error);
+  builtin = g_resources_lookup_data ("/io/github/vpush/policy/default.conf", 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (shipped, strlen (shipped), g_bytes_get_data (builtin, NULL),
+                   g_bytes_get_size (builtin));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/policy/empty", test_policy_empty);
+  g_test_add_func ("/policy/full-rule", test_policy_full_rule);
+  g_test_add_func ("/policy/actions", test_policy_actions);
+  g_test_add_func ("/policy/callers", test_policy_callers);
+  g_test_add_func ("/policy/factors", test_policy_factors);
+  g_test_add_func ("/policy/session", test_policy_session);
+  g_test_add_func ("/policy/match", test_policy_match);
+  g_test_add_func ("/policy/max-age", test_policy_max_age);
+  g_test_add_func ("/policy/structure", test_policy_structure);
+  g_test_add_func ("/policy/first-rule-wins", test_policy_first_rule_wins);
+  g_test_add_func ("/policy/closest", test_policy_closest);
+  g_test_add_func ("/policy/dirs", test_policy_dirs);
+  g_test_add_func ("/policy/builtin", test_policy_builtin);
+  g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
+  return g_test_run ();
+}

@@ -1,0 +1,387 @@
+/* Unit tests for the push stream parser (SSE and ntfy JSON lines) and the hint reader:
+ * input split at every byte, several events in one read, line ending variants, BOM,
+ * oversized and malformed events. */
+#include <gio/gio.h>
+#include <string.h>
+
+#include "vpush-push-parser.h"
+
+#define YC "YC0123456789abcdef0123456789abcdef"
+#define YF "YF0123456789abcdef0123456789abcdef"
+
+static const gchar *const kind_names[] = { "message", "open", "keepalive", "dropped" };
+
+/* Each event as "kind type=… id=… data=…". */
+static void
+collect (const VpushPushEvent *event, gpointer user_data)
+{
+  GPtrArray *events = user_data;
+
+  g_assert_cmpuint (strlen (event->data), <=, event->data_len);
+  g_ptr_array_add (events, g_strdup_printf ("%s type=%s id=%s data=%.*s", kind_names[event->kind],
+                                            event->type, event->id ? event->id : "-",
+                                            (int)event->data_len, event->data));
+}
+
+/* Feeds input in pieces of at most chunk bytes (0: all at once). */
+static GPtrArray *
+parse (VpushPushFormat format, const gchar *input, gsize len, gsize chunk, gchar **out_last_id,
+       gboolean *out_since, gint64 *out_retry)
+{
+  GPtrArray *events = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (VpushPushParser) parser = vpush_push_parser_new (format, collect, events);
+  gsize step = chunk ? chunk : MAX (len, 1);
+  const gchar *id;
+
+  for (gsize off = 0; off < len; off += step)
+    vpush_push_parser_feed (parser, (const guint8 *)input + off, MIN (step, len - off));
+  id = vpush_push_parser_get_last_id (parser, out_since);
+  if (out_last_id)
+    *out_last_id = g_strdup (id);
+  if (out_retry)
+    *out_retry = vpush_push_parser_get_retry (parser);
+  return events;
+}
+
+static void
+assert_events (GPtrArray *events, const gchar *const *expected)
+{
+  guint n = g_strv_length ((gchar **)expected);
+
+  for (guint i = 0; i < MIN (n, events->len); i++)
+    g_assert_cmpstr (g_ptr_array_index (events, i), ==, expected[i]);
+  g_assert_cmpuint (events->len, ==, n);
+}
+
+/* The same events whether the input comes at once, a byte at a time, or cut anywhere in
+ * two. */
+static void
+check_all_splits (VpushPushFormat format, const gchar *input, gsize len,
+                  const gchar *const *expected)
+{
+  g_autoptr (GPtrArray) whole = parse (format, input, len, 0, NULL, NULL, NULL);
+  g_autoptr (GPtrArray) bytes = parse (format, input, len, 1, NULL, NULL, NULL);
+
+  assert_events (whole, expected);
+  assert_events (bytes, expected);
+  for (gsize cut = 1; cut < len; cut++)
+    {
+      GPtrArray *events = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr (VpushPushParser) parser = vpush_push_parser_new (format, collect, events);
+
+      vpush_push_parser_feed (parser, (const guint8 *)input, cut);
+      vpush_push_parser_feed (parser, (const guint8 *)input + cut, len - cut);
+      assert_events (events, expected);
+      g_ptr_array_unref (events);
+    }
+}
+
+#define CHECK_SPLITS(format, input, ...)                                                           \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    const gchar *const expected_[] = { __VA_ARGS__, NULL };                                        \
+    check_all_splits (format, input, sizeof (input) - 1, expected_);                               \
+  }                                                                                                \
+  G_STMT_END
+
+/* SSE */
+
+static void
+test_sse_basic (void)
+{
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE,
+                ": keepalive\n\nid: 1\ndata: {\"a\":1}\n\n"
+                "event: hint\ndata: line one\ndata: line two\n\n"
+                ": ping\n"
+                "event: open\ndata: x\n\n",
+                "keepalive type=comment id=- data=", "message type=message id=1 data={\"a\":1}",
+                "message type=hint id=1 data=line one\nline two",
+                "keepalive type=comment id=1 data=", "open type=open id=1 data=x");
+}
+
+static void
+test_sse_line_endings (void)
+{
+  /* CRLF, lone CR and LF, and a CR that ends one read with its LF starting the next */
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE, "data: a\r\ndata: b\r\n\r\ndata: c\rdata: d\r\rdata: e\n\n",
+                "message type=message id=- data=a\nb", "message type=message id=- data=c\nd",
+                "message type=message id=- data=e");
+}
+
+static void
+test_sse_bom (void)
+{
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE,
+                "\xEF\xBB\xBF"
+                "data: x\n\n",
+                "message type=message id=- data=x");
+  /* only a leading BOM is dropped; bytes that merely start like one are content */
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE,
+                "\xEF\xBB"
+                "data: x\n\n"
+                "data: \xEF\xBB\xBFy\n\n",
+                "message type=message id=- data=\xEF\xBB\xBFy");
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE,
+                "\xEF"
+                "\n"
+                "data: z\n\n",
+                "message type=message id=- data=z");
+}
+
+static void
+test_sse_fields (void)
+{
+  g_autofree gchar *last_id = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  gboolean since = TRUE;
+  gint64 retry = 0;
+  static const gchar input[] = "data:nospace\n\n"
+                               "data:  two spaces\n\n"
+                               "data\n\n"        /* no colon: an empty value */
+                               "event: only\n\n" /* no data: nothing dispatched */
+                               "id: 7\n\n"       /* no data, but the id is taken */
+                               "data: after\n\n"
+                               "id\ndata: reset\n\n" /* an empty id resets it */
+                               "retry: 12a\n"        /* not all digits: ignored */
+                               "retry: 2500\n"
+                               "unknown: field\n"
+                               "id: 9\n"
+                               "data: last\n\n"
+                               "data: partial at the end\n";
+
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE, input, "message type=message id=- data=nospace",
+                "message type=message id=- data= two spaces",
+                "message type=message id=- data=", "message type=message id=7 data=after",
+                "message type=message id=- data=reset", "message type=message id=9 data=last");
+  events = parse (VPUSH_PUSH_FORMAT_SSE, input, sizeof input - 1, 0, &last_id, &since, &retry);
+  g_assert_cmpstr (last_id, ==, "9");
+  g_assert_false (since);
+  g_assert_cmpint (retry, ==, 2500);
+}
+
+static void
+test_sse_id_with_nul (void)
+{
+  static const gchar input[] = "id: 1\ndata: a\n\nid: 2\0x\ndata: b\n\n";
+
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE, input, "message type=message id=1 data=a",
+                "message type=message id=1 data=b");
+}
+
+static void
+test_sse_ntfy_ids (void)
+{
+  g_autofree gchar *last_id = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  gboolean since = FALSE;
+  /* ntfy's own SSE endpoint: no id: lines, the id is in the JSON */
+  static const gchar input[]
+      = "event: open\ndata: {\"id\":\"o1\",\"event\":\"open\"}\n\n"
+        "data: {\"id\":\"m1\",\"event\":\"message\",\"message\":\"hi\"}\n\n"
+        "event: keepalive\ndata: {\"id\":\"k1\",\"event\":\"keepalive\"}\n\n";
+
+  events = parse (VPUSH_PUSH_FORMAT_SSE, input, sizeof input - 1, 0, &last_id, &since, NULL);
+  g_assert_cmpuint (events->len, ==, 3);
+  g_assert_cmpstr (last_id, ==, "m1");
+  g_assert_true (since);
+}
+
+static gchar *
+repeat (gchar c, gsize n)
+{
+  gchar *s = g_malloc (n + 1);
+
+  memset (s, c, n);
+  s[n] = '\0';
+  return s;
+}
+
+static void
+test_sse_oversized (void)
+{
+  g_autofree gchar *big = repeat ('x', VPUSH_PUSH_EVENT_MAX);
+  g_autofree gchar *half = repeat ('y', VPUSH_PUSH_EVENT_MAX / 2);
+  g_autofree gchar *input = NULL;
+  g_autofree gchar *fits = NULL;
+  g_autoptr (GPtrArray) whole = NULL;
+  g_autoptr (GPtrArray) pieces = NULL;
+
+  /* one line too long; two lines together too long; a long comment; then a good one */
+  input = g_strdup_printf ("id: 1\ndata: %s\n\ndata: %s\ndata: %s\n\n:%s\n"
+                           "data: ok\n\n",
+                           big, half, half, big);
+  fits = g_strdup_printf ("data: %s\n\n", half);
+  for (guint round = 0; round < 2; round++)
+    {
+      const gchar *const expected[]
+          = { "dropped type=message id=1 data=", "dropped type=message id=1 data=",
+              "keepalive type=comment id=1 data=", "message type=message id=1 data=ok", NULL };
+
+      g_clear_pointer (&whole, g_ptr_array_unref);
+      g_clear_pointer (&pieces, g_ptr_array_unref);
+      whole = parse (VPUSH_PUSH_FORMAT_SSE, input, strlen (input), round ? 4093 : 0, NULL, NULL,
+                     NULL);
+      assert_events (whole, expected);
+    }
+  pieces = parse (VPUSH_PUSH_FORMAT_SSE, fits, strlen (fits), 1000, NULL, NULL, NULL);
+  g_assert_cmpuint (pieces->len, ==, 1);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (pieces, 0), "message"));
+}
+
+/* ntfy JSON lines */
+
+static void
+test_ntfy_basic (void)
+{
+  g_autofree gchar *last_id = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  gboolean since = FALSE;
+  static const gchar input[]
+      = "{\"id\":\"o1\",\"time\":1,\"event\":\"open\",\"topic\":\"t\"}\n"
+        "{\"id\":\"m1\",\"time\":2,\"event\":\"message\",\"topic\":\"t\",\"message\":\"hi\"}\r\n"
+        "\n   \n"
+        "{\"id\":\"k1\",\"time\":3,\"event\":\"keepalive\",\"topic\":\"t\"}\r"
+        "{\"challenge_sid\":\"" YC "\"}\n";
+
+  CHECK_SPLITS (
+      VPUSH_PUSH_FORMAT_NTFY, input,
+      "open type=open id=o1 data={\"id\":\"o1\",\"time\":1,\"event\":\"open\",\"topic\":\"t\"}",
+      "message type=message id=m1 "
+      "data={\"id\":\"m1\",\"time\":2,\"event\":\"message\",\"topic\":\"t\",\"message\":"
+      "\"hi\"}",
+      "keepalive type=keepalive id=k1 "
+      "data={\"id\":\"k1\",\"time\":3,\"event\":\"keepalive\",\"topic\":\"t\"}",
+      "message type=message id=- data={\"challenge_sid\":\"" YC "\"}");
+  events = parse (VPUSH_PUSH_FORMAT_NTFY, input, sizeof input - 1, 0, &last_id, &since, NULL);
+  /* open and keepalive ids are not resumable */
+  g_assert_cmpstr (last_id, ==, "m1");
+  g_assert_true (since);
+}
+
+static void
+test_ntfy_bom_and_partial (void)
+{
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_NTFY,
+                "\xEF\xBB\xBF{\"event\":\"keepalive\"}\n{\"event\":\"message\",\"id\":\"partial\"",
+                "keepalive type=keepalive id=- data={\"event\":\"keepalive\"}");
+}
+
+static void
+test_ntfy_malformed (void)
+{
+  static const gchar input[] = "not json\n"
+                               "[1,2]\n"
+                               "{\"event\":\n"
+                               "{\"event\":\"message\",\"id\":\"a\0b\"}\n"
+                               "{\"event\":\"message\",\"id\":\"\xff\"}\n"
+                               "{\"event\":5,\"id\":7}\n"
+                               "{\"event\":\"poll_request\",\"id\":\"p1\"}\n";
+
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_NTFY, input, "dropped type=message id=- data=",
+                "dropped type=message id=- data=", "dropped type=message id=- data=",
+                "dropped type=message id=- data=", "dropped type=message id=- data=",
+                "message type=message id=- data={\"event\":5,\"id\":7}",
+                "message type=poll_request id=p1 data={\"event\":\"poll_request\",\"id\":\"p1\"}");
+}
+
+static void
+test_ntfy_oversized (void)
+{
+  g_autofree gchar *big = repeat ('z', VPUSH_PUSH_EVENT_MAX + 10);
+  g_autofree gchar *input = g_strdup_printf (
+      "{\"event\":\"message\",\"message\":\"%s\"}\n{\"event\":\"keepalive\"}\n", big);
+
+  for (gsize chunk = 0; chunk < 3; chunk++)
+    {
+      const gchar *const expected[]
+          = { "dropped type=message id=- data=",
+              "keepalive type=keepalive id=- data={\"event\":\"keepalive\"}", NULL };
+      g_autoptr (GPtrArray) events
+          = parse (VPUSH_PUSH_FORMAT_NTFY, input, strlen (input), chunk * 777, NULL, NULL, NULL);
+
+      assert_events (events, expected);
+    }
+}
+
+/* Hints */
+
+static void
+assert_hint (const gchar *data, const gchar *challenge_sid, const gchar *factor_sid)
+{
+  g_autofree gchar *c = NULL;
+  g_autofree gchar *f = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (vpush_push_hint_parse (data, strlen (data), &c, &f, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (c, ==, challenge_sid);
+  g_assert_cmpstr (f, ==, factor_sid);
+}
+
+/* len -1: data is a string */
+static void
+assert_no_hint (const gchar *data, gssize len)
+{
+  g_autofree gchar *c = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (len < 0)
+    len = strlen (data);
+  g_assert_false (vpush_push_hint_parse (data, len, &c, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  /* it may end up in a log or a D-Bus error */
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  g_assert_null (c);
+}
+
+static void
+test_hint (void)
+{
+  static const gchar nul[] = "{\"challenge_sid\":\"" YC "\"}\0";
+
+  assert_hint ("{\"type\":\"verify_push_challenge\",\"challenge_sid\":\"" YC
+               "\",\"factor_sid\":\"" YF "\",\"message\":\"ignored\"}",
+               YC, YF);
+  assert_hint ("{\"challenge_sid\":\"" YC "\"}", YC, NULL);
+  /* inside an ntfy message (the JSON line or ntfy's SSE data) */
+  assert_hint ("{\"id\":\"m1\",\"event\":\"message\",\"message\":\"{\\\"challenge_sid\\\":\\\"" YC
+               "\\\",\\\"factor_sid\\\":\\\"" YF "\\\"}\"}",
+               YC, YF);
+
+  assert_no_hint ("", 0);
+  assert_no_hint ("hello", -1);
+  assert_no_hint ("[]", -1);
+  assert_no_hint ("{}", -1);
+  assert_no_hint (nul, sizeof nul - 1);
+  assert_no_hint ("{\"challenge_sid\":\"\xff\"}", -1);
+  assert_no_hint ("{\"challenge_sid\":\"YC123\"}", -1);
+  assert_no_hint ("{\"challenge_sid\":\"" YF "\"}", -1);
+  assert_no_hint ("{\"challenge_sid\":7}", -1);
+  assert_no_hint ("{\"type\":\"other\",\"challenge_sid\":\"" YC "\"}", -1);
+  assert_no_hint ("{\"challenge_sid\":\"" YC "\",\"factor_sid\":\"YFxyz\"}", -1);
+  assert_no_hint ("{\"event\":\"message\",\"message\":\"hello\"}", -1);
+  assert_no_hint ("{\"event\":\"message\",\"message\":\"{}\"}", -1);
+  /* valid UTF-8 that json-glib's error message cuts in the middle of a character */
+  assert_no_hint (
+      "{\"type\": \"verify_pu0123456789abcdef01\xef\xbb\xbfid: 8i1sJVzpLby6\n{\"t\": \"x\"}", -1);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/push-parser/sse/basic", test_sse_basic);
+  g_test_add_func ("/push-parser/sse/line-endings", test_sse_line_endings);
+  g_test_add_func ("/push-parser/sse/bom", test_sse_bom);
+  g_test_add_func ("/push-parser/sse/fields", test_sse_fields);
+  g_test_add_func ("/push-parser/sse/id-with-nul", test_sse_id_with_nul);
+  g_test_add_func ("/push-parser/sse/ntfy-ids", test_sse_ntfy_ids);
+  g_test_add_func ("/push-parser/sse/oversized", test_sse_oversized);
+  g_test_add_func ("/push-parser/ntfy/basic", test_ntfy_basic);
+  g_test_add_func ("/push-parser/ntfy/bom-and-partial", test_ntfy_bom_and_partial);
+  g_test_add_func ("/push-parser/ntfy/malformed", test_ntfy_malformed);
+  g_test_add_func ("/push-parser/ntfy/oversized", test_ntfy_oversized);
+  g_test_add_func ("/push-parser/hint", test_hint);
+  return g_test_run ();
+}

@@ -1,0 +1,213 @@
+"""D-Bus activation on a private bus: a dbus-daemon whose only service directory holds the
+built activation file (Exec= pointed at the built vpushd) starts vpushd on the first call.
+Activated services inherit the bus's environment, so HOME and XDG_* are set before it
+starts, and vpushd finds its configuration and state in the default places."""
+
+import configparser
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import gi
+import pytest
+
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib  # noqa: E402
+
+import vpushtest as vt  # noqa: E402
+
+VPUSHCTL = os.path.join(vt.BUILD_DIR, "cli", "vpushctl")
+ACTIVATION_FILE = os.path.join(vt.BUILD_DIR, "dbus", vt.BUS_NAME + ".service")
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:path={dir}/bus</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{dir}/services</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+vt.install_reaper()
+
+
+def build_dir_option(name):
+    """An absolute directory option of the build (prefix joined), from meson introspect."""
+    r = subprocess.run(["meson", "introspect", "--buildoptions", vt.BUILD_DIR],
+                       capture_output=True, text=True, check=True, timeout=60)
+    options = {o["name"]: o["value"] for o in json.loads(r.stdout)}
+    return os.path.join(options["prefix"], options[name])
+
+
+def read_activation_file(path):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(path)
+    return parser
+
+
+class Bus:
+    """dbus-daemon with our config, and a temp HOME/XDG for what it activates."""
+
+    def __init__(self, exec_line):
+        self.tmp = tempfile.mkdtemp(prefix="vpush-activation.")
+        d = lambda *p: os.path.join(self.tmp, *p)  # noqa: E731
+        for sub in ("home", "config/vpush", "data", "state", "cache", "services"):
+            os.makedirs(d(sub))
+        os.makedirs(d("runtime"), mode=0o700)
+        # no factors, so nothing is polled; loopback only, should it ever be
+        with open(d("config", "vpush", "vpushd.conf"), "w") as f:
+            f.write("[Verify]\nBaseUrl=http://127.0.0.1:9/v2/\n")
+        if exec_line:
+            built = read_activation_file(ACTIVATION_FILE)
+            built["D-BUS Service"]["Exec"] = exec_line
+            with open(d("services", vt.BUS_NAME + ".service"), "w") as f:
+                built.write(f, space_around_delimiters=False)
+        with open(d("bus.conf"), "w") as f:
+            f.write(BUS_CONFIG.format(dir=self.tmp))
+
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DBUS_", "XDG_", "NOTIFY_", "WATCHDOG_", "STATE_DIRECTORY"))
+               and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        env.update(HOME=d("home"), XDG_CONFIG_HOME=d("config"), XDG_DATA_HOME=d("data"),
+                   XDG_STATE_HOME=d("state"), XDG_CACHE_HOME=d("cache"),
+                   XDG_RUNTIME_DIR=d("runtime"), G_DEBUG="fatal-criticals")
+        self.address = "unix:path=" + d("bus")
+        self.log = d("dbus-daemon.log")
+        self.proc = vt._spawn(["dbus-daemon", "--config-file=" + d("bus.conf"), "--nofork",
+                               "--nopidfile"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.env = dict(env, DBUS_SESSION_BUS_ADDRESS=self.address)
+        vt.wait_until(lambda: os.path.exists(d("bus")), 10, what="the bus socket", pump=False)
+        self.conn = Gio.DBusConnection.new_for_address_sync(
+            self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        # a desktop session has a Secret Service; this one is not activatable here
+        self.keyring = vt._spawn(["gnome-keyring-daemon", "--foreground", "--unlock",
+                                  "--components=secrets"], env=self.env, stdin=subprocess.PIPE,
+                                 stdout=open(d("keyring.log"), "ab"), stderr=subprocess.STDOUT)
+        self.keyring.stdin.write(vt.KEYRING_PASSWORD.encode())
+        self.keyring.stdin.close()
+        vt.wait_until(lambda: self.has_owner(vt.SECRETS_NAME), 10,
+                      what="gnome-keyring-daemon on the bus", pump=False)
+
+    def path(self, *p):
+        return os.path.join(self.tmp, *p)
+
+    def bus_call(self, method, *args, sig=None):
+        res = self.conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                  "org.freedesktop.DBus", method,
+                                  GLib.Variant(sig, args) if sig else None, None,
+                                  Gio.DBusCallFlags.NONE, 10000, None)
+        return res.unpack()[0]
+
+    def has_owner(self, name=vt.BUS_NAME):
+        return self.bus_call("NameHasOwner", name, sig="(s)")
+
+    def owner_pid(self):
+        return self.bus_call("GetConnectionUnixProcessID", vt.BUS_NAME, sig="(s)")
+
+    def close(self):
+        # the activated vpushd is not our child (dbus-daemon double-forks it): by pid
+        try:
+            pid = self.owner_pid() if self.has_owner() else None
+        except GLib.Error:
+            pid = None
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            vt.wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10,
+                          what="the activated vpushd to exit", pump=False)
+        self.conn.close_sync(None)
+        vt._stop_process(self.keyring)
+        vt._stop_process(self.proc)
+        if not os.environ.get("VPUSH_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def bus():
+    b = Bus(vt.vpushd_path())
+    yield b
+    b.close()
+
+
+def test_activation_file():
+    """What meson configured: the name, the installed binary, the systemd unit."""
+    section = read_activation_file(ACTIVATION_FILE)["D-BUS Service"]
+    assert dict(section) == {
+        "Name": vt.BUS_NAME,
+        "Exec": os.path.join(build_dir_option("libexecdir"), "vpushd"),
+        "SystemdService": "vpushd.service",
+    }
+
+
+def test_first_call_starts_vpushd(bus):
+    assert not bus.has_owner()
+    assert vt.BUS_NAME in bus.bus_call("ListActivatableNames")
+
+    # an ordinary method call, with auto-start (the default)
+    version = bus.conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.PROPS_IFACE, "Get",
+                                 GLib.Variant("(ss)", (vt.MANAGER_IFACE, "Version")), None,
+                                 Gio.DBusCallFlags.NONE, 20000, None).unpack()[0]
+    assert version == "0.1.0"
+    assert bus.has_owner()
+    pid = bus.owner_pid()
+    assert os.path.realpath("/proc/%d/exe" % pid) == os.path.realpath(vt.vpushd_path())
+    # the bus's environment: configuration and state in the default places
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        environ = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    assert environ[b"XDG_STATE_HOME"].decode() == bus.path("state")
+    assert os.path.isdir(bus.path("state", "vpush"))
+    state = bus.conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.PROPS_IFACE, "Get",
+                               GLib.Variant("(ss)", (vt.MANAGER_IFACE, "State")), None,
+                               Gio.DBusCallFlags.NONE, 10000, None).unpack()[0]
+    assert state == "ready"
+
+    # one instance: a second call goes to the same process
+    r = subprocess.run([VPUSHCTL, "--json", "status"], env=bus.env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r
+    assert bus.owner_pid() == pid
+
+
+def test_vpushctl_starts_vpushd(bus):
+    r = subprocess.run([VPUSHCTL, "status"], env=bus.env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r
+    assert r.stdout.startswith("vpushd 0.1.0\n")
+    assert bus.has_owner()
+
+
+def test_not_activatable():
+    b = Bus(None)
+    try:
+        r = subprocess.run([VPUSHCTL, "status"], env=b.env, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 3, r
+        assert "vpushd is not running and can't be started" in r.stderr
+    finally:
+        b.close()
+
+
+def test_activation_fails():
+    b = Bus(os.path.join(tempfile.gettempdir(), "vpush-no-such-dir", "vpushd"))
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([VPUSHCTL, "status"], env=b.env, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 3, r
+        assert "vpushd could not be started" in r.stderr, r
+        assert time.monotonic() - t0 < 10
+    finally:
+        b.close()

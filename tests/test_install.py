@@ -1,0 +1,212 @@
+"""`meson install --destdir` puts every file where a distribution expects it, and nothing
+else; the installed unit passes `systemd-analyze --user verify` without a word."""
+
+import configparser
+import filecmp
+import glob
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+SOURCE_DIR = os.environ["VPUSH_SOURCE_DIR"]
+BUILD_DIR = os.environ["VPUSH_BUILD_DIR"]
+MAN_PAGES = os.environ.get("VPUSH_MAN_PAGES") == "1"
+
+
+def names_h(define):
+    with open(os.path.join(SOURCE_DIR, "dbus", "vpush-names.h")) as f:
+        return re.search(r'#define %s\s+"([^"]+)"' % define, f.read()).group(1)
+
+
+def build_options():
+    r = subprocess.run(["meson", "introspect", "--buildoptions", BUILD_DIR],
+                       capture_output=True, text=True, check=True, timeout=60)
+    return {o["name"]: o["value"] for o in json.loads(r.stdout)}
+
+
+def pkgconfig_dir(package, variable, define, fallback):
+    """As the build finds it: pkg-config's variable relative to our prefix, else fallback."""
+    r = subprocess.run(["pkg-config", "--define-variable=%s=%s" % define,
+                        "--variable=" + variable, package], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else fallback
+
+
+def read_ini(path):
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str
+    with open(path) as f:
+        parser.read_file(f)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def tree():
+    """The install tree and the directories the files must be in."""
+    opts = build_options()
+    prefix = opts["prefix"]
+    datadir = os.path.join(prefix, opts["datadir"])
+    dirs = {
+        "bindir": os.path.join(prefix, opts["bindir"]),
+        "libexecdir": os.path.join(prefix, opts["libexecdir"]),
+        "datadir": datadir,
+        "mandir": os.path.join(prefix, opts["mandir"]),
+        "unitdir": opts["systemd_user_unit_dir"] or pkgconfig_dir(
+            "systemd", "systemd_user_unit_dir", ("prefix", prefix),
+            os.path.join(prefix, "lib", "systemd", "user")),
+        "servicedir": opts["session_bus_services_dir"] or pkgconfig_dir(
+            "dbus-1", "session_bus_services_dir", ("datadir", datadir),
+            os.path.join(datadir, "dbus-1", "services")),
+        "completionsdir": opts["bash_completions_dir"] or pkgconfig_dir(
+            "bash-completion", "completionsdir", ("datadir", datadir),
+            os.path.join(datadir, "bash-completion", "completions")),
+    }
+    destdir = tempfile.mkdtemp(prefix="vpush-install.")
+    r = subprocess.run(["meson", "install", "-C", BUILD_DIR, "--no-rebuild", "--destdir",
+                        destdir], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    yield destdir, dirs
+    shutil.rmtree(destdir, ignore_errors=True)
+
+
+def expected_files(dirs):
+    """installed path → (source to compare with or None, mode)."""
+    files = {
+        os.path.join(dirs["libexecdir"], "vpushd"): (None, 0o755),
+        os.path.join(dirs["bindir"], "vpushctl"): (None, 0o755),
+        os.path.join(dirs["unitdir"], "vpushd.service"):
+            (os.path.join(BUILD_DIR, "systemd", "vpushd.service"), 0o644),
+        os.path.join(dirs["servicedir"], "io.github.vpush.service"):
+            (os.path.join(BUILD_DIR, "dbus", "io.github.vpush.service"), 0o644),
+        os.path.join(dirs["completionsdir"], "vpushctl"):
+            (os.path.join(SOURCE_DIR, "cli", "vpushctl.bash-completion"), 0o644),
+    }
+    for name in ("Manager", "Factor", "Challenge"):
+        xml = "io.github.vpush1.%s.xml" % name
+        files[os.path.join(dirs["datadir"], "dbus-1", "interfaces", xml)] = \
+            (os.path.join(SOURCE_DIR, "dbus", xml), 0o644)
+    for conf in glob.glob(os.path.join(SOURCE_DIR, "policy", "*.conf")):
+        files[os.path.join(dirs["datadir"], "vpush", "policy.d", os.path.basename(conf))] = \
+            (conf, 0o644)
+    if MAN_PAGES:
+        for page in ("vpushd.8", "vpushctl.1", "vpushd.conf.5", "vpush-policy.5"):
+            files[os.path.join(dirs["mandir"], "man" + page[-1], page)] = \
+                (os.path.join(BUILD_DIR, "docs", "man", page), 0o644)
+    return files
+
+
+def test_every_file_in_its_place(tree):
+    destdir, dirs = tree
+    expected = expected_files(dirs)
+    installed = set()
+    for root, _, names in os.walk(destdir):
+        for name in names:
+            installed.add(os.path.join(root, name)[len(destdir):])
+    assert installed == set(expected), {"missing": sorted(set(expected) - installed),
+                                        "unexpected": sorted(installed - set(expected))}
+    for path, (source, mode) in expected.items():
+        st = os.stat(destdir + path)
+        assert stat.S_IMODE(st.st_mode) == mode, (path, oct(st.st_mode))
+        if source:
+            assert filecmp.cmp(destdir + path, source, shallow=False), path
+
+
+def test_binaries_run(tree):
+    destdir, dirs = tree
+    for exe, name in ((os.path.join(dirs["libexecdir"], "vpushd"), "vpushd"),
+                      (os.path.join(dirs["bindir"], "vpushctl"), "vpushctl")):
+        r = subprocess.run([destdir + exe, "--version"], capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 0 and r.stdout == "%s 0.1.0\n" % name, r
+
+
+def test_unit(tree):
+    destdir, dirs = tree
+    unit = read_ini(destdir + os.path.join(dirs["unitdir"], "vpushd.service"))
+    service = unit["Service"]
+    assert service["Type"] == "dbus"
+    assert service["BusName"] == names_h("VPUSH_DBUS_NAME")
+    assert service["ExecStart"] == os.path.join(dirs["libexecdir"], "vpushd")
+    assert service["Restart"] == "on-failure"
+    assert service["NotifyAccess"] == "main"
+    assert re.fullmatch(r"\d+s", service["WatchdogSec"])
+    assert "StateDirectory" not in service
+    assert unit["Install"]["WantedBy"] == "default.target"
+    pages = re.findall(r"man:([\w.-]+)\((\d)\)", unit["Unit"]["Documentation"])
+    assert sorted(pages) == [("vpush-policy", "5"), ("vpushctl", "1"), ("vpushd", "8"),
+                             ("vpushd.conf", "5")]
+
+
+def test_activation_file(tree):
+    destdir, dirs = tree
+    section = read_ini(destdir + os.path.join(dirs["servicedir"],
+                                              "io.github.vpush.service"))["D-BUS Service"]
+    assert dict(section) == {"Name": names_h("VPUSH_DBUS_NAME"),
+                             "Exec": os.path.join(dirs["libexecdir"], "vpushd"),
+                             "SystemdService": "vpushd.service"}
+
+
+def test_man_pages(tree):
+    if not MAN_PAGES:
+        pytest.skip("built without man pages (no scdoc)")
+    destdir, dirs = tree
+    for page in ("vpushd.8", "vpushctl.1", "vpushd.conf.5", "vpush-policy.5"):
+        name, section = page.rsplit(".", 1)
+        with open(destdir + os.path.join(dirs["mandir"], "man" + section, page)) as f:
+            text = f.read()
+        assert re.search(r'^\.TH "%s" "%s"' % (re.escape(name), section), text, re.M), page
+        assert '.SH NAME' in text and '.SH SEE ALSO' in text, page
+
+
+def test_bash_completion(tree):
+    destdir, dirs = tree
+    script = destdir + os.path.join(dirs["completionsdir"], "vpushctl")
+
+    def complete(*words):
+        line = " ".join("'%s'" % w for w in words)
+        code = ('source "$0"; COMP_WORDS=(%s); COMP_CWORD=%d; _vpushctl; '
+                'printf "%%s\\n" "${COMPREPLY[@]}"' % (line, len(words) - 1))
+        r = subprocess.run(
+            [shutil.which("bash"), "--norc", "-c", code, script],
+            capture_output=True, text=True, timeout=10,
+            env={"PATH": "/nonexistent", "HOME": destdir})
+        assert r.returncode == 0 and r.stderr == "", r
+        return r.stdout.split()
+
+    assert complete("vpushctl", "ap") == ["approve"]
+    assert complete("vpushctl", "--json", "mon") == ["monitor"]
+    assert complete("vpushctl", "approve", "--tr") == ["--transaction-id"]
+    assert complete("vpushctl", "challenges", "--hi") == ["--history"]
+    assert complete("vpushctl", "challenges", "--history", "--order", "") == ["asc", "desc"]
+    assert complete("vpushctl", "enroll", "--no") == ["--no-verify"]
+
+
+def test_systemd_analyze_verify(tree):
+    """The installed unit, with ExecStart= at the installed binary in the destdir (verify
+    wants it to exist) and the installed man pages on MANPATH: no output at all."""
+    destdir, dirs = tree
+    work = tempfile.mkdtemp(prefix="vpush-verify.")
+    try:
+        runtime = os.path.join(work, "runtime")
+        os.makedirs(runtime, mode=0o700)
+        exe = os.path.join(dirs["libexecdir"], "vpushd")
+        with open(destdir + os.path.join(dirs["unitdir"], "vpushd.service")) as f:
+            text = f.read()
+        assert "ExecStart=%s\n" % exe in text
+        with open(os.path.join(work, "vpushd.service"), "w") as f:
+            f.write(text.replace("ExecStart=%s\n" % exe, "ExecStart=%s\n" % (destdir + exe)))
+        args = ["systemd-analyze", "--user", "verify"]
+        if not (MAN_PAGES and shutil.which("man")):
+            args.append("--man=no")
+        env = dict(os.environ, XDG_RUNTIME_DIR=runtime,
+                   MANPATH=destdir + dirs["mandir"], SYSTEMD_LOG_COLOR="0")
+        r = subprocess.run(args + [os.path.join(work, "vpushd.service")], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout + r.stderr) == (0, "")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,214 @@
+"""sd_notify without systemd: the test binds its own NOTIFY_SOCKET, as systemd would, and
+checks what vpushd sends and when: READY=1 once the bus name is owned and the factors are
+loaded, STATUS= when the factor count or the state changes, WATCHDOG=1 at half of
+WATCHDOG_USEC (only when WATCHDOG_PID is vpushd, or unset), STOPPING=1 on SIGTERM."""
+
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import vpushtest as vt
+
+vt.install_reaper()
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = vt.Session(name="notify")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def emulator(session):
+    e = vt.Emulator(session.tmp, env=session.env)
+    yield e
+    e.stop()
+
+
+class Notify:
+    """An AF_UNIX datagram socket like systemd's notify socket, with SCM_CREDENTIALS."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+
+    def recv(self, timeout):
+        """(monotonic time, sender pid, {key: value}) or None after timeout seconds."""
+        r, _, _ = select.select([self.sock], [], [], max(0, timeout))
+        if not r:
+            return None
+        data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        pid = None
+        for level, kind, cdata in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("3i", cdata[:12])[0]
+        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if line)
+        return time.monotonic(), pid, fields
+
+    def wait_for(self, key, timeout=15.0, value=None):
+        """Messages up to and including the first with key (and value); asserts it comes."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            msg = self.recv(deadline - time.monotonic())
+            assert msg is not None, "no %s=%s within %s s; got %s" % (key, value, timeout, seen)
+            seen.append(msg)
+            if key in msg[2] and (value is None or msg[2][key] == value):
+                return seen
+
+    def drain(self, seconds):
+        msgs = []
+        deadline = time.monotonic() + seconds
+        while True:
+            msg = self.recv(deadline - time.monotonic())
+            if msg is None:
+                return msgs
+            msgs.append(msg)
+
+    def close(self):
+        self.sock.close()
+        os.unlink(self.path)
+
+
+@pytest.fixture
+def notify(session):
+    n = Notify(session.path("notify-%d.sock" % time.monotonic_ns()))
+    yield n
+    n.close()
+
+
+class Vpushd:
+    """The built vpushd with the harness's config, started with our own environment."""
+
+    def __init__(self, session, emulator, notify, watchdog_usec=None, watchdog_pid=None,
+                 state_dir=None, config=None):
+        self.config = vt.Daemon(session, emulator, state_dir=state_dir, config=config)
+        self.log = session.path("vpushd-notify-%d.log" % self.config.n)
+        env = dict(session.env, NOTIFY_SOCKET=notify.path)
+        if watchdog_usec:
+            env["WATCHDOG_USEC"] = str(watchdog_usec)
+        args = [vt.vpushd_path(), "--config", self.config.config_path, "--state-dir",
+                self.config.state_dir]
+        if vt.vpushd_supports("--policy-dir"):
+            args += ["--policy-dir", vt.POLICY_DIR]
+        if watchdog_pid == "self":
+            # WATCHDOG_PID must be vpushd's own pid: the shell's pid, kept through exec
+            args = ["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'] + args
+        elif watchdog_pid:
+            env["WATCHDOG_PID"] = str(watchdog_pid)
+        self.proc = vt._spawn(args, env=env, stdin=subprocess.DEVNULL,
+                              stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+
+    def stop(self):
+        return vt._stop_process(self.proc)
+
+
+def test_ready_status_stopping(session, emulator, notify):
+    d = Vpushd(session, emulator, notify)
+    try:
+        msgs = notify.wait_for("READY")
+        # nothing before READY=1, which comes with the first STATUS=, from vpushd itself
+        assert len(msgs) == 1, msgs
+        _, pid, fields = msgs[0]
+        assert pid == d.proc.pid
+        assert fields == {"READY": "1", "STATUS": "0 factors, no push channel"}
+        # the name is owned when READY=1 is sent
+        assert session.client.name_has_owner(vt.BUS_NAME)
+        # no watchdog without WATCHDOG_USEC
+        assert [m for m in notify.drain(0.5) if "WATCHDOG" in m[2]] == []
+
+        f = vt.enroll(session.client, emulator)
+        notify.wait_for("STATUS", value="1 factor, no push channel")
+        vt.enroll(session.client, emulator)
+        notify.wait_for("STATUS", value="2 factors, no push channel")
+        session.client.factor_delete(f.path)
+        notify.wait_for("STATUS", value="1 factor, no push channel")
+
+        # a state change: the keyring locks and unlocks
+        session.lock_keyring()
+        try:
+            notify.wait_for("STATUS", value="1 factor, keyring locked, no push channel")
+        finally:
+            session.unlock_keyring()
+        notify.wait_for("STATUS", value="1 factor, no push channel")
+
+        d.proc.send_signal(signal.SIGTERM)
+        _, pid, fields = notify.wait_for("STOPPING")[-1]
+        assert pid == d.proc.pid and fields["STOPPING"] == "1"
+        assert d.proc.wait(10) == 0
+    finally:
+        d.stop()
+        vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)
+
+    # started again with its factor: READY=1 only once that factor is loaded
+    d = Vpushd(session, emulator, notify, state_dir=d.config.state_dir)
+    try:
+        _, _, fields = notify.wait_for("READY")[-1]
+        assert fields["STATUS"] == "1 factor, no push channel"
+    finally:
+        d.stop()
+        vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)
+
+
+def test_push_status(session, emulator, notify):
+    """STATUS= follows PushState too."""
+    url = "%s/push/notify-%d/sse" % (emulator.url, time.monotonic_ns())
+    d = Vpushd(session, emulator, notify, config={"Push": {"Url": url}})
+    try:
+        notify.wait_for("READY")
+        vt.enroll(session.client, emulator)
+        notify.wait_for("STATUS", value="1 factor, push connected")
+        emulator.request("POST", "/_emulator/push/%s/drop" % url.split("/")[-2], {},
+                         backend=False)
+        # dropped: it says so, then connects again
+        msgs = notify.wait_for("STATUS", value="1 factor, push connected")
+        assert any(m[2].get("STATUS", "").startswith("1 factor, push ")
+                   and m[2]["STATUS"] != "1 factor, push connected" for m in msgs), msgs
+    finally:
+        d.stop()
+        vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)
+
+
+def test_watchdog(session, emulator, notify):
+    d = Vpushd(session, emulator, notify, watchdog_usec=400000, watchdog_pid="self")
+    try:
+        notify.wait_for("READY")
+        pings = [m for m in notify.drain(1.7) if m[2].get("WATCHDOG") == "1"]
+        assert all(m[1] == d.proc.pid for m in pings)
+        # every 200 ms: about 8 in 1.7 s, allowing for a slow machine
+        assert 5 <= len(pings) <= 10, [round(m[0], 3) for m in pings]
+        gaps = sorted(b[0] - a[0] for a, b in zip(pings, pings[1:]))
+        assert 0.12 <= gaps[len(gaps) // 2] <= 0.3, gaps
+    finally:
+        d.stop()
+        vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)
+
+
+def test_no_watchdog_for_another_pid(session, emulator, notify):
+    """WATCHDOG_PID names another process (systemd set it for a parent): no pings."""
+    d = Vpushd(session, emulator, notify, watchdog_usec=200000, watchdog_pid=os.getpid())
+    try:
+        notify.wait_for("READY")
+        assert [m for m in notify.drain(0.8) if "WATCHDOG" in m[2]] == []
+    finally:
+        d.stop()
+        vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)
+
+
+def test_no_notify_socket(session, emulator, notify):
+    """Without NOTIFY_SOCKET vpushd runs as usual (the harness never sets it)."""
+    d = vt.Daemon(session, emulator).start()
+    try:
+        assert session.client.manager_property("State") == "ready"
+        assert notify.drain(0.2) == []
+    finally:
+        assert d.stop() == 0

@@ -1,0 +1,504 @@
+"""vpushctl against the real vpushd (tests/integration/vpushtest.py: private bus, real
+gnome-keyring, the Verify emulator): every command, its text and --json output, and its
+error paths with the exit codes vpushctl(1) documents."""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+import vpushtest as vt
+
+VPUSHCTL = os.path.join(vt.BUILD_DIR, "cli", "vpushctl")
+
+OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND, AMBIGUOUS, EXPIRED, ALREADY, DENIED, LOCKED, \
+    NETWORK = range(11)
+
+
+vt.install_reaper()
+
+
+@pytest.fixture(scope="module")
+def session():
+    s = vt.Session(name="ctl")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def emulator(session):
+    e = vt.Emulator(session.tmp, env=session.env)
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope="module")
+def module_daemon(session, emulator):
+    """One vpushd for the module; tests use their own identities, so they don't meet."""
+    d = vt.Daemon(session, emulator).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def daemon(module_daemon):
+    """The module's vpushd, started again should a test have left it stopped."""
+    if not module_daemon.running():
+        module_daemon.start()
+    return module_daemon
+
+
+@pytest.fixture
+def client(session, daemon):
+    return session.client
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return "<rc %d\nstdout: %s\nstderr: %s>" % (self.rc, self.out, self.err)
+
+
+def ctl(session, *args, stdin=None, env=None, timeout=60):
+    r = subprocess.run([VPUSHCTL] + list(args), env=env or session.env, input=stdin,
+                       capture_output=True, text=True, timeout=timeout)
+    return Result(r)
+
+
+def ok(r):
+    assert r.rc == OK, r
+    return r
+
+
+def fails(r, code, words=None):
+    assert r.rc == code, r
+    assert r.err.startswith("vpushctl"), r
+    if words:
+        assert words in r.err, r
+    return r
+
+
+def json_error(r, code, name):
+    err = r.json()["error"]
+    assert err["exit_code"] == code and err["name"] == name, r
+    assert err["message"], r
+    return err
+
+
+def enroll(session, emulator, name=None, *extra):
+    identity = vt.unique_identity("ctl")
+    token = emulator.access_token(identity)["token"]
+    r = ok(ctl(session, "--json", "enroll", "--service-sid", emulator.service_sid,
+               "--identity", identity, "--token", "-", "--name", name or identity, *extra,
+               stdin=token + "\n"))
+    factor = r.json()
+    assert factor["identity"] == identity
+    return factor
+
+
+def challenge(emulator, factor, txid=None, **kw):
+    hidden = {"transaction_id": txid} if txid else None
+    return emulator.create_challenge(factor["identity"], factor["sid"], hidden=hidden, **kw)
+
+
+# --- usage -------------------------------------------------------------------------------
+
+def test_usage_errors(session):
+    assert ctl(session).rc == USAGE
+    fails(ctl(session, "frobnicate"), USAGE, "unknown command")
+    fails(ctl(session, "--frobnicate"), USAGE)
+    fails(ctl(session, "status", "extra"), USAGE, "unexpected argument")
+    fails(ctl(session, "approve"), USAGE, "exactly one of --transaction-id and --challenge-sid")
+    fails(ctl(session, "approve", "-t", "x", "-c", "YC" + "0" * 32), USAGE)
+    fails(ctl(session, "approve", "-t", "x", "--timeout", "soon"), USAGE)
+    fails(ctl(session, "enroll", "--name", "x"), USAGE,
+          "missing --service-sid, --identity, --token")
+    fails(ctl(session, "enroll", "https://example.com/enroll?token=x"), USAGE,
+          "not an enrollment URI")
+    fails(ctl(session, "enroll", "--metadata", "novalue", "vpush://enroll?token=t&serviceSid=s"
+              "&identity=i&name=n"), USAGE, "KEY=VALUE")
+    fails(ctl(session, "challenges", "--limit", "5"), USAGE, "need --history")
+    fails(ctl(session, "delete"), USAGE, "which factor")
+    fails(ctl(session, "update", "x"), USAGE, "nothing to change")
+    r = fails(ctl(session, "--json", "approve"), USAGE)
+    assert r.json()["error"] == {"name": None, "exit_code": USAGE,
+                                 "message": "give exactly one of --transaction-id and "
+                                            "--challenge-sid"}
+
+
+def test_version_and_help(session):
+    r = ok(ctl(session, "--version"))
+    assert r.out.strip() == "vpushctl 0.1.0"
+    r = ok(ctl(session, "help"))
+    for command in ("status", "enroll", "factors", "challenges", "approve", "deny", "verify",
+                    "update", "delete", "refresh", "monitor"):
+        assert "  %s " % command in r.out
+    r = ok(ctl(session, "approve", "--help"))
+    assert "vpushctl approve [OPTION" in r.out and "--transaction-id" in r.out
+
+
+# --- not reachable -----------------------------------------------------------------------
+
+def test_no_session_bus(session):
+    env = dict(session.env, DBUS_SESSION_BUS_ADDRESS="unix:path=" + session.path("no-bus"))
+    fails(ctl(session, "status", env=env), UNREACHABLE, "vpushd is not reachable: no session bus")
+    r = fails(ctl(session, "--json", "factors", env=env), UNREACHABLE)
+    assert r.json()["error"]["exit_code"] == UNREACHABLE
+
+
+def test_daemon_not_running(session, emulator):
+    # nothing on the bus and no activation file in this session's service directories
+    assert not session.client.name_has_owner(vt.BUS_NAME)
+    fails(ctl(session, "status"), UNREACHABLE, "vpushd is not running and can't be started")
+    fails(ctl(session, "approve", "-t", "x"), UNREACHABLE)
+
+
+# --- status, enroll, factors --------------------------------------------------------------
+
+def test_status(session, daemon):
+    r = ok(ctl(session, "status"))
+    assert r.out.startswith("vpushd 0.1.0\n")
+    assert "State:              ready" in r.out and "Push:               disabled" in r.out
+    status = ok(ctl(session, "status", "--json")).json()
+    assert status["version"] == "0.1.0" and status["state"] == "ready"
+    assert status["push_state"] == "disabled"
+    assert isinstance(status["factors"], int) and isinstance(status["pending_challenges"], int)
+
+
+def test_enroll_from_options(session, emulator, daemon, client):
+    identity = vt.unique_identity("ctl")
+    token = emulator.access_token(identity)["token"]
+    r = ok(ctl(session, "enroll", "-s", emulator.service_sid, "-i", identity, "-t", token,
+               "-n", "Office PC", "-m", "os=linux", "--metadata", "seat=seat0"))
+    assert r.out.startswith("Enrolled factor YF") and "“Office PC”, verified" in r.out
+    sid = r.out.split()[2]
+    props = client.factor_props(vt.factor_path(sid))
+    assert props["Identity"] == identity and props["Status"] == "verified"
+    remote = emulator.fetch_factor(identity, sid).json()
+    assert remote["metadata"] == {"os": "linux", "seat": "seat0"}
+
+
+def test_enroll_from_uri(session, emulator, daemon):
+    identity = vt.unique_identity("ctl")
+    token = emulator.access_token(identity)["token"]
+    query = urllib.parse.urlencode({"token": token, "serviceSid": emulator.service_sid,
+                                    "identity": identity, "name": "Kiosk Ü 1 & 2",
+                                    "future": "x"})
+    r = ok(ctl(session, "--json", "enroll", "vpush://enroll?" + query))
+    factor = r.json()
+    assert factor["friendly_name"] == "Kiosk Ü 1 & 2" and factor["status"] == "verified"
+    assert factor["identity"] == identity and factor["service_sid"] == emulator.service_sid
+    assert vt.SID_RE["YF"].match(factor["sid"])
+    assert factor["object_path"] == vt.factor_path(factor["sid"])
+    assert "ignoring the unknown URI parameter “future”" in r.err
+
+    # options override the URI; --no-verify, then verify
+    identity = vt.unique_identity("ctl")
+    token = emulator.access_token(identity)["token"]
+    uri = "vpush://enroll?token=%s&serviceSid=%s&identity=%s&name=From%%20URI" % (
+        token, emulator.service_sid, identity)
+    factor = ok(ctl(session, "--json", "enroll", uri, "--name", "From option",
+                    "--no-verify")).json()
+    assert factor["friendly_name"] == "From option" and factor["status"] == "unverified"
+    r = ok(ctl(session, "verify", factor["sid"]))
+    assert r.out == "Factor %s “From option” verified, verified\n" % factor["sid"]
+
+
+def test_enroll_errors(session, emulator, daemon):
+    identity = vt.unique_identity("ctl")
+    # the daemon checks the sid: InvalidArgs is a usage error
+    fails(ctl(session, "enroll", "-s", "VA123", "-i", identity, "-t", "x", "-n", "x"), USAGE,
+          "invalid argument")
+    # the Verify API refuses the token
+    r = fails(ctl(session, "--json", "enroll", "-s", emulator.service_sid, "-i", identity, "-t",
+                  "not-a-token", "-n", "x"), FAILED, "the Verify API refused the request")
+    json_error(r, FAILED, "io.github.vpush1.Error.Api")
+    fails(ctl(session, "enroll", "-s", emulator.service_sid, "-i", identity, "-t", "-",
+              "-n", "x", stdin=""), USAGE, "nothing to read")
+
+
+def test_factors(session, emulator, daemon):
+    a = enroll(session, emulator, "Laptop Ä")
+    r = ok(ctl(session, "factors"))
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["SID", "STATUS", "IDENTITY", "NAME"]
+    row = [line for line in lines if line.startswith(a["sid"])]
+    assert row and row[0].split()[1:] == ["verified", a["identity"], "Laptop", "Ä"]
+    listed = {f["sid"]: f for f in ok(ctl(session, "factors", "--json")).json()}
+    assert listed[a["sid"]] == a
+    assert set(a) == {"sid", "friendly_name", "service_sid", "identity", "account_sid", "status",
+                      "created_at", "key_storage", "push_url", "object_path"}
+
+
+# --- challenges, approve, deny --------------------------------------------------------------
+
+def test_challenges_pending(session, emulator, daemon):
+    a = enroll(session, emulator)
+    b = enroll(session, emulator)
+    ch = challenge(emulator, a, vt.new_transaction_id(), message="Pay 12 EUR?",
+                   fields=[("Amount", "12 EUR"), ("Shop", "Corner")])
+    ok(ctl(session, "refresh"))
+    assert ok(ctl(session, "--json", "refresh")).json() == {}
+    r = ok(ctl(session, "challenges", a["sid"]))
+    assert r.out.startswith("%s  pending  expires " % ch["sid"])
+    assert "  Pay 12 EUR?\n    Amount: 12 EUR\n    Shop: Corner\n" in r.out
+    items = ok(ctl(session, "--json", "challenges", a["friendly_name"])).json()
+    assert [c["sid"] for c in items] == [ch["sid"]]
+    item = items[0]
+    assert item["factor_sid"] == a["sid"] and item["factor"] == a["object_path"]
+    assert item["fields"] == [{"label": "Amount", "value": "12 EUR"},
+                              {"label": "Shop", "value": "Corner"}]
+    assert item["status"] == "pending" and vt.RFC3339_RE.match(item["expires_at"])
+    assert "hidden_details" not in item
+    assert ok(ctl(session, "--json", "challenges", b["sid"])).json() == []
+    assert ok(ctl(session, "challenges", b["sid"])).out == "No pending challenges.\n"
+    assert ch["sid"] in [c["sid"] for c in ok(ctl(session, "--json", "challenges")).json()]
+    fails(ctl(session, "challenges", "no such factor"), NOT_FOUND, "no factor")
+
+
+def test_approve_and_deny(session, emulator, daemon):
+    f = enroll(session, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, f, txid)
+    r = ok(ctl(session, "approve", "--transaction-id", txid))
+    assert r.out == "Challenge %s approved\n" % ch["sid"]
+    assert emulator.fetch_challenge(f["identity"], ch["sid"])["status"] == "approved"
+
+    ch = challenge(emulator, f, vt.new_transaction_id())
+    r = ok(ctl(session, "--json", "deny", "--challenge-sid", ch["sid"], "--factor",
+               f["friendly_name"], "--timeout", "5000"))
+    assert r.json() == {"challenge_sid": ch["sid"], "status": "denied"}
+    assert emulator.fetch_challenge(f["identity"], ch["sid"])["status"] == "denied"
+    # answered already
+    r = fails(ctl(session, "--json", "approve", "-c", ch["sid"]), ALREADY,
+              "the challenge was already answered")
+    json_error(r, ALREADY, "io.github.vpush1.Error.AlreadyResponded")
+
+
+def test_approve_errors(session, emulator, daemon):
+    f = enroll(session, emulator)
+    other = enroll(session, emulator)
+    r = fails(ctl(session, "--json", "approve", "-t", vt.new_transaction_id(), "--timeout",
+                  "300"), NOT_FOUND, "not found")
+    json_error(r, NOT_FOUND, "io.github.vpush1.Error.NotFound")
+    # the factor is looked up by vpushctl
+    fails(ctl(session, "approve", "-t", "x", "--factor", "YF" + "0" * 32), NOT_FOUND,
+          "no factor")
+    # only the other factor's challenges
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, f, txid)
+    fails(ctl(session, "approve", "-t", txid, "-f", other["sid"], "--timeout", "300"), NOT_FOUND)
+    # InvalidArgs from the daemon
+    fails(ctl(session, "approve", "-t", txid, "--timeout", "50000"), USAGE,
+          "invalid argument: ")
+    # two challenges with the same transaction id
+    challenge(emulator, f, txid)
+    r = fails(ctl(session, "--json", "deny", "-t", txid), AMBIGUOUS, "ambiguous")
+    json_error(r, AMBIGUOUS, "io.github.vpush1.Error.Ambiguous")
+    assert emulator.answer_posts(ch["sid"]) == 0
+    # expired
+    ch = challenge(emulator, f, vt.new_transaction_id(), expiration=1)
+    ok(ctl(session, "refresh"))
+    time.sleep(1.5)
+    r = fails(ctl(session, "--json", "approve", "-c", ch["sid"]), EXPIRED, "expired")
+    json_error(r, EXPIRED, "io.github.vpush1.Error.Expired")
+
+
+def test_history_paging(session, emulator, daemon):
+    f = enroll(session, emulator)
+    sids = [challenge(emulator, f, vt.new_transaction_id(), message="m%d" % i)["sid"]
+            for i in range(3)]
+    ok(ctl(session, "approve", "-c", sids[0]))
+    emulator.clear_requests()
+    items = ok(ctl(session, "--json", "challenges", f["sid"], "--history", "--page-size", "1",
+                   "--limit", "0", "--order", "asc")).json()
+    assert [c["sid"] for c in items] == sids
+    assert all(c["factor_sid"] == f["sid"] for c in items)
+    assert set(items[0]) >= {"sid", "status", "message", "fields", "created_at", "expires_at",
+                             "responded_reason"}
+    lists = [r for r in emulator.requests()
+             if r["method"] == "GET" and r["path"].endswith("/Challenges")]
+    assert len(lists) >= 3, lists
+    two = ok(ctl(session, "--json", "challenges", f["sid"], "--history", "--limit", "2")).json()
+    assert len(two) == 2
+    approved = ok(ctl(session, "--json", "challenges", f["sid"], "--history", "--status",
+                      "approved")).json()
+    assert [c["sid"] for c in approved] == [sids[0]]
+    r = ok(ctl(session, "challenges", f["sid"], "--history", "--status", "approved"))
+    assert r.out.startswith("%s  approved  " % sids[0]) and "  m0\n" in r.out
+
+
+# --- update, delete -----------------------------------------------------------------------
+
+def test_update_and_delete(session, emulator, daemon, client):
+    f = enroll(session, emulator, "Old name")
+    r = ok(ctl(session, "--json", "update", "Old name", "--name", "New name"))
+    assert r.json()["friendly_name"] == "New name"
+    assert client.factor_props(f["object_path"])["FriendlyName"] == "New name"
+    fails(ctl(session, "update", "Old name", "--name", "x"), NOT_FOUND)
+
+    same = enroll(session, emulator, "New name")
+    fails(ctl(session, "delete", "New name"), AMBIGUOUS, "2 factors are named “New name”")
+    r = ok(ctl(session, "delete", same["sid"]))
+    assert r.out == "Deleted factor %s\n" % same["sid"]
+    r = ok(ctl(session, "--json", "delete", "New name"))
+    assert r.json() == {"deleted": f["sid"]}
+    assert emulator.fetch_factor(f["identity"], f["sid"]).status == 404
+    assert f["object_path"] not in client.factor_paths()
+    r = fails(ctl(session, "--json", "delete", f["sid"]), NOT_FOUND)
+    json_error(r, NOT_FOUND, "io.github.vpush1.Error.NotFound")
+
+
+# --- monitor ------------------------------------------------------------------------------
+
+class Monitor:
+    def __init__(self, session, *args):
+        self.proc = subprocess.Popen([VPUSHCTL] + list(args) + ["monitor"], env=session.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.buffer = b""
+
+    def line(self, timeout=10):
+        """The next line; our own buffer, so that select() sees what is not read yet."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            r, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            assert r, "no event within %s s" % timeout
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            assert chunk, "monitor exited: %s" % self.proc.stderr.read()
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+    def event(self, event, kind, sid=None, timeout=10):
+        """The next JSON event of this kind (and sid), skipping others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            e = json.loads(self.line(max(0.1, deadline - time.monotonic())))
+            if e["event"] == event and e["kind"] == kind and sid in (None, e.get("sid")):
+                return e
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return rc
+
+
+def test_monitor_json(session, emulator, daemon):
+    m = Monitor(session, "--json")
+    try:
+        first = json.loads(m.line())
+        assert first["event"] == "appeared" and first["kind"] == "daemon"
+        f = enroll(session, emulator, "Monitored")
+        e = m.event("added", "factor", f["sid"])
+        assert e["object_path"] == f["object_path"]
+        assert e["properties"]["friendly_name"] == "Monitored"
+        assert vt.RFC3339_RE.match(e["time"]), e
+
+        txid = vt.new_transaction_id()
+        ch = challenge(emulator, f, txid, message="Watch me")
+        ok(ctl(session, "refresh"))
+        e = m.event("added", "challenge", ch["sid"])
+        assert e["properties"]["message"] == "Watch me"
+        assert e["properties"]["factor"] == f["object_path"]
+        ok(ctl(session, "approve", "-t", txid))
+        m.event("removed", "challenge", ch["sid"])
+
+        ok(ctl(session, "update", f["sid"], "--name", "Renamed"))
+        e = m.event("changed", "factor", f["sid"])
+        assert e["properties"] == {"friendly_name": "Renamed"}
+
+        ok(ctl(session, "delete", f["sid"]))
+        m.event("removed", "factor", f["sid"])
+    finally:
+        assert m.stop() == OK
+
+
+def test_monitor_text_and_daemon_restart(session, emulator, daemon):
+    m = Monitor(session)
+    try:
+        assert m.line().split()[1:3] == ["daemon", "appeared"]
+        daemon.stop()
+        assert m.line().split()[1:4] == ["daemon", "vanished", vt.BUS_NAME]
+        daemon.start()
+        assert m.line().split()[1:3] == ["daemon", "appeared"]
+        f = enroll(session, emulator, "Text line")
+        line = m.line()
+        while " factor added %s " % f["sid"] not in line:
+            line = m.line()
+        assert line.split()[3:] == [f["sid"], "“Text", "line”", "verified"]
+    finally:
+        assert m.stop() == OK
+
+
+# --- policy, keyring, network ---------------------------------------------------------------
+
+def test_access_denied(session, emulator, daemon):
+    """With only the shipped default policy, approving is refused."""
+    if not vt.vpushd_supports("--policy-dir"):
+        pytest.skip("this vpushd has no --policy-dir")
+    policy = session.path("policy-default")
+    os.makedirs(policy, exist_ok=True)
+    with open(os.path.join(vt.SOURCE_DIR, "policy", "default.conf")) as src, \
+            open(os.path.join(policy, "default.conf"), "w") as dst:
+        dst.write(src.read())
+    daemon.stop()
+    strict = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                       extra_args=["--policy-dir", policy])
+    strict.start()
+    try:
+        f = enroll(session, emulator)
+        ch = challenge(emulator, f, vt.new_transaction_id())
+        r = fails(ctl(session, "--json", "approve", "-c", ch["sid"]), DENIED,
+                  "not allowed by the policy")
+        json_error(r, DENIED, "org.freedesktop.DBus.Error.AccessDenied")
+        assert emulator.answer_posts(ch["sid"]) == 0
+    finally:
+        strict.stop()
+        daemon.start()
+
+
+def test_keyring_locked(session, emulator, daemon):
+    f = enroll(session, emulator)
+    ch = challenge(emulator, f, vt.new_transaction_id())
+    session.lock_keyring()
+    try:
+        session.client.wait_state("keyring-locked")
+        r = ok(ctl(session, "status"))
+        assert "keyring-locked (unlock the login keyring" in r.out
+        r = fails(ctl(session, "--json", "approve", "-c", ch["sid"]), LOCKED,
+                  "the keyring is locked")
+        json_error(r, LOCKED, "io.github.vpush1.Error.KeyringLocked")
+    finally:
+        session.unlock_keyring()
+    session.client.wait_state("ready")
+
+
+def test_network_unreachable(session, emulator, daemon):
+    """A Verify API that can't be reached: exit 10."""
+    daemon.stop()
+    offline = vt.Daemon(session, emulator, config={"Verify": {
+        "BaseUrl": "http://127.0.0.1:1/v2/", "TimeoutMs": "1000"}})
+    offline.start()
+    try:
+        identity = vt.unique_identity("ctl")
+        token = emulator.access_token(identity)["token"]
+        r = fails(ctl(session, "--json", "enroll", "-s", emulator.service_sid, "-i", identity,
+                      "-t", token, "-n", "x"), NETWORK, "the Verify API could not be reached")
+        json_error(r, NETWORK, "io.github.vpush1.Error.Network")
+    finally:
+        offline.stop()
+        daemon.start()
