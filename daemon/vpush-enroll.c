@@ -5,6 +5,7 @@
 #include "vpush-args.h"
 #include "vpush-bouncer.h"
 #include "vpush-error.h"
+#include "vpush-factor-store.h"
 #include "vpush-factor.h"
 #include "vpush-http.h"
 #include "vpush-log.h"
@@ -25,11 +26,15 @@ typedef struct
   gchar *metadata; /* JSON text, nullable */
   gchar *push_url; /* nullable */
   gboolean verify;
+  gchar *public_key; /* SPKI, Base64 */
 
   VpushKeyBox *key;
+  /* The enrollment journal entry (docs/crash-safety.md): on disk before anything is created,
+   * gone once the factor's record is, or once everything it names is. */
+  VpushEnrollment *journal;
+  gboolean journaled;        /* the entry is on disk */
   VpushFactorRecord *record; /* once created remotely */
-  gboolean key_stored;
-  GError *error; /* the failure being rolled back */
+  GError *error;             /* the failure being rolled back */
 } Enroll;
 
 static void
@@ -44,7 +49,9 @@ enroll_free (Enroll *e)
   g_free (e->friendly_name);
   g_free (e->metadata);
   g_free (e->push_url);
+  g_free (e->public_key);
   g_clear_pointer (&e->key, vpush_key_box_unref);
+  g_clear_pointer (&e->journal, vpush_enrollment_free);
   g_clear_pointer (&e->record, vpush_factor_record_free);
   g_clear_error (&e->error);
   g_free (e);
@@ -58,37 +65,79 @@ enroll_reply_error (Enroll *e)
   vpush_manager_return_error (e->invocation, e->error);
 }
 
-/* Rollback: the remote factor first (it needs the key to authenticate), then the key. */
+/* Rollback: the remote factor first (it needs the key to authenticate), then the keys (under the
+ * factor sid and the provisional one), then the journal entry. Whatever can't be undone now
+ * stays named in the journal, with the key it needs, for the crash recovery of the next start. */
+
+static void
+rollback_done (Enroll *e, gboolean undone)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (e->journaled)
+    {
+      if (!undone)
+        g_warning ("enrollment rollback: enrollment %s stays in the journal; it is undone at the "
+                   "next start",
+                   e->journal->id);
+      else if (!vpush_factor_store_remove_enrollment (vpush_manager_get_factor_store (e->manager),
+                                                      e->journal->id, &error))
+        g_warning ("enrollment rollback: %s", error->message);
+    }
+  enroll_reply_error (e);
+  enroll_free (e);
+}
+
+static void
+rollback_provisional_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
+    {
+      g_warning ("enrollment rollback: could not delete the provisional key %s: %s", e->journal->id,
+                 error->message);
+      rollback_done (e, FALSE);
+      return;
+    }
+  rollback_done (e, TRUE);
+}
 
 static void
 rollback_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (Enroll) e = user_data;
+  Enroll *e = user_data;
   g_autoptr (GError) error = NULL;
 
   if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
-    g_warning ("enrollment rollback: could not delete the key of %s: %s", e->record->sid,
-               error->message);
-  enroll_reply_error (e);
+    {
+      g_warning ("enrollment rollback: could not delete the key of %s: %s", e->record->sid,
+                 error->message);
+      rollback_done (e, FALSE);
+      return;
+    }
+  vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->journal->id, NULL,
+                               rollback_provisional_key_cb, e);
 }
 
 static void
 rollback_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (Enroll) e = user_data;
+  Enroll *e = user_data;
   g_autoptr (GError) error = NULL;
 
   if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
-    g_warning ("enrollment rollback: could not delete remote factor %s: %s", e->record->sid,
-               error->message);
-  if (!e->key_stored)
     {
-      enroll_reply_error (e);
+      /* keep the keys: deleting it later needs one */
+      g_warning ("enrollment rollback: could not delete remote factor %s: %s", e->record->sid,
+                 error->message);
+      rollback_done (e, FALSE);
       return;
     }
+  /* a store that failed may have happened anyway: delete under the sid in any case */
   vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->record->sid, NULL,
                                rollback_key_cb, e);
-  e = NULL; /* owned by the callback now */
 }
 
 static void
@@ -97,10 +146,15 @@ enroll_fail (Enroll *e, GError *error)
   g_warning ("enrollment for identity %s failed: %s", e->identity, error->message);
   e->error = error;
   vpush_manager_note_api_result (e->manager, error);
+  if (!e->journaled)
+    {
+      rollback_done (e, TRUE);
+      return;
+    }
   if (e->record == NULL)
     {
-      enroll_reply_error (e);
-      enroll_free (e);
+      vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->journal->id, NULL,
+                                   rollback_provisional_key_cb, e);
       return;
     }
   vpush_verify_delete_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
@@ -122,6 +176,13 @@ enroll_complete (Enroll *e)
     {
       enroll_fail (e, g_steal_pointer (&error));
       return;
+    }
+  /* the record is the factor now; a journal entry left here is dropped at the next start */
+  if (!vpush_factor_store_remove_enrollment (vpush_manager_get_factor_store (e->manager),
+                                             e->journal->id, &error))
+    {
+      g_warning ("enrolled factor %s, but %s", e->record->sid, error->message);
+      g_clear_error (&error);
     }
 
   vpush_manager_cache_key (e->manager, e->record->sid, e->key);
@@ -160,6 +221,27 @@ verified_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   enroll_complete (e);
 }
 
+/* The key is under the factor sid now; the provisional one is not needed any more. */
+static void
+provisional_key_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  g_autoptr (GError) error = NULL;
+
+  /* not worth failing the enrollment for: the next start deletes it (no journal entry or
+   * record owns it then) */
+  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
+    g_warning ("could not delete the provisional key %s of factor %s: %s", e->journal->id,
+               e->record->sid, error->message);
+  if (!e->verify)
+    {
+      enroll_complete (e);
+      return;
+    }
+  vpush_verify_verify_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
+                                    NULL, verified_cb, e);
+}
+
 static void
 key_stored_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -171,14 +253,8 @@ key_stored_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       enroll_fail (e, error);
       return;
     }
-  e->key_stored = TRUE;
-  if (!e->verify)
-    {
-      enroll_complete (e);
-      return;
-    }
-  vpush_verify_verify_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
-                                    NULL, verified_cb, e);
+  vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->journal->id, NULL,
+                               provisional_key_deleted_cb, e);
 }
 
 static void
@@ -186,18 +262,48 @@ created_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Enroll *e = user_data;
   GError *error = NULL;
+  g_autoptr (GError) journal_error = NULL;
 
   e->record = vpush_verify_create_factor_finish (VPUSH_VERIFY (source), result, &error);
   if (e->record == NULL)
     {
+      /* an answer that never came may still have created a factor nobody can name */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK))
+        g_message ("enrollment %s: if the create reached the Verify API, the factor it made is "
+                   "unverified, and the Verify API deletes it by itself 1 to 24 hours after its "
+                   "creation",
+                   e->journal->id);
       enroll_fail (e, error);
       return;
     }
   vpush_manager_note_api_result (e->manager, NULL);
+  e->journal->factor = vpush_factor_record_copy (e->record);
+  if (!vpush_factor_store_save_enrollment (vpush_manager_get_factor_store (e->manager), e->journal,
+                                           &journal_error))
+    {
+      enroll_fail (e, g_steal_pointer (&journal_error));
+      return;
+    }
   g_debug ("created factor %s, storing its key", e->record->sid);
   vpush_keystore_store_async (vpush_manager_get_keystore (e->manager), e->record->sid,
                               e->service_sid, e->friendly_name, e->key->key, NULL, key_stored_cb,
                               e);
+}
+
+static void
+provisional_key_stored_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  GError *error = NULL;
+
+  if (!vpush_keystore_store_finish (VPUSH_KEYSTORE (source), result, &error))
+    {
+      enroll_fail (e, error);
+      return;
+    }
+  vpush_verify_create_factor_async (vpush_manager_get_verify (e->manager), e->service_sid,
+                                    e->identity, e->access_token, e->friendly_name, e->public_key,
+                                    e->metadata, NULL, created_cb, e);
 }
 
 static gboolean
@@ -303,6 +409,13 @@ enroll_allowed (gpointer data)
   g_autofree gchar *public_key = NULL;
 
   /* refuse before anything is created remotely: the key could not be kept */
+  if (!vpush_keystore_get_available (vpush_manager_get_keystore (manager)))
+    {
+      g_dbus_method_invocation_return_error_literal (
+          invocation, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
+          vpush_keystore_get_unavailable_reason (vpush_manager_get_keystore (manager)));
+      return;
+    }
   if (vpush_keystore_get_locked (vpush_manager_get_keystore (manager)))
     {
       g_dbus_method_invocation_return_error_literal (
@@ -319,10 +432,21 @@ enroll_allowed (gpointer data)
       return;
     }
   e->key = vpush_key_box_new (g_steal_pointer (&key));
+  e->public_key = g_steal_pointer (&public_key);
 
-  vpush_verify_create_factor_async (vpush_manager_get_verify (manager), e->service_sid, e->identity,
-                                    e->access_token, e->friendly_name, public_key, e->metadata,
-                                    NULL, created_cb, e);
+  /* the journal entry first, then the key under its provisional name: from the create on, a
+   * crash leaves a factor that the next start can delete (docs/crash-safety.md) */
+  e->journal = vpush_enrollment_new (e->service_sid, e->identity, e->friendly_name);
+  if (!vpush_factor_store_save_enrollment (vpush_manager_get_factor_store (manager), e->journal,
+                                           &error))
+    {
+      g_prefix_error (&error, "cannot keep the enrollment journal: ");
+      vpush_manager_return_error (invocation, error);
+      return;
+    }
+  e->journaled = TRUE;
+  vpush_keystore_store_async (vpush_manager_get_keystore (manager), e->journal->id, e->service_sid,
+                              e->friendly_name, e->key->key, NULL, provisional_key_stored_cb, e);
   e = NULL; /* owned by the callback now */
 }
 

@@ -4,9 +4,14 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
-#define FACTORS_SUBDIR "factors"
-#define CLOCK_FILE     "clock.json"
-#define RECORD_SUFFIX  ".json"
+#include "vpush-time.h"
+
+#define FACTORS_SUBDIR   "factors"
+#define ENROLLING_SUBDIR "enrolling"
+#define CLOCK_FILE       "clock.json"
+#define RECORD_SUFFIX    ".json"
+/* g_file_set_contents_full() writes "<name>.XXXXXX" and renames it to "<name>" */
+#define TEMP_SUFFIX_LEN 6
 
 struct _VpushFactorStore
 {
@@ -14,6 +19,7 @@ struct _VpushFactorStore
 
   gchar *dir;
   gchar *factors_dir;
+  gchar *enrolling_dir;
   gchar *clock_path;
 };
 
@@ -26,6 +32,7 @@ vpush_factor_store_finalize (GObject *object)
 
   g_free (self->dir);
   g_free (self->factors_dir);
+  g_free (self->enrolling_dir);
   g_free (self->clock_path);
   G_OBJECT_CLASS (vpush_factor_store_parent_class)->finalize (object);
 }
@@ -67,6 +74,7 @@ vpush_factor_store_new (const gchar *dir, GError **error)
   self = g_object_new (VPUSH_TYPE_FACTOR_STORE, NULL);
   self->dir = g_strdup (dir);
   self->factors_dir = g_build_filename (dir, FACTORS_SUBDIR, NULL);
+  self->enrolling_dir = g_build_filename (dir, ENROLLING_SUBDIR, NULL);
   self->clock_path = g_build_filename (dir, CLOCK_FILE, NULL);
   if (!ensure_dir (self->dir, error) || !ensure_dir (self->factors_dir, error))
     return NULL;
@@ -220,6 +228,354 @@ vpush_factor_store_remove (VpushFactorStore *self, const gchar *factor_sid, GErr
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid)
+{
+  g_autofree gchar *path = NULL;
+
+  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+
+  path = record_path (self, factor_sid, NULL);
+  return path != NULL && g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* ---- the enrollment journal ---- */
+
+VpushEnrollment *
+vpush_enrollment_new (const gchar *service_sid, const gchar *identity, const gchar *friendly_name)
+{
+  VpushEnrollment *enrollment = g_new0 (VpushEnrollment, 1);
+  g_autofree gchar *uuid = g_uuid_string_random ();
+  GString *id = g_string_new (VPUSH_ENROLLMENT_ID_PREFIX);
+
+  for (const gchar *p = uuid; *p != '\0'; p++)
+    if (*p != '-')
+      g_string_append_c (id, *p);
+  enrollment->id = g_string_free (id, FALSE);
+  enrollment->service_sid = g_strdup (service_sid);
+  enrollment->identity = g_strdup (identity);
+  enrollment->friendly_name = g_strdup (friendly_name);
+  enrollment->started_at = vpush_time_format (g_get_real_time () / G_USEC_PER_SEC);
+  return enrollment;
+}
+
+void
+vpush_enrollment_free (VpushEnrollment *enrollment)
+{
+  if (enrollment == NULL)
+    return;
+  g_free (enrollment->id);
+  g_free (enrollment->service_sid);
+  g_free (enrollment->identity);
+  g_free (enrollment->friendly_name);
+  g_free (enrollment->started_at);
+  g_clear_pointer (&enrollment->factor, vpush_factor_record_free);
+  g_free (enrollment);
+}
+
+gboolean
+vpush_enrollment_id_is_valid (const gchar *id)
+{
+  const gsize prefix_len = strlen (VPUSH_ENROLLMENT_ID_PREFIX);
+
+  if (id == NULL || !g_str_has_prefix (id, VPUSH_ENROLLMENT_ID_PREFIX)
+      || strlen (id) != prefix_len + 32)
+    return FALSE;
+  for (const gchar *p = id + prefix_len; *p != '\0'; p++)
+    if (!g_ascii_isxdigit (*p) || g_ascii_isupper (*p))
+      return FALSE;
+  return TRUE;
+}
+
+/* The id is the only name part, and it must be one of ours: never a '/' or "..". */
+static gchar *
+enrollment_path (VpushFactorStore *self, const gchar *id, GError **error)
+{
+  g_autofree gchar *name = NULL;
+
+  if (!vpush_enrollment_id_is_valid (id))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "not an enrollment id: “%s”",
+                   id ? id : "(null)");
+      return NULL;
+    }
+  name = g_strconcat (id, RECORD_SUFFIX, NULL);
+  return g_build_filename (self->enrolling_dir, name, NULL);
+}
+
+static JsonNode *
+enrollment_to_json (const VpushEnrollment *enrollment)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, enrollment->id);
+  json_builder_set_member_name (builder, "service_sid");
+  json_builder_add_string_value (builder, enrollment->service_sid);
+  json_builder_set_member_name (builder, "identity");
+  json_builder_add_string_value (builder, enrollment->identity);
+  json_builder_set_member_name (builder, "friendly_name");
+  json_builder_add_string_value (builder, enrollment->friendly_name);
+  json_builder_set_member_name (builder, "started_at");
+  json_builder_add_string_value (builder, enrollment->started_at);
+  if (enrollment->factor != NULL)
+    {
+      json_builder_set_member_name (builder, "factor");
+      json_builder_add_value (builder, vpush_factor_record_to_json (enrollment->factor));
+    }
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static gboolean
+get_journal_string (JsonObject *object, const gchar *key, gchar **out, GError **error)
+{
+  JsonNode *node = json_object_get_member (object, key);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING
+      || !g_utf8_validate (json_node_get_string (node), -1, NULL)
+      || *json_node_get_string (node) == '\0')
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "enrollment journal: “%s” is missing or not a non-empty string", key);
+      return FALSE;
+    }
+  *out = json_node_dup_string (node);
+  return TRUE;
+}
+
+static VpushEnrollment *
+enrollment_new_from_json (JsonNode *node, GError **error)
+{
+  g_autoptr (VpushEnrollment) enrollment = g_new0 (VpushEnrollment, 1);
+  JsonObject *object;
+  JsonNode *factor;
+  gint64 started;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "enrollment journal entry is not a JSON object");
+      return NULL;
+    }
+  object = json_node_get_object (node);
+  if (!get_journal_string (object, "id", &enrollment->id, error)
+      || !get_journal_string (object, "service_sid", &enrollment->service_sid, error)
+      || !get_journal_string (object, "identity", &enrollment->identity, error)
+      || !get_journal_string (object, "friendly_name", &enrollment->friendly_name, error)
+      || !get_journal_string (object, "started_at", &enrollment->started_at, error))
+    return NULL;
+  if (!vpush_enrollment_id_is_valid (enrollment->id)
+      || !vpush_sid_is_valid (enrollment->service_sid, "VA"))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "enrollment journal: bad “id” or “service_sid”");
+      return NULL;
+    }
+  if (!vpush_time_parse (enrollment->started_at, &started, error))
+    {
+      g_prefix_error (error, "enrollment journal: started_at: ");
+      return NULL;
+    }
+
+  factor = json_object_get_member (object, "factor");
+  if (factor != NULL && !JSON_NODE_HOLDS_NULL (factor))
+    {
+      enrollment->factor = vpush_factor_record_new_from_json (factor, error);
+      if (enrollment->factor == NULL)
+        {
+          g_prefix_error (error, "enrollment journal: ");
+          return NULL;
+        }
+      if (g_strcmp0 (enrollment->factor->service_sid, enrollment->service_sid) != 0
+          || g_strcmp0 (enrollment->factor->identity, enrollment->identity) != 0)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "enrollment journal: the factor is of another service or identity");
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&enrollment);
+}
+
+gboolean
+vpush_factor_store_save_enrollment (VpushFactorStore *self, const VpushEnrollment *enrollment,
+                                    GError **error)
+{
+  g_autofree gchar *path = NULL;
+  g_autoptr (JsonNode) node = NULL;
+
+  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+  g_return_val_if_fail (enrollment != NULL, FALSE);
+  g_return_val_if_fail (enrollment->service_sid != NULL && enrollment->identity != NULL
+                            && enrollment->friendly_name != NULL && enrollment->started_at != NULL,
+                        FALSE);
+
+  path = enrollment_path (self, enrollment->id, error);
+  if (path == NULL || !ensure_dir (self->enrolling_dir, error))
+    return FALSE;
+  node = enrollment_to_json (enrollment);
+  return write_json (path, node, error);
+}
+
+gboolean
+vpush_factor_store_remove_enrollment (VpushFactorStore *self, const gchar *id, GError **error)
+{
+  g_autofree gchar *path = NULL;
+
+  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+
+  path = enrollment_path (self, id, error);
+  if (path == NULL)
+    return FALSE;
+  if (g_unlink (path) != 0 && errno != ENOENT)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gint
+compare_enrollments (gconstpointer a, gconstpointer b)
+{
+  const VpushEnrollment *ea = *(const VpushEnrollment *const *)a;
+  const VpushEnrollment *eb = *(const VpushEnrollment *const *)b;
+  gint64 ta = 0;
+  gint64 tb = 0;
+
+  vpush_time_parse (ea->started_at, &ta, NULL);
+  vpush_time_parse (eb->started_at, &tb, NULL);
+  if (ta != tb)
+    return ta < tb ? -1 : 1;
+  return strcmp (ea->id, eb->id);
+}
+
+GPtrArray *
+vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n_unreadable, GError **error)
+{
+  g_autoptr (GPtrArray) entries = NULL;
+  g_autoptr (GDir) dir = NULL;
+  g_autoptr (GError) local_error = NULL;
+  const gchar *name;
+  guint unreadable = 0;
+
+  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), NULL);
+
+  if (n_unreadable != NULL)
+    *n_unreadable = 0;
+
+  entries = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_enrollment_free);
+  dir = g_dir_open (self->enrolling_dir, 0, &local_error);
+  if (dir == NULL)
+    {
+      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return g_steal_pointer (&entries);
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                  "cannot list %s: ", self->enrolling_dir);
+      return NULL;
+    }
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree gchar *id = NULL;
+      g_autofree gchar *path = NULL;
+      g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+      g_autoptr (GError) entry_error = NULL;
+      VpushEnrollment *enrollment = NULL;
+
+      if (!g_str_has_suffix (name, RECORD_SUFFIX))
+        continue;
+      id = g_strndup (name, strlen (name) - strlen (RECORD_SUFFIX));
+      if (!vpush_enrollment_id_is_valid (id))
+        {
+          g_debug ("ignoring %s in %s: not an enrollment journal name", name, self->enrolling_dir);
+          continue;
+        }
+
+      path = g_build_filename (self->enrolling_dir, name, NULL);
+      if (json_parser_load_from_mapped_file (parser, path, &entry_error))
+        enrollment = enrollment_new_from_json (json_parser_get_root (parser), &entry_error);
+      if (enrollment != NULL && g_strcmp0 (enrollment->id, id) != 0)
+        {
+          g_set_error (&entry_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "holds enrollment “%s”, not the one its name says", enrollment->id);
+          g_clear_pointer (&enrollment, vpush_enrollment_free);
+        }
+      if (enrollment == NULL)
+        {
+          g_warning ("skipping enrollment journal entry %s: %s", path, entry_error->message);
+          unreadable++;
+          continue;
+        }
+      g_ptr_array_add (entries, enrollment);
+    }
+  g_ptr_array_sort (entries, compare_enrollments);
+  if (n_unreadable != NULL)
+    *n_unreadable = unreadable;
+  return g_steal_pointer (&entries);
+}
+
+/* "<name>.json.XXXXXX" where <name>.json is one of our file names */
+static gboolean
+is_temp_file (const gchar *name)
+{
+  g_autofree gchar *base = NULL;
+  const gchar *dot;
+
+  dot = strrchr (name, '.');
+  if (dot == NULL || strlen (dot + 1) != TEMP_SUFFIX_LEN)
+    return FALSE;
+  for (const gchar *p = dot + 1; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p))
+      return FALSE;
+  base = g_strndup (name, dot - name);
+  if (!g_str_has_suffix (base, RECORD_SUFFIX))
+    return FALSE;
+  base[strlen (base) - strlen (RECORD_SUFFIX)] = '\0';
+  return vpush_sid_is_valid (base, "YF") || vpush_enrollment_id_is_valid (base)
+         || g_str_equal (base, "clock");
+}
+
+static guint
+remove_temp_files_in (const gchar *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const gchar *name;
+  guint removed = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree gchar *file = NULL;
+
+      if (!is_temp_file (name))
+        continue;
+      file = g_build_filename (path, name, NULL);
+      if (g_unlink (file) == 0)
+        {
+          g_message ("removed %s, left by a write that a crash interrupted", file);
+          removed++;
+        }
+      else
+        g_warning ("cannot remove %s: %s", file, g_strerror (errno));
+    }
+  return removed;
+}
+
+guint
+vpush_factor_store_remove_temp_files (VpushFactorStore *self)
+{
+  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), 0);
+
+  return remove_temp_files_in (self->dir) + remove_temp_files_in (self->factors_dir)
+         + remove_temp_files_in (self->enrolling_dir);
 }
 
 /* Missing or unreadable means no correction, as on a fresh install (protocol doc §6). */

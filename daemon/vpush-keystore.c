@@ -23,6 +23,7 @@ typedef enum
   CALL_STORE,
   CALL_LOAD,
   CALL_DELETE,
+  CALL_LIST,
 } CallKind;
 
 /* One try to reach the Secret Service: SecretService, then the default collection. Owned by
@@ -1131,4 +1132,79 @@ vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result, GError 
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- list ---- */
+
+static void
+on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  g_autoptr (GHashTable) found = NULL;
+  GList *items;
+  GError *error = NULL;
+
+  items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
+  if (!keystore_call_begin_answer (task))
+    {
+      g_list_free_full (items, g_object_unref);
+      g_clear_error (&error);
+      return;
+    }
+  if (error != NULL)
+    {
+      keystore_return_error (task, error);
+      return;
+    }
+
+  found = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (GList *l = items; l != NULL; l = l->next)
+    {
+      g_autoptr (GHashTable) attributes = secret_item_get_attributes (l->data);
+      const gchar *factor_sid = g_hash_table_lookup (attributes, "factor-sid");
+      const gchar *service_sid = g_hash_table_lookup (attributes, "service-sid");
+
+      if (factor_sid != NULL)
+        g_hash_table_replace (found, g_strdup (factor_sid),
+                              g_strdup (service_sid != NULL ? service_sid : ""));
+    }
+  g_list_free_full (items, g_object_unref);
+  g_task_return_pointer (task, g_steal_pointer (&found), (GDestroyNotify)g_hash_table_unref);
+}
+
+void
+vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  GCancellable *call_cancellable;
+  GError *error = NULL;
+
+  g_return_if_fail (VPUSH_IS_KEYSTORE (self));
+
+  task = keystore_task_new (self, CALL_LIST, vpush_keystore_list_async, cancellable, callback,
+                            user_data);
+
+  /* while locked the items' attributes can't be trusted to be there */
+  if (!keystore_check_usable (self, &error))
+    {
+      keystore_call_begin_answer (task);
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* no attributes: every item of the schema (libsecret matches xdg:schema) */
+  attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  call_cancellable = keystore_call_get_cancellable (task);
+  secret_service_search (self->service, keystore_get_schema (), attributes, SECRET_SEARCH_ALL,
+                         call_cancellable, on_list_searched, g_steal_pointer (&task));
+}
+
+GHashTable *
+vpush_keystore_list_finish (VpushKeystore *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -67,4 +67,11 @@ void vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
                                   gpointer user_data);
 gboolean vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
+/* Every item of the schema, without its secret: a new table of factor-sid attribute → service-sid
+ * attribute ("" when absent). Items without a factor-sid attribute are left out. */
+void vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data);
+GHashTable *vpush_keystore_list_finish (VpushKeystore *self, GAsyncResult *result,
+                                        GError **error);
+
 G_END_DECLS

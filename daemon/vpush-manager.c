@@ -9,6 +9,7 @@
 #include "vpush-names.h"
 #include "vpush-poller.h"
 #include "vpush-push.h"
+#include "vpush-recovery.h"
 
 struct _VpushManager
 {
@@ -23,6 +24,7 @@ struct _VpushManager
   VpushPoller *poller;
   VpushPush *push;
   VpushBouncer *bouncer;
+  VpushRecovery *recovery; /* what a crash left behind, at start */
 
   GDBusConnection *connection;
   GDBusObjectManagerServer *object_manager;
@@ -83,6 +85,9 @@ vpush_manager_finalize (GObject *object)
   VpushManager *self = VPUSH_MANAGER (object);
 
   g_clear_handle_id (&self->expire_source, g_source_remove);
+  if (self->recovery != NULL)
+    vpush_recovery_stop (self->recovery);
+  g_clear_object (&self->recovery);
   g_clear_object (&self->push); /* before the poller: it polls through it */
   g_clear_pointer (&self->poller, vpush_poller_free);
   g_clear_object (&self->bouncer);
@@ -218,6 +223,9 @@ keystore_init_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
+  /* before anything can enroll: it reads the enrollment journal now */
+  self->recovery = vpush_recovery_new (self->store, self->keystore, self->verify);
+  vpush_recovery_start (self->recovery, records);
   for (guint i = 0; i < records->len; i++)
     {
       VpushFactorRecord *record = g_ptr_array_index (records, i);

@@ -412,6 +412,275 @@ test_store_new_fails (void)
   rm_rf (tmp);
 }
 
+static void
+test_store_has_record (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) record = make_record (SID_A, "Kiosk");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (vpush_factor_store_has_record (store, SID_A));
+  g_assert_true (vpush_factor_store_save (store, record, &error));
+  g_assert_no_error (error);
+  g_assert_true (vpush_factor_store_has_record (store, SID_A));
+  /* unreadable is still there: its key is not an orphan */
+  write_file (fixture->factors, SID_B ".json", "{ trunc");
+  g_assert_true (vpush_factor_store_has_record (store, SID_B));
+  g_assert_false (vpush_factor_store_has_record (store, "../factors/" SID_A));
+  g_assert_false (vpush_factor_store_has_record (store, NULL));
+}
+
+static VpushEnrollment *
+make_enrollment (void)
+{
+  return vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "Kiosk");
+}
+
+static GPtrArray *
+load_enrollments (VpushFactorStore *store, guint expected_unreadable)
+{
+  g_autoptr (GError) error = NULL;
+  guint n_unreadable = 99;
+  GPtrArray *entries = vpush_factor_store_load_enrollments (store, &n_unreadable, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (entries);
+  g_assert_cmpuint (n_unreadable, ==, expected_unreadable);
+  return entries;
+}
+
+static void
+test_journal_ids (void)
+{
+  g_autoptr (VpushEnrollment) a = make_enrollment ();
+  g_autoptr (VpushEnrollment) b = make_enrollment ();
+  const gchar *bad[] = {
+    NULL,
+    "",
+    "enroll-",
+    "enroll-0123456789abcdef0123456789abcde",
+    "enroll-0123456789abcdef0123456789abcdef0",
+    "enroll-0123456789ABCDEF0123456789abcdef",
+    "enroll-0123456789abcdef0123456789abcdeg",
+    "enrol-0123456789abcdef0123456789abcdef0",
+    "YF0123456789abcdef0123456789abcdef",
+    "enroll-../../0123456789abcdef0123456789",
+  };
+
+  g_assert_true (vpush_enrollment_id_is_valid (a->id));
+  g_assert_true (vpush_enrollment_id_is_valid ("enroll-0123456789abcdef0123456789abcdef"));
+  g_assert_cmpstr (a->id, !=, b->id);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    g_assert_false (vpush_enrollment_id_is_valid (bad[i]));
+  g_assert_cmpstr (a->service_sid, ==, "VA00000000000000000000000000000001");
+  g_assert_cmpstr (a->identity, ==, "0a1b2c3d-user");
+  g_assert_cmpstr (a->friendly_name, ==, "Kiosk");
+  g_assert_nonnull (a->started_at);
+  g_assert_null (a->factor);
+}
+
+static void
+test_journal_round_trip (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushEnrollment) enrollment = make_enrollment ();
+  g_autoptr (GPtrArray) entries = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_build_filename (fixture->dir, "enrolling", NULL);
+  g_autofree gchar *name = g_strconcat (enrollment->id, ".json", NULL);
+  g_autofree gchar *path = g_build_filename (dir, name, NULL);
+  g_autofree gchar *text = NULL;
+  const VpushEnrollment *loaded;
+
+  /* nothing yet, not even the directory */
+  entries = load_enrollments (store, 0);
+  g_assert_cmpuint (entries->len, ==, 0);
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* before the create: no factor */
+  g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_no_error (error);
+  assert_mode (dir, 0700);
+  assert_mode (path, 0600);
+  entries = load_enrollments (store, 0);
+  g_assert_cmpuint (entries->len, ==, 1);
+  loaded = g_ptr_array_index (entries, 0);
+  g_assert_cmpstr (loaded->id, ==, enrollment->id);
+  g_assert_cmpstr (loaded->service_sid, ==, enrollment->service_sid);
+  g_assert_cmpstr (loaded->identity, ==, enrollment->identity);
+  g_assert_cmpstr (loaded->friendly_name, ==, enrollment->friendly_name);
+  g_assert_cmpstr (loaded->started_at, ==, enrollment->started_at);
+  g_assert_null (loaded->factor);
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* after the create: the factor, in full, so that it can be deleted */
+  enrollment->factor = make_record (SID_A, "Kiosk");
+  g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_no_error (error);
+  entries = load_enrollments (store, 0);
+  g_assert_cmpuint (entries->len, ==, 1);
+  loaded = g_ptr_array_index (entries, 0);
+  g_assert_nonnull (loaded->factor);
+  g_assert_cmpstr (loaded->factor->sid, ==, SID_A);
+  g_assert_cmpstr (loaded->factor->account_sid, ==, enrollment->factor->account_sid);
+  g_assert_cmpstr (loaded->factor->credential_sid, ==, enrollment->factor->credential_sid);
+  g_clear_pointer (&entries, g_ptr_array_unref);
+
+  /* no secrets: nothing but what the record has, and the names */
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_null (strstr (text, "PRIVATE"));
+  g_assert_null (strstr (text, "token"));
+
+  /* a journal entry is not a record */
+  g_assert_false (vpush_factor_store_has_record (store, SID_A));
+  {
+    g_autoptr (GPtrArray) records = vpush_factor_store_load_all (store, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (records->len, ==, 0);
+  }
+
+  g_assert_true (vpush_factor_store_remove_enrollment (store, enrollment->id, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  /* already gone is fine */
+  g_assert_true (vpush_factor_store_remove_enrollment (store, enrollment->id, &error));
+  g_assert_no_error (error);
+  entries = load_enrollments (store, 0);
+  g_assert_cmpuint (entries->len, ==, 0);
+}
+
+static void
+test_journal_order (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (GPtrArray) entries = NULL;
+  g_autoptr (GError) error = NULL;
+  const gchar *times[] = { "2024-05-01T12:00:02Z", "2024-05-01T12:00:00Z", "2024-05-01T12:00:01Z" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (times); i++)
+    {
+      g_autoptr (VpushEnrollment) enrollment = make_enrollment ();
+
+      g_free (enrollment->started_at);
+      enrollment->started_at = g_strdup (times[i]);
+      g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+      g_assert_no_error (error);
+    }
+  entries = load_enrollments (store, 0);
+  g_assert_cmpuint (entries->len, ==, 3);
+  for (guint i = 0; i < entries->len; i++)
+    {
+      const VpushEnrollment *enrollment = g_ptr_array_index (entries, i);
+      g_autofree gchar *expected = g_strdup_printf ("2024-05-01T12:00:0%uZ", i);
+
+      g_assert_cmpstr (enrollment->started_at, ==, expected);
+    }
+}
+
+static void
+test_journal_bad_id (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushEnrollment) enrollment = make_enrollment ();
+  g_autoptr (GError) error = NULL;
+
+  g_free (enrollment->id);
+  enrollment->id = g_strdup ("../factors/" SID_A);
+  g_assert_false (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (vpush_factor_store_remove_enrollment (store, "../clock", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_journal_corrupt_skipped (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushEnrollment) good = make_enrollment ();
+  g_autoptr (VpushEnrollment) other = make_enrollment ();
+  g_autoptr (GPtrArray) entries = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_build_filename (fixture->dir, "enrolling", NULL);
+  g_autofree gchar *other_path = NULL;
+  g_autofree gchar *other_text = NULL;
+  g_autofree gchar *misnamed = NULL;
+
+  g_assert_true (vpush_factor_store_save_enrollment (store, good, &error));
+  g_assert_no_error (error);
+
+  /* cut short, an entry under another entry's name, a factor of another identity */
+  write_file (dir, "enroll-00000000000000000000000000000001.json", "{\"id\": \"enroll-0");
+  g_assert_true (vpush_factor_store_save_enrollment (store, other, &error));
+  g_assert_no_error (error);
+  other_path = g_strconcat (dir, "/", other->id, ".json", NULL);
+  g_assert_true (g_file_get_contents (other_path, &other_text, NULL, NULL));
+  misnamed = g_strconcat (dir, "/enroll-00000000000000000000000000000002.json", NULL);
+  g_assert_true (g_file_set_contents (misnamed, other_text, -1, NULL));
+  g_free (other->friendly_name);
+  other->friendly_name = g_strdup ("Other");
+  other->factor = make_record (SID_B, "Other");
+  g_free (other->factor->identity);
+  other->factor->identity = g_strdup ("someone-else");
+  g_assert_true (vpush_factor_store_save_enrollment (store, other, &error));
+  g_assert_no_error (error);
+
+  /* names that are not ours are not read and not warned about */
+  write_file (dir, "README", "hello");
+  write_file (dir, "enroll-0123.json", "{}");
+  write_file (dir, SID_A ".json", "{}");
+
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
+  entries = load_enrollments (store, 3);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (entries->len, ==, 1);
+  g_assert_cmpstr (((VpushEnrollment *)g_ptr_array_index (entries, 0))->id, ==, good->id);
+  /* left in place for a person to look at */
+  g_assert_true (g_file_test (misnamed, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_store_temp_files (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushEnrollment) enrollment = make_enrollment ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_build_filename (fixture->dir, "enrolling", NULL);
+  g_autofree gchar *journal_temp = g_strconcat (enrollment->id, ".json.a1B2c3", NULL);
+  const gchar *kept[] = { SID_A ".json~", SID_A ".json.tmp", "README.a1B2c3", SID_A ".json" };
+
+  g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_no_error (error);
+  write_file (fixture->factors, SID_A ".json.8XK2QZ", "{ half a record");
+  write_file (fixture->factors, SID_A ".json", "{}");
+  write_file (fixture->factors, SID_A ".json~", "{}");
+  write_file (fixture->factors, SID_A ".json.tmp", "{}");
+  write_file (fixture->factors, "README.a1B2c3", "{}");
+  write_file (dir, journal_temp, "{ half an entry");
+  write_file (fixture->dir, "clock.json.zzzzzz", "{");
+
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE, "removed*left by a write*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE, "removed*left by a write*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE, "removed*left by a write*");
+  g_assert_cmpuint (vpush_factor_store_remove_temp_files (store), ==, 3);
+  g_test_assert_expected_messages ();
+  for (guint i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree gchar *path = g_build_filename (fixture->factors, kept[i], NULL);
+
+      g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+  {
+    g_autoptr (GPtrArray) entries = load_enrollments (store, 0);
+
+    g_assert_cmpuint (entries->len, ==, 1);
+  }
+  g_assert_cmpuint (vpush_factor_store_remove_temp_files (store), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -426,7 +695,14 @@ main (int argc, char **argv)
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);
   ADD ("/factor-store/bogus-names", test_store_bogus_names);
   ADD ("/factor-store/clock-offset", test_store_clock_offset);
+  ADD ("/factor-store/has-record", test_store_has_record);
+  ADD ("/factor-store/temp-files", test_store_temp_files);
+  ADD ("/factor-store/journal/round-trip", test_journal_round_trip);
+  ADD ("/factor-store/journal/order", test_journal_order);
+  ADD ("/factor-store/journal/bad-id", test_journal_bad_id);
+  ADD ("/factor-store/journal/corrupt-skipped", test_journal_corrupt_skipped);
 #undef ADD
   g_test_add_func ("/factor-store/new-fails", test_store_new_fails);
+  g_test_add_func ("/factor-store/journal/ids", test_journal_ids);
   return g_test_run ();
 }

@@ -533,7 +533,6 @@ test_keystore_timeout_store (void)
   g_autofree gchar *sid = random_sid ();
   pid_t pid = keyring_daemon_pid ();
   gboolean expired = FALSE;
-  gint64 deadline;
   guint guard;
 
   /* a first store opens libsecret's session: the next one is a single CreateItem */
@@ -557,9 +556,12 @@ test_keystore_timeout_store (void)
   /* The resumed daemon runs the queued CreateItem; the key store deletes that item again as
    * soon as it answers: a failed store leaves nothing behind. */
   wait_available (keystore, TRUE);
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (count_items (sid) != 0 && g_get_monotonic_time () < deadline)
+  expired = FALSE;
+  guard = g_timeout_add_seconds (10, on_wait_expired, &expired);
+  while (count_items (sid) != 0 && !expired)
     g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (guard);
   g_assert_cmpuint (count_items (sid), ==, 0);
   g_assert_cmpuint (count_items (warm_sid), ==, 1);
 }

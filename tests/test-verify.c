@@ -551,6 +551,34 @@ test_delete_factor (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
 }
 
+/* A device JWT is reused for a minute, and never again once refused. */
+static void
+test_device_auth_reuse (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *first = NULL;
+  g_autofree gchar *second = NULL;
+  g_autofree gchar *third = NULL;
+
+  server_reply (fx->server, 204, NULL, NULL);
+  server_reply (fx->server, 204, NULL, NULL);
+  g_assert_true (delete (fx, &error));
+  g_assert_true (delete (fx, &error));
+  first = head_get (server_request (fx->server, 0)->head, "Authorization");
+  second = head_get (server_request (fx->server, 1)->head, "Authorization");
+  g_assert_cmpstr (first, ==, second);
+  assert_device_auth (fx, 1);
+
+  server_reply (fx->server, 401, NULL, "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  g_assert_false (delete (fx, &error));
+  g_clear_error (&error);
+  server_reply (fx->server, 204, NULL, NULL);
+  g_assert_true (delete (fx, &error));
+  third = head_get (server_request (fx->server, 3)->head, "Authorization");
+  g_assert_cmpstr (third, !=, first);
+  assert_device_auth (fx, 3);
+}
+
 static void
 test_delete_factor_double_401 (Fixture *fx, gconstpointer user_data)
 {
@@ -992,6 +1020,7 @@ main (int argc, char **argv)
 #define ADD(path, func)                                                                            \
   g_test_add ("/verify/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("create-factor", test_create_factor);
+  ADD ("device-auth-reuse", test_device_auth_reuse);
   ADD ("create-factor-mapping", test_create_factor_mapping);
   ADD ("create-factor-no-retry", test_create_factor_no_retry);
   ADD ("verify-factor", test_verify_factor);

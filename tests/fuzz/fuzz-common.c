@@ -143,6 +143,51 @@ is_one_value (const gchar *text, gsize len)
   return FALSE;
 }
 
+/* The value of the four hex digits at text[i], or -1. */
+static gint
+hex4 (const gchar *text, gsize len, gsize i)
+{
+  gint value = 0;
+
+  if (i + 4 > len)
+    return -1;
+  for (gsize j = i; j < i + 4; j++)
+    {
+      if (!g_ascii_isxdigit (text[j]))
+        return -1;
+      value = value * 16 + g_ascii_xdigit_value (text[j]);
+    }
+  return value;
+}
+
+/* json-glib 1.6 also leaks its string buffer when a surrogate escape is followed by an
+ * escape that does not complete a pair ("\ud800\u0041", "\udc00\udc00"), and its \u
+ * reads odd things when the four characters are not hex. Such documents are refused too;
+ * escaped backslashes are not told apart, refusing a few documents too many is fine. */
+static gboolean
+has_risky_escape (const gchar *text, gsize len)
+{
+  for (gsize i = 0; i + 1 < len; i++)
+    {
+      gint unit;
+      gint low;
+
+      if (text[i] != '\\' || text[i + 1] != 'u')
+        continue;
+      unit = hex4 (text, len, i + 2);
+      if (unit < 0)
+        return TRUE;
+      if (unit < 0xd800 || unit > 0xdfff || i + 8 > len || text[i + 6] != '\\'
+          || text[i + 7] != 'u')
+        continue;
+      low = hex4 (text, len, i + 8);
+      if (unit > 0xdbff || low < 0xdc00 || low > 0xdfff)
+        return TRUE;
+      i += 7;
+    }
+  return FALSE;
+}
+
 gboolean
 json_parser_load_from_data (JsonParser *parser, const gchar *data, gssize length, GError **error)
 {
@@ -152,10 +197,10 @@ json_parser_load_from_data (JsonParser *parser, const gchar *data, gssize length
   if (real == NULL)
     real = (gboolean (*) (JsonParser *, const gchar *, gssize, GError **))dlsym (
         RTLD_NEXT, "json_parser_load_from_data");
-  if (!is_one_value (data, len))
+  if (!is_one_value (data, len) || has_risky_escape (data, len))
     {
       g_set_error_literal (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE,
-                           "fuzz harness: not exactly one JSON value");
+                           "fuzz harness: a document json-glib 1.6 leaks on");
       return FALSE;
     }
   return real (parser, data, length, error);

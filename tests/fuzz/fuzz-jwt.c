@@ -3,7 +3,6 @@
 #include "fuzz-common.h"
 
 #include <gio/gio.h>
-#include <math.h>
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
 #include <string.h>
@@ -27,9 +26,10 @@ static const guint8 test_key[] = {
 static VpushKey *key;
 static gchar *spki;
 
-/* Whether json-glib writes the value back as the JSON it read. It does not for numbers
- * out of double range (1e999 comes out as "inf.0") nor for strings that its escapes made
- * invalid UTF-8 ("\udc00"): signing those is out of the contract checked here. */
+/* Whether json-glib writes the value back as the JSON it read. It does not for some
+ * doubles (1e999 comes out as "inf.0", 1e21 as "1e+21.0") nor for strings that its
+ * escapes made invalid UTF-8 ("\udc00"): signing those is out of the contract checked
+ * here (README.md, "Known issues"). */
 static gboolean
 is_representable (JsonNode *node)
 {
@@ -62,7 +62,12 @@ is_representable (JsonNode *node)
       }
     case JSON_NODE_VALUE:
       if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-        return isfinite (json_node_get_double (node));
+        {
+          g_autofree gchar *text = json_to_string (node, FALSE);
+          g_autoptr (JsonNode) back = json_from_string (text, NULL);
+
+          return back != NULL && json_node_equal (node, back);
+        }
       if (json_node_get_value_type (node) == G_TYPE_STRING)
         return g_utf8_validate (json_node_get_string (node), -1, NULL);
       return TRUE;

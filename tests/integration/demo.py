@@ -11,8 +11,11 @@ import json
 import os
 import shlex
 import signal
+import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 
 import vpushtest as vt
 
@@ -51,6 +54,44 @@ def busctl_value(out):
     return json.loads(out.split(" ", 1)[1])
 
 
+def publish(emulator, topic, hint):
+    """What the app backend does after creating a challenge: a hint on the device's stream."""
+    req = urllib.request.Request("%s/push/%s" % (emulator.url, topic),
+                                 data=json.dumps(hint).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+
+
+def wait_for(what, predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise vt.HarnessError("timed out waiting for " + what)
+
+
+DEMO_POLICY = """\
+# Only busctl (standing in for the shop's kiosk app) may answer challenges, and only by
+# transaction id. A real rule would also say RequireActiveSession=true; this demo's
+# private bus has no logind to ask.
+[Rule demo-app]
+Actions=approve;deny
+Callers=exe:{busctl}
+Factors=*
+RequireActiveSession=false
+Match=transaction-id
+MaxChallengeAgeSeconds=120
+
+[Rule demo-manage]
+Actions=enroll;update;delete;list
+Callers=*
+RequireActiveSession=false
+"""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hold", action="store_true",
@@ -77,7 +118,24 @@ def main():
             % (session.keyring.pid, session.default_collection()))
         emulator = vt.Emulator(session.tmp, env=session.env)
         say("  Verify emulator:         " + emulator.base_url)
-        daemon = vt.Daemon(session, emulator, config={"Approval": {"DefaultTimeoutMs": "10000"}})
+        topic = "demo-" + vt.unique_identity("t")[-8:]
+        push_url = "%s/push/%s/sse" % (emulator.url, topic)
+        say("  push channel (SSE):      " + push_url)
+        policy_dir = session.path("policy.d")
+        os.makedirs(policy_dir, exist_ok=True)
+        busctl_exe = os.path.realpath(shutil.which("busctl"))
+        with open(os.path.join(policy_dir, "demo.conf"), "w") as f:
+            f.write(DEMO_POLICY.format(busctl=busctl_exe))
+        say("  policy (%s/demo.conf):" % policy_dir)
+        for line in DEMO_POLICY.format(busctl=busctl_exe).splitlines():
+            say("    " + line)
+        # polling every 10 minutes: the challenge below arrives by push
+        daemon = vt.Daemon(session, emulator,
+                           config={"Approval": {"DefaultTimeoutMs": "10000"},
+                                   "Poll": {"IntervalSeconds": "600",
+                                            "IntervalWithPushSeconds": "600"},
+                                   "Push": {"Url": push_url}},
+                           extra_args=["--policy-dir", policy_dir])
         say("  vpushd config (%s):" % daemon.config_path)
         with open(daemon.config_path) as f:
             for line in f.read().strip().splitlines():
@@ -107,6 +165,10 @@ def main():
         status = busctl_value(busctl(session, "get-property", vt.BUS_NAME, fpath,
                                      vt.FACTOR_IFACE, "Status"))
         say("  -> factor %s, Sid=%s, Status=%s" % (fpath, sid, status))
+        wait_for("the push channel", lambda: session.client.manager_property("PushState")
+                 == "connected")
+        busctl(session, "get-property", vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE,
+               "PushState")
         if status != "verified":
             raise SystemExit("the factor is not verified")
         say("  The private key is in the Secret Service (secret not shown):")
@@ -120,11 +182,33 @@ def main():
         ch = emulator.create_challenge(identity, sid, message="Log in to Example Shop?",
                                        fields=[("Amount", "12.50 EUR")],
                                        hidden={"transaction_id": txid})
+        t0 = time.monotonic()
+        publish(emulator, topic, {"type": "verify_push_challenge", "factor_sid": sid,
+                                  "challenge_sid": ch["sid"]})
+        cpath = vt.CHALLENGES_PATH + "/" + ch["sid"]
+        wait_for("the Challenge object", lambda: cpath in session.client.challenge_paths())
+        ms = (time.monotonic() - t0) * 1000
         say('  -> challenge %s, status %s, message "%s"'
             % (ch["sid"], ch["status"], ch["details"]["message"]))
+        say("  Backend: publishes a hint on the factor's push channel (POST /push/%s)" % topic)
+        say("  -> %.1f ms later vpushd has fetched it and shows it on the bus (polling is "
+            "every 10 minutes):" % ms)
+        busctl(session, "get-property", vt.BUS_NAME, cpath, vt.CHALLENGE_IFACE, "Message")
         say("  The backend gives the transaction id %s to the app." % txid)
 
-        step(4, "App (in the foreground): approves silently by transaction id "
+        step(4, "Another program (gdbus, not named in the policy) tries the same: refused")
+        argv = ["gdbus", "call", "--session", "--dest", vt.BUS_NAME, "--object-path",
+                vt.MANAGER_PATH, "--method", vt.MANAGER_IFACE + ".ApproveChallenge",
+                "{'transaction-id': <'%s'>}" % txid]
+        show_cmd(argv)
+        r = subprocess.run(argv, env=session.env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=40)
+        for line in (r.stdout + r.stderr).strip().splitlines():
+            say("    " + line)
+        if r.returncode == 0 or "AccessDenied" not in r.stderr:
+            raise SystemExit("the policy let an unnamed program approve")
+
+        step(5, "App (in the foreground): approves silently by transaction id "
                 "(Manager.ApproveChallenge)")
         out = busctl(session, "--timeout=30", "call", vt.BUS_NAME, vt.MANAGER_PATH,
                      vt.MANAGER_IFACE, "ApproveChallenge", "a{sv}", "1",
@@ -132,7 +216,7 @@ def main():
         answered = busctl_value(out)
         say("  -> answered challenge %s" % answered)
 
-        step(5, "Backend: fetches the challenge (GET …/Challenges/%s)" % ch["sid"])
+        step(6, "Backend: fetches the challenge (GET …/Challenges/%s)" % ch["sid"])
         final = emulator.fetch_challenge(identity, ch["sid"])
         say("  -> status: %s (responded %s)" % (final["status"], final.get("date_responded")))
         say()

@@ -1,5 +1,6 @@
 """The test-control API under /_emulator/ (docs/emulator.md "Test control")."""
 
+from . import delay
 from .common import Response
 from .util import ApiError
 
@@ -7,6 +8,8 @@ from .util import ApiError
 def handle(server, method, path, form):
     store = server.store
     hub = server.hub
+    if path == "/_emulator/delay" or path.startswith("/_emulator/delay/"):
+        return delay.handle(server, method, path, form)
     if path == "/_emulator/clock":
         if method == "POST":
             raw = form.get("offset")

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from . import auth, backend, common, control, device
+from . import auth, backend, common, control, delay, device
 from .push import TOPIC_RE, PushHub
 from .store import Store
 from .util import ApiError, Form, http_date, json_dumps, parse_form
@@ -167,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- Verify API ---------------------------------------------------------------------
     def _api(self, method, path, raw_query, body):
+        held = delay.hold(self.server, method, path, "before")
         store = self.server.store
         creds = auth.parse_basic(self.headers.get("Authorization"))
         methods, params = route(path)
@@ -213,6 +214,12 @@ class Handler(BaseHTTPRequestHandler):
         with store.lock:
             store.log_request({"method": method, "path": path, "query": raw_query,
                                "status": status, "auth": kind})
+        if delay.hold(self.server, method, path, "after") or held:
+            try:
+                self._send(status, out, extra)
+            except OSError:
+                self.close_connection = True   # the client gave up while it was held
+            return
         self._send(status, out, extra)
 
     def _authenticate(self, req, creds, allowed):

@@ -1,0 +1,504 @@
+#include "vpush-recovery.h"
+
+#include "vpush-error.h"
+
+/* An API that could not be reached is tried again after this, doubling up to the maximum. */
+#define RETRY_MIN_SECONDS 30
+#define RETRY_MAX_SECONDS 3600
+
+typedef void (*StepFunc) (VpushRecovery *self);
+
+struct _VpushRecovery
+{
+  GObject parent_instance;
+
+  VpushFactorStore *store;
+  VpushKeystore *keystore;
+  VpushVerify *verify;
+  GCancellable *cancellable;
+  gulong available_handler;
+  gulong locked_handler;
+
+  GQueue entries;        /* VpushEnrollment: the journal as read at start, still to do */
+  GHashTable *services;  /* service sids of this state directory's records and journal */
+  gboolean sweep_unsafe; /* the journal or the records could not be read in full */
+  gboolean started;
+  gboolean stopped;
+  gboolean busy;    /* a step is in flight */
+  gboolean waiting; /* for the keyring; said once */
+  gboolean swept;
+  gboolean done;
+  guint retry_source;
+  guint retry_seconds;
+
+  /* the step in flight */
+  GPtrArray *doomed_keys; /* keyring names (factor-sid attributes) still to delete */
+  StepFunc after_keys;    /* what comes once they are gone */
+};
+
+G_DEFINE_TYPE (VpushRecovery, vpush_recovery, G_TYPE_OBJECT)
+
+static void run (VpushRecovery *self);
+
+static void
+vpush_recovery_dispose (GObject *object)
+{
+  VpushRecovery *self = VPUSH_RECOVERY (object);
+
+  vpush_recovery_stop (self);
+  G_OBJECT_CLASS (vpush_recovery_parent_class)->dispose (object);
+}
+
+static void
+vpush_recovery_finalize (GObject *object)
+{
+  VpushRecovery *self = VPUSH_RECOVERY (object);
+
+  g_queue_clear_full (&self->entries, (GDestroyNotify)vpush_enrollment_free);
+  g_hash_table_unref (self->services);
+  g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->store);
+  g_clear_object (&self->keystore);
+  g_clear_object (&self->verify);
+  G_OBJECT_CLASS (vpush_recovery_parent_class)->finalize (object);
+}
+
+static void
+vpush_recovery_class_init (VpushRecoveryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = vpush_recovery_dispose;
+  object_class->finalize = vpush_recovery_finalize;
+}
+
+static void
+vpush_recovery_init (VpushRecovery *self)
+{
+  g_queue_init (&self->entries);
+  self->services = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->cancellable = g_cancellable_new ();
+  self->retry_seconds = RETRY_MIN_SECONDS;
+}
+
+VpushRecovery *
+vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keystore, VpushVerify *verify)
+{
+  VpushRecovery *self;
+
+  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (store), NULL);
+  g_return_val_if_fail (VPUSH_IS_KEYSTORE (keystore), NULL);
+  g_return_val_if_fail (VPUSH_IS_VERIFY (verify), NULL);
+
+  self = g_object_new (VPUSH_TYPE_RECOVERY, NULL);
+  self->store = g_object_ref (store);
+  self->keystore = g_object_ref (keystore);
+  self->verify = g_object_ref (verify);
+  return self;
+}
+
+gboolean
+vpush_recovery_get_done (VpushRecovery *self)
+{
+  g_return_val_if_fail (VPUSH_IS_RECOVERY (self), FALSE);
+
+  return self->done;
+}
+
+void
+vpush_recovery_stop (VpushRecovery *self)
+{
+  g_return_if_fail (VPUSH_IS_RECOVERY (self));
+
+  self->stopped = TRUE;
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->retry_source, g_source_remove);
+  if (self->keystore != NULL)
+    {
+      g_clear_signal_handler (&self->available_handler, self->keystore);
+      g_clear_signal_handler (&self->locked_handler, self->keystore);
+    }
+}
+
+static gboolean
+keyring_usable (VpushRecovery *self)
+{
+  return vpush_keystore_get_available (self->keystore)
+         && !vpush_keystore_get_locked (self->keystore);
+}
+
+static gboolean
+on_retry (gpointer user_data)
+{
+  VpushRecovery *self = user_data;
+
+  self->retry_source = 0;
+  run (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A step failed: the entry (or the sweep) stays, and is tried again once the keyring is usable,
+ * or after a while. */
+static void
+step_failed (VpushRecovery *self, const GError *error)
+{
+  self->busy = FALSE;
+  g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
+  if (self->stopped || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED) && !keyring_usable (self))
+    {
+      run (self); /* waits for the keyring */
+      return;
+    }
+  g_warning ("crash recovery: %s; trying again in %u s", error->message, self->retry_seconds);
+  self->retry_source = g_timeout_add_seconds (self->retry_seconds, on_retry, self);
+  self->retry_seconds = MIN (self->retry_seconds * 2, RETRY_MAX_SECONDS);
+}
+
+/* Deleting keys: self->doomed_keys one after the other, then self->after_keys. */
+
+static void delete_next_key (VpushRecovery *self);
+
+static void
+key_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
+    {
+      step_failed (self, error);
+      return;
+    }
+  g_ptr_array_remove_index (self->doomed_keys, 0);
+  delete_next_key (self);
+}
+
+static void
+delete_next_key (VpushRecovery *self)
+{
+  if (self->doomed_keys->len == 0)
+    {
+      g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
+      self->after_keys (self);
+      return;
+    }
+  vpush_keystore_delete_async (self->keystore, g_ptr_array_index (self->doomed_keys, 0),
+                               self->cancellable, key_deleted_cb, g_object_ref (self));
+}
+
+/* names: NULL-terminated */
+static void
+delete_keys (VpushRecovery *self, StepFunc then, const gchar *first_name, ...)
+{
+  va_list args;
+
+  self->doomed_keys = g_ptr_array_new_with_free_func (g_free);
+  va_start (args, first_name);
+  for (const gchar *name = first_name; name != NULL; name = va_arg (args, const gchar *))
+    g_ptr_array_add (self->doomed_keys, g_strdup (name));
+  va_end (args);
+  self->after_keys = then;
+  delete_next_key (self);
+}
+
+/* Journal entries */
+
+static void
+entry_done (VpushRecovery *self)
+{
+  g_autoptr (VpushEnrollment) entry = g_queue_pop_head (&self->entries);
+  g_autoptr (GError) error = NULL;
+
+  /* the next start sees it again and finds nothing left to do: remote 404, no keys */
+  if (!vpush_factor_store_remove_enrollment (self->store, entry->id, &error))
+    g_warning ("crash recovery: %s", error->message);
+  self->busy = FALSE;
+  self->retry_seconds = RETRY_MIN_SECONDS;
+  run (self);
+}
+
+static void
+remote_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  g_autoptr (VpushKey) key = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushEnrollment *entry = g_queue_peek_head (&self->entries);
+
+  if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
+    {
+      g_prefix_error (&error, "could not delete factor %s: ", entry->factor->sid);
+      step_failed (self, error);
+      return;
+    }
+  g_message ("crash recovery: deleted factor %s (identity %s of service %s), which an "
+             "interrupted enrollment had created",
+             entry->factor->sid, entry->identity, entry->service_sid);
+  delete_keys (self, entry_done, entry->factor->sid, entry->id, NULL);
+}
+
+static void recover_remote (VpushRecovery *self, VpushEnrollment *entry);
+
+static void
+recover_entry (VpushRecovery *self, VpushEnrollment *entry)
+{
+  self->busy = TRUE;
+  if (entry->factor == NULL)
+    {
+      /* the device can't list factors (protocol doc §7): nothing here can find it */
+      g_message ("crash recovery: enrollment %s (identity %s of service %s) was interrupted "
+                 "before the Verify API answered the create; a factor it may have created is "
+                 "unverified, and the Verify API deletes it by itself 1 to 24 hours after its "
+                 "creation",
+                 entry->id, entry->identity, entry->service_sid);
+      delete_keys (self, entry_done, entry->id, NULL);
+      return;
+    }
+  if (vpush_factor_store_has_record (self->store, entry->factor->sid))
+    {
+      g_message ("crash recovery: enrollment %s of factor %s had finished", entry->id,
+                 entry->factor->sid);
+      delete_keys (self, entry_done, entry->id, NULL);
+      return;
+    }
+  g_message ("crash recovery: enrollment %s of factor %s (identity %s of service %s) was "
+             "interrupted; deleting the factor",
+             entry->id, entry->factor->sid, entry->identity, entry->service_sid);
+  recover_remote (self, entry);
+}
+
+/* The key is under the factor sid once that store has finished, and under the entry's id
+ * before (and until the store under the sid has finished). */
+
+static void
+provisional_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  g_autoptr (VpushKey) key = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushEnrollment *entry = g_queue_peek_head (&self->entries);
+
+  key = vpush_keystore_load_finish (VPUSH_KEYSTORE (source), result, &error);
+  if (key != NULL)
+    {
+      vpush_verify_delete_factor_async (self->verify, entry->factor, key, self->cancellable,
+                                        remote_deleted_cb, g_object_ref (self));
+      return;
+    }
+  if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+    {
+      step_failed (self, error);
+      return;
+    }
+  /* Without a key the factor can't be verified: enrollment verifies only after the key is in
+   * the keyring under the factor sid. */
+  g_warning ("crash recovery: factor %s has no key in the keyring, so vpushd can't delete it; "
+             "it was never verified, and the Verify API deletes it by itself 1 to 24 hours "
+             "after its creation",
+             entry->factor->sid);
+  entry_done (self);
+}
+
+static void
+factor_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  g_autoptr (VpushKey) key = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushEnrollment *entry = g_queue_peek_head (&self->entries);
+
+  key = vpush_keystore_load_finish (VPUSH_KEYSTORE (source), result, &error);
+  if (key != NULL)
+    {
+      vpush_verify_delete_factor_async (self->verify, entry->factor, key, self->cancellable,
+                                        remote_deleted_cb, g_object_ref (self));
+      return;
+    }
+  if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+    {
+      step_failed (self, error);
+      return;
+    }
+  vpush_keystore_load_async (self->keystore, entry->id, self->cancellable,
+                             provisional_key_loaded_cb, g_object_ref (self));
+}
+
+static void
+recover_remote (VpushRecovery *self, VpushEnrollment *entry)
+{
+  vpush_keystore_load_async (self->keystore, entry->factor->sid, self->cancellable,
+                             factor_key_loaded_cb, g_object_ref (self));
+}
+
+/* The sweep: keys that nothing owns */
+
+static void
+sweep_done (VpushRecovery *self)
+{
+  self->swept = TRUE;
+  self->busy = FALSE;
+  run (self);
+}
+
+static void
+listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  g_autoptr (GHashTable) items = NULL;
+  g_autoptr (GHashTable) owned = NULL;
+  g_autoptr (GPtrArray) journal = NULL;
+  g_autoptr (GError) error = NULL;
+  GHashTableIter iter;
+  const gchar *name;
+  const gchar *service_sid;
+  guint n_unreadable = 0;
+
+  items = vpush_keystore_list_finish (VPUSH_KEYSTORE (source), result, &error);
+  if (items == NULL)
+    {
+      g_prefix_error (&error, "could not list the keys in the keyring: ");
+      step_failed (self, error);
+      return;
+    }
+
+  /* What owns a key is read now, in one go on the main loop, so no enrollment step comes in
+   * between: its journal entry is on disk before its first key is stored, and stays until its
+   * record is, or until its keys are gone. */
+  journal = vpush_factor_store_load_enrollments (self->store, &n_unreadable, &error);
+  if (journal == NULL || n_unreadable > 0)
+    {
+      g_warning ("crash recovery: not deleting unowned keys, the enrollment journal could not be "
+                 "read in full%s%s",
+                 error ? ": " : "", error ? error->message : "");
+      sweep_done (self);
+      return;
+    }
+  owned = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < journal->len; i++)
+    {
+      VpushEnrollment *entry = g_ptr_array_index (journal, i);
+
+      g_hash_table_add (owned, entry->id);
+      if (entry->factor != NULL)
+        g_hash_table_add (owned, entry->factor->sid);
+    }
+
+  self->doomed_keys = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_iter_init (&iter, items);
+  while (g_hash_table_iter_next (&iter, (gpointer *)&name, (gpointer *)&service_sid))
+    {
+      /* only names vpushd gives keys, only services this state directory enrolled in: a key of
+       * another state directory in the same keyring is not ours to judge */
+      if (!vpush_sid_is_valid (name, "YF") && !vpush_enrollment_id_is_valid (name))
+        continue;
+      if (!g_hash_table_contains (self->services, service_sid))
+        continue;
+      if (g_hash_table_contains (owned, name) || vpush_factor_store_has_record (self->store, name))
+        continue;
+      g_message ("crash recovery: deleting the key of %s from the keyring: no factor record and "
+                 "no enrollment owns it",
+                 name);
+      g_ptr_array_add (self->doomed_keys, g_strdup (name));
+    }
+  self->after_keys = sweep_done;
+  delete_next_key (self);
+}
+
+static void
+sweep (VpushRecovery *self)
+{
+  if (g_hash_table_size (self->services) == 0 || self->sweep_unsafe)
+    {
+      if (self->sweep_unsafe)
+        g_warning ("crash recovery: not deleting unowned keys: the records or the enrollment "
+                   "journal could not be read in full");
+      self->swept = TRUE;
+      run (self);
+      return;
+    }
+  self->busy = TRUE;
+  vpush_keystore_list_async (self->keystore, self->cancellable, listed_cb, g_object_ref (self));
+}
+
+static void
+on_keyring_changed (VpushRecovery *self)
+{
+  if (keyring_usable (self))
+    run (self);
+}
+
+static void
+run (VpushRecovery *self)
+{
+  if (self->stopped || self->busy || self->retry_source != 0 || self->done)
+    return;
+  if (!keyring_usable (self))
+    {
+      if (!self->waiting)
+        g_message ("crash recovery: waiting for the keyring to be usable");
+      self->waiting = TRUE;
+      return;
+    }
+  self->waiting = FALSE;
+  if (!g_queue_is_empty (&self->entries))
+    {
+      recover_entry (self, g_queue_peek_head (&self->entries));
+      return;
+    }
+  if (!self->swept)
+    {
+      sweep (self);
+      return;
+    }
+  self->done = TRUE;
+  g_clear_signal_handler (&self->available_handler, self->keystore);
+  g_clear_signal_handler (&self->locked_handler, self->keystore);
+  g_message ("crash recovery finished");
+}
+
+void
+vpush_recovery_start (VpushRecovery *self, const GPtrArray *records)
+{
+  g_autoptr (GPtrArray) journal = NULL;
+  g_autoptr (GError) error = NULL;
+  guint n_unreadable = 0;
+
+  g_return_if_fail (VPUSH_IS_RECOVERY (self));
+  g_return_if_fail (records != NULL);
+  g_return_if_fail (!self->started);
+
+  self->started = TRUE;
+  vpush_factor_store_remove_temp_files (self->store);
+
+  journal = vpush_factor_store_load_enrollments (self->store, &n_unreadable, &error);
+  if (journal == NULL)
+    g_warning ("crash recovery: %s", error->message);
+  if (journal == NULL || n_unreadable > 0)
+    self->sweep_unsafe = TRUE;
+  for (guint i = 0; journal != NULL && i < journal->len; i++)
+    {
+      VpushEnrollment *entry = g_ptr_array_index (journal, i);
+
+      g_hash_table_add (self->services, g_strdup (entry->service_sid));
+      g_ptr_array_index (journal, i) = NULL;
+      g_queue_push_tail (&self->entries, entry);
+    }
+  for (guint i = 0; i < records->len; i++)
+    {
+      const VpushFactorRecord *record = g_ptr_array_index (records, i);
+
+      g_hash_table_add (self->services, g_strdup (record->service_sid));
+    }
+
+  if (!g_queue_is_empty (&self->entries))
+    g_message ("crash recovery: %u interrupted enrollments to finish or undo",
+               g_queue_get_length (&self->entries));
+  self->available_handler = g_signal_connect_swapped (self->keystore, "notify::available",
+                                                      G_CALLBACK (on_keyring_changed), self);
+  self->locked_handler = g_signal_connect_swapped (self->keystore, "notify::locked",
+                                                   G_CALLBACK (on_keyring_changed), self);
+  run (self);
+}

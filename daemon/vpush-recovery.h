@@ -1,0 +1,33 @@
+/* Start-up recovery (docs/crash-safety.md): finishes or undoes what a crash left behind, the
+ * entries of the enrollment journal and keys in the keyring that no factor owns. */
+#pragma once
+
+#include "vpush-factor-store.h"
+#include "vpush-keystore.h"
+#include "vpush-verify.h"
+
+G_BEGIN_DECLS
+
+#define VPUSH_TYPE_RECOVERY (vpush_recovery_get_type ())
+G_DECLARE_FINAL_TYPE (VpushRecovery, vpush_recovery, VPUSH, RECOVERY, GObject)
+
+VpushRecovery *vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keystore,
+                                   VpushVerify *verify);
+
+/* records: VpushFactorRecord, as loaded at start (their services are the ones whose unowned keys
+ * may be deleted). Reads the journal at once, so call it before anything can enroll; then works
+ * in the background: it waits for a usable keyring, and tries an API that can't be reached
+ * again later. Each entry is handled in journal order:
+ * - no factor sid (the create was in flight): its provisional key goes; a factor the create may
+ *   have made is unverified, and the Verify API deletes it by itself;
+ * - a factor sid and a record for it: the enrollment had finished, its provisional key goes;
+ * - a factor sid and no record: the remote factor is deleted with its key (a 404 counts as done),
+ *   then its keys.
+ * The journal entry goes last. Then keys of the known services that no record and no journal
+ * entry owns are deleted. Logs "crash recovery finished" when all is done. */
+void vpush_recovery_start (VpushRecovery *self, const GPtrArray *records);
+gboolean vpush_recovery_get_done (VpushRecovery *self);
+/* Cancels what is in flight; what is left stays in the journal for the next start. */
+void vpush_recovery_stop (VpushRecovery *self);
+
+G_END_DECLS
