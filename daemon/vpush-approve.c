@@ -36,12 +36,13 @@ typedef struct
   gboolean polling; /* the first poll of every factor is running: judge after all of it */
   gboolean timed_out;
   gboolean done;
-  GError *wait_error; /* why the last poll or fetch failed, if it did */
+  gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
+  GError *wait_error;      /* why the last poll or fetch failed, if it did */
 
   VpushChallenge *challenge; /* the one being answered */
   VpushKeyBox *key;
   VpushKeyBox *fetch_key; /* challenge-sid lookup: the key of the factor being asked */
-  guint fetch_index; /* challenge-sid lookup: which factor is being asked */
+  guint fetch_index;      /* challenge-sid lookup: which factor is being asked */
   GPtrArray *fetch_factors;
 } Approval;
 
@@ -155,7 +156,7 @@ log_outcome (Approval *ap, const gchar *message_id, const gchar *decision, const
 static void
 finish_error (Approval *ap, GError *error)
 {
-  g_autoptr (Approval) hold = approval_ref (ap);
+  g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
 
   if (ap->done)
     {
@@ -179,7 +180,7 @@ finish_error (Approval *ap, GError *error)
 static void
 finish_ok (Approval *ap)
 {
-  g_autoptr (Approval) hold = approval_ref (ap);
+  g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
   g_autofree gchar *result = NULL;
 
   ap->done = TRUE;
@@ -323,6 +324,18 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *original = g_steal_pointer (&ap->wait_error);
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, NULL);
+  /* The reply to an attempt was lost and the retry refused (409): if the challenge now
+   * says what was asked, that attempt was ours. Any other status was someone else's. */
+  if (c != NULL && ap->maybe_answered && g_str_equal (c->status, ap->status))
+    {
+      g_message ("challenge %s: the reply to its answer was lost, and the Verify API shows it "
+                 "%s: done (%s)",
+                 c->sid, c->status, original->message);
+      g_error_free (original);
+      vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
+      finish_ok (ap);
+      return;
+    }
   if (c != NULL && !g_str_equal (c->status, "pending"))
     {
       vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
@@ -342,6 +355,7 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   VpushFactor *factor;
 
   c = vpush_verify_answer_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  ap->maybe_answered = vpush_verify_call_maybe_delivered (VPUSH_VERIFY (source), result);
   vpush_manager_note_api_result (ap->manager, error);
   if (c != NULL && g_str_equal (c->status, ap->status))
     {
@@ -422,7 +436,7 @@ static void
 on_pending_changed (VpushPending *pending, Approval *ap)
 {
   /* finishing drops the waiting reference, which may be the last one */
-  g_autoptr (Approval) hold = approval_ref (ap);
+  g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
 
   if (!ap->polling)
     evaluate (ap);
@@ -432,7 +446,7 @@ static gboolean
 on_timeout (gpointer user_data)
 {
   Approval *ap = user_data;
-  g_autoptr (Approval) hold = approval_ref (ap);
+  g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
 
   ap->timeout_id = 0;
   ap->timed_out = TRUE;
@@ -446,7 +460,7 @@ static void
 on_caller_vanished (GDBusConnection *connection, const gchar *name, gpointer user_data)
 {
   Approval *ap = user_data;
-  g_autoptr (Approval) hold = approval_ref (ap);
+  g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
 
   finish_error (ap,
                 g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the caller %s left the bus", name));
@@ -650,10 +664,14 @@ evaluate (Approval *ap)
   if (ap->timed_out)
     {
       g_autofree gchar *what = NULL;
+      const GError *failing = vpush_manager_get_api_failure (ap->manager);
 
-      /* an unreachable API is not the same as no such challenge */
+      /* an unreachable API is not the same as no such challenge; nor is one that still
+       * answers 5xx or 429 to the poll or fetch being retried right now */
       if (ap->wait_error && g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK))
         finish_error (ap, g_steal_pointer (&ap->wait_error));
+      else if (failing != NULL)
+        finish_error (ap, g_error_copy (failing));
       else
         finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
                                        "no pending challenge matches %s within %u ms",

@@ -17,6 +17,9 @@
 /* cap on what is read from /proc and from a sandbox's root */
 #define PROC_FILE_MAX          (64 * 1024)
 #define CREDENTIALS_TIMEOUT_MS 5000
+/* callers whose bus credentials are remembered, per connection (see Credentials) */
+#define CREDENTIALS_CACHE_MAX 16
+#define CREDENTIALS_CACHE_KEY "vpush-caller-credentials"
 
 VpushCaller *
 vpush_caller_new (void)
@@ -253,6 +256,88 @@ vpush_caller_is_alive (const VpushCaller *caller)
   return caller->pidfd >= 0 && pidfd_send_signal (caller->pidfd, 0, NULL, 0) == 0;
 }
 
+/* What the bus says about a unique name never changes: dbus-daemon takes uid and pid from
+ * the socket when the peer connects, and never gives the name to another connection. So
+ * it is asked once per caller, not on every call (a round trip through the bus). The
+ * pidfd pinned at that first call is kept with them: a caller whose process has exited
+ * stays refused even if its pid is reused meanwhile. What /proc says (executable, unit,
+ * sandbox) can change with exec() and is still read on every call. A few callers are
+ * remembered, the oldest forgotten first; a name that left the bus is never asked for
+ * again, so it just ages out. */
+typedef struct
+{
+  gchar *sender;
+  guint32 uid;
+  guint32 pid;
+  gint pidfd;
+} Credentials;
+
+typedef struct
+{
+  GHashTable *by_sender; /* sender → Credentials (owned) */
+  GQueue order;          /* senders, oldest first (borrowed from the entries) */
+} CredentialsCache;
+
+static void
+credentials_free (gpointer data)
+{
+  Credentials *creds = data;
+
+  if (creds->pidfd >= 0)
+    close (creds->pidfd);
+  g_free (creds->sender);
+  g_free (creds);
+}
+
+static void
+credentials_cache_free (gpointer data)
+{
+  CredentialsCache *cache = data;
+
+  g_queue_clear (&cache->order);
+  g_hash_table_unref (cache->by_sender);
+  g_free (cache);
+}
+
+static CredentialsCache *
+credentials_cache (GDBusConnection *connection)
+{
+  CredentialsCache *cache = g_object_get_data (G_OBJECT (connection), CREDENTIALS_CACHE_KEY);
+
+  if (cache == NULL)
+    {
+      cache = g_new0 (CredentialsCache, 1);
+      cache->by_sender = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, credentials_free);
+      g_queue_init (&cache->order);
+      g_object_set_data_full (G_OBJECT (connection), CREDENTIALS_CACHE_KEY, cache,
+                              credentials_cache_free);
+    }
+  return cache;
+}
+
+static void
+credentials_remember (GDBusConnection *connection, const VpushCaller *caller)
+{
+  CredentialsCache *cache = credentials_cache (connection);
+  Credentials *creds;
+  int pidfd;
+
+  if (g_hash_table_contains (cache->by_sender, caller->sender))
+    return;
+  pidfd = fcntl (caller->pidfd, F_DUPFD_CLOEXEC, 3);
+  if (pidfd < 0)
+    return;
+  if (g_queue_get_length (&cache->order) >= CREDENTIALS_CACHE_MAX)
+    g_hash_table_remove (cache->by_sender, g_queue_pop_head (&cache->order));
+  creds = g_new0 (Credentials, 1);
+  creds->sender = g_strdup (caller->sender);
+  creds->uid = caller->uid;
+  creds->pid = caller->pid;
+  creds->pidfd = pidfd;
+  g_hash_table_insert (cache->by_sender, creds->sender, creds);
+  g_queue_push_tail (&cache->order, creds->sender);
+}
+
 typedef struct
 {
   VpushCaller *caller;
@@ -302,6 +387,40 @@ read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable
                          (GDestroyNotify)vpush_caller_free);
 }
 
+/* Whether /proc/<pid>/ns/<ns> is our own namespace; FALSE when it can't be told. */
+static gboolean
+same_namespace (guint32 pid, const gchar *ns)
+{
+  gchar path[64];
+  struct stat mine;
+  struct stat theirs;
+
+  g_snprintf (path, sizeof path, "/proc/self/ns/%s", ns);
+  if (stat (path, &mine) < 0)
+    return FALSE;
+  g_snprintf (path, sizeof path, "/proc/%u/ns/%s", pid, ns);
+  if (stat (path, &theirs) < 0)
+    return FALSE;
+  return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+}
+
+/* The sandbox root is read in a worker thread because a sandbox could make it a hung FUSE
+ * mount. A caller in our own mount and user namespaces has our root: another one needs
+ * CAP_SYS_CHROOT, and a process of our uid with that could as well stop vpushd outright.
+ * Its /proc files are read right here, which saves two thread switches per call. What
+ * is read, and the liveness check after it, are the same either way. */
+static void
+identify (GTask *task)
+{
+  Lookup *lookup = g_task_get_task_data (task);
+  guint32 pid = lookup->caller->pid;
+
+  if (same_namespace (pid, "mnt") && same_namespace (pid, "user"))
+    read_proc_thread (task, NULL, lookup, NULL);
+  else
+    g_task_run_in_thread (task, read_proc_thread);
+}
+
 static void
 credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -348,8 +467,9 @@ credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return_denied (task, "could not pin the caller's process: %s", g_strerror (errno));
       return;
     }
+  credentials_remember (G_DBUS_CONNECTION (source), caller);
 
-  g_task_run_in_thread (task, read_proc_thread);
+  identify (task);
 }
 
 void
@@ -359,10 +479,24 @@ vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
 {
   g_autoptr (GTask) task = g_task_new (connection, cancellable, callback, user_data);
   Lookup *lookup = g_new0 (Lookup, 1);
+  Credentials *creds = g_hash_table_lookup (credentials_cache (connection)->by_sender, sender);
 
   lookup->caller = vpush_caller_new ();
   lookup->caller->sender = g_strdup (sender);
   g_task_set_task_data (task, lookup, (GDestroyNotify)lookup_free);
+  if (creds != NULL)
+    {
+      lookup->caller->uid = creds->uid;
+      lookup->caller->pid = creds->pid;
+      lookup->caller->pidfd = fcntl (creds->pidfd, F_DUPFD_CLOEXEC, 3);
+      if (lookup->caller->pidfd < 0)
+        {
+          return_denied (task, "could not pin the caller's process: %s", g_strerror (errno));
+          return;
+        }
+      identify (task);
+      return;
+    }
   g_dbus_connection_call_with_unix_fd_list (
       connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "GetConnectionCredentials", g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),

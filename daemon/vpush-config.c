@@ -10,11 +10,11 @@
 typedef struct
 {
   const gchar *group;
-  const gchar *const keys[4];
+  const gchar *const keys[5];
 } KnownGroup;
 
 static const KnownGroup known_groups[] = {
-  { "Verify", { "BaseUrl", "CaFile", "TimeoutMs", NULL } },
+  { "Verify", { "BaseUrl", "CaFile", "TimeoutMs", "RetryTimeoutMs", NULL } },
   { "Poll", { "IntervalSeconds", "IntervalWithPushSeconds", NULL } },
   { "Push", { "Url", NULL } },
   { "Approval", { "TransactionIdKey", "DefaultTimeoutMs", NULL } },
@@ -28,6 +28,7 @@ vpush_config_new_default (void)
 
   config->base_url = g_strdup (DEFAULT_BASE_URL);
   config->http_timeout_ms = 10000;
+  config->retry_timeout_ms = 20000;
   config->poll_interval = 30;
   config->poll_interval_with_push = 300;
   config->transaction_id_key = g_strdup (DEFAULT_TRANSACTION_ID_KEY);
@@ -185,6 +186,9 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
     }
 
   if (!read_uint (keyfile, file, "Verify", "TimeoutMs", 1000, 120000, &config->http_timeout_ms,
+                  error))
+    return FALSE;
+  if (!read_uint (keyfile, file, "Verify", "RetryTimeoutMs", 0, 600000, &config->retry_timeout_ms,
                   error))
     return FALSE;
   if (!read_uint (keyfile, file, "Poll", "IntervalSeconds", 1, 86400, &config->poll_interval,

@@ -32,8 +32,16 @@ typedef struct
   gboolean body_too_large;
   VpushHttpResponse *response; /* the headers collected so far */
   GSource *cancel_source;
+  VpushHttpFailure failure; /* of a request that failed */
+  gboolean send_once;       /* not a GET: curl must never send it a second time */
+  guint attempts;           /* times curl was about to send it */
   gchar errbuf[CURL_ERROR_SIZE];
 } Request;
+
+/* A request other than GET goes out on a kept-alive connection only if that one was idle
+ * for less than this: the longer a connection sat idle, the likelier the server closes
+ * it just as the request goes out (which fails the request, see prereq_cb). */
+#define SEND_ONCE_MAX_IDLE_S 30
 
 static void
 request_free (gpointer data)
@@ -256,6 +264,86 @@ request_detach (VpushHttp *self, GTask *task)
   g_object_unref (task);
 }
 
+/* A failed transfer as a VPUSH_ERROR_NETWORK. TLS failures say so and name the host: a
+ * certificate that is not trusted or not for that host is a setup problem, not a flaky
+ * network, and the user needs to know which server and which CAs were involved. */
+static GError *
+transfer_error (VpushHttp *self, Request *req, CURLcode result)
+{
+  const gchar *detail = req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror (result);
+  const gchar *ca = self->ca_file != NULL ? self->ca_file : "the system store";
+  g_autoptr (CURLU) u = curl_url ();
+  g_autofree gchar *host = NULL;
+  char *url = NULL;
+
+  if (curl_easy_getinfo (req->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL
+      && u != NULL && curl_url_set (u, CURLUPART_URL, url, 0) == CURLUE_OK)
+    host = url_part (u, CURLUPART_HOST);
+  if (host == NULL)
+    host = g_strdup ("(unknown host)");
+
+  switch (result)
+    {
+    case CURLE_PEER_FAILED_VERIFICATION: /* also what CURLE_SSL_CACERT was */
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                          "TLS certificate problem with “%s”: %s (trusted CAs: %s)", host, detail,
+                          ca);
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                          "TLS to “%s”: cannot load the trusted CAs (%s): %s", host, ca, detail);
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CLIENTCERT:
+      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "TLS connection to “%s” failed: %s",
+                          host, detail);
+    default:
+      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s", detail);
+    }
+}
+
+/* Whether a failed transfer may go better next time, and whether the server may have
+ * seen the request. */
+static VpushHttpFailure
+classify_failure (CURL *easy, CURLcode result)
+{
+  long sent = 0;
+
+  switch (result)
+    {
+    /* no connection, so no request: DNS, TCP, or a TLS handshake that broke off (a
+     * certificate that does not verify is CURLE_PEER_FAILED_VERIFICATION, below) */
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+      return VPUSH_HTTP_FAILURE_NOT_SENT;
+
+    /* the request may have gone out, the response did not come (whole) */
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      curl_easy_getinfo (easy, CURLINFO_REQUEST_SIZE, &sent);
+      return sent > 0 ? VPUSH_HTTP_FAILURE_LOST : VPUSH_HTTP_FAILURE_NOT_SENT;
+
+    default:
+      return VPUSH_HTTP_FAILURE_PERMANENT;
+    }
+}
+
 static void
 request_complete (VpushHttp *self, GTask *task, CURLcode result)
 {
@@ -265,14 +353,25 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
 
   if (req->body_too_large)
     {
+      /* a server that sends that much would do it again */
+      req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
                                "response body larger than 1 MiB");
       return;
     }
+  if (result != CURLE_OK && req->attempts > 1 && result == CURLE_ABORTED_BY_CALLBACK)
+    {
+      /* prereq_cb refused to send it again */
+      req->failure = VPUSH_HTTP_FAILURE_LOST;
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                               "the connection closed before any answer; the request may have "
+                               "gone through and was not sent again");
+      return;
+    }
   if (result != CURLE_OK)
     {
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s",
-                               req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror (result));
+      req->failure = classify_failure (req->easy, result);
+      g_task_return_error (task, transfer_error (self, req, result));
       return;
     }
 
@@ -495,6 +594,24 @@ on_cancelled (GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* curl calls this right before it sends the request, on every attempt. It sends a request
+ * again by itself when a reused connection turns out to be closed before any answer; for
+ * a POST or a DELETE that may be a second factor or answer that the caller never learns
+ * of. So they are sent once only: the second attempt is refused, the request fails as
+ * VPUSH_HTTP_FAILURE_LOST, and whoever retries knows the first may have gone through.
+ * (Opening a new connection for each of them would avoid that too, at the price of a TCP
+ * and TLS handshake, two round trips, on every answer.) */
+static int
+prereq_cb (void *user_data, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+           int conn_local_port)
+{
+  Request *req = user_data;
+
+  if (++req->attempts > 1 && req->send_once)
+    return CURL_PREREQFUNC_ABORT;
+  return CURL_PREREQFUNC_OK;
+}
+
 static gboolean
 setup_easy (VpushHttp *self, Request *req, const gchar *method, const gchar *url, gboolean loopback,
             const gchar *const *headers, GBytes *body, guint timeout_ms, GError **error)
@@ -538,6 +655,12 @@ setup_easy (VpushHttp *self, Request *req, const gchar *method, const gchar *url
     SETOPT (CURLOPT_POST, 1L);
   else
     SETOPT (CURLOPT_CUSTOMREQUEST, method);
+  /* never sent twice by curl itself: prereq_cb */
+  req->send_once = g_strcmp0 (method, "GET") != 0;
+  if (req->send_once)
+    SETOPT (CURLOPT_MAXAGE_CONN, (long)SEND_ONCE_MAX_IDLE_S);
+  SETOPT (CURLOPT_PREREQFUNCTION, prereq_cb);
+  SETOPT (CURLOPT_PREREQDATA, req);
   if (body != NULL)
     {
       req->request_body = g_bytes_ref (body);
@@ -638,6 +761,22 @@ vpush_http_request_finish (VpushHttp *self, GAsyncResult *result, GError **error
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+VpushHttpFailure
+vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result)
+{
+  Request *req;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), VPUSH_HTTP_FAILURE_PERMANENT);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == vpush_http_request_async,
+                        VPUSH_HTTP_FAILURE_PERMANENT);
+
+  /* a request refused before it started (bad URL, cancelled) has no data */
+  req = g_task_get_task_data (G_TASK (result));
+  if (req == NULL || !g_task_had_error (G_TASK (result)))
+    return VPUSH_HTTP_FAILURE_PERMANENT;
+  return req->failure;
+}
+
 /* Streaming GETs */
 
 struct _VpushHttpStream
@@ -693,9 +832,7 @@ streams_complete (GPtrArray *streams, GArray *results)
       if (!stream->cancelled)
         {
           if (result != CURLE_OK)
-            error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s",
-                                 stream->req->errbuf[0] != '\0' ? stream->req->errbuf
-                                                                : curl_easy_strerror (result));
+            error = transfer_error (stream->http, stream->req, result);
           g_debug ("HTTP stream ended: %s", error ? error->message : "closed by the server");
           stream->on_done (error, stream->user_data);
         }

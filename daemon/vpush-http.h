@@ -33,7 +33,9 @@ void vpush_http_set_ca_file (VpushHttp *self, const gchar *ca_file);
  * anything else is an error. */
 gboolean vpush_http_check_url (const gchar *url, GError **error);
 
-/* headers: NULL-terminated "Name: value" strings. body may be NULL.
+/* headers: NULL-terminated "Name: value" strings. body may be NULL. A request other than
+ * GET is never sent twice by curl itself: when a kept-alive connection turns out to be
+ * closed before any answer, it fails as VPUSH_HTTP_FAILURE_LOST instead.
  * Fails with VPUSH_ERROR_NETWORK on transport errors, timeout or an oversized body;
  * any HTTP status is a success here (the caller maps it). */
 void vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url,
@@ -42,6 +44,19 @@ void vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar
                                gpointer user_data);
 VpushHttpResponse *vpush_http_request_finish (VpushHttp *self, GAsyncResult *result,
                                               GError **error);
+
+typedef enum
+{
+  VPUSH_HTTP_FAILURE_PERMANENT, /* retrying can't help: a certificate that does not verify,
+                                 * a body over the cap, a bad URL, cancelled */
+  VPUSH_HTTP_FAILURE_NOT_SENT,  /* no connection (DNS, connect, TLS handshake): the server
+                                 * never saw the request */
+  VPUSH_HTTP_FAILURE_LOST,      /* sent, but the response did not come or broke off (timeout,
+                                 * reset, closed early): the server may have acted on it */
+} VpushHttpFailure;
+
+/* After vpush_http_request_finish() failed: what kind of failure it was. */
+VpushHttpFailure vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result);
 
 /* A long-lived GET whose body is handed over as it arrives (push streams). It has a
  * connect timeout but no overall one and no size cap: the caller bounds what it keeps

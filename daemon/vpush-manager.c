@@ -33,8 +33,8 @@ struct _VpushManager
   GHashTable *factors;   /* sid → VpushFactor */
   GHashTable *key_cache; /* sid → VpushKeyBox */
 
-  gboolean offline; /* the last Verify API call could not reach it */
-  guint expire_source;
+  gboolean offline;    /* the last Verify API call could not reach it */
+  GError *api_failure; /* why the last Verify API request got no answer, NULL once one did */
 };
 
 G_DEFINE_TYPE (VpushManager, vpush_manager, G_TYPE_OBJECT)
@@ -46,9 +46,6 @@ enum
 };
 
 static guint signals[N_SIGNALS];
-
-/* How often pending challenges are checked against their expiry */
-#define EXPIRE_CHECK_SECONDS 1
 
 VpushKeyBox *
 vpush_key_box_new (VpushKey *key)
@@ -84,7 +81,12 @@ vpush_manager_finalize (GObject *object)
 {
   VpushManager *self = VPUSH_MANAGER (object);
 
-  g_clear_handle_id (&self->expire_source, g_source_remove);
+  if (self->pending != NULL)
+    vpush_pending_set_clock (self->pending, NULL, NULL);
+  /* a call still retrying keeps the client alive after us */
+  if (self->verify != NULL)
+    g_signal_handlers_disconnect_by_data (self->verify, self);
+  g_clear_error (&self->api_failure);
   if (self->recovery != NULL)
     vpush_recovery_stop (self->recovery);
   g_clear_object (&self->recovery);
@@ -173,6 +175,17 @@ on_clock_corrected (VpushManager *self, gint64 offset)
     g_warning ("could not keep the clock correction: %s", error->message);
 }
 
+/* Every request of the Verify client, retried or not: State follows it at once, so it is
+ * offline while calls still retry (design.md "Reliability rules"). */
+static void
+on_attempt_finished (VpushManager *self, const GError *failure)
+{
+  g_clear_error (&self->api_failure);
+  if (failure != NULL)
+    self->api_failure = g_error_copy (failure);
+  vpush_manager_note_api_result (self, failure);
+}
+
 VpushManager *
 vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
 {
@@ -190,6 +203,9 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
     return NULL;
   vpush_verify_set_clock_offset (self->verify, vpush_factor_store_load_clock_offset (self->store));
   g_signal_connect_swapped (self->verify, "clock-corrected", G_CALLBACK (on_clock_corrected), self);
+  vpush_verify_set_retry_timeout (self->verify, config->retry_timeout_ms);
+  g_signal_connect_swapped (self->verify, "attempt-finished", G_CALLBACK (on_attempt_finished),
+                            self);
 
   self->keystore = vpush_keystore_new (config->keyring_timeout_ms);
   g_signal_connect_swapped (self->keystore, "notify::locked", G_CALLBACK (on_keyring_locked), self);
@@ -326,13 +342,13 @@ handle_refresh (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, V
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static gboolean
-expire_tick (gpointer user_data)
+/* Pending challenges expire by the API's clock */
+static gint64
+pending_clock (gpointer user_data)
 {
   VpushManager *self = user_data;
 
-  vpush_pending_expire (self->pending, vpush_verify_now (self->verify));
-  return G_SOURCE_CONTINUE;
+  return vpush_verify_now (self->verify);
 }
 
 gboolean
@@ -364,7 +380,7 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
     }
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
 
-  self->expire_source = g_timeout_add_seconds (EXPIRE_CHECK_SECONDS, expire_tick, self);
+  vpush_pending_set_clock (self->pending, pending_clock, self);
   update_state (self);
   return TRUE;
 }
@@ -564,6 +580,12 @@ vpush_manager_note_api_result (VpushManager *self, const GError *error)
       self->offline = offline;
       update_state (self);
     }
+}
+
+const GError *
+vpush_manager_get_api_failure (VpushManager *self)
+{
+  return self->api_failure;
 }
 
 void

@@ -82,6 +82,9 @@ void vpush_manager_forget_key (VpushManager *self, const gchar *factor_sid);
 
 /* Records the outcome of a Verify API call for State (offline when unreachable). */
 void vpush_manager_note_api_result (VpushManager *self, const GError *error);
+/* Why the last Verify API request got no usable answer (a transport failure, 429 or 5xx,
+ * maybe still being retried), or NULL when it got one. */
+const GError *vpush_manager_get_api_failure (VpushManager *self);
 
 /* Turns an internal error into the D-Bus reply the contract names. */
 void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);

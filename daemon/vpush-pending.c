@@ -7,6 +7,9 @@
 /* How long and how many finished challenges are remembered */
 #define FINISHED_KEEP_USEC (30 * 60 * G_USEC_PER_SEC)
 #define FINISHED_MAX       512
+/* The expiry timer looks again at least this often, so that a wall clock that jumped
+ * (suspend, a corrected offset to the API) is caught up with. */
+#define EXPIRE_CHECK_MAX_S 60
 
 typedef struct
 {
@@ -21,6 +24,10 @@ struct _VpushPending
   GDBusObjectManagerServer *server;
   GHashTable *entries;  /* sid → VpushPendingEntry */
   GHashTable *finished; /* sid → FinishedEntry */
+  VpushPendingClock clock;
+  gpointer clock_data;
+  guint expire_id;
+  gint64 expire_due; /* server time the timer is for */
 };
 
 G_DEFINE_TYPE (VpushPending, vpush_pending, G_TYPE_OBJECT)
@@ -69,6 +76,7 @@ vpush_pending_finalize (GObject *object)
 {
   VpushPending *self = VPUSH_PENDING (object);
 
+  g_clear_handle_id (&self->expire_id, g_source_remove);
   g_hash_table_unref (self->entries);
   g_hash_table_unref (self->finished);
   g_clear_object (&self->server);
@@ -112,6 +120,51 @@ update_skeleton (VpushDBusChallenge *iface, VpushChallenge *c)
                 NULL);
 }
 
+static gboolean on_expire_timer (gpointer user_data);
+
+/* One timer, for the earliest expiry among the pending challenges (a second at least:
+ * one that expired while being answered is looked at again a second later); none while
+ * nothing is pending, so an idle daemon is not woken for it. */
+static void
+schedule_expiry (VpushPending *self)
+{
+  GHashTableIter iter;
+  VpushPendingEntry *entry;
+  gint64 earliest = G_MAXINT64;
+  gint64 now;
+
+  g_clear_handle_id (&self->expire_id, g_source_remove);
+  if (self->clock == NULL || g_hash_table_size (self->entries) == 0)
+    return;
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
+    earliest = MIN (earliest, entry->challenge->expires_at);
+  now = self->clock (self->clock_data);
+  self->expire_due = earliest;
+  self->expire_id = g_timeout_add_seconds ((guint)CLAMP (earliest - now, 1, EXPIRE_CHECK_MAX_S),
+                                           on_expire_timer, self);
+  g_source_set_name_by_id (self->expire_id, "[vpush] challenge expiry");
+}
+
+static gboolean
+on_expire_timer (gpointer user_data)
+{
+  VpushPending *self = user_data;
+
+  self->expire_id = 0;
+  vpush_pending_expire (self, self->clock (self->clock_data));
+  schedule_expiry (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+vpush_pending_set_clock (VpushPending *self, VpushPendingClock clock, gpointer user_data)
+{
+  self->clock = clock;
+  self->clock_data = user_data;
+  schedule_expiry (self);
+}
+
 void
 vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 {
@@ -137,6 +190,8 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
                                                                      VPUSH_DBUS_CHALLENGE_IFACE));
           update_skeleton (iface, challenge);
         }
+      if (self->expire_id == 0 || challenge->expires_at < self->expire_due)
+        schedule_expiry (self);
       return;
     }
 
@@ -155,6 +210,8 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
       g_dbus_object_skeleton_add_interface (entry->object, G_DBUS_INTERFACE_SKELETON (iface));
       g_dbus_object_manager_server_export (self->server, entry->object);
     }
+  if (self->expire_id == 0 || challenge->expires_at < self->expire_due)
+    schedule_expiry (self);
   g_debug ("challenge %s of factor %s is pending", challenge->sid, challenge->factor_sid);
 }
 
@@ -228,6 +285,9 @@ vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_s
   g_debug ("challenge %s is no longer pending: %s", sid, final_status);
   unexport (self, entry);
   g_hash_table_remove (self->entries, sid);
+  /* a timer for a challenge that is gone just finds nothing to do, except the last */
+  if (g_hash_table_size (self->entries) == 0)
+    g_clear_handle_id (&self->expire_id, g_source_remove);
 }
 
 void
@@ -243,6 +303,8 @@ vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid)
         unexport (self, entry);
         g_hash_table_iter_remove (&iter);
       }
+  if (g_hash_table_size (self->entries) == 0)
+    g_clear_handle_id (&self->expire_id, g_source_remove);
 }
 
 void

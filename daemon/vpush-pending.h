@@ -37,6 +37,12 @@ void vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid);
 /* Finishes every entry whose expiry is at or before now (server time, unix seconds). */
 void vpush_pending_expire (VpushPending *self, gint64 now);
 
+/* Server time, unix seconds. */
+typedef gint64 (*VpushPendingClock) (gpointer user_data);
+/* From now on challenges are finished as "expired" by themselves, by a timer for the
+ * earliest expiry; no timer runs while nothing is pending. */
+void vpush_pending_set_clock (VpushPending *self, VpushPendingClock clock, gpointer user_data);
+
 /* A challenge that stopped being pending, or NULL; *out_status gets its final status. */
 VpushChallenge *vpush_pending_lookup_finished (VpushPending *self, const gchar *sid,
                                                const gchar **out_status);

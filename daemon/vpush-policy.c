@@ -420,11 +420,21 @@ parse_rule (GKeyFile *keyfile, const gchar *group, const gchar *origin, GError *
   keys = g_key_file_get_keys (keyfile, group, NULL, NULL);
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
     {
+      g_autofree gchar *raw = NULL;
+
       if (!g_strv_contains (known_keys, keys[i]))
         {
           rule_error (error, origin, rule->name, keys[i],
                       "unknown key; known: Actions, Callers, Factors, RequireActiveSession, "
                       "Match, MaxChallengeAgeSeconds");
+          return NULL;
+        }
+      /* g_key_file_get_string() gives NULL for a value that is not UTF-8, which would
+       * read as no value at all: MaxChallengeAgeSeconds would silently not apply */
+      raw = g_key_file_get_value (keyfile, group, keys[i], NULL);
+      if (raw == NULL || !g_utf8_validate (raw, -1, NULL))
+        {
+          rule_error (error, origin, rule->name, keys[i], "the value is not UTF-8 text");
           return NULL;
         }
     }

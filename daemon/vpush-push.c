@@ -577,6 +577,12 @@ on_data (const guint8 *data, gsize len, gpointer user_data)
   stream->chunk_gap = stream->got_data ? now - stream->last_activity : 0;
   stream->got_data = TRUE;
   stream->last_activity = now;
+  /* moved on while awake anyway: a stream that keeps talking never wakes the watchdog */
+  if (stream->watchdog_id != 0)
+    {
+      g_clear_handle_id (&stream->watchdog_id, g_source_remove);
+      arm_watchdog (stream);
+    }
   vpush_push_parser_feed (stream->parser, data, len);
   return TRUE;
 }

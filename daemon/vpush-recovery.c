@@ -21,7 +21,7 @@ struct _VpushRecovery
 
   GQueue entries;        /* VpushEnrollment: the journal as read at start, still to do */
   GHashTable *services;  /* service sids of this state directory's records and journal */
-  gboolean sweep_unsafe; /* the journal or the records could not be read in full */
+  gboolean sweep_unsafe; /* the journal could not be read in full */
   gboolean started;
   gboolean stopped;
   gboolean busy;    /* a step is in flight */
@@ -32,6 +32,7 @@ struct _VpushRecovery
   guint retry_seconds;
 
   /* the step in flight */
+  VpushKey *key;          /* of the factor being deleted: the Verify client borrows it */
   GPtrArray *doomed_keys; /* keyring names (factor-sid attributes) still to delete */
   StepFunc after_keys;    /* what comes once they are gone */
 };
@@ -56,6 +57,7 @@ vpush_recovery_finalize (GObject *object)
 
   g_queue_clear_full (&self->entries, (GDestroyNotify)vpush_enrollment_free);
   g_hash_table_unref (self->services);
+  g_clear_pointer (&self->key, vpush_key_free);
   g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->store);
@@ -144,6 +146,7 @@ static void
 step_failed (VpushRecovery *self, const GError *error)
 {
   self->busy = FALSE;
+  g_clear_pointer (&self->key, vpush_key_free);
   g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
   if (self->stopped || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
@@ -224,10 +227,10 @@ static void
 remote_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (VpushRecovery) self = user_data;
-  g_autoptr (VpushKey) key = NULL;
   g_autoptr (GError) error = NULL;
   VpushEnrollment *entry = g_queue_peek_head (&self->entries);
 
+  g_clear_pointer (&self->key, vpush_key_free);
   if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
     {
       g_prefix_error (&error, "could not delete factor %s: ", entry->factor->sid);
@@ -270,6 +273,14 @@ recover_entry (VpushRecovery *self, VpushEnrollment *entry)
   recover_remote (self, entry);
 }
 
+static void
+delete_remote (VpushRecovery *self, VpushEnrollment *entry, VpushKey *key)
+{
+  self->key = key;
+  vpush_verify_delete_factor_async (self->verify, entry->factor, self->key, self->cancellable,
+                                    remote_deleted_cb, g_object_ref (self));
+}
+
 /* The key is under the factor sid once that store has finished, and under the entry's id
  * before (and until the store under the sid has finished). */
 
@@ -284,8 +295,7 @@ provisional_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_
   key = vpush_keystore_load_finish (VPUSH_KEYSTORE (source), result, &error);
   if (key != NULL)
     {
-      vpush_verify_delete_factor_async (self->verify, entry->factor, key, self->cancellable,
-                                        remote_deleted_cb, g_object_ref (self));
+      delete_remote (self, entry, g_steal_pointer (&key));
       return;
     }
   if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
@@ -313,8 +323,7 @@ factor_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   key = vpush_keystore_load_finish (VPUSH_KEYSTORE (source), result, &error);
   if (key != NULL)
     {
-      vpush_verify_delete_factor_async (self->verify, entry->factor, key, self->cancellable,
-                                        remote_deleted_cb, g_object_ref (self));
+      delete_remote (self, entry, g_steal_pointer (&key));
       return;
     }
   if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
@@ -413,8 +422,8 @@ sweep (VpushRecovery *self)
   if (g_hash_table_size (self->services) == 0 || self->sweep_unsafe)
     {
       if (self->sweep_unsafe)
-        g_warning ("crash recovery: not deleting unowned keys: the records or the enrollment "
-                   "journal could not be read in full");
+        g_warning ("crash recovery: not deleting unowned keys: the enrollment journal could "
+                   "not be read in full");
       self->swept = TRUE;
       run (self);
       return;

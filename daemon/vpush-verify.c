@@ -17,7 +17,30 @@ struct _VpushVerify
   guint timeout_ms;
   gint64 clock_offset;
   GHashTable *auth_cache; /* credential sid → CachedAuth */
+  guint retry_timeout_ms; /* 0: transient failures are not retried */
+  guint backoff_base_ms;
+  guint backoff_max_ms;
 };
+
+/* Retries of transient failures (design.md "Reliability rules", README "When things
+ * fail"), on top of the one 401 + Date retry of §6:
+ * - transient: no connection, a timeout, a connection that broke before the whole answer,
+ *   HTTP 429, 500, 502, 503, 504. Anything else (other statuses, a body over the cap, a
+ *   certificate that does not verify, a 2xx that does not map) is final at once;
+ * - the wait before retry n is drawn evenly from [d/2, d], d = min (BASE × 2ⁿ⁻¹, MAX), and
+ *   is at least what a Retry-After asked for;
+ * - a retry is only started if it leaves RETRY_MIN_LEFT_MS before the call's deadline,
+ *   and its request timeout is cut to what is left (never below RETRY_MIN_LEFT_MS): the
+ *   deadline is retry_timeout_ms after the first attempt, and for an answer no later than
+ *   the challenge's expiry;
+ * - create-factor is not idempotent: a lost reply may have created a factor that nobody
+ *   could name, so it is retried only when the API can't have acted (no connection, 429). */
+#define RETRY_TIMEOUT_MS_DEFAULT 20000
+#define BACKOFF_BASE_MS          500
+#define BACKOFF_MAX_MS           8000
+#define RETRY_MIN_LEFT_MS        1000
+/* a Retry-After longer than this is taken as this (it is past any deadline anyway) */
+#define RETRY_AFTER_MAX_MS (3600 * 1000)
 
 /* A device JWT is valid for 600 s; reusing it for a minute saves a signature here and a
  * verification at the API on every call of a busy factor, and changes no exposure (it
@@ -33,6 +56,7 @@ typedef struct
 enum
 {
   SIGNAL_CLOCK_CORRECTED,
+  SIGNAL_ATTEMPT_FINISHED,
   N_SIGNALS
 };
 
@@ -55,6 +79,11 @@ struct _Call
   VpushFactorRecord *factor; /* the factor whose key authenticates the call */
   VpushKey *key;             /* borrowed: the caller keeps it alive until the callback */
   gboolean retried;          /* the one clock-skew retry was used */
+  gboolean idempotent;       /* may be sent again when the API may have acted on it */
+  gboolean maybe_delivered;  /* an attempt may have reached the API, its reply lost */
+  guint retries;             /* transient-failure retries so far */
+  gint64 started;            /* monotonic µs of the first attempt */
+  gint64 deadline;           /* monotonic µs no retry may run past; 0: from retry_timeout_ms */
   gboolean is_delete;        /* §3.4 outcome rules */
   gboolean is_fetch;         /* 404 → VPUSH_ERROR_NOT_FOUND */
   CallMapFunc map;           /* NULL: success needs no body */
@@ -270,6 +299,152 @@ call_return_success (VpushVerify *self, GTask *task, Call *call, VpushHttpRespon
     g_task_return_boolean (task, TRUE);
 }
 
+/* Retry-After (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date taken relative to the
+ * response's Date (else to now, server-aligned unix seconds). */
+gboolean
+vpush_verify_parse_retry_after (const gchar *value, const gchar *date, gint64 now, guint64 *out_ms)
+{
+  guint64 seconds;
+  time_t when;
+  time_t base;
+
+  if (value == NULL || *value == '\0')
+    return FALSE;
+  if (g_ascii_isdigit (*value))
+    {
+      /* all digits; a number too big for 64 bits is still "very long" */
+      for (const gchar *p = value; *p != '\0'; p++)
+        if (!g_ascii_isdigit (*p))
+          return FALSE;
+      if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &seconds, NULL))
+        seconds = G_MAXUINT64;
+      *out_ms = seconds > RETRY_AFTER_MAX_MS / 1000 ? RETRY_AFTER_MAX_MS : seconds * 1000;
+      return TRUE;
+    }
+  when = curl_getdate (value, NULL);
+  if (when == (time_t)-1)
+    return FALSE;
+  base = date != NULL ? curl_getdate (date, NULL) : (time_t)-1;
+  if (base == (time_t)-1)
+    base = (time_t)now;
+  if (when <= base)
+    *out_ms = 0;
+  else
+    *out_ms = MIN ((guint64)(when - base), RETRY_AFTER_MAX_MS / 1000) * 1000;
+  return TRUE;
+}
+
+guint
+vpush_verify_backoff_ms (guint base_ms, guint max_ms, guint retry, guint32 random)
+{
+  guint64 ceiling = base_ms;
+
+  g_return_val_if_fail (retry >= 1, 0);
+
+  for (guint i = 1; i < retry && ceiling < max_ms; i++)
+    ceiling *= 2;
+  ceiling = MIN (ceiling, max_ms);
+  /* "equal jitter": never less than half, so a burst of clients still spreads out */
+  return (guint)(ceiling / 2 + random % (ceiling - ceiling / 2 + 1));
+}
+
+static gint64
+call_deadline (VpushVerify *self, Call *call)
+{
+  if (call->deadline != 0)
+    return call->deadline;
+  return call->started + (gint64)self->retry_timeout_ms * 1000;
+}
+
+/* The request timeout of the next attempt: a retry never runs far past the deadline. */
+static guint
+call_timeout_ms (VpushVerify *self, Call *call)
+{
+  gint64 left_ms;
+
+  if (call->retries == 0)
+    return self->timeout_ms;
+  left_ms = (call_deadline (self, call) - g_get_monotonic_time ()) / 1000;
+  return (guint)CLAMP (left_ms, RETRY_MIN_LEFT_MS, (gint64)self->timeout_ms);
+}
+
+/* The path of the call, for messages */
+static const gchar *
+call_what (VpushVerify *self, Call *call)
+{
+  return g_str_has_prefix (call->url, self->base_url) ? call->url + strlen (self->base_url)
+                                                      : call->url;
+}
+
+static gboolean
+on_backoff_done (gpointer user_data)
+{
+  GTask *task = user_data;
+
+  if (!g_task_return_error_if_cancelled (task))
+    call_send (g_object_ref (task));
+  return G_SOURCE_REMOVE;
+}
+
+/* Schedules the next attempt after a transient failure, taking *task; FALSE (and *task left
+ * alone) when the call must give up with failure instead. retry_after_ms < 0: none asked. */
+static gboolean
+call_retry (VpushVerify *self, GTask **task, Call *call, const GError *failure,
+            gint64 retry_after_ms)
+{
+  GCancellable *cancellable = g_task_get_cancellable (*task);
+  GMainContext *context = g_task_get_context (*task);
+  gint64 now = g_get_monotonic_time ();
+  gint64 left_ms = (call_deadline (self, call) - now) / 1000;
+  guint64 wait_ms;
+  GSource *source;
+
+  if (self->retry_timeout_ms == 0 || g_cancellable_is_cancelled (cancellable))
+    return FALSE;
+  if (!call->idempotent && call->maybe_delivered)
+    {
+      g_message ("%s %s: %s; not sent again, the API may have acted on it", call->method,
+                 call_what (self, call), failure->message);
+      return FALSE;
+    }
+  wait_ms = vpush_verify_backoff_ms (self->backoff_base_ms, self->backoff_max_ms, call->retries + 1,
+                                     g_random_int ());
+  if (retry_after_ms > 0)
+    wait_ms = MAX (wait_ms, (guint64)retry_after_ms);
+  if ((gint64)wait_ms + RETRY_MIN_LEFT_MS > left_ms)
+    {
+      g_message ("%s %s: %s; giving up after %u attempt(s)%s", call->method, call_what (self, call),
+                 failure->message, call->retries + 1,
+                 retry_after_ms > left_ms ? ": Retry-After is past the deadline" : "");
+      return FALSE;
+    }
+
+  call->retries++;
+  g_info ("%s %s: %s; retry %u in %" G_GUINT64_FORMAT " ms", call->method, call_what (self, call),
+          failure->message, call->retries, wait_ms);
+  source = g_timeout_source_new ((guint)wait_ms);
+  if (cancellable != NULL)
+    {
+      /* a cancel ends the wait at once */
+      GSource *cancel = g_cancellable_source_new (cancellable);
+
+      g_source_set_dummy_callback (cancel);
+      g_source_add_child_source (source, cancel);
+      g_source_unref (cancel);
+    }
+  g_source_set_callback (source, on_backoff_done, g_steal_pointer (task), g_object_unref);
+  g_source_set_name (source, "[vpush] verify backoff");
+  g_source_attach (source, context);
+  g_source_unref (source);
+  return TRUE;
+}
+
+static gboolean
+status_is_transient (guint status)
+{
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
 static void
 on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -283,10 +458,36 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
   response = vpush_http_request_finish (VPUSH_HTTP (source), result, &error);
   if (response == NULL)
     {
+      VpushHttpFailure failure = vpush_http_request_get_failure (VPUSH_HTTP (source), result);
+
+      g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error);
+      if (failure == VPUSH_HTTP_FAILURE_LOST)
+        call->maybe_delivered = TRUE;
+      if (failure != VPUSH_HTTP_FAILURE_PERMANENT && call_retry (self, &task, call, error, -1))
+        return;
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
   status = response->status;
+
+  if (status_is_transient (status))
+    {
+      guint64 retry_after_ms = 0;
+      gboolean has_retry_after = vpush_verify_parse_retry_after (
+          response->retry_after, response->date, vpush_verify_now (self), &retry_after_ms);
+
+      set_api_error (response, &error);
+      g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error);
+      /* a server error may come after the work was done; a 429 comes instead of it */
+      if (status != 429)
+        call->maybe_delivered = TRUE;
+      if (call_retry (self, &task, call, error, has_retry_after ? (gint64)retry_after_ms : -1))
+        return;
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  /* anything else is the API answering */
+  g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, NULL);
 
   /* a refused JWT is never offered again */
   if (status == 401 && call->access_token == NULL)
@@ -382,8 +583,11 @@ call_send_with (VpushVerify *self, GTask *task, Call *call, const gchar *authori
   headers[2] = "Content-Type: application/x-www-form-urlencoded";
   headers[3] = NULL;
 
+  if (call->started == 0)
+    call->started = g_get_monotonic_time ();
   vpush_http_request_async (self->http, call->method, call->url, headers, call->body,
-                            self->timeout_ms, g_task_get_cancellable (task), on_http_done, task);
+                            call_timeout_ms (self, call), g_task_get_cancellable (task),
+                            on_http_done, task);
 }
 
 static GTask *
@@ -601,6 +805,9 @@ factor_call_new (VpushVerify *self, gpointer source_tag, const VpushFactorRecord
     }
   (*out_call)->factor = vpush_factor_record_copy (factor);
   (*out_call)->key = key;
+  /* every device call but create may be sent twice: the API applies it once, or refuses
+   * the second (an answer: 409, which the approval sorts out) */
+  (*out_call)->idempotent = TRUE;
   return task;
 }
 
@@ -830,6 +1037,7 @@ next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError 
   JsonNode *meta = json_object_get_member (object, "meta");
   JsonNode *next;
   const gchar *query;
+  const gchar *token;
 
   *out = NULL;
   if (meta == NULL || JSON_NODE_HOLDS_NULL (meta))
@@ -843,7 +1051,9 @@ next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError 
   next = json_object_get_member (json_node_get_object (meta), "next_page_url");
   if (next == NULL || JSON_NODE_HOLDS_NULL (next))
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (next) || json_node_get_value_type (next) != G_TYPE_STRING)
+  /* json-glib lets escapes such as \udc00 through as bytes that are not UTF-8 */
+  if (!JSON_NODE_HOLDS_VALUE (next) || json_node_get_value_type (next) != G_TYPE_STRING
+      || !g_utf8_validate (json_node_get_string (next), -1, NULL))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                            "list challenges: “meta.next_page_url” is not a string");
@@ -870,7 +1080,9 @@ next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError 
                            "list challenges: the query of “meta.next_page_url” is malformed");
       return FALSE;
     }
-  *out = g_strdup (g_hash_table_lookup (params, "PageToken"));
+  token = g_hash_table_lookup (params, "PageToken");
+  /* an empty token names no page (and on the bus "" means there is no next page) */
+  *out = token != NULL && *token != '\0' ? g_strdup (token) : NULL;
   return TRUE;
 }
 
@@ -1038,6 +1250,11 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   call->method = "POST";
   call->url
       = entity_url (self, factor->service_sid, factor->identity, "Challenges", challenge->sid);
+  /* an answer is retried while the challenge can still take it, but no longer than any
+   * other call: the app is waiting on the bus for the reply */
+  call->deadline = g_get_monotonic_time ()
+                   + MIN (MAX (challenge->expires_at - vpush_verify_now (self), 0) * G_USEC_PER_SEC,
+                          (gint64)self->retry_timeout_ms * 1000);
   call->map = map_challenge;
   call->result_free = (GDestroyNotify)vpush_challenge_unref;
   form = g_string_new (NULL);
@@ -1058,6 +1275,35 @@ vpush_verify_answer_challenge_finish (VpushVerify *self, GAsyncResult *result, G
 }
 
 /* ---- object ---- */
+
+void
+vpush_verify_set_retry_timeout (VpushVerify *self, guint retry_timeout_ms)
+{
+  g_return_if_fail (VPUSH_IS_VERIFY (self));
+
+  self->retry_timeout_ms = retry_timeout_ms;
+}
+
+void
+vpush_verify_set_backoff (VpushVerify *self, guint base_ms, guint max_ms)
+{
+  g_return_if_fail (VPUSH_IS_VERIFY (self));
+  g_return_if_fail (base_ms > 0 && max_ms >= base_ms);
+
+  self->backoff_base_ms = base_ms;
+  self->backoff_max_ms = max_ms;
+}
+
+gboolean
+vpush_verify_call_maybe_delivered (VpushVerify *self, GAsyncResult *result)
+{
+  Call *call;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  call = g_task_get_task_data (G_TASK (result));
+  return call != NULL && call->maybe_delivered;
+}
 
 gint64
 vpush_verify_get_clock_offset (VpushVerify *self)
@@ -1107,12 +1353,20 @@ vpush_verify_class_init (VpushVerifyClass *klass)
   signals[SIGNAL_CLOCK_CORRECTED]
       = g_signal_new ("clock-corrected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                       NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  /* after every request: NULL when the API answered, else the transient or transport
+   * failure (retried or not), for the manager's State */
+  signals[SIGNAL_ATTEMPT_FINISHED]
+      = g_signal_new ("attempt-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                      NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void
 vpush_verify_init (VpushVerify *self)
 {
   self->auth_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, cached_auth_free);
+  self->retry_timeout_ms = RETRY_TIMEOUT_MS_DEFAULT;
+  self->backoff_base_ms = BACKOFF_BASE_MS;
+  self->backoff_max_ms = BACKOFF_MAX_MS;
 }
 
 VpushVerify *

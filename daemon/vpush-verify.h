@@ -24,9 +24,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushChallengePage, vpush_challenge_page_free)
 G_DECLARE_FINAL_TYPE (VpushVerify, vpush_verify, VPUSH, VERIFY, GObject)
 
 /* base_url ends with "/v2/"; it is checked with vpush_http_check_url(). Signal
- * "clock-corrected" (gint64 offset) is emitted when a 401 + Date changed the offset. */
+ * "clock-corrected" (gint64 offset) is emitted when a 401 + Date changed the offset;
+ * "attempt-finished" (GError *failure) after every request: NULL when the API answered,
+ * else why it did not (a transport failure, 429 or 5xx), retried or not. */
 VpushVerify *vpush_verify_new (VpushHttp *http, const gchar *base_url, guint timeout_ms,
                                GError **error);
+/* How long a call other than an answer keeps retrying transient failures (network,
+ * timeouts, 429, 5xx), in all; 0 turns those retries off. An answer retries until the
+ * challenge expires. Default 20000. */
+void vpush_verify_set_retry_timeout (VpushVerify *self, guint retry_timeout_ms);
+/* After a call failed: TRUE when one of its attempts may have reached the API and its
+ * reply was lost (a timeout, a broken connection, a 5xx). For an answer refused after that,
+ * fetch the challenge to learn whether that first attempt went through. */
+gboolean vpush_verify_call_maybe_delivered (VpushVerify *self, GAsyncResult *result);
 gint64 vpush_verify_get_clock_offset (VpushVerify *self);
 void vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds);
 /* local time + clock offset, unix seconds */

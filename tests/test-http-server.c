@@ -13,6 +13,7 @@ typedef struct
 {
   GBytes *raw;
   gboolean hang; /* read and never answer */
+  gboolean drop; /* read and close the connection */
 } ServerReply;
 
 struct _Server
@@ -144,6 +145,11 @@ server_connection_thread (gpointer data)
           send (conn->fd, none, strlen (none), MSG_NOSIGNAL);
           continue;
         }
+      if (reply->drop)
+        {
+          server_reply_free (reply);
+          goto out;
+        }
       if (reply->hang)
         {
           while (server_read (server, conn->fd, chunk, sizeof chunk) > 0)
@@ -268,6 +274,17 @@ server_hang (Server *server)
   ServerReply *reply = g_new0 (ServerReply, 1);
 
   reply->hang = TRUE;
+  g_mutex_lock (&server->lock);
+  g_queue_push_tail (&server->replies, reply);
+  g_mutex_unlock (&server->lock);
+}
+
+void
+server_drop (Server *server)
+{
+  ServerReply *reply = g_new0 (ServerReply, 1);
+
+  reply->drop = TRUE;
   g_mutex_lock (&server->lock);
   g_queue_push_tail (&server->replies, reply);
   g_mutex_unlock (&server->lock);

@@ -32,6 +32,9 @@ void server_reply_bytes (Server *server, guint status, const gchar *headers, con
 void server_reply (Server *server, guint status, const gchar *headers, const gchar *body);
 /* Queues a reply that reads the request and never answers, to provoke timeouts. */
 void server_hang (Server *server);
+/* Queues a reply that reads the request and closes the connection without an answer, as a
+ * server does that closes an idle kept-alive connection just as a request comes in. */
+void server_drop (Server *server);
 
 guint server_n_requests (Server *server);
 /* The i-th request; the server never drops one, so the pointer stays valid. */

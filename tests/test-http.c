@@ -1,6 +1,7 @@
 /* Unit tests for the libcurl-multi HTTP client against an in-test HTTP/1.1 server. */
 #include <arpa/inet.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -246,8 +247,52 @@ test_keep_alive (Fixture *fx, gconstpointer user_data)
       g_assert_cmpuint (response->status, ==, 200);
     }
   g_assert_cmpuint (server_n_requests (fx->server), ==, 3);
+  /* a POST goes out on the kept-alive connection too (test_send_once) */
   for (guint i = 0; i < 3; i++)
     g_assert_cmpuint (server_request (fx->server, i)->connection, ==, 1);
+}
+
+/* The server closes a kept-alive connection as a POST comes in, without an answer: curl
+ * would send the POST again on a new connection. It is sent once, and fails as one that
+ * may have gone through. A GET is sent again. */
+static void
+test_send_once (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GBytes) body = g_bytes_new_static ("a=b", 3);
+  g_autofree gchar *url = server_url (fx->server, "v2/");
+  g_autoptr (VpushHttpResponse) first = NULL;
+  g_autoptr (VpushHttpResponse) second = NULL;
+  g_autoptr (VpushHttpResponse) post = NULL;
+  g_autoptr (VpushHttpResponse) get = NULL;
+
+  server_reply (fx->server, 200, NULL, "{}");
+  first = request (fx, "GET", "v2/", NULL, NULL, 2000, NULL, &error);
+  g_assert_no_error (error);
+
+  server_drop (fx->server);
+  vpush_http_request_async (fx->http, "POST", url, NULL, body, 2000, NULL, store_result, &result);
+  post = vpush_http_request_finish (fx->http, wait_for (&result), &error);
+  g_assert_null (post);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_test_message ("%s", error->message);
+  g_assert_cmpint (vpush_http_request_get_failure (fx->http, result), ==, VPUSH_HTTP_FAILURE_LOST);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_assert_cmpstr (server_request (fx->server, 1)->method, ==, "POST");
+  g_assert_cmpuint (server_request (fx->server, 1)->connection, ==, 1);
+  g_clear_error (&error);
+
+  /* a GET that meets the same fate is simply sent again */
+  server_reply (fx->server, 200, NULL, "{}");
+  second = request (fx, "GET", "v2/", NULL, NULL, 2000, NULL, &error);
+  g_assert_no_error (error);
+  server_drop (fx->server);
+  server_reply (fx->server, 200, NULL, "{}");
+  get = request (fx, "GET", "v2/", NULL, NULL, 2000, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (get->status, ==, 200);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 5);
 }
 
 static void
@@ -352,6 +397,71 @@ test_connection_refused (Fixture *fx, gconstpointer user_data)
 }
 
 static gboolean
+stream_ignore_headers (guint status, const gchar *content_type, gpointer user_data)
+{
+  return TRUE;
+}
+
+static gboolean
+stream_ignore_data (const guint8 *data, gsize len, gpointer user_data)
+{
+  return TRUE;
+}
+
+static void
+stream_store_error (const GError *error, gpointer user_data)
+{
+  GError **slot = user_data;
+
+  g_assert_nonnull (error);
+  *slot = g_error_copy (error);
+}
+
+/* The configured CA file is used for requests and streams alike: one that holds no
+ * certificate fails both before a byte of TLS is sent, with an error naming the file and
+ * the host. (Refused certificates are tested against the emulator's HTTPS listener in
+ * tests/integration/test_tls.py.) */
+static void
+test_ca_file_unusable (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) stream_error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushHttpResponse) response = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("vpush-test-http-XXXXXX", NULL);
+  g_autofree gchar *ca_file = g_build_filename (dir, "ca.pem", NULL);
+  g_autofree gchar *http_url = server_url (fx->server, "v2/");
+  g_autofree gchar *url = NULL;
+  g_autofree gchar *expected = NULL;
+  VpushHttpStream *stream;
+
+  g_assert_true (g_str_has_prefix (http_url, "http://127.0.0.1:"));
+  url = g_strconcat ("https", http_url + strlen ("http"), NULL);
+  g_assert_true (g_file_set_contents (
+      ca_file, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", -1, NULL));
+  vpush_http_set_ca_file (fx->http, ca_file);
+  expected = g_strdup_printf ("TLS to “127.0.0.1”: cannot load the trusted CAs (%s): ", ca_file);
+
+  vpush_http_request_async (fx->http, "GET", url, NULL, NULL, 5000, NULL, store_result, &result);
+  response = vpush_http_request_finish (fx->http, wait_for (&result), &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_null (response);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, expected));
+
+  stream = vpush_http_stream_start (fx->http, url, NULL, 5000, stream_ignore_headers,
+                                    stream_ignore_data, stream_store_error, &stream_error, &error);
+  g_assert_nonnull (stream);
+  while (stream_error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_error (stream_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_true (g_str_has_prefix (stream_error->message, expected));
+
+  g_assert_cmpint (g_remove (ca_file), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
+static gboolean
 cancel_later (gpointer user_data)
 {
   g_cancellable_cancel (user_data);
@@ -411,6 +521,8 @@ main (int argc, char **argv)
   ADD ("body-cap", test_body_cap);
   ADD ("connection-refused", test_connection_refused);
   ADD ("cancel", test_cancel);
+  ADD ("ca-file-unusable", test_ca_file_unusable);
+  ADD ("send-once", test_send_once);
 #undef ADD
 
   return g_test_run ();

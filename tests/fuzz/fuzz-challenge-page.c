@@ -53,6 +53,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (page->next_page_token != NULL)
     {
       FUZZ_CHECK (g_utf8_validate (page->next_page_token, -1, NULL));
+      /* "" on the bus means there is no next page */
+      FUZZ_CHECK (*page->next_page_token != '\0');
       FUZZ_CHECK (json_object_has_member (json_node_get_object (root), "meta"));
     }
   return 0;

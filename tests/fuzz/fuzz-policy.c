@@ -110,6 +110,30 @@ check_decisions (VpushPolicy *policy, const VpushCaller *caller)
       }
 }
 
+/* A file that loads has no value the policy could not read: one that read as absent would
+ * drop its restriction (MaxChallengeAgeSeconds) without a word. */
+static void
+check_every_value_readable (const uint8_t *data, size_t size)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_auto (GStrv) groups = NULL;
+
+  FUZZ_CHECK (
+      g_key_file_load_from_data (keyfile, (const gchar *)data, size, G_KEY_FILE_NONE, NULL));
+  groups = g_key_file_get_groups (keyfile, NULL);
+  for (guint g = 0; groups[g] != NULL; g++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (keyfile, groups[g], NULL, NULL);
+
+      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
+        {
+          g_autofree gchar *value = g_key_file_get_string (keyfile, groups[g], keys[k], NULL);
+
+          FUZZ_CHECK_MSG (value != NULL, keys[k]);
+        }
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -132,6 +156,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
       FUZZ_CHECK (error == NULL);
       FUZZ_CHECK (g_strcmp0 (sources[0], ORIGIN) == 0 && sources[1] == NULL);
+      check_every_value_readable (data, size);
     }
   n_rules = vpush_policy_get_n_rules (policy);
 

@@ -53,8 +53,11 @@ def wait_held(emulator, n=1, timeout=15.0):
     vt.wait_until(lambda: held(emulator) >= n, timeout, what="a request held by the emulator")
 
 
-def release(emulator):
-    res = emulator.request("POST", "/_emulator/delay/clear", {}, backend=False)
+def release(emulator, drop=False):
+    """Lets every held request go on (drop: they are lost, a request held before it was
+    handled is never handled)."""
+    res = emulator.request("POST", "/_emulator/delay/clear", {"drop": "1" if drop else "0"},
+                           backend=False)
     assert res.status == 200, res.body
 
 
@@ -193,18 +196,36 @@ def test_delay_control(emulator):
     # the rule was used up, and clear forgot it
     assert emulator.request("GET", "/_emulator/delay", backend=False).json()["rules"] == []
 
+    # dropped: never handled, no answer
+    services = len(emulator.state()["services"])
+    hold(emulator, r"/v2/Services\Z", method="POST", seconds=30)
+
+    def create():
+        try:
+            out["create"] = emulator.request("POST", "/v2/Services", {"FriendlyName": "Lost"})
+        except OSError as e:   # the connection closed without an answer
+            out["create"] = e
+    t = threading.Thread(target=create)
+    t.start()
+    wait_held(emulator)
+    release(emulator, drop=True)
+    t.join(10)
+    assert not t.is_alive() and isinstance(out["create"], OSError), out["create"]
+    assert len(emulator.state()["services"]) == services
+
 
 # ---------------------------------------------------------------------------------------
 # Enrollment
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("when", ["before", "after", "lost"])
 def test_killed_during_create(daemon, client, emulator, session, when):
     """Killed while the create request is in flight: the factor's sid never reached vpushd.
     'before': the API handles the request only after the kill; 'after': it had handled it,
-    the answer was lost."""
+    the answer was lost; 'lost': the request never arrived."""
     identity = vt.unique_identity("crash")
-    hold(emulator, FACTOR_RE % identity, method="POST", when=when)
+    hold(emulator, FACTOR_RE % identity, method="POST",
+         when="after" if when == "after" else "before")
     enroll_async(client, emulator, identity)
     wait_held(emulator)
 
@@ -213,17 +234,21 @@ def test_killed_during_create(daemon, client, emulator, session, when):
     assert entry["identity"] == identity and "factor" not in entry
     assert len(keys(session, entry["id"])) == 1
     crash(daemon)
-    release(emulator)
-    created = vt.wait_until(lambda: remote_factors(emulator, identity), 10,
-                            what="the create to be handled")
+    release(emulator, drop=when == "lost")
+    if when == "lost":
+        created = {}
+    else:
+        created = vt.wait_until(lambda: remote_factors(emulator, identity), 10,
+                                what="the create to be handled")
 
     restart(daemon)
     assert_no_orphans(daemon, client, session, emulator, identity, [entry["id"]] + list(created))
     # The device can't find a factor it never got the sid of (protocol doc §7): it stays
     # unverified, never usable, and the Verify API deletes it by itself. vpushd says so.
-    [(sid, factor)] = created.items()
-    assert emulator.state()["factors"][sid]["status"] == "unverified"
     assert "deletes it by itself" in daemon.log_text()
+    for sid in created:
+        assert emulator.state()["factors"][sid]["status"] == "unverified"
+    assert remote_factors(emulator, identity).keys() == created.keys()
 
 
 def test_killed_while_storing_the_key(daemon, client, emulator, session):
@@ -349,22 +374,32 @@ def test_unowned_keys_deleted(daemon, client, emulator, session):
 def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
     """An enrollment that fails after the create, with the API gone for the rollback too: the
     factor stays in the journal with its key, and the next start deletes it."""
-    identity = vt.unique_identity("crash")
-    # the verify, and then the rollback's DELETE, are answered only after vpushd's HTTP timeout
-    # (5 s), however often it tries
-    hold(emulator, FACTOR_SID_RE % identity, when="before", seconds=8, count=50)
-    call = enroll_async(client, emulator, identity)
-    vt.wait_until(lambda: call.done, 90, what="EnrollFactor to fail")
-    assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Network", call.error
-    [entry] = journal(daemon)
-    sid = entry["factor"]["sid"]
-    assert len(keys(session, sid)) == 1
-    release(emulator)
-
     daemon.stop()
-    restart(daemon)
-    assert_no_orphans(daemon, client, session, emulator, identity, [entry["id"], sid])
-    assert emulator.state()["factors"][sid]["deleted"]
+    # a short HTTP timeout and no retries, so that vpushd gives up soon
+    d = vt.Daemon(session, emulator, config={"Verify": {"TimeoutMs": "1000",
+                                                        "RetryTimeoutMs": "0"}})
+    d.start()
+    try:
+        identity = vt.unique_identity("crash")
+        # the verify, and then the rollback's DELETE, get no answer in time; then they are lost
+        hold(emulator, FACTOR_SID_RE % identity, when="before", seconds=600, count=100)
+        call = enroll_async(client, emulator, identity)
+        vt.wait_until(lambda: call.done, 120, what="EnrollFactor to fail")
+        assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Network", \
+            call.error
+        [entry] = journal(d)
+        sid = entry["factor"]["sid"]
+        assert len(keys(session, sid)) == 1
+        release(emulator, drop=True)
+        assert not emulator.state()["factors"][sid]["deleted"]
+
+        d.stop()
+        restart(d)
+        assert_no_orphans(d, client, session, emulator, identity, [entry["id"], sid])
+        assert emulator.state()["factors"][sid]["deleted"]
+        assert "deleted factor %s" % sid in d.log_text()
+    finally:
+        d.stop()
 
 
 # ---------------------------------------------------------------------------------------

@@ -258,6 +258,20 @@ def find(needles, haystack):
     return sorted({label for label, n in needles.items() if n in haystack or n in squeezed})
 
 
+def snapshot(session, state_dir, into):
+    """Adds {path relative to the session: contents} of every file vpushd may have written:
+    its state directory and the session's XDG directories (not gnome-keyring's keyrings/)."""
+    keyrings = os.path.join(session.data, "keyrings")
+    for top in (state_dir, session.state, session.cache, session.config, session.runtime,
+                session.data):
+        for path in files_under(top, skip=(keyrings,)):
+            try:
+                with open(path, "rb") as f:
+                    into.setdefault(os.path.relpath(path, session.tmp), set()).add(f.read())
+            except OSError:
+                pass  # gone meanwhile
+
+
 def files_under(top, skip=()):
     for root, dirs, names in os.walk(top):
         dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
@@ -276,6 +290,7 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
     monitor = None
     daemon = vt.Daemon(session, emulator, config={"Verify": {"BaseUrl": proxy.base_url}})
     reader = None
+    files = {}  # what vpushd's files held at each step: a factor's record goes with it
     try:
         monitor = BusMonitor(session)
         daemon.start()
@@ -286,6 +301,7 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
                               "access-token": token, "friendly-name": "Secrets check"})
         sid = client.get_property(path, vt.FACTOR_IFACE, "Sid")
         secret, reader = read_factor_key(session.address, sid)
+        snapshot(session, daemon.state_dir, files)
 
         txid = vt.new_transaction_id()
         ch = emulator.create_challenge(identity, sid, hidden={"transaction_id": txid})
@@ -293,6 +309,7 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
         ch = emulator.create_challenge(identity, sid, message="Deny this")
         client.deny({"challenge-sid": ch["sid"]})
         client.list_challenges(path)
+        snapshot(session, daemon.state_dir, files)
         client.factor_delete(path)
         assert client.factor_paths() == []
     finally:
@@ -301,6 +318,7 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
         finally:
             capture = monitor.stop() if monitor else b""
             proxy.stop()
+    snapshot(session, daemon.state_dir, files)
 
     # -- the secrets, and checks that they are the real ones
     key = load_private_key(secret)
@@ -329,6 +347,11 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
         base64.b64encode(("token:" + token).encode()).rstrip(b"=")
     needles.update(spellings("the access token's signature", jwt_signature(token)[0]))
     for n, jwt in enumerate(sorted(set(device_jwts + payloads))):
+        if jwt.count(".") != 2:
+            # the factor verification's AuthPayload: a bare base64 DER signature
+            needles.update(spellings("signature %d" % n, jwt))
+            needles.update(spellings("signature %d (DER)" % n, base64.b64decode(jwt)))
+            continue
         sig_text, sig_raw = jwt_signature(jwt)
         needles.update(spellings("JWT %d's signature" % n, sig_text))
         needles.update(spellings("JWT %d's raw signature" % n, sig_raw))
@@ -345,15 +368,13 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
     assert b"enrolled factor " + sid.encode() in log, "the log is not vpushd's --verbose log"
     hits += [("vpushd log", what) for what in find(needles, log)]
 
-    # -- its state directory and the session's XDG directories
-    state_files = list(files_under(daemon.state_dir))
-    assert state_files, "vpushd wrote nothing into its state directory"
-    scanned = set(state_files)
-    for top in (session.state, session.cache, session.config, session.runtime, session.data):
-        scanned.update(files_under(top, skip=(os.path.join(session.data, "keyrings"),)))
-    for file in sorted(scanned):
-        with open(file, "rb") as f:
-            hits += [(os.path.relpath(file, session.tmp), what) for what in find(needles, f.read())]
+    # -- its state directory and the session's XDG directories, as they were at each step
+    state_prefix = os.path.relpath(daemon.state_dir, session.tmp) + os.sep
+    assert any(f.startswith(state_prefix) for f in files), \
+        "vpushd wrote nothing into its state directory"
+    for file in sorted(files):
+        for what in sorted(set().union(*(find(needles, data) for data in files[file]))):
+            hits.append((file, what))
 
     # -- the bus
     enroll_calls = []

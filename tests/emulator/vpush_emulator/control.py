@@ -1,6 +1,6 @@
 """The test-control API under /_emulator/ (docs/emulator.md "Test control")."""
 
-from . import delay
+from . import delay, faults
 from .common import Response
 from .util import ApiError
 
@@ -10,6 +10,10 @@ def handle(server, method, path, form):
     hub = server.hub
     if path == "/_emulator/delay" or path.startswith("/_emulator/delay/"):
         return delay.handle(server, method, path, form)
+    if path == "/_emulator/faults" or path.startswith("/_emulator/faults/"):
+        return faults.handle(server, method, path, form)
+    if path == "/_emulator/answer" and method == "POST":
+        return answer(store, form)
     if path == "/_emulator/clock":
         if method == "POST":
             raw = form.get("offset")
@@ -61,3 +65,23 @@ def handle(server, method, path, form):
     if len(parts) == 5 and parts[2] == "push" and parts[4] == "drop" and method == "POST":
         return Response(200, {"topic": parts[3], "dropped": hub.drop(parts[3])})
     raise ApiError(404, 20404, "no such control call")
+
+
+def answer(store, form):
+    """Answers a pending challenge as another device of its factor would have (no signature
+    checked): for tests of a challenge answered elsewhere meanwhile."""
+    sid = form.get("sid")
+    status = form.get("status")
+    if status not in ("approved", "denied"):
+        raise ApiError(400, 60306, "status must be approved or denied")
+    with store.lock:
+        ch = store.challenges.get(sid or "")
+        if ch is None:
+            raise ApiError(404, 60391)
+        now = int(store.now())
+        ch.refresh(now)
+        if ch.status != "pending":
+            raise ApiError(409, 60325, f"challenge is {ch.status}")
+        ch.status = status
+        ch.responded = ch.updated = now
+        return Response(200, store.render_challenge(ch))

@@ -1,7 +1,8 @@
-"""Held requests (docs/emulator.md "Test control: delays"): the next COUNT /v2 requests that
-match a rule are held for SECONDS, before they are handled or after (handled, the response
-held), so that a test can kill the client while it waits. Kept apart from the other fault
-controls on purpose: a rule only delays, it never changes an answer."""
+"""Held requests (docs/emulator.md "Delays"): the next COUNT /v2 requests that match a rule
+are held for SECONDS, before they are handled or after (handled, the response held), so that
+a test can kill the client while it waits. Kept apart from the other fault controls on
+purpose: a rule only delays, it never changes an answer; at most a held request is lost
+(`clear` with `drop=1`), as if the network had eaten it."""
 
 import re
 import threading
@@ -25,6 +26,7 @@ class Rule:
         self.held = 0       # requests being held right now
         self.hits = 0       # requests held so far
         self.released = threading.Event()
+        self.dropped = False
 
     def json(self):
         return {"id": self.id, "path": self.path, "method": self.method,
@@ -46,32 +48,37 @@ class Delays:
             return rule.json()
 
     def hold(self, method, path, when):
-        """Blocks the calling request thread if a rule takes it; True if it was held."""
+        """Blocks the calling request thread if a rule takes it. None: not held; "held": held
+        and let go; "dropped": let go by a clear with drop (the request or the response is
+        lost: close the connection without an answer)."""
         with self.lock:
             rule = next((r for r in self.rules
                          if r.remaining > 0 and r.when == when
                          and (r.method is None or r.method == method)
                          and r.regex.search(path)), None)
             if rule is None:
-                return False
+                return None
             rule.remaining -= 1
             rule.held += 1
             rule.hits += 1
         rule.released.wait(rule.seconds)
         with self.lock:
             rule.held -= 1
-        return True
+            return "dropped" if rule.dropped else "held"
 
     def snapshot(self):
         with self.lock:
             return {"rules": [r.json() for r in self.rules],
                     "held": sum(r.held for r in self.rules)}
 
-    def clear(self):
-        """Releases every held request at once and forgets every rule."""
+    def clear(self, drop=False):
+        """Releases every held request at once (drop: they are lost) and forgets every
+        rule."""
         with self.lock:
             rules, self.rules = self.rules, []
             held = sum(r.held for r in rules)
+            for r in rules:
+                r.dropped = drop
         for r in rules:
             r.released.set()
         return held
@@ -123,5 +130,8 @@ def handle(server, method, path, form):
         method_filter = (form.get("method") or "").upper() or None
         return Response(200, delays.add(rx, method_filter, seconds, count, when))
     if path == "/_emulator/delay/clear" and method == "POST":
-        return Response(200, {"released": delays.clear()})
+        drop = form.get("drop") or "0"
+        if drop not in ("0", "1"):
+            raise ApiError(400, 60306, "drop must be 1 or 0")
+        return Response(200, {"released": delays.clear(drop == "1"), "dropped": drop == "1"})
     raise ApiError(404, 20404, "no such control call")

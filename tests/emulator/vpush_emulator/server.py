@@ -16,7 +16,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from . import auth, backend, common, control, delay, device
+from . import auth, backend, common, control, delay, device, faults
 from .push import TOPIC_RE, PushHub
 from .store import Store
 from .util import ApiError, Form, http_date, json_dumps, parse_form
@@ -168,6 +168,9 @@ class Handler(BaseHTTPRequestHandler):
     # --- Verify API ---------------------------------------------------------------------
     def _api(self, method, path, raw_query, body):
         held = delay.hold(self.server, method, path, "before")
+        if held == "dropped":
+            self.close_connection = True    # lost on the way: never handled, no answer
+            return
         store = self.server.store
         creds = auth.parse_basic(self.headers.get("Authorization"))
         methods, params = route(path)
@@ -178,6 +181,18 @@ class Handler(BaseHTTPRequestHandler):
                 kind = ACCESS if entry and ACCESS in entry[1] else DEVICE
             else:
                 kind = BACKEND
+        fault = faults.take(self.server, method, path)
+        if fault is not None and fault.when == "before":
+            # not handled: the fault is the whole answer (docs/emulator.md "Faults")
+            with store.lock:
+                store.log_request({"method": method, "path": path, "query": raw_query,
+                                   "status": faults.status_instead(fault), "auth": kind,
+                                   "fault": fault.id})
+            try:
+                faults.answer_instead(self, fault)
+            except OSError:
+                self.close_connection = True
+            return
         extra = []
         try:
             if methods is None:
@@ -213,8 +228,19 @@ class Handler(BaseHTTPRequestHandler):
                                            "status": 500}, []
         with store.lock:
             store.log_request({"method": method, "path": path, "query": raw_query,
-                               "status": status, "auth": kind})
-        if delay.hold(self.server, method, path, "after") or held:
+                               "status": status, "auth": kind,
+                               "fault": fault.id if fault is not None else None})
+        held = delay.hold(self.server, method, path, "after") or held
+        if held == "dropped":
+            self.close_connection = True    # handled, the answer lost on the way
+            return
+        if fault is not None:
+            try:
+                faults.answer_after(self, fault, status, out, extra)
+            except OSError:
+                self.close_connection = True
+            return
+        if held:
             try:
                 self._send(status, out, extra)
             except OSError:
@@ -330,7 +356,15 @@ def parse_args(argv):
     p.add_argument("--account-sid", help="fixed AC… sid (default: random)")
     p.add_argument("--auth-token", help="fixed auth token (default: random)")
     p.add_argument("--verbose", action="store_true", help="log each request to stderr")
-    return p.parse_args(argv)
+    p.add_argument("--tls-cert", metavar="FILE",
+                   help="also serve HTTPS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
+    p.add_argument("--tls-port", type=int, default=0,
+                   help="HTTPS port, 0 = any free one (default)")
+    args = p.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")
+    return args
 
 
 def write_ready(path, record):
@@ -361,6 +395,19 @@ def main(argv=None):
     record = {"base_url": server.url + "/v2/", "url": server.url,
               "port": server.server_address[1], "account_sid": store.account_sid,
               "auth_token": store.auth_token, "service_sid": svc.sid}
+    tls_server = None
+    if args.tls_cert:
+        from . import tls
+        try:
+            tls_context = tls.context(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as exc:    # ssl.SSLError is an OSError
+            sys.stderr.write(f"vpush-emulator: --tls-cert/--tls-key: {exc}\n")
+            return 2
+        tls_server = tls.TLSServer(server, (args.listen, args.tls_port), tls_context)
+        record.update(https_base_url=tls_server.url + "/v2/", https_url=tls_server.url,
+                      https_port=tls_server.server_address[1])
+        threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -374,5 +421,8 @@ def main(argv=None):
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        if tls_server is not None:
+            tls_server.shutdown()
+            tls_server.server_close()
         server.server_close()
     return 0

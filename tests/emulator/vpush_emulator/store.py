@@ -158,6 +158,8 @@ class Store:
         return ch
 
     def log_request(self, entry):
+        entry.setdefault("time", self.now())
+        entry.setdefault("fault", None)
         self.requests.append(entry)
         if len(self.requests) > REQUEST_LOG_MAX:
             del self.requests[:len(self.requests) - REQUEST_LOG_MAX]

@@ -1,0 +1,510 @@
+"""Shared code of the benchmarks (bench/run, bench/push-latency): statistics, a bare
+keep-alive HTTP client, a push factor enrolled from Python, the fixed-response server, the
+emulator and vpushd started the way the benchmarks need them.
+
+Everything runs on loopback in a throwaway session of tests/integration/vpushtest.py
+(private session bus, fresh gnome-keyring). Call setup() before anything else.
+"""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(HERE)
+PYTHON = "/usr/bin/python3"
+
+vt = Gio = GLib = None
+
+
+def setup(build_dir):
+    """Points the harness at build_dir and imports it (vpushtest, Gio, GLib)."""
+    global vt, Gio, GLib
+    os.environ["VPUSH_BUILD_DIR"] = os.path.abspath(build_dir)
+    os.environ.setdefault("VPUSH_SOURCE_DIR", SOURCE_DIR)
+    sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "integration"))
+    import vpushtest
+    from gi.repository import Gio as _Gio, GLib as _GLib
+    vt, Gio, GLib = vpushtest, _Gio, _GLib
+    vt.install_reaper()
+    return vt
+
+
+# ---------------------------------------------------------------------------------------
+# statistics
+
+
+def percentile(values, q):
+    """Nearest-rank percentile, q in 0..100."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+class Stats:
+    """p50/p99 of a list of milliseconds."""
+
+    def __init__(self, values):
+        if not values:
+            raise ValueError("no samples")
+        self.values = list(values)
+        self.n = len(values)
+        self.p50 = percentile(values, 50)
+        self.p99 = percentile(values, 99)
+
+    def __str__(self):
+        return "p50 %s, p99 %s" % (ms(self.p50), ms(self.p99))
+
+
+def ms(value):
+    if value >= 100:
+        return "%.0f ms" % value
+    if value >= 10:
+        return "%.1f ms" % value
+    return "%.3f ms" % value
+
+
+def now_ms():
+    return time.perf_counter() * 1000.0
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection with nothing on top: requests are bytes, the
+    response is read by Content-Length. What a bare client pays for a round trip."""
+
+    def __init__(self, url, timeout=15.0):
+        host, port = urllib.parse.urlsplit(url).netloc.rsplit(":", 1)
+        self.host = "%s:%s" % (host, port)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def build(self, method, path, body=b"", headers=()):
+        if isinstance(body, str):
+            body = body.encode()
+        lines = ["%s %s HTTP/1.1" % (method, path), "Host: " + self.host]
+        lines += ["%s: %s" % h for h in headers]
+        if body or method in ("POST", "PUT"):
+            lines.append("Content-Length: %d" % len(body))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+    def send(self, request):
+        """Sends prebuilt request bytes; returns (status, headers, body)."""
+        self.sock.sendall(request)
+        while True:
+            status, headers, body = self._read_response()
+            if status != 100:
+                return status, headers, body
+
+    def _read_response(self):
+        buf = self.buf
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            buf += chunk
+        lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length") or 0)
+        while len(buf) < end + 4 + length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            buf += chunk
+        body = bytes(buf[end + 4:end + 4 + length])
+        del buf[:end + 4 + length]
+        return status, headers, body
+
+    def request(self, method, path, body=b"", headers=(), ok=True):
+        status, hdrs, data = self.send(self.build(method, path, body, headers))
+        if ok and status >= 300:
+            raise RuntimeError("%s %s: HTTP %d %s" % (method, path, status, data[:300]))
+        return status, hdrs, data
+
+    def close(self):
+        self.sock.close()
+
+
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+
+
+def form_body(pairs):
+    return "&".join("%s=%s" % (urllib.parse.quote(k, safe=""), urllib.parse.quote(v, safe=""))
+                    for k, v in pairs)
+
+
+def basic(user, password):
+    return ("Authorization",
+            "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode())
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Backend:
+    """The app's backend at the emulator: one keep-alive connection, account credentials."""
+
+    def __init__(self, emulator):
+        self.emulator = emulator
+        self.http = Http(emulator.url)
+        self.auth = basic(emulator.account_sid, emulator.auth_token)
+
+    def create_challenge(self, identity, factor_sid, transaction_id=None, message="bench"):
+        pairs = [("FactorSid", factor_sid), ("Details.Message", message)]
+        if transaction_id is not None:
+            pairs.append(("HiddenDetails", json.dumps({"transaction_id": transaction_id})))
+        _, _, body = self.http.request("POST", self.emulator.entity_path(identity) + "/Challenges",
+                                       form_body(pairs), (self.auth, FORM))
+        return json.loads(body)
+
+    def fetch_raw(self, identity, sid):
+        """(body text, signature fields) of a challenge, as a device's GET gets them."""
+        _, headers, body = self.http.request(
+            "GET", self.emulator.entity_path(identity) + "/Challenges/" + sid, b"", (self.auth,))
+        return body.decode(), headers.get("twilio-verify-signature-fields", "")
+
+    def close(self):
+        self.http.close()
+
+
+def answered_body(get_body, status="approved"):
+    """The challenge as the API answers the POST of an answer: the recorded GET with the
+    new status (what the emulator renders)."""
+    body = json.loads(get_body)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    body.update(status=status, date_updated=stamp, date_responded=stamp)
+    return json.dumps(body, separators=(",", ":"))
+
+
+class PyDevice:
+    """A push factor enrolled from Python (python3-cryptography): the bare client of the
+    baselines. It signs with the same key type and JWT layout as vpushd."""
+
+    def __init__(self, emulator, backend):
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        self._sign = lambda data: decode_dss_signature(
+            self.key.sign(data, ec.ECDSA(hashes.SHA256())))
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.identity = vt.unique_identity("bench")
+        self.account_sid = emulator.account_sid
+        self.entity = emulator.entity_path(self.identity)
+        self._auth = None
+        spki = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        token = emulator.access_token(self.identity)["token"]
+        http = backend.http
+        _, _, data = http.request("POST", self.entity + "/Factors", form_body([
+            ("FriendlyName", "bench"), ("FactorType", "push"), ("Binding.Alg", "ES256"),
+            ("Binding.PublicKey", base64.b64encode(spki).decode()),
+            ("Config.SdkVersion", "bench"), ("Config.AppId", "io.github.vpush.bench"),
+            ("Config.NotificationPlatform", "none")]), (basic("token", token), FORM))
+        factor = json.loads(data)
+        self.sid = factor["sid"]
+        self.kid = factor["config"]["credential_sid"]
+        sig = self.key.sign(self.sid.encode(), ec.ECDSA(hashes.SHA256()))
+        http.request("POST", self.entity + "/Factors/" + self.sid,
+                     form_body([("AuthPayload", base64.b64encode(sig).decode())]),
+                     (self.auth(fresh=True), FORM))
+
+    def _jws(self, header, payload):
+        signing_input = "%s.%s" % (b64url(json.dumps(header, separators=(",", ":")).encode()),
+                                   b64url(json.dumps(payload, separators=(",", ":")).encode()))
+        r, s = self._sign(signing_input.encode())
+        return "%s.%s" % (signing_input, b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big")))
+
+    def auth(self, fresh=False):
+        """The Authorization header of a device call: a device JWT (§5A), reused for a
+        minute as vpushd does, unless fresh."""
+        now = int(time.time())
+        if fresh or self._auth is None or now - self._auth[0] >= 60:
+            jwt = self._jws({"cty": "twilio-pba;v=1", "kid": self.kid, "typ": "JWT",
+                             "alg": "ES256"},
+                            {"sub": self.account_sid, "nbf": now, "exp": now + 600,
+                             "jti": uuid.uuid4().hex})
+            self._auth = (now, basic("token", jwt))
+        return self._auth[1]
+
+    def answer(self, get_body, fields, status="approved"):
+        """The AuthPayload of an answer (§5C) to the challenge as fetched."""
+        body = json.loads(get_body)
+        payload = {name: body[name] for name in fields.split(",") if name}
+        payload["status"] = status
+        return self._jws({"typ": "JWT", "alg": "ES256"}, payload)
+
+
+# ---------------------------------------------------------------------------------------
+# servers
+
+
+def _wait_ready_file(proc, path, log, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise vt.HarnessError("%s exited %s:\n%s" % (what, proc.returncode, vt.log_tail(log)))
+        if time.monotonic() > deadline:
+            raise vt.HarnessError("%s did not start:\n%s" % (what, vt.log_tail(log)))
+        time.sleep(0.02)
+    with open(path) as f:
+        return json.load(f)
+
+
+def start_emulator(session, keepalive=None):
+    """tests/emulator/vpush-emulator as vpushtest.Emulator starts it, but without
+    --verbose (a log line per request is the emulator's time, not the daemon's)."""
+    emulator = vt.Emulator.__new__(vt.Emulator)
+    emulator.workdir = session.tmp
+    ready = session.path("emulator-ready.json")
+    emulator.log = session.path("emulator.log")
+    args = [PYTHON, vt.EMULATOR, "--listen", "127.0.0.1", "--port", "0", "--ready-file", ready]
+    if keepalive is not None:
+        args += ["--keepalive", str(keepalive)]
+    emulator.proc = vt._spawn(args, stdin=subprocess.DEVNULL, stdout=open(emulator.log, "ab"),
+                              stderr=subprocess.STDOUT, env=session.env,
+                              start_new_session=True)
+    try:
+        emulator.info = _wait_ready_file(emulator.proc, ready, emulator.log, "the emulator")
+    except BaseException:
+        emulator.stop()
+        raise
+    emulator.base_url = emulator.info["base_url"]
+    emulator.url = emulator.info["url"].rstrip("/")
+    emulator.account_sid = emulator.info["account_sid"]
+    emulator.auth_token = emulator.info["auth_token"]
+    emulator.service_sid = emulator.info["service_sid"]
+    import urllib.request
+    emulator._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return emulator
+
+
+class FixedServer:
+    """bench/fixed-server: answers armed challenges and push streams from memory."""
+
+    def __init__(self, session, keepalive=25.0):
+        ready = session.path("fixed-server-ready.json")
+        self.log = session.path("fixed-server.log")
+        self.proc = vt._spawn([PYTHON, os.path.join(HERE, "fixed-server"), "--ready-file", ready,
+                               "--keepalive", str(keepalive)],
+                              stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            info = _wait_ready_file(self.proc, ready, self.log, "bench/fixed-server")
+        except BaseException:
+            self.stop()
+            raise
+        self.url = info["url"]
+        self.base_url = info["base_url"]
+        self.control = Http(self.url)
+
+    def arm(self, items):
+        """items: [{sid, get_body, fields, post_body}]"""
+        self.control.request("POST", "/_fixed/arm", json.dumps(items))
+
+    def stats(self):
+        return json.loads(self.control.request("GET", "/_fixed/stats")[2])
+
+    def clear_stats(self):
+        self.control.request("POST", "/_fixed/stats/clear")
+
+    def stop(self):
+        return vt._stop_process(self.proc)
+
+
+def record(backend, identity, sid):
+    """What the fixed server answers for a challenge: recorded from the emulator."""
+    get_body, fields = backend.fetch_raw(identity, sid)
+    return {"sid": sid, "get_body": get_body, "fields": fields,
+            "post_body": answered_body(get_body)}
+
+
+# ---------------------------------------------------------------------------------------
+# vpushd
+
+
+def bench_daemon_class():
+    """vpushtest.Daemon started as in production: no --verbose, no debug messages."""
+
+    class BenchDaemon(vt.Daemon):
+        def start(self, wait_states=("ready",), timeout=15.0, wrapper=(), env=None,
+                  slowdown=1.0):
+            exe = vt.vpushd_path()
+            if not os.access(exe, os.X_OK):
+                raise vt.HarnessError("vpushd is not built: %s" % exe)
+            self.starts += 1
+            self.log = self.session.path("vpushd-%d.%d.log" % (self.n, self.starts))
+            self.tool_log = None
+            full_env = dict(self.session.env)
+            full_env.pop("G_MESSAGES_DEBUG", None)
+            full_env.update(env or {})
+            self.proc = vt._spawn(
+                list(wrapper) + [exe] + self.args(),
+                stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),
+                stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+            client = self.session.client
+            timeout *= slowdown
+
+            def owned():
+                if self.proc.poll() is not None:
+                    raise vt.HarnessError("vpushd exited with %s:\n%s"
+                                          % (self.proc.returncode, vt.log_tail(self.log)))
+                return client.name_has_owner(vt.BUS_NAME)
+            vt.wait_until(owned, timeout, what="vpushd to own " + vt.BUS_NAME)
+            if wait_states:
+                client.wait_state(wait_states, timeout)
+            return self
+
+        def args(self):
+            return ["--config", self.config_path, "--state-dir", self.state_dir,
+                    "--policy-dir", vt.POLICY_DIR] + self.extra_args
+
+    return BenchDaemon
+
+
+class ExportWatcher:
+    """Timestamps InterfacesAdded of Challenge objects, on its own bus connection and
+    thread, so that the main thread blocking in HTTP or D-Bus calls does not delay it."""
+
+    def __init__(self, address):
+        self.address = address
+        self.seen = {}
+        self.cond = threading.Condition()
+        self.ready = threading.Event()
+        self.loop = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("the signal watcher did not start")
+
+    def _run(self):
+        ctx = GLib.MainContext.new()
+        ctx.push_thread_default()
+        conn = Gio.DBusConnection.new_for_address_sync(
+            self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        conn.signal_subscribe(vt.BUS_NAME, vt.OM_IFACE, "InterfacesAdded", vt.MANAGER_PATH,
+                              None, Gio.DBusSignalFlags.NONE, self._on_added)
+        # a round trip to the bus: the match rule is in place once it returns
+        conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                       "GetId", None, None, Gio.DBusCallFlags.NONE, 5000, None)
+        self.loop = GLib.MainLoop.new(ctx, False)
+        self.ready.set()
+        self.loop.run()
+        conn.close_sync(None)
+
+    def _on_added(self, conn, sender, path, iface, member, params):
+        now = now_ms()
+        obj_path, ifaces = params.unpack()
+        if vt.CHALLENGE_IFACE in ifaces:
+            with self.cond:
+                self.seen[obj_path] = now
+                self.cond.notify_all()
+
+    def wait(self, path, timeout=10.0):
+        with self.cond:
+            if not self.cond.wait_for(lambda: path in self.seen, timeout):
+                raise RuntimeError("%s did not appear within %.0f s" % (path, timeout))
+            return self.seen[path]
+
+    def wait_all(self, paths, timeout=20.0):
+        for path in paths:
+            self.wait(path, timeout)
+
+    def stop(self):
+        if self.loop is not None:
+            self.loop.quit()
+        self.thread.join(5)
+
+
+def bare_connection(address):
+    """A bus connection with no match rules: it receives replies and nothing else."""
+    return Gio.DBusConnection.new_for_address_sync(
+        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+
+def hint(challenge_sid, factor_sid):
+    return json.dumps({"type": "verify_push_challenge", "challenge_sid": challenge_sid,
+                       "factor_sid": factor_sid})
+
+
+# ---------------------------------------------------------------------------------------
+# push-to-export latency (bench/push-latency, bench/run)
+
+
+def measure_push(server, backend, factor, topic, watcher, samples, warmup=5, gets=1,
+                 device=None):
+    """Push-to-export latency against its baseline, the bare single GET.
+
+    server: the emulator or a FixedServer (then every challenge is armed there first).
+    Each sample: a challenge is created at the emulator (and armed), its hint is published
+    to the push topic on the server, and the time from the publish to the Challenge
+    object's InterfacesAdded on the bus is the push latency. Then `gets` plain GETs of
+    the same challenge from the same server on a keep-alive connection are the baseline.
+    device: a PyDevice, to also time the GET a device makes (fresh JWT, verified in full
+    by the emulator). Returns a dict of lists of ms."""
+    fixed = isinstance(server, FixedServer)
+    publisher = Http(server.url)
+    getter = Http(server.url)
+    entity = backend.emulator.entity_path(factor.identity)
+    auth = backend.auth
+    out = {"push": [], "create": [], "get": [], "device_get": []}
+    device_ch = None
+    if device is not None:
+        device_ch = backend.create_challenge(device.identity, device.sid)
+    try:
+        for i in range(warmup + samples):
+            t_create = now_ms()
+            ch = backend.create_challenge(factor.identity, factor.sid)
+            if fixed:
+                server.arm([record(backend, factor.identity, ch["sid"])])
+            publish = publisher.build("POST", "/push/" + topic, hint(ch["sid"], factor.sid),
+                                      (("Content-Type", "application/json"),))
+            get = getter.build("GET", entity + "/Challenges/" + ch["sid"], b"", (auth,))
+            t_publish = now_ms()
+            publisher.send(publish)
+            t_export = watcher.wait(vt.challenge_path(ch["sid"]))
+            times = []
+            for _ in range(gets):
+                t0 = now_ms()
+                status, _, _ = getter.send(get)
+                times.append(now_ms() - t0)
+                if status != 200:
+                    raise RuntimeError("baseline GET: HTTP %d" % status)
+            t_device = None
+            if device is not None:
+                request = backend.http.build(
+                    "GET", device.entity + "/Challenges/" + device_ch["sid"], b"",
+                    (device.auth(fresh=True),))
+                t0 = now_ms()
+                backend.http.send(request)
+                t_device = now_ms() - t0
+            if i >= warmup:
+                out["push"].append(t_export - t_publish)
+                out["create"].append(t_export - t_create)
+                out["get"].extend(times)
+                if t_device is not None:
+                    out["device_get"].append(t_device)
+    finally:
+        publisher.close()
+        getter.close()
+    return out

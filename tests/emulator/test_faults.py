@@ -1,0 +1,262 @@
+"""Tests of the emulator's fault injection (docs/emulator.md "Faults"): each fault on the
+wire, read with a raw socket where the client library would hide it, and the control
+calls around it."""
+
+import json
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from test_emulator import Device, Emulator, basic  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def emu():
+    e = Emulator("--check-openapi")
+    yield e
+    e.stop()
+    assert e.proc.returncode == 0
+
+
+@pytest.fixture(autouse=True)
+def no_faults_left(emu):
+    yield
+    assert emu.control("POST", "/_emulator/faults/clear").status == 200
+
+
+def add(emu, **form):
+    r = emu.control("POST", "/_emulator/faults", {k: str(v) for k, v in form.items()})
+    assert r.status == 200, r
+    return r.json
+
+
+def svc_re(emu):
+    return "/Services/%s\\Z" % emu.service_sid
+
+
+def raw(emu, method, path, body=b"", auth=None, timeout=10):
+    """One request on a fresh connection, read until the server closes it:
+    (status or None, headers dict, body bytes, everything received)."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+             f"Content-Length: {len(body)}"]
+    if body:
+        lines.append("Content-Type: application/x-www-form-urlencoded")
+    if auth:
+        lines.append(f"Authorization: {auth}")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=timeout) as s:
+        s.sendall(data)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    if not got:
+        return None, {}, b"", got
+    head, _, rest = got.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(status_line.split()[1]), headers, rest, got
+
+
+def backend_auth(emu):
+    return basic(emu.account_sid, emu.auth_token)
+
+
+def challenge_count(emu):
+    return len(emu.state()["challenges"])
+
+
+# --- control calls --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("form", [
+    {"action": "status"},
+    {"path": "(", "action": "status"},
+    {"path": "x", "action": "explode"},
+    {"path": "x", "count": "0"},
+    {"path": "x", "count": "many"},
+    {"path": "x", "status": "399"},
+    {"path": "x", "status": "600"},
+    {"path": "x", "when": "during"},
+    {"path": "x", "action": "truncate", "when": "before"},
+    {"path": "x", "action": "content-type", "when": "before"},
+    {"path": "x", "retry_after": "1\r\nX-Evil: 1"},
+    {"path": "x", "action": "huge", "size": str(65 * 1024 * 1024)},
+    {"path": "x", "action": "delay"},
+    {"path": "x", "action": "delay", "seconds": "0"},
+], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
+        "status-600", "bad-when", "truncate-before", "content-type-before", "header-newline",
+        "huge-too-big", "delay-no-seconds", "delay-0"])
+def test_bad_rules_refused(emu, form):
+    r = emu.control("POST", "/_emulator/faults", form)
+    assert r.status == 400, r
+    assert r.json["code"] == 60306
+
+
+def test_rules_listed_used_up_and_cleared(emu):
+    a = add(emu, path=svc_re(emu), action="status", status=503, method="get", count=2)
+    assert a["method"] == "GET" and a["remaining"] == 2 and a["when"] == "before"
+    d = add(emu, path="nothing-matches-this", action="delay", seconds=1)
+    assert d["action"] == "delay"
+    listed = emu.control("GET", "/_emulator/faults").json
+    assert [r["action"] for r in listed["rules"]] == ["status", "delay"]
+    assert listed["held"] == 0
+
+    # a method filter: a POST to the same path is not taken
+    r = emu.request("POST", emu.svc_path(), {"FriendlyName": "x"}, auth=backend_auth(emu),
+                    validate=False)
+    assert r.status == 405
+    for _ in range(2):
+        r = emu.request("GET", emu.svc_path(), auth=backend_auth(emu), validate=False)
+        assert r.status == 503
+    assert emu.backend("GET", emu.svc_path()).status == 200
+    rule = emu.control("GET", "/_emulator/faults").json["rules"][0]
+    assert rule["remaining"] == 0 and rule["hits"] == 2
+
+    r = emu.control("POST", "/_emulator/faults/clear")
+    assert r.json == {"cleared": 1, "released": 0}
+    assert emu.control("GET", "/_emulator/faults").json["rules"] == []
+
+
+def test_oldest_rule_first(emu):
+    first = add(emu, path=svc_re(emu), status=500)
+    second = add(emu, path="/Services/", status=502)
+    assert emu.control("POST", "/_emulator/requests/clear").status == 200
+    statuses = [emu.request("GET", emu.svc_path(), auth=backend_auth(emu),
+                            validate=False).status for _ in range(3)]
+    assert statuses == [500, 502, 200]
+    log = emu.control("GET", "/_emulator/requests").json
+    assert [e["fault"] for e in log] == [first["id"], second["id"], None]
+    assert all(isinstance(e["time"], float) for e in log)
+    assert log[0]["time"] <= log[1]["time"] <= log[2]["time"]
+
+
+# --- each fault on the wire -----------------------------------------------------------------
+
+def test_status_with_retry_after(emu):
+    add(emu, path=svc_re(emu), status=429, retry_after="7")
+    status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 429
+    assert headers["retry-after"] == "7"
+    assert headers["date"]
+    err = json.loads(body)
+    assert err["code"] == 20429 and err["status"] == 429 and "fault" in err["message"]
+
+    add(emu, path=svc_re(emu), status=503, code=20001,
+        retry_after="Wed, 21 Oct 2037 07:28:00 GMT")
+    status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 503 and json.loads(body)["code"] == 20001
+    assert headers["retry-after"] == "Wed, 21 Oct 2037 07:28:00 GMT"
+
+
+def test_status_before_is_not_handled_after_is(emu):
+    d = Device(emu).enroll()
+    path = f"{emu.svc_path()}/Entities/{d.identity}/Challenges"
+    form = f"FactorSid={d.sid}&Details.Message=hi".encode()
+    n = challenge_count(emu)
+    add(emu, path=path + "\\Z", method="POST", status=500)
+    assert raw(emu, "POST", path, form, backend_auth(emu))[0] == 500
+    assert challenge_count(emu) == n
+    add(emu, path=path + "\\Z", method="POST", status=500, when="after")
+    assert raw(emu, "POST", path, form, backend_auth(emu))[0] == 500
+    assert challenge_count(emu) == n + 1
+
+
+def test_drop(emu):
+    d = Device(emu).enroll()
+    path = f"{emu.svc_path()}/Entities/{d.identity}/Challenges"
+    form = f"FactorSid={d.sid}&Details.Message=hi".encode()
+    n = challenge_count(emu)
+    # before: not handled, and not a byte of answer
+    rule = add(emu, path=path + "\\Z", method="POST", action="drop")
+    assert raw(emu, "POST", path, form, backend_auth(emu))[3] == b""
+    assert challenge_count(emu) == n
+    log = emu.control("GET", "/_emulator/requests").json
+    assert log[-1]["fault"] == rule["id"] and log[-1]["status"] == 0
+    # after: handled, the answer lost
+    add(emu, path=path + "\\Z", method="POST", action="drop", when="after")
+    assert raw(emu, "POST", path, form, backend_auth(emu))[3] == b""
+    assert challenge_count(emu) == n + 1
+
+
+def test_truncate(emu):
+    add(emu, path=svc_re(emu), action="truncate")
+    status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200
+    length = int(headers["content-length"])
+    assert 0 < len(body) < length
+    whole = emu.backend("GET", emu.svc_path())
+    assert whole.raw[:len(body)] == body and len(whole.raw) == length
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_malformed(emu, when):
+    add(emu, path=svc_re(emu), action="malformed", when=when)
+    status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body) > 0
+    with pytest.raises(ValueError):
+        json.loads(body)
+
+
+def test_huge(emu):
+    add(emu, path=svc_re(emu), action="huge")
+    status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and int(headers["content-length"]) == 10 * 1024 * 1024
+    assert len(body) == 10 * 1024 * 1024
+    assert json.loads(body)["padding"].startswith("xxx")
+
+    # a client that hangs up early does no harm
+    add(emu, path=svc_re(emu), action="huge", size=50 * 1024 * 1024)
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as s:
+        s.sendall(f"GET {emu.svc_path()} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    assert emu.backend("GET", emu.svc_path()).status == 200
+
+
+def test_content_type(emu):
+    add(emu, path=svc_re(emu), action="content-type", content_type="text/plain")
+    status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and headers["content-type"] == "text/plain"
+    assert json.loads(body)["sid"] == emu.service_sid
+    # default: HTML, as a captive portal would say
+    add(emu, path=svc_re(emu), action="content-type")
+    assert raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))[1]["content-type"] \
+        .startswith("text/html")
+
+
+def test_delay(emu):
+    add(emu, path=svc_re(emu), action="delay", seconds=0.5, method="GET")
+    t0 = time.monotonic()
+    assert emu.backend("GET", emu.svc_path()).status == 200
+    assert time.monotonic() - t0 >= 0.5
+    rules = emu.control("GET", "/_emulator/faults").json["rules"]
+    assert rules[0]["action"] == "delay" and rules[0]["hits"] == 1
+
+
+# --- a challenge answered elsewhere ---------------------------------------------------------
+
+def test_answer_control(emu):
+    d = Device(emu).enroll()
+    ch = emu.create_challenge(d.identity, d.sid).json
+    r = emu.control("POST", "/_emulator/answer", {"sid": ch["sid"], "status": "denied"})
+    assert r.status == 200 and r.json["status"] == "denied"
+    assert r.json["date_responded"] is not None
+    again = emu.control("POST", "/_emulator/answer", {"sid": ch["sid"], "status": "approved"})
+    assert again.status == 409 and again.json["code"] == 60325
+    # the device's own answer now comes too late
+    assert d.call("POST", f"/Challenges/{ch['sid']}", {"AuthPayload": "x"}).status == 409
+    assert emu.control("POST", "/_emulator/answer",
+                       {"sid": ch["sid"], "status": "pending"}).status == 400
+    assert emu.control("POST", "/_emulator/answer",
+                       {"sid": "YC" + "0" * 32, "status": "denied"}).status == 404

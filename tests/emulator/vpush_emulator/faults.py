@@ -1,0 +1,296 @@
+"""Fault injection (docs/emulator.md "Faults"): the next COUNT /v2 requests that match a rule
+(a path regular expression, optionally a method) get a broken answer: an error status (429
+with Retry-After too), no answer at all (the connection closed), a response cut off in the
+middle of its body, malformed JSON, an oversized body, or the real answer with a wrong
+Content-Type. `when=before` takes the request before it is handled (nothing changes in the
+store); `when=after` lets it be handled and breaks only the answer, as a reply lost on the
+way back does.
+
+Held requests (a delay past the client's timeout) are delay.py's; `action=delay` here adds
+one of those, so that one control call can set up any fault."""
+
+import re
+import socket
+import threading
+from http import HTTPStatus
+
+from . import delay
+from .common import Response
+from .util import ApiError, json_dumps
+
+ACTIONS = ("status", "drop", "truncate", "malformed", "huge", "content-type", "delay")
+# these change the real answer, so the request is always handled first
+AFTER_ONLY = ("truncate", "content-type")
+WHEN = ("before", "after")
+COUNT_MAX = 100000
+HUGE_DEFAULT = 10 * 1024 * 1024
+HUGE_MAX = 64 * 1024 * 1024
+HEADER_VALUE_MAX = 200
+DEFAULT_CODES = {429: 20429, 503: 20503}
+DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
+# what a malformed answer to a request that was not handled says
+MALFORMED_BODY = b'{"sid": "YC0123456789abcdef0123456789abcdef", "status": "pend'
+
+
+class Rule:
+    def __init__(self, rule_id, path, method, action, when, count, status=None, code=None,
+                 retry_after=None, content_type=None, size=None):
+        self.id = rule_id
+        self.path = path
+        self.regex = re.compile(path)
+        self.method = method
+        self.action = action
+        self.when = when
+        self.remaining = count
+        self.hits = 0
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.content_type = content_type
+        self.size = size
+
+    def json(self):
+        out = {"id": self.id, "path": self.path, "method": self.method, "action": self.action,
+               "when": self.when, "remaining": self.remaining, "hits": self.hits}
+        if self.action == "status":
+            out.update(status=self.status, code=self.code, retry_after=self.retry_after)
+        elif self.action == "content-type":
+            out["content_type"] = self.content_type
+        elif self.action == "huge":
+            out["size"] = self.size
+        return out
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.next_id = 1
+
+    def add(self, **kw):
+        with self.lock:
+            rule = Rule(self.next_id, **kw)
+            self.next_id += 1
+            self.rules.append(rule)
+            return rule.json()
+
+    def take(self, method, path):
+        """The oldest rule with uses left that matches, used once; or None."""
+        with self.lock:
+            for rule in self.rules:
+                if rule.remaining > 0 and (rule.method is None or rule.method == method) \
+                        and rule.regex.search(path):
+                    rule.remaining -= 1
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def snapshot(self):
+        with self.lock:
+            return [r.json() for r in self.rules]
+
+    def clear(self):
+        with self.lock:
+            n, self.rules = len(self.rules), []
+        return n
+
+
+_attach_lock = threading.Lock()
+
+
+def of(server):
+    """The server's Faults (created on first use)."""
+    with _attach_lock:
+        faults = getattr(server, "faults", None)
+        if faults is None:
+            faults = server.faults = Faults()
+        return faults
+
+
+def take(server, method, path):
+    return of(server).take(method, path)
+
+
+# --- answering ------------------------------------------------------------------------------
+
+def _error_body(rule, status):
+    code = rule.code if rule.code is not None else DEFAULT_CODES.get(status, 20500)
+    return {"code": code, "message": f"Injected fault (emulator rule {rule.id})",
+            "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+
+
+def _encode(body):
+    if isinstance(body, (dict, list)):
+        return json_dumps(body).encode("utf-8")
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return body or b""
+
+
+def _head(handler, status, ctype, length, headers=()):
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+             f"Date: {handler.date_time_string()}", "Server: vpush-emulator",
+             f"Content-Type: {ctype}", f"Content-Length: {length}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _close(handler):
+    """Ends the connection at once: the client reads EOF where it expects more."""
+    handler.close_connection = True
+    try:
+        handler.wfile.flush()
+        handler.connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _write(handler, data):
+    try:
+        handler.wfile.write(data)
+    except OSError:
+        pass                                # the client gave up: nothing more to do
+
+
+def _huge(handler, rule):
+    """A 200 JSON object of rule.size bytes, written until the client hangs up."""
+    size = max(rule.size, 16)
+    prefix, suffix = b'{"padding": "', b'"}'
+    fill = size - len(prefix) - len(suffix)
+    handler.close_connection = True
+    try:
+        handler.wfile.write(_head(handler, 200, "application/json", size) + prefix)
+        chunk = b"x" * 65536
+        while fill > 0:
+            n = min(fill, len(chunk))
+            handler.wfile.write(chunk[:n])
+            fill -= n
+        handler.wfile.write(suffix)
+    except OSError:
+        pass
+    handler.log_request(200, size)
+
+
+def status_instead(rule):
+    """The status a rule with when=before answers (0: none, the connection is closed)."""
+    if rule.action == "status":
+        return rule.status
+    return 0 if rule.action == "drop" else 200
+
+
+def answer_instead(handler, rule):
+    """A rule with when=before: the request is not handled; this is the whole answer."""
+    if rule.action == "status":
+        data = _encode(_error_body(rule, rule.status))
+        extra = [("Retry-After", rule.retry_after)] if rule.retry_after is not None else []
+        if rule.status == 401:
+            extra.append(("WWW-Authenticate", 'Basic realm="Twilio API"'))
+        handler._send(rule.status, data, extra)
+    elif rule.action == "drop":
+        _close(handler)
+    elif rule.action == "malformed":
+        handler._send(200, MALFORMED_BODY)
+    elif rule.action == "huge":
+        _huge(handler, rule)
+    else:
+        raise AssertionError(f"action {rule.action} has no answer of its own")
+
+
+def answer_after(handler, rule, status, out, extra):
+    """A rule with when=after: the request was handled (status, out, extra); break its
+    answer."""
+    data = _encode(out)
+    if rule.action == "status":
+        answer_instead(handler, rule)
+    elif rule.action == "drop":
+        _close(handler)
+    elif rule.action == "truncate":
+        # the headers promise the whole body; half of it comes, then the connection ends
+        head = _head(handler, status, "application/json", len(data), extra)
+        _write(handler, head + data[:len(data) // 2] if data else head[:len(head) // 2])
+        _close(handler)
+        handler.log_request(status, len(data) // 2)
+    elif rule.action == "malformed":
+        cut = data[:len(data) // 2] if len(data) > 1 else MALFORMED_BODY
+        handler._send(200 if status == 204 else status, cut, extra)
+    elif rule.action == "huge":
+        _huge(handler, rule)
+    elif rule.action == "content-type":
+        handler._send(status, data, extra, ctype=rule.content_type)
+    else:
+        raise AssertionError(f"action {rule.action} can't break an answer")
+
+
+# --- control API ----------------------------------------------------------------------------
+
+def _int(form, key, default, lo, hi):
+    raw = form.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, 60306, f"{key} must be an integer")
+    if not lo <= value <= hi:
+        raise ApiError(400, 60306, f"{key} must be from {lo} to {hi}")
+    return value
+
+
+def _header_value(form, key, default):
+    value = form.get(key)
+    if value is None:
+        return default
+    if len(value) > HEADER_VALUE_MAX or any(c in value for c in "\r\n\0"):
+        raise ApiError(400, 60306, f"{key} must be one line of at most {HEADER_VALUE_MAX} "
+                                   "characters")
+    return value
+
+
+def _add(server, form):
+    action = form.get("action") or "status"
+    if action not in ACTIONS:
+        raise ApiError(400, 60306, "action must be one of " + ", ".join(ACTIONS))
+    if action == "delay":
+        # held requests are delay.py's, with its own checks of path, seconds, count, when
+        res = delay.handle(server, "POST", "/_emulator/delay", form)
+        return Response(200, dict(res.body, action="delay"))
+    rx = form.get("path")
+    if not rx:
+        raise ApiError(400, 60306, "path (a regular expression) is required")
+    try:
+        re.compile(rx)
+    except re.error as exc:
+        raise ApiError(400, 60306, f"path is not a regular expression: {exc}")
+    method = (form.get("method") or "").upper() or None
+    count = _int(form, "count", 1, 1, COUNT_MAX)
+    when = form.get("when") or ("after" if action in AFTER_ONLY else "before")
+    if when not in WHEN:
+        raise ApiError(400, 60306, "when must be before or after")
+    if action in AFTER_ONLY and when != "after":
+        raise ApiError(400, 60306, f"action {action} changes the real answer: when must be after")
+    kw = {}
+    if action == "status":
+        kw["status"] = _int(form, "status", 503, 400, 599)
+        kw["code"] = _int(form, "code", None, 1, 99999)
+        kw["retry_after"] = _header_value(form, "retry_after", None)
+    elif action == "content-type":
+        kw["content_type"] = _header_value(form, "content_type", DEFAULT_CONTENT_TYPE)
+    elif action == "huge":
+        kw["size"] = _int(form, "size", HUGE_DEFAULT, 16, HUGE_MAX)
+    return Response(200, of(server).add(path=rx, method=method, action=action, when=when,
+                                        count=count, **kw))
+
+
+def handle(server, method, path, form):
+    faults = of(server)
+    if path == "/_emulator/faults" and method == "POST":
+        return _add(server, form)
+    if path == "/_emulator/faults" and method == "GET":
+        delays = delay.of(server).snapshot()
+        rules = faults.snapshot() + [dict(r, action="delay") for r in delays["rules"]]
+        return Response(200, {"rules": rules, "held": delays["held"]})
+    if path == "/_emulator/faults/clear" and method == "POST":
+        return Response(200, {"cleared": faults.clear(),
+                              "released": delay.of(server).clear()})
+    raise ApiError(404, 20404, "no such control call")

@@ -1,0 +1,368 @@
+"""Faults of the Verify API (docs/emulator.md "Faults"; README "When things fail"): vpushd
+retries transient failures (no answer, a timeout, a broken connection, 429, 5xx) with
+jittered backoff, honours Retry-After, gives up with Error.Network or Error.Api within its
+bounds (RetryTimeoutMs, and for an answer also the challenge's expiry), never answers
+a challenge twice, and is still on the bus after each fault.
+
+One vpushd for the module, with short timeouts: 1 s per request, 3 s of retries. Polling
+is hourly, so that only the calls a test makes meet its faults.
+"""
+
+import time
+
+import pytest
+from gi.repository import Gio, GLib
+
+import vpushtest as vt
+
+CONFIG = {
+    "Verify": {"TimeoutMs": "1000", "RetryTimeoutMs": "3000"},
+    "Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"},
+    "Approval": {"DefaultTimeoutMs": "3000"},
+}
+ERR_NETWORK = vt.ERR_PREFIX + "Network"
+ERR_API = vt.ERR_PREFIX + "Api"
+ERR_FAILED = vt.ERR_PREFIX + "Failed"
+
+
+# ---------------------------------------------------------------------------------------
+# Emulator faults
+
+
+def fault(emulator, path, action="status", **kw):
+    form = {"path": path, "action": action}
+    form.update({k: str(v) for k, v in kw.items()})
+    res = emulator.request("POST", "/_emulator/faults", form, backend=False)
+    assert res.status == 200, res.body
+    return res.json()
+
+
+def clear_faults(emulator):
+    res = emulator.request("POST", "/_emulator/faults/clear", {}, backend=False)
+    assert res.status == 200, res.body
+
+
+def held(emulator):
+    return emulator.request("GET", "/_emulator/faults", backend=False).json()["held"]
+
+
+def answer_elsewhere(emulator, sid, status):
+    """The challenge answered by another device of the factor, as far as the API knows."""
+    res = emulator.request("POST", "/_emulator/answer", {"sid": sid, "status": status},
+                           backend=False)
+    assert res.status == 200, res.body
+
+
+def logged(emulator, path_end, method, since=0):
+    return [r for r in emulator.requests()[since:]
+            if r["method"] == method and r["path"].endswith(path_end)]
+
+
+class PendingCall:
+    """A Manager method called without waiting for its reply."""
+
+    def __init__(self, client, method, arg, path=vt.MANAGER_PATH, iface=vt.MANAGER_IFACE):
+        self.done = False
+        self.error = None
+        self.value = None
+        client.conn.call(vt.BUS_NAME, path, iface, method, GLib.Variant.new_tuple(arg), None,
+                         Gio.DBusCallFlags.NO_AUTO_START, 60000, None, self._finish)
+
+    def _finish(self, conn, result):
+        try:
+            self.value = conn.call_finish(result).unpack()
+        except GLib.Error as e:
+            self.error = vt.DBusCallError(*vt._split_gerror(e))
+        self.done = True
+
+    def wait(self, timeout=30):
+        vt.wait_until(lambda: self.done, timeout, what="the call to finish")
+        return self
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def fdaemon(session, emulator):
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config=CONFIG)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def factor(fdaemon, client, emulator):
+    f = vt.enroll(client, emulator)
+    # the first poll of a new factor runs at once: let it pass before any fault is set
+    vt.wait_until(lambda: logged(emulator, "/Entities/%s/Challenges" % f.identity, "GET"), 10,
+                  what="the first poll")
+    time.sleep(0.3)
+    return f
+
+
+@pytest.fixture(autouse=True)
+def still_on_the_bus(request, emulator, client):
+    """After every test: no fault left, and vpushd still running and answering."""
+    yield
+    clear_faults(emulator)
+    if "fdaemon" in request.fixturenames:
+        d = request.getfixturevalue("fdaemon")
+        assert d.running(), "vpushd exited:\n" + vt.log_tail(d.log)
+        assert client.manager_property("State") in ("ready", "offline")
+
+
+def list_path(f):
+    return r"/Entities/%s/Challenges\Z" % f.identity
+
+
+def challenge_re(sid):
+    return r"/Challenges/%s\Z" % sid
+
+
+def new_challenge(emulator, f, **kw):
+    return emulator.create_challenge(f.identity, f.sid,
+                                     hidden={"transaction_id": vt.new_transaction_id()}, **kw)
+
+
+def expect_error(name, fn, *args, **kw):
+    with pytest.raises(vt.DBusCallError) as e:
+        fn(*args, **kw)
+    assert e.value.name == name, e.value
+    return e.value
+
+
+# ---------------------------------------------------------------------------------------
+# Transient failures are retried
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_error_retried(factor, client, emulator, status):
+    ch = new_challenge(emulator, factor)
+    before = len(emulator.requests())
+    rule = fault(emulator, challenge_re(ch["sid"]), status=status, method="POST", count=2)
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
+    assert [(p["status"], p["fault"]) for p in posts] == \
+        [(status, rule["id"]), (status, rule["id"]), (200, None)]
+    # the faults came before the API handled anything: one answer
+    assert emulator.answer_posts(ch["sid"]) == 1
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+def test_429_retry_after_honoured(factor, client, emulator):
+    ch = new_challenge(emulator, factor)
+    before = len(emulator.requests())
+    fault(emulator, challenge_re(ch["sid"]), status=429, retry_after=1, method="GET")
+    assert client.approve({"challenge-sid": ch["sid"], "timeout-ms": 8000}) == ch["sid"]
+    gets = logged(emulator, "/Challenges/" + ch["sid"], "GET", before)
+    assert [g["status"] for g in gets[:2]] == [429, 200], gets
+    assert gets[1]["time"] - gets[0]["time"] >= 0.95
+
+
+def test_retry_after_past_the_deadline(factor, client, emulator):
+    """Retry-After longer than the retry timeout: given up at once, not waited for."""
+    before = len(emulator.requests())
+    fault(emulator, list_path(factor), status=429, retry_after=60, method="GET")
+    t0 = time.monotonic()
+    e = expect_error(ERR_API, client.list_challenges, factor.path, {})
+    assert time.monotonic() - t0 < 2
+    assert "HTTP 429" in e.message
+    assert len(logged(emulator, "/Challenges", "GET", before)) == 1
+    # the fault is used up: the next call goes through
+    client.list_challenges(factor.path, {})
+
+
+def test_timeout_retried(factor, client, emulator):
+    """A request held past the 1 s request timeout is sent again."""
+    ch = new_challenge(emulator, factor)
+    fault(emulator, list_path(factor), action="delay", seconds=2.5, method="GET")
+    t0 = time.monotonic()
+    items, _ = client.list_challenges(factor.path, {"status": "pending"})
+    assert 1 <= time.monotonic() - t0 < 4
+    assert ch["sid"] in [i["sid"] for i in items]
+
+
+@pytest.mark.parametrize("action,when", [("drop", "before"), ("drop", "after"),
+                                         ("truncate", "after")])
+def test_broken_connection_retried(factor, client, emulator, action, when):
+    ch = new_challenge(emulator, factor)
+    before = len(emulator.requests())
+    # two: curl itself may send a GET again once when a reused connection is found dead
+    rule = fault(emulator, list_path(factor), action=action, when=when, method="GET", count=2)
+    items, _ = client.list_challenges(factor.path, {"status": "pending"})
+    assert ch["sid"] in [i["sid"] for i in items]
+    gets = logged(emulator, "/Entities/%s/Challenges" % factor.identity, "GET", before)
+    assert [g["fault"] for g in gets] == [rule["id"], rule["id"], None], gets
+
+
+# ---------------------------------------------------------------------------------------
+# Giving up
+
+
+def test_gives_up_with_api_error(factor, client, emulator):
+    before = len(emulator.requests())
+    fault(emulator, list_path(factor), status=503, method="GET", count=1000)
+    t0 = time.monotonic()
+    e = expect_error(ERR_API, client.list_challenges, factor.path, {})
+    took = time.monotonic() - t0
+    assert "HTTP 503" in e.message
+    # RetryTimeoutMs=3000, and no retry starts within a second of it
+    assert 0.5 <= took < 3.5, took
+    assert len(logged(emulator, "/Challenges", "GET", before)) >= 3
+    # the API answered all along: vpushd is not offline
+    assert client.manager_property("State") == "ready"
+
+
+def test_gives_up_with_network_error_and_goes_offline(factor, client, emulator):
+    fault(emulator, list_path(factor), action="drop", method="GET", count=1000)
+    t0 = time.monotonic()
+    call = PendingCall(client, "ListChallenges", vt.asv({}), factor.path, vt.FACTOR_IFACE)
+    # State says so while the call is still retrying
+    client.wait_state("offline", timeout=3)
+    assert not call.done
+    call.wait()
+    assert call.error is not None and call.error.name == ERR_NETWORK, call.error
+    assert 0.5 <= time.monotonic() - t0 < 3.5
+    assert client.manager_property("State") == "offline"
+    clear_faults(emulator)
+    client.list_challenges(factor.path, {})
+    assert client.manager_property("State") == "ready"
+
+
+def test_approve_reports_a_failing_api_not_notfound(factor, client, emulator):
+    """The challenge can't be looked up because every poll gets 503: when the wait ends,
+    the caller learns that, not NotFound."""
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    fault(emulator, list_path(factor), status=503, method="GET", count=1000)
+    e = expect_error(ERR_API, client.approve, {"transaction-id": txid, "timeout-ms": 1500})
+    assert "HTTP 503" in e.message
+    assert emulator.answer_posts(ch["sid"]) == 0
+    # let the poll still retrying in the background end before the next test
+    clear_faults(emulator)
+    vt.wait_until(lambda: client.manager_property("State") == "ready", 10, what="State ready")
+
+
+def test_answer_retries_bounded(factor, client, emulator):
+    """An answer is retried, but only within RetryTimeoutMs (3 s): the app waiting on the
+    bus gets its reply, and no answer lands long after it gave up."""
+    ch = new_challenge(emulator, factor, expiration=60)
+    before = len(emulator.requests())
+    fault(emulator, challenge_re(ch["sid"]), status=503, method="POST", count=1000)
+    with pytest.raises(vt.DBusCallError) as e:
+        client.approve({"challenge-sid": ch["sid"]})
+    assert e.value.name == ERR_API, e.value
+    posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
+    assert len(posts) >= 2, posts
+    assert posts[-1]["time"] - posts[0]["time"] <= 3.5, posts
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Answers: never twice
+
+
+@pytest.mark.parametrize("action,extra", [("drop", {}), ("truncate", {}),
+                                          ("delay", {"seconds": 3})])
+def test_answer_reply_lost(fdaemon, factor, client, emulator, action, extra):
+    """The API takes the answer, its reply is lost. The retry is refused (409), and a fetch
+    shows the challenge as asked: that is success, and nothing was answered twice."""
+    ch = new_challenge(emulator, factor)
+    before = len(emulator.requests())
+    fault(emulator, challenge_re(ch["sid"]), action=action, when="after", method="POST", **extra)
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
+    assert [p["status"] for p in posts] == [200, 409], posts
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    assert emulator.answer_posts(ch["sid"]) == 2
+    assert "the reply to its answer was lost" in fdaemon.log_text()
+
+
+def test_answer_lost_and_answered_elsewhere(factor, client, emulator):
+    """vpushd's answer times out; meanwhile the challenge was denied elsewhere. Its retry
+    is refused and the challenge is not in the asked status: AlreadyResponded."""
+    ch = new_challenge(emulator, factor)
+    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=3, method="POST")
+    call = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    answer_elsewhere(emulator, ch["sid"], "denied")
+    call.wait()
+    assert call.error is not None and call.error.name == vt.ERR_ALREADY_RESPONDED, call.error
+    assert "denied" in call.error.message
+    clear_faults(emulator)          # the held POST is handled now: refused, too late
+    vt.wait_until(lambda: emulator.answer_posts(ch["sid"]) == 2, 10, what="the held answer")
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
+
+
+def test_refusal_without_lost_reply_is_not_success(factor, client, emulator):
+    """A 409 with no lost reply before it: someone else answered, even if with the same
+    status."""
+    ch = new_challenge(emulator, factor)
+    client.refresh()
+    vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(), 10,
+                  what="the challenge on the bus")
+    answer_elsewhere(emulator, ch["sid"], "approved")
+    # fetched a moment ago: answered with a single POST, which is refused
+    e = expect_error(vt.ERR_ALREADY_RESPONDED, client.approve, {"challenge-sid": ch["sid"]})
+    assert "approved" in e.message
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Replies that are not transient failures
+
+
+def test_malformed_json_not_retried(factor, client, emulator):
+    before = len(emulator.requests())
+    fault(emulator, list_path(factor), action="malformed", method="GET")
+    e = expect_error(ERR_FAILED, client.list_challenges, factor.path, {})
+    assert "not valid JSON" in e.message
+    assert len(logged(emulator, "/Challenges", "GET", before)) == 1
+    client.list_challenges(factor.path, {})
+
+
+def test_huge_body_not_read_nor_retried(factor, client, emulator):
+    before = len(emulator.requests())
+    fault(emulator, list_path(factor), action="huge", method="GET")
+    e = expect_error(ERR_NETWORK, client.list_challenges, factor.path, {})
+    assert e.message == "response body larger than 1 MiB"
+    assert len(logged(emulator, "/Challenges", "GET", before)) == 1
+    client.list_challenges(factor.path, {})
+    assert client.manager_property("State") == "ready"
+
+
+def test_wrong_content_type_accepted(factor, client, emulator):
+    """The body of a 2xx is checked field by field; its Content-Type is not."""
+    ch = new_challenge(emulator, factor)
+    fault(emulator, list_path(factor), action="content-type", content_type="text/plain",
+          method="GET")
+    items, _ = client.list_challenges(factor.path, {"status": "pending"})
+    assert ch["sid"] in [i["sid"] for i in items]
+
+
+# ---------------------------------------------------------------------------------------
+# Enrollment: a create is never sent twice when it may have been taken
+
+
+def test_create_not_resent_after_lost_reply(fdaemon, client, emulator):
+    identity = vt.unique_identity("fault")
+    path = r"/Entities/%s/Factors\Z" % identity
+    fault(emulator, path, action="drop", method="POST")
+    before = len(emulator.requests())
+    expect_error(ERR_NETWORK, vt.enroll, client, emulator, identity=identity)
+    assert len(logged(emulator, "/Entities/%s/Factors" % identity, "POST", before)) == 1
+    assert emulator.list_factors(identity) == []
+
+
+def test_create_retried_after_429(fdaemon, client, emulator):
+    identity = vt.unique_identity("fault")
+    fault(emulator, r"/Entities/%s/Factors\Z" % identity, status=429, retry_after=1,
+          method="POST")
+    before = len(emulator.requests())
+    f = vt.enroll(client, emulator, identity=identity)
+    posts = logged(emulator, "/Entities/%s/Factors" % identity, "POST", before)
+    assert [p["status"] for p in posts] == [429, 201]
+    assert [x["sid"] for x in emulator.list_factors(identity)] == [f.sid]

@@ -1,0 +1,277 @@
+"""TLS (issue 6): vpushd against the emulator's HTTPS listener with a test CA made here.
+
+It talks HTTPS only with that CA configured (`[Verify] CaFile=`), for API calls and push
+streams alike; a certificate from an unknown CA or for another host name is refused with
+Error.Network saying it is a TLS certificate problem and naming the host; plain http:// to
+a host that is not loopback is refused when the config is loaded.
+"""
+
+import datetime
+import json
+import os
+import sys
+import urllib.request
+import uuid
+
+import pytest
+
+import vpushtest as vt
+
+sys.path.insert(0, os.path.join(vt.SOURCE_DIR, "tests", "emulator"))
+from vpush_emulator import testca  # noqa: E402
+
+ERR_NETWORK = vt.ERR_PREFIX + "Network"
+SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
+
+
+class Pki:
+    """The test CA; from it a server certificate for 127.0.0.1 only (not localhost), one
+    for other.example only and an expired one for 127.0.0.1; a second CA nobody uses."""
+
+    def __init__(self, directory):
+        os.makedirs(directory)
+        good = testca.write(directory, dns=(), ips=("127.0.0.1",))
+        self.ca = good["ca"]
+        self.cert, self.key = good["cert"], good["key"]
+        other = testca.write(directory, ca=good["issuer"], dns=("other.example",), ips=(),
+                             prefix="other-")
+        self.other_cert, self.other_key = other["cert"], other["key"]
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        expired = testca.write(directory, ca=good["issuer"], dns=(), ips=("127.0.0.1",),
+                               prefix="expired-", not_before=now - datetime.timedelta(days=10),
+                               not_after=now - datetime.timedelta(days=1))
+        self.expired_cert, self.expired_key = expired["cert"], expired["key"]
+        self.rogue_ca = testca.write(directory, prefix="rogue-")["ca"]
+        self.garbage_ca = os.path.join(directory, "garbage.pem")
+        with open(self.garbage_ca, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+
+
+def start_emulator(session, name, cert, key):
+    workdir = session.path(name)
+    os.makedirs(workdir)
+    return vt.Emulator(workdir, env=session.env, extra_args=("--tls-cert", cert, "--tls-key", key))
+
+
+@pytest.fixture(scope="module")
+def pki(session):
+    return Pki(session.path("pki"))
+
+
+@pytest.fixture(scope="module")
+def emulator(session, pki):
+    """Serves HTTPS with the certificate for 127.0.0.1 (and plain HTTP for the harness)."""
+    e = start_emulator(session, "emulator-tls", pki.cert, pki.key)
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope="module")
+def other_emulator(session, pki):
+    """Serves HTTPS with the certificate for other.example."""
+    e = start_emulator(session, "emulator-other", pki.other_cert, pki.other_key)
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope="module")
+def expired_emulator(session, pki):
+    """Serves HTTPS with an expired certificate for 127.0.0.1."""
+    e = start_emulator(session, "emulator-expired", pki.expired_cert, pki.expired_key)
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def started(session):
+    """start(emulator, verify={…}, push_url=None) → a running vpushd; stopped afterwards."""
+    daemons = []
+
+    def start(emulator, verify, push_url=None, poll=None):
+        config = {"Verify": dict(verify), "Poll": dict(poll or SLOW_POLL)}
+        if push_url:
+            config["Push"] = {"Url": push_url}
+        d = vt.Daemon(session, emulator, config=config)
+        daemons.append(d)
+        return d.start()
+    yield start
+    for d in daemons:
+        d.stop()
+
+
+def localhost_url(url):
+    assert "//127.0.0.1:" in url, url
+    return url.replace("//127.0.0.1:", "//localhost:", 1)
+
+
+def enroll_error(client, emulator):
+    with pytest.raises(vt.DBusCallError) as exc:
+        vt.enroll(client, emulator)
+    return exc.value
+
+
+def assert_certificate_error(err, host, ca_hint):
+    assert err.name == ERR_NETWORK, err
+    assert "TLS certificate problem" in err.message, err.message
+    assert "“%s”" % host in err.message, err.message
+    assert ca_hint in err.message, err.message
+
+
+def publish(emulator, topic, hint):
+    """POST a hint to the topic over the plain listener (the app backend's side)."""
+    req = urllib.request.Request("%s/push/%s" % (emulator.url, topic), method="POST",
+                                 data=json.dumps(hint).encode(),
+                                 headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=10) as r:
+        assert r.status == 200
+
+
+def push_state(client):
+    return client.manager_property("PushState")
+
+
+def wait_push_state(client, state, timeout=15.0):
+    return vt.wait_until(lambda: push_state(client) == state, timeout,
+                         what="PushState %s (now %s)" % (state, push_state(client)))
+
+
+# ---- HTTPS with the CA configured -------------------------------------------------------
+
+def test_ready_record_has_https(emulator):
+    assert emulator.https_base_url.startswith("https://127.0.0.1:")
+    assert emulator.https_base_url.endswith("/v2/")
+    assert emulator.https_url + "/v2/" == emulator.https_base_url
+    assert emulator.https_url != emulator.url
+
+
+def test_enroll_and_approve_over_https(started, client, emulator, pki, session):
+    started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": pki.ca})
+    f = vt.enroll(client, emulator)
+    assert client.factor_props(f.path)["Status"] == "verified"
+    assert session.keyring_items({"xdg:schema": vt.SECRET_SCHEMA, "factor-sid": f.sid})
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
+
+
+def test_push_stream_over_https(started, client, emulator, pki):
+    """The push stream uses the same CA: a hint over HTTPS brings the challenge while
+    polling is every 10 minutes."""
+    topic = "t" + uuid.uuid4().hex[:16]
+    started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": pki.ca},
+            push_url="%s/push/%s/sse" % (emulator.https_url, topic))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    stats = emulator.request("GET", "/_emulator/push/" + topic, backend=False).json()
+    assert stats["subscribers"] == 1, stats
+
+    ch = emulator.create_challenge(f.identity, f.sid, message="Over TLS?")
+    publish(emulator, topic, {"type": "verify_push_challenge", "challenge_sid": ch["sid"],
+                              "factor_sid": f.sid})
+    path = vt.challenge_path(ch["sid"])
+    vt.wait_until(lambda: path in client.challenge_paths(), 10,
+                  what="challenge %s on the bus" % ch["sid"])
+    assert client.get_property(path, vt.CHALLENGE_IFACE, "Message") == "Over TLS?"
+
+
+# ---- refused certificates ----------------------------------------------------------------
+
+def test_unknown_ca_without_ca_file(started, client, emulator):
+    """The system store does not know the test CA."""
+    started(emulator, {"BaseUrl": emulator.https_base_url})
+    err = enroll_error(client, emulator)
+    assert_certificate_error(err, "127.0.0.1", "trusted CAs: the system store")
+
+
+def test_unknown_ca_with_another_ca_file(started, client, emulator, pki):
+    started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": pki.rogue_ca})
+    err = enroll_error(client, emulator)
+    assert_certificate_error(err, "127.0.0.1", "trusted CAs: " + pki.rogue_ca)
+
+
+def test_wrong_host_name_localhost(started, client, emulator, pki):
+    """The certificate names 127.0.0.1 only; vpushd connects to localhost."""
+    started(emulator, {"BaseUrl": localhost_url(emulator.https_base_url), "CaFile": pki.ca})
+    err = enroll_error(client, emulator)
+    assert_certificate_error(err, "localhost", pki.ca)
+
+
+def test_wrong_host_name_other_certificate(started, client, other_emulator, pki):
+    """A certificate for other.example, from the trusted CA, served at 127.0.0.1."""
+    started(other_emulator, {"BaseUrl": other_emulator.https_base_url, "CaFile": pki.ca})
+    err = enroll_error(client, other_emulator)
+    assert_certificate_error(err, "127.0.0.1", pki.ca)
+
+
+def test_expired_certificate(started, client, expired_emulator, pki):
+    started(expired_emulator, {"BaseUrl": expired_emulator.https_base_url, "CaFile": pki.ca})
+    err = enroll_error(client, expired_emulator)
+    assert_certificate_error(err, "127.0.0.1", pki.ca)
+    assert "expired" in err.message, err.message
+
+
+def test_unusable_ca_file(started, client, emulator, pki):
+    """CaFile exists (the config accepts it) but holds no certificate."""
+    started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": pki.garbage_ca})
+    err = enroll_error(client, emulator)
+    assert err.name == ERR_NETWORK, err
+    assert "cannot load the trusted CAs (%s)" % pki.garbage_ca in err.message, err.message
+    assert "“127.0.0.1”" in err.message, err.message
+
+
+def test_refused_certificate_leaves_nothing(started, client, emulator, session):
+    """Nothing reached the API, nothing was kept: no factor, no key; still on the bus,
+    State says offline (the API could not be reached)."""
+    keys = {"xdg:schema": vt.SECRET_SCHEMA}
+    d = started(emulator, {"BaseUrl": emulator.https_base_url})
+    keys_before = len(session.keyring_items(keys))
+    identity = vt.unique_identity()
+    token = emulator.access_token(identity)["token"]
+    with pytest.raises(vt.DBusCallError) as exc:
+        client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                       "access-token": token, "friendly-name": "TLS refused"})
+    assert exc.value.name == ERR_NETWORK
+    assert emulator.list_factors(identity) == []
+    assert client.factor_paths() == []
+    assert len(session.keyring_items(keys)) == keys_before
+    assert d.running()
+    assert client.manager_property("State") == "offline"
+
+
+def test_push_stream_refuses_unknown_ca(started, client, emulator, pki):
+    """API calls over plain loopback http, the push stream over https with a CA that did
+    not sign the push server's certificate: the stream never connects and the log says
+    why; the API still works."""
+    topic = "t" + uuid.uuid4().hex[:16]
+    d = started(emulator, {"CaFile": pki.rogue_ca},
+                push_url="%s/push/%s/sse" % (emulator.https_url, topic))
+    vt.enroll(client, emulator)
+    pattern = "push stream to https://127.0.0.1:%d failed: TLS certificate problem with " \
+              "“127.0.0.1”" % emulator.info["https_port"]
+    vt.wait_until(lambda: pattern in d.log_text(), 15, what="the push stream's TLS error")
+    assert push_state(client) != "connected"
+    stats = emulator.request("GET", "/_emulator/push/" + topic, backend=False).json()
+    assert stats["subscribers"] == 0, stats
+
+
+# ---- plain http to a remote host -----------------------------------------------------------
+
+@pytest.mark.parametrize("group,key,value", [
+    ("Verify", "BaseUrl", "http://verify.example.com/v2/"),
+    ("Verify", "BaseUrl", "http://10.0.0.1:8080/v2/"),
+    ("Push", "Url", "http://push.example.com/topic/sse"),
+])
+def test_plain_http_to_remote_host_refused_at_load(session, emulator, group, key, value):
+    d = vt.Daemon(session, emulator, config={group: {key: value}})
+    with pytest.raises(vt.HarnessError):
+        d.start(timeout=10)
+    rc = d.proc.returncode
+    text = d.log_text()
+    d.stop()
+    assert rc not in (None, 0), rc
+    assert d.config_path in text, text
+    assert "[%s] %s" % (group, key) in text, text
+    assert '"%s"' % value in text, text
+    assert "plain http:// is only allowed to a loopback host" in text, text
