@@ -9,6 +9,7 @@ Everything runs on loopback in a throwaway session of tests/integration/vpushtes
 import base64
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -35,6 +36,99 @@ def setup(build_dir):
     vt, Gio, GLib = vpushtest, _Gio, _GLib
     vt.install_reaper()
     return vt
+
+
+# ---------------------------------------------------------------------------------------
+# the C helpers in bench/
+
+
+def build_tools(build_dir, log=None):
+    """Compiles the C programs of bench/ into BUILD_DIR/bench (cc and pkg-config, -O2);
+    returns that directory."""
+    out = os.path.join(build_dir, "bench")
+    os.makedirs(out, exist_ok=True)
+    cc = shlex.split(os.environ.get("CC", "cc"))
+
+    def pkg(*names):
+        return shlex.split(subprocess.check_output(["pkg-config", "--cflags", "--libs"]
+                                                   + list(names), text=True))
+
+    def compile_(name, source, libs, extra=()):
+        target = os.path.join(out, name)
+        args = cc + ["-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter"] + list(extra) \
+            + ["-o", target, source] + libs
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("could not build %s:\n%s" % (name, r.stdout))
+
+    compile_("bench-client", os.path.join(HERE, "bench-client.c"), pkg("libsystemd"))
+    compile_("name-owner", os.path.join(HERE, "name-owner.c"),
+             pkg("gio-2.0", "gio-unix-2.0", "libsystemd"))
+    compile_("ecdsa-sign", os.path.join(HERE, "ecdsa-sign.c"), pkg("libcrypto"))
+    # valgrind 3.19 has no pidfd syscalls (tests/run-valgrind)
+    compile_("valgrind-pidfd-shim.so", os.path.join(SOURCE_DIR, "tests", "valgrind-pidfd-shim.c"),
+             [], ["-shared", "-fPIC"])
+    return out
+
+
+class Client:
+    """bench/bench-client as a coprocess: it times D-Bus calls and bare HTTP requests in C.
+    Each method returns (milliseconds, result)."""
+
+    def __init__(self, tools_dir, bus_address, server_url):
+        host, port = urllib.parse.urlsplit(server_url).netloc.rsplit(":", 1)
+        self.host = "%s:%s" % (host, port)
+        self.proc = vt._spawn([os.path.join(tools_dir, "bench-client"), bus_address, host, port],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              start_new_session=True)
+        if self._line() != "ready":
+            raise RuntimeError("bench-client did not start")
+
+    def _line(self):
+        line = self.proc.stdout.readline().decode().strip()
+        if not line:
+            raise RuntimeError("bench-client exited (%s)" % self.proc.poll())
+        return line
+
+    def _run(self, command, *payloads):
+        self.proc.stdin.write(command.encode() + b"\n" + b"".join(payloads))
+        self.proc.stdin.flush()
+        line = self._line()
+        if line.startswith("error"):
+            raise RuntimeError("bench-client %s: %s" % (command.split()[0], line))
+        us, _, result = line.partition(" ")
+        return int(us) / 1000.0, result
+
+    def approve(self, transaction_id):
+        return self._run("approve " + transaction_id)
+
+    def ping(self, name):
+        return self._run("ping " + name)
+
+    def http(self, request):
+        return self._run("http %d" % len(request), request)
+
+    def flow(self, *requests):
+        return self._run("flow " + " ".join(str(len(r)) for r in requests), *requests)
+
+    def push(self, path, request):
+        return self._run("push %s %d" % (path, len(request)), request)
+
+    def close(self):
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        vt._stop_process(self.proc)
+
+
+def request_bytes(host, method, path, body=b"", headers=()):
+    """An HTTP/1.1 request as a bare client sends it."""
+    if isinstance(body, str):
+        body = body.encode()
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: " + host]
+    lines += ["%s: %s" % h for h in headers]
+    if body or method in ("POST", "PUT"):
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,8 +468,10 @@ def bench_daemon_class():
             return self
 
         def args(self):
+            # VPUSH_BENCH_VERBOSE=1: debug output in the logs (kept with VPUSH_KEEP_TMP=1)
+            verbose = ["--verbose"] if os.environ.get("VPUSH_BENCH_VERBOSE") else []
             return ["--config", self.config_path, "--state-dir", self.state_dir,
-                    "--policy-dir", vt.POLICY_DIR] + self.extra_args
+                    "--policy-dir", vt.POLICY_DIR] + verbose + self.extra_args
 
     return BenchDaemon
 
@@ -451,60 +547,47 @@ def hint(challenge_sid, factor_sid):
 # push-to-export latency (bench/push-latency, bench/run)
 
 
-def measure_push(server, backend, factor, topic, watcher, samples, warmup=5, gets=1,
-                 device=None):
-    """Push-to-export latency against its baseline, the bare single GET.
+def measure_push(server, backend, factor, topic, client, samples, warmup=5, device=None):
+    """Push-to-export latency against its baseline, the bare single GET, timed by the C
+    client (Client) on its own connections to the server.
 
     server: the emulator or a FixedServer (then every challenge is armed there first).
-    Each sample: a challenge is created at the emulator (and armed), its hint is published
-    to the push topic on the server, and the time from the publish to the Challenge
-    object's InterfacesAdded on the bus is the push latency. Then `gets` plain GETs of
-    the same challenge from the same server on a keep-alive connection are the baseline.
-    device: a PyDevice, to also time the GET a device makes (fresh JWT, verified in full
-    by the emulator). Returns a dict of lists of ms."""
+    Each sample: a challenge is created at the emulator (and armed); the client publishes
+    its hint to the push topic on the server and waits for the Challenge object's
+    InterfacesAdded on the bus: that is the push latency. Then one plain GET of the same
+    challenge from the same server on a kept-alive connection is the baseline.
+    device: a PyDevice, to also time the GET a device makes (a freshly signed JWT, which
+    the emulator verifies in full). Returns lists of ms, and the sids (still pending)."""
     fixed = isinstance(server, FixedServer)
-    publisher = Http(server.url)
-    getter = Http(server.url)
     entity = backend.emulator.entity_path(factor.identity)
-    auth = backend.auth
-    out = {"push": [], "create": [], "get": [], "device_get": []}
+    out = {"push": [], "get": [], "device_get": [], "sids": []}
     device_ch = None
     if device is not None:
         device_ch = backend.create_challenge(device.identity, device.sid)
-    try:
-        for i in range(warmup + samples):
-            t_create = now_ms()
-            ch = backend.create_challenge(factor.identity, factor.sid)
-            if fixed:
-                server.arm([record(backend, factor.identity, ch["sid"])])
-            publish = publisher.build("POST", "/push/" + topic, hint(ch["sid"], factor.sid),
-                                      (("Content-Type", "application/json"),))
-            get = getter.build("GET", entity + "/Challenges/" + ch["sid"], b"", (auth,))
-            t_publish = now_ms()
-            publisher.send(publish)
-            t_export = watcher.wait(vt.challenge_path(ch["sid"]))
-            times = []
-            for _ in range(gets):
-                t0 = now_ms()
-                status, _, _ = getter.send(get)
-                times.append(now_ms() - t0)
-                if status != 200:
-                    raise RuntimeError("baseline GET: HTTP %d" % status)
-            t_device = None
-            if device is not None:
-                request = backend.http.build(
-                    "GET", device.entity + "/Challenges/" + device_ch["sid"], b"",
-                    (device.auth(fresh=True),))
-                t0 = now_ms()
-                backend.http.send(request)
-                t_device = now_ms() - t0
-            if i >= warmup:
-                out["push"].append(t_export - t_publish)
-                out["create"].append(t_export - t_create)
-                out["get"].extend(times)
-                if t_device is not None:
-                    out["device_get"].append(t_device)
-    finally:
-        publisher.close()
-        getter.close()
+    for i in range(warmup + samples):
+        ch = backend.create_challenge(factor.identity, factor.sid)
+        if fixed:
+            server.arm([record(backend, factor.identity, ch["sid"])])
+        publish = request_bytes(client.host, "POST", "/push/" + topic,
+                                hint(ch["sid"], factor.sid),
+                                (("Content-Type", "application/json"),))
+        t_push, status = client.push(vt.challenge_path(ch["sid"]), publish)
+        if status != "200":
+            raise RuntimeError("publish: HTTP %s" % status)
+        t_get, status = client.http(request_bytes(client.host, "GET",
+                                                  entity + "/Challenges/" + ch["sid"], b"",
+                                                  (backend.auth,)))
+        if status != "200":
+            raise RuntimeError("baseline GET: HTTP %s" % status)
+        t_device = None
+        if device is not None:
+            t_device, status = client.http(request_bytes(
+                client.host, "GET", device.entity + "/Challenges/" + device_ch["sid"], b"",
+                (device.auth(fresh=True),)))
+        out["sids"].append(ch["sid"])
+        if i >= warmup:
+            out["push"].append(t_push)
+            out["get"].append(t_get)
+            if t_device is not None:
+                out["device_get"].append(t_device)
     return out

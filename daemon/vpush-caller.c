@@ -387,21 +387,27 @@ read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable
                          (GDestroyNotify)vpush_caller_free);
 }
 
-/* Whether /proc/<pid>/ns/<ns> is our own namespace; FALSE when it can't be told. */
+/* Whether /proc/<pid>/ns/<ns> is our own namespace (*mine caches ours; we never change
+ * namespaces); FALSE when it can't be told. */
 static gboolean
-same_namespace (guint32 pid, const gchar *ns)
+same_namespace (guint32 pid, const gchar *ns, struct stat *mine)
 {
   gchar path[64];
-  struct stat mine;
   struct stat theirs;
 
-  g_snprintf (path, sizeof path, "/proc/self/ns/%s", ns);
-  if (stat (path, &mine) < 0)
-    return FALSE;
+  if (mine->st_ino == 0)
+    {
+      g_snprintf (path, sizeof path, "/proc/self/ns/%s", ns);
+      if (stat (path, mine) < 0)
+        {
+          mine->st_ino = 0;
+          return FALSE;
+        }
+    }
   g_snprintf (path, sizeof path, "/proc/%u/ns/%s", pid, ns);
   if (stat (path, &theirs) < 0)
     return FALSE;
-  return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+  return mine->st_dev == theirs.st_dev && mine->st_ino == theirs.st_ino;
 }
 
 /* The sandbox root is read in a worker thread because a sandbox could make it a hung FUSE
@@ -412,10 +418,12 @@ same_namespace (guint32 pid, const gchar *ns)
 static void
 identify (GTask *task)
 {
+  static struct stat our_mnt;
+  static struct stat our_user;
   Lookup *lookup = g_task_get_task_data (task);
   guint32 pid = lookup->caller->pid;
 
-  if (same_namespace (pid, "mnt") && same_namespace (pid, "user"))
+  if (same_namespace (pid, "mnt", &our_mnt) && same_namespace (pid, "user", &our_user))
     read_proc_thread (task, NULL, lookup, NULL);
   else
     g_task_run_in_thread (task, read_proc_thread);

@@ -114,6 +114,7 @@ on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_
                    "ready on the session bus as %s, %u factor%s, state %s", name, n,
                    n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
   sd_notifyf (0, "READY=1\nSTATUS=%s", d->status);
+  vpush_manager_start_polling (d->manager);
 
   g_signal_connect_swapped (vpush_manager_get_skeleton (d->manager), "notify::state",
                             G_CALLBACK (schedule_status), d);
@@ -196,6 +197,10 @@ main (int argc, char **argv)
   };
 
   setlocale (LC_ALL, "");
+  /* GLib makes its C locale for g_ascii_strto*() on first use under g_once; a thread that
+   * waits there comes back with errno = EAGAIN, which g_ascii_string_to_unsigned() then
+   * takes for a parse error. Make it here, before any other thread exists. */
+  g_ascii_strtoull ("0", NULL, 10);
   context = g_option_context_new ("- Twilio Verify Push factor for the desktop session");
   g_option_context_add_main_entries (context, options, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -209,6 +214,9 @@ main (int argc, char **argv)
       return EXIT_SUCCESS;
     }
   vpush_log_setup (verbose);
+  /* the session bus connection (socket, authentication, Hello) is made in a worker thread
+   * while the configuration, policy and factors load; everything on the bus uses it */
+  g_bus_get (G_BUS_TYPE_SESSION, NULL, NULL, NULL);
 
   config = vpush_config_load (config_path, &error);
   if (config == NULL)

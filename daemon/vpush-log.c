@@ -66,6 +66,21 @@ write_fields_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_f
   return g_log_writer_standard_streams (level, copy, n_fields, data);
 }
 
+/* stderr stays what it was at start: asked once, not with a system call per message */
+static gboolean
+stderr_is_journald (void)
+{
+  static gint journald = -1;
+  gint cached = g_atomic_int_get (&journald);
+
+  if (cached < 0)
+    {
+      cached = g_log_writer_is_journald (fileno (stderr)) ? 1 : 0;
+      g_atomic_int_set (&journald, cached);
+    }
+  return cached == 1;
+}
+
 static GLogWriterOutput
 vpush_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
 {
@@ -74,7 +89,7 @@ vpush_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
       && g_log_writer_default_would_drop (level, "vpushd"))
     return G_LOG_WRITER_HANDLED;
 
-  if (g_log_writer_is_journald (fileno (stderr))
+  if (stderr_is_journald ()
       && g_log_writer_journald (level, fields, n_fields, data) == G_LOG_WRITER_HANDLED)
     return G_LOG_WRITER_HANDLED;
 

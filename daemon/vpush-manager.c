@@ -375,7 +375,6 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
     {
       g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
-      vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));
       vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
     }
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
@@ -383,6 +382,17 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
   vpush_pending_set_clock (self->pending, pending_clock, self);
   update_state (self);
   return TRUE;
+}
+
+void
+vpush_manager_start_polling (VpushManager *self)
+{
+  GHashTableIter iter;
+  VpushFactor *factor;
+
+  g_hash_table_iter_init (&iter, self->factors);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
+    vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));
 }
 
 guint

@@ -41,8 +41,11 @@ void vpush_manager_load_async (VpushManager *self, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data);
 gboolean vpush_manager_load_finish (VpushManager *self, GAsyncResult *result, GError **error);
 
-/* Exports the Manager, the ObjectManager and every factor, and starts polling. */
+/* Exports the Manager, the ObjectManager and every factor, and connects the push streams. */
 gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error);
+/* Starts polling every factor: once the bus name is owned, so that the key loads and
+ * requests of the first polls do not hold up the name (and READY=1) at start. */
+void vpush_manager_start_polling (VpushManager *self);
 guint vpush_manager_get_n_factors (VpushManager *self);
 const gchar *vpush_manager_get_state (VpushManager *self);
 /* The exported Manager interface, NULL before export: its notify:: signals tell when State

@@ -7,6 +7,10 @@
 #define LIST_PAGE_SIZE 50
 #define LIST_MAX_PAGES 10
 #define JITTER         0.1 /* ±10 % of the interval */
+/* Requests of all polls together in flight at once; the rest wait their turn. A poll of
+ * every factor (start, Refresh) would otherwise send a list per factor and a GET per new
+ * challenge all at once: hundreds of connections, and a burst of buffers the heap keeps. */
+#define REQUESTS_MAX 6
 
 typedef struct
 {
@@ -33,7 +37,18 @@ struct _VpushPoller
 {
   VpushManager *manager;
   GHashTable *factors; /* sid → FactorPoll */
+  GQueue waiting;      /* Request, to be sent when one in flight is done */
+  guint in_flight;
 };
+
+/* A list or single GET of a running poll, counted in fp->outstanding from when it is
+ * queued: the poll (and fp) stays until it is done. */
+typedef struct
+{
+  FactorPoll *fp;
+  gchar *sid;        /* a single GET of this challenge; NULL: a list */
+  gchar *page_token; /* a list: the page, NULL for the first */
+} Request;
 
 /* A poll_async() call across several factors: completes when all of them have. */
 typedef struct
@@ -44,6 +59,7 @@ typedef struct
 
 static void schedule (FactorPoll *fp);
 static void run (FactorPoll *fp);
+static void request_send (VpushPoller *self, Request *req);
 
 static void
 complete_tasks (GList *tasks, const GError *error)
@@ -87,9 +103,45 @@ vpush_poller_new (VpushManager *manager)
   return self;
 }
 
+static void
+request_free (Request *req)
+{
+  g_free (req->sid);
+  g_free (req->page_token);
+  g_free (req);
+}
+
+/* Queues a list or a single GET for fp's running poll; sent at once while few are in
+ * flight. */
+static void
+request_queue (FactorPoll *fp, const gchar *sid, const gchar *page_token)
+{
+  VpushPoller *self = fp->poller;
+  Request *req = g_new0 (Request, 1);
+
+  req->fp = fp;
+  req->sid = g_strdup (sid);
+  req->page_token = g_strdup (page_token);
+  fp->outstanding++;
+  g_queue_push_tail (&self->waiting, req);
+  while (self->in_flight < REQUESTS_MAX && !g_queue_is_empty (&self->waiting))
+    request_send (self, g_queue_pop_head (&self->waiting));
+}
+
+/* A request in flight is done (its callback has run): the next one may go. */
+static void
+request_done (VpushPoller *self)
+{
+  self->in_flight--;
+  while (self->in_flight < REQUESTS_MAX && !g_queue_is_empty (&self->waiting))
+    request_send (self, g_queue_pop_head (&self->waiting));
+}
+
 void
 vpush_poller_free (VpushPoller *self)
 {
+  /* only at shutdown: what still waits is never sent */
+  g_queue_clear_full (&self->waiting, (GDestroyNotify)request_free);
   g_hash_table_unref (self->factors);
   g_free (self);
 }
@@ -222,6 +274,7 @@ static void
 fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   FactorPoll *fp = user_data;
+  VpushPoller *self = fp->poller;
   g_autoptr (VpushChallenge) c = NULL;
   GError *error = NULL;
 
@@ -232,14 +285,24 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     vpush_pending_put (vpush_manager_get_pending (fp->poller->manager), c);
   fp->outstanding--;
   maybe_done (fp);
+  request_done (self);
 }
 
-static void list_page (FactorPoll *fp, const gchar *page_token);
+static void listed (FactorPoll *fp, GObject *source, GAsyncResult *result);
 
 static void
 listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   FactorPoll *fp = user_data;
+  VpushPoller *self = fp->poller;
+
+  listed (fp, source, result);
+  request_done (self);
+}
+
+static void
+listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
+{
   VpushManager *manager = fp->poller->manager;
   VpushPending *pending = vpush_manager_get_pending (manager);
   VpushFactor *factor = vpush_manager_lookup_factor (manager, fp->sid);
@@ -268,27 +331,40 @@ listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       if (entry != NULL)
         continue;
       /* list items carry no signature fields: fetch each new one singly */
-      fp->outstanding++;
-      vpush_verify_fetch_challenge_async (VPUSH_VERIFY (source), vpush_factor_get_record (factor),
-                                          fp->key->key, c->sid, NULL, fetched_cb, fp);
+      request_queue (fp, c->sid, NULL);
     }
 
   if (page->next_page_token && ++fp->pages < LIST_MAX_PAGES)
-    list_page (fp, page->next_page_token);
+    request_queue (fp, NULL, page->next_page_token);
   else
     maybe_done (fp);
 }
 
 static void
-list_page (FactorPoll *fp, const gchar *page_token)
+request_send (VpushPoller *self, Request *req)
 {
-  VpushManager *manager = fp->poller->manager;
+  FactorPoll *fp = req->fp;
+  VpushManager *manager = self->manager;
   VpushFactor *factor = vpush_manager_lookup_factor (manager, fp->sid);
+  VpushVerify *verify = vpush_manager_get_verify (manager);
 
-  fp->outstanding++;
-  vpush_verify_list_challenges_async (vpush_manager_get_verify (manager),
-                                      vpush_factor_get_record (factor), fp->key->key, "pending",
-                                      "desc", LIST_PAGE_SIZE, page_token, NULL, listed_cb, fp);
+  /* the factor went while this waited: nothing to ask */
+  if (factor == NULL || fp->removed)
+    {
+      request_free (req);
+      fp->outstanding--;
+      maybe_done (fp);
+      return;
+    }
+  self->in_flight++;
+  if (req->sid != NULL)
+    vpush_verify_fetch_challenge_async (verify, vpush_factor_get_record (factor), fp->key->key,
+                                        req->sid, NULL, fetched_cb, fp);
+  else
+    vpush_verify_list_challenges_async (verify, vpush_factor_get_record (factor), fp->key->key,
+                                        "pending", "desc", LIST_PAGE_SIZE, req->page_token, NULL,
+                                        listed_cb, fp);
+  request_free (req);
 }
 
 static void
@@ -306,7 +382,7 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       maybe_done (fp);
       return;
     }
-  list_page (fp, NULL);
+  request_queue (fp, NULL, NULL);
 }
 
 static void

@@ -353,6 +353,20 @@ test_caller_lookup (void)
   g_clear_object (&result);
   g_clear_pointer (&caller, vpush_caller_free);
 
+  /* again: the bus's answer is remembered, /proc is read anew, the pidfd is a new one */
+  vpush_caller_lookup_async (connection, g_dbus_connection_get_unique_name (connection), NULL,
+                             lookup_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  caller = vpush_caller_lookup_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (caller->uid, ==, getuid ());
+  g_assert_cmpuint (caller->pid, ==, getpid ());
+  g_assert_true (vpush_caller_is_alive (caller));
+  g_assert_cmpstr (caller->exe, ==, exe);
+  g_clear_object (&result);
+  g_clear_pointer (&caller, vpush_caller_free);
+
   /* a name nobody has can't be identified */
   vpush_caller_lookup_async (connection, ":1.9999", NULL, lookup_cb, &result);
   while (result == NULL)

@@ -161,6 +161,58 @@ test_expire_and_remove_factor (void)
   g_assert_cmpuint (vpush_pending_get_size (pending), ==, 1);
 }
 
+typedef struct
+{
+  gint64 now;
+  guint calls;
+} FakeClock;
+
+static gint64
+fake_clock (gpointer user_data)
+{
+  FakeClock *clock = user_data;
+
+  clock->calls++;
+  return clock->now;
+}
+
+static gboolean
+set_flag (gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* With a clock, a challenge expires by itself, by a timer for its expiry; nothing pending,
+ * no timer: the clock is not even asked. */
+static void
+test_expiry_timer (void)
+{
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL);
+  g_autoptr (VpushChallenge) c = make_challenge ("YC00000000000000000000000000000006", FACTOR_A,
+                                                 "order-6", "2026-11-25T10:05:00Z");
+  g_autoptr (GDateTime) expiry = g_date_time_new_utc (2026, 11, 25, 10, 5, 0);
+  FakeClock clock = { g_date_time_to_unix (expiry) - 1, 0 };
+  const gchar *status = NULL;
+  gboolean waited = FALSE;
+
+  vpush_pending_set_clock (pending, fake_clock, &clock);
+  g_assert_cmpuint (clock.calls, ==, 0);
+  vpush_pending_put (pending, c);
+  clock.now++;
+  while (vpush_pending_lookup (pending, c->sid) != NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_nonnull (vpush_pending_lookup_finished (pending, c->sid, &status));
+  g_assert_cmpstr (status, ==, "expired");
+
+  clock.calls = 0;
+  g_timeout_add (1500, set_flag, &waited);
+  while (!waited)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (clock.calls, ==, 0);
+  vpush_pending_set_clock (pending, NULL, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -168,5 +220,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pending/put-export-finish", test_put_export_finish);
   g_test_add_func ("/pending/replace-keeps-answering", test_replace_keeps_answering);
   g_test_add_func ("/pending/expire-and-remove-factor", test_expire_and_remove_factor);
+  g_test_add_func ("/pending/expiry-timer", test_expiry_timer);
   return g_test_run ();
 }

@@ -40,7 +40,8 @@ PYTHON = "/usr/bin/python3"
 
 # Memory checking of vpushd (tests/run-valgrind, tests/run-sanitizers). VPUSH_VALGRIND=1 runs
 # every vpushd under valgrind's memcheck (see tool_wrapper; tests/valgrind.supp), writing
-# <vpushd log>.valgrind per run; VPUSH_WRAPPER="cmd arg…" puts any other command in front of
+# <vpushd log>.valgrind per run (VPUSH_VALGRIND_ARGS: more valgrind options, e.g.
+# --track-origins=yes); VPUSH_WRAPPER="cmd arg…" puts any other command in front of
 # vpushd. Daemon.stop() raises HarnessError when the run's valgrind log or vpushd's own log
 # shows an error report (a sanitizer's, when it writes to stderr).
 VALGRIND = os.environ.get("VPUSH_VALGRIND", "") not in ("", "0")
@@ -783,6 +784,7 @@ def tool_wrapper(log, env):
     glib_supp = _glib_valgrind_supp()
     if glib_supp:
         args.append("--suppressions=" + glib_supp)
+    args += shlex.split(os.environ.get("VPUSH_VALGRIND_ARGS", ""))
     return args + WRAPPER, tool_log
 
 
