@@ -394,11 +394,11 @@ def start_emulator(session, keepalive=None):
 class FixedServer:
     """bench/fixed-server: answers armed challenges and push streams from memory."""
 
-    def __init__(self, session, keepalive=25.0):
-        ready = session.path("fixed-server-ready.json")
-        self.log = session.path("fixed-server.log")
+    def __init__(self, session, keepalive=25.0, rtt_ms=0.0, name="fixed-server"):
+        ready = session.path(name + "-ready.json")
+        self.log = session.path(name + ".log")
         self.proc = vt._spawn([PYTHON, os.path.join(HERE, "fixed-server"), "--ready-file", ready,
-                               "--keepalive", str(keepalive)],
+                               "--keepalive", str(keepalive), "--rtt-ms", str(rtt_ms)],
                               stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),
                               stderr=subprocess.STDOUT, start_new_session=True)
         try:

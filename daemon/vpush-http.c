@@ -1,4 +1,5 @@
 #include "vpush-http.h"
+#include "vpush-http-private.h"
 
 #include <curl/curl.h>
 #include <glib-unix.h>
@@ -6,45 +7,17 @@
 
 #include "vpush-error.h"
 
-struct _VpushHttp
-{
-  GObject parent_instance;
-
-  GMainContext *context;
-  CURLM *multi;
-  GSource *timer;
-  GHashTable *sockets; /* curl_socket_t → GSource (owned) */
-  gchar *ca_file;
-  GHashTable *streams; /* CURL * → VpushHttpStream, the running ones */
-  gboolean in_curl;    /* inside curl_multi_socket_action(), so inside its callbacks */
-};
-
 G_DEFINE_TYPE (VpushHttp, vpush_http, G_TYPE_OBJECT)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURLU, curl_url_cleanup)
-
-typedef struct
-{
-  CURL *easy;
-  struct curl_slist *headers;
-  GBytes *request_body; /* kept alive: curl reads CURLOPT_POSTFIELDS in place */
-  GByteArray *body;
-  gboolean body_too_large;
-  VpushHttpResponse *response; /* the headers collected so far */
-  GSource *cancel_source;
-  VpushHttpFailure failure; /* of a request that failed */
-  gboolean send_once;       /* not a GET: curl must never send it a second time */
-  guint attempts;           /* times curl was about to send it */
-  gchar errbuf[CURL_ERROR_SIZE];
-} Request;
 
 /* A request other than GET goes out on a kept-alive connection only if that one was idle
  * for less than this: the longer a connection sat idle, the likelier the server closes
  * it just as the request goes out (which fails the request, see prereq_cb). */
 #define SEND_ONCE_MAX_IDLE_S 30
 
-static void
-request_free (gpointer data)
+void
+vpush_http_request_free (gpointer data)
 {
   Request *req = data;
 
@@ -107,8 +80,8 @@ url_part (CURLU *u, CURLUPart what)
   return copy;
 }
 
-static gboolean
-check_url (const gchar *url, gboolean *out_loopback, GError **error)
+gboolean
+vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error)
 {
   g_autoptr (CURLU) u = curl_url ();
   g_autofree gchar *scheme = NULL;
@@ -182,11 +155,11 @@ vpush_http_check_url (const gchar *url, GError **error)
                    VPUSH_HTTP_URL_MAX);
       return FALSE;
     }
-  return check_url (url, NULL, error);
+  return vpush_http_check_url_full (url, NULL, error);
 }
 
-static void
-set_captured (gchar **slot, const gchar *value, gsize len)
+void
+vpush_http_set_captured (gchar **slot, const gchar *value, gsize len)
 {
   g_free (*slot);
   *slot = g_strstrip (g_strndup (value, len));
@@ -222,13 +195,13 @@ header_cb (char *data, size_t size, size_t nmemb, void *user_data)
 #define HEADER_IS(name)                                                                            \
   (name_len == strlen (name) && g_ascii_strncasecmp (data, name, name_len) == 0)
   if (HEADER_IS ("Content-Type"))
-    set_captured (&req->response->content_type, value, value_len);
+    vpush_http_set_captured (&req->response->content_type, value, value_len);
   else if (HEADER_IS ("Date"))
-    set_captured (&req->response->date, value, value_len);
+    vpush_http_set_captured (&req->response->date, value, value_len);
   else if (HEADER_IS ("Twilio-Verify-Signature-Fields"))
-    set_captured (&req->response->signature_fields, value, value_len);
+    vpush_http_set_captured (&req->response->signature_fields, value, value_len);
   else if (HEADER_IS ("Retry-After"))
-    set_captured (&req->response->retry_after, value, value_len);
+    vpush_http_set_captured (&req->response->retry_after, value, value_len);
 #undef HEADER_IS
 
   return len;
@@ -267,8 +240,8 @@ request_detach (VpushHttp *self, GTask *task)
 /* A failed transfer as a VPUSH_ERROR_NETWORK. TLS failures say so and name the host: a
  * certificate that is not trusted or not for that host is a setup problem, not a flaky
  * network, and the user needs to know which server and which CAs were involved. */
-static GError *
-transfer_error (VpushHttp *self, Request *req, CURLcode result)
+GError *
+vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
 {
   const gchar *detail = req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror (result);
   const gchar *ca = self->ca_file != NULL ? self->ca_file : "the system store";
@@ -371,7 +344,7 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
   if (result != CURLE_OK)
     {
       req->failure = classify_failure (req->easy, result);
-      g_task_return_error (task, transfer_error (self, req, result));
+      g_task_return_error (task, vpush_http_transfer_error (self, req, result));
       return;
     }
 
@@ -384,10 +357,6 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
   g_task_return_pointer (task, g_steal_pointer (&response),
                          (GDestroyNotify)vpush_http_response_free);
 }
-
-static void streams_collect (VpushHttp *self, GPtrArray *streams, GArray *results, CURL *easy,
-                             CURLcode result);
-static void streams_complete (GPtrArray *streams, GArray *results);
 
 static void
 process_done (VpushHttp *self)
@@ -408,7 +377,8 @@ process_done (VpushHttp *self)
         continue;
       if (g_hash_table_contains (self->streams, msg->easy_handle))
         {
-          streams_collect (self, streams, stream_results, msg->easy_handle, msg->data.result);
+          vpush_http_streams_collect (self, streams, stream_results, msg->easy_handle,
+                                      msg->data.result);
           continue;
         }
       curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **)&task);
@@ -423,10 +393,8 @@ process_done (VpushHttp *self)
       request_detach (self, task);
       request_complete (self, task, g_array_index (results, CURLcode, i));
     }
-  streams_complete (streams, stream_results);
+  vpush_http_streams_complete (streams, stream_results);
 }
-
-static void streams_reap_cancelled (VpushHttp *self);
 
 static void
 socket_action (VpushHttp *self, curl_socket_t fd, int ev_bitmask)
@@ -440,7 +408,7 @@ socket_action (VpushHttp *self, curl_socket_t fd, int ev_bitmask)
   if (rc != CURLM_OK)
     g_warning ("curl_multi_socket_action: %s", curl_multi_strerror (rc));
   process_done (self);
-  streams_reap_cancelled (self);
+  vpush_http_streams_reap_cancelled (self);
 }
 
 static gboolean
@@ -612,9 +580,10 @@ prereq_cb (void *user_data, char *conn_primary_ip, char *conn_local_ip, int conn
   return CURL_PREREQFUNC_OK;
 }
 
-static gboolean
-setup_easy (VpushHttp *self, Request *req, const gchar *method, const gchar *url, gboolean loopback,
-            const gchar *const *headers, GBytes *body, guint timeout_ms, GError **error)
+gboolean
+vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const gchar *url,
+                       gboolean loopback, const gchar *const *headers, GBytes *body,
+                       guint timeout_ms, GError **error)
 {
   CURL *easy = req->easy;
   CURLcode rc = CURLE_OK;
@@ -706,7 +675,7 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, vpush_http_request_async);
 
-  if (!check_url (url, &loopback, &error))
+  if (!vpush_http_check_url_full (url, &loopback, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -715,7 +684,7 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
     return;
 
   req = g_new0 (Request, 1);
-  g_task_set_task_data (task, req, request_free);
+  g_task_set_task_data (task, req, vpush_http_request_free);
   req->body = g_byte_array_new ();
   req->response = g_new0 (VpushHttpResponse, 1);
   req->easy = curl_easy_init ();
@@ -725,7 +694,7 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
                                "cannot create a curl handle");
       return;
     }
-  if (!setup_easy (self, req, method, url, loopback, headers, body, timeout_ms, &error))
+  if (!vpush_http_setup_easy (self, req, method, url, loopback, headers, body, timeout_ms, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -775,231 +744,4 @@ vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result)
   if (req == NULL || !g_task_had_error (G_TASK (result)))
     return VPUSH_HTTP_FAILURE_PERMANENT;
   return req->failure;
-}
-
-/* Streaming GETs */
-
-struct _VpushHttpStream
-{
-  VpushHttp *http; /* a reference, dropped with the stream */
-  Request *req;    /* the easy handle, its header list and error buffer */
-  gchar *content_type;
-  VpushHttpStreamHeadersFunc on_headers;
-  VpushHttpStreamDataFunc on_data;
-  VpushHttpStreamDoneFunc on_done;
-  gpointer user_data;
-  gboolean cancelled;
-  gboolean finished; /* taken out of the multi handle, on_done not called yet */
-};
-
-static void
-stream_free (VpushHttpStream *stream)
-{
-  request_free (stream->req);
-  g_free (stream->content_type);
-  g_object_unref (stream->http);
-  g_free (stream);
-}
-
-static void
-stream_detach (VpushHttp *self, VpushHttpStream *stream)
-{
-  curl_multi_remove_handle (self->multi, stream->req->easy);
-  g_hash_table_remove (self->streams, stream->req->easy);
-}
-
-static void
-streams_collect (VpushHttp *self, GPtrArray *streams, GArray *results, CURL *easy, CURLcode result)
-{
-  VpushHttpStream *stream = g_hash_table_lookup (self->streams, easy);
-
-  /* out of the multi handle now, so a cancel from user code meanwhile only marks it */
-  stream_detach (self, stream);
-  stream->finished = TRUE;
-  g_ptr_array_add (streams, stream);
-  g_array_append_val (results, result);
-}
-
-static void
-streams_complete (GPtrArray *streams, GArray *results)
-{
-  for (guint i = 0; i < streams->len; i++)
-    {
-      VpushHttpStream *stream = g_ptr_array_index (streams, i);
-      CURLcode result = g_array_index (results, CURLcode, i);
-      g_autoptr (GError) error = NULL;
-
-      if (!stream->cancelled)
-        {
-          if (result != CURLE_OK)
-            error = transfer_error (stream->http, stream->req, result);
-          g_debug ("HTTP stream ended: %s", error ? error->message : "closed by the server");
-          stream->on_done (error, stream->user_data);
-        }
-      stream_free (stream);
-    }
-}
-
-static void
-streams_reap_cancelled (VpushHttp *self)
-{
-  g_autoptr (GPtrArray) cancelled = g_ptr_array_new ();
-  GHashTableIter iter;
-  VpushHttpStream *stream;
-
-  g_hash_table_iter_init (&iter, self->streams);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&stream))
-    if (stream->cancelled)
-      g_ptr_array_add (cancelled, stream);
-  for (guint i = 0; i < cancelled->len; i++)
-    {
-      stream = g_ptr_array_index (cancelled, i);
-      stream_detach (self, stream);
-      stream_free (stream);
-    }
-}
-
-static size_t
-stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
-{
-  VpushHttpStream *stream = user_data;
-  gsize len = size * nmemb;
-  const gsize name_len = strlen ("Content-Type:");
-  long status = 0;
-
-  if (stream->cancelled)
-    return 0;
-  if (len >= 5 && g_ascii_strncasecmp (data, "HTTP/", 5) == 0)
-    {
-      g_clear_pointer (&stream->content_type, g_free);
-      return len;
-    }
-  if (len > name_len && g_ascii_strncasecmp (data, "Content-Type:", name_len) == 0)
-    {
-      set_captured (&stream->content_type, data + name_len, len - name_len);
-      return len;
-    }
-  /* only the blank line that ends a header block is of interest here */
-  if (!(len == 2 && data[0] == '\r') && !(len == 1 && data[0] == '\n'))
-    return len;
-  curl_easy_getinfo (stream->req->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (status < 200)
-    return len; /* an interim response: the final one follows */
-  if (!stream->on_headers ((guint)status, stream->content_type, stream->user_data)
-      || stream->cancelled)
-    return 0; /* makes curl end the transfer with CURLE_WRITE_ERROR */
-  return len;
-}
-
-static size_t
-stream_write_cb (char *data, size_t size, size_t nmemb, void *user_data)
-{
-  VpushHttpStream *stream = user_data;
-  gsize len = size * nmemb;
-
-  if (stream->cancelled || !stream->on_data ((const guint8 *)data, len, stream->user_data)
-      || stream->cancelled)
-    return 0;
-  return len;
-}
-
-VpushHttpStream *
-vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *headers,
-                         guint connect_timeout_ms, VpushHttpStreamHeadersFunc on_headers,
-                         VpushHttpStreamDataFunc on_data, VpushHttpStreamDoneFunc on_done,
-                         gpointer user_data, GError **error)
-{
-  VpushHttpStream *stream;
-  gboolean loopback = FALSE;
-  CURLcode rc = CURLE_OK;
-  CURLMcode mrc;
-  CURL *easy;
-
-  g_return_val_if_fail (VPUSH_IS_HTTP (self), NULL);
-  g_return_val_if_fail (url != NULL, NULL);
-  g_return_val_if_fail (connect_timeout_ms > 0, NULL);
-  g_return_val_if_fail (on_headers != NULL && on_data != NULL && on_done != NULL, NULL);
-
-  if (!check_url (url, &loopback, error))
-    return NULL;
-  if (self->in_curl)
-    {
-      g_set_error_literal (error, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                           "a stream can't be started from inside a transfer's callback");
-      return NULL;
-    }
-
-  stream = g_new0 (VpushHttpStream, 1);
-  stream->http = g_object_ref (self);
-  stream->req = g_new0 (Request, 1);
-  stream->on_headers = on_headers;
-  stream->on_data = on_data;
-  stream->on_done = on_done;
-  stream->user_data = user_data;
-  easy = stream->req->easy = curl_easy_init ();
-  if (easy == NULL)
-    {
-      g_set_error_literal (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot create a curl handle");
-      stream_free (stream);
-      return NULL;
-    }
-  if (!setup_easy (self, stream->req, "GET", url, loopback, headers, NULL, connect_timeout_ms,
-                   error))
-    {
-      stream_free (stream);
-      return NULL;
-    }
-
-#define SETOPT(opt, val)                                                                           \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    if (rc == CURLE_OK)                                                                            \
-      rc = curl_easy_setopt (easy, opt, val);                                                      \
-  }                                                                                                \
-  G_STMT_END
-  SETOPT (CURLOPT_TIMEOUT_MS, 0L); /* the caller's keepalive timeout finds a dead peer */
-  SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
-  SETOPT (CURLOPT_TCP_KEEPIDLE, 60L);
-  SETOPT (CURLOPT_TCP_KEEPINTVL, 30L);
-  SETOPT (CURLOPT_HEADERFUNCTION, stream_header_cb);
-  SETOPT (CURLOPT_HEADERDATA, stream);
-  SETOPT (CURLOPT_WRITEFUNCTION, stream_write_cb);
-  SETOPT (CURLOPT_WRITEDATA, stream);
-#undef SETOPT
-  if (rc != CURLE_OK)
-    {
-      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot set up the stream: %s",
-                   curl_easy_strerror (rc));
-      stream_free (stream);
-      return NULL;
-    }
-
-  mrc = curl_multi_add_handle (self->multi, easy);
-  if (mrc != CURLM_OK)
-    {
-      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot start the stream: %s",
-                   curl_multi_strerror (mrc));
-      stream_free (stream);
-      return NULL;
-    }
-  g_hash_table_insert (self->streams, easy, stream);
-  g_debug ("HTTP stream GET %s", url);
-  return stream;
-}
-
-void
-vpush_http_stream_cancel (VpushHttpStream *stream)
-{
-  VpushHttp *self;
-
-  g_return_if_fail (stream != NULL);
-
-  self = stream->http;
-  stream->cancelled = TRUE;
-  /* curl can't drop a transfer from inside its own callbacks: socket_action() reaps it
-   * once curl has returned; a finished one is freed where it was collected */
-  if (self->in_curl || stream->finished)
-    return;
-  stream_detach (self, stream);
-  stream_free (stream);
 }

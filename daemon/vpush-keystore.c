@@ -1,69 +1,10 @@
 #include "vpush-keystore.h"
+#include "vpush-keystore-private.h"
 
 #include <libsecret/secret.h>
 
 #include "vpush-error.h"
 #include "vpush-names.h"
-
-#define SECRETS_BUS_NAME    "org.freedesktop.secrets"
-#define LOCKED_MESSAGE      "the login keyring is locked"
-#define NOT_RUNNING_MESSAGE "the Secret Service (" SECRETS_BUS_NAME ") is not running"
-#define NOT_STARTED_MESSAGE "not connected to the Secret Service yet"
-#define NO_COLLECTION_MESSAGE                                                                      \
-  "the Secret Service has no default collection (no login keyring has been created)"
-
-/* Pause between connection attempts while the Secret Service is there but not usable (no
- * answer, no default collection): the timeout, within these bounds. */
-#define RETRY_MIN_MS 1000
-#define RETRY_MAX_MS 30000
-
-typedef enum
-{
-  CALL_INIT,
-  CALL_STORE,
-  CALL_LOAD,
-  CALL_DELETE,
-  CALL_LIST,
-} CallKind;
-
-/* One try to reach the Secret Service: SecretService, then the default collection. Owned by
- * the libsecret callbacks; abandoned (self = NULL) on a deadline, an owner change or dispose,
- * after which the callbacks only free it. */
-typedef struct
-{
-  VpushKeystore *self;
-  GCancellable *cancellable;
-  GSource *deadline;
-  SecretService *service;
-} Attempt;
-
-struct _VpushKeystore
-{
-  GObject parent_instance;
-
-  guint timeout_ms;
-
-  guint watch_id;          /* of org.freedesktop.secrets */
-  gboolean watch_reported; /* the watch has said whether it has an owner */
-  gchar *owner;            /* its unique name; NULL while it has none */
-
-  SecretService *service;
-  gulong service_signal_handler;
-  SecretCollection *collection; /* the "default" alias */
-  gulong locked_handler;
-
-  Attempt *attempt;       /* in flight */
-  gboolean attempt_again; /* something changed during the attempt: make another one */
-  guint retry_source;
-
-  gboolean available;
-  gboolean locked;
-  gchar *reason; /* why not available */
-
-  GPtrArray *calls;      /* GTask: unanswered calls (no reference) */
-  GPtrArray *init_tasks; /* GTask: init calls waiting for the first outcome */
-  GHashTable *doubtful;  /* factor sid → clearing: stores whose outcome is unknown */
-};
 
 enum
 {
@@ -76,8 +17,6 @@ enum
 static GParamSpec *props[N_PROPS];
 
 G_DEFINE_TYPE (VpushKeystore, vpush_keystore, G_TYPE_OBJECT)
-
-static void keystore_connect (VpushKeystore *self);
 
 static const SecretSchema *
 keystore_get_schema (void)
@@ -95,25 +34,13 @@ keystore_get_schema (void)
   return &schema;
 }
 
-static gchar *
-keystore_timeout_message (VpushKeystore *self)
+gchar *
+vpush_keystore_timeout_message (VpushKeystore *self)
 {
   return g_strdup_printf ("the Secret Service did not answer within %u ms", self->timeout_ms);
 }
 
 /* ---- per-call state ---- */
-
-/* One deadline for the whole call, however many D-Bus round trips it takes. */
-typedef struct
-{
-  CallKind kind;
-  GCancellable *cancellable; /* handed to libsecret; cancelled by the caller or the deadline */
-  GCancellable *caller_cancellable;
-  gulong caller_handler;
-  GSource *deadline;
-  gboolean done; /* the task has been answered; a late libsecret reply is dropped */
-  gchar *factor_sid;
-} KeystoreCall;
 
 static void
 keystore_call_free (KeystoreCall *call)
@@ -139,8 +66,8 @@ on_caller_cancelled (GCancellable *caller_cancellable, gpointer user_data)
 
 /* Called first on every way a call is answered. FALSE when it was answered already; the caller
  * then only drops its reference. Otherwise stops the deadline. */
-static gboolean
-keystore_call_begin_answer (GTask *task)
+gboolean
+vpush_keystore_call_begin_answer (GTask *task)
 {
   VpushKeystore *self = g_task_get_source_object (task);
   KeystoreCall *call = g_task_get_task_data (task);
@@ -167,8 +94,9 @@ keystore_call_get_cancellable (GTask *task)
 
 /* ---- state ---- */
 
-static void
-keystore_set_state (VpushKeystore *self, gboolean available, gboolean locked, const gchar *reason)
+void
+vpush_keystore_set_state (VpushKeystore *self, gboolean available, gboolean locked,
+                          const gchar *reason)
 {
   g_object_freeze_notify (G_OBJECT (self));
   if (self->available != available)
@@ -187,436 +115,6 @@ keystore_set_state (VpushKeystore *self, gboolean available, gboolean locked, co
   g_object_thaw_notify (G_OBJECT (self));
 }
 
-/* A store that failed after it was sent may still happen in the Secret Service (a stopped
- * daemon runs it once resumed, a killed one may have written it): remember it, and delete it
- * once the Secret Service is usable, after anything queued before. */
-static void
-keystore_note_doubtful (VpushKeystore *self, const gchar *factor_sid)
-{
-  if (g_hash_table_contains (self->doubtful, factor_sid))
-    return;
-  g_debug ("the key of factor %s may be stored after all: it goes once the keyring is usable",
-           factor_sid);
-  g_hash_table_insert (self->doubtful, g_strdup (factor_sid), GINT_TO_POINTER (FALSE));
-}
-
-static void
-on_doubtful_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  VpushKeystore *self = VPUSH_KEYSTORE (source);
-  g_autofree gchar *factor_sid = user_data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vpush_keystore_delete_finish (self, result, &error))
-    {
-      g_debug ("could not yet delete the unconfirmed key of factor %s: %s", factor_sid,
-               error->message);
-      if (g_hash_table_contains (self->doubtful, factor_sid))
-        g_hash_table_insert (self->doubtful, g_strdup (factor_sid), GINT_TO_POINTER (FALSE));
-      return;
-    }
-  if (g_hash_table_remove (self->doubtful, factor_sid))
-    g_message ("deleted any key of factor %s from the Secret Service: storing it had failed",
-               factor_sid);
-}
-
-static void
-keystore_clear_doubtful (VpushKeystore *self)
-{
-  GHashTableIter iter;
-  gpointer sid;
-  gpointer clearing;
-
-  if (!self->available || self->locked)
-    return;
-  g_hash_table_iter_init (&iter, self->doubtful);
-  while (g_hash_table_iter_next (&iter, &sid, &clearing))
-    {
-      if (GPOINTER_TO_INT (clearing))
-        continue;
-      g_hash_table_iter_replace (&iter, GINT_TO_POINTER (TRUE));
-      vpush_keystore_delete_async (self, sid, NULL, on_doubtful_deleted, g_strdup (sid));
-    }
-}
-
-static void
-on_collection_locked_notify (GObject *object, GParamSpec *pspec, gpointer user_data)
-{
-  VpushKeystore *self = VPUSH_KEYSTORE (user_data);
-
-  if (!self->available)
-    return;
-  keystore_set_state (self, TRUE, secret_collection_get_locked (self->collection), NULL);
-  keystore_clear_doubtful (self);
-}
-
-/* gnome-keyring announces some changes of a collection only with the service's old
- * CollectionChanged signal (an unlock of a collection locked since it started, for one), and
- * alias changes not at all: read the default collection again on any of them. */
-static void
-on_service_signal (GDBusProxy *proxy, const gchar *sender_name, const gchar *signal_name,
-                   GVariant *parameters, gpointer user_data)
-{
-  VpushKeystore *self = VPUSH_KEYSTORE (user_data);
-
-  if (g_str_equal (signal_name, "CollectionChanged"))
-    {
-      const gchar *path = NULL;
-
-      if (self->collection == NULL || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(o)")))
-        return;
-      g_variant_get (parameters, "(&o)", &path);
-      if (!g_str_equal (path, g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->collection))))
-        return;
-    }
-  else if (!g_str_equal (signal_name, "CollectionCreated")
-           && !g_str_equal (signal_name, "CollectionDeleted"))
-    return;
-  keystore_connect (self);
-}
-
-static void
-keystore_drop_connection (VpushKeystore *self)
-{
-  if (self->collection != NULL)
-    {
-      g_clear_signal_handler (&self->locked_handler, self->collection);
-      g_clear_object (&self->collection);
-    }
-  if (self->service != NULL)
-    {
-      g_clear_signal_handler (&self->service_signal_handler, self->service);
-      g_clear_object (&self->service);
-    }
-}
-
-/* ---- connecting ---- */
-
-static void
-attempt_free (Attempt *attempt)
-{
-  if (attempt->deadline != NULL)
-    {
-      g_source_destroy (attempt->deadline);
-      g_source_unref (attempt->deadline);
-    }
-  g_clear_object (&attempt->cancellable);
-  g_clear_object (&attempt->service);
-  g_free (attempt);
-}
-
-static void
-keystore_abandon_attempt (VpushKeystore *self)
-{
-  Attempt *attempt = g_steal_pointer (&self->attempt);
-
-  self->attempt_again = FALSE;
-  if (attempt == NULL)
-    return;
-  attempt->self = NULL;
-  if (attempt->deadline != NULL)
-    {
-      g_source_destroy (attempt->deadline);
-      g_clear_pointer (&attempt->deadline, g_source_unref);
-    }
-  /* the libsecret callback still comes, and frees it */
-  g_cancellable_cancel (attempt->cancellable);
-}
-
-/* Answers the init calls once the first outcome is known. */
-static void
-keystore_settle_init (VpushKeystore *self)
-{
-  g_autoptr (GPtrArray) tasks = NULL;
-
-  if (!self->watch_reported || self->attempt != NULL || self->init_tasks->len == 0)
-    return;
-  tasks = g_steal_pointer (&self->init_tasks);
-  self->init_tasks = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; i < tasks->len; i++)
-    {
-      GTask *task = g_ptr_array_index (tasks, i);
-
-      if (!keystore_call_begin_answer (task))
-        continue;
-      if (self->available)
-        g_task_return_boolean (task, TRUE);
-      else
-        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", self->reason);
-    }
-}
-
-static guint
-keystore_retry_ms (VpushKeystore *self)
-{
-  return CLAMP (self->timeout_ms, RETRY_MIN_MS, RETRY_MAX_MS);
-}
-
-static gboolean
-on_retry (gpointer user_data)
-{
-  VpushKeystore *self = VPUSH_KEYSTORE (user_data);
-
-  self->retry_source = 0;
-  keystore_connect (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-keystore_connect_failed (VpushKeystore *self, const gchar *reason)
-{
-  self->attempt_again = FALSE;
-  if (self->available || g_strcmp0 (self->reason, reason) != 0)
-    g_message ("Secret Service unavailable: %s", reason);
-  keystore_drop_connection (self);
-  keystore_set_state (self, FALSE, FALSE, reason);
-  keystore_settle_init (self);
-  /* without an owner there is nothing to retry: the name watch says when one comes */
-  if (self->owner != NULL && self->retry_source == 0 && self->attempt == NULL)
-    {
-      self->retry_source = g_timeout_add (keystore_retry_ms (self), on_retry, self);
-      g_source_set_name_by_id (self->retry_source, "[vpush] keystore retry");
-    }
-}
-
-static void
-keystore_attempt_failed (Attempt *attempt, const gchar *reason)
-{
-  VpushKeystore *self = attempt->self;
-
-  self->attempt = NULL;
-  attempt_free (attempt);
-  keystore_connect_failed (self, reason);
-}
-
-static void
-keystore_connected (VpushKeystore *self, SecretService *service, SecretCollection *collection)
-{
-  gboolean was_available = self->available;
-  gboolean locked = secret_collection_get_locked (collection);
-  const gchar *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection));
-
-  keystore_drop_connection (self);
-  self->service = g_object_ref (service);
-  self->service_signal_handler
-      = g_signal_connect (service, "g-signal", G_CALLBACK (on_service_signal), self);
-  self->collection = g_object_ref (collection);
-  self->locked_handler = g_signal_connect (collection, "notify::locked",
-                                           G_CALLBACK (on_collection_locked_notify), self);
-  if (!was_available)
-    g_message ("Secret Service available: default collection %s, %s", path,
-               locked ? "locked" : "unlocked");
-  else
-    g_debug ("Secret Service default collection %s, %s", path, locked ? "locked" : "unlocked");
-  keystore_set_state (self, TRUE, locked, NULL);
-  keystore_settle_init (self);
-  keystore_clear_doubtful (self);
-  if (self->attempt_again && self->attempt == NULL)
-    {
-      self->attempt_again = FALSE;
-      keystore_connect (self);
-    }
-}
-
-static void
-on_attempt_collection (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Attempt *attempt = user_data;
-  VpushKeystore *self = attempt->self;
-  g_autoptr (SecretCollection) collection = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *reason = NULL;
-
-  collection = secret_collection_for_alias_finish (result, &error);
-  if (self == NULL)
-    {
-      attempt_free (attempt);
-      return;
-    }
-  if (error != NULL)
-    {
-      g_dbus_error_strip_remote_error (error);
-      reason = g_strdup_printf ("cannot read the default collection of the Secret Service: %s",
-                                error->message);
-      keystore_attempt_failed (attempt, reason);
-      return;
-    }
-  if (collection == NULL)
-    {
-      keystore_attempt_failed (attempt, NO_COLLECTION_MESSAGE);
-      return;
-    }
-  self->attempt = NULL;
-  keystore_connected (self, attempt->service, collection);
-  attempt_free (attempt);
-}
-
-static void
-on_attempt_service (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Attempt *attempt = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *reason = NULL;
-
-  attempt->service = secret_service_get_finish (result, &error);
-  if (attempt->self == NULL)
-    {
-      attempt_free (attempt);
-      return;
-    }
-  if (attempt->service == NULL)
-    {
-      g_dbus_error_strip_remote_error (error);
-      reason = g_strdup_printf ("cannot connect to the Secret Service: %s", error->message);
-      keystore_attempt_failed (attempt, reason);
-      return;
-    }
-  /* no LOAD_COLLECTIONS: the default collection is looked up by its alias */
-  secret_collection_for_alias (attempt->service, SECRET_COLLECTION_DEFAULT, SECRET_COLLECTION_NONE,
-                               attempt->cancellable, on_attempt_collection, attempt);
-}
-
-/* The attempt in flight ran out of time: the Secret Service is there but does not answer. */
-static void
-keystore_attempt_timed_out (VpushKeystore *self)
-{
-  Attempt *attempt = g_steal_pointer (&self->attempt);
-  g_autofree gchar *reason = keystore_timeout_message (self);
-
-  /* answer now rather than wait for libsecret to notice: a stopped daemon must never hold
-   * anything up; the libsecret callback frees the attempt when the cancellation arrives */
-  if (attempt->deadline != NULL)
-    {
-      g_source_destroy (attempt->deadline);
-      g_clear_pointer (&attempt->deadline, g_source_unref);
-    }
-  attempt->self = NULL;
-  g_cancellable_cancel (attempt->cancellable);
-  keystore_connect_failed (self, reason);
-}
-
-static gboolean
-on_attempt_deadline (gpointer user_data)
-{
-  Attempt *attempt = user_data;
-
-  keystore_attempt_timed_out (attempt->self);
-  return G_SOURCE_REMOVE;
-}
-
-/* (Re)reads the Secret Service: the shared SecretService (a new one, with a new session, after
- * the owner changed), the default collection and its lock state. Also the probe of a Secret
- * Service that stopped answering. Never starts the Secret Service. */
-static void
-keystore_connect (VpushKeystore *self)
-{
-  Attempt *attempt;
-
-  if (self->owner == NULL)
-    return;
-  if (self->attempt != NULL)
-    {
-      self->attempt_again = TRUE;
-      return;
-    }
-  g_clear_handle_id (&self->retry_source, g_source_remove);
-
-  attempt = g_new0 (Attempt, 1);
-  attempt->self = self;
-  attempt->cancellable = g_cancellable_new ();
-  attempt->deadline = g_timeout_source_new (self->timeout_ms);
-  g_source_set_callback (attempt->deadline, on_attempt_deadline, attempt, NULL);
-  g_source_set_static_name (attempt->deadline, "[vpush] keystore connect deadline");
-  g_source_attach (attempt->deadline, g_main_context_get_thread_default ());
-  self->attempt = attempt;
-  secret_service_get (SECRET_SERVICE_NONE, attempt->cancellable, on_attempt_service, attempt);
-}
-
-/* Every unanswered call fails now with reason (the Secret Service went away). */
-static void
-keystore_fail_calls (VpushKeystore *self, const gchar *reason)
-{
-  g_autoptr (GPtrArray) tasks = g_ptr_array_new_with_free_func (g_object_unref);
-
-  for (guint i = 0; i < self->calls->len; i++)
-    g_ptr_array_add (tasks, g_object_ref (g_ptr_array_index (self->calls, i)));
-  for (guint i = 0; i < tasks->len; i++)
-    {
-      GTask *task = g_ptr_array_index (tasks, i);
-      KeystoreCall *call = g_task_get_task_data (task);
-
-      if (!keystore_call_begin_answer (task))
-        continue;
-      g_cancellable_cancel (call->cancellable);
-      if (call->kind == CALL_STORE)
-        keystore_note_doubtful (self, call->factor_sid);
-      if (call->kind == CALL_INIT)
-        g_ptr_array_remove (self->init_tasks, task);
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", reason);
-    }
-}
-
-static void
-keystore_lost (VpushKeystore *self, const gchar *reason)
-{
-  keystore_abandon_attempt (self);
-  g_clear_handle_id (&self->retry_source, g_source_remove);
-  keystore_drop_connection (self);
-  /* libsecret shares one SecretService, bound to the old owner's session: make the next
-   * secret_service_get() build a new one (libsecret's own name watch does the same) */
-  secret_service_disconnect ();
-  keystore_set_state (self, FALSE, FALSE, reason);
-  keystore_fail_calls (self, reason);
-  keystore_settle_init (self);
-}
-
-static void
-on_name_appeared (GDBusConnection *connection, const gchar *name, const gchar *name_owner,
-                  gpointer user_data)
-{
-  VpushKeystore *self = VPUSH_KEYSTORE (user_data);
-
-  self->watch_reported = TRUE;
-  if (g_strcmp0 (self->owner, name_owner) == 0)
-    return;
-  if (self->owner != NULL)
-    keystore_lost (self, "the Secret Service was replaced");
-  g_free (self->owner);
-  self->owner = g_strdup (name_owner);
-  g_debug ("%s is owned by %s", name, name_owner);
-  keystore_connect (self);
-}
-
-static void
-on_name_vanished (GDBusConnection *connection, const gchar *name, gpointer user_data)
-{
-  VpushKeystore *self = VPUSH_KEYSTORE (user_data);
-  gboolean first = !self->watch_reported;
-
-  self->watch_reported = TRUE;
-  if (!first && self->owner == NULL)
-    return;
-  if (!first)
-    g_message ("the Secret Service (%s) went away", name);
-  g_clear_pointer (&self->owner, g_free);
-  keystore_lost (self, NOT_RUNNING_MESSAGE);
-}
-
-/* A call ran into its deadline: the Secret Service is there but does not answer (stopped,
- * hung). Unavailable until a probe gets an answer. */
-static void
-keystore_mark_unresponsive (VpushKeystore *self, const gchar *reason)
-{
-  if (self->available)
-    {
-      g_message ("Secret Service unavailable: %s", reason);
-      keystore_drop_connection (self);
-      keystore_set_state (self, FALSE, FALSE, reason);
-    }
-  if (self->attempt == NULL && self->retry_source == 0)
-    keystore_connect (self);
-}
-
 /* ---- calls ---- */
 
 static gboolean
@@ -625,30 +123,31 @@ on_deadline (gpointer user_data)
   g_autoptr (GTask) task = g_object_ref (G_TASK (user_data));
   VpushKeystore *self = g_task_get_source_object (task);
   KeystoreCall *call = g_task_get_task_data (task);
-  g_autofree gchar *reason = keystore_timeout_message (self);
+  g_autofree gchar *reason = vpush_keystore_timeout_message (self);
 
   /* The first connection attempt began with an init call and has had its time as well: its
    * failure answers the init calls, with the reason the other calls then get too. */
   if (call->kind == CALL_INIT && self->attempt != NULL)
-    keystore_attempt_timed_out (self);
+    vpush_keystore_attempt_timed_out (self);
   /* Answer now rather than wait for libsecret to notice the cancellation: a stopped daemon
    * must never hold up the caller. */
-  if (!keystore_call_begin_answer (task))
+  if (!vpush_keystore_call_begin_answer (task))
     return G_SOURCE_REMOVE;
   g_cancellable_cancel (call->cancellable);
   if (call->kind == CALL_STORE)
-    keystore_note_doubtful (self, call->factor_sid);
+    vpush_keystore_note_doubtful (self, call->factor_sid);
   if (call->kind == CALL_INIT)
     g_ptr_array_remove (self->init_tasks, task);
   else
-    keystore_mark_unresponsive (self, reason);
+    vpush_keystore_mark_unresponsive (self, reason);
   g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", reason);
   return G_SOURCE_REMOVE;
 }
 
-static GTask *
-keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,
-                   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+GTask *
+vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   KeystoreCall *call = g_new0 (KeystoreCall, 1);
@@ -692,9 +191,9 @@ keystore_return_error (GTask *task, GError *error)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     {
       /* GDBus's own timeout, shorter than a timeout_ms above 25 s */
-      g_autofree gchar *reason = keystore_timeout_message (self);
+      g_autofree gchar *reason = vpush_keystore_timeout_message (self);
 
-      keystore_mark_unresponsive (self, reason);
+      vpush_keystore_mark_unresponsive (self, reason);
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", reason);
       g_error_free (error);
       return;
@@ -704,7 +203,7 @@ keystore_return_error (GTask *task, GError *error)
       g_dbus_error_strip_remote_error (error);
       /* the service may have changed under us: read it again (the name watch handles a
        * Secret Service that went away) */
-      keystore_connect (self);
+      vpush_keystore_connect (self);
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
                                "the Secret Service failed: %s", error->message);
       g_error_free (error);
@@ -745,9 +244,9 @@ vpush_keystore_dispose (GObject *object)
       g_bus_unwatch_name (self->watch_id);
       self->watch_id = 0;
     }
-  keystore_abandon_attempt (self);
+  vpush_keystore_abandon_attempt (self);
   g_clear_handle_id (&self->retry_source, g_source_remove);
-  keystore_drop_connection (self);
+  vpush_keystore_drop_connection (self);
   if (self->init_tasks != NULL)
     g_ptr_array_set_size (self->init_tasks, 0);
   G_OBJECT_CLASS (vpush_keystore_parent_class)->dispose (object);
@@ -848,37 +347,6 @@ vpush_keystore_get_unavailable_reason (VpushKeystore *self)
   return self->reason != NULL ? self->reason : NOT_STARTED_MESSAGE;
 }
 
-/* ---- init ---- */
-
-void
-vpush_keystore_init_async (VpushKeystore *self, GCancellable *cancellable,
-                           GAsyncReadyCallback callback, gpointer user_data)
-{
-  GTask *task;
-
-  g_return_if_fail (VPUSH_IS_KEYSTORE (self));
-
-  task = keystore_task_new (self, CALL_INIT, vpush_keystore_init_async, cancellable, callback,
-                            user_data);
-  g_ptr_array_add (self->init_tasks, task);
-  /* The only place that may start the Secret Service (D-Bus activation, like any libsecret
-   * client at start). Later the key store waits for it to appear: a keyring started by
-   * activation after a crash has no password, so it would only ever be locked. */
-  if (self->watch_id == 0)
-    self->watch_id = g_bus_watch_name (G_BUS_TYPE_SESSION, SECRETS_BUS_NAME,
-                                       G_BUS_NAME_WATCHER_FLAGS_AUTO_START, on_name_appeared,
-                                       on_name_vanished, self, NULL);
-  keystore_settle_init (self);
-}
-
-gboolean
-vpush_keystore_init_finish (VpushKeystore *self, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
 /* ---- store ---- */
 
 static void
@@ -890,7 +358,7 @@ on_store (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
 
   secret_service_store_finish (SECRET_SERVICE (source), result, &error);
-  if (!keystore_call_begin_answer (task))
+  if (!vpush_keystore_call_begin_answer (task))
     {
       g_clear_error (&error);
       return;
@@ -899,9 +367,9 @@ on_store (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       /* only a refusal is sure to have stored nothing */
       if (!g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
-        keystore_note_doubtful (self, call->factor_sid);
+        vpush_keystore_note_doubtful (self, call->factor_sid);
       keystore_return_error (task, error);
-      keystore_clear_doubtful (self);
+      vpush_keystore_clear_doubtful (self);
       return;
     }
   g_hash_table_remove (self->doubtful, call->factor_sid);
@@ -929,8 +397,8 @@ vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid, const 
   g_return_if_fail (friendly_name != NULL);
   g_return_if_fail (key != NULL);
 
-  task = keystore_task_new (self, CALL_STORE, vpush_keystore_store_async, cancellable, callback,
-                            user_data);
+  task = vpush_keystore_task_new (self, CALL_STORE, vpush_keystore_store_async, cancellable,
+                                  callback, user_data);
   call = g_task_get_task_data (task);
   call->factor_sid = g_strdup (factor_sid);
 
@@ -938,7 +406,7 @@ vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid, const 
   if (!keystore_check_usable (self, &error)
       || !vpush_key_export_pkcs8 (key, &der, &der_len, &error))
     {
-      keystore_call_begin_answer (task);
+      vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);
       return;
     }
@@ -977,7 +445,7 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   VpushKey *key = NULL;
 
   items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
-  if (!keystore_call_begin_answer (task))
+  if (!vpush_keystore_call_begin_answer (task))
     {
       g_list_free_full (items, g_object_unref);
       g_clear_error (&error);
@@ -1044,15 +512,15 @@ vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid, GCancel
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
   g_return_if_fail (factor_sid != NULL);
 
-  task = keystore_task_new (self, CALL_LOAD, vpush_keystore_load_async, cancellable, callback,
-                            user_data);
+  task = vpush_keystore_task_new (self, CALL_LOAD, vpush_keystore_load_async, cancellable, callback,
+                                  user_data);
   call = g_task_get_task_data (task);
   call->factor_sid = g_strdup (factor_sid);
 
   /* A lookup on a locked collection answers "nothing", exactly like a missing item. */
   if (!keystore_check_usable (self, &error))
     {
-      keystore_call_begin_answer (task);
+      vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);
       return;
     }
@@ -1083,7 +551,7 @@ on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
 
   /* FALSE without an error means nothing matched: already gone is fine. */
   secret_service_clear_finish (SECRET_SERVICE (source), result, &error);
-  if (!keystore_call_begin_answer (task))
+  if (!vpush_keystore_call_begin_answer (task))
     {
       g_clear_error (&error);
       return;
@@ -1109,13 +577,13 @@ vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
   g_return_if_fail (factor_sid != NULL);
 
-  task = keystore_task_new (self, CALL_DELETE, vpush_keystore_delete_async, cancellable, callback,
-                            user_data);
+  task = vpush_keystore_task_new (self, CALL_DELETE, vpush_keystore_delete_async, cancellable,
+                                  callback, user_data);
 
   /* While locked the item can't be seen, so "deleted" could not be told from "hidden". */
   if (!keystore_check_usable (self, &error))
     {
-      keystore_call_begin_answer (task);
+      vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);
       return;
     }
@@ -1145,7 +613,7 @@ on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
 
   items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
-  if (!keystore_call_begin_answer (task))
+  if (!vpush_keystore_call_begin_answer (task))
     {
       g_list_free_full (items, g_object_unref);
       g_clear_error (&error);
@@ -1183,13 +651,13 @@ vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,
 
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
 
-  task = keystore_task_new (self, CALL_LIST, vpush_keystore_list_async, cancellable, callback,
-                            user_data);
+  task = vpush_keystore_task_new (self, CALL_LIST, vpush_keystore_list_async, cancellable, callback,
+                                  user_data);
 
   /* while locked the items' attributes can't be trusted to be there */
   if (!keystore_check_usable (self, &error))
     {
-      keystore_call_begin_answer (task);
+      vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);
       return;
     }

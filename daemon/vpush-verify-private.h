@@ -1,9 +1,77 @@
-/* Internal parts of vpush-verify.c exposed for tests and fuzzing; not API. */
+/* Internal parts of the Verify API client, shared by vpush-verify.c (the object and how a
+ * call is sent: auth, transport, retries), vpush-verify-calls.c (the seven calls) and
+ * vpush-verify-map.c (response mapping), and exposed for tests and fuzzing; not API. */
 #pragma once
 
 #include "vpush-verify.h"
 
 G_BEGIN_DECLS
+
+struct _VpushVerify
+{
+  GObject parent_instance;
+
+  VpushHttp *http;
+  gchar *base_url; /* always ends with '/' */
+  guint timeout_ms;
+  gint64 clock_offset;
+  GHashTable *auth_cache; /* credential sid → CachedAuth */
+  guint retry_timeout_ms; /* 0: transient failures are not retried */
+  guint backoff_base_ms;
+  guint backoff_max_ms;
+};
+
+typedef struct _Call Call;
+
+/* Turns a 2xx response into the call's result; *out is left alone for boolean calls. */
+typedef gboolean (*CallMapFunc) (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                 gpointer *out, GError **error);
+
+struct _Call
+{
+  const gchar *method;
+  gchar *url;
+  GBytes *body;              /* form body, NULL for GET and DELETE */
+  gchar *access_token;       /* create-factor only; every other call signs a device JWT */
+  VpushFactorRecord *factor; /* the factor whose key authenticates the call */
+  VpushKey *key;             /* borrowed: the caller keeps it alive until the callback */
+  gboolean retried;          /* the one clock-skew retry was used */
+  gboolean idempotent;       /* may be sent again when the API may have acted on it */
+  gboolean maybe_delivered;  /* an attempt may have reached the API, its reply lost */
+  guint retries;             /* transient-failure retries so far */
+  gint64 started;            /* monotonic µs of the first attempt */
+  gint64 deadline;           /* monotonic µs no retry may run past; 0: from retry_timeout_ms */
+  gboolean is_delete;        /* §3.4 outcome rules */
+  gboolean is_fetch;         /* 404 → VPUSH_ERROR_NOT_FOUND */
+  CallMapFunc map;           /* NULL: success needs no body */
+  GDestroyNotify result_free;
+
+  /* create-factor: what the record takes from the request */
+  gchar *service_sid;
+  gchar *identity;
+  gchar *friendly_name;
+};
+
+/* vpush-verify.c: a task for a call, filled in by the caller; failing it before it is sent */
+GTask *vpush_verify_call_new (VpushVerify *self, gpointer source_tag, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data, Call **out_call);
+void vpush_verify_call_fail (GTask *task, GError *error);
+/* Sends the call, with retries; consumes the task reference. */
+void vpush_verify_call_send (GTask *task);
+
+/* vpush-verify-map.c: an API error from a non-2xx response, and the CallMapFunc of each call */
+void vpush_verify_set_api_error (VpushHttpResponse *response, GError **error);
+gboolean vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                         gpointer *out, GError **error);
+gboolean vpush_verify_map_verify_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                         gpointer *out, GError **error);
+gboolean vpush_verify_map_update_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                         gpointer *out, GError **error);
+gboolean vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                     gpointer *out, GError **error);
+gboolean vpush_verify_map_challenge_page (VpushVerify *self, Call *call,
+                                          VpushHttpResponse *response, gpointer *out,
+                                          GError **error);
 
 /* Maps the body of a list-challenges response (#6): every item must be a challenge of
  * factor, and meta.next_page_url (resolved against base_url) gives the next page token.

@@ -1,0 +1,56 @@
+/* Internal parts of the libcurl client, shared by vpush-http.c (the multi handle on the GLib
+ * loop, its sockets and timer, and requests) and vpush-http-stream.c (streaming GETs); not
+ * API. */
+#pragma once
+
+#include <curl/curl.h>
+
+#include "vpush-http.h"
+
+G_BEGIN_DECLS
+
+struct _VpushHttp
+{
+  GObject parent_instance;
+
+  GMainContext *context;
+  CURLM *multi;
+  GSource *timer;
+  GHashTable *sockets; /* curl_socket_t → GSource (owned) */
+  gchar *ca_file;
+  GHashTable *streams; /* CURL * → VpushHttpStream, the running ones */
+  gboolean in_curl;    /* inside curl_multi_socket_action(), so inside its callbacks */
+};
+
+typedef struct
+{
+  CURL *easy;
+  struct curl_slist *headers;
+  GBytes *request_body; /* kept alive: curl reads CURLOPT_POSTFIELDS in place */
+  GByteArray *body;
+  gboolean body_too_large;
+  VpushHttpResponse *response; /* the headers collected so far */
+  GSource *cancel_source;
+  VpushHttpFailure failure; /* of a request that failed */
+  gboolean send_once;       /* not a GET: curl must never send it a second time */
+  guint attempts;           /* times curl was about to send it */
+  gchar errbuf[CURL_ERROR_SIZE];
+} Request;
+
+/* vpush-http.c */
+void vpush_http_request_free (gpointer data);
+gboolean vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error);
+void vpush_http_set_captured (gchar **slot, const gchar *value, gsize len);
+/* A failed transfer as a VPUSH_ERROR_NETWORK. */
+GError *vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result);
+gboolean vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method,
+                                const gchar *url, gboolean loopback, const gchar *const *headers,
+                                GBytes *body, guint timeout_ms, GError **error);
+
+/* vpush-http-stream.c: the streams among the finished transfers */
+void vpush_http_streams_collect (VpushHttp *self, GPtrArray *streams, GArray *results, CURL *easy,
+                                 CURLcode result);
+void vpush_http_streams_complete (GPtrArray *streams, GArray *results);
+void vpush_http_streams_reap_cancelled (VpushHttp *self);
+
+G_END_DECLS

@@ -1,0 +1,235 @@
+#include "vpush-http.h"
+#include "vpush-http-private.h"
+
+#include <curl/curl.h>
+#include <string.h>
+
+#include "vpush-error.h"
+
+/* Streaming GETs */
+
+struct _VpushHttpStream
+{
+  VpushHttp *http; /* a reference, dropped with the stream */
+  Request *req;    /* the easy handle, its header list and error buffer */
+  gchar *content_type;
+  VpushHttpStreamHeadersFunc on_headers;
+  VpushHttpStreamDataFunc on_data;
+  VpushHttpStreamDoneFunc on_done;
+  gpointer user_data;
+  gboolean cancelled;
+  gboolean finished; /* taken out of the multi handle, on_done not called yet */
+};
+
+static void
+stream_free (VpushHttpStream *stream)
+{
+  vpush_http_request_free (stream->req);
+  g_free (stream->content_type);
+  g_object_unref (stream->http);
+  g_free (stream);
+}
+
+static void
+stream_detach (VpushHttp *self, VpushHttpStream *stream)
+{
+  curl_multi_remove_handle (self->multi, stream->req->easy);
+  g_hash_table_remove (self->streams, stream->req->easy);
+}
+
+void
+vpush_http_streams_collect (VpushHttp *self, GPtrArray *streams, GArray *results, CURL *easy,
+                            CURLcode result)
+{
+  VpushHttpStream *stream = g_hash_table_lookup (self->streams, easy);
+
+  /* out of the multi handle now, so a cancel from user code meanwhile only marks it */
+  stream_detach (self, stream);
+  stream->finished = TRUE;
+  g_ptr_array_add (streams, stream);
+  g_array_append_val (results, result);
+}
+
+void
+vpush_http_streams_complete (GPtrArray *streams, GArray *results)
+{
+  for (guint i = 0; i < streams->len; i++)
+    {
+      VpushHttpStream *stream = g_ptr_array_index (streams, i);
+      CURLcode result = g_array_index (results, CURLcode, i);
+      g_autoptr (GError) error = NULL;
+
+      if (!stream->cancelled)
+        {
+          if (result != CURLE_OK)
+            error = vpush_http_transfer_error (stream->http, stream->req, result);
+          g_debug ("HTTP stream ended: %s", error ? error->message : "closed by the server");
+          stream->on_done (error, stream->user_data);
+        }
+      stream_free (stream);
+    }
+}
+
+void
+vpush_http_streams_reap_cancelled (VpushHttp *self)
+{
+  g_autoptr (GPtrArray) cancelled = g_ptr_array_new ();
+  GHashTableIter iter;
+  VpushHttpStream *stream;
+
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&stream))
+    if (stream->cancelled)
+      g_ptr_array_add (cancelled, stream);
+  for (guint i = 0; i < cancelled->len; i++)
+    {
+      stream = g_ptr_array_index (cancelled, i);
+      stream_detach (self, stream);
+      stream_free (stream);
+    }
+}
+
+static size_t
+stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
+{
+  VpushHttpStream *stream = user_data;
+  gsize len = size * nmemb;
+  const gsize name_len = strlen ("Content-Type:");
+  long status = 0;
+
+  if (stream->cancelled)
+    return 0;
+  if (len >= 5 && g_ascii_strncasecmp (data, "HTTP/", 5) == 0)
+    {
+      g_clear_pointer (&stream->content_type, g_free);
+      return len;
+    }
+  if (len > name_len && g_ascii_strncasecmp (data, "Content-Type:", name_len) == 0)
+    {
+      vpush_http_set_captured (&stream->content_type, data + name_len, len - name_len);
+      return len;
+    }
+  /* only the blank line that ends a header block is of interest here */
+  if (!(len == 2 && data[0] == '\r') && !(len == 1 && data[0] == '\n'))
+    return len;
+  curl_easy_getinfo (stream->req->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200)
+    return len; /* an interim response: the final one follows */
+  if (!stream->on_headers ((guint)status, stream->content_type, stream->user_data)
+      || stream->cancelled)
+    return 0; /* makes curl end the transfer with CURLE_WRITE_ERROR */
+  return len;
+}
+
+static size_t
+stream_write_cb (char *data, size_t size, size_t nmemb, void *user_data)
+{
+  VpushHttpStream *stream = user_data;
+  gsize len = size * nmemb;
+
+  if (stream->cancelled || !stream->on_data ((const guint8 *)data, len, stream->user_data)
+      || stream->cancelled)
+    return 0;
+  return len;
+}
+
+VpushHttpStream *
+vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *headers,
+                         guint connect_timeout_ms, VpushHttpStreamHeadersFunc on_headers,
+                         VpushHttpStreamDataFunc on_data, VpushHttpStreamDoneFunc on_done,
+                         gpointer user_data, GError **error)
+{
+  VpushHttpStream *stream;
+  gboolean loopback = FALSE;
+  CURLcode rc = CURLE_OK;
+  CURLMcode mrc;
+  CURL *easy;
+
+  g_return_val_if_fail (VPUSH_IS_HTTP (self), NULL);
+  g_return_val_if_fail (url != NULL, NULL);
+  g_return_val_if_fail (connect_timeout_ms > 0, NULL);
+  g_return_val_if_fail (on_headers != NULL && on_data != NULL && on_done != NULL, NULL);
+
+  if (!vpush_http_check_url_full (url, &loopback, error))
+    return NULL;
+  if (self->in_curl)
+    {
+      g_set_error_literal (error, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                           "a stream can't be started from inside a transfer's callback");
+      return NULL;
+    }
+
+  stream = g_new0 (VpushHttpStream, 1);
+  stream->http = g_object_ref (self);
+  stream->req = g_new0 (Request, 1);
+  stream->on_headers = on_headers;
+  stream->on_data = on_data;
+  stream->on_done = on_done;
+  stream->user_data = user_data;
+  easy = stream->req->easy = curl_easy_init ();
+  if (easy == NULL)
+    {
+      g_set_error_literal (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot create a curl handle");
+      stream_free (stream);
+      return NULL;
+    }
+  if (!vpush_http_setup_easy (self, stream->req, "GET", url, loopback, headers, NULL,
+                              connect_timeout_ms, error))
+    {
+      stream_free (stream);
+      return NULL;
+    }
+
+#define SETOPT(opt, val)                                                                           \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if (rc == CURLE_OK)                                                                            \
+      rc = curl_easy_setopt (easy, opt, val);                                                      \
+  }                                                                                                \
+  G_STMT_END
+  SETOPT (CURLOPT_TIMEOUT_MS, 0L); /* the caller's keepalive timeout finds a dead peer */
+  SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
+  SETOPT (CURLOPT_TCP_KEEPIDLE, 60L);
+  SETOPT (CURLOPT_TCP_KEEPINTVL, 30L);
+  SETOPT (CURLOPT_HEADERFUNCTION, stream_header_cb);
+  SETOPT (CURLOPT_HEADERDATA, stream);
+  SETOPT (CURLOPT_WRITEFUNCTION, stream_write_cb);
+  SETOPT (CURLOPT_WRITEDATA, stream);
+#undef SETOPT
+  if (rc != CURLE_OK)
+    {
+      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot set up the stream: %s",
+                   curl_easy_strerror (rc));
+      stream_free (stream);
+      return NULL;
+    }
+
+  mrc = curl_multi_add_handle (self->multi, easy);
+  if (mrc != CURLM_OK)
+    {
+      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot start the stream: %s",
+                   curl_multi_strerror (mrc));
+      stream_free (stream);
+      return NULL;
+    }
+  g_hash_table_insert (self->streams, easy, stream);
+  g_debug ("HTTP stream GET %s", url);
+  return stream;
+}
+
+void
+vpush_http_stream_cancel (VpushHttpStream *stream)
+{
+  VpushHttp *self;
+
+  g_return_if_fail (stream != NULL);
+
+  self = stream->http;
+  stream->cancelled = TRUE;
+  /* curl can't drop a transfer from inside its own callbacks: socket_action() reaps it
+   * once curl has returned; a finished one is freed where it was collected */
+  if (self->in_curl || stream->finished)
+    return;
+  stream_detach (self, stream);
+  stream_free (stream);
+}

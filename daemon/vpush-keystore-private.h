@@ -1,0 +1,98 @@
+/* Internal parts of the Secret Service key store, shared by vpush-keystore.c (the object,
+ * per-call state, and the store/load/delete/list operations) and vpush-keystore-service.c
+ * (following the Secret Service: availability, reconnects, lock state); not API. */
+#pragma once
+
+#include <libsecret/secret.h>
+
+#include "vpush-keystore.h"
+
+G_BEGIN_DECLS
+
+#define SECRETS_BUS_NAME    "org.freedesktop.secrets"
+#define LOCKED_MESSAGE      "the login keyring is locked"
+#define NOT_RUNNING_MESSAGE "the Secret Service (" SECRETS_BUS_NAME ") is not running"
+#define NOT_STARTED_MESSAGE "not connected to the Secret Service yet"
+#define NO_COLLECTION_MESSAGE                                                                      \
+  "the Secret Service has no default collection (no login keyring has been created)"
+
+typedef enum
+{
+  CALL_INIT,
+  CALL_STORE,
+  CALL_LOAD,
+  CALL_DELETE,
+  CALL_LIST,
+} CallKind;
+
+/* One try to reach the Secret Service: SecretService, then the default collection. Owned by
+ * the libsecret callbacks; abandoned (self = NULL) on a deadline, an owner change or dispose,
+ * after which the callbacks only free it. */
+typedef struct
+{
+  VpushKeystore *self;
+  GCancellable *cancellable;
+  GSource *deadline;
+  SecretService *service;
+} Attempt;
+
+struct _VpushKeystore
+{
+  GObject parent_instance;
+
+  guint timeout_ms;
+
+  guint watch_id;          /* of org.freedesktop.secrets */
+  gboolean watch_reported; /* the watch has said whether it has an owner */
+  gchar *owner;            /* its unique name; NULL while it has none */
+
+  SecretService *service;
+  gulong service_signal_handler;
+  SecretCollection *collection; /* the "default" alias */
+  gulong locked_handler;
+
+  Attempt *attempt;       /* in flight */
+  gboolean attempt_again; /* something changed during the attempt: make another one */
+  guint retry_source;
+
+  gboolean available;
+  gboolean locked;
+  gchar *reason; /* why not available */
+
+  GPtrArray *calls;      /* GTask: unanswered calls (no reference) */
+  GPtrArray *init_tasks; /* GTask: init calls waiting for the first outcome */
+  GHashTable *doubtful;  /* factor sid → clearing: stores whose outcome is unknown */
+};
+
+/* One deadline for the whole call, however many D-Bus round trips it takes. */
+typedef struct
+{
+  CallKind kind;
+  GCancellable *cancellable; /* handed to libsecret; cancelled by the caller or the deadline */
+  GCancellable *caller_cancellable;
+  gulong caller_handler;
+  GSource *deadline;
+  gboolean done; /* the task has been answered; a late libsecret reply is dropped */
+  gchar *factor_sid;
+} KeystoreCall;
+
+/* vpush-keystore.c */
+void vpush_keystore_set_state (VpushKeystore *self, gboolean available, gboolean locked,
+                               const gchar *reason);
+/* Called first on every way a call is answered. FALSE when it was answered already. */
+gboolean vpush_keystore_call_begin_answer (GTask *task);
+gchar *vpush_keystore_timeout_message (VpushKeystore *self);
+GTask *vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+
+/* vpush-keystore-service.c */
+void vpush_keystore_connect (VpushKeystore *self);
+void vpush_keystore_drop_connection (VpushKeystore *self);
+void vpush_keystore_abandon_attempt (VpushKeystore *self);
+void vpush_keystore_attempt_timed_out (VpushKeystore *self);
+void vpush_keystore_mark_unresponsive (VpushKeystore *self, const gchar *reason);
+void vpush_keystore_note_doubtful (VpushKeystore *self, const gchar *factor_sid);
+void vpush_keystore_clear_doubtful (VpushKeystore *self);
+
+G_END_DECLS

@@ -1,0 +1,370 @@
+#include "vpush-verify.h"
+#include "vpush-verify-private.h"
+
+#include "vpush-error.h"
+#include "vpush-time.h"
+
+void
+vpush_challenge_page_free (VpushChallengePage *page)
+{
+  if (page == NULL)
+    return;
+  g_clear_pointer (&page->challenges, g_ptr_array_unref);
+  g_free (page->next_page_token);
+  g_free (page);
+}
+
+static JsonNode *
+parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local_error = NULL;
+  gsize len;
+  const gchar *data = g_bytes_get_data (response->body, &len);
+
+  if (len == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: empty response body", what);
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, data, (gssize)len, &local_error))
+    {
+      /* json-glib quotes the input, escapes decoded or not: the message may go out on the
+       * bus, so it is kept UTF-8 */
+      g_autofree gchar *why = g_utf8_make_valid (local_error->message, -1);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: response is not valid JSON: %s",
+                   what, why);
+      return NULL;
+    }
+  /* a body of only white space parses, with no root at all */
+  if (json_parser_get_root (parser) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: response is not a JSON object",
+                   what);
+      return NULL;
+    }
+  return json_parser_steal_root (parser);
+}
+
+static const gchar *
+member_string (JsonObject *object, const gchar *key)
+{
+  JsonNode *node = json_object_get_member (object, key);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+void
+vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gsize len;
+  const gchar *data = g_bytes_get_data (response->body, &len);
+  JsonNode *root;
+  JsonObject *object;
+  JsonNode *code;
+  const gchar *message;
+
+  if (len == 0 || !json_parser_load_from_data (parser, data, (gssize)len, NULL)
+      || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API,
+                   "HTTP %u, and the body is not a Twilio error object", response->status);
+      return;
+    }
+  object = json_node_get_object (root);
+  code = json_object_get_member (object, "code");
+  message = member_string (object, "message");
+  if (code == NULL || !JSON_NODE_HOLDS_VALUE (code)
+      || json_node_get_value_type (code) != G_TYPE_INT64 || message == NULL)
+    {
+      g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API,
+                   "HTTP %u, and the body is not a Twilio error object", response->status);
+      return;
+    }
+  g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API, "HTTP %u, code %" G_GINT64_FORMAT ": %s",
+               response->status, json_node_get_int (code), message);
+}
+
+/* ---- #1 create factor ---- */
+
+gboolean
+vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                gpointer *out, GError **error)
+{
+  g_autoptr (JsonNode) root = parse_object (response, "create factor", error);
+  g_autoptr (VpushFactorRecord) record = NULL;
+  JsonObject *object;
+  JsonNode *config;
+  JsonNode *metadata;
+  const gchar *sid;
+  const gchar *account_sid;
+  const gchar *status;
+  const gchar *created;
+  const gchar *credential_sid = NULL;
+  gint64 unused;
+
+  if (root == NULL)
+    return FALSE;
+  object = json_node_get_object (root);
+  sid = member_string (object, "sid");
+  account_sid = member_string (object, "account_sid");
+  status = member_string (object, "status");
+  created = member_string (object, "date_created");
+  config = json_object_get_member (object, "config");
+  if (config != NULL && JSON_NODE_HOLDS_OBJECT (config))
+    credential_sid = member_string (json_node_get_object (config), "credential_sid");
+
+  if (!vpush_sid_is_valid (sid, "YF"))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "create factor: “sid” is missing or not a YF… sid");
+      return FALSE;
+    }
+  if (!vpush_sid_is_valid (account_sid, "AC"))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "create factor: “account_sid” is missing or not an AC… sid");
+      return FALSE;
+    }
+  if (g_strcmp0 (status, "unverified") != 0 && g_strcmp0 (status, "verified") != 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "create factor: “status” is missing or unknown");
+      return FALSE;
+    }
+  if (created == NULL || !vpush_time_parse (created, &unused, NULL))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "create factor: “date_created” is missing or not an RFC 3339 time");
+      return FALSE;
+    }
+  if (credential_sid == NULL || *credential_sid == '\0')
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "create factor: “config.credential_sid” is missing");
+      return FALSE;
+    }
+
+  record = vpush_factor_record_new ();
+  record->sid = g_strdup (sid);
+  record->friendly_name = g_strdup (member_string (object, "friendly_name") ?: call->friendly_name);
+  record->service_sid = g_strdup (call->service_sid);
+  record->identity = g_strdup (call->identity);
+  record->account_sid = g_strdup (account_sid);
+  record->entity_sid = g_strdup (member_string (object, "entity_sid"));
+  record->credential_sid = g_strdup (credential_sid);
+  record->status = g_strdup (status);
+  record->created_at = g_strdup (created);
+
+  metadata = json_object_get_member (object, "metadata");
+  if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata))
+    {
+      /* the record keeps metadata as an object of strings, so other values are dropped */
+      g_autoptr (JsonObject) strings = json_object_new ();
+      g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+      JsonObjectIter iter;
+      const gchar *key;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, json_node_get_object (metadata));
+      while (json_object_iter_next (&iter, &key, &value))
+        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+          json_object_set_string_member (strings, key, json_node_get_string (value));
+      json_node_set_object (node, strings);
+      record->metadata = json_to_string (node, FALSE);
+    }
+
+  *out = g_steal_pointer (&record);
+  return TRUE;
+}
+
+/* ---- #2 verify factor ---- */
+
+gboolean
+vpush_verify_map_verify_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                gpointer *out, GError **error)
+{
+  g_autoptr (JsonNode) root = parse_object (response, "verify factor", error);
+  const gchar *status;
+
+  if (root == NULL)
+    return FALSE;
+  status = member_string (json_node_get_object (root), "status");
+  if (g_strcmp0 (status, "unverified") != 0 && g_strcmp0 (status, "verified") != 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "verify factor: “status” is missing or unknown");
+      return FALSE;
+    }
+  *out = g_strdup (status);
+  return TRUE;
+}
+
+/* ---- #3 update factor ---- */
+
+gboolean
+vpush_verify_map_update_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                gpointer *out, GError **error)
+{
+  g_autoptr (JsonNode) root = parse_object (response, "update factor", error);
+
+  return root != NULL;
+}
+
+/* ---- challenges ---- */
+
+static VpushChallenge *
+challenge_of_factor (JsonNode *node, const VpushFactorRecord *factor, GError **error)
+{
+  g_autoptr (VpushChallenge) challenge = vpush_challenge_new_from_json (node, error);
+
+  if (challenge == NULL)
+    return NULL;
+  if (g_strcmp0 (challenge->factor_sid, factor->sid) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "challenge %s belongs to factor %s, not %s", challenge->sid,
+                   challenge->factor_sid, factor->sid);
+      return NULL;
+    }
+  return g_steal_pointer (&challenge);
+}
+
+gboolean
+vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                            gpointer *out, GError **error)
+{
+  g_autoptr (JsonNode) root = parse_object (response, "challenge", error);
+  g_autoptr (VpushChallenge) challenge = NULL;
+
+  if (root == NULL)
+    return FALSE;
+  challenge = challenge_of_factor (root, call->factor, error);
+  if (challenge == NULL)
+    return FALSE;
+  /* §3.5: only a single GET of a pending challenge carries what an answer must sign */
+  if (call->is_fetch && g_str_equal (challenge->status, "pending")
+      && response->signature_fields != NULL && *response->signature_fields != '\0')
+    challenge->signature_fields = g_strdup (response->signature_fields);
+  *out = g_steal_pointer (&challenge);
+  return TRUE;
+}
+
+/* The PageToken query parameter of meta.next_page_url, if there is one. */
+static gboolean
+next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError **error)
+{
+  g_autoptr (GUri) base = NULL;
+  g_autoptr (GUri) uri = NULL;
+  g_autoptr (GHashTable) params = NULL;
+  JsonNode *meta = json_object_get_member (object, "meta");
+  JsonNode *next;
+  const gchar *query;
+  const gchar *token;
+
+  *out = NULL;
+  if (meta == NULL || JSON_NODE_HOLDS_NULL (meta))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (meta))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "list challenges: “meta” is not an object");
+      return FALSE;
+    }
+  next = json_object_get_member (json_node_get_object (meta), "next_page_url");
+  if (next == NULL || JSON_NODE_HOLDS_NULL (next))
+    return TRUE;
+  /* json-glib lets escapes such as \udc00 through as bytes that are not UTF-8 */
+  if (!JSON_NODE_HOLDS_VALUE (next) || json_node_get_value_type (next) != G_TYPE_STRING
+      || !g_utf8_validate (json_node_get_string (next), -1, NULL))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "list challenges: “meta.next_page_url” is not a string");
+      return FALSE;
+    }
+
+  base = g_uri_parse (base_url, G_URI_FLAGS_ENCODED, NULL);
+  uri = g_uri_parse_relative (base, json_node_get_string (next), G_URI_FLAGS_ENCODED, NULL);
+  if (uri == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "list challenges: “meta.next_page_url” is not a URL: “%s”",
+                   json_node_get_string (next));
+      return FALSE;
+    }
+  query = g_uri_get_query (uri);
+  if (query == NULL)
+    return TRUE;
+  /* iOS spells it pageToken, Android PageToken (§3.6) */
+  params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_CASE_INSENSITIVE, NULL);
+  if (params == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "list challenges: the query of “meta.next_page_url” is malformed");
+      return FALSE;
+    }
+  token = g_hash_table_lookup (params, "PageToken");
+  /* an empty token names no page (and on the bus "" means there is no next page) */
+  *out = token != NULL && *token != '\0' ? g_strdup (token) : NULL;
+  return TRUE;
+}
+
+VpushChallengePage *
+vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecord *factor,
+                                   VpushHttpResponse *response, GError **error)
+{
+  g_autoptr (JsonNode) root = parse_object (response, "list challenges", error);
+  g_autoptr (VpushChallengePage) page = NULL;
+  JsonObject *object;
+  JsonNode *list;
+  JsonArray *array;
+
+  if (root == NULL)
+    return NULL;
+  object = json_node_get_object (root);
+  list = json_object_get_member (object, "challenges");
+  if (list == NULL || !JSON_NODE_HOLDS_ARRAY (list))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "list challenges: “challenges” is missing or not an array");
+      return NULL;
+    }
+
+  page = g_new0 (VpushChallengePage, 1);
+  page->challenges = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_challenge_unref);
+  array = json_node_get_array (list);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      VpushChallenge *challenge
+          = challenge_of_factor (json_array_get_element (array, i), factor, error);
+
+      if (challenge == NULL)
+        {
+          g_prefix_error (error, "list challenges: item %u: ", i);
+          return NULL;
+        }
+      g_ptr_array_add (page->challenges, challenge);
+    }
+  if (!next_page_token (base_url, object, &page->next_page_token, error))
+    return NULL;
+  return g_steal_pointer (&page);
+}
+
+gboolean
+vpush_verify_map_challenge_page (VpushVerify *self, Call *call, VpushHttpResponse *response,
+                                 gpointer *out, GError **error)
+{
+  VpushChallengePage *page
+      = vpush_verify_parse_challenge_page (self->base_url, call->factor, response, error);
+
+  if (page == NULL)
+    return FALSE;
+  *out = page;
+  return TRUE;
+}
