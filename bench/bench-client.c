@@ -199,8 +199,8 @@ ping (const char *name)
 {
   sd_bus_error error = SD_BUS_ERROR_NULL;
   long long t0 = now_us ();
-  int rc = sd_bus_call_method (bus, name, "/", "org.freedesktop.DBus.Peer", "Ping", &error, NULL,
-                               "");
+  int rc
+      = sd_bus_call_method (bus, name, "/", "org.freedesktop.DBus.Peer", "Ping", &error, NULL, "");
   long long t1 = now_us ();
 
   if (rc < 0)

@@ -22,10 +22,11 @@ sign_one (EVP_PKEY *key, const unsigned char *msg, size_t len)
   EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
   unsigned char *sig = NULL;
   size_t sig_len = 0;
-  int ok = ctx != NULL
-           && EVP_DigestSignInit_ex (ctx, NULL, OSSL_DIGEST_NAME_SHA2_256, NULL, NULL, key, NULL) > 0
-           && EVP_DigestSign (ctx, NULL, &sig_len, msg, len) > 0
-           && (sig = malloc (sig_len)) != NULL && EVP_DigestSign (ctx, sig, &sig_len, msg, len) > 0;
+  int ok
+      = ctx != NULL
+        && EVP_DigestSignInit_ex (ctx, NULL, OSSL_DIGEST_NAME_SHA2_256, NULL, NULL, key, NULL) > 0
+        && EVP_DigestSign (ctx, NULL, &sig_len, msg, len) > 0 && (sig = malloc (sig_len)) != NULL
+        && EVP_DigestSign (ctx, sig, &sig_len, msg, len) > 0;
 
   free (sig);
   EVP_MD_CTX_free (ctx);

@@ -42,7 +42,7 @@ def setup(build_dir):
 # the C helpers in bench/
 
 
-def build_tools(build_dir, log=None):
+def build_tools(build_dir):
     """Compiles the C programs of bench/ into BUILD_DIR/bench (cc and pkg-config, -O2);
     returns that directory."""
     out = os.path.join(build_dir, "bench")
