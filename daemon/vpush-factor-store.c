@@ -209,6 +209,21 @@ vpush_factor_store_save (VpushFactorStore *self, const VpushFactorRecord *record
   return write_json (path, node, error);
 }
 
+/* An absent file is not an error: removing is idempotent. */
+static gboolean
+remove_file (const gchar *path, GError **error)
+{
+  if (g_unlink (path) != 0 && errno != ENOENT)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 vpush_factor_store_remove (VpushFactorStore *self, const gchar *factor_sid, GError **error)
 {
@@ -219,15 +234,7 @@ vpush_factor_store_remove (VpushFactorStore *self, const gchar *factor_sid, GErr
   path = record_path (self, factor_sid, error);
   if (path == NULL)
     return FALSE;
-  if (g_unlink (path) != 0 && errno != ENOENT)
-    {
-      int errsv = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
-                   g_strerror (errsv));
-      return FALSE;
-    }
-  return TRUE;
+  return remove_file (path, error);
 }
 
 gboolean
@@ -432,15 +439,7 @@ vpush_factor_store_remove_enrollment (VpushFactorStore *self, const gchar *id, G
   path = enrollment_path (self, id, error);
   if (path == NULL)
     return FALSE;
-  if (g_unlink (path) != 0 && errno != ENOENT)
-    {
-      int errsv = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
-                   g_strerror (errsv));
-      return FALSE;
-    }
-  return TRUE;
+  return remove_file (path, error);
 }
 
 static gint
