@@ -133,28 +133,6 @@ on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data
   g_main_loop_quit (d->loop);
 }
 
-static void
-loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Daemon *d = user_data;
-  g_autoptr (GError) error = NULL;
-  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
-
-  if (!vpush_manager_load_finish (d->manager, result, &error))
-    {
-      g_critical ("could not load the factors: %s", error->message);
-      d->exit_code = EXIT_FAILURE;
-      g_main_loop_quit (d->loop);
-      return;
-    }
-  /* never replaceable by default: any process of the user could take the name over and
-   * receive the approvals */
-  if (d->replace)
-    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE | G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
-  d->owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, VPUSH_DBUS_NAME, flags, on_bus_acquired,
-                                on_name_acquired, on_name_lost, d, NULL);
-}
-
 static gchar *
 default_state_dir (void)
 {
@@ -184,6 +162,7 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = NULL;
   guint64 watchdog_usec = 0;
+  GBusNameOwnerFlags owner_flags = G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
   const GOptionEntry options[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file", "FILE" },
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "State directory", "DIR" },
@@ -250,7 +229,17 @@ main (int argc, char **argv)
   if (sd_watchdog_enabled (0, &watchdog_usec) > 0)
     d.watchdog_id = g_timeout_add (watchdog_usec / 2000, on_watchdog, NULL);
 
-  vpush_manager_load_async (d.manager, NULL, loaded_cb, &d);
+  if (!vpush_manager_load (d.manager, &error))
+    {
+      g_printerr ("vpushd: could not load the factors: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  /* never replaceable by default: any process of the user could take the name over and
+   * receive the approvals */
+  if (d.replace)
+    owner_flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE | G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+  d.owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, VPUSH_DBUS_NAME, owner_flags, on_bus_acquired,
+                               on_name_acquired, on_name_lost, &d, NULL);
   g_main_loop_run (d.loop);
 
   if (d.owner_id)

@@ -398,6 +398,16 @@ check_request (Enroll *e, GVariant *request, GError **error)
   return TRUE;
 }
 
+static void enroll_allowed (gpointer data);
+
+static void
+keystore_settled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  /* the outcome is read from the key store's state in enroll_allowed() */
+  vpush_keystore_init_finish (VPUSH_KEYSTORE (source), result, NULL);
+  enroll_allowed (user_data);
+}
+
 static void
 enroll_allowed (gpointer data)
 {
@@ -408,6 +418,13 @@ enroll_allowed (gpointer data)
   g_autoptr (VpushKey) key = NULL;
   g_autofree gchar *public_key = NULL;
 
+  /* vpushd owns its name before the Secret Service has answered: wait for that */
+  if (!vpush_keystore_get_settled (vpush_manager_get_keystore (manager)))
+    {
+      vpush_keystore_init_async (vpush_manager_get_keystore (manager), NULL, keystore_settled_cb,
+                                 g_steal_pointer (&e));
+      return;
+    }
   /* refuse before anything is created remotely: the key could not be kept */
   if (!vpush_keystore_get_available (vpush_manager_get_keystore (manager)))
     {

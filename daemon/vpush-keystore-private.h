@@ -59,6 +59,9 @@ struct _VpushKeystore
   gboolean locked;
   gchar *reason; /* why not available */
 
+  gboolean settled;  /* the first connection attempt has an outcome */
+  GPtrArray *parked; /* GTask (a reference each): calls made before that, to send then */
+
   GPtrArray *calls;      /* GTask: unanswered calls (no reference) */
   GPtrArray *init_tasks; /* GTask: init calls waiting for the first outcome */
   GHashTable *doubtful;  /* factor sid → clearing: stores whose outcome is unknown */
@@ -74,6 +77,10 @@ typedef struct
   GSource *deadline;
   gboolean done; /* the task has been answered; a late libsecret reply is dropped */
   gchar *factor_sid;
+  /* what is sent, kept while the call is parked */
+  GHashTable *attributes;
+  SecretValue *value; /* store only */
+  gchar *label;       /* store only */
 } KeystoreCall;
 
 /* vpush-keystore.c */
@@ -82,6 +89,7 @@ void vpush_keystore_set_state (VpushKeystore *self, gboolean available, gboolean
 /* Called first on every way a call is answered. FALSE when it was answered already. */
 gboolean vpush_keystore_call_begin_answer (GTask *task);
 gchar *vpush_keystore_timeout_message (VpushKeystore *self);
+void vpush_keystore_settle (VpushKeystore *self);
 GTask *vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);

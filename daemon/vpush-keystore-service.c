@@ -146,13 +146,13 @@ vpush_keystore_abandon_attempt (VpushKeystore *self)
   g_cancellable_cancel (attempt->cancellable);
 }
 
-/* Answers the init calls once the first outcome is known. */
+/* Answers the init calls once the first outcome is known, and sends the calls parked till then. */
 static void
 keystore_settle_init (VpushKeystore *self)
 {
   g_autoptr (GPtrArray) tasks = NULL;
 
-  if (!self->watch_reported || self->attempt != NULL || self->init_tasks->len == 0)
+  if (!self->watch_reported || self->attempt != NULL)
     return;
   tasks = g_steal_pointer (&self->init_tasks);
   self->init_tasks = g_ptr_array_new_with_free_func (g_object_unref);
@@ -167,6 +167,7 @@ keystore_settle_init (VpushKeystore *self)
       else
         g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", self->reason);
     }
+  vpush_keystore_settle (self);
 }
 
 static guint

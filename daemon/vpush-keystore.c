@@ -11,6 +11,7 @@ enum
   PROP_0,
   PROP_AVAILABLE,
   PROP_LOCKED,
+  PROP_SETTLED,
   N_PROPS
 };
 
@@ -55,6 +56,9 @@ keystore_call_free (KeystoreCall *call)
   g_clear_object (&call->caller_cancellable);
   g_clear_object (&call->cancellable);
   g_free (call->factor_sid);
+  g_clear_pointer (&call->attributes, g_hash_table_unref);
+  g_clear_pointer (&call->value, secret_value_unref);
+  g_free (call->label);
   g_free (call);
 }
 
@@ -82,14 +86,6 @@ vpush_keystore_call_begin_answer (GTask *task)
     }
   g_ptr_array_remove_fast (self->calls, task);
   return TRUE;
-}
-
-static GCancellable *
-keystore_call_get_cancellable (GTask *task)
-{
-  KeystoreCall *call = g_task_get_task_data (task);
-
-  return call->cancellable;
 }
 
 /* ---- state ---- */
@@ -129,6 +125,13 @@ on_deadline (gpointer user_data)
    * failure answers the init calls, with the reason the other calls then get too. */
   if (call->kind == CALL_INIT && self->attempt != NULL)
     vpush_keystore_attempt_timed_out (self);
+  /* no word from the bus about the Secret Service within the time either: that is the outcome */
+  if (call->kind == CALL_INIT && !self->settled)
+    {
+      if (!self->available)
+        vpush_keystore_set_state (self, FALSE, FALSE, reason);
+      vpush_keystore_settle (self);
+    }
   /* Answer now rather than wait for libsecret to notice the cancellation: a stopped daemon
    * must never hold up the caller. */
   if (!vpush_keystore_call_begin_answer (task))
@@ -232,6 +235,90 @@ keystore_check_usable (VpushKeystore *self, GError **error)
   return TRUE;
 }
 
+static void on_store (GObject *source, GAsyncResult *result, gpointer user_data);
+static void on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data);
+static void on_delete (GObject *source, GAsyncResult *result, gpointer user_data);
+static void on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* Sends a prepared call to the Secret Service, or answers it at once while the key store is not
+ * usable. Takes the task reference. */
+static void
+keystore_send (VpushKeystore *self, GTask *task)
+{
+  KeystoreCall *call = g_task_get_task_data (task);
+  const SecretSchema *schema = keystore_get_schema ();
+  GError *error = NULL;
+
+  if (call->done) /* its deadline passed while it was parked */
+    {
+      g_object_unref (task);
+      return;
+    }
+  if (!keystore_check_usable (self, &error))
+    {
+      vpush_keystore_call_begin_answer (task);
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  switch (call->kind)
+    {
+    case CALL_STORE:
+      secret_service_store (self->service, schema, call->attributes,
+                            g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->collection)),
+                            call->label, call->value, call->cancellable, on_store, task);
+      break;
+    case CALL_LOAD:
+      /* A search, not secret_password_lookup: a lookup tries to unlock (prompt) when the item
+       * is locked, a search without SECRET_SEARCH_UNLOCK does not. */
+      secret_service_search (self->service, schema, call->attributes,
+                             SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, call->cancellable,
+                             on_load_searched, task);
+      break;
+    case CALL_DELETE:
+      secret_service_clear (self->service, schema, call->attributes, call->cancellable, on_delete,
+                            task);
+      break;
+    case CALL_LIST:
+      secret_service_search (self->service, schema, call->attributes, SECRET_SEARCH_ALL,
+                             call->cancellable, on_list_searched, task);
+      break;
+    case CALL_INIT:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* vpushd takes its bus name before the Secret Service has answered: until the first connection
+ * attempt has an outcome, a call waits for it (within its own deadline) instead of failing
+ * with "not connected yet". Takes the task reference. */
+static void
+keystore_dispatch (VpushKeystore *self, GTask *task)
+{
+  if (!self->settled && self->watch_id != 0)
+    {
+      g_ptr_array_add (self->parked, task);
+      return;
+    }
+  keystore_send (self, task);
+}
+
+/* The first outcome is known: send what waited for it. */
+void
+vpush_keystore_settle (VpushKeystore *self)
+{
+  g_autoptr (GPtrArray) parked = NULL;
+
+  if (self->settled)
+    return;
+  self->settled = TRUE;
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SETTLED]);
+  parked = g_steal_pointer (&self->parked);
+  self->parked = g_ptr_array_new ();
+  for (guint i = 0; i < parked->len; i++)
+    keystore_send (self, g_ptr_array_index (parked, i));
+}
+
 /* ---- object ---- */
 
 static void
@@ -260,6 +347,8 @@ vpush_keystore_finalize (GObject *object)
   g_free (self->owner);
   g_free (self->reason);
   g_ptr_array_unref (self->calls);
+  /* each parked call holds a reference: there are none left by now */
+  g_ptr_array_unref (self->parked);
   g_ptr_array_unref (self->init_tasks);
   g_hash_table_unref (self->doubtful);
   G_OBJECT_CLASS (vpush_keystore_parent_class)->finalize (object);
@@ -277,6 +366,9 @@ vpush_keystore_get_property (GObject *object, guint prop_id, GValue *value, GPar
       break;
     case PROP_LOCKED:
       g_value_set_boolean (value, self->locked);
+      break;
+    case PROP_SETTLED:
+      g_value_set_boolean (value, self->settled);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -298,6 +390,9 @@ vpush_keystore_class_init (VpushKeystoreClass *klass)
   props[PROP_LOCKED]
       = g_param_spec_boolean ("locked", NULL, NULL, FALSE,
                               G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  props[PROP_SETTLED]
+      = g_param_spec_boolean ("settled", NULL, NULL, FALSE,
+                              G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 }
 
@@ -305,6 +400,7 @@ static void
 vpush_keystore_init (VpushKeystore *self)
 {
   self->calls = g_ptr_array_new ();
+  self->parked = g_ptr_array_new ();
   self->init_tasks = g_ptr_array_new_with_free_func (g_object_unref);
   self->doubtful = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
@@ -327,6 +423,14 @@ vpush_keystore_get_available (VpushKeystore *self)
   g_return_val_if_fail (VPUSH_IS_KEYSTORE (self), FALSE);
 
   return self->available;
+}
+
+gboolean
+vpush_keystore_get_settled (VpushKeystore *self)
+{
+  g_return_val_if_fail (VPUSH_IS_KEYSTORE (self), FALSE);
+
+  return self->settled;
 }
 
 gboolean
@@ -382,10 +486,6 @@ vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid, const 
                             GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
-  g_autoptr (GHashTable) attributes = NULL;
-  g_autoptr (SecretValue) value = NULL;
-  g_autofree gchar *label = NULL;
-  GCancellable *call_cancellable;
   KeystoreCall *call;
   GError *error = NULL;
   guint8 *der = NULL;
@@ -402,25 +502,21 @@ vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid, const 
   call = g_task_get_task_data (task);
   call->factor_sid = g_strdup (factor_sid);
 
-  /* A store on a locked collection makes libsecret ask for an unlock prompt; refuse first. */
-  if (!keystore_check_usable (self, &error)
-      || !vpush_key_export_pkcs8 (key, &der, &der_len, &error))
+  if (!vpush_key_export_pkcs8 (key, &der, &der_len, &error))
     {
       vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);
       return;
     }
   /* secret_value_new copies into libsecret's non-pageable memory; our copy goes at once. */
-  value = secret_value_new ((const gchar *)der, (gssize)der_len, "application/octet-stream");
+  call->value = secret_value_new ((const gchar *)der, (gssize)der_len, "application/octet-stream");
   vpush_secure_free (der, der_len);
-
-  attributes = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid,
-                                        "service-sid", service_sid, NULL);
-  label = g_strdup_printf ("vpush factor key (%s)", friendly_name);
-  call_cancellable = keystore_call_get_cancellable (task);
-  secret_service_store (self->service, keystore_get_schema (), attributes,
-                        g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->collection)), label,
-                        value, call_cancellable, on_store, g_steal_pointer (&task));
+  call->attributes = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid,
+                                              "service-sid", service_sid, NULL);
+  call->label = g_strdup_printf ("vpush factor key (%s)", friendly_name);
+  /* a store on a locked collection makes libsecret ask for an unlock prompt: it is refused
+   * when sent */
+  keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 gboolean
@@ -505,9 +601,7 @@ vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid, GCancel
                            GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
-  g_autoptr (GHashTable) attributes = NULL;
   KeystoreCall *call;
-  GError *error = NULL;
 
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
   g_return_if_fail (factor_sid != NULL);
@@ -517,20 +611,11 @@ vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid, GCancel
   call = g_task_get_task_data (task);
   call->factor_sid = g_strdup (factor_sid);
 
-  /* A lookup on a locked collection answers "nothing", exactly like a missing item. */
-  if (!keystore_check_usable (self, &error))
-    {
-      vpush_keystore_call_begin_answer (task);
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* A search, not secret_password_lookup: a lookup tries to unlock (prompt) when the item is
-   * locked, a search without SECRET_SEARCH_UNLOCK does not. */
-  attributes = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid, NULL);
-  secret_service_search (self->service, keystore_get_schema (), attributes,
-                         SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, call->cancellable,
-                         on_load_searched, g_steal_pointer (&task));
+  /* a lookup on a locked collection answers "nothing", exactly like a missing item: it is
+   * refused when sent */
+  call->attributes
+      = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid, NULL);
+  keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 VpushKey *
@@ -570,9 +655,7 @@ vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
                              gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
-  g_autoptr (GHashTable) attributes = NULL;
-  GCancellable *call_cancellable;
-  GError *error = NULL;
+  KeystoreCall *call;
 
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
   g_return_if_fail (factor_sid != NULL);
@@ -580,18 +663,12 @@ vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
   task = vpush_keystore_task_new (self, CALL_DELETE, vpush_keystore_delete_async, cancellable,
                                   callback, user_data);
 
-  /* While locked the item can't be seen, so "deleted" could not be told from "hidden". */
-  if (!keystore_check_usable (self, &error))
-    {
-      vpush_keystore_call_begin_answer (task);
-      g_task_return_error (task, error);
-      return;
-    }
-
-  attributes = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid, NULL);
-  call_cancellable = keystore_call_get_cancellable (task);
-  secret_service_clear (self->service, keystore_get_schema (), attributes, call_cancellable,
-                        on_delete, g_steal_pointer (&task));
+  call = g_task_get_task_data (task);
+  /* while locked the item can't be seen, so "deleted" could not be told from "hidden": it is
+   * refused when sent */
+  call->attributes
+      = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid, NULL);
+  keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 gboolean
@@ -645,28 +722,18 @@ vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
-  g_autoptr (GHashTable) attributes = NULL;
-  GCancellable *call_cancellable;
-  GError *error = NULL;
+  KeystoreCall *call;
 
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
 
   task = vpush_keystore_task_new (self, CALL_LIST, vpush_keystore_list_async, cancellable, callback,
                                   user_data);
 
-  /* while locked the items' attributes can't be trusted to be there */
-  if (!keystore_check_usable (self, &error))
-    {
-      vpush_keystore_call_begin_answer (task);
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* no attributes: every item of the schema (libsecret matches xdg:schema) */
-  attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  call_cancellable = keystore_call_get_cancellable (task);
-  secret_service_search (self->service, keystore_get_schema (), attributes, SECRET_SEARCH_ALL,
-                         call_cancellable, on_list_searched, g_steal_pointer (&task));
+  call = g_task_get_task_data (task);
+  /* no attributes: every item of the schema (libsecret matches xdg:schema); while locked the
+   * items' attributes can't be trusted to be there, so it is refused when sent */
+  call->attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 GHashTable *

@@ -23,7 +23,9 @@ G_DECLARE_FINAL_TYPE (VpushKeystore, vpush_keystore, VPUSH, KEYSTORE, GObject)
  * - "available": connected to a Secret Service that has a default collection and answers.
  *   FALSE before vpush_keystore_init_async() has run, while org.freedesktop.secrets has no
  *   owner, while it fails to answer within timeout_ms, and while it has no default collection.
- * - "locked": the default collection is locked; FALSE while not available (unknown). */
+ * - "locked": the default collection is locked; FALSE while not available (unknown).
+ * - "settled": the first connection attempt after vpush_keystore_init_async() has an outcome
+ *   (connected, failed, or out of time); TRUE from then on. */
 VpushKeystore *vpush_keystore_new (guint timeout_ms);
 
 /* Starts following the Secret Service (D-Bus activating it if it has no owner yet) and waits,
@@ -35,6 +37,7 @@ void vpush_keystore_init_async (VpushKeystore *self, GCancellable *cancellable,
 gboolean vpush_keystore_init_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
 gboolean vpush_keystore_get_available (VpushKeystore *self);
+gboolean vpush_keystore_get_settled (VpushKeystore *self);
 gboolean vpush_keystore_get_locked (VpushKeystore *self);
 /* Why the key store is not available, NULL while it is. */
 const gchar *vpush_keystore_get_unavailable_reason (VpushKeystore *self);
@@ -42,7 +45,8 @@ const gchar *vpush_keystore_get_unavailable_reason (VpushKeystore *self);
 /* Errors of all calls below: locked, or the Secret Service not available, gone during the
  * call or not answering within timeout_ms → VPUSH_ERROR_KEYRING_LOCKED, with a message that
  * tells which; cancelled by the caller → G_IO_ERROR_CANCELLED. A call fails at once while the
- * key store is not available or is locked. */
+ * key store is not available or is locked; one made after vpush_keystore_init_async() but
+ * before the key store has settled waits for that (within its timeout). */
 
 /* Stores PKCS#8 DER under attributes factor-sid, service-sid; label
  * "vpush factor key (<friendly name>)". A store that failed without a definite answer (timeout,
@@ -71,7 +75,6 @@ gboolean vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result
  * attribute ("" when absent). Items without a factor-sid attribute are left out. */
 void vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data);
-GHashTable *vpush_keystore_list_finish (VpushKeystore *self, GAsyncResult *result,
-                                        GError **error);
+GHashTable *vpush_keystore_list_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -133,8 +133,12 @@ update_state (VpushManager *self)
 
   if (self->skeleton == NULL)
     return;
+  /* the name is owned before the Secret Service has answered: calls that need keys wait */
+  if (!vpush_keystore_get_settled (self->keystore))
+    state = VPUSH_STATE_STARTING;
   /* keys can't be read: locked, or the Secret Service not there or not answering */
-  if (!vpush_keystore_get_available (self->keystore) || vpush_keystore_get_locked (self->keystore))
+  else if (!vpush_keystore_get_available (self->keystore)
+           || vpush_keystore_get_locked (self->keystore))
     state = VPUSH_STATE_KEYRING_LOCKED;
   else if (self->offline)
     state = VPUSH_STATE_OFFLINE;
@@ -212,6 +216,7 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
   /* the key store reconnects by itself when the Secret Service comes (back) or answers again;
    * keys already in memory stay usable while it is away, only a lock drops them */
   g_signal_connect_swapped (self->keystore, "notify::available", G_CALLBACK (update_state), self);
+  g_signal_connect_swapped (self->keystore, "notify::settled", G_CALLBACK (update_state), self);
   self->object_manager = g_dbus_object_manager_server_new (VPUSH_DBUS_PATH);
   self->pending = vpush_pending_new (self->object_manager);
   self->poller = vpush_poller_new (self);
@@ -223,22 +228,25 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
 static void
 keystore_init_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (GTask) task = user_data;
-  VpushManager *self = g_task_get_source_object (task);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) records = NULL;
 
-  if (!vpush_keystore_init_finish (self->keystore, result, &error))
+  if (!vpush_keystore_init_finish (VPUSH_KEYSTORE (source), result, &error))
     g_warning ("Secret Service unavailable, factor keys can't be used until it is: %s",
                error->message);
-  g_clear_error (&error);
+}
 
-  records = vpush_factor_store_load_all (self->store, &error);
+/* Reads the factors and the enrollment journal; the Secret Service is connected meanwhile,
+ * and what needs a key waits for it (Manager.State is "starting" till then). */
+gboolean
+vpush_manager_load (VpushManager *self, GError **error)
+{
+  g_autoptr (GPtrArray) records = NULL;
+
+  /* first: its round trips go on while the files are read */
+  vpush_keystore_init_async (self->keystore, NULL, keystore_init_cb, NULL);
+  records = vpush_factor_store_load_all (self->store, error);
   if (records == NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
+    return FALSE;
   /* before anything can enroll: it reads the enrollment journal now */
   self->recovery = vpush_recovery_new (self->store, self->keystore, self->verify);
   vpush_recovery_start (self->recovery, records);
@@ -251,22 +259,7 @@ keystore_init_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       factor = vpush_factor_new (self, record);
       g_hash_table_insert (self->factors, g_strdup (record->sid), g_steal_pointer (&factor));
     }
-  g_task_return_boolean (task, TRUE);
-}
-
-void
-vpush_manager_load_async (VpushManager *self, GCancellable *cancellable,
-                          GAsyncReadyCallback callback, gpointer user_data)
-{
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-
-  vpush_keystore_init_async (self->keystore, cancellable, keystore_init_cb, task);
-}
-
-gboolean
-vpush_manager_load_finish (VpushManager *self, GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return TRUE;
 }
 
 static gboolean

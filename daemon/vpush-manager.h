@@ -36,10 +36,9 @@ G_DECLARE_FINAL_TYPE (VpushManager, vpush_manager, VPUSH, MANAGER, GObject)
 /* Takes ownership of config. */
 VpushManager *vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error);
 
-/* Connects to the Secret Service and loads the factor records. */
-void vpush_manager_load_async (VpushManager *self, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data);
-gboolean vpush_manager_load_finish (VpushManager *self, GAsyncResult *result, GError **error);
+/* Loads the factor records and the enrollment journal, and starts connecting to the Secret
+ * Service; calls that need a key wait for that (State "starting"). */
+gboolean vpush_manager_load (VpushManager *self, GError **error);
 
 /* Exports the Manager, the ObjectManager and every factor, and connects the push streams. */
 gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error);

@@ -18,6 +18,7 @@ struct _VpushRecovery
   GCancellable *cancellable;
   gulong available_handler;
   gulong locked_handler;
+  gulong settled_handler;
 
   GQueue entries;        /* VpushEnrollment: the journal as read at start, still to do */
   GHashTable *services;  /* service sids of this state directory's records and journal */
@@ -120,6 +121,7 @@ vpush_recovery_stop (VpushRecovery *self)
     {
       g_clear_signal_handler (&self->available_handler, self->keystore);
       g_clear_signal_handler (&self->locked_handler, self->keystore);
+      g_clear_signal_handler (&self->settled_handler, self->keystore);
     }
 }
 
@@ -435,8 +437,7 @@ sweep (VpushRecovery *self)
 static void
 on_keyring_changed (VpushRecovery *self)
 {
-  if (keyring_usable (self))
-    run (self);
+  run (self);
 }
 
 static void
@@ -446,6 +447,9 @@ run (VpushRecovery *self)
     return;
   if (!keyring_usable (self))
     {
+      /* not yet known: the key store says when it is (notify::settled) */
+      if (!vpush_keystore_get_settled (self->keystore))
+        return;
       if (!self->waiting)
         g_message ("crash recovery: waiting for the keyring to be usable");
       self->waiting = TRUE;
@@ -465,6 +469,7 @@ run (VpushRecovery *self)
   self->done = TRUE;
   g_clear_signal_handler (&self->available_handler, self->keystore);
   g_clear_signal_handler (&self->locked_handler, self->keystore);
+  g_clear_signal_handler (&self->settled_handler, self->keystore);
   g_message ("crash recovery finished");
 }
 
@@ -509,5 +514,7 @@ vpush_recovery_start (VpushRecovery *self, const GPtrArray *records)
                                                       G_CALLBACK (on_keyring_changed), self);
   self->locked_handler = g_signal_connect_swapped (self->keystore, "notify::locked",
                                                    G_CALLBACK (on_keyring_changed), self);
+  self->settled_handler = g_signal_connect_swapped (self->keystore, "notify::settled",
+                                                    G_CALLBACK (on_keyring_changed), self);
   run (self);
 }

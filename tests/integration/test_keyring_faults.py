@@ -319,6 +319,38 @@ def test_hung_at_start(daemon, client, emulator, session):
     assert client.approve({"transaction-id": txid}) == ch
 
 
+def test_calls_wait_while_starting(daemon, client, emulator, session):
+    """vpushd takes its name before the Secret Service has answered: State is "starting",
+    and a call that needs a key waits for the answer instead of failing."""
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    txid, ch = new_challenge(emulator, f)
+    # a long keyring timeout: "starting" must last for as long as this test looks at it
+    slow = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                     config={"Keyring": {"TimeoutMs": "60000"}})
+    pause_keyring(session)
+    try:
+        slow.start(wait_states=("starting",), timeout=BOUND)
+        assert client.factor_paths() == [f.path]
+        approval = PendingCall(client, "ApproveChallenge", vt.asv({"transaction-id": txid}))
+        # the approval waits: nothing answered, nothing posted, still starting
+        time.sleep(0.5)
+        client.pump()
+        assert not approval.done, approval.error
+        assert client.manager_property("State") == "starting"
+        assert emulator.answer_posts(ch) == 0
+    finally:
+        resume_keyring(session)
+    try:
+        vt.wait_until(lambda: approval.done, BOUND, what="the approval")
+        assert approval.error is None, approval.error
+        assert approval.value == (ch,)
+        assert emulator.answer_posts(ch) == 1
+        assert client.manager_property("State") == "ready"
+    finally:
+        slow.stop()
+
+
 def test_absent_at_start(daemon, client, emulator, session):
     f = vt.enroll(client, emulator)
     daemon.stop()
