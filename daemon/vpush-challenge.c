@@ -15,8 +15,8 @@ challenge_free (VpushChallenge *challenge)
   g_clear_pointer (&challenge->fields, g_variant_unref);
   g_free (challenge->responded_reason);
   g_clear_pointer (&challenge->hidden_details, json_object_unref);
-  g_clear_pointer (&challenge->raw, json_node_unref);
   g_free (challenge->signature_fields);
+  g_free (challenge->signed_body);
   g_free (challenge);
 }
 
@@ -180,46 +180,6 @@ copy_string_members (JsonObject *object)
   return copy;
 }
 
-/* json_node_copy() shares containers; the signed body must not change under us. */
-static JsonNode *
-deep_copy (JsonNode *node)
-{
-  JsonNode *copy;
-
-  switch (JSON_NODE_TYPE (node))
-    {
-    case JSON_NODE_OBJECT:
-      {
-        JsonObject *object = json_object_new ();
-        JsonObjectIter iter;
-        const gchar *key;
-        JsonNode *member;
-
-        json_object_iter_init (&iter, json_node_get_object (node));
-        while (json_object_iter_next (&iter, &key, &member))
-          json_object_set_member (object, key, deep_copy (member));
-        copy = json_node_init_object (json_node_alloc (), object);
-        json_object_unref (object);
-        return copy;
-      }
-    case JSON_NODE_ARRAY:
-      {
-        JsonArray *array = json_array_new ();
-        JsonArray *source = json_node_get_array (node);
-
-        for (guint i = 0; i < json_array_get_length (source); i++)
-          json_array_add_element (array, deep_copy (json_array_get_element (source, i)));
-        copy = json_node_init_array (json_node_alloc (), array);
-        json_array_unref (array);
-        return copy;
-      }
-    case JSON_NODE_VALUE:
-    case JSON_NODE_NULL:
-    default:
-      return json_node_copy (node);
-    }
-}
-
 VpushChallenge *
 vpush_challenge_new_from_json (JsonNode *node, GError **error)
 {
@@ -286,8 +246,41 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
   challenge->expires_at = expires_at;
   challenge->responded_reason = g_strdup (reason);
   challenge->hidden_details = hidden != NULL ? copy_string_members (hidden) : NULL;
-  challenge->raw = deep_copy (node);
   return g_steal_pointer (&challenge);
+}
+
+void
+vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *node,
+                                      const gchar *signature_fields)
+{
+  g_autoptr (JsonNode) body = NULL;
+  g_auto (GStrv) names = NULL;
+  JsonObject *object;
+  JsonObject *kept;
+
+  g_return_if_fail (challenge != NULL);
+  g_return_if_fail (node != NULL && JSON_NODE_HOLDS_OBJECT (node));
+  g_return_if_fail (signature_fields != NULL);
+
+  object = json_node_get_object (node);
+  kept = json_object_new ();
+  names = g_strsplit (signature_fields, ",", -1);
+  /* names as vpush_jwt_challenge_answer() reads them; one missing from the body stays
+   * missing, so that the answer is refused as it would have been */
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const gchar *name = g_strstrip (names[i]);
+
+      if (*name != '\0' && json_object_has_member (object, name))
+        json_object_set_member (kept, name, json_node_copy (json_object_get_member (object, name)));
+    }
+  body = json_node_init_object (json_node_alloc (), kept);
+  json_object_unref (kept);
+
+  g_free (challenge->signature_fields);
+  challenge->signature_fields = g_strdup (signature_fields);
+  g_free (challenge->signed_body);
+  challenge->signed_body = json_to_string (body, FALSE);
 }
 
 const gchar *

@@ -5,19 +5,20 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
+typedef struct
+{
   gint ref_count;
-  gchar *sid;              /* YC… */
-  gchar *factor_sid;       /* YF… */
-  gchar *status;           /* pending, approved, denied, expired */
-  gchar *message;          /* details.message, "" when absent */
-  GVariant *fields;        /* a(ss) from details.fields, never NULL */
-  gint64 created_at;       /* unix seconds */
-  gint64 expires_at;       /* unix seconds */
-  gchar *responded_reason; /* nullable */
+  gchar *sid;                 /* YC… */
+  gchar *factor_sid;          /* YF… */
+  gchar *status;              /* pending, approved, denied, expired */
+  gchar *message;             /* details.message, "" when absent */
+  GVariant *fields;           /* a(ss) from details.fields, never NULL */
+  gint64 created_at;          /* unix seconds */
+  gint64 expires_at;          /* unix seconds */
+  gchar *responded_reason;    /* nullable */
   JsonObject *hidden_details; /* nullable; only string values kept */
-  JsonNode *raw;           /* the whole response object, kept for signing */
-  gchar *signature_fields; /* from a single GET of a pending challenge, else NULL */
+  gchar *signature_fields;    /* from a single GET of a pending challenge, else NULL */
+  gchar *signed_body;         /* with signature_fields: the members it lists, as JSON text */
 } VpushChallenge;
 
 /* Maps one challenge object of a GET or list response. Requires sid, factor_sid, status,
@@ -25,6 +26,12 @@ typedef struct {
 VpushChallenge *vpush_challenge_new_from_json (JsonNode *node, GError **error);
 VpushChallenge *vpush_challenge_ref (VpushChallenge *challenge);
 void vpush_challenge_unref (VpushChallenge *challenge);
+
+/* Keeps what an answer signs (§5C): the members of node (the GET response the challenge
+ * was mapped from) that signature_fields lists, verbatim, as compact JSON text; a tree
+ * of the whole response costs several times as much per pending challenge. */
+void vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *node,
+                                           const gchar *signature_fields);
 
 /* hidden_details[key] when it is a string, else NULL. */
 const gchar *vpush_challenge_get_hidden (VpushChallenge *challenge, const gchar *key);

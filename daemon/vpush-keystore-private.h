@@ -50,6 +50,7 @@ struct _VpushKeystore
   gulong service_signal_handler;
   SecretCollection *collection; /* the "default" alias */
   gulong locked_handler;
+  gulong collection_signal_handler;
 
   Attempt *attempt;       /* in flight */
   gboolean attempt_again; /* something changed during the attempt: make another one */

@@ -73,6 +73,18 @@ on_collection_locked_notify (GObject *object, GParamSpec *pspec, gpointer user_d
   vpush_keystore_clear_doubtful (self);
 }
 
+/* libsecret 0.20's SecretCollection handles the old ItemCreated and ItemDeleted signals by
+ * building a new Items list and leaking it: a copy of every path of the collection per
+ * item stored or deleted, 2 MiB after 100 enrollments. vpushd never reads Items (it
+ * searches), so the handler is kept from running. */
+static void
+on_collection_signal (GDBusProxy *proxy, const gchar *sender_name, const gchar *signal_name,
+                      GVariant *parameters, gpointer user_data)
+{
+  if (g_str_equal (signal_name, "ItemCreated") || g_str_equal (signal_name, "ItemDeleted"))
+    g_signal_stop_emission_by_name (proxy, "g-signal");
+}
+
 /* gnome-keyring announces some changes of a collection only with the service's old
  * CollectionChanged signal (an unlock of a collection locked since it started, for one), and
  * alias changes not at all: read the default collection again on any of them. */
@@ -104,6 +116,7 @@ vpush_keystore_drop_connection (VpushKeystore *self)
   if (self->collection != NULL)
     {
       g_clear_signal_handler (&self->locked_handler, self->collection);
+      g_clear_signal_handler (&self->collection_signal_handler, self->collection);
       g_clear_object (&self->collection);
     }
   if (self->service != NULL)
@@ -227,6 +240,8 @@ keystore_connected (VpushKeystore *self, SecretService *service, SecretCollectio
   self->collection = g_object_ref (collection);
   self->locked_handler = g_signal_connect (collection, "notify::locked",
                                            G_CALLBACK (on_collection_locked_notify), self);
+  self->collection_signal_handler
+      = g_signal_connect (collection, "g-signal", G_CALLBACK (on_collection_signal), NULL);
   if (!was_available)
     g_message ("Secret Service available: default collection %s, %s", path,
                locked ? "locked" : "unlocked");

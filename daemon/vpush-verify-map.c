@@ -251,7 +251,7 @@ vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *re
   /* §3.5: only a single GET of a pending challenge carries what an answer must sign */
   if (call->is_fetch && g_str_equal (challenge->status, "pending")
       && response->signature_fields != NULL && *response->signature_fields != '\0')
-    challenge->signature_fields = g_strdup (response->signature_fields);
+    vpush_challenge_set_signature_fields (challenge, root, response->signature_fields);
   *out = g_steal_pointer (&challenge);
   return TRUE;
 }

@@ -74,6 +74,8 @@ test_good (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) node = challenge_node (NULL, NULL);
   g_autoptr (VpushChallenge) challenge = vpush_challenge_new_from_json (node, &error);
+  g_autoptr (JsonNode) signed_body = NULL;
+  JsonObject *signed_object;
   const gchar *label;
   const gchar *value;
 
@@ -99,12 +101,18 @@ test_good (void)
   g_assert_null (vpush_challenge_get_hidden (challenge, "missing"));
   g_assert_cmpuint (json_object_get_size (challenge->hidden_details), ==, 1);
 
-  /* the raw body is kept whole, and is a copy */
-  g_assert_true (json_node_equal (challenge->raw, node));
+  /* what an answer signs: the listed members, verbatim, and a copy */
+  vpush_challenge_set_signature_fields (challenge, node, "sid, details,status,,no_such_field");
+  g_assert_cmpstr (challenge->signature_fields, ==, "sid, details,status,,no_such_field");
   json_object_set_string_member (json_node_get_object (node), "status", "denied");
-  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (challenge->raw), "status"),
-                   ==, "pending");
-  g_assert_true (json_object_has_member (json_node_get_object (challenge->raw), "metadata"));
+  signed_body = json_from_string (challenge->signed_body, &error);
+  g_assert_no_error (error);
+  signed_object = json_node_get_object (signed_body);
+  g_assert_cmpuint (json_object_get_size (signed_object), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (signed_object, "sid"), ==, CHALLENGE_SID);
+  g_assert_cmpstr (json_object_get_string_member (signed_object, "status"), ==, "pending");
+  g_assert_true (json_node_equal (json_object_get_member (signed_object, "details"),
+                                  json_object_get_member (json_node_get_object (node), "details")));
 }
 
 static void
