@@ -208,12 +208,13 @@ matches (Approval *ap, VpushChallenge *c)
 
   if (ap->factor_sid && !g_str_equal (ap->factor_sid, c->factor_sid))
     return FALSE;
-  if (!factor_allowed (ap, c->factor_sid))
+  /* every pending challenge is looked at: the cheap comparison goes first */
+  if (ap->challenge_sid ? !g_str_equal (ap->challenge_sid, c->sid)
+                        : g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key),
+                                     ap->transaction_id)
+                              != 0)
     return FALSE;
-  if (ap->challenge_sid)
-    return g_str_equal (ap->challenge_sid, c->sid);
-  return g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key), ap->transaction_id)
-         == 0;
+  return factor_allowed (ap, c->factor_sid);
 }
 
 /* Answering */

@@ -325,7 +325,7 @@ allow (GTask *task, const gchar *rule)
   /* the decision on an answer is the one on its challenge; the others are routine */
   if ((auth->action & (VPUSH_ACTION_APPROVE | VPUSH_ACTION_DENY)) && auth->challenge != NULL)
     audit (auth, VPUSH_DECISION_ALLOWED, rule, NULL);
-  else
+  else if (vpush_log_debug_enabled ())
     g_debug ("%s allowed for %s (pid %u) by rule “%s”", vpush_action_to_string (auth->action),
              auth->caller->exe ? auth->caller->exe : "unknown executable", auth->caller->pid, rule);
 

@@ -15,6 +15,11 @@
 struct _VpushKey
 {
   EVP_PKEY *pkey;
+  /* Set up for ECDSA at the first signature and kept: setting one up per signature
+   * (provider fetches, a new context) cost a tenth of the signature. One signature at a
+   * time uses it. */
+  GMutex sign_lock;
+  EVP_PKEY_CTX *sign_ctx;
 };
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY, EVP_PKEY_free)
@@ -82,7 +87,26 @@ vpush_key_new_take (EVP_PKEY *pkey)
   VpushKey *key = g_new0 (VpushKey, 1);
 
   key->pkey = pkey;
+  g_mutex_init (&key->sign_lock);
   return key;
+}
+
+/* SHA-256 fetched once: an implicit fetch by name on every signature costs a lookup in
+ * the provider store each time. NULL when no provider has it. */
+static const EVP_MD *
+sha256 (void)
+{
+  static gsize md = 0;
+
+  if (g_once_init_enter (&md))
+    {
+      EVP_MD *fetched = EVP_MD_fetch (NULL, OSSL_DIGEST_NAME_SHA2_256, NULL);
+
+      ERR_clear_error ();
+      /* 1 stands for "none": g_once_init_leave() takes no 0 */
+      g_once_init_leave (&md, fetched != NULL ? (gsize)fetched : 1);
+    }
+  return md != 1 ? (const EVP_MD *)md : NULL;
 }
 
 VpushKey *
@@ -168,6 +192,8 @@ vpush_key_free (VpushKey *key)
 {
   if (key == NULL)
     return;
+  EVP_PKEY_CTX_free (key->sign_ctx);
+  g_mutex_clear (&key->sign_lock);
   EVP_PKEY_free (key->pkey);
   g_free (key);
 }
@@ -232,25 +258,39 @@ gboolean
 vpush_key_sign_der (VpushKey *key, const guint8 *msg, gsize msg_len, guint8 **out_sig,
                     gsize *out_len, GError **error)
 {
-  g_autoptr (EVP_MD_CTX) mdctx = NULL;
+  g_autoptr (GMutexLocker) locker = NULL;
+  const EVP_MD *md = sha256 ();
+  guint8 digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
   g_autofree guint8 *sig = NULL;
-  size_t sig_len = 0;
+  size_t sig_len;
 
   g_return_val_if_fail (key != NULL, FALSE);
   g_return_val_if_fail (msg != NULL || msg_len == 0, FALSE);
   g_return_val_if_fail (out_sig != NULL && out_len != NULL, FALSE);
 
-  mdctx = EVP_MD_CTX_new ();
-  if (mdctx == NULL
-      || EVP_DigestSignInit_ex (mdctx, NULL, OSSL_DIGEST_NAME_SHA2_256, NULL, NULL, key->pkey, NULL)
-             <= 0
-      || EVP_DigestSign (mdctx, NULL, &sig_len, msg, msg_len) <= 0)
+  /* what EVP_DigestSign() does, with the digest and the signing context kept */
+  locker = g_mutex_locker_new (&key->sign_lock);
+  if (md == NULL || EVP_Digest (msg, msg_len, digest, &digest_len, md, NULL) <= 0)
     {
       set_openssl_error (error, G_IO_ERROR_FAILED, "Could not set up ECDSA signing");
       return FALSE;
     }
+  if (key->sign_ctx == NULL)
+    {
+      g_autoptr (EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_pkey (NULL, key->pkey, NULL);
+
+      if (ctx == NULL || EVP_PKEY_sign_init (ctx) <= 0
+          || EVP_PKEY_CTX_set_signature_md (ctx, md) <= 0)
+        {
+          set_openssl_error (error, G_IO_ERROR_FAILED, "Could not set up ECDSA signing");
+          return FALSE;
+        }
+      key->sign_ctx = g_steal_pointer (&ctx);
+    }
+  sig_len = (size_t)EVP_PKEY_get_size (key->pkey);
   sig = g_malloc (sig_len);
-  if (EVP_DigestSign (mdctx, sig, &sig_len, msg, msg_len) <= 0)
+  if (EVP_PKEY_sign (key->sign_ctx, sig, &sig_len, digest, digest_len) <= 0)
     {
       set_openssl_error (error, G_IO_ERROR_FAILED, "Could not sign");
       return FALSE;
@@ -446,20 +486,38 @@ vpush_ecdsa_verify_der (const gchar *spki_b64, const guint8 *msg, gsize msg_len,
 gchar *
 vpush_base64url_encode (const guint8 *data, gsize len)
 {
+  /* written out rather than g_base64_encode() and a pass to swap the characters: a JWT is
+   * encoded on every answer */
+  static const gchar alphabet[]
+      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   gchar *text;
   gchar *p;
+  gsize i = 0;
 
   g_return_val_if_fail (data != NULL || len == 0, NULL);
+  g_return_val_if_fail (len <= (G_MAXSIZE - 1) / 4 * 3, NULL);
 
-  if (len == 0)
-    return g_strdup ("");
-  text = g_base64_encode (data, len);
-  for (p = text; *p != '\0' && *p != '='; p++)
+  p = text = g_malloc ((len + 2) / 3 * 4 + 1);
+  for (; i + 3 <= len; i += 3)
     {
-      if (*p == '+')
-        *p = '-';
-      else if (*p == '/')
-        *p = '_';
+      guint32 v = (guint32)data[i] << 16 | (guint32)data[i + 1] << 8 | data[i + 2];
+
+      *p++ = alphabet[v >> 18];
+      *p++ = alphabet[(v >> 12) & 0x3f];
+      *p++ = alphabet[(v >> 6) & 0x3f];
+      *p++ = alphabet[v & 0x3f];
+    }
+  /* no padding */
+  if (len - i == 1)
+    {
+      *p++ = alphabet[data[i] >> 2];
+      *p++ = alphabet[(data[i] & 0x03) << 4];
+    }
+  else if (len - i == 2)
+    {
+      *p++ = alphabet[data[i] >> 2];
+      *p++ = alphabet[(data[i] & 0x03) << 4 | data[i + 1] >> 4];
+      *p++ = alphabet[(data[i + 1] & 0x0f) << 2];
     }
   *p = '\0';
   return text;

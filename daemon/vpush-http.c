@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vpush-error.h"
+#include "vpush-log.h"
 
 G_DEFINE_TYPE (VpushHttp, vpush_http, G_TYPE_OBJECT)
 
@@ -352,8 +353,9 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
   response = g_steal_pointer (&req->response);
   response->status = (guint)status;
   response->body = g_byte_array_free_to_bytes (g_steal_pointer (&req->body));
-  g_debug ("HTTP response %u, %" G_GSIZE_FORMAT " bytes", response->status,
-           g_bytes_get_size (response->body));
+  if (vpush_log_debug_enabled ())
+    g_debug ("HTTP response %u, %" G_GSIZE_FORMAT " bytes", response->status,
+             g_bytes_get_size (response->body));
   g_task_return_pointer (task, g_steal_pointer (&response),
                          (GDestroyNotify)vpush_http_response_free);
 }
@@ -701,7 +703,8 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
     }
   curl_easy_setopt (req->easy, CURLOPT_PRIVATE, (char *)task);
 
-  g_debug ("HTTP %s %s", method, url);
+  if (vpush_log_debug_enabled ())
+    g_debug ("HTTP %s %s", method, url);
   rc = curl_multi_add_handle (self->multi, req->easy);
   if (rc != CURLM_OK)
     {

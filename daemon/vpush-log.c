@@ -54,7 +54,9 @@ write_fields_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_f
       if ((g_str_equal (fields[i].key, "MESSAGE_ID") || g_str_has_prefix (fields[i].key, "VPUSH_"))
           && fields[i].length < 0)
         {
-          g_string_append_printf (line, " %s=", fields[i].key);
+          g_string_append_c (line, ' ');
+          g_string_append (line, fields[i].key);
+          g_string_append_c (line, '=');
           append_value (line, fields[i].value);
         }
     }
@@ -111,6 +113,13 @@ log_level_to_priority (GLogLevelFlags level)
   if (level & G_LOG_LEVEL_INFO)
     return "6";
   return "7";
+}
+
+gboolean
+vpush_log_debug_enabled (void)
+{
+  /* the writer's own test, below */
+  return log_verbose || !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, "vpushd");
 }
 
 void

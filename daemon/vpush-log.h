@@ -22,6 +22,10 @@ G_BEGIN_DECLS
 
 void vpush_log_setup (gboolean verbose);
 
+/* Whether a debug message would be shown: asked before one on a hot path, so that a daemon
+ * without debug output does not format it only for the writer to drop it. */
+gboolean vpush_log_debug_enabled (void);
+
 /* One structured record. factor, challenge and caller are nullable. */
 void vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar *factor,
                       const gchar *challenge, const gchar *caller, const gchar *format, ...)

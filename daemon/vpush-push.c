@@ -306,7 +306,8 @@ hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   pending = vpush_manager_get_pending (self->manager);
-  g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
+  if (vpush_log_debug_enabled ())
+    g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
   vpush_pending_put (pending, c);
   vpush_pending_emit_changed (pending);
 }

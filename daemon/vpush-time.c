@@ -23,8 +23,16 @@ gchar *
 vpush_time_format (gint64 unix_seconds)
 {
   g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (unix_seconds);
+  gint year;
+  gint month;
+  gint day;
 
   if (dt == NULL)
     return g_strdup ("1970-01-01T00:00:00Z");
-  return g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+  /* what g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ") gives (%Y is not padded), without
+   * its locale-aware conversions, at every challenge exported */
+  g_date_time_get_ymd (dt, &year, &month, &day);
+  return g_strdup_printf ("%d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
+                          g_date_time_get_hour (dt), g_date_time_get_minute (dt),
+                          g_date_time_get_second (dt));
 }

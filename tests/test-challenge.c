@@ -4,6 +4,7 @@
 
 #include "vpush-challenge.h"
 #include "vpush-factor-record.h"
+#include "vpush-time.h"
 
 #define CHALLENGE_SID "YC0123456789abcdef0123456789ABCDEF"
 #define FACTOR_SID    "YF0123456789abcdef0123456789abcdef"
@@ -409,6 +410,34 @@ test_record_rejected (void)
   g_assert_null (from_array);
 }
 
+/* vpush_time_format() writes the text itself: it must stay what GDateTime's "%Y-%m-%dT%H:%M:%SZ"
+ * gives, over the whole range GDateTime takes */
+static void
+test_time_format (void)
+{
+  static const gint64 samples[]
+      = { -62135596800, -1, 0, 59, 86399, 951782400, 1700000000, 253402300799 };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (11);
+
+  for (guint i = 0; i < G_N_ELEMENTS (samples) + 2000; i++)
+    {
+      gint64 t = i < G_N_ELEMENTS (samples)
+                     ? samples[i]
+                     : (gint64)g_rand_double_range (rand, -62135596800.0, 253402300799.0);
+      g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
+      g_autofree gchar *expected = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+      g_autofree gchar *text = vpush_time_format (t);
+
+      g_assert_cmpstr (text, ==, expected);
+    }
+  /* outside GDateTime's range: the epoch, rather than nothing */
+  {
+    g_autofree gchar *text = vpush_time_format (G_MAXINT64);
+
+    g_assert_cmpstr (text, ==, "1970-01-01T00:00:00Z");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -423,6 +452,7 @@ main (int argc, char **argv)
   g_test_add_func ("/challenge/hidden-details", test_hidden_details);
   g_test_add_func ("/challenge/other-members", test_other_members);
   g_test_add_func ("/challenge/not-an-object", test_not_an_object);
+  g_test_add_func ("/challenge/time-format", test_time_format);
   g_test_add_func ("/factor-record/sid-is-valid", test_sid_is_valid);
   g_test_add_func ("/factor-record/round-trip", test_record_round_trip);
   g_test_add_func ("/factor-record/rejected", test_record_rejected);
