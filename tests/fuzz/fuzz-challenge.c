@@ -129,7 +129,15 @@ check_challenge (VpushChallenge *challenge, JsonNode *root)
     g_autoptr (JsonNode) kept = json_from_string (challenge->signed_body, NULL);
     JsonObject *members;
 
-    FUZZ_CHECK (kept != NULL && JSON_NODE_HOLDS_OBJECT (kept));
+    /* json-glib 1.6 takes some bad escapes ("\2…", lone surrogates) into strings that are not
+     * UTF-8 and writes them back so; it can't read that text again, and the answer fails
+     * with its parse error instead of signing bytes no server takes */
+    if (kept == NULL)
+      {
+        FUZZ_CHECK (!g_utf8_validate (challenge->signed_body, -1, NULL));
+        return;
+      }
+    FUZZ_CHECK (JSON_NODE_HOLDS_OBJECT (kept));
     members = json_node_get_object (kept);
     FUZZ_CHECK (json_object_has_member (members, "sid"));
     FUZZ_CHECK (!json_object_has_member (members, "status"));
