@@ -184,6 +184,65 @@ test_keystore_round_trip (void)
   assert_same_key (replacement, loaded);
 }
 
+/* Calls made after init but before the key store has settled wait for it and then go
+ * through (vpushd owns its name before the Secret Service has answered); a call before init
+ * fails at once, with nothing that would ever send it. */
+static void
+test_keystore_parked (void)
+{
+  g_autoptr (VpushKeystore) ready = keystore_new_ready (5000);
+  g_autoptr (VpushKeystore) keystore = vpush_keystore_new (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) other = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GAsyncResult) early = NULL;
+  g_autoptr (GAsyncResult) init = NULL;
+  g_autoptr (GAsyncResult) load = NULL;
+  g_autoptr (GAsyncResult) store = NULL;
+  g_autoptr (GAsyncResult) list = NULL;
+  g_autoptr (GHashTable) listed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *other_sid = random_sid ();
+
+  g_assert_true (keystore_store (ready, sid, "Kiosk", key, &error));
+  g_assert_no_error (error);
+
+  vpush_keystore_load_async (keystore, sid, NULL, on_result, &early);
+  g_assert_null (vpush_keystore_load_finish (keystore, wait_result (&early), &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+
+  vpush_keystore_init_async (keystore, NULL, on_result, &init);
+  g_assert_false (vpush_keystore_get_settled (keystore));
+  vpush_keystore_load_async (keystore, sid, NULL, on_result, &load);
+  vpush_keystore_store_async (keystore, other_sid, SERVICE_SID, "Other", other, NULL, on_result,
+                              &store);
+  vpush_keystore_list_async (keystore, NULL, on_result, &list);
+
+  loaded = vpush_keystore_load_finish (keystore, wait_result (&load), &error);
+  g_assert_no_error (error);
+  /* the outcome came first, and was a connection */
+  g_assert_true (vpush_keystore_get_settled (keystore));
+  g_assert_nonnull (init);
+  g_assert_true (vpush_keystore_init_finish (keystore, init, &error));
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+  g_assert_true (vpush_keystore_store_finish (keystore, wait_result (&store), &error));
+  g_assert_no_error (error);
+  listed = vpush_keystore_list_finish (keystore, wait_result (&list), &error);
+  g_assert_no_error (error);
+  g_assert_true (g_hash_table_contains (listed, sid));
+
+  g_clear_pointer (&loaded, vpush_key_free);
+  loaded = keystore_load (ready, other_sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (other, loaded);
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_true (keystore_delete (keystore, other_sid, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_keystore_item (void)
 {
@@ -704,6 +763,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
   g_test_add_func ("/keystore/item", test_keystore_item);
+  g_test_add_func ("/keystore/parked", test_keystore_parked);
   g_test_add_func ("/keystore/absent", test_keystore_absent);
   g_test_add_func ("/keystore/delete", test_keystore_delete);
   g_test_add_func ("/keystore/locked", test_keystore_locked);
