@@ -16,7 +16,8 @@ challenge_free (VpushChallenge *challenge)
   g_free (challenge->responded_reason);
   g_clear_pointer (&challenge->hidden_details, json_object_unref);
   g_free (challenge->signature_fields);
-  g_free (challenge->signed_body);
+  g_clear_pointer (&challenge->answer_body, vpush_answer_body_free);
+  g_clear_error (&challenge->answer_error);
   g_free (challenge);
 }
 
@@ -253,34 +254,16 @@ void
 vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *node,
                                       const gchar *signature_fields)
 {
-  g_autoptr (JsonNode) body = NULL;
-  g_auto (GStrv) names = NULL;
-  JsonObject *object;
-  JsonObject *kept;
-
   g_return_if_fail (challenge != NULL);
   g_return_if_fail (node != NULL && JSON_NODE_HOLDS_OBJECT (node));
   g_return_if_fail (signature_fields != NULL);
 
-  object = json_node_get_object (node);
-  kept = json_object_new ();
-  names = g_strsplit (signature_fields, ",", -1);
-  /* names as vpush_jwt_challenge_answer() reads them; one missing from the body stays
-   * missing, so that the answer is refused as it would have been */
-  for (guint i = 0; names[i] != NULL; i++)
-    {
-      const gchar *name = g_strstrip (names[i]);
-
-      if (*name != '\0' && json_object_has_member (object, name))
-        json_object_set_member (kept, name, json_node_copy (json_object_get_member (object, name)));
-    }
-  body = json_node_init_object (json_node_alloc (), kept);
-  json_object_unref (kept);
-
   g_free (challenge->signature_fields);
   challenge->signature_fields = g_strdup (signature_fields);
-  g_free (challenge->signed_body);
-  challenge->signed_body = json_to_string (body, FALSE);
+  g_clear_pointer (&challenge->answer_body, vpush_answer_body_free);
+  g_clear_error (&challenge->answer_error);
+  challenge->answer_body = vpush_jwt_answer_body_new (json_node_get_object (node), signature_fields,
+                                                      &challenge->answer_error);
 }
 
 const gchar *

@@ -3,22 +3,25 @@
 
 #include <json-glib/json-glib.h>
 
+#include "vpush-jwt.h"
+
 G_BEGIN_DECLS
 
 typedef struct
 {
   gint ref_count;
-  gchar *sid;                 /* YC… */
-  gchar *factor_sid;          /* YF… */
-  gchar *status;              /* pending, approved, denied, expired */
-  gchar *message;             /* details.message, "" when absent */
-  GVariant *fields;           /* a(ss) from details.fields, never NULL */
-  gint64 created_at;          /* unix seconds */
-  gint64 expires_at;          /* unix seconds */
-  gchar *responded_reason;    /* nullable */
-  JsonObject *hidden_details; /* nullable; only string values kept */
-  gchar *signature_fields;    /* from a single GET of a pending challenge, else NULL */
-  gchar *signed_body;         /* with signature_fields: the members it lists, as JSON text */
+  gchar *sid;                   /* YC… */
+  gchar *factor_sid;            /* YF… */
+  gchar *status;                /* pending, approved, denied, expired */
+  gchar *message;               /* details.message, "" when absent */
+  GVariant *fields;             /* a(ss) from details.fields, never NULL */
+  gint64 created_at;            /* unix seconds */
+  gint64 expires_at;            /* unix seconds */
+  gchar *responded_reason;      /* nullable */
+  JsonObject *hidden_details;   /* nullable; only string values kept */
+  gchar *signature_fields;      /* from a single GET of a pending challenge, else NULL */
+  VpushAnswerBody *answer_body; /* with signature_fields: what the answer signs, or NULL and */
+  GError *answer_error;         /* why no answer can be signed (a listed field is missing) */
 } VpushChallenge;
 
 /* Maps one challenge object of a GET or list response. Requires sid, factor_sid, status,
@@ -28,8 +31,9 @@ VpushChallenge *vpush_challenge_ref (VpushChallenge *challenge);
 void vpush_challenge_unref (VpushChallenge *challenge);
 
 /* Keeps what an answer signs (§5C): the members of node (the GET response the challenge
- * was mapped from) that signature_fields lists, verbatim, as compact JSON text; a tree
- * of the whole response costs several times as much per pending challenge. */
+ * was mapped from) that signature_fields lists, verbatim, as the payload's JSON text (a
+ * tree of the whole response costs several times as much per pending challenge), or the
+ * error that signing it would give. */
 void vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *node,
                                            const gchar *signature_fields);
 

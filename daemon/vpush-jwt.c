@@ -2,6 +2,7 @@
 #include "vpush-jwt.h"
 
 #include <gio/gio.h>
+#include <string.h>
 
 /* Device auth JWT lifetime (§5A). */
 #define DEVICE_JWT_LIFETIME_S 600
@@ -21,16 +22,34 @@ encode_segment (JsonObject *object)
 
 /* Compact JWS: b64url(header) "." b64url(payload) "." b64url(r‖s). */
 static gchar *
-sign_compact (VpushKey *key, JsonObject *header, JsonObject *payload, GError **error)
+sign_encoded (VpushKey *key, const gchar *header_b64, const gchar *payload_b64, GError **error)
 {
-  g_autofree gchar *header_b64 = encode_segment (header);
-  g_autofree gchar *payload_b64 = encode_segment (payload);
   g_autofree gchar *signing_input = g_strconcat (header_b64, ".", payload_b64, NULL);
   g_autofree gchar *sig_b64 = vpush_key_sign_jws (key, signing_input, error);
 
   if (sig_b64 == NULL)
     return NULL;
   return g_strconcat (signing_input, ".", sig_b64, NULL);
+}
+
+static gchar *
+sign_compact (VpushKey *key, JsonObject *header, JsonObject *payload, GError **error)
+{
+  g_autofree gchar *header_b64 = encode_segment (header);
+  g_autofree gchar *payload_b64 = encode_segment (payload);
+
+  return sign_encoded (key, header_b64, payload_b64, error);
+}
+
+static gboolean
+status_is_plain (const gchar *status)
+{
+  if (*status == '\0')
+    return FALSE;
+  for (const gchar *p = status; *p != '\0'; p++)
+    if (!g_ascii_islower (*p))
+      return FALSE;
+  return TRUE;
 }
 
 gchar *
@@ -63,19 +82,39 @@ vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid, const gchar *
   return sign_compact (key, header, payload, error);
 }
 
-gchar *
-vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
-                            const gchar *signature_fields, const gchar *status, GError **error)
+struct _VpushAnswerBody
 {
-  g_autoptr (JsonObject) header = json_object_new ();
-  g_autoptr (JsonObject) payload = json_object_new ();
-  g_auto (GStrv) fields = NULL;
-  guint n_copied = 0;
+  gchar *text;      /* the payload object's JSON text, status as fetched if it was listed */
+  gsize status_at;  /* where the listed status member's value is in text, else 0 */
+  gsize status_end; /* and where it ends */
+};
 
-  g_return_val_if_fail (key != NULL, NULL);
+void
+vpush_answer_body_free (VpushAnswerBody *body)
+{
+  if (body == NULL)
+    return;
+  g_free (body->text);
+  g_free (body);
+}
+
+/* The payload is written member by member with JsonGenerator, so that the status value's
+ * place is known: an answer then only puts its status there, without parsing the kept
+ * members again or building a tree for them. The text is what JsonGenerator writes for the
+ * whole object. */
+VpushAnswerBody *
+vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fields,
+                           GError **error)
+{
+  g_autoptr (JsonObject) kept = json_object_new ();
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_auto (GStrv) fields = NULL;
+  g_autoptr (GList) members = NULL;
+  VpushAnswerBody *body;
+  GString *text;
+
   g_return_val_if_fail (challenge_body != NULL, NULL);
   g_return_val_if_fail (signature_fields != NULL, NULL);
-  g_return_val_if_fail (status != NULL, NULL);
 
   fields = g_strsplit (signature_fields, ",", -1);
   for (guint i = 0; fields[i] != NULL; i++)
@@ -93,22 +132,92 @@ vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
                        "Signature field “%s” is missing from the challenge", valid);
           return NULL;
         }
-      json_object_set_member (payload, name,
+      /* a name listed twice is one member, where it first came (as json_object_set_member) */
+      json_object_set_member (kept, name,
                               json_node_copy (json_object_get_member (challenge_body, name)));
-      n_copied++;
     }
-  if (n_copied == 0)
+  members = json_object_get_members (kept);
+  if (members == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                    "Challenge signature fields list is empty");
       return NULL;
     }
 
-  /* Set last so that it wins over a copied "status" (§5C step 4). */
-  json_object_set_string_member (payload, "status", status);
+  body = g_new0 (VpushAnswerBody, 1);
+  gen = json_generator_new ();
+  text = g_string_new ("{");
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const gchar *name = l->data;
+      g_autoptr (JsonNode) name_node = json_node_init_string (json_node_alloc (), name);
 
-  json_object_set_string_member (header, "typ", "JWT");
-  json_object_set_string_member (header, "alg", "ES256");
+      if (l != members)
+        g_string_append_c (text, ',');
+      json_generator_set_root (gen, name_node);
+      json_generator_to_gstring (gen, text);
+      g_string_append_c (text, ':');
+      if (g_str_equal (name, "status"))
+        body->status_at = text->len;
+      json_generator_set_root (gen, json_object_get_member (kept, name));
+      json_generator_to_gstring (gen, text);
+      if (g_str_equal (name, "status"))
+        body->status_end = text->len;
+    }
+  g_string_append_c (text, '}');
+  body->text = g_string_free (text, FALSE);
+  return body;
+}
 
-  return sign_compact (key, header, payload, error);
+gchar *
+vpush_answer_body_payload (const VpushAnswerBody *body, const gchar *status)
+{
+  g_return_val_if_fail (body != NULL, NULL);
+  g_return_val_if_fail (status != NULL, NULL);
+
+  /* §5C step 4: status overwrites a copied status, in its place, or comes last */
+  if (body->status_end > 0)
+    return g_strdup_printf ("%.*s\"%s\"%s", (int)body->status_at, body->text, status,
+                            body->text + body->status_end);
+  return g_strdup_printf ("%.*s,\"status\":\"%s\"}", (int)(strlen (body->text) - 1), body->text,
+                          status);
+}
+
+gchar *
+vpush_jwt_answer_sign (VpushKey *key, const VpushAnswerBody *body, const gchar *status,
+                       GError **error)
+{
+  /* the header JsonGenerator writes for {typ, alg}, always the same */
+  static const gchar header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
+  g_autofree gchar *payload = NULL;
+  g_autofree gchar *header_b64 = NULL;
+  g_autofree gchar *payload_b64 = NULL;
+
+  g_return_val_if_fail (key != NULL, NULL);
+  g_return_val_if_fail (body != NULL, NULL);
+  g_return_val_if_fail (status != NULL, NULL);
+  /* written into the JSON text as it is */
+  g_return_val_if_fail (status_is_plain (status), NULL);
+
+  payload = vpush_answer_body_payload (body, status);
+  header_b64 = vpush_base64url_encode ((const guint8 *)header, sizeof header - 1);
+  payload_b64 = vpush_base64url_encode ((const guint8 *)payload, strlen (payload));
+  return sign_encoded (key, header_b64, payload_b64, error);
+}
+
+gchar *
+vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
+                            const gchar *signature_fields, const gchar *status, GError **error)
+{
+  g_autoptr (VpushAnswerBody) body = NULL;
+
+  g_return_val_if_fail (key != NULL, NULL);
+  g_return_val_if_fail (challenge_body != NULL, NULL);
+  g_return_val_if_fail (signature_fields != NULL, NULL);
+  g_return_val_if_fail (status != NULL, NULL);
+
+  body = vpush_jwt_answer_body_new (challenge_body, signature_fields, error);
+  if (body == NULL)
+    return NULL;
+  return vpush_jwt_answer_sign (key, body, status, error);
 }

@@ -9,15 +9,30 @@ G_BEGIN_DECLS
 
 /* Device auth JWT: header {cty, kid, typ, alg}, payload {sub, nbf = now, exp = now + 600}.
  * now is local time plus the clock correction, in unix seconds. */
-gchar *vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid,
-                              const gchar *account_sid, gint64 now, GError **error);
+gchar *vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid, const gchar *account_sid,
+                              gint64 now, GError **error);
 
-/* Challenge-answer JWT: header {typ, alg}; payload = the keys named in signature_fields
- * (comma separated, as the Twilio-Verify-Signature-Fields header gives them) copied
- * verbatim from the fetched challenge body, then status. A named key missing from the
- * body is an error and nothing is signed. */
+/* What a challenge answer signs, made when the challenge is fetched: the payload's text
+ * with the place of its status. */
+typedef struct _VpushAnswerBody VpushAnswerBody;
+
+/* The payload of the challenge-answer JWT: the keys named in signature_fields (comma
+ * separated, as the Twilio-Verify-Signature-Fields header gives them) copied verbatim from
+ * the fetched challenge body, in that order, and status (in the place of a copied status,
+ * else last). A named key missing from the body, or no name at all, is an error. */
+VpushAnswerBody *vpush_jwt_answer_body_new (JsonObject *challenge_body,
+                                            const gchar *signature_fields, GError **error);
+void vpush_answer_body_free (VpushAnswerBody *body);
+/* The payload's JSON text for status (lower-case letters: "approved", "denied"). */
+gchar *vpush_answer_body_payload (const VpushAnswerBody *body, const gchar *status);
+/* Challenge-answer JWT: header {typ, alg}, that payload. */
+gchar *vpush_jwt_answer_sign (VpushKey *key, const VpushAnswerBody *body, const gchar *status,
+                              GError **error);
+/* The two above in one. */
 gchar *vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
                                    const gchar *signature_fields, const gchar *status,
                                    GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushAnswerBody, vpush_answer_body_free)
 
 G_END_DECLS

@@ -412,7 +412,6 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
 {
   g_autoptr (GError) error = NULL;
   g_autofree gchar *payload = NULL;
-  g_autoptr (JsonNode) body = NULL;
   GString *form;
   Call *call;
   GTask *task;
@@ -442,7 +441,7 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
     }
   /* §5C: without the header's field list there is nothing the server would accept */
   if (challenge->signature_fields == NULL || *challenge->signature_fields == '\0'
-      || challenge->signed_body == NULL)
+      || (challenge->answer_body == NULL && challenge->answer_error == NULL))
     {
       vpush_verify_call_fail (task,
                               g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -450,11 +449,11 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
                                            challenge->sid));
       return;
     }
-  /* kept as text, an object of the listed members (vpush_challenge_set_signature_fields) */
-  body = json_from_string (challenge->signed_body, &error);
-  if (body != NULL)
-    payload = vpush_jwt_challenge_answer (key, json_node_get_object (body),
-                                          challenge->signature_fields, status, &error);
+  /* made when it was fetched (vpush_challenge_set_signature_fields) */
+  if (challenge->answer_body == NULL)
+    error = g_error_copy (challenge->answer_error);
+  else
+    payload = vpush_jwt_answer_sign (key, challenge->answer_body, status, &error);
   if (payload == NULL)
     {
       vpush_verify_call_fail (task, g_steal_pointer (&error));

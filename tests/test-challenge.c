@@ -76,6 +76,7 @@ test_good (void)
   g_autoptr (JsonNode) node = challenge_node (NULL, NULL);
   g_autoptr (VpushChallenge) challenge = vpush_challenge_new_from_json (node, &error);
   g_autoptr (JsonNode) signed_body = NULL;
+  g_autofree gchar *payload = NULL;
   JsonObject *signed_object;
   const gchar *label;
   const gchar *value;
@@ -102,18 +103,41 @@ test_good (void)
   g_assert_null (vpush_challenge_get_hidden (challenge, "missing"));
   g_assert_cmpuint (json_object_get_size (challenge->hidden_details), ==, 1);
 
-  /* what an answer signs: the listed members, verbatim, and a copy */
+  /* what an answer signs: the listed members, verbatim, and a copy; a listed member the
+   * body lacks makes it an error */
   vpush_challenge_set_signature_fields (challenge, node, "sid, details,status,,no_such_field");
   g_assert_cmpstr (challenge->signature_fields, ==, "sid, details,status,,no_such_field");
+  g_assert_null (challenge->answer_body);
+  g_assert_error (challenge->answer_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (challenge->answer_error->message, "no_such_field"));
+
+  vpush_challenge_set_signature_fields (challenge, node, "sid, details,status,,sid");
+  g_assert_no_error (challenge->answer_error);
   json_object_set_string_member (json_node_get_object (node), "status", "denied");
-  signed_body = json_from_string (challenge->signed_body, &error);
+  payload = vpush_answer_body_payload (challenge->answer_body, "approved");
+  signed_body = json_from_string (payload, &error);
   g_assert_no_error (error);
   signed_object = json_node_get_object (signed_body);
   g_assert_cmpuint (json_object_get_size (signed_object), ==, 3);
   g_assert_cmpstr (json_object_get_string_member (signed_object, "sid"), ==, CHALLENGE_SID);
-  g_assert_cmpstr (json_object_get_string_member (signed_object, "status"), ==, "pending");
+  g_assert_cmpstr (json_object_get_string_member (signed_object, "status"), ==, "approved");
   g_assert_true (json_node_equal (json_object_get_member (signed_object, "details"),
                                   json_object_get_member (json_node_get_object (node), "details")));
+  /* the very text JsonGenerator writes for that object: status in its listed place */
+  {
+    g_autoptr (JsonObject) expected = json_object_new ();
+    g_autoptr (JsonNode) root = NULL;
+    g_autofree gchar *text = NULL;
+
+    json_object_set_string_member (expected, "sid", CHALLENGE_SID);
+    json_object_set_member (
+        expected, "details",
+        json_node_copy (json_object_get_member (json_node_get_object (node), "details")));
+    json_object_set_string_member (expected, "status", "approved");
+    root = json_node_init_object (json_node_alloc (), expected);
+    text = json_to_string (root, FALSE);
+    g_assert_cmpstr (payload, ==, text);
+  }
 }
 
 static void

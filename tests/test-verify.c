@@ -740,6 +740,7 @@ test_fetch_challenge (Fixture *fx, gconstpointer user_data)
   g_autoptr (VpushChallenge) approved = NULL;
   g_autoptr (JsonNode) expected = NULL;
   g_autoptr (JsonNode) kept = NULL;
+  g_autofree gchar *payload = NULL;
   g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
   g_autofree gchar *approved_json = challenge_json (FACTOR_SID, "approved");
   ServerRequest *req;
@@ -762,9 +763,13 @@ test_fetch_challenge (Fixture *fx, gconstpointer user_data)
   /* what the answer signs: the listed members of the body, nothing else */
   expected = json_from_string (pending_json, &error);
   g_assert_no_error (error);
-  kept = json_from_string (pending->signed_body, &error);
+  g_assert_no_error (pending->answer_error);
+  payload = vpush_answer_body_payload (pending->answer_body, "denied");
+  kept = json_from_string (payload, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (json_object_get_size (json_node_get_object (kept)), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (kept), "status"), ==,
+                   "denied");
   g_assert_true (
       json_node_equal (json_object_get_member (json_node_get_object (kept), "details"),
                        json_object_get_member (json_node_get_object (expected), "details")));
