@@ -97,7 +97,9 @@ correct_clock (VpushVerify *self, const gchar *date)
       return FALSE;
     }
   offset = (gint64)server - g_get_real_time () / G_USEC_PER_SEC;
-  if (offset != self->clock_offset)
+  /* Date has whole seconds: a second either way is its resolution, not a correction (and
+   * not worth a write of the stored offset) */
+  if (ABS (offset - self->clock_offset) > 1)
     {
       g_info ("clock offset to the Verify API is now %" G_GINT64_FORMAT " s", offset);
       self->clock_offset = offset;
