@@ -401,10 +401,10 @@ check_request (Enroll *e, GVariant *request, GError **error)
 static void enroll_allowed (gpointer data);
 
 static void
-keystore_settled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+on_keystore_settled (VpushKeystore *keystore, GParamSpec *pspec, gpointer user_data)
 {
-  /* the outcome is read from the key store's state in enroll_allowed() */
-  vpush_keystore_init_finish (VPUSH_KEYSTORE (source), result, NULL);
+  g_signal_handlers_disconnect_by_func (keystore, on_keystore_settled, user_data);
+  /* the outcome is read from the key store's state there */
   enroll_allowed (user_data);
 }
 
@@ -421,8 +421,8 @@ enroll_allowed (gpointer data)
   /* vpushd owns its name before the Secret Service has answered: wait for that */
   if (!vpush_keystore_get_settled (vpush_manager_get_keystore (manager)))
     {
-      vpush_keystore_init_async (vpush_manager_get_keystore (manager), NULL, keystore_settled_cb,
-                                 g_steal_pointer (&e));
+      g_signal_connect (vpush_manager_get_keystore (manager), "notify::settled",
+                        G_CALLBACK (on_keystore_settled), g_steal_pointer (&e));
       return;
     }
   /* refuse before anything is created remotely: the key could not be kept */

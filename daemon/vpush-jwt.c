@@ -166,6 +166,15 @@ vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fi
     }
   g_string_append_c (text, '}');
   body->text = g_string_free (text, FALSE);
+  /* json-glib 1.6 reads some bad escapes ("\\2", lone surrogates) into strings that are not
+   * UTF-8 and writes them back so: that is no JSON a server takes */
+  if (!g_utf8_validate (body->text, -1, NULL))
+    {
+      vpush_answer_body_free (body);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "The challenge's signature fields hold text that is not UTF-8");
+      return NULL;
+    }
   return body;
 }
 

@@ -77,6 +77,7 @@ typedef struct
   gulong caller_handler;
   GSource *deadline;
   gboolean done; /* the task has been answered; a late libsecret reply is dropped */
+  gboolean sent; /* handed to libsecret (not only parked) */
   gchar *factor_sid;
   /* what is sent, kept while the call is parked */
   GHashTable *attributes;
@@ -96,6 +97,7 @@ GTask *vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer sou
                                 gpointer user_data);
 
 /* vpush-keystore-service.c */
+void vpush_keystore_answer_init_tasks (VpushKeystore *self);
 void vpush_keystore_connect (VpushKeystore *self);
 void vpush_keystore_drop_connection (VpushKeystore *self);
 void vpush_keystore_abandon_attempt (VpushKeystore *self);

@@ -159,15 +159,12 @@ vpush_keystore_abandon_attempt (VpushKeystore *self)
   g_cancellable_cancel (attempt->cancellable);
 }
 
-/* Answers the init calls once the first outcome is known, and sends the calls parked till then. */
-static void
-keystore_settle_init (VpushKeystore *self)
+/* Answers every init call with the key store's state. */
+void
+vpush_keystore_answer_init_tasks (VpushKeystore *self)
 {
-  g_autoptr (GPtrArray) tasks = NULL;
+  g_autoptr (GPtrArray) tasks = g_steal_pointer (&self->init_tasks);
 
-  if (!self->watch_reported || self->attempt != NULL)
-    return;
-  tasks = g_steal_pointer (&self->init_tasks);
   self->init_tasks = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < tasks->len; i++)
     {
@@ -178,9 +175,20 @@ keystore_settle_init (VpushKeystore *self)
       if (self->available)
         g_task_return_boolean (task, TRUE);
       else
-        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", self->reason);
+        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s",
+                                 self->reason != NULL ? self->reason : NOT_STARTED_MESSAGE);
     }
+}
+
+/* Once the first outcome is known: settled (the parked calls go out, whoever is told of it
+ * sees the key store settled), then the init calls are answered. */
+static void
+keystore_settle_init (VpushKeystore *self)
+{
+  if (!self->watch_reported || self->attempt != NULL)
+    return;
   vpush_keystore_settle (self);
+  vpush_keystore_answer_init_tasks (self);
 }
 
 static guint
@@ -387,7 +395,7 @@ keystore_fail_calls (VpushKeystore *self, const gchar *reason)
       if (!vpush_keystore_call_begin_answer (task))
         continue;
       g_cancellable_cancel (call->cancellable);
-      if (call->kind == CALL_STORE)
+      if (call->kind == CALL_STORE && call->sent)
         vpush_keystore_note_doubtful (self, call->factor_sid);
       if (call->kind == CALL_INIT)
         g_ptr_array_remove (self->init_tasks, task);

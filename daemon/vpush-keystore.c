@@ -125,26 +125,47 @@ on_deadline (gpointer user_data)
    * failure answers the init calls, with the reason the other calls then get too. */
   if (call->kind == CALL_INIT && self->attempt != NULL)
     vpush_keystore_attempt_timed_out (self);
-  /* no word from the bus about the Secret Service within the time either: that is the outcome */
-  if (call->kind == CALL_INIT && !self->settled)
-    {
-      if (!self->available)
-        vpush_keystore_set_state (self, FALSE, FALSE, reason);
-      vpush_keystore_settle (self);
-    }
   /* Answer now rather than wait for libsecret to notice the cancellation: a stopped daemon
    * must never hold up the caller. */
   if (!vpush_keystore_call_begin_answer (task))
     return G_SOURCE_REMOVE;
   g_cancellable_cancel (call->cancellable);
-  if (call->kind == CALL_STORE)
+  /* a store that never went out can't happen later */
+  if (call->kind == CALL_STORE && call->sent)
     vpush_keystore_note_doubtful (self, call->factor_sid);
   if (call->kind == CALL_INIT)
     g_ptr_array_remove (self->init_tasks, task);
   else
     vpush_keystore_mark_unresponsive (self, reason);
   g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", reason);
+  /* no word from the bus about the Secret Service within the time either (activation still
+   * running): that is the outcome, for every call waiting for one */
+  if (call->kind == CALL_INIT && !self->settled)
+    {
+      if (!self->available)
+        vpush_keystore_set_state (self, FALSE, FALSE, reason);
+      vpush_keystore_settle (self);
+      vpush_keystore_answer_init_tasks (self);
+    }
   return G_SOURCE_REMOVE;
+}
+
+/* A deadline for the whole call from now, however many D-Bus round trips it takes. */
+static void
+keystore_call_arm_deadline (VpushKeystore *self, GTask *task)
+{
+  KeystoreCall *call = g_task_get_task_data (task);
+
+  if (call->deadline != NULL)
+    {
+      g_source_destroy (call->deadline);
+      g_source_unref (call->deadline);
+    }
+  /* The source holds no task reference: every way the task is answered destroys it first. */
+  call->deadline = g_timeout_source_new (self->timeout_ms);
+  g_source_set_callback (call->deadline, on_deadline, task, NULL);
+  g_source_set_static_name (call->deadline, "[vpush] keystore deadline");
+  g_source_attach (call->deadline, g_main_context_get_thread_default ());
 }
 
 GTask *
@@ -168,11 +189,7 @@ vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag
                                    g_object_ref (call->cancellable), g_object_unref);
     }
 
-  /* The source holds no task reference: every way the task is answered destroys it first. */
-  call->deadline = g_timeout_source_new (self->timeout_ms);
-  g_source_set_callback (call->deadline, on_deadline, task, NULL);
-  g_source_set_static_name (call->deadline, "[vpush] keystore deadline");
-  g_source_attach (call->deadline, g_main_context_get_thread_default ());
+  keystore_call_arm_deadline (self, task);
   g_ptr_array_add (self->calls, task);
   return task;
 }
@@ -254,13 +271,15 @@ keystore_send (VpushKeystore *self, GTask *task)
       g_object_unref (task);
       return;
     }
-  if (!keystore_check_usable (self, &error))
+  if (g_cancellable_set_error_if_cancelled (call->cancellable, &error)
+      || !keystore_check_usable (self, &error))
     {
       vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);
       g_object_unref (task);
       return;
     }
+  call->sent = TRUE;
   switch (call->kind)
     {
     case CALL_STORE:
@@ -290,8 +309,8 @@ keystore_send (VpushKeystore *self, GTask *task)
 }
 
 /* vpushd takes its bus name before the Secret Service has answered: until the first connection
- * attempt has an outcome, a call waits for it (within its own deadline) instead of failing
- * with "not connected yet". Takes the task reference. */
+ * attempt has an outcome (at most the init call's timeout), a call waits for it instead of
+ * failing with "not connected yet". Takes the task reference. */
 static void
 keystore_dispatch (VpushKeystore *self, GTask *task)
 {
@@ -303,7 +322,8 @@ keystore_dispatch (VpushKeystore *self, GTask *task)
   keystore_send (self, task);
 }
 
-/* The first outcome is known: send what waited for it. */
+/* The first outcome is known: send what waited for it, each call with its whole timeout
+ * from now (what it waited is not the Secret Service's to answer for). */
 void
 vpush_keystore_settle (VpushKeystore *self)
 {
@@ -316,7 +336,14 @@ vpush_keystore_settle (VpushKeystore *self)
   parked = g_steal_pointer (&self->parked);
   self->parked = g_ptr_array_new ();
   for (guint i = 0; i < parked->len; i++)
-    keystore_send (self, g_ptr_array_index (parked, i));
+    {
+      GTask *task = g_ptr_array_index (parked, i);
+      KeystoreCall *call = g_task_get_task_data (task);
+
+      if (!call->done)
+        keystore_call_arm_deadline (self, task);
+      keystore_send (self, task);
+    }
 }
 
 /* ---- object ---- */

@@ -46,7 +46,8 @@ const gchar *vpush_keystore_get_unavailable_reason (VpushKeystore *self);
  * call or not answering within timeout_ms → VPUSH_ERROR_KEYRING_LOCKED, with a message that
  * tells which; cancelled by the caller → G_IO_ERROR_CANCELLED. A call fails at once while the
  * key store is not available or is locked; one made after vpush_keystore_init_async() but
- * before the key store has settled waits for that (within its timeout). */
+ * before the key store has settled waits for that (at most the init's timeout), then has its
+ * own timeout. */
 
 /* Stores PKCS#8 DER under attributes factor-sid, service-sid; label
  * "vpush factor key (<friendly name>)". A store that failed without a definite answer (timeout,

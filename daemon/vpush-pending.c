@@ -116,18 +116,18 @@ vpush_pending_new (GDBusObjectManagerServer *server)
 typedef struct
 {
   VpushDBusChallengeSkeleton parent_instance;
-} ChallengeSkeleton;
+} VpushChallengeSkeleton;
 
 typedef struct
 {
   VpushDBusChallengeSkeletonClass parent_class;
-} ChallengeSkeletonClass;
+} VpushChallengeSkeletonClass;
 
-static GType challenge_skeleton_get_type (void);
-G_DEFINE_TYPE (ChallengeSkeleton, challenge_skeleton, VPUSH_DBUS_TYPE_CHALLENGE_SKELETON)
+static GType vpush_challenge_skeleton_get_type (void);
+G_DEFINE_TYPE (VpushChallengeSkeleton, vpush_challenge_skeleton, VPUSH_DBUS_TYPE_CHALLENGE_SKELETON)
 
 static GVariant *
-challenge_skeleton_get_properties (GDBusInterfaceSkeleton *skeleton)
+vpush_challenge_skeleton_get_properties (GDBusInterfaceSkeleton *skeleton)
 {
   GDBusInterfaceInfo *info = g_dbus_interface_skeleton_get_info (skeleton);
   GDBusInterfaceVTable *vtable = g_dbus_interface_skeleton_get_vtable (skeleton);
@@ -157,15 +157,15 @@ challenge_skeleton_get_properties (GDBusInterfaceSkeleton *skeleton)
 }
 
 static void
-challenge_skeleton_class_init (ChallengeSkeletonClass *klass)
+vpush_challenge_skeleton_class_init (VpushChallengeSkeletonClass *klass)
 {
   GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS (klass);
 
-  skeleton_class->get_properties = challenge_skeleton_get_properties;
+  skeleton_class->get_properties = vpush_challenge_skeleton_get_properties;
 }
 
 static void
-challenge_skeleton_init (ChallengeSkeleton *self)
+vpush_challenge_skeleton_init (VpushChallengeSkeleton *self)
 {
 }
 
@@ -266,7 +266,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
       g_autofree gchar *path = vpush_challenge_object_path (challenge->sid);
 
       entry->object = g_dbus_object_skeleton_new (path);
-      iface = VPUSH_DBUS_CHALLENGE (g_object_new (challenge_skeleton_get_type (), NULL));
+      iface = VPUSH_DBUS_CHALLENGE (g_object_new (vpush_challenge_skeleton_get_type (), NULL));
       update_skeleton (iface, challenge);
       g_dbus_object_skeleton_add_interface (entry->object, G_DBUS_INTERFACE_SKELETON (iface));
       g_dbus_object_manager_server_export (self->server, entry->object);

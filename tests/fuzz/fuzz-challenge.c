@@ -2,6 +2,7 @@
 #include "fuzz-common.h"
 
 #include <gio/gio.h>
+#include <string.h>
 
 #include "vpush-challenge.h"
 #include "vpush-factor-record.h"
@@ -125,12 +126,20 @@ check_challenge (VpushChallenge *challenge, JsonNode *root)
   FUZZ_CHECK (challenge->answer_body == NULL);
   FUZZ_CHECK (challenge->answer_error != NULL);
   vpush_challenge_set_signature_fields (challenge, root, "sid,details,status");
+  FUZZ_CHECK ((challenge->answer_body == NULL) == (challenge->answer_error != NULL));
   if (!has_details)
     {
-      FUZZ_CHECK (challenge->answer_body == NULL && challenge->answer_error != NULL);
+      FUZZ_CHECK (challenge->answer_body == NULL);
       return;
     }
-  FUZZ_CHECK (challenge->answer_body != NULL && challenge->answer_error == NULL);
+  /* json-glib 1.6 takes some bad escapes ("\2…", lone surrogates) into strings that are not
+   * UTF-8: nothing is signed then */
+  if (challenge->answer_body == NULL)
+    {
+      FUZZ_CHECK (g_error_matches (challenge->answer_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA));
+      FUZZ_CHECK (strstr (challenge->answer_error->message, "UTF-8") != NULL);
+      return;
+    }
   json_object_set_boolean_member (object, "fuzz-added", TRUE);
   if (details != NULL)
     json_object_set_boolean_member (details, "fuzz-added", TRUE);
@@ -139,15 +148,7 @@ check_challenge (VpushChallenge *challenge, JsonNode *root)
     g_autoptr (JsonNode) kept = json_from_string (payload, NULL);
     JsonObject *members;
 
-    /* json-glib 1.6 takes some bad escapes ("\2…", lone surrogates) into strings that are not
-     * UTF-8 and writes them back so; it can't read that text again (the server would not
-     * either) */
-    if (kept == NULL)
-      {
-        FUZZ_CHECK (!g_utf8_validate (payload, -1, NULL));
-        return;
-      }
-    FUZZ_CHECK (JSON_NODE_HOLDS_OBJECT (kept));
+    FUZZ_CHECK (kept != NULL && JSON_NODE_HOLDS_OBJECT (kept));
     members = json_node_get_object (kept);
     FUZZ_CHECK (json_object_get_size (members) == 3);
     FUZZ_CHECK (json_object_has_member (members, "sid"));

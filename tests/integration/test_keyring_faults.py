@@ -75,6 +75,24 @@ def keyring_activation_blocked(session):
         reload_bus_config(session)
 
 
+@contextlib.contextmanager
+def keyring_activation_hung(session):
+    """D-Bus activation of org.freedesktop.secrets hangs while inside: the service file runs
+    a program that never takes the name, so the bus answers the activation only at its own
+    timeout, long after vpushd's keyring timeout."""
+    services = os.path.join(session.data, "dbus-1", "services")
+    path = os.path.join(services, "org.freedesktop.secrets.service")
+    os.makedirs(services, exist_ok=True)
+    with open(path, "w") as f:
+        f.write("[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/sleep 120\n")
+    reload_bus_config(session)
+    try:
+        yield
+    finally:
+        os.unlink(path)
+        reload_bus_config(session)
+
+
 def reload_bus_config(session):
     session.client.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig",
                         bus_name="org.freedesktop.DBus")
@@ -349,6 +367,34 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
         assert client.manager_property("State") == "ready"
     finally:
         slow.stop()
+
+
+def test_activation_hung_at_start(daemon, client, emulator, session):
+    """The Secret Service's activation never finishes: vpushd still settles within its
+    keyring timeout (keyring-locked), and what waited for that (an approval, an enrollment
+    made while starting) fails then rather than hanging; once a keyring owns the name,
+    vpushd is ready."""
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    txid, ch = new_challenge(emulator, f)
+    with keyring_activation_hung(session):
+        session.stop_keyring()
+        daemon.start(wait_states=("starting", "keyring-locked"), timeout=BOUND)
+        approval = PendingCall(client, "ApproveChallenge",
+                               vt.asv({"transaction-id": txid, "timeout-ms": 10000}))
+        enrollment = PendingCall(client, "EnrollFactor",
+                                 vt.asv(enroll_request(emulator, vt.unique_identity("hung"))))
+        # each is answered within the keyring timeout of the start and one of its own
+        vt.wait_until(lambda: approval.done and enrollment.done, 2 * TIMEOUT + 2,
+                      what="the calls made while starting")
+        for call in (approval, enrollment):
+            assert call.error is not None and call.error.name == vt.ERR_KEYRING_LOCKED, \
+                call.error
+        assert client.manager_property("State") == "keyring-locked"
+        assert emulator.answer_posts(ch) == 0
+        session.start_keyring(unlock=True)
+        client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
 
 
 def test_absent_at_start(daemon, client, emulator, session):
