@@ -58,39 +58,31 @@ def resume_keyring(session):
 
 
 @contextlib.contextmanager
+def keyring_activation_runs(session, program):
+    """D-Bus activation of org.freedesktop.secrets runs program while inside: a service file
+    of that name in XDG_DATA_HOME, which the bus reads before the system's."""
+    services = os.path.join(session.data, "dbus-1", "services")
+    path = os.path.join(services, "org.freedesktop.secrets.service")
+    os.makedirs(services, exist_ok=True)
+    with open(path, "w") as f:
+        f.write("[D-BUS Service]\nName=org.freedesktop.secrets\nExec=%s\n" % program)
+    reload_bus_config(session)
+    try:
+        yield
+    finally:
+        os.unlink(path)
+        reload_bus_config(session)
+
+
 def keyring_activation_blocked(session):
-    """D-Bus activation of org.freedesktop.secrets fails while inside: a service file of that
-    name in XDG_DATA_HOME, which the bus reads before the system's, runs /bin/false. So "no
-    keyring" stays no keyring, whoever asks."""
-    services = os.path.join(session.data, "dbus-1", "services")
-    path = os.path.join(services, "org.freedesktop.secrets.service")
-    os.makedirs(services, exist_ok=True)
-    with open(path, "w") as f:
-        f.write("[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/false\n")
-    reload_bus_config(session)
-    try:
-        yield
-    finally:
-        os.unlink(path)
-        reload_bus_config(session)
+    """Activation fails at once (/bin/false): "no keyring" stays no keyring, whoever asks."""
+    return keyring_activation_runs(session, "/bin/false")
 
 
-@contextlib.contextmanager
 def keyring_activation_hung(session):
-    """D-Bus activation of org.freedesktop.secrets hangs while inside: the service file runs
-    a program that never takes the name, so the bus answers the activation only at its own
-    timeout, long after vpushd's keyring timeout."""
-    services = os.path.join(session.data, "dbus-1", "services")
-    path = os.path.join(services, "org.freedesktop.secrets.service")
-    os.makedirs(services, exist_ok=True)
-    with open(path, "w") as f:
-        f.write("[D-BUS Service]\nName=org.freedesktop.secrets\nExec=/bin/sleep 120\n")
-    reload_bus_config(session)
-    try:
-        yield
-    finally:
-        os.unlink(path)
-        reload_bus_config(session)
+    """Activation hangs: the program never takes the name, so the bus answers the activation
+    only at its own timeout, long after vpushd's keyring timeout."""
+    return keyring_activation_runs(session, "/bin/sleep 120")
 
 
 def reload_bus_config(session):
