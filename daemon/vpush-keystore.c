@@ -135,7 +135,7 @@ on_deadline (gpointer user_data)
     vpush_keystore_note_doubtful (self, call->factor_sid);
   if (call->kind == CALL_INIT)
     g_ptr_array_remove (self->init_tasks, task);
-  else
+  else if (call->sent) /* only a call it had says the Secret Service does not answer */
     vpush_keystore_mark_unresponsive (self, reason);
   g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "%s", reason);
   /* no word from the bus about the Secret Service within the time either (activation still
