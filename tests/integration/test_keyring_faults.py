@@ -144,6 +144,21 @@ def enroll_fails(client, emulator, message):
     return e
 
 
+def refused_while_locked(client, emulator, session, txid, ch):
+    """While the keyring is locked: the approval of ch and an enrollment fail with
+    KeyringLocked, saying so, and nothing is answered; once unlocked, both work."""
+    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
+                      {"transaction-id": txid, "timeout-ms": 3000})
+    assert e.message == LOCKED
+    assert emulator.answer_posts(ch) == 0
+    enroll_fails(client, emulator, LOCKED)
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=BOUND)
+    assert client.approve({"transaction-id": txid}) == ch
+    vt.enroll(client, emulator)
+
+
 def new_challenge(emulator, factor):
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
@@ -189,16 +204,7 @@ def test_locked_at_start(daemon, client, emulator, session):
     assert client.factor_paths() == [f.path]
 
     txid, ch = new_challenge(emulator, f)
-    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
-                      {"transaction-id": txid, "timeout-ms": 3000})
-    assert e.message == LOCKED
-    assert emulator.answer_posts(ch) == 0
-    enroll_fails(client, emulator, LOCKED)
-
-    session.unlock_keyring()
-    client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
-    vt.enroll(client, emulator)
+    refused_while_locked(client, emulator, session, txid, ch)
 
 
 def test_locked_while_running(factor, daemon, client, emulator, session):
@@ -206,16 +212,7 @@ def test_locked_while_running(factor, daemon, client, emulator, session):
     session.lock_keyring()
     client.wait_state("keyring-locked", timeout=BOUND)
     # a lock drops the keys vpushd had in memory too
-    e = expect_within(BOUND, vt.ERR_KEYRING_LOCKED, client.approve,
-                      {"transaction-id": txid, "timeout-ms": 3000})
-    assert e.message == LOCKED
-    assert emulator.answer_posts(ch) == 0
-    enroll_fails(client, emulator, LOCKED)
-
-    session.unlock_keyring()
-    client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
-    vt.enroll(client, emulator)
+    refused_while_locked(client, emulator, session, txid, ch)
 
 
 def test_killed_and_restarted(factor, daemon, client, emulator, session):
