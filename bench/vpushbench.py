@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
@@ -303,7 +302,6 @@ class PyDevice:
         self.identity = vt.unique_identity("bench")
         self.account_sid = emulator.account_sid
         self.entity = emulator.entity_path(self.identity)
-        self._auth = None
         spki = self.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         token = emulator.access_token(self.identity)["token"]
@@ -319,7 +317,7 @@ class PyDevice:
         sig = self.key.sign(self.sid.encode(), ec.ECDSA(hashes.SHA256()))
         http.request("POST", self.entity + "/Factors/" + self.sid,
                      form_body([("AuthPayload", base64.b64encode(sig).decode())]),
-                     (self.auth(fresh=True), FORM))
+                     (self.auth(), FORM))
 
     def _jws(self, header, payload):
         signing_input = "%s.%s" % (b64url(json.dumps(header, separators=(",", ":")).encode()),
@@ -327,17 +325,14 @@ class PyDevice:
         r, s = self._sign(signing_input.encode())
         return "%s.%s" % (signing_input, b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big")))
 
-    def auth(self, fresh=False):
-        """The Authorization header of a device call: a device JWT (§5A), reused for a
-        minute as vpushd does, unless fresh."""
+    def auth(self):
+        """The Authorization header of one device call: a device JWT (§5A) minted for it,
+        as the SDKs and vpushd do (the emulator refuses one it has seen before)."""
         now = int(time.time())
-        if fresh or self._auth is None or now - self._auth[0] >= 60:
-            jwt = self._jws({"cty": "twilio-pba;v=1", "kid": self.kid, "typ": "JWT",
-                             "alg": "ES256"},
-                            {"sub": self.account_sid, "nbf": now, "exp": now + 600,
-                             "jti": uuid.uuid4().hex})
-            self._auth = (now, basic("token", jwt))
-        return self._auth[1]
+        jwt = self._jws({"cty": "twilio-pba;v=1", "kid": self.kid, "typ": "JWT",
+                         "alg": "ES256"},
+                        {"sub": self.account_sid, "nbf": now, "exp": now + 600})
+        return basic("token", jwt)
 
     def answer(self, get_body, fields, status="approved"):
         """The AuthPayload of an answer (§5C) to the challenge as fetched."""
@@ -583,7 +578,7 @@ def measure_push(server, backend, factor, topic, client, samples, warmup=5, devi
         if device is not None:
             t_device, status = client.http(request_bytes(
                 client.host, "GET", device.entity + "/Challenges/" + device_ch["sid"], b"",
-                (device.auth(fresh=True),)))
+                (device.auth(),)))
         out["sids"].append(ch["sid"])
         if i >= warmup:
             out["push"].append(t_push)

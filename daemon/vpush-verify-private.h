@@ -15,7 +15,6 @@ struct _VpushVerify
   gchar *base_url; /* always ends with '/' */
   guint timeout_ms;
   gint64 clock_offset;
-  GHashTable *auth_cache; /* credential sid → CachedAuth */
   guint retry_timeout_ms; /* 0: transient failures are not retried */
   guint backoff_base_ms;
   guint backoff_max_ms;

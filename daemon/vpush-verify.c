@@ -27,17 +27,6 @@
 /* a Retry-After longer than this is taken as this (it is past any deadline anyway) */
 #define RETRY_AFTER_MAX_MS (3600 * 1000)
 
-/* A device JWT is valid for 600 s; reusing it for a minute saves a signature here and a
- * verification at the API on every call of a busy factor, and changes no exposure (it
- * is a bearer token for those 600 s either way). */
-#define AUTH_REUSE_SECONDS 60
-
-typedef struct
-{
-  gchar *authorization; /* the whole "Authorization: Basic …" header */
-  gint64 minted_at;     /* server-aligned unix seconds */
-} CachedAuth;
-
 enum
 {
   SIGNAL_CLOCK_CORRECTED,
@@ -48,17 +37,6 @@ enum
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (VpushVerify, vpush_verify, G_TYPE_OBJECT)
-
-static void wipe_free (gchar *secret);
-
-static void
-cached_auth_free (gpointer data)
-{
-  CachedAuth *cached = data;
-
-  wipe_free (cached->authorization);
-  g_free (cached);
-}
 
 static void
 wipe_free (gchar *secret)
@@ -103,7 +81,6 @@ correct_clock (VpushVerify *self, const gchar *date)
     {
       g_info ("clock offset to the Verify API is now %" G_GINT64_FORMAT " s", offset);
       self->clock_offset = offset;
-      g_hash_table_remove_all (self->auth_cache);
       g_signal_emit (self, signals[SIGNAL_CLOCK_CORRECTED], 0, offset);
     }
   return TRUE;
@@ -316,10 +293,6 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
   /* anything else is the API answering */
   g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, NULL);
 
-  /* a refused JWT is never offered again */
-  if (status == 401 && call->access_token == NULL)
-    g_hash_table_remove (self->auth_cache, call->factor->credential_sid);
-
   /* §6: create-factor never retries; everything else gets one retry with a fresh JWT */
   if (status == 401 && call->access_token == NULL && !call->retried
       && correct_clock (self, response->date))
@@ -356,18 +329,8 @@ vpush_verify_call_send (GTask *task)
   g_autofree gchar *basic = NULL;
   g_autofree gchar *authorization = NULL;
   gint64 now = vpush_verify_now (self);
-  CachedAuth *cached = NULL;
 
-  if (call->access_token == NULL)
-    cached = g_hash_table_lookup (self->auth_cache, call->factor->credential_sid);
-  /* the clock-skew retry always signs afresh */
-  if (cached != NULL && !call->retried && now >= cached->minted_at
-      && now - cached->minted_at < AUTH_REUSE_SECONDS)
-    {
-      call_send_with (self, task, call, cached->authorization);
-      return;
-    }
-
+  /* §5A: a device JWT is minted for every request, retries included */
   if (call->access_token != NULL)
     password = g_strdup (call->access_token);
   else
@@ -383,13 +346,6 @@ vpush_verify_call_send (GTask *task)
   basic = g_base64_encode ((const guchar *)userpass, strlen (userpass));
   authorization = g_strconcat ("Authorization: Basic ", basic, NULL);
 
-  if (call->access_token == NULL)
-    {
-      cached = g_new0 (CachedAuth, 1);
-      cached->authorization = g_strdup (authorization);
-      cached->minted_at = now;
-      g_hash_table_replace (self->auth_cache, g_strdup (call->factor->credential_sid), cached);
-    }
   call_send_with (self, task, call, authorization);
 
   wipe_free (g_steal_pointer (&password));
@@ -482,7 +438,6 @@ vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds)
   g_return_if_fail (VPUSH_IS_VERIFY (self));
 
   self->clock_offset = offset_seconds;
-  g_hash_table_remove_all (self->auth_cache);
 }
 
 gint64
@@ -500,7 +455,6 @@ vpush_verify_finalize (GObject *object)
 
   g_clear_object (&self->http);
   g_free (self->base_url);
-  g_hash_table_unref (self->auth_cache);
 
   G_OBJECT_CLASS (vpush_verify_parent_class)->finalize (object);
 }
@@ -526,7 +480,6 @@ vpush_verify_class_init (VpushVerifyClass *klass)
 static void
 vpush_verify_init (VpushVerify *self)
 {
-  self->auth_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, cached_auth_free);
   self->retry_timeout_ms = RETRY_TIMEOUT_MS_DEFAULT;
   self->backoff_base_ms = BACKOFF_BASE_MS;
   self->backoff_max_ms = BACKOFF_MAX_MS;

@@ -676,6 +676,11 @@ BAD_JWT = {
     "lifetime-601": dict(payload={"nbf": "NOW-1", "exp": "NOW+600"}),
     "nbf-missing": dict(payload={"nbf": None}),
     "exp-string": dict(payload={"exp": "later"}),
+    "nbf-nan": dict(payload={"nbf": float("nan")}),
+    "exp-infinity": dict(payload={"nbf": "NOW", "exp": float("inf")}),
+    "nbf-nan-exp-infinity": dict(payload={"nbf": float("nan"), "exp": float("inf")}),
+    "exp-fraction": dict(payload={"nbf": "NOW", "exp": "NOW+599.5"}),
+    "nbf-bool": dict(payload={"nbf": True}),
 }
 
 
@@ -689,7 +694,7 @@ def _resolve(d, spec, now):
         elif v == "ACCOUNT":
             v = d.emu.account_sid
         elif isinstance(v, str) and v.startswith("NOW"):
-            v = now + int(v[3:] or 0)
+            v = now + (float(v[3:]) if "." in v else int(v[3:] or 0))
         out[k] = v
     return out
 
@@ -709,6 +714,31 @@ def test_device_jwt_malformed(emu, dev):
         r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
                         auth=basic("token", token))
         assert_error(r, 401, 20003)
+
+
+def test_device_jwt_not_utf8_json(emu, dev):
+    now = int(time.time())
+    header = {"cty": "twilio-pba;v=1", "kid": dev.credential_sid, "typ": "JWT", "alg": "ES256"}
+    payload = {"sub": dev.account_sid, "nbf": now, "exp": now + 600}
+    for h, p in ((json.dumps(header).encode("utf-16"), json.dumps(payload).encode()),
+                 (json.dumps(header).encode(), json.dumps(payload).encode("utf-32"))):
+        signing_input = f"{b64url(h)}.{b64url(p)}"
+        r, s = decode_dss_signature(dev.sign_der(signing_input.encode()))
+        token = f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                        auth=basic("token", token))
+        assert_error(r, 401, 20003)
+
+
+def test_device_jwt_replay_refused(emu, dev):
+    auth = dev.auth()
+    first = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)
+    assert first.status == 200
+    again = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)
+    assert_error(again, 401, 20003)
+    assert "already used" in again.json["message"]
+    # a token minted afresh is fine
+    assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
 
 
 def test_device_jwt_edges_accepted(emu, dev):

@@ -19,6 +19,15 @@ SKEW_NBF = 60          # nbf may be at most this far ahead of our clock
 MAX_LIFETIME = 600     # exp - nbf
 
 
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(raw):
+    """RFC 8259 text in UTF-8 only: no NaN/Infinity, no UTF-16/32 (json.loads takes both)."""
+    return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+
+
 def unauthorized(detail):
     return ApiError(401, 20003, detail)
 
@@ -87,8 +96,8 @@ class Jws:
         if len(parts) != 3:
             raise ValueError("not a compact JWS (3 parts)")
         try:
-            header = json.loads(b64url_decode(parts[0]))
-            payload = json.loads(b64url_decode(parts[1]))
+            header = _json_object(b64url_decode(parts[0]))
+            payload = _json_object(b64url_decode(parts[1]))
             signature = b64url_decode(parts[2])
         except (ValueError, UnicodeDecodeError):
             raise ValueError("bad base64url or JSON in JWS")
@@ -109,10 +118,11 @@ class Jws:
         return verify_der(key, encode_dss_signature(r, s), self.signing_input)
 
 
-def _numeric(payload, claim):
+def _seconds(payload, claim):
+    """§5A: nbf and exp are integer unix seconds."""
     v = payload.get(claim)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise unauthorized(f"JWT claim {claim} missing or not a number")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise unauthorized(f"JWT claim {claim} missing or not an integer")
     return v
 
 
@@ -121,11 +131,9 @@ def check_device_jwt(store, user, jwt):
     deleted one). Caller checks that it belongs to the path. Raises 401/20003."""
     if user != "token":
         raise unauthorized("Basic user must be 'token'")
-    cached = store.jwt_cache.get(jwt)
-    if cached is not None:
-        factor, nbf, exp = cached
-        _check_times(store, nbf, exp)
-        return factor
+    # §5A: built fresh for every request, so a token seen before is a replay
+    if jwt in store.jwt_seen:
+        raise unauthorized("JWT was already used (a device JWT is minted for every request)")
     try:
         jws = Jws(jwt)
     except ValueError as exc:
@@ -146,13 +154,16 @@ def check_device_jwt(store, user, jwt):
     p = jws.payload
     if p.get("sub") != store.account_sid:
         raise unauthorized("JWT sub is not the account sid")
-    nbf = _numeric(p, "nbf")
-    exp = _numeric(p, "exp")
+    nbf = _seconds(p, "nbf")
+    exp = _seconds(p, "exp")
     _check_times(store, nbf, exp)
-    # The exact string verified in full: later uses re-check only the times.
-    if len(store.jwt_cache) >= 4096:
-        store.jwt_cache.clear()
-    store.jwt_cache[jwt] = (factor, nbf, exp)
+    # remembered until it expires; an expired one is refused by its times anyway
+    if len(store.jwt_seen) >= 4096:
+        now = store.now()
+        for seen, until in list(store.jwt_seen.items()):
+            if until <= now:
+                del store.jwt_seen[seen]
+    store.jwt_seen[jwt] = exp
     return factor
 
 

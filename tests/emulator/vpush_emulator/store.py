@@ -125,7 +125,7 @@ class Store:
         self.access_tokens = {}             # token string -> AccessToken
         self.page_tokens = collections.OrderedDict()
         self.requests = []
-        self.jwt_cache = {}                 # verified device JWT -> (factor, nbf, exp)
+        self.jwt_seen = {}                  # accepted device JWT -> its exp (replays refused)
         self._seq = 0
 
     def now(self):
