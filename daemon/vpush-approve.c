@@ -34,6 +34,7 @@ typedef struct
   guint caller_watch_id; /* while waiting: the caller's unique name on the bus */
   gboolean waiting;
   gboolean polling; /* the first poll of every factor is running: judge after all of it */
+  gboolean polled;  /* that poll is over */
   gboolean timed_out;
   gboolean done;
   gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
@@ -483,6 +484,7 @@ poll_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
     note_wait_error (ap, error);
   ap->polling = FALSE;
+  ap->polled = TRUE;
   evaluate (ap);
 }
 
@@ -608,9 +610,14 @@ evaluate (Approval *ap)
   VpushChallenge *finished = NULL;
   const gchar *final_status = NULL;
   guint n_live = 0;
+  gboolean settled;
 
   if (ap->done || ap->challenge != NULL)
     return;
+  /* a challenge sid names one challenge for good; a transaction id may come back on a
+   * newer challenge, so one that expired or was answered is the outcome only once a
+   * poll has found no newer one */
+  settled = ap->challenge_sid != NULL || ap->polled;
 
   entries = vpush_pending_get_entries (pending);
   for (GList *l = entries; l; l = l->next)
@@ -639,13 +646,15 @@ evaluate (Approval *ap)
       answer (ap, live);
       return;
     }
-  if (expired)
+  if (expired && settled)
     {
       finish_error (ap, final_status_error (expired->sid, "expired"));
       return;
     }
 
-  if (ap->challenge_sid)
+  if (!settled)
+    finished = NULL;
+  else if (ap->challenge_sid)
     finished = vpush_pending_lookup_finished (pending, ap->challenge_sid, &final_status);
   else
     finished = vpush_pending_find_finished (pending, config->transaction_id_key, ap->transaction_id,

@@ -127,6 +127,38 @@ def test_approve_twice_already_responded(factor, client, emulator):
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
 
 
+def test_transaction_id_used_again(quiet_factor, client, emulator):
+    """A backend may create a new challenge under a transaction id already answered (a
+    retried login): it is the candidate, found by the poll the call starts, not an
+    AlreadyResponded for the old one (nor an Expired for an expired one)."""
+    factor = quiet_factor
+    txid = vt.new_transaction_id()
+    first = emulator.create_challenge(factor.identity, factor.sid,
+                                      hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == first["sid"]
+    second = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid, "timeout-ms": 3000}) == second["sid"]
+    assert emulator.fetch_challenge(factor.identity, second["sid"])["status"] == "approved"
+    # with nothing newer, the answered one is the outcome, and quickly
+    started = time.monotonic()
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.deny,
+                  {"transaction-id": txid, "timeout-ms": 10000})
+    assert time.monotonic() - started < 5
+    # an expired one under a transaction id used again
+    txid = vt.new_transaction_id()
+    old = emulator.create_challenge(factor.identity, factor.sid,
+                                    hidden={"transaction_id": txid}, expiration=3)
+    client.refresh()
+    expires = vt.parse_rfc3339(old["expiration_date"])
+    vt.wait_until(lambda: emulator.now() > expires + 1, 10, what="the challenge to expire")
+    new = emulator.create_challenge(factor.identity, factor.sid,
+                                    hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid, "timeout-ms": 3000}) == new["sid"]
+    assert emulator.answer_posts(old["sid"]) == 0
+    assert emulator.answer_posts(first["sid"]) == 1
+
+
 def test_challenge_sid_after_backend_saw_approved(factor, client, emulator, daemon):
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
