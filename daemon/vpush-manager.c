@@ -370,6 +370,7 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
       g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
       vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
     }
+  vpush_push_start (self->push);
   g_dbus_object_manager_server_set_connection (self->object_manager, connection);
 
   vpush_pending_set_clock (self->pending, pending_clock, self);

@@ -662,6 +662,27 @@ factor_url (VpushPush *self, const gchar *factor_sid)
   return vpush_manager_get_config (self->manager)->push_url;
 }
 
+/* The stream of [Push] Url stays open without factors: PushState then says whether push
+ * works before the first enrollment, and "disabled" keeps meaning no URL configured. */
+static gboolean
+is_configured (VpushPush *self, const gchar *url)
+{
+  return g_strcmp0 (url, vpush_manager_get_config (self->manager)->push_url) == 0;
+}
+
+static Stream *
+open_stream (VpushPush *self, const gchar *url)
+{
+  Stream *stream = g_hash_table_lookup (self->streams, url);
+
+  if (stream != NULL)
+    return stream;
+  stream = stream_new (self, url);
+  g_hash_table_insert (self->streams, stream->url, stream);
+  stream_connect (stream);
+  return stream;
+}
+
 static void
 leave_stream (VpushPush *self, const gchar *factor_sid)
 {
@@ -672,7 +693,7 @@ leave_stream (VpushPush *self, const gchar *factor_sid)
     return;
   stream = g_hash_table_lookup (self->streams, url);
   g_hash_table_remove (stream->factors, factor_sid);
-  if (g_hash_table_size (stream->factors) == 0)
+  if (g_hash_table_size (stream->factors) == 0 && !is_configured (self, url))
     {
       g_debug ("push stream to %s closed: no factor uses it", stream->label);
       g_hash_table_remove (self->streams, url);
@@ -694,14 +715,12 @@ vpush_push_update_factor (VpushPush *self, const gchar *factor_sid)
   leave_stream (self, factor_sid);
   if (url != NULL)
     {
-      stream = g_hash_table_lookup (self->streams, url);
       g_hash_table_insert (self->factor_urls, g_strdup (factor_sid), g_strdup (url));
+      stream = g_hash_table_lookup (self->streams, url);
       if (stream == NULL)
         {
-          stream = stream_new (self, url);
-          g_hash_table_insert (self->streams, stream->url, stream);
+          stream = open_stream (self, url);
           g_hash_table_add (stream->factors, g_strdup (factor_sid));
-          stream_connect (stream);
         }
       else
         {
@@ -712,6 +731,19 @@ vpush_push_update_factor (VpushPush *self, const gchar *factor_sid)
         }
     }
   vpush_poller_reschedule (vpush_manager_get_poller (self->manager), factor_sid);
+  update_state (self);
+}
+
+void
+vpush_push_start (VpushPush *self)
+{
+  const gchar *url;
+
+  g_return_if_fail (VPUSH_IS_PUSH (self));
+
+  url = vpush_manager_get_config (self->manager)->push_url;
+  if (url != NULL && *url != '\0')
+    open_stream (self, url);
   update_state (self);
 }
 

@@ -17,8 +17,11 @@ G_DECLARE_FINAL_TYPE (VpushPush, vpush_push, VPUSH, PUSH, GObject)
 VpushPush *vpush_push_new (VpushManager *manager, VpushHttp *http);
 const gchar *vpush_push_get_state (VpushPush *self);
 
+/* Opens the stream of [Push] Url, if one is configured, factors or not. */
+void vpush_push_start (VpushPush *self);
 /* Puts the factor on the stream of its push URL (its own, else [Push] Url), or on none,
- * leaving its previous stream; a stream nobody uses any more is closed. */
+ * leaving its previous stream; a stream nobody uses any more is closed, but for that of
+ * [Push] Url. */
 void vpush_push_update_factor (VpushPush *self, const gchar *factor_sid);
 void vpush_push_remove_factor (VpushPush *self, const gchar *factor_sid);
 

@@ -158,6 +158,22 @@ def test_no_push_url_is_disabled(started, client):
     assert push_state(client) == "disabled"
 
 
+def test_configured_url_connects_without_factors(started, client, emulator):
+    """dbus-api.md: PushState is "disabled" only when no push URL is configured."""
+    topic = new_topic()
+    started(push_url(emulator, topic))
+    wait_push_state(client, "connected")
+    assert topic_stats(emulator, topic)["subscribers"] == 1
+    # a hint for no factor of this vpushd is harmless
+    publish_hint(emulator, topic, {"sid": "YC" + "0" * 32, "factor_sid": "YF" + "0" * 32})
+    f = vt.enroll(client, emulator)
+    assert topic_stats(emulator, topic)["subscribers"] == 1
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, topic, ch)
+    wait_exported(client, ch["sid"])
+    assert push_state(client) == "connected"
+
+
 @pytest.mark.parametrize("fmt", ["sse", "json"])
 def test_hint_exports_challenge(started, client, emulator, fmt):
     """Polling every 10 minutes: the challenge arrives by the hint, fetched with one GET."""
@@ -381,4 +397,7 @@ def test_two_factors_share_one_stream(started, client, emulator):
     client.factor_delete(f1.path)
     assert topic_stats(emulator, topic)["subscribers"] == 1
     client.factor_delete(f2.path)
-    wait_push_state(client, "disabled")
+    # the stream of [Push] Url stays: a push URL is configured, so not "disabled"
+    time.sleep(0.5)
+    assert push_state(client) == "connected"
+    assert topic_stats(emulator, topic)["subscribers"] == 1
