@@ -90,7 +90,7 @@ action (Approval *ap)
   return g_str_equal (ap->status, "approved") ? VPUSH_ACTION_APPROVE : VPUSH_ACTION_DENY;
 }
 
-/* A factor the caller may not answer for is one it can't see. */
+/* A factor the caller may not answer for: its challenges are no candidates. */
 static gboolean
 factor_allowed (Approval *ap, const gchar *factor_sid)
 {
@@ -705,10 +705,22 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   ap->caller = vpush_caller_describe (vpush_access_get_caller (ap->access));
-  if (ap->factor_sid && !factor_allowed (ap, ap->factor_sid))
+  if (ap->factor_sid && vpush_manager_lookup_factor (ap->manager, ap->factor_sid) == NULL)
     {
       finish_error (
           ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s", ap->factor_sid));
+      return;
+    }
+  /* Factor objects are public, so naming one the policy keeps from this caller is told as
+   * such (dbus-api.md); without factor-sid its challenges are simply no candidates */
+  if (ap->factor_sid && !factor_allowed (ap, ap->factor_sid))
+    {
+      g_autofree gchar *reason = g_strdup_printf ("no rule lets %s %s for factor %s", ap->caller,
+                                                  vpush_action_to_string (action (ap)),
+                                                  ap->factor_sid);
+
+      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason);
+      finish_error (ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
       return;
     }
   evaluate (ap);

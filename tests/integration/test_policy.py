@@ -460,7 +460,7 @@ MaxChallengeAgeSeconds=1
 
 def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     """A challenge of a factor no rule covers is not a candidate: NotFound, as if it did
-    not exist."""
+    not exist; naming that factor with factor-sid is AccessDenied, logged as refused."""
     daemon = start_daemon()
     mine = vt.enroll(client, emulator)
     other = vt.enroll(client, emulator)
@@ -474,11 +474,18 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
         return "policy reloaded: 2 rules" in daemon.log_text()
     vt.wait_until(reloaded, 10, what="the policy to be reloaded", pump=False)
 
-    for match in ({"transaction-id": txid}, {"challenge-sid": ch_other["sid"]},
-                  {"transaction-id": txid, "factor-sid": other.sid}):
+    for match in ({"transaction-id": txid}, {"challenge-sid": ch_other["sid"]}):
         e = refused(client.approve, dict(match, **{"timeout-ms": 1500}))
         assert e.name == vt.ERR_NOT_FOUND, e
-        assert other.sid not in e.message or "factor-sid" in match, e.message
+        assert other.sid not in e.message, e.message
+    started = time.monotonic()
+    e = refused(client.approve, {"transaction-id": txid, "factor-sid": other.sid})
+    assert e.name == ERR_ACCESS_DENIED, e
+    assert other.sid in e.message and "approve" in e.message, e.message
+    assert time.monotonic() - started < 5, "refused at once, not at the timeout"
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_FACTOR=other.sid)
+    assert record["VPUSH_ACTION"] == "approve"
+    assert record["VPUSH_RULE"] == "mine"
     assert_untouched(emulator, other, ch_other)
 
     txid2 = vt.new_transaction_id()
