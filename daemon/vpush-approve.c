@@ -715,9 +715,9 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
    * such (dbus-api.md); without factor-sid its challenges are simply no candidates */
   if (ap->factor_sid && !factor_allowed (ap, ap->factor_sid))
     {
-      g_autofree gchar *reason = g_strdup_printf ("no rule lets %s %s for factor %s", ap->caller,
-                                                  vpush_action_to_string (action (ap)),
-                                                  ap->factor_sid);
+      g_autofree gchar *reason
+          = g_strdup_printf ("no rule lets %s %s for factor %s", ap->caller,
+                             vpush_action_to_string (action (ap)), ap->factor_sid);
 
       log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason);
       finish_error (ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
