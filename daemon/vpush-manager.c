@@ -6,6 +6,7 @@
 #include "vpush-enroll.h"
 #include "vpush-error.h"
 #include "vpush-factor.h"
+#include "vpush-factor-fallback.h"
 #include "vpush-names.h"
 #include "vpush-poller.h"
 #include "vpush-push.h"
@@ -29,6 +30,7 @@ struct _VpushManager
   GDBusConnection *connection;
   GDBusObjectManagerServer *object_manager;
   VpushDBusManager *skeleton;
+  guint factor_fallback_id; /* NotFound for calls on factors that are not (or no longer) */
 
   GHashTable *factors;   /* sid → VpushFactor */
   GHashTable *key_cache; /* sid → VpushKeyBox */
@@ -97,6 +99,8 @@ vpush_manager_finalize (GObject *object)
   g_hash_table_unref (self->key_cache);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->object_manager);
+  if (self->factor_fallback_id != 0)
+    g_dbus_connection_unregister_subtree (self->connection, self->factor_fallback_id);
   g_clear_object (&self->connection);
   g_clear_object (&self->pending);
   g_clear_object (&self->store);
@@ -362,6 +366,9 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), connection,
                                          VPUSH_DBUS_PATH, error))
+    return FALSE;
+  self->factor_fallback_id = vpush_factor_fallback_register (connection, error);
+  if (self->factor_fallback_id == 0)
     return FALSE;
 
   g_hash_table_iter_init (&iter, self->factors);

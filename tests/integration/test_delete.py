@@ -1,7 +1,13 @@
 """Factor.Delete removes the factor at the Verify API, its key in the keyring, its record
-and its object (InterfacesRemoved)."""
+and its object (InterfacesRemoved). A Factor call on a factor path where no factor is (never
+was, or no longer) is NotFound naming the factor, and the bus shows the factors as before."""
+
+import os
+import xml.etree.ElementTree as ET
 
 import vpushtest as vt
+
+FACTOR_XML = os.path.join(vt.SOURCE_DIR, "dbus", "io.github.vpush1.Factor.xml")
 
 
 def test_delete(daemon, client, emulator, session):
@@ -50,9 +56,92 @@ def test_deleted_factor_not_usable(daemon, client, emulator):
         assert e.name == vt.ERR_NOT_FOUND, e
     else:
         raise AssertionError("a deleted factor still answers")
+    _expect_not_found(lambda: client.factor_props(f.path), f.sid, "GetAll")
+
+
+def _factor_calls(client, path):
+    """Every Factor method and property read on path, with arguments it would accept."""
+    return [("Delete", lambda: client.factor_delete(path)),
+            ("Verify", lambda: client.factor_verify(path)),
+            ("Update", lambda: client.factor_update(path, {"friendly-name": "Renamed"})),
+            ("ListChallenges", lambda: client.list_challenges(path, {"page-size": 10})),
+            ("Get", lambda: client.get_property(path, vt.FACTOR_IFACE, "Sid")),
+            ("GetAll", lambda: client.factor_props(path))]
+
+
+def _expect_not_found(fn, sid, what):
     try:
-        client.factor_props(f.path)
-    except vt.DBusCallError:
-        pass
+        res = fn()
+    except vt.DBusCallError as e:
+        assert e.name == vt.ERR_NOT_FOUND, "%s: %s" % (what, e)
+        assert sid in e.message, "%s: the message does not name the factor: %s" % (what, e)
     else:
-        raise AssertionError("the deleted factor's object still answers")
+        raise AssertionError("%s on a factor that is not there answered %r" % (what, res))
+
+
+def _changes_sent(emulator, before):
+    return [r for r in emulator.requests()[before:]
+            if r["method"] != "GET" and not r["path"].startswith("/_emulator")]
+
+
+def test_unknown_factor_path_not_found(daemon, client, emulator):
+    keep = vt.enroll(client, emulator)
+    before = len(emulator.requests())
+    for sid in ("YF" + "0123456789abcdef" * 2, keep.sid[:-1] + "x", "not_a_sid"):
+        for what, fn in _factor_calls(client, vt.factor_path(sid)):
+            _expect_not_found(fn, sid, what)
+    assert _changes_sent(emulator, before) == []
+    assert client.factor_paths() == [keep.path]
+    assert client.factor_props(keep.path)["FriendlyName"] == keep.friendly_name
+
+
+def test_delete_stale_path_not_found(daemon, client, emulator):
+    """A second Delete through the same path, as a stale proxy would send it."""
+    f = vt.enroll(client, emulator)
+    keep = vt.enroll(client, emulator)
+    client.factor_delete(f.path)
+    before = len(emulator.requests())
+    for what, fn in _factor_calls(client, f.path):
+        _expect_not_found(fn, f.sid, what)
+    assert _changes_sent(emulator, before) == []
+    assert client.factor_paths() == [keep.path]
+    assert emulator.fetch_factor(keep.identity, keep.sid).status == 200
+
+
+def _introspect(client, path):
+    node = ET.fromstring(client.introspect(path))
+    return ({i.get("name"): i for i in node.findall("interface")},
+            sorted(n.get("name") for n in node.findall("node")))
+
+
+def test_factors_on_the_bus_unchanged(daemon, client, emulator):
+    """What busctl tree and busctl introspect show of the factors: the factors path is no
+    object and lists every factor once; each factor has the Factor interface as in
+    dbus/io.github.vpush1.Factor.xml; GetManagedObjects has each factor once."""
+    factors = [vt.enroll(client, emulator) for _ in range(2)]
+    gone = vt.enroll(client, emulator)
+    client.factor_delete(gone.path)
+    want = ET.parse(FACTOR_XML).getroot().find("interface")
+
+    interfaces, nodes = _introspect(client, vt.FACTORS_PATH)
+    assert interfaces == {}
+    assert nodes == sorted(f.sid for f in factors)
+    assert "factors" in _introspect(client, vt.MANAGER_PATH)[1]
+
+    managed = client.managed_objects()
+    assert sorted(managed) == sorted(f.path for f in factors)
+    for f in factors:
+        interfaces, nodes = _introspect(client, f.path)
+        assert sorted(interfaces) == sorted([vt.FACTOR_IFACE, vt.PROPS_IFACE,
+                                             "org.freedesktop.DBus.Introspectable",
+                                             "org.freedesktop.DBus.Peer"])
+        assert nodes == []
+        iface = interfaces[vt.FACTOR_IFACE]
+        for kind in ("method", "property", "signal"):
+            assert (sorted(e.get("name") for e in iface.findall(kind))
+                    == sorted(e.get("name") for e in want.findall(kind))), kind
+        props = client.factor_props(f.path)
+        assert sorted(props) == sorted(p.get("name") for p in want.findall("property"))
+        assert props["Sid"] == f.sid
+        assert list(managed[f.path]) == [vt.FACTOR_IFACE]
+        assert managed[f.path][vt.FACTOR_IFACE] == props
