@@ -11,9 +11,11 @@
 #include "vpush-log.h"
 
 #define FRIENDLY_NAME_MAX 64
-#define IDENTITY_MAX      256
-#define TOKEN_MAX         8192
-#define METADATA_MAX      1024
+/* the Verify API's Identity: 8 to 64 of [A-Za-z0-9-] (OpenAPI Identity description) */
+#define IDENTITY_MIN 8
+#define IDENTITY_MAX 64
+#define TOKEN_MAX    8192
+#define METADATA_MAX 1024
 
 typedef struct
 {
@@ -307,6 +309,19 @@ provisional_key_stored_cb (GObject *source, GAsyncResult *result, gpointer user_
 }
 
 static gboolean
+identity_valid (const gchar *identity)
+{
+  gsize len = strlen (identity);
+
+  if (len < IDENTITY_MIN || len > IDENTITY_MAX)
+    return FALSE;
+  for (const gchar *p = identity; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
 check_request (Enroll *e, GVariant *request, GError **error)
 {
   static const VpushArgSpec specs[] = {
@@ -327,10 +342,11 @@ check_request (Enroll *e, GVariant *request, GError **error)
   e->service_sid = g_strdup (s);
 
   s = vpush_args_get_string (args, "identity");
-  if (*s == '\0' || strlen (s) > IDENTITY_MAX || strchr (s, '/') != NULL)
+  if (!identity_valid (s))
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                   "request: identity must be 1 to %d bytes without “/”", IDENTITY_MAX);
+                   "request: identity must be %d to %d letters, digits and “-”", IDENTITY_MIN,
+                   IDENTITY_MAX);
       return FALSE;
     }
   e->identity = g_strdup (s);

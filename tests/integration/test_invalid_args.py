@@ -67,6 +67,15 @@ ENROLL_CASES = [
      "service-sid"),
     ("friendly-name-65", lambda e: _with(_enroll_base(e), friendly_name=S("n" * 65)),
      "friendly-name"),
+    # the API's Identity: 8 to 64 of [A-Za-z0-9-]
+    ("identity-7", lambda e: _with(_enroll_base(e), identity=S("abc-123")), "identity"),
+    ("identity-65", lambda e: _with(_enroll_base(e), identity=S("a" * 65)), "identity"),
+    ("identity-slash", lambda e: _with(_enroll_base(e), identity=S("alice/1234")), "identity"),
+    ("identity-underscore", lambda e: _with(_enroll_base(e), identity=S("alice_1234")),
+     "identity"),
+    ("identity-space", lambda e: _with(_enroll_base(e), identity=S("alice 1234")), "identity"),
+    ("identity-non-ascii", lambda e: _with(_enroll_base(e), identity=S("alicé-1234")),
+     "identity"),
 ]
 
 MATCH_CASES = [
