@@ -107,7 +107,7 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   const gchar *status;
   const gchar *created;
   const gchar *credential_sid = NULL;
-  gint64 unused;
+  gint64 created_at;
 
   if (root == NULL)
     return FALSE;
@@ -138,7 +138,7 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
                            "create factor: “status” is missing or unknown");
       return FALSE;
     }
-  if (created == NULL || !vpush_time_parse (created, &unused, NULL))
+  if (created == NULL || !vpush_time_parse (created, &created_at, NULL))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                            "create factor: “date_created” is missing or not an RFC 3339 time");
@@ -160,7 +160,8 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   record->entity_sid = g_strdup (member_string (object, "entity_sid"));
   record->credential_sid = g_strdup (credential_sid);
   record->status = g_strdup (status);
-  record->created_at = g_strdup (created);
+  /* the bus shows times one way (dbus-api.md): "…T16:30:00Z", whatever the API's form */
+  record->created_at = vpush_time_format (created_at);
 
   metadata = json_object_get_member (object, "metadata");
   if (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata))
