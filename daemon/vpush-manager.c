@@ -585,7 +585,10 @@ vpush_manager_note_api_result (VpushManager *self, const GError *error)
 {
   gboolean offline = error != NULL && g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
 
-  /* other errors mean the API was reached */
+  /* a local failure (keyring, missing key, a file) says nothing about the API either way;
+   * each request's own outcome comes through "attempt-finished" anyway */
+  if (error != NULL && !offline && !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+    return;
   if (self->offline != offline)
     {
       self->offline = offline;

@@ -14,6 +14,7 @@ Timings are asserted only as upper bounds derived from the configured timeout.
 import contextlib
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -404,3 +405,39 @@ def test_absent_at_start(daemon, client, emulator, session):
         client.wait_state("ready", timeout=BOUND)
     assert client.approve({"transaction-id": txid}) == ch
     vt.enroll(client, emulator)
+
+
+def test_missing_key_says_nothing_about_the_api(session, client, emulator):
+    """A factor whose key is gone from the keyring fails at home: that is no sign of the
+    API answering, so an offline vpushd stays offline (dbus-api.md: offline = the API could
+    not be reached at the last attempt)."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={
+        "Verify": {"TimeoutMs": "1000", "RetryTimeoutMs": "2000"},
+        "Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}})
+    d.start()
+    try:
+        a = vt.enroll(client, emulator)
+        b = vt.enroll(client, emulator, verify=False)
+        res = emulator.request("POST", "/_emulator/faults",
+                               {"path": r"/Entities/%s/Challenges\Z" % a.identity,
+                                "action": "drop", "method": "GET", "count": "1000"},
+                               backend=False)
+        assert res.status == 200, res.body
+        subprocess.run(["secret-tool", "clear", "factor-sid", b.sid], env=session.env,
+                       timeout=20, check=True)
+        d.restart(wait_states=("ready", "offline"))  # forgets the keys it held
+        client.wait_state("offline", timeout=10)
+        for _ in range(2):
+            try:
+                client.factor_verify(b.path)
+            except vt.DBusCallError:
+                pass
+            else:
+                raise AssertionError("a factor without its key was verified")
+            assert client.manager_property("State") == "offline"
+        emulator.request("POST", "/_emulator/faults/clear", {}, backend=False)
+        client.list_challenges(a.path, {})
+        assert client.manager_property("State") == "ready"
+    finally:
+        d.stop()
