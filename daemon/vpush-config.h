@@ -5,7 +5,8 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
+typedef struct
+{
   gchar *path;                   /* the file read, NULL when only defaults */
   gchar *base_url;               /* [Verify] BaseUrl, ends with '/' */
   gchar *ca_file;                /* [Verify] CaFile, nullable */

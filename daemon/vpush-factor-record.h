@@ -5,10 +5,11 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
-  gchar *sid;            /* YF… */
+typedef struct
+{
+  gchar *sid; /* YF… */
   gchar *friendly_name;
-  gchar *service_sid;    /* VA… */
+  gchar *service_sid; /* VA… */
   gchar *identity;
   gchar *account_sid;    /* AC… */
   gchar *entity_sid;     /* YE…, nullable */

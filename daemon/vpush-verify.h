@@ -12,7 +12,8 @@ G_BEGIN_DECLS
 #define VPUSH_VERIFY_SDK_VERSION "vpush-" VPUSH_VERSION
 #define VPUSH_VERIFY_APP_ID      "io.github.vpush"
 
-typedef struct {
+typedef struct
+{
   GPtrArray *challenges;  /* VpushChallenge */
   gchar *next_page_token; /* nullable */
 } VpushChallengePage;
@@ -60,8 +61,7 @@ VpushFactorRecord *vpush_verify_create_factor_finish (VpushVerify *self, GAsyncR
 void vpush_verify_verify_factor_async (VpushVerify *self, const VpushFactorRecord *factor,
                                        VpushKey *key, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);
-gchar *vpush_verify_verify_factor_finish (VpushVerify *self, GAsyncResult *result,
-                                          GError **error);
+gchar *vpush_verify_verify_factor_finish (VpushVerify *self, GAsyncResult *result, GError **error);
 
 /* #3 POST FriendlyName + Config.*. */
 void vpush_verify_update_factor_async (VpushVerify *self, const VpushFactorRecord *factor,
@@ -93,8 +93,8 @@ void vpush_verify_list_challenges_async (VpushVerify *self, const VpushFactorRec
                                          guint page_size, const gchar *page_token,
                                          GCancellable *cancellable, GAsyncReadyCallback callback,
                                          gpointer user_data);
-VpushChallengePage *vpush_verify_list_challenges_finish (VpushVerify *self,
-                                                         GAsyncResult *result, GError **error);
+VpushChallengePage *vpush_verify_list_challenges_finish (VpushVerify *self, GAsyncResult *result,
+                                                         GError **error);
 
 /* #7 POST AuthPayload = answer JWT over the challenge's signature fields + status
  * ("approved" or "denied"). The challenge must come from a fetch (signature fields set).
