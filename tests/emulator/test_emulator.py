@@ -335,6 +335,26 @@ def test_create_service(emu):
     assert d.call("GET", "/Challenges", query={"FactorSid": d.sid}).status == 200
 
 
+def test_service_include_date(emu):
+    """Push.IncludeDate (default false): details.date only when the service asks for it,
+    and the answer is signed over details as the service renders them."""
+    r = emu.backend("POST", "/v2/Services", {"FriendlyName": "dated", "Push.IncludeDate": "true"})
+    assert r.status == 201 and r.json["push"]["include_date"] is True
+    dated = Device(emu, service_sid=r.json["sid"]).enroll()
+    plain = Device(emu).enroll()
+    assert emu.backend("GET", emu.svc_path()).json["push"]["include_date"] is False
+    for dev, with_date in ((dated, True), (plain, False)):
+        ch = emu.create_challenge(dev.identity, dev.sid, service_sid=dev.service_sid).json
+        assert ("date" in ch["details"]) == with_date, ch["details"]
+        if with_date:
+            assert ch["details"]["date"] == ch["date_created"]
+        assert list(ch["details"]) == ["message"] + (["date"] if with_date else []) + ["fields"]
+        r = dev.answer(ch["sid"])
+        assert r.status == 200 and r.json["status"] == "approved", r
+    r = emu.backend("POST", "/v2/Services", {"FriendlyName": "x", "Push.IncludeDate": "yes"})
+    assert_error(r, 400, 60306)
+
+
 def test_backend_wrong_credentials(emu):
     for auth in (basic(emu.account_sid, "wrong"), basic("AC" + "0" * 32, emu.auth_token),
                  None, "Bearer x"):

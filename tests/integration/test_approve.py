@@ -149,3 +149,25 @@ def test_refresh_returns(daemon, client, emulator):
     client.refresh()
     assert time.monotonic() - t0 < 10
     assert client.manager_property("State") == "ready"
+
+
+def test_service_with_details_date(factor, client, emulator):
+    """A service with Push.IncludeDate puts details.date in its challenges (the default
+    service leaves it out); the answer is signed over details as fetched, either way."""
+    svc = emulator._ok(emulator.request("POST", "/v2/Services",
+                                        {"FriendlyName": "dated", "Push.IncludeDate": "true"}),
+                       "create service")["sid"]
+    identity = vt.unique_identity()
+    token = emulator.access_token(identity, service_sid=svc)["token"]
+    path = client.enroll({"service-sid": svc, "identity": identity, "access-token": token,
+                          "friendly-name": "Dated desktop"})
+    sid = client.get_property(path, vt.FACTOR_IFACE, "Sid")
+    for f_identity, f_sid, service_sid, with_date in ((identity, sid, svc, True),
+                                                       (factor.identity, factor.sid, None, False)):
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(f_identity, f_sid, hidden={"transaction_id": txid},
+                                       service_sid=service_sid)
+        assert ("date" in ch["details"]) == with_date, ch["details"]
+        assert client.approve({"transaction-id": txid}) == ch["sid"]
+        got = emulator.fetch_challenge(f_identity, ch["sid"], service_sid=service_sid)
+        assert got["status"] == "approved"

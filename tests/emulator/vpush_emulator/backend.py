@@ -18,7 +18,10 @@ def create_service(req):
         raise ApiError(400, 60306, "FriendlyName is required")
     if len(name) > 30:
         raise ApiError(400, 60306, "FriendlyName is longer than 30 characters")
-    svc = req.store.add_service(name)
+    include_date = req.form.get("Push.IncludeDate", "false").lower()
+    if include_date not in ("true", "false"):
+        raise ApiError(400, 60306, "Push.IncludeDate must be true or false")
+    svc = req.store.add_service(name, include_date == "true")
     return Response(201, req.store.render_service(svc))
 
 

@@ -21,12 +21,14 @@ class Clock:
 
 
 class Service:
-    __slots__ = ("sid", "friendly_name", "created", "updated")
+    __slots__ = ("sid", "friendly_name", "created", "updated", "include_date")
 
-    def __init__(self, sid, friendly_name, now):
+    def __init__(self, sid, friendly_name, now, include_date=False):
         self.sid = sid
         self.friendly_name = friendly_name
         self.created = self.updated = int(now)
+        # Push.IncludeDate (default false): details.date in challenges, else left out
+        self.include_date = include_date
 
 
 class Entity:
@@ -132,8 +134,8 @@ class Store:
         return self.clock.now()
 
     # --- creation -----------------------------------------------------------------
-    def add_service(self, friendly_name):
-        svc = Service(new_sid("VA"), friendly_name, self.now())
+    def add_service(self, friendly_name, include_date=False):
+        svc = Service(new_sid("VA"), friendly_name, self.now(), include_date)
         self.services[svc.sid] = svc
         return svc
 
@@ -189,7 +191,7 @@ class Store:
             "tts_name": None,
             "do_not_share_warning_enabled": False,
             "custom_code_enabled": False,
-            "push": {"include_date": False, "apn_credential_sid": None,
+            "push": {"include_date": svc.include_date, "apn_credential_sid": None,
                      "fcm_credential_sid": None},
             "totp": {"issuer": svc.friendly_name, "time_step": 30, "code_length": 6,
                      "skew": 1},
@@ -261,6 +263,11 @@ class Store:
     def render_challenge(self, ch):
         ent = ch.entity
         url = f"{self.entity_url(ent)}/Challenges/{ch.sid}"
+        details = {"message": ch.message}
+        svc = self.services.get(ch.service_sid)
+        if svc is not None and svc.include_date:
+            details["date"] = iso(ch.created)
+        details["fields"] = [dict(f) for f in ch.fields]
         return {
             "sid": ch.sid,
             "account_sid": self.account_sid,
@@ -274,8 +281,7 @@ class Store:
             "expiration_date": iso(ch.expires),
             "status": ch.status,
             "responded_reason": "none",
-            "details": {"message": ch.message, "date": iso(ch.created),
-                        "fields": [dict(f) for f in ch.fields]},
+            "details": details,
             "hidden_details": dict(ch.hidden) if ch.hidden is not None else None,
             "metadata": dict(ch.metadata) if ch.metadata is not None else None,
             "factor_type": "push",
