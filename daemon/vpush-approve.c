@@ -178,19 +178,23 @@ finish_error (Approval *ap, GError *error)
   g_error_free (error);
 }
 
+/* The challenge is answered as asked: the caller hears it first, then the challenge is
+ * retired (Challenge object removed) and the outcome logged. Nothing runs between the
+ * two on the main loop, so no later call sees the challenge still pending. */
 static void
-finish_ok (Approval *ap)
+finish_ok (Approval *ap, const gchar *final_status)
 {
   g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
   g_autofree gchar *result = NULL;
 
   ap->done = TRUE;
   stop_waiting (ap);
+  g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
+  vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, final_status);
   result = g_strdup_printf ("challenge %s of factor %s is %s", ap->challenge->sid,
                             ap->challenge->factor_sid, ap->status);
   log_outcome (ap, action (ap) == VPUSH_ACTION_APPROVE ? VPUSH_MSGID_APPROVED : VPUSH_MSGID_DENIED,
                NULL, result);
-  g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
 }
 
 static GError *
@@ -334,8 +338,7 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                  "%s: done (%s)",
                  c->sid, c->status, original->message);
       g_error_free (original);
-      vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
-      finish_ok (ap);
+      finish_ok (ap, c->status);
       return;
     }
   if (c != NULL && !g_str_equal (c->status, "pending"))
@@ -361,9 +364,7 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   vpush_manager_note_api_result (ap->manager, error);
   if (c != NULL && g_str_equal (c->status, ap->status))
     {
-      vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid,
-                            ap->status);
-      finish_ok (ap);
+      finish_ok (ap, ap->status);
       return;
     }
   if (c != NULL)
