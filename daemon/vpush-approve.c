@@ -616,9 +616,9 @@ evaluate (Approval *ap)
   if (ap->done || ap->challenge != NULL)
     return;
   /* a challenge sid names one challenge for good; a transaction id may come back on a
-   * newer challenge, so one that expired or was answered is the outcome only once a
-   * poll has found no newer one */
-  settled = ap->challenge_sid != NULL || ap->polled;
+   * newer challenge, so one that expired or was answered is the outcome once a poll has
+   * found no newer one, or the wait is over */
+  settled = ap->challenge_sid != NULL || ap->polled || ap->timed_out;
 
   entries = vpush_pending_get_entries (pending);
   for (GList *l = entries; l; l = l->next)

@@ -140,11 +140,14 @@ def test_transaction_id_used_again(quiet_factor, client, emulator):
                                        hidden={"transaction_id": txid})
     assert client.approve({"transaction-id": txid, "timeout-ms": 3000}) == second["sid"]
     assert emulator.fetch_challenge(factor.identity, second["sid"])["status"] == "approved"
-    # with nothing newer, the answered one is the outcome, and quickly
+    # with nothing newer, the answered one is the outcome, and quickly; also when the
+    # wait ends before the poll does
     started = time.monotonic()
     _expect_error(vt.ERR_ALREADY_RESPONDED, client.deny,
                   {"transaction-id": txid, "timeout-ms": 10000})
     assert time.monotonic() - started < 5
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.approve,
+                  {"transaction-id": txid, "timeout-ms": 0})
     # an expired one under a transaction id used again
     txid = vt.new_transaction_id()
     old = emulator.create_challenge(factor.identity, factor.sid,
