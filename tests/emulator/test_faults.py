@@ -189,6 +189,19 @@ def test_drop(emu):
     assert challenge_count(emu) == n + 1
 
 
+def test_lost_answer_may_be_asked_again(emu):
+    """A device request handled but answered with nothing may come again with its JWT (a
+    client library resending on a dead kept-alive connection); one answered may not."""
+    d = Device(emu).enroll()
+    path = f"{d.base}/Challenges?FactorSid={d.sid}"
+    auth = d.auth()
+    add(emu, path=r"/Challenges\Z", method="GET", action="drop", when="after")
+    assert raw(emu, "GET", path, auth=auth)[3] == b""
+    assert raw(emu, "GET", path, auth=auth)[0] == 200
+    status, _, body, _ = raw(emu, "GET", path, auth=auth)
+    assert status == 401 and b"already used" in body
+
+
 def test_truncate(emu):
     add(emu, path=svc_re(emu), action="truncate")
     status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))

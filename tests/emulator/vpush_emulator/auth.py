@@ -4,6 +4,7 @@ public key (§4). Everything here is pure: it takes values and raises ApiError."
 
 import base64
 import binascii
+import itertools
 import json
 
 from cryptography.exceptions import InvalidSignature
@@ -157,14 +158,22 @@ def check_device_jwt(store, user, jwt):
     nbf = _seconds(p, "nbf")
     exp = _seconds(p, "exp")
     _check_times(store, nbf, exp)
-    # remembered until it expires; an expired one is refused by its times anyway
-    if len(store.jwt_seen) >= 4096:
-        now = store.now()
-        for seen, until in list(store.jwt_seen.items()):
-            if until <= now:
-                del store.jwt_seen[seen]
+    # remembered until it expires (an expired one is refused by its times anyway); tokens
+    # come in nearly in the order of their exp, so the oldest are at the front
+    now = store.now()
+    for seen, until in list(itertools.islice(store.jwt_seen.items(), 64)):
+        if until > now:
+            break
+        del store.jwt_seen[seen]
     store.jwt_seen[jwt] = exp
     return factor
+
+
+def forget_device_jwt(store, jwt):
+    """The request this token came with was handled, but not a byte of the answer went
+    out: a client may send that very request again (curl does, for a GET on a kept-alive
+    connection found dead), which is not using the token for another request."""
+    store.jwt_seen.pop(jwt, None)
 
 
 def _check_times(store, nbf, exp):

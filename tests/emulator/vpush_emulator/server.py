@@ -231,6 +231,10 @@ class Handler(BaseHTTPRequestHandler):
                                "status": status, "auth": kind,
                                "fault": fault.id if fault is not None else None})
         held = delay.hold(self.server, method, path, "after") or held
+        lost = held == "dropped" or (fault is not None and fault.action == "drop")
+        if lost and kind == DEVICE and creds is not None:
+            with store.lock:
+                auth.forget_device_jwt(store, creds[1])
         if held == "dropped":
             self.close_connection = True    # handled, the answer lost on the way
             return
