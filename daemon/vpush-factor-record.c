@@ -190,6 +190,9 @@ vpush_factor_record_new_from_json (JsonNode *node, GError **error)
       g_prefix_error (error, "factor record: created_at: ");
       return NULL;
     }
+  /* records written before enrollment normalised it keep the API's form */
+  g_free (record->created_at);
+  record->created_at = vpush_time_format (created);
 
   return g_steal_pointer (&record);
 }

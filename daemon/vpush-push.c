@@ -196,9 +196,12 @@ update_state (VpushPush *self)
   gint worst = -1;
   const gchar *state;
 
+  /* the stream of [Push] Url counts while no factor uses it only when it is the only one:
+   * it then tells whether push would work; beside the factors' own it tells nothing */
   g_hash_table_iter_init (&iter, self->streams);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&stream))
-    worst = MAX (worst, (gint)stream->state);
+    if (g_hash_table_size (stream->factors) > 0 || g_hash_table_size (self->streams) == 1)
+      worst = MAX (worst, (gint)stream->state);
   state = worst < 0 ? VPUSH_PUSH_STATE_DISABLED : state_names[worst];
   if (g_strcmp0 (self->state, state) == 0)
     return;

@@ -164,13 +164,29 @@ def test_configured_url_connects_without_factors(started, client, emulator):
     started(push_url(emulator, topic))
     wait_push_state(client, "connected")
     assert topic_stats(emulator, topic)["subscribers"] == 1
-    # a hint for no factor of this vpushd is harmless
+    # a hint for no factor of this vpushd is harmless: nothing is fetched
+    emulator.clear_requests()
     publish_hint(emulator, topic, {"sid": "YC" + "0" * 32, "factor_sid": "YF" + "0" * 32})
+    time.sleep(0.5)
+    assert not [r for r in emulator.requests() if r["path"].startswith("/v2/")]
+    assert push_state(client) == "connected"
     f = vt.enroll(client, emulator)
     assert topic_stats(emulator, topic)["subscribers"] == 1
     ch = emulator.create_challenge(f.identity, f.sid)
     publish_hint(emulator, topic, ch)
     wait_exported(client, ch["sid"])
+    assert push_state(client) == "connected"
+
+
+def test_unused_configured_url_does_not_mask_the_factors(started, client, emulator):
+    """PushState is the worst of the streams factors use: a [Push] Url no factor uses (each
+    has its own) that can't be reached does not make it "retrying"."""
+    started("http://127.0.0.1:9/push/nobody/sse")
+    wait_push_state(client, "retrying")
+    topic = new_topic()
+    vt.enroll(client, emulator, **{"push-url": push_url(emulator, topic)})
+    wait_push_state(client, "connected")
+    time.sleep(1.0)
     assert push_state(client) == "connected"
 
 
