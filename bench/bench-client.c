@@ -17,6 +17,12 @@
  *   push PATH N               the next N bytes are a request (a push publish), sent on a
  *                             second kept-alive connection; timed until the InterfacesAdded
  *                             signal of object PATH arrives; result: the publish status
+ *   subscribe N               the next N bytes are a request for a push stream (SSE), sent
+ *                             on a third connection, which then stays the stream's;
+ *                             result: the HTTP status
+ *   hint MARK N               the next N bytes are a publish, sent as for push; timed until
+ *                             MARK arrives on the subscribed stream (a bare push client
+ *                             hearing the hint); result: the publish status
  *
  * D-Bus with sd-bus, all in the calling thread; HTTP/1.1 on plain sockets, responses
  * read by Content-Length. */
@@ -210,6 +216,51 @@ ping (const char *name)
   sd_bus_error_free (&error);
 }
 
+/* The head of a streaming response: its status; what follows stays buffered. */
+static int
+read_stream_head (Conn *c)
+{
+  char *end;
+  size_t head;
+  int status;
+
+  while ((end = memmem (c->buf, c->len, "\r\n\r\n", 4)) == NULL)
+    fill (c);
+  head = (size_t)(end - c->buf) + 4;
+  status = atoi (c->buf + 9);
+  memmove (c->buf, c->buf + head, c->len - head);
+  c->len -= head;
+  return status;
+}
+
+static void
+hint (Conn *publisher, Conn *stream, const char *mark, size_t n)
+{
+  char *request = read_bytes (n);
+  size_t mark_len = strlen (mark);
+  long long t0;
+  long long t1;
+  char *at;
+
+  t0 = now_us ();
+  send_all (publisher, request, n);
+  while ((at = memmem (stream->buf, stream->len, mark, mark_len)) == NULL)
+    {
+      /* keep a tail that could hold the start of MARK */
+      if (stream->len > mark_len)
+        {
+          memmove (stream->buf, stream->buf + stream->len - mark_len, mark_len);
+          stream->len = mark_len;
+        }
+      fill (stream);
+    }
+  t1 = now_us ();
+  stream->len -= (size_t)(at + mark_len - stream->buf);
+  memmove (stream->buf, at + mark_len, stream->len);
+  printf ("%lld %d\n", t1 - t0, read_response (publisher));
+  free (request);
+}
+
 static void
 push (Conn *c, const char *path, size_t n)
 {
@@ -247,6 +298,7 @@ main (int argc, char **argv)
 {
   Conn http;
   Conn publisher;
+  Conn stream = { .fd = -1 };
   char line[4096];
   int rc;
 
@@ -320,6 +372,27 @@ main (int argc, char **argv)
         }
       else if (sscanf (line, "push %2047s %zu", arg, &n1) == 2)
         push (&publisher, arg, n1);
+      else if (sscanf (line, "subscribe %zu", &n1) == 1)
+        {
+          char *request = read_bytes (n1);
+
+          if (stream.fd >= 0)
+            printf ("error a stream is subscribed already\n");
+          else
+            {
+              conn_open (&stream);
+              send_all (&stream, request, n1);
+              printf ("0 %d\n", read_stream_head (&stream));
+            }
+          free (request);
+        }
+      else if (sscanf (line, "hint %2047s %zu", arg, &n1) == 2)
+        {
+          if (stream.fd < 0)
+            printf ("error no stream subscribed\n");
+          else
+            hint (&publisher, &stream, arg, n1);
+        }
       else if (sscanf (line, "%63s", word) == 1)
         printf ("error unknown command %s\n", word);
     }

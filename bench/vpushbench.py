@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,6 +113,12 @@ class Client:
 
     def push(self, path, request):
         return self._run("push %s %d" % (path, len(request)), request)
+
+    def subscribe(self, request):
+        return self._run("subscribe %d" % len(request), request)
+
+    def hint(self, mark, request):
+        return self._run("hint %s %d" % (mark, len(request)), request)
 
     def close(self):
         if self.proc.stdin:
@@ -540,6 +547,30 @@ def hint(challenge_sid, factor_sid):
 
 # ---------------------------------------------------------------------------------------
 # push-to-export latency (bench/push-latency, bench/run)
+
+
+def measure_hint(server, client, samples, warmup=5):
+    """How long a bare push client takes to hear a hint: the client subscribes to a topic
+    of its own (SSE, as vpushd does), publishes hints naming made-up challenges and times
+    each until the hint's challenge sid arrives on its stream. Part of the floor of the
+    push-to-export figure. Returns a list of ms."""
+    topic = "floor" + uuid.uuid4().hex[:12]
+    _, status = client.subscribe(request_bytes(client.host, "GET", "/push/%s/sse" % topic, b"",
+                                               (("Accept", "text/event-stream"),)))
+    if status != "200":
+        raise RuntimeError("subscribe: HTTP %s" % status)
+    out = []
+    for i in range(warmup + samples):
+        sid = "YC" + uuid.uuid4().hex
+        publish = request_bytes(client.host, "POST", "/push/" + topic,
+                                hint(sid, "YF" + "0" * 32),
+                                (("Content-Type", "application/json"),))
+        t, status = client.hint(sid, publish)
+        if status != "200":
+            raise RuntimeError("publish: HTTP %s" % status)
+        if i >= warmup:
+            out.append(t)
+    return out
 
 
 def measure_push(server, backend, factor, topic, client, samples, warmup=5, device=None):
