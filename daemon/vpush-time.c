@@ -29,10 +29,11 @@ vpush_time_format (gint64 unix_seconds)
 
   if (dt == NULL)
     return g_strdup ("1970-01-01T00:00:00Z");
-  /* what g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ") gives (%Y is not padded), without
-   * its locale-aware conversions, at every challenge exported */
+  /* RFC 3339 wants four digits of year (GDateTime's %Y gives "504" for 504), and
+   * vpush_time_parse() reads back nothing else; built without g_date_time_format()'s
+   * locale-aware conversions, at every challenge exported */
   g_date_time_get_ymd (dt, &year, &month, &day);
-  return g_strdup_printf ("%d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
+  return g_strdup_printf ("%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
                           g_date_time_get_hour (dt), g_date_time_get_minute (dt),
                           g_date_time_get_second (dt));
 }

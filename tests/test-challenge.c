@@ -434,8 +434,9 @@ test_record_rejected (void)
   g_assert_null (from_array);
 }
 
-/* vpush_time_format() writes the text itself: it must stay what GDateTime's "%Y-%m-%dT%H:%M:%SZ"
- * gives, over the whole range GDateTime takes */
+/* vpush_time_format() writes the text itself: what GDateTime's "%Y-%m-%dT%H:%M:%SZ" gives with
+ * the year in four digits (RFC 3339), over the whole range GDateTime takes, and
+ * vpush_time_parse() reads it back to the second */
 static void
 test_time_format (void)
 {
@@ -449,10 +450,14 @@ test_time_format (void)
                      ? samples[i]
                      : (gint64)g_rand_double_range (rand, -62135596800.0, 253402300799.0);
       g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (t);
-      g_autofree gchar *expected = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+      g_autofree gchar *rest = g_date_time_format (dt, "-%m-%dT%H:%M:%SZ");
+      g_autofree gchar *expected = g_strdup_printf ("%04d%s", g_date_time_get_year (dt), rest);
       g_autofree gchar *text = vpush_time_format (t);
+      gint64 back = 0;
 
       g_assert_cmpstr (text, ==, expected);
+      g_assert_true (vpush_time_parse (text, &back, NULL));
+      g_assert_cmpint (back, ==, t);
     }
   /* outside GDateTime's range: the epoch, rather than nothing */
   {
