@@ -12,6 +12,7 @@ static const struct
   { "status", vpushctl_cmd_status, "Show vpushd's version and state" },
   { "enroll", vpushctl_cmd_enroll, "Enroll this desktop as a push factor" },
   { "factors", vpushctl_cmd_factors, "List the factors" },
+  { "list", vpushctl_cmd_factors, "The same as factors" },
   { "challenges", vpushctl_cmd_challenges, "List pending challenges, or past ones" },
   { "approve", vpushctl_cmd_approve, "Approve a pending challenge" },
   { "deny", vpushctl_cmd_deny, "Deny a pending challenge" },

@@ -142,8 +142,8 @@ def test_version_and_help(session):
     r = ok(ctl(session, "--version"))
     assert r.out.strip() == "vpushctl 0.1.0"
     r = ok(ctl(session, "help"))
-    for command in ("status", "enroll", "factors", "challenges", "approve", "deny", "verify",
-                    "update", "delete", "refresh", "monitor"):
+    for command in ("status", "enroll", "factors", "list", "challenges", "approve", "deny",
+                    "verify", "update", "delete", "refresh", "monitor"):
         assert "  %s " % command in r.out
     r = ok(ctl(session, "approve", "--help"))
     assert "vpushctl approve [OPTION" in r.out and "--transaction-id" in r.out
@@ -238,6 +238,8 @@ def test_factors(session, emulator, daemon):
     assert row and row[0].split()[1:] == ["verified", a["identity"], "Laptop", "Ä"]
     listed = {f["sid"]: f for f in ok(ctl(session, "factors", "--json")).json()}
     assert listed[a["sid"]] == a
+    # design.md names the command "list"
+    assert ok(ctl(session, "list")).out == r.out
     assert set(a) == {"sid", "friendly_name", "service_sid", "identity", "account_sid", "status",
                       "created_at", "key_storage", "push_url", "object_path"}
 
