@@ -1,6 +1,8 @@
 #include "vpush-config.h"
 #include "vpush-config-private.h"
 
+#include <string.h>
+
 #include "vpush-http.h"
 
 #define DEFAULT_BASE_URL           "https://verify.twilio.com/v2/"
@@ -140,6 +142,33 @@ check_url (const gchar *file, const gchar *group, const gchar *key, const gchar 
   return FALSE;
 }
 
+/* GKeyFile has comments on lines of their own only: "IntervalSeconds=30  # no push" sets
+ * "30  # no push". Said as such, rather than as a bad number or URL. */
+static gboolean
+check_no_trailing_comments (GKeyFile *keyfile, const gchar *file, GError **error)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (keyfile, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (keyfile, groups[i], NULL, NULL);
+
+      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
+        {
+          g_autofree gchar *value = g_key_file_get_value (keyfile, groups[i], keys[k], NULL);
+
+          if (value != NULL && (strstr (value, " #") != NULL || strstr (value, "\t#") != NULL))
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "%s: [%s] %s: \"%s\": a comment goes on a line of its own", file,
+                           groups[i], keys[k], value);
+              return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
 static gboolean
 parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError **error)
 {
@@ -149,6 +178,8 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
   g_autofree gchar *transaction_id_key = NULL;
 
   warn_unknown (keyfile, file);
+  if (!check_no_trailing_comments (keyfile, file, error))
+    return FALSE;
 
   if (!read_string (keyfile, file, "Verify", "BaseUrl", &base_url, error))
     return FALSE;

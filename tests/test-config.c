@@ -215,6 +215,13 @@ test_config_invalid (void)
     { "[Verify]\nCaFile=/nonexistent/vpush/ca.pem\n",
       "[Verify] CaFile: \"/nonexistent/vpush/ca.pem\" is not an absolute path to an existing "
       "file" },
+    /* a comment after a value, as design documents write them, is part of the value */
+    { "[Poll]\nIntervalSeconds=30   # no push channel connected\n",
+      "[Poll] IntervalSeconds: \"30   # no push channel connected\": a comment goes on a line "
+      "of its own" },
+    { "[Verify]\nBaseUrl=https://verify.twilio.com/v2/\t# the API\n",
+      "[Verify] BaseUrl: \"https://verify.twilio.com/v2/\t# the API\": a comment goes on a line "
+      "of its own" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
