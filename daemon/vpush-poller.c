@@ -7,6 +7,10 @@
 #define LIST_PAGE_SIZE 50
 #define LIST_MAX_PAGES 10
 #define JITTER         0.1 /* ±10 % of the interval */
+/* After polls the API failed or refused, the interval doubles, up to 8 times, and at most
+ * to BACKOFF_MAX_S unless the interval itself is longer; a poll that works resets it */
+#define BACKOFF_DOUBLINGS_MAX 3
+#define BACKOFF_MAX_S         600
 /* Requests of all polls together in flight at once; the rest wait their turn. A poll of
  * every factor (start, Refresh) would otherwise send a list per factor and a GET per new
  * challenge all at once: hundreds of connections, and a burst of buffers the heap keeps. */
@@ -21,6 +25,7 @@ typedef struct
   gboolean running;
   gboolean again;   /* a poll was asked for while one was running */
   gboolean removed; /* the factor is gone; freed when the running poll ends */
+  guint failures;   /* polls in a row the API failed or refused */
   GList *current;   /* GTasks completed when the running poll ends */
   GList *next;      /* GTasks waiting for the next poll */
   GError *error;    /* of the running poll */
@@ -175,7 +180,13 @@ interval_of (FactorPoll *fp)
 static void
 schedule (FactorPoll *fp)
 {
-  gdouble ms = interval_of (fp) * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
+  guint interval = interval_of (fp);
+  guint backed_off = interval << MIN (fp->failures, BACKOFF_DOUBLINGS_MAX);
+  gdouble ms;
+
+  if (fp->failures > 0)
+    backed_off = MIN (backed_off, MAX (interval, BACKOFF_MAX_S));
+  ms = backed_off * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
 
   g_clear_handle_id (&fp->timer, g_source_remove);
   fp->timer = g_timeout_add (MAX (ms, 100), timer_cb, fp);
@@ -233,6 +244,12 @@ poll_done (FactorPoll *fp)
     g_debug ("poll of factor %s failed: %s", fp->sid, error->message);
 
   vpush_manager_note_api_result (manager, error);
+  /* a local failure (a locked keyring) has its own way back: the recovery polls */
+  if (error == NULL)
+    fp->failures = 0;
+  else if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
+           || g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+    fp->failures++;
   fp->running = FALSE;
   if (fp->removed)
     {

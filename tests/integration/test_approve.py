@@ -171,3 +171,39 @@ def test_service_with_details_date(factor, client, emulator):
         assert client.approve({"transaction-id": txid}) == ch["sid"]
         got = emulator.fetch_challenge(f_identity, ch["sid"], service_sid=service_sid)
         assert got["status"] == "approved"
+
+
+def test_polls_back_off_while_the_api_refuses(session, client, emulator):
+    """design.md: the poll schedule backs off. Polls the API refuses come at 1, 2, 4, 8
+    times the interval; one that works brings the interval back."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={
+        "Verify": {"RetryTimeoutMs": "0"},
+        "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}})
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        lists = r"/Entities/%s/Challenges\Z" % f.identity
+        res = emulator.request("POST", "/_emulator/faults",
+                               {"path": lists, "action": "status", "status": "400",
+                                "method": "GET", "count": "1000"}, backend=False)
+        assert res.status == 200, res.body
+
+        def polls():
+            return len([r for r in emulator.requests()
+                        if r["method"] == "GET" and r["path"].endswith(
+                            "/Entities/%s/Challenges" % f.identity)])
+        time.sleep(1.5)  # the poll running when the fault was set is over
+        before = polls()
+        time.sleep(8.0)
+        refused = polls() - before
+        # at the interval: 8; backing off (2, 4, 8 s after each refusal): 2 or 3
+        assert 1 <= refused <= 4, refused
+
+        emulator.request("POST", "/_emulator/faults/clear", {}, backend=False)
+        client.refresh()  # an immediate poll, which works
+        before = polls()
+        time.sleep(3.5)
+        assert polls() - before >= 2, "the interval did not come back after a poll that works"
+    finally:
+        d.stop()
