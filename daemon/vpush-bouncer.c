@@ -322,8 +322,10 @@ allow (GTask *task, const gchar *rule)
   Auth *auth = g_task_get_task_data (task);
   VpushAccess *access = g_rc_box_new0 (VpushAccess);
 
-  /* the decision on an answer is the one on its challenge; the others are routine */
-  if ((auth->action & (VPUSH_ACTION_APPROVE | VPUSH_ACTION_DENY)) && auth->challenge != NULL)
+  /* every decision is in the audit trail (design.md), but for calls open to all and the
+   * first look at an answer, whose decision is the one on its challenge */
+  if (auth->action != VPUSH_ACTION_NONE
+      && (!(auth->action & (VPUSH_ACTION_APPROVE | VPUSH_ACTION_DENY)) || auth->challenge != NULL))
     audit (auth, VPUSH_DECISION_ALLOWED, rule, NULL);
   else if (vpush_log_debug_enabled ())
     g_debug ("%s allowed for %s (pid %u) by rule “%s”", vpush_action_to_string (auth->action),
@@ -451,6 +453,14 @@ vpush_bouncer_authorize_async (VpushManager *manager, GDBusMethodInvocation *inv
   vpush_caller_lookup_async (g_dbus_method_invocation_get_connection (invocation),
                              g_dbus_method_invocation_get_sender (invocation), NULL, caller_cb,
                              g_steal_pointer (&task));
+}
+
+gchar *
+vpush_bouncer_describe_caller (GDBusMethodInvocation *invocation)
+{
+  const VpushCaller *caller = g_object_get_data (G_OBJECT (invocation), CALLER_DATA_KEY);
+
+  return caller != NULL ? vpush_caller_describe (caller) : NULL;
 }
 
 VpushAccess *

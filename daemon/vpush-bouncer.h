@@ -40,6 +40,8 @@ void vpush_bouncer_authorize_async (VpushManager *manager, GDBusMethodInvocation
                                     const VpushFactorRecord *factor, VpushChallenge *challenge,
                                     GAsyncReadyCallback callback, gpointer user_data);
 VpushAccess *vpush_bouncer_authorize_finish (GAsyncResult *result, GError **error);
+/* The caller an authorization on invocation identified, for a log record; NULL if none. */
+gchar *vpush_bouncer_describe_caller (GDBusMethodInvocation *invocation);
 
 typedef void (*VpushAllowedFunc) (gpointer data);
 

@@ -169,6 +169,7 @@ enroll_complete (Enroll *e)
   g_autoptr (VpushFactor) factor = NULL;
   g_autoptr (GError) error = NULL;
   const gchar *path;
+  g_autofree gchar *caller = NULL;
 
   g_free (e->record->push_url);
   e->record->push_url = g_strdup (e->push_url);
@@ -191,7 +192,8 @@ enroll_complete (Enroll *e)
   factor = vpush_factor_new (e->manager, vpush_factor_record_copy (e->record));
   vpush_manager_add_factor (e->manager, factor);
   path = g_dbus_object_get_object_path (G_DBUS_OBJECT (vpush_factor_get_object (factor)));
-  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_ENROLLED, e->record->sid, NULL, NULL,
+  caller = vpush_bouncer_describe_caller (e->invocation);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_ENROLLED, e->record->sid, NULL, caller,
                    "enrolled factor %s (%s) for identity %s of service %s, status %s",
                    e->record->sid, e->record->friendly_name, e->identity, e->service_sid,
                    e->record->status);

@@ -314,6 +314,7 @@ delete_local (FactorCall *call)
 {
   VpushFactor *self = call->factor;
   g_autofree gchar *sid = g_strdup (self->record->sid);
+  g_autofree gchar *caller = NULL;
   g_autoptr (GError) error = NULL;
 
   if (!vpush_factor_store_remove (vpush_manager_get_factor_store (self->manager), sid, &error))
@@ -321,7 +322,8 @@ delete_local (FactorCall *call)
       fail (call, error);
       return;
     }
-  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, NULL, "factor %s deleted",
+  caller = vpush_bouncer_describe_caller (call->invocation);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, caller, "factor %s deleted",
                    sid);
   vpush_manager_remove_factor (self->manager, sid);
   g_dbus_method_invocation_return_value (call->invocation, NULL);

@@ -35,7 +35,8 @@ append_value (GString *line, const gchar *value)
   g_string_append (line, *value ? value : "''");
 }
 
-/* The audit trail must survive without the journal: its fields go into the message. */
+/* The audit trail and the other records with a MESSAGE_ID must survive without the journal:
+ * their fields go into the message. */
 static GLogWriterOutput
 write_fields_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
                         gpointer data)
@@ -95,7 +96,8 @@ vpush_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
       && g_log_writer_journald (level, fields, n_fields, data) == G_LOG_WRITER_HANDLED)
     return G_LOG_WRITER_HANDLED;
 
-  if (has_field (fields, n_fields, VPUSH_LOG_FIELD_DECISION))
+  /* the records an administrator looks for (each has a MESSAGE_ID) keep their fields */
+  if (has_field (fields, n_fields, "MESSAGE_ID"))
     return write_fields_to_stderr (level, fields, n_fields, data);
   return g_log_writer_standard_streams (level, fields, n_fields, data);
 }

@@ -23,6 +23,8 @@ MOCK_IFACE = "org.freedesktop.DBus.Mock"
 
 ERR_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 MSGID_DECISION = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
+MSGID_ENROLLED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
+MSGID_DELETED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
 
 # What /proc/<pid>/exe says about this process, as vpushd will read it
@@ -188,8 +190,9 @@ def start_daemon(session, emulator, system_bus):
         daemon.stop()
 
 
-def audit_records(daemon):
-    """The audit trail vpushd wrote to stderr: one dict of journal fields per record."""
+def audit_records(daemon, message_id=MSGID_DECISION):
+    """The audit trail vpushd wrote to stderr: one dict of journal fields per record (the
+    policy's decisions, or the records of another MESSAGE_ID)."""
     records = []
     for line in daemon.log_text().splitlines():
         message, sep, fields = line.rpartition(" -- ")
@@ -197,7 +200,7 @@ def audit_records(daemon):
             continue
         record = dict(token.split("=", 1) for token in shlex.split(fields))
         record["MESSAGE"] = message
-        if record.get("MESSAGE_ID") == MSGID_DECISION:
+        if record.get("MESSAGE_ID") == message_id:
             records.append(record)
     return records
 
@@ -555,3 +558,23 @@ def test_broken_policy_is_a_startup_error(session):
     assert r.returncode == 1
     assert ("%s: rule “shop”, key MaxChallengeAgeSeconds: “soon” is not a number of seconds"
             % os.path.join(policy_dir, "shop.conf")) in r.stderr, r.stderr
+
+
+def test_every_decision_audited(start_daemon, client, emulator):
+    """design.md: every decision is logged with the caller and the rule: enroll, update,
+    list and delete as well as answers."""
+    daemon = start_daemon()
+    f = vt.enroll(client, emulator)
+    record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_ACTION="enroll")
+    assert record["VPUSH_RULE"] == "manage" and record.get("VPUSH_CALLER"), record
+    client.factor_update(f.path, {"friendly-name": "Renamed desktop"})
+    client.list_challenges(f.path, {})
+    client.factor_delete(f.path)
+    for action in ("update", "list", "delete"):
+        record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_ACTION=action,
+                            VPUSH_FACTOR=f.sid)
+        assert record["VPUSH_RULE"] == "manage" and record.get("VPUSH_CALLER"), record
+    # the enrolled and deleted events name the caller too
+    for message_id in (MSGID_ENROLLED, MSGID_DELETED):
+        records = [r for r in audit_records(daemon, message_id) if r.get("VPUSH_FACTOR") == f.sid]
+        assert records and records[-1].get("VPUSH_CALLER"), (message_id, records)
