@@ -1,4 +1,4 @@
-/* vpushd.conf (docs/design.md "Config"). */
+/* vpushd.conf (the design document's "Config"; docs/man/vpushd.conf.5.scd). */
 #pragma once
 
 #include <glib.h>

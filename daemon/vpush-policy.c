@@ -557,8 +557,16 @@ scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **e
   struct stat st;
   const gchar *name;
 
-  if (stat (dir, &st) < 0 && errno == ENOENT)
-    return TRUE;
+  if (stat (dir, &st) < 0)
+    {
+      int saved = errno;
+
+      if (saved == ENOENT)
+        return TRUE;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
   if (require_root && !root_only (&st))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,

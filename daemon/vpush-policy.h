@@ -1,5 +1,5 @@
-/* Who may do what: key-file rules from the policy directories (docs/design.md "Policy").
- * Rules only allow; what no rule allows is refused. */
+/* Who may do what: key-file rules from the policy directories (the design document's
+ * "Policy"; docs/man/vpush-policy.5.scd). Rules only allow; what no rule allows is refused. */
 #pragma once
 
 #include <gio/gio.h>
