@@ -549,7 +549,7 @@ def hint(challenge_sid, factor_sid):
 # push-to-export latency (bench/push-latency, bench/run)
 
 
-def measure_hint(server, client, samples, warmup=5):
+def measure_hint(client, samples, warmup=5):
     """How long a bare push client takes to hear a hint: the client subscribes to a topic
     of its own (SSE, as vpushd does), publishes hints naming made-up challenges and times
     each until the hint's challenge sid arrives on its stream. Part of the floor of the
