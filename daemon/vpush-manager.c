@@ -8,6 +8,7 @@
 #include "vpush-factor.h"
 #include "vpush-factor-fallback.h"
 #include "vpush-names.h"
+#include "vpush-object-manager.h"
 #include "vpush-poller.h"
 #include "vpush-push.h"
 #include "vpush-recovery.h"
@@ -28,7 +29,7 @@ struct _VpushManager
   VpushRecovery *recovery; /* what a crash left behind, at start */
 
   GDBusConnection *connection;
-  GDBusObjectManagerServer *object_manager;
+  VpushObjectManager *object_manager;
   VpushDBusManager *skeleton;
   guint factor_fallback_id; /* NotFound for calls on factors that are not (or no longer) */
 
@@ -221,7 +222,7 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
    * keys already in memory stay usable while it is away, only a lock drops them */
   g_signal_connect_swapped (self->keystore, "notify::available", G_CALLBACK (update_state), self);
   g_signal_connect_swapped (self->keystore, "notify::settled", G_CALLBACK (update_state), self);
-  self->object_manager = g_dbus_object_manager_server_new (VPUSH_DBUS_PATH);
+  self->object_manager = vpush_object_manager_new (VPUSH_DBUS_PATH);
   self->pending = vpush_pending_new (self->object_manager);
   self->poller = vpush_poller_new (self);
   self->push = vpush_push_new (self, self->http);
@@ -374,11 +375,12 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
   g_hash_table_iter_init (&iter, self->factors);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
     {
-      g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
+      vpush_object_manager_export (self->object_manager, vpush_factor_get_object (factor));
       vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
     }
   vpush_push_start (self->push);
-  g_dbus_object_manager_server_set_connection (self->object_manager, connection);
+  if (!vpush_object_manager_set_connection (self->object_manager, connection, error))
+    return FALSE;
 
   vpush_pending_set_clock (self->pending, pending_clock, self);
   update_state (self);
@@ -462,12 +464,6 @@ vpush_manager_get_connection (VpushManager *self)
   return self->connection;
 }
 
-GDBusObjectManagerServer *
-vpush_manager_get_object_manager (VpushManager *self)
-{
-  return self->object_manager;
-}
-
 void
 vpush_manager_set_bouncer (VpushManager *self, VpushBouncer *bouncer)
 {
@@ -498,7 +494,7 @@ vpush_manager_add_factor (VpushManager *self, VpushFactor *factor)
   const gchar *sid = vpush_factor_get_sid (factor);
 
   g_hash_table_replace (self->factors, g_strdup (sid), g_object_ref (factor));
-  g_dbus_object_manager_server_export (self->object_manager, vpush_factor_get_object (factor));
+  vpush_object_manager_export (self->object_manager, vpush_factor_get_object (factor));
   vpush_poller_add_factor (self->poller, sid);
   vpush_push_update_factor (self->push, sid);
   g_signal_emit (self, signals[SIGNAL_FACTORS_CHANGED], 0);
@@ -512,7 +508,7 @@ vpush_manager_remove_factor (VpushManager *self, const gchar *sid)
   vpush_poller_remove_factor (self->poller, sid);
   vpush_push_remove_factor (self->push, sid);
   vpush_pending_remove_factor (self->pending, sid);
-  g_dbus_object_manager_server_unexport (self->object_manager, path);
+  vpush_object_manager_unexport (self->object_manager, path);
   g_hash_table_remove (self->key_cache, sid);
   g_hash_table_remove (self->factors, sid);
   g_signal_emit (self, signals[SIGNAL_FACTORS_CHANGED], 0);

@@ -1,5 +1,7 @@
 #include "vpush-pending.h"
 
+#include <string.h>
+
 #include "vpush-dbus-generated.h"
 #include "vpush-log.h"
 #include "vpush-names.h"
@@ -22,9 +24,9 @@ typedef struct
 struct _VpushPending
 {
   GObject parent_instance;
-  GDBusObjectManagerServer *server;
-  GHashTable *entries;  /* sid → VpushPendingEntry */
-  GHashTable *finished; /* sid → FinishedEntry */
+  VpushObjectManager *server; /* nullable: nothing on the bus */
+  GHashTable *entries;        /* sid → VpushPendingEntry */
+  GHashTable *finished;       /* sid → FinishedEntry */
   VpushPendingClock clock;
   gpointer clock_data;
   guint expire_id;
@@ -58,7 +60,6 @@ entry_free (gpointer data)
   VpushPendingEntry *entry = data;
 
   g_clear_pointer (&entry->challenge, vpush_challenge_unref);
-  g_clear_object (&entry->object);
   g_free (entry);
 }
 
@@ -78,6 +79,8 @@ vpush_pending_finalize (GObject *object)
   VpushPending *self = VPUSH_PENDING (object);
 
   g_clear_handle_id (&self->expire_id, g_source_remove);
+  if (self->server != NULL)
+    vpush_object_manager_remove_subtree (self->server, self);
   g_hash_table_unref (self->entries);
   g_hash_table_unref (self->finished);
   g_clear_object (&self->server);
@@ -99,86 +102,225 @@ vpush_pending_init (VpushPending *self)
   self->finished = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, finished_free);
 }
 
+static gchar **challenges_enumerate (GDBusConnection *connection, const gchar *sender,
+                                     const gchar *object_path, gpointer user_data);
+static GDBusInterfaceInfo **challenges_introspect (GDBusConnection *connection, const gchar *sender,
+                                                   const gchar *object_path, const gchar *node,
+                                                   gpointer user_data);
+static const GDBusInterfaceVTable *
+challenges_dispatch (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
+                     const gchar *interface_name, const gchar *node, gpointer *out_user_data,
+                     gpointer user_data);
+static void challenges_list (GVariantBuilder *builder, gpointer user_data);
+
 VpushPending *
-vpush_pending_new (GDBusObjectManagerServer *server)
+vpush_pending_new (VpushObjectManager *server)
 {
+  static const GDBusSubtreeVTable vtable = {
+    challenges_enumerate,
+    challenges_introspect,
+    challenges_dispatch,
+    { 0 },
+  };
   VpushPending *self = g_object_new (VPUSH_TYPE_PENDING, NULL);
 
-  if (server)
-    self->server = g_object_ref (server);
+  if (server == NULL)
+    return self;
+  self->server = g_object_ref (server);
+  /* dispatched without enumerating: a call on one challenge looks up its sid only */
+  vpush_object_manager_add_subtree (server, VPUSH_DBUS_CHALLENGES_PATH, &vtable,
+                                    G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
+                                    challenges_list, self);
   return self;
 }
 
-/* The Challenge skeleton, with the properties for InterfacesAdded built in fewer steps:
- * the generated get_properties() adds each one with g_variant_builder_add (b, "{sv}", …),
- * which parses its format string every time, and made up a tenth of vpushd's work for a
- * push. The same properties in the same order, each read through the generated vtable. */
-typedef struct
-{
-  VpushDBusChallengeSkeleton parent_instance;
-} VpushChallengeSkeleton;
-
-typedef struct
-{
-  VpushDBusChallengeSkeletonClass parent_class;
-} VpushChallengeSkeletonClass;
-
-static GType vpush_challenge_skeleton_get_type (void);
-G_DEFINE_TYPE (VpushChallengeSkeleton, vpush_challenge_skeleton, VPUSH_DBUS_TYPE_CHALLENGE_SKELETON)
-
 static GVariant *
-vpush_challenge_skeleton_get_properties (GDBusInterfaceSkeleton *skeleton)
+challenge_property_value (VpushChallenge *c, const gchar *name)
 {
-  GDBusInterfaceInfo *info = g_dbus_interface_skeleton_get_info (skeleton);
-  GDBusInterfaceVTable *vtable = g_dbus_interface_skeleton_get_vtable (skeleton);
-  GDBusConnection *connection = g_dbus_interface_skeleton_get_connection (skeleton);
-  const gchar *path = g_dbus_interface_skeleton_get_object_path (skeleton);
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_SID))
+    return g_variant_new_string (c->sid);
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_FACTOR))
+    {
+      g_autofree gchar *path = vpush_factor_object_path (c->factor_sid);
+
+      return g_variant_new_object_path (path);
+    }
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_STATUS))
+    return g_variant_new_string (c->status);
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_MESSAGE))
+    return g_variant_new_string (c->message);
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_FIELDS))
+    return g_variant_ref (c->fields);
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_CREATED_AT))
+    return g_variant_new_take_string (vpush_time_format (c->created_at));
+  if (g_str_equal (name, VPUSH_DBUS_CHALLENGE_EXPIRES_AT))
+    return g_variant_new_take_string (vpush_time_format (c->expires_at));
+  return NULL;
+}
+
+/* A Challenge property's value, a reference the caller owns (as GDBus's get_property
+ * hands it over), or NULL for a name the interface does not have */
+static GVariant *
+challenge_property (VpushChallenge *c, const gchar *name)
+{
+  GVariant *value = challenge_property_value (c, name);
+
+  return value != NULL ? g_variant_take_ref (value) : NULL;
+}
+
+/* a{sv}: every property, in the order of the interface's XML */
+static GVariant *
+challenge_properties (VpushChallenge *c)
+{
+  GDBusInterfaceInfo *info = vpush_dbus_challenge_interface_info ();
   GVariantBuilder builder;
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  for (guint i = 0; info->properties != NULL && info->properties[i] != NULL; i++)
+  for (guint i = 0; info->properties[i] != NULL; i++)
     {
-      GDBusPropertyInfo *property = info->properties[i];
-      GVariant *value;
+      g_autoptr (GVariant) value = challenge_property (c, info->properties[i]->name);
 
-      if (!(property->flags & G_DBUS_PROPERTY_INFO_FLAGS_READABLE))
-        continue;
-      value = vtable->get_property (connection, NULL, path, info->name, property->name, NULL,
-                                    skeleton);
-      if (value == NULL)
-        continue;
-      g_variant_take_ref (value);
-      g_variant_builder_add_value (&builder,
-                                   g_variant_new_dict_entry (g_variant_new_string (property->name),
-                                                             g_variant_new_variant (value)));
-      g_variant_unref (value);
+      g_variant_builder_add_value (
+          &builder, g_variant_new_dict_entry (g_variant_new_string (info->properties[i]->name),
+                                              g_variant_new_variant (value)));
     }
   return g_variant_builder_end (&builder);
 }
 
-static void
-vpush_challenge_skeleton_class_init (VpushChallengeSkeletonClass *klass)
+/* a{sa{sv}}: the one interface of a challenge's object */
+static GVariant *
+challenge_interfaces (VpushChallenge *c)
 {
-  GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS (klass);
+  GVariant *entry = g_variant_new_dict_entry (g_variant_new_string (VPUSH_DBUS_CHALLENGE_IFACE),
+                                              challenge_properties (c));
 
-  skeleton_class->get_properties = vpush_challenge_skeleton_get_properties;
+  return g_variant_new_array (NULL, &entry, 1);
+}
+
+static VpushPendingEntry *
+entry_of_path (VpushPending *self, const gchar *object_path)
+{
+  const gchar *slash = strrchr (object_path, '/');
+
+  return slash != NULL ? g_hash_table_lookup (self->entries, slash + 1) : NULL;
+}
+
+/* The challenges path is one GDBus subtree whose nodes are the pending challenges: an
+ * object per challenge would cost GDBus's bookkeeping for each. */
+static gchar **
+challenges_enumerate (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
+                      gpointer user_data)
+{
+  VpushPending *self = user_data;
+  g_autofree gchar **sids = (gchar **)g_hash_table_get_keys_as_array (self->entries, NULL);
+
+  /* GDBus frees the strings as well */
+  return g_strdupv (sids);
+}
+
+static GDBusInterfaceInfo **
+challenges_introspect (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
+                       const gchar *node, gpointer user_data)
+{
+  VpushPending *self = user_data;
+  GDBusInterfaceInfo **interfaces;
+
+  if (node == NULL || !g_hash_table_contains (self->entries, node))
+    return NULL;
+  interfaces = g_new0 (GDBusInterfaceInfo *, 2);
+  interfaces[0] = g_dbus_interface_info_ref (vpush_dbus_challenge_interface_info ());
+  return interfaces;
+}
+
+static GVariant *
+challenge_get_property (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
+                        const gchar *interface_name, const gchar *property_name, GError **error,
+                        gpointer user_data)
+{
+  VpushPendingEntry *entry = entry_of_path (user_data, object_path);
+  GVariant *value = entry != NULL ? challenge_property (entry->challenge, property_name) : NULL;
+
+  /* the challenge may have gone between GDBus's dispatch and this call */
+  if (value == NULL)
+    g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT, "no challenge at %s",
+                 object_path);
+  return value;
+}
+
+static const GDBusInterfaceVTable challenge_vtable = {
+  NULL,
+  challenge_get_property,
+  NULL,
+  { 0 },
+};
+
+static const GDBusInterfaceVTable *
+challenges_dispatch (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
+                     const gchar *interface_name, const gchar *node, gpointer *out_user_data,
+                     gpointer user_data)
+{
+  VpushPending *self = user_data;
+
+  if (node == NULL || !g_str_equal (interface_name, VPUSH_DBUS_CHALLENGE_IFACE)
+      || !g_hash_table_contains (self->entries, node))
+    return NULL;
+  *out_user_data = self;
+  return &challenge_vtable;
 }
 
 static void
-vpush_challenge_skeleton_init (VpushChallengeSkeleton *self)
+challenges_list (GVariantBuilder *builder, gpointer user_data)
 {
+  VpushPending *self = user_data;
+  GHashTableIter iter;
+  VpushPendingEntry *entry;
+
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
+    {
+      g_autofree gchar *path = vpush_challenge_object_path (entry->challenge->sid);
+
+      g_variant_builder_add_value (
+          builder, g_variant_new_dict_entry (g_variant_new_object_path (path),
+                                             challenge_interfaces (entry->challenge)));
+    }
 }
 
+/* PropertiesChanged for what a fresh copy of a pending challenge changed */
 static void
-update_skeleton (VpushDBusChallenge *iface, VpushChallenge *c)
+emit_changes (VpushPending *self, VpushChallenge *old, VpushChallenge *new)
 {
-  g_autofree gchar *factor_path = vpush_factor_object_path (c->factor_sid);
-  g_autofree gchar *created = vpush_time_format (c->created_at);
-  g_autofree gchar *expires = vpush_time_format (c->expires_at);
+  GDBusConnection *connection = vpush_object_manager_get_connection (self->server);
+  GDBusInterfaceInfo *info = vpush_dbus_challenge_interface_info ();
+  g_autofree gchar *path = NULL;
+  GVariantBuilder builder;
+  gboolean changed = FALSE;
 
-  g_object_set (iface, "sid", c->sid, "factor", factor_path, "status", c->status, "message",
-                c->message, "fields", c->fields, "created-at", created, "expires-at", expires,
-                NULL);
+  if (connection == NULL)
+    return;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  for (guint i = 0; info->properties[i] != NULL; i++)
+    {
+      const gchar *name = info->properties[i]->name;
+      g_autoptr (GVariant) before = challenge_property (old, name);
+      g_autoptr (GVariant) after = challenge_property (new, name);
+
+      if (g_variant_equal (before, after))
+        continue;
+      g_variant_builder_add (&builder, "{sv}", name, after);
+      changed = TRUE;
+    }
+  if (!changed)
+    {
+      g_variant_builder_clear (&builder);
+      return;
+    }
+  path = vpush_challenge_object_path (new->sid);
+  g_dbus_connection_emit_signal (
+      connection, NULL, path, VPUSH_DBUS_PROPERTIES_IFACE, "PropertiesChanged",
+      g_variant_new ("(s@a{sv}@as)", VPUSH_DBUS_CHALLENGE_IFACE, g_variant_builder_end (&builder),
+                     g_variant_new_strv (NULL, 0)),
+      NULL);
 }
 
 static gboolean on_expire_timer (gpointer user_data);
@@ -230,7 +372,6 @@ void
 vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 {
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);
-  g_autoptr (VpushDBusChallenge) iface = NULL;
 
   /* final states never change back: a "pending" copy of a finished challenge is a GET
    * that was answered before the challenge was, and must not bring it back */
@@ -242,15 +383,12 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 
   if (entry != NULL)
     {
-      g_clear_pointer (&entry->challenge, vpush_challenge_unref);
+      g_autoptr (VpushChallenge) old = g_steal_pointer (&entry->challenge);
+
       entry->challenge = vpush_challenge_ref (challenge);
       entry->fetched_at = g_get_monotonic_time ();
-      if (entry->object)
-        {
-          iface = VPUSH_DBUS_CHALLENGE (g_dbus_object_get_interface (G_DBUS_OBJECT (entry->object),
-                                                                     VPUSH_DBUS_CHALLENGE_IFACE));
-          update_skeleton (iface, challenge);
-        }
+      if (self->server != NULL)
+        emit_changes (self, old, challenge);
       if (self->expire_id == 0 || challenge->expires_at < self->expire_due)
         schedule_expiry (self);
       return;
@@ -261,15 +399,11 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
   entry->fetched_at = g_get_monotonic_time ();
   g_hash_table_insert (self->entries, g_strdup (challenge->sid), entry);
 
-  if (self->server)
+  if (self->server != NULL)
     {
       g_autofree gchar *path = vpush_challenge_object_path (challenge->sid);
 
-      entry->object = g_dbus_object_skeleton_new (path);
-      iface = VPUSH_DBUS_CHALLENGE (g_object_new (vpush_challenge_skeleton_get_type (), NULL));
-      update_skeleton (iface, challenge);
-      g_dbus_object_skeleton_add_interface (entry->object, G_DBUS_INTERFACE_SKELETON (iface));
-      g_dbus_object_manager_server_export (self->server, entry->object);
+      vpush_object_manager_emit_added (self->server, path, challenge_interfaces (challenge));
     }
   if (self->expire_id == 0 || challenge->expires_at < self->expire_due)
     schedule_expiry (self);
@@ -295,12 +429,17 @@ vpush_pending_get_size (VpushPending *self)
   return g_hash_table_size (self->entries);
 }
 
+/* Called before the entry leaves the table: GDBus dispatches calls by the table alone, so
+ * once it has, the object is gone. */
 static void
 unexport (VpushPending *self, VpushPendingEntry *entry)
 {
-  if (self->server && entry->object)
-    g_dbus_object_manager_server_unexport (
-        self->server, g_dbus_object_get_object_path (G_DBUS_OBJECT (entry->object)));
+  g_autofree gchar *path = NULL;
+
+  if (self->server == NULL)
+    return;
+  path = vpush_challenge_object_path (entry->challenge->sid);
+  vpush_object_manager_emit_removed (self->server, path, VPUSH_DBUS_CHALLENGE_IFACE);
 }
 
 static void

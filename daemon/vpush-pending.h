@@ -1,11 +1,12 @@
-/* The pending challenges vpushd knows of, indexed by sid, each exported as a Challenge
- * object; plus a short memory of the ones that stopped being pending, so a late
+/* The pending challenges vpushd knows of, indexed by sid, each a Challenge object on the
+ * bus; plus a short memory of the ones that stopped being pending, so a late
  * ApproveChallenge can be told "already responded" or "expired" instead of "not found". */
 #pragma once
 
 #include <gio/gio.h>
 
 #include "vpush-challenge.h"
+#include "vpush-object-manager.h"
 
 G_BEGIN_DECLS
 
@@ -14,14 +15,14 @@ typedef struct
   VpushChallenge *challenge;
   gint64 fetched_at; /* monotonic µs of the single GET this copy came from */
   gboolean answering;
-  GDBusObjectSkeleton *object;
 } VpushPendingEntry;
 
 #define VPUSH_TYPE_PENDING (vpush_pending_get_type ())
 G_DECLARE_FINAL_TYPE (VpushPending, vpush_pending, VPUSH, PENDING, GObject)
 
-/* server nullable (no export). Signal "changed": new challenges may be there. */
-VpushPending *vpush_pending_new (GDBusObjectManagerServer *server);
+/* server nullable (nothing on the bus): each pending challenge is a node of a subtree at
+ * the challenges path that server lists. Signal "changed": new challenges may be there. */
+VpushPending *vpush_pending_new (VpushObjectManager *server);
 
 /* Adds or replaces a challenge fresh from a single GET (status pending). */
 void vpush_pending_put (VpushPending *self, VpushChallenge *challenge);

@@ -12,6 +12,19 @@
 #define VPUSH_DBUS_FACTOR_IFACE    "io.github.vpush1.Factor"
 #define VPUSH_DBUS_CHALLENGE_IFACE "io.github.vpush1.Challenge"
 
+/* Standard interfaces vpushd implements or calls by hand */
+#define VPUSH_DBUS_OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
+#define VPUSH_DBUS_PROPERTIES_IFACE     "org.freedesktop.DBus.Properties"
+
+/* Properties of io.github.vpush1.Challenge, in the order of its XML */
+#define VPUSH_DBUS_CHALLENGE_SID        "Sid"
+#define VPUSH_DBUS_CHALLENGE_FACTOR     "Factor"
+#define VPUSH_DBUS_CHALLENGE_STATUS     "Status"
+#define VPUSH_DBUS_CHALLENGE_MESSAGE    "Message"
+#define VPUSH_DBUS_CHALLENGE_FIELDS     "Fields"
+#define VPUSH_DBUS_CHALLENGE_CREATED_AT "CreatedAt"
+#define VPUSH_DBUS_CHALLENGE_EXPIRES_AT "ExpiresAt"
+
 #define VPUSH_DBUS_ERROR_PREFIX            "io.github.vpush1.Error."
 #define VPUSH_DBUS_ERROR_FAILED            VPUSH_DBUS_ERROR_PREFIX "Failed"
 #define VPUSH_DBUS_ERROR_NOT_FOUND         VPUSH_DBUS_ERROR_PREFIX "NotFound"

@@ -1,6 +1,9 @@
 /* The pending set: export, replace, finish, expiry, and the memory of finished ones. */
 #include "vpush-pending.h"
 
+#include <string.h>
+
+#include "vpush-dbus-generated.h"
 #include "vpush-names.h"
 
 #define FACTOR_A "YFaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -34,19 +37,162 @@ count_changed (VpushPending *pending, guint *n)
   (*n)++;
 }
 
-static void
-test_put_export_finish (void)
+/* A private bus with two connections: vpushd's side, where the pending set's objects are,
+ * and a client that sees them as any other process would. */
+typedef struct
 {
-  g_autoptr (GDBusObjectManagerServer) server = g_dbus_object_manager_server_new (VPUSH_DBUS_PATH);
+  GTestDBus *bus;
+  GDBusConnection *daemon;
+  GDBusConnection *client;
+  GPtrArray *signals; /* "Member path" of each signal the client got from the daemon */
+  guint subscription;
+} Bus;
+
+static GDBusConnection *
+connect_to (GTestDBus *bus)
+{
+  g_autoptr (GError) error = NULL;
+  GDBusConnection *connection = g_dbus_connection_new_for_address_sync (
+      g_test_dbus_get_bus_address (bus),
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  return connection;
+}
+
+static void
+on_signal (GDBusConnection *connection, const gchar *sender, const gchar *path,
+           const gchar *interface_name, const gchar *member, GVariant *parameters,
+           gpointer user_data)
+{
+  Bus *bus = user_data;
+
+  g_ptr_array_add (bus->signals, g_strdup_printf ("%s %s", member, path));
+  if (g_str_equal (member, "PropertiesChanged"))
+    g_ptr_array_add (bus->signals, g_variant_print (parameters, FALSE));
+}
+
+static void
+bus_setup (Bus *bus, gconstpointer data)
+{
+  bus->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus->bus);
+  bus->daemon = connect_to (bus->bus);
+  bus->client = connect_to (bus->bus);
+  bus->signals = g_ptr_array_new_with_free_func (g_free);
+  bus->subscription = g_dbus_connection_signal_subscribe (
+      bus->client, g_dbus_connection_get_unique_name (bus->daemon), NULL, NULL, NULL, NULL,
+      G_DBUS_SIGNAL_FLAGS_NONE, on_signal, bus, NULL);
+}
+
+static void
+bus_teardown (Bus *bus, gconstpointer data)
+{
+  g_dbus_connection_signal_unsubscribe (bus->client, bus->subscription);
+  g_ptr_array_unref (bus->signals);
+  g_object_unref (bus->client);
+  g_object_unref (bus->daemon);
+  g_test_dbus_down (bus->bus);
+  g_object_unref (bus->bus);
+}
+
+static void
+call_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+/* A call from the client, with this thread's main loop (the daemon's side) running */
+static GVariant *
+call (Bus *bus, const gchar *path, const gchar *iface, const gchar *method, GVariant *args,
+      GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  g_dbus_connection_call (bus->client, g_dbus_connection_get_unique_name (bus->daemon), path, iface,
+                          method, args, NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, call_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return g_dbus_connection_call_finish (bus->client, result, error);
+}
+
+/* Waits for the client to have seen n signals: a round trip after them brings them all. */
+static void
+wait_signals (Bus *bus, guint n)
+{
+  g_autoptr (GVariant) reply = call (bus, "/", "org.freedesktop.DBus.Peer", "Ping", NULL, NULL);
+
+  while (bus->signals->len < n)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (bus->signals->len, ==, n);
+}
+
+/* GetManagedObjects: the properties of the challenge at path, or NULL if not listed */
+static GVariant *
+managed_properties (Bus *bus, const gchar *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
+                                     "GetManagedObjects", NULL, &error);
+  g_autoptr (GVariant) objects = NULL;
+  g_autoptr (GVariant) interfaces = NULL;
+
+  g_assert_no_error (error);
+  objects = g_variant_get_child_value (reply, 0);
+  interfaces = g_variant_lookup_value (objects, path, G_VARIANT_TYPE ("a{sa{sv}}"));
+  if (interfaces == NULL)
+    return NULL;
+  g_assert_cmpuint (g_variant_n_children (interfaces), ==, 1);
+  return g_variant_lookup_value (interfaces, VPUSH_DBUS_CHALLENGE_IFACE, G_VARIANT_TYPE_VARDICT);
+}
+
+static void
+assert_contract_properties (GVariant *props)
+{
+  g_autoptr (GVariant) sid = g_variant_lookup_value (props, "Sid", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) factor
+      = g_variant_lookup_value (props, "Factor", G_VARIANT_TYPE_OBJECT_PATH);
+  g_autoptr (GVariant) status = g_variant_lookup_value (props, "Status", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) message = g_variant_lookup_value (props, "Message", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) fields = g_variant_lookup_value (props, "Fields", G_VARIANT_TYPE ("a(ss)"));
+  g_autoptr (GVariant) created = g_variant_lookup_value (props, "CreatedAt", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) expires = g_variant_lookup_value (props, "ExpiresAt", G_VARIANT_TYPE_STRING);
+
+  /* the contract's seven properties, and no hidden details */
+  g_assert_cmpuint (g_variant_n_children (props), ==, 7);
+  g_assert_cmpstr (g_variant_get_string (sid, NULL), ==, "YC00000000000000000000000000000001");
+  g_assert_cmpstr (g_variant_get_string (factor, NULL), ==, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A);
+  g_assert_cmpstr (g_variant_get_string (status, NULL), ==, "pending");
+  g_assert_cmpstr (g_variant_get_string (message, NULL), ==, "Log in?");
+  g_assert_cmpuint (g_variant_n_children (fields), ==, 0);
+  g_assert_cmpstr (g_variant_get_string (created, NULL), ==, "2026-11-25T10:00:00Z");
+  g_assert_cmpstr (g_variant_get_string (expires, NULL), ==, "2026-11-25T10:05:00Z");
+}
+
+#define SID_1  "YC00000000000000000000000000000001"
+#define PATH_1 VPUSH_DBUS_CHALLENGES_PATH "/" SID_1
+
+static void
+test_put_export_finish (Bus *bus, gconstpointer data)
+{
+  g_autoptr (VpushObjectManager) server = vpush_object_manager_new (VPUSH_DBUS_PATH);
   g_autoptr (VpushPending) pending = vpush_pending_new (server);
-  g_autoptr (VpushChallenge) c = make_challenge ("YC00000000000000000000000000000001", FACTOR_A,
-                                                 "order-1", "2026-11-25T10:05:00Z");
-  g_autoptr (GDBusObject) object = NULL;
-  g_autoptr (GDBusInterface) iface = NULL;
+  g_autoptr (VpushChallenge) c
+      = make_challenge (SID_1, FACTOR_A, "order-1", "2026-11-25T10:05:00Z");
+  g_autoptr (VpushChallenge) edited = NULL;
   g_autoptr (GVariant) props = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  const gchar *xml;
   const gchar *status = NULL;
   VpushPendingEntry *entry;
   guint changed = 0;
+
+  g_assert_true (vpush_object_manager_set_connection (server, bus->daemon, &error));
+  g_assert_no_error (error);
+  g_assert_null (managed_properties (bus, PATH_1));
 
   g_signal_connect (pending, "changed", G_CALLBACK (count_changed), &changed);
   vpush_pending_put (pending, c);
@@ -56,38 +202,68 @@ test_put_export_finish (void)
   g_assert_true (entry->challenge == c);
   g_assert_false (entry->answering);
 
-  /* exported with the contract's properties, and no hidden details */
-  object
-      = g_dbus_object_manager_get_object (G_DBUS_OBJECT_MANAGER (server), VPUSH_DBUS_CHALLENGES_PATH
-                                          "/YC00000000000000000000000000000001");
-  g_assert_nonnull (object);
-  iface = g_dbus_object_get_interface (object, VPUSH_DBUS_CHALLENGE_IFACE);
-  g_assert_nonnull (iface);
-  props = g_dbus_interface_skeleton_get_properties (G_DBUS_INTERFACE_SKELETON (iface));
-  g_assert_cmpstr (g_variant_get_type_string (props), ==, "a{sv}");
-  {
-    g_autoptr (GVariant) v = g_variant_lookup_value (props, "Factor", G_VARIANT_TYPE_OBJECT_PATH);
-    g_autoptr (GVariant) e = g_variant_lookup_value (props, "ExpiresAt", G_VARIANT_TYPE_STRING);
-    g_autoptr (GVariant) m = g_variant_lookup_value (props, "Message", G_VARIANT_TYPE_STRING);
-
-    g_assert_cmpstr (g_variant_get_string (v, NULL), ==, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A);
-    g_assert_cmpstr (g_variant_get_string (e, NULL), ==, "2026-11-25T10:05:00Z");
-    g_assert_cmpstr (g_variant_get_string (m, NULL), ==, "Log in?");
-  }
-  g_assert_null (g_variant_lookup_value (props, "HiddenDetails", NULL));
+  /* on the bus: announced, listed, readable, introspectable */
+  wait_signals (bus, 1);
+  g_assert_cmpstr (g_ptr_array_index (bus->signals, 0), ==, "InterfacesAdded " VPUSH_DBUS_PATH);
+  props = managed_properties (bus, PATH_1);
+  g_assert_nonnull (props);
+  assert_contract_properties (props);
+  g_clear_pointer (&props, g_variant_unref);
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+                g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &error);
+  g_assert_no_error (error);
+  props = g_variant_get_child_value (reply, 0);
+  assert_contract_properties (props);
+  g_clear_pointer (&props, g_variant_unref);
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = call (bus, VPUSH_DBUS_CHALLENGES_PATH, "org.freedesktop.DBus.Introspectable",
+                "Introspect", NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(&s)", &xml);
+  g_assert_nonnull (strstr (xml, "<node name=\"" SID_1 "\"/>"));
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = call (bus, PATH_1, "org.freedesktop.DBus.Introspectable", "Introspect", NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(&s)", &xml);
+  g_assert_nonnull (strstr (xml, "<interface name=\"" VPUSH_DBUS_CHALLENGE_IFACE "\">"));
+  g_clear_pointer (&reply, g_variant_unref);
+  /* read-only, and no methods */
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "Set",
+                g_variant_new ("(ssv)", VPUSH_DBUS_CHALLENGE_IFACE, "Status",
+                               g_variant_new_string ("approved")),
+                &error);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS);
+  g_clear_error (&error);
 
   vpush_pending_emit_changed (pending);
   g_assert_cmpuint (changed, ==, 1);
+
+  /* a fresh copy: the same one changes nothing, a changed message is announced */
+  vpush_pending_put (pending, c);
+  edited = make_challenge (SID_1, FACTOR_A, "order-1", "2026-11-25T10:05:00Z");
+  g_free (edited->message);
+  edited->message = g_strdup ("Log in now?");
+  vpush_pending_put (pending, edited);
+  wait_signals (bus, 3);
+  g_assert_cmpstr (g_ptr_array_index (bus->signals, 1), ==, "PropertiesChanged " PATH_1);
+  g_assert_cmpstr (g_ptr_array_index (bus->signals, 2), ==,
+                   "('" VPUSH_DBUS_CHALLENGE_IFACE "', {'Message': <'Log in now?'>}, [])");
+  vpush_pending_put (pending, c);
+  wait_signals (bus, 5);
 
   /* finished: off the bus, remembered with its status */
   vpush_pending_finish (pending, c->sid, "approved");
   g_assert_cmpuint (vpush_pending_get_size (pending), ==, 0);
   g_assert_null (vpush_pending_lookup (pending, c->sid));
-  g_clear_object (&object);
-  object
-      = g_dbus_object_manager_get_object (G_DBUS_OBJECT_MANAGER (server), VPUSH_DBUS_CHALLENGES_PATH
-                                          "/YC00000000000000000000000000000001");
-  g_assert_null (object);
+  wait_signals (bus, 6);
+  g_assert_cmpstr (g_ptr_array_index (bus->signals, 5), ==, "InterfacesRemoved " VPUSH_DBUS_PATH);
+  g_assert_null (managed_properties (bus, PATH_1));
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+                g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &error);
+  g_assert_null (reply);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+  g_clear_error (&error);
+
   g_assert_true (vpush_pending_lookup_finished (pending, c->sid, &status) == c);
   g_assert_cmpstr (status, ==, "approved");
   status = NULL;
@@ -102,6 +278,79 @@ test_put_export_finish (void)
   vpush_pending_put (pending, c);
   g_assert_null (vpush_pending_lookup (pending, c->sid));
   g_assert_cmpuint (vpush_pending_get_size (pending), ==, 0);
+  wait_signals (bus, 6);
+}
+
+/* The manager lists exported objects beside the subtree's nodes, and a pending set
+ * that goes takes its subtree with it. */
+static void
+test_object_manager (Bus *bus, gconstpointer data)
+{
+  g_autoptr (VpushObjectManager) server = vpush_object_manager_new (VPUSH_DBUS_PATH);
+  g_autoptr (VpushPending) pending = vpush_pending_new (server);
+  g_autoptr (VpushChallenge) c
+      = make_challenge (SID_1, FACTOR_A, "order-1", "2026-11-25T10:05:00Z");
+  g_autoptr (GDBusObjectSkeleton) object
+      = g_dbus_object_skeleton_new (VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A);
+  g_autoptr (VpushDBusFactorSkeleton) factor
+      = VPUSH_DBUS_FACTOR_SKELETON (vpush_dbus_factor_skeleton_new ());
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) objects = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* what is there before the connection is exported with it, unannounced */
+  vpush_dbus_factor_set_friendly_name (VPUSH_DBUS_FACTOR (factor), "kiosk 1");
+  g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (factor));
+  vpush_object_manager_export (server, object);
+  vpush_pending_put (pending, c);
+  g_assert_true (vpush_object_manager_set_connection (server, bus->daemon, &error));
+  g_assert_no_error (error);
+
+  reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "GetManagedObjects", NULL,
+                &error);
+  g_assert_no_error (error);
+  objects = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (objects), ==, 2);
+  {
+    g_autoptr (GVariant) ifaces = g_variant_lookup_value (
+        objects, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, G_VARIANT_TYPE ("a{sa{sv}}"));
+    g_autoptr (GVariant) props
+        = g_variant_lookup_value (ifaces, VPUSH_DBUS_FACTOR_IFACE, G_VARIANT_TYPE_VARDICT);
+    g_autoptr (GVariant) name
+        = g_variant_lookup_value (props, "FriendlyName", G_VARIANT_TYPE_STRING);
+
+    g_assert_cmpstr (g_variant_get_string (name, NULL), ==, "kiosk 1");
+  }
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = call (bus, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
+                g_variant_new ("(ss)", VPUSH_DBUS_FACTOR_IFACE, "FriendlyName"), &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, g_variant_unref);
+  wait_signals (bus, 0);
+
+  vpush_object_manager_unexport (server, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A);
+  wait_signals (bus, 1);
+  g_assert_cmpstr (g_ptr_array_index (bus->signals, 0), ==, "InterfacesRemoved " VPUSH_DBUS_PATH);
+  reply = call (bus, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
+                g_variant_new ("(ss)", VPUSH_DBUS_FACTOR_IFACE, "FriendlyName"), &error);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+  g_clear_error (&error);
+
+  vpush_object_manager_export (server, object);
+  wait_signals (bus, 2);
+  g_assert_cmpstr (g_ptr_array_index (bus->signals, 1), ==, "InterfacesAdded " VPUSH_DBUS_PATH);
+
+  g_clear_object (&pending);
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+                g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &error);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+  g_clear_error (&error);
+  g_clear_pointer (&objects, g_variant_unref);
+  reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "GetManagedObjects", NULL,
+                &error);
+  g_assert_no_error (error);
+  objects = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (objects), ==, 1);
 }
 
 static void
@@ -217,7 +466,9 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/pending/put-export-finish", test_put_export_finish);
+  g_test_add ("/pending/put-export-finish", Bus, NULL, bus_setup, test_put_export_finish,
+              bus_teardown);
+  g_test_add ("/pending/object-manager", Bus, NULL, bus_setup, test_object_manager, bus_teardown);
   g_test_add_func ("/pending/replace-keeps-answering", test_replace_keeps_answering);
   g_test_add_func ("/pending/expire-and-remove-factor", test_expire_and_remove_factor);
   g_test_add_func ("/pending/expiry-timer", test_expiry_timer);

@@ -1,8 +1,14 @@
 """Silent approval and denial, Challenge objects, Refresh and polling."""
 
+import os
 import time
+import xml.etree.ElementTree as ET
+
+import pytest
 
 import vpushtest as vt
+
+CHALLENGE_XML = os.path.join(vt.SOURCE_DIR, "dbus", "io.github.vpush1.Challenge.xml")
 
 
 def _challenge(emulator, f, txid=None, **kw):
@@ -113,6 +119,70 @@ def test_challenge_object_after_refresh(factor, client, emulator):
     vt.wait_until(lambda: any(m == "InterfacesRemoved" and a[0] == path
                               for m, _, a in client.signals), 5,
                   what="InterfacesRemoved for the challenge")
+
+
+def _introspect(client, path):
+    node = ET.fromstring(client.introspect(path))
+    return ({i.get("name"): i for i in node.findall("interface")},
+            sorted(n.get("name") for n in node.findall("node")))
+
+
+def test_challenges_on_the_bus(factor, client, emulator):
+    """What busctl tree, busctl introspect and an ObjectManager client see of the pending
+    challenges: the challenges path lists each once; each has the Challenge interface as in
+    dbus/io.github.vpush1.Challenge.xml, the same properties by GetAll, GetManagedObjects
+    and InterfacesAdded; an answered one is gone from all of them."""
+    want = ET.parse(CHALLENGE_XML).getroot().find("interface")
+    client.signals.clear()
+    made = [_challenge(emulator, factor, vt.new_transaction_id()) for _ in range(3)]
+    client.refresh()
+    paths = {vt.challenge_path(ch["sid"]): ch for ch in made}
+
+    interfaces, nodes = _introspect(client, vt.CHALLENGES_PATH)
+    assert interfaces == {}
+    assert nodes == sorted(ch["sid"] for ch in made)
+    assert "challenges" in _introspect(client, vt.MANAGER_PATH)[1]
+    managed = client.managed_objects()
+
+    def added():
+        return {a[0]: a[1] for m, _, a in client.signals if m == "InterfacesAdded"}
+    vt.wait_until(lambda: set(paths) <= set(added()), 5, what="InterfacesAdded")
+    for path, ch in paths.items():
+        interfaces, nodes = _introspect(client, path)
+        assert sorted(interfaces) == sorted([vt.CHALLENGE_IFACE, vt.PROPS_IFACE,
+                                             "org.freedesktop.DBus.Introspectable",
+                                             "org.freedesktop.DBus.Peer"])
+        assert nodes == []
+        iface = interfaces[vt.CHALLENGE_IFACE]
+        for kind in ("method", "property", "signal"):
+            assert ([(e.get("name"), e.get("type"), e.get("access")) for e in iface.findall(kind)]
+                    == [(e.get("name"), e.get("type"), e.get("access"))
+                        for e in want.findall(kind)]), kind
+        props = client.get_all(path, vt.CHALLENGE_IFACE)
+        assert list(props) == [p.get("name") for p in want.findall("property")]
+        assert props["Sid"] == ch["sid"]
+        assert client.get_property(path, vt.CHALLENGE_IFACE, "Status") == "pending"
+        assert managed[path] == {vt.CHALLENGE_IFACE: props}
+        assert added()[path] == {vt.CHALLENGE_IFACE: props}
+        with pytest.raises(vt.DBusCallError) as e:
+            client.call(path, vt.PROPS_IFACE, "Set",
+                        vt.GLib.Variant("(ssv)", (vt.CHALLENGE_IFACE, "Status",
+                                                  vt.GLib.Variant("s", "approved"))))
+        assert e.value.name == "org.freedesktop.DBus.Error.InvalidArgs"
+
+    answered = made[0]
+    assert client.approve({"challenge-sid": answered["sid"]}) == answered["sid"]
+    gone = vt.challenge_path(answered["sid"])
+    assert _introspect(client, vt.CHALLENGES_PATH)[1] == sorted(ch["sid"] for ch in made[1:])
+    assert gone not in client.managed_objects()
+    vt.wait_until(lambda: any(m == "InterfacesRemoved" and a == (gone, [vt.CHALLENGE_IFACE])
+                              for m, _, a in client.signals), 5,
+                  what="InterfacesRemoved for the challenge")
+    for path in (gone, vt.challenge_path("YC" + "0" * 32)):
+        assert _introspect(client, path) == ({}, [])
+        with pytest.raises(vt.DBusCallError) as e:
+            client.get_all(path, vt.CHALLENGE_IFACE)
+        assert e.value.name == "org.freedesktop.DBus.Error.UnknownMethod"
 
 
 def test_challenge_object_appears_by_polling(factor, client, emulator):
