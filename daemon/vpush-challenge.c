@@ -14,7 +14,7 @@ challenge_free (VpushChallenge *challenge)
   g_free (challenge->message);
   g_clear_pointer (&challenge->fields, g_variant_unref);
   g_free (challenge->responded_reason);
-  g_clear_pointer (&challenge->hidden_details, json_object_unref);
+  g_strfreev (challenge->hidden_details);
   g_free (challenge->signature_fields);
   g_clear_pointer (&challenge->answer_body, vpush_answer_body_free);
   g_clear_error (&challenge->answer_error);
@@ -165,11 +165,12 @@ parse_fields (JsonObject *details, GError **error)
 }
 
 /* Only string values of hidden_details are meaningful (the API defines it so); the rest is
- * dropped rather than guessed at. */
-static JsonObject *
+ * dropped rather than guessed at. Kept as key, value, key, value…: a JsonObject of one
+ * member costs half a kilobyte, for each of possibly a thousand pending challenges. */
+static gchar **
 copy_string_members (JsonObject *object)
 {
-  JsonObject *copy = json_object_new ();
+  GPtrArray *copy = g_ptr_array_new ();
   JsonObjectIter iter;
   const gchar *key;
   JsonNode *value;
@@ -177,8 +178,12 @@ copy_string_members (JsonObject *object)
   json_object_iter_init (&iter, object);
   while (json_object_iter_next (&iter, &key, &value))
     if (node_is_string (value))
-      json_object_set_string_member (copy, key, json_node_get_string (value));
-  return copy;
+      {
+        g_ptr_array_add (copy, g_strdup (key));
+        g_ptr_array_add (copy, g_strdup (json_node_get_string (value)));
+      }
+  g_ptr_array_add (copy, NULL);
+  return (gchar **)g_ptr_array_free (copy, FALSE);
 }
 
 VpushChallenge *
@@ -269,13 +274,14 @@ vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *node,
 const gchar *
 vpush_challenge_get_hidden (VpushChallenge *challenge, const gchar *key)
 {
-  JsonNode *node;
-
   g_return_val_if_fail (challenge != NULL, NULL);
   g_return_val_if_fail (key != NULL, NULL);
 
   if (challenge->hidden_details == NULL)
     return NULL;
-  node = json_object_get_member (challenge->hidden_details, key);
-  return node != NULL && node_is_string (node) ? json_node_get_string (node) : NULL;
+  /* JSON object keys are unique once parsed: the first match is the one */
+  for (gchar **pair = challenge->hidden_details; pair[0] != NULL; pair += 2)
+    if (g_str_equal (pair[0], key))
+      return pair[1];
+  return NULL;
 }

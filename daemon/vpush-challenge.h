@@ -18,7 +18,7 @@ typedef struct
   gint64 created_at;            /* unix seconds */
   gint64 expires_at;            /* unix seconds */
   gchar *responded_reason;      /* nullable */
-  JsonObject *hidden_details;   /* nullable; only string values kept */
+  gchar **hidden_details;       /* nullable; key, value, … of its string members */
   gchar *signature_fields;      /* from a single GET of a pending challenge, else NULL */
   VpushAnswerBody *answer_body; /* with signature_fields: what the answer signs, or NULL and */
   GError *answer_error;         /* why no answer can be signed (a listed field is missing) */

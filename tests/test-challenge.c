@@ -101,7 +101,7 @@ test_good (void)
   g_assert_cmpstr (vpush_challenge_get_hidden (challenge, "transaction_id"), ==, "t-1");
   g_assert_null (vpush_challenge_get_hidden (challenge, "n"));
   g_assert_null (vpush_challenge_get_hidden (challenge, "missing"));
-  g_assert_cmpuint (json_object_get_size (challenge->hidden_details), ==, 1);
+  g_assert_cmpuint (g_strv_length (challenge->hidden_details), ==, 2);
 
   /* what an answer signs: the listed members, verbatim, and a copy; a listed member the
    * body lacks makes it an error */
@@ -254,6 +254,7 @@ test_hidden_details (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushChallenge) null_hidden = map ("hidden_details", "null", &error);
   g_autoptr (VpushChallenge) no_hidden = NULL;
+  g_autoptr (VpushChallenge) several = NULL;
 
   g_assert_no_error (error);
   g_assert_null (null_hidden->hidden_details);
@@ -262,6 +263,15 @@ test_hidden_details (void)
   no_hidden = map ("hidden_details", NULL, &error);
   g_assert_no_error (error);
   g_assert_null (no_hidden->hidden_details);
+
+  /* any member, not only the first; a value is no key */
+  several = map ("hidden_details", "{\"a\": \"1\", \"n\": 2, \"transaction_id\": \"t-9\"}", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (vpush_challenge_get_hidden (several, "transaction_id"), ==, "t-9");
+  g_assert_cmpstr (vpush_challenge_get_hidden (several, "a"), ==, "1");
+  g_assert_null (vpush_challenge_get_hidden (several, "n"));
+  g_assert_null (vpush_challenge_get_hidden (several, "1"));
+  g_assert_null (vpush_challenge_get_hidden (several, "t-9"));
 
   /* the API documents "stringified JSON", but returns an object: a string is refused */
   assert_rejected ("hidden_details", "\"{\\\"transaction_id\\\": \\\"t-1\\\"}\"");

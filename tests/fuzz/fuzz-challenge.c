@@ -116,8 +116,8 @@ check_challenge (VpushChallenge *challenge, JsonNode *root)
             FUZZ_CHECK (kept == NULL);
           check_text (kept);
         }
-      FUZZ_CHECK (json_object_get_size (challenge->hidden_details)
-                  <= json_object_get_size (hidden));
+      FUZZ_CHECK (g_strv_length (challenge->hidden_details) % 2 == 0);
+      FUZZ_CHECK (g_strv_length (challenge->hidden_details) / 2 <= json_object_get_size (hidden));
     }
 
   /* what an answer signs: every listed member, verbatim, and a copy of it */
