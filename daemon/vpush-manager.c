@@ -223,7 +223,9 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
   g_signal_connect_swapped (self->keystore, "notify::available", G_CALLBACK (update_state), self);
   g_signal_connect_swapped (self->keystore, "notify::settled", G_CALLBACK (update_state), self);
   self->object_manager = vpush_object_manager_new (VPUSH_DBUS_PATH);
-  self->pending = vpush_pending_new (self->object_manager);
+  self->pending = vpush_pending_new (self->object_manager, error);
+  if (self->pending == NULL)
+    return NULL;
   self->poller = vpush_poller_new (self);
   self->push = vpush_push_new (self, self->http);
   g_signal_connect_swapped (self->push, "notify::state", G_CALLBACK (on_push_state), self);
@@ -378,9 +380,9 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
       vpush_object_manager_export (self->object_manager, vpush_factor_get_object (factor));
       vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
     }
-  vpush_push_start (self->push);
   if (!vpush_object_manager_set_connection (self->object_manager, connection, error))
     return FALSE;
+  vpush_push_start (self->push);
 
   vpush_pending_set_clock (self->pending, pending_clock, self);
   update_state (self);

@@ -9,8 +9,16 @@ typedef struct
   GDBusSubtreeFlags flags;
   VpushObjectManagerListFunc list;
   gpointer user_data;
+  GDestroyNotify user_data_free;
   guint registration_id;
 } Subtree;
+
+/* What the ObjectManager registration points to: GDBus may still run a call it queued
+ * before the registration went, and must then find no manager rather than a freed one. */
+typedef struct
+{
+  VpushObjectManager *manager;
+} Holder;
 
 struct _VpushObjectManager
 {
@@ -18,6 +26,7 @@ struct _VpushObjectManager
   gchar *path;
   GDBusConnection *connection;
   guint registration_id;
+  Holder *holder;      /* while registered; GDBus frees it */
   GHashTable *objects; /* path → GDBusObjectSkeleton */
   GPtrArray *subtrees; /* Subtree */
 };
@@ -58,11 +67,14 @@ object_manager_info (void)
   return node->interfaces[0];
 }
 
+/* Its user data goes with the registration, or here if there is none. */
 static void
 subtree_free (gpointer data)
 {
   Subtree *subtree = data;
 
+  if (subtree->registration_id == 0 && subtree->user_data_free != NULL)
+    subtree->user_data_free (subtree->user_data);
   g_free (subtree->path);
   g_free (subtree);
 }
@@ -96,7 +108,10 @@ vpush_object_manager_finalize (GObject *gobject)
       while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&object))
         unexport_object (object);
       if (self->registration_id != 0)
-        g_dbus_connection_unregister_object (self->connection, self->registration_id);
+        {
+          self->holder->manager = NULL;
+          g_dbus_connection_unregister_object (self->connection, self->registration_id);
+        }
       g_object_unref (self->connection);
     }
   g_ptr_array_unref (self->subtrees);
@@ -121,9 +136,10 @@ vpush_object_manager_init (VpushObjectManager *self)
 VpushObjectManager *
 vpush_object_manager_new (const gchar *object_path)
 {
-  VpushObjectManager *self = g_object_new (VPUSH_TYPE_OBJECT_MANAGER, NULL);
+  VpushObjectManager *self;
 
   g_return_val_if_fail (g_variant_is_object_path (object_path), NULL);
+  self = g_object_new (VPUSH_TYPE_OBJECT_MANAGER, NULL);
   self->path = g_strdup (object_path);
   return self;
 }
@@ -154,12 +170,18 @@ handle_method_call (GDBusConnection *connection, const gchar *sender, const gcha
                     const gchar *interface_name, const gchar *method_name, GVariant *parameters,
                     GDBusMethodInvocation *invocation, gpointer user_data)
 {
-  VpushObjectManager *self = user_data;
+  VpushObjectManager *self = ((Holder *)user_data)->manager;
   GVariantBuilder builder;
   GHashTableIter iter;
   const gchar *path;
   GDBusObjectSkeleton *object;
 
+  if (self == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
+                                             "no object at %s", object_path);
+      return;
+    }
   /* GetManagedObjects is the interface's one method: GDBus refuses any other */
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{oa{sa{sv}}}"));
   g_hash_table_iter_init (&iter, self->objects);
@@ -193,16 +215,13 @@ export_object (VpushObjectManager *self, GDBusObjectSkeleton *object)
     }
 }
 
-static void
-register_subtree (VpushObjectManager *self, Subtree *subtree)
+static gboolean
+register_subtree (VpushObjectManager *self, Subtree *subtree, GError **error)
 {
-  g_autoptr (GError) error = NULL;
-
-  subtree->registration_id
-      = g_dbus_connection_register_subtree (self->connection, subtree->path, &subtree->vtable,
-                                            subtree->flags, subtree->user_data, NULL, &error);
-  if (subtree->registration_id == 0)
-    g_warning ("can't register %s: %s", subtree->path, error->message);
+  subtree->registration_id = g_dbus_connection_register_subtree (
+      self->connection, subtree->path, &subtree->vtable, subtree->flags, subtree->user_data,
+      subtree->user_data_free, error);
+  return subtree->registration_id != 0;
 }
 
 gboolean
@@ -212,19 +231,29 @@ vpush_object_manager_set_connection (VpushObjectManager *self, GDBusConnection *
   static const GDBusInterfaceVTable vtable = { handle_method_call, NULL, NULL, { 0 } };
   GHashTableIter iter;
   GDBusObjectSkeleton *object;
+  Holder *holder;
 
-  g_return_val_if_fail (self->connection == NULL, FALSE);
-
+  if (self->connection != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s is on a connection already",
+                   self->path);
+      return FALSE;
+    }
+  holder = g_new0 (Holder, 1);
+  holder->manager = self;
   self->registration_id = g_dbus_connection_register_object (
-      connection, self->path, object_manager_info (), &vtable, self, NULL, error);
+      connection, self->path, object_manager_info (), &vtable, holder, g_free, error);
   if (self->registration_id == 0)
     return FALSE;
+  self->holder = holder;
+  /* from here on, finalize undoes whatever was done if a step fails */
   self->connection = g_object_ref (connection);
+  for (guint i = 0; i < self->subtrees->len; i++)
+    if (!register_subtree (self, g_ptr_array_index (self->subtrees, i), error))
+      return FALSE;
   g_hash_table_iter_init (&iter, self->objects);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&object))
     export_object (self, object);
-  for (guint i = 0; i < self->subtrees->len; i++)
-    register_subtree (self, g_ptr_array_index (self->subtrees, i));
   return TRUE;
 }
 
@@ -261,24 +290,25 @@ vpush_object_manager_unexport (VpushObjectManager *self, const gchar *object_pat
   if (self->connection == NULL)
     return;
 
+  /* announced while it still answers, as GDBusObjectManagerServer does */
   interfaces = g_dbus_object_get_interfaces (G_DBUS_OBJECT (object));
   names = g_ptr_array_new ();
   for (GList *l = interfaces; l != NULL; l = l->next)
-    {
-      g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (l->data));
-      g_ptr_array_add (
-          names, g_dbus_interface_skeleton_get_info (G_DBUS_INTERFACE_SKELETON (l->data))->name);
-    }
+    g_ptr_array_add (
+        names, g_dbus_interface_skeleton_get_info (G_DBUS_INTERFACE_SKELETON (l->data))->name);
   g_ptr_array_add (names, NULL);
   g_dbus_connection_emit_signal (self->connection, NULL, self->path,
                                  VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesRemoved",
                                  g_variant_new ("(o^as)", path, names->pdata), NULL);
+  for (GList *l = interfaces; l != NULL; l = l->next)
+    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (l->data));
 }
 
-void
+gboolean
 vpush_object_manager_add_subtree (VpushObjectManager *self, const gchar *object_path,
                                   const GDBusSubtreeVTable *vtable, GDBusSubtreeFlags flags,
-                                  VpushObjectManagerListFunc list, gpointer user_data)
+                                  VpushObjectManagerListFunc list, gpointer user_data,
+                                  GDestroyNotify user_data_free, GError **error)
 {
   Subtree *subtree = g_new0 (Subtree, 1);
 
@@ -287,9 +317,14 @@ vpush_object_manager_add_subtree (VpushObjectManager *self, const gchar *object_
   subtree->flags = flags;
   subtree->list = list;
   subtree->user_data = user_data;
+  subtree->user_data_free = user_data_free;
+  if (self->connection != NULL && !register_subtree (self, subtree, error))
+    {
+      subtree_free (subtree);
+      return FALSE;
+    }
   g_ptr_array_add (self->subtrees, subtree);
-  if (self->connection != NULL)
-    register_subtree (self, subtree);
+  return TRUE;
 }
 
 void

@@ -18,7 +18,7 @@ typedef void (*VpushObjectManagerListFunc) (GVariantBuilder *builder, gpointer u
 
 VpushObjectManager *vpush_object_manager_new (const gchar *object_path);
 
-/* Registers the ObjectManager interface, the exported objects and the subtrees on
+/* Registers the ObjectManager interface, the subtrees and the exported objects on
  * connection; once only. */
 gboolean vpush_object_manager_set_connection (VpushObjectManager *self, GDBusConnection *connection,
                                               GError **error);
@@ -30,11 +30,15 @@ void vpush_object_manager_export (VpushObjectManager *self, GDBusObjectSkeleton 
 void vpush_object_manager_unexport (VpushObjectManager *self, const gchar *object_path);
 
 /* A subtree at object_path whose nodes the manager lists, registered with the connection
- * (now, or once there is one) until the manager is finalized or remove_subtree() is called.
- * Its owner announces nodes with emit_added()/emit_removed(). */
-void vpush_object_manager_add_subtree (VpushObjectManager *self, const gchar *object_path,
-                                       const GDBusSubtreeVTable *vtable, GDBusSubtreeFlags flags,
-                                       VpushObjectManagerListFunc list, gpointer user_data);
+ * (now, or once there is one) until remove_subtree() or the manager's finalize.
+ * user_data_free, if not NULL, is called once GDBus makes no more calls with user_data
+ * (which may be after remove_subtree(): a call GDBus had queued still comes). Its owner
+ * announces nodes with emit_added()/emit_removed(). */
+gboolean vpush_object_manager_add_subtree (VpushObjectManager *self, const gchar *object_path,
+                                           const GDBusSubtreeVTable *vtable,
+                                           GDBusSubtreeFlags flags, VpushObjectManagerListFunc list,
+                                           gpointer user_data, GDestroyNotify user_data_free,
+                                           GError **error);
 void vpush_object_manager_remove_subtree (VpushObjectManager *self, gpointer user_data);
 
 /* InterfacesAdded (interfaces: a{sa{sv}}, floating or not) and InterfacesRemoved, when

@@ -21,10 +21,18 @@ typedef struct
   gint64 finished_at; /* monotonic µs */
 } FinishedEntry;
 
+/* What GDBus holds for the subtree: it may run a call it queued before the subtree went,
+ * and must then find no pending set rather than a freed one. */
+typedef struct
+{
+  struct _VpushPending *pending;
+} VpushPendingHolder;
+
 struct _VpushPending
 {
   GObject parent_instance;
   VpushObjectManager *server; /* nullable: nothing on the bus */
+  VpushPendingHolder *holder; /* with server: the subtree's user data */
   GHashTable *entries;        /* sid → VpushPendingEntry */
   GHashTable *finished;       /* sid → FinishedEntry */
   VpushPendingClock clock;
@@ -79,8 +87,11 @@ vpush_pending_finalize (GObject *object)
   VpushPending *self = VPUSH_PENDING (object);
 
   g_clear_handle_id (&self->expire_id, g_source_remove);
-  if (self->server != NULL)
-    vpush_object_manager_remove_subtree (self->server, self);
+  if (self->holder != NULL)
+    {
+      self->holder->pending = NULL;
+      vpush_object_manager_remove_subtree (self->server, self->holder);
+    }
   g_hash_table_unref (self->entries);
   g_hash_table_unref (self->finished);
   g_clear_object (&self->server);
@@ -114,7 +125,7 @@ challenges_dispatch (GDBusConnection *connection, const gchar *sender, const gch
 static void challenges_list (GVariantBuilder *builder, gpointer user_data);
 
 VpushPending *
-vpush_pending_new (VpushObjectManager *server)
+vpush_pending_new (VpushObjectManager *server, GError **error)
 {
   static const GDBusSubtreeVTable vtable = {
     challenges_enumerate,
@@ -122,16 +133,21 @@ vpush_pending_new (VpushObjectManager *server)
     challenges_dispatch,
     { 0 },
   };
-  VpushPending *self = g_object_new (VPUSH_TYPE_PENDING, NULL);
+  g_autoptr (VpushPending) self = g_object_new (VPUSH_TYPE_PENDING, NULL);
+  VpushPendingHolder *holder;
 
   if (server == NULL)
-    return self;
-  self->server = g_object_ref (server);
+    return g_steal_pointer (&self);
+  holder = g_new0 (VpushPendingHolder, 1);
+  holder->pending = self;
   /* dispatched without enumerating: a call on one challenge looks up its sid only */
-  vpush_object_manager_add_subtree (server, VPUSH_DBUS_CHALLENGES_PATH, &vtable,
-                                    G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
-                                    challenges_list, self);
-  return self;
+  if (!vpush_object_manager_add_subtree (server, VPUSH_DBUS_CHALLENGES_PATH, &vtable,
+                                         G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
+                                         challenges_list, holder, g_free, error))
+    return NULL;
+  self->server = g_object_ref (server);
+  self->holder = holder;
+  return g_steal_pointer (&self);
 }
 
 static GVariant *
@@ -198,11 +214,13 @@ challenge_interfaces (VpushChallenge *c)
 }
 
 static VpushPendingEntry *
-entry_of_path (VpushPending *self, const gchar *object_path)
+entry_of_path (VpushPendingHolder *holder, const gchar *object_path)
 {
   const gchar *slash = strrchr (object_path, '/');
 
-  return slash != NULL ? g_hash_table_lookup (self->entries, slash + 1) : NULL;
+  if (holder->pending == NULL || slash == NULL)
+    return NULL;
+  return g_hash_table_lookup (holder->pending->entries, slash + 1);
 }
 
 /* The challenges path is one GDBus subtree whose nodes are the pending challenges: an
@@ -211,9 +229,12 @@ static gchar **
 challenges_enumerate (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
                       gpointer user_data)
 {
-  VpushPending *self = user_data;
-  g_autofree gchar **sids = (gchar **)g_hash_table_get_keys_as_array (self->entries, NULL);
+  VpushPendingHolder *holder = user_data;
+  g_autofree gchar **sids = NULL;
 
+  if (holder->pending == NULL)
+    return g_new0 (gchar *, 1);
+  sids = (gchar **)g_hash_table_get_keys_as_array (holder->pending->entries, NULL);
   /* GDBus frees the strings as well */
   return g_strdupv (sids);
 }
@@ -222,34 +243,53 @@ static GDBusInterfaceInfo **
 challenges_introspect (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
                        const gchar *node, gpointer user_data)
 {
-  VpushPending *self = user_data;
+  VpushPendingHolder *holder = user_data;
   GDBusInterfaceInfo **interfaces;
 
-  if (node == NULL || !g_hash_table_contains (self->entries, node))
+  if (node == NULL || holder->pending == NULL
+      || !g_hash_table_contains (holder->pending->entries, node))
     return NULL;
   interfaces = g_new0 (GDBusInterfaceInfo *, 2);
   interfaces[0] = g_dbus_interface_info_ref (vpush_dbus_challenge_interface_info ());
   return interfaces;
 }
 
-static GVariant *
-challenge_get_property (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
-                        const gchar *interface_name, const gchar *property_name, GError **error,
-                        gpointer user_data)
+/* Properties.Get and GetAll: GDBus sends them here (the vtable has no get_property), in
+ * an idle after its dispatch, so the challenge is looked up again, once. One that went
+ * meanwhile gets the error of a path with no challenge. */
+static void
+challenge_method_call (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
+                       const gchar *interface_name, const gchar *method_name, GVariant *parameters,
+                       GDBusMethodInvocation *invocation, gpointer user_data)
 {
   VpushPendingEntry *entry = entry_of_path (user_data, object_path);
-  GVariant *value = entry != NULL ? challenge_property (entry->challenge, property_name) : NULL;
+  const gchar *name;
 
-  /* the challenge may have gone between GDBus's dispatch and this call */
-  if (value == NULL)
-    g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT, "no challenge at %s",
-                 object_path);
-  return value;
+  if (entry == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                                             "No such interface “%s” on object at path %s",
+                                             VPUSH_DBUS_CHALLENGE_IFACE, object_path);
+      return;
+    }
+  if (g_str_equal (method_name, "GetAll"))
+    {
+      g_dbus_method_invocation_return_value (
+          invocation, g_variant_new ("(@a{sv})", challenge_properties (entry->challenge)));
+      return;
+    }
+  /* Get: GDBus has checked that the property is one of the interface's, and readable */
+  g_variant_get (parameters, "(&s&s)", NULL, &name);
+  {
+    g_autoptr (GVariant) value = challenge_property (entry->challenge, name);
+
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(v)", value));
+  }
 }
 
 static const GDBusInterfaceVTable challenge_vtable = {
+  challenge_method_call,
   NULL,
-  challenge_get_property,
   NULL,
   { 0 },
 };
@@ -259,23 +299,26 @@ challenges_dispatch (GDBusConnection *connection, const gchar *sender, const gch
                      const gchar *interface_name, const gchar *node, gpointer *out_user_data,
                      gpointer user_data)
 {
-  VpushPending *self = user_data;
+  VpushPendingHolder *holder = user_data;
 
-  if (node == NULL || !g_str_equal (interface_name, VPUSH_DBUS_CHALLENGE_IFACE)
-      || !g_hash_table_contains (self->entries, node))
+  if (node == NULL || holder->pending == NULL
+      || !g_str_equal (interface_name, VPUSH_DBUS_CHALLENGE_IFACE)
+      || !g_hash_table_contains (holder->pending->entries, node))
     return NULL;
-  *out_user_data = self;
+  *out_user_data = holder;
   return &challenge_vtable;
 }
 
 static void
 challenges_list (GVariantBuilder *builder, gpointer user_data)
 {
-  VpushPending *self = user_data;
+  VpushPendingHolder *holder = user_data;
   GHashTableIter iter;
   VpushPendingEntry *entry;
 
-  g_hash_table_iter_init (&iter, self->entries);
+  if (holder->pending == NULL)
+    return;
+  g_hash_table_iter_init (&iter, holder->pending->entries);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
     {
       g_autofree gchar *path = vpush_challenge_object_path (entry->challenge->sid);
@@ -296,7 +339,11 @@ emit_changes (VpushPending *self, VpushChallenge *old, VpushChallenge *new)
   GVariantBuilder builder;
   gboolean changed = FALSE;
 
-  if (connection == NULL)
+  /* the same copy again is what every poll brings: a look at the fields settles it */
+  if (connection == NULL
+      || (g_str_equal (old->factor_sid, new->factor_sid) && g_str_equal (old->status, new->status)
+          && g_str_equal (old->message, new->message) && g_variant_equal (old->fields, new->fields)
+          && old->created_at == new->created_at && old->expires_at == new->expires_at))
     return;
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   for (guint i = 0; info->properties[i] != NULL; i++)

@@ -22,7 +22,7 @@ G_DECLARE_FINAL_TYPE (VpushPending, vpush_pending, VPUSH, PENDING, GObject)
 
 /* server nullable (nothing on the bus): each pending challenge is a node of a subtree at
  * the challenges path that server lists. Signal "changed": new challenges may be there. */
-VpushPending *vpush_pending_new (VpushObjectManager *server);
+VpushPending *vpush_pending_new (VpushObjectManager *server, GError **error);
 
 /* Adds or replaces a challenge fresh from a single GET (status pending). */
 void vpush_pending_put (VpushPending *self, VpushChallenge *challenge);

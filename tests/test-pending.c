@@ -178,7 +178,7 @@ static void
 test_put_export_finish (Bus *bus, gconstpointer data)
 {
   g_autoptr (VpushObjectManager) server = vpush_object_manager_new (VPUSH_DBUS_PATH);
-  g_autoptr (VpushPending) pending = vpush_pending_new (server);
+  g_autoptr (VpushPending) pending = vpush_pending_new (server, NULL);
   g_autoptr (VpushChallenge) c
       = make_challenge (SID_1, FACTOR_A, "order-1", "2026-11-25T10:05:00Z");
   g_autoptr (VpushChallenge) edited = NULL;
@@ -287,7 +287,7 @@ static void
 test_object_manager (Bus *bus, gconstpointer data)
 {
   g_autoptr (VpushObjectManager) server = vpush_object_manager_new (VPUSH_DBUS_PATH);
-  g_autoptr (VpushPending) pending = vpush_pending_new (server);
+  g_autoptr (VpushPending) pending = vpush_pending_new (server, NULL);
   g_autoptr (VpushChallenge) c
       = make_challenge (SID_1, FACTOR_A, "order-1", "2026-11-25T10:05:00Z");
   g_autoptr (GDBusObjectSkeleton) object
@@ -353,10 +353,129 @@ test_object_manager (Bus *bus, gconstpointer data)
   g_assert_cmpuint (g_variant_n_children (objects), ==, 1);
 }
 
+/* Holds back the daemon's side: a call the filter saw is queued by GDBus, and whatever
+ * the test does before the main loop runs again happens between GDBus's dispatch and the
+ * call. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean seen;
+} Seen;
+
+static GDBusMessage *
+note_call (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+           gpointer user_data)
+{
+  Seen *seen = user_data;
+
+  if (incoming && g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
+      && g_strcmp0 (g_dbus_message_get_path (message), PATH_1) == 0)
+    {
+      g_mutex_lock (&seen->lock);
+      seen->seen = TRUE;
+      g_cond_signal (&seen->cond);
+      g_mutex_unlock (&seen->lock);
+    }
+  return message;
+}
+
+/* Sends a Properties call on PATH_1 and returns once vpushd's side has it queued, without
+ * running the main loop. */
+static void
+send_held (Bus *bus, Seen *seen, const gchar *method, GVariant *args, GAsyncResult **result)
+{
+  seen->seen = FALSE;
+  g_dbus_connection_call (bus->client, g_dbus_connection_get_unique_name (bus->daemon), PATH_1,
+                          VPUSH_DBUS_PROPERTIES_IFACE, method, args, NULL, G_DBUS_CALL_FLAGS_NONE,
+                          5000, NULL, call_cb, result);
+  g_mutex_lock (&seen->lock);
+  while (!seen->seen)
+    g_cond_wait (&seen->cond, &seen->lock);
+  g_mutex_unlock (&seen->lock);
+  /* the filter runs before GDBus queues the call for the main loop */
+  g_usleep (50 * 1000);
+}
+
+static gboolean
+finish_challenge (gpointer user_data)
+{
+  vpush_pending_finish (user_data, SID_1, "approved");
+  return G_SOURCE_REMOVE;
+}
+
+/* A challenge that goes while a Properties call on it is on its way, or a pending set
+ * that goes with calls queued: the caller gets the error of a path with no challenge,
+ * never an empty answer, and nothing freed is touched. */
+static void
+test_gone_during_call (Bus *bus, gconstpointer data)
+{
+  g_autoptr (VpushObjectManager) server = vpush_object_manager_new (VPUSH_DBUS_PATH);
+  g_autoptr (VpushPending) pending = vpush_pending_new (server, NULL);
+  g_autoptr (VpushChallenge) c
+      = make_challenge (SID_1, FACTOR_A, "order-1", "2026-11-25T10:05:00Z");
+  g_autoptr (GError) error = NULL;
+  Seen seen = { 0 };
+  guint filter;
+  const struct
+  {
+    const gchar *method;
+    const gchar *format;
+  } calls[] = { { "GetAll", "(s)" }, { "Get", "(ss)" } };
+
+  g_mutex_init (&seen.lock);
+  g_cond_init (&seen.cond);
+  filter = g_dbus_connection_add_filter (bus->daemon, note_call, &seen, NULL);
+  g_assert_true (vpush_object_manager_set_connection (server, bus->daemon, &error));
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_autoptr (GAsyncResult) result = NULL;
+      g_autoptr (GVariant) reply = NULL;
+      GVariant *args = g_str_equal (calls[i].method, "GetAll")
+                           ? g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE)
+                           : g_variant_new ("(ss)", VPUSH_DBUS_CHALLENGE_IFACE, "Status");
+
+      vpush_pending_put (pending, c);
+      send_held (bus, &seen, calls[i].method, args, &result);
+      /* after GDBus's dispatch (G_PRIORITY_HIGH), before the call (default priority) */
+      g_idle_add_full (G_PRIORITY_HIGH / 2, finish_challenge, pending, NULL);
+      while (result == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      reply = g_dbus_connection_call_finish (bus->client, result, &error);
+      g_assert_null (reply);
+      g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+      g_clear_error (&error);
+      g_assert_null (vpush_pending_lookup (pending, SID_1));
+      g_clear_pointer (&pending, g_object_unref);
+      pending = vpush_pending_new (server, &error);
+      g_assert_no_error (error);
+    }
+
+  /* the pending set itself goes with a call queued */
+  {
+    g_autoptr (GAsyncResult) result = NULL;
+    g_autoptr (GVariant) reply = NULL;
+
+    vpush_pending_put (pending, c);
+    send_held (bus, &seen, "GetAll", g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &result);
+    g_clear_object (&pending);
+    while (result == NULL)
+      g_main_context_iteration (NULL, TRUE);
+    reply = g_dbus_connection_call_finish (bus->client, result, &error);
+    g_assert_null (reply);
+    g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+  }
+  g_dbus_connection_remove_filter (bus->daemon, filter);
+  g_cond_clear (&seen.cond);
+  g_mutex_clear (&seen.lock);
+}
+
 static void
 test_replace_keeps_answering (void)
 {
-  g_autoptr (VpushPending) pending = vpush_pending_new (NULL);
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL, NULL);
   g_autoptr (VpushChallenge) c1 = make_challenge ("YC00000000000000000000000000000002", FACTOR_A,
                                                   "order-1", "2026-11-25T10:05:00Z");
   g_autoptr (VpushChallenge) c2 = make_challenge ("YC00000000000000000000000000000002", FACTOR_A,
@@ -380,7 +499,7 @@ test_replace_keeps_answering (void)
 static void
 test_expire_and_remove_factor (void)
 {
-  g_autoptr (VpushPending) pending = vpush_pending_new (NULL);
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL, NULL);
   g_autoptr (VpushChallenge) old = make_challenge ("YC00000000000000000000000000000003", FACTOR_A,
                                                    "order-3", "2026-11-25T10:05:00Z");
   g_autoptr (VpushChallenge) busy = make_challenge ("YC00000000000000000000000000000004", FACTOR_A,
@@ -437,7 +556,7 @@ set_flag (gpointer user_data)
 static void
 test_expiry_timer (void)
 {
-  g_autoptr (VpushPending) pending = vpush_pending_new (NULL);
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL, NULL);
   g_autoptr (VpushChallenge) c = make_challenge ("YC00000000000000000000000000000006", FACTOR_A,
                                                  "order-6", "2026-11-25T10:05:00Z");
   g_autoptr (GDateTime) expiry = g_date_time_new_utc (2026, 11, 25, 10, 5, 0);
@@ -469,6 +588,8 @@ main (int argc, char **argv)
   g_test_add ("/pending/put-export-finish", Bus, NULL, bus_setup, test_put_export_finish,
               bus_teardown);
   g_test_add ("/pending/object-manager", Bus, NULL, bus_setup, test_object_manager, bus_teardown);
+  g_test_add ("/pending/gone-during-call", Bus, NULL, bus_setup, test_gone_during_call,
+              bus_teardown);
   g_test_add_func ("/pending/replace-keeps-answering", test_replace_keeps_answering);
   g_test_add_func ("/pending/expire-and-remove-factor", test_expire_and_remove_factor);
   g_test_add_func ("/pending/expiry-timer", test_expiry_timer);
