@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vpush-http.h"
+#include "vpush-keyfile.h"
 
 #define DEFAULT_BASE_URL           "https://verify.twilio.com/v2/"
 #define DEFAULT_TRANSACTION_ID_KEY "transaction_id"
@@ -264,40 +265,31 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
   return TRUE;
 }
 
-static VpushConfig *
-load_file (const gchar *path, GError **error)
-{
-  g_autoptr (VpushConfig) config = vpush_config_new_default ();
-  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
-  g_autoptr (GError) local_error = NULL;
-
-  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", path);
-      return NULL;
-    }
-  if (!parse_keyfile (config, keyfile, path, error))
-    return NULL;
-  config->path = g_strdup (path);
-  return g_steal_pointer (&config);
-}
-
 VpushConfig *
 vpush_config_load_from_data (const gchar *data, gsize length, const gchar *origin, GError **error)
 {
   g_autoptr (VpushConfig) config = vpush_config_new_default ();
-  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
-  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GKeyFile) keyfile = vpush_keyfile_load (data, length, origin, error);
 
-  if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_NONE, &local_error))
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", origin);
-      return NULL;
-    }
-  if (!parse_keyfile (config, keyfile, origin, error))
+  if (keyfile == NULL || !parse_keyfile (config, keyfile, origin, error))
     return NULL;
   config->path = g_strdup (origin);
   return g_steal_pointer (&config);
+}
+
+static VpushConfig *
+load_file (const gchar *path, GError **error)
+{
+  g_autofree gchar *data = NULL;
+  gsize length;
+  g_autoptr (GError) local_error = NULL;
+
+  if (!g_file_get_contents (path, &data, &length, &local_error))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", path);
+      return NULL;
+    }
+  return vpush_config_load_from_data (data, length, path, error);
 }
 
 VpushConfig *

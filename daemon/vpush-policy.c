@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vpush-keyfile.h"
 #include "vpush-policy-resources.h"
 
 #define RULE_PREFIX      "Rule "
@@ -462,15 +463,12 @@ gboolean
 vpush_policy_add_data (VpushPolicy *self, const gchar *data, gsize length, const gchar *origin,
                        GError **error)
 {
-  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (GKeyFile) keyfile = vpush_keyfile_load (data, length, origin, error);
   g_autoptr (GPtrArray) rules = g_ptr_array_new_with_free_func ((GDestroyNotify)rule_free);
   g_auto (GStrv) groups = NULL;
 
-  if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_NONE, error))
-    {
-      g_prefix_error (error, "%s: ", origin);
-      return FALSE;
-    }
+  if (keyfile == NULL)
+    return FALSE;
 
   groups = g_key_file_get_groups (keyfile, NULL);
   for (guint i = 0; groups[i] != NULL; i++)
@@ -490,7 +488,7 @@ vpush_policy_add_data (VpushPolicy *self, const gchar *data, gsize length, const
         return FALSE;
       g_ptr_array_add (rules, rule);
 
-      /* GKeyFile merges repeated groups of one file: only other files can repeat a name */
+      /* a name repeated within this file is refused when it is loaded */
       earlier = find_rule (self->rules, rule->name);
       if (earlier != NULL)
         return rule_error (error, origin, rule->name, NULL, "defined again; the first is in %s",

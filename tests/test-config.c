@@ -274,6 +274,35 @@ test_config_unparseable (void)
   remove_config (path);
 }
 
+/* GKeyFile would keep the last of two values, and merge two groups: refused, naming them */
+static void
+test_config_repeated (void)
+{
+  static const struct
+  {
+    const gchar *text;
+    const gchar *message;
+  } cases[] = {
+    { "[Poll]\nIntervalSeconds=60\nIntervalSeconds=5\n",
+      "[Poll] key IntervalSeconds appears twice; write each key once" },
+    { "[Poll]\nIntervalSeconds=60\n[Verify]\nTimeoutMs=5000\n[Poll]\nJitterPercent=10\n",
+      "group [Poll] appears twice; write each group once" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *path = write_config (cases[i].text);
+      g_autoptr (VpushConfig) config = vpush_config_load (path, &error);
+      g_autofree gchar *expected = g_strdup_printf ("%s: %s", path, cases[i].message);
+
+      g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE);
+      g_assert_null (config);
+      g_assert_cmpstr (error->message, ==, expected);
+      remove_config (path);
+    }
+}
+
 static void
 test_config_missing_explicit (void)
 {
@@ -346,6 +375,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/invalid", test_config_invalid);
   g_test_add_func ("/config/unknown", test_config_unknown);
   g_test_add_func ("/config/unparseable", test_config_unparseable);
+  g_test_add_func ("/config/repeated", test_config_repeated);
   g_test_add_func ("/config/missing-explicit", test_config_missing_explicit);
   g_test_add_func ("/config/search/user", test_config_search_user);
   g_test_add_func ("/config/search/fallback", test_config_search_fallback);

@@ -417,6 +417,8 @@ test_policy_max_age (void)
 static void
 test_policy_structure (void)
 {
+  g_autoptr (VpushPolicy) policy = NULL;
+
   BROKEN ("[Policy]\nActions=list\n", "test.conf", "unknown group [Policy]",
           "rules are groups named [Rule NAME]");
   BROKEN ("[Rule]\nActions=list\nCallers=*\n", "test.conf", "unknown group [Rule]");
@@ -425,6 +427,20 @@ test_policy_structure (void)
   BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactor=*\n", "rule “r”, key Factor", "unknown key");
   BROKEN ("Actions=list\n", "test.conf: ");
   BROKEN ("[Rule r\nActions=list\n", "test.conf: ");
+
+  /* GKeyFile would merge the two groups into one rule for every caller */
+  BROKEN ("[Rule kiosk]\nActions=approve;deny\nCallers=exe:" SHOP_EXE "\n"
+          "RequireActiveSession=false\n\n[Rule other]\nActions=list\nCallers=*\n\n"
+          "[Rule kiosk]\nCallers=*\n",
+          "test.conf: group [Rule kiosk] appears twice");
+  /* and keep the last of two values */
+  BROKEN ("[Rule kiosk]\nActions=approve\nCallers=exe:" SHOP_EXE "\n  Callers = *\n",
+          "test.conf: [Rule kiosk] key Callers appears twice");
+  /* the same key in two rules, a localised key beside its plain one, comments: all fine */
+  g_clear_object (&policy);
+  policy = policy_ok ("# [Rule a]\n[Rule a]\nActions=list\nCallers=*\n#Callers=*\n"
+                      "[Rule b]\nActions=list\nCallers=*\n");
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 2);
 }
 
 static void

@@ -7,6 +7,7 @@ import select
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -546,18 +547,25 @@ def test_factor_methods_go_through_the_policy(start_daemon, client, emulator):
     client.refresh()
 
 
-def test_broken_policy_is_a_startup_error(session):
-    policy_dir = session.path("policy-broken")
-    os.makedirs(policy_dir)
+@pytest.mark.parametrize("text,message", [
+    ("[Rule shop]\nActions=approve\nCallers=exe:/usr/bin/shop\nMaxChallengeAgeSeconds=soon\n",
+     "rule “shop”, key MaxChallengeAgeSeconds: “soon” is not a number of seconds"),
+    # read as one rule, the second group would let every caller approve
+    ("[Rule shop]\nActions=approve\nCallers=exe:/usr/bin/shop\nRequireActiveSession=false\n"
+     "\n[Rule shop]\nCallers=*\n",
+     "group [Rule shop] appears twice; write each group once"),
+    ("[Rule shop]\nActions=approve\nCallers=exe:/usr/bin/shop\nCallers=*\n",
+     "[Rule shop] key Callers appears twice; write each key once"),
+], ids=["bad-value", "repeated-rule", "repeated-key"])
+def test_broken_policy_is_a_startup_error(session, text, message):
+    policy_dir = tempfile.mkdtemp(prefix="policy-broken.", dir=session.tmp)
     with open(os.path.join(policy_dir, "shop.conf"), "w") as f:
-        f.write("[Rule shop]\nActions=approve\nCallers=exe:/usr/bin/shop\n"
-                "MaxChallengeAgeSeconds=soon\n")
+        f.write(text)
     r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir],
                        env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 1
-    assert ("%s: rule “shop”, key MaxChallengeAgeSeconds: “soon” is not a number of seconds"
-            % os.path.join(policy_dir, "shop.conf")) in r.stderr, r.stderr
+    assert ("%s: %s" % (os.path.join(policy_dir, "shop.conf"), message)) in r.stderr, r.stderr
 
 
 def test_every_decision_audited(start_daemon, client, emulator):

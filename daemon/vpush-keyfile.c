@@ -1,0 +1,77 @@
+#include "vpush-keyfile.h"
+
+#include <string.h>
+
+/* The lines of data as GKeyFile reads them (it has parsed them already, so they are
+ * well-formed): a group header starts a group, a key runs up to "=" without the spaces
+ * before it; blank lines and comments are skipped. */
+static gboolean
+check_unique (const gchar *data, gsize length, const gchar *origin, GError **error)
+{
+  g_autoptr (GHashTable) groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree gchar *group = NULL;
+  const gchar *end = data + length;
+  const gchar *line = data;
+
+  while (line < end)
+    {
+      const gchar *next = memchr (line, '\n', end - line);
+      const gchar *stop = next != NULL ? next : end;
+      const gchar *eq;
+
+      while (line < stop && g_ascii_isspace (*line))
+        line++;
+      while (stop > line && g_ascii_isspace (stop[-1]))
+        stop--;
+      if (line < stop && *line == '[')
+        {
+          const gchar *close = stop - 1;
+
+          while (close > line && *close != ']')
+            close--;
+          g_free (group);
+          group = g_strndup (line + 1, close - line - 1);
+          if (!g_hash_table_add (groups, g_strdup (group)))
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+                           "%s: group [%s] appears twice; write each group once", origin, group);
+              return FALSE;
+            }
+          g_hash_table_remove_all (keys);
+        }
+      else if (line < stop && *line != '#' && (eq = memchr (line, '=', stop - line)) != NULL)
+        {
+          const gchar *key_end = eq;
+
+          while (key_end > line && g_ascii_isspace (key_end[-1]))
+            key_end--;
+          if (!g_hash_table_add (keys, g_strndup (line, key_end - line)))
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+                           "%s: [%s] key %.*s appears twice; write each key once", origin,
+                           group != NULL ? group : "", (int)(key_end - line), line);
+              return FALSE;
+            }
+        }
+      line = next != NULL ? next + 1 : end;
+    }
+  return TRUE;
+}
+
+GKeyFile *
+vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError **error)
+{
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+
+  if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_NONE, &local_error))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", origin);
+      return NULL;
+    }
+  /* as for GKeyFile, (gsize)-1 is a NUL-terminated string */
+  if (!check_unique (data, length == (gsize)-1 ? strlen (data) : length, origin, error))
+    return NULL;
+  return g_steal_pointer (&keyfile);
+}
