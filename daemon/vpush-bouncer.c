@@ -98,7 +98,16 @@ vpush_bouncer_new (const gchar *policy_dir, GError **error)
   g_autoptr (GStrvBuilder) dirs = g_strv_builder_new ();
 
   if (policy_dir != NULL)
-    g_strv_builder_add (dirs, policy_dir);
+    {
+      /* the system directories may be missing; one named on the command line is a typo */
+      if (!g_file_test (policy_dir, G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR,
+                       "--policy-dir %s: no such directory", policy_dir);
+          return NULL;
+        }
+      g_strv_builder_add (dirs, policy_dir);
+    }
   else
     {
       g_strv_builder_add (dirs, VPUSH_POLICY_SYSCONF_DIR);

@@ -15,6 +15,7 @@ typedef struct
   GMainLoop *loop;
   VpushManager *manager;
   gboolean replace;
+  gboolean owned; /* the name was ours at some point */
   int exit_code;
   guint owner_id;
   guint watchdog_id;
@@ -109,6 +110,7 @@ on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_
   Daemon *d = user_data;
   guint n = vpush_manager_get_n_factors (d->manager);
 
+  d->owned = TRUE;
   d->status = status_text (d->manager);
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_READY, NULL, NULL, NULL,
                    "ready on the session bus as %s, %u factor%s, state %s", name, n,
@@ -128,7 +130,16 @@ on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data
 {
   Daemon *d = user_data;
 
-  g_warning ("%s on the session bus: %s", connection ? "lost the name" : "no connection", name);
+  if (connection == NULL)
+    g_warning ("no connection to the session bus, so no %s", name);
+  else if (d->owned)
+    g_warning ("lost the name %s on the session bus", name);
+  else if (d->replace)
+    g_warning ("%s is owned by another process on the session bus, which does not allow "
+               "replacement: --replace replaces only an instance started with --replace",
+               name);
+  else
+    g_warning ("%s is owned by another process on the session bus (another vpushd?)", name);
   d->exit_code = EXIT_FAILURE;
   g_main_loop_quit (d->loop);
 }
@@ -185,6 +196,11 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       g_printerr ("vpushd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("vpushd: unexpected argument “%s”; see vpushd --help\n", argv[1]);
       return EXIT_FAILURE;
     }
   if (version)

@@ -568,6 +568,16 @@ def test_broken_policy_is_a_startup_error(session, text, message):
     assert ("%s: %s" % (os.path.join(policy_dir, "shop.conf"), message)) in r.stderr, r.stderr
 
 
+def test_missing_policy_dir_is_a_startup_error(session):
+    """vpushd(8): --policy-dir reads the policy from DIR only; a DIR that is not there is a
+    mistake, not the built-in policy."""
+    missing = session.path("no-such-policy-dir")
+    r = subprocess.run([vt.vpushd_path(), "--policy-dir", missing], env=session.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "vpushd: --policy-dir %s: no such directory" % missing in r.stderr, r.stderr
+
+
 def test_every_decision_audited(start_daemon, client, emulator):
     """design.md: every decision is logged with the caller and the rule: enroll, update,
     list and delete as well as answers."""

@@ -1,5 +1,7 @@
 """A restart of vpushd keeps its factors (state dir + keyring) and can approve."""
 
+import subprocess
+
 import vpushtest as vt
 
 
@@ -39,3 +41,27 @@ def test_restart_with_keyring_restarted(daemon, client, emulator, session):
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
     assert client.approve({"transaction-id": txid}) == ch["sid"]
+
+
+def test_second_instance_says_the_name_is_taken(daemon, client, session):
+    """A second vpushd, with or without --replace, leaves the running one alone and says
+    why it exits: the name was never its own to lose."""
+    for extra, hint in (((), "(another vpushd?)"),
+                        (("--replace",), "--replace replaces only an instance started with "
+                                         "--replace")):
+        r = subprocess.run([vt.vpushd_path(), "--config", daemon.config_path,
+                            "--state-dir", session.path("second-state")] + list(extra),
+                           env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 1, r.stderr
+        assert "io.github.vpush is owned by another process on the session bus" in r.stderr
+        assert hint in r.stderr, r.stderr
+        assert "lost the name" not in r.stderr
+        assert client.name_owner_pid(vt.BUS_NAME) == daemon.proc.pid
+
+
+def test_unexpected_argument(session):
+    r = subprocess.run([vt.vpushd_path(), "extra"], env=session.env, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "vpushd: unexpected argument “extra”" in r.stderr, r.stderr
