@@ -1,5 +1,6 @@
 /* vpushctl monitor: one line per event (objects added and removed, properties changed, the
- * daemon appearing and going), until SIGINT or SIGTERM. */
+ * daemon appearing and going), until SIGINT or SIGTERM. What it prints adds up: when vpushd
+ * appears, the objects it has are listed as added; when it goes, each is listed as removed. */
 #include <glib-unix.h>
 #include <stdio.h>
 
@@ -11,6 +12,8 @@ typedef struct
   Vpushctl *ctl;
   GMainLoop *loop;
   int exit_code;
+  GHashTable *known;     /* object paths listed as added and not yet as removed */
+  GCancellable *listing; /* the GetManagedObjects of the last appearance */
 } Monitor;
 
 /* "factor", "challenge" or "manager", from the object path */
@@ -75,21 +78,14 @@ describe (const gchar *path, GVariant *props)
   return g_strdup (path);
 }
 
+/* interfaces: a{sa{sv}}, as in InterfacesAdded */
 static void
-on_interfaces_added (GDBusConnection *bus, const gchar *sender, const gchar *object_path,
-                     const gchar *interface, const gchar *signal, GVariant *parameters,
-                     gpointer user_data)
+object_added (Monitor *m, const gchar *path, GVariant *interfaces)
 {
-  Monitor *m = user_data;
-  const gchar *path;
-  g_autoptr (GVariant) interfaces = NULL;
   GVariantIter iter;
   const gchar *name;
   GVariant *props;
 
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oa{sa{sv}})")))
-    return;
-  g_variant_get (parameters, "(&o@a{sa{sv}})", &path, &interfaces);
   g_variant_iter_init (&iter, interfaces);
   while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, &props))
     {
@@ -100,7 +96,30 @@ on_interfaces_added (GDBusConnection *bus, const gchar *sender, const gchar *obj
         continue;
       text = describe (path, props);
       emit (m, "added", object_kind (path), path, props, text);
+      g_hash_table_add (m->known, g_strdup (path));
     }
+}
+
+static void
+object_removed (Monitor *m, const gchar *path)
+{
+  emit (m, "removed", object_kind (path), path, NULL, vpushctl_path_basename (path));
+  g_hash_table_remove (m->known, path);
+}
+
+static void
+on_interfaces_added (GDBusConnection *bus, const gchar *sender, const gchar *object_path,
+                     const gchar *interface, const gchar *signal, GVariant *parameters,
+                     gpointer user_data)
+{
+  Monitor *m = user_data;
+  const gchar *path;
+  g_autoptr (GVariant) interfaces = NULL;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oa{sa{sv}})")))
+    return;
+  g_variant_get (parameters, "(&o@a{sa{sv}})", &path, &interfaces);
+  object_added (m, path, interfaces);
 }
 
 static void
@@ -117,7 +136,7 @@ on_interfaces_removed (GDBusConnection *bus, const gchar *sender, const gchar *o
   g_variant_get (parameters, "(&o^a&s)", &path, &names);
   for (gsize i = 0; names[i]; i++)
     if (g_str_has_prefix (names[i], VPUSH_DBUS_IFACE_PREFIX))
-      emit (m, "removed", object_kind (path), path, NULL, vpushctl_path_basename (path));
+      object_removed (m, path);
 }
 
 static void
@@ -156,6 +175,38 @@ on_properties_changed (GDBusConnection *bus, const gchar *sender, const gchar *o
   emit (m, "changed", object_kind (object_path), object_path, changed, text->str);
 }
 
+/* The objects vpushd had when it appeared. Signals that came before this reply are in it
+ * already, or were printed already: only what is not known yet is added. */
+static void
+listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Monitor *m = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) objects = NULL;
+  GVariantIter iter;
+  const gchar *path;
+  GVariant *interfaces;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  if (reply == NULL)
+    {
+      /* gone again (its vanishing is printed) or the monitor is stopping */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_printerr ("vpushctl: can't list vpushd's objects: %s\n", error->message);
+      return;
+    }
+  objects = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      g_autoptr (GVariant) owned = interfaces;
+
+      if (!g_hash_table_contains (m->known, path))
+        object_added (m, path, interfaces);
+    }
+}
+
 static void
 on_name_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, gpointer user_data)
 {
@@ -163,13 +214,30 @@ on_name_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, g
   g_autofree gchar *text = g_strdup_printf ("%s is %s", owner, name);
 
   emit (m, "appeared", "daemon", NULL, NULL, text);
+  /* asked of this owner, never starting one */
+  g_cancellable_cancel (m->listing);
+  g_clear_object (&m->listing);
+  m->listing = g_cancellable_new ();
+  g_dbus_connection_call (bus, owner, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
+                          "GetManagedObjects", NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, m->listing, listed_cb, m);
 }
 
 static void
 on_name_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
 {
   Monitor *m = user_data;
+  g_autofree gchar **keys = (gchar **)g_hash_table_get_keys_as_array (m->known, NULL);
+  g_auto (GStrv) gone = g_strdupv (keys);
 
+  g_cancellable_cancel (m->listing);
+  /* its objects went with it */
+  for (guint i = 0; gone[i] != NULL; i++)
+    if (g_str_equal (object_kind (gone[i]), "challenge"))
+      object_removed (m, gone[i]);
+  for (guint i = 0; gone[i] != NULL; i++)
+    if (g_hash_table_contains (m->known, gone[i]))
+      object_removed (m, gone[i]);
   if (bus == NULL)
     {
       emit (m, "vanished", "daemon", NULL, NULL, "the session bus went away");
@@ -196,7 +264,8 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
-  Monitor m = { ctl };
+  g_autoptr (GHashTable) known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  Monitor m = { ctl, .known = known };
   guint subscriptions[3];
   guint watch;
 
@@ -241,6 +310,8 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   g_main_loop_run (loop);
 
   g_bus_unwatch_name (watch);
+  g_cancellable_cancel (m.listing);
+  g_clear_object (&m.listing);
   for (gsize i = 0; i < G_N_ELEMENTS (subscriptions); i++)
     g_dbus_connection_signal_unsubscribe (bus, subscriptions[i]);
   return m.exit_code;

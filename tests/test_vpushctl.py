@@ -433,15 +433,55 @@ def test_monitor_text_and_daemon_restart(session, emulator, daemon):
     m = Monitor(session)
     try:
         assert m.line().split()[1:3] == ["daemon", "appeared"]
-        daemon.stop()
-        assert m.line().split()[1:4] == ["daemon", "vanished", vt.BUS_NAME]
-        daemon.start()
-        assert m.line().split()[1:3] == ["daemon", "appeared"]
         f = enroll(session, emulator, "Text line")
         line = m.line()
         while " factor added %s " % f["sid"] not in line:
             line = m.line()
         assert line.split()[3:] == [f["sid"], "“Text", "line”", "verified"]
+        ch = challenge(emulator, f, vt.new_transaction_id(), message="Across restarts")
+        ok(ctl(session, "refresh"))
+        line = m.line()
+        while " challenge added %s " % ch["sid"] not in line:
+            line = m.line()
+
+        # what the lines say adds up across a restart: everything goes with vpushd, its
+        # challenges before their factors, and comes back with it
+        daemon.stop()
+        removed = []
+        words = m.line().split()
+        while words[1:3] != ["daemon", "vanished"]:
+            assert words[2] == "removed", words
+            removed.append((words[1], words[3]))
+            words = m.line().split()
+        assert ("challenge", ch["sid"]) in removed and ("factor", f["sid"]) in removed
+        kinds = [kind for kind, _ in removed]
+        assert kinds == sorted(kinds), kinds  # "challenge" < "factor"
+        daemon.start()
+        assert m.line().split()[1:3] == ["daemon", "appeared"]
+        added = set()
+        while not {("factor", f["sid"]), ("challenge", ch["sid"])} <= added:
+            words = m.line().split()
+            if words[1:3] == ["manager", "changed"]:  # State, PushState
+                continue
+            assert words[2] == "added", words
+            assert (words[1], words[3]) not in added, words
+            added.add((words[1], words[3]))
+        assert {sid for kind, sid in removed if kind == "factor"} <= {
+            sid for kind, sid in added if kind == "factor"}
+    finally:
+        assert m.stop() == OK
+
+
+def test_monitor_lists_what_is_there(session, emulator, daemon):
+    """A monitor started while vpushd runs begins with its objects, each once."""
+    f = enroll(session, emulator, "Already there")
+    m = Monitor(session, "--json")
+    try:
+        assert json.loads(m.line())["event"] == "appeared"
+        e = m.event("added", "factor", f["sid"])
+        assert e["properties"]["friendly_name"] == "Already there"
+        ok(ctl(session, "delete", f["sid"]))
+        m.event("removed", "factor", f["sid"])
     finally:
         assert m.stop() == OK
 
