@@ -4,10 +4,9 @@
 #include "vpush-names.h"
 #include "vpushctl.h"
 
-G_DEFINE_QUARK (vpushctl - error - quark, vpushctl_error)
+#define STARTING_FAILED "vpushd could not be started"
 
-#define PROPERTIES_IFACE     "org.freedesktop.DBus.Properties"
-#define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
+G_DEFINE_QUARK (vpushctl - error - quark, vpushctl_error)
 
 GOptionContext *
 vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summary,
@@ -151,7 +150,7 @@ classify_dbus (const GError *error, const gchar **words, int *code)
     default:
       if (error->code >= G_DBUS_ERROR_SPAWN_EXEC_FAILED
           && error->code <= G_DBUS_ERROR_SPAWN_NO_MEMORY)
-        *words = "vpushd could not be started";
+        *words = STARTING_FAILED;
       else
         {
           *words = "D-Bus error";
@@ -182,7 +181,7 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
   if (words == NULL && remote && g_str_has_prefix (remote, "org.freedesktop.systemd1."))
     {
       /* activation through systemd failed */
-      words = "vpushd could not be started";
+      words = STARTING_FAILED;
       code = VPUSHCTL_EXIT_UNREACHABLE;
     }
   if (words == NULL && error->domain == G_DBUS_ERROR)
@@ -197,6 +196,11 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
     words = "failed";
 
   g_printerr ("vpushctl %s: %s: %s\n", ctl->command, words, stripped->message);
+  /* the bus says only that it exited: vpushd said why on its stderr */
+  if (g_str_equal (words, STARTING_FAILED))
+    g_printerr ("vpushctl %s: vpushd's reason is in its log: journalctl --user -u vpushd, or "
+                "the session bus's log if systemd did not start it\n",
+                ctl->command);
   if (ctl->json)
     print_json_error (name, stripped->message, code);
   return code;
@@ -239,8 +243,8 @@ vpushctl_get_all (Vpushctl *ctl, const gchar *path, const gchar *interface, GErr
 {
   g_autoptr (GVariant) reply = NULL;
 
-  reply = vpushctl_call (ctl, path, PROPERTIES_IFACE, "GetAll", g_variant_new ("(s)", interface),
-                         G_VARIANT_TYPE ("(a{sv})"), -1, error);
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+                         g_variant_new ("(s)", interface), G_VARIANT_TYPE ("(a{sv})"), -1, error);
   return reply ? g_variant_get_child_value (reply, 0) : NULL;
 }
 
@@ -249,8 +253,8 @@ vpushctl_get_objects (Vpushctl *ctl, GError **error)
 {
   g_autoptr (GVariant) reply = NULL;
 
-  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, OBJECT_MANAGER_IFACE, "GetManagedObjects", NULL,
-                         G_VARIANT_TYPE ("(a{oa{sa{sv}}})"), -1, error);
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "GetManagedObjects",
+                         NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"), -1, error);
   return reply ? g_variant_get_child_value (reply, 0) : NULL;
 }
 

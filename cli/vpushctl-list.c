@@ -262,13 +262,14 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
   g_autofree gchar *status = NULL;
   g_autofree gchar *order = NULL;
   HistoryOptions opts = { .limit = 50 };
+  gint page_size = -1; /* not given */
   const GOptionEntry entries[] = {
     { "history", 0, 0, G_OPTION_ARG_NONE, &history,
       "Past challenges from the Verify API instead of the pending ones", NULL },
     { "status", 0, 0, G_OPTION_ARG_STRING, &status,
       "With --history: only these (pending, approved, denied, expired)", "STATUS" },
     { "order", 0, 0, G_OPTION_ARG_STRING, &order, "With --history: asc or desc", "ORDER" },
-    { "page-size", 0, 0, G_OPTION_ARG_INT, &opts.page_size,
+    { "page-size", 0, 0, G_OPTION_ARG_INT, &page_size,
       "With --history: challenges per request (1–1000)", "N" },
     { "limit", 0, 0, G_OPTION_ARG_INT, &opts.limit,
       "With --history: at most N per factor, 0 for all (default 50)", "N" },
@@ -293,10 +294,13 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
   opts.status = status;
   opts.order = order;
-  if (!history && (status || order || opts.page_size || opts.limit != 50))
+  if (!history && (status || order || page_size != -1 || opts.limit != 50))
     return vpushctl_usage (ctl, "--status, --order, --page-size and --limit need --history");
-  if (opts.page_size < 0 || opts.limit < 0)
-    return vpushctl_usage (ctl, "--page-size and --limit can't be negative");
+  if (page_size != -1 && (page_size < 1 || page_size > 1000))
+    return vpushctl_usage (ctl, "--page-size must be 1 to 1000, not %d", page_size);
+  if (opts.limit < 0)
+    return vpushctl_usage (ctl, "--limit can't be negative");
+  opts.page_size = MAX (page_size, 0); /* 0: chosen from --limit */
 
   if (argc == 2 && !vpushctl_resolve_factor (ctl, argv[1], &factor_path, &factor_sid, &error))
     return vpushctl_fail (ctl, error);

@@ -1,5 +1,7 @@
 #include "vpush-session.h"
 
+#include "vpush-names.h"
+
 #define LOGIND_NAME          "org.freedesktop.login1"
 #define LOGIND_PATH          "/org/freedesktop/login1"
 #define LOGIND_MANAGER_IFACE "org.freedesktop.login1.Manager"
@@ -175,7 +177,7 @@ session_props_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 ask_session (GTask *task, const gchar *path)
 {
-  call (task, path, "org.freedesktop.DBus.Properties", "GetAll",
+  call (task, path, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
         g_variant_new ("(s)", LOGIND_SESSION_IFACE), "(a{sv})", session_props_cb);
 }
 
@@ -224,7 +226,7 @@ user_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   g_variant_get (reply, "(&o)", &path);
-  call (g_steal_pointer (&task), path, "org.freedesktop.DBus.Properties", "Get",
+  call (g_steal_pointer (&task), path, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
         g_variant_new ("(ss)", LOGIND_USER_IFACE, "Display"), "(v)", user_display_cb);
 }
 

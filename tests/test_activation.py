@@ -211,6 +211,7 @@ def test_activation_fails():
                            timeout=30)
         assert r.returncode == 3, r
         assert "vpushd could not be started" in r.stderr, r
+        assert "vpushd's reason is in its log: journalctl --user -u vpushd" in r.stderr, r
         assert time.monotonic() - t0 < 10
     finally:
         b.close()

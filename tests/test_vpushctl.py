@@ -130,6 +130,12 @@ def test_usage_errors(session):
     fails(ctl(session, "enroll", "--metadata", "novalue", "vpush://enroll?token=t&serviceSid=s"
               "&identity=i&name=n"), USAGE, "KEY=VALUE")
     fails(ctl(session, "challenges", "--limit", "5"), USAGE, "need --history")
+    fails(ctl(session, "challenges", "--page-size", "0"), USAGE, "need --history")
+    for size in ("0", "1001", "-3"):
+        fails(ctl(session, "challenges", "--history", "--page-size", size), USAGE,
+              "--page-size must be 1 to 1000, not %s" % size)
+    fails(ctl(session, "challenges", "--history", "--limit", "-1"), USAGE,
+          "--limit can't be negative")
     fails(ctl(session, "delete"), USAGE, "which factor")
     fails(ctl(session, "update", "x"), USAGE, "nothing to change")
     r = fails(ctl(session, "--json", "approve"), USAGE)
