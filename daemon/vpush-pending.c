@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vpush-dbus-generated.h"
+#include "vpush-error.h"
 #include "vpush-log.h"
 #include "vpush-names.h"
 #include "vpush-time.h"
@@ -239,37 +240,42 @@ challenges_enumerate (GDBusConnection *connection, const gchar *sender, const gc
   return g_strdupv (sids);
 }
 
+/* Every node has the Challenge interface, so that GDBus hands a call on a challenge that
+ * is gone (answered, expired, a stale proxy's) to the method_call below, which says so
+ * with NotFound, as for a factor; enumerate lists only the pending ones. */
 static GDBusInterfaceInfo **
 challenges_introspect (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
                        const gchar *node, gpointer user_data)
 {
-  VpushPendingHolder *holder = user_data;
   GDBusInterfaceInfo **interfaces;
 
-  if (node == NULL || holder->pending == NULL
-      || !g_hash_table_contains (holder->pending->entries, node))
+  if (node == NULL)
     return NULL;
   interfaces = g_new0 (GDBusInterfaceInfo *, 2);
   interfaces[0] = g_dbus_interface_info_ref (vpush_dbus_challenge_interface_info ());
   return interfaces;
 }
 
+/* How much of the called path's last element an error repeats: a sid and then some */
+#define NODE_ECHO_MAX 64
+
 /* Properties.Get and GetAll: GDBus sends them here (the vtable has no get_property), in
- * an idle after its dispatch, so the challenge is looked up again, once. One that went
- * meanwhile gets the error of a path with no challenge. */
+ * an idle after its dispatch, so the challenge is looked up then, once. */
 static void
 challenge_method_call (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
                        const gchar *interface_name, const gchar *method_name, GVariant *parameters,
                        GDBusMethodInvocation *invocation, gpointer user_data)
 {
   VpushPendingEntry *entry = entry_of_path (user_data, object_path);
+  const gchar *node = strrchr (object_path, '/') + 1;
   const gchar *name;
 
   if (entry == NULL)
     {
-      g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
-                                             "No such interface “%s” on object at path %s",
-                                             VPUSH_DBUS_CHALLENGE_IFACE, object_path);
+      /* an object path is ASCII: a cut at any byte is a valid string */
+      g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                             "no pending challenge %.*s%s", NODE_ECHO_MAX, node,
+                                             strlen (node) > NODE_ECHO_MAX ? "…" : "");
       return;
     }
   if (g_str_equal (method_name, "GetAll"))
@@ -299,13 +305,9 @@ challenges_dispatch (GDBusConnection *connection, const gchar *sender, const gch
                      const gchar *interface_name, const gchar *node, gpointer *out_user_data,
                      gpointer user_data)
 {
-  VpushPendingHolder *holder = user_data;
-
-  if (node == NULL || holder->pending == NULL
-      || !g_str_equal (interface_name, VPUSH_DBUS_CHALLENGE_IFACE)
-      || !g_hash_table_contains (holder->pending->entries, node))
+  if (node == NULL || !g_str_equal (interface_name, VPUSH_DBUS_CHALLENGE_IFACE))
     return NULL;
-  *out_user_data = holder;
+  *out_user_data = user_data;
   return &challenge_vtable;
 }
 

@@ -178,11 +178,15 @@ def test_challenges_on_the_bus(factor, client, emulator):
     vt.wait_until(lambda: any(m == "InterfacesRemoved" and a == (gone, [vt.CHALLENGE_IFACE])
                               for m, _, a in client.signals), 5,
                   what="InterfacesRemoved for the challenge")
+    # a path with no pending challenge: NotFound, as for a factor (dbus-api.md's errors)
     for path in (gone, vt.challenge_path("YC" + "0" * 32)):
-        assert _introspect(client, path) == ({}, [])
-        with pytest.raises(vt.DBusCallError) as e:
-            client.get_all(path, vt.CHALLENGE_IFACE)
-        assert e.value.name == "org.freedesktop.DBus.Error.UnknownMethod"
+        assert _introspect(client, path)[1] == []
+        for call in (lambda: client.get_all(path, vt.CHALLENGE_IFACE),
+                     lambda: client.get_property(path, vt.CHALLENGE_IFACE, "Status")):
+            with pytest.raises(vt.DBusCallError) as e:
+                call()
+            assert e.value.name == "io.github.vpush1.Error.NotFound"
+            assert e.value.message == "no pending challenge %s" % path.rsplit("/", 1)[1]
 
 
 def test_challenge_object_appears_by_polling(factor, client, emulator):
