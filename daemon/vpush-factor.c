@@ -186,15 +186,30 @@ handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, Vpu
 /* Update() */
 
 static void
+relabel_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree gchar *sid = user_data;
+  g_autoptr (GError) error = NULL;
+
+  /* the factor is renamed all the same: only the keyring's label lags */
+  if (!vpush_keystore_relabel_finish (VPUSH_KEYSTORE (source), result, &error))
+    vpush_log_event (G_LOG_LEVEL_WARNING, NULL, sid, NULL, NULL,
+                     "the key of factor %s keeps its old label in the Secret Service: %s", sid,
+                     error->message);
+}
+
+static void
 apply_update (FactorCall *call)
 {
   VpushFactor *self = call->factor;
   g_autoptr (GError) error = NULL;
+  gboolean renamed = FALSE;
 
-  if (call->friendly_name)
+  if (call->friendly_name && !g_str_equal (call->friendly_name, self->record->friendly_name))
     {
       g_free (self->record->friendly_name);
       self->record->friendly_name = g_strdup (call->friendly_name);
+      renamed = TRUE;
     }
   if (call->set_push_url)
     {
@@ -210,6 +225,10 @@ apply_update (FactorCall *call)
   if (call->set_push_url)
     vpush_push_update_factor (vpush_manager_get_push (self->manager), self->record->sid);
   g_dbus_method_invocation_return_value (call->invocation, NULL);
+  if (renamed)
+    vpush_keystore_relabel_async (vpush_manager_get_keystore (self->manager), self->record->sid,
+                                  self->record->friendly_name, NULL, relabel_done_cb,
+                                  g_strdup (self->record->sid));
 }
 
 static void

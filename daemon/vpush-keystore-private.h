@@ -1,6 +1,7 @@
 /* Internal parts of the Secret Service key store, shared by vpush-keystore.c (the object,
- * per-call state, and the store/load/delete/list operations) and vpush-keystore-service.c
- * (following the Secret Service: availability, reconnects, lock state); not API. */
+ * per-call state, and the store/load/delete/list operations), vpush-keystore-service.c
+ * (following the Secret Service: availability, reconnects, lock state) and
+ * vpush-keystore-label.c (relabelling); not API. */
 #pragma once
 
 #include <libsecret/secret.h>
@@ -23,7 +24,11 @@ typedef enum
   CALL_LOAD,
   CALL_DELETE,
   CALL_LIST,
+  CALL_RELABEL,
 } CallKind;
+
+/* The label of a factor's key item */
+#define KEY_LABEL_FORMAT "vpush factor key (%s)"
 
 /* One try to reach the Secret Service: SecretService, then the default collection. Owned by
  * the libsecret callbacks; abandoned (self = NULL) on a deadline, an owner change or dispose,
@@ -82,7 +87,7 @@ typedef struct
   /* what is sent, kept while the call is parked */
   GHashTable *attributes;
   SecretValue *value; /* store only */
-  gchar *label;       /* store only */
+  gchar *label;       /* store and relabel */
 } KeystoreCall;
 
 /* vpush-keystore.c */
@@ -95,6 +100,14 @@ void vpush_keystore_settle (VpushKeystore *self);
 GTask *vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);
+const SecretSchema *vpush_keystore_get_schema (void);
+/* Sends the call, or parks it until the key store has settled. Takes the task reference. */
+void vpush_keystore_dispatch (VpushKeystore *self, GTask *task);
+/* Answers the task with error (taken), turned into ours. */
+void vpush_keystore_return_error (GTask *task, GError *error);
+
+/* vpush-keystore-label.c */
+void vpush_keystore_send_relabel (VpushKeystore *self, GTask *task);
 
 /* vpush-keystore-service.c */
 void vpush_keystore_answer_init_tasks (VpushKeystore *self);

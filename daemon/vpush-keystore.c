@@ -19,8 +19,8 @@ static GParamSpec *props[N_PROPS];
 
 G_DEFINE_TYPE (VpushKeystore, vpush_keystore, G_TYPE_OBJECT)
 
-static const SecretSchema *
-keystore_get_schema (void)
+const SecretSchema *
+vpush_keystore_get_schema (void)
 {
   static const SecretSchema schema = {
     VPUSH_SECRET_SCHEMA,
@@ -197,8 +197,8 @@ vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag
 /* Turns a libsecret error into ours: locked, and anything that means the Secret Service can't
  * be reached or does not answer, is KEYRING_LOCKED with a message saying which; a caller's
  * cancellation and errors about the data pass through. */
-static void
-keystore_return_error (GTask *task, GError *error)
+void
+vpush_keystore_return_error (GTask *task, GError *error)
 {
   VpushKeystore *self = g_task_get_source_object (task);
 
@@ -263,7 +263,7 @@ static void
 keystore_send (VpushKeystore *self, GTask *task)
 {
   KeystoreCall *call = g_task_get_task_data (task);
-  const SecretSchema *schema = keystore_get_schema ();
+  const SecretSchema *schema = vpush_keystore_get_schema ();
   GError *error = NULL;
 
   if (call->done) /* its deadline passed while it was parked */
@@ -302,6 +302,9 @@ keystore_send (VpushKeystore *self, GTask *task)
       secret_service_search (self->service, schema, call->attributes, SECRET_SEARCH_ALL,
                              call->cancellable, on_list_searched, task);
       break;
+    case CALL_RELABEL:
+      vpush_keystore_send_relabel (self, task);
+      break;
     case CALL_INIT:
     default:
       g_assert_not_reached ();
@@ -311,8 +314,8 @@ keystore_send (VpushKeystore *self, GTask *task)
 /* vpushd takes its bus name before the Secret Service has answered: until the first connection
  * attempt has an outcome (at most the init call's timeout), a call waits for it instead of
  * failing with "not connected yet". Takes the task reference. */
-static void
-keystore_dispatch (VpushKeystore *self, GTask *task)
+void
+vpush_keystore_dispatch (VpushKeystore *self, GTask *task)
 {
   if (!self->settled && self->watch_id != 0)
     {
@@ -499,7 +502,7 @@ on_store (GObject *source, GAsyncResult *result, gpointer user_data)
       /* only a refusal is sure to have stored nothing */
       if (!g_error_matches (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
         vpush_keystore_note_doubtful (self, call->factor_sid);
-      keystore_return_error (task, error);
+      vpush_keystore_return_error (task, error);
       vpush_keystore_clear_doubtful (self);
       return;
     }
@@ -538,12 +541,12 @@ vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid, const 
   /* secret_value_new copies into libsecret's non-pageable memory; our copy goes at once. */
   call->value = secret_value_new ((const gchar *)der, (gssize)der_len, "application/octet-stream");
   vpush_secure_free (der, der_len);
-  call->attributes = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid,
-                                              "service-sid", service_sid, NULL);
-  call->label = g_strdup_printf ("vpush factor key (%s)", friendly_name);
+  call->attributes = secret_attributes_build (vpush_keystore_get_schema (), "factor-sid",
+                                              factor_sid, "service-sid", service_sid, NULL);
+  call->label = g_strdup_printf (KEY_LABEL_FORMAT, friendly_name);
   /* a store on a locked collection makes libsecret ask for an unlock prompt: it is refused
    * when sent */
-  keystore_dispatch (self, g_steal_pointer (&task));
+  vpush_keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 gboolean
@@ -576,7 +579,7 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (error != NULL)
     {
-      keystore_return_error (task, error);
+      vpush_keystore_return_error (task, error);
       return;
     }
 
@@ -641,8 +644,8 @@ vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid, GCancel
   /* a lookup on a locked collection answers "nothing", exactly like a missing item: it is
    * refused when sent */
   call->attributes
-      = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid, NULL);
-  keystore_dispatch (self, g_steal_pointer (&task));
+      = secret_attributes_build (vpush_keystore_get_schema (), "factor-sid", factor_sid, NULL);
+  vpush_keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 VpushKey *
@@ -670,7 +673,7 @@ on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (error != NULL)
     {
-      keystore_return_error (task, error);
+      vpush_keystore_return_error (task, error);
       return;
     }
   g_task_return_boolean (task, TRUE);
@@ -694,8 +697,8 @@ vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
   /* while locked the item can't be seen, so "deleted" could not be told from "hidden": it is
    * refused when sent */
   call->attributes
-      = secret_attributes_build (keystore_get_schema (), "factor-sid", factor_sid, NULL);
-  keystore_dispatch (self, g_steal_pointer (&task));
+      = secret_attributes_build (vpush_keystore_get_schema (), "factor-sid", factor_sid, NULL);
+  vpush_keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 gboolean
@@ -725,7 +728,7 @@ on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (error != NULL)
     {
-      keystore_return_error (task, error);
+      vpush_keystore_return_error (task, error);
       return;
     }
 
@@ -760,7 +763,7 @@ vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,
   /* no attributes: every item of the schema (libsecret matches xdg:schema); while locked the
    * items' attributes can't be trusted to be there, so it is refused when sent */
   call->attributes = g_hash_table_new (g_str_hash, g_str_equal);
-  keystore_dispatch (self, g_steal_pointer (&task));
+  vpush_keystore_dispatch (self, g_steal_pointer (&task));
 }
 
 GHashTable *

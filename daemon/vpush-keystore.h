@@ -72,6 +72,13 @@ void vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
                                   gpointer user_data);
 gboolean vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
+/* Sets the label of the factor's key item to "vpush factor key (<friendly name>)", as a
+ * rename needs. Absent → VPUSH_ERROR_NOT_FOUND. */
+void vpush_keystore_relabel_async (VpushKeystore *self, const gchar *factor_sid,
+                                   const gchar *friendly_name, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean vpush_keystore_relabel_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
+
 /* Every item of the schema, without its secret: a new table of factor-sid attribute → service-sid
  * attribute ("" when absent). Items without a factor-sid attribute are left out. */
 void vpush_keystore_list_async (VpushKeystore *self, GCancellable *cancellable,

@@ -295,6 +295,67 @@ test_keystore_item (void)
   g_list_free_full (items, g_object_unref);
 }
 
+static gboolean
+keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_keystore_relabel_async (keystore, sid, name, NULL, on_result, &result);
+  return vpush_keystore_relabel_finish (keystore, wait_result (&result), error);
+}
+
+/* The item's label, read as any other program would */
+static gchar *
+item_label (const gchar *sid)
+{
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (GHashTable) query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
+  g_autoptr (GError) error = NULL;
+  GList *items;
+  gchar *label;
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  items
+      = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (items), ==, 1);
+  label = secret_item_get_label (items->data);
+  g_list_free_full (items, g_object_unref);
+  return label;
+}
+
+/* A rename relabels the item; the key stays as it was. */
+static void
+test_keystore_relabel (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *other_sid = random_sid ();
+  g_autofree gchar *label = NULL;
+
+  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
+  g_assert_true (keystore_store (keystore, other_sid, "Back office", key, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (keystore_relabel (keystore, sid, "Front desk 2", &error));
+  g_assert_no_error (error);
+  label = item_label (sid);
+  g_assert_cmpstr (label, ==, "vpush factor key (Front desk 2)");
+  g_clear_pointer (&label, g_free);
+  label = item_label (other_sid);
+  g_assert_cmpstr (label, ==, "vpush factor key (Back office)");
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+
+  g_assert_false (keystore_relabel (keystore, ABSENT_SID, "Nobody", &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+}
+
 static void
 test_keystore_absent (void)
 {
@@ -439,6 +500,9 @@ test_keystore_locked (void)
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
   g_clear_error (&error);
   g_assert_false (keystore_delete (keystore, sid, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+  g_assert_false (keystore_relabel (keystore, sid, "Renamed while locked", &error));
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
   g_clear_error (&error);
 
@@ -764,6 +828,7 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
   g_test_add_func ("/keystore/item", test_keystore_item);
   g_test_add_func ("/keystore/parked", test_keystore_parked);
+  g_test_add_func ("/keystore/relabel", test_keystore_relabel);
   g_test_add_func ("/keystore/absent", test_keystore_absent);
   g_test_add_func ("/keystore/delete", test_keystore_delete);
   g_test_add_func ("/keystore/locked", test_keystore_locked);

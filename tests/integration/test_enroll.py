@@ -86,10 +86,17 @@ def test_enroll_bad_token_is_api_error_and_leaves_nothing(daemon, client, emulat
     assert emulator.list_factors(identity) == []
 
 
-def test_update_friendly_name(daemon, client, emulator):
-    f = vt.enroll(client, emulator)
+def test_update_friendly_name(daemon, client, emulator, session):
+    f = vt.enroll(client, emulator, friendly_name="Desk before")
     client.factor_update(f.path, {"friendly-name": "Renamed desk"})
     assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Renamed desk"
+    assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == "Renamed desk"
+    # design.md: the key's label names the factor, so a rename relabels it (after the reply)
+    vt.wait_until(lambda: [i["label"] for i in session.keyring_items({"factor-sid": f.sid})]
+                  == ["vpush factor key (Renamed desk)"], 10, what="the key relabelled")
+    # and the key itself is untouched: the factor still answers
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": "relabelled"})
+    assert client.approve({"transaction-id": "relabelled"}) == ch["sid"]
 
 
 def test_two_factors_two_objects(daemon, client, emulator):
