@@ -1,13 +1,8 @@
 #include "vpush-factor-fallback.h"
 
-#include <string.h>
-
 #include "vpush-dbus-generated.h"
-#include "vpush-error.h"
 #include "vpush-names.h"
-
-/* How much of the called path's last element the error repeats: a sid and then some */
-#define NODE_ECHO_MAX 64
+#include "vpush-object-manager.h"
 
 /* The factors are exported objects of their own, which GDBus lists as children of the
  * factors path already: naming them here too would list them twice. */
@@ -24,13 +19,7 @@ static GDBusInterfaceInfo **
 fallback_introspect (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
                      const gchar *node, gpointer user_data)
 {
-  GDBusInterfaceInfo **interfaces;
-
-  if (node == NULL)
-    return NULL;
-  interfaces = g_new0 (GDBusInterfaceInfo *, 2);
-  interfaces[0] = g_dbus_interface_info_ref (vpush_dbus_factor_interface_info ());
-  return interfaces;
+  return vpush_object_manager_node_interfaces (node, vpush_dbus_factor_interface_info ());
 }
 
 /* Methods, and Properties.Get/GetAll of the Factor interface */
@@ -39,15 +28,7 @@ fallback_method_call (GDBusConnection *connection, const gchar *sender, const gc
                       const gchar *interface_name, const gchar *method_name, GVariant *parameters,
                       GDBusMethodInvocation *invocation, gpointer user_data)
 {
-  const gchar *node = strrchr (object_path, '/') + 1;
-
-  /* an object path is ASCII: a cut at any byte is a valid string */
-  if (strlen (node) > NODE_ECHO_MAX)
-    g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                           "no factor %.*s…", NODE_ECHO_MAX, node);
-  else
-    g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                           "no factor %s", node);
+  vpush_object_manager_return_not_found (invocation, "factor", object_path);
 }
 
 static const GDBusInterfaceVTable fallback_vtable = {

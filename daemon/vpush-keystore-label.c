@@ -12,17 +12,7 @@ on_label_set (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
 
   secret_item_set_label_finish (SECRET_ITEM (source), result, &error);
-  if (!vpush_keystore_call_begin_answer (task))
-    {
-      g_clear_error (&error);
-      return;
-    }
-  if (error != NULL)
-    {
-      vpush_keystore_return_error (task, error);
-      return;
-    }
-  g_task_return_boolean (task, TRUE);
+  vpush_keystore_answer_done (task, error);
 }
 
 static void

@@ -105,6 +105,9 @@ const SecretSchema *vpush_keystore_get_schema (void);
 void vpush_keystore_dispatch (VpushKeystore *self, GTask *task);
 /* Answers the task with error (taken), turned into ours. */
 void vpush_keystore_return_error (GTask *task, GError *error);
+/* Answers a call whose reply says only whether it worked: TRUE, or error (taken); nothing
+ * if it was answered already. */
+void vpush_keystore_answer_done (GTask *task, GError *error);
 
 /* vpush-keystore-label.c */
 void vpush_keystore_send_relabel (VpushKeystore *self, GTask *task);

@@ -658,14 +658,9 @@ vpush_keystore_load_finish (VpushKeystore *self, GAsyncResult *result, GError **
 
 /* ---- delete ---- */
 
-static void
-on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
+void
+vpush_keystore_answer_done (GTask *task, GError *error)
 {
-  g_autoptr (GTask) task = G_TASK (user_data);
-  GError *error = NULL;
-
-  /* FALSE without an error means nothing matched: already gone is fine. */
-  secret_service_clear_finish (SECRET_SERVICE (source), result, &error);
   if (!vpush_keystore_call_begin_answer (task))
     {
       g_clear_error (&error);
@@ -677,6 +672,17 @@ on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  GError *error = NULL;
+
+  /* FALSE without an error means nothing matched: already gone is fine. */
+  secret_service_clear_finish (SECRET_SERVICE (source), result, &error);
+  vpush_keystore_answer_done (task, error);
 }
 
 void

@@ -1,6 +1,12 @@
 #include "vpush-object-manager.h"
 
+#include <string.h>
+
+#include "vpush-error.h"
 #include "vpush-names.h"
+
+/* How much of a called path's last element an error repeats: a sid and then some */
+#define NODE_ECHO_MAX 64
 
 typedef struct
 {
@@ -366,4 +372,28 @@ vpush_object_manager_emit_removed (VpushObjectManager *self, const gchar *object
   g_dbus_connection_emit_signal (self->connection, NULL, self->path,
                                  VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesRemoved",
                                  g_variant_new ("(o^as)", object_path, names), NULL);
+}
+
+GDBusInterfaceInfo **
+vpush_object_manager_node_interfaces (const gchar *node, GDBusInterfaceInfo *info)
+{
+  GDBusInterfaceInfo **interfaces;
+
+  if (node == NULL)
+    return NULL;
+  interfaces = g_new0 (GDBusInterfaceInfo *, 2);
+  interfaces[0] = g_dbus_interface_info_ref (info);
+  return interfaces;
+}
+
+void
+vpush_object_manager_return_not_found (GDBusMethodInvocation *invocation, const gchar *what,
+                                       const gchar *object_path)
+{
+  const gchar *node = strrchr (object_path, '/') + 1;
+
+  /* an object path is ASCII: a cut at any byte is a valid string */
+  g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                         "no %s %.*s%s", what, NODE_ECHO_MAX, node,
+                                         strlen (node) > NODE_ECHO_MAX ? "…" : "");
 }

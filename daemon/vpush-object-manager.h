@@ -41,6 +41,15 @@ gboolean vpush_object_manager_add_subtree (VpushObjectManager *self, const gchar
                                            GError **error);
 void vpush_object_manager_remove_subtree (VpushObjectManager *self, gpointer user_data);
 
+/* For a subtree's introspect function: info as the one interface of a node, none for the
+ * subtree's own path. */
+GDBusInterfaceInfo **vpush_object_manager_node_interfaces (const gchar *node,
+                                                           GDBusInterfaceInfo *info);
+/* io.github.vpush1.Error.NotFound "no <what> <last element of object_path>", that element
+ * cut at a sid's length and then some. */
+void vpush_object_manager_return_not_found (GDBusMethodInvocation *invocation, const gchar *what,
+                                            const gchar *object_path);
+
 /* InterfacesAdded (interfaces: a{sa{sv}}, floating or not) and InterfacesRemoved, when
  * there is a connection. */
 void vpush_object_manager_emit_added (VpushObjectManager *self, const gchar *object_path,

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "vpush-dbus-generated.h"
-#include "vpush-error.h"
 #include "vpush-log.h"
 #include "vpush-names.h"
 #include "vpush-time.h"
@@ -247,17 +246,8 @@ static GDBusInterfaceInfo **
 challenges_introspect (GDBusConnection *connection, const gchar *sender, const gchar *object_path,
                        const gchar *node, gpointer user_data)
 {
-  GDBusInterfaceInfo **interfaces;
-
-  if (node == NULL)
-    return NULL;
-  interfaces = g_new0 (GDBusInterfaceInfo *, 2);
-  interfaces[0] = g_dbus_interface_info_ref (vpush_dbus_challenge_interface_info ());
-  return interfaces;
+  return vpush_object_manager_node_interfaces (node, vpush_dbus_challenge_interface_info ());
 }
-
-/* How much of the called path's last element an error repeats: a sid and then some */
-#define NODE_ECHO_MAX 64
 
 /* Properties.Get and GetAll: GDBus sends them here (the vtable has no get_property), in
  * an idle after its dispatch, so the challenge is looked up then, once. */
@@ -267,15 +257,11 @@ challenge_method_call (GDBusConnection *connection, const gchar *sender, const g
                        GDBusMethodInvocation *invocation, gpointer user_data)
 {
   VpushPendingEntry *entry = entry_of_path (user_data, object_path);
-  const gchar *node = strrchr (object_path, '/') + 1;
   const gchar *name;
 
   if (entry == NULL)
     {
-      /* an object path is ASCII: a cut at any byte is a valid string */
-      g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                             "no pending challenge %.*s%s", NODE_ECHO_MAX, node,
-                                             strlen (node) > NODE_ECHO_MAX ? "…" : "");
+      vpush_object_manager_return_not_found (invocation, "pending challenge", object_path);
       return;
     }
   if (g_str_equal (method_name, "GetAll"))
