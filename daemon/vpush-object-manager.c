@@ -16,6 +16,8 @@ typedef struct
   VpushObjectManagerListFunc list;
   gpointer user_data;
   GDestroyNotify user_data_free;
+  gboolean handed; /* user_data went to GDBus, which frees it, also (in newer GLib) when the
+                    * registration fails */
   guint registration_id;
 } Subtree;
 
@@ -73,13 +75,13 @@ object_manager_info (void)
   return node->interfaces[0];
 }
 
-/* Its user data goes with the registration, or here if there is none. */
+/* Its user data goes with the registration, or here if GDBus never had it. */
 static void
 subtree_free (gpointer data)
 {
   Subtree *subtree = data;
 
-  if (subtree->registration_id == 0 && subtree->user_data_free != NULL)
+  if (!subtree->handed && subtree->user_data_free != NULL)
     subtree->user_data_free (subtree->user_data);
   g_free (subtree->path);
   g_free (subtree);
@@ -224,6 +226,7 @@ export_object (VpushObjectManager *self, GDBusObjectSkeleton *object)
 static gboolean
 register_subtree (VpushObjectManager *self, Subtree *subtree, GError **error)
 {
+  subtree->handed = TRUE;
   subtree->registration_id = g_dbus_connection_register_subtree (
       self->connection, subtree->path, &subtree->vtable, subtree->flags, subtree->user_data,
       subtree->user_data_free, error);
@@ -247,6 +250,7 @@ vpush_object_manager_set_connection (VpushObjectManager *self, GDBusConnection *
     }
   holder = g_new0 (Holder, 1);
   holder->manager = self;
+  /* the holder is GDBus's from here, even if this fails (newer GLib frees it then) */
   self->registration_id = g_dbus_connection_register_object (
       connection, self->path, object_manager_info (), &vtable, holder, g_free, error);
   if (self->registration_id == 0)
