@@ -206,7 +206,7 @@ vpush_access_allows_factor (VpushAccess *access, const VpushFactorRecord *factor
     .caller = access->caller,
     .session = access->session,
     .factor_sid = factor->sid,
-    .factor_name = factor->friendly_name,
+    .factor_name = vpush_factor_record_get_policy_name (factor),
     .challenge_age = -1,
   };
 
@@ -253,7 +253,7 @@ fill_query (Auth *auth, VpushPolicyQuery *query)
     .caller = auth->caller,
     .session = auth->session,
     .factor_sid = auth->factor ? auth->factor->sid : NULL,
-    .factor_name = auth->factor ? auth->factor->friendly_name : NULL,
+    .factor_name = auth->factor ? vpush_factor_record_get_policy_name (auth->factor) : NULL,
     .challenge_age = -1,
   };
   if (auth->challenge != NULL)

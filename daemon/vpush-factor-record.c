@@ -28,6 +28,7 @@ vpush_factor_record_copy (const VpushFactorRecord *record)
   copy->credential_sid = g_strdup (record->credential_sid);
   copy->status = g_strdup (record->status);
   copy->created_at = g_strdup (record->created_at);
+  copy->enrolled_name = g_strdup (record->enrolled_name);
   copy->push_url = g_strdup (record->push_url);
   copy->metadata = g_strdup (record->metadata);
   return copy;
@@ -40,6 +41,7 @@ vpush_factor_record_free (VpushFactorRecord *record)
     return;
   g_free (record->sid);
   g_free (record->friendly_name);
+  g_free (record->enrolled_name);
   g_free (record->service_sid);
   g_free (record->identity);
   g_free (record->account_sid);
@@ -50,6 +52,22 @@ vpush_factor_record_free (VpushFactorRecord *record)
   g_free (record->push_url);
   g_free (record->metadata);
   g_free (record);
+}
+
+const gchar *
+vpush_factor_record_get_policy_name (const VpushFactorRecord *record)
+{
+  /* a record from before the first rename (or before this field) still has it as its name */
+  return record->enrolled_name != NULL ? record->enrolled_name : record->friendly_name;
+}
+
+void
+vpush_factor_record_rename (VpushFactorRecord *record, const gchar *friendly_name)
+{
+  if (record->enrolled_name == NULL)
+    record->enrolled_name = g_strdup (record->friendly_name);
+  g_free (record->friendly_name);
+  record->friendly_name = g_strdup (friendly_name);
 }
 
 gboolean
@@ -98,6 +116,7 @@ vpush_factor_record_to_json (const VpushFactorRecord *record)
   ADD ("created_at", record->created_at);
   ADD ("push_url", record->push_url);
   ADD ("metadata", record->metadata);
+  ADD ("enrolled_name", record->enrolled_name);
   json_builder_end_object (builder);
 #undef ADD
 
@@ -165,7 +184,8 @@ vpush_factor_record_new_from_json (JsonNode *node, GError **error)
       || !get_string (object, "status", FALSE, &record->status, error)
       || !get_string (object, "created_at", FALSE, &record->created_at, error)
       || !get_string (object, "push_url", TRUE, &record->push_url, error)
-      || !get_string (object, "metadata", TRUE, &record->metadata, error))
+      || !get_string (object, "metadata", TRUE, &record->metadata, error)
+      || !get_string (object, "enrolled_name", TRUE, &record->enrolled_name, error))
     return NULL;
 
   if (!check_sid ("sid", record->sid, "YF", error)

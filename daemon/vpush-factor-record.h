@@ -18,6 +18,7 @@ typedef struct
   gchar *created_at;     /* RFC 3339 */
   gchar *push_url;       /* nullable: this factor's push channel */
   gchar *metadata;       /* nullable: JSON object text with string values */
+  gchar *enrolled_name;  /* nullable: the friendly name before the first rename */
 } VpushFactorRecord;
 
 VpushFactorRecord *vpush_factor_record_new (void);
@@ -27,6 +28,13 @@ void vpush_factor_record_free (VpushFactorRecord *record);
 /* The on-disk form of the record. */
 JsonNode *vpush_factor_record_to_json (const VpushFactorRecord *record);
 VpushFactorRecord *vpush_factor_record_new_from_json (JsonNode *node, GError **error);
+
+/* The name the policy's Factors= globs match: the friendly name the factor was enrolled
+ * with. A rename must not change which rules cover a factor, or any caller allowed to
+ * rename could widen its own rights. */
+const gchar *vpush_factor_record_get_policy_name (const VpushFactorRecord *record);
+/* Renames, keeping the policy name. */
+void vpush_factor_record_rename (VpushFactorRecord *record, const gchar *friendly_name);
 
 gboolean vpush_sid_is_valid (const gchar *sid, const gchar *prefix);
 

@@ -207,8 +207,7 @@ apply_update (FactorCall *call)
 
   if (call->friendly_name && !g_str_equal (call->friendly_name, self->record->friendly_name))
     {
-      g_free (self->record->friendly_name);
-      self->record->friendly_name = g_strdup (call->friendly_name);
+      vpush_factor_record_rename (self->record, call->friendly_name);
       renamed = TRUE;
     }
   if (call->set_push_url)

@@ -135,6 +135,13 @@ test_store_round_trip (Fixture *fixture, gconstpointer data)
   g_autofree gchar *path_a = g_build_filename (fixture->factors, SID_A ".json", NULL);
   const VpushFactorRecord *loaded;
 
+  /* a rename keeps the name the policy matches, across renames and a round trip */
+  g_assert_cmpstr (vpush_factor_record_get_policy_name (a), ==, "Kiosk 1");
+  vpush_factor_record_rename (a, "Shop kiosk");
+  vpush_factor_record_rename (a, "Shop kiosk 2");
+  g_assert_cmpstr (a->friendly_name, ==, "Shop kiosk 2");
+  g_assert_cmpstr (vpush_factor_record_get_policy_name (a), ==, "Kiosk 1");
+
   /* Nullable fields stay NULL across a round trip; a creation time kept as the API sent
    * it (records from before enrollment normalised it) comes back in the bus's form. */
   g_clear_pointer (&b->entity_sid, g_free);
@@ -170,10 +177,15 @@ test_store_round_trip (Fixture *fixture, gconstpointer data)
   g_assert_cmpstr (loaded->created_at, ==, a->created_at);
   g_assert_cmpstr (loaded->push_url, ==, a->push_url);
   g_assert_cmpstr (loaded->metadata, ==, a->metadata);
+  g_assert_cmpstr (loaded->friendly_name, ==, "Shop kiosk 2");
+  g_assert_cmpstr (vpush_factor_record_get_policy_name (loaded), ==, "Kiosk 1");
 
   loaded = find_record (records, SID_B);
   g_assert_nonnull (loaded);
   g_assert_cmpstr (loaded->friendly_name, ==, "Kiosk 2");
+  /* never renamed (or written before the field): its name is the policy's */
+  g_assert_null (loaded->enrolled_name);
+  g_assert_cmpstr (vpush_factor_record_get_policy_name (loaded), ==, "Kiosk 2");
   g_assert_cmpstr (loaded->created_at, ==, "2024-05-01T12:00:00Z");
   g_assert_null (loaded->entity_sid);
   g_assert_null (loaded->push_url);

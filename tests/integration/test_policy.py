@@ -497,6 +497,38 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     assert client.approve({"transaction-id": txid2}) == ch_mine["sid"]
 
 
+def test_rename_does_not_move_a_factor_between_rules(start_daemon, client, emulator):
+    """Factors= globs match the friendly name a factor was enrolled with: a caller allowed
+    to rename (the shipped default allows any) can't bring another factor under a rule
+    that allows it to approve, nor take its own from under one."""
+    daemon = start_daemon(
+        "[Rule shop]\nActions=approve;deny\nCallers=*\nRequireActiveSession=false\n"
+        "Factors=Shop*\n")
+    bank = vt.enroll(client, emulator, friendly_name="Bank login")
+    shop = vt.enroll(client, emulator, friendly_name="Shop kiosk")
+    txid = vt.new_transaction_id()
+    ch_bank = challenge(emulator, bank, txid)
+
+    client.factor_update(bank.path, {"friendly-name": "Shop pwned"})
+    assert client.factor_props(bank.path)["FriendlyName"] == "Shop pwned"
+    e = refused(client.approve, {"transaction-id": txid, "timeout-ms": 1500})
+    assert e.name == vt.ERR_NOT_FOUND, e
+    e = refused(client.approve, {"transaction-id": txid, "factor-sid": bank.sid})
+    assert_access_denied(e, bank.sid)
+    assert_untouched(emulator, bank, ch_bank)
+    # after a restart too: the name the policy matches is kept in the factor's record
+    daemon.stop()
+    daemon.start()
+    e = refused(client.approve, {"transaction-id": txid, "factor-sid": bank.sid})
+    assert_access_denied(e, bank.sid)
+    assert_untouched(emulator, bank, ch_bank)
+
+    client.factor_update(shop.path, {"friendly-name": "Front desk"})
+    txid2 = vt.new_transaction_id()
+    ch_shop = challenge(emulator, shop, txid2)
+    assert client.approve({"transaction-id": txid2}) == ch_shop["sid"]
+
+
 def test_policy_change_without_restart(start_daemon, client, emulator):
     daemon = start_daemon()
     factor = vt.enroll(client, emulator)
