@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vpush-factor-record.h"
+#include "vpush-json.h"
 
 #define BOM_LEN 3
 static const guint8 bom[BOM_LEN] = { 0xEF, 0xBB, 0xBF };
@@ -115,6 +116,8 @@ parse_object (const gchar *text, gsize len, GError **error)
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not UTF-8 text");
       return NULL;
     }
+  if (!vpush_json_check_depth (text, len, VPUSH_JSON_MAX_DEPTH, error))
+    return NULL;
   if (!json_parser_load_from_data (parser, text, (gssize)len, &local_error))
     {
       /* json-glib quotes the input, cut anywhere: keep the message UTF-8 */

@@ -2,6 +2,7 @@
 #include "vpush-verify-private.h"
 
 #include "vpush-error.h"
+#include "vpush-json.h"
 #include "vpush-time.h"
 
 void
@@ -25,6 +26,11 @@ parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
   if (len == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: empty response body", what);
+      return NULL;
+    }
+  if (!vpush_json_check_depth (data, len, VPUSH_JSON_MAX_DEPTH, error))
+    {
+      g_prefix_error (error, "%s: response: ", what);
       return NULL;
     }
   if (!json_parser_load_from_data (parser, data, (gssize)len, &local_error))
@@ -70,7 +76,8 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
   JsonNode *code;
   const gchar *message;
 
-  if (len == 0 || !json_parser_load_from_data (parser, data, (gssize)len, NULL)
+  if (len == 0 || !vpush_json_check_depth (data, len, VPUSH_JSON_MAX_DEPTH, NULL)
+      || !json_parser_load_from_data (parser, data, (gssize)len, NULL)
       || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API,

@@ -284,6 +284,32 @@ test_ntfy_malformed (void)
                 "message type=poll_request id=p1 data={\"event\":\"poll_request\",\"id\":\"p1\"}");
 }
 
+/* A line nested past any push server's JSON is dropped without json-glib's recursion
+ * (60000 levels fit in a line, and nearly took vpushd's stack); one at the limit is read. */
+static void
+test_ntfy_deep (void)
+{
+  g_autofree gchar *deep = repeat ('[', 60000);
+  g_autofree gchar *line = g_strconcat (deep, "\n", NULL);
+  g_autoptr (GString) at_limit = g_string_new ("{\"event\":\"message\",\"id\":\"d1\",\"x\":");
+  g_autoptr (GPtrArray) events = NULL;
+  g_autoptr (GPtrArray) read = NULL;
+
+  events = parse (VPUSH_PUSH_FORMAT_NTFY, line, strlen (line), 0, NULL, NULL, NULL);
+  g_assert_cmpuint (events->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (events, 0), ==, "dropped type=message id=- data=");
+
+  /* the object is one level, 31 more below it */
+  for (guint i = 0; i < 31; i++)
+    g_string_append_c (at_limit, '[');
+  for (guint i = 0; i < 31; i++)
+    g_string_append_c (at_limit, ']');
+  g_string_append (at_limit, "}\n");
+  read = parse (VPUSH_PUSH_FORMAT_NTFY, at_limit->str, at_limit->len, 0, NULL, NULL, NULL);
+  g_assert_cmpuint (read->len, ==, 1);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (read, 0), "message type=message id=d1"));
+}
+
 static void
 test_ntfy_oversized (void)
 {
@@ -381,6 +407,7 @@ main (int argc, char **argv)
   g_test_add_func ("/push-parser/ntfy/basic", test_ntfy_basic);
   g_test_add_func ("/push-parser/ntfy/bom-and-partial", test_ntfy_bom_and_partial);
   g_test_add_func ("/push-parser/ntfy/malformed", test_ntfy_malformed);
+  g_test_add_func ("/push-parser/ntfy/deep", test_ntfy_deep);
   g_test_add_func ("/push-parser/ntfy/oversized", test_ntfy_oversized);
   g_test_add_func ("/push-parser/hint", test_hint);
   return g_test_run ();

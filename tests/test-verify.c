@@ -1384,6 +1384,45 @@ test_retry_not_transient (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (fx->n_failed_attempts, ==, 1);
 }
 
+/* JSON nested past any the API sends is refused before json-glib, which would recurse
+ * off the end of the stack: 300 KB of "[" crashed vpushd. Brackets in strings don't
+ * count. */
+static void
+test_deep_json (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  gsize deep_len = 300000;
+  g_autofree gchar *deep = g_malloc (deep_len);
+  g_autoptr (GString) quoted = g_string_new ("{\"sid\": \"");
+
+  memset (deep, '[', deep_len);
+  server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", deep, deep_len);
+  a = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "JSON nested deeper than 32 levels"));
+  g_clear_error (&error);
+
+  /* an error body too */
+  server_reply_bytes (fx->server, 400, "Content-Type: application/json\r\n", deep, deep_len);
+  b = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_nonnull (strstr (error->message, "HTTP 400, and the body is not a Twilio error"));
+  g_clear_error (&error);
+
+  /* brackets and escaped quotes inside a string are text */
+  for (guint i = 0; i < 100; i++)
+    g_string_append (quoted, "[{\\\"");
+  g_string_append (quoted, "\"}");
+  server_reply (fx->server, 200, "Content-Type: application/json\r\n", quoted->str);
+  c = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_null (strstr (error->message, "nested"));
+  g_assert_nonnull (strstr (error->message, "“sid” is not a YC… sid"));
+}
+
 /* Create-factor is sent again only when the API can't have acted on it. */
 static void
 test_retry_create_factor (Fixture *fx, gconstpointer user_data)
@@ -1562,6 +1601,7 @@ main (int argc, char **argv)
   ADD ("retry-timeout", test_retry_timeout);
   ADD ("retry-connection-refused", test_retry_connection_refused);
   ADD ("retry-not-transient", test_retry_not_transient);
+  ADD ("deep-json", test_deep_json);
   ADD ("retry-create-factor", test_retry_create_factor);
   ADD ("retry-answer", test_retry_answer);
   ADD ("retry-cancelled", test_retry_cancelled);
