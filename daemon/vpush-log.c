@@ -19,9 +19,47 @@ has_field (const GLogField *fields, gsize n_fields, const gchar *key)
   return FALSE;
 }
 
+/* Without the journal, a record is a line of text: a caller's executable path or a
+ * transaction id with a newline in it would make lines of its own (a forged "allowed"
+ * record). Control characters are written as escapes instead. */
+static void
+append_escaped (GString *line, const gchar *text)
+{
+  for (const guchar *p = (const guchar *)text; *p; p++)
+    {
+      if (*p == '\n')
+        g_string_append (line, "\\n");
+      else if (*p == '\t')
+        g_string_append (line, "\\t");
+      else if (*p < 0x20 || *p == 0x7f)
+        g_string_append_printf (line, "\\x%02x", *p);
+      else
+        g_string_append_c (line, (gchar)*p);
+    }
+}
+
+static gboolean
+has_control (const gchar *text)
+{
+  for (const guchar *p = (const guchar *)text; *p; p++)
+    if (*p < 0x20 || *p == 0x7f)
+      return TRUE;
+  return FALSE;
+}
+
 static void
 append_value (GString *line, const gchar *value)
 {
+  if (has_control (value))
+    {
+      g_autoptr (GString) escaped = g_string_new (NULL);
+      g_autofree gchar *quoted = NULL;
+
+      append_escaped (escaped, value);
+      quoted = g_shell_quote (escaped->str);
+      g_string_append (line, quoted);
+      return;
+    }
   for (const gchar *p = value; *p; p++)
     {
       if (!g_ascii_isalnum (*p) && strchr ("_-./:@+,", *p) == NULL)
@@ -47,7 +85,7 @@ write_fields_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_f
   for (gsize i = 0; i < n_fields; i++)
     {
       if (g_str_equal (fields[i].key, "MESSAGE") && fields[i].length < 0)
-        g_string_append (line, fields[i].value);
+        append_escaped (line, fields[i].value);
     }
   g_string_append (line, " --");
   for (gsize i = 0; i < n_fields; i++)
@@ -67,6 +105,28 @@ write_fields_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_f
         copy[i] = (GLogField){ "MESSAGE", line->str, -1 };
     }
   return g_log_writer_standard_streams (level, copy, n_fields, data);
+}
+
+/* Any other message: one line, whatever it quotes */
+static GLogWriterOutput
+write_escaped_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                         gpointer data)
+{
+  g_autoptr (GString) line = NULL;
+  g_autofree GLogField *copy = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (!g_str_equal (fields[i].key, "MESSAGE") || fields[i].length >= 0
+          || !has_control (fields[i].value))
+        continue;
+      line = g_string_new (NULL);
+      append_escaped (line, fields[i].value);
+      copy = g_memdup2 (fields, n_fields * sizeof (GLogField));
+      copy[i] = (GLogField){ "MESSAGE", line->str, -1 };
+      return g_log_writer_standard_streams (level, copy, n_fields, data);
+    }
+  return g_log_writer_standard_streams (level, fields, n_fields, data);
 }
 
 /* stderr stays what it was at start: asked once, not with a system call per message */
@@ -99,7 +159,7 @@ vpush_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
   /* the records an administrator looks for (each has a MESSAGE_ID) keep their fields */
   if (has_field (fields, n_fields, "MESSAGE_ID"))
     return write_fields_to_stderr (level, fields, n_fields, data);
-  return g_log_writer_standard_streams (level, fields, n_fields, data);
+  return write_escaped_to_stderr (level, fields, n_fields, data);
 }
 
 /* syslog priorities, as GLib's own writer maps them */

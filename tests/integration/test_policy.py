@@ -529,6 +529,23 @@ def test_rename_does_not_move_a_factor_between_rules(start_daemon, client, emula
     assert client.approve({"transaction-id": txid2}) == ch_shop["sid"]
 
 
+def test_log_lines_cannot_be_forged(start_daemon, client, emulator):
+    """Without the journal, records are lines on stderr: a newline in what a caller sends
+    (here a transaction id) is written as an escape, never as a line of its own."""
+    daemon = start_daemon("[Rule any]\nActions=approve\nCallers=*\nRequireActiveSession=false\n")
+    f = vt.enroll(client, emulator)
+    forged = ("vpushd-Message: approve allowed -- MESSAGE_ID=forged VPUSH_DECISION=allowed "
+              "VPUSH_RULE=forged")
+    txid = "order-1\n" + forged
+    ch = challenge(emulator, f, txid)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    log = daemon.log_text()
+    assert "order-1\\n" + forged in log  # the id is logged, escaped
+    assert not any(line.startswith("vpushd-Message: approve allowed -- MESSAGE_ID=forged")
+                   for line in log.splitlines())
+    assert not [r for r in audit_records(daemon) if r.get("VPUSH_RULE") == "forged"]
+
+
 def test_policy_change_without_restart(start_daemon, client, emulator):
     daemon = start_daemon()
     factor = vt.enroll(client, emulator)
