@@ -468,6 +468,7 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   call->deadline = g_get_monotonic_time ()
                    + MIN (MAX (challenge->expires_at - vpush_verify_now (self), 0) * G_USEC_PER_SEC,
                           (gint64)self->retry_timeout_ms * 1000);
+  call->expires_at = challenge->expires_at;
   call->map = vpush_verify_map_challenge;
   call->result_free = (GDestroyNotify)vpush_challenge_unref;
   form = g_string_new (NULL);

@@ -40,6 +40,7 @@ struct _Call
   guint retries;             /* transient-failure retries so far */
   gint64 started;            /* monotonic µs of the first attempt */
   gint64 deadline;           /* monotonic µs no retry may run past; 0: from retry_timeout_ms */
+  gint64 expires_at;         /* an answer: its challenge's expiry (server time, unix s); else 0 */
   gboolean is_delete;        /* §3.4 outcome rules */
   gboolean is_fetch;         /* 404 → VPUSH_ERROR_NOT_FOUND */
   CallMapFunc map;           /* NULL: success needs no body */

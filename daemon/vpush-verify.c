@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vpush-error.h"
+#include "vpush-time.h"
 #include "vpush-jwt.h"
 
 /* Retries of transient failures (design.md "Reliability rules", README "When things
@@ -298,6 +299,16 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       && correct_clock (self, response->date))
     {
       call->retried = TRUE;
+      /* by the corrected clock an answer's challenge may have expired: no answer is sent
+       * for one (dbus-api.md) */
+      if (call->expires_at != 0 && vpush_verify_now (self) >= call->expires_at)
+        {
+          g_autofree gchar *expiry = vpush_time_format (call->expires_at);
+
+          g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_EXPIRED,
+                                   "the challenge expired at %s by the Verify API's clock", expiry);
+          return;
+        }
       vpush_verify_call_send (g_steal_pointer (&task));
       return;
     }

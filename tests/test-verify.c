@@ -984,6 +984,35 @@ test_answer_challenge (Fixture *fx, gconstpointer user_data)
                    ==, "t-1");
 }
 
+/* The clock-skew retry of an answer: by the corrected clock the challenge has expired, so
+ * the answer is not sent again (dbus-api.md: never an answer for an expired challenge). */
+static void
+test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) answered = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 200,
+                "Twilio-Verify-Signature-Fields: sid,factor_sid,status,details,hidden_details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  pending->expires_at = vpush_verify_now (fx->verify) + 60;
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  answered = answer (fx, pending, "approved", &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_EXPIRED);
+  g_assert_null (answered);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+}
+
 static void
 test_answer_challenge_refused (Fixture *fx, gconstpointer user_data)
 {
@@ -1602,6 +1631,7 @@ main (int argc, char **argv)
   ADD ("retry-connection-refused", test_retry_connection_refused);
   ADD ("retry-not-transient", test_retry_not_transient);
   ADD ("deep-json", test_deep_json);
+  ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
   ADD ("retry-create-factor", test_retry_create_factor);
   ADD ("retry-answer", test_retry_answer);
   ADD ("retry-cancelled", test_retry_cancelled);
