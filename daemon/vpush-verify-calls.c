@@ -330,6 +330,7 @@ vpush_verify_fetch_challenge_async (VpushVerify *self, const VpushFactorRecord *
     }
   call->method = "GET";
   call->url = entity_url (self, factor->service_sid, factor->identity, "Challenges", challenge_sid);
+  call->challenge_sid = g_strdup (challenge_sid);
   call->is_fetch = TRUE;
   call->map = vpush_verify_map_challenge;
   call->result_free = (GDestroyNotify)vpush_challenge_unref;
@@ -469,6 +470,7 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
                    + MIN (MAX (challenge->expires_at - vpush_verify_now (self), 0) * G_USEC_PER_SEC,
                           (gint64)self->retry_timeout_ms * 1000);
   call->expires_at = challenge->expires_at;
+  call->challenge_sid = g_strdup (challenge->sid);
   call->map = vpush_verify_map_challenge;
   call->result_free = (GDestroyNotify)vpush_challenge_unref;
   form = g_string_new (NULL);

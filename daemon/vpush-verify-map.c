@@ -256,6 +256,12 @@ vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *re
   challenge = challenge_of_factor (root, call->factor, error);
   if (challenge == NULL)
     return FALSE;
+  if (call->challenge_sid != NULL && !g_str_equal (challenge->sid, call->challenge_sid))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "the response is challenge %s, not %s", challenge->sid, call->challenge_sid);
+      return FALSE;
+    }
   /* §3.5: only a single GET of a pending challenge carries what an answer must sign */
   if (call->is_fetch && g_str_equal (challenge->status, "pending")
       && response->signature_fields != NULL && *response->signature_fields != '\0')

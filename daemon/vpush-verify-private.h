@@ -41,6 +41,7 @@ struct _Call
   gint64 started;            /* monotonic µs of the first attempt */
   gint64 deadline;           /* monotonic µs no retry may run past; 0: from retry_timeout_ms */
   gint64 expires_at;         /* an answer: its challenge's expiry (server time, unix s); else 0 */
+  gchar *challenge_sid;      /* a fetch or an answer: the challenge the response must be */
   gboolean is_delete;        /* §3.4 outcome rules */
   gboolean is_fetch;         /* 404 → VPUSH_ERROR_NOT_FOUND */
   CallMapFunc map;           /* NULL: success needs no body */

@@ -52,6 +52,7 @@ call_free (gpointer data)
   Call *call = data;
 
   g_free (call->url);
+  g_free (call->challenge_sid);
   g_clear_pointer (&call->body, g_bytes_unref);
   wipe_free (call->access_token);
   g_clear_pointer (&call->factor, vpush_factor_record_free);

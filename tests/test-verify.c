@@ -984,6 +984,25 @@ test_answer_challenge (Fixture *fx, gconstpointer user_data)
                    ==, "t-1");
 }
 
+/* A response that is another challenge than the one fetched is no answer to the fetch */
+static void
+test_fetch_other_challenge (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) fetched = NULL;
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+  g_autoptr (GString) other = g_string_new (body);
+
+  g_string_replace (other, CHALLENGE_SID, "YCffffffffffffffffffffffffffffffff", 0);
+  server_reply (fx->server, 200, NULL, other->str);
+  fetched = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_cmpstr (
+      error->message, ==,
+      "the response is challenge YCffffffffffffffffffffffffffffffff, not " CHALLENGE_SID);
+  g_assert_null (fetched);
+}
+
 /* The clock-skew retry of an answer: by the corrected clock the challenge has expired, so
  * the answer is not sent again (dbus-api.md: never an answer for an expired challenge). */
 static void
@@ -1631,6 +1650,7 @@ main (int argc, char **argv)
   ADD ("retry-connection-refused", test_retry_connection_refused);
   ADD ("retry-not-transient", test_retry_not_transient);
   ADD ("deep-json", test_deep_json);
+  ADD ("fetch-other-challenge", test_fetch_other_challenge);
   ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
   ADD ("retry-create-factor", test_retry_create_factor);
   ADD ("retry-answer", test_retry_answer);
