@@ -65,7 +65,10 @@ vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError
   g_autoptr (GKeyFile) keyfile = g_key_file_new ();
   g_autoptr (GError) local_error = NULL;
 
-  if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_NONE, &local_error))
+  /* translations are kept, so that a Key[xx]= is an unknown key like any other and not,
+   * depending on the locale vpushd runs in, dropped or kept */
+  if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_KEEP_TRANSLATIONS,
+                                  &local_error))
     {
       g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", origin);
       return NULL;

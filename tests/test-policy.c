@@ -428,6 +428,10 @@ test_policy_structure (void)
   BROKEN ("Actions=list\n", "test.conf: ");
   BROKEN ("[Rule r\nActions=list\n", "test.conf: ");
 
+  /* a translated key is an unknown key, in any locale */
+  BROKEN ("[Rule r]\nActions=list\nCallers=*\nCallers[en]=exe:/usr/bin/x\n",
+          "rule “r”, key Callers[en]", "unknown key");
+
   /* GKeyFile would merge the two groups into one rule for every caller */
   BROKEN ("[Rule kiosk]\nActions=approve;deny\nCallers=exe:" SHOP_EXE "\n"
           "RequireActiveSession=false\n\n[Rule other]\nActions=list\nCallers=*\n\n"
