@@ -539,8 +539,10 @@ def test_log_lines_cannot_be_forged(start_daemon, client, emulator):
     txid = "order-1\n" + forged
     ch = challenge(emulator, f, txid)
     assert client.approve({"transaction-id": txid}) == ch["sid"]
+    # the id is logged, escaped (the record comes right after the reply)
+    vt.wait_until(lambda: "order-1\\n" + forged in daemon.log_text(), 10,
+                  what="the approval's record", pump=False)
     log = daemon.log_text()
-    assert "order-1\\n" + forged in log  # the id is logged, escaped
     assert not any(line.startswith("vpushd-Message: approve allowed -- MESSAGE_ID=forged")
                    for line in log.splitlines())
     assert not [r for r in audit_records(daemon) if r.get("VPUSH_RULE") == "forged"]
