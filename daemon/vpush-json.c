@@ -1,6 +1,10 @@
 #include "vpush-json.h"
 
 #include <gio/gio.h>
+#include <string.h>
+
+/* White space, structure, numbers, true, false and null */
+#define JSON_OUTSIDE_STRINGS " \t\n\r[]{}:,\"0123456789+-.eEtruefalsn"
 
 gboolean
 vpush_json_check_depth (const gchar *text, gsize len, guint max_depth, GError **error)
@@ -19,6 +23,15 @@ vpush_json_check_depth (const gchar *text, gsize len, guint max_depth, GError **
           else if (c == '"')
             in_string = FALSE;
           continue;
+        }
+      /* json-glib also reads '…' strings and comments, which this scan would take for
+       * something else: outside "…" only what JSON itself has may be there */
+      if (strchr (JSON_OUTSIDE_STRINGS, c) == NULL || c == '\0')
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "not JSON: byte 0x%02x at %" G_GSIZE_FORMAT " is outside a string",
+                       (guchar)c, i);
+          return FALSE;
         }
       switch (c)
         {

@@ -157,9 +157,15 @@ vpush_verify_backoff_ms (guint base_ms, guint max_ms, guint retry, guint32 rando
 static gint64
 call_deadline (VpushVerify *self, Call *call)
 {
-  if (call->deadline != 0)
-    return call->deadline;
-  return call->started + (gint64)self->retry_timeout_ms * 1000;
+  gint64 deadline = call->deadline != 0 ? call->deadline
+                                        : call->started + (gint64)self->retry_timeout_ms * 1000;
+
+  /* an answer: never past its challenge's expiry by the clock as corrected now (a 401
+   * with a Date, of this call or another, may have moved it since the call began) */
+  if (call->expires_at != 0)
+    deadline = MIN (deadline, g_get_monotonic_time ()
+                                  + (call->expires_at - vpush_verify_now (self)) * G_USEC_PER_SEC);
+  return deadline;
 }
 
 /* The request timeout of the next attempt: a retry never runs far past the deadline. */

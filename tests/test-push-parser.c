@@ -298,6 +298,13 @@ test_ntfy_deep (void)
   events = parse (VPUSH_PUSH_FORMAT_NTFY, line, strlen (line), 0, NULL, NULL, NULL);
   g_assert_cmpuint (events->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (events, 0), ==, "dropped type=message id=- data=");
+  g_clear_pointer (&events, g_ptr_array_unref);
+  /* nor behind json-glib's own extensions */
+  g_free (line);
+  line = g_strconcat ("['\"', ", deep, "\n/*\"*/", deep, "\n", NULL);
+  events = parse (VPUSH_PUSH_FORMAT_NTFY, line, strlen (line), 0, NULL, NULL, NULL);
+  g_assert_cmpuint (events->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (events, 1), ==, "dropped type=message id=- data=");
 
   /* the object is one level, 31 more below it */
   for (guint i = 0; i < 31; i++)

@@ -1003,35 +1003,6 @@ test_fetch_other_challenge (Fixture *fx, gconstpointer user_data)
   g_assert_null (fetched);
 }
 
-/* The clock-skew retry of an answer: by the corrected clock the challenge has expired, so
- * the answer is not sent again (dbus-api.md: never an answer for an expired challenge). */
-static void
-test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (VpushChallenge) pending = NULL;
-  g_autoptr (VpushChallenge) answered = NULL;
-  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
-  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
-  g_autofree gchar *date = rfc1123 (server_now);
-  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
-
-  server_reply (fx->server, 200,
-                "Twilio-Verify-Signature-Fields: sid,factor_sid,status,details,hidden_details\r\n",
-                pending_json);
-  pending = fetch (fx, CHALLENGE_SID, &error);
-  g_assert_no_error (error);
-  pending->expires_at = vpush_verify_now (fx->verify) + 60;
-
-  server_reply (fx->server, 401, headers,
-                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
-  answered = answer (fx, pending, "approved", &error);
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_EXPIRED);
-  g_assert_null (answered);
-  g_assert_cmpuint (fx->n_corrections, ==, 1);
-  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
-}
-
 static void
 test_answer_challenge_refused (Fixture *fx, gconstpointer user_data)
 {
@@ -1432,6 +1403,58 @@ test_retry_not_transient (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (fx->n_failed_attempts, ==, 1);
 }
 
+/* The clock-skew retry of an answer: by the corrected clock the challenge has expired, so
+ * the answer is not sent again (dbus-api.md: never an answer for an expired challenge). */
+static void
+test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) answered = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 200,
+                "Twilio-Verify-Signature-Fields: sid,factor_sid,status,details,hidden_details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  pending->expires_at = vpush_verify_now (fx->verify) + 60;
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  answered = answer (fx, pending, "approved", &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_EXPIRED);
+  g_assert_null (answered);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_clear_error (&error);
+
+  /* nor are retries of a transient failure sent past the expiry by a clock corrected
+   * during the call: an hour and 2 s left, then (by the API's Date) 2 s */
+  enable_retries (fx, 20000);
+  pending->expires_at = vpush_verify_now (fx->verify) + 3602;
+  g_free (headers);
+  g_free (date);
+  date = rfc1123 (server_now + 3600);
+  headers = g_strdup_printf ("Date: %s\r\n", date);
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  for (guint i = 0; i < 1000; i++)
+    server_reply (fx->server, 503, NULL, "{\"code\": 20503, \"message\": \"busy\"}");
+  {
+    gint64 started = g_get_monotonic_time ();
+    g_autoptr (VpushChallenge) retried = answer (fx, pending, "approved", &error);
+
+    g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+    g_assert_null (retried);
+    /* the 20 s of retrying it would otherwise have had */
+    g_assert_cmpint (g_get_monotonic_time () - started, <, 10 * G_USEC_PER_SEC);
+  }
+}
+
 /* JSON nested past any the API sends is refused before json-glib, which would recurse
  * off the end of the stack: 300 KB of "[" crashed vpushd. Brackets in strings don't
  * count. */
@@ -1443,15 +1466,34 @@ test_deep_json (Fixture *fx, gconstpointer user_data)
   g_autoptr (VpushChallenge) b = NULL;
   g_autoptr (VpushChallenge) c = NULL;
   gsize deep_len = 300000;
-  g_autofree gchar *deep = g_malloc (deep_len);
+  g_autofree gchar *deep = g_malloc (deep_len + 1);
   g_autoptr (GString) quoted = g_string_new ("{\"sid\": \"");
 
   memset (deep, '[', deep_len);
+  deep[deep_len] = '\0';
   server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", deep, deep_len);
   a = fetch (fx, CHALLENGE_SID, &error);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "JSON nested deeper than 32 levels"));
   g_clear_error (&error);
+
+  /* json-glib's own extensions ('…' strings, comments) can't hide the depth from the scan */
+  {
+    static const gchar *const prefixes[] = { "['\"', ", "/*\"*/", "#\"\n", "//\"\n" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+      {
+        g_autoptr (VpushChallenge) sneaky = NULL;
+        g_autofree gchar *body = g_strconcat (prefixes[i], deep, NULL);
+
+        server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", body,
+                            strlen (prefixes[i]) + deep_len);
+        sneaky = fetch (fx, CHALLENGE_SID, &error);
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+        g_assert_nonnull (strstr (error->message, "is outside a string"));
+        g_clear_error (&error);
+      }
+  }
 
   /* an error body too */
   server_reply_bytes (fx->server, 400, "Content-Type: application/json\r\n", deep, deep_len);
