@@ -19,30 +19,50 @@ has_field (const GLogField *fields, gsize n_fields, const gchar *key)
   return FALSE;
 }
 
-/* Without the journal, a record is a line of text: a caller's executable path or a
- * transaction id with a newline in it would make lines of its own (a forged "allowed"
- * record). Control characters are written as escapes instead. */
+/* " -- ", the separator of a record's fields (the start and end of text count as spaces) */
+static gboolean
+is_separator (const guchar *text, const guchar *p)
+{
+  return p[0] == '-' && p[1] == '-' && (p == text || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\0');
+}
+
+/* Without the journal, a record is a line of text, "MESSAGE -- FIELD=value …": a caller's
+ * executable path or a transaction id with a newline in it would make lines of its own,
+ * and one with " -- " in it fields of its own (a forged "allowed" record). So control
+ * characters and backslashes are written as escapes, and so is the second "-" of a " -- "
+ * that is not the separator. */
 static void
 append_escaped (GString *line, const gchar *text)
 {
-  for (const guchar *p = (const guchar *)text; *p; p++)
+  const guchar *start = (const guchar *)text;
+
+  for (const guchar *p = start; *p; p++)
     {
       if (*p == '\n')
         g_string_append (line, "\\n");
       else if (*p == '\t')
         g_string_append (line, "\\t");
+      else if (*p == '\\')
+        g_string_append (line, "\\\\");
       else if (*p < 0x20 || *p == 0x7f)
         g_string_append_printf (line, "\\x%02x", *p);
+      else if (is_separator (start, p))
+        {
+          g_string_append (line, "-\\x2d");
+          p++;
+        }
       else
         g_string_append_c (line, (gchar)*p);
     }
 }
 
 static gboolean
-has_control (const gchar *text)
+needs_escape (const gchar *text)
 {
-  for (const guchar *p = (const guchar *)text; *p; p++)
-    if (*p < 0x20 || *p == 0x7f)
+  const guchar *start = (const guchar *)text;
+
+  for (const guchar *p = start; *p; p++)
+    if (*p < 0x20 || *p == 0x7f || *p == '\\' || is_separator (start, p))
       return TRUE;
   return FALSE;
 }
@@ -50,7 +70,7 @@ has_control (const gchar *text)
 static void
 append_value (GString *line, const gchar *value)
 {
-  if (has_control (value))
+  if (needs_escape (value))
     {
       g_autoptr (GString) escaped = g_string_new (NULL);
       g_autofree gchar *quoted = NULL;
@@ -118,7 +138,7 @@ write_escaped_to_stderr (GLogLevelFlags level, const GLogField *fields, gsize n_
   for (gsize i = 0; i < n_fields; i++)
     {
       if (!g_str_equal (fields[i].key, "MESSAGE") || fields[i].length >= 0
-          || !has_control (fields[i].value))
+          || !needs_escape (fields[i].value))
         continue;
       line = g_string_new (NULL);
       append_escaped (line, fields[i].value);

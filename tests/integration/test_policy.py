@@ -540,11 +540,23 @@ def test_log_lines_cannot_be_forged(start_daemon, client, emulator):
     ch = challenge(emulator, f, txid)
     assert client.approve({"transaction-id": txid}) == ch["sid"]
     # the id is logged, escaped (the record comes right after the reply)
-    vt.wait_until(lambda: "order-1\\n" + forged in daemon.log_text(), 10,
-                  what="the approval's record", pump=False)
+    escaped = "order-1\\n" + forged.replace(" -- ", " -\\x2d ")
+    vt.wait_until(lambda: escaped in daemon.log_text(), 10, what="the approval's record",
+                  pump=False)
     log = daemon.log_text()
     assert not any(line.startswith("vpushd-Message: approve allowed -- MESSAGE_ID=forged")
                    for line in log.splitlines())
+    assert not [r for r in audit_records(daemon) if r.get("VPUSH_RULE") == "forged"]
+
+    # nor fields within the line: " -- " in the id is no separator, and a backslash in it
+    # can't pass for an escape
+    txid = "order-2 -- MESSAGE_ID=forged VPUSH_RULE=forged \\n"
+    ch = challenge(emulator, f, txid)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    vt.wait_until(lambda: "order-2 -\\x2d MESSAGE_ID=forged VPUSH_RULE=forged \\\\n"
+                  in daemon.log_text(), 10, what="the second record", pump=False)
+    lines = [line for line in daemon.log_text().splitlines() if "order-2" in line]
+    assert all(line.count(" -- ") == 1 for line in lines), lines
     assert not [r for r in audit_records(daemon) if r.get("VPUSH_RULE") == "forged"]
 
 
