@@ -14,7 +14,66 @@ typedef struct
   int exit_code;
   GHashTable *known;     /* object paths listed as added and not yet as removed */
   GCancellable *listing; /* the GetManagedObjects of the last appearance */
+  GPtrArray *held;       /* Held: signals that came while that listing was on its way */
 } Monitor;
+
+/* A signal held until the listing is printed, so that what it says follows the objects
+ * it is about */
+typedef struct
+{
+  GDBusSignalCallback handler;
+  gchar *path;
+  gchar *interface;
+  gchar *member;
+  GVariant *parameters;
+} Held;
+
+static void
+held_free (gpointer data)
+{
+  Held *held = data;
+
+  g_free (held->path);
+  g_free (held->interface);
+  g_free (held->member);
+  g_variant_unref (held->parameters);
+  g_free (held);
+}
+
+/* TRUE if the signal is held for later */
+static gboolean
+hold (Monitor *m, GDBusSignalCallback handler, const gchar *path, const gchar *interface,
+      const gchar *member, GVariant *parameters)
+{
+  Held *held;
+
+  if (m->listing == NULL)
+    return FALSE;
+  held = g_new0 (Held, 1);
+  held->handler = handler;
+  held->path = g_strdup (path);
+  held->interface = g_strdup (interface);
+  held->member = g_strdup (member);
+  held->parameters = g_variant_ref (parameters);
+  g_ptr_array_add (m->held, held);
+  return TRUE;
+}
+
+/* The listing is done (or gone): what came meanwhile, in order */
+static void
+release (Monitor *m, GDBusConnection *bus)
+{
+  g_autoptr (GPtrArray) held = g_steal_pointer (&m->held);
+
+  g_clear_object (&m->listing);
+  m->held = g_ptr_array_new_with_free_func (held_free);
+  for (guint i = 0; i < held->len; i++)
+    {
+      Held *h = g_ptr_array_index (held, i);
+
+      h->handler (bus, NULL, h->path, h->interface, h->member, h->parameters, m);
+    }
+}
 
 /* "factor", "challenge" or "manager", from the object path */
 static const gchar *
@@ -92,7 +151,9 @@ object_added (Monitor *m, const gchar *path, GVariant *interfaces)
       g_autoptr (GVariant) owned = props;
       g_autofree gchar *text = NULL;
 
-      if (!g_str_has_prefix (name, VPUSH_DBUS_IFACE_PREFIX))
+      /* listed already: the listing and a signal held meanwhile may say the same */
+      if (!g_str_has_prefix (name, VPUSH_DBUS_IFACE_PREFIX)
+          || g_hash_table_contains (m->known, path))
         continue;
       text = describe (path, props);
       emit (m, "added", object_kind (path), path, props, text);
@@ -100,9 +161,12 @@ object_added (Monitor *m, const gchar *path, GVariant *interfaces)
     }
 }
 
+/* Only what was listed as added is listed as removed */
 static void
 object_removed (Monitor *m, const gchar *path)
 {
+  if (!g_hash_table_contains (m->known, path))
+    return;
   emit (m, "removed", object_kind (path), path, NULL, vpushctl_path_basename (path));
   g_hash_table_remove (m->known, path);
 }
@@ -116,7 +180,8 @@ on_interfaces_added (GDBusConnection *bus, const gchar *sender, const gchar *obj
   const gchar *path;
   g_autoptr (GVariant) interfaces = NULL;
 
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oa{sa{sv}})")))
+  if (hold (m, on_interfaces_added, object_path, interface, signal, parameters)
+      || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oa{sa{sv}})")))
     return;
   g_variant_get (parameters, "(&o@a{sa{sv}})", &path, &interfaces);
   object_added (m, path, interfaces);
@@ -131,7 +196,8 @@ on_interfaces_removed (GDBusConnection *bus, const gchar *sender, const gchar *o
   const gchar *path;
   g_autofree const gchar **names = NULL;
 
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oas)")))
+  if (hold (m, on_interfaces_removed, object_path, interface, signal, parameters)
+      || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(oas)")))
     return;
   g_variant_get (parameters, "(&o^a&s)", &path, &names);
   for (gsize i = 0; names[i]; i++)
@@ -153,7 +219,8 @@ on_properties_changed (GDBusConnection *bus, const gchar *sender, const gchar *o
   const gchar *key;
   GVariant *value;
 
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
+  if (hold (m, on_properties_changed, object_path, interface, signal, parameters)
+      || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
     return;
   g_variant_get (parameters, "(&s@a{sv}^a&s)", &name, &changed, &invalidated);
   if (!g_str_has_prefix (name, VPUSH_DBUS_IFACE_PREFIX) || g_variant_n_children (changed) == 0)
@@ -189,22 +256,24 @@ listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GVariant *interfaces;
 
   reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  /* gone again (its vanishing released what was held) or the monitor is stopping */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
   if (reply == NULL)
+    g_printerr ("vpushctl: can't list vpushd's objects: %s\n", error->message);
+  else
     {
-      /* gone again (its vanishing is printed) or the monitor is stopping */
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_printerr ("vpushctl: can't list vpushd's objects: %s\n", error->message);
-      return;
-    }
-  objects = g_variant_get_child_value (reply, 0);
-  g_variant_iter_init (&iter, objects);
-  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
-    {
-      g_autoptr (GVariant) owned = interfaces;
+      /* the factors come first in the listing: a challenge follows its factor */
+      objects = g_variant_get_child_value (reply, 0);
+      g_variant_iter_init (&iter, objects);
+      while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+        {
+          g_autoptr (GVariant) owned = interfaces;
 
-      if (!g_hash_table_contains (m->known, path))
-        object_added (m, path, interfaces);
+          object_added (m, path, interfaces);
+        }
     }
+  release (m, G_DBUS_CONNECTION (source));
 }
 
 static void
@@ -227,10 +296,15 @@ static void
 on_name_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
 {
   Monitor *m = user_data;
-  g_autofree gchar **keys = (gchar **)g_hash_table_get_keys_as_array (m->known, NULL);
-  g_auto (GStrv) gone = g_strdupv (keys);
+  g_autofree gchar **keys = NULL;
+  g_auto (GStrv) gone = NULL;
 
   g_cancellable_cancel (m->listing);
+  if (bus != NULL)
+    release (m, bus);
+  g_clear_object (&m->listing);
+  keys = (gchar **)g_hash_table_get_keys_as_array (m->known, NULL);
+  gone = g_strdupv (keys);
   /* its objects went with it */
   for (guint i = 0; gone[i] != NULL; i++)
     if (g_str_equal (object_kind (gone[i]), "challenge"))
@@ -290,6 +364,7 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   /* vpushd going away is an event here, not the end */
   g_dbus_connection_set_exit_on_close (bus, FALSE);
   m.loop = loop = g_main_loop_new (NULL, FALSE);
+  m.held = g_ptr_array_new_with_free_func (held_free);
 
   /* subscribed before the name watch: its first answer comes after these match rules are in
    * place, so nothing that follows the first line is missed */
@@ -312,6 +387,7 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   g_bus_unwatch_name (watch);
   g_cancellable_cancel (m.listing);
   g_clear_object (&m.listing);
+  g_ptr_array_unref (m.held);
   for (gsize i = 0; i < G_N_ELEMENTS (subscriptions); i++)
     g_dbus_connection_signal_unsubscribe (bus, subscriptions[i]);
   return m.exit_code;
