@@ -304,21 +304,40 @@ keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name, 
   return vpush_keystore_relabel_finish (keystore, wait_result (&result), error);
 }
 
-/* The item's label, read as any other program would */
-static gchar *
-item_label (const gchar *sid)
+/* The key store's items of a factor, as any other program sees them */
+static GList *
+find_items (const gchar *sid)
 {
   g_autoptr (SecretService) service = NULL;
   g_autoptr (GHashTable) query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
   g_autoptr (GError) error = NULL;
   GList *items;
-  gchar *label;
 
   service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
   g_assert_no_error (error);
   items
       = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL, NULL, &error);
   g_assert_no_error (error);
+  return items;
+}
+
+static guint
+count_items (const gchar *sid)
+{
+  GList *items = find_items (sid);
+  guint n = g_list_length (items);
+
+  g_list_free_full (items, g_object_unref);
+  return n;
+}
+
+/* The label of the factor's one item */
+static gchar *
+item_label (const gchar *sid)
+{
+  GList *items = find_items (sid);
+  gchar *label;
+
   g_assert_cmpuint (g_list_length (items), ==, 1);
   label = secret_item_get_label (items->data);
   g_list_free_full (items, g_object_unref);
@@ -623,26 +642,6 @@ test_keystore_timeout (void)
   loaded = keystore_load (keystore, sid, &error);
   g_assert_no_error (error);
   assert_same_key (key, loaded);
-}
-
-static guint
-count_items (const gchar *sid)
-{
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (GHashTable) query = NULL;
-  g_autoptr (GError) error = NULL;
-  GList *items;
-  guint n;
-
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
-  items
-      = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL, NULL, &error);
-  g_assert_no_error (error);
-  n = g_list_length (items);
-  g_list_free_full (items, g_object_unref);
-  return n;
 }
 
 static void
