@@ -136,6 +136,8 @@ def test_unit(tree):
     assert service["NotifyAccess"] == "main"
     assert re.fullmatch(r"\d+s", service["WatchdogSec"])
     assert "StateDirectory" not in service
+    # the integration tests and bench/run start vpushd with it (vpushtest.unit_environment)
+    assert service["Environment"] == "GNUTLS_NO_IMPLICIT_INIT=1"
     assert unit["Install"]["WantedBy"] == "default.target"
     pages = re.findall(r"man:([\w.-]+)\((\d)\)", unit["Unit"]["Documentation"])
     assert sorted(pages) == [("vpush-policy", "5"), ("vpushctl", "1"), ("vpushd", "8"),

@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("VPUSH_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.environ.get("VPUSH_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 EMULATOR = os.path.join(SOURCE_DIR, "tests", "emulator", "vpush-emulator")
+UNIT_IN = os.path.join(SOURCE_DIR, "systemd", "vpushd.service.in")
 PYTHON = "/usr/bin/python3"
 
 # Memory checking of vpushd (tests/run-valgrind, tests/run-sanitizers). VPUSH_VALGRIND=1 runs
@@ -812,6 +813,18 @@ def tool_reports(pid, rc, log, tool_log):
     return "\n".join(found)
 
 
+def unit_environment():
+    """The Environment= settings of the systemd unit: vpushd runs here as it is deployed."""
+    env = {}
+    with open(UNIT_IN) as f:
+        for line in f:
+            if line.startswith("Environment="):
+                for word in shlex.split(line[len("Environment="):]):
+                    key, _, value = word.partition("=")
+                    env[key] = value
+    return env
+
+
 class Daemon:
     """The built vpushd on a Session's bus, configured for an Emulator."""
 
@@ -850,7 +863,7 @@ class Daemon:
         self.starts += 1
         self.log = self.session.path("vpushd-%d.%d.log" % (self.n, self.starts))
         LOGS.append(("vpushd", self.log))
-        env = dict(self.session.env)
+        env = dict(self.session.env, **unit_environment())
         env.setdefault("G_DEBUG", "fatal-criticals")
         env["G_MESSAGES_DEBUG"] = "all"
         wrapper, self.tool_log = tool_wrapper(self.log, env)
