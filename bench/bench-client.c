@@ -9,6 +9,7 @@
  *   approve TRANSACTION-ID    ApproveChallenge({"transaction-id": TX}) to io.github.vpush;
  *                             result: the challenge sid
  *   ping NAME                 org.freedesktop.DBus.Peer.Ping to NAME
+ *   nop NAME                  io.github.vpush.BenchBaseline.Nop at / to NAME (bench/name-owner)
  *   http N                    the next N bytes are a request, sent on the kept-alive
  *                             connection; timed until the whole response is read;
  *                             result: the HTTP status
@@ -201,12 +202,11 @@ approve (const char *tx)
 }
 
 static void
-ping (const char *name)
+call_empty (const char *name, const char *interface, const char *method)
 {
   sd_bus_error error = SD_BUS_ERROR_NULL;
   long long t0 = now_us ();
-  int rc
-      = sd_bus_call_method (bus, name, "/", "org.freedesktop.DBus.Peer", "Ping", &error, NULL, "");
+  int rc = sd_bus_call_method (bus, name, "/", interface, method, &error, NULL, "");
   long long t1 = now_us ();
 
   if (rc < 0)
@@ -337,7 +337,9 @@ main (int argc, char **argv)
       if (sscanf (line, "approve %2047s", arg) == 1)
         approve (arg);
       else if (sscanf (line, "ping %2047s", arg) == 1)
-        ping (arg);
+        call_empty (arg, "org.freedesktop.DBus.Peer", "Ping");
+      else if (sscanf (line, "nop %2047s", arg) == 1)
+        call_empty (arg, "io.github.vpush.BenchBaseline", "Nop");
       else if (sscanf (line, "http %zu", &n1) == 1)
         {
           char *request = read_bytes (n1);

@@ -65,6 +65,9 @@ def build_tools(build_dir):
     compile_("name-owner", os.path.join(HERE, "name-owner.c"),
              pkg("gio-2.0", "gio-unix-2.0", "libsystemd"))
     compile_("ecdsa-sign", os.path.join(HERE, "ecdsa-sign.c"), pkg("libcrypto"))
+    compile_("lib-floor", os.path.join(HERE, "lib-floor.c"),
+             pkg("gio-2.0", "gio-unix-2.0", "libsecret-1", "libcurl", "libcrypto", "json-glib-1.0",
+                 "libsystemd"))
     # valgrind 3.19 has no pidfd syscalls (tests/run-valgrind)
     compile_("valgrind-pidfd-shim.so", os.path.join(SOURCE_DIR, "tests", "valgrind-pidfd-shim.c"),
              [], ["-shared", "-fPIC"])
@@ -104,6 +107,9 @@ class Client:
 
     def ping(self, name):
         return self._run("ping " + name)
+
+    def nop(self, name):
+        return self._run("nop " + name)
 
     def http(self, request):
         return self._run("http %d" % len(request), request)
@@ -449,7 +455,7 @@ def bench_daemon_class():
             self.starts += 1
             self.log = self.session.path("vpushd-%d.%d.log" % (self.n, self.starts))
             self.tool_log = None
-            full_env = dict(self.session.env)
+            full_env = dict(self.session.env, **vt.unit_environment())
             full_env.pop("G_MESSAGES_DEBUG", None)
             full_env.update(env or {})
             self.proc = vt._spawn(
