@@ -122,16 +122,19 @@ stop_waiting (Approval *ap)
     }
 }
 
-static void
+/* TRUE if this call was answering a challenge that is still pending */
+static gboolean
 release_entry (Approval *ap)
 {
   VpushPendingEntry *entry;
 
   if (ap->challenge == NULL)
-    return;
+    return FALSE;
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
-  if (entry)
-    entry->answering = FALSE;
+  if (entry == NULL || !entry->answering)
+    return FALSE;
+  entry->answering = FALSE;
+  return TRUE;
 }
 
 /* The policy's decisions are in the audit trail (vpush-bouncer.c); this is the outcome
@@ -158,6 +161,7 @@ static void
 finish_error (Approval *ap, GError *error)
 {
   g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
+  gboolean released;
 
   if (ap->done)
     {
@@ -166,7 +170,7 @@ finish_error (Approval *ap, GError *error)
     }
   ap->done = TRUE;
   stop_waiting (ap);
-  release_entry (ap);
+  released = release_entry (ap);
   /* a refusal is in the audit trail already */
   if (ap->access != NULL && !g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
     {
@@ -176,6 +180,9 @@ finish_error (Approval *ap, GError *error)
     }
   vpush_manager_return_error (ap->invocation, error);
   g_error_free (error);
+  /* calls that matched the same challenge waited for this answer: it is a candidate again */
+  if (released)
+    vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
 }
 
 /* The challenge is answered as asked: the caller hears it first, then the challenge is
@@ -195,6 +202,8 @@ finish_ok (Approval *ap, const gchar *final_status)
                             ap->challenge->factor_sid, ap->status);
   log_outcome (ap, action (ap) == VPUSH_ACTION_APPROVE ? VPUSH_MSGID_APPROVED : VPUSH_MSGID_DENIED,
                NULL, result);
+  /* calls that matched the same challenge waited for this answer: it is theirs now */
+  vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
 }
 
 static GError *
@@ -419,13 +428,6 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 answer (Approval *ap, VpushPendingEntry *entry)
 {
-  if (entry->answering)
-    {
-      finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_ALREADY_RESPONDED,
-                                     "challenge %s is being answered by another call",
-                                     entry->challenge->sid));
-      return;
-    }
   stop_waiting (ap);
   entry->answering = TRUE;
   ap->challenge = vpush_challenge_ref (entry->challenge);
@@ -640,6 +642,16 @@ evaluate (Approval *ap)
     {
       finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
                                      "%u pending challenges match; none was answered", n_live));
+      return;
+    }
+  if (n_live == 1 && live->answering)
+    {
+      /* Another call is answering it. Its outcome decides this one: AlreadyResponded
+       * once the answer is in, a candidate again if it fails. That answer is bounded by
+       * its own deadline, so this waits for it even past timeout-ms, which is for the
+       * challenge to arrive. */
+      if (!ap->waiting)
+        start_waiting (ap);
       return;
     }
   if (n_live == 1)

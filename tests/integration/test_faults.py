@@ -303,6 +303,46 @@ def test_answer_lost_and_answered_elsewhere(factor, client, emulator):
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
 
 
+def test_second_call_waits_for_the_answer_in_flight(factor, client, emulator):
+    """A second call for a challenge another call is answering is not told AlreadyResponded
+    while that answer may still fail: it waits for it, and hears AlreadyResponded once the
+    challenge is answered."""
+    ch = new_challenge(emulator, factor)
+    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    first = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    second = PendingCall(client, "DenyChallenge",
+                         vt.asv({"transaction-id": ch["hidden_details"]["transaction_id"]}))
+    time.sleep(0.3)
+    assert held(emulator) == 1 and not second.done, second.error
+    first.wait()
+    assert first.error is None and first.value == (ch["sid"],), first.error
+    second.wait()
+    assert second.error is not None and second.error.name == vt.ERR_ALREADY_RESPONDED, \
+        second.error
+    assert "approved" in second.error.message
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
+def test_second_call_answers_when_the_first_fails(factor, client, emulator):
+    """The answer in flight is refused and the challenge is still pending: the call that
+    waited for it answers the challenge itself."""
+    ch = new_challenge(emulator, factor)
+    before = len(emulator.requests())
+    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    fault(emulator, challenge_re(ch["sid"]), status=400, method="POST")
+    first = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    second = PendingCall(client, "DenyChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    first.wait()
+    assert first.error is not None and first.error.name == ERR_API, first.error
+    second.wait()
+    assert second.error is None and second.value == (ch["sid"],), second.error
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
+    posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
+    assert [p["status"] for p in posts] == [400, 200], posts
+
+
 def test_refusal_without_lost_reply_is_not_success(factor, client, emulator):
     """A 409 with no lost reply before it: someone else answered, even if with the same
     status."""
