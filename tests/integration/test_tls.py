@@ -9,6 +9,7 @@ a host that is not loopback is refused when the config is loaded.
 import datetime
 import json
 import os
+import shutil
 import sys
 import urllib.request
 import uuid
@@ -174,6 +175,27 @@ def test_push_stream_over_https(started, client, emulator, pki):
     vt.wait_until(lambda: path in client.challenge_paths(), 10,
                   what="challenge %s on the bus" % ch["sid"])
     assert client.get_property(path, vt.CHALLENGE_IFACE, "Message") == "Over TLS?"
+
+
+def test_cas_parsed_once_for_all_connections(started, client, emulator, pki, session):
+    """vpushd keeps the CAs it parsed for the first connection for the next ones (libcurl's
+    CA cache, which a CA directory beside the file would turn off: then every connection
+    parses the whole file again). With the file garbled after the first requests, a new
+    connection still verifies the server."""
+    ca = session.path("ca-%s.pem" % uuid.uuid4().hex[:8])
+    shutil.copy(pki.ca, ca)
+    started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": ca})
+    f = vt.enroll(client, emulator)
+    with open(ca, "w") as out:
+        out.write("-----BEGIN CERTIFICATE-----\ngarbled\n-----END CERTIFICATE-----\n")
+    # the server drops the kept-alive connection: the retry needs a new one
+    before = len(emulator.requests())
+    rule = {"path": "/Entities/%s/Challenges\\Z" % f.identity, "action": "drop",
+            "method": "GET"}
+    assert emulator.request("POST", "/_emulator/faults", rule, backend=False).status == 200
+    client.list_challenges(f.path, {})
+    lists = [r for r in emulator.requests()[before:] if r["path"].endswith("/Challenges")]
+    assert [r["status"] for r in lists] == [0, 200], lists
 
 
 # ---- refused certificates ----------------------------------------------------------------
