@@ -116,7 +116,7 @@ on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_
                    "ready on the session bus as %s, %u factor%s, state %s", name, n,
                    n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
   sd_notifyf (0, "READY=1\nSTATUS=%s", d->status);
-  vpush_manager_start_polling (d->manager);
+  vpush_manager_start_network (d->manager);
 
   g_signal_connect_swapped (vpush_manager_get_skeleton (d->manager), "notify::state",
                             G_CALLBACK (schedule_status), d);

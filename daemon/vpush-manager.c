@@ -376,25 +376,27 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
 
   g_hash_table_iter_init (&iter, self->factors);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
-    {
-      vpush_object_manager_export (self->object_manager, vpush_factor_get_object (factor));
-      vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
-    }
+    vpush_object_manager_export (self->object_manager, vpush_factor_get_object (factor));
   if (!vpush_object_manager_set_connection (self->object_manager, connection, error))
     return FALSE;
-  vpush_push_start (self->push);
 
   vpush_pending_set_clock (self->pending, pending_clock, self);
   update_state (self);
   return TRUE;
 }
 
+/* Once the name is owned: a TLS connection's set-up (the CA file parsed) and the first
+ * polls come after READY=1, not before it. */
 void
-vpush_manager_start_polling (VpushManager *self)
+vpush_manager_start_network (VpushManager *self)
 {
   GHashTableIter iter;
   VpushFactor *factor;
 
+  g_hash_table_iter_init (&iter, self->factors);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
+    vpush_push_update_factor (self->push, vpush_factor_get_sid (factor));
+  vpush_push_start (self->push);
   g_hash_table_iter_init (&iter, self->factors);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
     vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));

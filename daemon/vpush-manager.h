@@ -44,7 +44,7 @@ gboolean vpush_manager_load (VpushManager *self, GError **error);
 gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error);
 /* Starts polling every factor: once the bus name is owned, so that the key loads and
  * requests of the first polls do not hold up the name (and READY=1) at start. */
-void vpush_manager_start_polling (VpushManager *self);
+void vpush_manager_start_network (VpushManager *self);
 guint vpush_manager_get_n_factors (VpushManager *self);
 const gchar *vpush_manager_get_state (VpushManager *self);
 /* The exported Manager interface, NULL before export: its notify:: signals tell when State
