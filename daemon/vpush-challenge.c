@@ -193,7 +193,6 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
   JsonObject *object;
   JsonObject *details;
   JsonObject *hidden;
-  JsonObject *metadata;
   const gchar *sid;
   const gchar *factor_sid;
   const gchar *status;
@@ -226,9 +225,9 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
       || !get_time (object, "expiration_date", &expires_at, error)
       || !get_string (object, "challenge", "responded_reason", FALSE, &reason, error)
       || !get_object_or_null (object, "details", &details, error)
-      || !get_object_or_null (object, "hidden_details", &hidden, error)
-      || !get_object_or_null (object, "metadata", &metadata, error))
+      || !get_object_or_null (object, "hidden_details", &hidden, error))
     return NULL;
+  /* metadata (set by a device SDK) is not looked at, so any type of it is let through */
 
   if (details != NULL)
     {

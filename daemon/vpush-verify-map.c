@@ -355,13 +355,16 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
   array = json_node_get_array (list);
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
+      g_autoptr (GError) local_error = NULL;
       VpushChallenge *challenge
-          = challenge_of_factor (json_array_get_element (array, i), factor, error);
+          = challenge_of_factor (json_array_get_element (array, i), factor, &local_error);
 
+      /* one challenge the API got wrong must not hide the others on its page */
       if (challenge == NULL)
         {
-          g_prefix_error (error, "list challenges: item %u: ", i);
-          return NULL;
+          g_warning ("list challenges of factor %s: item %u left out: %s", factor->sid, i,
+                     local_error->message);
+          continue;
         }
       g_ptr_array_add (page->challenges, challenge);
     }

@@ -888,19 +888,42 @@ test_list_challenges (Fixture *fx, gconstpointer user_data)
                    ENTITY_PATH "/Challenges?FactorSid=" FACTOR_SID "&PageSize=50&Order=asc");
 }
 
+/* An item the API got wrong is left out, with a warning; the page's others are kept. */
+static void
+test_list_challenges_bad_items (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *good = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *other = challenge_json (OTHER_FACTOR, "pending");
+  g_autofree gchar *body
+      = g_strdup_printf ("{\"challenges\": [1, %s, %s, {\"sid\": 3}]}", other, good);
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (GError) error = NULL;
+
+  server_reply (fx->server, 200, NULL, body);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 0 left out: *");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 1 left out: *belongs to "
+                         "factor " OTHER_FACTOR "*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 3 left out: *");
+  page = list (fx, NULL, NULL, 20, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (page->challenges->len, ==, 1);
+  g_assert_cmpstr (((VpushChallenge *)g_ptr_array_index (page->challenges, 0))->factor_sid, ==,
+                   FACTOR_SID);
+}
+
 static void
 test_list_challenges_refused (Fixture *fx, gconstpointer user_data)
 {
-  g_autofree gchar *other = challenge_json (OTHER_FACTOR, "pending");
-  g_autofree gchar *mixed = g_strdup_printf ("{\"challenges\": [%s]}", other);
   const gchar *bodies[] = {
     "{}",
     "{\"challenges\": {}}",
-    "{\"challenges\": [1]}",
     "{\"challenges\": [], \"meta\": []}",
     "{\"challenges\": [], \"meta\": {\"next_page_url\": 5}}",
     "{\"challenges\": [], \"meta\": {\"next_page_url\": \"https://[::1/v2/?PageToken=a\"}}",
-    mixed,
     "not json",
   };
   g_autoptr (GError) error = NULL;
@@ -1682,6 +1705,7 @@ main (int argc, char **argv)
   ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
   ADD ("list-challenges", test_list_challenges);
   ADD ("list-challenges-refused", test_list_challenges_refused);
+  ADD ("list-challenges-bad-items", test_list_challenges_bad_items);
   ADD ("answer-challenge", test_answer_challenge);
   ADD ("answer-challenge-refused", test_answer_challenge_refused);
   ADD ("retry-transient", test_retry_transient);
