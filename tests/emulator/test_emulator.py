@@ -597,6 +597,21 @@ def test_form_parsing_quirks(emu):
     assert r.json["binding"]["public_key"] == d.spki_b64()
 
 
+@pytest.mark.parametrize("ctype", ["application/json", "text/plain", None])
+def test_body_that_is_not_a_form_has_no_parameters(emu, ctype):
+    """Request bodies are forms (the OpenAPI document lists no other type): a body sent
+    as anything else is not read, so the required parameters are missing."""
+    d = Device(emu)
+    tok = emu.access_token(d.identity)
+    body = encode_form(d.create_form(FriendlyName="desk"))
+    r = emu.request("POST", d.base + "/Factors", body=body, auth=basic("token", tok),
+                    headers={"Content-Type": ctype} if ctype else {"Content-Type": ""})
+    assert r.status == 400, r
+    r = emu.request("POST", d.base + "/Factors", body=body, auth=basic("token", tok),
+                    headers={"Content-Type": "Application/X-WWW-Form-URLencoded; charset=utf-8"})
+    assert r.status == 201, r
+
+
 # --- verify / update / delete factor -------------------------------------------------------
 
 def test_verify_factor_rejections(emu):
@@ -701,6 +716,8 @@ BAD_JWT = {
     "nbf-nan-exp-infinity": dict(payload={"nbf": float("nan"), "exp": float("inf")}),
     "exp-fraction": dict(payload={"nbf": "NOW", "exp": "NOW+599.5"}),
     "nbf-bool": dict(payload={"nbf": True}),
+    "exp-before-nbf": dict(payload={"nbf": "NOW+50", "exp": "NOW+10"}),
+    "exp-at-nbf": dict(payload={"nbf": "NOW+10", "exp": "NOW+10"}),
 }
 
 
@@ -1088,7 +1105,9 @@ def test_pagination(emu, dev, clock):
 @pytest.mark.parametrize("query", [
     {"PageSize": "0"}, {"PageSize": "1001"}, {"PageSize": "x"}, {"Page": "-1"},
     {"Order": "up"}, {"Status": "done"}, {"PageToken": "nonsense"}, {"FactorSid": "YF1"},
-], ids=["size-0", "size-1001", "size-text", "page-neg", "order", "status", "token", "factor"])
+    {"PageSize": "5_0"}, {"PageSize": " 5"}, {"PageSize": "+5"}, {"Page": "0x1"},
+], ids=["size-0", "size-1001", "size-text", "page-neg", "order", "status", "token", "factor",
+        "size-underscore", "size-space", "size-plus", "page-hex"])
 def test_list_bad_params(emu, dev, query):
     r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, **query})
     assert r.status == 400 and r.json["code"] in (60306, 60362), r
@@ -1156,6 +1175,51 @@ def test_openapi_checker_rejects():
     with pytest.raises(AssertionError):
         SPEC.check_response("POST", "/v2/Services/x/AccessTokens", 400,
                             {"code": "1", "message": "m"})
+
+
+def test_openapi_request_checker():
+    """check_request: the operation's query parameters and form fields, their values as
+    the schemas allow, the required fields; fields the protocol doc records the SDKs
+    sending beyond a schema pass."""
+    base = "/v2/Services/VA%s/Entities/user-1234/" % ("a" * 32)
+    factor = base + "Factors/YF" + "b" * 32
+    listing = base + "Challenges"
+    SPEC.check_request("GET", listing, [("FactorSid", "YF" + "b" * 32), ("PageSize", "50"),
+                                        ("Order", "desc"), ("Status", "pending")], [])
+    SPEC.check_request("POST", factor, [], [("FriendlyName", "desk"),
+                                            ("Config.SdkVersion", "1"),
+                                            ("Config.AppId", "io.github.vpush"),
+                                            ("Config.NotificationPlatform", "none")])
+    SPEC.check_request("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "push"),
+                                                      ("Config.NotificationPlatform", "none")])
+    for method, path, query, form, what in (
+            ("GET", listing, [("PageSize", "5_0")], [], "not an integer"),
+            ("GET", listing, [("PageSize", "1001")], [], "above maximum"),
+            ("GET", listing, [("Order", "up")], [], "is not one of"),
+            ("GET", listing, [("pageSize", "5")], [], "not the operation's"),
+            ("GET", listing, [], [("FactorSid", "x")], "takes none"),
+            ("POST", factor, [], [("FriendlyName", "d"), ("Config.AppID", "x")], "not in the schema"),
+            ("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "sms")],
+             "is not one of"),
+            ("POST", base + "Factors", [], [("FriendlyName", "d")], "'FactorType' is missing"),
+            ("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "push"),
+                                            ("Config.AppId", "x"), ("Config.Bogus", "1")],
+             "'Config.Bogus' is not in the schema")):
+        with pytest.raises(AssertionError) as exc:
+            SPEC.check_request(method, path, query, form)
+        assert what in str(exc.value), (what, str(exc.value))
+
+
+def test_nonconforming_requests_are_kept(emu, dev):
+    """With --check-openapi a request the spec does not allow is answered as the API would
+    answer it, and kept for GET /_emulator/conformance."""
+    before = len(emu.control("GET", "/_emulator/conformance").json["requests"])
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Bogus": "1"})
+    assert r.status == 200, r
+    found = emu.control("GET", "/_emulator/conformance").json
+    assert found["checked"] is True
+    assert len(found["requests"]) == before + 1
+    assert "'Bogus' is not the operation's" in found["requests"][-1]["error"]
 
 
 def test_openapi_spec_location(monkeypatch):

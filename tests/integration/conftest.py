@@ -52,6 +52,18 @@ def factor(daemon, client, emulator):
     return vt.enroll(client, emulator)
 
 
+@pytest.fixture(autouse=True)
+def requests_conform():
+    """Every request a test's processes made to an emulator is one the OpenAPI document
+    allows: vpushd's, and the harness's as the app backend."""
+    before = {id(e): len(e.nonconforming()) for e in vt.Emulator.running()}
+    yield
+    for e in vt.Emulator.running():
+        found = e.nonconforming()[before.get(id(e), 0):]
+        assert not found, "requests the OpenAPI document does not allow:\n" + "\n".join(
+            r["error"] for r in found)
+
+
 # On failure, add the tail of the logs this test's processes wrote to the report (so it
 # ends up in the TAP output that meson prints).
 

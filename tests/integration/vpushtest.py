@@ -603,7 +603,8 @@ class Emulator:
             os.unlink(ready)
         self.proc = _spawn(
             [PYTHON, EMULATOR, "--listen", "127.0.0.1", "--port", "0", "--ready-file", ready,
-             "--clock-offset", str(clock_offset), "--verbose"] + list(extra_args),
+             "--clock-offset", str(clock_offset), "--verbose", "--check-openapi"]
+            + list(extra_args),
             stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
             env=env, start_new_session=True)
 
@@ -628,6 +629,18 @@ class Emulator:
         self.https_base_url = self.info.get("https_base_url")
         self.https_url = self.info.get("https_url")
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        Emulator.started.append(self)
+
+    started = []
+
+    @classmethod
+    def running(cls):
+        return [e for e in cls.started if e.proc is not None and e.proc.poll() is None]
+
+    def nonconforming(self):
+        """The requests it got that the OpenAPI document does not allow (--check-openapi;
+        its answers are checked there too, a nonconforming one answered 500)."""
+        return self.request("GET", "/_emulator/conformance", backend=False).json()["requests"]
 
     def stop(self):
         return _stop_process(self.proc)

@@ -182,6 +182,8 @@ def _check_times(store, nbf, exp):
         raise unauthorized("JWT nbf is in the future")
     if exp <= now:
         raise unauthorized("JWT has expired")
+    if exp <= nbf:
+        raise unauthorized("JWT exp is not after its nbf")
     if exp - nbf > MAX_LIFETIME:
         raise unauthorized("JWT lifetime exp - nbf exceeds 600 s")
 

@@ -1,5 +1,6 @@
 """Lookups, challenge fetch/list and pagination shared by the device and backend APIs."""
 
+import re
 from urllib.parse import urlencode
 
 from .store import SIGNATURE_FIELDS
@@ -99,10 +100,10 @@ def _int_param(query, name, default, lo, hi):
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
+    # digits only: Python's int() would also take "5_0" and " 5"
+    if not re.fullmatch(r"-?[0-9]+", raw):
         raise ApiError(400, 60306, f"{name} must be an integer")
+    value = int(raw, 10)
     if value < lo or (hi is not None and value > hi):
         raise ApiError(400, 60306, f"{name} out of range")
     return value

@@ -29,6 +29,10 @@ def handle(server, method, path, form):
     if path == "/_emulator/state" and method == "GET":
         with store.lock:
             return Response(200, store.snapshot())
+    if path == "/_emulator/conformance" and method == "GET":
+        with store.lock:
+            return Response(200, {"checked": server.spec is not None,
+                                  "requests": list(store.nonconforming)})
     if path == "/_emulator/requests" and method == "GET":
         with store.lock:
             return Response(200, list(store.requests))

@@ -1,5 +1,6 @@
 """OpenAPI conformance: load Twilio's twilio_verify_v2.json and check a response body
-against the operation's 2xx response schema.
+against the operation's response schema, and a request's query and form against the
+operation's parameters and request body.
 
 The spec is found next to the repository checkout (<repo>/../shared/spec/…), or at
 $VPUSH_OPENAPI. The checker is stricter than OpenAPI in what our emulator promises:
@@ -14,6 +15,12 @@ import re
 from urllib.parse import urlsplit
 
 ENV = "VPUSH_OPENAPI"
+FORM = "application/x-www-form-urlencoded"
+# Form fields the SDKs send beyond an operation's schema, as the protocol doc records them.
+FORM_FIELDS_BEYOND_SCHEMA = {
+    # §3.3: "Config.AppId is sent although the OAI UpdateFactor schema does not list it"
+    "UpdateFactor": {"Config.AppId"},
+}
 DATE_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
 ERROR_SCHEMA = {
     "type": "object",
@@ -200,6 +207,67 @@ class Spec:
                 errors.append(f"{where}: below minimum {schema['minimum']}")
             if "maximum" in schema and value > schema["maximum"]:
                 errors.append(f"{where}: above maximum {schema['maximum']}")
+
+    def _check_text(self, schema, value, where, errors):
+        """A query or form value (text) against its schema."""
+        schema = self.resolve(schema) or {}
+        typ = schema.get("type")
+        if typ == "array":
+            self._check_text(schema.get("items", {}), value, where, errors)
+        elif typ == "integer":
+            if not re.fullmatch(r"-?[0-9]+", value):
+                errors.append(f"{where}: {value!r} is not an integer")
+            else:
+                self._check(schema, int(value), where, True, errors)
+        elif typ == "boolean":
+            if value not in ("true", "false"):
+                errors.append(f"{where}: {value!r} is not true or false")
+        elif typ == "object":
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                errors.append(f"{where}: {value!r} is not a JSON object")
+        elif typ == "string":
+            self._check(schema, value, where, True, errors)
+
+    def check_request(self, method, path, query, form):
+        """Raise ConformanceError unless the query parameters and the form fields (lists of
+        (name, value)) are the operation's, with values its schemas allow, and the form has
+        every required field. Fields the SDKs send beyond a schema (protocol doc) pass."""
+        template, op = self.operation(method, path)
+        op_id = op.get("operationId")
+        errors = []
+        params = {}
+        for p in op.get("parameters", ()):
+            p = self.resolve(p)
+            if p.get("in") == "query":
+                params[p["name"]] = p
+        for name, value in query:
+            if name not in params:
+                errors.append(f"query parameter {name!r} is not the operation's")
+            else:
+                self._check_text(params[name].get("schema", {}), value, "?" + name, errors)
+        content = (op.get("requestBody") or {}).get("content", {})
+        if FORM not in content:
+            if form:
+                errors.append("a form, for an operation that takes none")
+        else:
+            schema = self.resolve(content[FORM].get("schema", {}))
+            props = schema.get("properties", {})
+            beyond = FORM_FIELDS_BEYOND_SCHEMA.get(op_id, set())
+            for name, value in form:
+                if name in props:
+                    self._check_text(props[name], value, name, errors)
+                elif name not in beyond:
+                    errors.append(f"form field {name!r} is not in the schema")
+            names = {name for name, _ in form}
+            for name in schema.get("required", ()):
+                if name not in names:
+                    errors.append(f"required form field {name!r} is missing")
+        if errors:
+            raise ConformanceError(f"{op_id} {method} {path}: request: " + "; ".join(errors[:20]))
 
     def check_response(self, method, path, status, body, strict=True):
         """Raise ConformanceError unless `body` (parsed JSON, or None for no body)

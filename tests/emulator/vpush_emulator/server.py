@@ -21,6 +21,9 @@ from .push import TOPIC_RE, PushHub
 from .store import Store
 from .util import ApiError, Form, http_date, json_dumps, parse_form
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+NONCONFORMING_MAX = 1000
+
 DEVICE, BACKEND, ACCESS = "device", "backend", "access-token"
 _E = r"/v2/Services/(?P<svc>[^/]+)/Entities/(?P<identity>[^/]+)"
 
@@ -166,6 +169,24 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ApiError(404, 20404, f"no resource at {raw_path}"))
 
     # --- Verify API ---------------------------------------------------------------------
+    def _check_request(self, method, path, query, form):
+        """--check-openapi: a request the OpenAPI document does not allow is still answered
+        as the API would (the emulator's own tests send such requests on purpose), but
+        printed and kept for GET /_emulator/conformance, where a client's tests look."""
+        spec = self.server.spec
+        if spec is None:
+            return
+        try:
+            spec.check_request(method, path, query.pairs, form.pairs)
+        except AssertionError as exc:
+            sys.stderr.write(f"vpush-emulator: OPENAPI REQUEST NONCONFORMANCE: {exc}\n")
+            sys.stderr.flush()
+            store = self.server.store
+            with store.lock:
+                store.nonconforming.append({"method": method, "path": path,
+                                            "error": str(exc)})
+                del store.nonconforming[:-NONCONFORMING_MAX]
+
     def _api(self, method, path, raw_query, body):
         held = delay.hold(self.server, method, path, "before")
         if held == "dropped":
@@ -202,9 +223,14 @@ class Handler(BaseHTTPRequestHandler):
             handler, allowed = entry
             try:
                 query = Form(parse_form(raw_query))
-                form = Form(parse_form(body.decode("utf-8")))
+                # the API reads a body as a form only when it says it is one (anything
+                # else has no parameters, so the required ones are missing)
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                form = Form(parse_form(body.decode("utf-8")
+                                       if ctype.lower() == FORM_TYPE else ""))
             except UnicodeDecodeError:
                 raise ApiError(400, 60306, "body is not UTF-8")
+            self._check_request(method, path, query, form)
             with store.lock:
                 req = common.Request(store=store, method=method, path=path, params=params,
                                      query=query, form=form, kind=kind,

@@ -127,6 +127,7 @@ class Store:
         self.access_tokens = {}             # token string -> AccessToken
         self.page_tokens = collections.OrderedDict()
         self.requests = []
+        self.nonconforming = []             # --check-openapi: requests the spec does not allow
         self.jwt_seen = {}                  # accepted device JWT -> its exp (replays refused)
         self._seq = 0
 
