@@ -51,10 +51,10 @@ def create_access_token(req):
         raise ApiError(400, 60305, "FactorFriendlyName is longer than 64 characters")
     ttl = 60
     if form.get("Ttl") not in (None, ""):
-        try:
-            ttl = int(form.get("Ttl"), 10)
-        except ValueError:
+        # digits only: Python's int() would also take "1_00" and " 100"
+        if not re.fullmatch(r"-?[0-9]+", form.get("Ttl")):
             raise ApiError(400, 60305, "Ttl must be an integer")
+        ttl = int(form.get("Ttl"), 10)
         if not 60 <= ttl <= 300:
             raise ApiError(400, 60305, "Ttl must be between 60 and 300")
     tok = AccessToken(svc.sid, identity, "push", friendly, ttl, store.now())
@@ -146,10 +146,9 @@ def create_notification(req):
         raise ApiError(400, 60306, "challenge is not pending")
     ttl = 300
     if req.form.get("Ttl") not in (None, ""):
-        try:
-            ttl = int(req.form.get("Ttl"), 10)
-        except ValueError:
+        if not re.fullmatch(r"-?[0-9]+", req.form.get("Ttl")):
             raise ApiError(400, 60306, "Ttl must be an integer")
+        ttl = int(req.form.get("Ttl"), 10)
         if not 0 <= ttl <= 300:
             raise ApiError(400, 60306, "Ttl must be between 0 and 300")
     return Response(201, {
