@@ -1,11 +1,12 @@
 /* The memory floor of bench/run: the libraries vpushd links, each used once the way vpushd
  * uses it, and nothing else. It owns a name on the session bus, opens the Secret Service
  * with an encrypted session and looks up the default collection, makes a P-256 key and one
- * signature, GETs a URL with libcurl, parses the response with json-glib and tells systemd
- * READY=1. What it then holds resident is what vpushd can't go below on this machine: the
- * libraries' pages and their own start-up allocations.
+ * signature, GETs a URL with libcurl (over HTTPS with vpushd's CA file, as vpushd talks to
+ * the Verify API), parses the response with json-glib and tells systemd READY=1. What it
+ * then holds resident is what vpushd can't go below on this machine: the libraries' pages
+ * and their own start-up allocations.
  *
- * Usage: lib-floor URL BUS-NAME   prints "ready" on stdout, then waits for SIGTERM */
+ * Usage: lib-floor URL BUS-NAME [CA-FILE]   prints "ready" on stdout, then waits for SIGTERM */
 #include <curl/curl.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -63,14 +64,17 @@ use_openssl (void)
 }
 
 static void
-use_curl_and_json (const gchar *url)
+use_curl_and_json (const gchar *url, const gchar *ca_file)
 {
   g_autoptr (GByteArray) body = g_byte_array_new ();
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) error = NULL;
   CURLM *multi;
   CURL *easy;
+  CURLMsg *done;
   int running = 1;
+  int left;
+  long status = 0;
 
   curl_global_init (CURL_GLOBAL_DEFAULT);
   multi = curl_multi_init ();
@@ -79,6 +83,8 @@ use_curl_and_json (const gchar *url)
   curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt (easy, CURLOPT_WRITEDATA, body);
   curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, 10000L);
+  if (ca_file != NULL)
+    curl_easy_setopt (easy, CURLOPT_CAINFO, ca_file);
   curl_multi_add_handle (multi, easy);
   while (running)
     {
@@ -87,6 +93,12 @@ use_curl_and_json (const gchar *url)
       if (running)
         curl_multi_poll (multi, NULL, 0, 1000, NULL);
     }
+  done = curl_multi_info_read (multi, &left);
+  if (done == NULL || done->msg != CURLMSG_DONE || done->data.result != CURLE_OK)
+    fail ("GET", done ? curl_easy_strerror (done->data.result) : url);
+  curl_easy_getinfo (easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200 || body->len == 0)
+    fail ("GET", "no 200 with a body");
   curl_multi_remove_handle (multi, easy);
   curl_easy_cleanup (easy);
   curl_multi_cleanup (multi);
@@ -120,8 +132,8 @@ main (int argc, char **argv)
   gboolean owned = FALSE;
   guint owner_id;
 
-  if (argc != 3)
-    fail ("usage", "lib-floor URL BUS-NAME");
+  if (argc != 3 && argc != 4)
+    fail ("usage", "lib-floor URL BUS-NAME [CA-FILE]");
   g_unix_signal_add (SIGTERM, on_signal, loop);
   owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, argv[2], G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, NULL,
                              on_name_acquired, on_name_lost, &owned, NULL);
@@ -129,7 +141,7 @@ main (int argc, char **argv)
     g_main_context_iteration (NULL, TRUE);
   use_secret_service ();
   use_openssl ();
-  use_curl_and_json (argv[1]);
+  use_curl_and_json (argv[1], argc == 4 ? argv[3] : NULL);
   sd_notify (0, "READY=1");
   printf ("ready\n");
   fflush (stdout);

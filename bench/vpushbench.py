@@ -371,9 +371,36 @@ def _wait_ready_file(proc, path, log, what, timeout=20.0):
         return json.load(f)
 
 
-def start_emulator(session, keepalive=None):
+class Pki:
+    """A test CA and its certificate for 127.0.0.1, for the emulator's HTTPS listener, and
+    the CA bundle vpushd gets as [Verify] CaFile: the system's CAs, the file libcurl reads
+    when no CaFile is set, with the test CA added, so that vpushd holds what it holds when
+    deployed."""
+
+    SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+    def __init__(self, directory):
+        sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "emulator"))
+        from vpush_emulator import testca
+        os.makedirs(directory)
+        made = testca.write(directory, dns=(), ips=("127.0.0.1",))
+        self.cert, self.key = made["cert"], made["key"]
+        self.bundle = os.path.join(directory, "ca-bundle.pem")
+        system = b""
+        if os.path.exists(self.SYSTEM_CAS):
+            with open(self.SYSTEM_CAS, "rb") as f:
+                system = f.read()
+        with open(made["ca"], "rb") as f:
+            test_ca = f.read()
+        with open(self.bundle, "wb") as f:
+            f.write(system.rstrip(b"\n") + b"\n" + test_ca if system else test_ca)
+        self.system_cas = system.count(b"-----BEGIN CERTIFICATE-----")
+
+
+def start_emulator(session, keepalive=None, tls=None):
     """tests/emulator/vpush-emulator as vpushtest.Emulator starts it, but without
-    --verbose (a log line per request is the emulator's time, not the daemon's)."""
+    --verbose (a log line per request is the emulator's time, not the daemon's).
+    tls: (certificate, key) for its HTTPS listener too."""
     emulator = vt.Emulator.__new__(vt.Emulator)
     emulator.workdir = session.tmp
     ready = session.path("emulator-ready.json")
@@ -381,6 +408,8 @@ def start_emulator(session, keepalive=None):
     args = [PYTHON, vt.EMULATOR, "--listen", "127.0.0.1", "--port", "0", "--ready-file", ready]
     if keepalive is not None:
         args += ["--keepalive", str(keepalive)]
+    if tls is not None:
+        args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     emulator.proc = vt._spawn(args, stdin=subprocess.DEVNULL, stdout=open(emulator.log, "ab"),
                               stderr=subprocess.STDOUT, env=session.env,
                               start_new_session=True)
@@ -391,6 +420,8 @@ def start_emulator(session, keepalive=None):
         raise
     emulator.base_url = emulator.info["base_url"]
     emulator.url = emulator.info["url"].rstrip("/")
+    emulator.https_base_url = emulator.info.get("https_base_url")
+    emulator.https_url = emulator.info.get("https_url")
     emulator.account_sid = emulator.info["account_sid"]
     emulator.auth_token = emulator.info["auth_token"]
     emulator.service_sid = emulator.info["service_sid"]
