@@ -33,7 +33,8 @@ typedef struct
   /* the running poll */
   gint64 started; /* monotonic µs */
   VpushKeyBox *key;
-  GHashTable *listed; /* sids seen pending in this poll */
+  GHashTable *listed;  /* sids seen pending in this poll */
+  gboolean incomplete; /* not every challenge was seen: none is taken as gone */
   guint pages;
   guint outstanding; /* single GETs in flight */
 } FactorPoll;
@@ -215,7 +216,9 @@ poll_done (FactorPoll *fp)
   GList *tasks = g_steal_pointer (&fp->current);
   g_autoptr (GError) error = g_steal_pointer (&fp->error);
 
-  if (error == NULL && !fp->removed)
+  if (error == NULL && !fp->removed && fp->incomplete)
+    g_debug ("poll of factor %s did not see every challenge: none is taken as answered", fp->sid);
+  else if (error == NULL && !fp->removed)
     {
       g_autoptr (GList) entries = vpush_pending_get_entries (pending);
       g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
@@ -336,6 +339,8 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
       return;
     }
 
+  if (page->incomplete)
+    fp->incomplete = TRUE;
   for (guint i = 0; i < page->challenges->len; i++)
     {
       VpushChallenge *c = g_ptr_array_index (page->challenges, i);
@@ -354,7 +359,12 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
   if (page->next_page_token && ++fp->pages < LIST_MAX_PAGES)
     request_queue (fp, NULL, page->next_page_token);
   else
-    maybe_done (fp);
+    {
+      /* pages left unread may hold pending challenges */
+      if (page->next_page_token)
+        fp->incomplete = TRUE;
+      maybe_done (fp);
+    }
 }
 
 static void
@@ -410,6 +420,7 @@ run (FactorPoll *fp)
   fp->current = g_steal_pointer (&fp->next);
   fp->started = g_get_monotonic_time ();
   fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  fp->incomplete = FALSE;
   fp->pages = 0;
   fp->outstanding = 1;
   vpush_manager_load_key_async (fp->poller->manager, fp->sid, NULL, key_cb, fp);

@@ -364,6 +364,7 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
         {
           g_warning ("list challenges of factor %s: item %u left out: %s", factor->sid, i,
                      local_error->message);
+          page->incomplete = TRUE;
           continue;
         }
       g_ptr_array_add (page->challenges, challenge);

@@ -16,6 +16,7 @@ typedef struct
 {
   GPtrArray *challenges;  /* VpushChallenge */
   gchar *next_page_token; /* nullable */
+  gboolean incomplete;    /* an item was left out: a challenge's absence says nothing */
 } VpushChallengePage;
 
 void vpush_challenge_page_free (VpushChallengePage *page);

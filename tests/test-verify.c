@@ -859,6 +859,7 @@ test_list_challenges (Fixture *fx, gconstpointer user_data)
   /* list items never carry signature fields */
   g_assert_null (((VpushChallenge *)g_ptr_array_index (first->challenges, 0))->signature_fields);
   g_assert_cmpstr (first->next_page_token, ==, "DNYC03+ab=");
+  g_assert_false (first->incomplete);
 
   req = server_request (fx->server, 0);
   g_assert_cmpstr (req->method, ==, "GET");
@@ -913,6 +914,8 @@ test_list_challenges_bad_items (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (page->challenges->len, ==, 1);
   g_assert_cmpstr (((VpushChallenge *)g_ptr_array_index (page->challenges, 0))->factor_sid, ==,
                    FACTOR_SID);
+  /* a poller must not take the absence of a challenge from this page as its answer */
+  g_assert_true (page->incomplete);
 }
 
 static void

@@ -90,12 +90,14 @@ def challenge_count(emu):
     {"path": "x", "when": "during"},
     {"path": "x", "action": "truncate", "when": "before"},
     {"path": "x", "action": "content-type", "when": "before"},
+    {"path": "x", "action": "bad-item", "when": "before"},
     {"path": "x", "retry_after": "1\r\nX-Evil: 1"},
     {"path": "x", "action": "huge", "size": str(65 * 1024 * 1024)},
     {"path": "x", "action": "delay"},
     {"path": "x", "action": "delay", "seconds": "0"},
 ], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
-        "status-600", "bad-when", "truncate-before", "content-type-before", "header-newline",
+        "status-600", "bad-when", "truncate-before", "content-type-before",
+        "bad-item-before", "header-newline",
         "huge-too-big", "delay-no-seconds", "delay-0"])
 def test_bad_rules_refused(emu, form):
     r = emu.control("POST", "/_emulator/faults", form)
@@ -246,6 +248,28 @@ def test_content_type(emu):
     add(emu, path=svc_re(emu), action="content-type")
     assert raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))[1]["content-type"] \
         .startswith("text/html")
+
+
+def test_bad_item(emu):
+    """The first item of a list made unreadable (its date_created), the rest as it was;
+    an answer without a list is left alone."""
+    d = Device(emu).enroll()
+    for _ in range(2):
+        emu.create_challenge(d.identity, d.sid)
+    path = f"{emu.svc_path()}/Entities/{d.identity}/Challenges"
+    whole = emu.backend("GET", path).json
+    add(emu, path=r"/Challenges\Z", action="bad-item", method="GET")
+    status, _, body, _ = raw(emu, "GET", path, auth=backend_auth(emu))
+    broken = json.loads(body)
+    assert status == 200 and len(whole["challenges"]) == 2
+    assert broken["challenges"][0]["date_created"] == "not a date"
+    assert dict(broken["challenges"][0], date_created=None) \
+        == dict(whole["challenges"][0], date_created=None)
+    assert broken["challenges"][1:] == whole["challenges"][1:]
+    assert broken["meta"] == whole["meta"]
+    add(emu, path=svc_re(emu), action="bad-item")
+    status, _, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and json.loads(body)["sid"] == emu.service_sid
 
 
 def test_delay(emu):

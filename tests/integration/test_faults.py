@@ -361,6 +361,21 @@ def test_refusal_without_lost_reply_is_not_success(factor, client, emulator):
 # Replies that are not transient failures
 
 
+def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, emulator):
+    """A poll whose list had an item vpushd could not read left it out, and concludes
+    nothing from the absence of the challenges it did not see: a pending challenge stays
+    on the bus and is approved."""
+    ch = new_challenge(emulator, factor)
+    client.refresh()
+    path = vt.challenge_path(ch["sid"])
+    assert path in client.challenge_paths()
+    fault(emulator, list_path(factor), action="bad-item", method="GET")
+    client.refresh()
+    assert "item 0 left out" in fdaemon.log_text()
+    assert path in client.challenge_paths()
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+
+
 def test_malformed_json_not_retried(factor, client, emulator):
     before = len(emulator.requests())
     fault(emulator, list_path(factor), action="malformed", method="GET")

@@ -18,9 +18,10 @@ from . import delay
 from .common import Response
 from .util import ApiError, json_dumps
 
-ACTIONS = ("status", "drop", "truncate", "malformed", "huge", "content-type", "delay")
+ACTIONS = ("status", "drop", "truncate", "malformed", "huge", "content-type", "bad-item",
+           "delay")
 # these change the real answer, so the request is always handled first
-AFTER_ONLY = ("truncate", "content-type")
+AFTER_ONLY = ("truncate", "content-type", "bad-item")
 WHEN = ("before", "after")
 COUNT_MAX = 100000
 HUGE_DEFAULT = 10 * 1024 * 1024
@@ -218,8 +219,22 @@ def answer_after(handler, rule, status, out, extra):
         _huge(handler, rule)
     elif rule.action == "content-type":
         handler._send(status, data, extra, ctype=rule.content_type)
+    elif rule.action == "bad-item":
+        handler._send(status, _encode(_bad_item(out)), extra)
     else:
         raise AssertionError(f"action {rule.action} can't break an answer")
+
+
+def _bad_item(out):
+    """The answer with the first item of its list (its first member that is an array of
+    objects) unreadable: that item's date_created is not a date. An answer without such
+    a list goes out as it was."""
+    if isinstance(out, dict):
+        for key, value in out.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                return dict(out, **{key: [dict(value[0], date_created="not a date")]
+                                    + value[1:]})
+    return out
 
 
 # --- control API ----------------------------------------------------------------------------
