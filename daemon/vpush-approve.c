@@ -122,19 +122,16 @@ stop_waiting (Approval *ap)
     }
 }
 
-/* TRUE if this call was answering a challenge that is still pending */
-static gboolean
+static void
 release_entry (Approval *ap)
 {
   VpushPendingEntry *entry;
 
   if (ap->challenge == NULL)
-    return FALSE;
+    return;
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
-  if (entry == NULL || !entry->answering)
-    return FALSE;
-  entry->answering = FALSE;
-  return TRUE;
+  if (entry)
+    entry->answering = FALSE;
 }
 
 /* The policy's decisions are in the audit trail (vpush-bouncer.c); this is the outcome
@@ -161,7 +158,7 @@ static void
 finish_error (Approval *ap, GError *error)
 {
   g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
-  gboolean released;
+  gboolean answering = ap->challenge != NULL;
 
   if (ap->done)
     {
@@ -170,7 +167,7 @@ finish_error (Approval *ap, GError *error)
     }
   ap->done = TRUE;
   stop_waiting (ap);
-  released = release_entry (ap);
+  release_entry (ap);
   /* a refusal is in the audit trail already */
   if (ap->access != NULL && !g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
     {
@@ -180,8 +177,10 @@ finish_error (Approval *ap, GError *error)
     }
   vpush_manager_return_error (ap->invocation, error);
   g_error_free (error);
-  /* calls that matched the same challenge waited for this answer: it is a candidate again */
-  if (released)
+  /* Calls that matched the same challenge waited for this answer: it is a candidate
+   * again, or gone (expired, answered elsewhere, its factor deleted). Either way they
+   * look again now; nothing else may wake them. */
+  if (answering)
     vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
 }
 
@@ -194,6 +193,8 @@ finish_ok (Approval *ap, const gchar *final_status)
   g_autoptr (Approval) hold G_GNUC_UNUSED = approval_ref (ap);
   g_autofree gchar *result = NULL;
 
+  if (ap->done)
+    return;
   ap->done = TRUE;
   stop_waiting (ap);
   g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
@@ -514,7 +515,8 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       fetch_next_factor (ap);
       return;
     }
-  if (ap->done)
+  /* this call answers the challenge by now: what the API says of it is its answer's */
+  if (ap->done || ap->challenge != NULL)
     return;
   if (g_str_equal (c->status, "pending"))
     {
@@ -557,6 +559,8 @@ direct_fetch_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 fetch_next_factor (Approval *ap)
 {
+  if (ap->challenge != NULL)
+    return;
   if (ap->done || ap->fetch_index >= ap->fetch_factors->len)
     {
       evaluate (ap);

@@ -343,6 +343,31 @@ def test_second_call_answers_when_the_first_fails(factor, client, emulator):
     assert [p["status"] for p in posts] == [400, 200], posts
 
 
+def test_waiting_call_hears_when_the_answer_ends_in_expiry(factor, client, emulator):
+    """The answer in flight ends with the challenge gone (the API says it expired). A
+    second call that waited for it past its own timeout-ms hears Expired at once: it is
+    woken by the end of that answer, whatever removed the challenge."""
+    ch = new_challenge(emulator, factor, expiration=60)
+    client.refresh()
+    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    first = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    before = len(emulator.requests())
+    second = PendingCall(client, "DenyChallenge",
+                         vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 100}))
+    # its own GET of the challenge, still pending, before the API's clock moves on
+    vt.wait_until(lambda: logged(emulator, "/Challenges/" + ch["sid"], "GET", before), 10,
+                  what="the second call's GET")
+    try:
+        emulator.set_clock(120)
+        first.wait()
+        second.wait(timeout=10)
+    finally:
+        emulator.set_clock(0)
+    assert first.error is not None and first.error.name == vt.ERR_EXPIRED, first.error
+    assert second.error is not None and second.error.name == vt.ERR_EXPIRED, second.error
+
+
 def test_refusal_without_lost_reply_is_not_success(factor, client, emulator):
     """A 409 with no lost reply before it: someone else answered, even if with the same
     status."""
