@@ -18,9 +18,9 @@ struct _VpushHttp
   GSource *timer;
   GHashTable *sockets; /* curl_socket_t → GSource (owned) */
   gchar *ca_file;
-  gboolean default_ca_file; /* libcurl was built with a CA file to use when none is set */
-  GHashTable *streams;      /* CURL * → VpushHttpStream, the running ones */
-  gboolean in_curl;         /* inside curl_multi_socket_action(), so inside its callbacks */
+  gchar *default_ca_file; /* nullable: the CA file libcurl was built with */
+  GHashTable *streams;    /* CURL * → VpushHttpStream, the running ones */
+  gboolean in_curl;       /* inside curl_multi_socket_action(), so inside its callbacks */
 };
 
 typedef struct

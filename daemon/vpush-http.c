@@ -245,7 +245,9 @@ GError *
 vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
 {
   const gchar *detail = req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror (result);
-  const gchar *ca = self->ca_file != NULL ? self->ca_file : "the system store";
+  g_autofree gchar *system = g_strdup_printf (
+      "the system's, %s", self->default_ca_file ? self->default_ca_file : "libcurl's defaults");
+  const gchar *ca = self->ca_file != NULL ? self->ca_file : system;
   g_autoptr (CURLU) u = curl_url ();
   g_autofree gchar *host = NULL;
   char *url = NULL;
@@ -508,6 +510,7 @@ vpush_http_finalize (GObject *object)
   g_hash_table_destroy (self->streams);
   g_main_context_unref (self->context);
   g_free (self->ca_file);
+  g_free (self->default_ca_file);
 
   G_OBJECT_CLASS (vpush_http_parent_class)->finalize (object);
 }
@@ -522,15 +525,16 @@ vpush_http_class_init (VpushHttpClass *klass)
   curl_global_init (CURL_GLOBAL_DEFAULT);
 }
 
-static gboolean
-has_default_ca_file (void)
+static gchar *
+default_ca_file (void)
 {
   CURL *easy = curl_easy_init ();
   char *path = NULL;
-  gboolean found;
+  gchar *found = NULL;
 
-  found = easy != NULL && curl_easy_getinfo (easy, CURLINFO_CAINFO, &path) == CURLE_OK
-          && path != NULL && *path != '\0';
+  if (easy != NULL && curl_easy_getinfo (easy, CURLINFO_CAINFO, &path) == CURLE_OK && path != NULL
+      && *path != '\0')
+    found = g_strdup (path);
   curl_easy_cleanup (easy);
   return found;
 }
@@ -543,7 +547,7 @@ vpush_http_init (VpushHttp *self)
   self->streams = g_hash_table_new (NULL, NULL);
   self->multi = curl_multi_init ();
   g_assert (self->multi != NULL);
-  self->default_ca_file = has_default_ca_file ();
+  self->default_ca_file = default_ca_file ();
   curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
   curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
   curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -627,9 +631,10 @@ vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const
   /* curl keeps the CAs it parsed for the next connection (its CA cache) only when they
    * come from a file alone. With a CA directory as well, which Debian's libcurl sets by
    * default, every new connection reads and parses the whole file again: for the
-   * system's bundle 0.8 MiB of heap each. The system's bundle holds the directory's CAs;
-   * an hour's cache picks up a change of it without a restart. */
-  if (self->ca_file != NULL || self->default_ca_file)
+   * system's bundle 0.8 MiB of heap each. The system's bundle holds the directory's CAs
+   * when they come through update-ca-certificates (one only hashed into the directory is
+   * not trusted: vpushd.conf(5)); an hour's cache picks up a change without a restart. */
+  if (self->ca_file != NULL || self->default_ca_file != NULL)
     {
       SETOPT (CURLOPT_CAPATH, NULL);
       SETOPT (CURLOPT_CA_CACHE_TIMEOUT, 3600L);

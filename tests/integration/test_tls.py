@@ -204,7 +204,8 @@ def test_unknown_ca_without_ca_file(started, client, emulator):
     """The system store does not know the test CA."""
     started(emulator, {"BaseUrl": emulator.https_base_url})
     err = enroll_error(client, emulator)
-    assert_certificate_error(err, "127.0.0.1", "trusted CAs: the system store")
+    assert_certificate_error(err, "127.0.0.1",
+                             "trusted CAs: the system's, /etc/ssl/certs/ca-certificates.crt")
 
 
 def test_unknown_ca_with_another_ca_file(started, client, emulator, pki):
