@@ -117,6 +117,8 @@ on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_
                    n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
   sd_notifyf (0, "READY=1\nSTATUS=%s", d->status);
   vpush_manager_start_network (d->manager);
+  /* the push streams' state changed above, before the handlers below were there */
+  schedule_status (d);
 
   g_signal_connect_swapped (vpush_manager_get_skeleton (d->manager), "notify::state",
                             G_CALLBACK (schedule_status), d);
