@@ -358,6 +358,9 @@ def test_waiting_call_hears_when_the_answer_ends_in_expiry(factor, client, emula
     # its own GET of the challenge, still pending, before the API's clock moves on
     vt.wait_until(lambda: logged(emulator, "/Challenges/" + ch["sid"], "GET", before), 10,
                   what="the second call's GET")
+    if held(emulator) < 1:
+        first.wait()
+        pytest.skip("the answer was let go before the second call's GET (a slow run)")
     try:
         emulator.set_clock(120)
         first.wait()

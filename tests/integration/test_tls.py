@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import urllib.request
 import uuid
 
@@ -186,16 +187,22 @@ def test_cas_parsed_once_for_all_connections(started, client, emulator, pki, ses
     shutil.copy(pki.ca, ca)
     started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": ca})
     f = vt.enroll(client, emulator)
+    # the first poll of a new factor runs at once: let it pass before the fault is set
+    lists = "/Entities/%s/Challenges" % f.identity
+    vt.wait_until(lambda: [r for r in emulator.requests() if r["path"].endswith(lists)], 10,
+                  what="the first poll")
+    time.sleep(0.3)
     with open(ca, "w") as out:
         out.write("-----BEGIN CERTIFICATE-----\ngarbled\n-----END CERTIFICATE-----\n")
     # the server drops the kept-alive connection: the retry needs a new one
     before = len(emulator.requests())
-    rule = {"path": "/Entities/%s/Challenges\\Z" % f.identity, "action": "drop",
-            "method": "GET"}
+    rule = {"path": lists + "\\Z", "action": "drop", "method": "GET"}
     assert emulator.request("POST", "/_emulator/faults", rule, backend=False).status == 200
-    client.list_challenges(f.path, {})
-    lists = [r for r in emulator.requests()[before:] if r["path"].endswith("/Challenges")]
-    assert [r["status"] for r in lists] == [0, 200], lists
+    client.list_challenges(f.path, {"order": "asc"})
+    # judged by this call's own GETs (the poller lists with Order=desc)
+    mine = [r for r in emulator.requests()[before:]
+            if r["path"].endswith(lists) and "Order=asc" in r["query"]]
+    assert [r["status"] for r in mine] == [0, 200], mine
 
 
 # ---- refused certificates ----------------------------------------------------------------
