@@ -42,8 +42,8 @@ gboolean vpush_manager_load (VpushManager *self, GError **error);
 
 /* Exports the Manager, the ObjectManager and every factor, and connects the push streams. */
 gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **error);
-/* Starts polling every factor: once the bus name is owned, so that the key loads and
- * requests of the first polls do not hold up the name (and READY=1) at start. */
+/* Opens the push streams and starts polling every factor: once the bus name is owned, so
+ * that their TLS set-up, key loads and first requests do not hold up READY=1. */
 void vpush_manager_start_network (VpushManager *self);
 guint vpush_manager_get_n_factors (VpushManager *self);
 const gchar *vpush_manager_get_state (VpushManager *self);
