@@ -11,7 +11,11 @@
 #include "vpush-poller.h"
 
 /* A cached challenge fetched this recently is answered without another GET. */
-#define FRESH_USEC         (30 * G_USEC_PER_SEC)
+#define FRESH_USEC (30 * G_USEC_PER_SEC)
+/* How far back the API's own list of a factor's challenges is asked about a transaction
+ * id: as long as vpushd keeps the challenges it saw finish (vpush-pending.c). */
+#define HISTORY_SECONDS    (30 * 60)
+#define HISTORY_PAGE_SIZE  50
 #define TIMEOUT_MAX_MS     20000
 #define TRANSACTION_ID_MAX 1024
 
@@ -36,6 +40,8 @@ typedef struct
   gboolean polling; /* the first poll of every factor is running: judge after all of it */
   gboolean polled;  /* that poll is over */
   gboolean timed_out;
+  gboolean history_asked; /* transaction id: the factors' recent challenges were listed */
+  guint history_running;  /* those lists in flight */
   gboolean done;
   gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
   GError *wait_error;      /* why the last poll or fetch failed, if it did */
@@ -605,6 +611,103 @@ start_waiting (Approval *ap)
                            poll_done_cb, approval_ref (ap));
 }
 
+/* Nothing pending matches a transaction id, and vpushd saw nothing finish under it: the
+ * API may know one that finished before vpushd started, or longer ago than it keeps them
+ * (dbus-api.md: AlreadyResponded, Expired). One page of each factor's newest challenges. */
+typedef struct
+{
+  Approval *ap;
+  gchar *factor_sid;
+  VpushKeyBox *key;
+} HistoryLookup;
+
+static void
+history_lookup_free (HistoryLookup *h)
+{
+  h->ap->history_running--;
+  /* the call may have ended, or begun answering, meanwhile */
+  if (h->ap->history_running == 0 && !h->ap->done && h->ap->challenge == NULL)
+    evaluate (h->ap);
+  approval_unref (h->ap);
+  g_free (h->factor_sid);
+  g_clear_pointer (&h->key, vpush_key_box_unref);
+  g_free (h);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HistoryLookup, history_lookup_free)
+
+static void
+history_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (HistoryLookup) h = user_data;
+  VpushManager *manager = h->ap->manager;
+  VpushConfig *config = vpush_manager_get_config (manager);
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (GError) error = NULL;
+  gint64 since = vpush_verify_now (VPUSH_VERIFY (source)) - HISTORY_SECONDS;
+
+  page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
+  if (page == NULL)
+    {
+      /* no worse off than without the list: NotFound at the timeout, as before */
+      g_debug ("listing the challenges of factor %s failed: %s", h->factor_sid, error->message);
+      return;
+    }
+  for (guint i = 0; i < page->challenges->len; i++)
+    {
+      VpushChallenge *c = g_ptr_array_index (page->challenges, i);
+
+      if (!g_str_equal (c->status, "pending") && c->created_at >= since
+          && g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key),
+                        h->ap->transaction_id)
+                 == 0)
+        vpush_pending_note_finished (vpush_manager_get_pending (manager), c);
+    }
+}
+
+static void
+history_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (HistoryLookup) h = user_data;
+  g_autoptr (GError) error = NULL;
+  VpushFactor *factor;
+  VpushVerify *verify;
+  VpushKey *key;
+
+  h->key = vpush_manager_load_key_finish (h->ap->manager, result, &error);
+  factor = vpush_manager_lookup_factor (h->ap->manager, h->factor_sid);
+  if (h->key == NULL || factor == NULL || h->ap->done || h->ap->challenge != NULL)
+    return;
+  /* h keeps the key alive: the client may sign again (clock retry) after this returns */
+  verify = vpush_manager_get_verify (h->ap->manager);
+  key = h->key->key;
+  vpush_verify_list_challenges_async (verify, vpush_factor_get_record (factor), key, NULL, "desc",
+                                      HISTORY_PAGE_SIZE, NULL, NULL, history_listed_cb,
+                                      g_steal_pointer (&h));
+}
+
+static void
+ask_history (Approval *ap)
+{
+  g_autoptr (GList) factors = vpush_manager_get_factors (ap->manager);
+
+  ap->history_asked = TRUE;
+  for (GList *l = factors; l; l = l->next)
+    {
+      const gchar *sid = vpush_factor_get_sid (l->data);
+      HistoryLookup *h;
+
+      if ((ap->factor_sid != NULL && !g_str_equal (sid, ap->factor_sid))
+          || !factor_allowed (ap, sid))
+        continue;
+      h = g_new0 (HistoryLookup, 1);
+      h->ap = approval_ref (ap);
+      h->factor_sid = g_strdup (sid);
+      ap->history_running++;
+      vpush_manager_load_key_async (ap->manager, sid, NULL, history_key_cb, h);
+    }
+}
+
 static void
 evaluate (Approval *ap)
 {
@@ -682,6 +785,11 @@ evaluate (Approval *ap)
       finish_error (ap, final_status_error (finished->sid, final_status));
       return;
     }
+  if (ap->transaction_id != NULL && settled && !ap->history_asked)
+    ask_history (ap);
+  /* its answer decides between NotFound and a final status */
+  if (ap->history_running > 0)
+    return;
 
   if (ap->wait_error && (g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED)))
     {

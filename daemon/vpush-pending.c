@@ -503,6 +503,24 @@ prune_finished (VpushPending *self)
 }
 
 void
+vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge)
+{
+  FinishedEntry *f;
+
+  g_return_if_fail (!g_str_equal (challenge->status, "pending"));
+
+  if (g_hash_table_contains (self->entries, challenge->sid)
+      || g_hash_table_contains (self->finished, challenge->sid))
+    return;
+  f = g_new0 (FinishedEntry, 1);
+  f->challenge = vpush_challenge_ref (challenge);
+  f->status = g_strdup (challenge->status);
+  f->finished_at = g_get_monotonic_time ();
+  g_hash_table_replace (self->finished, g_strdup (challenge->sid), f);
+  prune_finished (self);
+}
+
+void
 vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_status)
 {
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, sid);
@@ -588,7 +606,9 @@ vpush_pending_find_finished (VpushPending *self, const gchar *key, const gchar *
         continue;
       if (factor_sid && !g_str_equal (factor_sid, f->challenge->factor_sid))
         continue;
-      if (best == NULL || f->finished_at > best->finished_at)
+      if (best == NULL || f->challenge->created_at > best->challenge->created_at
+          || (f->challenge->created_at == best->challenge->created_at
+              && f->finished_at > best->finished_at))
         best = f;
     }
   if (best == NULL)

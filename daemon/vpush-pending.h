@@ -47,8 +47,12 @@ void vpush_pending_set_clock (VpushPending *self, VpushPendingClock clock, gpoin
 /* A challenge that stopped being pending, or NULL; *out_status gets its final status. */
 VpushChallenge *vpush_pending_lookup_finished (VpushPending *self, const gchar *sid,
                                                const gchar **out_status);
-/* The most recent finished challenge whose hidden_details[key] is value, optionally of
- * one factor. */
+/* A challenge the Verify API lists as no longer pending (approved, denied, expired), seen
+ * before vpushd started or longer ago than it keeps finished ones: kept as a finished one,
+ * unless it is pending here or known already. */
+void vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge);
+/* The finished challenge whose hidden_details[key] is value, optionally of one factor,
+ * created last (the newest use of a transaction id is its outcome). */
 VpushChallenge *vpush_pending_find_finished (VpushPending *self, const gchar *key,
                                              const gchar *value, const gchar *factor_sid,
                                              const gchar **out_status);

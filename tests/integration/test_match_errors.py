@@ -127,6 +127,47 @@ def test_approve_twice_already_responded(factor, client, emulator):
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
 
 
+def test_finished_before_a_restart(session, client, emulator):
+    """vpushd keeps the challenges it saw finish only while it runs. After a restart a
+    transaction id whose challenge was answered, or expired, is looked up in the API's own
+    list of the factor's challenges: AlreadyResponded and Expired, as before the restart,
+    not NotFound. One that finished longer ago than vpushd would keep it is NotFound."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator)
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        answered_tx = vt.new_transaction_id()
+        answered = emulator.create_challenge(f.identity, f.sid,
+                                             hidden={"transaction_id": answered_tx})
+        assert client.approve({"transaction-id": answered_tx}) == answered["sid"]
+        expired_tx = vt.new_transaction_id()
+        expired = emulator.create_challenge(f.identity, f.sid,
+                                            hidden={"transaction_id": expired_tx}, expiration=2)
+        expires = vt.parse_rfc3339(expired["expiration_date"])
+        vt.wait_until(lambda: emulator.now() > expires + 1, 10, what="the challenge to expire")
+        d.stop()
+        d.start()
+
+        e = _expect_error(vt.ERR_ALREADY_RESPONDED, client.approve,
+                          {"transaction-id": answered_tx, "timeout-ms": 3000})
+        assert answered["sid"] in e.message and "approved" in e.message
+        _expect_error(vt.ERR_EXPIRED, client.deny,
+                      {"transaction-id": expired_tx, "timeout-ms": 3000})
+        assert emulator.answer_posts(answered["sid"]) == 1
+        assert emulator.answer_posts(expired["sid"]) == 0
+
+        # forty minutes on (vpushd learns the API's clock from its 401 and Date)
+        d.stop()
+        emulator.set_clock(40 * 60)
+        d.start()
+        _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                      {"transaction-id": answered_tx, "timeout-ms": 2000})
+    finally:
+        d.stop()
+        emulator.set_clock(0)
+
+
 def test_transaction_id_used_again(quiet_factor, client, emulator):
     """A backend may create a new challenge under a transaction id already answered (a
     retried login): it is the candidate, found by the poll the call starts, not an
