@@ -611,6 +611,17 @@ start_waiting (Approval *ap)
                            poll_done_cb, approval_ref (ap));
 }
 
+/* The finished challenges a transaction id may match: of the factors the call may answer
+ * for, so that a newer one of another factor does not hide them. */
+static gboolean
+finished_allowed (const gchar *factor_sid, gpointer user_data)
+{
+  Approval *ap = user_data;
+
+  return (ap->factor_sid == NULL || g_str_equal (factor_sid, ap->factor_sid))
+         && factor_allowed (ap, factor_sid);
+}
+
 /* Nothing pending matches a transaction id, and vpushd saw nothing finish under it: the
  * API may know one that finished before vpushd started, or longer ago than it keeps them
  * (dbus-api.md: AlreadyResponded, Expired). One page of each factor's newest challenges. */
@@ -644,7 +655,8 @@ history_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   VpushConfig *config = vpush_manager_get_config (manager);
   g_autoptr (VpushChallengePage) page = NULL;
   g_autoptr (GError) error = NULL;
-  gint64 since = vpush_verify_now (VPUSH_VERIFY (source)) - HISTORY_SECONDS;
+  gint64 now = vpush_verify_now (VPUSH_VERIFY (source));
+  gint64 since = now - HISTORY_SECONDS;
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
   if (page == NULL)
@@ -657,11 +669,29 @@ history_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       VpushChallenge *c = g_ptr_array_index (page->challenges, i);
 
-      if (!g_str_equal (c->status, "pending") && c->created_at >= since
+      if (c->created_at < since
+          || g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key),
+                        h->ap->transaction_id)
+                 != 0)
+        continue;
+      /* a newer one under it arrived since the poll (a retried login): it is the candidate,
+       * once a poll has fetched it (a list item has nothing to sign) */
+      if (g_str_equal (c->status, "pending"))
+        {
+          vpush_poller_poll_async (vpush_manager_get_poller (manager), h->factor_sid, NULL, NULL,
+                                   NULL);
+          return;
+        }
+    }
+  for (guint i = 0; i < page->challenges->len; i++)
+    {
+      VpushChallenge *c = g_ptr_array_index (page->challenges, i);
+
+      if (c->created_at >= since
           && g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key),
                         h->ap->transaction_id)
                  == 0)
-        vpush_pending_note_finished (vpush_manager_get_pending (manager), c);
+        vpush_pending_note_finished (vpush_manager_get_pending (manager), c, now);
     }
 }
 
@@ -778,17 +808,20 @@ evaluate (Approval *ap)
     finished = vpush_pending_lookup_finished (pending, ap->challenge_sid, &final_status);
   else
     finished = vpush_pending_find_finished (pending, config->transaction_id_key, ap->transaction_id,
-                                            ap->factor_sid, &final_status);
+                                            finished_allowed, ap, &final_status);
   if (finished && (ap->factor_sid == NULL || g_str_equal (finished->factor_sid, ap->factor_sid))
       && factor_allowed (ap, finished->factor_sid) && !g_str_equal (final_status, "deleted"))
     {
       finish_error (ap, final_status_error (finished->sid, final_status));
       return;
     }
-  if (ap->transaction_id != NULL && settled && !ap->history_asked)
+  /* once the call's own poll found nothing, while the API answers; timeout-ms still ends
+   * the call, with what is known by then */
+  if (ap->transaction_id != NULL && ap->polled && !ap->timed_out && ap->wait_error == NULL
+      && !ap->history_asked)
     ask_history (ap);
   /* its answer decides between NotFound and a final status */
-  if (ap->history_running > 0)
+  if (ap->history_running > 0 && !ap->timed_out)
     return;
 
   if (ap->wait_error && (g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED)))

@@ -503,7 +503,7 @@ prune_finished (VpushPending *self)
 }
 
 void
-vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge)
+vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge, gint64 now)
 {
   FinishedEntry *f;
 
@@ -515,7 +515,8 @@ vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge)
   f = g_new0 (FinishedEntry, 1);
   f->challenge = vpush_challenge_ref (challenge);
   f->status = g_strdup (challenge->status);
-  f->finished_at = g_get_monotonic_time ();
+  /* kept for as long from its creation as one seen finishing here is from then */
+  f->finished_at = g_get_monotonic_time () - MAX (now - challenge->created_at, 0) * G_USEC_PER_SEC;
   g_hash_table_replace (self->finished, g_strdup (challenge->sid), f);
   prune_finished (self);
 }
@@ -591,7 +592,8 @@ vpush_pending_lookup_finished (VpushPending *self, const gchar *sid, const gchar
 
 VpushChallenge *
 vpush_pending_find_finished (VpushPending *self, const gchar *key, const gchar *value,
-                             const gchar *factor_sid, const gchar **out_status)
+                             VpushPendingFactorFilter allowed, gpointer user_data,
+                             const gchar **out_status)
 {
   GHashTableIter iter;
   FinishedEntry *f;
@@ -604,7 +606,8 @@ vpush_pending_find_finished (VpushPending *self, const gchar *key, const gchar *
 
       if (g_strcmp0 (v, value) != 0)
         continue;
-      if (factor_sid && !g_str_equal (factor_sid, f->challenge->factor_sid))
+      if (g_str_equal (f->status, "deleted")
+          || (allowed != NULL && !allowed (f->challenge->factor_sid, user_data)))
         continue;
       if (best == NULL || f->challenge->created_at > best->challenge->created_at
           || (f->challenge->created_at == best->challenge->created_at

@@ -48,14 +48,20 @@ void vpush_pending_set_clock (VpushPending *self, VpushPendingClock clock, gpoin
 VpushChallenge *vpush_pending_lookup_finished (VpushPending *self, const gchar *sid,
                                                const gchar **out_status);
 /* A challenge the Verify API lists as no longer pending (approved, denied, expired), seen
- * before vpushd started or longer ago than it keeps finished ones: kept as a finished one,
- * unless it is pending here or known already. */
-void vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge);
-/* The finished challenge whose hidden_details[key] is value, optionally of one factor,
- * created last (the newest use of a transaction id is its outcome). */
+ * before vpushd started or longer ago than it keeps finished ones: kept as a finished one
+ * that finished when it was created (now: the API's clock, unix seconds), unless it is
+ * pending here or known already. */
+void vpush_pending_note_finished (VpushPending *self, VpushChallenge *challenge, gint64 now);
+
+/* Which factors' challenges a lookup may return (a caller's policy). */
+typedef gboolean (*VpushPendingFactorFilter) (const gchar *factor_sid, gpointer user_data);
+
+/* The finished challenge whose hidden_details[key] is value, of a factor allowed (NULL:
+ * any), created last (the newest use of a transaction id is its outcome); those removed
+ * with their factor ("deleted") are not looked at. */
 VpushChallenge *vpush_pending_find_finished (VpushPending *self, const gchar *key,
-                                             const gchar *value, const gchar *factor_sid,
-                                             const gchar **out_status);
+                                             const gchar *value, VpushPendingFactorFilter allowed,
+                                             gpointer user_data, const gchar **out_status);
 
 void vpush_pending_emit_changed (VpushPending *self);
 

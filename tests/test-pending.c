@@ -32,6 +32,62 @@ make_challenge (const gchar *sid, const gchar *factor, const gchar *txn, const g
   return c;
 }
 
+static gboolean
+only_factor (const gchar *factor_sid, gpointer user_data)
+{
+  return g_str_equal (factor_sid, user_data);
+}
+
+/* A finished challenge known from the API's list (vpush-approve.c): what a transaction
+ * id matches among several, and how long it is kept. */
+static void
+test_note_finished (void)
+{
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL, NULL);
+  g_autoptr (VpushChallenge) a = make_challenge ("YC00000000000000000000000000000007", FACTOR_A,
+                                                 "order-7", "2026-11-25T10:05:00Z");
+  g_autoptr (VpushChallenge) b = make_challenge ("YC00000000000000000000000000000008", FACTOR_B,
+                                                 "order-7", "2026-11-25T10:05:00Z");
+  g_autoptr (VpushChallenge) old = make_challenge ("YC00000000000000000000000000000009", FACTOR_A,
+                                                   "order-9", "2026-11-25T10:05:00Z");
+  g_autoptr (VpushChallenge) live = make_challenge ("YC0000000000000000000000000000000a", FACTOR_A,
+                                                    "order-7", "2026-11-25T10:05:00Z");
+  gint64 now = a->created_at + 60;
+  const gchar *status = NULL;
+
+  g_free (a->status);
+  a->status = g_strdup ("approved");
+  g_free (b->status);
+  b->status = g_strdup ("expired");
+  b->created_at = a->created_at + 10; /* the newer use of the transaction id */
+  vpush_pending_note_finished (pending, a, now);
+  vpush_pending_note_finished (pending, b, now);
+  g_assert_true (
+      vpush_pending_find_finished (pending, "transaction_id", "order-7", NULL, NULL, &status) == b);
+  g_assert_cmpstr (status, ==, "expired");
+  /* a factor the lookup may not see hides nothing */
+  g_assert_true (vpush_pending_find_finished (pending, "transaction_id", "order-7", only_factor,
+                                              (gpointer)FACTOR_A, &status)
+                 == a);
+  g_assert_cmpstr (status, ==, "approved");
+
+  /* created more than 30 minutes before now: as if it had finished then, so not kept */
+  g_free (old->status);
+  old->status = g_strdup ("approved");
+  vpush_pending_note_finished (pending, old, old->created_at + 31 * 60);
+  g_assert_null (
+      vpush_pending_find_finished (pending, "transaction_id", "order-9", NULL, NULL, &status));
+  g_assert_null (vpush_pending_lookup_finished (pending, old->sid, &status));
+
+  /* pending here: the poller's to retire, not the list's */
+  vpush_pending_put (pending, live);
+  g_free (live->status);
+  live->status = g_strdup ("approved");
+  vpush_pending_note_finished (pending, live, now);
+  g_assert_null (vpush_pending_lookup_finished (pending, live->sid, &status));
+  g_assert_nonnull (vpush_pending_lookup (pending, live->sid));
+}
+
 static void
 count_changed (VpushPending *pending, guint *n)
 {
@@ -268,12 +324,13 @@ test_put_export_finish (Bus *bus, gconstpointer data)
   g_assert_true (vpush_pending_lookup_finished (pending, c->sid, &status) == c);
   g_assert_cmpstr (status, ==, "approved");
   status = NULL;
-  g_assert_true (vpush_pending_find_finished (pending, "transaction_id", "order-1", NULL, &status)
-                 == c);
+  g_assert_true (
+      vpush_pending_find_finished (pending, "transaction_id", "order-1", NULL, NULL, &status) == c);
   g_assert_cmpstr (status, ==, "approved");
+  g_assert_null (vpush_pending_find_finished (pending, "transaction_id", "order-1", only_factor,
+                                              (gpointer)FACTOR_B, &status));
   g_assert_null (
-      vpush_pending_find_finished (pending, "transaction_id", "order-1", FACTOR_B, &status));
-  g_assert_null (vpush_pending_find_finished (pending, "transaction_id", "order-2", NULL, &status));
+      vpush_pending_find_finished (pending, "transaction_id", "order-2", NULL, NULL, &status));
 
   /* a stale pending copy (a GET answered before the answer was) does not bring it back */
   vpush_pending_put (pending, c);
@@ -594,5 +651,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pending/replace-keeps-answering", test_replace_keeps_answering);
   g_test_add_func ("/pending/expire-and-remove-factor", test_expire_and_remove_factor);
   g_test_add_func ("/pending/expiry-timer", test_expiry_timer);
+  g_test_add_func ("/pending/note-finished", test_note_finished);
   return g_test_run ();
 }

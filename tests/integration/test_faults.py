@@ -389,6 +389,19 @@ def test_refusal_without_lost_reply_is_not_success(factor, client, emulator):
 # Replies that are not transient failures
 
 
+def test_timeout_bounds_a_call_while_the_api_fails(factor, client, emulator):
+    """The API answers 503 to every list: a call for a transaction id still ends at its
+    timeout-ms (with what is known), not after the retries of lists made on its behalf."""
+    fault(emulator, list_path(factor), status=503, method="GET", count=1000)
+    t0 = time.monotonic()
+    with pytest.raises(vt.DBusCallError) as e:
+        client.approve({"transaction-id": vt.new_transaction_id(), "timeout-ms": 1000})
+    elapsed = time.monotonic() - t0
+    assert e.value.name in (ERR_API, vt.ERR_NOT_FOUND), e.value
+    # RetryTimeoutMs is 3 s here: waiting for the lists' retries took 2.2 s or more
+    assert 0.9 <= elapsed < 1.8 * vt.SLOWDOWN, elapsed
+
+
 def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, emulator):
     """A poll whose list had an item vpushd could not read left it out, and concludes
     nothing from the absence of the challenges it did not see: a pending challenge stays
