@@ -5,7 +5,8 @@ import re
 
 from .common import Response, entity, factor_in_entity, paginate, service
 from .store import AccessToken
-from .util import ApiError, is_sid, new_sid, parse_iso8601, parse_string_map, iso
+from .util import (ApiError, is_integer_text, is_sid, iso, new_sid, parse_iso8601,
+                   parse_string_map)
 
 IDENTITY_RE = re.compile(r"\A[A-Za-z0-9-]{8,64}\Z")
 DEFAULT_EXPIRY = 300
@@ -51,8 +52,7 @@ def create_access_token(req):
         raise ApiError(400, 60305, "FactorFriendlyName is longer than 64 characters")
     ttl = 60
     if form.get("Ttl") not in (None, ""):
-        # digits only: Python's int() would also take "1_00" and " 100"
-        if not re.fullmatch(r"-?[0-9]+", form.get("Ttl")):
+        if not is_integer_text(form.get("Ttl")):
             raise ApiError(400, 60305, "Ttl must be an integer")
         ttl = int(form.get("Ttl"), 10)
         if not 60 <= ttl <= 300:
@@ -146,7 +146,7 @@ def create_notification(req):
         raise ApiError(400, 60306, "challenge is not pending")
     ttl = 300
     if req.form.get("Ttl") not in (None, ""):
-        if not re.fullmatch(r"-?[0-9]+", req.form.get("Ttl")):
+        if not is_integer_text(req.form.get("Ttl")):
             raise ApiError(400, 60306, "Ttl must be an integer")
         ttl = int(req.form.get("Ttl"), 10)
         if not 0 <= ttl <= 300:

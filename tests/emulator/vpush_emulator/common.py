@@ -1,10 +1,9 @@
 """Lookups, challenge fetch/list and pagination shared by the device and backend APIs."""
 
-import re
 from urllib.parse import urlencode
 
 from .store import SIGNATURE_FIELDS
-from .util import ApiError, is_sid
+from .util import ApiError, is_integer_text, is_sid
 
 
 class Response:
@@ -100,8 +99,7 @@ def _int_param(query, name, default, lo, hi):
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    # digits only: Python's int() would also take "5_0" and " 5"
-    if not re.fullmatch(r"-?[0-9]+", raw):
+    if not is_integer_text(raw):
         raise ApiError(400, 60306, f"{name} must be an integer")
     value = int(raw, 10)
     if value < lo or (hi is not None and value > hi):

@@ -14,8 +14,9 @@ import os
 import re
 from urllib.parse import urlsplit
 
+from .util import FORM_TYPE, is_integer_text
+
 ENV = "VPUSH_OPENAPI"
-FORM = "application/x-www-form-urlencoded"
 # Form fields the SDKs send beyond an operation's schema, as the protocol doc records them.
 FORM_FIELDS_BEYOND_SCHEMA = {
     # §3.3: "Config.AppId is sent although the OAI UpdateFactor schema does not list it"
@@ -215,7 +216,7 @@ class Spec:
         if typ == "array":
             self._check_text(schema.get("items", {}), value, where, errors)
         elif typ == "integer":
-            if not re.fullmatch(r"-?[0-9]+", value):
+            if not is_integer_text(value):
                 errors.append(f"{where}: {value!r} is not an integer")
             else:
                 self._check(schema, int(value), where, True, errors)
@@ -250,11 +251,11 @@ class Spec:
             else:
                 self._check_text(params[name].get("schema", {}), value, "?" + name, errors)
         content = (op.get("requestBody") or {}).get("content", {})
-        if FORM not in content:
+        if FORM_TYPE not in content:
             if form:
                 errors.append("a form, for an operation that takes none")
         else:
-            schema = self.resolve(content[FORM].get("schema", {}))
+            schema = self.resolve(content[FORM_TYPE].get("schema", {}))
             props = schema.get("properties", {})
             beyond = FORM_FIELDS_BEYOND_SCHEMA.get(op_id, set())
             for name, value in form:

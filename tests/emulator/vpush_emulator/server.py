@@ -19,9 +19,8 @@ from urllib.parse import unquote
 from . import auth, backend, common, control, delay, device, faults
 from .push import TOPIC_RE, PushHub
 from .store import Store
-from .util import ApiError, Form, http_date, json_dumps, parse_form
+from .util import FORM_TYPE, ApiError, Form, http_date, json_dumps, parse_form
 
-FORM_TYPE = "application/x-www-form-urlencoded"
 NONCONFORMING_MAX = 1000
 
 DEVICE, BACKEND, ACCESS = "device", "backend", "access-token"

@@ -89,6 +89,15 @@ def parse_iso8601(text):
     return dt.timestamp()
 
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+_INTEGER_RE = re.compile(r"-?[0-9]+")
+
+
+def is_integer_text(raw):
+    """Digits with an optional minus: Python's int() would also take "5_0" and " 5"."""
+    return _INTEGER_RE.fullmatch(raw) is not None
+
+
 def parse_form(raw):
     """Parse an x-www-form-urlencoded string per protocol doc §2.1: split on `&`,
     then on the first `=`, percent-decode, `+` is a space. Returns a list of
