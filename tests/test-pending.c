@@ -52,6 +52,9 @@ test_note_finished (void)
                                                    "order-9", "2026-11-25T10:05:00Z");
   g_autoptr (VpushChallenge) live = make_challenge ("YC0000000000000000000000000000000a", FACTOR_A,
                                                     "order-7", "2026-11-25T10:05:00Z");
+  /* the same challenge as the API's list gives it: answered elsewhere */
+  g_autoptr (VpushChallenge) listed
+      = make_challenge (live->sid, FACTOR_A, "order-7", "2026-11-25T10:05:00Z");
   gint64 now = a->created_at + 60;
   const gchar *status = NULL;
 
@@ -81,11 +84,11 @@ test_note_finished (void)
 
   /* pending here: the poller's to retire, not the list's */
   vpush_pending_put (pending, live);
-  g_free (live->status);
-  live->status = g_strdup ("approved");
-  vpush_pending_note_finished (pending, live, now);
+  g_free (listed->status);
+  listed->status = g_strdup ("approved");
+  vpush_pending_note_finished (pending, listed, now);
   g_assert_null (vpush_pending_lookup_finished (pending, live->sid, &status));
-  g_assert_nonnull (vpush_pending_lookup (pending, live->sid));
+  g_assert_true (vpush_pending_lookup (pending, live->sid)->challenge == live);
 }
 
 static void
