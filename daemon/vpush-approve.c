@@ -655,6 +655,7 @@ history_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   VpushConfig *config = vpush_manager_get_config (manager);
   g_autoptr (VpushChallengePage) page = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) matches = NULL; /* finished under the transaction id, borrowed */
   gint64 now = vpush_verify_now (VPUSH_VERIFY (source));
   gint64 since = now - HISTORY_SECONDS;
 
@@ -665,6 +666,7 @@ history_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_debug ("listing the challenges of factor %s failed: %s", h->factor_sid, error->message);
       return;
     }
+  matches = g_ptr_array_new ();
   for (guint i = 0; i < page->challenges->len; i++)
     {
       VpushChallenge *c = g_ptr_array_index (page->challenges, i);
@@ -682,17 +684,11 @@ history_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                    NULL);
           return;
         }
+      g_ptr_array_add (matches, c);
     }
-  for (guint i = 0; i < page->challenges->len; i++)
-    {
-      VpushChallenge *c = g_ptr_array_index (page->challenges, i);
-
-      if (c->created_at >= since
-          && g_strcmp0 (vpush_challenge_get_hidden (c, config->transaction_id_key),
-                        h->ap->transaction_id)
-                 == 0)
-        vpush_pending_note_finished (vpush_manager_get_pending (manager), c, now);
-    }
+  for (guint i = 0; i < matches->len; i++)
+    vpush_pending_note_finished (vpush_manager_get_pending (manager),
+                                 g_ptr_array_index (matches, i), now);
 }
 
 static void
