@@ -1,0 +1,67 @@
+#pragma once
+
+/* One ApproveChallenge or DenyChallenge call. Private to vpush-approve.c (matching,
+ * waiting, the outcome), vpush-approve-answer.c (the answer) and vpush-approve-history.c
+ * (the API's list of finished challenges). */
+
+#include "vpush-bouncer.h"
+#include "vpush-manager.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  VpushManager *manager;
+  GDBusMethodInvocation *invocation;
+  gchar *status; /* approved, denied */
+  gchar *transaction_id;
+  gchar *challenge_sid;
+  gchar *factor_sid;
+  guint timeout_ms;
+  VpushMatch match;
+  VpushAccess *access; /* what the policy let the caller in with */
+  gchar *caller;
+  gchar *rule; /* the rule that allowed the answer */
+
+  gulong changed_id;
+  guint timeout_id;
+  guint caller_watch_id; /* while waiting: the caller's unique name on the bus */
+  gboolean waiting;
+  gboolean polling; /* the first poll of every factor is running: judge after all of it */
+  gboolean polled;  /* that poll is over */
+  gboolean timed_out;
+  gboolean history_asked; /* transaction id: the factors' recent challenges were listed */
+  guint history_running;  /* those lists in flight */
+  gboolean done;
+  gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
+  GError *wait_error;      /* why the last poll or fetch failed, if it did */
+
+  VpushChallenge *challenge; /* the one being answered */
+  VpushKeyBox *key;
+  VpushKeyBox *fetch_key; /* challenge-sid lookup: the key of the factor being asked */
+  guint fetch_index;      /* challenge-sid lookup: which factor is being asked */
+  GPtrArray *fetch_factors;
+} VpushApproval;
+
+VpushApproval *vpush_approval_ref (VpushApproval *ap);
+void vpush_approval_unref (VpushApproval *ap);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushApproval, vpush_approval_unref)
+
+VpushAction vpush_approval_action (VpushApproval *ap);
+gboolean vpush_approval_factor_allowed (VpushApproval *ap, const gchar *factor_sid);
+gboolean vpush_approval_matches (VpushApproval *ap, VpushChallenge *c);
+
+/* Looks at the pending set again: answers, waits or ends the call. */
+void vpush_approval_evaluate (VpushApproval *ap);
+void vpush_approval_stop_waiting (VpushApproval *ap);
+/* Each ends the call once; later calls do nothing. Takes error. */
+void vpush_approval_finish_error (VpushApproval *ap, GError *error);
+void vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status);
+GError *vpush_approval_final_status_error (const gchar *sid, const gchar *status);
+
+/* vpush-approve-answer.c: answers the one pending challenge that matched. */
+void vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry);
+/* vpush-approve-history.c: lists the recent challenges of the factors the call may use. */
+void vpush_approval_ask_history (VpushApproval *ap);
+
+G_END_DECLS

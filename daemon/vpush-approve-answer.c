@@ -1,0 +1,215 @@
+/* An approval's answer: the challenge re-read if the cached copy is old, the policy's
+ * last word on it, the answer signed and posted, and what a refused answer means. */
+#include "vpush-approval.h"
+
+#include "vpush-error.h"
+#include "vpush-factor.h"
+
+/* A cached challenge fetched this recently is answered without another GET. */
+#define FRESH_USEC (30 * G_USEC_PER_SEC)
+
+static void answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+post_answer (VpushApproval *ap)
+{
+  VpushVerify *verify = vpush_manager_get_verify (ap->manager);
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+
+  if (factor == NULL)
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "factor %s was deleted",
+                                                    ap->challenge->factor_sid));
+      return;
+    }
+  /* never send an answer for an expired challenge */
+  if (ap->challenge->expires_at <= vpush_verify_now (verify))
+    {
+      vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, "expired");
+      vpush_approval_finish_error (
+          ap, vpush_approval_final_status_error (ap->challenge->sid, "expired"));
+      return;
+    }
+  vpush_verify_answer_challenge_async (verify, vpush_factor_get_record (factor), ap->key->key,
+                                       ap->challenge, ap->status, NULL, answered_cb,
+                                       vpush_approval_ref (ap));
+}
+
+static void
+answer_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  g_autoptr (VpushAccess) access = NULL;
+  GError *error = NULL;
+
+  access = vpush_bouncer_authorize_finish (result, &error);
+  if (access == NULL)
+    {
+      vpush_approval_finish_error (ap, error);
+      return;
+    }
+  g_free (ap->rule);
+  ap->rule = g_strdup (vpush_access_get_rule (access));
+  post_answer (ap);
+}
+
+/* The policy's last word, on the very challenge about to be signed: its factor, its age
+ * and the session as they are now. */
+static void
+authorize_answer (VpushApproval *ap)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+
+  if (factor == NULL)
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "factor %s was deleted",
+                                                    ap->challenge->factor_sid));
+      return;
+    }
+  vpush_bouncer_authorize_async (ap->manager, ap->invocation, vpush_approval_action (ap), ap->match,
+                                 vpush_factor_get_record (factor), ap->challenge,
+                                 answer_authorized_cb, vpush_approval_ref (ap));
+}
+
+static void
+refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (GError) error = NULL;
+  VpushPending *pending = vpush_manager_get_pending (ap->manager);
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  vpush_manager_note_api_result (ap->manager, error);
+  if (c == NULL)
+    {
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+        vpush_pending_finish (pending, ap->challenge->sid, "deleted");
+      vpush_approval_finish_error (ap, g_steal_pointer (&error));
+      return;
+    }
+  if (!g_str_equal (c->status, "pending"))
+    {
+      vpush_pending_finish (pending, c->sid, c->status);
+      vpush_approval_finish_error (ap, vpush_approval_final_status_error (c->sid, c->status));
+      return;
+    }
+  vpush_pending_put (pending, c);
+  /* the hidden details as fetched right before signing must still match */
+  if (!vpush_approval_matches (ap, c))
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "challenge %s no longer matches", c->sid));
+      return;
+    }
+  g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+  ap->challenge = g_steal_pointer (&c);
+  authorize_answer (ap);
+}
+
+static void
+classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *original = g_steal_pointer (&ap->wait_error);
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, NULL);
+  /* The reply to an attempt was lost and the retry refused (409): if the challenge now
+   * says what was asked, that attempt was ours. Any other status was someone else's. */
+  if (c != NULL && ap->maybe_answered && g_str_equal (c->status, ap->status))
+    {
+      g_message ("challenge %s: the reply to its answer was lost, and the Verify API shows it "
+                 "%s: done (%s)",
+                 c->sid, c->status, original->message);
+      g_error_free (original);
+      vpush_approval_finish_ok (ap, c->status);
+      return;
+    }
+  if (c != NULL && !g_str_equal (c->status, "pending"))
+    {
+      vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
+      g_error_free (original);
+      vpush_approval_finish_error (ap, vpush_approval_final_status_error (c->sid, c->status));
+      return;
+    }
+  vpush_approval_finish_error (ap, original);
+}
+
+static void
+answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *error = NULL;
+  VpushFactor *factor;
+
+  c = vpush_verify_answer_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  ap->maybe_answered = vpush_verify_call_maybe_delivered (VPUSH_VERIFY (source), result);
+  vpush_manager_note_api_result (ap->manager, error);
+  if (c != NULL && g_str_equal (c->status, ap->status))
+    {
+      vpush_approval_finish_ok (ap, ap->status);
+      return;
+    }
+  if (c != NULL)
+    error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_API, "challenge %s is %s after the answer",
+                         c->sid, c->status);
+
+  /* the API refused: find out whether the challenge was answered or expired meanwhile */
+  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  if (factor == NULL || !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+    {
+      vpush_approval_finish_error (ap, error);
+      return;
+    }
+  ap->wait_error = error;
+  vpush_verify_fetch_challenge_async (VPUSH_VERIFY (source), vpush_factor_get_record (factor),
+                                      ap->key->key, ap->challenge->sid, NULL, classify_failure_cb,
+                                      vpush_approval_ref (ap));
+}
+
+static void
+answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  GError *error = NULL;
+  VpushPendingEntry *entry;
+  VpushFactor *factor;
+
+  ap->key = vpush_manager_load_key_finish (ap->manager, result, &error);
+  if (ap->key == NULL)
+    {
+      vpush_approval_finish_error (ap, error);
+      return;
+    }
+  entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
+  if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
+    {
+      authorize_answer (ap);
+      return;
+    }
+  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  if (factor == NULL)
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "factor %s was deleted",
+                                                    ap->challenge->factor_sid));
+      return;
+    }
+  vpush_verify_fetch_challenge_async (
+      vpush_manager_get_verify (ap->manager), vpush_factor_get_record (factor), ap->key->key,
+      ap->challenge->sid, NULL, refetched_cb, vpush_approval_ref (ap));
+}
+
+void
+vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry)
+{
+  vpush_approval_stop_waiting (ap);
+  entry->answering = TRUE;
+  ap->challenge = vpush_challenge_ref (entry->challenge);
+  vpush_manager_load_key_async (ap->manager, entry->challenge->factor_sid, NULL, answer_key_cb,
+                                vpush_approval_ref (ap));
+}
