@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vpush-factor.h"
+#include "vpush-hint-fetcher.h"
 #include "vpush-log.h"
 #include "vpush-names.h"
 #include "vpush-poller.h"
@@ -83,10 +84,9 @@ struct _VpushPush
 
   VpushManager *manager;
   VpushHttp *http;
-  GCancellable *cancellable; /* of the hint fetches; cancelled at finalize */
-  GHashTable *streams;       /* url → Stream */
-  GHashTable *factor_urls;   /* factor sid → url */
-  GHashTable *fetching;      /* challenge sids being fetched because of a hint */
+  VpushHintFetcher *fetcher;
+  GHashTable *streams;     /* url → Stream */
+  GHashTable *factor_urls; /* factor sid → url */
   const gchar *state;
 };
 
@@ -229,24 +229,7 @@ set_stream_state (Stream *stream, StreamState state)
   update_state (stream->push);
 }
 
-/* Polls and hint fetches */
-
-static void
-poll_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!vpush_poller_poll_finish (user_data, result, &error))
-    g_debug ("poll asked for by the push channel failed: %s", error->message);
-}
-
-static void
-poll_factor (VpushPush *self, const gchar *factor_sid)
-{
-  VpushPoller *poller = vpush_manager_get_poller (self->manager);
-
-  vpush_poller_poll_async (poller, factor_sid, NULL, poll_done_cb, poller);
-}
+/* Hints */
 
 static void
 poll_stream (Stream *stream)
@@ -256,96 +239,13 @@ poll_stream (Stream *stream)
 
   g_hash_table_iter_init (&iter, stream->factors);
   while (g_hash_table_iter_next (&iter, (gpointer *)&sid, NULL))
-    poll_factor (stream->push, sid);
-}
-
-typedef struct
-{
-  VpushPush *push; /* valid while cancellable is not cancelled */
-  GCancellable *cancellable;
-  gchar *factor_sid;
-  gchar *challenge_sid;
-  VpushKeyBox *key;
-} HintFetch;
-
-static void
-hint_fetch_free (HintFetch *fetch)
-{
-  g_object_unref (fetch->cancellable);
-  g_free (fetch->factor_sid);
-  g_free (fetch->challenge_sid);
-  g_clear_pointer (&fetch->key, vpush_key_box_unref);
-  g_free (fetch);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (HintFetch, hint_fetch_free)
-
-static void
-hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (HintFetch) fetch = user_data;
-  g_autoptr (VpushChallenge) c = NULL;
-  g_autoptr (GError) error = NULL;
-  VpushPush *self = fetch->push;
-  VpushPending *pending;
-
-  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
-  if (g_cancellable_is_cancelled (fetch->cancellable))
-    return;
-  g_hash_table_remove (self->fetching, fetch->challenge_sid);
-  vpush_manager_note_api_result (self->manager, error);
-  if (vpush_manager_lookup_factor (self->manager, fetch->factor_sid) == NULL)
-    return;
-  if (c == NULL)
-    {
-      g_message ("challenge %s named by a push hint could not be fetched (%s): polling",
-                 fetch->challenge_sid, error->message);
-      poll_factor (self, fetch->factor_sid);
-      return;
-    }
-  if (!g_str_equal (c->status, "pending"))
-    {
-      g_debug ("challenge %s named by a push hint is %s", c->sid, c->status);
-      return;
-    }
-  pending = vpush_manager_get_pending (self->manager);
-  if (vpush_log_debug_enabled ())
-    g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
-  vpush_pending_put (pending, c);
-  vpush_pending_emit_changed (pending);
-}
-
-static void
-hint_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (HintFetch) fetch = user_data;
-  g_autoptr (GError) error = NULL;
-  VpushPush *self = fetch->push;
-  VpushFactor *factor;
-
-  fetch->key = vpush_manager_load_key_finish (VPUSH_MANAGER (source), result, &error);
-  if (g_cancellable_is_cancelled (fetch->cancellable))
-    return;
-  factor = vpush_manager_lookup_factor (self->manager, fetch->factor_sid);
-  if (fetch->key == NULL || factor == NULL)
-    {
-      if (error != NULL)
-        g_message ("push hint for factor %s not followed: %s", fetch->factor_sid, error->message);
-      g_hash_table_remove (self->fetching, fetch->challenge_sid);
-      return;
-    }
-  vpush_verify_fetch_challenge_async (
-      vpush_manager_get_verify (self->manager), vpush_factor_get_record (factor), fetch->key->key,
-      fetch->challenge_sid, fetch->cancellable, hint_fetched_cb, fetch);
-  fetch = NULL; /* owned by the callback now */
+    vpush_hint_fetcher_poll (stream->push->fetcher, sid);
 }
 
 static void
 follow_hint (Stream *stream, Hint *hint)
 {
-  VpushPush *self = stream->push;
   const gchar *factor_sid = hint->factor_sid;
-  HintFetch *fetch;
 
   /* without a factor sid the challenge can only be fetched when one factor is possible */
   if (factor_sid == NULL && g_hash_table_size (stream->factors) == 1)
@@ -362,18 +262,7 @@ follow_hint (Stream *stream, Hint *hint)
       poll_stream (stream);
       return;
     }
-  /* known already, e.g. a resumed stream replaying hints */
-  if (vpush_pending_lookup (vpush_manager_get_pending (self->manager), hint->challenge_sid)
-      || g_hash_table_contains (self->fetching, hint->challenge_sid))
-    return;
-
-  g_hash_table_add (self->fetching, g_strdup (hint->challenge_sid));
-  fetch = g_new0 (HintFetch, 1);
-  fetch->push = self;
-  fetch->cancellable = g_object_ref (self->cancellable);
-  fetch->factor_sid = g_strdup (factor_sid);
-  fetch->challenge_sid = g_strdup (hint->challenge_sid);
-  vpush_manager_load_key_async (self->manager, factor_sid, self->cancellable, hint_key_cb, fetch);
+  vpush_hint_fetcher_follow (stream->push->fetcher, factor_sid, hint->challenge_sid);
 }
 
 static gboolean
@@ -730,7 +619,7 @@ vpush_push_update_factor (VpushPush *self, const gchar *factor_sid)
           g_hash_table_add (stream->factors, g_strdup (factor_sid));
           /* it heard none of the hints this stream had before */
           if (stream->state == STREAM_CONNECTED)
-            poll_factor (self, factor_sid);
+            vpush_hint_fetcher_poll (self->fetcher, factor_sid);
         }
     }
   vpush_poller_reschedule (vpush_manager_get_poller (self->manager), factor_sid);
@@ -796,11 +685,9 @@ vpush_push_finalize (GObject *object)
 {
   VpushPush *self = VPUSH_PUSH (object);
 
-  g_cancellable_cancel (self->cancellable);
-  g_object_unref (self->cancellable);
+  vpush_hint_fetcher_free (self->fetcher);
   g_hash_table_unref (self->streams);
   g_hash_table_unref (self->factor_urls);
-  g_hash_table_unref (self->fetching);
   g_object_unref (self->http);
   G_OBJECT_CLASS (vpush_push_parent_class)->finalize (object);
 }
@@ -822,11 +709,9 @@ static void
 vpush_push_init (VpushPush *self)
 {
   self->state = VPUSH_PUSH_STATE_DISABLED;
-  self->cancellable = g_cancellable_new ();
   self->streams
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)stream_free);
   self->factor_urls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  self->fetching = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 VpushPush *
@@ -836,5 +721,6 @@ vpush_push_new (VpushManager *manager, VpushHttp *http)
 
   self->manager = manager;
   self->http = g_object_ref (http);
+  self->fetcher = vpush_hint_fetcher_new (manager);
   return self;
 }
