@@ -402,6 +402,33 @@ def test_timeout_bounds_a_call_while_the_api_fails(factor, client, emulator):
     assert 0.9 <= elapsed < 1.8 * vt.SLOWDOWN, elapsed
 
 
+def test_history_lookup_polls_for_a_new_pending_challenge(factor, client, emulator):
+    """A challenge created under the transaction id after the call's own poll read the
+    factor's list: the list of recent challenges, read next, shows it pending. That list
+    item has nothing to sign, so vpushd polls the factor for it and answers it, well
+    before timeout-ms ends the call with NotFound."""
+    txid = vt.new_transaction_id()
+    client.refresh()  # no poll left in flight by an earlier test (lists retried after 503s)
+    # the poll's list is read at once and its answer held (within TimeoutMs): the
+    # challenge comes meanwhile
+    fault(emulator, list_path(factor), action="delay", seconds=0.5, method="GET", when="after")
+    since = len(emulator.requests())
+    call = PendingCall(client, "ApproveChallenge",
+                       vt.asv({"transaction-id": txid, "timeout-ms": 10000}))
+    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the poll's list to be held")
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    t0 = time.monotonic()
+    call.wait()
+    assert call.error is None and call.value == (ch["sid"],), call.error
+    assert time.monotonic() - t0 < 5 * vt.SLOWDOWN
+    assert emulator.answer_posts(ch["sid"]) == 1
+    lists = [r["query"] for r in logged(emulator, "/Entities/%s/Challenges" % factor.identity,
+                                        "GET", since)]
+    history = [i for i, q in enumerate(lists) if "Order=desc" in q and "Status=" not in q]
+    assert history, lists
+    assert any("Status=pending" in q for q in lists[history[0] + 1:]), lists
+
+
 def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, emulator):
     """A poll whose list had an item vpushd could not read left it out, and concludes
     nothing from the absence of the challenges it did not see: a pending challenge stays
