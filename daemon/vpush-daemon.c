@@ -111,14 +111,14 @@ on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_
   guint n = vpush_manager_get_n_factors (d->manager);
 
   d->owned = TRUE;
+  /* Only queued here: connections and TLS set-up happen from the main loop, after
+   * READY=1. Queued first, so that READY=1's STATUS= names the push streams. */
+  vpush_manager_start_network (d->manager);
   d->status = status_text (d->manager);
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_READY, NULL, NULL, NULL,
                    "ready on the session bus as %s, %u factor%s, state %s", name, n,
                    n == 1 ? "" : "s", vpush_manager_get_state (d->manager));
   sd_notifyf (0, "READY=1\nSTATUS=%s", d->status);
-  vpush_manager_start_network (d->manager);
-  /* the push streams' state changed above, before the handlers below were there */
-  schedule_status (d);
 
   g_signal_connect_swapped (vpush_manager_get_skeleton (d->manager), "notify::state",
                             G_CALLBACK (schedule_status), d);

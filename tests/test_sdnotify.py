@@ -165,11 +165,15 @@ def test_ready_status_stopping(session, emulator, notify):
 
 
 def test_push_status(session, emulator, notify):
-    """STATUS= follows PushState too."""
+    """STATUS= follows PushState too, from READY=1 on: the stream of [Push] Url opens once
+    the name is owned, with or without factors."""
     url = "%s/push/notify-%d/sse" % (emulator.url, time.monotonic_ns())
     d = Vpushd(session, emulator, notify, config={"Push": {"Url": url}})
     try:
-        notify.wait_for("READY")
+        fields = notify.wait_for("READY")[-1][2]
+        assert fields["STATUS"] in ("0 factors, starting, push connecting",
+                                    "0 factors, push connecting"), fields
+        notify.wait_for("STATUS", value="0 factors, push connected")
         vt.enroll(session.client, emulator)
         notify.wait_for("STATUS", value="1 factor, push connected")
         emulator.request("POST", "/_emulator/push/%s/drop" % url.split("/")[-2], {},
