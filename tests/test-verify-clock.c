@@ -1,0 +1,154 @@
+/* Unit tests for the Verify client: the one retry after a 401 with the API's Date (§6), the
+ * clock offset it corrects, and the calls it is not for. */
+#include "vpush-error.h"
+
+#include "test-verify-common.h"
+
+static void
+test_create_factor_no_retry (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) record = NULL;
+  g_autofree gchar *date = rfc1123 (g_get_real_time () / G_USEC_PER_SEC + 3600);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"Authenticate\", \"more_info\": "
+                "\"https://www.twilio.com/docs/errors/20003\", \"status\": 401}");
+  server_reply (fx->server, 201, NULL, factor_response);
+  record = create_factor (fx, NULL, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 401, code 20003: Authenticate");
+  g_assert_null (record);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
+  g_assert_cmpuint (fx->n_corrections, ==, 0);
+}
+
+static void
+test_delete_factor_double_401 (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *date = rfc1123 (g_get_real_time () / G_USEC_PER_SEC - 120);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 204, NULL, NULL);
+  g_assert_true (delete (fx, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpint (ABS (fx->last_correction + 120), <=, 2);
+}
+
+static void
+test_clock_skew_retry (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  g_autoptr (VpushChallenge) again = NULL;
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+  gint64 first_nbf;
+  gint64 second_nbf;
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 200, NULL, body);
+  challenge = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (challenge);
+
+  /* exactly one retry, with a JWT minted on the server's clock */
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpint (ABS (fx->last_correction - 3600), <=, 2);
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, fx->last_correction);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - server_now), <=, 2);
+  first_nbf = assert_device_auth (fx, 0);
+  second_nbf = assert_device_auth (fx, 1);
+  g_assert_cmpint (ABS (first_nbf + 3600 - second_nbf), <=, 2);
+  g_assert_cmpstr (server_request (fx->server, 0)->path, ==, server_request (fx->server, 1)->path);
+
+  /* a second 401 after the retry is final */
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 401, headers, "{\"code\": 20003, \"message\": \"still no\"}");
+  server_reply (fx->server, 200, NULL, body);
+  again = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 401, code 20003: still no");
+  g_assert_null (again);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
+  /* the offset did not change, so no second signal */
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+}
+
+/* The clock-skew retry of an answer: by the corrected clock the challenge has expired, so
+ * the answer is not sent again (dbus-api.md: never an answer for an expired challenge). */
+static void
+test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) answered = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+  server_reply (fx->server, 200,
+                "Twilio-Verify-Signature-Fields: sid,factor_sid,status,details,hidden_details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  pending->expires_at = vpush_verify_now (fx->verify) + 60;
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  answered = answer (fx, pending, "approved", &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_EXPIRED);
+  g_assert_null (answered);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_clear_error (&error);
+
+  /* nor are retries of a transient failure sent past the expiry by a clock corrected
+   * during the call: an hour and 2 s left, then (by the API's Date) 2 s */
+  enable_retries (fx, 20000);
+  pending->expires_at = vpush_verify_now (fx->verify) + 3602;
+  g_free (headers);
+  g_free (date);
+  date = rfc1123 (server_now + 3600);
+  headers = g_strdup_printf ("Date: %s\r\n", date);
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  for (guint i = 0; i < 1000; i++)
+    server_reply (fx->server, 503, NULL, "{\"code\": 20503, \"message\": \"busy\"}");
+  {
+    gint64 started = g_get_monotonic_time ();
+    g_autoptr (VpushChallenge) retried = answer (fx, pending, "approved", &error);
+
+    g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+    g_assert_null (retried);
+    /* the 20 s of retrying it would otherwise have had */
+    g_assert_cmpint (g_get_monotonic_time () - started, <, 10 * G_USEC_PER_SEC);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  ADD ("create-factor-no-retry", test_create_factor_no_retry);
+  ADD ("delete-factor-double-401", test_delete_factor_double_401);
+  ADD ("clock-skew-retry", test_clock_skew_retry);
+  ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
+
+  return g_test_run ();
+}

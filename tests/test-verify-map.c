@@ -1,0 +1,348 @@
+/* Unit tests for the Verify client: answers that are refused or mapped to an error (§3, §6):
+ * replies that do not map, API errors, JSON nested too deep, a challenge of another factor,
+ * list items left out, arguments refused before anything is sent. */
+#include <string.h>
+
+#include "vpush-error.h"
+
+#include "test-verify-common.h"
+
+static void
+test_create_factor_mapping (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *bad[] = {
+    /* no config.credential_sid */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"unverified\", \"date_created\": \"2024-01-02T03:04:05Z\", \"config\": {}}",
+    /* no config at all */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"unverified\", \"date_created\": \"2024-01-02T03:04:05Z\"}",
+    /* bad sid */
+    "{\"sid\": \"YF12\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": \"unverified\", "
+    "\"date_created\": \"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": \"CR1\"}}",
+    /* no date */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"unverified\", \"config\": {\"credential_sid\": \"CR1\"}}",
+    /* unknown status */
+    "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+    "\"bogus\", \"date_created\": \"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": "
+    "\"CR1\"}}",
+    "[1, 2]",
+    "{\"sid\": ",
+    "",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) minimal = NULL;
+  GBytes *body;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (VpushFactorRecord) record = NULL;
+
+      server_reply (fx->server, 201, NULL, bad[i]);
+      record = create_factor (fx, NULL, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (record);
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+
+  /* entity_sid and metadata are optional; without Metadata the form has no such field;
+   * the creation time is kept in the one form the bus shows (dbus-api.md) */
+  server_reply (fx->server, 201, NULL,
+                "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+                "\"unverified\", \"date_created\": \"2024-01-02T05:04:05.250+02:00\", \"config\": "
+                "{\"credential_sid\": \"CR1\"}, \"metadata\": null}");
+  minimal = create_factor (fx, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (minimal->entity_sid);
+  g_assert_null (minimal->metadata);
+  g_assert_cmpstr (minimal->credential_sid, ==, "CR1");
+  g_assert_cmpstr (minimal->created_at, ==, "2024-01-02T03:04:05Z");
+  body = server_request (fx->server, G_N_ELEMENTS (bad))->body;
+  g_assert_null (g_strstr_len (g_bytes_get_data (body, NULL), g_bytes_get_size (body), "Metadata"));
+}
+
+static void
+test_api_errors (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (VpushChallenge) d = NULL;
+
+  server_reply (fx->server, 400, "Content-Type: application/json\r\n",
+                "{\"code\": 60306, \"message\": \"Invalid parameter\", \"more_info\": "
+                "\"https://www.twilio.com/docs/errors/60306\", \"status\": 400}");
+  a = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 400, code 60306: Invalid parameter");
+  g_assert_null (a);
+  g_clear_error (&error);
+
+  server_reply (fx->server, 502, "Content-Type: text/html\r\n", "<html>Bad gateway</html>");
+  b = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_nonnull (strstr (error->message, "HTTP 502"));
+  g_assert_nonnull (strstr (error->message, "not a Twilio error"));
+  g_clear_error (&error);
+
+  /* JSON, but not the error shape */
+  server_reply (fx->server, 429, "Retry-After: 5\r\n", "{\"message\": \"slow down\"}");
+  c = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_nonnull (strstr (error->message, "HTTP 429"));
+  g_clear_error (&error);
+
+  server_reply (fx->server, 404, NULL,
+                "{\"code\": 60391, \"message\": \"Challenge not found\", \"status\": 404}");
+  d = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_null (d);
+}
+
+static void
+test_fetch_challenge_refused (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *bad_bodies[] = { "{\"sid\": \"" CHALLENGE_SID "\"", "[]", "\"str\"", "",
+                                "{\"sid\": \"" CHALLENGE_SID "\"}" };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) other = NULL;
+  g_autoptr (VpushChallenge) bad_sid = NULL;
+  g_autofree gchar *other_json = challenge_json (OTHER_FACTOR, "pending");
+
+  server_reply (fx->server, 200, "Twilio-Verify-Signature-Fields: sid\r\n", other_json);
+  other = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, OTHER_FACTOR));
+  g_assert_null (other);
+  g_clear_error (&error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_bodies); i++)
+    {
+      g_autoptr (VpushChallenge) challenge = NULL;
+
+      server_reply (fx->server, 200, NULL, bad_bodies[i]);
+      challenge = fetch (fx, CHALLENGE_SID, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (challenge);
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+
+  /* a sid from an untrusted push hint never reaches the path */
+  bad_sid = fetch (fx, "YC../../Factors", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (bad_sid);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1 + G_N_ELEMENTS (bad_bodies));
+}
+
+/* An item the API got wrong is left out, with a warning; the page's others are kept. */
+static void
+test_list_challenges_bad_items (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *good = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *other = challenge_json (OTHER_FACTOR, "pending");
+  g_autofree gchar *body
+      = g_strdup_printf ("{\"challenges\": [1, %s, %s, {\"sid\": 3}]}", other, good);
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (GError) error = NULL;
+
+  server_reply (fx->server, 200, NULL, body);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 0 left out: *");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 1 left out: *belongs to "
+                         "factor " OTHER_FACTOR "*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 3 left out: *");
+  page = list (fx, NULL, NULL, 20, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (page->challenges->len, ==, 1);
+  g_assert_cmpstr (((VpushChallenge *)g_ptr_array_index (page->challenges, 0))->factor_sid, ==,
+                   FACTOR_SID);
+  /* a poller must not take the absence of a challenge from this page as its answer */
+  g_assert_true (page->incomplete);
+}
+
+static void
+test_list_challenges_refused (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *bodies[] = {
+    "{}",
+    "{\"challenges\": {}}",
+    "{\"challenges\": [], \"meta\": []}",
+    "{\"challenges\": [], \"meta\": {\"next_page_url\": 5}}",
+    "{\"challenges\": [], \"meta\": {\"next_page_url\": \"https://[::1/v2/?PageToken=a\"}}",
+    "not json",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallengePage) too_big = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_autoptr (VpushChallengePage) page = NULL;
+
+      server_reply (fx->server, 200, NULL, bodies[i]);
+      page = list (fx, NULL, NULL, 20, NULL, &error);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (page);
+      g_test_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+
+  too_big = list (fx, NULL, NULL, 1001, NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, G_N_ELEMENTS (bodies));
+}
+
+/* A response that is another challenge than the one fetched is no answer to the fetch */
+static void
+test_fetch_other_challenge (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) fetched = NULL;
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+  g_autoptr (GString) other = g_string_new (body);
+
+  g_string_replace (other, CHALLENGE_SID, "YCffffffffffffffffffffffffffffffff", 0);
+  server_reply (fx->server, 200, NULL, other->str);
+  fetched = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_cmpstr (
+      error->message, ==,
+      "the response is challenge YCffffffffffffffffffffffffffffffff, not " CHALLENGE_SID);
+  g_assert_null (fetched);
+}
+
+static void
+test_answer_challenge_refused (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) listed = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (VpushChallenge) d = NULL;
+  g_autoptr (VpushChallenge) e = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *other_json = challenge_json (OTHER_FACTOR, "approved");
+
+  /* a challenge from a list has no signature fields: nothing is sent */
+  node = json_from_string (pending_json, &error);
+  g_assert_no_error (error);
+  listed = vpush_challenge_new_from_json (node, &error);
+  g_assert_no_error (error);
+  a = answer (fx, listed, "approved", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (a);
+  g_clear_error (&error);
+
+  /* a listed field missing from the body: the JWT is refused, nothing is sent */
+  vpush_challenge_set_signature_fields (listed, node, "sid,no_such_field");
+  b = answer (fx, listed, "denied", &error);
+  g_assert_nonnull (error);
+  g_assert_null (b);
+  g_clear_error (&error);
+
+  vpush_challenge_set_signature_fields (listed, node, "sid,status");
+  c = answer (fx, listed, "pending", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (c);
+  g_clear_error (&error);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 0);
+
+  /* the answer's response is mapped, and must be the same factor's */
+  server_reply (fx->server, 200, NULL, other_json);
+  d = answer (fx, listed, "denied", &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_null (d);
+  g_clear_error (&error);
+
+  server_reply (fx->server, 403, NULL,
+                "{\"code\": 60323, \"message\": \"Challenge expired\", \"status\": 403}");
+  e = answer (fx, listed, "approved", &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 403, code 60323: Challenge expired");
+  g_clear_error (&error);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+}
+
+/* JSON nested past any the API sends is refused before json-glib, which would recurse
+ * off the end of the stack: 300 KB of "[" crashed vpushd. Brackets in strings don't
+ * count. */
+static void
+test_deep_json (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  gsize deep_len = 300000;
+  g_autofree gchar *deep = g_malloc (deep_len + 1);
+  g_autoptr (GString) quoted = g_string_new ("{\"sid\": \"");
+
+  memset (deep, '[', deep_len);
+  deep[deep_len] = '\0';
+  server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", deep, deep_len);
+  a = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "JSON nested deeper than 32 levels"));
+  g_clear_error (&error);
+
+  /* json-glib's own extensions ('…' strings, comments) can't hide the depth from the scan */
+  {
+    static const gchar *const prefixes[] = { "['\"', ", "/*\"*/", "#\"\n", "//\"\n" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+      {
+        g_autoptr (VpushChallenge) sneaky = NULL;
+        g_autofree gchar *body = g_strconcat (prefixes[i], deep, NULL);
+
+        server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", body,
+                            strlen (prefixes[i]) + deep_len);
+        sneaky = fetch (fx, CHALLENGE_SID, &error);
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+        g_assert_nonnull (strstr (error->message, "is outside a string"));
+        g_clear_error (&error);
+      }
+  }
+
+  /* an error body too */
+  server_reply_bytes (fx->server, 400, "Content-Type: application/json\r\n", deep, deep_len);
+  b = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_nonnull (strstr (error->message, "HTTP 400, and the body is not a Twilio error"));
+  g_clear_error (&error);
+
+  /* brackets and escaped quotes inside a string are text */
+  for (guint i = 0; i < 100; i++)
+    g_string_append (quoted, "[{\\\"");
+  g_string_append (quoted, "\"}");
+  server_reply (fx->server, 200, "Content-Type: application/json\r\n", quoted->str);
+  c = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_null (strstr (error->message, "nested"));
+  g_assert_nonnull (strstr (error->message, "“sid” is not a YC… sid"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  ADD ("create-factor-mapping", test_create_factor_mapping);
+  ADD ("api-errors", test_api_errors);
+  ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
+  ADD ("list-challenges-refused", test_list_challenges_refused);
+  ADD ("list-challenges-bad-items", test_list_challenges_bad_items);
+  ADD ("answer-challenge-refused", test_answer_challenge_refused);
+  ADD ("deep-json", test_deep_json);
+  ADD ("fetch-other-challenge", test_fetch_other_challenge);
+
+  return g_test_run ();
+}
