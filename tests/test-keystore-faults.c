@@ -1,43 +1,15 @@
-/* Runs inside tests/vpush-test-session: a private session bus and a fresh gnome-keyring whose
- * login collection is unlocked with the password "vpush-test". */
+/* Unit tests for the key store when the Secret Service fails it: a locked keyring, a
+ * cancelled call, a daemon that does not answer, one killed and restarted. */
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <libsecret/secret.h>
 
 #include "vpush-error.h"
-#include "vpush-keystore.h"
+
+#include "test-keystore-common.h"
 
 #define TEST_PASSWORD "vpush-test"
-#define SERVICE_SID   "VA00000000000000000000000000000001"
-#define ABSENT_SID    "YF00000000000000000000000000000000"
-
-/* Our own copy of the schema, so a wrong name in the key store fails the search below. */
-static const SecretSchema test_schema = {
-  "io.github.vpush.FactorKey",
-  SECRET_SCHEMA_NONE,
-  {
-      { "factor-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },
-      { "service-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },
-      { NULL, 0 },
-  },
-};
-
-static void
-on_result (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **slot = user_data;
-
-  *slot = g_object_ref (result);
-}
-
-static gboolean
-on_wait_expired (gpointer user_data)
-{
-  *(gboolean *)user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
 
 /* Runs the main loop until *done; fails the test after 10 s. */
 static void
@@ -50,19 +22,6 @@ wait_until (const gboolean *done)
     g_main_context_iteration (NULL, TRUE);
   g_assert_false (expired);
   g_source_remove (id);
-}
-
-static GAsyncResult *
-wait_result (GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
-
-  while (*slot == NULL && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
-  return *slot;
 }
 
 /* Runs the main loop until the key store's "available" is as wanted; fails after 10 s. */
@@ -78,249 +37,6 @@ wait_available (VpushKeystore *keystore, gboolean available)
   g_source_remove (id);
 }
 
-static gchar *
-random_sid (void)
-{
-  GString *sid = g_string_new ("YF");
-
-  for (guint i = 0; i < 32; i++)
-    g_string_append_c (sid, "0123456789abcdef"[g_random_int_range (0, 16)]);
-  return g_string_free (sid, FALSE);
-}
-
-static VpushKeystore *
-keystore_new_ready (guint timeout_ms)
-{
-  g_autoptr (VpushKeystore) keystore = vpush_keystore_new (timeout_ms);
-  g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) error = NULL;
-
-  vpush_keystore_init_async (keystore, NULL, on_result, &result);
-  g_assert_true (vpush_keystore_init_finish (keystore, wait_result (&result), &error));
-  g_assert_no_error (error);
-  return g_steal_pointer (&keystore);
-}
-
-static gboolean
-keystore_store (VpushKeystore *keystore, const gchar *sid, const gchar *name, VpushKey *key,
-                GError **error)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-
-  vpush_keystore_store_async (keystore, sid, SERVICE_SID, name, key, NULL, on_result, &result);
-  return vpush_keystore_store_finish (keystore, wait_result (&result), error);
-}
-
-static VpushKey *
-keystore_load (VpushKeystore *keystore, const gchar *sid, GError **error)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-
-  vpush_keystore_load_async (keystore, sid, NULL, on_result, &result);
-  return vpush_keystore_load_finish (keystore, wait_result (&result), error);
-}
-
-static gboolean
-keystore_delete (VpushKeystore *keystore, const gchar *sid, GError **error)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-
-  vpush_keystore_delete_async (keystore, sid, NULL, on_result, &result);
-  return vpush_keystore_delete_finish (keystore, wait_result (&result), error);
-}
-
-static VpushKey *
-generate_key (void)
-{
-  g_autoptr (GError) error = NULL;
-  VpushKey *key = vpush_key_generate (&error);
-
-  g_assert_no_error (error);
-  return key;
-}
-
-/* A signature made with the loaded key verifies with the original key's public half. */
-static void
-assert_same_key (VpushKey *original, VpushKey *loaded)
-{
-  static const guint8 msg[] = "vpush keystore round trip";
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *spki = vpush_key_get_public_spki_b64 (original, &error);
-  g_autofree guint8 *sig = NULL;
-  gsize sig_len = 0;
-
-  g_assert_no_error (error);
-  g_assert_true (vpush_key_sign_der (loaded, msg, sizeof msg, &sig, &sig_len, &error));
-  g_assert_no_error (error);
-  g_assert_true (vpush_ecdsa_verify_der (spki, msg, sizeof msg, sig, sig_len, &error));
-  g_assert_no_error (error);
-}
-
-static void
-test_keystore_round_trip (void)
-{
-  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
-  g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (VpushKey) replacement = generate_key ();
-  g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *sid = random_sid ();
-
-  g_assert_false (vpush_keystore_get_locked (keystore));
-
-  g_assert_true (keystore_store (keystore, sid, "Kiosk", key, &error));
-  g_assert_no_error (error);
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (loaded);
-  assert_same_key (key, loaded);
-  g_clear_pointer (&loaded, vpush_key_free);
-
-  /* Storing under the same attributes replaces the item. */
-  g_assert_true (keystore_store (keystore, sid, "Kiosk", replacement, &error));
-  g_assert_no_error (error);
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (replacement, loaded);
-}
-
-/* Calls made after init but before the key store has settled wait for it and then go
- * through (vpushd owns its name before the Secret Service has answered); a call before init
- * fails at once, with nothing that would ever send it. */
-static void
-test_keystore_parked (void)
-{
-  g_autoptr (VpushKeystore) ready = keystore_new_ready (5000);
-  g_autoptr (VpushKeystore) keystore = vpush_keystore_new (5000);
-  g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (VpushKey) other = generate_key ();
-  g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GAsyncResult) early = NULL;
-  g_autoptr (GAsyncResult) init = NULL;
-  g_autoptr (GAsyncResult) load = NULL;
-  g_autoptr (GAsyncResult) store = NULL;
-  g_autoptr (GAsyncResult) list = NULL;
-  g_autoptr (GHashTable) listed = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *sid = random_sid ();
-  g_autofree gchar *other_sid = random_sid ();
-
-  g_assert_true (keystore_store (ready, sid, "Kiosk", key, &error));
-  g_assert_no_error (error);
-
-  vpush_keystore_load_async (keystore, sid, NULL, on_result, &early);
-  g_assert_null (vpush_keystore_load_finish (keystore, wait_result (&early), &error));
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
-  g_clear_error (&error);
-
-  vpush_keystore_init_async (keystore, NULL, on_result, &init);
-  g_assert_false (vpush_keystore_get_settled (keystore));
-  vpush_keystore_load_async (keystore, sid, NULL, on_result, &load);
-  vpush_keystore_store_async (keystore, other_sid, SERVICE_SID, "Other", other, NULL, on_result,
-                              &store);
-  vpush_keystore_list_async (keystore, NULL, on_result, &list);
-
-  loaded = vpush_keystore_load_finish (keystore, wait_result (&load), &error);
-  g_assert_no_error (error);
-  /* the outcome came first, and was a connection */
-  g_assert_true (vpush_keystore_get_settled (keystore));
-  g_assert_nonnull (init);
-  g_assert_true (vpush_keystore_init_finish (keystore, init, &error));
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
-  g_assert_true (vpush_keystore_store_finish (keystore, wait_result (&store), &error));
-  g_assert_no_error (error);
-  listed = vpush_keystore_list_finish (keystore, wait_result (&list), &error);
-  g_assert_no_error (error);
-  g_assert_true (g_hash_table_contains (listed, sid));
-
-  g_clear_pointer (&loaded, vpush_key_free);
-  loaded = keystore_load (ready, other_sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (other, loaded);
-  g_assert_true (keystore_delete (keystore, sid, &error));
-  g_assert_true (keystore_delete (keystore, other_sid, &error));
-  g_assert_no_error (error);
-}
-
-static void
-test_keystore_item (void)
-{
-  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
-  g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (GHashTable) query = NULL;
-  g_autoptr (GHashTable) attributes = NULL;
-  g_autoptr (SecretValue) value = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *sid = random_sid ();
-  g_autofree gchar *label = NULL;
-  g_autofree gchar *schema_name = NULL;
-  g_autofree guint8 *der = NULL;
-  const gchar *stored;
-  gsize der_len = 0;
-  gsize stored_len = 0;
-  GList *items;
-  SecretItem *item;
-
-  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
-  g_assert_no_error (error);
-
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
-  items = secret_service_search_sync (service, &test_schema, query,
-                                      SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (g_list_length (items), ==, 1);
-  item = items->data;
-
-  label = secret_item_get_label (item);
-  g_assert_cmpstr (label, ==, "vpush factor key (Front desk)");
-  schema_name = secret_item_get_schema_name (item);
-  g_assert_cmpstr (schema_name, ==, "io.github.vpush.FactorKey");
-  attributes = secret_item_get_attributes (item);
-  g_assert_cmpstr (g_hash_table_lookup (attributes, "factor-sid"), ==, sid);
-  g_assert_cmpstr (g_hash_table_lookup (attributes, "service-sid"), ==, SERVICE_SID);
-
-  /* The secret is the PKCS#8 DER itself. */
-  value = secret_item_get_secret (item);
-  g_assert_nonnull (value);
-  stored = secret_value_get (value, &stored_len);
-  g_assert_true (vpush_key_export_pkcs8 (key, &der, &der_len, &error));
-  g_assert_no_error (error);
-  g_assert_cmpmem (stored, stored_len, der, der_len);
-  vpush_secure_free (g_steal_pointer (&der), der_len);
-
-  g_list_free_full (items, g_object_unref);
-}
-
-static gboolean
-keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name, GError **error)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-
-  vpush_keystore_relabel_async (keystore, sid, name, NULL, on_result, &result);
-  return vpush_keystore_relabel_finish (keystore, wait_result (&result), error);
-}
-
-/* The key store's items of a factor, as any other program sees them */
-static GList *
-find_items (const gchar *sid)
-{
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (GHashTable) query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
-  g_autoptr (GError) error = NULL;
-  GList *items;
-
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  items
-      = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL, NULL, &error);
-  g_assert_no_error (error);
-  return items;
-}
-
 static guint
 count_items (const gchar *sid)
 {
@@ -329,95 +45,6 @@ count_items (const gchar *sid)
 
   g_list_free_full (items, g_object_unref);
   return n;
-}
-
-/* The label of the factor's one item */
-static gchar *
-item_label (const gchar *sid)
-{
-  GList *items = find_items (sid);
-  gchar *label;
-
-  g_assert_cmpuint (g_list_length (items), ==, 1);
-  label = secret_item_get_label (items->data);
-  g_list_free_full (items, g_object_unref);
-  return label;
-}
-
-/* A rename relabels the item; the key stays as it was. */
-static void
-test_keystore_relabel (void)
-{
-  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
-  g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *sid = random_sid ();
-  g_autofree gchar *other_sid = random_sid ();
-  g_autofree gchar *label = NULL;
-
-  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
-  g_assert_true (keystore_store (keystore, other_sid, "Back office", key, &error));
-  g_assert_no_error (error);
-
-  g_assert_true (keystore_relabel (keystore, sid, "Front desk 2", &error));
-  g_assert_no_error (error);
-  label = item_label (sid);
-  g_assert_cmpstr (label, ==, "vpush factor key (Front desk 2)");
-  g_clear_pointer (&label, g_free);
-  label = item_label (other_sid);
-  g_assert_cmpstr (label, ==, "vpush factor key (Back office)");
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
-
-  g_assert_false (keystore_relabel (keystore, ABSENT_SID, "Nobody", &error));
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
-}
-
-static void
-test_keystore_absent (void)
-{
-  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
-  g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GError) error = NULL;
-
-  loaded = keystore_load (keystore, ABSENT_SID, &error);
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
-  g_assert_null (loaded);
-}
-
-static void
-test_keystore_delete (void)
-{
-  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
-  g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *sid = random_sid ();
-  g_autofree gchar *other_sid = random_sid ();
-
-  g_assert_true (keystore_store (keystore, sid, "Doomed", key, &error));
-  g_assert_true (keystore_store (keystore, other_sid, "Survivor", key, &error));
-  g_assert_no_error (error);
-
-  g_assert_true (keystore_delete (keystore, sid, &error));
-  g_assert_no_error (error);
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
-  g_assert_null (loaded);
-  g_clear_error (&error);
-
-  /* Only the one factor's key went. */
-  loaded = keystore_load (keystore, other_sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
-
-  /* Deleting what is gone is not an error. */
-  g_assert_true (keystore_delete (keystore, sid, &error));
-  g_assert_no_error (error);
-  g_assert_true (keystore_delete (keystore, ABSENT_SID, &error));
-  g_assert_no_error (error);
 }
 
 static void
@@ -824,12 +451,6 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
-  g_test_add_func ("/keystore/item", test_keystore_item);
-  g_test_add_func ("/keystore/parked", test_keystore_parked);
-  g_test_add_func ("/keystore/relabel", test_keystore_relabel);
-  g_test_add_func ("/keystore/absent", test_keystore_absent);
-  g_test_add_func ("/keystore/delete", test_keystore_delete);
   g_test_add_func ("/keystore/locked", test_keystore_locked);
   g_test_add_func ("/keystore/cancelled", test_keystore_cancelled);
   g_test_add_func ("/keystore/timeout", test_keystore_timeout);

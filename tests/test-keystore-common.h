@@ -1,0 +1,31 @@
+/* What the key store's tests (test-keystore-items.c, test-keystore-faults.c) share. Each runs
+ * inside tests/vpush-test-session: a private session bus and a fresh gnome-keyring whose login
+ * collection is unlocked with the password "vpush-test". */
+#pragma once
+
+#include <libsecret/secret.h>
+
+#include "vpush-keystore.h"
+
+#define SERVICE_SID "VA00000000000000000000000000000001"
+#define ABSENT_SID  "YF00000000000000000000000000000000"
+
+extern const SecretSchema test_schema;
+
+/* running calls to completion */
+void on_result (GObject *source, GAsyncResult *result, gpointer user_data);
+gboolean on_wait_expired (gpointer user_data);
+GAsyncResult *wait_result (GAsyncResult **slot);
+
+/* keys and the key store */
+gchar *random_sid (void);
+VpushKeystore *keystore_new_ready (guint timeout_ms);
+gboolean keystore_store (VpushKeystore *keystore, const gchar *sid, const gchar *name,
+                         VpushKey *key, GError **error);
+VpushKey *keystore_load (VpushKeystore *keystore, const gchar *sid, GError **error);
+gboolean keystore_delete (VpushKeystore *keystore, const gchar *sid, GError **error);
+gboolean keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name,
+                           GError **error);
+VpushKey *generate_key (void);
+void assert_same_key (VpushKey *original, VpushKey *loaded);
+GList *find_items (const gchar *sid);

@@ -1,0 +1,249 @@
+/* Unit tests for the key store with a working Secret Service: a factor's key stored, loaded,
+ * relabelled and deleted, the item as other programs see it, and calls made before the key
+ * store has settled. */
+#include "vpush-error.h"
+
+#include "test-keystore-common.h"
+
+static void
+test_keystore_round_trip (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) replacement = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+
+  g_assert_false (vpush_keystore_get_locked (keystore));
+
+  g_assert_true (keystore_store (keystore, sid, "Kiosk", key, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (loaded);
+  assert_same_key (key, loaded);
+  g_clear_pointer (&loaded, vpush_key_free);
+
+  /* Storing under the same attributes replaces the item. */
+  g_assert_true (keystore_store (keystore, sid, "Kiosk", replacement, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (replacement, loaded);
+}
+
+/* Calls made after init but before the key store has settled wait for it and then go
+ * through (vpushd owns its name before the Secret Service has answered); a call before init
+ * fails at once, with nothing that would ever send it. */
+static void
+test_keystore_parked (void)
+{
+  g_autoptr (VpushKeystore) ready = keystore_new_ready (5000);
+  g_autoptr (VpushKeystore) keystore = vpush_keystore_new (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) other = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GAsyncResult) early = NULL;
+  g_autoptr (GAsyncResult) init = NULL;
+  g_autoptr (GAsyncResult) load = NULL;
+  g_autoptr (GAsyncResult) store = NULL;
+  g_autoptr (GAsyncResult) list = NULL;
+  g_autoptr (GHashTable) listed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *other_sid = random_sid ();
+
+  g_assert_true (keystore_store (ready, sid, "Kiosk", key, &error));
+  g_assert_no_error (error);
+
+  vpush_keystore_load_async (keystore, sid, NULL, on_result, &early);
+  g_assert_null (vpush_keystore_load_finish (keystore, wait_result (&early), &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+
+  vpush_keystore_init_async (keystore, NULL, on_result, &init);
+  g_assert_false (vpush_keystore_get_settled (keystore));
+  vpush_keystore_load_async (keystore, sid, NULL, on_result, &load);
+  vpush_keystore_store_async (keystore, other_sid, SERVICE_SID, "Other", other, NULL, on_result,
+                              &store);
+  vpush_keystore_list_async (keystore, NULL, on_result, &list);
+
+  loaded = vpush_keystore_load_finish (keystore, wait_result (&load), &error);
+  g_assert_no_error (error);
+  /* the outcome came first, and was a connection */
+  g_assert_true (vpush_keystore_get_settled (keystore));
+  g_assert_nonnull (init);
+  g_assert_true (vpush_keystore_init_finish (keystore, init, &error));
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+  g_assert_true (vpush_keystore_store_finish (keystore, wait_result (&store), &error));
+  g_assert_no_error (error);
+  listed = vpush_keystore_list_finish (keystore, wait_result (&list), &error);
+  g_assert_no_error (error);
+  g_assert_true (g_hash_table_contains (listed, sid));
+
+  g_clear_pointer (&loaded, vpush_key_free);
+  loaded = keystore_load (ready, other_sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (other, loaded);
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_true (keystore_delete (keystore, other_sid, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_keystore_item (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (GHashTable) query = NULL;
+  g_autoptr (GHashTable) attributes = NULL;
+  g_autoptr (SecretValue) value = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *label = NULL;
+  g_autofree gchar *schema_name = NULL;
+  g_autofree guint8 *der = NULL;
+  const gchar *stored;
+  gsize der_len = 0;
+  gsize stored_len = 0;
+  GList *items;
+  SecretItem *item;
+
+  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
+  g_assert_no_error (error);
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
+  items = secret_service_search_sync (service, &test_schema, query,
+                                      SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (items), ==, 1);
+  item = items->data;
+
+  label = secret_item_get_label (item);
+  g_assert_cmpstr (label, ==, "vpush factor key (Front desk)");
+  schema_name = secret_item_get_schema_name (item);
+  g_assert_cmpstr (schema_name, ==, "io.github.vpush.FactorKey");
+  attributes = secret_item_get_attributes (item);
+  g_assert_cmpstr (g_hash_table_lookup (attributes, "factor-sid"), ==, sid);
+  g_assert_cmpstr (g_hash_table_lookup (attributes, "service-sid"), ==, SERVICE_SID);
+
+  /* The secret is the PKCS#8 DER itself. */
+  value = secret_item_get_secret (item);
+  g_assert_nonnull (value);
+  stored = secret_value_get (value, &stored_len);
+  g_assert_true (vpush_key_export_pkcs8 (key, &der, &der_len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (stored, stored_len, der, der_len);
+  vpush_secure_free (g_steal_pointer (&der), der_len);
+
+  g_list_free_full (items, g_object_unref);
+}
+
+/* The label of the factor's one item */
+static gchar *
+item_label (const gchar *sid)
+{
+  GList *items = find_items (sid);
+  gchar *label;
+
+  g_assert_cmpuint (g_list_length (items), ==, 1);
+  label = secret_item_get_label (items->data);
+  g_list_free_full (items, g_object_unref);
+  return label;
+}
+
+/* A rename relabels the item; the key stays as it was. */
+static void
+test_keystore_relabel (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *other_sid = random_sid ();
+  g_autofree gchar *label = NULL;
+
+  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
+  g_assert_true (keystore_store (keystore, other_sid, "Back office", key, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (keystore_relabel (keystore, sid, "Front desk 2", &error));
+  g_assert_no_error (error);
+  label = item_label (sid);
+  g_assert_cmpstr (label, ==, "vpush factor key (Front desk 2)");
+  g_clear_pointer (&label, g_free);
+  label = item_label (other_sid);
+  g_assert_cmpstr (label, ==, "vpush factor key (Back office)");
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+
+  g_assert_false (keystore_relabel (keystore, ABSENT_SID, "Nobody", &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+}
+
+static void
+test_keystore_absent (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+
+  loaded = keystore_load (keystore, ABSENT_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+}
+
+static void
+test_keystore_delete (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *other_sid = random_sid ();
+
+  g_assert_true (keystore_store (keystore, sid, "Doomed", key, &error));
+  g_assert_true (keystore_store (keystore, other_sid, "Survivor", key, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_no_error (error);
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+
+  /* Only the one factor's key went. */
+  loaded = keystore_load (keystore, other_sid, &error);
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+
+  /* Deleting what is gone is not an error. */
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_no_error (error);
+  g_assert_true (keystore_delete (keystore, ABSENT_SID, &error));
+  g_assert_no_error (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
+  g_test_add_func ("/keystore/item", test_keystore_item);
+  g_test_add_func ("/keystore/parked", test_keystore_parked);
+  g_test_add_func ("/keystore/relabel", test_keystore_relabel);
+  g_test_add_func ("/keystore/absent", test_keystore_absent);
+  g_test_add_func ("/keystore/delete", test_keystore_delete);
+
+  return g_test_run ();
+}
