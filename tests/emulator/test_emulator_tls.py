@@ -20,7 +20,7 @@ from cryptography import x509
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_emulator import EMULATOR, Emulator, basic  # noqa: E402
+from emulator_client import EMULATOR, Emulator, basic  # noqa: E402
 from vpush_emulator import testca  # noqa: E402
 
 

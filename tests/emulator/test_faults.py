@@ -13,7 +13,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_emulator import Device, Emulator, basic  # noqa: E402
+from emulator_client import Device, Emulator, basic  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,292 @@
+"""Challenges on the emulator: creating, fetching, answering and listing them, paging."""
+
+import json
+import time
+import urllib.parse
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from emulator_client import SIGNATURE_FIELDS, Device, _other_key, assert_error, b64url
+
+
+# --- challenges: creation ------------------------------------------------------------------
+
+def _iso(ts):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+BAD_CHALLENGE = {
+    "no-factor": (dict(factor=None), 400, 60362),
+    "factor-malformed": (dict(factor="YF123"), 400, 60362),
+    "factor-unknown": (dict(factor="YF" + "a" * 32), 404, 60390),
+    "no-message": (dict(message=""), 400, 60306),
+    "message-257": (dict(message="m" * 257), 400, 60306),
+    "fields-21": (dict(fields=[{"label": "l", "value": "v"}] * 21), 400, 60306),
+    "field-not-json": (dict(raw_fields=["{label"]), 400, 60306),
+    "field-no-value": (dict(raw_fields=['{"label": "a"}']), 400, 60306),
+    "field-label-37": (dict(fields=[{"label": "l" * 37, "value": "v"}]), 400, 60306),
+    "field-value-129": (dict(fields=[{"label": "l", "value": "v" * 129}]), 400, 60306),
+    "field-number": (dict(fields=[{"label": "l", "value": 5}]), 400, 60306),
+    "hidden-number": (dict(hidden='{"a": 1}'), 400, 60306),
+    "hidden-array": (dict(hidden='["a"]'), 400, 60306),
+    "hidden-1025": (dict(hidden=json.dumps({"a": "b" * 1017})), 400, 60306),
+    "expiry-past": (dict(expiration=-10), 400, 60306),
+    "expiry-61min": (dict(expiration=3660), 400, 60306),
+    "expiry-garbage": (dict(expiration="tomorrow"), 400, 60306),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CHALLENGE))
+def test_create_challenge_rejected(emu, dev, case):
+    spec, status, code = BAD_CHALLENGE[case]
+    form = []
+    factor = spec.get("factor", dev.sid)
+    if factor is not None:
+        form.append(("FactorSid", factor))
+    form.append(("Details.Message", spec.get("message", "Hello")))
+    form += [("Details.Fields", json.dumps(f)) for f in spec.get("fields", [])]
+    form += [("Details.Fields", f) for f in spec.get("raw_fields", [])]
+    if "hidden" in spec:
+        form.append(("HiddenDetails", spec["hidden"]))
+    if "expiration" in spec:
+        e = spec["expiration"]
+        form.append(("ExpirationDate", e if isinstance(e, str) else _iso(time.time() + e)))
+    r = emu.backend("POST", dev.base + "/Challenges", form)
+    assert_error(r, status, code)
+
+
+def test_create_challenge_other_entity(emu, dev):
+    other = Device(emu).enroll()
+    assert_error(emu.create_challenge(other.identity, dev.sid), 404, 60390)
+    assert_error(emu.create_challenge("nobody-1234", dev.sid), 404, 60392)
+
+
+def test_create_challenge_fields_and_expiry(emu, dev):
+    fields = [{"label": f"L{i}", "value": f"v/{i} & ="} for i in range(20)]
+    exp = int(time.time()) + 3500
+    r = emu.create_challenge(dev.identity, dev.sid, "m" * 256, fields=fields,
+                             hidden={"ip": "10.0.0.1", "txn": "a/b=c"},
+                             expiration=_iso(exp))
+    assert r.status == 201, r
+    assert r.json["details"]["fields"] == fields
+    assert r.json["expiration_date"] == _iso(exp)
+    assert r.json["hidden_details"] == {"ip": "10.0.0.1", "txn": "a/b=c"}
+    for form in ("%Y-%m-%dT%H:%M:%S.123Z", "%Y-%m-%dT%H:%M:%S+00:00"):
+        e = time.strftime(form, time.gmtime(time.time() + 120))
+        assert emu.create_challenge(dev.identity, dev.sid, expiration=e).status == 201
+
+
+# --- challenges: fetch, answer --------------------------------------------------------------
+
+def test_signature_fields_only_when_pending(emu, dev):
+    c = emu.create_challenge(dev.identity, dev.sid, hidden=None).json
+    got = dev.fetch(c["sid"])
+    assert got.header("Twilio-Verify-Signature-Fields").split(",") == SIGNATURE_FIELDS
+    assert all(k in got.json for k in SIGNATURE_FIELDS)
+    assert got.json["hidden_details"] is None
+    assert dev.answer(c["sid"]).status == 200
+    assert dev.fetch(c["sid"]).header("Twilio-Verify-Signature-Fields") is None
+
+
+def _tamper_message(p):
+    p["details"] = dict(p["details"], message="something else")
+
+
+def _tamper_hidden(p):
+    p["hidden_details"] = {"txn": "forged"}
+
+
+def _drop_identity(p):
+    del p["identity"]
+
+
+def _drop_details(p):
+    del p["details"]
+
+
+def _wrong_status(p):
+    p["status"] = "expired"
+
+
+def _no_status(p):
+    del p["status"]
+
+
+def _expiry_shift(p):
+    p["expiration_date"] = _iso(time.time() + 9999)
+
+
+def _sid_other(p):
+    p["sid"] = "YC" + "b" * 32
+
+
+BAD_ANSWER = {
+    "tampered-message": dict(mutate=_tamper_message),
+    "tampered-hidden": dict(mutate=_tamper_hidden),
+    "tampered-expiry": dict(mutate=_expiry_shift),
+    "tampered-sid": dict(mutate=_sid_other),
+    "missing-identity": dict(mutate=_drop_identity),
+    "missing-details": dict(mutate=_drop_details),
+    "status-expired": dict(mutate=_wrong_status),
+    "status-missing": dict(mutate=_no_status),
+    "bad-signature": dict(key="OTHER"),
+    "alg-hs256": dict(header={"typ": "JWT", "alg": "HS256"}),
+    "typ-missing": dict(header={"alg": "ES256"}),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ANSWER))
+def test_answer_rejected(emu, dev, case):
+    c = emu.create_challenge(dev.identity, dev.sid, hidden={"txn": "t-9"}).json
+    kw = dict(BAD_ANSWER[case])
+    if kw.get("key") == "OTHER":
+        kw["key"] = _other_key()
+    assert_error(dev.answer(c["sid"], **kw), 403, 60324)
+    assert dev.fetch(c["sid"]).json["status"] == "pending"
+    assert dev.answer(c["sid"]).status == 200, "a good answer still works afterwards"
+
+
+def test_answer_malformed_payloads(emu, dev):
+    c = emu.create_challenge(dev.identity, dev.sid).json
+    path = f"/Challenges/{c['sid']}"
+    for payload in ("x", "a.b.c", dev.jwt() + "x"):
+        assert_error(dev.call("POST", path, {"AuthPayload": payload}), 403, 60324)
+    assert_error(dev.call("POST", path, {}), 400, 60306)
+    assert_error(dev.call("POST", path, {"AuthPayload": "a" * 5457}), 400, 60306)
+
+
+def test_answer_semantic_compare(emu, dev):
+    """Android escapes '/' as '\\/' and orders keys arbitrarily: compare JSON values."""
+    c = emu.create_challenge(dev.identity, dev.sid, "a/b", hidden={"u": "http://x/y"}).json
+    got = dev.fetch(c["sid"])
+    fields = got.header("Twilio-Verify-Signature-Fields").split(",")
+    payload = {k: got.json[k] for k in reversed(fields)}
+    payload["status"] = "approved"
+    text = json.dumps(payload).replace("/", "\\/")
+    h = b64url(b'{"alg":"ES256","typ":"JWT"}')
+    p = b64url(text.encode())
+    r, s = decode_dss_signature(dev.sign_der(f"{h}.{p}".encode()))
+    jwt = f"{h}.{p}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    r = dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": jwt,
+                                                       "Metadata": '{"os": "Linux"}'})
+    assert r.status == 200 and r.json["status"] == "approved", r
+    assert r.json["metadata"] == {"os": "Linux"}
+
+
+def test_answer_expired(emu, dev, clock):
+    c = emu.create_challenge(dev.identity, dev.sid, expiration=_iso(time.time() + 60)).json
+    got = dev.fetch(c["sid"])
+    payload = dev.answer_payload(got)
+    clock(120)
+    dev.correction = 120
+    r = dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": payload})
+    assert_error(r, 403, 60323)
+    f = dev.fetch(c["sid"])
+    assert f.json["status"] == "expired" and f.header("Twilio-Verify-Signature-Fields") is None
+    lst = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Status": "expired"})
+    assert c["sid"] in [x["sid"] for x in lst.json["challenges"]]
+    assert emu.state()["challenges"][c["sid"]]["answer_posts"] == 1
+
+
+def test_answer_twice(emu, dev):
+    c = emu.create_challenge(dev.identity, dev.sid).json
+    got = dev.fetch(c["sid"])
+    payload = dev.answer_payload(got, "approved")
+    assert dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": payload}).status == 200
+    r = dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": payload})
+    assert_error(r, 409, 60325)
+    r = dev.call("POST", f"/Challenges/{c['sid']}",
+                 {"AuthPayload": dev.answer_payload(got, "denied")})
+    assert_error(r, 409, 60325)
+    st = emu.state()["challenges"][c["sid"]]
+    assert st["status"] == "approved" and st["answer_posts"] == 3
+
+
+def test_challenge_lookup_errors(emu, dev):
+    assert_error(dev.fetch("YC123"), 400, 60364)
+    assert_error(dev.fetch("YC" + "0" * 32), 404, 60391)
+    assert_error(emu.backend("GET", f"{dev.base}/Challenges/YC{'0' * 32}"), 404, 60391)
+
+
+def test_resend_notification(emu, dev):
+    c = emu.create_challenge(dev.identity, dev.sid).json
+    r = emu.backend("POST", f"{dev.base}/Challenges/{c['sid']}/Notifications", {"Ttl": "150"})
+    assert r.status == 201 and r.json["ttl"] == 150 and r.json["challenge_sid"] == c["sid"]
+
+
+# --- listing and pagination -----------------------------------------------------------------
+
+def _page_path(url):
+    u = urllib.parse.urlsplit(url)
+    return u.path + "?" + u.query
+
+
+def test_pagination(emu, dev, clock):
+    sids = []
+    for i in range(7):
+        clock(i)        # distinct creation seconds
+        sids.append(emu.create_challenge(dev.identity, dev.sid, f"c{i}").json["sid"])
+    clock(0)
+    dev.correction = 0
+    q = [("PageSize", "3"), ("FactorSid", dev.sid), ("Order", "asc")]
+    r = dev.call("GET", "/Challenges", query=q)
+    meta = r.json["meta"]
+    assert meta["page"] == 0 and meta["page_size"] == 3 and meta["key"] == "challenges"
+    assert meta["previous_page_url"] is None
+    for k in ("first_page_url", "url", "next_page_url"):
+        assert meta[k].startswith(emu.url + dev.base + "/Challenges?"), meta[k]
+    seen = [x["sid"] for x in r.json["challenges"]]
+    pages = [r]
+    while r.json["meta"]["next_page_url"]:
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(
+            r.json["meta"]["next_page_url"]).query)["PageToken"][0]
+        # Android sends PageToken, iOS pageToken (§3.6): alternate between them
+        name = "PageToken" if len(pages) % 2 else "pageToken"
+        r = dev.call("GET", "/Challenges", query=q + [(name, token)])
+        assert r.status == 200, r
+        pages.append(r)
+        seen += [x["sid"] for x in r.json["challenges"]]
+    assert seen == sids
+    assert [len(p.json["challenges"]) for p in pages] == [3, 3, 1]
+    assert [p.json["meta"]["page"] for p in pages] == [0, 1, 2]
+    prev = dev.call("GET", _page_path(pages[2].json["meta"]["previous_page_url"])[len(dev.base):])
+    assert [x["sid"] for x in prev.json["challenges"]] == sids[3:6]
+    assert prev.json["meta"]["page"] == 1
+
+    desc = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Order": "desc",
+                                                  "PageSize": "4"})
+    assert [x["sid"] for x in desc.json["challenges"]] == sids[::-1][:4]
+    nxt = dev.call("GET", _page_path(desc.json["meta"]["next_page_url"])[len(dev.base):])
+    assert [x["sid"] for x in nxt.json["challenges"]] == sids[::-1][4:]
+
+    dev.answer(sids[2])
+    pend = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Status": "pending"})
+    assert [x["sid"] for x in pend.json["challenges"]] == sids[:2] + sids[3:]
+    appr = emu.backend("GET", dev.base + "/Challenges",
+                       query={"FactorSid": dev.sid, "Status": "approved"})
+    assert [x["sid"] for x in appr.json["challenges"]] == [sids[2]]
+    full = emu.backend("GET", dev.base + "/Challenges")
+    assert len(full.json["challenges"]) == 7 and full.json["meta"]["page_size"] == 50
+
+
+@pytest.mark.parametrize("query", [
+    {"PageSize": "0"}, {"PageSize": "1001"}, {"PageSize": "x"}, {"Page": "-1"},
+    {"Order": "up"}, {"Status": "done"}, {"PageToken": "nonsense"}, {"FactorSid": "YF1"},
+    {"PageSize": "5_0"}, {"PageSize": " 5"}, {"PageSize": "+5"}, {"Page": "0x1"},
+], ids=["size-0", "size-1001", "size-text", "page-neg", "order", "status", "token", "factor",
+        "size-underscore", "size-space", "size-plus", "page-hex"])
+def test_list_bad_params(emu, dev, query):
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, **query})
+    assert r.status == 400 and r.json["code"] in (60306, 60362), r
+
+
+def test_page_token_bound_to_query(emu, dev):
+    for _ in range(2):
+        emu.create_challenge(dev.identity, dev.sid)
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "PageSize": "1"})
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(
+        r.json["meta"]["next_page_url"]).query)["PageToken"][0]
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Status": "approved",
+                                                "PageToken": token})
+    assert_error(r, 400, 60306)

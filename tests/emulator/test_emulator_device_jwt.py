@@ -1,0 +1,163 @@
+"""The device JWT the emulator checks on every device call, and its clock offset."""
+
+import email.utils
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from emulator_client import Device, _other_key, assert_error, b64url, basic
+
+
+# --- device JWT ---------------------------------------------------------------------------
+
+NOW = object()
+BAD_JWT = {
+    "wrong-user": dict(user="Token"),
+    "user-is-account": dict(user="ACCOUNT"),
+    "alg-es384": dict(header={"alg": "ES384"}),
+    "alg-none": dict(header={"alg": "none"}),
+    "alg-missing": dict(header={"alg": None}),
+    "cty-wrong": dict(header={"cty": "twilio-pba;v=2"}),
+    "cty-missing": dict(header={"cty": None}),
+    "typ-wrong": dict(header={"typ": "JWS"}),
+    "kid-unknown": dict(header={"kid": "CR" + "0" * 32}),
+    "kid-missing": dict(header={"kid": None}),
+    "bad-signature": dict(key="OTHER"),
+    "sub-wrong": dict(payload={"sub": "AC" + "1" * 32}),
+    "sub-missing": dict(payload={"sub": None}),
+    "nbf-future": dict(payload={"nbf": "NOW+120", "exp": "NOW+600"}),
+    "exp-past": dict(payload={"nbf": "NOW-700", "exp": "NOW-1"}),
+    "lifetime-601": dict(payload={"nbf": "NOW-1", "exp": "NOW+600"}),
+    "nbf-missing": dict(payload={"nbf": None}),
+    "exp-string": dict(payload={"exp": "later"}),
+    "nbf-nan": dict(payload={"nbf": float("nan")}),
+    "exp-infinity": dict(payload={"nbf": "NOW", "exp": float("inf")}),
+    "nbf-nan-exp-infinity": dict(payload={"nbf": float("nan"), "exp": float("inf")}),
+    "exp-fraction": dict(payload={"nbf": "NOW", "exp": "NOW+599.5"}),
+    "nbf-bool": dict(payload={"nbf": True}),
+    "exp-before-nbf": dict(payload={"nbf": "NOW+50", "exp": "NOW+10"}),
+    "exp-at-nbf": dict(payload={"nbf": "NOW+10", "exp": "NOW+10"}),
+}
+
+
+def _resolve(d, spec, now):
+    out = {}
+    for k, v in spec.items():
+        if isinstance(v, dict):
+            v = _resolve(d, v, now)
+        elif v == "OTHER":
+            v = _other_key()
+        elif v == "ACCOUNT":
+            v = d.emu.account_sid
+        elif isinstance(v, str) and v.startswith("NOW"):
+            v = now + (float(v[3:]) if "." in v else int(v[3:] or 0))
+        out[k] = v
+    return out
+
+
+@pytest.mark.parametrize("case", list(BAD_JWT))
+def test_device_jwt_rejected(emu, dev, case):
+    kw = _resolve(dev, BAD_JWT[case], int(time.time()))
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, **kw)
+    assert_error(r, 401, 20003)
+
+
+def test_device_jwt_malformed(emu, dev):
+    good = dev.jwt()
+    h, p, s = good.split(".")
+    for token in (good + ".x", f"{h}.{p}", f"{h}.{p}.{s}=", f"{h}.{p}.{s[:-4]}",
+                  f"{h}.{p}.{b64url(b'0' * 64)}", "a.b.c", ""):
+        r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                        auth=basic("token", token))
+        assert_error(r, 401, 20003)
+
+
+def test_device_jwt_not_utf8_json(emu, dev):
+    now = int(time.time())
+    header = {"cty": "twilio-pba;v=1", "kid": dev.credential_sid, "typ": "JWT", "alg": "ES256"}
+    payload = {"sub": dev.account_sid, "nbf": now, "exp": now + 600}
+    for h, p in ((json.dumps(header).encode("utf-16"), json.dumps(payload).encode()),
+                 (json.dumps(header).encode(), json.dumps(payload).encode("utf-32"))):
+        signing_input = f"{b64url(h)}.{b64url(p)}"
+        r, s = decode_dss_signature(dev.sign_der(signing_input.encode()))
+        token = f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                        auth=basic("token", token))
+        assert_error(r, 401, 20003)
+
+
+def test_device_jwt_replay_refused(emu, dev):
+    auth = dev.auth()
+    first = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)
+    assert first.status == 200
+    again = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)
+    assert_error(again, 401, 20003)
+    assert "already used" in again.json["message"]
+    # a token minted afresh is fine
+    assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
+
+
+def test_device_jwt_edges_accepted(emu, dev):
+    now = int(time.time())
+    for payload in ({"nbf": now + 50, "exp": now + 650}, {"nbf": now - 599, "exp": now + 1},
+                    {"nbf": now, "exp": now + 600, "iat": now, "extra": "x"}):
+        r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, payload=payload)
+        assert r.status == 200, (payload, r)
+
+
+def test_device_jwt_other_identity_or_factor(emu, dev):
+    other = Device(emu).enroll()
+    # dev's JWT on other's identity path
+    r = emu.request("GET", other.base + "/Challenges", query={"FactorSid": other.sid},
+                    auth=dev.auth())
+    assert_error(r, 401, 20003)
+    r = emu.request("POST", f"{other.base}/Factors/{other.sid}", {"FriendlyName": "x"},
+                    auth=dev.auth())
+    assert_error(r, 401, 20003)
+    # another factor of the same identity
+    sibling = Device(emu, identity=dev.identity).enroll()
+    assert_error(dev.call("DELETE", f"/Factors/{sibling.sid}"), 401, 20003)
+    assert_error(dev.call("GET", "/Challenges", query={"FactorSid": sibling.sid}), 401, 20003)
+    c = emu.create_challenge(dev.identity, sibling.sid).json
+    assert_error(dev.fetch(c["sid"]), 404, 60391)
+    # another service
+    r = emu.request("GET", f"/v2/Services/VA{'0' * 32}/Entities/{dev.identity}/Challenges",
+                    auth=dev.auth())
+    assert_error(r, 401, 20003)
+    # device JWT on a backend-only call
+    r = emu.request("GET", f"{dev.base}/Factors/{dev.sid}", auth=dev.auth())
+    assert_error(r, 401, 20003)
+    # access token on a device call
+    tok = emu.access_token(dev.identity)
+    r = emu.request("GET", dev.base + "/Challenges", auth=basic("token", tok))
+    assert_error(r, 401, 20003)
+
+
+def test_device_fetch_service(emu, dev):
+    r = emu.request("GET", f"/v2/Services/{dev.service_sid}", auth=dev.auth())
+    assert r.status == 200 and r.json["sid"] == dev.service_sid
+
+
+def test_clock_offset_shifts_checks(emu, dev, clock):
+    clock(3600)
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid})
+    assert_error(r, 401, 20003)
+    server = email.utils.parsedate_to_datetime(r.header("Date")).timestamp()
+    assert abs(server - (time.time() + 3600)) < 5
+    dev.correction = int(server - time.time())      # what the SDK does (§6)
+    assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
+    c = emu.create_challenge(dev.identity, dev.sid)
+    created = time.mktime(time.strptime(c.json["date_created"], "%Y-%m-%dT%H:%M:%SZ")) \
+        - time.timezone
+    assert abs(created - (time.time() + 3600)) < 5
+    clock(-3600)
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid})
+    assert_error(r, 401, 20003)                      # nbf is now far in the future
+    st = emu.control("GET", "/_emulator/clock").json
+    assert st["offset"] == -3600
+
+
+def test_clock_control_rejects_garbage(emu):
+    assert emu.control("POST", "/_emulator/clock", {"offset": "soon"}).status == 400
