@@ -8,6 +8,10 @@ the way an app would (docs: dbus-api.md).
 
 Every wait is bounded; every process started here is stopped by `close()`/`stop()`.
 Nothing here touches the user's own bus, keyring or home directory.
+
+Two parts are modules of their own: vpushtest_processes.py (the processes started here,
+their logs, the bounded waits) and vpushtest_dbus.py (vpushd's D-Bus names and the
+`Client`). Their names are re-exported here: the tests use them all as vpushtest.NAME.
 """
 
 import base64
@@ -18,7 +22,6 @@ import re
 import select
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,10 +30,36 @@ import urllib.parse
 import urllib.request
 import uuid
 
-import gi
+from gi.repository import GLib
 
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
+from vpushtest_dbus import (
+    BUS_NAME, CHALLENGE_IFACE, CHALLENGES_PATH, ERR_ALREADY_RESPONDED, ERR_AMBIGUOUS,
+    ERR_EXPIRED, ERR_INVALID_ARGS, ERR_KEYRING_LOCKED, ERR_NOT_FOUND, ERR_PREFIX, FACTOR_IFACE,
+    FACTORS_PATH, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE, Client, DBusCallError,
+    _split_gerror, asv, challenge_path, factor_path, to_variant)
+from vpushtest_processes import (
+    LOGS, PROCS, HarnessError, _spawn, _stop_process, install_reaper, kill_all, log_tail,
+    wait_until)
+
+# Every name of the harness, its two parts' included: the tests, the demo and bench/ use
+# them as vpushtest.NAME, a few private ones too.
+__all__ = [
+    # this module
+    "HERE", "SOURCE_DIR", "BUILD_DIR", "EMULATOR", "UNIT_IN", "PYTHON", "VALGRIND", "WRAPPER",
+    "VALGRIND_ERROR_RC", "SLOWDOWN", "SECRETS_NAME", "SECRETS_PATH", "SECRET_SCHEMA",
+    "KEYRING_PASSWORD", "RFC3339_RE", "SID_RE", "unique_identity", "new_transaction_id", "Session",
+    "HttpResult", "rfc3339", "parse_rfc3339", "Emulator", "DEFAULT_CONFIG", "POLICY_DIR",
+    "vpushd_path", "vpushd_supports", "tool_wrapper", "VALGRIND_REPORT_RE", "SANITIZER_REPORT_RE",
+    "tool_reports", "unit_environment", "Daemon", "Enrolled", "enroll",
+    # vpushtest_processes
+    "LOGS", "PROCS", "_spawn", "kill_all", "install_reaper", "HarnessError", "wait_until",
+    "log_tail", "_stop_process",
+    # vpushtest_dbus
+    "BUS_NAME", "MANAGER_PATH", "FACTORS_PATH", "CHALLENGES_PATH", "MANAGER_IFACE", "FACTOR_IFACE",
+    "CHALLENGE_IFACE", "OM_IFACE", "PROPS_IFACE", "ERR_PREFIX", "ERR_INVALID_ARGS", "ERR_NOT_FOUND",
+    "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED", "DBusCallError",
+    "_split_gerror", "to_variant", "asv", "Client", "challenge_path", "factor_path",
+]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("VPUSH_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
@@ -51,24 +80,6 @@ VALGRIND_ERROR_RC = 99
 # vpushd starts and stops about ten times slower under valgrind
 SLOWDOWN = 8.0 if VALGRIND else 1.0
 
-BUS_NAME = "io.github.vpush"
-MANAGER_PATH = "/io/github/vpush"
-FACTORS_PATH = "/io/github/vpush/factors"
-CHALLENGES_PATH = "/io/github/vpush/challenges"
-MANAGER_IFACE = "io.github.vpush1.Manager"
-FACTOR_IFACE = "io.github.vpush1.Factor"
-CHALLENGE_IFACE = "io.github.vpush1.Challenge"
-OM_IFACE = "org.freedesktop.DBus.ObjectManager"
-PROPS_IFACE = "org.freedesktop.DBus.Properties"
-
-ERR_PREFIX = "io.github.vpush1.Error."
-ERR_INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
-ERR_NOT_FOUND = ERR_PREFIX + "NotFound"
-ERR_AMBIGUOUS = ERR_PREFIX + "Ambiguous"
-ERR_EXPIRED = ERR_PREFIX + "Expired"
-ERR_ALREADY_RESPONDED = ERR_PREFIX + "AlreadyResponded"
-ERR_KEYRING_LOCKED = ERR_PREFIX + "KeyringLocked"
-
 SECRETS_NAME = "org.freedesktop.secrets"
 SECRETS_PATH = "/org/freedesktop/secrets"
 SECRET_SCHEMA = "io.github.vpush.FactorKey"
@@ -76,65 +87,6 @@ KEYRING_PASSWORD = "vpush-test-password"
 
 RFC3339_RE = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 SID_RE = {p: re.compile(r"\A%s[0-9a-f]{32}\Z" % p) for p in ("AC", "VA", "YF", "YC", "YE")}
-
-# Logs of the processes started by this harness, newest last: (label, path). The pytest
-# conftest appends the tail of the ones a failing test started to its TAP report.
-LOGS = []
-
-
-# Every process started here, so that a harness killed by a timeout (SIGTERM) or exiting
-# without its finalizers still leaves nothing running: see kill_all() and install_reaper().
-PROCS = []
-
-
-def _spawn(*args, **kw):
-    p = subprocess.Popen(*args, **kw)
-    PROCS.append(p)
-    return p
-
-
-def kill_all():
-    for p in PROCS:
-        if p.poll() is None:
-            try:
-                p.kill()
-                p.wait(5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-
-
-def install_reaper():
-    """On SIGTERM/SIGHUP and at exit, kill every process this harness started."""
-    import atexit
-
-    def on_signal(signum, frame):
-        kill_all()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    atexit.register(kill_all)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-
-
-class HarnessError(Exception):
-    pass
-
-
-def wait_until(predicate, timeout, interval=0.05, what="condition", pump=True):
-    """Calls predicate() until it returns a true value (returned) or timeout seconds pass
-    (HarnessError). Pumps the default GLib main context so D-Bus signals are delivered."""
-    deadline = time.monotonic() + timeout
-    ctx = GLib.MainContext.default()
-    while True:
-        if pump:
-            while ctx.pending():
-                ctx.iteration(False)
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise HarnessError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def unique_identity(prefix="user"):
@@ -144,231 +96,6 @@ def unique_identity(prefix="user"):
 
 def new_transaction_id(prefix="order"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
-
-
-def log_tail(path, lines=80):
-    try:
-        with open(path, "r", errors="replace") as f:
-            data = f.read().splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(data[-lines:])
-
-
-def _stop_process(proc, timeout=10.0, sig=signal.SIGTERM):
-    """SIGTERM (then SIGKILL after timeout) a Popen we started; returns its exit code."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
-
-
-# ---------------------------------------------------------------------------------------
-# D-Bus
-
-
-class DBusCallError(Exception):
-    """A D-Bus error reply: .name is the D-Bus error name, .message its text."""
-
-    def __init__(self, name, message):
-        super().__init__("%s: %s" % (name, message))
-        self.name = name
-        self.message = message
-
-
-def _split_gerror(e):
-    text = e.message or ""
-    name = Gio.DBusError.get_remote_error(e) if Gio.DBusError.is_remote_error(e) else None
-    m = re.match(r"\AGDBus\.Error:([^:\s]+): ?(.*)\Z", text, re.S)
-    if m:
-        name = name or m.group(1)
-        text = m.group(2)
-    if name is None:
-        name = "(local) %s.%d" % (GLib.quark_to_string(e.domain) if isinstance(e.domain, int)
-                                  else e.domain, e.code)
-    return name, text
-
-
-def to_variant(value):
-    """Python → GLib.Variant for a{sv} values: GLib.Variant as is, bool → b, int → u,
-    str → s, dict of str → a{ss}, list of (str, str) → a(ss)."""
-    if isinstance(value, GLib.Variant):
-        return value
-    if isinstance(value, bool):
-        return GLib.Variant("b", value)
-    if isinstance(value, int):
-        return GLib.Variant("u", value)
-    if isinstance(value, str):
-        return GLib.Variant("s", value)
-    if isinstance(value, dict):
-        return GLib.Variant("a{ss}", value)
-    if isinstance(value, (list, tuple)):
-        return GLib.Variant("a(ss)", list(value))
-    raise TypeError("no D-Bus type for %r" % (value,))
-
-
-def asv(d):
-    return GLib.Variant("a{sv}", {k: to_variant(v) for k, v in d.items()})
-
-
-class Client:
-    """A D-Bus client of vpushd on a given bus address (Gio, synchronous calls)."""
-
-    def __init__(self, address):
-        self.address = address
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            address,
-            Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
-            None, None)
-        self.signals = []          # (member, path, args) of ObjectManager/PropertiesChanged
-        self._subs = [
-            self.conn.signal_subscribe(None, OM_IFACE, None, None, None,
-                                       Gio.DBusSignalFlags.NONE, self._on_signal),
-            self.conn.signal_subscribe(None, PROPS_IFACE, "PropertiesChanged", None, None,
-                                       Gio.DBusSignalFlags.NONE, self._on_signal),
-        ]
-
-    def _on_signal(self, conn, sender, path, iface, member, params):
-        self.signals.append((member, path, params.unpack()))
-
-    def pump(self):
-        ctx = GLib.MainContext.default()
-        while ctx.pending():
-            ctx.iteration(False)
-
-    def close(self):
-        for s in self._subs:
-            self.conn.signal_unsubscribe(s)
-        self._subs = []
-        try:
-            self.conn.close_sync(None)
-        except GLib.Error:
-            pass
-
-    # -- raw calls
-    def call(self, path, iface, method, args=None, bus_name=BUS_NAME, timeout_ms=30000,
-             reply_type=None):
-        """Calls a method; returns the unpacked reply tuple or raises DBusCallError."""
-        try:
-            res = self.conn.call_sync(bus_name, path, iface, method, args,
-                                      GLib.VariantType.new(reply_type) if reply_type else None,
-                                      Gio.DBusCallFlags.NO_AUTO_START, timeout_ms, None)
-        except GLib.Error as e:
-            raise DBusCallError(*_split_gerror(e)) from None
-        finally:
-            self.pump()
-        return res.unpack() if res is not None else ()
-
-    def name_has_owner(self, name):
-        return self.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
-                         GLib.Variant("(s)", (name,)), bus_name="org.freedesktop.DBus")[0]
-
-    def name_owner_pid(self, name):
-        return self.call("/org/freedesktop/DBus", "org.freedesktop.DBus",
-                         "GetConnectionUnixProcessID", GLib.Variant("(s)", (name,)),
-                         bus_name="org.freedesktop.DBus")[0]
-
-    def get_property(self, path, iface, name, bus_name=BUS_NAME):
-        return self.call(path, PROPS_IFACE, "Get", GLib.Variant("(ss)", (iface, name)),
-                         bus_name=bus_name)[0]
-
-    def get_all(self, path, iface, bus_name=BUS_NAME):
-        return self.call(path, PROPS_IFACE, "GetAll", GLib.Variant("(s)", (iface,)),
-                         bus_name=bus_name)[0]
-
-    def introspect(self, path, bus_name=BUS_NAME):
-        return self.call(path, "org.freedesktop.DBus.Introspectable", "Introspect",
-                         bus_name=bus_name)[0]
-
-    def managed_objects(self):
-        return self.call(MANAGER_PATH, OM_IFACE, "GetManagedObjects")[0]
-
-    # -- Manager
-    def manager_property(self, name):
-        return self.get_property(MANAGER_PATH, MANAGER_IFACE, name)
-
-    def enroll(self, request, timeout_ms=30000):
-        """EnrollFactor(a{sv}) → object path. request: dict (see asv) or GLib.Variant."""
-        arg = request if isinstance(request, GLib.Variant) else asv(request)
-        return self.call(MANAGER_PATH, MANAGER_IFACE, "EnrollFactor",
-                         GLib.Variant.new_tuple(arg), timeout_ms=timeout_ms)[0]
-
-    def approve(self, match, timeout_ms=30000):
-        arg = match if isinstance(match, GLib.Variant) else asv(match)
-        return self.call(MANAGER_PATH, MANAGER_IFACE, "ApproveChallenge",
-                         GLib.Variant.new_tuple(arg), timeout_ms=timeout_ms)[0]
-
-    def deny(self, match, timeout_ms=30000):
-        arg = match if isinstance(match, GLib.Variant) else asv(match)
-        return self.call(MANAGER_PATH, MANAGER_IFACE, "DenyChallenge",
-                         GLib.Variant.new_tuple(arg), timeout_ms=timeout_ms)[0]
-
-    def refresh(self):
-        self.call(MANAGER_PATH, MANAGER_IFACE, "Refresh")
-
-    # -- Factor
-    def factor_props(self, path):
-        return self.get_all(path, FACTOR_IFACE)
-
-    def factor_verify(self, path):
-        self.call(path, FACTOR_IFACE, "Verify")
-
-    def factor_update(self, path, changes):
-        arg = changes if isinstance(changes, GLib.Variant) else asv(changes)
-        self.call(path, FACTOR_IFACE, "Update", GLib.Variant.new_tuple(arg))
-
-    def factor_delete(self, path):
-        self.call(path, FACTOR_IFACE, "Delete")
-
-    def list_challenges(self, path, options=None):
-        arg = options if isinstance(options, GLib.Variant) else asv(options or {})
-        return self.call(path, FACTOR_IFACE, "ListChallenges", GLib.Variant.new_tuple(arg))
-
-    # -- objects
-    def objects_with(self, iface):
-        return {p: ifaces[iface] for p, ifaces in self.managed_objects().items()
-                if iface in ifaces}
-
-    def factor_paths(self):
-        return sorted(self.objects_with(FACTOR_IFACE))
-
-    def challenge_paths(self):
-        return sorted(self.objects_with(CHALLENGE_IFACE))
-
-    def wait_state(self, states, timeout=15.0):
-        if isinstance(states, str):
-            states = (states,)
-        seen = []
-
-        def ok():
-            try:
-                s = self.manager_property("State")
-            except DBusCallError:
-                return False
-            seen[:] = [s]
-            return s in states
-        try:
-            return wait_until(ok, timeout, what="Manager.State in %s" % (states,))
-        except HarnessError as e:
-            raise HarnessError("%s (last seen: %s)" % (e, seen)) from None
-
-
-def challenge_path(sid):
-    return "%s/%s" % (CHALLENGES_PATH, sid)
-
-
-def factor_path(sid):
-    return "%s/%s" % (FACTORS_PATH, sid)
 
 
 # ---------------------------------------------------------------------------------------
