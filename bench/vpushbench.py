@@ -65,6 +65,8 @@ def build_tools(build_dir):
     compile_("name-owner", os.path.join(HERE, "name-owner.c"),
              pkg("gio-2.0", "gio-unix-2.0", "libsystemd"))
     compile_("ecdsa-sign", os.path.join(HERE, "ecdsa-sign.c"), pkg("libcrypto"))
+    compile_("push-work", os.path.join(HERE, "push-work.c"),
+             pkg("gio-2.0", "json-glib-1.0", "libcrypto"))
     compile_("lib-floor", os.path.join(HERE, "lib-floor.c"),
              pkg("gio-2.0", "gio-unix-2.0", "libsecret-1", "libcurl", "libcrypto", "json-glib-1.0",
                  "libsystemd"))
