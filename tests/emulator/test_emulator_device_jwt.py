@@ -12,7 +12,6 @@ from emulator_client import Device, _other_key, assert_error, b64url, basic
 
 # --- device JWT ---------------------------------------------------------------------------
 
-NOW = object()
 BAD_JWT = {
     "wrong-user": dict(user="Token"),
     "user-is-account": dict(user="ACCOUNT"),

@@ -25,7 +25,6 @@ import re
 import struct
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
