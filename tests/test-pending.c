@@ -38,7 +38,7 @@ only_factor (const gchar *factor_sid, gpointer user_data)
   return g_str_equal (factor_sid, user_data);
 }
 
-/* A finished challenge known from the API's list (vpush-approve.c): what a transaction
+/* A finished challenge known from the API's list (vpush-approve-history.c): what a transaction
  * id matches among several, and how long it is kept. */
 static void
 test_note_finished (void)

@@ -20,7 +20,6 @@ import time
 import uuid
 
 import pytest
-from gi.repository import Gio, GLib
 
 import vpushtest as vt
 
@@ -71,27 +70,9 @@ def no_delays_left(emulator):
 # vpushd
 
 
-class PendingCall:
-    """A Manager method called without waiting for its reply."""
-
-    def __init__(self, client, method, arg):
-        self.done = False
-        self.error = None
-        client.conn.call(vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE, method,
-                         GLib.Variant.new_tuple(arg), None, Gio.DBusCallFlags.NO_AUTO_START,
-                         60000, None, self._finish)
-
-    def _finish(self, conn, result):
-        try:
-            conn.call_finish(result)
-        except GLib.Error as e:
-            self.error = vt.DBusCallError(*vt._split_gerror(e))
-        self.done = True
-
-
 def enroll_async(client, emulator, identity):
     token = emulator.access_token(identity)["token"]
-    return PendingCall(client, "EnrollFactor", vt.asv({
+    return vt.PendingCall(client, "EnrollFactor", vt.asv({
         "service-sid": emulator.service_sid, "identity": identity, "access-token": token,
         "friendly-name": "Crash %s" % identity[-6:]}))
 
@@ -414,7 +395,7 @@ def test_killed_during_answer(factor, daemon, client, emulator, when):
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
     hold(emulator, r"/Challenges/%s\Z" % ch["sid"], method="POST", when=when)
-    PendingCall(client, "ApproveChallenge", vt.asv({"transaction-id": txid}))
+    vt.PendingCall(client, "ApproveChallenge", vt.asv({"transaction-id": txid}))
     wait_held(emulator)
     crash(daemon)
     release(emulator)
@@ -442,7 +423,7 @@ def test_killed_before_answer(factor, daemon, client, emulator):
     # every read of challenges (the poller's list, the direct fetch) is held
     hold(emulator, r"/Entities/%s/Challenges(/YC[0-9a-f]{32})?\Z" % factor.identity,
          method="GET", count=100)
-    PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     wait_held(emulator)
     crash(daemon)
     release(emulator)

@@ -11,7 +11,6 @@ is hourly, so that only the calls a test makes meet its faults.
 import time
 
 import pytest
-from gi.repository import Gio, GLib
 
 import vpushtest as vt
 
@@ -56,28 +55,6 @@ def answer_elsewhere(emulator, sid, status):
 def logged(emulator, path_end, method, since=0):
     return [r for r in emulator.requests()[since:]
             if r["method"] == method and r["path"].endswith(path_end)]
-
-
-class PendingCall:
-    """A Manager method called without waiting for its reply."""
-
-    def __init__(self, client, method, arg, path=vt.MANAGER_PATH, iface=vt.MANAGER_IFACE):
-        self.done = False
-        self.error = None
-        self.value = None
-        client.conn.call(vt.BUS_NAME, path, iface, method, GLib.Variant.new_tuple(arg), None,
-                         Gio.DBusCallFlags.NO_AUTO_START, 60000, None, self._finish)
-
-    def _finish(self, conn, result):
-        try:
-            self.value = conn.call_finish(result).unpack()
-        except GLib.Error as e:
-            self.error = vt.DBusCallError(*vt._split_gerror(e))
-        self.done = True
-
-    def wait(self, timeout=30):
-        vt.wait_until(lambda: self.done, timeout, what="the call to finish")
-        return self
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,7 +202,7 @@ def test_gives_up_with_api_error(factor, client, emulator):
 def test_gives_up_with_network_error_and_goes_offline(factor, client, emulator):
     fault(emulator, list_path(factor), action="drop", method="GET", count=1000)
     t0 = time.monotonic()
-    call = PendingCall(client, "ListChallenges", vt.asv({}), factor.path, vt.FACTOR_IFACE)
+    call = vt.PendingCall(client, "ListChallenges", vt.asv({}), factor.path, vt.FACTOR_IFACE)
     # State says so while the call is still retrying
     client.wait_state("offline", timeout=3)
     assert not call.done
@@ -292,7 +269,7 @@ def test_answer_lost_and_answered_elsewhere(factor, client, emulator):
     is refused and the challenge is not in the asked status: AlreadyResponded."""
     ch = new_challenge(emulator, factor)
     fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=3, method="POST")
-    call = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    call = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
     answer_elsewhere(emulator, ch["sid"], "denied")
     call.wait()
@@ -309,9 +286,9 @@ def test_second_call_waits_for_the_answer_in_flight(factor, client, emulator):
     challenge is answered."""
     ch = new_challenge(emulator, factor)
     fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
-    first = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
-    second = PendingCall(client, "DenyChallenge",
+    second = vt.PendingCall(client, "DenyChallenge",
                          vt.asv({"transaction-id": ch["hidden_details"]["transaction_id"]}))
     time.sleep(0.3)
     assert held(emulator) == 1 and not second.done, second.error
@@ -331,9 +308,9 @@ def test_second_call_answers_when_the_first_fails(factor, client, emulator):
     before = len(emulator.requests())
     fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
     fault(emulator, challenge_re(ch["sid"]), status=400, method="POST")
-    first = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
-    second = PendingCall(client, "DenyChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    second = vt.PendingCall(client, "DenyChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     first.wait()
     assert first.error is not None and first.error.name == ERR_API, first.error
     second.wait()
@@ -350,10 +327,10 @@ def test_waiting_call_hears_when_the_answer_ends_in_expiry(factor, client, emula
     ch = new_challenge(emulator, factor, expiration=60)
     client.refresh()
     fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
-    first = PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
     before = len(emulator.requests())
-    second = PendingCall(client, "DenyChallenge",
+    second = vt.PendingCall(client, "DenyChallenge",
                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 100}))
     # its own GET of the challenge, still pending, before the API's clock moves on
     vt.wait_until(lambda: logged(emulator, "/Challenges/" + ch["sid"], "GET", before), 10,
@@ -400,33 +377,6 @@ def test_timeout_bounds_a_call_while_the_api_fails(factor, client, emulator):
     assert e.value.name in (ERR_API, vt.ERR_NOT_FOUND), e.value
     # RetryTimeoutMs is 3 s here: waiting for the lists' retries took 2.2 s or more
     assert 0.9 <= elapsed < 1.8 * vt.SLOWDOWN, elapsed
-
-
-def test_history_lookup_polls_for_a_new_pending_challenge(factor, client, emulator):
-    """A challenge created under the transaction id after the call's own poll read the
-    factor's list: the list of recent challenges, read next, shows it pending. That list
-    item has nothing to sign, so vpushd polls the factor for it and answers it, well
-    before timeout-ms ends the call with NotFound."""
-    txid = vt.new_transaction_id()
-    client.refresh()  # no poll left in flight by an earlier test (lists retried after 503s)
-    # the poll's list is read at once and its answer held (within TimeoutMs): the
-    # challenge comes meanwhile
-    fault(emulator, list_path(factor), action="delay", seconds=0.5, method="GET", when="after")
-    since = len(emulator.requests())
-    call = PendingCall(client, "ApproveChallenge",
-                       vt.asv({"transaction-id": txid, "timeout-ms": 10000}))
-    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the poll's list to be held")
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    t0 = time.monotonic()
-    call.wait()
-    assert call.error is None and call.value == (ch["sid"],), call.error
-    assert time.monotonic() - t0 < 5 * vt.SLOWDOWN
-    assert emulator.answer_posts(ch["sid"]) == 1
-    lists = [r["query"] for r in logged(emulator, "/Entities/%s/Challenges" % factor.identity,
-                                        "GET", since)]
-    history = [i for i, q in enumerate(lists) if "Order=desc" in q and "Status=" not in q]
-    assert history, lists
-    assert any("Status=pending" in q for q in lists[history[0] + 1:]), lists
 
 
 def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, emulator):

@@ -18,7 +18,6 @@ import subprocess
 import time
 
 import pytest
-from gi.repository import Gio, GLib
 
 import vpushtest as vt
 
@@ -170,29 +169,6 @@ def our_keys(session, emulator):
     return len(session.keyring_items({"service-sid": emulator.service_sid}))
 
 
-class PendingCall:
-    """A Manager method called without waiting for its reply (the reply arrives while the
-    default main context is pumped, which every Client call and wait_until does)."""
-
-    def __init__(self, client, method, arg):
-        self.done = False
-        self.value = None
-        self.error = None
-        self.took = None
-        self.started = time.monotonic()
-        client.conn.call(vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE, method,
-                         GLib.Variant.new_tuple(arg), None, Gio.DBusCallFlags.NO_AUTO_START,
-                         30000, None, self._finish)
-
-    def _finish(self, conn, result):
-        try:
-            self.value = conn.call_finish(result).unpack()
-        except GLib.Error as e:
-            self.error = vt.DBusCallError(*vt._split_gerror(e))
-        self.took = time.monotonic() - self.started
-        self.done = True
-
-
 # ---------------------------------------------------------------------------------------
 # Tests
 
@@ -273,7 +249,7 @@ def test_hung(factor, daemon, client, emulator, session):
 
     pause_keyring(session)
     try:
-        pending = PendingCall(client, "EnrollFactor", vt.asv(request))
+        pending = vt.PendingCall(client, "EnrollFactor", vt.asv(request))
         # while that enrollment waits for the keyring, the bus answers everything else
         for _ in range(5):
             start = time.monotonic()
@@ -340,7 +316,7 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
     try:
         slow.start(wait_states=("starting",), timeout=BOUND)
         assert client.factor_paths() == [f.path]
-        approval = PendingCall(client, "ApproveChallenge", vt.asv({"transaction-id": txid}))
+        approval = vt.PendingCall(client, "ApproveChallenge", vt.asv({"transaction-id": txid}))
         # the approval waits: nothing answered, nothing posted, still starting
         time.sleep(0.5)
         client.pump()
@@ -370,9 +346,9 @@ def test_activation_hung_at_start(daemon, client, emulator, session):
     with keyring_activation_hung(session):
         session.stop_keyring()
         daemon.start(wait_states=("starting", "keyring-locked"), timeout=BOUND)
-        approval = PendingCall(client, "ApproveChallenge",
+        approval = vt.PendingCall(client, "ApproveChallenge",
                                vt.asv({"transaction-id": txid, "timeout-ms": 10000}))
-        enrollment = PendingCall(client, "EnrollFactor",
+        enrollment = vt.PendingCall(client, "EnrollFactor",
                                  vt.asv(enroll_request(emulator, vt.unique_identity("hung"))))
         # each is answered within the keyring timeout of the start and one of its own
         vt.wait_until(lambda: approval.done and enrollment.done, 2 * TIMEOUT + 2,

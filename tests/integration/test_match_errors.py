@@ -168,6 +168,42 @@ def test_finished_before_a_restart(session, client, emulator):
         emulator.set_clock(0)
 
 
+def _held(emulator):
+    return emulator.request("GET", "/_emulator/faults", backend=False).json()["held"]
+
+
+def test_history_lookup_polls_for_a_new_pending_challenge(quiet_factor, client, emulator):
+    """A challenge created under the transaction id after the call's own poll read the
+    factor's list: the list of recent challenges, read next, shows it pending. That list
+    item has nothing to sign, so vpushd polls the factor for it and answers it, well
+    before timeout-ms ends the call with NotFound."""
+    factor = quiet_factor
+    txid = vt.new_transaction_id()
+    # the poll's list is read at once and its answer held (well within [Verify]
+    # TimeoutMs, 5 s): the challenge is created meanwhile
+    res = emulator.request("POST", "/_emulator/faults",
+                           {"path": r"/Entities/%s/Challenges\Z" % factor.identity,
+                            "action": "delay", "seconds": "2", "method": "GET",
+                            "when": "after"}, backend=False)
+    assert res.status == 200, res.body
+    since = len(emulator.requests())
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
+    vt.wait_until(lambda: _held(emulator) >= 1, 10, what="the poll's list to be held")
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    assert _held(emulator) == 1, "the challenge came after the poll's answer"
+    call.wait(30)
+    assert call.error is None and call.value == (ch["sid"],), call.error
+    assert call.took < 15, call.took
+    assert emulator.answer_posts(ch["sid"]) == 1
+    lists = [r["query"] for r in emulator.requests()[since:]
+             if r["method"] == "GET" and r["path"].endswith("/Entities/%s/Challenges"
+                                                           % factor.identity)]
+    history = [i for i, q in enumerate(lists) if "Order=desc" in q and "Status=" not in q]
+    assert history, lists
+    assert any("Status=pending" in q for q in lists[history[0] + 1:]), lists
+
+
 def test_transaction_id_used_again(quiet_factor, client, emulator):
     """A backend may create a new challenge under a transaction id already answered (a
     retried login): it is the candidate, found by the poll the call starts, not an

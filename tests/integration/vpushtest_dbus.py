@@ -1,6 +1,7 @@
 """vpushd's D-Bus names and a Gio client of its API that calls it as an app would (dbus-api.md)."""
 
 import re
+import time
 
 import gi
 
@@ -213,6 +214,34 @@ class Client:
             return wait_until(ok, timeout, what="Manager.State in %s" % (states,))
         except HarnessError as e:
             raise HarnessError("%s (last seen: %s)" % (e, seen)) from None
+
+
+class PendingCall:
+    """A method called without waiting for its reply, which arrives while the default main
+    context is pumped (every Client call and wait_until does): then done is set, with
+    value (the unpacked reply) or error (a DBusCallError), and took (seconds)."""
+
+    def __init__(self, client, method, arg, path=MANAGER_PATH, iface=MANAGER_IFACE,
+                 timeout_ms=60000):
+        self.done = False
+        self.value = None
+        self.error = None
+        self.took = None
+        self.started = time.monotonic()
+        client.conn.call(BUS_NAME, path, iface, method, GLib.Variant.new_tuple(arg), None,
+                         Gio.DBusCallFlags.NO_AUTO_START, timeout_ms, None, self._finish)
+
+    def _finish(self, conn, result):
+        try:
+            self.value = conn.call_finish(result).unpack()
+        except GLib.Error as e:
+            self.error = DBusCallError(*_split_gerror(e))
+        self.took = time.monotonic() - self.started
+        self.done = True
+
+    def wait(self, timeout=30):
+        wait_until(lambda: self.done, timeout, what="the call to finish")
+        return self
 
 
 def challenge_path(sid):
