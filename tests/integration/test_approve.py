@@ -217,6 +217,25 @@ def test_no_hidden_details_on_the_bus(factor, client, emulator):
     assert "hidden" not in text.lower()
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="500 challenges: minutes under valgrind, and no "
+                    "path of memory handling the other runs do not cover")
+def test_poll_past_its_page_limit_keeps_what_it_did_not_read(daemon, client, emulator):
+    """More pending challenges than one poll reads (ten pages of 50, newest first): the
+    oldest, on the bus already, is on no page read, and is not taken as answered."""
+    f = vt.enroll(client, emulator)
+    old = _challenge(emulator, f, vt.new_transaction_id())
+    client.refresh()
+    path = vt.challenge_path(old["sid"])
+    assert path in client.challenge_paths()
+    for _ in range(500):
+        emulator.create_challenge(f.identity, f.sid)
+    client.refresh()
+    vt.wait_until(lambda: len(set(client.challenge_paths()) - {path}) == 500, 60,
+                  what="the 500 newer challenges on the bus")
+    assert path in client.challenge_paths(), "taken as answered: it was on no page read"
+    assert client.approve({"challenge-sid": old["sid"]}) == old["sid"]
+
+
 def test_refresh_returns(daemon, client, emulator):
     vt.enroll(client, emulator)
     t0 = time.monotonic()
