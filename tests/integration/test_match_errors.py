@@ -204,6 +204,32 @@ def test_history_lookup_polls_for_a_new_pending_challenge(quiet_factor, client, 
     assert any("Status=pending" in q for q in lists[history[0] + 1:]), lists
 
 
+def test_direct_fetch_back_during_the_answer_is_ignored(quiet_factor, client, emulator):
+    """A call by challenge sid asks each factor for the challenge; meanwhile a poll finds
+    it and the call answers it. The call's own GET is handled after the answer was taken,
+    and comes back before the answer's reply: it says "approved", and that is this call's
+    own answer, not AlreadyResponded. The call gets the answer's reply, once."""
+    vt.enroll(client, emulator)  # a second factor: its GET of the challenge is a 404
+    f = quiet_factor
+    ch = emulator.create_challenge(f.identity, f.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    path = r"/Entities/%s/Challenges/%s\Z" % (f.identity, ch["sid"])
+    for rule in ({"path": path, "action": "delay", "seconds": "1", "method": "GET"},
+                 {"path": path, "action": "delay", "seconds": "2", "method": "POST",
+                  "when": "after"}):
+        res = emulator.request("POST", "/_emulator/faults", rule, backend=False)
+        assert res.status == 200, res.body
+    call = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.wait_until(lambda: _held(emulator) >= 1, 10, what="the call's GET to be held")
+    client.refresh()  # the poll's GET of the same challenge is not held
+    vt.wait_until(lambda: emulator.answer_posts(ch["sid"]) == 1, 10, what="the answer")
+    call.wait(10)
+    assert call.error is None and call.value == (ch["sid"],), call.error
+    assert call.took >= 1.5, "the reply came before the answer's"
+    _expect_error(vt.ERR_ALREADY_RESPONDED, client.deny, {"challenge-sid": ch["sid"]})
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
 def test_transaction_id_used_again(quiet_factor, client, emulator):
     """A backend may create a new challenge under a transaction id already answered (a
     retried login): it is the candidate, found by the poll the call starts, not an
