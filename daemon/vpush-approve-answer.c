@@ -8,21 +8,30 @@
 /* A cached challenge fetched this recently is answered without another GET. */
 #define FRESH_USEC (30 * G_USEC_PER_SEC)
 
+/* The factor of the challenge being answered; NULL once the call has ended with NotFound,
+ * as it was deleted meanwhile. */
+static VpushFactor *
+factor_or_finish (VpushApproval *ap)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+
+  if (factor == NULL)
+    vpush_approval_finish_error (ap,
+                                 g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                              "factor %s was deleted", ap->challenge->factor_sid));
+  return factor;
+}
+
 static void answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
 post_answer (VpushApproval *ap)
 {
   VpushVerify *verify = vpush_manager_get_verify (ap->manager);
-  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  VpushFactor *factor = factor_or_finish (ap);
 
   if (factor == NULL)
-    {
-      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                    "factor %s was deleted",
-                                                    ap->challenge->factor_sid));
-      return;
-    }
+    return;
   /* never send an answer for an expired challenge */
   if (ap->challenge->expires_at <= vpush_verify_now (verify))
     {
@@ -59,15 +68,10 @@ answer_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 authorize_answer (VpushApproval *ap)
 {
-  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  VpushFactor *factor = factor_or_finish (ap);
 
   if (factor == NULL)
-    {
-      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                    "factor %s was deleted",
-                                                    ap->challenge->factor_sid));
-      return;
-    }
+    return;
   vpush_bouncer_authorize_async (ap->manager, ap->invocation, vpush_approval_action (ap), ap->match,
                                  vpush_factor_get_record (factor), ap->challenge,
                                  answer_authorized_cb, vpush_approval_ref (ap));
@@ -191,14 +195,9 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       authorize_answer (ap);
       return;
     }
-  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+  factor = factor_or_finish (ap);
   if (factor == NULL)
-    {
-      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                    "factor %s was deleted",
-                                                    ap->challenge->factor_sid));
-      return;
-    }
+    return;
   vpush_verify_fetch_challenge_async (
       vpush_manager_get_verify (ap->manager), vpush_factor_get_record (factor), ap->key->key,
       ap->challenge->sid, NULL, refetched_cb, vpush_approval_ref (ap));
