@@ -277,10 +277,7 @@ def test_polls_back_off_while_the_api_refuses(session, client, emulator):
     try:
         f = vt.enroll(client, emulator)
         lists = r"/Entities/%s/Challenges\Z" % f.identity
-        res = emulator.request("POST", "/_emulator/faults",
-                               {"path": lists, "action": "status", "status": "400",
-                                "method": "GET", "count": "1000"}, backend=False)
-        assert res.status == 200, res.body
+        emulator.fault(lists, status=400, method="GET", count=1000)
 
         def polls():
             return len([r for r in emulator.requests()
@@ -293,7 +290,7 @@ def test_polls_back_off_while_the_api_refuses(session, client, emulator):
         # at the interval: 8; backing off (2, 4, 8 s after each refusal): 2 or 3
         assert 1 <= refused <= 4, refused
 
-        emulator.request("POST", "/_emulator/faults/clear", {}, backend=False)
+        emulator.clear_faults()
         client.refresh()  # an immediate poll, which works
         before = polls()
         time.sleep(3.5)

@@ -28,23 +28,6 @@ ERR_FAILED = vt.ERR_PREFIX + "Failed"
 # Emulator faults
 
 
-def fault(emulator, path, action="status", **kw):
-    form = {"path": path, "action": action}
-    form.update({k: str(v) for k, v in kw.items()})
-    res = emulator.request("POST", "/_emulator/faults", form, backend=False)
-    assert res.status == 200, res.body
-    return res.json()
-
-
-def clear_faults(emulator):
-    res = emulator.request("POST", "/_emulator/faults/clear", {}, backend=False)
-    assert res.status == 200, res.body
-
-
-def held(emulator):
-    return emulator.request("GET", "/_emulator/faults", backend=False).json()["held"]
-
-
 def answer_elsewhere(emulator, sid, status):
     """The challenge answered by another device of the factor, as far as the API knows."""
     res = emulator.request("POST", "/_emulator/answer", {"sid": sid, "status": status},
@@ -84,7 +67,7 @@ def factor(fdaemon, client, emulator):
 def still_on_the_bus(request, emulator, client):
     """After every test: no fault left, and vpushd still running and answering."""
     yield
-    clear_faults(emulator)
+    emulator.clear_faults()
     if "fdaemon" in request.fixturenames:
         d = request.getfixturevalue("fdaemon")
         assert d.running(), "vpushd exited:\n" + vt.log_tail(d.log)
@@ -119,7 +102,7 @@ def expect_error(name, fn, *args, **kw):
 def test_server_error_retried(factor, client, emulator, status):
     ch = new_challenge(emulator, factor)
     before = len(emulator.requests())
-    rule = fault(emulator, challenge_re(ch["sid"]), status=status, method="POST", count=2)
+    rule = emulator.fault(challenge_re(ch["sid"]), status=status, method="POST", count=2)
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
     posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
     assert [(p["status"], p["fault"]) for p in posts] == \
@@ -132,7 +115,7 @@ def test_server_error_retried(factor, client, emulator, status):
 def test_429_retry_after_honoured(factor, client, emulator):
     ch = new_challenge(emulator, factor)
     before = len(emulator.requests())
-    fault(emulator, challenge_re(ch["sid"]), status=429, retry_after=1, method="GET")
+    emulator.fault(challenge_re(ch["sid"]), status=429, retry_after=1, method="GET")
     assert client.approve({"challenge-sid": ch["sid"], "timeout-ms": 8000}) == ch["sid"]
     gets = logged(emulator, "/Challenges/" + ch["sid"], "GET", before)
     assert [g["status"] for g in gets[:2]] == [429, 200], gets
@@ -142,7 +125,7 @@ def test_429_retry_after_honoured(factor, client, emulator):
 def test_retry_after_past_the_deadline(factor, client, emulator):
     """Retry-After longer than the retry timeout: given up at once, not waited for."""
     before = len(emulator.requests())
-    fault(emulator, list_path(factor), status=429, retry_after=60, method="GET")
+    emulator.fault(list_path(factor), status=429, retry_after=60, method="GET")
     t0 = time.monotonic()
     e = expect_error(ERR_API, client.list_challenges, factor.path, {})
     assert time.monotonic() - t0 < 2
@@ -155,7 +138,7 @@ def test_retry_after_past_the_deadline(factor, client, emulator):
 def test_timeout_retried(factor, client, emulator):
     """A request held past the 1 s request timeout is sent again."""
     ch = new_challenge(emulator, factor)
-    fault(emulator, list_path(factor), action="delay", seconds=2.5, method="GET")
+    emulator.fault(list_path(factor), action="delay", seconds=2.5, method="GET")
     t0 = time.monotonic()
     items, _ = client.list_challenges(factor.path, {"status": "pending"})
     assert 1 <= time.monotonic() - t0 < 4
@@ -168,7 +151,7 @@ def test_broken_connection_retried(factor, client, emulator, action, when):
     ch = new_challenge(emulator, factor)
     before = len(emulator.requests())
     # two: curl itself may send a GET again once when a reused connection is found dead
-    rule = fault(emulator, list_path(factor), action=action, when=when, method="GET", count=2)
+    rule = emulator.fault(list_path(factor), action=action, when=when, method="GET", count=2)
     items, _ = client.list_challenges(factor.path, {"status": "pending"})
     assert ch["sid"] in [i["sid"] for i in items]
     gets = logged(emulator, "/Entities/%s/Challenges" % factor.identity, "GET", before)
@@ -187,7 +170,7 @@ def test_broken_connection_retried(factor, client, emulator, action, when):
 
 def test_gives_up_with_api_error(factor, client, emulator):
     before = len(emulator.requests())
-    fault(emulator, list_path(factor), status=503, method="GET", count=1000)
+    emulator.fault(list_path(factor), status=503, method="GET", count=1000)
     t0 = time.monotonic()
     e = expect_error(ERR_API, client.list_challenges, factor.path, {})
     took = time.monotonic() - t0
@@ -200,7 +183,7 @@ def test_gives_up_with_api_error(factor, client, emulator):
 
 
 def test_gives_up_with_network_error_and_goes_offline(factor, client, emulator):
-    fault(emulator, list_path(factor), action="drop", method="GET", count=1000)
+    emulator.fault(list_path(factor), action="drop", method="GET", count=1000)
     t0 = time.monotonic()
     call = vt.PendingCall(client, "ListChallenges", vt.asv({}), factor.path, vt.FACTOR_IFACE)
     # State says so while the call is still retrying
@@ -210,7 +193,7 @@ def test_gives_up_with_network_error_and_goes_offline(factor, client, emulator):
     assert call.error is not None and call.error.name == ERR_NETWORK, call.error
     assert 0.5 <= time.monotonic() - t0 < 3.5
     assert client.manager_property("State") == "offline"
-    clear_faults(emulator)
+    emulator.clear_faults()
     client.list_challenges(factor.path, {})
     assert client.manager_property("State") == "ready"
 
@@ -220,12 +203,12 @@ def test_approve_reports_a_failing_api_not_notfound(factor, client, emulator):
     the caller learns that, not NotFound."""
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    fault(emulator, list_path(factor), status=503, method="GET", count=1000)
+    emulator.fault(list_path(factor), status=503, method="GET", count=1000)
     e = expect_error(ERR_API, client.approve, {"transaction-id": txid, "timeout-ms": 1500})
     assert "HTTP 503" in e.message
     assert emulator.answer_posts(ch["sid"]) == 0
     # let the poll still retrying in the background end before the next test
-    clear_faults(emulator)
+    emulator.clear_faults()
     vt.wait_until(lambda: client.manager_property("State") == "ready", 10, what="State ready")
 
 
@@ -234,7 +217,7 @@ def test_answer_retries_bounded(factor, client, emulator):
     bus gets its reply, and no answer lands long after it gave up."""
     ch = new_challenge(emulator, factor, expiration=60)
     before = len(emulator.requests())
-    fault(emulator, challenge_re(ch["sid"]), status=503, method="POST", count=1000)
+    emulator.fault(challenge_re(ch["sid"]), status=503, method="POST", count=1000)
     with pytest.raises(vt.DBusCallError) as e:
         client.approve({"challenge-sid": ch["sid"]})
     assert e.value.name == ERR_API, e.value
@@ -255,7 +238,7 @@ def test_answer_reply_lost(fdaemon, factor, client, emulator, action, extra):
     shows the challenge as asked: that is success, and nothing was answered twice."""
     ch = new_challenge(emulator, factor)
     before = len(emulator.requests())
-    fault(emulator, challenge_re(ch["sid"]), action=action, when="after", method="POST", **extra)
+    emulator.fault(challenge_re(ch["sid"]), action=action, when="after", method="POST", **extra)
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
     posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
     assert [p["status"] for p in posts] == [200, 409], posts
@@ -268,14 +251,14 @@ def test_answer_lost_and_answered_elsewhere(factor, client, emulator):
     """vpushd's answer times out; meanwhile the challenge was denied elsewhere. Its retry
     is refused and the challenge is not in the asked status: AlreadyResponded."""
     ch = new_challenge(emulator, factor)
-    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=3, method="POST")
+    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=3, method="POST")
     call = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
     answer_elsewhere(emulator, ch["sid"], "denied")
     call.wait()
     assert call.error is not None and call.error.name == vt.ERR_ALREADY_RESPONDED, call.error
     assert "denied" in call.error.message
-    clear_faults(emulator)          # the held POST is handled now: refused, too late
+    emulator.clear_faults()          # the held POST is handled now: refused, too late
     vt.wait_until(lambda: emulator.answer_posts(ch["sid"]) == 2, 10, what="the held answer")
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
 
@@ -285,13 +268,13 @@ def test_second_call_waits_for_the_answer_in_flight(factor, client, emulator):
     while that answer may still fail: it waits for it, and hears AlreadyResponded once the
     challenge is answered."""
     ch = new_challenge(emulator, factor)
-    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
     first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
     second = vt.PendingCall(client, "DenyChallenge",
                          vt.asv({"transaction-id": ch["hidden_details"]["transaction_id"]}))
     time.sleep(0.3)
-    assert held(emulator) == 1 and not second.done, second.error
+    assert emulator.faults_held() == 1 and not second.done, second.error
     first.wait()
     assert first.error is None and first.value == (ch["sid"],), first.error
     second.wait()
@@ -306,10 +289,10 @@ def test_second_call_answers_when_the_first_fails(factor, client, emulator):
     waited for it answers the challenge itself."""
     ch = new_challenge(emulator, factor)
     before = len(emulator.requests())
-    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
-    fault(emulator, challenge_re(ch["sid"]), status=400, method="POST")
+    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    emulator.fault(challenge_re(ch["sid"]), status=400, method="POST")
     first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
     second = vt.PendingCall(client, "DenyChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     first.wait()
     assert first.error is not None and first.error.name == ERR_API, first.error
@@ -326,16 +309,16 @@ def test_waiting_call_hears_when_the_answer_ends_in_expiry(factor, client, emula
     woken by the end of that answer, whatever removed the challenge."""
     ch = new_challenge(emulator, factor, expiration=60)
     client.refresh()
-    fault(emulator, challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
     first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: held(emulator) >= 1, 10, what="the answer to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
     before = len(emulator.requests())
     second = vt.PendingCall(client, "DenyChallenge",
                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 100}))
     # its own GET of the challenge, still pending, before the API's clock moves on
     vt.wait_until(lambda: logged(emulator, "/Challenges/" + ch["sid"], "GET", before), 10,
                   what="the second call's GET")
-    if held(emulator) < 1:
+    if emulator.faults_held() < 1:
         first.wait()
         pytest.skip("the answer was let go before the second call's GET (a slow run)")
     try:
@@ -369,7 +352,7 @@ def test_refusal_without_lost_reply_is_not_success(factor, client, emulator):
 def test_timeout_bounds_a_call_while_the_api_fails(factor, client, emulator):
     """The API answers 503 to every list: a call for a transaction id still ends at its
     timeout-ms (with what is known), not after the retries of lists made on its behalf."""
-    fault(emulator, list_path(factor), status=503, method="GET", count=1000)
+    emulator.fault(list_path(factor), status=503, method="GET", count=1000)
     t0 = time.monotonic()
     with pytest.raises(vt.DBusCallError) as e:
         client.approve({"transaction-id": vt.new_transaction_id(), "timeout-ms": 1000})
@@ -387,7 +370,7 @@ def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, 
     client.refresh()
     path = vt.challenge_path(ch["sid"])
     assert path in client.challenge_paths()
-    fault(emulator, list_path(factor), action="bad-item", method="GET")
+    emulator.fault(list_path(factor), action="bad-item", method="GET")
     client.refresh()
     assert "item 0 left out" in fdaemon.log_text()
     assert path in client.challenge_paths()
@@ -396,7 +379,7 @@ def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, 
 
 def test_malformed_json_not_retried(factor, client, emulator):
     before = len(emulator.requests())
-    fault(emulator, list_path(factor), action="malformed", method="GET")
+    emulator.fault(list_path(factor), action="malformed", method="GET")
     e = expect_error(ERR_FAILED, client.list_challenges, factor.path, {})
     assert "not valid JSON" in e.message
     assert len(logged(emulator, "/Challenges", "GET", before)) == 1
@@ -405,7 +388,7 @@ def test_malformed_json_not_retried(factor, client, emulator):
 
 def test_huge_body_not_read_nor_retried(factor, client, emulator):
     before = len(emulator.requests())
-    fault(emulator, list_path(factor), action="huge", method="GET")
+    emulator.fault(list_path(factor), action="huge", method="GET")
     e = expect_error(ERR_NETWORK, client.list_challenges, factor.path, {})
     assert e.message == "response body larger than 1 MiB"
     assert len(logged(emulator, "/Challenges", "GET", before)) == 1
@@ -416,7 +399,7 @@ def test_huge_body_not_read_nor_retried(factor, client, emulator):
 def test_wrong_content_type_accepted(factor, client, emulator):
     """The body of a 2xx is checked field by field; its Content-Type is not."""
     ch = new_challenge(emulator, factor)
-    fault(emulator, list_path(factor), action="content-type", content_type="text/plain",
+    emulator.fault(list_path(factor), action="content-type", content_type="text/plain",
           method="GET")
     items, _ = client.list_challenges(factor.path, {"status": "pending"})
     assert ch["sid"] in [i["sid"] for i in items]
@@ -429,7 +412,7 @@ def test_wrong_content_type_accepted(factor, client, emulator):
 def test_create_not_resent_after_lost_reply(fdaemon, client, emulator):
     identity = vt.unique_identity("fault")
     path = r"/Entities/%s/Factors\Z" % identity
-    fault(emulator, path, action="drop", method="POST")
+    emulator.fault(path, action="drop", method="POST")
     before = len(emulator.requests())
     expect_error(ERR_NETWORK, vt.enroll, client, emulator, identity=identity)
     assert len(logged(emulator, "/Entities/%s/Factors" % identity, "POST", before)) == 1
@@ -438,7 +421,7 @@ def test_create_not_resent_after_lost_reply(fdaemon, client, emulator):
 
 def test_create_retried_after_429(fdaemon, client, emulator):
     identity = vt.unique_identity("fault")
-    fault(emulator, r"/Entities/%s/Factors\Z" % identity, status=429, retry_after=1,
+    emulator.fault(r"/Entities/%s/Factors\Z" % identity, status=429, retry_after=1,
           method="POST")
     before = len(emulator.requests())
     f = vt.enroll(client, emulator, identity=identity)

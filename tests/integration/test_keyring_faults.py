@@ -395,11 +395,8 @@ def test_missing_key_says_nothing_about_the_api(session, client, emulator):
     try:
         a = vt.enroll(client, emulator)
         b = vt.enroll(client, emulator, verify=False)
-        res = emulator.request("POST", "/_emulator/faults",
-                               {"path": r"/Entities/%s/Challenges\Z" % a.identity,
-                                "action": "drop", "method": "GET", "count": "1000"},
-                               backend=False)
-        assert res.status == 200, res.body
+        emulator.fault(r"/Entities/%s/Challenges\Z" % a.identity, "drop", method="GET",
+                       count=1000)
         subprocess.run(["secret-tool", "clear", "factor-sid", b.sid], env=session.env,
                        timeout=20, check=True)
         d.restart(wait_states=("ready", "offline"))  # forgets the keys it held
@@ -412,7 +409,7 @@ def test_missing_key_says_nothing_about_the_api(session, client, emulator):
             else:
                 raise AssertionError("a factor without its key was verified")
             assert client.manager_property("State") == "offline"
-        emulator.request("POST", "/_emulator/faults/clear", {}, backend=False)
+        emulator.clear_faults()
         client.list_challenges(a.path, {})
         assert client.manager_property("State") == "ready"
     finally:

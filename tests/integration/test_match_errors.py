@@ -168,10 +168,6 @@ def test_finished_before_a_restart(session, client, emulator):
         emulator.set_clock(0)
 
 
-def _held(emulator):
-    return emulator.request("GET", "/_emulator/faults", backend=False).json()["held"]
-
-
 def test_history_lookup_polls_for_a_new_pending_challenge(quiet_factor, client, emulator):
     """A challenge created under the transaction id after the call's own poll read the
     factor's list: the list of recent challenges, read next, shows it pending. That list
@@ -181,17 +177,14 @@ def test_history_lookup_polls_for_a_new_pending_challenge(quiet_factor, client, 
     txid = vt.new_transaction_id()
     # the poll's list is read at once and its answer held (well within [Verify]
     # TimeoutMs, 5 s): the challenge is created meanwhile
-    res = emulator.request("POST", "/_emulator/faults",
-                           {"path": r"/Entities/%s/Challenges\Z" % factor.identity,
-                            "action": "delay", "seconds": "2", "method": "GET",
-                            "when": "after"}, backend=False)
-    assert res.status == 200, res.body
+    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, "delay", seconds=2,
+                   method="GET", when="after")
     since = len(emulator.requests())
     call = vt.PendingCall(client, "ApproveChallenge",
                           vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
-    vt.wait_until(lambda: _held(emulator) >= 1, 10, what="the poll's list to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the poll's list to be held")
     ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    assert _held(emulator) == 1, "the challenge came after the poll's answer"
+    assert emulator.faults_held() == 1, "the challenge came after the poll's answer"
     call.wait(30)
     assert call.error is None and call.value == (ch["sid"],), call.error
     assert call.took < 15, call.took
@@ -214,13 +207,10 @@ def test_direct_fetch_back_during_the_answer_is_ignored(quiet_factor, client, em
     ch = emulator.create_challenge(f.identity, f.sid,
                                    hidden={"transaction_id": vt.new_transaction_id()})
     path = r"/Entities/%s/Challenges/%s\Z" % (f.identity, ch["sid"])
-    for rule in ({"path": path, "action": "delay", "seconds": "1", "method": "GET"},
-                 {"path": path, "action": "delay", "seconds": "2", "method": "POST",
-                  "when": "after"}):
-        res = emulator.request("POST", "/_emulator/faults", rule, backend=False)
-        assert res.status == 200, res.body
+    emulator.fault(path, "delay", seconds=1, method="GET")
+    emulator.fault(path, "delay", seconds=2, method="POST", when="after")
     call = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: _held(emulator) >= 1, 10, what="the call's GET to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the call's GET to be held")
     client.refresh()  # the poll's GET of the same challenge is not held
     vt.wait_until(lambda: emulator.answer_posts(ch["sid"]) == 1, 10, what="the answer")
     call.wait(10)

@@ -196,8 +196,7 @@ def test_cas_parsed_once_for_all_connections(started, client, emulator, pki, ses
         out.write("-----BEGIN CERTIFICATE-----\ngarbled\n-----END CERTIFICATE-----\n")
     # the server drops the kept-alive connection: the retry needs a new one
     before = len(emulator.requests())
-    rule = {"path": lists + "\\Z", "action": "drop", "method": "GET"}
-    assert emulator.request("POST", "/_emulator/faults", rule, backend=False).status == 200
+    emulator.fault(lists + "\\Z", "drop", method="GET")
     client.list_challenges(f.path, {"order": "asc"})
     # judged by this call's own GETs (the poller lists with Order=desc)
     mine = [r for r in emulator.requests()[before:]

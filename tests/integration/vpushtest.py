@@ -451,6 +451,23 @@ class Emulator:
     def clear_requests(self):
         self._ok(self.request("POST", "/_emulator/requests/clear", {}, backend=False), "clear")
 
+    def fault(self, path, action="status", **fields):
+        """A fault rule (docs/emulator.md "Faults"): the next /v2 requests whose path
+        matches the regex path get it. fields: method, count, when, seconds, status…"""
+        form = {"path": path, "action": action}
+        form.update({k: str(v) for k, v in fields.items()})
+        return self._ok(self.request("POST", "/_emulator/faults", form, backend=False),
+                        "fault")
+
+    def clear_faults(self):
+        self._ok(self.request("POST", "/_emulator/faults/clear", {}, backend=False),
+                 "clear faults")
+
+    def faults_held(self):
+        """How many requests a delay rule holds right now."""
+        return self._ok(self.request("GET", "/_emulator/faults", backend=False),
+                        "faults")["held"]
+
     def set_clock(self, offset):
         return self._ok(self.request("POST", "/_emulator/clock", {"offset": str(offset)},
                                      backend=False), "set clock")
