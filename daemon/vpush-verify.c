@@ -77,9 +77,9 @@ correct_clock (VpushVerify *self, const gchar *date)
       return FALSE;
     }
   offset = (gint64)server - g_get_real_time () / G_USEC_PER_SEC;
-  /* Date has whole seconds: a second either way is its resolution, not a correction (and
-   * not worth a write of the stored offset) */
-  if (ABS (offset - self->clock_offset) > 1)
+  /* §6: the API refused a JWT and says what time it is: any difference is taken, a
+   * second too (a clock a second fast is refused by an API without an allowance) */
+  if (offset != self->clock_offset)
     {
       g_info ("clock offset to the Verify API is now %" G_GINT64_FORMAT " s", offset);
       self->clock_offset = offset;

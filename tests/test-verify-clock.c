@@ -84,8 +84,33 @@ test_clock_skew_retry (Fixture *fx, gconstpointer user_data)
   g_assert_cmpstr (error->message, ==, "HTTP 401, code 20003: still no");
   g_assert_null (again);
   g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
-  /* the offset did not change, so no second signal */
+  /* the same Date, seconds later by the local clock: the offset moves by that much at most */
+  g_assert_cmpint (ABS (vpush_verify_get_clock_offset (fx->verify) - 3600), <=, 2);
+}
+
+/* A clock a second fast is refused by an API without an allowance for it, and Date has
+ * whole seconds: that second is a correction all the same (§6 takes any difference). */
+static void
+test_clock_skew_one_second (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC - 1;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"JWT nbf is in the future\", \"status\": 401}");
+  server_reply (fx->server, 200, NULL, body);
+  challenge = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (challenge);
   g_assert_cmpuint (fx->n_corrections, ==, 1);
+  /* -1, or -2 if the local clock passed a second meanwhile */
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), <=, -1);
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), >=, -2);
+  g_assert_cmpint (assert_device_auth (fx, 1), <=, server_now + 1);
 }
 
 /* The clock-skew retry of an answer: by the corrected clock the challenge has expired, so
@@ -148,6 +173,7 @@ main (int argc, char **argv)
   ADD ("create-factor-no-retry", test_create_factor_no_retry);
   ADD ("delete-factor-double-401", test_delete_factor_double_401);
   ADD ("clock-skew-retry", test_clock_skew_retry);
+  ADD ("clock-skew-one-second", test_clock_skew_one_second);
   ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
 
   return g_test_run ();

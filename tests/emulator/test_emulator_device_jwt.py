@@ -36,8 +36,7 @@ BAD_JWT = {
     "nbf-nan-exp-infinity": dict(payload={"nbf": float("nan"), "exp": float("inf")}),
     "exp-fraction": dict(payload={"nbf": "NOW", "exp": "NOW+599.5"}),
     "nbf-bool": dict(payload={"nbf": True}),
-    "exp-before-nbf": dict(payload={"nbf": "NOW+50", "exp": "NOW+10"}),
-    "exp-at-nbf": dict(payload={"nbf": "NOW+10", "exp": "NOW+10"}),
+    "nbf-one-second-ahead": dict(payload={"nbf": "NOW+1", "exp": "NOW+600"}),
 }
 
 
@@ -100,7 +99,7 @@ def test_device_jwt_replay_refused(emu, dev):
 
 def test_device_jwt_edges_accepted(emu, dev):
     now = int(time.time())
-    for payload in ({"nbf": now + 50, "exp": now + 650}, {"nbf": now - 599, "exp": now + 1},
+    for payload in ({"nbf": now - 300, "exp": now + 300}, {"nbf": now - 599, "exp": now + 1},
                     {"nbf": now, "exp": now + 600, "iat": now, "extra": "x"}):
         r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, payload=payload)
         assert r.status == 200, (payload, r)

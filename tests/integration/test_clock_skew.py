@@ -1,5 +1,5 @@
-"""An hour of clock skew between the machine and the Verify API is corrected from the
-401 + Date answer (one retry), at enrollment and at approval."""
+"""Clock skew between the machine and the Verify API, an hour or a second, is corrected
+from the 401 + Date answer (one retry), at enrollment and at approval."""
 
 import pytest
 
@@ -17,7 +17,8 @@ def _saw_401(emulator):
     return [r for r in emulator.requests() if r["status"] == 401 and r["auth"] == "device"]
 
 
-@pytest.mark.parametrize("offset", [3600, -3600])
+# -1: the machine a second fast, within the resolution of Date, still corrected
+@pytest.mark.parametrize("offset", [3600, -3600, -1])
 def test_skew_before_enrolling(offset, daemon, client, emulator):
     emulator.set_clock(offset)
     emulator.clear_requests()
