@@ -34,6 +34,7 @@ typedef struct
   guint history_running;  /* those lists in flight */
   gboolean done;
   gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
+  gboolean reply_stale;    /* the answer's 2xx reply showed the challenge in another status */
   GError *wait_error;      /* why the last poll or fetch failed, if it did */
 
   VpushChallenge *challenge; /* the one being answered */

@@ -121,13 +121,15 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *original = g_steal_pointer (&ap->wait_error);
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, NULL);
-  /* The reply to an attempt was lost and the retry refused (409): if the challenge now
-   * says what was asked, that attempt was ours. Any other status was someone else's. */
+  /* The reply to an attempt was lost and the retry refused (409), or the API took the
+   * answer and replied with an older copy: if the challenge now says what was asked, that
+   * answer was ours. Any other status was someone else's. */
   if (c != NULL && ap->maybe_answered && g_str_equal (c->status, ap->status))
     {
-      g_message ("challenge %s: the reply to its answer was lost, and the Verify API shows it "
-                 "%s: done (%s)",
-                 c->sid, c->status, original->message);
+      g_message ("challenge %s: %s, and the Verify API shows it %s: done (%s)", c->sid,
+                 ap->reply_stale ? "the reply to its answer showed an older copy"
+                                 : "the reply to its answer was lost",
+                 c->status, original->message);
       g_error_free (original);
       vpush_approval_finish_ok (ap, c->status);
       return;
@@ -159,8 +161,15 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   if (c != NULL)
-    error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_API, "challenge %s is %s after the answer",
-                         c->sid, c->status);
+    {
+      /* The API took the answer (2xx), but its reply shows another status. The SDKs do not
+       * trust that reply: they read the challenge again (protocol doc §3.7), and so does
+       * this, with the answer taken as possibly made. */
+      ap->maybe_answered = TRUE;
+      ap->reply_stale = TRUE;
+      error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_API, "challenge %s is %s after the answer",
+                           c->sid, c->status);
+    }
 
   /* the API refused: find out whether the challenge was answered or expired meanwhile */
   factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);

@@ -91,13 +91,14 @@ def challenge_count(emu):
     {"path": "x", "action": "truncate", "when": "before"},
     {"path": "x", "action": "content-type", "when": "before"},
     {"path": "x", "action": "bad-item", "when": "before"},
+    {"path": "x", "action": "stale-status", "when": "before"},
     {"path": "x", "retry_after": "1\r\nX-Evil: 1"},
     {"path": "x", "action": "huge", "size": str(65 * 1024 * 1024)},
     {"path": "x", "action": "delay"},
     {"path": "x", "action": "delay", "seconds": "0"},
 ], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
         "status-600", "bad-when", "truncate-before", "content-type-before",
-        "bad-item-before", "header-newline",
+        "bad-item-before", "stale-status-before", "header-newline",
         "huge-too-big", "delay-no-seconds", "delay-0"])
 def test_bad_rules_refused(emu, form):
     r = emu.control("POST", "/_emulator/faults", form)
@@ -268,6 +269,20 @@ def test_bad_item(emu):
     assert broken["challenges"][1:] == whole["challenges"][1:]
     assert broken["meta"] == whole["meta"]
     add(emu, path=svc_re(emu), action="bad-item")
+    status, _, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and json.loads(body)["sid"] == emu.service_sid
+
+
+def test_stale_status(emu):
+    """The answer to an update of a challenge shows it still pending; the update itself
+    was made. An answer without a status goes out as it was."""
+    d = Device(emu).enroll()
+    c = emu.create_challenge(d.identity, d.sid).json
+    add(emu, path=r"/Challenges/%s\Z" % c["sid"], action="stale-status", method="POST")
+    r = d.answer(c["sid"], "approved")
+    assert r.status == 200 and r.json["status"] == "pending", r
+    assert d.fetch(c["sid"]).json["status"] == "approved"
+    add(emu, path=svc_re(emu), action="stale-status")
     status, _, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
     assert status == 200 and json.loads(body)["sid"] == emu.service_sid
 

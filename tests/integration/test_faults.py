@@ -377,6 +377,18 @@ def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, 
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
 
 
+def test_stale_answer_body_read_again(fdaemon, factor, client, emulator):
+    """The API takes the answer, but its reply shows the challenge still pending (a copy
+    read before the change). As the SDKs do (protocol doc §3.7), vpushd reads the
+    challenge again, and what it shows decides: approved, so the call succeeds."""
+    ch = new_challenge(emulator, factor)
+    emulator.fault(challenge_re(ch["sid"]), "stale-status", method="POST", when="after")
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.answer_posts(ch["sid"]) == 1
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    assert "the reply to its answer showed an older copy" in fdaemon.log_text()
+
+
 def test_malformed_json_not_retried(factor, client, emulator):
     before = len(emulator.requests())
     emulator.fault(list_path(factor), action="malformed", method="GET")

@@ -19,9 +19,9 @@ from .common import Response
 from .util import ApiError, json_dumps
 
 ACTIONS = ("status", "drop", "truncate", "malformed", "huge", "content-type", "bad-item",
-           "delay")
+           "stale-status", "delay")
 # these change the real answer, so the request is always handled first
-AFTER_ONLY = ("truncate", "content-type", "bad-item")
+AFTER_ONLY = ("truncate", "content-type", "bad-item", "stale-status")
 WHEN = ("before", "after")
 COUNT_MAX = 100000
 HUGE_DEFAULT = 10 * 1024 * 1024
@@ -221,6 +221,9 @@ def answer_after(handler, rule, status, out, extra):
         handler._send(status, data, extra, ctype=rule.content_type)
     elif rule.action == "bad-item":
         handler._send(status, _encode(_bad_item(out)), extra)
+    elif rule.action == "stale-status":
+        stale = dict(out, status="pending") if isinstance(out, dict) and "status" in out else out
+        handler._send(status, _encode(stale), extra)
     else:
         raise AssertionError(f"action {rule.action} can't break an answer")
 
