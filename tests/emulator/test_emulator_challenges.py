@@ -268,6 +268,10 @@ def test_pagination(emu, dev, clock):
     assert [x["sid"] for x in appr.json["challenges"]] == [sids[2]]
     full = emu.backend("GET", dev.base + "/Challenges")
     assert len(full.json["challenges"]) == 7 and full.json["meta"]["page_size"] == 50
+    # Page is "simply for client state" (OpenAPI): without a token it moves nothing
+    page2 = dev.call("GET", "/Challenges", query=q + [("Page", "2")])
+    assert [x["sid"] for x in page2.json["challenges"]] == sids[:3]
+    assert page2.json["meta"]["page"] == 2
 
 
 @pytest.mark.parametrize("query", [

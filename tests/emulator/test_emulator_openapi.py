@@ -62,7 +62,19 @@ def test_openapi_request_checker():
                                             ("Config.NotificationPlatform", "none")])
     SPEC.check_request("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "push"),
                                                       ("Config.NotificationPlatform", "none")])
+    # a request's date-time is any RFC 3339 one; a path's identity is percent-encoded
+    for when in ("2026-11-26T10:00:00Z", "2026-11-26T10:00:00.250Z", "2026-11-26t10:00:00+01:00"):
+        SPEC.check_request("POST", listing, [], [("FactorSid", "YF" + "b" * 32),
+                                                 ("Details.Message", "m"),
+                                                 ("ExpirationDate", when)])
+    SPEC.check_request("GET", base.replace("user-1234", "user%2F1") + "Challenges", [], [])
+    other = "/v2/Services/VA%s/Entities/user-1234/" % ("a" * 31)
     for method, path, query, form, what in (
+            ("GET", other + "Challenges", [], [], "{ServiceSid}: 'VA" + "a" * 31),
+            ("GET", listing + "/YC" + "c" * 31, [], [], "{Sid}: 'YC"),
+            ("POST", listing, [], [("FactorSid", "YF" + "b" * 32), ("Details.Message", "m"),
+                                   ("ExpirationDate", "2026-11-26T10:00:00")],
+             "not an RFC 3339 date-time"),
             ("GET", listing, [("PageSize", "5_0")], [], "not an integer"),
             ("GET", listing, [("PageSize", "1001")], [], "above maximum"),
             ("GET", listing, [("Order", "up")], [], "is not one of"),

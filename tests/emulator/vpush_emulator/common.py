@@ -138,9 +138,11 @@ def paginate(req, items, key, url_path, filters, order):
         page_no = cursor["page"] if page is None else page
         start = items.index(chosen[0]) if chosen else len(items)
     else:
+        # OpenAPI: Page is "the page index. This value is simply for client state": only a
+        # PageToken moves through the list
         page_no = page or 0
-        start = page_no * page_size
-        chosen = items[start:start + page_size]
+        start = 0
+        chosen = items[:page_size]
 
     base = f"{store.base}{url_path}"
     params = [(k, v) for k, v in filters if v is not None]

@@ -3,16 +3,18 @@ against the operation's response schema, and a request's query and form against 
 operation's parameters and request body.
 
 The spec is found next to the repository checkout (<repo>/../shared/spec/…), or at
-$VPUSH_OPENAPI. The checker is stricter than OpenAPI in what our emulator promises:
-date-time is exactly YYYY-MM-DDTHH:MM:SSZ, uri is absolute http(s), and (by default)
-objects may carry only the properties the schema declares and must carry all of them.
-Schemas without a type (config, details, metadata, …) accept any JSON value."""
+$VPUSH_OPENAPI. In responses the checker is stricter than OpenAPI in what our emulator
+promises: date-time is exactly YYYY-MM-DDTHH:MM:SSZ, uri is absolute http(s), and (by
+default) objects may carry only the properties the schema declares and must carry all of
+them. In requests a date-time is any RFC 3339 date-time, as OpenAPI has it, and the path's
+parameters are checked too. Schemas without a type (config, details, metadata, …) accept
+any JSON value."""
 
 import datetime
 import json
 import os
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .util import FORM_TYPE, is_integer_text
 
@@ -23,6 +25,7 @@ FORM_FIELDS_BEYOND_SCHEMA = {
     "UpdateFactor": {"Config.AppId"},
 }
 DATE_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+RFC3339_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
@@ -54,6 +57,16 @@ def load(path=None):
     if spec is None:
         spec = _cache[path] = Spec(path)
     return spec
+
+
+def _is_rfc3339(v):
+    if not RFC3339_RE.match(v):
+        return False
+    try:
+        datetime.datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
 
 
 def _is_date_time(v):
@@ -231,6 +244,10 @@ class Spec:
             if not isinstance(parsed, dict):
                 errors.append(f"{where}: {value!r} is not a JSON object")
         elif typ == "string":
+            if schema.get("format") == "date-time":
+                if not _is_rfc3339(value):
+                    errors.append(f"{where}: {value!r} is not an RFC 3339 date-time")
+                schema = {k: v for k, v in schema.items() if k != "format"}
             self._check(schema, value, where, True, errors)
 
     def check_request(self, method, path, query, form):
@@ -241,10 +258,17 @@ class Spec:
         op_id = op.get("operationId")
         errors = []
         params = {}
+        in_path = {}
         for p in op.get("parameters", ()):
             p = self.resolve(p)
             if p.get("in") == "query":
                 params[p["name"]] = p
+            elif p.get("in") == "path":
+                in_path[p["name"]] = p
+        for seg, value in zip(template.split("/"), path.split("/")):
+            if seg.startswith("{") and seg[1:-1] in in_path:
+                self._check_text(in_path[seg[1:-1]].get("schema", {}), unquote(value),
+                                 seg, errors)
         for name, value in query:
             if name not in params:
                 errors.append(f"query parameter {name!r} is not the operation's")
