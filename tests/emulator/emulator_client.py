@@ -258,7 +258,8 @@ class Device:
         return self.call("GET", f"/Challenges/{csid}")
 
     def answer_payload(self, fetched, status="approved", mutate=None, key=None, header=None):
-        fields = fetched.header("Twilio-Verify-Signature-Fields").split(",")
+        fields = [k.strip() for k in fetched.header("Twilio-Verify-Signature-Fields").split(",")
+                  if k.strip()]
         body = fetched.json
         payload = {k: body[k] for k in fields}
         payload["status"] = status

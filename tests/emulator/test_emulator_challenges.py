@@ -294,3 +294,27 @@ def test_page_token_bound_to_query(emu, dev):
     r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Status": "approved",
                                                 "PageToken": token})
     assert_error(r, 400, 60306)
+
+
+def test_signature_fields_set_by_a_test(emu, dev):
+    """The header's text as a test sets it; the answer is checked against the list the
+    challenge's last GET gave, and the default comes back without fields."""
+    text = "sid, factor_sid,,details , date_updated,metadata"
+    try:
+        assert emu.control("POST", "/_emulator/signature-fields", {"fields": text}).status == 200
+        c = emu.create_challenge(dev.identity, dev.sid).json
+        fetched = dev.fetch(c["sid"])
+        assert fetched.header("Twilio-Verify-Signature-Fields") == text
+        # a listed field left out of the payload is refused; status is not listed
+        bad = dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": dev.answer_payload(
+            fetched, mutate=lambda p: p.pop("metadata"))})
+        assert_error(bad, 403, 60324)
+        r = dev.answer(c["sid"])
+        assert r.status == 200 and r.json["status"] == "approved", r
+    finally:
+        emu.control("POST", "/_emulator/signature-fields", {})
+    c = emu.create_challenge(dev.identity, dev.sid).json
+    assert dev.fetch(c["sid"]).header("Twilio-Verify-Signature-Fields").split(",") == [
+        k for k in SIGNATURE_FIELDS]
+    bad_text = emu.control("POST", "/_emulator/signature-fields", {"fields": "sid\r\nX: 1"})
+    assert bad_text.status == 400

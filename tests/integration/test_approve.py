@@ -236,6 +236,39 @@ def test_poll_past_its_page_limit_keeps_what_it_did_not_read(daemon, client, emu
     assert client.approve({"challenge-sid": old["sid"]}) == old["sid"]
 
 
+# The server chooses the fields an answer signs, and no official source lists them
+# (protocol doc §5C): status left out, spaces and empty items, members vpushd never reads.
+@pytest.mark.parametrize("fields", [
+    "sid, factor_sid,,details , hidden_details",
+    "date_updated,metadata,responded_reason,url,links,entity_sid,factor_type,status,sid",
+])
+def test_answer_signs_the_fields_the_api_lists(fields, factor, client, emulator):
+    emulator.set_signature_fields(fields)
+    try:
+        ch = _challenge(emulator, factor, vt.new_transaction_id())
+        assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    finally:
+        emulator.set_signature_fields(None)
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
+def test_answer_not_sent_when_a_listed_field_is_missing(factor, client, emulator):
+    """A listed field the challenge lacks: nothing the server would accept can be signed
+    (§5C), so no answer is sent."""
+    emulator.set_signature_fields("sid,status,no_such_field")
+    try:
+        ch = _challenge(emulator, factor, vt.new_transaction_id())
+        with pytest.raises(vt.DBusCallError) as e:
+            client.approve({"challenge-sid": ch["sid"]})
+    finally:
+        emulator.set_signature_fields(None)
+    assert e.value.name == vt.ERR_PREFIX + "Failed" and "no_such_field" in e.value.message, \
+        e.value
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
 def test_refresh_returns(daemon, client, emulator):
     vt.enroll(client, emulator)
     t0 = time.monotonic()

@@ -459,6 +459,13 @@ class Emulator:
         return self._ok(self.request("POST", "/_emulator/faults", form, backend=False),
                         "fault")
 
+    def set_signature_fields(self, text=None):
+        """The Twilio-Verify-Signature-Fields text of the GETs from now on; None: the
+        emulator's default list."""
+        form = {} if text is None else {"fields": text}
+        self._ok(self.request("POST", "/_emulator/signature-fields", form, backend=False),
+                 "signature fields")
+
     def clear_faults(self):
         self._ok(self.request("POST", "/_emulator/faults/clear", {}, backend=False),
                  "clear faults")

@@ -88,8 +88,12 @@ def fetch_challenge(req):
     body = req.store.render_challenge(ch)
     headers = []
     if ch.status == "pending":
-        fields = [k for k in SIGNATURE_FIELDS if k in body]
-        headers.append(("Twilio-Verify-Signature-Fields", ",".join(fields)))
+        text = req.store.signature_fields
+        if text is None:
+            text = ",".join(k for k in SIGNATURE_FIELDS if k in body)
+        # the answer is checked against the list this GET gave (§5C)
+        ch.signed_fields = [k.strip() for k in text.split(",") if k.strip()]
+        headers.append(("Twilio-Verify-Signature-Fields", text))
     return Response(200, body, headers)
 
 

@@ -14,6 +14,13 @@ def handle(server, method, path, form):
         return faults.handle(server, method, path, form)
     if path == "/_emulator/answer" and method == "POST":
         return answer(store, form)
+    if path == "/_emulator/signature-fields" and method == "POST":
+        text = form.get("fields")
+        if text is not None and ("\r" in text or "\n" in text or len(text) > 1000):
+            raise ApiError(400, 60306, "fields must be one line of at most 1000 characters")
+        with store.lock:
+            store.signature_fields = text
+        return Response(200, {"fields": text})
     if path == "/_emulator/clock":
         if method == "POST":
             raw = form.get("offset")

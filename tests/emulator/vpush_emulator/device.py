@@ -139,7 +139,9 @@ def update_challenge(req):
     if req.form.get("Metadata") is not None:
         metadata = parse_string_map(req.form.get("Metadata"), 1024, "Metadata")
     expected = store.render_challenge(ch)
-    fields = [k for k in SIGNATURE_FIELDS if k in expected]
+    fields = ch.signed_fields
+    if fields is None:
+        fields = [k for k in SIGNATURE_FIELDS if k in expected]
     status = auth.check_answer(req.factor.public_key, payload, expected, fields)
     now = int(store.now())
     ch.status = status

@@ -86,7 +86,7 @@ class Factor:
 class Challenge:
     __slots__ = ("sid", "seq", "service_sid", "entity", "factor_sid", "created", "updated",
                  "responded", "expires", "status", "message", "fields", "hidden",
-                 "metadata", "answer_posts")
+                 "metadata", "answer_posts", "signed_fields")
 
     def __init__(self, seq, **kw):
         for k, v in kw.items():
@@ -97,6 +97,7 @@ class Challenge:
         self.status = "pending"
         self.metadata = None
         self.answer_posts = 0
+        self.signed_fields = None   # the fields its last GET listed for the answer
 
     def refresh(self, now):
         """Lazy expiry: a pending challenge past its expiration date is expired."""
@@ -129,6 +130,7 @@ class Store:
         self.requests = []
         self.nonconforming = []             # --check-openapi: requests the spec does not allow
         self.jwt_seen = {}                  # accepted device JWT -> its exp (replays refused)
+        self.signature_fields = None        # the header's text set by a test, else the default
         self._seq = 0
 
     def now(self):
