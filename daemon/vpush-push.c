@@ -26,6 +26,7 @@
 #define KEEPALIVE_TIMEOUT_MIN_S     5
 #define KEEPALIVE_TIMEOUT_MAX_S     300
 #define KEEPALIVE_PERIODS           3
+#define KEEPALIVE_GAP_MIN_US        (G_USEC_PER_SEC / 4)
 
 #define ACCEPT_HEADER "Accept: text/event-stream, application/x-ndjson, application/json"
 
@@ -66,11 +67,10 @@ typedef struct
   guint reconnect_id;
 
   guint watchdog_id;
-  gint64 last_activity; /* monotonic µs of the last bytes (or of the connect) */
-  gint64 chunk_gap;     /* µs of silence before the bytes being parsed; 0 for the first */
-  gint64 keepalive_gap; /* the longest silence seen before a keepalive; 0 = unknown */
-  gint64 connected_at;  /* monotonic µs; 0 while not connected */
-  gboolean got_data;
+  gint64 last_activity;  /* monotonic µs of the last bytes (or of the connect) */
+  gint64 last_keepalive; /* monotonic µs of this connection's last keepalive; 0 = none yet */
+  gint64 keepalive_gap;  /* the longest time seen between two keepalives; 0 = unknown */
+  gint64 connected_at;   /* monotonic µs; 0 while not connected */
 
   /* found inside curl's callbacks, which must not start requests: acted on from an idle */
   GPtrArray *hints;
@@ -381,6 +381,7 @@ on_event (const VpushPushEvent *event, gpointer user_data)
   g_autoptr (GError) error = NULL;
   gboolean since = FALSE;
   const gchar *id = vpush_push_parser_get_last_id (stream->parser, &since);
+  gint64 gap;
   Hint *hint;
 
   /* where to resume after a reconnect */
@@ -394,11 +395,17 @@ on_event (const VpushPushEvent *event, gpointer user_data)
   switch (event->kind)
     {
     case VPUSH_PUSH_EVENT_KEEPALIVE:
-      if (stream->chunk_gap > stream->keepalive_gap)
+      /* The period is the time from one keepalive to the next. The silence before one is
+       * not: a hint just before a keepalive made it a fraction of the period, and the
+       * stream was then taken for dead between two keepalives, again and again. */
+      gap = stream->last_keepalive != 0 ? stream->last_activity - stream->last_keepalive : 0;
+      stream->last_keepalive = stream->last_activity;
+      /* two in one burst, under a quarter second apart, say nothing about the period */
+      if (gap >= KEEPALIVE_GAP_MIN_US && gap > stream->keepalive_gap)
         {
           gint64 before = keepalive_timeout_us (stream);
 
-          stream->keepalive_gap = stream->chunk_gap;
+          stream->keepalive_gap = gap;
           /* the first period seen shortens the default: the timer must move closer */
           if (keepalive_timeout_us (stream) < before)
             {
@@ -467,8 +474,6 @@ on_data (const guint8 *data, gsize len, gpointer user_data)
   Stream *stream = user_data;
   gint64 now = g_get_monotonic_time ();
 
-  stream->chunk_gap = stream->got_data ? now - stream->last_activity : 0;
-  stream->got_data = TRUE;
   stream->last_activity = now;
   /* moved on while awake anyway: a stream that keeps talking never wakes the watchdog */
   if (stream->watchdog_id != 0)
@@ -511,7 +516,7 @@ stream_connect (Stream *stream)
   else
     url = g_strdup (stream->url);
 
-  stream->got_data = FALSE;
+  stream->last_keepalive = 0;
   stream->last_activity = g_get_monotonic_time ();
   stream->http = vpush_http_stream_start (self->http, url, (const gchar *const *)headers->pdata,
                                           timeout_ms, on_headers, on_data, on_done, stream, &error);

@@ -336,6 +336,33 @@ def test_silent_stream_is_replaced(started, client, emulator):
     wait_exported(client, ch["sid"])
 
 
+def test_hint_before_a_keepalive_is_no_period(started, client, emulator):
+    """The keepalive period is the time between two keepalives, not the silence before
+    one: hints just before the first keepalive do not make vpushd take a quiet stream for
+    dead (it did: 3 × that silence, raised to 5 s, against keepalives every 7 s)."""
+    period = 7.0
+    control(emulator, "keepalive", {"seconds": str(period)})
+    try:
+        topic = new_topic()
+        started(push_url(emulator, topic))
+        f = vt.enroll(client, emulator)
+        wait_push_state(client, "connected")
+        connected = time.monotonic()
+        n_signals = len(push_states_signalled(client))
+        ch = emulator.create_challenge(f.identity, f.sid)
+        # a hint every quarter second around the first keepalive (connect + period)
+        time.sleep(period - 1.5)
+        while time.monotonic() < connected + period + 0.5:
+            publish_hint(emulator, topic, ch)
+            time.sleep(0.25)
+        # then only keepalives, until after the second one
+        time.sleep(connected + 2 * period + 1 - time.monotonic())
+        assert topic_stats(emulator, topic)["connections"] == 1
+        assert "retrying" not in push_states_signalled(client)[n_signals:]
+    finally:
+        control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
+
+
 def test_poll_interval_follows_push(started, client, emulator):
     """IntervalWithPushSeconds while the stream is up, IntervalSeconds as soon as it is
     down, without waiting for the long interval to run out."""
