@@ -329,9 +329,10 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
 
   if (req->body_too_large)
     {
-      /* a server that sends that much would do it again */
+      /* a server that sends that much would do it again; it was reached, so this is no
+       * network failure (nor a reason to call vpushd offline) */
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                "response body larger than 1 MiB");
       return;
     }

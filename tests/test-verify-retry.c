@@ -351,7 +351,7 @@ test_retry_not_transient (Fixture *fx, gconstpointer user_data)
   huge[huge_len - 1] = '}';
   server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", huge, huge_len);
   d = fetch (fx, CHALLENGE_SID, &error);
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
   g_assert_cmpstr (error->message, ==, "response body larger than 1 MiB");
   g_clear_error (&error);
   g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
