@@ -60,6 +60,7 @@ typedef struct
 typedef struct
 {
   guint outstanding;
+  gboolean several; /* of more than one factor: an error names its factor */
   GError *error;
 } PollAll;
 
@@ -467,6 +468,9 @@ one_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
+      if (all->several)
+        g_prefix_error (&error,
+                        "factor %s: ", (const gchar *)g_task_get_task_data (G_TASK (result)));
       if (all->error == NULL)
         all->error = error;
       else
@@ -529,8 +533,15 @@ vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellabl
       return;
     }
   all->outstanding = g_list_length (polls);
+  all->several = all->outstanding > 1;
   for (GList *l = polls; l; l = l->next)
-    request (l->data, g_task_new (NULL, NULL, one_done_cb, g_object_ref (task)));
+    {
+      FactorPoll *fp = l->data;
+      GTask *one = g_task_new (NULL, NULL, one_done_cb, g_object_ref (task));
+
+      g_task_set_task_data (one, g_strdup (fp->sid), g_free);
+      request (fp, one);
+    }
 }
 
 gboolean

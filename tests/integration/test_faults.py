@@ -413,7 +413,7 @@ def test_wrong_content_type_accepted(factor, client, emulator):
     """The body of a 2xx is checked field by field; its Content-Type is not."""
     ch = new_challenge(emulator, factor)
     emulator.fault(list_path(factor), action="content-type", content_type="text/plain",
-          method="GET")
+                   method="GET")
     items, _ = client.list_challenges(factor.path, {"status": "pending"})
     assert ch["sid"] in [i["sid"] for i in items]
 
@@ -435,9 +435,20 @@ def test_create_not_resent_after_lost_reply(fdaemon, client, emulator):
 def test_create_retried_after_429(fdaemon, client, emulator):
     identity = vt.unique_identity("fault")
     emulator.fault(r"/Entities/%s/Factors\Z" % identity, status=429, retry_after=1,
-          method="POST")
+                   method="POST")
     before = len(emulator.requests())
     f = vt.enroll(client, emulator, identity=identity)
     posts = logged(emulator, "/Entities/%s/Factors" % identity, "POST", before)
     assert [p["status"] for p in posts] == [429, 201]
     assert [x["sid"] for x in emulator.list_factors(identity)] == [f.sid]
+
+
+def test_refresh_error_names_its_factor(fdaemon, factor, client, emulator):
+    """Refresh polls every factor; when the poll of one fails, the error says which."""
+    vt.enroll(client, emulator)  # a second factor, whose poll works
+    emulator.fault(list_path(factor), status=400, method="GET", count=10)
+    try:
+        e = expect_error(ERR_API, client.refresh)
+    finally:
+        emulator.clear_faults()
+    assert e.message.startswith("factor %s: HTTP 400" % factor.sid), e.message
