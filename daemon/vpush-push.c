@@ -69,6 +69,7 @@ typedef struct
   guint watchdog_id;
   gint64 last_activity;  /* monotonic µs of the last bytes (or of the connect) */
   gint64 last_keepalive; /* monotonic µs of this connection's last keepalive; 0 = none yet */
+  gboolean other_since;  /* something else came since that keepalive */
   gint64 keepalive_gap;  /* the longest time seen between two keepalives; 0 = unknown */
   gint64 connected_at;   /* monotonic µs; 0 while not connected */
 
@@ -400,7 +401,13 @@ on_event (const VpushPushEvent *event, gpointer user_data)
        * stream was then taken for dead between two keepalives, again and again. */
       gap = stream->last_keepalive != 0 ? stream->last_activity - stream->last_keepalive : 0;
       stream->last_keepalive = stream->last_activity;
-      /* two in one burst, under a quarter second apart, say nothing about the period */
+      /* Two in one burst, under a quarter second apart, say nothing about the period. Nor
+       * do two with messages between them: a server that restarts its keepalive timer
+       * after each message would make the period look as long as the messages lasted,
+       * and the learnt period never shrinks. */
+      if (stream->other_since)
+        gap = 0;
+      stream->other_since = FALSE;
       if (gap >= KEEPALIVE_GAP_MIN_US && gap > stream->keepalive_gap)
         {
           gint64 before = keepalive_timeout_us (stream);
@@ -417,11 +424,13 @@ on_event (const VpushPushEvent *event, gpointer user_data)
     case VPUSH_PUSH_EVENT_OPEN:
       break;
     case VPUSH_PUSH_EVENT_DROPPED:
+      stream->other_since = TRUE;
       g_debug ("push stream to %s: an unreadable event was dropped: polling", stream->label);
       stream->poll_wanted = TRUE;
       queue_work (stream);
       break;
     case VPUSH_PUSH_EVENT_MESSAGE:
+      stream->other_since = TRUE;
       hint = g_new0 (Hint, 1);
       if (stream->hints->len < HINTS_MAX
           && vpush_push_hint_parse (event->data, event->data_len, &hint->challenge_sid,
@@ -517,6 +526,7 @@ stream_connect (Stream *stream)
     url = g_strdup (stream->url);
 
   stream->last_keepalive = 0;
+  stream->other_since = FALSE;
   stream->last_activity = g_get_monotonic_time ();
   stream->http = vpush_http_stream_start (self->http, url, (const gchar *const *)headers->pdata,
                                           timeout_ms, on_headers, on_data, on_done, stream, &error);
