@@ -77,9 +77,12 @@ correct_clock (VpushVerify *self, const gchar *date)
       return FALSE;
     }
   offset = (gint64)server - g_get_real_time () / G_USEC_PER_SEC;
-  /* §6: the API refused a JWT and says what time it is: any difference is taken, a
-   * second too (a clock a second fast is refused by an API without an allowance) */
-  if (offset != self->clock_offset)
+  /* §6: the API refused a JWT and says what time it is. Date has whole seconds, so the
+   * same clocks measure one second apart from one 401 to the next: a second later is taken
+   * only as part of a larger correction. A second earlier is always taken, since a clock a
+   * second fast is refused by an API without an allowance; that way the offset settles on
+   * the lower of the two and does not flip between them. */
+  if (offset < self->clock_offset || offset > self->clock_offset + 1)
     {
       g_info ("clock offset to the Verify API is now %" G_GINT64_FORMAT " s", offset);
       self->clock_offset = offset;

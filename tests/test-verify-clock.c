@@ -165,6 +165,30 @@ test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
   }
 }
 
+/* Date has whole seconds: the same clocks measure a second apart from one 401 to the
+ * next. A second later is not taken, so the offset does not flip between the two. */
+static void
+test_clock_offset_does_not_flip (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+
+  /* learnt at an earlier 401: a second behind */
+  vpush_verify_set_clock_offset (fx->verify, -1);
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 200, NULL, body);
+  challenge = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  /* this Date says 0 (or -1, had a second passed): neither moves it */
+  g_assert_cmpuint (fx->n_corrections, ==, 0);
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, -1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -174,6 +198,7 @@ main (int argc, char **argv)
   ADD ("delete-factor-double-401", test_delete_factor_double_401);
   ADD ("clock-skew-retry", test_clock_skew_retry);
   ADD ("clock-skew-one-second", test_clock_skew_one_second);
+  ADD ("clock-offset-does-not-flip", test_clock_offset_does_not_flip);
   ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
 
   return g_test_run ();
