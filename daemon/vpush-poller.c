@@ -248,11 +248,11 @@ poll_done (FactorPoll *fp)
     g_debug ("poll of factor %s failed: %s", fp->sid, error->message);
 
   vpush_manager_note_api_result (manager, error);
-  /* a local failure (a locked keyring) has its own way back: the recovery polls */
+  /* a locked keyring has its own way back: the recovery polls. Anything else (no answer,
+   * a refusal, a reply vpushd can't read or that is too big) would come again at once. */
   if (error == NULL)
     fp->failures = 0;
-  else if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
-           || g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+  else if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
     fp->failures++;
   fp->running = FALSE;
   if (fp->removed)
@@ -468,7 +468,7 @@ one_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
-      if (all->several)
+      if (all->several && !g_str_has_prefix (error->message, "factor "))
         g_prefix_error (&error,
                         "factor %s: ", (const gchar *)g_task_get_task_data (G_TASK (result)));
       if (all->error == NULL)

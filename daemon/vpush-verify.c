@@ -275,7 +275,10 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       VpushHttpFailure failure = vpush_http_request_get_failure (VPUSH_HTTP (source), result);
 
-      g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error);
+      /* only a network failure says the API could not be reached; a reply over the body
+       * cap is the API answering */
+      g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0,
+                     g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK) ? error : NULL);
       if (failure == VPUSH_HTTP_FAILURE_LOST)
         call->maybe_delivered = TRUE;
       if (failure != VPUSH_HTTP_FAILURE_PERMANENT && call_retry (self, &task, call, error, -1))

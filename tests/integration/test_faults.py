@@ -409,6 +409,20 @@ def test_huge_body_not_read_nor_retried(factor, client, emulator):
     client.list_challenges(factor.path, {})
 
 
+def test_huge_body_is_the_api_answering(factor, client, emulator):
+    """A reply over the cap comes from an API that was reached: an offline vpushd is ready
+    again after it."""
+    emulator.fault(list_path(factor), "drop", method="GET", count=1000)
+    try:
+        expect_error(ERR_NETWORK, client.list_challenges, factor.path, {})
+        assert client.manager_property("State") == "offline"
+    finally:
+        emulator.clear_faults()
+    emulator.fault(list_path(factor), action="huge", method="GET")
+    expect_error(ERR_FAILED, client.list_challenges, factor.path, {})
+    assert client.manager_property("State") == "ready"
+
+
 def test_wrong_content_type_accepted(factor, client, emulator):
     """The body of a 2xx is checked field by field; its Content-Type is not."""
     ch = new_challenge(emulator, factor)
