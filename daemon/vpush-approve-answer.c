@@ -119,8 +119,21 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (VpushApproval) ap = user_data;
   g_autoptr (VpushChallenge) c = NULL;
   GError *original = g_steal_pointer (&ap->wait_error);
+  GError *read_error = NULL;
 
-  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, NULL);
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &read_error);
+  /* the API took the answer; only reading it back failed: that failure is the outcome, not
+   * the status of an older copy */
+  if (c == NULL && ap->reply_stale)
+    {
+      g_prefix_error (&read_error,
+                      "challenge %s: the Verify API took the answer, but reading it back failed: ",
+                      ap->challenge->sid);
+      g_error_free (original);
+      vpush_approval_finish_error (ap, read_error);
+      return;
+    }
+  g_clear_error (&read_error);
   /* The reply to an attempt was lost and the retry refused (409), or the API took the
    * answer and replied with an older copy: if the challenge now says what was asked, that
    * answer was ours. Any other status was someone else's. */

@@ -389,6 +389,19 @@ def test_stale_answer_body_read_again(fdaemon, factor, client, emulator):
     assert "the reply to its answer showed an older copy" in fdaemon.log_text()
 
 
+def test_stale_answer_body_then_a_failed_read(fdaemon, factor, client, emulator):
+    """The API takes the answer and replies with an older copy, and reading the challenge
+    back then fails: that failure is the call's outcome, saying the answer was taken,
+    not the older copy's "pending"."""
+    ch = new_challenge(emulator, factor)
+    client.refresh()  # fetched now: the answer goes out without another GET first
+    emulator.fault(challenge_re(ch["sid"]), "stale-status", method="POST", when="after")
+    emulator.fault(challenge_re(ch["sid"]), status=400, method="GET")
+    e = expect_error(ERR_API, client.approve, {"challenge-sid": ch["sid"]})
+    assert "took the answer, but reading it back failed: HTTP 400" in e.message, e.message
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
 def test_malformed_json_not_retried(factor, client, emulator):
     before = len(emulator.requests())
     emulator.fault(list_path(factor), action="malformed", method="GET")
