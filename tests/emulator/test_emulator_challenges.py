@@ -316,5 +316,6 @@ def test_signature_fields_set_by_a_test(emu, dev):
     c = emu.create_challenge(dev.identity, dev.sid).json
     assert dev.fetch(c["sid"]).header("Twilio-Verify-Signature-Fields").split(",") == [
         k for k in SIGNATURE_FIELDS]
-    bad_text = emu.control("POST", "/_emulator/signature-fields", {"fields": "sid\r\nX: 1"})
-    assert bad_text.status == 400
+    for bad_text in ("sid\r\nX: 1", "sid,\u20ac", "", " "):
+        r = emu.control("POST", "/_emulator/signature-fields", {"fields": bad_text})
+        assert r.status == 400, (bad_text, r)

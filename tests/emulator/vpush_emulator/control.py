@@ -16,8 +16,10 @@ def handle(server, method, path, form):
         return answer(store, form)
     if path == "/_emulator/signature-fields" and method == "POST":
         text = form.get("fields")
-        if text is not None and ("\r" in text or "\n" in text or len(text) > 1000):
-            raise ApiError(400, 60306, "fields must be one line of at most 1000 characters")
+        # a header value: printable ASCII; an empty list would have an answer sign nothing
+        if text is not None and (not text.strip() or len(text) > 1000
+                                 or any(not " " <= ch <= "~" for ch in text)):
+            raise ApiError(400, 60306, "fields must be 1 to 1000 printable ASCII characters")
         with store.lock:
             store.signature_fields = text
         return Response(200, {"fields": text})
