@@ -120,6 +120,7 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (VpushChallenge) c = NULL;
   GError *original = g_steal_pointer (&ap->wait_error);
   GError *read_error = NULL;
+  VpushPendingEntry *entry;
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &read_error);
   /* the API took the answer; only reading it back failed: that failure is the outcome, not
@@ -134,14 +135,18 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   g_clear_error (&read_error);
+  entry = c != NULL ? vpush_pending_lookup (vpush_manager_get_pending (ap->manager), c->sid) : NULL;
   /* The reply to an attempt was lost and the retry refused (409), or the API took the
-   * answer and replied with an older copy: if the challenge now says what was asked, that
-   * answer was ours. Any other status was someone else's. */
-  if (c != NULL && ap->maybe_answered && g_str_equal (c->status, ap->status))
+   * answer and replied with an older copy, now or at an earlier call: if the challenge now
+   * says what was asked, that answer was ours. Any other status was someone else's. */
+  if (c != NULL && g_str_equal (c->status, ap->status)
+      && (ap->maybe_answered
+          || (entry != NULL && g_strcmp0 (entry->answer_maybe_made, c->status) == 0)))
     {
       g_message ("challenge %s: %s, and the Verify API shows it %s: done (%s)", c->sid,
-                 ap->reply_stale ? "the reply to its answer showed an older copy"
-                                 : "the reply to its answer was lost",
+                 ap->reply_stale      ? "the reply to its answer showed an older copy"
+                 : ap->maybe_answered ? "the reply to its answer was lost"
+                                      : "an earlier answer of vpushd's was taken",
                  c->status, original->message);
       g_error_free (original);
       vpush_approval_finish_ok (ap, c->status);
@@ -154,6 +159,10 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_finish_error (ap, vpush_approval_final_status_error (c->sid, c->status));
       return;
     }
+  /* still pending by this read, though the API may have taken the answer: a later call
+   * that finds it answered so knows whose answer that was */
+  if (c != NULL && ap->maybe_answered && entry != NULL)
+    entry->answer_maybe_made = g_intern_string (ap->status);
   vpush_approval_finish_error (ap, original);
 }
 

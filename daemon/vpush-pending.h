@@ -15,6 +15,9 @@ typedef struct
   VpushChallenge *challenge;
   gint64 fetched_at; /* monotonic µs of the single GET this copy came from */
   gboolean answering;
+  /* an answer of vpushd's the API may have taken though the challenge still read pending
+   * ("approved", "denied"; interned), or NULL: a later read showing it is vpushd's own */
+  const gchar *answer_maybe_made;
 } VpushPendingEntry;
 
 #define VPUSH_TYPE_PENDING (vpush_pending_get_type ())

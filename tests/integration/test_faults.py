@@ -402,6 +402,30 @@ def test_stale_answer_body_then_a_failed_read(fdaemon, factor, client, emulator)
     assert emulator.answer_posts(ch["sid"]) == 1
 
 
+def test_stale_answer_body_and_a_stale_read_then_a_second_call(fdaemon, factor, client,
+                                                                 emulator):
+    """The API takes the answer, and both its reply and the read after it show the
+    challenge pending (older copies): the call fails, as the SDKs do ("not updated"). When
+    the app calls again, the API refuses the second answer and the challenge reads
+    approved: that was vpushd's own answer, so the second call succeeds."""
+    ch = new_challenge(emulator, factor)
+    client.refresh()  # fetched now: the answer goes out without another GET first
+    emulator.fault(challenge_re(ch["sid"]), "stale-status", method="POST", when="after")
+    emulator.fault(challenge_re(ch["sid"]), "stale-status", method="GET", when="after")
+    e = expect_error(ERR_API, client.approve, {"challenge-sid": ch["sid"]})
+    assert "is pending after the answer" in e.message, e.message
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.answer_posts(ch["sid"]) == 2
+    assert "an earlier answer of vpushd's was taken" in fdaemon.log_text()
+    # the other answer was never vpushd's
+    ch2 = new_challenge(emulator, factor)
+    client.refresh()
+    emulator.fault(challenge_re(ch2["sid"]), "stale-status", method="POST", when="after")
+    emulator.fault(challenge_re(ch2["sid"]), "stale-status", method="GET", when="after")
+    expect_error(ERR_API, client.approve, {"challenge-sid": ch2["sid"]})
+    expect_error(vt.ERR_ALREADY_RESPONDED, client.deny, {"challenge-sid": ch2["sid"]})
+
+
 def test_malformed_json_not_retried(factor, client, emulator):
     before = len(emulator.requests())
     emulator.fault(list_path(factor), action="malformed", method="GET")
