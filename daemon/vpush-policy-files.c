@@ -1,0 +1,147 @@
+/* The policy's files: which of the policy directories' files apply, and reading them
+ * safely. The rules' syntax is vpush-policy.c's. */
+#include "vpush-policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vpush-policy-resources.h"
+
+#define POLICY_FILE_MAX  (1024 * 1024)
+#define BUILTIN_RESOURCE "/io/github/vpush/policy/default.conf"
+#define BUILTIN_ORIGIN   "built-in default policy"
+
+static gboolean
+root_only (const struct stat *st)
+{
+  return st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+static gboolean
+read_policy_file (const gchar *path, gboolean require_root, gchar **out_data, gsize *out_length,
+                  GError **error)
+{
+  g_autoptr (GMappedFile) mapped = NULL;
+  struct stat st;
+  int fd;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      int saved_errno = errno;
+
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s", path,
+                   g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode) || st.st_size > POLICY_FILE_MAX || (require_root && !root_only (&st)))
+    {
+      close (fd);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "%s: must be a regular file of at most %d bytes%s", path, POLICY_FILE_MAX,
+                   require_root ? ", owned by root and writable by nobody else" : "");
+      return FALSE;
+    }
+  mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
+  close (fd);
+  if (mapped == NULL)
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  *out_length = g_mapped_file_get_length (mapped);
+  *out_data = g_strndup (g_mapped_file_get_contents (mapped), *out_length);
+  return TRUE;
+}
+
+/* Adds dir's *.conf names not seen yet; a missing directory has none. */
+static gboolean
+scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **error)
+{
+  g_autoptr (GDir) listing = NULL;
+  struct stat st;
+  const gchar *name;
+
+  if (stat (dir, &st) < 0)
+    {
+      int saved = errno;
+
+      if (saved == ENOENT)
+        return TRUE;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s: %s", dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (require_root && !root_only (&st))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "%s: a policy directory must be owned by root and writable by nobody else", dir);
+      return FALSE;
+    }
+  listing = g_dir_open (dir, 0, error);
+  if (listing == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (listing)) != NULL)
+    {
+      if (name[0] != '.' && g_str_has_suffix (name, ".conf")
+          && !g_hash_table_contains (paths, name))
+        g_hash_table_insert (paths, g_strdup (name), g_build_filename (dir, name, NULL));
+    }
+  return TRUE;
+}
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+VpushPolicy *
+vpush_policy_load_dirs (const gchar *const *dirs, gboolean require_root, GError **error)
+{
+  g_autoptr (VpushPolicy) self = vpush_policy_new ();
+  g_autoptr (GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autofree gpointer *names = NULL;
+  guint n_names;
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      if (!scan_dir (dirs[i], require_root, paths, error))
+        return NULL;
+    }
+
+  if (g_hash_table_size (paths) == 0)
+    {
+      g_autoptr (GBytes) builtin = g_resource_lookup_data (vpush_policy_resources_get_resource (),
+                                                           BUILTIN_RESOURCE, 0, error);
+      gsize length;
+      const gchar *data;
+
+      if (builtin == NULL)
+        return NULL;
+      data = g_bytes_get_data (builtin, &length);
+      if (!vpush_policy_add_data (self, data, length, BUILTIN_ORIGIN, error))
+        return NULL;
+      return g_steal_pointer (&self);
+    }
+
+  names = g_hash_table_get_keys_as_array (paths, &n_names);
+  qsort (names, n_names, sizeof (gpointer), compare_names);
+  for (guint i = 0; i < n_names; i++)
+    {
+      const gchar *path = g_hash_table_lookup (paths, names[i]);
+      g_autofree gchar *data = NULL;
+      gsize length;
+
+      if (!read_policy_file (path, require_root, &data, &length, error)
+          || !vpush_policy_add_data (self, data, length, path, error))
+        return NULL;
+    }
+  return g_steal_pointer (&self);
+}
