@@ -416,9 +416,20 @@ vpush_approval_evaluate (VpushApproval *ap)
 
   if (n_live > 1)
     {
+      /* the caller (or whoever reads the log) needs the sids to tell them apart */
+      g_autoptr (GString) sids = g_string_new (NULL);
+
+      for (GList *l = entries; l; l = l->next)
+        {
+          VpushPendingEntry *entry = l->data;
+
+          if (vpush_approval_matches (ap, entry->challenge) && entry->challenge->expires_at > now)
+            g_string_append_printf (sids, "%s%s", sids->len > 0 ? ", " : "", entry->challenge->sid);
+        }
       vpush_approval_finish_error (
-          ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
-                           "%u pending challenges match; none was answered", n_live));
+          ap,
+          g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
+                       "%u pending challenges match (%s); none was answered", n_live, sids->str));
       return;
     }
   if (n_live == 1 && live->answering)

@@ -238,6 +238,20 @@ request_detach (VpushHttp *self, GTask *task)
   g_object_unref (task);
 }
 
+/* The host a request went to, for messages */
+static gchar *
+request_host (Request *req)
+{
+  g_autoptr (CURLU) u = curl_url ();
+  gchar *host = NULL;
+  char *url = NULL;
+
+  if (curl_easy_getinfo (req->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL
+      && u != NULL && curl_url_set (u, CURLUPART_URL, url, 0) == CURLUE_OK)
+    host = url_part (u, CURLUPART_HOST);
+  return host != NULL ? host : g_strdup ("(unknown host)");
+}
+
 /* A failed transfer as a VPUSH_ERROR_NETWORK. TLS failures say so and name the host: a
  * certificate that is not trusted or not for that host is a setup problem, not a flaky
  * network, and the user needs to know which server and which CAs were involved. */
@@ -248,15 +262,7 @@ vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
   g_autofree gchar *system = g_strdup_printf (
       "the system's, %s", self->default_ca_file ? self->default_ca_file : "libcurl's defaults");
   const gchar *ca = self->ca_file != NULL ? self->ca_file : system;
-  g_autoptr (CURLU) u = curl_url ();
-  g_autofree gchar *host = NULL;
-  char *url = NULL;
-
-  if (curl_easy_getinfo (req->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL
-      && u != NULL && curl_url_set (u, CURLUPART_URL, url, 0) == CURLUE_OK)
-    host = url_part (u, CURLUPART_HOST);
-  if (host == NULL)
-    host = g_strdup ("(unknown host)");
+  g_autofree gchar *host = request_host (req);
 
   switch (result)
     {
@@ -283,7 +289,11 @@ vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
       return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "TLS connection to “%s” failed: %s",
                           host, detail);
     default:
-      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s", detail);
+      /* curl names the host in some messages ("Failed to connect to …"), not in others
+       * ("Empty reply from server") */
+      if (strstr (detail, host) != NULL)
+        return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s", detail);
+      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "%s (server “%s”)", detail, host);
     }
 }
 
@@ -339,10 +349,13 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
   if (result != CURLE_OK && req->attempts > 1 && result == CURLE_ABORTED_BY_CALLBACK)
     {
       /* prereq_cb refused to send it again */
+      g_autofree gchar *host = request_host (req);
+
       req->failure = VPUSH_HTTP_FAILURE_LOST;
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NETWORK,
-                               "the connection closed before any answer; the request may have "
-                               "gone through and was not sent again");
+                               "the connection to “%s” closed before any answer; the request "
+                               "may have gone through and was not sent again",
+                               host);
       return;
     }
   if (result != CURLE_OK)

@@ -277,6 +277,8 @@ test_send_once (Fixture *fx, gconstpointer user_data)
   g_assert_null (post);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
   g_test_message ("%s", error->message);
+  /* which server failed is named, also where curl's own words do not */
+  g_assert_nonnull (strstr (error->message, "127.0.0.1"));
   g_assert_cmpint (vpush_http_request_get_failure (fx->http, result), ==, VPUSH_HTTP_FAILURE_LOST);
   g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
   g_assert_cmpstr (server_request (fx->server, 1)->method, ==, "POST");
@@ -338,6 +340,7 @@ test_timeout (Fixture *fx, gconstpointer user_data)
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
   g_assert_null (response);
   g_test_message ("timed out after %" G_GINT64_FORMAT " ms: %s", elapsed_ms, error->message);
+  g_assert_nonnull (strstr (error->message, "127.0.0.1"));
   g_assert_cmpint (elapsed_ms, >=, 250);
   g_assert_cmpint (elapsed_ms, <, 2000);
 }
@@ -394,6 +397,7 @@ test_connection_refused (Fixture *fx, gconstpointer user_data)
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
   g_assert_null (response);
   g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "127.0.0.1"));
 }
 
 static gboolean

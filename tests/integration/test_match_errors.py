@@ -75,9 +75,10 @@ def test_two_matches_ambiguous(method, quiet_factor, client, emulator):
     txid = vt.new_transaction_id()
     a = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
     b = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    _expect_error(vt.ERR_AMBIGUOUS, getattr(client, method),
-                  {"transaction-id": txid, "timeout-ms": 3000})
+    e = _expect_error(vt.ERR_AMBIGUOUS, getattr(client, method),
+                      {"transaction-id": txid, "timeout-ms": 3000})
     for ch in (a, b):
+        assert ch["sid"] in e.message, e.message
         assert emulator.answer_posts(ch["sid"]) == 0
         assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
 
@@ -89,7 +90,8 @@ def test_two_matches_on_two_factors_ambiguous(quiet_factor, client, emulator):
     txid = vt.new_transaction_id()
     a = emulator.create_challenge(f1.identity, f1.sid, hidden={"transaction_id": txid})
     b = emulator.create_challenge(f2.identity, f2.sid, hidden={"transaction_id": txid})
-    _expect_error(vt.ERR_AMBIGUOUS, client.approve, {"transaction-id": txid})
+    e = _expect_error(vt.ERR_AMBIGUOUS, client.approve, {"transaction-id": txid})
+    assert a["sid"] in e.message and b["sid"] in e.message, e.message
     assert emulator.answer_posts(a["sid"]) == 0 and emulator.answer_posts(b["sid"]) == 0
     # narrowed to one factor it is unambiguous
     assert client.approve({"transaction-id": txid, "factor-sid": f2.sid}) == b["sid"]
