@@ -100,6 +100,21 @@ fail (FactorCall *call, const GError *error)
   vpush_manager_return_error (call->invocation, error);
 }
 
+/* Whether the factor was deleted while the call's request was out: its record must not
+ * be written again, or it would come back at the next start. */
+static gboolean
+deleted_meanwhile (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+
+  if (vpush_manager_lookup_factor (self->manager, self->record->sid) == self)
+    return FALSE;
+  g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                         "factor %s was deleted while the call was made",
+                                         self->record->sid);
+  return TRUE;
+}
+
 static gboolean
 save_record (VpushFactor *self, GError **error)
 {
@@ -124,6 +139,8 @@ verify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       fail (call, error);
       return;
     }
+  if (deleted_meanwhile (call))
+    return;
   g_free (self->record->status);
   self->record->status = g_strdup (status);
   sync_properties (self);
@@ -205,6 +222,8 @@ apply_update (FactorCall *call)
   g_autoptr (GError) error = NULL;
   gboolean renamed = FALSE;
 
+  if (deleted_meanwhile (call))
+    return;
   if (call->friendly_name && !g_str_equal (call->friendly_name, self->record->friendly_name))
     {
       vpush_factor_record_rename (self->record, call->friendly_name);

@@ -5,6 +5,8 @@ was, or no longer) is NotFound naming the factor, and the bus shows the factors 
 import os
 import xml.etree.ElementTree as ET
 
+import pytest
+
 import vpushtest as vt
 
 FACTOR_XML = os.path.join(vt.SOURCE_DIR, "dbus", "io.github.vpush1.Factor.xml")
@@ -82,6 +84,30 @@ def _expect_not_found(fn, sid, what):
 def _changes_sent(emulator, before):
     return [r for r in emulator.requests()[before:]
             if r["method"] != "GET" and not r["path"].startswith("/_emulator")]
+
+
+@pytest.mark.parametrize("method", ["Update", "Verify"])
+def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
+    """A Delete that completes while an Update's or a Verify's request is out: the late
+    reply must not write the factor's record again, or the deleted factor (no key, gone
+    at the API) would come back at the next start."""
+    f = vt.enroll(client, emulator, verify=(method == "Update"))
+    keep = vt.enroll(client, emulator)
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=2.0, method="POST",
+                   when="after")
+    arg = vt.asv({"friendly-name": "renamed"}) if method == "Update" else None
+    call = vt.PendingCall(client, method, arg, f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the request held")
+    client.factor_delete(f.path)
+    record = os.path.join(daemon.state_dir, "factors", f.sid + ".json")
+    assert not os.path.exists(record)
+
+    call.wait()
+    assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+    assert f.sid in call.error.message
+    assert not os.path.exists(record)
+    daemon.restart()
+    assert client.factor_paths() == [keep.path]
 
 
 def test_unknown_factor_path_not_found(daemon, client, emulator):

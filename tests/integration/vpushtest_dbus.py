@@ -219,7 +219,8 @@ class Client:
 class PendingCall:
     """A method called without waiting for its reply, which arrives while the default main
     context is pumped (every Client call and wait_until does): then done is set, with
-    value (the unpacked reply) or error (a DBusCallError), and took (seconds)."""
+    value (the unpacked reply) or error (a DBusCallError), and took (seconds). arg: the
+    one argument, or None for a method without any."""
 
     def __init__(self, client, method, arg, path=MANAGER_PATH, iface=MANAGER_IFACE,
                  timeout_ms=60000):
@@ -228,7 +229,8 @@ class PendingCall:
         self.error = None
         self.took = None
         self.started = time.monotonic()
-        client.conn.call(BUS_NAME, path, iface, method, GLib.Variant.new_tuple(arg), None,
+        args = GLib.Variant.new_tuple(arg) if arg is not None else GLib.Variant("()", ())
+        client.conn.call(BUS_NAME, path, iface, method, args, None,
                          Gio.DBusCallFlags.NO_AUTO_START, timeout_ms, None, self._finish)
 
     def _finish(self, conn, result):
