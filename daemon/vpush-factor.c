@@ -21,6 +21,8 @@ struct _VpushFactor
   VpushFactorRecord *record;
   GDBusObjectSkeleton *object;
   VpushDBusFactor *skeleton;
+  gboolean deleting;
+  GPtrArray *delete_joined; /* Delete calls waiting for the one in flight to end */
 };
 
 G_DEFINE_TYPE (VpushFactor, vpush_factor, G_TYPE_OBJECT)
@@ -30,6 +32,7 @@ vpush_factor_finalize (GObject *object)
 {
   VpushFactor *self = VPUSH_FACTOR (object);
 
+  g_clear_pointer (&self->delete_joined, g_ptr_array_unref);
   g_signal_handlers_disconnect_by_data (self->skeleton, self);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->object);
@@ -344,7 +347,31 @@ invalid:
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Delete(): remote first (404 counts as done), then the key, the record, the object. */
+/* Delete(): remote first (404 counts as done), then the key, the record, the object. A
+ * second Delete while one is in flight joins it and gets its outcome: two would race to
+ * clear the same key item. */
+
+static void
+delete_done (FactorCall *call, const GError *error)
+{
+  VpushFactor *self = call->factor;
+  g_autoptr (GPtrArray) joined = g_steal_pointer (&self->delete_joined);
+
+  self->deleting = FALSE;
+  if (error != NULL)
+    fail (call, error);
+  else
+    g_dbus_method_invocation_return_value (call->invocation, NULL);
+  for (guint i = 0; joined != NULL && i < joined->len; i++)
+    {
+      GDBusMethodInvocation *invocation = g_ptr_array_index (joined, i);
+
+      if (error != NULL)
+        vpush_manager_return_error (invocation, error);
+      else
+        g_dbus_method_invocation_return_value (invocation, NULL);
+    }
+}
 
 static void
 delete_local (FactorCall *call)
@@ -356,14 +383,14 @@ delete_local (FactorCall *call)
 
   if (!vpush_factor_store_remove (vpush_manager_get_factor_store (self->manager), sid, &error))
     {
-      fail (call, error);
+      delete_done (call, error);
       return;
     }
   caller = vpush_bouncer_describe_caller (call->invocation);
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, caller, "factor %s deleted",
                    sid);
   vpush_manager_remove_factor (self->manager, sid);
-  g_dbus_method_invocation_return_value (call->invocation, NULL);
+  delete_done (call, NULL);
 }
 
 static void
@@ -374,7 +401,7 @@ delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
     {
-      fail (call, error);
+      delete_done (call, error);
       return;
     }
   delete_local (call);
@@ -389,7 +416,7 @@ delete_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
     {
-      fail (call, error);
+      delete_done (call, error);
       return;
     }
   vpush_manager_note_api_result (manager, NULL);
@@ -416,7 +443,7 @@ delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           delete_local (call);
           return;
         }
-      fail (call, error);
+      delete_done (call, error);
       return;
     }
   vpush_verify_delete_factor_async (vpush_manager_get_verify (manager), call->factor->record,
@@ -428,7 +455,23 @@ static void
 delete_allowed (gpointer data)
 {
   FactorCall *call = data;
+  VpushFactor *self = call->factor;
 
+  if (self->deleting)
+    {
+      /* its reply comes with the first one's (delete_done) */
+      if (self->delete_joined == NULL)
+        self->delete_joined = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (self->delete_joined, g_steal_pointer (&call->invocation));
+      factor_call_free (call);
+      return;
+    }
+  if (deleted_meanwhile (call))
+    {
+      factor_call_free (call);
+      return;
+    }
+  self->deleting = TRUE;
   vpush_manager_load_key_async (call->factor->manager, call->factor->record->sid, NULL,
                                 delete_key_loaded_cb, call);
 }

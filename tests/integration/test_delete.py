@@ -86,6 +86,27 @@ def _changes_sent(emulator, before):
             if r["method"] != "GET" and not r["path"].startswith("/_emulator")]
 
 
+def test_concurrent_deletes_share_one_outcome(daemon, client, emulator, session):
+    """Three Deletes of one factor at once: one deletes it, the others get its outcome.
+    Before, each cleared the key on its own: one got KeyringLocked ("No such secret
+    item") for a factor that was deleted, and at times libsecret returned a task twice."""
+    f = vt.enroll(client, emulator)
+    keep = vt.enroll(client, emulator)
+    # the first one's DELETE is held, so the others come while it is in flight
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=1.0, method="DELETE",
+                   when="after")
+    calls = [vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE) for _ in range(3)]
+    for call in calls:
+        call.wait()
+    assert [c.error for c in calls] == [None, None, None]
+    deletes = [r for r in emulator.requests()
+               if r["method"] == "DELETE" and r["path"].endswith(f.sid)]
+    assert len(deletes) == 1, deletes
+    assert session.keyring_items({"factor-sid": f.sid}) == []
+    assert client.factor_paths() == [keep.path]
+    assert daemon.running()
+
+
 @pytest.mark.parametrize("method", ["Update", "Verify"])
 def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
     """A Delete that completes while an Update's or a Verify's request is out: the late
