@@ -38,6 +38,7 @@ typedef struct
   GError *wait_error;      /* why the last poll or fetch failed, if it did */
 
   VpushChallenge *challenge; /* the one being answered */
+  VpushChallenge *outcome;   /* not answered: the challenge whose status ended the call */
   VpushKeyBox *key;
   VpushKeyBox *fetch_key; /* challenge-sid lookup: the key of the factor being asked */
   guint fetch_index;      /* challenge-sid lookup: which factor is being asked */
@@ -58,7 +59,8 @@ void vpush_approval_stop_waiting (VpushApproval *ap);
 /* Each ends the call once; later calls do nothing. Takes error. */
 void vpush_approval_finish_error (VpushApproval *ap, GError *error);
 void vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status);
-GError *vpush_approval_final_status_error (const gchar *sid, const gchar *status);
+/* Ends the call with c's final status (expired, approved, …) as its error. */
+void vpush_approval_finish_final (VpushApproval *ap, VpushChallenge *c, const gchar *status);
 
 /* vpush-approve-answer.c: answers the one pending challenge that matched. */
 void vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry);

@@ -36,8 +36,7 @@ post_answer (VpushApproval *ap)
   if (ap->challenge->expires_at <= vpush_verify_now (verify))
     {
       vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, "expired");
-      vpush_approval_finish_error (
-          ap, vpush_approval_final_status_error (ap->challenge->sid, "expired"));
+      vpush_approval_finish_final (ap, ap->challenge, "expired");
       return;
     }
   vpush_verify_answer_challenge_async (verify, vpush_factor_get_record (factor), ap->key->key,
@@ -97,7 +96,7 @@ refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!g_str_equal (c->status, "pending"))
     {
       vpush_pending_finish (pending, c->sid, c->status);
-      vpush_approval_finish_error (ap, vpush_approval_final_status_error (c->sid, c->status));
+      vpush_approval_finish_final (ap, c, c->status);
       return;
     }
   vpush_pending_put (pending, c);
@@ -156,7 +155,7 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
       g_error_free (original);
-      vpush_approval_finish_error (ap, vpush_approval_final_status_error (c->sid, c->status));
+      vpush_approval_finish_final (ap, c, c->status);
       return;
     }
   /* still pending by this read, though the API may have taken the answer: a later call

@@ -30,6 +30,7 @@ approval_clear (gpointer data)
   g_free (ap->rule);
   g_clear_error (&ap->wait_error);
   g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+  g_clear_pointer (&ap->outcome, vpush_challenge_unref);
   g_clear_pointer (&ap->key, vpush_key_box_unref);
   g_clear_pointer (&ap->fetch_key, vpush_key_box_unref);
   g_clear_pointer (&ap->fetch_factors, g_ptr_array_unref);
@@ -103,12 +104,14 @@ static void
 log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, const gchar *result)
 {
   g_autofree gchar *what = NULL;
+  VpushChallenge *c = ap->challenge ? ap->challenge : ap->outcome;
   const GLogField fields[] = {
     { VPUSH_LOG_FIELD_ACTION, vpush_action_to_string (vpush_approval_action (ap)), -1 },
     { VPUSH_LOG_FIELD_DECISION, decision, -1 },
     { VPUSH_LOG_FIELD_RULE, ap->rule ? ap->rule : vpush_access_get_rule (ap->access), -1 },
-    { VPUSH_LOG_FIELD_FACTOR, ap->challenge ? ap->challenge->factor_sid : ap->factor_sid, -1 },
-    { VPUSH_LOG_FIELD_CHALLENGE, ap->challenge ? ap->challenge->sid : ap->challenge_sid, -1 },
+    { VPUSH_LOG_FIELD_FACTOR, c ? c->factor_sid : ap->factor_sid, -1 },
+    { VPUSH_LOG_FIELD_CHALLENGE, c ? c->sid : ap->challenge_sid, -1 },
+    { VPUSH_LOG_FIELD_TRANSACTION, ap->transaction_id, -1 },
     { VPUSH_LOG_FIELD_CALLER, ap->caller, -1 },
   };
 
@@ -172,13 +175,24 @@ vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status)
   vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
 }
 
-GError *
-vpush_approval_final_status_error (const gchar *sid, const gchar *status)
+void
+vpush_approval_finish_final (VpushApproval *ap, VpushChallenge *c, const gchar *status)
 {
+  GError *error;
+
   if (g_str_equal (status, "expired"))
-    return g_error_new (VPUSH_ERROR, VPUSH_ERROR_EXPIRED, "challenge %s has expired", sid);
-  return g_error_new (VPUSH_ERROR, VPUSH_ERROR_ALREADY_RESPONDED, "challenge %s was already %s",
-                      sid, status);
+    error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_EXPIRED, "challenge %s has expired", c->sid);
+  else if (g_str_equal (status, "responded"))
+    /* a poll no longer lists it as pending: approved or denied, it does not say which */
+    error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_ALREADY_RESPONDED,
+                         "challenge %s was already answered", c->sid);
+  else
+    error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_ALREADY_RESPONDED, "challenge %s was already %s",
+                         c->sid, status);
+  /* for the audit record of the outcome */
+  if (ap->challenge == NULL && ap->outcome == NULL)
+    ap->outcome = vpush_challenge_ref (c);
+  vpush_approval_finish_error (ap, error);
 }
 
 gboolean
@@ -285,7 +299,7 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_evaluate (ap);
       return;
     }
-  vpush_approval_finish_error (ap, vpush_approval_final_status_error (c->sid, c->status));
+  vpush_approval_finish_final (ap, c, c->status);
 }
 
 static void
@@ -449,7 +463,7 @@ vpush_approval_evaluate (VpushApproval *ap)
     }
   if (expired && settled)
     {
-      vpush_approval_finish_error (ap, vpush_approval_final_status_error (expired->sid, "expired"));
+      vpush_approval_finish_final (ap, expired, "expired");
       return;
     }
 
@@ -464,8 +478,7 @@ vpush_approval_evaluate (VpushApproval *ap)
       && vpush_approval_factor_allowed (ap, finished->factor_sid)
       && !g_str_equal (final_status, "deleted"))
     {
-      vpush_approval_finish_error (ap,
-                                   vpush_approval_final_status_error (finished->sid, final_status));
+      vpush_approval_finish_final (ap, finished, final_status);
       return;
     }
   /* once the call's own poll found nothing, while the API answers; timeout-ms still ends

@@ -264,6 +264,22 @@ fill_query (Auth *auth, VpushPolicyQuery *query)
     }
 }
 
+/* What an ApproveChallenge or DenyChallenge asked for, for a decision taken before its
+ * challenge is known: the match was checked before the policy was asked. */
+static void
+requested (Auth *auth, const gchar **txn, const gchar **challenge, const gchar **factor)
+{
+  g_autoptr (GVariant) match = NULL;
+
+  *txn = *challenge = *factor = NULL;
+  if (!(auth->action & (VPUSH_ACTION_APPROVE | VPUSH_ACTION_DENY)))
+    return;
+  match = g_variant_get_child_value (g_dbus_method_invocation_get_parameters (auth->invocation), 0);
+  g_variant_lookup (match, "transaction-id", "&s", txn);
+  g_variant_lookup (match, "challenge-sid", "&s", challenge);
+  g_variant_lookup (match, "factor-sid", "&s", factor);
+}
+
 static void
 audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason)
 {
@@ -272,6 +288,7 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
   g_autofree gchar *who = NULL;
   g_autofree gchar *pid = NULL;
   g_autofree gchar *target = NULL;
+  const gchar *req_txn, *req_challenge, *req_factor;
 
   if (c != NULL)
     {
@@ -281,19 +298,29 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
   else
     who = g_strdup_printf ("unidentified caller %s",
                            g_dbus_method_invocation_get_sender (auth->invocation));
+  requested (auth, &req_txn, &req_challenge, &req_factor);
   if (auth->challenge != NULL)
     target = g_strdup_printf (" of challenge %s of factor %s", auth->challenge->sid,
                               auth->challenge->factor_sid);
   else if (auth->factor != NULL)
     target = g_strdup_printf (" of factor %s", auth->factor->sid);
+  else if (req_txn != NULL || req_challenge != NULL)
+    target = g_strdup_printf (req_txn ? " of transaction id “%s”%s%s" : " of challenge %s%s%s",
+                              req_txn ? req_txn : req_challenge, req_factor ? " of factor " : "",
+                              req_factor ? req_factor : "");
 
   {
     const GLogField fields[] = {
       { VPUSH_LOG_FIELD_ACTION, action, -1 },
       { VPUSH_LOG_FIELD_DECISION, decision, -1 },
       { VPUSH_LOG_FIELD_RULE, rule, -1 },
-      { VPUSH_LOG_FIELD_FACTOR, auth->factor ? auth->factor->sid : NULL, -1 },
-      { VPUSH_LOG_FIELD_CHALLENGE, auth->challenge ? auth->challenge->sid : NULL, -1 },
+      { VPUSH_LOG_FIELD_FACTOR,
+        auth->challenge ? auth->challenge->factor_sid
+        : auth->factor  ? auth->factor->sid
+                        : req_factor,
+        -1 },
+      { VPUSH_LOG_FIELD_CHALLENGE, auth->challenge ? auth->challenge->sid : req_challenge, -1 },
+      { VPUSH_LOG_FIELD_TRANSACTION, req_txn, -1 },
       { VPUSH_LOG_FIELD_CALLER, who, -1 },
       { VPUSH_LOG_FIELD_CALLER_EXE, c ? c->exe : NULL, -1 },
       { VPUSH_LOG_FIELD_CALLER_UNIT, c ? c->unit : NULL, -1 },

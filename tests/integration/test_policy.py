@@ -273,7 +273,17 @@ def test_shipped_default_refuses_approve_and_deny(session, start_daemon, client,
     record = last_audit(daemon, VPUSH_ACTION="approve", VPUSH_DECISION="refused")
     assert record["VPUSH_CALLER_EXE"] == MY_EXE
     assert "VPUSH_RULE" not in record
-    last_audit(daemon, VPUSH_ACTION="deny", VPUSH_DECISION="refused")
+    # what was asked for is in the record, though the caller is told nothing of it
+    assert record["VPUSH_TRANSACTION"] == txid
+    assert txid in record["MESSAGE"], record["MESSAGE"]
+    last_audit(daemon, VPUSH_ACTION="deny", VPUSH_DECISION="refused", VPUSH_TRANSACTION=txid)
+    # by challenge sid and factor sid
+    e = refused(client.approve, {"challenge-sid": ch["sid"], "factor-sid": factor.sid})
+    assert_access_denied(e, "Actions=approve")
+    record = last_audit(daemon, VPUSH_ACTION="approve", VPUSH_DECISION="refused",
+                        VPUSH_CHALLENGE=ch["sid"])
+    assert record["VPUSH_FACTOR"] == factor.sid
+    assert "VPUSH_TRANSACTION" not in record
 
 
 def test_allowed_exe_approves_another_exe_refused(session, start_daemon, client, emulator):
@@ -306,6 +316,28 @@ RequireActiveSession=false
     assert record["VPUSH_CALLER_PID"] == str(os.getpid())
     # not a Flatpak, and no systemd on the test machine
     assert "VPUSH_CALLER_APP" not in record
+
+
+def test_outcome_record_names_the_challenge(start_daemon, client, emulator):
+    """An allowed call that answers nothing (the challenge was already answered) is in the
+    audit trail with the challenge, its factor and the transaction id asked for."""
+    daemon = start_daemon("""
+[Rule this-test]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=false
+""" % MY_EXE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    assert client.deny({"transaction-id": txid}) == ch["sid"]
+    e = refused(client.approve, {"transaction-id": txid})
+    assert e.name == vt.ERR_ALREADY_RESPONDED, e
+    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_TRANSACTION=txid)
+    assert record["VPUSH_ACTION"] == "approve"
+    assert record["VPUSH_CHALLENGE"] == ch["sid"]
+    assert record["VPUSH_FACTOR"] == factor.sid
+    assert record["VPUSH_RULE"] == "this-test"
 
 
 SESSION_RULE = """
