@@ -157,12 +157,22 @@ def test_man_pages(tree):
     if not MAN_PAGES:
         pytest.skip("built without man pages (no scdoc)")
     destdir, dirs = tree
+    texts = {}
     for page in ("vpushd.8", "vpushctl.1", "vpushd.conf.5", "vpush-policy.5"):
         name, section = page.rsplit(".", 1)
         with open(destdir + os.path.join(dirs["mandir"], "man" + section, page)) as f:
             text = f.read()
         assert re.search(r'^\.TH "%s" "%s"' % (re.escape(name), section), text, re.M), page
         assert '.SH NAME' in text and '.SH SEE ALSO' in text, page
+        assert "@" not in text, page  # every @VAR@ filled in by the build
+        # as groff shows them: scdoc writes "." as ".\&" inside a line
+        texts[page] = re.sub(r"\\fR|\\fI|\\fB", "", text).replace("\\&", "")
+    # the paths this build installs to and vpushd reads, not a fixed prefix's
+    policy = os.path.join(dirs["datadir"], "vpush", "policy.d") + "/"
+    for page in ("vpushd.8", "vpush-policy.5"):
+        assert policy in texts[page], page
+    assert os.path.join(dirs["datadir"], "dbus-1", "interfaces") + "/" in texts["vpushd.8"]
+    assert os.path.join(dirs["libexecdir"], "vpushd") in texts["vpushd.8"]
 
 
 def test_bash_completion(tree):
