@@ -18,7 +18,9 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
     { "factor", 'f', 0, G_OPTION_ARG_STRING, &factor,
       "Only challenges of this factor (sid or name)", "FACTOR" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms,
-      "How long to wait for the challenge to arrive (default 10000, at most 20000)", "MS" },
+      "How long to wait for the challenge, at most 20000 (default: vpushd's [Approval] "
+      "DefaultTimeoutMs)",
+      "MS" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = NULL;

@@ -30,6 +30,7 @@ commands_description (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     g_string_append_printf (text, "  %-12s%s\n", commands[i].name, commands[i].summary);
+  g_string_append_printf (text, "  %-12s%s\n", "help", "Show this help");
   g_string_append (text, "\nRun “vpushctl COMMAND --help” for the options of a command.\n"
                          "Exit codes: 0 done, 1 the daemon reported an error, 2 usage,\n"
                          "3 vpushd not reachable, 4 not found, 5 ambiguous, 6 expired,\n"

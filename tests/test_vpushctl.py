@@ -149,10 +149,13 @@ def test_version_and_help(session):
     assert r.out.strip() == "vpushctl 0.1.0"
     r = ok(ctl(session, "help"))
     for command in ("status", "enroll", "factors", "list", "challenges", "approve", "deny",
-                    "verify", "update", "delete", "refresh", "monitor"):
+                    "verify", "update", "delete", "refresh", "monitor", "help"):
         assert "  %s " % command in r.out
+    assert ok(ctl(session, "--help")).out == r.out
     r = ok(ctl(session, "approve", "--help"))
     assert "vpushctl approve [OPTION" in r.out and "--transaction-id" in r.out
+    # an omitted --timeout is vpushd's [Approval] DefaultTimeoutMs, not a fixed number
+    assert "DefaultTimeoutMs" in r.out and "default 10000" not in r.out
 
 
 # --- not reachable -----------------------------------------------------------------------
