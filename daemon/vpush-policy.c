@@ -430,6 +430,16 @@ parse_rule (GKeyFile *keyfile, const gchar *group, const gchar *origin, GError *
           rule_error (error, origin, rule->name, keys[i], "the value is not UTF-8 text");
           return NULL;
         }
+      /* GKeyFile takes a trailing "# …" into the value: a glob or a path would then match
+       * nothing, silently */
+      if (strstr (raw, " #") != NULL || strstr (raw, "\t#") != NULL)
+        {
+          rule_error (error, origin, rule->name, keys[i],
+                      "“%s”: comments go on lines of their own (in a Factors glob, “?#” "
+                      "matches a “ #” of a factor name)",
+                      raw);
+          return NULL;
+        }
     }
 
   if (!parse_actions (rule, keyfile, group, error) || !parse_callers (rule, keyfile, group, error)

@@ -177,6 +177,13 @@ test_policy_actions (void)
           "unknown action “aprove”");
   BROKEN ("[Rule r]\nActions=approve;deny # silent\nCallers=*\n", "key Actions",
           "comments go on lines of their own");
+  /* values that would take a comment in as a pattern, matching nothing */
+  BROKEN ("[Rule r]\nActions=approve\nCallers=*\nFactors=Kiosk* # the till\n", "key Factors",
+          "comments go on lines of their own", "“?#”");
+  BROKEN ("[Rule r]\nActions=approve\nCallers=exe:/usr/bin/shop\t# the app\n", "key Callers",
+          "comments go on lines of their own");
+  BROKEN ("[Rule r]\nActions=approve\nCallers=unit:shop.service # the app\n", "key Callers",
+          "comments go on lines of their own");
   BROKEN ("[Rule r]\nActions=\nCallers=*\n", "rule “r”, key Actions", "missing or empty");
   BROKEN ("[Rule r]\nActions= ; ;\nCallers=*\n", "key Actions", "missing or empty");
   BROKEN ("[Rule r]\nCallers=*\n", "key Actions", "missing or empty");
