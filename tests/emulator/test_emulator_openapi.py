@@ -1,11 +1,16 @@
 """The OpenAPI checker and the emulator's record of requests that do not conform."""
 
+import http.client
+import json
 import os
+import threading
 
 import pytest
 
-from emulator_client import SPEC
-from vpush_emulator import openapi
+from emulator_client import SPEC, basic
+from vpush_emulator import openapi, server
+from vpush_emulator.push import PushHub
+from vpush_emulator.store import Store
 
 
 # --- OpenAPI checker ----------------------------------------------------------------------------
@@ -102,6 +107,84 @@ def test_nonconforming_requests_are_kept(emu, dev):
     assert found["checked"] is True
     assert len(found["requests"]) == before + 1
     assert "'Bogus' is not the operation's" in found["requests"][-1]["error"]
+
+
+def test_nonconforming_requests_counted(emu, dev):
+    """Each request kept is counted in `total`, which goes on past the list's cap."""
+    before = emu.control("GET", "/_emulator/conformance").json
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Bogus": "1"})
+    assert r.status == 200, r
+    found = emu.control("GET", "/_emulator/conformance").json
+    assert found["total"] == before["total"] + 1
+    assert found["requests"][-1]["kind"] == "request"
+    assert found["requests"][-1]["method"] == "GET"
+    assert found["requests"][-1]["path"] == dev.base + "/Challenges"
+
+
+@pytest.fixture
+def inproc():
+    """An emulator in this process, checking against the OpenAPI document, whose store a
+    test can break."""
+    store = Store()
+    srv = server.Server(("127.0.0.1", 0), store, PushHub(store.clock, 0), SPEC)
+    svc = store.add_service("in process")
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield srv, svc
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def _get(srv, path, auth=None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10)
+    try:
+        conn.request("GET", path, headers={"Authorization": auth} if auth else {})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_nonconforming_response_kept(inproc, monkeypatch):
+    """An answer the OpenAPI document does not allow goes out as a 500, and is kept for
+    GET /_emulator/conformance with what the emulator would have answered: a client that
+    retries the 500 does not hide it."""
+    srv, svc = inproc
+    store = srv.store
+    render = store.render_service
+    monkeypatch.setattr(store, "render_service",
+                        lambda s: {**render(s), "code_length": "six"})
+    status, body = _get(srv, f"/v2/Services/{svc.sid}",
+                        basic(store.account_sid, store.auth_token))
+    assert status == 500 and body["code"] == 20500, body
+    status, found = _get(srv, "/_emulator/conformance")
+    assert status == 200
+    assert found["checked"] is True and found["total"] == 1
+    entry = found["requests"][-1]
+    assert entry["kind"] == "response" and entry["status"] == 200, entry
+    assert (entry["method"], entry["path"]) == ("GET", f"/v2/Services/{svc.sid}")
+    assert "code_length" in entry["error"], entry
+    # the request was a good one: only its answer is kept
+    assert len(found["requests"]) == 1
+
+
+def test_nonconforming_total_past_cap(inproc, monkeypatch):
+    """The list keeps the last NONCONFORMING_MAX; `total` counts them all, so a client's
+    tests compare totals and see every new one."""
+    srv, svc = inproc
+    store = srv.store
+    monkeypatch.setattr(server, "NONCONFORMING_MAX", 2)
+    auth = basic(store.account_sid, store.auth_token)
+    for n in range(1, 5):
+        status, _ = _get(srv, f"/v2/Services/{svc.sid}?Bogus={n}", auth)
+        assert status == 200
+        status, found = _get(srv, "/_emulator/conformance")
+        assert found["total"] == n
+        assert len(found["requests"]) == min(n, 2)
+        assert found["requests"][-1]["kind"] == "request"
+        assert "Bogus" in found["requests"][-1]["error"]
 
 
 def test_openapi_spec_location(monkeypatch):

@@ -55,13 +55,17 @@ def factor(daemon, client, emulator):
 @pytest.fixture(autouse=True)
 def requests_conform():
     """Every request a test's processes made to an emulator is one the OpenAPI document
-    allows: vpushd's, and the harness's as the app backend."""
-    before = {id(e): len(e.nonconforming()) for e in vt.Emulator.running()}
+    allows (vpushd's, and the harness's as the app backend), and every answer the emulator
+    gave them is one it allows (a client would retry the 500 it gets for one)."""
+    before = {id(e): e.conformance()["total"] for e in vt.Emulator.running()}
     yield
     for e in vt.Emulator.running():
-        found = e.nonconforming()[before.get(id(e), 0):]
-        assert not found, "requests the OpenAPI document does not allow:\n" + "\n".join(
-            r["error"] for r in found)
+        found = e.conformance()
+        # counted, not sliced by position: the emulator keeps only the last ones
+        new = found["total"] - before.get(id(e), 0)
+        assert not new, ("%d requests or answers the OpenAPI document does not allow:\n" % new
+                         + "\n".join("%s: %s" % (r["kind"], r["error"])
+                                      for r in found["requests"][-new:]))
 
 
 # On failure, add the tail of the logs this test's processes wrote to the report (so it

@@ -364,10 +364,11 @@ class Emulator:
     def running(cls):
         return [e for e in cls.started if e.proc is not None and e.proc.poll() is None]
 
-    def nonconforming(self):
-        """The requests it got that the OpenAPI document does not allow (--check-openapi;
-        its answers are checked there too, a nonconforming one answered 500)."""
-        return self.request("GET", "/_emulator/conformance", backend=False).json()["requests"]
+    def conformance(self):
+        """What --check-openapi found: `total`, how many requests the OpenAPI document does
+        not allow and answers it does not (those answered 500) there have been, and
+        `requests`, the last of them (`kind`: "request" or "response")."""
+        return self.request("GET", "/_emulator/conformance", backend=False).json()
 
     def stop(self):
         return _stop_process(self.proc)

@@ -41,6 +41,7 @@ def handle(server, method, path, form):
     if path == "/_emulator/conformance" and method == "GET":
         with store.lock:
             return Response(200, {"checked": server.spec is not None,
+                                  "total": store.nonconforming_total,
                                   "requests": list(store.nonconforming)})
     if path == "/_emulator/requests" and method == "GET":
         with store.lock:

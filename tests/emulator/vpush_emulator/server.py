@@ -180,11 +180,19 @@ class Handler(BaseHTTPRequestHandler):
         except AssertionError as exc:
             sys.stderr.write(f"vpush-emulator: OPENAPI REQUEST NONCONFORMANCE: {exc}\n")
             sys.stderr.flush()
-            store = self.server.store
-            with store.lock:
-                store.nonconforming.append({"method": method, "path": path,
-                                            "error": str(exc)})
-                del store.nonconforming[:-NONCONFORMING_MAX]
+            self._nonconforming("request", method, path, exc)
+
+    def _nonconforming(self, kind, method, path, exc, status=None):
+        """Keeps a --check-openapi failure for GET /_emulator/conformance: the last
+        NONCONFORMING_MAX of them, and how many there have been in all."""
+        entry = {"kind": kind, "method": method, "path": path, "error": str(exc)}
+        if status is not None:
+            entry["status"] = status
+        store = self.server.store
+        with store.lock:
+            store.nonconforming.append(entry)
+            del store.nonconforming[:-NONCONFORMING_MAX]
+            store.nonconforming_total += 1
 
     def _api(self, method, path, raw_query, body):
         held = delay.hold(self.server, method, path, "before")
@@ -248,6 +256,9 @@ class Handler(BaseHTTPRequestHandler):
             except AssertionError as exc:
                 sys.stderr.write(f"vpush-emulator: OPENAPI CONFORMANCE FAILURE: {exc}\n")
                 sys.stderr.flush()
+                # a client takes a 500 for a passing fault and tries again: kept where a
+                # client's tests look, so the emulator's bug is not lost in a retry
+                self._nonconforming("response", method, path, exc, status)
                 status, out, extra = 500, {"code": 20500, "message": f"emulator bug: {exc}",
                                            "more_info": "https://www.twilio.com/docs/errors/20500",
                                            "status": 500}, []
@@ -380,8 +391,9 @@ def parse_args(argv):
     p.add_argument("--keepalive", type=float, default=25.0,
                    help="push stream keepalive interval in seconds (<= 0: none)")
     p.add_argument("--check-openapi", action="store_true",
-                   help="check every /v2 response against the OpenAPI document; a "
-                        "mismatch is answered 500 and printed to stderr")
+                   help="check every /v2 request and response against the OpenAPI "
+                        "document; a mismatch is printed to stderr and kept for "
+                        "GET /_emulator/conformance (a bad response is answered 500)")
     p.add_argument("--account-sid", help="fixed AC… sid (default: random)")
     p.add_argument("--auth-token", help="fixed auth token (default: random)")
     p.add_argument("--verbose", action="store_true", help="log each request to stderr")

@@ -128,7 +128,8 @@ class Store:
         self.access_tokens = {}             # token string -> AccessToken
         self.page_tokens = collections.OrderedDict()
         self.requests = []
-        self.nonconforming = []             # --check-openapi: requests the spec does not allow
+        self.nonconforming = []             # --check-openapi: requests the spec does not
+        self.nonconforming_total = 0        # allow, answers it does not; how many in all
         self.jwt_seen = {}                  # accepted device JWT -> its exp (replays refused)
         self.signature_fields = None        # the header's text set by a test, else the default
         self._seq = 0
