@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from emulator_client import Device, _other_key, assert_error, b64url, basic
+from vpush_emulator.util import b64url_decode
 
 
 # --- device JWT ---------------------------------------------------------------------------
@@ -95,6 +96,68 @@ def test_device_jwt_replay_refused(emu, dev):
     assert "already used" in again.json["message"]
     # a token minted afresh is fine
     assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _other_s(token):
+    """The same token with s replaced by n - s: a signature that verifies just as well."""
+    h, p, sig = token.split(".")
+    raw = b64url_decode(sig)
+    s = int.from_bytes(raw[32:], "big")
+    return f"{h}.{p}.{b64url(raw[:32] + (P256_ORDER - s).to_bytes(32, 'big'))}"
+
+
+def _other_tail(token):
+    """The same token with a last character that decodes to the same bytes (64 bytes
+    leave 4 unused bits in it, zero in the canonical text)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return token[:-1] + alphabet[alphabet.index(token[-1]) | 1]
+
+
+def _challenges(emu, dev, token):
+    return emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                       auth=basic("token", token))
+
+
+def test_device_jwt_replay_malleated_refused(emu, dev):
+    """A replay is the same signing input with the same r, whatever the s: (r, n - s)
+    verifies as (r, s) does."""
+    first = dev.jwt()
+    assert _challenges(emu, dev, first).status == 200
+    again = _challenges(emu, dev, _other_s(first))
+    assert_error(again, 401, 20003)
+    assert "already used" in again.json["message"]
+    # the n - s form is a good signature: taken when it comes first, then the token is used
+    fresh = dev.jwt()
+    assert _challenges(emu, dev, _other_s(fresh)).status == 200
+    again = _challenges(emu, dev, fresh)
+    assert_error(again, 401, 20003)
+    assert "already used" in again.json["message"]
+
+
+def test_device_jwt_noncanonical_base64url_refused(emu, dev):
+    """A base64url text whose unused trailing bits are not zero is refused, so it cannot
+    pass for a token not seen before either."""
+    token = dev.jwt()
+    assert _other_tail(token) != token
+    r = _challenges(emu, dev, _other_tail(token))
+    assert_error(r, 401, 20003)
+    assert "trailing bits" in r.json["message"], r
+    assert _challenges(emu, dev, token).status == 200
+    r = _challenges(emu, dev, _other_tail(token))
+    assert_error(r, 401, 20003)
+
+
+def test_b64url_decode_canonical():
+    for text, data in (("", b""), ("QQ", b"A"), ("QUI", b"AB"), ("QUJD", b"ABC"),
+                       ("_-8", b"\xff\xef")):
+        assert b64url_decode(text) == data
+        assert b64url(data) == text
+    for text in ("QR", "QX", "QUJ", "QUL", "_-9", "Q", "QQ==", "Q+", "Q/", "Q Q"):
+        with pytest.raises(ValueError):
+            b64url_decode(text)
 
 
 def test_device_jwt_edges_accepted(emu, dev):

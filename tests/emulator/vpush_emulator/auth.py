@@ -99,8 +99,8 @@ class Jws:
             header = _json_object(b64url_decode(parts[0]))
             payload = _json_object(b64url_decode(parts[1]))
             signature = b64url_decode(parts[2])
-        except (ValueError, UnicodeDecodeError):
-            raise ValueError("bad base64url or JSON in JWS")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"bad base64url or JSON in JWS ({exc})")
         if not isinstance(header, dict) or not isinstance(payload, dict):
             raise ValueError("JWS header and payload must be JSON objects")
         if len(signature) != 64:
@@ -109,6 +109,12 @@ class Jws:
         self.payload = payload
         self.signing_input = (parts[0] + "." + parts[1]).encode("ascii")
         self.signature = signature
+
+    def replay_key(self):
+        """What makes a token the same one again: its signing input and the signature's
+        r. Not the text: with (r, s) the signature (r, n - s) verifies too (ECDSA is
+        malleable), while signing anew picks another r."""
+        return self.signing_input + b"." + self.signature[:32]
 
     def verify(self, key):
         r = int.from_bytes(self.signature[:32], "big")
@@ -131,13 +137,14 @@ def check_device_jwt(store, user, jwt):
     deleted one). Caller checks that it belongs to the path. Raises 401/20003."""
     if user != "token":
         raise unauthorized("Basic user must be 'token'")
-    # §5A: built fresh for every request, so a token seen before is a replay
-    if jwt in store.jwt_seen:
-        raise unauthorized("JWT was already used (a device JWT is minted for every request)")
     try:
         jws = Jws(jwt)
     except ValueError as exc:
         raise unauthorized(f"malformed JWT: {exc}")
+    # §5A: built fresh for every request, so a token seen before is a replay
+    seen_key = jws.replay_key()
+    if seen_key in store.jwt_seen:
+        raise unauthorized("JWT was already used (a device JWT is minted for every request)")
     h = jws.header
     if h.get("alg") != "ES256":
         raise unauthorized("JWT alg must be ES256")
@@ -164,7 +171,7 @@ def check_device_jwt(store, user, jwt):
         if until > now:
             break
         del store.jwt_seen[seen]
-    store.jwt_seen[jwt] = exp
+    store.jwt_seen[seen_key] = exp
     return factor
 
 
@@ -172,7 +179,10 @@ def forget_device_jwt(store, jwt):
     """The request this token came with was handled, but not a byte of the answer went
     out: a client may send that very request again (curl does, for a GET on a kept-alive
     connection found dead), which is not using the token for another request."""
-    store.jwt_seen.pop(jwt, None)
+    try:
+        store.jwt_seen.pop(Jws(jwt).replay_key(), None)
+    except ValueError:
+        pass            # never accepted, so never remembered
 
 
 def _check_times(store, nbf, exp):

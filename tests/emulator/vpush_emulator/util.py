@@ -139,11 +139,16 @@ class Form:
 
 
 def b64url_decode(text):
-    """Strict base64url without padding (RFC 7515 §2). Raises ValueError."""
+    """Strict base64url without padding (RFC 7515 §2), in its canonical form (RFC 4648
+    §3.5: the unused bits of the last character are zero, so each byte string has one
+    text). Raises ValueError."""
     if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text) \
             or len(text) % 4 == 1:
         raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url_encode(data) != text:
+        raise ValueError("base64url with non-zero trailing bits")
+    return data
 
 
 def b64url_encode(data):
