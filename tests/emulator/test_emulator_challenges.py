@@ -121,39 +121,83 @@ def _sid_other(p):
     p["sid"] = "YC" + "b" * 32
 
 
+# a well-formed answer that is not the challenge's or does not verify: 403/60324; one that
+# is not an ES256 JWT at all (its header included: protocol doc §8.2, "invalid JWT"): 400/60306
 BAD_ANSWER = {
-    "tampered-message": dict(mutate=_tamper_message),
-    "tampered-hidden": dict(mutate=_tamper_hidden),
-    "tampered-expiry": dict(mutate=_expiry_shift),
-    "tampered-sid": dict(mutate=_sid_other),
-    "missing-identity": dict(mutate=_drop_identity),
-    "missing-details": dict(mutate=_drop_details),
-    "status-expired": dict(mutate=_wrong_status),
-    "status-missing": dict(mutate=_no_status),
-    "bad-signature": dict(key="OTHER"),
-    "alg-hs256": dict(header={"typ": "JWT", "alg": "HS256"}),
-    "typ-missing": dict(header={"alg": "ES256"}),
+    "tampered-message": (dict(mutate=_tamper_message), 403, 60324),
+    "tampered-hidden": (dict(mutate=_tamper_hidden), 403, 60324),
+    "tampered-expiry": (dict(mutate=_expiry_shift), 403, 60324),
+    "tampered-sid": (dict(mutate=_sid_other), 403, 60324),
+    "missing-identity": (dict(mutate=_drop_identity), 403, 60324),
+    "missing-details": (dict(mutate=_drop_details), 403, 60324),
+    "status-expired": (dict(mutate=_wrong_status), 403, 60324),
+    "status-missing": (dict(mutate=_no_status), 403, 60324),
+    "bad-signature": (dict(key="OTHER"), 403, 60324),
+    "alg-hs256": (dict(header={"typ": "JWT", "alg": "HS256"}), 400, 60306),
+    "alg-missing": (dict(header={"typ": "JWT"}), 400, 60306),
+    "typ-missing": (dict(header={"alg": "ES256"}), 400, 60306),
+    "typ-jws": (dict(header={"typ": "JWS", "alg": "ES256"}), 400, 60306),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_ANSWER))
 def test_answer_rejected(emu, dev, case):
     c = emu.create_challenge(dev.identity, dev.sid, hidden={"txn": "t-9"}).json
-    kw = dict(BAD_ANSWER[case])
+    kw, status, code = BAD_ANSWER[case]
+    kw = dict(kw)
     if kw.get("key") == "OTHER":
         kw["key"] = _other_key()
-    assert_error(dev.answer(c["sid"], **kw), 403, 60324)
+    assert_error(dev.answer(c["sid"], **kw), status, code)
     assert dev.fetch(c["sid"]).json["status"] == "pending"
     assert dev.answer(c["sid"]).status == 200, "a good answer still works afterwards"
 
 
+def _signed(dev, header_bytes, payload_bytes):
+    h, p = b64url(header_bytes), b64url(payload_bytes)
+    r, s = decode_dss_signature(dev.sign_der(f"{h}.{p}".encode()))
+    return f"{h}.{p}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
 def test_answer_malformed_payloads(emu, dev):
+    """Protocol doc §8.2: an AuthPayload that is not a compact JWS of JSON objects with a
+    64-byte signature is an invalid request (400/60306), signed by the factor's key or not;
+    a well-formed one whose signature does not verify is a failed verification (403/60324)."""
     c = emu.create_challenge(dev.identity, dev.sid).json
     path = f"/Challenges/{c['sid']}"
-    for payload in ("x", "a.b.c", dev.jwt() + "x"):
+    good = dev.answer_payload(dev.fetch(c["sid"]))
+    h, p, sig = good.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    header = b'{"typ":"JWT","alg":"ES256"}'
+    malformed = [
+        "x", "a.b.c", "..", good + ".x", f"{h}.{p}", dev.jwt() + "x",
+        f"{h}.{p}.{sig}=",                                          # padded
+        f"{h}.{p}.{sig[:-1]}{alphabet[alphabet.index(sig[-1]) | 1]}",  # non-zero trailing bits
+        f"{h}.{p}.{sig[:-4]}",                                      # 61-byte signature
+        f"{h}.{p}.{sig}AA",                                         # 66-byte signature
+        f"{h}.{p}.+{sig[1:]}",                                      # standard Base64
+        _signed(dev, header, b'["approved"]'),                      # payload not an object
+        _signed(dev, header, b"approved"),                          # payload not JSON
+        _signed(dev, b'["typ","JWT"]', json.dumps({"status": "approved"}).encode()),
+        _signed(dev, json.dumps({"typ": "JWT", "alg": "ES256"}).encode("utf-16"),
+                json.dumps({"status": "approved"}).encode()),        # header not UTF-8
+    ]
+    for payload in malformed:
+        assert_error(dev.call("POST", path, {"AuthPayload": payload}), 400, 60306)
+    not_verified = [
+        f"{h}.{p}.{b64url(bytes(64))}",                             # r = s = 0
+        f"{h}.{p}.{b64url(b'0' * 64)}",
+        f"{h}.{b64url(b'{}')}.{sig}",                               # another payload
+        dev.jwt(),             # the factor's signature, but a device JWT: no status
+    ]
+    for payload in not_verified:
         assert_error(dev.call("POST", path, {"AuthPayload": payload}), 403, 60324)
     assert_error(dev.call("POST", path, {}), 400, 60306)
+    assert_error(dev.call("POST", path, {"AuthPayload": ""}), 400, 60306)
     assert_error(dev.call("POST", path, {"AuthPayload": "a" * 5457}), 400, 60306)
+    assert dev.fetch(c["sid"]).json["status"] == "pending"
+    assert emu.state()["challenges"][c["sid"]]["answer_posts"] == (
+        len(malformed) + len(not_verified) + 3)
+    assert dev.answer(c["sid"]).status == 200, "a good answer still works afterwards"
 
 
 def test_answer_semantic_compare(emu, dev):

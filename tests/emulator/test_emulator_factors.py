@@ -7,6 +7,8 @@ import urllib.parse
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
+                                                             encode_dss_signature)
 
 from emulator_client import Device, assert_error, b64url, basic, encode_form
 
@@ -154,20 +156,49 @@ def test_body_that_is_not_a_form_has_no_parameters(emu, ctype):
 
 # --- verify / update / delete factor -------------------------------------------------------
 
+def _url_safe_der(d):
+    """A DER signature of the factor sid whose base64url text is not also standard Base64
+    (it has a '-' or '_', or would need padding)."""
+    while True:
+        der = d.sign_der(d.sid.encode())
+        if b64url(der) != base64.b64encode(der).decode():
+            return b64url(der)
+
+
 def test_verify_factor_rejections(emu):
+    """Protocol doc §8.2: an AuthPayload that is not padded standard Base64 of a DER
+    ECDSA signature is an invalid request (400/60306); a DER signature that does not
+    verify is a failed verification (403/60311)."""
     d = Device(emu)
     assert d.create().status == 201
     other = ec.generate_private_key(ec.SECP256R1())
-    bad = [
-        base64.b64encode(d.sign_der(d.sid.encode(), other)).decode(),     # wrong key
-        base64.b64encode(d.sign_der(b"YF" + b"0" * 32)).decode(),         # wrong message
-        b64url(d.sign_der(d.sid.encode())),                                # base64url
+    der = d.sign_der(d.sid.encode())
+    r, s = decode_dss_signature(der)
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    malformed = [
+        _url_safe_der(d),                                                 # base64url
+        base64.b64encode(der).decode().rstrip("="),                       # padding left out
         "not base64!",
+        base64.b64encode(raw).decode(),                                   # r||s, not DER
+        base64.b64encode(der + b"\0").decode(),                           # a byte after it
+        base64.b64encode(der[:-1]).decode(),                              # cut short
+        base64.b64encode(b"\x30\x81" + der[1:]).decode(),                 # long-form length
+        base64.b64encode(b"signature").decode(),
     ]
-    for payload in bad:
+    if len(base64.b64encode(der).decode().rstrip("=")) % 4 == 0:
+        malformed.pop(1)       # no padding to leave out: that one is well-formed
+    for payload in malformed:
+        assert_error(d.verify(payload), 400, 60306)
+    assert_error(d.call("POST", f"/Factors/{d.sid}", {"AuthPayload": ""}), 400, 60306)
+    not_verified = [
+        base64.b64encode(d.sign_der(d.sid.encode(), other)).decode(),    # wrong key
+        base64.b64encode(d.sign_der(b"YF" + b"0" * 32)).decode(),        # wrong message
+        base64.b64encode(encode_dss_signature(r, r)).decode(),           # wrong s
+        base64.b64encode(encode_dss_signature(1, 1)).decode(),
+        base64.b64encode(encode_dss_signature(0, 0)).decode(),
+    ]
+    for payload in not_verified:
         assert_error(d.verify(payload), 403, 60311)
-    r = d.call("POST", f"/Factors/{d.sid}", {"AuthPayload": ""})
-    assert_error(r, 403, 60311)
     # unverified factor cannot get challenges
     assert_error(emu.create_challenge(d.identity, d.sid), 403, 60318)
     assert d.verify().json["status"] == "verified"

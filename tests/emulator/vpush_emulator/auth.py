@@ -10,7 +10,8 @@ import json
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
+                                                             encode_dss_signature)
 
 from .util import ApiError, b64std_decode, b64url_decode
 
@@ -77,13 +78,23 @@ def verify_der(key, der_sig, message):
         return False
 
 
-def verify_factor_payload(key, auth_payload, factor_sid):
-    """§5B: std Base64 of a DER ECDSA-SHA256 signature over the factor sid."""
+def check_factor_payload(key, auth_payload, factor_sid):
+    """§5B: std Base64 of a DER ECDSA-SHA256 signature over the factor sid. One that is
+    not that (its format) is 400/60306 (§8.2: "AuthPayload format"); a DER signature
+    that does not verify is 403/60311."""
     try:
         der = b64std_decode(auth_payload)
     except ValueError:
-        return False
-    return verify_der(key, der, factor_sid.encode("utf-8"))
+        raise ApiError(400, 60306, "AuthPayload is not padded standard Base64")
+    try:
+        r, s = decode_dss_signature(der)
+        canonical = encode_dss_signature(r, s) == der
+    except ValueError:
+        canonical = False
+    if not canonical:
+        raise ApiError(400, 60306, "AuthPayload is not a DER ECDSA signature")
+    if not verify_der(key, der, factor_sid.encode("utf-8")):
+        raise ApiError(403, 60311, "AuthPayload is not a valid signature of the factor sid")
 
 
 class Jws:
@@ -200,8 +211,14 @@ def _check_times(store, nbf, exp):
 def check_answer(key, auth_payload, expected, fields):
     """§5C / §13.7: verify an update-challenge AuthPayload. `expected` is the
     challenge as rendered for a GET while pending; `fields` the signature-field list.
-    Returns the requested status. Raises 403/60324."""
+    Returns the requested status. §8.2: one that is not an ES256 JWT (its format: not a
+    compact JWS, bad base64url, not JSON objects, no 64-byte signature, another alg or
+    typ) raises 400/60306; a JWT whose signature does not verify, or whose signed fields
+    are not the challenge's, 403/60324."""
     from .util import json_equal
+
+    def malformed(detail):
+        return ApiError(400, 60306, detail)
 
     def bad(detail):
         return ApiError(403, 60324, detail)
@@ -209,11 +226,11 @@ def check_answer(key, auth_payload, expected, fields):
     try:
         jws = Jws(auth_payload)
     except ValueError as exc:
-        raise bad(f"AuthPayload is not an ES256 JWT: {exc}")
+        raise malformed(f"AuthPayload is not an ES256 JWT: {exc}")
     if jws.header.get("alg") != "ES256":
-        raise bad("AuthPayload alg must be ES256")
+        raise malformed("AuthPayload alg must be ES256")
     if jws.header.get("typ") != "JWT":
-        raise bad("AuthPayload typ must be JWT")
+        raise malformed("AuthPayload typ must be JWT")
     if not jws.verify(key):
         raise bad("AuthPayload signature does not verify with the factor key")
     p = jws.payload

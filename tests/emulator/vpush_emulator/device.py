@@ -99,8 +99,8 @@ def update_factor(req):
         if not sdk:
             raise ApiError(400, 60306, "Config.SdkVersion must not be empty")
     verify = "AuthPayload" in form
-    if verify and not auth.verify_factor_payload(f.public_key, form.get("AuthPayload"), f.sid):
-        raise ApiError(403, 60311, "AuthPayload is not a valid signature of the factor sid")
+    if verify:
+        auth.check_factor_payload(f.public_key, form.get("AuthPayload"), f.sid)
     changed = (name, platform, push_token, sdk) != (f.friendly_name, f.platform,
                                                      f.push_token, f.sdk_version)
     f.friendly_name, f.platform, f.push_token, f.sdk_version = name, platform, push_token, sdk
