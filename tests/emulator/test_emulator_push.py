@@ -106,6 +106,26 @@ def test_sse_stream_and_resume(pushemu):
     s.close()
 
 
+def test_sse_splits_only_on_sse_line_ends(pushemu):
+    """A hint is cut into data lines at CRLF, LF and CR only, the line ends of SSE: U+2028
+    and the other separators str.splitlines knows stay inside the line."""
+    topic = "u" + secrets.token_hex(6)
+    s = Stream(pushemu, f"/push/{topic}/sse")
+    hint = {"challenge_sid": "YC1", "message": "a\u2028b\u2029c\x85d\x0be\x0cf\x1cg\x1dh\x1ei"}
+    m = publish(pushemu, topic, json.dumps(hint, ensure_ascii=False))
+    ev = s.sse_event()
+    assert ev[0] == f"id: {m['id']}" and len(ev) == 2, ev
+    assert ev[1].startswith("data: ")
+    assert json.loads(ev[1][len("data: "):]) == hint
+    raw = "a\x0bb\x0cc\x1cd\x1de\x1ef\x85g\u2028h\u2029i"
+    m = publish(pushemu, topic, raw)
+    assert s.sse_event() == [f"id: {m['id']}", f"data: {raw}"]
+    m = publish(pushemu, topic, "one\r\ntwo\rthree\nfour\n")
+    assert s.sse_event() == [f"id: {m['id']}", "data: one", "data: two", "data: three",
+                             "data: four", "data: "]
+    s.close()
+
+
 def test_sse_keepalive_silence_drop(pushemu):
     topic = "k" + secrets.token_hex(6)
     s = Stream(pushemu, f"/push/{topic}/sse")

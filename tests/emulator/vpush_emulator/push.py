@@ -14,6 +14,7 @@ HISTORY = 1000
 POLL = 0.25          # how often an idle stream checks that its client is still there
 CACHE_SECONDS = 12 * 3600
 _DROP = object()
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -163,7 +164,9 @@ class PushHub:
     def encode(self, fmt, topic, msg):
         if fmt == "sse":
             lines = [f"id: {msg.id}"]
-            lines += [f"data: {line}" for line in msg.data.splitlines() or [""]]
+            # the SSE line ends are CRLF, LF and CR only (str.splitlines would also split
+            # on U+2028, U+0085 and the like, which the client takes as part of the line)
+            lines += [f"data: {line}" for line in _LINE_END.split(msg.data)]
             return ("\n".join(lines) + "\n\n").encode("utf-8")
         return self._ntfy_line(topic, msg, "message")
 
