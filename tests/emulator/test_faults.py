@@ -205,6 +205,18 @@ def test_lost_answer_may_be_asked_again(emu):
     assert status == 401 and b"already used" in body
 
 
+def test_lost_refusal_does_not_clear_the_use_it_replayed(emu):
+    """A replay refused and then lost on the way does not make the token new again."""
+    d = Device(emu).enroll()
+    path = f"{d.base}/Challenges?FactorSid={d.sid}"
+    auth = d.auth()
+    assert raw(emu, "GET", path, auth=auth)[0] == 200
+    add(emu, path=r"/Challenges\Z", method="GET", action="drop", when="after")
+    assert raw(emu, "GET", path, auth=auth)[3] == b""
+    status, _, body, _ = raw(emu, "GET", path, auth=auth)
+    assert status == 401 and b"already used" in body
+
+
 def test_truncate(emu):
     add(emu, path=svc_re(emu), action="truncate")
     status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))

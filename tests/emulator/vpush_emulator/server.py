@@ -222,6 +222,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             return
         extra = []
+        jwt_taken = False
         try:
             if methods is None:
                 raise ApiError(404, 20404, f"no resource at {path}")
@@ -243,6 +244,7 @@ class Handler(BaseHTTPRequestHandler):
                                      query=query, form=form, kind=kind,
                                      headers=self.headers)
                 self._authenticate(req, creds, allowed)
+                jwt_taken = kind == DEVICE    # this request's device JWT is remembered now
                 resp = handler(req)
             status, out, extra = resp.status, resp.body, resp.headers
         except ApiError as exc:
@@ -268,7 +270,9 @@ class Handler(BaseHTTPRequestHandler):
                                "fault": fault.id if fault is not None else None})
         held = delay.hold(self.server, method, path, "after") or held
         lost = held == "dropped" or (fault is not None and fault.action == "drop")
-        if lost and kind == DEVICE and creds is not None:
+        # only a token this request had accepted is forgotten: a replay refused here must
+        # not clear the earlier use it replayed
+        if lost and jwt_taken:
             with store.lock:
                 auth.forget_device_jwt(store, creds[1])
         if held == "dropped":
