@@ -20,6 +20,8 @@
 /* callers whose bus credentials are remembered, per connection (see Credentials) */
 #define CREDENTIALS_CACHE_MAX 16
 #define CREDENTIALS_CACHE_KEY "vpush-caller-credentials"
+/* what the kernel adds to /proc/<pid>/exe once the file is unlinked */
+#define EXE_DELETED " (deleted)"
 
 VpushCaller *
 vpush_caller_new (void)
@@ -241,6 +243,11 @@ vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **er
 
   /* no executable or cgroup only means exe: and unit: rules can't match */
   caller->exe = read_link_at (dirfd, "exe");
+  /* The file it runs was replaced since it started, as a package upgrade does: it is
+   * still the program that was at that path. Only who may write there could make a name
+   * that ends so, and they could put any program at the path itself. */
+  if (caller->exe != NULL && g_str_has_suffix (caller->exe, EXE_DELETED))
+    caller->exe[strlen (caller->exe) - strlen (EXE_DELETED)] = '\0';
   if (read_file_at (dirfd, "cgroup", 0, &cgroup, NULL))
     parse_cgroup (cgroup, &caller->unit, &caller->session);
   ok = read_flatpak_app_id (dirfd, &caller->app_id, error);
@@ -374,7 +381,11 @@ read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable
 
   if (!vpush_caller_read_proc (lookup->caller, "/proc", &error))
     {
-      return_denied (task, "could not identify the caller: %s", error->message);
+      /* its /proc entry going away as it was read is the usual reason */
+      if (!vpush_caller_is_alive (lookup->caller))
+        return_denied (task, "the caller exited while it was being identified");
+      else
+        return_denied (task, "could not identify the caller: %s", error->message);
       return;
     }
   /* the reads above were of the pinned process only if it is still there */

@@ -105,6 +105,20 @@ read_caller_ok (FakeProc *fixture)
   return caller;
 }
 
+/* A program upgraded while it runs: the kernel shows its executable as "PATH (deleted)",
+ * and it is still the program that was installed at PATH */
+static void
+test_caller_exe_replaced (FakeProc *fixture, gconstpointer data)
+{
+  g_autoptr (VpushCaller) caller = NULL;
+
+  put_link (fixture, "exe", "/usr/bin/shop-kiosk (deleted)");
+  put_file (fixture, "cgroup", "0::/user.slice\n");
+  put_root (fixture, NULL);
+  caller = read_caller_ok (fixture);
+  g_assert_cmpstr (caller->exe, ==, "/usr/bin/shop-kiosk");
+}
+
 static void
 test_caller_host_app (FakeProc *fixture, gconstpointer data)
 {
@@ -389,6 +403,7 @@ main (int argc, char **argv)
   g_test_add (path, FakeProc, NULL, fake_proc_setup, func, fake_proc_teardown)
 
   FAKE_PROC_TEST ("/caller/host-app", test_caller_host_app);
+  FAKE_PROC_TEST ("/caller/exe-replaced", test_caller_exe_replaced);
   FAKE_PROC_TEST ("/caller/session-scope", test_caller_session_scope);
   FAKE_PROC_TEST ("/caller/hybrid-cgroup", test_caller_hybrid_cgroup);
   FAKE_PROC_TEST ("/caller/no-unit", test_caller_no_unit);
