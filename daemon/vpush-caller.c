@@ -248,7 +248,12 @@ vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **er
    * that ends so, and they could put any program at the path itself. */
   if (caller->exe != NULL && g_str_has_suffix (caller->exe, EXE_DELETED))
     caller->exe[strlen (caller->exe) - strlen (EXE_DELETED)] = '\0';
-  if (read_file_at (dirfd, "cgroup", 0, &cgroup, NULL))
+  /* Paths and cgroup names are bytes, which a caller can choose (a cgroup of its own in
+   * its delegated tree). Rules, globs, messages and the bus are UTF-8: a name that is not
+   * can't match any rule, and is taken as unknown. */
+  if (caller->exe != NULL && !g_utf8_validate (caller->exe, -1, NULL))
+    g_clear_pointer (&caller->exe, g_free);
+  if (read_file_at (dirfd, "cgroup", 0, &cgroup, NULL) && g_utf8_validate (cgroup, -1, NULL))
     parse_cgroup (cgroup, &caller->unit, &caller->session);
   ok = read_flatpak_app_id (dirfd, &caller->app_id, error);
   close (dirfd);
@@ -474,8 +479,8 @@ credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   /* pin the process: a pidfd from the bus (SO_PEERPIDFD) can't name a recycled pid; one
-   * opened here could, in the short window since the bus read the pid, which the
-   * liveness check after reading /proc narrows further */
+   * opened here could, if the process that connected has exited since and its
+   * connection lives on in another (the README's "How the caller is identified") */
   if (fds != NULL && g_variant_lookup (creds, "ProcessFD", "h", &fd_index) && fd_index >= 0
       && fd_index < g_unix_fd_list_get_length (fds))
     caller->pidfd = g_unix_fd_list_get (fds, fd_index, NULL);

@@ -116,7 +116,7 @@ parse_object (const gchar *text, gsize len, GError **error)
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not UTF-8 text");
       return NULL;
     }
-  if (!vpush_json_check_depth (text, len, VPUSH_JSON_MAX_DEPTH, error))
+  if (!vpush_json_check (text, len, VPUSH_JSON_MAX_DEPTH, error))
     return NULL;
   if (!json_parser_load_from_data (parser, text, (gssize)len, &local_error))
     {

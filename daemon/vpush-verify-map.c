@@ -28,7 +28,7 @@ parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: empty response body", what);
       return NULL;
     }
-  if (!vpush_json_check_depth (data, len, VPUSH_JSON_MAX_DEPTH, error))
+  if (!vpush_json_check (data, len, VPUSH_JSON_MAX_DEPTH, error))
     {
       g_prefix_error (error, "%s: response: ", what);
       return NULL;
@@ -76,7 +76,7 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
   JsonNode *code;
   const gchar *message;
 
-  if (len == 0 || !vpush_json_check_depth (data, len, VPUSH_JSON_MAX_DEPTH, NULL)
+  if (len == 0 || !vpush_json_check (data, len, VPUSH_JSON_MAX_DEPTH, NULL)
       || !json_parser_load_from_data (parser, data, (gssize)len, NULL)
       || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {

@@ -119,6 +119,25 @@ test_caller_exe_replaced (FakeProc *fixture, gconstpointer data)
   g_assert_cmpstr (caller->exe, ==, "/usr/bin/shop-kiosk");
 }
 
+/* Names that are not UTF-8 are unknown: no rule could name them, and the policy's glob
+ * matching, messages and the bus need UTF-8 (a cgroup name of this kind aborted vpushd
+ * in g_pattern_match_simple()) */
+static void
+test_caller_not_utf8 (FakeProc *fixture, gconstpointer data)
+{
+  g_autoptr (VpushCaller) caller = NULL;
+
+  put_link (fixture, "exe", "/tmp/bin\xff/gdbus");
+  put_file (fixture, "cgroup",
+            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+            "app-com.example.Shop-\xf2.scope\n");
+  put_root (fixture, NULL);
+  caller = read_caller_ok (fixture);
+  g_assert_null (caller->exe);
+  g_assert_null (caller->unit);
+  g_assert_null (caller->session);
+}
+
 static void
 test_caller_host_app (FakeProc *fixture, gconstpointer data)
 {
@@ -404,6 +423,7 @@ main (int argc, char **argv)
 
   FAKE_PROC_TEST ("/caller/host-app", test_caller_host_app);
   FAKE_PROC_TEST ("/caller/exe-replaced", test_caller_exe_replaced);
+  FAKE_PROC_TEST ("/caller/not-utf8", test_caller_not_utf8);
   FAKE_PROC_TEST ("/caller/session-scope", test_caller_session_scope);
   FAKE_PROC_TEST ("/caller/hybrid-cgroup", test_caller_hybrid_cgroup);
   FAKE_PROC_TEST ("/caller/no-unit", test_caller_no_unit);
