@@ -605,6 +605,17 @@ vpush_manager_get_api_failure (VpushManager *self)
 void
 vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error)
 {
+  g_autoptr (GError) valid = NULL;
+
+  /* a D-Bus string must be UTF-8, or GDBus refuses to send it: a message may quote a
+   * server or a file */
+  if (!g_utf8_validate (error->message, -1, NULL))
+    {
+      g_autofree gchar *text = g_utf8_make_valid (error->message, -1);
+
+      valid = g_error_new_literal (error->domain, error->code, text);
+      error = valid;
+    }
   /* errors of our domain and G_DBUS_ERROR map to their registered names; anything
    * else (I/O, parse) becomes Error.Failed with its message, never a bare GIO name */
   if (error->domain == VPUSH_ERROR || error->domain == G_DBUS_ERROR)

@@ -54,8 +54,9 @@ parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
   return json_parser_steal_root (parser);
 }
 
+/* A member that is a string, as json-glib gives it: whatever bytes it holds */
 static const gchar *
-member_string (JsonObject *object, const gchar *key)
+member_bytes (JsonObject *object, const gchar *key)
 {
   JsonNode *node = json_object_get_member (object, key);
 
@@ -63,6 +64,16 @@ member_string (JsonObject *object, const gchar *key)
       || json_node_get_value_type (node) != G_TYPE_STRING)
     return NULL;
   return json_node_get_string (node);
+}
+
+/* A member that is a string of UTF-8 text, or NULL: a record or a D-Bus property can
+ * only take text */
+static const gchar *
+member_string (JsonObject *object, const gchar *key)
+{
+  const gchar *value = member_bytes (object, key);
+
+  return value != NULL && g_utf8_validate (value, -1, NULL) ? value : NULL;
 }
 
 void
@@ -86,7 +97,7 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
     }
   object = json_node_get_object (root);
   code = json_object_get_member (object, "code");
-  message = member_string (object, "message");
+  message = member_bytes (object, "message");
   if (code == NULL || !JSON_NODE_HOLDS_VALUE (code)
       || json_node_get_value_type (code) != G_TYPE_INT64 || message == NULL)
     {
@@ -94,8 +105,13 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
                    "HTTP %u, and the body is not a Twilio error object", response->status);
       return;
     }
-  g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API, "HTTP %u, code %" G_GINT64_FORMAT ": %s",
-               response->status, json_node_get_int (code), message);
+  {
+    /* the server's words, made valid text for the bus */
+    g_autofree gchar *text = g_utf8_make_valid (message, -1);
+
+    g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API, "HTTP %u, code %" G_GINT64_FORMAT ": %s",
+                 response->status, json_node_get_int (code), text);
+  }
 }
 
 /* ---- #1 create factor ---- */
@@ -182,7 +198,9 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
 
       json_object_iter_init (&iter, json_node_get_object (metadata));
       while (json_object_iter_next (&iter, &key, &value))
-        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+        if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING
+            && g_utf8_validate (key, -1, NULL)
+            && g_utf8_validate (json_node_get_string (value), -1, NULL))
           json_object_set_string_member (strings, key, json_node_get_string (value));
       json_node_set_object (node, strings);
       record->metadata = json_to_string (node, FALSE);

@@ -63,6 +63,27 @@ test_create_factor_mapping (Fixture *fx, gconstpointer user_data)
   g_assert_null (g_strstr_len (g_bytes_get_data (body, NULL), g_bytes_get_size (body), "Metadata"));
 }
 
+/* A string that is not UTF-8 never reaches a record or the bus. json-glib refuses raw
+ * bytes that are not UTF-8, but turned a lone surrogate escape into such a string: a
+ * friendly name of that kind aborted vpushd in g_variant_new_string() (or, without fatal
+ * criticals, went into the record, which could not be read at the next start). Such
+ * escapes are refused with the document now. */
+static void
+test_create_factor_not_utf8 (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) record = NULL;
+
+  server_reply (fx->server, 201, NULL,
+                "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID "\", \"status\": "
+                "\"unverified\", \"date_created\": \"2024-01-02T03:04:05Z\", \"config\": "
+                "{\"credential_sid\": \"CR1\"}, \"friendly_name\": \"bad\\udcf2name\"}");
+  record = create_factor (fx, NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "\\u escape"));
+  g_assert_null (record);
+}
+
 static void
 test_api_errors (Fixture *fx, gconstpointer user_data)
 {
@@ -71,6 +92,7 @@ test_api_errors (Fixture *fx, gconstpointer user_data)
   g_autoptr (VpushChallenge) b = NULL;
   g_autoptr (VpushChallenge) c = NULL;
   g_autoptr (VpushChallenge) d = NULL;
+  g_autoptr (VpushChallenge) e = NULL;
 
   server_reply (fx->server, 400, "Content-Type: application/json\r\n",
                 "{\"code\": 60306, \"message\": \"Invalid parameter\", \"more_info\": "
@@ -100,6 +122,13 @@ test_api_errors (Fixture *fx, gconstpointer user_data)
   d = fetch (fx, CHALLENGE_SID, &error);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
   g_assert_null (d);
+  g_clear_error (&error);
+
+  /* the server's message goes to the bus, so it must be text */
+  server_reply (fx->server, 400, NULL, "{\"code\": 60001, \"message\": \"bad \\udcf2\"}");
+  e = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 400, and the body is not a Twilio error object");
 }
 
 static void
@@ -336,6 +365,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   ADD ("create-factor-mapping", test_create_factor_mapping);
+  ADD ("create-factor-not-utf8", test_create_factor_not_utf8);
   ADD ("api-errors", test_api_errors);
   ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
   ADD ("list-challenges-refused", test_list_challenges_refused);
