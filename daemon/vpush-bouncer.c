@@ -144,12 +144,6 @@ vpush_bouncer_new (const gchar *policy_dir, GError **error)
   return g_steal_pointer (&self);
 }
 
-VpushPolicy *
-vpush_bouncer_get_policy (VpushBouncer *self)
-{
-  return self->policy;
-}
-
 /* Access */
 
 struct _VpushAccess
@@ -171,12 +165,6 @@ access_clear (gpointer data)
   g_clear_object (&access->bouncer);
   g_clear_object (&access->invocation);
   g_free (access->rule);
-}
-
-VpushAccess *
-vpush_access_ref (VpushAccess *access)
-{
-  return g_rc_box_acquire (access);
 }
 
 void

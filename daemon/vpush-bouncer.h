@@ -17,12 +17,10 @@ G_DECLARE_FINAL_TYPE (VpushBouncer, vpush_bouncer, VPUSH, BOUNCER, GObject)
  * root's; else policy_dir alone (tests). Fails when the policy is broken. A change in a
  * policy directory is loaded while running; a broken change leaves the old policy. */
 VpushBouncer *vpush_bouncer_new (const gchar *policy_dir, GError **error);
-VpushPolicy *vpush_bouncer_get_policy (VpushBouncer *self);
 
 /* What a caller was let in with: the caller, and the rules that could cover a factor. */
 typedef struct _VpushAccess VpushAccess;
 
-VpushAccess *vpush_access_ref (VpushAccess *access);
 void vpush_access_unref (VpushAccess *access);
 const VpushCaller *vpush_access_get_caller (VpushAccess *access);
 const gchar *vpush_access_get_rule (VpushAccess *access);

@@ -213,20 +213,3 @@ vpush_jwt_answer_sign (VpushKey *key, const VpushAnswerBody *body, const gchar *
   payload_b64 = vpush_base64url_encode ((const guint8 *)payload, strlen (payload));
   return sign_encoded (key, header_b64, payload_b64, error);
 }
-
-gchar *
-vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
-                            const gchar *signature_fields, const gchar *status, GError **error)
-{
-  g_autoptr (VpushAnswerBody) body = NULL;
-
-  g_return_val_if_fail (key != NULL, NULL);
-  g_return_val_if_fail (challenge_body != NULL, NULL);
-  g_return_val_if_fail (signature_fields != NULL, NULL);
-  g_return_val_if_fail (status != NULL, NULL);
-
-  body = vpush_jwt_answer_body_new (challenge_body, signature_fields, error);
-  if (body == NULL)
-    return NULL;
-  return vpush_jwt_answer_sign (key, body, status, error);
-}

@@ -28,10 +28,6 @@ gchar *vpush_answer_body_payload (const VpushAnswerBody *body, const gchar *stat
 /* Challenge-answer JWT: header {typ, alg}, that payload. */
 gchar *vpush_jwt_answer_sign (VpushKey *key, const VpushAnswerBody *body, const gchar *status,
                               GError **error);
-/* The two above in one. */
-gchar *vpush_jwt_challenge_answer (VpushKey *key, JsonObject *challenge_body,
-                                   const gchar *signature_fields, const gchar *status,
-                                   GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushAnswerBody, vpush_answer_body_free)
 

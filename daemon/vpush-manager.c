@@ -462,12 +462,6 @@ vpush_manager_get_push (VpushManager *self)
   return self->push;
 }
 
-GDBusConnection *
-vpush_manager_get_connection (VpushManager *self)
-{
-  return self->connection;
-}
-
 void
 vpush_manager_set_bouncer (VpushManager *self, VpushBouncer *bouncer)
 {

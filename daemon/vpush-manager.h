@@ -60,7 +60,6 @@ VpushFactorStore *vpush_manager_get_factor_store (VpushManager *self);
 VpushPending *vpush_manager_get_pending (VpushManager *self);
 VpushPoller *vpush_manager_get_poller (VpushManager *self);
 VpushPush *vpush_manager_get_push (VpushManager *self);
-GDBusConnection *vpush_manager_get_connection (VpushManager *self);
 /* Who may call what (vpush-bouncer.h); without one every policy action is refused. */
 void vpush_manager_set_bouncer (VpushManager *self, VpushBouncer *bouncer);
 VpushBouncer *vpush_manager_get_bouncer (VpushManager *self);

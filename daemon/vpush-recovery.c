@@ -101,14 +101,6 @@ vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keystore, VpushVerif
   return self;
 }
 
-gboolean
-vpush_recovery_get_done (VpushRecovery *self)
-{
-  g_return_val_if_fail (VPUSH_IS_RECOVERY (self), FALSE);
-
-  return self->done;
-}
-
 void
 vpush_recovery_stop (VpushRecovery *self)
 {

@@ -26,7 +26,6 @@ VpushRecovery *vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keyst
  * The journal entry goes last. Then keys of the known services that no record and no journal
  * entry owns are deleted. Logs "crash recovery finished" when all is done. */
 void vpush_recovery_start (VpushRecovery *self, const GPtrArray *records);
-gboolean vpush_recovery_get_done (VpushRecovery *self);
 /* Cancels what is in flight; what is left stays in the journal for the next start. */
 void vpush_recovery_stop (VpushRecovery *self);
 

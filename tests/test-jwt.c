@@ -216,6 +216,17 @@ assert_copied (JsonObject *payload, JsonObject *body, const gchar *name)
   g_assert_true (json_node_equal (copied, json_object_get_member (body, name)));
 }
 
+/* A challenge answer as the daemon makes it: the payload's text, then its signature. */
+static gchar *
+answer_jwt (Fixture *fx, const gchar *signature_fields, const gchar *status, GError **error)
+{
+  g_autoptr (VpushAnswerBody) body = vpush_jwt_answer_body_new (fx->body, signature_fields, error);
+
+  if (body == NULL)
+    return NULL;
+  return vpush_jwt_answer_sign (fx->key, body, status, error);
+}
+
 static void
 test_answer (Fixture *fx, gconstpointer user_data)
 {
@@ -233,10 +244,10 @@ test_answer (Fixture *fx, gconstpointer user_data)
   JsonArray *fields;
 
   /* The production field list (§5C), with stray spaces and an empty entry. */
-  jwt = vpush_jwt_challenge_answer (fx->key, fx->body,
-                                    " hidden_details,account_sid ,sid,expiration_date,,"
-                                    "date_created,status,factor_sid,details,service_sid,identity ",
-                                    "approved", &error);
+  jwt = answer_jwt (fx,
+                    " hidden_details,account_sid ,sid,expiration_date,,"
+                    "date_created,status,factor_sid,details,service_sid,identity ",
+                    "approved", &error);
   g_assert_no_error (error);
   g_assert_nonnull (jwt);
   check_jws (jwt, fx->spki, &header, &payload);
@@ -282,7 +293,7 @@ test_answer_hidden_details_object (Fixture *fx, gconstpointer user_data)
   json_object_set_string_member (hidden, "transaction_id", "tx-42");
   json_object_set_object_member (fx->body, "hidden_details", json_object_ref (hidden));
 
-  jwt = vpush_jwt_challenge_answer (fx->key, fx->body, "sid,hidden_details", "denied", &error);
+  jwt = answer_jwt (fx, "sid,hidden_details", "denied", &error);
   g_assert_no_error (error);
   check_jws (jwt, fx->spki, &header, &payload);
 
@@ -302,8 +313,7 @@ test_answer_missing_field (Fixture *fx, gconstpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autofree gchar *jwt = NULL;
 
-  jwt = vpush_jwt_challenge_answer (fx->key, fx->body, "sid, responded_reason ,status", "approved",
-                                    &error);
+  jwt = answer_jwt (fx, "sid, responded_reason ,status", "approved", &error);
   g_assert_null (jwt);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "“responded_reason”"));
@@ -318,7 +328,7 @@ test_answer_empty_fields (Fixture *fx, gconstpointer user_data)
     {
       g_autoptr (GError) error = NULL;
 
-      g_assert_null (vpush_jwt_challenge_answer (fx->key, fx->body, empty[i], "approved", &error));
+      g_assert_null (answer_jwt (fx, empty[i], "approved", &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
     }
 }

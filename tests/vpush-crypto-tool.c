@@ -117,6 +117,7 @@ cmd_jwt_answer (const gchar *pkcs8_b64, const gchar *fields, const gchar *status
   g_autoptr (GInputStream) in = g_unix_input_stream_new (STDIN_FILENO, FALSE);
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (VpushKey) key = NULL;
+  g_autoptr (VpushAnswerBody) body = NULL;
   g_autofree gchar *jwt = NULL;
   JsonNode *root;
 
@@ -131,7 +132,10 @@ cmd_jwt_answer (const gchar *pkcs8_b64, const gchar *fields, const gchar *status
   key = load_key (pkcs8_b64, error);
   if (key == NULL)
     return FALSE;
-  jwt = vpush_jwt_challenge_answer (key, json_node_get_object (root), fields, status, error);
+  body = vpush_jwt_answer_body_new (json_node_get_object (root), fields, error);
+  if (body == NULL)
+    return FALSE;
+  jwt = vpush_jwt_answer_sign (key, body, status, error);
   if (jwt == NULL)
     return FALSE;
   g_print ("%s\n", jwt);

@@ -1,5 +1,6 @@
-/* vpush_jwt_challenge_answer() (§5C) with a fixed key. The input is the
- * Twilio-Verify-Signature-Fields value, a newline, then the fetched challenge body. */
+/* The challenge answer (§5C) as vpushd makes it, vpush_jwt_answer_body_new() then
+ * vpush_jwt_answer_sign(), with a fixed key. The input is the Twilio-Verify-Signature-Fields
+ * value, a newline, then the fetched challenge body. */
 #include "fuzz-common.h"
 
 #include <gio/gio.h>
@@ -173,6 +174,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autofree gchar *fields = NULL;
   g_autoptr (JsonNode) root = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (VpushAnswerBody) answer = NULL;
   g_autofree gchar *jwt = NULL;
   g_auto (GStrv) names = NULL;
   JsonObject *body;
@@ -212,7 +214,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
   expected = expected && any && utf8;
 
-  jwt = vpush_jwt_challenge_answer (key, body, fields, status, &error);
+  answer = vpush_jwt_answer_body_new (body, fields, &error);
+  if (answer != NULL)
+    jwt = vpush_jwt_answer_sign (key, answer, status, &error);
   FUZZ_CHECK ((jwt != NULL) == expected);
   if (jwt == NULL)
     {
