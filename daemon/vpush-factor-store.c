@@ -81,14 +81,6 @@ vpush_factor_store_new (const gchar *dir, GError **error)
   return g_steal_pointer (&self);
 }
 
-const gchar *
-vpush_factor_store_get_dir (VpushFactorStore *self)
-{
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), NULL);
-
-  return self->dir;
-}
-
 /* A factor sid is the only name part taken from outside, so it must be a plain YF sid and can
  * never hold a '/' or "..". */
 static gchar *

@@ -10,7 +10,6 @@ G_DECLARE_FINAL_TYPE (VpushFactorStore, vpush_factor_store, VPUSH, FACTOR_STORE,
 
 /* Creates dir (0700) if needed. */
 VpushFactorStore *vpush_factor_store_new (const gchar *dir, GError **error);
-const gchar *vpush_factor_store_get_dir (VpushFactorStore *self);
 
 /* Every readable record; a corrupt file is skipped with a warning naming it. */
 GPtrArray *vpush_factor_store_load_all (VpushFactorStore *self, GError **error);
