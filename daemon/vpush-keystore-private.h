@@ -7,12 +7,12 @@
 #include <libsecret/secret.h>
 
 #include "vpush-keystore.h"
+#include "vpush-names.h"
 
 G_BEGIN_DECLS
 
-#define SECRETS_BUS_NAME    "org.freedesktop.secrets"
 #define LOCKED_MESSAGE      "the login keyring is locked"
-#define NOT_RUNNING_MESSAGE "the Secret Service (" SECRETS_BUS_NAME ") is not running"
+#define NOT_RUNNING_MESSAGE "the Secret Service (" VPUSH_SECRETS_NAME ") is not running"
 #define NOT_STARTED_MESSAGE "not connected to the Secret Service yet"
 #define NO_COLLECTION_MESSAGE                                                                      \
   "the Secret Service has no default collection (no login keyring has been created)"

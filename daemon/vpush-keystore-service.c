@@ -481,7 +481,7 @@ vpush_keystore_init_async (VpushKeystore *self, GCancellable *cancellable,
    * client at start). Later the key store waits for it to appear: a keyring started by
    * activation after a crash has no password, so it would only ever be locked. */
   if (self->watch_id == 0)
-    self->watch_id = g_bus_watch_name (G_BUS_TYPE_SESSION, SECRETS_BUS_NAME,
+    self->watch_id = g_bus_watch_name (G_BUS_TYPE_SESSION, VPUSH_SECRETS_NAME,
                                        G_BUS_NAME_WATCHER_FLAGS_AUTO_START, on_name_appeared,
                                        on_name_vanished, self, NULL);
   keystore_settle_init (self);

@@ -2,14 +2,6 @@
 
 #include "vpush-names.h"
 
-#define LOGIND_NAME          "org.freedesktop.login1"
-#define LOGIND_PATH          "/org/freedesktop/login1"
-#define LOGIND_MANAGER_IFACE "org.freedesktop.login1.Manager"
-#define LOGIND_SESSION_IFACE "org.freedesktop.login1.Session"
-#define LOGIND_USER_IFACE    "org.freedesktop.login1.User"
-#define LOGIND_NO_SESSION    "org.freedesktop.login1.NoSessionForPID"
-#define LOGIND_NO_USER       "org.freedesktop.login1.NoSuchUser"
-
 /* the whole query, connection included: a hung logind must not hold an approval long */
 #define QUERY_TIMEOUT_MS 5000
 
@@ -136,7 +128,7 @@ call (GTask *task, const gchar *path, const gchar *iface, const gchar *method, G
 {
   Query *q = g_task_get_task_data (task);
 
-  g_dbus_connection_call (q->bus, LOGIND_NAME, path, iface, method, parameters,
+  g_dbus_connection_call (q->bus, VPUSH_LOGIND_NAME, path, iface, method, parameters,
                           G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NO_AUTO_START, -1,
                           q->cancellable, callback, task);
 }
@@ -178,7 +170,7 @@ static void
 ask_session (GTask *task, const gchar *path)
 {
   call (task, path, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
-        g_variant_new ("(s)", LOGIND_SESSION_IFACE), "(a{sv})", session_props_cb);
+        g_variant_new ("(s)", VPUSH_LOGIND_SESSION_IFACE), "(a{sv})", session_props_cb);
 }
 
 static void
@@ -219,7 +211,7 @@ user_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
   if (reply == NULL)
     {
-      if (is_remote_error (error, LOGIND_NO_USER))
+      if (is_remote_error (error, VPUSH_LOGIND_ERROR_NO_SUCH_USER))
         g_task_return_int (task, VPUSH_SESSION_NONE);
       else
         return_unreachable (task, g_steal_pointer (&error));
@@ -227,7 +219,7 @@ user_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_variant_get (reply, "(&o)", &path);
   call (g_steal_pointer (&task), path, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
-        g_variant_new ("(ss)", LOGIND_USER_IFACE, "Display"), "(v)", user_display_cb);
+        g_variant_new ("(ss)", VPUSH_LOGIND_USER_IFACE, "Display"), "(v)", user_display_cb);
 }
 
 static void
@@ -244,9 +236,9 @@ session_by_pid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       /* apps the user manager starts (app-*.scope) are in no session scope: they belong
        * to the user's graphical session, as sd_uid_get_display() says */
-      if (is_remote_error (error, LOGIND_NO_SESSION))
+      if (is_remote_error (error, VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID))
         {
-          call (g_steal_pointer (&task), LOGIND_PATH, LOGIND_MANAGER_IFACE, "GetUser",
+          call (g_steal_pointer (&task), VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE, "GetUser",
                 g_variant_new ("(u)", q->uid), "(o)", user_cb);
           return;
         }
@@ -262,8 +254,8 @@ ask_session_by_pid (GTask *task)
 {
   Query *q = g_task_get_task_data (task);
 
-  call (task, LOGIND_PATH, LOGIND_MANAGER_IFACE, "GetSessionByPID", g_variant_new ("(u)", q->pid),
-        "(o)", session_by_pid_cb);
+  call (task, VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE, "GetSessionByPID",
+        g_variant_new ("(u)", q->pid), "(o)", session_by_pid_cb);
 }
 
 static void

@@ -15,6 +15,13 @@
 /* Standard interfaces vpushd implements or calls by hand */
 #define VPUSH_DBUS_OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
 #define VPUSH_DBUS_PROPERTIES_IFACE     "org.freedesktop.DBus.Properties"
+#define VPUSH_DBUS_PEER_IFACE           "org.freedesktop.DBus.Peer"
+#define VPUSH_DBUS_INTROSPECTABLE_IFACE "org.freedesktop.DBus.Introspectable"
+
+/* The message bus itself */
+#define VPUSH_DBUS_DAEMON_NAME  "org.freedesktop.DBus"
+#define VPUSH_DBUS_DAEMON_PATH  "/org/freedesktop/DBus"
+#define VPUSH_DBUS_DAEMON_IFACE "org.freedesktop.DBus"
 
 /* Properties of io.github.vpush1.Challenge, in the order of its XML */
 #define VPUSH_DBUS_CHALLENGE_SID        "Sid"
@@ -52,6 +59,22 @@
 
 /* Secret Service schema of the factor keys */
 #define VPUSH_SECRET_SCHEMA "io.github.vpush.FactorKey"
+
+/* The Secret Service that keeps them; gnome-keyring's own interface unlocks it in tests */
+#define VPUSH_SECRETS_NAME          "org.freedesktop.secrets"
+#define VPUSH_SECRETS_PATH          "/org/freedesktop/secrets"
+#define VPUSH_SECRETS_SERVICE_IFACE "org.freedesktop.Secret.Service"
+#define VPUSH_GNOME_KEYRING_INTERNAL_IFACE                                                         \
+  "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
+
+/* logind, asked for the login session of a caller */
+#define VPUSH_LOGIND_NAME                     "org.freedesktop.login1"
+#define VPUSH_LOGIND_PATH                     "/org/freedesktop/login1"
+#define VPUSH_LOGIND_MANAGER_IFACE            "org.freedesktop.login1.Manager"
+#define VPUSH_LOGIND_SESSION_IFACE            "org.freedesktop.login1.Session"
+#define VPUSH_LOGIND_USER_IFACE               "org.freedesktop.login1.User"
+#define VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID "org.freedesktop.login1.NoSessionForPID"
+#define VPUSH_LOGIND_ERROR_NO_SUCH_USER       "org.freedesktop.login1.NoSuchUser"
 
 /* Journal fields */
 #define VPUSH_LOG_FIELD_FACTOR    "VPUSH_FACTOR"

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "vpush-error.h"
+#include "vpush-names.h"
 
 #include "test-keystore-common.h"
 
@@ -68,9 +69,9 @@ unlock_with_master_password (const gchar *collection_path)
   g_assert_no_error (error);
 
   reply = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.secrets", "/org/freedesktop/secrets", "org.freedesktop.Secret.Service",
-      "OpenSession", g_variant_new ("(sv)", "plain", g_variant_new_string ("")),
-      G_VARIANT_TYPE ("(vo)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+      bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH, VPUSH_SECRETS_SERVICE_IFACE, "OpenSession",
+      g_variant_new ("(sv)", "plain", g_variant_new_string ("")), G_VARIANT_TYPE ("(vo)"),
+      G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(vo)", NULL, &session);
 
@@ -78,8 +79,8 @@ unlock_with_master_password (const gchar *collection_path)
       = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, TEST_PASSWORD, strlen (TEST_PASSWORD), 1);
   g_clear_pointer (&reply, g_variant_unref);
   reply = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.secrets", "/org/freedesktop/secrets",
-      "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface", "UnlockWithMasterPassword",
+      bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH, VPUSH_GNOME_KEYRING_INTERNAL_IFACE,
+      "UnlockWithMasterPassword",
       g_variant_new ("(o(o@ay@ays))", collection_path, session,
                      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, "", 0, 1), password,
                      "text/plain"),
@@ -193,8 +194,8 @@ keyring_daemon_pid (void)
   bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   g_assert_no_error (error);
   reply = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-      "GetConnectionUnixProcessID", g_variant_new ("(s)", "org.freedesktop.secrets"),
+      bus, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
+      "GetConnectionUnixProcessID", g_variant_new ("(s)", VPUSH_SECRETS_NAME),
       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(u)", &pid);

@@ -182,7 +182,7 @@ call (Bus *bus, const gchar *path, const gchar *iface, const gchar *method, GVar
 static void
 wait_signals (Bus *bus, guint n)
 {
-  g_autoptr (GVariant) reply = call (bus, "/", "org.freedesktop.DBus.Peer", "Ping", NULL, NULL);
+  g_autoptr (GVariant) reply = call (bus, "/", VPUSH_DBUS_PEER_IFACE, "Ping", NULL, NULL);
 
   while (bus->signals->len < n)
     g_main_context_iteration (NULL, TRUE);
@@ -276,13 +276,13 @@ test_put_export_finish (Bus *bus, gconstpointer data)
   assert_contract_properties (props);
   g_clear_pointer (&props, g_variant_unref);
   g_clear_pointer (&reply, g_variant_unref);
-  reply = call (bus, VPUSH_DBUS_CHALLENGES_PATH, "org.freedesktop.DBus.Introspectable",
-                "Introspect", NULL, &error);
+  reply = call (bus, VPUSH_DBUS_CHALLENGES_PATH, VPUSH_DBUS_INTROSPECTABLE_IFACE, "Introspect",
+                NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(&s)", &xml);
   g_assert_nonnull (strstr (xml, "<node name=\"" SID_1 "\"/>"));
   g_clear_pointer (&reply, g_variant_unref);
-  reply = call (bus, PATH_1, "org.freedesktop.DBus.Introspectable", "Introspect", NULL, &error);
+  reply = call (bus, PATH_1, VPUSH_DBUS_INTROSPECTABLE_IFACE, "Introspect", NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(&s)", &xml);
   g_assert_nonnull (strstr (xml, "<interface name=\"" VPUSH_DBUS_CHALLENGE_IFACE "\">"));
