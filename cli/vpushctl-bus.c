@@ -178,7 +178,7 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
         words = vpush_errors[i].words;
         code = vpush_errors[i].code;
       }
-  if (words == NULL && remote && g_str_has_prefix (remote, "org.freedesktop.systemd1."))
+  if (words == NULL && remote && g_str_has_prefix (remote, VPUSH_SYSTEMD_ERROR_PREFIX))
     {
       /* activation through systemd failed */
       words = STARTING_FAILED;
@@ -258,6 +258,7 @@ vpushctl_get_objects (Vpushctl *ctl, GError **error)
   return reply ? g_variant_get_child_value (reply, 0) : NULL;
 }
 
+/* Factors and challenges alike: Challenge has a CreatedAt of the same name */
 static gint
 compare_objects (gconstpointer a, gconstpointer b)
 {
@@ -269,7 +270,8 @@ compare_objects (gconstpointer a, gconstpointer b)
   const gchar *path_b = NULL;
   gint cmp;
 
-  cmp = g_strcmp0 (vpushctl_prop_string (pa, "CreatedAt"), vpushctl_prop_string (pb, "CreatedAt"));
+  cmp = g_strcmp0 (vpushctl_prop_string (pa, VPUSH_DBUS_FACTOR_CREATED_AT),
+                   vpushctl_prop_string (pb, VPUSH_DBUS_FACTOR_CREATED_AT));
   if (cmp != 0)
     return cmp;
   g_variant_get_child (va, 0, "&o", &path_a);
@@ -321,9 +323,11 @@ vpushctl_resolve_factor (Vpushctl *ctl, const gchar *ref, gchar **out_path, gcha
       g_autoptr (GVariant) p = NULL;
 
       g_variant_get (factors->pdata[i], "(&o@a{sv})", &path, &p);
-      if (g_str_equal (ref, path) || g_strcmp0 (ref, vpushctl_prop_string (p, "Sid")) == 0)
+      if (g_str_equal (ref, path)
+          || g_strcmp0 (ref, vpushctl_prop_string (p, VPUSH_DBUS_FACTOR_SID)) == 0)
         exact = factors->pdata[i];
-      else if (g_strcmp0 (ref, vpushctl_prop_string (p, "FriendlyName")) == 0 && n_named++ == 0)
+      else if (g_strcmp0 (ref, vpushctl_prop_string (p, VPUSH_DBUS_FACTOR_FRIENDLY_NAME)) == 0
+               && n_named++ == 0)
         named = factors->pdata[i];
     }
   /* a sid or path wins over a friendly name that happens to look like one */
@@ -344,6 +348,6 @@ vpushctl_resolve_factor (Vpushctl *ctl, const gchar *ref, gchar **out_path, gcha
   if (out_path)
     *out_path = g_strdup (path);
   if (out_sid)
-    *out_sid = g_strdup (vpushctl_prop_string (props, "Sid"));
+    *out_sid = g_strdup (vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID));
   return TRUE;
 }

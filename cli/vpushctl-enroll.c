@@ -249,7 +249,8 @@ vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
       vpushctl_print_json (node, TRUE);
     }
   else
-    g_print ("Enrolled factor %s “%s”, %s\n", vpushctl_prop_string (props, "Sid"),
-             vpushctl_prop_string (props, "FriendlyName"), vpushctl_prop_string (props, "Status"));
+    g_print ("Enrolled factor %s “%s”, %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
+             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME),
+             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
   return VPUSHCTL_EXIT_OK;
 }

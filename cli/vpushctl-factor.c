@@ -18,9 +18,9 @@ show_factor (Vpushctl *ctl, const gchar *path, const gchar *what)
       vpushctl_print_json (node, TRUE);
     }
   else
-    g_print ("Factor %s “%s” %s, %s\n", vpushctl_prop_string (props, "Sid"),
-             vpushctl_prop_string (props, "FriendlyName"), what,
-             vpushctl_prop_string (props, "Status"));
+    g_print ("Factor %s “%s” %s, %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
+             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME), what,
+             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
   return VPUSHCTL_EXIT_OK;
 }
 

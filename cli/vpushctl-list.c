@@ -56,10 +56,11 @@ vpushctl_cmd_status (Vpushctl *ctl, int argc, char **argv)
       return VPUSHCTL_EXIT_OK;
     }
 
-  state = vpushctl_prop_string (props, "State");
-  g_print ("vpushd %s\n", vpushctl_prop_string (props, "Version"));
+  state = vpushctl_prop_string (props, VPUSH_DBUS_MANAGER_STATE);
+  g_print ("vpushd %s\n", vpushctl_prop_string (props, VPUSH_DBUS_MANAGER_VERSION));
   g_print ("  State:              %s%s\n", state, state_hint (state));
-  g_print ("  Push:               %s\n", vpushctl_prop_string (props, "PushState"));
+  g_print ("  Push:               %s\n",
+           vpushctl_prop_string (props, VPUSH_DBUS_MANAGER_PUSH_STATE));
   g_print ("  Factors:            %u\n", factors->len);
   g_print ("  Pending challenges: %u\n", challenges->len);
   return VPUSHCTL_EXIT_OK;
@@ -68,7 +69,9 @@ vpushctl_cmd_status (Vpushctl *ctl, int argc, char **argv)
 int
 vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv)
 {
-  static const gchar *const columns[] = { "Sid", "Status", "Identity", "FriendlyName" };
+  static const gchar *const columns[]
+      = { VPUSH_DBUS_FACTOR_SID, VPUSH_DBUS_FACTOR_STATUS, VPUSH_DBUS_FACTOR_IDENTITY,
+          VPUSH_DBUS_FACTOR_FRIENDLY_NAME };
   static const gchar *const headers[] = { "SID", "STATUS", "IDENTITY", "NAME" };
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
@@ -155,7 +158,7 @@ list_pending (Vpushctl *ctl, const gchar *factor_path)
       const gchar *factor;
 
       g_variant_get (challenges->pdata[i], "(&o@a{sv})", &path, &props);
-      factor = vpushctl_prop_string (props, "Factor");
+      factor = vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_FACTOR);
       if (factor_path && g_strcmp0 (factor, factor_path) != 0)
         continue;
       shown++;
@@ -168,11 +171,14 @@ list_pending (Vpushctl *ctl, const gchar *factor_path)
           json_array_add_element (array, item);
           continue;
         }
-      g_print ("%s  %s  expires %s  factor %s\n", vpushctl_prop_string (props, "Sid"),
-               vpushctl_prop_string (props, "Status"), vpushctl_prop_string (props, "ExpiresAt"),
+      g_print ("%s  %s  expires %s  factor %s\n",
+               vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_SID),
+               vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_STATUS),
+               vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_EXPIRES_AT),
                vpushctl_path_basename (factor ?: ""));
-      g_print ("  %s\n", vpushctl_prop_string (props, "Message"));
-      fields = g_variant_lookup_value (props, "Fields", G_VARIANT_TYPE ("a(ss)"));
+      g_print ("  %s\n", vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_MESSAGE));
+      fields
+          = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_FIELDS, G_VARIANT_TYPE ("a(ss)"));
       vpushctl_print_fields (fields, "    ");
     }
 
@@ -323,7 +329,8 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
           g_autoptr (GVariant) props = NULL;
 
           g_variant_get (factors->pdata[i], "(&o@a{sv})", &path, &props);
-          if (!list_history (ctl, path, vpushctl_prop_string (props, "Sid"), &opts, array, &error))
+          if (!list_history (ctl, path, vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID), &opts,
+                             array, &error))
             return vpushctl_fail (ctl, error);
         }
     }

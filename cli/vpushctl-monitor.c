@@ -127,13 +127,15 @@ describe (const gchar *path, GVariant *props)
   const gchar *sid = vpushctl_path_basename (path);
 
   if (g_str_equal (object_kind (path), "factor"))
-    return g_strdup_printf ("%s “%s” %s", sid, vpushctl_prop_string (props, "FriendlyName") ?: "",
-                            vpushctl_prop_string (props, "Status") ?: "");
+    return g_strdup_printf ("%s “%s” %s", sid,
+                            vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME) ?: "",
+                            vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS) ?: "");
   if (g_str_equal (object_kind (path), "challenge"))
-    return g_strdup_printf ("%s factor %s “%s” expires %s", sid,
-                            vpushctl_path_basename (vpushctl_prop_string (props, "Factor") ?: ""),
-                            vpushctl_prop_string (props, "Message") ?: "",
-                            vpushctl_prop_string (props, "ExpiresAt") ?: "");
+    return g_strdup_printf (
+        "%s factor %s “%s” expires %s", sid,
+        vpushctl_path_basename (vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_FACTOR) ?: ""),
+        vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_MESSAGE) ?: "",
+        vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_EXPIRES_AT) ?: "");
   return g_strdup (path);
 }
 

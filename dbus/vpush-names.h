@@ -23,6 +23,22 @@
 #define VPUSH_DBUS_DAEMON_PATH  "/org/freedesktop/DBus"
 #define VPUSH_DBUS_DAEMON_IFACE "org.freedesktop.DBus"
 
+/* Properties of io.github.vpush1.Manager, in the order of its XML */
+#define VPUSH_DBUS_MANAGER_VERSION    "Version"
+#define VPUSH_DBUS_MANAGER_STATE      "State"
+#define VPUSH_DBUS_MANAGER_PUSH_STATE "PushState"
+
+/* Properties of io.github.vpush1.Factor, in the order of its XML */
+#define VPUSH_DBUS_FACTOR_SID           "Sid"
+#define VPUSH_DBUS_FACTOR_FRIENDLY_NAME "FriendlyName"
+#define VPUSH_DBUS_FACTOR_SERVICE_SID   "ServiceSid"
+#define VPUSH_DBUS_FACTOR_IDENTITY      "Identity"
+#define VPUSH_DBUS_FACTOR_ACCOUNT_SID   "AccountSid"
+#define VPUSH_DBUS_FACTOR_STATUS        "Status"
+#define VPUSH_DBUS_FACTOR_CREATED_AT    "CreatedAt"
+#define VPUSH_DBUS_FACTOR_KEY_STORAGE   "KeyStorage"
+#define VPUSH_DBUS_FACTOR_PUSH_URL      "PushUrl"
+
 /* Properties of io.github.vpush1.Challenge, in the order of its XML */
 #define VPUSH_DBUS_CHALLENGE_SID        "Sid"
 #define VPUSH_DBUS_CHALLENGE_FACTOR     "Factor"
@@ -75,6 +91,9 @@
 #define VPUSH_LOGIND_USER_IFACE               "org.freedesktop.login1.User"
 #define VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID "org.freedesktop.login1.NoSessionForPID"
 #define VPUSH_LOGIND_ERROR_NO_SUCH_USER       "org.freedesktop.login1.NoSuchUser"
+
+/* systemd: the errors of a D-Bus activation through it all start so */
+#define VPUSH_SYSTEMD_ERROR_PREFIX "org.freedesktop.systemd1."
 
 /* Journal fields */
 #define VPUSH_LOG_FIELD_FACTOR    "VPUSH_FACTOR"
