@@ -41,10 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VPUSH_NAME    "io.github.vpush"
-#define MANAGER_PATH  "/io/github/vpush"
-#define MANAGER_IFACE "io.github.vpush1.Manager"
-#define BUF_MAX       (1024 * 1024)
+#include "vpush-names.h"
+
+#define BUF_MAX (1024 * 1024)
 
 typedef struct
 {
@@ -188,8 +187,9 @@ approve (const char *tx)
   sd_bus_message *reply = NULL;
   const char *sid = NULL;
   long long t0 = now_us ();
-  int rc = sd_bus_call_method (bus, VPUSH_NAME, MANAGER_PATH, MANAGER_IFACE, "ApproveChallenge",
-                               &error, &reply, "a{sv}", 1, "transaction-id", "s", tx);
+  int rc = sd_bus_call_method (bus, VPUSH_DBUS_NAME, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE,
+                               "ApproveChallenge", &error, &reply, "a{sv}", 1, "transaction-id",
+                               "s", tx);
   long long t1 = now_us ();
 
   if (rc < 0 || sd_bus_message_read (reply, "s", &sid) < 0)
@@ -312,9 +312,9 @@ main (int argc, char **argv)
   if ((rc = sd_bus_new (&bus)) < 0 || (rc = sd_bus_set_address (bus, argv[1])) < 0
       || (rc = sd_bus_set_bus_client (bus, 1)) < 0 || (rc = sd_bus_start (bus)) < 0)
     die ("the bus", -rc);
-  rc = sd_bus_match_signal (bus, NULL, VPUSH_NAME, MANAGER_PATH,
-                            "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
-                            on_interfaces_added, NULL);
+  rc = sd_bus_match_signal (bus, NULL, VPUSH_DBUS_NAME, VPUSH_DBUS_PATH,
+                            VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesAdded", on_interfaces_added,
+                            NULL);
   if (rc < 0)
     die ("AddMatch", -rc);
   conn_open (&http);
@@ -337,9 +337,9 @@ main (int argc, char **argv)
       if (sscanf (line, "approve %2047s", arg) == 1)
         approve (arg);
       else if (sscanf (line, "ping %2047s", arg) == 1)
-        call_empty (arg, "org.freedesktop.DBus.Peer", "Ping");
+        call_empty (arg, VPUSH_DBUS_PEER_IFACE, "Ping");
       else if (sscanf (line, "nop %2047s", arg) == 1)
-        call_empty (arg, "io.github.vpush.BenchBaseline", "Nop");
+        call_empty (arg, VPUSH_BENCH_BASELINE_IFACE, "Nop");
       else if (sscanf (line, "http %zu", &n1) == 1)
         {
           char *request = read_bytes (n1);

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
 
-static const gchar introspection[] = "<node><interface name='io.github.vpush.BenchBaseline'>"
+#include "vpush-names.h"
+
+static const gchar introspection[] = "<node><interface name='" VPUSH_BENCH_BASELINE_IFACE "'>"
                                      "<method name='Nop'/></interface></node>";
 
 static void
@@ -70,9 +72,9 @@ main (int argc, char **argv)
 
   g_unix_signal_add (SIGTERM, on_signal, loop);
   g_unix_signal_add (SIGINT, on_signal, loop);
-  owner_id = g_bus_own_name (
-      G_BUS_TYPE_SESSION, argc > 1 ? argv[1] : "io.github.vpush.BenchBaseline",
-      G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, NULL, on_name_acquired, on_name_lost, NULL, NULL);
+  owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, argc > 1 ? argv[1] : VPUSH_BENCH_BASELINE_NAME,
+                             G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, NULL, on_name_acquired,
+                             on_name_lost, NULL, NULL);
   g_main_loop_run (loop);
   g_bus_unown_name (owner_id);
   g_main_loop_unref (loop);

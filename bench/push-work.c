@@ -18,10 +18,9 @@
 #include <string.h>
 
 #include "p256-sign.h"
+#include "vpush-names.h"
 
-#define OBJECT_MANAGER_PATH  "/io/github/vpush"
-#define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
-#define WARMUP               100
+#define WARMUP 100
 
 static gint64
 now_ns (void)
@@ -62,7 +61,8 @@ write_signal (GVariant *body, gsize *len)
   g_autoptr (GDBusMessage) msg = NULL;
   g_autofree guchar *blob = NULL;
 
-  msg = g_dbus_message_new_signal (OBJECT_MANAGER_PATH, OBJECT_MANAGER_IFACE, "InterfacesAdded");
+  msg = g_dbus_message_new_signal (VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
+                                   "InterfacesAdded");
   g_dbus_message_set_body (msg, body);
   g_dbus_message_set_serial (msg, 1);
   blob = g_dbus_message_to_blob (msg, len, G_DBUS_CAPABILITY_FLAGS_UNIX_FD_PASSING, NULL);

@@ -61,12 +61,13 @@ def build_tools(build_dir):
         if r.returncode != 0:
             raise RuntimeError("could not build %s:\n%s" % (name, r.stdout))
 
-    compile_("bench-client", os.path.join(HERE, "bench-client.c"), pkg("libsystemd"))
+    names = ["-I" + os.path.join(SOURCE_DIR, "dbus")]  # vpush-names.h
+    compile_("bench-client", os.path.join(HERE, "bench-client.c"), pkg("libsystemd"), names)
     compile_("name-owner", os.path.join(HERE, "name-owner.c"),
-             pkg("gio-2.0", "gio-unix-2.0", "libsystemd"))
+             pkg("gio-2.0", "gio-unix-2.0", "libsystemd"), names)
     compile_("ecdsa-sign", os.path.join(HERE, "ecdsa-sign.c"), pkg("libcrypto"))
     compile_("push-work", os.path.join(HERE, "push-work.c"),
-             pkg("gio-2.0", "json-glib-1.0", "libcrypto"))
+             pkg("gio-2.0", "json-glib-1.0", "libcrypto"), names)
     compile_("lib-floor", os.path.join(HERE, "lib-floor.c"),
              pkg("gio-2.0", "gio-unix-2.0", "libsecret-1", "libcurl", "libcrypto", "json-glib-1.0",
                  "libsystemd"))

@@ -95,6 +95,11 @@
 /* systemd: the errors of a D-Bus activation through it all start so */
 #define VPUSH_SYSTEMD_ERROR_PREFIX "org.freedesktop.systemd1."
 
+/* bench/name-owner, the benchmarks' baseline service: its default name, and the interface
+ * of its method Nop */
+#define VPUSH_BENCH_BASELINE_NAME  "io.github.vpush.BenchBaseline"
+#define VPUSH_BENCH_BASELINE_IFACE "io.github.vpush.BenchBaseline"
+
 /* Journal fields */
 #define VPUSH_LOG_FIELD_FACTOR    "VPUSH_FACTOR"
 #define VPUSH_LOG_FIELD_CHALLENGE "VPUSH_CHALLENGE"
