@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vpush-names.h"
+
 /* cap on what is read from /proc and from a sandbox's root */
 #define PROC_FILE_MAX          (64 * 1024)
 #define CREDENTIALS_TIMEOUT_MS 5000
@@ -522,7 +524,7 @@ vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
       return;
     }
   g_dbus_connection_call_with_unix_fd_list (
-      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
       "GetConnectionCredentials", g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),
       G_DBUS_CALL_FLAGS_NONE, CREDENTIALS_TIMEOUT_MS, NULL, cancellable, credentials_cb,
       g_steal_pointer (&task));
