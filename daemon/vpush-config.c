@@ -134,12 +134,15 @@ check_url (const gchar *file, const gchar *group, const gchar *key, const gchar 
            GError **error)
 {
   g_autoptr (GError) local_error = NULL;
+  g_autofree gchar *shown = NULL;
 
   if (vpush_http_check_url (url, &local_error))
     return TRUE;
+  /* the journal keeps what this says: not a password that came with the URL */
+  shown = vpush_http_url_redacted (url);
   g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                "%s: [%s] %s: \"%s\" is not an https URL (http only to a loopback host): %s", file,
-               group, key, url, local_error->message);
+               group, key, shown, local_error->message);
   return FALSE;
 }
 
@@ -160,9 +163,11 @@ check_no_trailing_comments (GKeyFile *keyfile, const gchar *file, GError **error
 
           if (value != NULL && (strstr (value, " #") != NULL || strstr (value, "\t#") != NULL))
             {
+              g_autofree gchar *shown = vpush_http_url_redacted (value);
+
               g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                            "%s: [%s] %s: \"%s\": a comment goes on a line of its own", file,
-                           groups[i], keys[k], value);
+                           groups[i], keys[k], shown);
               return FALSE;
             }
         }

@@ -81,9 +81,29 @@ url_part (CURLU *u, CURLUPart what)
   return copy;
 }
 
+gchar *
+vpush_http_url_redacted (const gchar *url)
+{
+  const gchar *authority = strstr (url, "://");
+  const gchar *at = NULL;
+
+  if (authority == NULL)
+    return g_strdup (url);
+  authority += 3;
+  for (const gchar *p = authority; *p != '\0' && strchr ("/?#", *p) == NULL; p++)
+    {
+      if (*p == '@')
+        at = p;
+    }
+  if (at == NULL)
+    return g_strdup (url);
+  return g_strdup_printf ("%.*s…%s", (int)(authority - url), url, at);
+}
+
 gboolean
 vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error)
 {
+  g_autofree gchar *shown = NULL;
   g_autoptr (CURLU) u = curl_url ();
   g_autofree gchar *scheme = NULL;
   g_autofree gchar *host = NULL;
@@ -105,8 +125,9 @@ vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **er
   rc = curl_url_set (u, CURLUPART_URL, url, 0);
   if (rc != CURLUE_OK)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” is not valid: %s", url,
-                   curl_url_strerror (rc));
+      shown = vpush_http_url_redacted (url);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” is not valid: %s",
+                   shown, curl_url_strerror (rc));
       return FALSE;
     }
   scheme = url_part (u, CURLUPART_SCHEME);
@@ -114,7 +135,8 @@ vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **er
   user = url_part (u, CURLUPART_USER);
   if (scheme == NULL || host == NULL || *host == '\0')
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” has no host", url);
+      shown = vpush_http_url_redacted (url);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” has no host", shown);
       return FALSE;
     }
   /* credentials belong in headers, never in a URL that ends up in logs */

@@ -208,6 +208,16 @@ test_config_invalid (void)
       "[Verify] BaseUrl: \"http://verify.twilio.com/v2/\" is not an https URL" },
     { "[Verify]\nBaseUrl=http://192.168.1.10:8080/v2/\n",
       "[Verify] BaseUrl: \"http://192.168.1.10:8080/v2/\" is not an https URL" },
+    /* a password that came with a URL is not repeated (the message goes to the journal) */
+    { "[Verify]\nBaseUrl=https://AC123:s3cr3t@verify.twilio.com/v2/\n",
+      "[Verify] BaseUrl: \"https://…@verify.twilio.com/v2/\" is not an https URL (http only to "
+      "a loopback host): the URL to “verify.twilio.com” must not carry a user name or password" },
+    { "[Verify]\nBaseUrl=https://AC123:s3cr3t@verify twilio/v2/\n",
+      "[Verify] BaseUrl: \"https://…@verify twilio/v2/\" is not an https URL (http only to a "
+      "loopback host): URL “https://…@verify twilio/v2/” is not valid" },
+    { "[Push]\nUrl=https://u:s3cr3t@ntfy.example.com/topic/json # mine\n",
+      "[Push] Url: \"https://…@ntfy.example.com/topic/json # mine\": a comment goes on a line "
+      "of its own" },
     { "[Push]\nUrl=http://ntfy.example.com/topic/json\n",
       "[Push] Url: \"http://ntfy.example.com/topic/json\" is not an https URL" },
     { "[Verify]\nCaFile=relative/ca.pem\n",
@@ -235,6 +245,7 @@ test_config_invalid (void)
       g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
       g_assert_null (config);
       g_assert_true (g_str_has_prefix (error->message, expected));
+      g_assert_null (strstr (error->message, "s3cr3t"));
       remove_config (path);
     }
 }
