@@ -287,13 +287,9 @@ load_file (const gchar *path, GError **error)
 {
   g_autofree gchar *data = NULL;
   gsize length;
-  g_autoptr (GError) local_error = NULL;
 
-  if (!g_file_get_contents (path, &data, &length, &local_error))
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", path);
-      return NULL;
-    }
+  if (!vpush_keyfile_read (path, FALSE, &data, &length, error))
+    return NULL;
   return vpush_config_load_from_data (data, length, path, error);
 }
 

@@ -188,6 +188,10 @@ main (int argc, char **argv)
     { NULL },
   };
 
+  /* libcurl writes the TLS session secrets to the file this names, which would let
+   * anyone with that file read the access tokens and device JWTs vpushd sends; read
+   * when curl sets TLS up, so cleared before any thread exists */
+  g_unsetenv ("SSLKEYLOGFILE");
   setlocale (LC_ALL, "");
   /* GLib makes its C locale for g_ascii_strto*() on first use under g_once; a thread that
    * waits there comes back with errno = EAGAIN, which g_ascii_string_to_unsigned() then

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include "vpush-json.h"
+#include "vpush-keyfile.h"
 #include "vpush-time.h"
 
 #define FACTORS_SUBDIR   "factors"
@@ -113,13 +115,31 @@ write_json (const gchar *path, JsonNode *node, GError **error)
                                    0600, error);
 }
 
+/* A state file's JSON: checked as JSON from the network is, since a damaged or planted
+ * file must not crash vpushd at its start */
+static gboolean
+load_json (JsonParser *parser, const gchar *path, GError **error)
+{
+  g_autofree gchar *data = NULL;
+  gsize length;
+
+  if (!vpush_keyfile_read (path, FALSE, &data, &length, error))
+    return FALSE;
+  if (!vpush_json_check (data, length, VPUSH_JSON_MAX_DEPTH, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  return json_parser_load_from_data (parser, data, (gssize)length, error);
+}
+
 static VpushFactorRecord *
 read_record (const gchar *path, const gchar *expected_sid, GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (VpushFactorRecord) record = NULL;
 
-  if (!json_parser_load_from_mapped_file (parser, path, error))
+  if (!load_json (parser, path, error))
     return NULL;
   record = vpush_factor_record_new_from_json (json_parser_get_root (parser), error);
   if (record == NULL)
@@ -492,7 +512,7 @@ vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n_unreadable
         }
 
       path = g_build_filename (self->enrolling_dir, name, NULL);
-      if (json_parser_load_from_mapped_file (parser, path, &entry_error))
+      if (load_json (parser, path, &entry_error))
         enrollment = enrollment_new_from_json (json_parser_get_root (parser), &entry_error);
       if (enrollment != NULL && g_strcmp0 (enrollment->id, id) != 0)
         {
@@ -581,7 +601,7 @@ vpush_factor_store_load_clock_offset (VpushFactorStore *self)
 
   g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), 0);
 
-  if (!json_parser_load_from_mapped_file (parser, self->clock_path, &error))
+  if (!load_json (parser, self->clock_path, &error))
     {
       if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         g_warning ("ignoring clock correction in %s: %s", self->clock_path, error->message);

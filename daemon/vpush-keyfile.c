@@ -1,6 +1,9 @@
 #include "vpush-keyfile.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The lines of data as GKeyFile reads them (it has parsed them already, so they are
  * well-formed): a group header starts a group, a key runs up to "=" without the spaces
@@ -77,4 +80,53 @@ vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError
   if (!check_unique (data, length == (gsize)-1 ? strlen (data) : length, origin, error))
     return NULL;
   return g_steal_pointer (&keyfile);
+}
+
+gboolean
+vpush_keyfile_root_only (const struct stat *st)
+{
+  return st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+gboolean
+vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, gsize *out_length,
+                    GError **error)
+{
+  g_autoptr (GMappedFile) mapped = NULL;
+  struct stat st;
+  int fd;
+
+  /* O_NONBLOCK: opening a FIFO would wait for a writer */
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      int saved_errno = errno;
+
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: %s", path,
+                   g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode) || st.st_size > VPUSH_KEYFILE_MAX
+      || (require_root && !vpush_keyfile_root_only (&st)))
+    {
+      close (fd);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "%s: must be a regular file of at most %d bytes%s", path, VPUSH_KEYFILE_MAX,
+                   require_root ? ", owned by root and writable by nobody else" : "");
+      return FALSE;
+    }
+  mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
+  close (fd);
+  if (mapped == NULL)
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  /* an empty file maps to NULL */
+  *out_length = g_mapped_file_get_length (mapped);
+  *out_data = *out_length > 0 ? g_strndup (g_mapped_file_get_contents (mapped), *out_length)
+                              : g_strdup ("");
+  return TRUE;
 }

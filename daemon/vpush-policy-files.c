@@ -3,62 +3,15 @@
 #include "vpush-policy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "vpush-keyfile.h"
 #include "vpush-policy-resources.h"
 
-#define POLICY_FILE_MAX  (1024 * 1024)
 #define BUILTIN_RESOURCE "/io/github/vpush/policy/default.conf"
 #define BUILTIN_ORIGIN   "built-in default policy"
-
-static gboolean
-root_only (const struct stat *st)
-{
-  return st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
-}
-
-static gboolean
-read_policy_file (const gchar *path, gboolean require_root, gchar **out_data, gsize *out_length,
-                  GError **error)
-{
-  g_autoptr (GMappedFile) mapped = NULL;
-  struct stat st;
-  int fd;
-
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat (fd, &st) < 0)
-    {
-      int saved_errno = errno;
-
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s", path,
-                   g_strerror (saved_errno));
-      return FALSE;
-    }
-  if (!S_ISREG (st.st_mode) || st.st_size > POLICY_FILE_MAX || (require_root && !root_only (&st)))
-    {
-      close (fd);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                   "%s: must be a regular file of at most %d bytes%s", path, POLICY_FILE_MAX,
-                   require_root ? ", owned by root and writable by nobody else" : "");
-      return FALSE;
-    }
-  mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
-  close (fd);
-  if (mapped == NULL)
-    {
-      g_prefix_error (error, "%s: ", path);
-      return FALSE;
-    }
-  *out_length = g_mapped_file_get_length (mapped);
-  *out_data = g_strndup (g_mapped_file_get_contents (mapped), *out_length);
-  return TRUE;
-}
 
 /* Adds dir's *.conf names not seen yet; a missing directory has none. */
 static gboolean
@@ -78,7 +31,7 @@ scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **e
                    g_strerror (saved));
       return FALSE;
     }
-  if (require_root && !root_only (&st))
+  if (require_root && !vpush_keyfile_root_only (&st))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                    "%s: a policy directory must be owned by root and writable by nobody else", dir);
@@ -139,7 +92,7 @@ vpush_policy_load_dirs (const gchar *const *dirs, gboolean require_root, GError 
       g_autofree gchar *data = NULL;
       gsize length;
 
-      if (!read_policy_file (path, require_root, &data, &length, error)
+      if (!vpush_keyfile_read (path, require_root, &data, &length, error)
           || !vpush_policy_add_data (self, data, length, path, error))
         return NULL;
     }

@@ -1,7 +1,9 @@
 #include <string.h>
 #include <glib/gstdio.h>
+#include <sys/stat.h>
 
 #include "vpush-config.h"
+#include "vpush-keyfile.h"
 
 /* Writes text to a fresh file in the test's temporary directory; returns its path. */
 static gchar *
@@ -325,6 +327,35 @@ test_config_missing_explicit (void)
   g_assert_true (g_str_has_prefix (error->message, "/nonexistent/vpush/vpushd.conf: "));
 }
 
+/* A FIFO, a device or a file past 1 MiB is no configuration: refused at once, without
+ * waiting for a writer or reading without end */
+static void
+test_config_not_a_file (void)
+{
+  g_autofree gchar *dir = g_dir_make_tmp ("vpush-test-config-XXXXXX", NULL);
+  g_autofree gchar *fifo = g_build_filename (dir, "fifo.conf", NULL);
+  g_autofree gchar *big = g_build_filename (dir, "big.conf", NULL);
+  g_autofree gchar *text = g_strnfill (VPUSH_KEYFILE_MAX + 1, '#');
+  const gchar *const paths[] = { fifo, "/dev/zero", big };
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_true (g_file_set_contents (big, text, -1, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (VpushConfig) config = vpush_config_load (paths[i], &error);
+      g_autofree gchar *expected
+          = g_strdup_printf ("%s: must be a regular file of at most 1048576 bytes", paths[i]);
+
+      g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM);
+      g_assert_null (config);
+      g_assert_cmpstr (error->message, ==, expected);
+    }
+  g_assert_cmpint (g_remove (fifo), ==, 0);
+  g_assert_cmpint (g_remove (big), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 /* G_TEST_OPTION_ISOLATE_DIRS gives every test case its own empty XDG_CONFIG_HOME. */
 static void
 test_config_search_user (void)
@@ -388,6 +419,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/unparseable", test_config_unparseable);
   g_test_add_func ("/config/repeated", test_config_repeated);
   g_test_add_func ("/config/missing-explicit", test_config_missing_explicit);
+  g_test_add_func ("/config/not-a-file", test_config_not_a_file);
   g_test_add_func ("/config/search/user", test_config_search_user);
   g_test_add_func ("/config/search/fallback", test_config_search_fallback);
   return g_test_run ();

@@ -339,6 +339,20 @@ test_store_corrupt_skipped (Fixture *fixture, gconstpointer data)
   records = vpush_factor_store_load_all (store, &error);
   g_test_assert_expected_messages ();
   g_assert_cmpuint (records->len, ==, 1);
+  g_unlink (misnamed_path);
+
+  /* JSON nested past reason is skipped like any damage, not parsed off the end of the
+   * stack at the next start */
+  {
+    g_autofree gchar *deep = g_strnfill (300000, '[');
+
+    write_file (fixture->factors, SID_B ".json", deep);
+    g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "*nested deeper than 32 levels*");
+    g_clear_pointer (&records, g_ptr_array_unref);
+    records = vpush_factor_store_load_all (store, &error);
+    g_test_assert_expected_messages ();
+    g_assert_cmpuint (records->len, ==, 1);
+  }
 }
 
 static void

@@ -158,6 +158,20 @@ def test_enroll_and_approve_over_https(started, client, emulator, pki, session):
     assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
 
 
+def test_no_tls_key_log(started, client, emulator, pki, session):
+    """libcurl writes the TLS session secrets to the file SSLKEYLOGFILE names; with them
+    the access token and the device JWTs could be read off the wire. vpushd never does."""
+    keylog = session.path("tls-keys.log")
+    session.env["SSLKEYLOGFILE"] = keylog
+    try:
+        started(emulator, {"BaseUrl": emulator.https_base_url, "CaFile": pki.ca})
+    finally:
+        del session.env["SSLKEYLOGFILE"]
+    f = vt.enroll(client, emulator)
+    assert client.factor_props(f.path)["Status"] == "verified"
+    assert not os.path.exists(keylog)
+
+
 def test_push_stream_over_https(started, client, emulator, pki):
     """The push stream uses the same CA: a hint over HTTPS brings the challenge while
     polling is every 10 minutes."""
