@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vpush-error.h"
+#include "vpush-log.h"
 
 /* Streaming GETs */
 
@@ -213,7 +214,13 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
       return NULL;
     }
   g_hash_table_insert (self->streams, easy, stream);
-  g_debug ("HTTP stream GET %s", url);
+  if (vpush_log_debug_enabled ())
+    {
+      /* a push topic's name is its secret: the host only */
+      g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+
+      g_debug ("HTTP stream GET to %s", uri ? g_uri_get_host (uri) : "(unparsable URL)");
+    }
   return stream;
 }
 

@@ -28,6 +28,10 @@
 #define KEEPALIVE_PERIODS           3
 #define KEEPALIVE_GAP_MIN_US        (G_USEC_PER_SEC / 4)
 
+/* the longest event id kept to resume from: ntfy's are 12 characters, SSE servers'
+ * usually a number or a UUID */
+#define CURSOR_MAX 256
+
 #define ACCEPT_HEADER "Accept: text/event-stream, application/x-ndjson, application/json"
 
 typedef enum
@@ -385,8 +389,9 @@ on_event (const VpushPushEvent *event, gpointer user_data)
   gint64 gap;
   Hint *hint;
 
-  /* where to resume after a reconnect */
-  if (id != NULL)
+  /* where to resume after a reconnect; an id longer than any server's would only make
+   * the next request's URL or header huge */
+  if (id != NULL && strlen (id) <= CURSOR_MAX)
     {
       g_free (stream->cursor);
       stream->cursor = g_strdup (id);
@@ -457,6 +462,9 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
   if (status != 200)
     {
       stream->refused = g_strdup_printf ("HTTP status %u", status);
+      /* the resume point may be what the server refuses: the next connection starts
+       * afresh, and its poll finds what came meanwhile */
+      g_clear_pointer (&stream->cursor, g_free);
       return FALSE;
     }
   if (!format_for (content_type, &format))
