@@ -588,12 +588,72 @@ test_base64url_invalid (void)
     }
 }
 
+/* This binary links with -Wl,--wrap=g_free (tests/meson.build): every g_free() in it, the
+ * daemon library's included, comes here first. So the buffer vpush_secure_free() hands to
+ * g_free() can be looked at just before it is freed, while it is still allocated. */
+void __real_g_free (gpointer mem);
+void __wrap_g_free (gpointer mem);
+
+#define WATCH_MAX 64
+
+static struct
+{
+  gconstpointer buffer; /* the buffer to look at when it is freed, or NULL */
+  gsize len;
+  guint8 seen[WATCH_MAX]; /* its first len bytes when it was freed */
+  guint frees;            /* how many times it was freed */
+} watch;
+
+void
+__wrap_g_free (gpointer mem)
+{
+  if (mem != NULL && mem == watch.buffer)
+    {
+      watch.frees++;
+      memcpy (watch.seen, mem, watch.len);
+    }
+  __real_g_free (mem);
+}
+
+static guint8
+secret_byte (gsize i)
+{
+  return (guint8)(0x80 | (i * 37 + 11)); /* never 0 */
+}
+
+/* The header's promise: "Wipes then frees a buffer that held secret material." */
 static void
-test_secure_free (void)
+test_secure_free_wipes_then_frees (void)
+{
+  static const gsize sizes[] = { 1, 16, 32, WATCH_MAX };
+
+  for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++)
+    {
+      gsize len = sizes[s];
+      guint8 *secret = g_malloc (len);
+
+      g_test_message ("%" G_GSIZE_FORMAT " bytes", len);
+      for (gsize i = 0; i < len; i++)
+        secret[i] = watch.seen[i] = secret_byte (i);
+      watch.buffer = secret;
+      watch.len = len;
+      watch.frees = 0;
+
+      vpush_secure_free (secret, len);
+      watch.buffer = NULL;
+
+      g_assert_cmpuint (watch.frees, ==, 1);
+      for (gsize i = 0; i < len; i++)
+        g_assert_cmpuint (watch.seen[i], !=, secret_byte (i));
+    }
+}
+
+/* "NULL is fine", whatever the length. */
+static void
+test_secure_free_null (void)
 {
   vpush_secure_free (NULL, 0);
   vpush_secure_free (NULL, 16);
-  vpush_secure_free (g_malloc0 (16), 16);
 }
 
 int
@@ -614,7 +674,8 @@ main (int argc, char **argv)
   g_test_add_func ("/crypto/base64url/vectors", test_base64url_vectors);
   g_test_add_func ("/crypto/base64url/round-trip", test_base64url_round_trip);
   g_test_add_func ("/crypto/base64url/invalid", test_base64url_invalid);
-  g_test_add_func ("/crypto/secure-free", test_secure_free);
+  g_test_add_func ("/crypto/secure-free/wipes-then-frees", test_secure_free_wipes_then_frees);
+  g_test_add_func ("/crypto/secure-free/null", test_secure_free_null);
 
   return g_test_run ();
 }
