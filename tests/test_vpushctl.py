@@ -499,8 +499,6 @@ def test_monitor_lists_what_is_there(session, emulator, daemon):
 
 def test_access_denied(session, emulator, daemon):
     """With only the shipped default policy, approving is refused."""
-    if not vt.vpushd_supports("--policy-dir"):
-        pytest.skip("this vpushd has no --policy-dir")
     policy = session.path("policy-default")
     os.makedirs(policy, exist_ok=True)
     with open(os.path.join(vt.SOURCE_DIR, "policy", "default.conf")) as src, \
