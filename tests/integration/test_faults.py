@@ -303,30 +303,49 @@ def test_second_call_answers_when_the_first_fails(factor, client, emulator):
     assert [p["status"] for p in posts] == [400, 200], posts
 
 
-def test_waiting_call_hears_when_the_answer_ends_in_expiry(factor, client, emulator):
+def test_waiting_call_hears_when_the_answer_ends_in_expiry(session, fdaemon, factor, client,
+                                                           emulator):
     """The answer in flight ends with the challenge gone (the API says it expired). A
     second call that waited for it past its own timeout-ms hears Expired at once: it is
-    woken by the end of that answer, whatever removed the challenge."""
-    ch = new_challenge(emulator, factor, expiration=60)
-    client.refresh()
-    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
-    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
-    before = len(emulator.requests())
-    second = vt.PendingCall(client, "DenyChallenge",
-                         vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 100}))
-    # its own GET of the challenge, still pending, before the API's clock moves on
-    vt.wait_until(lambda: logged(emulator, "/Challenges/" + ch["sid"], "GET", before), 10,
-                  what="the second call's GET")
-    if emulator.faults_held() < 1:
-        first.wait()
-        pytest.skip("the answer was let go before the second call's GET (a slow run)")
+    woken by the end of that answer, whatever removed the challenge.
+
+    The answer is held until the test lets it go: after the second call has read the
+    challenge (still pending) and waited past its timeout-ms, and after the API's clock has
+    moved past the expiry. So that vpushd does not time that request out meanwhile, this
+    test runs vpushd with the longest request timeout the configuration allows."""
+    config = {group: dict(keys) for group, keys in CONFIG.items()}
+    config["Verify"]["TimeoutMs"] = "120000"
+    fdaemon.stop()
+    d = vt.Daemon(session, emulator, state_dir=fdaemon.state_dir, config=config)
     try:
+        d.start()
+        ch = new_challenge(emulator, factor, expiration=60)
+        client.refresh()
+        emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=600, method="POST")
+        first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the answer to be held")
+        before = len(emulator.requests())
+        second = vt.PendingCall(client, "DenyChallenge",
+                                vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 100}))
+        # its own GET of the challenge, still pending, before the API's clock moves on
+        vt.wait_until(lambda: logged(emulator, "/Challenges/" + ch["sid"], "GET", before),
+                      10 * vt.SLOWDOWN, what="the second call's GET")
+        # past the second call's timeout-ms it still waits for the answer; the round trip
+        # to vpushd brings in any reply sent before it
+        time.sleep(0.3)
+        client.manager_property("State")
+        assert emulator.faults_held() == 1 and not first.done, first.error
+        assert not second.done, second.error
         emulator.set_clock(120)
+        emulator.clear_faults()  # the held answer is handled now, after the expiry
         first.wait()
-        second.wait(timeout=10)
+        second.wait(timeout=10 * vt.SLOWDOWN)
     finally:
         emulator.set_clock(0)
+        emulator.clear_faults()
+        d.stop()
+        fdaemon.start()
     assert first.error is not None and first.error.name == vt.ERR_EXPIRED, first.error
     assert second.error is not None and second.error.name == vt.ERR_EXPIRED, second.error
 
