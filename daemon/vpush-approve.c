@@ -549,6 +549,27 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
       return;
     }
+  /* so are Challenge objects: one named by sid whose factor the policy keeps from this
+   * caller is refused at once, not looked for until the timeout */
+  if (ap->challenge_sid)
+    {
+      VpushPendingEntry *entry
+          = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge_sid);
+
+      if (entry != NULL && !vpush_approval_factor_allowed (ap, entry->challenge->factor_sid))
+        {
+          g_autofree gchar *reason
+              = g_strdup_printf ("no rule lets %s %s for factor %s, whose challenge %s is",
+                                 ap->caller, vpush_action_to_string (vpush_approval_action (ap)),
+                                 entry->challenge->factor_sid, ap->challenge_sid);
+
+          ap->outcome = vpush_challenge_ref (entry->challenge);
+          log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason);
+          vpush_approval_finish_error (
+              ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
+          return;
+        }
+    }
   vpush_approval_evaluate (ap);
 }
 

@@ -495,8 +495,10 @@ MaxChallengeAgeSeconds=1
 
 
 def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
-    """A challenge of a factor no rule covers is not a candidate: NotFound, as if it did
-    not exist; naming that factor with factor-sid is AccessDenied, logged as refused."""
+    """A challenge of a factor no rule covers is not a candidate for a transaction id:
+    NotFound, as if it did not exist. Naming that factor with factor-sid, or such a
+    challenge on the bus with challenge-sid, is AccessDenied at once, logged as refused
+    (Factor and Challenge objects are public)."""
     daemon = start_daemon()
     mine = vt.enroll(client, emulator)
     other = vt.enroll(client, emulator)
@@ -510,10 +512,19 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
         return "policy reloaded: 2 rules" in daemon.log_text()
     vt.wait_until(reloaded, 10, what="the policy to be reloaded", pump=False)
 
-    for match in ({"transaction-id": txid}, {"challenge-sid": ch_other["sid"]}):
-        e = refused(client.approve, dict(match, **{"timeout-ms": 1500}))
-        assert e.name == vt.ERR_NOT_FOUND, e
-        assert other.sid not in e.message, e.message
+    e = refused(client.approve, {"transaction-id": txid, "timeout-ms": 1500})
+    assert e.name == vt.ERR_NOT_FOUND, e
+    assert other.sid not in e.message, e.message
+    # that call's poll put the challenge on the bus
+    vt.wait_until(lambda: vt.challenge_path(ch_other["sid"]) in client.challenge_paths(), 10,
+                  what="the other factor's challenge on the bus")
+    started = time.monotonic()
+    e = refused(client.approve, {"challenge-sid": ch_other["sid"], "timeout-ms": 10000})
+    assert e.name == ERR_ACCESS_DENIED, e
+    assert other.sid in e.message and ch_other["sid"] in e.message, e.message
+    assert time.monotonic() - started < 5, "refused at once, not at the timeout"
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CHALLENGE=ch_other["sid"])
+    assert record["VPUSH_FACTOR"] == other.sid
     started = time.monotonic()
     e = refused(client.approve, {"transaction-id": txid, "factor-sid": other.sid})
     assert e.name == ERR_ACCESS_DENIED, e
