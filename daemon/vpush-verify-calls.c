@@ -5,6 +5,9 @@
 
 #include "vpush-jwt.h"
 
+/* the longest AuthPayload the API takes for a push factor (OpenAPI, UpdateChallenge) */
+#define AUTH_PAYLOAD_MAX 5456
+
 /* Form and path encoding: every byte outside the RFC 3986 unreserved set is escaped, so
  * '+', '/' and '=' of base64 values arrive intact whatever the server's decoder. The same
  * text as g_uri_escape_string (text, NULL, FALSE), which goes a character at a time through
@@ -458,6 +461,19 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   if (payload == NULL)
     {
       vpush_verify_call_fail (task, g_steal_pointer (&error));
+      return;
+    }
+  /* the API takes no longer AuthPayload for a push factor (OpenAPI, UpdateChallenge): a
+   * challenge whose details are that long can't be answered, and sending it would only
+   * bring back a 400 that does not say why */
+  if (strlen (payload) > AUTH_PAYLOAD_MAX)
+    {
+      vpush_verify_call_fail (
+          task, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                             "challenge %s can't be answered: its signed answer would be %zu "
+                             "characters, and the Verify API takes at most %d (its details "
+                             "are too long)",
+                             challenge->sid, strlen (payload), AUTH_PAYLOAD_MAX));
       return;
     }
 

@@ -269,6 +269,23 @@ def test_answer_not_sent_when_a_listed_field_is_missing(factor, client, emulator
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
 
 
+def test_answer_longer_than_the_api_takes_is_not_sent(factor, client, emulator):
+    """The API takes an AuthPayload of at most 5456 characters (OpenAPI, UpdateChallenge).
+    A challenge whose details make the signed answer longer can't be answered: vpushd says
+    so, naming it, and sends nothing."""
+    txid = vt.new_transaction_id()
+    fields = [("L%02d" % i + "l" * 33, "v" * 128) for i in range(20)]
+    ch = emulator.create_challenge(factor.identity, factor.sid, message="m" * 256,
+                                   hidden={"transaction_id": txid, "pad": "p" * 900},
+                                   fields=fields)
+    with pytest.raises(vt.DBusCallError) as e:
+        client.approve({"transaction-id": txid})
+    assert e.value.name == vt.ERR_PREFIX + "Failed", e.value
+    assert ch["sid"] in e.value.message and "5456" in e.value.message, e.value.message
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
 def test_refresh_returns(daemon, client, emulator):
     vt.enroll(client, emulator)
     t0 = time.monotonic()
