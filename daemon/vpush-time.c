@@ -2,13 +2,73 @@
 
 #include <gio/gio.h>
 
+/* Whether text[*i…] is n digits; moves *i past them */
+static gboolean
+digits (const gchar *text, gsize *i, guint n)
+{
+  for (guint k = 0; k < n; k++, (*i)++)
+    {
+      if (!g_ascii_isdigit (text[*i]))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+is_char (const gchar *text, gsize *i, gchar c)
+{
+  if (text[*i] != c)
+    return FALSE;
+  (*i)++;
+  return TRUE;
+}
+
+/* The shape of an RFC 3339 date-time (§5.6), as a copy with "T" and "Z" in upper case; or
+ * NULL. GLib's ISO 8601 reader takes more (a space for "T", no seconds, week dates) and
+ * refuses "t" and "z", which RFC 3339 allows. The ranges are GLib's to check. */
+static gchar *
+rfc3339_shape (const gchar *text)
+{
+  g_autofree gchar *copy = g_strdup (text);
+  gsize i = 0;
+
+  if (!digits (copy, &i, 4) || !is_char (copy, &i, '-') || !digits (copy, &i, 2)
+      || !is_char (copy, &i, '-') || !digits (copy, &i, 2))
+    return NULL;
+  if (copy[i] != 'T' && copy[i] != 't')
+    return NULL;
+  copy[i++] = 'T';
+  if (!digits (copy, &i, 2) || !is_char (copy, &i, ':') || !digits (copy, &i, 2)
+      || !is_char (copy, &i, ':') || !digits (copy, &i, 2))
+    return NULL;
+  if (is_char (copy, &i, '.'))
+    {
+      if (!digits (copy, &i, 1))
+        return NULL;
+      while (g_ascii_isdigit (copy[i]))
+        i++;
+    }
+  if (copy[i] == 'Z' || copy[i] == 'z')
+    copy[i++] = 'Z';
+  else if (copy[i] == '+' || copy[i] == '-')
+    {
+      i++;
+      if (!digits (copy, &i, 2) || !is_char (copy, &i, ':') || !digits (copy, &i, 2))
+        return NULL;
+    }
+  else
+    return NULL;
+  return copy[i] == '\0' ? g_steal_pointer (&copy) : NULL;
+}
+
 gboolean
 vpush_time_parse (const gchar *text, gint64 *out_unix, GError **error)
 {
   g_autoptr (GDateTime) dt = NULL;
+  g_autofree gchar *shaped = text != NULL ? rfc3339_shape (text) : NULL;
 
-  if (text != NULL)
-    dt = g_date_time_new_from_iso8601 (text, NULL);
+  if (shaped != NULL)
+    dt = g_date_time_new_from_iso8601 (shaped, NULL);
   if (dt == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an RFC 3339 time: “%s”",

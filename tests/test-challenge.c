@@ -485,6 +485,53 @@ test_time_format (void)
   }
 }
 
+/* vpush_time_parse() takes RFC 3339 date-times (§5.6), what the OpenAPI document's
+ * date-time format means, and nothing else */
+static void
+test_time_parse (void)
+{
+  static const struct
+  {
+    const gchar *text;
+    gint64 unix_seconds;
+  } good[] = {
+    { "2024-01-02T03:04:05Z", 1704164645 },
+    { "2024-01-02t03:04:05z", 1704164645 },
+    { "2024-01-02T05:04:05.250+02:00", 1704164645 },
+    { "2024-01-02T00:04:05.123456789-03:00", 1704164645 },
+  };
+  static const gchar *const bad[] = {
+    "2024-01-02 03:04:05Z",  /* ISO 8601's space */
+    "2024-01-02T03:04Z",     /* no seconds */
+    "2024-01-02T03:04:05",   /* no offset */
+    "2024-01-02T03:04:05.Z", /* a point without digits */
+    "2024-01-02T03:04:05+0200",
+    "20240102T030405Z",
+    "2024-W01-2T03:04:05Z",
+    "2024-01-02T03:04:05Z ",
+    "2024-13-02T03:04:05Z", /* ranges are still checked */
+    "",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      gint64 t = 0;
+
+      g_test_message ("%s", good[i].text);
+      g_assert_true (vpush_time_parse (good[i].text, &t, NULL));
+      g_assert_cmpint (t, ==, good[i].unix_seconds);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      gint64 t = 0;
+
+      g_test_message ("%s", bad[i]);
+      g_assert_false (vpush_time_parse (bad[i], &t, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -500,6 +547,7 @@ main (int argc, char **argv)
   g_test_add_func ("/challenge/other-members", test_other_members);
   g_test_add_func ("/challenge/not-an-object", test_not_an_object);
   g_test_add_func ("/challenge/time-format", test_time_format);
+  g_test_add_func ("/challenge/time-parse", test_time_parse);
   g_test_add_func ("/factor-record/sid-is-valid", test_sid_is_valid);
   g_test_add_func ("/factor-record/round-trip", test_record_round_trip);
   g_test_add_func ("/factor-record/rejected", test_record_rejected);
