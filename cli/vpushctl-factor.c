@@ -2,7 +2,8 @@
 #include "vpush-names.h"
 #include "vpushctl.h"
 
-/* Prints the factor's properties after a change. */
+/* Prints the factor's properties after a change: what was done, when it is more than
+ * the status says (NULL for Verify, whose outcome is the status). */
 static int
 show_factor (Vpushctl *ctl, const gchar *path, const gchar *what)
 {
@@ -17,8 +18,12 @@ show_factor (Vpushctl *ctl, const gchar *path, const gchar *what)
 
       vpushctl_print_json (node, TRUE);
     }
+  else if (what == NULL)
+    g_print ("Factor %s “%s” is %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
+             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME),
+             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
   else
-    g_print ("Factor %s “%s” %s, %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
+    g_print ("Factor %s “%s” %s (%s)\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
              vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME), what,
              vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
   return VPUSHCTL_EXIT_OK;
@@ -61,7 +66,7 @@ vpushctl_cmd_verify (Vpushctl *ctl, int argc, char **argv)
                          VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
   if (reply == NULL)
     return vpushctl_fail (ctl, error);
-  return show_factor (ctl, path, "verified");
+  return show_factor (ctl, path, NULL);
 }
 
 int

@@ -222,7 +222,7 @@ def test_enroll_from_uri(session, emulator, daemon):
                     "--no-verify")).json()
     assert factor["friendly_name"] == "From option" and factor["status"] == "unverified"
     r = ok(ctl(session, "verify", factor["sid"]))
-    assert r.out == "Factor %s “From option” verified, verified\n" % factor["sid"]
+    assert r.out == "Factor %s “From option” is verified\n" % factor["sid"]
 
 
 def test_enroll_errors(session, emulator, daemon):
@@ -428,7 +428,8 @@ def test_monitor_json(session, emulator, daemon):
         ok(ctl(session, "approve", "-t", txid))
         m.event("removed", "challenge", ch["sid"])
 
-        ok(ctl(session, "update", f["sid"], "--name", "Renamed"))
+        r = ok(ctl(session, "update", f["sid"], "--name", "Renamed"))
+        assert r.out == "Factor %s “Renamed” updated (verified)\n" % f["sid"], r.out
         e = m.event("changed", "factor", f["sid"])
         assert e["properties"] == {"friendly_name": "Renamed"}
 
