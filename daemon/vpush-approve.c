@@ -407,6 +407,13 @@ vpush_approval_evaluate (VpushApproval *ap)
 
   if (ap->done || ap->challenge != NULL)
     return;
+  /* the factor the call named went while it waited: nothing more can match */
+  if (ap->factor_sid != NULL && vpush_manager_lookup_factor (ap->manager, ap->factor_sid) == NULL)
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "factor %s was deleted", ap->factor_sid));
+      return;
+    }
   /* a challenge sid names one challenge for good; a transaction id may come back on a
    * newer challenge, so one that expired or was answered is the outcome once a poll has
    * found no newer one, or the wait is over */

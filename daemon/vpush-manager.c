@@ -510,6 +510,8 @@ vpush_manager_remove_factor (VpushManager *self, const gchar *sid)
   g_hash_table_remove (self->key_cache, sid);
   g_hash_table_remove (self->factors, sid);
   g_signal_emit (self, signals[SIGNAL_FACTORS_CHANGED], 0);
+  /* calls waiting for a challenge of this factor look again, and find it gone */
+  vpush_pending_emit_changed (self->pending);
 }
 
 static void

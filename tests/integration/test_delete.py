@@ -61,6 +61,20 @@ def test_deleted_factor_not_usable(daemon, client, emulator):
     _expect_not_found(lambda: client.factor_props(f.path), f.sid, "GetAll")
 
 
+def test_waiting_call_ends_when_its_factor_is_deleted(daemon, client, emulator):
+    """An approval waiting with factor-sid ends when that factor is deleted, saying so,
+    not at its timeout with "no pending challenge matches"."""
+    f = vt.enroll(client, emulator)
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"transaction-id": vt.new_transaction_id(), "factor-sid": f.sid,
+                                  "timeout-ms": 20000}))
+    client.factor_delete(f.path)
+    call.wait(timeout=10)
+    assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+    assert "factor %s was deleted" % f.sid in call.error.message, call.error
+    assert call.took < 10
+
+
 def _factor_calls(client, path):
     """Every Factor method and property read on path, with arguments it would accept."""
     return [("Delete", lambda: client.factor_delete(path)),
