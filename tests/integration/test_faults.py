@@ -63,6 +63,25 @@ def factor(fdaemon, client, emulator):
     return f
 
 
+@pytest.fixture
+def patient_daemon(session, fdaemon, factor, emulator):
+    """For one test, vpushd in place of the module's (same state directory, so the same
+    factor) with the longest request timeout the configuration allows, 120 s: an answer
+    the test holds with a delay rule stays in flight until the test lets it go
+    (clear_faults()). The module's vpushd is back afterwards."""
+    config = {group: dict(keys) for group, keys in CONFIG.items()}
+    config["Verify"]["TimeoutMs"] = "120000"
+    fdaemon.stop()
+    d = vt.Daemon(session, emulator, state_dir=fdaemon.state_dir, config=config)
+    try:
+        d.start()
+        yield d
+    finally:
+        emulator.clear_faults()
+        d.stop()
+        fdaemon.start()
+
+
 @pytest.fixture(autouse=True)
 def still_on_the_bus(request, emulator, client):
     """After every test: no fault left, and vpushd still running and answering."""
@@ -276,21 +295,39 @@ def test_answer_lost_and_answered_elsewhere(factor, client, emulator):
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
 
 
-def test_second_call_waits_for_the_answer_in_flight(factor, client, emulator):
+def test_second_call_waits_for_the_answer_in_flight(patient_daemon, factor, client, emulator):
     """A second call for a challenge another call is answering is not told AlreadyResponded
     while that answer may still fail: it waits for it, and hears AlreadyResponded once the
-    challenge is answered."""
+    challenge is answered.
+
+    The first call's answer is held until the test lets it go: after the second call has
+    polled for its transaction id and every reply vpushd sent by then is in. So that vpushd
+    does not time that request out meanwhile, this test runs it with the longest request
+    timeout (patient_daemon)."""
     ch = new_challenge(emulator, factor)
-    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
+    client.refresh()
+    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=600, method="POST")
     first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the answer to be held")
+    before = len(emulator.requests())
     second = vt.PendingCall(client, "DenyChallenge",
-                         vt.asv({"transaction-id": ch["hidden_details"]["transaction_id"]}))
+                            vt.asv({"transaction-id": ch["hidden_details"]["transaction_id"]}))
+    # a call that waits for the answer polls for its transaction id first; one that does
+    # not wait replies without it
+    vt.wait_until(lambda: second.done or logged(
+        emulator, "/Entities/%s/Challenges" % factor.identity, "GET", before),
+        10 * vt.SLOWDOWN, what="the second call's poll")
+    # the round trip to vpushd brings in any reply sent before it (the harness pumps the
+    # main context after each call)
     time.sleep(0.3)
-    assert emulator.faults_held() == 1 and not second.done, second.error
-    first.wait()
+    client.manager_property("State")
+    assert emulator.faults_held() == 1 and not first.done, first.error
+    assert not second.done, second.error
+    emulator.clear_faults()  # the held answer is handled now
+    first.wait(timeout=10 * vt.SLOWDOWN)
     assert first.error is None and first.value == (ch["sid"],), first.error
-    second.wait()
+    second.wait(timeout=10 * vt.SLOWDOWN)
     assert second.error is not None and second.error.name == vt.ERR_ALREADY_RESPONDED, \
         second.error
     assert "approved" in second.error.message
@@ -316,7 +353,7 @@ def test_second_call_answers_when_the_first_fails(factor, client, emulator):
     assert [p["status"] for p in posts] == [400, 200], posts
 
 
-def test_waiting_call_hears_when_the_answer_ends_in_expiry(session, fdaemon, factor, client,
+def test_waiting_call_hears_when_the_answer_ends_in_expiry(patient_daemon, factor, client,
                                                            emulator):
     """The answer in flight ends with the challenge gone (the API says it expired). A
     second call that waited for it past its own timeout-ms hears Expired at once: it is
@@ -325,13 +362,9 @@ def test_waiting_call_hears_when_the_answer_ends_in_expiry(session, fdaemon, fac
     The answer is held until the test lets it go: after the second call has read the
     challenge (still pending) and waited past its timeout-ms, and after the API's clock has
     moved past the expiry. So that vpushd does not time that request out meanwhile, this
-    test runs vpushd with the longest request timeout the configuration allows."""
-    config = {group: dict(keys) for group, keys in CONFIG.items()}
-    config["Verify"]["TimeoutMs"] = "120000"
-    fdaemon.stop()
-    d = vt.Daemon(session, emulator, state_dir=fdaemon.state_dir, config=config)
+    test runs vpushd with the longest request timeout the configuration allows
+    (patient_daemon)."""
     try:
-        d.start()
         ch = new_challenge(emulator, factor, expiration=60)
         client.refresh()
         emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=600, method="POST")
@@ -356,9 +389,6 @@ def test_waiting_call_hears_when_the_answer_ends_in_expiry(session, fdaemon, fac
         second.wait(timeout=10 * vt.SLOWDOWN)
     finally:
         emulator.set_clock(0)
-        emulator.clear_faults()
-        d.stop()
-        fdaemon.start()
     assert first.error is not None and first.error.name == vt.ERR_EXPIRED, first.error
     assert second.error is not None and second.error.name == vt.ERR_EXPIRED, second.error
 
