@@ -121,6 +121,53 @@ def test_nonconforming_requests_counted(emu, dev):
     assert found["requests"][-1]["path"] == dev.base + "/Challenges"
 
 
+def _kept_by(emu, send):
+    """The requests and answers --check-openapi kept while `send()` ran, and its answer."""
+    before = emu.control("GET", "/_emulator/conformance").json["total"]
+    r = send()
+    found = emu.control("GET", "/_emulator/conformance").json
+    new = found["total"] - before
+    return r, found["requests"][len(found["requests"]) - new:] if new else []
+
+
+def test_unknown_path_or_method_kept(emu, dev):
+    """A /v2 path or method the OpenAPI document does not have is answered 404 or 405, and
+    kept: a client must never send it."""
+    auth = basic(emu.account_sid, emu.auth_token)
+    for method, path, status in (
+            ("GET", emu.svc_path() + "/Nope", 404),
+            ("GET", dev.base + "/Challenges/", 404),
+            ("GET", "/v2/", 404),
+            ("PUT", dev.base + "/Challenges", 405),
+            ("PATCH", f"{dev.base}/Factors/{dev.sid}", 405)):
+        r, kept = _kept_by(emu, lambda: emu.request(method, path, auth=auth))
+        assert r.status == status, (method, path, r)
+        assert len(kept) == 1, (method, path, kept)
+        assert (kept[0]["kind"], kept[0]["method"], kept[0]["path"]) == ("request", method, path)
+        assert f"no operation for {method} {path}" in kept[0]["error"], kept
+    # an unreadable query does not hide it
+    r, kept = _kept_by(emu, lambda: emu.request("GET", emu.svc_path() + "/Nope?x=%ff",
+                                                auth=auth))
+    assert r.status == 404 and len(kept) == 1 and "no operation" in kept[0]["error"], kept
+
+
+def test_document_operation_not_served_passes(emu):
+    """An operation the OpenAPI document has but the emulator does not serve (404 or 405)
+    is not kept when the request is one the document allows, and is checked as any other."""
+    auth = basic(emu.account_sid, emu.auth_token)
+    for method, path, query, status in (("GET", "/v2/Services", {"PageSize": "5"}, 405),
+                                        ("DELETE", emu.svc_path(), None, 405),
+                                        ("GET", emu.svc_path() + "/Entities/user-1234", None,
+                                         404)):
+        r, kept = _kept_by(emu, lambda: emu.request(method, path, query=query, auth=auth))
+        assert r.status == status, (method, path, r)
+        assert kept == [], (method, path, kept)
+    r, kept = _kept_by(emu, lambda: emu.request("GET", "/v2/Services", query={"Bogus": "1"},
+                                                auth=auth))
+    assert r.status == 405 and len(kept) == 1, kept
+    assert "'Bogus' is not the operation's" in kept[0]["error"], kept
+
+
 @pytest.fixture
 def inproc():
     """An emulator in this process, checking against the OpenAPI document, whose store a

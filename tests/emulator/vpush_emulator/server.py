@@ -178,9 +178,40 @@ class Handler(BaseHTTPRequestHandler):
         try:
             spec.check_request(method, path, query.pairs, form.pairs)
         except AssertionError as exc:
-            sys.stderr.write(f"vpush-emulator: OPENAPI REQUEST NONCONFORMANCE: {exc}\n")
-            sys.stderr.flush()
-            self._nonconforming("request", method, path, exc)
+            self._report_request(method, path, exc)
+
+    def _parse(self, raw_query, body):
+        """(query, form). The API reads a body as a form only when it says it is one
+        (anything else has no parameters, so the required ones are missing)."""
+        query = Form(parse_form(raw_query))
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        form = Form(parse_form(body.decode("utf-8") if ctype.lower() == FORM_TYPE else ""))
+        return query, form
+
+    def _check_unrouted(self, method, path, raw_query, body):
+        """--check-openapi, for a request the emulator answers 404 or 405: one whose path or
+        method the OpenAPI document does not have either is kept as nonconforming (a client
+        must never send it); one the document has (an operation the emulator does not
+        serve) is checked as any other."""
+        spec = self.server.spec
+        if spec is None:
+            return
+        try:
+            query, form = self._parse(raw_query, body)
+        except (ApiError, UnicodeDecodeError):
+            # unreadable: a served request would be answered 400 unchecked; here only
+            # whether the document has the operation at all
+            try:
+                spec.operation(method, path)
+            except AssertionError as exc:
+                self._report_request(method, path, exc)
+            return
+        self._check_request(method, path, query, form)
+
+    def _report_request(self, method, path, exc):
+        sys.stderr.write(f"vpush-emulator: OPENAPI REQUEST NONCONFORMANCE: {exc}\n")
+        sys.stderr.flush()
+        self._nonconforming("request", method, path, exc)
 
     def _nonconforming(self, kind, method, path, exc, status=None):
         """Keeps a --check-openapi failure for GET /_emulator/conformance: the last
@@ -224,18 +255,14 @@ class Handler(BaseHTTPRequestHandler):
         extra = []
         jwt_taken = False
         try:
-            if methods is None:
-                raise ApiError(404, 20404, f"no resource at {path}")
             if entry is None:
+                self._check_unrouted(method, path, raw_query, body)
+                if methods is None:
+                    raise ApiError(404, 20404, f"no resource at {path}")
                 raise ApiError(405, 20004)
             handler, allowed = entry
             try:
-                query = Form(parse_form(raw_query))
-                # the API reads a body as a form only when it says it is one (anything
-                # else has no parameters, so the required ones are missing)
-                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-                form = Form(parse_form(body.decode("utf-8")
-                                       if ctype.lower() == FORM_TYPE else ""))
+                query, form = self._parse(raw_query, body)
             except UnicodeDecodeError:
                 raise ApiError(400, 60306, "body is not UTF-8")
             self._check_request(method, path, query, form)
