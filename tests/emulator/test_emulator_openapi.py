@@ -168,6 +168,71 @@ def test_document_operation_not_served_passes(emu):
     assert "'Bogus' is not the operation's" in kept[0]["error"], kept
 
 
+def test_openapi_request_body_checker():
+    """check_request with the raw body: a form body only as the type the operation's
+    requestBody gives; no body at all for an operation without one (a Content-Type header
+    on an empty GET or DELETE, as the SDKs send it, passes)."""
+    base = "/v2/Services/VA%s/Entities/user-1234/" % ("a" * 32)
+    factor = base + "Factors/YF" + "b" * 32
+    form = [("FriendlyName", "desk")]
+    body = b"FriendlyName=desk"
+    for ctype in ("application/x-www-form-urlencoded",
+                  "Application/X-WWW-Form-URLencoded; charset=utf-8"):
+        SPEC.check_request("POST", factor, [], form, ctype, body)
+    for method, path in (("GET", factor), ("DELETE", factor), ("GET", base + "Challenges")):
+        SPEC.check_request(method, path, [], [], "application/x-www-form-urlencoded", b"")
+        SPEC.check_request(method, path, [], [], None, b"")
+    SPEC.check_request("POST", factor, [], [], None, b"")     # an empty update
+    for method, path, form, ctype, body, what in (
+            ("POST", factor, [], None, body, "Content-Type None, not one of"),
+            ("POST", factor, [], "application/json", b'{"FriendlyName":"desk"}',
+             "Content-Type 'application/json', not one of"),
+            ("POST", factor, [], "text/plain; charset=utf-8", body, "'text/plain"),
+            ("GET", factor, form, "application/x-www-form-urlencoded", body,
+             "17 bytes, Content-Type 'application/x-www-form-urlencoded'), for an "
+             "operation that takes none"),
+            ("DELETE", factor, [], "application/json", b"{}", "for an operation that takes none"),
+            ("GET", base + "Challenges", [], None, b"x", "Content-Type None), for an "
+             "operation")):
+        with pytest.raises(AssertionError) as exc:
+            SPEC.check_request(method, path, [], form, ctype, body)
+        assert what in str(exc.value), (what, str(exc.value))
+    with pytest.raises(AssertionError) as exc:
+        SPEC.check_unreadable("GET", factor, "application/x-www-form-urlencoded", b"\xff")
+    assert "for an operation that takes none" in str(exc.value)
+    SPEC.check_unreadable("POST", factor, "application/x-www-form-urlencoded", b"\xff")
+
+
+def test_request_content_type_kept(emu, dev):
+    """With --check-openapi a body of another type than the operation's, or a body on a
+    call that takes none, is answered as the API would and kept; the right type is not."""
+    fields = {"FriendlyName": "renamed"}
+    good = dev.call("POST", f"/Factors/{dev.sid}", fields)
+    assert good.status == 200, good
+    for method, path, body, headers, status, what in (
+            ("POST", f"/Factors/{dev.sid}", '{"FriendlyName":"x"}',
+             {"Content-Type": "application/json"}, 200, "'application/json', not one of"),
+            ("POST", f"/Factors/{dev.sid}", "FriendlyName=x", {"Content-Type": ""}, 200,
+             "Content-Type '', not one of"),
+            ("GET", "/Challenges", "FactorSid=" + dev.sid, {}, 200,
+             "for an operation that takes none"),
+            ("GET", "/Challenges", "x=%ff", {}, 400, "for an operation that takes none"),
+            ("DELETE", "/Factors/YF" + "0" * 32, "x=1", {"Content-Type": "text/plain"}, 401,
+             "for an operation that takes none")):
+        r, kept = _kept_by(emu, lambda: emu.request(method, dev.base + path, body=body,
+                                                    auth=dev.auth(), headers=headers))
+        assert r.status == status, (method, path, r)
+        assert len(kept) == 1 and kept[0]["kind"] == "request", (method, path, kept)
+        assert what in kept[0]["error"], (what, kept)
+    r, kept = _kept_by(emu, lambda: emu.request(
+        "POST", dev.base + f"/Factors/{dev.sid}", body="FriendlyName=again", auth=dev.auth(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}))
+    assert r.status == 200 and r.json["friendly_name"] == "again" and kept == [], (r, kept)
+    r, kept = _kept_by(emu, lambda: dev.call("GET", "/Challenges",
+                                             query={"FactorSid": dev.sid}))
+    assert r.status == 200 and kept == [], (r, kept)
+
+
 @pytest.fixture
 def inproc():
     """An emulator in this process, checking against the OpenAPI document, whose store a

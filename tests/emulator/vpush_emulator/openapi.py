@@ -1,6 +1,6 @@
 """OpenAPI conformance: load Twilio's twilio_verify_v2.json and check a response body
-against the operation's response schema, and a request's query and form against the
-operation's parameters and request body.
+against the operation's response schema, and a request's query, form and body type against
+the operation's parameters and request body.
 
 The spec is found next to the repository checkout (<repo>/../shared/spec/…), or at
 $VPUSH_OPENAPI. In responses the checker is stricter than OpenAPI in what our emulator
@@ -250,10 +250,15 @@ class Spec:
                 schema = {k: v for k, v in schema.items() if k != "format"}
             self._check(schema, value, where, True, errors)
 
-    def check_request(self, method, path, query, form):
+    def check_request(self, method, path, query, form, content_type=None, body=None):
         """Raise ConformanceError unless the query parameters and the form fields (lists of
         (name, value)) are the operation's, with values its schemas allow, and the form has
-        every required field. Fields the SDKs send beyond a schema (protocol doc) pass."""
+        every required field. Fields the SDKs send beyond a schema (protocol doc) pass.
+        With `body` (the raw bytes) and `content_type` (the header's value, None if absent)
+        the body is checked too: an operation with a request body takes one only as a type
+        the document gives it (application/x-www-form-urlencoded; parameters such as
+        charset allowed), and an operation without takes no body at all (an empty one with
+        a Content-Type header, as the SDKs send on GET and DELETE, passes)."""
         template, op = self.operation(method, path)
         op_id = op.get("operationId")
         errors = []
@@ -275,8 +280,9 @@ class Spec:
             else:
                 self._check_text(params[name].get("schema", {}), value, "?" + name, errors)
         content = (op.get("requestBody") or {}).get("content", {})
+        self._check_body(content, content_type, body, errors)
         if FORM_TYPE not in content:
-            if form:
+            if form and not body:
                 errors.append("a form, for an operation that takes none")
         else:
             schema = self.resolve(content[FORM_TYPE].get("schema", {}))
@@ -293,6 +299,32 @@ class Spec:
                     errors.append(f"required form field {name!r} is missing")
         if errors:
             raise ConformanceError(f"{op_id} {method} {path}: request: " + "; ".join(errors[:20]))
+
+    def check_unreadable(self, method, path, content_type, body):
+        """check_request for a request whose query or form cannot be read (bad UTF-8 or
+        percent-encoding): only that the document has its operation and that its body is
+        one the operation takes."""
+        _, op = self.operation(method, path)
+        errors = []
+        self._check_body((op.get("requestBody") or {}).get("content", {}), content_type,
+                         body, errors)
+        if errors:
+            raise ConformanceError(f"{op.get('operationId')} {method} {path}: request: "
+                                   + "; ".join(errors))
+
+    @staticmethod
+    def _check_body(content, content_type, body, errors):
+        """A body (bytes; None: not known) against the operation's requestBody content."""
+        if not body:
+            return
+        if not content:
+            errors.append(f"a body ({len(body)} bytes, Content-Type {content_type!r}), "
+                          "for an operation that takes none")
+            return
+        media = (content_type or "").split(";")[0].strip().lower()
+        if media not in {k.lower() for k in content}:
+            errors.append(f"a body of Content-Type {content_type!r}, not one of "
+                          f"{sorted(content)}")
 
     def check_response(self, method, path, status, body, strict=True):
         """Raise ConformanceError unless `body` (parsed JSON, or None for no body)

@@ -168,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ApiError(404, 20404, f"no resource at {raw_path}"))
 
     # --- Verify API ---------------------------------------------------------------------
-    def _check_request(self, method, path, query, form):
+    def _check_request(self, method, path, query, form, body):
         """--check-openapi: a request the OpenAPI document does not allow is still answered
         as the API would (the emulator's own tests send such requests on purpose), but
         printed and kept for GET /_emulator/conformance, where a client's tests look."""
@@ -176,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         if spec is None:
             return
         try:
-            spec.check_request(method, path, query.pairs, form.pairs)
+            spec.check_request(method, path, query.pairs, form.pairs,
+                               self.headers.get("Content-Type"), body)
         except AssertionError as exc:
             self._report_request(method, path, exc)
 
@@ -199,14 +200,20 @@ class Handler(BaseHTTPRequestHandler):
         try:
             query, form = self._parse(raw_query, body)
         except (ApiError, UnicodeDecodeError):
-            # unreadable: a served request would be answered 400 unchecked; here only
-            # whether the document has the operation at all
-            try:
-                spec.operation(method, path)
-            except AssertionError as exc:
-                self._report_request(method, path, exc)
+            self._check_unreadable(method, path, body)
             return
-        self._check_request(method, path, query, form)
+        self._check_request(method, path, query, form, body)
+
+    def _check_unreadable(self, method, path, body):
+        """--check-openapi, for a request whose query or form cannot be read (answered 400
+        when the emulator serves it): its operation and its body's type are checked."""
+        spec = self.server.spec
+        if spec is None:
+            return
+        try:
+            spec.check_unreadable(method, path, self.headers.get("Content-Type"), body)
+        except AssertionError as exc:
+            self._report_request(method, path, exc)
 
     def _report_request(self, method, path, exc):
         sys.stderr.write(f"vpush-emulator: OPENAPI REQUEST NONCONFORMANCE: {exc}\n")
@@ -263,9 +270,12 @@ class Handler(BaseHTTPRequestHandler):
             handler, allowed = entry
             try:
                 query, form = self._parse(raw_query, body)
-            except UnicodeDecodeError:
+            except (ApiError, UnicodeDecodeError) as exc:
+                self._check_unreadable(method, path, body)
+                if isinstance(exc, ApiError):
+                    raise
                 raise ApiError(400, 60306, "body is not UTF-8")
-            self._check_request(method, path, query, form)
+            self._check_request(method, path, query, form, body)
             with store.lock:
                 req = common.Request(store=store, method=method, path=path, params=params,
                                      query=query, form=form, kind=kind,
