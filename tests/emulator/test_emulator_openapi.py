@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from emulator_client import SPEC, basic
-from vpush_emulator import openapi, server
+from vpush_emulator import common, openapi, server
 from vpush_emulator.push import PushHub
-from vpush_emulator.store import Store
+from vpush_emulator.store import SIGNATURE_FIELDS, Store
 
 
 # --- OpenAPI checker ----------------------------------------------------------------------------
@@ -297,6 +297,77 @@ def test_nonconforming_total_past_cap(inproc, monkeypatch):
         assert len(found["requests"]) == min(n, 2)
         assert found["requests"][-1]["kind"] == "request"
         assert "Bogus" in found["requests"][-1]["error"]
+
+
+def test_openapi_signature_fields_checker():
+    """check_signature_fields: every name the header lists (split on commas, trimmed,
+    empty ones ignored) is a key of the body, and it lists one at least."""
+    body = {"sid": "YC1", "status": "pending", "details": {}, "hidden_details": None}
+    for text in ("sid,status,details,hidden_details", " sid , ,details,", "sid"):
+        SPEC.check_signature_fields("GET", "/p", text, body)
+    for text, what in (("sid,status,entity_sid", "['entity_sid'], not in the body"),
+                       ("sid, no_such ,,Status", "['no_such', 'Status']"),
+                       ("message", "['message']"),     # a key of details, not of the body
+                       (" , ", "names no field")):
+        with pytest.raises(AssertionError) as exc:
+            SPEC.check_signature_fields("GET", "/p", text, body)
+        assert what in str(exc.value), (text, str(exc.value))
+    with pytest.raises(AssertionError):
+        SPEC.check_signature_fields("GET", "/p", "sid", None)
+
+
+def _pending_challenge(srv, svc):
+    store = srv.store
+    with store.lock:
+        ent = store.entity(svc.sid, "user-1234", create=True)
+        now = int(store.now())
+        ch = store.add_challenge(service_sid=svc.sid, entity=ent, factor_sid="YF" + "b" * 32,
+                                 created=now, updated=now, expires=now + 300, message="m",
+                                 fields=[], hidden=None)
+    return f"/v2/Services/{svc.sid}/Entities/user-1234/Challenges/{ch.sid}"
+
+
+def _get_with_header(srv, path, auth):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10)
+    try:
+        conn.request("GET", path, headers={"Authorization": auth})
+        r = conn.getresponse()
+        return r.status, r.getheader("Twilio-Verify-Signature-Fields"), json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_own_signature_fields_checked(inproc, monkeypatch):
+    """The emulator's own Twilio-Verify-Signature-Fields list naming a field its body lacks
+    is a nonconforming answer (500, kept); the list as it is passes."""
+    srv, svc = inproc
+    store = srv.store
+    auth = basic(store.account_sid, store.auth_token)
+    path = _pending_challenge(srv, svc)
+    status, header, body = _get_with_header(srv, path, auth)
+    assert status == 200 and header.split(",") == list(SIGNATURE_FIELDS), (header, body)
+    assert _get(srv, "/_emulator/conformance")[1]["total"] == 0
+    monkeypatch.setattr(common, "SIGNATURE_FIELDS", SIGNATURE_FIELDS + ("no_such_field",))
+    status, header, body = _get_with_header(srv, path, auth)
+    assert status == 500 and body["code"] == 20500 and header is None, (status, body)
+    found = _get(srv, "/_emulator/conformance")[1]
+    assert found["total"] == 1
+    entry = found["requests"][-1]
+    assert (entry["kind"], entry["status"], entry["path"]) == ("response", 200, path), entry
+    assert "['no_such_field'], not in the body" in entry["error"], entry
+
+
+def test_test_set_signature_fields_not_checked(inproc):
+    """A list a test set (POST /_emulator/signature-fields) may name fields the challenge
+    lacks on purpose: it goes out as it is, and is not kept."""
+    srv, svc = inproc
+    store = srv.store
+    auth = basic(store.account_sid, store.auth_token)
+    path = _pending_challenge(srv, svc)
+    store.signature_fields = "sid,status,no_such_field"
+    status, header, _ = _get_with_header(srv, path, auth)
+    assert status == 200 and header == "sid,status,no_such_field"
+    assert _get(srv, "/_emulator/conformance")[1]["total"] == 0
 
 
 def test_openapi_spec_location(monkeypatch):

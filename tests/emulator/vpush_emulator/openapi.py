@@ -326,6 +326,22 @@ class Spec:
             errors.append(f"a body of Content-Type {content_type!r}, not one of "
                           f"{sorted(content)}")
 
+    @staticmethod
+    def check_signature_fields(method, path, text, body):
+        """Raise ConformanceError unless the Twilio-Verify-Signature-Fields header `text`
+        (split on commas, each name trimmed, empty ones ignored) names at least one field
+        and only keys of the response `body` (protocol doc §5C, §13: a client copies each
+        from the body, and cannot sign one the body lacks)."""
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names:
+            raise ConformanceError(f"{method} {path}: Twilio-Verify-Signature-Fields "
+                                   f"{text!r} names no field")
+        keys = body if isinstance(body, dict) else {}
+        missing = [n for n in names if n not in keys]
+        if missing:
+            raise ConformanceError(f"{method} {path}: Twilio-Verify-Signature-Fields names "
+                                   f"{missing}, not in the body")
+
     def check_response(self, method, path, status, body, strict=True):
         """Raise ConformanceError unless `body` (parsed JSON, or None for no body)
         conforms to the documented response for `status`. 4xx/5xx bodies are checked
