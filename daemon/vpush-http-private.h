@@ -1,6 +1,6 @@
 /* Internal parts of the libcurl client, shared by vpush-http.c (the multi handle on the GLib
- * loop, its sockets and timer, and requests) and vpush-http-stream.c (streaming GETs); not
- * API. */
+ * loop, its sockets and timer, and requests), vpush-http-stream.c (streaming GETs) and
+ * vpush-http-url.c (URLs); not API. */
 #pragma once
 
 #include <curl/curl.h>
@@ -8,6 +8,8 @@
 #include "vpush-http.h"
 
 G_BEGIN_DECLS
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURLU, curl_url_cleanup)
 
 struct _VpushHttp
 {
@@ -37,6 +39,10 @@ typedef struct
   guint attempts;           /* times curl was about to send it */
   gchar errbuf[CURL_ERROR_SIZE];
 } Request;
+
+/* vpush-http-url.c */
+/* A part of a parsed URL as a GLib string (curl's own must go back to curl_free()). */
+gchar *vpush_http_url_part (CURLU *u, CURLUPart what);
 
 /* vpush-http.c */
 void vpush_http_request_free (gpointer data);

@@ -217,6 +217,11 @@ test_config_invalid (void)
     { "[Verify]\nBaseUrl=https://AC123:s3cr3t@verify twilio/v2/\n",
       "[Verify] BaseUrl: \"https://…@verify twilio/v2/\" is not an https URL (http only to a "
       "loopback host): URL “https://…@verify twilio/v2/” is not valid" },
+    { "[Verify]\nBaseUrl=https://AC1:pa/s3cr3t@verify.twilio.com/v2/\n",
+      "[Verify] BaseUrl: \"https://…@verify.twilio.com/v2/\" is not an https URL" },
+    { "[Verify]\nBaseUrl=https://u:pa#s3cr3t@host/\n",
+      "[Verify] BaseUrl: \"https://…@host/\" is not an https URL" },
+    { "[Verify]\nBaseUrl=u:s3cr3t@host/x\n", "[Verify] BaseUrl: \"…@host/x\" is not an https URL" },
     { "[Push]\nUrl=https://u:s3cr3t@ntfy.example.com/topic/json # mine\n",
       "[Push] Url: \"https://…@ntfy.example.com/topic/json # mine\": a comment goes on a line "
       "of its own" },
