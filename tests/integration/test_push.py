@@ -3,7 +3,9 @@ the emulator, reconnects and resume, PushState, a push server that is down, a si
 stream. Polling is set to 10 minutes wherever a test needs to show that push did the work.
 """
 
+import http.server
 import json
+import threading
 import time
 import urllib.request
 import uuid
@@ -445,3 +447,56 @@ def test_two_factors_share_one_stream(started, client, emulator):
     time.sleep(0.5)
     assert push_state(client) == "connected"
     assert topic_stats(emulator, topic)["subscribers"] == 1
+
+
+class ScriptedPushServer:
+    """An SSE push server that answers its connections one by one from a script: each
+    step is (status, body); it records each request's Last-Event-ID."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.seen = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.seen.append(self.headers.get("Last-Event-ID"))
+                status, body = (server.script.pop(0) if server.script
+                                else (503, b""))
+                self.send_response(status)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/stream" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_resume_point_kept_only_when_usable(started, client):
+    """The id to resume from is sent back after a reconnect, but not one longer than any
+    server's (256 characters: it would make the request huge), and not after the server
+    refused a request: the next connection starts afresh (its poll finds what came
+    meanwhile)."""
+    server = ScriptedPushServer([
+        (200, b"id: " + b"x" * 300 + b"\ndata: {}\n\n"),   # too long to keep
+        (200, b"id: abc\ndata: {}\n\n"),                  # kept
+        (500, b""),                                         # resumed, refused
+        (200, b""),
+    ])
+    try:
+        started(server.url)
+        vt.wait_until(lambda: len(server.seen) >= 4, 30 * vt.SLOWDOWN,
+                      what="four connections to the push server")
+    finally:
+        server.close()
+    assert server.seen[:4] == [None, None, "abc", None], server.seen
+
