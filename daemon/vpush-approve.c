@@ -566,7 +566,7 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       if (entry != NULL && !vpush_approval_factor_allowed (ap, entry->challenge->factor_sid))
         {
           g_autofree gchar *reason
-              = g_strdup_printf ("no rule lets %s %s for factor %s, whose challenge %s is",
+              = g_strdup_printf ("no rule lets %s %s for factor %s (challenge %s is that factor's)",
                                  ap->caller, vpush_action_to_string (vpush_approval_action (ap)),
                                  entry->challenge->factor_sid, ap->challenge_sid);
 

@@ -252,6 +252,9 @@ fill_query (Auth *auth, VpushPolicyQuery *query)
     }
 }
 
+/* how much of a transaction id an audit message quotes */
+#define TXN_SHOWN_MAX 64
+
 /* What an ApproveChallenge or DenyChallenge asked for, for a decision taken before its
  * challenge is known: the match was checked before the policy was asked. */
 static void
@@ -277,6 +280,7 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
   g_autofree gchar *pid = NULL;
   g_autofree gchar *target = NULL;
   const gchar *req_txn, *req_challenge, *req_factor;
+  g_autofree gchar *txn_shown = NULL;
 
   if (c != NULL)
     {
@@ -287,6 +291,13 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
     who = g_strdup_printf ("unidentified caller %s",
                            g_dbus_method_invocation_get_sender (auth->invocation));
   requested (auth, &req_txn, &req_challenge, &req_factor);
+  /* a refused caller's own text: shortened in the message (the field keeps it whole) */
+  if (req_txn != NULL && g_utf8_strlen (req_txn, -1) > TXN_SHOWN_MAX)
+    {
+      g_autofree gchar *head = g_utf8_substring (req_txn, 0, TXN_SHOWN_MAX);
+
+      txn_shown = g_strconcat (head, "…", NULL);
+    }
   if (auth->challenge != NULL)
     target = g_strdup_printf (" of challenge %s of factor %s", auth->challenge->sid,
                               auth->challenge->factor_sid);
@@ -294,8 +305,8 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
     target = g_strdup_printf (" of factor %s", auth->factor->sid);
   else if (req_txn != NULL || req_challenge != NULL)
     target = g_strdup_printf (req_txn ? " of transaction id “%s”%s%s" : " of challenge %s%s%s",
-                              req_txn ? req_txn : req_challenge, req_factor ? " of factor " : "",
-                              req_factor ? req_factor : "");
+                              req_txn ? (txn_shown ? txn_shown : req_txn) : req_challenge,
+                              req_factor ? " of factor " : "", req_factor ? req_factor : "");
 
   {
     const GLogField fields[] = {

@@ -249,7 +249,10 @@ vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **er
    * still the program that was at that path. Only who may write there could make a name
    * that ends so, and they could put any program at the path itself. */
   if (caller->exe != NULL && g_str_has_suffix (caller->exe, EXE_DELETED))
-    caller->exe[strlen (caller->exe) - strlen (EXE_DELETED)] = '\0';
+    {
+      caller->exe[strlen (caller->exe) - strlen (EXE_DELETED)] = '\0';
+      g_debug ("pid %u runs %s, replaced on disk since it started", caller->pid, caller->exe);
+    }
   /* Paths and cgroup names are bytes, which a caller can choose (a cgroup of its own in
    * its delegated tree). Rules, globs, messages and the bus are UTF-8: a name that is not
    * can't match any rule, and is taken as unknown. */

@@ -88,13 +88,6 @@ vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error)
         }
       if (c != '\0' && strchr (JSON_SPACE, c) != NULL)
         continue;
-      /* json-glib takes every value after the first and drops it unfreed: one is all */
-      if (root_done)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "not JSON: more than one value (at byte %" G_GSIZE_FORMAT ")", i);
-          return FALSE;
-        }
       /* json-glib also reads '…' strings and comments, which this scan would take for
        * something else: outside "…" only what JSON itself has may be there */
       if (c == '\0' || strchr (JSON_OUTSIDE_STRINGS, c) == NULL)
@@ -102,6 +95,13 @@ vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error)
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                        "not JSON: byte 0x%02x at %" G_GSIZE_FORMAT " is outside a string",
                        (guchar)c, i);
+          return FALSE;
+        }
+      /* json-glib takes every value after the first and drops it unfreed: one is all */
+      if (root_done)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "not JSON: more than one value (at byte %" G_GSIZE_FORMAT ")", i);
           return FALSE;
         }
       switch (c)

@@ -598,15 +598,25 @@ vpush_policy_needs_session (VpushPolicy *self, const VpushPolicyQuery *query)
   return FALSE;
 }
 
+/* A value a rule can hold: a policy file refuses " #" in any (a trailing comment) */
+static gboolean
+can_be_named (const gchar *value)
+{
+  return strstr (value, " #") == NULL && strstr (value, "\t#") == NULL;
+}
+
 static gchar *
 callers_hint (const VpushCaller *caller)
 {
   if (caller->app_id != NULL)
     return g_strdup_printf ("Callers=flatpak:%s", caller->app_id);
-  if (caller->exe != NULL)
+  if (caller->exe != NULL && can_be_named (caller->exe))
     return g_strdup_printf ("Callers=exe:%s", caller->exe);
-  if (caller->unit != NULL)
+  if (caller->unit != NULL && can_be_named (caller->unit))
     return g_strdup_printf ("Callers=unit:%s", caller->unit);
+  if (caller->exe != NULL || caller->unit != NULL)
+    return g_strdup ("Callers=* (the caller's executable and unit have a “ #”, which a policy "
+                     "value can't hold)");
   return g_strdup ("Callers=* (the caller has no executable, unit or app id to name)");
 }
 

@@ -52,8 +52,11 @@ rfc3339_shape (const gchar *text)
     copy[i++] = 'Z';
   else if (copy[i] == '+' || copy[i] == '-')
     {
+      /* time-numoffset: hours 00-23, minutes 00-59 (GLib takes 24 hours) */
       i++;
-      if (!digits (copy, &i, 2) || !is_char (copy, &i, ':') || !digits (copy, &i, 2))
+      if (!digits (copy, &i, 2) || !is_char (copy, &i, ':') || !digits (copy, &i, 2)
+          || g_ascii_digit_value (copy[i - 5]) * 10 + g_ascii_digit_value (copy[i - 4]) > 23
+          || copy[i - 2] > '5')
         return NULL;
     }
   else

@@ -105,6 +105,17 @@ test_policy_empty (void)
   assert_refused (policy, &query, "it needs a rule with Actions=approve and Callers=exe:" SHOP_EXE);
   g_assert_false (vpush_policy_needs_session (policy, &query));
 
+  /* a path no rule can hold (" #" is a comment's start to the parser) is not suggested */
+  {
+    g_autoptr (VpushCaller) odd = caller_new ("/opt/Shop #2/app", NULL, NULL);
+    VpushPolicyQuery odd_query = approve_query (odd);
+    g_autofree gchar *reason = NULL;
+
+    g_assert_null (check (policy, &odd_query, &reason));
+    g_assert_null (strstr (reason, "exe:/opt/Shop #2"));
+    g_assert_nonnull (strstr (reason, "which a policy value can't hold"));
+  }
+
   /* an empty file is a valid policy without rules */
   g_clear_object (&policy);
   policy = policy_ok ("# nothing here\n");
