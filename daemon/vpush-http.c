@@ -176,6 +176,12 @@ vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
     case CURLE_SSL_CLIENTCERT:
       return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "TLS connection to “%s” failed: %s",
                           host, detail);
+    case CURLE_OUT_OF_MEMORY:
+      /* what libcurl 7.88 also reports for a response header past its 100 KB limit */
+      return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                          "the answer of “%s” could not be taken in: a header over 100 KB, or "
+                          "out of memory",
+                          host);
     default:
       /* curl names the host in some messages ("Failed to connect to …"), not in others
        * ("Empty reply from server") */

@@ -374,6 +374,25 @@ test_body_cap (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (after->status, ==, 200);
 }
 
+/* A response header past libcurl's 100 KB limit fails the request with a message that
+ * says so (libcurl itself says "Out of memory") */
+static void
+test_header_cap (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushHttpResponse) response = NULL;
+  g_autofree gchar *value = g_strnfill (150 * 1024, 'a');
+  g_autofree gchar *header = g_strdup_printf ("X-Big: %s\r\n", value);
+
+  server_reply (fx->server, 200, header, "{}");
+  response = request (fx, "GET", "v2/", NULL, NULL, 5000, NULL, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_null (response);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "a header over 100 KB"));
+  g_assert_nonnull (strstr (error->message, "127.0.0.1"));
+}
+
 static void
 test_connection_refused (Fixture *fx, gconstpointer user_data)
 {
@@ -523,6 +542,7 @@ main (int argc, char **argv)
   ADD ("concurrent", test_concurrent);
   ADD ("timeout", test_timeout);
   ADD ("body-cap", test_body_cap);
+  ADD ("header-cap", test_header_cap);
   ADD ("connection-refused", test_connection_refused);
   ADD ("cancel", test_cancel);
   ADD ("ca-file-unusable", test_ca_file_unusable);
