@@ -73,7 +73,18 @@ vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error)
               i = last;
             }
           else if (c == '\\')
-            i++; /* the escaped character, a quote perhaps */
+            {
+              /* json-glib also reads octal escapes ("\\762"), which give bytes that are
+               * not UTF-8: JSON's own escapes only */
+              if (i + 1 >= len || strchr ("\"\\/bfnrt", text[i + 1]) == NULL || text[i + 1] == '\0')
+                {
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "not JSON: the escape at %" G_GSIZE_FORMAT " is not one of JSON's",
+                               i);
+                  return FALSE;
+                }
+              i++;
+            }
           else if (c == '"')
             {
               in_string = FALSE;

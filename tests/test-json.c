@@ -68,6 +68,10 @@ test_json_escapes (void)
     "\"\\ud800\\ud800\"", "{\"a\": \"\\u12g4\"}", "\"\\u12\"",          "\"\\u",
   };
 
+  static const gchar *const other[] = {
+    "\"bad \\762\"", "\"\\x41\"", "\"\\a\"", "\"\\", "{\"a\\'\": 1}",
+  };
+
   for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
     {
       g_autoptr (GError) error = NULL;
@@ -76,6 +80,17 @@ test_json_escapes (void)
       g_assert_false (check (docs[i], &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
       g_assert_nonnull (strstr (error->message, "\\u escape"));
+    }
+  /* escapes JSON does not have: json-glib reads "\\762" as octal, a byte that is not
+   * UTF-8, which reached a factor's name and the bus */
+  for (guint i = 0; i < G_N_ELEMENTS (other); i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("%s", other[i]);
+      g_assert_false (check (other[i], &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_nonnull (strstr (error->message, "is not one of JSON's"));
     }
 }
 
