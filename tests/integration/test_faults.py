@@ -101,6 +101,16 @@ def challenge_re(sid):
     return r"/Challenges/%s\Z" % sid
 
 
+def approve_held(client, emulator, ch):
+    """An ApproveChallenge of ch whose answer the emulator holds until the test clears its
+    faults; returns the call once the answer is held."""
+    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=600, method="POST")
+    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the answer to be held")
+    return first
+
+
 def new_challenge(emulator, f, **kw):
     return emulator.create_challenge(f.identity, f.sid,
                                      hidden={"transaction_id": vt.new_transaction_id()}, **kw)
@@ -306,10 +316,7 @@ def test_second_call_waits_for_the_answer_in_flight(patient_daemon, factor, clie
     timeout (patient_daemon)."""
     ch = new_challenge(emulator, factor)
     client.refresh()
-    emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=600, method="POST")
-    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                  what="the answer to be held")
+    first = approve_held(client, emulator, ch)
     before = len(emulator.requests())
     second = vt.PendingCall(client, "DenyChallenge",
                             vt.asv({"transaction-id": ch["hidden_details"]["transaction_id"]}))
@@ -367,10 +374,7 @@ def test_waiting_call_hears_when_the_answer_ends_in_expiry(patient_daemon, facto
     try:
         ch = new_challenge(emulator, factor, expiration=60)
         client.refresh()
-        emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=600, method="POST")
-        first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
-        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                      what="the answer to be held")
+        first = approve_held(client, emulator, ch)
         before = len(emulator.requests())
         second = vt.PendingCall(client, "DenyChallenge",
                                 vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 100}))
