@@ -27,6 +27,10 @@ vpush_http_request_free (gpointer data)
     }
   if (req->easy != NULL)
     curl_easy_cleanup (req->easy);
+  /* the Authorization header holds a device JWT or an access token: wiped like the copies
+   * the caller made of it */
+  for (struct curl_slist *h = req->headers; h != NULL; h = h->next)
+    explicit_bzero (h->data, strlen (h->data));
   curl_slist_free_all (req->headers);
   g_clear_pointer (&req->request_body, g_bytes_unref);
   g_clear_pointer (&req->body, g_byte_array_unref);
