@@ -507,9 +507,12 @@ vpush_approval_evaluate (VpushApproval *ap)
       g_autofree gchar *what = NULL;
       const GError *failing = vpush_manager_get_api_failure (ap->manager);
 
-      /* an unreachable API is not the same as no such challenge; nor is one that still
-       * answers 5xx or 429 to the poll or fetch being retried right now */
-      if (ap->wait_error && g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK))
+      /* an unreachable API is not the same as no such challenge; nor is one that refused
+       * this call's poll or fetch (its error names the factor when there are several),
+       * or still answers 5xx or 429 to the one being retried right now */
+      if (ap->wait_error
+          && (g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
+              || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_API)))
         vpush_approval_finish_error (ap, g_steal_pointer (&ap->wait_error));
       else if (failing != NULL)
         vpush_approval_finish_error (ap, g_error_copy (failing));

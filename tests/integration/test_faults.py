@@ -585,3 +585,16 @@ def test_refresh_error_names_its_factor(fdaemon, factor, client, emulator):
     finally:
         emulator.clear_faults()
     assert e.message.startswith("factor %s: HTTP 400" % factor.sid), e.message
+
+
+def test_approval_reports_a_refused_poll(fdaemon, factor, client, emulator):
+    """A transaction-id approval whose poll the API refuses (4xx) ends at its timeout-ms
+    with that refusal, naming the factor, not NotFound: the challenge may be there."""
+    vt.enroll(client, emulator)  # a second factor, whose poll works
+    emulator.fault(list_path(factor), status=404, code=60390, method="GET", count=10)
+    try:
+        e = expect_error(ERR_API, client.approve,
+                         {"transaction-id": vt.new_transaction_id(), "timeout-ms": 1000})
+    finally:
+        emulator.clear_faults()
+    assert e.message.startswith("factor %s: HTTP 404" % factor.sid), e.message
