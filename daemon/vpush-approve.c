@@ -99,25 +99,41 @@ release_entry (VpushApproval *ap)
 }
 
 /* The policy's decisions are in the audit trail (vpush-bouncer.c); this is the outcome
- * of an allowed one. */
+ * of an allowed one, or a refusal for a factor the caller named. Either carries who the
+ * caller is, as the policy's records do. */
 static void
 log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, const gchar *result)
 {
   g_autofree gchar *what = NULL;
+  g_autofree gchar *pid = NULL;
   VpushChallenge *c = ap->challenge ? ap->challenge : ap->outcome;
-  const GLogField fields[] = {
-    { VPUSH_LOG_FIELD_ACTION, vpush_action_to_string (vpush_approval_action (ap)), -1 },
-    { VPUSH_LOG_FIELD_DECISION, decision, -1 },
-    { VPUSH_LOG_FIELD_RULE, ap->rule ? ap->rule : vpush_access_get_rule (ap->access), -1 },
-    { VPUSH_LOG_FIELD_FACTOR, c ? c->factor_sid : ap->factor_sid, -1 },
-    { VPUSH_LOG_FIELD_CHALLENGE, c ? c->sid : ap->challenge_sid, -1 },
-    { VPUSH_LOG_FIELD_TRANSACTION, ap->transaction_id, -1 },
-    { VPUSH_LOG_FIELD_CALLER, ap->caller, -1 },
-  };
+  const VpushCaller *caller = ap->access ? vpush_access_get_caller (ap->access) : NULL;
+  /* for a refusal, as in the policy's records, the rule that came closest: the one that
+   * let the caller in, which does not cover the factor */
+  const gchar *rule = ap->rule ? ap->rule : vpush_access_get_rule (ap->access);
 
-  vpush_log_fields (G_LOG_LEVEL_MESSAGE, message_id, fields, G_N_ELEMENTS (fields),
-                    "%s of %s for %s: %s", vpush_action_to_string (vpush_approval_action (ap)),
-                    match_text (ap, &what), ap->caller, result);
+  if (caller != NULL)
+    pid = g_strdup_printf ("%u", caller->pid);
+  {
+    const GLogField fields[] = {
+      { VPUSH_LOG_FIELD_ACTION, vpush_action_to_string (vpush_approval_action (ap)), -1 },
+      { VPUSH_LOG_FIELD_DECISION, decision, -1 },
+      { VPUSH_LOG_FIELD_RULE, rule, -1 },
+      { VPUSH_LOG_FIELD_FACTOR, c ? c->factor_sid : ap->factor_sid, -1 },
+      { VPUSH_LOG_FIELD_CHALLENGE, c ? c->sid : ap->challenge_sid, -1 },
+      { VPUSH_LOG_FIELD_TRANSACTION, ap->transaction_id, -1 },
+      { VPUSH_LOG_FIELD_CALLER, ap->caller, -1 },
+      { VPUSH_LOG_FIELD_CALLER_EXE, caller ? caller->exe : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_UNIT, caller ? caller->unit : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_APP, caller ? caller->app_id : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_PID, pid, -1 },
+      { VPUSH_LOG_FIELD_CALLER_SESSION, caller ? caller->session : NULL, -1 },
+    };
+
+    vpush_log_fields (G_LOG_LEVEL_MESSAGE, message_id, fields, G_N_ELEMENTS (fields),
+                      "%s of %s for %s: %s", vpush_action_to_string (vpush_approval_action (ap)),
+                      match_text (ap, &what), ap->caller, result);
+  }
 }
 
 void

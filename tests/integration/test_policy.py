@@ -338,6 +338,9 @@ RequireActiveSession=false
     assert record["VPUSH_CHALLENGE"] == ch["sid"]
     assert record["VPUSH_FACTOR"] == factor.sid
     assert record["VPUSH_RULE"] == "this-test"
+    # who the caller is, as in the policy's own records
+    assert record["VPUSH_CALLER_EXE"] == MY_EXE
+    assert record["VPUSH_CALLER_PID"] == str(os.getpid())
 
 
 SESSION_RULE = """
@@ -525,6 +528,7 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     assert time.monotonic() - started < 5, "refused at once, not at the timeout"
     record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CHALLENGE=ch_other["sid"])
     assert record["VPUSH_FACTOR"] == other.sid
+    assert record["VPUSH_CALLER_PID"] == str(os.getpid()) and "VPUSH_CALLER_EXE" in record
     started = time.monotonic()
     e = refused(client.approve, {"transaction-id": txid, "factor-sid": other.sid})
     assert e.name == ERR_ACCESS_DENIED, e
