@@ -96,13 +96,6 @@ factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation)
   return call;
 }
 
-static void
-fail (FactorCall *call, const GError *error)
-{
-  vpush_manager_note_api_result (call->factor->manager, error);
-  vpush_manager_return_error (call->invocation, error);
-}
-
 /* Whether the factor was deleted while the call's request was out: its record must not
  * be written again, or it would come back at the next start. */
 static gboolean
@@ -116,6 +109,17 @@ deleted_meanwhile (FactorCall *call)
                                          "factor %s was deleted while the call was made",
                                          self->record->sid);
   return TRUE;
+}
+
+static void
+fail (FactorCall *call, const GError *error)
+{
+  vpush_manager_note_api_result (call->factor->manager, error);
+  /* a call that raced a Delete: the API's "no such factor" (or whatever failed after
+   * the delete) is told as what happened */
+  if (deleted_meanwhile (call))
+    return;
+  vpush_manager_return_error (call->invocation, error);
 }
 
 static gboolean

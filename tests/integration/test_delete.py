@@ -61,6 +61,19 @@ def test_deleted_factor_not_usable(daemon, client, emulator):
     _expect_not_found(lambda: client.factor_props(f.path), f.sid, "GetAll")
 
 
+def test_list_during_a_delete_is_not_found(daemon, client, emulator):
+    """A ListChallenges whose request reaches the API after a Delete there gets the API's
+    404 for the factor: the call says the factor was deleted, NotFound, not Error.Api."""
+    f = vt.enroll(client, emulator)
+    emulator.fault(r"/Challenges\Z", action="delay", seconds=2.0, method="GET", when="before")
+    call = vt.PendingCall(client, "ListChallenges", vt.asv({}), f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the list held")
+    client.factor_delete(f.path)
+    call.wait()
+    assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+    assert "factor %s was deleted" % f.sid in call.error.message, call.error
+
+
 def test_waiting_call_ends_when_its_factor_is_deleted(daemon, client, emulator):
     """An approval waiting with factor-sid ends when that factor is deleted, saying so,
     not at its timeout with "no pending challenge matches"."""
