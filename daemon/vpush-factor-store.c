@@ -280,6 +280,17 @@ vpush_enrollment_new (const gchar *service_sid, const gchar *identity, const gch
   return enrollment;
 }
 
+VpushEnrollment *
+vpush_enrollment_new_deletion (const VpushFactorRecord *factor)
+{
+  VpushEnrollment *entry
+      = vpush_enrollment_new (factor->service_sid, factor->identity, factor->friendly_name);
+
+  entry->factor = vpush_factor_record_copy (factor);
+  entry->deleting = TRUE;
+  return entry;
+}
+
 void
 vpush_enrollment_free (VpushEnrollment *enrollment)
 {
@@ -345,6 +356,11 @@ enrollment_to_json (const VpushEnrollment *enrollment)
       json_builder_set_member_name (builder, "factor");
       json_builder_add_value (builder, vpush_factor_record_to_json (enrollment->factor));
     }
+  if (enrollment->deleting)
+    {
+      json_builder_set_member_name (builder, "deleting");
+      json_builder_add_boolean_value (builder, TRUE);
+    }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
 }
@@ -373,6 +389,7 @@ enrollment_new_from_json (JsonNode *node, GError **error)
   g_autoptr (VpushEnrollment) enrollment = g_new0 (VpushEnrollment, 1);
   JsonObject *object;
   JsonNode *factor;
+  JsonNode *deleting;
   gint64 started;
 
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
@@ -417,6 +434,19 @@ enrollment_new_from_json (JsonNode *node, GError **error)
                                "enrollment journal: the factor is of another service or identity");
           return NULL;
         }
+    }
+  deleting = json_object_get_member (object, "deleting");
+  if (deleting != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (deleting) || json_node_get_value_type (deleting) != G_TYPE_BOOLEAN
+          || (json_node_get_boolean (deleting) && enrollment->factor == NULL))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "enrollment journal: “deleting” is not true or false, or names "
+                               "no factor");
+          return NULL;
+        }
+      enrollment->deleting = json_node_get_boolean (deleting);
     }
   return g_steal_pointer (&enrollment);
 }

@@ -34,6 +34,7 @@ typedef struct
   gchar *friendly_name;
   gchar *started_at;         /* RFC 3339 */
   VpushFactorRecord *factor; /* nullable: the remote factor, once it has been created */
+  gboolean deleting;         /* not an enrollment: the deletion of factor (docs/crash-safety.md) */
 } VpushEnrollment;
 
 #define VPUSH_ENROLLMENT_ID_PREFIX "enroll-"
@@ -41,6 +42,9 @@ typedef struct
 /* A new entry with a random id, started now. */
 VpushEnrollment *vpush_enrollment_new (const gchar *service_sid, const gchar *identity,
                                        const gchar *friendly_name);
+/* The entry of a deletion of factor: written before its record is removed, so that a
+ * crash part way is finished at the next start. */
+VpushEnrollment *vpush_enrollment_new_deletion (const VpushFactorRecord *factor);
 void vpush_enrollment_free (VpushEnrollment *enrollment);
 gboolean vpush_enrollment_id_is_valid (const gchar *id);
 

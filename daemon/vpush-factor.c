@@ -71,6 +71,8 @@ typedef struct
   gchar *friendly_name; /* Update */
   gchar *push_url;      /* Update */
   gboolean set_push_url;
+  VpushEnrollment *deletion; /* Delete: its journal entry, once written */
+  gboolean remote_deleted;   /* Delete: the API no longer has the factor */
 } FactorCall;
 
 static void
@@ -81,6 +83,7 @@ factor_call_free (FactorCall *call)
   g_clear_pointer (&call->key, vpush_key_box_unref);
   g_free (call->friendly_name);
   g_free (call->push_url);
+  g_clear_pointer (&call->deletion, vpush_enrollment_free);
   g_free (call);
 }
 
@@ -103,6 +106,13 @@ deleted_meanwhile (FactorCall *call)
 {
   VpushFactor *self = call->factor;
 
+  if (self->deleting)
+    {
+      /* its record is gone until the delete ends, and must not come back meanwhile */
+      g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                             "factor %s is being deleted", self->record->sid);
+      return TRUE;
+    }
   if (vpush_manager_lookup_factor (self->manager, self->record->sid) == self)
     return FALSE;
   g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
@@ -351,17 +361,33 @@ invalid:
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Delete(): remote first (404 counts as done), then the key, the record, the object. A
- * second Delete while one is in flight joins it and gets its outcome: two would race to
- * clear the same key item. */
+/* Delete(): a journal entry naming the factor, its record removed, then the factor at the
+ * Verify API (404 counts as done), its key, the entry, the object. A crash part way is
+ * finished at the next start (docs/crash-safety.md); a failure before the API deleted the
+ * factor puts the record back. A second Delete while one is in flight joins it and gets
+ * its outcome: two would race to clear the same key item. */
 
 static void
 delete_done (FactorCall *call, const GError *error)
 {
   VpushFactor *self = call->factor;
+  VpushFactorStore *store = vpush_manager_get_factor_store (self->manager);
   g_autoptr (GPtrArray) joined = g_steal_pointer (&self->delete_joined);
 
   self->deleting = FALSE;
+  if (error != NULL && call->deletion != NULL && !call->remote_deleted)
+    {
+      g_autoptr (GError) undo_error = NULL;
+
+      /* nothing was deleted: the factor stays as it was. Without its record back, the
+       * entry stays too, and the next start finishes the deletion. */
+      if (!save_record (self, &undo_error)
+          || !vpush_factor_store_remove_enrollment (store, call->deletion->id, &undo_error))
+        vpush_log_event (G_LOG_LEVEL_WARNING, NULL, self->record->sid, NULL, NULL,
+                         "factor %s: the delete failed, and undoing its start failed too (%s); "
+                         "vpushd deletes the factor at its next start",
+                         self->record->sid, undo_error->message);
+    }
   if (error != NULL)
     fail (call, error);
   else
@@ -377,19 +403,21 @@ delete_done (FactorCall *call, const GError *error)
     }
 }
 
+/* The factor is gone at the API and its key deleted, or left (keep_entry) for the next
+ * start to delete. */
 static void
-delete_local (FactorCall *call)
+delete_local (FactorCall *call, gboolean keep_entry)
 {
   VpushFactor *self = call->factor;
   g_autofree gchar *sid = g_strdup (self->record->sid);
   g_autofree gchar *caller = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (!vpush_factor_store_remove (vpush_manager_get_factor_store (self->manager), sid, &error))
-    {
-      delete_done (call, error);
-      return;
-    }
+  /* the next start would find the entry and nothing left to do */
+  if (!keep_entry
+      && !vpush_factor_store_remove_enrollment (vpush_manager_get_factor_store (self->manager),
+                                                call->deletion->id, &error))
+    g_warning ("factor %s: %s", sid, error->message);
   caller = vpush_bouncer_describe_caller (call->invocation);
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, caller, "factor %s deleted",
                    sid);
@@ -405,10 +433,16 @@ delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
     {
-      delete_done (call, error);
+      /* the factor is gone at the API and here; only its key is left, which the journal
+       * entry names: the next start deletes it */
+      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, call->factor->record->sid, NULL, NULL,
+                       "the key of deleted factor %s stays in the Secret Service until vpushd's "
+                       "next start: %s",
+                       call->factor->record->sid, error->message);
+      delete_local (call, TRUE);
       return;
     }
-  delete_local (call);
+  delete_local (call, FALSE);
 }
 
 static void
@@ -423,6 +457,7 @@ delete_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       delete_done (call, error);
       return;
     }
+  call->remote_deleted = TRUE;
   vpush_manager_note_api_result (manager, NULL);
   vpush_manager_forget_key (manager, call->factor->record->sid);
   vpush_keystore_delete_async (vpush_manager_get_keystore (manager), call->factor->record->sid,
@@ -444,7 +479,7 @@ delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
         {
           g_warning ("factor %s has no key; deleting it locally only", call->factor->record->sid);
-          delete_local (call);
+          delete_local (call, FALSE);
           return;
         }
       delete_done (call, error);
@@ -460,6 +495,9 @@ delete_allowed (gpointer data)
 {
   FactorCall *call = data;
   VpushFactor *self = call->factor;
+  VpushFactorStore *store = vpush_manager_get_factor_store (self->manager);
+  g_autoptr (VpushEnrollment) deletion = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (self->deleting)
     {
@@ -476,8 +514,22 @@ delete_allowed (gpointer data)
       return;
     }
   self->deleting = TRUE;
-  vpush_manager_load_key_async (call->factor->manager, call->factor->record->sid, NULL,
-                                delete_key_loaded_cb, call);
+  deletion = vpush_enrollment_new_deletion (self->record);
+  if (!vpush_factor_store_save_enrollment (store, deletion, &error))
+    {
+      delete_done (call, error);
+      factor_call_free (call);
+      return;
+    }
+  call->deletion = g_steal_pointer (&deletion);
+  /* from here a crash deletes the factor at the next start */
+  if (!vpush_factor_store_remove (store, self->record->sid, &error))
+    {
+      delete_done (call, error);
+      factor_call_free (call);
+      return;
+    }
+  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, delete_key_loaded_cb, call);
 }
 
 static gboolean

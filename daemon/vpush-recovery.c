@@ -231,9 +231,10 @@ remote_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       step_failed (self, error);
       return;
     }
-  g_message ("crash recovery: deleted factor %s (identity %s of service %s), which an "
-             "interrupted enrollment had created",
-             entry->factor->sid, entry->identity, entry->service_sid);
+  g_message ("crash recovery: deleted factor %s (identity %s of service %s), %s",
+             entry->factor->sid, entry->identity, entry->service_sid,
+             entry->deleting ? "whose deletion was interrupted"
+                             : "which an interrupted enrollment had created");
   delete_keys (self, entry_done, entry->factor->sid, entry->id, NULL);
 }
 
@@ -254,16 +255,27 @@ recover_entry (VpushRecovery *self, VpushEnrollment *entry)
       delete_keys (self, entry_done, entry->id, NULL);
       return;
     }
+  /* a deletion removes the record right after its entry is written: with the record
+   * still there it had not begun, and the factor stays */
   if (vpush_factor_store_has_record (self->store, entry->factor->sid))
     {
-      g_message ("crash recovery: enrollment %s of factor %s had finished", entry->id,
-                 entry->factor->sid);
+      if (entry->deleting)
+        g_message ("crash recovery: the deletion of factor %s had not begun; it stays",
+                   entry->factor->sid);
+      else
+        g_message ("crash recovery: enrollment %s of factor %s had finished", entry->id,
+                   entry->factor->sid);
       delete_keys (self, entry_done, entry->id, NULL);
       return;
     }
-  g_message ("crash recovery: enrollment %s of factor %s (identity %s of service %s) was "
-             "interrupted; deleting the factor",
-             entry->id, entry->factor->sid, entry->identity, entry->service_sid);
+  if (entry->deleting)
+    g_message ("crash recovery: the deletion of factor %s (identity %s of service %s) was "
+               "interrupted; finishing it",
+               entry->factor->sid, entry->identity, entry->service_sid);
+  else
+    g_message ("crash recovery: enrollment %s of factor %s (identity %s of service %s) was "
+               "interrupted; deleting the factor",
+               entry->id, entry->factor->sid, entry->identity, entry->service_sid);
   recover_remote (self, entry);
 }
 
@@ -295,6 +307,14 @@ provisional_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_
   if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
     {
       step_failed (self, error);
+      return;
+    }
+  if (entry->deleting)
+    {
+      /* a deletion deletes the key only once the API has deleted the factor (or found
+       * it gone): only the entry was left */
+      g_message ("crash recovery: the deletion of factor %s had finished", entry->factor->sid);
+      entry_done (self);
       return;
     }
   /* Without a key the factor can't be verified: enrollment verifies only after the key is in

@@ -433,3 +433,70 @@ def test_killed_before_answer(factor, daemon, client, emulator):
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
     assert emulator.answer_posts(ch["sid"]) == 1
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+# ---------------------------------------------------------------------------------------
+# Deletion
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_killed_during_delete(factor, daemon, client, emulator, session, when):
+    """Killed while the DELETE is in flight ('before': the API deletes the factor after
+    the kill; 'after': before it, the reply was lost). The next start finishes the deletion:
+    no record, no key, no factor object, nothing left at the API; before, the factor came
+    back whole though the API no longer had it."""
+    hold(emulator, r"/Factors/%s\Z" % factor.sid, method="DELETE", when=when)
+    vt.PendingCall(client, "Delete", None, factor.path, vt.FACTOR_IFACE)
+    wait_held(emulator)
+    [entry] = journal(daemon)
+    assert entry["deleting"] is True and entry["factor"]["sid"] == factor.sid
+    assert records(daemon) == []
+    crash(daemon)
+    release(emulator)
+    vt.wait_until(lambda: emulator.state()["factors"][factor.sid]["deleted"], 10,
+                  what="the DELETE to be handled")
+
+    restart(daemon)
+    assert "the deletion of factor %s" % factor.sid in daemon.log_text()
+    assert_no_orphans(daemon, client, session, emulator, factor.identity,
+                      [entry["id"], factor.sid])
+
+
+def test_killed_before_the_record_went(factor, daemon, client, emulator, session):
+    """A deletion's entry is written before its record is removed: killed between the two
+    (reproduced by writing the entry a kill there leaves), the factor stays, whole."""
+    entry = {"id": "enroll-" + uuid.uuid4().hex, "service_sid": emulator.service_sid,
+             "identity": factor.identity, "friendly_name": factor.friendly_name,
+             "started_at": vt.rfc3339(time.time()), "deleting": True}
+    with open(os.path.join(daemon.state_dir, "factors", factor.sid + ".json")) as f:
+        entry["factor"] = json.load(f)
+    crash(daemon)
+    os.makedirs(os.path.join(daemon.state_dir, "enrolling"), exist_ok=True)
+    with open(os.path.join(daemon.state_dir, "enrolling", entry["id"] + ".json"), "w") as f:
+        json.dump(entry, f)
+
+    restart(daemon)
+    assert "the deletion of factor %s had not begun" % factor.sid in daemon.log_text()
+    assert journal(daemon) == []
+    assert records(daemon) == [factor.sid]
+    assert client.factor_paths() == [factor.path]
+    assert len(keys(session, factor.sid)) == 1
+    assert emulator.fetch_factor(factor.identity, factor.sid).status == 200
+
+
+def test_failed_delete_keeps_the_factor(factor, daemon, client, emulator, session):
+    """A DELETE the API refuses: nothing was deleted, so the record is back, the journal
+    entry gone, and the factor works as before."""
+    emulator.fault(r"/Factors/%s\Z" % factor.sid, status=400, method="DELETE")
+    with pytest.raises(vt.DBusCallError) as e:
+        client.factor_delete(factor.path)
+    assert e.value.name == vt.ERR_PREFIX + "Api", e.value
+    assert journal(daemon) == []
+    assert records(daemon) == [factor.sid]
+    check_state_dir(daemon)
+    assert client.factor_paths() == [factor.path]
+    assert len(keys(session, factor.sid)) == 1
+    daemon.restart()
+    assert client.factor_paths() == [factor.path]
+    ch = emulator.create_challenge(factor.identity, factor.sid)
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
