@@ -28,8 +28,8 @@ vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summa
   return context;
 }
 
-static void
-print_json_error (const gchar *name, const gchar *message, int code)
+void
+vpushctl_print_json_error (Vpushctl *ctl, const gchar *name, const gchar *message, int code)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) node = NULL;
@@ -49,7 +49,8 @@ print_json_error (const gchar *name, const gchar *message, int code)
   json_builder_end_object (builder);
   json_builder_end_object (builder);
   node = json_builder_get_root (builder);
-  vpushctl_print_json (node, TRUE);
+  /* monitor prints one object per line, its error too */
+  vpushctl_print_json (node, g_strcmp0 (ctl->command, "monitor") != 0);
 }
 
 int
@@ -63,7 +64,7 @@ vpushctl_usage (Vpushctl *ctl, const gchar *format, ...)
   va_end (args);
   g_printerr ("vpushctl %s: %s\nTry “vpushctl %s --help”.\n", ctl->command, message, ctl->command);
   if (ctl->json)
-    print_json_error (NULL, message, VPUSHCTL_EXIT_USAGE);
+    vpushctl_print_json_error (ctl, NULL, message, VPUSHCTL_EXIT_USAGE);
   return VPUSHCTL_EXIT_USAGE;
 }
 
@@ -202,7 +203,7 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
                 "the session bus's log if systemd did not start it\n",
                 ctl->command);
   if (ctl->json)
-    print_json_error (name, stripped->message, code);
+    vpushctl_print_json_error (ctl, name, stripped->message, code);
   return code;
 }
 

@@ -39,6 +39,28 @@ commands_description (void)
   return g_string_free (text, FALSE);
 }
 
+/* Whether -j or --json comes before the command: the options may not have parsed */
+static gboolean
+wants_json (int argc, char **argv)
+{
+  for (int i = 1; i < argc && argv[i][0] == '-'; i++)
+    {
+      if (g_str_equal (argv[i], "--json") || g_str_equal (argv[i], "-j"))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* An error before any command runs: in words on stderr, and as JSON with --json */
+static int
+global_usage (Vpushctl *ctl, const gchar *message, const gchar *more)
+{
+  g_printerr ("vpushctl: %s\n%s", message, more);
+  if (ctl->json)
+    vpushctl_print_json_error (ctl, NULL, message, VPUSHCTL_EXIT_USAGE);
+  return VPUSHCTL_EXIT_USAGE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -65,8 +87,9 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
-      g_printerr ("vpushctl: %s\nTry “vpushctl --help”.\n", error->message);
-      return VPUSHCTL_EXIT_USAGE;
+      /* GOption takes back what it set when it fails */
+      ctl.json = wants_json (argc, argv);
+      return global_usage (&ctl, error->message, "Try “vpushctl --help”.\n");
     }
   if (version)
     {
@@ -77,8 +100,7 @@ main (int argc, char **argv)
     {
       g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);
 
-      g_printerr ("%s", help);
-      return VPUSHCTL_EXIT_USAGE;
+      return global_usage (&ctl, "which command?", help);
     }
   if (g_str_equal (argv[1], "help"))
     {
@@ -99,6 +121,9 @@ main (int argc, char **argv)
         return rc;
       }
 
-  g_printerr ("vpushctl: unknown command “%s”\nTry “vpushctl --help”.\n", argv[1]);
-  return VPUSHCTL_EXIT_USAGE;
+  {
+    g_autofree gchar *message = g_strdup_printf ("unknown command “%s”", argv[1]);
+
+    return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
+  }
 }

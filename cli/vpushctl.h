@@ -42,6 +42,8 @@ typedef int (*VpushctlCommandFunc) (Vpushctl *ctl, int argc, char **argv);
 GOptionContext *vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summary,
                                       const GOptionEntry *entries);
 int vpushctl_usage (Vpushctl *ctl, const gchar *format, ...) G_GNUC_PRINTF (2, 3);
+/* {"error": {"name", "message", "exit_code"}} on standard output (name nullable) */
+void vpushctl_print_json_error (Vpushctl *ctl, const gchar *name, const gchar *message, int code);
 /* Prints the error in words (and as JSON with --json); returns the exit code. */
 int vpushctl_fail (Vpushctl *ctl, const GError *error);
 GVariant *vpushctl_call (Vpushctl *ctl, const gchar *path, const gchar *interface,

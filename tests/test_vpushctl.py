@@ -142,6 +142,15 @@ def test_usage_errors(session):
     assert r.json()["error"] == {"name": None, "exit_code": USAGE,
                                  "message": "give exactly one of --transaction-id and "
                                             "--challenge-sid"}
+    # errors before any command runs are JSON too with --json (vpushctl(1))
+    for args, message in ((["-j", "bogus"], "unknown command “bogus”"),
+                          (["--json"], "which command?"),
+                          (["-j", "--frob", "x"], "Unknown option --frob")):
+        r = fails(ctl(session, *args), USAGE)
+        assert r.json()["error"] == {"name": None, "exit_code": USAGE, "message": message}, r
+    # monitor's error is one line, as its events are
+    r = fails(ctl(session, "-j", "monitor", "extra"), USAGE)
+    assert len(r.out.splitlines()) == 1 and r.json()["error"]["exit_code"] == USAGE, r
 
 
 def test_version_and_help(session):
