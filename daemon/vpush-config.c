@@ -141,8 +141,9 @@ check_url (const gchar *file, const gchar *group, const gchar *key, const gchar 
   /* the journal keeps what this says: not a password that came with the URL */
   shown = vpush_http_url_redacted (url);
   g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-               "%s: [%s] %s: \"%s\" is not an https URL (http only to a loopback host): %s", file,
-               group, key, shown, local_error->message);
+               "%s: [%s] %s: \"%s\" can't be used (an https URL, or http to a loopback host, "
+               "without a user name or password): %s",
+               file, group, key, shown, local_error->message);
   return FALSE;
 }
 

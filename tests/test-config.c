@@ -203,30 +203,32 @@ test_config_invalid (void)
       "[Keyring] TimeoutMs: \"99\" is not a whole number from 100 to 120000" },
     { "[Verify]\nBaseUrl=\n", "[Verify] BaseUrl: must not be empty" },
     { "[Verify]\nBaseUrl=ftp://verify.example.com/v2/\n",
-      "[Verify] BaseUrl: \"ftp://verify.example.com/v2/\" is not an https URL" },
+      "[Verify] BaseUrl: \"ftp://verify.example.com/v2/\" can't be used" },
     { "[Verify]\nBaseUrl=verify.twilio.com/v2/\n",
-      "[Verify] BaseUrl: \"verify.twilio.com/v2/\" is not an https URL" },
+      "[Verify] BaseUrl: \"verify.twilio.com/v2/\" can't be used" },
     { "[Verify]\nBaseUrl=http://verify.twilio.com/v2/\n",
-      "[Verify] BaseUrl: \"http://verify.twilio.com/v2/\" is not an https URL" },
+      "[Verify] BaseUrl: \"http://verify.twilio.com/v2/\" can't be used" },
     { "[Verify]\nBaseUrl=http://192.168.1.10:8080/v2/\n",
-      "[Verify] BaseUrl: \"http://192.168.1.10:8080/v2/\" is not an https URL" },
+      "[Verify] BaseUrl: \"http://192.168.1.10:8080/v2/\" can't be used" },
     /* a password that came with a URL is not repeated (the message goes to the journal) */
     { "[Verify]\nBaseUrl=https://AC123:s3cr3t@verify.twilio.com/v2/\n",
-      "[Verify] BaseUrl: \"https://…@verify.twilio.com/v2/\" is not an https URL (http only to "
-      "a loopback host): the URL to “verify.twilio.com” must not carry a user name or password" },
+      "[Verify] BaseUrl: \"https://…@verify.twilio.com/v2/\" can't be used (an https URL, or "
+      "http to a loopback host, without a user name or password): the URL to “verify.twilio.com” "
+      "must not carry a user name or password" },
     { "[Verify]\nBaseUrl=https://AC123:s3cr3t@verify twilio/v2/\n",
-      "[Verify] BaseUrl: \"https://…@verify twilio/v2/\" is not an https URL (http only to a "
-      "loopback host): URL “https://…@verify twilio/v2/” is not valid" },
+      "[Verify] BaseUrl: \"https://…@verify twilio/v2/\" can't be used (an https URL, or http "
+      "to a loopback host, without a user name or password): URL “https://…@verify twilio/v2/” is "
+      "not valid" },
     { "[Verify]\nBaseUrl=https://AC1:pa/s3cr3t@verify.twilio.com/v2/\n",
-      "[Verify] BaseUrl: \"https://…@verify.twilio.com/v2/\" is not an https URL" },
+      "[Verify] BaseUrl: \"https://…@verify.twilio.com/v2/\" can't be used" },
     { "[Verify]\nBaseUrl=https://u:pa#s3cr3t@host/\n",
-      "[Verify] BaseUrl: \"https://…@host/\" is not an https URL" },
-    { "[Verify]\nBaseUrl=u:s3cr3t@host/x\n", "[Verify] BaseUrl: \"…@host/x\" is not an https URL" },
+      "[Verify] BaseUrl: \"https://…@host/\" can't be used" },
+    { "[Verify]\nBaseUrl=u:s3cr3t@host/x\n", "[Verify] BaseUrl: \"…@host/x\" can't be used" },
     { "[Push]\nUrl=https://u:s3cr3t@ntfy.example.com/topic/json # mine\n",
       "[Push] Url: \"https://…@ntfy.example.com/topic/json # mine\": a comment goes on a line "
       "of its own" },
     { "[Push]\nUrl=http://ntfy.example.com/topic/json\n",
-      "[Push] Url: \"http://ntfy.example.com/topic/json\" is not an https URL" },
+      "[Push] Url: \"http://ntfy.example.com/topic/json\" can't be used" },
     { "[Verify]\nCaFile=relative/ca.pem\n",
       "[Verify] CaFile: \"relative/ca.pem\" is not an absolute path to an existing file" },
     { "[Verify]\nCaFile=/nonexistent/vpush/ca.pem\n",
