@@ -65,10 +65,14 @@ def test_list_during_a_delete_is_not_found(daemon, client, emulator):
     """A ListChallenges whose request reaches the API after a Delete there gets the API's
     404 for the factor: the call says the factor was deleted, NotFound, not Error.Api."""
     f = vt.enroll(client, emulator)
-    emulator.fault(r"/Challenges\Z", action="delay", seconds=2.0, method="GET", when="before")
+    # held until the delete is done, however long that takes
+    emulator.fault(r"/Challenges\Z", action="delay", seconds=600, method="GET", when="before")
     call = vt.PendingCall(client, "ListChallenges", vt.asv({}), f.path, vt.FACTOR_IFACE)
-    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the list held")
-    client.factor_delete(f.path)
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN, what="the list held")
+        client.factor_delete(f.path)
+    finally:
+        emulator.clear_faults()
     call.wait()
     assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
     assert "factor %s was deleted" % f.sid in call.error.message, call.error
@@ -119,8 +123,9 @@ def test_concurrent_deletes_share_one_outcome(daemon, client, emulator, session)
     item") for a factor that was deleted, and at times libsecret returned a task twice."""
     f = vt.enroll(client, emulator)
     keep = vt.enroll(client, emulator)
-    # the first one's DELETE is held, so the others come while it is in flight
-    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=1.0, method="DELETE",
+    # the first one's DELETE is held, so the others come while it is in flight (for less
+    # than the request timeout, 5 s, after which it would be sent again)
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=2.5, method="DELETE",
                    when="after")
     calls = [vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE) for _ in range(3)]
     for call in calls:
@@ -141,12 +146,17 @@ def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
     at the API) would come back at the next start."""
     f = vt.enroll(client, emulator, verify=(method == "Update"))
     keep = vt.enroll(client, emulator)
-    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=2.0, method="POST",
+    # held until the delete is done, however long that takes
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="POST",
                    when="after")
     arg = vt.asv({"friendly-name": "renamed"}) if method == "Update" else None
     call = vt.PendingCall(client, method, arg, f.path, vt.FACTOR_IFACE)
-    vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the request held")
-    client.factor_delete(f.path)
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the request held")
+        client.factor_delete(f.path)
+    finally:
+        emulator.clear_faults()
     record = os.path.join(daemon.state_dir, "factors", f.sid + ".json")
     assert not os.path.exists(record)
 

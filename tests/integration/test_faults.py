@@ -594,7 +594,8 @@ def test_approval_reports_a_refused_poll(fdaemon, factor, client, emulator):
     emulator.fault(list_path(factor), status=404, code=60390, method="GET", count=10)
     try:
         e = expect_error(ERR_API, client.approve,
-                         {"transaction-id": vt.new_transaction_id(), "timeout-ms": 1000})
+                         {"transaction-id": vt.new_transaction_id(),
+                          "timeout-ms": int(1000 * vt.SLOWDOWN)})
     finally:
         emulator.clear_faults()
     assert e.message.startswith("factor %s: HTTP 404" % factor.sid), e.message
