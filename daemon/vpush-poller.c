@@ -405,6 +405,16 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   fp->outstanding--;
   if (fp->key == NULL || vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) == NULL)
     {
+      /* the factor is there, its key is not: not a "no such factor" but a broken one */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND)
+          && vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) != NULL)
+        {
+          g_clear_error (&error);
+          error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                               "the key of factor %s is not in the Secret Service (deleted "
+                               "there?): the factor can't be used; delete it and enroll again",
+                               fp->sid);
+        }
       if (error)
         set_error (fp, error);
       maybe_done (fp);

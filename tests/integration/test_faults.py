@@ -8,6 +8,7 @@ One vpushd for the module, with short timeouts: 1 s per request, 3 s of retries.
 is hourly, so that only the calls a test makes meet its faults.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -585,6 +586,24 @@ def test_refresh_error_names_its_factor(fdaemon, factor, client, emulator):
     finally:
         emulator.clear_faults()
     assert e.message.startswith("factor %s: HTTP 400" % factor.sid), e.message
+
+
+def test_missing_key_is_a_broken_factor(session, fdaemon, factor, client, emulator):
+    """A factor whose key was deleted from the keyring behind vpushd's back: a Refresh
+    still polls the other factors, and its error names the broken one as such
+    (Error.Failed), not NotFound, which would say there is no such factor."""
+    broken = vt.enroll(client, emulator)
+    subprocess.run(["secret-tool", "clear", "factor-sid", broken.sid], env=session.env,
+                   timeout=20, check=True)
+    fdaemon.restart()  # a running vpushd keeps the key it has read
+    try:
+        ch = emulator.create_challenge(factor.identity, factor.sid)
+        e = expect_error(ERR_FAILED, client.refresh)
+        assert e.message.startswith("factor %s: the key of factor %s is not in the Secret "
+                                    "Service" % (broken.sid, broken.sid)), e.message
+        assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    finally:
+        client.factor_delete(broken.path)  # without its key: here only
 
 
 def test_approval_reports_a_refused_poll(fdaemon, factor, client, emulator):
