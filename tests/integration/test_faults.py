@@ -8,6 +8,7 @@ One vpushd for the module, with short timeouts: 1 s per request, 3 s of retries.
 is hourly, so that only the calls a test makes meet its faults.
 """
 
+import contextlib
 import subprocess
 import time
 
@@ -70,8 +71,17 @@ def patient_daemon(session, fdaemon, factor, emulator):
     factor) with the longest request timeout the configuration allows, 120 s: an answer
     the test holds with a delay rule stays in flight until the test lets it go
     (clear_faults()). The module's vpushd is back afterwards."""
+    with verify_settings(session, fdaemon, emulator, TimeoutMs="120000") as d:
+        yield d
+
+
+@contextlib.contextmanager
+def verify_settings(session, fdaemon, emulator, **verify):
+    """vpushd in place of the module's (same state directory, so the same factor) with
+    these [Verify] settings; the faults are cleared and the module's vpushd is back
+    afterwards."""
     config = {group: dict(keys) for group, keys in CONFIG.items()}
-    config["Verify"]["TimeoutMs"] = "120000"
+    config["Verify"].update(verify)
     fdaemon.stop()
     d = vt.Daemon(session, emulator, state_dir=fdaemon.state_dir, config=config)
     try:
@@ -425,21 +435,12 @@ def test_timeout_bounds_a_call_while_the_api_fails(session, fdaemon, factor, cli
     falls, too close to the call's 1 s to tell the two apart. So this test runs vpushd with
     RetryTimeoutMs=60000: a list is then retried until 51 s in at the earliest (no retry
     starts with less than its wait, at most 8 s, and 1 s left)."""
-    config = {group: dict(keys) for group, keys in CONFIG.items()}
-    config["Verify"]["RetryTimeoutMs"] = "60000"
-    fdaemon.stop()
-    d = vt.Daemon(session, emulator, state_dir=fdaemon.state_dir, config=config)
-    try:
-        d.start()
+    with verify_settings(session, fdaemon, emulator, RetryTimeoutMs="60000"):
         emulator.fault(list_path(factor), status=503, method="GET", count=1000)
         t0 = time.monotonic()
         with pytest.raises(vt.DBusCallError) as e:
             client.approve({"transaction-id": vt.new_transaction_id(), "timeout-ms": 1000})
         elapsed = time.monotonic() - t0
-    finally:
-        emulator.clear_faults()
-        d.stop()
-        fdaemon.start()
     # at its timeout-ms, and long before the lists' retries end (51 s or more)
     assert 0.9 <= elapsed < 1 + 4 * vt.SLOWDOWN, elapsed
     assert e.value.name in (ERR_API, vt.ERR_NOT_FOUND), e.value
