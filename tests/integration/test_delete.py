@@ -65,8 +65,11 @@ def test_list_during_a_delete_is_not_found(daemon, client, emulator):
     """A ListChallenges whose request reaches the API after a Delete there gets the API's
     404 for the factor: the call says the factor was deleted, NotFound, not Error.Api."""
     f = vt.enroll(client, emulator)
-    # held until the delete is done, however long that takes
-    emulator.fault(r"/Challenges\Z", action="delay", seconds=600, method="GET", when="before")
+    # every list of challenges is held until the delete is done, however long that takes:
+    # the poller's too, which would otherwise be the one held while this call's list went
+    # through (the path is the same)
+    emulator.fault(r"/Entities/%s/Challenges\Z" % f.identity, action="delay", seconds=600,
+                   method="GET", when="before", count=100)
     call = vt.PendingCall(client, "ListChallenges", vt.asv({}), f.path, vt.FACTOR_IFACE)
     try:
         vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN, what="the list held")
