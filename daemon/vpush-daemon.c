@@ -264,6 +264,9 @@ main (int argc, char **argv)
                                on_name_acquired, on_name_lost, &d, NULL);
   g_main_loop_run (d.loop);
 
+  /* a write asked for is done before vpushd exits (its caller hears nothing now): an API
+   * change already made is not lost from the factor's record */
+  vpush_factor_store_flush (vpush_manager_get_factor_store (d.manager));
   if (d.owner_id)
     g_bus_unown_name (d.owner_id);
   g_clear_handle_id (&d.watchdog_id, g_source_remove);

@@ -72,20 +72,30 @@ enroll_reply_error (Enroll *e)
  * stays named in the journal, with the key it needs, for the crash recovery of the next start. */
 
 static void
-rollback_done (Enroll *e, gboolean undone)
+rollback_journal_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  Enroll *e = user_data;
   g_autoptr (GError) error = NULL;
 
-  if (e->journaled)
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    g_warning ("enrollment rollback: %s", error->message);
+  enroll_reply_error (e);
+  enroll_free (e);
+}
+
+static void
+rollback_done (Enroll *e, gboolean undone)
+{
+  if (e->journaled && undone)
     {
-      if (!undone)
-        g_warning ("enrollment rollback: enrollment %s stays in the journal; it is undone at the "
-                   "next start",
-                   e->journal->id);
-      else if (!vpush_factor_store_remove_enrollment (vpush_manager_get_factor_store (e->manager),
-                                                      e->journal->id, &error))
-        g_warning ("enrollment rollback: %s", error->message);
+      vpush_factor_store_remove_enrollment_async (vpush_manager_get_factor_store (e->manager),
+                                                  e->journal->id, rollback_journal_removed_cb, e);
+      return;
     }
+  if (e->journaled)
+    g_warning ("enrollment rollback: enrollment %s stays in the journal; it is undone at the "
+               "next start",
+               e->journal->id);
   enroll_reply_error (e);
   enroll_free (e);
 }
@@ -164,29 +174,17 @@ enroll_fail (Enroll *e, GError *error)
 }
 
 static void
-enroll_complete (Enroll *e)
+journal_dropped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  Enroll *e = user_data;
   g_autoptr (VpushFactor) factor = NULL;
   g_autoptr (GError) error = NULL;
   const gchar *path;
   g_autofree gchar *caller = NULL;
 
-  g_free (e->record->push_url);
-  e->record->push_url = g_strdup (e->push_url);
-  g_free (e->record->metadata); /* the API's copy, from map_create_factor */
-  e->record->metadata = g_strdup (e->metadata);
-  if (!vpush_factor_store_save (vpush_manager_get_factor_store (e->manager), e->record, &error))
-    {
-      enroll_fail (e, g_steal_pointer (&error));
-      return;
-    }
   /* the record is the factor now; a journal entry left here is dropped at the next start */
-  if (!vpush_factor_store_remove_enrollment (vpush_manager_get_factor_store (e->manager),
-                                             e->journal->id, &error))
-    {
-      g_warning ("enrolled factor %s, but %s", e->record->sid, error->message);
-      g_clear_error (&error);
-    }
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    g_warning ("enrolled factor %s, but %s", e->record->sid, error->message);
 
   vpush_manager_cache_key (e->manager, e->record->sid, e->key);
   factor = vpush_factor_new (e->manager, vpush_factor_record_copy (e->record));
@@ -199,6 +197,32 @@ enroll_complete (Enroll *e)
                    e->record->status);
   g_dbus_method_invocation_return_value (e->invocation, g_variant_new ("(o)", path));
   enroll_free (e);
+}
+
+static void
+record_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  VpushFactorStore *store = VPUSH_FACTOR_STORE (source);
+  GError *error = NULL;
+
+  if (!vpush_factor_store_write_finish (store, result, &error))
+    {
+      enroll_fail (e, error);
+      return;
+    }
+  vpush_factor_store_remove_enrollment_async (store, e->journal->id, journal_dropped_cb, e);
+}
+
+static void
+enroll_complete (Enroll *e)
+{
+  g_free (e->record->push_url);
+  e->record->push_url = g_strdup (e->push_url);
+  g_free (e->record->metadata); /* the API's copy, from map_create_factor */
+  e->record->metadata = g_strdup (e->metadata);
+  vpush_factor_store_save_async (vpush_manager_get_factor_store (e->manager), e->record,
+                                 record_saved_cb, e);
 }
 
 static void
@@ -262,11 +286,27 @@ key_stored_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+journal_factor_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  GError *error = NULL;
+
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    {
+      enroll_fail (e, error);
+      return;
+    }
+  g_debug ("created factor %s, storing its key", e->record->sid);
+  vpush_keystore_store_async (vpush_manager_get_keystore (e->manager), e->record->sid,
+                              e->service_sid, e->friendly_name, e->key->key, NULL, key_stored_cb,
+                              e);
+}
+
+static void
 created_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Enroll *e = user_data;
   GError *error = NULL;
-  g_autoptr (GError) journal_error = NULL;
 
   e->record = vpush_verify_create_factor_finish (VPUSH_VERIFY (source), result, &error);
   if (e->record == NULL)
@@ -282,16 +322,8 @@ created_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   vpush_manager_note_api_result (e->manager, NULL);
   e->journal->factor = vpush_factor_record_copy (e->record);
-  if (!vpush_factor_store_save_enrollment (vpush_manager_get_factor_store (e->manager), e->journal,
-                                           &journal_error))
-    {
-      enroll_fail (e, g_steal_pointer (&journal_error));
-      return;
-    }
-  g_debug ("created factor %s, storing its key", e->record->sid);
-  vpush_keystore_store_async (vpush_manager_get_keystore (e->manager), e->record->sid,
-                              e->service_sid, e->friendly_name, e->key->key, NULL, key_stored_cb,
-                              e);
+  vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (e->manager), e->journal,
+                                            journal_factor_saved_cb, e);
 }
 
 static void
@@ -416,6 +448,27 @@ check_request (Enroll *e, GVariant *request, GError **error)
   return TRUE;
 }
 
+/* the journal entry first, then the key under its provisional name: from the create on, a
+ * crash leaves a factor that the next start can delete (docs/crash-safety.md) */
+static void
+journal_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Enroll) e = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    {
+      g_prefix_error (&error, "cannot keep the enrollment journal: ");
+      vpush_manager_return_error (e->invocation, error);
+      return;
+    }
+  e->journaled = TRUE;
+  vpush_keystore_store_async (vpush_manager_get_keystore (e->manager), e->journal->id,
+                              e->service_sid, e->friendly_name, e->key->key, NULL,
+                              provisional_key_stored_cb, e);
+  e = NULL; /* owned by the callback now */
+}
+
 static void enroll_allowed (gpointer data);
 
 static void
@@ -469,19 +522,9 @@ enroll_allowed (gpointer data)
   e->key = vpush_key_box_new (g_steal_pointer (&key));
   e->public_key = g_steal_pointer (&public_key);
 
-  /* the journal entry first, then the key under its provisional name: from the create on, a
-   * crash leaves a factor that the next start can delete (docs/crash-safety.md) */
   e->journal = vpush_enrollment_new (e->service_sid, e->identity, e->friendly_name);
-  if (!vpush_factor_store_save_enrollment (vpush_manager_get_factor_store (manager), e->journal,
-                                           &error))
-    {
-      g_prefix_error (&error, "cannot keep the enrollment journal: ");
-      vpush_manager_return_error (invocation, error);
-      return;
-    }
-  e->journaled = TRUE;
-  vpush_keystore_store_async (vpush_manager_get_keystore (manager), e->journal->id, e->service_sid,
-                              e->friendly_name, e->key->key, NULL, provisional_key_stored_cb, e);
+  vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (manager), e->journal,
+                                            journal_saved_cb, e);
   e = NULL; /* owned by the callback now */
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include "vpush-enrollment.h"
 #include "vpush-json.h"
 #include "vpush-keyfile.h"
 #include "vpush-time.h"
@@ -23,6 +24,8 @@ struct _VpushFactorStore
   gchar *factors_dir;
   gchar *enrolling_dir;
   gchar *clock_path;
+  /* one thread, so writes and removals happen one at a time, in the order asked for */
+  GThreadPool *writer;
 };
 
 G_DEFINE_TYPE (VpushFactorStore, vpush_factor_store, G_TYPE_OBJECT)
@@ -32,6 +35,8 @@ vpush_factor_store_finalize (GObject *object)
 {
   VpushFactorStore *self = VPUSH_FACTOR_STORE (object);
 
+  /* every queued write holds a reference to the store: none is left by now */
+  g_thread_pool_free (self->writer, FALSE, TRUE);
   g_free (self->dir);
   g_free (self->factors_dir);
   g_free (self->enrolling_dir);
@@ -66,6 +71,114 @@ ensure_dir (const gchar *path, GError **error)
   return TRUE;
 }
 
+/* ---- the writer: a queue, so that the main loop never waits on the disk ---- */
+
+typedef struct
+{
+  gchar *path;
+  gchar *text; /* NULL: remove path */
+  gsize length;
+  gchar *dir;    /* nullable: created first */
+  gboolean warn; /* nobody asked for the outcome: a failure is logged here */
+} StoreWrite;
+
+static void
+store_write_free (StoreWrite *w)
+{
+  g_free (w->path);
+  g_free (w->text);
+  g_free (w->dir);
+  g_free (w);
+}
+
+/* An absent file is not an error: removing is idempotent. */
+static gboolean
+remove_file (const gchar *path, GError **error)
+{
+  if (g_unlink (path) != 0 && errno != ENOENT)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* In the writer's thread: atomic (a temp file renamed over the old) and durable (fsync) */
+static void
+writer_run (gpointer data, gpointer user_data)
+{
+  g_autoptr (GTask) task = data;
+  StoreWrite *w = g_task_get_task_data (task);
+  GError *error = NULL;
+  gboolean ok;
+
+  ok = (w->dir == NULL || ensure_dir (w->dir, &error))
+       && (w->text != NULL ? g_file_set_contents_full (
+               w->path, w->text, (gssize)w->length,
+               G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600, &error)
+                           : remove_file (w->path, &error));
+  if (!ok)
+    {
+      if (w->warn)
+        g_warning ("%s", error->message);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+queue_write (VpushFactorStore *self, StoreWrite *w, GAsyncReadyCallback callback,
+             gpointer user_data)
+{
+  GTask *task = g_task_new (self, NULL, callback, user_data);
+  g_autoptr (GError) error = NULL;
+
+  g_task_set_source_tag (task, queue_write);
+  w->warn = callback == NULL;
+  g_task_set_task_data (task, w, (GDestroyNotify)store_write_free);
+  /* on failure the write stays queued for the pool's next thread */
+  if (!g_thread_pool_push (self->writer, task, &error))
+    g_warning ("the state directory's writer: %s", error->message);
+}
+
+/* A request that can't be written: told the way a failed write is */
+static void
+report_error (VpushFactorStore *self, GAsyncReadyCallback callback, gpointer user_data,
+              GError *error)
+{
+  if (callback == NULL)
+    {
+      g_warning ("%s", error->message);
+      g_error_free (error);
+      return;
+    }
+  g_task_report_error (self, callback, user_data, queue_write, error);
+}
+
+gboolean
+vpush_factor_store_write_finish (VpushFactorStore *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+vpush_factor_store_flush (VpushFactorStore *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
+
+  g_thread_pool_free (self->writer, FALSE, TRUE);
+  self->writer = g_thread_pool_new (writer_run, NULL, 1, FALSE, &error);
+  g_assert (self->writer != NULL);
+}
+
 VpushFactorStore *
 vpush_factor_store_new (const gchar *dir, GError **error)
 {
@@ -78,7 +191,9 @@ vpush_factor_store_new (const gchar *dir, GError **error)
   self->factors_dir = g_build_filename (dir, FACTORS_SUBDIR, NULL);
   self->enrolling_dir = g_build_filename (dir, ENROLLING_SUBDIR, NULL);
   self->clock_path = g_build_filename (dir, CLOCK_FILE, NULL);
-  if (!ensure_dir (self->dir, error) || !ensure_dir (self->factors_dir, error))
+  self->writer = g_thread_pool_new (writer_run, NULL, 1, FALSE, error);
+  if (self->writer == NULL || !ensure_dir (self->dir, error)
+      || !ensure_dir (self->factors_dir, error))
     return NULL;
   return g_steal_pointer (&self);
 }
@@ -100,19 +215,26 @@ record_path (VpushFactorStore *self, const gchar *factor_sid, GError **error)
   return g_build_filename (self->factors_dir, name, NULL);
 }
 
-static gboolean
-write_json (const gchar *path, JsonNode *node, GError **error)
+static StoreWrite *
+store_write_new_json (gchar *path, JsonNode *node)
 {
   g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autofree gchar *text = NULL;
-  gsize len;
+  StoreWrite *w = g_new0 (StoreWrite, 1);
 
   json_generator_set_pretty (generator, TRUE);
   json_generator_set_root (generator, node);
-  text = json_generator_to_data (generator, &len);
-  return g_file_set_contents_full (path, text, (gssize)len,
-                                   G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                   0600, error);
+  w->path = path;
+  w->text = json_generator_to_data (generator, &w->length);
+  return w;
+}
+
+static StoreWrite *
+store_write_new_removal (gchar *path)
+{
+  StoreWrite *w = g_new0 (StoreWrite, 1);
+
+  w->path = path;
+  return w;
 }
 
 /* A state file's JSON: checked as JSON from the network is, since a damaged or planted
@@ -205,48 +327,43 @@ vpush_factor_store_load_all (VpushFactorStore *self, GError **error)
   return g_steal_pointer (&records);
 }
 
-gboolean
-vpush_factor_store_save (VpushFactorStore *self, const VpushFactorRecord *record, GError **error)
+void
+vpush_factor_store_save_async (VpushFactorStore *self, const VpushFactorRecord *record,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autofree gchar *path = NULL;
   g_autoptr (JsonNode) node = NULL;
+  GError *error = NULL;
+  gchar *path;
 
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
-  g_return_val_if_fail (record != NULL, FALSE);
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
+  g_return_if_fail (record != NULL);
 
-  path = record_path (self, record->sid, error);
+  path = record_path (self, record->sid, &error);
   if (path == NULL)
-    return FALSE;
-  node = vpush_factor_record_to_json (record);
-  return write_json (path, node, error);
-}
-
-/* An absent file is not an error: removing is idempotent. */
-static gboolean
-remove_file (const gchar *path, GError **error)
-{
-  if (g_unlink (path) != 0 && errno != ENOENT)
     {
-      int errsv = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
-                   g_strerror (errsv));
-      return FALSE;
+      report_error (self, callback, user_data, error);
+      return;
     }
-  return TRUE;
+  node = vpush_factor_record_to_json (record);
+  queue_write (self, store_write_new_json (path, node), callback, user_data);
 }
 
-gboolean
-vpush_factor_store_remove (VpushFactorStore *self, const gchar *factor_sid, GError **error)
+void
+vpush_factor_store_remove_async (VpushFactorStore *self, const gchar *factor_sid,
+                                 GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autofree gchar *path = NULL;
+  GError *error = NULL;
+  gchar *path;
 
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
 
-  path = record_path (self, factor_sid, error);
+  path = record_path (self, factor_sid, &error);
   if (path == NULL)
-    return FALSE;
-  return remove_file (path, error);
+    {
+      report_error (self, callback, user_data, error);
+      return;
+    }
+  queue_write (self, store_write_new_removal (path), callback, user_data);
 }
 
 gboolean
@@ -261,63 +378,6 @@ vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid)
 }
 
 /* ---- the enrollment journal ---- */
-
-VpushEnrollment *
-vpush_enrollment_new (const gchar *service_sid, const gchar *identity, const gchar *friendly_name)
-{
-  VpushEnrollment *enrollment = g_new0 (VpushEnrollment, 1);
-  g_autofree gchar *uuid = g_uuid_string_random ();
-  GString *id = g_string_new (VPUSH_ENROLLMENT_ID_PREFIX);
-
-  for (const gchar *p = uuid; *p != '\0'; p++)
-    if (*p != '-')
-      g_string_append_c (id, *p);
-  enrollment->id = g_string_free (id, FALSE);
-  enrollment->service_sid = g_strdup (service_sid);
-  enrollment->identity = g_strdup (identity);
-  enrollment->friendly_name = g_strdup (friendly_name);
-  enrollment->started_at = vpush_time_format (g_get_real_time () / G_USEC_PER_SEC);
-  return enrollment;
-}
-
-VpushEnrollment *
-vpush_enrollment_new_deletion (const VpushFactorRecord *factor)
-{
-  VpushEnrollment *entry
-      = vpush_enrollment_new (factor->service_sid, factor->identity, factor->friendly_name);
-
-  entry->factor = vpush_factor_record_copy (factor);
-  entry->deleting = TRUE;
-  return entry;
-}
-
-void
-vpush_enrollment_free (VpushEnrollment *enrollment)
-{
-  if (enrollment == NULL)
-    return;
-  g_free (enrollment->id);
-  g_free (enrollment->service_sid);
-  g_free (enrollment->identity);
-  g_free (enrollment->friendly_name);
-  g_free (enrollment->started_at);
-  g_clear_pointer (&enrollment->factor, vpush_factor_record_free);
-  g_free (enrollment);
-}
-
-gboolean
-vpush_enrollment_id_is_valid (const gchar *id)
-{
-  const gsize prefix_len = strlen (VPUSH_ENROLLMENT_ID_PREFIX);
-
-  if (id == NULL || !g_str_has_prefix (id, VPUSH_ENROLLMENT_ID_PREFIX)
-      || strlen (id) != prefix_len + 32)
-    return FALSE;
-  for (const gchar *p = id + prefix_len; *p != '\0'; p++)
-    if (!g_ascii_isxdigit (*p) || g_ascii_isupper (*p))
-      return FALSE;
-  return TRUE;
-}
 
 /* The id is the only name part, and it must be one of ours: never a '/' or "..". */
 static gchar *
@@ -335,153 +395,48 @@ enrollment_path (VpushFactorStore *self, const gchar *id, GError **error)
   return g_build_filename (self->enrolling_dir, name, NULL);
 }
 
-static JsonNode *
-enrollment_to_json (const VpushEnrollment *enrollment)
+void
+vpush_factor_store_save_enrollment_async (VpushFactorStore *self, const VpushEnrollment *enrollment,
+                                          GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "id");
-  json_builder_add_string_value (builder, enrollment->id);
-  json_builder_set_member_name (builder, "service_sid");
-  json_builder_add_string_value (builder, enrollment->service_sid);
-  json_builder_set_member_name (builder, "identity");
-  json_builder_add_string_value (builder, enrollment->identity);
-  json_builder_set_member_name (builder, "friendly_name");
-  json_builder_add_string_value (builder, enrollment->friendly_name);
-  json_builder_set_member_name (builder, "started_at");
-  json_builder_add_string_value (builder, enrollment->started_at);
-  if (enrollment->factor != NULL)
-    {
-      json_builder_set_member_name (builder, "factor");
-      json_builder_add_value (builder, vpush_factor_record_to_json (enrollment->factor));
-    }
-  if (enrollment->deleting)
-    {
-      json_builder_set_member_name (builder, "deleting");
-      json_builder_add_boolean_value (builder, TRUE);
-    }
-  json_builder_end_object (builder);
-  return json_builder_get_root (builder);
-}
-
-static gboolean
-get_journal_string (JsonObject *object, const gchar *key, gchar **out, GError **error)
-{
-  JsonNode *node = json_object_get_member (object, key);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
-      || json_node_get_value_type (node) != G_TYPE_STRING
-      || !g_utf8_validate (json_node_get_string (node), -1, NULL)
-      || *json_node_get_string (node) == '\0')
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "enrollment journal: “%s” is missing or not a non-empty string", key);
-      return FALSE;
-    }
-  *out = json_node_dup_string (node);
-  return TRUE;
-}
-
-static VpushEnrollment *
-enrollment_new_from_json (JsonNode *node, GError **error)
-{
-  g_autoptr (VpushEnrollment) enrollment = g_new0 (VpushEnrollment, 1);
-  JsonObject *object;
-  JsonNode *factor;
-  JsonNode *deleting;
-  gint64 started;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "enrollment journal entry is not a JSON object");
-      return NULL;
-    }
-  object = json_node_get_object (node);
-  if (!get_journal_string (object, "id", &enrollment->id, error)
-      || !get_journal_string (object, "service_sid", &enrollment->service_sid, error)
-      || !get_journal_string (object, "identity", &enrollment->identity, error)
-      || !get_journal_string (object, "friendly_name", &enrollment->friendly_name, error)
-      || !get_journal_string (object, "started_at", &enrollment->started_at, error))
-    return NULL;
-  if (!vpush_enrollment_id_is_valid (enrollment->id)
-      || !vpush_sid_is_valid (enrollment->service_sid, "VA"))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "enrollment journal: bad “id” or “service_sid”");
-      return NULL;
-    }
-  if (!vpush_time_parse (enrollment->started_at, &started, error))
-    {
-      g_prefix_error (error, "enrollment journal: started_at: ");
-      return NULL;
-    }
-
-  factor = json_object_get_member (object, "factor");
-  if (factor != NULL && !JSON_NODE_HOLDS_NULL (factor))
-    {
-      enrollment->factor = vpush_factor_record_new_from_json (factor, error);
-      if (enrollment->factor == NULL)
-        {
-          g_prefix_error (error, "enrollment journal: ");
-          return NULL;
-        }
-      if (g_strcmp0 (enrollment->factor->service_sid, enrollment->service_sid) != 0
-          || g_strcmp0 (enrollment->factor->identity, enrollment->identity) != 0)
-        {
-          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                               "enrollment journal: the factor is of another service or identity");
-          return NULL;
-        }
-    }
-  deleting = json_object_get_member (object, "deleting");
-  if (deleting != NULL)
-    {
-      if (!JSON_NODE_HOLDS_VALUE (deleting) || json_node_get_value_type (deleting) != G_TYPE_BOOLEAN
-          || (json_node_get_boolean (deleting) && enrollment->factor == NULL))
-        {
-          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                               "enrollment journal: “deleting” is not true or false, or names "
-                               "no factor");
-          return NULL;
-        }
-      enrollment->deleting = json_node_get_boolean (deleting);
-    }
-  return g_steal_pointer (&enrollment);
-}
-
-gboolean
-vpush_factor_store_save_enrollment (VpushFactorStore *self, const VpushEnrollment *enrollment,
-                                    GError **error)
-{
-  g_autofree gchar *path = NULL;
   g_autoptr (JsonNode) node = NULL;
+  GError *error = NULL;
+  StoreWrite *w;
+  gchar *path;
 
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
-  g_return_val_if_fail (enrollment != NULL, FALSE);
-  g_return_val_if_fail (enrollment->service_sid != NULL && enrollment->identity != NULL
-                            && enrollment->friendly_name != NULL && enrollment->started_at != NULL,
-                        FALSE);
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
+  g_return_if_fail (enrollment != NULL);
+  g_return_if_fail (enrollment->service_sid != NULL && enrollment->identity != NULL
+                    && enrollment->friendly_name != NULL && enrollment->started_at != NULL);
 
-  path = enrollment_path (self, enrollment->id, error);
-  if (path == NULL || !ensure_dir (self->enrolling_dir, error))
-    return FALSE;
-  node = enrollment_to_json (enrollment);
-  return write_json (path, node, error);
+  path = enrollment_path (self, enrollment->id, &error);
+  if (path == NULL)
+    {
+      report_error (self, callback, user_data, error);
+      return;
+    }
+  node = vpush_enrollment_to_json (enrollment);
+  w = store_write_new_json (path, node);
+  w->dir = g_strdup (self->enrolling_dir);
+  queue_write (self, w, callback, user_data);
 }
 
-gboolean
-vpush_factor_store_remove_enrollment (VpushFactorStore *self, const gchar *id, GError **error)
+void
+vpush_factor_store_remove_enrollment_async (VpushFactorStore *self, const gchar *id,
+                                            GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autofree gchar *path = NULL;
+  GError *error = NULL;
+  gchar *path;
 
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
 
-  path = enrollment_path (self, id, error);
+  path = enrollment_path (self, id, &error);
   if (path == NULL)
-    return FALSE;
-  return remove_file (path, error);
+    {
+      report_error (self, callback, user_data, error);
+      return;
+    }
+  queue_write (self, store_write_new_removal (path), callback, user_data);
 }
 
 static gint
@@ -543,7 +498,7 @@ vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n_unreadable
 
       path = g_build_filename (self->enrolling_dir, name, NULL);
       if (load_json (parser, path, &entry_error))
-        enrollment = enrollment_new_from_json (json_parser_get_root (parser), &entry_error);
+        enrollment = vpush_enrollment_new_from_json (json_parser_get_root (parser), &entry_error);
       if (enrollment != NULL && g_strcmp0 (enrollment->id, id) != 0)
         {
           g_set_error (&entry_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
@@ -648,18 +603,18 @@ vpush_factor_store_load_clock_offset (VpushFactorStore *self)
   return json_node_get_int (offset);
 }
 
-gboolean
-vpush_factor_store_save_clock_offset (VpushFactorStore *self, gint64 offset, GError **error)
+void
+vpush_factor_store_save_clock_offset (VpushFactorStore *self, gint64 offset)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
   g_autoptr (JsonNode) node = NULL;
 
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "offset_seconds");
   json_builder_add_int_value (builder, offset);
   json_builder_end_object (builder);
   node = json_builder_get_root (builder);
-  return write_json (self->clock_path, node, error);
+  queue_write (self, store_write_new_json (g_strdup (self->clock_path), node), NULL, NULL);
 }

@@ -1,6 +1,11 @@
-/* Factor records and the clock correction in the state directory, written atomically. */
+/* Factor records, the enrollment journal and the clock correction in the state directory.
+ * Reads are synchronous (at start). Writes and removals are queued and done one at a time
+ * in a thread of their own, each atomic and durable, in the order they were asked for: a
+ * step that waits for its write's callback knows that it and every write asked for before
+ * it are on disk. A write whose callback is NULL logs its own failure. */
 #pragma once
 
+#include "vpush-enrollment.h"
 #include "vpush-factor-record.h"
 
 G_BEGIN_DECLS
@@ -13,49 +18,26 @@ VpushFactorStore *vpush_factor_store_new (const gchar *dir, GError **error);
 
 /* Every readable record; a corrupt file is skipped with a warning naming it. */
 GPtrArray *vpush_factor_store_load_all (VpushFactorStore *self, GError **error);
-gboolean vpush_factor_store_save (VpushFactorStore *self, const VpushFactorRecord *record,
-                                  GError **error);
+void vpush_factor_store_save_async (VpushFactorStore *self, const VpushFactorRecord *record,
+                                    GAsyncReadyCallback callback, gpointer user_data);
 /* An absent record is not an error. */
-gboolean vpush_factor_store_remove (VpushFactorStore *self, const gchar *factor_sid,
-                                    GError **error);
+void vpush_factor_store_remove_async (VpushFactorStore *self, const gchar *factor_sid,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+/* The outcome of any of the writes and removals */
+gboolean vpush_factor_store_write_finish (VpushFactorStore *self, GAsyncResult *result,
+                                          GError **error);
+/* Waits until every write asked for is done; at exit, so that none is lost */
+void vpush_factor_store_flush (VpushFactorStore *self);
 
 /* Whether a record file exists for factor_sid, readable or not. */
 gboolean vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid);
 
-/* The enrollment journal (docs/crash-safety.md): one file per enrollment in progress, written
- * before anything is created and removed once the enrollment is finished or undone, so that a
- * crash at any point leaves something vpushd can finish or undo at start. No secrets. */
-typedef struct
-{
-  gchar *id; /* "enroll-" + 32 hex digits: the journal entry's name, and the keyring name of the
-              * key until the factor's sid is known */
-  gchar *service_sid;
-  gchar *identity;
-  gchar *friendly_name;
-  gchar *started_at;         /* RFC 3339 */
-  VpushFactorRecord *factor; /* nullable: the remote factor, once it has been created */
-  gboolean deleting;         /* not an enrollment: the deletion of factor (docs/crash-safety.md) */
-} VpushEnrollment;
-
-#define VPUSH_ENROLLMENT_ID_PREFIX "enroll-"
-
-/* A new entry with a random id, started now. */
-VpushEnrollment *vpush_enrollment_new (const gchar *service_sid, const gchar *identity,
-                                       const gchar *friendly_name);
-/* The entry of a deletion of factor: written before its record is removed, so that a
- * crash part way is finished at the next start. */
-VpushEnrollment *vpush_enrollment_new_deletion (const VpushFactorRecord *factor);
-void vpush_enrollment_free (VpushEnrollment *enrollment);
-gboolean vpush_enrollment_id_is_valid (const gchar *id);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushEnrollment, vpush_enrollment_free)
-
-/* Atomic and durable, like the records. */
-gboolean vpush_factor_store_save_enrollment (VpushFactorStore *self,
-                                             const VpushEnrollment *enrollment, GError **error);
+void vpush_factor_store_save_enrollment_async (VpushFactorStore *self,
+                                               const VpushEnrollment *enrollment,
+                                               GAsyncReadyCallback callback, gpointer user_data);
 /* An absent entry is not an error. */
-gboolean vpush_factor_store_remove_enrollment (VpushFactorStore *self, const gchar *id,
-                                               GError **error);
+void vpush_factor_store_remove_enrollment_async (VpushFactorStore *self, const gchar *id,
+                                                 GAsyncReadyCallback callback, gpointer user_data);
 /* Every readable entry (VpushEnrollment), oldest first; a corrupt file is skipped with a
  * warning naming it, left in place, and counted in *n_unreadable (nullable). */
 GPtrArray *vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n_unreadable,
@@ -67,7 +49,7 @@ GPtrArray *vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n
 guint vpush_factor_store_remove_temp_files (VpushFactorStore *self);
 
 gint64 vpush_factor_store_load_clock_offset (VpushFactorStore *self);
-gboolean vpush_factor_store_save_clock_offset (VpushFactorStore *self, gint64 offset,
-                                               GError **error);
+/* Queued; a failure is logged */
+void vpush_factor_store_save_clock_offset (VpushFactorStore *self, gint64 offset);
 
 G_END_DECLS

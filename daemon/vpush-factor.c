@@ -1,10 +1,9 @@
-#include "vpush-factor.h"
+#include "vpush-factor-private.h"
 
 #include <string.h>
 
 #include "vpush-args.h"
 #include "vpush-bouncer.h"
-#include "vpush-dbus-generated.h"
 #include "vpush-error.h"
 #include "vpush-http.h"
 #include "vpush-log.h"
@@ -13,17 +12,6 @@
 #include "vpush-time.h"
 
 #define FRIENDLY_NAME_MAX 64
-
-struct _VpushFactor
-{
-  GObject parent_instance;
-  VpushManager *manager;
-  VpushFactorRecord *record;
-  GDBusObjectSkeleton *object;
-  VpushDBusFactor *skeleton;
-  gboolean deleting;
-  GPtrArray *delete_joined; /* Delete calls waiting for the one in flight to end */
-};
 
 G_DEFINE_TYPE (VpushFactor, vpush_factor, G_TYPE_OBJECT)
 
@@ -62,21 +50,8 @@ sync_properties (VpushFactor *self)
                 VPUSH_KEY_STORAGE_SECRET_SERVICE, "push-url", r->push_url ? r->push_url : "", NULL);
 }
 
-/* The steps of every method: load the key, then call the API with it. */
-typedef struct
-{
-  VpushFactor *factor;
-  GDBusMethodInvocation *invocation;
-  VpushKeyBox *key;
-  gchar *friendly_name; /* Update */
-  gchar *push_url;      /* Update */
-  gboolean set_push_url;
-  VpushEnrollment *deletion; /* Delete: its journal entry, once written */
-  gboolean remote_deleted;   /* Delete: the API no longer has the factor */
-} FactorCall;
-
-static void
-factor_call_free (FactorCall *call)
+void
+vpush_factor_call_free (FactorCall *call)
 {
   g_clear_object (&call->factor);
   g_clear_object (&call->invocation);
@@ -84,13 +59,12 @@ factor_call_free (FactorCall *call)
   g_free (call->friendly_name);
   g_free (call->push_url);
   g_clear_pointer (&call->deletion, vpush_enrollment_free);
+  g_clear_error (&call->error);
   g_free (call);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (FactorCall, factor_call_free)
-
-static FactorCall *
-factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation)
+FactorCall *
+vpush_factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation)
 {
   FactorCall *call = g_new0 (FactorCall, 1);
 
@@ -99,10 +73,8 @@ factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation)
   return call;
 }
 
-/* Whether the factor was deleted while the call's request was out: its record must not
- * be written again, or it would come back at the next start. */
-static gboolean
-deleted_meanwhile (FactorCall *call)
+gboolean
+vpush_factor_call_deleted_meanwhile (FactorCall *call)
 {
   VpushFactor *self = call->factor;
 
@@ -121,25 +93,47 @@ deleted_meanwhile (FactorCall *call)
   return TRUE;
 }
 
-static void
-fail (FactorCall *call, const GError *error)
+void
+vpush_factor_call_fail (FactorCall *call, const GError *error)
 {
   vpush_manager_note_api_result (call->factor->manager, error);
   /* a call that raced a Delete: the API's "no such factor" (or whatever failed after
    * the delete) is told as what happened */
-  if (deleted_meanwhile (call))
+  if (vpush_factor_call_deleted_meanwhile (call))
     return;
   vpush_manager_return_error (call->invocation, error);
 }
 
-static gboolean
-save_record (VpushFactor *self, GError **error)
+/* The call's reply waits for the record: once it has its answer, a restart keeps it */
+static void
+save_record (FactorCall *call, GAsyncReadyCallback callback)
 {
-  return vpush_factor_store_save (vpush_manager_get_factor_store (self->manager), self->record,
-                                  error);
+  vpush_factor_store_save_async (vpush_manager_get_factor_store (call->factor->manager),
+                                 call->factor->record, callback, call);
 }
 
 /* Verify() */
+
+static void
+verify_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  const gchar *status = call->factor->record->status;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    {
+      vpush_factor_call_fail (call, error);
+      return;
+    }
+  if (!g_str_equal (status, "verified"))
+    {
+      g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_API,
+                                             "the Verify API left the factor %s", status);
+      return;
+    }
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+}
 
 static void
 verify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -153,26 +147,15 @@ verify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   vpush_manager_note_api_result (self->manager, error);
   if (status == NULL)
     {
-      fail (call, error);
+      vpush_factor_call_fail (call, error);
       return;
     }
-  if (deleted_meanwhile (call))
+  if (vpush_factor_call_deleted_meanwhile (call))
     return;
   g_free (self->record->status);
   self->record->status = g_strdup (status);
   sync_properties (self);
-  if (!save_record (self, &error))
-    {
-      fail (call, error);
-      return;
-    }
-  if (!g_str_equal (status, "verified"))
-    {
-      g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_API,
-                                             "the Verify API left the factor %s", status);
-      return;
-    }
-  g_dbus_method_invocation_return_value (call->invocation, NULL);
+  save_record (g_steal_pointer (&call), verify_saved_cb);
 }
 
 static void
@@ -185,7 +168,7 @@ verify_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call->key = vpush_manager_load_key_finish (manager, result, &error);
   if (call->key == NULL)
     {
-      fail (call, error);
+      vpush_factor_call_fail (call, error);
       return;
     }
   vpush_verify_verify_factor_async (vpush_manager_get_verify (manager), call->factor->record,
@@ -213,7 +196,8 @@ static gboolean
 handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, VpushFactor *self)
 {
   vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_UPDATE, self->record, verify_allowed,
-                      factor_call_new (self, invocation), (GDestroyNotify)factor_call_free);
+                      vpush_factor_call_new (self, invocation),
+                      (GDestroyNotify)vpush_factor_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -233,37 +217,48 @@ relabel_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-apply_update (FactorCall *call)
+update_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  g_autoptr (FactorCall) call = user_data;
   VpushFactor *self = call->factor;
   g_autoptr (GError) error = NULL;
-  gboolean renamed = FALSE;
 
-  if (deleted_meanwhile (call))
-    return;
-  if (call->friendly_name && !g_str_equal (call->friendly_name, self->record->friendly_name))
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
     {
-      vpush_factor_record_rename (self->record, call->friendly_name);
-      renamed = TRUE;
-    }
-  if (call->set_push_url)
-    {
-      g_free (self->record->push_url);
-      self->record->push_url = call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
-    }
-  if (!save_record (self, &error))
-    {
-      fail (call, error);
+      vpush_factor_call_fail (call, error);
       return;
     }
   sync_properties (self);
   if (call->set_push_url)
     vpush_push_update_factor (vpush_manager_get_push (self->manager), self->record->sid);
   g_dbus_method_invocation_return_value (call->invocation, NULL);
-  if (renamed)
+  if (call->renamed)
     vpush_keystore_relabel_async (vpush_manager_get_keystore (self->manager), self->record->sid,
                                   self->record->friendly_name, NULL, relabel_done_cb,
                                   g_strdup (self->record->sid));
+}
+
+static void
+apply_update (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+
+  if (vpush_factor_call_deleted_meanwhile (call))
+    {
+      vpush_factor_call_free (call);
+      return;
+    }
+  if (call->friendly_name && !g_str_equal (call->friendly_name, self->record->friendly_name))
+    {
+      vpush_factor_record_rename (self->record, call->friendly_name);
+      call->renamed = TRUE;
+    }
+  if (call->set_push_url)
+    {
+      g_free (self->record->push_url);
+      self->record->push_url = call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
+    }
+  save_record (call, update_saved_cb);
 }
 
 static void
@@ -274,11 +269,11 @@ update_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_verify_update_factor_finish (VPUSH_VERIFY (source), result, &error))
     {
-      fail (call, error);
+      vpush_factor_call_fail (call, error);
       return;
     }
   vpush_manager_note_api_result (call->factor->manager, NULL);
-  apply_update (call);
+  apply_update (g_steal_pointer (&call));
 }
 
 static void
@@ -291,7 +286,7 @@ update_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call->key = vpush_manager_load_key_finish (manager, result, &error);
   if (call->key == NULL)
     {
-      fail (call, error);
+      vpush_factor_call_fail (call, error);
       return;
     }
   vpush_verify_update_factor_async (vpush_manager_get_verify (manager), call->factor->record,
@@ -308,7 +303,7 @@ update_allowed (gpointer data)
 
   if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
     {
-      apply_update (call);
+      apply_update (g_steal_pointer (&call));
       return;
     }
   vpush_manager_load_key_async (self->manager, self->record->sid, NULL, update_key_cb,
@@ -348,195 +343,16 @@ handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVa
       goto invalid;
     }
 
-  call = factor_call_new (self, invocation);
+  call = vpush_factor_call_new (self, invocation);
   call->push_url = g_strdup (url);
   call->set_push_url = url != NULL;
   call->friendly_name = g_strdup (name);
   vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_UPDATE, self->record, update_allowed,
-                      g_steal_pointer (&call), (GDestroyNotify)factor_call_free);
+                      g_steal_pointer (&call), (GDestroyNotify)vpush_factor_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 
 invalid:
   g_dbus_method_invocation_return_gerror (invocation, error);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-/* Delete(): a journal entry naming the factor, its record removed, then the factor at the
- * Verify API (404 counts as done), its key, the entry, the object. A crash part way is
- * finished at the next start (docs/crash-safety.md); a failure before the API deleted the
- * factor puts the record back. A second Delete while one is in flight joins it and gets
- * its outcome: two would race to clear the same key item. */
-
-static void
-delete_done (FactorCall *call, const GError *error)
-{
-  VpushFactor *self = call->factor;
-  VpushFactorStore *store = vpush_manager_get_factor_store (self->manager);
-  g_autoptr (GPtrArray) joined = g_steal_pointer (&self->delete_joined);
-
-  self->deleting = FALSE;
-  if (error != NULL && call->deletion != NULL && !call->remote_deleted)
-    {
-      g_autoptr (GError) undo_error = NULL;
-
-      /* nothing was deleted: the factor stays as it was. Without its record back, the
-       * entry stays too, and the next start finishes the deletion. */
-      if (!save_record (self, &undo_error)
-          || !vpush_factor_store_remove_enrollment (store, call->deletion->id, &undo_error))
-        vpush_log_event (G_LOG_LEVEL_WARNING, NULL, self->record->sid, NULL, NULL,
-                         "factor %s: the delete failed, and undoing its start failed too (%s); "
-                         "vpushd deletes the factor at its next start",
-                         self->record->sid, undo_error->message);
-    }
-  if (error != NULL)
-    fail (call, error);
-  else
-    g_dbus_method_invocation_return_value (call->invocation, NULL);
-  for (guint i = 0; joined != NULL && i < joined->len; i++)
-    {
-      GDBusMethodInvocation *invocation = g_ptr_array_index (joined, i);
-
-      if (error != NULL)
-        vpush_manager_return_error (invocation, error);
-      else
-        g_dbus_method_invocation_return_value (invocation, NULL);
-    }
-}
-
-/* The factor is gone at the API and its key deleted, or left (keep_entry) for the next
- * start to delete. */
-static void
-delete_local (FactorCall *call, gboolean keep_entry)
-{
-  VpushFactor *self = call->factor;
-  g_autofree gchar *sid = g_strdup (self->record->sid);
-  g_autofree gchar *caller = NULL;
-  g_autoptr (GError) error = NULL;
-
-  /* the next start would find the entry and nothing left to do */
-  if (!keep_entry
-      && !vpush_factor_store_remove_enrollment (vpush_manager_get_factor_store (self->manager),
-                                                call->deletion->id, &error))
-    g_warning ("factor %s: %s", sid, error->message);
-  caller = vpush_bouncer_describe_caller (call->invocation);
-  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, caller, "factor %s deleted",
-                   sid);
-  vpush_manager_remove_factor (self->manager, sid);
-  delete_done (call, NULL);
-}
-
-static void
-delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (FactorCall) call = user_data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
-    {
-      /* the factor is gone at the API and here; only its key is left, which the journal
-       * entry names: the next start deletes it */
-      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, call->factor->record->sid, NULL, NULL,
-                       "the key of deleted factor %s stays in the Secret Service until vpushd's "
-                       "next start: %s",
-                       call->factor->record->sid, error->message);
-      delete_local (call, TRUE);
-      return;
-    }
-  delete_local (call, FALSE);
-}
-
-static void
-delete_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (FactorCall) call = user_data;
-  VpushManager *manager = call->factor->manager;
-  g_autoptr (GError) error = NULL;
-
-  if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
-    {
-      delete_done (call, error);
-      return;
-    }
-  call->remote_deleted = TRUE;
-  vpush_manager_note_api_result (manager, NULL);
-  vpush_manager_forget_key (manager, call->factor->record->sid);
-  vpush_keystore_delete_async (vpush_manager_get_keystore (manager), call->factor->record->sid,
-                               NULL, delete_key_cb, call);
-  call = NULL; /* owned by the callback now */
-}
-
-static void
-delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (FactorCall) call = user_data;
-  VpushManager *manager = call->factor->manager;
-  g_autoptr (GError) error = NULL;
-
-  call->key = vpush_manager_load_key_finish (manager, result, &error);
-  if (call->key == NULL)
-    {
-      /* without its key the factor can't authenticate anywhere: drop what is left here */
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
-        {
-          g_warning ("factor %s has no key; deleting it locally only", call->factor->record->sid);
-          delete_local (call, FALSE);
-          return;
-        }
-      delete_done (call, error);
-      return;
-    }
-  vpush_verify_delete_factor_async (vpush_manager_get_verify (manager), call->factor->record,
-                                    call->key->key, NULL, delete_remote_cb, call);
-  call = NULL; /* owned by the callback now */
-}
-
-static void
-delete_allowed (gpointer data)
-{
-  FactorCall *call = data;
-  VpushFactor *self = call->factor;
-  VpushFactorStore *store = vpush_manager_get_factor_store (self->manager);
-  g_autoptr (VpushEnrollment) deletion = NULL;
-  g_autoptr (GError) error = NULL;
-
-  if (self->deleting)
-    {
-      /* its reply comes with the first one's (delete_done) */
-      if (self->delete_joined == NULL)
-        self->delete_joined = g_ptr_array_new_with_free_func (g_object_unref);
-      g_ptr_array_add (self->delete_joined, g_steal_pointer (&call->invocation));
-      factor_call_free (call);
-      return;
-    }
-  if (deleted_meanwhile (call))
-    {
-      factor_call_free (call);
-      return;
-    }
-  self->deleting = TRUE;
-  deletion = vpush_enrollment_new_deletion (self->record);
-  if (!vpush_factor_store_save_enrollment (store, deletion, &error))
-    {
-      delete_done (call, error);
-      factor_call_free (call);
-      return;
-    }
-  call->deletion = g_steal_pointer (&deletion);
-  /* from here a crash deletes the factor at the next start */
-  if (!vpush_factor_store_remove (store, self->record->sid, &error))
-    {
-      delete_done (call, error);
-      factor_call_free (call);
-      return;
-    }
-  vpush_manager_load_key_async (self->manager, self->record->sid, NULL, delete_key_loaded_cb, call);
-}
-
-static gboolean
-handle_delete (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, VpushFactor *self)
-{
-  vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_DELETE, self->record, delete_allowed,
-                      factor_call_new (self, invocation), (GDestroyNotify)factor_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -554,7 +370,7 @@ typedef struct
 static void
 list_call_free (ListCall *list)
 {
-  factor_call_free (list->call);
+  vpush_factor_call_free (list->call);
   g_free (list->status);
   g_free (list->order);
   g_free (list->page_token);
@@ -592,7 +408,7 @@ list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
   if (page == NULL)
     {
-      fail (list->call, error);
+      vpush_factor_call_fail (list->call, error);
       return;
     }
   vpush_manager_note_api_result (list->call->factor->manager, NULL);
@@ -614,7 +430,7 @@ list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   list->call->key = vpush_manager_load_key_finish (manager, result, &error);
   if (list->call->key == NULL)
     {
-      fail (list->call, error);
+      vpush_factor_call_fail (list->call, error);
       return;
     }
   vpush_verify_list_challenges_async (
@@ -650,7 +466,7 @@ handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVari
   const gchar *order;
   const gchar *token;
 
-  list->call = factor_call_new (self, invocation);
+  list->call = vpush_factor_call_new (self, invocation);
   if (!vpush_args_parse (options, "options", specs, G_N_ELEMENTS (specs), &args, &error))
     goto invalid;
 
@@ -707,7 +523,7 @@ vpush_factor_new (VpushManager *manager, VpushFactorRecord *record)
   sync_properties (self);
   g_signal_connect (self->skeleton, "handle-verify", G_CALLBACK (handle_verify), self);
   g_signal_connect (self->skeleton, "handle-update", G_CALLBACK (handle_update), self);
-  g_signal_connect (self->skeleton, "handle-delete", G_CALLBACK (handle_delete), self);
+  g_signal_connect (self->skeleton, "handle-delete", G_CALLBACK (vpush_factor_handle_delete), self);
   g_signal_connect (self->skeleton, "handle-list-challenges", G_CALLBACK (handle_list), self);
   g_dbus_object_skeleton_add_interface (self->object, G_DBUS_INTERFACE_SKELETON (self->skeleton));
   return self;

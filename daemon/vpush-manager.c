@@ -177,11 +177,8 @@ on_push_state (VpushManager *self)
 static void
 on_clock_corrected (VpushManager *self, gint64 offset)
 {
-  g_autoptr (GError) error = NULL;
-
   g_message ("clock corrected by the Verify API's Date: offset %" G_GINT64_FORMAT " s", offset);
-  if (!vpush_factor_store_save_clock_offset (self->store, offset, &error))
-    g_warning ("could not keep the clock correction: %s", error->message);
+  vpush_factor_store_save_clock_offset (self->store, offset);
 }
 
 /* Every request of the Verify client, retried or not: State follows it at once, so it is

@@ -204,17 +204,26 @@ delete_keys (VpushRecovery *self, StepFunc then, const gchar *first_name, ...)
 /* Journal entries */
 
 static void
-entry_done (VpushRecovery *self)
+entry_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (VpushEnrollment) entry = g_queue_pop_head (&self->entries);
+  g_autoptr (VpushRecovery) self = user_data;
   g_autoptr (GError) error = NULL;
 
   /* the next start sees it again and finds nothing left to do: remote 404, no keys */
-  if (!vpush_factor_store_remove_enrollment (self->store, entry->id, &error))
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
     g_warning ("crash recovery: %s", error->message);
   self->busy = FALSE;
   self->retry_seconds = RETRY_MIN_SECONDS;
   run (self);
+}
+
+static void
+entry_done (VpushRecovery *self)
+{
+  g_autoptr (VpushEnrollment) entry = g_queue_pop_head (&self->entries);
+
+  vpush_factor_store_remove_enrollment_async (self->store, entry->id, entry_removed_cb,
+                                              g_object_ref (self));
 }
 
 static void

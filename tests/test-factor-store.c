@@ -82,6 +82,69 @@ new_store (Fixture *fixture)
   return store;
 }
 
+/* The store's writes, waited for as a caller's callback would be */
+typedef struct
+{
+  gboolean done;
+  gboolean ok;
+  GError *error;
+} Wait;
+
+static void
+write_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Wait *wait = user_data;
+
+  wait->ok = vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &wait->error);
+  wait->done = TRUE;
+}
+
+static gboolean
+wait_write (Wait *wait, GError **error)
+{
+  while (!wait->done)
+    g_main_context_iteration (NULL, TRUE);
+  if (wait->error != NULL)
+    g_propagate_error (error, wait->error);
+  return wait->ok;
+}
+
+static gboolean
+store_save (VpushFactorStore *store, const VpushFactorRecord *record, GError **error)
+{
+  Wait wait = { 0 };
+
+  vpush_factor_store_save_async (store, record, write_done_cb, &wait);
+  return wait_write (&wait, error);
+}
+
+static gboolean
+store_remove (VpushFactorStore *store, const gchar *sid, GError **error)
+{
+  Wait wait = { 0 };
+
+  vpush_factor_store_remove_async (store, sid, write_done_cb, &wait);
+  return wait_write (&wait, error);
+}
+
+static gboolean
+store_save_enrollment (VpushFactorStore *store, const VpushEnrollment *enrollment, GError **error)
+{
+  Wait wait = { 0 };
+
+  vpush_factor_store_save_enrollment_async (store, enrollment, write_done_cb, &wait);
+  return wait_write (&wait, error);
+}
+
+static gboolean
+store_remove_enrollment (VpushFactorStore *store, const gchar *id, GError **error)
+{
+  Wait wait = { 0 };
+
+  vpush_factor_store_remove_enrollment_async (store, id, write_done_cb, &wait);
+  return wait_write (&wait, error);
+}
+
 static void
 write_file (const gchar *dir, const gchar *name, const gchar *text)
 {
@@ -154,9 +217,9 @@ test_store_round_trip (Fixture *fixture, gconstpointer data)
   g_assert_cmpuint (records->len, ==, 0);
   g_clear_pointer (&records, g_ptr_array_unref);
 
-  g_assert_true (vpush_factor_store_save (store, a, &error));
+  g_assert_true (store_save (store, a, &error));
   g_assert_no_error (error);
-  g_assert_true (vpush_factor_store_save (store, b, &error));
+  g_assert_true (store_save (store, b, &error));
   g_assert_no_error (error);
   assert_mode (path_a, 0600);
 
@@ -213,12 +276,12 @@ test_store_overwrite (Fixture *fixture, gconstpointer data)
   const gchar *name;
   guint files = 0;
 
-  g_assert_true (vpush_factor_store_save (store, record, &error));
+  g_assert_true (store_save (store, record, &error));
   g_assert_no_error (error);
 
   g_free (record->status);
   record->status = g_strdup ("verified");
-  g_assert_true (vpush_factor_store_save (store, record, &error));
+  g_assert_true (store_save (store, record, &error));
   g_assert_no_error (error);
   assert_mode (path, 0600);
 
@@ -248,11 +311,11 @@ test_store_remove (Fixture *fixture, gconstpointer data)
   g_autoptr (GPtrArray) records = NULL;
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (vpush_factor_store_save (store, a, &error));
-  g_assert_true (vpush_factor_store_save (store, b, &error));
+  g_assert_true (store_save (store, a, &error));
+  g_assert_true (store_save (store, b, &error));
   g_assert_no_error (error);
 
-  g_assert_true (vpush_factor_store_remove (store, SID_A, &error));
+  g_assert_true (store_remove (store, SID_A, &error));
   g_assert_no_error (error);
   records = vpush_factor_store_load_all (store, &error);
   g_assert_no_error (error);
@@ -260,10 +323,10 @@ test_store_remove (Fixture *fixture, gconstpointer data)
   g_assert_nonnull (find_record (records, SID_B));
 
   /* Removing what is already gone is fine. */
-  g_assert_true (vpush_factor_store_remove (store, SID_A, &error));
+  g_assert_true (store_remove (store, SID_A, &error));
   g_assert_no_error (error);
 
-  g_assert_false (vpush_factor_store_remove (store, "../clock", &error));
+  g_assert_false (store_remove (store, "../clock", &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 }
 
@@ -281,7 +344,7 @@ test_store_bad_sid (Fixture *fixture, gconstpointer data)
     {
       g_free (record->sid);
       record->sid = g_strdup (bad[i]);
-      g_assert_false (vpush_factor_store_save (store, record, &error));
+      g_assert_false (store_save (store, record, &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
       g_clear_error (&error);
     }
@@ -308,7 +371,7 @@ test_store_corrupt_skipped (Fixture *fixture, gconstpointer data)
       = g_build_filename (fixture->factors, "YF11111111111111111111111111111111.json", NULL);
   g_autofree gchar *misnamed_msg = g_strdup_printf ("*%s*", misnamed_path);
 
-  g_assert_true (vpush_factor_store_save (store, good, &error));
+  g_assert_true (store_save (store, good, &error));
   g_assert_no_error (error);
   write_file (fixture->factors, SID_B ".json", "{\"sid\": \"" SID_B "\", trunc");
   /* A valid record under another factor's name. */
@@ -393,8 +456,8 @@ test_store_clock_offset (Fixture *fixture, gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (offsets); i++)
     {
-      g_assert_true (vpush_factor_store_save_clock_offset (store, offsets[i], &error));
-      g_assert_no_error (error);
+      vpush_factor_store_save_clock_offset (store, offsets[i]);
+      vpush_factor_store_flush (store);
       g_assert_cmpint (vpush_factor_store_load_clock_offset (store), ==, offsets[i]);
     }
   assert_mode (path, 0600);
@@ -449,7 +512,7 @@ test_store_has_record (Fixture *fixture, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   g_assert_false (vpush_factor_store_has_record (store, SID_A));
-  g_assert_true (vpush_factor_store_save (store, record, &error));
+  g_assert_true (store_save (store, record, &error));
   g_assert_no_error (error);
   g_assert_true (vpush_factor_store_has_record (store, SID_A));
   /* unreadable is still there: its key is not an orphan */
@@ -527,7 +590,7 @@ test_journal_round_trip (Fixture *fixture, gconstpointer data)
   g_clear_pointer (&entries, g_ptr_array_unref);
 
   /* before the create: no factor */
-  g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_true (store_save_enrollment (store, enrollment, &error));
   g_assert_no_error (error);
   assert_mode (dir, 0700);
   assert_mode (path, 0600);
@@ -544,7 +607,7 @@ test_journal_round_trip (Fixture *fixture, gconstpointer data)
 
   /* after the create: the factor, in full, so that it can be deleted */
   enrollment->factor = make_record (SID_A, "Kiosk");
-  g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_true (store_save_enrollment (store, enrollment, &error));
   g_assert_no_error (error);
   entries = load_enrollments (store, 0);
   g_assert_cmpuint (entries->len, ==, 1);
@@ -569,11 +632,11 @@ test_journal_round_trip (Fixture *fixture, gconstpointer data)
     g_assert_cmpuint (records->len, ==, 0);
   }
 
-  g_assert_true (vpush_factor_store_remove_enrollment (store, enrollment->id, &error));
+  g_assert_true (store_remove_enrollment (store, enrollment->id, &error));
   g_assert_no_error (error);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
   /* already gone is fine */
-  g_assert_true (vpush_factor_store_remove_enrollment (store, enrollment->id, &error));
+  g_assert_true (store_remove_enrollment (store, enrollment->id, &error));
   g_assert_no_error (error);
   entries = load_enrollments (store, 0);
   g_assert_cmpuint (entries->len, ==, 0);
@@ -593,7 +656,7 @@ test_journal_order (Fixture *fixture, gconstpointer data)
 
       g_free (enrollment->started_at);
       enrollment->started_at = g_strdup (times[i]);
-      g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+      g_assert_true (store_save_enrollment (store, enrollment, &error));
       g_assert_no_error (error);
     }
   entries = load_enrollments (store, 0);
@@ -616,10 +679,10 @@ test_journal_bad_id (Fixture *fixture, gconstpointer data)
 
   g_free (enrollment->id);
   enrollment->id = g_strdup ("../factors/" SID_A);
-  g_assert_false (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_false (store_save_enrollment (store, enrollment, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_assert_false (vpush_factor_store_remove_enrollment (store, "../clock", &error));
+  g_assert_false (store_remove_enrollment (store, "../clock", &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 }
 
@@ -636,12 +699,12 @@ test_journal_corrupt_skipped (Fixture *fixture, gconstpointer data)
   g_autofree gchar *other_text = NULL;
   g_autofree gchar *misnamed = NULL;
 
-  g_assert_true (vpush_factor_store_save_enrollment (store, good, &error));
+  g_assert_true (store_save_enrollment (store, good, &error));
   g_assert_no_error (error);
 
   /* cut short, an entry under another entry's name, a factor of another identity */
   write_file (dir, "enroll-00000000000000000000000000000001.json", "{\"id\": \"enroll-0");
-  g_assert_true (vpush_factor_store_save_enrollment (store, other, &error));
+  g_assert_true (store_save_enrollment (store, other, &error));
   g_assert_no_error (error);
   other_path = g_strconcat (dir, "/", other->id, ".json", NULL);
   g_assert_true (g_file_get_contents (other_path, &other_text, NULL, NULL));
@@ -652,7 +715,7 @@ test_journal_corrupt_skipped (Fixture *fixture, gconstpointer data)
   other->factor = make_record (SID_B, "Other");
   g_free (other->factor->identity);
   other->factor->identity = g_strdup ("someone-else");
-  g_assert_true (vpush_factor_store_save_enrollment (store, other, &error));
+  g_assert_true (store_save_enrollment (store, other, &error));
   g_assert_no_error (error);
 
   /* names that are not ours are not read and not warned about */
@@ -681,7 +744,7 @@ test_store_temp_files (Fixture *fixture, gconstpointer data)
   g_autofree gchar *journal_temp = g_strconcat (enrollment->id, ".json.a1B2c3", NULL);
   const gchar *kept[] = { SID_A ".json~", SID_A ".json.tmp", "README.a1B2c3", SID_A ".json" };
 
-  g_assert_true (vpush_factor_store_save_enrollment (store, enrollment, &error));
+  g_assert_true (store_save_enrollment (store, enrollment, &error));
   g_assert_no_error (error);
   write_file (fixture->factors, SID_A ".json.8XK2QZ", "{ half a record");
   write_file (fixture->factors, SID_A ".json", "{}");
@@ -710,6 +773,95 @@ test_store_temp_files (Fixture *fixture, gconstpointer data)
   g_assert_cmpuint (vpush_factor_store_remove_temp_files (store), ==, 0);
 }
 
+/* Writes are done in the order asked for, one at a time, whatever is waited for: a step
+ * that waits for its own write knows the earlier ones are done too */
+static void
+test_store_write_order (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GPtrArray) records = NULL;
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < 40; i++)
+    {
+      g_free (a->friendly_name);
+      a->friendly_name = g_strdup_printf ("A%u", i);
+      vpush_factor_store_save_async (store, a, NULL, NULL);
+      if (i % 10 == 9)
+        vpush_factor_store_remove_async (store, SID_A, NULL, NULL);
+    }
+  /* a factor whose last write was its removal is gone */
+  g_assert_true (store_remove (store, SID_B, &error));
+  records = vpush_factor_store_load_all (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, 0);
+  g_clear_pointer (&records, g_ptr_array_unref);
+
+  vpush_factor_store_remove_async (store, SID_A, NULL, NULL);
+  for (guint i = 0; i < 40; i++)
+    {
+      g_free (a->friendly_name);
+      a->friendly_name = g_strdup_printf ("B%u", i);
+      vpush_factor_store_save_async (store, a, NULL, NULL);
+    }
+  g_assert_true (store_remove (store, SID_B, &error));
+  records = vpush_factor_store_load_all (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, 1);
+  g_assert_cmpstr (((VpushFactorRecord *)g_ptr_array_index (records, 0))->friendly_name, ==, "B39");
+}
+
+/* The write is done while the main loop is not run: it never waits for the disk */
+static void
+test_store_write_off_main_loop (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autofree gchar *name = g_strconcat (SID_A, ".json", NULL);
+  g_autofree gchar *path = g_build_filename (fixture->factors, name, NULL);
+  g_autoptr (GError) error = NULL;
+  Wait wait = { 0 };
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  vpush_factor_store_save_async (store, a, write_done_cb, &wait);
+  while (!g_file_test (path, G_FILE_TEST_EXISTS) && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  /* the callback comes from the main loop, and only there */
+  g_assert_false (wait.done);
+  g_assert_true (wait_write (&wait, &error));
+  g_assert_no_error (error);
+}
+
+/* A failed write reaches its callback; without one, it is logged */
+static void
+test_store_write_failure (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (VpushEnrollment) enrollment
+      = vpush_enrollment_new (a->service_sid, a->identity, a->friendly_name);
+  g_autofree gchar *enrolling = g_build_filename (fixture->dir, "enrolling", NULL);
+  g_autoptr (GError) error = NULL;
+
+  /* a file where the journal's directory should be */
+  write_file (fixture->dir, "enrolling", "");
+  g_assert_false (store_save_enrollment (store, enrollment, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, enrolling));
+  g_clear_error (&error);
+
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "cannot create*enrolling*");
+  vpush_factor_store_save_enrollment_async (store, enrollment, NULL, NULL);
+  vpush_factor_store_flush (store);
+  g_test_assert_expected_messages ();
+
+  /* the later writes are done all the same */
+  g_assert_true (store_save (store, a, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -720,6 +872,9 @@ main (int argc, char **argv)
   ADD ("/factor-store/round-trip", test_store_round_trip);
   ADD ("/factor-store/overwrite", test_store_overwrite);
   ADD ("/factor-store/remove", test_store_remove);
+  ADD ("/factor-store/write-order", test_store_write_order);
+  ADD ("/factor-store/write-off-main-loop", test_store_write_off_main_loop);
+  ADD ("/factor-store/write-failure", test_store_write_failure);
   ADD ("/factor-store/bad-sid", test_store_bad_sid);
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);
   ADD ("/factor-store/bogus-names", test_store_bogus_names);

@@ -5,8 +5,9 @@ forgot, no half-written record, and no challenge answered twice.
 vpushd is caught at a step by holding the Verify API request of that step in the emulator
 (`POST /_emulator/delay`, docs/emulator.md), or the Secret Service call of that step by
 stopping gnome-keyring-daemon (SIGSTOP); it is killed while it waits. The one window neither
-can hold (between the record write and the removal of the journal entry, two file operations
-in one main-loop callback) is reproduced by writing the state a kill there leaves.
+can hold (between the record write and the removal of the journal entry, which follows it in
+the state directory's write queue) is reproduced by writing the state a kill there leaves.
+test_slow_disk.py holds vpushd's writes themselves.
 """
 
 import glob

@@ -595,7 +595,8 @@ class Daemon:
 
     counter = 0
 
-    def __init__(self, session, emulator, state_dir=None, config=None, extra_args=()):
+    def __init__(self, session, emulator, state_dir=None, config=None, extra_args=(), env=None):
+        """env: more environment for vpushd; an LD_PRELOAD is put before the harness's."""
         Daemon.counter += 1
         self.session = session
         self.emulator = emulator
@@ -614,6 +615,7 @@ class Daemon:
                     f.write("%s=%s\n" % (k, v))
                 f.write("\n")
         self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
         self.proc = None
         self.log = None
         self.tool_log = None
@@ -632,6 +634,13 @@ class Daemon:
         env.setdefault("G_DEBUG", "fatal-criticals")
         env["G_MESSAGES_DEBUG"] = "all"
         wrapper, self.tool_log = tool_wrapper(self.log, env)
+        for key, value in self.extra_env.items():
+            if key == "LD_PRELOAD":
+                value = ":".join(v for v in (value, env.get(key)) if v)
+                # ASan wants its runtime first; a test's shim needs nothing of it
+                if env.get("ASAN_OPTIONS"):
+                    env["ASAN_OPTIONS"] += ":verify_asan_link_order=0"
+            env[key] = value
         timeout *= SLOWDOWN
         args = wrapper + [exe, "--config", self.config_path, "--state-dir", self.state_dir,
                           "--verbose"]

@@ -1,0 +1,266 @@
+#include "vpush-factor-private.h"
+
+#include "vpush-bouncer.h"
+#include "vpush-error.h"
+#include "vpush-log.h"
+
+/* Delete(): a journal entry naming the factor, its record removed, then the factor at the
+ * Verify API (404 counts as done), its key, the entry, the object. A crash part way is
+ * finished at the next start (docs/crash-safety.md); a failure before the API deleted the
+ * factor puts the record back. A second Delete while one is in flight joins it and gets
+ * its outcome: two would race to clear the same key item. */
+
+static void
+delete_reply (FactorCall *call, const GError *error)
+{
+  VpushFactor *self = call->factor;
+  g_autoptr (GPtrArray) joined = g_steal_pointer (&self->delete_joined);
+
+  self->deleting = FALSE;
+  if (error != NULL)
+    vpush_factor_call_fail (call, error);
+  else
+    g_dbus_method_invocation_return_value (call->invocation, NULL);
+  for (guint i = 0; joined != NULL && i < joined->len; i++)
+    {
+      GDBusMethodInvocation *invocation = g_ptr_array_index (joined, i);
+
+      if (error != NULL)
+        vpush_manager_return_error (invocation, error);
+      else
+        g_dbus_method_invocation_return_value (invocation, NULL);
+    }
+}
+
+/* A failed delete's entry, gone once its record is back: the caller hears of the failure
+ * when the factor is on disk as it was */
+static void
+undo_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) undo = user_data;
+  g_autoptr (GError) error = NULL;
+
+  /* with the record there, the next start drops the entry and keeps the factor */
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    g_warning ("factor %s: %s", undo->factor->record->sid, error->message);
+  delete_reply (undo, undo->error);
+}
+
+static void
+undo_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  VpushFactorStore *store = VPUSH_FACTOR_STORE (source);
+  g_autoptr (FactorCall) undo = user_data;
+  g_autoptr (GError) error = NULL;
+
+  /* without its record back, the entry stays too, and the next start finishes the deletion */
+  if (!vpush_factor_store_write_finish (store, result, &error))
+    {
+      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, undo->factor->record->sid, NULL, NULL,
+                       "factor %s: the delete failed, and undoing its start failed too (%s); "
+                       "vpushd deletes the factor at its next start",
+                       undo->factor->record->sid, error->message);
+      delete_reply (undo, undo->error);
+      return;
+    }
+  vpush_factor_store_remove_enrollment_async (store, undo->deletion->id, undo_removed_cb, undo);
+  undo = NULL; /* owned by the callback now */
+}
+
+/* call stays the caller's */
+static void
+delete_done (FactorCall *call, const GError *error)
+{
+  VpushFactor *self = call->factor;
+  FactorCall *undo;
+
+  if (error == NULL || call->deletion == NULL || call->remote_deleted)
+    {
+      delete_reply (call, error);
+      return;
+    }
+  /* nothing was deleted: the factor is put back as it was before the reply */
+  undo = vpush_factor_call_new (self, call->invocation);
+  undo->deletion = g_steal_pointer (&call->deletion);
+  undo->error = g_error_copy (error);
+  vpush_factor_store_save_async (vpush_manager_get_factor_store (self->manager), self->record,
+                                 undo_saved_cb, undo);
+}
+
+/* The factor is gone at the API, its key deleted or left (then its journal entry stays
+ * for the next start to delete it), the entry removed: the object goes, the reply follows */
+static void
+delete_finish (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+  g_autofree gchar *sid = g_strdup (self->record->sid);
+  g_autofree gchar *caller = vpush_bouncer_describe_caller (call->invocation);
+
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DELETED, sid, NULL, caller, "factor %s deleted",
+                   sid);
+  vpush_manager_remove_factor (self->manager, sid);
+  delete_done (call, NULL);
+}
+
+static void
+delete_entry_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  g_autoptr (GError) error = NULL;
+
+  /* the next start would find the entry and nothing left to do */
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    g_warning ("factor %s: %s", call->factor->record->sid, error->message);
+  delete_finish (call);
+}
+
+/* takes call */
+static void
+delete_local (FactorCall *call, gboolean keep_entry)
+{
+  if (keep_entry)
+    {
+      delete_finish (call);
+      vpush_factor_call_free (call);
+      return;
+    }
+  vpush_factor_store_remove_enrollment_async (
+      vpush_manager_get_factor_store (call->factor->manager), call->deletion->id,
+      delete_entry_removed_cb, call);
+}
+
+static void
+delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
+    {
+      /* the factor is gone at the API and here; only its key is left, which the journal
+       * entry names: the next start deletes it */
+      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, call->factor->record->sid, NULL, NULL,
+                       "the key of deleted factor %s stays in the Secret Service until vpushd's "
+                       "next start: %s",
+                       call->factor->record->sid, error->message);
+      delete_local (g_steal_pointer (&call), TRUE);
+      return;
+    }
+  delete_local (g_steal_pointer (&call), FALSE);
+}
+
+static void
+delete_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushManager *manager = call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_verify_delete_factor_finish (VPUSH_VERIFY (source), result, &error))
+    {
+      delete_done (call, error);
+      return;
+    }
+  call->remote_deleted = TRUE;
+  vpush_manager_note_api_result (manager, NULL);
+  vpush_manager_forget_key (manager, call->factor->record->sid);
+  vpush_keystore_delete_async (vpush_manager_get_keystore (manager), call->factor->record->sid,
+                               NULL, delete_key_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static void
+delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushManager *manager = call->factor->manager;
+  g_autoptr (GError) error = NULL;
+
+  call->key = vpush_manager_load_key_finish (manager, result, &error);
+  if (call->key == NULL)
+    {
+      /* without its key the factor can't authenticate anywhere: drop what is left here */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+        {
+          g_warning ("factor %s has no key; deleting it locally only", call->factor->record->sid);
+          delete_local (g_steal_pointer (&call), FALSE);
+          return;
+        }
+      delete_done (call, error);
+      return;
+    }
+  vpush_verify_delete_factor_async (vpush_manager_get_verify (manager), call->factor->record,
+                                    call->key->key, NULL, delete_remote_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static void
+delete_unrecorded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    {
+      delete_done (call, error);
+      return;
+    }
+  vpush_manager_load_key_async (call->factor->manager, call->factor->record->sid, NULL,
+                                delete_key_loaded_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static void
+delete_journaled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  VpushFactorStore *store = VPUSH_FACTOR_STORE (source);
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_write_finish (store, result, &error))
+    {
+      /* nothing to undo: the record is still there */
+      g_clear_pointer (&call->deletion, vpush_enrollment_free);
+      delete_done (call, error);
+      return;
+    }
+  /* from here a crash deletes the factor at the next start */
+  vpush_factor_store_remove_async (store, call->factor->record->sid, delete_unrecorded_cb, call);
+  call = NULL; /* owned by the callback now */
+}
+
+static void
+delete_allowed (gpointer data)
+{
+  FactorCall *call = data;
+  VpushFactor *self = call->factor;
+
+  if (self->deleting)
+    {
+      /* its reply comes with the first one's (delete_done) */
+      if (self->delete_joined == NULL)
+        self->delete_joined = g_ptr_array_new_with_free_func (g_object_unref);
+      g_ptr_array_add (self->delete_joined, g_steal_pointer (&call->invocation));
+      vpush_factor_call_free (call);
+      return;
+    }
+  if (vpush_factor_call_deleted_meanwhile (call))
+    {
+      vpush_factor_call_free (call);
+      return;
+    }
+  self->deleting = TRUE;
+  call->deletion = vpush_enrollment_new_deletion (self->record);
+  vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (self->manager),
+                                            call->deletion, delete_journaled_cb, call);
+}
+
+gboolean
+vpush_factor_handle_delete (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation,
+                            VpushFactor *self)
+{
+  vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_DELETE, self->record, delete_allowed,
+                      vpush_factor_call_new (self, invocation),
+                      (GDestroyNotify)vpush_factor_call_free);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}

@@ -1,0 +1,113 @@
+"""A slow disk: vpushd's durable writes (factor records, the enrollment journal, the clock
+correction) wait for the disk in a thread of their own, never on the main loop, and are
+done in the order they were asked for. The disk is made slow by tests/fsync-gate-shim.c,
+preloaded into vpushd: while the test's gate file exists, each fsync() waits."""
+
+import json
+import os
+import signal
+
+import pytest
+
+import vpushtest as vt
+
+SHIM = os.path.join(vt.BUILD_DIR, "tests", "integration", "fsync-gate.so")
+
+
+@pytest.fixture
+def gate(session):
+    path = session.path("fsync-gate-%d" % os.getpid())
+    yield path
+    for p in (path, path + ".held"):
+        if os.path.exists(p):
+            os.unlink(p)
+
+
+@pytest.fixture
+def slow_daemon(session, emulator, gate):
+    if not os.path.exists(SHIM):
+        raise vt.HarnessError("the fsync shim is not built: %s" % SHIM)
+    d = vt.Daemon(session, emulator, env={"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate})
+    d.start()
+    yield d
+    if os.path.exists(gate):
+        os.unlink(gate)
+    d.stop()
+
+
+def close_gate(gate):
+    if os.path.exists(gate + ".held"):
+        os.unlink(gate + ".held")
+    open(gate, "w").close()
+
+
+def wait_held(gate):
+    vt.wait_until(lambda: os.path.exists(gate + ".held"), 30, what="a write held at the disk")
+
+
+def record(daemon, sid):
+    with open(os.path.join(daemon.state_dir, "factors", sid + ".json")) as f:
+        return json.load(f)
+
+
+def test_bus_answered_while_a_write_waits(slow_daemon, client, emulator, gate):
+    f = vt.enroll(client, emulator)
+    close_gate(gate)
+    call = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "slow disk"}), f.path,
+                          vt.FACTOR_IFACE)
+    wait_held(gate)
+
+    # calls that need no write are answered meanwhile, one that needs the API too
+    assert f.path in client.managed_objects()
+    assert client.list_challenges(f.path)[0] == []
+    assert client.manager_property("State") == "ready"
+    # the Update's reply waits for its record
+    assert not call.done
+    assert record(slow_daemon, f.sid)["friendly_name"] != "slow disk"
+
+    os.unlink(gate)
+    call.wait()
+    assert call.error is None, call.error
+    assert record(slow_daemon, f.sid)["friendly_name"] == "slow disk"
+    assert client.factor_props(f.path)["FriendlyName"] == "slow disk"
+
+
+def test_stop_finishes_the_write(slow_daemon, client, emulator, gate):
+    """SIGTERM while a write waits: vpushd exits once it is done. The API already has the
+    new name, so the record must have it too."""
+    f = vt.enroll(client, emulator)
+    close_gate(gate)
+    vt.PendingCall(client, "Update", vt.asv({"friendly-name": "written at exit"}), f.path,
+                   vt.FACTOR_IFACE)
+    wait_held(gate)
+    assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == "written at exit"
+
+    slow_daemon.proc.send_signal(signal.SIGTERM)
+    vt.wait_until(lambda: "stopping" in slow_daemon.log_text(), 30, what="vpushd to stop")
+    os.unlink(gate)
+    assert slow_daemon.stop() == 0
+    assert record(slow_daemon, f.sid)["friendly_name"] == "written at exit"
+
+    slow_daemon.start()
+    assert client.factor_props(f.path)["FriendlyName"] == "written at exit"
+
+
+def test_killed_while_the_delete_journal_waits(slow_daemon, client, emulator, gate, session):
+    """A Delete whose journal entry never reached the disk had not begun: the factor stays,
+    with its key, at the API and here."""
+    f = vt.enroll(client, emulator)
+    close_gate(gate)
+    call = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    wait_held(gate)
+    assert not call.done
+    slow_daemon.proc.send_signal(signal.SIGKILL)
+    slow_daemon.proc.wait()
+    os.unlink(gate)
+    slow_daemon.stop()
+
+    slow_daemon.start()
+    assert client.factor_paths() == [f.path]
+    assert emulator.fetch_factor(f.identity, f.sid).status == 200
+    assert len(session.keyring_items({"factor-sid": f.sid})) == 1
+    client.factor_delete(f.path)
+    assert client.factor_paths() == []
