@@ -143,7 +143,8 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           || (entry != NULL && g_strcmp0 (entry->answer_maybe_made, c->status) == 0)))
     {
       g_message ("challenge %s: %s, and the Verify API shows it %s: done (%s)", c->sid,
-                 ap->reply_stale      ? "the reply to its answer showed an older copy"
+                 ap->reply_unread     ? "the reply to its answer could not be read"
+                 : ap->reply_stale    ? "the reply to its answer showed an older copy"
                  : ap->maybe_answered ? "the reply to its answer was lost"
                                       : "an earlier answer of vpushd's was taken",
                  c->status, original->message);
@@ -191,10 +192,21 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_API, "challenge %s is %s after the answer",
                            c->sid, c->status);
     }
+  else if (vpush_verify_call_accepted (VPUSH_VERIFY (source), result))
+    {
+      /* The API took the answer (2xx), and only its reply's body can't be read. The SDKs
+       * ignore that body and read the challenge back (§3.7): so does this. */
+      ap->maybe_answered = TRUE;
+      ap->reply_stale = TRUE;
+      ap->reply_unread = TRUE;
+      g_prefix_error (&error,
+                      "challenge %s: the reply to the answer can't be read: ", ap->challenge->sid);
+    }
 
   /* the API refused: find out whether the challenge was answered or expired meanwhile */
   factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
-  if (factor == NULL || !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+  if (factor == NULL
+      || (!ap->reply_unread && !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API)))
     {
       vpush_approval_finish_error (ap, error);
       return;

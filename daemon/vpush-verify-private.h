@@ -37,6 +37,7 @@ struct _Call
   gboolean retried;          /* the one clock-skew retry was used */
   gboolean idempotent;       /* may be sent again when the API may have acted on it */
   gboolean maybe_delivered;  /* an attempt may have reached the API, its reply lost */
+  gboolean accepted;         /* the API answered 2xx, whether or not its body maps */
   guint retries;             /* transient-failure retries so far */
   gint64 started;            /* monotonic µs of the first attempt */
   gint64 deadline;           /* monotonic µs no retry may run past; 0: from retry_timeout_ms */

@@ -327,7 +327,10 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   if (status >= 200 && status < 300)
-    call_return_success (self, task, call, response);
+    {
+      call->accepted = TRUE;
+      call_return_success (self, task, call, response);
+    }
   else if (call->is_delete && (status == 404 || (status == 401 && call->retried)))
     g_task_return_boolean (task, TRUE);
   else if (call->is_fetch && status == 404)
@@ -446,6 +449,17 @@ vpush_verify_call_maybe_delivered (VpushVerify *self, GAsyncResult *result)
 
   call = g_task_get_task_data (G_TASK (result));
   return call != NULL && call->maybe_delivered;
+}
+
+gboolean
+vpush_verify_call_accepted (VpushVerify *self, GAsyncResult *result)
+{
+  Call *call;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  call = g_task_get_task_data (G_TASK (result));
+  return call != NULL && call->accepted;
 }
 
 gint64

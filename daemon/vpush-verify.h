@@ -39,6 +39,9 @@ void vpush_verify_set_retry_timeout (VpushVerify *self, guint retry_timeout_ms);
  * reply was lost (a timeout, a broken connection, a 5xx). For an answer refused after that,
  * fetch the challenge to learn whether that first attempt went through. */
 gboolean vpush_verify_call_maybe_delivered (VpushVerify *self, GAsyncResult *result);
+/* After a call failed: TRUE when the API took it (a 2xx) and only its reply's body could not
+ * be mapped. */
+gboolean vpush_verify_call_accepted (VpushVerify *self, GAsyncResult *result);
 gint64 vpush_verify_get_clock_offset (VpushVerify *self);
 void vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds);
 /* local time + clock offset, unix seconds */

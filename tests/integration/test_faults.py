@@ -473,6 +473,19 @@ def test_stale_answer_body_read_again(fdaemon, factor, client, emulator):
     assert "the reply to its answer showed an older copy" in fdaemon.log_text()
 
 
+def test_unreadable_answer_body_read_again(fdaemon, factor, client, emulator):
+    """The API takes the answer (200), but the body of its reply can't be read. The SDKs
+    ignore that body and read the challenge back (protocol doc §3.7), and so does vpushd:
+    the challenge reads approved, so the call succeeds, with one answer sent."""
+    ch = new_challenge(emulator, factor)
+    client.refresh()  # fetched now: the answer goes out without another GET first
+    emulator.fault(challenge_re(ch["sid"]), "malformed", method="POST", when="after")
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.answer_posts(ch["sid"]) == 1
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    assert "the reply to its answer could not be read" in fdaemon.log_text()
+
+
 def test_stale_answer_body_then_a_failed_read(fdaemon, factor, client, emulator):
     """The API takes the answer and replies with an older copy, and reading the challenge
     back then fails: that failure is the call's outcome, saying the answer was taken,
