@@ -15,7 +15,7 @@
 #define IDENTITY_MIN 8
 #define IDENTITY_MAX 64
 #define TOKEN_MAX    8192
-#define METADATA_MAX 1024
+#define METADATA_MAX 1024 /* characters of its JSON text */
 
 typedef struct
 {
@@ -422,11 +422,12 @@ check_request (Enroll *e, GVariant *request, GError **error)
       json_builder_end_object (b);
       root = json_builder_get_root (b);
       e->metadata = json_to_string (root, FALSE);
-      if (strlen (e->metadata) > METADATA_MAX)
+      /* the API counts characters (OpenAPI CreateNewFactor), not bytes */
+      if (g_utf8_strlen (e->metadata, -1) > METADATA_MAX)
         {
           g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                       "request: metadata is %zu bytes as JSON, more than %d", strlen (e->metadata),
-                       METADATA_MAX);
+                       "request: metadata is %ld characters as JSON, more than %d",
+                       g_utf8_strlen (e->metadata, -1), METADATA_MAX);
           return FALSE;
         }
     }

@@ -104,3 +104,17 @@ def test_two_factors_two_objects(daemon, client, emulator):
     b = vt.enroll(client, emulator)
     assert a.sid != b.sid
     assert sorted([a.path, b.path]) == client.factor_paths()
+
+
+def test_enroll_metadata_limit_in_characters(daemon, client, emulator):
+    """The API takes Metadata of up to 1024 characters (OpenAPI CreateNewFactor): 1024
+    characters of JSON text that are more bytes than that are sent, 1025 are refused."""
+    value = "é" * (1024 - len('{"os":""}'))
+    f = vt.enroll(client, emulator, metadata={"os": value})
+    assert emulator.fetch_factor(f.identity, f.sid).json()["metadata"] == {"os": value}
+    try:
+        vt.enroll(client, emulator, metadata={"os": value + "é"})
+    except vt.DBusCallError as e:
+        assert e.name == vt.ERR_INVALID_ARGS and "metadata" in e.message, e
+    else:
+        raise AssertionError("metadata of 1025 characters was taken")
