@@ -118,8 +118,12 @@ vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv)
       g_autoptr (GVariant) props = g_variant_get_child_value (factors->pdata[i], 1);
 
       for (gsize c = 0; c < G_N_ELEMENTS (columns); c++)
-        widths[c]
-            = MAX (widths[c], g_utf8_strlen (vpushctl_prop_string (props, columns[c]) ?: "", -1));
+        {
+          g_autofree gchar *cell = NULL;
+
+          widths[c] = MAX (widths[c],
+                           g_utf8_strlen (vpushctl_one_line (props, columns[c], &cell) ?: "", -1));
+        }
     }
   for (gsize c = 0; c < G_N_ELEMENTS (columns); c++)
     print_padded (headers[c], c + 1 < G_N_ELEMENTS (columns) ? widths[c] + 2 : 0);
@@ -129,8 +133,12 @@ vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv)
       g_autoptr (GVariant) props = g_variant_get_child_value (factors->pdata[i], 1);
 
       for (gsize c = 0; c < G_N_ELEMENTS (columns); c++)
-        print_padded (vpushctl_prop_string (props, columns[c]) ?: "",
-                      c + 1 < G_N_ELEMENTS (columns) ? widths[c] + 2 : 0);
+        {
+          g_autofree gchar *cell = NULL;
+
+          print_padded (vpushctl_one_line (props, columns[c], &cell) ?: "",
+                        c + 1 < G_N_ELEMENTS (columns) ? widths[c] + 2 : 0);
+        }
       g_print ("\n");
     }
   return VPUSHCTL_EXIT_OK;
@@ -155,6 +163,7 @@ list_pending (Vpushctl *ctl, const gchar *factor_path)
       const gchar *path;
       g_autoptr (GVariant) props = NULL;
       g_autoptr (GVariant) fields = NULL;
+      g_autofree gchar *message = NULL;
       const gchar *factor;
 
       g_variant_get (challenges->pdata[i], "(&o@a{sv})", &path, &props);
@@ -176,7 +185,7 @@ list_pending (Vpushctl *ctl, const gchar *factor_path)
                vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_STATUS),
                vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_EXPIRES_AT),
                vpushctl_path_basename (factor ?: ""));
-      g_print ("  %s\n", vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_MESSAGE));
+      g_print ("  %s\n", vpushctl_one_line (props, VPUSH_DBUS_CHALLENGE_MESSAGE, &message));
       fields
           = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_FIELDS, G_VARIANT_TYPE ("a(ss)"));
       vpushctl_print_fields (fields, "    ");
@@ -239,6 +248,7 @@ list_history (Vpushctl *ctl, const gchar *path, const gchar *sid, const HistoryO
         {
           g_autoptr (GVariant) owned = item;
           g_autoptr (GVariant) fields = NULL;
+          g_autofree gchar *message = NULL;
 
           got++;
           if (ctl->json)
@@ -252,7 +262,7 @@ list_history (Vpushctl *ctl, const gchar *path, const gchar *sid, const HistoryO
           g_print ("%s  %-8s  %s  factor %s\n", vpushctl_prop_string (item, "sid"),
                    vpushctl_prop_string (item, "status"), vpushctl_prop_string (item, "created-at"),
                    sid);
-          g_print ("  %s\n", vpushctl_prop_string (item, "message"));
+          g_print ("  %s\n", vpushctl_one_line (item, "message", &message));
           fields = g_variant_lookup_value (item, "fields", G_VARIANT_TYPE ("a(ss)"));
           vpushctl_print_fields (fields, "    ");
         }

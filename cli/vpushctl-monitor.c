@@ -126,15 +126,18 @@ describe (const gchar *path, GVariant *props)
 {
   const gchar *sid = vpushctl_path_basename (path);
 
+  g_autofree gchar *line = NULL;
+
+  /* one event a line: a name or message can't add one */
   if (g_str_equal (object_kind (path), "factor"))
     return g_strdup_printf ("%s “%s” %s", sid,
-                            vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME) ?: "",
+                            vpushctl_one_line (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME, &line) ?: "",
                             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS) ?: "");
   if (g_str_equal (object_kind (path), "challenge"))
     return g_strdup_printf (
         "%s factor %s “%s” expires %s", sid,
         vpushctl_path_basename (vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_FACTOR) ?: ""),
-        vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_MESSAGE) ?: "",
+        vpushctl_one_line (props, VPUSH_DBUS_CHALLENGE_MESSAGE, &line) ?: "",
         vpushctl_prop_string (props, VPUSH_DBUS_CHALLENGE_EXPIRES_AT) ?: "");
   return g_strdup (path);
 }
@@ -234,9 +237,10 @@ on_properties_changed (GDBusConnection *bus, const gchar *sender, const gchar *o
   g_variant_iter_init (&iter, changed);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
-      g_autofree gchar *printed = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
-                                      ? g_strdup (g_variant_get_string (value, NULL))
-                                      : g_variant_print (value, FALSE);
+      g_autofree gchar *printed
+          = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+                ? vpushctl_escape (g_variant_get_string (value, NULL), FALSE, FALSE)
+                : g_variant_print (value, FALSE);
 
       g_string_append_printf (text, "%s%s=%s", text->len ? " " : "", key, printed);
       g_variant_unref (value);

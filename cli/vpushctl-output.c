@@ -148,5 +148,100 @@ vpushctl_print_fields (GVariant *fields, const gchar *indent)
     return;
   g_variant_iter_init (&iter, fields);
   while (g_variant_iter_next (&iter, "(&s&s)", &label, &value))
-    g_print ("%s%s: %s\n", indent, label, value);
+    {
+      g_autofree gchar *label_line = vpushctl_escape (label, FALSE, FALSE);
+      g_autofree gchar *value_line = vpushctl_escape (value, FALSE, FALSE);
+
+      g_print ("%s%s: %s\n", indent, label_line, value_line);
+    }
+}
+
+/* Bidirectional controls reorder what follows them on screen (U+061C, U+200E, U+200F,
+ * U+202A–U+202E, U+2066–U+2069): a message could show one amount and hold another. */
+static gboolean
+is_bidi_control (gunichar c)
+{
+  return c == 0x061c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e)
+         || (c >= 0x2066 && c <= 0x2069);
+}
+
+gchar *
+vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json)
+{
+  GString *out = g_string_sized_new (strlen (text));
+  const gchar *p = text;
+
+  while (*p != '\0')
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar)-1 || c == (gunichar)-2)
+        {
+          /* not UTF-8: the byte as it is, escaped */
+          g_string_append_printf (out, "\\x%02x", (guchar)*p);
+          p++;
+          continue;
+        }
+      if ((c == '\n' || c == '\t') && keep_newlines)
+        g_string_append_unichar (out, c);
+      else if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
+        /* JSON strings take \u escapes; C0 controls never reach here unescaped in JSON */
+        g_string_append_printf (out, json ? "\\u%04x" : "\\x%02x", c);
+      else if (is_bidi_control (c))
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_unichar (out, c);
+      p = g_utf8_next_char (p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+const gchar *
+vpushctl_one_line (GVariant *props, const gchar *name, gchar **buf)
+{
+  const gchar *value = vpushctl_prop_string (props, name);
+
+  *buf = value != NULL ? vpushctl_escape (value, FALSE, FALSE) : NULL;
+  return *buf;
+}
+
+static const gboolean *output_json; /* the --json option, wherever it was given */
+
+static void
+write_escaped (FILE *stream, const gchar *text)
+{
+  g_autofree gchar *escaped = vpushctl_escape (text, TRUE, output_json != NULL && *output_json);
+  const gchar *charset;
+
+  /* as GLib's own handler: text in the locale's charset */
+  if (g_get_charset (&charset))
+    fputs (escaped, stream);
+  else
+    {
+      g_autofree gchar *converted
+          = g_convert_with_fallback (escaped, -1, charset, "UTF-8", "?", NULL, NULL, NULL);
+
+      fputs (converted != NULL ? converted : escaped, stream);
+    }
+  fflush (stream);
+}
+
+static void
+print_escaped (const gchar *text)
+{
+  write_escaped (stdout, text);
+}
+
+static void
+printerr_escaped (const gchar *text)
+{
+  write_escaped (stderr, text);
+}
+
+void
+vpushctl_output_init (const gboolean *json)
+{
+  output_json = json;
+  g_set_print_handler (print_escaped);
+  g_set_printerr_handler (printerr_escaped);
 }

@@ -76,6 +76,7 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
 
   setlocale (LC_ALL, "");
+  vpushctl_output_init (&ctl.json);
   g_set_prgname ("vpushctl");
   context = g_option_context_new ("COMMAND [ARGUMENTS…]");
   /* options after the command belong to the command */

@@ -69,7 +69,19 @@ JsonNode *vpushctl_props_to_json (const gchar *path, GVariant *props);
 void vpushctl_print_json (JsonNode *node, gboolean pretty);
 const gchar *vpushctl_prop_string (GVariant *props, const gchar *name);
 const gchar *vpushctl_path_basename (const gchar *path);
+/* label: value lines, each on one line (see vpushctl_escape) */
 void vpushctl_print_fields (GVariant *fields, const gchar *indent);
+/* Text from vpushd, the Verify API or whoever made a challenge, made safe for a terminal:
+ * control characters (but newline and tab when keep_newlines) and bidirectional controls
+ * are escaped as \xNN, or \uNNNN for json (valid inside a JSON string), so that no
+ * escape sequence reaches the terminal and, without keep_newlines, no text forges a line.
+ * A byte that is not UTF-8 is escaped as \xNN. */
+gchar *vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json);
+/* The property name of props on one line (vpushctl_escape); *buf holds it, NULL if none. */
+const gchar *vpushctl_one_line (GVariant *props, const gchar *name, gchar **buf);
+/* Everything vpushctl prints goes through vpushctl_escape (keeping newlines and tabs),
+ * as JSON escapes while *json is set. */
+void vpushctl_output_init (const gboolean *json);
 
 /* the commands */
 int vpushctl_cmd_status (Vpushctl *ctl, int argc, char **argv);

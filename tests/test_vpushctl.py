@@ -288,6 +288,43 @@ def test_challenges_pending(session, emulator, daemon):
     fails(ctl(session, "challenges", "no such factor"), NOT_FOUND, "no factor")
 
 
+# what a challenge's creator, or a factor's enroller, could put in front of a terminal
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202epay\x7f"
+HOSTILE_SHOWN = "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202epay\\x7f"
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\x7f")
+
+
+def shows_no_controls(text):
+    return not any(c in text for c in TERMINAL_CONTROLS)
+
+
+def test_untrusted_text_is_escaped(session, emulator, daemon):
+    f = enroll(session, emulator, "n" + HOSTILE)
+    ch = challenge(emulator, f, vt.new_transaction_id(), message="m" + HOSTILE + "\nYCforged",
+                   fields=[("l" + HOSTILE, "v" + HOSTILE + "\r\n")])
+    ok(ctl(session, "refresh"))
+    r = ok(ctl(session, "challenges", f["sid"]))
+    assert shows_no_controls(r.out), r
+    # one line each: a message can't forge a line of the listing
+    assert ("  m%s\\x0aYCforged\n    l%s: v%s\\x0d\\x0a\n" % ((HOSTILE_SHOWN,) * 3)) in r.out, r
+    r = ok(ctl(session, "challenges", "--history", f["sid"]))
+    assert shows_no_controls(r.out) and "  m%s\\x0aYCforged\n" % HOSTILE_SHOWN in r.out, r
+    r = ok(ctl(session, "factors"))
+    assert shows_no_controls(r.out) and "n" + HOSTILE_SHOWN in r.out, r
+    r = ok(ctl(session, "update", f["sid"], "--name", "r" + HOSTILE))
+    assert shows_no_controls(r.out) and "r" + HOSTILE_SHOWN in r.out, r
+    # JSON keeps the text whole, with every control as a JSON escape
+    for args in (("--json", "challenges", f["sid"]), ("challenges", "--json", f["sid"])):
+        r = ok(ctl(session, *args))
+        assert shows_no_controls(r.out), r
+        item = r.json()[0]
+        assert item["sid"] == ch["sid"] and item["message"] == "m" + HOSTILE + "\nYCforged"
+        assert item["fields"] == [{"label": "l" + HOSTILE, "value": "v" + HOSTILE + "\r\n"}]
+    # what vpushd says back about the caller's own text
+    r = ctl(session, "challenges", "x" + HOSTILE)
+    assert r.rc == NOT_FOUND and shows_no_controls(r.err), r
+
+
 def test_approve_and_deny(session, emulator, daemon):
     f = enroll(session, emulator)
     txid = vt.new_transaction_id()
