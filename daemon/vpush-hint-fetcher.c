@@ -4,6 +4,11 @@
 #include "vpush-log.h"
 #include "vpush-poller.h"
 
+/* Fetches of hinted challenges running at once. A hint is whatever can publish to the
+ * push topic says, and each fetch is a request to the Verify API: past this, a hint polls
+ * its factor instead, and polls of a factor run one at a time (vpush-poller.c). */
+#define FETCHES_MAX 8
+
 struct _VpushHintFetcher
 {
   VpushManager *manager;
@@ -119,6 +124,13 @@ vpush_hint_fetcher_follow (VpushHintFetcher *self, const gchar *factor_sid,
       || g_hash_table_contains (self->fetching, challenge_sid))
     return;
 
+  if (g_hash_table_size (self->fetching) >= FETCHES_MAX)
+    {
+      g_debug ("push hint for challenge %s: %d fetches are running already: polling", challenge_sid,
+               FETCHES_MAX);
+      vpush_hint_fetcher_poll (self, factor_sid);
+      return;
+    }
   g_hash_table_add (self->fetching, g_strdup (challenge_sid));
   fetch = g_new0 (HintFetch, 1);
   fetch->fetcher = self;

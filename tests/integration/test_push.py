@@ -403,6 +403,35 @@ def test_unreadable_hint_polls(started, client, emulator):
     assert push_state(client) == "connected"
 
 
+def test_hints_fetch_a_bounded_number_at_once(started, session, client, emulator):
+    """Whoever can publish to the topic names challenges; vpushd fetches a few at once,
+    and polls for the rest, however many hints come."""
+    topic = new_topic()
+    daemon = started(push_url(emulator, topic))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    settle(emulator)
+    fetches_max = 8
+    emulator.fault(r"/Challenges/YC[0-9a-f]{32}$", "delay", method="GET", seconds=600,
+                   count=1000)
+    try:
+        sids = ["YC" + uuid.uuid4().hex for _ in range(fetches_max + 12)]
+        for sid in sids:
+            publish(emulator, topic, {"type": "verify_push_challenge", "challenge_sid": sid,
+                                      "factor_sid": f.sid})
+        # hints are followed in order: the last one's word comes after all the others'
+        vt.wait_until(lambda: "challenge %s: %d fetches are running already" % (
+            sids[-1], fetches_max) in daemon.log_text(), 20, what="the last hint")
+        vt.wait_until(lambda: emulator.faults_held() == fetches_max, 20,
+                      what="%d fetches held" % fetches_max)
+    finally:
+        emulator.clear_faults()
+    # the held fetches end (404: no such challenge); a hint is followed as before
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish_hint(emulator, topic, ch)
+    wait_exported(client, ch["sid"])
+
+
 def test_factor_push_url_moves_between_streams(started, client, emulator):
     a, b = new_topic(), new_topic()
     started(url=None)
