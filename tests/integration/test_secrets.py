@@ -22,6 +22,7 @@ import base64
 import http.server
 import os
 import re
+import resource
 import struct
 import subprocess
 import threading
@@ -399,3 +400,27 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
 
     assert hits == [], "secrets found where vpushd wrote:\n" + "\n".join(
         "  %s: %s" % h for h in hits)
+
+
+def core_limits(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max core file size"):
+                return line.split()[4:6]
+    raise AssertionError("no core file size in /proc/%d/limits" % pid)
+
+
+def test_no_core_dump_however_started(session, emulator):
+    """A core dump would hold the keys vpushd keeps while the keyring is unlocked: none is
+    written even when vpushd is started with core dumps allowed (not by its unit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    daemon = vt.Daemon(session, emulator)
+    try:
+        daemon.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+    try:
+        assert core_limits(session.client.name_owner_pid(vt.BUS_NAME)) == ["0", "0"]
+    finally:
+        daemon.stop()
