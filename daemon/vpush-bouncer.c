@@ -301,6 +301,8 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
   if (auth->challenge != NULL)
     target = g_strdup_printf (" of challenge %s of factor %s", auth->challenge->sid,
                               auth->challenge->factor_sid);
+  else if (auth->factor != NULL && auth->factor->sid == NULL)
+    target = g_strdup_printf (" of a factor named “%s”", auth->factor->friendly_name);
   else if (auth->factor != NULL)
     target = g_strdup_printf (" of factor %s", auth->factor->sid);
   else if (req_txn != NULL || req_challenge != NULL)

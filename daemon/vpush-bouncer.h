@@ -44,8 +44,9 @@ gchar *vpush_bouncer_describe_caller (GDBusMethodInvocation *invocation);
 typedef void (*VpushAllowedFunc) (gpointer data);
 
 /* For methods that only need a yes: calls allowed (data), which takes data over, once
- * the caller may do action on factor (nullable); else replies AccessDenied to invocation
- * and destroys data. */
+ * the caller may do action on factor (nullable; a record without a sid is a factor to be
+ * enrolled under its friendly name); else replies AccessDenied to invocation and destroys
+ * data. */
 void vpush_bouncer_gate (VpushManager *manager, GDBusMethodInvocation *invocation,
                          VpushAction action, const VpushFactorRecord *factor,
                          VpushAllowedFunc allowed, gpointer data, GDestroyNotify destroy);

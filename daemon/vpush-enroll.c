@@ -533,6 +533,7 @@ void
 vpush_enroll_handle (VpushManager *manager, GDBusMethodInvocation *invocation, GVariant *request)
 {
   g_autoptr (Enroll) e = g_new0 (Enroll, 1);
+  g_autoptr (VpushFactorRecord) named = NULL;
   g_autoptr (GError) error = NULL;
 
   e->manager = g_object_ref (manager);
@@ -542,6 +543,9 @@ vpush_enroll_handle (VpushManager *manager, GDBusMethodInvocation *invocation, G
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
-  vpush_bouncer_gate (manager, invocation, VPUSH_ACTION_ENROLL, NULL, enroll_allowed,
+  /* the factor has no sid yet: a rule's Factors can name it only by its name */
+  named = vpush_factor_record_new ();
+  named->friendly_name = g_strdup (e->friendly_name);
+  vpush_bouncer_gate (manager, invocation, VPUSH_ACTION_ENROLL, named, enroll_allowed,
                       g_steal_pointer (&e), (GDestroyNotify)enroll_free);
 }

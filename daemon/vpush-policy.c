@@ -541,7 +541,7 @@ rule_has_factor (const Rule *rule, const gchar *sid, const gchar *name)
 {
   for (guint i = 0; rule->factors[i] != NULL; i++)
     {
-      if (g_pattern_match_simple (rule->factors[i], sid)
+      if ((sid != NULL && g_pattern_match_simple (rule->factors[i], sid))
           || (name != NULL && g_pattern_match_simple (rule->factors[i], name)))
         return TRUE;
     }
@@ -572,7 +572,8 @@ rule_stage (const Rule *rule, const VpushPolicyQuery *query)
     return STAGE_CALLER;
   if (!rule_has_match (rule, query->match))
     return STAGE_MATCH;
-  if (query->factor_sid != NULL && !rule_has_factor (rule, query->factor_sid, query->factor_name))
+  if ((query->factor_sid != NULL || query->factor_name != NULL)
+      && !rule_has_factor (rule, query->factor_sid, query->factor_name))
     return STAGE_FACTOR;
   if (rule->require_session && query->session != VPUSH_SESSION_ACTIVE)
     return STAGE_SESSION;
@@ -631,6 +632,10 @@ explain (const Rule *rule, Stage stage, const VpushPolicyQuery *query)
       return g_strdup_printf ("rule “%s” allows “%s” only by %s (Match=%s)", rule->name, action,
                               rule_match_names[rule->match], rule_match_names[rule->match]);
     case STAGE_FACTOR:
+      if (query->factor_sid == NULL)
+        return g_strdup_printf ("no policy rule allows “%s” of a factor named “%s” to this "
+                                "caller; rule “%s” would need that name in Factors",
+                                action, query->factor_name, rule->name);
       return g_strdup_printf ("no policy rule allows “%s” of factor %s to this caller; rule “%s” "
                               "would need it in Factors",
                               action, query->factor_sid, rule->name);

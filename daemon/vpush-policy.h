@@ -35,8 +35,10 @@ typedef enum
   VPUSH_MATCH_CHALLENGE_SID,
 } VpushMatch;
 
-/* One decision's facts. Unset facts don't narrow: factor_sid NULL asks whether some
- * factor may be allowed, challenge_age < 0 whether some challenge may be. */
+/* One decision's facts. Unset facts don't narrow: factor_sid and factor_name NULL ask
+ * whether some factor may be allowed, challenge_age < 0 whether some challenge may be.
+ * factor_sid NULL with factor_name set is a factor not created yet (enroll): only its
+ * name can match Factors. */
 typedef struct
 {
   VpushAction action;

@@ -301,6 +301,21 @@ test_policy_factors (void)
   query.factor_sid = FACTOR_2;
   g_assert_cmpstr (check (policy, &query, NULL), ==, "all");
 
+  /* a factor to be enrolled has only its name: a rule naming factors by sid or by other
+   * names does not cover it */
+  g_clear_object (&policy);
+  policy = policy_ok ("[Rule by-sid]\nActions=enroll\nCallers=*\nRequireActiveSession=false\n"
+                      "Factors=" FACTOR "\n"
+                      "[Rule by-name]\nActions=enroll\nCallers=*\nRequireActiveSession=false\n"
+                      "Factors=Till *\n");
+  query.action = VPUSH_ACTION_ENROLL;
+  query.match = VPUSH_MATCH_NONE;
+  query.factor_sid = NULL;
+  query.factor_name = "Till 4";
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "by-name");
+  query.factor_name = "Bank";
+  assert_refused (policy, &query, "of a factor named “Bank” to this caller");
+
   BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactors=\n", "rule “r”, key Factors", "empty");
   BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactors= ;\n", "key Factors", "empty");
 }

@@ -576,6 +576,23 @@ def test_rename_does_not_move_a_factor_between_rules(start_daemon, client, emula
     assert client.approve({"transaction-id": txid2}) == ch_shop["sid"]
 
 
+def test_enroll_is_held_to_the_factors_a_rule_names(start_daemon, client, emulator):
+    """A factor to be enrolled is known by its name: a rule with Factors= lets a caller
+    enroll only factors of names it covers (which decide the rules of the factor later)."""
+    daemon = start_daemon(files={"50-test.conf": (
+        "[Rule kiosk]\nActions=enroll;update;delete;list\nCallers=*\n"
+        "RequireActiveSession=false\nFactors=Kiosk *\n")})
+    kiosk = vt.enroll(client, emulator, friendly_name="Kiosk 1")
+    assert client.factor_props(kiosk.path)["FriendlyName"] == "Kiosk 1"
+    identity = vt.unique_identity()
+    e = refused(vt.enroll, client, emulator, identity=identity, friendly_name="Bank login")
+    assert_access_denied(e, "“enroll” of a factor named “Bank login”", "rule “kiosk”")
+    assert emulator.list_factors(identity) == []
+    record = last_audit(daemon, VPUSH_ACTION="enroll", VPUSH_DECISION="refused")
+    assert "enroll of a factor named “Bank login” refused" in record["MESSAGE"], record
+    assert "VPUSH_FACTOR" not in record, record
+
+
 def test_log_lines_cannot_be_forged(start_daemon, client, emulator):
     """Without the journal, records are lines on stderr: a newline in what a caller sends
     (here a transaction id) is written as an escape, never as a line of its own."""
