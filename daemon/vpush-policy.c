@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vpush-factor-record.h"
 #include "vpush-keyfile.h"
 
 #define RULE_PREFIX   "Rule "
@@ -541,8 +542,13 @@ rule_has_factor (const Rule *rule, const gchar *sid, const gchar *name)
 {
   for (guint i = 0; rule->factors[i] != NULL; i++)
     {
-      if ((sid != NULL && g_pattern_match_simple (rule->factors[i], sid))
-          || (name != NULL && g_pattern_match_simple (rule->factors[i], name)))
+      const gchar *glob = rule->factors[i];
+
+      if (sid != NULL && g_pattern_match_simple (glob, sid))
+        return TRUE;
+      /* a sid names one factor, never the names of others: whoever may enroll or rename a
+       * factor can call it anything, that sid included */
+      if (name != NULL && !vpush_sid_is_valid (glob, "YF") && g_pattern_match_simple (glob, name))
         return TRUE;
     }
   return FALSE;

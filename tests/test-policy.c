@@ -290,6 +290,9 @@ test_policy_factors (void)
   g_assert_cmpstr (check (policy, &query, NULL), ==, "by-name");
   query.factor_name = "Kiosk";
   g_assert_cmpstr (check (policy, &query, NULL), ==, "by-name");
+  /* a factor named as another's sid is not that factor */
+  query.factor_name = FACTOR;
+  assert_refused (policy, &query, "of factor " FACTOR_2 " to this caller");
   /* no factor yet (the first check of an approval): a rule may still cover one */
   query.factor_sid = NULL;
   query.factor_name = NULL;
@@ -315,6 +318,8 @@ test_policy_factors (void)
   g_assert_cmpstr (check (policy, &query, NULL), ==, "by-name");
   query.factor_name = "Bank";
   assert_refused (policy, &query, "of a factor named “Bank” to this caller");
+  query.factor_name = FACTOR;
+  assert_refused (policy, &query, "of a factor named “" FACTOR "” to this caller");
 
   BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactors=\n", "rule “r”, key Factors", "empty");
   BROKEN ("[Rule r]\nActions=list\nCallers=*\nFactors= ;\n", "key Factors", "empty");

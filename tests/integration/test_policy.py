@@ -544,6 +544,29 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     assert client.approve({"transaction-id": txid2}) == ch_mine["sid"]
 
 
+def test_a_name_is_never_a_sid(start_daemon, client, emulator):
+    """A rule that names its factor by sid covers that factor alone, not another one enrolled
+    with that sid as its name (the shipped default lets any process enroll)."""
+    daemon = start_daemon()
+    shop = vt.enroll(client, emulator)
+    other = vt.enroll(client, emulator, friendly_name=shop.sid)
+    with open(os.path.join(daemon.policy_dir, "60-shop.conf"), "w") as f:
+        f.write("[Rule shop]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                "Factors=%s\n" % shop.sid)
+    vt.wait_until(lambda: "policy reloaded: 2 rules" in daemon.log_text(), 10,
+                  what="the policy to be reloaded", pump=False)
+    txid = vt.new_transaction_id()
+    ch_other = challenge(emulator, other, txid)
+    e = refused(client.approve, {"transaction-id": txid, "timeout-ms": 1500})
+    assert e.name == vt.ERR_NOT_FOUND, e
+    e = refused(client.approve, {"transaction-id": txid, "factor-sid": other.sid})
+    assert_access_denied(e, other.sid)
+    assert_untouched(emulator, other, ch_other)
+
+    ch_shop = challenge(emulator, shop, txid)
+    assert client.approve({"transaction-id": txid}) == ch_shop["sid"]
+
+
 def test_rename_does_not_move_a_factor_between_rules(start_daemon, client, emulator):
     """Factors= globs match the friendly name a factor was enrolled with: a caller allowed
     to rename (the shipped default allows any) can't bring another factor under a rule
