@@ -48,6 +48,9 @@ sync_properties (VpushFactor *self)
                 r->service_sid, "identity", r->identity, "account-sid", r->account_sid, "status",
                 r->status, "created-at", r->created_at, "key-storage",
                 VPUSH_KEY_STORAGE_SECRET_SERVICE, "push-url", r->push_url ? r->push_url : "", NULL);
+  /* the skeleton would send PropertiesChanged from an idle, after the reply of the call
+   * that made the change: a client's proxy would still show the old value on that reply */
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self->skeleton));
 }
 
 void
