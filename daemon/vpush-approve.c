@@ -532,6 +532,12 @@ vpush_approval_evaluate (VpushApproval *ap)
         vpush_approval_finish_error (ap, g_steal_pointer (&ap->wait_error));
       else if (failing != NULL)
         vpush_approval_finish_error (ap, g_error_copy (failing));
+      /* with factor-sid, the challenge may well be pending, of another factor */
+      else if (ap->factor_sid != NULL)
+        vpush_approval_finish_error (
+            ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                             "no pending challenge of factor %s matches %s within %u ms",
+                             ap->factor_sid, match_text (ap, &what), ap->timeout_ms));
       else
         vpush_approval_finish_error (ap,
                                      g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,

@@ -44,6 +44,21 @@ def test_unknown_challenge_sid_not_found(factor, client, emulator):
     assert _all_answer_posts(emulator) == before
 
 
+@pytest.mark.parametrize("by", ["transaction-id", "challenge-sid"])
+def test_pending_challenge_of_another_factor_not_found(by, factor, client, emulator):
+    """factor-sid narrows the match: a pending challenge of another factor is NotFound,
+    and the message says which factor was looked at (the challenge is pending, after all)."""
+    other = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    match = {"transaction-id": txid} if by == "transaction-id" else {"challenge-sid": ch["sid"]}
+    match.update({"factor-sid": other.sid, "timeout-ms": 1000})
+    e = _expect_error(vt.ERR_NOT_FOUND, client.approve, match)
+    assert "of factor %s" % other.sid in e.message, e.message
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert client.approve({"challenge-sid": ch["sid"], "factor-sid": factor.sid}) == ch["sid"]
+
+
 def test_default_timeout_from_config(factor, client, emulator):
     """No timeout-ms: [Approval] DefaultTimeoutMs (3000 in the test config) applies."""
     t0 = time.monotonic()
