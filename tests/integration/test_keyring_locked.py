@@ -80,3 +80,26 @@ def test_delete_while_locked(factor, daemon, client, emulator, session):
     client.factor_delete(factor.path)
     assert client.factor_paths() == []
     assert session.keyring_items({"factor-sid": factor.sid}) == []
+
+
+def test_every_call_that_needs_a_key_while_locked(daemon, client, emulator, session):
+    """README ("When things fail"): each call that signs with a key fails with
+    KeyringLocked while the keyring is locked, at once, and sends nothing; a change of the
+    push URL alone needs no key and works."""
+    f = vt.enroll(client, emulator)
+    unverified = vt.enroll(client, emulator, verify=False)
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10)
+    before = len(emulator.requests())
+    for fn, args in ((client.factor_verify, (unverified.path,)),
+                     (client.factor_update, (f.path, {"friendly-name": "while locked"})),
+                     (client.list_challenges, (f.path, {})),
+                     (client.refresh, ()),
+                     (client.approve, ({"challenge-sid": "YC" + "0" * 32, "timeout-ms": 3000},)),
+                     (client.deny, ({"transaction-id": vt.new_transaction_id()},))):
+        _expect(vt.ERR_KEYRING_LOCKED, fn, *args)
+    sent = [r for r in emulator.requests()[before:] if not r["path"].startswith("/_emulator")]
+    assert sent == [], sent
+    client.factor_update(f.path, {"push-url": emulator.url + "/push/locked/sse"})
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "PushUrl").endswith("/locked/sse")
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == f.friendly_name
