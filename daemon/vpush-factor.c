@@ -185,6 +185,10 @@ verify_allowed (gpointer data)
   g_autoptr (FactorCall) call = data;
   VpushFactor *self = call->factor;
 
+  /* a factor being deleted, or deleted while the caller was looked up, is not there to
+   * verify, verified already or not */
+  if (vpush_factor_call_deleted_meanwhile (call))
+    return;
   if (g_str_equal (self->record->status, "verified"))
     {
       g_dbus_method_invocation_return_value (call->invocation, NULL);

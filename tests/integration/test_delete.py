@@ -171,6 +171,36 @@ def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
     assert client.factor_paths() == [keep.path]
 
 
+@pytest.mark.parametrize("verified", [True, False], ids=["verified", "unverified"])
+def test_verify_during_a_delete_is_not_found(verified, daemon, client, emulator):
+    """docs/crash-safety.md: Verify during a delete gets NotFound ("is being deleted"), a
+    verified factor's too (before, it answered success for a factor on its way out), and
+    sends nothing."""
+    f = vt.enroll(client, emulator, verify=verified)
+    # the DELETE is held until the Verify has its answer, however long that takes
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="DELETE",
+                   when="before")
+    delete = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the DELETE held")
+        before = len(emulator.requests())
+        try:
+            client.factor_verify(f.path)
+        except vt.DBusCallError as e:
+            assert e.name == vt.ERR_NOT_FOUND, e
+            assert "%s is being deleted" % f.sid in e.message, e
+        else:
+            raise AssertionError("Verify during a delete succeeded")
+        posts = [r for r in emulator.requests()[before:] if r["method"] == "POST"]
+        assert posts == [], posts
+    finally:
+        emulator.clear_faults()
+    delete.wait()
+    assert delete.error is None, delete.error
+    assert client.factor_paths() == []
+
+
 def test_unknown_factor_path_not_found(daemon, client, emulator):
     keep = vt.enroll(client, emulator)
     before = len(emulator.requests())
