@@ -308,6 +308,10 @@ update_allowed (gpointer data)
   g_autoptr (FactorCall) call = data;
   VpushFactor *self = call->factor;
 
+  /* before the rename is sent: a delete that then fails would leave the API with the new
+   * name and the factor here with the old one */
+  if (vpush_factor_call_deleted_meanwhile (call))
+    return;
   if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
     {
       apply_update (g_steal_pointer (&call));

@@ -171,12 +171,13 @@ def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
     assert client.factor_paths() == [keep.path]
 
 
-@pytest.mark.parametrize("verified", [True, False], ids=["verified", "unverified"])
-def test_verify_during_a_delete_is_not_found(verified, daemon, client, emulator):
-    """docs/crash-safety.md: Verify during a delete gets NotFound ("is being deleted"), a
-    verified factor's too (before, it answered success for a factor on its way out), and
-    sends nothing."""
-    f = vt.enroll(client, emulator, verify=verified)
+@pytest.mark.parametrize("case", ["Verify-verified", "Verify-unverified", "Update"])
+def test_change_during_a_delete_is_not_found(case, daemon, client, emulator):
+    """docs/crash-safety.md: Update and Verify during a delete get NotFound ("is being
+    deleted"), and send nothing: before, a verified factor's Verify answered success for a
+    factor on its way out, and an unverified one's Verify and an Update sent their POST
+    (a rename the API kept if the delete then failed)."""
+    f = vt.enroll(client, emulator, verify=(case != "Verify-unverified"))
     # the DELETE is held until the Verify has its answer, however long that takes
     emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="DELETE",
                    when="before")
@@ -186,12 +187,15 @@ def test_verify_during_a_delete_is_not_found(verified, daemon, client, emulator)
                       what="the DELETE held")
         before = len(emulator.requests())
         try:
-            client.factor_verify(f.path)
+            if case == "Update":
+                client.factor_update(f.path, {"friendly-name": "renamed while deleted"})
+            else:
+                client.factor_verify(f.path)
         except vt.DBusCallError as e:
             assert e.name == vt.ERR_NOT_FOUND, e
             assert "%s is being deleted" % f.sid in e.message, e
         else:
-            raise AssertionError("Verify during a delete succeeded")
+            raise AssertionError("%s during a delete succeeded" % case)
         posts = [r for r in emulator.requests()[before:] if r["method"] == "POST"]
         assert posts == [], posts
     finally:
