@@ -16,6 +16,8 @@ struct _VpushFactor
   VpushDBusFactor *skeleton;
   gboolean deleting;
   GPtrArray *delete_joined; /* Delete calls waiting for the one in flight to end */
+  gboolean updating;        /* an Update is under way; the others wait in update_queue */
+  GQueue update_queue;      /* FactorCall */
 };
 
 /* The steps of every method: load the key, then call the API with it. */
@@ -31,6 +33,7 @@ typedef struct
   VpushEnrollment *deletion; /* Delete: its journal entry, once written */
   gboolean remote_deleted;   /* Delete: the API no longer has the factor */
   GError *error;             /* Delete: the failure told once the factor is put back */
+  gboolean holds_update;     /* Update: the one under way; the next starts when it ends */
 } FactorCall;
 
 FactorCall *vpush_factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation);

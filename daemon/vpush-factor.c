@@ -53,9 +53,16 @@ sync_properties (VpushFactor *self)
   g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self->skeleton));
 }
 
+static void update_next (VpushFactor *self);
+
 void
 vpush_factor_call_free (FactorCall *call)
 {
+  if (call->holds_update)
+    {
+      call->factor->updating = FALSE;
+      update_next (call->factor);
+    }
   g_clear_object (&call->factor);
   g_clear_object (&call->invocation);
   g_clear_pointer (&call->key, vpush_key_box_unref);
@@ -208,7 +215,9 @@ handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, Vpu
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Update() */
+/* Update(): one at a time per factor. Two renames in flight at once could reach the API
+ * in one order and have their replies handled in the other, leaving the factor with one
+ * name here and the other there. */
 
 static void
 relabel_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -312,6 +321,13 @@ update_allowed (gpointer data)
    * name and the factor here with the old one */
   if (vpush_factor_call_deleted_meanwhile (call))
     return;
+  if (self->updating)
+    {
+      g_queue_push_tail (&self->update_queue, g_steal_pointer (&call));
+      return;
+    }
+  self->updating = TRUE;
+  call->holds_update = TRUE;
   if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
     {
       apply_update (g_steal_pointer (&call));
@@ -319,6 +335,16 @@ update_allowed (gpointer data)
     }
   vpush_manager_load_key_async (self->manager, self->record->sid, NULL, update_key_cb,
                                 g_steal_pointer (&call));
+}
+
+/* The next Update, once the one under way has replied */
+static void
+update_next (VpushFactor *self)
+{
+  FactorCall *call = g_queue_pop_head (&self->update_queue);
+
+  if (call != NULL)
+    update_allowed (call);
 }
 
 static gboolean

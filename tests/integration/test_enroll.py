@@ -118,3 +118,32 @@ def test_enroll_metadata_limit_in_characters(daemon, client, emulator):
         assert e.name == vt.ERR_INVALID_ARGS and "metadata" in e.message, e
     else:
         raise AssertionError("metadata of 1025 characters was taken")
+
+
+def test_concurrent_renames_end_alike_here_and_at_the_api(daemon, client, emulator):
+    """Two Updates of one factor at once run one after the other. Before, both went out at
+    once: the first's reply, held here past the second's, renamed the factor here last, to
+    the name the API had replaced already."""
+    f = vt.enroll(client, emulator, friendly_name="Desk 0")
+    # the API takes the first rename, and its reply is held until released
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="POST",
+                   when="after")
+    first = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk 1"}), f.path,
+                           vt.FACTOR_IFACE)
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the first rename held")
+        second = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk 2"}), f.path,
+                                vt.FACTOR_IFACE)
+        # the second waits for the first: nothing of it reaches the API meanwhile (a
+        # refresh is one more round trip to vpushd, so the second call has been read)
+        client.refresh()
+        assert not second.done
+        assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == "Desk 1"
+    finally:
+        emulator.clear_faults()
+    first.wait()
+    second.wait()
+    assert (first.error, second.error) == (None, None)
+    assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == "Desk 2"
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Desk 2"
