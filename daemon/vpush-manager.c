@@ -154,6 +154,8 @@ update_state (VpushManager *self)
     {
       g_message ("state: %s", state);
       vpush_dbus_manager_set_state (self->skeleton, state);
+      /* now, not from the skeleton's idle: before the reply of a call that brought it */
+      g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self->skeleton));
     }
 }
 
@@ -169,9 +171,13 @@ on_keyring_locked (VpushManager *self)
 static void
 on_push_state (VpushManager *self)
 {
-  /* the skeleton emits PropertiesChanged */
+  /* the skeleton emits PropertiesChanged; at once, before the reply of an Update that
+   * opened or closed a stream */
   if (self->skeleton != NULL)
-    vpush_dbus_manager_set_push_state (self->skeleton, vpush_push_get_state (self->push));
+    {
+      vpush_dbus_manager_set_push_state (self->skeleton, vpush_push_get_state (self->push));
+      g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self->skeleton));
+    }
 }
 
 static void

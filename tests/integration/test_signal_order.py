@@ -24,6 +24,7 @@ class Arrivals:
                                   "GetNameOwner", GLib.Variant("(s)", (vt.BUS_NAME,)),
                                   bus_name="org.freedesktop.DBus")[0]
         self.seen = []
+        self.changes = {}  # index in seen of a PropertiesChanged → its changed properties
         self.lock = threading.Lock()
         self.filter_id = client.conn.add_filter(self._filter)
 
@@ -35,6 +36,9 @@ class Arrivals:
                 if message.get_member() in ("InterfacesAdded", "InterfacesRemoved"):
                     path = message.get_body().get_child_value(0).get_string()
                 with self.lock:
+                    if message.get_member() == "PropertiesChanged":
+                        changed = message.get_body().get_child_value(1).unpack()
+                        self.changes[len(self.seen)] = changed
                     self.seen.append(("signal", message.get_member(), path))
             elif kind in (Gio.DBusMessageType.METHOD_RETURN, Gio.DBusMessageType.ERROR):
                 with self.lock:
@@ -48,12 +52,32 @@ class Arrivals:
             value = call()
             if callable(signal):
                 signal = signal(value)
-            vt.wait_until(lambda: signal in self.snapshot(), 10, what=" ".join(signal[1:]))
+            vt.wait_until(lambda: signal in self.snapshot(), 10 * vt.SLOWDOWN,
+                          what=" ".join(signal[1:]))
             seen = self.snapshot()
         finally:
             self.client.conn.remove_filter(self.filter_id)
         assert REPLY in seen, seen
         return value, seen
+
+    def change(self, path, name, value):
+        """Where in what arrived name became value on path, or None."""
+        with self.lock:
+            found = [i for i, props in self.changes.items()
+                     if self.seen[i][2] == path and props.get(name) == value]
+        return min(found) if found else None
+
+    def after_change(self, call, path, name, value):
+        """Makes the call; returns where the reply and the change arrived, once both have."""
+        try:
+            call()
+            vt.wait_until(lambda: self.change(path, name, value) is not None, 10 * vt.SLOWDOWN,
+                          what="%s=%s on %s" % (name, value, path))
+            seen = self.snapshot()
+        finally:
+            self.client.conn.remove_filter(self.filter_id)
+        assert REPLY in seen, seen
+        return seen.index(REPLY), self.change(path, name, value)
 
     def snapshot(self):
         with self.lock:
@@ -107,3 +131,39 @@ def test_refresh_and_answer_order(daemon, client, emulator, factor):
     assert sid == ch["sid"]
     assert seen.index(REPLY) < seen.index(removed), seen
     assert path not in client.challenge_paths()
+
+
+@pytest.fixture
+def quiet_daemon(session, emulator):
+    """A vpushd that polls only when asked."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={"Poll": {"IntervalSeconds": "3600",
+                                                      "IntervalWithPushSeconds": "3600"}})
+    d.start()
+    yield d
+    d.stop()
+
+
+def test_state_back_to_ready_before_the_refresh_reply(quiet_daemon, client, emulator):
+    """A Refresh whose poll meets a dropped connection (State=offline) and then gets
+    through: State=ready arrives before the reply. Before, the skeleton sent it from an
+    idle after the reply, and a proxy still said offline when Refresh returned."""
+    f = vt.enroll(client, emulator)
+    client.refresh()
+    # two: libcurl itself sends a request again once when a reused connection drops
+    emulator.fault(r"/Entities/%s/Challenges\Z" % f.identity, action="drop", count=2)
+    arrivals = Arrivals(client)
+    reply, ready = arrivals.after_change(client.refresh, vt.MANAGER_PATH, "State", "ready")
+    offline = arrivals.change(vt.MANAGER_PATH, "State", "offline")
+    assert offline is not None and offline < ready < reply, arrivals.snapshot()
+
+
+def test_push_state_before_the_update_reply(daemon, client, emulator):
+    """An Update that gives a factor the first push stream (no [Push] Url here): PushState
+    leaves disabled before the reply."""
+    f = vt.enroll(client, emulator)
+    assert client.manager_property("PushState") == "disabled"
+    reply, connecting = Arrivals(client).after_change(
+        lambda: client.factor_update(f.path, {"push-url": emulator.url + "/push/order/sse"}),
+        vt.MANAGER_PATH, "PushState", "connecting")
+    assert connecting < reply
