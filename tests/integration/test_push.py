@@ -141,8 +141,10 @@ def started(session, emulator):
     """start(push_url, poll=SLOW_POLL) → a running vpushd; stopped afterwards."""
     daemons = []
 
-    def start(url=None, poll=SLOW_POLL):
+    def start(url=None, poll=SLOW_POLL, verify=None):
         config = {"Poll": dict(poll)}
+        if verify:
+            config["Verify"] = dict(verify)
         if url:
             config["Push"] = {"Url": url}
         d = vt.Daemon(session, emulator, config=config)
@@ -407,7 +409,8 @@ def test_hints_fetch_a_bounded_number_at_once(started, session, client, emulator
     """Whoever can publish to the topic names challenges; vpushd fetches a few at once,
     and polls for the rest, however many hints come."""
     topic = new_topic()
-    daemon = started(push_url(emulator, topic))
+    # the held fetches must not time out while the test publishes
+    daemon = started(push_url(emulator, topic), verify={"TimeoutMs": "120000"})
     f = vt.enroll(client, emulator)
     wait_push_state(client, "connected")
     settle(emulator)
@@ -415,15 +418,20 @@ def test_hints_fetch_a_bounded_number_at_once(started, session, client, emulator
     emulator.fault(r"/Challenges/YC[0-9a-f]{32}$", "delay", method="GET", seconds=600,
                    count=1000)
     try:
-        sids = ["YC" + uuid.uuid4().hex for _ in range(fetches_max + 12)]
-        for sid in sids:
+        for _ in range(fetches_max):
+            publish(emulator, topic, {"type": "verify_push_challenge",
+                                      "challenge_sid": "YC" + uuid.uuid4().hex,
+                                      "factor_sid": f.sid})
+        vt.wait_until(lambda: emulator.faults_held() == fetches_max, 20 * vt.SLOWDOWN,
+                      what="%d fetches held" % fetches_max)
+        # one at a time, so that each is read on its own: each is polled for, not fetched
+        for _ in range(3):
+            sid = "YC" + uuid.uuid4().hex
             publish(emulator, topic, {"type": "verify_push_challenge", "challenge_sid": sid,
                                       "factor_sid": f.sid})
-        # hints are followed in order: the last one's word comes after all the others'
-        vt.wait_until(lambda: "challenge %s: %d fetches are running already" % (
-            sids[-1], fetches_max) in daemon.log_text(), 20, what="the last hint")
-        vt.wait_until(lambda: emulator.faults_held() == fetches_max, 20,
-                      what="%d fetches held" % fetches_max)
+            vt.wait_until(lambda: "challenge %s: %d fetches are running already" % (
+                sid, fetches_max) in daemon.log_text(), 20 * vt.SLOWDOWN, what="the hint")
+        assert emulator.faults_held() == fetches_max
     finally:
         emulator.clear_faults()
     # the held fetches end (404: no such challenge); a hint is followed as before
