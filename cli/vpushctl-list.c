@@ -120,9 +120,10 @@ vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv)
       for (gsize c = 0; c < G_N_ELEMENTS (columns); c++)
         {
           g_autofree gchar *cell = NULL;
+          /* not inside MAX (), which would call it twice */
+          glong width = g_utf8_strlen (vpushctl_one_line (props, columns[c], &cell) ?: "", -1);
 
-          widths[c] = MAX (widths[c],
-                           g_utf8_strlen (vpushctl_one_line (props, columns[c], &cell) ?: "", -1));
+          widths[c] = MAX (widths[c], width);
         }
     }
   for (gsize c = 0; c < G_N_ELEMENTS (columns); c++)
