@@ -57,9 +57,13 @@ vpush_factor_store_init (VpushFactorStore *self)
 {
 }
 
+/* An existing directory keeps its mode: one open to others is closed, since the names of
+ * its files tell which factors the user has */
 static gboolean
 ensure_dir (const gchar *path, GError **error)
 {
+  GStatBuf st;
+
   if (g_mkdir_with_parents (path, 0700) != 0)
     {
       int errsv = errno;
@@ -67,6 +71,15 @@ ensure_dir (const gchar *path, GError **error)
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot create %s: %s", path,
                    g_strerror (errsv));
       return FALSE;
+    }
+  if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
+    {
+      if (g_chmod (path, 0700) != 0)
+        g_warning ("%s is open to other users (mode %04o), and can't be closed: %s", path,
+                   (guint)(st.st_mode & 07777), g_strerror (errno));
+      else
+        g_message ("%s was open to other users (mode %04o); it is 0700 now", path,
+                   (guint)(st.st_mode & 07777));
     }
   return TRUE;
 }

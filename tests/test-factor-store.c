@@ -186,6 +186,25 @@ test_store_dir_perms (Fixture *fixture, gconstpointer data)
   assert_mode (fixture->factors, 0700);
 }
 
+/* A directory made by someone else with a looser mode is closed */
+static void
+test_store_dir_tightened (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (fixture->factors, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (fixture->dir, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (fixture->factors, 0750), ==, 0);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE,
+                         "*vpush was open to other users (mode 0755)*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE,
+                         "*factors was open to other users (mode 0750)*");
+  store = new_store (fixture);
+  g_test_assert_expected_messages ();
+  assert_mode (fixture->dir, 0700);
+  assert_mode (fixture->factors, 0700);
+}
+
 static void
 test_store_round_trip (Fixture *fixture, gconstpointer data)
 {
@@ -869,6 +888,7 @@ main (int argc, char **argv)
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("/factor-store/dir-perms", test_store_dir_perms);
+  ADD ("/factor-store/dir-tightened", test_store_dir_tightened);
   ADD ("/factor-store/round-trip", test_store_round_trip);
   ADD ("/factor-store/overwrite", test_store_overwrite);
   ADD ("/factor-store/remove", test_store_remove);
