@@ -72,6 +72,14 @@ match_text (VpushApproval *ap, gchar **buf)
   return *buf;
 }
 
+static const gchar *
+waiting_caller (VpushApproval *ap)
+{
+  const gchar *sender = g_dbus_method_invocation_get_sender (ap->invocation);
+
+  return sender != NULL ? sender : "";
+}
+
 void
 vpush_approval_stop_waiting (VpushApproval *ap)
 {
@@ -82,6 +90,7 @@ vpush_approval_stop_waiting (VpushApproval *ap)
   if (ap->waiting)
     {
       ap->waiting = FALSE;
+      vpush_manager_remove_waiting (ap->manager, waiting_caller (ap));
       vpush_approval_unref (ap); /* the waiting reference */
     }
 }
@@ -366,6 +375,15 @@ start_waiting (VpushApproval *ap)
 {
   VpushPending *pending = vpush_manager_get_pending (ap->manager);
 
+  if (!vpush_manager_add_waiting (ap->manager, waiting_caller (ap)))
+    {
+      vpush_approval_finish_error (
+          ap, g_error_new (G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+                           "%s has %d calls waiting for a challenge already; this one is not "
+                           "waited for",
+                           waiting_caller (ap), VPUSH_WAITING_PER_CALLER_MAX));
+      return;
+    }
   ap->waiting = TRUE;
   vpush_approval_ref (ap);
   ap->changed_id = g_signal_connect (pending, "changed", G_CALLBACK (on_pending_changed), ap);

@@ -35,6 +35,7 @@ struct _VpushManager
 
   GHashTable *factors;   /* sid → VpushFactor */
   GHashTable *key_cache; /* sid → VpushKeyBox */
+  GHashTable *waiting;   /* caller's unique name → how many of its approvals wait */
 
   gboolean offline;    /* the last Verify API call could not reach it */
   GError *api_failure; /* why the last Verify API request got no answer, NULL once one did */
@@ -98,6 +99,7 @@ vpush_manager_finalize (GObject *object)
   g_clear_object (&self->bouncer);
   g_hash_table_unref (self->factors);
   g_hash_table_unref (self->key_cache);
+  g_hash_table_unref (self->waiting);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->object_manager);
   if (self->factor_fallback_id != 0)
@@ -129,6 +131,7 @@ vpush_manager_init (VpushManager *self)
   self->factors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->key_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)vpush_key_box_unref);
+  self->waiting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -631,4 +634,33 @@ vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *err
   else
     g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                                    error->message);
+}
+
+gboolean
+vpush_manager_add_waiting (VpushManager *self, const gchar *caller)
+{
+  guint n;
+
+  g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);
+
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (self->waiting, caller));
+  if (n >= VPUSH_WAITING_PER_CALLER_MAX)
+    return FALSE;
+  g_hash_table_insert (self->waiting, g_strdup (caller), GUINT_TO_POINTER (n + 1));
+  return TRUE;
+}
+
+void
+vpush_manager_remove_waiting (VpushManager *self, const gchar *caller)
+{
+  guint n;
+
+  g_return_if_fail (VPUSH_IS_MANAGER (self));
+
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (self->waiting, caller));
+  g_return_if_fail (n > 0);
+  if (n == 1)
+    g_hash_table_remove (self->waiting, caller);
+  else
+    g_hash_table_insert (self->waiting, g_strdup (caller), GUINT_TO_POINTER (n - 1));
 }

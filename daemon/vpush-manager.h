@@ -86,6 +86,14 @@ void vpush_manager_note_api_result (VpushManager *self, const GError *error);
  * maybe still being retried), or NULL when it got one. */
 const GError *vpush_manager_get_api_failure (VpushManager *self);
 
+/* ApproveChallenge and DenyChallenge calls of one caller (its unique bus name) that wait for
+ * their challenge: a caller may have this many at once. Each costs memory until its
+ * timeout, and a bus lets a connection have tens of thousands of calls out. */
+#define VPUSH_WAITING_PER_CALLER_MAX 64
+/* FALSE when caller has VPUSH_WAITING_PER_CALLER_MAX waiting already */
+gboolean vpush_manager_add_waiting (VpushManager *self, const gchar *caller);
+void vpush_manager_remove_waiting (VpushManager *self, const gchar *caller);
+
 /* Turns an internal error into the D-Bus reply the contract names. */
 void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);
 

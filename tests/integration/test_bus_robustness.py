@@ -536,6 +536,42 @@ def test_client_leaves_while_waiting(daemon, client, emulator, session, factor):
     wait_match_rules(client, base_rules)
 
 
+def test_waiting_calls_per_caller_are_capped(daemon, client, emulator, session, factor):
+    """A caller may have 64 approvals waiting for their challenge at once (each costs
+    memory until its timeout, and the bus lets a connection have tens of thousands of
+    calls out): the next is LimitsExceeded at once; other callers still wait, and so does
+    the caller again once its calls have ended."""
+    cap = 64
+    txid = vt.new_transaction_id("capped")
+    conn, other = _connect(session.address), _connect(session.address)
+    timeout_ms = min(int(3000 * vt.SLOWDOWN), 20000)
+    ac = AsyncCalls()
+    for i in range(cap + 1):
+        ac.call(conn, i, "ApproveChallenge", {"transaction-id": txid, "timeout-ms": timeout_ms})
+    vt.wait_until(lambda: client.pump() or ac.results, 10 * vt.SLOWDOWN,
+                  what="the call over the cap to end")
+    ac.call(other, "other", "ApproveChallenge", {"transaction-id": txid, "timeout-ms": 20000})
+    over = list(ac.results.items())
+    assert len(over) == 1, over
+    assert over[0][1][:2] == ("error", "org.freedesktop.DBus.Error.LimitsExceeded"), over
+    assert "%s has %d calls waiting" % (conn.get_unique_name(), cap) in over[0][1][2], over
+
+    # the others end at their timeout, as without the cap; the other caller waits on
+    vt.wait_until(lambda: client.pump() or len(ac.results) == cap + 1, 30 * vt.SLOWDOWN,
+                  what="the waiting calls to time out")
+    assert {r[:2] for k, r in ac.results.items() if k != over[0][0]} == {
+        ("error", vt.ERR_PREFIX + "NotFound")}
+    ac.call(conn, "again", "ApproveChallenge", {"transaction-id": txid, "timeout-ms": 20000})
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    client.refresh()
+    ac.wait(30 * vt.SLOWDOWN)
+    answers = {ac.results["again"], ac.results["other"]}
+    assert ("ok", ch["sid"]) in answers, answers
+    for c in (conn, other):
+        c.close_sync(None)
+    assert_healthy(daemon, client)
+
+
 def test_client_leaves_right_after_calling(daemon, client, emulator, session, factor):
     """A caller sends an answer for an existing challenge and leaves at once: the challenge
     is answered at most once, and the next caller gets a consistent answer."""
