@@ -35,6 +35,7 @@ typedef struct
   VpushHttpResponse *response; /* the headers collected so far */
   GSource *cancel_source;
   VpushHttpFailure failure; /* of a request that failed */
+  guint status;             /* of a request that failed after its status line, else 0 */
   gboolean send_once;       /* not a GET: curl must never send it a second time */
   guint attempts;           /* times curl was about to send it */
   gchar errbuf[CURL_ERROR_SIZE];

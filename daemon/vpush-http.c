@@ -239,9 +239,11 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
     {
       /* a server that sends that much would do it again; it was reached, so this is no
        * network failure (nor a reason to call vpushd offline) */
+      curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
+      req->status = (guint)status;
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                               "response body larger than 1 MiB");
+                               "response body larger than 1 MiB (HTTP status %ld)", status);
       return;
     }
   if (result != CURLE_OK && req->attempts > 1 && result == CURLE_ABORTED_BY_CALLBACK)
@@ -688,4 +690,15 @@ vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result)
   if (req == NULL || !g_task_had_error (G_TASK (result)))
     return VPUSH_HTTP_FAILURE_PERMANENT;
   return req->failure;
+}
+
+guint
+vpush_http_request_get_status (VpushHttp *self, GAsyncResult *result)
+{
+  Request *req;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+
+  req = g_task_get_task_data (G_TASK (result));
+  return req != NULL && g_task_had_error (G_TASK (result)) ? req->status : 0;
 }

@@ -59,6 +59,9 @@ typedef enum
 
 /* After vpush_http_request_finish() failed: what kind of failure it was. */
 VpushHttpFailure vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result);
+/* After vpush_http_request_finish() failed: the HTTP status that came before the failure
+ * (a body over the cap), or 0 */
+guint vpush_http_request_get_status (VpushHttp *self, GAsyncResult *result);
 
 /* A long-lived GET whose body is handed over as it arrives (push streams). It has a
  * connect timeout but no overall one and no size cap: the caller bounds what it keeps

@@ -281,6 +281,10 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
                      g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK) ? error : NULL);
       if (failure == VPUSH_HTTP_FAILURE_LOST)
         call->maybe_delivered = TRUE;
+      /* a 2xx too large to read: the API took the call */
+      status = vpush_http_request_get_status (VPUSH_HTTP (source), result);
+      if (status >= 200 && status < 300)
+        call->accepted = TRUE;
       if (failure != VPUSH_HTTP_FAILURE_PERMANENT && call_retry (self, &task, call, error, -1))
         return;
       g_task_return_error (task, g_steal_pointer (&error));

@@ -363,7 +363,7 @@ test_body_cap (Fixture *fx, gconstpointer user_data)
   server_reply_bytes (fx->server, 200, NULL, big, VPUSH_HTTP_BODY_CAP + 1);
   over = request (fx, "GET", "v2/", NULL, NULL, 5000, NULL, &error);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
-  g_assert_cmpstr (error->message, ==, "response body larger than 1 MiB");
+  g_assert_cmpstr (error->message, ==, "response body larger than 1 MiB (HTTP status 200)");
   g_assert_null (over);
   g_clear_error (&error);
 

@@ -352,7 +352,7 @@ test_retry_not_transient (Fixture *fx, gconstpointer user_data)
   server_reply_bytes (fx->server, 200, "Content-Type: application/json\r\n", huge, huge_len);
   d = fetch (fx, CHALLENGE_SID, &error);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
-  g_assert_cmpstr (error->message, ==, "response body larger than 1 MiB");
+  g_assert_cmpstr (error->message, ==, "response body larger than 1 MiB (HTTP status 200)");
   g_clear_error (&error);
   g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
 

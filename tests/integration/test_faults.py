@@ -486,6 +486,19 @@ def test_unreadable_answer_body_read_again(fdaemon, factor, client, emulator):
     assert "the reply to its answer could not be read" in fdaemon.log_text()
 
 
+def test_oversized_answer_body_read_again(fdaemon, factor, client, emulator):
+    """The API takes the answer (200), and its reply is over the 1 MiB body cap: taken as
+    an answer whose reply can't be read, the challenge is read back; it is approved, so
+    the call succeeds, with one answer sent."""
+    ch = new_challenge(emulator, factor)
+    client.refresh()  # fetched now: the answer goes out without another GET first
+    emulator.fault(challenge_re(ch["sid"]), "huge", method="POST", when="after")
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.answer_posts(ch["sid"]) == 1
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    assert "the reply to its answer could not be read" in fdaemon.log_text()
+
+
 def test_stale_answer_body_then_a_failed_read(fdaemon, factor, client, emulator):
     """The API takes the answer and replies with an older copy, and reading the challenge
     back then fails: that failure is the call's outcome, saying the answer was taken,
@@ -536,7 +549,7 @@ def test_huge_body_not_read_nor_retried(factor, client, emulator):
     before = len(emulator.requests())
     emulator.fault(list_path(factor), action="huge", method="GET")
     e = expect_error(ERR_FAILED, client.list_challenges, factor.path, {})
-    assert e.message == "response body larger than 1 MiB"
+    assert e.message == "response body larger than 1 MiB (HTTP status 200)"
     assert len(logged(emulator, "/Challenges", "GET", before)) == 1
     # the API was reached: vpushd is not offline
     assert client.manager_property("State") == "ready"
