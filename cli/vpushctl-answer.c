@@ -34,8 +34,8 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
                              "--challenge-sid.",
                              g_str_equal (status, "approved") ? "Approve" : "Deny");
   context = vpushctl_context_new (ctl, NULL, summary, entries);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
   if ((transaction_id == NULL) == (challenge_sid == NULL))
@@ -102,8 +102,8 @@ vpushctl_cmd_refresh (Vpushctl *ctl, int argc, char **argv)
   g_autoptr (GVariant) reply = NULL;
 
   context = vpushctl_context_new (ctl, NULL, "Poll the Verify API for every factor now.", NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
 

@@ -68,6 +68,29 @@ vpushctl_usage (Vpushctl *ctl, const gchar *format, ...)
   return VPUSHCTL_EXIT_USAGE;
 }
 
+gboolean
+vpushctl_argv_wants_json (int argc, char **argv)
+{
+  for (int i = 1; i < argc && !g_str_equal (argv[i], "--"); i++)
+    if (g_str_equal (argv[i], "--json") || g_str_equal (argv[i], "-j"))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (g_option_context_parse (context, argc, argv, &error))
+    return TRUE;
+  /* GOption takes back what it set when it fails, --json too: a script that gave it
+   * still gets the error as JSON */
+  ctl->json = ctl->json || vpushctl_argv_wants_json (*argc, *argv);
+  vpushctl_usage (ctl, "%s", error->message);
+  return FALSE;
+}
+
 static const struct
 {
   const gchar *name;

@@ -179,8 +179,8 @@ vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
       "Enroll this desktop as a push factor, from the options or from an enrollment URI\n"
       "(vpush://enroll?token=…&serviceSid=…&identity=…&name=…); options override the URI.",
       entries);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 2)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
   if (argc == 2 && !parse_enroll_uri (argv[1], &req, &error))

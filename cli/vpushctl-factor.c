@@ -35,11 +35,10 @@ parse_factor (Vpushctl *ctl, int argc, char **argv, const gchar *summary,
               const GOptionEntry *entries, const gchar **ref)
 {
   g_autoptr (GOptionContext) context = NULL;
-  g_autoptr (GError) error = NULL;
 
   context = vpushctl_context_new (ctl, "FACTOR", summary, entries);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc < 2)
     return vpushctl_usage (ctl, "which factor? (a sid or friendly name)");
   if (argc > 2)

@@ -32,8 +32,8 @@ vpushctl_cmd_status (Vpushctl *ctl, int argc, char **argv)
 
   context = vpushctl_context_new (ctl, NULL,
                                   "Show vpushd's version and state (starts it if needed).", NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
 
@@ -79,8 +79,8 @@ vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv)
   glong widths[G_N_ELEMENTS (columns)];
 
   context = vpushctl_context_new (ctl, NULL, "List the factors of this desktop.", NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
 
@@ -305,8 +305,8 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
                                   "List the pending challenges (of FACTOR: a sid or friendly "
                                   "name), or with --history past ones from the Verify API.",
                                   entries);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 2)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
   opts.status = status;

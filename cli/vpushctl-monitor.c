@@ -354,8 +354,8 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
       "Print what vpushd does, one line per event (with --json one JSON object per line), "
       "until interrupted. The first line tells whether vpushd is running.",
       NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return vpushctl_usage (ctl, "%s", error->message);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
 

@@ -39,18 +39,6 @@ commands_description (void)
   return g_string_free (text, FALSE);
 }
 
-/* Whether -j or --json comes before the command: the options may not have parsed */
-static gboolean
-wants_json (int argc, char **argv)
-{
-  for (int i = 1; i < argc && argv[i][0] == '-'; i++)
-    {
-      if (g_str_equal (argv[i], "--json") || g_str_equal (argv[i], "-j"))
-        return TRUE;
-    }
-  return FALSE;
-}
-
 /* An error before any command runs: in words on stderr, and as JSON with --json */
 static int
 global_usage (Vpushctl *ctl, const gchar *message, const gchar *more)
@@ -89,7 +77,7 @@ main (int argc, char **argv)
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       /* GOption takes back what it set when it fails */
-      ctl.json = wants_json (argc, argv);
+      ctl.json = vpushctl_argv_wants_json (argc, argv);
       return global_usage (&ctl, error->message, "Try “vpushctl --help”.\n");
     }
   if (version)
@@ -125,6 +113,8 @@ main (int argc, char **argv)
   {
     g_autofree gchar *message = g_strdup_printf ("unknown command “%s”", argv[1]);
 
+    /* -j and --json may follow a command, a mistyped one too */
+    ctl.json = ctl.json || vpushctl_argv_wants_json (argc, argv);
     return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
   }
 }

@@ -42,6 +42,11 @@ typedef int (*VpushctlCommandFunc) (Vpushctl *ctl, int argc, char **argv);
 GOptionContext *vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summary,
                                       const GOptionEntry *entries);
 int vpushctl_usage (Vpushctl *ctl, const gchar *format, ...) G_GNUC_PRINTF (2, 3);
+/* Whether argv (up to a "--") holds -j or --json */
+gboolean vpushctl_argv_wants_json (int argc, char **argv);
+/* g_option_context_parse(); on failure prints the usage error (as JSON too when -j or
+ * --json is among the arguments) and returns FALSE: exit with VPUSHCTL_EXIT_USAGE. */
+gboolean vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv);
 /* {"error": {"name", "message", "exit_code"}} on standard output (name nullable) */
 void vpushctl_print_json_error (Vpushctl *ctl, const gchar *name, const gchar *message, int code);
 /* Prints the error in words (and as JSON with --json); returns the exit code. */

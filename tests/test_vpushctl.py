@@ -148,6 +148,18 @@ def test_usage_errors(session):
                           (["-j", "--frob", "x"], "Unknown option --frob")):
         r = fails(ctl(session, *args), USAGE)
         assert r.json()["error"] == {"name": None, "exit_code": USAGE, "message": message}, r
+    # -j may follow the command: its options failing to parse is JSON too
+    for args, message in ((["approve", "--json", "--frob"], "Unknown option --frob"),
+                          (["approve", "-t", "x", "--timeout", "soon", "-j"],
+                           "Cannot parse integer value “soon” for --timeout"),
+                          (["challenges", "--history", "--limit", "many", "--json"],
+                           "Cannot parse integer value “many” for --limit"),
+                          (["bogus", "--json"], "unknown command “bogus”")):
+        r = fails(ctl(session, *args), USAGE)
+        assert r.json()["error"] == {"name": None, "exit_code": USAGE, "message": message}, r
+    # after "--" it is an argument, not the option
+    r = fails(ctl(session, "approve", "--frob", "--", "--json"), USAGE, "--frob")
+    assert r.out == "", r
     # monitor's error is one line, as its events are
     r = fails(ctl(session, "-j", "monitor", "extra"), USAGE)
     assert len(r.out.splitlines()) == 1 and r.json()["error"]["exit_code"] == USAGE, r
