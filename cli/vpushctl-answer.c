@@ -9,7 +9,7 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
   g_autofree gchar *challenge_sid = NULL;
   g_autofree gchar *factor = NULL;
   g_autofree gchar *factor_sid = NULL;
-  gint timeout_ms = -1;
+  gint timeout_ms = G_MININT; /* not given: vpushd's default */
   const GOptionEntry entries[] = {
     { "transaction-id", 't', 0, G_OPTION_ARG_STRING, &transaction_id,
       "The challenge whose hidden details carry this transaction id", "ID" },
@@ -40,7 +40,7 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
   if ((transaction_id == NULL) == (challenge_sid == NULL))
     return vpushctl_usage (ctl, "give exactly one of --transaction-id and --challenge-sid");
-  if (timeout_ms < -1)
+  if (timeout_ms != G_MININT && timeout_ms < 0)
     return vpushctl_usage (ctl, "--timeout can't be negative");
   if (factor && !vpushctl_resolve_factor (ctl, factor, NULL, &factor_sid, &error))
     return vpushctl_fail (ctl, error);

@@ -123,6 +123,9 @@ def test_usage_errors(session):
     fails(ctl(session, "approve"), USAGE, "exactly one of --transaction-id and --challenge-sid")
     fails(ctl(session, "approve", "-t", "x", "-c", "YC" + "0" * 32), USAGE)
     fails(ctl(session, "approve", "-t", "x", "--timeout", "soon"), USAGE)
+    for ms in ("-1", "-2"):
+        fails(ctl(session, "approve", "-t", "x", "--timeout", ms), USAGE,
+              "--timeout can't be negative")
     fails(ctl(session, "enroll", "--name", "x"), USAGE,
           "missing --service-sid, --identity, --token")
     fails(ctl(session, "enroll", "https://example.com/enroll?token=x"), USAGE,
