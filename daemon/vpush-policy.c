@@ -612,11 +612,37 @@ can_be_named (const gchar *value)
   return strstr (value, " #") == NULL && strstr (value, "\t#") == NULL;
 }
 
-static gchar *
-callers_hint (const VpushCaller *caller)
+/* A script's /proc/PID/exe is its interpreter: exe: of it would allow every script */
+static gboolean
+is_interpreter (const gchar *exe)
 {
+  static const gchar *const names[] = {
+    "sh",     "bash",        "dash",   "zsh",  "ksh",      "mksh",   "fish", "busybox",
+    "python", "pypy",        "perl",   "ruby", "node",     "nodejs", "deno", "bun",
+    "gjs",    "gjs-console", "php",    "lua",  "luajit",   "tclsh",  "wish", "java",
+    "guile",  "mono",        "dotnet", "qml",  "qmlscene", NULL,
+  };
+  g_autofree gchar *name = g_path_get_basename (exe);
+  gsize len = strlen (name);
+
+  /* python3.11, perl5.36.0, lua5.4 */
+  while (len > 0 && (g_ascii_isdigit (name[len - 1]) || name[len - 1] == '.'))
+    name[--len] = '\0';
+  return g_strv_contains (names, name);
+}
+
+/* The Callers= entry a refused caller needs; *note: why another would be wrong, or "" */
+static gchar *
+callers_hint (const VpushCaller *caller, const gchar **note)
+{
+  *note = "";
   if (caller->app_id != NULL)
     return g_strdup_printf ("Callers=flatpak:%s", caller->app_id);
+  /* said, not chosen for the caller: a unit's name may be as wide (session-2.scope) or
+   * made anew at each start (a launcher's app-…-1234.scope) */
+  if (caller->exe != NULL && can_be_named (caller->exe) && is_interpreter (caller->exe))
+    *note = " (an interpreter, though, which would allow every script it runs: better start "
+            "the app in a systemd unit of its own and name that with unit:)";
   if (caller->exe != NULL && can_be_named (caller->exe))
     return g_strdup_printf ("Callers=exe:%s", caller->exe);
   if (caller->unit != NULL && can_be_named (caller->unit))
@@ -658,13 +684,14 @@ explain (const Rule *rule, Stage stage, const VpushPolicyQuery *query)
     case STAGE_ALLOWED:
     default:
       {
-        g_autofree gchar *callers = callers_hint (query->caller);
+        const gchar *note = NULL;
+        g_autofree gchar *callers = callers_hint (query->caller, &note);
 
         return g_strdup_printf (
             "no policy rule allows “%s” to this caller; it needs a rule "
-            "with Actions=%s and %s%s",
+            "with Actions=%s and %s%s%s",
             action, action, callers,
-            query->match == VPUSH_MATCH_CHALLENGE_SID ? " and Match=challenge-sid" : "");
+            query->match == VPUSH_MATCH_CHALLENGE_SID ? " and Match=challenge-sid" : "", note);
       }
     }
 }

@@ -116,6 +116,33 @@ test_policy_empty (void)
     g_assert_nonnull (strstr (reason, "which a policy value can't hold"));
   }
 
+  /* a script shows as its interpreter: the hint says what exe: of that would allow */
+  {
+    static const gchar *const interpreters[]
+        = { "/usr/bin/python3.11", "/usr/bin/bash",        "/usr/bin/perl5.36.0",
+            "/usr/bin/node",       "/usr/bin/gjs-console", "/usr/lib/qt5/bin/qmlscene" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (interpreters); i++)
+      {
+        g_autoptr (VpushCaller) script
+            = caller_new (interpreters[i], "app-gnome-com.example.Shop-1234.scope", NULL);
+        VpushPolicyQuery script_query = approve_query (script);
+        g_autofree gchar *expected
+            = g_strdup_printf ("Callers=exe:%s (an interpreter, though, which would allow "
+                               "every script it runs",
+                               interpreters[i]);
+
+        assert_refused (policy, &script_query, expected);
+      }
+    /* and only then */
+    {
+      g_autofree gchar *reason = NULL;
+
+      g_assert_null (check (policy, &query, &reason));
+      g_assert_null (strstr (reason, "interpreter"));
+    }
+  }
+
   /* an empty file is a valid policy without rules */
   g_clear_object (&policy);
   policy = policy_ok ("# nothing here\n");
