@@ -281,6 +281,16 @@ parse_caller (Rule *rule, const gchar *item, CallerSpec *spec, GError **error)
       if (canonical == NULL || !g_str_equal (canonical, value))
         return rule_error (error, rule->origin, rule->name, "Callers",
                            "“%s” is not an absolute, canonical path", value);
+      /* Not an error: the file may change or come later. But /proc/PID/exe never shows a
+       * symlink (/usr/bin/python3, a merged-usr /bin/…), and nothing else tells. */
+      {
+        g_autofree gchar *real = realpath (value, NULL);
+
+        if (real != NULL && !g_str_equal (real, value))
+          g_warning ("%s: rule “%s”, key Callers: exe:%s matches no process: it is a symlink "
+                     "to %s, the path /proc/PID/exe shows",
+                     rule->origin, rule->name, value, real);
+      }
       spec->kind = CALLER_EXE;
     }
   else

@@ -683,6 +683,38 @@ test_policy_dirs (void)
   remove_tree (tmp);
 }
 
+/* exe: of a symlink matches nothing, since /proc/PID/exe shows the file: said at load */
+static void
+test_policy_exe_symlink (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *real = g_build_filename (tmp, "shop-kiosk-1.2", NULL);
+  g_autofree gchar *link = g_build_filename (tmp, "shop-kiosk", NULL);
+  g_autofree gchar *text = NULL;
+  g_autoptr (VpushPolicy) policy = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (real, "", 0, NULL));
+  g_assert_cmpint (symlink ("shop-kiosk-1.2", link), ==, 0);
+
+  text = g_strdup_printf ("[Rule shop]\nActions=approve\nCallers=exe:%s\n", link);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "*rule “shop”, key Callers: exe:*/shop-kiosk matches no process: it is "
+                         "a symlink to */shop-kiosk-1.2, the path /proc/PID/exe shows");
+  policy = policy_ok (text);
+  g_test_assert_expected_messages ();
+  g_clear_object (&policy);
+
+  /* the real file, or one not there yet, is taken without a word */
+  g_free (text);
+  text = g_strdup_printf ("[Rule shop]\nActions=approve\nCallers=exe:%s;exe:%s/later\n", real, tmp);
+  policy = policy_ok (text);
+  g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 1);
+
+  remove_tree (tmp);
+}
+
 static void
 test_policy_builtin (void)
 {
@@ -778,6 +810,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/first-rule-wins", test_policy_first_rule_wins);
   g_test_add_func ("/policy/closest", test_policy_closest);
   g_test_add_func ("/policy/dirs", test_policy_dirs);
+  g_test_add_func ("/policy/exe-symlink", test_policy_exe_symlink);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
   return g_test_run ();
