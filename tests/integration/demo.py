@@ -92,6 +92,35 @@ RequireActiveSession=false
 """
 
 
+def hold(session, emulator, identity, sid, topic, policy_file):
+    """Keeps everything running for a look at it, making another challenge on each Enter."""
+    vpushctl = os.path.join(vt.BUILD_DIR, "cli", "vpushctl")
+    say()
+    say("Everything is still running. In another shell:")
+    say("  export DBUS_SESSION_BUS_ADDRESS='%s'" % session.address)
+    say("  busctl --user tree %s" % vt.BUS_NAME)
+    if os.access(vpushctl, os.X_OK):
+        say("  %s status" % shlex.quote(vpushctl))
+    say("The policy is %s: vpushd reads it again when it changes." % policy_file)
+    say("Press Enter for another challenge, Ctrl-C to stop and clean up.")
+    try:
+        # stdin closed (a script, </dev/null): wait for the signal only
+        while sys.stdin.readline():
+            txid = vt.new_transaction_id("order")
+            ch = emulator.create_challenge(identity, sid, message="Log in to Example Shop?",
+                                           hidden={"transaction_id": txid})
+            publish(emulator, topic, {"type": "verify_push_challenge", "factor_sid": sid,
+                                      "challenge_sid": ch["sid"]})
+            say("Backend: created challenge %s with transaction id %s. The app approves it with:"
+                % (ch["sid"], txid))
+            show_cmd(["busctl", "--user", "call", vt.BUS_NAME, vt.MANAGER_PATH,
+                      vt.MANAGER_IFACE, "ApproveChallenge", "a{sv}", "1", "transaction-id",
+                      "s", txid])
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hold", action="store_true",
@@ -227,15 +256,8 @@ def main():
         say("%sDemo OK: the challenge was approved silently, matched by its transaction id.%s"
             % (BOLD, RESET))
         if args.hold:
-            say()
-            say("Everything is still running. In another shell:")
-            say("  export DBUS_SESSION_BUS_ADDRESS='%s'" % session.address)
-            say("  busctl --user tree %s" % vt.BUS_NAME)
-            say("Press Ctrl-C to stop and clean up.")
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                pass
+            hold(session, emulator, identity, sid, topic,
+                 os.path.join(policy_dir, "demo.conf"))
         return 0
     except vt.HarnessError as e:
         say("DEMO FAILED: %s" % e)
