@@ -92,6 +92,8 @@ read_uint (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar
 
   if (value == NULL)
     return TRUE;
+  /* as systemd.unit(5) reads them: a space left at the end of a line is invisible */
+  g_strstrip (value);
   if (!g_ascii_string_to_unsigned (value, 10, min, max, &number, NULL))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
@@ -103,7 +105,7 @@ read_uint (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar
   return TRUE;
 }
 
-/* Reads an unescaped string; an empty value counts as unset. */
+/* Reads an unescaped string without the spaces around it; an empty value counts as unset. */
 static gboolean
 read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar *key,
              gchar **out, GError **error)
@@ -124,6 +126,8 @@ read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gch
                    raw ? raw : "", local_error->message);
       return FALSE;
     }
+  /* "transaction_id " would match no hidden details key, and say nothing */
+  g_strstrip (value);
   if (*value != '\0')
     *out = g_steal_pointer (&value);
   return TRUE;

@@ -164,6 +164,37 @@ test_config_empty_optional (void)
   g_assert_null (config->push_url);
 }
 
+/* Spaces and tabs around a value are not part of it, as in systemd.unit(5): a space left
+ * at the end of a line can't be seen, and a key "transaction_id " would match nothing */
+static void
+test_config_whitespace (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config
+      = load_text ("[Verify]\nBaseUrl=http://127.0.0.1:8080/v2 \nTimeoutMs=2000\t\n"
+                   "[Poll]\nIntervalSeconds=45 \nIntervalWithPushSeconds= 90\n"
+                   "[Push]\nUrl=  \n"
+                   "[Approval]\nTransactionIdKey=order_id \t\nDefaultTimeoutMs=3000 \n"
+                   "[Keyring]\nTimeoutMs=700 \n",
+                   &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->base_url, ==, "http://127.0.0.1:8080/v2/");
+  g_assert_cmpuint (config->http_timeout_ms, ==, 2000);
+  g_assert_cmpuint (config->poll_interval, ==, 45);
+  g_assert_cmpuint (config->poll_interval_with_push, ==, 90);
+  g_assert_null (config->push_url);
+  g_assert_cmpstr (config->transaction_id_key, ==, "order_id");
+  g_assert_cmpuint (config->default_timeout_ms, ==, 3000);
+  g_assert_cmpuint (config->keyring_timeout_ms, ==, 700);
+
+  /* nothing but spaces is empty, which a required value can't be */
+  g_clear_error (&error);
+  g_assert_null (load_text ("[Approval]\nTransactionIdKey= \t\n", &error));
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_nonnull (strstr (error->message, "[Approval] TransactionIdKey: must not be empty"));
+}
+
 typedef struct
 {
   const gchar *text;
@@ -421,6 +452,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/lower-bounds", test_config_lower_bounds);
   g_test_add_func ("/config/loopback-http", test_config_loopback_http);
   g_test_add_func ("/config/empty-optional", test_config_empty_optional);
+  g_test_add_func ("/config/whitespace", test_config_whitespace);
   g_test_add_func ("/config/invalid", test_config_invalid);
   g_test_add_func ("/config/unknown", test_config_unknown);
   g_test_add_func ("/config/unparseable", test_config_unparseable);
