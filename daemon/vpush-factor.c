@@ -337,13 +337,14 @@ update_allowed (gpointer data)
                                 g_steal_pointer (&call));
 }
 
-/* The next Update, once the one under way has replied */
+/* The next Update, once the one under way has replied. One refused at once (the factor
+ * was deleted meanwhile) starts nothing, and would leave the others waiting for ever. */
 static void
 update_next (VpushFactor *self)
 {
-  FactorCall *call = g_queue_pop_head (&self->update_queue);
+  FactorCall *call;
 
-  if (call != NULL)
+  while (!self->updating && (call = g_queue_pop_head (&self->update_queue)) != NULL)
     update_allowed (call);
 }
 

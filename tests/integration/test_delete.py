@@ -171,6 +171,37 @@ def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
     assert client.factor_paths() == [keep.path]
 
 
+def test_updates_waiting_for_a_deleted_factor_are_not_found(daemon, client, emulator):
+    """Updates of one factor run one at a time: those waiting for the one under way when
+    the factor is deleted each get NotFound once it ends, every one of them. Before, only
+    the first waiting got a reply; the others waited for ever."""
+    f = vt.enroll(client, emulator)
+    # the API takes the first rename, and its reply is held until the delete is done
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="POST",
+                   when="after")
+    first = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk 1"}), f.path,
+                           vt.FACTOR_IFACE)
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the first rename held")
+        waiting = [vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk %d" % i}),
+                                  f.path, vt.FACTOR_IFACE) for i in (2, 3, 4)]
+        # all of them past the policy, so waiting for the first, before the delete begins
+        allowed = "update of factor %s allowed" % f.sid
+        vt.wait_until(lambda: daemon.log_text().count(allowed) == 4, 10 * vt.SLOWDOWN,
+                      what="the Updates allowed")
+        client.refresh()
+        assert not any(call.done for call in waiting)
+        client.factor_delete(f.path)
+    finally:
+        emulator.clear_faults()
+    for call in [first] + waiting:
+        call.wait(30 * vt.SLOWDOWN)
+        assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+        assert f.sid in call.error.message
+    assert client.factor_paths() == []
+
+
 @pytest.mark.parametrize("case", ["Verify-verified", "Verify-unverified", "Update"])
 def test_change_during_a_delete_is_not_found(case, daemon, client, emulator):
     """docs/crash-safety.md: Update and Verify during a delete get NotFound ("is being
