@@ -35,8 +35,11 @@ vpush_factor_store_finalize (GObject *object)
 {
   VpushFactorStore *self = VPUSH_FACTOR_STORE (object);
 
-  /* every queued write holds a reference to the store: none is left by now */
-  g_thread_pool_free (self->writer, FALSE, TRUE);
+  /* Every queued write holds a reference to the store: none is left by now, so there is
+   * nothing to wait for. Waiting could not end anyway when the writer's thread dropped the
+   * last reference (its write's task outlived the caller's callback): the pool would wait
+   * for the thread that is waiting. */
+  g_thread_pool_free (self->writer, FALSE, FALSE);
   g_free (self->dir);
   g_free (self->factors_dir);
   g_free (self->enrolling_dir);

@@ -109,6 +109,50 @@ wait_write (Wait *wait, GError **error)
   return wait->ok;
 }
 
+/* The caller's callback drops the last reference it has: the store's last one is then the
+ * write's own, which its thread may drop after the callback has run. */
+static void
+drop_store_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Wait *wait = user_data;
+
+  wait->ok = vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &wait->error);
+  g_object_unref (source);
+  wait->done = TRUE;
+}
+
+static void
+count_finalized (gpointer data)
+{
+  g_atomic_int_inc ((gint *)data);
+}
+
+/* A store finalized in its writer's thread (by the write that held the last reference)
+ * must not wait there for that very thread to end: it never would. */
+static void
+test_store_last_unref_in_writer (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorRecord) record = make_record (SID_A, "Laptop");
+  const guint n = 300;
+  gint finalized = 0;
+  gint64 deadline;
+
+  for (guint i = 0; i < n; i++)
+    {
+      VpushFactorStore *store = new_store (fixture);
+      Wait wait = { 0 };
+
+      /* set after the finalize function has returned (GObject's own finalize) */
+      g_object_set_data_full (G_OBJECT (store), "finalized", &finalized, count_finalized);
+      vpush_factor_store_save_async (store, record, drop_store_cb, &wait);
+      g_assert_true (wait_write (&wait, NULL));
+    }
+  deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while ((guint)g_atomic_int_get (&finalized) < n && g_get_monotonic_time () < deadline)
+    g_usleep (10000);
+  g_assert_cmpint (g_atomic_int_get (&finalized), ==, n);
+}
+
 static gboolean
 store_save (VpushFactorStore *store, const VpushFactorRecord *record, GError **error)
 {
@@ -905,6 +949,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/journal/order", test_journal_order);
   ADD ("/factor-store/journal/bad-id", test_journal_bad_id);
   ADD ("/factor-store/journal/corrupt-skipped", test_journal_corrupt_skipped);
+  ADD ("/factor-store/last-unref-in-writer", test_store_last_unref_in_writer);
 #undef ADD
   g_test_add_func ("/factor-store/new-fails", test_store_new_fails);
   g_test_add_func ("/factor-store/journal/ids", test_journal_ids);
