@@ -1,7 +1,9 @@
 #include "vpush-factor-store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "vpush-enrollment.h"
@@ -107,18 +109,37 @@ store_write_free (StoreWrite *w)
   g_free (w);
 }
 
-/* An absent file is not an error: removing is idempotent. */
+/* An absent file is not an error: removing is idempotent. Durable as a write is: the
+ * directory is synced, or a power cut could bring the file back after the step that
+ * waited for its removal (a record back, its factor deleted at the API). */
 static gboolean
 remove_file (const gchar *path, GError **error)
 {
-  if (g_unlink (path) != 0 && errno != ENOENT)
-    {
-      int errsv = errno;
+  g_autofree gchar *dir = NULL;
+  int errsv;
+  int fd;
 
+  if (g_unlink (path) != 0)
+    {
+      errsv = errno;
+      if (errsv == ENOENT)
+        return TRUE;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
                    g_strerror (errsv));
       return FALSE;
     }
+  dir = g_path_get_dirname (path);
+  fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0 || fsync (fd) != 0)
+    {
+      errsv = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "cannot sync %s after removing %s: %s", dir, path, g_strerror (errsv));
+      return FALSE;
+    }
+  close (fd);
   return TRUE;
 }
 

@@ -111,3 +111,33 @@ def test_killed_while_the_delete_journal_waits(slow_daemon, client, emulator, ga
     assert len(session.keyring_items({"factor-sid": f.sid})) == 1
     client.factor_delete(f.path)
     assert client.factor_paths() == []
+
+
+def test_delete_waits_for_the_record_removal(session, emulator, client, gate):
+    """docs/crash-safety.md, Deletion: the record goes before the API is asked. Its removal
+    is on disk (its directory synced) before the DELETE goes out, or a power cut after it
+    would bring the record back: a factor on the bus that the API no longer has."""
+    daemon = vt.Daemon(session, emulator, env={
+        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
+        # only the syncs of the records' directory wait
+        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
+    daemon.start()
+    try:
+        f = vt.enroll(client, emulator)
+        close_gate(gate)
+        call = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+        wait_held(gate)
+        assert not os.path.exists(os.path.join(daemon.state_dir, "factors", f.sid + ".json"))
+        assert not call.done
+        deletes = [r for r in emulator.requests()
+                   if r["method"] == "DELETE" and r["path"].endswith("/Factors/" + f.sid)]
+        assert deletes == [], deletes
+
+        os.unlink(gate)
+        call.wait()
+        assert call.error is None, call.error
+        assert emulator.fetch_factor(f.identity, f.sid).status == 404
+    finally:
+        if os.path.exists(gate):
+            os.unlink(gate)
+        daemon.stop()
