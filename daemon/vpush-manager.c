@@ -573,6 +573,10 @@ vpush_manager_load_key_finish (VpushManager *self, GAsyncResult *result, GError 
 void
 vpush_manager_cache_key (VpushManager *self, const gchar *factor_sid, VpushKeyBox *box)
 {
+  /* a lock wipes the keys held, an enrollment's too: one that was under way when the
+   * keyring locked (its record waiting for the disk) keeps its key in the keyring only */
+  if (vpush_keystore_get_locked (self->keystore))
+    return;
   g_hash_table_replace (self->key_cache, g_strdup (factor_sid), vpush_key_box_ref (box));
 }
 

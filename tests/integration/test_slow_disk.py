@@ -141,3 +141,48 @@ def test_delete_waits_for_the_record_removal(session, emulator, client, gate):
         if os.path.exists(gate):
             os.unlink(gate)
         daemon.stop()
+
+
+def test_keyring_locked_while_an_enrollment_is_written(session, emulator, client, gate):
+    """A lock wipes the keys vpushd holds (README): one locked while an enrollment's
+    record waits for the disk leaves the new factor's key in the keyring only, and its
+    challenges can't be answered until the keyring is unlocked."""
+    daemon = vt.Daemon(session, emulator, env={
+        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
+        # the record's write waits, the journal's and the keyring's steps before it don't
+        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
+    daemon.start()
+    try:
+        identity = vt.unique_identity()
+        token = emulator.access_token(identity)["token"]
+        close_gate(gate)
+        call = vt.PendingCall(client, "EnrollFactor", vt.asv({
+            "service-sid": emulator.service_sid, "identity": identity, "access-token": token,
+            "friendly-name": "locked meanwhile"}))
+        wait_held(gate)
+        session.lock_keyring()
+        client.wait_state("keyring-locked", timeout=10 * vt.SLOWDOWN)
+        os.unlink(gate)
+        call.wait()
+        assert call.error is None, call.error
+        sid = client.get_property(call.value[0], vt.FACTOR_IFACE, "Sid")
+
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(identity, sid, hidden={"transaction_id": txid})
+        try:
+            client.approve({"transaction-id": txid, "timeout-ms": 3000})
+        except vt.DBusCallError as e:
+            assert e.name == vt.ERR_KEYRING_LOCKED, e
+        else:
+            raise AssertionError("a challenge was answered while the keyring was locked")
+        assert emulator.answer_posts(ch["sid"]) == 0
+
+        session.unlock_keyring()
+        client.wait_state("ready", timeout=10 * vt.SLOWDOWN)
+        assert client.approve({"transaction-id": txid}) == ch["sid"]
+    finally:
+        if os.path.exists(gate):
+            os.unlink(gate)
+        if session.keyring_locked():
+            session.unlock_keyring()
+        daemon.stop()
