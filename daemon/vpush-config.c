@@ -216,11 +216,18 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
     return FALSE;
   if (ca_file != NULL)
     {
-      if (!g_path_is_absolute (ca_file) || !g_file_test (ca_file, G_FILE_TEST_IS_REGULAR))
+      /* the file is read by libcurl at each TLS set-up: say now what is wrong with it */
+      const gchar *wrong = !g_path_is_absolute (ca_file)                    ? "not an absolute path"
+                           : !g_file_test (ca_file, G_FILE_TEST_EXISTS)     ? "no such file"
+                           : !g_file_test (ca_file, G_FILE_TEST_IS_REGULAR) ? "not a regular file"
+                                                                            : NULL;
+
+      if (wrong != NULL)
         {
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                       "%s: [Verify] CaFile: \"%s\" is not an absolute path to an existing file",
-                       file, ca_file);
+                       "%s: [Verify] CaFile: \"%s\" can't be used: %s (an absolute path to a "
+                       "file of PEM certificates)",
+                       file, ca_file, wrong);
           return FALSE;
         }
       g_free (config->ca_file);

@@ -261,10 +261,11 @@ test_config_invalid (void)
     { "[Push]\nUrl=http://ntfy.example.com/topic/json\n",
       "[Push] Url: \"http://ntfy.example.com/topic/json\" can't be used" },
     { "[Verify]\nCaFile=relative/ca.pem\n",
-      "[Verify] CaFile: \"relative/ca.pem\" is not an absolute path to an existing file" },
+      "[Verify] CaFile: \"relative/ca.pem\" can't be used: not an absolute path (an absolute "
+      "path to a file of PEM certificates)" },
     { "[Verify]\nCaFile=/nonexistent/vpush/ca.pem\n",
-      "[Verify] CaFile: \"/nonexistent/vpush/ca.pem\" is not an absolute path to an existing "
-      "file" },
+      "[Verify] CaFile: \"/nonexistent/vpush/ca.pem\" can't be used: no such file" },
+    { "[Verify]\nCaFile=/\n", "[Verify] CaFile: \"/\" can't be used: not a regular file" },
     /* a comment after a value, as design documents write them, is part of the value */
     { "[Poll]\nIntervalSeconds=30   # no push channel connected\n",
       "[Poll] IntervalSeconds: \"30   # no push channel connected\": a comment goes on a line "
