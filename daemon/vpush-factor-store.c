@@ -62,11 +62,34 @@ vpush_factor_store_init (VpushFactorStore *self)
 {
 }
 
+/* A directory's entries reach the disk with the directory: after a file in it is created,
+ * renamed or removed, a power cut could otherwise undo that */
+static gboolean
+sync_dir (const gchar *dir, const gchar *what, GError **error)
+{
+  int fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  int errsv;
+
+  if (fd < 0 || fsync (fd) != 0)
+    {
+      errsv = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot sync %s after %s: %s",
+                   dir, what, g_strerror (errsv));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
 /* An existing directory keeps its mode: one open to others is closed, since the names of
- * its files tell which factors the user has */
+ * its files tell which factors the user has. A new one is synced into its parent, as
+ * the files in it will be into it. */
 static gboolean
 ensure_dir (const gchar *path, GError **error)
 {
+  gboolean existed = g_file_test (path, G_FILE_TEST_IS_DIR);
   GStatBuf st;
 
   if (g_mkdir_with_parents (path, 0700) != 0)
@@ -76,6 +99,14 @@ ensure_dir (const gchar *path, GError **error)
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot create %s: %s", path,
                    g_strerror (errsv));
       return FALSE;
+    }
+  if (!existed)
+    {
+      g_autofree gchar *parent = g_path_get_dirname (path);
+      g_autofree gchar *what = g_strdup_printf ("creating %s", path);
+
+      if (!sync_dir (parent, what, error))
+        return FALSE;
     }
   if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
     {
@@ -116,8 +147,8 @@ static gboolean
 remove_file (const gchar *path, GError **error)
 {
   g_autofree gchar *dir = NULL;
+  g_autofree gchar *what = NULL;
   int errsv;
-  int fd;
 
   if (g_unlink (path) != 0)
     {
@@ -129,18 +160,8 @@ remove_file (const gchar *path, GError **error)
       return FALSE;
     }
   dir = g_path_get_dirname (path);
-  fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (fd < 0 || fsync (fd) != 0)
-    {
-      errsv = errno;
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "cannot sync %s after removing %s: %s", dir, path, g_strerror (errsv));
-      return FALSE;
-    }
-  close (fd);
-  return TRUE;
+  what = g_strdup_printf ("removing %s", path);
+  return sync_dir (dir, what, error);
 }
 
 /* In the writer's thread: atomic (a temp file renamed over the old) and durable (fsync) */

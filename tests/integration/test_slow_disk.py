@@ -186,3 +186,35 @@ def test_keyring_locked_while_an_enrollment_is_written(session, emulator, client
         if session.keyring_locked():
             session.unlock_keyring()
         daemon.stop()
+
+
+def test_new_journal_directory_is_synced(session, emulator, client, gate):
+    """The first enrollment makes the journal's directory: it is synced into the state
+    directory before the entry is written in it, or a power cut could lose the directory
+    with the entry, and with it what the next start must undo."""
+    daemon = vt.Daemon(session, emulator)
+    daemon.extra_env = {"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
+                        # only syncs of the state directory itself wait
+                        "VPUSH_TEST_FSYNC_GATE_ONLY": os.path.basename(daemon.state_dir)}
+    daemon.start()
+    try:
+        journal = os.path.join(daemon.state_dir, "enrolling")
+        assert not os.path.exists(journal)
+        close_gate(gate)
+        identity = vt.unique_identity()
+        call = vt.PendingCall(client, "EnrollFactor", vt.asv({
+            "service-sid": emulator.service_sid, "identity": identity,
+            "access-token": emulator.access_token(identity)["token"],
+            "friendly-name": "first of all"}))
+        vt.wait_until(lambda: os.path.exists(gate + ".held") or call.done, 30 * vt.SLOWDOWN,
+                      what="a write held at the disk")
+        assert not call.done, call.error
+        assert os.path.isdir(journal) and os.listdir(journal) == []
+        assert not call.done
+        os.unlink(gate)
+        call.wait()
+        assert call.error is None, call.error
+    finally:
+        if os.path.exists(gate):
+            os.unlink(gate)
+        daemon.stop()
