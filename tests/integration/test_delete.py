@@ -176,14 +176,9 @@ def test_updates_waiting_for_a_deleted_factor_are_not_found(daemon, client, emul
     the factor is deleted each get NotFound once it ends, every one of them. Before, only
     the first waiting got a reply; the others waited for ever."""
     f = vt.enroll(client, emulator)
-    # the API takes the first rename, and its reply is held until the delete is done
-    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="POST",
-                   when="after")
-    first = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk 1"}), f.path,
-                           vt.FACTOR_IFACE)
     try:
-        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                      what="the first rename held")
+        # the first rename's reply is held until the delete is done
+        first = vt.rename_held(client, emulator, f, "Desk 1")
         waiting = [vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk %d" % i}),
                                   f.path, vt.FACTOR_IFACE) for i in (2, 3, 4)]
         # all of them past the policy, so waiting for the first, before the delete begins

@@ -125,14 +125,8 @@ def test_concurrent_renames_end_alike_here_and_at_the_api(daemon, client, emulat
     once: the first's reply, held here past the second's, renamed the factor here last, to
     the name the API had replaced already."""
     f = vt.enroll(client, emulator, friendly_name="Desk 0")
-    # the API takes the first rename, and its reply is held until released
-    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="POST",
-                   when="after")
-    first = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk 1"}), f.path,
-                           vt.FACTOR_IFACE)
     try:
-        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                      what="the first rename held")
+        first = vt.rename_held(client, emulator, f, "Desk 1")
         second = vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk 2"}), f.path,
                                 vt.FACTOR_IFACE)
         # the second waits for the first: nothing of it reaches the API meanwhile (a

@@ -50,7 +50,7 @@ __all__ = [
     "KEYRING_PASSWORD", "RFC3339_RE", "SID_RE", "unique_identity", "new_transaction_id", "Session",
     "HttpResult", "rfc3339", "parse_rfc3339", "Emulator", "DEFAULT_CONFIG", "POLICY_DIR",
     "vpushd_path", "vpushd_supports", "tool_wrapper", "VALGRIND_REPORT_RE", "SANITIZER_REPORT_RE",
-    "tool_reports", "unit_environment", "Daemon", "Enrolled", "enroll",
+    "tool_reports", "unit_environment", "Daemon", "Enrolled", "enroll", "rename_held",
     # vpushtest_processes
     "LOGS", "PROCS", "_spawn", "kill_all", "install_reaper", "HarnessError", "wait_until",
     "log_tail", "_stop_process",
@@ -717,3 +717,14 @@ def enroll(client, emulator, identity=None, friendly_name=None, **extra):
     path = client.enroll(req)
     sid = client.get_property(path, FACTOR_IFACE, "Sid")
     return Enrolled(path, sid, identity, friendly_name)
+
+
+def rename_held(client, emulator, factor, name):
+    """A Factor.Update renaming factor to name that the API takes and whose reply the
+    emulator holds until emulator.clear_faults(): the PendingCall, once held."""
+    emulator.fault(r"/Factors/%s\Z" % factor.sid, action="delay", seconds=600, method="POST",
+                   when="after")
+    call = PendingCall(client, "Update", asv({"friendly-name": name}), factor.path,
+                       FACTOR_IFACE)
+    wait_until(lambda: emulator.faults_held() >= 1, 10 * SLOWDOWN, what="the rename held")
+    return call
