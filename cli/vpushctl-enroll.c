@@ -249,8 +249,12 @@ vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
       vpushctl_print_json (node, TRUE);
     }
   else
-    g_print ("Enrolled factor %s “%s”, %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
-             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME),
-             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
+    {
+      g_autofree gchar *name = NULL;
+
+      g_print ("Enrolled factor %s “%s”, %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
+               vpushctl_one_line (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME, &name),
+               vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
+    }
   return VPUSHCTL_EXIT_OK;
 }

@@ -9,6 +9,7 @@ show_factor (Vpushctl *ctl, const gchar *path, const gchar *what)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) props = vpushctl_get_all (ctl, path, VPUSH_DBUS_FACTOR_IFACE, &error);
+  g_autofree gchar *name = NULL;
 
   if (props == NULL)
     return vpushctl_fail (ctl, error);
@@ -18,13 +19,14 @@ show_factor (Vpushctl *ctl, const gchar *path, const gchar *what)
 
       vpushctl_print_json (node, TRUE);
     }
+  /* the name is whoever enrolled or renamed the factor's: one line, as in every listing */
   else if (what == NULL)
     g_print ("Factor %s “%s” is %s\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
-             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME),
+             vpushctl_one_line (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME, &name),
              vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
   else
     g_print ("Factor %s “%s” %s (%s)\n", vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_SID),
-             vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME), what,
+             vpushctl_one_line (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME, &name), what,
              vpushctl_prop_string (props, VPUSH_DBUS_FACTOR_STATUS));
   return VPUSHCTL_EXIT_OK;
 }

@@ -328,6 +328,17 @@ def test_untrusted_text_is_escaped(session, emulator, daemon):
     assert shows_no_controls(r.out) and "n" + HOSTILE_SHOWN in r.out, r
     r = ok(ctl(session, "update", f["sid"], "--name", "r" + HOSTILE))
     assert shows_no_controls(r.out) and "r" + HOSTILE_SHOWN in r.out, r
+    # what enroll, verify and update print of a name is one line too
+    r = ok(ctl(session, "update", f["sid"], "--name", "r\nYFforged"))
+    assert r.out == "Factor %s “r\\x0aYFforged” updated (verified)\n" % f["sid"], r
+    identity = vt.unique_identity("ctl")
+    r = ok(ctl(session, "enroll", "--service-sid", emulator.service_sid, "--identity", identity,
+               "--token", "-", "--name", "e" + HOSTILE + "\nYFforged", "--no-verify",
+               stdin=emulator.access_token(identity)["token"] + "\n"))
+    assert r.out.count("\n") == 1 and "“e%s\\x0aYFforged”" % HOSTILE_SHOWN in r.out, r
+    sid = r.out.split()[2]
+    r = ok(ctl(session, "verify", sid))
+    assert r.out == "Factor %s “e%s\\x0aYFforged” is verified\n" % (sid, HOSTILE_SHOWN), r
     # JSON keeps the text whole, with every control as a JSON escape
     for args in (("--json", "challenges", f["sid"]), ("challenges", "--json", f["sid"])):
         r = ok(ctl(session, *args))
