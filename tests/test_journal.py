@@ -197,8 +197,13 @@ def run_briefly(session, emulator, extra_args=(), env=None):
     log = session.path("stderr-%d.log" % daemon.n)
     proc = vt._spawn(vpushd_argv(daemon, *extra_args), env=dict(session.env, **(env or {})),
                      stdin=subprocess.DEVNULL, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+    def ready():
+        with open(log) as f:
+            return "ready on the session bus" in f.read()
     try:
-        vt.wait_until(lambda: session.client.name_has_owner(vt.BUS_NAME), 10)
+        # its own word, not the bus's: the name is owned before vpushd hears that it is
+        vt.wait_until(ready, 10 * vt.SLOWDOWN, what="vpushd to say it is ready")
     finally:
         assert vt._stop_process(proc) == 0
         vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)

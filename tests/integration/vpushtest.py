@@ -602,7 +602,7 @@ class Daemon:
         self.emulator = emulator
         self.n = Daemon.counter
         self.state_dir = state_dir or session.path("vpushd-state-%d" % self.n)
-        os.makedirs(self.state_dir, exist_ok=True)
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         self.config_path = session.path("vpushd-%d.conf" % self.n)
         cfg = {g: dict(v) for g, v in DEFAULT_CONFIG.items()}
         cfg.setdefault("Verify", {})["BaseUrl"] = emulator.base_url
