@@ -64,23 +64,42 @@ log_policy (VpushBouncer *self, const gchar *what)
   g_message ("policy %s: %u rule%s from %s", what, n, n == 1 ? "" : "s", sources);
 }
 
+static void
+reload (VpushBouncer *self, const gchar *why)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *what = NULL;
+
+  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
+  if (policy == NULL)
+    {
+      g_warning ("policy not reloaded%s, the previous one stays in force: %s", why, error->message);
+      return;
+    }
+  g_set_object (&self->policy, policy);
+  what = g_strconcat ("reloaded", why, NULL);
+  log_policy (self, what);
+}
+
 static gboolean
 reload_cb (gpointer user_data)
 {
   VpushBouncer *self = user_data;
-  g_autoptr (VpushPolicy) policy = NULL;
-  g_autoptr (GError) error = NULL;
 
   self->reload_id = 0;
-  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
-  if (policy == NULL)
-    {
-      g_warning ("policy not reloaded, the previous one stays in force: %s", error->message);
-      return G_SOURCE_REMOVE;
-    }
-  g_set_object (&self->policy, policy);
-  log_policy (self, "reloaded");
+  reload (self, "");
   return G_SOURCE_REMOVE;
+}
+
+void
+vpush_bouncer_reload (VpushBouncer *self)
+{
+  g_return_if_fail (VPUSH_IS_BOUNCER (self));
+
+  /* a change the monitor has seen is read now as well */
+  g_clear_handle_id (&self->reload_id, g_source_remove);
+  reload (self, " on SIGHUP");
 }
 
 static void

@@ -18,6 +18,10 @@ G_DECLARE_FINAL_TYPE (VpushBouncer, vpush_bouncer, VPUSH, BOUNCER, GObject)
  * policy directory is loaded while running; a broken change leaves the old policy. */
 VpushBouncer *vpush_bouncer_new (const gchar *policy_dir, GError **error);
 
+/* Reads the policy again now (SIGHUP): for directories a monitor can't watch, such as on
+ * some network file systems. A broken policy leaves the old one, as a change does. */
+void vpush_bouncer_reload (VpushBouncer *self);
+
 /* What a caller was let in with: the caller, and the rules that could cover a factor. */
 typedef struct _VpushAccess VpushAccess;
 

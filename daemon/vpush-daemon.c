@@ -36,6 +36,13 @@ on_signal (gpointer user_data)
 }
 
 static gboolean
+on_sighup (gpointer user_data)
+{
+  vpush_bouncer_reload (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 on_watchdog (gpointer user_data)
 {
   sd_notify (0, "WATCHDOG=1");
@@ -176,6 +183,7 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = NULL;
   guint64 watchdog_usec = 0;
+  guint sighup_id;
   GBusNameOwnerFlags owner_flags = G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
   const GOptionEntry options[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file", "FILE" },
@@ -258,6 +266,8 @@ main (int argc, char **argv)
   d.loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, on_signal, &d);
   g_unix_signal_add (SIGINT, on_signal, &d);
+  /* systemctl --user reload: the policy is read again (the configuration is read once) */
+  sighup_id = g_unix_signal_add (SIGHUP, on_sighup, bouncer);
   if (sd_watchdog_enabled (0, &watchdog_usec) > 0)
     d.watchdog_id = g_timeout_add (watchdog_usec / 2000, on_watchdog, NULL);
 
@@ -280,6 +290,7 @@ main (int argc, char **argv)
   if (d.owner_id)
     g_bus_unown_name (d.owner_id);
   g_clear_handle_id (&d.watchdog_id, g_source_remove);
+  g_source_remove (sighup_id);
   g_clear_object (&d.manager);
   g_clear_handle_id (&d.status_id, g_source_remove);
   g_free (d.status);

@@ -134,6 +134,8 @@ def test_unit(tree):
     assert service["ExecStart"] == os.path.join(dirs["libexecdir"], "vpushd")
     assert service["Restart"] == "on-failure"
     assert service["NotifyAccess"] == "main"
+    # systemctl --user reload: vpushd reads its policy again on SIGHUP
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert re.fullmatch(r"\d+s", service["WatchdogSec"])
     assert "StateDirectory" not in service
     # the integration tests and bench/run start vpushd with it (vpushtest.unit_environment)

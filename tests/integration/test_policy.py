@@ -6,6 +6,7 @@ import os
 import select
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -675,6 +676,30 @@ def test_policy_change_without_restart(start_daemon, client, emulator):
     txid2 = vt.new_transaction_id()
     ch2 = challenge(emulator, factor, txid2)
     assert client.approve({"transaction-id": txid2}) == ch2["sid"]
+
+
+def test_sighup_reads_the_policy_again(start_daemon, client, emulator):
+    """systemctl --user reload (the unit's ExecReload= sends SIGHUP) reads the policy
+    again, for directories a monitor can't watch; vpushd goes on running."""
+    daemon = start_daemon()
+    factor = vt.enroll(client, emulator)
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    vt.wait_until(lambda: "policy reloaded on SIGHUP: 1 rule from " in daemon.log_text(), 10,
+                  what="the policy to be read on SIGHUP", pump=False)
+    assert daemon.running()
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    assert_access_denied(refused(client.approve, {"transaction-id": txid}), "Actions=approve")
+
+    # a broken policy read on SIGHUP leaves the previous one, as a change does
+    with open(os.path.join(daemon.policy_dir, "70-broken.conf"), "w") as f:
+        f.write("[Rule broken]\nActions=approve\n")
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    vt.wait_until(lambda: "policy not reloaded on SIGHUP, the previous one stays in force: "
+                  in daemon.log_text(), 10, what="the broken policy to be refused", pump=False)
+    assert daemon.running()
+    assert client.factor_props(factor.path)["FriendlyName"] == factor.friendly_name
+    assert_untouched(emulator, factor, ch)
 
 
 def test_factor_methods_go_through_the_policy(start_daemon, client, emulator):
