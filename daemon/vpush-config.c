@@ -96,9 +96,12 @@ read_uint (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar
   g_strstrip (value);
   if (!g_ascii_string_to_unsigned (value, 10, min, max, &number, NULL))
     {
+      /* the message goes to the journal and a terminal as text */
+      g_autofree gchar *shown = g_utf8_make_valid (value, -1);
+
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "%s: [%s] %s: \"%s\" is not a whole number from %u to %u", file, group, key,
-                   value, min, max);
+                   shown, min, max);
       return FALSE;
     }
   *inout = (guint)number;
@@ -120,10 +123,16 @@ read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gch
   if (value == NULL)
     {
       g_autofree gchar *raw = g_key_file_get_value (keyfile, group, key, NULL);
+      g_autofree gchar *shown = g_utf8_make_valid (raw ? raw : "", -1);
 
-      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   "%s: [%s] %s: \"%s\" is not a valid string: %s", file, group, key,
-                   raw ? raw : "", local_error->message);
+      /* GLib's message repeats the value as it is */
+      if (raw != NULL && !g_utf8_validate (raw, -1, NULL))
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "%s: [%s] %s: \"%s\" is not valid UTF-8", file, group, key, shown);
+      else
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "%s: [%s] %s: \"%s\" is not a valid string: %s", file, group, key, shown,
+                     local_error->message);
       return FALSE;
     }
   /* "transaction_id " would match no hidden details key, and say nothing */

@@ -266,6 +266,11 @@ test_config_invalid (void)
     { "[Verify]\nCaFile=/nonexistent/vpush/ca.pem\n",
       "[Verify] CaFile: \"/nonexistent/vpush/ca.pem\" can't be used: no such file" },
     { "[Verify]\nCaFile=/\n", "[Verify] CaFile: \"/\" can't be used: not a regular file" },
+    /* bytes that are not UTF-8 are not repeated as they are */
+    { "[Poll]\nIntervalSeconds=3\xff\n",
+      "[Poll] IntervalSeconds: \"3\xef\xbf\xbd\" is not a whole number from 1 to 86400" },
+    { "[Verify]\nBaseUrl=https://verify.twilio.com/\xfe/\n",
+      "[Verify] BaseUrl: \"https://verify.twilio.com/\xef\xbf\xbd/\" is not valid UTF-8" },
     /* a comment after a value, as design documents write them, is part of the value */
     { "[Poll]\nIntervalSeconds=30   # no push channel connected\n",
       "[Poll] IntervalSeconds: \"30   # no push channel connected\": a comment goes on a line "
@@ -286,6 +291,7 @@ test_config_invalid (void)
       g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
       g_assert_null (config);
       g_assert_true (g_str_has_prefix (error->message, expected));
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
       g_assert_null (strstr (error->message, "s3cr3t"));
       remove_config (path);
     }
