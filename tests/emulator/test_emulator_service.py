@@ -37,6 +37,15 @@ def test_create_service(emu):
     assert d.call("GET", "/Challenges", query={"FactorSid": d.sid}).status == 200
 
 
+def test_create_service_name_length(emu):
+    """OpenAPI CreateService: FriendlyName "can be up to 32 characters long"."""
+    for name in ("n" * 31, "n" * 32, "\u00e9" * 32):
+        r = emu.backend("POST", "/v2/Services", {"FriendlyName": name})
+        assert r.status == 201 and r.json["friendly_name"] == name, r
+    for form in ({"FriendlyName": "n" * 33}, {"FriendlyName": ""}, {}):
+        assert_error(emu.backend("POST", "/v2/Services", form), 400, 60306)
+
+
 def test_service_include_date(emu):
     """Push.IncludeDate (default false): details.date only when the service asks for it,
     and the answer is signed over details as the service renders them."""

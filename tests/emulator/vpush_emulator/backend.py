@@ -17,8 +17,9 @@ def create_service(req):
     name = req.form.get("FriendlyName")
     if not name:
         raise ApiError(400, 60306, "FriendlyName is required")
-    if len(name) > 30:
-        raise ApiError(400, 60306, "FriendlyName is longer than 30 characters")
+    # OpenAPI CreateService: "It can be up to 32 characters long"
+    if len(name) > 32:
+        raise ApiError(400, 60306, "FriendlyName is longer than 32 characters")
     include_date = req.form.get("Push.IncludeDate", "false").lower()
     if include_date not in ("true", "false"):
         raise ApiError(400, 60306, "Push.IncludeDate must be true or false")
