@@ -73,6 +73,12 @@ def test_openapi_request_checker():
                                                  ("Details.Message", "m"),
                                                  ("ExpirationDate", when)])
     SPEC.check_request("GET", base.replace("user-1234", "user%2F1") + "Challenges", [], [])
+    # an array is given once per item (Details.Fields); a field beyond the schema is let be
+    SPEC.check_request("POST", listing, [], [("FactorSid", "YF" + "b" * 32),
+                                             ("Details.Message", "m"),
+                                             ("Details.Fields", '{"label":"a","value":"1"}'),
+                                             ("Details.Fields", '{"label":"b","value":"2"}')])
+    SPEC.check_request("POST", factor, [], [("Config.AppId", "a"), ("Config.AppId", "a")])
     other = "/v2/Services/VA%s/Entities/user-1234/" % ("a" * 31)
     for method, path, query, form, what in (
             ("GET", other + "Challenges", [], [], "{ServiceSid}: 'VA" + "a" * 31),
@@ -91,7 +97,12 @@ def test_openapi_request_checker():
             ("POST", base + "Factors", [], [("FriendlyName", "d")], "'FactorType' is missing"),
             ("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "push"),
                                             ("Config.AppId", "x"), ("Config.Bogus", "1")],
-             "'Config.Bogus' is not in the schema")):
+             "'Config.Bogus' is not in the schema"),
+            ("GET", listing, [("Status", "pending"), ("Status", "expired")], [],
+             "query parameter 'Status' given 2 times, and it is not an array"),
+            ("POST", factor, [], [("FriendlyName", "a"), ("AuthPayload", "x"),
+                                  ("FriendlyName", "b")],
+             "form field 'FriendlyName' given 2 times, and it is not an array")):
         with pytest.raises(AssertionError) as exc:
             SPEC.check_request(method, path, query, form)
         assert what in str(exc.value), (what, str(exc.value))

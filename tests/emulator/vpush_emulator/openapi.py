@@ -252,8 +252,8 @@ class Spec:
 
     def check_request(self, method, path, query, form, content_type=None, body=None):
         """Raise ConformanceError unless the query parameters and the form fields (lists of
-        (name, value)) are the operation's, with values its schemas allow, and the form has
-        every required field. Fields the SDKs send beyond a schema (protocol doc) pass.
+        (name, value)) are the operation's, with values its schemas allow, each given once
+        unless it is an array, and the form has every required field. Fields the SDKs send beyond a schema (protocol doc) pass.
         With `body` (the raw bytes) and `content_type` (the header's value, None if absent)
         the body is checked too: an operation with a request body takes one only as a type
         the document gives it (application/x-www-form-urlencoded; parameters such as
@@ -279,6 +279,8 @@ class Spec:
                 errors.append(f"query parameter {name!r} is not the operation's")
             else:
                 self._check_text(params[name].get("schema", {}), value, "?" + name, errors)
+        self._check_repeats(query, {n: p.get("schema", {}) for n, p in params.items()},
+                            "query parameter", errors)
         content = (op.get("requestBody") or {}).get("content", {})
         self._check_body(content, content_type, body, errors)
         if FORM_TYPE not in content:
@@ -293,12 +295,25 @@ class Spec:
                     self._check_text(props[name], value, name, errors)
                 elif name not in beyond:
                     errors.append(f"form field {name!r} is not in the schema")
+            self._check_repeats(form, props, "form field", errors)
             names = {name for name, _ in form}
             for name in schema.get("required", ()):
                 if name not in names:
                     errors.append(f"required form field {name!r} is missing")
         if errors:
             raise ConformanceError(f"{op_id} {method} {path}: request: " + "; ".join(errors[:20]))
+
+    def _check_repeats(self, pairs, schemas, what, errors):
+        """A name given more than once is an array (OpenAPI's default style, form with
+        explode, for queries and form bodies alike); any other parameter is given once,
+        or the client and the server may each take another of its values."""
+        counts = {}
+        for name, _ in pairs:
+            counts[name] = counts.get(name, 0) + 1
+        for name, count in counts.items():
+            if count > 1 and name in schemas \
+                    and (self.resolve(schemas[name]) or {}).get("type") != "array":
+                errors.append(f"{what} {name!r} given {count} times, and it is not an array")
 
     def check_unreadable(self, method, path, content_type, body):
         """check_request for a request whose query or form cannot be read (bad UTF-8 or
