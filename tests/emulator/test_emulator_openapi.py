@@ -1,5 +1,6 @@
 """The OpenAPI checker and the emulator's record of requests that do not conform."""
 
+import base64
 import http.client
 import json
 import os
@@ -212,6 +213,46 @@ def test_openapi_request_body_checker():
         SPEC.check_unreadable("GET", factor, "application/x-www-form-urlencoded", b"\xff")
     assert "for an operation that takes none" in str(exc.value)
     SPEC.check_unreadable("POST", factor, "application/x-www-form-urlencoded", b"\xff")
+
+
+def test_openapi_request_auth_checker():
+    """check_request with the Authorization header: HTTP Basic with user:password, the
+    document's one security scheme, whatever the credentials; not checked when not given."""
+    listing = "/v2/Services/VA%s/Entities/user-1234/Challenges" % ("a" * 32)
+    for good in (basic("token", "x.y.z"), basic("AC" + "a" * 32, "secret"),
+                 "basic " + basic("token", "")[6:]):
+        SPEC.check_request("GET", listing, [], [], authorization=good)
+        SPEC.check_unreadable("GET", listing, None, b"", authorization=good)
+    SPEC.check_request("GET", listing, [], [])
+    for bad, what in ((None, "Authorization none,"),
+                      ("Bearer x.y.z", "Authorization 'Bearer',"),
+                      ("Basic", "Authorization 'Basic',"),
+                      ("Basic !!!", "Authorization 'Basic',"),
+                      ("Basic " + base64.b64encode(b"no-colon").decode(), "not HTTP Basic"),
+                      ("Basic " + base64.b64encode(b"\xff:x").decode(), "not HTTP Basic"),
+                      ("token:x.y.z", "not HTTP Basic")):
+        for check in (lambda: SPEC.check_request("GET", listing, [], [], authorization=bad),
+                      lambda: SPEC.check_unreadable("GET", listing, None, b"",
+                                                    authorization=bad)):
+            with pytest.raises(AssertionError) as exc:
+                check()
+            assert what in str(exc.value), (bad, str(exc.value))
+
+
+def test_request_without_basic_auth_kept(emu, dev):
+    """With --check-openapi a /v2 request without HTTP Basic is answered 401 and kept; one
+    with Basic credentials the API refuses is answered 401 and not kept (it conforms)."""
+    path = dev.base + "/Challenges"
+    for auth in (None, "Bearer " + dev.jwt()):
+        r, kept = _kept_by(emu, lambda: emu.request("GET", path, query={"FactorSid": dev.sid},
+                                                    auth=auth))
+        assert r.status == 401, r
+        assert len(kept) == 1 and "not HTTP Basic" in kept[0]["error"], kept
+    r, kept = _kept_by(emu, lambda: emu.request("GET", path, query={"FactorSid": dev.sid},
+                                                auth=basic("token", "not-a-jwt")))
+    assert r.status == 401 and kept == [], (r, kept)
+    r, kept = _kept_by(emu, lambda: dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}))
+    assert r.status == 200 and kept == [], (r, kept)
 
 
 def test_request_content_type_kept(emu, dev):

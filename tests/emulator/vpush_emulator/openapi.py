@@ -10,6 +10,7 @@ them. In requests a date-time is any RFC 3339 date-time, as OpenAPI has it, and 
 parameters are checked too. Schemas without a type (config, details, metadata, …) accept
 any JSON value."""
 
+import base64
 import datetime
 import json
 import os
@@ -32,6 +33,9 @@ ERROR_SCHEMA = {
                    "more_info": {"type": "string", "format": "uri"},
                    "status": {"type": "integer"}},
 }
+
+
+NOT_GIVEN = object()     # an argument not passed, where None means "absent"
 
 
 class ConformanceError(AssertionError):
@@ -250,7 +254,36 @@ class Spec:
                 schema = {k: v for k, v in schema.items() if k != "format"}
             self._check(schema, value, where, True, errors)
 
-    def check_request(self, method, path, query, form, content_type=None, body=None):
+    def _check_auth(self, op, authorization, errors):
+        """The Authorization header (None: absent) against the operation's security: the
+        document's one scheme is HTTP Basic, so a request carries `Basic` and the Base64
+        of `user:password` (whether those are right is the API's to say, with a 401)."""
+        if authorization is NOT_GIVEN:
+            return
+        needs = op.get("security", self.doc.get("security"))
+        if not needs:
+            return
+        schemes = self.doc.get("components", {}).get("securitySchemes", {})
+        kinds = set()
+        for requirement in needs:
+            for name in requirement:
+                scheme = schemes.get(name, {})
+                kinds.add((scheme.get("type"), str(scheme.get("scheme", "")).lower()))
+        if kinds != {("http", "basic")}:
+            return      # no other scheme is in the document: nothing known to check
+        scheme, _, value = (authorization or "").strip().partition(" ")
+        try:
+            raw = base64.b64decode(value.strip().encode("ascii"), validate=True)
+            credentials = b":" in raw and raw.decode("utf-8")
+        except (ValueError, UnicodeError):
+            credentials = False
+        if scheme.lower() != "basic" or not credentials:
+            shown = "none" if authorization is None else repr(scheme or authorization[:10])
+            errors.append(f"Authorization {shown}, not HTTP Basic with user:password "
+                          "(the document's security scheme)")
+
+    def check_request(self, method, path, query, form, content_type=None, body=None,
+                      authorization=NOT_GIVEN):
         """Raise ConformanceError unless the query parameters and the form fields (lists of
         (name, value)) are the operation's, with values its schemas allow, each given once
         unless it is an array, and the form has every required field. Fields the SDKs send beyond a schema (protocol doc) pass.
@@ -258,10 +291,13 @@ class Spec:
         the body is checked too: an operation with a request body takes one only as a type
         the document gives it (application/x-www-form-urlencoded; parameters such as
         charset allowed), and an operation without takes no body at all (an empty one with
-        a Content-Type header, as the SDKs send on GET and DELETE, passes)."""
+        a Content-Type header, as the SDKs send on GET and DELETE, passes).
+        With `authorization` (the header's value, None if absent) it must be HTTP Basic,
+        the operation's security scheme."""
         template, op = self.operation(method, path)
         op_id = op.get("operationId")
         errors = []
+        self._check_auth(op, authorization, errors)
         params = {}
         in_path = {}
         for p in op.get("parameters", ()):
@@ -315,12 +351,13 @@ class Spec:
                     and (self.resolve(schemas[name]) or {}).get("type") != "array":
                 errors.append(f"{what} {name!r} given {count} times, and it is not an array")
 
-    def check_unreadable(self, method, path, content_type, body):
+    def check_unreadable(self, method, path, content_type, body, authorization=NOT_GIVEN):
         """check_request for a request whose query or form cannot be read (bad UTF-8 or
-        percent-encoding): only that the document has its operation and that its body is
-        one the operation takes."""
+        percent-encoding): only that the document has its operation, that its body is
+        one the operation takes, and its Authorization."""
         _, op = self.operation(method, path)
         errors = []
+        self._check_auth(op, authorization, errors)
         self._check_body((op.get("requestBody") or {}).get("content", {}), content_type,
                          body, errors)
         if errors:

@@ -177,7 +177,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             spec.check_request(method, path, query.pairs, form.pairs,
-                               self.headers.get("Content-Type"), body)
+                               self.headers.get("Content-Type"), body,
+                               self.headers.get("Authorization"))
         except AssertionError as exc:
             self._report_request(method, path, exc)
 
@@ -211,7 +212,8 @@ class Handler(BaseHTTPRequestHandler):
         if spec is None:
             return
         try:
-            spec.check_unreadable(method, path, self.headers.get("Content-Type"), body)
+            spec.check_unreadable(method, path, self.headers.get("Content-Type"), body,
+                                  self.headers.get("Authorization"))
         except AssertionError as exc:
             self._report_request(method, path, exc)
 
