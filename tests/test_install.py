@@ -175,6 +175,9 @@ def test_man_pages(tree):
         assert policy in texts[page], page
     assert os.path.join(dirs["datadir"], "dbus-1", "interfaces") + "/" in texts["vpushd.8"]
     assert os.path.join(dirs["libexecdir"], "vpushd") in texts["vpushd.8"]
+    # where an integrator finds the unit and the activation file this build installed
+    assert os.path.join(dirs["unitdir"], "vpushd.service") in texts["vpushd.8"]
+    assert os.path.join(dirs["servicedir"], "io.github.vpush.service") in texts["vpushd.8"]
 
 
 def test_bash_completion(tree):
