@@ -1,0 +1,95 @@
+"""The config and policy examples of README and the man pages load as they are written:
+each config example with `vpushd --config`, each policy example (and the shipped
+default.conf) with `--policy-dir`, with no error and no warning about them. vpushd runs
+without a session bus, so it stops right after loading them."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+SOURCE_DIR = os.environ["VPUSH_SOURCE_DIR"]
+BUILD_DIR = os.environ["VPUSH_BUILD_DIR"]
+VPUSHD = os.path.join(BUILD_DIR, "daemon", "vpushd")
+
+
+def read(*parts):
+    with open(os.path.join(SOURCE_DIR, *parts)) as f:
+        return f.read()
+
+
+def readme_blocks():
+    """README's indented code blocks (runs of lines indented by four spaces)."""
+    blocks, lines = [], []
+    for line in read("README.md").splitlines() + [""]:
+        if line.startswith("    "):
+            lines.append(line[4:])
+        elif lines:
+            blocks.append("\n".join(lines) + "\n")
+            lines = []
+    return blocks
+
+
+def man_example(page):
+    """The code block of a man page's EXAMPLE section."""
+    section = read("docs", "man", page + ".scd").split("\n# EXAMPLE\n", 1)[1]
+    return re.search(r"^```\n(.*?)^```$", section, re.S | re.M).group(1)
+
+
+def config_examples():
+    found = [("README", b) for b in readme_blocks() if b.startswith("[Verify]\n")]
+    assert len(found) == 1, found
+    return found + [("vpushd.conf(5)", man_example("vpushd.conf.5"))]
+
+
+def policy_examples():
+    found = [("README", b) for b in readme_blocks() if re.search(r"^\[Rule ", b, re.M)]
+    assert len(found) == 1, found
+    return found + [("vpush-policy(5)", man_example("vpush-policy.5")),
+                    ("policy/default.conf", read("policy", "default.conf"))]
+
+
+def load(tmp_path, config, policy):
+    """vpushd's stderr after it loaded config (a path or None) and the policy dir."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    # no bus to find: not the caller's, not one at $XDG_RUNTIME_DIR/bus
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    args = [VPUSHD, "--policy-dir", str(policy), "--state-dir", str(tmp_path / "state")]
+    if config:
+        args += ["--config", str(config)]
+    r = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=60)
+    # 1: no session bus, which is only looked for once the config and policy are loaded
+    assert r.returncode == 1, r
+    assert "no connection to the session bus" in r.stderr, r.stderr
+    return r.stderr
+
+
+CONFIGS = config_examples()
+POLICIES = policy_examples()
+
+
+@pytest.mark.parametrize("origin,text", CONFIGS, ids=[o for o, _ in CONFIGS])
+def test_config_example_loads(tmp_path, origin, text):
+    config = tmp_path / "vpushd.conf"
+    config.write_text(text)
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    err = load(tmp_path, config, policy)
+    assert "starting, configuration %s," % config in err, (origin, err)
+    assert str(config) + ":" not in err, (origin, err)  # no error or warning about it
+
+
+@pytest.mark.parametrize("origin,text", POLICIES, ids=[o for o, _ in POLICIES])
+def test_policy_example_loads(tmp_path, origin, text):
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "example.conf").write_text(text)
+    err = load(tmp_path, None, policy)
+    rules = len(re.findall(r"^\[Rule ", text, re.M))
+    assert "policy loaded: %d rule%s from %s\n" % (
+        rules, "" if rules == 1 else "s", policy / "example.conf") in err, (origin, err)
+    assert str(policy / "example.conf") + ":" not in err, (origin, err)
