@@ -215,3 +215,32 @@ def test_activation_fails():
         assert time.monotonic() - t0 < 10
     finally:
         b.close()
+
+
+def complete_factor(bus, path):
+    """What `vpushctl delete <Tab>` offers, with the installed completion and PATH."""
+    script = os.path.join(vt.SOURCE_DIR, "cli", "vpushctl.bash-completion")
+    code = ('source "$0"; COMP_WORDS=(vpushctl delete ""); COMP_CWORD=2; _vpushctl; '
+            'printf "%s\\n" "${COMPREPLY[@]}"')
+    r = subprocess.run([shutil.which("bash"), "--norc", "-c", code, script],
+                       env=dict(bus.env, PATH=path), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r
+    return r.stdout.split()
+
+
+def test_completion_does_not_start_vpushd(bus, tmp_path):
+    """The factor sids a Tab offers come from a running vpushd; a Tab does not start one."""
+    system = "/usr/bin:/bin"
+    assert complete_factor(bus, os.path.dirname(VPUSHCTL) + ":" + system) == []
+    assert not bus.has_owner()
+
+    # once it runs, the completion asks vpushctl (here one that names a factor)
+    r = subprocess.run([VPUSHCTL, "status"], env=bus.env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r
+    stub = tmp_path / "vpushctl"
+    sid = "YF" + "0" * 32
+    stub.write_text("#!/bin/sh\ncat <<'EOF'\n[\n  {\n    \"sid\" : \"%s\"\n  }\n]\nEOF\n" % sid)
+    stub.chmod(0o755)
+    assert complete_factor(bus, str(tmp_path) + ":" + system) == [sid]
