@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -306,6 +307,45 @@ def test_delay(emu):
     assert time.monotonic() - t0 >= 0.5
     rules = emu.control("GET", "/_emulator/faults").json["rules"]
     assert rules[0]["action"] == "delay" and rules[0]["hits"] == 1
+
+
+def _held(emu):
+    return emu.control("GET", "/_emulator/delay").json["held"]
+
+
+def _wait(cond, what):
+    deadline = time.monotonic() + 10
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_delay_released_by_rule(emu):
+    """delay/clear with id lets that rule's requests go on and keeps the other rules and
+    theirs held: a test can let one request through, then see what the client does."""
+    ids = [emu.control("POST", "/_emulator/delay", {"path": svc_re(emu), "seconds": "600",
+                                                    "method": "GET"}).json["id"]
+           for _ in range(2)]
+    done = []
+
+    def get():
+        done.append(raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu), timeout=60)[0])
+
+    threads = [threading.Thread(target=get) for _ in ids]
+    for t in threads:
+        t.start()
+    _wait(lambda: _held(emu) == 2, "both requests held")
+    r = emu.control("POST", "/_emulator/delay/clear", {"id": str(ids[1])})
+    assert r.status == 200 and r.json["released"] == 1, r
+    _wait(lambda: done == [200], "the released request answered")
+    assert _held(emu) == 1
+    assert [x["id"] for x in emu.control("GET", "/_emulator/delay").json["rules"]] == ids[:1]
+    assert emu.control("POST", "/_emulator/delay/clear", {"id": str(ids[1])}).status == 404
+    assert emu.control("POST", "/_emulator/delay/clear", {"id": "x"}).status == 400
+    assert emu.control("POST", "/_emulator/delay/clear").json["released"] == 1
+    for t in threads:
+        t.join(10)
+    assert done == [200, 200]
 
 
 # --- a challenge answered elsewhere ---------------------------------------------------------

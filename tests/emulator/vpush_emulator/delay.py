@@ -71,11 +71,17 @@ class Delays:
             return {"rules": [r.json() for r in self.rules],
                     "held": sum(r.held for r in self.rules)}
 
-    def clear(self, drop=False):
+    def clear(self, drop=False, rule_id=None):
         """Releases every held request at once (drop: they are lost) and forgets every
-        rule."""
+        rule; with rule_id, that rule's only (None if there is no such rule)."""
         with self.lock:
-            rules, self.rules = self.rules, []
+            if rule_id is None:
+                rules, self.rules = self.rules, []
+            else:
+                rules = [r for r in self.rules if r.id == rule_id]
+                if not rules:
+                    return None
+                self.rules = [r for r in self.rules if r.id != rule_id]
             held = sum(r.held for r in rules)
             for r in rules:
                 r.dropped = drop
@@ -133,5 +139,14 @@ def handle(server, method, path, form):
         drop = form.get("drop") or "0"
         if drop not in ("0", "1"):
             raise ApiError(400, 60306, "drop must be 1 or 0")
-        return Response(200, {"released": delays.clear(drop == "1"), "dropped": drop == "1"})
+        rule_id = None
+        if form.get("id"):
+            try:
+                rule_id = int(form.get("id"))
+            except ValueError:
+                raise ApiError(400, 60306, "id must be an integer")
+        released = delays.clear(drop == "1", rule_id)
+        if released is None:
+            raise ApiError(404, 20404, f"no delay rule {rule_id}")
+        return Response(200, {"released": released, "dropped": drop == "1"})
     raise ApiError(404, 20404, "no such control call")
