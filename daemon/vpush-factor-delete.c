@@ -8,7 +8,8 @@
  * Verify API (404 counts as done), its key, the entry, the object. A crash part way is
  * finished at the next start (docs/crash-safety.md); a failure before the API deleted the
  * factor puts the record back. A second Delete while one is in flight joins it and gets
- * its outcome: two would race to clear the same key item. */
+ * its outcome: two would race to clear the same key item. An Update or Verify already
+ * under way when the Delete comes ends first; the ones that come later are NotFound. */
 
 static void
 delete_reply (FactorCall *call, const GError *error)
@@ -229,11 +230,22 @@ delete_journaled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call = NULL; /* owned by the callback now */
 }
 
+void
+vpush_factor_delete_begin (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+
+  call->deletion = vpush_enrollment_new_deletion (self->record);
+  vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (self->manager),
+                                            call->deletion, delete_journaled_cb, call);
+}
+
 static void
 delete_allowed (gpointer data)
 {
   FactorCall *call = data;
   VpushFactor *self = call->factor;
+  FactorCall *queued;
 
   if (self->deleting)
     {
@@ -250,9 +262,21 @@ delete_allowed (gpointer data)
       return;
     }
   self->deleting = TRUE;
-  call->deletion = vpush_enrollment_new_deletion (self->record);
-  vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (self->manager),
-                                            call->deletion, delete_journaled_cb, call);
+  /* Updates queued behind the one under way were not sent: NotFound now, as for any
+   * call that comes during the delete */
+  while ((queued = g_queue_pop_head (&self->update_queue)) != NULL)
+    {
+      vpush_factor_call_deleted_meanwhile (queued);
+      vpush_factor_call_free (queued);
+    }
+  /* an Update or Verify already sent ends first, its answer recorded: a delete that then
+   * fails puts the factor back as the API has it */
+  if (self->changes_out > 0)
+    {
+      self->delete_waiting = call;
+      return;
+    }
+  vpush_factor_delete_begin (call);
 }
 
 gboolean

@@ -18,10 +18,12 @@ struct _VpushFactor
   GPtrArray *delete_joined; /* Delete calls waiting for the one in flight to end */
   gboolean updating;        /* an Update is under way; the others wait in update_queue */
   GQueue update_queue;      /* FactorCall */
+  guint changes_out;        /* Update and Verify calls under way (FactorCall.holds_change) */
+  struct _FactorCall *delete_waiting; /* the Delete, until changes_out is 0 */
 };
 
 /* The steps of every method: load the key, then call the API with it. */
-typedef struct
+typedef struct _FactorCall
 {
   VpushFactor *factor;
   GDBusMethodInvocation *invocation;
@@ -34,6 +36,7 @@ typedef struct
   gboolean remote_deleted;   /* Delete: the API no longer has the factor */
   GError *error;             /* Delete: the failure told once the factor is put back */
   gboolean holds_update;     /* Update: the one under way; the next starts when it ends */
+  gboolean holds_change;     /* Update, Verify: past the checks, so a Delete waits for it to end */
 } FactorCall;
 
 FactorCall *vpush_factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation);
@@ -46,6 +49,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FactorCall, vpush_factor_call_free)
 gboolean vpush_factor_call_deleted_meanwhile (FactorCall *call);
 /* The call's error reply; NotFound if the factor was deleted meanwhile */
 void vpush_factor_call_fail (FactorCall *call, const GError *error);
+
+/* An Update or Verify about to be sent: from here a Delete lets it end (its answer recorded)
+ * before it begins, and the call is not NotFound because of that Delete. */
+void vpush_factor_call_hold_change (FactorCall *call);
+
+/* The Delete that waited for the calls under way (takes call) */
+void vpush_factor_delete_begin (FactorCall *call);
 
 gboolean vpush_factor_handle_delete (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation,
                                      VpushFactor *self);

@@ -58,11 +58,15 @@ static void update_next (VpushFactor *self);
 void
 vpush_factor_call_free (FactorCall *call)
 {
+  VpushFactor *self = call->factor;
+
   if (call->holds_update)
     {
-      call->factor->updating = FALSE;
-      update_next (call->factor);
+      self->updating = FALSE;
+      update_next (self);
     }
+  if (call->holds_change && --self->changes_out == 0 && self->delete_waiting != NULL)
+    vpush_factor_delete_begin (g_steal_pointer (&self->delete_waiting));
   g_clear_object (&call->factor);
   g_clear_object (&call->invocation);
   g_clear_pointer (&call->key, vpush_key_box_unref);
@@ -83,12 +87,20 @@ vpush_factor_call_new (VpushFactor *self, GDBusMethodInvocation *invocation)
   return call;
 }
 
+void
+vpush_factor_call_hold_change (FactorCall *call)
+{
+  call->holds_change = TRUE;
+  call->factor->changes_out++;
+}
+
 gboolean
 vpush_factor_call_deleted_meanwhile (FactorCall *call)
 {
   VpushFactor *self = call->factor;
 
-  if (self->deleting)
+  /* a call under way when the Delete came is let end first: the factor is all there */
+  if (self->deleting && !call->holds_change)
     {
       /* its record is gone until the delete ends, and must not come back meanwhile */
       g_dbus_method_invocation_return_error (call->invocation, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
@@ -201,6 +213,9 @@ verify_allowed (gpointer data)
       g_dbus_method_invocation_return_value (call->invocation, NULL);
       return;
     }
+  /* a Delete from now waits for the status to be recorded: lost, a failed delete would
+   * put the factor back unverified while the API has it verified */
+  vpush_factor_call_hold_change (call);
   vpush_manager_load_key_async (self->manager, self->record->sid, NULL, verify_key_cb,
                                 g_steal_pointer (&call));
 }
@@ -328,6 +343,9 @@ update_allowed (gpointer data)
     }
   self->updating = TRUE;
   call->holds_update = TRUE;
+  /* a Delete from now waits for the new name to be recorded: lost, a failed delete would
+   * put the factor back with the old name while the API has the new one */
+  vpush_factor_call_hold_change (call);
   if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
     {
       apply_update (g_steal_pointer (&call));

@@ -142,42 +142,111 @@ def test_concurrent_deletes_share_one_outcome(daemon, client, emulator, session)
     assert daemon.running()
 
 
-@pytest.mark.parametrize("method", ["Update", "Verify"])
-def test_delete_during_a_call_is_not_undone(method, daemon, client, emulator):
-    """A Delete that completes while an Update's or a Verify's request is out: the late
-    reply must not write the factor's record again, or the deleted factor (no key, gone
-    at the API) would come back at the next start."""
-    f = vt.enroll(client, emulator, verify=(method == "Update"))
-    keep = vt.enroll(client, emulator)
-    # held until the delete is done, however long that takes
-    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="POST",
-                   when="after")
+def _call_held(client, emulator, f, method):
+    """An Update (rename) or Verify of f whose reply the emulator holds: the PendingCall
+    and the id of the delay rule holding it, once held."""
+    rule = emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600,
+                          method="POST", when="after")
     arg = vt.asv({"friendly-name": "renamed"}) if method == "Update" else None
     call = vt.PendingCall(client, method, arg, f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the request held")
+    return call, rule["id"]
+
+
+def _delete_allowed(daemon, client, f):
+    """A Delete of f, once it is past the policy (and so waiting, or under way)."""
+    allowed = "delete of factor %s allowed" % f.sid
+    before = daemon.log_text().count(allowed)
+    delete = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: daemon.log_text().count(allowed) > before, 10 * vt.SLOWDOWN,
+                  what="the Delete allowed")
+    return delete
+
+
+def _deletes_sent(emulator, f):
+    return [r for r in emulator.requests()
+            if r["method"] == "DELETE" and r["path"].endswith("/Factors/" + f.sid)]
+
+
+@pytest.mark.parametrize("method", ["Update", "Verify"])
+def test_delete_waits_for_the_call_sent(method, daemon, client, emulator):
+    """A Delete that comes while an Update's or a Verify's request is out lets that call
+    end first, its answer recorded, then deletes the factor. Before, the DELETE went out at
+    once and the call, whose change the API had made, got NotFound."""
+    f = vt.enroll(client, emulator, verify=(method == "Update"))
+    keep = vt.enroll(client, emulator)
     try:
-        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                      what="the request held")
-        client.factor_delete(f.path)
+        call, _ = _call_held(client, emulator, f, method)
+        delete = _delete_allowed(daemon, client, f)
+        client.factor_props(keep.path)  # the bus answers while the Delete waits
+        assert not call.done and not delete.done
+        assert _deletes_sent(emulator, f) == []
     finally:
         emulator.clear_faults()
+    call.wait()
+    assert call.error is None, call.error
+    delete.wait()
+    assert delete.error is None, delete.error
+    assert len(_deletes_sent(emulator, f)) == 1
+    remote = emulator.state()["factors"][f.sid]
+    assert remote["deleted"]
+    if method == "Update":
+        assert remote["friendly_name"] == "renamed"
+    else:
+        assert remote["status"] == "verified"
     record = os.path.join(daemon.state_dir, "factors", f.sid + ".json")
     assert not os.path.exists(record)
-
-    call.wait()
-    assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
-    assert f.sid in call.error.message
-    assert not os.path.exists(record)
+    assert client.factor_paths() == [keep.path]
     daemon.restart()
     assert client.factor_paths() == [keep.path]
 
 
-def test_updates_waiting_for_a_deleted_factor_are_not_found(daemon, client, emulator):
-    """Updates of one factor run one at a time: those waiting for the one under way when
-    the factor is deleted each get NotFound once it ends, every one of them. Before, only
-    the first waiting got a reply; the others waited for ever."""
-    f = vt.enroll(client, emulator)
+@pytest.mark.parametrize("method", ["Update", "Verify"])
+def test_failed_delete_keeps_the_answer_of_the_call_sent(method, daemon, client, emulator):
+    """A Delete that fails after it let the Update or Verify under way end: the factor is
+    back as the API has it, renamed or verified, also after a restart. Before, the call's
+    reply came during the delete and was dropped (NotFound), and the failed delete put the
+    factor back with the old name, or unverified."""
+    f = vt.enroll(client, emulator, verify=(method == "Update"))
     try:
-        # the first rename's reply is held until the delete is done
+        call, rule = _call_held(client, emulator, f, method)
+        # the DELETE, once sent, is held, then refused: a delete under way while the call's
+        # reply comes in (as before), or one that waits for it
+        emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600,
+                       method="DELETE", when="before")
+        emulator.fault(r"/Factors/%s\Z" % f.sid, status=400, method="DELETE")
+        delete = _delete_allowed(daemon, client, f)
+        emulator.release_held(rule)
+        call.wait()
+        assert call.error is None, call.error
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the DELETE held")
+        assert not delete.done
+        emulator.release_held()
+        delete.wait()
+    finally:
+        emulator.clear_faults()
+    assert delete.error is not None and delete.error.name == vt.ERR_PREFIX + "Api", \
+        delete.error
+    want = ("FriendlyName", "renamed") if method == "Update" else ("Status", "verified")
+    remote = emulator.state()["factors"][f.sid]
+    assert not remote["deleted"]
+    assert remote["friendly_name" if method == "Update" else "status"] == want[1]
+    assert client.factor_paths() == [f.path]
+    assert client.factor_props(f.path)[want[0]] == want[1]
+    daemon.restart()
+    assert client.factor_props(f.path)[want[0]] == want[1]
+
+
+def test_updates_waiting_for_a_deleted_factor_are_not_found(daemon, client, emulator):
+    """Updates of one factor run one at a time. A Delete lets the one under way end, and
+    those waiting for it, not sent yet, get NotFound as the Delete begins, every one of
+    them. Before, only the first waiting got a reply; the others waited for ever."""
+    f = vt.enroll(client, emulator)
+    before = len(emulator.requests())
+    try:
+        # the first rename's reply is held until the others are answered
         first = vt.rename_held(client, emulator, f, "Desk 1")
         waiting = [vt.PendingCall(client, "Update", vt.asv({"friendly-name": "Desk %d" % i}),
                                   f.path, vt.FACTOR_IFACE) for i in (2, 3, 4)]
@@ -187,13 +256,22 @@ def test_updates_waiting_for_a_deleted_factor_are_not_found(daemon, client, emul
                       what="the Updates allowed")
         client.refresh()
         assert not any(call.done for call in waiting)
-        client.factor_delete(f.path)
+        delete = _delete_allowed(daemon, client, f)
+        for call in waiting:
+            call.wait(30 * vt.SLOWDOWN)
+            assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+            assert "%s is being deleted" % f.sid in call.error.message
+        assert not first.done and not delete.done
     finally:
         emulator.clear_faults()
-    for call in [first] + waiting:
-        call.wait(30 * vt.SLOWDOWN)
-        assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
-        assert f.sid in call.error.message
+    first.wait()
+    assert first.error is None, first.error
+    delete.wait()
+    assert delete.error is None, delete.error
+    assert emulator.state()["factors"][f.sid]["friendly_name"] == "Desk 1"
+    renames = [r for r in emulator.requests()[before:]
+               if r["method"] == "POST" and r["path"].endswith("/Factors/" + f.sid)]
+    assert len(renames) == 1, renames
     assert client.factor_paths() == []
 
 

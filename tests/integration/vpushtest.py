@@ -471,6 +471,13 @@ class Emulator:
         self._ok(self.request("POST", "/_emulator/faults/clear", {}, backend=False),
                  "clear faults")
 
+    def release_held(self, rule_id=None):
+        """Lets the requests that delay rule rule_id (the "id" fault() answered) holds go
+        on and forgets that rule; None: every delay rule. The fault rules stay."""
+        form = {} if rule_id is None else {"id": str(rule_id)}
+        self._ok(self.request("POST", "/_emulator/delay/clear", form, backend=False),
+                 "release")
+
     def faults_held(self):
         """How many requests a delay rule holds right now."""
         return self._ok(self.request("GET", "/_emulator/faults", backend=False),
