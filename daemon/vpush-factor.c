@@ -234,10 +234,13 @@ handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, Vpu
  * in one order and have their replies handled in the other, leaving the factor with one
  * name here and the other there. */
 
+/* The Update ends here, so the next one (or a Delete) starts: two relabels at once could
+ * reach the keyring out of order and leave it with the older name */
 static void
 relabel_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autofree gchar *sid = user_data;
+  g_autoptr (FactorCall) call = user_data;
+  const gchar *sid = call->factor->record->sid;
   g_autoptr (GError) error = NULL;
 
   /* the factor is renamed all the same: only the keyring's label lags */
@@ -263,10 +266,11 @@ update_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (call->set_push_url)
     vpush_push_update_factor (vpush_manager_get_push (self->manager), self->record->sid);
   g_dbus_method_invocation_return_value (call->invocation, NULL);
+  /* after the reply, which does not wait for the label */
   if (call->renamed)
     vpush_keystore_relabel_async (vpush_manager_get_keystore (self->manager), self->record->sid,
                                   self->record->friendly_name, NULL, relabel_done_cb,
-                                  g_strdup (self->record->sid));
+                                  g_steal_pointer (&call));
 }
 
 static void

@@ -414,3 +414,40 @@ def test_missing_key_says_nothing_about_the_api(session, client, emulator):
         assert client.manager_property("State") == "ready"
     finally:
         d.stop()
+
+
+def test_rename_waits_for_the_relabel_before_it(factor, daemon, client, emulator, session):
+    """A rename ends once its key's label has the new name, or that failed: the next
+    Update of the factor is sent only then, so two relabels are never out at once (they
+    could reach the keyring out of order and leave it with the older name). Before, the
+    relabel ran on its own after the reply, and the next rename went out meanwhile."""
+    def labels():
+        return [i["label"] for i in session.keyring_items({"factor-sid": factor.sid})]
+
+    def log_lines():
+        return daemon.log_text().splitlines()
+
+    # the key in memory: the renames below need no keyring
+    client.factor_update(factor.path, {"friendly-name": "Desk 1"})
+    vt.wait_until(lambda: labels() == ["vpush factor key (Desk 1)"], BOUND,
+                  what="the key relabelled")
+    mark = len(log_lines())
+    pause_keyring(session)
+    try:
+        client.factor_update(factor.path, {"friendly-name": "Desk 2"})  # its relabel hangs
+        client.factor_update(factor.path, {"friendly-name": "Desk 3"})
+        lines = log_lines()[mark:]
+        sent = [i for i, line in enumerate(lines)
+                if "HTTP POST " in line and line.endswith("/Factors/" + factor.sid)]
+        label_failed = [i for i, line in enumerate(lines)
+                        if "keeps its old label" in line and NOT_ANSWERING in line]
+        assert len(sent) == 2 and label_failed, lines
+        assert sent[0] < label_failed[0] < sent[1], \
+            "Desk 3 went out while Desk 2's relabel was out"
+    finally:
+        resume_keyring(session)
+    client.wait_state("ready", timeout=BOUND)
+    client.factor_update(factor.path, {"friendly-name": "Desk 4"})
+    vt.wait_until(lambda: labels() == ["vpush factor key (Desk 4)"], BOUND,
+                  what="the key relabelled")
+    assert client.factor_props(factor.path)["FriendlyName"] == "Desk 4"
