@@ -85,9 +85,13 @@ def test_waiting_call_ends_when_its_factor_is_deleted(daemon, client, emulator):
     """An approval waiting with factor-sid ends when that factor is deleted, saying so,
     not at its timeout with "no pending challenge matches"."""
     f = vt.enroll(client, emulator)
+    allowed = daemon.log_text().count("approve allowed for ")
     call = vt.PendingCall(client, "ApproveChallenge",
                           vt.asv({"transaction-id": vt.new_transaction_id(), "factor-sid": f.sid,
                                   "timeout-ms": 20000}))
+    # let the policy let it in first: a Delete done before that is "no factor", not this
+    vt.wait_until(lambda: daemon.log_text().count("approve allowed for ") > allowed, 10,
+                  what="the approval to be let in", pump=False)
     client.factor_delete(f.path)
     call.wait(timeout=10)
     assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
