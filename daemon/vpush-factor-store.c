@@ -15,7 +15,7 @@
 #define ENROLLING_SUBDIR "enrolling"
 #define CLOCK_FILE       "clock.json"
 #define RECORD_SUFFIX    ".json"
-/* g_file_set_contents_full() writes "<name>.XXXXXX" and renames it to "<name>" */
+/* a write puts "<name>.XXXXXX" first and renames it to "<name>" (write_file) */
 #define TEMP_SUFFIX_LEN 6
 
 struct _VpushFactorStore
@@ -164,7 +164,61 @@ remove_file (const gchar *path, GError **error)
   return sync_dir (dir, what, error);
 }
 
-/* In the writer's thread: atomic (a temp file renamed over the old) and durable (fsync) */
+static gboolean
+write_failed (const gchar *path, const gchar *tmp, int fd, GError **error)
+{
+  int errsv = errno;
+
+  if (fd >= 0)
+    close (fd);
+  if (tmp != NULL)
+    g_unlink (tmp);
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot write %s: %s", path,
+               g_strerror (errsv));
+  return FALSE;
+}
+
+/* Atomic (a temp file "<path>.XXXXXX" renamed over the old) and durable (the file synced,
+ * then its directory), every step's failure reported. g_file_set_contents_full() syncs the
+ * directory too, but says nothing when that fails: the write would be taken for durable. */
+static gboolean
+write_file (const gchar *path, const gchar *text, gsize length, GError **error)
+{
+  g_autofree gchar *tmp = g_strconcat (path, ".XXXXXX", NULL);
+  g_autofree gchar *dir = NULL;
+  g_autofree gchar *what = NULL;
+  gsize done = 0;
+  int fd;
+
+  fd = g_mkstemp_full (tmp, O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return write_failed (path, NULL, -1, error);
+  while (done < length)
+    {
+      gssize n = write (fd, text + done, length - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (n == 0)
+            errno = ENOSPC;
+          return write_failed (path, tmp, fd, error);
+        }
+      done += (gsize)n;
+    }
+  if (fsync (fd) != 0)
+    return write_failed (path, tmp, fd, error);
+  if (close (fd) != 0)
+    return write_failed (path, tmp, -1, error);
+  if (g_rename (tmp, path) != 0)
+    return write_failed (path, tmp, -1, error);
+  dir = g_path_get_dirname (path);
+  what = g_strdup_printf ("writing %s", path);
+  return sync_dir (dir, what, error);
+}
+
+/* In the writer's thread */
 static void
 writer_run (gpointer data, gpointer user_data)
 {
@@ -174,9 +228,7 @@ writer_run (gpointer data, gpointer user_data)
   gboolean ok;
 
   ok = (w->dir == NULL || ensure_dir (w->dir, &error))
-       && (w->text != NULL ? g_file_set_contents_full (
-               w->path, w->text, (gssize)w->length,
-               G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600, &error)
+       && (w->text != NULL ? write_file (w->path, w->text, w->length, &error)
                            : remove_file (w->path, &error));
   if (!ok)
     {

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 
+#include "test-syscall-faults.h"
 #include "vpush-factor-store.h"
 
 #define SID_A "YF0123456789abcdef0123456789abcdef"
@@ -925,6 +926,35 @@ test_store_write_failure (Fixture *fixture, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* A write or a removal whose directory can't be synced is not durable: it is reported as
+ * failed, though the file was renamed or removed */
+static void
+test_store_dir_sync_failure (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+
+  test_faults_fail_dir_syncs (TRUE);
+  g_assert_false (store_save (store, a, &error));
+  test_faults_fail_dir_syncs (FALSE);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, fixture->factors));
+  g_clear_error (&error);
+  g_assert_true (vpush_factor_store_has_record (store, SID_A));
+
+  test_faults_fail_dir_syncs (TRUE);
+  g_assert_false (store_remove (store, SID_A, &error));
+  test_faults_fail_dir_syncs (FALSE);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_false (vpush_factor_store_has_record (store, SID_A));
+
+  /* the next ones are durable again */
+  g_assert_true (store_save (store, a, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -939,6 +969,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/write-order", test_store_write_order);
   ADD ("/factor-store/write-off-main-loop", test_store_write_off_main_loop);
   ADD ("/factor-store/write-failure", test_store_write_failure);
+  ADD ("/factor-store/dir-sync-failure", test_store_dir_sync_failure);
   ADD ("/factor-store/bad-sid", test_store_bad_sid);
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);
   ADD ("/factor-store/bogus-names", test_store_bogus_names);

@@ -1,0 +1,12 @@
+/* Faults for the unit tests: the C library's functions, defined again in the test's
+ * executable, which GLib's calls of them resolve to as well */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* While set, every fsync() of a directory fails with EIO */
+void test_faults_fail_dir_syncs (gboolean fail);
+
+G_END_DECLS
