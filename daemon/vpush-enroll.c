@@ -36,6 +36,7 @@ typedef struct
   VpushEnrollment *journal;
   gboolean journaled;        /* the entry is on disk */
   VpushFactorRecord *record; /* once created remotely */
+  gboolean record_written;   /* asked for: on disk maybe, even when the write failed */
   GError *error;             /* the failure being rolled back */
 } Enroll;
 
@@ -153,6 +154,32 @@ rollback_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+rollback_remote (Enroll *e)
+{
+  vpush_verify_delete_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
+                                    NULL, rollback_remote_cb, e);
+}
+
+static void
+rollback_record_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Enroll *e = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    {
+      /* The record may be there: then the factor is enrolled at the next start, so nothing
+       * else may go. Without it, the next start deletes the factor, with its key. */
+      g_warning ("enrollment rollback: factor %s is kept at the next start if its record is "
+                 "there: %s",
+                 e->record->sid, error->message);
+      rollback_done (e, FALSE);
+      return;
+    }
+  rollback_remote (e);
+}
+
+static void
 enroll_fail (Enroll *e, GError *error)
 {
   g_warning ("enrollment for identity %s failed: %s", e->identity, error->message);
@@ -169,8 +196,15 @@ enroll_fail (Enroll *e, GError *error)
                                    rollback_provisional_key_cb, e);
       return;
     }
-  vpush_verify_delete_factor_async (vpush_manager_get_verify (e->manager), e->record, e->key->key,
-                                    NULL, rollback_remote_cb, e);
+  /* A write that failed after its rename (the directory's sync) left the record: it goes
+   * first, or the next start would keep a factor deleted at the API, with no key. */
+  if (e->record_written)
+    {
+      vpush_factor_store_remove_async (vpush_manager_get_factor_store (e->manager), e->record->sid,
+                                       rollback_record_removed_cb, e);
+      return;
+    }
+  rollback_remote (e);
 }
 
 static void
@@ -221,6 +255,7 @@ enroll_complete (Enroll *e)
   e->record->push_url = g_strdup (e->push_url);
   g_free (e->record->metadata); /* the API's copy, from map_create_factor */
   e->record->metadata = g_strdup (e->metadata);
+  e->record_written = TRUE;
   vpush_factor_store_save_async (vpush_manager_get_factor_store (e->manager), e->record,
                                  record_saved_cb, e);
 }

@@ -140,9 +140,10 @@ store_write_free (StoreWrite *w)
   g_free (w);
 }
 
-/* An absent file is not an error: removing is idempotent. Durable as a write is: the
- * directory is synced, or a power cut could bring the file back after the step that
- * waited for its removal (a record back, its factor deleted at the API). */
+/* An absent file is not an error (nor one whose directory is not a directory: it can't
+ * exist): removing is idempotent. Durable as a write is: the directory is synced, or a power
+ * cut could bring the file back after the step that waited for its removal (a record back,
+ * its factor deleted at the API). */
 static gboolean
 remove_file (const gchar *path, GError **error)
 {
@@ -153,7 +154,7 @@ remove_file (const gchar *path, GError **error)
   if (g_unlink (path) != 0)
     {
       errsv = errno;
-      if (errsv == ENOENT)
+      if (errsv == ENOENT || errsv == ENOTDIR)
         return TRUE;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
                    g_strerror (errsv));

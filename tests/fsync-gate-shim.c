@@ -3,10 +3,15 @@
  * "<gate>.held" and then waits until the gate is removed, so that a test can hold vpushd's
  * durable writes for as long as it needs and release them when it chooses. With
  * VPUSH_TEST_FSYNC_GATE_ONLY set, only an fsync of a file or directory whose path ends with
- * that text waits. */
+ * that text waits.
+ *
+ * A disk that fails: with VPUSH_TEST_FSYNC_FAIL set, an fsync() or fdatasync() of a path
+ * ending with that text fails with EIO, the first VPUSH_TEST_FSYNC_FAIL_COUNT times (once if
+ * unset), after its work is done, as a sync whose writeback failed. */
 
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,25 +22,43 @@
 int fsync (int fd);
 int fdatasync (int fd);
 
-/* Whether fd is one whose fsync the test wants held */
 static int
-is_gated (int fd)
+path_ends_with (int fd, const char *end)
 {
-  const char *only = getenv ("VPUSH_TEST_FSYNC_GATE_ONLY");
   char link[64];
   char path[4096];
   ssize_t n;
   size_t len;
 
-  if (only == NULL || *only == '\0')
-    return 1;
   snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
   n = readlink (link, path, sizeof path - 1);
   if (n < 0)
     return 0;
   path[n] = '\0';
-  len = strlen (only);
-  return (size_t)n >= len && strcmp (path + n - len, only) == 0;
+  len = strlen (end);
+  return (size_t)n >= len && strcmp (path + n - len, end) == 0;
+}
+
+/* Whether fd is one whose fsync the test wants held */
+static int
+is_gated (int fd)
+{
+  const char *only = getenv ("VPUSH_TEST_FSYNC_GATE_ONLY");
+
+  return only == NULL || *only == '\0' || path_ends_with (fd, only);
+}
+
+/* Whether this sync of fd is one the test wants failed */
+static int
+fails (int fd)
+{
+  static int failed;
+  const char *end = getenv ("VPUSH_TEST_FSYNC_FAIL");
+  const char *count = getenv ("VPUSH_TEST_FSYNC_FAIL_COUNT");
+
+  if (end == NULL || *end == '\0' || !path_ends_with (fd, end))
+    return 0;
+  return __atomic_fetch_add (&failed, 1, __ATOMIC_SEQ_CST) < (count ? atoi (count) : 1);
 }
 
 static void
@@ -64,7 +87,14 @@ fsync (int fd)
   if (real == NULL)
     real = (int (*) (int))dlsym (RTLD_NEXT, "fsync");
   wait_at_gate (fd);
-  return real (fd);
+  if (real (fd) != 0)
+    return -1;
+  if (fails (fd))
+    {
+      errno = EIO;
+      return -1;
+    }
+  return 0;
 }
 
 int
@@ -75,5 +105,12 @@ fdatasync (int fd)
   if (real == NULL)
     real = (int (*) (int))dlsym (RTLD_NEXT, "fdatasync");
   wait_at_gate (fd);
-  return real (fd);
+  if (real (fd) != 0)
+    return -1;
+  if (fails (fd))
+    {
+      errno = EIO;
+      return -1;
+    }
+  return 0;
 }

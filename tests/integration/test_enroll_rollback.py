@@ -29,3 +29,38 @@ def test_record_write_fails_after_create(daemon, client, emulator, session):
     assert emulator.state()["factors"][created[0]]["deleted"]
     assert session.keyring_items({"factor-sid": created[0]}) == []
     assert client.factor_paths() == []
+
+
+def test_record_removed_when_its_sync_fails(session, emulator, client):
+    """The record's write fails after its rename (the directory's sync, EIO), so the record
+    is on disk: the rollback removes it, or the next start would load a factor that the API
+    no longer has, with no key."""
+    shim = os.path.join(vt.BUILD_DIR, "tests", "integration", "fsync-gate.so")
+    daemon = vt.Daemon(session, emulator, env={
+        "LD_PRELOAD": shim, "VPUSH_TEST_FSYNC_FAIL": os.sep + "factors"})
+    daemon.start()
+    try:
+        identity = vt.unique_identity("rollback")
+        token = emulator.access_token(identity)["token"]
+        try:
+            client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                           "access-token": token, "friendly-name": "Unsynced"})
+        except vt.DBusCallError as e:
+            assert e.name == "io.github.vpush1.Error.Failed", e
+            assert "cannot sync" in str(e), e
+        else:
+            raise AssertionError("EnrollFactor succeeded with its record not synced")
+
+        created = [sid for sid, f in emulator.state()["factors"].items()
+                   if f.get("identity") == identity]
+        assert len(created) == 1, emulator.state()["factors"]
+        assert emulator.state()["factors"][created[0]]["deleted"]
+        assert session.keyring_items({"factor-sid": created[0]}) == []
+        assert os.listdir(os.path.join(daemon.state_dir, "factors")) == []
+        assert os.listdir(os.path.join(daemon.state_dir, "enrolling")) == []
+
+        daemon.stop()
+        daemon.start()
+        assert client.factor_paths() == []
+    finally:
+        daemon.stop()
