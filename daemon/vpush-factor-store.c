@@ -28,6 +28,9 @@ struct _VpushFactorStore
   gchar *clock_path;
   /* one thread, so writes and removals happen one at a time, in the order asked for */
   GThreadPool *writer;
+  GMutex lock;
+  GCond idle;   /* queued is 0 */
+  guint queued; /* writes asked for and not done yet */
 };
 
 G_DEFINE_TYPE (VpushFactorStore, vpush_factor_store, G_TYPE_OBJECT)
@@ -41,7 +44,10 @@ vpush_factor_store_finalize (GObject *object)
    * nothing to wait for. Waiting could not end anyway when the writer's thread dropped the
    * last reference (its write's task outlived the caller's callback): the pool would wait
    * for the thread that is waiting. */
-  g_thread_pool_free (self->writer, FALSE, FALSE);
+  if (self->writer != NULL)
+    g_thread_pool_free (self->writer, FALSE, FALSE);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->idle);
   g_free (self->dir);
   g_free (self->factors_dir);
   g_free (self->enrolling_dir);
@@ -60,6 +66,8 @@ vpush_factor_store_class_init (VpushFactorStoreClass *klass)
 static void
 vpush_factor_store_init (VpushFactorStore *self)
 {
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->idle);
 }
 
 /* A directory's entries reach the disk with the directory: after a file in it is created,
@@ -224,6 +232,7 @@ static void
 writer_run (gpointer data, gpointer user_data)
 {
   g_autoptr (GTask) task = data;
+  VpushFactorStore *self = g_task_get_source_object (task);
   StoreWrite *w = g_task_get_task_data (task);
   GError *error = NULL;
   gboolean ok;
@@ -236,9 +245,15 @@ writer_run (gpointer data, gpointer user_data)
       if (w->warn)
         g_warning ("%s", error->message);
       g_task_return_error (task, error);
-      return;
     }
-  g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_boolean (task, TRUE);
+
+  /* the task's reference keeps the store until this returns */
+  g_mutex_lock (&self->lock);
+  if (--self->queued == 0)
+    g_cond_broadcast (&self->idle);
+  g_mutex_unlock (&self->lock);
 }
 
 static void
@@ -246,14 +261,15 @@ queue_write (VpushFactorStore *self, StoreWrite *w, GAsyncReadyCallback callback
              gpointer user_data)
 {
   GTask *task = g_task_new (self, NULL, callback, user_data);
-  g_autoptr (GError) error = NULL;
 
   g_task_set_source_tag (task, queue_write);
   w->warn = callback == NULL;
   g_task_set_task_data (task, w, (GDestroyNotify)store_write_free);
-  /* on failure the write stays queued for the pool's next thread */
-  if (!g_thread_pool_push (self->writer, task, &error))
-    g_warning ("the state directory's writer: %s", error->message);
+  g_mutex_lock (&self->lock);
+  self->queued++;
+  g_mutex_unlock (&self->lock);
+  /* the pool's thread runs from the store's start: a push starts none, and can't fail */
+  g_thread_pool_push (self->writer, task, NULL);
 }
 
 /* A request that can't be written: told the way a failed write is */
@@ -281,19 +297,19 @@ vpush_factor_store_write_finish (VpushFactorStore *self, GAsyncResult *result, G
 void
 vpush_factor_store_flush (VpushFactorStore *self)
 {
-  g_autoptr (GError) error = NULL;
-
   g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
 
-  g_thread_pool_free (self->writer, FALSE, TRUE);
-  self->writer = g_thread_pool_new (writer_run, NULL, 1, FALSE, &error);
-  g_assert (self->writer != NULL);
+  g_mutex_lock (&self->lock);
+  while (self->queued > 0)
+    g_cond_wait (&self->idle, &self->lock);
+  g_mutex_unlock (&self->lock);
 }
 
 VpushFactorStore *
 vpush_factor_store_new (const gchar *dir, GError **error)
 {
   g_autoptr (VpushFactorStore) self = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   g_return_val_if_fail (dir != NULL, NULL);
 
@@ -302,9 +318,18 @@ vpush_factor_store_new (const gchar *dir, GError **error)
   self->factors_dir = g_build_filename (dir, FACTORS_SUBDIR, NULL);
   self->enrolling_dir = g_build_filename (dir, ENROLLING_SUBDIR, NULL);
   self->clock_path = g_build_filename (dir, CLOCK_FILE, NULL);
-  self->writer = g_thread_pool_new (writer_run, NULL, 1, FALSE, error);
-  if (self->writer == NULL || !ensure_dir (self->dir, error)
-      || !ensure_dir (self->factors_dir, error))
+  /* Exclusive: its thread is made now, and a store that can't have one is refused. A
+   * shared pool makes it at the first push, and when that fails the write waits in the
+   * queue, for ever if nothing else is written (the exit's flush with it). */
+  self->writer = g_thread_pool_new (writer_run, NULL, 1, TRUE, &local_error);
+  if (local_error != NULL)
+    {
+      /* the pool is returned even so, with no thread */
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                  "cannot start the thread that writes to %s: ", dir);
+      return NULL;
+    }
+  if (!ensure_dir (self->dir, error) || !ensure_dir (self->factors_dir, error))
     return NULL;
   return g_steal_pointer (&self);
 }

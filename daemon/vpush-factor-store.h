@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 #define VPUSH_TYPE_FACTOR_STORE (vpush_factor_store_get_type ())
 G_DECLARE_FINAL_TYPE (VpushFactorStore, vpush_factor_store, VPUSH, FACTOR_STORE, GObject)
 
-/* Creates dir (0700) if needed. */
+/* Creates dir (0700) if needed, and starts the thread that writes to it. */
 VpushFactorStore *vpush_factor_store_new (const gchar *dir, GError **error);
 
 /* Every readable record; a corrupt file is skipped with a warning naming it. */

@@ -955,6 +955,42 @@ test_store_dir_sync_failure (Fixture *fixture, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* A store whose writer's thread can't be made is refused at once: its writes would wait in
+ * the queue for a thread (and the exit's flush with them) */
+static void
+test_store_no_thread (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = NULL;
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+
+  /* alone in a process: a thread other tests' pools left idle would be taken instead */
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  test_faults_fail_threads (TRUE);
+  store = vpush_factor_store_new (fixture->dir, &error);
+  test_faults_fail_threads (FALSE);
+  g_assert_null (store);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, fixture->dir));
+  g_clear_error (&error);
+
+  /* a thread made once is there for every write after */
+  store = new_store (fixture);
+  g_assert_true (store_save (store, a, &error));
+  g_assert_no_error (error);
+  test_faults_fail_threads (TRUE);
+  vpush_factor_store_save_async (store, a, NULL, NULL);
+  vpush_factor_store_flush (store);
+  g_assert_true (store_save (store, a, &error));
+  test_faults_fail_threads (FALSE);
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -970,6 +1006,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/write-off-main-loop", test_store_write_off_main_loop);
   ADD ("/factor-store/write-failure", test_store_write_failure);
   ADD ("/factor-store/dir-sync-failure", test_store_dir_sync_failure);
+  ADD ("/factor-store/no-thread", test_store_no_thread);
   ADD ("/factor-store/bad-sid", test_store_bad_sid);
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);
   ADD ("/factor-store/bogus-names", test_store_bogus_names);

@@ -3,10 +3,12 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static gint fail_dir_syncs;
+static gint fail_threads;
 
 void
 test_faults_fail_dir_syncs (gboolean fail)
@@ -30,4 +32,23 @@ fsync (int fd)
   if (real == NULL)
     real = (int (*) (int))dlsym (RTLD_NEXT, "fsync");
   return real (fd);
+}
+
+void
+test_faults_fail_threads (gboolean fail)
+{
+  g_atomic_int_set (&fail_threads, fail ? 1 : 0);
+}
+
+int
+pthread_create (pthread_t *thread, const pthread_attr_t *attr, void *(*start) (void *), void *arg)
+{
+  static int (*real) (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+  if (g_atomic_int_get (&fail_threads))
+    return EAGAIN;
+  if (real == NULL)
+    real = (int (*) (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym (
+        RTLD_NEXT, "pthread_create");
+  return real (thread, attr, start, arg);
 }

@@ -8,5 +8,7 @@ G_BEGIN_DECLS
 
 /* While set, every fsync() of a directory fails with EIO */
 void test_faults_fail_dir_syncs (gboolean fail);
+/* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
+void test_faults_fail_threads (gboolean fail);
 
 G_END_DECLS
