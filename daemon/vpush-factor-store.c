@@ -113,8 +113,13 @@ ensure_dir (const gchar *path, GError **error)
       g_autofree gchar *parent = g_path_get_dirname (path);
       g_autofree gchar *what = g_strdup_printf ("creating %s", path);
 
+      /* Gone again, so that the next write makes it anew and syncs it: kept, it would be
+       * taken for one that is on disk, and a power cut could still lose it. */
       if (!sync_dir (parent, what, error))
-        return FALSE;
+        {
+          g_rmdir (path);
+          return FALSE;
+        }
     }
   if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
     {

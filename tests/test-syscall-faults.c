@@ -2,6 +2,7 @@
 #include "test-syscall-faults.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -16,6 +17,38 @@ test_faults_fail_dir_syncs (gboolean fail)
   g_atomic_int_set (&fail_dir_syncs, fail ? 1 : 0);
 }
 
+/* the directories synced, each as often as it was */
+static GMutex synced_lock;
+static GHashTable *synced;
+
+guint
+test_faults_dir_syncs (const gchar *path)
+{
+  g_autofree gchar *real = realpath (path, NULL);
+  guint n;
+
+  g_mutex_lock (&synced_lock);
+  n = synced != NULL && real != NULL ? GPOINTER_TO_UINT (g_hash_table_lookup (synced, real)) : 0;
+  g_mutex_unlock (&synced_lock);
+  return n;
+}
+
+static void
+count_dir_sync (int fd)
+{
+  g_autofree gchar *link = g_strdup_printf ("/proc/self/fd/%d", fd);
+  gchar *path = g_file_read_link (link, NULL);
+
+  if (path == NULL)
+    return;
+  g_mutex_lock (&synced_lock);
+  if (synced == NULL)
+    synced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_replace (
+      synced, path, GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (synced, path)) + 1));
+  g_mutex_unlock (&synced_lock);
+}
+
 int fsync (int fd);
 
 int
@@ -24,10 +57,14 @@ fsync (int fd)
   static int (*real) (int);
   struct stat st;
 
-  if (g_atomic_int_get (&fail_dir_syncs) && fstat (fd, &st) == 0 && S_ISDIR (st.st_mode))
+  if (fstat (fd, &st) == 0 && S_ISDIR (st.st_mode))
     {
-      errno = EIO;
-      return -1;
+      count_dir_sync (fd);
+      if (g_atomic_int_get (&fail_dir_syncs))
+        {
+          errno = EIO;
+          return -1;
+        }
     }
   if (real == NULL)
     real = (int (*) (int))dlsym (RTLD_NEXT, "fsync");
