@@ -71,14 +71,15 @@ vpush_factor_store_init (VpushFactorStore *self)
 }
 
 /* A directory's entries reach the disk with the directory: after a file in it is created,
- * renamed or removed, a power cut could otherwise undo that */
+ * renamed or removed, a power cut could otherwise undo that. A file system that can't sync
+ * a directory (EINVAL: some network and FUSE ones) has nothing more to do for it. */
 static gboolean
 sync_dir (const gchar *dir, const gchar *what, GError **error)
 {
   int fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   int errsv;
 
-  if (fd < 0 || fsync (fd) != 0)
+  if (fd < 0 || (fsync (fd) != 0 && errno != EINVAL))
     {
       errsv = errno;
       if (fd >= 0)

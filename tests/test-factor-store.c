@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
@@ -935,17 +936,17 @@ test_store_dir_sync_failure (Fixture *fixture, gconstpointer data)
   g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
   g_autoptr (GError) error = NULL;
 
-  test_faults_fail_dir_syncs (TRUE);
+  test_faults_fail_dir_syncs (EIO);
   g_assert_false (store_save (store, a, &error));
-  test_faults_fail_dir_syncs (FALSE);
+  test_faults_fail_dir_syncs (0);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, fixture->factors));
   g_clear_error (&error);
   g_assert_true (vpush_factor_store_has_record (store, SID_A));
 
-  test_faults_fail_dir_syncs (TRUE);
+  test_faults_fail_dir_syncs (EIO);
   g_assert_false (store_remove (store, SID_A, &error));
-  test_faults_fail_dir_syncs (FALSE);
+  test_faults_fail_dir_syncs (0);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_clear_error (&error);
   g_assert_false (vpush_factor_store_has_record (store, SID_A));
@@ -966,9 +967,9 @@ test_store_new_dir_sync_failure (Fixture *fixture, gconstpointer data)
   g_autoptr (GError) error = NULL;
   guint synced;
 
-  test_faults_fail_dir_syncs (TRUE);
+  test_faults_fail_dir_syncs (EIO);
   g_assert_false (store_save_enrollment (store, enrollment, &error));
-  test_faults_fail_dir_syncs (FALSE);
+  test_faults_fail_dir_syncs (0);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_clear_error (&error);
 
@@ -976,6 +977,27 @@ test_store_new_dir_sync_failure (Fixture *fixture, gconstpointer data)
   g_assert_true (store_save_enrollment (store, enrollment, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (test_faults_dir_syncs (fixture->dir), ==, synced + 1);
+}
+
+/* A file system that can't sync a directory (EINVAL: some network and FUSE ones) has
+ * nothing more to do for it: its writes are not failed, every one of them would be */
+static void
+test_store_dir_sync_unsupported (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+  gboolean saved;
+  gboolean removed;
+
+  test_faults_fail_dir_syncs (EINVAL);
+  saved = store_save (store, a, &error);
+  g_assert_no_error (error);
+  removed = store_remove (store, SID_A, &error);
+  test_faults_fail_dir_syncs (0);
+  g_assert_no_error (error);
+  g_assert_true (saved);
+  g_assert_true (removed);
 }
 
 /* A store whose writer's thread can't be made is refused at once: its writes would wait in
@@ -1030,6 +1052,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/write-failure", test_store_write_failure);
   ADD ("/factor-store/dir-sync-failure", test_store_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
+  ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/bad-sid", test_store_bad_sid);
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);

@@ -12,9 +12,9 @@ static gint fail_dir_syncs;
 static gint fail_threads;
 
 void
-test_faults_fail_dir_syncs (gboolean fail)
+test_faults_fail_dir_syncs (int errsv)
 {
-  g_atomic_int_set (&fail_dir_syncs, fail ? 1 : 0);
+  g_atomic_int_set (&fail_dir_syncs, errsv);
 }
 
 /* the directories synced, each as often as it was */
@@ -59,10 +59,12 @@ fsync (int fd)
 
   if (fstat (fd, &st) == 0 && S_ISDIR (st.st_mode))
     {
+      int errsv = g_atomic_int_get (&fail_dir_syncs);
+
       count_dir_sync (fd);
-      if (g_atomic_int_get (&fail_dir_syncs))
+      if (errsv != 0)
         {
-          errno = EIO;
+          errno = errsv;
           return -1;
         }
     }

@@ -6,8 +6,8 @@
 
 G_BEGIN_DECLS
 
-/* While set, every fsync() of a directory fails with EIO */
-void test_faults_fail_dir_syncs (gboolean fail);
+/* While errsv is not 0, every fsync() of a directory fails with it */
+void test_faults_fail_dir_syncs (int errsv);
 /* How many fsync() calls of the directory path there were, failed or not */
 guint test_faults_dir_syncs (const gchar *path);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
