@@ -1,115 +1,8 @@
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 
-#include "test-syscall-faults.h"
-#include "vpush-factor-store.h"
-
-#define SID_A "YF0123456789abcdef0123456789abcdef"
-#define SID_B "YFfedcba9876543210fedcba9876543210"
-
-typedef struct
-{
-  gchar *tmp; /* removed afterwards */
-  gchar *dir; /* the store's directory, not created yet */
-  gchar *factors;
-} Fixture;
-
-static void
-rm_rf (const gchar *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const gchar *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
-fixture_setup (Fixture *fixture, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  fixture->tmp = g_dir_make_tmp ("vpush-store-XXXXXX", &error);
-  g_assert_no_error (error);
-  fixture->dir = g_build_filename (fixture->tmp, "state", "vpush", NULL);
-  fixture->factors = g_build_filename (fixture->dir, "factors", NULL);
-}
-
-static void
-fixture_teardown (Fixture *fixture, gconstpointer data)
-{
-  rm_rf (fixture->tmp);
-  g_free (fixture->tmp);
-  g_free (fixture->dir);
-  g_free (fixture->factors);
-}
-
-static VpushFactorRecord *
-make_record (const gchar *sid, const gchar *friendly_name)
-{
-  VpushFactorRecord *record = vpush_factor_record_new ();
-
-  record->sid = g_strdup (sid);
-  record->friendly_name = g_strdup (friendly_name);
-  record->service_sid = g_strdup ("VA00000000000000000000000000000001");
-  record->identity = g_strdup ("0a1b2c3d-user");
-  record->account_sid = g_strdup ("AC00000000000000000000000000000002");
-  record->entity_sid = g_strdup ("YE00000000000000000000000000000003");
-  record->credential_sid = g_strdup ("CR00000000000000000000000000000004");
-  record->status = g_strdup ("unverified");
-  record->created_at = g_strdup ("2024-05-01T12:00:00Z");
-  record->push_url = g_strdup ("https://ntfy.example.com/vpush-1/json");
-  record->metadata = g_strdup ("{\"os\":\"Linux\"}");
-  return record;
-}
-
-static VpushFactorStore *
-new_store (Fixture *fixture)
-{
-  g_autoptr (GError) error = NULL;
-  VpushFactorStore *store = vpush_factor_store_new (fixture->dir, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (store);
-  return store;
-}
-
-/* The store's writes, waited for as a caller's callback would be */
-typedef struct
-{
-  gboolean done;
-  gboolean ok;
-  GError *error;
-} Wait;
-
-static void
-write_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Wait *wait = user_data;
-
-  wait->ok = vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &wait->error);
-  wait->done = TRUE;
-}
-
-static gboolean
-wait_write (Wait *wait, GError **error)
-{
-  while (!wait->done)
-    g_main_context_iteration (NULL, TRUE);
-  if (wait->error != NULL)
-    g_propagate_error (error, wait->error);
-  return wait->ok;
-}
+#include "test-factor-store-common.h"
 
 /* The caller's callback drops the last reference it has: the store's last one is then the
  * write's own, which its thread may drop after the callback has run. */
@@ -153,52 +46,6 @@ test_store_last_unref_in_writer (Fixture *fixture, gconstpointer data)
   while ((guint)g_atomic_int_get (&finalized) < n && g_get_monotonic_time () < deadline)
     g_usleep (10000);
   g_assert_cmpint (g_atomic_int_get (&finalized), ==, n);
-}
-
-static gboolean
-store_save (VpushFactorStore *store, const VpushFactorRecord *record, GError **error)
-{
-  Wait wait = { 0 };
-
-  vpush_factor_store_save_async (store, record, write_done_cb, &wait);
-  return wait_write (&wait, error);
-}
-
-static gboolean
-store_remove (VpushFactorStore *store, const gchar *sid, GError **error)
-{
-  Wait wait = { 0 };
-
-  vpush_factor_store_remove_async (store, sid, write_done_cb, &wait);
-  return wait_write (&wait, error);
-}
-
-static gboolean
-store_save_enrollment (VpushFactorStore *store, const VpushEnrollment *enrollment, GError **error)
-{
-  Wait wait = { 0 };
-
-  vpush_factor_store_save_enrollment_async (store, enrollment, write_done_cb, &wait);
-  return wait_write (&wait, error);
-}
-
-static gboolean
-store_remove_enrollment (VpushFactorStore *store, const gchar *id, GError **error)
-{
-  Wait wait = { 0 };
-
-  vpush_factor_store_remove_enrollment_async (store, id, write_done_cb, &wait);
-  return wait_write (&wait, error);
-}
-
-static void
-write_file (const gchar *dir, const gchar *name, const gchar *text)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *path = g_build_filename (dir, name, NULL);
-
-  g_file_set_contents (path, text, -1, &error);
-  g_assert_no_error (error);
 }
 
 static const VpushFactorRecord *
@@ -927,115 +774,6 @@ test_store_write_failure (Fixture *fixture, gconstpointer data)
   g_assert_no_error (error);
 }
 
-/* A write or a removal whose directory can't be synced is not durable: it is reported as
- * failed, though the file was renamed or removed */
-static void
-test_store_dir_sync_failure (Fixture *fixture, gconstpointer data)
-{
-  g_autoptr (VpushFactorStore) store = new_store (fixture);
-  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
-  g_autoptr (GError) error = NULL;
-
-  test_faults_fail_dir_syncs (EIO);
-  g_assert_false (store_save (store, a, &error));
-  test_faults_fail_dir_syncs (0);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
-  g_assert_nonnull (strstr (error->message, fixture->factors));
-  g_clear_error (&error);
-  g_assert_true (vpush_factor_store_has_record (store, SID_A));
-
-  test_faults_fail_dir_syncs (EIO);
-  g_assert_false (store_remove (store, SID_A, &error));
-  test_faults_fail_dir_syncs (0);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
-  g_clear_error (&error);
-  g_assert_false (vpush_factor_store_has_record (store, SID_A));
-
-  /* the next ones are durable again */
-  g_assert_true (store_save (store, a, &error));
-  g_assert_no_error (error);
-}
-
-/* A directory made for a write whose sync into its parent failed is made (and synced)
- * again by the next one: taken as there, it could still be lost with what is written in it */
-static void
-test_store_new_dir_sync_failure (Fixture *fixture, gconstpointer data)
-{
-  g_autoptr (VpushFactorStore) store = new_store (fixture);
-  g_autoptr (VpushEnrollment) enrollment
-      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A");
-  g_autoptr (GError) error = NULL;
-  guint synced;
-
-  test_faults_fail_dir_syncs (EIO);
-  g_assert_false (store_save_enrollment (store, enrollment, &error));
-  test_faults_fail_dir_syncs (0);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
-  g_clear_error (&error);
-
-  synced = test_faults_dir_syncs (fixture->dir);
-  g_assert_true (store_save_enrollment (store, enrollment, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (test_faults_dir_syncs (fixture->dir), ==, synced + 1);
-}
-
-/* A file system that can't sync a directory (EINVAL: some network and FUSE ones) has
- * nothing more to do for it: its writes are not failed, every one of them would be */
-static void
-test_store_dir_sync_unsupported (Fixture *fixture, gconstpointer data)
-{
-  g_autoptr (VpushFactorStore) store = new_store (fixture);
-  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
-  g_autoptr (GError) error = NULL;
-  gboolean saved;
-  gboolean removed;
-
-  test_faults_fail_dir_syncs (EINVAL);
-  saved = store_save (store, a, &error);
-  g_assert_no_error (error);
-  removed = store_remove (store, SID_A, &error);
-  test_faults_fail_dir_syncs (0);
-  g_assert_no_error (error);
-  g_assert_true (saved);
-  g_assert_true (removed);
-}
-
-/* A store whose writer's thread can't be made is refused at once: its writes would wait in
- * the queue for a thread (and the exit's flush with them) */
-static void
-test_store_no_thread (Fixture *fixture, gconstpointer data)
-{
-  g_autoptr (VpushFactorStore) store = NULL;
-  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
-  g_autoptr (GError) error = NULL;
-
-  /* alone in a process: a thread other tests' pools left idle would be taken instead */
-  if (!g_test_subprocess ())
-    {
-      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
-      g_test_trap_assert_passed ();
-      return;
-    }
-  test_faults_fail_threads (TRUE);
-  store = vpush_factor_store_new (fixture->dir, &error);
-  test_faults_fail_threads (FALSE);
-  g_assert_null (store);
-  g_assert_nonnull (error);
-  g_assert_nonnull (strstr (error->message, fixture->dir));
-  g_clear_error (&error);
-
-  /* a thread made once is there for every write after */
-  store = new_store (fixture);
-  g_assert_true (store_save (store, a, &error));
-  g_assert_no_error (error);
-  test_faults_fail_threads (TRUE);
-  vpush_factor_store_save_async (store, a, NULL, NULL);
-  vpush_factor_store_flush (store);
-  g_assert_true (store_save (store, a, &error));
-  test_faults_fail_threads (FALSE);
-  g_assert_no_error (error);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -1050,10 +788,6 @@ main (int argc, char **argv)
   ADD ("/factor-store/write-order", test_store_write_order);
   ADD ("/factor-store/write-off-main-loop", test_store_write_off_main_loop);
   ADD ("/factor-store/write-failure", test_store_write_failure);
-  ADD ("/factor-store/dir-sync-failure", test_store_dir_sync_failure);
-  ADD ("/factor-store/no-thread", test_store_no_thread);
-  ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
-  ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/bad-sid", test_store_bad_sid);
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);
   ADD ("/factor-store/bogus-names", test_store_bogus_names);

@@ -1,0 +1,130 @@
+/* The factor store when the system fails it: a directory that can't be synced, a thread
+ * that can't be made (tests/test-syscall-faults.c) */
+#include <errno.h>
+#include <string.h>
+
+#include "test-factor-store-common.h"
+#include "test-syscall-faults.h"
+
+/* A write or a removal whose directory can't be synced is not durable: it is reported as
+ * failed, though the file was renamed or removed */
+static void
+test_store_dir_sync_failure (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+
+  test_faults_fail_dir_syncs (EIO);
+  g_assert_false (store_save (store, a, &error));
+  test_faults_fail_dir_syncs (0);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, fixture->factors));
+  g_clear_error (&error);
+  g_assert_true (vpush_factor_store_has_record (store, SID_A));
+
+  test_faults_fail_dir_syncs (EIO);
+  g_assert_false (store_remove (store, SID_A, &error));
+  test_faults_fail_dir_syncs (0);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_false (vpush_factor_store_has_record (store, SID_A));
+
+  /* the next ones are durable again */
+  g_assert_true (store_save (store, a, &error));
+  g_assert_no_error (error);
+}
+
+/* A directory made for a write whose sync into its parent failed is made (and synced)
+ * again by the next one: taken as there, it could still be lost with what is written in it */
+static void
+test_store_new_dir_sync_failure (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushEnrollment) enrollment
+      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A");
+  g_autoptr (GError) error = NULL;
+  guint synced;
+
+  test_faults_fail_dir_syncs (EIO);
+  g_assert_false (store_save_enrollment (store, enrollment, &error));
+  test_faults_fail_dir_syncs (0);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_clear_error (&error);
+
+  synced = test_faults_dir_syncs (fixture->dir);
+  g_assert_true (store_save_enrollment (store, enrollment, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (test_faults_dir_syncs (fixture->dir), ==, synced + 1);
+}
+
+/* A file system that can't sync a directory (EINVAL: some network and FUSE ones) has
+ * nothing more to do for it: its writes are not failed, every one of them would be */
+static void
+test_store_dir_sync_unsupported (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+  gboolean saved;
+  gboolean removed;
+
+  test_faults_fail_dir_syncs (EINVAL);
+  saved = store_save (store, a, &error);
+  g_assert_no_error (error);
+  removed = store_remove (store, SID_A, &error);
+  test_faults_fail_dir_syncs (0);
+  g_assert_no_error (error);
+  g_assert_true (saved);
+  g_assert_true (removed);
+}
+
+/* A store whose writer's thread can't be made is refused at once: its writes would wait in
+ * the queue for a thread (and the exit's flush with them) */
+static void
+test_store_no_thread (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = NULL;
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+
+  /* alone in a process: a thread other tests' pools left idle would be taken instead */
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  test_faults_fail_threads (TRUE);
+  store = vpush_factor_store_new (fixture->dir, &error);
+  test_faults_fail_threads (FALSE);
+  g_assert_null (store);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, fixture->dir));
+  g_clear_error (&error);
+
+  /* a thread made once is there for every write after */
+  store = new_store (fixture);
+  g_assert_true (store_save (store, a, &error));
+  g_assert_no_error (error);
+  test_faults_fail_threads (TRUE);
+  vpush_factor_store_save_async (store, a, NULL, NULL);
+  vpush_factor_store_flush (store);
+  g_assert_true (store_save (store, a, &error));
+  test_faults_fail_threads (FALSE);
+  g_assert_no_error (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/factor-store/dir-sync-failure", test_store_dir_sync_failure);
+  ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
+  ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
+  ADD ("/factor-store/no-thread", test_store_no_thread);
+#undef ADD
+  return g_test_run ();
+}
