@@ -495,7 +495,12 @@ journal_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
     {
       g_prefix_error (&error, "cannot keep the enrollment journal: ");
-      vpush_manager_return_error (e->invocation, error);
+      /* A write that failed after its rename (the directory's sync) left the entry: the next
+       * start would take it for an enrollment a crash interrupted, its create maybe sent. */
+      e->error = g_steal_pointer (&error);
+      vpush_factor_store_remove_enrollment_async (VPUSH_FACTOR_STORE (source), e->journal->id,
+                                                  rollback_journal_removed_cb, e);
+      e = NULL; /* owned by the callback now */
       return;
     }
   e->journaled = TRUE;

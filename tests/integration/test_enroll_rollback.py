@@ -64,3 +64,35 @@ def test_record_removed_when_its_sync_fails(session, emulator, client):
         assert client.factor_paths() == []
     finally:
         daemon.stop()
+
+
+def test_journal_entry_removed_when_its_sync_fails(session, emulator, client):
+    """The journal entry's write fails after its rename (the directory's sync, EIO): the
+    entry is on disk, and goes again before the reply, or the next start would take it for
+    an enrollment a crash interrupted, its create maybe sent."""
+    shim = os.path.join(vt.BUILD_DIR, "tests", "integration", "fsync-gate.so")
+    daemon = vt.Daemon(session, emulator, env={
+        "LD_PRELOAD": shim, "VPUSH_TEST_FSYNC_FAIL": os.sep + "enrolling"})
+    daemon.start()
+    try:
+        identity = vt.unique_identity("rollback")
+        token = emulator.access_token(identity)["token"]
+        try:
+            client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                           "access-token": token, "friendly-name": "Unjournaled"})
+        except vt.DBusCallError as e:
+            assert e.name == "io.github.vpush1.Error.Failed", e
+            assert "cannot keep the enrollment journal" in str(e), e
+        else:
+            raise AssertionError("EnrollFactor succeeded with its journal entry not synced")
+        assert os.listdir(os.path.join(daemon.state_dir, "enrolling")) == []
+        assert [f for f in emulator.state()["factors"].values()
+                if f.get("identity") == identity] == []
+
+        daemon.stop()
+        daemon.start()
+        vt.wait_until(lambda: "crash recovery finished" in daemon.log_text(), 30 * vt.SLOWDOWN,
+                      what="vpushd's crash recovery")
+        assert "crash recovery: enrollment" not in daemon.log_text()
+    finally:
+        daemon.stop()
