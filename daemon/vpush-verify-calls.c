@@ -419,6 +419,7 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   GString *form;
   Call *call;
   GTask *task;
+  gint64 left;
 
   g_return_if_fail (VPUSH_IS_VERIFY (self));
   g_return_if_fail (challenge != NULL);
@@ -482,9 +483,9 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
       = entity_url (self, factor->service_sid, factor->identity, "Challenges", challenge->sid);
   /* an answer is retried while the challenge can still take it, but no longer than any
    * other call: the app is waiting on the bus for the reply */
-  call->deadline = g_get_monotonic_time ()
-                   + MIN (MAX (challenge->expires_at - vpush_verify_now (self), 0) * G_USEC_PER_SEC,
-                          (gint64)self->retry_timeout_ms * 1000);
+  left = challenge->expires_at - vpush_verify_now (self);
+  left = MIN (MAX (left, 0) * G_USEC_PER_SEC, (gint64)self->retry_timeout_ms * 1000);
+  call->deadline = g_get_monotonic_time () + left;
   call->expires_at = challenge->expires_at;
   call->challenge_sid = g_strdup (challenge->sid);
   call->map = vpush_verify_map_challenge;

@@ -166,8 +166,12 @@ call_deadline (VpushVerify *self, Call *call)
   /* an answer: never past its challenge's expiry by the clock as corrected now (a 401
    * with a Date, of this call or another, may have moved it since the call began) */
   if (call->expires_at != 0)
-    deadline = MIN (deadline, g_get_monotonic_time ()
-                                  + (call->expires_at - vpush_verify_now (self)) * G_USEC_PER_SEC);
+    {
+      gint64 expiry
+          = g_get_monotonic_time () + (call->expires_at - vpush_verify_now (self)) * G_USEC_PER_SEC;
+
+      deadline = MIN (deadline, expiry);
+    }
   return deadline;
 }
 
