@@ -742,6 +742,14 @@ vpush_factor_store_load_clock_offset (VpushFactorStore *self)
       g_warning ("ignoring clock correction in %s: no integer offset_seconds", self->clock_path);
       return 0;
     }
+  if (json_node_get_int (offset) < -VPUSH_TIME_OFFSET_MAX
+      || json_node_get_int (offset) > VPUSH_TIME_OFFSET_MAX)
+    {
+      g_warning ("ignoring clock correction in %s: offset_seconds %" G_GINT64_FORMAT
+                 " is out of range",
+                 self->clock_path, json_node_get_int (offset));
+      return 0;
+    }
   return json_node_get_int (offset);
 }
 

@@ -77,6 +77,11 @@ correct_clock (VpushVerify *self, const gchar *date)
       return FALSE;
     }
   offset = (gint64)server - g_get_real_time () / G_USEC_PER_SEC;
+  if (offset < -VPUSH_TIME_OFFSET_MAX || offset > VPUSH_TIME_OFFSET_MAX)
+    {
+      g_debug ("401 with a Date header “%s” too far from the local clock to correct it", date);
+      return FALSE;
+    }
   /* §6: the API refused a JWT and says what time it is. Date has whole seconds, so the
    * same clocks measure one second apart from one 401 to the next: a second later is taken
    * only as part of a larger correction. A second earlier is always taken, since a clock a
@@ -482,6 +487,8 @@ void
 vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds)
 {
   g_return_if_fail (VPUSH_IS_VERIFY (self));
+  g_return_if_fail (offset_seconds >= -VPUSH_TIME_OFFSET_MAX
+                    && offset_seconds <= VPUSH_TIME_OFFSET_MAX);
 
   self->clock_offset = offset_seconds;
 }

@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 
 #include "test-factor-store-common.h"
+#include "vpush-time.h"
 
 /* The caller's callback drops the last reference it has: the store's last one is then the
  * write's own, which its thread may drop after the callback has run. */
@@ -361,7 +362,10 @@ test_store_clock_offset (Fixture *fixture, gconstpointer data)
   g_autoptr (VpushFactorStore) store = new_store (fixture);
   g_autoptr (GError) error = NULL;
   g_autofree gchar *path = g_build_filename (fixture->dir, "clock.json", NULL);
-  const gint64 offsets[] = { -1234, 0, 86400, G_MAXINT64, G_MININT64 };
+  const gint64 offsets[] = { -1234, 0, 86400, VPUSH_TIME_OFFSET_MAX, -VPUSH_TIME_OFFSET_MAX };
+  /* what a damaged file could hold: added to the clock, they would overflow */
+  const gint64 out_of_range[]
+      = { VPUSH_TIME_OFFSET_MAX + 1, -VPUSH_TIME_OFFSET_MAX - 1, G_MAXINT64, G_MININT64 };
 
   /* Nothing stored yet means no correction. */
   g_assert_cmpint (vpush_factor_store_load_clock_offset (store), ==, 0);
@@ -378,8 +382,20 @@ test_store_clock_offset (Fixture *fixture, gconstpointer data)
   {
     g_autoptr (VpushFactorStore) again = new_store (fixture);
 
-    g_assert_cmpint (vpush_factor_store_load_clock_offset (again), ==, G_MININT64);
+    g_assert_cmpint (vpush_factor_store_load_clock_offset (again), ==, -VPUSH_TIME_OFFSET_MAX);
   }
+
+  for (guint i = 0; i < G_N_ELEMENTS (out_of_range); i++)
+    {
+      g_autofree gchar *text
+          = g_strdup_printf ("{\"offset_seconds\": %" G_GINT64_FORMAT "}", out_of_range[i]);
+
+      write_file (fixture->dir, "clock.json", text);
+      g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                             "ignoring clock correction*is out of range");
+      g_assert_cmpint (vpush_factor_store_load_clock_offset (store), ==, 0);
+      g_test_assert_expected_messages ();
+    }
 
   write_file (fixture->dir, "clock.json", "{\"offset_seconds\": \"soon\"}");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "ignoring clock correction*");

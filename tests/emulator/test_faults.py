@@ -94,12 +94,13 @@ def challenge_count(emu):
     {"path": "x", "action": "bad-item", "when": "before"},
     {"path": "x", "action": "stale-status", "when": "before"},
     {"path": "x", "retry_after": "1\r\nX-Evil: 1"},
+    {"path": "x", "date": "Fri, 01 Jan 2027 00:00:00 GMT\r\nX-Evil: 1"},
     {"path": "x", "action": "huge", "size": str(65 * 1024 * 1024)},
     {"path": "x", "action": "delay"},
     {"path": "x", "action": "delay", "seconds": "0"},
 ], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
         "status-600", "bad-when", "truncate-before", "content-type-before",
-        "bad-item-before", "stale-status-before", "header-newline",
+        "bad-item-before", "stale-status-before", "header-newline", "date-newline",
         "huge-too-big", "delay-no-seconds", "delay-0"])
 def test_bad_rules_refused(emu, form):
     r = emu.control("POST", "/_emulator/faults", form)
@@ -161,6 +162,16 @@ def test_status_with_retry_after(emu):
     status, headers, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
     assert status == 503 and json.loads(body)["code"] == 20001
     assert headers["retry-after"] == "Wed, 21 Oct 2037 07:28:00 GMT"
+
+
+def test_status_with_date(emu):
+    """A client's clock correction from a 401's Date can be tried with any Date."""
+    date = "Fri, 01 Jan 2147483647 00:00:00 GMT"
+    add(emu, path=svc_re(emu), status=401, date=date)
+    status, headers, _, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 401 and headers["date"] == date
+    status, headers, _, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and headers["date"] != date
 
 
 def test_status_before_is_not_handled_after_is(emu):

@@ -1,5 +1,9 @@
 """Clock skew between the machine and the Verify API, an hour or a second, is corrected
-from the 401 + Date answer (one retry), at enrollment and at approval."""
+from the 401 + Date answer (one retry), at enrollment and at approval; a correction a
+century or more off, from a Date or a damaged clock.json, is not taken."""
+
+import os
+import re
 
 import pytest
 
@@ -55,3 +59,55 @@ def test_skew_correction_survives_restart(factor, client, emulator, daemon):
     assert client.approve({"transaction-id": txid}) == ch["sid"]
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
     assert not _saw_401(emulator), "the clock correction was not kept across a restart"
+
+
+# a hundred years and a day, past the largest correction taken (vpush-time.h)
+ABSURD = 100 * 366 * 86400 + 86400
+
+
+def _corrections(daemon):
+    """The offsets vpushd took from the API's Date, in its log."""
+    return [int(m) for m in re.findall(r"clock corrected by the Verify API's Date: offset "
+                                       r"(-?\d+) s", daemon.log_text())]
+
+
+@pytest.mark.parametrize("offset", [2 ** 63 - 1, -2 ** 63, ABSURD, -ABSURD])
+def test_absurd_saved_correction_ignored(offset, session, emulator, client):
+    """A damaged clock.json is no correction: none that overflows the clock (it crashed
+    vpushd), and none that makes the API refuse every JWT."""
+    d = vt.Daemon(session, emulator)
+    with open(os.path.join(d.state_dir, "clock.json"), "w") as f:
+        f.write('{"offset_seconds": %d}' % offset)
+    d.start()
+    try:
+        emulator.clear_requests()
+        f = vt.enroll(client, emulator)
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+        assert client.approve({"transaction-id": txid}) == ch["sid"]
+        assert not _saw_401(emulator), "the damaged correction was used"
+        assert "ignoring clock correction in" in d.log_text()
+    finally:
+        d.stop()
+
+
+def test_absurd_date_not_taken(factor, daemon, client, emulator):
+    """A 401 whose Date is centuries away (year 2147483647 here) corrects nothing: such an
+    offset would overflow the clock's arithmetic, and would be kept in clock.json."""
+    emulator.clear_requests()
+    rule = emulator.fault(r"/Challenges\Z", action="status", status=401, method="GET",
+                          date="Fri, 01 Jan 2147483647 00:00:00 GMT")
+    try:
+        client.refresh()  # or a poll takes the fault first
+    except vt.DBusCallError:
+        pass
+    vt.wait_until(lambda: [r for r in emulator.requests() if r["fault"] == rule["id"]], 10,
+                  what="the 401 with the absurd Date")
+    assert not [o for o in _corrections(daemon) if abs(o) > ABSURD], _corrections(daemon)
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+    daemon.restart()
+    assert not [o for o in _corrections(daemon) if abs(o) > ABSURD]
+    assert "ignoring clock correction" not in daemon.log_text()

@@ -35,7 +35,7 @@ MALFORMED_BODY = b'{"sid": "YC0123456789abcdef0123456789abcdef", "status": "pend
 
 class Rule:
     def __init__(self, rule_id, path, method, action, when, count, status=None, code=None,
-                 retry_after=None, content_type=None, size=None):
+                 retry_after=None, content_type=None, size=None, date=None):
         self.id = rule_id
         self.path = path
         self.regex = re.compile(path)
@@ -47,6 +47,7 @@ class Rule:
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.date = date
         self.content_type = content_type
         self.size = size
 
@@ -54,7 +55,8 @@ class Rule:
         out = {"id": self.id, "path": self.path, "method": self.method, "action": self.action,
                "when": self.when, "remaining": self.remaining, "hits": self.hits}
         if self.action == "status":
-            out.update(status=self.status, code=self.code, retry_after=self.retry_after)
+            out.update(status=self.status, code=self.code, retry_after=self.retry_after,
+                       date=self.date)
         elif self.action == "content-type":
             out["content_type"] = self.content_type
         elif self.action == "huge":
@@ -187,7 +189,7 @@ def answer_instead(handler, rule):
         extra = [("Retry-After", rule.retry_after)] if rule.retry_after is not None else []
         if rule.status == 401:
             extra.append(("WWW-Authenticate", 'Basic realm="Twilio API"'))
-        handler._send(rule.status, data, extra)
+        handler._send(rule.status, data, extra, date=rule.date)
     elif rule.action == "drop":
         _close(handler)
     elif rule.action == "malformed":
@@ -292,6 +294,7 @@ def _add(server, form):
         kw["status"] = _int(form, "status", 503, 400, 599)
         kw["code"] = _int(form, "code", None, 1, 99999)
         kw["retry_after"] = _header_value(form, "retry_after", None)
+        kw["date"] = _header_value(form, "date", None)
     elif action == "content-type":
         kw["content_type"] = _header_value(form, "content_type", DEFAULT_CONTENT_TYPE)
     elif action == "huge":

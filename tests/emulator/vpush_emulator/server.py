@@ -101,7 +101,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status, body=None, headers=(), ctype="application/json"):
+    def _send(self, status, body=None, headers=(), ctype="application/json", date=None):
         if isinstance(body, (dict, list)):
             data = json_dumps(body).encode("utf-8")
         elif isinstance(body, str):
@@ -109,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             data = body or b""
         lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-                 f"Date: {self.date_time_string()}",
+                 f"Date: {date or self.date_time_string()}",
                  "Server: vpush-emulator"]
         if status != 204:
             lines.append(f"Content-Type: {ctype}")
