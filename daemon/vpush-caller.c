@@ -77,7 +77,8 @@ read_file_at (int dirfd, const gchar *name, int flags, gchar **out_contents, GEr
   gchar buf[4096];
   int fd;
 
-  fd = openat (dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
+  /* O_NONBLOCK: a sandbox's FIFO would wait for a writer that never comes */
+  fd = openat (dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
   if (fd < 0)
     return set_errno_error (error, errno, name);
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))

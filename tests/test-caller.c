@@ -2,6 +2,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,6 +273,11 @@ test_caller_flatpak_broken (FakeProc *fixture, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (symlink (elsewhere, info), ==, 0);
   assert_unidentified (fixture, "root/.flatpak-info");
+
+  /* a FIFO is not waited on for a writer */
+  g_unlink (info);
+  g_assert_cmpint (mkfifo (info, 0600), ==, 0);
+  assert_unidentified (fixture, "not a regular file");
 
   g_unlink (info);
   g_assert_cmpint (g_mkdir (info, 0755), ==, 0);
