@@ -92,7 +92,8 @@ gboolean
 vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, gsize *out_length,
                     GError **error)
 {
-  g_autoptr (GMappedFile) mapped = NULL;
+  g_autofree gchar *buffer = NULL;
+  gsize length = 0, size;
   struct stat st;
   int fd;
 
@@ -117,16 +118,45 @@ vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, 
                    require_root ? ", owned by root and writable by nobody else" : "");
       return FALSE;
     }
-  mapped = g_mapped_file_new_from_fd (fd, FALSE, error);
-  close (fd);
-  if (mapped == NULL)
+  /* read, not mapped: a file cut short meanwhile would end a mapping's reader with SIGBUS */
+  size = (gsize)st.st_size + 1; /* one more, to see the end or a file that grew */
+  buffer = g_malloc (size + 1);
+  while (length <= VPUSH_KEYFILE_MAX)
     {
-      g_prefix_error (error, "%s: ", path);
+      gssize n;
+
+      if (length == size)
+        {
+          size = MIN (size * 2, (gsize)VPUSH_KEYFILE_MAX + 1);
+          buffer = g_realloc (buffer, size + 1);
+        }
+      n = read (fd, buffer + length, size - length);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved_errno = errno;
+
+          close (fd);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: %s", path,
+                       g_strerror (saved_errno));
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      length += (gsize)n;
+    }
+  close (fd);
+  /* it grew past the limit since fstat() */
+  if (length > VPUSH_KEYFILE_MAX)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "%s: must be a regular file of at most %d bytes", path, VPUSH_KEYFILE_MAX);
       return FALSE;
     }
-  /* an empty file maps to NULL */
-  *out_length = g_mapped_file_get_length (mapped);
-  *out_data = *out_length > 0 ? g_strndup (g_mapped_file_get_contents (mapped), *out_length)
-                              : g_strdup ("");
+  buffer[length] = '\0';
+  *out_length = length;
+  *out_data = g_steal_pointer (&buffer);
   return TRUE;
 }

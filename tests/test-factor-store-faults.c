@@ -5,6 +5,7 @@
 
 #include "test-factor-store-common.h"
 #include "test-syscall-faults.h"
+#include "vpush-keyfile.h"
 
 /* A write or a removal whose directory can't be synced is not durable: it is reported as
  * failed, though the file was renamed or removed */
@@ -115,6 +116,29 @@ test_store_no_thread (Fixture *fixture, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* A file cut short by another process while it is read: what was there is read, or less,
+ * and vpushd goes on (a mapping's reader would be ended by SIGBUS) */
+static void
+test_keyfile_truncated_while_read (Fixture *fixture, gconstpointer data)
+{
+  g_autofree gchar *path = g_build_filename (fixture->tmp, "shrinking.conf", NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *read_data = NULL;
+  gsize length = 0;
+
+  /* several pages, so that the bytes past the first are read after the cut */
+  while (text->len < 64 * 1024)
+    g_string_append (text, "# a comment line to fill the file\n");
+  g_assert_true (g_file_set_contents (path, text->str, text->len, NULL));
+
+  test_faults_truncate_on_access (path);
+  g_assert_true (vpush_keyfile_read (path, FALSE, &read_data, &length, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (length, <, text->len);
+  g_assert_cmpuint (strlen (read_data), ==, length);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -125,6 +149,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
+  ADD ("/keyfile/truncated-while-read", test_keyfile_truncated_while_read);
 #undef ADD
   return g_test_run ();
 }

@@ -12,5 +12,8 @@ void test_faults_fail_dir_syncs (int errsv);
 guint test_faults_dir_syncs (const gchar *path);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
 void test_faults_fail_threads (gboolean fail);
+/* The file at path (absolute) is cut to nothing by the first mmap() or read() of it,
+ * as another process could do at any moment */
+void test_faults_truncate_on_access (const gchar *path);
 
 G_END_DECLS
