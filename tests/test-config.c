@@ -286,8 +286,10 @@ test_config_invalid (void)
       g_autofree gchar *path = write_config (cases[i].text);
       g_autoptr (VpushConfig) config = vpush_config_load (path, &error);
       g_autofree gchar *expected = g_strdup_printf ("%s: %s", path, cases[i].message);
+      /* escaped: TAP output must be UTF-8 */
+      g_autofree gchar *shown = g_strescape (cases[i].text, NULL);
 
-      g_test_message ("case %u: %s", i, cases[i].text);
+      g_test_message ("case %u: %s", i, shown);
       g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
       g_assert_null (config);
       g_assert_true (g_str_has_prefix (error->message, expected));
