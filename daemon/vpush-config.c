@@ -70,7 +70,10 @@ warn_unknown (GKeyFile *keyfile, const gchar *file)
         }
       if (known == NULL)
         {
-          g_warning ("%s: unknown group [%s] ignored", file, groups[i]);
+          /* GKeyFile takes names that are not UTF-8: the journal gets text */
+          g_autofree gchar *shown = g_utf8_make_valid (groups[i], -1);
+
+          g_warning ("%s: unknown group [%s] ignored", file, shown);
           continue;
         }
 
@@ -78,7 +81,11 @@ warn_unknown (GKeyFile *keyfile, const gchar *file)
       for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
         {
           if (!g_strv_contains ((const gchar *const *)known->keys, keys[k]))
-            g_warning ("%s: unknown key [%s] %s ignored", file, groups[i], keys[k]);
+            {
+              g_autofree gchar *shown = g_utf8_make_valid (keys[k], -1);
+
+              g_warning ("%s: unknown key [%s] %s ignored", file, groups[i], shown);
+            }
         }
     }
 }
@@ -177,7 +184,9 @@ check_no_trailing_comments (GKeyFile *keyfile, const gchar *file, GError **error
 
           if (value != NULL && (strstr (value, " #") != NULL || strstr (value, "\t#") != NULL))
             {
-              g_autofree gchar *shown = vpush_http_url_redacted (value);
+              /* nor the comment's bytes that are not UTF-8, as for any value */
+              g_autofree gchar *valid = g_utf8_make_valid (value, -1);
+              g_autofree gchar *shown = vpush_http_url_redacted (valid);
 
               g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                            "%s: [%s] %s: \"%s\": a comment goes on a line of its own", file,

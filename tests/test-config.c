@@ -271,6 +271,8 @@ test_config_invalid (void)
       "[Poll] IntervalSeconds: \"3\xef\xbf\xbd\" is not a whole number from 1 to 86400" },
     { "[Verify]\nBaseUrl=https://verify.twilio.com/\xfe/\n",
       "[Verify] BaseUrl: \"https://verify.twilio.com/\xef\xbf\xbd/\" is not valid UTF-8" },
+    { "[Poll]\nIntervalSeconds=30 # \xff\n",
+      "[Poll] IntervalSeconds: \"30 # \xef\xbf\xbd\": a comment goes on a line of its own" },
     /* a comment after a value, as design documents write them, is part of the value */
     { "[Poll]\nIntervalSeconds=30   # no push channel connected\n",
       "[Poll] IntervalSeconds: \"30   # no push channel connected\": a comment goes on a line "
@@ -305,12 +307,20 @@ test_config_unknown (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = NULL;
   g_autofree gchar *path = write_config ("[Poll]\nIntervalSeconds=60\nIntervalSecs=5\n"
-                                         "[Frobnicate]\nKnob=1\n");
+                                         "Interval\xffSecs=5\n"
+                                         "[Frobnicate]\nKnob=1\n[Frob\xfe]\nKnob=1\n");
   g_autofree gchar *unknown_key = g_strdup_printf ("%s: unknown key [Poll] IntervalSecs*", path);
   g_autofree gchar *unknown_group = g_strdup_printf ("%s: unknown group [Frobnicate]*", path);
+  /* names GKeyFile takes though they are not UTF-8 are not repeated raw */
+  g_autofree gchar *invalid_key
+      = g_strdup_printf ("%s: unknown key [Poll] Interval\xef\xbf\xbdSecs ignored", path);
+  g_autofree gchar *invalid_group
+      = g_strdup_printf ("%s: unknown group [Frob\xef\xbf\xbd] ignored", path);
 
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, unknown_key);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, invalid_key);
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, unknown_group);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, invalid_group);
   config = vpush_config_load (path, &error);
   g_test_assert_expected_messages ();
   g_assert_no_error (error);
