@@ -70,6 +70,19 @@ vpush_factor_store_init (VpushFactorStore *self)
   g_cond_init (&self->idle);
 }
 
+/* A sync that a signal interrupted (SIGHUP's reload, on a network or FUSE file system) did
+ * nothing: made again, not taken for failed, as write() is */
+static int
+fsync_restarted (int fd)
+{
+  int r;
+
+  do
+    r = fsync (fd);
+  while (r != 0 && errno == EINTR);
+  return r;
+}
+
 /* A directory's entries reach the disk with the directory: after a file in it is created,
  * renamed or removed, a power cut could otherwise undo that. A file system that can't sync
  * a directory (EINVAL: some network and FUSE ones) has nothing more to do for it. */
@@ -79,7 +92,7 @@ sync_dir (const gchar *dir, const gchar *what, GError **error)
   int fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   int errsv;
 
-  if (fd < 0 || (fsync (fd) != 0 && errno != EINVAL))
+  if (fd < 0 || (fsync_restarted (fd) != 0 && errno != EINVAL))
     {
       errsv = errno;
       if (fd >= 0)
@@ -222,7 +235,7 @@ write_file (const gchar *path, const gchar *text, gsize length, GError **error)
         }
       done += (gsize)n;
     }
-  if (fsync (fd) != 0)
+  if (fsync_restarted (fd) != 0)
     return write_failed (path, tmp, fd, error);
   if (close (fd) != 0)
     return write_failed (path, tmp, -1, error);

@@ -80,6 +80,38 @@ test_store_dir_sync_unsupported (Fixture *fixture, gconstpointer data)
   g_assert_true (removed);
 }
 
+/* A sync that a signal interrupted (EINTR: SIGHUP's policy reload, on a network or FUSE
+ * file system) synced nothing and is made again: the write is not failed for it, nor taken
+ * for durable without it */
+static void
+test_store_sync_interrupted (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (VpushEnrollment) enrollment
+      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A");
+  g_autoptr (GError) error = NULL;
+  guint synced = test_faults_dir_syncs (fixture->dir);
+  gboolean saved;
+  gboolean journaled;
+  gboolean removed;
+
+  test_faults_interrupt_syncs (TRUE);
+  saved = store_save (store, a, &error);
+  g_assert_no_error (error);
+  journaled = store_save_enrollment (store, enrollment, &error);
+  g_assert_no_error (error);
+  removed = store_remove (store, SID_A, &error);
+  test_faults_interrupt_syncs (FALSE);
+  g_assert_no_error (error);
+  g_assert_true (saved);
+  g_assert_true (journaled);
+  g_assert_true (removed);
+  /* the new journal directory made it into the state directory */
+  g_assert_cmpuint (test_faults_dir_syncs (fixture->dir), ==, synced + 1);
+  g_assert_false (vpush_factor_store_has_record (store, SID_A));
+}
+
 /* A store whose writer's thread can't be made is refused at once: its writes would wait in
  * the queue for a thread (and the exit's flush with them) */
 static void
@@ -149,6 +181,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
+  ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);
   ADD ("/keyfile/truncated-while-read", test_keyfile_truncated_while_read);
 #undef ADD
   return g_test_run ();

@@ -14,11 +14,20 @@
 
 static gint fail_dir_syncs;
 static gint fail_threads;
+static gint interrupt_syncs;
+static gint interrupted_fd = -1; /* the fd whose sync failed with EINTR last */
 
 void
 test_faults_fail_dir_syncs (int errsv)
 {
   g_atomic_int_set (&fail_dir_syncs, errsv);
+}
+
+void
+test_faults_interrupt_syncs (gboolean interrupt)
+{
+  g_atomic_int_set (&interrupted_fd, -1);
+  g_atomic_int_set (&interrupt_syncs, interrupt ? 1 : 0);
 }
 
 /* the directories synced, each as often as it was */
@@ -61,6 +70,15 @@ fsync (int fd)
   static int (*real) (int);
   struct stat st;
 
+  /* one EINTR for each sync: the retry of the fd just interrupted goes through (the same
+   * number may come back for the next file, which is interrupted again) */
+  if (g_atomic_int_get (&interrupt_syncs)
+      && !g_atomic_int_compare_and_exchange (&interrupted_fd, fd, -1))
+    {
+      g_atomic_int_set (&interrupted_fd, fd);
+      errno = EINTR;
+      return -1;
+    }
   if (fstat (fd, &st) == 0 && S_ISDIR (st.st_mode))
     {
       int errsv = g_atomic_int_get (&fail_dir_syncs);

@@ -8,6 +8,9 @@ G_BEGIN_DECLS
 
 /* While errsv is not 0, every fsync() of a directory fails with it */
 void test_faults_fail_dir_syncs (int errsv);
+/* While set, every fsync() fails with EINTR, having synced nothing, and its retry of the
+ * same fd goes through, as when a signal interrupts it on a network or FUSE file system */
+void test_faults_interrupt_syncs (gboolean interrupt);
 /* How many fsync() calls of the directory path there were, failed or not */
 guint test_faults_dir_syncs (const gchar *path);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
