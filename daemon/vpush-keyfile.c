@@ -155,6 +155,13 @@ vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, 
                    "%s: must be a regular file of at most %d bytes", path, VPUSH_KEYFILE_MAX);
       return FALSE;
     }
+  /* not text: what follows a NUL would be read by one reader and not by another */
+  if (memchr (buffer, '\0', length) != NULL)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: holds a NUL byte: not a text file",
+                   path);
+      return FALSE;
+    }
   buffer[length] = '\0';
   *out_length = length;
   *out_data = g_steal_pointer (&buffer);

@@ -171,6 +171,24 @@ test_keyfile_truncated_while_read (Fixture *fixture, gconstpointer data)
   g_assert_cmpuint (strlen (read_data), ==, length);
 }
 
+/* A NUL byte is refused: some readers stop at it and others go on, so one file could be
+ * two */
+static void
+test_keyfile_nul_byte (Fixture *fixture, gconstpointer data)
+{
+  static const gchar text[] = "[Rule shop]\nActions=approve\n\0Callers=*\n";
+  g_autofree gchar *path = g_build_filename (fixture->tmp, "nul.conf", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *read_data = NULL;
+  gsize length = 0;
+
+  g_assert_true (g_file_set_contents (path, text, sizeof text - 1, NULL));
+  g_assert_false (vpush_keyfile_read (path, FALSE, &read_data, &length, &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+  g_assert_nonnull (strstr (error->message, "NUL byte"));
+  g_assert_null (read_data);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -183,6 +201,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/no-thread", test_store_no_thread);
   ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);
   ADD ("/keyfile/truncated-while-read", test_keyfile_truncated_while_read);
+  ADD ("/keyfile/nul-byte", test_keyfile_nul_byte);
 #undef ADD
   return g_test_run ();
 }
