@@ -79,13 +79,9 @@ wait_at_gate (int fd)
     nanosleep (&pause, NULL);
 }
 
-int
-fsync (int fd)
+static int
+sync_through (int (*real) (int), int fd)
 {
-  static int (*real) (int);
-
-  if (real == NULL)
-    real = (int (*) (int))dlsym (RTLD_NEXT, "fsync");
   wait_at_gate (fd);
   if (real (fd) != 0)
     return -1;
@@ -98,19 +94,21 @@ fsync (int fd)
 }
 
 int
+fsync (int fd)
+{
+  static int (*real) (int);
+
+  if (real == NULL)
+    real = (int (*) (int))dlsym (RTLD_NEXT, "fsync");
+  return sync_through (real, fd);
+}
+
+int
 fdatasync (int fd)
 {
   static int (*real) (int);
 
   if (real == NULL)
     real = (int (*) (int))dlsym (RTLD_NEXT, "fdatasync");
-  wait_at_gate (fd);
-  if (real (fd) != 0)
-    return -1;
-  if (fails (fd))
-    {
-      errno = EIO;
-      return -1;
-    }
-  return 0;
+  return sync_through (real, fd);
 }
