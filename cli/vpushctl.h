@@ -26,8 +26,11 @@ typedef enum
 #define VPUSHCTL_ERROR (vpushctl_error_quark ())
 GQuark vpushctl_error_quark (void);
 
-/* Calls that reach the Verify API wait this long; the daemon has its own timeouts. */
-#define VPUSHCTL_API_CALL_TIMEOUT_MS (5 * 60 * 1000)
+/* Calls that reach the Verify API wait as long as vpushd takes: it bounds each by its own
+ * timeouts ([Verify] RetryTimeoutMs alone may be 10 minutes), and a vpushd that stops or
+ * is restarted by its watchdog ends the call at once. A bound here could report "no
+ * answer" for a call vpushd then completes. */
+#define VPUSHCTL_API_CALL_TIMEOUT_MS G_MAXINT
 
 typedef struct
 {

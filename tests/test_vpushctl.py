@@ -370,6 +370,31 @@ def test_approve_and_deny(session, emulator, daemon):
     json_error(r, ALREADY, "io.github.vpush1.Error.AlreadyResponded")
 
 
+def test_approve_ends_when_vpushd_stops(session, emulator, daemon):
+    """vpushctl sets no bound of its own on a call vpushd bounds: a vpushd that goes away
+    ends the call at once, exit status 3."""
+    enroll(session, emulator)
+    allowed = daemon.log_text().count("approve allowed for ")
+    proc = subprocess.Popen([VPUSHCTL, "approve", "-t", vt.new_transaction_id(), "--timeout",
+                             "20000"], env=session.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        vt.wait_until(lambda: daemon.log_text().count("approve allowed for ") > allowed, 15,
+                      what="the approval to wait in vpushd", pump=False)
+        started = time.monotonic()
+        daemon.proc.kill()
+        daemon.proc.wait()
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, (out, err)
+    assert err.startswith("vpushctl") and "vpushd did not answer" in err, err
+    assert time.monotonic() - started < 10, "ended when vpushd went, not at a timeout"
+    daemon.proc = None
+
+
 def test_approve_errors(session, emulator, daemon):
     f = enroll(session, emulator)
     other = enroll(session, emulator)
