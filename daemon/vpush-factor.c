@@ -134,6 +134,52 @@ save_record (FactorCall *call, GAsyncReadyCallback callback)
                                  call->factor->record, callback, call);
 }
 
+static void relabel (FactorCall *call);
+
+static void
+saved_again_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  const gchar *sid = call->factor->record->sid;
+  g_autoptr (GError) error = NULL;
+
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    vpush_log_event (G_LOG_LEVEL_WARNING, NULL, sid, NULL, NULL,
+                     "factor %s: its record could not be saved on a second try either (%s); "
+                     "its next change saves it, and a restart before that may load the old one",
+                     sid, error->message);
+  else
+    vpush_log_event (G_LOG_LEVEL_MESSAGE, NULL, sid, NULL, NULL,
+                     "factor %s: its record is saved, on a second try", sid);
+  if (call->renamed)
+    relabel (g_steal_pointer (&call));
+}
+
+/* A change the Verify API took and whose record could not be written (a full or failing
+ * disk). Undoing it here would make the bus disagree with the API, so it stays in effect:
+ * in memory and on the bus. The caller hears that it is not saved, and the record is
+ * written once more right away. The call still holds the change, so a Delete waits for
+ * that write and can't find its record brought back. Takes call. */
+static void
+unsaved_reply (FactorCall *call, const gchar *change, const GError *error)
+{
+  VpushFactor *self = call->factor;
+  g_autoptr (GError) failed = NULL;
+
+  if (change != NULL)
+    failed = g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                          "factor %s: the change (%s) was made at the Verify API, but could not "
+                          "be saved locally: %s",
+                          self->record->sid, change, error->message);
+  else
+    failed = g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                          "factor %s: the change is in effect, but could not be saved locally: %s",
+                          self->record->sid, error->message);
+  vpush_log_event (G_LOG_LEVEL_WARNING, NULL, self->record->sid, NULL, NULL, "%s", failed->message);
+  vpush_manager_return_error (call->invocation, failed);
+  save_record (call, saved_again_cb);
+}
+
 /* Verify() */
 
 static void
@@ -142,10 +188,13 @@ verify_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (FactorCall) call = user_data;
   const gchar *status = call->factor->record->status;
   g_autoptr (GError) error = NULL;
+  g_autofree gchar *change = NULL;
 
   if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
     {
-      vpush_factor_call_fail (call, error);
+      /* the properties show the status already */
+      change = g_strdup_printf ("status %s", status);
+      unsaved_reply (g_steal_pointer (&call), change, error);
       return;
     }
   if (!g_str_equal (status, "verified"))
@@ -250,27 +299,42 @@ relabel_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                      error->message);
 }
 
+/* takes call */
+static void
+relabel (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+
+  vpush_keystore_relabel_async (vpush_manager_get_keystore (self->manager), self->record->sid,
+                                self->record->friendly_name, NULL, relabel_done_cb, call);
+}
+
 static void
 update_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (FactorCall) call = user_data;
   VpushFactor *self = call->factor;
   g_autoptr (GError) error = NULL;
+  g_autofree gchar *change = NULL;
+  gboolean saved;
 
-  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
-    {
-      vpush_factor_call_fail (call, error);
-      return;
-    }
+  /* saved or not, the change is in effect: the API has the name, the record here all of it */
+  saved = vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error);
   sync_properties (self);
   if (call->set_push_url)
     vpush_push_update_factor (vpush_manager_get_push (self->manager), self->record->sid);
+  if (!saved)
+    {
+      /* a push URL alone is not sent to the API */
+      if (call->renamed)
+        change = g_strdup_printf ("renamed “%s”", self->record->friendly_name);
+      unsaved_reply (g_steal_pointer (&call), change, error);
+      return;
+    }
   g_dbus_method_invocation_return_value (call->invocation, NULL);
   /* after the reply, which does not wait for the label */
   if (call->renamed)
-    vpush_keystore_relabel_async (vpush_manager_get_keystore (self->manager), self->record->sid,
-                                  self->record->friendly_name, NULL, relabel_done_cb,
-                                  g_steal_pointer (&call));
+    relabel (g_steal_pointer (&call));
 }
 
 static void

@@ -31,15 +31,6 @@ def test_record_write_fails_after_create(daemon, client, emulator, session):
     assert client.factor_paths() == []
 
 
-def daemon_failing_syncs(session, emulator, path_part):
-    """A started vpushd whose syncs of paths holding path_part fail with EIO (after the
-    sync itself, as a disk that lost the write)."""
-    shim = os.path.join(vt.BUILD_DIR, "tests", "integration", "fsync-gate.so")
-    daemon = vt.Daemon(session, emulator, env={
-        "LD_PRELOAD": shim, "VPUSH_TEST_FSYNC_FAIL": path_part})
-    return daemon.start()
-
-
 def enroll_failing(client, emulator, message):
     """Enrolls a new identity, which must fail with Error.Failed saying message; returns
     the identity."""
@@ -60,7 +51,7 @@ def test_record_removed_when_its_sync_fails(session, emulator, client):
     """The record's write fails after its rename (the directory's sync, EIO), so the record
     is on disk: the rollback removes it, or the next start would load a factor that the API
     no longer has, with no key."""
-    daemon = daemon_failing_syncs(session, emulator, os.sep + "factors")
+    daemon = vt.daemon_failing_syncs(session, emulator, os.sep + "factors")
     try:
         identity = enroll_failing(client, emulator, "cannot sync")
 
@@ -83,7 +74,7 @@ def test_journal_entry_removed_when_its_sync_fails(session, emulator, client):
     """The journal entry's write fails after its rename (the directory's sync, EIO): the
     entry is on disk, and goes again before the reply, or the next start would take it for
     an enrollment a crash interrupted, its create maybe sent."""
-    daemon = daemon_failing_syncs(session, emulator, os.sep + "enrolling")
+    daemon = vt.daemon_failing_syncs(session, emulator, os.sep + "enrolling")
     try:
         identity = enroll_failing(client, emulator, "cannot keep the enrollment journal")
         assert os.listdir(os.path.join(daemon.state_dir, "enrolling")) == []

@@ -703,6 +703,16 @@ class Daemon:
         return log_tail(self.log, 100000) if self.log else ""
 
 
+def daemon_failing_syncs(session, emulator, path_part, count=1, state_dir=None):
+    """A started vpushd whose first count syncs of paths ending with path_part fail with EIO
+    (after the sync itself, as a disk that lost the write: tests/fsync-gate-shim.c)."""
+    shim = os.path.join(BUILD_DIR, "tests", "integration", "fsync-gate.so")
+    daemon = Daemon(session, emulator, state_dir=state_dir, env={
+        "LD_PRELOAD": shim, "VPUSH_TEST_FSYNC_FAIL": path_part,
+        "VPUSH_TEST_FSYNC_FAIL_COUNT": str(count)})
+    return daemon.start()
+
+
 # ---------------------------------------------------------------------------------------
 # Flows used by many tests
 

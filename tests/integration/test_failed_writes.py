@@ -1,0 +1,80 @@
+"""A factor's state file whose write fails (the directory's sync, EIO, from
+tests/fsync-gate-shim.c) after the Verify API took a change, or during a Delete: the bus
+shows what the API has, the caller hears of the failure, and the next start finds what the
+log says it will."""
+import json
+import os
+
+import pytest
+
+import vpushtest as vt
+
+FACTORS = os.sep + "factors"
+ENROLLING = os.sep + "enrolling"
+
+
+def expect_failed(call, *messages):
+    try:
+        call()
+    except vt.DBusCallError as e:
+        assert e.name == "io.github.vpush1.Error.Failed", e
+        for message in messages:
+            assert message in str(e), e
+    else:
+        raise AssertionError("the call succeeded though its write failed")
+
+
+def restart_failing(daemon, session, emulator, path_part, count=1):
+    """daemon stopped, and started again on its state with path_part's syncs failing"""
+    daemon.stop()
+    return vt.daemon_failing_syncs(session, emulator, path_part, count,
+                                   state_dir=daemon.state_dir)
+
+
+def record_on_disk(daemon, sid):
+    with open(os.path.join(daemon.state_dir, "factors", sid + ".json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_unsaved_rename_is_shown(daemon, session, emulator, client, count):
+    """The rename is made at the API and its record write fails: the bus has the new name,
+    the call fails saying so, and the record is written once more (count 2: that fails too,
+    and the log says so)."""
+    f = vt.enroll(client, emulator)
+    d = restart_failing(daemon, session, emulator, FACTORS, count)
+    try:
+        expect_failed(lambda: client.factor_update(f.path, {"friendly-name": "Renamed"}),
+                      "was made at the Verify API, but could not be saved locally",
+                      "cannot sync")
+        assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == "Renamed"
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Renamed"
+        second = ("its record is saved, on a second try" if count == 1
+                  else "could not be saved on a second try either")
+        vt.wait_until(lambda: second in d.log_text(), 30 * vt.SLOWDOWN,
+                      what="the record's second write")
+        assert record_on_disk(d, f.sid)["friendly_name"] == "Renamed"
+
+        d.stop()
+        d.start()
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Renamed"
+    finally:
+        d.stop()
+
+
+def test_unsaved_verify_is_shown(daemon, session, emulator, client):
+    f = vt.enroll(client, emulator, verify=False)
+    d = restart_failing(daemon, session, emulator, FACTORS)
+    try:
+        expect_failed(lambda: client.factor_verify(f.path),
+                      "(status verified) was made at the Verify API", "cannot sync")
+        assert emulator.fetch_factor(f.identity, f.sid).json()["status"] == "verified"
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "verified"
+        vt.wait_until(lambda: "its record is saved, on a second try" in d.log_text(),
+                      30 * vt.SLOWDOWN, what="the record's second write")
+
+        d.stop()
+        d.start()
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "verified"
+    finally:
+        d.stop()
