@@ -54,13 +54,20 @@ undo_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (FactorCall) undo = user_data;
   g_autoptr (GError) error = NULL;
 
-  /* without its record back, the entry stays too, and the next start finishes the deletion */
+  /* The entry stays: without the record, the next start finishes the deletion. A write
+   * that failed after its rename (the directory's sync) has the record back, and the next
+   * start keeps the factor, unless a power cut loses the rename first. Removing the entry
+   * then could leave neither, and the factor at the API with nothing naming its key. */
   if (!vpush_factor_store_write_finish (store, result, &error))
     {
-      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, undo->factor->record->sid, NULL, NULL,
-                       "factor %s: the delete failed, and undoing its start failed too (%s); "
-                       "vpushd deletes the factor at its next start",
-                       undo->factor->record->sid, error->message);
+      const gchar *sid = undo->factor->record->sid;
+
+      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, sid, NULL, NULL,
+                       "factor %s: the delete failed, and undoing its start failed too (%s); %s",
+                       sid, error->message,
+                       vpush_factor_store_has_record (store, sid)
+                           ? "its record is back, so vpushd keeps the factor at its next start"
+                           : "vpushd deletes the factor at its next start");
       delete_reply (undo, undo->error);
       return;
     }

@@ -78,3 +78,28 @@ def test_unsaved_verify_is_shown(daemon, session, emulator, client):
         assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "verified"
     finally:
         d.stop()
+
+
+def test_failed_undo_of_a_delete_says_what_the_next_start_does(daemon, session, emulator,
+                                                                 client):
+    """The record's removal fails at the directory's sync, so the Delete is undone before
+    the API is asked; the record written back fails there too, after its rename: the record
+    is on disk, and the next start keeps the factor, as the log says."""
+    f = vt.enroll(client, emulator)
+    d = restart_failing(daemon, session, emulator, FACTORS, 2)
+    try:
+        expect_failed(lambda: client.factor_delete(f.path), "cannot sync")
+        vt.wait_until(lambda: "undoing its start failed too" in d.log_text(), 30 * vt.SLOWDOWN,
+                      what="the failed undo logged")
+        assert "vpushd keeps the factor at its next start" in d.log_text()
+        assert "vpushd deletes the factor at its next start" not in d.log_text()
+        assert emulator.fetch_factor(f.identity, f.sid).status == 200
+
+        d.stop()
+        d.start()
+        vt.wait_until(lambda: "crash recovery finished" in d.log_text(), 30 * vt.SLOWDOWN,
+                      what="vpushd's crash recovery")
+        assert "the deletion of factor %s had not begun" % f.sid in d.log_text()
+        assert client.factor_paths() == [f.path]
+    finally:
+        d.stop()
