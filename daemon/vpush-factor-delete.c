@@ -219,6 +219,18 @@ delete_unrecorded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+unjournaled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) call = user_data;
+  g_autoptr (GError) error = NULL;
+
+  /* the record is there: the next start drops the entry and keeps the factor */
+  if (!vpush_factor_store_write_finish (VPUSH_FACTOR_STORE (source), result, &error))
+    g_warning ("factor %s: %s", call->factor->record->sid, error->message);
+  delete_done (call, call->error);
+}
+
+static void
 delete_journaled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (FactorCall) call = user_data;
@@ -227,9 +239,13 @@ delete_journaled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_factor_store_write_finish (store, result, &error))
     {
-      /* nothing to undo: the record is still there */
+      /* Nothing to undo but the entry: a write that failed after its rename (the
+       * directory's sync) left it on disk, until the next start would drop it. Removing
+       * one that is not there is no error. */
+      call->error = g_steal_pointer (&error);
+      vpush_factor_store_remove_enrollment_async (store, call->deletion->id, unjournaled_cb, call);
       g_clear_pointer (&call->deletion, vpush_enrollment_free);
-      delete_done (call, error);
+      call = NULL; /* owned by the callback now */
       return;
     }
   /* from here a crash deletes the factor at the next start */

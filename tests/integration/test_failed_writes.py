@@ -103,3 +103,25 @@ def test_failed_undo_of_a_delete_says_what_the_next_start_does(daemon, session, 
         assert client.factor_paths() == [f.path]
     finally:
         d.stop()
+
+
+def test_delete_journal_entry_removed_when_its_sync_fails(daemon, session, emulator, client):
+    """The Delete's journal entry fails at the directory's sync, after its rename: nothing
+    was deleted, and the entry is removed before the error reply, not left for the next
+    start."""
+    f = vt.enroll(client, emulator)
+    d = restart_failing(daemon, session, emulator, ENROLLING)
+    try:
+        expect_failed(lambda: client.factor_delete(f.path), "cannot sync")
+        assert os.listdir(os.path.join(d.state_dir, "enrolling")) == []
+        assert client.factor_paths() == [f.path]
+        assert emulator.fetch_factor(f.identity, f.sid).status == 200
+
+        d.stop()
+        d.start()
+        vt.wait_until(lambda: "crash recovery finished" in d.log_text(), 30 * vt.SLOWDOWN,
+                      what="vpushd's crash recovery")
+        assert "the deletion of factor" not in d.log_text()
+        assert client.factor_paths() == [f.path]
+    finally:
+        d.stop()
