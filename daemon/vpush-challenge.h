@@ -22,6 +22,8 @@ typedef struct
   gchar *signature_fields;      /* from a single GET of a pending challenge, else NULL */
   VpushAnswerBody *answer_body; /* with signature_fields: what the answer signs, or NULL and */
   GError *answer_error;         /* why no answer can be signed (a listed field is missing) */
+  gint64 api_date;              /* single GET: the API's Date when this copy came, else 0 */
+  gint64 api_date_mono;         /* and the monotonic time it came (µs) */
 } VpushChallenge;
 
 /* Maps one challenge object of a GET or list response. Requires sid, factor_sid, status,

@@ -1,6 +1,8 @@
 #include "vpush-verify.h"
 #include "vpush-verify-private.h"
 
+#include <curl/curl.h>
+
 #include "vpush-error.h"
 #include "vpush-json.h"
 #include "vpush-time.h"
@@ -284,6 +286,18 @@ vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *re
   if (call->is_fetch && g_str_equal (challenge->status, "pending")
       && response->signature_fields != NULL && *response->signature_fields != '\0')
     vpush_challenge_set_signature_fields (challenge, root, response->signature_fields);
+  /* the API's clock, for the challenge's age (vpush-bouncer.c): ours, even as corrected,
+   * may run behind it by nearly a JWT's lifetime without a 401 to tell */
+  if (response->date != NULL)
+    {
+      time_t date = curl_getdate (response->date, NULL);
+
+      if (date != (time_t)-1)
+        {
+          challenge->api_date = (gint64)date;
+          challenge->api_date_mono = g_get_monotonic_time ();
+        }
+    }
   *out = g_steal_pointer (&challenge);
   return TRUE;
 }

@@ -498,6 +498,34 @@ MaxChallengeAgeSeconds=1
     assert record["VPUSH_FACTOR"] == factor.sid
 
 
+def test_max_age_by_the_api_clock(start_daemon, client, emulator):
+    """MaxChallengeAgeSeconds counts by the Verify API's clock as well: a machine clock
+    behind it by less than a JWT's lifetime is never corrected (no 401), and by it alone
+    an old challenge would look new."""
+    daemon = start_daemon("""
+[Rule quick]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+MaxChallengeAgeSeconds=60
+""")
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid, expiration=1200)
+    # 300 s pass by the API's clock and none by ours: ours is 300 s behind from now on,
+    # and vpushd sees the challenge only now
+    daemon.stop()
+    emulator.set_clock(300)
+    emulator.clear_requests()
+    daemon.start()
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "rule “quick” allows only challenges up to 60 s old")
+    assert_untouched(emulator, factor, ch)
+    assert not [r for r in emulator.requests() if r["status"] == 401], \
+        "a 401 corrected the clock: the skew was not exercised"
+
+
 def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     """A challenge of a factor no rule covers is not a candidate for a transaction id:
     NotFound, as if it did not exist. Naming that factor with factor-sid, or such a
