@@ -62,6 +62,16 @@ vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error)
             {
               gsize last = check_unicode_escape (text, len, i);
 
+              /* json-glib ends the string there: "T\u0000…" would be read as "T", and
+               * a transaction id so cut would match a caller's T */
+              if (last != 0 && hex4 (text, len, i + 2) == 0)
+                {
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "not JSON vpushd can read: a \\u0000 escape at %" G_GSIZE_FORMAT
+                               " would cut its string short",
+                               i);
+                  return FALSE;
+                }
               if (last == 0)
                 {
                   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,

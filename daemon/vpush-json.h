@@ -12,7 +12,8 @@ G_BEGIN_DECLS
 /* FALSE (error set) when text nests arrays and objects deeper than max_depth, has
  * outside its strings a byte JSON does not (json-glib reads '…' strings and comments too,
  * in which this scan would lose its place), holds more than one value, has a \u escape
- * that is not four hex digits or a whole surrogate pair, or an escape JSON does not have
+ * that is not four hex digits or a whole surrogate pair or is \u0000 (json-glib cuts the
+ * string short there, so the text read is not the text sent), or an escape JSON does not have
  * (json-glib reads octal ones, which give bytes that are not UTF-8). json-glib parses
  * recursively with no limit (a few hundred kilobytes of "[" take it past the end of the
  * stack), and json-glib 1.6 leaks what it read of several values and of broken

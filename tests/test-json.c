@@ -92,6 +92,27 @@ test_json_escapes (void)
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
       g_assert_nonnull (strstr (error->message, "is not one of JSON's"));
     }
+  /* json-glib cuts a string at \u0000: "T\u0000x" would read as "T" */
+  {
+    static const gchar *const nul[] = {
+      "\"T\\u0000x\"",
+      "{\"hidden_details\": {\"transaction_id\": \"T\\u0000x\"}}",
+      "\"\\u0000\"",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (nul); i++)
+      {
+        g_autoptr (GError) error = NULL;
+
+        g_test_message ("%s", nul[i]);
+        g_assert_false (check (nul[i], &error));
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+        g_assert_nonnull (strstr (error->message, "\\u0000"));
+      }
+    /* an escaped backslash followed by "u0000" is no such escape */
+    g_assert_true (check ("\"T\\\\u0000\"", NULL));
+    g_assert_true (check ("\"\\u0001\"", NULL));
+  }
 }
 
 /* Nesting is counted outside strings only, and json-glib's extensions are refused */

@@ -296,3 +296,28 @@ def test_denied_then_approve_already_responded(factor, client, emulator):
     _expect_error(vt.ERR_ALREADY_RESPONDED, client.approve,
                   {"challenge-sid": ch["sid"], "timeout-ms": 2000})
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "denied"
+
+
+# what a real server may list in Twilio-Verify-Signature-Fields: hidden_details left out
+FIELDS_WITHOUT_HIDDEN = ("account_sid,sid,expiration_date,date_created,status,factor_sid,"
+                         "details,service_sid,identity")
+
+
+@pytest.fixture
+def fields_without_hidden(emulator):
+    emulator.set_signature_fields(FIELDS_WITHOUT_HIDDEN)
+    yield
+    emulator.set_signature_fields(None)
+
+
+def test_transaction_id_cut_at_nul_never_matches(fields_without_hidden, factor, client,
+                                                 emulator):
+    """json-glib ends a string at \\u0000: a challenge whose transaction id is T, NUL,
+    more was read as T and answered for a caller asking for T. vpushd refuses JSON with
+    \\u0000 instead; the challenge is no candidate, and nothing is answered."""
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid + "\u0000other"})
+    _expect_error(vt.ERR_NOT_FOUND, client.approve, {"transaction-id": txid, "timeout-ms": 1500})
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
