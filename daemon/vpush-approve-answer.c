@@ -33,7 +33,7 @@ post_answer (VpushApproval *ap)
   if (factor == NULL)
     return;
   /* never send an answer for an expired challenge */
-  if (ap->challenge->expires_at <= vpush_verify_now (verify))
+  if (ap->challenge->expires_at <= vpush_challenge_now (ap->challenge, vpush_verify_now (verify)))
     {
       vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, "expired");
       vpush_approval_finish_final (ap, ap->challenge, "expired");

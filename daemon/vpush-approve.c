@@ -460,7 +460,7 @@ vpush_approval_evaluate (VpushApproval *ap)
 
       if (!vpush_approval_matches (ap, entry->challenge))
         continue;
-      if (entry->challenge->expires_at <= now)
+      if (entry->challenge->expires_at <= vpush_challenge_now (entry->challenge, now))
         expired = entry->challenge;
       else
         {
@@ -478,7 +478,8 @@ vpush_approval_evaluate (VpushApproval *ap)
         {
           VpushPendingEntry *entry = l->data;
 
-          if (vpush_approval_matches (ap, entry->challenge) && entry->challenge->expires_at > now)
+          if (vpush_approval_matches (ap, entry->challenge)
+              && entry->challenge->expires_at > vpush_challenge_now (entry->challenge, now))
             g_string_append_printf (sids, "%s%s", sids->len > 0 ? ", " : "", entry->challenge->sid);
         }
       vpush_approval_finish_error (

@@ -267,19 +267,9 @@ fill_query (Auth *auth, VpushPolicyQuery *query)
     {
       gint64 now = vpush_verify_now (vpush_manager_get_verify (auth->manager));
 
-      VpushChallenge *c = auth->challenge;
-
-      query->challenge_age = MAX (0, now - c->created_at);
-      /* The API's Date when the challenge was fetched, plus the time since: only a 401
-       * corrects our clock, and one behind the API's by less than a JWT's lifetime gets
-       * none, so by it alone a challenge would look younger than it is. The older of the
-       * two ages counts. */
-      if (c->api_date > 0)
-        {
-          gint64 since = (g_get_monotonic_time () - c->api_date_mono) / G_USEC_PER_SEC;
-
-          query->challenge_age = MAX (query->challenge_age, c->api_date - c->created_at + since);
-        }
+      /* by the API's clock, if ours runs behind it */
+      now = vpush_challenge_now (auth->challenge, now);
+      query->challenge_age = MAX (0, now - auth->challenge->created_at);
     }
 }
 

@@ -284,3 +284,19 @@ vpush_challenge_get_hidden (VpushChallenge *challenge, const gchar *key)
       return pair[1];
   return NULL;
 }
+
+gint64
+vpush_challenge_now (VpushChallenge *challenge, gint64 local_now)
+{
+  gint64 since;
+
+  g_return_val_if_fail (challenge != NULL, local_now);
+
+  /* Only a 401 corrects the machine's clock, and one behind the API's by less than a
+   * JWT's lifetime gets none: by it alone a challenge looks younger than it is, and
+   * still live after it expired. */
+  if (challenge->api_date <= 0)
+    return local_now;
+  since = (g_get_monotonic_time () - challenge->api_date_mono) / G_USEC_PER_SEC;
+  return MAX (local_now, challenge->api_date + since);
+}

@@ -237,8 +237,9 @@ poll_done (FactorPoll *fp)
         {
           const gchar *sid = g_ptr_array_index (gone, i);
           VpushPendingEntry *entry = vpush_pending_lookup (pending, sid);
-          gboolean expired = entry->challenge->expires_at
-                             <= vpush_verify_now (vpush_manager_get_verify (manager));
+          gboolean expired
+              = entry->challenge->expires_at <= vpush_challenge_now (
+                    entry->challenge, vpush_verify_now (vpush_manager_get_verify (manager)));
 
           /* not pending at the API any more: answered elsewhere, or expired */
           vpush_pending_finish (pending, sid, expired ? "expired" : "responded");

@@ -286,8 +286,8 @@ vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *re
   if (call->is_fetch && g_str_equal (challenge->status, "pending")
       && response->signature_fields != NULL && *response->signature_fields != '\0')
     vpush_challenge_set_signature_fields (challenge, root, response->signature_fields);
-  /* the API's clock, for the challenge's age (vpush-bouncer.c): ours, even as corrected,
-   * may run behind it by nearly a JWT's lifetime without a 401 to tell */
+  /* the API's clock, for the challenge's age and expiry (vpush_challenge_now): ours, even
+   * as corrected, may run behind it by nearly a JWT's lifetime without a 401 to tell */
   if (response->date != NULL)
     {
       time_t date = curl_getdate (response->date, NULL);

@@ -321,3 +321,26 @@ def test_transaction_id_cut_at_nul_never_matches(fields_without_hidden, factor, 
     _expect_error(vt.ERR_NOT_FOUND, client.approve, {"transaction-id": txid, "timeout-ms": 1500})
     assert emulator.answer_posts(ch["sid"]) == 0
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+def test_no_answer_after_expiry_by_the_api_clock(factor, client, emulator, daemon):
+    """dbus-api.md: vpushd never sends an answer for an expired challenge. A machine clock
+    behind the API's by less than a JWT's lifetime is never corrected (no 401): the
+    challenge expires by the API's Date it was fetched with, not by that clock."""
+    # ours is 300 s behind the API's from now on
+    emulator.set_clock(300)
+    emulator.clear_requests()
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid}, expiration=8)
+    expiry = vt.parse_rfc3339(ch["expiration_date"])
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    # Date has whole seconds, and so has vpushd's count of the time since
+    vt.wait_until(lambda: emulator.now() >= expiry + 2, 30, what="the challenge to expire",
+                  pump=False)
+
+    _expect_error(vt.ERR_EXPIRED, client.approve, {"transaction-id": txid, "timeout-ms": 3000})
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert not [r for r in emulator.requests() if r["status"] == 401], \
+        "a 401 corrected the clock: the skew was not exercised"
