@@ -27,6 +27,7 @@ struct _VpushPushParser
   GString *type;
   gboolean event_too_long;
   gboolean saw_id_field;
+  gchar *id_buffer; /* SSE "last event ID buffer": the last id only once dispatched */
   gint64 retry;
 
   gchar *last_id;
@@ -56,6 +57,7 @@ vpush_push_parser_free (VpushPushParser *self)
   g_string_free (self->line, TRUE);
   g_string_free (self->data, TRUE);
   g_string_free (self->type, TRUE);
+  g_free (self->id_buffer);
   g_free (self->last_id);
   g_free (self);
 }
@@ -66,6 +68,17 @@ vpush_push_parser_get_last_id (VpushPushParser *self, gboolean *out_since)
   if (out_since != NULL)
     *out_since = self->last_id_since;
   return self->last_id;
+}
+
+void
+vpush_push_parser_set_last_id (VpushPushParser *self, const gchar *id, gboolean since)
+{
+  g_free (self->last_id);
+  self->last_id = g_strdup (id);
+  self->last_id_since = since;
+  /* the WHATWG last event ID buffer starts from it too */
+  g_free (self->id_buffer);
+  self->id_buffer = since ? NULL : g_strdup (id);
 }
 
 gint64
@@ -212,6 +225,10 @@ sse_dispatch (VpushPushParser *self)
   const gchar *type = self->type->len > 0 ? self->type->str : "message";
   VpushPushEventKind kind = kind_of (type);
 
+  /* WHATWG: the id is taken at every blank line, even one that dispatches nothing, and
+   * only then: an event cut off by the end of the stream must not become the resume point */
+  if (self->saw_id_field)
+    set_last_id (self, self->id_buffer, self->id_buffer ? strlen (self->id_buffer) : 0, FALSE);
   if (self->event_too_long)
     {
       emit (self, VPUSH_PUSH_EVENT_DROPPED, type, NULL, self->last_id);
@@ -294,7 +311,8 @@ sse_line (VpushPushParser *self)
       if (memchr (value, '\0', value_len) != NULL)
         return;
       self->saw_id_field = TRUE;
-      set_last_id (self, value, value_len, FALSE);
+      g_free (self->id_buffer);
+      self->id_buffer = value_len > 0 ? g_strndup (value, value_len) : NULL;
     }
   else if (field_is (line, name_len, "retry"))
     {

@@ -45,6 +45,9 @@ void vpush_push_parser_feed (VpushPushParser *self, const guint8 *data, gsize le
 /* Where to resume: SSE's last event id (send as Last-Event-ID), or the id of the last ntfy
  * message, in either format (send as since=; *out_since is set). Nullable. */
 const gchar *vpush_push_parser_get_last_id (VpushPushParser *self, gboolean *out_since);
+/* Resumes where an earlier connection left off: SSE's last event id persists across
+ * reconnects (an empty id field then clears it). Nullable. */
+void vpush_push_parser_set_last_id (VpushPushParser *self, const gchar *id, gboolean since);
 /* SSE "retry" in ms, or -1 when the stream sent none. */
 gint64 vpush_push_parser_get_retry (VpushPushParser *self);
 

@@ -318,6 +318,25 @@ reconnect_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Where to resume after a reconnect; an id longer than any server's would only make the
+ * next request's URL or header huge. */
+static void
+take_cursor (Stream *stream)
+{
+  gboolean since = FALSE;
+  const gchar *id = vpush_push_parser_get_last_id (stream->parser, &since);
+
+  /* an empty SSE id field cleared it: the next request sends no Last-Event-ID */
+  if (id == NULL)
+    g_clear_pointer (&stream->cursor, g_free);
+  else if (strlen (id) <= CURSOR_MAX)
+    {
+      g_free (stream->cursor);
+      stream->cursor = g_strdup (id);
+      stream->cursor_since = since;
+    }
+}
+
 static void
 connection_lost (Stream *stream, const gchar *reason)
 {
@@ -326,6 +345,9 @@ connection_lost (Stream *stream, const gchar *reason)
   gdouble delay_ms;
 
   g_clear_handle_id (&stream->watchdog_id, g_source_remove);
+  /* an SSE id may come in an event with no data, which dispatches nothing */
+  if (stream->parser != NULL)
+    take_cursor (stream);
   if (stream->parser != NULL && vpush_push_parser_get_retry (stream->parser) >= 0)
     stream->retry_ms = vpush_push_parser_get_retry (stream->parser);
   g_clear_pointer (&stream->parser, vpush_push_parser_free);
@@ -384,19 +406,10 @@ on_event (const VpushPushEvent *event, gpointer user_data)
 {
   Stream *stream = user_data;
   g_autoptr (GError) error = NULL;
-  gboolean since = FALSE;
-  const gchar *id = vpush_push_parser_get_last_id (stream->parser, &since);
   gint64 gap;
   Hint *hint;
 
-  /* where to resume after a reconnect; an id longer than any server's would only make
-   * the next request's URL or header huge */
-  if (id != NULL && strlen (id) <= CURSOR_MAX)
-    {
-      g_free (stream->cursor);
-      stream->cursor = g_strdup (id);
-      stream->cursor_since = since;
-    }
+  take_cursor (stream);
 
   switch (event->kind)
     {
@@ -474,6 +487,7 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
       return FALSE;
     }
   stream->parser = vpush_push_parser_new (format, on_event, stream);
+  vpush_push_parser_set_last_id (stream->parser, stream->cursor, stream->cursor_since);
   stream->connected_at = g_get_monotonic_time ();
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_CONNECTED, NULL, NULL, NULL,
                    "push stream to %s connected (%s)", stream->label,

@@ -168,6 +168,49 @@ test_sse_id_with_nul (void)
                 "message type=message id=1 data=b");
 }
 
+/* The last event id moves at a blank line, not at the id: line: an event the stream cuts
+ * off (here after a comment) is not where to resume from; an id with no data is. */
+static void
+test_sse_id_at_dispatch (void)
+{
+  g_autofree gchar *last_id = NULL;
+  g_autofree gchar *blank_id = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  g_autoptr (GPtrArray) blank = NULL;
+  static const gchar cut[] = "id: 1\ndata: a\n\nid: 2\n: ping\ndata: cut off\n";
+  static const gchar no_data[] = "id: 1\ndata: a\n\nid: 3\n\n";
+
+  CHECK_SPLITS (VPUSH_PUSH_FORMAT_SSE, cut, "message type=message id=1 data=a",
+                "keepalive type=comment id=1 data=");
+  events = parse (VPUSH_PUSH_FORMAT_SSE, cut, sizeof cut - 1, 0, &last_id, NULL, NULL);
+  g_assert_cmpstr (last_id, ==, "1");
+  blank = parse (VPUSH_PUSH_FORMAT_SSE, no_data, sizeof no_data - 1, 0, &blank_id, NULL, NULL);
+  g_assert_cmpuint (blank->len, ==, 1);
+  g_assert_cmpstr (blank_id, ==, "3");
+}
+
+/* The last event id of the previous connection goes on until the stream changes it. */
+static void
+test_sse_id_persists (void)
+{
+  g_autoptr (GPtrArray) events = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (VpushPushParser) parser
+      = vpush_push_parser_new (VPUSH_PUSH_FORMAT_SSE, collect, events);
+  static const gchar first[] = "data: x\n\n";
+  static const gchar reset[] = "id\ndata: y\n\n";
+  gboolean since = TRUE;
+
+  vpush_push_parser_set_last_id (parser, "abc", FALSE);
+  vpush_push_parser_feed (parser, (const guint8 *)first, sizeof first - 1);
+  g_assert_cmpstr (vpush_push_parser_get_last_id (parser, &since), ==, "abc");
+  g_assert_false (since);
+  vpush_push_parser_feed (parser, (const guint8 *)reset, sizeof reset - 1);
+  g_assert_null (vpush_push_parser_get_last_id (parser, NULL));
+  g_assert_cmpuint (events->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (events, 0), ==, "message type=message id=abc data=x");
+  g_assert_cmpstr (g_ptr_array_index (events, 1), ==, "message type=message id=- data=y");
+}
+
 static void
 test_sse_ntfy_ids (void)
 {
@@ -409,6 +452,8 @@ main (int argc, char **argv)
   g_test_add_func ("/push-parser/sse/bom", test_sse_bom);
   g_test_add_func ("/push-parser/sse/fields", test_sse_fields);
   g_test_add_func ("/push-parser/sse/id-with-nul", test_sse_id_with_nul);
+  g_test_add_func ("/push-parser/sse/id-at-dispatch", test_sse_id_at_dispatch);
+  g_test_add_func ("/push-parser/sse/id-persists", test_sse_id_persists);
   g_test_add_func ("/push-parser/sse/ntfy-ids", test_sse_ntfy_ids);
   g_test_add_func ("/push-parser/sse/oversized", test_sse_oversized);
   g_test_add_func ("/push-parser/ntfy/basic", test_ntfy_basic);

@@ -537,3 +537,22 @@ def test_resume_point_kept_only_when_usable(started, client):
         server.close()
     assert server.seen[:4] == [None, None, "abc", None], server.seen
 
+
+
+def test_resume_point_follows_the_sse_spec(started, client):
+    """WHATWG SSE: the last event id moves at the blank line that ends an event, so an
+    event the stream cut off is not skipped by the resume; an id with no data still moves
+    it; an empty id field clears it, and the next request sends no Last-Event-ID."""
+    server = ScriptedPushServer([
+        (200, b"id: a\ndata: {}\n\nid: b\n: ping\ndata: {}\n"),   # b cut off
+        (200, b"id: c\n\n"),                                         # no data, still c
+        (200, b"id\n\n"),                                            # cleared
+        (200, b""),
+    ])
+    try:
+        started(server.url)
+        vt.wait_until(lambda: len(server.seen) >= 4, 30 * vt.SLOWDOWN,
+                      what="four connections to the push server")
+    finally:
+        server.close()
+    assert server.seen[:4] == [None, "a", "c", None], server.seen
