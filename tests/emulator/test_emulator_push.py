@@ -191,6 +191,46 @@ def test_ntfy_stream_and_resume(pushemu):
     s.close()
 
 
+def test_ntfy_since_formats(pushemu):
+    """`since=` as ntfy's parseSince reads it: `latest` is the newest message (not
+    nothing), `none` nothing, a duration counts back from now, 12 letters or digits are
+    a message id before they are a unix time (an unknown id replays all), anything else
+    is refused with 400."""
+    topic = "s" + secrets.token_hex(6)
+    m1 = publish(pushemu, topic, "one")
+    m2 = publish(pushemu, topic, "two")
+
+    def polled(since):
+        s = Stream(pushemu, f"/push/{topic}/json?poll=1&since={since}")
+        assert " 200 " in s.status, (since, s.status)
+        ids, left = [], int(s.headers["content-length"])
+        while left > 0:
+            line = s.line()
+            left -= len(line.encode())
+            ids.append(json.loads(line)["id"])
+        s.close()
+        return ids
+
+    assert polled("latest") == [m2["id"]]
+    assert polled("none") == []
+    assert polled("all") == [m1["id"], m2["id"]]
+    assert polled("1h") == [m1["id"], m2["id"]]
+    assert polled("1h30m0.5s") == [m1["id"], m2["id"]]
+    assert polled("123456789012") == [m1["id"], m2["id"]]   # an id, not the year 5882
+    assert polled("0") == [m1["id"], m2["id"]]
+    for bad in ("bogus!", "10x", "abc"):
+        s = Stream(pushemu, f"/push/{topic}/json?since={bad}")
+        assert " 400 " in s.status, (bad, s.status)
+        s.close()
+    s = Stream(pushemu, f"/push/{topic}/json?since=latest")
+    assert json.loads(s.line())["event"] == "open"
+    assert s.json_event()["id"] == m2["id"]
+    s.close()
+    s = Stream(pushemu, f"/push/{topic}/sse?since=latest")
+    assert s.sse_event()[0] == f"id: {m2['id']}"
+    s.close()
+
+
 def test_sigterm_stops(pushemu):
     e = Emulator()
     assert e.backend("GET", e.svc_path()).status == 200

@@ -18,6 +18,36 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 _ALNUM = string.ascii_letters + string.digits
 
 
+_MESSAGE_ID = re.compile(r"\A[A-Za-z0-9]{12}\Z")
+# Go's time.ParseDuration, which ntfy uses for `since=10m`
+_DURATION_PART = r"(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
+_DURATION = re.compile(r"\A[-+]?(?:%s)+\Z" % _DURATION_PART)
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3,
+                   "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_since(value, now):
+    """ntfy's `since=` (server.go parseSince), in its order: empty or `none` (nothing
+    old), `all`, `latest` (the newest message only), a message id, a unix time, a
+    duration back from now. Returns a marker for subscribe(); ValueError otherwise (ntfy
+    answers 400)."""
+    if not value or value == "none":
+        return None
+    if value in ("all", "latest"):
+        return value
+    if _MESSAGE_ID.match(value):
+        return ("id", value)
+    if re.fullmatch(r"[-+]?\d+", value):
+        return ("time", int(value))
+    if _DURATION.match(value):
+        sign = -1.0 if value[0] == "-" else 1.0
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in
+                      re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)",
+                                 value))
+        return ("time", int(now - sign * seconds))
+    raise ValueError(f"invalid since parameter {value!r}")
+
+
 def new_message_id():
     """ntfy-style 12-character id; always has a letter, so it never looks like a
     unix time in `since=`."""
@@ -79,18 +109,21 @@ class PushHub:
 
     def subscribe(self, name, since, closed=lambda: False):
         """Register a subscriber and return (subscriber, backlog). `since`: None (only
-        new), "all", a message id (after it; an unknown id replays everything kept) or
-        a unix time (messages at or after it)."""
+        new), "all", "latest" (the newest kept), ("id", ID) (after it; an id the topic
+        does not have replays everything kept, as ntfy does) or ("time", T) (messages at
+        or after unix time T); see parse_since()."""
         with self.lock:
             t = self._topic(name)
             backlog = []
-            if since in ("all",):
+            if since == "all":
                 backlog = list(t.messages)
-            elif since and since.isdigit():
-                backlog = [m for m in t.messages if m.time >= int(since)]
-            elif since and since not in ("none", "latest"):
+            elif since == "latest":
+                backlog = t.messages[-1:]
+            elif since and since[0] == "time":
+                backlog = [m for m in t.messages if m.time >= since[1]]
+            elif since and since[0] == "id":
                 ids = [m.id for m in t.messages]
-                backlog = t.messages[ids.index(since) + 1:] if since in ids \
+                backlog = t.messages[ids.index(since[1]) + 1:] if since[1] in ids \
                     else list(t.messages)
             sub = Subscriber(closed)
             t.subscribers.add(sub)

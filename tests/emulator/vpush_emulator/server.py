@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from . import auth, backend, common, control, delay, device, faults
 from .push import TOPIC_RE, PushHub
+from .push import parse_since as push_since
 from .store import Store
 from .util import FORM_TYPE, ApiError, Form, http_date, json_dumps, parse_form
 
@@ -388,14 +389,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         fmt = parts[3]
         query = Form(parse_form(raw_query))
+        poll = fmt == "json" and query.get("poll") in ("1", "true", "yes")
+        try:
+            since = push_since(query.get("since") or ("all" if poll else None),
+                               hub.clock.now())
+        except ValueError as e:
+            self._error(ApiError(400, 40008, str(e)))
+            return
         if fmt == "sse":
-            since = self.headers.get("Last-Event-ID") or query.get("since")
+            # an SSE event id is any string: one the topic does not have replays all
+            last_event_id = self.headers.get("Last-Event-ID")
+            if last_event_id:
+                since = ("id", last_event_id)
             ctype = "text/event-stream; charset=utf-8"
         else:
-            since = query.get("since")
             ctype = "application/x-ndjson; charset=utf-8"
-        if fmt == "json" and query.get("poll") in ("1", "true", "yes"):
-            sub, backlog = hub.subscribe(topic, since or "all")
+        if poll:
+            sub, backlog = hub.subscribe(topic, since)
             hub.unsubscribe(topic, sub)
             data = b"".join(hub.encode("json", topic, m) for m in backlog)
             self._send(200, data, ctype="application/x-ndjson; charset=utf-8")
