@@ -410,6 +410,36 @@ assert_no_hint (const gchar *data, gssize len)
   g_assert_null (c);
 }
 
+/* A whole ntfy message as ntfy sends it, with the extras a publisher may add, and a
+ * poll_request (no hint in it: the caller polls). */
+static void
+test_ntfy_full_message (void)
+{
+  g_autofree gchar *challenge_sid = NULL;
+  g_autofree gchar *factor_sid = NULL;
+  g_autoptr (GError) error = NULL;
+  static const gchar line[]
+      = "{\"id\":\"sPs71M8A2T\",\"time\":1643935928,\"expires\":1643936928,"
+        "\"event\":\"message\",\"topic\":\"t\",\"priority\":5,\"tags\":[\"warning\"],"
+        "\"click\":\"https://example.com\",\"title\":\"Sign in\","
+        "\"attachment\":{\"name\":\"a.jpg\",\"type\":\"image/jpeg\",\"size\":1,"
+        "\"expires\":1643946728,\"url\":\"https://ntfy.sh/file/a.jpg\"},"
+        "\"message\":\"{\\\"type\\\":\\\"verify_push_challenge\\\","
+        "\\\"challenge_sid\\\":\\\"" YC "\\\",\\\"factor_sid\\\":\\\"" YF "\\\"}\"}";
+  static const gchar poll_request[] = "{\"id\":\"p1\",\"time\":1,\"event\":\"poll_request\","
+                                      "\"topic\":\"t\",\"message\":\"New message\","
+                                      "\"poll_id\":\"m1\"}";
+
+  g_assert_true (
+      vpush_push_hint_parse (line, sizeof line - 1, &challenge_sid, &factor_sid, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (challenge_sid, ==, YC);
+  g_assert_cmpstr (factor_sid, ==, YF);
+  g_clear_pointer (&challenge_sid, g_free);
+  g_assert_false (
+      vpush_push_hint_parse (poll_request, sizeof poll_request - 1, &challenge_sid, NULL, NULL));
+}
+
 static void
 test_hint (void)
 {
@@ -462,5 +492,6 @@ main (int argc, char **argv)
   g_test_add_func ("/push-parser/ntfy/deep", test_ntfy_deep);
   g_test_add_func ("/push-parser/ntfy/oversized", test_ntfy_oversized);
   g_test_add_func ("/push-parser/hint", test_hint);
+  g_test_add_func ("/push-parser/ntfy/full-message", test_ntfy_full_message);
   return g_test_run ();
 }
