@@ -26,6 +26,7 @@ typedef struct
   gulong changed_id;
   guint timeout_id;
   guint caller_watch_id; /* while waiting: the caller's unique name on the bus */
+  gulong stopping_id;    /* once allowed in: the manager's "stopping" */
   gboolean waiting;
   gboolean polling; /* the first poll of every factor is running: judge after all of it */
   gboolean polled;  /* that poll is over */
@@ -34,6 +35,7 @@ typedef struct
   guint history_running;  /* those lists in flight */
   gboolean done;
   gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
+  gboolean posting;        /* the answer POST is under way */
   gboolean reply_stale;    /* the answer's 2xx reply showed the challenge in another status */
   gboolean reply_unread;   /* or its body could not be read at all */
   GError *wait_error;      /* why the last poll or fetch failed, if it did */

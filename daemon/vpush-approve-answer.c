@@ -39,6 +39,7 @@ post_answer (VpushApproval *ap)
       vpush_approval_finish_final (ap, ap->challenge, "expired");
       return;
     }
+  ap->posting = TRUE;
   vpush_verify_answer_challenge_async (verify, vpush_factor_get_record (factor), ap->key->key,
                                        ap->challenge, ap->status, NULL, answered_cb,
                                        vpush_approval_ref (ap));
@@ -174,6 +175,7 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   VpushFactor *factor;
 
+  ap->posting = FALSE;
   c = vpush_verify_answer_challenge_finish (VPUSH_VERIFY (source), result, &error);
   ap->maybe_answered = vpush_verify_call_maybe_delivered (VPUSH_VERIFY (source), result);
   vpush_manager_note_api_result (ap->manager, error);

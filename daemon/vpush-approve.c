@@ -19,6 +19,8 @@ approval_clear (gpointer data)
 {
   VpushApproval *ap = data;
 
+  if (ap->stopping_id)
+    g_clear_signal_handler (&ap->stopping_id, ap->manager);
   g_clear_object (&ap->manager);
   g_clear_object (&ap->invocation);
   g_free (ap->status);
@@ -158,6 +160,7 @@ vpush_approval_finish_error (VpushApproval *ap, GError *error)
     }
   ap->done = TRUE;
   vpush_approval_stop_waiting (ap);
+  g_clear_signal_handler (&ap->stopping_id, ap->manager);
   release_entry (ap);
   /* a refusal is in the audit trail already */
   if (ap->access != NULL && !g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED))
@@ -188,6 +191,7 @@ vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status)
     return;
   ap->done = TRUE;
   vpush_approval_stop_waiting (ap);
+  g_clear_signal_handler (&ap->stopping_id, ap->manager);
   g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
   vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, final_status);
   result = g_strdup_printf ("challenge %s of factor %s is %s", ap->challenge->sid,
@@ -270,6 +274,24 @@ on_caller_vanished (GDBusConnection *connection, const gchar *name, gpointer use
 
   vpush_approval_finish_error (
       ap, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the caller %s left the bus", name));
+}
+
+/* vpushd is exiting and the main loop will not run again: the call ends now, its outcome
+ * in the audit trail (an answer already sent may have been taken: the record says so). */
+static void
+on_stopping (VpushManager *manager, VpushApproval *ap)
+{
+  g_autoptr (VpushApproval) hold G_GNUC_UNUSED = vpush_approval_ref (ap);
+
+  if (ap->posting)
+    vpush_approval_finish_error (
+        ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                         "vpushd is stopping: the answer to challenge %s was sent, and whether "
+                         "the Verify API took it is unknown",
+                         ap->challenge->sid));
+  else
+    vpush_approval_finish_error (
+        ap, g_error_new_literal (VPUSH_ERROR, VPUSH_ERROR_FAILED, "vpushd is stopping"));
 }
 
 static void
@@ -581,6 +603,7 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   ap->caller = vpush_caller_describe (vpush_access_get_caller (ap->access));
+  ap->stopping_id = g_signal_connect (ap->manager, "stopping", G_CALLBACK (on_stopping), ap);
   if (ap->factor_sid && vpush_manager_lookup_factor (ap->manager, ap->factor_sid) == NULL)
     {
       vpush_approval_finish_error (

@@ -284,6 +284,9 @@ main (int argc, char **argv)
                                on_name_acquired, on_name_lost, &d, NULL);
   g_main_loop_run (d.loop);
 
+  /* an answer allowed and under way is not left out of the audit trail */
+  vpush_manager_stop (d.manager);
+
   /* a write asked for is done before vpushd exits (its caller hears nothing now): an API
    * change already made is not lost from the factor's record */
   vpush_factor_store_flush (vpush_manager_get_factor_store (d.manager));

@@ -46,6 +46,7 @@ G_DEFINE_TYPE (VpushManager, vpush_manager, G_TYPE_OBJECT)
 enum
 {
   SIGNAL_FACTORS_CHANGED,
+  SIGNAL_STOPPING,
   N_SIGNALS,
 };
 
@@ -123,6 +124,8 @@ vpush_manager_class_init (VpushManagerClass *klass)
   signals[SIGNAL_FACTORS_CHANGED]
       = g_signal_new ("factors-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                       NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_STOPPING] = g_signal_new ("stopping", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -606,6 +609,14 @@ const GError *
 vpush_manager_get_api_failure (VpushManager *self)
 {
   return self->api_failure;
+}
+
+void
+vpush_manager_stop (VpushManager *self)
+{
+  g_return_if_fail (VPUSH_IS_MANAGER (self));
+
+  g_signal_emit (self, signals[SIGNAL_STOPPING], 0);
 }
 
 void

@@ -45,6 +45,9 @@ gboolean vpush_manager_export (VpushManager *self, GDBusConnection *connection, 
 /* Opens the push streams and starts polling every factor: once the bus name is owned, so
  * that their TLS set-up, key loads and first requests do not hold up READY=1. */
 void vpush_manager_start_network (VpushManager *self);
+/* vpushd is exiting: the calls still under way end now (the "stopping" signal), each with
+ * its outcome in the log, as the main loop will not run again */
+void vpush_manager_stop (VpushManager *self);
 guint vpush_manager_get_n_factors (VpushManager *self);
 const gchar *vpush_manager_get_state (VpushManager *self);
 /* The exported Manager interface, NULL before export: its notify:: signals tell when State

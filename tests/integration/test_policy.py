@@ -27,6 +27,7 @@ ERR_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 MSGID_DECISION = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
 MSGID_ENROLLED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
 MSGID_DELETED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
+MSGID_APPROVED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d06"
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
 
 # What /proc/<pid>/exe says about this process, as vpushd will read it
@@ -342,6 +343,55 @@ RequireActiveSession=false
     # who the caller is, as in the policy's own records
     assert record["VPUSH_CALLER_EXE"] == MY_EXE
     assert record["VPUSH_CALLER_PID"] == str(os.getpid())
+
+
+@pytest.mark.parametrize("stage", ["answer-sent", "waiting"])
+def test_stopping_records_the_outcome_of_a_call_under_way(stage, start_daemon, client, emulator):
+    """vpushd stopping while an allowed approval is under way: its outcome is in the audit
+    trail (failed, saying whether the answer was sent), not an "allowed" with nothing
+    after it."""
+    daemon = start_daemon("""
+[Rule this-test]
+Actions=approve
+Callers=exe:%s
+RequireActiveSession=false
+""" % MY_EXE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid) if stage == "answer-sent" else None
+    try:
+        if stage == "answer-sent":
+            # the API takes the answer; its reply is held
+            emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600,
+                           method="POST", when="after")
+        else:
+            # the call's poll is held: it is allowed in, and waits
+            emulator.fault(r"/Challenges\Z", action="delay", seconds=600, method="GET",
+                           when="before")
+        call = vt.PendingCall(client, "ApproveChallenge",
+                              vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the request held")
+        assert not call.done
+        assert daemon.stop() == 0
+    finally:
+        emulator.release_held()
+        emulator.clear_faults()
+    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_TRANSACTION=txid)
+    assert record["VPUSH_ACTION"] == "approve"
+    assert record["VPUSH_RULE"] == "this-test"
+    assert record["VPUSH_CALLER_EXE"] == MY_EXE
+    assert record["VPUSH_CALLER_PID"] == str(os.getpid())
+    assert "vpushd is stopping" in record["MESSAGE"], record["MESSAGE"]
+    if stage == "answer-sent":
+        assert record["VPUSH_CHALLENGE"] == ch["sid"]
+        assert record["VPUSH_FACTOR"] == factor.sid
+        assert "whether the Verify API took it is unknown" in record["MESSAGE"], record
+        # the decision on the challenge came first, and no other outcome after it
+        assert last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
+        assert not audit_records(daemon, MSGID_APPROVED)
+    else:
+        assert "VPUSH_CHALLENGE" not in record
 
 
 SESSION_RULE = """
