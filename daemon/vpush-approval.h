@@ -21,7 +21,8 @@ typedef struct
   VpushMatch match;
   VpushAccess *access; /* what the policy let the caller in with */
   gchar *caller;
-  gchar *rule; /* the rule that allowed the answer */
+  gchar *rule;       /* the rule that allowed the answer */
+  gchar *session_id; /* the login session the answer was allowed in */
 
   gulong changed_id;
   guint timeout_id;

@@ -60,6 +60,8 @@ answer_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_free (ap->rule);
   ap->rule = g_strdup (vpush_access_get_rule (access));
+  g_free (ap->session_id);
+  ap->session_id = g_strdup (vpush_access_get_session_id (access));
   post_answer (ap);
 }
 

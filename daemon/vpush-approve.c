@@ -30,6 +30,7 @@ approval_clear (gpointer data)
   g_clear_pointer (&ap->access, vpush_access_unref);
   g_free (ap->caller);
   g_free (ap->rule);
+  g_free (ap->session_id);
   g_clear_error (&ap->wait_error);
   g_clear_pointer (&ap->challenge, vpush_challenge_unref);
   g_clear_pointer (&ap->outcome, vpush_challenge_unref);
@@ -122,6 +123,10 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
   /* for a refusal, as in the policy's records, the rule that came closest: the one that
    * let the caller in, which does not cover the factor */
   const gchar *rule = ap->rule ? ap->rule : vpush_access_get_rule (ap->access);
+  /* the session as the policy's record has it: logind's, where a rule asked */
+  const gchar *session = ap->session_id ? ap->session_id
+                         : ap->access   ? vpush_access_get_session_id (ap->access)
+                                        : NULL;
 
   if (caller != NULL)
     pid = g_strdup_printf ("%u", caller->pid);
@@ -138,7 +143,7 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
       { VPUSH_LOG_FIELD_CALLER_UNIT, caller ? caller->unit : NULL, -1 },
       { VPUSH_LOG_FIELD_CALLER_APP, caller ? caller->app_id : NULL, -1 },
       { VPUSH_LOG_FIELD_CALLER_PID, pid, -1 },
-      { VPUSH_LOG_FIELD_CALLER_SESSION, caller ? caller->session : NULL, -1 },
+      { VPUSH_LOG_FIELD_CALLER_SESSION, session, -1 },
     };
 
     vpush_log_fields (G_LOG_LEVEL_MESSAGE, message_id, fields, G_N_ELEMENTS (fields),

@@ -173,6 +173,7 @@ struct _VpushAccess
   VpushAction action;
   VpushMatch match;
   VpushSessionState session;
+  gchar *session_id;
   gchar *rule;
 };
 
@@ -183,6 +184,7 @@ access_clear (gpointer data)
 
   g_clear_object (&access->bouncer);
   g_clear_object (&access->invocation);
+  g_free (access->session_id);
   g_free (access->rule);
 }
 
@@ -202,6 +204,12 @@ const gchar *
 vpush_access_get_rule (VpushAccess *access)
 {
   return access->rule;
+}
+
+const gchar *
+vpush_access_get_session_id (VpushAccess *access)
+{
+  return access->session_id;
 }
 
 gboolean
@@ -395,6 +403,7 @@ allow (GTask *task, const gchar *rule)
   access->action = auth->action;
   access->match = auth->match;
   access->session = auth->session;
+  access->session_id = g_strdup (auth->session_id ? auth->session_id : auth->caller->session);
   access->rule = g_strdup (rule);
   g_task_return_pointer (task, access, (GDestroyNotify)vpush_access_unref);
 }

@@ -28,6 +28,8 @@ typedef struct _VpushAccess VpushAccess;
 void vpush_access_unref (VpushAccess *access);
 const VpushCaller *vpush_access_get_caller (VpushAccess *access);
 const gchar *vpush_access_get_rule (VpushAccess *access);
+/* the login session the decision was taken with (logind's, else the caller's own) */
+const gchar *vpush_access_get_session_id (VpushAccess *access);
 /* Whether the current policy lets this caller do the same action on this factor. */
 gboolean vpush_access_allows_factor (VpushAccess *access, const VpushFactorRecord *factor);
 

@@ -499,6 +499,14 @@ def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, 
     assert client.approve({"transaction-id": txid}) == ch["sid"]
     record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
     assert record["VPUSH_CALLER_SESSION"] == "c1"
+    # the outcome records name the session the decision was taken in, too
+    record = [r for r in audit_records(daemon, MSGID_APPROVED)
+              if r.get("VPUSH_CHALLENGE") == ch["sid"]][-1]
+    assert record.get("VPUSH_CALLER_SESSION") == "c1", record
+    e = refused(client.approve, {"transaction-id": txid})
+    assert e.name == vt.ERR_ALREADY_RESPONDED, e
+    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_TRANSACTION=txid)
+    assert record.get("VPUSH_CALLER_SESSION") == "c1", record
 
 
 def test_match_transaction_id_refuses_challenge_sid(start_daemon, client, emulator):
