@@ -119,6 +119,7 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
   g_autofree gchar *what = NULL;
   g_autofree gchar *pid = NULL;
   VpushChallenge *c = ap->challenge ? ap->challenge : ap->outcome;
+  const gchar *txn = ap->transaction_id;
   const VpushCaller *caller = ap->access ? vpush_access_get_caller (ap->access) : NULL;
   /* for a refusal, as in the policy's records, the rule that came closest: the one that
    * let the caller in, which does not cover the factor */
@@ -128,6 +129,10 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
                          : ap->access   ? vpush_access_get_session_id (ap->access)
                                         : NULL;
 
+  /* as in the policy's records: the challenge's own transaction id, for a call by sid */
+  if (txn == NULL && c != NULL)
+    txn = vpush_challenge_get_hidden (c,
+                                      vpush_manager_get_config (ap->manager)->transaction_id_key);
   if (caller != NULL)
     pid = g_strdup_printf ("%u", caller->pid);
   {
@@ -137,7 +142,7 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
       { VPUSH_LOG_FIELD_RULE, rule, -1 },
       { VPUSH_LOG_FIELD_FACTOR, c ? c->factor_sid : ap->factor_sid, -1 },
       { VPUSH_LOG_FIELD_CHALLENGE, c ? c->sid : ap->challenge_sid, -1 },
-      { VPUSH_LOG_FIELD_TRANSACTION, ap->transaction_id, -1 },
+      { VPUSH_LOG_FIELD_TRANSACTION, txn, -1 },
       { VPUSH_LOG_FIELD_CALLER, ap->caller, -1 },
       { VPUSH_LOG_FIELD_CALLER_EXE, caller ? caller->exe : NULL, -1 },
       { VPUSH_LOG_FIELD_CALLER_UNIT, caller ? caller->unit : NULL, -1 },

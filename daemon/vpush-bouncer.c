@@ -320,6 +320,11 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
     who = g_strdup_printf ("unidentified caller %s",
                            g_dbus_method_invocation_get_sender (auth->invocation));
   requested (auth, &req_txn, &req_challenge, &req_factor);
+  /* a call by challenge sid decides on a challenge whose transaction id is known: with it,
+   * VPUSH_TRANSACTION finds every decision on the transaction */
+  if (req_txn == NULL && auth->challenge != NULL)
+    req_txn = vpush_challenge_get_hidden (
+        auth->challenge, vpush_manager_get_config (auth->manager)->transaction_id_key);
   /* a refused caller's own text: shortened in the message (the field keeps it whole) */
   if (req_txn != NULL && g_utf8_strlen (req_txn, -1) > TXN_SHOWN_MAX)
     {

@@ -345,6 +345,30 @@ RequireActiveSession=false
     assert record["VPUSH_CALLER_PID"] == str(os.getpid())
 
 
+def test_records_of_a_call_by_sid_name_the_transaction(start_daemon, client, emulator):
+    """A call by challenge sid decides on a challenge with a transaction id: its decision
+    and outcome records carry it, so that VPUSH_TRANSACTION finds every answer to it."""
+    daemon = start_daemon("""
+[Rule this-test]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=false
+Match=any
+""" % MY_EXE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    e = refused(client.deny, {"challenge-sid": ch["sid"]})
+    assert e.name == vt.ERR_ALREADY_RESPONDED, e
+    decision = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
+    approved = [r for r in audit_records(daemon, MSGID_APPROVED)
+                if r.get("VPUSH_CHALLENGE") == ch["sid"]]
+    failed = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
+    for record in (decision, approved[-1], failed):
+        assert record.get("VPUSH_TRANSACTION") == txid, record
+
+
 @pytest.mark.parametrize("stage", ["answer-sent", "waiting"])
 def test_stopping_records_the_outcome_of_a_call_under_way(stage, start_daemon, client, emulator):
     """vpushd stopping while an allowed approval is under way: its outcome is in the audit
