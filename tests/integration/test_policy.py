@@ -318,6 +318,20 @@ RequireActiveSession=false
     assert record["VPUSH_CALLER_PID"] == str(os.getpid())
     # not a Flatpak, and no systemd on the test machine
     assert "VPUSH_CALLER_APP" not in record
+    # README: the outcome, with the same fields but VPUSH_DECISION
+    outcome = [r for r in audit_records(daemon, MSGID_APPROVED)
+               if r.get("VPUSH_CHALLENGE") == ch["sid"]]
+    assert len(outcome) == 1, outcome
+    same = {k: v for k, v in record.items() if k not in ("MESSAGE", "MESSAGE_ID",
+                                                          "VPUSH_DECISION")}
+    assert {k: v for k, v in outcome[0].items()
+            if k not in ("MESSAGE", "MESSAGE_ID")} == same, (outcome, record)
+    # invalid arguments are no decision: nothing recorded
+    before = len(audit_records(daemon))
+    assert refused(client.approve, {"transaction-id": txid, "challenge-sid": ch["sid"]}).name \
+        == "org.freedesktop.DBus.Error.InvalidArgs"
+    client.refresh()  # a later call's records would be after this one's
+    assert len(audit_records(daemon)) == before
 
 
 def test_outcome_record_names_the_challenge(start_daemon, client, emulator):
