@@ -41,7 +41,8 @@ void vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *
 
 /* hidden_details[key] when it is a string, else NULL. */
 const gchar *vpush_challenge_get_hidden (VpushChallenge *challenge, const gchar *key);
-/* Now, unix seconds: by the API's Date this copy came with plus the time since, or
+/* Now, unix seconds: the latest the API's clock can read by the Date this copy came with
+ * (a fetch's or a list's) and the time since, or
  * local_now (the machine's clock, as corrected) when that is later or there was none. */
 gint64 vpush_challenge_now (VpushChallenge *challenge, gint64 local_now);
 

@@ -455,6 +455,28 @@ test_record_rejected (void)
 /* vpush_time_format() writes the text itself: what GDateTime's "%Y-%m-%dT%H:%M:%SZ" gives with
  * the year in four digits (RFC 3339), over the whole range GDateTime takes, and
  * vpush_time_parse() reads it back to the second */
+/* The API's clock as a copy knows it: Date has whole seconds, so the API's clock may read
+ * up to a second more than it said, and the time since counts in full seconds up */
+static void
+test_api_clock (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = map (NULL, NULL, &error);
+  const gint64 date = 1800000000;
+
+  g_assert_no_error (error);
+  /* no Date: the machine's clock */
+  g_assert_cmpint (vpush_challenge_now (challenge, date - 300), ==, date - 300);
+
+  /* Date said D half a second ago: the API's clock reads less than D + 2 */
+  challenge->api_date = date;
+  challenge->api_date_mono = g_get_monotonic_time () - G_USEC_PER_SEC / 2;
+  g_assert_cmpint (vpush_challenge_now (challenge, date - 300), >=, date + 2);
+  g_assert_cmpint (vpush_challenge_now (challenge, date - 300), <=, date + 3);
+  /* a machine clock ahead of it wins */
+  g_assert_cmpint (vpush_challenge_now (challenge, date + 60), ==, date + 60);
+}
+
 static void
 test_time_format (void)
 {
@@ -543,6 +565,7 @@ main (int argc, char **argv)
   g_test_add_func ("/challenge/hidden-details", test_hidden_details);
   g_test_add_func ("/challenge/other-members", test_other_members);
   g_test_add_func ("/challenge/not-an-object", test_not_an_object);
+  g_test_add_func ("/challenge/api-clock", test_api_clock);
   g_test_add_func ("/challenge/time-format", test_time_format);
   g_test_add_func ("/challenge/time-parse", test_time_parse);
   g_test_add_func ("/factor-record/sid-is-valid", test_sid_is_valid);
