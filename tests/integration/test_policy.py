@@ -208,15 +208,16 @@ def audit_records(daemon, message_id=MSGID_DECISION):
     return records
 
 
-def last_audit(daemon, **expected):
+def last_audit(daemon, message_id=MSGID_DECISION, **expected):
     """The last audit record with the expected fields (None: field absent)."""
     def find():
-        for record in reversed(audit_records(daemon)):
+        for record in reversed(audit_records(daemon, message_id)):
             if all(record.get(k) == v for k, v in expected.items()):
                 return record
         return None
     # the log is written by another process: give it a moment
-    return vt.wait_until(find, 5, what="an audit record with %s" % expected, pump=False)
+    return vt.wait_until(find, 5 * vt.SLOWDOWN, what="an audit record with %s" % expected,
+                         pump=False)
 
 
 def challenge(emulator, factor, txid=None, **kw):
@@ -319,6 +320,8 @@ RequireActiveSession=false
     # not a Flatpak, and no systemd on the test machine
     assert "VPUSH_CALLER_APP" not in record
     # README: the outcome, with the same fields but VPUSH_DECISION
+    # written after the reply
+    last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
     outcome = [r for r in audit_records(daemon, MSGID_APPROVED)
                if r.get("VPUSH_CHALLENGE") == ch["sid"]]
     assert len(outcome) == 1, outcome
@@ -376,10 +379,9 @@ Match=any
     e = refused(client.deny, {"challenge-sid": ch["sid"]})
     assert e.name == vt.ERR_ALREADY_RESPONDED, e
     decision = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
-    approved = [r for r in audit_records(daemon, MSGID_APPROVED)
-                if r.get("VPUSH_CHALLENGE") == ch["sid"]]
+    approved = last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
     failed = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
-    for record in (decision, approved[-1], failed):
+    for record in (decision, approved, failed):
         assert record.get("VPUSH_TRANSACTION") == txid, record
 
 
@@ -538,8 +540,7 @@ def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, 
     record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
     assert record["VPUSH_CALLER_SESSION"] == "c1"
     # the outcome records name the session the decision was taken in, too
-    record = [r for r in audit_records(daemon, MSGID_APPROVED)
-              if r.get("VPUSH_CHALLENGE") == ch["sid"]][-1]
+    record = last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
     assert record.get("VPUSH_CALLER_SESSION") == "c1", record
     e = refused(client.approve, {"transaction-id": txid})
     assert e.name == vt.ERR_ALREADY_RESPONDED, e
