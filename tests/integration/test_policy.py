@@ -408,10 +408,14 @@ RequireActiveSession=false
             # the call's poll is held: it is allowed in, and waits
             emulator.fault(r"/Challenges\Z", action="delay", seconds=600, method="GET",
                            when="before")
+        allowed = daemon.log_text().count("approve allowed for ")
         call = vt.PendingCall(client, "ApproveChallenge",
                               vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
         vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
                       what="the request held")
+        # the request held may be the enrollment's first poll: the approval must be in
+        vt.wait_until(lambda: daemon.log_text().count("approve allowed for ") > allowed,
+                      10 * vt.SLOWDOWN, what="the approval to be let in", pump=False)
         assert not call.done
         assert daemon.stop() == 0
     finally:
