@@ -518,41 +518,39 @@ class ScriptedPushServer:
         self.httpd.server_close()
 
 
+def resume_points(started, responses):
+    """The Last-Event-ID of each connection vpushd makes to a push server that answers
+    them with responses, in turn (None: none sent)."""
+    server = ScriptedPushServer(responses)
+    try:
+        started(server.url)
+        vt.wait_until(lambda: len(server.seen) >= len(responses), 30 * vt.SLOWDOWN,
+                      what="%d connections to the push server" % len(responses))
+    finally:
+        server.close()
+    return server.seen[:len(responses)]
+
+
 def test_resume_point_kept_only_when_usable(started, client):
     """The id to resume from is sent back after a reconnect, but not one longer than any
     server's (256 characters: it would make the request huge), and not after the server
     refused a request: the next connection starts afresh (its poll finds what came
     meanwhile)."""
-    server = ScriptedPushServer([
+    assert resume_points(started, [
         (200, b"id: " + b"x" * 300 + b"\ndata: {}\n\n"),   # too long to keep
         (200, b"id: abc\ndata: {}\n\n"),                  # kept
         (500, b""),                                         # resumed, refused
         (200, b""),
-    ])
-    try:
-        started(server.url)
-        vt.wait_until(lambda: len(server.seen) >= 4, 30 * vt.SLOWDOWN,
-                      what="four connections to the push server")
-    finally:
-        server.close()
-    assert server.seen[:4] == [None, None, "abc", None], server.seen
-
+    ]) == [None, None, "abc", None]
 
 
 def test_resume_point_follows_the_sse_spec(started, client):
     """WHATWG SSE: the last event id moves at the blank line that ends an event, so an
     event the stream cut off is not skipped by the resume; an id with no data still moves
     it; an empty id field clears it, and the next request sends no Last-Event-ID."""
-    server = ScriptedPushServer([
+    assert resume_points(started, [
         (200, b"id: a\ndata: {}\n\nid: b\n: ping\ndata: {}\n"),   # b cut off
         (200, b"id: c\n\n"),                                         # no data, still c
         (200, b"id\n\n"),                                            # cleared
         (200, b""),
-    ])
-    try:
-        started(server.url)
-        vt.wait_until(lambda: len(server.seen) >= 4, 30 * vt.SLOWDOWN,
-                      what="four connections to the push server")
-    finally:
-        server.close()
-    assert server.seen[:4] == [None, "a", "c", None], server.seen
+    ]) == [None, "a", "c", None]
