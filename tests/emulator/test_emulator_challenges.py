@@ -322,8 +322,10 @@ def test_pagination(emu, dev, clock):
     {"PageSize": "0"}, {"PageSize": "1001"}, {"PageSize": "x"}, {"Page": "-1"},
     {"Order": "up"}, {"Status": "done"}, {"PageToken": "nonsense"}, {"FactorSid": "YF1"},
     {"PageSize": "5_0"}, {"PageSize": " 5"}, {"PageSize": "+5"}, {"Page": "0x1"},
+    {"PageSize": ""}, {"Page": ""}, {"Order": ""}, {"Status": ""},
 ], ids=["size-0", "size-1001", "size-text", "page-neg", "order", "status", "token", "factor",
-        "size-underscore", "size-space", "size-plus", "page-hex"])
+        "size-underscore", "size-space", "size-plus", "page-hex", "size-empty", "page-empty",
+        "order-empty", "status-empty"])
 def test_list_bad_params(emu, dev, query):
     r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, **query})
     assert r.status == 400 and r.json["code"] in (60306, 60362), r

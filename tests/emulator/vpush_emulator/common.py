@@ -110,8 +110,9 @@ def fetch_challenge(req):
 
 def _int_param(query, name, default, lo, hi):
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    # an empty value is not an integer (OpenAPI), as an empty Status is not an enum value
     if not is_integer_text(raw):
         raise ApiError(400, 60306, f"{name} must be an integer")
     value = int(raw, 10)
@@ -194,7 +195,7 @@ def list_challenges(req):
     q = req.query
     factor_sid = q.get("FactorSid")
     status = q.get("Status")
-    order = q.get("Order") or "asc"
+    order = q.get("Order", "asc")
     if factor_sid is not None and not is_sid("YF", factor_sid):
         raise ApiError(400, 60362)
     if status is not None and status not in ("pending", "expired", "approved", "denied"):
