@@ -137,6 +137,8 @@ BAD_ANSWER = {
     "alg-missing": (dict(header={"typ": "JWT"}), 400, 60306),
     "typ-missing": (dict(header={"alg": "ES256"}), 400, 60306),
     "typ-jws": (dict(header={"typ": "JWS", "alg": "ES256"}), 400, 60306),
+    "crit": (dict(header={"typ": "JWT", "alg": "ES256", "crit": ["b64"], "b64": True}),
+             400, 60306),
 }
 
 

@@ -22,6 +22,8 @@ BAD_JWT = {
     "cty-wrong": dict(header={"cty": "twilio-pba;v=2"}),
     "cty-missing": dict(header={"cty": None}),
     "typ-wrong": dict(header={"typ": "JWS"}),
+    "crit-exp": dict(header={"crit": ["exp"]}),
+    "crit-unknown": dict(header={"crit": ["x-twilio"], "x-twilio": 1}),
     "kid-unknown": dict(header={"kid": "CR" + "0" * 32}),
     "kid-missing": dict(header={"kid": None}),
     "bad-signature": dict(key="OTHER"),

@@ -18,6 +18,9 @@ from .util import ApiError, b64std_decode, b64url_decode
 ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 MAX_LIFETIME = 600     # exp - nbf
+# RFC 7515 §4.1.11: a JWS whose "crit" names an extension the recipient does not
+# understand is invalid; neither the SDKs nor the protocol doc use one, so none is
+CRIT_REFUSED = "JWT header has crit (no JWS extension is understood)"
 
 
 def _no_constant(name):
@@ -163,6 +166,8 @@ def check_device_jwt(store, user, jwt):
         raise unauthorized("JWT cty must be twilio-pba;v=1")
     if h.get("typ") != "JWT":
         raise unauthorized("JWT typ must be JWT")
+    if "crit" in h:
+        raise unauthorized(CRIT_REFUSED)
     kid = h.get("kid")
     factor = store.by_credential.get(kid) if isinstance(kid, str) else None
     if factor is None:
@@ -231,6 +236,8 @@ def check_answer(key, auth_payload, expected, fields):
         raise malformed("AuthPayload alg must be ES256")
     if jws.header.get("typ") != "JWT":
         raise malformed("AuthPayload typ must be JWT")
+    if "crit" in jws.header:
+        raise malformed("AuthPayload " + CRIT_REFUSED)
     if not jws.verify(key):
         raise bad("AuthPayload signature does not verify with the factor key")
     p = jws.payload
