@@ -3,6 +3,7 @@
 import email.utils
 import json
 import time
+import urllib.parse
 
 import pytest
 
@@ -93,6 +94,23 @@ def test_access_token_defaults(emu):
     assert r.json["entity_identity"] == "someone-123"
     assert r.json["factor_friendly_name"] == "My desktop"
     assert isinstance(r.json["token"], str) and len(r.json["token"]) > 20
+
+
+def test_access_token_url_fetches_it(emu):
+    """Its `url` names a resource the document has (FetchAccessToken): the same token."""
+    r = emu.backend("POST", emu.svc_path() + "/AccessTokens",
+                    {"Identity": "someone-123", "FactorType": "push"})
+    assert r.status == 201
+    path = urllib.parse.urlsplit(r.json["url"]).path
+    assert path == f"{emu.svc_path()}/AccessTokens/{r.json['sid']}"
+    fetched = emu.backend("GET", path)
+    assert fetched.status == 200 and fetched.json == r.json, fetched
+    other = emu.backend("POST", "/v2/Services", {"FriendlyName": "other"}).json["sid"]
+    assert_error(emu.backend("GET", f"/v2/Services/{other}/AccessTokens/{r.json['sid']}"),
+                 404, 20404)
+    assert_error(emu.backend("GET", f"{emu.svc_path()}/AccessTokens/YK{'0' * 32}"), 404, 20404)
+    dev = Device(emu).enroll()
+    assert_error(emu.request("GET", path, auth=dev.auth()), 401, 20003)
 
 
 @pytest.mark.parametrize("form", [

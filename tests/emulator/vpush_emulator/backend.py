@@ -63,6 +63,19 @@ def create_access_token(req):
     return Response(201, store.render_access_token(tok))
 
 
+def fetch_access_token(req):
+    """The resource an access token's `url` names (OpenAPI FetchAccessToken)."""
+    store = req.store
+    svc = service(req)
+    sid = req.params["sid"]
+    if not is_sid("YK", sid):
+        raise ApiError(404, 20404, "access token not found")
+    for tok in store.access_tokens.values():
+        if tok.sid == sid and tok.service_sid == svc.sid:
+            return Response(200, store.render_access_token(tok))
+    raise ApiError(404, 20404, "access token not found")
+
+
 def list_factors(req):
     store = req.store
     ent = entity(req)

@@ -33,6 +33,8 @@ ROUTES = [(re.compile(rx + r"\Z"), methods) for rx, methods in [
     (r"/v2/Services/(?P<svc>[^/]+)", {"GET": (backend.fetch_service, {BACKEND, DEVICE})}),
     (r"/v2/Services/(?P<svc>[^/]+)/AccessTokens",
      {"POST": (backend.create_access_token, {BACKEND})}),
+    (r"/v2/Services/(?P<svc>[^/]+)/AccessTokens/(?P<sid>[^/]+)",
+     {"GET": (backend.fetch_access_token, {BACKEND})}),
     (_E + r"/Factors", {"POST": (device.create_factor, {ACCESS}),
                         "GET": (backend.list_factors, {BACKEND})}),
     (_E + r"/Factors/(?P<sid>[^/]+)", {"POST": (device.update_factor, {DEVICE}),
