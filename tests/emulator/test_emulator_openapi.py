@@ -429,3 +429,76 @@ def test_openapi_spec_location(monkeypatch):
     p = openapi.default_spec_path()
     assert p.endswith(os.path.join("shared", "spec", "twilio_verify_v2.json"))
     assert os.path.exists(p)
+
+
+def test_openapi_protocol_shapes():
+    """Strict mode checks the properties the document leaves without a type as the
+    protocol doc describes them (§3.1, §3.5); Twilio's examples, non-strict, still pass."""
+    store = Store()
+    svc = store.add_service("shapes")
+    path = _pending_challenge_in(store, svc)
+    good = store.render_challenge(store.challenges[path.rsplit("/", 1)[1]])
+    SPEC.check_response("GET", path, 200, good)
+    with_date = {**good, "details": {**good["details"], "date": good["date_created"]},
+                 "hidden_details": {"txn": "t-1"}, "metadata": {"os": "Linux"}}
+    SPEC.check_response("GET", path, 200, with_date)
+    for bad, what in (
+            ({"details": {"fields": []}}, "$.details: property 'message' is missing"),
+            ({"details": {"message": "m", "fields": [{"label": "l", "value": 5}]}},
+             "$.details.fields[0].value: expected string"),
+            ({"details": {"message": "m", "fields": [], "extra": 1}}, "'extra' is not in"),
+            ({"details": {"message": "m", "fields": [], "date": "today"}}, "'today'"),
+            ({"details": None}, "$.details: null"),
+            ({"hidden_details": {"txn": 1}}, "$.hidden_details.txn: expected string"),
+            ({"hidden_details": ["txn"]}, "$.hidden_details: expected object"),
+            ({"metadata": {"os": None}}, "$.metadata.os: null")):
+        with pytest.raises(AssertionError) as exc:
+            SPEC.check_response("GET", path, 200, {**good, **bad})
+        assert what in str(exc.value), (bad, str(exc.value))
+    factor_path = f"/v2/Services/{svc.sid}/Entities/user-1234/Factors"
+    config = {"sdk_version": "1", "app_id": "a", "notification_platform": "none",
+              "notification_token": None, "credential_sid": "CR" + "c" * 32}
+    factor = {"sid": "YF" + "b" * 32, "account_sid": store.account_sid, "service_sid": svc.sid,
+              "entity_sid": "YE" + "e" * 32, "identity": "user-1234",
+              "binding": {"alg": "ES256", "public_key": "MFkw"}, "options": None,
+              "date_created": "2026-01-01T00:00:00Z", "date_updated": "2026-01-01T00:00:00Z",
+              "friendly_name": "f", "status": "unverified", "factor_type": "push",
+              "config": config, "metadata": None, "url": "http://127.0.0.1:1/f"}
+    SPEC.check_response("POST", factor_path, 201, factor)
+    for bad, what in (
+            ({"config": {**config, "credential_sid": None}}, "credential_sid: null"),
+            ({"config": {k: v for k, v in config.items() if k != "credential_sid"}},
+             "'credential_sid' is missing"),
+            ({"config": {**config, "notification_platform": "FCM"}}, "'FCM' is not one of"),
+            ({"binding": {"alg": "ES384", "public_key": "MFkw"}}, "'ES384' is not one of"),
+            ({"metadata": {"n": 1}}, "$.metadata.n: expected string")):
+        with pytest.raises(AssertionError) as exc:
+            SPEC.check_response("POST", factor_path, 201, {**factor, **bad})
+        assert what in str(exc.value), (bad, str(exc.value))
+
+
+def _pending_challenge_in(store, svc):
+    with store.lock:
+        ent = store.entity(svc.sid, "user-1234", create=True)
+        now = int(store.now())
+        ch = store.add_challenge(service_sid=svc.sid, entity=ent, factor_sid="YF" + "b" * 32,
+                                 created=now, updated=now, expires=now + 300, message="m",
+                                 fields=[], hidden=None)
+    return f"/v2/Services/{svc.sid}/Entities/user-1234/Challenges/{ch.sid}"
+
+
+def test_answer_shapes_checked(inproc, monkeypatch):
+    """A challenge whose hidden_details holds a number (protocol doc §3.5: strings) is a
+    nonconforming answer: 500, kept."""
+    srv, svc = inproc
+    store = srv.store
+    auth = basic(store.account_sid, store.auth_token)
+    path = _pending_challenge(srv, svc)
+    assert _get(srv, path, auth)[0] == 200
+    render = store.render_challenge
+    monkeypatch.setattr(store, "render_challenge",
+                        lambda ch: {**render(ch), "hidden_details": {"n": 1}})
+    status, body = _get(srv, path, auth)
+    assert status == 500 and body["code"] == 20500, body
+    entry = _get(srv, "/_emulator/conformance")[1]["requests"][-1]
+    assert "$.hidden_details.n: expected string" in entry["error"], entry

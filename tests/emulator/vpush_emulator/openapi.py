@@ -7,8 +7,10 @@ $VPUSH_OPENAPI. In responses the checker is stricter than OpenAPI in what our em
 promises: date-time is exactly YYYY-MM-DDTHH:MM:SSZ, uri is absolute http(s), and (by
 default) objects may carry only the properties the schema declares and must carry all of
 them. In requests a date-time is any RFC 3339 date-time, as OpenAPI has it, and the path's
-parameters are checked too. Schemas without a type (config, details, metadata, …) accept
-any JSON value."""
+parameters are checked too. The properties the document leaves without a type are checked,
+in strict mode, as the protocol doc describes them (PROTOCOL_SHAPES: a challenge's details,
+hidden_details and metadata, a factor's config, binding and metadata); other schemas
+without a type accept any JSON value."""
 
 import base64
 import datetime
@@ -36,6 +38,43 @@ ERROR_SCHEMA = {
 
 
 NOT_GIVEN = object()     # an argument not passed, where None means "absent"
+
+# What the protocol doc says of the properties the OpenAPI document leaves without a
+# type; applied in strict mode only (Twilio's examples show TOTP factors, and push ones
+# without config.credential_sid). Properties in x-optional may be absent.
+_STRING_MAP = {"type": "object", "nullable": True, "additionalProperties": {"type": "string"}}
+_PUSH_CONFIG = {   # §3.1: what the SDKs map; credential_sid is required (the JWT's kid)
+    "type": "object",
+    "properties": {
+        "sdk_version": {"type": "string"},
+        "app_id": {"type": "string"},
+        "notification_platform": {"type": "string", "enum": ["apn", "fcm", "none"]},
+        "notification_token": {"type": "string", "nullable": True},
+        "credential_sid": {"type": "string", "pattern": "^CR[0-9a-fA-F]{32}$"},
+    },
+}
+PROTOCOL_SHAPES = {
+    "verify.v2.service.entity.challenge": {
+        # §3.5: details has message, optional date, fields of {label, value} strings;
+        # hidden_details an object of strings (iOS requires string values)
+        "details": {"type": "object", "x-optional": ["date"], "properties": {
+            "message": {"type": "string"},
+            "date": {"type": "string", "format": "date-time"},
+            "fields": {"type": "array", "items": {"type": "object", "properties": {
+                "label": {"type": "string"}, "value": {"type": "string"}}}},
+        }},
+        "hidden_details": _STRING_MAP,
+        "metadata": _STRING_MAP,
+    },
+    "verify.v2.service.entity.factor": {"config": _PUSH_CONFIG, "metadata": _STRING_MAP},
+    "verify.v2.service.entity.new_factor": {
+        "config": _PUSH_CONFIG,
+        "metadata": _STRING_MAP,
+        # §3.1, §4: binding returned on create, the key as sent
+        "binding": {"type": "object", "properties": {
+            "alg": {"type": "string", "enum": ["ES256"]}, "public_key": {"type": "string"}}},
+    },
+}
 
 
 class ConformanceError(AssertionError):
@@ -106,6 +145,12 @@ class Spec:
             literal = sum(1 for seg in template.split("/") if seg and "{" not in seg)
             self._routes.append((literal, re.compile(regex), template, item))
         self._routes.sort(key=lambda r: -r[0])
+        # the protocol doc's shapes, by the identity of the property schemas they refine
+        self._shapes = {}
+        for name, props in PROTOCOL_SHAPES.items():
+            declared = self.doc["components"]["schemas"][name]["properties"]
+            for prop, shape in props.items():
+                self._shapes[id(declared[prop])] = shape
 
     # --- lookup -----------------------------------------------------------------------
     def operation(self, method, path):
@@ -151,6 +196,8 @@ class Spec:
         return errors
 
     def _check(self, schema, value, where, strict, errors):
+        if strict:
+            schema = self._shapes.get(id(schema), schema)
         schema = self.resolve(schema)
         if not isinstance(schema, dict):
             return
@@ -205,15 +252,20 @@ class Spec:
                     if not isinstance(v, str) or not _is_uri(v):
                         errors.append(f"{where}.{k}: {v!r} is not an absolute URI")
             props = schema.get("properties")
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict):
+                for k, v in value.items():
+                    if props is None or k not in props:
+                        self._check(extra, v, f"{where}.{k}", strict, errors)
             if props is not None:
                 for k, v in value.items():
                     if k in props:
                         self._check(props[k], v, f"{where}.{k}", strict, errors)
-                    elif strict and not schema.get("additionalProperties"):
+                    elif strict and not extra:
                         errors.append(f"{where}: property {k!r} is not in the schema")
                 if strict:
                     for k in props:
-                        if k not in value:
+                        if k not in value and k not in schema.get("x-optional", ()):
                             errors.append(f"{where}: property {k!r} is missing")
                 for k in schema.get("required", ()):
                     if k not in value:
