@@ -477,6 +477,42 @@ def test_openapi_protocol_shapes():
         assert what in str(exc.value), (bad, str(exc.value))
 
 
+def test_openapi_response_headers_checker():
+    """check_response_headers: one RFC 1123 Date, a Content-Type of the response's media
+    types with a body and none without, and no Twilio-… header the operation does not
+    document for that status."""
+    svc = "/v2/Services/VA" + "a" * 32
+    one = svc + "/Entities/user-1234/Challenges/YC" + "c" * 32
+    date = ("Date", "Thu, 26 Nov 2026 16:11:44 GMT")
+    json_type = ("Content-Type", "application/json")
+    fields = ("Twilio-Verify-Signature-Fields", "sid,status")
+    SPEC.check_response_headers("GET", one, 200, [date, json_type, fields], True)
+    SPEC.check_response_headers("GET", one, 200, [date, ("content-type",
+                                                         "application/json; charset=utf-8")],
+                                True)
+    SPEC.check_response_headers("DELETE", svc + "/Entities/user-1234/Factors/YF" + "f" * 32,
+                                204, [date], False)
+    SPEC.check_response_headers("GET", "/v2/Nothing", 404, [date, json_type], True)
+    for method, path, status, headers, body, what in (
+            ("GET", one, 200, [json_type], True, "Date []"),
+            ("GET", one, 200, [date, date, json_type], True, "is not one RFC 1123"),
+            ("GET", one, 200, [("Date", "2026-11-26T16:11:44Z"), json_type], True, "Date"),
+            ("GET", one, 200, [("Date", "Thu, 26 Nov 2026 16:11:44 +0000"), json_type], True,
+             "Date"),
+            ("GET", one, 200, [date], True, "Content-Type []"),
+            ("GET", one, 200, [date, ("Content-Type", "text/html")], True, "text/html"),
+            ("GET", one, 401, [date, ("Content-Type", "text/plain")], True, "text/plain"),
+            ("DELETE", svc + "/Entities/user-1234/Factors/YF" + "f" * 32, 204,
+             [date, json_type], False, "without a body"),
+            ("GET", one[:one.rindex("/")], 200, [date, json_type, fields], True,
+             "'twilio-verify-signature-fields' is not the operation's"),
+            ("GET", one, 404, [date, json_type, fields], True, "is not the operation's"),
+            ("POST", one, 200, [date, json_type, fields], True, "is not the operation's")):
+        with pytest.raises(AssertionError) as exc:
+            SPEC.check_response_headers(method, path, status, headers, body)
+        assert what in str(exc.value), (headers, str(exc.value))
+
+
 def _pending_challenge_in(store, svc):
     with store.lock:
         ent = store.entity(svc.sid, "user-1234", create=True)
@@ -485,6 +521,30 @@ def _pending_challenge_in(store, svc):
                                  created=now, updated=now, expires=now + 300, message="m",
                                  fields=[], hidden=None)
     return f"/v2/Services/{svc.sid}/Entities/user-1234/Challenges/{ch.sid}"
+
+
+def test_answer_headers_checked(inproc, monkeypatch):
+    """A header the document does not give the operation (the signature-fields header on a
+    list) makes the answer nonconforming: 500, kept."""
+    srv, svc = inproc
+    store = srv.store
+    auth = basic(store.account_sid, store.auth_token)
+    path = _pending_challenge(srv, svc)
+    listing = path.rsplit("/", 1)[0]
+    assert _get(srv, listing, auth)[0] == 200
+    assert _get(srv, "/_emulator/conformance")[1]["total"] == 0
+    real = server.common.list_challenges
+
+    def with_header(req):
+        resp = real(req)
+        resp.headers.append(("Twilio-Verify-Signature-Fields", "sid"))
+        return resp
+    monkeypatch.setitem(server.route(listing)[0], "GET", (with_header, {"backend"}))
+    status, body = _get(srv, listing, auth)
+    assert status == 500 and body["code"] == 20500, body
+    entry = _get(srv, "/_emulator/conformance")[1]["requests"][-1]
+    assert (entry["kind"], entry["status"]) == ("response", 200), entry
+    assert "twilio-verify-signature-fields" in entry["error"], entry
 
 
 def test_answer_shapes_checked(inproc, monkeypatch):

@@ -75,6 +75,8 @@ PROTOCOL_SHAPES = {
             "alg": {"type": "string", "enum": ["ES256"]}, "public_key": {"type": "string"}}},
     },
 }
+IMF_FIXDATE_RE = re.compile(r"\A(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|"
+                            r"Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT\Z")
 
 
 class ConformanceError(AssertionError):
@@ -445,6 +447,40 @@ class Spec:
         if missing:
             raise ConformanceError(f"{method} {path}: Twilio-Verify-Signature-Fields names "
                                    f"{missing}, not in the body")
+
+    def check_response_headers(self, method, path, status, headers, has_body):
+        """Raise ConformanceError unless the answer's headers (a list of (name, value)) are
+        ones the document allows: a `Date` in RFC 1123 form (IMF-fixdate, as protocol doc
+        §2.2 has the SDKs parse it; §6 needs it on a 401), a Content-Type that is one of
+        the response's media types when there is a body and none without, and no
+        Twilio-… header the operation does not document for that status (a client reads
+        Twilio-Verify-Signature-Fields, §3.5: only FetchChallenge has it)."""
+        errors = []
+        by_name = {}
+        for name, value in headers:
+            by_name.setdefault(name.lower(), []).append(value)
+        dates = by_name.get("date", [])
+        if len(dates) != 1 or not IMF_FIXDATE_RE.match(dates[0]):
+            errors.append(f"Date {dates!r} is not one RFC 1123 date in GMT")
+        documented = {}
+        media = {"application/json"}
+        if status < 400:
+            template, op = self.operation(method, path)
+            resp = op.get("responses", {}).get(str(status)) or {}
+            documented = {k.lower() for k in resp.get("headers", {})}
+            media = {k.lower() for k in resp.get("content", {})}
+        types = by_name.get("content-type", [])
+        if has_body:
+            kinds = [t.split(";")[0].strip().lower() for t in types]
+            if len(kinds) != 1 or kinds[0] not in media:
+                errors.append(f"Content-Type {types!r}, not one of {sorted(media)}")
+        elif types:
+            errors.append(f"Content-Type {types!r} on an answer without a body")
+        for name in by_name:
+            if name.startswith("twilio-") and name not in documented:
+                errors.append(f"header {name!r} is not the operation's for {status}")
+        if errors:
+            raise ConformanceError(f"{method} {path} -> {status}: headers: " + "; ".join(errors))
 
     def check_response(self, method, path, status, body, strict=True):
         """Raise ConformanceError unless `body` (parsed JSON, or None for no body)

@@ -104,21 +104,27 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status, body=None, headers=(), ctype="application/json", date=None):
+    def _head_fields(self, status, headers=(), ctype="application/json", date=None):
+        """The answer's header fields but Content-Length, as _send writes them (and
+        --check-openapi checks them)."""
+        fields = [("Date", date or self.date_time_string()), ("Server", "vpush-emulator")]
+        if status != 204:
+            fields.append(("Content-Type", ctype))
+        return fields + list(headers)
+
+    def _send(self, status, body=None, headers=(), ctype="application/json", date=None,
+              fields=None):
         if isinstance(body, (dict, list)):
             data = json_dumps(body).encode("utf-8")
         elif isinstance(body, str):
             data = body.encode("utf-8")
         else:
             data = body or b""
-        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-                 f"Date: {date or self.date_time_string()}",
-                 "Server: vpush-emulator"]
-        if status != 204:
-            lines.append(f"Content-Type: {ctype}")
-            lines.append(f"Content-Length: {len(data)}")
-        for k, v in headers:
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+        for k, v in fields or self._head_fields(status, headers, ctype, date):
             lines.append(f"{k}: {v}")
+            if k == "Content-Type":
+                lines.append(f"Content-Length: {len(data)}")
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -296,9 +302,12 @@ class Handler(BaseHTTPRequestHandler):
             if status == 401:
                 extra = [("WWW-Authenticate", 'Basic realm="Twilio API"')]
         spec = self.server.spec
+        fields = None
         if spec is not None:
             try:
                 spec.check_response(method, path, status, out)
+                fields = self._head_fields(status, extra)
+                spec.check_response_headers(method, path, status, fields, out is not None)
                 if own_fields:
                     # a list a test set may name fields the body lacks on purpose
                     for name, value in extra:
@@ -313,6 +322,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, out, extra = 500, {"code": 20500, "message": f"emulator bug: {exc}",
                                            "more_info": "https://www.twilio.com/docs/errors/20500",
                                            "status": 500}, []
+                fields = None
         with store.lock:
             store.log_request({"method": method, "path": path, "query": raw_query,
                                "status": status, "auth": kind,
@@ -339,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 self.close_connection = True   # the client gave up while it was held
             return
-        self._send(status, out, extra)
+        self._send(status, out, extra, fields=fields)     # the fields checked, if any
 
     def _authenticate(self, req, creds, allowed):
         store = req.store
