@@ -259,6 +259,9 @@ def test_resend_notification(emu, dev):
     c = emu.create_challenge(dev.identity, dev.sid).json
     r = emu.backend("POST", f"{dev.base}/Challenges/{c['sid']}/Notifications", {"Ttl": "150"})
     assert r.status == 201 and r.json["ttl"] == 150 and r.json["challenge_sid"] == c["sid"]
+    for ttl in ("", "301", "-1", "1_0"):
+        assert_error(emu.backend("POST", f"{dev.base}/Challenges/{c['sid']}/Notifications",
+                                 {"Ttl": ttl}), 400, 60306)
 
 
 # --- listing and pagination -----------------------------------------------------------------

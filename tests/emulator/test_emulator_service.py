@@ -121,10 +121,11 @@ def test_access_token_url_fetches_it(emu):
     {"Identity": "someone-123", "FactorType": "push", "Ttl": "301"},
     {"Identity": "someone-123", "FactorType": "push", "Ttl": "abc"},
     {"Identity": "someone-123", "FactorType": "push", "Ttl": "1_00"},
+    {"Identity": "someone-123", "FactorType": "push", "Ttl": ""},
     {"Identity": "short", "FactorType": "push"},
     {"Identity": "has space 123", "FactorType": "push"},
 ], ids=["no-identity", "no-type", "totp", "ttl-59", "ttl-301", "ttl-text", "ttl-underscore",
-        "identity-short", "identity-space"])
+        "ttl-empty", "identity-short", "identity-space"])
 def test_access_token_rejected(emu, form):
     assert_error(emu.backend("POST", emu.svc_path() + "/AccessTokens", form), 400, 60305)
 

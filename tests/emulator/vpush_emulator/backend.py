@@ -52,7 +52,7 @@ def create_access_token(req):
     if friendly is not None and len(friendly) > 64:
         raise ApiError(400, 60305, "FactorFriendlyName is longer than 64 characters")
     ttl = 60
-    if form.get("Ttl") not in (None, ""):
+    if form.get("Ttl") is not None:       # an empty one is no integer (OpenAPI)
         if not is_integer_text(form.get("Ttl")):
             raise ApiError(400, 60305, "Ttl must be an integer")
         ttl = int(form.get("Ttl"), 10)
@@ -159,7 +159,7 @@ def create_notification(req):
     if ch.status != "pending":
         raise ApiError(400, 60306, "challenge is not pending")
     ttl = 300
-    if req.form.get("Ttl") not in (None, ""):
+    if req.form.get("Ttl") is not None:
         if not is_integer_text(req.form.get("Ttl")):
             raise ApiError(400, 60306, "Ttl must be an integer")
         ttl = int(req.form.get("Ttl"), 10)
