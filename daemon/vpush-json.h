@@ -21,4 +21,31 @@ G_BEGIN_DECLS
  * json-glib's to judge. */
 gboolean vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error);
 
+/* An item of a list that vpush_json_check_list() left out */
+typedef struct
+{
+  guint index; /* its place in the list */
+  gsize start; /* its text in the text checked: [start, end) */
+  gsize end;
+  gchar *text; /* that text, as sent: not for json-glib (see vpush_json_defuse()) */
+  gchar *why;  /* the first escape json-glib would misread */
+} VpushJsonDropped;
+
+void vpush_json_dropped_free (VpushJsonDropped *dropped);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushJsonDropped, vpush_json_dropped_free)
+
+/* vpush_json_check() of an object whose member key is a list, where a \u0000 escape or
+ * half a surrogate pair (JSON, which json-glib misreads) inside one item costs that item
+ * only: each such item becomes null in the text returned (a new string, *out_len bytes,
+ * which passes vpush_json_check()) and is added to dropped (VpushJsonDropped) with its
+ * place. NULL and error for all vpush_json_check() refuses, those escapes outside the
+ * items included, and for such an item when the object has two members key. */
+gchar *vpush_json_check_list (const gchar *text, gsize len, guint max_depth, const gchar *key,
+                              GPtrArray *dropped, gsize *out_len, GError **error);
+
+/* A copy of text with each \u0000 escape and half a surrogate pair made \ufffd: to read
+ * what is left of an item vpush_json_check_list() dropped (its sid, for a warning), never
+ * to use it. */
+gchar *vpush_json_defuse (const gchar *text, gsize len);
+
 G_END_DECLS

@@ -17,24 +17,13 @@ vpush_challenge_page_free (VpushChallengePage *page)
   g_free (page);
 }
 
+/* The root object of text that passed vpush_json_check() */
 static JsonNode *
-parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
+load_object (const gchar *data, gsize len, const gchar *what, GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local_error = NULL;
-  gsize len;
-  const gchar *data = g_bytes_get_data (response->body, &len);
 
-  if (len == 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: empty response body", what);
-      return NULL;
-    }
-  if (!vpush_json_check (data, len, VPUSH_JSON_MAX_DEPTH, error))
-    {
-      g_prefix_error (error, "%s: response: ", what);
-      return NULL;
-    }
   if (!json_parser_load_from_data (parser, data, (gssize)len, &local_error))
     {
       /* json-glib quotes the input, escapes decoded or not: the message may go out on the
@@ -54,6 +43,52 @@ parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
       return NULL;
     }
   return json_parser_steal_root (parser);
+}
+
+static JsonNode *
+parse_object (VpushHttpResponse *response, const gchar *what, GError **error)
+{
+  gsize len;
+  const gchar *data = g_bytes_get_data (response->body, &len);
+
+  if (len == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: empty response body", what);
+      return NULL;
+    }
+  if (!vpush_json_check (data, len, VPUSH_JSON_MAX_DEPTH, error))
+    {
+      g_prefix_error (error, "%s: response: ", what);
+      return NULL;
+    }
+  return load_object (data, len, what, error);
+}
+
+/* parse_object() of an object whose member key is a list: an item holding an escape
+ * json-glib would misread is null in the root returned, and in dropped
+ * (VpushJsonDropped) */
+static JsonNode *
+parse_list_object (VpushHttpResponse *response, const gchar *what, const gchar *key,
+                   GPtrArray *dropped, GError **error)
+{
+  gsize len;
+  const gchar *data = g_bytes_get_data (response->body, &len);
+  g_autofree gchar *checked = NULL;
+  gsize checked_len;
+
+  if (len == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: empty response body", what);
+      return NULL;
+    }
+  checked
+      = vpush_json_check_list (data, len, VPUSH_JSON_MAX_DEPTH, key, dropped, &checked_len, error);
+  if (checked == NULL)
+    {
+      g_prefix_error (error, "%s: response: ", what);
+      return NULL;
+    }
+  return load_object (checked, checked_len, what, error);
 }
 
 /* A member that is a string, as json-glib gives it: whatever bytes it holds */
@@ -361,11 +396,48 @@ next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError 
   return TRUE;
 }
 
+/* " (challenge YC…)" when node is an object with a readable sid, else "" */
+static gchar *
+item_label (JsonNode *node)
+{
+  const gchar *sid = NULL;
+
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    sid = member_string (json_node_get_object (node), "sid");
+  return vpush_sid_is_valid (sid, "YC") ? g_strdup_printf (" (challenge %s)", sid) : g_strdup ("");
+}
+
+/* item_label() of an item vpush_json_check_list() dropped: read with its bad escapes
+ * defused, for the warning only */
+static gchar *
+dropped_label (const VpushJsonDropped *item)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree gchar *text = vpush_json_defuse (item->text, strlen (item->text));
+
+  if (!vpush_json_check (text, strlen (text), VPUSH_JSON_MAX_DEPTH, NULL)
+      || !json_parser_load_from_data (parser, text, -1, NULL))
+    return g_strdup ("");
+  return item_label (json_parser_get_root (parser));
+}
+
+static gboolean
+was_dropped (GPtrArray *dropped, guint index)
+{
+  for (guint i = 0; i < dropped->len; i++)
+    if (((VpushJsonDropped *)g_ptr_array_index (dropped, i))->index == index)
+      return TRUE;
+  return FALSE;
+}
+
 VpushChallengePage *
 vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecord *factor,
                                    VpushHttpResponse *response, GError **error)
 {
-  g_autoptr (JsonNode) root = parse_object (response, "list challenges", error);
+  g_autoptr (GPtrArray) dropped
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_json_dropped_free);
+  g_autoptr (JsonNode) root
+      = parse_list_object (response, "list challenges", "challenges", dropped, error);
   g_autoptr (VpushChallengePage) page = NULL;
   JsonObject *object;
   JsonNode *list;
@@ -384,17 +456,33 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
 
   page = g_new0 (VpushChallengePage, 1);
   page->challenges = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_challenge_unref);
+  /* an item json-glib would misread is not read at all (it is null now), so it can never
+   * be taken, or answered */
+  for (guint i = 0; i < dropped->len; i++)
+    {
+      VpushJsonDropped *item = g_ptr_array_index (dropped, i);
+      g_autofree gchar *label = dropped_label (item);
+
+      g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, item->index,
+                 label, item->why);
+      page->incomplete = TRUE;
+    }
   array = json_node_get_array (list);
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
       g_autoptr (GError) local_error = NULL;
-      VpushChallenge *challenge
-          = challenge_of_factor (json_array_get_element (array, i), factor, &local_error);
+      JsonNode *node = json_array_get_element (array, i);
+      VpushChallenge *challenge;
 
+      if (JSON_NODE_HOLDS_NULL (node) && was_dropped (dropped, i))
+        continue;
+      challenge = challenge_of_factor (node, factor, &local_error);
       /* one challenge the API got wrong must not hide the others on its page */
       if (challenge == NULL)
         {
-          g_warning ("list challenges of factor %s: item %u left out: %s", factor->sid, i,
+          g_autofree gchar *label = item_label (node);
+
+          g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, i, label,
                      local_error->message);
           page->incomplete = TRUE;
           continue;

@@ -139,6 +139,96 @@ test_json_depth (void)
   g_assert_nonnull (strstr (error->message, "outside a string"));
 }
 
+/* One item of a list with an escape json-glib misreads costs that item only; the text
+ * left passes the whole check, the item's place is null. */
+static void
+test_json_list_items (void)
+{
+  static const gchar text[]
+      = "{\"challenges\": [{\"sid\": \"YC1\"}, {\"sid\": \"YC2\", \"hidden_details\": "
+        "{\"transaction_id\": \"T\\u0000other\"}} , \"\\ud800\", {\"\\udc00\": 1}, "
+        "{\"s\": \"\\ud83d\\ude00\"}], \"meta\": {\"next_page_url\": \"x\"}}";
+  g_autoptr (GPtrArray) dropped
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_json_dropped_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *left = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  VpushJsonDropped *item;
+  gsize len = 0;
+
+  left = vpush_json_check_list (text, strlen (text), VPUSH_JSON_MAX_DEPTH, "challenges", dropped,
+                                &len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (left, ==,
+                   "{\"challenges\": [{\"sid\": \"YC1\"}, null , null, null, "
+                   "{\"s\": \"\\ud83d\\ude00\"}], \"meta\": {\"next_page_url\": \"x\"}}");
+  g_assert_cmpuint (len, ==, strlen (left));
+  g_assert_true (check (left, NULL));
+  g_assert_true (json_parser_load_from_data (parser, left, -1, NULL));
+  g_assert_cmpuint (dropped->len, ==, 3);
+  item = g_ptr_array_index (dropped, 0);
+  g_assert_cmpuint (item->index, ==, 1);
+  g_assert_cmpstr (
+      item->text, ==,
+      "{\"sid\": \"YC2\", \"hidden_details\": {\"transaction_id\": \"T\\u0000other\"}}");
+  g_assert_nonnull (strstr (item->why, "\\u0000"));
+  item = g_ptr_array_index (dropped, 1);
+  g_assert_cmpuint (item->index, ==, 2);
+  g_assert_cmpstr (item->text, ==, "\"\\ud800\"");
+  g_assert_nonnull (strstr (item->why, "surrogate"));
+  g_assert_cmpuint (((VpushJsonDropped *)g_ptr_array_index (dropped, 2))->index, ==, 3);
+
+  /* what is left of an item, for a warning: the escapes made U+FFFD */
+  {
+    static const gchar bad[]
+        = "{\"a\": \"T\\u0000x\\\\u0000\", \"b\": \"\\ud800\\ud83d\\ude00\\udc00\"}";
+    g_autofree gchar *defused = vpush_json_defuse (bad, strlen (bad));
+
+    g_assert_cmpstr (defused, ==,
+                     "{\"a\": \"T\\ufffdx\\\\u0000\", \"b\": \"\\ufffd\\ud83d\\ude00\\ufffd\"}");
+  }
+}
+
+/* Whatever vpush_json_check() refuses outside the list's items, or that leaves the place
+ * of a string unsure, still refuses it all */
+static void
+test_json_list_refused (void)
+{
+  static const gchar *const docs[] = {
+    /* outside the items */
+    "{\"challenges\": [], \"meta\": {\"next_page_url\": \"x\\u0000y\"}}",
+    "{\"challenges\\u0000\": [\"\\u0000\"]}",
+    "{\"x\\ud800\": 1, \"challenges\": []}",
+    "{\"meta\": {\"challenges\": [\"\\u0000\"]}}",
+    "{\"other\": [\"\\u0000\"], \"challenges\": []}",
+    "[\"\\u0000\"]",
+    "{\"a\": \"challenges\", \"b\": [\"\\u0000\"]}",
+    /* not JSON at all, item or not */
+    "{\"challenges\": [\"\\u12\"]}",
+    "{\"challenges\": [\"\\762\"]}",
+    "{\"challenges\": [\"\\u0000\"",
+    "{\"challenges\": [\"\\u0000\"]} {}",
+    /* which of the two json-glib keeps is its own affair */
+    "{\"challenges\": [\"\\u0000\"], \"challenges\": [{}]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
+    {
+      g_autoptr (GPtrArray) dropped
+          = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_json_dropped_free);
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *left = NULL;
+      gsize len = 0;
+
+      g_test_message ("%s", docs[i]);
+      left = vpush_json_check_list (docs[i], strlen (docs[i]), VPUSH_JSON_MAX_DEPTH, "challenges",
+                                    dropped, &len, &error);
+      g_assert_null (left);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_cmpuint (dropped->len, ==, 0);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -147,5 +237,7 @@ main (int argc, char **argv)
   g_test_add_func ("/json/one-value", test_json_one_value);
   g_test_add_func ("/json/escapes", test_json_escapes);
   g_test_add_func ("/json/depth", test_json_depth);
+  g_test_add_func ("/json/list-items", test_json_list_items);
+  g_test_add_func ("/json/list-refused", test_json_list_refused);
   return g_test_run ();
 }

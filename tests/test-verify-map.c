@@ -1,6 +1,7 @@
 /* Unit tests for the Verify client: answers that are refused or mapped to an error (§3, §6):
  * replies that do not map, API errors, JSON nested too deep, a challenge of another factor,
- * list items left out, arguments refused before anything is sent. */
+ * list items left out (an escape json-glib misreads included), arguments refused before anything is
+ * sent. */
 #include <string.h>
 
 #include "vpush-error.h"
@@ -182,7 +183,8 @@ test_list_challenges_bad_items (Fixture *fx, gconstpointer user_data)
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
                          "list challenges of factor " FACTOR_SID ": item 0 left out: *");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
-                         "list challenges of factor " FACTOR_SID ": item 1 left out: *belongs to "
+                         "list challenges of factor " FACTOR_SID
+                         ": item 1 (challenge " CHALLENGE_SID ") left out: *belongs to "
                          "factor " OTHER_FACTOR "*");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
                          "list challenges of factor " FACTOR_SID ": item 3 left out: *");
@@ -194,6 +196,49 @@ test_list_challenges_bad_items (Fixture *fx, gconstpointer user_data)
                    FACTOR_SID);
   /* a poller must not take the absence of a challenge from this page as its answer */
   g_assert_true (page->incomplete);
+}
+
+/* An item with an escape json-glib misreads (it cuts "T\u0000other" to "T") is left out,
+ * named by its sid where that can be read, and never read: the page's other challenges
+ * and its next page are kept. */
+static void
+test_list_challenges_misread_items (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *good = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *json = challenge_json (FACTOR_SID, "pending");
+  g_auto (GStrv) parts = g_strsplit (json, "t-1", 2);
+  g_autofree gchar *nul = g_strjoinv ("T\\u0000other", parts);
+  g_autofree gchar *body = g_strdup_printf (
+      "{\"challenges\": [%s, %s, {\"sid\": \"\\ud800\"}], \"meta\": {\"next_page_url\": "
+      "\"https://verify.example/v2/x?PageSize=20&PageToken=NEXT\"}}",
+      nul, good);
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (VpushChallengePage) refused = NULL;
+  g_autoptr (GError) error = NULL;
+
+  server_reply (fx->server, 200, NULL, body);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID
+                         ": item 0 (challenge " CHALLENGE_SID ") left out: *\\u0000 escape*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": item 2 left out: *surrogate*");
+  page = list (fx, NULL, NULL, 20, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (page->challenges->len, ==, 1);
+  g_assert_cmpstr (
+      vpush_challenge_get_hidden (g_ptr_array_index (page->challenges, 0), "transaction_id"), ==,
+      "t-1");
+  g_assert_true (page->incomplete);
+  g_assert_cmpstr (page->next_page_token, ==, "NEXT");
+
+  /* outside the items such an escape still refuses the page */
+  server_reply (fx->server, 200, NULL,
+                "{\"challenges\": [], \"meta\": {\"next_page_url\": \"x\\u0000\"}}");
+  refused = list (fx, NULL, NULL, 20, NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "\\u0000"));
+  g_assert_null (refused);
 }
 
 static void
@@ -370,6 +415,7 @@ main (int argc, char **argv)
   ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
   ADD ("list-challenges-refused", test_list_challenges_refused);
   ADD ("list-challenges-bad-items", test_list_challenges_bad_items);
+  ADD ("list-challenges-misread-items", test_list_challenges_misread_items);
   ADD ("answer-challenge-refused", test_answer_challenge_refused);
   ADD ("deep-json", test_deep_json);
   ADD ("fetch-other-challenge", test_fetch_other_challenge);

@@ -92,6 +92,7 @@ def challenge_count(emu):
     {"path": "x", "action": "truncate", "when": "before"},
     {"path": "x", "action": "content-type", "when": "before"},
     {"path": "x", "action": "bad-item", "when": "before"},
+    {"path": "x", "action": "bad-item", "how": "octal"},
     {"path": "x", "action": "stale-status", "when": "before"},
     {"path": "x", "retry_after": "1\r\nX-Evil: 1"},
     {"path": "x", "date": "Fri, 01 Jan 2027 00:00:00 GMT\r\nX-Evil: 1"},
@@ -100,7 +101,7 @@ def challenge_count(emu):
     {"path": "x", "action": "delay", "seconds": "0"},
 ], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
         "status-600", "bad-when", "truncate-before", "content-type-before",
-        "bad-item-before", "stale-status-before", "header-newline", "date-newline",
+        "bad-item-before", "bad-item-how", "stale-status-before", "header-newline", "date-newline",
         "huge-too-big", "delay-no-seconds", "delay-0"])
 def test_bad_rules_refused(emu, form):
     r = emu.control("POST", "/_emulator/faults", form)
@@ -295,6 +296,25 @@ def test_bad_item(emu):
     add(emu, path=svc_re(emu), action="bad-item")
     status, _, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
     assert status == 200 and json.loads(body)["sid"] == emu.service_sid
+
+
+@pytest.mark.parametrize("how", ["nul", "surrogate"])
+def test_bad_item_escape(emu, how):
+    """The first item of a list with an escape some JSON readers misread: "\\u0000" added to
+    its transaction id, or half a surrogate pair to its message; JSON all the same."""
+    d = Device(emu).enroll()
+    emu.create_challenge(d.identity, d.sid, hidden={"transaction_id": "T"})
+    path = f"{emu.svc_path()}/Entities/{d.identity}/Challenges"
+    add(emu, path=r"/Challenges\Z", action="bad-item", method="GET", how=how)
+    status, _, body, _ = raw(emu, "GET", path, auth=backend_auth(emu))
+    item = json.loads(body)["challenges"][0]
+    assert status == 200
+    if how == "nul":
+        assert b'"T\\u0000other"' in body
+        assert item["hidden_details"]["transaction_id"] == "T\0other"
+    else:
+        assert b'\\ud800"' in body
+        assert item["details"]["message"].endswith("\ud800")
 
 
 def test_stale_status(emu):

@@ -456,9 +456,36 @@ def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, 
     assert path in client.challenge_paths()
     emulator.fault(list_path(factor), action="bad-item", method="GET")
     client.refresh()
-    assert "item 0 left out" in fdaemon.log_text()
+    assert "item 0 (challenge YC" in fdaemon.log_text()
     assert path in client.challenge_paths()
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+
+
+@pytest.mark.parametrize("how", ["nul", "surrogate"])
+def test_misread_list_item_is_left_out(how, fdaemon, factor, client, emulator):
+    """An item of the list with an escape json-glib misreads (it would read the
+    transaction id "T\\u0000other" as "T") costs that item only: it is left out with a
+    warning naming it, never read or approved, and the page's other challenges are taken."""
+    a = new_challenge(emulator, factor)
+    b = new_challenge(emulator, factor)
+    emulator.fault(list_path(factor), action="bad-item", how=how, method="GET", count=1000)
+    try:
+        client.refresh()
+        named = [c for c in (a, b)
+                 if "item 0 (challenge %s) left out" % c["sid"] in fdaemon.log_text()]
+        assert len(named) == 1, fdaemon.log_text()
+        bad = named[0]
+        good = b if bad is a else a
+        assert vt.challenge_path(good["sid"]) in client.challenge_paths()
+        assert vt.challenge_path(bad["sid"]) not in client.challenge_paths()
+        txid = bad["hidden_details"]["transaction_id"]
+        expect_error(vt.ERR_NOT_FOUND, client.approve, {"transaction-id": txid,
+                                                        "timeout-ms": 1000})
+        assert client.approve({"transaction-id": good["hidden_details"]["transaction_id"]}) \
+            == good["sid"]
+    finally:
+        emulator.clear_faults()
+    assert emulator.fetch_challenge(factor.identity, bad["sid"])["status"] == "pending"
 
 
 def test_stale_answer_body_read_again(fdaemon, factor, client, emulator):

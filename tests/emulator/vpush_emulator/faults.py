@@ -9,6 +9,7 @@ way back does.
 Held requests (a delay past the client's timeout) are delay.py's; `action=delay` here adds
 one of those, so that one control call can set up any fault."""
 
+import json
 import re
 import socket
 import threading
@@ -29,13 +30,16 @@ HUGE_MAX = 64 * 1024 * 1024
 HEADER_VALUE_MAX = 200
 DEFAULT_CODES = {429: 20429, 503: 20503}
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
+# how bad-item makes an item unreadable: a field that is wrong, or an escape a JSON
+# reader may misread ("\u0000", which cuts a string short in some; half a surrogate pair)
+BAD_ITEM_HOW = ("date", "nul", "surrogate")
 # what a malformed answer to a request that was not handled says
 MALFORMED_BODY = b'{"sid": "YC0123456789abcdef0123456789abcdef", "status": "pend'
 
 
 class Rule:
     def __init__(self, rule_id, path, method, action, when, count, status=None, code=None,
-                 retry_after=None, content_type=None, size=None, date=None):
+                 retry_after=None, content_type=None, size=None, date=None, how=None):
         self.id = rule_id
         self.path = path
         self.regex = re.compile(path)
@@ -50,6 +54,7 @@ class Rule:
         self.date = date
         self.content_type = content_type
         self.size = size
+        self.how = how
 
     def json(self):
         out = {"id": self.id, "path": self.path, "method": self.method, "action": self.action,
@@ -61,6 +66,8 @@ class Rule:
             out["content_type"] = self.content_type
         elif self.action == "huge":
             out["size"] = self.size
+        elif self.action == "bad-item":
+            out["how"] = self.how
         return out
 
 
@@ -222,7 +229,9 @@ def answer_after(handler, rule, status, out, extra):
     elif rule.action == "content-type":
         handler._send(status, data, extra, ctype=rule.content_type)
     elif rule.action == "bad-item":
-        handler._send(status, _encode(_bad_item(out)), extra)
+        # ASCII: a lone surrogate goes out as its \u escape, which UTF-8 can't carry
+        bad = json.dumps(_bad_item(out, rule.how), separators=(",", ":"), ensure_ascii=True)
+        handler._send(status, bad.encode("ascii"), extra)
     elif rule.action == "stale-status":
         stale = dict(out, status="pending") if isinstance(out, dict) and "status" in out else out
         handler._send(status, _encode(stale), extra)
@@ -230,16 +239,31 @@ def answer_after(handler, rule, status, out, extra):
         raise AssertionError(f"action {rule.action} can't break an answer")
 
 
-def _bad_item(out):
+def _bad_item(out, how):
     """The answer with the first item of its list (its first member that is an array of
-    objects) unreadable: that item's date_created is not a date. An answer without such
-    a list goes out as it was."""
+    objects) unreadable (how): its date_created is not a date ("date"), its
+    hidden_details.transaction_id has "\\u0000other" added ("nul"), or its
+    details.message half a surrogate pair ("surrogate"). An answer without such a list goes
+    out as it was."""
     if isinstance(out, dict):
         for key, value in out.items():
             if isinstance(value, list) and value and isinstance(value[0], dict):
-                return dict(out, **{key: [dict(value[0], date_created="not a date")]
-                                    + value[1:]})
+                return dict(out, **{key: [_bad(value[0], how)] + value[1:]})
     return out
+
+
+def _bad(item, how):
+    if how == "nul":
+        hidden = item.get("hidden_details") if isinstance(item.get("hidden_details"), dict) \
+            else {}
+        txid = hidden.get("transaction_id") if isinstance(hidden.get("transaction_id"), str) \
+            else ""
+        return dict(item, hidden_details=dict(hidden, transaction_id=txid + "\0other"))
+    if how == "surrogate":
+        details = item.get("details") if isinstance(item.get("details"), dict) else {}
+        message = details.get("message") if isinstance(details.get("message"), str) else ""
+        return dict(item, details=dict(details, message=message + "\ud800"))
+    return dict(item, date_created="not a date")
 
 
 # --- control API ----------------------------------------------------------------------------
@@ -299,6 +323,10 @@ def _add(server, form):
         kw["content_type"] = _header_value(form, "content_type", DEFAULT_CONTENT_TYPE)
     elif action == "huge":
         kw["size"] = _int(form, "size", HUGE_DEFAULT, 16, HUGE_MAX)
+    elif action == "bad-item":
+        kw["how"] = form.get("how") or "date"
+        if kw["how"] not in BAD_ITEM_HOW:
+            raise ApiError(400, 60306, "how must be one of " + ", ".join(BAD_ITEM_HOW))
     return Response(200, of(server).add(path=rx, method=method, action=action, when=when,
                                         count=count, **kw))
 
