@@ -437,13 +437,72 @@ read_hint (JsonObject *object, gchar **out_challenge_sid, gchar **out_factor_sid
   return TRUE;
 }
 
+/* Base64 as ntfy writes it (Go's StdEncoding: + and /, padded): g_base64_decode() skips
+ * whatever else it meets, so the text is checked first */
+static gboolean
+is_base64 (const gchar *text, gsize len)
+{
+  gsize pad = 0;
+
+  if (len % 4 != 0)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      if (text[i] == '=' && i + 2 >= len)
+        pad++;
+      else if (pad > 0 || !(g_ascii_isalnum (text[i]) || text[i] == '+' || text[i] == '/'))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The publisher's body in an ntfy message object: its "message", base64-decoded when its
+ * "encoding" says so (ntfy's way with a body that is not UTF-8 text). NULL and error when
+ * there is none, or it can't be decoded. */
+static gchar *
+ntfy_body (JsonObject *object, gsize *out_len, GError **error)
+{
+  const gchar *message = get_string (object, "message");
+  JsonNode *encoding_node = json_object_get_member (object, "encoding");
+  const gchar *encoding = get_string (object, "encoding");
+
+  if (message == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "hint has neither challenge_sid nor an ntfy message");
+      return NULL;
+    }
+  /* ntfy leaves "encoding" out for text; "" is text too */
+  if (encoding_node == NULL || JSON_NODE_HOLDS_NULL (encoding_node)
+      || g_strcmp0 (encoding, "") == 0)
+    {
+      *out_len = strlen (message);
+      return g_strdup (message);
+    }
+  if (g_strcmp0 (encoding, "base64") != 0)
+    {
+      g_set_error (
+          error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "ntfy message: encoding “%s” is not known",
+          encoding != NULL && g_utf8_validate (encoding, -1, NULL) ? encoding : "(not a string)");
+      return NULL;
+    }
+  if (!is_base64 (message, strlen (message)))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "ntfy message: not base64, though its encoding says so");
+      return NULL;
+    }
+  return (gchar *)g_base64_decode (message, out_len);
+}
+
 gboolean
 vpush_push_hint_parse (const gchar *data, gsize len, gchar **out_challenge_sid,
                        gchar **out_factor_sid, GError **error)
 {
   g_autoptr (JsonObject) object = NULL;
   g_autoptr (JsonObject) inner = NULL;
-  const gchar *message;
+  g_autofree gchar *body = NULL;
+  gsize body_len = 0;
 
   g_return_val_if_fail (out_challenge_sid != NULL, FALSE);
 
@@ -454,14 +513,11 @@ vpush_push_hint_parse (const gchar *data, gsize len, gchar **out_challenge_sid,
     return read_hint (object, out_challenge_sid, out_factor_sid, error);
 
   /* an ntfy message object: the publisher's body is the "message" string */
-  message = get_string (object, "message");
-  if (message == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "hint has neither challenge_sid nor an ntfy message");
-      return FALSE;
-    }
-  inner = parse_object (message, strlen (message), error);
+  body = ntfy_body (object, &body_len, error);
+  if (body == NULL)
+    return FALSE;
+  /* decoded bytes are read as the text would be: no NULs, UTF-8, JSON */
+  inner = parse_object (body, body_len, error);
   if (inner == NULL)
     {
       g_prefix_error (error, "ntfy message: ");

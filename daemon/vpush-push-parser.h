@@ -54,7 +54,8 @@ gint64 vpush_push_parser_get_retry (VpushPushParser *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushPushParser, vpush_push_parser_free)
 
 /* Reads a hint from an event's data: a JSON object with "challenge_sid" (and optionally
- * "factor_sid"), at the top level or inside an ntfy "message" string. A "type" other than
+ * "factor_sid"), at the top level or inside an ntfy "message" string (base64-decoded
+ * first when its "encoding" is "base64"). A "type" other than
  * "verify_push_challenge" or a malformed sid is an error. *out_factor_sid may be NULL. */
 gboolean vpush_push_hint_parse (const gchar *data, gsize len, gchar **out_challenge_sid,
                                 gchar **out_factor_sid, GError **error);

@@ -2,6 +2,7 @@
  * input split at every byte, several events in one read, line ending variants, BOM,
  * oversized and malformed events. */
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "vpush-push-parser.h"
@@ -472,6 +473,73 @@ test_hint (void)
       "{\"type\": \"verify_pu0123456789abcdef01\xef\xbb\xbfid: 8i1sJVzpLby6\n{\"t\": \"x\"}", -1);
 }
 
+/* An ntfy message object whose message is text and encoding is encoding (NULL: none) */
+static gchar *
+ntfy_message (const gchar *text, const gchar *encoding)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, "m1");
+  json_builder_set_member_name (builder, "event");
+  json_builder_add_string_value (builder, "message");
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, text);
+  if (encoding != NULL)
+    {
+      json_builder_set_member_name (builder, "encoding");
+      json_builder_add_string_value (builder, encoding);
+    }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
+}
+
+/* A message ntfy sent base64-encoded (a body that was not UTF-8 text) is decoded and read
+ * as the plain message is; what does not decode, or decodes to no hint, is no hint. */
+static void
+test_ntfy_base64 (void)
+{
+  static const gchar hint[] = "{\"challenge_sid\":\"" YC "\",\"factor_sid\":\"" YF "\"}";
+  static const gchar with_nul[] = "{\"challenge_sid\":\"" YC "\"}\0";
+  static const gchar not_utf8[] = "{\"challenge_sid\":\"\xff\"}";
+  g_autofree gchar *b64 = g_base64_encode ((const guchar *)hint, strlen (hint));
+  g_autofree gchar *b64_nul = g_base64_encode ((const guchar *)with_nul, sizeof with_nul - 1);
+  g_autofree gchar *b64_not_utf8 = g_base64_encode ((const guchar *)not_utf8, strlen (not_utf8));
+  g_autofree gchar *b64_empty = g_base64_encode ((const guchar *)"{}", 2);
+  g_autofree gchar *unpadded = g_strndup (b64, strlen (b64) - 1);
+  g_autofree gchar *inner_junk = g_strdup (b64);
+  g_autofree gchar *good = ntfy_message (b64, "base64");
+  g_autofree gchar *text = ntfy_message (hint, "");
+  const gchar *bad_messages[]
+      = { unpadded, inner_junk, "", "=", "QQ=A", b64_nul, b64_not_utf8, b64_empty, hint };
+
+  g_assert_true (g_str_has_suffix (b64, "="));
+  inner_junk[4] = '*';
+  assert_hint (good, YC, YF);
+  assert_hint (text, YC, YF);
+  for (guint i = 0; i < G_N_ELEMENTS (bad_messages); i++)
+    {
+      g_autofree gchar *bad = ntfy_message (bad_messages[i], "base64");
+
+      g_test_message ("%s", bad);
+      assert_no_hint (bad, -1);
+    }
+  /* an encoding vpushd does not know, or base64 text that does not say so */
+  {
+    g_autofree gchar *gzip = ntfy_message (b64, "gzip");
+    g_autofree gchar *unsaid = ntfy_message (b64, NULL);
+    g_autofree gchar *number
+        = g_strdup_printf ("{\"event\":\"message\",\"message\":\"%s\",\"encoding\":5}", b64);
+
+    assert_no_hint (gzip, -1);
+    assert_no_hint (unsaid, -1);
+    assert_no_hint (number, -1);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -493,5 +561,6 @@ main (int argc, char **argv)
   g_test_add_func ("/push-parser/ntfy/oversized", test_ntfy_oversized);
   g_test_add_func ("/push-parser/hint", test_hint);
   g_test_add_func ("/push-parser/ntfy/full-message", test_ntfy_full_message);
+  g_test_add_func ("/push-parser/ntfy/base64", test_ntfy_base64);
   return g_test_run ();
 }

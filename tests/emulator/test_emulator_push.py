@@ -1,5 +1,6 @@
 """The emulator's push streams (SSE, ntfy JSON), keepalives, drops, and SIGTERM."""
 
+import base64
 import json
 import secrets
 import socket
@@ -189,6 +190,31 @@ def test_ntfy_stream_and_resume(pushemu):
         rest.append(json.loads(line)["event"])
     assert set(rest) <= {"keepalive"}
     s.close()
+
+
+def test_base64_message(pushemu):
+    """encoding=base64: the body goes out base64-encoded with "encoding": "base64", as ntfy
+    sends a body that is not UTF-8 text (then any bytes will do); on /sse as the ntfy
+    message object. Another encoding is refused."""
+    topic = "b" + secrets.token_hex(6)
+    sse = Stream(pushemu, f"/push/{topic}/sse")
+    ntfy = Stream(pushemu, f"/push/{topic}/json")
+    assert json.loads(ntfy.line())["event"] == "open"
+    m = publish(pushemu, topic + "?encoding=base64", b'{"challenge_sid":"YC1"}\xff')
+    assert m["encoding"] == "base64"
+    assert base64.b64decode(m["message"], validate=True) == b'{"challenge_sid":"YC1"}\xff'
+    msg = ntfy.json_event()
+    assert msg["id"] == m["id"] and msg["message"] == m["message"]
+    assert msg["encoding"] == "base64"
+    ev = sse.sse_event()
+    assert ev[0] == f"id: {m['id']}" and len(ev) == 2
+    assert json.loads(ev[1][len("data: "):]) == dict(msg, expires=m["expires"])
+    plain = publish(pushemu, topic, "text")
+    assert "encoding" not in plain and "encoding" not in ntfy.json_event()
+    r = pushemu.request("POST", f"/push/{topic}?encoding=gzip", body="x", validate=False)
+    assert r.status == 400
+    sse.close()
+    ntfy.close()
 
 
 def test_ntfy_since_formats(pushemu):

@@ -58,12 +58,13 @@ def new_message_id():
 
 
 class Message:
-    __slots__ = ("id", "time", "data")
+    __slots__ = ("id", "time", "data", "encoding")
 
-    def __init__(self, data, now):
+    def __init__(self, data, now, encoding=None):
         self.id = new_message_id()
         self.time = int(now)
-        self.data = data
+        self.data = data            # the text of "message" (base64 text when encoded)
+        self.encoding = encoding    # None, or "base64" (ntfy's "encoding")
 
 
 class Subscriber:
@@ -97,10 +98,10 @@ class PushHub:
             t = self.topics[name] = Topic(name)
         return t
 
-    def publish(self, name, data):
+    def publish(self, name, data, encoding=None):
         with self.lock:
             t = self._topic(name)
-            msg = Message(data, self.clock.now())
+            msg = Message(data, self.clock.now(), encoding)
             t.messages.append(msg)
             del t.messages[:-HISTORY]
             for sub in t.subscribers:
@@ -195,6 +196,11 @@ class PushHub:
             self.unsubscribe(name, sub)
 
     def encode(self, fmt, topic, msg):
+        if fmt == "sse" and msg.encoding is not None:
+            # the hint's bytes are not text here: the ntfy message object, as ntfy's own
+            # /sse sends every message
+            data = json.dumps(self.message_json(topic, msg), separators=(",", ":"))
+            return f"id: {msg.id}\ndata: {data}\n\n".encode("utf-8")
         if fmt == "sse":
             lines = [f"id: {msg.id}"]
             # the SSE line ends are CRLF, LF and CR only (str.splitlines would also split
@@ -204,8 +210,11 @@ class PushHub:
         return self._ntfy_line(topic, msg, "message")
 
     def message_json(self, topic, msg):
-        return {"id": msg.id, "time": msg.time, "expires": msg.time + CACHE_SECONDS,
-                "event": "message", "topic": topic, "message": msg.data}
+        out = {"id": msg.id, "time": msg.time, "expires": msg.time + CACHE_SECONDS,
+               "event": "message", "topic": topic, "message": msg.data}
+        if msg.encoding is not None:
+            out["encoding"] = msg.encoding
+        return out
 
     def _ntfy_line(self, topic, msg, event):
         if msg is not None:

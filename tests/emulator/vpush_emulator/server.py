@@ -2,6 +2,7 @@
 the command line (docs/emulator.md "Running it")."""
 
 import argparse
+import base64
 import hmac
 import ipaddress
 import json
@@ -385,12 +386,19 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ApiError(404, 20404, "bad topic name"))
             return
         if len(parts) == 3 and method in ("POST", "PUT"):
+            # encoding=base64: the body goes out base64-encoded, as ntfy sends a body that
+            # is not UTF-8 text ("encoding": "base64"); then any bytes will do
+            encoding = Form(parse_form(raw_query)).get("encoding") or None
+            if encoding not in (None, "base64"):
+                self._error(ApiError(400, 60306, "encoding must be base64 or left out"))
+                return
             try:
-                data = body.decode("utf-8")
+                data = base64.b64encode(body).decode("ascii") if encoding \
+                    else body.decode("utf-8")
             except UnicodeDecodeError:
                 self._error(ApiError(400, 60306, "hint is not UTF-8"))
                 return
-            msg, _ = hub.publish(topic, data)
+            msg, _ = hub.publish(topic, data, encoding)
             self._send(200, hub.message_json(topic, msg))
             return
         if len(parts) != 4 or parts[3] not in ("sse", "json") or method != "GET":
