@@ -105,36 +105,55 @@ sync_dir (const gchar *dir, const gchar *what, GError **error)
   return TRUE;
 }
 
-/* An existing directory keeps its mode: one open to others is closed, since the names of
- * its files tell which factors the user has. A new one is synced into its parent, as
- * the files in it will be into it. */
+/* Makes path and whatever of its parents is missing (0700), each new directory synced into
+ * its parent, as the files in it will be into it: all of them, not only the last, or a
+ * power cut could lose the chain above what is written (a first run makes several). An
+ * error names asked, the directory wanted. */
 static gboolean
-ensure_dir (const gchar *path, GError **error)
+make_dirs (const gchar *path, const gchar *asked, GError **error)
 {
-  gboolean existed = g_file_test (path, G_FILE_TEST_IS_DIR);
-  GStatBuf st;
+  g_autofree gchar *parent = NULL;
+  g_autofree gchar *what = NULL;
+  int errsv;
 
-  if (g_mkdir_with_parents (path, 0700) != 0)
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    return TRUE;
+  parent = g_path_get_dirname (path);
+  if (strcmp (parent, path) != 0 && !make_dirs (parent, asked, error))
+    return FALSE;
+  if (g_mkdir (path, 0700) != 0)
     {
-      int errsv = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot create %s: %s", path,
+      errsv = errno;
+      /* made by someone else meanwhile: theirs to sync */
+      if (errsv == EEXIST && g_file_test (path, G_FILE_TEST_IS_DIR))
+        return TRUE;
+      /* a file where a directory should be */
+      if (errsv == EEXIST)
+        errsv = ENOTDIR;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot create %s: %s", asked,
                    g_strerror (errsv));
       return FALSE;
     }
-  if (!existed)
+  what = g_strdup_printf ("creating %s", path);
+  /* Gone again, so that the next write makes it anew and syncs it: kept, it would be
+   * taken for one that is on disk, and a power cut could still lose it. */
+  if (!sync_dir (parent, what, error))
     {
-      g_autofree gchar *parent = g_path_get_dirname (path);
-      g_autofree gchar *what = g_strdup_printf ("creating %s", path);
-
-      /* Gone again, so that the next write makes it anew and syncs it: kept, it would be
-       * taken for one that is on disk, and a power cut could still lose it. */
-      if (!sync_dir (parent, what, error))
-        {
-          g_rmdir (path);
-          return FALSE;
-        }
+      g_rmdir (path);
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* An existing directory keeps its mode: one open to others is closed, since the names of
+ * its files tell which factors the user has. */
+static gboolean
+ensure_dir (const gchar *path, GError **error)
+{
+  GStatBuf st;
+
+  if (!make_dirs (path, path, error))
+    return FALSE;
   if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
     {
       if (g_chmod (path, 0700) != 0)
@@ -237,7 +256,9 @@ write_file (const gchar *path, const gchar *text, gsize length, GError **error)
     }
   if (fsync_restarted (fd) != 0)
     return write_failed (path, tmp, fd, error);
-  if (close (fd) != 0)
+  /* Linux releases the fd even when close() fails with EINTR, and the data is synced
+   * already: done, and never closed again (the number may be another thread's by now) */
+  if (close (fd) != 0 && errno != EINTR)
     return write_failed (path, tmp, -1, error);
   if (g_rename (tmp, path) != 0)
     return write_failed (path, tmp, -1, error);

@@ -112,6 +112,49 @@ test_store_sync_interrupted (Fixture *fixture, gconstpointer data)
   g_assert_false (vpush_factor_store_has_record (store, SID_A));
 }
 
+/* A close() that a signal interrupted (EINTR) after the file was synced: Linux released
+ * the fd, so the write is done, and the fd is not closed again (its number may be another
+ * thread's by then) */
+static void
+test_store_close_interrupted (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorStore) again = NULL;
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+  gboolean saved;
+  guint bad_closes;
+
+  test_faults_interrupt_closes (TRUE);
+  saved = store_save (store, a, &error);
+  bad_closes = test_faults_bad_closes ();
+  test_faults_interrupt_closes (FALSE);
+  g_assert_no_error (error);
+  g_assert_true (saved);
+  g_assert_cmpuint (bad_closes, ==, 0);
+
+  /* what was written is there, and no temp file is left */
+  again = new_store (fixture);
+  g_assert_true (vpush_factor_store_has_record (again, SID_A));
+  g_assert_cmpuint (vpush_factor_store_remove_temp_files (again), ==, 0);
+}
+
+/* Every directory a first run makes is synced into its parent, not only the last: the
+ * state directory's parent too, which did not exist */
+static void
+test_store_new_dirs_synced (Fixture *fixture, gconstpointer data)
+{
+  g_autofree gchar *parent = g_path_get_dirname (fixture->dir);
+  g_autoptr (VpushFactorStore) store = NULL;
+
+  g_assert_false (g_file_test (parent, G_FILE_TEST_EXISTS));
+  store = new_store (fixture);
+  /* tmp/state made in tmp, tmp/state/vpush in tmp/state, factors in tmp/state/vpush */
+  g_assert_cmpuint (test_faults_dir_syncs (fixture->tmp), ==, 1);
+  g_assert_cmpuint (test_faults_dir_syncs (parent), ==, 1);
+  g_assert_cmpuint (test_faults_dir_syncs (fixture->dir), ==, 1);
+}
+
 /* A store whose writer's thread can't be made is refused at once: its writes would wait in
  * the queue for a thread (and the exit's flush with them) */
 static void
@@ -200,6 +243,8 @@ main (int argc, char **argv)
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
   ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);
+  ADD ("/factor-store/close-interrupted", test_store_close_interrupted);
+  ADD ("/factor-store/new-dirs-synced", test_store_new_dirs_synced);
   ADD ("/keyfile/truncated-while-read", test_keyfile_truncated_while_read);
   ADD ("/keyfile/nul-byte", test_keyfile_nul_byte);
 #undef ADD

@@ -95,6 +95,46 @@ fsync (int fd)
   return real (fd);
 }
 
+static gint interrupt_closes;
+static gint bad_closes;
+
+void
+test_faults_interrupt_closes (gboolean interrupt)
+{
+  g_atomic_int_set (&bad_closes, 0);
+  g_atomic_int_set (&interrupt_closes, interrupt ? 1 : 0);
+}
+
+guint
+test_faults_bad_closes (void)
+{
+  return (guint)g_atomic_int_get (&bad_closes);
+}
+
+int
+close (int fd)
+{
+  static int (*real) (int);
+  struct stat st;
+  gboolean interrupt;
+  int r;
+
+  if (real == NULL)
+    real = (int (*) (int))dlsym (RTLD_NEXT, "close");
+  if (!g_atomic_int_get (&interrupt_closes))
+    return real (fd);
+  interrupt = fstat (fd, &st) == 0 && S_ISREG (st.st_mode);
+  r = real (fd);
+  if (r != 0 && errno == EBADF)
+    g_atomic_int_inc (&bad_closes);
+  if (r == 0 && interrupt)
+    {
+      errno = EINTR;
+      return -1;
+    }
+  return r;
+}
+
 void
 test_faults_fail_threads (gboolean fail)
 {

@@ -11,6 +11,12 @@ void test_faults_fail_dir_syncs (int errsv);
 /* While set, every fsync() fails with EINTR, having synced nothing, and its retry of the
  * same fd goes through, as when a signal interrupts it on a network or FUSE file system */
 void test_faults_interrupt_syncs (gboolean interrupt);
+/* While set, every close() of a regular file closes it and then fails with EINTR, as
+ * Linux's close() may when a signal comes (the fd is released all the same) */
+void test_faults_interrupt_closes (gboolean interrupt);
+/* How many close() calls failed with EBADF while closes were interrupted: an fd closed
+ * again after its EINTR */
+guint test_faults_bad_closes (void);
 /* How many fsync() calls of the directory path there were, failed or not */
 guint test_faults_dir_syncs (const gchar *path);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
