@@ -189,6 +189,7 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
 {
   g_autofree gchar *remote = g_dbus_error_get_remote_error (error);
   g_autoptr (GError) stripped = g_error_copy (error);
+  g_autofree gchar *said = NULL;
   const gchar *name = remote;
   const gchar *words = NULL;
   int code = VPUSHCTL_EXIT_FAILED;
@@ -219,7 +220,8 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
   if (words == NULL)
     words = "failed";
 
-  g_printerr ("vpushctl %s: %s: %s\n", ctl->command, words, stripped->message);
+  said = vpushctl_escape (stripped->message, TRUE, FALSE);
+  g_printerr ("vpushctl %s: %s: %s\n", ctl->command, words, said);
   /* the bus says only that it exited: vpushd said why on its stderr */
   if (g_str_equal (words, STARTING_FAILED))
     g_printerr ("vpushctl %s: vpushd's reason is in its log: journalctl --user -u vpushd, or "

@@ -266,7 +266,11 @@ listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   if (reply == NULL)
-    g_printerr ("vpushctl: can't list vpushd's objects: %s\n", error->message);
+    {
+      g_autofree gchar *said = vpushctl_escape (error->message, TRUE, FALSE);
+
+      g_printerr ("vpushctl: can't list vpushd's objects: %s\n", said);
+    }
   else
     {
       /* the factors come first in the listing: a challenge follows its factor */

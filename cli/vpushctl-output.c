@@ -165,8 +165,10 @@ is_bidi_control (gunichar c)
          || (c >= 0x2066 && c <= 0x2069);
 }
 
-gchar *
-vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json)
+/* backslash: escaped too, so that the text's own \x1b (four characters) is not taken for
+ * an escaped control */
+static gchar *
+escape (const gchar *text, gboolean keep_newlines, gboolean json, gboolean backslash)
 {
   GString *out = g_string_sized_new (strlen (text));
   const gchar *p = text;
@@ -184,6 +186,8 @@ vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json)
         }
       if ((c == '\n' || c == '\t') && keep_newlines)
         g_string_append_unichar (out, c);
+      else if (c == '\\' && backslash)
+        g_string_append (out, "\\\\");
       else if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
         /* JSON strings take \u escapes; C0 controls never reach here unescaped in JSON */
         g_string_append_printf (out, json ? "\\u%04x" : "\\x%02x", c);
@@ -194,6 +198,13 @@ vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json)
       p = g_utf8_next_char (p);
     }
   return g_string_free (out, FALSE);
+}
+
+gchar *
+vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json)
+{
+  /* JSON has its own escape for a backslash */
+  return escape (text, keep_newlines, json, !json);
 }
 
 const gchar *
@@ -210,7 +221,9 @@ static const gboolean *output_json; /* the --json option, wherever it was given 
 static void
 write_escaped (FILE *stream, const gchar *text)
 {
-  g_autofree gchar *escaped = vpushctl_escape (text, TRUE, output_json != NULL && *output_json);
+  /* Text may hold vpushctl_escape()'s escapes by now: its backslashes are left alone, or
+   * each would be doubled. What can bring a backslash of its own is escaped before. */
+  g_autofree gchar *escaped = escape (text, TRUE, output_json != NULL && *output_json, FALSE);
   const gchar *charset;
 
   /* as GLib's own handler: text in the locale's charset */

@@ -83,12 +83,14 @@ void vpushctl_print_fields (GVariant *fields, const gchar *indent);
  * control characters (but newline and tab when keep_newlines) and bidirectional controls
  * are escaped as \xNN, or \uNNNN for json (valid inside a JSON string), so that no
  * escape sequence reaches the terminal and, without keep_newlines, no text forges a line.
- * A byte that is not UTF-8 is escaped as \xNN. */
+ * A byte that is not UTF-8 is escaped as \xNN, and (but for json) a backslash as \\, so
+ * that the text's own "\x1b" is not taken for an escape. */
 gchar *vpushctl_escape (const gchar *text, gboolean keep_newlines, gboolean json);
 /* The property name of props on one line (vpushctl_escape); *buf holds it, NULL if none. */
 const gchar *vpushctl_one_line (GVariant *props, const gchar *name, gchar **buf);
 /* Everything vpushctl prints goes through vpushctl_escape (keeping newlines and tabs),
- * as JSON escapes while *json is set. */
+ * as JSON escapes while *json is set), but for backslashes: what it prints may hold
+ * vpushctl_escape's escapes already, so text from outside is escaped before printing. */
 void vpushctl_output_init (const gboolean *json);
 
 /* the commands */

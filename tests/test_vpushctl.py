@@ -304,8 +304,9 @@ def test_challenges_pending(session, emulator, daemon):
 
 
 # what a challenge's creator, or a factor's enroller, could put in front of a terminal
-HOSTILE = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202epay\x7f"
-HOSTILE_SHOWN = "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202epay\\x7f"
+# (and its own backslashes, which could pass for an escaped control)
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202epay\x7f\\x1b"
+HOSTILE_SHOWN = "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202epay\\x7f\\\\x1b"
 TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\x7f")
 
 
@@ -348,7 +349,7 @@ def test_untrusted_text_is_escaped(session, emulator, daemon):
         assert item["fields"] == [{"label": "l" + HOSTILE, "value": "v" + HOSTILE + "\r\n"}]
     # what vpushd says back about the caller's own text
     r = ctl(session, "challenges", "x" + HOSTILE)
-    assert r.rc == NOT_FOUND and shows_no_controls(r.err), r
+    assert r.rc == NOT_FOUND and shows_no_controls(r.err) and "x" + HOSTILE_SHOWN in r.err, r
 
 
 def test_approve_and_deny(session, emulator, daemon):
