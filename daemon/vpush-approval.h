@@ -29,7 +29,7 @@ typedef struct
   guint caller_watch_id; /* while waiting: the caller's unique name on the bus */
   gulong stopping_id;    /* once allowed in: the manager's "stopping" */
   gboolean waiting;
-  gboolean polling; /* the first poll of every factor is running: judge after all of it */
+  gboolean polling; /* the first poll of its factors is running: judge after all of it */
   gboolean polled;  /* that poll is over */
   gboolean timed_out;
   gboolean history_asked; /* transaction id: the factors' recent challenges were listed */

@@ -442,8 +442,32 @@ start_waiting (VpushApproval *ap)
       return;
     }
   ap->polling = TRUE;
-  vpush_poller_poll_async (vpush_manager_get_poller (ap->manager), ap->factor_sid, NULL,
-                           poll_done_cb, vpush_approval_ref (ap));
+  if (ap->factor_sid != NULL)
+    {
+      vpush_poller_poll_async (vpush_manager_get_poller (ap->manager), ap->factor_sid, NULL,
+                               poll_done_cb, vpush_approval_ref (ap));
+      return;
+    }
+  /* Only the factors the call may answer for: another's poll can bring it no candidate,
+   * and its failure is no business of this caller's (nor a reason to skip the API's
+   * history of its own factors). */
+  {
+    g_autoptr (GList) factors = vpush_manager_get_factors (ap->manager);
+    g_autoptr (GStrvBuilder) allowed = g_strv_builder_new ();
+    g_auto (GStrv) sids = NULL;
+
+    for (GList *l = factors; l; l = l->next)
+      {
+        const gchar *sid = vpush_factor_get_sid (l->data);
+
+        if (vpush_approval_factor_allowed (ap, sid))
+          g_strv_builder_add (allowed, sid);
+      }
+    sids = g_strv_builder_end (allowed);
+    vpush_poller_poll_some_async (vpush_manager_get_poller (ap->manager),
+                                  (const gchar *const *)sids, NULL, poll_done_cb,
+                                  vpush_approval_ref (ap));
+  }
 }
 
 /* The finished challenges a transaction id may match: of the factors the call may answer

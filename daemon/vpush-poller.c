@@ -512,32 +512,13 @@ request (FactorPoll *fp, GTask *task)
     run (fp);
 }
 
-void
-vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
-                         GAsyncReadyCallback callback, gpointer user_data)
+/* Polls the factors of polls (the list is borrowed); task completes once all are done */
+static void
+poll_list (GTask *task, GList *polls)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   PollAll *all = g_new0 (PollAll, 1);
-  g_autoptr (GList) polls = NULL;
 
-  g_task_set_source_tag (task, vpush_poller_poll_async);
   g_task_set_task_data (task, all, (GDestroyNotify)poll_all_free);
-
-  if (factor_sid)
-    {
-      FactorPoll *fp = g_hash_table_lookup (self->factors, factor_sid);
-
-      if (fp == NULL)
-        {
-          g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s",
-                                   factor_sid);
-          return;
-        }
-      polls = g_list_prepend (polls, fp);
-    }
-  else
-    polls = g_hash_table_get_values (self->factors);
-
   if (polls == NULL)
     {
       g_task_return_boolean (task, TRUE);
@@ -553,6 +534,50 @@ vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellabl
       g_task_set_task_data (one, g_strdup (fp->sid), g_free);
       request (fp, one);
     }
+}
+
+void
+vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GList) polls = NULL;
+
+  g_task_set_source_tag (task, vpush_poller_poll_async);
+  if (factor_sid)
+    {
+      FactorPoll *fp = g_hash_table_lookup (self->factors, factor_sid);
+
+      if (fp == NULL)
+        {
+          g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s",
+                                   factor_sid);
+          return;
+        }
+      polls = g_list_prepend (polls, fp);
+    }
+  else
+    polls = g_hash_table_get_values (self->factors);
+  poll_list (task, polls);
+}
+
+void
+vpush_poller_poll_some_async (VpushPoller *self, const gchar *const *factor_sids,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GList) polls = NULL;
+
+  g_task_set_source_tag (task, vpush_poller_poll_async);
+  for (guint i = 0; factor_sids[i] != NULL; i++)
+    {
+      FactorPoll *fp = g_hash_table_lookup (self->factors, factor_sids[i]);
+
+      if (fp != NULL)
+        polls = g_list_prepend (polls, fp);
+    }
+  poll_list (task, polls);
 }
 
 gboolean

@@ -20,6 +20,11 @@ void vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid);
  * this call has finished, so nothing created before the call is missed. */
 void vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data);
+/* The same for the factors named (a factor that is gone is left out; none: done at once),
+ * finished with vpush_poller_poll_finish(). */
+void vpush_poller_poll_some_async (VpushPoller *self, const gchar *const *factor_sids,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
 gboolean vpush_poller_poll_finish (VpushPoller *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -674,6 +674,35 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     assert client.approve({"transaction-id": txid2}) == ch_mine["sid"]
 
 
+def test_only_the_callers_factors_decide_its_answer(start_daemon, client, emulator):
+    """A transaction id is looked for on the factors the caller may use, and only theirs
+    decide the outcome: another app's factor whose poll the API refuses neither shows in
+    the caller's error (which would tell it of a factor it may not use) nor keeps the call
+    from learning from the API that its own challenge was answered already."""
+    daemon = start_daemon("[Rule mine]\nActions=approve;deny\nCallers=*\n"
+                          "RequireActiveSession=false\nFactors=Mine*\n")
+    mine = vt.enroll(client, emulator, friendly_name="Mine desk")
+    other = vt.enroll(client, emulator, friendly_name="Other desk")
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, mine, txid)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    daemon.stop()  # it forgets the challenges it saw finish
+    daemon.start()
+    emulator.fault(r"/Entities/%s/Challenges\Z" % other.identity, status=404, code=60390,
+                   method="GET", count=1000)
+    try:
+        e = refused(client.deny, {"transaction-id": txid, "timeout-ms": 3000})
+        assert e.name == vt.ERR_ALREADY_RESPONDED, e
+        assert other.sid not in e.message, e.message
+        e = refused(client.approve, {"transaction-id": vt.new_transaction_id(),
+                                     "timeout-ms": 1500})
+        assert e.name == vt.ERR_NOT_FOUND, e
+        assert other.sid not in e.message, e.message
+    finally:
+        emulator.clear_faults()
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
 def test_a_name_is_never_a_sid(start_daemon, client, emulator):
     """A rule that names its factor by sid covers that factor alone, not another one enrolled
     with that sid as its name (the shipped default lets any process enroll)."""
