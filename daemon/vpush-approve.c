@@ -114,7 +114,8 @@ release_entry (VpushApproval *ap)
  * of an allowed one, or a refusal for a factor the caller named. Either carries who the
  * caller is, as the policy's records do. */
 static void
-log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, const gchar *result)
+log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, const gchar *result,
+             gboolean rationed)
 {
   g_autofree gchar *what = NULL;
   g_autofree gchar *pid = NULL;
@@ -151,6 +152,10 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
       { VPUSH_LOG_FIELD_CALLER_SESSION, session, -1 },
     };
 
+    g_autofree gchar *key = vpush_caller_key (caller);
+
+    if (rationed && !vpush_log_ration_take (key, fields, G_N_ELEMENTS (fields)))
+      return;
     vpush_log_fields (G_LOG_LEVEL_MESSAGE, message_id, fields, G_N_ELEMENTS (fields),
                       "%s of %s for %s: %s", vpush_action_to_string (vpush_approval_action (ap)),
                       match_text (ap, &what), ap->caller, result);
@@ -177,7 +182,8 @@ vpush_approval_finish_error (VpushApproval *ap, GError *error)
     {
       g_autofree gchar *result = g_strdup_printf ("not done: %s", error->message);
 
-      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_FAILED, result);
+      /* one that failed before an answer went out is rationed (vpush-log-ration.c) */
+      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_FAILED, result, !answering);
     }
   vpush_manager_return_error (ap->invocation, error);
   g_error_free (error);
@@ -209,7 +215,7 @@ vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status)
   log_outcome (ap,
                vpush_approval_action (ap) == VPUSH_ACTION_APPROVE ? VPUSH_MSGID_APPROVED
                                                                   : VPUSH_MSGID_DENIED,
-               NULL, result);
+               NULL, result, FALSE);
   /* calls that matched the same challenge waited for this answer: it is theirs now */
   vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
 }
@@ -652,7 +658,7 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           = g_strdup_printf ("no rule lets %s %s for factor %s", ap->caller,
                              vpush_action_to_string (vpush_approval_action (ap)), ap->factor_sid);
 
-      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason);
+      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason, TRUE);
       vpush_approval_finish_error (
           ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
       return;
@@ -672,7 +678,7 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                  entry->challenge->factor_sid, ap->challenge_sid);
 
           ap->outcome = vpush_challenge_ref (entry->challenge);
-          log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason);
+          log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason, TRUE);
           vpush_approval_finish_error (
               ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
           return;

@@ -368,6 +368,13 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
         -1 },
     };
 
+    g_autofree gchar *key = vpush_caller_key (c);
+
+    /* A caller's flood of calls is counted, not written: only an approval or denial
+     * allowed on its challenge always is (vpush-log-ration.c) */
+    if ((reason != NULL || auth->challenge == NULL)
+        && !vpush_log_ration_take (key, fields, G_N_ELEMENTS (fields)))
+      return;
     if (reason != NULL)
       vpush_log_fields (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, fields, G_N_ELEMENTS (fields),
                         "%s%s refused for %s: %s", action, target ? target : "", who, reason);

@@ -60,6 +60,20 @@ vpush_caller_describe (const VpushCaller *caller)
   return g_strdup_printf ("%s (pid %u, %s)", exe, caller->pid, caller->sender);
 }
 
+gchar *
+vpush_caller_key (const VpushCaller *caller)
+{
+  if (caller == NULL)
+    return g_strdup ("unidentified");
+  if (caller->app_id)
+    return g_strconcat ("flatpak:", caller->app_id, NULL);
+  if (caller->exe)
+    return g_strconcat ("exe:", caller->exe, NULL);
+  if (caller->unit)
+    return g_strconcat ("unit:", caller->unit, NULL);
+  return g_strdup ("unknown");
+}
+
 static gboolean
 set_errno_error (GError **error, int saved_errno, const gchar *what)
 {

@@ -22,6 +22,9 @@ VpushCaller *vpush_caller_new (void);
 void vpush_caller_free (VpushCaller *caller);
 /* "exe (pid N, :1.23)" for logs */
 gchar *vpush_caller_describe (const VpushCaller *caller);
+/* Who the caller is, as a rule would name it: its app id, else executable, else unit (one
+ * key for all its processes and bus connections); NULL caller: an unidentified one. */
+gchar *vpush_caller_key (const VpushCaller *caller);
 
 /* Fills exe, unit, app_id and session from proc_root/<pid>/ ("/proc" but in tests).
  * Fails when the process can't be identified safely, e.g. an unreadable sandbox root. */

@@ -295,6 +295,8 @@ main (int argc, char **argv)
   g_clear_handle_id (&d.watchdog_id, g_source_remove);
   g_source_remove (sighup_id);
   g_clear_object (&d.manager);
+  /* the counts of records left out are written too */
+  vpush_log_ration_flush (TRUE);
   g_clear_handle_id (&d.status_id, g_source_remove);
   g_free (d.status);
   g_main_loop_unref (d.loop);

@@ -19,6 +19,10 @@ G_BEGIN_DECLS
 #define VPUSH_MSGID_PUSH_CONNECTED    "4e2a3bb1f5c94a0bb8d0f62f6a3c7d08"
 #define VPUSH_MSGID_PUSH_DISCONNECTED "4e2a3bb1f5c94a0bb8d0f62f6a3c7d09"
 #define VPUSH_MSGID_STOPPING          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0a"
+#define VPUSH_MSGID_LEFT_OUT          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0b"
+
+/* How many audit records one caller gets in 10 s (vpush-log-ration.c) */
+#define VPUSH_LOG_RATION 20
 
 void vpush_log_setup (gboolean verbose);
 
@@ -36,5 +40,13 @@ void vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar
  * stderr: "MESSAGE -- MESSAGE_ID=… VPUSH_…=…", values shell-quoted where needed. */
 void vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLogField *extra,
                        gsize n_extra, const gchar *format, ...) G_GNUC_PRINTF (5, 6);
+
+/* Whether an audit record (other than an answer's) may be written now for the caller
+ * named by key (its app id, executable or unit): VPUSH_LOG_RATION of them in 10 s; the
+ * rest are counted, and a VPUSH_MSGID_LEFT_OUT record with the caller fields of fields says
+ * how many, once the 10 s are over. */
+gboolean vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields);
+/* Writes the counts whose 10 s are over (all: every count, at exit). */
+void vpush_log_ration_flush (gboolean all);
 
 G_END_DECLS

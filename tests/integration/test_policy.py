@@ -28,6 +28,7 @@ MSGID_DECISION = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
 MSGID_ENROLLED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
 MSGID_DELETED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
 MSGID_APPROVED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d06"
+MSGID_LEFT_OUT = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0b"
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
 
 # What /proc/<pid>/exe says about this process, as vpushd will read it
@@ -701,6 +702,38 @@ def test_only_the_callers_factors_decide_its_answer(start_daemon, client, emulat
     finally:
         emulator.clear_faults()
     assert emulator.answer_posts(ch["sid"]) == 1
+
+
+def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator):
+    """A caller's audit records are rationed, 20 in 10 s; the rest are counted in one
+    record. journald drops every record of a unit past its rate limit (10000 in 30 s by
+    default): a caller calling in a loop, refused or allowed to change nothing, would
+    otherwise have everyone's decisions dropped with its own, its own approvals included.
+    An approval allowed on its challenge, and its outcome, are always written."""
+    daemon = start_daemon("[Rule approve]\nActions=approve\nCallers=exe:%s\n"
+                          "RequireActiveSession=false\n" % MY_EXE)
+    factor = vt.enroll(client, emulator)
+    calls = [vt.PendingCall(client, "DenyChallenge",
+                            vt.asv({"transaction-id": "flood-%d" % i})) for i in range(100)]
+    calls += [vt.PendingCall(client, "Update", vt.asv({}), factor.path, vt.FACTOR_IFACE)
+              for i in range(100)]
+    vt.wait_until(lambda: all(c.done for c in calls), 60 * vt.SLOWDOWN, what="the calls")
+    assert all(c.error is not None and c.error.name == ERR_ACCESS_DENIED for c in calls[:100])
+    assert all(c.error is None for c in calls[100:]), [c.error for c in calls[100:] if c.error]
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
+    last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
+    daemon.stop()  # the counts still open are written at exit
+
+    # the enroll, the refused denials and the updates: one by one or counted
+    written = [r for r in audit_records(daemon) if r["VPUSH_ACTION"] != "approve"]
+    counts = audit_records(daemon, MSGID_LEFT_OUT)
+    assert all(r["VPUSH_CALLER_EXE"] == MY_EXE for r in written + counts)
+    assert len(written) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == 201
+    assert counts and len(written) < 201, len(written)
+    assert "audit records of calls of" in counts[0]["MESSAGE"]
 
 
 def test_a_name_is_never_a_sid(start_daemon, client, emulator):
