@@ -248,7 +248,8 @@ poll_done (FactorPoll *fp)
   else
     g_debug ("poll of factor %s failed: %s", fp->sid, error->message);
 
-  vpush_manager_note_api_result (manager, error);
+  /* No word to the manager's State here: each request of the poll told it as it ended
+   * ("attempt-finished"), and a later one may have reached the API after this error. */
   /* a locked keyring has its own way back: the recovery polls. Anything else (no answer,
    * a refusal, a reply vpushd can't read or that is too big) would come again at once. */
   if (error == NULL)

@@ -586,6 +586,29 @@ def test_huge_body_is_the_api_answering(factor, client, emulator):
     assert client.manager_property("State") == "ready"
 
 
+def test_state_follows_the_last_request_of_a_poll(session, fdaemon, factor, client, emulator):
+    """State is offline when the Verify API could not be reached at the last attempt
+    (dbus-api.md): a poll whose GET of one challenge found no API, and whose GET of another
+    then got an answer, leaves vpushd ready. Before, the poll's end reported its first
+    failure once more, and State went back to offline after the answer."""
+    with verify_settings(session, fdaemon, emulator, TimeoutMs="120000", RetryTimeoutMs="0"):
+        client.refresh()  # the first poll of the new vpushd is over
+        lost, held = new_challenge(emulator, factor), new_challenge(emulator, factor)
+        emulator.fault(challenge_re(lost["sid"]), action="drop", method="GET", count=1000)
+        emulator.fault(challenge_re(held["sid"]), action="delay", seconds=600, method="GET")
+        call = vt.PendingCall(client, "Refresh", None)
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the GET of the second challenge held")
+        client.wait_state("offline", timeout=10 * vt.SLOWDOWN)
+        assert not call.done
+        emulator.release_held()
+        call.wait()
+        assert call.error is not None and call.error.name == ERR_NETWORK, call.error
+        # the last request got its answer
+        assert held["sid"] in [p.rsplit("/", 1)[1] for p in client.challenge_paths()]
+        assert client.manager_property("State") == "ready"
+
+
 def test_wrong_content_type_accepted(factor, client, emulator):
     """The body of a 2xx is checked field by field; its Content-Type is not."""
     ch = new_challenge(emulator, factor)
