@@ -396,6 +396,39 @@ def test_approve_ends_when_vpushd_stops(session, emulator, daemon):
     daemon.proc = None
 
 
+def test_calls_end_when_vpushd_is_told_to_stop(session, emulator, daemon):
+    """SIGTERM, as systemctl stop sends it (vpushctl(1)): an approval that waits ends with
+    vpushd's own Failed, exit status 1; a Refresh under way gets no answer, exit status 3."""
+    f = enroll(session, emulator)
+    allowed = daemon.log_text().count("approve allowed for ")
+    emulator.fault(r"/Entities/%s/Challenges\Z" % f["identity"], action="delay", seconds=600,
+                   method="GET", count=1000)
+    procs = []
+    try:
+        # the Refresh's poll is held at the emulator; the approval then waits for it too
+        for args, what, started in (
+                (["refresh"], "the poll held", lambda: emulator.faults_held() >= 1),
+                (["approve", "-t", vt.new_transaction_id(), "--timeout", "20000"],
+                 "the approval to wait in vpushd",
+                 lambda: daemon.log_text().count("approve allowed for ") > allowed)):
+            procs.append(subprocess.Popen([VPUSHCTL] + args, env=session.env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+            vt.wait_until(started, 15 * vt.SLOWDOWN, what=what, pump=False)
+        daemon.stop()
+        (_, refresh_err), (_, approve_err) = [p.communicate(timeout=15) for p in procs]
+    finally:
+        emulator.clear_faults()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert procs[1].returncode == FAILED, approve_err
+    assert "vpushd is stopping" in approve_err, approve_err
+    assert procs[0].returncode == UNREACHABLE, refresh_err
+    assert "vpushd did not answer" in refresh_err, refresh_err
+
+
 def test_approve_errors(session, emulator, daemon):
     f = enroll(session, emulator)
     other = enroll(session, emulator)
