@@ -118,7 +118,8 @@ vpush_factor_call_deleted_meanwhile (FactorCall *call)
 void
 vpush_factor_call_fail (FactorCall *call, const GError *error)
 {
-  vpush_manager_note_api_result (call->factor->manager, error);
+  /* No word to the manager's State: the request that failed told it as it ended, and a
+   * failed Delete replies only once the record is back, after later requests maybe */
   /* a call that raced a Delete: the API's "no such factor" (or whatever failed after
    * the delete) is told as what happened */
   if (vpush_factor_call_deleted_meanwhile (call))

@@ -218,3 +218,39 @@ def test_new_journal_directory_is_synced(session, emulator, client, gate):
         if os.path.exists(gate):
             os.unlink(gate)
         daemon.stop()
+
+
+def test_failed_delete_leaves_state_to_the_last_request(session, client, emulator, gate):
+    """State is offline when the Verify API could not be reached at the last attempt
+    (dbus-api.md). A Delete whose DELETE found no API puts the record back before it
+    replies; a request that reaches the API while that write waits leaves vpushd ready,
+    also once the Delete has replied. Before, the reply reported the DELETE's failure once
+    more, and State went back to offline."""
+    d = vt.Daemon(session, emulator, config={
+        "Verify": {"TimeoutMs": "120000", "RetryTimeoutMs": "0"},
+        "Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}},
+        env={"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate})
+    d.start()
+    try:
+        f, other = vt.enroll(client, emulator), vt.enroll(client, emulator)
+        path = r"/Factors/%s\Z" % f.sid
+        # held, and then the connection closed without an answer
+        emulator.fault(path, action="delay", seconds=600, method="DELETE")
+        emulator.fault(path, action="drop", method="DELETE", count=1000)
+        call = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 30, what="the DELETE held")
+        close_gate(gate)
+        emulator.release_held()
+        client.wait_state("offline", timeout=30)
+        wait_held(gate)  # the record of the factor going back
+        assert client.list_challenges(other.path)[0] == []
+        assert client.manager_property("State") == "ready"
+        os.unlink(gate)
+        call.wait()
+        assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Network", \
+            call.error
+        assert f.path in client.factor_paths()
+        assert client.manager_property("State") == "ready"
+    finally:
+        emulator.clear_faults()
+        d.stop()
