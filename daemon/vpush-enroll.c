@@ -38,6 +38,7 @@ typedef struct
   VpushFactorRecord *record; /* once created remotely */
   gboolean record_written;   /* asked for: on disk maybe, even when the write failed */
   GError *error;             /* the failure being rolled back */
+  gboolean key_left;         /* the rollback could not delete the key under the sid */
 } Enroll;
 
 static void
@@ -114,7 +115,7 @@ rollback_provisional_key_cb (GObject *source, GAsyncResult *result, gpointer use
       rollback_done (e, FALSE);
       return;
     }
-  rollback_done (e, TRUE);
+  rollback_done (e, !e->key_left);
 }
 
 static void
@@ -127,8 +128,9 @@ rollback_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_warning ("enrollment rollback: could not delete the key of %s: %s", e->record->sid,
                  error->message);
-      rollback_done (e, FALSE);
-      return;
+      /* the remote factor is gone: the provisional key is of no use either, and the key
+       * store deletes both once the keyring is usable */
+      e->key_left = TRUE;
     }
   vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->journal->id, NULL,
                                rollback_provisional_key_cb, e);

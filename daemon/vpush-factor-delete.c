@@ -145,11 +145,12 @@ delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
     {
-      /* the factor is gone at the API and here; only its key is left, which the journal
-       * entry names: the next start deletes it */
+      /* the factor is gone at the API and here; only its key is left: the key store deletes
+       * it once the keyring is usable, and the journal entry names it for the next start in
+       * case vpushd stops before that */
       vpush_log_event (G_LOG_LEVEL_WARNING, NULL, call->factor->record->sid, NULL, NULL,
-                       "the key of deleted factor %s stays in the Secret Service until vpushd's "
-                       "next start: %s",
+                       "the key of deleted factor %s stays in the Secret Service until the "
+                       "keyring is usable again: %s",
                        call->factor->record->sid, error->message);
       delete_local (g_steal_pointer (&call), TRUE);
       return;

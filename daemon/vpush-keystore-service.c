@@ -11,15 +11,16 @@
 /* ---- state ---- */
 
 /* A store that failed after it was sent may still happen in the Secret Service (a stopped
- * daemon runs it once resumed, a killed one may have written it): remember it, and delete it
- * once the Secret Service is usable, after anything queued before. */
+ * daemon runs it once resumed, a killed one may have written it), and a delete that failed
+ * left its key: remember it, and delete it once the Secret Service is usable, after anything
+ * queued before. */
 void
 vpush_keystore_note_doubtful (VpushKeystore *self, const gchar *factor_sid)
 {
   if (g_hash_table_contains (self->doubtful, factor_sid))
     return;
-  g_debug ("the key of factor %s may be stored after all: it goes once the keyring is usable",
-           factor_sid);
+  g_message ("any key of %s in the Secret Service is deleted once the keyring is usable",
+             factor_sid);
   g_hash_table_insert (self->doubtful, g_strdup (factor_sid), GINT_TO_POINTER (FALSE));
 }
 
@@ -32,14 +33,13 @@ on_doubtful_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_keystore_delete_finish (self, result, &error))
     {
-      g_debug ("could not yet delete the unconfirmed key of factor %s: %s", factor_sid,
-               error->message);
+      g_debug ("could not yet delete the key of %s: %s", factor_sid, error->message);
       if (g_hash_table_contains (self->doubtful, factor_sid))
         g_hash_table_insert (self->doubtful, g_strdup (factor_sid), GINT_TO_POINTER (FALSE));
       return;
     }
   if (g_hash_table_remove (self->doubtful, factor_sid))
-    g_message ("deleted any key of factor %s from the Secret Service: storing it had failed",
+    g_message ("deleted any key of %s from the Secret Service, as it could not be done before",
                factor_sid);
 }
 

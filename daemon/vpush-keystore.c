@@ -685,26 +685,59 @@ on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
   vpush_keystore_answer_done (task, error);
 }
 
-void
-vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
-                             GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data)
+static void
+keystore_delete_async (VpushKeystore *self, const gchar *factor_sid, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
   KeystoreCall *call;
 
-  g_return_if_fail (VPUSH_IS_KEYSTORE (self));
-  g_return_if_fail (factor_sid != NULL);
-
-  task = vpush_keystore_task_new (self, CALL_DELETE, vpush_keystore_delete_async, cancellable,
-                                  callback, user_data);
+  task = vpush_keystore_task_new (self, CALL_DELETE, keystore_delete_async, cancellable, callback,
+                                  user_data);
 
   call = g_task_get_task_data (task);
+  call->factor_sid = g_strdup (factor_sid);
   /* while locked the item can't be seen, so "deleted" could not be told from "hidden": it is
    * refused when sent */
   call->attributes
       = secret_attributes_build (vpush_keystore_get_schema (), "factor-sid", factor_sid, NULL);
   vpush_keystore_dispatch (self, g_steal_pointer (&task));
+}
+
+static void
+on_delete_outcome (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  VpushKeystore *self = VPUSH_KEYSTORE (source);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      /* Every delete is of a key nothing needs any more (a deleted factor, an undone
+       * enrollment): one the keyring could not take now is done once it can, not left
+       * to vpushd's next start, which on a desktop may be weeks away. */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
+        vpush_keystore_note_doubtful (self, g_task_get_task_data (task));
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (VPUSH_IS_KEYSTORE (self));
+  g_return_if_fail (factor_sid != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, vpush_keystore_delete_async);
+  g_task_set_task_data (task, g_strdup (factor_sid), g_free);
+  keystore_delete_async (self, factor_sid, cancellable, on_delete_outcome, task);
 }
 
 gboolean

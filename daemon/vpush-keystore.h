@@ -66,7 +66,9 @@ void vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid,
                                 gpointer user_data);
 VpushKey *vpush_keystore_load_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
-/* An absent item is not an error. */
+/* An absent item is not an error. A delete that fails because the Secret Service is locked,
+ * gone or not answering (VPUSH_ERROR_KEYRING_LOCKED) is done again by the key store on its
+ * own once the Secret Service is usable, so a failed delete leaves nothing behind either. */
 void vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data);

@@ -100,12 +100,17 @@ test_keystore_locked (void)
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
   g_autofree gchar *new_sid = random_sid ();
+  g_autofree gchar *doomed_sid = random_sid ();
   g_autofree gchar *collection_path = NULL;
   GList *objects;
+  GList *items;
   gboolean notified = FALSE;
   gulong handler;
+  gint64 deadline;
 
   g_assert_true (keystore_store (keystore, sid, "Locked away", key, &error));
+  g_assert_no_error (error);
+  g_assert_true (keystore_store (keystore, doomed_sid, "Deleted while locked", key, &error));
   g_assert_no_error (error);
   g_assert_false (vpush_keystore_get_locked (keystore));
   handler = g_signal_connect (keystore, "notify::locked", G_CALLBACK (on_locked_notify), &notified);
@@ -146,7 +151,7 @@ test_keystore_locked (void)
   g_assert_false (keystore_store (keystore, new_sid, "New", key, &error));
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
   g_clear_error (&error);
-  g_assert_false (keystore_delete (keystore, sid, &error));
+  g_assert_false (keystore_delete (keystore, doomed_sid, &error));
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
   g_clear_error (&error);
   g_assert_false (keystore_relabel (keystore, sid, "Renamed while locked", &error));
@@ -162,6 +167,16 @@ test_keystore_locked (void)
   loaded = keystore_load (keystore, sid, &error);
   g_assert_no_error (error);
   assert_same_key (key, loaded);
+
+  /* The delete refused while locked is done once unlocked, without being asked again. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while ((items = find_items (doomed_sid)) != NULL)
+    {
+      g_list_free_full (items, g_object_unref);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
 
   g_signal_handler_disconnect (keystore, handler);
 }

@@ -451,3 +451,62 @@ def test_rename_waits_for_the_relabel_before_it(factor, daemon, client, emulator
     vt.wait_until(lambda: labels() == ["vpush factor key (Desk 4)"], BOUND,
                   what="the key relabelled")
     assert client.factor_props(factor.path)["FriendlyName"] == "Desk 4"
+
+
+def kill_paused_keyring(session):
+    """SIGKILL a keyring stopped by pause_keyring(): whatever it was sent dies unanswered."""
+    session.keyring.kill()
+    session.keyring.wait(10)
+    session.keyring = None
+    session.keyring_paused = False
+    vt.wait_until(lambda: not session.client.name_has_owner(vt.SECRETS_NAME), 10,
+                  what="org.freedesktop.secrets to leave the bus", pump=False)
+
+
+def test_killed_during_delete(factor, daemon, client, emulator, session):
+    """The keyring dies while Factor.Delete deletes the key (the factor is gone at the API):
+    the delete succeeds, and the key goes as soon as the keyring is back, without a restart
+    of vpushd (before, it stayed until vpushd's next start)."""
+    pause_keyring(session)
+    call = vt.PendingCall(client, "Delete", None, factor.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.state()["factors"][factor.sid]["deleted"], BOUND,
+                  what="the factor deleted at the API")
+    # the key was in memory: the only keyring call is the item's delete, sent (and hanging)
+    # or about to be; either way it dies with the keyring
+    kill_paused_keyring(session)
+    call.wait(BOUND)
+    assert call.error is None, call.error
+    assert client.factor_paths() == []
+
+    session.start_keyring(unlock=True)
+    client.wait_state("ready", timeout=BOUND)
+    vt.wait_until(lambda: session.keyring_items({"factor-sid": factor.sid}) == [], BOUND,
+                  what="the deleted factor's key gone from the keyring")
+
+
+def test_killed_during_enrollment_key_store(daemon, client, emulator, session):
+    """The keyring dies while EnrollFactor stores the key under the new factor's sid: the
+    enrollment fails with KeyringLocked and is undone at the API at once; the keys it had
+    stored (the provisional one) go as soon as the keyring is back, without a restart."""
+    keys = our_keys(session, emulator)
+    identity = vt.unique_identity("killed")
+    # hold the create's reply: the keyring is stopped before vpushd stores the key under
+    # the sid it brings
+    emulator.fault(r"/Entities/%s/Factors\Z" % identity, action="delay", seconds=600,
+                   method="POST", when="after")
+    call = vt.PendingCall(client, "EnrollFactor", vt.asv(enroll_request(emulator, identity)))
+    vt.wait_until(lambda: emulator.faults_held() >= 1, BOUND, what="the create held")
+    pause_keyring(session)
+    emulator.clear_faults()
+    vt.wait_until(lambda: "storing its key" in daemon.log_text(), BOUND,
+                  what="the key's store under the sid sent")
+    kill_paused_keyring(session)
+    call.wait(BOUND)
+    assert call.error is not None and call.error.name == vt.ERR_KEYRING_LOCKED, call.error
+    assert call.error.message == NOT_RUNNING
+    assert emulator.list_factors(identity) == []
+
+    session.start_keyring(unlock=True)
+    client.wait_state("ready", timeout=BOUND)
+    vt.wait_until(lambda: our_keys(session, emulator) == keys, BOUND,
+                  what="no key left of the enrollment that failed")
