@@ -378,6 +378,12 @@ direct_fetch_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                         g_ptr_array_index (ap->fetch_factors, ap->fetch_index));
   if (key == NULL || factor == NULL)
     {
+      /* the factor is there, its key is not: a broken factor, as the poller says */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND) && factor != NULL)
+        {
+          g_clear_error (&error);
+          error = vpush_error_key_missing (vpush_factor_get_sid (factor));
+        }
       if (error)
         note_wait_error (ap, error);
       ap->fetch_index++;
@@ -606,10 +612,12 @@ vpush_approval_evaluate (VpushApproval *ap)
 
       /* an unreachable API is not the same as no such challenge; nor is one that refused
        * this call's poll or fetch (its error names the factor when there are several),
-       * or still answers 5xx or 429 to the one being retried right now */
+       * or still answers 5xx or 429 to the one being retried right now; nor a factor
+       * whose key is missing or unusable, which could not even ask */
       if (ap->wait_error
           && (g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
-              || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_API)))
+              || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_API)
+              || ap->wait_error->domain == VPUSH_KEY_ERROR))
         vpush_approval_finish_error (ap, g_steal_pointer (&ap->wait_error));
       else if (failing != NULL)
         vpush_approval_finish_error (ap, g_error_copy (failing));

@@ -22,3 +22,14 @@ vpush_error_quark (void)
                                       G_N_ELEMENTS (vpush_error_entries));
   return (GQuark)quark;
 }
+
+G_DEFINE_QUARK (vpush - key - error - quark, vpush_key_error)
+
+GError *
+vpush_error_key_missing (const gchar *factor_sid)
+{
+  return g_error_new (VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_MISSING,
+                      "the key of factor %s is not in the Secret Service (deleted there?): the "
+                      "factor can't be used; delete it and enroll again",
+                      factor_sid);
+}

@@ -21,4 +21,19 @@ typedef enum
 #define VPUSH_ERROR (vpush_error_quark ())
 GQuark vpush_error_quark (void);
 
+/* Internal: what is wrong with a factor's key, so that a caller can tell it from other
+ * failures. Not registered on the bus: sent as io.github.vpush1.Error.Failed, with the
+ * message. */
+typedef enum
+{
+  VPUSH_KEY_ERROR_MISSING,  /* the factor is there, its key is not in the Secret Service */
+  VPUSH_KEY_ERROR_UNUSABLE, /* its item in the Secret Service holds no usable key */
+} VpushKeyError;
+
+#define VPUSH_KEY_ERROR (vpush_key_error_quark ())
+GQuark vpush_key_error_quark (void);
+
+/* VPUSH_KEY_ERROR_MISSING for the factor */
+GError *vpush_error_key_missing (const gchar *factor_sid);
+
 G_END_DECLS

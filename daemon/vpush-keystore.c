@@ -611,9 +611,10 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (error != NULL)
     {
-      g_prefix_error (&error,
-                      "the key of factor %s in the Secret Service is unusable: ", call->factor_sid);
-      g_task_return_error (task, error);
+      g_task_return_new_error (task, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE,
+                               "the key of factor %s in the Secret Service is unusable: %s",
+                               call->factor_sid, error->message);
+      g_error_free (error);
       return;
     }
   /* A locked item, or a collection locked since the check, hides the key: that is not absence. */

@@ -412,10 +412,7 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           && vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) != NULL)
         {
           g_clear_error (&error);
-          error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                               "the key of factor %s is not in the Secret Service (deleted "
-                               "there?): the factor can't be used; delete it and enroll again",
-                               fp->sid);
+          error = vpush_error_key_missing (fp->sid);
         }
       if (error)
         set_error (fp, error);

@@ -1,0 +1,112 @@
+"""A factor's key item edited in the keyring behind vpushd's back: its secret replaced by
+something that is not the factor's P-256 key (garbage, empty, a key of another curve, PEM
+text, another P-256 key), a second item under the same factor sid, the item gone.
+
+vpushd never signs with a key it can't be sure of, says what is wrong with a clear error
+instead of "no such challenge", and a factor whose key is unusable can still be deleted.
+Each test restarts vpushd after the edit, so that the key is read from the keyring again.
+"""
+
+import subprocess
+
+import pytest
+from gi.repository import GLib
+
+import vpushtest as vt
+
+SERVICE_IFACE = "org.freedesktop.Secret.Service"
+ERR_FAILED = "io.github.vpush1.Error.Failed"
+
+
+@pytest.fixture
+def daemon(session, emulator):
+    """vpushd that polls only when asked: what a test sees is what its own call did."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={
+        "Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}})
+    d.start()
+    yield d
+    d.stop()
+
+
+def open_session(session):
+    _, path = session._secrets_call(vt.SECRETS_PATH, SERVICE_IFACE, "OpenSession",
+                                    GLib.Variant("(sv)", ("plain", GLib.Variant("s", ""))))
+    return path
+
+
+def read_secret(session, item):
+    path = open_session(session)
+    secrets = session._secrets_call(vt.SECRETS_PATH, SERVICE_IFACE, "GetSecrets",
+                                    GLib.Variant("(aoo)", ([item], path)))[0]
+    return bytes(secrets[item][2])
+
+
+def create_item(session, attributes, secret, replace):
+    """An item with these attributes and secret in the default collection; replace: in
+    place of the item that has the same attributes."""
+    path = open_session(session)
+    props = {"org.freedesktop.Secret.Item.Label": GLib.Variant("s", "vpush factor key (edited)"),
+             "org.freedesktop.Secret.Item.Attributes": GLib.Variant("a{ss}", attributes)}
+    return session._secrets_call(
+        session.default_collection(), "org.freedesktop.Secret.Collection", "CreateItem",
+        GLib.Variant("(a{sv}(oayays)b)",
+                     (props, (path, b"", secret, "application/octet-stream"), replace)))[0]
+
+
+def openssl_key(curve, der=True):
+    pem = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                          "ec_paramgen_curve:" + curve], capture_output=True, check=True).stdout
+    if not der:
+        return pem
+    return subprocess.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-outform", "DER"],
+                          input=pem, capture_output=True, check=True).stdout
+
+
+def the_item(session, factor):
+    items = session.keyring_items({"factor-sid": factor.sid})
+    assert len(items) == 1, items
+    return items[0]
+
+
+def result(fn, *args):
+    try:
+        return ("reply", fn(*args))
+    except vt.DBusCallError as e:
+        return (e.name, e.message)
+
+
+def test_unusable_key_is_said_so(factor, daemon, client, emulator, session):
+    """An approval for a factor whose key is unusable fails with Error.Failed saying so,
+    not with NotFound (the challenge is there, its factor just can't sign), and nothing is
+    sent. Before, it waited out its timeout-ms and said no challenge matched."""
+    item = the_item(session, factor)
+    for secret in (b"garbage", b"", openssl_key("P-384"), openssl_key("P-256", der=False)):
+        create_item(session, item["attributes"], secret, replace=True)
+        daemon.restart()
+        txid, ch = vt.new_transaction_id(), None
+        ch = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": txid})["sid"]
+        name, message = result(client.approve, {"transaction-id": txid, "timeout-ms": 2000})
+        assert name == ERR_FAILED, (secret[:16], name, message)
+        assert "the key of factor %s in the Secret Service is unusable" % factor.sid in message
+        assert factor.sid in message
+        name, message = result(client.approve, {"challenge-sid": ch, "timeout-ms": 2000})
+        assert name == ERR_FAILED and "unusable" in message, (name, message)
+        assert emulator.answer_posts(ch) == 0
+
+
+def test_missing_key_is_said_so(factor, daemon, client, emulator, session):
+    """The same for a key gone from the keyring: the error names the missing key."""
+    subprocess.run(["secret-tool", "clear", "factor-sid", factor.sid], env=session.env,
+                   timeout=20, check=True)
+    daemon.restart()
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid})["sid"]
+    for match in ({"transaction-id": txid}, {"challenge-sid": ch}):
+        match["timeout-ms"] = 2000
+        name, message = result(client.approve, match)
+        assert name == ERR_FAILED, (match, name, message)
+        assert "the key of factor %s is not in the Secret Service" % factor.sid in message
+    assert emulator.answer_posts(ch) == 0
