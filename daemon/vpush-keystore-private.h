@@ -1,7 +1,7 @@
 /* Internal parts of the Secret Service key store, shared by vpush-keystore.c (the object,
- * per-call state, and the store/load/delete/list operations), vpush-keystore-service.c
- * (following the Secret Service: availability, reconnects, lock state) and
- * vpush-keystore-label.c (relabelling); not API. */
+ * per-call state, and the store/delete/list operations), vpush-keystore-service.c
+ * (following the Secret Service: availability, reconnects, lock state),
+ * vpush-keystore-load.c (loading a key) and vpush-keystore-label.c (relabelling); not API. */
 #pragma once
 
 #include <libsecret/secret.h>
@@ -108,6 +108,9 @@ void vpush_keystore_return_error (GTask *task, GError *error);
 /* Answers a call whose reply says only whether it worked: TRUE, or error (taken); nothing
  * if it was answered already. */
 void vpush_keystore_answer_done (GTask *task, GError *error);
+
+/* vpush-keystore-load.c */
+void vpush_keystore_send_load (VpushKeystore *self, GTask *task);
 
 /* vpush-keystore-label.c */
 void vpush_keystore_send_relabel (VpushKeystore *self, GTask *task);

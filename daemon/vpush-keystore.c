@@ -253,7 +253,6 @@ keystore_check_usable (VpushKeystore *self, GError **error)
 }
 
 static void on_store (GObject *source, GAsyncResult *result, gpointer user_data);
-static void on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data);
 static void on_delete (GObject *source, GAsyncResult *result, gpointer user_data);
 static void on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data);
 
@@ -288,11 +287,7 @@ keystore_send (VpushKeystore *self, GTask *task)
                             call->label, call->value, call->cancellable, on_store, task);
       break;
     case CALL_LOAD:
-      /* A search, not secret_password_lookup: a lookup tries to unlock (prompt) when the item
-       * is locked, a search without SECRET_SEARCH_UNLOCK does not. */
-      secret_service_search (self->service, schema, call->attributes,
-                             SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, call->cancellable,
-                             on_load_searched, task);
+      vpush_keystore_send_load (self, task);
       break;
     case CALL_DELETE:
       secret_service_clear (self->service, schema, call->attributes, call->cancellable, on_delete,
@@ -555,106 +550,6 @@ vpush_keystore_store_finish (VpushKeystore *self, GAsyncResult *result, GError *
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-/* ---- load ---- */
-
-static void
-on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = G_TASK (user_data);
-  VpushKeystore *self = g_task_get_source_object (task);
-  KeystoreCall *call = g_task_get_task_data (task);
-  GList *items;
-  GError *error = NULL;
-  gboolean saw_locked = FALSE;
-  VpushKey *key = NULL;
-
-  items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
-  if (!vpush_keystore_call_begin_answer (task))
-    {
-      g_list_free_full (items, g_object_unref);
-      g_clear_error (&error);
-      return;
-    }
-  if (error != NULL)
-    {
-      vpush_keystore_return_error (task, error);
-      return;
-    }
-
-  for (GList *l = items; l != NULL && key == NULL && error == NULL; l = l->next)
-    {
-      SecretItem *item = l->data;
-      g_autoptr (SecretValue) value = NULL;
-      const guchar *der;
-      gsize der_len;
-
-      if (secret_item_get_locked (item))
-        {
-          saw_locked = TRUE;
-          continue;
-        }
-      value = secret_item_get_secret (item);
-      if (value == NULL)
-        continue;
-      /* gnome-keyring hands back any secret as text/plain, so the content type says nothing. */
-      der = (const guchar *)secret_value_get (value, &der_len);
-      key = vpush_key_new_from_pkcs8 (der, der_len, &error);
-    }
-  g_list_free_full (items, g_object_unref);
-
-  if (key != NULL)
-    {
-      g_task_return_pointer (task, key, (GDestroyNotify)vpush_key_free);
-      return;
-    }
-  if (error != NULL)
-    {
-      g_task_return_new_error (task, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE,
-                               "the key of factor %s in the Secret Service is unusable: %s",
-                               call->factor_sid, error->message);
-      g_error_free (error);
-      return;
-    }
-  /* A locked item, or a collection locked since the check, hides the key: that is not absence. */
-  if (saw_locked || self->locked)
-    {
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, LOCKED_MESSAGE);
-      return;
-    }
-  g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                           "no key for factor %s in the Secret Service", call->factor_sid);
-}
-
-void
-vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid, GCancellable *cancellable,
-                           GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_autoptr (GTask) task = NULL;
-  KeystoreCall *call;
-
-  g_return_if_fail (VPUSH_IS_KEYSTORE (self));
-  g_return_if_fail (factor_sid != NULL);
-
-  task = vpush_keystore_task_new (self, CALL_LOAD, vpush_keystore_load_async, cancellable, callback,
-                                  user_data);
-  call = g_task_get_task_data (task);
-  call->factor_sid = g_strdup (factor_sid);
-
-  /* a lookup on a locked collection answers "nothing", exactly like a missing item: it is
-   * refused when sent */
-  call->attributes
-      = secret_attributes_build (vpush_keystore_get_schema (), "factor-sid", factor_sid, NULL);
-  vpush_keystore_dispatch (self, g_steal_pointer (&task));
-}
-
-VpushKey *
-vpush_keystore_load_finish (VpushKeystore *self, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 /* ---- delete ---- */

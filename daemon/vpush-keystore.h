@@ -60,8 +60,8 @@ void vpush_keystore_store_async (VpushKeystore *self, const gchar *factor_sid,
                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean vpush_keystore_store_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
-/* Absent → VPUSH_ERROR_NOT_FOUND; an item whose secret is not a P-256 key →
- * VPUSH_KEY_ERROR_UNUSABLE. */
+/* Absent → VPUSH_ERROR_NOT_FOUND. Items under the sid whose secret is not a P-256 key are
+ * passed over; none that is, or two with different keys → VPUSH_KEY_ERROR_UNUSABLE. */
 void vpush_keystore_load_async (VpushKeystore *self, const gchar *factor_sid,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data);

@@ -110,3 +110,45 @@ def test_missing_key_is_said_so(factor, daemon, client, emulator, session):
         assert name == ERR_FAILED, (match, name, message)
         assert "the key of factor %s is not in the Secret Service" % factor.sid in message
     assert emulator.answer_posts(ch) == 0
+
+
+def test_an_item_that_is_not_a_key_hides_none(daemon, client, emulator, session):
+    """Two items under a factor's sid, one not a key, the other the factor's key: vpushd
+    uses the key. Before, it read the items in the order the Secret Service lists them
+    (a hash order) and gave up at the first one that was not a key. So that the order
+    can't make this pass by chance, there are ten such factors (a chance of 2^-10)."""
+    factors = [vt.enroll(client, emulator) for _ in range(10)]
+    for factor in factors:
+        item = the_item(session, factor)
+        key = read_secret(session, item["path"])
+        create_item(session, item["attributes"], b"not a key", replace=True)
+        create_item(session, item["attributes"], key, replace=False)
+        assert len(session.keyring_items({"factor-sid": factor.sid})) == 2
+    daemon.restart()
+    # a poll of every factor: each signs with its key
+    client.refresh()
+    factor = factors[-1]
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid})["sid"]
+    assert client.approve({"transaction-id": txid}) == ch
+    assert emulator.fetch_challenge(factor.identity, ch)["status"] == "approved"
+
+
+def test_two_different_keys_none_used(factor, daemon, client, emulator, session):
+    """Two items under the factor's sid with different P-256 keys: vpushd can't tell which
+    is the factor's and signs with neither, saying so. Before, it took whichever the
+    Secret Service listed first: a wrong one fails at the API, and a Factor.Delete signed
+    with it counted the API's 401 as done."""
+    item = the_item(session, factor)
+    create_item(session, item["attributes"], openssl_key("P-256"), replace=False)
+    daemon.restart()
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid})["sid"]
+    name, message = result(client.approve, {"transaction-id": txid, "timeout-ms": 2000})
+    assert name == ERR_FAILED, (name, message)
+    assert "2 items with different keys for factor %s" % factor.sid in message
+    assert emulator.answer_posts(ch) == 0
+    name, message = result(client.refresh)
+    assert name == ERR_FAILED and "different keys" in message, (name, message)
