@@ -195,6 +195,17 @@ delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           delete_local (g_steal_pointer (&call), FALSE);
           return;
         }
+      /* Nor with items that hold no usable key (not a key, two different ones): kept, the
+       * factor could never be deleted. They go with it; the remote factor stays. */
+      if (g_error_matches (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE))
+        {
+          g_warning ("factor %s: %s; deleting it locally only", call->factor->record->sid,
+                     error->message);
+          vpush_keystore_delete_async (vpush_manager_get_keystore (manager),
+                                       call->factor->record->sid, NULL, delete_key_cb, call);
+          call = NULL; /* owned by the callback now */
+          return;
+        }
       delete_done (call, error);
       return;
     }

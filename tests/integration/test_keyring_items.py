@@ -152,3 +152,23 @@ def test_two_different_keys_none_used(factor, daemon, client, emulator, session)
     assert emulator.answer_posts(ch) == 0
     name, message = result(client.refresh)
     assert name == ERR_FAILED and "different keys" in message, (name, message)
+
+
+@pytest.mark.parametrize("edit", ["not a key", "two keys"])
+def test_factor_with_unusable_key_can_be_deleted(edit, factor, daemon, client, emulator,
+                                                 session):
+    """Factor.Delete of a factor whose key items hold no usable key removes it here, with
+    the items, as for a key that is gone (the DELETE can't be signed: the remote factor
+    stays for the backend). Before, every Delete failed on the key: the factor could not
+    be removed at all."""
+    item = the_item(session, factor)
+    if edit == "not a key":
+        create_item(session, item["attributes"], b"not a key", replace=True)
+    else:
+        create_item(session, item["attributes"], openssl_key("P-256"), replace=False)
+    daemon.restart()
+    client.factor_delete(factor.path)
+    assert client.factor_paths() == []
+    assert session.keyring_items({"factor-sid": factor.sid}) == []
+    daemon.restart()
+    assert client.factor_paths() == []
