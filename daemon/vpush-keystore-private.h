@@ -71,7 +71,18 @@ struct _VpushKeystore
   GPtrArray *calls;      /* GTask: unanswered calls (no reference) */
   GPtrArray *init_tasks; /* GTask: init calls waiting for the first outcome */
   GHashTable *doubtful;  /* factor sid → clearing: stores whose outcome is unknown */
+  GHashTable *relabels;  /* factor sid → Relabel: labels not confirmed by the keyring yet */
 };
+
+/* The label a factor's key should have, from the last relabel asked for, until the keyring
+ * has taken it; while not sending, it waits for the keyring to be usable. */
+typedef struct
+{
+  gchar *label;
+  gboolean sending;
+} Relabel;
+
+void vpush_keystore_relabel_free (Relabel *relabel);
 
 /* One deadline for the whole call, however many D-Bus round trips it takes. */
 typedef struct
@@ -114,6 +125,8 @@ void vpush_keystore_send_load (VpushKeystore *self, GTask *task);
 
 /* vpush-keystore-label.c */
 void vpush_keystore_send_relabel (VpushKeystore *self, GTask *task);
+/* Sends again the relabels that failed while the keyring was not usable. */
+void vpush_keystore_redo_relabels (VpushKeystore *self);
 
 /* vpush-keystore-service.c */
 void vpush_keystore_answer_init_tasks (VpushKeystore *self);

@@ -71,6 +71,7 @@ on_collection_locked_notify (GObject *object, GParamSpec *pspec, gpointer user_d
     return;
   vpush_keystore_set_state (self, TRUE, secret_collection_get_locked (self->collection), NULL);
   vpush_keystore_clear_doubtful (self);
+  vpush_keystore_redo_relabels (self);
 }
 
 /* libsecret 0.20's SecretCollection handles the old ItemCreated and ItemDeleted signals by
@@ -258,6 +259,7 @@ keystore_connected (VpushKeystore *self, SecretService *service, SecretCollectio
   vpush_keystore_set_state (self, TRUE, locked, NULL);
   keystore_settle_init (self);
   vpush_keystore_clear_doubtful (self);
+  vpush_keystore_redo_relabels (self);
   if (self->attempt_again && self->attempt == NULL)
     {
       self->attempt_again = FALSE;

@@ -376,6 +376,7 @@ vpush_keystore_finalize (GObject *object)
   g_ptr_array_unref (self->parked);
   g_ptr_array_unref (self->init_tasks);
   g_hash_table_unref (self->doubtful);
+  g_hash_table_unref (self->relabels);
   G_OBJECT_CLASS (vpush_keystore_parent_class)->finalize (object);
 }
 
@@ -428,6 +429,8 @@ vpush_keystore_init (VpushKeystore *self)
   self->parked = g_ptr_array_new ();
   self->init_tasks = g_ptr_array_new_with_free_func (g_object_unref);
   self->doubtful = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->relabels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify)vpush_keystore_relabel_free);
 }
 
 VpushKeystore *
@@ -630,6 +633,8 @@ vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
   g_return_if_fail (VPUSH_IS_KEYSTORE (self));
   g_return_if_fail (factor_sid != NULL);
 
+  /* a label for a key that goes is not worth setting */
+  g_hash_table_remove (self->relabels, factor_sid);
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, vpush_keystore_delete_async);
   g_task_set_task_data (task, g_strdup (factor_sid), g_free);

@@ -76,7 +76,9 @@ void vpush_keystore_delete_async (VpushKeystore *self, const gchar *factor_sid,
 gboolean vpush_keystore_delete_finish (VpushKeystore *self, GAsyncResult *result, GError **error);
 
 /* Sets the label of the factor's key item to "vpush factor key (<friendly name>)", as a
- * rename needs. Absent → VPUSH_ERROR_NOT_FOUND. */
+ * rename needs. Absent → VPUSH_ERROR_NOT_FOUND. One that fails because the Secret Service is
+ * locked, gone or not answering is sent again once it is usable, unless the factor is
+ * relabelled or its key deleted meanwhile. */
 void vpush_keystore_relabel_async (VpushKeystore *self, const gchar *factor_sid,
                                    const gchar *friendly_name, GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data);

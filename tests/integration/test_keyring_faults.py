@@ -510,3 +510,20 @@ def test_killed_during_enrollment_key_store(daemon, client, emulator, session):
     client.wait_state("ready", timeout=BOUND)
     vt.wait_until(lambda: our_keys(session, emulator) == keys, BOUND,
                   what="no key left of the enrollment that failed")
+
+
+def test_killed_during_relabel(factor, daemon, client, emulator, session):
+    """The keyring dies while a rename relabels the factor's key: the rename succeeds, and
+    the key gets the new name in its label once the keyring is back, without a restart or
+    another rename (before, it kept the old name until the next rename)."""
+    def labels():
+        return [i["label"] for i in session.keyring_items({"factor-sid": factor.sid})]
+
+    pause_keyring(session)
+    # the key is in memory: the rename needs the keyring only for the relabel
+    client.factor_update(factor.path, {"friendly-name": "Renamed meanwhile"})
+    kill_paused_keyring(session)
+    session.start_keyring(unlock=True)
+    client.wait_state("ready", timeout=BOUND)
+    vt.wait_until(lambda: labels() == ["vpush factor key (Renamed meanwhile)"], BOUND,
+                  what="the key relabelled")
