@@ -72,6 +72,7 @@ schedule_flush (void)
   GHashTableIter iter;
   Ration *r;
   gint64 earliest = G_MAXINT64;
+  gint64 wait_ms;
 
   g_clear_handle_id (&flush_id, g_source_remove);
   if (rations == NULL || g_hash_table_size (rations) == 0)
@@ -79,9 +80,11 @@ schedule_flush (void)
   g_hash_table_iter_init (&iter, rations);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&r))
     earliest = MIN (earliest, r->window_end);
-  flush_id = g_timeout_add (
-      (guint)CLAMP ((earliest - g_get_monotonic_time ()) / 1000 + 1, 1, WINDOW_USEC / 1000),
-      flush_cb, NULL);
+  /* the clock is read once: CLAMP() evaluates its argument up to three times, and a clock
+   * that passed the window's end between two readings made the wait negative, 49 days
+   * once unsigned, and the counts were not told */
+  wait_ms = (earliest - g_get_monotonic_time ()) / 1000 + 1;
+  flush_id = g_timeout_add ((guint)CLAMP (wait_ms, 1, WINDOW_USEC / 1000), flush_cb, NULL);
   g_source_set_name_by_id (flush_id, "[vpush] audit ration");
 }
 
