@@ -57,12 +57,15 @@ int
 vpushctl_usage (Vpushctl *ctl, const gchar *format, ...)
 {
   g_autofree gchar *message = NULL;
+  g_autofree gchar *said = NULL;
   va_list args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-  g_printerr ("vpushctl %s: %s\nTry “vpushctl %s --help”.\n", ctl->command, message, ctl->command);
+  /* it may quote an argument or an enrollment URI, text from whoever made it */
+  said = vpushctl_escape (message, TRUE, FALSE);
+  g_printerr ("vpushctl %s: %s\nTry “vpushctl %s --help”.\n", ctl->command, said, ctl->command);
   if (ctl->json)
     vpushctl_print_json_error (ctl, NULL, message, VPUSHCTL_EXIT_USAGE);
   return VPUSHCTL_EXIT_USAGE;

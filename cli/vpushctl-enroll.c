@@ -92,7 +92,12 @@ parse_enroll_uri (const gchar *text, EnrollRequest *req, GError **error)
               replace_str (field, value);
           }
       if (!known)
-        g_printerr ("vpushctl enroll: ignoring the unknown URI parameter “%s”\n", key);
+        {
+          /* the URI is the service's text */
+          g_autofree gchar *said = vpushctl_escape (key, FALSE, FALSE);
+
+          g_printerr ("vpushctl enroll: ignoring the unknown URI parameter “%s”\n", said);
+        }
     }
   return TRUE;
 }

@@ -43,7 +43,10 @@ commands_description (void)
 static int
 global_usage (Vpushctl *ctl, const gchar *message, const gchar *more)
 {
-  g_printerr ("vpushctl: %s\n%s", message, more);
+  /* the message may quote an argument, pasted from a mail or a QR code */
+  g_autofree gchar *said = vpushctl_escape (message, TRUE, FALSE);
+
+  g_printerr ("vpushctl: %s\n%s", said, more);
   if (ctl->json)
     vpushctl_print_json_error (ctl, NULL, message, VPUSHCTL_EXIT_USAGE);
   return VPUSHCTL_EXIT_USAGE;

@@ -120,6 +120,9 @@ def test_usage_errors(session):
     fails(ctl(session, "frobnicate"), USAGE, "unknown command")
     fails(ctl(session, "--frobnicate"), USAGE)
     fails(ctl(session, "status", "extra"), USAGE, "unexpected argument")
+    # an argument's own backslash is not taken for an escape (vpushctl(1))
+    fails(ctl(session, "status", "ex\\x1btra"), USAGE, "argument “ex\\\\x1btra”")
+    fails(ctl(session, "--frob\\x1b"), USAGE, "--frob\\\\x1b")
     fails(ctl(session, "approve"), USAGE, "exactly one of --transaction-id and --challenge-sid")
     fails(ctl(session, "approve", "-t", "x", "-c", "YC" + "0" * 32), USAGE)
     fails(ctl(session, "approve", "-t", "x", "--timeout", "soon"), USAGE)
@@ -228,7 +231,7 @@ def test_enroll_from_uri(session, emulator, daemon):
     token = emulator.access_token(identity)["token"]
     query = urllib.parse.urlencode({"token": token, "serviceSid": emulator.service_sid,
                                     "identity": identity, "name": "Kiosk Ü 1 & 2",
-                                    "future": "x"})
+                                    "future": "x", "\\x1b[2J": "y"})
     r = ok(ctl(session, "--json", "enroll", "vpush://enroll?" + query))
     factor = r.json()
     assert factor["friendly_name"] == "Kiosk Ü 1 & 2" and factor["status"] == "verified"
@@ -236,6 +239,8 @@ def test_enroll_from_uri(session, emulator, daemon):
     assert vt.SID_RE["YF"].match(factor["sid"])
     assert factor["object_path"] == vt.factor_path(factor["sid"])
     assert "ignoring the unknown URI parameter “future”" in r.err
+    # the service's backslash is not taken for an escape (vpushctl(1))
+    assert "ignoring the unknown URI parameter “\\\\x1b[2J”" in r.err, r.err
 
     # options override the URI; --no-verify, then verify
     identity = vt.unique_identity("ctl")
