@@ -608,8 +608,15 @@ vpush_approval_evaluate (VpushApproval *ap)
   if (ap->timed_out)
     {
       g_autofree gchar *what = NULL;
-      const GError *failing = vpush_manager_get_api_failure (ap->manager);
+      const gchar *failing_factor = NULL;
+      const GError *failing = vpush_manager_get_api_failure (ap->manager, &failing_factor);
 
+      /* An API that can't be reached is everyone's; what it answered of a factor this
+       * call may not answer for (or of no factor: another caller's enrollment) is none of
+       * this caller's business, as that factor's poll is not (README) */
+      if (failing != NULL && !g_error_matches (failing, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
+          && (failing_factor == NULL || !finished_allowed (failing_factor, ap)))
+        failing = NULL;
       /* an unreachable API is not the same as no such challenge; nor is one that refused
        * this call's poll or fetch (its error names the factor when there are several),
        * or still answers 5xx or 429 to the one being retried right now; nor a factor

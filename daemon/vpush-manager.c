@@ -37,8 +37,9 @@ struct _VpushManager
   GHashTable *key_cache; /* sid → VpushKeyBox */
   GHashTable *waiting;   /* caller's unique name → how many of its approvals wait */
 
-  gboolean offline;    /* the last Verify API call could not reach it */
-  GError *api_failure; /* why the last Verify API request got no answer, NULL once one did */
+  gboolean offline;          /* the last Verify API call could not reach it */
+  GError *api_failure;       /* why the last Verify API request got no answer, NULL once one did */
+  gchar *api_failure_factor; /* the factor that request was of, if any */
 };
 
 G_DEFINE_TYPE (VpushManager, vpush_manager, G_TYPE_OBJECT)
@@ -92,6 +93,7 @@ vpush_manager_finalize (GObject *object)
   if (self->verify != NULL)
     g_signal_handlers_disconnect_by_data (self->verify, self);
   g_clear_error (&self->api_failure);
+  g_clear_pointer (&self->api_failure_factor, g_free);
   if (self->recovery != NULL)
     vpush_recovery_stop (self->recovery);
   g_clear_object (&self->recovery);
@@ -196,11 +198,15 @@ on_clock_corrected (VpushManager *self, gint64 offset)
 /* Every request of the Verify client, retried or not: State follows it at once, so it is
  * offline while calls still retry (design.md "Reliability rules"). */
 static void
-on_attempt_finished (VpushManager *self, const GError *failure)
+on_attempt_finished (VpushManager *self, const GError *failure, const gchar *factor_sid)
 {
   g_clear_error (&self->api_failure);
+  g_clear_pointer (&self->api_failure_factor, g_free);
   if (failure != NULL)
-    self->api_failure = g_error_copy (failure);
+    {
+      self->api_failure = g_error_copy (failure);
+      self->api_failure_factor = g_strdup (factor_sid);
+    }
   vpush_manager_note_api_result (self, failure);
 }
 
@@ -606,8 +612,10 @@ vpush_manager_note_api_result (VpushManager *self, const GError *error)
 }
 
 const GError *
-vpush_manager_get_api_failure (VpushManager *self)
+vpush_manager_get_api_failure (VpushManager *self, const gchar **factor_sid)
 {
+  if (factor_sid != NULL)
+    *factor_sid = self->api_failure_factor;
   return self->api_failure;
 }
 

@@ -86,8 +86,9 @@ void vpush_manager_forget_key (VpushManager *self, const gchar *factor_sid);
 /* Records the outcome of a Verify API call for State (offline when unreachable). */
 void vpush_manager_note_api_result (VpushManager *self, const GError *error);
 /* Why the last Verify API request got no usable answer (a transport failure, 429 or 5xx,
- * maybe still being retried), or NULL when it got one. */
-const GError *vpush_manager_get_api_failure (VpushManager *self);
+ * maybe still being retried), or NULL when it got one; *factor_sid (may be NULL): the
+ * factor that request was of, NULL for one of none. */
+const GError *vpush_manager_get_api_failure (VpushManager *self, const gchar **factor_sid);
 
 /* ApproveChallenge and DenyChallenge calls of one caller (its unique bus name) that wait for
  * their challenge: a caller may have this many at once. Each costs memory until its

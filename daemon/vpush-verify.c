@@ -263,6 +263,13 @@ call_retry (VpushVerify *self, GTask **task, Call *call, const GError *failure,
   return TRUE;
 }
 
+/* the factor a request is of, for "attempt-finished"; NULL for one of no factor's */
+static const gchar *
+call_factor_sid (const Call *call)
+{
+  return call->factor != NULL ? call->factor->sid : NULL;
+}
+
 static gboolean
 status_is_transient (guint status)
 {
@@ -287,7 +294,8 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       /* only a network failure says the API could not be reached; a reply over the body
        * cap is the API answering */
       g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0,
-                     g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK) ? error : NULL);
+                     g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK) ? error : NULL,
+                     call_factor_sid (call));
       if (failure == VPUSH_HTTP_FAILURE_LOST)
         call->maybe_delivered = TRUE;
       /* a 2xx too large to read: the API took the call */
@@ -308,7 +316,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
           response->retry_after, response->date, vpush_verify_now (self), &retry_after_ms);
 
       vpush_verify_set_api_error (response, &error);
-      g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error);
+      g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error, call_factor_sid (call));
       /* a server error may come after the work was done; a 429 comes instead of it */
       if (status != 429)
         call->maybe_delivered = TRUE;
@@ -318,7 +326,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   /* anything else is the API answering */
-  g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, NULL);
+  g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, NULL, call_factor_sid (call));
 
   /* §6: create-factor never retries; everything else gets one retry with a fresh JWT */
   if (status == 401 && call->access_token == NULL && !call->retried
@@ -524,10 +532,10 @@ vpush_verify_class_init (VpushVerifyClass *klass)
       = g_signal_new ("clock-corrected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                       NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
   /* after every request: NULL when the API answered, else the transient or transport
-   * failure (retried or not), for the manager's State */
+   * failure (retried or not), for the manager's State; and the factor it is of, if any */
   signals[SIGNAL_ATTEMPT_FINISHED]
       = g_signal_new ("attempt-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
-                      NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+                      NULL, NULL, G_TYPE_NONE, 2, G_TYPE_ERROR, G_TYPE_STRING);
 }
 
 static void

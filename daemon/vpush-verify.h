@@ -27,8 +27,9 @@ G_DECLARE_FINAL_TYPE (VpushVerify, vpush_verify, VPUSH, VERIFY, GObject)
 
 /* base_url ends with "/v2/"; it is checked with vpush_http_check_url(). Signal
  * "clock-corrected" (gint64 offset) is emitted when a 401 + Date changed the offset;
- * "attempt-finished" (GError *failure) after every request: NULL when the API answered,
- * else why it did not (a transport failure, 429 or 5xx), retried or not. */
+ * "attempt-finished" (GError *failure, const gchar *factor_sid) after every request: NULL
+ * when the API answered, else why it did not (a transport failure, 429 or 5xx), retried or
+ * not; factor_sid is the factor the request is of, NULL for one of none (a create). */
 VpushVerify *vpush_verify_new (VpushHttp *http, const gchar *base_url, guint timeout_ms,
                                GError **error);
 /* How long a call other than an answer keeps retrying transient failures (network,

@@ -94,7 +94,8 @@ jwt_verify (const gchar *jwt, const gchar *spki, JsonObject **out_header, JsonOb
 /* ---- fixture ---- */
 
 void
-on_attempt_finished (VpushVerify *verify, const GError *failure, gpointer user_data)
+on_attempt_finished (VpushVerify *verify, const GError *failure, const gchar *factor_sid,
+                     gpointer user_data)
 {
   Fixture *fx = user_data;
 

@@ -50,7 +50,8 @@ void jwt_verify (const gchar *jwt, const gchar *spki, JsonObject **out_header,
                  JsonObject **out_payload);
 
 /* fixture */
-void on_attempt_finished (VpushVerify *verify, const GError *failure, gpointer user_data);
+void on_attempt_finished (VpushVerify *verify, const GError *failure, const gchar *factor_sid,
+                          gpointer user_data);
 void fixture_set_up (Fixture *fx, gconstpointer user_data);
 void fixture_tear_down (Fixture *fx, gconstpointer user_data);
 gint64 assert_device_auth (Fixture *fx, guint i);

@@ -705,6 +705,55 @@ def test_only_the_callers_factors_decide_its_answer(start_daemon, client, emulat
     assert emulator.answer_posts(ch["sid"]) == 1
 
 
+def test_another_factors_failure_is_not_the_answers_error(session, client, emulator):
+    """A call that waits its timeout out ends NotFound though the API answers 503 to
+    another app's factor at that moment: that failure, what the API said of a factor the
+    caller may not use, is not the call's business. Before, the last failed request of
+    anyone's became the call's error."""
+    policy_dir = session.path("policy-other-failure")
+    os.makedirs(policy_dir)
+    with open(os.path.join(policy_dir, "50-test.conf"), "w") as f:
+        f.write(MANAGE + "[Rule mine]\nActions=approve;deny\nCallers=*\n"
+                "RequireActiveSession=false\nFactors=Mine*\n")
+    daemon = vt.Daemon(session, emulator, extra_args=["--policy-dir", policy_dir], config={
+        "Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}})
+    daemon.start()
+    try:
+        mine = vt.enroll(client, emulator, friendly_name="Mine desk")
+        other = vt.enroll(client, emulator, friendly_name="Other desk")
+        client.refresh()
+        mine_list = emulator.entity_path(mine.identity) + "/Challenges"
+        other_list = emulator.entity_path(other.identity) + "/Challenges"
+
+        def lists(path, status=None):
+            return [r for r in emulator.requests() if r["method"] == "GET" and r["path"] == path
+                    and (status is None or r["status"] == status)]
+
+        emulator.clear_requests()
+        call = vt.PendingCall(client, "ApproveChallenge",
+                              vt.asv({"transaction-id": vt.new_transaction_id(),
+                                      "timeout-ms": int(3000 * vt.SLOWDOWN)}))
+        # its poll and the API's history of its factor: the call then waits
+        vt.wait_until(lambda: len(lists(mine_list)) >= 2, 10 * vt.SLOWDOWN,
+                      what="the call's poll and history")
+        # another factor's poll, held, then answered 503 (retried, still 503)
+        emulator.fault(r"%s\Z" % other_list, action="delay", seconds=600, method="GET")
+        emulator.fault(r"%s\Z" % other_list, status=503, method="GET", count=1000)
+        refresh = vt.PendingCall(client, "Refresh", None)
+        vt.wait_until(lambda: emulator.faults_held() >= 1 and len(lists(mine_list)) >= 3,
+                      10 * vt.SLOWDOWN, what="the Refresh's GETs")
+        emulator.release_held()
+        vt.wait_until(lambda: lists(other_list, 503), 10 * vt.SLOWDOWN, what="the 503")
+        assert not call.done, "the call ended before the other factor's failure"
+        call.wait()
+        assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+        assert other.sid not in call.error.message, call.error.message
+    finally:
+        emulator.clear_faults()
+        daemon.stop()
+    refresh.wait()
+
+
 def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator):
     """A caller's audit records are rationed, 20 in 10 s; the rest are counted in one
     record. journald drops every record of a unit past its rate limit (10000 in 30 s by
@@ -963,3 +1012,4 @@ def test_every_decision_audited(start_daemon, client, emulator):
     for message_id in (MSGID_ENROLLED, MSGID_DELETED):
         records = [r for r in audit_records(daemon, message_id) if r.get("VPUSH_FACTOR") == f.sid]
         assert records and records[-1].get("VPUSH_CALLER"), (message_id, records)
+
