@@ -37,6 +37,7 @@ typedef struct
   gboolean done;
   gboolean maybe_answered; /* an attempt of the answer POST may have gone through unseen */
   gboolean posting;        /* the answer POST is under way */
+  gboolean sent;           /* the answer went out: its outcome is never rationed */
   gboolean reply_stale;    /* the answer's 2xx reply showed the challenge in another status */
   gboolean reply_unread;   /* or its body could not be read at all */
   GError *wait_error;      /* why the last poll or fetch failed, if it did */

@@ -40,6 +40,7 @@ post_answer (VpushApproval *ap)
       return;
     }
   ap->posting = TRUE;
+  ap->sent = TRUE;
   vpush_verify_answer_challenge_async (verify, vpush_factor_get_record (factor), ap->key->key,
                                        ap->challenge, ap->status, NULL, answered_cb,
                                        vpush_approval_ref (ap));

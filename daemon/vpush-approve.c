@@ -182,8 +182,9 @@ vpush_approval_finish_error (VpushApproval *ap, GError *error)
     {
       g_autofree gchar *result = g_strdup_printf ("not done: %s", error->message);
 
-      /* one that failed before an answer went out is rationed (vpush-log-ration.c) */
-      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_FAILED, result, !answering);
+      /* One that failed before its answer went out is rationed (vpush-log-ration.c),
+       * matched to a challenge or not: a locked keyring, say, fails each call at once */
+      log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_FAILED, result, !ap->sent);
     }
   vpush_manager_return_error (ap->invocation, error);
   g_error_free (error);

@@ -29,6 +29,8 @@ MSGID_ENROLLED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
 MSGID_DELETED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
 MSGID_APPROVED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d06"
 MSGID_LEFT_OUT = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0b"
+# how many audit records a caller gets in 10 s (daemon/vpush-log.h)
+VPUSH_LOG_RATION = 20
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
 
 # What /proc/<pid>/exe says about this process, as vpushd will read it
@@ -784,6 +786,39 @@ def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator)
     assert len(written) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == 201
     assert counts and len(written) < 201, len(written)
     assert "audit records of calls of" in counts[0]["MESSAGE"]
+
+
+def test_failures_before_the_answer_went_out_are_rationed(session, start_daemon, client,
+                                                         emulator):
+    """Only the outcome of an answer that went out is never rationed (README): an approval
+    that matched its challenge but failed before sending (here the keyring is locked, which
+    a call learns at once) is a call like any other. Before, every such call wrote its
+    record, and a caller allowed to approve could call in a loop past journald's rate
+    limit while the keyring was locked."""
+    daemon = start_daemon("[Rule approve]\nActions=approve\nCallers=exe:%s\n"
+                          "RequireActiveSession=false\n" % MY_EXE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    n = 3 * VPUSH_LOG_RATION
+    session.lock_keyring()
+    try:
+        client.wait_state("keyring-locked", timeout=10 * vt.SLOWDOWN)
+        for _ in range(n):
+            e = refused(client.approve, {"transaction-id": txid})
+            assert e.name == vt.ERR_KEYRING_LOCKED, e
+    finally:
+        session.unlock_keyring()
+    daemon.stop()  # the counts still open are written at exit
+
+    failed = [r for r in audit_records(daemon) if r.get("VPUSH_DECISION") == "failed"]
+    assert all(r["VPUSH_CHALLENGE"] == ch["sid"] for r in failed), failed
+    counts = audit_records(daemon, MSGID_LEFT_OUT)
+    assert len(failed) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == n
+    assert len(failed) <= VPUSH_LOG_RATION, len(failed)
+    assert emulator.answer_posts(ch["sid"]) == 0
 
 
 def test_a_name_is_never_a_sid(start_daemon, client, emulator):
