@@ -72,6 +72,8 @@ struct _VpushKeystore
   GPtrArray *init_tasks; /* GTask: init calls waiting for the first outcome */
   GHashTable *doubtful;  /* factor sid → clearing: stores whose outcome is unknown */
   GHashTable *relabels;  /* factor sid → Relabel: labels not confirmed by the keyring yet */
+  gboolean clearing;     /* a delete is with libsecret */
+  GQueue deletes;        /* GTask (a reference each): deletes waiting for it to finish */
 };
 
 /* The label a factor's key should have, from the last relabel asked for, until the keyring

@@ -278,6 +278,14 @@ keystore_send (VpushKeystore *self, GTask *task)
       g_object_unref (task);
       return;
     }
+  /* One delete at a time: libsecret 0.20 answers the second of two clears of one item at
+   * once twice (a critical), and a key whose delete failed is deleted again by the key store
+   * itself right as the keyring is usable, when its owner may delete it too. */
+  if (call->kind == CALL_DELETE && self->clearing)
+    {
+      g_queue_push_tail (&self->deletes, task);
+      return;
+    }
   call->sent = TRUE;
   switch (call->kind)
     {
@@ -290,6 +298,7 @@ keystore_send (VpushKeystore *self, GTask *task)
       vpush_keystore_send_load (self, task);
       break;
     case CALL_DELETE:
+      self->clearing = TRUE;
       secret_service_clear (self->service, schema, call->attributes, call->cancellable, on_delete,
                             task);
       break;
@@ -375,6 +384,7 @@ vpush_keystore_finalize (GObject *object)
   /* each parked call holds a reference: there are none left by now */
   g_ptr_array_unref (self->parked);
   g_ptr_array_unref (self->init_tasks);
+  g_queue_clear_full (&self->deletes, g_object_unref);
   g_hash_table_unref (self->doubtful);
   g_hash_table_unref (self->relabels);
   G_OBJECT_CLASS (vpush_keystore_parent_class)->finalize (object);
@@ -431,6 +441,7 @@ vpush_keystore_init (VpushKeystore *self)
   self->doubtful = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->relabels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify)vpush_keystore_relabel_free);
+  g_queue_init (&self->deletes);
 }
 
 VpushKeystore *
@@ -577,11 +588,18 @@ static void
 on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = G_TASK (user_data);
+  VpushKeystore *self = g_task_get_source_object (task);
+  GTask *next;
   GError *error = NULL;
 
   /* FALSE without an error means nothing matched: already gone is fine. */
   secret_service_clear_finish (SECRET_SERVICE (source), result, &error);
   vpush_keystore_answer_done (task, error);
+  /* the next waiting delete goes out; those answered meanwhile (deadline, keyring gone) and
+   * those refused at once don't hold up the ones behind them */
+  self->clearing = FALSE;
+  while (!self->clearing && (next = g_queue_pop_head (&self->deletes)) != NULL)
+    keystore_send (self, next);
 }
 
 static void

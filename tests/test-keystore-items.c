@@ -233,6 +233,31 @@ test_keystore_delete (void)
   g_assert_no_error (error);
 }
 
+/* Two deletes of one item at once (a deleted factor's, and the key store's own retry of one
+ * that failed earlier): both succeed, answered once each. libsecret 0.20 answers the second
+ * of two concurrent clears of one item twice, a critical. */
+static void
+test_keystore_delete_twice (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (GAsyncResult) first = NULL;
+  g_autoptr (GAsyncResult) second = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+
+  g_assert_true (keystore_store (keystore, sid, "Deleted twice", key, &error));
+  g_assert_no_error (error);
+
+  vpush_keystore_delete_async (keystore, sid, NULL, on_result, &first);
+  vpush_keystore_delete_async (keystore, sid, NULL, on_result, &second);
+  g_assert_true (vpush_keystore_delete_finish (keystore, wait_result (&first), &error));
+  g_assert_no_error (error);
+  g_assert_true (vpush_keystore_delete_finish (keystore, wait_result (&second), &error));
+  g_assert_no_error (error);
+  g_assert_null (find_items (sid));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -244,6 +269,7 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/relabel", test_keystore_relabel);
   g_test_add_func ("/keystore/absent", test_keystore_absent);
   g_test_add_func ("/keystore/delete", test_keystore_delete);
+  g_test_add_func ("/keystore/delete-twice", test_keystore_delete_twice);
 
   return g_test_run ();
 }
