@@ -39,6 +39,8 @@ typedef struct
   gboolean record_written;   /* asked for: on disk maybe, even when the write failed */
   GError *error;             /* the failure being rolled back */
   gboolean key_left;         /* the rollback could not delete the key under the sid */
+  gboolean remote_deleted;   /* by the rollback */
+  gboolean record_left;      /* the rollback could not remove the record: it may be on disk */
 } Enroll;
 
 static void
@@ -71,7 +73,8 @@ enroll_reply_error (Enroll *e)
 
 /* Rollback: the remote factor first (it needs the key to authenticate), then the keys (under the
  * factor sid and the provisional one), then the journal entry. Whatever can't be undone now
- * stays named in the journal, with the key it needs, for the crash recovery of the next start. */
+ * stays named in the journal, with the key it needs, and the crash recovery undoes it once it
+ * can (at the next start if vpushd stops first). */
 
 static void
 rollback_journal_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -94,10 +97,20 @@ rollback_done (Enroll *e, gboolean undone)
                                                   e->journal->id, rollback_journal_removed_cb, e);
       return;
     }
-  if (e->journaled)
-    g_warning ("enrollment rollback: enrollment %s stays in the journal; it is undone at the "
-               "next start",
+  if (e->journaled && e->record_left)
+    g_warning ("enrollment rollback: enrollment %s stays in the journal for the next start",
                e->journal->id);
+  else if (e->journaled)
+    {
+      /* a daemon that runs for weeks must not keep it (its keys, maybe a remote factor) until
+       * its next start. Without a factor sid nothing can be done at the API (a factor the
+       * create may have made was spoken of then). */
+      g_warning ("enrollment rollback: enrollment %s stays in the journal until it can be "
+                 "undone",
+                 e->journal->id);
+      vpush_manager_recover (e->manager, g_steal_pointer (&e->journal),
+                             e->record == NULL || e->remote_deleted);
+    }
   enroll_reply_error (e);
   enroll_free (e);
 }
@@ -150,6 +163,7 @@ rollback_remote_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       rollback_done (e, FALSE);
       return;
     }
+  e->remote_deleted = TRUE;
   /* a store that failed may have happened anyway: delete under the sid in any case */
   vpush_keystore_delete_async (vpush_manager_get_keystore (e->manager), e->record->sid, NULL,
                                rollback_key_cb, e);
@@ -175,6 +189,7 @@ rollback_record_removed_cb (GObject *source, GAsyncResult *result, gpointer user
       g_warning ("enrollment rollback: factor %s is kept at the next start if its record is "
                  "there: %s",
                  e->record->sid, error->message);
+      e->record_left = TRUE;
       rollback_done (e, FALSE);
       return;
     }

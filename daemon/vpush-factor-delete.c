@@ -95,8 +95,9 @@ delete_done (FactorCall *call, const GError *error)
                                  undo_saved_cb, undo);
 }
 
-/* The factor is gone at the API, its key deleted or left (then its journal entry stays
- * for the next start to delete it), the entry removed: the object goes, the reply follows */
+/* The factor is gone at the API, its key deleted or left (then its journal entry goes to the
+ * recovery, which deletes the key and the entry), the entry removed: the object goes, the reply
+ * follows */
 static void
 delete_finish (FactorCall *call)
 {
@@ -145,13 +146,14 @@ delete_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vpush_keystore_delete_finish (VPUSH_KEYSTORE (source), result, &error))
     {
-      /* the factor is gone at the API and here; only its key is left: the key store deletes
-       * it once the keyring is usable, and the journal entry names it for the next start in
-       * case vpushd stops before that */
+      /* the factor is gone at the API and here; only its key is left, which the journal
+       * entry names: the recovery deletes both once the keyring is usable, not weeks later at
+       * the next start (which does it if vpushd stops before) */
       vpush_log_event (G_LOG_LEVEL_WARNING, NULL, call->factor->record->sid, NULL, NULL,
                        "the key of deleted factor %s stays in the Secret Service until the "
                        "keyring is usable again: %s",
                        call->factor->record->sid, error->message);
+      vpush_manager_recover (call->factor->manager, g_steal_pointer (&call->deletion), TRUE);
       delete_local (g_steal_pointer (&call), TRUE);
       return;
     }

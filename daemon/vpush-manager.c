@@ -459,6 +459,17 @@ vpush_manager_get_factor_store (VpushManager *self)
   return self->store;
 }
 
+void
+vpush_manager_recover (VpushManager *self, VpushEnrollment *entry, gboolean api_done)
+{
+  if (self->recovery == NULL)
+    {
+      vpush_enrollment_free (entry);
+      return;
+    }
+  vpush_recovery_take (self->recovery, entry, api_done);
+}
+
 VpushPending *
 vpush_manager_get_pending (VpushManager *self)
 {

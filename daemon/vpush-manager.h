@@ -61,6 +61,9 @@ VpushVerify *vpush_manager_get_verify (VpushManager *self);
 VpushKeystore *vpush_manager_get_keystore (VpushManager *self);
 VpushFactorStore *vpush_manager_get_factor_store (VpushManager *self);
 VpushPending *vpush_manager_get_pending (VpushManager *self);
+/* Hands a journal entry that could not be finished or undone to the recovery, which keeps
+ * trying (vpush_recovery_take() in vpush-recovery.h); takes entry. */
+void vpush_manager_recover (VpushManager *self, VpushEnrollment *entry, gboolean api_done);
 VpushPoller *vpush_manager_get_poller (VpushManager *self);
 VpushPush *vpush_manager_get_push (VpushManager *self);
 /* Who may call what (vpush-bouncer.h); without one every policy action is refused. */

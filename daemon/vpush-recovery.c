@@ -20,7 +20,9 @@ struct _VpushRecovery
   gulong locked_handler;
   gulong settled_handler;
 
-  GQueue entries;        /* VpushEnrollment: the journal as read at start, still to do */
+  GQueue entries;        /* VpushEnrollment: the journal as read at start, then the entries
+                          * handed over while running, still to do */
+  GHashTable *keys_only; /* ids of entries handed over with only keys left (vpush_recovery_take) */
   GHashTable *services;  /* service sids of this state directory's records and journal */
   gboolean sweep_unsafe; /* the journal could not be read in full */
   gboolean started;
@@ -29,6 +31,7 @@ struct _VpushRecovery
   gboolean waiting; /* for the keyring; said once */
   gboolean swept;
   gboolean done;
+  gboolean announced; /* "crash recovery finished" was logged */
   guint retry_source;
   guint retry_seconds;
 
@@ -58,6 +61,7 @@ vpush_recovery_finalize (GObject *object)
 
   g_queue_clear_full (&self->entries, (GDestroyNotify)vpush_enrollment_free);
   g_hash_table_unref (self->services);
+  g_hash_table_unref (self->keys_only);
   g_clear_pointer (&self->key, vpush_key_free);
   g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
@@ -81,6 +85,7 @@ vpush_recovery_init (VpushRecovery *self)
 {
   g_queue_init (&self->entries);
   self->services = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->keys_only = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
   self->retry_seconds = RETRY_MIN_SECONDS;
 }
@@ -222,6 +227,7 @@ entry_done (VpushRecovery *self)
 {
   g_autoptr (VpushEnrollment) entry = g_queue_pop_head (&self->entries);
 
+  g_hash_table_remove (self->keys_only, entry->id);
   vpush_factor_store_remove_enrollment_async (self->store, entry->id, entry_removed_cb,
                                               g_object_ref (self));
 }
@@ -253,6 +259,21 @@ static void
 recover_entry (VpushRecovery *self, VpushEnrollment *entry)
 {
   self->busy = TRUE;
+  if (g_hash_table_contains (self->keys_only, entry->id))
+    {
+      /* handed over while running, with nothing left to do at the Verify API: what it
+       * could have said of the remote factor was said then */
+      if (entry->deleting)
+        g_message ("crash recovery: deleting the key the deletion of factor %s left",
+                   entry->factor->sid);
+      else
+        g_message ("crash recovery: deleting the keys failed enrollment %s left", entry->id);
+      if (entry->factor != NULL)
+        delete_keys (self, entry_done, entry->factor->sid, entry->id, NULL);
+      else
+        delete_keys (self, entry_done, entry->id, NULL);
+      return;
+    }
   if (entry->factor == NULL)
     {
       /* the device can't list factors (protocol doc §7): nothing here can find it */
@@ -491,7 +512,22 @@ run (VpushRecovery *self)
   g_clear_signal_handler (&self->available_handler, self->keystore);
   g_clear_signal_handler (&self->locked_handler, self->keystore);
   g_clear_signal_handler (&self->settled_handler, self->keystore);
-  g_message ("crash recovery finished");
+  if (!self->announced)
+    g_message ("crash recovery finished");
+  self->announced = TRUE;
+}
+
+static void
+watch_keyring (VpushRecovery *self)
+{
+  if (self->available_handler != 0)
+    return;
+  self->available_handler = g_signal_connect_swapped (self->keystore, "notify::available",
+                                                      G_CALLBACK (on_keyring_changed), self);
+  self->locked_handler = g_signal_connect_swapped (self->keystore, "notify::locked",
+                                                   G_CALLBACK (on_keyring_changed), self);
+  self->settled_handler = g_signal_connect_swapped (self->keystore, "notify::settled",
+                                                    G_CALLBACK (on_keyring_changed), self);
 }
 
 void
@@ -531,11 +567,25 @@ vpush_recovery_start (VpushRecovery *self, const GPtrArray *records)
   if (!g_queue_is_empty (&self->entries))
     g_message ("crash recovery: %u interrupted enrollments to finish or undo",
                g_queue_get_length (&self->entries));
-  self->available_handler = g_signal_connect_swapped (self->keystore, "notify::available",
-                                                      G_CALLBACK (on_keyring_changed), self);
-  self->locked_handler = g_signal_connect_swapped (self->keystore, "notify::locked",
-                                                   G_CALLBACK (on_keyring_changed), self);
-  self->settled_handler = g_signal_connect_swapped (self->keystore, "notify::settled",
-                                                    G_CALLBACK (on_keyring_changed), self);
+  watch_keyring (self);
+  run (self);
+}
+
+void
+vpush_recovery_take (VpushRecovery *self, VpushEnrollment *entry, gboolean api_done)
+{
+  g_return_if_fail (VPUSH_IS_RECOVERY (self));
+  g_return_if_fail (entry != NULL);
+
+  if (self->stopped || !self->started)
+    {
+      vpush_enrollment_free (entry);
+      return;
+    }
+  if (api_done)
+    g_hash_table_add (self->keys_only, g_strdup (entry->id));
+  g_queue_push_tail (&self->entries, entry);
+  self->done = FALSE;
+  watch_keyring (self);
   run (self);
 }

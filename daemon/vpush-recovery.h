@@ -1,5 +1,6 @@
 /* Start-up recovery (docs/crash-safety.md): finishes or undoes what a crash left behind, the
- * entries of the enrollment journal and keys in the keyring that no factor owns. */
+ * entries of the enrollment journal and keys in the keyring that no factor owns; and, while
+ * vpushd runs, what a failed rollback or deletion hands it. */
 #pragma once
 
 #include "vpush-factor-store.h"
@@ -26,6 +27,13 @@ VpushRecovery *vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keyst
  * The journal entry goes last. Then keys of the known services that no record and no journal
  * entry owns are deleted. Logs "crash recovery finished" when all is done. */
 void vpush_recovery_start (VpushRecovery *self, const GPtrArray *records);
+/* Takes over entry, a journal entry the running vpushd could not finish or undo (an enrollment
+ * whose rollback met a hung or locked keyring or an unreachable API, a deletion whose key the
+ * keyring could not take): it is handled after the ones read at start, as they are, instead of
+ * staying in the journal, with its keys and maybe a remote factor, until the next start.
+ * api_done: nothing is left to do at the Verify API (the remote factor is deleted, or none is
+ * known), so only its keys go, then the entry. */
+void vpush_recovery_take (VpushRecovery *self, VpushEnrollment *entry, gboolean api_done);
 /* Cancels what is in flight; what is left stays in the journal for the next start. */
 void vpush_recovery_stop (VpushRecovery *self);
 

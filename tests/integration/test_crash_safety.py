@@ -355,7 +355,8 @@ def test_unowned_keys_deleted(daemon, client, emulator, session):
 
 def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
     """An enrollment that fails after the create, with the API gone for the rollback too: the
-    factor stays in the journal with its key, and the next start deletes it."""
+    factor stays in the journal with its key (the running vpushd keeps trying), and the next
+    start deletes it."""
     daemon.stop()
     # a short HTTP timeout and no retries, so that vpushd gives up soon
     d = vt.Daemon(session, emulator, config={"Verify": {"TimeoutMs": "1000",
@@ -380,6 +381,37 @@ def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
         assert_no_orphans(d, client, session, emulator, identity, [entry["id"], sid])
         assert emulator.state()["factors"][sid]["deleted"]
         assert "deleted factor %s" % sid in d.log_text()
+    finally:
+        d.stop()
+
+
+def test_rollback_that_cannot_reach_the_api_finished_while_running(daemon, client, emulator,
+                                                                   session):
+    """As above, but the API answers again while vpushd runs: its recovery deletes the factor,
+    its keys and the journal entry then, not at a start that may be weeks away."""
+    daemon.stop()
+    d = vt.Daemon(session, emulator, config={"Verify": {"TimeoutMs": "1000",
+                                                        "RetryTimeoutMs": "0"}})
+    d.start()
+    try:
+        identity = vt.unique_identity("crash")
+        # the verify, and then the rollback's DELETE, get no answer in time; the next DELETE
+        # of the factor (the recovery's) is answered
+        hold(emulator, FACTOR_SID_RE % identity, when="before", seconds=600, count=2)
+        call = enroll_async(client, emulator, identity)
+        vt.wait_until(lambda: call.done, 120, what="EnrollFactor to fail")
+        assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Network", \
+            call.error
+        release(emulator, drop=True)
+        [sid] = remote_factors(emulator, identity)
+        [entry_id] = re.findall(r"enrollment (enroll-[0-9a-f]{32}) stays in the journal",
+                                d.log_text())
+        vt.wait_until(lambda: remote_factors(emulator, identity)[sid]["deleted"],
+                      30 * vt.SLOWDOWN, what="the recovery to delete the factor at the API")
+        vt.wait_until(lambda: journal(d) == [], 30 * vt.SLOWDOWN,
+                      what="the recovery to drop the journal entry")
+        assert_no_orphans(d, client, session, emulator, identity, [entry_id, sid])
+        assert d.running()
     finally:
         d.stop()
 

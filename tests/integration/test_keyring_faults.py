@@ -12,6 +12,7 @@ Timings are asserted only as upper bounds derived from the configured timeout.
 """
 
 import contextlib
+import glob
 import os
 import signal
 import subprocess
@@ -287,6 +288,59 @@ def test_hung(factor, daemon, client, emulator, session):
                   what="no key left of the enrollment that failed")
 
 
+def journal_entries(daemon):
+    return glob.glob(os.path.join(daemon.state_dir, "enrolling", "*.json"))
+
+
+def test_failed_rollback_finished_while_running(daemon, client, emulator, session):
+    """An enrollment that fails while the keyring hangs can't undo itself then: its
+    provisional key can't be deleted. Once the keyring answers again its journal entry is
+    finished as at start, not kept, with its key, until vpushd restarts weeks later. Several
+    deletes of that key then meet (the recovery's, the key store's own of the store that
+    timed out)."""
+    vt.enroll(client, emulator)
+    keys = our_keys(session, emulator)
+    for _ in range(2):
+        pause_keyring(session)
+        try:
+            enroll_fails(client, emulator, NOT_ANSWERING)
+        finally:
+            resume_keyring(session)
+        client.wait_state("ready", timeout=BOUND)
+    vt.wait_until(lambda: not journal_entries(daemon), BOUND * vt.SLOWDOWN,
+                  what="no journal entry left of the enrollments that failed")
+    vt.wait_until(lambda: our_keys(session, emulator) == keys, BOUND * vt.SLOWDOWN,
+                  what="no key left of the enrollments that failed")
+    assert daemon.running()
+    vt.enroll(client, emulator)
+
+
+def test_key_of_a_deleted_factor_goes_once_unlocked(daemon, client, emulator, session):
+    """The keyring is locked just as the API deletes the factor: its key can't go then, so
+    the delete succeeds with the key left, which its journal entry names. Once unlocked, the
+    running vpushd deletes that key and drops the entry, without a restart."""
+    f = vt.enroll(client, emulator)
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="DELETE",
+                   when="after")
+    call = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN, what="the DELETE held")
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=BOUND)
+    emulator.clear_faults()
+    call.wait(30 * vt.SLOWDOWN)
+    assert call.error is None, call.error
+    assert emulator.fetch_factor(f.identity, f.sid).status == 404
+    assert len(journal_entries(daemon)) == 1
+    assert "the key of deleted factor %s stays" % f.sid in daemon.log_text()
+
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=BOUND)
+    vt.wait_until(lambda: not journal_entries(daemon), BOUND * vt.SLOWDOWN,
+                  what="the deletion's journal entry to go")
+    assert session.keyring_items({"factor-sid": f.sid}) == []
+    assert daemon.running()
+
+
 def test_hung_at_start(daemon, client, emulator, session):
     f = vt.enroll(client, emulator)
     daemon.stop()
@@ -482,6 +536,8 @@ def test_killed_during_delete(factor, daemon, client, emulator, session):
     client.wait_state("ready", timeout=BOUND)
     vt.wait_until(lambda: session.keyring_items({"factor-sid": factor.sid}) == [], BOUND,
                   what="the deleted factor's key gone from the keyring")
+    vt.wait_until(lambda: not journal_entries(daemon), BOUND,
+                  what="the deletion's journal entry gone")
 
 
 def test_killed_during_enrollment_key_store(daemon, client, emulator, session):
@@ -510,6 +566,8 @@ def test_killed_during_enrollment_key_store(daemon, client, emulator, session):
     client.wait_state("ready", timeout=BOUND)
     vt.wait_until(lambda: our_keys(session, emulator) == keys, BOUND,
                   what="no key left of the enrollment that failed")
+    vt.wait_until(lambda: not journal_entries(daemon), BOUND,
+                  what="no journal entry left of the enrollment that failed")
 
 
 def test_killed_during_relabel(factor, daemon, client, emulator, session):
