@@ -5,6 +5,7 @@
 
 #include "vpush-http.h"
 #include "vpush-keyfile.h"
+#include "vpush-log.h"
 
 #define DEFAULT_BASE_URL           "https://verify.twilio.com/v2/"
 #define DEFAULT_TRANSACTION_ID_KEY "transaction_id"
@@ -22,6 +23,7 @@ static const KnownGroup known_groups[] = {
   { "Push", { "Url", NULL } },
   { "Approval", { "TransactionIdKey", "DefaultTimeoutMs", NULL } },
   { "Keyring", { "TimeoutMs", NULL } },
+  { "Audit", { "RecordsPerCaller", NULL } },
 };
 
 VpushConfig *
@@ -37,6 +39,7 @@ vpush_config_new_default (void)
   config->transaction_id_key = g_strdup (DEFAULT_TRANSACTION_ID_KEY);
   config->default_timeout_ms = 10000;
   config->keyring_timeout_ms = 5000;
+  config->audit_records_per_caller = VPUSH_LOG_RATION_DEFAULT;
   return config;
 }
 
@@ -296,6 +299,9 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
     return FALSE;
   if (!read_uint (keyfile, file, "Keyring", "TimeoutMs", 100, 120000, &config->keyring_timeout_ms,
                   error))
+    return FALSE;
+  if (!read_uint (keyfile, file, "Audit", "RecordsPerCaller", 0, 100000,
+                  &config->audit_records_per_caller, error))
     return FALSE;
   return TRUE;
 }

@@ -7,17 +7,18 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  gchar *path;                   /* the file read, NULL when only defaults */
-  gchar *base_url;               /* [Verify] BaseUrl, ends with '/' */
-  gchar *ca_file;                /* [Verify] CaFile, nullable */
-  guint http_timeout_ms;         /* [Verify] TimeoutMs, default 10000 */
-  guint retry_timeout_ms;        /* [Verify] RetryTimeoutMs, default 20000, 0 = no retries */
-  guint poll_interval;           /* [Poll] IntervalSeconds, default 30 */
-  guint poll_interval_with_push; /* [Poll] IntervalWithPushSeconds, default 300 */
-  gchar *push_url;               /* [Push] Url, nullable */
-  gchar *transaction_id_key;     /* [Approval] TransactionIdKey */
-  guint default_timeout_ms;      /* [Approval] DefaultTimeoutMs, default 10000, ≤ 20000 */
-  guint keyring_timeout_ms;      /* [Keyring] TimeoutMs, default 5000 */
+  gchar *path;                    /* the file read, NULL when only defaults */
+  gchar *base_url;                /* [Verify] BaseUrl, ends with '/' */
+  gchar *ca_file;                 /* [Verify] CaFile, nullable */
+  guint http_timeout_ms;          /* [Verify] TimeoutMs, default 10000 */
+  guint retry_timeout_ms;         /* [Verify] RetryTimeoutMs, default 20000, 0 = no retries */
+  guint poll_interval;            /* [Poll] IntervalSeconds, default 30 */
+  guint poll_interval_with_push;  /* [Poll] IntervalWithPushSeconds, default 300 */
+  gchar *push_url;                /* [Push] Url, nullable */
+  gchar *transaction_id_key;      /* [Approval] TransactionIdKey */
+  guint default_timeout_ms;       /* [Approval] DefaultTimeoutMs, default 10000, ≤ 20000 */
+  guint keyring_timeout_ms;       /* [Keyring] TimeoutMs, default 5000 */
+  guint audit_records_per_caller; /* [Audit] RecordsPerCaller, in 10 s; 0 = all */
 } VpushConfig;
 
 VpushConfig *vpush_config_new_default (void);

@@ -243,6 +243,7 @@ main (int argc, char **argv)
       g_printerr ("vpushd: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  vpush_log_ration_set_limit (config->audit_records_per_caller);
   bouncer = vpush_bouncer_new (policy_dir, &error);
   if (bouncer == NULL)
     {

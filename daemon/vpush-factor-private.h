@@ -32,6 +32,7 @@ typedef struct _FactorCall
   gchar *push_url;      /* Update */
   gboolean set_push_url;
   gboolean renamed;          /* Update: the friendly name changed */
+  gboolean push_changed;     /* Update: the push URL changed */
   VpushEnrollment *deletion; /* Delete: its journal entry, once written */
   gboolean remote_deleted;   /* Delete: the API no longer has the factor */
   GError *error;             /* Delete: the failure told once the factor is put back */

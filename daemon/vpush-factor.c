@@ -338,6 +338,26 @@ update_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     relabel (g_steal_pointer (&call));
 }
 
+/* A change in effect is recorded as an enrollment or deletion is, never rationed: the
+ * policy's record of the Update may be (a caller's flood of calls that change nothing). The
+ * push URL itself is not logged: an ntfy topic in it is a secret of sorts. */
+static void
+log_updated (FactorCall *call)
+{
+  VpushFactor *self = call->factor;
+  g_autofree gchar *caller = vpush_bouncer_describe_caller (call->invocation);
+  g_autofree gchar *renamed = NULL;
+
+  if (call->renamed)
+    renamed = g_strdup_printf ("renamed “%s”", self->record->friendly_name);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_UPDATED, self->record->sid, NULL, caller,
+                   "factor %s updated: %s%s%s", self->record->sid, renamed ? renamed : "",
+                   renamed && call->push_changed ? ", " : "",
+                   !call->push_changed      ? ""
+                   : self->record->push_url ? "push URL changed"
+                                            : "push URL removed");
+}
+
 static void
 apply_update (FactorCall *call)
 {
@@ -355,9 +375,14 @@ apply_update (FactorCall *call)
     }
   if (call->set_push_url)
     {
+      gchar *url = call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
+
+      call->push_changed = g_strcmp0 (url, self->record->push_url) != 0;
       g_free (self->record->push_url);
-      self->record->push_url = call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
+      self->record->push_url = url;
     }
+  if (call->renamed || call->push_changed)
+    log_updated (call);
   save_record (call, update_saved_cb);
 }
 

@@ -25,6 +25,7 @@ typedef struct
 } Ration;
 
 static GHashTable *rations; /* caller key → Ration */
+static guint ration_limit = VPUSH_LOG_RATION_DEFAULT;
 static guint flush_id;
 
 static void
@@ -59,8 +60,8 @@ write_left_out (Ration *r)
   };
 
   vpush_log_fields (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_LEFT_OUT, fields, G_N_ELEMENTS (fields),
-                    "%u audit records of calls of %s left out: more than %d in %d s", r->left_out,
-                    r->caller ? r->caller : "an unidentified caller", VPUSH_LOG_RATION,
+                    "%u audit records of calls of %s left out: more than %u in %d s", r->left_out,
+                    r->caller ? r->caller : "an unidentified caller", ration_limit,
                     (int)(WINDOW_USEC / G_USEC_PER_SEC));
 }
 
@@ -117,12 +118,20 @@ flush_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+void
+vpush_log_ration_set_limit (guint limit)
+{
+  ration_limit = limit;
+}
+
 gboolean
 vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields)
 {
   gint64 now = g_get_monotonic_time ();
   Ration *r;
 
+  if (ration_limit == 0)
+    return TRUE;
   if (rations == NULL)
     rations = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, ration_free);
   r = g_hash_table_lookup (rations, key);
@@ -140,7 +149,7 @@ vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields
       if (flush_id == 0)
         schedule_flush ();
     }
-  if (r->written < VPUSH_LOG_RATION)
+  if (r->written < ration_limit)
     {
       r->written++;
       return TRUE;

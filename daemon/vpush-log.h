@@ -20,9 +20,13 @@ G_BEGIN_DECLS
 #define VPUSH_MSGID_PUSH_DISCONNECTED "4e2a3bb1f5c94a0bb8d0f62f6a3c7d09"
 #define VPUSH_MSGID_STOPPING          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0a"
 #define VPUSH_MSGID_LEFT_OUT          "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0b"
+#define VPUSH_MSGID_UPDATED           "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0c"
 
-/* How many audit records one caller gets in 10 s (vpush-log-ration.c) */
-#define VPUSH_LOG_RATION 20
+/* How many audit records one caller gets in 10 s by default ([Audit] RecordsPerCaller;
+ * vpush-log-ration.c): an app, or an administrator's script, calling in a burst has all of
+ * its records; a flood of calls from one caller is at most a few percent of journald's
+ * default rate limit (10000 in 30 s) */
+#define VPUSH_LOG_RATION_DEFAULT 200
 
 void vpush_log_setup (gboolean verbose);
 
@@ -42,10 +46,12 @@ void vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLog
                        gsize n_extra, const gchar *format, ...) G_GNUC_PRINTF (5, 6);
 
 /* Whether an audit record (other than an answer's) may be written now for the caller
- * named by key (its app id, executable or unit): VPUSH_LOG_RATION of them in 10 s; the
+ * named by key (its app id, executable or unit): the limit set of them in 10 s; the
  * rest are counted, and a VPUSH_MSGID_LEFT_OUT record with the caller fields of fields says
  * how many, once the 10 s are over. */
 gboolean vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields);
+/* The records a caller gets in 10 s (0: every record is written); at start */
+void vpush_log_ration_set_limit (guint limit);
 /* Writes the counts whose 10 s are over (all: every count, at exit). */
 void vpush_log_ration_flush (gboolean all);
 

@@ -4,6 +4,7 @@
 
 #include "vpush-config.h"
 #include "vpush-keyfile.h"
+#include "vpush-log.h"
 
 /* Writes text to a fresh file in the test's temporary directory; returns its path. */
 static gchar *
@@ -42,6 +43,7 @@ assert_defaults (const VpushConfig *config)
   g_assert_cmpstr (config->transaction_id_key, ==, "transaction_id");
   g_assert_cmpuint (config->default_timeout_ms, ==, 10000);
   g_assert_cmpuint (config->keyring_timeout_ms, ==, 5000);
+  g_assert_cmpuint (config->audit_records_per_caller, ==, VPUSH_LOG_RATION_DEFAULT);
 }
 
 static VpushConfig *
@@ -95,7 +97,9 @@ test_config_all_valid (void)
                                             "TransactionIdKey=txn\n"
                                             "DefaultTimeoutMs=20000\n"
                                             "[Keyring]\n"
-                                            "TimeoutMs=2500\n",
+                                            "TimeoutMs=2500\n"
+                                            "[Audit]\n"
+                                            "RecordsPerCaller=100000\n",
                                             ca_file);
   g_autoptr (VpushConfig) config = load_text (text, &error);
 
@@ -111,6 +115,7 @@ test_config_all_valid (void)
   g_assert_cmpstr (config->transaction_id_key, ==, "txn");
   g_assert_cmpuint (config->default_timeout_ms, ==, 20000);
   g_assert_cmpuint (config->keyring_timeout_ms, ==, 2500);
+  g_assert_cmpuint (config->audit_records_per_caller, ==, 100000);
   remove_config (ca_file);
 }
 
@@ -120,7 +125,8 @@ test_config_lower_bounds (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = load_text ("[Verify]\nTimeoutMs=1000\nRetryTimeoutMs=0\n"
                                               "[Poll]\nIntervalSeconds=1\n"
-                                              "[Approval]\nDefaultTimeoutMs=0\n",
+                                              "[Approval]\nDefaultTimeoutMs=0\n"
+                                              "[Audit]\nRecordsPerCaller=0\n",
                                               &error);
 
   g_assert_no_error (error);
@@ -128,6 +134,7 @@ test_config_lower_bounds (void)
   g_assert_cmpuint (config->retry_timeout_ms, ==, 0);
   g_assert_cmpuint (config->poll_interval, ==, 1);
   g_assert_cmpuint (config->default_timeout_ms, ==, 0);
+  g_assert_cmpuint (config->audit_records_per_caller, ==, 0);
 }
 
 static void
@@ -230,6 +237,8 @@ test_config_invalid (void)
     { "[Approval]\nTransactionIdKey=\n", "[Approval] TransactionIdKey: must not be empty" },
     { "[Keyring]\nTimeoutMs=ten\n",
       "[Keyring] TimeoutMs: \"ten\" is not a whole number from 100 to 120000" },
+    { "[Audit]\nRecordsPerCaller=100001\n",
+      "[Audit] RecordsPerCaller: \"100001\" is not a whole number from 0 to 100000" },
     { "[Keyring]\nTimeoutMs=99\n",
       "[Keyring] TimeoutMs: \"99\" is not a whole number from 100 to 120000" },
     { "[Verify]\nBaseUrl=\n", "[Verify] BaseUrl: must not be empty" },

@@ -91,7 +91,7 @@ test_ration_counts (void)
   const gint64 start = 1000 * G_USEC_PER_SEC;
 
   reset (start);
-  g_assert_cmpuint (take (VPUSH_LOG_RATION + 5), ==, VPUSH_LOG_RATION);
+  g_assert_cmpuint (take (VPUSH_LOG_RATION_DEFAULT + 5), ==, VPUSH_LOG_RATION_DEFAULT);
   /* counted, and not told before the window is over */
   fake_now = start + WINDOW_USEC - 1000;
   run_due ();
@@ -101,7 +101,7 @@ test_ration_counts (void)
   g_assert_cmpuint (counts->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (counts, 0), ==, "5");
   /* a new window, a new ration */
-  g_assert_cmpuint (take (VPUSH_LOG_RATION + 1), ==, VPUSH_LOG_RATION);
+  g_assert_cmpuint (take (VPUSH_LOG_RATION_DEFAULT + 1), ==, VPUSH_LOG_RATION_DEFAULT);
   /* what is counted at exit is told then */
   vpush_log_ration_flush (TRUE);
   g_assert_cmpuint (counts->len, ==, 2);
@@ -121,7 +121,7 @@ test_ration_flush_wait_read_once (void)
 
       g_test_message ("flush %" G_GINT64_FORMAT " us from the window's end", offset);
       reset (start);
-      g_assert_cmpuint (take (VPUSH_LOG_RATION + 1), ==, VPUSH_LOG_RATION);
+      g_assert_cmpuint (take (VPUSH_LOG_RATION_DEFAULT + 1), ==, VPUSH_LOG_RATION_DEFAULT);
       /* a clock 2 ms further on at each reading, as one preempted between them */
       fake_now = start + WINDOW_USEC + offset;
       fake_stride = 2000;
@@ -136,6 +136,23 @@ test_ration_flush_wait_read_once (void)
   fake_now = -1;
 }
 
+/* [Audit] RecordsPerCaller: the ration set at start; 0 writes every record */
+static void
+test_ration_limit (void)
+{
+  reset (1000 * G_USEC_PER_SEC);
+  vpush_log_ration_set_limit (3);
+  g_assert_cmpuint (take (10), ==, 3);
+  vpush_log_ration_flush (TRUE);
+  g_assert_cmpuint (counts->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (counts, 0), ==, "7");
+  vpush_log_ration_set_limit (0);
+  g_assert_cmpuint (take (VPUSH_LOG_RATION_DEFAULT + 10), ==, VPUSH_LOG_RATION_DEFAULT + 10);
+  vpush_log_ration_flush (TRUE);
+  g_assert_cmpuint (counts->len, ==, 1);
+  vpush_log_ration_set_limit (VPUSH_LOG_RATION_DEFAULT);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -144,5 +161,6 @@ main (int argc, char **argv)
   g_log_set_writer_func (writer, NULL, NULL);
   g_test_add_func ("/log-ration/counts", test_ration_counts);
   g_test_add_func ("/log-ration/flush-wait-read-once", test_ration_flush_wait_read_once);
+  g_test_add_func ("/log-ration/limit", test_ration_limit);
   return g_test_run ();
 }

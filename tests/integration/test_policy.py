@@ -30,7 +30,10 @@ MSGID_DELETED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
 MSGID_APPROVED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d06"
 MSGID_LEFT_OUT = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0b"
 # how many audit records a caller gets in 10 s (daemon/vpush-log.h)
+# [Audit] RecordsPerCaller: the flood tests' ration (the default is 200)
 VPUSH_LOG_RATION = 20
+RATION_CONFIG = {"Audit": {"RecordsPerCaller": str(VPUSH_LOG_RATION)}}
+MSGID_UPDATED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0c"
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
 
 # What /proc/<pid>/exe says about this process, as vpushd will read it
@@ -180,14 +183,15 @@ def start_daemon(session, emulator, system_bus):
     """start_daemon(rules) → a running vpushd whose --policy-dir holds MANAGE + rules."""
     started = []
 
-    def start(rules="", files=None):
+    def start(rules="", files=None, config=None):
         policy_dir = session.path("policy-%d" % (vt.Daemon.counter + 1))
         os.makedirs(policy_dir)
         for name, text in (files or {"50-test.conf": MANAGE + rules}).items():
             with open(os.path.join(policy_dir, name), "w") as f:
                 f.write(text)
         emulator.set_clock(0)
-        daemon = vt.Daemon(session, emulator, extra_args=["--policy-dir", policy_dir])
+        daemon = vt.Daemon(session, emulator, config=config,
+                           extra_args=["--policy-dir", policy_dir])
         daemon.policy_dir = policy_dir
         started.append(daemon)
         return daemon.start()
@@ -757,13 +761,14 @@ def test_another_factors_failure_is_not_the_answers_error(session, client, emula
 
 
 def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator):
-    """A caller's audit records are rationed, 20 in 10 s; the rest are counted in one
-    record. journald drops every record of a unit past its rate limit (10000 in 30 s by
-    default): a caller calling in a loop, refused or allowed to change nothing, would
-    otherwise have everyone's decisions dropped with its own, its own approvals included.
-    An approval allowed on its challenge, and its outcome, are always written."""
+    """A caller's audit records are rationed ([Audit] RecordsPerCaller in 10 s); the rest
+    are counted in one record. journald drops every record of a unit past its rate limit
+    (10000 in 30 s by default): a caller calling in a loop, refused or allowed to change
+    nothing, would otherwise have everyone's decisions dropped with its own, its own
+    approvals included. An approval allowed on its challenge, and its outcome, are always
+    written; so is a change an Update made, after the flood."""
     daemon = start_daemon("[Rule approve]\nActions=approve\nCallers=exe:%s\n"
-                          "RequireActiveSession=false\n" % MY_EXE)
+                          "RequireActiveSession=false\n" % MY_EXE, config=RATION_CONFIG)
     factor = vt.enroll(client, emulator)
     calls = [vt.PendingCall(client, "DenyChallenge",
                             vt.asv({"transaction-id": "flood-%d" % i})) for i in range(100)]
@@ -777,14 +782,27 @@ def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator)
     assert client.approve({"transaction-id": txid}) == ch["sid"]
     last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
     last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
+    push_url = "http://127.0.0.1:9/secret-topic/json"
+    client.factor_update(factor.path, {"friendly-name": "Renamed desk", "push-url": push_url})
+    client.factor_update(factor.path, {"push-url": ""})
     daemon.stop()  # the counts still open are written at exit
+
+    # the flood's Updates changed nothing: only the two that did are recorded as changes
+    updated = audit_records(daemon, MSGID_UPDATED)
+    assert [r["MESSAGE"].split(": ", 2)[-1] for r in updated] == [
+        "factor %s updated: renamed “Renamed desk”, push URL changed" % factor.sid,
+        "factor %s updated: push URL removed" % factor.sid], updated
+    assert all(r["VPUSH_FACTOR"] == factor.sid and MY_EXE in r["VPUSH_CALLER"]
+               for r in updated), updated
+    assert "secret-topic" not in daemon.log_text()
 
     # the enroll, the refused denials and the updates: one by one or counted
     written = [r for r in audit_records(daemon) if r["VPUSH_ACTION"] != "approve"]
     counts = audit_records(daemon, MSGID_LEFT_OUT)
     assert all(r["VPUSH_CALLER_EXE"] == MY_EXE for r in written + counts)
-    assert len(written) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == 201
-    assert counts and len(written) < 201, len(written)
+    # the enroll, 100 denials, 100 + 2 updates
+    assert len(written) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == 203
+    assert counts and len(written) < 203, len(written)
     assert "audit records of calls of" in counts[0]["MESSAGE"]
 
 
@@ -796,7 +814,8 @@ def test_failures_before_the_answer_went_out_are_rationed(session, start_daemon,
     record, and a caller allowed to approve could call in a loop past journald's rate
     limit while the keyring was locked."""
     daemon = start_daemon("[Rule approve]\nActions=approve\nCallers=exe:%s\n"
-                          "RequireActiveSession=false\n" % MY_EXE)
+                          "RequireActiveSession=false\n" % MY_EXE,
+                          config=RATION_CONFIG)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid)
@@ -819,6 +838,22 @@ def test_failures_before_the_answer_went_out_are_rationed(session, start_daemon,
     assert len(failed) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == n
     assert len(failed) <= VPUSH_LOG_RATION, len(failed)
     assert emulator.answer_posts(ch["sid"]) == 0
+
+
+def test_a_burst_of_calls_is_written_whole(start_daemon, client, emulator):
+    """The default ration (200 records of a caller in 10 s) leaves an app, or a script
+    checking the policy, that makes a burst of calls with every record of them."""
+    daemon = start_daemon()
+    n = 60
+    calls = [vt.PendingCall(client, "DenyChallenge",
+                            vt.asv({"transaction-id": "burst-%d" % i})) for i in range(n)]
+    vt.wait_until(lambda: all(c.done for c in calls), 60 * vt.SLOWDOWN, what="the calls")
+    assert all(c.error is not None and c.error.name == ERR_ACCESS_DENIED for c in calls)
+    daemon.stop()
+    refused = [r for r in audit_records(daemon) if r["VPUSH_ACTION"] == "deny"]
+    assert sorted(r["VPUSH_TRANSACTION"] for r in refused) == sorted(
+        "burst-%d" % i for i in range(n))
+    assert audit_records(daemon, MSGID_LEFT_OUT) == []
 
 
 def test_a_name_is_never_a_sid(start_daemon, client, emulator):
