@@ -39,6 +39,7 @@ struct _VpushRecovery
   VpushKey *key;          /* of the factor being deleted: the Verify client borrows it */
   GPtrArray *doomed_keys; /* keyring names (factor-sid attributes) still to delete */
   StepFunc after_keys;    /* what comes once they are gone */
+  gboolean sid_unusable;  /* the items under the factor sid hold no usable key */
 };
 
 G_DEFINE_TYPE (VpushRecovery, vpush_recovery, G_TYPE_OBJECT)
@@ -334,11 +335,14 @@ provisional_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_
       delete_remote (self, entry, g_steal_pointer (&key));
       return;
     }
-  if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+  if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND)
+      && !g_error_matches (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE))
     {
       step_failed (self, error);
       return;
     }
+  if (error->domain == VPUSH_KEY_ERROR)
+    g_warning ("crash recovery: %s", error->message);
   if (entry->deleting)
     {
       /* a deletion deletes the key only once the API has deleted the factor (or found
@@ -347,13 +351,28 @@ provisional_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_
       entry_done (self);
       return;
     }
+  /* Items that hold no usable key will never give one: the entry, tried again, would hold up
+   * every one behind it, and the sweep, for good. They go, as Factor.Delete's do. */
+  if (self->sid_unusable)
+    {
+      /* the key was under the sid, so the factor may have been verified */
+      g_warning ("crash recovery: factor %s has no usable key in the keyring, so vpushd can't "
+                 "delete it; it stays at the Verify API for the backend to delete (unverified, "
+                 "the Verify API deletes it by itself 1 to 24 hours after its creation)",
+                 entry->factor->sid);
+      delete_keys (self, entry_done, entry->factor->sid, entry->id, NULL);
+      return;
+    }
   /* Without a key the factor can't be verified: enrollment verifies only after the key is in
    * the keyring under the factor sid. */
   g_warning ("crash recovery: factor %s has no key in the keyring, so vpushd can't delete it; "
              "it was never verified, and the Verify API deletes it by itself 1 to 24 hours "
              "after its creation",
              entry->factor->sid);
-  entry_done (self);
+  if (error->domain == VPUSH_KEY_ERROR)
+    delete_keys (self, entry_done, entry->id, NULL);
+  else
+    entry_done (self);
 }
 
 static void
@@ -370,7 +389,23 @@ factor_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       delete_remote (self, entry, g_steal_pointer (&key));
       return;
     }
-  if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
+  /* Items under the sid that hold no usable key (edited behind vpushd's back) are no more
+   * use than none: the provisional key is the same key, if it is there. A deletion has no
+   * provisional key, and ends as Factor.Delete does for such a factor: here only. */
+  if (g_error_matches (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE) && entry->deleting)
+    {
+      g_warning ("crash recovery: %s; finishing the deletion of factor %s here only, its "
+                 "remote factor stays for the backend to delete",
+                 error->message, entry->factor->sid);
+      delete_keys (self, entry_done, entry->factor->sid, entry->id, NULL);
+      return;
+    }
+  if (g_error_matches (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE))
+    {
+      g_warning ("crash recovery: %s", error->message);
+      self->sid_unusable = TRUE;
+    }
+  else if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND))
     {
       step_failed (self, error);
       return;
@@ -382,6 +417,7 @@ factor_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 recover_remote (VpushRecovery *self, VpushEnrollment *entry)
 {
+  self->sid_unusable = FALSE;
   vpush_keystore_load_async (self->keystore, entry->factor->sid, self->cancellable,
                              factor_key_loaded_cb, g_object_ref (self));
 }

@@ -533,3 +533,34 @@ def test_failed_delete_keeps_the_factor(factor, daemon, client, emulator, sessio
     assert client.factor_paths() == [factor.path]
     ch = emulator.create_challenge(factor.identity, factor.sid)
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+
+
+@pytest.mark.parametrize("deleting", [True, False])
+def test_entry_whose_key_items_hold_no_key(factor, daemon, client, emulator, session, deleting):
+    """Killed with the record gone (a deletion's step 2, an enrollment's rollback), and the
+    factor's key item edited meanwhile into something that is not a key: no key will ever be
+    loaded from it. The recovery finishes such an entry as Factor.Delete does such a factor,
+    here only, with its items, and goes on; before, it tried again every 30 s to an hour for
+    good, and every entry behind it, and the sweep, waited with it."""
+    entry = {"id": "enroll-" + uuid.uuid4().hex, "service_sid": emulator.service_sid,
+             "identity": factor.identity, "friendly_name": factor.friendly_name,
+             "started_at": vt.rfc3339(time.time())}
+    record_path = os.path.join(daemon.state_dir, "factors", factor.sid + ".json")
+    with open(record_path) as f:
+        entry["factor"] = json.load(f)
+    if deleting:
+        entry["deleting"] = True
+    crash(daemon)
+    os.makedirs(os.path.join(daemon.state_dir, "enrolling"), exist_ok=True)
+    with open(os.path.join(daemon.state_dir, "enrolling", entry["id"] + ".json"), "w") as f:
+        json.dump(entry, f)
+    os.unlink(record_path)
+    secret_clear(session, factor.sid)
+    secret_store(session, factor.sid, emulator.service_sid)
+
+    restart(daemon)
+    assert "factor %s in the Secret Service is unusable" % factor.sid in daemon.log_text()
+    assert_no_orphans(daemon, client, session, emulator, factor.identity,
+                      [entry["id"], factor.sid])
+    # nothing could sign its DELETE: the remote factor stays for the backend
+    assert emulator.fetch_factor(factor.identity, factor.sid).status == 200
