@@ -1,7 +1,8 @@
 /* Internal parts of the Secret Service key store, shared by vpush-keystore.c (the object,
  * per-call state, and the store/delete/list operations), vpush-keystore-service.c
  * (following the Secret Service: availability, reconnects, lock state),
- * vpush-keystore-load.c (loading a key) and vpush-keystore-label.c (relabelling); not API. */
+ * vpush-keystore-load.c (loading a key), vpush-keystore-delete.c (deleting one) and
+ * vpush-keystore-label.c (relabelling); not API. */
 #pragma once
 
 #include <libsecret/secret.h>
@@ -99,8 +100,10 @@ typedef struct
   gchar *factor_sid;
   /* what is sent, kept while the call is parked */
   GHashTable *attributes;
-  SecretValue *value; /* store only */
-  gchar *label;       /* store and relabel */
+  SecretValue *value;   /* store only */
+  gchar *label;         /* store and relabel */
+  guint deleting;       /* delete: its item Deletes still unanswered */
+  GError *delete_error; /* delete: the first of them that failed */
 } KeystoreCall;
 
 /* vpush-keystore.c */
@@ -121,6 +124,13 @@ void vpush_keystore_return_error (GTask *task, GError *error);
 /* Answers a call whose reply says only whether it worked: TRUE, or error (taken); nothing
  * if it was answered already. */
 void vpush_keystore_answer_done (GTask *task, GError *error);
+
+/* Ends a delete: answers it with error (taken; NULL: done) unless answered already, and
+ * sends the next waiting delete. */
+void vpush_keystore_deleted (GTask *task, GError *error);
+
+/* vpush-keystore-delete.c */
+void vpush_keystore_send_delete (VpushKeystore *self, GTask *task);
 
 /* vpush-keystore-load.c */
 void vpush_keystore_send_load (VpushKeystore *self, GTask *task);

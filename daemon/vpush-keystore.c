@@ -59,6 +59,7 @@ keystore_call_free (KeystoreCall *call)
   g_clear_pointer (&call->attributes, g_hash_table_unref);
   g_clear_pointer (&call->value, secret_value_unref);
   g_free (call->label);
+  g_clear_error (&call->delete_error);
   g_free (call);
 }
 
@@ -253,7 +254,6 @@ keystore_check_usable (VpushKeystore *self, GError **error)
 }
 
 static void on_store (GObject *source, GAsyncResult *result, gpointer user_data);
-static void on_delete (GObject *source, GAsyncResult *result, gpointer user_data);
 static void on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data);
 
 /* Sends a prepared call to the Secret Service, or answers it at once while the key store is not
@@ -278,9 +278,9 @@ keystore_send (VpushKeystore *self, GTask *task)
       g_object_unref (task);
       return;
     }
-  /* One delete at a time: libsecret 0.20 answers the second of two clears of one item at
-   * once twice (a critical), and a key whose delete failed is deleted again by the key store
-   * itself right as the keyring is usable, when its owner may delete it too. */
+  /* One delete at a time: a key whose delete failed is deleted again by the key store itself
+   * right as the keyring is usable, when its owner may delete it too, and the second of two
+   * deletes of one item would find it gone only at its Delete. */
   if (call->kind == CALL_DELETE && self->clearing)
     {
       g_queue_push_tail (&self->deletes, task);
@@ -299,8 +299,7 @@ keystore_send (VpushKeystore *self, GTask *task)
       break;
     case CALL_DELETE:
       self->clearing = TRUE;
-      secret_service_clear (self->service, schema, call->attributes, call->cancellable, on_delete,
-                            task);
+      vpush_keystore_send_delete (self, task);
       break;
     case CALL_LIST:
       secret_service_search (self->service, schema, call->attributes, SECRET_SEARCH_ALL,
@@ -584,16 +583,12 @@ vpush_keystore_answer_done (GTask *task, GError *error)
   g_task_return_boolean (task, TRUE);
 }
 
-static void
-on_delete (GObject *source, GAsyncResult *result, gpointer user_data)
+void
+vpush_keystore_deleted (GTask *task, GError *error)
 {
-  g_autoptr (GTask) task = G_TASK (user_data);
   VpushKeystore *self = g_task_get_source_object (task);
   GTask *next;
-  GError *error = NULL;
 
-  /* FALSE without an error means nothing matched: already gone is fine. */
-  secret_service_clear_finish (SECRET_SERVICE (source), result, &error);
   vpush_keystore_answer_done (task, error);
   /* the next waiting delete goes out; those answered meanwhile (deadline, keyring gone) and
    * those refused at once don't hold up the ones behind them */

@@ -258,6 +258,39 @@ test_keystore_delete_twice (void)
   g_assert_null (find_items (sid));
 }
 
+/* Another program deletes the item between the key store's search for it and its Delete
+ * (Seahorse, secret-tool, a second client of the same keyring): the key is gone, which is
+ * what was asked, answered once. libsecret 0.20's clear answers a clear whose Delete fails
+ * twice, a critical; a Delete that fails in any other way (the keyring killed or stopped
+ * right then, the deadline's cancellation) does the same. */
+static void
+test_keystore_delete_meets_another (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (GAsyncResult) ours = NULL;
+  g_autoptr (GAsyncResult) theirs = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  GList *items;
+
+  g_assert_true (keystore_store (keystore, sid, "Deleted by another", key, &error));
+  g_assert_no_error (error);
+  items = find_items (sid);
+  g_assert_cmpuint (g_list_length (items), ==, 1);
+
+  /* One connection, one order: the key store's search, the other Delete, then the key
+   * store's Delete, of an item the keyring no longer has. */
+  vpush_keystore_delete_async (keystore, sid, NULL, on_result, &ours);
+  secret_item_delete (items->data, NULL, on_result, &theirs);
+  g_assert_true (secret_item_delete_finish (items->data, wait_result (&theirs), &error));
+  g_assert_no_error (error);
+  g_assert_true (vpush_keystore_delete_finish (keystore, wait_result (&ours), &error));
+  g_assert_no_error (error);
+  g_assert_null (find_items (sid));
+  g_list_free_full (items, g_object_unref);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -270,6 +303,7 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/absent", test_keystore_absent);
   g_test_add_func ("/keystore/delete", test_keystore_delete);
   g_test_add_func ("/keystore/delete-twice", test_keystore_delete_twice);
+  g_test_add_func ("/keystore/delete-meets-another", test_keystore_delete_meets_another);
 
   return g_test_run ();
 }

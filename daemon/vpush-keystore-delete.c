@@ -1,0 +1,74 @@
+/* Deleting a factor's key: every unlocked item under its sid, each with its own Delete.
+ * Not secret_service_clear(): libsecret 0.20 answers a clear twice when one of its Deletes
+ * fails (the item deleted meanwhile by another program, the keyring killed or stopped right
+ * then, the call's deadline), a critical, and counts an item already gone as a failure.
+ * Item paths, not SecretItem proxies: building those reads each item, and fails the whole
+ * search for one deleted meanwhile. */
+#define SECRET_API_SUBJECT_TO_CHANGE /* secret-paths.h, unchanged since libsecret 0.7 */
+#include "vpush-keystore.h"
+#include "vpush-keystore-private.h"
+
+#include "vpush-error.h"
+
+/* Whether the error of an item's Delete says the item is not there (any more): gnome-keyring
+ * unexports a deleted item, so GDBus answers that the object has no such interface. */
+static gboolean
+item_gone (const GError *error)
+{
+  return g_error_matches (error, SECRET_ERROR, SECRET_ERROR_NO_SUCH_OBJECT)
+         || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT)
+         || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+}
+
+static void
+on_item_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  KeystoreCall *call = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  /* gone meanwhile (another program deleted it) is what was asked */
+  if (!secret_service_delete_item_dbus_path_finish (SECRET_SERVICE (source), result, &error)
+      && !item_gone (error) && call->delete_error == NULL)
+    call->delete_error = g_steal_pointer (&error);
+  g_clear_error (&error);
+  if (--call->deleting == 0)
+    vpush_keystore_deleted (task, g_steal_pointer (&call->delete_error));
+}
+
+static void
+on_delete_searched (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  SecretService *service = SECRET_SERVICE (source);
+  KeystoreCall *call = g_task_get_task_data (task);
+  g_auto (GStrv) unlocked = NULL;
+  GError *error = NULL;
+
+  /* a locked item can't be told from one that is not there: only unlocked ones go, as with
+   * secret_service_clear(). The next waiting delete goes out once all have answered. */
+  if (!secret_service_search_for_dbus_paths_finish (service, result, &unlocked, NULL, &error))
+    {
+      vpush_keystore_deleted (task, error);
+      return;
+    }
+  call->deleting = unlocked != NULL ? g_strv_length (unlocked) : 0;
+  if (call->deleting == 0)
+    {
+      vpush_keystore_deleted (task, NULL);
+      return;
+    }
+  for (guint i = 0; unlocked[i] != NULL; i++)
+    secret_service_delete_item_dbus_path (service, unlocked[i], call->cancellable, on_item_deleted,
+                                          g_object_ref (task));
+}
+
+void
+vpush_keystore_send_delete (VpushKeystore *self, GTask *task)
+{
+  KeystoreCall *call = g_task_get_task_data (task);
+
+  secret_service_search_for_dbus_paths (self->service, vpush_keystore_get_schema (),
+                                        call->attributes, call->cancellable, on_delete_searched,
+                                        task);
+}
