@@ -110,17 +110,19 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_pointer (task, key, (GDestroyNotify)vpush_key_free);
       return;
     }
+  /* A locked item, or a collection locked since the check, hides the key: that is not absence,
+   * nor is an item that is not a key beside it unusability (Factor.Delete would take it for
+   * that, and delete the key with the factor here only). */
+  if (saw_locked || self->locked)
+    {
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, LOCKED_MESSAGE);
+      return;
+    }
   if (unusable != NULL)
     {
       g_task_return_new_error (task, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNUSABLE,
                                "the key of factor %s in the Secret Service is unusable: %s",
                                call->factor_sid, unusable->message);
-      return;
-    }
-  /* A locked item, or a collection locked since the check, hides the key: that is not absence. */
-  if (saw_locked || self->locked)
-    {
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, LOCKED_MESSAGE);
       return;
     }
   g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,

@@ -460,6 +460,80 @@ test_keystore_reconnect (void)
   assert_same_key (key, loaded);
 }
 
+/* Points the "default" alias at a collection, as Seahorse's "Set as default" does. */
+static void
+set_default_alias (SecretService *service, const gchar *collection_path)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+
+  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (service), "SetAlias",
+                                  g_variant_new ("(so)", "default", collection_path),
+                                  G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* The factor's key is in a collection that is locked now, one the key store does not follow
+ * (the default alias moved since the key was stored), and the collection it follows has an
+ * item under the same sid that is not a key: the key is hidden, not unusable. Said to be
+ * unusable, Factor.Delete would delete the factor here only, and its items, with the key
+ * that could have deleted it at the Verify API once unlocked. */
+static void
+test_keystore_locked_elsewhere (void)
+{
+  g_autoptr (VpushKeystore) before = keystore_new_ready (5000);
+  g_autoptr (VpushKeystore) keystore = NULL;
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (SecretService) service = NULL;
+  g_autoptr (SecretCollection) login = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *login_path = NULL;
+  GList *objects;
+
+  g_assert_true (keystore_store (before, sid, "Stored in login", key, &error));
+  g_assert_no_error (error);
+
+  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+  g_assert_no_error (error);
+  login = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                            SECRET_COLLECTION_NONE, NULL, &error);
+  g_assert_no_error (error);
+  login_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (login)));
+  set_default_alias (service, "/org/freedesktop/secrets/collection/session");
+  g_assert_true (secret_password_store_sync (&test_schema, SECRET_COLLECTION_SESSION, "not a key",
+                                             "garbage", NULL, &error, "factor-sid", sid,
+                                             "service-sid", SERVICE_SID, NULL));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_items (sid), ==, 2);
+
+  objects = g_list_append (NULL, login);
+  secret_service_lock (service, objects, NULL, on_result, &result);
+  g_list_free (objects);
+  g_assert_cmpint (secret_service_lock_finish (service, wait_result (&result), NULL, &error), ==,
+                   1);
+  g_assert_no_error (error);
+
+  keystore = keystore_new_ready (5000);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_null (loaded);
+  g_clear_error (&error);
+
+  unlock_with_master_password (login_path);
+  set_default_alias (service, login_path);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "*is not a key, another one is*");
+  loaded = keystore_load (keystore, sid, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  assert_same_key (key, loaded);
+  g_assert_true (keystore_delete (keystore, sid, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -468,6 +542,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/keystore/locked", test_keystore_locked);
+  g_test_add_func ("/keystore/locked-elsewhere", test_keystore_locked_elsewhere);
   g_test_add_func ("/keystore/cancelled", test_keystore_cancelled);
   g_test_add_func ("/keystore/timeout", test_keystore_timeout);
   g_test_add_func ("/keystore/timeout-store", test_keystore_timeout_store);
