@@ -1,0 +1,189 @@
+"""A hostile push server: whoever can publish to a push topic (an ntfy topic is a name
+anyone may guess) or stands in for the push server says what vpushd reads. What it can
+make vpushd do must stay bounded: Verify API requests, memory, the stream's own state.
+The counts are of requests at the emulator, never timings."""
+
+import http.server
+import json
+import queue
+import threading
+import time
+import uuid
+
+import pytest
+
+import vpushtest as vt
+
+SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
+
+
+class HostilePushServer:
+    """An SSE push server whose connections write what the test puts in send(): each
+    connection answers 200 text/event-stream, then writes the queued bytes as they come,
+    and a keepalive comment every second while nothing is queued."""
+
+    def __init__(self):
+        self.connections = 0
+        self.queues = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                q = queue.SimpleQueue()
+                server.queues.append(q)
+                server.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                try:
+                    self.wfile.write(b": hello\n\n")
+                    self.wfile.flush()
+                    while True:
+                        try:
+                            chunk = q.get(timeout=1.0)
+                        except queue.Empty:
+                            chunk = b": keepalive\n\n"
+                        if chunk is None:
+                            return
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                except OSError:
+                    return
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/stream" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def send(self, data):
+        """Writes data to the newest connection."""
+        self.queues[-1].put(data)
+
+    def close(self):
+        for q in self.queues:
+            q.put(None)
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sse_hint(challenge_sid, factor_sid=None):
+    hint = {"type": "verify_push_challenge", "challenge_sid": challenge_sid}
+    if factor_sid is not None:
+        hint["factor_sid"] = factor_sid
+    return ("data: %s\n\n" % json.dumps(hint)).encode()
+
+
+@pytest.fixture
+def hostile(session, emulator):
+    """(server, daemon): vpushd with [Push] Url on a HostilePushServer, polling slowly."""
+    server = HostilePushServer()
+    d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL),
+                                             "Push": {"Url": server.url}})
+    d.start()
+    yield server, d
+    d.stop()
+    server.close()
+
+
+def push_state(client):
+    return client.manager_property("PushState")
+
+
+def device_requests(emulator):
+    return [r for r in emulator.requests() if r["auth"] == "device"]
+
+
+def settle(emulator, quiet=3.0, timeout=60.0):
+    """Waits until vpushd has made no API call for `quiet` seconds (longer than the gap
+    between two polls the push channel asks for); returns vpushd's requests so far and
+    empties the request log."""
+    state = {"n": -1, "since": time.monotonic()}
+
+    def quiet_now():
+        n = len(emulator.requests())
+        if n != state["n"]:
+            state["n"], state["since"] = n, time.monotonic()
+        return time.monotonic() - state["since"] >= quiet
+    vt.wait_until(quiet_now, timeout * vt.SLOWDOWN, interval=0.1,
+                  what="vpushd to stop calling the API")
+    requests = device_requests(emulator)
+    emulator.clear_requests()
+    return requests
+
+
+def answer_elsewhere(emulator, sid, status):
+    res = emulator.request("POST", "/_emulator/answer", {"sid": sid, "status": status},
+                           backend=False)
+    assert res.status == 200, res.body
+
+
+def connected(client, emulator):
+    vt.wait_until(lambda: push_state(client) == "connected", 15 * vt.SLOWDOWN,
+                  what="PushState connected")
+    settle(emulator)
+
+
+class Flood(threading.Thread):
+    """Writes each event of events to the push server on its own, a few ms apart, so
+    that vpushd reads them one by one rather than as one batch."""
+
+    def __init__(self, server, events):
+        super().__init__(daemon=True)
+        self.server, self.events = server, events
+
+    def run(self):
+        for event in self.events:
+            self.server.send(event)
+            time.sleep(0.002)
+
+
+FLOOD = 2000
+
+
+@pytest.mark.parametrize("kind", ["forged", "same", "garbage"])
+def test_flood_of_hints_costs_few_requests(hostile, client, emulator, kind):
+    """Each hint, read on its own, was a fetch, and each fetch of a challenge the API does
+    not have a poll: a topic flooded with hints made vpushd send the Verify API about two
+    requests a hint (each fetch, and a poll after each other one), which Twilio answers
+    with 429 for the whole account. Now fetches start at most one a second past the first
+    8, and the polls a hint asks for are merged. Whatever the hints, a real challenge
+    published among them is still approved."""
+    server, daemon = hostile
+    f = vt.enroll(client, emulator)
+    connected(client, emulator)
+    # answered before vpushd's poll could see it pending: not in the pending set
+    old = emulator.create_challenge(f.identity, f.sid)
+    answer_elsewhere(emulator, old["sid"], "denied")
+
+    if kind == "forged":
+        events = [sse_hint("YC" + uuid.uuid4().hex, f.sid) for _ in range(FLOOD)]
+    elif kind == "same":
+        events = [sse_hint(old["sid"], f.sid)] * FLOOD
+    else:
+        events = [b'data: {"challenge_sid": 42}\n\n'] * FLOOD
+    flood = Flood(server, events)
+    flood.start()
+    vt.wait_until(lambda: device_requests(emulator), 30 * vt.SLOWDOWN,
+                  what="the flood to reach vpushd")
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    server.send(sse_hint(ch["sid"], f.sid))
+    assert client.approve({"transaction-id": txid, "timeout-ms": 20000},
+                          timeout_ms=60000) == ch["sid"]
+    flood.join()
+    requests = settle(emulator)
+    assert len(requests) < FLOOD / 20, "%d requests to the API for %d hints" % (
+        len(requests), FLOOD)
+
+    # once the flood is over, a hint is fetched at once again
+    ch = emulator.create_challenge(f.identity, f.sid)
+    server.send(sse_hint(ch["sid"], f.sid))
+    vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(),
+                  10 * vt.SLOWDOWN, what="the challenge on the bus")
+    assert [r["path"].rsplit("/", 1)[1] for r in device_requests(emulator)] == [ch["sid"]]
