@@ -11,7 +11,9 @@
 
 /* Fetches started, over time: FETCHES_MAX at once, then one more a second. Hints that
  * come one by one, faster than fetches end, would otherwise keep FETCHES_MAX running
- * back to back: a request to the API for each hint published. */
+ * back to back: a request to the API for each hint published. A fetch that found a new
+ * pending challenge gives its share back: only the backend can make one, so a burst of
+ * real challenges is fetched one by one, and only hints that name nothing new use it up. */
 #define FETCH_REFILL_US G_USEC_PER_SEC
 
 /* Polls asked for by the push channel (a hint not followed, a fetch that failed, a
@@ -216,6 +218,8 @@ hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   pending = vpush_manager_get_pending (self->manager);
+  if (self->budget < FETCHES_MAX && vpush_pending_lookup (pending, c->sid) == NULL)
+    self->budget++;
   if (vpush_log_debug_enabled ())
     g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
   vpush_pending_put (pending, c);

@@ -187,3 +187,21 @@ def test_flood_of_hints_costs_few_requests(hostile, client, emulator, kind):
     vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(),
                   10 * vt.SLOWDOWN, what="the challenge on the bus")
     assert [r["path"].rsplit("/", 1)[1] for r in device_requests(emulator)] == [ch["sid"]]
+
+
+def test_burst_of_real_challenges_is_fetched_one_by_one(hostile, client, emulator):
+    """Only hints that name nothing new use up the fetches' budget: a fetch that finds a
+    new pending challenge gives its share back, so a burst of real challenges (which only
+    the backend can make) is fetched hint by hint, none left to a poll."""
+    server, daemon = hostile
+    f = vt.enroll(client, emulator)
+    connected(client, emulator)
+    sids = [emulator.create_challenge(f.identity, f.sid)["sid"] for _ in range(30)]
+    flood = Flood(server, [sse_hint(sid, f.sid) for sid in sids])
+    flood.start()
+    vt.wait_until(lambda: set(map(vt.challenge_path, sids)) <= set(client.challenge_paths()),
+                  30 * vt.SLOWDOWN, what="the 30 challenges on the bus")
+    flood.join()
+    requests = settle(emulator)
+    assert sorted(r["path"].rsplit("/", 1)[1] for r in requests) == sorted(sids), [
+        r["path"] for r in requests]
