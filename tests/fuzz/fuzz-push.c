@@ -44,12 +44,50 @@ event_clear (gpointer data)
   g_free (event->id);
 }
 
+/* An ntfy message object with a text body, given instead with its body in base64 (what
+ * ntfy does with a body that is not UTF-8): the same hint, or NULL when data is not such an
+ * object. */
+static gchar *
+as_base64_message (const gchar *data, gsize len)
+{
+  g_autoptr (JsonNode) root = fuzz_parse_json ((const uint8_t *)data, len);
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) built = NULL;
+  g_autofree gchar *encoded = NULL;
+  JsonObject *object;
+  JsonNode *message;
+
+  /* what json-glib reads but vpushd does not (bytes that are not UTF-8) stays out */
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root) || memchr (data, '\0', len) != NULL
+      || !g_utf8_validate (data, (gssize)len, NULL))
+    return NULL;
+  object = json_node_get_object (root);
+  message = json_object_get_member (object, "message");
+  if (json_object_has_member (object, "challenge_sid")
+      || json_object_has_member (object, "encoding") || message == NULL
+      || !JSON_NODE_HOLDS_VALUE (message) || json_node_get_value_type (message) != G_TYPE_STRING)
+    return NULL;
+  encoded = g_base64_encode ((const guchar *)json_node_get_string (message),
+                             strlen (json_node_get_string (message)));
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "encoding");
+  json_builder_add_string_value (builder, "base64");
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, encoded);
+  json_builder_end_object (builder);
+  built = json_builder_get_root (builder);
+  json_generator_set_root (generator, built);
+  return json_generator_to_data (generator, NULL);
+}
+
 static void
 check_hint (const gchar *data, gsize len)
 {
   g_autofree gchar *challenge_sid = NULL;
   g_autofree gchar *factor_sid = NULL;
   g_autofree gchar *challenge_sid_2 = NULL;
+  g_autofree gchar *base64 = NULL;
   g_autoptr (GError) error = NULL;
   gboolean ok = vpush_push_hint_parse (data, len, &challenge_sid, &factor_sid, &error);
 
@@ -67,6 +105,21 @@ check_hint (const gchar *data, gsize len)
   /* not asking for the factor changes nothing else */
   FUZZ_CHECK (vpush_push_hint_parse (data, len, &challenge_sid_2, NULL, NULL) == ok);
   FUZZ_CHECK (g_strcmp0 (challenge_sid, challenge_sid_2) == 0);
+
+  /* a body in base64 is the same body */
+  base64 = as_base64_message (data, len);
+  if (base64 != NULL)
+    {
+      g_autofree gchar *challenge_sid_3 = NULL;
+      g_autofree gchar *factor_sid_3 = NULL;
+
+      FUZZ_CHECK_MSG (
+          vpush_push_hint_parse (base64, strlen (base64), &challenge_sid_3, &factor_sid_3, NULL)
+              == ok,
+          base64);
+      FUZZ_CHECK (g_strcmp0 (challenge_sid, challenge_sid_3) == 0);
+      FUZZ_CHECK (g_strcmp0 (factor_sid, factor_sid_3) == 0);
+    }
 }
 
 static void
