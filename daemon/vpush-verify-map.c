@@ -167,6 +167,7 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   const gchar *status;
   const gchar *created;
   const gchar *credential_sid = NULL;
+  const gchar *entity_sid;
   gint64 created_at;
 
   if (root == NULL)
@@ -217,7 +218,13 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   record->service_sid = g_strdup (call->service_sid);
   record->identity = g_strdup (call->identity);
   record->account_sid = g_strdup (account_sid);
-  record->entity_sid = g_strdup (member_string (object, "entity_sid"));
+  /* nullable and only kept, but the store refuses a record with a malformed one: it would
+   * make the factor unreadable at the next start */
+  entity_sid = member_string (object, "entity_sid");
+  if (vpush_sid_is_valid (entity_sid, "YE"))
+    record->entity_sid = g_strdup (entity_sid);
+  else if (json_object_has_member (object, "entity_sid"))
+    g_warning ("create factor: “entity_sid” is not a YE… sid, not kept");
   record->credential_sid = g_strdup (credential_sid);
   record->status = g_strdup (status);
   /* the bus shows times one way (dbus-api.md): "…T16:30:00Z", whatever the API's form */
