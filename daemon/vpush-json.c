@@ -140,15 +140,41 @@ list_scan_structure (ListScan *scan, const gchar *text, gsize i, guint depth)
     }
 }
 
-/* A member name at depth 1 ends at text[i] */
+/* Whether the member name text[start, end), as json-glib reads its escapes, is key (ASCII
+ * text without control characters). The check took its escapes already. */
+static gboolean
+key_equals (const gchar *text, gsize start, gsize end, const gchar *key)
+{
+  gsize k = 0;
+
+  for (gsize i = start; i < end; i++, k++)
+    {
+      gint c = (guchar)text[i];
+
+      if (c == '\\' && text[i + 1] == 'u')
+        {
+          c = hex4 (text, end, i + 2);
+          i += 5;
+        }
+      else if (c == '\\')
+        {
+          /* \b, \f, \n, \r and \t are control characters, which key has not */
+          c = strchr ("\"\\/", text[i + 1]) != NULL ? text[i + 1] : -1;
+          i++;
+        }
+      if (c <= 0 || key[k] != c)
+        return FALSE;
+    }
+  return key[k] == '\0';
+}
+
+/* A member name at depth 1 ends at text[i]: "chall\u0065nges" is the list's name too, or
+ * the list check could drop an item of one list while json-glib keeps another */
 static void
 list_scan_key_end (ListScan *scan, const gchar *text, gsize i)
 {
-  gsize n = strlen (scan->key);
-
   scan->in_key = FALSE;
-  scan->key_matches
-      = i - scan->key_start == n && memcmp (text + scan->key_start, scan->key, n) == 0;
+  scan->key_matches = key_equals (text, scan->key_start, i, scan->key);
   if (scan->key_matches)
     scan->n_lists++;
 }

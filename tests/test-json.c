@@ -178,6 +178,19 @@ test_json_list_items (void)
   g_assert_nonnull (strstr (item->why, "surrogate"));
   g_assert_cmpuint (((VpushJsonDropped *)g_ptr_array_index (dropped, 2))->index, ==, 3);
 
+  /* the list's name as json-glib reads it, escapes and all */
+  {
+    static const gchar named[] = "{\"chall\\u0065nge\\u0073\": [\"\\u0000\", 1]}";
+    g_autofree gchar *named_left = NULL;
+
+    g_ptr_array_set_size (dropped, 0);
+    named_left = vpush_json_check_list (named, strlen (named), VPUSH_JSON_MAX_DEPTH, "challenges",
+                                        dropped, &len, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (named_left, ==, "{\"chall\\u0065nge\\u0073\": [null, 1]}");
+    g_assert_cmpuint (dropped->len, ==, 1);
+  }
+
   /* what is left of an item, for a warning: the escapes made U+FFFD */
   {
     static const gchar bad[]
@@ -210,6 +223,8 @@ test_json_list_refused (void)
     "{\"challenges\": [\"\\u0000\"]} {}",
     /* which of the two json-glib keeps is its own affair */
     "{\"challenges\": [\"\\u0000\"], \"challenges\": [{}]}",
+    "{\"challenges\": [\"\\u0000\"], \"chall\\u0065nges\": [{}]}",
+    "{\"chall\\u0065nges\": [{}], \"challenges\": [\"\\u0000\"]}",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (docs); i++)
