@@ -1,6 +1,7 @@
 #include "vpush-json.h"
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 /* White space, structure, numbers, true, false and null */
@@ -309,6 +310,25 @@ vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error)
   return check (text, len, max_depth, NULL, error);
 }
 
+/* Whether the text of a list item is one JSON value once its escapes json-glib misreads
+ * are defused */
+static gboolean
+item_is_json (const gchar *text, gsize len, guint max_depth)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  g_autofree gchar *defused = NULL;
+
+  /* json-glib refuses a raw NUL, and the copies here are strings */
+  if (memchr (text, '\0', len) != NULL)
+    return FALSE;
+  defused = vpush_json_defuse (text, len);
+  if (!check (defused, len, max_depth, NULL, NULL))
+    return FALSE;
+  parser = json_parser_new ();
+  return json_parser_load_from_data (parser, defused, (gssize)len, NULL)
+         && json_parser_get_root (parser) != NULL;
+}
+
 gchar *
 vpush_json_check_list (const gchar *text, gsize len, guint max_depth, const gchar *key,
                        GPtrArray *dropped, gsize *out_len, GError **error)
@@ -335,6 +355,21 @@ vpush_json_check_list (const gchar *text, gsize len, guint max_depth, const gcha
                    item->why, key);
       g_ptr_array_set_size (dropped, first);
       return NULL;
+    }
+
+  /* an item made null must have been one value that json-glib reads, its escapes aside:
+   * else a text that is not JSON ("\u0000" "x", or {"a" "\u0000"}) would become JSON */
+  for (guint i = first; i < dropped->len; i++)
+    {
+      VpushJsonDropped *item = g_ptr_array_index (dropped, i);
+
+      if (!item_is_json (text + item->start, item->end - item->start, max_depth))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "not JSON: item %u of “%s” is not one JSON value", item->index, key);
+          g_ptr_array_set_size (dropped, first);
+          return NULL;
+        }
     }
 
   /* each item left out becomes null, so the others keep their places */

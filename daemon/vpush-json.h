@@ -39,7 +39,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushJsonDropped, vpush_json_dropped_free)
  * only: each such item becomes null in the text returned (a new string, *out_len bytes,
  * which passes vpush_json_check()) and is added to dropped (VpushJsonDropped) with its
  * place. NULL and error for all vpush_json_check() refuses, those escapes outside the
- * items included, and for such an item when the object has two members key. */
+ * items included, and for such an item when it is not one value json-glib reads (with
+ * those escapes defused: the text returned is JSON only if the text sent was) or when the
+ * object has two members key. */
 gchar *vpush_json_check_list (const gchar *text, gsize len, guint max_depth, const gchar *key,
                               GPtrArray *dropped, gsize *out_len, GError **error);
 

@@ -225,6 +225,10 @@ test_json_list_refused (void)
     "{\"challenges\": [\"\\u0000\"], \"challenges\": [{}]}",
     "{\"challenges\": [\"\\u0000\"], \"chall\\u0065nges\": [{}]}",
     "{\"chall\\u0065nges\": [{}], \"challenges\": [\"\\u0000\"]}",
+    /* an item dropped that is not one value: the text would become JSON */
+    "{\"challenges\": [\"\\u0000\" \"x\", {}]}",
+    "{\"challenges\": [{\"a\" \"\\u0000\"}, {}]}",
+    "{\"challenges\": [{\"a\": \"\\ud800\"}}, {}]}",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (docs); i++)

@@ -162,12 +162,21 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       FUZZ_CHECK (strcmp (item->text, expected) == 0);
       FUZZ_CHECK (item->why != NULL && g_utf8_validate (item->why, -1, NULL));
       FUZZ_CHECK (memmem (text + item->start, item_len, "\\u", 2) != NULL);
-      /* defused, the item is one value vpushd may read (for its label); a raw NUL, which
-       * json-glib refuses, cuts the copy short */
+      /* defused, the item is one value vpushd may read (for its label), with no raw NUL
+       * (json-glib refuses those, and the copies are strings) */
       item_defused = vpush_json_defuse (item->text, item_len);
-      if (memchr (item->text, '\0', item_len) == NULL)
-        FUZZ_CHECK_MSG (vpush_json_check (item_defused, item_len, VPUSH_JSON_MAX_DEPTH, NULL),
-                        item_defused);
+      FUZZ_CHECK (memchr (text + item->start, '\0', item_len) == NULL);
+      FUZZ_CHECK_MSG (vpush_json_check (item_defused, item_len, VPUSH_JSON_MAX_DEPTH, NULL),
+                      item_defused);
+      /* and json-glib reads it as one value: the text returned is JSON only if the input
+       * was */
+      {
+        g_autoptr (JsonParser) item_parser = json_parser_new ();
+
+        FUZZ_CHECK_MSG (
+            json_parser_load_from_data (item_parser, item_defused, (gssize)item_len, NULL),
+            item_defused);
+      }
       g_string_append_len (rebuilt, text + done, (gssize)(item->start - done));
       g_string_append (rebuilt, "null");
       done = item->end;
