@@ -4,6 +4,9 @@
  *
  * An input that starts with 0xff stands for the rest repeated up to REPEAT_TO bytes, so
  * that the fuzzer reaches the VPUSH_PUSH_EVENT_MAX limits with small inputs. */
+/* for memmem() */
+#define _GNU_SOURCE
+
 #include "fuzz-common.h"
 
 #include <gio/gio.h>
@@ -279,6 +282,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
 
   FUZZ_CHECK (vpush_push_parser_get_retry (whole->parser) >= -1);
+  /* only an SSE retry field sets it: never an ntfy line, nor a retry inside data */
+  if (FUZZ_PUSH_FORMAT == VPUSH_PUSH_FORMAT_NTFY || memmem (data, size, "retry:", 6) == NULL)
+    FUZZ_CHECK (vpush_push_parser_get_retry (whole->parser) == -1);
   last_id = vpush_push_parser_get_last_id (whole->parser, &since);
   if (last_id != NULL)
     {
