@@ -736,9 +736,10 @@ def test_another_factors_failure_is_not_the_answers_error(session, client, emula
                     and (status is None or r["status"] == status)]
 
         emulator.clear_requests()
+        # (timeout-ms is at most 20000: more is InvalidArgs, and nothing would be polled)
         call = vt.PendingCall(client, "ApproveChallenge",
                               vt.asv({"transaction-id": vt.new_transaction_id(),
-                                      "timeout-ms": int(3000 * vt.SLOWDOWN)}))
+                                      "timeout-ms": min(20000, int(3000 * vt.SLOWDOWN))}))
         # its poll and the API's history of its factor: the call then waits
         vt.wait_until(lambda: len(lists(mine_list)) >= 2, 10 * vt.SLOWDOWN,
                       what="the call's poll and history")
