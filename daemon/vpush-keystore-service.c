@@ -307,7 +307,7 @@ on_attempt_service (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autofree gchar *reason = NULL;
 
-  attempt->service = secret_service_get_finish (result, &error);
+  attempt->service = secret_service_open_finish (result, &error);
   if (attempt->self == NULL)
     {
       attempt_free (attempt);
@@ -353,7 +353,7 @@ on_attempt_deadline (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* (Re)reads the Secret Service: the shared SecretService (a new one, with a new session, after
+/* (Re)reads the Secret Service: a SecretService of its owner (a new one, with a new session, after
  * the owner changed), the default collection and its lock state. Also the probe of a Secret
  * Service that stopped answering. Never starts the Secret Service. */
 void
@@ -378,7 +378,12 @@ vpush_keystore_connect (VpushKeystore *self)
   g_source_set_static_name (attempt->deadline, "[vpush] keystore connect deadline");
   g_source_attach (attempt->deadline, g_main_context_get_thread_default ());
   self->attempt = attempt;
-  secret_service_get (SECRET_SERVICE_NONE, attempt->cancellable, on_attempt_service, attempt);
+  /* Bound to the owner's unique name, not org.freedesktop.secrets: a call to the well-known
+   * name after the keyring died (one that libsecret makes itself, a step of a store under
+   * way) would have the bus start a new keyring, without a password: locked for good, or
+   * a prompt. A call to a gone unique name just fails. */
+  secret_service_open (SECRET_TYPE_SERVICE, self->owner, SECRET_SERVICE_NONE, attempt->cancellable,
+                       on_attempt_service, attempt);
 }
 
 /* Every unanswered call fails now with reason (the Secret Service went away). */
