@@ -389,8 +389,10 @@ next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError 
   query = g_uri_get_query (uri);
   if (query == NULL)
     return TRUE;
-  /* iOS spells it pageToken, Android PageToken (§3.6) */
-  params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_CASE_INSENSITIVE, NULL);
+  /* iOS spells it pageToken, Android PageToken (§3.6); the query is form-encoded, as the
+   * API writes one (Android reads it so too): "+" is a space */
+  params = g_uri_parse_params (query, -1, "&",
+                               G_URI_PARAMS_CASE_INSENSITIVE | G_URI_PARAMS_WWW_FORM, NULL);
   if (params == NULL)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,

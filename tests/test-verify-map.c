@@ -297,6 +297,39 @@ test_list_challenges_refused (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (server_n_requests (fx->server), ==, G_N_ELEMENTS (bodies));
 }
 
+/* meta.next_page_url's query is form-encoded, as the API writes a query and as Android
+ * reads it back (a space is "+", a "+" is "%2B"): the token sent back must be the one the
+ * API put there. */
+static void
+test_list_challenges_token_form_encoded (Fixture *fx, gconstpointer user_data)
+{
+  const gchar *urls[] = {
+    "https://verify.twilio.com/v2/x?PageSize=2&PageToken=DN+a%2Bb%3D&Page=1",
+    "https://verify.twilio.com/v2/x?PageSize=2&pageToken=DN%20a%2Bb%3D",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (urls); i++)
+    {
+      g_autoptr (VpushChallengePage) page = NULL;
+      g_autoptr (VpushChallengePage) next = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *body = g_strdup_printf (
+          "{\"challenges\": [], \"meta\": {\"next_page_url\": \"%s\"}}", urls[i]);
+
+      server_reply (fx->server, 200, NULL, body);
+      page = list (fx, NULL, NULL, 2, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (page->next_page_token, ==, "DN a+b=");
+
+      server_reply (fx->server, 200, NULL, "{\"challenges\": []}");
+      next = list (fx, NULL, NULL, 2, page->next_page_token, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (server_request (fx->server, 2 * i + 1)->path, ==,
+                       ENTITY_PATH "/Challenges?FactorSid=" FACTOR_SID
+                                   "&PageSize=2&Order=asc&PageToken=DN%20a%2Bb%3D");
+    }
+}
+
 /* A response that is another challenge than the one fetched is no answer to the fetch */
 static void
 test_fetch_other_challenge (Fixture *fx, gconstpointer user_data)
@@ -442,6 +475,7 @@ main (int argc, char **argv)
   ADD ("list-challenges-refused", test_list_challenges_refused);
   ADD ("list-challenges-bad-items", test_list_challenges_bad_items);
   ADD ("list-challenges-misread-items", test_list_challenges_misread_items);
+  ADD ("list-challenges-token-form-encoded", test_list_challenges_token_form_encoded);
   ADD ("answer-challenge-refused", test_answer_challenge_refused);
   ADD ("deep-json", test_deep_json);
   ADD ("fetch-other-challenge", test_fetch_other_challenge);
