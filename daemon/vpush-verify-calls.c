@@ -254,11 +254,11 @@ vpush_verify_update_factor_async (VpushVerify *self, const VpushFactorRecord *fa
   call->method = "POST";
   call->url = entity_url (self, factor->service_sid, factor->identity, "Factors", factor->sid);
   call->map = vpush_verify_map_update_factor;
-  /* §3.3 with platform none: no token, no binding, no metadata */
+  /* §3.3 with platform none: no token, no binding, no metadata; and no Config.AppId,
+   * which the SDKs send but the OpenAPI UpdateFactor schema does not have */
   form = g_string_new (NULL);
   form_add (form, "FriendlyName", friendly_name);
   form_add (form, "Config.SdkVersion", VPUSH_VERIFY_SDK_VERSION);
-  form_add (form, "Config.AppId", VPUSH_VERIFY_APP_ID);
   form_add (form, "Config.NotificationPlatform", "none");
   call->body = g_string_free_to_bytes (form);
 
