@@ -55,8 +55,8 @@ def test_openapi_checker_rejects():
 
 def test_openapi_request_checker():
     """check_request: the operation's query parameters and form fields, their values as
-    the schemas allow, the required fields; fields the protocol doc records the SDKs
-    sending beyond a schema pass."""
+    the schemas allow, the required fields; a field beyond a schema is kept, even one the
+    protocol doc records the SDKs sending (Config.AppId on UpdateFactor, §3.3)."""
     base = "/v2/Services/VA%s/Entities/user-1234/" % ("a" * 32)
     factor = base + "Factors/YF" + "b" * 32
     listing = base + "Challenges"
@@ -64,7 +64,6 @@ def test_openapi_request_checker():
                                         ("Order", "desc"), ("Status", "pending")], [])
     SPEC.check_request("POST", factor, [], [("FriendlyName", "desk"),
                                             ("Config.SdkVersion", "1"),
-                                            ("Config.AppId", "io.github.vpush"),
                                             ("Config.NotificationPlatform", "none")])
     SPEC.check_request("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "push"),
                                                       ("Config.NotificationPlatform", "none")])
@@ -74,12 +73,11 @@ def test_openapi_request_checker():
                                                  ("Details.Message", "m"),
                                                  ("ExpirationDate", when)])
     SPEC.check_request("GET", base.replace("user-1234", "user%2F1") + "Challenges", [], [])
-    # an array is given once per item (Details.Fields); a field beyond the schema is let be
+    # an array is given once per item (Details.Fields)
     SPEC.check_request("POST", listing, [], [("FactorSid", "YF" + "b" * 32),
                                              ("Details.Message", "m"),
                                              ("Details.Fields", '{"label":"a","value":"1"}'),
                                              ("Details.Fields", '{"label":"b","value":"2"}')])
-    SPEC.check_request("POST", factor, [], [("Config.AppId", "a"), ("Config.AppId", "a")])
     other = "/v2/Services/VA%s/Entities/user-1234/" % ("a" * 31)
     for method, path, query, form, what in (
             ("GET", other + "Challenges", [], [], "{ServiceSid}: 'VA" + "a" * 31),
@@ -93,6 +91,9 @@ def test_openapi_request_checker():
             ("GET", listing, [("pageSize", "5")], [], "not the operation's"),
             ("GET", listing, [], [("FactorSid", "x")], "takes none"),
             ("POST", factor, [], [("FriendlyName", "d"), ("Config.AppID", "x")], "not in the schema"),
+            ("POST", factor, [], [("FriendlyName", "d"), ("Config.SdkVersion", "1"),
+                                  ("Config.AppId", "x"), ("Config.NotificationPlatform", "none")],
+             "form field 'Config.AppId' is not in the schema"),
             ("POST", base + "Factors", [], [("FriendlyName", "d"), ("FactorType", "sms")],
              "is not one of"),
             ("POST", base + "Factors", [], [("FriendlyName", "d")], "'FactorType' is missing"),

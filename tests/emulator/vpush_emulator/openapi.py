@@ -22,11 +22,6 @@ from urllib.parse import unquote, urlsplit
 from .util import FORM_TYPE, is_integer_text
 
 ENV = "VPUSH_OPENAPI"
-# Form fields the SDKs send beyond an operation's schema, as the protocol doc records them.
-FORM_FIELDS_BEYOND_SCHEMA = {
-    # §3.3: "Config.AppId is sent although the OAI UpdateFactor schema does not list it"
-    "UpdateFactor": {"Config.AppId"},
-}
 DATE_TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
 RFC3339_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 ERROR_SCHEMA = {
@@ -340,7 +335,9 @@ class Spec:
                       authorization=NOT_GIVEN):
         """Raise ConformanceError unless the query parameters and the form fields (lists of
         (name, value)) are the operation's, with values its schemas allow, each given once
-        unless it is an array, and the form has every required field. Fields the SDKs send beyond a schema (protocol doc) pass.
+        unless it is an array, and the form has every required field. A field beyond a schema is
+        kept, even one the SDKs send (Config.AppId on UpdateFactor, protocol doc §3.3): the
+        API ignores it, and a client need not send it.
         With `body` (the raw bytes) and `content_type` (the header's value, None if absent)
         the body is checked too: an operation with a request body takes one only as a type
         the document gives it (application/x-www-form-urlencoded; parameters such as
@@ -379,11 +376,10 @@ class Spec:
         else:
             schema = self.resolve(content[FORM_TYPE].get("schema", {}))
             props = schema.get("properties", {})
-            beyond = FORM_FIELDS_BEYOND_SCHEMA.get(op_id, set())
             for name, value in form:
                 if name in props:
                     self._check_text(props[name], value, name, errors)
-                elif name not in beyond:
+                else:
                     errors.append(f"form field {name!r} is not in the schema")
             self._check_repeats(form, props, "form field", errors)
             names = {name for name, _ in form}
