@@ -92,7 +92,19 @@ header_cb (char *data, size_t size, size_t nmemb, void *user_data)
   else if (HEADER_IS ("Date"))
     vpush_http_set_captured (&req->response->date, value, value_len);
   else if (HEADER_IS ("Twilio-Verify-Signature-Fields"))
-    vpush_http_set_captured (&req->response->signature_fields, value, value_len);
+    {
+      /* a comma-separated list may come as several lines, which make one list in order
+       * (RFC 9110 §5.3) */
+      g_autofree gchar *before = g_steal_pointer (&req->response->signature_fields);
+
+      vpush_http_set_captured (&req->response->signature_fields, value, value_len);
+      if (before != NULL)
+        {
+          g_autofree gchar *line = g_steal_pointer (&req->response->signature_fields);
+
+          req->response->signature_fields = g_strconcat (before, ",", line, NULL);
+        }
+    }
   else if (HEADER_IS ("Retry-After"))
     vpush_http_set_captured (&req->response->retry_after, value, value_len);
 #undef HEADER_IS

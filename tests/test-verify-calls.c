@@ -303,6 +303,34 @@ test_fetch_challenge (Fixture *fx, gconstpointer user_data)
   g_assert_null (approved->signature_fields);
 }
 
+/* The header is a comma-separated list, so it may come as several lines (RFC 9110 §5.3):
+ * the list is all of them, in order, not the last one. */
+static void
+test_fetch_challenge_fields_in_lines (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (JsonNode) kept = NULL;
+  g_autofree gchar *payload = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+
+  server_reply (fx->server, 200,
+                "Twilio-Verify-Signature-Fields: sid,status\r\n"
+                "X-Other: 1\r\n"
+                "twilio-verify-signature-fields: details, hidden_details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (pending->signature_fields, ==, "sid,status,details, hidden_details");
+  g_assert_no_error (pending->answer_error);
+  payload = vpush_answer_body_payload (pending->answer_body, "approved");
+  kept = json_from_string (payload, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_object_get_size (json_node_get_object (kept)), ==, 4);
+  g_assert_true (json_object_has_member (json_node_get_object (kept), "sid"));
+  g_assert_true (json_object_has_member (json_node_get_object (kept), "hidden_details"));
+}
+
 static void
 test_list_challenges (Fixture *fx, gconstpointer user_data)
 {
@@ -426,6 +454,7 @@ main (int argc, char **argv)
   ADD ("update-factor", test_update_factor);
   ADD ("delete-factor", test_delete_factor);
   ADD ("fetch-challenge", test_fetch_challenge);
+  ADD ("fetch-challenge-fields-in-lines", test_fetch_challenge_fields_in_lines);
   ADD ("list-challenges", test_list_challenges);
   ADD ("answer-challenge", test_answer_challenge);
 
