@@ -59,14 +59,16 @@ parse_enroll_uri (const gchar *text, EnrollRequest *req, GError **error)
   GHashTableIter iter;
   const gchar *key, *value;
 
-  uri = g_uri_parse (text, G_URI_FLAGS_ENCODED_QUERY, &local_error);
+  /* Neither the text nor GLib's message about it (which may quote it) is repeated: it
+   * holds the access token, or is the token itself given where the URI goes, and an error
+   * message ends up in a terminal's scrollback or a log. */
+  uri = g_uri_parse (text, G_URI_FLAGS_ENCODED_QUERY, NULL);
   if (uri == NULL || g_ascii_strcasecmp (g_uri_get_scheme (uri), ENROLL_URI_SCHEME) != 0
       || g_strcmp0 (g_uri_get_host (uri), ENROLL_URI_HOST) != 0 || g_uri_get_query (uri) == NULL)
     {
       g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
-                   "“%s” is not an enrollment URI (" ENROLL_URI_SCHEME "://" ENROLL_URI_HOST
-                   "?token=…&serviceSid=…&identity=…&name=…)%s%s",
-                   text, local_error ? ": " : "", local_error ? local_error->message : "");
+                   "the argument is not an enrollment URI (" ENROLL_URI_SCHEME "://" ENROLL_URI_HOST
+                   "?token=…&serviceSid=…&identity=…&name=…)");
       return FALSE;
     }
   query = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_WWW_FORM, &local_error);

@@ -133,6 +133,13 @@ def test_usage_errors(session):
           "missing --service-sid, --identity, --token")
     fails(ctl(session, "enroll", "https://example.com/enroll?token=x"), USAGE,
           "not an enrollment URI")
+    # the access token of a URI it can't take is not repeated (nor a token given as the URI)
+    for uri in ("vpush://enrol?token=SeCrEtToKeN&serviceSid=s&identity=i&name=n",
+                "vpush://enroll?token=SeCrEtToKeN&serviceSid=%zz",
+                "vpush://enroll:99999999/?token=SeCrEtToKeN",
+                "SeCrEtToKeN"):
+        r = fails(ctl(session, "enroll", uri), USAGE, "not an enrollment URI")
+        assert "SeCrEtToKeN" not in r.err + r.out, r
     fails(ctl(session, "enroll", "--metadata", "novalue", "vpush://enroll?token=t&serviceSid=s"
               "&identity=i&name=n"), USAGE, "KEY=VALUE")
     fails(ctl(session, "challenges", "--limit", "5"), USAGE, "need --history")
