@@ -313,20 +313,24 @@ vpush_key_sign_b64 (VpushKey *key, const gchar *text, GError **error)
   return g_base64_encode (sig, sig_len);
 }
 
+/* A JWS signs device JWTs, bearer credentials: no copy of the signature is left behind. */
 gchar *
 vpush_key_sign_jws (VpushKey *key, const gchar *text, GError **error)
 {
-  g_autofree guint8 *sig = NULL;
+  guint8 *sig = NULL;
   gsize sig_len = 0;
   guint8 raw[2 * P256_COORD_LEN];
+  gchar *jws = NULL;
 
   g_return_val_if_fail (text != NULL, NULL);
 
   if (!vpush_key_sign_der (key, (const guint8 *)text, strlen (text), &sig, &sig_len, error))
     return NULL;
-  if (!vpush_ecdsa_der_to_raw (sig, sig_len, raw, error))
-    return NULL;
-  return vpush_base64url_encode (raw, sizeof raw);
+  if (vpush_ecdsa_der_to_raw (sig, sig_len, raw, error))
+    jws = vpush_base64url_encode (raw, sizeof raw);
+  vpush_secure_free (sig, sig_len);
+  OPENSSL_cleanse (raw, sizeof raw);
+  return jws;
 }
 
 /* Reads one DER INTEGER holding a positive value of at most 32 bytes and writes it

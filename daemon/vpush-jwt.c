@@ -20,16 +20,21 @@ encode_segment (JsonObject *object)
   return vpush_base64url_encode ((const guint8 *)text, len);
 }
 
-/* Compact JWS: b64url(header) "." b64url(payload) "." b64url(r‖s). */
+/* Compact JWS: b64url(header) "." b64url(payload) "." b64url(r‖s). The signature is the
+ * one part of a device JWT that can't be guessed, and that JWT is a bearer credential for
+ * minutes: the copy of it here is wiped as the caller's of the whole JWT are. */
 static gchar *
 sign_encoded (VpushKey *key, const gchar *header_b64, const gchar *payload_b64, GError **error)
 {
   g_autofree gchar *signing_input = g_strconcat (header_b64, ".", payload_b64, NULL);
-  g_autofree gchar *sig_b64 = vpush_key_sign_jws (key, signing_input, error);
+  gchar *sig_b64 = vpush_key_sign_jws (key, signing_input, error);
+  gchar *jwt;
 
   if (sig_b64 == NULL)
     return NULL;
-  return g_strconcat (signing_input, ".", sig_b64, NULL);
+  jwt = g_strconcat (signing_input, ".", sig_b64, NULL);
+  vpush_secure_free (sig_b64, strlen (sig_b64));
+  return jwt;
 }
 
 static gchar *

@@ -1,4 +1,8 @@
 /* Unit tests for the device auth and challenge-answer JWTs (protocol doc §5A, §5C). */
+/* memmem */
+#define _GNU_SOURCE
+
+#include <malloc.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -207,6 +211,88 @@ test_device_auth_empty (Fixture *fx, gconstpointer user_data)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
+/* This binary links with -Wl,--wrap=g_free (tests/meson.build): every g_free() in it, the
+ * daemon library's included, comes here first. While a JWT is made, what each freed buffer
+ * held is kept (with malloc(), not GLib), to look for the JWT's signature in it afterwards. */
+void __real_g_free (gpointer mem);
+void __wrap_g_free (gpointer mem);
+
+static struct
+{
+  gboolean on;
+  guint8 *data[4096];
+  gsize len[4096];
+  guint n;
+} freed;
+
+void
+__wrap_g_free (gpointer mem)
+{
+  if (freed.on && mem != NULL && freed.n < G_N_ELEMENTS (freed.data))
+    {
+      gsize len = malloc_usable_size (mem);
+      guint8 *copy = malloc (len);
+
+      g_assert_nonnull (copy);
+      memcpy (copy, mem, len);
+      freed.data[freed.n] = copy;
+      freed.len[freed.n++] = len;
+    }
+  __real_g_free (mem);
+}
+
+static void
+freed_clear (void)
+{
+  for (guint i = 0; i < freed.n; i++)
+    free (freed.data[i]);
+  freed.n = 0;
+}
+
+/* Whether a buffer freed while recording held the needle. */
+static gboolean
+freed_holds (gconstpointer needle, gsize len)
+{
+  for (guint i = 0; i < freed.n; i++)
+    if (memmem (freed.data[i], freed.len[i], needle, len) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+/* The device JWT is a bearer credential for ten minutes (vpushd wipes its copies of it):
+ * its signature, the one part of it not known beforehand, is left in no freed buffer, as
+ * base64url or as the raw r and s. */
+static void
+test_device_auth_wiped (Fixture *fx, gconstpointer user_data)
+{
+  for (guint round = 0; round < 10; round++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree gchar *jwt = NULL;
+      g_autofree guint8 *raw = NULL;
+      g_auto (GStrv) parts = NULL;
+      gsize raw_len = 0;
+
+      freed.on = TRUE;
+      jwt = vpush_jwt_device_auth (fx->key, "CR0123456789abcdef0123456789abcdef",
+                                   "AC0123456789abcdef0123456789abcdef", 1700000000, &error);
+      freed.on = FALSE;
+      g_assert_no_error (error);
+      g_assert_cmpuint (freed.n, <, G_N_ELEMENTS (freed.data));
+
+      parts = g_strsplit (jwt, ".", -1);
+      g_assert_cmpuint (g_strv_length (parts), ==, 3);
+      raw = vpush_base64url_decode (parts[2], &raw_len, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (raw_len, ==, 64);
+
+      g_assert_false (freed_holds (parts[2], strlen (parts[2])));
+      g_assert_false (freed_holds (raw + 1, 31));  /* r, but for a byte DER may leave out */
+      g_assert_false (freed_holds (raw + 33, 31)); /* s */
+      freed_clear ();
+    }
+}
+
 static void
 assert_copied (JsonObject *payload, JsonObject *body, const gchar *name)
 {
@@ -343,6 +429,8 @@ main (int argc, char **argv)
   g_test_add ("/jwt/device-auth/many", Fixture, NULL, fixture_set_up, test_device_auth_many,
               fixture_tear_down);
   g_test_add ("/jwt/device-auth/empty", Fixture, NULL, fixture_set_up, test_device_auth_empty,
+              fixture_tear_down);
+  g_test_add ("/jwt/device-auth/wiped", Fixture, NULL, fixture_set_up, test_device_auth_wiped,
               fixture_tear_down);
   g_test_add ("/jwt/answer/claims", Fixture, NULL, fixture_set_up, test_answer, fixture_tear_down);
   g_test_add ("/jwt/answer/hidden-details-object", Fixture, NULL, fixture_set_up,
