@@ -1,7 +1,9 @@
 #include "vpush-config.h"
 #include "vpush-config-private.h"
 
+#include <errno.h>
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "vpush-http.h"
 #include "vpush-keyfile.h"
@@ -329,6 +331,18 @@ load_file (const gchar *path, GError **error)
   return vpush_config_load_from_data (data, length, path, error);
 }
 
+/* Only a file that is not there at all passes the turn to the next one. One that is there
+ * but can't be read (a symlink to nothing, a directory on the way that can't be searched)
+ * is an error, said by load_file(): taking the next one instead would silently run with
+ * settings the user did not write. */
+static gboolean
+is_absent (const gchar *path)
+{
+  GStatBuf st;
+
+  return g_lstat (path, &st) != 0 && errno == ENOENT;
+}
+
 VpushConfig *
 vpush_config_load (const gchar *path, GError **error)
 {
@@ -338,9 +352,9 @@ vpush_config_load (const gchar *path, GError **error)
     return load_file (path, error);
 
   user_path = g_build_filename (g_get_user_config_dir (), "vpush", "vpushd.conf", NULL);
-  if (g_file_test (user_path, G_FILE_TEST_EXISTS))
+  if (!is_absent (user_path))
     return load_file (user_path, error);
-  if (g_file_test (SYSTEM_CONFIG_FILE, G_FILE_TEST_EXISTS))
+  if (!is_absent (SYSTEM_CONFIG_FILE))
     return load_file (SYSTEM_CONFIG_FILE, error);
   return vpush_config_new_default ();
 }

@@ -1,6 +1,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "vpush-config.h"
 #include "vpush-keyfile.h"
@@ -449,6 +450,28 @@ test_config_search_user (void)
   g_assert_null (config);
 }
 
+/* A user file that is there but can't be opened is an error too: a symlink whose target
+ * went (a dotfile manager's, a file moved away) silently gave the system file or the
+ * defaults, Verify's URL and CAs among them, instead of the user's settings. */
+static void
+test_config_search_dangling_symlink (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = NULL;
+  g_autofree gchar *dir = g_build_filename (g_get_user_config_dir (), "vpush", NULL);
+  g_autofree gchar *path = g_build_filename (dir, "vpushd.conf", NULL);
+  g_autofree gchar *target = g_build_filename (dir, "gone.conf", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_cmpint (symlink (target, path), ==, 0);
+
+  config = vpush_config_load (NULL, &error);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_null (config);
+  g_assert_cmpint (g_remove (path), ==, 0);
+}
+
 static void
 test_config_search_fallback (void)
 {
@@ -488,6 +511,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/missing-explicit", test_config_missing_explicit);
   g_test_add_func ("/config/not-a-file", test_config_not_a_file);
   g_test_add_func ("/config/search/user", test_config_search_user);
+  g_test_add_func ("/config/search/dangling-symlink", test_config_search_dangling_symlink);
   g_test_add_func ("/config/search/fallback", test_config_search_fallback);
   return g_test_run ();
 }
