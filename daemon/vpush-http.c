@@ -546,6 +546,11 @@ vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const
   SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT (CURLOPT_FOLLOWLOCATION, 0L);
   SETOPT (CURLOPT_NOSIGNAL, 1L);
+  /* A transfer that ends while its name lookup still runs (its timeout, a cancel) leaves
+   * the lookup's thread to end by itself. Without this, libcurl waits for that thread
+   * there and then, on the main loop, for as long as the name server takes to not answer:
+   * half a minute and more, with the bus and the watchdog stalled. */
+  SETOPT (CURLOPT_QUICK_EXIT, 1L);
   SETOPT (CURLOPT_ERRORBUFFER, req->errbuf);
   SETOPT (CURLOPT_TIMEOUT_MS, (long)timeout_ms);
   SETOPT (CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);

@@ -1,7 +1,12 @@
 /* Unit tests for the libcurl-multi HTTP client against an in-test HTTP/1.1 server. */
+/* RTLD_NEXT */
+#define _GNU_SOURCE
+
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -345,6 +350,77 @@ test_timeout (Fixture *fx, gconstpointer user_data)
   g_assert_cmpint (elapsed_ms, <, 2000);
 }
 
+/* A name server that does not answer: getaddrinfo() for HANGING_HOST waits until the test
+ * lets it go (or a long while, so that a test that fails still ends). libcurl resolves in
+ * a thread of its own; this stands in for the C library's, for every caller. */
+#define HANGING_HOST "dns-hangs.test"
+
+static struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean released;
+  gboolean entered;
+  gboolean returned;
+} dns;
+
+int
+getaddrinfo (const char *node, const char *service, const struct addrinfo *hints,
+             struct addrinfo **res)
+{
+  static int (*real) (const char *, const char *, const struct addrinfo *, struct addrinfo **);
+  gint64 deadline = g_get_monotonic_time () + 20 * G_TIME_SPAN_SECOND;
+
+  if (node == NULL || strcmp (node, HANGING_HOST) != 0)
+    {
+      if (real == NULL)
+        real = (int (*) (const char *, const char *, const struct addrinfo *,
+                         struct addrinfo **))dlsym (RTLD_NEXT, "getaddrinfo");
+      return real (node, service, hints, res);
+    }
+  g_mutex_lock (&dns.lock);
+  dns.entered = TRUE;
+  g_cond_broadcast (&dns.cond);
+  while (!dns.released)
+    if (!g_cond_wait_until (&dns.cond, &dns.lock, deadline))
+      break;
+  dns.returned = TRUE;
+  g_cond_broadcast (&dns.cond);
+  g_mutex_unlock (&dns.lock);
+  return EAI_AGAIN;
+}
+
+/* A request whose name lookup hangs ends at its timeout, and the main loop goes on: the
+ * lookup's thread is left to end by itself, not waited for (libcurl joins it when the
+ * transfer ends, for as long as the name server takes: half a minute and more). */
+static void
+test_dns_timeout (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushHttpResponse) response = NULL;
+  gboolean lookup_returned;
+
+  vpush_http_request_async (fx->http, "GET", "https://" HANGING_HOST "/v2/", NULL, NULL, 300, NULL,
+                            store_result, &result);
+  response = vpush_http_request_finish (fx->http, wait_for (&result), &error);
+  g_mutex_lock (&dns.lock);
+  lookup_returned = dns.returned;
+  g_assert_true (dns.entered);
+  dns.released = TRUE;
+  g_cond_broadcast (&dns.cond);
+  while (!dns.returned)
+    g_cond_wait (&dns.cond, &dns.lock);
+  g_mutex_unlock (&dns.lock);
+
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_null (response);
+  g_test_message ("%s", error->message);
+  g_assert_false (lookup_returned);
+  g_assert_cmpint (vpush_http_request_get_failure (fx->http, result), ==,
+                   VPUSH_HTTP_FAILURE_NOT_SENT);
+}
+
 static void
 test_body_cap (Fixture *fx, gconstpointer user_data)
 {
@@ -541,6 +617,7 @@ main (int argc, char **argv)
   ADD ("keep-alive", test_keep_alive);
   ADD ("concurrent", test_concurrent);
   ADD ("timeout", test_timeout);
+  ADD ("dns-timeout", test_dns_timeout);
   ADD ("body-cap", test_body_cap);
   ADD ("header-cap", test_header_cap);
   ADD ("connection-refused", test_connection_refused);
