@@ -10,12 +10,10 @@
 #include "vpush-http.h"
 #include "vpush-log.h"
 
-#define FRIENDLY_NAME_MAX 64
 /* the Verify API's Identity: 8 to 64 of [A-Za-z0-9-] (OpenAPI Identity description) */
 #define IDENTITY_MIN 8
 #define IDENTITY_MAX 64
 #define TOKEN_MAX    8192
-#define METADATA_MAX 1024 /* characters of its JSON text */
 
 typedef struct
 {
@@ -447,10 +445,10 @@ check_request (Enroll *e, GVariant *request, GError **error)
   e->access_token = g_strdup (s);
 
   s = vpush_args_get_string (args, "friendly-name");
-  if (*s == '\0' || g_utf8_strlen (s, -1) > FRIENDLY_NAME_MAX)
+  if (*s == '\0' || g_utf8_strlen (s, -1) > VPUSH_FRIENDLY_NAME_MAX)
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                   "request: friendly-name must be 1 to %d characters", FRIENDLY_NAME_MAX);
+                   "request: friendly-name must be 1 to %d characters", VPUSH_FRIENDLY_NAME_MAX);
       return FALSE;
     }
   e->friendly_name = g_strdup (s);
@@ -475,11 +473,11 @@ check_request (Enroll *e, GVariant *request, GError **error)
       root = json_builder_get_root (b);
       e->metadata = json_to_string (root, FALSE);
       /* the API counts characters (OpenAPI CreateNewFactor), not bytes */
-      if (g_utf8_strlen (e->metadata, -1) > METADATA_MAX)
+      if (g_utf8_strlen (e->metadata, -1) > VPUSH_METADATA_MAX)
         {
           g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                        "request: metadata is %ld characters as JSON, more than %d",
-                       g_utf8_strlen (e->metadata, -1), METADATA_MAX);
+                       g_utf8_strlen (e->metadata, -1), VPUSH_METADATA_MAX);
           return FALSE;
         }
     }

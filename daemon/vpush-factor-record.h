@@ -5,6 +5,13 @@
 
 G_BEGIN_DECLS
 
+/* The Verify API's bounds (OpenAPI): a factor's friendly name, in characters, and its
+ * metadata's JSON text, in characters */
+#define VPUSH_FRIENDLY_NAME_MAX 64
+#define VPUSH_METADATA_MAX      1024
+/* config.credential_sid: its form is not documented; this is longer than any sid */
+#define VPUSH_CREDENTIAL_SID_MAX 256
+
 typedef struct
 {
   gchar *sid; /* YF… */

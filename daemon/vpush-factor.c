@@ -11,8 +11,6 @@
 #include "vpush-push.h"
 #include "vpush-time.h"
 
-#define FRIENDLY_NAME_MAX 64
-
 G_DEFINE_TYPE (VpushFactor, vpush_factor, G_TYPE_OBJECT)
 
 static void
@@ -478,10 +476,10 @@ handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVa
     goto invalid;
 
   name = vpush_args_get_string (args, "friendly-name");
-  if (name && (*name == '\0' || g_utf8_strlen (name, -1) > FRIENDLY_NAME_MAX))
+  if (name && (*name == '\0' || g_utf8_strlen (name, -1) > VPUSH_FRIENDLY_NAME_MAX))
     {
       g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                   "changes: friendly-name must be 1 to %d characters", FRIENDLY_NAME_MAX);
+                   "changes: friendly-name must be 1 to %d characters", VPUSH_FRIENDLY_NAME_MAX);
       goto invalid;
     }
   url = vpush_args_get_string (args, "push-url");

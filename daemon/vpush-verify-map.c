@@ -167,6 +167,7 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   const gchar *status;
   const gchar *created;
   const gchar *credential_sid = NULL;
+  const gchar *friendly_name;
   const gchar *entity_sid;
   gint64 created_at;
 
@@ -211,10 +212,30 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
                            "create factor: “config.credential_sid” is missing");
       return FALSE;
     }
+  /* it goes into every device JWT, and the record */
+  if (strlen (credential_sid) > VPUSH_CREDENTIAL_SID_MAX)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "create factor: “config.credential_sid” is longer than %d bytes",
+                   VPUSH_CREDENTIAL_SID_MAX);
+      return FALSE;
+    }
+
+  /* What the API can't have sent (longer than its bounds) is not kept: the record must
+   * stay small enough for the store to read it back. The name asked for stands in. */
+  friendly_name = member_string (object, "friendly_name");
+  if (friendly_name != NULL
+      && (*friendly_name == '\0' || g_utf8_strlen (friendly_name, -1) > VPUSH_FRIENDLY_NAME_MAX))
+    {
+      g_warning ("create factor: “friendly_name” is empty or longer than %d characters, not "
+                 "kept",
+                 VPUSH_FRIENDLY_NAME_MAX);
+      friendly_name = NULL;
+    }
 
   record = vpush_factor_record_new ();
   record->sid = g_strdup (sid);
-  record->friendly_name = g_strdup (member_string (object, "friendly_name") ?: call->friendly_name);
+  record->friendly_name = g_strdup (friendly_name ?: call->friendly_name);
   record->service_sid = g_strdup (call->service_sid);
   record->identity = g_strdup (call->identity);
   record->account_sid = g_strdup (account_sid);
@@ -248,6 +269,12 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
           json_object_set_string_member (strings, key, json_node_get_string (value));
       json_node_set_object (node, strings);
       record->metadata = json_to_string (node, FALSE);
+      if (g_utf8_strlen (record->metadata, -1) > VPUSH_METADATA_MAX)
+        {
+          g_warning ("create factor: “metadata” is longer than %d characters as JSON, not kept",
+                     VPUSH_METADATA_MAX);
+          g_clear_pointer (&record->metadata, g_free);
+        }
     }
 
   *out = g_steal_pointer (&record);

@@ -110,6 +110,65 @@ test_create_factor_bad_entity_sid (Fixture *fx, gconstpointer user_data)
   g_assert_cmpstr (stored->sid, ==, FACTOR_SID);
 }
 
+/* The API documents a factor's friendly name as at most 64 characters and its metadata
+ * as at most 1024: a longer one in the reply to create is not kept (the name asked for
+ * is, and no metadata), nor is a credential sid longer than any sid (the reply does not
+ * map). Kept, they went into the record: a reply within its 1 MiB cap made a record over
+ * the 1 MiB the store reads back, and the factor was gone from vpushd at the next start. */
+static void
+test_create_factor_oversized (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushFactorRecord) record = NULL;
+  g_autoptr (VpushFactorRecord) refused = NULL;
+  g_autoptr (GString) reply = g_string_new (NULL);
+  g_autofree gchar *name = g_strnfill (65, 'n');
+  g_autofree gchar *value = g_strnfill (1020, 'v');
+  g_autofree gchar *credential = g_strnfill (300, 'C');
+
+  g_string_printf (reply,
+                   "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID
+                   "\", \"status\": \"unverified\", \"date_created\": "
+                   "\"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": \"CR1\"}, "
+                   "\"friendly_name\": \"%s\", \"metadata\": {\"os\": \"%s\"}}",
+                   name, value);
+  server_reply (fx->server, 201, NULL, reply->str);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "*friendly_name*not kept*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "*metadata*not kept*");
+  record = create_factor (fx, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpstr (record->friendly_name, ==, "Kiosk 7");
+  g_assert_null (record->metadata);
+
+  /* at the limits, they are kept */
+  g_clear_pointer (&record, vpush_factor_record_free);
+  name[64] = '\0';
+  value[1024 - strlen ("{\"os\":\"\"}")] = '\0';
+  g_string_printf (reply,
+                   "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID
+                   "\", \"status\": \"unverified\", \"date_created\": "
+                   "\"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": \"CR1\"}, "
+                   "\"friendly_name\": \"%s\", \"metadata\": {\"os\": \"%s\"}}",
+                   name, value);
+  server_reply (fx->server, 201, NULL, reply->str);
+  record = create_factor (fx, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (record->friendly_name, ==, name);
+  g_assert_cmpuint (g_utf8_strlen (record->metadata, -1), ==, 1024);
+
+  g_string_printf (reply,
+                   "{\"sid\": \"" FACTOR_SID "\", \"account_sid\": \"" ACCOUNT_SID
+                   "\", \"status\": \"unverified\", \"date_created\": "
+                   "\"2024-01-02T03:04:05Z\", \"config\": {\"credential_sid\": \"%s\"}}",
+                   credential);
+  server_reply (fx->server, 201, NULL, reply->str);
+  refused = create_factor (fx, NULL, &error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "config.credential_sid"));
+  g_assert_null (refused);
+}
+
 static void
 test_api_errors (Fixture *fx, gconstpointer user_data)
 {
@@ -470,6 +529,7 @@ main (int argc, char **argv)
   ADD ("create-factor-mapping", test_create_factor_mapping);
   ADD ("create-factor-not-utf8", test_create_factor_not_utf8);
   ADD ("create-factor-bad-entity-sid", test_create_factor_bad_entity_sid);
+  ADD ("create-factor-oversized", test_create_factor_oversized);
   ADD ("api-errors", test_api_errors);
   ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
   ADD ("list-challenges-refused", test_list_challenges_refused);

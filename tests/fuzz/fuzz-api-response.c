@@ -61,7 +61,10 @@ check_create_factor (VpushHttpResponse *response)
   FUZZ_CHECK (g_str_equal (record->service_sid, SERVICE_SID));
   FUZZ_CHECK (g_str_equal (record->identity, IDENTITY));
   FUZZ_CHECK (record->friendly_name != NULL && g_utf8_validate (record->friendly_name, -1, NULL));
+  /* within the API's bounds, so that the record stays small enough to be read back */
+  FUZZ_CHECK (g_utf8_strlen (record->friendly_name, -1) <= VPUSH_FRIENDLY_NAME_MAX);
   FUZZ_CHECK (record->credential_sid != NULL && *record->credential_sid != '\0');
+  FUZZ_CHECK (strlen (record->credential_sid) <= VPUSH_CREDENTIAL_SID_MAX);
   FUZZ_CHECK (g_utf8_validate (record->credential_sid, -1, NULL));
   FUZZ_CHECK (g_str_equal (record->status, "unverified")
               || g_str_equal (record->status, "verified"));
@@ -78,6 +81,7 @@ check_create_factor (VpushHttpResponse *response)
           = fuzz_parse_json ((const uint8_t *)record->metadata, strlen (record->metadata));
 
       FUZZ_CHECK_MSG (metadata != NULL && JSON_NODE_HOLDS_OBJECT (metadata), record->metadata);
+      FUZZ_CHECK (g_utf8_strlen (record->metadata, -1) <= VPUSH_METADATA_MAX);
     }
   /* a factor just enrolled is stored: the store must read it back as it was */
   node = vpush_factor_record_to_json (record);
