@@ -7,6 +7,9 @@
 #include "vpush-json.h"
 #include "vpush-time.h"
 
+/* Twilio's own messages are one sentence */
+#define API_MESSAGE_MAX_CHARS 256
+
 void
 vpush_challenge_page_free (VpushChallengePage *page)
 {
@@ -143,8 +146,17 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
       return;
     }
   {
-    /* the server's words, made valid text for the bus */
+    /* the server's words, made valid text for the bus; cut short, since each retry logs
+     * them and a caller's error reply carries them */
     g_autofree gchar *text = g_utf8_make_valid (message, -1);
+
+    if (g_utf8_strlen (text, -1) > API_MESSAGE_MAX_CHARS)
+      {
+        g_autofree gchar *head = g_utf8_substring (text, 0, API_MESSAGE_MAX_CHARS);
+
+        g_free (text);
+        text = g_strconcat (head, "…", NULL);
+      }
 
     g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API, "HTTP %u, code %" G_GINT64_FORMAT ": %s",
                  response->status, json_node_get_int (code), text);

@@ -214,6 +214,25 @@ test_api_errors (Fixture *fx, gconstpointer user_data)
   e = fetch (fx, CHALLENGE_SID, &error);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
   g_assert_cmpstr (error->message, ==, "HTTP 400, and the body is not a Twilio error object");
+  g_clear_error (&error);
+
+  /* a long message is cut short, on a character */
+  {
+    g_autoptr (GString) body = g_string_new ("{\"code\": 60001, \"message\": \"");
+    g_autoptr (VpushChallenge) f = NULL;
+    g_autoptr (GString) head = g_string_new ("HTTP 400, code 60001: ");
+
+    for (guint i = 0; i < 100000; i++)
+      g_string_append (body, "\u00e9");
+    g_string_append (body, "\"}");
+    for (guint i = 0; i < 256; i++)
+      g_string_append (head, "\u00e9");
+    g_string_append (head, "\u2026");
+    server_reply (fx->server, 400, NULL, body->str);
+    f = fetch (fx, CHALLENGE_SID, &error);
+    g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+    g_assert_cmpstr (error->message, ==, head->str);
+  }
 }
 
 static void
