@@ -10,6 +10,7 @@ the state directory's write queue) is reproduced by writing the state a kill the
 test_slow_disk.py holds vpushd's writes themselves.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -353,23 +354,35 @@ def test_unowned_keys_deleted(daemon, client, emulator, session):
         secret_clear(session, odd_name)
 
 
-def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
-    """An enrollment that fails after the create, with the API gone for the rollback too: the
-    factor stays in the journal with its key (the running vpushd keeps trying), and the next
-    start deletes it."""
+@contextlib.contextmanager
+def enrollment_failed_after_create(daemon, client, emulator, session, held):
+    """In place of daemon, a vpushd with a short HTTP timeout and no retries, so that it gives
+    up soon, whose EnrollFactor has just failed with Network: the first `held` requests to
+    the created factor (the verify, then the rollback's DELETE, ...) get no answer in time.
+    Gives that vpushd and the enrollment's identity; the vpushd is stopped afterwards."""
     daemon.stop()
-    # a short HTTP timeout and no retries, so that vpushd gives up soon
     d = vt.Daemon(session, emulator, config={"Verify": {"TimeoutMs": "1000",
                                                         "RetryTimeoutMs": "0"}})
     d.start()
     try:
         identity = vt.unique_identity("crash")
-        # the verify, and then the rollback's DELETE, get no answer in time; then they are lost
-        hold(emulator, FACTOR_SID_RE % identity, when="before", seconds=600, count=100)
+        hold(emulator, FACTOR_SID_RE % identity, when="before", seconds=600, count=held)
         call = enroll_async(client, emulator, identity)
         vt.wait_until(lambda: call.done, 120, what="EnrollFactor to fail")
         assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Network", \
             call.error
+        yield d, identity
+    finally:
+        d.stop()
+
+
+def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
+    """An enrollment that fails after the create, with the API gone for the rollback too: the
+    factor stays in the journal with its key (the running vpushd keeps trying), and the next
+    start deletes it."""
+    # every request to the factor is held; then they are lost
+    with enrollment_failed_after_create(daemon, client, emulator, session,
+                                        held=100) as (d, identity):
         [entry] = journal(d)
         sid = entry["factor"]["sid"]
         assert len(keys(session, sid)) == 1
@@ -381,27 +394,16 @@ def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
         assert_no_orphans(d, client, session, emulator, identity, [entry["id"], sid])
         assert emulator.state()["factors"][sid]["deleted"]
         assert "deleted factor %s" % sid in d.log_text()
-    finally:
-        d.stop()
 
 
 def test_rollback_that_cannot_reach_the_api_finished_while_running(daemon, client, emulator,
                                                                    session):
     """As above, but the API answers again while vpushd runs: its recovery deletes the factor,
     its keys and the journal entry then, not at a start that may be weeks away."""
-    daemon.stop()
-    d = vt.Daemon(session, emulator, config={"Verify": {"TimeoutMs": "1000",
-                                                        "RetryTimeoutMs": "0"}})
-    d.start()
-    try:
-        identity = vt.unique_identity("crash")
-        # the verify, and then the rollback's DELETE, get no answer in time; the next DELETE
-        # of the factor (the recovery's) is answered
-        hold(emulator, FACTOR_SID_RE % identity, when="before", seconds=600, count=2)
-        call = enroll_async(client, emulator, identity)
-        vt.wait_until(lambda: call.done, 120, what="EnrollFactor to fail")
-        assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Network", \
-            call.error
+    # the verify and the rollback's DELETE are held; the next DELETE of the factor (the
+    # recovery's) is answered
+    with enrollment_failed_after_create(daemon, client, emulator, session,
+                                        held=2) as (d, identity):
         release(emulator, drop=True)
         [sid] = remote_factors(emulator, identity)
         [entry_id] = re.findall(r"enrollment (enroll-[0-9a-f]{32}) stays in the journal",
@@ -412,8 +414,6 @@ def test_rollback_that_cannot_reach_the_api_finished_while_running(daemon, clien
                       what="the recovery to drop the journal entry")
         assert_no_orphans(d, client, session, emulator, identity, [entry_id, sid])
         assert d.running()
-    finally:
-        d.stop()
 
 
 # ---------------------------------------------------------------------------------------
