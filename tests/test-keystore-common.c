@@ -73,6 +73,16 @@ keystore_store (VpushKeystore *keystore, const gchar *sid, const gchar *name, Vp
   return vpush_keystore_store_finish (keystore, wait_result (&result), error);
 }
 
+/* Stores the factor's key, which must work. */
+void
+store_key (VpushKeystore *keystore, const gchar *sid, const gchar *name, VpushKey *key)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (keystore_store (keystore, sid, name, key, &error));
+  g_assert_no_error (error);
+}
+
 VpushKey *
 keystore_load (VpushKeystore *keystore, const gchar *sid, GError **error)
 {
@@ -118,6 +128,19 @@ assert_same_key (VpushKey *original, VpushKey *loaded)
   g_assert_no_error (error);
 }
 
+/* The factor's key loads, and is key. */
+void
+assert_loads_key (VpushKeystore *keystore, const gchar *sid, VpushKey *key)
+{
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GError) error = NULL;
+
+  loaded = keystore_load (keystore, sid, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (loaded);
+  assert_same_key (key, loaded);
+}
+
 gboolean
 keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name, GError **error)
 {
@@ -127,9 +150,10 @@ keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name, 
   return vpush_keystore_relabel_finish (keystore, wait_result (&result), error);
 }
 
-/* The key store's items of a factor, as any other program sees them */
+/* The key store's items of a factor, as any other program sees them (every one, with
+ * whatever else flags asks for) */
 GList *
-find_items (const gchar *sid)
+search_items (const gchar *sid, SecretSearchFlags flags)
 {
   g_autoptr (SecretService) service = NULL;
   g_autoptr (GHashTable) query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
@@ -138,8 +162,24 @@ find_items (const gchar *sid)
 
   service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
   g_assert_no_error (error);
-  items
-      = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL, NULL, &error);
+  items = secret_service_search_sync (service, &test_schema, query, SECRET_SEARCH_ALL | flags, NULL,
+                                      &error);
   g_assert_no_error (error);
   return items;
+}
+
+GList *
+find_items (const gchar *sid)
+{
+  return search_items (sid, SECRET_SEARCH_NONE);
+}
+
+guint
+count_items (const gchar *sid)
+{
+  GList *items = find_items (sid);
+  guint n = g_list_length (items);
+
+  g_list_free_full (items, g_object_unref);
+  return n;
 }

@@ -22,10 +22,16 @@ gchar *random_sid (void);
 VpushKeystore *keystore_new_ready (guint timeout_ms);
 gboolean keystore_store (VpushKeystore *keystore, const gchar *sid, const gchar *name,
                          VpushKey *key, GError **error);
+void store_key (VpushKeystore *keystore, const gchar *sid, const gchar *name, VpushKey *key);
 VpushKey *keystore_load (VpushKeystore *keystore, const gchar *sid, GError **error);
 gboolean keystore_delete (VpushKeystore *keystore, const gchar *sid, GError **error);
 gboolean keystore_relabel (VpushKeystore *keystore, const gchar *sid, const gchar *name,
                            GError **error);
 VpushKey *generate_key (void);
 void assert_same_key (VpushKey *original, VpushKey *loaded);
+void assert_loads_key (VpushKeystore *keystore, const gchar *sid, VpushKey *key);
+
+/* the factor's items, as any other program sees them */
+GList *search_items (const gchar *sid, SecretSearchFlags flags);
 GList *find_items (const gchar *sid);
+guint count_items (const gchar *sid);

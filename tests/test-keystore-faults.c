@@ -38,16 +38,6 @@ wait_available (VpushKeystore *keystore, gboolean available)
   g_source_remove (id);
 }
 
-static guint
-count_items (const gchar *sid)
-{
-  GList *items = find_items (sid);
-  guint n = g_list_length (items);
-
-  g_list_free_full (items, g_object_unref);
-  return n;
-}
-
 static void
 on_locked_notify (GObject *object, GParamSpec *pspec, gpointer user_data)
 {
@@ -103,15 +93,12 @@ test_keystore_locked (void)
   g_autofree gchar *doomed_sid = random_sid ();
   g_autofree gchar *collection_path = NULL;
   GList *objects;
-  GList *items;
   gboolean notified = FALSE;
   gulong handler;
   gint64 deadline;
 
-  g_assert_true (keystore_store (keystore, sid, "Locked away", key, &error));
-  g_assert_no_error (error);
-  g_assert_true (keystore_store (keystore, doomed_sid, "Deleted while locked", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Locked away", key);
+  store_key (keystore, doomed_sid, "Deleted while locked", key);
   g_assert_false (vpush_keystore_get_locked (keystore));
   handler = g_signal_connect (keystore, "notify::locked", G_CALLBACK (on_locked_notify), &notified);
 
@@ -164,16 +151,13 @@ test_keystore_locked (void)
   wait_until (&notified);
   g_assert_false (vpush_keystore_get_locked (keystore));
 
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
+  assert_loads_key (keystore, sid, key);
 
   /* The delete refused while locked is done once unlocked, without being asked again (the
    * bound is generous: this also runs under ASan on a loaded machine) */
   deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
-  while ((items = find_items (doomed_sid)) != NULL)
+  while (count_items (doomed_sid) != 0)
     {
-      g_list_free_full (items, g_object_unref);
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       if (!g_main_context_iteration (NULL, FALSE))
         g_usleep (1000);
@@ -237,8 +221,7 @@ test_keystore_timeout (void)
   gint64 elapsed;
   gint64 elapsed_again = 0;
 
-  g_assert_true (keystore_store (keystore, sid, "Hung", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Hung", key);
 
   g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
   start = g_get_monotonic_time ();
@@ -283,9 +266,7 @@ test_keystore_timeout (void)
    * abandoned calls are dropped on the way). */
   wait_available (keystore, TRUE);
   g_assert_false (vpush_keystore_get_locked (keystore));
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
+  assert_loads_key (keystore, sid, key);
 }
 
 static void
@@ -302,8 +283,7 @@ test_keystore_timeout_store (void)
   guint guard;
 
   /* a first store opens libsecret's session: the next one is a single CreateItem */
-  g_assert_true (keystore_store (keystore, warm_sid, "Warm", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, warm_sid, "Warm", key);
 
   g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
   vpush_keystore_store_async (keystore, sid, SERVICE_SID, "Doubtful", key, NULL, on_result,
@@ -400,8 +380,7 @@ test_keystore_reconnect (void)
   g_autofree gchar *second_sid = random_sid ();
   g_autofree gchar *collection_path = NULL;
 
-  g_assert_true (keystore_store (keystore, sid, "Survives restarts", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Survives restarts", key);
 
   /* killed */
   g_assert_cmpint (kill (keyring_daemon_pid (), SIGKILL), ==, 0);
@@ -421,16 +400,9 @@ test_keystore_reconnect (void)
   wait_available (keystore, TRUE);
   g_assert_false (vpush_keystore_get_locked (keystore));
   g_assert_null (vpush_keystore_get_unavailable_reason (keystore));
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
-  g_clear_pointer (&loaded, vpush_key_free);
-  g_assert_true (keystore_store (keystore, second_sid, "After the restart", second, &error));
-  g_assert_no_error (error);
-  loaded = keystore_load (keystore, second_sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (second, loaded);
-  g_clear_pointer (&loaded, vpush_key_free);
+  assert_loads_key (keystore, sid, key);
+  store_key (keystore, second_sid, "After the restart", second);
+  assert_loads_key (keystore, second_sid, second);
 
   /* stopped and restarted without the password: available, but locked */
   stop_keyring ();
@@ -456,9 +428,7 @@ test_keystore_reconnect (void)
     g_source_remove (id);
   }
   g_assert_true (vpush_keystore_get_available (keystore));
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
+  assert_loads_key (keystore, sid, key);
 }
 
 /* Points the "default" alias at a collection, as Seahorse's "Set as default" does. */
@@ -494,8 +464,7 @@ test_keystore_locked_elsewhere (void)
   g_autofree gchar *login_path = NULL;
   GList *objects;
 
-  g_assert_true (keystore_store (before, sid, "Stored in login", key, &error));
-  g_assert_no_error (error);
+  store_key (before, sid, "Stored in login", key);
 
   service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
   g_assert_no_error (error);

@@ -11,26 +11,16 @@ test_keystore_round_trip (void)
   g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
   g_autoptr (VpushKey) key = generate_key ();
   g_autoptr (VpushKey) replacement = generate_key ();
-  g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
 
   g_assert_false (vpush_keystore_get_locked (keystore));
 
-  g_assert_true (keystore_store (keystore, sid, "Kiosk", key, &error));
-  g_assert_no_error (error);
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (loaded);
-  assert_same_key (key, loaded);
-  g_clear_pointer (&loaded, vpush_key_free);
+  store_key (keystore, sid, "Kiosk", key);
+  assert_loads_key (keystore, sid, key);
 
   /* Storing under the same attributes replaces the item. */
-  g_assert_true (keystore_store (keystore, sid, "Kiosk", replacement, &error));
-  g_assert_no_error (error);
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (replacement, loaded);
+  store_key (keystore, sid, "Kiosk", replacement);
+  assert_loads_key (keystore, sid, replacement);
 }
 
 /* Calls made after init but before the key store has settled wait for it and then go
@@ -54,8 +44,7 @@ test_keystore_parked (void)
   g_autofree gchar *sid = random_sid ();
   g_autofree gchar *other_sid = random_sid ();
 
-  g_assert_true (keystore_store (ready, sid, "Kiosk", key, &error));
-  g_assert_no_error (error);
+  store_key (ready, sid, "Kiosk", key);
 
   vpush_keystore_load_async (keystore, sid, NULL, on_result, &early);
   g_assert_null (vpush_keystore_load_finish (keystore, wait_result (&early), &error));
@@ -83,10 +72,7 @@ test_keystore_parked (void)
   g_assert_no_error (error);
   g_assert_true (g_hash_table_contains (listed, sid));
 
-  g_clear_pointer (&loaded, vpush_key_free);
-  loaded = keystore_load (ready, other_sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (other, loaded);
+  assert_loads_key (ready, other_sid, other);
   g_assert_true (keystore_delete (keystore, sid, &error));
   g_assert_true (keystore_delete (keystore, other_sid, &error));
   g_assert_no_error (error);
@@ -97,8 +83,6 @@ test_keystore_item (void)
 {
   g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
   g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (GHashTable) query = NULL;
   g_autoptr (GHashTable) attributes = NULL;
   g_autoptr (SecretValue) value = NULL;
   g_autoptr (GError) error = NULL;
@@ -112,15 +96,9 @@ test_keystore_item (void)
   GList *items;
   SecretItem *item;
 
-  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Front desk", key);
 
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  query = secret_attributes_build (&test_schema, "factor-sid", sid, NULL);
-  items = secret_service_search_sync (service, &test_schema, query,
-                                      SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, NULL, &error);
-  g_assert_no_error (error);
+  items = search_items (sid, SECRET_SEARCH_LOAD_SECRETS);
   g_assert_cmpuint (g_list_length (items), ==, 1);
   item = items->data;
 
@@ -163,15 +141,13 @@ test_keystore_relabel (void)
 {
   g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
   g_autoptr (VpushKey) key = generate_key ();
-  g_autoptr (VpushKey) loaded = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
   g_autofree gchar *other_sid = random_sid ();
   g_autofree gchar *label = NULL;
 
-  g_assert_true (keystore_store (keystore, sid, "Front desk", key, &error));
-  g_assert_true (keystore_store (keystore, other_sid, "Back office", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Front desk", key);
+  store_key (keystore, other_sid, "Back office", key);
 
   g_assert_true (keystore_relabel (keystore, sid, "Front desk 2", &error));
   g_assert_no_error (error);
@@ -180,9 +156,7 @@ test_keystore_relabel (void)
   g_clear_pointer (&label, g_free);
   label = item_label (other_sid);
   g_assert_cmpstr (label, ==, "vpush factor key (Back office)");
-  loaded = keystore_load (keystore, sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
+  assert_loads_key (keystore, sid, key);
 
   g_assert_false (keystore_relabel (keystore, ABSENT_SID, "Nobody", &error));
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
@@ -210,9 +184,8 @@ test_keystore_delete (void)
   g_autofree gchar *sid = random_sid ();
   g_autofree gchar *other_sid = random_sid ();
 
-  g_assert_true (keystore_store (keystore, sid, "Doomed", key, &error));
-  g_assert_true (keystore_store (keystore, other_sid, "Survivor", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Doomed", key);
+  store_key (keystore, other_sid, "Survivor", key);
 
   g_assert_true (keystore_delete (keystore, sid, &error));
   g_assert_no_error (error);
@@ -222,9 +195,7 @@ test_keystore_delete (void)
   g_clear_error (&error);
 
   /* Only the one factor's key went. */
-  loaded = keystore_load (keystore, other_sid, &error);
-  g_assert_no_error (error);
-  assert_same_key (key, loaded);
+  assert_loads_key (keystore, other_sid, key);
 
   /* Deleting what is gone is not an error. */
   g_assert_true (keystore_delete (keystore, sid, &error));
@@ -246,8 +217,7 @@ test_keystore_delete_twice (void)
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
 
-  g_assert_true (keystore_store (keystore, sid, "Deleted twice", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Deleted twice", key);
 
   vpush_keystore_delete_async (keystore, sid, NULL, on_result, &first);
   vpush_keystore_delete_async (keystore, sid, NULL, on_result, &second);
@@ -255,7 +225,7 @@ test_keystore_delete_twice (void)
   g_assert_no_error (error);
   g_assert_true (vpush_keystore_delete_finish (keystore, wait_result (&second), &error));
   g_assert_no_error (error);
-  g_assert_null (find_items (sid));
+  g_assert_cmpuint (count_items (sid), ==, 0);
 }
 
 /* Another program deletes the item between the key store's search for it and its Delete
@@ -274,8 +244,7 @@ test_keystore_delete_meets_another (void)
   g_autofree gchar *sid = random_sid ();
   GList *items;
 
-  g_assert_true (keystore_store (keystore, sid, "Deleted by another", key, &error));
-  g_assert_no_error (error);
+  store_key (keystore, sid, "Deleted by another", key);
   items = find_items (sid);
   g_assert_cmpuint (g_list_length (items), ==, 1);
 
@@ -287,7 +256,7 @@ test_keystore_delete_meets_another (void)
   g_assert_no_error (error);
   g_assert_true (vpush_keystore_delete_finish (keystore, wait_result (&ours), &error));
   g_assert_no_error (error);
-  g_assert_null (find_items (sid));
+  g_assert_cmpuint (count_items (sid), ==, 0);
   g_list_free_full (items, g_object_unref);
 }
 
