@@ -39,25 +39,14 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   VpushKeystore *self = g_task_get_source_object (task);
   KeystoreCall *call = g_task_get_task_data (task);
   GList *items;
-  GError *error = NULL;
   g_autoptr (GError) unusable = NULL;
   gboolean saw_locked = FALSE;
   guint n_keys = 0;
   guint n_different = 0;
   VpushKey *key = NULL;
 
-  items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
-  if (!vpush_keystore_call_begin_answer (task))
-    {
-      g_list_free_full (items, g_object_unref);
-      g_clear_error (&error);
-      return;
-    }
-  if (error != NULL)
-    {
-      vpush_keystore_return_error (task, error);
-      return;
-    }
+  if (!vpush_keystore_begin_search_answer (task, source, result, &items))
+    return;
 
   /* Every item is read: the order of a search is the Secret Service's, so an item that is
    * not a key (edited, a copy gone wrong) must not hide one that is, and two items with

@@ -111,6 +111,10 @@ void vpush_keystore_set_state (VpushKeystore *self, gboolean available, gboolean
                                const gchar *reason);
 /* Called first on every way a call is answered. FALSE when it was answered already. */
 gboolean vpush_keystore_call_begin_answer (GTask *task);
+/* The same for the callback of a search whose items answer the call: FALSE also when it is
+ * answered now with the search's error; otherwise *items are the caller's. */
+gboolean vpush_keystore_begin_search_answer (GTask *task, GObject *source, GAsyncResult *result,
+                                             GList **items);
 gchar *vpush_keystore_timeout_message (VpushKeystore *self);
 void vpush_keystore_settle (VpushKeystore *self);
 GTask *vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,

@@ -89,6 +89,30 @@ vpush_keystore_call_begin_answer (GTask *task)
   return TRUE;
 }
 
+/* Called first by the callback of a search whose items answer the call. FALSE when the call
+ * was answered already, or is now, with the search's error; otherwise *items are the
+ * search's (the caller's to free). */
+gboolean
+vpush_keystore_begin_search_answer (GTask *task, GObject *source, GAsyncResult *result,
+                                    GList **items)
+{
+  GError *error = NULL;
+
+  *items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
+  if (!vpush_keystore_call_begin_answer (task))
+    {
+      g_list_free_full (g_steal_pointer (items), g_object_unref);
+      g_clear_error (&error);
+      return FALSE;
+    }
+  if (error != NULL)
+    {
+      vpush_keystore_return_error (task, error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* ---- state ---- */
 
 void
@@ -670,20 +694,9 @@ on_list_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = G_TASK (user_data);
   g_autoptr (GHashTable) found = NULL;
   GList *items;
-  GError *error = NULL;
 
-  items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
-  if (!vpush_keystore_call_begin_answer (task))
-    {
-      g_list_free_full (items, g_object_unref);
-      g_clear_error (&error);
-      return;
-    }
-  if (error != NULL)
-    {
-      vpush_keystore_return_error (task, error);
-      return;
-    }
+  if (!vpush_keystore_begin_search_answer (task, source, result, &items))
+    return;
 
   found = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (GList *l = items; l != NULL; l = l->next)
