@@ -211,46 +211,13 @@ vpush_log_setup (gboolean verbose)
   g_log_set_writer_func (vpush_log_writer, NULL, NULL);
 }
 
-void
-vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar *factor,
-                 const gchar *challenge, const gchar *caller, const gchar *format, ...)
+/* One record: message with its level and id, then the fields of extra whose value is set. */
+static void
+log_record (GLogLevelFlags level, const gchar *message_id, const gchar *message,
+            const GLogField *extra, gsize n_extra)
 {
-  g_autofree gchar *message = NULL;
-  GLogField fields[7];
-  gsize n = 0;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-
-  fields[n++] = (GLogField){ "MESSAGE", message, -1 };
-  fields[n++] = (GLogField){ "GLIB_DOMAIN", "vpushd", -1 };
-  fields[n++] = (GLogField){ "PRIORITY", log_level_to_priority (level), -1 };
-  if (message_id)
-    fields[n++] = (GLogField){ "MESSAGE_ID", message_id, -1 };
-  if (factor)
-    fields[n++] = (GLogField){ VPUSH_LOG_FIELD_FACTOR, factor, -1 };
-  if (challenge)
-    fields[n++] = (GLogField){ VPUSH_LOG_FIELD_CHALLENGE, challenge, -1 };
-  if (caller)
-    fields[n++] = (GLogField){ VPUSH_LOG_FIELD_CALLER, caller, -1 };
-
-  g_log_structured_array (level, fields, n);
-}
-
-void
-vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLogField *extra,
-                  gsize n_extra, const gchar *format, ...)
-{
-  g_autofree gchar *message = NULL;
   g_autofree GLogField *fields = g_new0 (GLogField, n_extra + 4);
   gsize n = 0;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
 
   fields[n++] = (GLogField){ "MESSAGE", message, -1 };
   fields[n++] = (GLogField){ "GLIB_DOMAIN", "vpushd", -1 };
@@ -263,4 +230,35 @@ vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLogField
         fields[n++] = extra[i];
     }
   g_log_structured_array (level, fields, n);
+}
+
+void
+vpush_log_event (GLogLevelFlags level, const gchar *message_id, const gchar *factor,
+                 const gchar *challenge, const gchar *caller, const gchar *format, ...)
+{
+  g_autofree gchar *message = NULL;
+  const GLogField extra[] = {
+    { VPUSH_LOG_FIELD_FACTOR, factor, -1 },
+    { VPUSH_LOG_FIELD_CHALLENGE, challenge, -1 },
+    { VPUSH_LOG_FIELD_CALLER, caller, -1 },
+  };
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  log_record (level, message_id, message, extra, G_N_ELEMENTS (extra));
+}
+
+void
+vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLogField *extra,
+                  gsize n_extra, const gchar *format, ...)
+{
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  log_record (level, message_id, message, extra, n_extra);
 }
