@@ -78,21 +78,67 @@ unlock_with_master_password (const gchar *collection_path)
   g_assert_no_error (error);
 }
 
+static SecretService *
+secret_service (void)
+{
+  g_autoptr (GError) error = NULL;
+  SecretService *service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+
+  g_assert_no_error (error);
+  return service;
+}
+
+/* The collection the "default" alias names: the login keyring, unless a test moved it */
+static SecretCollection *
+default_collection (SecretService *service)
+{
+  g_autoptr (GError) error = NULL;
+  SecretCollection *collection = secret_collection_for_alias_sync (
+      service, SECRET_COLLECTION_DEFAULT, SECRET_COLLECTION_NONE, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (collection);
+  return collection;
+}
+
+static gchar *
+default_collection_path (void)
+{
+  g_autoptr (SecretService) service = secret_service ();
+  g_autoptr (SecretCollection) collection = default_collection (service);
+
+  return g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection)));
+}
+
+/* Locks the collection as the desktop's screen lock or Seahorse would. */
+static void
+lock_collection (SecretService *service, SecretCollection *collection)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  GList *objects = g_list_append (NULL, collection);
+
+  secret_service_lock (service, objects, NULL, on_result, &result);
+  g_list_free (objects);
+  g_assert_cmpint (secret_service_lock_finish (service, wait_result (&result), NULL, &error), ==,
+                   1);
+  g_assert_no_error (error);
+}
+
 static void
 test_keystore_locked (void)
 {
   g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
   g_autoptr (VpushKey) key = generate_key ();
   g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (SecretCollection) collection = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (SecretService) service = secret_service ();
+  g_autoptr (SecretCollection) collection = default_collection (service);
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
   g_autofree gchar *new_sid = random_sid ();
   g_autofree gchar *doomed_sid = random_sid ();
-  g_autofree gchar *collection_path = NULL;
-  GList *objects;
+  g_autofree gchar *collection_path
+      = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection)));
   gboolean notified = FALSE;
   gulong handler;
   gint64 deadline;
@@ -102,21 +148,7 @@ test_keystore_locked (void)
   g_assert_false (vpush_keystore_get_locked (keystore));
   handler = g_signal_connect (keystore, "notify::locked", G_CALLBACK (on_locked_notify), &notified);
 
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
-                                                 SECRET_COLLECTION_NONE, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (collection);
-  collection_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection)));
-
-  objects = g_list_append (NULL, collection);
-  secret_service_lock (service, objects, NULL, on_result, &result);
-  g_list_free (objects);
-  g_assert_cmpint (secret_service_lock_finish (service, wait_result (&result), NULL, &error), ==,
-                   1);
-  g_assert_no_error (error);
-
+  lock_collection (service, collection);
   wait_until (&notified);
   g_assert_true (vpush_keystore_get_locked (keystore));
 
@@ -349,22 +381,6 @@ stop_keyring (void)
   spawned_keyring = 0;
 }
 
-static gchar *
-default_collection_path (void)
-{
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (SecretCollection) collection = NULL;
-  g_autoptr (GError) error = NULL;
-
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
-                                                 SECRET_COLLECTION_NONE, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (collection);
-  return g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (collection)));
-}
-
 /* Killed and restarted: the key store's SecretService and collection point at a dead peer.
  * It notices through the bus name, reconnects when the new daemon appears and reads the lock
  * state again; nothing has to be made again by its user. */
@@ -456,22 +472,14 @@ test_keystore_locked_elsewhere (void)
   g_autoptr (VpushKeystore) keystore = NULL;
   g_autoptr (VpushKey) key = generate_key ();
   g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (SecretService) service = NULL;
-  g_autoptr (SecretCollection) login = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (SecretService) service = secret_service ();
+  g_autoptr (SecretCollection) login = default_collection (service);
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
-  g_autofree gchar *login_path = NULL;
-  GList *objects;
+  g_autofree gchar *login_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (login)));
 
   store_key (before, sid, "Stored in login", key);
 
-  service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
-  g_assert_no_error (error);
-  login = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
-                                            SECRET_COLLECTION_NONE, NULL, &error);
-  g_assert_no_error (error);
-  login_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (login)));
   set_default_alias (service, "/org/freedesktop/secrets/collection/session");
   g_assert_true (secret_password_store_sync (&test_schema, SECRET_COLLECTION_SESSION, "not a key",
                                              "garbage", NULL, &error, "factor-sid", sid,
@@ -479,12 +487,7 @@ test_keystore_locked_elsewhere (void)
   g_assert_no_error (error);
   g_assert_cmpuint (count_items (sid), ==, 2);
 
-  objects = g_list_append (NULL, login);
-  secret_service_lock (service, objects, NULL, on_result, &result);
-  g_list_free (objects);
-  g_assert_cmpint (secret_service_lock_finish (service, wait_result (&result), NULL, &error), ==,
-                   1);
-  g_assert_no_error (error);
+  lock_collection (service, login);
 
   keystore = keystore_new_ready (5000);
   g_assert_false (vpush_keystore_get_locked (keystore));
