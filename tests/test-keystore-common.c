@@ -30,13 +30,7 @@ on_wait_expired (gpointer user_data)
 GAsyncResult *
 wait_result (GAsyncResult **slot)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
-
-  while (*slot == NULL && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
+  WAIT_FOR (*slot != NULL);
   return *slot;
 }
 

@@ -17,6 +17,20 @@ void on_result (GObject *source, GAsyncResult *result, gpointer user_data);
 gboolean on_wait_expired (gpointer user_data);
 GAsyncResult *wait_result (GAsyncResult **slot);
 
+/* Runs the main loop until cond holds; fails the test after 10 s. */
+#define WAIT_FOR(cond)                                                                             \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    gboolean wait_expired_ = FALSE;                                                                \
+    guint wait_id_ = g_timeout_add_seconds (10, on_wait_expired, &wait_expired_);                  \
+                                                                                                   \
+    while (!(cond) && !wait_expired_)                                                              \
+      g_main_context_iteration (NULL, TRUE);                                                       \
+    g_assert_false (wait_expired_);                                                                \
+    g_source_remove (wait_id_);                                                                    \
+  }                                                                                                \
+  G_STMT_END
+
 /* keys and the key store */
 gchar *random_sid (void);
 VpushKeystore *keystore_new_ready (guint timeout_ms);

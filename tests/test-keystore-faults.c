@@ -12,30 +12,11 @@
 
 #define TEST_PASSWORD "vpush-test"
 
-/* Runs the main loop until *done; fails the test after 10 s. */
-static void
-wait_until (const gboolean *done)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
-
-  while (!*done && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
-}
-
 /* Runs the main loop until the key store's "available" is as wanted; fails after 10 s. */
 static void
 wait_available (VpushKeystore *keystore, gboolean available)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
-
-  while (vpush_keystore_get_available (keystore) != available && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
+  WAIT_FOR (vpush_keystore_get_available (keystore) == available);
 }
 
 static void
@@ -149,7 +130,7 @@ test_keystore_locked (void)
   handler = g_signal_connect (keystore, "notify::locked", G_CALLBACK (on_locked_notify), &notified);
 
   lock_collection (service, collection);
-  wait_until (&notified);
+  WAIT_FOR (notified);
   g_assert_true (vpush_keystore_get_locked (keystore));
 
   /* A key store started while locked knows it from the start. */
@@ -180,7 +161,7 @@ test_keystore_locked (void)
   /* Unlocked behind the key store's back: it follows and works again. */
   notified = FALSE;
   unlock_with_master_password (collection_path);
-  wait_until (&notified);
+  WAIT_FOR (notified);
   g_assert_false (vpush_keystore_get_locked (keystore));
 
   assert_loads_key (keystore, sid, key);
@@ -334,12 +315,7 @@ test_keystore_timeout_store (void)
   /* The resumed daemon runs the queued CreateItem; the key store deletes that item again as
    * soon as it answers: a failed store leaves nothing behind. */
   wait_available (keystore, TRUE);
-  expired = FALSE;
-  guard = g_timeout_add_seconds (10, on_wait_expired, &expired);
-  while (count_items (sid) != 0 && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (guard);
+  WAIT_FOR (count_items (sid) == 0);
   g_assert_cmpuint (count_items (sid), ==, 0);
   g_assert_cmpuint (count_items (warm_sid), ==, 1);
 }
@@ -434,15 +410,7 @@ test_keystore_reconnect (void)
   /* gnome-keyring tells this unlock only with the service's CollectionChanged */
   collection_path = default_collection_path ();
   unlock_with_master_password (collection_path);
-  {
-    gboolean expired = FALSE;
-    guint id = g_timeout_add_seconds (10, on_wait_expired, &expired);
-
-    while (vpush_keystore_get_locked (keystore) && !expired)
-      g_main_context_iteration (NULL, TRUE);
-    g_assert_false (expired);
-    g_source_remove (id);
-  }
+  WAIT_FOR (!vpush_keystore_get_locked (keystore));
   g_assert_true (vpush_keystore_get_available (keystore));
   assert_loads_key (keystore, sid, key);
 }
