@@ -93,14 +93,7 @@ def lists(requests):
 def settle(emulator, quiet=0.8, timeout=15.0):
     """Waits until vpushd has made no API call for `quiet` seconds (its start-up and
     connect polls are over), then empties the emulator's request log."""
-    state = {"n": -1, "since": time.monotonic()}
-
-    def quiet_now():
-        n = len(emulator.requests())
-        if n != state["n"]:
-            state["n"], state["since"] = n, time.monotonic()
-        return time.monotonic() - state["since"] >= quiet
-    vt.wait_until(quiet_now, timeout, interval=0.1, what="vpushd to stop calling the API")
+    emulator.wait_quiet(quiet, timeout)
     emulator.clear_requests()
 
 

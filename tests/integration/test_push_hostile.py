@@ -103,15 +103,7 @@ def settle(emulator, quiet=3.0, timeout=60.0):
     """Waits until vpushd has made no API call for `quiet` seconds (longer than the gap
     between two polls the push channel asks for); returns vpushd's requests so far and
     empties the request log."""
-    state = {"n": -1, "since": time.monotonic()}
-
-    def quiet_now():
-        n = len(emulator.requests())
-        if n != state["n"]:
-            state["n"], state["since"] = n, time.monotonic()
-        return time.monotonic() - state["since"] >= quiet
-    vt.wait_until(quiet_now, timeout * vt.SLOWDOWN, interval=0.1,
-                  what="vpushd to stop calling the API")
+    emulator.wait_quiet(quiet, timeout * vt.SLOWDOWN)
     requests = device_requests(emulator)
     emulator.clear_requests()
     return requests

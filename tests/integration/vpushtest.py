@@ -452,6 +452,18 @@ class Emulator:
     def clear_requests(self):
         self._ok(self.request("POST", "/_emulator/requests/clear", {}, backend=False), "clear")
 
+    def wait_quiet(self, quiet, timeout):
+        """Waits until no request has come for `quiet` seconds (vpushd's start-up, connect
+        and follow-up calls are over)."""
+        state = {"n": -1, "since": time.monotonic()}
+
+        def quiet_now():
+            n = len(self.requests())
+            if n != state["n"]:
+                state["n"], state["since"] = n, time.monotonic()
+            return time.monotonic() - state["since"] >= quiet
+        wait_until(quiet_now, timeout, interval=0.1, what="vpushd to stop calling the API")
+
     def fault(self, path, action="status", **fields):
         """A fault rule (docs/emulator.md "Faults"): the next /v2 requests whose path
         matches the regex path get it. fields: method, count, when, seconds, status…"""
