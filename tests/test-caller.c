@@ -348,13 +348,24 @@ lookup_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   *out = g_object_ref (result);
 }
 
+/* Looks up the caller named name, running the main loop until the answer */
+static VpushCaller *
+lookup (GDBusConnection *connection, const gchar *name, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_caller_lookup_async (connection, name, NULL, lookup_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return vpush_caller_lookup_finish (result, error);
+}
+
 /* The real thing: ourselves as a caller on a private bus */
 static void
 test_caller_lookup (void)
 {
   g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_autoptr (GDBusConnection) connection = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (VpushCaller) caller = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *exe = g_file_read_link ("/proc/self/exe", NULL);
@@ -375,11 +386,7 @@ test_caller_lookup (void)
       NULL, NULL, &error);
   g_assert_no_error (error);
 
-  vpush_caller_lookup_async (connection, g_dbus_connection_get_unique_name (connection), NULL,
-                             lookup_cb, &result);
-  while (result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  caller = vpush_caller_lookup_finish (result, &error);
+  caller = lookup (connection, g_dbus_connection_get_unique_name (connection), &error);
   g_assert_no_error (error);
 
   g_assert_cmpuint (caller->uid, ==, getuid ());
@@ -389,28 +396,19 @@ test_caller_lookup (void)
   g_assert_cmpstr (caller->exe, ==, exe);
   g_assert_null (caller->app_id);
   g_assert_cmpstr (caller->sender, ==, g_dbus_connection_get_unique_name (connection));
-  g_clear_object (&result);
   g_clear_pointer (&caller, vpush_caller_free);
 
   /* again: the bus's answer is remembered, /proc is read anew, the pidfd is a new one */
-  vpush_caller_lookup_async (connection, g_dbus_connection_get_unique_name (connection), NULL,
-                             lookup_cb, &result);
-  while (result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  caller = vpush_caller_lookup_finish (result, &error);
+  caller = lookup (connection, g_dbus_connection_get_unique_name (connection), &error);
   g_assert_no_error (error);
   g_assert_cmpuint (caller->uid, ==, getuid ());
   g_assert_cmpuint (caller->pid, ==, getpid ());
   g_assert_true (vpush_caller_is_alive (caller));
   g_assert_cmpstr (caller->exe, ==, exe);
-  g_clear_object (&result);
   g_clear_pointer (&caller, vpush_caller_free);
 
   /* a name nobody has can't be identified */
-  vpush_caller_lookup_async (connection, ":1.9999", NULL, lookup_cb, &result);
-  while (result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  caller = vpush_caller_lookup_finish (result, &error);
+  caller = lookup (connection, ":1.9999", &error);
   g_assert_null (caller);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
 
