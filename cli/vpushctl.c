@@ -30,8 +30,8 @@ commands_description (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     g_string_append_printf (text, "  %-12s%s\n", commands[i].name, commands[i].summary);
-  g_string_append_printf (text, "  %-12s%s\n", "help", "Show this help");
-  g_string_append (text, "\nRun “vpushctl COMMAND --help” for the options of a command.\n"
+  g_string_append_printf (text, "  %-12s%s\n", "help", "Show this help, or a command's options");
+  g_string_append (text, "\nRun “vpushctl help COMMAND” for the options of a command.\n"
                          "Exit codes: 0 done, 1 the daemon reported an error, 2 usage,\n"
                          "3 vpushd not reachable, 4 not found, 5 ambiguous, 6 expired,\n"
                          "7 already answered, 8 access denied, 9 keyring locked,\n"
@@ -96,8 +96,30 @@ main (int argc, char **argv)
     }
   if (g_str_equal (argv[1], "help"))
     {
-      g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);
+      g_autofree gchar *help = NULL;
 
+      if (argc > 3)
+        {
+          g_autofree gchar *message = g_strdup_printf ("unexpected argument “%s”", argv[3]);
+
+          return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
+        }
+      /* "help approve" is "approve --help", as in git and systemctl */
+      for (gsize i = 0; argc == 3 && i < G_N_ELEMENTS (commands); i++)
+        if (g_str_equal (argv[2], commands[i].name))
+          {
+            char *command_argv[] = { argv[2], (char *)"--help", NULL };
+
+            ctl.command = commands[i].name;
+            return commands[i].func (&ctl, 2, command_argv);
+          }
+      if (argc == 3 && !g_str_equal (argv[2], "help"))
+        {
+          g_autofree gchar *message = g_strdup_printf ("unknown command “%s”", argv[2]);
+
+          return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
+        }
+      help = g_option_context_get_help (context, TRUE, NULL);
       g_print ("%s", help);
       return VPUSHCTL_EXIT_OK;
     }

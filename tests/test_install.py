@@ -201,6 +201,8 @@ def test_bash_completion(tree):
     assert complete("vpushctl", "challenges", "--hi") == ["--history"]
     assert complete("vpushctl", "challenges", "--history", "--order", "") == ["asc", "desc"]
     assert complete("vpushctl", "enroll", "--no") == ["--no-verify"]
+    assert complete("vpushctl", "help", "ap") == ["approve"]
+    assert complete("vpushctl", "help", "approve", "") == []
 
 
 def test_systemd_analyze_verify(tree):

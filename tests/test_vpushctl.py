@@ -190,6 +190,12 @@ def test_version_and_help(session):
     assert "vpushctl approve [OPTION" in r.out and "--transaction-id" in r.out
     # an omitted --timeout is vpushd's [Approval] DefaultTimeoutMs, not a fixed number
     assert "DefaultTimeoutMs" in r.out and "default 10000" not in r.out
+    # "help COMMAND" is "COMMAND --help" (vpushctl(1))
+    for command in ("approve", "enroll", "challenges", "monitor"):
+        assert ok(ctl(session, "help", command)).out == ok(ctl(session, command, "--help")).out
+    assert ok(ctl(session, "help", "help")).out == ok(ctl(session, "--help")).out
+    fails(ctl(session, "help", "frobnicate"), USAGE, "unknown command “frobnicate”")
+    fails(ctl(session, "help", "approve", "extra"), USAGE, "unexpected argument “extra”")
 
 
 # --- not reachable -----------------------------------------------------------------------
