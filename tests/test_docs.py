@@ -1,7 +1,12 @@
-"""The config and policy examples of README and the man pages load as they are written:
+"""README and the man pages against the code.
+
+The config and policy examples of README and the man pages load as they are written:
 each config example with `vpushd --config`, each policy example (and the shipped
 default.conf) with `--policy-dir`, with no error and no warning about them. vpushd runs
-without a session bus, so it stops right after loading them."""
+without a session bus, so it stops right after loading them.
+
+What the sources list is documented, and what is documented is in the sources: the D-Bus
+errors vpushd replies with (vpushd(8) ERRORS)."""
 
 import os
 import re
@@ -93,3 +98,36 @@ def test_policy_example_loads(tmp_path, origin, text):
     assert "policy loaded: %d rule%s from %s\n" % (
         rules, "" if rules == 1 else "s", policy / "example.conf") in err, (origin, err)
     assert str(policy / "example.conf") + ":" not in err, (origin, err)
+
+
+def daemon_sources():
+    directory = os.path.join(SOURCE_DIR, "daemon")
+    return {name: read("daemon", name) for name in sorted(os.listdir(directory))
+            if name.endswith(".c")}
+
+
+def dbus_errors_sent():
+    """Every D-Bus error name vpushd can reply with: its own (dbus/vpush-names.h) and the
+    org.freedesktop.DBus ones it sets (G_DBUS_ERROR_ACCESS_DENIED → AccessDenied), not
+    those it only compares against."""
+    names = {"io.github.vpush1.Error." + n for n in re.findall(
+        r'^#define VPUSH_DBUS_ERROR_\w+ +VPUSH_DBUS_ERROR_PREFIX "(\w+)"',
+        read("dbus", "vpush-names.h"), re.M)}
+    for text in daemon_sources().values():
+        for m in re.finditer(r"G_DBUS_ERROR,\s*G_DBUS_ERROR_(\w+)", text):
+            statement = text[max(text.rfind(";", 0, m.start()),
+                                 text.rfind("{", 0, m.start())):m.start()]
+            if "g_error_matches" not in statement:
+                names.add("org.freedesktop.DBus.Error." + "".join(
+                    w.capitalize() for w in m.group(1).split("_")))
+    return names
+
+
+def test_every_error_is_in_vpushd_8():
+    """vpushd(8) ERRORS lists each error a caller can get, and no other."""
+    assert "io.github.vpush1.Error.NotFound" in dbus_errors_sent()
+    assert "org.freedesktop.DBus.Error.AccessDenied" in dbus_errors_sent()
+    section = read("docs", "man", "vpushd.8.scd").split("\n## ERRORS\n", 1)[1]
+    section = section.split("\n#", 1)[0]
+    listed = set(re.findall(r"^\*([\w.]+\.Error\.\w+)\*$", section, re.M))
+    assert listed == dbus_errors_sent(), (listed ^ dbus_errors_sent())
