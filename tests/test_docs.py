@@ -6,7 +6,8 @@ default.conf) with `--policy-dir`, with no error and no warning about them. vpus
 without a session bus, so it stops right after loading them.
 
 What the sources list is documented, and what is documented is in the sources: the D-Bus
-errors vpushd replies with (vpushd(8) ERRORS)."""
+errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges and
+defaults (vpushd.conf(5))."""
 
 import os
 import re
@@ -131,3 +132,80 @@ def test_every_error_is_in_vpushd_8():
     section = section.split("\n#", 1)[0]
     listed = set(re.findall(r"^\*([\w.]+\.Error\.\w+)\*$", section, re.M))
     assert listed == dbus_errors_sent(), (listed ^ dbus_errors_sent())
+
+
+def config_keys():
+    """{(group, key)} of the keys vpushd.conf may hold (known_groups of vpush-config.c)."""
+    text = read("daemon", "vpush-config.c")
+    table = re.search(r"known_groups\[\] = \{(.*?)\n\};", text, re.S).group(1)
+    keys = set()
+    for group, names in re.findall(r'\{ "(\w+)", \{ ([^}]*) \} \}', table):
+        keys |= {(group, k) for k in re.findall(r'"(\w+)"', names)}
+    return keys
+
+
+def config_numbers():
+    """{(group, key): (min, max, default)} of the numeric keys, as vpush-config.c reads
+    them and sets their defaults."""
+    text = read("daemon", "vpush-config.c")
+    macros = dict(re.findall(r"^#define (\w+) +(\d+)$", read("daemon", "vpush-log.h"), re.M))
+    defaults = {field: int(macros.get(value, value)) for field, value in re.findall(
+        r"config->(\w+) = (\w+);", text.split("vpush_config_new_default", 1)[1].split("\n}")[0])}
+    return {(group, key): (int(low), int(high), defaults[field])
+            for group, key, low, high, field in re.findall(
+                r'read_uint \(keyfile, file, "(\w+)", "(\w+)", (\d+), (\d+),\s*&config->(\w+)',
+                text)}
+
+
+def config_man_entries():
+    """{(group, key): text} of vpushd.conf(5)'s entries, one per `*Key*=` of a [Group]."""
+    page = read("docs", "man", "vpushd.conf.5.scd")
+    entries = {}
+    for group, body in re.findall(r"^# \[(\w+)\]\n(.*?)(?=^# )", page, re.S | re.M):
+        for key, text in re.findall(r"^\*(\w+)\*=\n((?:\t.*\n|\n)*)", body, re.M):
+            assert (group, key) not in entries, (group, key)
+            entries[(group, key)] = " ".join(text.split())
+    return entries
+
+
+def test_config_keys_are_in_vpushd_conf_5():
+    """Every key the parser knows has its entry in vpushd.conf(5), under its group, and
+    the page has no other; a number's range and default are the parser's."""
+    keys, numbers, entries = config_keys(), config_numbers(), config_man_entries()
+    assert ("Approval", "TransactionIdKey") in keys and ("Poll", "IntervalSeconds") in numbers
+    assert set(entries) == keys, set(entries) ^ keys
+    assert set(numbers) <= keys
+    for (group, key), (low, high, default) in numbers.items():
+        text = entries[(group, key)]
+        assert "%d to %d" % (low, high) in text, (group, key, text)
+        assert "default %d" % default in text, (group, key, text)
+
+
+def test_config_urls_say_what_is_refused():
+    """A URL key's entry says what the loader refuses: plain http to a host that is not
+    loopback, a user name or password in the URL."""
+    url_keys = set(re.findall(r'check_url \(file, "(\w+)", "(\w+)"',
+                              read("daemon", "vpush-config.c")))
+    assert url_keys == {("Verify", "BaseUrl"), ("Push", "Url")}
+    entries = config_man_entries()
+    for group_key in url_keys:
+        text = entries[group_key]
+        assert "http only to a loopback host" in text, (group_key, text)
+        assert "no user name or password" in text, (group_key, text)
+
+
+def test_readme_config_example_has_the_defaults():
+    """README's config example shows what vpushd runs on without a file: each number
+    there is the default, and each key is one the parser knows."""
+    text = config_examples()[0][1]
+    group, seen = None, set()
+    for line in text.splitlines():
+        if line.startswith("["):
+            group = line.strip("[]")
+        elif "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            assert (group, key) in config_keys(), (group, key)
+            if (group, key) in config_numbers():
+                assert int(value) == config_numbers()[(group, key)][2], (group, key, value)
+            seen.add((group, key))
+    assert set(config_numbers()) <= seen
