@@ -7,7 +7,8 @@ without a session bus, so it stops right after loading them.
 
 What the sources list is documented, and what is documented is in the sources: the D-Bus
 errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges and
-defaults (vpushd.conf(5))."""
+defaults (vpushd.conf(5)), the keys and actions of a policy rule and what its name may
+be (vpush-policy(5), README)."""
 
 import os
 import re
@@ -209,3 +210,50 @@ def test_readme_config_example_has_the_defaults():
                 assert int(value) == config_numbers()[(group, key)][2], (group, key, value)
             seen.add((group, key))
     assert set(config_numbers()) <= seen
+
+
+def policy_source():
+    return read("daemon", "vpush-policy.c")
+
+
+def policy_keys():
+    table = re.search(r"known_keys\[\] = \{(.*?)\};", policy_source(), re.S).group(1)
+    return set(re.findall(r'"(\w+)"', table))
+
+
+def policy_actions():
+    table = re.search(r"action_names\[\] = \{(.*?)\n\};", policy_source(), re.S).group(1)
+    return set(re.findall(r'VPUSH_ACTION_\w+, "(\w+)"', table))
+
+
+def policy_man_rules():
+    """{key: text} of vpush-policy(5)'s RULES section, and its opening paragraph."""
+    section = read("docs", "man", "vpush-policy.5.scd").split("\n# RULES\n", 1)[1]
+    section = section.split("\n# ", 1)[0]
+    entries = {key: " ".join(text.split()) for key, text in
+               re.findall(r"^\*(\w+)\*=\n((?:\t.*\n|\n)*)", section, re.M)}
+    return entries, " ".join(section.split("\n\n*", 1)[0].split())
+
+
+def readme_policy_table():
+    """{key: values} of README's table of rule keys."""
+    return dict(re.findall(r"^\| `(\w+)` \| (.*?) \|", read("README.md"), re.M))
+
+
+def test_policy_keys_and_actions_are_documented():
+    """Every key of a rule and every action the parser knows is in vpush-policy(5) and
+    in README's table, and they have no other; both say what a rule name may be."""
+    entries, opening = policy_man_rules()
+    table = readme_policy_table()
+    assert "MaxChallengeAgeSeconds" in policy_keys() and "list" in policy_actions()
+    assert set(entries) == policy_keys(), set(entries) ^ policy_keys()
+    assert set(table) == policy_keys(), set(table) ^ policy_keys()
+    man_actions = set(re.findall(r"\*(\w+)\* \(", entries["Actions"]))
+    assert man_actions == policy_actions(), entries["Actions"]
+    readme_actions = set(re.findall(r"`(\w+)`", table["Actions"]))
+    assert readme_actions == policy_actions(), table["Actions"]
+    # the parser's own words for a name, and its length
+    name_max = int(re.search(r"#define RULE_NAME_MAX +(\d+)", policy_source()).group(1))
+    assert "“-”, “_” or “.”" in policy_source()
+    assert "name 1 to %d letters, digits, *-*, *\\_* or *.*" % name_max in opening, opening
+    assert "name is 1 to %d letters, digits, `-`, `_` or `.`" % name_max in read("README.md")
