@@ -8,7 +8,8 @@ without a session bus, so it stops right after loading them.
 What the sources list is documented, and what is documented is in the sources: the D-Bus
 errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges and
 defaults (vpushd.conf(5)), the keys and actions of a policy rule and what its name may
-be (vpush-policy(5), README)."""
+be (vpush-policy(5), README), the options of vpushd and of each vpushctl command with
+their short forms (vpushd(8), vpushctl(1))."""
 
 import os
 import re
@@ -257,3 +258,62 @@ def test_policy_keys_and_actions_are_documented():
     assert "“-”, “_” or “.”" in policy_source()
     assert "name 1 to %d letters, digits, *-*, *\\_* or *.*" % name_max in opening, opening
     assert "name is 1 to %d letters, digits, `-`, `_` or `.`" % name_max in read("README.md")
+
+
+def help_options(*args):
+    """{long: short or None} of the options a --help lists."""
+    out = subprocess.run(list(args) + ["--help"], capture_output=True, text=True,
+                         timeout=60, env={"PATH": os.environ["PATH"]}).stdout
+    return {long: short or None
+            for short, long in re.findall(r"^  (?:-(\w), )?--([\w-]+)", out, re.M)}
+
+
+def man_section(page, name):
+    text = read("docs", "man", page + ".scd").split("\n# %s\n" % name, 1)[1]
+    return text.split("\n# ", 1)[0]
+
+
+def test_vpushd_options_are_in_vpushd_8():
+    """vpushd --help and vpushd(8) OPTIONS name the same options, short forms too."""
+    options = help_options(VPUSHD)
+    assert options["config"] == "c" and "policy-dir" in options
+    section = man_section("vpushd.8", "OPTIONS")
+    documented = dict((long, short or None) for short, long in re.findall(
+        r"^(?:\*-(\w)\*, )?\*--([\w-]+)\*", section, re.M))
+    assert documented == options, (documented, options)
+
+
+def test_vpushctl_options_are_in_vpushctl_1():
+    """Each vpushctl command's options (its --help) are those vpushctl(1) gives it, with
+    their short forms in the table of short forms; the global ones too."""
+    vpushctl = os.path.join(BUILD_DIR, "cli", "vpushctl")
+    out = subprocess.run([vpushctl, "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    commands = re.findall(r"^  (\w+) ", out.split("Commands:\n", 1)[1], re.M)
+    assert "approve" in commands and "help" in commands
+    section = man_section("vpushctl.1", "COMMANDS")
+    # an entry's first line: its names, then its synopsis
+    entries = {}
+    for names, synopsis in re.findall(r"^((?:\*\w+\*)(?:, \*\w+\*)*)(.*)\n\t", section, re.M):
+        for name in re.findall(r"\*(\w+)\*", names):
+            entries[name] = synopsis
+    assert set(entries) == set(commands), set(entries) ^ set(commands)
+    shorts = man_section("vpushctl.1", "OPTIONS").split("|  *", 1)[1]
+    short_forms = set(re.findall(r"\*-(\w)\*\n:  \*--([\w-]+)\*\n:  ([\w, ]+)", "|  *" + shorts))
+    for command in commands:
+        if command == "help":
+            continue
+        options = help_options(vpushctl, command)
+        assert options.pop("json") == "j", (command, options)
+        assert options.pop("help", "h") == "h"
+        documented = set(re.findall(r"\*--([\w-]+)\*", entries[command]))
+        assert documented == set(options), (command, documented, set(options))
+        for long, short in options.items():
+            if short is not None:
+                assert any(s == short and long == l and command in c.split(", ")
+                           for s, l, c in short_forms), (command, short, long)
+    # the global options
+    globals_ = help_options(vpushctl)
+    assert globals_ == {"help": "h", "json": "j", "version": None}, globals_
+    section = man_section("vpushctl.1", "OPTIONS").split("\n[[", 1)[0]
+    assert set(re.findall(r"^(?:\*-\w\*, )?\*--([\w-]+)\*", section, re.M)) == set(globals_)
