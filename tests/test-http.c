@@ -495,6 +495,46 @@ test_connection_refused (Fixture *fx, gconstpointer user_data)
   g_assert_nonnull (strstr (error->message, "127.0.0.1"));
 }
 
+/* vpushd(8), ENVIRONMENT: the proxy variables libcurl reads are honoured for a host that
+ * is not loopback, and a loopback server is always reached directly. */
+static void
+test_proxy_from_environment (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushHttpResponse) response = NULL;
+  g_autoptr (VpushHttpResponse) direct = NULL;
+  g_autofree gchar *proxy = server_url (fx->server, "");
+  ServerRequest *req;
+
+  /* the test server stands for the proxy, and refuses the tunnel */
+  g_setenv ("https_proxy", proxy, TRUE);
+  server_reply (fx->server, 403, NULL, "");
+  vpush_http_request_async (fx->http, "GET", "https://verify.example.invalid/v2/Services", NULL,
+                            NULL, 5000, NULL, store_result, &result);
+  response = vpush_http_request_finish (fx->http, wait_for (&result), &error);
+  g_assert_null (response);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
+  req = server_request (fx->server, 0);
+  g_assert_cmpstr (req->method, ==, "CONNECT");
+  g_assert_cmpstr (req->path, ==, "verify.example.invalid:443");
+
+  /* a proxy with no listener: used, it would fail the request */
+  g_setenv ("http_proxy", "http://127.0.0.1:1", TRUE);
+  g_setenv ("ALL_PROXY", "http://127.0.0.1:1", TRUE);
+  server_reply (fx->server, 200, NULL, "direct");
+  g_clear_error (&error);
+  direct = request (fx, "GET", "v2/Services", NULL, NULL, 5000, NULL, &error);
+  g_unsetenv ("https_proxy");
+  g_unsetenv ("http_proxy");
+  g_unsetenv ("ALL_PROXY");
+  g_assert_no_error (error);
+  g_assert_cmpuint (direct->status, ==, 200);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
+  g_assert_cmpstr (server_request (fx->server, 1)->path, ==, "/v2/Services");
+}
+
 static gboolean
 stream_ignore_headers (guint status, const gchar *content_type, gpointer user_data)
 {
@@ -624,6 +664,7 @@ main (int argc, char **argv)
   ADD ("cancel", test_cancel);
   ADD ("ca-file-unusable", test_ca_file_unusable);
   ADD ("send-once", test_send_once);
+  ADD ("proxy-from-environment", test_proxy_from_environment);
 #undef ADD
 
   return g_test_run ();
