@@ -9,7 +9,7 @@ What the sources list is documented, and what is documented is in the sources: t
 errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges and
 defaults (vpushd.conf(5)), the keys and actions of a policy rule and what its name may
 be (vpush-policy(5), README), the options of vpushd and of each vpushctl command with
-their short forms (vpushd(8), vpushctl(1))."""
+their short forms (vpushd(8), vpushctl(1)), the journal's MESSAGE_IDs and fields."""
 
 import os
 import re
@@ -317,3 +317,18 @@ def test_vpushctl_options_are_in_vpushctl_1():
     assert globals_ == {"help": "h", "json": "j", "version": None}, globals_
     section = man_section("vpushctl.1", "OPTIONS").split("\n[[", 1)[0]
     assert set(re.findall(r"^(?:\*-\w\*, )?\*--([\w-]+)\*", section, re.M)) == set(globals_)
+
+
+def test_journal_ids_and_fields_are_documented():
+    """vpushd(8) lists every MESSAGE_ID vpushd logs, and no other; every journal field of
+    dbus/vpush-names.h is in vpushd(8) or vpush-policy(5)."""
+    ids = set(re.findall(r'^#define VPUSH_MSGID_\w+ +"(\w{32})"', read("daemon", "vpush-log.h"),
+                         re.M))
+    assert len(ids) > 10, ids
+    table = man_section("vpushd.8", "LOGGING")
+    assert set(re.findall(r"^\|  (\w{32})$", table, re.M)) == ids
+    fields = set(re.findall(r'^#define VPUSH_LOG_FIELD_\w+ +"(\w+)"', read("dbus", "vpush-names.h"),
+                            re.M))
+    assert "VPUSH_TRANSACTION" in fields and "VPUSH_LEFT_OUT" in fields
+    pages = read("docs", "man", "vpushd.8.scd") + read("docs", "man", "vpush-policy.5.scd")
+    assert {f for f in fields if "*%s*" % f not in pages} == set()
