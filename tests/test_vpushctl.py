@@ -226,6 +226,16 @@ def test_status(session, daemon):
     assert isinstance(status["factors"], int) and isinstance(status["pending_challenges"], int)
 
 
+def test_bus_from_xdg_runtime_dir(session, daemon, tmp_path):
+    # without DBUS_SESSION_BUS_ADDRESS, the bus at $XDG_RUNTIME_DIR/bus (vpushctl(1))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    (runtime / "bus").symlink_to(session.path("bus"))
+    env = {k: v for k, v in session.env.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    assert ok(ctl(session, "--json", "status", env=env)).json()["state"] == "ready"
+
+
 def test_enroll_from_options(session, emulator, daemon, client):
     identity = vt.unique_identity("ctl")
     token = emulator.access_token(identity)["token"]
