@@ -9,7 +9,7 @@ What the sources list is documented, and what is documented is in the sources: t
 errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges and
 defaults (vpushd.conf(5)), the keys and actions of a policy rule and what its name may
 be (vpush-policy(5), README), the options of vpushd and of each vpushctl command with
-their short forms (vpushd(8), vpushctl(1)), the journal's MESSAGE_IDs and fields."""
+their short forms (vpushd(8), vpushctl(1)), the journal's MESSAGE_IDs and fields, the bounds of an enrollment."""
 
 import os
 import re
@@ -332,3 +332,20 @@ def test_journal_ids_and_fields_are_documented():
     assert "VPUSH_TRANSACTION" in fields and "VPUSH_LEFT_OUT" in fields
     pages = read("docs", "man", "vpushd.8.scd") + read("docs", "man", "vpush-policy.5.scd")
     assert {f for f in fields if "*%s*" % f not in pages} == set()
+
+
+def test_enroll_bounds_are_in_vpushctl_1():
+    """vpushctl(1) gives the bounds vpushd holds an enrollment's identity, name and
+    metadata to."""
+    enroll = read("daemon", "vpush-enroll.c")
+    record = read("daemon", "vpush-factor-record.h")
+
+    def define(text, name):
+        return int(re.search(r"^#define %s +(\d+)$" % name, text, re.M).group(1))
+
+    page = " ".join(read("docs", "man", "vpushctl.1.scd").split())
+    assert "identity is the Verify API's: %d to %d letters, digits and dashes" % (
+        define(enroll, "IDENTITY_MIN"), define(enroll, "IDENTITY_MAX")) in page
+    assert "name is 1 to %d characters" % define(record, "VPUSH_FRIENDLY_NAME_MAX") in page
+    assert "metadata at most %d characters as a JSON object" % define(
+        record, "VPUSH_METADATA_MAX") in page
