@@ -9,7 +9,8 @@ What the sources list is documented, and what is documented is in the sources: t
 errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges and
 defaults (vpushd.conf(5)), the keys and actions of a policy rule and what its name may
 be (vpush-policy(5), README), the options of vpushd and of each vpushctl command with
-their short forms (vpushd(8), vpushctl(1)), the journal's MESSAGE_IDs and fields, the bounds of an enrollment."""
+their short forms (vpushd(8), vpushctl(1)), the journal's MESSAGE_IDs and fields, the bounds of an enrollment and of a config or
+policy file."""
 
 import os
 import re
@@ -349,3 +350,14 @@ def test_enroll_bounds_are_in_vpushctl_1():
     assert "name is 1 to %d characters" % define(record, "VPUSH_FRIENDLY_NAME_MAX") in page
     assert "metadata at most %d characters as a JSON object" % define(
         record, "VPUSH_METADATA_MAX") in page
+
+
+def test_file_size_limit_is_documented():
+    """A config or policy file is read only when it is a regular file up to
+    VPUSH_KEYFILE_MAX bytes: both pages say so."""
+    limit = re.search(r"^#define VPUSH_KEYFILE_MAX \((\d+) \* (\d+)\)$",
+                      read("daemon", "vpush-keyfile.h"), re.M)
+    assert int(limit.group(1)) * int(limit.group(2)) == 1024 * 1024, limit.group(0)
+    for page in ("vpushd.conf.5", "vpush-policy.5"):
+        text = " ".join(read("docs", "man", page + ".scd").split())
+        assert "regular file of at most 1 MiB" in text, page
