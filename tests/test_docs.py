@@ -10,7 +10,7 @@ errors vpushd replies with (vpushd(8) ERRORS), the config keys with their ranges
 defaults (vpushd.conf(5)), the keys and actions of a policy rule and what its name may
 be (vpush-policy(5), README), the options of vpushd and of each vpushctl command with
 their short forms (vpushd(8), vpushctl(1)), the journal's MESSAGE_IDs and fields, the bounds of an enrollment and of a config or
-policy file."""
+policy file, where the emulator's OpenAPI document is looked for."""
 
 import os
 import re
@@ -361,3 +361,17 @@ def test_file_size_limit_is_documented():
     for page in ("vpushd.conf.5", "vpush-policy.5"):
         text = " ".join(read("docs", "man", page + ".scd").split())
         assert "regular file of at most 1 MiB" in text, page
+
+
+def test_readme_says_where_the_openapi_document_is():
+    """The demo and the tests need the OpenAPI document the emulator reads: README's first
+    section says where it is looked for."""
+    source = read("tests", "emulator", "vpush_emulator", "openapi.py")
+    env = re.search(r'^ENV = "(\w+)"$', source, re.M).group(1)
+    # default_spec_path(): the parts joined to the directory above the repository's root
+    function = source.split("def default_spec_path", 1)[1].split("\n\n", 1)[0]
+    path = "/".join(re.findall(r'"([\w.]+)"', function.split("repo_root, os.pardir,", 1)[1]))
+    assert path == "shared/spec/twilio_verify_v2.json", path
+    section = read("README.md").split("\n## Two commands\n", 1)[1].split("\n## ", 1)[0]
+    assert "`%s` beside the repository's" % path in " ".join(section.split()), section
+    assert "`$%s`" % env in section, section
