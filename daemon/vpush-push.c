@@ -21,7 +21,8 @@
 #define HINTS_MAX 8
 
 /* A stream that sends nothing for this long is dead. Until the server's keepalive period
- * has been seen the default holds; then it is a few periods, within bounds. */
+ * has been seen the default holds; then it is a few periods, within bounds. A stream
+ * replaced for its silence starts from the default again. */
 #define KEEPALIVE_TIMEOUT_DEFAULT_S 120
 #define KEEPALIVE_TIMEOUT_MIN_S     5
 #define KEEPALIVE_TIMEOUT_MAX_S     300
@@ -388,6 +389,9 @@ watchdog_cb (gpointer user_data)
     }
   vpush_http_stream_cancel (g_steal_pointer (&stream->http));
   reason = g_strdup_printf ("nothing received for %" G_GINT64_FORMAT " s", quiet / G_USEC_PER_SEC);
+  /* The period learnt may be what changed (the server's keepalives are sparser now): kept,
+   * it would have every new connection replaced before its first keepalive, forever. */
+  stream->keepalive_gap = 0;
   connection_lost (stream, reason);
   return G_SOURCE_REMOVE;
 }

@@ -386,6 +386,34 @@ def test_hint_before_a_keepalive_is_no_period(started, client, emulator):
         control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
 
 
+def test_sparser_keepalives_are_learnt_anew(started, client, emulator):
+    """A stream replaced for its silence forgets the keepalive period it had learnt: the
+    server's may be what changed. Kept, it had each new connection replaced before its
+    first keepalive (3 × 1 s, raised to 5 s, against keepalives every 7 s), for ever, every
+    reconnect a poll."""
+    period = 7.0
+    topic = new_topic()
+    started(push_url(emulator, topic, "json"))
+    vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    time.sleep(4 * KEEPALIVE)   # vpushd learns the keepalive period
+    seen = {"connections": -1, "since": time.monotonic()}
+
+    def one_stream_for(seconds):
+        stats = topic_stats(emulator, topic)
+        if stats["connections"] != seen["connections"] or stats["subscribers"] != 1:
+            seen["connections"], seen["since"] = stats["connections"], time.monotonic()
+        return time.monotonic() - seen["since"] >= seconds
+
+    control(emulator, "keepalive", {"seconds": str(period)})
+    try:
+        # one connection that stays through two of the sparser keepalives
+        vt.wait_until(lambda: one_stream_for(2 * period + 1), 60 * vt.SLOWDOWN, interval=0.2,
+                      what="a stream kept through keepalives every %g s" % period)
+    finally:
+        control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
+
+
 def test_poll_interval_follows_push(started, client, emulator):
     """IntervalWithPushSeconds while the stream is up, IntervalSeconds as soon as it is
     down, without waiting for the long interval to run out."""
