@@ -14,6 +14,8 @@ struct _VpushHttpStream
   VpushHttp *http; /* a reference, dropped with the stream */
   Request *req;    /* the easy handle, its header list and error buffer */
   gchar *content_type;
+  gchar *retry_after;
+  gchar *date;
   VpushHttpStreamHeadersFunc on_headers;
   VpushHttpStreamDataFunc on_data;
   VpushHttpStreamDoneFunc on_done;
@@ -27,6 +29,8 @@ stream_free (VpushHttpStream *stream)
 {
   vpush_http_request_free (stream->req);
   g_free (stream->content_type);
+  g_free (stream->retry_after);
+  g_free (stream->date);
   g_object_unref (stream->http);
   g_free (stream);
 }
@@ -95,20 +99,34 @@ stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
 {
   VpushHttpStream *stream = user_data;
   gsize len = size * nmemb;
-  const gsize name_len = strlen ("Content-Type:");
+  const struct
+  {
+    const gchar *name;
+    gchar **slot;
+  } captured[] = {
+    { "Content-Type:", &stream->content_type },
+    { "Retry-After:", &stream->retry_after },
+    { "Date:", &stream->date },
+  };
   long status = 0;
 
   if (stream->cancelled)
     return 0;
   if (len >= 5 && g_ascii_strncasecmp (data, "HTTP/", 5) == 0)
     {
-      g_clear_pointer (&stream->content_type, g_free);
+      for (guint i = 0; i < G_N_ELEMENTS (captured); i++)
+        g_clear_pointer (captured[i].slot, g_free);
       return len;
     }
-  if (len > name_len && g_ascii_strncasecmp (data, "Content-Type:", name_len) == 0)
+  for (guint i = 0; i < G_N_ELEMENTS (captured); i++)
     {
-      vpush_http_set_captured (&stream->content_type, data + name_len, len - name_len);
-      return len;
+      gsize name_len = strlen (captured[i].name);
+
+      if (len > name_len && g_ascii_strncasecmp (data, captured[i].name, name_len) == 0)
+        {
+          vpush_http_set_captured (captured[i].slot, data + name_len, len - name_len);
+          return len;
+        }
     }
   /* only the blank line that ends a header block is of interest here */
   if (!(len == 2 && data[0] == '\r') && !(len == 1 && data[0] == '\n'))
@@ -239,4 +257,20 @@ vpush_http_stream_cancel (VpushHttpStream *stream)
     return;
   stream_detach (self, stream);
   stream_free (stream);
+}
+
+const gchar *
+vpush_http_stream_get_retry_after (VpushHttpStream *stream)
+{
+  g_return_val_if_fail (stream != NULL, NULL);
+
+  return stream->retry_after;
+}
+
+const gchar *
+vpush_http_stream_get_date (VpushHttpStream *stream)
+{
+  g_return_val_if_fail (stream != NULL, NULL);
+
+  return stream->date;
 }

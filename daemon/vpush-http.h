@@ -88,5 +88,8 @@ VpushHttpStream *vpush_http_stream_start (VpushHttp *self, const gchar *url,
                                           GError **error);
 /* Ends the transfer; no callback runs after this. */
 void vpush_http_stream_cancel (VpushHttpStream *stream);
+/* The final response's Retry-After and Date headers as sent, or NULL: from on_headers on. */
+const gchar *vpush_http_stream_get_retry_after (VpushHttpStream *stream);
+const gchar *vpush_http_stream_get_date (VpushHttpStream *stream);
 
 G_END_DECLS

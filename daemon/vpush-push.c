@@ -8,6 +8,7 @@
 #include "vpush-names.h"
 #include "vpush-poller.h"
 #include "vpush-push-parser.h"
+#include "vpush-verify.h"
 
 /* Reconnects back off exponentially, half fixed and half random, up to the cap; only a
  * connection that stayed up a while starts it again, so a flapping server is not hammered
@@ -67,8 +68,9 @@ typedef struct
   gchar *refused; /* why the response was not taken */
   gchar *cursor;  /* where to resume */
   gboolean cursor_since;
-  gint64 retry_ms; /* the server's SSE retry, -1 for none */
-  guint failures;  /* attempts in a row that failed or did not last */
+  gint64 retry_ms;        /* the server's SSE retry, -1 for none */
+  guint64 retry_after_ms; /* a refusal's Retry-After, for the next attempt only */
+  guint failures;         /* attempts in a row that failed or did not last */
   guint reconnect_id;
 
   guint watchdog_id;
@@ -363,6 +365,9 @@ connection_lost (Stream *stream, const gchar *reason)
   delay_ms = ceiling / 2 + g_random_double_range (0, ceiling / 2);
   if (stream->retry_ms > delay_ms)
     delay_ms = MIN (stream->retry_ms, BACKOFF_CAP_MS);
+  if (stream->retry_after_ms > delay_ms)
+    delay_ms = MIN (stream->retry_after_ms, BACKOFF_CAP_MS);
+  stream->retry_after_ms = 0;
   stream->failures++;
 
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_DISCONNECTED, NULL, NULL, NULL,
@@ -479,6 +484,12 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
   if (status != 200)
     {
       stream->refused = g_strdup_printf ("HTTP status %u", status);
+      /* a server that says when to come back (429, 503) is not asked sooner */
+      if (!vpush_verify_parse_retry_after (vpush_http_stream_get_retry_after (stream->http),
+                                           vpush_http_stream_get_date (stream->http),
+                                           g_get_real_time () / G_USEC_PER_SEC,
+                                           &stream->retry_after_ms))
+        stream->retry_after_ms = 0;
       /* the resume point may be what the server refuses: the next connection starts
        * afresh, and its poll finds what came meanwhile */
       g_clear_pointer (&stream->cursor, g_free);

@@ -82,11 +82,6 @@ VpushChallengePage *vpush_verify_parse_challenge_page (const gchar *base_url,
                                                        const VpushFactorRecord *factor,
                                                        VpushHttpResponse *response, GError **error);
 
-/* Retry-After (delay-seconds or an HTTP-date, relative to date, the response's Date
- * header, or else to now, in server-aligned unix seconds) in milliseconds; FALSE when it
- * can't be read. */
-gboolean vpush_verify_parse_retry_after (const gchar *value, const gchar *date, gint64 now,
-                                         guint64 *out_ms);
 /* The wait before transient-failure retry number retry (1-based): evenly in [d/2, d] with
  * d = min (base_ms × 2^(retry-1), max_ms), random picking the point. */
 guint vpush_verify_backoff_ms (guint base_ms, guint max_ms, guint retry, guint32 random);

@@ -111,4 +111,10 @@ void vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRe
 VpushChallenge *vpush_verify_answer_challenge_finish (VpushVerify *self, GAsyncResult *result,
                                                       GError **error);
 
+/* Retry-After (delay-seconds or an HTTP-date, relative to date, the response's Date
+ * header, or else to now, in unix seconds (the server's clock)) in milliseconds; FALSE when it
+ * can't be read. */
+gboolean vpush_verify_parse_retry_after (const gchar *value, const gchar *date, gint64 now,
+                                         guint64 *out_ms);
+
 G_END_DECLS

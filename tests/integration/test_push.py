@@ -534,19 +534,24 @@ def test_two_factors_share_one_stream(started, client, emulator):
 
 class ScriptedPushServer:
     """An SSE push server that answers its connections one by one from a script: each
-    step is (status, body); it records each request's Last-Event-ID."""
+    step is (status, body) or (status, body, headers); it records each request's
+    Last-Event-ID, and when it came (monotonic seconds)."""
 
     def __init__(self, script):
         self.script = list(script)
         self.seen = []
+        self.times = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                server.times.append(time.monotonic())
                 server.seen.append(self.headers.get("Last-Event-ID"))
-                status, body = (server.script.pop(0) if server.script
-                                else (503, b""))
+                status, body, *headers = (server.script.pop(0) if server.script
+                                          else (503, b""))
                 self.send_response(status)
+                for name, value in (headers[0] if headers else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
@@ -600,3 +605,17 @@ def test_resume_point_follows_the_sse_spec(started, client):
         (200, b"id\n\n"),                                            # cleared
         (200, b""),
     ]) == [None, "a", "c", None]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_refusal_with_retry_after_is_not_asked_again_sooner(started, client, status):
+    """A push server that refuses a connection and says when to come back (Retry-After) is
+    not asked again before then; the first reconnect comes within a second otherwise."""
+    server = ScriptedPushServer([(status, b"", {"Retry-After": "4"}), (200, b"")])
+    try:
+        started(server.url)
+        vt.wait_until(lambda: len(server.times) >= 2, 30 * vt.SLOWDOWN,
+                      what="a second connection to the push server")
+    finally:
+        server.close()
+    assert server.times[1] - server.times[0] >= 4
