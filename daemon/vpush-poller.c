@@ -8,7 +8,8 @@
 #define LIST_MAX_PAGES 10
 #define JITTER         0.1 /* ±10 % of the interval */
 /* After polls the API failed or refused, the interval doubles, up to 8 times, and at most
- * to BACKOFF_MAX_S unless the interval itself is longer; a poll that works resets it */
+ * to BACKOFF_MAX_S unless the interval itself is longer; a poll that works resets it. A
+ * poll works when its list does: a single GET that fails costs that challenge only. */
 #define BACKOFF_DOUBLINGS_MAX 3
 #define BACKOFF_MAX_S         600
 /* Requests of all polls together in flight at once; the rest wait their turn. A poll of
@@ -28,13 +29,14 @@ typedef struct
   guint failures;   /* polls in a row the API failed or refused */
   GList *current;   /* GTasks completed when the running poll ends */
   GList *next;      /* GTasks waiting for the next poll */
-  GError *error;    /* of the running poll */
+  GError *error;    /* of the running poll: its first failure, for the callers */
 
   /* the running poll */
   gint64 started; /* monotonic µs */
   VpushKeyBox *key;
-  GHashTable *listed;  /* sids seen pending in this poll */
-  gboolean incomplete; /* not every challenge was seen: none is taken as gone */
+  GHashTable *listed;   /* sids seen pending in this poll */
+  gboolean incomplete;  /* not every challenge was seen: none is taken as gone */
+  gboolean list_failed; /* the key or a page of the list failed: the poll did not work */
   guint pages;
   guint outstanding; /* single GETs in flight */
 } FactorPoll;
@@ -208,7 +210,8 @@ vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid)
 }
 
 /* The poll is over: challenges of this factor not listed and not fetched since the poll
- * started stopped being pending. */
+ * started stopped being pending. The list alone tells: a single GET of a new challenge
+ * that failed does not keep the ones answered elsewhere exported. */
 static void
 poll_done (FactorPoll *fp)
 {
@@ -217,9 +220,12 @@ poll_done (FactorPoll *fp)
   GList *tasks = g_steal_pointer (&fp->current);
   g_autoptr (GError) error = g_steal_pointer (&fp->error);
 
-  if (error == NULL && !fp->removed && fp->incomplete)
+  if (error != NULL)
+    g_debug ("poll of factor %s failed%s: %s", fp->sid,
+             fp->list_failed ? "" : " (its list did not)", error->message);
+  if (!fp->list_failed && !fp->removed && fp->incomplete)
     g_debug ("poll of factor %s did not see every challenge: none is taken as answered", fp->sid);
-  else if (error == NULL && !fp->removed)
+  else if (!fp->list_failed && !fp->removed)
     {
       g_autoptr (GList) entries = vpush_pending_get_entries (pending);
       g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
@@ -245,14 +251,14 @@ poll_done (FactorPoll *fp)
           vpush_pending_finish (pending, sid, expired ? "expired" : "responded");
         }
     }
-  else
-    g_debug ("poll of factor %s failed: %s", fp->sid, error->message);
 
   /* No word to the manager's State here: each request of the poll told it as it ended
    * ("attempt-finished"), and a later one may have reached the API after this error. */
   /* a locked keyring has its own way back: the recovery polls. Anything else (no answer,
-   * a refusal, a reply vpushd can't read or that is too big) would come again at once. */
-  if (error == NULL)
+   * a refusal, a reply vpushd can't read or that is too big) would come again at once.
+   * A challenge whose GET alone failed is asked for again at the next poll; backing off
+   * for it would keep the factor's new challenges waiting until it expires. */
+  if (error == NULL || !fp->list_failed)
     fp->failures = 0;
   else if (!g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
     fp->failures++;
@@ -336,6 +342,7 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
   fp->outstanding--;
   if (page == NULL || factor == NULL)
     {
+      fp->list_failed = TRUE;
       if (error)
         set_error (fp, error);
       maybe_done (fp);
@@ -381,6 +388,8 @@ request_send (VpushPoller *self, Request *req)
   /* the factor went while this waited: nothing to ask */
   if (factor == NULL || fp->removed)
     {
+      if (req->sid == NULL)
+        fp->list_failed = TRUE;
       request_free (req);
       fp->outstanding--;
       maybe_done (fp);
@@ -414,6 +423,7 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           g_clear_error (&error);
           error = vpush_error_key_missing (fp->sid);
         }
+      fp->list_failed = TRUE;
       if (error)
         set_error (fp, error);
       maybe_done (fp);
@@ -431,6 +441,7 @@ run (FactorPoll *fp)
   fp->started = g_get_monotonic_time ();
   fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fp->incomplete = FALSE;
+  fp->list_failed = FALSE;
   fp->pages = 0;
   fp->outstanding = 1;
   vpush_manager_load_key_async (fp->poller->manager, fp->sid, NULL, key_cb, fp);

@@ -347,3 +347,29 @@ def test_polls_back_off_while_the_api_refuses(session, client, emulator):
         assert polls() - before >= 2, "the interval did not come back after a poll that works"
     finally:
         d.stop()
+
+
+def test_polls_do_not_back_off_for_one_failed_get(session, client, emulator):
+    """A poll works when its list does: a challenge whose GET fails (always, here) is asked
+    for again at each poll, and the polls stay at the interval."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={
+        "Verify": {"RetryTimeoutMs": "0"},
+        "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}})
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        ch = emulator.create_challenge(f.identity, f.sid, expiration=600)
+        emulator.fault(r"/Challenges/%s\Z" % ch["sid"], status=400, method="GET", count=1000)
+
+        def gets():
+            return [r for r in emulator.requests()
+                    if r["method"] == "GET" and r["path"].endswith("/Challenges/" + ch["sid"])]
+        # at the interval: 1 s apart; backing off (2, 4, 8, 8 s): 22 s for the fifth
+        vt.wait_until(lambda: len(gets()) >= 5, 10 * vt.SLOWDOWN,
+                      what="the challenge asked for at five polls")
+        assert all(g["status"] == 400 for g in gets())
+        assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
+    finally:
+        emulator.clear_faults()
+        d.stop()

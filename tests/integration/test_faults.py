@@ -461,6 +461,23 @@ def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, 
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
 
 
+def test_answered_challenge_leaves_though_another_get_fails(fdaemon, factor, client, emulator):
+    """The list alone tells which challenges stopped being pending: one answered elsewhere
+    leaves the bus at the next poll even when the GET of another, new challenge fails
+    (always, here). That failure is still the poll's error."""
+    answered = new_challenge(emulator, factor)
+    client.refresh()
+    path = vt.challenge_path(answered["sid"])
+    assert path in client.challenge_paths()
+    unreadable = new_challenge(emulator, factor)
+    emulator.fault(challenge_re(unreadable["sid"]), status=400, method="GET", count=1000)
+    answer_elsewhere(emulator, answered["sid"], "approved")
+    e = expect_error(ERR_API, client.refresh)
+    assert "HTTP 400" in e.message, e.message
+    assert path not in client.challenge_paths()
+    assert vt.challenge_path(unreadable["sid"]) not in client.challenge_paths()
+
+
 @pytest.mark.parametrize("how", ["nul", "surrogate"])
 def test_misread_list_item_is_left_out(how, fdaemon, factor, client, emulator):
     """An item of the list with an escape json-glib misreads (it would read the
