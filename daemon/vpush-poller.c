@@ -12,6 +12,10 @@
  * poll works when its list does: a single GET that fails costs that challenge only. */
 #define BACKOFF_DOUBLINGS_MAX 3
 #define BACKOFF_MAX_S         600
+/* The next scheduled poll comes no sooner than a Retry-After of the last poll asked for,
+ * taken up to this (as a push reconnect's): a longer wait would leave challenges unseen
+ * past their expiry. */
+#define RETRY_AFTER_MAX_S 300
 /* Requests of all polls together in flight at once; the rest wait their turn. A poll of
  * every factor (start, Refresh) would otherwise send a list per factor and a GET per new
  * challenge all at once: hundreds of connections, and a burst of buffers the heap keeps. */
@@ -22,7 +26,8 @@ typedef struct
   VpushPoller *poller;
   gchar *sid;
   guint timer;
-  gint64 due; /* monotonic µs the timer fires at */
+  gint64 due;        /* monotonic µs the timer fires at */
+  gint64 not_before; /* monotonic µs a Retry-After of the last poll asked for; 0 */
   gboolean running;
   gboolean again;   /* a poll was asked for while one was running */
   gboolean removed; /* the factor is gone; freed when the running poll ends */
@@ -191,6 +196,8 @@ schedule (FactorPoll *fp)
   if (fp->failures > 0)
     backed_off = MIN (backed_off, MAX (interval, BACKOFF_MAX_S));
   ms = backed_off * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
+  if (fp->not_before != 0)
+    ms = MAX (ms, (fp->not_before - g_get_monotonic_time ()) / 1000.0);
 
   g_clear_handle_id (&fp->timer, g_source_remove);
   fp->timer = g_timeout_add (MAX (ms, 100), timer_cb, fp);
@@ -299,6 +306,16 @@ set_error (FactorPoll *fp, GError *error)
     g_error_free (error);
 }
 
+/* A request of the poll failed: a Retry-After it carried holds off the next scheduled poll */
+static void
+note_retry_after (FactorPoll *fp, VpushVerify *verify, GAsyncResult *result)
+{
+  guint64 ms = MIN (vpush_verify_call_get_retry_after (verify, result), RETRY_AFTER_MAX_S * 1000);
+
+  if (ms > 0)
+    fp->not_before = MAX (fp->not_before, g_get_monotonic_time () + (gint64)ms * 1000);
+}
+
 static void
 fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -309,7 +326,10 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
   if (c == NULL)
-    set_error (fp, error);
+    {
+      note_retry_after (fp, VPUSH_VERIFY (source), result);
+      set_error (fp, error);
+    }
   else if (g_str_equal (c->status, "pending"))
     vpush_pending_put (vpush_manager_get_pending (fp->poller->manager), c);
   fp->outstanding--;
@@ -343,6 +363,8 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
   if (page == NULL || factor == NULL)
     {
       fp->list_failed = TRUE;
+      if (page == NULL)
+        note_retry_after (fp, VPUSH_VERIFY (source), result);
       if (error)
         set_error (fp, error);
       maybe_done (fp);
@@ -442,6 +464,7 @@ run (FactorPoll *fp)
   fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fp->incomplete = FALSE;
   fp->list_failed = FALSE;
+  fp->not_before = 0;
   fp->pages = 0;
   fp->outstanding = 1;
   vpush_manager_load_key_async (fp->poller->manager, fp->sid, NULL, key_cb, fp);

@@ -291,6 +291,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       VpushHttpFailure failure = vpush_http_request_get_failure (VPUSH_HTTP (source), result);
 
+      call->retry_after_ms = 0;
       /* only a network failure says the API could not be reached; a reply over the body
        * cap is the API answering */
       g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0,
@@ -315,6 +316,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       gboolean has_retry_after = vpush_verify_parse_retry_after (
           response->retry_after, response->date, vpush_verify_now (self), &retry_after_ms);
 
+      call->retry_after_ms = has_retry_after ? retry_after_ms : 0;
       vpush_verify_set_api_error (response, &error);
       g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error, call_factor_sid (call));
       /* a server error may come after the work was done; a 429 comes instead of it */
@@ -326,6 +328,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   /* anything else is the API answering */
+  call->retry_after_ms = 0;
   g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, NULL, call_factor_sid (call));
 
   /* §6: create-factor never retries; everything else gets one retry with a fresh JWT */
@@ -481,6 +484,17 @@ vpush_verify_call_accepted (VpushVerify *self, GAsyncResult *result)
 
   call = g_task_get_task_data (G_TASK (result));
   return call != NULL && call->accepted;
+}
+
+guint64
+vpush_verify_call_get_retry_after (VpushVerify *self, GAsyncResult *result)
+{
+  Call *call;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+
+  call = g_task_get_task_data (G_TASK (result));
+  return call != NULL ? call->retry_after_ms : 0;
 }
 
 gint64

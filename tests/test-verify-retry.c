@@ -211,23 +211,39 @@ test_retry_after (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (server_n_requests (fx->server), ==, 4);
 }
 
-/* A Retry-After that ends past the deadline: no point in waiting for it. */
+/* A Retry-After that ends past the deadline: no point in waiting for it. The caller learns
+ * what it asked for, to wait before it asks again. */
 static void
 test_retry_after_past_deadline (Fixture *fx, gconstpointer user_data)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GAsyncResult) other = NULL;
   g_autoptr (VpushChallenge) challenge = NULL;
   gint64 start = g_get_monotonic_time ();
 
   enable_retries (fx, 3000);
   server_reply (fx->server, 429, "Retry-After: 30\r\n",
                 "{\"code\": 20429, \"message\": \"Too many requests\", \"status\": 429}");
-  challenge = fetch (fx, CHALLENGE_SID, &error);
+  vpush_verify_fetch_challenge_async (fx->verify, fx->factor, fx->key, CHALLENGE_SID, NULL,
+                                      store_result, &result);
+  challenge = vpush_verify_fetch_challenge_finish (fx->verify, wait_for (&result), &error);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
   g_assert_cmpstr (error->message, ==, "HTTP 429, code 20429: Too many requests");
   g_assert_null (challenge);
   g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
   g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpuint (vpush_verify_call_get_retry_after (fx->verify, result), ==, 30000);
+
+  /* a refusal that asks for nothing */
+  g_clear_error (&error);
+  server_reply (fx->server, 400, NULL,
+                "{\"code\": 60200, \"message\": \"Invalid parameter\", \"status\": 400}");
+  vpush_verify_fetch_challenge_async (fx->verify, fx->factor, fx->key, CHALLENGE_SID, NULL,
+                                      store_result, &other);
+  g_assert_null (vpush_verify_fetch_challenge_finish (fx->verify, wait_for (&other), &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpuint (vpush_verify_call_get_retry_after (fx->verify, other), ==, 0);
 }
 
 static void

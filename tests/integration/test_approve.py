@@ -373,3 +373,36 @@ def test_polls_do_not_back_off_for_one_failed_get(session, client, emulator):
     finally:
         emulator.clear_faults()
         d.stop()
+
+
+def test_poll_waits_for_retry_after(session, client, emulator):
+    """A poll the API refused with a Retry-After (429, longer than the call's retries may
+    wait) is not followed by the next one before then, though the backoff alone would
+    come sooner."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config={
+        "Verify": {"RetryTimeoutMs": "0"},
+        "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}})
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        lists = r"/Entities/%s/Challenges\Z" % f.identity
+        emulator.fault(lists, status=429, retry_after=5, method="GET")
+
+        def polls():
+            return [r for r in emulator.requests()
+                    if r["method"] == "GET" and r["path"].endswith(
+                        "/Entities/%s/Challenges" % f.identity)]
+
+        def after_refusal():
+            got = polls()
+            refused = [i for i, r in enumerate(got) if r["status"] == 429]
+            return got[refused[0]:] if refused and len(got) > refused[0] + 1 else None
+        got = vt.wait_until(after_refusal, 30 * vt.SLOWDOWN,
+                            what="a poll after the refused one")
+        # backing off alone: 2 s after the refusal
+        assert got[1]["time"] - got[0]["time"] >= 5, got[:2]
+        assert got[1]["status"] == 200, got[:2]
+    finally:
+        emulator.clear_faults()
+        d.stop()
