@@ -533,6 +533,20 @@ test_proxy_from_environment (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (direct->status, ==, 200);
   g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
   g_assert_cmpstr (server_request (fx->server, 1)->path, ==, "/v2/Services");
+
+  /* http_proxy is for http URLs, which go only to loopback: an https request does not
+   * take it (vpushd(8) does not list it) */
+  g_setenv ("http_proxy", proxy, TRUE);
+  g_clear_object (&result);
+  g_clear_pointer (&response, vpush_http_response_free);
+  g_clear_error (&error);
+  vpush_http_request_async (fx->http, "GET", "https://verify.example.invalid/v2/Services", NULL,
+                            NULL, 2000, NULL, store_result, &result);
+  response = vpush_http_request_finish (fx->http, wait_for (&result), &error);
+  g_unsetenv ("http_proxy");
+  g_assert_null (response);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
 }
 
 static gboolean

@@ -375,3 +375,18 @@ def test_readme_says_where_the_openapi_document_is():
     section = read("README.md").split("\n## Two commands\n", 1)[1].split("\n## ", 1)[0]
     assert "`%s` beside the repository's" % path in " ".join(section.split()), section
     assert "`$%s`" % env in section, section
+
+
+def test_proxy_variables_are_those_curl_reads_for_https():
+    """vpushd(8) names the proxy variables libcurl reads for vpushd's requests, and no
+    other. Every request that may go through a proxy is https: plain http is taken only
+    to a loopback host, and that is never proxied (vpush-http.c). libcurl reads
+    https_proxy, then HTTPS_PROXY, then all_proxy or ALL_PROXY for https, never http_proxy
+    (test-http checks it): a page that names http_proxy has a user behind a proxy set only
+    that one, and vpushd then goes direct."""
+    assert 'SETOPT (CURLOPT_PROXY, "");' in read("daemon", "vpush-http.c")
+    entries = [line for line in man_section("vpushd.8", "ENVIRONMENT").splitlines()
+               if line.startswith("*") and "_proxy*" in line.lower()]
+    assert len(entries) == 1, entries
+    assert set(re.findall(r"\*(\w+)\*", entries[0])) == {
+        "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"}, entries
