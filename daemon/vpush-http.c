@@ -210,7 +210,7 @@ vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
 /* Whether a failed transfer may go better next time, and whether the server may have
  * seen the request. */
 static VpushHttpFailure
-classify_failure (CURL *easy, CURLcode result)
+classify_failure (Request *req, CURLcode result)
 {
   long sent = 0;
 
@@ -232,7 +232,12 @@ classify_failure (CURL *easy, CURLcode result)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-      curl_easy_getinfo (easy, CURLINFO_REQUEST_SIZE, &sent);
+      /* prereq_cb runs once the connection is up, proxy tunnel and TLS included: a proxy
+       * that refused the tunnel (CURLE_RECV_ERROR) or broke it off passed nothing on,
+       * though its CONNECT counts in CURLINFO_REQUEST_SIZE */
+      if (req->attempts == 0)
+        return VPUSH_HTTP_FAILURE_NOT_SENT;
+      curl_easy_getinfo (req->easy, CURLINFO_REQUEST_SIZE, &sent);
       return sent > 0 ? VPUSH_HTTP_FAILURE_LOST : VPUSH_HTTP_FAILURE_NOT_SENT;
 
     default:
@@ -272,7 +277,7 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
     }
   if (result != CURLE_OK)
     {
-      req->failure = classify_failure (req->easy, result);
+      req->failure = classify_failure (req, result);
       g_task_return_error (task, vpush_http_transfer_error (self, req, result));
       return;
     }

@@ -549,6 +549,39 @@ test_proxy_from_environment (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (server_n_requests (fx->server), ==, 2);
 }
 
+/* A proxy that refuses the tunnel, or closes the connection while it is asked for one,
+ * passed nothing on: an enrollment's create-factor is sent again after that. */
+static void
+test_proxy_refuses_tunnel (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *proxy = server_url (fx->server, "");
+  g_autoptr (GBytes) body = g_bytes_new_static ("a=b", 3);
+
+  g_setenv ("https_proxy", proxy, TRUE);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GAsyncResult) result = NULL;
+      g_autoptr (VpushHttpResponse) response = NULL;
+
+      if (i == 0)
+        server_reply (fx->server, 403, NULL, "");
+      else
+        server_drop (fx->server);
+      vpush_http_request_async (fx->http, "POST", "https://verify.example.invalid/v2/Services",
+                                NULL, body, 5000, NULL, store_result, &result);
+      response = vpush_http_request_finish (fx->http, wait_for (&result), &error);
+      g_assert_null (response);
+      g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+      g_test_message ("%s", error->message);
+      g_assert_cmpuint (server_n_requests (fx->server), ==, i + 1);
+      g_assert_cmpstr (server_request (fx->server, i)->method, ==, "CONNECT");
+      g_assert_cmpint (vpush_http_request_get_failure (fx->http, result), ==,
+                       VPUSH_HTTP_FAILURE_NOT_SENT);
+    }
+  g_unsetenv ("https_proxy");
+}
+
 static gboolean
 stream_ignore_headers (guint status, const gchar *content_type, gpointer user_data)
 {
@@ -687,6 +720,7 @@ main (int argc, char **argv)
   ADD ("ca-file-unusable", test_ca_file_unusable);
   ADD ("send-once", test_send_once);
   ADD ("proxy-from-environment", test_proxy_from_environment);
+  ADD ("proxy-refuses-tunnel", test_proxy_refuses_tunnel);
 #undef ADD
 
   return g_test_run ();
