@@ -3,6 +3,7 @@
 #include <locale.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 #include <systemd/sd-daemon.h>
 
 #include "vpush-bouncer.h"
@@ -217,15 +218,17 @@ main (int argc, char **argv)
   g_ascii_strtoull ("0", NULL, 10);
   context = g_option_context_new ("- Twilio Verify Push factor for the desktop session");
   g_option_context_add_main_entries (context, options, NULL);
+  /* EX_USAGE and EX_CONFIG: no restart can fix them, and the unit does not try
+   * (RestartPreventExitStatus=) */
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       g_printerr ("vpushd: %s\n", error->message);
-      return EXIT_FAILURE;
+      return EX_USAGE;
     }
   if (argc > 1)
     {
       g_printerr ("vpushd: unexpected argument “%s”; see vpushd --help\n", argv[1]);
-      return EXIT_FAILURE;
+      return EX_USAGE;
     }
   if (version)
     {
@@ -241,14 +244,14 @@ main (int argc, char **argv)
   if (config == NULL)
     {
       g_printerr ("vpushd: %s\n", error->message);
-      return EXIT_FAILURE;
+      return EX_CONFIG;
     }
   vpush_log_ration_set_limit (config->audit_records_per_caller);
   bouncer = vpush_bouncer_new (policy_dir, &error);
   if (bouncer == NULL)
     {
       g_printerr ("vpushd: %s\n", error->message);
-      return EXIT_FAILURE;
+      return EX_CONFIG;
     }
   if (state_dir == NULL)
     state_dir = default_state_dir ();

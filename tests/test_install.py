@@ -146,6 +146,52 @@ def test_unit(tree):
                              ("vpushd.conf", "5")]
 
 
+def run_vpushd(tmp, *args):
+    """The built vpushd with args, no session bus to find: its exit status."""
+    runtime = os.path.join(tmp, "runtime")
+    os.makedirs(runtime, mode=0o700, exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "HOME": tmp, "XDG_RUNTIME_DIR": runtime,
+           "XDG_CONFIG_HOME": os.path.join(tmp, "config")}
+    r = subprocess.run([os.path.join(BUILD_DIR, "daemon", "vpushd"),
+                        "--state-dir", os.path.join(tmp, "state")] + list(args),
+                       env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=60)
+    return r.returncode
+
+
+def test_unit_does_not_restart_what_no_restart_fixes(tree, tmp_path):
+    """A wrong option, configuration or policy stops vpushd with a status of its own, which
+    the unit does not restart; anything else is restarted, but not without end."""
+    destdir, dirs = tree
+    tmp = str(tmp_path)
+    good = os.path.join(tmp, "good")
+    bad = os.path.join(tmp, "bad")
+    os.makedirs(good)
+    os.makedirs(bad)
+    with open(os.path.join(bad, "50-bad.conf"), "w") as f:
+        f.write("[Rule bad]\nActions=fly\n")
+    conf = os.path.join(tmp, "vpushd.conf")
+    with open(conf, "w") as f:
+        f.write("[Verify]\nBaseUrl=ftp://verify.example.invalid/v2/\n")
+
+    usage = run_vpushd(tmp, "--policy-dir", good, "--no-such-option")
+    config = run_vpushd(tmp, "--policy-dir", good, "--config", conf)
+    policy = run_vpushd(tmp, "--policy-dir", bad)
+    no_bus = run_vpushd(tmp, "--policy-dir", good)
+    assert (usage, config, policy, no_bus) == (64, 78, 78, 1)
+
+    unit = read_ini(destdir + os.path.join(dirs["unitdir"], "vpushd.service"))
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure"
+    assert sorted(int(s) for s in service["RestartPreventExitStatus"].split()) == [64, 78]
+    # systemd's default start limit, 5 starts in 10 s, is never reached with a restart
+    # every 5 s: a vpushd that fails at each start would be started again for ever
+    restart = int(re.fullmatch(r"(\d+)s", service["RestartSec"]).group(1))
+    interval = int(re.fullmatch(r"(\d+)s", unit["Unit"]["StartLimitIntervalSec"]).group(1))
+    burst = int(unit["Unit"]["StartLimitBurst"])
+    assert burst >= 1 and burst * restart < interval
+
+
 def test_activation_file(tree):
     destdir, dirs = tree
     section = read_ini(destdir + os.path.join(dirs["servicedir"],

@@ -1052,7 +1052,7 @@ def test_broken_policy_is_a_startup_error(session, text, message):
     r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir],
                        env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=30)
-    assert r.returncode == 1
+    assert r.returncode == 78  # EX_CONFIG: the unit does not restart it
     assert ("%s: %s" % (os.path.join(policy_dir, "shop.conf"), message)) in r.stderr, r.stderr
 
 
@@ -1062,7 +1062,7 @@ def test_missing_policy_dir_is_a_startup_error(session):
     missing = session.path("no-such-policy-dir")
     r = subprocess.run([vt.vpushd_path(), "--policy-dir", missing], env=session.env,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1
+    assert r.returncode == 78
     assert "vpushd: --policy-dir %s: no such directory" % missing in r.stderr, r.stderr
 
 
