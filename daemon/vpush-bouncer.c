@@ -8,7 +8,9 @@
 #define RELOAD_DELAY_MS 200
 /* the caller's identity, looked up once per method call */
 #define CALLER_DATA_KEY "vpush-caller"
-#define BUILTIN_RULE    "built-in: any process of the user"
+/* on the monitor of a missing policy directory's parent: the path it waits for */
+#define AWAITED_DATA_KEY "vpush-awaited"
+#define BUILTIN_RULE     "built-in: any process of the user"
 
 struct _VpushBouncer
 {
@@ -24,18 +26,24 @@ struct _VpushBouncer
 G_DEFINE_TYPE (VpushBouncer, vpush_bouncer, G_TYPE_OBJECT)
 
 static void
+cancel_monitors (VpushBouncer *self, GPtrArray *monitors)
+{
+  for (guint i = 0; i < monitors->len; i++)
+    {
+      GFileMonitor *monitor = g_ptr_array_index (monitors, i);
+
+      g_signal_handlers_disconnect_by_data (monitor, self);
+      g_file_monitor_cancel (monitor);
+    }
+}
+
+static void
 vpush_bouncer_finalize (GObject *object)
 {
   VpushBouncer *self = VPUSH_BOUNCER (object);
 
   g_clear_handle_id (&self->reload_id, g_source_remove);
-  for (guint i = 0; i < self->monitors->len; i++)
-    {
-      GFileMonitor *monitor = g_ptr_array_index (self->monitors, i);
-
-      g_signal_handlers_disconnect_by_data (monitor, self);
-      g_file_monitor_cancel (monitor);
-    }
+  cancel_monitors (self, self->monitors);
   g_ptr_array_unref (self->monitors);
   g_clear_object (&self->session);
   g_clear_object (&self->policy);
@@ -64,23 +72,11 @@ log_policy (VpushBouncer *self, const gchar *what)
   g_message ("policy %s: %u rule%s from %s", what, n, n == 1 ? "" : "s", sources);
 }
 
-static void
-reload (VpushBouncer *self, const gchar *why)
-{
-  g_autoptr (VpushPolicy) policy = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree gchar *what = NULL;
-
-  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
-  if (policy == NULL)
-    {
-      g_warning ("policy not reloaded%s, the previous one stays in force: %s", why, error->message);
-      return;
-    }
-  g_set_object (&self->policy, policy);
-  what = g_strconcat ("reloaded", why, NULL);
-  log_policy (self, what);
-}
+static void reload (VpushBouncer *self, const gchar *why);
+static void on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other,
+                            GFileMonitorEvent event, VpushBouncer *self);
+static void on_parent_changed (GFileMonitor *monitor, GFile *file, GFile *other,
+                               GFileMonitorEvent event, VpushBouncer *self);
 
 static gboolean
 reload_cb (gpointer user_data)
@@ -90,6 +86,110 @@ reload_cb (gpointer user_data)
   self->reload_id = 0;
   reload (self, "");
   return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_reload (VpushBouncer *self)
+{
+  if (self->reload_id == 0)
+    self->reload_id = g_timeout_add (RELOAD_DELAY_MS, reload_cb, self);
+}
+
+static GFileMonitor *
+monitor_dir (const gchar *path, GError **error)
+{
+  g_autoptr (GFile) dir = g_file_new_for_path (path);
+
+  return g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
+}
+
+/* A monitor of a missing directory notices it only seconds after it is made (GLib looks
+ * for missing files every 4 s): the nearest directory that exists on its path is watched
+ * instead, for the next one down. Once that appears, the watches are set up again. */
+static void
+watch_parent (VpushBouncer *self, const gchar *path)
+{
+  g_autofree gchar *child = g_strdup (path);
+  g_autofree gchar *parent = g_path_get_dirname (child);
+  g_autoptr (GError) error = NULL;
+  GFileMonitor *monitor;
+
+  while (!g_file_test (parent, G_FILE_TEST_IS_DIR))
+    {
+      gchar *up = g_path_get_dirname (parent);
+
+      if (g_strcmp0 (up, parent) == 0)
+        {
+          g_free (up);
+          return;
+        }
+      g_free (child);
+      child = g_steal_pointer (&parent);
+      parent = up;
+    }
+  monitor = monitor_dir (parent, &error);
+  if (monitor == NULL)
+    {
+      g_debug ("%s: not watched for %s: %s", parent, child, error->message);
+      return;
+    }
+  g_object_set_data_full (G_OBJECT (monitor), AWAITED_DATA_KEY, g_strdup (child), g_free);
+  g_signal_connect (monitor, "changed", G_CALLBACK (on_parent_changed), self);
+  g_ptr_array_add (self->monitors, monitor);
+  /* made while the monitor was set up (a file in the way is only waited on) */
+  if (g_file_test (child, G_FILE_TEST_IS_DIR))
+    schedule_reload (self);
+}
+
+/* Watches the policy directories again: one that was missing may exist now, one that
+ * existed may be gone. Done before each read, so that no change falls in between. */
+static void
+watch (VpushBouncer *self)
+{
+  g_autoptr (GPtrArray) old = g_steal_pointer (&self->monitors);
+
+  self->monitors = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; self->dirs[i] != NULL; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      GFileMonitor *monitor;
+
+      if (!g_file_test (self->dirs[i], G_FILE_TEST_IS_DIR))
+        {
+          watch_parent (self, self->dirs[i]);
+          continue;
+        }
+      monitor = monitor_dir (self->dirs[i], &error);
+      if (monitor == NULL)
+        {
+          g_warning ("%s: policy changes there need a restart: %s", self->dirs[i], error->message);
+          continue;
+        }
+      g_signal_connect (monitor, "changed", G_CALLBACK (on_dir_changed), self);
+      g_ptr_array_add (self->monitors, monitor);
+    }
+  /* cancelled once the new ones are in place, so that a directory watched by both is
+   * never left unwatched */
+  cancel_monitors (self, old);
+}
+
+static void
+reload (VpushBouncer *self, const gchar *why)
+{
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *what = NULL;
+
+  watch (self);
+  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
+  if (policy == NULL)
+    {
+      g_warning ("policy not reloaded%s, the previous one stays in force: %s", why, error->message);
+      return;
+    }
+  g_set_object (&self->policy, policy);
+  what = g_strconcat ("reloaded", why, NULL);
+  log_policy (self, what);
 }
 
 void
@@ -106,18 +206,54 @@ static void
 on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
                 VpushBouncer *self)
 {
-  if (self->reload_id == 0)
-    self->reload_id = g_timeout_add (RELOAD_DELAY_MS, reload_cb, self);
+  schedule_reload (self);
+}
+
+static gboolean
+is_path (GFile *file, const gchar *path)
+{
+  g_autofree gchar *file_path = file != NULL ? g_file_get_path (file) : NULL;
+
+  return g_strcmp0 (file_path, path) == 0;
+}
+
+/* Only the next directory down to a missing policy directory matters: /etc sees many
+ * other changes. */
+static void
+on_parent_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
+                   VpushBouncer *self)
+{
+  const gchar *awaited = g_object_get_data (G_OBJECT (monitor), AWAITED_DATA_KEY);
+
+  if (is_path (file, awaited) || is_path (other, awaited))
+    schedule_reload (self);
+}
+
+VpushBouncer *
+vpush_bouncer_new_for_dirs (const gchar *const *dirs, gboolean require_root, GError **error)
+{
+  g_autoptr (VpushBouncer) self = g_object_new (VPUSH_TYPE_BOUNCER, NULL);
+
+  self->dirs = g_strdupv ((gchar **)dirs);
+  self->require_root = require_root;
+  /* watched first, so that a change while the policy is read is not missed */
+  watch (self);
+  self->policy
+      = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, error);
+  if (self->policy == NULL)
+    return NULL;
+  log_policy (self, "loaded");
+  self->session = vpush_session_new ();
+  return g_steal_pointer (&self);
 }
 
 VpushBouncer *
 vpush_bouncer_new (const gchar *policy_dir, GError **error)
 {
-  g_autoptr (VpushBouncer) self = g_object_new (VPUSH_TYPE_BOUNCER, NULL);
-  g_autoptr (GStrvBuilder) dirs = g_strv_builder_new ();
-
   if (policy_dir != NULL)
     {
+      const gchar *dirs[] = { policy_dir, NULL };
+
       /* the system directories may be missing; one named on the command line is a typo */
       if (!g_file_test (policy_dir, G_FILE_TEST_IS_DIR))
         {
@@ -125,42 +261,23 @@ vpush_bouncer_new (const gchar *policy_dir, GError **error)
                        "--policy-dir %s: no such directory", policy_dir);
           return NULL;
         }
-      g_strv_builder_add (dirs, policy_dir);
+      /* only root may widen who approves; --policy-dir is for tests */
+      return vpush_bouncer_new_for_dirs (dirs, FALSE, error);
     }
   else
     {
-      g_strv_builder_add (dirs, VPUSH_POLICY_SYSCONF_DIR);
-      g_strv_builder_add (dirs, VPUSH_POLICY_DATADIR);
+      const gchar *dirs[] = { VPUSH_POLICY_SYSCONF_DIR, VPUSH_POLICY_DATADIR, NULL };
+
+      return vpush_bouncer_new_for_dirs (dirs, TRUE, error);
     }
-  self->dirs = g_strv_builder_end (dirs);
-  /* only root may widen who approves; --policy-dir is for tests */
-  self->require_root = policy_dir == NULL;
+}
 
-  self->policy
-      = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, error);
-  if (self->policy == NULL)
-    return NULL;
-  log_policy (self, "loaded");
+VpushPolicy *
+vpush_bouncer_get_policy (VpushBouncer *self)
+{
+  g_return_val_if_fail (VPUSH_IS_BOUNCER (self), NULL);
 
-  for (guint i = 0; self->dirs[i] != NULL; i++)
-    {
-      g_autoptr (GFile) dir = g_file_new_for_path (self->dirs[i]);
-      g_autoptr (GError) local_error = NULL;
-      GFileMonitor *monitor;
-
-      monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, &local_error);
-      if (monitor == NULL)
-        {
-          g_warning ("%s: policy changes there need a restart: %s", self->dirs[i],
-                     local_error->message);
-          continue;
-        }
-      g_signal_connect (monitor, "changed", G_CALLBACK (on_dir_changed), self);
-      g_ptr_array_add (self->monitors, monitor);
-    }
-
-  self->session = vpush_session_new ();
-  return g_steal_pointer (&self);
+  return self->policy;
 }
 
 /* Access */

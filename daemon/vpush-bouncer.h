@@ -17,6 +17,12 @@ G_DECLARE_FINAL_TYPE (VpushBouncer, vpush_bouncer, VPUSH, BOUNCER, GObject)
  * root's; else policy_dir alone (tests). Fails when the policy is broken. A change in a
  * policy directory is loaded while running; a broken change leaves the old policy. */
 VpushBouncer *vpush_bouncer_new (const gchar *policy_dir, GError **error);
+/* The same over dirs, in that order; require_root as for the system directories. A
+ * directory missing now is read once it is made. */
+VpushBouncer *vpush_bouncer_new_for_dirs (const gchar *const *dirs, gboolean require_root,
+                                          GError **error);
+/* The policy in force: it changes on a reload. */
+VpushPolicy *vpush_bouncer_get_policy (VpushBouncer *self);
 
 /* Reads the policy again now (SIGHUP): for directories a monitor can't watch, such as on
  * some network file systems. A broken policy leaves the old one, as a change does. */

@@ -1,6 +1,9 @@
 #include <glib/gstdio.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "vpush-bouncer.h"
 #include "vpush-policy.h"
 
 #define SHOP_EXE "/usr/bin/shop-kiosk"
@@ -684,6 +687,106 @@ test_policy_dirs (void)
 }
 
 /* exe: of a symlink matches nothing, since /proc/PID/exe shows the file: said at load */
+/* Whether one of this process's inotify instances watches the inode of path. */
+static gboolean
+inotify_watches (const gchar *path)
+{
+  g_autoptr (GDir) fds = g_dir_open ("/proc/self/fd", 0, NULL);
+  const gchar *fd;
+  struct stat st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_nonnull (fds);
+  while ((fd = g_dir_read_name (fds)) != NULL)
+    {
+      g_autofree gchar *link = g_build_filename ("/proc/self/fd", fd, NULL);
+      g_autofree gchar *target = g_file_read_link (link, NULL);
+      g_autofree gchar *info_path = g_build_filename ("/proc/self/fdinfo", fd, NULL);
+      g_autofree gchar *info = NULL;
+      g_auto (GStrv) lines = NULL;
+
+      if (g_strcmp0 (target, "anon_inode:inotify") != 0
+          || !g_file_get_contents (info_path, &info, NULL, NULL))
+        continue;
+      lines = g_strsplit (info, "\n", -1);
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          unsigned long ino;
+
+          /* "inotify wd:1 ino:2a0e sdev:800001 mask:…", in hex */
+          if (sscanf (lines[i], "inotify wd:%*x ino:%lx", &ino) == 1 && ino == st.st_ino)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static gboolean
+wake_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the main loop until the bouncer's policy comes from a file whose path ends in
+ * suffix, or from the built-in one for NULL. */
+static void
+wait_for_policy_from (VpushBouncer *bouncer, const gchar *suffix)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  guint wake_id = g_timeout_add (50, wake_cb, NULL);
+
+  for (;;)
+    {
+      const gchar *const *sources = vpush_policy_get_sources (vpush_bouncer_get_policy (bouncer));
+
+      if (suffix == NULL ? g_str_has_prefix (sources[0], "built-in")
+                         : g_str_has_suffix (sources[0], suffix))
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_source_remove (wake_id);
+}
+
+/* README: a change to the policy applies at once, also when it makes the policy
+ * directory (or its parent: /etc/vpush) that did not exist when vpushd started. */
+static void
+test_policy_dir_made_later (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *vpush = g_build_filename (tmp, "vpush", NULL);
+  g_autofree gchar *dir = g_build_filename (vpush, "policy.d", NULL);
+  g_autofree gchar *file = g_build_filename (dir, "50-shop.conf", NULL);
+  const gchar *dirs[] = { dir, NULL };
+  g_autoptr (VpushBouncer) bouncer = NULL;
+
+  g_assert_no_error (error);
+  bouncer = vpush_bouncer_new_for_dirs (dirs, FALSE, &error);
+  g_assert_no_error (error);
+  wait_for_policy_from (bouncer, NULL);
+  /* GLib's monitor of a missing directory looks for it only every few seconds: the
+   * nearest directory there is is watched for it instead */
+  g_assert_true (inotify_watches (tmp));
+
+  g_assert_cmpint (g_mkdir (vpush, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  write_file (dir, "50-shop.conf", "[Rule shop]\nActions=list\nCallers=*\n", 0644);
+  wait_for_policy_from (bouncer, "/vpush/policy.d/50-shop.conf");
+
+  /* gone, and made again */
+  g_assert_cmpint (g_unlink (file), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+  wait_for_policy_from (bouncer, NULL);
+  g_assert_true (inotify_watches (vpush));
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  write_file (dir, "60-shop.conf", "[Rule shop]\nActions=list\nCallers=*\n", 0644);
+  wait_for_policy_from (bouncer, "/vpush/policy.d/60-shop.conf");
+
+  g_clear_object (&bouncer);
+  remove_tree (tmp);
+}
+
 static void
 test_policy_exe_symlink (void)
 {
@@ -810,6 +913,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/first-rule-wins", test_policy_first_rule_wins);
   g_test_add_func ("/policy/closest", test_policy_closest);
   g_test_add_func ("/policy/dirs", test_policy_dirs);
+  g_test_add_func ("/policy/dir-made-later", test_policy_dir_made_later);
   g_test_add_func ("/policy/exe-symlink", test_policy_exe_symlink);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
