@@ -104,6 +104,26 @@ def test_policy_example_loads(tmp_path, origin, text):
     assert str(policy / "example.conf") + ":" not in err, (origin, err)
 
 
+def test_skipped_policy_names_are_in_vpush_policy_5(tmp_path):
+    """Every name vpush-policy(5) says is skipped is: broken files of those names beside a
+    good one leave the policy of the good one; the page says a dot skips a name."""
+    text = " ".join(read("docs", "man", "vpush-policy.5.scd").split())
+    sentence = re.search(r"Only names that end in _\.conf_ and do not start with a dot are "
+                         r"read; the rest are skipped(.*?)\. ", text)
+    assert sentence, "vpush-policy(5) does not say which files are skipped"
+    names = re.findall(r"_([^_ ]+)_", sentence.group(1))
+    assert any(n.startswith(".") and n.endswith(".conf") for n in names), names
+    assert any(n.endswith("~") for n in names), names
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    good = policy / "50-good.conf"
+    good.write_text("[Rule good]\nActions=list\nCallers=*\n")
+    for name in names:
+        (policy / name).write_text("[Rule broken]\nActions=fly\n")
+    err = load(tmp_path, None, policy)
+    assert "policy loaded: 1 rule from %s\n" % good in err, (names, err)
+
+
 def daemon_sources():
     directory = os.path.join(SOURCE_DIR, "daemon")
     return {name: read("daemon", name) for name in sorted(os.listdir(directory))
