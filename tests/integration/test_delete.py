@@ -99,6 +99,25 @@ def test_waiting_call_ends_when_its_factor_is_deleted(daemon, client, emulator):
     assert call.took < 10
 
 
+def test_delete_while_a_poll_of_the_factor_goes_on(daemon, client, emulator):
+    """A factor deleted while its poll still waits for a GET that then succeeds: the poll
+    ends quietly, and vpushd goes on running."""
+    f = vt.enroll(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600, method="GET",
+                   when="after")
+    refresh = vt.PendingCall(client, "Refresh", None)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the challenge's GET held")
+    client.factor_delete(f.path)
+    emulator.clear_faults()
+    refresh.wait(timeout=30 * vt.SLOWDOWN)
+    assert refresh.error is None, refresh.error
+    assert daemon.running()
+    assert client.manager_property("State") == "ready"
+
+
 def _factor_calls(client, path):
     """Every Factor method and property read on path, with arguments it would accept."""
     return [("Delete", lambda: client.factor_delete(path)),
