@@ -103,9 +103,9 @@ refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_finish_final (ap, c, c->status);
       return;
     }
-  vpush_pending_put (pending, c);
-  /* the hidden details as fetched right before signing must still match */
-  if (!vpush_approval_matches (ap, c))
+  /* the hidden details as fetched right before signing must still match (and its
+   * factor still be there) */
+  if (!vpush_manager_put_pending (ap->manager, c) || !vpush_approval_matches (ap, c))
     {
       vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
                                                     "challenge %s no longer matches", c->sid));

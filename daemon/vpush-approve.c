@@ -339,7 +339,6 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (VpushApproval) ap = user_data;
   g_autoptr (VpushChallenge) c = NULL;
   GError *error = NULL;
-  VpushPending *pending = vpush_manager_get_pending (ap->manager);
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
   if (c == NULL)
@@ -359,7 +358,7 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   if (g_str_equal (c->status, "pending"))
     {
-      vpush_pending_put (pending, c);
+      vpush_manager_put_pending (ap->manager, c);
       vpush_approval_evaluate (ap);
       return;
     }

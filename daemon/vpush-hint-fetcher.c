@@ -222,8 +222,8 @@ hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     self->budget++;
   if (vpush_log_debug_enabled ())
     g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
-  vpush_pending_put (pending, c);
-  vpush_pending_emit_changed (pending);
+  if (vpush_manager_put_pending (self->manager, c))
+    vpush_pending_emit_changed (pending);
 }
 
 static void

@@ -476,6 +476,21 @@ vpush_manager_get_pending (VpushManager *self)
   return self->pending;
 }
 
+gboolean
+vpush_manager_put_pending (VpushManager *self, VpushChallenge *challenge)
+{
+  /* A GET that was under way when its factor was deleted, or one that brought another
+   * factor's challenge: a Challenge object must name a factor on the bus. */
+  if (vpush_manager_lookup_factor (self, challenge->factor_sid) == NULL)
+    {
+      g_debug ("challenge %s is of factor %s, which is not here: not kept", challenge->sid,
+               challenge->factor_sid);
+      return FALSE;
+    }
+  vpush_pending_put (self->pending, challenge);
+  return TRUE;
+}
+
 VpushPoller *
 vpush_manager_get_poller (VpushManager *self)
 {

@@ -331,7 +331,7 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       set_error (fp, error);
     }
   else if (g_str_equal (c->status, "pending"))
-    vpush_pending_put (vpush_manager_get_pending (fp->poller->manager), c);
+    vpush_manager_put_pending (fp->poller->manager, c);
   fp->outstanding--;
   maybe_done (fp);
   request_done (self);

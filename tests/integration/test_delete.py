@@ -118,6 +118,38 @@ def test_delete_while_a_poll_of_the_factor_goes_on(daemon, client, emulator):
     assert client.manager_property("State") == "ready"
 
 
+@pytest.mark.parametrize("by", ["poll", "challenge-sid"])
+def test_challenge_fetched_for_a_deleted_factor_is_not_exported(by, daemon, client, emulator):
+    """A challenge whose GET was under way when its factor was deleted is not put on the bus
+    once the GET comes back: no Challenge object names a factor that is gone."""
+    f = vt.enroll(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600, method="GET",
+                   when="after")
+    if by == "poll":
+        call = vt.PendingCall(client, "Refresh", None)
+    else:
+        call = vt.PendingCall(client, "ApproveChallenge",
+                              vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 20000}))
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the challenge's GET held")
+    client.signals.clear()
+    client.factor_delete(f.path)
+    emulator.clear_faults()
+    call.wait(timeout=30 * vt.SLOWDOWN)
+    if by == "challenge-sid":
+        assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+    # a Refresh ends once its poll is over; the Delete's own signals are in by then
+    vt.wait_until(lambda: any(m == "InterfacesRemoved" and a[0] == f.path
+                              for m, _, a in client.signals), 5 * vt.SLOWDOWN,
+                  what="InterfacesRemoved for the factor")
+    assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
+    assert not [a for m, _, a in client.signals
+                if m == "InterfacesAdded" and a[0] == vt.challenge_path(ch["sid"])]
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+
 def _factor_calls(client, path):
     """Every Factor method and property read on path, with arguments it would accept."""
     return [("Delete", lambda: client.factor_delete(path)),
