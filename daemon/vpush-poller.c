@@ -89,16 +89,15 @@ complete_tasks (GList *tasks, const GError *error)
   g_list_free (tasks);
 }
 
+/* A factor that is gone has nothing left to poll: the polls asked of it are done, not
+ * failed. A Refresh of every factor must not fail because another caller deleted one;
+ * an approval that named the factor finds it gone by itself. */
 static void
 factor_poll_free (FactorPoll *fp)
 {
-  GError *error
-      = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was removed", fp->sid);
-
   g_clear_handle_id (&fp->timer, g_source_remove);
-  complete_tasks (g_steal_pointer (&fp->current), error);
-  complete_tasks (g_steal_pointer (&fp->next), error);
-  g_error_free (error);
+  complete_tasks (g_steal_pointer (&fp->current), NULL);
+  complete_tasks (g_steal_pointer (&fp->next), NULL);
   g_clear_error (&fp->error);
   g_clear_pointer (&fp->key, vpush_key_box_unref);
   g_clear_pointer (&fp->listed, g_hash_table_unref);
@@ -272,7 +271,8 @@ poll_done (FactorPoll *fp)
   fp->running = FALSE;
   if (fp->removed)
     {
-      complete_tasks (tasks, error);
+      /* what the API answered of a factor deleted meanwhile (404, 401) is no failure */
+      complete_tasks (tasks, NULL);
       factor_poll_free (fp);
       return;
     }

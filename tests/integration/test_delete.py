@@ -118,6 +118,26 @@ def test_delete_while_a_poll_of_the_factor_goes_on(daemon, client, emulator):
     assert client.manager_property("State") == "ready"
 
 
+def test_refresh_is_not_failed_by_a_delete(daemon, client, emulator):
+    """Refresh polls every factor: one that another caller deletes meanwhile has nothing
+    left to poll, and what the API answers of it then (404, as its list was asked after
+    the delete) is no failure of the Refresh, running or queued behind the running poll."""
+    f = vt.enroll(client, emulator)
+    keep = vt.enroll(client, emulator)
+    emulator.fault(r"/Entities/%s/Challenges\Z" % f.identity, action="delay", seconds=600,
+                   method="GET")
+    running = vt.PendingCall(client, "Refresh", None)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the factor's challenge list held")
+    queued = vt.PendingCall(client, "Refresh", None)
+    client.factor_delete(f.path)
+    emulator.clear_faults()
+    for call in (running, queued):
+        call.wait(timeout=30 * vt.SLOWDOWN)
+        assert call.error is None, call.error
+    assert client.factor_paths() == [keep.path]
+
+
 @pytest.mark.parametrize("by", ["poll", "challenge-sid"])
 def test_challenge_fetched_for_a_deleted_factor_is_not_exported(by, daemon, client, emulator):
     """A challenge whose GET was under way when its factor was deleted is not put on the bus
