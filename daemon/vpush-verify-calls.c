@@ -482,8 +482,10 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   call->url
       = entity_url (self, factor->service_sid, factor->identity, "Challenges", challenge->sid);
   /* an answer is retried while the challenge can still take it, but no longer than any
-   * other call: the app is waiting on the bus for the reply */
-  left = challenge->expires_at - vpush_verify_now (self);
+   * other call: the app is waiting on the bus for the reply. By the API's clock as the
+   * challenge's fetch gave it, too: a machine clock that runs behind it without a 401 to
+   * correct it would let a retry go out after the challenge expired. */
+  left = challenge->expires_at - vpush_challenge_now (challenge, vpush_verify_now (self));
   left = MIN (MAX (left, 0) * G_USEC_PER_SEC, (gint64)self->retry_timeout_ms * 1000);
   call->deadline = g_get_monotonic_time () + left;
   call->expires_at = challenge->expires_at;

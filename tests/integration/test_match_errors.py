@@ -344,3 +344,29 @@ def test_no_answer_after_expiry_by_the_api_clock(factor, client, emulator, daemo
     assert emulator.answer_posts(ch["sid"]) == 0
     assert not [r for r in emulator.requests() if r["status"] == 401], \
         "a 401 corrected the clock: the skew was not exercised"
+
+
+def test_no_answer_retried_after_expiry_by_the_api_clock(factor, client, emulator, daemon):
+    """The answer's retries (the API answering 503) end with the challenge's expiry by the
+    API's Date it was fetched with too, not only by a machine clock that runs behind it:
+    no answer is sent for a challenge that expired."""
+    emulator.set_clock(300)
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": txid}, expiration=6)
+    expiry = vt.parse_rfc3339(ch["expiration_date"])
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    emulator.clear_requests()
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], status=503, retry_after=1, method="POST",
+                   count=1000)
+    try:
+        with pytest.raises(vt.DBusCallError):
+            client.approve({"transaction-id": txid}, timeout_ms=60000)
+    finally:
+        emulator.clear_faults()
+    posts = [r for r in emulator.requests()
+             if r["method"] == "POST" and r["path"].endswith("/Challenges/" + ch["sid"])]
+    assert posts, "no answer was sent at all"
+    late = [r["time"] for r in posts if r["time"] >= expiry]
+    assert not late, "answers sent %s s after the challenge expired" % [t - expiry for t in late]
