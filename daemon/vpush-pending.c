@@ -38,7 +38,7 @@ struct _VpushPending
   VpushPendingClock clock;
   gpointer clock_data;
   guint expire_id;
-  gint64 expire_due; /* server time the timer is for */
+  gint64 expire_due; /* the clock's time the timer is for */
 };
 
 G_DEFINE_TYPE (VpushPending, vpush_pending, G_TYPE_OBJECT)
@@ -360,6 +360,14 @@ emit_changes (VpushPending *self, VpushChallenge *old, VpushChallenge *new)
 
 static gboolean on_expire_timer (gpointer user_data);
 
+/* When challenge expires, in the clock's time: by the API's Date it was fetched with, if
+ * the clock runs behind that (vpush_challenge_now()), as ApproveChallenge judges it */
+static gint64
+expires_by_clock (VpushChallenge *challenge, gint64 now)
+{
+  return now + (challenge->expires_at - vpush_challenge_now (challenge, now));
+}
+
 /* One timer, for the earliest expiry among the pending challenges (a second at least:
  * one that expired while being answered is looked at again a second later); none while
  * nothing is pending, so an idle daemon is not woken for it. */
@@ -374,14 +382,23 @@ schedule_expiry (VpushPending *self)
   g_clear_handle_id (&self->expire_id, g_source_remove);
   if (self->clock == NULL || g_hash_table_size (self->entries) == 0)
     return;
+  now = self->clock (self->clock_data);
   g_hash_table_iter_init (&iter, self->entries);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
-    earliest = MIN (earliest, entry->challenge->expires_at);
-  now = self->clock (self->clock_data);
+    earliest = MIN (earliest, expires_by_clock (entry->challenge, now));
   self->expire_due = earliest;
   self->expire_id = g_timeout_add_seconds ((guint)CLAMP (earliest - now, 1, EXPIRE_CHECK_MAX_S),
                                            on_expire_timer, self);
   g_source_set_name_by_id (self->expire_id, "[vpush] challenge expiry");
+}
+
+/* Whether the timer must be set again for challenge */
+static gboolean
+expires_sooner (VpushPending *self, VpushChallenge *challenge)
+{
+  return self->expire_id == 0
+         || (self->clock != NULL
+             && expires_by_clock (challenge, self->clock (self->clock_data)) < self->expire_due);
 }
 
 static gboolean
@@ -424,7 +441,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
       entry->fetched_at = g_get_monotonic_time ();
       if (self->server != NULL)
         emit_changes (self, old, challenge);
-      if (self->expire_id == 0 || challenge->expires_at < self->expire_due)
+      if (expires_sooner (self, challenge))
         schedule_expiry (self);
       return;
     }
@@ -440,7 +457,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 
       vpush_object_manager_emit_added (self->server, path, challenge_interfaces (challenge));
     }
-  if (self->expire_id == 0 || challenge->expires_at < self->expire_due)
+  if (expires_sooner (self, challenge))
     schedule_expiry (self);
   if (vpush_log_debug_enabled ())
     g_debug ("challenge %s of factor %s is pending", challenge->sid, challenge->factor_sid);
@@ -572,7 +589,8 @@ vpush_pending_expire (VpushPending *self, gint64 now)
 
   g_hash_table_iter_init (&iter, self->entries);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
-    if (entry->challenge->expires_at <= now && !entry->answering)
+    if (entry->challenge->expires_at <= vpush_challenge_now (entry->challenge, now)
+        && !entry->answering)
       g_ptr_array_add (expired, g_strdup (entry->challenge->sid));
 
   for (guint i = 0; i < expired->len; i++)

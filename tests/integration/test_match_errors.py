@@ -346,6 +346,27 @@ def test_no_answer_after_expiry_by_the_api_clock(factor, client, emulator, daemo
         "a 401 corrected the clock: the skew was not exercised"
 
 
+def test_challenge_leaves_the_bus_at_expiry_by_the_api_clock(quiet_factor, client, emulator):
+    """A Challenge object goes once the challenge expired (dbus-api.md), by the API's Date
+    it was fetched with as ApproveChallenge judges it (Expired), also while the machine's
+    clock runs behind the API's by less than a JWT's lifetime, which nothing corrects, and
+    no poll comes to find it gone."""
+    emulator.set_clock(300)
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(quiet_factor.identity, quiet_factor.sid,
+                                   hidden={"transaction_id": txid}, expiration=4)
+    expiry = vt.parse_rfc3339(ch["expiration_date"])
+    client.refresh()
+    path = vt.challenge_path(ch["sid"])
+    assert path in client.challenge_paths()
+    vt.wait_until(lambda: emulator.now() >= expiry + 1, 30 * vt.SLOWDOWN,
+                  what="the challenge to expire", pump=False)
+    vt.wait_until(lambda: path not in client.challenge_paths(), 10 * vt.SLOWDOWN,
+                  what="the expired Challenge object to go")
+    _expect_error(vt.ERR_EXPIRED, client.approve, {"challenge-sid": ch["sid"], "timeout-ms": 0})
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+
 def test_no_answer_retried_after_expiry_by_the_api_clock(factor, client, emulator, daemon):
     """The answer's retries (the API answering 503) end with the challenge's expiry by the
     API's Date it was fetched with too, not only by a machine clock that runs behind it:
