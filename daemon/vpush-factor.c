@@ -554,6 +554,7 @@ list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_auto (GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
+  vpush_manager_remove_listing (list->call->factor->manager);
   if (page == NULL)
     {
       vpush_factor_call_fail (list->call, error);
@@ -578,6 +579,7 @@ list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   list->call->key = vpush_manager_load_key_finish (manager, result, &error);
   if (list->call->key == NULL)
     {
+      vpush_manager_remove_listing (manager);
       vpush_factor_call_fail (list->call, error);
       return;
     }
@@ -591,7 +593,17 @@ static void
 list_allowed (gpointer data)
 {
   ListCall *list = data;
+  VpushManager *manager = list->call->factor->manager;
 
+  if (!vpush_manager_add_listing (manager))
+    {
+      g_dbus_method_invocation_return_error (
+          list->call->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+          "%d ListChallenges calls are at the Verify API already; try again once they are done",
+          VPUSH_LISTING_MAX);
+      list_call_free (list);
+      return;
+    }
   vpush_manager_load_key_async (list->call->factor->manager, list->call->factor->record->sid, NULL,
                                 list_key_cb, list);
 }

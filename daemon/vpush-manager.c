@@ -36,6 +36,7 @@ struct _VpushManager
   GHashTable *factors;   /* sid → VpushFactor */
   GHashTable *key_cache; /* sid → VpushKeyBox */
   GHashTable *waiting;   /* caller's unique name → how many of its approvals wait */
+  guint listing;         /* ListChallenges calls at the Verify API */
 
   gboolean offline;          /* the last Verify API call could not reach it */
   GError *api_failure;       /* why the last Verify API request got no answer, NULL once one did */
@@ -712,4 +713,24 @@ vpush_manager_remove_waiting (VpushManager *self, const gchar *caller)
     g_hash_table_remove (self->waiting, caller);
   else
     g_hash_table_insert (self->waiting, g_strdup (caller), GUINT_TO_POINTER (n - 1));
+}
+
+gboolean
+vpush_manager_add_listing (VpushManager *self)
+{
+  g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);
+
+  if (self->listing >= VPUSH_LISTING_MAX)
+    return FALSE;
+  self->listing++;
+  return TRUE;
+}
+
+void
+vpush_manager_remove_listing (VpushManager *self)
+{
+  g_return_if_fail (VPUSH_IS_MANAGER (self));
+  g_return_if_fail (self->listing > 0);
+
+  self->listing--;
 }

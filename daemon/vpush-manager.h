@@ -104,6 +104,15 @@ const GError *vpush_manager_get_api_failure (VpushManager *self, const gchar **f
 gboolean vpush_manager_add_waiting (VpushManager *self, const gchar *caller);
 void vpush_manager_remove_waiting (VpushManager *self, const gchar *caller);
 
+/* ListChallenges calls at the Verify API at once, of all callers together: each holds a
+ * socket (and a file descriptor) until the API answers, and a caller in a loop could
+ * otherwise take every descriptor vpushd may have, so that no caller could even be
+ * identified (its pidfd) and every approval failed. */
+#define VPUSH_LISTING_MAX 16
+/* FALSE when VPUSH_LISTING_MAX are at the API already */
+gboolean vpush_manager_add_listing (VpushManager *self);
+void vpush_manager_remove_listing (VpushManager *self);
+
 /* Turns an internal error into the D-Bus reply the contract names. */
 void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);
 

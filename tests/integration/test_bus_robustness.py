@@ -579,6 +579,40 @@ def test_waiting_calls_per_caller_are_capped(daemon, client, emulator, session, 
     assert_healthy(daemon, client)
 
 
+def test_list_challenges_at_the_api_are_capped(daemon, client, emulator, factor):
+    """At most 16 ListChallenges calls are at the Verify API at once, of all callers: each
+    holds a socket until the API answers, and a caller in a loop would otherwise take
+    every file descriptor vpushd may have (then no caller can be identified and every
+    approval fails). One more is LimitsExceeded at once; approvals still go through, and
+    listing works again once the API has answered."""
+    cap, extra = 16, 24
+    flooded = vt.enroll(client, emulator)
+    emulator.fault(r"/Entities/%s/Challenges\Z" % flooded.identity, action="delay",
+                   seconds=600, method="GET", count=100000)
+    try:
+        calls = [vt.PendingCall(client, "ListChallenges", vt.asv({}), flooded.path,
+                                vt.FACTOR_IFACE)
+                 for _ in range(cap + extra)]
+        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
+                      what="the calls over the cap to end")
+        refused = [c.error for c in calls if c.done]
+        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
+                   for e in refused), refused
+        # the factor's own poll may be held too
+        assert emulator.faults_held() <= cap + 1
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": txid})
+        assert client.approve({"transaction-id": txid}) == ch["sid"]
+    finally:
+        emulator.clear_faults()
+    for c in calls:
+        c.wait(30 * vt.SLOWDOWN)
+    assert sum(c.error is None for c in calls) == cap
+    assert client.list_challenges(flooded.path) == ([], "")
+    assert_healthy(daemon, client)
+
+
 def test_client_leaves_right_after_calling(daemon, client, emulator, session, factor):
     """A caller sends an answer for an existing challenge and leaves at once: the challenge
     is answered at most once, and the next caller gets a consistent answer."""
