@@ -89,10 +89,18 @@ class Bus:
                                "--nopidfile"], env=env, stdin=subprocess.DEVNULL,
                               stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         self.env = dict(env, DBUS_SESSION_BUS_ADDRESS=self.address)
-        vt.wait_until(lambda: os.path.exists(d("bus")), 10, what="the bus socket", pump=False)
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = None
+
+        def connected():
+            # the socket is there a moment before dbus-daemon listens on it
+            try:
+                self.conn = Gio.DBusConnection.new_for_address_sync(
+                    self.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+                    | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+            except GLib.Error:
+                return False
+            return True
+        vt.wait_until(connected, 10, what="the bus", pump=False)
         # a desktop session has a Secret Service; this one is not activatable here
         self.keyring = vt._spawn(["gnome-keyring-daemon", "--foreground", "--unlock",
                                   "--components=secrets"], env=self.env, stdin=subprocess.PIPE,

@@ -200,9 +200,10 @@ def run_briefly(session, emulator, extra_args=(), env=None):
 
     def ready():
         with open(log) as f:
-            return "ready on the session bus" in f.read()
+            return "state: ready" in f.read()
     try:
-        # its own word, not the bus's: the name is owned before vpushd hears that it is
+        # its own word, not the bus's: the name is owned before vpushd hears that it is;
+        # "state: ready" comes after the keyring was found, which logs at debug level
         vt.wait_until(ready, 10 * vt.SLOWDOWN, what="vpushd to say it is ready")
     finally:
         assert vt._stop_process(proc) == 0
