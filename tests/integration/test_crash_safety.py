@@ -324,7 +324,8 @@ def test_killed_after_the_record(daemon, client, emulator, session):
     assert not emulator.state()["factors"][f.sid]["deleted"]
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert client.approve({"transaction-id": txid,
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
 
 
 def test_unowned_keys_deleted(daemon, client, emulator, session):
@@ -463,7 +464,8 @@ def test_killed_before_answer(factor, daemon, client, emulator):
     assert emulator.answer_posts(ch["sid"]) == 0
 
     restart(daemon)
-    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert client.approve({"challenge-sid": ch["sid"],
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
     assert emulator.answer_posts(ch["sid"]) == 1
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
 
@@ -532,7 +534,8 @@ def test_failed_delete_keeps_the_factor(factor, daemon, client, emulator, sessio
     daemon.restart()
     assert client.factor_paths() == [factor.path]
     ch = emulator.create_challenge(factor.identity, factor.sid)
-    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert client.approve({"challenge-sid": ch["sid"],
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
 
 
 @pytest.mark.parametrize("deleting", [True, False])

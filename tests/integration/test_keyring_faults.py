@@ -156,7 +156,7 @@ def refused_while_locked(client, emulator, session, txid, ch):
 
     session.unlock_keyring()
     client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
     vt.enroll(client, emulator)
 
 
@@ -201,7 +201,7 @@ def test_killed_and_restarted(factor, daemon, client, emulator, session):
     enroll_fails(client, emulator, NOT_RUNNING)
     # the key of the enrolled factor is in memory: approvals go on
     txid, ch = new_challenge(emulator, factor)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
 
     session.start_keyring(unlock=True)
     client.wait_state("ready", timeout=BOUND)
@@ -210,7 +210,7 @@ def test_killed_and_restarted(factor, daemon, client, emulator, session):
     assert len(session.keyring_items({"factor-sid": g.sid})) == 1
     assert our_keys(session, emulator) == keys + 1
     txid, ch = new_challenge(emulator, g)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
 
 
 def test_killed_and_restarted_locked(factor, daemon, client, emulator, session):
@@ -239,7 +239,7 @@ def test_killed_and_restarted_locked(factor, daemon, client, emulator, session):
 
     session.unlock_keyring()
     client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
 
 
 def test_hung(factor, daemon, client, emulator, session):
@@ -261,7 +261,7 @@ def test_hung(factor, daemon, client, emulator, session):
             assert took < TIMEOUT, "property reads took %.1f s while the keyring hangs" % took
             time.sleep(0.1)
         # and an approval with the key in memory goes through
-        assert client.approve({"transaction-id": txid}) == ch
+        assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
 
         vt.wait_until(lambda: pending.done, BOUND, what="EnrollFactor to fail")
         assert pending.error is not None, "enrolled while the keyring hangs: %r" % (pending.value,)
@@ -282,7 +282,7 @@ def test_hung(factor, daemon, client, emulator, session):
     client.wait_state("ready", timeout=BOUND)
     g = vt.enroll(client, emulator)
     txid, ch = new_challenge(emulator, g)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
     # the resumed daemon ran the store that had timed out; vpushd deleted that key again
     vt.wait_until(lambda: our_keys(session, emulator) == keys + 1, BOUND,
                   what="no key left of the enrollment that failed")
@@ -354,7 +354,7 @@ def test_hung_at_start(daemon, client, emulator, session):
     finally:
         resume_keyring(session)
     client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
 
 
 def test_calls_wait_while_starting(daemon, client, emulator, session):
@@ -370,7 +370,8 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
     try:
         slow.start(wait_states=("starting",), timeout=BOUND)
         assert client.factor_paths() == [f.path]
-        approval = vt.PendingCall(client, "ApproveChallenge", vt.asv({"transaction-id": txid}))
+        approval = vt.PendingCall(client, "ApproveChallenge", vt.asv(
+            {"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}))
         # the approval waits: nothing answered, nothing posted, still starting
         time.sleep(0.5)
         client.pump()
@@ -414,7 +415,7 @@ def test_activation_hung_at_start(daemon, client, emulator, session):
         assert emulator.answer_posts(ch) == 0
         session.start_keyring(unlock=True)
         client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
 
 
 def test_absent_at_start(daemon, client, emulator, session):
@@ -433,7 +434,7 @@ def test_absent_at_start(daemon, client, emulator, session):
 
         session.start_keyring(unlock=True)
         client.wait_state("ready", timeout=BOUND)
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
     vt.enroll(client, emulator)
 
 

@@ -131,7 +131,7 @@ def test_an_item_that_is_not_a_key_hides_none(daemon, client, emulator, session)
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(factor.identity, factor.sid,
                                    hidden={"transaction_id": txid})["sid"]
-    assert client.approve({"transaction-id": txid}) == ch
+    assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
     assert emulator.fetch_challenge(factor.identity, ch)["status"] == "approved"
 
 

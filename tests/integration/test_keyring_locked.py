@@ -48,7 +48,8 @@ def test_locked_then_unlocked(factor, daemon, client, emulator, session):
 
     session.unlock_keyring()
     client.wait_state("ready", timeout=10)
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert client.approve({"transaction-id": txid,
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
 
 
@@ -67,7 +68,8 @@ def test_locked_at_start(daemon, client, emulator, session):
 
     session.unlock_keyring()
     client.wait_state("ready", timeout=10)
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert client.approve({"transaction-id": txid,
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
     assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
 
 

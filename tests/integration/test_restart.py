@@ -17,7 +17,8 @@ def test_restart_keeps_factors_and_approves(daemon, client, emulator):
         assert client.factor_props(path) == props
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(b.identity, b.sid, hidden={"transaction_id": txid})
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert client.approve({"transaction-id": txid,
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
     assert emulator.fetch_challenge(b.identity, ch["sid"])["status"] == "approved"
 
 
@@ -40,7 +41,8 @@ def test_restart_with_keyring_restarted(daemon, client, emulator, session):
     daemon.start()
     txid = vt.new_transaction_id()
     ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert client.approve({"transaction-id": txid,
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
 
 
 def test_second_instance_says_the_name_is_taken(daemon, client, session):

@@ -47,6 +47,7 @@ __all__ = [
     # this module
     "HERE", "SOURCE_DIR", "BUILD_DIR", "EMULATOR", "UNIT_IN", "PYTHON", "VALGRIND", "WRAPPER",
     "VALGRIND_ERROR_RC", "SLOWDOWN", "SECRETS_NAME", "SECRETS_PATH", "SECRET_SCHEMA",
+    "APPROVE_TIMEOUT_MS",
     "KEYRING_PASSWORD", "RFC3339_RE", "SID_RE", "unique_identity", "new_transaction_id", "Session",
     "HttpResult", "rfc3339", "parse_rfc3339", "Emulator", "DEFAULT_CONFIG", "POLICY_DIR",
     "vpushd_path", "vpushd_supports", "tool_wrapper", "VALGRIND_REPORT_RE", "SANITIZER_REPORT_RE",
@@ -79,6 +80,10 @@ WRAPPER = shlex.split(os.environ.get("VPUSH_WRAPPER", ""))
 VALGRIND_ERROR_RC = 99
 # vpushd starts and stops about ten times slower under valgrind
 SLOWDOWN = 8.0 if VALGRIND else 1.0
+# timeout-ms of an approval a test expects to succeed (it returns as soon as it does): the
+# daemon's default of 3000 ms is too short under valgrind when the keyring comes back and
+# vpushd has other keyring work queued before it (crash recovery of earlier tests' keys)
+APPROVE_TIMEOUT_MS = int(min(20000, 3000 * SLOWDOWN))
 
 SECRETS_NAME = "org.freedesktop.secrets"
 SECRETS_PATH = "/org/freedesktop/secrets"
