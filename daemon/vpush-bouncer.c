@@ -4,8 +4,13 @@
 #include "vpush-names.h"
 #include "vpush-session.h"
 
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
 /* coalesces the burst of events one edit of a policy directory makes */
 #define RELOAD_DELAY_MS 200
+/* a file being written is read once it is closed, or after this long if it stays open */
+#define WRITING_MAX_MS 2000
 /* the caller's identity, looked up once per method call */
 #define CALLER_DATA_KEY "vpush-caller"
 /* on the monitor of a missing policy directory's parent: the path it waits for */
@@ -21,6 +26,8 @@ struct _VpushBouncer
   VpushSession *session;
   GPtrArray *monitors;
   guint reload_id;
+  GHashTable *writing; /* paths of policy files created or changed and not yet closed */
+  guint writing_id;
 };
 
 G_DEFINE_TYPE (VpushBouncer, vpush_bouncer, G_TYPE_OBJECT)
@@ -43,6 +50,8 @@ vpush_bouncer_finalize (GObject *object)
   VpushBouncer *self = VPUSH_BOUNCER (object);
 
   g_clear_handle_id (&self->reload_id, g_source_remove);
+  g_clear_handle_id (&self->writing_id, g_source_remove);
+  g_hash_table_unref (self->writing);
   cancel_monitors (self, self->monitors);
   g_ptr_array_unref (self->monitors);
   g_clear_object (&self->session);
@@ -61,6 +70,7 @@ static void
 vpush_bouncer_init (VpushBouncer *self)
 {
   self->monitors = g_ptr_array_new_with_free_func (g_object_unref);
+  self->writing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -84,7 +94,9 @@ reload_cb (gpointer user_data)
   VpushBouncer *self = user_data;
 
   self->reload_id = 0;
-  reload (self, "");
+  /* a file still being written: read when it is closed */
+  if (g_hash_table_size (self->writing) == 0)
+    reload (self, "");
   return G_SOURCE_REMOVE;
 }
 
@@ -93,6 +105,17 @@ schedule_reload (VpushBouncer *self)
 {
   if (self->reload_id == 0)
     self->reload_id = g_timeout_add (RELOAD_DELAY_MS, reload_cb, self);
+}
+
+static gboolean
+writing_cb (gpointer user_data)
+{
+  VpushBouncer *self = user_data;
+
+  self->writing_id = 0;
+  g_hash_table_remove_all (self->writing);
+  schedule_reload (self);
+  return G_SOURCE_REMOVE;
 }
 
 static GFileMonitor *
@@ -202,10 +225,56 @@ vpush_bouncer_reload (VpushBouncer *self)
   reload (self, " on SIGHUP");
 }
 
+static gboolean
+is_regular_file (const gchar *path)
+{
+  struct stat st;
+
+  return path != NULL && g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
+}
+
+/* A file read while it is being written would be half a rule: one whose Factors= or
+ * MaxChallengeAgeSeconds= line is not there yet grants more than the whole one. A file
+ * created or changed is read once it is closed (CHANGES_DONE_HINT) or gone; one moved
+ * into place is whole. */
 static void
 on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
                 VpushBouncer *self)
 {
+  g_autofree gchar *path = file != NULL ? g_file_get_path (file) : NULL;
+  g_autofree gchar *other_path = other != NULL ? g_file_get_path (other) : NULL;
+
+  switch (event)
+    {
+    case G_FILE_MONITOR_EVENT_CREATED:
+    case G_FILE_MONITOR_EVENT_CHANGED:
+      /* a directory, a link or a fifo made there is never closed after a write */
+      if (is_regular_file (path))
+        g_hash_table_add (self->writing, g_steal_pointer (&path));
+      break;
+    case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
+    case G_FILE_MONITOR_EVENT_DELETED:
+    case G_FILE_MONITOR_EVENT_MOVED_OUT:
+      if (path != NULL)
+        g_hash_table_remove (self->writing, path);
+      break;
+    case G_FILE_MONITOR_EVENT_RENAMED:
+      if (path != NULL)
+        g_hash_table_remove (self->writing, path);
+      if (other_path != NULL)
+        g_hash_table_remove (self->writing, other_path);
+      break;
+    default:
+      break;
+    }
+
+  if (g_hash_table_size (self->writing) > 0)
+    {
+      if (self->writing_id == 0)
+        self->writing_id = g_timeout_add (WRITING_MAX_MS, writing_cb, self);
+      return;
+    }
+  g_clear_handle_id (&self->writing_id, g_source_remove);
   schedule_reload (self);
 }
 

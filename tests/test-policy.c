@@ -787,6 +787,48 @@ test_policy_dir_made_later (void)
   remove_tree (tmp);
 }
 
+/* A policy file is read once its writer closed it: half of it could be a rule that
+ * grants more than the whole (no Factors= line yet: every factor). */
+static void
+test_policy_read_when_closed (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *path = g_build_filename (dir, "50-shop.conf", NULL);
+  const gchar *dirs[] = { dir, NULL };
+  g_autoptr (VpushBouncer) bouncer = NULL;
+  const gchar *head = "[Rule shop]\nActions=approve\nCallers=*\n";
+  gint64 until;
+  guint wake_id;
+  FILE *f;
+
+  g_assert_no_error (error);
+  bouncer = vpush_bouncer_new_for_dirs (dirs, FALSE, &error);
+  g_assert_no_error (error);
+  wait_for_policy_from (bouncer, NULL);
+
+  f = fopen (path, "w");
+  g_assert_nonnull (f);
+  g_assert_cmpint (fputs (head, f), >=, 0);
+  g_assert_cmpint (fflush (f), ==, 0);
+  /* past the reload delay, short of the longest wait for a file left open */
+  until = g_get_monotonic_time () + G_USEC_PER_SEC;
+  wake_id = g_timeout_add (50, wake_cb, NULL);
+  while (g_get_monotonic_time () < until)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (wake_id);
+  g_assert_true (g_str_has_prefix (vpush_policy_get_sources (vpush_bouncer_get_policy (bouncer))[0],
+                                   "built-in"));
+
+  g_assert_cmpint (fputs ("Factors=YF00000000000000000000000000000001\n", f), >=, 0);
+  g_assert_cmpint (fclose (f), ==, 0);
+  wait_for_policy_from (bouncer, "/50-shop.conf");
+  g_assert_cmpuint (vpush_policy_get_n_rules (vpush_bouncer_get_policy (bouncer)), ==, 1);
+
+  g_clear_object (&bouncer);
+  remove_tree (dir);
+}
+
 static void
 test_policy_exe_symlink (void)
 {
@@ -914,6 +956,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/closest", test_policy_closest);
   g_test_add_func ("/policy/dirs", test_policy_dirs);
   g_test_add_func ("/policy/dir-made-later", test_policy_dir_made_later);
+  g_test_add_func ("/policy/read-when-closed", test_policy_read_when_closed);
   g_test_add_func ("/policy/exe-symlink", test_policy_exe_symlink);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
