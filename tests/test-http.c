@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <curl/curl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <netdb.h>
@@ -400,7 +401,14 @@ test_dns_timeout (Fixture *fx, gconstpointer user_data)
   g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (VpushHttpResponse) response = NULL;
   gboolean lookup_returned;
+  const curl_version_info_data *curl = curl_version_info (CURLVERSION_NOW);
 
+  /* the lookup this test holds is getaddrinfo() on libcurl's resolver thread */
+  if (!(curl->features & CURL_VERSION_ASYNCHDNS) || curl->ares != NULL)
+    {
+      g_test_skip ("libcurl does not resolve names with getaddrinfo() on a thread");
+      return;
+    }
   vpush_http_request_async (fx->http, "GET", "https://" HANGING_HOST "/v2/", NULL, NULL, 300, NULL,
                             store_result, &result);
   response = vpush_http_request_finish (fx->http, wait_for (&result), &error);
