@@ -114,7 +114,10 @@ writing_cb (gpointer user_data)
 
   self->writing_id = 0;
   g_hash_table_remove_all (self->writing);
-  schedule_reload (self);
+  /* read now: waiting for a quiet moment again could wait for ever in a directory where
+   * something is always being written */
+  g_clear_handle_id (&self->reload_id, g_source_remove);
+  reload (self, "");
   return G_SOURCE_REMOVE;
 }
 

@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -829,6 +830,68 @@ test_policy_read_when_closed (void)
   remove_tree (dir);
 }
 
+typedef struct
+{
+  const gchar *dir;
+  GArray *fds;
+} Busy;
+
+/* one more file made and left open, as by a writer that is not done */
+static gboolean
+busy_cb (gpointer user_data)
+{
+  Busy *busy = user_data;
+  g_autofree gchar *name = g_strdup_printf ("60-log-%u.conf", busy->fds->len);
+  g_autofree gchar *path = g_build_filename (busy->dir, name, NULL);
+  gint fd = g_open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_array_append_val (busy->fds, fd);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A change applies while other files there are still being written: those are waited
+ * for at most 2 s, not until the directory is quiet, which it may never be. */
+static void
+test_policy_read_while_busy (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *path = g_build_filename (dir, "50-shop.conf", NULL);
+  const gchar *dirs[] = { dir, NULL };
+  g_autoptr (VpushBouncer) bouncer = NULL;
+  g_autoptr (GArray) fds = g_array_new (FALSE, FALSE, sizeof (gint));
+  Busy busy = { dir, fds };
+  const gchar *rule = "[Rule shop]\nActions=approve\nCallers=*\n"
+                      "Factors=YF00000000000000000000000000000001\n";
+  guint busy_id;
+
+  g_assert_no_error (error);
+  bouncer = vpush_bouncer_new_for_dirs (dirs, FALSE, &error);
+  g_assert_no_error (error);
+  wait_for_policy_from (bouncer, NULL);
+
+  busy_id = g_timeout_add (30, busy_cb, &busy);
+  while (fds->len < 10)
+    g_main_context_iteration (NULL, TRUE);
+  /* whole at once: written aside and renamed into place */
+  g_assert_true (g_file_set_contents (path, rule, -1, &error));
+  g_assert_no_error (error);
+  /* far more files than the 2 s allow for, each one started while the rest are open */
+  while (fds->len < 400
+         && !g_str_has_suffix (vpush_policy_get_sources (vpush_bouncer_get_policy (bouncer))[0],
+                               "/50-shop.conf"))
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (g_str_has_suffix (vpush_policy_get_sources (vpush_bouncer_get_policy (bouncer))[0],
+                                   "/50-shop.conf"));
+  g_source_remove (busy_id);
+
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, gint, i));
+  g_clear_object (&bouncer);
+  remove_tree (dir);
+}
+
 static void
 test_policy_exe_symlink (void)
 {
@@ -957,6 +1020,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/dirs", test_policy_dirs);
   g_test_add_func ("/policy/dir-made-later", test_policy_dir_made_later);
   g_test_add_func ("/policy/read-when-closed", test_policy_read_when_closed);
+  g_test_add_func ("/policy/read-while-busy", test_policy_read_while_busy);
   g_test_add_func ("/policy/exe-symlink", test_policy_exe_symlink);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
