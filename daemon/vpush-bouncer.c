@@ -236,6 +236,14 @@ is_regular_file (const gchar *path)
   return path != NULL && g_lstat (path, &st) == 0 && S_ISREG (st.st_mode);
 }
 
+static gboolean
+is_policy_file (GFile *file)
+{
+  g_autofree gchar *name = g_file_get_basename (file);
+
+  return name != NULL && vpush_policy_is_file_name (name);
+}
+
 /* A file read while it is being written would be half a rule: one whose Factors= or
  * MaxChallengeAgeSeconds= line is not there yet grants more than the whole one. A file
  * created or changed is read once it is closed (CHANGES_DONE_HINT) or gone; one moved
@@ -251,8 +259,9 @@ on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEv
     {
     case G_FILE_MONITOR_EVENT_CREATED:
     case G_FILE_MONITOR_EVENT_CHANGED:
-      /* a directory, a link or a fifo made there is never closed after a write */
-      if (is_regular_file (path))
+      /* a directory, a link or a fifo made there is never closed after a write, and a
+       * file vpushd does not read (an editor's swap file) holds nothing back */
+      if (file != NULL && is_regular_file (path) && is_policy_file (file))
         g_hash_table_add (self->writing, g_steal_pointer (&path));
       break;
     case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:

@@ -14,6 +14,12 @@
 #define BUILTIN_ORIGIN   "built-in default policy"
 
 /* Adds dir's *.conf names not seen yet; a missing directory has none. */
+gboolean
+vpush_policy_is_file_name (const gchar *name)
+{
+  return name[0] != '.' && g_str_has_suffix (name, ".conf");
+}
+
 static gboolean
 scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **error)
 {
@@ -42,8 +48,7 @@ scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **e
     return FALSE;
   while ((name = g_dir_read_name (listing)) != NULL)
     {
-      if (name[0] != '.' && g_str_has_suffix (name, ".conf")
-          && !g_hash_table_contains (paths, name))
+      if (vpush_policy_is_file_name (name) && !g_hash_table_contains (paths, name))
         g_hash_table_insert (paths, g_strdup (name), g_build_filename (dir, name, NULL));
     }
   return TRUE;

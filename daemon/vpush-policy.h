@@ -70,6 +70,9 @@ VpushPolicy *vpush_policy_load_dirs (const gchar *const *dirs, gboolean require_
                                      GError **error);
 
 guint vpush_policy_get_n_rules (VpushPolicy *self);
+/* Whether a file of that name in a policy directory is read: "*.conf", not hidden */
+gboolean vpush_policy_is_file_name (const gchar *name);
+
 /* The files the rules came from, in order, for the log */
 const gchar *const *vpush_policy_get_sources (VpushPolicy *self);
 
