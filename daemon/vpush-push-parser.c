@@ -205,14 +205,19 @@ sse_reset_event (VpushPushParser *self)
   self->event_too_long = FALSE;
 }
 
-/* ntfy's own SSE endpoint writes no id: lines; its message objects carry the id. */
+/* ntfy's own SSE endpoint writes no id: lines; its objects carry the id. As on the JSON
+ * stream, every event but open and keepalive (poll_request too) is one ntfy keeps. */
 static void
 sse_take_ntfy_id (VpushPushParser *self)
 {
   g_autoptr (JsonObject) object = parse_object (self->data->str, self->data->len, NULL);
+  const gchar *event;
   const gchar *id;
 
-  if (object == NULL || g_strcmp0 (get_string (object, "event"), "message") != 0)
+  if (object == NULL)
+    return;
+  event = get_string (object, "event");
+  if (event == NULL || kind_of (event) != VPUSH_PUSH_EVENT_MESSAGE)
     return;
   id = get_string (object, "id");
   if (id != NULL)

@@ -223,10 +223,27 @@ test_sse_ntfy_ids (void)
       = "event: open\ndata: {\"id\":\"o1\",\"event\":\"open\"}\n\n"
         "data: {\"id\":\"m1\",\"event\":\"message\",\"message\":\"hi\"}\n\n"
         "event: keepalive\ndata: {\"id\":\"k1\",\"event\":\"keepalive\"}\n\n";
+  /* a poll_request is kept by ntfy as a message is: its id resumes, as on the JSON stream */
+  static const gchar poll_input[]
+      = "data: {\"id\":\"m1\",\"event\":\"message\",\"message\":\"hi\"}\n\n"
+        "event: poll_request\ndata: {\"id\":\"p1\",\"event\":\"poll_request\"}\n\n"
+        "event: keepalive\ndata: {\"id\":\"k2\",\"event\":\"keepalive\"}\n\n";
 
   events = parse (VPUSH_PUSH_FORMAT_SSE, input, sizeof input - 1, 0, &last_id, &since, NULL);
   g_assert_cmpuint (events->len, ==, 3);
   g_assert_cmpstr (last_id, ==, "m1");
+  g_assert_true (since);
+
+  g_clear_pointer (&events, g_ptr_array_unref);
+  g_clear_pointer (&last_id, g_free);
+  since = FALSE;
+  events
+      = parse (VPUSH_PUSH_FORMAT_SSE, poll_input, sizeof poll_input - 1, 0, &last_id, &since, NULL);
+  g_assert_cmpuint (events->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (events, 1), ==,
+                   "message type=poll_request id=p1 "
+                   "data={\"id\":\"p1\",\"event\":\"poll_request\"}");
+  g_assert_cmpstr (last_id, ==, "p1");
   g_assert_true (since);
 }
 
