@@ -6,6 +6,7 @@
 
 #include "vpush-durable.h"
 #include "vpush-enrollment.h"
+#include "vpush-http.h"
 #include "vpush-json.h"
 #include "vpush-keyfile.h"
 #include "vpush-time.h"
@@ -271,6 +272,18 @@ read_record (const gchar *path, const gchar *expected_sid, GError **error)
                    "holds factor “%s”, not the one its name says",
                    record->sid ? record->sid : "(null)");
       return NULL;
+    }
+  /* Enroll and Update take no other; a hand-edited one would fail and be retried for ever.
+   * The factor stays, as one with no push URL, and its topic (a secret) stays out of the log. */
+  if (record->push_url != NULL && *record->push_url != '\0')
+    {
+      g_autoptr (GError) url_error = NULL;
+
+      if (!vpush_http_check_url_unnamed (record->push_url, &url_error))
+        {
+          g_warning ("factor %s: ignoring its push URL: %s", record->sid, url_error->message);
+          g_clear_pointer (&record->push_url, g_free);
+        }
     }
   return g_steal_pointer (&record);
 }

@@ -52,8 +52,10 @@ vpush_http_url_redacted (const gchar *url)
   return g_strdup_printf ("%.*s…%s", (int)(start - url), url, at);
 }
 
-gboolean
-vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error)
+/* named: messages quote the URL (user and password left out); a URL whose path is a
+ * secret, as a push topic is, must not be, and its messages name the host at most */
+static gboolean
+check_url (const gchar *url, gboolean named, gboolean *out_loopback, GError **error)
 {
   g_autofree gchar *shown = NULL;
   g_autoptr (CURLU) u = curl_url ();
@@ -73,13 +75,20 @@ vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **er
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "out of memory parsing a URL");
       return FALSE;
     }
+  if (named)
+    {
+      g_autofree gchar *redacted = vpush_http_url_redacted (url);
+
+      shown = g_strdup_printf ("URL “%s”", redacted);
+    }
+  else
+    shown = g_strdup ("the URL");
 
   rc = curl_url_set (u, CURLUPART_URL, url, 0);
   if (rc != CURLUE_OK)
     {
-      shown = vpush_http_url_redacted (url);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” is not valid: %s",
-                   shown, curl_url_strerror (rc));
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s is not valid: %s", shown,
+                   curl_url_strerror (rc));
       return FALSE;
     }
   scheme = vpush_http_url_part (u, CURLUPART_SCHEME);
@@ -87,8 +96,7 @@ vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **er
   user = vpush_http_url_part (u, CURLUPART_USER);
   if (scheme == NULL || host == NULL || *host == '\0')
     {
-      shown = vpush_http_url_redacted (url);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "URL “%s” has no host", shown);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s has no host", shown);
       return FALSE;
     }
   /* credentials belong in headers, never in a URL that ends up in logs */
@@ -104,14 +112,13 @@ vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **er
   if (g_ascii_strcasecmp (scheme, "https") != 0 && g_ascii_strcasecmp (scheme, "http") != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "URL “%s”: scheme “%s” is not http or https", url, scheme);
+                   "%s: scheme “%s” is not http or https", shown, scheme);
       return FALSE;
     }
   if (g_ascii_strcasecmp (scheme, "http") == 0 && !loopback)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "URL “%s”: plain http:// is only allowed to a loopback host, not “%s”", url,
-                   host);
+                   "%s: plain http:// is only allowed to a loopback host, not “%s”", shown, host);
       return FALSE;
     }
 
@@ -121,7 +128,13 @@ vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **er
 }
 
 gboolean
-vpush_http_check_url (const gchar *url, GError **error)
+vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error)
+{
+  return check_url (url, TRUE, out_loopback, error);
+}
+
+static gboolean
+check_url_length (const gchar *url, GError **error)
 {
   /* a configured or caller's URL; curl would take up to 8 MB */
   if (url != NULL && strlen (url) > VPUSH_HTTP_URL_MAX)
@@ -130,5 +143,17 @@ vpush_http_check_url (const gchar *url, GError **error)
                    VPUSH_HTTP_URL_MAX);
       return FALSE;
     }
-  return vpush_http_check_url_full (url, NULL, error);
+  return TRUE;
+}
+
+gboolean
+vpush_http_check_url (const gchar *url, GError **error)
+{
+  return check_url_length (url, error) && check_url (url, TRUE, NULL, error);
+}
+
+gboolean
+vpush_http_check_url_unnamed (const gchar *url, GError **error)
+{
+  return check_url_length (url, error) && check_url (url, FALSE, NULL, error);
 }

@@ -32,6 +32,8 @@ void vpush_http_set_ca_file (VpushHttp *self, const gchar *ca_file);
 /* https:// anywhere, http:// only to a loopback host, at most VPUSH_HTTP_URL_MAX bytes;
  * anything else is an error. */
 gboolean vpush_http_check_url (const gchar *url, GError **error);
+/* The same check, its messages never quoting the URL: for one with a secret in its path */
+gboolean vpush_http_check_url_unnamed (const gchar *url, GError **error);
 /* The URL for a message: a user name and password in it replaced by "…" */
 gchar *vpush_http_url_redacted (const gchar *url);
 

@@ -331,6 +331,62 @@ test_store_corrupt_skipped (Fixture *fixture, gconstpointer data)
   }
 }
 
+/* A push URL that Enroll and Update would have refused (a hand-edited record) is dropped
+ * at load with one warning that names the factor and why, never the URL and its topic; the
+ * factor stays, polled only. Good ones are kept. */
+static void
+test_store_bad_push_url (Fixture *fixture, gconstpointer data)
+{
+  static const struct
+  {
+    const gchar *url;
+    const gchar *message; /* the whole warning; NULL: the URL is kept */
+  } cases[] = {
+    { "http://ntfy.example.com/secret-topic-1/json",
+      "factor " SID_A ": ignoring its push URL: the URL: plain http:// is only "
+      "allowed to a loopback host, not “ntfy.example.com”" },
+    { "https://me:pw@ntfy.example.com/secret-topic-2/json",
+      "factor " SID_A ": ignoring its push URL: the URL to “ntfy.example.com” "
+      "must not carry a user name or password" },
+    { "ftp://ntfy.example.com/secret-topic-3",
+      "factor " SID_A ": ignoring its push URL: the URL: scheme “ftp” is not "
+      "http or https" },
+    { "secret-topic-4", "factor " SID_A ": ignoring its push URL: the URL is not "
+                        "valid: *" },
+    { "https://ntfy.example.com/vpush-1/json", NULL },
+    { "http://127.0.0.1:8080/vpush-1/sse", NULL },
+  };
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (VpushFactorRecord) record = make_record (SID_A, "Kiosk");
+      g_autoptr (GPtrArray) records = NULL;
+      g_autoptr (GError) error = NULL;
+      const VpushFactorRecord *loaded;
+
+      g_free (record->push_url);
+      record->push_url = g_strdup (cases[i].url);
+      g_assert_true (store_save (store, record, &error));
+      g_assert_no_error (error);
+
+      /* an exact message: no part of the URL but its host */
+      if (cases[i].message != NULL)
+        g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, cases[i].message);
+      records = vpush_factor_store_load_all (store, &error);
+      g_test_assert_expected_messages ();
+      g_assert_no_error (error);
+      g_assert_cmpuint (records->len, ==, 1);
+      loaded = g_ptr_array_index (records, 0);
+      g_assert_cmpstr (loaded->sid, ==, SID_A);
+      g_assert_cmpstr (loaded->friendly_name, ==, "Kiosk");
+      if (cases[i].message != NULL)
+        g_assert_null (loaded->push_url);
+      else
+        g_assert_cmpstr (loaded->push_url, ==, cases[i].url);
+    }
+}
+
 static void
 test_store_bogus_names (Fixture *fixture, gconstpointer data)
 {
@@ -806,6 +862,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/write-failure", test_store_write_failure);
   ADD ("/factor-store/bad-sid", test_store_bad_sid);
   ADD ("/factor-store/corrupt-skipped", test_store_corrupt_skipped);
+  ADD ("/factor-store/bad-push-url", test_store_bad_push_url);
   ADD ("/factor-store/bogus-names", test_store_bogus_names);
   ADD ("/factor-store/clock-offset", test_store_clock_offset);
   ADD ("/factor-store/has-record", test_store_has_record);
