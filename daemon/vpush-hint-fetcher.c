@@ -120,7 +120,10 @@ poll_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     g_debug ("poll asked for by the push channel failed: %s", error->message);
   if (g_cancellable_is_cancelled (call->cancellable))
     return;
+  /* gone with its factor (vpush_hint_fetcher_remove_factor) */
   hp = g_hash_table_lookup (self->polls, call->factor_sid);
+  if (hp == NULL)
+    return;
   hp->running = FALSE;
   hp->ended = g_get_monotonic_time ();
   if (vpush_manager_lookup_factor (self->manager, call->factor_sid) == NULL)
@@ -142,6 +145,23 @@ vpush_hint_fetcher_poll (VpushHintFetcher *self, const gchar *factor_sid)
       g_hash_table_insert (self->polls, hp->factor_sid, hp);
     }
   poll_run (hp);
+}
+
+void
+vpush_hint_fetcher_remove_factor (VpushHintFetcher *self, const gchar *factor_sid)
+{
+  /* a poll still running ends as it would have, and finds no entry; a gap's timer goes */
+  g_hash_table_remove (self->polls, factor_sid);
+}
+
+gboolean
+vpush_hint_fetcher_has_poll (VpushHintFetcher *self, const gchar *factor_sid, gboolean *out_running)
+{
+  HintPoll *hp = g_hash_table_lookup (self->polls, factor_sid);
+
+  if (out_running != NULL)
+    *out_running = hp != NULL && hp->running;
+  return hp != NULL;
 }
 
 /* Whether a fetch may start now: the budget grows by one each FETCH_REFILL_US, up to

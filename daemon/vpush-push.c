@@ -697,7 +697,14 @@ vpush_push_remove_factor (VpushPush *self, const gchar *factor_sid)
   g_return_if_fail (VPUSH_IS_PUSH (self));
 
   leave_stream (self, factor_sid);
+  vpush_hint_fetcher_remove_factor (self->fetcher, factor_sid);
   update_state (self);
+}
+
+VpushHintFetcher *
+vpush_push_get_hint_fetcher (VpushPush *self)
+{
+  return self->fetcher;
 }
 
 gboolean

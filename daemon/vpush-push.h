@@ -4,6 +4,7 @@
  * the source of truth: push only makes challenges arrive sooner. */
 #pragma once
 
+#include "vpush-hint-fetcher.h"
 #include "vpush-http.h"
 #include "vpush-manager.h"
 
@@ -24,6 +25,8 @@ void vpush_push_start (VpushPush *self);
  * [Push] Url. */
 void vpush_push_update_factor (VpushPush *self, const gchar *factor_sid);
 void vpush_push_remove_factor (VpushPush *self, const gchar *factor_sid);
+/* The fetcher of what hints set off (for tests). */
+VpushHintFetcher *vpush_push_get_hint_fetcher (VpushPush *self);
 
 /* Whether the factor's stream is connected now (it then polls less often). */
 gboolean vpush_push_factor_connected (VpushPush *self, const gchar *factor_sid);
