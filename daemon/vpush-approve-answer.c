@@ -208,10 +208,15 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                       "challenge %s: the reply to the answer can't be read: ", ap->challenge->sid);
     }
 
+  /* a factor deleted meanwhile is why the API refused (404): the call says so */
+  factor = factor_or_finish (ap);
+  if (factor == NULL)
+    {
+      g_error_free (error);
+      return;
+    }
   /* the API refused: find out whether the challenge was answered or expired meanwhile */
-  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
-  if (factor == NULL
-      || (!ap->reply_unread && !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API)))
+  if (!ap->reply_unread && !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
     {
       vpush_approval_finish_error (ap, error);
       return;

@@ -170,6 +170,27 @@ def test_challenge_fetched_for_a_deleted_factor_is_not_exported(by, daemon, clie
     assert emulator.answer_posts(ch["sid"]) == 0
 
 
+def test_answer_held_while_its_factor_is_deleted_is_not_found(daemon, client, emulator):
+    """An approval whose answer POST the API gets only after its factor was deleted there
+    (and so refuses, 404) says the factor was deleted, NotFound, not Error.Api."""
+    f = vt.enroll(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600, method="POST",
+                   when="before")
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 20000}))
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the answer's POST held")
+        client.factor_delete(f.path)
+    finally:
+        emulator.clear_faults()
+    call.wait(timeout=30 * vt.SLOWDOWN)
+    assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+    assert "factor %s was deleted" % f.sid in call.error.message, call.error
+
+
 def _factor_calls(client, path):
     """Every Factor method and property read on path, with arguments it would accept."""
     return [("Delete", lambda: client.factor_delete(path)),
