@@ -105,7 +105,8 @@ poll_run (HintPoll *hp)
   call->poller = vpush_manager_get_poller (self->manager);
   call->cancellable = g_object_ref (self->cancellable);
   call->factor_sid = g_strdup (hp->factor_sid);
-  vpush_poller_poll_async (call->poller, hp->factor_sid, NULL, poll_done_cb, call);
+  /* no caller waits on it: it waits for a Retry-After the API gave the factor's polls */
+  vpush_poller_poll_soon_async (call->poller, hp->factor_sid, NULL, poll_done_cb, call);
 }
 
 static void

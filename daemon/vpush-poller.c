@@ -12,9 +12,9 @@
  * poll works when its list does: a single GET that fails costs that challenge only. */
 #define BACKOFF_DOUBLINGS_MAX 3
 #define BACKOFF_MAX_S         600
-/* The next scheduled poll comes no sooner than a Retry-After of the last poll asked for,
- * taken up to this (as a push reconnect's): a longer wait would leave challenges unseen
- * past their expiry. */
+/* The next scheduled poll, and one the push channel asks for, come no sooner than a
+ * Retry-After of the last poll asked for, taken up to this (as a push reconnect's): a
+ * longer wait would leave challenges unseen past their expiry. */
 #define RETRY_AFTER_MAX_S 300
 /* Requests of all polls together in flight at once; the rest wait their turn. A poll of
  * every factor (start, Refresh) would otherwise send a list per factor and a GET per new
@@ -34,6 +34,7 @@ typedef struct
   guint failures;   /* polls in a row the API failed or refused */
   GList *current;   /* GTasks completed when the running poll ends */
   GList *next;      /* GTasks waiting for the next poll */
+  GList *deferred;  /* GTasks waiting for the next poll, due no sooner than not_before */
   GError *error;    /* of the running poll: its first failure, for the callers */
 
   /* the running poll */
@@ -98,6 +99,7 @@ factor_poll_free (FactorPoll *fp)
   g_clear_handle_id (&fp->timer, g_source_remove);
   complete_tasks (g_steal_pointer (&fp->current), NULL);
   complete_tasks (g_steal_pointer (&fp->next), NULL);
+  complete_tasks (g_steal_pointer (&fp->deferred), NULL);
   g_clear_error (&fp->error);
   g_clear_pointer (&fp->key, vpush_key_box_unref);
   g_clear_pointer (&fp->listed, g_hash_table_unref);
@@ -215,6 +217,24 @@ vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid)
   schedule (fp);
 }
 
+/* Polls asked for without hurry wait for a Retry-After of the last poll, no longer. */
+static void
+schedule_deferred (FactorPoll *fp)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (fp->not_before <= now)
+    {
+      run (fp);
+      return;
+    }
+  if (fp->timer != 0 && fp->due <= fp->not_before)
+    return;
+  g_clear_handle_id (&fp->timer, g_source_remove);
+  fp->timer = g_timeout_add ((guint)((fp->not_before - now) / 1000 + 1), timer_cb, fp);
+  fp->due = fp->not_before;
+}
+
 /* The poll is over: challenges of this factor not listed and not fetched since the poll
  * started stopped being pending. The list alone tells: a single GET of a new challenge
  * that failed does not keep the ones answered elsewhere exported. */
@@ -286,6 +306,8 @@ poll_done (FactorPoll *fp)
       fp->again = FALSE;
       run (fp);
     }
+  else if (fp->deferred)
+    schedule_deferred (fp);
   else
     schedule (fp);
 }
@@ -459,7 +481,7 @@ run (FactorPoll *fp)
 {
   g_clear_handle_id (&fp->timer, g_source_remove);
   fp->running = TRUE;
-  fp->current = g_steal_pointer (&fp->next);
+  fp->current = g_list_concat (g_steal_pointer (&fp->next), g_steal_pointer (&fp->deferred));
   fp->started = g_get_monotonic_time ();
   fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fp->incomplete = FALSE;
@@ -534,9 +556,18 @@ poll_all_free (PollAll *all)
   g_free (all);
 }
 
+/* A poll asked for at_once runs now, or right after the running one; else it waits for
+ * a Retry-After the API gave the last poll, or that the running one gets. */
 static void
-request (FactorPoll *fp, GTask *task)
+request (FactorPoll *fp, GTask *task, gboolean at_once)
 {
+  if (!at_once)
+    {
+      fp->deferred = g_list_append (fp->deferred, task);
+      if (!fp->running)
+        schedule_deferred (fp);
+      return;
+    }
   fp->next = g_list_append (fp->next, task);
   if (fp->running)
     fp->again = TRUE;
@@ -546,7 +577,7 @@ request (FactorPoll *fp, GTask *task)
 
 /* Polls the factors of polls (the list is borrowed); task completes once all are done */
 static void
-poll_list (GTask *task, GList *polls)
+poll_list (GTask *task, GList *polls, gboolean at_once)
 {
   PollAll *all = g_new0 (PollAll, 1);
 
@@ -564,13 +595,13 @@ poll_list (GTask *task, GList *polls)
       GTask *one = g_task_new (NULL, NULL, one_done_cb, g_object_ref (task));
 
       g_task_set_task_data (one, g_strdup (fp->sid), g_free);
-      request (fp, one);
+      request (fp, one, at_once);
     }
 }
 
-void
-vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
-                         GAsyncReadyCallback callback, gpointer user_data)
+static void
+poll_one_or_all (VpushPoller *self, const gchar *factor_sid, gboolean at_once,
+                 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autoptr (GList) polls = NULL;
@@ -590,7 +621,21 @@ vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellabl
     }
   else
     polls = g_hash_table_get_values (self->factors);
-  poll_list (task, polls);
+  poll_list (task, polls, at_once);
+}
+
+void
+vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  poll_one_or_all (self, factor_sid, TRUE, cancellable, callback, user_data);
+}
+
+void
+vpush_poller_poll_soon_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  poll_one_or_all (self, factor_sid, FALSE, cancellable, callback, user_data);
 }
 
 void
@@ -609,7 +654,7 @@ vpush_poller_poll_some_async (VpushPoller *self, const gchar *const *factor_sids
       if (fp != NULL)
         polls = g_list_prepend (polls, fp);
     }
-  poll_list (task, polls);
+  poll_list (task, polls, TRUE);
 }
 
 gboolean

@@ -20,8 +20,13 @@ void vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid);
  * this call has finished, so nothing created before the call is missed. */
 void vpush_poller_poll_async (VpushPoller *self, const gchar *factor_sid, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data);
-/* The same for the factors named (a factor that is gone is left out; none: done at once),
- * finished with vpush_poller_poll_finish(). */
+/* The same, but no sooner than a Retry-After the API gave the factor's last poll (or
+ * gives the running one) allows: for polls no caller waits on, as the push channel's. */
+void vpush_poller_poll_soon_async (VpushPoller *self, const gchar *factor_sid,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+/* As vpush_poller_poll_async() for the factors named (a factor that is gone is left out;
+ * none: done at once), finished with vpush_poller_poll_finish(). */
 void vpush_poller_poll_some_async (VpushPoller *self, const gchar *const *factor_sids,
                                    GCancellable *cancellable, GAsyncReadyCallback callback,
                                    gpointer user_data);

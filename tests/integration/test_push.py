@@ -619,3 +619,24 @@ def test_refusal_with_retry_after_is_not_asked_again_sooner(started, client, sta
     finally:
         server.close()
     assert server.times[1] - server.times[0] >= 4
+
+
+def test_push_poll_waits_for_the_retry_after_of_a_poll(started, client, emulator):
+    """A poll the API refused with a Retry-After is not followed by one the push channel
+    asks for (a hint vpushd can't read) before then; that one comes once it is over."""
+    topic = new_topic()
+    started(push_url(emulator, topic), verify={"RetryTimeoutMs": "0"})
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    settle(emulator)
+    emulator.fault(r"/Entities/%s/Challenges\Z" % f.identity, status=429, retry_after=5,
+                   method="GET")
+    with pytest.raises(vt.DBusCallError):
+        client.refresh()
+    ch = emulator.create_challenge(f.identity, f.sid)
+    publish(emulator, topic, {"something": "else"})
+    wait_exported(client, ch["sid"], timeout=30 * vt.SLOWDOWN)
+    got = lists(device_requests(emulator))
+    assert got[0]["status"] == 429 and got[1]["status"] == 200, got[:2]
+    # at once, it would come right after the hint
+    assert got[1]["time"] - got[0]["time"] >= 5, got[:2]
