@@ -7,11 +7,10 @@
 #include "vpush-hint-fetcher.h"
 #include "vpush-manager.h"
 #include "vpush-push.h"
-
-#define SID_A "YF0123456789abcdef0123456789abcdef"
+#include "test-factor-store-common.h"
 
 static VpushFactorRecord *
-make_record (const gchar *sid)
+kiosk_record (const gchar *sid)
 {
   VpushFactorRecord *record = vpush_factor_record_new ();
 
@@ -27,27 +26,9 @@ make_record (const gchar *sid)
 }
 
 static void
-rm_rf (const gchar *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const gchar *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 add_factor (VpushManager *manager, const gchar *sid)
 {
-  g_autoptr (VpushFactor) factor = vpush_factor_new (manager, make_record (sid));
+  g_autoptr (VpushFactor) factor = vpush_factor_new (manager, kiosk_record (sid));
 
   vpush_manager_add_factor (manager, factor);
 }
