@@ -316,13 +316,16 @@ def test_service_with_details_date(factor, client, emulator):
         assert got["status"] == "approved"
 
 
+
+# polls every second, and a refused request is not retried within the call
+POLL_EVERY_SECOND = {"Verify": {"RetryTimeoutMs": "0"},
+                     "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}}
+
 def test_polls_back_off_while_the_api_refuses(session, client, emulator):
     """design.md: the poll schedule backs off. Polls the API refuses come at 1, 2, 4, 8
     times the interval; one that works brings the interval back."""
     emulator.set_clock(0)
-    d = vt.Daemon(session, emulator, config={
-        "Verify": {"RetryTimeoutMs": "0"},
-        "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}})
+    d = vt.Daemon(session, emulator, config=POLL_EVERY_SECOND)
     d.start()
     try:
         f = vt.enroll(client, emulator)
@@ -353,9 +356,7 @@ def test_polls_do_not_back_off_for_one_failed_get(session, client, emulator):
     """A poll works when its list does: a challenge whose GET fails (always, here) is asked
     for again at each poll, and the polls stay at the interval."""
     emulator.set_clock(0)
-    d = vt.Daemon(session, emulator, config={
-        "Verify": {"RetryTimeoutMs": "0"},
-        "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}})
+    d = vt.Daemon(session, emulator, config=POLL_EVERY_SECOND)
     d.start()
     try:
         f = vt.enroll(client, emulator)
@@ -380,9 +381,7 @@ def test_poll_waits_for_retry_after(session, client, emulator):
     wait) is not followed by the next one before then, though the backoff alone would
     come sooner."""
     emulator.set_clock(0)
-    d = vt.Daemon(session, emulator, config={
-        "Verify": {"RetryTimeoutMs": "0"},
-        "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}})
+    d = vt.Daemon(session, emulator, config=POLL_EVERY_SECOND)
     d.start()
     try:
         f = vt.enroll(client, emulator)
