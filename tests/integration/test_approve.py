@@ -321,6 +321,7 @@ def test_service_with_details_date(factor, client, emulator):
 POLL_EVERY_SECOND = {"Verify": {"RetryTimeoutMs": "0"},
                      "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}}
 
+
 def test_polls_back_off_while_the_api_refuses(session, client, emulator):
     """design.md: the poll schedule backs off. Polls the API refuses come at 1, 2, 4, 8
     times the interval; one that works brings the interval back."""
