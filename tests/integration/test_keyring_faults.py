@@ -26,6 +26,9 @@ KEYRING_TIMEOUT_MS = 2000
 TIMEOUT = KEYRING_TIMEOUT_MS / 1000
 # Every call that needs the keyring fails, and every change of State shows, within this.
 BOUND = TIMEOUT + 2
+# What vpushd does once the keyring is back (stores, deletes, relabels) has no promised
+# bound: waits for it allow for valgrind's slowdown.
+SETTLE = BOUND * vt.SLOWDOWN
 
 LOCKED = "the login keyring is locked"
 NOT_RUNNING = "the Secret Service (org.freedesktop.secrets) is not running"
@@ -284,7 +287,7 @@ def test_hung(factor, daemon, client, emulator, session):
     txid, ch = new_challenge(emulator, g)
     assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
     # the resumed daemon ran the store that had timed out; vpushd deleted that key again
-    vt.wait_until(lambda: our_keys(session, emulator) == keys + 1, BOUND,
+    vt.wait_until(lambda: our_keys(session, emulator) == keys + 1, SETTLE,
                   what="no key left of the enrollment that failed")
 
 
@@ -307,9 +310,9 @@ def test_failed_rollback_finished_while_running(daemon, client, emulator, sessio
         finally:
             resume_keyring(session)
         client.wait_state("ready", timeout=BOUND)
-    vt.wait_until(lambda: not journal_entries(daemon), BOUND * vt.SLOWDOWN,
+    vt.wait_until(lambda: not journal_entries(daemon), SETTLE,
                   what="no journal entry left of the enrollments that failed")
-    vt.wait_until(lambda: our_keys(session, emulator) == keys, BOUND * vt.SLOWDOWN,
+    vt.wait_until(lambda: our_keys(session, emulator) == keys, SETTLE,
                   what="no key left of the enrollments that failed")
     assert daemon.running()
     vt.enroll(client, emulator)
@@ -335,7 +338,7 @@ def test_key_of_a_deleted_factor_goes_once_unlocked(daemon, client, emulator, se
 
     session.unlock_keyring()
     client.wait_state("ready", timeout=BOUND)
-    vt.wait_until(lambda: not journal_entries(daemon), BOUND * vt.SLOWDOWN,
+    vt.wait_until(lambda: not journal_entries(daemon), SETTLE,
                   what="the deletion's journal entry to go")
     assert session.keyring_items({"factor-sid": f.sid}) == []
     assert daemon.running()
@@ -381,7 +384,8 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
     finally:
         resume_keyring(session)
     try:
-        vt.wait_until(lambda: approval.done, BOUND, what="the approval")
+        vt.wait_until(lambda: approval.done, vt.APPROVE_TIMEOUT_MS / 1000 + BOUND,
+                      what="the approval")
         assert approval.error is None, approval.error
         assert approval.value == (ch,)
         assert emulator.answer_posts(ch) == 1
@@ -484,7 +488,7 @@ def test_rename_waits_for_the_relabel_before_it(factor, daemon, client, emulator
 
     # the key in memory: the renames below need no keyring
     client.factor_update(factor.path, {"friendly-name": "Desk 1"})
-    vt.wait_until(lambda: labels() == ["vpush factor key (Desk 1)"], BOUND,
+    vt.wait_until(lambda: labels() == ["vpush factor key (Desk 1)"], SETTLE,
                   what="the key relabelled")
     mark = len(log_lines())
     pause_keyring(session)
@@ -503,7 +507,7 @@ def test_rename_waits_for_the_relabel_before_it(factor, daemon, client, emulator
         resume_keyring(session)
     client.wait_state("ready", timeout=BOUND)
     client.factor_update(factor.path, {"friendly-name": "Desk 4"})
-    vt.wait_until(lambda: labels() == ["vpush factor key (Desk 4)"], BOUND,
+    vt.wait_until(lambda: labels() == ["vpush factor key (Desk 4)"], SETTLE,
                   what="the key relabelled")
     assert client.factor_props(factor.path)["FriendlyName"] == "Desk 4"
 
@@ -524,20 +528,20 @@ def test_killed_during_delete(factor, daemon, client, emulator, session):
     of vpushd (before, it stayed until vpushd's next start)."""
     pause_keyring(session)
     call = vt.PendingCall(client, "Delete", None, factor.path, vt.FACTOR_IFACE)
-    vt.wait_until(lambda: emulator.state()["factors"][factor.sid]["deleted"], BOUND,
+    vt.wait_until(lambda: emulator.state()["factors"][factor.sid]["deleted"], SETTLE,
                   what="the factor deleted at the API")
     # the key was in memory: the only keyring call is the item's delete, sent (and hanging)
     # or about to be; either way it dies with the keyring
     kill_paused_keyring(session)
-    call.wait(BOUND)
+    call.wait(SETTLE)
     assert call.error is None, call.error
     assert client.factor_paths() == []
 
     session.start_keyring(unlock=True)
     client.wait_state("ready", timeout=BOUND)
-    vt.wait_until(lambda: session.keyring_items({"factor-sid": factor.sid}) == [], BOUND,
+    vt.wait_until(lambda: session.keyring_items({"factor-sid": factor.sid}) == [], SETTLE,
                   what="the deleted factor's key gone from the keyring")
-    vt.wait_until(lambda: not journal_entries(daemon), BOUND,
+    vt.wait_until(lambda: not journal_entries(daemon), SETTLE,
                   what="the deletion's journal entry gone")
 
 
@@ -552,22 +556,22 @@ def test_killed_during_enrollment_key_store(daemon, client, emulator, session):
     emulator.fault(r"/Entities/%s/Factors\Z" % identity, action="delay", seconds=600,
                    method="POST", when="after")
     call = vt.PendingCall(client, "EnrollFactor", vt.asv(enroll_request(emulator, identity)))
-    vt.wait_until(lambda: emulator.faults_held() >= 1, BOUND, what="the create held")
+    vt.wait_until(lambda: emulator.faults_held() >= 1, SETTLE, what="the create held")
     pause_keyring(session)
     emulator.clear_faults()
-    vt.wait_until(lambda: "storing its key" in daemon.log_text(), BOUND,
+    vt.wait_until(lambda: "storing its key" in daemon.log_text(), SETTLE,
                   what="the key's store under the sid sent")
     kill_paused_keyring(session)
-    call.wait(BOUND)
+    call.wait(SETTLE)
     assert call.error is not None and call.error.name == vt.ERR_KEYRING_LOCKED, call.error
     assert call.error.message == NOT_RUNNING
     assert emulator.list_factors(identity) == []
 
     session.start_keyring(unlock=True)
     client.wait_state("ready", timeout=BOUND)
-    vt.wait_until(lambda: our_keys(session, emulator) == keys, BOUND,
+    vt.wait_until(lambda: our_keys(session, emulator) == keys, SETTLE,
                   what="no key left of the enrollment that failed")
-    vt.wait_until(lambda: not journal_entries(daemon), BOUND,
+    vt.wait_until(lambda: not journal_entries(daemon), SETTLE,
                   what="no journal entry left of the enrollment that failed")
 
 
@@ -584,5 +588,5 @@ def test_killed_during_relabel(factor, daemon, client, emulator, session):
     kill_paused_keyring(session)
     session.start_keyring(unlock=True)
     client.wait_state("ready", timeout=BOUND)
-    vt.wait_until(lambda: labels() == ["vpush factor key (Renamed meanwhile)"], BOUND,
+    vt.wait_until(lambda: labels() == ["vpush factor key (Renamed meanwhile)"], SETTLE,
                   what="the key relabelled")
