@@ -12,6 +12,7 @@
 #include "vpush-poller.h"
 #include "vpush-push.h"
 #include "vpush-recovery.h"
+#include "vpush-wake.h"
 
 struct _VpushManager
 {
@@ -27,6 +28,7 @@ struct _VpushManager
   VpushPush *push;
   VpushBouncer *bouncer;
   VpushRecovery *recovery; /* what a crash left behind, at start */
+  VpushWake *wake;         /* resumes and network changes, once the network is started */
 
   GDBusConnection *connection;
   VpushObjectManager *object_manager;
@@ -98,6 +100,9 @@ vpush_manager_finalize (GObject *object)
   if (self->recovery != NULL)
     vpush_recovery_stop (self->recovery);
   g_clear_object (&self->recovery);
+  if (self->wake != NULL)
+    vpush_wake_stop (self->wake);
+  g_clear_object (&self->wake);
   g_clear_object (&self->push); /* before the poller: it polls through it */
   g_clear_pointer (&self->poller, vpush_poller_free);
   g_clear_object (&self->bouncer);
@@ -416,6 +421,8 @@ vpush_manager_start_network (VpushManager *self)
   g_hash_table_iter_init (&iter, self->factors);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
     vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));
+  if (self->wake == NULL)
+    self->wake = vpush_wake_new (self);
 }
 
 guint

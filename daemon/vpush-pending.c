@@ -421,6 +421,15 @@ vpush_pending_set_clock (VpushPending *self, VpushPendingClock clock, gpointer u
 }
 
 void
+vpush_pending_expire_now (VpushPending *self)
+{
+  if (self->clock == NULL)
+    return;
+  vpush_pending_expire (self, self->clock (self->clock_data));
+  schedule_expiry (self);
+}
+
+void
 vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 {
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);

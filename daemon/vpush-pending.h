@@ -46,6 +46,9 @@ typedef gint64 (*VpushPendingClock) (gpointer user_data);
 /* From now on challenges are finished as "expired" by themselves, by a timer for the
  * earliest expiry; no timer runs while nothing is pending. */
 void vpush_pending_set_clock (VpushPending *self, VpushPendingClock clock, gpointer user_data);
+/* Expires by that clock now, not at the timer (after a suspend, during which the monotonic
+ * clock of the timer stood still); nothing before a clock is set. */
+void vpush_pending_expire_now (VpushPending *self);
 
 /* A challenge that stopped being pending, or NULL; *out_status gets its final status. */
 VpushChallenge *vpush_pending_lookup_finished (VpushPending *self, const gchar *sid,

@@ -530,3 +530,47 @@ vpush_push_hint_parse (const gchar *data, gsize len, gchar **out_challenge_sid,
     }
   return read_hint (inner, out_challenge_sid, out_factor_sid, error);
 }
+
+gchar *
+vpush_push_url_with_since (const gchar *url, const gchar *cursor)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
+  g_autoptr (GUri) resumed = NULL;
+  g_autoptr (GString) query = g_string_new (NULL);
+  g_autofree gchar *escaped = g_uri_escape_string (cursor, NULL, FALSE);
+
+  if (uri == NULL)
+    return g_strdup (url);
+  if (g_uri_get_query (uri) != NULL)
+    {
+      g_auto (GStrv) params = g_strsplit (g_uri_get_query (uri), "&", -1);
+
+      for (guint i = 0; params[i] != NULL; i++)
+        if (*params[i] != '\0' && !g_str_has_prefix (params[i], "since="))
+          g_string_append_printf (query, "%s&", params[i]);
+    }
+  g_string_append_printf (query, "since=%s", escaped);
+  resumed = g_uri_build (G_URI_FLAGS_ENCODED, g_uri_get_scheme (uri), g_uri_get_userinfo (uri),
+                         g_uri_get_host (uri), g_uri_get_port (uri), g_uri_get_path (uri),
+                         query->str, g_uri_get_fragment (uri));
+  return g_uri_to_string (resumed);
+}
+
+gboolean
+vpush_push_format_for (const gchar *content_type, VpushPushFormat *out_format)
+{
+  g_autofree gchar *media = NULL;
+
+  if (content_type == NULL)
+    return FALSE;
+  media = g_ascii_strdown (content_type, (gssize)strcspn (content_type, ";"));
+  g_strstrip (media);
+  if (g_str_equal (media, "text/event-stream"))
+    *out_format = VPUSH_PUSH_FORMAT_SSE;
+  else if (g_str_equal (media, "application/x-ndjson") || g_str_equal (media, "application/json")
+           || g_str_equal (media, "application/jsonl"))
+    *out_format = VPUSH_PUSH_FORMAT_NTFY;
+  else
+    return FALSE;
+  return TRUE;
+}

@@ -16,6 +16,12 @@ typedef enum
   VPUSH_PUSH_FORMAT_NTFY, /* one JSON object a line */
 } VpushPushFormat;
 
+/* The format of a stream by its Content-Type; FALSE for one that is not a push stream. */
+gboolean vpush_push_format_for (const gchar *content_type, VpushPushFormat *out_format);
+
+/* The URL with since=<cursor> in place of any since= it had (ntfy resume). */
+gchar *vpush_push_url_with_since (const gchar *url, const gchar *cursor);
+
 typedef enum
 {
   VPUSH_PUSH_EVENT_MESSAGE,   /* a possible hint: data is set */

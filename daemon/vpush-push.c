@@ -72,6 +72,7 @@ typedef struct
   guint64 retry_after_ms; /* a refusal's Retry-After, for the next attempt only */
   guint failures;         /* attempts in a row that failed or did not last */
   guint reconnect_id;
+  gint64 server_wait_end; /* real µs: until then the next attempt waits for the server */
 
   guint watchdog_id;
   gint64 last_activity;  /* monotonic µs of the last bytes (or of the connect) */
@@ -147,51 +148,6 @@ url_label (const gchar *url)
     return g_strdup_printf ("%s://%s", g_uri_get_scheme (uri), g_uri_get_host (uri));
   return g_strdup_printf ("%s://%s:%d", g_uri_get_scheme (uri), g_uri_get_host (uri),
                           g_uri_get_port (uri));
-}
-
-/* The URL with since=<cursor> in place of any since= it had (ntfy resume). */
-static gchar *
-url_with_since (const gchar *url, const gchar *cursor)
-{
-  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_ENCODED, NULL);
-  g_autoptr (GUri) resumed = NULL;
-  g_autoptr (GString) query = g_string_new (NULL);
-  g_autofree gchar *escaped = g_uri_escape_string (cursor, NULL, FALSE);
-
-  if (uri == NULL)
-    return g_strdup (url);
-  if (g_uri_get_query (uri) != NULL)
-    {
-      g_auto (GStrv) params = g_strsplit (g_uri_get_query (uri), "&", -1);
-
-      for (guint i = 0; params[i] != NULL; i++)
-        if (*params[i] != '\0' && !g_str_has_prefix (params[i], "since="))
-          g_string_append_printf (query, "%s&", params[i]);
-    }
-  g_string_append_printf (query, "since=%s", escaped);
-  resumed = g_uri_build (G_URI_FLAGS_ENCODED, g_uri_get_scheme (uri), g_uri_get_userinfo (uri),
-                         g_uri_get_host (uri), g_uri_get_port (uri), g_uri_get_path (uri),
-                         query->str, g_uri_get_fragment (uri));
-  return g_uri_to_string (resumed);
-}
-
-static gboolean
-format_for (const gchar *content_type, VpushPushFormat *out_format)
-{
-  g_autofree gchar *media = NULL;
-
-  if (content_type == NULL)
-    return FALSE;
-  media = g_ascii_strdown (content_type, (gssize)strcspn (content_type, ";"));
-  g_strstrip (media);
-  if (g_str_equal (media, "text/event-stream"))
-    *out_format = VPUSH_PUSH_FORMAT_SSE;
-  else if (g_str_equal (media, "application/x-ndjson") || g_str_equal (media, "application/json")
-           || g_str_equal (media, "application/jsonl"))
-    *out_format = VPUSH_PUSH_FORMAT_NTFY;
-  else
-    return FALSE;
-  return TRUE;
 }
 
 /* State */
@@ -340,13 +296,11 @@ take_cursor (Stream *stream)
     }
 }
 
+/* What a connection leaves when it ends: where to resume, the server's retry, whether it
+ * lasted long enough to start the backoff afresh */
 static void
-connection_lost (Stream *stream, const gchar *reason)
+connection_end (Stream *stream)
 {
-  gboolean was_connected = stream->state == STREAM_CONNECTED;
-  gdouble ceiling;
-  gdouble delay_ms;
-
   g_clear_handle_id (&stream->watchdog_id, g_source_remove);
   /* an SSE id may come in an event with no data, which dispatches nothing */
   if (stream->parser != NULL)
@@ -360,13 +314,24 @@ connection_lost (Stream *stream, const gchar *reason)
       && g_get_monotonic_time () - stream->connected_at >= BACKOFF_RESET_US)
     stream->failures = 0;
   stream->connected_at = 0;
+}
+
+static void
+connection_lost (Stream *stream, const gchar *reason)
+{
+  gboolean was_connected = stream->state == STREAM_CONNECTED;
+  gdouble ceiling;
+  gdouble delay_ms;
+  gdouble server_ms;
+
+  connection_end (stream);
   ceiling = MIN ((gdouble)BACKOFF_CAP_MS,
                  (gdouble)BACKOFF_BASE_MS * (1u << MIN (stream->failures, 16)));
   delay_ms = ceiling / 2 + g_random_double_range (0, ceiling / 2);
-  if (stream->retry_ms > delay_ms)
-    delay_ms = MIN (stream->retry_ms, BACKOFF_CAP_MS);
-  if (stream->retry_after_ms > delay_ms)
-    delay_ms = MIN (stream->retry_after_ms, BACKOFF_CAP_MS);
+  server_ms = MIN (MAX ((gdouble)stream->retry_ms, (gdouble)stream->retry_after_ms),
+                   (gdouble)BACKOFF_CAP_MS);
+  delay_ms = MAX (delay_ms, server_ms);
+  stream->server_wait_end = g_get_real_time () + (gint64)(server_ms * 1000);
   stream->retry_after_ms = 0;
   stream->failures++;
 
@@ -495,7 +460,7 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
       g_clear_pointer (&stream->cursor, g_free);
       return FALSE;
     }
-  if (!format_for (content_type, &format))
+  if (!vpush_push_format_for (content_type, &format))
     {
       stream->refused = g_strdup_printf ("content type “%s” is not a push stream",
                                          content_type ? content_type : "(none)");
@@ -558,7 +523,7 @@ stream_connect (Stream *stream)
     g_ptr_array_add (headers, g_strdup_printf ("Last-Event-ID: %s", stream->cursor));
   g_ptr_array_add (headers, NULL);
   if (stream->cursor != NULL && stream->cursor_since)
-    url = url_with_since (stream->url, stream->cursor);
+    url = vpush_push_url_with_since (stream->url, stream->cursor);
   else
     url = g_strdup (stream->url);
 
@@ -588,6 +553,38 @@ stream_new (VpushPush *self, const gchar *url)
   stream->retry_ms = -1;
   stream->hints = g_ptr_array_new_with_free_func ((GDestroyNotify)hint_free);
   return stream;
+}
+
+/* The machine woke up (vpush-wake.h): a connection may be dead without a word, and a wait
+ * for the next attempt was for a network that may be back. Only a wait the server asked
+ * for (Retry-After, SSE retry) is kept. The real clock tells, as the monotonic one stood
+ * still during a suspend. */
+static void
+stream_reconnect_now (Stream *stream)
+{
+  if (stream->http != NULL)
+    {
+      vpush_http_stream_cancel (g_steal_pointer (&stream->http));
+      connection_end (stream);
+    }
+  else if (stream->reconnect_id == 0 || g_get_real_time () < stream->server_wait_end)
+    return;
+  g_clear_handle_id (&stream->reconnect_id, g_source_remove);
+  vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_DISCONNECTED, NULL, NULL, NULL,
+                   "push stream to %s: reconnecting at once", stream->label);
+  set_stream_state (stream, STREAM_CONNECTING);
+  stream_connect (stream);
+}
+
+void
+vpush_push_reconnect (VpushPush *self)
+{
+  GHashTableIter iter;
+  Stream *stream;
+
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&stream))
+    stream_reconnect_now (stream);
 }
 
 /* Factors */

@@ -25,6 +25,9 @@ void vpush_push_start (VpushPush *self);
  * [Push] Url. */
 void vpush_push_update_factor (VpushPush *self, const gchar *factor_sid);
 void vpush_push_remove_factor (VpushPush *self, const gchar *factor_sid);
+/* Replaces every stream's connection at once, and ends the waits for the next attempt
+ * but for those a server asked for (vpush-wake.h). */
+void vpush_push_reconnect (VpushPush *self);
 /* The fetcher of what hints set off (for tests). */
 VpushHintFetcher *vpush_push_get_hint_fetcher (VpushPush *self);
 

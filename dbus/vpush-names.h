@@ -83,7 +83,7 @@
 #define VPUSH_GNOME_KEYRING_INTERNAL_IFACE                                                         \
   "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
 
-/* logind, asked for the login session of a caller */
+/* logind, asked for the login session of a caller, and heard on a resume from suspend */
 #define VPUSH_LOGIND_NAME                     "org.freedesktop.login1"
 #define VPUSH_LOGIND_PATH                     "/org/freedesktop/login1"
 #define VPUSH_LOGIND_MANAGER_IFACE            "org.freedesktop.login1.Manager"
@@ -91,6 +91,7 @@
 #define VPUSH_LOGIND_USER_IFACE               "org.freedesktop.login1.User"
 #define VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID "org.freedesktop.login1.NoSessionForPID"
 #define VPUSH_LOGIND_ERROR_NO_SUCH_USER       "org.freedesktop.login1.NoSuchUser"
+#define VPUSH_LOGIND_PREPARE_FOR_SLEEP        "PrepareForSleep"
 
 /* systemd: the errors of a D-Bus activation through it all start so */
 #define VPUSH_SYSTEMD_ERROR_PREFIX "org.freedesktop.systemd1."

@@ -1,0 +1,248 @@
+#include "vpush-wake.h"
+
+#include "vpush-names.h"
+#include "vpush-poller.h"
+#include "vpush-push.h"
+
+/* A change of the network comes as a burst of route changes: act once it has settled. */
+#define NETWORK_SETTLE_MS 1000
+/* Routes change for reasons of no concern to vpushd (a container or VPN starting): each
+ * wake-up replaces every push connection, so a network's come at most this often. */
+#define NETWORK_WAKE_GAP_US (30 * G_USEC_PER_SEC)
+
+struct _VpushWake
+{
+  GObject parent_instance;
+
+  VpushManager *manager; /* not referenced: it owns us */
+  GCancellable *cancellable;
+
+  GDBusConnection *system_bus;
+  guint sleep_id; /* the PrepareForSleep subscription */
+
+  GNetworkMonitor *monitor;
+  gboolean network_available;
+  guint network_id;         /* the settle timer */
+  gint64 last_network_wake; /* monotonic µs, 0 for none */
+};
+
+G_DEFINE_TYPE (VpushWake, vpush_wake, G_TYPE_OBJECT)
+
+static void
+wake_up (VpushWake *self, const gchar *why)
+{
+  g_message ("%s: reconnecting the push streams and polling every factor", why);
+  vpush_push_reconnect (vpush_manager_get_push (self->manager));
+  /* by the API's Retry-After, if it gave one: a wake-up is no caller waiting */
+  vpush_poller_poll_soon_async (vpush_manager_get_poller (self->manager), NULL, NULL, NULL, NULL);
+  /* the expiry timer runs on the monotonic clock, which stood still during a suspend */
+  vpush_pending_expire_now (vpush_manager_get_pending (self->manager));
+}
+
+/* Resume */
+
+static void
+on_prepare_for_sleep (GDBusConnection *bus, const gchar *sender, const gchar *path,
+                      const gchar *iface, const gchar *signal, GVariant *parameters,
+                      gpointer user_data)
+{
+  VpushWake *self = user_data;
+  gboolean going = FALSE;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(b)")))
+    return;
+  g_variant_get (parameters, "(b)", &going);
+  if (going)
+    g_debug ("the system is going to sleep");
+  else
+    wake_up (self, "resumed from suspend");
+}
+
+static void
+on_system_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *error,
+                      gpointer user_data)
+{
+  VpushWake *self = user_data;
+
+  /* a system bus that restarts takes the whole desktop with it: not followed */
+  g_message ("the system bus went away: a resume from suspend goes unnoticed until the "
+             "push streams' keepalives or the next poll");
+  g_signal_handlers_disconnect_by_data (bus, self);
+  self->sleep_id = 0;
+  g_clear_object (&self->system_bus);
+}
+
+static void
+watch_sleep (VpushWake *self, GDBusConnection *bus)
+{
+  self->system_bus = g_object_ref (bus);
+  /* the bus delivers only logind's own: the sender is matched by the name's owner */
+  self->sleep_id = g_dbus_connection_signal_subscribe (
+      bus, VPUSH_LOGIND_NAME, VPUSH_LOGIND_MANAGER_IFACE, VPUSH_LOGIND_PREPARE_FOR_SLEEP,
+      VPUSH_LOGIND_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep, self, NULL);
+  g_signal_connect (bus, "closed", G_CALLBACK (on_system_bus_closed), self);
+}
+
+/* The network */
+
+static gboolean
+network_settled_cb (gpointer user_data)
+{
+  VpushWake *self = user_data;
+
+  self->network_id = 0;
+  self->last_network_wake = g_get_monotonic_time ();
+  wake_up (self, "the network changed");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+network_changed (VpushWake *self)
+{
+  gint64 delay_us = NETWORK_SETTLE_MS * 1000;
+
+  /* nothing can be reached through a network that is gone; its return is what counts */
+  if (!self->network_available || self->network_id != 0)
+    return;
+  if (self->last_network_wake != 0)
+    delay_us
+        = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - g_get_monotonic_time ());
+  self->network_id = g_timeout_add ((guint)(delay_us / 1000), network_settled_cb, self);
+  g_source_set_name_by_id (self->network_id, "[vpush] network settled");
+}
+
+static void
+on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_data)
+{
+  VpushWake *self = user_data;
+
+  self->network_available = available;
+  g_debug ("network changed (%s)", available ? "available" : "not available");
+  network_changed (self);
+}
+
+/* NetworkManager's monitor tells its state by this property alone */
+static void
+on_network_available (GNetworkMonitor *monitor, GParamSpec *pspec, gpointer user_data)
+{
+  VpushWake *self = user_data;
+  gboolean available = g_network_monitor_get_network_available (monitor);
+
+  if (available == self->network_available)
+    return;
+  self->network_available = available;
+  g_debug ("network %s", available ? "available" : "not available");
+  network_changed (self);
+}
+
+static void
+watch_network (VpushWake *self, GNetworkMonitor *monitor)
+{
+  self->monitor = g_object_ref (monitor);
+  self->network_available = g_network_monitor_get_network_available (monitor);
+  g_signal_connect (monitor, "network-changed", G_CALLBACK (on_network_changed), self);
+  g_signal_connect (monitor, "notify::network-available", G_CALLBACK (on_network_available), self);
+}
+
+/* Set-up */
+
+typedef struct
+{
+  GDBusConnection *bus;
+  GNetworkMonitor *monitor;
+} Watched;
+
+static void
+watched_free (Watched *w)
+{
+  g_clear_object (&w->bus);
+  g_clear_object (&w->monitor);
+  g_free (w);
+}
+
+/* Both connect and ask synchronously (NetworkManager's monitor makes its proxy so): they
+ * are made here, off the main loop. Their signals come to the main context all the same,
+ * as this thread has no context of its own. */
+static void
+set_up_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Watched *w = g_new0 (Watched, 1);
+  g_autoptr (GError) error = NULL;
+
+  w->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, cancellable, &error);
+  if (w->bus != NULL)
+    /* the shared connection NetworkManager's monitor uses too: its loss must not end
+     * vpushd, as it would by default */
+    g_dbus_connection_set_exit_on_close (w->bus, FALSE);
+  else
+    g_debug ("no system bus (%s): a resume from suspend goes unnoticed until the push "
+             "streams' keepalives or the next poll",
+             error->message);
+  w->monitor = g_object_ref (g_network_monitor_get_default ());
+  g_task_return_pointer (task, w, (GDestroyNotify)watched_free);
+}
+
+static void
+set_up_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  VpushWake *self = VPUSH_WAKE (source);
+  Watched *w = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  if (w == NULL) /* stopped meanwhile */
+    return;
+  if (w->bus != NULL)
+    watch_sleep (self, w->bus);
+  watch_network (self, w->monitor);
+  watched_free (w);
+}
+
+void
+vpush_wake_stop (VpushWake *self)
+{
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->network_id, g_source_remove);
+  if (self->system_bus != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->system_bus, self);
+      if (self->sleep_id != 0)
+        g_dbus_connection_signal_unsubscribe (self->system_bus, self->sleep_id);
+      self->sleep_id = 0;
+      g_clear_object (&self->system_bus);
+    }
+  if (self->monitor != NULL)
+    g_signal_handlers_disconnect_by_data (self->monitor, self);
+  g_clear_object (&self->monitor);
+}
+
+static void
+vpush_wake_finalize (GObject *object)
+{
+  VpushWake *self = VPUSH_WAKE (object);
+
+  vpush_wake_stop (self);
+  g_clear_object (&self->cancellable);
+  G_OBJECT_CLASS (vpush_wake_parent_class)->finalize (object);
+}
+
+static void
+vpush_wake_class_init (VpushWakeClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = vpush_wake_finalize;
+}
+
+static void
+vpush_wake_init (VpushWake *self)
+{
+  self->cancellable = g_cancellable_new ();
+}
+
+VpushWake *
+vpush_wake_new (VpushManager *manager)
+{
+  VpushWake *self = g_object_new (VPUSH_TYPE_WAKE, NULL);
+  g_autoptr (GTask) task = g_task_new (self, self->cancellable, set_up_done, NULL);
+
+  self->manager = manager;
+  g_task_run_in_thread (task, set_up_thread);
+  return self;
+}
