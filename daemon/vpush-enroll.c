@@ -39,11 +39,14 @@ typedef struct
   gboolean key_left;         /* the rollback could not delete the key under the sid */
   gboolean remote_deleted;   /* by the rollback */
   gboolean record_left;      /* the rollback could not remove the record: it may be on disk */
+  gboolean at_api;           /* counted in VPUSH_ENROLLING_MAX */
 } Enroll;
 
 static void
 enroll_free (Enroll *e)
 {
+  if (e->at_api)
+    vpush_manager_remove_at_api (e->manager, VPUSH_AT_API_ENROLL);
   g_clear_object (&e->manager);
   g_clear_object (&e->invocation);
   g_free (e->service_sid);
@@ -566,6 +569,16 @@ enroll_allowed (gpointer data)
           invocation, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "the login keyring is locked");
       return;
     }
+
+  if (!vpush_manager_add_at_api (manager, VPUSH_AT_API_ENROLL))
+    {
+      g_dbus_method_invocation_return_error (
+          invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+          "%d enrollments are under way already; try again once one has finished",
+          VPUSH_ENROLLING_MAX);
+      return;
+    }
+  e->at_api = TRUE;
 
   key = vpush_key_generate (&error);
   if (key != NULL)

@@ -554,7 +554,7 @@ list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_auto (GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
-  vpush_manager_remove_listing (list->call->factor->manager);
+  vpush_manager_remove_at_api (list->call->factor->manager, VPUSH_AT_API_LIST);
   if (page == NULL)
     {
       vpush_factor_call_fail (list->call, error);
@@ -579,7 +579,7 @@ list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   list->call->key = vpush_manager_load_key_finish (manager, result, &error);
   if (list->call->key == NULL)
     {
-      vpush_manager_remove_listing (manager);
+      vpush_manager_remove_at_api (manager, VPUSH_AT_API_LIST);
       vpush_factor_call_fail (list->call, error);
       return;
     }
@@ -595,7 +595,7 @@ list_allowed (gpointer data)
   ListCall *list = data;
   VpushManager *manager = list->call->factor->manager;
 
-  if (!vpush_manager_add_listing (manager))
+  if (!vpush_manager_add_at_api (manager, VPUSH_AT_API_LIST))
     {
       g_dbus_method_invocation_return_error (
           list->call->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,

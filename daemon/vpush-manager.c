@@ -35,10 +35,10 @@ struct _VpushManager
   VpushDBusManager *skeleton;
   guint factor_fallback_id; /* NotFound for calls on factors that are not (or no longer) */
 
-  GHashTable *factors;   /* sid → VpushFactor */
-  GHashTable *key_cache; /* sid → VpushKeyBox */
-  GHashTable *waiting;   /* caller's unique name → how many of its approvals wait */
-  guint listing;         /* ListChallenges calls at the Verify API */
+  GHashTable *factors;          /* sid → VpushFactor */
+  GHashTable *key_cache;        /* sid → VpushKeyBox */
+  GHashTable *waiting;          /* caller's unique name → how many of its approvals wait */
+  guint at_api[VPUSH_AT_API_N]; /* calls of each kind under way at the Verify API */
 
   gboolean offline;          /* the last Verify API call could not reach it */
   GError *api_failure;       /* why the last Verify API request got no answer, NULL once one did */
@@ -723,21 +723,27 @@ vpush_manager_remove_waiting (VpushManager *self, const gchar *caller)
 }
 
 gboolean
-vpush_manager_add_listing (VpushManager *self)
+vpush_manager_add_at_api (VpushManager *self, VpushAtApi kind)
 {
-  g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);
+  static const guint max[VPUSH_AT_API_N] = {
+    [VPUSH_AT_API_LIST] = VPUSH_LISTING_MAX,
+    [VPUSH_AT_API_ENROLL] = VPUSH_ENROLLING_MAX,
+  };
 
-  if (self->listing >= VPUSH_LISTING_MAX)
+  g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);
+  g_return_val_if_fail (kind < VPUSH_AT_API_N, FALSE);
+
+  if (self->at_api[kind] >= max[kind])
     return FALSE;
-  self->listing++;
+  self->at_api[kind]++;
   return TRUE;
 }
 
 void
-vpush_manager_remove_listing (VpushManager *self)
+vpush_manager_remove_at_api (VpushManager *self, VpushAtApi kind)
 {
   g_return_if_fail (VPUSH_IS_MANAGER (self));
-  g_return_if_fail (self->listing > 0);
+  g_return_if_fail (kind < VPUSH_AT_API_N && self->at_api[kind] > 0);
 
-  self->listing--;
+  self->at_api[kind]--;
 }

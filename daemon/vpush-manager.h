@@ -104,14 +104,22 @@ const GError *vpush_manager_get_api_failure (VpushManager *self, const gchar **f
 gboolean vpush_manager_add_waiting (VpushManager *self, const gchar *caller);
 void vpush_manager_remove_waiting (VpushManager *self, const gchar *caller);
 
-/* ListChallenges calls at the Verify API at once, of all callers together: each holds a
- * socket (and a file descriptor) until the API answers, and a caller in a loop could
- * otherwise take every descriptor vpushd may have, so that no caller could even be
- * identified (its pidfd) and every approval failed. */
-#define VPUSH_LISTING_MAX 16
-/* FALSE when VPUSH_LISTING_MAX are at the API already */
-gboolean vpush_manager_add_listing (VpushManager *self);
-void vpush_manager_remove_listing (VpushManager *self);
+/* Calls of any caller that each hold connections to the Verify API until it answers, and
+ * how many may be under way at once, of all callers together: each connection holds a
+ * socket (and a file descriptor), and a caller in a loop could otherwise take every
+ * descriptor vpushd may have, so that no caller could even be identified (its pidfd) and
+ * every approval failed. */
+typedef enum
+{
+  VPUSH_AT_API_LIST,   /* Factor.ListChallenges */
+  VPUSH_AT_API_ENROLL, /* EnrollFactor, from the key's creation to the end of any rollback */
+  VPUSH_AT_API_N,
+} VpushAtApi;
+#define VPUSH_LISTING_MAX   16
+#define VPUSH_ENROLLING_MAX 8
+/* FALSE when the most calls of the kind are under way already */
+gboolean vpush_manager_add_at_api (VpushManager *self, VpushAtApi kind);
+void vpush_manager_remove_at_api (VpushManager *self, VpushAtApi kind);
 
 /* Turns an internal error into the D-Bus reply the contract names. */
 void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);

@@ -1,6 +1,8 @@
 """EnrollFactor end to end: factor verified at the emulator, key in the keyring, object on
 the bus with the contract's properties; the Manager's own properties."""
 
+import pytest
+
 import vpushtest as vt
 
 
@@ -141,3 +143,33 @@ def test_concurrent_renames_end_alike_here_and_at_the_api(daemon, client, emulat
     assert (first.error, second.error) == (None, None)
     assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == "Desk 2"
     assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Desk 2"
+
+
+def test_enrollments_at_once_are_capped(daemon, client, emulator):
+    """At most 8 enrollments are under way at once, of all callers together: each holds a
+    connection (a file descriptor) to the Verify API, and a loop of EnrollFactor calls
+    with any token would otherwise use up vpushd's descriptors. One more is refused at
+    once with LimitsExceeded, and the cap frees as they finish."""
+    prefix = vt.unique_identity("cap")
+    emulator.fault(r"/Entities/%s-\d+/Factors\Z" % prefix, action="delay", seconds=600,
+                   method="POST", when="after", count=8)
+    calls = []
+    for i in range(8):
+        identity = "%s-%d" % (prefix, i)
+        token = emulator.access_token(identity)["token"]
+        calls.append(vt.PendingCall(client, "EnrollFactor", vt.asv(
+            {"service-sid": emulator.service_sid, "identity": identity,
+             "access-token": token, "friendly-name": "Held %d" % i})))
+    try:
+        vt.wait_until(lambda: emulator.faults_held() == 8, 10, what="8 creates held")
+        with pytest.raises(vt.DBusCallError) as e:
+            vt.enroll(client, emulator)
+        assert e.value.name == "org.freedesktop.DBus.Error.LimitsExceeded", e.value
+        assert "8 enrollments are under way already" in e.value.message
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    for call in calls:
+        call.wait(30)
+        assert call.error is None, call.error
+    assert vt.enroll(client, emulator).path in client.factor_paths()
