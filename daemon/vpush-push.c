@@ -72,7 +72,7 @@ typedef struct
   guint64 retry_after_ms; /* a refusal's Retry-After, for the next attempt only */
   guint failures;         /* attempts in a row that failed or did not last */
   guint reconnect_id;
-  gint64 server_wait_end; /* real µs: until then the next attempt waits for the server */
+  gint64 server_wait_end; /* real µs: a refusal's Retry-After runs until then */
 
   guint watchdog_id;
   gint64 last_activity;  /* monotonic µs of the last bytes (or of the connect) */
@@ -322,16 +322,16 @@ connection_lost (Stream *stream, const gchar *reason)
   gboolean was_connected = stream->state == STREAM_CONNECTED;
   gdouble ceiling;
   gdouble delay_ms;
-  gdouble server_ms;
+  gdouble refused_ms = MIN ((gdouble)stream->retry_after_ms, (gdouble)BACKOFF_CAP_MS);
 
   connection_end (stream);
   ceiling = MIN ((gdouble)BACKOFF_CAP_MS,
                  (gdouble)BACKOFF_BASE_MS * (1u << MIN (stream->failures, 16)));
   delay_ms = ceiling / 2 + g_random_double_range (0, ceiling / 2);
-  server_ms = MIN (MAX ((gdouble)stream->retry_ms, (gdouble)stream->retry_after_ms),
-                   (gdouble)BACKOFF_CAP_MS);
-  delay_ms = MAX (delay_ms, server_ms);
-  stream->server_wait_end = g_get_real_time () + (gint64)(server_ms * 1000);
+  if (stream->retry_ms > delay_ms)
+    delay_ms = MIN (stream->retry_ms, BACKOFF_CAP_MS);
+  delay_ms = MAX (delay_ms, refused_ms);
+  stream->server_wait_end = g_get_real_time () + (gint64)(refused_ms * 1000);
   stream->retry_after_ms = 0;
   stream->failures++;
 
@@ -556,19 +556,28 @@ stream_new (VpushPush *self, const gchar *url)
 }
 
 /* The machine woke up (vpush-wake.h): a connection may be dead without a word, and a wait
- * for the next attempt was for a network that may be back. Only a wait the server asked
- * for (Retry-After, SSE retry) is kept. The real clock tells, as the monotonic one stood
- * still during a suspend. */
+ * for the next attempt was for a network that may be back. Only a refusal's Retry-After
+ * is kept (SSE retry is the server's general reconnection time, not an answer to this
+ * client), by the real clock: the monotonic one of its timer stood still in a suspend. */
 static void
 stream_reconnect_now (Stream *stream)
 {
+  gint64 left_us = stream->server_wait_end - g_get_real_time ();
+
   if (stream->http != NULL)
     {
       vpush_http_stream_cancel (g_steal_pointer (&stream->http));
       connection_end (stream);
     }
-  else if (stream->reconnect_id == 0 || g_get_real_time () < stream->server_wait_end)
+  else if (stream->reconnect_id == 0)
     return;
+  else if (left_us > 0)
+    {
+      g_source_remove (stream->reconnect_id);
+      stream->reconnect_id
+          = g_timeout_add ((guint)(MIN (left_us / 1000, BACKOFF_CAP_MS) + 1), reconnect_cb, stream);
+      return;
+    }
   g_clear_handle_id (&stream->reconnect_id, g_source_remove);
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_DISCONNECTED, NULL, NULL, NULL,
                    "push stream to %s: reconnecting at once", stream->label);

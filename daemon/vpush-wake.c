@@ -1,10 +1,13 @@
 #include "vpush-wake.h"
 
+#include <time.h>
+
 #include "vpush-names.h"
 #include "vpush-poller.h"
 #include "vpush-push.h"
 
-/* A change of the network comes as a burst of route changes: act once it has settled. */
+/* A change of the network comes as a burst of route changes: act a second after its
+ * first. */
 #define NETWORK_SETTLE_MS 1000
 /* Routes change for reasons of no concern to vpushd (a container or VPN starting): each
  * wake-up replaces every push connection, so a network's come at most this often. */
@@ -18,12 +21,14 @@ struct _VpushWake
   GCancellable *cancellable;
 
   GDBusConnection *system_bus;
-  guint sleep_id; /* the PrepareForSleep subscription */
+  guint sleep_id;      /* the PrepareForSleep subscription */
+  guint logind_id;     /* the watch of logind's name */
+  gchar *logind_owner; /* its unique name, NULL while none */
 
   GNetworkMonitor *monitor;
   gboolean network_available;
   guint network_id;         /* the settle timer */
-  gint64 last_network_wake; /* monotonic µs, 0 for none */
+  gint64 last_network_wake; /* boot-time µs (suspends count), 0 for none */
 };
 
 G_DEFINE_TYPE (VpushWake, vpush_wake, G_TYPE_OBJECT)
@@ -39,6 +44,17 @@ wake_up (VpushWake *self, const gchar *why)
   vpush_pending_expire_now (vpush_manager_get_pending (self->manager));
 }
 
+/* CLOCK_BOOTTIME: on, unlike the monotonic clock, through a suspend */
+static gint64
+boot_time_us (void)
+{
+  struct timespec ts;
+
+  if (clock_gettime (CLOCK_BOOTTIME, &ts) != 0)
+    return g_get_monotonic_time ();
+  return (gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
 /* Resume */
 
 static void
@@ -49,6 +65,11 @@ on_prepare_for_sleep (GDBusConnection *bus, const gchar *sender, const gchar *pa
   VpushWake *self = user_data;
   gboolean going = FALSE;
 
+  /* The bus delivers broadcasts by the match rule, from logind only; a signal sent to
+   * vpushd directly reaches it whatever its sender, and only a GLib with the fix for
+   * CVE-2024-34397 drops those: logind's unique name is followed here too. */
+  if (self->logind_owner == NULL || g_strcmp0 (sender, self->logind_owner) != 0)
+    return;
   if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(b)")))
     return;
   g_variant_get (parameters, "(b)", &going);
@@ -56,6 +77,38 @@ on_prepare_for_sleep (GDBusConnection *bus, const gchar *sender, const gchar *pa
     g_debug ("the system is going to sleep");
   else
     wake_up (self, "resumed from suspend");
+}
+
+static void
+on_logind_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, gpointer user_data)
+{
+  VpushWake *self = user_data;
+
+  g_debug ("logind on the system bus as %s", owner);
+  g_free (self->logind_owner);
+  self->logind_owner = g_strdup (owner);
+}
+
+static void
+on_logind_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
+{
+  VpushWake *self = user_data;
+
+  g_clear_pointer (&self->logind_owner, g_free);
+}
+
+static void
+unwatch_sleep (VpushWake *self)
+{
+  if (self->system_bus == NULL)
+    return;
+  g_signal_handlers_disconnect_by_data (self->system_bus, self);
+  if (self->sleep_id != 0)
+    g_dbus_connection_signal_unsubscribe (self->system_bus, self->sleep_id);
+  self->sleep_id = 0;
+  g_clear_handle_id (&self->logind_id, g_bus_unwatch_name);
+  g_clear_pointer (&self->logind_owner, g_free);
+  g_clear_object (&self->system_bus);
 }
 
 static void
@@ -67,16 +120,16 @@ on_system_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GErro
   /* a system bus that restarts takes the whole desktop with it: not followed */
   g_message ("the system bus went away: a resume from suspend goes unnoticed until the "
              "push streams' keepalives or the next poll");
-  g_signal_handlers_disconnect_by_data (bus, self);
-  self->sleep_id = 0;
-  g_clear_object (&self->system_bus);
+  unwatch_sleep (self);
 }
 
 static void
 watch_sleep (VpushWake *self, GDBusConnection *bus)
 {
   self->system_bus = g_object_ref (bus);
-  /* the bus delivers only logind's own: the sender is matched by the name's owner */
+  self->logind_id
+      = g_bus_watch_name_on_connection (bus, VPUSH_LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                        on_logind_appeared, on_logind_vanished, self, NULL);
   self->sleep_id = g_dbus_connection_signal_subscribe (
       bus, VPUSH_LOGIND_NAME, VPUSH_LOGIND_MANAGER_IFACE, VPUSH_LOGIND_PREPARE_FOR_SLEEP,
       VPUSH_LOGIND_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep, self, NULL);
@@ -91,7 +144,7 @@ network_settled_cb (gpointer user_data)
   VpushWake *self = user_data;
 
   self->network_id = 0;
-  self->last_network_wake = g_get_monotonic_time ();
+  self->last_network_wake = boot_time_us ();
   wake_up (self, "the network changed");
   return G_SOURCE_REMOVE;
 }
@@ -102,11 +155,15 @@ network_changed (VpushWake *self)
   gint64 delay_us = NETWORK_SETTLE_MS * 1000;
 
   /* nothing can be reached through a network that is gone; its return is what counts */
-  if (!self->network_available || self->network_id != 0)
+  if (!self->network_available)
+    {
+      g_clear_handle_id (&self->network_id, g_source_remove);
+      return;
+    }
+  if (self->network_id != 0)
     return;
   if (self->last_network_wake != 0)
-    delay_us
-        = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - g_get_monotonic_time ());
+    delay_us = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - boot_time_us ());
   self->network_id = g_timeout_add ((guint)(delay_us / 1000), network_settled_cb, self);
   g_source_set_name_by_id (self->network_id, "[vpush] network settled");
 }
@@ -116,8 +173,9 @@ on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_
 {
   VpushWake *self = user_data;
 
-  self->network_available = available;
-  g_debug ("network changed (%s)", available ? "available" : "not available");
+  /* the monitor's own view: NetworkManager's passes the routes' here */
+  self->network_available = g_network_monitor_get_network_available (monitor);
+  g_debug ("network changed (%s)", self->network_available ? "available" : "not available");
   network_changed (self);
 }
 
@@ -193,6 +251,9 @@ set_up_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (w->bus != NULL)
     watch_sleep (self, w->bus);
   watch_network (self, w->monitor);
+  g_debug ("listening for %s and network changes (%s)",
+           w->bus != NULL ? "resumes from suspend" : "no resumes (no system bus)",
+           G_OBJECT_TYPE_NAME (w->monitor));
   watched_free (w);
 }
 
@@ -201,14 +262,7 @@ vpush_wake_stop (VpushWake *self)
 {
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->network_id, g_source_remove);
-  if (self->system_bus != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (self->system_bus, self);
-      if (self->sleep_id != 0)
-        g_dbus_connection_signal_unsubscribe (self->system_bus, self->sleep_id);
-      self->sleep_id = 0;
-      g_clear_object (&self->system_bus);
-    }
+  unwatch_sleep (self);
   if (self->monitor != NULL)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
   g_clear_object (&self->monitor);

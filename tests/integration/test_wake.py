@@ -10,8 +10,8 @@ import pytest
 from gi.repository import GLib
 
 import vpushtest as vt
-from test_push import (SLOW_POLL, device_requests, lists, new_topic, push_url, settle,
-                       topic_stats, wait_exported, wait_push_state)
+from test_push import (SLOW_POLL, ScriptedPushServer, device_requests, lists, new_topic,
+                       push_url, settle, topic_stats, wait_exported, wait_push_state)
 from vpushtest_system import (LOGIND_MANAGER, LOGIND_PATH, Logind, NetworkManager,
                               SystemBus)
 
@@ -42,19 +42,25 @@ def network_manager(session, system_bus):
 
 @pytest.fixture
 def started(session, emulator, system_bus):
-    """start(topic, env) → a vpushd on the private system bus, with a push stream
-    (server-sent events) on topic; stopped afterwards."""
+    """start(topic, env, url) → a vpushd on the private system bus, with a push stream
+    (server-sent events) on the emulator's topic, or at url; stopped afterwards."""
     daemons = []
 
-    def start(topic, env=None):
-        d = vt.Daemon(session, emulator,
-                      config={"Poll": dict(SLOW_POLL), "Push": {"Url": push_url(emulator, topic)}},
+    def start(topic, env=None, url=None):
+        url = url or push_url(emulator, topic)
+        d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL), "Push": {"Url": url}},
                       env=dict(env or {}, DBUS_SYSTEM_BUS_ADDRESS=system_bus.address))
         daemons.append(d)
         return d.start()
     yield start
     for d in daemons:
         d.stop()
+
+
+def listening(daemon, logind=True):
+    """vpushd has set up its watches (on a worker thread): what is sent before is lost."""
+    line = "logind on the system bus as" if logind else "listening for resumes"
+    vt.wait_until(lambda: line in daemon.log_text(), 10, what="“%s” in the log" % line)
 
 
 def connected_and_quiet(client, emulator, topic):
@@ -84,6 +90,7 @@ def test_resume_reconnects_and_polls(started, client, emulator, logind):
     daemon = started(topic)
     f = vt.enroll(client, emulator)
     connections = connected_and_quiet(client, emulator, topic)
+    listening(daemon)
     ch = emulator.create_challenge(f.identity, f.sid)
 
     logind.emit_prepare_for_sleep(True)
@@ -92,15 +99,29 @@ def test_resume_reconnects_and_polls(started, client, emulator, logind):
     assert daemon.log_text().count(RESUMED) == 1
 
 
+def unique_name_of(bus, pid):
+    names = bus.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "ListNames", None,
+                     bus_name="org.freedesktop.DBus")[0]
+    for name in names:
+        if name.startswith(":") and bus.name_owner_pid(name) == pid:
+            return name
+    raise vt.HarnessError("pid %d has no connection to the bus" % pid)
+
+
 def test_resume_heard_from_logind_only(started, client, emulator, logind, system_bus):
-    """The same signal from a process that is not logind is not heard: the bus delivers
-    logind's alone (any process on the system bus could send one)."""
+    """The same signal from a process that is not logind is not heard, neither broadcast
+    (the bus delivers logind's alone) nor sent to vpushd directly (which the bus lets any
+    process of the system do, and which only a GLib with the fix for CVE-2024-34397 drops
+    by itself)."""
     topic = new_topic()
     daemon = started(topic)
     f = vt.enroll(client, emulator)
     connected_and_quiet(client, emulator, topic)
-    system_bus.client.conn.emit_signal(None, LOGIND_PATH, LOGIND_MANAGER, "PrepareForSleep",
-                                       GLib.Variant("(b)", (False,)))
+    listening(daemon)
+    vpushd = unique_name_of(system_bus.client, daemon.proc.pid)
+    for destination in (None, vpushd):
+        system_bus.client.conn.emit_signal(destination, LOGIND_PATH, LOGIND_MANAGER,
+                                           "PrepareForSleep", GLib.Variant("(b)", (False,)))
     system_bus.client.conn.flush_sync(None)
     # logind's comes after the impostor's: once it is heard, the impostor's would have been
     ch = emulator.create_challenge(f.identity, f.sid)
@@ -108,6 +129,38 @@ def test_resume_heard_from_logind_only(started, client, emulator, logind, system
     vt.wait_until(lambda: RESUMED in daemon.log_text(), 10, what="the resume in the log")
     wait_exported(client, ch["sid"])
     assert daemon.log_text().count(RESUMED) == 1
+
+
+def test_resume_ends_a_backoff(started, logind):
+    """A stream waiting to reconnect after failed attempts (the fourth waits 4 to 8 s)
+    reconnects at once on a resume: the network it failed on may be back."""
+    server = ScriptedPushServer([(503, b"")] * 4 + [(200, b"")])
+    try:
+        daemon = started(None, url=server.url)
+        listening(daemon)
+        vt.wait_until(lambda: len(server.times) >= 4, 30, what="four refused connections")
+        logind.emit_prepare_for_sleep(False)
+        resumed = time.monotonic()
+        vt.wait_until(lambda: len(server.times) >= 5, 30, what="a fifth connection")
+    finally:
+        server.close()
+    assert server.times[4] - resumed < 4, "the backoff was waited for"
+
+
+def test_resume_keeps_a_retry_after(started, logind):
+    """A push server that refused the last connection and said when to come back
+    (Retry-After) is not asked sooner because of a resume."""
+    server = ScriptedPushServer([(503, b"", {"Retry-After": "6"}), (200, b"")])
+    try:
+        daemon = started(None, url=server.url)
+        listening(daemon)
+        vt.wait_until(lambda: len(server.times) >= 1, 30, what="a refused connection")
+        logind.emit_prepare_for_sleep(False)
+        vt.wait_until(lambda: RESUMED in daemon.log_text(), 10, what="the resume in the log")
+        vt.wait_until(lambda: len(server.times) >= 2, 30, what="a second connection")
+    finally:
+        server.close()
+    assert server.times[1] - server.times[0] >= 6
 
 
 def test_network_back_reconnects_and_polls(started, client, emulator, network_manager):
@@ -119,13 +172,21 @@ def test_network_back_reconnects_and_polls(started, client, emulator, network_ma
     daemon = started(topic, env={"GIO_USE_NETWORK_MONITOR": "networkmanager"})
     f = vt.enroll(client, emulator)
     connections = connected_and_quiet(client, emulator, topic)
+    listening(daemon, logind=False)
+    assert "GNetworkMonitorNM" in daemon.log_text()
     ch = emulator.create_challenge(f.identity, f.sid)
+
+    def heard(n):
+        vt.wait_until(lambda: daemon.log_text().count("network available") == n, 10,
+                      what="%d times “network available” in the log" % n)
 
     network_manager.set_state(NetworkManager.DISCONNECTED)
     network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
+    heard(1)
     expect_woken(daemon, client, emulator, topic, connections, f, ch, NETWORK)
 
     network_manager.set_state(NetworkManager.DISCONNECTED)
     network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
-    time.sleep(3)
+    heard(2)
+    time.sleep(2)
     assert daemon.log_text().count(NETWORK) == 1
