@@ -68,13 +68,22 @@ def keyring_activation_runs(session, program):
     services = os.path.join(session.data, "dbus-1", "services")
     path = os.path.join(services, "org.freedesktop.secrets.service")
     os.makedirs(services, exist_ok=True)
+    try:
+        with open(path) as f:
+            before = f.read()
+    except FileNotFoundError:
+        before = None
     with open(path, "w") as f:
         f.write("[D-BUS Service]\nName=org.freedesktop.secrets\nExec=%s\n" % program)
     reload_bus_config(session)
     try:
         yield
     finally:
-        os.unlink(path)
+        if before is None:
+            os.unlink(path)
+        else:
+            with open(path, "w") as f:
+                f.write(before)
         reload_bus_config(session)
 
 
@@ -106,6 +115,15 @@ def daemon(session, emulator):
     d.start()
     yield d
     d.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_stray_keyring(session):
+    """D-Bus activation of the Secret Service fails here unless a test sets it up: a call
+    of vpushd's while the harness's keyring is killed would otherwise start the system's
+    gnome-keyring (locked, and not the harness's), which would then hold the name."""
+    with keyring_activation_blocked(session):
+        yield
 
 
 @pytest.fixture(autouse=True)
