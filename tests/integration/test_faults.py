@@ -359,9 +359,11 @@ def test_second_call_answers_when_the_first_fails(factor, client, emulator):
     before = len(emulator.requests())
     emulator.fault(challenge_re(ch["sid"]), action="delay", seconds=0.8, method="POST")
     emulator.fault(challenge_re(ch["sid"]), status=400, method="POST")
-    first = vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    first = vt.PendingCall(client, "ApproveChallenge", vt.asv(
+        {"challenge-sid": ch["sid"], "timeout-ms": vt.APPROVE_TIMEOUT_MS}))
     vt.wait_until(lambda: emulator.faults_held() >= 1, 10, what="the answer to be held")
-    second = vt.PendingCall(client, "DenyChallenge", vt.asv({"challenge-sid": ch["sid"]}))
+    second = vt.PendingCall(client, "DenyChallenge", vt.asv(
+        {"challenge-sid": ch["sid"], "timeout-ms": vt.APPROVE_TIMEOUT_MS}))
     first.wait()
     assert first.error is not None and first.error.name == ERR_API, first.error
     second.wait()
