@@ -29,6 +29,7 @@ struct _VpushManager
   VpushBouncer *bouncer;
   VpushRecovery *recovery; /* what a crash left behind, at start */
   VpushWake *wake;         /* resumes and network changes, once the network is started */
+  guint wake_id;           /* the idle that starts it */
 
   GDBusConnection *connection;
   VpushObjectManager *object_manager;
@@ -100,6 +101,7 @@ vpush_manager_finalize (GObject *object)
   if (self->recovery != NULL)
     vpush_recovery_stop (self->recovery);
   g_clear_object (&self->recovery);
+  g_clear_handle_id (&self->wake_id, g_source_remove);
   if (self->wake != NULL)
     vpush_wake_stop (self->wake);
   g_clear_object (&self->wake);
@@ -406,8 +408,19 @@ vpush_manager_export (VpushManager *self, GDBusConnection *connection, GError **
   return TRUE;
 }
 
+static gboolean
+start_wake_cb (gpointer user_data)
+{
+  VpushManager *self = user_data;
+
+  self->wake_id = 0;
+  self->wake = vpush_wake_new (self);
+  return G_SOURCE_REMOVE;
+}
+
 /* Once the name is owned: a TLS connection's set-up (the CA file parsed) and the first
- * polls come after READY=1, not before it. */
+ * polls come after READY=1, not before it; so does the set-up of the wake-ups (a thread
+ * that connects to the system bus and loads GIO's network monitor), after those. */
 void
 vpush_manager_start_network (VpushManager *self)
 {
@@ -421,8 +434,8 @@ vpush_manager_start_network (VpushManager *self)
   g_hash_table_iter_init (&iter, self->factors);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&factor))
     vpush_poller_add_factor (self->poller, vpush_factor_get_sid (factor));
-  if (self->wake == NULL)
-    self->wake = vpush_wake_new (self);
+  if (self->wake == NULL && self->wake_id == 0)
+    self->wake_id = g_idle_add_full (G_PRIORITY_LOW, start_wake_cb, self, NULL);
 }
 
 guint
