@@ -143,10 +143,12 @@ def test_challenge_fetched_for_a_deleted_factor_is_not_exported(by, daemon, clie
     """A challenge whose GET was under way when its factor was deleted is not put on the bus
     once the GET comes back: no Challenge object names a factor that is gone."""
     f = vt.enroll(client, emulator)
+    # every GET of a challenge of it is held, from before the challenge is there: a
+    # scheduled poll's as well as the call's, whichever comes first
+    emulator.fault(r"/Entities/%s/Challenges/[^/]+\Z" % f.identity, action="delay",
+                   seconds=600, method="GET", when="after", count=10)
     ch = emulator.create_challenge(f.identity, f.sid,
                                    hidden={"transaction_id": vt.new_transaction_id()})
-    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600, method="GET",
-                   when="after")
     if by == "poll":
         call = vt.PendingCall(client, "Refresh", None)
     else:
