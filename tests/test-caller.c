@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test-files.h"
 #include "vpush-caller.h"
 
 #define PID 4242
@@ -29,27 +30,9 @@ fake_proc_setup (FakeProc *fixture, gconstpointer data)
 }
 
 static void
-remove_tree (const gchar *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const gchar *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fake_proc_teardown (FakeProc *fixture, gconstpointer data)
 {
-  remove_tree (fixture->root);
+  rm_rf (fixture->root);
   g_free (fixture->root);
   g_free (fixture->pid_dir);
 }

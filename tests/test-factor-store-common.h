@@ -2,6 +2,7 @@
  * afterwards, and its writes waited for as a caller's callback would be */
 #pragma once
 
+#include "test-files.h"
 #include "vpush-factor-store.h"
 
 #define SID_A "YF0123456789abcdef0123456789abcdef"
@@ -22,7 +23,6 @@ typedef struct
   GError *error;
 } Wait;
 
-void rm_rf (const gchar *path);
 void fixture_setup (Fixture *fixture, gconstpointer data);
 void fixture_teardown (Fixture *fixture, gconstpointer data);
 VpushFactorRecord *make_record (const gchar *sid, const gchar *friendly_name);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test-files.h"
 #include "vpush-bouncer.h"
 #include "vpush-policy.h"
 
@@ -598,24 +599,6 @@ write_file (const gchar *dir, const gchar *name, const gchar *text, int mode)
 }
 
 static void
-remove_tree (const gchar *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const gchar *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 test_policy_dirs (void)
 {
   g_autoptr (GError) error = NULL;
@@ -684,7 +667,7 @@ test_policy_dirs (void)
       g_clear_error (&error);
     }
 
-  remove_tree (tmp);
+  rm_rf (tmp);
 }
 
 /* exe: of a symlink matches nothing, since /proc/PID/exe shows the file: said at load */
@@ -785,7 +768,7 @@ test_policy_dir_made_later (void)
   wait_for_policy_from (bouncer, "/vpush/policy.d/60-shop.conf");
 
   g_clear_object (&bouncer);
-  remove_tree (tmp);
+  rm_rf (tmp);
 }
 
 /* A policy file is read once its writer closed it: half of it could be a rule that
@@ -827,7 +810,7 @@ test_policy_read_when_closed (void)
   g_assert_cmpuint (vpush_policy_get_n_rules (vpush_bouncer_get_policy (bouncer)), ==, 1);
 
   g_clear_object (&bouncer);
-  remove_tree (dir);
+  rm_rf (dir);
 }
 
 typedef struct
@@ -889,7 +872,7 @@ test_policy_read_while_busy (void)
   for (guint i = 0; i < fds->len; i++)
     close (g_array_index (fds, gint, i));
   g_clear_object (&bouncer);
-  remove_tree (dir);
+  rm_rf (dir);
 }
 
 static void
@@ -920,7 +903,7 @@ test_policy_exe_symlink (void)
   policy = policy_ok (text);
   g_assert_cmpuint (vpush_policy_get_n_rules (policy), ==, 1);
 
-  remove_tree (tmp);
+  rm_rf (tmp);
 }
 
 static void
