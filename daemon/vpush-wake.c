@@ -9,8 +9,9 @@
 /* A change of the network comes as a burst of route changes: act a second after its
  * first. */
 #define NETWORK_SETTLE_MS 1000
-/* Routes change for reasons of no concern to vpushd (a container or VPN starting): each
- * wake-up replaces every push connection, so a network's come at most this often. */
+/* Routes change for reasons of no concern to vpushd (a container or VPN starting), and
+ * each wake-up replaces every push connection: the network wakes vpushd at most once in
+ * this long. */
 #define NETWORK_WAKE_GAP_US (30 * G_USEC_PER_SEC)
 
 struct _VpushWake
