@@ -642,6 +642,34 @@ test_expiry_timer (void)
   vpush_pending_set_clock (pending, NULL, NULL);
 }
 
+/* After a suspend the clock has jumped past an expiry while the timer, on the monotonic
+ * clock, still waits: expiring now finishes the challenge at once, and not before a clock
+ * is set. */
+static void
+test_expire_now (void)
+{
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL, NULL);
+  g_autoptr (VpushChallenge) c = make_challenge ("YC00000000000000000000000000000007", FACTOR_A,
+                                                 "order-7", "2026-11-25T10:05:00Z");
+  g_autoptr (GDateTime) expiry = g_date_time_new_utc (2026, 11, 25, 10, 5, 0);
+  FakeClock clock = { g_date_time_to_unix (expiry) - 3600, 0 };
+  const gchar *status = NULL;
+
+  vpush_pending_put (pending, c);
+  vpush_pending_expire_now (pending);
+  g_assert_nonnull (vpush_pending_lookup (pending, c->sid));
+
+  vpush_pending_set_clock (pending, fake_clock, &clock);
+  vpush_pending_expire_now (pending);
+  g_assert_nonnull (vpush_pending_lookup (pending, c->sid));
+  clock.now = g_date_time_to_unix (expiry) + 8 * 3600;
+  vpush_pending_expire_now (pending);
+  g_assert_null (vpush_pending_lookup (pending, c->sid));
+  g_assert_nonnull (vpush_pending_lookup_finished (pending, c->sid, &status));
+  g_assert_cmpstr (status, ==, "expired");
+  vpush_pending_set_clock (pending, NULL, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -654,6 +682,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pending/replace-keeps-answering", test_replace_keeps_answering);
   g_test_add_func ("/pending/expire-and-remove-factor", test_expire_and_remove_factor);
   g_test_add_func ("/pending/expiry-timer", test_expiry_timer);
+  g_test_add_func ("/pending/expire-now", test_expire_now);
   g_test_add_func ("/pending/note-finished", test_note_finished);
   return g_test_run ();
 }
