@@ -9,6 +9,7 @@ import os
 import pytest
 
 import vpushtest as vt
+from vpushtest_system import Logind, NetworkManager, SystemBus
 
 
 def pytest_configure(config):
@@ -44,6 +45,33 @@ def daemon(session, emulator):
     d.start()
     yield d
     d.stop()
+
+
+# A private system bus for the modules that ask for it, with logind or NetworkManager
+# mocked on it (vpushtest_system.py)
+
+@pytest.fixture(scope="module")
+def system_bus(session):
+    """The module's private system bus; every vpushd the module starts is told of it."""
+    bus = SystemBus(session)
+    session.env["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
+    yield bus
+    session.env.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+    bus.close()
+
+
+@pytest.fixture
+def logind(session, system_bus):
+    mock = Logind(session, system_bus)
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def network_manager(session, system_bus):
+    mock = NetworkManager(session, system_bus)
+    yield mock
+    mock.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from gi.repository import GLib
 
 import vpushtest as vt
-from vpushtest_system import LOGIND, SESSION_PATH, Logind, SystemBus
+from vpushtest_system import LOGIND, SESSION_PATH
 
 
 ERR_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
@@ -39,26 +39,6 @@ Actions=enroll;update;delete;list
 Callers=*
 RequireActiveSession=false
 """
-
-
-# ---------------------------------------------------------------------------------------
-# A private system bus with a mocked logind (vpushtest_system)
-
-
-@pytest.fixture(scope="module")
-def system_bus(session):
-    bus = SystemBus(session)
-    session.env["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
-    yield bus
-    session.env.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
-    bus.close()
-
-
-@pytest.fixture
-def logind(session, system_bus):
-    mock = Logind(session, system_bus)
-    yield mock
-    mock.stop()
 
 
 # ---------------------------------------------------------------------------------------

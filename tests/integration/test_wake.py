@@ -12,32 +12,10 @@ from gi.repository import GLib
 import vpushtest as vt
 from test_push import (SLOW_POLL, ScriptedPushServer, device_requests, lists, new_topic,
                        push_url, settle, topic_stats, wait_exported, wait_push_state)
-from vpushtest_system import (LOGIND_MANAGER, LOGIND_PATH, Logind, NetworkManager,
-                              SystemBus)
+from vpushtest_system import LOGIND_MANAGER, LOGIND_PATH, NetworkManager
 
 RESUMED = "resumed from suspend: reconnecting the push streams and polling every factor"
 NETWORK = "the network changed: reconnecting the push streams and polling every factor"
-
-
-@pytest.fixture(scope="module")
-def system_bus(session):
-    bus = SystemBus(session)
-    yield bus
-    bus.close()
-
-
-@pytest.fixture
-def logind(session, system_bus):
-    mock = Logind(session, system_bus)
-    yield mock
-    mock.stop()
-
-
-@pytest.fixture
-def network_manager(session, system_bus):
-    mock = NetworkManager(session, system_bus)
-    yield mock
-    mock.stop()
 
 
 @pytest.fixture
@@ -49,7 +27,7 @@ def started(session, emulator, system_bus):
     def start(topic, env=None, url=None):
         url = url or push_url(emulator, topic)
         d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL), "Push": {"Url": url}},
-                      env=dict(env or {}, DBUS_SYSTEM_BUS_ADDRESS=system_bus.address))
+                      env=env)
         daemons.append(d)
         return d.start()
     yield start

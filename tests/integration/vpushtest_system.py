@@ -152,3 +152,4 @@ class NetworkManager(DbusMock):
 
     def set_state(self, state):
         self.mock(NM_PATH, "SetGlobalConnectionState", "(u)", (state,))
+
