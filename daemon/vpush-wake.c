@@ -7,11 +7,11 @@
 #include "vpush-push.h"
 
 /* A change of the network comes as a burst of route changes: act a second after its
- * first. */
+ * first, or after the network's return. */
 #define NETWORK_SETTLE_MS 1000
 /* Routes change for reasons of no concern to vpushd (a container or VPN starting), and
- * each wake-up replaces every push connection: the network wakes vpushd at most once in
- * this long. */
+ * each wake-up replaces every push connection: a change other than the network's return
+ * wakes vpushd at most once in this long. */
 #define NETWORK_WAKE_GAP_US (30 * G_USEC_PER_SEC)
 
 struct _VpushWake
@@ -76,6 +76,13 @@ on_prepare_for_sleep (GDBusConnection *bus, const gchar *sender, const gchar *pa
   g_variant_get (parameters, "(b)", &going);
   if (going)
     g_debug ("the system is going to sleep");
+  else if (self->monitor != NULL && !self->network_available)
+    {
+      /* NetworkManager takes the network down for a suspend: reconnecting now would
+       * only fail and lengthen every stream's backoff; the network's return wakes them */
+      g_message ("resumed from suspend: waiting for the network to come back");
+      vpush_pending_expire_now (vpush_manager_get_pending (self->manager));
+    }
   else
     wake_up (self, "resumed from suspend");
 }
@@ -151,19 +158,25 @@ network_settled_cb (gpointer user_data)
 }
 
 static void
-network_changed (VpushWake *self)
+network_changed (VpushWake *self, gboolean available)
 {
+  gboolean back = available && !self->network_available;
   gint64 delay_us = NETWORK_SETTLE_MS * 1000;
 
+  self->network_available = available;
   /* nothing can be reached through a network that is gone; its return is what counts */
-  if (!self->network_available)
+  if (!available)
     {
       g_clear_handle_id (&self->network_id, g_source_remove);
       return;
     }
-  if (self->network_id != 0)
+  /* a network that is back is acted on once it settles; other changes (routes,
+   * connectivity) at most once in NETWORK_WAKE_GAP_US */
+  if (back)
+    g_clear_handle_id (&self->network_id, g_source_remove);
+  else if (self->network_id != 0)
     return;
-  if (self->last_network_wake != 0)
+  else if (self->last_network_wake != 0)
     delay_us = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - boot_time_us ());
   self->network_id = g_timeout_add ((guint)(delay_us / 1000), network_settled_cb, self);
   g_source_set_name_by_id (self->network_id, "[vpush] network settled");
@@ -175,12 +188,12 @@ on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_
   VpushWake *self = user_data;
 
   /* the monitor's own view: NetworkManager's passes the routes' here */
-  self->network_available = g_network_monitor_get_network_available (monitor);
-  g_debug ("network changed (%s)", self->network_available ? "available" : "not available");
-  network_changed (self);
+  available = g_network_monitor_get_network_available (monitor);
+  g_debug ("network changed (%s)", available ? "available" : "not available");
+  network_changed (self, available);
 }
 
-/* NetworkManager's monitor tells its state by this property alone */
+/* NetworkManager's monitor tells its state by these properties alone */
 static void
 on_network_available (GNetworkMonitor *monitor, GParamSpec *pspec, gpointer user_data)
 {
@@ -189,9 +202,17 @@ on_network_available (GNetworkMonitor *monitor, GParamSpec *pspec, gpointer user
 
   if (available == self->network_available)
     return;
-  self->network_available = available;
   g_debug ("network %s", available ? "available" : "not available");
-  network_changed (self);
+  network_changed (self, available);
+}
+
+static void
+on_connectivity (GNetworkMonitor *monitor, GParamSpec *pspec, gpointer user_data)
+{
+  VpushWake *self = user_data;
+
+  g_debug ("network connectivity changed");
+  network_changed (self, g_network_monitor_get_network_available (monitor));
 }
 
 static void
@@ -201,6 +222,7 @@ watch_network (VpushWake *self, GNetworkMonitor *monitor)
   self->network_available = g_network_monitor_get_network_available (monitor);
   g_signal_connect (monitor, "network-changed", G_CALLBACK (on_network_changed), self);
   g_signal_connect (monitor, "notify::network-available", G_CALLBACK (on_network_available), self);
+  g_signal_connect (monitor, "notify::connectivity", G_CALLBACK (on_connectivity), self);
 }
 
 /* Set-up */

@@ -143,28 +143,57 @@ def test_resume_keeps_a_retry_after(started, logind):
 
 def test_network_back_reconnects_and_polls(started, client, emulator, network_manager):
     """NetworkManager's state goes to disconnected and back: once it is back (and has
-    settled for a second), the streams reconnect and every factor is polled. A second
-    return soon after waits for 30 s from the first wake-up: routes change for many
-    reasons, and each wake-up replaces every push connection."""
+    settled for a second), the streams reconnect and every factor is polled; so again at
+    its next return. A change while the network stays up (connectivity lost and regained,
+    routes) waits for 30 s from the last wake-up: routes change for many reasons, and
+    each wake-up replaces every push connection."""
     topic = new_topic()
     daemon = started(topic, env={"GIO_USE_NETWORK_MONITOR": "networkmanager"})
     f = vt.enroll(client, emulator)
     connections = connected_and_quiet(client, emulator, topic)
     listening(daemon, logind=False)
     assert "GNetworkMonitorNM" in daemon.log_text()
+
+    def heard(line, n):
+        vt.wait_until(lambda: daemon.log_text().count(line) == n, 10,
+                      what="%d times “%s” in the log" % (n, line))
+
+    for n in (1, 2):
+        ch = emulator.create_challenge(f.identity, f.sid)
+        network_manager.set_state(NetworkManager.DISCONNECTED)
+        network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
+        heard("network available", n)
+        expect_woken(daemon, client, emulator, topic, connections, f, ch, NETWORK)
+        heard(NETWORK, n)
+        connections = topic_stats(emulator, topic)["connections"]
+
+    changed = daemon.log_text().count("network connectivity changed")
+    network_manager.set_state(NetworkManager.CONNECTED_SITE)
+    network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
+    heard("network connectivity changed", changed + 2)
+    time.sleep(2)
+    assert daemon.log_text().count(NETWORK) == 2
+
+
+def test_resume_waits_for_the_network(started, client, emulator, logind, network_manager):
+    """A resume while NetworkManager has the network down (as it takes it down for a
+    suspend) reconnects nothing yet: that would only fail and lengthen the backoff. The
+    network's return does it."""
+    topic = new_topic()
+    daemon = started(topic, env={"GIO_USE_NETWORK_MONITOR": "networkmanager"})
+    f = vt.enroll(client, emulator)
+    connections = connected_and_quiet(client, emulator, topic)
+    listening(daemon)
+    listening(daemon, logind=False)
     ch = emulator.create_challenge(f.identity, f.sid)
 
-    def heard(n):
-        vt.wait_until(lambda: daemon.log_text().count("network available") == n, 10,
-                      what="%d times “network available” in the log" % n)
-
     network_manager.set_state(NetworkManager.DISCONNECTED)
+    vt.wait_until(lambda: "network not available" in daemon.log_text(), 10,
+                  what="the network gone, in the log")
+    logind.emit_prepare_for_sleep(False)
+    vt.wait_until(lambda: "resumed from suspend: waiting for the network" in daemon.log_text(),
+                  10, what="the resume in the log")
+    assert topic_stats(emulator, topic)["connections"] == connections
+    assert RESUMED not in daemon.log_text()
     network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
-    heard(1)
     expect_woken(daemon, client, emulator, topic, connections, f, ch, NETWORK)
-
-    network_manager.set_state(NetworkManager.DISCONNECTED)
-    network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
-    heard(2)
-    time.sleep(2)
-    assert daemon.log_text().count(NETWORK) == 1

@@ -145,6 +145,7 @@ class NetworkManager(DbusMock):
     """python-dbusmock's NetworkManager template: connected (NM_STATE_CONNECTED_GLOBAL)."""
 
     CONNECTED_GLOBAL = 70
+    CONNECTED_SITE = 60   # up, but no connectivity beyond the site
     DISCONNECTED = 20
 
     def __init__(self, session, system_bus, timeout=10.0):
