@@ -1,6 +1,7 @@
 /* Incremental, bounded parser of the two push stream formats (design.md "Push channel";
  * linux-anchors.md §3.2-3.3): Server-Sent Events and ntfy's JSON lines. Input may be
- * split anywhere, lines end in CRLF, LF or a lone CR, a leading UTF-8 BOM is dropped. */
+ * split anywhere, lines end in CRLF, LF or a lone CR, a leading UTF-8 BOM is dropped.
+ * Also which format a response's Content-Type names, and ntfy's resume URL. */
 #pragma once
 
 #include <glib.h>
