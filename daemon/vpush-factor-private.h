@@ -16,7 +16,7 @@ struct _VpushFactor
   VpushDBusFactor *skeleton;
   gboolean deleting;
   GPtrArray *delete_joined; /* Delete calls waiting for the one in flight to end */
-  gboolean updating;        /* an Update is under way; the others wait in update_queue */
+  gboolean updating;        /* an Update or Verify is under way; the rest wait in update_queue */
   GQueue update_queue;      /* FactorCall */
   guint changes_out;        /* Update and Verify calls under way (FactorCall.holds_change) */
   struct _FactorCall *delete_waiting; /* the Delete, until changes_out is 0 */
@@ -36,7 +36,8 @@ typedef struct _FactorCall
   VpushEnrollment *deletion; /* Delete: its journal entry, once written */
   gboolean remote_deleted;   /* Delete: the API no longer has the factor */
   GError *error;             /* Delete: the failure told once the factor is put back */
-  gboolean holds_update;     /* Update: the one under way; the next starts when it ends */
+  gboolean verify;           /* a Verify: it waits in the update queue as an Update does */
+  gboolean holds_update;     /* Update, Verify: the one under way; the next starts when it ends */
   gboolean holds_change;     /* Update, Verify: past the checks, so a Delete waits for it to end */
 } FactorCall;
 

@@ -246,21 +246,32 @@ verify_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call = NULL; /* owned by the callback now */
 }
 
+/* Verify calls wait for the Update or Verify under way, as Updates do: many at once would
+ * each send a POST, and the ones that come while the factor is being verified only need
+ * its outcome. */
 static void
 verify_allowed (gpointer data)
 {
   g_autoptr (FactorCall) call = data;
   VpushFactor *self = call->factor;
 
+  call->verify = TRUE;
   /* a factor being deleted, or deleted while the caller was looked up, is not there to
    * verify, verified already or not */
   if (vpush_factor_call_deleted_meanwhile (call))
     return;
+  if (self->updating)
+    {
+      g_queue_push_tail (&self->update_queue, g_steal_pointer (&call));
+      return;
+    }
   if (g_str_equal (self->record->status, "verified"))
     {
       g_dbus_method_invocation_return_value (call->invocation, NULL);
       return;
     }
+  self->updating = TRUE;
+  call->holds_update = TRUE;
   /* a Delete from now waits for the status to be recorded: lost, a failed delete would
    * put the factor back unverified while the API has it verified */
   vpush_factor_call_hold_change (call);
@@ -278,9 +289,9 @@ handle_verify (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, Vpu
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Update(): one at a time per factor. Two renames in flight at once could reach the API
- * in one order and have their replies handled in the other, leaving the factor with one
- * name here and the other there. */
+/* Update(): one at a time per factor, Verify calls included. Two renames in flight at
+ * once could reach the API in one order and have their replies handled in the other,
+ * leaving the factor with one name here and the other there. */
 
 /* The Update ends here, so the next one (or a Delete) starts: two relabels at once could
  * reach the keyring out of order and leave it with the older name */
@@ -455,7 +466,12 @@ update_next (VpushFactor *self)
   FactorCall *call;
 
   while (!self->updating && (call = g_queue_pop_head (&self->update_queue)) != NULL)
-    update_allowed (call);
+    {
+      if (call->verify)
+        verify_allowed (call);
+      else
+        update_allowed (call);
+    }
 }
 
 static gboolean

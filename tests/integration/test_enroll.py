@@ -69,6 +69,63 @@ def test_enroll_unverified_then_verify(daemon, client, emulator):
     assert emulator.fetch_factor(f.identity, f.sid).json()["status"] == "verified"
 
 
+def _verifies_sent(emulator, f):
+    return [r for r in emulator.requests()
+            if r["method"] == "POST" and r["path"].endswith("/Factors/" + f.sid)]
+
+
+def test_concurrent_verifies_send_one_request(daemon, client, emulator):
+    """Verify calls of one factor wait for the one under way, as Updates do: three at once
+    send one POST and all succeed. Before, each sent its own."""
+    f = vt.enroll(client, emulator, verify=False)
+    rule = emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600,
+                          method="POST", when="after")
+    try:
+        calls = [vt.PendingCall(client, "Verify", None, f.path, vt.FACTOR_IFACE)]
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the first Verify's POST held")
+        calls += [vt.PendingCall(client, "Verify", None, f.path, vt.FACTOR_IFACE)
+                  for _ in range(2)]
+        # the others are past the policy and waiting, not sending
+        allowed = "update of factor %s allowed" % f.sid
+        vt.wait_until(lambda: daemon.log_text().count(allowed) >= 3, 10 * vt.SLOWDOWN,
+                      what="the three Verify calls allowed")
+        assert not any(c.done for c in calls)
+        emulator.release_held(rule["id"])
+        for call in calls:
+            call.wait()
+    finally:
+        emulator.clear_faults()
+    assert [c.error for c in calls] == [None, None, None]
+    assert len(_verifies_sent(emulator, f)) == 1, _verifies_sent(emulator, f)
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "verified"
+
+
+def test_verify_after_a_failed_one_sends_its_own(daemon, client, emulator):
+    """A Verify that waited for one that failed tries for itself."""
+    f = vt.enroll(client, emulator, verify=False)
+    emulator.fault(r"/Factors/%s\Z" % f.sid, status=400, method="POST", count=1)
+    rule = emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600,
+                          method="POST", when="before", count=1)
+    try:
+        first = vt.PendingCall(client, "Verify", None, f.path, vt.FACTOR_IFACE)
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the first Verify's POST held")
+        second = vt.PendingCall(client, "Verify", None, f.path, vt.FACTOR_IFACE)
+        allowed = "update of factor %s allowed" % f.sid
+        vt.wait_until(lambda: daemon.log_text().count(allowed) >= 2, 10 * vt.SLOWDOWN,
+                      what="the second Verify allowed")
+        emulator.release_held(rule["id"])
+        first.wait()
+        second.wait()
+    finally:
+        emulator.clear_faults()
+    assert first.error is not None and first.error.name == vt.ERR_PREFIX + "Api", first.error
+    assert second.error is None, second.error
+    assert len(_verifies_sent(emulator, f)) == 2, _verifies_sent(emulator, f)
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "Status") == "verified"
+
+
 def test_enroll_friendly_name_64(daemon, client, emulator):
     name = "n" * 64
     f = vt.enroll(client, emulator, friendly_name=name)
