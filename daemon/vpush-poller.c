@@ -3,6 +3,7 @@
 #include "vpush-error.h"
 #include "vpush-factor.h"
 #include "vpush-push.h"
+#include "vpush-time.h"
 
 #define LIST_PAGE_SIZE 50
 #define LIST_MAX_PAGES 10
@@ -27,7 +28,8 @@ typedef struct
   gchar *sid;
   guint timer;
   gint64 due;        /* monotonic µs the timer fires at */
-  gint64 not_before; /* monotonic µs a Retry-After of the last poll asked for; 0 */
+  gint64 not_before; /* boot-time µs (suspends count) a Retry-After of the last poll asked
+                      * for runs until; 0 */
   gboolean running;
   gboolean again;   /* a poll was asked for while one was running */
   gboolean removed; /* the factor is gone; freed when the running poll ends */
@@ -198,7 +200,7 @@ schedule (FactorPoll *fp)
     backed_off = MIN (backed_off, MAX (interval, BACKOFF_MAX_S));
   ms = backed_off * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
   if (fp->not_before != 0)
-    ms = MAX (ms, (fp->not_before - g_get_monotonic_time ()) / 1000.0);
+    ms = MAX (ms, (fp->not_before - vpush_time_boot_us ()) / 1000.0);
 
   g_clear_handle_id (&fp->timer, g_source_remove);
   fp->timer = g_timeout_add (MAX (ms, 100), timer_cb, fp);
@@ -217,22 +219,26 @@ vpush_poller_reschedule (VpushPoller *self, const gchar *factor_sid)
   schedule (fp);
 }
 
-/* Polls asked for without hurry wait for a Retry-After of the last poll, no longer. */
+/* Polls asked for without hurry wait for a Retry-After of the last poll, no longer: by
+ * the boot-time clock, so that after a suspend (a resume polls) what is left of it counts
+ * from when it was given. */
 static void
 schedule_deferred (FactorPoll *fp)
 {
-  gint64 now = g_get_monotonic_time ();
+  gint64 left = fp->not_before - vpush_time_boot_us ();
+  gint64 end;
 
-  if (fp->not_before <= now)
+  if (left <= 0)
     {
       run (fp);
       return;
     }
-  if (fp->timer != 0 && fp->due <= fp->not_before)
+  end = g_get_monotonic_time () + left;
+  if (fp->timer != 0 && fp->due <= end)
     return;
   g_clear_handle_id (&fp->timer, g_source_remove);
-  fp->timer = g_timeout_add ((guint)((fp->not_before - now) / 1000 + 1), timer_cb, fp);
-  fp->due = fp->not_before;
+  fp->timer = g_timeout_add ((guint)(left / 1000 + 1), timer_cb, fp);
+  fp->due = end;
 }
 
 /* The poll is over: challenges of this factor not listed and not fetched since the poll
@@ -335,7 +341,7 @@ note_retry_after (FactorPoll *fp, VpushVerify *verify, GAsyncResult *result)
   guint64 ms = MIN (vpush_verify_call_get_retry_after (verify, result), RETRY_AFTER_MAX_S * 1000);
 
   if (ms > 0)
-    fp->not_before = MAX (fp->not_before, g_get_monotonic_time () + (gint64)ms * 1000);
+    fp->not_before = MAX (fp->not_before, vpush_time_boot_us () + (gint64)ms * 1000);
 }
 
 static void

@@ -1,6 +1,7 @@
 #include "vpush-time.h"
 
 #include <gio/gio.h>
+#include <time.h>
 
 /* Whether text[*i…] is n digits; moves *i past them */
 static gboolean
@@ -99,4 +100,14 @@ vpush_time_format (gint64 unix_seconds)
   return g_strdup_printf ("%04d-%02d-%02dT%02d:%02d:%02dZ", year, month, day,
                           g_date_time_get_hour (dt), g_date_time_get_minute (dt),
                           g_date_time_get_second (dt));
+}
+
+gint64
+vpush_time_boot_us (void)
+{
+  struct timespec ts;
+
+  if (clock_gettime (CLOCK_BOOTTIME, &ts) != 0)
+    return g_get_monotonic_time ();
+  return (gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
 }

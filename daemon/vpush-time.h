@@ -16,4 +16,8 @@ gboolean vpush_time_parse (const gchar *text, gint64 *out_unix, GError **error);
 /* Formats unix seconds as "YYYY-MM-DDTHH:MM:SSZ". */
 gchar *vpush_time_format (gint64 unix_seconds);
 
+/* µs of CLOCK_BOOTTIME: it goes on through a suspend, where the monotonic clock of GLib's
+ * timers stands still. For waits a server asked for, which run in real time. */
+gint64 vpush_time_boot_us (void);
+
 G_END_DECLS

@@ -1,10 +1,9 @@
 #include "vpush-wake.h"
 
-#include <time.h>
-
 #include "vpush-names.h"
 #include "vpush-poller.h"
 #include "vpush-push.h"
+#include "vpush-time.h"
 
 /* A change of the network comes as a burst of route changes: act a second after its
  * first, or after the network's return. */
@@ -43,17 +42,6 @@ wake_up (VpushWake *self, const gchar *why)
   vpush_poller_poll_soon_async (vpush_manager_get_poller (self->manager), NULL, NULL, NULL, NULL);
   /* the expiry timer runs on the monotonic clock, which stood still during a suspend */
   vpush_pending_expire_now (vpush_manager_get_pending (self->manager));
-}
-
-/* CLOCK_BOOTTIME: on, unlike the monotonic clock, through a suspend */
-static gint64
-boot_time_us (void)
-{
-  struct timespec ts;
-
-  if (clock_gettime (CLOCK_BOOTTIME, &ts) != 0)
-    return g_get_monotonic_time ();
-  return (gint64)ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
 /* Resume */
@@ -152,7 +140,7 @@ network_settled_cb (gpointer user_data)
   VpushWake *self = user_data;
 
   self->network_id = 0;
-  self->last_network_wake = boot_time_us ();
+  self->last_network_wake = vpush_time_boot_us ();
   wake_up (self, "the network changed");
   return G_SOURCE_REMOVE;
 }
@@ -177,7 +165,8 @@ network_changed (VpushWake *self, gboolean available)
   else if (self->network_id != 0)
     return;
   else if (self->last_network_wake != 0)
-    delay_us = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - boot_time_us ());
+    delay_us
+        = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - vpush_time_boot_us ());
   self->network_id = g_timeout_add ((guint)(delay_us / 1000), network_settled_cb, self);
   g_source_set_name_by_id (self->network_id, "[vpush] network settled");
 }

@@ -4,6 +4,7 @@ bus), make vpushd reconnect its push streams and poll every factor at once. Poll
 to 10 minutes and the emulator's keepalives to their default, so that nothing else would
 reconnect or poll within these tests."""
 
+import os
 import time
 
 import pytest
@@ -139,6 +140,45 @@ def test_resume_keeps_a_retry_after(started, logind):
     finally:
         server.close()
     assert server.times[1] - server.times[0] >= 6
+
+
+SUSPEND_CLOCK = os.path.join(vt.BUILD_DIR, "tests", "integration", "suspend-clock.so")
+
+
+def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logind):
+    """The API's Retry-After for a poll runs in real time. A resume while it is not over
+    polls only once it is; one after it ended in the suspend polls at once, though the
+    monotonic clock of vpushd's timers stood still meanwhile (tests/suspend-clock-shim.c
+    moves the boot-time clock alone). No push stream: the resume's own poll is tested."""
+    suspended = session.path("suspended-%d" % os.getpid())
+    daemon = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)},
+                       env={"LD_PRELOAD": SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": suspended})
+    daemon.start()
+    try:
+        f = vt.enroll(client, emulator)
+        listening(daemon)
+        settle(emulator)
+        emulator.fault(r"/Entities/%s/Challenges\Z" % f.identity, status=429, retry_after=60,
+                       method="GET", count=1)
+        with pytest.raises(vt.DBusCallError) as refused:
+            client.refresh()
+        assert "HTTP 429" in refused.value.message, refused.value
+        ch = emulator.create_challenge(f.identity, f.sid)
+
+        logind.emit_prepare_for_sleep(False)
+        vt.wait_until(lambda: RESUMED in daemon.log_text(), 10, what="the resume in the log")
+        time.sleep(2)
+        assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
+        assert len(lists(device_requests(emulator))) == 1, "polled before the Retry-After"
+
+        with open(suspended, "w") as out:
+            out.write("120\n")
+        logind.emit_prepare_for_sleep(False)
+        wait_exported(client, ch["sid"])
+        assert daemon.log_text().count(RESUMED) == 2
+    finally:
+        emulator.clear_faults()
+        daemon.stop()
 
 
 def test_network_back_reconnects_and_polls(started, client, emulator, network_manager):
