@@ -378,12 +378,6 @@ direct_fetch_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                         g_ptr_array_index (ap->fetch_factors, ap->fetch_index));
   if (key == NULL || factor == NULL)
     {
-      /* the factor is there, its key is not: a broken factor, as the poller says */
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND) && factor != NULL)
-        {
-          g_clear_error (&error);
-          error = vpush_error_key_missing (vpush_factor_get_sid (factor));
-        }
       if (error)
         note_wait_error (ap, error);
       ap->fetch_index++;

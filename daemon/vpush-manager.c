@@ -591,6 +591,14 @@ key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
         update_state (self);
+      /* the factor is there, its key is not: a broken factor (Error.Failed to a caller),
+       * never "no such factor" */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND)
+          && g_hash_table_contains (self->factors, sid))
+        {
+          g_clear_error (&error);
+          error = vpush_error_key_missing (sid);
+        }
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }

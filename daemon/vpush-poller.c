@@ -466,13 +466,6 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   fp->outstanding--;
   if (fp->key == NULL || vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) == NULL)
     {
-      /* the factor is there, its key is not: not a "no such factor" but a broken one */
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND)
-          && vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) != NULL)
-        {
-          g_clear_error (&error);
-          error = vpush_error_key_missing (fp->sid);
-        }
       fp->list_failed = TRUE;
       if (error)
         set_error (fp, error);

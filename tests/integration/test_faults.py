@@ -691,6 +691,34 @@ def test_missing_key_is_a_broken_factor(session, fdaemon, factor, client, emulat
         client.factor_delete(broken.path)  # without its key: here only
 
 
+def test_missing_key_fails_the_factor_methods(session, fdaemon, client, emulator):
+    """Without its key, a factor's Verify, rename, ListChallenges and an approval of its
+    challenge by sid fail with Error.Failed, saying the key is missing, as Refresh does:
+    NotFound would say there is no such factor (dbus-api.md)."""
+    broken = vt.enroll(client, emulator)
+    unverified = vt.enroll(client, emulator, verify=False)
+    ch = emulator.create_challenge(broken.identity, broken.sid)
+    for f in (broken, unverified):
+        subprocess.run(["secret-tool", "clear", "factor-sid", f.sid], env=session.env,
+                       timeout=20, check=True)
+    fdaemon.restart()  # a running vpushd keeps the key it has read
+    calls = [(unverified, "Verify", lambda: client.factor_verify(unverified.path)),
+             (broken, "Update", lambda: client.factor_update(broken.path,
+                                                             {"friendly-name": "new"})),
+             (broken, "ListChallenges", lambda: client.list_challenges(broken.path, {})),
+             (broken, "ApproveChallenge",
+              lambda: client.approve({"challenge-sid": ch["sid"], "factor-sid": broken.sid}))]
+    try:
+        for f, name, call in calls:
+            e = expect_error(ERR_FAILED, call)
+            assert "the key of factor %s is not in the Secret Service" % f.sid \
+                in e.message, (name, e.message)
+    finally:
+        for f in (broken, unverified):
+            client.factor_delete(f.path)  # without its key: here only
+    assert emulator.state()["challenges"][ch["sid"]]["status"] == "pending"
+
+
 def test_approval_reports_a_refused_poll(fdaemon, factor, client, emulator):
     """A transaction-id approval whose poll the API refuses (4xx) ends at its timeout-ms
     with that refusal, naming the factor, not NotFound: the challenge may be there."""
