@@ -139,6 +139,8 @@ BAD_ANSWER = {
     "typ-jws": (dict(header={"typ": "JWS", "alg": "ES256"}), 400, 60306),
     "crit": (dict(header={"typ": "JWT", "alg": "ES256", "crit": ["b64"], "b64": True}),
              400, 60306),
+    "kid": (dict(header={"typ": "JWT", "alg": "ES256", "kid": "CR" + "a" * 32}), 400, 60306),
+    "cty": (dict(header={"typ": "JWT", "alg": "ES256", "cty": "twilio-pba;v=1"}), 400, 60306),
 }
 
 
@@ -182,6 +184,7 @@ def test_answer_malformed_payloads(emu, dev):
         _signed(dev, b'["typ","JWT"]', json.dumps({"status": "approved"}).encode()),
         _signed(dev, json.dumps({"typ": "JWT", "alg": "ES256"}).encode("utf-16"),
                 json.dumps({"status": "approved"}).encode()),        # header not UTF-8
+        dev.jwt(),          # the factor's signature, but a device JWT: its kid and cty
     ]
     for payload in malformed:
         assert_error(dev.call("POST", path, {"AuthPayload": payload}), 400, 60306)
@@ -189,7 +192,6 @@ def test_answer_malformed_payloads(emu, dev):
         f"{h}.{p}.{b64url(bytes(64))}",                             # r = s = 0
         f"{h}.{p}.{b64url(b'0' * 64)}",
         f"{h}.{b64url(b'{}')}.{sig}",                               # another payload
-        dev.jwt(),             # the factor's signature, but a device JWT: no status
     ]
     for payload in not_verified:
         assert_error(dev.call("POST", path, {"AuthPayload": payload}), 403, 60324)

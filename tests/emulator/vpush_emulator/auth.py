@@ -236,6 +236,10 @@ def check_answer(key, auth_payload, expected, fields):
         raise malformed("AuthPayload alg must be ES256")
     if jws.header.get("typ") != "JWT":
         raise malformed("AuthPayload typ must be JWT")
+    # §5C step 5: "no kid, no cty", the device JWT's: a client that reused its header
+    for name in ("kid", "cty"):
+        if name in jws.header:
+            raise malformed(f"AuthPayload header has {name} (§5C: only typ and alg)")
     if "crit" in jws.header:
         raise malformed("AuthPayload " + CRIT_REFUSED)
     if not jws.verify(key):
