@@ -40,10 +40,19 @@ def test_delete(daemon, client, emulator, session):
 
 
 def test_delete_already_gone_remotely(daemon, client, emulator, session):
-    """404 from the Verify API counts as done."""
+    """A factor the backend deleted stays here, key and all, its calls failing with the
+    API's 404 (README, "When things fail"); a Delete then removes it: 404 from the Verify
+    API counts as done."""
     f = vt.enroll(client, emulator)
     res = emulator.request("DELETE", emulator.entity_path(f.identity) + "/Factors/" + f.sid)
     assert res.status == 204, res.body
+    for call in (client.refresh, lambda: client.list_challenges(f.path, {})):
+        with pytest.raises(vt.DBusCallError) as failed:
+            call()
+        assert failed.value.name == vt.ERR_PREFIX + "Api", failed.value
+        assert "HTTP 404, code 60390" in failed.value.message, failed.value
+    assert client.factor_paths() == [f.path]
+    assert len(session.keyring_items({"factor-sid": f.sid})) == 1
     client.factor_delete(f.path)
     assert client.factor_paths() == []
     assert session.keyring_items({"factor-sid": f.sid}) == []
