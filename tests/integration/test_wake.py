@@ -151,6 +151,14 @@ def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logi
     monotonic clock of vpushd's timers stood still meanwhile (tests/suspend-clock-shim.c
     moves the boot-time clock alone). No push stream: the resume's own poll is tested."""
     suspended = session.path("suspended-%d" % os.getpid())
+
+    def suspend(seconds):
+        with open(suspended + ".new", "w") as out:
+            out.write("%d\n" % seconds)
+        os.rename(suspended + ".new", suspended)
+    # boot time ahead of the monotonic clock from the start, as after earlier suspends:
+    # a wait taken on one clock and compared on the other is then far off
+    suspend(1000)
     daemon = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)},
                        env={"LD_PRELOAD": SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": suspended})
     daemon.start()
@@ -171,8 +179,7 @@ def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logi
         assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
         assert len(lists(device_requests(emulator))) == 1, "polled before the Retry-After"
 
-        with open(suspended, "w") as out:
-            out.write("120\n")
+        suspend(1000 + 120)
         logind.emit_prepare_for_sleep(False)
         wait_exported(client, ch["sid"])
         assert daemon.log_text().count(RESUMED) == 2
