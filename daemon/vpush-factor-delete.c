@@ -191,7 +191,8 @@ delete_key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (call->key == NULL)
     {
       /* without its key the factor can't authenticate anywhere: drop what is left here */
-      if (g_error_matches (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_MISSING))
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND)
+          || g_error_matches (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_MISSING))
         {
           g_warning ("factor %s has no key; deleting it locally only", call->factor->record->sid);
           delete_local (g_steal_pointer (&call), FALSE);

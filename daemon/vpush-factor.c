@@ -717,6 +717,12 @@ vpush_factor_get_sid (VpushFactor *self)
   return self->record->sid;
 }
 
+gboolean
+vpush_factor_is_deleting (VpushFactor *self)
+{
+  return self->deleting;
+}
+
 GDBusObjectSkeleton *
 vpush_factor_get_object (VpushFactor *self)
 {

@@ -14,5 +14,7 @@ VpushFactor *vpush_factor_new (VpushManager *manager, VpushFactorRecord *record)
 const VpushFactorRecord *vpush_factor_get_record (VpushFactor *self);
 const gchar *vpush_factor_get_sid (VpushFactor *self);
 GDBusObjectSkeleton *vpush_factor_get_object (VpushFactor *self);
+/* A Delete of the factor is under way (its key may be gone already) */
+gboolean vpush_factor_is_deleting (VpushFactor *self);
 
 G_END_DECLS

@@ -585,6 +585,7 @@ key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   VpushKeyBox *box;
   VpushKey *key;
+  VpushFactor *factor;
 
   key = vpush_keystore_load_finish (self->keystore, result, &error);
   if (key == NULL)
@@ -592,9 +593,11 @@ key_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
         update_state (self);
       /* the factor is there, its key is not: a broken factor (Error.Failed to a caller),
-       * never "no such factor" */
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND)
-          && g_hash_table_contains (self->factors, sid))
+       * never "no such factor"; unless a Delete of it, which removes the key before the
+       * factor, is under way */
+      factor = g_hash_table_lookup (self->factors, sid);
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND) && factor != NULL
+          && !vpush_factor_is_deleting (factor))
         {
           g_clear_error (&error);
           error = vpush_error_key_missing (sid);
