@@ -37,6 +37,7 @@ typedef struct _FactorCall
   gboolean remote_deleted;   /* Delete: the API no longer has the factor */
   GError *error;             /* Delete: the failure told once the factor is put back */
   gboolean verify;           /* a Verify: it waits in the update queue as an Update does */
+  gboolean counted;          /* Update, Verify: counted in VPUSH_AT_API_CHANGE */
   gboolean holds_update;     /* Update, Verify: the one under way; the next starts when it ends */
   gboolean holds_change;     /* Update, Verify: past the checks, so a Delete waits for it to end */
 } FactorCall;

@@ -65,6 +65,8 @@ vpush_factor_call_free (FactorCall *call)
     }
   if (call->holds_change && --self->changes_out == 0 && self->delete_waiting != NULL)
     vpush_factor_delete_begin (g_steal_pointer (&self->delete_waiting));
+  if (call->counted)
+    vpush_manager_remove_at_api (self->manager, VPUSH_AT_API_CHANGE);
   g_clear_object (&call->factor);
   g_clear_object (&call->invocation);
   g_clear_pointer (&call->key, vpush_key_box_unref);
@@ -134,6 +136,27 @@ save_record (FactorCall *call, GAsyncReadyCallback callback)
 }
 
 static void relabel (FactorCall *call);
+
+/* An Update or Verify that waits in its factor's line holds its caller's pidfd: a caller
+ * in a loop, renaming a factor while the API is slow, could take every descriptor, so the
+ * calls waiting or under way, of all factors together, are capped. FALSE: refused. */
+static gboolean
+count_change (FactorCall *call)
+{
+  if (call->counted)
+    return TRUE;
+  if (!vpush_manager_add_at_api (call->factor->manager, VPUSH_AT_API_CHANGE))
+    {
+      g_dbus_method_invocation_return_error (
+          call->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+          "%d Update and Verify calls are under way or waiting already; try again once one "
+          "has ended",
+          VPUSH_CHANGING_MAX);
+      return FALSE;
+    }
+  call->counted = TRUE;
+  return TRUE;
+}
 
 static void
 saved_again_cb (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -258,7 +281,7 @@ verify_allowed (gpointer data)
   call->verify = TRUE;
   /* a factor being deleted, or deleted while the caller was looked up, is not there to
    * verify, verified already or not */
-  if (vpush_factor_call_deleted_meanwhile (call))
+  if (vpush_factor_call_deleted_meanwhile (call) || !count_change (call))
     return;
   if (self->updating)
     {
@@ -437,7 +460,7 @@ update_allowed (gpointer data)
 
   /* before the rename is sent: a delete that then fails would leave the API with the new
    * name and the factor here with the old one */
-  if (vpush_factor_call_deleted_meanwhile (call))
+  if (vpush_factor_call_deleted_meanwhile (call) || !count_change (call))
     return;
   if (self->updating)
     {

@@ -316,18 +316,6 @@ handle_deny (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, GVar
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static void
-refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GDBusMethodInvocation) invocation = user_data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
-    vpush_manager_return_error (invocation, error);
-  else
-    g_dbus_method_invocation_return_value (invocation, NULL);
-}
-
 typedef struct
 {
   VpushManager *manager;
@@ -343,13 +331,36 @@ refresh_free (Refresh *refresh)
 }
 
 static void
+refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Refresh *refresh = user_data;
+  g_autoptr (GError) error = NULL;
+
+  vpush_manager_remove_at_api (refresh->manager, VPUSH_AT_API_REFRESH);
+  if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
+    vpush_manager_return_error (refresh->invocation, error);
+  else
+    g_dbus_method_invocation_return_value (refresh->invocation, NULL);
+  refresh_free (refresh);
+}
+
+/* Each waiting Refresh holds its caller's pidfd, so that a caller in a loop, with slow
+ * polls, could take every descriptor: the number waiting is capped, as ListChallenges'. */
+static void
 refresh_allowed (gpointer data)
 {
   Refresh *refresh = data;
 
-  vpush_poller_poll_async (refresh->manager->poller, NULL, NULL, refresh_cb,
-                           g_object_ref (refresh->invocation));
-  refresh_free (refresh);
+  if (!vpush_manager_add_at_api (refresh->manager, VPUSH_AT_API_REFRESH))
+    {
+      g_dbus_method_invocation_return_error (
+          refresh->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+          "%d Refresh calls are waiting for their poll already; try again once it has ended",
+          VPUSH_REFRESHING_MAX);
+      refresh_free (refresh);
+      return;
+    }
+  vpush_poller_poll_async (refresh->manager->poller, NULL, NULL, refresh_cb, refresh);
 }
 
 static gboolean
@@ -752,6 +763,8 @@ vpush_manager_add_at_api (VpushManager *self, VpushAtApi kind)
   static const guint max[VPUSH_AT_API_N] = {
     [VPUSH_AT_API_LIST] = VPUSH_LISTING_MAX,
     [VPUSH_AT_API_ENROLL] = VPUSH_ENROLLING_MAX,
+    [VPUSH_AT_API_REFRESH] = VPUSH_REFRESHING_MAX,
+    [VPUSH_AT_API_CHANGE] = VPUSH_CHANGING_MAX,
   };
 
   g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);

@@ -111,12 +111,16 @@ void vpush_manager_remove_waiting (VpushManager *self, const gchar *caller);
  * every approval failed. */
 typedef enum
 {
-  VPUSH_AT_API_LIST,   /* Factor.ListChallenges */
-  VPUSH_AT_API_ENROLL, /* EnrollFactor, from the key's creation to the end of any rollback */
+  VPUSH_AT_API_LIST,    /* Factor.ListChallenges */
+  VPUSH_AT_API_ENROLL,  /* EnrollFactor, from the key's creation to the end of any rollback */
+  VPUSH_AT_API_REFRESH, /* Refresh, until its poll ends */
+  VPUSH_AT_API_CHANGE,  /* Factor.Update and Verify, waiting for the factor's line or under way */
   VPUSH_AT_API_N,
 } VpushAtApi;
-#define VPUSH_LISTING_MAX   16
-#define VPUSH_ENROLLING_MAX 8
+#define VPUSH_LISTING_MAX    16
+#define VPUSH_ENROLLING_MAX  8
+#define VPUSH_REFRESHING_MAX 16
+#define VPUSH_CHANGING_MAX   32
 /* FALSE when the most calls of the kind are under way already */
 gboolean vpush_manager_add_at_api (VpushManager *self, VpushAtApi kind);
 void vpush_manager_remove_at_api (VpushManager *self, VpushAtApi kind);

@@ -613,6 +613,65 @@ def test_list_challenges_at_the_api_are_capped(daemon, client, emulator, factor)
     assert_healthy(daemon, client)
 
 
+def test_refresh_calls_waiting_are_capped(daemon, client, emulator, factor):
+    """At most 16 Refresh calls wait for their poll at once, of all callers: each holds its
+    caller's pidfd, and Refresh is open to every process of the user. One more is
+    LimitsExceeded at once; approvals still go through, and Refresh works again once the
+    poll has ended."""
+    cap, extra = 16, 8
+    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, action="delay",
+                   seconds=600, method="GET", count=100000)
+    try:
+        calls = [vt.PendingCall(client, "Refresh", None) for _ in range(cap + extra)]
+        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
+                      what="the calls over the cap to end")
+        refused = [c.error for c in calls if c.done]
+        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
+                   for e in refused), refused
+        other = vt.enroll(client, emulator)
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(other.identity, other.sid,
+                                       hidden={"transaction_id": txid})
+        assert client.approve({"transaction-id": txid, "factor-sid": other.sid}) == ch["sid"]
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    for c in calls:
+        c.wait(30 * vt.SLOWDOWN)
+    assert sum(c.error is None for c in calls) == cap
+    client.refresh()
+    assert_healthy(daemon, client)
+
+
+def test_update_calls_waiting_are_capped(daemon, client, emulator, factor):
+    """At most 32 Update and Verify calls are under way or waiting in their factors' lines
+    at once, of all callers: each holds its caller's pidfd, and the shipped policy lets
+    every process of the user rename a factor. One more is LimitsExceeded at once; the
+    line goes on, and renaming works again once it has ended."""
+    cap, extra = 32, 8
+    emulator.fault(r"/Factors/%s\Z" % factor.sid, action="delay", seconds=600,
+                   method="POST", when="before", count=100000)
+    try:
+        calls = [vt.PendingCall(client, "Update", vt.asv({"friendly-name": "name %d" % i}),
+                                factor.path, vt.FACTOR_IFACE)
+                 for i in range(cap + extra)]
+        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
+                      what="the calls over the cap to end")
+        refused = [c.error for c in calls if c.done]
+        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
+                   for e in refused), refused
+        assert emulator.faults_held() == 1, "the renames are sent one at a time"
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    for c in calls:
+        c.wait(60 * vt.SLOWDOWN)
+    assert sum(c.error is None for c in calls) == cap
+    client.factor_update(factor.path, {"friendly-name": "last"})
+    assert client.get_property(factor.path, vt.FACTOR_IFACE, "FriendlyName") == "last"
+    assert_healthy(daemon, client)
+
+
 def test_client_leaves_right_after_calling(daemon, client, emulator, session, factor):
     """A caller sends an answer for an existing challenge and leaves at once: the challenge
     is answered at most once, and the next caller gets a consistent answer."""
