@@ -361,8 +361,10 @@ def test_polls_do_not_back_off_for_one_failed_get(session, client, emulator):
     d.start()
     try:
         f = vt.enroll(client, emulator)
+        # set before the challenge exists: a poll right after its creation would fetch it
+        emulator.fault(r"/Entities/%s/Challenges/YC[0-9a-f]{32}\Z" % f.identity, status=400,
+                       method="GET", count=1000)
         ch = emulator.create_challenge(f.identity, f.sid, expiration=600)
-        emulator.fault(r"/Challenges/%s\Z" % ch["sid"], status=400, method="GET", count=1000)
 
         def gets():
             return [r for r in emulator.requests()
