@@ -460,7 +460,15 @@ update_allowed (gpointer data)
 
   /* before the rename is sent: a delete that then fails would leave the API with the new
    * name and the factor here with the old one */
-  if (vpush_factor_call_deleted_meanwhile (call) || !count_change (call))
+  if (vpush_factor_call_deleted_meanwhile (call))
+    return;
+  /* no change asked for: nothing to wait for, nothing to write */
+  if (call->friendly_name == NULL && !call->set_push_url)
+    {
+      g_dbus_method_invocation_return_value (call->invocation, NULL);
+      return;
+    }
+  if (!count_change (call))
     return;
   if (self->updating)
     {
