@@ -113,6 +113,16 @@ writing_cb (gpointer user_data)
   VpushBouncer *self = user_data;
 
   self->writing_id = 0;
+  /* it may be half a rule, wider than the whole one: say so, for whoever wrote it */
+  {
+    g_autofree const gchar **paths
+        = (const gchar **)g_hash_table_get_keys_as_array (self->writing, NULL);
+    g_autofree gchar *list = g_strjoinv (", ", (gchar **)paths);
+
+    g_warning ("policy files still being written after %d s, read as they are now: %s; "
+               "write policy files elsewhere and rename them into place",
+               WRITING_MAX_MS / 1000, list);
+  }
   g_hash_table_remove_all (self->writing);
   /* read now: waiting for a quiet moment again could wait for ever in a directory where
    * something is always being written */
