@@ -28,6 +28,7 @@ static const gchar *const known_keys[] = {
 typedef enum
 {
   CALLER_ANY,
+  CALLER_UNSANDBOXED,
   CALLER_FLATPAK,
   CALLER_UNIT,
   CALLER_EXE,
@@ -254,6 +255,11 @@ parse_caller (Rule *rule, const gchar *item, CallerSpec *spec, GError **error)
       spec->kind = CALLER_ANY;
       return TRUE;
     }
+  if (g_str_equal (item, "unsandboxed"))
+    {
+      spec->kind = CALLER_UNSANDBOXED;
+      return TRUE;
+    }
   if (g_str_has_prefix (item, "flatpak:"))
     {
       value = item + strlen ("flatpak:");
@@ -296,7 +302,7 @@ parse_caller (Rule *rule, const gchar *item, CallerSpec *spec, GError **error)
   else
     return rule_error (error, rule->origin, rule->name, "Callers",
                        "“%s”%s is not a caller; callers are flatpak:APP-ID, unit:GLOB, "
-                       "exe:/PATH or *",
+                       "exe:/PATH, unsandboxed or *",
                        item, comment_hint (item));
 
   spec->value = g_strdup (value);
@@ -522,6 +528,10 @@ caller_matches (const CallerSpec *spec, const VpushCaller *caller)
     {
     case CALLER_ANY:
       return TRUE;
+    /* so that a rule open to the user's own programs need not open to every Flatpak app
+     * that may talk to vpushd */
+    case CALLER_UNSANDBOXED:
+      return caller->app_id == NULL;
     case CALLER_FLATPAK:
       return g_strcmp0 (caller->app_id, spec->value) == 0;
     /* a sandboxed app can show any path or unit it likes inside its sandbox: only its

@@ -285,6 +285,19 @@ test_policy_callers (void)
   g_assert_cmpstr (check (policy, &query, NULL), ==, "anyone");
   query.caller = sandboxed_exe;
   g_assert_cmpstr (check (policy, &query, NULL), ==, "anyone");
+  g_clear_object (&policy);
+
+  /* every process of the user but the Flatpak apps, whatever path or unit they show */
+  policy = policy_ok ("[Rule own]\nActions=approve\nCallers=unsandboxed\n"
+                      "RequireActiveSession=false\n");
+  query = approve_query (exe);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "own");
+  query.caller = unit;
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "own");
+  query.caller = sandboxed_exe;
+  assert_refused (policy, &query, "Callers=flatpak:org.example.Evil");
+  query.caller = app;
+  assert_refused (policy, &query, "Callers=flatpak:" SHOP_APP);
 
   BROKEN ("[Rule r]\nActions=list\nCallers=snap:shop\n", "rule “r”, key Callers",
           "“snap:shop” is not a caller");
