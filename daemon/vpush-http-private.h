@@ -47,7 +47,9 @@ gchar *vpush_http_url_part (CURLU *u, CURLUPart what);
 
 /* vpush-http.c */
 void vpush_http_request_free (gpointer data);
-gboolean vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error);
+/* named: its messages may quote the URL (not a push URL's: its topic is a secret) */
+gboolean vpush_http_check_url_full (const gchar *url, gboolean named, gboolean *out_loopback,
+                                    GError **error);
 void vpush_http_set_captured (gchar **slot, const gchar *value, gsize len);
 /* A failed transfer as a VPUSH_ERROR_NETWORK. */
 GError *vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result);

@@ -169,7 +169,8 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
   g_return_val_if_fail (connect_timeout_ms > 0, NULL);
   g_return_val_if_fail (on_headers != NULL && on_data != NULL && on_done != NULL, NULL);
 
-  if (!vpush_http_check_url_full (url, &loopback, error))
+  /* a push URL: its path (an ntfy topic) is a secret of sorts, never logged */
+  if (!vpush_http_check_url_full (url, FALSE, &loopback, error))
     return NULL;
   if (self->in_curl)
     {

@@ -128,9 +128,9 @@ check_url (const gchar *url, gboolean named, gboolean *out_loopback, GError **er
 }
 
 gboolean
-vpush_http_check_url_full (const gchar *url, gboolean *out_loopback, GError **error)
+vpush_http_check_url_full (const gchar *url, gboolean named, gboolean *out_loopback, GError **error)
 {
-  return check_url (url, TRUE, out_loopback, error);
+  return check_url (url, named, out_loopback, error);
 }
 
 static gboolean

@@ -642,7 +642,7 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, vpush_http_request_async);
 
-  if (!vpush_http_check_url_full (url, &loopback, &error))
+  if (!vpush_http_check_url_full (url, TRUE, &loopback, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
