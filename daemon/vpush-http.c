@@ -454,6 +454,17 @@ vpush_http_class_init (VpushHttpClass *klass)
   object_class->finalize = vpush_http_finalize;
   /* thread-safe since curl 7.84; type registration runs it once */
   curl_global_init (CURL_GLOBAL_DEFAULT);
+  {
+    const curl_version_info_data *info = curl_version_info (CURLVERSION_NOW);
+
+    /* Debian's resolves names in a thread of its own (or with c-ares); a build that does
+     * not looks each host up inside curl_multi_socket_action(), on the main loop */
+    if (!(info->features & CURL_VERSION_ASYNCHDNS))
+      g_warning ("libcurl %s resolves host names synchronously: each lookup holds up the "
+                 "bus until it ends (up to its DNS timeout); use a libcurl built with the "
+                 "threaded resolver or c-ares",
+                 info->version);
+  }
 }
 
 static gchar *
