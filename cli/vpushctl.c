@@ -113,7 +113,9 @@ main (int argc, char **argv)
             ctl.command = commands[i].name;
             return commands[i].func (&ctl, 2, command_argv);
           }
-      if (argc == 3 && !g_str_equal (argv[2], "help"))
+      /* "help help", and "help --help" / "help -h" as after any other command */
+      if (argc == 3 && !g_str_equal (argv[2], "help") && !g_str_equal (argv[2], "--help")
+          && !g_str_equal (argv[2], "-h"))
         {
           g_autofree gchar *message = g_strdup_printf ("unknown command “%s”", argv[2]);
 

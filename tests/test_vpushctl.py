@@ -194,6 +194,9 @@ def test_version_and_help(session):
     for command in ("approve", "enroll", "challenges", "monitor"):
         assert ok(ctl(session, "help", command)).out == ok(ctl(session, command, "--help")).out
     assert ok(ctl(session, "help", "help")).out == ok(ctl(session, "--help")).out
+    # -h and --help work after every command, help included (vpushctl(1))
+    for flag in ("--help", "-h"):
+        assert ok(ctl(session, "help", flag)).out == ok(ctl(session, "--help")).out
     fails(ctl(session, "help", "frobnicate"), USAGE, "unknown command “frobnicate”")
     fails(ctl(session, "help", "approve", "extra"), USAGE, "unexpected argument “extra”")
 

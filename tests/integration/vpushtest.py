@@ -680,8 +680,9 @@ class Daemon:
         args = wrapper + [exe, "--config", self.config_path, "--state-dir", self.state_dir,
                           "--verbose"]
         # The test policy allows every action to every caller; passed when vpushd has the
-        # (test-only) option.
-        if os.path.isdir(POLICY_DIR) and vpushd_supports("--policy-dir"):
+        # (test-only) option and the test gives no policy directory of its own.
+        if (os.path.isdir(POLICY_DIR) and "--policy-dir" not in self.extra_args
+                and vpushd_supports("--policy-dir")):
             args += ["--policy-dir", POLICY_DIR]
         self.proc = _spawn(
             args + self.extra_args,
