@@ -200,9 +200,11 @@ parse_cgroup (const gchar *contents, gchar **out_unit, gchar **out_session)
   *out_unit = g_strdup (user_unit ? user_unit : system_unit);
 }
 
-/* Flatpak puts .flatpak-info at the sandbox root; the sandboxed app can't change it. */
+/* Flatpak puts .flatpak-info at the sandbox root; the sandboxed app can't change it.
+ * root_stat: the root that is expected, or NULL for any. */
 static gboolean
-read_flatpak_app_id (int pid_dirfd, gchar **out_app_id, GError **error)
+read_flatpak_app_id (int pid_dirfd, const struct stat *root_stat, gchar **out_app_id,
+                     GError **error)
 {
   g_autoptr (GKeyFile) info = g_key_file_new ();
   g_autofree gchar *contents = NULL;
@@ -214,6 +216,19 @@ read_flatpak_app_id (int pid_dirfd, gchar **out_app_id, GError **error)
   root = openat (pid_dirfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
     return set_errno_error (error, errno, "root");
+  /* checked on the root held open: the process may have entered another since */
+  if (root_stat != NULL)
+    {
+      struct stat st;
+
+      if (fstat (root, &st) < 0 || st.st_dev != root_stat->st_dev || st.st_ino != root_stat->st_ino)
+        {
+          close (root);
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                               "root: not the root expected");
+          return FALSE;
+        }
+    }
   /* O_NOFOLLOW: a link would be resolved in our namespace, not the sandbox's */
   ok = read_file_at (root, ".flatpak-info", O_NOFOLLOW, &contents, &local_error);
   close (root);
@@ -243,6 +258,13 @@ read_flatpak_app_id (int pid_dirfd, gchar **out_app_id, GError **error)
 
 gboolean
 vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **error)
+{
+  return vpush_caller_read_proc_in_root (caller, proc_root, NULL, error);
+}
+
+gboolean
+vpush_caller_read_proc_in_root (VpushCaller *caller, const gchar *proc_root,
+                                const struct stat *root_stat, GError **error)
 {
   g_autofree gchar *path = g_strdup_printf ("%s/%u", proc_root, caller->pid);
   g_autofree gchar *cgroup = NULL;
@@ -275,7 +297,7 @@ vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **er
     g_clear_pointer (&caller->exe, g_free);
   if (read_file_at (dirfd, "cgroup", 0, &cgroup, NULL) && g_utf8_validate (cgroup, -1, NULL))
     parse_cgroup (cgroup, &caller->unit, &caller->session);
-  ok = read_flatpak_app_id (dirfd, &caller->app_id, error);
+  ok = read_flatpak_app_id (dirfd, root_stat, &caller->app_id, error);
   close (dirfd);
   if (!ok)
     g_prefix_error (error, "%s/", path);
@@ -397,14 +419,11 @@ return_denied (GTask *task, const gchar *format, ...)
                        g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, message));
 }
 
-/* In a worker thread: a sandbox root may be a slow or hung FUSE mount. */
+/* The outcome of reading the caller's /proc files (ok, or error) */
 static void
-read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+return_read (GTask *task, Lookup *lookup, gboolean ok, const GError *error)
 {
-  Lookup *lookup = task_data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vpush_caller_read_proc (lookup->caller, "/proc", &error))
+  if (!ok)
     {
       /* its /proc entry going away as it was read is the usual reason */
       if (!vpush_caller_is_alive (lookup->caller))
@@ -421,6 +440,18 @@ read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable
     }
   g_task_return_pointer (task, g_steal_pointer (&lookup->caller),
                          (GDestroyNotify)vpush_caller_free);
+}
+
+/* In a worker thread: a sandbox root may be a slow or hung FUSE mount. */
+static void
+read_proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Lookup *lookup = task_data;
+  g_autoptr (GError) error = NULL;
+  gboolean ok;
+
+  ok = vpush_caller_read_proc (lookup->caller, "/proc", &error);
+  return_read (task, lookup, ok, error);
 }
 
 /* Whether /proc/<pid>/ns/<ns> is our own namespace (*mine caches ours; we never change
@@ -447,22 +478,40 @@ same_namespace (guint32 pid, const gchar *ns, struct stat *mine)
 }
 
 /* The sandbox root is read in a worker thread because a sandbox could make it a hung FUSE
- * mount. A caller in our own mount and user namespaces has our root: another one needs
- * CAP_SYS_CHROOT, and a process of our uid with that could as well stop vpushd outright.
- * Its /proc files are read right here, which saves two thread switches per call. What
- * is read, and the liveness check after it, are the same either way. */
+ * mount. A caller in our own mount and user namespaces has our root (another one needs
+ * CAP_SYS_CHROOT, and a process of our uid with that could as well stop vpushd
+ * outright), unless it enters namespaces of its own right after the check: its root is
+ * then checked to be ours once it is held open. Its /proc files are read right here,
+ * which saves two thread switches per call. What is read, and the liveness check after
+ * it, are the same either way. */
 static void
 identify (GTask *task)
 {
   static struct stat our_mnt;
   static struct stat our_user;
+  static struct stat our_root;
   Lookup *lookup = g_task_get_task_data (task);
   guint32 pid = lookup->caller->pid;
+  g_autoptr (GError) error = NULL;
+  gboolean ok;
 
-  if (same_namespace (pid, "mnt", &our_mnt) && same_namespace (pid, "user", &our_user))
-    read_proc_thread (task, NULL, lookup, NULL);
-  else
-    g_task_run_in_thread (task, read_proc_thread);
+  if (our_root.st_ino == 0 && stat ("/", &our_root) < 0)
+    our_root.st_ino = 0;
+  if (our_root.st_ino == 0 || !same_namespace (pid, "mnt", &our_mnt)
+      || !same_namespace (pid, "user", &our_user))
+    {
+      g_task_run_in_thread (task, read_proc_thread);
+      return;
+    }
+  /* the caller may enter a namespace of its own after the check above, with a root a
+   * FUSE mount of its own: the root is checked again, held open, before it is read */
+  ok = vpush_caller_read_proc_in_root (lookup->caller, "/proc", &our_root, &error);
+  if (!ok && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_task_run_in_thread (task, read_proc_thread);
+      return;
+    }
+  return_read (task, lookup, ok, error);
 }
 
 static void

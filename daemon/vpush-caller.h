@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sys/stat.h>
 
 G_BEGIN_DECLS
 
@@ -29,6 +30,11 @@ gchar *vpush_caller_key (const VpushCaller *caller);
 /* Fills exe, unit, app_id and session from proc_root/<pid>/ ("/proc" but in tests).
  * Fails when the process can't be identified safely, e.g. an unreadable sandbox root. */
 gboolean vpush_caller_read_proc (VpushCaller *caller, const gchar *proc_root, GError **error);
+/* The same, but only if the process's root is the directory root_stat describes (our own
+ * root, which no sandbox can make a hung FUSE mount); another root fails with
+ * G_IO_ERROR_WOULD_BLOCK before anything in it is opened. */
+gboolean vpush_caller_read_proc_in_root (VpushCaller *caller, const gchar *proc_root,
+                                         const struct stat *root_stat, GError **error);
 
 /* FALSE once the pinned process has exited (its pid may then belong to another). */
 gboolean vpush_caller_is_alive (const VpushCaller *caller);

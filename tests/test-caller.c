@@ -400,6 +400,35 @@ test_caller_lookup (void)
   g_test_dbus_down (bus);
 }
 
+/* The read made on the main loop for a caller that seemed to share vpushd's root: a root
+ * that is another (the caller entered namespaces of its own since) is not opened into,
+ * and the read is left to the worker thread (WOULD_BLOCK); the expected one is read. */
+static void
+test_caller_root_checked (FakeProc *fixture, gconstpointer data)
+{
+  g_autoptr (VpushCaller) caller = vpush_caller_new ();
+  g_autofree gchar *root = g_build_filename (fixture->pid_dir, "root", NULL);
+  g_autoptr (GError) error = NULL;
+  struct stat ours;
+  struct stat fake;
+
+  put_link (fixture, "exe", "/app/bin/shop");
+  put_file (fixture, "cgroup", "0::/user.slice\n");
+  put_root (fixture, "[Application]\nname=com.example.Shop\n");
+  g_assert_cmpint (stat ("/", &ours), ==, 0);
+  g_assert_cmpint (stat (root, &fake), ==, 0);
+  caller->pid = PID;
+
+  g_assert_false (vpush_caller_read_proc_in_root (caller, fixture->root, &ours, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_assert_null (caller->app_id);
+  g_clear_error (&error);
+
+  g_assert_true (vpush_caller_read_proc_in_root (caller, fixture->root, &fake, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (caller->app_id, ==, "com.example.Shop");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -416,6 +445,7 @@ main (int argc, char **argv)
   FAKE_PROC_TEST ("/caller/no-unit", test_caller_no_unit);
   FAKE_PROC_TEST ("/caller/flatpak", test_caller_flatpak);
   FAKE_PROC_TEST ("/caller/flatpak-broken", test_caller_flatpak_broken);
+  FAKE_PROC_TEST ("/caller/root-checked", test_caller_root_checked);
   FAKE_PROC_TEST ("/caller/gone", test_caller_gone);
   g_test_add_func ("/caller/pidfd", test_caller_pidfd);
   g_test_add_func ("/caller/lookup", test_caller_lookup);
