@@ -281,16 +281,19 @@ verify_allowed (gpointer data)
   call->verify = TRUE;
   /* a factor being deleted, or deleted while the caller was looked up, is not there to
    * verify, verified already or not */
-  if (vpush_factor_call_deleted_meanwhile (call) || !count_change (call))
+  if (vpush_factor_call_deleted_meanwhile (call))
+    return;
+  /* verified already: nothing to wait for */
+  if (g_str_equal (self->record->status, "verified"))
+    {
+      g_dbus_method_invocation_return_value (call->invocation, NULL);
+      return;
+    }
+  if (!count_change (call))
     return;
   if (self->updating)
     {
       g_queue_push_tail (&self->update_queue, g_steal_pointer (&call));
-      return;
-    }
-  if (g_str_equal (self->record->status, "verified"))
-    {
-      g_dbus_method_invocation_return_value (call->invocation, NULL);
       return;
     }
   self->updating = TRUE;
