@@ -461,12 +461,18 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   FactorPoll *fp = user_data;
   GError *error = NULL;
+  VpushFactor *factor;
 
   fp->key = vpush_manager_load_key_finish (VPUSH_MANAGER (source), result, &error);
   fp->outstanding--;
-  if (fp->key == NULL || vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid) == NULL)
+  factor = vpush_manager_lookup_factor (VPUSH_MANAGER (source), fp->sid);
+  if (fp->key == NULL || factor == NULL)
     {
       fp->list_failed = TRUE;
+      /* a Delete removes the key before the factor: its poll just ends, as once the
+       * factor is gone, and is no failure of a Refresh that asked for it */
+      if (error != NULL && factor != NULL && vpush_factor_is_deleting (factor))
+        g_clear_error (&error);
       if (error)
         set_error (fp, error);
       maybe_done (fp);
