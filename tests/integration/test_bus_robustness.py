@@ -746,6 +746,8 @@ def test_sandbox_root_with_a_fifo(daemon, client, session):
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else -1
         if fd >= 0:
             os.close(fd)
+    if out.returncode != 0 and out.stderr.startswith("unshare: "):
+        pytest.skip("no mount namespace for the caller: " + out.stderr.strip())
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "org.freedesktop.DBus.Error.AccessDenied", out.stdout
     assert "root/.flatpak-info: not a regular file" in daemon.log_text()

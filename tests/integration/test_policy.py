@@ -989,6 +989,8 @@ def test_unsandboxed_keeps_flatpak_apps_out(start_daemon, client, emulator, sess
     def rename_from_the_sandbox(path):
         out = subprocess.run([vt.PYTHON, "-c", FLATPAK_CALLER, session.address, root, path],
                              capture_output=True, text=True, timeout=60, env=session.env)
+        if out.returncode != 0 and out.stderr.startswith("unshare: "):
+            pytest.skip("no mount namespace for the caller: " + out.stderr.strip())
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
