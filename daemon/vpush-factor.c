@@ -158,6 +158,28 @@ count_change (FactorCall *call)
   return TRUE;
 }
 
+/* The Update and Verify calls of a factor go one at a time: TRUE when *call goes now; else
+ * it waits in the line (taken from *call) or was refused (and replied to). */
+static gboolean
+take_line (FactorCall **call)
+{
+  VpushFactor *self = (*call)->factor;
+
+  if (!count_change (*call))
+    return FALSE;
+  if (self->updating)
+    {
+      g_queue_push_tail (&self->update_queue, g_steal_pointer (call));
+      return FALSE;
+    }
+  self->updating = TRUE;
+  (*call)->holds_update = TRUE;
+  /* a Delete from now waits for the change to be recorded: lost, a failed delete would put
+   * the factor back as it was (unverified, the old name) while the API has the change */
+  vpush_factor_call_hold_change (*call);
+  return TRUE;
+}
+
 static void
 saved_again_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -289,18 +311,8 @@ verify_allowed (gpointer data)
       g_dbus_method_invocation_return_value (call->invocation, NULL);
       return;
     }
-  if (!count_change (call))
+  if (!take_line (&call))
     return;
-  if (self->updating)
-    {
-      g_queue_push_tail (&self->update_queue, g_steal_pointer (&call));
-      return;
-    }
-  self->updating = TRUE;
-  call->holds_update = TRUE;
-  /* a Delete from now waits for the status to be recorded: lost, a failed delete would
-   * put the factor back unverified while the API has it verified */
-  vpush_factor_call_hold_change (call);
   vpush_manager_load_key_async (self->manager, self->record->sid, NULL, verify_key_cb,
                                 g_steal_pointer (&call));
 }
@@ -471,18 +483,8 @@ update_allowed (gpointer data)
       g_dbus_method_invocation_return_value (call->invocation, NULL);
       return;
     }
-  if (!count_change (call))
+  if (!take_line (&call))
     return;
-  if (self->updating)
-    {
-      g_queue_push_tail (&self->update_queue, g_steal_pointer (&call));
-      return;
-    }
-  self->updating = TRUE;
-  call->holds_update = TRUE;
-  /* a Delete from now waits for the new name to be recorded: lost, a failed delete would
-   * put the factor back with the old name while the API has the new one */
-  vpush_factor_call_hold_change (call);
   if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
     {
       apply_update (g_steal_pointer (&call));
