@@ -953,30 +953,6 @@ def test_every_decision_audited(start_daemon, client, emulator):
         assert records and records[-1].get("VPUSH_CALLER"), (message_id, records)
 
 
-
-# A caller in a mount namespace of its own, chrooted to ROOT (which holds the
-# .flatpak-info of a Flatpak sandbox), renames the factor at PATH and prints the D-Bus
-# error name it gets (or "ok"). It connects before it changes its root.
-FLATPAK_CALLER = r"""
-import ctypes, os, sys
-from gi.repository import Gio, GLib
-address, root, path = sys.argv[1:4]
-conn = Gio.DBusConnection.new_for_address_sync(
-    address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-    | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:  # CLONE_NEWNS
-    sys.exit("unshare: " + os.strerror(ctypes.get_errno()))
-os.chroot(root)
-changes = GLib.Variant("(a{sv})", ({"friendly-name": GLib.Variant("s", "from the app")},))
-try:
-    conn.call_sync("io.github.vpush", path, "io.github.vpush1.Factor", "Update", changes,
-                   None, Gio.DBusCallFlags.NONE, 20000, None)
-    print("ok")
-except GLib.Error as e:
-    print(Gio.DBusError.get_remote_error(e) or e.message)
-"""
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs CAP_SYS_ADMIN and CAP_SYS_CHROOT")
 def test_unsandboxed_keeps_flatpak_apps_out(start_daemon, client, emulator, session):
     """Callers=unsandboxed: every process of the user but a Flatpak app (one whose root
@@ -987,12 +963,8 @@ def test_unsandboxed_keeps_flatpak_apps_out(start_daemon, client, emulator, sess
         out.write("[Application]\nname=org.example.Evil\n")
 
     def rename_from_the_sandbox(path):
-        out = subprocess.run([vt.PYTHON, "-c", FLATPAK_CALLER, session.address, root, path],
-                             capture_output=True, text=True, timeout=60, env=session.env)
-        if out.returncode != 0 and out.stderr.startswith("unshare: "):
-            pytest.skip("no mount namespace for the caller: " + out.stderr.strip())
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip()
+        return vt.call_from_root(session, root, path, vt.FACTOR_IFACE, "Update",
+                                 "({'friendly-name': <'from the app'>},)")
 
     daemon = start_daemon(files={"50-test.conf": MANAGE.replace("Callers=*",
                                                                 "Callers=unsandboxed")})

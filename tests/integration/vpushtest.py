@@ -52,6 +52,7 @@ __all__ = [
     "HttpResult", "rfc3339", "parse_rfc3339", "Emulator", "DEFAULT_CONFIG", "POLICY_DIR",
     "vpushd_path", "vpushd_supports", "tool_wrapper", "VALGRIND_REPORT_RE", "SANITIZER_REPORT_RE",
     "tool_reports", "unit_environment", "Daemon", "Enrolled", "enroll", "rename_held",
+    "call_from_root",
     # vpushtest_processes
     "LOGS", "PROCS", "_spawn", "kill_all", "install_reaper", "HarnessError", "wait_until",
     "log_tail", "_stop_process",
@@ -740,6 +741,45 @@ def daemon_failing_syncs(session, emulator, path_part, count=1, state_dir=None):
         "LD_PRELOAD": shim, "VPUSH_TEST_FSYNC_FAIL": path_part,
         "VPUSH_TEST_FSYNC_FAIL_COUNT": str(count)})
     return daemon.start()
+
+
+# A caller in a mount namespace of its own, chrooted to a root the test made (one holding a
+# .flatpak-info, say), makes one call and prints the D-Bus error name it gets, or "ok". It
+# connects before it changes its root.
+_CALL_FROM_ROOT = r"""
+import ctypes, os, sys
+from gi.repository import Gio, GLib
+address, root, path, iface, method, args, timeout_ms = sys.argv[1:8]
+conn = Gio.DBusConnection.new_for_address_sync(
+    address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+    | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:  # CLONE_NEWNS
+    sys.exit("unshare: " + os.strerror(ctypes.get_errno()))
+os.chroot(root)
+try:
+    conn.call_sync("io.github.vpush", path, iface, method,
+                   GLib.Variant.parse(None, args, None, None) if args else None,
+                   None, Gio.DBusCallFlags.NONE, int(timeout_ms), None)
+    print("ok")
+except GLib.Error as e:
+    print(Gio.DBusError.get_remote_error(e) or e.message)
+"""
+
+
+def call_from_root(session, root, path, iface, method, args="", timeout_ms=20000):
+    """"ok", or the D-Bus error name, of a call made from a mount namespace of its own
+    chrooted to root (args: GVariant text). Needs root; skips the test where no mount
+    namespace can be made (no CAP_SYS_ADMIN, as in a container)."""
+    import pytest
+
+    out = subprocess.run([PYTHON, "-c", _CALL_FROM_ROOT, session.address, root, path, iface,
+                          method, args, str(timeout_ms)], capture_output=True, text=True,
+                         timeout=timeout_ms / 1000 + 30, env=session.env)
+    if out.returncode != 0 and out.stderr.startswith("unshare: "):
+        pytest.skip("no mount namespace for the caller: " + out.stderr.strip())
+    if out.returncode != 0:
+        raise HarnessError("the call from %s failed: %s" % (root, out.stderr))
+    return out.stdout.strip()
 
 
 # ---------------------------------------------------------------------------------------
