@@ -9,8 +9,7 @@
 
 /* coalesces the burst of events one edit of a policy directory makes */
 #define RELOAD_DELAY_MS 200
-/* a file being written is read once it is closed, or this long after it was first
- * written to if it stays open; till then it counts as empty */
+/* a file being written is read once it is closed, or after this long if it stays open */
 #define WRITING_MAX_MS 2000
 /* the caller's identity, looked up once per method call */
 #define CALLER_DATA_KEY "vpush-caller"
@@ -27,8 +26,7 @@ struct _VpushBouncer
   VpushSession *session;
   GPtrArray *monitors;
   guint reload_id;
-  GHashTable *writing; /* policy files created or changed and not yet closed: path → the
-                        * monotonic µs (gint64) of the first write seen */
+  GHashTable *writing; /* paths of policy files created or changed and not yet closed */
   guint writing_id;
 };
 
@@ -72,7 +70,7 @@ static void
 vpush_bouncer_init (VpushBouncer *self)
 {
   self->monitors = g_ptr_array_new_with_free_func (g_object_unref);
-  self->writing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->writing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -84,7 +82,7 @@ log_policy (VpushBouncer *self, const gchar *what)
   g_message ("policy %s: %u rule%s from %s", what, n, n == 1 ? "" : "s", sources);
 }
 
-static void reload (VpushBouncer *self, const gchar *why, GHashTable *skip);
+static void reload (VpushBouncer *self, const gchar *why);
 static void on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other,
                             GFileMonitorEvent event, VpushBouncer *self);
 static void on_parent_changed (GFileMonitor *monitor, GFile *file, GFile *other,
@@ -96,8 +94,9 @@ reload_cb (gpointer user_data)
   VpushBouncer *self = user_data;
 
   self->reload_id = 0;
-  /* files still being written add no rule yet: half a rule can be wider than the whole */
-  reload (self, "", self->writing);
+  /* a file still being written: read when it is closed */
+  if (g_hash_table_size (self->writing) == 0)
+    reload (self, "");
   return G_SOURCE_REMOVE;
 }
 
@@ -108,59 +107,27 @@ schedule_reload (VpushBouncer *self)
     self->reload_id = g_timeout_add (RELOAD_DELAY_MS, reload_cb, self);
 }
 
-static gboolean writing_cb (gpointer user_data);
-
-static void
-arm_writing (VpushBouncer *self, gint64 due)
-{
-  gint64 left = MAX (due - g_get_monotonic_time (), 0);
-
-  self->writing_id = g_timeout_add ((guint)(left / 1000) + 1, writing_cb, self);
-}
-
-/* The files written to for WRITING_MAX_MS and still open are read as they are now, the
- * younger ones still count as empty: waiting for a quiet moment could wait for ever in a
- * directory where something is always being written. */
 static gboolean
 writing_cb (gpointer user_data)
 {
   VpushBouncer *self = user_data;
-  g_autoptr (GPtrArray) old = g_ptr_array_new_with_free_func (g_free);
-  gint64 now = g_get_monotonic_time ();
-  gint64 next = G_MAXINT64;
-  GHashTableIter iter;
-  gpointer path, since;
 
   self->writing_id = 0;
-  g_hash_table_iter_init (&iter, self->writing);
-  while (g_hash_table_iter_next (&iter, &path, &since))
-    {
-      gint64 due = *(gint64 *)since + (gint64)WRITING_MAX_MS * 1000;
+  /* it may be half a rule, wider than the whole one: say so, for whoever wrote it */
+  {
+    g_autofree const gchar **paths
+        = (const gchar **)g_hash_table_get_keys_as_array (self->writing, NULL);
+    g_autofree gchar *list = g_strjoinv (", ", (gchar **)paths);
 
-      if (due <= now)
-        {
-          g_ptr_array_add (old, g_strdup (path));
-          g_hash_table_iter_remove (&iter);
-        }
-      else
-        next = MIN (next, due);
-    }
-  if (old->len > 0)
-    {
-      g_ptr_array_add (old, NULL);
-      {
-        g_autofree gchar *list = g_strjoinv (", ", (gchar **)old->pdata);
-
-        /* each may be half a rule, wider than the whole one: said, for whoever wrote it */
-        g_warning ("policy files still being written %d s after their first write, read as "
-                   "they are now: %s; write policy files elsewhere and rename them into place",
-                   WRITING_MAX_MS / 1000, list);
-      }
-      g_clear_handle_id (&self->reload_id, g_source_remove);
-      reload (self, "", self->writing);
-    }
-  if (next != G_MAXINT64)
-    arm_writing (self, next);
+    g_warning ("policy files still being written %d s after the first of them began, read as "
+               "they are now: %s; write policy files elsewhere and rename them into place",
+               WRITING_MAX_MS / 1000, list);
+  }
+  g_hash_table_remove_all (self->writing);
+  /* read now: waiting for a quiet moment again could wait for ever in a directory where
+   * something is always being written */
+  g_clear_handle_id (&self->reload_id, g_source_remove);
+  reload (self, "");
   return G_SOURCE_REMOVE;
 }
 
@@ -243,15 +210,14 @@ watch (VpushBouncer *self)
 }
 
 static void
-reload (VpushBouncer *self, const gchar *why, GHashTable *skip)
+reload (VpushBouncer *self, const gchar *why)
 {
   g_autoptr (VpushPolicy) policy = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *what = NULL;
 
   watch (self);
-  policy = vpush_policy_load_dirs_skipping ((const gchar *const *)self->dirs, self->require_root,
-                                            skip, &error);
+  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
   if (policy == NULL)
     {
       g_warning ("policy not reloaded%s, the previous one stays in force: %s", why, error->message);
@@ -269,8 +235,7 @@ vpush_bouncer_reload (VpushBouncer *self)
 
   /* a change the monitor has seen is read now as well */
   g_clear_handle_id (&self->reload_id, g_source_remove);
-  /* asked for by whoever wrote the files: every one is read as it is */
-  reload (self, " on SIGHUP", NULL);
+  reload (self, " on SIGHUP");
 }
 
 static gboolean
@@ -291,17 +256,14 @@ is_policy_file (GFile *file)
 
 /* A file read while it is being written would be half a rule: one whose Factors= or
  * MaxChallengeAgeSeconds= line is not there yet grants more than the whole one. A file
- * created or changed counts as empty (no rule; it still masks a shipped file of its name)
- * until it is closed (CHANGES_DONE_HINT; GLib also sends one once a file has had no write
- * for 2 s) or gone, or has been written to for WRITING_MAX_MS; one moved into place is
- * whole. Other changes apply meanwhile. */
+ * created or changed is read once it is closed (CHANGES_DONE_HINT) or gone; one moved
+ * into place is whole. */
 static void
 on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
                 VpushBouncer *self)
 {
   g_autofree gchar *path = file != NULL ? g_file_get_path (file) : NULL;
   g_autofree gchar *other_path = other != NULL ? g_file_get_path (other) : NULL;
-  gboolean being_written = FALSE;
 
   switch (event)
     {
@@ -310,16 +272,7 @@ on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEv
       /* a directory, a link or a fifo made there is never closed after a write, and a
        * file vpushd does not read (an editor's swap file) holds nothing back */
       if (file != NULL && is_regular_file (path) && is_policy_file (file))
-        {
-          being_written = TRUE;
-          if (!g_hash_table_contains (self->writing, path))
-            {
-              gint64 *since = g_new (gint64, 1);
-
-              *since = g_get_monotonic_time ();
-              g_hash_table_insert (self->writing, g_steal_pointer (&path), since);
-            }
-        }
+        g_hash_table_add (self->writing, g_steal_pointer (&path));
       break;
     case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
     case G_FILE_MONITOR_EVENT_DELETED:
@@ -337,13 +290,14 @@ on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEv
       break;
     }
 
-  if (g_hash_table_size (self->writing) == 0)
-    g_clear_handle_id (&self->writing_id, g_source_remove);
-  else if (self->writing_id == 0)
-    arm_writing (self, g_get_monotonic_time () + (gint64)WRITING_MAX_MS * 1000);
-  /* a file that is only being written has nothing to read yet */
-  if (!being_written)
-    schedule_reload (self);
+  if (g_hash_table_size (self->writing) > 0)
+    {
+      if (self->writing_id == 0)
+        self->writing_id = g_timeout_add (WRITING_MAX_MS, writing_cb, self);
+      return;
+    }
+  g_clear_handle_id (&self->writing_id, g_source_remove);
+  schedule_reload (self);
 }
 
 static gboolean

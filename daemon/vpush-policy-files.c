@@ -63,13 +63,6 @@ compare_names (gconstpointer a, gconstpointer b)
 VpushPolicy *
 vpush_policy_load_dirs (const gchar *const *dirs, gboolean require_root, GError **error)
 {
-  return vpush_policy_load_dirs_skipping (dirs, require_root, NULL, error);
-}
-
-VpushPolicy *
-vpush_policy_load_dirs_skipping (const gchar *const *dirs, gboolean require_root, GHashTable *skip,
-                                 GError **error)
-{
   g_autoptr (VpushPolicy) self = vpush_policy_new ();
   g_autoptr (GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autofree gpointer *names = NULL;
@@ -104,8 +97,6 @@ vpush_policy_load_dirs_skipping (const gchar *const *dirs, gboolean require_root
       g_autofree gchar *data = NULL;
       gsize length;
 
-      if (skip != NULL && g_hash_table_contains (skip, path))
-        continue;
       if (!vpush_keyfile_read (path, require_root, &data, &length, error)
           || !vpush_policy_add_data (self, data, length, path, error))
         return NULL;

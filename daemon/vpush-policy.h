@@ -68,10 +68,6 @@ gboolean vpush_policy_add_data (VpushPolicy *self, const gchar *data, gsize leng
  * default applies (the shipped policy/default.conf). */
 VpushPolicy *vpush_policy_load_dirs (const gchar *const *dirs, gboolean require_root,
                                      GError **error);
-/* The same, with the files whose paths are keys of skip read as empty: still masking the
- * same name in later directories, but adding no rule (a file still being written). */
-VpushPolicy *vpush_policy_load_dirs_skipping (const gchar *const *dirs, gboolean require_root,
-                                              GHashTable *skip, GError **error);
 
 guint vpush_policy_get_n_rules (VpushPolicy *self);
 /* Whether a file of that name in a policy directory is read: "*.conf", not hidden */

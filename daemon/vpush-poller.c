@@ -470,8 +470,10 @@ key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       fp->list_failed = TRUE;
       /* a Delete removes the key before the factor: its poll just ends, as once the
-       * factor is gone, and is no failure of a Refresh that asked for it */
-      if (error != NULL && factor != NULL && vpush_factor_is_deleting (factor))
+       * factor is gone, and is no failure of a Refresh that asked for it (a keyring that
+       * failed meanwhile still is) */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND) && factor != NULL
+          && vpush_factor_is_deleting (factor))
         g_clear_error (&error);
       if (error)
         set_error (fp, error);
