@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,12 +217,16 @@ read_flatpak_app_id (int pid_dirfd, const struct stat *root_stat, gchar **out_ap
   root = openat (pid_dirfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
     return set_errno_error (error, errno, "root");
-  /* checked on the root held open: the process may have entered another since */
+  /* checked on the root held open: the process may have entered another since. From the
+   * attributes the kernel has (AT_STATX_DONT_SYNC): asking a FUSE root for fresh ones
+   * would wait for its server. */
   if (root_stat != NULL)
     {
-      struct stat st;
+      struct statx stx;
 
-      if (fstat (root, &st) < 0 || st.st_dev != root_stat->st_dev || st.st_ino != root_stat->st_ino)
+      if (statx (root, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_INO, &stx) < 0
+          || makedev (stx.stx_dev_major, stx.stx_dev_minor) != root_stat->st_dev
+          || stx.stx_ino != root_stat->st_ino)
         {
           close (root);
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
