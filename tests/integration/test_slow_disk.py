@@ -254,3 +254,43 @@ def test_failed_delete_leaves_state_to_the_last_request(session, client, emulato
     finally:
         emulator.clear_faults()
         d.stop()
+
+
+def test_refresh_while_a_delete_removes_its_entry(session, emulator, client, gate):
+    """A Delete removes the factor's key, then its journal entry, then the factor: a poll
+    of the factor in between finds no key. That ends the poll as for a factor that is gone,
+    no failure of the Refresh that asked for it (nor "the key is missing"); the other
+    factors are polled."""
+    daemon = vt.Daemon(session, emulator, env={
+        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
+        # only the syncs of the journal's directory wait: the entry's write and its removal
+        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "enrolling"})
+    daemon.start()
+    try:
+        f = vt.enroll(client, emulator)
+        keep = vt.enroll(client, emulator)
+        emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="DELETE",
+                       when="before")
+        close_gate(gate)
+        call = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+        wait_held(gate)                       # the journal entry's write
+        os.unlink(gate)
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the DELETE held at the API")
+        close_gate(gate)
+        emulator.release_held()
+        wait_held(gate)                       # the entry's removal, the key gone already
+        assert session.keyring_items({"factor-sid": f.sid}) == []
+        assert f.path in client.factor_paths()
+        ch = emulator.create_challenge(keep.identity, keep.sid)
+        client.refresh()
+        assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+        os.unlink(gate)
+        call.wait()
+        assert call.error is None, call.error
+        assert client.factor_paths() == [keep.path]
+    finally:
+        emulator.clear_faults()
+        if os.path.exists(gate):
+            os.unlink(gate)
+        daemon.stop()
