@@ -11,6 +11,15 @@ G_BEGIN_DECLS
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURLU, curl_url_cleanup)
 
+/* Sets options on `easy` until one fails; the first failure stays in `rc`. */
+#define SETOPT(opt, val)                                                                           \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if (rc == CURLE_OK)                                                                            \
+      rc = curl_easy_setopt (easy, opt, val);                                                      \
+  }                                                                                                \
+  G_STMT_END
+
 struct _VpushHttp
 {
   GObject parent_instance;

@@ -200,13 +200,6 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
       return NULL;
     }
 
-#define SETOPT(opt, val)                                                                           \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    if (rc == CURLE_OK)                                                                            \
-      rc = curl_easy_setopt (easy, opt, val);                                                      \
-  }                                                                                                \
-  G_STMT_END
   SETOPT (CURLOPT_TIMEOUT_MS, 0L); /* the caller's keepalive timeout finds a dead peer */
   SETOPT (CURLOPT_TCP_KEEPALIVE, 1L);
   SETOPT (CURLOPT_TCP_KEEPIDLE, 60L);
@@ -215,7 +208,6 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
   SETOPT (CURLOPT_HEADERDATA, stream);
   SETOPT (CURLOPT_WRITEFUNCTION, stream_write_cb);
   SETOPT (CURLOPT_WRITEDATA, stream);
-#undef SETOPT
   if (rc != CURLE_OK)
     {
       g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot set up the stream: %s",

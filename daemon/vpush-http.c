@@ -550,14 +550,6 @@ vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const
   CURL *easy = req->easy;
   CURLcode rc = CURLE_OK;
 
-#define SETOPT(opt, val)                                                                           \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    if (rc == CURLE_OK)                                                                            \
-      rc = curl_easy_setopt (easy, opt, val);                                                      \
-  }                                                                                                \
-  G_STMT_END
-
   SETOPT (CURLOPT_URL, url);
   SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
   SETOPT (CURLOPT_FOLLOWLOCATION, 0L);
@@ -622,7 +614,6 @@ vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const
   /* no 100-continue round trip: the bodies are small and the server answers anyway */
   req->headers = curl_slist_append (req->headers, "Expect:");
   SETOPT (CURLOPT_HTTPHEADER, req->headers);
-#undef SETOPT
 
   if (rc != CURLE_OK)
     {
