@@ -343,7 +343,9 @@ vpush_bouncer_new (const gchar *policy_dir, GError **error)
 {
   if (policy_dir != NULL)
     {
-      const gchar *dirs[] = { policy_dir, NULL };
+      /* logged and watched as the absolute path it named at start */
+      g_autofree gchar *absolute = g_canonicalize_filename (policy_dir, NULL);
+      const gchar *dirs[] = { absolute, NULL };
 
       /* the system directories may be missing; one named on the command line is a typo */
       if (!g_file_test (policy_dir, G_FILE_TEST_IS_DIR))

@@ -895,6 +895,35 @@ test_policy_read_while_busy (void)
   rm_rf (dir);
 }
 
+/* --policy-dir names a directory relative to where vpushd started: its files are named
+ * by their absolute path in the log, as the system directories' are. */
+static void
+test_policy_relative_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *dir = g_build_filename (tmp, "policy.d", NULL);
+  g_autofree gchar *file = g_build_filename (dir, "50-shop.conf", NULL);
+  g_autofree gchar *cwd = g_get_current_dir ();
+  g_autoptr (VpushBouncer) bouncer = NULL;
+  const gchar *const *sources;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  write_file (dir, "50-shop.conf", "[Rule shop]\nActions=list\nCallers=*\n", 0644);
+  g_assert_cmpint (g_chdir (tmp), ==, 0);
+  bouncer = vpush_bouncer_new ("./policy.d/", &error);
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_no_error (error);
+  sources = vpush_policy_get_sources (vpush_bouncer_get_policy (bouncer));
+  g_assert_nonnull (sources);
+  g_assert_cmpstr (sources[0], ==, file);
+  g_assert_null (sources[1]);
+
+  g_clear_object (&bouncer);
+  rm_rf (tmp);
+}
+
 static void
 test_policy_exe_symlink (void)
 {
@@ -1024,6 +1053,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/dir-made-later", test_policy_dir_made_later);
   g_test_add_func ("/policy/read-when-closed", test_policy_read_when_closed);
   g_test_add_func ("/policy/read-while-busy", test_policy_read_while_busy);
+  g_test_add_func ("/policy/relative-dir", test_policy_relative_dir);
   g_test_add_func ("/policy/exe-symlink", test_policy_exe_symlink);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
