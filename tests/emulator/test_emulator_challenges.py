@@ -1,5 +1,6 @@
 """Challenges on the emulator: creating, fetching, answering and listing them, paging."""
 
+import base64
 import json
 import time
 import urllib.parse
@@ -156,6 +157,10 @@ def test_answer_rejected(emu, dev, case):
     assert dev.answer(c["sid"]).status == 200, "a good answer still works afterwards"
 
 
+def _unb64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def _signed(dev, header_bytes, payload_bytes):
     h, p = b64url(header_bytes), b64url(payload_bytes)
     r, s = decode_dss_signature(dev.sign_der(f"{h}.{p}".encode()))
@@ -185,6 +190,11 @@ def test_answer_malformed_payloads(emu, dev):
         _signed(dev, json.dumps({"typ": "JWT", "alg": "ES256"}).encode("utf-16"),
                 json.dumps({"status": "approved"}).encode()),        # header not UTF-8
         dev.jwt(),          # the factor's signature, but a device JWT: its kid and cty
+        # the copied "pending" left in place beside the answer's status (RFC 7519 §4)
+        _signed(dev, header, json.dumps(
+            {**{k: v for k, v in json.loads(_unb64url(p)).items() if k != "status"},
+             "status": "pending"}).encode()[:-1] + b', "status": "approved"}'),
+        _signed(dev, b'{"typ":"JWT","alg":"ES256","alg":"ES256"}', _unb64url(p)),
     ]
     for payload in malformed:
         assert_error(dev.call("POST", path, {"AuthPayload": payload}), 400, 60306)

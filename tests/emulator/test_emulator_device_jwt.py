@@ -89,6 +89,25 @@ def test_device_jwt_not_utf8_json(emu, dev):
         assert_error(r, 401, 20003)
 
 
+def test_device_jwt_duplicate_members(emu, dev):
+    """RFC 7519 §4: claim names are unique; a parser keeping the last "sub" would take the
+    second one here for the first."""
+    now = int(time.time())
+    header = {"cty": "twilio-pba;v=1", "kid": dev.credential_sid, "typ": "JWT", "alg": "ES256"}
+    payload = json.dumps({"sub": "AC" + "0" * 32, "nbf": now, "exp": now + 600})
+    payload = payload[:-1] + ', "sub": "%s"}' % dev.account_sid
+    for h, p in ((json.dumps(header).encode(), payload.encode()),
+                 (json.dumps(header)[:-1].encode() + b', "typ": "JWT"}',
+                  json.dumps({"sub": dev.account_sid, "nbf": now, "exp": now + 600}).encode())):
+        signing_input = f"{b64url(h)}.{b64url(p)}"
+        r, s = decode_dss_signature(dev.sign_der(signing_input.encode()))
+        token = f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                        auth=basic("token", token))
+        assert_error(r, 401, 20003)
+        assert "duplicate member" in r.json["message"], r.json
+
+
 def test_device_jwt_replay_refused(emu, dev):
     auth = dev.auth()
     first = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)

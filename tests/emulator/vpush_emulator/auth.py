@@ -27,9 +27,23 @@ def _no_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_members(pairs):
+    """RFC 7519 §4: a JWT's parser must refuse duplicate claim names or keep the last;
+    json.loads keeps the last, which hides a writer that left a copied member in place
+    (an answer's "status": "pending" beside the new one). Refused, at every depth."""
+    obj = {}
+    for name, value in pairs:
+        if name in obj:
+            raise ValueError(f"duplicate member {name!r}")
+        obj[name] = value
+    return obj
+
+
 def _json_object(raw):
-    """RFC 8259 text in UTF-8 only: no NaN/Infinity, no UTF-16/32 (json.loads takes both)."""
-    return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    """RFC 8259 text in UTF-8 only: no NaN/Infinity, no UTF-16/32 (json.loads takes both);
+    no member name twice in one object."""
+    return json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
+                      object_pairs_hook=_unique_members)
 
 
 def unauthorized(detail):
