@@ -344,6 +344,15 @@ test_policy_factors (void)
   g_assert_cmpstr (check (policy, &query, NULL), ==, "by-sid");
   g_clear_object (&policy);
 
+  /* a sid is matched whole: a shortened one, or one that differs in case, covers nothing */
+  policy
+      = policy_ok ("[Rule short]\nActions=approve\nCallers=*\nRequireActiveSession=false\n"
+                   "Factors=YF0123456789abcdef0123456789abcd;YF0123456789ABCDEF0123456789ABCDEF\n");
+  query.factor_sid = FACTOR;
+  query.factor_name = "Till 3";
+  assert_refused (policy, &query, "of factor " FACTOR " to this caller");
+  g_clear_object (&policy);
+
   /* no Factors: every factor */
   policy = policy_ok ("[Rule all]\nActions=approve\nCallers=*\nRequireActiveSession=false\n");
   query.factor_sid = FACTOR_2;
@@ -611,6 +620,19 @@ write_file (const gchar *dir, const gchar *name, const gchar *text, int mode)
   g_assert_cmpint (g_chmod (path, mode), ==, 0);
 }
 
+/* Loading dirs as the system's policy directories fails, naming what is not root's. */
+static void
+assert_not_root_only (const gchar *const *dirs, const gchar *message)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushPolicy) policy = vpush_policy_load_dirs (dirs, TRUE, &error);
+
+  g_assert_null (policy);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, message));
+  g_assert_nonnull (strstr (error->message, "owned by root and writable by nobody else"));
+}
+
 static void
 test_policy_dirs (void)
 {
@@ -663,21 +685,35 @@ test_policy_dirs (void)
   if (getuid () == 0)
     {
       g_autofree gchar *path = g_build_filename (share, "30-broken.conf", NULL);
+      g_autofree gchar *open = g_build_filename (share, "40-open.conf", NULL);
 
       g_unlink (path);
-      write_file (share, "40-open.conf", "", 0666);
+      /* as shipped: root's, 0644 files in 0755 directories */
       policy = vpush_policy_load_dirs (dirs, TRUE, &error);
-      g_assert_null (policy);
-      g_assert_nonnull (strstr (error->message, "40-open.conf: must be a regular file"));
-      g_assert_nonnull (strstr (error->message, "owned by root and writable by nobody else"));
-      g_clear_error (&error);
+      g_assert_no_error (error);
+      g_clear_object (&policy);
+
+      write_file (share, "40-open.conf", "", 0666);
+      assert_not_root_only (dirs, "40-open.conf: must be a regular file");
+      /* group-writable, or another user's */
+      g_assert_cmpint (g_chmod (open, 0664), ==, 0);
+      assert_not_root_only (dirs, "40-open.conf: must be a regular file");
+      g_assert_cmpint (g_chmod (open, 0644), ==, 0);
+      g_assert_cmpint (chown (open, 1000, 1000), ==, 0);
+      assert_not_root_only (dirs, "40-open.conf: must be a regular file");
+      g_unlink (open);
+
+      /* a directory others may add files to */
+      g_assert_cmpint (g_chmod (etc, 0775), ==, 0);
+      assert_not_root_only (dirs, "/etc: a policy directory must be owned by root");
+      g_assert_cmpint (g_chmod (etc, 0755), ==, 0);
+      g_assert_cmpint (chown (share, 1000, 1000), ==, 0);
+      assert_not_root_only (dirs, "/share: a policy directory must be owned by root");
     }
   else
     {
-      policy = vpush_policy_load_dirs (dirs, TRUE, &error);
-      g_assert_null (policy);
-      g_assert_nonnull (strstr (error->message, "owned by root"));
-      g_clear_error (&error);
+      /* this user's directories */
+      assert_not_root_only (dirs, "/etc: a policy directory must be owned by root");
     }
 
   rm_rf (tmp);
