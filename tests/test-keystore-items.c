@@ -1,9 +1,86 @@
 /* Unit tests for the key store with a working Secret Service: a factor's key stored, loaded,
  * relabelled and deleted, the item as other programs see it, and calls made before the key
  * store has settled. */
+#define _GNU_SOURCE /* memmem */
+#include <malloc.h>
+#include <string.h>
+
 #include "vpush-error.h"
 
 #include "test-keystore-common.h"
+
+/* This binary links with -Wl,--wrap=g_free (tests/meson.build): every g_free() in it, the
+ * daemon library's included, comes here first, so a buffer can be looked at just before
+ * it is freed. libsecret's and OpenSSL's own frees do not come here. */
+void __real_g_free (gpointer mem);
+void __wrap_g_free (gpointer mem);
+
+static struct
+{
+  guint8 scalar[32]; /* a private key's scalar to look for in freed buffers */
+  gboolean on;
+  guint found; /* buffers freed with the scalar still in them */
+} watch;
+
+void
+__wrap_g_free (gpointer mem)
+{
+  if (mem != NULL && watch.on)
+    {
+      gsize size = malloc_usable_size (mem);
+
+      if (size >= sizeof watch.scalar && memmem (mem, size, watch.scalar, sizeof watch.scalar))
+        watch.found++;
+    }
+  __real_g_free (mem);
+}
+
+/* The scalar of key, from its PKCS#8 form: RFC 5915's ECPrivateKey, version 1 then the
+ * 32-byte OCTET STRING. */
+static void
+watch_for_key (VpushKey *key)
+{
+  static const guint8 before[] = { 0x02, 0x01, 0x01, 0x04, 0x20 };
+  g_autoptr (GError) error = NULL;
+  guint8 *der = NULL;
+  gsize len = 0;
+  const guint8 *at;
+
+  g_assert_true (vpush_key_export_pkcs8 (key, &der, &len, &error));
+  g_assert_no_error (error);
+  at = memmem (der, len, before, sizeof before);
+  g_assert_nonnull (at);
+  g_assert_cmpuint (at + sizeof before + 32 - der, <=, len);
+  memcpy (watch.scalar, at + sizeof before, 32);
+  vpush_secure_free (der, len);
+  watch.found = 0;
+  watch.on = TRUE;
+}
+
+/* design.md: keys "are wiped from memory after use". Every copy of a key's private part
+ * that vpushd's code makes while storing and loading it is wiped before it is freed. */
+static void
+test_keystore_copies_wiped (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autofree gchar *sid = random_sid ();
+  guint8 *copy;
+
+  watch_for_key (key);
+  store_key (keystore, sid, "Kiosk", key);
+  assert_loads_key (keystore, sid, key);
+  watch.on = FALSE;
+  g_assert_cmpuint (watch.found, ==, 0);
+
+  /* the watch sees a copy freed unwiped */
+  watch.on = TRUE;
+  copy = g_memdup2 (watch.scalar, sizeof watch.scalar);
+  g_free (copy);
+  watch.on = FALSE;
+  g_assert_cmpuint (watch.found, ==, 1);
+  memset (watch.scalar, 0, sizeof watch.scalar);
+}
 
 static void
 test_keystore_round_trip (void)
@@ -266,6 +343,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/keystore/round-trip", test_keystore_round_trip);
+  g_test_add_func ("/keystore/copies-wiped", test_keystore_copies_wiped);
   g_test_add_func ("/keystore/item", test_keystore_item);
   g_test_add_func ("/keystore/parked", test_keystore_parked);
   g_test_add_func ("/keystore/relabel", test_keystore_relabel);
