@@ -59,6 +59,24 @@ def test_pending_challenge_of_another_factor_not_found(by, factor, client, emula
     assert client.approve({"challenge-sid": ch["sid"], "factor-sid": factor.sid}) == ch["sid"]
 
 
+def test_transaction_id_matched_whole(factor, client, emulator):
+    """A transaction id matches only the same id: not a part of it, not one in other case,
+    not one with a space added. Pending and on the bus, the challenge is left alone."""
+    txid = "tx-12345-Order"
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(), 10,
+                  what="the challenge on the bus")
+    for other in ("tx-1", "tx-12345-", "tx-12345-order", "TX-12345-ORDER", txid + " ",
+                  " " + txid, "12345", ""):
+        e = _expect_error(vt.ERR_NOT_FOUND if other else vt.ERR_INVALID_ARGS, client.approve,
+                          {"transaction-id": other, "timeout-ms": 300})
+        if other:
+            assert ch["sid"] not in e.message, e.message
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+
+
 def test_default_timeout_from_config(factor, client, emulator):
     """No timeout-ms: [Approval] DefaultTimeoutMs (3000 in the test config) applies."""
     t0 = time.monotonic()

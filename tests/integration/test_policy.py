@@ -525,6 +525,10 @@ def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     # that call's poll put the challenge on the bus
     vt.wait_until(lambda: vt.challenge_path(ch_other["sid"]) in client.challenge_paths(), 10,
                   what="the other factor's challenge on the bus")
+    # known to vpushd now, and still not a candidate
+    e = refused(client.approve, {"transaction-id": txid, "timeout-ms": 1500})
+    assert e.name == vt.ERR_NOT_FOUND, e
+    assert other.sid not in e.message and ch_other["sid"] not in e.message, e.message
     started = time.monotonic()
     e = refused(client.approve, {"challenge-sid": ch_other["sid"], "timeout-ms": 10000})
     assert e.name == ERR_ACCESS_DENIED, e
