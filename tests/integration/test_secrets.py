@@ -288,7 +288,8 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
     client = session.client
     proxy = RecordingProxy(emulator.url)
     monitor = None
-    daemon = vt.Daemon(session, emulator, config={"Verify": {"BaseUrl": proxy.base_url}})
+    daemon = vt.Daemon(session, emulator, config={"Verify": {"BaseUrl": proxy.base_url,
+                                                             "RetryTimeoutMs": "3000"}})
     reader = None
     files = {}  # what vpushd's files held at each step: a factor's record goes with it
     try:
@@ -303,11 +304,25 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
         secret, reader = read_factor_key(session.address, sid)
         snapshot(session, daemon.state_dir, files)
 
+        # the paths that log more: a retried answer, a refused list (401 and the clock
+        # corrected from its Date), a list given up on
         txid = vt.new_transaction_id()
         ch = emulator.create_challenge(identity, sid, hidden={"transaction_id": txid})
+        emulator.fault(r"/Challenges/%s\Z" % ch["sid"], status=503, method="POST", count=1)
         assert client.approve({"transaction-id": txid}) == ch["sid"]
         ch = emulator.create_challenge(identity, sid, message="Deny this")
         client.deny({"challenge-sid": ch["sid"]})
+        emulator.set_clock(-300)
+        client.list_challenges(path)
+        emulator.set_clock(0)
+        emulator.fault(r"/Entities/%s/Challenges\Z" % identity, status=500, method="GET",
+                       count=1000)
+        try:
+            client.list_challenges(path)
+            raise AssertionError("ListChallenges went through a 500")
+        except vt.DBusCallError as e:
+            assert e.name == vt.ERR_PREFIX + "Api", e
+        emulator.clear_faults()
         client.list_challenges(path)
         snapshot(session, daemon.state_dir, files)
         client.factor_delete(path)
@@ -366,6 +381,8 @@ def test_no_key_material_or_token_in_logs_state_or_bus(session, emulator):
     with open(daemon.log, "rb") as f:
         log = f.read()
     assert b"enrolled factor " + sid.encode() in log, "the log is not vpushd's --verbose log"
+    for line in (rb"POST [^\n]*: [^\n]*503[^\n]*; retry 1 in", rb"clock", rb"giving up after"):
+        assert re.search(line, log), "the log shows no %r: the scan misses a path" % line
     hits += [("vpushd log", what) for what in find(needles, log)]
 
     # -- its state directory and the session's XDG directories, as they were at each step
