@@ -26,11 +26,26 @@ store_result (GObject *source, GAsyncResult *result, gpointer user_data)
   *(GAsyncResult **)user_data = g_object_ref (result);
 }
 
+static gboolean
+set_flag (gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Every request here ends within seconds, by its own timeout at the latest: one that does
+ * not fails the test, rather than hanging until the test runner kills it. */
 static GAsyncResult *
 wait_for (GAsyncResult **slot)
 {
-  while (*slot == NULL)
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (20, set_flag, &expired);
+
+  while (*slot == NULL && !expired)
     g_main_context_iteration (NULL, TRUE);
+  if (expired)
+    g_error ("no result after 20 s: the request's timeout did not end it");
+  g_source_remove (id);
   return *slot;
 }
 
