@@ -247,6 +247,16 @@ def test_answer_expired(emu, dev, clock):
     assert emu.state()["challenges"][c["sid"]]["answer_posts"] == 1
 
 
+def test_expiry_at_its_second(emu, dev, clock):
+    """A challenge is pending until its expiration_date, and expired from then on."""
+    expires = int(time.time()) + 60
+    c = emu.create_challenge(dev.identity, dev.sid, expiration=_iso(expires)).json
+    for offset, status in ((58, "pending"), (61, "expired")):
+        clock(offset)
+        dev.correction = offset
+        assert dev.fetch(c["sid"]).json["status"] == status, offset
+
+
 def test_answer_twice(emu, dev):
     c = emu.create_challenge(dev.identity, dev.sid).json
     got = dev.fetch(c["sid"])
