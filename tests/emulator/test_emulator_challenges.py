@@ -325,6 +325,17 @@ def test_pagination(emu, dev, clock):
     assert [x["sid"] for x in prev.json["challenges"]] == sids[3:6]
     assert prev.json["meta"]["page"] == 1
 
+    # pages of one: the second (its first item is item 1) leads back to the first
+    one = dev.call("GET", "/Challenges", query=[("PageSize", "1"), ("FactorSid", dev.sid),
+                                                ("Order", "asc")])
+    second = dev.call("GET", _page_path(one.json["meta"]["next_page_url"])[len(dev.base):])
+    assert [x["sid"] for x in second.json["challenges"]] == sids[1:2]
+    back = second.json["meta"]["previous_page_url"]
+    assert back, second.json["meta"]
+    back = dev.call("GET", _page_path(back)[len(dev.base):])
+    assert [x["sid"] for x in back.json["challenges"]] == sids[:1]
+    assert back.json["meta"]["page"] == 0 and back.json["meta"]["previous_page_url"] is None
+
     desc = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Order": "desc",
                                                   "PageSize": "4"})
     assert [x["sid"] for x in desc.json["challenges"]] == sids[::-1][:4]

@@ -127,9 +127,27 @@ def test_verify_after_a_failed_one_sends_its_own(daemon, client, emulator):
 
 
 def test_enroll_friendly_name_64(daemon, client, emulator):
-    name = "n" * 64
-    f = vt.enroll(client, emulator, friendly_name=name)
-    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == name
+    """Names of up to 64 characters, not bytes: "é" * 64 is 128 bytes of UTF-8."""
+    for name in ("n" * 64, "é" * 64):
+        f = vt.enroll(client, emulator, friendly_name=name)
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == name
+        assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == name
+
+
+def test_update_friendly_name_64(daemon, client, emulator):
+    """A rename takes what an enrollment takes: up to 64 characters, not bytes."""
+    f = vt.enroll(client, emulator, friendly_name="Short")
+    for name in ("n" * 64, "é" * 64):
+        client.factor_update(f.path, {"friendly-name": name})
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == name
+        assert emulator.fetch_factor(f.identity, f.sid).json()["friendly_name"] == name
+    try:
+        client.factor_update(f.path, {"friendly-name": "é" * 65})
+    except vt.DBusCallError as e:
+        assert e.name == vt.ERR_INVALID_ARGS and "friendly-name" in e.message, e
+    else:
+        raise AssertionError("a name of 65 characters was taken")
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "é" * 64
 
 
 def test_enroll_bad_token_is_api_error_and_leaves_nothing(daemon, client, emulator, session):
