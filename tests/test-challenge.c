@@ -424,6 +424,13 @@ test_record_rejected (void)
     { "created_at", "\"last week\"" },
     { "push_url", "[]" },
     { "metadata", "{}" },
+    /* each member a record must have, missing */
+    { "friendly_name", NULL },
+    { "service_sid", NULL },
+    { "identity", NULL },
+    { "account_sid", NULL },
+    { "status", NULL },
+    { "created_at", NULL },
   };
   g_autoptr (VpushFactorRecord) record = full_record ();
   g_autoptr (JsonNode) array = json_from_string ("[]", NULL);
@@ -445,6 +452,7 @@ test_record_rejected (void)
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
       g_assert_null (back);
       g_test_message ("%s: %s", cases[i][0], error->message);
+      g_assert_nonnull (strstr (error->message, cases[i][0]));
     }
 
   from_array = vpush_factor_record_new_from_json (array, &array_error);
