@@ -188,6 +188,54 @@ def test_keyring_locked_while_an_enrollment_is_written(session, emulator, client
         daemon.stop()
 
 
+def test_enrollment_entry_outlives_the_wait_for_its_record(session, emulator, client, gate):
+    """An enrollment's journal entry is removed only once its factor's record is on the
+    disk: killed while the record's write waits, the next start still has the entry, and
+    the factor ends whole (record, key, factor at the API) or gone from both sides."""
+    daemon = vt.Daemon(session, emulator, env={
+        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
+        # the record's write waits (its directory's sync), the journal's steps don't
+        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
+    journal = os.path.join(daemon.state_dir, "enrolling")
+    daemon.start()
+    try:
+        identity = vt.unique_identity()
+        token = emulator.access_token(identity)["token"]
+        close_gate(gate)
+        call = vt.PendingCall(client, "EnrollFactor", vt.asv({
+            "service-sid": emulator.service_sid, "identity": identity, "access-token": token,
+            "friendly-name": "killed while written"}))
+        wait_held(gate)
+        assert not call.done
+        entries = [n for n in os.listdir(journal) if n.endswith(".json")]
+        assert len(entries) == 1, "the journal entry went before the record was on the disk"
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.proc.wait()
+        os.unlink(gate)
+        daemon.stop()
+
+        daemon.start()
+        vt.wait_until(lambda: "crash recovery finished" in daemon.log_text(), 20 * vt.SLOWDOWN,
+                      what="vpushd's crash recovery to finish")
+        assert [n for n in os.listdir(journal) if n.endswith(".json")] == []
+        remote = {sid: f for sid, f in emulator.state()["factors"].items()
+                  if f.get("identity") == identity}
+        assert len(remote) == 1, remote
+        [(sid, factor)] = remote.items()
+        keys = session.keyring_items({"factor-sid": sid})
+        if client.factor_paths():
+            assert client.factor_paths() == [vt.factor_path(sid)]
+            assert not factor["deleted"] and factor["status"] == "verified", factor
+            assert len(keys) == 1
+        else:
+            assert factor["deleted"], factor
+            assert keys == []
+    finally:
+        if os.path.exists(gate):
+            os.unlink(gate)
+        daemon.stop()
+
+
 def test_new_journal_directory_is_synced(session, emulator, client, gate):
     """The first enrollment makes the journal's directory: it is synced into the state
     directory before the entry is written in it, or a power cut could lose the directory
