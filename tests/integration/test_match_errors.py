@@ -131,6 +131,28 @@ def test_two_matches_on_two_factors_ambiguous(quiet_factor, client, emulator):
     assert emulator.fetch_challenge(f1.identity, a["sid"])["status"] == "pending"
 
 
+def test_expired_while_read_again_before_signing(quiet_factor, client, emulator):
+    """A cached copy older than 30 s is read again right before signing (README). When that
+    read ends after the challenge's expiration_date, no answer is sent: Expired, though the
+    challenge was pending when the call chose it and when the API read it."""
+    f = quiet_factor
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid},
+                                   expiration=35)
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    time.sleep(31)
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=4, method="GET",
+                   when="after")
+    emulator.clear_requests()
+    _expect_error(vt.ERR_EXPIRED, client.approve, {"transaction-id": txid, "timeout-ms": 20000})
+    reads = [r for r in emulator.requests()
+             if r["method"] == "GET" and r["path"].endswith("/Challenges/" + ch["sid"])]
+    assert len(reads) == 1, "expected the one read before signing: %r" % reads
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "expired"
+
+
 @pytest.mark.parametrize("by", ["transaction-id", "challenge-sid"])
 def test_expired(by, factor, client, emulator):
     txid = vt.new_transaction_id()
