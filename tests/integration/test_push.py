@@ -7,6 +7,7 @@ import http.server
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -534,12 +535,14 @@ def test_two_factors_share_one_stream(started, client, emulator):
 
 class ScriptedPushServer:
     """An SSE push server that answers its connections one by one from a script: each
-    step is (status, body) or (status, body, headers); it records each request's
-    Last-Event-ID, and when it came (monotonic seconds)."""
+    step is (status, body) or (status, body, headers), headers with a Content-Type for
+    another kind of stream; it records each request's Last-Event-ID, path with query, and
+    when it came (monotonic seconds)."""
 
     def __init__(self, script):
         self.script = list(script)
         self.seen = []
+        self.paths = []
         self.times = []
         server = self
 
@@ -547,12 +550,14 @@ class ScriptedPushServer:
             def do_GET(self):
                 server.times.append(time.monotonic())
                 server.seen.append(self.headers.get("Last-Event-ID"))
+                server.paths.append(self.path)
                 status, body, *headers = (server.script.pop(0) if server.script
                                           else (503, b""))
+                headers = dict(headers[0]) if headers else {}
                 self.send_response(status)
-                for name, value in (headers[0] if headers else {}).items():
+                headers.setdefault("Content-Type", "text/event-stream")
+                for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
@@ -605,6 +610,46 @@ def test_resume_point_follows_the_sse_spec(started, client):
         (200, b"id\n\n"),                                            # cleared
         (200, b""),
     ]) == [None, "a", "c", None]
+
+
+def test_ntfy_resume_point(started, client):
+    """README: an ntfy JSON stream is resumed with since=<id of the last wake-up> in place
+    of the URL's own since=; the ids of open and keepalive events are no resume points."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    server = ScriptedPushServer([
+        (200, b'{"id":"o1","event":"open","topic":"t"}\n'
+              b'{"id":"m1","event":"message","topic":"t","message":"{}"}\n'
+              b'{"id":"k1","event":"keepalive","topic":"t"}\n', ndjson),
+        (200, b'{"id":"o2","event":"open","topic":"t"}\n', ndjson),
+        (200, b"", ndjson),
+    ])
+    try:
+        started(server.url + "/json?poll=0&since=all")
+        vt.wait_until(lambda: len(server.paths) >= 3, 30 * vt.SLOWDOWN,
+                      what="three connections to the push server")
+    finally:
+        server.close()
+    queries = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for p in server.paths]
+    assert queries[0] == {"poll": ["0"], "since": ["all"]}, server.paths
+    assert queries[1] == {"poll": ["0"], "since": ["m1"]}, server.paths
+    # an open event moves nothing
+    assert queries[2] == {"poll": ["0"], "since": ["m1"]}, server.paths
+    assert server.seen[:3] == [None, None, None]
+
+
+def test_reconnects_back_off(started, client):
+    """A push server that keeps refusing is asked again after a delay that doubles: drawn
+    from [0.5, 1] s, then [1, 2] s, then [2, 4] s (README, "When things fail")."""
+    server = ScriptedPushServer([(503, b"")] * 4)
+    try:
+        started(server.url)
+        vt.wait_until(lambda: len(server.times) >= 4, 30 * vt.SLOWDOWN,
+                      what="four connections to the push server")
+    finally:
+        server.close()
+    gaps = [b - a for a, b in zip(server.times, server.times[1:4])]
+    for gap, (low, high) in zip(gaps, [(0.5, 1), (1, 2), (2, 4)]):
+        assert low - 0.05 <= gap <= high + 0.5 * vt.SLOWDOWN, gaps
 
 
 @pytest.mark.parametrize("status", [429, 503])

@@ -202,3 +202,23 @@ def test_burst_of_real_challenges_is_fetched_one_by_one(hostile, client, emulato
     requests = settle(emulator)
     assert sorted(r["path"].rsplit("/", 1)[1] for r in requests) == sorted(sids), [
         r["path"] for r in requests]
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_hint_whose_fetch_fails_is_followed_by_a_poll(hostile, client, emulator, status):
+    """A hint for a challenge that can't be fetched (a 400, or a 404 a replica not yet in
+    step may give) makes vpushd poll the factor: the challenge comes by its list, not at
+    the next scheduled poll (10 minutes here)."""
+    server, daemon = hostile
+    f = vt.enroll(client, emulator)
+    connected(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid)
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], status=status, method="GET", count=1)
+    server.send(sse_hint(ch["sid"], f.sid))
+    vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(),
+                  10 * vt.SLOWDOWN, what="the challenge on the bus")
+    paths = [r["path"] for r in settle(emulator)]
+    fetch = "/Challenges/" + ch["sid"]
+    listing = "/Entities/%s/Challenges" % f.identity
+    assert [p.endswith(fetch) or p.endswith(listing) for p in paths] == [True] * len(paths)
+    assert paths[0].endswith(fetch) and any(p.endswith(listing) for p in paths[1:]), paths
