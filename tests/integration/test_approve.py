@@ -322,6 +322,31 @@ POLL_EVERY_SECOND = {"Verify": {"RetryTimeoutMs": "0"},
                      "Poll": {"IntervalSeconds": "1", "IntervalWithPushSeconds": "1"}}
 
 
+def test_polls_are_jittered(session, client, emulator):
+    """vpushd.conf(5): polls are jittered (±10%), each wait drawn anew, so that the devices
+    of a fleet started together do not poll the API in step."""
+    emulator.set_clock(0)
+    d = vt.Daemon(session, emulator, config=POLL_EVERY_SECOND)
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        time.sleep(0.5)
+        emulator.clear_requests()
+
+        def poll_times():
+            return [r["time"] for r in emulator.requests()
+                    if r["method"] == "GET" and r["path"].endswith(
+                        "/Entities/%s/Challenges" % f.identity)]
+        vt.wait_until(lambda: len(poll_times()) >= 9, 30 * vt.SLOWDOWN, what="nine polls")
+        times = poll_times()[:9]
+    finally:
+        d.stop()
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(0.9 - 0.1 * vt.SLOWDOWN <= g <= 1.1 + 0.2 * vt.SLOWDOWN for g in gaps), gaps
+    # eight waits drawn from ±100 ms all within 20 ms of each other: about 1 in 10⁷
+    assert max(gaps) - min(gaps) > 0.02, gaps
+
+
 def test_polls_back_off_while_the_api_refuses(session, client, emulator):
     """design.md: the poll schedule backs off. Polls the API refuses come at 1, 2, 4, 8
     times the interval; one that works brings the interval back."""
