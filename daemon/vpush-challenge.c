@@ -124,6 +124,29 @@ get_time (JsonObject *object, const gchar *key, gint64 *out, GError **error)
   return TRUE;
 }
 
+/* What the API lets a backend put in a challenge (protocol doc §12: a message of up to 256
+ * characters, up to 20 fields of a label up to 36 and a value up to 128, hidden details up
+ * to 1024), with twice the room for the API's own way of counting: a challenge beyond it
+ * is not the API's, and a server sending such challenges would fill vpushd's memory and
+ * the bus's replies with them. */
+#define MESSAGE_MAX_CHARS 512
+#define FIELDS_MAX        40
+#define LABEL_MAX_CHARS   72
+#define VALUE_MAX_CHARS   256
+#define HIDDEN_MAX_CHARS  2048
+
+static gboolean
+check_length (const gchar *what, const gchar *text, glong max, GError **error)
+{
+  glong n = text != NULL ? g_utf8_strlen (text, -1) : 0;
+
+  if (n <= max)
+    return TRUE;
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+               "challenge: %s of %ld characters, more than the API allows", what, n);
+  return FALSE;
+}
+
 /* details.fields → a(ss); absent or null is an empty list. */
 static GVariant *
 parse_fields (JsonObject *details, GError **error)
@@ -141,6 +164,13 @@ parse_fields (JsonObject *details, GError **error)
           return NULL;
         }
       array = json_node_get_array (node);
+      if (json_array_get_length (array) > FIELDS_MAX)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "challenge: details.fields has %u items, more than the API allows",
+                       json_array_get_length (array));
+          return NULL;
+        }
       for (guint i = 0; i < json_array_get_length (array); i++)
         {
           JsonNode *item = json_array_get_element (array, i);
@@ -156,7 +186,9 @@ parse_fields (JsonObject *details, GError **error)
           if (!get_string (json_node_get_object (item), "challenge details.fields[]", "label", TRUE,
                            &label, error)
               || !get_string (json_node_get_object (item), "challenge details.fields[]", "value",
-                              TRUE, &value, error))
+                              TRUE, &value, error)
+              || !check_length ("a details.fields label", label, LABEL_MAX_CHARS, error)
+              || !check_length ("a details.fields value", value, VALUE_MAX_CHARS, error))
             return NULL;
           g_variant_builder_add (&builder, "(ss)", label, value);
         }
@@ -231,7 +263,8 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
 
   if (details != NULL)
     {
-      if (!get_string (details, "challenge details", "message", FALSE, &message, error))
+      if (!get_string (details, "challenge details", "message", FALSE, &message, error)
+          || !check_length ("a details.message", message, MESSAGE_MAX_CHARS, error))
         return NULL;
       fields = parse_fields (details, error);
       if (fields == NULL)
@@ -251,6 +284,19 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
   challenge->expires_at = expires_at;
   challenge->responded_reason = g_strdup (reason);
   challenge->hidden_details = hidden != NULL ? copy_string_members (hidden) : NULL;
+  if (challenge->hidden_details != NULL)
+    {
+      glong n = 0;
+
+      for (gchar **text = challenge->hidden_details; *text != NULL; text++)
+        n += g_utf8_strlen (*text, -1);
+      if (n > HIDDEN_MAX_CHARS)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "challenge: hidden_details of %ld characters, more than the API allows", n);
+          return NULL;
+        }
+    }
   return g_steal_pointer (&challenge);
 }
 

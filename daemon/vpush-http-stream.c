@@ -16,6 +16,7 @@ struct _VpushHttpStream
   gchar *content_type;
   gchar *retry_after;
   gchar *date;
+  gchar *refused_coding; /* a Transfer-Encoding other than chunked, which ended it */
   VpushHttpStreamHeadersFunc on_headers;
   VpushHttpStreamDataFunc on_data;
   VpushHttpStreamDoneFunc on_done;
@@ -31,6 +32,7 @@ stream_free (VpushHttpStream *stream)
   g_free (stream->content_type);
   g_free (stream->retry_after);
   g_free (stream->date);
+  g_free (stream->refused_coding);
   g_object_unref (stream->http);
   g_free (stream);
 }
@@ -66,7 +68,12 @@ vpush_http_streams_complete (GPtrArray *streams, GArray *results)
 
       if (!stream->cancelled)
         {
-          if (result != CURLE_OK)
+          if (stream->refused_coding != NULL)
+            error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                                 "the server sent the stream with Transfer-Encoding “%s”: only "
+                                 "chunked is read",
+                                 stream->refused_coding);
+          else if (result != CURLE_OK)
             error = vpush_http_transfer_error (stream->http, stream->req, result);
           g_debug ("HTTP stream ended: %s", error ? error->message : "closed by the server");
           stream->on_done (error, stream->user_data);
@@ -92,6 +99,29 @@ vpush_http_streams_reap_cancelled (VpushHttp *self)
       stream_detach (self, stream);
       stream_free (stream);
     }
+}
+
+/* Transfer-Encoding: curl would decode gzip or deflate on the fly, and a stream has no
+ * size cap: a few kilobytes that inflate to gigabytes would keep the main loop busy for
+ * minutes. No push server needs more than chunked. */
+static gboolean
+check_transfer_encoding (VpushHttpStream *stream, const gchar *value, gsize len)
+{
+  g_autofree gchar *text = g_strndup (value, len);
+  g_auto (GStrv) codings = g_strsplit (text, ",", -1);
+
+  for (guint i = 0; codings[i] != NULL; i++)
+    {
+      const gchar *coding = g_strstrip (codings[i]);
+
+      if (g_ascii_strcasecmp (coding, "chunked") != 0)
+        {
+          g_free (stream->refused_coding);
+          stream->refused_coding = g_utf8_make_valid (g_strstrip (text), -1);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 static size_t
@@ -128,6 +158,8 @@ stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
           return len;
         }
     }
+  if (len > 18 && g_ascii_strncasecmp (data, "Transfer-Encoding:", 18) == 0)
+    return check_transfer_encoding (stream, data + 18, len - 18) ? len : 0;
   /* only the blank line that ends a header block is of interest here */
   if (!(len == 2 && data[0] == '\r') && !(len == 1 && data[0] == '\n'))
     return len;
@@ -206,6 +238,11 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
   SETOPT (CURLOPT_TCP_KEEPINTVL, 30L);
   SETOPT (CURLOPT_HEADERFUNCTION, stream_header_cb);
   SETOPT (CURLOPT_HEADERDATA, stream);
+  /* A hint is a hundred bytes: a server sending as fast as it can would keep the main
+   * loop parsing without a pause. curl reads up to 100 buffers in one go before it looks
+   * at the rate, so the buffer is small too: at most 100 KiB parsed per wake-up. */
+  SETOPT (CURLOPT_BUFFERSIZE, 1024L);
+  SETOPT (CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)VPUSH_HTTP_STREAM_MAX_BYTES_PER_S);
   SETOPT (CURLOPT_WRITEFUNCTION, stream_write_cb);
   SETOPT (CURLOPT_WRITEDATA, stream);
   if (rc != CURLE_OK)

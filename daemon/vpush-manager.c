@@ -519,8 +519,7 @@ vpush_manager_put_pending (VpushManager *self, VpushChallenge *challenge)
                challenge->factor_sid);
       return FALSE;
     }
-  vpush_pending_put (self->pending, challenge);
-  return TRUE;
+  return vpush_pending_put (self->pending, challenge);
 }
 
 VpushPoller *

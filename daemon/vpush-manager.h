@@ -62,7 +62,7 @@ VpushKeystore *vpush_manager_get_keystore (VpushManager *self);
 VpushFactorStore *vpush_manager_get_factor_store (VpushManager *self);
 VpushPending *vpush_manager_get_pending (VpushManager *self);
 /* Puts a pending challenge fetched from the Verify API in the pending set, unless its
- * factor is not (or no longer) one of ours; whether it did. */
+ * factor is not (or no longer) one of ours or the set is full; whether it did. */
 gboolean vpush_manager_put_pending (VpushManager *self, VpushChallenge *challenge);
 /* Hands a journal entry that could not be finished or undone to the recovery, which keeps
  * trying (vpush_recovery_take() in vpush-recovery.h); takes entry. */

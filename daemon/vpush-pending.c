@@ -35,6 +35,7 @@ struct _VpushPending
   VpushPendingHolder *holder; /* with server: the subtree's user data */
   GHashTable *entries;        /* sid → VpushPendingEntry */
   GHashTable *finished;       /* sid → FinishedEntry */
+  gboolean full_warned;       /* VPUSH_PENDING_MAX reached, said once */
   VpushPendingClock clock;
   gpointer clock_data;
   guint expire_id;
@@ -429,7 +430,7 @@ vpush_pending_expire_now (VpushPending *self)
   schedule_expiry (self);
 }
 
-void
+gboolean
 vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 {
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);
@@ -439,8 +440,19 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
   if (g_hash_table_contains (self->finished, challenge->sid))
     {
       g_debug ("ignoring a stale pending copy of finished challenge %s", challenge->sid);
-      return;
+      return TRUE;
     }
+  if (entry == NULL && g_hash_table_size (self->entries) >= VPUSH_PENDING_MAX)
+    {
+      /* once per fill: a server listing without end would otherwise write a line each */
+      if (!self->full_warned)
+        g_warning ("%u challenges are pending, the most vpushd keeps: challenge %s of factor %s "
+                   "and others are left out until some are answered or expire",
+                   VPUSH_PENDING_MAX, challenge->sid, challenge->factor_sid);
+      self->full_warned = TRUE;
+      return FALSE;
+    }
+  self->full_warned = FALSE;
 
   if (entry != NULL)
     {
@@ -452,7 +464,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
         emit_changes (self, old, challenge);
       if (expires_sooner (self, challenge))
         schedule_expiry (self);
-      return;
+      return TRUE;
     }
 
   entry = g_new0 (VpushPendingEntry, 1);
@@ -470,6 +482,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
     schedule_expiry (self);
   if (vpush_log_debug_enabled ())
     g_debug ("challenge %s of factor %s is pending", challenge->sid, challenge->factor_sid);
+  return TRUE;
 }
 
 VpushPendingEntry *

@@ -27,8 +27,14 @@ G_DECLARE_FINAL_TYPE (VpushPending, vpush_pending, VPUSH, PENDING, GObject)
  * the challenges path that server lists. Signal "changed": new challenges may be there. */
 VpushPending *vpush_pending_new (VpushObjectManager *server, GError **error);
 
-/* Adds or replaces a challenge fresh from a single GET (status pending). */
-void vpush_pending_put (VpushPending *self, VpushChallenge *challenge);
+/* At most this many challenges are pending at once, of all factors: what a GetManagedObjects
+ * reply and vpushd's memory can hold, whatever a server sends. */
+#define VPUSH_PENDING_MAX 2048
+
+/* Adds or replaces a challenge fresh from a single GET (status pending); a stale pending
+ * copy of a challenge that finished is ignored. FALSE when a new one is left out, as
+ * VPUSH_PENDING_MAX are pending. */
+gboolean vpush_pending_put (VpushPending *self, VpushChallenge *challenge);
 VpushPendingEntry *vpush_pending_lookup (VpushPending *self, const gchar *sid);
 /* Entries in no particular order; the list is owned by the caller, the entries are not. */
 GList *vpush_pending_get_entries (VpushPending *self);

@@ -392,6 +392,7 @@ vpush_verify_list_challenges_async (VpushVerify *self, const VpushFactorRecord *
   call->method = "GET";
   call->url = g_strconcat (url, "?", query->str, NULL);
   call->map = vpush_verify_map_challenge_page;
+  call->page_size = page_size;
   call->result_free = (GDestroyNotify)vpush_challenge_page_free;
   g_string_free (query, TRUE);
 

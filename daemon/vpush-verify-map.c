@@ -478,10 +478,25 @@ was_dropped (GPtrArray *dropped, guint index)
   return FALSE;
 }
 
+/* Warnings about one page's items: the first few name them, one line counts the rest (a
+ * page of bad items would otherwise flood the journal, and its rate limit would then drop
+ * the audit records too). */
+#define ITEM_WARNINGS_MAX 3
+
+static void
+warn_item_left_out (const VpushFactorRecord *factor, guint *n_warned, guint index,
+                    const gchar *label, const gchar *why)
+{
+  if (++*n_warned <= ITEM_WARNINGS_MAX)
+    g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, index, label,
+               why);
+}
+
 VpushChallengePage *
 vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecord *factor,
-                                   VpushHttpResponse *response, GError **error)
+                                   guint page_size, VpushHttpResponse *response, GError **error)
 {
+  guint n_warned = 0;
   g_autoptr (GPtrArray) dropped
       = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_json_dropped_free);
   g_autoptr (JsonNode) root
@@ -502,6 +517,17 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
       return NULL;
     }
 
+  array = json_node_get_array (list);
+  /* the API gives at most what was asked for: more is a server that would fill the
+   * pending set without end */
+  if (json_array_get_length (array) > page_size)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "list challenges: a page of %u items, more than the %u asked for",
+                   json_array_get_length (array), page_size);
+      return NULL;
+    }
+
   page = g_new0 (VpushChallengePage, 1);
   page->challenges = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_challenge_unref);
   /* an item json-glib would misread is not read at all (it is null now), so it can never
@@ -511,11 +537,9 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
       VpushJsonDropped *item = g_ptr_array_index (dropped, i);
       g_autofree gchar *label = dropped_label (item);
 
-      g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, item->index,
-                 label, item->why);
+      warn_item_left_out (factor, &n_warned, item->index, label, item->why);
       page->incomplete = TRUE;
     }
-  array = json_node_get_array (list);
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
       g_autoptr (GError) local_error = NULL;
@@ -530,13 +554,15 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
         {
           g_autofree gchar *label = item_label (node);
 
-          g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, i, label,
-                     local_error->message);
+          warn_item_left_out (factor, &n_warned, i, label, local_error->message);
           page->incomplete = TRUE;
           continue;
         }
       g_ptr_array_add (page->challenges, challenge);
     }
+  if (n_warned > ITEM_WARNINGS_MAX)
+    g_warning ("list challenges of factor %s: %u more items left out", factor->sid,
+               n_warned - ITEM_WARNINGS_MAX);
   if (!next_page_token (base_url, object, &page->next_page_token, error))
     return NULL;
   return g_steal_pointer (&page);
@@ -546,8 +572,8 @@ gboolean
 vpush_verify_map_challenge_page (VpushVerify *self, Call *call, VpushHttpResponse *response,
                                  gpointer *out, GError **error)
 {
-  VpushChallengePage *page
-      = vpush_verify_parse_challenge_page (self->base_url, call->factor, response, error);
+  VpushChallengePage *page = vpush_verify_parse_challenge_page (self->base_url, call->factor,
+                                                                call->page_size, response, error);
 
   if (page == NULL)
     return FALSE;

@@ -45,6 +45,7 @@ struct _Call
   gint64 expires_at;         /* an answer: its challenge's expiry (server time, unix s); else 0 */
   gchar *challenge_sid;      /* a fetch or an answer: the challenge the response must be */
   gboolean is_delete;        /* §3.4 outcome rules */
+  guint page_size;           /* a list: the most items a page may hold */
   gboolean is_fetch;         /* 404 → VPUSH_ERROR_NOT_FOUND */
   CallMapFunc map;           /* NULL: success needs no body */
   GDestroyNotify result_free;
@@ -78,10 +79,12 @@ gboolean vpush_verify_map_challenge_page (VpushVerify *self, Call *call,
 
 /* Maps the body of a list-challenges response (#6): every item must be a challenge of
  * factor, and meta.next_page_url (resolved against base_url) gives the next page token.
- * Fails with G_IO_ERROR_INVALID_DATA. */
+ * A page of more than page_size items (what was asked for) is refused whole. Fails with
+ * G_IO_ERROR_INVALID_DATA. */
 VpushChallengePage *vpush_verify_parse_challenge_page (const gchar *base_url,
                                                        const VpushFactorRecord *factor,
-                                                       VpushHttpResponse *response, GError **error);
+                                                       guint page_size, VpushHttpResponse *response,
+                                                       GError **error);
 
 /* The wait before transient-failure retry number retry (1-based): evenly in [d/2, d] with
  * d = min (base_ms × 2^(retry-1), max_ms), random picking the point. */

@@ -248,6 +248,73 @@ test_details (void)
                    "{\"message\": \"m\", \"fields\": [{\"label\": null, \"value\": \"v\"}]}");
 }
 
+/* A challenge larger than the API lets a backend make (protocol doc §12, with twice the
+ * room) is not the API's: refused, so that a server can't fill vpushd with such. */
+static void
+test_size_bounds (void)
+{
+  g_autofree gchar *message_512 = g_strnfill (512, 'm');
+  g_autofree gchar *label_72 = g_strnfill (72, 'l');
+  g_autofree gchar *value_256 = g_strnfill (256, 'v');
+  g_autofree gchar *hidden_2048 = g_strnfill (2048 - strlen ("transaction_id"), 't');
+  g_autoptr (GString) fields_40 = g_string_new ("[");
+  g_autofree gchar *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) at_bounds = NULL;
+
+  for (guint i = 0; i < 40; i++)
+    g_string_append_printf (fields_40, "%s{\"label\": \"%s\", \"value\": \"%s\"}",
+                            i == 0 ? "" : ", ", label_72, value_256);
+  g_string_append (fields_40, "]");
+
+  /* at each bound (characters, not bytes: "é" is two) */
+  text = g_strdup_printf ("{\"message\": \"%s\", \"fields\": %s}", message_512, fields_40->str);
+  at_bounds = map ("details", text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (at_bounds->fields), ==, 40);
+  g_clear_pointer (&at_bounds, vpush_challenge_unref);
+  g_free (text);
+  text = g_strdup_printf ("{\"transaction_id\": \"%s\", \"n\": 7}", hidden_2048);
+  at_bounds = map ("hidden_details", text, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&at_bounds, vpush_challenge_unref);
+  g_free (text);
+  {
+    g_autoptr (GString) wide = g_string_new (NULL);
+
+    for (guint i = 0; i < 512; i++)
+      g_string_append (wide, "é");
+    text = g_strdup_printf ("{\"message\": \"%s\"}", wide->str);
+  }
+  at_bounds = map ("details", text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_utf8_strlen (at_bounds->message, -1), ==, 512);
+
+  /* one beyond each */
+  g_free (text);
+  text = g_strdup_printf ("{\"message\": \"%sm\"}", message_512);
+  assert_rejected ("details", text);
+  g_free (text);
+  g_string_truncate (fields_40, fields_40->len - 1);
+  text = g_strdup_printf ("{\"message\": \"m\", \"fields\": %s, {\"label\": \"a\", "
+                          "\"value\": \"b\"}]}",
+                          fields_40->str);
+  assert_rejected ("details", text);
+  g_free (text);
+  text = g_strdup_printf ("{\"message\": \"m\", \"fields\": [{\"label\": \"%sl\", "
+                          "\"value\": \"v\"}]}",
+                          label_72);
+  assert_rejected ("details", text);
+  g_free (text);
+  text = g_strdup_printf ("{\"message\": \"m\", \"fields\": [{\"label\": \"l\", "
+                          "\"value\": \"%sv\"}]}",
+                          value_256);
+  assert_rejected ("details", text);
+  g_free (text);
+  text = g_strdup_printf ("{\"transaction_id\": \"%st\"}", hidden_2048);
+  assert_rejected ("hidden_details", text);
+}
+
 static void
 test_hidden_details (void)
 {
@@ -571,6 +638,7 @@ main (int argc, char **argv)
   g_test_add_func ("/challenge/dates", test_dates);
   g_test_add_func ("/challenge/details", test_details);
   g_test_add_func ("/challenge/hidden-details", test_hidden_details);
+  g_test_add_func ("/challenge/size-bounds", test_size_bounds);
   g_test_add_func ("/challenge/other-members", test_other_members);
   g_test_add_func ("/challenge/not-an-object", test_not_an_object);
   g_test_add_func ("/challenge/api-clock", test_api_clock);

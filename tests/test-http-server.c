@@ -244,22 +244,38 @@ server_free (Server *server)
   g_free (server);
 }
 
+static void
+queue_raw (Server *server, GByteArray *raw)
+{
+  ServerReply *reply = g_new0 (ServerReply, 1);
+
+  reply->raw = g_byte_array_free_to_bytes (raw);
+  g_mutex_lock (&server->lock);
+  g_queue_push_tail (&server->replies, reply);
+  g_mutex_unlock (&server->lock);
+}
+
 void
 server_reply_bytes (Server *server, guint status, const gchar *headers, const void *body,
                     gsize body_len)
 {
-  ServerReply *reply = g_new0 (ServerReply, 1);
-  g_autoptr (GByteArray) raw = g_byte_array_new ();
+  GByteArray *raw = g_byte_array_new ();
   g_autofree gchar *head
       = g_strdup_printf ("HTTP/1.1 %u Canned\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n%s\r\n",
                          status, body_len, headers != NULL ? headers : "");
 
   g_byte_array_append (raw, (const guint8 *)head, strlen (head));
   g_byte_array_append (raw, body, body_len);
-  reply->raw = g_byte_array_free_to_bytes (g_steal_pointer (&raw));
-  g_mutex_lock (&server->lock);
-  g_queue_push_tail (&server->replies, reply);
-  g_mutex_unlock (&server->lock);
+  queue_raw (server, raw);
+}
+
+void
+server_reply_raw (Server *server, const gchar *response)
+{
+  GByteArray *raw = g_byte_array_new ();
+
+  g_byte_array_append (raw, (const guint8 *)response, strlen (response));
+  queue_raw (server, raw);
 }
 
 void

@@ -30,6 +30,8 @@ gchar *head_get (const gchar *head, const gchar *name);
 void server_reply_bytes (Server *server, guint status, const gchar *headers, const void *body,
                          gsize body_len);
 void server_reply (Server *server, guint status, const gchar *headers, const gchar *body);
+/* Queues a whole response, status line to body, sent as it is. */
+void server_reply_raw (Server *server, const gchar *response);
 /* Queues a reply that reads the request and never answers, to provoke timeouts. */
 void server_hang (Server *server);
 /* Queues a reply that reads the request and closes the connection without an answer, as a

@@ -190,6 +190,62 @@ test_refused_by_headers (Fixture *fx, gconstpointer user_data)
   g_assert_error (fx->error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
 }
 
+/* A stream is read as it comes, with no size cap: one sent gzip- or deflate-coded could
+ * inflate to gigabytes on the main loop, so any coding but chunked ends it, named. */
+static void
+test_transfer_coding_refused (Fixture *fx, gconstpointer user_data)
+{
+  static const gchar *const refused[] = { "gzip, chunked", "deflate", "Chunked, GZIP", "br" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree gchar *headers = g_strdup_printf (
+          "Content-Type: text/event-stream\r\nTransfer-Encoding: %s\r\n", refused[i]);
+
+      server_reply (fx->server, 200, headers, "data: {}\n\n");
+      start (fx, "push/t/sse");
+      run_until_done (fx);
+      g_assert_error (fx->error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+      g_assert_nonnull (strstr (fx->error->message, refused[i]));
+      g_assert_nonnull (strstr (fx->error->message, "only chunked is read"));
+      g_assert_null (fx->content_type);
+      g_assert_cmpuint (fx->data->len, ==, 0);
+      g_clear_error (&fx->error);
+      g_clear_pointer (&fx->content_type, g_free);
+      fx->done = FALSE;
+      fx->stream = NULL;
+    }
+  /* chunked alone is read */
+  server_reply_raw (fx->server, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n"
+                                "a\r\ndata: {}\n\n\r\n0\r\n\r\n");
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_no_error (fx->error);
+  g_assert_cmpuint (fx->data->len, ==, 10);
+  g_assert_cmpmem (fx->data->data, fx->data->len, "data: {}\n\n", 10);
+  assert_still_usable (fx);
+}
+
+/* A server sending as fast as it can is read at VPUSH_HTTP_STREAM_MAX_BYTES_PER_S, so
+ * that parsing it leaves the main loop time for the bus: four seconds' worth takes more
+ * than two (curl takes up to 100 KiB at once before it looks at the rate). */
+static void
+test_read_at_a_bounded_rate (Fixture *fx, gconstpointer user_data)
+{
+  gsize len = 4 * VPUSH_HTTP_STREAM_MAX_BYTES_PER_S;
+  g_autofree gchar *body = g_strnfill (len, ':');
+  gint64 started;
+
+  server_reply_bytes (fx->server, 200, "Content-Type: text/event-stream\r\n", body, len);
+  started = g_get_monotonic_time ();
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_no_error (fx->error);
+  g_assert_cmpuint (fx->data->len, ==, len);
+  g_assert_cmpint (g_get_monotonic_time () - started, >=, 2 * G_USEC_PER_SEC);
+}
+
 static void
 test_cancel_in_callback (Fixture *fx, gconstpointer user_data)
 {
@@ -253,6 +309,8 @@ main (int argc, char **argv)
   ADD ("complete", test_complete);
   ADD ("any-status", test_any_status);
   ADD ("refused-by-headers", test_refused_by_headers);
+  ADD ("transfer-coding-refused", test_transfer_coding_refused);
+  ADD ("read-at-a-bounded-rate", test_read_at_a_bounded_rate);
   ADD ("cancel-in-callback", test_cancel_in_callback);
   ADD ("cancel-silent", test_cancel_silent);
   ADD ("no-start-inside-callback", test_no_start_inside_callback);

@@ -40,6 +40,48 @@ only_factor (const gchar *factor_sid, gpointer user_data)
 
 /* A finished challenge known from the API's list (vpush-approve-history.c): what a transaction
  * id matches among several, and how long it is kept. */
+/* VPUSH_PENDING_MAX challenges at most: one more new one is left out, with one warning
+ * for the whole fill; a known one is still replaced; once one has gone, a new one fits. */
+static void
+test_bounded (void)
+{
+  g_autoptr (VpushPending) pending = vpush_pending_new (NULL, NULL);
+  g_autoptr (VpushChallenge) extra = NULL;
+  g_autoptr (VpushChallenge) again = NULL;
+  g_autofree gchar *first = NULL;
+
+  for (guint i = 0; i < VPUSH_PENDING_MAX; i++)
+    {
+      g_autofree gchar *sid = g_strdup_printf ("YC%032x", i);
+      g_autoptr (VpushChallenge) c
+          = make_challenge (sid, FACTOR_A, "order", "2026-11-25T10:05:00Z");
+
+      g_assert_true (vpush_pending_put (pending, c));
+    }
+  g_assert_cmpuint (vpush_pending_get_size (pending), ==, VPUSH_PENDING_MAX);
+
+  extra = make_challenge ("YCffffffffffffffffffffffffffffffff", FACTOR_B, "order",
+                          "2026-11-25T10:05:00Z");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "2048 challenges are pending, the most vpushd keeps: challenge "
+                         "YCffffffffffffffffffffffffffffffff of factor " FACTOR_B "*");
+  g_assert_false (vpush_pending_put (pending, extra));
+  g_assert_false (vpush_pending_put (pending, extra));
+  g_test_assert_expected_messages ();
+  g_assert_null (vpush_pending_lookup (pending, extra->sid));
+
+  first = g_strdup_printf ("YC%032x", 0);
+  again = make_challenge (first, FACTOR_A, "order-2", "2026-11-25T10:05:00Z");
+  g_assert_true (vpush_pending_put (pending, again));
+  g_assert_cmpstr (vpush_challenge_get_hidden (vpush_pending_lookup (pending, first)->challenge,
+                                               "transaction_id"),
+                   ==, "order-2");
+
+  vpush_pending_finish (pending, first, "approved");
+  g_assert_true (vpush_pending_put (pending, extra));
+  g_assert_cmpuint (vpush_pending_get_size (pending), ==, VPUSH_PENDING_MAX);
+}
+
 static void
 test_note_finished (void)
 {
@@ -684,5 +726,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pending/expiry-timer", test_expiry_timer);
   g_test_add_func ("/pending/expire-now", test_expire_now);
   g_test_add_func ("/pending/note-finished", test_note_finished);
+  g_test_add_func ("/pending/bounded", test_bounded);
   return g_test_run ();
 }

@@ -301,6 +301,39 @@ test_list_challenges_bad_items (Fixture *fx, gconstpointer user_data)
   g_assert_true (page->incomplete);
 }
 
+/* A page holds at most the items asked for: a server that sends more would fill the
+ * pending set without end; and a page of bad items warns about the first three, then
+ * counts the rest in one line. */
+static void
+test_list_challenges_page_bounds (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GString) body = g_string_new ("{\"challenges\": [");
+  g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < 21; i++)
+    g_string_append (body, i == 0 ? "{}" : ", {}");
+  g_string_append (body, "]}");
+  server_reply (fx->server, 200, NULL, body->str);
+  page = list (fx, NULL, NULL, 20, NULL, &error);
+  g_assert_null (page);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "a page of 21 items, more than the 20 asked for"));
+  g_clear_error (&error);
+
+  server_reply (fx->server, 200, NULL, body->str);
+  for (guint i = 0; i < 3; i++)
+    g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                           "list challenges of factor " FACTOR_SID ": item ? left out: *");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                         "list challenges of factor " FACTOR_SID ": 18 more items left out");
+  page = list (fx, NULL, NULL, 21, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (page->challenges->len, ==, 0);
+  g_assert_true (page->incomplete);
+}
+
 /* An item with an escape json-glib misreads (it cuts "T\u0000other" to "T") is left out,
  * named by its sid where that can be read, and never read: the page's other challenges
  * and its next page are kept. */
@@ -553,6 +586,7 @@ main (int argc, char **argv)
   ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
   ADD ("list-challenges-refused", test_list_challenges_refused);
   ADD ("list-challenges-bad-items", test_list_challenges_bad_items);
+  ADD ("list-challenges-page-bounds", test_list_challenges_page_bounds);
   ADD ("list-challenges-misread-items", test_list_challenges_misread_items);
   ADD ("list-challenges-token-form-encoded", test_list_challenges_token_form_encoded);
   ADD ("answer-challenge-refused", test_answer_challenge_refused);

@@ -28,7 +28,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   factor->sid = g_strdup (FACTOR_SID);
   response.status = 200;
   response.body = g_bytes_new_static (data, size);
-  page = vpush_verify_parse_challenge_page (BASE_URL, factor, &response, &error);
+  page = vpush_verify_parse_challenge_page (BASE_URL, factor, 1000, &response, &error);
   g_bytes_unref (response.body);
   if (page == NULL)
     {
