@@ -75,18 +75,23 @@ def test_device_jwt_malformed(emu, dev):
         assert_error(r, 401, 20003)
 
 
+def _list_with_raw_jwt(emu, dev, header_bytes, payload_bytes):
+    """A list call whose device JWT is these header and payload bytes, signed by the
+    factor's key."""
+    signing_input = f"{b64url(header_bytes)}.{b64url(payload_bytes)}"
+    r, s = decode_dss_signature(dev.sign_der(signing_input.encode()))
+    token = f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    return emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                       auth=basic("token", token))
+
+
 def test_device_jwt_not_utf8_json(emu, dev):
     now = int(time.time())
     header = {"cty": "twilio-pba;v=1", "kid": dev.credential_sid, "typ": "JWT", "alg": "ES256"}
     payload = {"sub": dev.account_sid, "nbf": now, "exp": now + 600}
     for h, p in ((json.dumps(header).encode("utf-16"), json.dumps(payload).encode()),
                  (json.dumps(header).encode(), json.dumps(payload).encode("utf-32"))):
-        signing_input = f"{b64url(h)}.{b64url(p)}"
-        r, s = decode_dss_signature(dev.sign_der(signing_input.encode()))
-        token = f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
-        r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
-                        auth=basic("token", token))
-        assert_error(r, 401, 20003)
+        assert_error(_list_with_raw_jwt(emu, dev, h, p), 401, 20003)
 
 
 def test_device_jwt_duplicate_members(emu, dev):
@@ -99,11 +104,7 @@ def test_device_jwt_duplicate_members(emu, dev):
     for h, p in ((json.dumps(header).encode(), payload.encode()),
                  (json.dumps(header)[:-1].encode() + b', "typ": "JWT"}',
                   json.dumps({"sub": dev.account_sid, "nbf": now, "exp": now + 600}).encode())):
-        signing_input = f"{b64url(h)}.{b64url(p)}"
-        r, s = decode_dss_signature(dev.sign_der(signing_input.encode()))
-        token = f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
-        r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
-                        auth=basic("token", token))
+        r = _list_with_raw_jwt(emu, dev, h, p)
         assert_error(r, 401, 20003)
         assert "duplicate member" in r.json["message"], r.json
 

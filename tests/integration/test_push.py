@@ -574,17 +574,23 @@ class ScriptedPushServer:
         self.httpd.server_close()
 
 
-def resume_points(started, responses):
-    """The Last-Event-ID of each connection vpushd makes to a push server that answers
-    them with responses, in turn (None: none sent)."""
+def scripted(started, responses, suffix=""):
+    """A ScriptedPushServer, closed once vpushd (started with its URL + suffix) has made a
+    connection for each of responses."""
     server = ScriptedPushServer(responses)
     try:
-        started(server.url)
+        started(server.url + suffix)
         vt.wait_until(lambda: len(server.seen) >= len(responses), 30 * vt.SLOWDOWN,
                       what="%d connections to the push server" % len(responses))
     finally:
         server.close()
-    return server.seen[:len(responses)]
+    return server
+
+
+def resume_points(started, responses):
+    """The Last-Event-ID of each connection vpushd makes to a push server that answers
+    them with responses, in turn (None: none sent)."""
+    return scripted(started, responses).seen[:len(responses)]
 
 
 def test_resume_point_kept_only_when_usable(started, client):
@@ -616,19 +622,13 @@ def test_ntfy_resume_point(started, client):
     """README: an ntfy JSON stream is resumed with since=<id of the last wake-up> in place
     of the URL's own since=; the ids of open and keepalive events are no resume points."""
     ndjson = {"Content-Type": "application/x-ndjson"}
-    server = ScriptedPushServer([
+    server = scripted(started, [
         (200, b'{"id":"o1","event":"open","topic":"t"}\n'
               b'{"id":"m1","event":"message","topic":"t","message":"{}"}\n'
               b'{"id":"k1","event":"keepalive","topic":"t"}\n', ndjson),
         (200, b'{"id":"o2","event":"open","topic":"t"}\n', ndjson),
         (200, b"", ndjson),
-    ])
-    try:
-        started(server.url + "/json?poll=0&since=all")
-        vt.wait_until(lambda: len(server.paths) >= 3, 30 * vt.SLOWDOWN,
-                      what="three connections to the push server")
-    finally:
-        server.close()
+    ], "/json?poll=0&since=all")
     queries = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for p in server.paths]
     assert queries[0] == {"poll": ["0"], "since": ["all"]}, server.paths
     assert queries[1] == {"poll": ["0"], "since": ["m1"]}, server.paths
@@ -640,13 +640,7 @@ def test_ntfy_resume_point(started, client):
 def test_reconnects_back_off(started, client):
     """A push server that keeps refusing is asked again after a delay that doubles: drawn
     from [0.5, 1] s, then [1, 2] s, then [2, 4] s (README, "When things fail")."""
-    server = ScriptedPushServer([(503, b"")] * 4)
-    try:
-        started(server.url)
-        vt.wait_until(lambda: len(server.times) >= 4, 30 * vt.SLOWDOWN,
-                      what="four connections to the push server")
-    finally:
-        server.close()
+    server = scripted(started, [(503, b"")] * 4)
     gaps = [b - a for a, b in zip(server.times, server.times[1:4])]
     for gap, (low, high) in zip(gaps, [(0.5, 1), (1, 2), (2, 4)]):
         assert low - 0.05 <= gap <= high + 0.5 * vt.SLOWDOWN, gaps
@@ -656,13 +650,7 @@ def test_reconnects_back_off(started, client):
 def test_refusal_with_retry_after_is_not_asked_again_sooner(started, client, status):
     """A push server that refuses a connection and says when to come back (Retry-After) is
     not asked again before then; the first reconnect comes within a second otherwise."""
-    server = ScriptedPushServer([(status, b"", {"Retry-After": "4"}), (200, b"")])
-    try:
-        started(server.url)
-        vt.wait_until(lambda: len(server.times) >= 2, 30 * vt.SLOWDOWN,
-                      what="a second connection to the push server")
-    finally:
-        server.close()
+    server = scripted(started, [(status, b"", {"Retry-After": "4"}), (200, b"")])
     assert server.times[1] - server.times[0] >= 4
 
 

@@ -41,6 +41,15 @@ def close_gate(gate):
     open(gate, "w").close()
 
 
+def start_enrollment(client, emulator, name):
+    """An EnrollFactor call under way: (its identity, the call)."""
+    identity = vt.unique_identity()
+    token = emulator.access_token(identity)["token"]
+    return identity, vt.PendingCall(client, "EnrollFactor", vt.asv({
+        "service-sid": emulator.service_sid, "identity": identity, "access-token": token,
+        "friendly-name": name}))
+
+
 def wait_held(gate):
     vt.wait_until(lambda: os.path.exists(gate + ".held"), 30, what="a write held at the disk")
 
@@ -153,12 +162,8 @@ def test_keyring_locked_while_an_enrollment_is_written(session, emulator, client
         "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
     daemon.start()
     try:
-        identity = vt.unique_identity()
-        token = emulator.access_token(identity)["token"]
         close_gate(gate)
-        call = vt.PendingCall(client, "EnrollFactor", vt.asv({
-            "service-sid": emulator.service_sid, "identity": identity, "access-token": token,
-            "friendly-name": "locked meanwhile"}))
+        identity, call = start_enrollment(client, emulator, "locked meanwhile")
         wait_held(gate)
         session.lock_keyring()
         client.wait_state("keyring-locked", timeout=10 * vt.SLOWDOWN)
@@ -199,12 +204,8 @@ def test_enrollment_entry_outlives_the_wait_for_its_record(session, emulator, cl
     journal = os.path.join(daemon.state_dir, "enrolling")
     daemon.start()
     try:
-        identity = vt.unique_identity()
-        token = emulator.access_token(identity)["token"]
         close_gate(gate)
-        call = vt.PendingCall(client, "EnrollFactor", vt.asv({
-            "service-sid": emulator.service_sid, "identity": identity, "access-token": token,
-            "friendly-name": "killed while written"}))
+        identity, call = start_enrollment(client, emulator, "killed while written")
         wait_held(gate)
         assert not call.done
         entries = [n for n in os.listdir(journal) if n.endswith(".json")]
