@@ -358,7 +358,17 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   if (g_str_equal (c->status, "pending"))
     {
-      vpush_manager_put_pending (ap->manager, c);
+      /* left out of a full pending set, it could only be waited for in vain */
+      if (!vpush_manager_put_pending (ap->manager, c)
+          && vpush_manager_lookup_factor (ap->manager, c->factor_sid) != NULL)
+        {
+          vpush_approval_finish_error (
+              ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                               "challenge %s can't be taken: %u challenges are pending, the most "
+                               "vpushd keeps",
+                               c->sid, VPUSH_PENDING_MAX));
+          return;
+        }
       vpush_approval_evaluate (ap);
       return;
     }

@@ -348,7 +348,7 @@ vpush_bouncer_new (const gchar *policy_dir, GError **error)
       const gchar *dirs[] = { absolute, NULL };
 
       /* the system directories may be missing; one named on the command line is a typo */
-      if (!g_file_test (policy_dir, G_FILE_TEST_IS_DIR))
+      if (!g_file_test (absolute, G_FILE_TEST_IS_DIR))
         {
           g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR,
                        "--policy-dir %s: no such directory", policy_dir);

@@ -134,6 +134,8 @@ get_time (JsonObject *object, const gchar *key, gint64 *out, GError **error)
 #define LABEL_MAX_CHARS   72
 #define VALUE_MAX_CHARS   256
 #define HIDDEN_MAX_CHARS  2048
+/* the text an answer signs: the members above as JSON, and the API's own, with room */
+#define ANSWER_BODY_MAX (64 * 1024)
 
 static gboolean
 check_length (const gchar *what, const gchar *text, glong max, GError **error)
@@ -256,6 +258,7 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
   if (!get_time (object, "date_created", &created_at, error)
       || !get_time (object, "expiration_date", &expires_at, error)
       || !get_string (object, "challenge", "responded_reason", FALSE, &reason, error)
+      || !check_length ("a responded_reason", reason, MESSAGE_MAX_CHARS, error)
       || !get_object_or_null (object, "details", &details, error)
       || !get_object_or_null (object, "hidden_details", &hidden, error))
     return NULL;
@@ -314,6 +317,16 @@ vpush_challenge_set_signature_fields (VpushChallenge *challenge, JsonNode *node,
   g_clear_error (&challenge->answer_error);
   challenge->answer_body = vpush_jwt_answer_body_new (json_node_get_object (node), signature_fields,
                                                       &challenge->answer_error);
+  /* the fields to sign may name members nothing else bounds (metadata): a text beyond what
+   * the API's bounded members make is not kept for each pending challenge */
+  if (challenge->answer_body != NULL
+      && vpush_answer_body_get_length (challenge->answer_body) > ANSWER_BODY_MAX)
+    {
+      g_clear_pointer (&challenge->answer_body, vpush_answer_body_free);
+      challenge->answer_error = g_error_new (
+          G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+          "challenge %s: the fields to sign are larger than the API makes them", challenge->sid);
+    }
 }
 
 const gchar *

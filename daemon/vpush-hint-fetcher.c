@@ -218,6 +218,7 @@ hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   VpushHintFetcher *self = fetch->fetcher;
   VpushPending *pending;
+  gboolean is_new;
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
   if (g_cancellable_is_cancelled (fetch->cancellable))
@@ -239,12 +240,15 @@ hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   pending = vpush_manager_get_pending (self->manager);
-  if (self->budget < FETCHES_MAX && vpush_pending_lookup (pending, c->sid) == NULL)
+  is_new = vpush_pending_lookup (pending, c->sid) == NULL;
+  if (!vpush_manager_put_pending (self->manager, c))
+    return;
+  /* a hint that brought a challenge kept gives its share back */
+  if (is_new && self->budget < FETCHES_MAX)
     self->budget++;
   if (vpush_log_debug_enabled ())
     g_debug ("challenge %s of factor %s arrived by push", c->sid, c->factor_sid);
-  if (vpush_manager_put_pending (self->manager, c))
-    vpush_pending_emit_changed (pending);
+  vpush_pending_emit_changed (pending);
 }
 
 static void

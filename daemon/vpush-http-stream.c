@@ -17,6 +17,7 @@ struct _VpushHttpStream
   gchar *retry_after;
   gchar *date;
   gchar *refused_coding; /* a Transfer-Encoding other than chunked, which ended it */
+  gboolean in_body;      /* past the final response's headers: what comes is trailers */
   VpushHttpStreamHeadersFunc on_headers;
   VpushHttpStreamDataFunc on_data;
   VpushHttpStreamDoneFunc on_done;
@@ -158,14 +159,18 @@ stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
           return len;
         }
     }
-  if (len > 18 && g_ascii_strncasecmp (data, "Transfer-Encoding:", 18) == 0)
+  curl_easy_getinfo (stream->req->easy, CURLINFO_RESPONSE_CODE, &status);
+  /* of a stream being sent, not of a refusal (whose status and Retry-After tell more), nor
+   * a trailer */
+  if (len > 18 && g_ascii_strncasecmp (data, "Transfer-Encoding:", 18) == 0 && status < 300
+      && !stream->in_body)
     return check_transfer_encoding (stream, data + 18, len - 18) ? len : 0;
   /* only the blank line that ends a header block is of interest here */
   if (!(len == 2 && data[0] == '\r') && !(len == 1 && data[0] == '\n'))
     return len;
-  curl_easy_getinfo (stream->req->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200)
     return len; /* an interim response: the final one follows */
+  stream->in_body = TRUE;
   if (!stream->on_headers ((guint)status, stream->content_type, stream->user_data)
       || stream->cancelled)
     return 0; /* makes curl end the transfer with CURLE_WRITE_ERROR */
@@ -238,11 +243,12 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
   SETOPT (CURLOPT_TCP_KEEPINTVL, 30L);
   SETOPT (CURLOPT_HEADERFUNCTION, stream_header_cb);
   SETOPT (CURLOPT_HEADERDATA, stream);
-  /* A hint is a hundred bytes: a server sending as fast as it can would keep the main
-   * loop parsing without a pause. curl reads up to 100 buffers in one go before it looks
-   * at the rate, so the buffer is small too: at most 100 KiB parsed per wake-up. */
-  SETOPT (CURLOPT_BUFFERSIZE, 1024L);
-  SETOPT (CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)VPUSH_HTTP_STREAM_MAX_BYTES_PER_S);
+  /* A hint is a hundred bytes. curl reads up to 100 buffers in one go, then lets the
+   * main loop run before it reads on: with a small buffer a server sending as fast as it
+   * can has at most 100 KiB parsed per wake-up, and the bus is answered in between. (Not
+   * CURLOPT_MAX_RECV_SPEED_LARGE: over TLS, data already decrypted when its pause ends
+   * waits for the server's next bytes.) */
+  SETOPT (CURLOPT_BUFFERSIZE, (long)VPUSH_HTTP_STREAM_BUFFER);
   SETOPT (CURLOPT_WRITEFUNCTION, stream_write_cb);
   SETOPT (CURLOPT_WRITEDATA, stream);
   if (rc != CURLE_OK)

@@ -79,9 +79,9 @@ typedef gboolean (*VpushHttpStreamDataFunc) (const guint8 *data, gsize len, gpoi
  * otherwise (also after a callback returned FALSE). The handle is gone after this. */
 typedef void (*VpushHttpStreamDoneFunc) (const GError *error, gpointer user_data);
 
-/* A stream is read at most this fast (bytes a second), and only with no Transfer-Encoding
- * but chunked. */
-#define VPUSH_HTTP_STREAM_MAX_BYTES_PER_S (64 * 1024)
+/* A stream is read this many bytes at a time (curl's least), and only with no
+ * Transfer-Encoding but chunked. */
+#define VPUSH_HTTP_STREAM_BUFFER 1024
 
 /* headers: NULL-terminated "Name: value" strings. The callbacks run from the main loop,
  * inside libcurl for on_headers and on_data: those must not start or cancel requests.

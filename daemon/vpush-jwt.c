@@ -94,6 +94,14 @@ struct _VpushAnswerBody
   gsize status_end; /* and where it ends */
 };
 
+gsize
+vpush_answer_body_get_length (const VpushAnswerBody *body)
+{
+  g_return_val_if_fail (body != NULL, 0);
+
+  return strlen (body->text);
+}
+
 void
 vpush_answer_body_free (VpushAnswerBody *body)
 {

@@ -23,6 +23,8 @@ typedef struct _VpushAnswerBody VpushAnswerBody;
 VpushAnswerBody *vpush_jwt_answer_body_new (JsonObject *challenge_body,
                                             const gchar *signature_fields, GError **error);
 void vpush_answer_body_free (VpushAnswerBody *body);
+/* The length of the payload's text, in bytes. */
+gsize vpush_answer_body_get_length (const VpushAnswerBody *body);
 /* The payload's JSON text for status (lower-case letters: "approved", "denied"). */
 gchar *vpush_answer_body_payload (const VpushAnswerBody *body, const gchar *status);
 /* Challenge-answer JWT: header {typ, alg}, that payload. */

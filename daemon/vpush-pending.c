@@ -452,7 +452,8 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
       self->full_warned = TRUE;
       return FALSE;
     }
-  self->full_warned = FALSE;
+  if (entry == NULL)
+    self->full_warned = FALSE; /* there was room */
 
   if (entry != NULL)
     {

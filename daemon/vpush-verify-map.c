@@ -483,13 +483,11 @@ was_dropped (GPtrArray *dropped, guint index)
  * the audit records too). */
 #define ITEM_WARNINGS_MAX 3
 
-static void
-warn_item_left_out (const VpushFactorRecord *factor, guint *n_warned, guint index,
-                    const gchar *label, const gchar *why)
+/* Counts an item left out; TRUE when it is to be named in the log. */
+static gboolean
+warn_item (guint *n_warned)
 {
-  if (++*n_warned <= ITEM_WARNINGS_MAX)
-    g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, index, label,
-               why);
+  return ++*n_warned <= ITEM_WARNINGS_MAX;
 }
 
 VpushChallengePage *
@@ -535,9 +533,14 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
   for (guint i = 0; i < dropped->len; i++)
     {
       VpushJsonDropped *item = g_ptr_array_index (dropped, i);
-      g_autofree gchar *label = dropped_label (item);
 
-      warn_item_left_out (factor, &n_warned, item->index, label, item->why);
+      if (warn_item (&n_warned))
+        {
+          g_autofree gchar *label = dropped_label (item);
+
+          g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid,
+                     item->index, label, item->why);
+        }
       page->incomplete = TRUE;
     }
   for (guint i = 0; i < json_array_get_length (array); i++)
@@ -552,9 +555,13 @@ vpush_verify_parse_challenge_page (const gchar *base_url, const VpushFactorRecor
       /* one challenge the API got wrong must not hide the others on its page */
       if (challenge == NULL)
         {
-          g_autofree gchar *label = item_label (node);
+          if (warn_item (&n_warned))
+            {
+              g_autofree gchar *label = item_label (node);
 
-          warn_item_left_out (factor, &n_warned, i, label, local_error->message);
+              g_warning ("list challenges of factor %s: item %u%s left out: %s", factor->sid, i,
+                         label, local_error->message);
+            }
           page->incomplete = TRUE;
           continue;
         }

@@ -313,6 +313,25 @@ test_size_bounds (void)
   g_free (text);
   text = g_strdup_printf ("{\"transaction_id\": \"%st\"}", hidden_2048);
   assert_rejected ("hidden_details", text);
+  g_free (text);
+  text = g_strdup_printf ("\"%sm\"", message_512);
+  assert_rejected ("responded_reason", text);
+
+  /* the fields to sign may name a member nothing else bounds: such a text is not kept */
+  {
+    g_autofree gchar *big = g_strnfill (70 * 1024, 'x');
+    g_autofree gchar *metadata = g_strdup_printf ("{\"os\": \"%s\"}", big);
+    g_autoptr (JsonNode) node = challenge_node ("metadata", metadata);
+    g_autoptr (VpushChallenge) c = vpush_challenge_new_from_json (node, &error);
+
+    g_assert_no_error (error);
+    vpush_challenge_set_signature_fields (c, node, "sid,status");
+    g_assert_nonnull (c->answer_body);
+    g_assert_null (c->answer_error);
+    vpush_challenge_set_signature_fields (c, node, "sid,metadata,status");
+    g_assert_null (c->answer_body);
+    g_assert_error (c->answer_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  }
 }
 
 static void

@@ -38,8 +38,6 @@ only_factor (const gchar *factor_sid, gpointer user_data)
   return g_str_equal (factor_sid, user_data);
 }
 
-/* A finished challenge known from the API's list (vpush-approve-history.c): what a transaction
- * id matches among several, and how long it is kept. */
 /* VPUSH_PENDING_MAX challenges at most: one more new one is left out, with one warning
  * for the whole fill; a known one is still replaced; once one has gone, a new one fits. */
 static void
@@ -73,6 +71,8 @@ test_bounded (void)
   first = g_strdup_printf ("YC%032x", 0);
   again = make_challenge (first, FACTOR_A, "order-2", "2026-11-25T10:05:00Z");
   g_assert_true (vpush_pending_put (pending, again));
+  /* still full: no second warning (an unexpected message fails the test) */
+  g_assert_false (vpush_pending_put (pending, extra));
   g_assert_cmpstr (vpush_challenge_get_hidden (vpush_pending_lookup (pending, first)->challenge,
                                                "transaction_id"),
                    ==, "order-2");
@@ -82,6 +82,8 @@ test_bounded (void)
   g_assert_cmpuint (vpush_pending_get_size (pending), ==, VPUSH_PENDING_MAX);
 }
 
+/* A finished challenge known from the API's list (vpush-approve-history.c): what a transaction
+ * id matches among several, and how long it is kept. */
 static void
 test_note_finished (void)
 {
