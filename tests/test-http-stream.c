@@ -217,21 +217,10 @@ test_transfer_coding_refused (Fixture *fx, gconstpointer user_data)
       fx->done = FALSE;
       fx->stream = NULL;
     }
-  /* a trailer is not the stream's coding */
+  /* chunked alone is read; a trailer is not the stream's coding */
   server_reply_raw (fx->server, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                 "Transfer-Encoding: chunked\r\nTrailer: Transfer-Encoding\r\n\r\n"
                                 "a\r\ndata: {}\n\n\r\n0\r\nTransfer-Encoding: gzip\r\n\r\n");
-  start (fx, "push/t/sse");
-  run_until_done (fx);
-  g_assert_no_error (fx->error);
-  fx->done = FALSE;
-  fx->stream = NULL;
-  g_byte_array_set_size (fx->data, 0);
-
-  /* chunked alone is read */
-  server_reply_raw (fx->server, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                                "Transfer-Encoding: chunked\r\n\r\n"
-                                "a\r\ndata: {}\n\n\r\n0\r\n\r\n");
   start (fx, "push/t/sse");
   run_until_done (fx);
   g_assert_no_error (fx->error);
