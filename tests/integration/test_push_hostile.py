@@ -204,7 +204,8 @@ def test_burst_of_real_challenges_is_fetched_one_by_one(hostile, client, emulato
         r["path"] for r in requests]
 
 
-@pytest.mark.parametrize("status", [400, 404])
+@pytest.mark.parametrize("status", [400, pytest.param(404, marks=pytest.mark.skipif(
+    vt.VALGRIND, reason="the same path as 400 under valgrind"))])
 def test_hint_whose_fetch_fails_is_followed_by_a_poll(hostile, client, emulator, status):
     """A hint for a challenge that can't be fetched (a 400, or a 404 a replica not yet in
     step may give) makes vpushd poll the factor: the challenge comes by its list, not at
