@@ -27,12 +27,21 @@ def gate(session):
 def slow_daemon(session, emulator, gate):
     if not os.path.exists(SHIM):
         raise vt.HarnessError("the fsync shim is not built: %s" % SHIM)
-    d = vt.Daemon(session, emulator, env={"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate})
+    d = vt.Daemon(session, emulator, env=gate_env(gate))
     d.start()
     yield d
     if os.path.exists(gate):
         os.unlink(gate)
     d.stop()
+
+
+def gate_env(gate, only=None):
+    """vpushd's environment for a slow disk: every fsync waits while the gate exists, or
+    only those of paths ending with `only`."""
+    env = {"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate}
+    if only is not None:
+        env["VPUSH_TEST_FSYNC_GATE_ONLY"] = only
+    return env
 
 
 def close_gate(gate):
@@ -126,10 +135,8 @@ def test_delete_waits_for_the_record_removal(session, emulator, client, gate):
     """docs/crash-safety.md, Deletion: the record goes before the API is asked. Its removal
     is on disk (its directory synced) before the DELETE goes out, or a power cut after it
     would bring the record back: a factor on the bus that the API no longer has."""
-    daemon = vt.Daemon(session, emulator, env={
-        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
-        # only the syncs of the records' directory wait
-        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
+    # only the syncs of the records' directory wait
+    daemon = vt.Daemon(session, emulator, env=gate_env(gate, os.sep + "factors"))
     daemon.start()
     try:
         f = vt.enroll(client, emulator)
@@ -156,10 +163,8 @@ def test_keyring_locked_while_an_enrollment_is_written(session, emulator, client
     """A lock wipes the keys vpushd holds (README): one locked while an enrollment's
     record waits for the disk leaves the new factor's key in the keyring only, and its
     challenges can't be answered until the keyring is unlocked."""
-    daemon = vt.Daemon(session, emulator, env={
-        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
-        # the record's write waits, the journal's and the keyring's steps before it don't
-        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
+    # the record's write waits, the journal's and the keyring's steps before it don't
+    daemon = vt.Daemon(session, emulator, env=gate_env(gate, os.sep + "factors"))
     daemon.start()
     try:
         close_gate(gate)
@@ -197,10 +202,8 @@ def test_enrollment_entry_outlives_the_wait_for_its_record(session, emulator, cl
     """An enrollment's journal entry is removed only once its factor's record is on the
     disk: killed while the record's write waits, the next start still has the entry, and
     the factor ends whole (record, key, factor at the API) or gone from both sides."""
-    daemon = vt.Daemon(session, emulator, env={
-        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
-        # the record's write waits (its directory's sync), the journal's steps don't
-        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "factors"})
+    # the record's write waits (its directory's sync), the journal's steps don't
+    daemon = vt.Daemon(session, emulator, env=gate_env(gate, os.sep + "factors"))
     journal = os.path.join(daemon.state_dir, "enrolling")
     daemon.start()
     try:
@@ -242,9 +245,8 @@ def test_new_journal_directory_is_synced(session, emulator, client, gate):
     directory before the entry is written in it, or a power cut could lose the directory
     with the entry, and with it what the next start must undo."""
     daemon = vt.Daemon(session, emulator)
-    daemon.extra_env = {"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
-                        # only syncs of the state directory itself wait
-                        "VPUSH_TEST_FSYNC_GATE_ONLY": os.path.basename(daemon.state_dir)}
+    # only syncs of the state directory itself wait
+    daemon.extra_env = gate_env(gate, os.path.basename(daemon.state_dir))
     daemon.start()
     try:
         journal = os.path.join(daemon.state_dir, "enrolling")
@@ -278,7 +280,7 @@ def test_failed_delete_leaves_state_to_the_last_request(session, client, emulato
     d = vt.Daemon(session, emulator, config={
         "Verify": {"TimeoutMs": "120000", "RetryTimeoutMs": "0"},
         "Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}},
-        env={"LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate})
+        env=gate_env(gate))
     d.start()
     try:
         f, other = vt.enroll(client, emulator), vt.enroll(client, emulator)
@@ -310,10 +312,8 @@ def test_refresh_while_a_delete_removes_its_entry(session, emulator, client, gat
     of the factor in between finds no key. That ends the poll as for a factor that is gone,
     no failure of the Refresh that asked for it (nor "the key is missing"); the other
     factors are polled."""
-    daemon = vt.Daemon(session, emulator, env={
-        "LD_PRELOAD": SHIM, "VPUSH_TEST_FSYNC_GATE": gate,
-        # only the syncs of the journal's directory wait: the entry's write and its removal
-        "VPUSH_TEST_FSYNC_GATE_ONLY": os.sep + "enrolling"})
+    # only the syncs of the journal's directory wait: the entry's write and its removal
+    daemon = vt.Daemon(session, emulator, env=gate_env(gate, os.sep + "enrolling"))
     daemon.start()
     try:
         f = vt.enroll(client, emulator)
