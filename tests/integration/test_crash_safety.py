@@ -387,10 +387,12 @@ def test_rollback_that_cannot_reach_the_api(daemon, client, emulator, session):
         [entry] = journal(d)
         sid = entry["factor"]["sid"]
         assert len(keys(session, sid)) == 1
+        # stopped first: once the API answers, the running vpushd's next try would delete
+        # the factor (the test below), and this one is about the next start
+        d.stop()
         release(emulator, drop=True)
         assert not emulator.state()["factors"][sid]["deleted"]
 
-        d.stop()
         restart(d)
         assert_no_orphans(d, client, session, emulator, identity, [entry["id"], sid])
         assert emulator.state()["factors"][sid]["deleted"]
