@@ -349,6 +349,8 @@ def test_polls_are_jittered(session, client, emulator):
     assert max(gaps) - min(gaps) > 0.02, gaps
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="poll timing alone, 36 s under valgrind; "
+                    "test_faults runs refused polls there")
 def test_polls_back_off_while_the_api_refuses(session, client, emulator):
     """design.md: the poll schedule backs off. Polls the API refuses come at 1, 2, 4, 8
     times the interval; one that works brings the interval back."""
@@ -380,6 +382,8 @@ def test_polls_back_off_while_the_api_refuses(session, client, emulator):
         d.stop()
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="poll timing alone, 36 s under valgrind; "
+                    "test_faults runs refused polls there")
 def test_polls_do_not_back_off_for_one_failed_get(session, client, emulator):
     """A poll works when its list does: a challenge whose GET fails (always, here) is asked
     for again at each poll, and the polls stay at the interval."""
@@ -406,6 +410,8 @@ def test_polls_do_not_back_off_for_one_failed_get(session, client, emulator):
         d.stop()
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="poll timing alone, 36 s under valgrind; "
+                    "test_faults runs refused polls there")
 def test_poll_waits_for_retry_after(session, client, emulator):
     """A poll the API refused with a Retry-After (429, longer than the call's retries may
     wait) is not followed by the next one before then, though the backoff alone would

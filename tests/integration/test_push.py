@@ -359,6 +359,8 @@ def test_silent_stream_is_replaced(started, client, emulator):
     wait_exported(client, ch["sid"])
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="keepalive timing alone, 50 s under valgrind; "
+                    "test_silent_stream_is_replaced runs the replacement there")
 def test_hint_before_a_keepalive_is_no_period(started, client, emulator):
     """The keepalive period is the time between two keepalives, not the silence before
     one: hints just before the first keepalive do not make vpushd take a quiet stream for
@@ -387,6 +389,8 @@ def test_hint_before_a_keepalive_is_no_period(started, client, emulator):
         control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="keepalive timing alone, 50 s under valgrind; "
+                    "test_silent_stream_is_replaced runs the replacement there")
 def test_sparser_keepalives_are_learnt_anew(started, client, emulator):
     """A stream replaced for its silence forgets the keepalive period it had learnt: the
     server's may be what changed. Kept, it had each new connection replaced before its
@@ -415,6 +419,8 @@ def test_sparser_keepalives_are_learnt_anew(started, client, emulator):
         control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="poll timing alone; the refusal tests run "
+                    "Retry-After under valgrind")
 def test_poll_interval_follows_push(started, client, emulator):
     """IntervalWithPushSeconds while the stream is up, IntervalSeconds as soon as it is
     down, without waiting for the long interval to run out."""
@@ -656,6 +662,8 @@ def test_refusal_with_retry_after_is_not_asked_again_sooner(started, client, sta
     assert server.times[1] - server.times[0] >= 4
 
 
+@pytest.mark.skipif(vt.VALGRIND, reason="poll timing alone; the refusal tests run "
+                    "Retry-After under valgrind")
 def test_push_poll_waits_for_the_retry_after_of_a_poll(started, client, emulator):
     """A poll the API refused with a Retry-After is not followed by one the push channel
     asks for (a hint vpushd can't read) before then; that one comes once it is over."""
