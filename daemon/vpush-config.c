@@ -299,7 +299,8 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
   if (!read_uint (keyfile, file, "Approval", "DefaultTimeoutMs", 0, 20000,
                   &config->default_timeout_ms, error))
     return FALSE;
-  if (!read_uint (keyfile, file, "Keyring", "TimeoutMs", 100, 120000, &config->keyring_timeout_ms,
+  /* libsecret's calls carry GDBus's default timeout, 25 s: a longer one would not hold */
+  if (!read_uint (keyfile, file, "Keyring", "TimeoutMs", 100, 25000, &config->keyring_timeout_ms,
                   error))
     return FALSE;
   if (!read_uint (keyfile, file, "Audit", "RecordsPerCaller", 0, 100000,

@@ -235,7 +235,7 @@ vpush_keystore_return_error (GTask *task, GError *error)
     }
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     {
-      /* GDBus's own timeout, shorter than a timeout_ms above 25 s */
+      /* GDBus's own timeout (25 s), which the configuration keeps timeout_ms within */
       g_autofree gchar *reason = vpush_keystore_timeout_message (self);
 
       vpush_keystore_mark_unresponsive (self, reason);

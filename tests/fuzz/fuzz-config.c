@@ -37,6 +37,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   FUZZ_CHECK (config->poll_interval >= 1 && config->poll_interval <= 86400);
   FUZZ_CHECK (config->poll_interval_with_push >= 1 && config->poll_interval_with_push <= 86400);
   FUZZ_CHECK (config->default_timeout_ms <= 20000);
-  FUZZ_CHECK (config->keyring_timeout_ms >= 100 && config->keyring_timeout_ms <= 120000);
+  FUZZ_CHECK (config->keyring_timeout_ms >= 100 && config->keyring_timeout_ms <= 25000);
   return 0;
 }

@@ -133,7 +133,7 @@ def test_an_item_that_is_not_a_key_hides_none(daemon, client, emulator, session)
     # the ten keys are loaded at once, and the keyring answers one search after the other:
     # under valgrind that takes longer than the harness's keyring timeout
     slow = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
-                     config={"Keyring": {"TimeoutMs": str(int(min(120000, 5000 * vt.SLOWDOWN)))}})
+                     config={"Keyring": {"TimeoutMs": str(int(min(25000, 5000 * vt.SLOWDOWN)))}})
     slow.start()
     try:
         # a poll of every factor: each signs with its key
