@@ -174,6 +174,11 @@ classify_dbus (const GError *error, const gchar **words, int *code)
     case G_DBUS_ERROR_DISCONNECTED:
       *words = "no session bus";
       break;
+    case G_DBUS_ERROR_LIMITS_EXCEEDED:
+      /* one of vpushd's caps on calls under way: the same call may pass in a moment */
+      *words = "vpushd is busy with too many such calls";
+      *code = VPUSHCTL_EXIT_BUSY;
+      break;
     default:
       if (error->code >= G_DBUS_ERROR_SPAWN_EXEC_FAILED
           && error->code <= G_DBUS_ERROR_SPAWN_NO_MEMORY)

@@ -20,6 +20,7 @@ typedef enum
   VPUSHCTL_EXIT_ACCESS_DENIED = 8,
   VPUSHCTL_EXIT_KEYRING_LOCKED = 9,
   VPUSHCTL_EXIT_NETWORK = 10,
+  VPUSHCTL_EXIT_BUSY = 11,
 } VpushctlExit;
 
 /* Errors found before asking the daemon; the code is the exit code. */

@@ -17,7 +17,7 @@ import vpushtest as vt
 VPUSHCTL = os.path.join(vt.BUILD_DIR, "cli", "vpushctl")
 
 OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND, AMBIGUOUS, EXPIRED, ALREADY, DENIED, LOCKED, \
-    NETWORK = range(11)
+    NETWORK, BUSY = range(12)
 
 
 vt.install_reaper()
@@ -714,3 +714,26 @@ def test_network_unreachable(session, emulator, daemon):
     finally:
         offline.stop()
         daemon.start()
+
+
+def test_busy(session, emulator, daemon, client):
+    """A call vpushd refuses for one of its caps on calls under way (LimitsExceeded):
+    exit 11, which a script can tell from a failure and try again."""
+    f = enroll(session, emulator)
+    path = vt.factor_path(f["sid"])
+    emulator.fault(r"/Entities/%s/Challenges\Z" % f["identity"], action="delay", seconds=600,
+                   method="GET", count=100000)
+    try:
+        held = [vt.PendingCall(client, "ListChallenges", vt.asv({}), path, vt.FACTOR_IFACE)
+                for _ in range(16)]
+        vt.wait_until(lambda: emulator.faults_held() >= 16, 10 * vt.SLOWDOWN,
+                      what="16 lists at the API")
+        r = fails(ctl(session, "--json", "challenges", f["sid"], "--history"), BUSY,
+                  "vpushd is busy with too many such calls")
+        json_error(r, BUSY, "org.freedesktop.DBus.Error.LimitsExceeded")
+    finally:
+        emulator.clear_faults()
+    for c in held:
+        c.wait(30 * vt.SLOWDOWN)
+        assert c.error is None, c.error
+    ok(ctl(session, "challenges", f["sid"], "--history"))
