@@ -422,14 +422,11 @@ static void
 start_waiting (VpushApproval *ap)
 {
   VpushPending *pending = vpush_manager_get_pending (ap->manager);
+  GError *error = NULL;
 
-  if (!vpush_manager_add_waiting (ap->manager, waiting_caller (ap)))
+  if (!vpush_manager_add_waiting (ap->manager, waiting_caller (ap), &error))
     {
-      vpush_approval_finish_error (
-          ap, g_error_new (G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
-                           "%s has %d calls waiting for a challenge already; this one is not "
-                           "waited for",
-                           waiting_caller (ap), VPUSH_WAITING_PER_CALLER_MAX));
+      vpush_approval_finish_error (ap, error);
       return;
     }
   ap->waiting = TRUE;

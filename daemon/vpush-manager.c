@@ -39,6 +39,7 @@ struct _VpushManager
   GHashTable *factors;          /* sid → VpushFactor */
   GHashTable *key_cache;        /* sid → VpushKeyBox */
   GHashTable *waiting;          /* caller's unique name → how many of its approvals wait */
+  guint waiting_total;          /* the sum of waiting's values */
   guint at_api[VPUSH_AT_API_N]; /* calls of each kind under way at the Verify API */
 
   gboolean offline;          /* the last Verify API call could not reach it */
@@ -728,7 +729,7 @@ vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *err
 }
 
 gboolean
-vpush_manager_add_waiting (VpushManager *self, const gchar *caller)
+vpush_manager_add_waiting (VpushManager *self, const gchar *caller, GError **error)
 {
   guint n;
 
@@ -736,8 +737,22 @@ vpush_manager_add_waiting (VpushManager *self, const gchar *caller)
 
   n = GPOINTER_TO_UINT (g_hash_table_lookup (self->waiting, caller));
   if (n >= VPUSH_WAITING_PER_CALLER_MAX)
-    return FALSE;
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+                   "%s has %d calls waiting for a challenge already; this one is not waited for",
+                   caller, VPUSH_WAITING_PER_CALLER_MAX);
+      return FALSE;
+    }
+  if (self->waiting_total >= VPUSH_WAITING_MAX)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+                   "%d calls of all callers are waiting for a challenge already; this one "
+                   "of %s is not waited for",
+                   VPUSH_WAITING_MAX, caller);
+      return FALSE;
+    }
   g_hash_table_insert (self->waiting, g_strdup (caller), GUINT_TO_POINTER (n + 1));
+  self->waiting_total++;
   return TRUE;
 }
 
@@ -749,7 +764,8 @@ vpush_manager_remove_waiting (VpushManager *self, const gchar *caller)
   g_return_if_fail (VPUSH_IS_MANAGER (self));
 
   n = GPOINTER_TO_UINT (g_hash_table_lookup (self->waiting, caller));
-  g_return_if_fail (n > 0);
+  g_return_if_fail (n > 0 && self->waiting_total > 0);
+  self->waiting_total--;
   if (n == 1)
     g_hash_table_remove (self->waiting, caller);
   else

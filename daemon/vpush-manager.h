@@ -100,8 +100,13 @@ const GError *vpush_manager_get_api_failure (VpushManager *self, const gchar **f
  * their challenge: a caller may have this many at once. Each costs memory until its
  * timeout, and a bus lets a connection have tens of thousands of calls out. */
 #define VPUSH_WAITING_PER_CALLER_MAX 64
-/* FALSE when caller has VPUSH_WAITING_PER_CALLER_MAX waiting already */
-gboolean vpush_manager_add_waiting (VpushManager *self, const gchar *caller);
+/* The same of all callers together: each waiting call holds its caller's pidfd, and a
+ * process may open as many connections as it likes, so the per-caller cap alone would let
+ * 16 connections take the 1024 descriptors a user service has. */
+#define VPUSH_WAITING_MAX 512
+/* FALSE, with G_DBUS_ERROR_LIMITS_EXCEEDED, when caller or all callers together have as
+ * many waiting as they may */
+gboolean vpush_manager_add_waiting (VpushManager *self, const gchar *caller, GError **error);
 void vpush_manager_remove_waiting (VpushManager *self, const gchar *caller);
 
 /* Calls of any caller that each hold connections to the Verify API until it answers, and

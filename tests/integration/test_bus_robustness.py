@@ -578,6 +578,53 @@ def test_waiting_calls_per_caller_are_capped(daemon, client, emulator, session, 
     assert_healthy(daemon, client)
 
 
+
+@pytest.mark.skipif(vt.VALGRIND, reason="512 waiting calls: minutes under valgrind; the cap "
+                    "per caller runs there")
+def test_waiting_calls_of_all_callers_are_capped(daemon, client, emulator, session, factor):
+    """At most 512 approvals wait for their challenge at once, of all callers: each holds its
+    caller's pidfd, and a process may open as many connections as it likes, so 64 a caller
+    alone would let 16 connections take every descriptor vpushd may have (1024 under
+    systemd). One more is LimitsExceeded at once, whoever asks; once calls end, others wait
+    again."""
+    per_caller, cap = 64, 512
+    txid = vt.new_transaction_id("all")
+    conns = [_connect(session.address) for _ in range(cap // per_caller + 1)]
+    ac = AsyncCalls()
+    try:
+        # one call over each caller's cap: once each is refused, the 512 others wait
+        for i in range(cap + len(conns) - 1):
+            ac.call(conns[i % (len(conns) - 1)], i, "ApproveChallenge",
+                    {"transaction-id": txid, "timeout-ms": 20000})
+        vt.wait_until(lambda: client.pump() or len(ac.results) >= len(conns) - 1,
+                      20 * vt.SLOWDOWN, what="the calls over the callers' cap to end")
+        refused = list(ac.results.values())
+        assert all(r[:2] == ("error", "org.freedesktop.DBus.Error.LimitsExceeded")
+                   and "has %d calls waiting" % per_caller in r[2] for r in refused), refused
+        ac.call(conns[-1], "over", "ApproveChallenge", {"transaction-id": txid,
+                                                       "timeout-ms": 20000})
+        vt.wait_until(lambda: client.pump() or "over" in ac.results, 10 * vt.SLOWDOWN,
+                      what="the call over the cap to end")
+        assert ac.results["over"][:2] == ("error", "org.freedesktop.DBus.Error.LimitsExceeded")
+        assert "%d calls of all callers are waiting for a challenge already; this one of %s " \
+            "is not waited for" % (cap, conns[-1].get_unique_name()) in ac.results["over"][2]
+        assert len(ac.results) == len(conns), len(ac.results)
+    finally:
+        # callers that leave end their calls
+        for c in conns[:-1]:
+            c.close_sync(None)
+    vt.wait_until(lambda: client.pump() or len(ac.results) == ac.sent, 30 * vt.SLOWDOWN,
+                  what="the calls of the callers that left to end")
+    ac.call(conns[-1], "again", "ApproveChallenge", {"transaction-id": txid,
+                                                    "timeout-ms": 20000})
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    client.refresh()
+    ac.wait(30 * vt.SLOWDOWN)
+    assert ac.results["again"] == ("ok", ch["sid"]), ac.results["again"]
+    conns[-1].close_sync(None)
+    assert_healthy(daemon, client)
+
+
 def test_list_challenges_at_the_api_are_capped(daemon, client, emulator, factor):
     """At most 16 ListChallenges calls are at the Verify API at once, of all callers: each
     holds a socket until the API answers, and a caller in a loop would otherwise take

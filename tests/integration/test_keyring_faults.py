@@ -388,7 +388,7 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
     txid, ch = new_challenge(emulator, f)
     # a long keyring timeout: "starting" must last for as long as this test looks at it
     slow = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
-                     config={"Keyring": {"TimeoutMs": "60000"}})
+                     config={"Keyring": {"TimeoutMs": "25000"}})
     pause_keyring(session)
     try:
         slow.start(wait_states=("starting",), timeout=BOUND)
