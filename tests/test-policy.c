@@ -719,6 +719,39 @@ test_policy_dirs (void)
   rm_rf (tmp);
 }
 
+/* A policy file that is a symlink is read through it, and what it names is checked as a
+ * policy file is: a link to a file another user may write is refused (vpush-policy(5)). */
+static void
+test_policy_symlinked_file (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *etc = make_dir (tmp, "etc");
+  g_autofree gchar *elsewhere = make_dir (tmp, "elsewhere");
+  g_autofree gchar *link = g_build_filename (etc, "10-shop.conf", NULL);
+  g_autofree gchar *target = g_build_filename (elsewhere, "shop.conf", NULL);
+  g_autoptr (VpushPolicy) policy = NULL;
+  g_autoptr (VpushCaller) caller = caller_new (SHOP_EXE, NULL, NULL);
+  VpushPolicyQuery query = approve_query (caller);
+  const gchar *dirs[] = { etc, NULL };
+
+  g_assert_no_error (error);
+  write_file (elsewhere, "shop.conf",
+              "[Rule shop]\nActions=approve\nCallers=*\nRequireActiveSession=false\n", 0644);
+  g_assert_cmpint (symlink (target, link), ==, 0);
+  policy = vpush_policy_load_dirs (dirs, getuid () == 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (check (policy, &query, NULL), ==, "shop");
+  g_clear_object (&policy);
+
+  if (getuid () == 0)
+    {
+      g_assert_cmpint (chown (target, 1000, 1000), ==, 0);
+      assert_not_root_only (dirs, "10-shop.conf: must be a regular file");
+    }
+  rm_rf (tmp);
+}
+
 /* exe: of a symlink matches nothing, since /proc/PID/exe shows the file: said at load */
 /* Whether one of this process's inotify instances watches the inode of path. */
 static gboolean
@@ -1091,6 +1124,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/read-while-busy", test_policy_read_while_busy);
   g_test_add_func ("/policy/relative-dir", test_policy_relative_dir);
   g_test_add_func ("/policy/exe-symlink", test_policy_exe_symlink);
+  g_test_add_func ("/policy/symlinked-file", test_policy_symlinked_file);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
   return g_test_run ();
