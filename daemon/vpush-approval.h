@@ -41,6 +41,7 @@ typedef struct
   gboolean reply_stale;    /* the answer's 2xx reply showed the challenge in another status */
   gboolean reply_unread;   /* or its body could not be read at all */
   GError *wait_error;      /* why the last poll or fetch failed, if it did */
+  GError *answer_error;    /* the API refused the answer: kept while the challenge is read */
 
   VpushChallenge *challenge; /* the one being answered */
   VpushChallenge *outcome;   /* not answered: the challenge whose status ended the call */

@@ -121,7 +121,7 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (VpushApproval) ap = user_data;
   g_autoptr (VpushChallenge) c = NULL;
-  GError *original = g_steal_pointer (&ap->wait_error);
+  GError *original = g_steal_pointer (&ap->answer_error);
   GError *read_error = NULL;
   VpushPendingEntry *entry;
 
@@ -221,7 +221,8 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_finish_error (ap, error);
       return;
     }
-  ap->wait_error = error;
+  g_clear_error (&ap->answer_error);
+  ap->answer_error = error;
   vpush_verify_fetch_challenge_async (VPUSH_VERIFY (source), vpush_factor_get_record (factor),
                                       ap->key->key, ap->challenge->sid, NULL, classify_failure_cb,
                                       vpush_approval_ref (ap));
@@ -259,6 +260,8 @@ void
 vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry)
 {
   vpush_approval_stop_waiting (ap);
+  /* what went wrong while looking for the challenge is no outcome now */
+  g_clear_error (&ap->wait_error);
   entry->answering = TRUE;
   ap->challenge = vpush_challenge_ref (entry->challenge);
   vpush_manager_load_key_async (ap->manager, entry->challenge->factor_sid, NULL, answer_key_cb,

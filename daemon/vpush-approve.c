@@ -32,6 +32,7 @@ approval_clear (gpointer data)
   g_free (ap->rule);
   g_free (ap->session_id);
   g_clear_error (&ap->wait_error);
+  g_clear_error (&ap->answer_error);
   g_clear_pointer (&ap->challenge, vpush_challenge_unref);
   g_clear_pointer (&ap->outcome, vpush_challenge_unref);
   g_clear_pointer (&ap->key, vpush_key_box_unref);
@@ -314,6 +315,12 @@ on_stopping (VpushManager *manager, VpushApproval *ap)
 static void
 note_wait_error (VpushApproval *ap, GError *error)
 {
+  /* a poll or fetch that ends once the answer has begun says nothing about its outcome */
+  if (ap->challenge != NULL)
+    {
+      g_error_free (error);
+      return;
+    }
   g_clear_error (&ap->wait_error);
   ap->wait_error = error;
 }

@@ -731,3 +731,29 @@ def test_approval_reports_a_refused_poll(fdaemon, factor, client, emulator):
     finally:
         emulator.clear_faults()
     assert e.message.startswith("factor %s: HTTP 404" % factor.sid), e.message
+
+
+def test_refused_answer_after_a_refused_poll(fdaemon, factor, client, emulator):
+    """An approval whose own poll the API refused, and which then finds its challenge and has
+    its answer refused, ends with the answer's refusal, not the poll's. (The poll's error
+    was dropped without being freed: the sanitizer and valgrind runs of this test see that.)"""
+    txid = vt.new_transaction_id()
+    before = len(emulator.requests())
+    emulator.fault(list_path(factor), status=404, code=60390, method="GET", count=1)
+    approval = vt.PendingCall(client, "ApproveChallenge",
+                              vt.asv({"transaction-id": txid,
+                                      "timeout-ms": int(5000 * vt.SLOWDOWN)}))
+    try:
+        vt.wait_until(lambda: logged(emulator, "/Entities/%s/Challenges" % factor.identity,
+                                     "GET", since=before), 10 * vt.SLOWDOWN,
+                      what="the approval's poll")
+        ch = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": txid})
+        emulator.fault(challenge_re(ch["sid"]), status=400, code=60306, method="POST")
+        client.refresh()
+        approval.wait(20 * vt.SLOWDOWN)
+    finally:
+        emulator.clear_faults()
+    assert approval.error is not None and approval.error.name == ERR_API, approval.error
+    assert approval.error.message.startswith("HTTP 400, code 60306"), approval.error.message
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
