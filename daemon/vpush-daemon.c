@@ -170,6 +170,25 @@ default_state_dir (void)
   return g_build_filename (g_get_user_state_dir (), "vpush", NULL);
 }
 
+/* Every call that waits holds its caller's pidfd, every request a socket: a soft limit of
+ * 1024 (a user service's default) can be reached by the sum of the caps on calls under way
+ * and what a hostile API can make vpushd hold open. Nothing here uses select(), so the soft
+ * limit is raised towards the hard one, as systemd recommends. The unit sets both with
+ * LimitNOFILE= (its system call filter refuses setrlimit); this covers other starts. */
+#define FD_LIMIT 16384
+
+static void
+raise_fd_limit (void)
+{
+  struct rlimit fds;
+
+  if (getrlimit (RLIMIT_NOFILE, &fds) < 0 || fds.rlim_cur >= FD_LIMIT
+      || fds.rlim_cur >= fds.rlim_max)
+    return;
+  fds.rlim_cur = MIN (fds.rlim_max, FD_LIMIT);
+  setrlimit (RLIMIT_NOFILE, &fds);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -211,6 +230,7 @@ main (int argc, char **argv)
 
     setrlimit (RLIMIT_CORE, &no_core);
   }
+  raise_fd_limit ();
   setlocale (LC_ALL, "");
   /* GLib makes its C locale for g_ascii_strto*() on first use under g_once; a thread that
    * waits there comes back with errno = EAGAIN, which g_ascii_string_to_unsigned() then

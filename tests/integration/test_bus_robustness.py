@@ -15,6 +15,7 @@
 
 import os
 import random
+import resource
 import time
 
 import pytest
@@ -783,3 +784,28 @@ def _has_reader(fifo):
         return True
     except OSError:
         return False
+
+
+@pytest.mark.skipif(vt.VALGRIND, reason="valgrind keeps file descriptors of its own at the top "
+                    "of the limit")
+def test_open_file_limit_raised(session, emulator):
+    """vpushd raises its soft limit on open files towards the hard one, up to 16384 (vpushd(8),
+    SYSTEMD): every waiting call holds a pidfd and every request a socket, and the caps on
+    calls under way come close to a user service's default of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip("the hard limit on open files is %d here" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        d = vt.Daemon(session, emulator)
+        d.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        with open("/proc/%d/limits" % d.proc.pid) as f:
+            line = next(ln for ln in f if ln.startswith("Max open files"))
+        got = line.split()[3]
+        want = 16384 if hard == resource.RLIM_INFINITY else min(hard, 16384)
+        assert int(got) == want, line
+    finally:
+        d.stop()
