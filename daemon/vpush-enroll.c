@@ -548,6 +548,20 @@ enroll_allowed (gpointer data)
   g_autoptr (VpushKey) key = NULL;
   g_autofree gchar *public_key = NULL;
 
+  /* counted from here, so that calls waiting for the key store are bounded too (each holds
+   * its caller's pidfd); an enrollment refused below gives its place back as it is freed */
+  if (!e->at_api)
+    {
+      if (!vpush_manager_add_at_api (manager, VPUSH_AT_API_ENROLL))
+        {
+          g_dbus_method_invocation_return_error (
+              invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+              "%d enrollments are under way already; try again once one has finished",
+              VPUSH_ENROLLING_MAX);
+          return;
+        }
+      e->at_api = TRUE;
+    }
   /* vpushd owns its name before the Secret Service has answered: wait for that */
   if (!vpush_keystore_get_settled (vpush_manager_get_keystore (manager)))
     {
@@ -569,16 +583,6 @@ enroll_allowed (gpointer data)
           invocation, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "the login keyring is locked");
       return;
     }
-
-  if (!vpush_manager_add_at_api (manager, VPUSH_AT_API_ENROLL))
-    {
-      g_dbus_method_invocation_return_error (
-          invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
-          "%d enrollments are under way already; try again once one has finished",
-          VPUSH_ENROLLING_MAX);
-      return;
-    }
-  e->at_api = TRUE;
 
   key = vpush_key_generate (&error);
   if (key != NULL)

@@ -414,6 +414,43 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
         slow.stop()
 
 
+def test_enrollments_waiting_for_the_keyring_are_capped(daemon, client, emulator, session):
+    """Enrollments that wait for the Secret Service's first answer count in the cap of 8
+    under way (each holds its caller's pidfd): the ninth is LimitsExceeded at once, not
+    parked; once the keyring answers, the eight go on."""
+    daemon.stop()
+    slow = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                     config={"Keyring": {"TimeoutMs": "25000"}})
+    pause_keyring(session)
+    calls = []
+    try:
+        slow.start(wait_states=("starting",), timeout=BOUND)
+        for _ in range(9):
+            identity = vt.unique_identity()
+            token = emulator.access_token(identity)["token"]
+            calls.append(vt.PendingCall(client, "EnrollFactor", vt.asv(
+                {"service-sid": emulator.service_sid, "identity": identity,
+                 "access-token": token, "friendly-name": "capped " + identity[-6:]})))
+        vt.wait_until(lambda: client.pump() or any(c.done for c in calls), BOUND,
+                      what="the enrollment over the cap to end")
+        time.sleep(0.3)
+        client.pump()
+        refused = [c for c in calls if c.done]
+        assert len(refused) == 1, [c.error for c in refused]
+        assert refused[0].error.name == "org.freedesktop.DBus.Error.LimitsExceeded", \
+            refused[0].error
+        assert "8 enrollments are under way already" in refused[0].error.message
+        assert client.manager_property("State") == "starting"
+    finally:
+        resume_keyring(session)
+    try:
+        for c in calls:
+            c.wait(SETTLE * 2)
+        assert sum(c.error is None for c in calls) == 8, [c.error for c in calls]
+    finally:
+        slow.stop()
+
+
 def test_activation_hung_at_start(daemon, client, emulator, session):
     """The Secret Service's activation never finishes: vpushd still settles within its
     keyring timeout (keyring-locked), and what waited for that (an approval, an enrollment
