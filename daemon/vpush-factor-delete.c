@@ -4,6 +4,9 @@
 #include "vpush-error.h"
 #include "vpush-log.h"
 
+/* Delete calls of one factor that wait for the one under way; each holds its message */
+#define DELETE_JOINED_MAX 32
+
 /* Delete(): a journal entry naming the factor, its record removed, then the factor at the
  * Verify API (404 counts as done), its key, the entry, the object. A crash part way is
  * finished at the next start (docs/crash-safety.md); a failure before the API deleted the
@@ -287,6 +290,17 @@ delete_allowed (gpointer data)
 
   if (self->deleting)
     {
+      /* each waits while the first one retries, up to RetryTimeoutMs */
+      if (self->delete_joined != NULL && self->delete_joined->len >= DELETE_JOINED_MAX)
+        {
+          g_dbus_method_invocation_return_error (
+              g_steal_pointer (&call->invocation), G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+              "%d Delete calls wait for the delete of factor %s already; try again once it "
+              "has ended",
+              DELETE_JOINED_MAX, self->record->sid);
+          vpush_factor_call_free (call);
+          return;
+        }
       /* its reply comes with the first one's (delete_done) */
       if (self->delete_joined == NULL)
         self->delete_joined = g_ptr_array_new_with_free_func (g_object_unref);

@@ -3,6 +3,7 @@ and its object (InterfacesRemoved). A Factor call on a factor path where no fact
 was, or no longer) is NotFound naming the factor, and the bus shows the factors as before."""
 
 import os
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -247,6 +248,39 @@ def test_concurrent_deletes_share_one_outcome(daemon, client, emulator, session)
     assert session.keyring_items({"factor-sid": f.sid}) == []
     assert client.factor_paths() == [keep.path]
     assert daemon.running()
+
+
+
+def test_deletes_joining_one_are_capped(daemon, client, emulator, session):
+    """At most 32 Delete calls wait to share the outcome of one under way (it may retry for
+    RetryTimeoutMs, and each waiting call holds its message): one more is LimitsExceeded at
+    once; the others get the outcome as before."""
+    f = vt.enroll(client, emulator)
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="DELETE")
+    try:
+        first = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the DELETE held")
+        joined = [vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+                  for _ in range(33)]
+        vt.wait_until(lambda: client.pump() or any(c.done for c in joined), 10 * vt.SLOWDOWN,
+                      what="the Delete over the cap to end")
+        time.sleep(0.3)
+        client.pump()
+        refused = [c for c in joined if c.done]
+        assert len(refused) == 1, [c.error for c in refused]
+        assert refused[0].error.name == "org.freedesktop.DBus.Error.LimitsExceeded", \
+            refused[0].error
+        assert "32 Delete calls wait for the delete of factor %s already" % f.sid \
+            in refused[0].error.message
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    for c in [first] + joined:
+        c.wait(30 * vt.SLOWDOWN)
+    assert sum(c.error is None for c in [first] + joined) == 33
+    assert f.path not in client.factor_paths()
+    assert session.keyring_items({"factor-sid": f.sid}) == []
 
 
 def _call_held(client, emulator, f, method):
