@@ -294,7 +294,7 @@ delete_allowed (gpointer data)
       if (self->delete_joined != NULL && self->delete_joined->len >= DELETE_JOINED_MAX)
         {
           g_dbus_method_invocation_return_error (
-              g_steal_pointer (&call->invocation), G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+              call->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
               "%d Delete calls wait for the delete of factor %s already; try again once it "
               "has ended",
               DELETE_JOINED_MAX, self->record->sid);
