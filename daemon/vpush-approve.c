@@ -163,6 +163,16 @@ log_outcome (VpushApproval *ap, const gchar *message_id, const gchar *decision, 
   }
 }
 
+/* A poll or fetch this call started may outlive it, holding a reference: the caller's
+ * pidfd (kept with the invocation) is not held that long, as nothing of the call needs it
+ * once it has replied. */
+static void
+release_caller (VpushApproval *ap)
+{
+  g_clear_pointer (&ap->access, vpush_access_unref);
+  g_clear_object (&ap->invocation);
+}
+
 void
 vpush_approval_finish_error (VpushApproval *ap, GError *error)
 {
@@ -194,6 +204,7 @@ vpush_approval_finish_error (VpushApproval *ap, GError *error)
    * look again now; nothing else may wake them. */
   if (answering)
     vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
+  release_caller (ap);
 }
 
 /* The challenge is answered as asked: the caller hears it first, then the challenge is
@@ -220,6 +231,7 @@ vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status)
                NULL, result, FALSE);
   /* calls that matched the same challenge waited for this answer: it is theirs now */
   vpush_pending_emit_changed (vpush_manager_get_pending (ap->manager));
+  release_caller (ap);
 }
 
 void

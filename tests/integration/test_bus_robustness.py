@@ -809,3 +809,38 @@ def test_open_file_limit_raised(session, emulator):
         assert int(got) == want, line
     finally:
         d.stop()
+
+
+def _pidfds(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[pidfd]"
+        except OSError:
+            pass
+    return n
+
+
+def test_ended_approvals_keep_no_pidfd(daemon, client, emulator, session, factor):
+    """An approval that has replied keeps no pidfd of its caller, even while the poll it
+    started is still at the API (up to RetryTimeoutMs): else callers that time out in a
+    loop, as fast as the per-caller cap frees, hold a descriptor each for that long."""
+    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, action="delay", seconds=600,
+                   method="GET", count=100000)
+    conns = [_connect(session.address) for _ in range(4)]
+    ac = AsyncCalls()
+    try:
+        for i in range(40):
+            ac.call(conns[i % 4], i, "ApproveChallenge",
+                    {"transaction-id": vt.new_transaction_id("gone"), "timeout-ms": 300})
+        vt.wait_until(lambda: client.pump() or len(ac.results) == 40, 20 * vt.SLOWDOWN,
+                      what="the approvals to end")
+        assert emulator.faults_held() >= 1
+        # the bus credentials cache keeps one per connection, up to 16
+        assert _pidfds(daemon.proc.pid) <= 16, _pidfds(daemon.proc.pid)
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+        for c in conns:
+            c.close_sync(None)
+    assert_healthy(daemon, client)
