@@ -835,7 +835,8 @@ def test_ended_approvals_keep_no_pidfd(daemon, client, emulator, session, factor
                     {"transaction-id": vt.new_transaction_id("gone"), "timeout-ms": 300})
         vt.wait_until(lambda: client.pump() or len(ac.results) == 40, 20 * vt.SLOWDOWN,
                       what="the approvals to end")
-        assert emulator.faults_held() >= 1
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the poll held")
         # the bus credentials cache keeps one per connection, up to 16
         assert _pidfds(daemon.proc.pid) <= 16, _pidfds(daemon.proc.pid)
     finally:

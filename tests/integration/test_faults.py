@@ -738,11 +738,13 @@ def test_refused_answer_after_a_refused_poll(fdaemon, factor, client, emulator):
     its answer refused, ends with the answer's refusal, not the poll's. (The poll's error
     was dropped without being freed: the sanitizer and valgrind runs of this test see that.)"""
     txid = vt.new_transaction_id()
+    # no poll of the factor under way, which the approval's would join
+    client.refresh()
     before = len(emulator.requests())
     emulator.fault(list_path(factor), status=404, code=60390, method="GET", count=1)
     approval = vt.PendingCall(client, "ApproveChallenge",
                               vt.asv({"transaction-id": txid,
-                                      "timeout-ms": int(5000 * vt.SLOWDOWN)}))
+                                      "timeout-ms": 20000}))
     try:
         vt.wait_until(lambda: logged(emulator, "/Entities/%s/Challenges" % factor.identity,
                                      "GET", since=before), 10 * vt.SLOWDOWN,
