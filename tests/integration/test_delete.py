@@ -3,7 +3,6 @@ and its object (InterfacesRemoved). A Factor call on a factor path where no fact
 was, or no longer) is NotFound naming the factor, and the bus shows the factors as before."""
 
 import os
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -263,16 +262,9 @@ def test_deletes_joining_one_are_capped(daemon, client, emulator, session):
                       what="the DELETE held")
         joined = [vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
                   for _ in range(33)]
-        vt.wait_until(lambda: client.pump() or any(c.done for c in joined), 10 * vt.SLOWDOWN,
-                      what="the Delete over the cap to end")
-        time.sleep(0.3)
-        client.pump()
-        refused = [c for c in joined if c.done]
-        assert len(refused) == 1, [c.error for c in refused]
-        assert refused[0].error.name == "org.freedesktop.DBus.Error.LimitsExceeded", \
-            refused[0].error
-        assert "32 Delete calls wait for the delete of factor %s already" % f.sid \
-            in refused[0].error.message
+        vt.one_over_the_cap(client, joined,
+                            "32 Delete calls wait for the delete of factor %s already" % f.sid,
+                            10 * vt.SLOWDOWN)
     finally:
         emulator.clear_faults()
         emulator.release_held()

@@ -431,15 +431,7 @@ def test_enrollments_waiting_for_the_keyring_are_capped(daemon, client, emulator
             calls.append(vt.PendingCall(client, "EnrollFactor", vt.asv(
                 {"service-sid": emulator.service_sid, "identity": identity,
                  "access-token": token, "friendly-name": "capped " + identity[-6:]})))
-        vt.wait_until(lambda: client.pump() or any(c.done for c in calls), BOUND,
-                      what="the enrollment over the cap to end")
-        time.sleep(0.3)
-        client.pump()
-        refused = [c for c in calls if c.done]
-        assert len(refused) == 1, [c.error for c in refused]
-        assert refused[0].error.name == "org.freedesktop.DBus.Error.LimitsExceeded", \
-            refused[0].error
-        assert "8 enrollments are under way already" in refused[0].error.message
+        vt.one_over_the_cap(client, calls, "8 enrollments are under way already", BOUND)
         assert client.manager_property("State") == "starting"
     finally:
         resume_keyring(session)

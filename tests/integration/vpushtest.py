@@ -34,9 +34,10 @@ from gi.repository import GLib
 
 from vpushtest_dbus import (
     BUS_NAME, CHALLENGE_IFACE, CHALLENGES_PATH, ERR_ALREADY_RESPONDED, ERR_AMBIGUOUS,
-    ERR_EXPIRED, ERR_INVALID_ARGS, ERR_KEYRING_LOCKED, ERR_NOT_FOUND, ERR_PREFIX, FACTOR_IFACE,
-    FACTORS_PATH, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE, Client, DBusCallError,
-    PendingCall, _split_gerror, asv, challenge_path, factor_path, to_variant)
+    ERR_EXPIRED, ERR_INVALID_ARGS, ERR_KEYRING_LOCKED, ERR_LIMITS_EXCEEDED, ERR_NOT_FOUND,
+    ERR_PREFIX, FACTOR_IFACE, FACTORS_PATH, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE,
+    Client, DBusCallError, PendingCall, _split_gerror, asv, challenge_path, factor_path,
+    one_over_the_cap, to_variant)
 from vpushtest_processes import (
     LOGS, PROCS, HarnessError, _spawn, _stop_process, install_reaper, kill_all, log_tail,
     wait_until)
@@ -59,7 +60,8 @@ __all__ = [
     # vpushtest_dbus
     "BUS_NAME", "MANAGER_PATH", "FACTORS_PATH", "CHALLENGES_PATH", "MANAGER_IFACE", "FACTOR_IFACE",
     "CHALLENGE_IFACE", "OM_IFACE", "PROPS_IFACE", "ERR_PREFIX", "ERR_INVALID_ARGS", "ERR_NOT_FOUND",
-    "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED", "DBusCallError",
+    "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED",
+    "ERR_LIMITS_EXCEEDED", "DBusCallError", "one_over_the_cap",
     "_split_gerror", "to_variant", "asv", "Client", "PendingCall", "challenge_path", "factor_path",
 ]
 

@@ -22,6 +22,7 @@ PROPS_IFACE = "org.freedesktop.DBus.Properties"
 
 ERR_PREFIX = "io.github.vpush1.Error."
 ERR_INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+ERR_LIMITS_EXCEEDED = "org.freedesktop.DBus.Error.LimitsExceeded"
 ERR_NOT_FOUND = ERR_PREFIX + "NotFound"
 ERR_AMBIGUOUS = ERR_PREFIX + "Ambiguous"
 ERR_EXPIRED = ERR_PREFIX + "Expired"
@@ -244,6 +245,20 @@ class PendingCall:
     def wait(self, timeout=30):
         wait_until(lambda: self.done, timeout, what="the call to finish")
         return self
+
+
+def one_over_the_cap(client, calls, words, timeout):
+    """Of calls sent at once, one more than a cap on calls under way allows: asserts that
+    exactly one ends, at once and with LimitsExceeded saying words, while the others go
+    on (checked again a moment later)."""
+    wait_until(lambda: client.pump() or any(c.done for c in calls), timeout,
+               what="the call over the cap to end")
+    time.sleep(0.3)
+    client.pump()
+    refused = [c for c in calls if c.done]
+    assert len(refused) == 1, [c.error for c in refused]
+    assert refused[0].error.name == ERR_LIMITS_EXCEEDED, refused[0].error
+    assert words in refused[0].error.message, refused[0].error.message
 
 
 def challenge_path(sid):
