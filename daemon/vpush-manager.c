@@ -9,6 +9,7 @@
 #include "vpush-factor-fallback.h"
 #include "vpush-names.h"
 #include "vpush-object-manager.h"
+#include "vpush-history.h"
 #include "vpush-poller.h"
 #include "vpush-push.h"
 #include "vpush-recovery.h"
@@ -25,6 +26,7 @@ struct _VpushManager
   VpushFactorStore *store;
   VpushPending *pending;
   VpushPoller *poller;
+  VpushHistory *history;
   VpushPush *push;
   VpushBouncer *bouncer;
   VpushRecovery *recovery; /* what a crash left behind, at start */
@@ -108,6 +110,7 @@ vpush_manager_finalize (GObject *object)
   g_clear_object (&self->wake);
   g_clear_object (&self->push); /* before the poller: it polls through it */
   g_clear_pointer (&self->poller, vpush_poller_free);
+  g_clear_pointer (&self->history, vpush_history_free);
   g_clear_object (&self->bouncer);
   g_hash_table_unref (self->factors);
   g_hash_table_unref (self->key_cache);
@@ -251,6 +254,7 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
   if (self->pending == NULL)
     return NULL;
   self->poller = vpush_poller_new (self);
+  self->history = vpush_history_new (self);
   self->push = vpush_push_new (self, self->http);
   g_signal_connect_swapped (self->push, "notify::state", G_CALLBACK (on_push_state), self);
   return g_steal_pointer (&self);
@@ -527,6 +531,12 @@ VpushPoller *
 vpush_manager_get_poller (VpushManager *self)
 {
   return self->poller;
+}
+
+VpushHistory *
+vpush_manager_get_history (VpushManager *self)
+{
+  return self->history;
 }
 
 VpushPush *

@@ -16,6 +16,7 @@ G_BEGIN_DECLS
 
 typedef struct _VpushFactor VpushFactor;
 typedef struct _VpushPoller VpushPoller;
+typedef struct _VpushHistory VpushHistory;
 typedef struct _VpushPush VpushPush;
 typedef struct _VpushBouncer VpushBouncer;
 
@@ -68,6 +69,7 @@ gboolean vpush_manager_put_pending (VpushManager *self, VpushChallenge *challeng
  * trying (vpush_recovery_take() in vpush-recovery.h); takes entry. */
 void vpush_manager_recover (VpushManager *self, VpushEnrollment *entry, gboolean api_done);
 VpushPoller *vpush_manager_get_poller (VpushManager *self);
+VpushHistory *vpush_manager_get_history (VpushManager *self);
 VpushPush *vpush_manager_get_push (VpushManager *self);
 /* Who may call what (vpush-bouncer.h); without one every policy action is refused. */
 void vpush_manager_set_bouncer (VpushManager *self, VpushBouncer *bouncer);

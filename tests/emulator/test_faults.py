@@ -395,3 +395,22 @@ def test_answer_control(emu):
                        {"sid": ch["sid"], "status": "pending"}).status == 400
     assert emu.control("POST", "/_emulator/answer",
                        {"sid": "YC" + "0" * 32, "status": "denied"}).status == 404
+
+
+def test_delay_by_query(emu):
+    """query=REGEX holds only the requests whose query string matches: a test can hold a
+    client's list of recent challenges and not its poll, which lists the same path."""
+    rule = emu.control("POST", "/_emulator/delay", {"path": svc_re(emu), "seconds": "0.5",
+                                                    "query": r"(^|&)Marker=1(&|$)",
+                                                    "count": "5"}).json
+    assert rule["query"] == r"(^|&)Marker=1(&|$)", rule
+    t0 = time.monotonic()
+    raw(emu, "GET", emu.svc_path() + "?Marker=10", auth=backend_auth(emu))
+    raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert time.monotonic() - t0 < 0.5
+    raw(emu, "GET", emu.svc_path() + "?Other=2&Marker=1", auth=backend_auth(emu))
+    assert time.monotonic() - t0 >= 0.5
+    rules = emu.control("GET", "/_emulator/delay").json["rules"]
+    assert rules[0]["hits"] == 1, rules
+    bad = emu.control("POST", "/_emulator/delay", {"path": "x", "seconds": "1", "query": "("})
+    assert bad.status == 400 and "query is not a regular expression" in bad.json["message"]

@@ -15,10 +15,12 @@ WHEN = ("before", "after")
 
 
 class Rule:
-    def __init__(self, rule_id, path, method, seconds, count, when):
+    def __init__(self, rule_id, path, method, seconds, count, when, query=None):
         self.id = rule_id
         self.path = path
         self.regex = re.compile(path)
+        self.query = query
+        self.query_regex = re.compile(query) if query is not None else None
         self.method = method
         self.seconds = seconds
         self.remaining = count
@@ -29,7 +31,7 @@ class Rule:
         self.dropped = False
 
     def json(self):
-        return {"id": self.id, "path": self.path, "method": self.method,
+        return {"id": self.id, "path": self.path, "query": self.query, "method": self.method,
                 "seconds": self.seconds, "remaining": self.remaining, "when": self.when,
                 "held": self.held, "hits": self.hits}
 
@@ -40,14 +42,14 @@ class Delays:
         self.rules = []
         self.next_id = 1
 
-    def add(self, path, method, seconds, count, when):
+    def add(self, path, method, seconds, count, when, query=None):
         with self.lock:
-            rule = Rule(self.next_id, path, method, seconds, count, when)
+            rule = Rule(self.next_id, path, method, seconds, count, when, query)
             self.next_id += 1
             self.rules.append(rule)
             return rule.json()
 
-    def hold(self, method, path, when):
+    def hold(self, method, path, when, query=""):
         """Blocks the calling request thread if a rule takes it. None: not held; "held": held
         and let go; "dropped": let go by a clear with drop (the request or the response is
         lost: close the connection without an answer)."""
@@ -55,7 +57,9 @@ class Delays:
             rule = next((r for r in self.rules
                          if r.remaining > 0 and r.when == when
                          and (r.method is None or r.method == method)
-                         and r.regex.search(path)), None)
+                         and r.regex.search(path)
+                         and (r.query_regex is None or r.query_regex.search(query))),
+                        None)
             if rule is None:
                 return None
             rule.remaining -= 1
@@ -102,8 +106,8 @@ def of(server):
         return delays
 
 
-def hold(server, method, path, when):
-    return of(server).hold(method, path, when)
+def hold(server, method, path, when, query=""):
+    return of(server).hold(method, path, when, query)
 
 
 def handle(server, method, path, form):
@@ -118,6 +122,12 @@ def handle(server, method, path, form):
             re.compile(rx)
         except re.error as exc:
             raise ApiError(400, 60306, f"path is not a regular expression: {exc}")
+        query = form.get("query")
+        if query is not None:
+            try:
+                re.compile(query)
+            except re.error as exc:
+                raise ApiError(400, 60306, f"query is not a regular expression: {exc}")
         try:
             seconds = float(form.get("seconds"))
         except (TypeError, ValueError):
@@ -134,7 +144,7 @@ def handle(server, method, path, form):
         if when not in WHEN:
             raise ApiError(400, 60306, "when must be before or after")
         method_filter = (form.get("method") or "").upper() or None
-        return Response(200, delays.add(rx, method_filter, seconds, count, when))
+        return Response(200, delays.add(rx, method_filter, seconds, count, when, query))
     if path == "/_emulator/delay/clear" and method == "POST":
         drop = form.get("drop") or "0"
         if drop not in ("0", "1"):

@@ -245,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
             store.nonconforming_total += 1
 
     def _api(self, method, path, raw_query, body):
-        held = delay.hold(self.server, method, path, "before")
+        held = delay.hold(self.server, method, path, "before", raw_query or "")
         if held == "dropped":
             self.close_connection = True    # lost on the way: never handled, no answer
             return
@@ -328,7 +328,7 @@ class Handler(BaseHTTPRequestHandler):
             store.log_request({"method": method, "path": path, "query": raw_query,
                                "status": status, "auth": kind,
                                "fault": fault.id if fault is not None else None})
-        held = delay.hold(self.server, method, path, "after") or held
+        held = delay.hold(self.server, method, path, "after", raw_query or "") or held
         lost = held == "dropped" or (fault is not None and fault.action == "drop")
         # only a token this request had accepted is forgotten: a replay refused here must
         # not clear the earlier use it replayed
