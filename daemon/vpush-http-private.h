@@ -60,6 +60,8 @@ void vpush_http_request_free (gpointer data);
 gboolean vpush_http_check_url_full (const gchar *url, gboolean named, gboolean *out_loopback,
                                     GError **error);
 void vpush_http_set_captured (gchar **slot, const gchar *value, gsize len);
+/* Sets the cap on the connections curl keeps, for the streams running now. */
+void vpush_http_update_max_connects (VpushHttp *self);
 /* A failed transfer as a VPUSH_ERROR_NETWORK. */
 GError *vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result);
 gboolean vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method,

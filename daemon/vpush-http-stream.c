@@ -43,6 +43,7 @@ stream_detach (VpushHttp *self, VpushHttpStream *stream)
 {
   curl_multi_remove_handle (self->multi, stream->req->easy);
   g_hash_table_remove (self->streams, stream->req->easy);
+  vpush_http_update_max_connects (self);
 }
 
 void
@@ -268,6 +269,7 @@ vpush_http_stream_start (VpushHttp *self, const gchar *url, const gchar *const *
       return NULL;
     }
   g_hash_table_insert (self->streams, easy, stream);
+  vpush_http_update_max_connects (self);
   if (vpush_log_debug_enabled ())
     {
       /* a push topic's name is its secret: the host only */

@@ -15,6 +15,13 @@ G_DEFINE_TYPE (VpushHttp, vpush_http, G_TYPE_OBJECT)
  * it just as the request goes out (which fails the request, see prereq_cb). */
 #define SEND_ONCE_MAX_IDLE_S 30
 
+/* libcurl keeps a connection whose transfer ended for the next request to its host, by
+ * default up to 4 per transfer running at the time: a burst of 32 requests left 26 idle
+ * TLS connections, each a socket and its TLS state, until a later request found them too
+ * old. 8 keep the one to the Verify API that makes an answer a single round trip, and
+ * room for a poll's 6 requests at once. */
+#define IDLE_CONNECTIONS_MAX 8
+
 void
 vpush_http_request_free (gpointer data)
 {
@@ -494,6 +501,16 @@ vpush_http_init (VpushHttp *self)
   curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
   curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
+  vpush_http_update_max_connects (self);
+}
+
+void
+vpush_http_update_max_connects (VpushHttp *self)
+{
+  /* curl counts the connections in use against the cap too, when one is given back: a
+   * push stream holds its own for as long as it runs */
+  curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS,
+                     (long)(IDLE_CONNECTIONS_MAX + g_hash_table_size (self->streams)));
 }
 
 VpushHttp *

@@ -287,6 +287,57 @@ test_no_start_inside_callback (Fixture *fx, gconstpointer user_data)
 }
 
 static void
+store_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+/* curl's cap on the connections it keeps counts the ones in use too: streams that run
+ * for hours must not take the place of the idle connection the next request goes out on
+ * (an answer to a challenge in one round trip) */
+static void
+test_streams_leave_room_for_idle (Fixture *fx, gconstpointer user_data)
+{
+  static const gchar *const headers[] = { "Accept: text/event-stream", NULL };
+  g_autofree gchar *url = server_url (fx->server, "push/t/sse");
+  g_autofree gchar *api = server_url (fx->server, "v2/");
+  VpushHttpStream *streams[12];
+
+  for (guint i = 0; i < G_N_ELEMENTS (streams); i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      server_hang (fx->server);
+      streams[i] = vpush_http_stream_start (fx->http, url, headers, 2000, on_headers, on_data,
+                                            on_done, fx, &error);
+      g_assert_no_error (error);
+    }
+  while (server_n_requests (fx->server) < G_N_ELEMENTS (streams))
+    g_main_context_iteration (NULL, TRUE);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (GAsyncResult) result = NULL;
+      g_autoptr (VpushHttpResponse) response = NULL;
+      g_autoptr (GError) error = NULL;
+
+      server_reply (fx->server, 200, NULL, "{}");
+      vpush_http_request_async (fx->http, "GET", api, NULL, NULL, 2000, NULL, store_result,
+                                &result);
+      while (result == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      response = vpush_http_request_finish (fx->http, result, &error);
+      g_assert_no_error (error);
+    }
+  g_assert_cmpuint (server_request (fx->server, G_N_ELEMENTS (streams) + 1)->connection, ==,
+                    server_request (fx->server, G_N_ELEMENTS (streams))->connection);
+  g_assert_false (fx->done);
+
+  for (guint i = 0; i < G_N_ELEMENTS (streams); i++)
+    vpush_http_stream_cancel (streams[i]);
+}
+
+static void
 test_bad_url (Fixture *fx, gconstpointer user_data)
 {
   g_autoptr (GError) error = NULL;
@@ -316,6 +367,7 @@ main (int argc, char **argv)
   ADD ("cancel-silent", test_cancel_silent);
   ADD ("no-start-inside-callback", test_no_start_inside_callback);
   ADD ("bad-url", test_bad_url);
+  ADD ("streams-leave-room-for-idle", test_streams_leave_room_for_idle);
 #undef ADD
 
   return g_test_run ();

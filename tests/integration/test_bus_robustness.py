@@ -10,13 +10,15 @@
 - a client that leaves the bus while its call waits for a challenge → the wait is cancelled
   (the challenge arriving later is not answered for it), vpushd keeps no watch or state for
   it and keeps answering;
-- a caller whose sandbox root has a FIFO for .flatpak-info → refused at once.
+- a caller whose sandbox root has a FIFO for .flatpak-info → refused at once;
+- a burst of requests to the Verify API → at most 8 of their connections stay open.
 """
 
 import os
 import random
 import resource
 import time
+import urllib.parse
 
 import pytest
 from gi.repository import Gio, GLib
@@ -887,4 +889,52 @@ def test_ended_approvals_keep_no_pidfd(daemon, client, emulator, session, factor
         emulator.release_held()
         for c in conns:
             c.close_sync(None)
+    assert_healthy(daemon, client)
+
+
+def _connections_to(pid, port):
+    """vpushd's TCP sockets to that port of 127.0.0.1, in any state."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        with open("/proc/%d/net/%s" % (pid, table)) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                n += int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes
+    return n
+
+
+def test_idle_connections_are_capped(daemon, client, emulator, factor):
+    """Once a burst of requests to the Verify API has ended, vpushd keeps at most 8 of their
+    connections open for the next ones: libcurl's own cap, 4 for each transfer running as
+    one ends, left most of them open, each a socket and its TLS state, until a later
+    request found them too old."""
+    cap, calls_at_once = 8, 16  # the cap on ListChallenges calls at the API
+    port = urllib.parse.urlsplit(emulator.base_url).port
+    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, action="delay",
+                   seconds=600, method="GET", count=100000)
+    try:
+        calls = [vt.PendingCall(client, "ListChallenges", vt.asv({}), factor.path,
+                                vt.FACTOR_IFACE)
+                 for _ in range(calls_at_once)]
+        vt.wait_until(lambda: emulator.faults_held() >= calls_at_once, 10 * vt.SLOWDOWN,
+                      what="the listings held")
+        assert _connections_to(daemon.proc.pid, port) >= calls_at_once
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    for c in calls:
+        c.wait(30 * vt.SLOWDOWN)
+    assert all(c.error is None for c in calls), [c.error for c in calls]
+    # the connections over the cap are closed as the transfers end, before they reply
+    assert _connections_to(daemon.proc.pid, port) <= cap
+    assert client.list_challenges(factor.path) == ([], "")
     assert_healthy(daemon, client)
