@@ -47,6 +47,7 @@ typedef struct
   guint status;             /* of a request that failed after its status line, else 0 */
   gboolean send_once;       /* not a GET: curl must never send it a second time */
   guint attempts;           /* times curl was about to send it */
+  int socket_errno;         /* of the last socket curl opened for it: 0, or why it failed */
   gchar errbuf[CURL_ERROR_SIZE];
 } Request;
 

@@ -2,8 +2,10 @@
 #include "vpush-http-private.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <glib-unix.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "vpush-error.h"
 #include "vpush-log.h"
@@ -174,6 +176,12 @@ vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
       "the system's, %s", self->default_ca_file ? self->default_ca_file : "libcurl's defaults");
   const gchar *ca = self->ca_file != NULL ? self->ca_file : system;
   g_autofree gchar *host = request_host (req);
+
+  /* curl says no more than "Couldn't connect to server" when it got no socket at all */
+  if (result == CURLE_COULDNT_CONNECT
+      && (req->socket_errno == EMFILE || req->socket_errno == ENFILE))
+    return g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK, "cannot connect to “%s”: no socket: %s",
+                        host, g_strerror (req->socket_errno));
 
   switch (result)
     {
@@ -559,6 +567,18 @@ prereq_cb (void *user_data, char *conn_primary_ip, char *conn_local_ip, int conn
   return CURL_PREREQFUNC_OK;
 }
 
+/* curl's own way to open a socket, which also keeps why it failed: see
+ * vpush_http_transfer_error() */
+static curl_socket_t
+opensocket_cb (void *user_data, curlsocktype purpose, struct curl_sockaddr *address)
+{
+  Request *req = user_data;
+  curl_socket_t fd = socket (address->family, address->socktype, address->protocol);
+
+  req->socket_errno = fd == CURL_SOCKET_BAD ? errno : 0;
+  return fd;
+}
+
 gboolean
 vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const gchar *url,
                        gboolean loopback, const gchar *const *headers, GBytes *body,
@@ -617,6 +637,8 @@ vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method, const
     SETOPT (CURLOPT_MAXAGE_CONN, (long)SEND_ONCE_MAX_IDLE_S);
   SETOPT (CURLOPT_PREREQFUNCTION, prereq_cb);
   SETOPT (CURLOPT_PREREQDATA, req);
+  SETOPT (CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+  SETOPT (CURLOPT_OPENSOCKETDATA, req);
   if (body != NULL)
     {
       req->request_body = g_bytes_ref (body);

@@ -5,11 +5,14 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -518,6 +521,44 @@ test_connection_refused (Fixture *fx, gconstpointer user_data)
   g_assert_nonnull (strstr (error->message, "127.0.0.1"));
 }
 
+/* A connection that fails for want of a file descriptor says so, where curl says only
+ * "Couldn't connect to server" */
+static void
+test_out_of_descriptors (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushHttpResponse) response = NULL;
+  g_autofree gchar *url = server_url (fx->server, "v2/");
+  g_autofree gchar *expected
+      = g_strdup_printf ("cannot connect to “127.0.0.1”: no socket: %s", g_strerror (EMFILE));
+  struct rlimit saved;
+  struct rlimit low;
+  int lowest_free;
+
+  /* GTask's class set-up opens a pipe for its thread pool's context */
+  g_type_ensure (G_TYPE_TASK);
+  lowest_free = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  /* every descriptor below the lowest free one is taken: with that as the limit, curl's
+   * socket fails with EMFILE */
+  g_assert_cmpint (lowest_free, >=, 0);
+  close (lowest_free);
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  low = saved;
+  low.rlim_cur = (rlim_t)lowest_free;
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &low), ==, 0);
+  vpush_http_request_async (fx->http, "GET", url, NULL, NULL, 2000, NULL, store_result, &result);
+  wait_for (&result);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+
+  response = vpush_http_request_finish (fx->http, result, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_null (response);
+  g_test_message ("%s", error->message);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 0);
+}
+
 /* vpushd(8), ENVIRONMENT: the proxy variables libcurl reads are honoured for a host that
  * is not loopback, and a loopback server is always reached directly. */
 static void
@@ -739,6 +780,7 @@ main (int argc, char **argv)
   ADD ("body-cap", test_body_cap);
   ADD ("header-cap", test_header_cap);
   ADD ("connection-refused", test_connection_refused);
+  ADD ("out-of-descriptors", test_out_of_descriptors);
   ADD ("cancel", test_cancel);
   ADD ("ca-file-unusable", test_ca_file_unusable);
   ADD ("send-once", test_send_once);
