@@ -175,8 +175,9 @@ classify_dbus (const GError *error, const gchar **words, int *code)
       *words = "no session bus";
       break;
     case G_DBUS_ERROR_LIMITS_EXCEEDED:
-      /* one of vpushd's caps on calls under way: the same call may pass in a moment */
-      *words = "vpushd is busy with too many such calls";
+      /* one of vpushd's caps: on calls under way, where the same call may pass in a
+       * moment, or on the factors it holds */
+      *words = "vpushd is at one of its limits";
       *code = VPUSHCTL_EXIT_BUSY;
       break;
     default:

@@ -35,7 +35,7 @@ commands_description (void)
                          "Exit codes: 0 done, 1 the daemon reported an error, 2 usage,\n"
                          "3 vpushd not reachable, 4 not found, 5 ambiguous, 6 expired,\n"
                          "7 already answered, 8 access denied, 9 keyring locked,\n"
-                         "10 Verify API unreachable, 11 busy. See vpushctl(1).");
+                         "10 Verify API unreachable, 11 at a limit. See vpushctl(1).");
   return g_string_free (text, FALSE);
 }
 

@@ -16,11 +16,11 @@
 typedef struct
 {
   const gchar *group;
-  const gchar *const keys[5];
+  const gchar *const keys[6];
 } KnownGroup;
 
 static const KnownGroup known_groups[] = {
-  { "Verify", { "BaseUrl", "CaFile", "TimeoutMs", "RetryTimeoutMs", NULL } },
+  { "Verify", { "BaseUrl", "CaFile", "TimeoutMs", "RetryTimeoutMs", "MaxFactors", NULL } },
   { "Poll", { "IntervalSeconds", "IntervalWithPushSeconds", NULL } },
   { "Push", { "Url", NULL } },
   { "Approval", { "TransactionIdKey", "DefaultTimeoutMs", NULL } },
@@ -36,6 +36,7 @@ vpush_config_new_default (void)
   config->base_url = g_strdup (DEFAULT_BASE_URL);
   config->http_timeout_ms = 10000;
   config->retry_timeout_ms = 20000;
+  config->max_factors = 256;
   config->poll_interval = 30;
   config->poll_interval_with_push = 300;
   config->transaction_id_key = g_strdup (DEFAULT_TRANSACTION_ID_KEY);
@@ -262,6 +263,8 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
     return FALSE;
   if (!read_uint (keyfile, file, "Verify", "RetryTimeoutMs", 0, 600000, &config->retry_timeout_ms,
                   error))
+    return FALSE;
+  if (!read_uint (keyfile, file, "Verify", "MaxFactors", 1, 4096, &config->max_factors, error))
     return FALSE;
   if (!read_uint (keyfile, file, "Poll", "IntervalSeconds", 1, 86400, &config->poll_interval,
                   error))

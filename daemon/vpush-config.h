@@ -12,6 +12,7 @@ typedef struct
   gchar *ca_file;                 /* [Verify] CaFile, nullable */
   guint http_timeout_ms;          /* [Verify] TimeoutMs, default 10000 */
   guint retry_timeout_ms;         /* [Verify] RetryTimeoutMs, default 20000, 0 = no retries */
+  guint max_factors;              /* [Verify] MaxFactors, default 256 */
   guint poll_interval;            /* [Poll] IntervalSeconds, default 30 */
   guint poll_interval_with_push;  /* [Poll] IntervalWithPushSeconds, default 300 */
   gchar *push_url;                /* [Push] Url, nullable */

@@ -547,6 +547,7 @@ enroll_allowed (gpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushKey) key = NULL;
   g_autofree gchar *public_key = NULL;
+  guint held;
 
   /* counted from here, so that calls waiting for the key store are bounded too (each holds
    * its caller's pidfd); an enrollment refused below gives its place back as it is freed */
@@ -561,6 +562,20 @@ enroll_allowed (gpointer data)
           return;
         }
       e->at_api = TRUE;
+      /* factors cost polls, memory and maybe a push stream each, and the shipped policy
+       * lets any process enroll: [Verify] MaxFactors, this enrollment and the others under
+       * way included (one just ended may count twice for a moment) */
+      held = vpush_manager_get_n_factors (manager)
+             + vpush_manager_get_at_api (manager, VPUSH_AT_API_ENROLL);
+      if (held > vpush_manager_get_config (manager)->max_factors)
+        {
+          g_dbus_method_invocation_return_error (
+              invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+              "vpushd holds %u factors, the enrollments under way included, and "
+              "[Verify] MaxFactors is %u: delete one to enroll another",
+              held - 1, vpush_manager_get_config (manager)->max_factors);
+          return;
+        }
     }
   /* vpushd owns its name before the Secret Service has answered: wait for that */
   if (!vpush_keystore_get_settled (vpush_manager_get_keystore (manager)))

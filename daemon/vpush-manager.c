@@ -809,3 +809,12 @@ vpush_manager_remove_at_api (VpushManager *self, VpushAtApi kind)
 
   self->at_api[kind]--;
 }
+
+guint
+vpush_manager_get_at_api (VpushManager *self, VpushAtApi kind)
+{
+  g_return_val_if_fail (VPUSH_IS_MANAGER (self), 0);
+  g_return_val_if_fail (kind < VPUSH_AT_API_N, 0);
+
+  return self->at_api[kind];
+}

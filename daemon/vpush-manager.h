@@ -131,6 +131,7 @@ typedef enum
 /* FALSE when the most calls of the kind are under way already */
 gboolean vpush_manager_add_at_api (VpushManager *self, VpushAtApi kind);
 void vpush_manager_remove_at_api (VpushManager *self, VpushAtApi kind);
+guint vpush_manager_get_at_api (VpushManager *self, VpushAtApi kind);
 
 /* Turns an internal error into the D-Bus reply the contract names. */
 void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);

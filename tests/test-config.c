@@ -38,6 +38,7 @@ assert_defaults (const VpushConfig *config)
   g_assert_null (config->ca_file);
   g_assert_cmpuint (config->http_timeout_ms, ==, 10000);
   g_assert_cmpuint (config->retry_timeout_ms, ==, 20000);
+  g_assert_cmpuint (config->max_factors, ==, 256);
   g_assert_cmpuint (config->poll_interval, ==, 30);
   g_assert_cmpuint (config->poll_interval_with_push, ==, 300);
   g_assert_null (config->push_url);
@@ -89,6 +90,7 @@ test_config_all_valid (void)
                                             "CaFile=%s\n"
                                             "TimeoutMs=120000\n"
                                             "RetryTimeoutMs=600000\n"
+                                            "MaxFactors=4096\n"
                                             "[Poll]\n"
                                             "IntervalSeconds=86400\n"
                                             "IntervalWithPushSeconds=1\n"
@@ -110,6 +112,7 @@ test_config_all_valid (void)
   g_assert_cmpstr (config->ca_file, ==, ca_file);
   g_assert_cmpuint (config->http_timeout_ms, ==, 120000);
   g_assert_cmpuint (config->retry_timeout_ms, ==, 600000);
+  g_assert_cmpuint (config->max_factors, ==, 4096);
   g_assert_cmpuint (config->poll_interval, ==, 86400);
   g_assert_cmpuint (config->poll_interval_with_push, ==, 1);
   g_assert_cmpstr (config->push_url, ==, "https://ntfy.example.com/topic/json");
@@ -125,6 +128,7 @@ test_config_lower_bounds (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = load_text ("[Verify]\nTimeoutMs=1000\nRetryTimeoutMs=0\n"
+                                              "MaxFactors=1\n"
                                               "[Poll]\nIntervalSeconds=1\n"
                                               "[Approval]\nDefaultTimeoutMs=0\n"
                                               "[Audit]\nRecordsPerCaller=0\n",
@@ -133,6 +137,7 @@ test_config_lower_bounds (void)
   g_assert_no_error (error);
   g_assert_cmpuint (config->http_timeout_ms, ==, 1000);
   g_assert_cmpuint (config->retry_timeout_ms, ==, 0);
+  g_assert_cmpuint (config->max_factors, ==, 1);
   g_assert_cmpuint (config->poll_interval, ==, 1);
   g_assert_cmpuint (config->default_timeout_ms, ==, 0);
   g_assert_cmpuint (config->audit_records_per_caller, ==, 0);
@@ -231,6 +236,10 @@ test_config_invalid (void)
       "[Verify] TimeoutMs: \"120001\" is not a whole number from 1000 to 120000" },
     { "[Verify]\nTimeoutMs=99999999999999999999\n",
       "[Verify] TimeoutMs: \"99999999999999999999\" is not a whole number from 1000 to 120000" },
+    { "[Verify]\nMaxFactors=0\n",
+      "[Verify] MaxFactors: \"0\" is not a whole number from 1 to 4096" },
+    { "[Verify]\nMaxFactors=4097\n",
+      "[Verify] MaxFactors: \"4097\" is not a whole number from 1 to 4096" },
     { "[Verify]\nRetryTimeoutMs=600001\n",
       "[Verify] RetryTimeoutMs: \"600001\" is not a whole number from 0 to 600000" },
     { "[Approval]\nDefaultTimeoutMs=20001\n",

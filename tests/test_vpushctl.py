@@ -729,7 +729,7 @@ def test_busy(session, emulator, daemon, client):
         vt.wait_until(lambda: emulator.faults_held() >= 16, 10 * vt.SLOWDOWN,
                       what="16 lists at the API")
         r = fails(ctl(session, "--json", "challenges", f["sid"], "--history"), BUSY,
-                  "vpushd is busy with too many such calls")
+                  "vpushd is at one of its limits")
         json_error(r, BUSY, "org.freedesktop.DBus.Error.LimitsExceeded")
     finally:
         emulator.clear_faults()

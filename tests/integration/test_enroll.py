@@ -248,3 +248,58 @@ def test_enrollments_at_once_are_capped(daemon, client, emulator):
         call.wait(30)
         assert call.error is None, call.error
     assert vt.enroll(client, emulator).path in client.factor_paths()
+
+
+def _enroll_refused(client, emulator, words):
+    identity = vt.unique_identity("over")
+    with pytest.raises(vt.DBusCallError) as e:
+        vt.enroll(client, emulator, identity=identity)
+    assert e.value.name == vt.ERR_LIMITS_EXCEEDED, e.value
+    assert words in e.value.message, e.value.message
+    assert emulator.list_factors(identity) == [], "nothing is made for a refused enrollment"
+
+
+def test_factors_are_capped(session, client, emulator):
+    """vpushd.conf(5) [Verify] MaxFactors: vpushd holds at most that many factors, the
+    enrollments under way included. One more EnrollFactor is LimitsExceeded at once,
+    naming the setting, and nothing is made for it; a Delete makes room. Factors enrolled
+    before the setting was lowered are all kept and served."""
+    d = vt.Daemon(session, emulator, config={"Verify": {"MaxFactors": "3"}})
+    d.start()
+    try:
+        factors = [vt.enroll(client, emulator) for _ in range(3)]
+        _enroll_refused(client, emulator, "vpushd holds 3 factors, the enrollments under way "
+                        "included, and [Verify] MaxFactors is 3: delete one to enroll another")
+    finally:
+        d.stop()
+
+    d = vt.Daemon(session, emulator, state_dir=d.state_dir, config={"Verify": {"MaxFactors": "2"}})
+    d.start()
+    try:
+        assert sorted(client.factor_paths()) == sorted(f.path for f in factors)
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(factors[2].identity, factors[2].sid,
+                                       hidden={"transaction_id": txid})
+        assert client.approve({"transaction-id": txid}) == ch["sid"]
+        _enroll_refused(client, emulator, "vpushd holds 3 factors")
+        client.factor_delete(factors[0].path)
+        client.factor_delete(factors[1].path)
+        # one factor and one enrollment under way: the cap of 2 is reached
+        prefix = vt.unique_identity("held")
+        emulator.fault(r"/Entities/%s/Factors\Z" % prefix, action="delay", seconds=600,
+                       method="POST", when="after")
+        token = emulator.access_token(prefix)["token"]
+        held = vt.PendingCall(client, "EnrollFactor", vt.asv(
+            {"service-sid": emulator.service_sid, "identity": prefix, "access-token": token,
+             "friendly-name": "Held"}))
+        try:
+            vt.wait_until(lambda: emulator.faults_held() == 1, 10 * vt.SLOWDOWN,
+                          what="the create held")
+            _enroll_refused(client, emulator, "vpushd holds 2 factors")
+        finally:
+            emulator.clear_faults()
+        held.wait(30 * vt.SLOWDOWN)
+        assert held.error is None, held.error
+        assert len(client.factor_paths()) == 2
+    finally:
+        d.stop()
