@@ -254,6 +254,56 @@ def test_history_lookup_polls_for_a_new_pending_challenge(quiet_factor, client, 
     assert any("Status=pending" in q for q in lists[history[0] + 1:]), lists
 
 
+def test_history_lists_of_factors_deleted_while_queued_or_held(quiet_factor, client, emulator):
+    """A call by a transaction id waits for the lists of recent challenges of every factor
+    it may use, at most 4 at the API at once, the rest waiting their turn
+    (daemon/vpush-history.c). A factor deleted while its list is at the API (404), and one
+    deleted while its list waits (no key): each list still ends and says so to the calls
+    waiting for it, so the call ends with what the other lists show (AlreadyResponded) as
+    soon as they are read, not with NotFound at its timeout."""
+    waiting = quiet_factor
+    others = [vt.enroll(client, emulator) for _ in range(4)]
+    txid = vt.new_transaction_id()
+    # answered elsewhere, never seen pending by this vpushd (it polls only when asked)
+    ch = emulator.create_challenge(others[0].identity, others[0].sid,
+                                   hidden={"transaction_id": txid})
+    res = emulator.request("POST", "/_emulator/answer", {"sid": ch["sid"], "status": "approved"},
+                           backend=False)
+    assert res.status == 200, res.body
+    # the lists of recent challenges of the 4 others only (a poll's ask for Status=pending)
+    emulator.fault(r"/Entities/(%s)/Challenges\Z" % "|".join(f.identity for f in others),
+                   action="delay", seconds=600, method="GET", count=100000,
+                   query=r"\A(?!.*Status=).*\bOrder=desc\b")
+    try:
+        # one call per other factor fills the 4 places with a held list
+        fillers = [vt.PendingCall(client, "ApproveChallenge",
+                                  vt.asv({"transaction-id": vt.new_transaction_id(),
+                                          "factor-sid": f.sid,
+                                          "timeout-ms": min(20000, int(3000 * vt.SLOWDOWN))}))
+                   for f in others]
+        vt.wait_until(lambda: client.pump() or emulator.faults_held() >= 4, 10 * vt.SLOWDOWN,
+                      what="4 lists to be held")
+        call = vt.PendingCall(client, "ApproveChallenge",
+                              vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
+        # its poll is done and it has asked by now: the waiting factor's list waits its turn,
+        # the others' follow the lists held (well within [Verify] TimeoutMs, 5 s)
+        time.sleep(min(1.0 * vt.SLOWDOWN, 3.0))
+        client.pump()
+        assert emulator.faults_held() == 4 and not call.done
+        client.factor_delete(waiting.path)
+        client.factor_delete(others[3].path)
+    finally:
+        emulator.clear_faults()
+    call.wait(30)
+    assert call.error is not None and call.error.name == vt.ERR_ALREADY_RESPONDED, call.error
+    assert ch["sid"] in call.error.message
+    assert call.took < 15, call.took
+    for c in fillers:
+        c.wait(30)
+        assert c.error is not None and c.error.name == vt.ERR_NOT_FOUND, c.error
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+
 def test_direct_fetch_back_during_the_answer_is_ignored(quiet_factor, client, emulator):
     """A call by challenge sid asks each factor for the challenge; meanwhile a poll finds
     it and the call answers it. The call's own GET is handled after the answer was taken,
