@@ -10,20 +10,21 @@
 - a client that leaves the bus while its call waits for a challenge → the wait is cancelled
   (the challenge arriving later is not answered for it), vpushd keeps no watch or state for
   it and keeps answering;
-- a caller whose sandbox root has a FIFO for .flatpak-info → refused at once;
-- a burst of requests to the Verify API → at most 8 of their connections stay open.
+- a caller whose sandbox root has a FIFO for .flatpak-info → refused at once.
+
+The caps on the calls callers may have under way, and on what vpushd holds for them, are
+in test_limits.py.
 """
 
 import os
 import random
-import resource
 import time
-import urllib.parse
 
 import pytest
-from gi.repository import Gio, GLib
+from gi.repository import GLib
 
 import vpushtest as vt
+from vpushtest import AsyncCalls, _connect, assert_healthy
 
 V = GLib.Variant
 HEX32 = "0123456789abcdef" * 2
@@ -94,13 +95,6 @@ def wait_match_rules(client, baseline, timeout=5):
     vt.wait_until(lambda: vpushd_match_rules(client) <= baseline, timeout,
                   what="vpushd's match rules back to %d (now %s)"
                   % (baseline, vpushd_match_rules(client)))
-
-
-def assert_healthy(daemon, client):
-    assert daemon.running(), "vpushd exited:\n" + vt.log_tail(daemon.log)
-    assert client.manager_property("State") == "ready"
-    client.refresh()
-    client.managed_objects()
 
 
 # ---------------------------------------------------------------------------------------
@@ -346,35 +340,6 @@ class TestBadInput:
 # Concurrency
 
 
-def _connect(address):
-    return Gio.DBusConnection.new_for_address_sync(
-        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-
-
-class AsyncCalls:
-    """Method calls sent without waiting, their replies collected from the main context."""
-
-    def __init__(self):
-        self.results = {}  # key → ("ok", value) or ("error", name, message)
-        self.sent = 0
-
-    def call(self, conn, key, method, match, timeout_ms=30000):
-        def done(conn, res, _data):
-            try:
-                self.results[key] = ("ok", conn.call_finish(res).unpack()[0])
-            except GLib.Error as e:
-                self.results[key] = ("error",) + vt._split_gerror(e)
-        self.sent += 1
-        conn.call(vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE, method,
-                  V.new_tuple(vt.asv(match)), GLib.VariantType.new("(s)"),
-                  Gio.DBusCallFlags.NO_AUTO_START, timeout_ms, None, done, None)
-
-    def wait(self, timeout):
-        vt.wait_until(lambda: len(self.results) >= self.sent, timeout, interval=0.01,
-                      what="%d replies" % self.sent)
-
-
 def test_200_concurrent_answers(daemon, client, emulator, session):
     rng = random.Random(6)
     f1 = vt.enroll(client, emulator)
@@ -541,231 +506,6 @@ def test_client_leaves_while_waiting(daemon, client, emulator, session, factor):
     wait_match_rules(client, base_rules)
 
 
-def test_waiting_calls_per_caller_are_capped(daemon, client, emulator, session, factor):
-    """A caller may have 64 approvals waiting for their challenge at once (each costs
-    memory until its timeout, and the bus lets a connection have tens of thousands of
-    calls out): the next is LimitsExceeded at once; other callers still wait, and so does
-    the caller again once its calls have ended."""
-    cap = 64
-    txid = vt.new_transaction_id("capped")
-    conn, other = _connect(session.address), _connect(session.address)
-    ac = AsyncCalls()
-    for i in range(cap + 1):
-        ac.call(conn, i, "ApproveChallenge", {"transaction-id": txid, "timeout-ms": 20000})
-    vt.wait_until(lambda: client.pump() or ac.results, 10 * vt.SLOWDOWN,
-                  what="the call over the cap to end")
-    over = list(ac.results.items())
-    assert len(over) == 1, over
-    assert over[0][1][:2] == ("error", "org.freedesktop.DBus.Error.LimitsExceeded"), over
-    assert "%s has %d calls waiting" % (conn.get_unique_name(), cap) in over[0][1][2], over
-    ac.call(other, "other", "ApproveChallenge", {"transaction-id": txid, "timeout-ms": 20000})
-
-    # the challenge ends them all: one answers it, the others hear it was answered
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    client.refresh()
-    ac.wait(60 * vt.SLOWDOWN)
-    outcomes = sorted(r[:2] for r in ac.results.values())
-    assert outcomes.count(("ok", ch["sid"])) == 1, outcomes
-    assert outcomes.count(("error", vt.ERR_PREFIX + "AlreadyResponded")) == cap, outcomes
-    assert emulator.answer_posts(ch["sid"]) == 1
-
-    # the caller's calls have ended: it may wait again
-    txid = vt.new_transaction_id("capped")
-    ac.call(conn, "again", "ApproveChallenge", {"transaction-id": txid, "timeout-ms": 20000})
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    client.refresh()
-    ac.wait(30 * vt.SLOWDOWN)
-    assert ac.results["again"] == ("ok", ch["sid"]), ac.results["again"]
-    for c in (conn, other):
-        c.close_sync(None)
-    assert_healthy(daemon, client)
-
-
-
-@pytest.mark.skipif(vt.VALGRIND, reason="512 waiting calls: minutes under valgrind; the cap "
-                    "per caller runs there")
-def test_waiting_calls_of_all_callers_are_capped(daemon, client, emulator, session, factor):
-    """At most 512 approvals wait for their challenge at once, of all callers: each holds its
-    caller's pidfd, and a process may open as many connections as it likes, so 64 a caller
-    alone would let 16 connections take every descriptor vpushd may have (1024 under
-    systemd). One more is LimitsExceeded at once, whoever asks; once calls end, others wait
-    again."""
-    per_caller, cap = 64, 512
-    txid = vt.new_transaction_id("all")
-    conns = [_connect(session.address) for _ in range(cap // per_caller + 1)]
-    ac = AsyncCalls()
-    try:
-        # one call over each caller's cap: once each is refused, the 512 others wait
-        for i in range(cap + len(conns) - 1):
-            ac.call(conns[i % (len(conns) - 1)], i, "ApproveChallenge",
-                    {"transaction-id": txid, "timeout-ms": 20000})
-        vt.wait_until(lambda: client.pump() or len(ac.results) >= len(conns) - 1,
-                      20 * vt.SLOWDOWN, what="the calls over the callers' cap to end")
-        refused = list(ac.results.values())
-        assert all(r[:2] == ("error", "org.freedesktop.DBus.Error.LimitsExceeded")
-                   and "has %d calls waiting" % per_caller in r[2] for r in refused), refused
-        ac.call(conns[-1], "over", "ApproveChallenge", {"transaction-id": txid,
-                                                       "timeout-ms": 20000})
-        vt.wait_until(lambda: client.pump() or "over" in ac.results, 10 * vt.SLOWDOWN,
-                      what="the call over the cap to end")
-        assert ac.results["over"][:2] == ("error", "org.freedesktop.DBus.Error.LimitsExceeded")
-        assert "%d calls of all callers are waiting for a challenge already; this one of %s " \
-            "is not waited for" % (cap, conns[-1].get_unique_name()) in ac.results["over"][2]
-        assert len(ac.results) == len(conns), len(ac.results)
-    finally:
-        # callers that leave end their calls
-        for c in conns[:-1]:
-            c.close_sync(None)
-    vt.wait_until(lambda: client.pump() or len(ac.results) == ac.sent, 30 * vt.SLOWDOWN,
-                  what="the calls of the callers that left to end")
-    ac.call(conns[-1], "again", "ApproveChallenge", {"transaction-id": txid,
-                                                    "timeout-ms": 20000})
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    client.refresh()
-    ac.wait(30 * vt.SLOWDOWN)
-    assert ac.results["again"] == ("ok", ch["sid"]), ac.results["again"]
-    conns[-1].close_sync(None)
-    assert_healthy(daemon, client)
-
-
-def test_list_challenges_at_the_api_are_capped(daemon, client, emulator, factor):
-    """At most 16 ListChallenges calls are at the Verify API at once, of all callers: each
-    holds a socket until the API answers, and a caller in a loop would otherwise take
-    every file descriptor vpushd may have (then no caller can be identified and every
-    approval fails). One more is LimitsExceeded at once; approvals still go through, and
-    listing works again once the API has answered."""
-    cap, extra = 16, 24
-    flooded = vt.enroll(client, emulator)
-    emulator.fault(r"/Entities/%s/Challenges\Z" % flooded.identity, action="delay",
-                   seconds=600, method="GET", count=100000)
-    try:
-        calls = [vt.PendingCall(client, "ListChallenges", vt.asv({}), flooded.path,
-                                vt.FACTOR_IFACE)
-                 for _ in range(cap + extra)]
-        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
-                      what="the calls over the cap to end")
-        refused = [c.error for c in calls if c.done]
-        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
-                   for e in refused), refused
-        # the factor's own poll may be held too
-        assert emulator.faults_held() <= cap + 1
-        txid = vt.new_transaction_id()
-        ch = emulator.create_challenge(factor.identity, factor.sid,
-                                       hidden={"transaction_id": txid})
-        assert client.approve({"transaction-id": txid}) == ch["sid"]
-    finally:
-        emulator.clear_faults()
-    for c in calls:
-        c.wait(30 * vt.SLOWDOWN)
-    assert sum(c.error is None for c in calls) == cap
-    assert client.list_challenges(flooded.path) == ([], "")
-    assert_healthy(daemon, client)
-
-
-def test_lists_of_recent_challenges_are_shared_and_capped(daemon, client, emulator, factor):
-    """A call by a transaction id that matches nothing vpushd has seen asks the API for the
-    recent challenges of every factor it may use, once its poll found nothing. The calls
-    asking about one factor share its list, and at most 4 lists are at the API at once:
-    512 waiting calls each listing every factor would otherwise hold a request and a
-    parsed page per call and factor (230 MB with 40 factors). Every call still ends with
-    NotFound, and a factor is listed at most twice (one list at the API when a call asks,
-    the next one after it)."""
-    cap, calls_n = 4, 8
-    factors = [factor] + [vt.enroll(client, emulator) for _ in range(5)]
-    since = len(emulator.requests())
-    # the lists of recent challenges only: a poll's lists ask for Status=pending
-    emulator.fault(r"/Entities/[^/]+/Challenges\Z", action="delay", seconds=600, method="GET",
-                   count=100000, query=r"\A(?!.*Status=).*\bOrder=desc\b")
-    timeout_ms = min(20000, int(6000 * vt.SLOWDOWN))
-    try:
-        calls = [vt.PendingCall(client, "ApproveChallenge",
-                                vt.asv({"transaction-id": vt.new_transaction_id(),
-                                        "timeout-ms": timeout_ms}))
-                 for _ in range(calls_n)]
-        vt.wait_until(lambda: client.pump() or emulator.faults_held() >= cap, 10 * vt.SLOWDOWN,
-                      what="the first lists to be held")
-        # every call has asked by now; none more goes out. Well within [Verify] TimeoutMs
-        # (5 s), after which the held lists would be sent again.
-        time.sleep(min(1.0 * vt.SLOWDOWN, 3.0))
-        client.pump()
-        assert emulator.faults_held() == cap
-        assert not any(c.done for c in calls)
-    finally:
-        emulator.clear_faults()
-    for c in calls:
-        c.wait(30 * vt.SLOWDOWN)
-        assert c.error is not None and c.error.name == vt.ERR_NOT_FOUND, c.error
-    history = {}
-    for r in emulator.requests()[since:]:
-        if r["method"] == "GET" and r["path"].endswith("/Challenges") \
-                and "Status=" not in r["query"]:
-            history[r["path"]] = history.get(r["path"], 0) + 1
-    assert len(history) == len(factors), history
-    assert all(n <= 2 for n in history.values()), history
-    assert_healthy(daemon, client)
-
-
-def test_refresh_calls_waiting_are_capped(daemon, client, emulator, factor):
-    """At most 16 Refresh calls wait for their poll at once, of all callers: each holds its
-    caller's pidfd, and Refresh is open to every process of the user. One more is
-    LimitsExceeded at once; approvals still go through, and Refresh works again once the
-    poll has ended."""
-    cap, extra = 16, 8
-    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, action="delay",
-                   seconds=600, method="GET", count=100000)
-    try:
-        calls = [vt.PendingCall(client, "Refresh", None) for _ in range(cap + extra)]
-        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
-                      what="the calls over the cap to end")
-        refused = [c.error for c in calls if c.done]
-        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
-                   for e in refused), refused
-        other = vt.enroll(client, emulator)
-        txid = vt.new_transaction_id()
-        ch = emulator.create_challenge(other.identity, other.sid,
-                                       hidden={"transaction_id": txid})
-        assert client.approve({"transaction-id": txid, "factor-sid": other.sid}) == ch["sid"]
-    finally:
-        emulator.clear_faults()
-        emulator.release_held()
-    for c in calls:
-        c.wait(30 * vt.SLOWDOWN)
-    assert sum(c.error is None for c in calls) == cap
-    client.refresh()
-    assert_healthy(daemon, client)
-
-
-@pytest.mark.skipif(vt.VALGRIND, reason="40 renames one after another: most of a minute "
-                    "under valgrind; test_enroll.py's Update and Verify calls count there")
-def test_update_calls_waiting_are_capped(daemon, client, emulator, factor):
-    """At most 32 Update and Verify calls are under way or waiting in their factors' lines
-    at once, of all callers: each holds its caller's pidfd, and the shipped policy lets
-    every process of the user rename a factor. One more is LimitsExceeded at once; the
-    line goes on, and renaming works again once it has ended."""
-    cap, extra = 32, 8
-    emulator.fault(r"/Factors/%s\Z" % factor.sid, action="delay", seconds=600,
-                   method="POST", when="before", count=100000)
-    try:
-        calls = [vt.PendingCall(client, "Update", vt.asv({"friendly-name": "name %d" % i}),
-                                factor.path, vt.FACTOR_IFACE)
-                 for i in range(cap + extra)]
-        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
-                      what="the calls over the cap to end")
-        refused = [c.error for c in calls if c.done]
-        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
-                   for e in refused), refused
-        assert emulator.faults_held() == 1, "the renames are sent one at a time"
-    finally:
-        emulator.clear_faults()
-        emulator.release_held()
-    for c in calls:
-        c.wait(60 * vt.SLOWDOWN)
-    assert sum(c.error is None for c in calls) == cap
-    client.factor_update(factor.path, {"friendly-name": "last"})
-    assert client.get_property(factor.path, vt.FACTOR_IFACE, "FriendlyName") == "last"
-    assert_healthy(daemon, client)
-
-
 def test_client_leaves_right_after_calling(daemon, client, emulator, session, factor):
     """A caller sends an answer for an existing challenge and leaves at once: the challenge
     is answered at most once, and the next caller gets a consistent answer."""
@@ -829,112 +569,3 @@ def _has_reader(fifo):
         return True
     except OSError:
         return False
-
-
-@pytest.mark.skipif(vt.VALGRIND, reason="valgrind keeps file descriptors of its own at the top "
-                    "of the limit")
-def test_open_file_limit_raised(session, emulator):
-    """vpushd raises its soft limit on open files towards the hard one, up to 16384 (vpushd(8),
-    SYSTEMD): every waiting call holds a pidfd and every request a socket, and the caps on
-    calls under way come close to a user service's default of 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard <= 1024:
-        pytest.skip("the hard limit on open files is %d here" % hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
-    try:
-        d = vt.Daemon(session, emulator)
-        d.start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    try:
-        with open("/proc/%d/limits" % d.proc.pid) as f:
-            line = next(ln for ln in f if ln.startswith("Max open files"))
-        got = line.split()[3]
-        want = 16384 if hard == resource.RLIM_INFINITY else min(hard, 16384)
-        assert int(got) == want, line
-    finally:
-        d.stop()
-
-
-def _pidfds(pid):
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[pidfd]"
-        except OSError:
-            pass
-    return n
-
-
-def test_ended_approvals_keep_no_pidfd(daemon, client, emulator, session, factor):
-    """An approval that has replied keeps no pidfd of its caller, even while the poll it
-    started is still at the API (up to RetryTimeoutMs): else callers that time out in a
-    loop, as fast as the per-caller cap frees, hold a descriptor each for that long."""
-    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, action="delay", seconds=600,
-                   method="GET", count=100000)
-    conns = [_connect(session.address) for _ in range(4)]
-    ac = AsyncCalls()
-    try:
-        for i in range(40):
-            ac.call(conns[i % 4], i, "ApproveChallenge",
-                    {"transaction-id": vt.new_transaction_id("gone"), "timeout-ms": 300})
-        vt.wait_until(lambda: client.pump() or len(ac.results) == 40, 20 * vt.SLOWDOWN,
-                      what="the approvals to end")
-        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                      what="the poll held")
-        # the bus credentials cache keeps one per connection, up to 16
-        assert _pidfds(daemon.proc.pid) <= 16, _pidfds(daemon.proc.pid)
-    finally:
-        emulator.clear_faults()
-        emulator.release_held()
-        for c in conns:
-            c.close_sync(None)
-    assert_healthy(daemon, client)
-
-
-def _connections_to(pid, port):
-    """vpushd's TCP sockets to that port of 127.0.0.1, in any state."""
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[len("socket:["):-1])
-    n = 0
-    for table in ("tcp", "tcp6"):
-        with open("/proc/%d/net/%s" % (pid, table)) as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                n += int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes
-    return n
-
-
-def test_idle_connections_are_capped(daemon, client, emulator, factor):
-    """Once a burst of requests to the Verify API has ended, vpushd keeps at most 8 of their
-    connections open for the next ones: libcurl's own cap, 4 for each transfer running as
-    one ends, left most of them open, each a socket and its TLS state, until a later
-    request found them too old."""
-    cap, calls_at_once = 8, 16  # the cap on ListChallenges calls at the API
-    port = urllib.parse.urlsplit(emulator.base_url).port
-    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, action="delay",
-                   seconds=600, method="GET", count=100000)
-    try:
-        calls = [vt.PendingCall(client, "ListChallenges", vt.asv({}), factor.path,
-                                vt.FACTOR_IFACE)
-                 for _ in range(calls_at_once)]
-        vt.wait_until(lambda: emulator.faults_held() >= calls_at_once, 10 * vt.SLOWDOWN,
-                      what="the listings held")
-        assert _connections_to(daemon.proc.pid, port) >= calls_at_once
-    finally:
-        emulator.clear_faults()
-        emulator.release_held()
-    for c in calls:
-        c.wait(30 * vt.SLOWDOWN)
-    assert all(c.error is None for c in calls), [c.error for c in calls]
-    # the connections over the cap are closed as the transfers end, before they reply
-    assert _connections_to(daemon.proc.pid, port) <= cap
-    assert client.list_challenges(factor.path) == ([], "")
-    assert_healthy(daemon, client)

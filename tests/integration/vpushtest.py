@@ -10,8 +10,9 @@ Every wait is bounded; every process started here is stopped by `close()`/`stop(
 Nothing here touches the user's own bus, keyring or home directory.
 
 Two parts are modules of their own: vpushtest_processes.py (the processes started here,
-their logs, the bounded waits) and vpushtest_dbus.py (vpushd's D-Bus names and the
-`Client`). Their names are re-exported here: the tests use them all as vpushtest.NAME.
+their logs, the bounded waits) and vpushtest_dbus.py (vpushd's D-Bus names, the `Client`
+and calls sent without waiting). Their names are re-exported here: the tests use them all
+as vpushtest.NAME.
 """
 
 import base64
@@ -36,8 +37,8 @@ from vpushtest_dbus import (
     BUS_NAME, CHALLENGE_IFACE, CHALLENGES_PATH, ERR_ALREADY_RESPONDED, ERR_AMBIGUOUS,
     ERR_EXPIRED, ERR_INVALID_ARGS, ERR_KEYRING_LOCKED, ERR_LIMITS_EXCEEDED, ERR_NOT_FOUND,
     ERR_PREFIX, FACTOR_IFACE, FACTORS_PATH, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE,
-    Client, DBusCallError, PendingCall, _split_gerror, asv, challenge_path, factor_path,
-    one_over_the_cap, to_variant)
+    AsyncCalls, Client, DBusCallError, PendingCall, _connect, _split_gerror, asv,
+    assert_healthy, challenge_path, factor_path, one_over_the_cap, to_variant)
 from vpushtest_processes import (
     LOGS, PROCS, HarnessError, _spawn, _stop_process, install_reaper, kill_all, log_tail,
     wait_until)
@@ -63,6 +64,7 @@ __all__ = [
     "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED",
     "ERR_LIMITS_EXCEEDED", "DBusCallError", "one_over_the_cap",
     "_split_gerror", "to_variant", "asv", "Client", "PendingCall", "challenge_path", "factor_path",
+    "_connect", "AsyncCalls", "assert_healthy",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

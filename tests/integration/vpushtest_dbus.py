@@ -1,4 +1,6 @@
-"""vpushd's D-Bus names and a Gio client of its API that calls it as an app would (dbus-api.md)."""
+"""vpushd's D-Bus names and a Gio client of its API that calls it as an app would (dbus-api.md);
+calls sent without waiting from connections of their own, as many callers at once would make
+them; and the check that vpushd is still up and answering."""
 
 import re
 import time
@@ -8,7 +10,7 @@ import gi
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
-from vpushtest_processes import HarnessError, wait_until  # noqa: E402
+from vpushtest_processes import HarnessError, log_tail, wait_until  # noqa: E402
 
 BUS_NAME = "io.github.vpush"
 MANAGER_PATH = "/io/github/vpush"
@@ -259,6 +261,42 @@ def one_over_the_cap(client, calls, words, timeout):
     assert len(refused) == 1, [c.error for c in refused]
     assert refused[0].error.name == ERR_LIMITS_EXCEEDED, refused[0].error
     assert words in refused[0].error.message, refused[0].error.message
+
+
+def _connect(address):
+    return Gio.DBusConnection.new_for_address_sync(
+        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+
+class AsyncCalls:
+    """Method calls sent without waiting, their replies collected from the main context."""
+
+    def __init__(self):
+        self.results = {}  # key → ("ok", value) or ("error", name, message)
+        self.sent = 0
+
+    def call(self, conn, key, method, match, timeout_ms=30000):
+        def done(conn, res, _data):
+            try:
+                self.results[key] = ("ok", conn.call_finish(res).unpack()[0])
+            except GLib.Error as e:
+                self.results[key] = ("error",) + _split_gerror(e)
+        self.sent += 1
+        conn.call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method,
+                  GLib.Variant.new_tuple(asv(match)), GLib.VariantType.new("(s)"),
+                  Gio.DBusCallFlags.NO_AUTO_START, timeout_ms, None, done, None)
+
+    def wait(self, timeout):
+        wait_until(lambda: len(self.results) >= self.sent, timeout, interval=0.01,
+                   what="%d replies" % self.sent)
+
+
+def assert_healthy(daemon, client):
+    assert daemon.running(), "vpushd exited:\n" + log_tail(daemon.log)
+    assert client.manager_property("State") == "ready"
+    client.refresh()
+    client.managed_objects()
 
 
 def challenge_path(sid):
