@@ -1,7 +1,8 @@
 """pytest fixtures for the integration tests (harness: vpushtest.py).
 
 Per test module: one private session bus + gnome-keyring (`session`) and one emulator.
-Per test: a fresh vpushd with an empty state directory (`daemon`), stopped afterwards.
+Per test: a fresh vpushd with an empty state directory (`daemon`), stopped afterwards, or
+any number of them, each with a policy directory of the test's (`start_daemon`).
 """
 
 import os
@@ -9,6 +10,7 @@ import os
 import pytest
 
 import vpushtest as vt
+from vpushtest_policy import MANAGE
 from vpushtest_system import Logind, NetworkManager, SystemBus
 
 
@@ -45,6 +47,31 @@ def daemon(session, emulator):
     d.start()
     yield d
     d.stop()
+
+
+# vpushd with a policy directory of the test's (test_policy.py, test_audit.py; the policy
+# every test starts with: vpushtest_policy.py)
+
+@pytest.fixture
+def start_daemon(session, emulator, system_bus):
+    """start_daemon(rules) → a running vpushd whose --policy-dir holds MANAGE + rules."""
+    started = []
+
+    def start(rules="", files=None, config=None):
+        policy_dir = session.path("policy-%d" % (vt.Daemon.counter + 1))
+        os.makedirs(policy_dir)
+        for name, text in (files or {"50-test.conf": MANAGE + rules}).items():
+            with open(os.path.join(policy_dir, name), "w") as f:
+                f.write(text)
+        emulator.set_clock(0)
+        daemon = vt.Daemon(session, emulator, config=config,
+                           extra_args=["--policy-dir", policy_dir])
+        daemon.policy_dir = policy_dir
+        started.append(daemon)
+        return daemon.start()
+    yield start
+    for daemon in started:
+        daemon.stop()
 
 
 # A private system bus for the modules that ask for it, with logind or NetworkManager

@@ -1,9 +1,9 @@
 """Who may approve: the policy files, the caller's identity and login session (logind,
-mocked with python-dbusmock on a private system bus) and the audit trail, against the
-real vpushd. The caller is this test process unless a test says otherwise."""
+mocked with python-dbusmock on a private system bus), against the real vpushd. The caller
+is this test process unless a test says otherwise. The audit trail of the policy's
+decisions is in test_audit.py."""
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -14,97 +14,11 @@ import pytest
 from gi.repository import GLib
 
 import vpushtest as vt
+from vpushtest_policy import (ERR_ACCESS_DENIED, MANAGE, MSGID_APPROVED, MY_EXE, audit_records,
+                              challenge, last_audit, refused)
 from vpushtest_system import LOGIND, SESSION_PATH
 
-
-ERR_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
-MSGID_DECISION = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d04"
-MSGID_ENROLLED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d03"
-MSGID_DELETED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d05"
-MSGID_APPROVED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d06"
-MSGID_LEFT_OUT = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0b"
-# how many audit records a caller gets in 10 s (daemon/vpush-log.h)
-# [Audit] RecordsPerCaller: the flood tests' ration (the default is 200)
-VPUSH_LOG_RATION = 20
-RATION_CONFIG = {"Audit": {"RecordsPerCaller": str(VPUSH_LOG_RATION)}}
-MSGID_UPDATED = "4e2a3bb1f5c94a0bb8d0f62f6a3c7d0c"
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
-
-# What /proc/<pid>/exe says about this process, as vpushd will read it
-MY_EXE = os.readlink("/proc/self/exe")
-
-# Enrolling and the other factor methods, for every test
-MANAGE = """[Rule manage]
-Actions=enroll;update;delete;list
-Callers=*
-RequireActiveSession=false
-"""
-
-
-# ---------------------------------------------------------------------------------------
-# vpushd with a policy directory of the test's
-
-
-@pytest.fixture
-def start_daemon(session, emulator, system_bus):
-    """start_daemon(rules) → a running vpushd whose --policy-dir holds MANAGE + rules."""
-    started = []
-
-    def start(rules="", files=None, config=None):
-        policy_dir = session.path("policy-%d" % (vt.Daemon.counter + 1))
-        os.makedirs(policy_dir)
-        for name, text in (files or {"50-test.conf": MANAGE + rules}).items():
-            with open(os.path.join(policy_dir, name), "w") as f:
-                f.write(text)
-        emulator.set_clock(0)
-        daemon = vt.Daemon(session, emulator, config=config,
-                           extra_args=["--policy-dir", policy_dir])
-        daemon.policy_dir = policy_dir
-        started.append(daemon)
-        return daemon.start()
-    yield start
-    for daemon in started:
-        daemon.stop()
-
-
-def audit_records(daemon, message_id=MSGID_DECISION):
-    """The audit trail vpushd wrote to stderr: one dict of journal fields per record (the
-    policy's decisions, or the records of another MESSAGE_ID)."""
-    records = []
-    for line in daemon.log_text().splitlines():
-        message, sep, fields = line.rpartition(" -- ")
-        if not sep or "MESSAGE_ID=" not in fields:
-            continue
-        record = dict(token.split("=", 1) for token in shlex.split(fields))
-        record["MESSAGE"] = message
-        if record.get("MESSAGE_ID") == message_id:
-            records.append(record)
-    return records
-
-
-def last_audit(daemon, message_id=MSGID_DECISION, **expected):
-    """The last audit record with the expected fields (None: field absent)."""
-    def find():
-        for record in reversed(audit_records(daemon, message_id)):
-            if all(record.get(k) == v for k, v in expected.items()):
-                return record
-        return None
-    # the log is written by another process: give it a moment
-    return vt.wait_until(find, 5 * vt.SLOWDOWN, what="an audit record with %s" % expected,
-                         pump=False)
-
-
-def challenge(emulator, factor, txid=None, **kw):
-    hidden = {"transaction_id": txid} if txid else None
-    return emulator.create_challenge(factor.identity, factor.sid, hidden=hidden, **kw)
-
-
-def refused(call, *args, **kw):
-    try:
-        call(*args, **kw)
-    except vt.DBusCallError as e:
-        return e
-    raise AssertionError("not refused")
 
 
 def assert_access_denied(error, *parts):
@@ -209,107 +123,6 @@ RequireActiveSession=false
         == "org.freedesktop.DBus.Error.InvalidArgs"
     client.refresh()  # a later call's records would be after this one's
     assert len(audit_records(daemon)) == before
-
-
-def test_outcome_record_names_the_challenge(start_daemon, client, emulator):
-    """An allowed call that answers nothing (the challenge was already answered) is in the
-    audit trail with the challenge, its factor and the transaction id asked for."""
-    daemon = start_daemon("""
-[Rule this-test]
-Actions=approve;deny
-Callers=exe:%s
-RequireActiveSession=false
-""" % MY_EXE)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    assert client.deny({"transaction-id": txid}) == ch["sid"]
-    e = refused(client.approve, {"transaction-id": txid})
-    assert e.name == vt.ERR_ALREADY_RESPONDED, e
-    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_TRANSACTION=txid)
-    assert record["VPUSH_ACTION"] == "approve"
-    assert record["VPUSH_CHALLENGE"] == ch["sid"]
-    assert record["VPUSH_FACTOR"] == factor.sid
-    assert record["VPUSH_RULE"] == "this-test"
-    # who the caller is, as in the policy's own records
-    assert record["VPUSH_CALLER_EXE"] == MY_EXE
-    assert record["VPUSH_CALLER_PID"] == str(os.getpid())
-
-
-def test_records_of_a_call_by_sid_name_the_transaction(start_daemon, client, emulator):
-    """A call by challenge sid decides on a challenge with a transaction id: its decision
-    and outcome records carry it, so that VPUSH_TRANSACTION finds every answer to it."""
-    daemon = start_daemon("""
-[Rule this-test]
-Actions=approve;deny
-Callers=exe:%s
-RequireActiveSession=false
-Match=any
-""" % MY_EXE)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
-    e = refused(client.deny, {"challenge-sid": ch["sid"]})
-    assert e.name == vt.ERR_ALREADY_RESPONDED, e
-    decision = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
-    approved = last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
-    failed = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
-    for record in (decision, approved, failed):
-        assert record.get("VPUSH_TRANSACTION") == txid, record
-
-
-@pytest.mark.parametrize("stage", ["answer-sent", "waiting"])
-def test_stopping_records_the_outcome_of_a_call_under_way(stage, start_daemon, client, emulator):
-    """vpushd stopping while an allowed approval is under way: its outcome is in the audit
-    trail (failed, saying whether the answer was sent), not an "allowed" with nothing
-    after it."""
-    daemon = start_daemon("""
-[Rule this-test]
-Actions=approve
-Callers=exe:%s
-RequireActiveSession=false
-""" % MY_EXE)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid) if stage == "answer-sent" else None
-    try:
-        if stage == "answer-sent":
-            # the API takes the answer; its reply is held
-            emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600,
-                           method="POST", when="after")
-        else:
-            # the call's poll is held: it is allowed in, and waits
-            emulator.fault(r"/Challenges\Z", action="delay", seconds=600, method="GET",
-                           when="before")
-        allowed = daemon.log_text().count("approve allowed for ")
-        call = vt.PendingCall(client, "ApproveChallenge",
-                              vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
-        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                      what="the request held")
-        # the request held may be the enrollment's first poll: the approval must be in
-        vt.wait_until(lambda: daemon.log_text().count("approve allowed for ") > allowed,
-                      10 * vt.SLOWDOWN, what="the approval to be let in", pump=False)
-        assert not call.done
-        assert daemon.stop() == 0
-    finally:
-        emulator.release_held()
-        emulator.clear_faults()
-    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_TRANSACTION=txid)
-    assert record["VPUSH_ACTION"] == "approve"
-    assert record["VPUSH_RULE"] == "this-test"
-    assert record["VPUSH_CALLER_EXE"] == MY_EXE
-    assert record["VPUSH_CALLER_PID"] == str(os.getpid())
-    assert "vpushd is stopping" in record["MESSAGE"], record["MESSAGE"]
-    if stage == "answer-sent":
-        assert record["VPUSH_CHALLENGE"] == ch["sid"]
-        assert record["VPUSH_FACTOR"] == factor.sid
-        assert "whether the Verify API took it is unknown" in record["MESSAGE"], record
-        # the decision on the challenge came first, and no other outcome after it
-        assert last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
-        assert not audit_records(daemon, MSGID_APPROVED)
-    else:
-        assert "VPUSH_CHALLENGE" not in record
 
 
 SESSION_RULE = """
@@ -632,103 +445,6 @@ def test_another_factors_failure_is_not_the_answers_error(session, client, emula
     refresh.wait()
 
 
-def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator):
-    """A caller's audit records are rationed ([Audit] RecordsPerCaller in 10 s); the rest
-    are counted in one record. journald drops every record of a unit past its rate limit
-    (10000 in 30 s by default): a caller calling in a loop, refused or allowed to change
-    nothing, would otherwise have everyone's decisions dropped with its own, its own
-    approvals included. An approval allowed on its challenge, and its outcome, are always
-    written; so is a change an Update made, after the flood."""
-    daemon = start_daemon("[Rule approve]\nActions=approve\nCallers=exe:%s\n"
-                          "RequireActiveSession=false\n" % MY_EXE, config=RATION_CONFIG)
-    factor = vt.enroll(client, emulator)
-    n = 2 * VPUSH_LOG_RATION  # of each kind: twice the ration
-    calls = [vt.PendingCall(client, "DenyChallenge",
-                            vt.asv({"transaction-id": "flood-%d" % i})) for i in range(n)]
-    calls += [vt.PendingCall(client, "Update", vt.asv({}), factor.path, vt.FACTOR_IFACE)
-              for i in range(n)]
-    vt.wait_until(lambda: all(c.done for c in calls), 60 * vt.SLOWDOWN, what="the calls")
-    assert all(c.error is not None and c.error.name == ERR_ACCESS_DENIED for c in calls[:n])
-    assert all(c.error is None for c in calls[n:]), [c.error for c in calls[n:] if c.error]
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
-    last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
-    last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
-    push_url = "http://127.0.0.1:9/secret-topic/json"
-    client.factor_update(factor.path, {"friendly-name": "Renamed desk", "push-url": push_url})
-    client.factor_update(factor.path, {"push-url": ""})
-    daemon.stop()  # the counts still open are written at exit
-
-    # the flood's Updates changed nothing: only the two that did are recorded as changes
-    updated = audit_records(daemon, MSGID_UPDATED)
-    assert [r["MESSAGE"].split(": ", 2)[-1] for r in updated] == [
-        "factor %s updated: renamed “Renamed desk”, push URL changed" % factor.sid,
-        "factor %s updated: push URL removed" % factor.sid], updated
-    assert all(r["VPUSH_FACTOR"] == factor.sid and MY_EXE in r["VPUSH_CALLER"]
-               for r in updated), updated
-    assert "secret-topic" not in daemon.log_text()
-
-    # the enroll, the refused denials and the updates: one by one or counted
-    written = [r for r in audit_records(daemon) if r["VPUSH_ACTION"] != "approve"]
-    counts = audit_records(daemon, MSGID_LEFT_OUT)
-    assert all(r["VPUSH_CALLER_EXE"] == MY_EXE for r in written + counts)
-    # the enroll, n denials, n + 2 updates
-    assert len(written) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == 2 * n + 3
-    assert counts and len(written) < 2 * n + 3, len(written)
-    assert "audit records of calls of" in counts[0]["MESSAGE"]
-
-
-def test_failures_before_the_answer_went_out_are_rationed(session, start_daemon, client,
-                                                         emulator):
-    """Only the outcome of an answer that went out is never rationed (README): an approval
-    that matched its challenge but failed before sending (here the keyring is locked, which
-    a call learns at once) is a call like any other. Before, every such call wrote its
-    record, and a caller allowed to approve could call in a loop past journald's rate
-    limit while the keyring was locked."""
-    daemon = start_daemon("[Rule approve]\nActions=approve\nCallers=exe:%s\n"
-                          "RequireActiveSession=false\n" % MY_EXE,
-                          config=RATION_CONFIG)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    client.refresh()
-    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
-    n = 2 * VPUSH_LOG_RATION
-    session.lock_keyring()
-    try:
-        client.wait_state("keyring-locked", timeout=10 * vt.SLOWDOWN)
-        for _ in range(n):
-            e = refused(client.approve, {"transaction-id": txid})
-            assert e.name == vt.ERR_KEYRING_LOCKED, e
-    finally:
-        session.unlock_keyring()
-    daemon.stop()  # the counts still open are written at exit
-
-    failed = [r for r in audit_records(daemon) if r.get("VPUSH_DECISION") == "failed"]
-    assert all(r["VPUSH_CHALLENGE"] == ch["sid"] for r in failed), failed
-    counts = audit_records(daemon, MSGID_LEFT_OUT)
-    assert len(failed) + sum(int(r["VPUSH_LEFT_OUT"]) for r in counts) == n
-    assert len(failed) <= VPUSH_LOG_RATION, len(failed)
-    assert emulator.answer_posts(ch["sid"]) == 0
-
-
-def test_a_burst_of_calls_is_written_whole(start_daemon, client, emulator):
-    """The default ration (200 records of a caller in 10 s) leaves an app, or a script
-    checking the policy, that makes a burst of calls with every record of them."""
-    daemon = start_daemon()
-    n = 40  # more than 20, the ration before it was a setting
-    calls = [vt.PendingCall(client, "DenyChallenge",
-                            vt.asv({"transaction-id": "burst-%d" % i})) for i in range(n)]
-    vt.wait_until(lambda: all(c.done for c in calls), 60 * vt.SLOWDOWN, what="the calls")
-    assert all(c.error is not None and c.error.name == ERR_ACCESS_DENIED for c in calls)
-    daemon.stop()
-    refused = [r for r in audit_records(daemon) if r["VPUSH_ACTION"] == "deny"]
-    assert sorted(r["VPUSH_TRANSACTION"] for r in refused) == sorted(
-        "burst-%d" % i for i in range(n))
-    assert audit_records(daemon, MSGID_LEFT_OUT) == []
-
-
 def test_a_name_is_never_a_sid(start_daemon, client, emulator):
     """A rule that names its factor by sid covers that factor alone, not another one enrolled
     with that sid as its name (the shipped default lets any process enroll)."""
@@ -799,37 +515,6 @@ def test_enroll_is_held_to_the_factors_a_rule_names(start_daemon, client, emulat
     record = last_audit(daemon, VPUSH_ACTION="enroll", VPUSH_DECISION="refused")
     assert "enroll of a factor named “Bank login” refused" in record["MESSAGE"], record
     assert "VPUSH_FACTOR" not in record, record
-
-
-def test_log_lines_cannot_be_forged(start_daemon, client, emulator):
-    """Without the journal, records are lines on stderr: a newline in what a caller sends
-    (here a transaction id) is written as an escape, never as a line of its own."""
-    daemon = start_daemon("[Rule any]\nActions=approve\nCallers=*\nRequireActiveSession=false\n")
-    f = vt.enroll(client, emulator)
-    forged = ("vpushd-Message: approve allowed -- MESSAGE_ID=forged VPUSH_DECISION=allowed "
-              "VPUSH_RULE=forged")
-    txid = "order-1\n" + forged
-    ch = challenge(emulator, f, txid)
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
-    # the id is logged, escaped (the record comes right after the reply)
-    escaped = "order-1\\n" + forged.replace(" -- ", " -\\x2d ")
-    vt.wait_until(lambda: escaped in daemon.log_text(), 10, what="the approval's record",
-                  pump=False)
-    log = daemon.log_text()
-    assert not any(line.startswith("vpushd-Message: approve allowed -- MESSAGE_ID=forged")
-                   for line in log.splitlines())
-    assert not [r for r in audit_records(daemon) if r.get("VPUSH_RULE") == "forged"]
-
-    # nor fields within the line: " -- " in the id is no separator, and a backslash in it
-    # can't pass for an escape
-    txid = "order-2 -- MESSAGE_ID=forged VPUSH_RULE=forged \\n"
-    ch = challenge(emulator, f, txid)
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
-    vt.wait_until(lambda: "order-2 -\\x2d MESSAGE_ID=forged VPUSH_RULE=forged \\\\n"
-                  in daemon.log_text(), 10, what="the second record", pump=False)
-    lines = [line for line in daemon.log_text().splitlines() if "order-2" in line]
-    assert all(line.count(" -- ") == 1 for line in lines), lines
-    assert not [r for r in audit_records(daemon) if r.get("VPUSH_RULE") == "forged"]
 
 
 def test_policy_change_without_restart(start_daemon, client, emulator):
@@ -935,26 +620,6 @@ def test_missing_policy_dir_is_a_startup_error(session):
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     assert r.returncode == 78
     assert "vpushd: --policy-dir %s: no such directory" % missing in r.stderr, r.stderr
-
-
-def test_every_decision_audited(start_daemon, client, emulator):
-    """design.md: every decision is logged with the caller and the rule: enroll, update,
-    list and delete as well as answers."""
-    daemon = start_daemon()
-    f = vt.enroll(client, emulator)
-    record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_ACTION="enroll")
-    assert record["VPUSH_RULE"] == "manage" and record.get("VPUSH_CALLER"), record
-    client.factor_update(f.path, {"friendly-name": "Renamed desktop"})
-    client.list_challenges(f.path, {})
-    client.factor_delete(f.path)
-    for action in ("update", "list", "delete"):
-        record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_ACTION=action,
-                            VPUSH_FACTOR=f.sid)
-        assert record["VPUSH_RULE"] == "manage" and record.get("VPUSH_CALLER"), record
-    # the enrolled and deleted events name the caller too
-    for message_id in (MSGID_ENROLLED, MSGID_DELETED):
-        records = [r for r in audit_records(daemon, message_id) if r.get("VPUSH_FACTOR") == f.sid]
-        assert records and records[-1].get("VPUSH_CALLER"), (message_id, records)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs CAP_SYS_ADMIN and CAP_SYS_CHROOT")
