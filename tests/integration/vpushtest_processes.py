@@ -7,6 +7,8 @@ import time
 
 from gi.repository import GLib
 
+PYTHON = "/usr/bin/python3"
+
 # Logs of the processes started by this harness, newest last: (label, path). The pytest
 # conftest appends the tail of the ones a failing test started to its TAP report.
 LOGS = []
