@@ -197,7 +197,7 @@ vpush_approval_finish_error (VpushApproval *ap, GError *error)
        * matched to a challenge or not: a locked keyring, say, fails each call at once */
       log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_FAILED, result, !ap->sent);
     }
-  vpush_manager_return_error (ap->invocation, error);
+  vpush_error_return (ap->invocation, error);
   g_error_free (error);
   /* Calls that matched the same challenge waited for this answer: it is a candidate
    * again, or gone (expired, answered elsewhere, its factor deleted). Either way they

@@ -1,5 +1,6 @@
 #include "vpush-bouncer.h"
 
+#include "vpush-error.h"
 #include "vpush-log.h"
 #include "vpush-names.h"
 #include "vpush-session.h"
@@ -780,7 +781,7 @@ gate_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     gate->allowed (gate->data);
   else
     {
-      vpush_manager_return_error (gate->invocation, error);
+      vpush_error_return (gate->invocation, error);
       if (gate->destroy != NULL)
         gate->destroy (gate->data);
     }

@@ -69,7 +69,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Enroll, enroll_free)
 static void
 enroll_reply_error (Enroll *e)
 {
-  vpush_manager_return_error (e->invocation, e->error);
+  vpush_error_return (e->invocation, e->error);
 }
 
 /* Rollback: the remote factor first (it needs the key to authenticate), then the keys (under the
@@ -564,7 +564,7 @@ enroll_allowed (gpointer data)
       e->at_api = TRUE;
       /* factors cost polls, memory and maybe a push stream each, and the shipped policy
        * lets any process enroll: [Verify] MaxFactors, this enrollment and the others under
-       * way included (one just ended may count twice for a moment) */
+       * way included */
       held = vpush_manager_get_n_factors (manager)
              + vpush_manager_get_at_api (manager, VPUSH_AT_API_ENROLL);
       if (held > vpush_manager_get_config (manager)->max_factors)
@@ -604,7 +604,7 @@ enroll_allowed (gpointer data)
     public_key = vpush_key_get_public_spki_b64 (key, &error);
   if (public_key == NULL)
     {
-      vpush_manager_return_error (invocation, error);
+      vpush_error_return (invocation, error);
       return;
     }
   e->key = vpush_key_box_new (g_steal_pointer (&key));

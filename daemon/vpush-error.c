@@ -10,7 +10,7 @@ static const GDBusErrorEntry vpush_error_entries[] = {
   { VPUSH_ERROR_KEYRING_LOCKED, VPUSH_DBUS_ERROR_KEYRING_LOCKED },
   { VPUSH_ERROR_NETWORK, VPUSH_DBUS_ERROR_NETWORK },
   { VPUSH_ERROR_API, VPUSH_DBUS_ERROR_API },
-  /* VPUSH_ERROR_UNAUTHORIZED is internal: vpush_manager_return_error() sends it as Api */
+  /* VPUSH_ERROR_UNAUTHORIZED is internal: vpush_error_return() sends it as Api */
 };
 
 GQuark
@@ -32,4 +32,36 @@ vpush_error_key_missing (const gchar *factor_sid)
                       "the key of factor %s is not in the Secret Service (deleted there?): the "
                       "factor can't be used; delete it and enroll again",
                       factor_sid);
+}
+
+void
+vpush_error_return (GDBusMethodInvocation *invocation, const GError *error)
+{
+  g_autoptr (GError) valid = NULL;
+
+  /* a D-Bus string must be UTF-8, or GDBus refuses to send it: a message may quote a
+   * server or a file */
+  if (!g_utf8_validate (error->message, -1, NULL))
+    {
+      g_autofree gchar *text = g_utf8_make_valid (error->message, -1);
+
+      valid = g_error_new_literal (error->domain, error->code, text);
+      error = valid;
+    }
+  /* errors of our domain and G_DBUS_ERROR map to their registered names; anything
+   * else (I/O, parse) becomes Error.Failed with its message, never a bare GIO name */
+  if (error->domain == VPUSH_ERROR || error->domain == G_DBUS_ERROR)
+    {
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_UNAUTHORIZED))
+        g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_API,
+                                                       error->message);
+      else
+        g_dbus_method_invocation_return_gerror (invocation, error);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                           "timed out: %s", error->message);
+  else
+    g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                                   error->message);
 }

@@ -33,6 +33,9 @@ typedef enum
 #define VPUSH_KEY_ERROR (vpush_key_error_quark ())
 GQuark vpush_key_error_quark (void);
 
+/* Turns an internal error into the D-Bus reply the contract names. */
+void vpush_error_return (GDBusMethodInvocation *invocation, const GError *error);
+
 /* VPUSH_KEY_ERROR_MISSING for the factor */
 GError *vpush_error_key_missing (const gchar *factor_sid);
 

@@ -30,7 +30,7 @@ delete_reply (FactorCall *call, const GError *error)
       GDBusMethodInvocation *invocation = g_ptr_array_index (joined, i);
 
       if (error != NULL)
-        vpush_manager_return_error (invocation, error);
+        vpush_error_return (invocation, error);
       else
         g_dbus_method_invocation_return_value (invocation, NULL);
     }

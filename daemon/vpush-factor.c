@@ -124,7 +124,7 @@ vpush_factor_call_fail (FactorCall *call, const GError *error)
    * the delete) is told as what happened */
   if (vpush_factor_call_deleted_meanwhile (call))
     return;
-  vpush_manager_return_error (call->invocation, error);
+  vpush_error_return (call->invocation, error);
 }
 
 /* The call's reply waits for the record: once it has its answer, a restart keeps it */
@@ -220,7 +220,7 @@ unsaved_reply (FactorCall *call, const gchar *change, const GError *error)
                           "factor %s: the change is in effect, but could not be saved locally: %s",
                           self->record->sid, error->message);
   vpush_log_event (G_LOG_LEVEL_WARNING, NULL, self->record->sid, NULL, NULL, "%s", failed->message);
-  vpush_manager_return_error (call->invocation, failed);
+  vpush_error_return (call->invocation, failed);
   save_record (call, saved_again_cb);
 }
 

@@ -343,7 +343,7 @@ refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   vpush_manager_remove_at_api (refresh->manager, VPUSH_AT_API_REFRESH);
   if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
-    vpush_manager_return_error (refresh->invocation, error);
+    vpush_error_return (refresh->invocation, error);
   else
     g_dbus_method_invocation_return_value (refresh->invocation, NULL);
   refresh_free (refresh);
@@ -704,38 +704,6 @@ vpush_manager_stop (VpushManager *self)
   g_return_if_fail (VPUSH_IS_MANAGER (self));
 
   g_signal_emit (self, signals[SIGNAL_STOPPING], 0);
-}
-
-void
-vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error)
-{
-  g_autoptr (GError) valid = NULL;
-
-  /* a D-Bus string must be UTF-8, or GDBus refuses to send it: a message may quote a
-   * server or a file */
-  if (!g_utf8_validate (error->message, -1, NULL))
-    {
-      g_autofree gchar *text = g_utf8_make_valid (error->message, -1);
-
-      valid = g_error_new_literal (error->domain, error->code, text);
-      error = valid;
-    }
-  /* errors of our domain and G_DBUS_ERROR map to their registered names; anything
-   * else (I/O, parse) becomes Error.Failed with its message, never a bare GIO name */
-  if (error->domain == VPUSH_ERROR || error->domain == G_DBUS_ERROR)
-    {
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_UNAUTHORIZED))
-        g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_API,
-                                                       error->message);
-      else
-        g_dbus_method_invocation_return_gerror (invocation, error);
-    }
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-    g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                                           "timed out: %s", error->message);
-  else
-    g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                                                   error->message);
 }
 
 gboolean

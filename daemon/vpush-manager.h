@@ -133,7 +133,4 @@ gboolean vpush_manager_add_at_api (VpushManager *self, VpushAtApi kind);
 void vpush_manager_remove_at_api (VpushManager *self, VpushAtApi kind);
 guint vpush_manager_get_at_api (VpushManager *self, VpushAtApi kind);
 
-/* Turns an internal error into the D-Bus reply the contract names. */
-void vpush_manager_return_error (GDBusMethodInvocation *invocation, const GError *error);
-
 G_END_DECLS
