@@ -47,7 +47,8 @@ typedef struct
   guint status;             /* of a request that failed after its status line, else 0 */
   gboolean send_once;       /* not a GET: curl must never send it a second time */
   guint attempts;           /* times curl was about to send it */
-  int socket_errno;         /* of the last socket curl opened for it: 0, or why it failed */
+  int socket_errno;         /* why curl could not open a socket for it, while it had none */
+  gboolean socket_opened;   /* curl opened a socket for it */
   gchar errbuf[CURL_ERROR_SIZE];
 } Request;
 

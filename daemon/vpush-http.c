@@ -567,15 +567,22 @@ prereq_cb (void *user_data, char *conn_primary_ip, char *conn_local_ip, int conn
   return CURL_PREREQFUNC_OK;
 }
 
-/* curl's own way to open a socket, which also keeps why it failed (see
- * vpush_http_transfer_error()), and is closed on exec as every descriptor of vpushd's */
+/* curl's own way to open a socket, closed on exec, which also keeps why none could be
+ * opened (see vpush_http_transfer_error()): of several addresses tried, one that got a
+ * socket failed for another reason */
 static curl_socket_t
 opensocket_cb (void *user_data, curlsocktype purpose, struct curl_sockaddr *address)
 {
   Request *req = user_data;
   curl_socket_t fd = socket (address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 
-  req->socket_errno = fd == CURL_SOCKET_BAD ? errno : 0;
+  if (fd != CURL_SOCKET_BAD)
+    {
+      req->socket_opened = TRUE;
+      req->socket_errno = 0;
+    }
+  else if (!req->socket_opened)
+    req->socket_errno = errno;
   return fd;
 }
 
