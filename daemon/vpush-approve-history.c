@@ -81,4 +81,7 @@ vpush_approval_ask_history (VpushApproval *ap)
       vpush_history_list (history, sid, history_listed, vpush_approval_ref (ap),
                           (GDestroyNotify)vpush_approval_unref);
     }
+  g_debug ("a call of %s found nothing pending: it asks the API for the recent challenges of "
+           "%u factors",
+           ap->caller, ap->history_running);
 }

@@ -273,7 +273,9 @@ def test_factors_are_capped(session, client, emulator):
     finally:
         d.stop()
 
-    d = vt.Daemon(session, emulator, state_dir=d.state_dir, config={"Verify": {"MaxFactors": "2"}})
+    # the create held below must outlast the refusal's round trips, under valgrind too
+    d = vt.Daemon(session, emulator, state_dir=d.state_dir,
+                  config={"Verify": {"MaxFactors": "2", "TimeoutMs": "120000"}})
     d.start()
     try:
         assert sorted(client.factor_paths()) == sorted(f.path for f in factors)

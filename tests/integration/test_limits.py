@@ -144,7 +144,7 @@ def test_list_challenges_at_the_api_are_capped(daemon, client, emulator, factor)
     assert_healthy(daemon, client)
 
 
-def test_lists_of_recent_challenges_are_shared_and_capped(daemon, client, emulator, factor):
+def test_lists_of_recent_challenges_are_shared_and_capped(session, client, emulator):
     """A call by a transaction id that matches nothing vpushd has seen asks the API for the
     recent challenges of every factor it may use, once its poll found nothing. The calls
     asking about one factor share its list, and at most 4 lists are at the API at once:
@@ -153,38 +153,46 @@ def test_lists_of_recent_challenges_are_shared_and_capped(daemon, client, emulat
     NotFound, and a factor is listed at most twice (one list at the API when a call asks,
     the next one after it)."""
     cap, calls_n = 4, 8
-    factors = [factor] + [vt.enroll(client, emulator) for _ in range(5)]
-    since = len(emulator.requests())
-    # the lists of recent challenges only: a poll's lists ask for Status=pending
-    emulator.fault(r"/Entities/[^/]+/Challenges\Z", action="delay", seconds=600, method="GET",
-                   count=100000, query=r"\A(?!.*Status=).*\bOrder=desc\b")
-    timeout_ms = min(20000, int(6000 * vt.SLOWDOWN))
+    # held past [Verify] TimeoutMs, a list would be sent again and counted twice
+    d = vt.Daemon(session, emulator, config={"Verify": {"TimeoutMs": "120000"}})
+    d.start()
     try:
-        calls = [vt.PendingCall(client, "ApproveChallenge",
-                                vt.asv({"transaction-id": vt.new_transaction_id(),
-                                        "timeout-ms": timeout_ms}))
-                 for _ in range(calls_n)]
-        vt.wait_until(lambda: client.pump() or emulator.faults_held() >= cap, 10 * vt.SLOWDOWN,
-                      what="the first lists to be held")
-        # every call has asked by now; none more goes out. Well within [Verify] TimeoutMs
-        # (5 s), after which the held lists would be sent again.
-        time.sleep(min(1.0 * vt.SLOWDOWN, 3.0))
-        client.pump()
-        assert emulator.faults_held() == cap
-        assert not any(c.done for c in calls)
+        factors = [vt.enroll(client, emulator) for _ in range(6)]
+        since = len(emulator.requests())
+        # the lists of recent challenges only: a poll's lists ask for Status=pending
+        emulator.fault(r"/Entities/[^/]+/Challenges\Z", action="delay", seconds=600,
+                       method="GET", count=100000, query=r"\A(?!.*Status=).*\bOrder=desc\b")
+        timeout_ms = min(20000, int(6000 * vt.SLOWDOWN))
+        try:
+            calls = [vt.PendingCall(client, "ApproveChallenge",
+                                    vt.asv({"transaction-id": vt.new_transaction_id(),
+                                            "timeout-ms": timeout_ms}))
+                     for _ in range(calls_n)]
+            vt.wait_until(lambda: client.pump() or d.log_text().count(
+                "it asks the API for the recent challenges of %d factors" % len(factors))
+                >= calls_n, 10 * vt.SLOWDOWN, what="every call to ask for the lists")
+            vt.wait_until(lambda: emulator.faults_held() >= cap, 10 * vt.SLOWDOWN,
+                          what="the first lists to be held")
+            # any list beyond the cap would have reached the emulator by now
+            time.sleep(0.5 * vt.SLOWDOWN)
+            client.pump()
+            assert emulator.faults_held() == cap
+            assert not any(c.done for c in calls)
+        finally:
+            emulator.clear_faults()
+        for c in calls:
+            c.wait(30 * vt.SLOWDOWN)
+            assert c.error is not None and c.error.name == vt.ERR_NOT_FOUND, c.error
+        history = {}
+        for r in emulator.requests()[since:]:
+            if r["method"] == "GET" and r["path"].endswith("/Challenges") \
+                    and "Status=" not in r["query"]:
+                history[r["path"]] = history.get(r["path"], 0) + 1
+        assert len(history) == len(factors), history
+        assert all(n <= 2 for n in history.values()), history
+        assert_healthy(d, client)
     finally:
-        emulator.clear_faults()
-    for c in calls:
-        c.wait(30 * vt.SLOWDOWN)
-        assert c.error is not None and c.error.name == vt.ERR_NOT_FOUND, c.error
-    history = {}
-    for r in emulator.requests()[since:]:
-        if r["method"] == "GET" and r["path"].endswith("/Challenges") \
-                and "Status=" not in r["query"]:
-            history[r["path"]] = history.get(r["path"], 0) + 1
-    assert len(history) == len(factors), history
-    assert all(n <= 2 for n in history.values()), history
-    assert_healthy(daemon, client)
+        d.stop()
 
 
 def test_refresh_calls_waiting_are_capped(daemon, client, emulator, factor):

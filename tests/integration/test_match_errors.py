@@ -97,6 +97,7 @@ def quiet_factor(session, client, emulator):
                                                       "IntervalWithPushSeconds": "3600"}})
     d.start()
     f = vt.enroll(client, emulator)
+    f.daemon = d  # for the tests that read its log
     client.refresh()
     yield f
     d.stop()
@@ -285,9 +286,11 @@ def test_history_lists_of_factors_deleted_while_queued_or_held(quiet_factor, cli
                       what="4 lists to be held")
         call = vt.PendingCall(client, "ApproveChallenge",
                               vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
-        # its poll is done and it has asked by now: the waiting factor's list waits its turn,
-        # the others' follow the lists held (well within [Verify] TimeoutMs, 5 s)
-        time.sleep(min(1.0 * vt.SLOWDOWN, 3.0))
+        # once its poll found nothing: the waiting factor's list waits its turn, the others'
+        # follow the lists held (well within [Verify] TimeoutMs, 5 s)
+        vt.wait_until(lambda: client.pump() or "it asks the API for the recent challenges of "
+                      "5 factors" in waiting.daemon.log_text(), 10 * vt.SLOWDOWN,
+                      what="the call to ask for the lists")
         client.pump()
         assert emulator.faults_held() == 4 and not call.done
         client.factor_delete(waiting.path)
@@ -298,6 +301,9 @@ def test_history_lists_of_factors_deleted_while_queued_or_held(quiet_factor, cli
     assert call.error is not None and call.error.name == vt.ERR_ALREADY_RESPONDED, call.error
     assert ch["sid"] in call.error.message
     assert call.took < 15, call.took
+    # the queued list was sent for a factor with no key left: it failed, and said so
+    assert "listing the challenges of factor %s failed" % waiting.sid \
+        in waiting.daemon.log_text()
     for c in fillers:
         c.wait(30)
         assert c.error is not None and c.error.name == vt.ERR_NOT_FOUND, c.error
