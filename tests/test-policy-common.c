@@ -47,3 +47,13 @@ assert_refused (VpushPolicy *policy, const VpushPolicyQuery *query, const gchar 
   if (strstr (reason, in_reason) == NULL)
     g_error ("“%s” is not in the reason “%s”", in_reason, reason);
 }
+
+void
+policy_test_init (int *argc, char ***argv)
+{
+  /* GKeyFile keeps the translations of the locale it runs in: the C locale keeps none, so
+   * a Callers[en]= that vpushd did not refuse would go unseen here, not pass as refused */
+  g_setenv ("LANGUAGE", "C", TRUE);
+  g_setenv ("LC_ALL", "C", TRUE);
+  g_test_init (argc, argv, NULL);
+}

@@ -14,3 +14,5 @@ VpushCaller *caller_new (const gchar *exe, const gchar *unit, const gchar *app_i
 VpushPolicyQuery approve_query (const VpushCaller *caller);
 const gchar *check (VpushPolicy *policy, const VpushPolicyQuery *query, gchar **reason);
 void assert_refused (VpushPolicy *policy, const VpushPolicyQuery *query, const gchar *in_reason);
+/* g_test_init() in the C locale */
+void policy_test_init (int *argc, char ***argv);

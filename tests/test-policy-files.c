@@ -482,11 +482,7 @@ test_policy_shipped_default (void)
 int
 main (int argc, char **argv)
 {
-  /* GKeyFile keeps the translations of the locale it runs in: the C locale keeps none, so
-   * a Callers[en]= that vpushd did not refuse would go unseen here, not pass as refused */
-  g_setenv ("LANGUAGE", "C", TRUE);
-  g_setenv ("LC_ALL", "C", TRUE);
-  g_test_init (&argc, &argv, NULL);
+  policy_test_init (&argc, &argv);
 
   g_test_add_func ("/policy/dirs", test_policy_dirs);
   g_test_add_func ("/policy/dir-made-later", test_policy_dir_made_later);

@@ -582,11 +582,7 @@ test_policy_exe_symlink (void)
 int
 main (int argc, char **argv)
 {
-  /* GKeyFile keeps the translations of the locale it runs in: the C locale keeps none, so
-   * a Callers[en]= that vpushd did not refuse would go unseen here, not pass as refused */
-  g_setenv ("LANGUAGE", "C", TRUE);
-  g_setenv ("LC_ALL", "C", TRUE);
-  g_test_init (&argc, &argv, NULL);
+  policy_test_init (&argc, &argv);
 
   g_test_add_func ("/policy/empty", test_policy_empty);
   g_test_add_func ("/policy/full-rule", test_policy_full_rule);
