@@ -124,11 +124,7 @@ def test_list_challenges_at_the_api_are_capped(daemon, client, emulator, factor)
         calls = [vt.PendingCall(client, "ListChallenges", vt.asv({}), flooded.path,
                                 vt.FACTOR_IFACE)
                  for _ in range(cap + extra)]
-        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
-                      what="the calls over the cap to end")
-        refused = [c.error for c in calls if c.done]
-        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
-                   for e in refused), refused
+        vt.over_the_cap(calls, extra, 10 * vt.SLOWDOWN)
         # the factor's own poll may be held too
         assert emulator.faults_held() <= cap + 1
         txid = vt.new_transaction_id()
@@ -205,11 +201,7 @@ def test_refresh_calls_waiting_are_capped(daemon, client, emulator, factor):
                    seconds=600, method="GET", count=100000)
     try:
         calls = [vt.PendingCall(client, "Refresh", None) for _ in range(cap + extra)]
-        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
-                      what="the calls over the cap to end")
-        refused = [c.error for c in calls if c.done]
-        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
-                   for e in refused), refused
+        vt.over_the_cap(calls, extra, 10 * vt.SLOWDOWN)
         other = vt.enroll(client, emulator)
         txid = vt.new_transaction_id()
         ch = emulator.create_challenge(other.identity, other.sid,
@@ -239,11 +231,7 @@ def test_update_calls_waiting_are_capped(daemon, client, emulator, factor):
         calls = [vt.PendingCall(client, "Update", vt.asv({"friendly-name": "name %d" % i}),
                                 factor.path, vt.FACTOR_IFACE)
                  for i in range(cap + extra)]
-        vt.wait_until(lambda: sum(c.done for c in calls) >= extra, 10 * vt.SLOWDOWN,
-                      what="the calls over the cap to end")
-        refused = [c.error for c in calls if c.done]
-        assert all(e is not None and e.name == "org.freedesktop.DBus.Error.LimitsExceeded"
-                   for e in refused), refused
+        vt.over_the_cap(calls, extra, 10 * vt.SLOWDOWN)
         assert emulator.faults_held() == 1, "the renames are sent one at a time"
     finally:
         emulator.clear_faults()

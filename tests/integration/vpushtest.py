@@ -32,7 +32,7 @@ from vpushtest_dbus import (
     ERR_EXPIRED, ERR_INVALID_ARGS, ERR_KEYRING_LOCKED, ERR_LIMITS_EXCEEDED, ERR_NOT_FOUND,
     ERR_PREFIX, FACTOR_IFACE, FACTORS_PATH, MANAGER_IFACE, MANAGER_PATH, OM_IFACE, PROPS_IFACE,
     AsyncCalls, Client, DBusCallError, PendingCall, _connect, _split_gerror, asv,
-    assert_healthy, challenge_path, factor_path, one_over_the_cap, to_variant)
+    assert_healthy, challenge_path, factor_path, one_over_the_cap, over_the_cap, to_variant)
 from vpushtest_emulator import EMULATOR, Emulator, HttpResult, parse_rfc3339, rfc3339
 from vpushtest_processes import (
     LOGS, PROCS, PYTHON, HarnessError, _spawn, _stop_process, install_reaper, kill_all, log_tail,
@@ -59,7 +59,7 @@ __all__ = [
     "BUS_NAME", "MANAGER_PATH", "FACTORS_PATH", "CHALLENGES_PATH", "MANAGER_IFACE", "FACTOR_IFACE",
     "CHALLENGE_IFACE", "OM_IFACE", "PROPS_IFACE", "ERR_PREFIX", "ERR_INVALID_ARGS", "ERR_NOT_FOUND",
     "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED",
-    "ERR_LIMITS_EXCEEDED", "DBusCallError", "one_over_the_cap",
+    "ERR_LIMITS_EXCEEDED", "DBusCallError", "one_over_the_cap", "over_the_cap",
     "_split_gerror", "to_variant", "asv", "Client", "PendingCall", "challenge_path", "factor_path",
     "_connect", "AsyncCalls", "assert_healthy",
 ]

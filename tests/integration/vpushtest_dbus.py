@@ -263,6 +263,15 @@ def one_over_the_cap(client, calls, words, timeout):
     assert words in refused[0].error.message, refused[0].error.message
 
 
+def over_the_cap(calls, extra, timeout):
+    """Of calls sent at once, extra more than a cap on calls under way allows: waits until
+    that many have ended and asserts that each ended with LimitsExceeded."""
+    wait_until(lambda: sum(c.done for c in calls) >= extra, timeout,
+               what="the calls over the cap to end")
+    refused = [c.error for c in calls if c.done]
+    assert all(e is not None and e.name == ERR_LIMITS_EXCEEDED for e in refused), refused
+
+
 def _connect(address):
     return Gio.DBusConnection.new_for_address_sync(
         address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
