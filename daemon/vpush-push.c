@@ -405,6 +405,9 @@ on_event (const VpushPushEvent *event, gpointer user_data)
           gint64 before = keepalive_timeout_us (stream);
 
           stream->keepalive_gap = gap;
+          g_debug ("push stream to %s: keepalives every %.1f s: a silence of %.1f s ends it",
+                   stream->label, gap / (gdouble)G_USEC_PER_SEC,
+                   keepalive_timeout_us (stream) / (gdouble)G_USEC_PER_SEC);
           /* the first period seen shortens the default: the timer must move closer */
           if (keepalive_timeout_us (stream) < before)
             {

@@ -83,6 +83,13 @@ def wait_exported(client, sid, timeout=10.0):
                   what="challenge %s on the bus" % sid)
 
 
+def wait_period_learnt(daemon):
+    """Waits until vpushd has seen two of the emulator's keepalives a period apart: from
+    then on a silence of a few periods ends its stream."""
+    vt.wait_until(lambda: ": keepalives every " in daemon.log_text(),
+                  10 * vt.SLOWDOWN, what="vpushd to learn the keepalive period")
+
+
 def device_requests(emulator):
     return [r for r in emulator.requests() if r["auth"] == "device"]
 
@@ -336,10 +343,10 @@ def test_push_server_down_at_start(started, client, emulator):
 
 def test_silent_stream_is_replaced(started, client, emulator):
     topic = new_topic()
-    started(push_url(emulator, topic, "json"))
+    d = started(push_url(emulator, topic, "json"))
     f = vt.enroll(client, emulator)
     wait_push_state(client, "connected")
-    time.sleep(4 * KEEPALIVE)   # vpushd learns the keepalive period
+    wait_period_learnt(d)
     connections = topic_stats(emulator, topic)["connections"]
     n_signals = len(push_states_signalled(client))
 
@@ -398,10 +405,10 @@ def test_sparser_keepalives_are_learnt_anew(started, client, emulator):
     reconnect a poll."""
     period = 7.0
     topic = new_topic()
-    started(push_url(emulator, topic, "json"))
+    d = started(push_url(emulator, topic, "json"))
     vt.enroll(client, emulator)
     wait_push_state(client, "connected")
-    time.sleep(4 * KEEPALIVE)   # vpushd learns the keepalive period
+    wait_period_learnt(d)
     seen = {"connections": -1, "since": time.monotonic()}
 
     def one_stream_for(seconds):
