@@ -10,7 +10,9 @@
   by the calls asking about one factor, at most 4 at the API at once;
 - vpushd raises its soft limit on open files towards the hard one, up to 16384;
 - an approval that has replied keeps no pidfd of its caller;
-- a burst of requests to the Verify API → at most 8 of their connections stay open.
+- a burst of requests to the Verify API → at most 8 of their connections stay open;
+- at most 2048 challenges pending, of all factors → one more is not taken, and an
+  approval that finds it says so.
 """
 
 import os
@@ -215,6 +217,54 @@ def test_refresh_calls_waiting_are_capped(daemon, client, emulator, factor):
     assert sum(c.error is None for c in calls) == cap
     client.refresh()
     assert_healthy(daemon, client)
+
+
+@pytest.mark.skipif(vt.VALGRIND, reason="2050 challenges fetched one by one: minutes under "
+                    "valgrind; test-pending runs the cap itself there")
+def test_full_pending_set(session, client, emulator):
+    """At most 2048 challenges are pending, of all factors. One more is not on the bus: an
+    approval by its sid, whose own fetch finds it, fails at once with Error.Failed saying
+    why; one by its transaction id, which waits for a poll to bring it, ends NotFound at
+    its timeout. One warning when the set fills. Answering one makes room again."""
+    cap = 2048
+    d = vt.Daemon(session, emulator, config={
+        "Poll": {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"},
+        "Verify": {"TimeoutMs": "60000"}})
+    d.start()
+    try:
+        factors = [vt.enroll(client, emulator) for _ in range(5)]
+        # a poll lists 500 challenges of a factor at most
+        for i, f in enumerate(factors):
+            for _ in range(cap // 5 + (i < cap % 5)):
+                emulator.create_challenge(f.identity, f.sid)
+        client.refresh()
+        assert len(client.challenge_paths()) == cap
+        warning = "%d challenges are pending, the most vpushd keeps: challenge " % cap
+        assert warning not in d.log_text()
+
+        f = factors[0]
+        txid = vt.new_transaction_id("full")
+        ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+        with pytest.raises(vt.DBusCallError) as e:
+            client.approve({"challenge-sid": ch["sid"], "factor-sid": f.sid})
+        assert e.value.name == vt.ERR_PREFIX + "Failed", e.value
+        assert ("challenge %s can't be taken: %d challenges are pending, the most vpushd "
+                "keeps" % (ch["sid"], cap)) == e.value.message, e.value
+        with pytest.raises(vt.DBusCallError) as e:
+            client.approve({"transaction-id": txid, "timeout-ms": 1000})
+        assert e.value.name == vt.ERR_NOT_FOUND, e.value
+        assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
+        assert emulator.answer_posts(ch["sid"]) == 0
+        assert d.log_text().count(warning) == 1
+
+        # one answered makes room: the next poll brings the challenge, and it is approved
+        other = client.get_property(client.challenge_paths()[0], vt.CHALLENGE_IFACE, "Sid")
+        assert client.approve({"challenge-sid": other}) == other
+        assert client.approve({"transaction-id": txid}) == ch["sid"]
+        assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
+        assert_healthy(d, client)
+    finally:
+        d.stop()
 
 
 @pytest.mark.skipif(vt.VALGRIND, reason="40 renames one after another: most of a minute "
