@@ -2,6 +2,7 @@
 from the 401 + Date answer (one retry), at enrollment and at approval; a correction a
 century or more off, from a Date or a damaged clock.json, is not taken."""
 
+import email.utils
 import os
 import re
 
@@ -111,3 +112,50 @@ def test_absurd_date_not_taken(factor, daemon, client, emulator):
     daemon.restart()
     assert not [o for o in _corrections(daemon) if abs(o) > ABSURD]
     assert "ignoring clock correction" not in daemon.log_text()
+
+
+def test_second_401_is_final(factor, daemon, client, emulator):
+    """A 401 with the API's Date is retried once, on the clock that Date gives (protocol
+    doc §6); a second 401 ends the call with Error.Api, and no third request is sent."""
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    client.refresh()
+    corrections = len(_corrections(daemon))
+    emulator.clear_requests()
+    # two minutes: within the challenge's life, which vpushd checks on the clock it corrects
+    date = email.utils.formatdate(emulator.now() + 120, usegmt=True)
+    rule = emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="status", status=401,
+                          code=20003, method="POST", count=2, date=date)
+    with pytest.raises(vt.DBusCallError) as e:
+        client.approve({"transaction-id": txid})
+    assert e.value.name == vt.ERR_PREFIX + "Api", e.value
+    assert "HTTP 401, code 20003" in e.value.message, e.value
+    posts = [r for r in emulator.requests() if r["method"] == "POST"]
+    assert [r["fault"] for r in posts] == [rule["id"]] * 2, posts
+    assert abs(_corrections(daemon)[corrections] - 120) <= 2, _corrections(daemon)
+    assert emulator.answer_posts(ch["sid"]) == 0
+
+    # the API's own 401 corrects the clock back, and the answer goes through
+    emulator.clear_faults()
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
+def test_no_answer_past_expiry_by_the_corrected_clock(factor, daemon, client, emulator):
+    """A 401 whose Date puts the challenge past its expiration_date: the retry is not sent
+    (dbus-api.md: vpushd never sends an answer for an expired challenge); Error.Expired."""
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid},
+                                   expiration=300)
+    client.refresh()
+    emulator.clear_requests()
+    date = email.utils.formatdate(emulator.now() + 3600, usegmt=True)
+    rule = emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="status", status=401,
+                          code=20003, method="POST", count=2, date=date)
+    with pytest.raises(vt.DBusCallError) as e:
+        client.approve({"transaction-id": txid})
+    assert e.value.name == vt.ERR_EXPIRED, e.value
+    assert e.value.message.endswith("by the Verify API's clock"), e.value
+    posts = [r for r in emulator.requests() if r["method"] == "POST"]
+    assert [r["fault"] for r in posts] == [rule["id"]], posts
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
