@@ -208,6 +208,10 @@ test_dates (void)
   assert_rejected ("date_created", "\"2024-01-02\"");
   assert_rejected ("expiration_date", NULL);
   assert_rejected ("expiration_date", "\"2024-13-02T03:04:05Z\"");
+  /* the SDKs require date_updated (protocol doc §3.5), though nothing uses it */
+  assert_rejected ("date_updated", NULL);
+  assert_rejected ("date_updated", "null");
+  assert_rejected ("date_updated", "\"2024-01-02 03:04:05\"");
 
   /* an offset is RFC 3339 too */
   challenge = map ("expiration_date", "\"2024-01-02T04:09:05+01:00\"", &error);
@@ -219,23 +223,24 @@ static void
 test_details (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (VpushChallenge) null_details = map ("details", "null", &error);
-  g_autoptr (VpushChallenge) no_details = NULL;
   g_autoptr (VpushChallenge) no_fields = NULL;
-
-  g_assert_no_error (error);
-  g_assert_cmpstr (null_details->message, ==, "");
-  g_assert_cmpuint (g_variant_n_children (null_details->fields), ==, 0);
-
-  no_details = map ("details", NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (no_details->message, ==, "");
+  g_autoptr (VpushChallenge) empty_message = NULL;
 
   no_fields = map ("details", "{\"message\": \"m\", \"fields\": null}", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (no_fields->message, ==, "m");
   g_assert_cmpuint (g_variant_n_children (no_fields->fields), ==, 0);
 
+  empty_message = map ("details", "{\"message\": \"\"}", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (empty_message->message, ==, "");
+  g_assert_cmpuint (g_variant_n_children (empty_message->fields), ==, 0);
+
+  /* the SDKs require details and its message (protocol doc §3.5) */
+  assert_rejected ("details", NULL);
+  assert_rejected ("details", "null");
+  assert_rejected ("details", "{}");
+  assert_rejected ("details", "{\"message\": null, \"fields\": []}");
   assert_rejected ("details", "\"a string\"");
   assert_rejected ("details", "[]");
   assert_rejected ("details", "{\"message\": 5}");
