@@ -403,3 +403,25 @@ def test_signature_fields_set_by_a_test(emu, dev):
     for bad_text in ("sid\r\nX: 1", "sid,\u20ac", "", " "):
         r = emu.control("POST", "/_emulator/signature-fields", {"fields": bad_text})
         assert r.status == 400, (bad_text, r)
+
+
+def test_signature_fields_are_the_devices(emu, dev):
+    """The answer is checked against the list the device's GET gave, not one a backend's
+    GET got after it: otherwise a client that ignored the header could pass."""
+    text = "sid,status,date_updated,entity_sid"
+    try:
+        emu.control("POST", "/_emulator/signature-fields", {"fields": text})
+        c = emu.create_challenge(dev.identity, dev.sid).json
+        fetched = dev.fetch(c["sid"])
+        assert fetched.header("Twilio-Verify-Signature-Fields") == text
+    finally:
+        emu.control("POST", "/_emulator/signature-fields", {})
+    path = f"{emu.svc_path()}/Entities/{dev.identity}/Challenges/{c['sid']}"
+    by_backend = emu.backend("GET", path)
+    assert by_backend.header("Twilio-Verify-Signature-Fields").split(",") == SIGNATURE_FIELDS
+    # signed over the backend's list, which the device never read
+    bad = dev.call("POST", f"/Challenges/{c['sid']}",
+                   {"AuthPayload": dev.answer_payload(by_backend)})
+    assert_error(bad, 403, 60324)
+    r = dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": dev.answer_payload(fetched)})
+    assert r.status == 200 and r.json["status"] == "approved", r

@@ -120,6 +120,22 @@ def test_device_jwt_replay_refused(emu, dev):
     assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
 
 
+def test_device_jwt_replay_refused_after_clock_moves(emu, dev, clock):
+    """A used token stays used when the clock goes past its exp and back: forgotten as
+    expired, it would be taken again."""
+    auth = dev.auth()
+    assert emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                       auth=auth).status == 200
+    clock(700)
+    dev.correction = 700
+    assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
+    clock(0)
+    dev.correction = 0
+    again = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)
+    assert_error(again, 401, 20003)
+    assert "already used" in again.json["message"]
+
+
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -188,6 +204,10 @@ def test_device_jwt_edges_accepted(emu, dev):
                     {"nbf": now, "exp": now + 600, "iat": now, "extra": "x"}):
         r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, payload=payload)
         assert r.status == 200, (payload, r)
+    # no typ: the SDKs sent none before June 2020 (protocol doc §5A), and §13 does not ask
+    # an emulator to check it
+    r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, header={"typ": None})
+    assert r.status == 200, r
 
 
 def test_device_jwt_other_identity_or_factor(emu, dev):
@@ -221,6 +241,10 @@ def test_device_jwt_other_identity_or_factor(emu, dev):
 def test_device_fetch_service(emu, dev):
     r = emu.request("GET", f"/v2/Services/{dev.service_sid}", auth=dev.auth())
     assert r.status == 200 and r.json["sid"] == dev.service_sid
+    # a deleted factor's JWT still verifies, and every call for it is 404/60390
+    assert dev.call("DELETE", f"/Factors/{dev.sid}").status == 204
+    r = emu.request("GET", f"/v2/Services/{dev.service_sid}", auth=dev.auth())
+    assert_error(r, 404, 60390)
 
 
 def test_clock_offset_shifts_checks(emu, dev, clock):

@@ -4,7 +4,7 @@ public key (§4). Everything here is pure: it takes values and raises ApiError."
 
 import base64
 import binascii
-import itertools
+import hashlib
 import json
 
 from cryptography.exceptions import InvalidSignature
@@ -18,6 +18,7 @@ from .util import ApiError, b64std_decode, b64url_decode
 ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 MAX_LIFETIME = 600     # exp - nbf
+JWT_SEEN_MAX = 200000  # device JWTs remembered as used: about 25 MB at most
 # RFC 7515 §4.1.11: a JWS whose "crit" names an extension the recipient does not
 # understand is invalid; neither the SDKs nor the protocol doc use one, so none is
 CRIT_REFUSED = "JWT header has crit (no JWS extension is understood)"
@@ -141,8 +142,8 @@ class Jws:
     def replay_key(self):
         """What makes a token the same one again: its signing input and the signature's
         r. Not the text: with (r, s) the signature (r, n - s) verifies too (ECDSA is
-        malleable), while signing anew picks another r."""
-        return self.signing_input + b"." + self.signature[:32]
+        malleable), while signing anew picks another r. Kept as a digest."""
+        return hashlib.sha256(self.signing_input + b"." + self.signature[:32]).digest()
 
     def verify(self, key):
         r = int.from_bytes(self.signature[:32], "big")
@@ -178,7 +179,9 @@ def check_device_jwt(store, user, jwt):
         raise unauthorized("JWT alg must be ES256")
     if h.get("cty") != "twilio-pba;v=1":
         raise unauthorized("JWT cty must be twilio-pba;v=1")
-    if h.get("typ") != "JWT":
+    # no typ is taken: the SDKs sent none before June 2020 (§5A), and §13 asks an emulator
+    # for alg, cty and kid only
+    if "typ" in h and h["typ"] != "JWT":
         raise unauthorized("JWT typ must be JWT")
     if "crit" in h:
         raise unauthorized(CRIT_REFUSED)
@@ -194,14 +197,12 @@ def check_device_jwt(store, user, jwt):
     nbf = _seconds(p, "nbf")
     exp = _seconds(p, "exp")
     _check_times(store, nbf, exp)
-    # remembered until it expires (an expired one is refused by its times anyway); tokens
-    # come in nearly in the order of their exp, so the oldest are at the front
-    now = store.now()
-    for seen, until in list(itertools.islice(store.jwt_seen.items(), 64)):
-        if until > now:
-            break
-        del store.jwt_seen[seen]
-    store.jwt_seen[seen_key] = exp
+    # Remembered for good, not until its exp: a test that moves the emulator's clock
+    # forward and back would make a token forgotten as expired valid again. Only the
+    # oldest beyond JWT_SEEN_MAX are forgotten.
+    store.jwt_seen[seen_key] = None
+    if len(store.jwt_seen) > JWT_SEEN_MAX:
+        del store.jwt_seen[next(iter(store.jwt_seen))]
     return factor
 
 

@@ -31,6 +31,8 @@ def fetch_service(req):
     svc = req.store.services.get(req.params["svc"])
     if req.kind == "device" and (req.factor.service_sid != req.params["svc"]):
         raise ApiError(401, 20003, "the JWT's factor belongs to another service")
+    if req.kind == "device" and req.factor.deleted:
+        raise ApiError(404, 60390)       # every call for a deleted factor
     if svc is None:
         raise ApiError(404, 20404, "service not found")
     return Response(200, req.store.render_service(svc))

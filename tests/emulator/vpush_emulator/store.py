@@ -130,7 +130,7 @@ class Store:
         self.requests = []
         self.nonconforming = []             # --check-openapi: requests the spec does not
         self.nonconforming_total = 0        # allow, answers it does not; how many in all
-        self.jwt_seen = {}                  # accepted device JWT's replay key -> its exp
+        self.jwt_seen = {}                  # accepted device JWTs' replay keys, oldest first
         self.signature_fields = None        # the header's text set by a test, else the default
         self._seq = 0
 
