@@ -245,6 +245,20 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
   if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
     {
+      /* a fetch since the match may have brought a newer copy: that one is signed, so its
+       * hidden details are the ones that must match */
+      if (entry->challenge != ap->challenge)
+        {
+          if (!vpush_approval_matches (ap, entry->challenge))
+            {
+              vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                            "challenge %s no longer matches",
+                                                            ap->challenge->sid));
+              return;
+            }
+          g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+          ap->challenge = vpush_challenge_ref (entry->challenge);
+        }
       authorize_answer (ap);
       return;
     }
