@@ -248,6 +248,10 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   record = vpush_factor_record_new ();
   record->sid = g_strdup (sid);
   record->friendly_name = g_strdup (friendly_name ?: call->friendly_name);
+  /* the policy let the enrollment happen for the name asked for: that is the name its
+   * rules match from now on, whatever name the API gave the factor */
+  if (g_strcmp0 (record->friendly_name, call->friendly_name) != 0)
+    record->enrolled_name = g_strdup (call->friendly_name);
   record->service_sid = g_strdup (call->service_sid);
   record->identity = g_strdup (call->identity);
   record->account_sid = g_strdup (account_sid);

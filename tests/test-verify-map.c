@@ -139,6 +139,7 @@ test_create_factor_oversized (Fixture *fx, gconstpointer user_data)
   g_test_assert_expected_messages ();
   g_assert_no_error (error);
   g_assert_cmpstr (record->friendly_name, ==, "Kiosk 7");
+  g_assert_null (record->enrolled_name);
   g_assert_null (record->metadata);
 
   /* at the limits, they are kept */
@@ -155,6 +156,8 @@ test_create_factor_oversized (Fixture *fx, gconstpointer user_data)
   record = create_factor (fx, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (record->friendly_name, ==, name);
+  /* the policy allowed the name asked for: its rules go on matching that one */
+  g_assert_cmpstr (vpush_factor_record_get_policy_name (record), ==, "Kiosk 7");
   g_assert_cmpuint (g_utf8_strlen (record->metadata, -1), ==, 1024);
 
   g_string_printf (reply,
