@@ -114,24 +114,34 @@ def test_absurd_date_not_taken(factor, daemon, client, emulator):
     assert "ignoring clock correction" not in daemon.log_text()
 
 
-def test_second_401_is_final(factor, daemon, client, emulator):
-    """A 401 with the API's Date is retried once, on the clock that Date gives (protocol
-    doc §6); a second 401 ends the call with Error.Api, and no third request is sent."""
+def _approve_refused_with_date(factor, client, emulator, ahead):
+    """A cached challenge whose answers get 401 with a Date `ahead` seconds past the
+    emulator's clock (twice at most); approves it by its transaction id. Returns the
+    challenge, the D-Bus error and the answer POSTs the emulator saw, each with its fault
+    rule's id."""
     txid = vt.new_transaction_id()
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid},
+                                   expiration=300)
     client.refresh()
-    corrections = len(_corrections(daemon))
     emulator.clear_requests()
-    # two minutes: within the challenge's life, which vpushd checks on the clock it corrects
-    date = email.utils.formatdate(emulator.now() + 120, usegmt=True)
+    date = email.utils.formatdate(emulator.now() + ahead, usegmt=True)
     rule = emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="status", status=401,
                           code=20003, method="POST", count=2, date=date)
     with pytest.raises(vt.DBusCallError) as e:
         client.approve({"transaction-id": txid})
-    assert e.value.name == vt.ERR_PREFIX + "Api", e.value
-    assert "HTTP 401, code 20003" in e.value.message, e.value
-    posts = [r for r in emulator.requests() if r["method"] == "POST"]
-    assert [r["fault"] for r in posts] == [rule["id"]] * 2, posts
+    posts = [r["fault"] == rule["id"] for r in emulator.requests() if r["method"] == "POST"]
+    return ch, txid, e.value, posts
+
+
+def test_second_401_is_final(factor, daemon, client, emulator):
+    """A 401 with the API's Date is retried once, on the clock that Date gives (protocol
+    doc §6); a second 401 ends the call with Error.Api, and no third request is sent."""
+    corrections = len(_corrections(daemon))
+    # two minutes: within the challenge's life, which vpushd checks on the clock it corrects
+    ch, txid, error, posts = _approve_refused_with_date(factor, client, emulator, 120)
+    assert error.name == vt.ERR_PREFIX + "Api", error
+    assert "HTTP 401, code 20003" in error.message, error
+    assert posts == [True, True]
     assert abs(_corrections(daemon)[corrections] - 120) <= 2, _corrections(daemon)
     assert emulator.answer_posts(ch["sid"]) == 0
 
@@ -144,18 +154,8 @@ def test_second_401_is_final(factor, daemon, client, emulator):
 def test_no_answer_past_expiry_by_the_corrected_clock(factor, daemon, client, emulator):
     """A 401 whose Date puts the challenge past its expiration_date: the retry is not sent
     (dbus-api.md: vpushd never sends an answer for an expired challenge); Error.Expired."""
-    txid = vt.new_transaction_id()
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid},
-                                   expiration=300)
-    client.refresh()
-    emulator.clear_requests()
-    date = email.utils.formatdate(emulator.now() + 3600, usegmt=True)
-    rule = emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="status", status=401,
-                          code=20003, method="POST", count=2, date=date)
-    with pytest.raises(vt.DBusCallError) as e:
-        client.approve({"transaction-id": txid})
-    assert e.value.name == vt.ERR_EXPIRED, e.value
-    assert e.value.message.endswith("by the Verify API's clock"), e.value
-    posts = [r for r in emulator.requests() if r["method"] == "POST"]
-    assert [r["fault"] for r in posts] == [rule["id"]], posts
+    ch, _, error, posts = _approve_refused_with_date(factor, client, emulator, 3600)
+    assert error.name == vt.ERR_EXPIRED, error
+    assert error.message.endswith("by the Verify API's clock"), error
+    assert posts == [True]
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
