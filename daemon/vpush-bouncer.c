@@ -741,7 +741,7 @@ vpush_bouncer_authorize_async (VpushManager *manager, GDBusMethodInvocation *inv
       return;
     }
   vpush_caller_lookup_async (g_dbus_method_invocation_get_connection (invocation),
-                             g_dbus_method_invocation_get_sender (invocation), NULL, caller_cb,
+                             g_dbus_method_invocation_get_sender (invocation), caller_cb,
                              g_steal_pointer (&task));
 }
 

@@ -335,6 +335,9 @@ typedef struct
 {
   GHashTable *by_sender; /* sender → Credentials (owned) */
   GQueue order;          /* senders, oldest first (borrowed from the entries) */
+  /* sender → GPtrArray of the GTasks waiting for the bus's answer about it: one question
+   * per sender, however many of its calls come in before the answer */
+  GHashTable *asking;
 } CredentialsCache;
 
 static void
@@ -355,6 +358,7 @@ credentials_cache_free (gpointer data)
 
   g_queue_clear (&cache->order);
   g_hash_table_unref (cache->by_sender);
+  g_hash_table_unref (cache->asking);
   g_free (cache);
 }
 
@@ -368,30 +372,33 @@ credentials_cache (GDBusConnection *connection)
       cache = g_new0 (CredentialsCache, 1);
       cache->by_sender = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, credentials_free);
       g_queue_init (&cache->order);
+      cache->asking = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify)g_ptr_array_unref);
       g_object_set_data_full (G_OBJECT (connection), CREDENTIALS_CACHE_KEY, cache,
                               credentials_cache_free);
     }
   return cache;
 }
 
+/* Takes pidfd. */
 static void
-credentials_remember (GDBusConnection *connection, const VpushCaller *caller)
+credentials_remember (GDBusConnection *connection, const gchar *sender, guint32 uid, guint32 pid,
+                      int pidfd)
 {
   CredentialsCache *cache = credentials_cache (connection);
   Credentials *creds;
-  int pidfd;
 
-  if (g_hash_table_contains (cache->by_sender, caller->sender))
-    return;
-  pidfd = fcntl (caller->pidfd, F_DUPFD_CLOEXEC, 3);
-  if (pidfd < 0)
-    return;
+  if (g_hash_table_contains (cache->by_sender, sender))
+    {
+      close (pidfd);
+      return;
+    }
   if (g_queue_get_length (&cache->order) >= CREDENTIALS_CACHE_MAX)
     g_hash_table_remove (cache->by_sender, g_queue_pop_head (&cache->order));
   creds = g_new0 (Credentials, 1);
-  creds->sender = g_strdup (caller->sender);
-  creds->uid = caller->uid;
-  creds->pid = caller->pid;
+  creds->sender = g_strdup (sender);
+  creds->uid = uid;
+  creds->pid = pid;
   creds->pidfd = pidfd;
   g_hash_table_insert (cache->by_sender, creds->sender, creds);
   g_queue_push_tail (&cache->order, creds->sender);
@@ -519,87 +526,114 @@ identify (GTask *task)
   return_read (task, lookup, ok, error);
 }
 
+/* The caller as the bus told of it: a copy of its pinned pidfd of its own, then its /proc
+ * files read. */
 static void
-credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+identify_pinned (GTask *task, guint32 uid, guint32 pid, int pidfd)
 {
-  g_autoptr (GTask) task = user_data;
   Lookup *lookup = g_task_get_task_data (task);
-  VpushCaller *caller = lookup->caller;
-  g_autoptr (GUnixFDList) fds = NULL;
-  g_autoptr (GVariant) reply = NULL;
-  g_autoptr (GVariant) creds = NULL;
-  g_autoptr (GError) error = NULL;
-  gint32 fd_index;
 
-  reply = g_dbus_connection_call_with_unix_fd_list_finish (G_DBUS_CONNECTION (source), &fds, result,
-                                                           &error);
-  if (reply == NULL)
-    {
-      return_denied (task, "could not identify the caller: %s", error->message);
-      return;
-    }
-
-  creds = g_variant_get_child_value (reply, 0);
-  if (!g_variant_lookup (creds, "UnixUserID", "u", &caller->uid)
-      || !g_variant_lookup (creds, "ProcessID", "u", &caller->pid))
-    {
-      return_denied (task, "the bus did not tell who the caller is");
-      return;
-    }
-  if (caller->uid != getuid ())
-    {
-      return_denied (task, "only processes of uid %u may call vpushd", (guint)getuid ());
-      return;
-    }
-
-  /* pin the process: a pidfd from the bus (SO_PEERPIDFD) can't name a recycled pid; one
-   * opened here could, if the process that connected has exited since and its
-   * connection lives on in another (the README's "How the caller is identified") */
-  if (fds != NULL && g_variant_lookup (creds, "ProcessFD", "h", &fd_index) && fd_index >= 0
-      && fd_index < g_unix_fd_list_get_length (fds))
-    caller->pidfd = g_unix_fd_list_get (fds, fd_index, NULL);
-  if (caller->pidfd < 0)
-    caller->pidfd = pidfd_open (caller->pid, 0);
-  if (caller->pidfd < 0)
+  lookup->caller->uid = uid;
+  lookup->caller->pid = pid;
+  lookup->caller->pidfd = fcntl (pidfd, F_DUPFD_CLOEXEC, 3);
+  if (lookup->caller->pidfd < 0)
     {
       return_denied (task, "could not pin the caller's process: %s", g_strerror (errno));
       return;
     }
-  credentials_remember (G_DBUS_CONNECTION (source), caller);
-
   identify (task);
+}
+
+/* The bus's answer about one sender, for every lookup of it that came in meanwhile */
+static void
+credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GDBusConnection *connection = G_DBUS_CONNECTION (source);
+  g_autofree gchar *sender = user_data;
+  g_autofree gchar *key = NULL;
+  g_autoptr (GPtrArray) tasks = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) creds = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *denied = NULL;
+  guint32 uid = 0;
+  guint32 pid = 0;
+  gint32 fd_index;
+  int pidfd = -1;
+
+  if (!g_hash_table_steal_extended (credentials_cache (connection)->asking, sender,
+                                    (gpointer *)&key, (gpointer *)&tasks))
+    g_return_if_reached ();
+  reply = g_dbus_connection_call_with_unix_fd_list_finish (connection, &fds, result, &error);
+  if (reply != NULL)
+    creds = g_variant_get_child_value (reply, 0);
+  if (reply == NULL)
+    denied = g_strdup_printf ("could not identify the caller: %s", error->message);
+  else if (!g_variant_lookup (creds, "UnixUserID", "u", &uid)
+           || !g_variant_lookup (creds, "ProcessID", "u", &pid))
+    denied = g_strdup ("the bus did not tell who the caller is");
+  else if (uid != getuid ())
+    denied = g_strdup_printf ("only processes of uid %u may call vpushd", (guint)getuid ());
+  else
+    {
+      /* pin the process: a pidfd from the bus (SO_PEERPIDFD) can't name a recycled pid;
+       * one opened here could, if the process that connected has exited since and its
+       * connection lives on in another (the README's "How the caller is identified") */
+      if (fds != NULL && g_variant_lookup (creds, "ProcessFD", "h", &fd_index) && fd_index >= 0
+          && fd_index < g_unix_fd_list_get_length (fds))
+        pidfd = g_unix_fd_list_get (fds, fd_index, NULL);
+      if (pidfd < 0)
+        pidfd = pidfd_open (pid, 0);
+      if (pidfd < 0)
+        denied = g_strdup_printf ("could not pin the caller's process: %s", g_strerror (errno));
+    }
+
+  for (guint i = 0; i < tasks->len; i++)
+    {
+      if (denied != NULL)
+        return_denied (g_ptr_array_index (tasks, i), "%s", denied);
+      else
+        identify_pinned (g_ptr_array_index (tasks, i), uid, pid, pidfd);
+    }
+  if (pidfd >= 0)
+    credentials_remember (connection, sender, uid, pid, pidfd);
 }
 
 void
 vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
+                           GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (connection, cancellable, callback, user_data);
+  g_autoptr (GTask) task = g_task_new (connection, NULL, callback, user_data);
+  CredentialsCache *cache = credentials_cache (connection);
   Lookup *lookup = g_new0 (Lookup, 1);
-  Credentials *creds = g_hash_table_lookup (credentials_cache (connection)->by_sender, sender);
+  Credentials *creds = g_hash_table_lookup (cache->by_sender, sender);
+  GPtrArray *waiting;
 
   lookup->caller = vpush_caller_new ();
   lookup->caller->sender = g_strdup (sender);
   g_task_set_task_data (task, lookup, (GDestroyNotify)lookup_free);
   if (creds != NULL)
     {
-      lookup->caller->uid = creds->uid;
-      lookup->caller->pid = creds->pid;
-      lookup->caller->pidfd = fcntl (creds->pidfd, F_DUPFD_CLOEXEC, 3);
-      if (lookup->caller->pidfd < 0)
-        {
-          return_denied (task, "could not pin the caller's process: %s", g_strerror (errno));
-          return;
-        }
-      identify (task);
+      identify_pinned (task, creds->uid, creds->pid, creds->pidfd);
       return;
     }
+  /* a burst of calls from a new caller asks the bus once: each question of its own took
+   * vpushd's main loop long enough, with hundreds, for the last answers to time out */
+  waiting = g_hash_table_lookup (cache->asking, sender);
+  if (waiting != NULL)
+    {
+      g_ptr_array_add (waiting, g_steal_pointer (&task));
+      return;
+    }
+  waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (waiting, g_steal_pointer (&task));
+  g_hash_table_insert (cache->asking, g_strdup (sender), waiting);
   g_dbus_connection_call_with_unix_fd_list (
       connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
       "GetConnectionCredentials", g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),
-      G_DBUS_CALL_FLAGS_NONE, CREDENTIALS_TIMEOUT_MS, NULL, cancellable, credentials_cb,
-      g_steal_pointer (&task));
+      G_DBUS_CALL_FLAGS_NONE, CREDENTIALS_TIMEOUT_MS, NULL, NULL, credentials_cb,
+      g_strdup (sender));
 }
 
 VpushCaller *

@@ -42,8 +42,7 @@ gboolean vpush_caller_is_alive (const VpushCaller *caller);
 /* Fails with G_DBUS_ERROR_ACCESS_DENIED when the caller's uid is not ours or the caller
  * can't be identified. */
 void vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data);
+                                GAsyncReadyCallback callback, gpointer user_data);
 VpushCaller *vpush_caller_lookup_finish (GAsyncResult *result, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushCaller, vpush_caller_free)

@@ -337,7 +337,7 @@ lookup (GDBusConnection *connection, const gchar *name, GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  vpush_caller_lookup_async (connection, name, NULL, lookup_cb, &result);
+  vpush_caller_lookup_async (connection, name, lookup_cb, &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
   return vpush_caller_lookup_finish (result, error);
@@ -400,6 +400,100 @@ test_caller_lookup (void)
   g_test_dbus_down (bus);
 }
 
+/* Counts the GetConnectionCredentials calls this connection sends */
+static GDBusMessage *
+count_questions (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                 gpointer user_data)
+{
+  guint *n = user_data;
+
+  if (!incoming && g_strcmp0 (g_dbus_message_get_member (message), "GetConnectionCredentials") == 0)
+    g_atomic_int_inc (n);
+  return message;
+}
+
+/* Lookups of one sender made before the bus answers share one question: a burst of
+ * hundreds of calls from a new caller, each asking on its own, kept vpushd's main loop
+ * busy long enough for the last answers to time out. Each lookup still gets a pidfd of
+ * its own, and a refusal reaches every one of them. */
+static void
+test_caller_lookups_share_the_question (void)
+{
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (VpushCaller) caller = NULL;
+  g_autoptr (GError) error = NULL;
+  GAsyncResult *results[4] = { NULL };
+  const gchar *names[] = { NULL, ":1.9999" };
+  guint questions = 0;
+  int probe = pidfd_open (getpid (), 0);
+
+  if (probe < 0 && errno == ENOSYS)
+    {
+      g_test_skip ("no pidfd_open()");
+      return;
+    }
+  close (probe);
+  g_test_dbus_up (bus);
+  connection = g_dbus_connection_new_for_address_sync (
+      g_test_dbus_get_bus_address (bus),
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_dbus_connection_add_filter (connection, count_questions, &questions, NULL);
+  names[0] = g_dbus_connection_get_unique_name (connection);
+
+  for (guint n = 0; n < G_N_ELEMENTS (names); n++)
+    {
+      VpushCaller *callers[G_N_ELEMENTS (results)];
+
+      g_atomic_int_set (&questions, 0);
+      for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+        vpush_caller_lookup_async (connection, names[n], lookup_cb, &results[i]);
+      for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+        while (results[i] == NULL)
+          g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpuint (g_atomic_int_get (&questions), ==, 1);
+
+      for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+        {
+          callers[i] = vpush_caller_lookup_finish (results[i], &error);
+          g_clear_object (&results[i]);
+          if (n == 1)
+            {
+              g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
+              g_assert_null (callers[i]);
+              g_clear_error (&error);
+              continue;
+            }
+          g_assert_no_error (error);
+          g_assert_cmpuint (callers[i]->pid, ==, getpid ());
+          g_assert_true (vpush_caller_is_alive (callers[i]));
+          /* each holds a pidfd of its own, which freeing another does not close */
+          for (guint j = 0; j < i; j++)
+            g_assert_cmpint (callers[j]->pidfd, !=, callers[i]->pidfd);
+        }
+      for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+        {
+          if (callers[i] != NULL)
+            g_assert_true (vpush_caller_is_alive (callers[i]));
+          g_clear_pointer (&callers[i], vpush_caller_free);
+        }
+    }
+
+  /* the answer is remembered: no question at all now */
+  g_atomic_int_set (&questions, 0);
+  caller = lookup (connection, names[0], &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (caller);
+  g_assert_cmpuint (g_atomic_int_get (&questions), ==, 0);
+
+  g_dbus_connection_close_sync (connection, NULL, NULL);
+  g_clear_object (&connection);
+  g_test_dbus_down (bus);
+}
+
 /* The read made on the main loop for a caller that seemed to share vpushd's root: a root
  * that is another (the caller entered namespaces of its own since) is not opened into,
  * and the read is left to the worker thread (WOULD_BLOCK); the expected one is read. */
@@ -449,5 +543,6 @@ main (int argc, char **argv)
   FAKE_PROC_TEST ("/caller/gone", test_caller_gone);
   g_test_add_func ("/caller/pidfd", test_caller_pidfd);
   g_test_add_func ("/caller/lookup", test_caller_lookup);
+  g_test_add_func ("/caller/lookups-share-the-question", test_caller_lookups_share_the_question);
   return g_test_run ();
 }
