@@ -42,7 +42,7 @@ from vpushtest_processes import (
 # them as vpushtest.NAME, a few private ones too.
 __all__ = [
     # this module
-    "HERE", "SOURCE_DIR", "BUILD_DIR", "UNIT_IN", "VALGRIND", "WRAPPER",
+    "HERE", "SOURCE_DIR", "BUILD_DIR", "UNIT_IN", "VALGRIND", "SANITIZED", "WRAPPER",
     "VALGRIND_ERROR_RC", "SLOWDOWN", "SECRETS_NAME", "SECRETS_PATH", "SECRET_SCHEMA",
     "APPROVE_TIMEOUT_MS",
     "KEYRING_PASSWORD", "RFC3339_RE", "SID_RE", "unique_identity", "new_transaction_id", "Session",
@@ -76,6 +76,8 @@ UNIT_IN = os.path.join(SOURCE_DIR, "systemd", "vpushd.service.in")
 # vpushd. Daemon.stop() raises HarnessError when the run's valgrind log or vpushd's own log
 # shows an error report (a sanitizer's, when it writes to stderr).
 VALGRIND = os.environ.get("VPUSH_VALGRIND", "") not in ("", "0")
+# vpushd built with ASan and UBSan (tests/run-sanitizers sets their options for the run)
+SANITIZED = "ASAN_OPTIONS" in os.environ
 WRAPPER = shlex.split(os.environ.get("VPUSH_WRAPPER", ""))
 VALGRIND_ERROR_RC = 99
 # vpushd starts and stops about ten times slower under valgrind
