@@ -343,22 +343,19 @@ lookup (GDBusConnection *connection, const gchar *name, GError **error)
   return vpush_caller_lookup_finish (result, error);
 }
 
-/* The real thing: ourselves as a caller on a private bus */
-static void
-test_caller_lookup (void)
+/* A connection to the private bus, brought up; NULL, the test skipped, where no caller
+ * can be pinned for want of pidfds, so none is let in (valgrind 3.19) */
+static GDBusConnection *
+private_bus_connection (GTestDBus *bus)
 {
-  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr (GDBusConnection) connection = NULL;
-  g_autoptr (VpushCaller) caller = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree gchar *exe = g_file_read_link ("/proc/self/exe", NULL);
+  GDBusConnection *connection;
   int probe = pidfd_open (getpid (), 0);
 
-  /* without pidfds no caller can be pinned, so none is let in (valgrind 3.19) */
   if (probe < 0 && errno == ENOSYS)
     {
       g_test_skip ("no pidfd_open()");
-      return;
+      return NULL;
     }
   close (probe);
   g_test_dbus_up (bus);
@@ -368,7 +365,21 @@ test_caller_lookup (void)
           | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
       NULL, NULL, &error);
   g_assert_no_error (error);
+  return connection;
+}
 
+/* The real thing: ourselves as a caller on a private bus */
+static void
+test_caller_lookup (void)
+{
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) connection = private_bus_connection (bus);
+  g_autoptr (VpushCaller) caller = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *exe = g_file_read_link ("/proc/self/exe", NULL);
+
+  if (connection == NULL)
+    return;
   caller = lookup (connection, g_dbus_connection_get_unique_name (connection), &error);
   g_assert_no_error (error);
 
@@ -420,27 +431,15 @@ static void
 test_caller_lookups_share_the_question (void)
 {
   g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GDBusConnection) connection = private_bus_connection (bus);
   g_autoptr (VpushCaller) caller = NULL;
   g_autoptr (GError) error = NULL;
   GAsyncResult *results[4] = { NULL };
   const gchar *names[] = { NULL, ":1.9999" };
   guint questions = 0;
-  int probe = pidfd_open (getpid (), 0);
 
-  if (probe < 0 && errno == ENOSYS)
-    {
-      g_test_skip ("no pidfd_open()");
-      return;
-    }
-  close (probe);
-  g_test_dbus_up (bus);
-  connection = g_dbus_connection_new_for_address_sync (
-      g_test_dbus_get_bus_address (bus),
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-      NULL, NULL, &error);
-  g_assert_no_error (error);
+  if (connection == NULL)
+    return;
   g_dbus_connection_add_filter (connection, count_questions, &questions, NULL);
   names[0] = g_dbus_connection_get_unique_name (connection);
 
