@@ -630,6 +630,8 @@ vpush_approval_evaluate (VpushApproval *ap)
       g_autofree gchar *what = NULL;
       const gchar *failing_factor = NULL;
       const GError *failing = vpush_manager_get_api_failure (ap->manager, &failing_factor);
+      VpushKeystore *keystore = vpush_manager_get_keystore (ap->manager);
+      GError *locked = NULL;
 
       /* An API that can't be reached is everyone's; what it answered of a factor this
        * call may not answer for (or of no factor: another caller's enrollment) is none of
@@ -646,6 +648,10 @@ vpush_approval_evaluate (VpushApproval *ap)
               || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_API)
               || ap->wait_error->domain == VPUSH_KEY_ERROR))
         vpush_approval_finish_error (ap, g_steal_pointer (&ap->wait_error));
+      /* out of time before its poll or fetch, which a locked keyring keeps from asking */
+      else if (!ap->polled && vpush_keystore_get_settled (keystore)
+               && !vpush_keystore_check_usable (keystore, &locked))
+        vpush_approval_finish_error (ap, g_steal_pointer (&locked));
       else if (failing != NULL)
         vpush_approval_finish_error (ap, g_error_copy (failing));
       /* with factor-sid, the challenge may well be pending, of another factor */

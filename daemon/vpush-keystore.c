@@ -260,8 +260,8 @@ vpush_keystore_return_error (GTask *task, GError *error)
 /* Nothing here ever unlocks: that needs a prompt, and a kiosk has nobody to answer it. The
  * lock state is followed through the collection's Locked property and the service's
  * CollectionChanged signal. */
-static gboolean
-keystore_check_usable (VpushKeystore *self, GError **error)
+gboolean
+vpush_keystore_check_usable (VpushKeystore *self, GError **error)
 {
   if (!self->available)
     {
@@ -295,7 +295,7 @@ keystore_send (VpushKeystore *self, GTask *task)
       return;
     }
   if (g_cancellable_set_error_if_cancelled (call->cancellable, &error)
-      || !keystore_check_usable (self, &error))
+      || !vpush_keystore_check_usable (self, &error))
     {
       vpush_keystore_call_begin_answer (task);
       g_task_return_error (task, error);

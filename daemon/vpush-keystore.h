@@ -41,6 +41,9 @@ gboolean vpush_keystore_get_settled (VpushKeystore *self);
 gboolean vpush_keystore_get_locked (VpushKeystore *self);
 /* Why the key store is not available, NULL while it is. */
 const gchar *vpush_keystore_get_unavailable_reason (VpushKeystore *self);
+/* FALSE, with the VPUSH_ERROR_KEYRING_LOCKED that calls would get, while not available or
+ * locked. */
+gboolean vpush_keystore_check_usable (VpushKeystore *self, GError **error);
 
 /* Errors of all calls below: locked, or the Secret Service not available, gone during the
  * call or not answering within timeout_ms → VPUSH_ERROR_KEYRING_LOCKED, with a message that

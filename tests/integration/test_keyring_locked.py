@@ -98,7 +98,11 @@ def test_every_call_that_needs_a_key_while_locked(daemon, client, emulator, sess
                      (client.list_challenges, (f.path, {})),
                      (client.refresh, ()),
                      (client.approve, ({"challenge-sid": "YC" + "0" * 32, "timeout-ms": 3000},)),
-                     (client.deny, ({"transaction-id": vt.new_transaction_id()},))):
+                     (client.deny, ({"transaction-id": vt.new_transaction_id()},)),
+                     # out of time before its poll could even ask: not NotFound either
+                     (client.approve, ({"transaction-id": vt.new_transaction_id(),
+                                        "timeout-ms": 0},)),
+                     (client.deny, ({"challenge-sid": "YC" + "0" * 32, "timeout-ms": 0},))):
         _expect(vt.ERR_KEYRING_LOCKED, fn, *args)
     sent = [r for r in emulator.requests()[before:] if not r["path"].startswith("/_emulator")]
     assert sent == [], sent
