@@ -1,6 +1,7 @@
 /* vpushctl monitor: one line per event (objects added and removed, properties changed, the
- * daemon appearing and going), until SIGINT or SIGTERM. What it prints adds up: when vpushd
- * appears, the objects it has are listed as added; when it goes, each is listed as removed. */
+ * daemon appearing and going), until SIGINT, SIGTERM or the end of the bus. What it prints
+ * adds up: when vpushd appears, the objects it has are listed as added; when it goes, each
+ * is listed as removed. */
 #include <glib-unix.h>
 #include <stdio.h>
 
@@ -15,6 +16,8 @@ typedef struct
   GHashTable *known;     /* object paths listed as added and not yet as removed */
   GCancellable *listing; /* the GetManagedObjects of the last appearance */
   GPtrArray *held;       /* Held: signals that came while that listing was on its way */
+  gboolean running;      /* vpushd was last seen appearing */
+  GError *error;         /* why the monitor ended, other than a signal */
 } Monitor;
 
 /* A signal held until the listing is printed, so that what it says follows the objects
@@ -292,6 +295,7 @@ on_name_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, g
   Monitor *m = user_data;
   g_autofree gchar *text = g_strdup_printf ("%s is %s", owner, name);
 
+  m->running = TRUE;
   emit (m, "appeared", "daemon", NULL, NULL, text);
   /* asked of this owner, never starting one */
   g_cancellable_cancel (m->listing);
@@ -309,6 +313,7 @@ on_name_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
   g_autofree gchar **keys = NULL;
   g_auto (GStrv) gone = NULL;
 
+  m->running = FALSE;
   g_cancellable_cancel (m->listing);
   if (bus != NULL)
     release (m, bus);
@@ -332,6 +337,22 @@ on_name_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
   emit (m, "vanished", "daemon", NULL, NULL, name);
 }
 
+/* The name watch tells of a bus gone only while vpushd was running: once it had vanished,
+ * the monitor would otherwise wait for ever on a closed connection */
+static void
+on_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *error,
+               gpointer user_data)
+{
+  Monitor *m = user_data;
+
+  /* while running, the name watch says so itself, as a last vanished line */
+  if (m->running || m->exit_code == VPUSHCTL_EXIT_UNREACHABLE)
+    return;
+  m->error = g_error_new_literal (VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE,
+                                  "the session bus went away");
+  g_main_loop_quit (m->loop);
+}
+
 static gboolean
 on_signal (gpointer user_data)
 {
@@ -352,6 +373,7 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   Monitor m = { ctl, .known = known };
   guint subscriptions[3];
   guint watch;
+  gulong closed;
 
   context = vpushctl_context_new (
       ctl, NULL,
@@ -389,6 +411,7 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
       G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &m, NULL);
   watch = g_bus_watch_name_on_connection (bus, VPUSH_DBUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, on_name_vanished, &m, NULL);
+  closed = g_signal_connect (bus, "closed", G_CALLBACK (on_bus_closed), &m);
   g_unix_signal_add (SIGINT, on_signal, &m);
   g_unix_signal_add (SIGTERM, on_signal, &m);
 
@@ -400,5 +423,12 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   g_ptr_array_unref (m.held);
   for (gsize i = 0; i < G_N_ELEMENTS (subscriptions); i++)
     g_dbus_connection_signal_unsubscribe (bus, subscriptions[i]);
+  g_signal_handler_disconnect (bus, closed);
+  if (m.error != NULL)
+    {
+      g_autoptr (GError) ended = g_steal_pointer (&m.error);
+
+      return vpushctl_fail (ctl, ended);
+    }
   return m.exit_code;
 }

@@ -658,6 +658,25 @@ def test_monitor_lists_what_is_there(session, emulator, daemon):
         assert m.stop() == OK
 
 
+
+def test_monitor_ends_with_its_bus(session):
+    """A bus that goes away once vpushd is gone ends the monitor (exit 3), saying so; it
+    waited for ever on the closed connection."""
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        env = dict(session.env, DBUS_SESSION_BUS_ADDRESS=bus.stdout.readline().strip())
+        proc = subprocess.Popen([VPUSHCTL, "--json", "monitor"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert json.loads(proc.stdout.readline())["event"] == "vanished"
+    finally:
+        bus.kill()
+        bus.wait(10)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == UNREACHABLE, (out, err)
+    assert json.loads(out)["error"]["message"].endswith("the session bus went away"), out
+
+
 # --- policy, keyring, network ---------------------------------------------------------------
 
 def test_access_denied(session, emulator, daemon):
