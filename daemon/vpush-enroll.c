@@ -571,9 +571,9 @@ enroll_allowed (gpointer data)
         {
           g_dbus_method_invocation_return_error (
               invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
-              "vpushd holds %u factors, the enrollments under way included, and "
-              "[Verify] MaxFactors is %u: delete one to enroll another",
-              held - 1, vpush_manager_get_config (manager)->max_factors);
+              "[Verify] MaxFactors is %u, and vpushd holds %u, the enrollments under way "
+              "included: delete a factor to enroll another",
+              vpush_manager_get_config (manager)->max_factors, held - 1);
           return;
         }
     }

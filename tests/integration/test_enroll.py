@@ -268,8 +268,8 @@ def test_factors_are_capped(session, client, emulator):
     d.start()
     try:
         factors = [vt.enroll(client, emulator) for _ in range(3)]
-        _enroll_refused(client, emulator, "vpushd holds 3 factors, the enrollments under way "
-                        "included, and [Verify] MaxFactors is 3: delete one to enroll another")
+        _enroll_refused(client, emulator, "[Verify] MaxFactors is 3, and vpushd holds 3, the "
+                        "enrollments under way included: delete a factor to enroll another")
     finally:
         d.stop()
 
@@ -283,7 +283,7 @@ def test_factors_are_capped(session, client, emulator):
         ch = emulator.create_challenge(factors[2].identity, factors[2].sid,
                                        hidden={"transaction_id": txid})
         assert client.approve({"transaction-id": txid}) == ch["sid"]
-        _enroll_refused(client, emulator, "vpushd holds 3 factors")
+        _enroll_refused(client, emulator, "and vpushd holds 3,")
         client.factor_delete(factors[0].path)
         client.factor_delete(factors[1].path)
         # one factor and one enrollment under way: the cap of 2 is reached
@@ -297,7 +297,7 @@ def test_factors_are_capped(session, client, emulator):
         try:
             vt.wait_until(lambda: emulator.faults_held() == 1, 10 * vt.SLOWDOWN,
                           what="the create held")
-            _enroll_refused(client, emulator, "vpushd holds 2 factors")
+            _enroll_refused(client, emulator, "and vpushd holds 2,")
         finally:
             emulator.clear_faults()
         held.wait(30 * vt.SLOWDOWN)
