@@ -142,7 +142,15 @@ on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data
   Daemon *d = user_data;
 
   if (connection == NULL)
-    g_warning ("no connection to the session bus, so no %s", name);
+    {
+      g_autoptr (GDBusConnection) bus = NULL;
+      g_autoptr (GError) error = NULL;
+
+      /* GDBus does not say why; asking again does, at once (vpushd exits next) */
+      bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+      g_warning ("no connection to the session bus (%s), so no %s",
+                 error != NULL ? error->message : "it closed", name);
+    }
   else if (d->owned)
     g_warning ("lost the name %s on the session bus", name);
   else if (d->replace)

@@ -73,7 +73,9 @@ def load(tmp_path, config, policy):
                        text=True, timeout=60)
     # 1: no session bus, which is only looked for once the config and policy are loaded
     assert r.returncode == 1, r
-    assert "no connection to the session bus" in r.stderr, r.stderr
+    # and why, which GDBus alone does not say
+    assert re.search(r"no connection to the session bus \(.+\), so no io\.github\.vpush",
+                     r.stderr), r.stderr
     return r.stderr
 
 
