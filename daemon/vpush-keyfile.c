@@ -88,10 +88,30 @@ vpush_keyfile_root_only (const struct stat *st)
   return st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
+/* What keeps st from being read as a configuration or policy file, NULL if nothing */
+static gchar *
+unfit_reason (const struct stat *st, gboolean require_root)
+{
+  if (S_ISDIR (st->st_mode))
+    return g_strdup ("is a directory");
+  if (!S_ISREG (st->st_mode))
+    return g_strdup ("is not a regular file");
+  if (st->st_size > VPUSH_KEYFILE_MAX)
+    return g_strdup_printf ("has %" G_GINT64_FORMAT " bytes", (gint64)st->st_size);
+  if (require_root && st->st_uid != 0)
+    return g_strdup_printf ("is owned by uid %u", (guint)st->st_uid);
+  if (require_root && !vpush_keyfile_root_only (st))
+    return g_strdup_printf ("is writable by %s (mode %04o)",
+                            (st->st_mode & S_IWOTH) ? "everyone" : "its group",
+                            (guint)(st->st_mode & 07777));
+  return NULL;
+}
+
 gboolean
 vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, gsize *out_length,
                     GError **error)
 {
+  g_autofree gchar *unfit = NULL;
   g_autofree gchar *buffer = NULL;
   gsize length = 0, size;
   struct stat st;
@@ -109,13 +129,14 @@ vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, 
                    g_strerror (saved_errno));
       return FALSE;
     }
-  if (!S_ISREG (st.st_mode) || st.st_size > VPUSH_KEYFILE_MAX
-      || (require_root && !vpush_keyfile_root_only (&st)))
+  unfit = unfit_reason (&st, require_root);
+  if (unfit != NULL)
     {
       close (fd);
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                   "%s: must be a regular file of at most %d bytes%s", path, VPUSH_KEYFILE_MAX,
-                   require_root ? ", owned by root and writable by nobody else" : "");
+                   "%s: must be a regular file of at most %d bytes%s, and it %s", path,
+                   VPUSH_KEYFILE_MAX,
+                   require_root ? ", owned by root and writable by nobody else" : "", unfit);
       return FALSE;
     }
   /* read, not mapped: a file cut short meanwhile would end a mapping's reader with SIGBUS */
@@ -152,7 +173,9 @@ vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, 
   if (length > VPUSH_KEYFILE_MAX)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                   "%s: must be a regular file of at most %d bytes", path, VPUSH_KEYFILE_MAX);
+                   "%s: must be a regular file of at most %d bytes, and it grew past that as it "
+                   "was read",
+                   path, VPUSH_KEYFILE_MAX);
       return FALSE;
     }
   /* not text: what follows a NUL would be read by one reader and not by another */

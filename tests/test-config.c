@@ -414,7 +414,9 @@ test_config_not_a_file (void)
   g_autofree gchar *fifo = g_build_filename (dir, "fifo.conf", NULL);
   g_autofree gchar *big = g_build_filename (dir, "big.conf", NULL);
   g_autofree gchar *text = g_strnfill (VPUSH_KEYFILE_MAX + 1, '#');
-  const gchar *const paths[] = { fifo, "/dev/zero", big };
+  const gchar *const paths[] = { fifo, "/dev/zero", big, dir };
+  const gchar *const why[]
+      = { "is not a regular file", "is not a regular file", "has 1048577 bytes", "is a directory" };
 
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
   g_assert_true (g_file_set_contents (big, text, -1, NULL));
@@ -422,8 +424,8 @@ test_config_not_a_file (void)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (VpushConfig) config = vpush_config_load (paths[i], &error);
-      g_autofree gchar *expected
-          = g_strdup_printf ("%s: must be a regular file of at most 1048576 bytes", paths[i]);
+      g_autofree gchar *expected = g_strdup_printf (
+          "%s: must be a regular file of at most 1048576 bytes, and it %s", paths[i], why[i]);
 
       g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM);
       g_assert_null (config);

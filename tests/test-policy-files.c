@@ -107,13 +107,16 @@ test_policy_dirs (void)
       g_clear_object (&policy);
 
       write_file (share, "40-open.conf", "", 0666);
-      assert_not_root_only (dirs, "40-open.conf: must be a regular file");
+      assert_not_root_only (dirs, "40-open.conf: must be a regular file of at most 1048576 "
+                                  "bytes, owned by root and writable by nobody else, and it is "
+                                  "writable by everyone (mode 0666)");
       /* group-writable, or another user's */
       g_assert_cmpint (g_chmod (open, 0664), ==, 0);
-      assert_not_root_only (dirs, "40-open.conf: must be a regular file");
+      assert_not_root_only (dirs, "and it is writable by its group (mode 0664)");
       g_assert_cmpint (g_chmod (open, 0644), ==, 0);
       g_assert_cmpint (chown (open, 1000, 1000), ==, 0);
       assert_not_root_only (dirs, "40-open.conf: must be a regular file");
+      assert_not_root_only (dirs, "and it is owned by uid 1000");
       g_unlink (open);
 
       /* a directory others may add files to */
