@@ -241,6 +241,19 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
   return code;
 }
 
+GError *
+vpushctl_no_bus_error (const GError *error)
+{
+  /* GLib's reason speaks of X11 when it finds no address: say where one is looked for */
+  if (g_getenv ("DBUS_SESSION_BUS_ADDRESS") == NULL)
+    return g_error_new (VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE,
+                        "no session bus: %s (DBUS_SESSION_BUS_ADDRESS is not set, and there "
+                        "is no bus at $XDG_RUNTIME_DIR/bus)",
+                        error->message);
+  return g_error_new (VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE, "no session bus: %s",
+                      error->message);
+}
+
 static GDBusConnection *
 get_bus (Vpushctl *ctl, GError **error)
 {
@@ -250,8 +263,7 @@ get_bus (Vpushctl *ctl, GError **error)
     {
       ctl->bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &local_error);
       if (ctl->bus == NULL)
-        g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE, "no session bus: %s",
-                     local_error->message);
+        g_propagate_error (error, vpushctl_no_bus_error (local_error));
     }
   return ctl->bus;
 }

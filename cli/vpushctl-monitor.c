@@ -388,8 +388,7 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   if (bus == NULL)
     {
-      g_autoptr (GError) wrapped = g_error_new (VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE,
-                                                "no session bus: %s", error->message);
+      g_autoptr (GError) wrapped = vpushctl_no_bus_error (error);
 
       return vpushctl_fail (ctl, wrapped);
     }

@@ -55,6 +55,8 @@ gboolean vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char
 void vpushctl_print_json_error (Vpushctl *ctl, const gchar *name, const gchar *message, int code);
 /* Prints the error in words (and as JSON with --json); returns the exit code. */
 int vpushctl_fail (Vpushctl *ctl, const GError *error);
+/* The error for a session bus that could not be had, g_bus_get_sync()'s given */
+GError *vpushctl_no_bus_error (const GError *error);
 GVariant *vpushctl_call (Vpushctl *ctl, const gchar *path, const gchar *interface,
                          const gchar *method, GVariant *parameters, const GVariantType *reply_type,
                          gint timeout_ms, GError **error);

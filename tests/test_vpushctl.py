@@ -208,6 +208,15 @@ def test_no_session_bus(session):
     fails(ctl(session, "status", env=env), UNREACHABLE, "vpushd is not reachable: no session bus")
     r = fails(ctl(session, "--json", "factors", env=env), UNREACHABLE)
     assert r.json()["error"]["exit_code"] == UNREACHABLE
+    # no address at all: where one was looked for
+    runtime = session.path("runtime-without-bus")
+    os.makedirs(runtime, exist_ok=True)
+    env = {k: v for k, v in session.env.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env["XDG_RUNTIME_DIR"] = runtime
+    for command in ("status", "monitor"):
+        fails(ctl(session, command, env=env), UNREACHABLE,
+              "(DBUS_SESSION_BUS_ADDRESS is not set, and there is no bus at "
+              "$XDG_RUNTIME_DIR/bus)")
 
 
 def test_daemon_not_running(session, emulator):
