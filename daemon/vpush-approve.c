@@ -648,8 +648,10 @@ vpush_approval_evaluate (VpushApproval *ap)
               || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_API)
               || ap->wait_error->domain == VPUSH_KEY_ERROR))
         vpush_approval_finish_error (ap, g_steal_pointer (&ap->wait_error));
-      /* out of time before its poll or fetch, which a locked keyring keeps from asking */
-      else if (!ap->polled && vpush_keystore_get_settled (keystore)
+      /* out of time before its poll or fetch could ask: a locked keyring (which drops the
+       * keys held in memory) keeps them from asking at all. A Secret Service that is only
+       * gone does not: the keys in memory still work. */
+      else if (vpush_keystore_get_locked (keystore)
                && !vpush_keystore_check_usable (keystore, &locked))
         vpush_approval_finish_error (ap, g_steal_pointer (&locked));
       else if (failing != NULL)

@@ -225,6 +225,11 @@ def test_killed_and_restarted(factor, daemon, client, emulator, session):
     # the key of the enrolled factor is in memory: approvals go on
     txid, ch = new_challenge(emulator, factor)
     assert client.approve({"transaction-id": txid, "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch
+    # and a challenge that is not there is not there: NotFound, not KeyringLocked
+    for match in ({"challenge-sid": "YC" + "0" * 32}, {"transaction-id": "none-" + txid}):
+        e = expect_within(BOUND, vt.ERR_NOT_FOUND, client.approve,
+                          dict(match, **{"timeout-ms": 1000}))
+        assert "within 1000 ms" in e.message, e
 
     session.start_keyring(unlock=True)
     client.wait_state("ready", timeout=BOUND)
