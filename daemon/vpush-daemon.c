@@ -19,6 +19,7 @@ typedef struct
   gboolean replace;
   gboolean owned; /* the name was ours at some point */
   int exit_code;
+  GBusNameOwnerFlags owner_flags;
   guint owner_id;
   guint watchdog_id;
   guint status_id;
@@ -50,18 +51,37 @@ on_watchdog (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static void on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data);
+static void on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data);
+
+/* The connection, made in a worker thread while the configuration, policy and factors
+ * loaded (this runs from the main loop, after they did): the objects are exported, then
+ * the name is asked for. */
 static void
-on_bus_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
+on_bus (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Daemon *d = user_data;
+  g_autoptr (GDBusConnection) connection = NULL;
   g_autoptr (GError) error = NULL;
 
+  connection = g_bus_get_finish (result, &error);
+  if (connection == NULL)
+    {
+      g_warning ("no connection to the session bus (%s), so no %s", error->message,
+                 VPUSH_DBUS_NAME);
+      d->exit_code = EXIT_FAILURE;
+      g_main_loop_quit (d->loop);
+      return;
+    }
   if (!vpush_manager_export (d->manager, connection, &error))
     {
       g_critical ("could not export the manager: %s", error->message);
       d->exit_code = EXIT_FAILURE;
       g_main_loop_quit (d->loop);
+      return;
     }
+  d->owner_id = g_bus_own_name_on_connection (connection, VPUSH_DBUS_NAME, d->owner_flags,
+                                              on_name_acquired, on_name_lost, d, NULL);
 }
 
 /* What systemctl --user status shows: "3 factors, push connected",
@@ -142,15 +162,7 @@ on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data
   Daemon *d = user_data;
 
   if (connection == NULL)
-    {
-      g_autoptr (GDBusConnection) bus = NULL;
-      g_autoptr (GError) error = NULL;
-
-      /* GDBus does not say why; asking again does, at once (vpushd exits next) */
-      bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
-      g_warning ("no connection to the session bus (%s), so no %s",
-                 error != NULL ? error->message : "it closed", name);
-    }
+    g_warning ("the connection to the session bus closed, so no %s", name);
   else if (d->owned)
     g_warning ("lost the name %s on the session bus", name);
   else if (d->replace)
@@ -206,13 +218,12 @@ main (int argc, char **argv)
   g_autoptr (VpushBouncer) bouncer = NULL;
   gboolean verbose = FALSE;
   gboolean version = FALSE;
-  Daemon d = { 0 };
+  Daemon d = { .owner_flags = G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE };
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = NULL;
   guint64 watchdog_usec = 0;
   guint sighup_id;
-  GBusNameOwnerFlags owner_flags = G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
   const GOptionEntry options[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Configuration file", "FILE" },
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir, "State directory", "DIR" },
@@ -266,7 +277,7 @@ main (int argc, char **argv)
   vpush_log_setup (verbose);
   /* the session bus connection (socket, authentication, Hello) is made in a worker thread
    * while the configuration, policy and factors load; everything on the bus uses it */
-  g_bus_get (G_BUS_TYPE_SESSION, NULL, NULL, NULL);
+  g_bus_get (G_BUS_TYPE_SESSION, NULL, on_bus, &d);
 
   config = vpush_config_load (config_path, &error);
   if (config == NULL)
@@ -311,9 +322,7 @@ main (int argc, char **argv)
   /* never replaceable by default: any process of the user could take the name over and
    * receive the approvals */
   if (d.replace)
-    owner_flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE | G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
-  d.owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, VPUSH_DBUS_NAME, owner_flags, on_bus_acquired,
-                               on_name_acquired, on_name_lost, &d, NULL);
+    d.owner_flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE | G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
   g_main_loop_run (d.loop);
 
   /* an answer allowed and under way is not left out of the audit trail */
