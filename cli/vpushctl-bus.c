@@ -244,8 +244,10 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
 GError *
 vpushctl_no_bus_error (const GError *error)
 {
+  g_autofree gchar *socket = g_build_filename (g_get_user_runtime_dir (), "bus", NULL);
+
   /* GLib's reason speaks of X11 when it finds no address: say where one is looked for */
-  if (g_getenv ("DBUS_SESSION_BUS_ADDRESS") == NULL)
+  if (g_getenv ("DBUS_SESSION_BUS_ADDRESS") == NULL && !g_file_test (socket, G_FILE_TEST_EXISTS))
     return g_error_new (VPUSHCTL_ERROR, VPUSHCTL_EXIT_UNREACHABLE,
                         "no session bus: %s (DBUS_SESSION_BUS_ADDRESS is not set, and there "
                         "is no bus at $XDG_RUNTIME_DIR/bus)",
