@@ -13,7 +13,7 @@ typedef struct
   gchar *sid;                   /* YC… */
   gchar *factor_sid;            /* YF… */
   gchar *status;                /* pending, approved, denied, expired */
-  gchar *message;               /* details.message, "" when absent */
+  gchar *message;               /* details.message */
   GVariant *fields;             /* a(ss) from details.fields, never NULL */
   gint64 created_at;            /* unix seconds */
   gint64 expires_at;            /* unix seconds */
@@ -26,8 +26,9 @@ typedef struct
   gint64 api_date_mono;         /* and the monotonic time it came (µs) */
 } VpushChallenge;
 
-/* Maps one challenge object of a GET or list response. Requires sid, factor_sid, status,
- * date_created, expiration_date; rejects wrong types and bad sid shapes. */
+/* Maps one challenge object of a GET or list response. Requires what the SDKs do (protocol
+ * doc §3.5): sid, factor_sid, status, date_created, date_updated, expiration_date, details
+ * and its message; rejects wrong types and bad sid shapes. */
 VpushChallenge *vpush_challenge_new_from_json (JsonNode *node, GError **error);
 VpushChallenge *vpush_challenge_ref (VpushChallenge *challenge);
 void vpush_challenge_unref (VpushChallenge *challenge);
