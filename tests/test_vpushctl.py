@@ -683,7 +683,11 @@ def test_monitor_ends_with_its_bus(session):
     finally:
         bus.kill()
         bus.wait(10)
-    out, err = proc.communicate(timeout=10)
+    try:
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()     # when it did not end by itself
+        proc.wait()
     assert proc.returncode == UNREACHABLE, (out, err)
     assert json.loads(out)["error"]["message"].endswith("the session bus went away"), out
 
