@@ -282,7 +282,9 @@ def test_factors_are_capped(session, client, emulator):
         txid = vt.new_transaction_id()
         ch = emulator.create_challenge(factors[2].identity, factors[2].sid,
                                        hidden={"transaction_id": txid})
-        assert client.approve({"transaction-id": txid}) == ch["sid"]
+        # just started: under valgrind its first polls can take the default 3 s
+        assert client.approve({"transaction-id": txid,
+                               "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
         _enroll_refused(client, emulator, "and vpushd holds 3,")
         client.factor_delete(factors[0].path)
         client.factor_delete(factors[1].path)
