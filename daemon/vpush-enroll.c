@@ -40,6 +40,7 @@ typedef struct
   gboolean remote_deleted;   /* by the rollback */
   gboolean record_left;      /* the rollback could not remove the record: it may be on disk */
   gboolean at_api;           /* counted in VPUSH_ENROLLING_MAX */
+  gboolean sid_claimed;      /* record->sid is this enrollment's (vpush_manager_claim_factor_sid) */
 } Enroll;
 
 static void
@@ -47,6 +48,8 @@ enroll_free (Enroll *e)
 {
   if (e->at_api)
     vpush_manager_remove_at_api (e->manager, VPUSH_AT_API_ENROLL);
+  if (e->sid_claimed)
+    vpush_manager_release_factor_sid (e->manager, e->record->sid);
   g_clear_object (&e->manager);
   g_clear_object (&e->invocation);
   g_free (e->service_sid);
@@ -374,6 +377,20 @@ created_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   vpush_manager_note_api_result (e->manager, NULL);
+  if (!vpush_manager_claim_factor_sid (e->manager, e->record->sid))
+    {
+      /* Nothing may be done under that sid: not its key stored, not its record written,
+       * not the factor deleted at the API in a rollback, as each would be the other
+       * factor's. The one the create made is unverified; the API deletes it by itself. */
+      error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_API,
+                           "the Verify API answered the create with factor sid %s, which "
+                           "vpushd holds already",
+                           e->record->sid);
+      g_clear_pointer (&e->record, vpush_factor_record_free);
+      enroll_fail (e, error);
+      return;
+    }
+  e->sid_claimed = TRUE;
   e->journal->factor = vpush_factor_record_copy (e->record);
   vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (e->manager), e->journal,
                                             journal_factor_saved_cb, e);

@@ -41,6 +41,7 @@ struct _VpushManager
   GHashTable *factors;          /* sid → VpushFactor */
   GHashTable *key_cache;        /* sid → VpushKeyBox */
   GHashTable *waiting;          /* caller's unique name → how many of its approvals wait */
+  GHashTable *enrolling;        /* factor sids the API gave enrollments not yet added */
   guint waiting_total;          /* the sum of waiting's values */
   guint at_api[VPUSH_AT_API_N]; /* calls of each kind under way at the Verify API */
 
@@ -115,6 +116,7 @@ vpush_manager_finalize (GObject *object)
   g_hash_table_unref (self->factors);
   g_hash_table_unref (self->key_cache);
   g_hash_table_unref (self->waiting);
+  g_hash_table_unref (self->enrolling);
   g_clear_object (&self->skeleton);
   g_clear_object (&self->object_manager);
   if (self->factor_fallback_id != 0)
@@ -149,6 +151,7 @@ vpush_manager_init (VpushManager *self)
   self->key_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)vpush_key_box_unref);
   self->waiting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->enrolling = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -579,6 +582,25 @@ vpush_manager_add_factor (VpushManager *self, VpushFactor *factor)
   vpush_poller_add_factor (self->poller, sid);
   vpush_push_update_factor (self->push, sid);
   g_signal_emit (self, signals[SIGNAL_FACTORS_CHANGED], 0);
+}
+
+gboolean
+vpush_manager_claim_factor_sid (VpushManager *self, const gchar *sid)
+{
+  g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);
+
+  if (g_hash_table_contains (self->factors, sid) || g_hash_table_contains (self->enrolling, sid))
+    return FALSE;
+  g_hash_table_add (self->enrolling, g_strdup (sid));
+  return TRUE;
+}
+
+void
+vpush_manager_release_factor_sid (VpushManager *self, const gchar *sid)
+{
+  g_return_if_fail (VPUSH_IS_MANAGER (self));
+
+  g_hash_table_remove (self->enrolling, sid);
 }
 
 void

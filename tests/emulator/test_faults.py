@@ -94,6 +94,9 @@ def challenge_count(emu):
     {"path": "x", "action": "bad-item", "when": "before"},
     {"path": "x", "action": "bad-item", "how": "octal"},
     {"path": "x", "action": "stale-status", "when": "before"},
+    {"path": "x", "action": "sid"},
+    {"path": "x", "action": "sid", "sid": "YF0123"},
+    {"path": "x", "action": "sid", "sid": "YF" + "0" * 32, "when": "before"},
     {"path": "x", "retry_after": "1\r\nX-Evil: 1"},
     {"path": "x", "date": "Fri, 01 Jan 2027 00:00:00 GMT\r\nX-Evil: 1"},
     {"path": "x", "action": "huge", "size": str(65 * 1024 * 1024)},
@@ -101,7 +104,8 @@ def challenge_count(emu):
     {"path": "x", "action": "delay", "seconds": "0"},
 ], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
         "status-600", "bad-when", "truncate-before", "content-type-before",
-        "bad-item-before", "bad-item-how", "stale-status-before", "header-newline", "date-newline",
+        "bad-item-before", "bad-item-how", "stale-status-before", "sid-missing", "sid-short",
+        "sid-before", "header-newline", "date-newline",
         "huge-too-big", "delay-no-seconds", "delay-0"])
 def test_bad_rules_refused(emu, form):
     r = emu.control("POST", "/_emulator/faults", form)
@@ -329,6 +333,24 @@ def test_stale_status(emu):
     add(emu, path=svc_re(emu), action="stale-status")
     status, _, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
     assert status == 200 and json.loads(body)["sid"] == emu.service_sid
+
+
+def test_sid(emu):
+    """The answer to a create carries another factor's sid; the factor made has its own.
+    An answer without a sid goes out as it was."""
+    first = Device(emu).enroll()
+    add(emu, path=r"/Factors\Z", action="sid", sid=first.sid, method="POST")
+    second = Device(emu)
+    r = second.create()
+    assert r.status == 201 and r.json["sid"] == first.sid, r
+    factors = emu.backend("GET", f"{emu.svc_path()}/Entities/{second.identity}/Factors").json
+    assert len(factors["factors"]) == 1 and factors["factors"][0]["sid"] != first.sid
+    rules = emu.control("GET", "/_emulator/faults").json["rules"]
+    assert rules[0]["sid"] == first.sid and rules[0]["hits"] == 1
+    add(emu, path=r"/Challenges\Z", action="sid", sid=first.sid, method="GET")
+    path = f"{emu.svc_path()}/Entities/{first.identity}/Challenges"
+    status, _, body, _ = raw(emu, "GET", path, auth=backend_auth(emu))
+    assert status == 200 and "sid" not in json.loads(body)
 
 
 def test_delay(emu):

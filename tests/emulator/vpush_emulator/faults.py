@@ -20,9 +20,12 @@ from .common import Response
 from .util import ApiError, json_dumps
 
 ACTIONS = ("status", "drop", "truncate", "malformed", "huge", "content-type", "bad-item",
-           "stale-status", "delay")
+           "stale-status", "sid", "delay")
 # these change the real answer, so the request is always handled first
-AFTER_ONLY = ("truncate", "content-type", "bad-item", "stale-status")
+AFTER_ONLY = ("truncate", "content-type", "bad-item", "stale-status", "sid")
+# what action=sid puts in an answer: a sid as the OpenAPI document has them (two letters,
+# 32 hex digits), so that the answer is still one the API could give
+SID_RE = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 WHEN = ("before", "after")
 COUNT_MAX = 100000
 HUGE_DEFAULT = 10 * 1024 * 1024
@@ -39,7 +42,8 @@ MALFORMED_BODY = b'{"sid": "YC0123456789abcdef0123456789abcdef", "status": "pend
 
 class Rule:
     def __init__(self, rule_id, path, method, action, when, count, status=None, code=None,
-                 retry_after=None, content_type=None, size=None, date=None, how=None):
+                 retry_after=None, content_type=None, size=None, date=None, how=None,
+                 sid=None):
         self.id = rule_id
         self.path = path
         self.regex = re.compile(path)
@@ -55,6 +59,7 @@ class Rule:
         self.content_type = content_type
         self.size = size
         self.how = how
+        self.sid = sid
 
     def json(self):
         out = {"id": self.id, "path": self.path, "method": self.method, "action": self.action,
@@ -68,6 +73,8 @@ class Rule:
             out["size"] = self.size
         elif self.action == "bad-item":
             out["how"] = self.how
+        elif self.action == "sid":
+            out["sid"] = self.sid
         return out
 
 
@@ -235,6 +242,10 @@ def answer_after(handler, rule, status, out, extra):
     elif rule.action == "stale-status":
         stale = dict(out, status="pending") if isinstance(out, dict) and "status" in out else out
         handler._send(status, _encode(stale), extra)
+    elif rule.action == "sid":
+        # an API that hands out a sid it gave before (another factor's, say)
+        other = dict(out, sid=rule.sid) if isinstance(out, dict) and "sid" in out else out
+        handler._send(status, _encode(other), extra)
     else:
         raise AssertionError(f"action {rule.action} can't break an answer")
 
@@ -327,6 +338,10 @@ def _add(server, form):
         kw["how"] = form.get("how") or "date"
         if kw["how"] not in BAD_ITEM_HOW:
             raise ApiError(400, 60306, "how must be one of " + ", ".join(BAD_ITEM_HOW))
+    elif action == "sid":
+        kw["sid"] = form.get("sid") or ""
+        if not SID_RE.fullmatch(kw["sid"]):
+            raise ApiError(400, 60306, "sid must be two capital letters and 32 hex digits")
     return Response(200, of(server).add(path=rx, method=method, action=action, when=when,
                                         count=count, **kw))
 
