@@ -126,6 +126,20 @@ check_transfer_encoding (VpushHttpStream *stream, const gchar *value, gsize len)
   return TRUE;
 }
 
+/* The final response's headers are in: FALSE (which makes curl end the transfer with
+ * CURLE_WRITE_ERROR) if the stream's owner refuses them. */
+static gboolean
+headers_end (VpushHttpStream *stream)
+{
+  long status = 0;
+
+  curl_easy_getinfo (stream->req->easy, CURLINFO_RESPONSE_CODE, &status);
+  stream->in_body = TRUE;
+  return stream->on_headers ((guint)CLAMP (status, 0, G_MAXUINT16), stream->content_type,
+                             stream->user_data)
+         && !stream->cancelled;
+}
+
 static size_t
 stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
 {
@@ -171,11 +185,7 @@ stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
     return len;
   if (status < 200)
     return len; /* an interim response: the final one follows */
-  stream->in_body = TRUE;
-  if (!stream->on_headers ((guint)status, stream->content_type, stream->user_data)
-      || stream->cancelled)
-    return 0; /* makes curl end the transfer with CURLE_WRITE_ERROR */
-  return len;
+  return headers_end (stream) ? len : 0;
 }
 
 static size_t
@@ -184,8 +194,14 @@ stream_write_cb (char *data, size_t size, size_t nmemb, void *user_data)
   VpushHttpStream *stream = user_data;
   gsize len = size * nmemb;
 
-  if (stream->cancelled || !stream->on_data ((const guint8 *)data, len, stream->user_data)
-      || stream->cancelled)
+  if (stream->cancelled)
+    return 0;
+  /* curl also ends a header block at a line that merely starts with CR ("\r\r\n"), and
+   * takes what follows an interim response nobody asked for (101) for the body: the
+   * headers are over when the body starts, and a status under 200 is a refusal then */
+  if (!stream->in_body && !headers_end (stream))
+    return 0;
+  if (!stream->on_data ((const guint8 *)data, len, stream->user_data) || stream->cancelled)
     return 0;
   return len;
 }
