@@ -41,6 +41,9 @@ typedef struct
   GBytes *request_body; /* kept alive: curl reads CURLOPT_POSTFIELDS in place */
   GByteArray *body;
   gboolean body_too_large;
+  gsize header_bytes; /* of every header line so far (VPUSH_HTTP_HEADERS_CAP) */
+  gboolean headers_too_large;
+  gboolean in_trailers;        /* the final response's headers have ended */
   VpushHttpResponse *response; /* the headers collected so far */
   GSource *cancel_source;
   VpushHttpFailure failure; /* of a request that failed */

@@ -77,6 +77,25 @@ header_cb (char *data, size_t size, size_t nmemb, void *user_data)
   const gchar *value;
   gsize value_len;
 
+  if (len > VPUSH_HTTP_HEADERS_CAP - req->header_bytes)
+    {
+      req->headers_too_large = TRUE;
+      return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+    }
+  req->header_bytes += len;
+  /* a chunked body's trailers: what the API means is in its headers, where a signature's
+   * fields are read before the body is */
+  if (req->in_trailers)
+    return len;
+  /* the end of a header block, as libcurl takes it: a line that starts with CR or LF */
+  if (len > 0 && (data[0] == '\r' || data[0] == '\n'))
+    {
+      long status = 0;
+
+      curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
+      req->in_trailers = status >= 200; /* not an interim response's */
+      return len;
+    }
   /* a new status line (e.g. after a 100 Continue) starts a new header block */
   if (len >= 5 && g_ascii_strncasecmp (data, "HTTP/", 5) == 0)
     {
@@ -267,6 +286,17 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
   g_autoptr (VpushHttpResponse) response = NULL;
   long status = 0;
 
+  if (req->headers_too_large)
+    {
+      /* as a body too large: the server was reached, and would send them again */
+      curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
+      req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
+      req->status = (guint)status;
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                               "response headers larger than %u KiB (HTTP status %ld)",
+                               VPUSH_HTTP_HEADERS_CAP / 1024, status);
+      return;
+    }
   if (req->body_too_large)
     {
       /* a server that sends that much would do it again; it was reached, so this is no

@@ -6,6 +6,10 @@
 G_BEGIN_DECLS
 
 #define VPUSH_HTTP_BODY_CAP (1024 * 1024)
+/* All the header lines of a response together, interim responses and trailers included:
+ * libcurl bounds a line, and the total of one header block, but not the trailers of a
+ * chunked body, which may come without end. */
+#define VPUSH_HTTP_HEADERS_CAP (64 * 1024)
 
 typedef struct
 {

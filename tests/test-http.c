@@ -495,6 +495,47 @@ test_header_cap (Fixture *fx, gconstpointer user_data)
   g_assert_nonnull (strstr (error->message, "127.0.0.1"));
 }
 
+/* A chunked body's trailers are not its headers: none is read as one (a signature's fields
+ * come before the body), and they count, with the headers, against
+ * VPUSH_HTTP_HEADERS_CAP: libcurl takes trailers without end. */
+static void
+test_trailers (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushHttpResponse) response = NULL;
+  g_autoptr (VpushHttpResponse) flood = NULL;
+  g_autoptr (VpushHttpResponse) after = NULL;
+  g_autoptr (GString) raw = g_string_new (NULL);
+  g_autofree gchar *value = g_strnfill (3000, 'a');
+
+  server_reply_raw (fx->server, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                "Twilio-Verify-Signature-Fields: sid,status\r\n\r\n"
+                                "2\r\n{}\r\n0\r\n"
+                                "Twilio-Verify-Signature-Fields: details\r\n"
+                                "Date: Tue, 14 Apr 2026 09:26:42 GMT\r\n\r\n");
+  response = request (fx, "GET", "v2/", NULL, NULL, 5000, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (response->signature_fields, ==, "sid,status");
+  g_assert_null (response->date);
+
+  /* trailers of 3000 bytes a line, more of them than the cap */
+  g_string_append (raw, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+  for (guint i = 0; i < 2 * VPUSH_HTTP_HEADERS_CAP / 3000; i++)
+    g_string_append_printf (raw, "Twilio-Verify-Signature-Fields: %s\r\n", value);
+  g_string_append (raw, "\r\n");
+  server_reply_raw (fx->server, raw->str);
+  flood = request (fx, "GET", "v2/", NULL, NULL, 5000, NULL, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "response headers larger than 64 KiB (HTTP status 200)");
+  g_assert_null (flood);
+  g_clear_error (&error);
+
+  server_reply (fx->server, 200, NULL, "{}");
+  after = request (fx, "GET", "v2/", NULL, NULL, 5000, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (after->status, ==, 200);
+}
+
 static void
 test_connection_refused (Fixture *fx, gconstpointer user_data)
 {
@@ -779,6 +820,7 @@ main (int argc, char **argv)
   ADD ("dns-timeout", test_dns_timeout);
   ADD ("body-cap", test_body_cap);
   ADD ("header-cap", test_header_cap);
+  ADD ("trailers", test_trailers);
   ADD ("connection-refused", test_connection_refused);
   ADD ("out-of-descriptors", test_out_of_descriptors);
   ADD ("cancel", test_cancel);
