@@ -3,6 +3,7 @@
 #include <gio/gio.h>
 
 #include "vpush-factor-record.h"
+#include "vpush-log.h"
 #include "vpush-time.h"
 
 static void
@@ -108,8 +109,10 @@ get_sid (JsonObject *object, const gchar *key, const gchar *prefix, const gchar 
     return FALSE;
   if (!vpush_sid_is_valid (*out, prefix))
     {
+      g_autofree gchar *quoted = vpush_log_excerpt (*out);
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "challenge: “%s” is not a %s… sid: “%s”", key, prefix, *out);
+                   "challenge: “%s” is not a %s… sid: “%s”", key, prefix, quoted);
       return FALSE;
     }
   return TRUE;
@@ -258,8 +261,10 @@ vpush_challenge_new_from_json (JsonNode *node, GError **error)
   if (!g_str_equal (status, "pending") && !g_str_equal (status, "approved")
       && !g_str_equal (status, "denied") && !g_str_equal (status, "expired"))
     {
+      g_autofree gchar *quoted = vpush_log_excerpt (status);
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "challenge: unknown status “%s”",
-                   status);
+                   quoted);
       return NULL;
     }
   /* what the SDKs require of a challenge (protocol doc §3.5), date_updated and

@@ -8,6 +8,21 @@
 
 static gboolean log_verbose;
 
+gchar *
+vpush_log_excerpt (const gchar *text)
+{
+  /* no more bytes than the characters kept can take, however long text is */
+  gsize max_bytes = VPUSH_LOG_EXCERPT_CHARS * 4;
+  gsize len = strnlen (text, max_bytes + 1);
+  g_autofree gchar *valid = g_utf8_make_valid (text, MIN (len, max_bytes));
+  g_autofree gchar *head = NULL;
+
+  if (len <= max_bytes && g_utf8_strlen (valid, -1) <= VPUSH_LOG_EXCERPT_CHARS)
+    return g_steal_pointer (&valid);
+  head = g_utf8_substring (valid, 0, VPUSH_LOG_EXCERPT_CHARS);
+  return g_strconcat (head, "…", NULL);
+}
+
 static gboolean
 has_field (const GLogField *fields, gsize n_fields, const gchar *key)
 {

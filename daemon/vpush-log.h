@@ -30,6 +30,12 @@ G_BEGIN_DECLS
 
 void vpush_log_setup (gboolean verbose);
 
+/* What a message quotes of a value from the network: its first VPUSH_LOG_EXCERPT_CHARS
+ * characters, valid UTF-8, "…" where cut. A server may send a megabyte where a sid or a
+ * date belongs, and each poll or hint would log it again. */
+#define VPUSH_LOG_EXCERPT_CHARS 64
+gchar *vpush_log_excerpt (const gchar *text);
+
 /* Whether a debug message would be shown: asked before one on a hot path, so that a daemon
  * without debug output does not format it only for the writer to drop it. */
 gboolean vpush_log_debug_enabled (void);

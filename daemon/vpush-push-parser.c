@@ -6,6 +6,7 @@
 
 #include "vpush-factor-record.h"
 #include "vpush-json.h"
+#include "vpush-log.h"
 
 #define BOM_LEN 3
 static const guint8 bom[BOM_LEN] = { 0xEF, 0xBB, 0xBF };
@@ -420,8 +421,10 @@ read_hint (JsonObject *object, gchar **out_challenge_sid, gchar **out_factor_sid
 
   if (json_object_has_member (object, "type") && g_strcmp0 (type, "verify_push_challenge") != 0)
     {
+      g_autofree gchar *quoted = vpush_log_excerpt (type ? type : "(not a string)");
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "hint type “%s” is not known",
-                   type ? type : "(not a string)");
+                   quoted);
       return FALSE;
     }
   if (!vpush_sid_is_valid (challenge_sid, "YC"))
@@ -486,9 +489,10 @@ ntfy_body (JsonObject *object, gsize *out_len, GError **error)
     }
   if (g_strcmp0 (encoding, "base64") != 0)
     {
-      g_set_error (
-          error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "ntfy message: encoding “%s” is not known",
-          encoding != NULL && g_utf8_validate (encoding, -1, NULL) ? encoding : "(not a string)");
+      g_autofree gchar *quoted = vpush_log_excerpt (encoding != NULL ? encoding : "(not a string)");
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "ntfy message: encoding “%s” is not known", quoted);
       return NULL;
     }
   if (!is_base64 (message, strlen (message)))

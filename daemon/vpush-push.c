@@ -465,8 +465,9 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
     }
   if (!vpush_push_format_for (content_type, &format))
     {
-      stream->refused = g_strdup_printf ("content type “%s” is not a push stream",
-                                         content_type ? content_type : "(none)");
+      g_autofree gchar *quoted = vpush_log_excerpt (content_type ? content_type : "(none)");
+
+      stream->refused = g_strdup_printf ("content type “%s” is not a push stream", quoted);
       return FALSE;
     }
   stream->parser = vpush_push_parser_new (format, on_event, stream);

@@ -3,6 +3,8 @@
 #include <gio/gio.h>
 #include <time.h>
 
+#include "vpush-log.h"
+
 /* Whether text[*i…] is n digits; moves *i past them */
 static gboolean
 digits (const gchar *text, gsize *i, guint n)
@@ -75,8 +77,10 @@ vpush_time_parse (const gchar *text, gint64 *out_unix, GError **error)
     dt = g_date_time_new_from_iso8601 (shaped, NULL);
   if (dt == NULL)
     {
+      g_autofree gchar *quoted = vpush_log_excerpt (text ? text : "(null)");
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not an RFC 3339 time: “%s”",
-                   text ? text : "(null)");
+                   quoted);
       return FALSE;
     }
   *out_unix = g_date_time_to_unix (dt);

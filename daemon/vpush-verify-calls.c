@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vpush-jwt.h"
+#include "vpush-log.h"
 
 /* the longest AuthPayload the API takes for a push factor (OpenAPI, UpdateChallenge) */
 #define AUTH_PAYLOAD_MAX 5456
@@ -326,9 +327,11 @@ vpush_verify_fetch_challenge_async (VpushVerify *self, const VpushFactorRecord *
   /* challenge sids may come from a push hint: never splice an unchecked one into a path */
   if (!vpush_sid_is_valid (challenge_sid, "YC"))
     {
+      g_autofree gchar *quoted
+          = vpush_log_excerpt (challenge_sid != NULL ? challenge_sid : "(null)");
+
       vpush_verify_call_fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                                                 "not a challenge sid: “%s”",
-                                                 challenge_sid != NULL ? challenge_sid : "(null)"));
+                                                 "not a challenge sid: “%s”", quoted));
       return;
     }
   call->method = "GET";

@@ -5,6 +5,7 @@
 
 #include "vpush-error.h"
 #include "vpush-json.h"
+#include "vpush-log.h"
 #include "vpush-time.h"
 
 /* Twilio's own messages are one sentence */
@@ -424,9 +425,10 @@ next_page_token (const gchar *base_url, JsonObject *object, gchar **out, GError 
   uri = g_uri_parse_relative (base, json_node_get_string (next), G_URI_FLAGS_ENCODED, NULL);
   if (uri == NULL)
     {
+      g_autofree gchar *quoted = vpush_log_excerpt (json_node_get_string (next));
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "list challenges: “meta.next_page_url” is not a URL: “%s”",
-                   json_node_get_string (next));
+                   "list challenges: “meta.next_page_url” is not a URL: “%s”", quoted);
       return FALSE;
     }
   query = g_uri_get_query (uri);

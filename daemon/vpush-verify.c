@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "vpush-error.h"
-#include "vpush-time.h"
 #include "vpush-jwt.h"
+#include "vpush-log.h"
+#include "vpush-time.h"
 
 /* Retries of transient failures (design.md "Reliability rules", README "When things
  * fail"), on top of the one 401 + Date retry of §6:
@@ -73,13 +74,17 @@ correct_clock (VpushVerify *self, const gchar *date)
   server = curl_getdate (date, NULL);
   if (server == (time_t)-1)
     {
-      g_debug ("401 with an unreadable Date header “%s”", date);
+      g_autofree gchar *quoted = vpush_log_excerpt (date);
+
+      g_debug ("401 with an unreadable Date header “%s”", quoted);
       return FALSE;
     }
   offset = (gint64)server - g_get_real_time () / G_USEC_PER_SEC;
   if (offset < -VPUSH_TIME_OFFSET_MAX || offset > VPUSH_TIME_OFFSET_MAX)
     {
-      g_debug ("401 with a Date header “%s” too far from the local clock to correct it", date);
+      g_autofree gchar *quoted = vpush_log_excerpt (date);
+
+      g_debug ("401 with a Date header “%s” too far from the local clock to correct it", quoted);
       return FALSE;
     }
   /* §6: the API refused a JWT and says what time it is. Date has whole seconds, so the

@@ -4,6 +4,7 @@
 
 #include "vpush-challenge.h"
 #include "vpush-factor-record.h"
+#include "vpush-log.h"
 #include "vpush-time.h"
 
 #define CHALLENGE_SID "YC0123456789abcdef0123456789ABCDEF"
@@ -193,6 +194,45 @@ test_sids (void)
   assert_rejected ("factor_sid", "\"" CHALLENGE_SID "\"");
   assert_rejected ("factor_sid", "\"YF0123\"");
   assert_rejected ("factor_sid", "{}");
+}
+
+/* A value from the network quoted in a message is cut to VPUSH_LOG_EXCERPT_CHARS
+ * characters: a server sending a megabyte where a sid or a date belongs would have each
+ * poll log it again. */
+static void
+test_quoted_values_are_cut (void)
+{
+  static const gchar *const keys[] = { "sid", "status", "date_created" };
+  g_autofree gchar *long_text = g_strnfill (100000, 'Z');
+  g_autofree gchar *json = g_strdup_printf ("\"%s\"", long_text);
+  g_autofree gchar *kept = g_strnfill (VPUSH_LOG_EXCERPT_CHARS, 'Z');
+  g_autofree gchar *cut = g_strconcat ("“", kept, "…”", NULL);
+  g_autofree gchar *wide = NULL;
+  g_autofree gchar *wide_cut = NULL;
+  g_autofree gchar *short_one = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (VpushChallenge) challenge = map (keys[i], json, &error);
+
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (challenge);
+      g_assert_true (g_str_has_suffix (error->message, cut));
+      g_assert_cmpuint (strlen (error->message), <, 200);
+    }
+
+  /* whole characters, valid UTF-8, however many bytes each has; short ones whole */
+  wide = g_strnfill (1000, 'x');
+  for (guint i = 0; i < 200; i++)
+    memcpy (wide + i * 4, "\xf0\x9f\x94\x91", 4); /* U+1F511, 4 bytes */
+  wide[800] = '\0';
+  wide_cut = vpush_log_excerpt (wide);
+  g_assert_true (g_utf8_validate (wide_cut, -1, NULL));
+  g_assert_cmpuint (g_utf8_strlen (wide_cut, -1), ==, VPUSH_LOG_EXCERPT_CHARS + 1);
+  g_assert_true (g_str_has_suffix (wide_cut, "\xf0\x9f\x94\x91…"));
+  short_one = vpush_log_excerpt ("2024-01-02 \xff");
+  g_assert_cmpstr (short_one, ==, "2024-01-02 \xef\xbf\xbd");
 }
 
 static void
@@ -660,6 +700,7 @@ main (int argc, char **argv)
   g_test_add_func ("/challenge/statuses", test_statuses);
   g_test_add_func ("/challenge/sids", test_sids);
   g_test_add_func ("/challenge/dates", test_dates);
+  g_test_add_func ("/challenge/quoted-values-are-cut", test_quoted_values_are_cut);
   g_test_add_func ("/challenge/details", test_details);
   g_test_add_func ("/challenge/hidden-details", test_hidden_details);
   g_test_add_func ("/challenge/size-bounds", test_size_bounds);
