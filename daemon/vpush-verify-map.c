@@ -298,6 +298,25 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
   return TRUE;
 }
 
+/* The factor a reply is of must be the one asked about: a reply of another (a cache or a
+ * proxy in between that mixed them up) would mark this one verified, or renamed. */
+static gboolean
+check_factor_sid (JsonNode *root, const Call *call, const gchar *what, GError **error)
+{
+  const gchar *sid = member_string (json_node_get_object (root), "sid");
+
+  if (g_strcmp0 (sid, call->factor->sid) != 0)
+    {
+      g_autofree gchar *quoted = sid != NULL ? vpush_log_excerpt (sid) : NULL;
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "%s: the response is of factor %s, not %s", what,
+                   quoted != NULL ? quoted : "(none: “sid” is missing)", call->factor->sid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* ---- #2 verify factor ---- */
 
 gboolean
@@ -307,7 +326,7 @@ vpush_verify_map_verify_factor (VpushVerify *self, Call *call, VpushHttpResponse
   g_autoptr (JsonNode) root = parse_object (response, "verify factor", error);
   const gchar *status;
 
-  if (root == NULL)
+  if (root == NULL || !check_factor_sid (root, call, "verify factor", error))
     return FALSE;
   status = member_string (json_node_get_object (root), "status");
   if (g_strcmp0 (status, "unverified") != 0 && g_strcmp0 (status, "verified") != 0)
@@ -328,7 +347,7 @@ vpush_verify_map_update_factor (VpushVerify *self, Call *call, VpushHttpResponse
 {
   g_autoptr (JsonNode) root = parse_object (response, "update factor", error);
 
-  return root != NULL;
+  return root != NULL && check_factor_sid (root, call, "update factor", error);
 }
 
 /* ---- challenges ---- */

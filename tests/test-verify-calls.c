@@ -151,6 +151,42 @@ test_verify_factor (Fixture *fx, gconstpointer user_data)
   g_assert_no_error (error);
 }
 
+/* A reply of another factor, or of none, is no answer about this one: it would mark it
+ * verified, or renamed. */
+static void
+test_reply_of_another_factor (Fixture *fx, gconstpointer user_data)
+{
+  static const gchar *const replies[] = {
+    "{\"sid\": \"YF00000000000000000000000000000000\", \"status\": \"verified\"}",
+    "{\"status\": \"verified\"}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (replies); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GAsyncResult) verified = NULL;
+      g_autoptr (GAsyncResult) renamed = NULL;
+      g_autofree gchar *status = NULL;
+
+      server_reply (fx->server, 200, NULL, replies[i]);
+      vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result,
+                                        &verified);
+      status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&verified), &error);
+      g_assert_null (status);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_nonnull (strstr (error->message, "verify factor: the response is of factor "));
+      g_assert_nonnull (strstr (error->message, ", not " FACTOR_SID));
+      g_clear_error (&error);
+
+      server_reply (fx->server, 200, NULL, replies[i]);
+      vpush_verify_update_factor_async (fx->verify, fx->factor, fx->key, "Other", NULL,
+                                        store_result, &renamed);
+      g_assert_false (vpush_verify_update_factor_finish (fx->verify, wait_for (&renamed), &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_nonnull (strstr (error->message, "update factor: the response is of factor "));
+    }
+}
+
 static void
 test_update_factor (Fixture *fx, gconstpointer user_data)
 {
@@ -452,6 +488,7 @@ main (int argc, char **argv)
   ADD ("device-auth-fresh", test_device_auth_fresh);
   ADD ("verify-factor", test_verify_factor);
   ADD ("update-factor", test_update_factor);
+  ADD ("reply-of-another-factor", test_reply_of_another_factor);
   ADD ("delete-factor", test_delete_factor);
   ADD ("fetch-challenge", test_fetch_challenge);
   ADD ("fetch-challenge-fields-in-lines", test_fetch_challenge_fields_in_lines);
