@@ -589,7 +589,8 @@ vpush_manager_claim_factor_sid (VpushManager *self, const gchar *sid)
 {
   g_return_val_if_fail (VPUSH_IS_MANAGER (self), FALSE);
 
-  if (g_hash_table_contains (self->factors, sid) || g_hash_table_contains (self->enrolling, sid))
+  if (g_hash_table_contains (self->factors, sid) || g_hash_table_contains (self->enrolling, sid)
+      || (self->recovery != NULL && vpush_recovery_holds_sid (self->recovery, sid)))
     return FALSE;
   g_hash_table_add (self->enrolling, g_strdup (sid));
   return TRUE;

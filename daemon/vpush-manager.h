@@ -83,7 +83,8 @@ void vpush_manager_add_factor (VpushManager *self, VpushFactor *factor);
 void vpush_manager_remove_factor (VpushManager *self, const gchar *sid);
 /* An enrollment holds the sid the API gave its new factor from then until it ends, so that
  * an API that hands out a sid twice can't make it replace a factor (its key, its record)
- * or another enrollment's: FALSE if a factor or an enrollment holds sid already. */
+ * or another enrollment's: FALSE if a factor, an enrollment or an entry crash recovery
+ * has still to do holds sid already. */
 gboolean vpush_manager_claim_factor_sid (VpushManager *self, const gchar *sid);
 void vpush_manager_release_factor_sid (VpushManager *self, const gchar *sid);
 

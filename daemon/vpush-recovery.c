@@ -23,6 +23,7 @@ struct _VpushRecovery
   GQueue entries;        /* VpushEnrollment: the journal as read at start, then the entries
                           * handed over while running, still to do */
   GHashTable *keys_only; /* ids of entries handed over with only keys left (vpush_recovery_take) */
+  GHashTable *kept;      /* ids of entries read at start whose factor had a record then */
   GHashTable *services;  /* service sids of this state directory's records and journal */
   gboolean sweep_unsafe; /* the journal could not be read in full */
   gboolean started;
@@ -63,6 +64,7 @@ vpush_recovery_finalize (GObject *object)
   g_queue_clear_full (&self->entries, (GDestroyNotify)vpush_enrollment_free);
   g_hash_table_unref (self->services);
   g_hash_table_unref (self->keys_only);
+  g_hash_table_unref (self->kept);
   g_clear_pointer (&self->key, vpush_key_free);
   g_clear_pointer (&self->doomed_keys, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
@@ -87,6 +89,7 @@ vpush_recovery_init (VpushRecovery *self)
   g_queue_init (&self->entries);
   self->services = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->keys_only = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
   self->retry_seconds = RETRY_MIN_SECONDS;
 }
@@ -229,6 +232,7 @@ entry_done (VpushRecovery *self)
   g_autoptr (VpushEnrollment) entry = g_queue_pop_head (&self->entries);
 
   g_hash_table_remove (self->keys_only, entry->id);
+  g_hash_table_remove (self->kept, entry->id);
   vpush_factor_store_remove_enrollment_async (self->store, entry->id, entry_removed_cb,
                                               g_object_ref (self));
 }
@@ -286,9 +290,12 @@ recover_entry (VpushRecovery *self, VpushEnrollment *entry)
       delete_keys (self, entry_done, entry->id, NULL);
       return;
     }
-  /* a deletion removes the record right after its entry is written: with the record
-   * still there it had not begun, and the factor stays */
-  if (vpush_factor_store_has_record (self->store, entry->factor->sid))
+  /* A deletion removes the record right after its entry is written: with the record
+   * still there it had not begun, and the factor stays. For an entry read at start that
+   * is decided at start: its factor has been on the bus since, and a Delete of it may have
+   * its record removed right now, its DELETE under way, and the record back if it fails. */
+  if (g_hash_table_contains (self->kept, entry->id)
+      || vpush_factor_store_has_record (self->store, entry->factor->sid))
     {
       if (entry->deleting)
         g_message ("crash recovery: the deletion of factor %s had not begun; it stays",
@@ -590,6 +597,10 @@ vpush_recovery_start (VpushRecovery *self, const GPtrArray *records)
       VpushEnrollment *entry = g_ptr_array_index (journal, i);
 
       g_hash_table_add (self->services, g_strdup (entry->service_sid));
+      for (guint j = 0; entry->factor != NULL && j < records->len; j++)
+        if (g_str_equal (entry->factor->sid,
+                         ((const VpushFactorRecord *)g_ptr_array_index (records, j))->sid))
+          g_hash_table_add (self->kept, g_strdup (entry->id));
       g_ptr_array_index (journal, i) = NULL;
       g_queue_push_tail (&self->entries, entry);
     }
@@ -605,6 +616,21 @@ vpush_recovery_start (VpushRecovery *self, const GPtrArray *records)
                g_queue_get_length (&self->entries));
   watch_keyring (self);
   run (self);
+}
+
+gboolean
+vpush_recovery_holds_sid (VpushRecovery *self, const gchar *factor_sid)
+{
+  g_return_val_if_fail (VPUSH_IS_RECOVERY (self), FALSE);
+
+  for (GList *l = self->entries.head; l != NULL; l = l->next)
+    {
+      const VpushEnrollment *entry = l->data;
+
+      if (entry->factor != NULL && g_str_equal (entry->factor->sid, factor_sid))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 void

@@ -21,7 +21,8 @@ VpushRecovery *vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keyst
  * again later. Each entry is handled in journal order:
  * - no factor sid (the create was in flight): its provisional key goes; a factor the create may
  *   have made is unverified, and the Verify API deletes it by itself;
- * - a factor sid and a record for it: the enrollment had finished, its provisional key goes;
+ * - a factor sid and a record for it (for an entry read now, a record in records): the
+ *   enrollment had finished, or the deletion had not begun; its provisional key goes;
  * - a factor sid and no record: the remote factor is deleted with its key (a 404 counts as done),
  *   then its keys.
  * The journal entry goes last. Then keys of the known services that no record and no journal
@@ -34,6 +35,9 @@ void vpush_recovery_start (VpushRecovery *self, const GPtrArray *records);
  * api_done: nothing is left to do at the Verify API (the remote factor is deleted, or none is
  * known), so only its keys go, then the entry. */
 void vpush_recovery_take (VpushRecovery *self, VpushEnrollment *entry, gboolean api_done);
+/* Whether an entry still to do names factor_sid: until it is done, that factor's keys (and
+ * maybe its remote factor) are the entry's, and nothing else may take the sid. */
+gboolean vpush_recovery_holds_sid (VpushRecovery *self, const gchar *factor_sid);
 /* Cancels what is in flight; what is left stays in the journal for the next start. */
 void vpush_recovery_stop (VpushRecovery *self);
 

@@ -419,6 +419,84 @@ def test_rollback_that_cannot_reach_the_api_finished_while_running(daemon, clien
         assert d.running()
 
 
+def test_sid_of_a_recovery_entry_is_not_given_again(daemon, client, emulator, session):
+    """An enrollment whose rollback could not reach the API leaves its factor, and the key
+    under its sid, to the recovery. A create answered with that sid (an API that hands one
+    out twice) must not take it: storing a key under it, or the rollback of that enrollment
+    deleting the keys under it, would leave the first factor at the API with no key."""
+    with enrollment_failed_after_create(daemon, client, emulator, session,
+                                        held=100) as (d, identity):
+        [entry] = journal(d)
+        sid = entry["factor"]["sid"]
+        assert len(keys(session, sid)) == 1
+        again = vt.unique_identity("again")
+        emulator.fault(FACTOR_RE % again, action="sid", sid=sid, method="POST")
+        call = enroll_async(client, emulator, again)
+        vt.wait_until(lambda: call.done, 30 * vt.SLOWDOWN, what="the second EnrollFactor")
+        assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Api", call.error
+        assert "factor sid %s, which vpushd holds already" % sid in str(call.error)
+        assert len(keys(session, sid)) == 1
+        assert [e["id"] for e in journal(d)] == [entry["id"]]
+        assert not emulator.state()["factors"][sid]["deleted"]
+
+
+def test_entry_read_at_start_is_judged_at_start(daemon, client, emulator, session):
+    """A deletion entry whose factor had its record at start (killed before the deletion
+    began): the factor stays, as it was decided then. The recovery may reach the entry only
+    later, behind an older one, while a Delete of that factor has removed its record and
+    waits for its DELETE. If that DELETE then fails, the factor must still be whole: not
+    deleted at the API and its key by the recovery, which took the record's absence for an
+    interrupted deletion."""
+    x = vt.enroll(client, emulator)
+    y = vt.enroll(client, emulator)
+    factors_dir = os.path.join(daemon.state_dir, "factors")
+    record = {}
+    for f in (x, y):
+        with open(os.path.join(factors_dir, f.sid + ".json")) as fh:
+            record[f.sid] = json.load(fh)
+    crash(daemon)
+    # older: the enrollment of y, killed after the create (no record): the recovery deletes y;
+    # newer: the deletion of x, killed before it began (its record is there)
+    os.unlink(os.path.join(factors_dir, y.sid + ".json"))
+    os.makedirs(os.path.join(daemon.state_dir, "enrolling"), exist_ok=True)
+    now = time.time()
+    for f, age, deleting in ((y, 20, False), (x, 10, True)):
+        entry = {"id": "enroll-" + uuid.uuid4().hex, "service_sid": emulator.service_sid,
+                 "identity": f.identity, "friendly_name": f.friendly_name,
+                 "started_at": vt.rfc3339(now - age), "factor": record[f.sid]}
+        if deleting:
+            entry["deleting"] = True
+        with open(os.path.join(daemon.state_dir, "enrolling", entry["id"] + ".json"),
+                  "w") as fh:
+            json.dump(entry, fh)
+
+    first = hold(emulator, r"/Factors/%s\Z" % y.sid, method="DELETE", seconds=600)
+    hold(emulator, r"/Factors/%s\Z" % x.sid, method="DELETE", seconds=600)
+    daemon.start()
+    wait_held(emulator, 1)  # the recovery, at the older entry
+    call = vt.PendingCall(client, "Delete", None, x.path, vt.FACTOR_IFACE)
+    wait_held(emulator, 2)  # the Delete's DELETE: x's record is gone meanwhile
+    assert x.sid not in records(daemon)
+    emulator.fault(r"/Factors/%s\Z" % x.sid, status=400, method="DELETE")
+    emulator.release_held(first["id"])
+    vt.wait_until(lambda: "the deletion of factor %s had not begun" % x.sid
+                  in daemon.log_text(), 20 * vt.SLOWDOWN,
+                  what="the recovery to reach the entry of x")
+    emulator.release_held()
+    vt.wait_until(lambda: call.done, 20 * vt.SLOWDOWN, what="the Delete of x")
+    assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Api", call.error
+
+    assert emulator.state()["factors"][y.sid]["deleted"]
+    assert not emulator.state()["factors"][x.sid]["deleted"]
+    assert client.factor_paths() == [x.path]
+    assert records(daemon) == [x.sid]
+    assert len(keys(session, x.sid)) == 1
+    vt.wait_until(lambda: journal(daemon) == [], 10 * vt.SLOWDOWN, what="the journal to empty")
+    ch = emulator.create_challenge(x.identity, x.sid)
+    assert client.approve({"challenge-sid": ch["sid"],
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
+
+
 # ---------------------------------------------------------------------------------------
 # Approval
 
