@@ -1,8 +1,8 @@
 /* A Verify API response (vpush-verify-map.c, vpush-verify.c): line 1 is its Date header,
  * line 2 its Retry-After and Twilio-Verify-Signature-Fields header, the rest its body. The
- * body goes through every mapping of a single object (create factor, verify factor, fetch
- * a challenge) and the error mapping, the headers through the Retry-After and Date
- * readers. */
+ * body goes through every mapping of a single object (create factor, verify and update
+ * factor, fetch a challenge) and the error mapping, the headers through the Retry-After and
+ * Date readers. */
 #include "fuzz-common.h"
 
 #include <curl/curl.h>
@@ -95,19 +95,28 @@ check_create_factor (VpushHttpResponse *response)
   FUZZ_CHECK (g_str_equal (again->created_at, record->created_at));
 }
 
+/* the replies of a factor's verify and update: of that factor, or refused */
 static void
-check_verify_factor (VpushHttpResponse *response)
+check_verify_and_update_factor (VpushHttpResponse *response)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GError) update_error = NULL;
+  g_autoptr (VpushFactorRecord) factor = vpush_factor_record_new ();
   gpointer out = NULL;
   Call call = { 0 };
 
+  factor->sid = g_strdup (FACTOR_SID);
+  call.factor = factor;
+  if (!vpush_verify_map_update_factor (NULL, &call, response, &out, &update_error))
+    fuzz_check_error (update_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  FUZZ_CHECK (out == NULL);
   if (!vpush_verify_map_verify_factor (NULL, &call, response, &out, &error))
     {
       FUZZ_CHECK (out == NULL);
       fuzz_check_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
       return;
     }
+  FUZZ_CHECK (update_error == NULL);
   FUZZ_CHECK (g_str_equal (out, "verified") || g_str_equal (out, "unverified"));
   g_free (out);
 }
@@ -217,7 +226,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   response.signature_fields = second;
   response.status = 200;
   check_create_factor (&response);
-  check_verify_factor (&response);
+  check_verify_and_update_factor (&response);
   check_challenge (&response);
   response.status = 429;
   check_api_error (&response);
