@@ -57,11 +57,15 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
       g_autoptr (GError) item_error = NULL;
       VpushKey *found;
 
+      /* a locked item under the sid may be the key, whatever schema it shows */
       if (secret_item_get_locked (item))
         {
           saw_locked = TRUE;
           continue;
         }
+      /* another program's item that happens to have a factor-sid attribute */
+      if (g_strcmp0 (secret_item_get_schema_name (item), VPUSH_SECRET_SCHEMA) != 0)
+        continue;
       found = item_key (item, &item_error);
       if (found == NULL)
         {
@@ -125,7 +129,7 @@ vpush_keystore_send_load (VpushKeystore *self, GTask *task)
 
   /* A search, not secret_password_lookup: a lookup tries to unlock (prompt) when the item is
    * locked, a search without SECRET_SEARCH_UNLOCK does not. */
-  secret_service_search (self->service, vpush_keystore_get_schema (), call->attributes,
+  secret_service_search (self->service, vpush_keystore_get_search_schema (), call->attributes,
                          SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, call->cancellable,
                          on_load_searched, task);
 }

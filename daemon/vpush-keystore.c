@@ -35,6 +35,22 @@ vpush_keystore_get_schema (void)
   return &schema;
 }
 
+const SecretSchema *
+vpush_keystore_get_search_schema (void)
+{
+  static const SecretSchema schema = {
+    VPUSH_SECRET_SCHEMA,
+    SECRET_SCHEMA_DONT_MATCH_NAME,
+    {
+        { "factor-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },
+        { "service-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },
+        { NULL, 0 },
+    },
+  };
+
+  return &schema;
+}
+
 gchar *
 vpush_keystore_timeout_message (VpushKeystore *self)
 {

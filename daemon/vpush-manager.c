@@ -13,6 +13,7 @@
 #include "vpush-poller.h"
 #include "vpush-push.h"
 #include "vpush-recovery.h"
+#include "vpush-refresh.h"
 #include "vpush-wake.h"
 
 struct _VpushManager
@@ -99,7 +100,10 @@ vpush_manager_finalize (GObject *object)
     vpush_pending_set_clock (self->pending, NULL, NULL);
   /* a call still retrying keeps the client alive after us */
   if (self->verify != NULL)
-    g_signal_handlers_disconnect_by_data (self->verify, self);
+    {
+      g_signal_handlers_disconnect_by_data (self->verify, self);
+      vpush_verify_set_key_guard (self->verify, NULL, NULL);
+    }
   g_clear_error (&self->api_failure);
   g_clear_pointer (&self->api_failure_factor, g_free);
   if (self->recovery != NULL)
@@ -182,6 +186,17 @@ update_state (VpushManager *self)
     }
 }
 
+/* A lock drops the keys held in memory: calls under way that loaded one before (an answer
+ * retrying, a re-read before signing, a poll) sign nothing more with it. */
+static gboolean
+keys_usable (gpointer user_data, GError **error)
+{
+  VpushManager *self = user_data;
+
+  return !vpush_keystore_get_locked (self->keystore)
+         || vpush_keystore_check_usable (self->keystore, error);
+}
+
 static void
 on_keyring_locked (VpushManager *self)
 {
@@ -247,6 +262,7 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
                             self);
 
   self->keystore = vpush_keystore_new (config->keyring_timeout_ms);
+  vpush_verify_set_key_guard (self->verify, keys_usable, self);
   g_signal_connect_swapped (self->keystore, "notify::locked", G_CALLBACK (on_keyring_locked), self);
   /* the key store reconnects by itself when the Secret Service comes (back) or answers again;
    * keys already in memory stay usable while it is away, only a lock drops them */
@@ -324,63 +340,10 @@ handle_deny (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, GVar
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-typedef struct
-{
-  VpushManager *manager;
-  GDBusMethodInvocation *invocation;
-} Refresh;
-
-static void
-refresh_free (Refresh *refresh)
-{
-  g_object_unref (refresh->manager);
-  g_object_unref (refresh->invocation);
-  g_free (refresh);
-}
-
-static void
-refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Refresh *refresh = user_data;
-  g_autoptr (GError) error = NULL;
-
-  vpush_manager_remove_at_api (refresh->manager, VPUSH_AT_API_REFRESH);
-  if (!vpush_poller_poll_finish ((VpushPoller *)source, result, &error))
-    vpush_error_return (refresh->invocation, error);
-  else
-    g_dbus_method_invocation_return_value (refresh->invocation, NULL);
-  refresh_free (refresh);
-}
-
-/* Each waiting Refresh holds its caller's pidfd, so that a caller in a loop, with slow
- * polls, could take every descriptor: the number waiting is capped, as ListChallenges'. */
-static void
-refresh_allowed (gpointer data)
-{
-  Refresh *refresh = data;
-
-  if (!vpush_manager_add_at_api (refresh->manager, VPUSH_AT_API_REFRESH))
-    {
-      g_dbus_method_invocation_return_error (
-          refresh->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
-          "%d Refresh calls are waiting for their poll already; try again once it has ended",
-          VPUSH_REFRESHING_MAX);
-      refresh_free (refresh);
-      return;
-    }
-  vpush_poller_poll_async (refresh->manager->poller, NULL, NULL, refresh_cb, refresh);
-}
-
 static gboolean
 handle_refresh (VpushDBusManager *skeleton, GDBusMethodInvocation *invocation, VpushManager *self)
 {
-  Refresh *refresh = g_new0 (Refresh, 1);
-
-  refresh->manager = g_object_ref (self);
-  refresh->invocation = g_object_ref (invocation);
-  /* any process of the user may ask for a poll; the bouncer still checks the uid */
-  vpush_bouncer_gate (self, invocation, VPUSH_ACTION_NONE, NULL, refresh_allowed, refresh,
-                      (GDestroyNotify)refresh_free);
+  vpush_refresh_handle (self, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -18,6 +18,8 @@ struct _VpushVerify
   guint retry_timeout_ms; /* 0: transient failures are not retried */
   guint backoff_base_ms;
   guint backoff_max_ms;
+  VpushVerifyKeyGuard key_guard; /* nullable */
+  gpointer key_guard_data;
 };
 
 typedef struct _Call Call;

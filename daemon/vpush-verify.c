@@ -389,6 +389,8 @@ vpush_verify_call_send (GTask *task)
   /* §5A: a device JWT is minted for every request, retries included */
   if (call->access_token != NULL)
     password = g_strdup (call->access_token);
+  else if (self->key_guard != NULL && !self->key_guard (self->key_guard_data, &error))
+    password = NULL;
   else
     password = vpush_jwt_device_auth (call->key, call->factor->credential_sid,
                                       call->factor->account_sid, now, &error);
@@ -457,6 +459,15 @@ vpush_verify_set_retry_timeout (VpushVerify *self, guint retry_timeout_ms)
   g_return_if_fail (VPUSH_IS_VERIFY (self));
 
   self->retry_timeout_ms = retry_timeout_ms;
+}
+
+void
+vpush_verify_set_key_guard (VpushVerify *self, VpushVerifyKeyGuard guard, gpointer user_data)
+{
+  g_return_if_fail (VPUSH_IS_VERIFY (self));
+
+  self->key_guard = guard;
+  self->key_guard_data = user_data;
 }
 
 void

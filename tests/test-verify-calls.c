@@ -187,6 +187,45 @@ test_reply_of_another_factor (Fixture *fx, gconstpointer user_data)
     }
 }
 
+static gboolean
+refuse_keys (gpointer user_data, GError **error)
+{
+  guint *asked = user_data;
+
+  (*asked)++;
+  g_set_error_literal (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, "locked");
+  return FALSE;
+}
+
+/* The key guard is asked before every request signed with a factor's key, and a refusal
+ * fails the call unsent. */
+static void
+test_key_guard (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autofree gchar *status = NULL;
+  guint asked = 0;
+
+  vpush_verify_set_key_guard (fx->verify, refuse_keys, &asked);
+  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  g_assert_null (status);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_cmpuint (asked, ==, 1);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 0);
+
+  vpush_verify_set_key_guard (fx->verify, NULL, NULL);
+  g_clear_error (&error);
+  g_clear_object (&result);
+  server_reply (fx->server, 200, NULL, "{\"sid\": \"" FACTOR_SID "\", \"status\": \"verified\"}");
+  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  g_free (status);
+  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (status, ==, "verified");
+}
+
 static void
 test_update_factor (Fixture *fx, gconstpointer user_data)
 {
@@ -489,6 +528,7 @@ main (int argc, char **argv)
   ADD ("verify-factor", test_verify_factor);
   ADD ("update-factor", test_update_factor);
   ADD ("reply-of-another-factor", test_reply_of_another_factor);
+  ADD ("key-guard", test_key_guard);
   ADD ("delete-factor", test_delete_factor);
   ADD ("fetch-challenge", test_fetch_challenge);
   ADD ("fetch-challenge-fields-in-lines", test_fetch_challenge_fields_in_lines);

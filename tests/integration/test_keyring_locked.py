@@ -109,3 +109,71 @@ def test_every_call_that_needs_a_key_while_locked(daemon, client, emulator, sess
     client.factor_update(f.path, {"push-url": emulator.url + "/push/locked/sse"})
     assert client.get_property(f.path, vt.FACTOR_IFACE, "PushUrl").endswith("/locked/sse")
     assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == f.friendly_name
+
+
+def test_lock_stops_a_call_under_way(factor, daemon, client, emulator, session):
+    """A call loaded its key before the lock: an approval whose answer the API refused
+    with a 503 would retry with it. A lock drops the keys, and nothing more is signed with
+    one: the call ends KeyringLocked, its answer sent once, the challenge still pending."""
+    ch = emulator.create_challenge(factor.identity, factor.sid)
+    emulator.clear_requests()
+    answer = r"/Challenges/%s\Z" % ch["sid"]
+    held = emulator.fault(answer, action="delay", seconds=600, method="POST")
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 10000}))
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the answer held")
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10)
+    emulator.fault(answer, status=503, method="POST")
+    emulator.release_held(held["id"])
+    call.wait(30 * vt.SLOWDOWN)
+    assert call.error is not None and call.error.name == vt.ERR_KEYRING_LOCKED, call.error
+    posts = [r for r in emulator.requests()
+             if r["method"] == "POST" and r["path"].endswith("/Challenges/" + ch["sid"])]
+    assert [r["status"] for r in posts] == [503], posts
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+def test_key_in_a_collection_locked_since_the_keyring_started(factor, daemon, client, emulator,
+                                                               session):
+    """The key is in another collection than the one vpushd follows (the `default` alias
+    moved since), locked since gnome-keyring started: its items then show the schema
+    "org.freedesktop.Secret.Generic", and a search that names vpushd's schema misses them.
+    That key is locked away, not gone: KeyringLocked, and a Delete must not take it for a
+    missing key and delete the factor here only, leaving it at the API with its key."""
+    from gi.repository import GLib
+    from test_keyring_items import open_session, read_secret
+
+    [item] = session.keyring_items({"factor-sid": factor.sid})
+    secret = read_secret(session, item["path"])
+    path = open_session(session)
+    other = session._secrets_call(
+        vt.SECRETS_PATH, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+        "CreateWithMasterPassword",
+        GLib.Variant("(a{sv}(oayays))", ({"org.freedesktop.Secret.Collection.Label":
+                                          GLib.Variant("s", "other")},
+                                         (path, b"", b"other password", "text/plain"))))[0]
+    try:
+        props = {"org.freedesktop.Secret.Item.Label": GLib.Variant("s", item["label"]),
+                 "org.freedesktop.Secret.Item.Attributes":
+                     GLib.Variant("a{ss}", item["attributes"])}
+        session._secrets_call(other, "org.freedesktop.Secret.Collection", "CreateItem",
+                              GLib.Variant("(a{sv}(oayays)b)",
+                                           (props, (path, b"", secret,
+                                                    "application/octet-stream"), False)))
+        session._secrets_call(item["path"], "org.freedesktop.Secret.Item", "Delete")
+        daemon.stop()
+        session.restart_keyring(unlock=True)  # the login collection only
+        daemon.start()
+        client.wait_state("ready", timeout=10)
+
+        ch = emulator.create_challenge(factor.identity, factor.sid)
+        _expect(vt.ERR_KEYRING_LOCKED, client.approve,
+                {"challenge-sid": ch["sid"], "timeout-ms": 3000})
+        _expect(vt.ERR_KEYRING_LOCKED, client.factor_delete, factor.path)
+        assert client.factor_paths() == [factor.path]
+        assert emulator.fetch_factor(factor.identity, factor.sid).status == 200
+        assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+    finally:
+        session._secrets_call(other, "org.freedesktop.Secret.Collection", "Delete")
