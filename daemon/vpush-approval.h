@@ -1,8 +1,9 @@
 #pragma once
 
 /* One ApproveChallenge or DenyChallenge call. Private to vpush-approve.c (matching,
- * waiting, the outcome), vpush-approve-answer.c (the answer) and vpush-approve-history.c
- * (the API's list of finished challenges). */
+ * waiting, the outcome), vpush-approve-fetch.c (looking a challenge sid up),
+ * vpush-approve-answer.c (the answer) and vpush-approve-history.c (the API's list of
+ * finished challenges). */
 
 #include "vpush-bouncer.h"
 #include "vpush-manager.h"
@@ -68,6 +69,12 @@ void vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status);
 /* Ends the call with c's final status (expired, approved, …) as its error. */
 void vpush_approval_finish_final (VpushApproval *ap, VpushChallenge *c, const gchar *status);
 
+/* What went wrong while the call looked for its challenge, for its outcome should it find
+ * none. Takes error. */
+void vpush_approval_note_wait_error (VpushApproval *ap, GError *error);
+
+/* vpush-approve-fetch.c: asks each factor the call may answer for for its challenge sid. */
+void vpush_approval_fetch_by_sid (VpushApproval *ap);
 /* vpush-approve-answer.c: answers the one pending challenge that matched. */
 void vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry);
 /* vpush-approve-history.c: lists the recent challenges of the factors the call may use. */

@@ -9,17 +9,44 @@
 #define FRESH_USEC (30 * G_USEC_PER_SEC)
 
 /* The factor of the challenge being answered; NULL once the call has ended with NotFound,
- * as it was deleted meanwhile. */
+ * as it was deleted meanwhile, or its Delete is under way. */
 static VpushFactor *
 factor_or_finish (VpushApproval *ap)
 {
   VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
 
-  if (factor == NULL)
-    vpush_approval_finish_error (ap,
-                                 g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                              "factor %s was deleted", ap->challenge->factor_sid));
+  if (factor == NULL || vpush_factor_is_deleting (factor))
+    {
+      vpush_approval_finish_error (
+          ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s %s",
+                           ap->challenge->factor_sid,
+                           factor == NULL ? "was deleted" : "is being deleted"));
+      return NULL;
+    }
   return factor;
+}
+
+/* A fetch since this call matched (another call's, a hint's) may have brought a newer copy
+ * of its challenge: that one is signed, so its hidden details are the ones that must
+ * match. FALSE, with the call ended NotFound, if they don't. */
+static gboolean
+take_newest_copy (VpushApproval *ap)
+{
+  VpushPendingEntry *entry
+      = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
+
+  if (entry == NULL || entry->challenge == ap->challenge)
+    return TRUE;
+  if (!vpush_approval_matches (ap, entry->challenge))
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "challenge %s no longer matches",
+                                                    ap->challenge->sid));
+      return FALSE;
+    }
+  g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+  ap->challenge = vpush_challenge_ref (entry->challenge);
+  return TRUE;
 }
 
 static void answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
@@ -63,6 +90,9 @@ answer_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   ap->rule = g_strdup (vpush_access_get_rule (access));
   g_free (ap->session_id);
   ap->session_id = g_strdup (vpush_access_get_session_id (access));
+  /* the policy's answer took a while (a session check): a newer copy may be in by now */
+  if (!take_newest_copy (ap))
+    return;
   post_answer (ap);
 }
 
@@ -215,8 +245,12 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_error_free (error);
       return;
     }
-  /* the API refused: find out whether the challenge was answered or expired meanwhile */
-  if (!ap->reply_unread && !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
+  /* The API refused, or its reply to an answer that may have reached it was lost and no
+   * retry could go (the challenge's expiry ends them): find out whether the challenge was
+   * answered, and by whom, or expired meanwhile. Otherwise an approval the API took would
+   * end Network, and the challenge be remembered as expired. */
+  if (!ap->reply_unread && !ap->maybe_answered
+      && !g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_API))
     {
       vpush_approval_finish_error (ap, error);
       return;
@@ -245,21 +279,8 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
   if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
     {
-      /* a fetch since the match may have brought a newer copy: that one is signed, so its
-       * hidden details are the ones that must match */
-      if (entry->challenge != ap->challenge)
-        {
-          if (!vpush_approval_matches (ap, entry->challenge))
-            {
-              vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                            "challenge %s no longer matches",
-                                                            ap->challenge->sid));
-              return;
-            }
-          g_clear_pointer (&ap->challenge, vpush_challenge_unref);
-          ap->challenge = vpush_challenge_ref (entry->challenge);
-        }
-      authorize_answer (ap);
+      if (take_newest_copy (ap))
+        authorize_answer (ap);
       return;
     }
   factor = factor_or_finish (ap);

@@ -442,6 +442,35 @@ def test_change_during_a_delete_is_not_found(case, daemon, client, emulator):
     assert client.factor_paths() == []
 
 
+@pytest.mark.parametrize("match", ["challenge-sid", "transaction-id"])
+def test_approval_during_a_delete_is_not_found(match, daemon, client, emulator):
+    """A factor whose Delete is under way is as good as gone for approvals too: its record
+    is, and its DELETE may reach the API before or after an answer. A call for its
+    challenge ends NotFound and sends nothing; before, it was answered."""
+    f = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    client.refresh()
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600, method="DELETE",
+                   when="before")
+    delete = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the DELETE held")
+        before = len(emulator.requests())
+        value = ch["sid"] if match == "challenge-sid" else txid
+        with pytest.raises(vt.DBusCallError) as e:
+            client.approve({match: value, "timeout-ms": 1000})
+        assert e.value.name == vt.ERR_NOT_FOUND, e.value
+        posts = [r for r in emulator.requests()[before:] if r["method"] == "POST"]
+        assert posts == [], posts
+    finally:
+        emulator.clear_faults()
+    delete.wait()
+    assert delete.error is None, delete.error
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "pending"
+
+
 def test_unknown_factor_path_not_found(daemon, client, emulator):
     keep = vt.enroll(client, emulator)
     before = len(emulator.requests())
