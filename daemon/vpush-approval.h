@@ -58,6 +58,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushApproval, vpush_approval_unref)
 
 VpushAction vpush_approval_action (VpushApproval *ap);
 gboolean vpush_approval_factor_allowed (VpushApproval *ap, const gchar *factor_sid);
+/* A factor whose Delete is under way: as good as gone for approvals. */
+gboolean vpush_approval_factor_deleting (VpushApproval *ap, const gchar *factor_sid);
 gboolean vpush_approval_matches (VpushApproval *ap, VpushChallenge *c);
 
 /* Looks at the pending set again: answers, waits or ends the call. */

@@ -28,16 +28,20 @@ factor_or_finish (VpushApproval *ap)
 
 /* A fetch since this call matched (another call's, a hint's) may have brought a newer copy
  * of its challenge: that one is signed, so its hidden details are the ones that must
- * match. FALSE, with the call ended NotFound, if they don't. */
+ * match; and once the policy has judged the copy (authorized), what it judged (the
+ * factor, the age) must be the same. FALSE, with the call ended NotFound, if not. */
 static gboolean
-take_newest_copy (VpushApproval *ap)
+take_newest_copy (VpushApproval *ap, gboolean authorized)
 {
   VpushPendingEntry *entry
       = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
 
   if (entry == NULL || entry->challenge == ap->challenge)
     return TRUE;
-  if (!vpush_approval_matches (ap, entry->challenge))
+  if (!vpush_approval_matches (ap, entry->challenge)
+      || (authorized
+          && (entry->challenge->created_at != ap->challenge->created_at
+              || !g_str_equal (entry->challenge->factor_sid, ap->challenge->factor_sid))))
     {
       vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
                                                     "challenge %s no longer matches",
@@ -91,7 +95,7 @@ answer_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_free (ap->session_id);
   ap->session_id = g_strdup (vpush_access_get_session_id (access));
   /* the policy's answer took a while (a session check): a newer copy may be in by now */
-  if (!take_newest_copy (ap))
+  if (!take_newest_copy (ap, TRUE))
     return;
   post_answer (ap);
 }
@@ -238,11 +242,15 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                       "challenge %s: the reply to the answer can't be read: ", ap->challenge->sid);
     }
 
-  /* a factor deleted meanwhile is why the API refused (404): the call says so */
-  factor = factor_or_finish (ap);
+  /* A factor deleted meanwhile is why the API refused (404): the call says so. One whose
+   * Delete began after the answer went out is still asked: the API may have taken it. */
+  factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
   if (factor == NULL)
     {
       g_error_free (error);
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "factor %s was deleted",
+                                                    ap->challenge->factor_sid));
       return;
     }
   /* The API refused, or its reply to an answer that may have reached it was lost and no
@@ -279,7 +287,7 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
   if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
     {
-      if (take_newest_copy (ap))
+      if (take_newest_copy (ap, FALSE))
         authorize_answer (ap);
       return;
     }

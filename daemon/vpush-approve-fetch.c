@@ -103,7 +103,7 @@ vpush_approval_fetch_by_sid (VpushApproval *ap)
       const gchar *sid = vpush_factor_get_sid (l->data);
 
       if ((ap->factor_sid == NULL || g_str_equal (sid, ap->factor_sid))
-          && vpush_approval_factor_allowed (ap, sid))
+          && vpush_approval_factor_allowed (ap, sid) && !vpush_approval_factor_deleting (ap, sid))
         g_ptr_array_add (ap->fetch_factors, g_strdup (sid));
     }
   fetch_next_factor (ap);

@@ -68,10 +68,9 @@ vpush_approval_factor_allowed (VpushApproval *ap, const gchar *factor_sid)
          && vpush_access_allows_factor (ap->access, vpush_factor_get_record (factor));
 }
 
-/* A factor whose Delete is under way is as good as gone: its record is, and its DELETE may
- * reach the API before or after an answer. */
-static gboolean
-factor_deleting (VpushApproval *ap, const gchar *factor_sid)
+/* Its record is gone, and its DELETE may reach the API before or after an answer. */
+gboolean
+vpush_approval_factor_deleting (VpushApproval *ap, const gchar *factor_sid)
 {
   VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, factor_sid);
 
@@ -277,7 +276,8 @@ vpush_approval_matches (VpushApproval *ap, VpushChallenge *c)
                                      ap->transaction_id)
                               != 0)
     return FALSE;
-  return vpush_approval_factor_allowed (ap, c->factor_sid) && !factor_deleting (ap, c->factor_sid);
+  return vpush_approval_factor_allowed (ap, c->factor_sid)
+         && !vpush_approval_factor_deleting (ap, c->factor_sid);
 }
 
 /* Waiting for the challenge to arrive */
@@ -605,12 +605,6 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no factor %s", ap->factor_sid));
       return;
     }
-  if (ap->factor_sid && factor_deleting (ap, ap->factor_sid))
-    {
-      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                    "factor %s is being deleted", ap->factor_sid));
-      return;
-    }
   /* Factor objects are public, so naming one the policy keeps from this caller is told as
    * such (dbus-api.md); without factor-sid its challenges are simply no candidates */
   if (ap->factor_sid && !vpush_approval_factor_allowed (ap, ap->factor_sid))
@@ -624,6 +618,13 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
       return;
     }
+  /* a factor whose Delete is under way is as good as gone, once the policy has had its say */
+  if (ap->factor_sid && vpush_approval_factor_deleting (ap, ap->factor_sid))
+    {
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                    "factor %s is being deleted", ap->factor_sid));
+      return;
+    }
   /* so are Challenge objects: one named by sid whose factor the policy keeps from this
    * caller is refused at once, not looked for until the timeout */
   if (ap->challenge_sid)
@@ -631,13 +632,6 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       VpushPendingEntry *entry
           = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge_sid);
 
-      if (entry != NULL && factor_deleting (ap, entry->challenge->factor_sid))
-        {
-          vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                        "factor %s is being deleted",
-                                                        entry->challenge->factor_sid));
-          return;
-        }
       if (entry != NULL && !vpush_approval_factor_allowed (ap, entry->challenge->factor_sid))
         {
           g_autofree gchar *reason
@@ -649,6 +643,13 @@ access_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           log_outcome (ap, VPUSH_MSGID_DECISION, VPUSH_DECISION_REFUSED, reason, TRUE);
           vpush_approval_finish_error (
               ap, g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, reason));
+          return;
+        }
+      if (entry != NULL && vpush_approval_factor_deleting (ap, entry->challenge->factor_sid))
+        {
+          vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                                        "factor %s is being deleted",
+                                                        entry->challenge->factor_sid));
           return;
         }
     }

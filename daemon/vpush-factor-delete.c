@@ -22,7 +22,11 @@ delete_reply (FactorCall *call, const GError *error)
 
   self->deleting = FALSE;
   if (error != NULL)
-    vpush_factor_call_fail (call, error);
+    {
+      /* approvals waiting for a challenge of a factor back from a failed delete look again */
+      vpush_pending_emit_changed (vpush_manager_get_pending (self->manager));
+      vpush_factor_call_fail (call, error);
+    }
   else
     g_dbus_method_invocation_return_value (call->invocation, NULL);
   for (guint i = 0; joined != NULL && i < joined->len; i++)

@@ -55,6 +55,7 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       SecretItem *item = l->data;
       g_autoptr (GError) item_error = NULL;
+      g_autofree gchar *schema = NULL;
       VpushKey *found;
 
       /* a locked item under the sid may be the key, whatever schema it shows */
@@ -64,7 +65,8 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
           continue;
         }
       /* another program's item that happens to have a factor-sid attribute */
-      if (g_strcmp0 (secret_item_get_schema_name (item), VPUSH_SECRET_SCHEMA) != 0)
+      schema = secret_item_get_schema_name (item);
+      if (g_strcmp0 (schema, VPUSH_SECRET_SCHEMA) != 0)
         continue;
       found = item_key (item, &item_error);
       if (found == NULL)

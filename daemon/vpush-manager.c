@@ -186,8 +186,8 @@ update_state (VpushManager *self)
     }
 }
 
-/* A lock drops the keys held in memory: calls under way that loaded one before (an answer
- * retrying, a re-read before signing, a poll) sign nothing more with it. */
+/* A lock drops the keys held in memory: an approval under way that loaded one before (an
+ * answer retrying, or about to go after a re-read) answers nothing more with it. */
 static gboolean
 keys_usable (gpointer user_data, GError **error)
 {

@@ -389,7 +389,8 @@ vpush_verify_call_send (GTask *task)
   /* §5A: a device JWT is minted for every request, retries included */
   if (call->access_token != NULL)
     password = g_strdup (call->access_token);
-  else if (self->key_guard != NULL && !self->key_guard (self->key_guard_data, &error))
+  else if (call->expires_at != 0 && self->key_guard != NULL
+           && !self->key_guard (self->key_guard_data, &error))
     password = NULL;
   else
     password = vpush_jwt_device_auth (call->key, call->factor->credential_sid,

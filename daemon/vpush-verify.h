@@ -36,9 +36,11 @@ VpushVerify *vpush_verify_new (VpushHttp *http, const gchar *base_url, guint tim
  * timeouts, 429, 5xx), in all; 0 turns those retries off. An answer retries until the
  * challenge expires. Default 20000. */
 void vpush_verify_set_retry_timeout (VpushVerify *self, guint retry_timeout_ms);
-/* Asked before every request signed with a factor's key (each attempt's device JWT, retries
- * included): FALSE, with error set, fails the call there, unsent. A call holds its key from
- * its start, and vpushd uses none while the keyring is locked. NULL: no guard. */
+/* Asked before each attempt of an answer to a challenge (retries included): FALSE, with
+ * error set, fails the call there, unsent. An approval holds its key from its start, and
+ * vpushd answers nothing while the keyring is locked. Other calls go on: a GET reveals
+ * nothing, and a DELETE or an update whose reply was lost finishes what the user asked for
+ * before the lock. NULL: no guard. */
 typedef gboolean (*VpushVerifyKeyGuard) (gpointer user_data, GError **error);
 void vpush_verify_set_key_guard (VpushVerify *self, VpushVerifyKeyGuard guard, gpointer user_data);
 /* After a call failed: TRUE when one of its attempts may have reached the API and its

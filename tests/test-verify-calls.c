@@ -197,33 +197,37 @@ refuse_keys (gpointer user_data, GError **error)
   return FALSE;
 }
 
-/* The key guard is asked before every request signed with a factor's key, and a refusal
- * fails the call unsent. */
+/* The key guard is asked before each attempt of an answer, and a refusal fails it unsent;
+ * other calls, a fetch here, don't ask it. */
 static void
 test_key_guard (Fixture *fx, gconstpointer user_data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
-  g_autofree gchar *status = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) refused = NULL;
+  g_autoptr (VpushChallenge) answered = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *approved_json = challenge_json (FACTOR_SID, "approved");
   guint asked = 0;
 
   vpush_verify_set_key_guard (fx->verify, refuse_keys, &asked);
-  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
-  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
-  g_assert_null (status);
+  server_reply (fx->server, 200, "Twilio-Verify-Signature-Fields: sid,status\r\n", pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (asked, ==, 0);
+
+  refused = answer (fx, pending, "approved", &error);
+  g_assert_null (refused);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
   g_assert_cmpuint (asked, ==, 1);
-  g_assert_cmpuint (server_n_requests (fx->server), ==, 0);
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 1);
 
-  vpush_verify_set_key_guard (fx->verify, NULL, NULL);
   g_clear_error (&error);
-  g_clear_object (&result);
-  server_reply (fx->server, 200, NULL, "{\"sid\": \"" FACTOR_SID "\", \"status\": \"verified\"}");
-  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
-  g_free (status);
-  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  vpush_verify_set_key_guard (fx->verify, NULL, NULL);
+  server_reply (fx->server, 200, NULL, approved_json);
+  answered = answer (fx, pending, "approved", &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (status, ==, "verified");
+  g_assert_cmpstr (answered->status, ==, "approved");
 }
 
 static void

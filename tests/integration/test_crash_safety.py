@@ -472,29 +472,36 @@ def test_entry_read_at_start_is_judged_at_start(daemon, client, emulator, sessio
 
     first = hold(emulator, r"/Factors/%s\Z" % y.sid, method="DELETE", seconds=600)
     hold(emulator, r"/Factors/%s\Z" % x.sid, method="DELETE", seconds=600)
-    daemon.start()
-    wait_held(emulator, 1)  # the recovery, at the older entry
-    call = vt.PendingCall(client, "Delete", None, x.path, vt.FACTOR_IFACE)
-    wait_held(emulator, 2)  # the Delete's DELETE: x's record is gone meanwhile
-    assert x.sid not in records(daemon)
-    emulator.fault(r"/Factors/%s\Z" % x.sid, status=400, method="DELETE")
-    emulator.release_held(first["id"])
-    vt.wait_until(lambda: "the deletion of factor %s had not begun" % x.sid
-                  in daemon.log_text(), 20 * vt.SLOWDOWN,
-                  what="the recovery to reach the entry of x")
-    emulator.release_held()
-    vt.wait_until(lambda: call.done, 20 * vt.SLOWDOWN, what="the Delete of x")
-    assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Api", call.error
+    # the longest request timeout: a held DELETE must not time out, and be sent again
+    patient = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                        config={"Verify": {"TimeoutMs": "120000"}})
+    patient.start()
+    try:
+        wait_held(emulator, 1)  # the recovery, at the older entry
+        call = vt.PendingCall(client, "Delete", None, x.path, vt.FACTOR_IFACE)
+        wait_held(emulator, 2)  # the Delete's DELETE: x's record is gone meanwhile
+        assert x.sid not in records(patient)
+        emulator.fault(r"/Factors/%s\Z" % x.sid, status=400, method="DELETE")
+        emulator.release_held(first["id"])
+        vt.wait_until(lambda: "the deletion of factor %s had not begun" % x.sid
+                      in patient.log_text(), 20 * vt.SLOWDOWN,
+                      what="the recovery to reach the entry of x")
+        emulator.release_held()
+        vt.wait_until(lambda: call.done, 20 * vt.SLOWDOWN, what="the Delete of x")
+        assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Api", call.error
 
-    assert emulator.state()["factors"][y.sid]["deleted"]
-    assert not emulator.state()["factors"][x.sid]["deleted"]
-    assert client.factor_paths() == [x.path]
-    assert records(daemon) == [x.sid]
-    assert len(keys(session, x.sid)) == 1
-    vt.wait_until(lambda: journal(daemon) == [], 10 * vt.SLOWDOWN, what="the journal to empty")
-    ch = emulator.create_challenge(x.identity, x.sid)
-    assert client.approve({"challenge-sid": ch["sid"],
-                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
+        assert emulator.state()["factors"][y.sid]["deleted"]
+        assert not emulator.state()["factors"][x.sid]["deleted"]
+        assert client.factor_paths() == [x.path]
+        assert records(patient) == [x.sid]
+        assert len(keys(session, x.sid)) == 1
+        vt.wait_until(lambda: journal(patient) == [], 10 * vt.SLOWDOWN,
+                      what="the journal to empty")
+        ch = emulator.create_challenge(x.identity, x.sid)
+        assert client.approve({"challenge-sid": ch["sid"],
+                               "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
+    finally:
+        patient.stop()
 
 
 # ---------------------------------------------------------------------------------------
