@@ -78,6 +78,7 @@ typedef struct
   gint64 last_activity;  /* monotonic µs of the last bytes (or of the connect) */
   gint64 last_keepalive; /* monotonic µs of this connection's last keepalive; 0 = none yet */
   gboolean other_since;  /* something else came since that keepalive */
+  guint keepalives;      /* of this connection */
   gint64 keepalive_gap;  /* the longest time seen between two keepalives; 0 = unknown */
   gint64 connected_at;   /* monotonic µs; 0 while not connected */
 
@@ -393,11 +394,17 @@ on_event (const VpushPushEvent *event, gpointer user_data)
        * stream was then taken for dead between two keepalives, again and again. */
       gap = stream->last_keepalive != 0 ? stream->last_activity - stream->last_keepalive : 0;
       stream->last_keepalive = stream->last_activity;
+      stream->keepalives++;
       /* Two in one burst, under a quarter second apart, say nothing about the period. Nor
        * do two with messages between them: a server that restarts its keepalive timer
        * after each message would make the period look as long as the messages lasted,
        * and the learnt period never shrinks. */
       if (stream->other_since)
+        gap = 0;
+      /* Nor does the one after a connection's first keepalive: a server greets a new
+       * connection with one (":ok"), out of step with its period, and a second soon after
+       * made the period a fraction of a second, the stream replaced at 5 s, every time. */
+      if (stream->keepalives <= 2)
         gap = 0;
       stream->other_since = FALSE;
       if (gap >= KEEPALIVE_GAP_MIN_US && gap > stream->keepalive_gap)
@@ -533,6 +540,7 @@ stream_connect (Stream *stream)
 
   stream->last_keepalive = 0;
   stream->other_since = FALSE;
+  stream->keepalives = 0;
   stream->last_activity = g_get_monotonic_time ();
   stream->http = vpush_http_stream_start (self->http, url, (const gchar *const *)headers->pdata,
                                           timeout_ms, on_headers, on_data, on_done, stream, &error);

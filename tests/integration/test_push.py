@@ -396,6 +396,70 @@ def test_hint_before_a_keepalive_is_no_period(started, client, emulator):
         control(emulator, "keepalive", {"seconds": str(KEEPALIVE)})
 
 
+class GreetingPushServer:
+    """An SSE push server that greets each connection with two comments 0.3 s apart
+    (":ok", then ":"), then sends a keepalive comment every `period` seconds; it counts
+    its connections."""
+
+    def __init__(self, period):
+        self.connections = 0
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                server.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                try:
+                    self.wfile.write(b":ok\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.3)
+                    self.wfile.write(b":\n\n")
+                    self.wfile.flush()
+                    while not server.stop.wait(period):
+                        self.wfile.write(b": ping\n\n")
+                        self.wfile.flush()
+                except OSError:
+                    return
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/stream" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.skipif(vt.VALGRIND, reason="keepalive timing alone, blurred under valgrind; "
+                    "test_silent_stream_is_replaced runs the replacement there")
+def test_greeting_is_no_period(started, client):
+    """A server that greets a connection with two comments 0.3 s apart, then keeps it
+    alive every 6 s: the greeting says nothing of the period. Taken for one, it had the
+    stream replaced 5 s in (3 × 0.3 s, raised to 5 s), before each first keepalive, for
+    ever."""
+    server = GreetingPushServer(6.0)
+    try:
+        d = started(server.url)
+        wait_push_state(client, "connected")
+        vt.wait_until(lambda: ": keepalives every " in d.log_text(), 20,
+                      what="vpushd to learn the keepalive period")
+        assert ": keepalives every 6." in d.log_text(), d.log_text()
+        time.sleep(2)
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
 @pytest.mark.skipif(vt.VALGRIND, reason="keepalive timing alone, 50 s under valgrind; "
                     "test_silent_stream_is_replaced runs the replacement there")
 def test_sparser_keepalives_are_learnt_anew(started, client, emulator):
