@@ -278,8 +278,9 @@ reconnect_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Where to resume after a reconnect; an id longer than any server's would only make the
- * next request's URL or header huge. */
+/* Where to resume after a reconnect. An id longer than any server's would only make the
+ * next request's URL or header huge: none is kept then, not an older one, from which the
+ * server would send again what came since (the reconnect's poll finds what is pending). */
 static void
 take_cursor (Stream *stream)
 {
@@ -287,9 +288,9 @@ take_cursor (Stream *stream)
   const gchar *id = vpush_push_parser_get_last_id (stream->parser, &since);
 
   /* an empty SSE id field cleared it: the next request sends no Last-Event-ID */
-  if (id == NULL)
+  if (id == NULL || strlen (id) > CURSOR_MAX)
     g_clear_pointer (&stream->cursor, g_free);
-  else if (strlen (id) <= CURSOR_MAX)
+  else
     {
       g_free (stream->cursor);
       stream->cursor = g_strdup (id);

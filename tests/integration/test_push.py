@@ -672,15 +672,16 @@ def resume_points(started, responses):
 
 def test_resume_point_kept_only_when_usable(started, client):
     """The id to resume from is sent back after a reconnect, but not one longer than any
-    server's (256 characters: it would make the request huge), and not after the server
-    refused a request: the next connection starts afresh (its poll finds what came
-    meanwhile)."""
+    server's (256 characters: it would make the request huge), nor the one before it
+    (what came since would come again), and not after the server refused a request: the
+    next connection starts afresh (its poll finds what came meanwhile)."""
     assert resume_points(started, [
         (200, b"id: " + b"x" * 300 + b"\ndata: {}\n\n"),   # too long to keep
         (200, b"id: abc\ndata: {}\n\n"),                  # kept
         (500, b""),                                         # resumed, refused
-        (200, b""),
-    ]) == [None, None, "abc", None]
+        (200, b"id: def\ndata: {}\n\nid: " + b"y" * 300 + b"\ndata: {}\n\n"),
+        (200, b""),                                         # not from def, before the long
+    ]) == [None, None, "abc", None, None]
 
 
 def test_resume_point_follows_the_sse_spec(started, client):
