@@ -75,7 +75,8 @@ void vpush_approval_finish_final (VpushApproval *ap, VpushChallenge *c, const gc
  * none. Takes error. */
 void vpush_approval_note_wait_error (VpushApproval *ap, GError *error);
 
-/* vpush-approve-fetch.c: asks each factor the call may answer for for its challenge sid. */
+/* vpush-approve-fetch.c: asks the API for the call's challenge sid, as of each factor the
+ * call may answer for in turn. */
 void vpush_approval_fetch_by_sid (VpushApproval *ap);
 /* vpush-approve-answer.c: answers the one pending challenge that matched. */
 void vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry);

@@ -253,8 +253,8 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                                     ap->challenge->factor_sid));
       return;
     }
-  /* The API refused, or its reply to an answer that may have reached it was lost and no
-   * retry could go (the challenge's expiry ends them): find out whether the challenge was
+  /* The API refused, or its replies to an answer that may have reached it were lost until
+   * the retries ended (RetryTimeoutMs, or the challenge's expiry): find out whether it was
    * answered, and by whom, or expired meanwhile. Otherwise an approval the API took would
    * end Network, and the challenge be remembered as expired. */
   if (!ap->reply_unread && !ap->maybe_answered

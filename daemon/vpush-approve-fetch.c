@@ -77,7 +77,6 @@ direct_fetch_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   ap = NULL; /* owned by the callback now */
 }
 
-/* A challenge sid names one challenge: ask for it directly instead of polling. */
 static void
 fetch_next_factor (VpushApproval *ap)
 {
