@@ -425,3 +425,37 @@ def test_signature_fields_are_the_devices(emu, dev):
     assert_error(bad, 403, 60324)
     r = dev.call("POST", f"/Challenges/{c['sid']}", {"AuthPayload": dev.answer_payload(fetched)})
     assert r.status == 200 and r.json["status"] == "approved", r
+
+
+def test_answer_without_a_get_of_it(emu, dev):
+    """A device GETs a challenge before it answers it (§5C step 1). An answer without that
+    GET is checked against the list a GET would give now (one a test set, here), not a
+    fixed one, and kept for GET /_emulator/conformance: the API cannot refuse it, but a
+    client that skipped the GET, or signed a list of its own, must not pass its tests."""
+    text = "sid,status,date_updated,entity_sid"
+    emu.control("POST", "/_emulator/signature-fields", {"fields": text})
+    try:
+        fixed = emu.create_challenge(dev.identity, dev.sid).json
+        advertised = emu.create_challenge(dev.identity, dev.sid).json
+        before = emu.control("GET", "/_emulator/conformance").json["total"]
+        # signed over the default list, as a client that ignored the header would
+        payload = {k: fixed[k] for k in SIGNATURE_FIELDS}
+        payload["status"] = "approved"
+        r = dev.call("POST", f"/Challenges/{fixed['sid']}",
+                     {"AuthPayload": dev.jws({"typ": "JWT", "alg": "ES256"}, payload)})
+        assert_error(r, 403, 60324)
+        payload = {k: advertised[k] for k in text.split(",")}
+        payload["status"] = "approved"
+        r = dev.call("POST", f"/Challenges/{advertised['sid']}",
+                     {"AuthPayload": dev.jws({"typ": "JWT", "alg": "ES256"}, payload)})
+        assert r.status == 200 and r.json["status"] == "approved", r
+    finally:
+        emu.control("POST", "/_emulator/signature-fields", {})
+    found = emu.control("GET", "/_emulator/conformance").json
+    kept = found["requests"][len(found["requests"]) - (found["total"] - before):]
+    assert [k["kind"] for k in kept] == ["protocol", "protocol"], kept
+    assert fixed["sid"] in kept[0]["error"] and "§5C" in kept[0]["error"], kept
+    # answered after the device's GET: nothing kept
+    c = emu.create_challenge(dev.identity, dev.sid).json
+    assert dev.answer(c["sid"]).status == 200
+    assert emu.control("GET", "/_emulator/conformance").json["total"] == found["total"]

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from emulator_client import SPEC, basic
-from vpush_emulator import common, openapi, server
+from vpush_emulator import openapi, server
+from vpush_emulator import store as store_module
 from vpush_emulator.push import PushHub
 from vpush_emulator.store import SIGNATURE_FIELDS, Store
 
@@ -340,7 +341,7 @@ def test_nonconforming_total_past_cap(inproc, monkeypatch):
     tests compare totals and see every new one."""
     srv, svc = inproc
     store = srv.store
-    monkeypatch.setattr(server, "NONCONFORMING_MAX", 2)
+    monkeypatch.setattr(store_module, "NONCONFORMING_MAX", 2)
     auth = basic(store.account_sid, store.auth_token)
     for n in range(1, 5):
         status, _ = _get(srv, f"/v2/Services/{svc.sid}?Bogus={n}", auth)
@@ -400,7 +401,7 @@ def test_own_signature_fields_checked(inproc, monkeypatch):
     status, header, body = _get_with_header(srv, path, auth)
     assert status == 200 and header.split(",") == list(SIGNATURE_FIELDS), (header, body)
     assert _get(srv, "/_emulator/conformance")[1]["total"] == 0
-    monkeypatch.setattr(common, "SIGNATURE_FIELDS", SIGNATURE_FIELDS + ("no_such_field",))
+    monkeypatch.setattr(store_module, "SIGNATURE_FIELDS", SIGNATURE_FIELDS + ("no_such_field",))
     status, header, body = _get_with_header(srv, path, auth)
     assert status == 500 and body["code"] == 20500 and header is None, (status, body)
     found = _get(srv, "/_emulator/conformance")[1]

@@ -436,3 +436,37 @@ def test_delay_by_query(emu):
     assert rules[0]["hits"] == 1, rules
     bad = emu.control("POST", "/_emulator/delay", {"path": "x", "seconds": "1", "query": "("})
     assert bad.status == 400 and "query is not a regular expression" in bad.json["message"]
+
+
+# --- what a client sent is checked, whatever becomes of it ---------------------------------
+
+def _kept_since(emu, before):
+    found = emu.control("GET", "/_emulator/conformance").json
+    new = found["total"] - before
+    return found["requests"][len(found["requests"]) - new:] if new else []
+
+
+def test_requests_taken_by_a_fault_are_checked(emu):
+    """--check-openapi checks a request the API never handles: one a `before` fault
+    answers, or a held one a clear with drop loses. A client's retry tests would otherwise
+    check only the attempt that got through."""
+    path = emu.svc_path() + "?Bogus=1"
+    before = emu.control("GET", "/_emulator/conformance").json["total"]
+    add(emu, path=svc_re(emu), method="GET", status=503)
+    assert raw(emu, "GET", path, auth=backend_auth(emu))[0] == 503
+    kept = _kept_since(emu, before)
+    assert len(kept) == 1 and "'Bogus' is not the operation's" in kept[0]["error"], kept
+
+    before = emu.control("GET", "/_emulator/conformance").json["total"]
+    emu.control("POST", "/_emulator/delay", {"path": svc_re(emu), "seconds": "600",
+                                            "method": "GET"})
+    got = []
+    t = threading.Thread(target=lambda: got.append(
+        raw(emu, "GET", path, auth=backend_auth(emu), timeout=60)))
+    t.start()
+    _wait(lambda: _held(emu) == 1, "the request held")
+    assert emu.control("POST", "/_emulator/delay/clear", {"drop": "1"}).json["released"] == 1
+    t.join(10)
+    assert got and got[0][3] == b"", got
+    kept = _kept_since(emu, before)
+    assert len(kept) == 1 and "'Bogus' is not the operation's" in kept[0]["error"], kept

@@ -2,7 +2,6 @@
 
 from urllib.parse import urlencode
 
-from .store import SIGNATURE_FIELDS
 from .util import ApiError, is_integer_text, is_sid
 
 
@@ -95,15 +94,12 @@ def fetch_challenge(req):
     own = False
     if ch.status == "pending":
         text = req.store.signature_fields
-        if text is None:
-            # all of them, as the body always has them (docs/emulator.md); not trimmed to
-            # the body's keys, so that --check-openapi sees a body without one
-            text = ",".join(SIGNATURE_FIELDS)
-            own = True
+        own = text is None
+        text = req.store.signature_fields_text()
         # the answer is checked against the list the device's last GET gave (§5C): the
         # backend's GETs in between are not what the device read
         if req.kind == "device":
-            ch.signed_fields = [k.strip() for k in text.split(",") if k.strip()]
+            ch.signed_fields = req.store.advertised_signature_fields()
         headers.append(("Twilio-Verify-Signature-Fields", text))
     return Response(200, body, headers, own_signature_fields=own)
 

@@ -23,7 +23,6 @@ from .push import parse_since as push_since
 from .store import Store
 from .util import FORM_TYPE, ApiError, Form, http_date, json_dumps, parse_form
 
-NONCONFORMING_MAX = 1000
 
 DEVICE, BACKEND, ACCESS = "device", "backend", "access-token"
 _E = r"/v2/Services/(?P<svc>[^/]+)/Entities/(?P<identity>[^/]+)"
@@ -233,26 +232,35 @@ class Handler(BaseHTTPRequestHandler):
         self._nonconforming("request", method, path, exc)
 
     def _nonconforming(self, kind, method, path, exc, status=None):
-        """Keeps a --check-openapi failure for GET /_emulator/conformance: the last
-        NONCONFORMING_MAX of them, and how many there have been in all."""
-        entry = {"kind": kind, "method": method, "path": path, "error": str(exc)}
-        if status is not None:
-            entry["status"] = status
-        store = self.server.store
-        with store.lock:
-            store.nonconforming.append(entry)
-            del store.nonconforming[:-NONCONFORMING_MAX]
-            store.nonconforming_total += 1
+        """Keeps a --check-openapi failure for GET /_emulator/conformance."""
+        self.server.store.note_nonconforming(kind, method, path, exc, status)
+
+    def _check_sent(self, method, path, raw_query, body, entry):
+        """--check-openapi for a request as it arrived, before a delay or fault can take
+        it: what a client sent is checked whatever becomes of it. (query, form), or the
+        exception that made them unreadable; None for a request the emulator does not
+        serve."""
+        if entry is None:
+            self._check_unrouted(method, path, raw_query, body)
+            return None
+        try:
+            query, form = self._parse(raw_query, body)
+        except (ApiError, UnicodeDecodeError) as exc:
+            self._check_unreadable(method, path, body)
+            return exc
+        self._check_request(method, path, query, form, body)
+        return query, form
 
     def _api(self, method, path, raw_query, body):
+        methods, params = route(path)
+        entry = methods.get(method) if methods else None
+        parsed = self._check_sent(method, path, raw_query, body, entry)
         held = delay.hold(self.server, method, path, "before", raw_query or "")
         if held == "dropped":
             self.close_connection = True    # lost on the way: never handled, no answer
             return
         store = self.server.store
         creds = auth.parse_basic(self.headers.get("Authorization"))
-        methods, params = route(path)
-        entry = methods.get(method) if methods else None
         kind = "none"
         if creds is not None:
             if creds[0] == "token":
@@ -276,19 +284,15 @@ class Handler(BaseHTTPRequestHandler):
         jwt_taken = False
         try:
             if entry is None:
-                self._check_unrouted(method, path, raw_query, body)
                 if methods is None:
                     raise ApiError(404, 20404, f"no resource at {path}")
                 raise ApiError(405, 20004)
             handler, allowed = entry
-            try:
-                query, form = self._parse(raw_query, body)
-            except (ApiError, UnicodeDecodeError) as exc:
-                self._check_unreadable(method, path, body)
-                if isinstance(exc, ApiError):
-                    raise
+            if isinstance(parsed, ApiError):
+                raise parsed
+            if isinstance(parsed, UnicodeDecodeError):
                 raise ApiError(400, 60306, "body is not UTF-8")
-            self._check_request(method, path, query, form, body)
+            query, form = parsed
             with store.lock:
                 req = common.Request(store=store, method=method, path=path, params=params,
                                      query=query, form=form, kind=kind,

@@ -107,6 +107,7 @@ class Challenge:
 
 
 REQUEST_LOG_MAX = 100000
+NONCONFORMING_MAX = 1000
 
 # The fields listed in Twilio-Verify-Signature-Fields (protocol doc §5C), in order.
 SIGNATURE_FIELDS = ("hidden_details", "account_sid", "sid", "expiration_date", "date_created",
@@ -169,6 +170,29 @@ class Store:
         self.requests.append(entry)
         if len(self.requests) > REQUEST_LOG_MAX:
             del self.requests[:len(self.requests) - REQUEST_LOG_MAX]
+
+    def note_nonconforming(self, kind, method, path, error, status=None):
+        """Keeps a request, answer or protocol step the client under test got wrong for
+        GET /_emulator/conformance: the last NONCONFORMING_MAX, and how many in all."""
+        entry = {"kind": kind, "method": method, "path": path, "error": str(error)}
+        if status is not None:
+            entry["status"] = status
+        with self.lock:
+            self.nonconforming.append(entry)
+            del self.nonconforming[:-NONCONFORMING_MAX]
+            self.nonconforming_total += 1
+
+    def signature_fields_text(self):
+        """The Twilio-Verify-Signature-Fields a GET of a pending challenge gives: a test's
+        text, else all of SIGNATURE_FIELDS (the body always has them, docs/emulator.md);
+        not trimmed to the body's keys, so that --check-openapi sees a body without one."""
+        if self.signature_fields is not None:
+            return self.signature_fields
+        return ",".join(SIGNATURE_FIELDS)
+
+    def advertised_signature_fields(self):
+        """The fields an answer signs, as a device reads the list a GET gives now."""
+        return [k.strip() for k in self.signature_fields_text().split(",") if k.strip()]
 
     def new_page_token(self, cursor):
         token = "PT" + secrets.token_urlsafe(24)
