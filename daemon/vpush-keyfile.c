@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vpush-root-path.h"
+
 /* The lines of data as GKeyFile reads them (it has parsed them already, so they are
  * well-formed): a group header starts a group, a key runs up to "=" without the spaces
  * before it; blank lines and comments are skipped. */
@@ -130,6 +132,19 @@ vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, 
       return FALSE;
     }
   unfit = unfit_reason (&st, require_root);
+  if (unfit == NULL && require_root)
+    {
+      struct stat chased;
+
+      /* what the path names must be root's choice too, not only root's file */
+      if (!vpush_root_path_check (path, &chased, error))
+        {
+          close (fd);
+          return FALSE;
+        }
+      if (chased.st_dev != st.st_dev || chased.st_ino != st.st_ino)
+        unfit = g_strdup ("was replaced as it was opened");
+    }
   if (unfit != NULL)
     {
       close (fd);

@@ -9,6 +9,7 @@
 
 #include "vpush-keyfile.h"
 #include "vpush-policy-resources.h"
+#include "vpush-root-path.h"
 
 #define BUILTIN_RESOURCE "/io/github/vpush/policy/default.conf"
 #define BUILTIN_ORIGIN   "built-in default policy"
@@ -24,10 +25,22 @@ static gboolean
 scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **error)
 {
   g_autoptr (GDir) listing = NULL;
+  g_autoptr (GError) local_error = NULL;
   struct stat st;
   const gchar *name;
 
-  if (stat (dir, &st) < 0)
+  if (require_root)
+    {
+      /* a missing directory has no files only if no one but root could make it */
+      if (!vpush_root_path_check (dir, &st, &local_error))
+        {
+          if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+    }
+  else if (stat (dir, &st) < 0)
     {
       int saved = errno;
 

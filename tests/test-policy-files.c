@@ -12,6 +12,7 @@
 #include "test-files.h"
 #include "test-policy-common.h"
 #include "vpush-bouncer.h"
+#include "vpush-root-path.h"
 
 static gchar *
 make_dir (const gchar *parent, const gchar *name)
@@ -162,9 +163,94 @@ test_policy_symlinked_file (void)
 
   if (getuid () == 0)
     {
+      g_autofree gchar *home = make_dir (tmp, "home");
+      g_autofree gchar *home_link = g_build_filename (home, "shop.conf", NULL);
+      g_autofree gchar *hop = g_build_filename (home, "hop", NULL);
+      g_autofree gchar *via_hop = g_build_filename (hop, "shop.conf", NULL);
+      g_autofree gchar *home_dir = g_build_filename (home, "policy", NULL);
+      const gchar *home_dirs[] = { home_dir, NULL };
+
+      /* a root-owned file, named by a link in a directory a user may write: the user
+       * could point it at any root-owned file, a wider policy's backup say */
+      g_assert_cmpint (g_unlink (link), ==, 0);
+      g_assert_cmpint (symlink (home_link, link), ==, 0);
+      g_assert_cmpint (symlink (target, home_link), ==, 0);
+      g_assert_cmpint (chown (home, 1000, 1000), ==, 0);
+      assert_not_root_only (dirs, "10-shop.conf: must be reached only through directories");
+      assert_not_root_only (dirs, "home is not (uid 1000, mode 0755)");
+      /* the same through a directory symlink in that directory */
+      g_assert_cmpint (g_unlink (link), ==, 0);
+      g_assert_cmpint (symlink (via_hop, link), ==, 0);
+      g_assert_cmpint (symlink (elsewhere, hop), ==, 0);
+      assert_not_root_only (dirs, "home is not (uid 1000, mode 0755)");
+      /* and a policy directory reached through it, though it is root's itself */
+      g_assert_cmpint (chown (home, 0, 0), ==, 0);
+      g_free (make_dir (home, "policy"));
+      g_assert_cmpint (chown (home, 1000, 1000), ==, 0);
+      assert_not_root_only (home_dirs, "/policy: must be reached only through directories");
+      /* a missing one too: the user could make it */
+      g_assert_cmpint (g_rmdir (home_dir), ==, 0);
+      assert_not_root_only (home_dirs, "home is not (uid 1000, mode 0755)");
+      /* all root's again: read through both links */
+      g_assert_cmpint (chown (home, 0, 0), ==, 0);
+      policy = vpush_policy_load_dirs (dirs, TRUE, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (check (policy, &query, NULL), ==, "shop");
+      g_clear_object (&policy);
+
       g_assert_cmpint (chown (target, 1000, 1000), ==, 0);
       assert_not_root_only (dirs, "10-shop.conf: must be a regular file");
     }
+  rm_rf (tmp);
+}
+
+/* vpush_root_path_check follows a path as open() would: "..", relative paths and
+ * symlinks relative to their own directory; a loop or a file used as a directory fails. */
+static void
+test_root_path (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *tmp = g_dir_make_tmp ("vpush-policy-XXXXXX", &error);
+  g_autofree gchar *a = make_dir (tmp, "a");
+  g_autofree gchar *b = make_dir (a, "b");
+  g_autofree gchar *file = g_build_filename (b, "f.conf", NULL);
+  g_autofree gchar *dotted = g_build_filename (b, "..", "b", ".", "f.conf", NULL);
+  g_autofree gchar *rel = g_build_filename (a, "rel", NULL);
+  g_autofree gchar *loop = g_build_filename (a, "loop", NULL);
+  g_autofree gchar *through_file = g_build_filename (file, "x", NULL);
+  g_autofree gchar *cwd = g_get_current_dir ();
+  struct stat st, want;
+
+  g_assert_no_error (error);
+  write_file (b, "f.conf", "", 0644);
+  g_assert_cmpint (stat (file, &want), ==, 0);
+  if (getuid () != 0)
+    {
+      /* this user's directories are not root's alone */
+      g_assert_false (vpush_root_path_check (file, &st, &error));
+      g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM);
+      rm_rf (tmp);
+      return;
+    }
+  g_assert_true (vpush_root_path_check (dotted, &st, &error));
+  g_assert_no_error (error);
+  g_assert_true (st.st_ino == want.st_ino && st.st_dev == want.st_dev);
+  g_assert_cmpint (symlink ("b/../b/f.conf", rel), ==, 0);
+  g_assert_true (vpush_root_path_check (rel, &st, &error));
+  g_assert_true (st.st_ino == want.st_ino);
+  g_assert_cmpint (chdir (b), ==, 0);
+  g_assert_true (vpush_root_path_check ("../rel", &st, &error));
+  g_assert_no_error (error);
+  g_assert_true (st.st_ino == want.st_ino);
+  g_assert_cmpint (chdir (cwd), ==, 0);
+
+  g_assert_cmpint (symlink ("loop", loop), ==, 0);
+  g_assert_false (vpush_root_path_check (loop, &st, &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_LOOP);
+  g_clear_error (&error);
+  g_assert_false (vpush_root_path_check (through_file, &st, &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR);
+  g_clear_error (&error);
   rm_rf (tmp);
 }
 
@@ -493,6 +579,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/read-while-busy", test_policy_read_while_busy);
   g_test_add_func ("/policy/relative-dir", test_policy_relative_dir);
   g_test_add_func ("/policy/symlinked-file", test_policy_symlinked_file);
+  g_test_add_func ("/policy/root-path", test_root_path);
   g_test_add_func ("/policy/builtin", test_policy_builtin);
   g_test_add_func ("/policy/shipped-default", test_policy_shipped_default);
   return g_test_run ();
