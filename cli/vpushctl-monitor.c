@@ -107,7 +107,9 @@ emit (Monitor *m, const gchar *event, const gchar *kind, const gchar *path, GVar
       if (path)
         {
           json_object_set_string_member (object, "object_path", path);
-          json_object_set_string_member (object, "sid", vpushctl_path_basename (path));
+          /* the manager's path ends in no sid */
+          if (!g_str_equal (kind, "manager"))
+            json_object_set_string_member (object, "sid", vpushctl_path_basename (path));
         }
       if (props)
         json_object_set_member (object, "properties", vpushctl_variant_to_json (props));

@@ -605,6 +605,12 @@ def test_monitor_json(session, emulator, daemon):
         assert r.out == "Factor %s “Renamed” updated (verified)\n" % f["sid"], r.out
         e = m.event("changed", "factor", f["sid"])
         assert e["properties"] == {"friendly_name": "Renamed"}
+        # the manager's own changes carry no sid
+        ok(ctl(session, "update", f["sid"], "--push-url",
+               "%s/push/%s/sse" % (emulator.url, f["sid"])))
+        e = m.event("changed", "manager")
+        assert "push_state" in e["properties"] and "sid" not in e, e
+        assert e["object_path"] == "/io/github/vpush", e
 
         ok(ctl(session, "delete", f["sid"]))
         m.event("removed", "factor", f["sid"])
