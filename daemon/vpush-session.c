@@ -9,6 +9,11 @@ struct _VpushSession
 {
   GObject parent_instance;
   GDBusConnection *bus;
+  /* the queries waiting for the one connection being made: a burst of calls must not
+   * open a system bus connection each (the bus limits them per user) */
+  GPtrArray *waiting;
+  GCancellable *connecting;
+  guint connect_timeout_id;
 };
 
 G_DEFINE_TYPE (VpushSession, vpush_session, G_TYPE_OBJECT)
@@ -49,6 +54,7 @@ vpush_session_finalize (GObject *object)
   if (self->bus != NULL)
     g_signal_handlers_disconnect_by_data (self->bus, self);
   g_clear_object (&self->bus);
+  g_ptr_array_unref (self->waiting);
   G_OBJECT_CLASS (vpush_session_parent_class)->finalize (object);
 }
 
@@ -61,6 +67,7 @@ vpush_session_class_init (VpushSessionClass *klass)
 static void
 vpush_session_init (VpushSession *self)
 {
+  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 VpushSession *
@@ -258,27 +265,50 @@ ask_session_by_pid (GTask *task)
         g_variant_new ("(u)", q->pid), "(o)", session_by_pid_cb);
 }
 
+static gboolean
+connect_timeout_cb (gpointer user_data)
+{
+  VpushSession *self = user_data;
+
+  self->connect_timeout_id = 0;
+  g_cancellable_cancel (self->connecting);
+  return G_SOURCE_REMOVE;
+}
+
+/* The connection is made, or failed: every query waiting for it goes on with it. A query
+ * whose own time ran out meanwhile ends at its first call, its cancellable cancelled. */
 static void
 connected_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (GTask) task = user_data;
-  VpushSession *self = g_task_get_source_object (task);
-  Query *q = g_task_get_task_data (task);
-  GError *error = NULL;
+  g_autoptr (VpushSession) self = user_data;
+  g_autoptr (GPtrArray) waiting = g_steal_pointer (&self->waiting);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) bus = g_dbus_connection_new_for_address_finish (result, &error);
 
-  q->bus = g_dbus_connection_new_for_address_finish (result, &error);
-  if (q->bus == NULL)
+  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  g_clear_handle_id (&self->connect_timeout_id, g_source_remove);
+  g_clear_object (&self->connecting);
+  if (bus == NULL)
+    g_prefix_error (&error, "no system bus: ");
+  else if (self->bus == NULL)
     {
-      g_prefix_error (&error, "no system bus: ");
-      return_unreachable (task, error);
-      return;
-    }
-  if (self->bus == NULL)
-    {
-      self->bus = g_object_ref (q->bus);
+      self->bus = g_object_ref (bus);
       g_signal_connect (self->bus, "closed", G_CALLBACK (on_bus_closed), self);
     }
-  ask_session_by_pid (g_steal_pointer (&task));
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      GTask *task = g_object_ref (g_ptr_array_index (waiting, i));
+      Query *q = g_task_get_task_data (task);
+
+      if (bus == NULL)
+        {
+          return_unreachable (task, g_error_copy (error));
+          g_object_unref (task);
+          continue;
+        }
+      q->bus = g_object_ref (bus);
+      ask_session_by_pid (task);
+    }
 }
 
 void
@@ -302,6 +332,11 @@ vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid,
       ask_session_by_pid (g_steal_pointer (&task));
       return;
     }
+  if (self->connecting != NULL)
+    {
+      g_ptr_array_add (self->waiting, g_steal_pointer (&task));
+      return;
+    }
   address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SYSTEM, NULL, &error);
   if (address == NULL)
     {
@@ -309,12 +344,15 @@ vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid,
       return_unreachable (task, error);
       return;
     }
+  g_ptr_array_add (self->waiting, g_steal_pointer (&task));
+  self->connecting = g_cancellable_new ();
+  self->connect_timeout_id = g_timeout_add (QUERY_TIMEOUT_MS, connect_timeout_cb, self);
   /* our own connection, not the g_bus_get() singleton, which exits the process when
    * the system bus goes away */
   g_dbus_connection_new_for_address (address,
                                      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
                                          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                     NULL, q->cancellable, connected_cb, g_steal_pointer (&task));
+                                     NULL, self->connecting, connected_cb, g_object_ref (self));
 }
 
 VpushSessionState

@@ -4,6 +4,7 @@ is this test process unless a test says otherwise. The audit trail of the policy
 decisions is in test_audit.py."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -211,6 +212,35 @@ def test_no_system_bus_refused(session, start_daemon, client, emulator):
     e = refused(client.approve, {"transaction-id": txid})
     assert_access_denied(e, "and it is unknown (logind could not be asked)")
     last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
+
+
+def test_calls_at_once_share_one_system_bus_connection(start_daemon, logind, system_bus,
+                                                       client, emulator):
+    """The session checks of calls made at once wait for the one connection to the system
+    bus being made, rather than each opening its own: a system bus limits how many
+    connections a user may have (256), and a burst of calls must not use them up."""
+    logind.add_session(active=True)
+    start_daemon(SESSION_RULE)
+    monitor = subprocess.Popen(
+        ["dbus-monitor", "--address", system_bus.address,
+         "type='method_call',member='GetSessionByPID'"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        # its first line is the monitor's own NameLost: it watches from then on
+        assert monitor.stdout.readline(), "dbus-monitor printed nothing"
+        calls = vt.AsyncCalls()
+        for n in range(8):
+            calls.call(client.conn, n, "ApproveChallenge",
+                       {"transaction-id": vt.new_transaction_id(), "timeout-ms": 0})
+        calls.wait(30)
+        assert all(r[:2] == ("error", vt.ERR_NOT_FOUND) for r in calls.results.values()), \
+            calls.results
+    finally:
+        monitor.terminate()
+        out = monitor.communicate(timeout=10)[0]
+    senders = set(re.findall(r"sender=(\S+)", out))
+    assert len(re.findall(r"member=GetSessionByPID", out)) == 8, out
+    assert len(senders) == 1, senders
 
 
 def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, client,
