@@ -155,17 +155,35 @@ read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gch
   return TRUE;
 }
 
+/* The value of a key for a message: [Push] Url's path is its topic, as good as a password,
+ * and the journal keeps what the message says */
+static gchar *
+shown_value (const gchar *group, const gchar *key, const gchar *value)
+{
+  if (g_str_equal (group, "Push") && g_str_equal (key, "Url"))
+    {
+      /* up to a comment after it, which a URL can't hold */
+      g_autofree gchar *url = g_strndup (value, strcspn (value, " \t"));
+
+      return vpush_http_url_origin (url);
+    }
+  return vpush_http_url_redacted (value);
+}
+
 static gboolean
 check_url (const gchar *file, const gchar *group, const gchar *key, const gchar *url,
            GError **error)
 {
   g_autoptr (GError) local_error = NULL;
   g_autofree gchar *shown = NULL;
+  gboolean push = g_str_equal (group, "Push");
+  gboolean ok = push ? vpush_http_check_url_unnamed (url, &local_error)
+                     : vpush_http_check_base_url (url, &local_error);
 
-  if (vpush_http_check_url (url, &local_error))
+  if (ok)
     return TRUE;
-  /* the journal keeps what this says: not a password that came with the URL */
-  shown = vpush_http_url_redacted (url);
+  /* not a password that came with the URL, nor a push topic */
+  shown = shown_value (group, key, url);
   g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                "%s: [%s] %s: \"%s\" can't be used (an https URL, or http to a loopback host, "
                "without a user name or password): %s",
@@ -192,7 +210,7 @@ check_no_trailing_comments (GKeyFile *keyfile, const gchar *file, GError **error
             {
               /* nor the comment's bytes that are not UTF-8, as for any value */
               g_autofree gchar *valid = g_utf8_make_valid (value, -1);
-              g_autofree gchar *shown = vpush_http_url_redacted (valid);
+              g_autofree gchar *shown = shown_value (groups[i], keys[k], valid);
 
               g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                            "%s: [%s] %s: \"%s\": a comment goes on a line of its own", file,

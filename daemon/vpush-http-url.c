@@ -157,3 +157,50 @@ vpush_http_check_url_unnamed (const gchar *url, GError **error)
 {
   return check_url_length (url, error) && check_url (url, FALSE, NULL, error);
 }
+
+gboolean
+vpush_http_check_base_url (const gchar *url, GError **error)
+{
+  g_autoptr (CURLU) u = NULL;
+  g_autofree gchar *query = NULL;
+  g_autofree gchar *fragment = NULL;
+
+  if (!vpush_http_check_url (url, error))
+    return FALSE;
+  u = curl_url ();
+  if (u == NULL || curl_url_set (u, CURLUPART_URL, url, 0) != CURLUE_OK)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "out of memory parsing a URL");
+      return FALSE;
+    }
+  /* paths are appended to it: "…/v2/?region=x" + "Services/…" would ask for "/v2/" */
+  query = vpush_http_url_part (u, CURLUPART_QUERY);
+  fragment = vpush_http_url_part (u, CURLUPART_FRAGMENT);
+  if (query != NULL || fragment != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "a base URL has no %s: each request's path is appended to it",
+                   query != NULL ? "query (“?…”)" : "fragment (“#…”)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gchar *
+vpush_http_url_origin (const gchar *url)
+{
+  g_autoptr (CURLU) u = curl_url ();
+  g_autofree gchar *scheme = NULL;
+  g_autofree gchar *host = NULL;
+  g_autofree gchar *port = NULL;
+
+  if (u == NULL || curl_url_set (u, CURLUPART_URL, url, 0) != CURLUE_OK)
+    return g_strdup ("…");
+  scheme = vpush_http_url_part (u, CURLUPART_SCHEME);
+  host = vpush_http_url_part (u, CURLUPART_HOST);
+  port = vpush_http_url_part (u, CURLUPART_PORT);
+  if (scheme == NULL || host == NULL)
+    return g_strdup ("…");
+  return g_strdup_printf ("%s://%s%s%s/…", scheme, host, port != NULL ? ":" : "",
+                          port != NULL ? port : "");
+}

@@ -40,6 +40,10 @@ gboolean vpush_http_check_url (const gchar *url, GError **error);
 gboolean vpush_http_check_url_unnamed (const gchar *url, GError **error);
 /* The URL for a message: a user name and password in it replaced by "…" */
 gchar *vpush_http_url_redacted (const gchar *url);
+/* vpush_http_check_url, and no query or fragment: for a URL paths are appended to */
+gboolean vpush_http_check_base_url (const gchar *url, GError **error);
+/* "scheme://host[:port]/…" of url, for a message about a URL whose path is a secret */
+gchar *vpush_http_url_origin (const gchar *url);
 
 /* headers: NULL-terminated "Name: value" strings. body may be NULL. A request other than
  * GET is never sent twice by curl itself: when a kept-alive connection turns out to be

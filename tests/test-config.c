@@ -276,11 +276,22 @@ test_config_invalid (void)
     { "[Verify]\nBaseUrl=https://u:pa#s3cr3t@host/\n",
       "[Verify] BaseUrl: \"https://…@host/\" can't be used" },
     { "[Verify]\nBaseUrl=u:s3cr3t@host/x\n", "[Verify] BaseUrl: \"…@host/x\" can't be used" },
+    /* a push URL's path is its topic, as good as a password: the host only */
     { "[Push]\nUrl=https://u:s3cr3t@ntfy.example.com/topic/json # mine\n",
-      "[Push] Url: \"https://…@ntfy.example.com/topic/json # mine\": a comment goes on a line "
-      "of its own" },
-    { "[Push]\nUrl=http://ntfy.example.com/topic/json\n",
-      "[Push] Url: \"http://ntfy.example.com/topic/json\" can't be used" },
+      "[Push] Url: \"https://ntfy.example.com/…\": a comment goes on a line of its own" },
+    { "[Push]\nUrl=https://ntfy.example.com:8443/s3cr3t/json\t# mine\n",
+      "[Push] Url: \"https://ntfy.example.com:8443/…\": a comment goes on a line of its own" },
+    { "[Push]\nUrl=http://ntfy.example.com/s3cr3t/json\n",
+      "[Push] Url: \"http://ntfy.example.com/…\" can't be used (an https URL, or http to a "
+      "loopback host, without a user name or password): the URL: plain http:// is only allowed "
+      "to a loopback host, not “ntfy.example.com”" },
+    /* paths are appended to a base URL: a query or fragment would end each one */
+    { "[Verify]\nBaseUrl=https://verify.twilio.com/v2/?region=ie1\n",
+      "[Verify] BaseUrl: \"https://verify.twilio.com/v2/?region=ie1\" can't be used (an https "
+      "URL, or http to a loopback host, without a user name or password): a base URL has no "
+      "query (“?…”): each request's path is appended to it" },
+    { "[Verify]\nBaseUrl=https://verify.twilio.com/v2/#prod\n",
+      "[Verify] BaseUrl: \"https://verify.twilio.com/v2/#prod\" can't be used" },
     { "[Verify]\nCaFile=relative/ca.pem\n",
       "[Verify] CaFile: \"relative/ca.pem\" can't be used: not an absolute path (an absolute "
       "path to a file of PEM certificates)" },
