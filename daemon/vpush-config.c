@@ -5,6 +5,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include "vpush-crypto.h"
 #include "vpush-http.h"
 #include "vpush-keyfile.h"
 #include "vpush-log.h"
@@ -264,6 +265,10 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
                            : !g_file_test (ca_file, G_FILE_TEST_IS_REGULAR) ? "not a regular file"
                                                                             : NULL;
 
+      g_autoptr (GError) local_error = NULL;
+
+      if (wrong == NULL && !vpush_crypto_check_ca_file (ca_file, &local_error))
+        wrong = local_error->message;
       if (wrong != NULL)
         {
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 struct _VpushKey
@@ -600,4 +601,34 @@ vpush_secure_free (gpointer data, gsize len)
     return;
   OPENSSL_cleanse (data, len);
   g_free (data);
+}
+
+gboolean
+vpush_crypto_check_ca_file (const gchar *path, GError **error)
+{
+  g_autofree gchar *data = NULL;
+  gsize length = 0;
+  BIO *bio;
+  X509 *cert;
+
+  if (!g_file_get_contents (path, &data, &length, error))
+    return FALSE;
+  if (length > G_MAXINT)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "too large");
+      return FALSE;
+    }
+  /* the first one is enough to tell a CA bundle from another file: libcurl reads the rest */
+  bio = BIO_new_mem_buf (data, (int)length);
+  cert = bio != NULL ? PEM_read_bio_X509 (bio, NULL, NULL, NULL) : NULL;
+  BIO_free (bio);
+  ERR_clear_error ();
+  if (cert == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "it holds no PEM certificate");
+      return FALSE;
+    }
+  X509_free (cert);
+  return TRUE;
 }

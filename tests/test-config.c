@@ -80,11 +80,25 @@ test_config_empty_file (void)
   remove_config (path);
 }
 
+/* a self-signed certificate, as the first of a CA bundle */
+#define TEST_CA_PEM                                                                                \
+  "-----BEGIN CERTIFICATE-----\n"                                                                  \
+  "MIIBhzCCAS2gAwIBAgIUcPVvSyuDN0MrW7MdAC3Xz0hBacgwCgYIKoZIzj0EAwIw\n"                             \
+  "GDEWMBQGA1UEAwwNdnB1c2ggdGVzdCBDQTAgFw0yNjExMjcxNTAyMzVaGA8yMTI2\n"                             \
+  "MTEwMzE1MDIzNVowGDEWMBQGA1UEAwwNdnB1c2ggdGVzdCBDQTBZMBMGByqGSM49\n"                             \
+  "AgEGCCqGSM49AwEHA0IABPD8XaS0cnMceKEAQIjRfYXiiSz1VeYCYGlSzr65ze3g\n"                             \
+  "NbBPvY48eXFSL3fj+9B4Ni6P69DsGylr2Peto5GLU/ijUzBRMB0GA1UdDgQWBBQK\n"                             \
+  "lX7Dk6o0TKsyPNnV5h3AH/0mlDAfBgNVHSMEGDAWgBQKlX7Dk6o0TKsyPNnV5h3A\n"                             \
+  "H/0mlDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIAWOSz5vYz9l\n"                             \
+  "YBm9cPMOTZenrmyWSMjglExSlX2F+uhnAiEAkdeZcNFa/HGMeg0uhZpZAlH5tBuz\n"                             \
+  "RBlv23UghMIM6eE=\n"                                                                             \
+  "-----END CERTIFICATE-----\n"
+
 static void
 test_config_all_valid (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree gchar *ca_file = write_config ("not really PEM\n");
+  g_autofree gchar *ca_file = write_config ("# the test CA\n" TEST_CA_PEM);
   g_autofree gchar *text = g_strdup_printf ("[Verify]\n"
                                             "BaseUrl=https://verify.example.com/v2\n"
                                             "CaFile=%s\n"
@@ -298,6 +312,10 @@ test_config_invalid (void)
     { "[Verify]\nCaFile=/nonexistent/vpush/ca.pem\n",
       "[Verify] CaFile: \"/nonexistent/vpush/ca.pem\" can't be used: no such file" },
     { "[Verify]\nCaFile=/\n", "[Verify] CaFile: \"/\" can't be used: not a regular file" },
+    /* libcurl would fail every https request with it, and vpushd would say "offline" */
+    { "[Verify]\nCaFile=/etc/passwd\n",
+      "[Verify] CaFile: \"/etc/passwd\" can't be used: it holds no PEM certificate (an absolute "
+      "path to a file of PEM certificates)" },
     /* bytes that are not UTF-8 are not repeated as they are */
     { "[Poll]\nIntervalSeconds=3\xff\n",
       "[Poll] IntervalSeconds: \"3\xef\xbf\xbd\" is not a whole number from 1 to 86400" },
