@@ -11,11 +11,11 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
   g_autofree gchar *factor_sid = NULL;
   gint timeout_ms = G_MININT; /* not given: vpushd's default */
   const GOptionEntry entries[] = {
-    { "transaction-id", 't', 0, G_OPTION_ARG_STRING, &transaction_id,
+    { "transaction-id", 't', 0, G_OPTION_ARG_FILENAME, &transaction_id,
       "The challenge whose hidden details carry this transaction id", "ID" },
-    { "challenge-sid", 'c', 0, G_OPTION_ARG_STRING, &challenge_sid, "The challenge with this sid",
+    { "challenge-sid", 'c', 0, G_OPTION_ARG_FILENAME, &challenge_sid, "The challenge with this sid",
       "YC…" },
-    { "factor", 'f', 0, G_OPTION_ARG_STRING, &factor,
+    { "factor", 'f', 0, G_OPTION_ARG_FILENAME, &factor,
       "Only challenges of this factor (sid or name)", "FACTOR" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms,
       "How long to wait for the challenge, at most 20000 (default: vpushd's [Approval] "

@@ -85,6 +85,18 @@ vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
 {
   g_autoptr (GError) error = NULL;
 
+  /* Arguments are taken as UTF-8 whatever the locale says (options are read as bytes, not
+   * converted from it): in a C locale GOption would refuse "Küche" without naming the
+   * option, and the bus carries UTF-8 only. */
+  for (int i = 1; i < *argc; i++)
+    {
+      if (!g_utf8_validate ((*argv)[i], -1, NULL))
+        {
+          ctl->json = ctl->json || vpushctl_argv_wants_json (*argc, *argv);
+          vpushctl_usage (ctl, "argument “%s” is not UTF-8 text", (*argv)[i]);
+          return FALSE;
+        }
+    }
   if (g_option_context_parse (context, argc, argv, &error))
     return TRUE;
   /* GOption takes back what it set when it fails, --json too: a script that gave it

@@ -157,16 +157,16 @@ vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
   g_auto (GStrv) metadata = NULL;
   gboolean no_verify = FALSE;
   const GOptionEntry entries[] = {
-    { "service-sid", 's', 0, G_OPTION_ARG_STRING, &opt.service_sid, "The Verify service (VA…)",
+    { "service-sid", 's', 0, G_OPTION_ARG_FILENAME, &opt.service_sid, "The Verify service (VA…)",
       "SID" },
-    { "identity", 'i', 0, G_OPTION_ARG_STRING, &opt.identity, "The identity the app backend chose",
-      "IDENTITY" },
-    { "token", 't', 0, G_OPTION_ARG_STRING, &opt.token,
+    { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt.identity,
+      "The identity the app backend chose", "IDENTITY" },
+    { "token", 't', 0, G_OPTION_ARG_FILENAME, &opt.token,
       "The enrollment access token, or - to read it from standard input", "TOKEN" },
-    { "name", 'n', 0, G_OPTION_ARG_STRING, &opt.name, "The friendly name shown to the user",
+    { "name", 'n', 0, G_OPTION_ARG_FILENAME, &opt.name, "The friendly name shown to the user",
       "NAME" },
-    { "push-url", 0, 0, G_OPTION_ARG_STRING, &opt.push_url, "This factor's push channel", "URL" },
-    { "metadata", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &metadata,
+    { "push-url", 0, 0, G_OPTION_ARG_FILENAME, &opt.push_url, "This factor's push channel", "URL" },
+    { "metadata", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &metadata,
       "Metadata of the factor (repeatable)", "KEY=VALUE" },
     { "no-verify", 0, 0, G_OPTION_ARG_NONE, &no_verify,
       "Leave the factor unverified (“vpushctl verify” later)", NULL },

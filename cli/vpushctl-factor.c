@@ -76,8 +76,8 @@ vpushctl_cmd_update (Vpushctl *ctl, int argc, char **argv)
   g_autofree gchar *name = NULL;
   g_autofree gchar *push_url = NULL;
   const GOptionEntry entries[] = {
-    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "The new friendly name", "NAME" },
-    { "push-url", 0, 0, G_OPTION_ARG_STRING, &push_url,
+    { "name", 'n', 0, G_OPTION_ARG_FILENAME, &name, "The new friendly name", "NAME" },
+    { "push-url", 0, 0, G_OPTION_ARG_FILENAME, &push_url,
       "The factor's push channel (empty: the configured default)", "URL" },
     { NULL },
   };

@@ -283,9 +283,9 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
   const GOptionEntry entries[] = {
     { "history", 0, 0, G_OPTION_ARG_NONE, &history,
       "Past challenges from the Verify API instead of the pending ones", NULL },
-    { "status", 0, 0, G_OPTION_ARG_STRING, &status,
+    { "status", 0, 0, G_OPTION_ARG_FILENAME, &status,
       "With --history: only these (pending, approved, denied, expired)", "STATUS" },
-    { "order", 0, 0, G_OPTION_ARG_STRING, &order, "With --history: asc or desc", "ORDER" },
+    { "order", 0, 0, G_OPTION_ARG_FILENAME, &order, "With --history: asc or desc", "ORDER" },
     { "page-size", 0, 0, G_OPTION_ARG_INT, &page_size,
       "With --history: challenges per request (1–1000)", "N" },
     { "limit", 0, 0, G_OPTION_ARG_INT, &opts.limit,

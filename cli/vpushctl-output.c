@@ -179,8 +179,12 @@ escape (const gchar *text, gboolean keep_newlines, gboolean json, gboolean backs
 
       if (c == (gunichar)-1 || c == (gunichar)-2)
         {
-          /* not UTF-8: the byte as it is, escaped */
-          g_string_append_printf (out, "\\x%02x", (guchar)*p);
+          /* not UTF-8: the byte as it is, escaped; JSON has no such escape, and its text
+           * is Unicode: the replacement character */
+          if (json)
+            g_string_append (out, "\\ufffd");
+          else
+            g_string_append_printf (out, "\\x%02x", (guchar)*p);
           p++;
           continue;
         }
@@ -226,8 +230,9 @@ write_escaped (FILE *stream, const gchar *text)
   g_autofree gchar *escaped = escape (text, TRUE, output_json != NULL && *output_json, FALSE);
   const gchar *charset;
 
-  /* as GLib's own handler: text in the locale's charset */
-  if (g_get_charset (&charset))
+  /* as GLib's own handler: text in the locale's charset; JSON is UTF-8 in any locale
+   * (RFC 8259), and a script must get back the names it sent */
+  if (g_get_charset (&charset) || (output_json != NULL && *output_json))
     fputs (escaped, stream);
   else
     {

@@ -319,6 +319,32 @@ def test_factors(session, emulator, daemon):
                       "created_at", "key_storage", "push_url", "object_path"}
 
 
+def test_names_whole_in_a_c_locale(session, emulator, daemon):
+    """In a C locale (LANG unset, as on minimal kiosk images) a name goes in and comes out
+    whole: arguments are taken as UTF-8, and --json writes UTF-8, as JSON is in any
+    locale, so a script gets back the name it gave. An argument that is not UTF-8 is
+    refused, named, and --json says so in valid JSON."""
+    env = {k: v for k, v in session.env.items() if not k.startswith("LC_") and k != "LANG"}
+    env["LC_ALL"] = "C"
+    a = enroll(session, emulator)
+    name = "Küche €5 “x”"
+    ok(ctl(session, "update", a["sid"], "--name", name, env=env))
+    listed = {f["sid"]: f for f in ok(ctl(session, "--json", "factors", env=env)).json()}
+    assert listed[a["sid"]]["friendly_name"] == name
+    assert ok(ctl(session, "--json", "challenges", name, env=env)).json() == []
+
+    r = subprocess.run([VPUSHCTL, "--json", "challenges", b"\xffab"], env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == USAGE, r
+    err = json.loads(r.stdout)["error"]
+    assert err["message"] == "argument “\ufffdab” is not UTF-8 text", err
+    r = subprocess.run([VPUSHCTL, "update", a["sid"], "--name", b"K\xfcche"], env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == USAGE, r
+    # text in the locale's charset: ASCII, the quotes as "?"
+    assert b"argument ?K\\xfcche? is not UTF-8 text" in r.stderr, r
+
+
 # --- challenges, approve, deny --------------------------------------------------------------
 
 def test_challenges_pending(session, emulator, daemon):
