@@ -129,12 +129,13 @@ static GVariant *
 metadata_variant (gchar **metadata, GError **error)
 {
   GVariantBuilder builder;
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
   for (gsize i = 0; metadata && metadata[i]; i++)
     {
       const gchar *eq = strchr (metadata[i], '=');
-      g_autofree gchar *key = NULL;
+      gchar *key = NULL;
 
       if (eq == NULL || eq == metadata[i])
         {
@@ -144,6 +145,13 @@ metadata_variant (gchar **metadata, GError **error)
           return NULL;
         }
       key = g_strndup (metadata[i], eq - metadata[i]);
+      if (!g_hash_table_add (seen, key))
+        {
+          g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
+                       "--metadata gives the key “%s” twice", key);
+          g_variant_builder_clear (&builder);
+          return NULL;
+        }
       g_variant_builder_add (&builder, "{ss}", key, eq + 1);
     }
   return g_variant_ref_sink (g_variant_builder_end (&builder));

@@ -478,6 +478,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
     {
       g_autoptr (JsonBuilder) b = json_builder_new ();
       g_autoptr (JsonNode) root = NULL;
+      g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
       GVariantIter iter;
       const gchar *k;
       const gchar *v;
@@ -486,6 +487,15 @@ check_request (Enroll *e, GVariant *request, GError **error)
       g_variant_iter_init (&iter, metadata);
       while (g_variant_iter_next (&iter, "{&s&s}", &k, &v))
         {
+          /* a{ss} may hold a key twice: which value was meant can't be known */
+          if (!g_hash_table_add (seen, (gpointer)k))
+            {
+              g_autofree gchar *shown = vpush_log_excerpt (k);
+
+              g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                           "request: metadata has the key “%s” twice", shown);
+              return FALSE;
+            }
           json_builder_set_member_name (b, k);
           json_builder_add_string_value (b, v);
         }

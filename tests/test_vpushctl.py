@@ -142,6 +142,10 @@ def test_usage_errors(session):
         assert "SeCrEtToKeN" not in r.err + r.out, r
     fails(ctl(session, "enroll", "--metadata", "novalue", "vpush://enroll?token=t&serviceSid=s"
               "&identity=i&name=n"), USAGE, "KEY=VALUE")
+    # which value was meant can't be known
+    fails(ctl(session, "enroll", "-m", "a=1", "-m", "b=2", "-m", "a=3",
+              "vpush://enroll?token=t&serviceSid=s&identity=i&name=n"), USAGE,
+          "--metadata gives the key “a” twice")
     fails(ctl(session, "challenges", "--limit", "5"), USAGE, "need --history")
     fails(ctl(session, "challenges", "--page-size", "0"), USAGE, "need --history")
     for size in ("0", "1001", "-3"):

@@ -56,6 +56,11 @@ ENROLL_CASES = [
     ("metadata-type", lambda e: _with(_enroll_base(e), metadata=V("s", "{}")), "metadata"),
     ("metadata-type-asv", lambda e: _with(_enroll_base(e),
                                           metadata=V("a{sv}", {"os": S("Linux")})), "metadata"),
+    # a{ss} can hold a key twice: which value was meant can't be known
+    ("metadata-key-twice", lambda e: _with(_enroll_base(e), metadata=V.new_array(
+        GLib.VariantType("{ss}"), [V.new_dict_entry(S("os"), S("Linux")),
+                                   V.new_dict_entry(S("os"), S("BSD"))])),
+     "metadata has the key “os” twice"),
     ("push-url-type", lambda e: _with(_enroll_base(e), push_url=V("b", True)), "push-url"),
     ("verify-type", lambda e: _with(_enroll_base(e), verify=S("true")), "verify"),
     ("service-sid-short", lambda e: _with(_enroll_base(e), service_sid=S("VA123")), "service-sid"),
