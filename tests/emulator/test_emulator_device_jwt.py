@@ -198,16 +198,47 @@ def test_b64url_decode_canonical():
             b64url_decode(text)
 
 
+def _conformance_total(emu):
+    return emu.control("GET", "/_emulator/conformance").json["total"]
+
+
+def _kept_since(emu, before):
+    found = emu.control("GET", "/_emulator/conformance").json
+    new = found["total"] - before
+    return found["requests"][len(found["requests"]) - new:] if new else []
+
+
 def test_device_jwt_edges_accepted(emu, dev):
+    """Taken, as the API would take them, but not what the SDKs send (§5A): each is kept
+    for GET /_emulator/conformance, kind protocol, where a client's tests look."""
     now = int(time.time())
-    for payload in ({"nbf": now - 300, "exp": now + 300}, {"nbf": now - 599, "exp": now + 1},
-                    {"nbf": now, "exp": now + 600, "iat": now, "extra": "x"}):
+    # the SDKs' own: nothing kept
+    before = _conformance_total(emu)
+    assert dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}).status == 200
+    assert _conformance_total(emu) == before
+    # a lifetime of 600 s that started earlier: nothing kept
+    for payload, words in (({"nbf": now - 300, "exp": now + 300}, None),
+                           ({"nbf": now - 599, "exp": now + 1}, None),
+                           ({"nbf": now, "exp": now + 60}, "is 60 s, not 600"),
+                           ({"nbf": now, "exp": now + 600, "iat": now, "extra": "x"},
+                            "the claims extra, iat, which §5A does not send")):
+        before = _conformance_total(emu)
         r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, payload=payload)
         assert r.status == 200, (payload, r)
+        kept = _kept_since(emu, before)
+        if words is None:
+            assert kept == [], (payload, kept)
+            continue
+        assert [k["kind"] for k in kept] == ["protocol"], kept
+        assert words in kept[0]["error"], kept
     # no typ: the SDKs sent none before June 2020 (protocol doc §5A), and §13 does not ask
-    # an emulator to check it
+    # an emulator to check it; today's SDKs send it
+    before = _conformance_total(emu)
     r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, header={"typ": None})
     assert r.status == 200, r
+    kept = _kept_since(emu, before)
+    assert len(kept) == 1 and "has no typ JWT" in kept[0]["error"], kept
+    assert kept[0]["path"] == dev.base + "/Challenges", kept
 
 
 def test_device_jwt_other_identity_or_factor(emu, dev):

@@ -161,9 +161,32 @@ def _seconds(payload, claim):
     return v
 
 
-def check_device_jwt(store, user, jwt):
+DEVICE_JWT_HEADER = ("alg", "cty", "kid", "typ")
+DEVICE_JWT_CLAIMS = ("sub", "nbf", "exp")
+
+
+def device_jwt_deviations(header, payload, nbf, exp):
+    """How an accepted device JWT differs from the SDKs' (§5A): header alg, cty, kid and
+    typ JWT; claims sub, nbf, exp = nbf + 600 and nothing else."""
+    found = []
+    if header.get("typ") != "JWT":
+        found.append("device JWT header has no typ JWT (§5A)")
+    extra = sorted(set(header) - set(DEVICE_JWT_HEADER))
+    if extra:
+        found.append(f"device JWT header has {', '.join(extra)}, which §5A does not send")
+    extra = sorted(set(payload) - set(DEVICE_JWT_CLAIMS))
+    if extra:
+        found.append(f"device JWT has the claims {', '.join(extra)}, which §5A does not send "
+                     "(no iat, iss, aud or jti)")
+    if exp - nbf != MAX_LIFETIME:
+        found.append(f"device JWT lifetime exp - nbf is {exp - nbf} s, not 600 (§5A)")
+    return found
+
+
+def check_device_jwt(store, user, jwt, method="", path=""):
     """§5A / docs/emulator.md. Returns the factor the JWT authenticates (possibly a
-    deleted one). Caller checks that it belongs to the path. Raises 401/20003."""
+    deleted one). Caller checks that it belongs to the path. Raises 401/20003. What it
+    takes but the SDKs would not send is kept as nonconforming, for method and path."""
     if user != "token":
         raise unauthorized("Basic user must be 'token'")
     try:
@@ -197,6 +220,10 @@ def check_device_jwt(store, user, jwt):
     nbf = _seconds(p, "nbf")
     exp = _seconds(p, "exp")
     _check_times(store, nbf, exp)
+    # What §5A says the SDKs send, and the API may well take otherwise: not refused, but
+    # kept for GET /_emulator/conformance, where a client's tests look
+    for detail in device_jwt_deviations(h, p, nbf, exp):
+        store.note_nonconforming("protocol", method, path, detail)
     # Remembered for good, not until its exp: a test that moves the emulator's clock
     # forward and back would make a token forgotten as expired valid again. Only the
     # oldest beyond JWT_SEEN_MAX are forgotten.
