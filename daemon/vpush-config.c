@@ -375,6 +375,12 @@ vpush_config_load (const gchar *path, GError **error)
 {
   g_autofree gchar *user_path = NULL;
 
+  if (path != NULL && *path == '\0')
+    {
+      g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                           "the configuration file's path is empty");
+      return NULL;
+    }
   if (path != NULL)
     return load_file (path, error);
 

@@ -70,6 +70,15 @@ vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError
   g_autoptr (GKeyFile) keyfile = g_key_file_new ();
   g_autoptr (GError) local_error = NULL;
 
+  if (length == (gsize)-1)
+    length = strlen (data);
+  /* an editor's byte order mark, invisible, would make the first group header a line
+   * GKeyFile can't read */
+  if (length >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0)
+    {
+      data += 3;
+      length -= 3;
+    }
   /* translations are kept, so that a Key[xx]= is an unknown key like any other and not,
    * depending on the locale vpushd runs in, dropped or kept */
   if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_KEEP_TRANSLATIONS,
@@ -78,8 +87,7 @@ vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError
       g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", origin);
       return NULL;
     }
-  /* as for GKeyFile, (gsize)-1 is a NUL-terminated string */
-  if (!check_unique (data, length == (gsize)-1 ? strlen (data) : length, origin, error))
+  if (!check_unique (data, length, origin, error))
     return NULL;
   return g_steal_pointer (&keyfile);
 }
@@ -124,9 +132,17 @@ vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data, 
   if (fd < 0 || fstat (fd, &st) < 0)
     {
       int saved_errno = errno;
+      g_autofree gchar *target = NULL;
 
       if (fd >= 0)
         close (fd);
+      /* "No such file" of a file that is there, a symlink to nothing, says too little */
+      if (saved_errno == ENOENT && (target = g_file_read_link (path, NULL)) != NULL)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                       "%s: a symlink to “%s”, which does not exist", path, target);
+          return FALSE;
+        }
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s: %s", path,
                    g_strerror (saved_errno));
       return FALSE;

@@ -21,8 +21,9 @@ gboolean vpush_keyfile_root_only (const struct stat *st);
 gboolean vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data,
                              gsize *out_length, GError **error);
 
-/* Loads data (length (gsize)-1: NUL-terminated) into a new GKeyFile, or fails naming
- * origin and, for a repeated group or key, the group and key. */
+/* Loads data (length (gsize)-1: NUL-terminated; a leading UTF-8 byte order mark is
+ * skipped) into a new GKeyFile, or fails naming origin and, for a repeated group or key,
+ * the group and key. */
 GKeyFile *vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError **error);
 
 G_END_DECLS

@@ -432,6 +432,23 @@ test_config_missing_explicit (void)
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
   g_assert_null (config);
   g_assert_true (g_str_has_prefix (error->message, "/nonexistent/vpush/vpushd.conf: "));
+  g_clear_error (&error);
+  /* --config '' names no file: said as such, not as ": No such file or directory" */
+  g_assert_null (vpush_config_load ("", &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_cmpstr (error->message, ==, "the configuration file's path is empty");
+}
+
+/* An editor's UTF-8 byte order mark, invisible, is skipped rather than making the first
+ * group header a line that can't be read */
+static void
+test_config_byte_order_mark (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushConfig) config = load_text ("\xef\xbb\xbf[Poll]\nIntervalSeconds=42\n", &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->poll_interval, ==, 42);
 }
 
 /* A FIFO, a device or a file past 1 MiB is no configuration: refused at once, without
@@ -509,8 +526,14 @@ test_config_search_dangling_symlink (void)
 
   config = vpush_config_load (NULL, &error);
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-  g_assert_nonnull (strstr (error->message, path));
   g_assert_null (config);
+  {
+    /* "No such file" of a file that is there says too little: what it points to */
+    g_autofree gchar *expected
+        = g_strdup_printf ("%s: a symlink to “%s”, which does not exist", path, target);
+
+    g_assert_cmpstr (error->message, ==, expected);
+  }
   g_assert_cmpint (g_remove (path), ==, 0);
 }
 
@@ -552,6 +575,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/repeated", test_config_repeated);
   g_test_add_func ("/config/missing-explicit", test_config_missing_explicit);
   g_test_add_func ("/config/not-a-file", test_config_not_a_file);
+  g_test_add_func ("/config/byte-order-mark", test_config_byte_order_mark);
   g_test_add_func ("/config/search/user", test_config_search_user);
   g_test_add_func ("/config/search/dangling-symlink", test_config_search_dangling_symlink);
   g_test_add_func ("/config/search/fallback", test_config_search_fallback);
