@@ -28,16 +28,17 @@ lookup_is_roots (const struct stat *dir_st, const struct stat *entry_st)
          && entry_st->st_uid == 0;
 }
 
-/* Puts the components of path in front of the ones still to look up, in order. */
+/* Puts the components of path in front of the ones still to look up, in order: todo is
+ * a stack, the next one to look up at its end. */
 static void
-push_components (GQueue *todo, const gchar *path)
+push_components (GPtrArray *todo, const gchar *path)
 {
   g_auto (GStrv) parts = g_strsplit (path, "/", -1);
 
   for (guint i = g_strv_length (parts); i > 0; i--)
     {
       if (parts[i - 1][0] != '\0' && strcmp (parts[i - 1], ".") != 0)
-        g_queue_push_head (todo, g_strdup (parts[i - 1]));
+        g_ptr_array_add (todo, g_strdup (parts[i - 1]));
     }
 }
 
@@ -56,12 +57,11 @@ set_errno_error (GError **error, int saved_errno, const gchar *path, const gchar
 gboolean
 vpush_root_path_check (const gchar *path, struct stat *out_st, GError **error)
 {
-  g_autoptr (GQueue) todo = g_queue_new ();
+  g_autoptr (GPtrArray) todo = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GString) cur = g_string_new ("/");
   g_autofree gchar *cwd = NULL;
   struct stat cur_st;
   guint links = 0;
-  gchar *component;
 
   if (!g_path_is_absolute (path))
     {
@@ -74,9 +74,9 @@ vpush_root_path_check (const gchar *path, struct stat *out_st, GError **error)
   if (lstat ("/", &cur_st) < 0)
     return set_errno_error (error, errno, path, "/");
 
-  while ((component = g_queue_pop_head (todo)) != NULL)
+  while (todo->len > 0)
     {
-      g_autofree gchar *name = component;
+      g_autofree gchar *name = g_ptr_array_steal_index (todo, todo->len - 1);
       g_autofree gchar *next = NULL;
       struct stat st;
       gboolean found;
@@ -129,7 +129,7 @@ vpush_root_path_check (const gchar *path, struct stat *out_st, GError **error)
           push_components (todo, target);
           continue;
         }
-      if (!S_ISDIR (st.st_mode) && !g_queue_is_empty (todo))
+      if (!S_ISDIR (st.st_mode) && todo->len > 0)
         return set_errno_error (error, ENOTDIR, path, next);
       g_string_assign (cur, next);
       cur_st = st;
