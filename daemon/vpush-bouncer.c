@@ -688,6 +688,7 @@ check_session (GTask *task)
   if (vpush_policy_needs_session (auth->bouncer->policy, &query))
     {
       vpush_session_query_async (auth->bouncer->session, auth->caller->pid, auth->caller->uid,
+                                 auth->caller->user_manager_uid == (gint64)auth->caller->uid,
                                  session_cb, g_object_ref (task));
       return;
     }

@@ -32,6 +32,7 @@ vpush_caller_new (void)
   VpushCaller *caller = g_new0 (VpushCaller, 1);
 
   caller->pidfd = -1;
+  caller->user_manager_uid = -1;
   return caller;
 }
 
@@ -164,7 +165,8 @@ cgroup_path (gchar **lines)
 /* The first unit below the user manager (user@UID.service), else the first system unit;
  * a session-N.scope on the way names the login session, as sd_pid_get_session() does. */
 static void
-parse_cgroup (const gchar *contents, gchar **out_unit, gchar **out_session)
+parse_cgroup (const gchar *contents, gchar **out_unit, gchar **out_session,
+              gint64 *out_user_manager_uid)
 {
   g_auto (GStrv) lines = g_strsplit (contents, "\n", -1);
   g_auto (GStrv) parts = NULL;
@@ -190,7 +192,15 @@ parse_cgroup (const gchar *contents, gchar **out_unit, gchar **out_session)
       if (system_unit == NULL)
         system_unit = part;
       if (g_str_has_prefix (part, "user@") && g_str_has_suffix (part, ".service"))
-        in_user_manager = TRUE;
+        {
+          g_autofree gchar *digits = g_strndup (
+              part + strlen ("user@"), strlen (part) - strlen ("user@") - strlen (".service"));
+          guint64 uid;
+
+          in_user_manager = TRUE;
+          if (g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT32, &uid, NULL))
+            *out_user_manager_uid = (gint64)uid;
+        }
       else if (g_str_has_prefix (part, "session-") && g_str_has_suffix (part, ".scope")
                && *out_session == NULL)
         *out_session = g_strndup (part + strlen ("session-"),
@@ -284,6 +294,7 @@ vpush_caller_read_proc_in_root (VpushCaller *caller, const gchar *proc_root,
   g_clear_pointer (&caller->unit, g_free);
   g_clear_pointer (&caller->app_id, g_free);
   g_clear_pointer (&caller->session, g_free);
+  caller->user_manager_uid = -1;
 
   /* no executable or cgroup only means exe: and unit: rules can't match */
   caller->exe = read_link_at (dirfd, "exe");
@@ -301,7 +312,7 @@ vpush_caller_read_proc_in_root (VpushCaller *caller, const gchar *proc_root,
   if (caller->exe != NULL && !g_utf8_validate (caller->exe, -1, NULL))
     g_clear_pointer (&caller->exe, g_free);
   if (read_file_at (dirfd, "cgroup", 0, &cgroup, NULL) && g_utf8_validate (cgroup, -1, NULL))
-    parse_cgroup (cgroup, &caller->unit, &caller->session);
+    parse_cgroup (cgroup, &caller->unit, &caller->session, &caller->user_manager_uid);
   ok = read_flatpak_app_id (dirfd, root_stat, &caller->app_id, error);
   close (dirfd);
   if (!ok)

@@ -17,6 +17,9 @@ typedef struct
   gchar *unit;    /* nullable: the systemd unit from the cgroup (the user unit if any) */
   gchar *app_id;  /* nullable: the Flatpak app id; set means the caller is sandboxed */
   gchar *session; /* nullable: the login session id from the cgroup */
+  /* the uid of the user manager (user@UID.service) whose tree its cgroup is in, -1 if none:
+   * an app that manager started belongs to that user's graphical session */
+  gint64 user_manager_uid;
 } VpushCaller;
 
 VpushCaller *vpush_caller_new (void);

@@ -80,6 +80,7 @@ typedef struct
 {
   guint32 pid;
   guint32 uid;
+  gboolean display;
   GDBusConnection *bus;
   GCancellable *cancellable;
   guint timeout_id;
@@ -242,7 +243,13 @@ session_by_pid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (reply == NULL)
     {
       /* apps the user manager starts (app-*.scope) are in no session scope: they belong
-       * to the user's graphical session, as sd_uid_get_display() says */
+       * to the user's graphical session, as sd_uid_get_display() says. Nothing else
+       * does: a cron job or a system service of the user's is in no session at all. */
+      if (is_remote_error (error, VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID) && !q->display)
+        {
+          g_task_return_int (task, VPUSH_SESSION_NONE);
+          return;
+        }
       if (is_remote_error (error, VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID))
         {
           call (g_steal_pointer (&task), VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE, "GetUser",
@@ -312,7 +319,7 @@ connected_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid,
+vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid, gboolean display,
                            GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, NULL, callback, user_data);
@@ -322,6 +329,7 @@ vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid,
 
   q->pid = pid;
   q->uid = uid;
+  q->display = display;
   q->cancellable = g_cancellable_new ();
   q->timeout_id = g_timeout_add (QUERY_TIMEOUT_MS, query_timeout_cb, q);
   g_task_set_task_data (task, q, (GDestroyNotify)query_free);

@@ -23,10 +23,10 @@ G_DECLARE_FINAL_TYPE (VpushSession, vpush_session, VPUSH, SESSION, GObject)
 /* Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS) on first use. */
 VpushSession *vpush_session_new (void);
 
-/* The state of the session of pid: logind's GetSessionByPID, else (a process the user
- * manager started) the user's graphical session, User.Display. Fails when logind can't
- * be asked or does not answer in time. */
-void vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid,
+/* The state of the session of pid: logind's GetSessionByPID, else, with display (a
+ * process uid's user manager started), the user's graphical session, User.Display.
+ * Fails when logind can't be asked or does not answer in time. */
+void vpush_session_query_async (VpushSession *self, guint32 pid, guint32 uid, gboolean display,
                                 GAsyncReadyCallback callback, gpointer user_data);
 VpushSessionState vpush_session_query_finish (VpushSession *self, GAsyncResult *result,
                                               gchar **out_id, GError **error);

@@ -139,6 +139,8 @@ test_caller_host_app (FakeProc *fixture, gconstpointer data)
   g_assert_cmpstr (caller->unit, ==, "app-gnome-com.example.Shop-4242.scope");
   g_assert_null (caller->app_id);
   g_assert_null (caller->session);
+  /* started by user 1000's manager: that user's graphical session is its own */
+  g_assert_cmpint (caller->user_manager_uid, ==, 1000);
 
   text = vpush_caller_describe (caller);
   g_assert_cmpstr (text, ==, "/usr/bin/shop-kiosk (pid 4242, :1.7)");
@@ -156,6 +158,7 @@ test_caller_session_scope (FakeProc *fixture, gconstpointer data)
   caller = read_caller_ok (fixture);
   g_assert_cmpstr (caller->unit, ==, "session-3.scope");
   g_assert_cmpstr (caller->session, ==, "3");
+  g_assert_cmpint (caller->user_manager_uid, ==, -1);
 }
 
 /* cgroup v1 with systemd's named hierarchy, as on hybrid systems */
@@ -173,6 +176,7 @@ test_caller_hybrid_cgroup (FakeProc *fixture, gconstpointer data)
 
   caller = read_caller_ok (fixture);
   g_assert_cmpstr (caller->unit, ==, "vpush-test.service");
+  g_assert_cmpint (caller->user_manager_uid, ==, 1000);
   /* no exe link: nothing for exe: rules to match, but not an error */
   g_assert_null (caller->exe);
 }
@@ -190,6 +194,7 @@ test_caller_no_unit (FakeProc *fixture, gconstpointer data)
   caller = read_caller_ok (fixture);
   g_assert_null (caller->unit);
   g_assert_null (caller->session);
+  g_assert_cmpint (caller->user_manager_uid, ==, -1);
   g_assert_cmpstr (caller->exe, ==, "/usr/bin/python3.11");
 }
 

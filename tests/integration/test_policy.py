@@ -245,30 +245,120 @@ def test_calls_at_once_share_one_system_bus_connection(start_daemon, logind, sys
     assert len(senders) == 1, senders
 
 
+def _writable_cgroup2():
+    """The cgroup2 mount, if this test may make cgroups in it (root, on a machine whose
+    cgroup tree is its own), else None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2" and os.access(fields[4], os.W_OK):
+                return fields[4]
+    return None
+
+
+def gdbus_approve_in(session, cgroup, txid):
+    """gdbus_approve(), from a process in cgroup (a path under the cgroup2 mount, made
+    here and removed after), or in this process's own when cgroup is None."""
+    if cgroup is None:
+        return gdbus_approve(session, txid)
+    os.makedirs(cgroup)
+    try:
+        return subprocess.run(
+            ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", cgroup,
+             "gdbus", "call", "--session", "--dest", vt.BUS_NAME, "--object-path",
+             vt.MANAGER_PATH, "--method", vt.MANAGER_IFACE + ".ApproveChallenge",
+             "{'transaction-id': <'%s'>, 'timeout-ms': <uint32 3000>}" % txid],
+            env=session.env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=30)
+    finally:
+        # the process has exited: its cgroup goes, and the ones above it unless another
+        # test's are in them
+        os.rmdir(cgroup)
+        path = os.path.dirname(cgroup)
+        while os.path.basename(os.path.dirname(path)) != "":
+            try:
+                os.rmdir(path)
+            except OSError:
+                break
+            if os.path.basename(path) == "user.slice":
+                break
+            path = os.path.dirname(path)
+
+
+GDBUS_SESSION_RULE = """
+[Rule at-the-desk]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=true
+"""
+
+
 def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, client,
-                                                          emulator):
-    """An app in no session scope (app-*.scope under user@.service) gets the user's
-    graphical session, as sd_uid_get_display() does."""
+                                                          emulator, session):
+    """An app in no session scope whose cgroup is in its own user manager's tree
+    (app-*.scope under user@UID.service) gets the user's graphical session, as
+    sd_uid_get_display() does."""
+    root = _writable_cgroup2()
+    if root is None:
+        pytest.skip("no cgroup2 tree to make an app's cgroup in")
+    uid = os.getuid()
+    scope = os.path.join(root, "user.slice", "user-%d.slice" % uid, "user@%d.service" % uid,
+                         "app.slice", "app-vpushtest-%d.scope" % os.getpid())
+    gdbus = os.path.realpath(shutil.which("gdbus"))
     logind.add_session(active=True, by_pid=False)
-    daemon = start_daemon(SESSION_RULE)
+    daemon = start_daemon(GDBUS_SESSION_RULE % gdbus)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid)
 
-    e = refused(client.approve, {"transaction-id": txid})
-    assert_access_denied(e, "and it is not in a login session")
+    r = gdbus_approve_in(session, scope, txid)
+    assert r.returncode != 0 and ERR_ACCESS_DENIED in r.stderr, r
+    assert "and it is not in a login session" in r.stderr, r.stderr
 
     logind.set_user_display("c1", SESSION_PATH)
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    r = gdbus_approve_in(session, scope, txid)
+    assert r.returncode == 0 and ch["sid"] in r.stdout, r
     record = last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_CHALLENGE=ch["sid"])
     assert record["VPUSH_CALLER_SESSION"] == "c1"
+    assert record["VPUSH_CALLER_UNIT"] == os.path.basename(scope), record
     # the outcome records name the session the decision was taken in, too
     record = last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
     assert record.get("VPUSH_CALLER_SESSION") == "c1", record
-    e = refused(client.approve, {"transaction-id": txid})
-    assert e.name == vt.ERR_ALREADY_RESPONDED, e
+    r = gdbus_approve_in(session, scope, txid)
+    assert "AlreadyResponded" in r.stderr, r
     record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_TRANSACTION=txid)
     assert record.get("VPUSH_CALLER_SESSION") == "c1", record
+
+
+@pytest.mark.parametrize("where", ["no-unit", "another-users-manager"])
+def test_no_session_outside_the_user_manager(start_daemon, logind, client, emulator, session,
+                                            where):
+    """A process in no session that its own user manager did not start (a cron job, a
+    system service running as the user, an app of another user's manager) is in no
+    session: the user's graphical session is not its to borrow."""
+    scope = None
+    if where == "another-users-manager":
+        root = _writable_cgroup2()
+        if root is None:
+            pytest.skip("no cgroup2 tree to make an app's cgroup in")
+        other = os.getuid() + 1
+        scope = os.path.join(root, "user.slice", "user-%d.slice" % other,
+                             "user@%d.service" % other, "app.slice",
+                             "app-vpushtest-%d.scope" % os.getpid())
+    gdbus = os.path.realpath(shutil.which("gdbus"))
+    logind.add_session(active=True, by_pid=False)
+    logind.set_user_display("c1", SESSION_PATH)
+    daemon = start_daemon(GDBUS_SESSION_RULE % gdbus)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    r = gdbus_approve_in(session, scope, txid)
+    assert r.returncode != 0 and ERR_ACCESS_DENIED in r.stderr, r
+    assert "and it is not in a login session" in r.stderr, r.stderr
+    assert_untouched(emulator, factor, ch)
+    record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CALLER_EXE=gdbus)
+    assert "VPUSH_CALLER_SESSION" not in record, record
 
 
 def test_match_transaction_id_refuses_challenge_sid(start_daemon, client, emulator):
