@@ -256,6 +256,16 @@ def _writable_cgroup2():
     return None
 
 
+def app_scope_of(uid):
+    """The cgroup of an app that user uid's manager started, to be made under the cgroup2
+    mount; skips the test when there is none this test may write."""
+    root = _writable_cgroup2()
+    if root is None:
+        pytest.skip("no cgroup2 tree to make an app's cgroup in")
+    return os.path.join(root, "user.slice", "user-%d.slice" % uid, "user@%d.service" % uid,
+                        "app.slice", "app-vpushtest-%d.scope" % os.getpid())
+
+
 def gdbus_approve_in(session, cgroup, txid):
     """gdbus_approve(), from a process in cgroup (a path under the cgroup2 mount, made
     here and removed after), or in this process's own when cgroup is None."""
@@ -298,12 +308,7 @@ def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, 
     """An app in no session scope whose cgroup is in its own user manager's tree
     (app-*.scope under user@UID.service) gets the user's graphical session, as
     sd_uid_get_display() does."""
-    root = _writable_cgroup2()
-    if root is None:
-        pytest.skip("no cgroup2 tree to make an app's cgroup in")
-    uid = os.getuid()
-    scope = os.path.join(root, "user.slice", "user-%d.slice" % uid, "user@%d.service" % uid,
-                         "app.slice", "app-vpushtest-%d.scope" % os.getpid())
+    scope = app_scope_of(os.getuid())
     gdbus = os.path.realpath(shutil.which("gdbus"))
     logind.add_session(active=True, by_pid=False)
     daemon = start_daemon(GDBUS_SESSION_RULE % gdbus)
@@ -336,15 +341,7 @@ def test_no_session_outside_the_user_manager(start_daemon, logind, client, emula
     """A process in no session that its own user manager did not start (a cron job, a
     system service running as the user, an app of another user's manager) is in no
     session: the user's graphical session is not its to borrow."""
-    scope = None
-    if where == "another-users-manager":
-        root = _writable_cgroup2()
-        if root is None:
-            pytest.skip("no cgroup2 tree to make an app's cgroup in")
-        other = os.getuid() + 1
-        scope = os.path.join(root, "user.slice", "user-%d.slice" % other,
-                             "user@%d.service" % other, "app.slice",
-                             "app-vpushtest-%d.scope" % os.getpid())
+    scope = app_scope_of(os.getuid() + 1) if where == "another-users-manager" else None
     gdbus = os.path.realpath(shutil.which("gdbus"))
     logind.add_session(active=True, by_pid=False)
     logind.set_user_display("c1", SESSION_PATH)
