@@ -122,6 +122,24 @@ read_uint (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar
   return TRUE;
 }
 
+/* The value of a key for a message, the journal keeps it: a URL without a password that
+ * came in it; [Push] Url's path is its topic, as good as a password, so of it the origin
+ * only */
+static gchar *
+shown_value (const gchar *group, const gchar *key, const gchar *value)
+{
+  if (g_str_equal (group, "Push") && g_str_equal (key, "Url"))
+    {
+      /* up to a comment after it, which a URL can't hold */
+      g_autofree gchar *url = g_strndup (value, strcspn (value, " \t"));
+
+      return vpush_http_url_origin (url);
+    }
+  if (g_str_equal (group, "Verify") && g_str_equal (key, "BaseUrl"))
+    return vpush_http_url_redacted (value);
+  return g_strdup (value);
+}
+
 /* Reads an unescaped string without the spaces around it; an empty value counts as unset. */
 static gboolean
 read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gchar *key,
@@ -137,7 +155,8 @@ read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gch
   if (value == NULL)
     {
       g_autofree gchar *raw = g_key_file_get_value (keyfile, group, key, NULL);
-      g_autofree gchar *shown = g_utf8_make_valid (raw ? raw : "", -1);
+      g_autofree gchar *valid = g_utf8_make_valid (raw ? raw : "", -1);
+      g_autofree gchar *shown = shown_value (group, key, valid);
 
       /* GLib's message repeats the value as it is */
       if (raw != NULL && !g_utf8_validate (raw, -1, NULL))
@@ -154,21 +173,6 @@ read_string (GKeyFile *keyfile, const gchar *file, const gchar *group, const gch
   if (*value != '\0')
     *out = g_steal_pointer (&value);
   return TRUE;
-}
-
-/* The value of a key for a message: [Push] Url's path is its topic, as good as a password,
- * and the journal keeps what the message says */
-static gchar *
-shown_value (const gchar *group, const gchar *key, const gchar *value)
-{
-  if (g_str_equal (group, "Push") && g_str_equal (key, "Url"))
-    {
-      /* up to a comment after it, which a URL can't hold */
-      g_autofree gchar *url = g_strndup (value, strcspn (value, " \t"));
-
-      return vpush_http_url_origin (url);
-    }
-  return vpush_http_url_redacted (value);
 }
 
 static gboolean

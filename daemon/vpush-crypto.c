@@ -620,7 +620,8 @@ vpush_crypto_check_ca_file (const gchar *path, GError **error)
     }
   /* the first one is enough to tell a CA bundle from another file: libcurl reads the rest */
   bio = BIO_new_mem_buf (data, (int)length);
-  cert = bio != NULL ? PEM_read_bio_X509 (bio, NULL, NULL, NULL) : NULL;
+  /* _AUX: OpenSSL's TRUSTED CERTIFICATE too, as in some distributions' bundles */
+  cert = bio != NULL ? PEM_read_bio_X509_AUX (bio, NULL, NULL, NULL) : NULL;
   BIO_free (bio);
   ERR_clear_error ();
   if (cert == NULL)

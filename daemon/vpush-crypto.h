@@ -43,7 +43,8 @@ guint8 *vpush_base64url_decode (const gchar *text, gsize *out_len, GError **erro
 /* Wipes then frees a buffer that held secret material. NULL is fine. */
 void vpush_secure_free (gpointer data, gsize len);
 
-/* Whether path can be read and starts with a PEM certificate, as a CA bundle does */
+/* Whether path can be read and holds a PEM certificate (also OpenSSL's TRUSTED one), as a
+ * CA bundle does */
 gboolean vpush_crypto_check_ca_file (const gchar *path, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VpushKey, vpush_key_free)

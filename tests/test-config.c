@@ -94,6 +94,35 @@ test_config_empty_file (void)
   "RBlv23UghMIM6eE=\n"                                                                             \
   "-----END CERTIFICATE-----\n"
 
+/* the same in OpenSSL's own form, with what it is trusted for (serverAuth) */
+#define TEST_TRUSTED_CA_PEM                                                                        \
+  "-----BEGIN TRUSTED CERTIFICATE-----\n"                                                          \
+  "MIIBhzCCAS2gAwIBAgIUcPVvSyuDN0MrW7MdAC3Xz0hBacgwCgYIKoZIzj0EAwIw\n"                             \
+  "GDEWMBQGA1UEAwwNdnB1c2ggdGVzdCBDQTAgFw0yNjExMjcxNTAyMzVaGA8yMTI2\n"                             \
+  "MTEwMzE1MDIzNVowGDEWMBQGA1UEAwwNdnB1c2ggdGVzdCBDQTBZMBMGByqGSM49\n"                             \
+  "AgEGCCqGSM49AwEHA0IABPD8XaS0cnMceKEAQIjRfYXiiSz1VeYCYGlSzr65ze3g\n"                             \
+  "NbBPvY48eXFSL3fj+9B4Ni6P69DsGylr2Peto5GLU/ijUzBRMB0GA1UdDgQWBBQK\n"                             \
+  "lX7Dk6o0TKsyPNnV5h3AH/0mlDAfBgNVHSMEGDAWgBQKlX7Dk6o0TKsyPNnV5h3A\n"                             \
+  "H/0mlDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIAWOSz5vYz9l\n"                             \
+  "YBm9cPMOTZenrmyWSMjglExSlX2F+uhnAiEAkdeZcNFa/HGMeg0uhZpZAlH5tBuz\n"                             \
+  "RBlv23UghMIM6eEwDDAKBggrBgEFBQcDAQ==\n"                                                         \
+  "-----END TRUSTED CERTIFICATE-----\n"
+
+/* A bundle in OpenSSL's trusted form, as some distributions ship, is a CA file too: libcurl
+ * takes it */
+static void
+test_config_ca_file_trusted (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *ca_file = write_config (TEST_TRUSTED_CA_PEM);
+  g_autofree gchar *text = g_strdup_printf ("[Verify]\nCaFile=%s\n", ca_file);
+  g_autoptr (VpushConfig) config = load_text (text, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->ca_file, ==, ca_file);
+  remove_config (ca_file);
+}
+
 static void
 test_config_all_valid (void)
 {
@@ -306,6 +335,18 @@ test_config_invalid (void)
       "query (“?…”): each request's path is appended to it" },
     { "[Verify]\nBaseUrl=https://verify.twilio.com/v2/#prod\n",
       "[Verify] BaseUrl: \"https://verify.twilio.com/v2/#prod\" can't be used" },
+    /* empty ones too, which libcurl takes for none */
+    { "[Verify]\nBaseUrl=https://verify.twilio.com/v2#\n",
+      "[Verify] BaseUrl: \"https://verify.twilio.com/v2#\" can't be used (an https URL, or http "
+      "to a loopback host, without a user name or password): a base URL has no fragment" },
+    { "[Verify]\nBaseUrl=https://verify.twilio.com/v2/?\n",
+      "[Verify] BaseUrl: \"https://verify.twilio.com/v2/?\" can't be used (an https URL, or "
+      "http to a loopback host, without a user name or password): a base URL has no query" },
+    /* nor the topic of a push URL that is not UTF-8, nor a base URL's password */
+    { "[Push]\nUrl=https://ntfy.example.com/s3cr3t\xff/json\n",
+      "[Push] Url: \"https://ntfy.example.com/…\" is not valid UTF-8" },
+    { "[Verify]\nBaseUrl=https://u:s3cr3t@verify.twilio.com/\xff/\n",
+      "[Verify] BaseUrl: \"https://…@verify.twilio.com/\xef\xbf\xbd/\" is not valid UTF-8" },
     { "[Verify]\nCaFile=relative/ca.pem\n",
       "[Verify] CaFile: \"relative/ca.pem\" can't be used: not an absolute path (an absolute "
       "path to a file of PEM certificates)" },
@@ -565,6 +606,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/defaults", test_config_defaults);
   g_test_add_func ("/config/empty-file", test_config_empty_file);
   g_test_add_func ("/config/all-valid", test_config_all_valid);
+  g_test_add_func ("/config/ca-file-trusted", test_config_ca_file_trusted);
   g_test_add_func ("/config/lower-bounds", test_config_lower_bounds);
   g_test_add_func ("/config/loopback-http", test_config_loopback_http);
   g_test_add_func ("/config/empty-optional", test_config_empty_optional);
