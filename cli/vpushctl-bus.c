@@ -93,7 +93,8 @@ vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
       if (!g_utf8_validate ((*argv)[i], -1, NULL))
         {
           ctl->json = ctl->json || vpushctl_argv_wants_json (*argc, *argv);
-          vpushctl_usage (ctl, "argument “%s” is not UTF-8 text", (*argv)[i]);
+          /* by its place only: it may be an enrollment URI, its token in it */
+          vpushctl_usage (ctl, "argument %d after “%s” is not UTF-8 text", i, (*argv)[0]);
           return FALSE;
         }
     }

@@ -120,6 +120,13 @@ read_token (gchar **token, GError **error)
       return FALSE;
     }
   line = g_strstrip (g_strdup (buffer));
+  /* not quoted: it is the token */
+  if (!g_utf8_validate (line, -1, NULL))
+    {
+      g_set_error_literal (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
+                           "--token -: what standard input holds is not UTF-8 text");
+      return FALSE;
+    }
   g_free (*token);
   *token = g_steal_pointer (&line);
   return TRUE;

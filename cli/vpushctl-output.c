@@ -222,8 +222,9 @@ vpushctl_one_line (GVariant *props, const gchar *name, gchar **buf)
 
 static const gboolean *output_json; /* the --json option, wherever it was given */
 
+/* utf8: as it is, whatever the locale (--json's standard output) */
 static void
-write_escaped (FILE *stream, const gchar *text)
+write_escaped (FILE *stream, const gchar *text, gboolean utf8)
 {
   /* Text may hold vpushctl_escape()'s escapes by now: its backslashes are left alone, or
    * each would be doubled. What can bring a backslash of its own is escaped before. */
@@ -232,7 +233,7 @@ write_escaped (FILE *stream, const gchar *text)
 
   /* as GLib's own handler: text in the locale's charset; JSON is UTF-8 in any locale
    * (RFC 8259), and a script must get back the names it sent */
-  if (g_get_charset (&charset) || (output_json != NULL && *output_json))
+  if (g_get_charset (&charset) || utf8)
     fputs (escaped, stream);
   else
     {
@@ -247,13 +248,14 @@ write_escaped (FILE *stream, const gchar *text)
 static void
 print_escaped (const gchar *text)
 {
-  write_escaped (stdout, text);
+  write_escaped (stdout, text, output_json != NULL && *output_json);
 }
 
 static void
 printerr_escaped (const gchar *text)
 {
-  write_escaped (stderr, text);
+  /* messages for a person, JSON or not */
+  write_escaped (stderr, text, FALSE);
 }
 
 void

@@ -341,12 +341,22 @@ def test_names_whole_in_a_c_locale(session, emulator, daemon):
                        capture_output=True, timeout=60)
     assert r.returncode == USAGE, r
     err = json.loads(r.stdout)["error"]
-    assert err["message"] == "argument “\ufffdab” is not UTF-8 text", err
+    assert err["message"] == "argument 1 after “challenges” is not UTF-8 text", err
     r = subprocess.run([VPUSHCTL, "update", a["sid"], "--name", b"K\xfcche"], env=env,
                        capture_output=True, timeout=60)
     assert r.returncode == USAGE, r
     # text in the locale's charset: ASCII, the quotes as "?"
-    assert b"argument ?K\\xfcche? is not UTF-8 text" in r.stderr, r
+    assert b"argument 3 after ?update? is not UTF-8 text" in r.stderr, r
+    # named by its place only: an enrollment URI holds its token
+    uri = b"vpush://enroll?token=SeCrEtToKeN&serviceSid=VA00&identity=i&name=K\xfcche"
+    r = subprocess.run([VPUSHCTL, "--json", "enroll", uri], env=env, capture_output=True,
+                       timeout=60)
+    assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, r
+    r = subprocess.run([VPUSHCTL, "enroll", "--token", "-", "-s", "VA" + "0" * 32, "-i", "i",
+                        "-n", "n"], env=env, input=b"SeCrEtToKeN\xff\n", capture_output=True,
+                       timeout=60)
+    assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, r
+    assert b"--token -: what standard input holds is not UTF-8 text" in r.stderr, r
 
 
 # --- challenges, approve, deny --------------------------------------------------------------
