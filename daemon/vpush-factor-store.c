@@ -382,11 +382,16 @@ gboolean
 vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid)
 {
   g_autofree gchar *path = NULL;
+  GStatBuf st;
 
   g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
 
   path = record_path (self, factor_sid, NULL);
-  return path != NULL && g_file_test (path, G_FILE_TEST_EXISTS);
+  if (path == NULL)
+    return FALSE;
+  /* Anything there owns the factor's key, also a record that can't be read now (a symlink
+   * to a volume not mounted yet, an I/O error): only "no such file" says there is none. */
+  return g_lstat (path, &st) == 0 || errno != ENOENT;
 }
 
 /* ---- the enrollment journal ---- */

@@ -29,7 +29,8 @@ gboolean vpush_factor_store_write_finish (VpushFactorStore *self, GAsyncResult *
 /* Waits until every write asked for is done; at exit, so that none is lost */
 void vpush_factor_store_flush (VpushFactorStore *self);
 
-/* Whether a record file exists for factor_sid, readable or not. */
+/* Whether a record file may exist for factor_sid, readable or not: FALSE only when there
+ * is certainly none (ENOENT). */
 gboolean vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid);
 
 void vpush_factor_store_save_enrollment_async (VpushFactorStore *self,

@@ -355,6 +355,33 @@ def test_unowned_keys_deleted(daemon, client, emulator, session):
         secret_clear(session, odd_name)
 
 
+def test_record_that_cannot_be_read_keeps_its_key(daemon, client, emulator, session):
+    """A record that is there but can't be read at start (here a symlink to a volume not
+    mounted yet) still owns its key (docs/crash-safety.md): the factor is skipped, and the
+    sweep of another factor's service leaves its key, so that it works again once the
+    record can be read."""
+    a = vt.enroll(client, emulator)
+    b = vt.enroll(client, emulator)
+    daemon.stop()
+    record = os.path.join(daemon.state_dir, "factors", b.sid + ".json")
+    volume = os.path.join(session.tmp, "volume-" + uuid.uuid4().hex)
+    os.makedirs(volume)
+    os.rename(record, os.path.join(volume, "record.json"))
+    os.symlink(os.path.join(volume + ".not-mounted", "record.json"), record)
+    restart(daemon)
+    assert client.factor_paths() == [a.path]
+    assert len(keys(session, b.sid)) == 1
+    assert len(keys(session, a.sid)) == 1
+    # the volume is there again
+    daemon.stop()
+    os.rename(volume, volume + ".not-mounted")
+    restart(daemon)
+    assert sorted(client.factor_paths()) == sorted([a.path, b.path])
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(b.identity, b.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid, "factor-sid": b.sid}) == ch["sid"]
+
+
 @contextlib.contextmanager
 def enrollment_failed_after_create(daemon, client, emulator, session, held):
     """In place of daemon, a vpushd with a short HTTP timeout and no retries, so that it gives
