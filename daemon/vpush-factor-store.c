@@ -1,7 +1,9 @@
 #include "vpush-factor-store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "vpush-durable.h"
@@ -31,7 +33,12 @@ struct _VpushFactorStore
   GMutex lock;
   GCond idle;   /* queued is 0 */
   guint queued; /* writes asked for and not done yet */
+  int lock_fd;  /* LOCK_FILE, locked for as long as the store lives */
 };
+
+/* One state directory serves one vpushd: another would take its writes under way for a
+ * crash's leftovers, and finish or undo its enrollments under way. */
+#define LOCK_FILE "lock"
 
 G_DEFINE_TYPE (VpushFactorStore, vpush_factor_store, G_TYPE_OBJECT)
 
@@ -52,6 +59,8 @@ vpush_factor_store_finalize (GObject *object)
   g_free (self->factors_dir);
   g_free (self->enrolling_dir);
   g_free (self->clock_path);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
   G_OBJECT_CLASS (vpush_factor_store_parent_class)->finalize (object);
 }
 
@@ -68,6 +77,7 @@ vpush_factor_store_init (VpushFactorStore *self)
 {
   g_mutex_init (&self->lock);
   g_cond_init (&self->idle);
+  self->lock_fd = -1;
 }
 
 /* ---- the writer: a queue, so that the main loop never waits on the disk ---- */
@@ -168,6 +178,54 @@ vpush_factor_store_flush (VpushFactorStore *self)
   g_mutex_unlock (&self->lock);
 }
 
+/* Before anything in the directory is touched. The lock file holds the pid of the
+ * vpushd that has it, for the message of the next one. */
+static gboolean
+take_lock (VpushFactorStore *self, GError **error)
+{
+  g_autofree gchar *path = g_build_filename (self->dir, LOCK_FILE, NULL);
+  g_autofree gchar *pid = NULL;
+  struct flock whole = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  int saved_errno;
+
+  self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (self->lock_fd < 0)
+    {
+      saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "cannot open %s: %s",
+                   path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  /* a POSIX record lock, the process's: a test's second store of one directory shares it */
+  if (fcntl (self->lock_fd, F_SETLK, &whole) < 0)
+    {
+      gchar text[32] = "";
+      gssize n;
+
+      saved_errno = errno;
+      if (saved_errno != EACCES && saved_errno != EAGAIN)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "cannot lock %s: %s",
+                       path, g_strerror (saved_errno));
+          return FALSE;
+        }
+      n = pread (self->lock_fd, text, sizeof text - 1, 0);
+      text[MAX (n, 0)] = '\0';
+      g_strstrip (text);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                   "the state directory %s is in use by another vpushd%s%s%s: one state "
+                   "directory serves one vpushd (--replace, too, takes over only from one "
+                   "with a state directory of its own)",
+                   self->dir, *text != '\0' ? " (pid " : "", text, *text != '\0' ? ")" : "");
+      return FALSE;
+    }
+  pid = g_strdup_printf ("%d\n", (int)getpid ());
+  /* only for a message: a failure to write it changes nothing */
+  if (ftruncate (self->lock_fd, 0) < 0 || pwrite (self->lock_fd, pid, strlen (pid), 0) < 0)
+    g_debug ("could not write the pid into %s: %s", path, g_strerror (errno));
+  return TRUE;
+}
+
 VpushFactorStore *
 vpush_factor_store_new (const gchar *dir, GError **error)
 {
@@ -192,7 +250,7 @@ vpush_factor_store_new (const gchar *dir, GError **error)
                                   "cannot start the thread that writes to %s: ", dir);
       return NULL;
     }
-  if (!vpush_durable_ensure_dir (self->dir, error)
+  if (!vpush_durable_ensure_dir (self->dir, error) || !take_lock (self, error)
       || !vpush_durable_ensure_dir (self->factors_dir, error))
     return NULL;
   return g_steal_pointer (&self);

@@ -1,5 +1,6 @@
 """A restart of vpushd keeps its factors (state dir + keyring) and can approve."""
 
+import os
 import subprocess
 
 import vpushtest as vt
@@ -60,6 +61,30 @@ def test_second_instance_says_the_name_is_taken(daemon, client, session):
         assert hint in r.stderr, r.stderr
         assert "lost the name" not in r.stderr
         assert client.name_owner_pid(vt.BUS_NAME) == daemon.proc.pid
+
+
+def test_second_instance_leaves_the_state_directory_alone(daemon, client, emulator, session):
+    """A second vpushd of the same state directory (started by hand next to the unit, or
+    on another session bus) exits before it touches the directory: it would take the
+    running one's writes under way for a crash's leftovers, and finish or undo its
+    enrollments under way. --replace too: a replacement can't be safe there."""
+    f = vt.enroll(client, emulator)
+    under_way = os.path.join(daemon.state_dir, "factors", f.sid + ".json.Ab12Cd")
+    with open(under_way, "w") as fh:
+        fh.write("{}")
+    for extra in ((), ("--replace",)):
+        r = subprocess.run([vt.vpushd_path(), "--config", daemon.config_path,
+                            "--state-dir", daemon.state_dir] + list(extra),
+                           env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 1, r.stderr
+        assert ("the state directory %s is in use by another vpushd (pid %d)"
+                % (daemon.state_dir, daemon.proc.pid)) in r.stderr, r.stderr
+        assert "left by a write" not in r.stderr, r.stderr
+        assert os.path.exists(under_way)
+        assert client.name_owner_pid(vt.BUS_NAME) == daemon.proc.pid
+    os.unlink(under_way)
+    assert client.factor_paths() == [f.path]
 
 
 def test_unexpected_argument(session):
