@@ -1,5 +1,6 @@
 /* vpushd: options, config, logging, then load the factors and own the bus name. */
 #include <glib-unix.h>
+#include <signal.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -318,6 +319,13 @@ main (int argc, char **argv)
       return EXIT_SUCCESS;
     }
   vpush_log_setup (verbose);
+  /* From the start: a stop asked for while the configuration, policy and factors load is
+   * taken once the main loop runs, not a death by the signal (exit status 0, as any stop);
+   * a reload before the policy is read is moot. */
+  d.loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGTERM, on_signal, &d);
+  g_unix_signal_add (SIGINT, on_signal, &d);
+  signal (SIGHUP, SIG_IGN);
   /* the session bus connection (socket, authentication, Hello) is made in a worker thread
    * while the configuration, policy and factors load; everything on the bus uses it */
   g_bus_get (G_BUS_TYPE_SESSION, NULL, on_bus, &d);
@@ -349,9 +357,6 @@ main (int argc, char **argv)
     }
   vpush_manager_set_bouncer (d.manager, bouncer);
 
-  d.loop = g_main_loop_new (NULL, FALSE);
-  g_unix_signal_add (SIGTERM, on_signal, &d);
-  g_unix_signal_add (SIGINT, on_signal, &d);
   /* systemctl --user reload: the policy is read again (the configuration is read once) */
   sighup_id = g_unix_signal_add (SIGHUP, on_sighup, bouncer);
   if (sd_watchdog_enabled (0, &watchdog_usec) > 0)

@@ -1,6 +1,7 @@
 """A restart of vpushd keeps its factors (state dir + keyring) and can approve."""
 
 import os
+import signal
 import subprocess
 
 import vpushtest as vt
@@ -85,6 +86,29 @@ def test_second_instance_leaves_the_state_directory_alone(daemon, client, emulat
         assert client.name_owner_pid(vt.BUS_NAME) == daemon.proc.pid
     os.unlink(under_way)
     assert client.factor_paths() == [f.path]
+
+
+def test_stop_while_starting_is_a_stop(daemon, session):
+    """SIGTERM as soon as vpushd says it is starting (its state not loaded yet) is a stop
+    like any other, exit status 0, not a death by the signal (vpushd(8) EXIT STATUS)."""
+    daemon.stop()
+    for n in range(5):
+        proc = subprocess.Popen([vt.vpushd_path(), "--config", daemon.config_path,
+                                 "--state-dir", session.path("starting-%d" % n)],
+                                env=session.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            line = b""
+            while b"starting" not in line:
+                line = proc.stderr.readline()
+                assert line, "vpushd ended before it said it was starting"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
 
 
 def test_unexpected_argument(session):
