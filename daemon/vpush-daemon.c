@@ -25,11 +25,7 @@ typedef struct
   guint watchdog_id;
   guint status_id;
   gchar *status; /* the last STATUS= sent */
-  GDBusConnection *connection;
 } Daemon;
-
-/* How long a stop goes on with what was asked before it, at most */
-#define STOP_FINISH_USEC (2 * G_USEC_PER_SEC)
 
 static gboolean
 on_signal (gpointer user_data)
@@ -56,44 +52,6 @@ on_watchdog (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static void
-on_flushed (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  gboolean *done = user_data;
-
-  g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), result, NULL);
-  *done = TRUE;
-}
-
-/* A change asked for before the stop and on its way to the disk ends as it would have,
- * its caller told: a write's end runs callbacks on the main context, which may queue the
- * next write (an enrollment's record, then the removal of its journal entry) and then
- * reply. The name is let go first, so no call starts anything new meanwhile; bounded, as
- * what is left is what a crash would leave, which vpushd's next start finishes. */
-static void
-finish_writes (Daemon *d)
-{
-  VpushFactorStore *store = vpush_manager_get_factor_store (d->manager);
-  gint64 deadline = g_get_monotonic_time () + STOP_FINISH_USEC;
-  gboolean flushed = FALSE;
-
-  if (!vpush_factor_store_flush (store))
-    return;
-  g_clear_handle_id (&d->owner_id, g_bus_unown_name);
-  do
-    {
-      while (g_main_context_pending (NULL) && g_get_monotonic_time () < deadline)
-        g_main_context_iteration (NULL, FALSE);
-    }
-  while (vpush_factor_store_flush (store) && g_get_monotonic_time () < deadline);
-  if (d->connection == NULL)
-    return;
-  /* the replies are sent by GDBus's thread: they go before vpushd exits */
-  g_dbus_connection_flush (d->connection, NULL, on_flushed, &flushed);
-  while (!flushed && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE);
-}
-
 static void on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data);
 static void on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data);
 
@@ -116,7 +74,6 @@ on_bus (GObject *source, GAsyncResult *result, gpointer user_data)
       g_main_loop_quit (d->loop);
       return;
     }
-  d->connection = g_object_ref (connection);
   if (!vpush_manager_export (d->manager, connection, &error))
     {
       g_critical ("could not export the manager: %s", error->message);
@@ -376,9 +333,8 @@ main (int argc, char **argv)
   /* an answer allowed and under way is not left out of the audit trail */
   vpush_manager_stop (d.manager);
 
-  /* a write asked for is done before vpushd exits: an API change already made is not lost
-   * from the factor's record */
-  finish_writes (&d);
+  /* a write asked for is done before vpushd exits (its caller hears nothing now): an API
+   * change already made is not lost from the factor's record */
   vpush_factor_store_flush (vpush_manager_get_factor_store (d.manager));
   if (d.owner_id)
     g_bus_unown_name (d.owner_id);
@@ -389,7 +345,6 @@ main (int argc, char **argv)
   vpush_log_ration_flush (TRUE);
   g_clear_handle_id (&d.status_id, g_source_remove);
   g_free (d.status);
-  g_clear_object (&d.connection);
   g_main_loop_unref (d.loop);
   return d.exit_code;
 }

@@ -167,19 +167,15 @@ vpush_factor_store_write_finish (VpushFactorStore *self, GAsyncResult *result, G
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-gboolean
+void
 vpush_factor_store_flush (VpushFactorStore *self)
 {
-  gboolean waited;
-
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
 
   g_mutex_lock (&self->lock);
-  waited = self->queued > 0;
   while (self->queued > 0)
     g_cond_wait (&self->idle, &self->lock);
   g_mutex_unlock (&self->lock);
-  return waited;
 }
 
 /* Before anything in the directory is touched. The lock file holds the pid of the

@@ -26,9 +26,8 @@ void vpush_factor_store_remove_async (VpushFactorStore *self, const gchar *facto
 /* The outcome of any of the writes and removals */
 gboolean vpush_factor_store_write_finish (VpushFactorStore *self, GAsyncResult *result,
                                           GError **error);
-/* Waits until every write asked for is done; at exit, so that none is lost. Whether there
- * was any to wait for (their callbacks are then still to run on the main context). */
-gboolean vpush_factor_store_flush (VpushFactorStore *self);
+/* Waits until every write asked for is done; at exit, so that none is lost */
+void vpush_factor_store_flush (VpushFactorStore *self);
 
 /* Whether a record file may exist for factor_sid, readable or not: FALSE only when there
  * is certainly none (ENOENT). */
