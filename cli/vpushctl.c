@@ -52,6 +52,18 @@ global_usage (Vpushctl *ctl, const gchar *message, const gchar *more)
   return VPUSHCTL_EXIT_USAGE;
 }
 
+/* "what “word”", unless word must not be repeated: an enrollment URI holds its token,
+ * and what is not UTF-8 can't be shown as it is */
+static gchar *
+unknown_word (const gchar *what, const gchar *word)
+{
+  if (g_str_has_prefix (word, "vpush://"))
+    return g_strdup_printf ("%s: an enrollment URI goes after “enroll”", what);
+  if (!g_utf8_validate (word, -1, NULL))
+    return g_strdup_printf ("%s, which is not UTF-8 text", what);
+  return g_strdup_printf ("%s “%s”", what, word);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -100,7 +112,7 @@ main (int argc, char **argv)
 
       if (argc > 3)
         {
-          g_autofree gchar *message = g_strdup_printf ("unexpected argument “%s”", argv[3]);
+          g_autofree gchar *message = unknown_word ("unexpected argument", argv[3]);
 
           return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
         }
@@ -117,7 +129,7 @@ main (int argc, char **argv)
       if (argc == 3 && !g_str_equal (argv[2], "help") && !g_str_equal (argv[2], "--help")
           && !g_str_equal (argv[2], "-h"))
         {
-          g_autofree gchar *message = g_strdup_printf ("unknown command “%s”", argv[2]);
+          g_autofree gchar *message = unknown_word ("unknown command", argv[2]);
 
           return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
         }
@@ -138,7 +150,7 @@ main (int argc, char **argv)
       }
 
   {
-    g_autofree gchar *message = g_strdup_printf ("unknown command “%s”", argv[1]);
+    g_autofree gchar *message = unknown_word ("unknown command", argv[1]);
 
     /* -j and --json may follow a command, a mistyped one too */
     ctl.json = ctl.json || vpushctl_argv_wants_json (argc, argv);

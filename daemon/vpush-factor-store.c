@@ -203,6 +203,15 @@ take_lock (VpushFactorStore *self, GError **error)
       gssize n;
 
       saved_errno = errno;
+      /* a file system without POSIX locks (NFS without its lock daemon, some FUSE ones):
+       * vpushd ran there before it took the lock, and runs there still, unguarded */
+      if (saved_errno == ENOLCK || saved_errno == ENOSYS || saved_errno == EOPNOTSUPP)
+        {
+          g_warning ("cannot lock %s (%s): a second vpushd of this state directory would "
+                     "not be kept out",
+                     path, g_strerror (saved_errno));
+          return TRUE;
+        }
       if (saved_errno != EACCES && saved_errno != EAGAIN)
         {
           g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "cannot lock %s: %s",

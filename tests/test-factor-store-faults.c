@@ -191,6 +191,39 @@ test_store_no_thread (Fixture *fixture, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* A state directory on a file system without POSIX locks is used as before the lock was
+ * taken, with a warning; one locked by another process is refused (test_restart.py) */
+static void
+test_store_no_locks (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = NULL;
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+  const int errs[] = { ENOLCK, ENOSYS, EOPNOTSUPP };
+
+  for (guint i = 0; i < G_N_ELEMENTS (errs); i++)
+    {
+      g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING,
+                             "cannot lock */lock (*): a second vpushd of this state directory "
+                             "would not be kept out");
+      test_faults_fail_locks (errs[i]);
+      store = vpush_factor_store_new (fixture->dir, &error);
+      test_faults_fail_locks (0);
+      g_test_assert_expected_messages ();
+      g_assert_no_error (error);
+      g_assert_true (store_save (store, a, &error));
+      g_assert_no_error (error);
+      g_clear_object (&store);
+    }
+  /* any other error is one */
+  test_faults_fail_locks (EIO);
+  store = vpush_factor_store_new (fixture->dir, &error);
+  test_faults_fail_locks (0);
+  g_assert_null (store);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "cannot lock "));
+}
+
 /* A file cut short by another process while it is read: what was there is read, or less,
  * and vpushd goes on (a mapping's reader would be ended by SIGBUS) */
 static void
@@ -242,6 +275,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
+  ADD ("/factor-store/no-locks", test_store_no_locks);
   ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);
   ADD ("/factor-store/close-interrupted", test_store_close_interrupted);
   ADD ("/factor-store/new-dirs-synced", test_store_new_dirs_synced);

@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
@@ -133,6 +135,36 @@ close (int fd)
       return -1;
     }
   return r;
+}
+
+static int fail_locks;
+
+void
+test_faults_fail_locks (int errsv)
+{
+  g_atomic_int_set (&fail_locks, errsv);
+}
+
+int
+fcntl (int fd, int cmd, ...)
+{
+  static int (*real) (int, int, ...);
+  int errsv = g_atomic_int_get (&fail_locks);
+  va_list ap;
+  void *arg;
+
+  /* every fcntl() command takes one argument at most, an int or a pointer, passed alike */
+  va_start (ap, cmd);
+  arg = va_arg (ap, void *);
+  va_end (ap);
+  if (errsv != 0 && (cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK))
+    {
+      errno = errsv;
+      return -1;
+    }
+  if (real == NULL)
+    real = (int (*) (int, int, ...))dlsym (RTLD_NEXT, "fcntl");
+  return real (fd, cmd, arg);
 }
 
 void

@@ -19,6 +19,9 @@ void test_faults_interrupt_closes (gboolean interrupt);
 guint test_faults_bad_closes (void);
 /* How many fsync() calls of the directory path there were, failed or not */
 guint test_faults_dir_syncs (const gchar *path);
+/* While errsv is not 0, every fcntl() that sets a record lock fails with it, as on a file
+ * system without POSIX locks (ENOLCK: NFS without its lock daemon) */
+void test_faults_fail_locks (int errsv);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
 void test_faults_fail_threads (gboolean fail);
 /* The file at path (absolute) is cut to nothing by the first mmap() or read() of it,

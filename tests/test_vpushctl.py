@@ -352,6 +352,12 @@ def test_names_whole_in_a_c_locale(session, emulator, daemon):
     r = subprocess.run([VPUSHCTL, "--json", "enroll", uri], env=env, capture_output=True,
                        timeout=60)
     assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, r
+    # nor where it is taken for a command
+    for args in ([uri], [b"--json", uri], [b"help", uri], [b"help", b"enroll", uri]):
+        r = subprocess.run([VPUSHCTL] + args, env=env, capture_output=True, timeout=60)
+        assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, (args, r)
+    r = subprocess.run([VPUSHCTL, b"\xffab"], env=env, capture_output=True, timeout=60)
+    assert b"unknown command, which is not UTF-8 text" in r.stderr, r
     r = subprocess.run([VPUSHCTL, "enroll", "--token", "-", "-s", "VA" + "0" * 32, "-i", "i",
                         "-n", "n"], env=env, input=b"SeCrEtToKeN\xff\n", capture_output=True,
                        timeout=60)
