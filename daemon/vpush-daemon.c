@@ -223,6 +223,8 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushConfig) config = NULL;
+  /* freed on every way out, the early ones too */
+  g_autoptr (GMainLoop) loop = NULL;
   guint64 watchdog_usec = 0;
   guint sighup_id;
   const GOptionEntry options[] = {
@@ -279,7 +281,8 @@ main (int argc, char **argv)
   /* From the start: a stop asked for while the configuration, policy and factors load is
    * taken once the main loop runs, not a death by the signal (exit status 0, as any stop);
    * a reload before the policy is read is moot. */
-  d.loop = g_main_loop_new (NULL, FALSE);
+  loop = g_main_loop_new (NULL, FALSE);
+  d.loop = loop;
   g_unix_signal_add (SIGTERM, on_signal, &d);
   g_unix_signal_add (SIGINT, on_signal, &d);
   signal (SIGHUP, SIG_IGN);
@@ -345,6 +348,5 @@ main (int argc, char **argv)
   vpush_log_ration_flush (TRUE);
   g_clear_handle_id (&d.status_id, g_source_remove);
   g_free (d.status);
-  g_main_loop_unref (d.loop);
   return d.exit_code;
 }
