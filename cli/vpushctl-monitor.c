@@ -17,6 +17,7 @@ typedef struct
   GCancellable *listing; /* the GetManagedObjects of the last appearance */
   GPtrArray *held;       /* Held: signals that came while that listing was on its way */
   gboolean running;      /* vpushd was last seen appearing */
+  gboolean seen;         /* whether it runs is known: the first line is printed */
   GError *error;         /* why the monitor ended, other than a signal */
 } Monitor;
 
@@ -50,7 +51,9 @@ hold (Monitor *m, GDBusSignalCallback handler, const gchar *path, const gchar *i
 {
   Held *held;
 
-  if (m->listing == NULL)
+  /* held too before the first line, which says whether vpushd runs: its listing, which
+   * follows, has what they say */
+  if (m->listing == NULL && m->seen)
     return FALSE;
   held = g_new0 (Held, 1);
   held->handler = handler;
@@ -298,6 +301,7 @@ on_name_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, g
   g_autofree gchar *text = g_strdup_printf ("%s is %s", owner, name);
 
   m->running = TRUE;
+  m->seen = TRUE;
   emit (m, "appeared", "daemon", NULL, NULL, text);
   /* asked of this owner, never starting one */
   g_cancellable_cancel (m->listing);
@@ -317,6 +321,10 @@ on_name_vanished (GDBusConnection *bus, const gchar *name, gpointer user_data)
 
   m->running = FALSE;
   g_cancellable_cancel (m->listing);
+  /* what a vpushd never seen running said before it went is not told */
+  if (!m->seen)
+    g_ptr_array_set_size (m->held, 0);
+  m->seen = TRUE;
   if (bus != NULL)
     release (m, bus);
   g_clear_object (&m->listing);

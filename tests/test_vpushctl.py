@@ -7,10 +7,12 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 
 import pytest
+from gi.repository import Gio, GLib
 
 import vpushtest as vt
 
@@ -625,6 +627,38 @@ class Monitor:
         self.proc.stdout.close()
         self.proc.stderr.close()
         return rc
+
+
+def test_monitor_first_line_while_vpushd_is_busy(session, emulator, daemon):
+    """The first line says whether vpushd runs (vpushctl(1)), also when its signals come
+    before the monitor has learnt that: they are told after it, or are in its listing."""
+    f = enroll(session, emulator, "Busy")
+    stop = threading.Event()
+
+    def rename():
+        conn = vt._connect(session.address)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            name = GLib.Variant("s", "Busy %d" % n)
+            conn.call_sync(vt.BUS_NAME, f["object_path"], vt.FACTOR_IFACE, "Update",
+                           GLib.Variant("(a{sv})", ({"friendly-name": name},)), None,
+                           Gio.DBusCallFlags.NONE, 10000, None)
+        conn.close_sync(None)
+
+    renamer = threading.Thread(target=rename)
+    renamer.start()
+    try:
+        for _ in range(10):
+            m = Monitor(session, "--json")
+            try:
+                first = json.loads(m.line())
+                assert first["event"] == "appeared" and first["kind"] == "daemon", first
+            finally:
+                assert m.stop() == OK
+    finally:
+        stop.set()
+        renamer.join(30)
 
 
 def test_monitor_json(session, emulator, daemon):
