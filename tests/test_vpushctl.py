@@ -629,36 +629,54 @@ class Monitor:
         return rc
 
 
-def test_monitor_first_line_while_vpushd_is_busy(session, emulator, daemon):
+def test_monitor_first_line_before_any_signal(session):
     """The first line says whether vpushd runs (vpushctl(1)), also when its signals come
-    before the monitor has learnt that: they are told after it, or are in its listing."""
-    f = enroll(session, emulator, "Busy")
+    before the monitor has learnt that: they wait for it. The owner of vpushd's name here
+    is this test, on a bus of its own, sending PropertiesChanged without a pause, so that
+    signals come in the window between the monitor's subscription and its name watch's
+    answer every time, which vpushd itself does only now and then."""
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, text=True)
     stop = threading.Event()
-
-    def rename():
-        conn = vt._connect(session.address)
-        n = 0
-        while not stop.is_set():
-            n += 1
-            name = GLib.Variant("s", "Busy %d" % n)
-            conn.call_sync(vt.BUS_NAME, f["object_path"], vt.FACTOR_IFACE, "Update",
-                           GLib.Variant("(a{sv})", ({"friendly-name": name},)), None,
-                           Gio.DBusCallFlags.NONE, 10000, None)
-        conn.close_sync(None)
-
-    renamer = threading.Thread(target=rename)
-    renamer.start()
     try:
-        for _ in range(10):
-            m = Monitor(session, "--json")
-            try:
-                first = json.loads(m.line())
-                assert first["event"] == "appeared" and first["kind"] == "daemon", first
-            finally:
-                assert m.stop() == OK
+        address = bus.stdout.readline().strip()
+        env = dict(session.env, DBUS_SESSION_BUS_ADDRESS=address)
+        conn = vt._connect(address)
+        owned = conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "RequestName",
+                               GLib.Variant("(su)", (vt.BUS_NAME, 4)), None,
+                               Gio.DBusCallFlags.NONE, 10000, None).unpack()[0]
+        assert owned == 1, owned
+
+        def flood():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                changed = {"PushState": GLib.Variant("s", "retrying %d" % n)}
+                conn.emit_signal(None, vt.MANAGER_PATH, vt.PROPS_IFACE, "PropertiesChanged",
+                                 GLib.Variant("(sa{sv}as)", (vt.MANAGER_IFACE, changed, [])))
+                if n % 100 == 0:
+                    conn.flush_sync(None)
+
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            for _ in range(30):
+                proc = subprocess.Popen([VPUSHCTL, "--json", "monitor"], env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                try:
+                    first = json.loads(proc.stdout.readline())
+                    assert first["event"] == "appeared" and first["kind"] == "daemon", first
+                finally:
+                    proc.send_signal(signal.SIGINT)
+                    proc.communicate(timeout=30)
+        finally:
+            stop.set()
+            flooder.join(30)
+        conn.close_sync(None)
     finally:
-        stop.set()
-        renamer.join(30)
+        bus.kill()
+        bus.wait(10)
 
 
 def test_monitor_json(session, emulator, daemon):
