@@ -193,7 +193,8 @@ escape (const gchar *text, gboolean keep_newlines, gboolean json, gboolean backs
       else if (c == '\\' && backslash)
         g_string_append (out, "\\\\");
       else if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
-        /* JSON strings take \u escapes; C0 controls never reach here unescaped in JSON */
+        /* JSON strings take \u escapes; of the C0 controls, json-glib 1.6 leaves only U+001F
+         * unescaped, and only in a string */
         g_string_append_printf (out, json ? "\\u%04x" : "\\x%02x", c);
       else if (is_bidi_control (c))
         g_string_append_printf (out, "\\u%04x", c);

@@ -8,6 +8,7 @@
 #include "vpush-factor-store.h"
 #include "vpush-factor.h"
 #include "vpush-http.h"
+#include "vpush-json-write.h"
 #include "vpush-log.h"
 
 /* the Verify API's Identity: 8 to 64 of [A-Za-z0-9-] (OpenAPI Identity description) */
@@ -501,7 +502,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
         }
       json_builder_end_object (b);
       root = json_builder_get_root (b);
-      e->metadata = json_to_string (root, FALSE);
+      e->metadata = vpush_json_to_string (root, FALSE, NULL);
       /* the API counts characters (OpenAPI CreateNewFactor), not bytes */
       if (g_utf8_strlen (e->metadata, -1) > VPUSH_METADATA_MAX)
         {

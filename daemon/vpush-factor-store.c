@@ -9,6 +9,7 @@
 #include "vpush-durable.h"
 #include "vpush-enrollment.h"
 #include "vpush-http.h"
+#include "vpush-json-write.h"
 #include "vpush-json.h"
 #include "vpush-keyfile.h"
 #include "vpush-time.h"
@@ -285,13 +286,10 @@ record_path (VpushFactorStore *self, const gchar *factor_sid, GError **error)
 static StoreWrite *
 store_write_new_json (gchar *path, JsonNode *node)
 {
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
   StoreWrite *w = g_new0 (StoreWrite, 1);
 
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_root (generator, node);
   w->path = path;
-  w->text = json_generator_to_data (generator, &w->length);
+  w->text = vpush_json_to_string (node, TRUE, &w->length);
   return w;
 }
 

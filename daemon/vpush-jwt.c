@@ -4,6 +4,8 @@
 #include <gio/gio.h>
 #include <string.h>
 
+#include "vpush-json-write.h"
+
 /* Device auth JWT lifetime (§5A). */
 #define DEVICE_JWT_LIFETIME_S 600
 
@@ -11,12 +13,8 @@ static gchar *
 encode_segment (JsonObject *object)
 {
   g_autoptr (JsonNode) root = json_node_init_object (json_node_alloc (), object);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autofree gchar *text = NULL;
   gsize len = 0;
-
-  json_generator_set_root (gen, root);
-  text = json_generator_to_data (gen, &len);
+  g_autofree gchar *text = vpush_json_to_string (root, FALSE, &len);
   return vpush_base64url_encode ((const guint8 *)text, len);
 }
 
@@ -111,16 +109,15 @@ vpush_answer_body_free (VpushAnswerBody *body)
   g_free (body);
 }
 
-/* The payload is written member by member with JsonGenerator, so that the status value's
- * place is known: an answer then only puts its status there, without parsing the kept
- * members again or building a tree for them. The text is what JsonGenerator writes for the
- * whole object. */
+/* The payload is written member by member, so that the status value's place is known: an
+ * answer then only puts its status there, without parsing the kept members again or
+ * building a tree for them. The text is what vpush_json_write() writes for the whole
+ * object. */
 VpushAnswerBody *
 vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fields,
                            GError **error)
 {
   g_autoptr (JsonObject) kept = json_object_new ();
-  g_autoptr (JsonGenerator) gen = NULL;
   g_auto (GStrv) fields = NULL;
   g_autoptr (GList) members = NULL;
   VpushAnswerBody *body;
@@ -158,7 +155,6 @@ vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fi
     }
 
   body = g_new0 (VpushAnswerBody, 1);
-  gen = json_generator_new ();
   text = g_string_new ("{");
   for (GList *l = members; l != NULL; l = l->next)
     {
@@ -167,13 +163,11 @@ vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fi
 
       if (l != members)
         g_string_append_c (text, ',');
-      json_generator_set_root (gen, name_node);
-      json_generator_to_gstring (gen, text);
+      vpush_json_write (text, name_node, FALSE);
       g_string_append_c (text, ':');
       if (g_str_equal (name, "status"))
         body->status_at = text->len;
-      json_generator_set_root (gen, json_object_get_member (kept, name));
-      json_generator_to_gstring (gen, text);
+      vpush_json_write (text, json_object_get_member (kept, name), FALSE);
       if (g_str_equal (name, "status"))
         body->status_end = text->len;
     }

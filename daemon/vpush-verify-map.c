@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include "vpush-error.h"
+#include "vpush-json-write.h"
 #include "vpush-json.h"
 #include "vpush-log.h"
 #include "vpush-time.h"
@@ -285,7 +286,7 @@ vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse
             && g_utf8_validate (json_node_get_string (value), -1, NULL))
           json_object_set_string_member (strings, key, json_node_get_string (value));
       json_node_set_object (node, strings);
-      record->metadata = json_to_string (node, FALSE);
+      record->metadata = vpush_json_to_string (node, FALSE, NULL);
       if (g_utf8_strlen (record->metadata, -1) > VPUSH_METADATA_MAX)
         {
           g_warning ("create factor: “metadata” is longer than %d characters as JSON, not kept",

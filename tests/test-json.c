@@ -2,6 +2,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "vpush-json-write.h"
 #include "vpush-json.h"
 
 static gboolean
@@ -248,6 +249,51 @@ test_json_list_refused (void)
     }
 }
 
+/* What vpush writes is JSON: every control character in a string escaped (json-glib 1.6
+ * wrote U+001F as it is), keys included, compact or pretty; read back, the same value. */
+static void
+test_json_write (void)
+{
+  g_autoptr (JsonObject) object = json_object_new ();
+  g_autoptr (JsonArray) array = json_array_new ();
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (GString) all = g_string_new (NULL);
+
+  for (gchar c = 0x01; c < 0x20; c++)
+    g_string_append_c (all, c);
+  json_object_set_string_member (object, "all", all->str);
+  json_array_add_string_element (array, "\x1f€\x1f");
+  json_array_add_int_element (array, 31);
+  json_object_set_array_member (object, "k\x1f", json_array_ref (array));
+  json_node_set_object (node, object);
+
+  for (gint pretty = 0; pretty <= 1; pretty++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (GString) out = g_string_new ("[");
+      g_autofree gchar *text = NULL;
+      gsize len = 0;
+
+      text = vpush_json_to_string (node, pretty, &len);
+      g_test_message ("%s", text);
+      g_assert_cmpuint (len, ==, strlen (text));
+      for (gsize i = 0; i < len; i++)
+        if ((guchar)text[i] < 0x20)
+          g_assert_true (pretty && text[i] == '\n');
+      g_assert_true (check (text, &error));
+      g_assert_no_error (error);
+      g_assert_true (json_parser_load_from_data (parser, text, -1, &error));
+      g_assert_no_error (error);
+      g_assert_true (json_node_equal (json_parser_get_root (parser), node));
+
+      /* appended: what is in out is kept */
+      vpush_json_write (out, node, pretty);
+      g_assert_cmpstr (out->str + 1, ==, text);
+      g_assert_cmpint (out->str[0], ==, '[');
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -258,5 +304,6 @@ main (int argc, char **argv)
   g_test_add_func ("/json/depth", test_json_depth);
   g_test_add_func ("/json/list-items", test_json_list_items);
   g_test_add_func ("/json/list-refused", test_json_list_refused);
+  g_test_add_func ("/json/write", test_json_write);
   return g_test_run ();
 }

@@ -74,6 +74,10 @@ decode_segment (const gchar *segment)
 
   json = vpush_base64url_decode (segment, &len, &error);
   g_assert_no_error (error);
+  /* RFC 8259 §7: a control character in a string is escaped (json-glib reads one that is
+   * not, a server does not), and compact JSON has no white space */
+  for (gsize i = 0; i < len; i++)
+    g_assert_cmpuint (json[i], >=, 0x20);
   json_parser_load_from_data (parser, (const gchar *)json, (gssize)len, &error);
   g_assert_no_error (error);
   root = json_parser_get_root (parser);
@@ -411,6 +415,37 @@ test_answer_hidden_details_object (Fixture *fx, gconstpointer user_data)
   assert_string_member (payload, "status", "denied");
 }
 
+/* Every control character of a copied string is sent escaped: json-glib 1.6 wrote U+001F
+ * as it is, which the API refuses as no JSON. */
+static void
+test_answer_control_characters (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) header = NULL;
+  g_autoptr (JsonObject) payload = NULL;
+  g_autoptr (JsonObject) hidden = json_object_new ();
+  g_autoptr (GString) all = g_string_new (NULL);
+  g_autofree gchar *jwt = NULL;
+
+  for (gchar c = 0x01; c < 0x20; c++)
+    g_string_append_c (all, c);
+  json_object_set_string_member (hidden, "transaction_id",
+                                 "tx\x1f"
+                                 "42");
+  json_object_set_string_member (hidden, "all", all->str);
+  json_object_set_object_member (fx->body, "hidden_details", json_object_ref (hidden));
+  json_object_set_string_member (json_object_get_object_member (fx->body, "details"), "message",
+                                 "a\x1f"
+                                 "b");
+
+  jwt = answer_jwt (fx, "sid,details,hidden_details", "approved", &error);
+  g_assert_no_error (error);
+  check_jws (jwt, fx->spki, &header, &payload);
+  assert_copied (payload, fx->body, "details");
+  assert_copied (payload, fx->body, "hidden_details");
+  assert_string_member (json_object_get_object_member (payload, "hidden_details"), "all", all->str);
+}
+
 static void
 test_answer_missing_field (Fixture *fx, gconstpointer user_data)
 {
@@ -453,6 +488,8 @@ main (int argc, char **argv)
   g_test_add ("/jwt/answer/claims", Fixture, NULL, fixture_set_up, test_answer, fixture_tear_down);
   g_test_add ("/jwt/answer/hidden-details-object", Fixture, NULL, fixture_set_up,
               test_answer_hidden_details_object, fixture_tear_down);
+  g_test_add ("/jwt/answer/control-characters", Fixture, NULL, fixture_set_up,
+              test_answer_control_characters, fixture_tear_down);
   g_test_add ("/jwt/answer/missing-field", Fixture, NULL, fixture_set_up, test_answer_missing_field,
               fixture_tear_down);
   g_test_add ("/jwt/answer/empty-fields", Fixture, NULL, fixture_set_up, test_answer_empty_fields,

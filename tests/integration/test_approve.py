@@ -253,6 +253,19 @@ def test_answer_signs_the_fields_the_api_lists(fields, factor, client, emulator)
     assert emulator.answer_posts(ch["sid"]) == 1
 
 
+def test_answer_to_details_with_control_characters(factor, client, emulator):
+    """A message, field or hidden detail may hold any control character; the answer copies
+    them as JSON, each escaped (json-glib 1.6 wrote U+001F as it is: no JSON, and the API
+    refused the answer)."""
+    controls = "".join(chr(c) for c in range(1, 0x20))
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, message="a" + controls + "b",
+                                   hidden={"transaction_id": txid, "note": controls},
+                                   fields=[("x" + chr(0x1f), chr(0x1f))])
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
 def test_answer_not_sent_when_a_listed_field_is_missing(factor, client, emulator):
     """A listed field the challenge lacks: nothing the server would accept can be signed
     (§5C), so no answer is sent."""

@@ -197,6 +197,15 @@ def test_enroll_metadata_limit_in_characters(daemon, client, emulator):
         raise AssertionError("metadata of 1025 characters was taken")
 
 
+def test_enroll_metadata_with_control_characters(daemon, client, emulator):
+    """Metadata is sent as JSON text (OpenAPI CreateNewFactor): every control character
+    escaped, U+001F too, which json-glib 1.6 wrote as it is."""
+    value = "".join(chr(c) for c in range(1, 0x20))
+    f = vt.enroll(client, emulator, metadata={"os" + chr(0x1f): value})
+    assert emulator.fetch_factor(f.identity, f.sid).json()["metadata"] == \
+        {"os" + chr(0x1f): value}
+
+
 def test_concurrent_renames_end_alike_here_and_at_the_api(daemon, client, emulator):
     """Two Updates of one factor at once run one after the other. Before, both went out at
     once: the first's reply, held here past the second's, renamed the factor here last, to
