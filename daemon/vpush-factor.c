@@ -558,6 +558,12 @@ invalid:
 
 /* ListChallenges() */
 
+/* The most challenges asked of the API at once: a page of the largest challenges the API
+ * makes (protocol doc §12; about 6 KB of JSON each, 15 KB in UTF-8 of three bytes a
+ * character) stays below the body cap. A larger page-size is read as API pages of this
+ * many, one after the other, joined. */
+#define LIST_API_PAGE_MAX 50
+
 typedef struct
 {
   FactorCall *call;
@@ -565,6 +571,8 @@ typedef struct
   gchar *order;
   guint page_size;
   gchar *page_token;
+  GPtrArray *items; /* GVariant a{sv}: what the pages read so far held */
+  guint requests;
 } ListCall;
 
 static void
@@ -574,6 +582,7 @@ list_call_free (ListCall *list)
   g_free (list->status);
   g_free (list->order);
   g_free (list->page_token);
+  g_clear_pointer (&list->items, g_ptr_array_unref);
   g_free (list);
 }
 
@@ -597,6 +606,19 @@ challenge_to_variant (VpushChallenge *c)
   return g_variant_builder_end (&b);
 }
 
+static void list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+list_request (ListCall *list)
+{
+  list->requests++;
+  vpush_verify_list_challenges_async (vpush_manager_get_verify (list->call->factor->manager),
+                                      list->call->factor->record, list->call->key->key,
+                                      list->status, list->order,
+                                      MIN (list->page_size - list->items->len, LIST_API_PAGE_MAX),
+                                      list->page_token, NULL, list_done_cb, list);
+}
+
 static void
 list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -606,19 +628,32 @@ list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_auto (GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
-  vpush_manager_remove_at_api (list->call->factor->manager, VPUSH_AT_API_LIST);
   if (page == NULL)
     {
+      vpush_manager_remove_at_api (list->call->factor->manager, VPUSH_AT_API_LIST);
       vpush_factor_call_fail (list->call, error);
       return;
     }
   vpush_manager_note_api_result (list->call->factor->manager, NULL);
   for (guint i = 0; i < page->challenges->len; i++)
-    g_variant_builder_add_value (&b,
-                                 challenge_to_variant (g_ptr_array_index (page->challenges, i)));
+    g_ptr_array_add (list->items, g_variant_ref_sink (challenge_to_variant (
+                                      g_ptr_array_index (page->challenges, i))));
+  g_free (list->page_token);
+  list->page_token = g_strdup (page->next_page_token);
+  /* A page may hold fewer than asked for and still have a next one; as many requests as
+   * full pages would take, though, as a server paging without end is not followed */
+  if (list->page_token != NULL && list->items->len < list->page_size
+      && list->requests < (list->page_size + LIST_API_PAGE_MAX - 1) / LIST_API_PAGE_MAX)
+    {
+      list_request (g_steal_pointer (&list));
+      return;
+    }
+  vpush_manager_remove_at_api (list->call->factor->manager, VPUSH_AT_API_LIST);
+  for (guint i = 0; i < list->items->len; i++)
+    g_variant_builder_add_value (&b, g_ptr_array_index (list->items, i));
   g_dbus_method_invocation_return_value (
       list->call->invocation,
-      g_variant_new ("(aa{sv}s)", &b, page->next_page_token ? page->next_page_token : ""));
+      g_variant_new ("(aa{sv}s)", &b, list->page_token ? list->page_token : ""));
 }
 
 static void
@@ -635,10 +670,7 @@ list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_factor_call_fail (list->call, error);
       return;
     }
-  vpush_verify_list_challenges_async (
-      vpush_manager_get_verify (manager), list->call->factor->record, list->call->key->key,
-      list->status, list->order, list->page_size, list->page_token, NULL, list_done_cb, list);
-  list = NULL; /* owned by the callback now */
+  list_request (g_steal_pointer (&list));
 }
 
 static void
@@ -713,6 +745,7 @@ handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVari
   list->status = g_strdup (status);
   list->order = g_strdup (order ? order : "asc");
   list->page_token = token && *token ? g_strdup (token) : NULL;
+  list->items = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
   vpush_bouncer_gate (self->manager, invocation, VPUSH_ACTION_LIST, self->record, list_allowed,
                       g_steal_pointer (&list), (GDestroyNotify)list_call_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;

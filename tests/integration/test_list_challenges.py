@@ -60,7 +60,29 @@ def test_list_items_and_paging(factor, client, emulator):
 
     asc, _ = _all_pages(client, factor.path, {"order": "asc", "page-size": 3})
     desc, _ = _all_pages(client, factor.path, {"order": "desc", "page-size": 3})
-    assert asc == list(reversed(desc))
+    assert asc == [c["sid"] for c in created]
+    assert desc == list(reversed(asc))
+
+
+def test_list_page_larger_than_one_reply(factor, client, emulator):
+    """A page-size of up to 1000 is taken (dbus-api.md), and 200 of the largest challenges
+    the API makes (protocol doc §12) are more than vpushd reads of one reply (1 MiB): such
+    a page is read as API pages of at most 50, joined, and its token is the last one's."""
+    fields = [("L%02d" % i + "l" * 33, "v" * 128) for i in range(20)]
+    created = [emulator.create_challenge(factor.identity, factor.sid, message="m" * 256,
+                                         hidden={"pad": "p" * 1000}, fields=fields)["sid"]
+               for _ in range(220)]
+    emulator.clear_requests()
+    items, token = client.list_challenges(factor.path, {"page-size": 200})
+    assert [i["sid"] for i in items] == created[:200]
+    assert all(i["fields"] == fields and i["message"] == "m" * 256 for i in items)
+    rest, end = client.list_challenges(factor.path, {"page-size": 200, "page-token": token})
+    assert [i["sid"] for i in rest] == created[200:] and end == ""
+    lists = [r for r in emulator.requests() if r["method"] == "GET"
+             and r["path"].endswith("/Challenges") and "Status=" not in r["query"]]
+    sizes = [int(q.split("=")[1]) for r in lists for q in r["query"].split("&")
+             if q.startswith("PageSize=")]
+    assert sizes == [50, 50, 50, 50, 50], lists
 
 
 def test_list_empty(factor, client):
