@@ -54,9 +54,8 @@ on_prepare_for_sleep (GDBusConnection *bus, const gchar *sender, const gchar *pa
   VpushWake *self = user_data;
   gboolean going = FALSE;
 
-  /* The bus delivers broadcasts by the match rule, from logind only; a signal sent to
-   * vpushd directly reaches it whatever its sender, and only a GLib with the fix for
-   * CVE-2024-34397 drops those: logind's unique name is followed here too. */
+  /* Any process on the system bus may send this signal, broadcast or to vpushd directly:
+   * only logind's is heard, by its unique name, followed here (see watch_sleep()). */
   if (self->logind_owner == NULL || g_strcmp0 (sender, self->logind_owner) != 0)
     return;
   if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(b)")))
@@ -126,9 +125,12 @@ watch_sleep (VpushWake *self, GDBusConnection *bus)
   self->logind_id
       = g_bus_watch_name_on_connection (bus, VPUSH_LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                         on_logind_appeared, on_logind_vanished, self, NULL);
+  /* No sender in the match: GLib would then judge it too, by logind's owner, but only a
+   * GLib with the fix for CVE-2024-34397 judges the signals sent to vpushd directly. The
+   * check in on_prepare_for_sleep() is the one that counts, on any GLib. */
   self->sleep_id = g_dbus_connection_signal_subscribe (
-      bus, VPUSH_LOGIND_NAME, VPUSH_LOGIND_MANAGER_IFACE, VPUSH_LOGIND_PREPARE_FOR_SLEEP,
-      VPUSH_LOGIND_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep, self, NULL);
+      bus, NULL, VPUSH_LOGIND_MANAGER_IFACE, VPUSH_LOGIND_PREPARE_FOR_SLEEP, VPUSH_LOGIND_PATH,
+      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep, self, NULL);
   g_signal_connect (bus, "closed", G_CALLBACK (on_system_bus_closed), self);
 }
 

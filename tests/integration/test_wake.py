@@ -89,9 +89,10 @@ def unique_name_of(bus, pid):
 
 def test_resume_heard_from_logind_only(started, client, emulator, logind, system_bus):
     """The same signal from a process that is not logind is not heard, neither broadcast
-    (the bus delivers logind's alone) nor sent to vpushd directly (which the bus lets any
-    process of the system do, and which only a GLib with the fix for CVE-2024-34397 drops
-    by itself)."""
+    nor sent to vpushd directly (which the bus lets any process of the system do). vpushd's
+    match names no sender, so that its own check of logind's unique name is what drops
+    them here, and not GLib's (which only a GLib with the fix for CVE-2024-34397 has for a
+    signal sent directly)."""
     topic = new_topic()
     daemon = started(topic)
     f = vt.enroll(client, emulator)
