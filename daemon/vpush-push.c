@@ -262,7 +262,9 @@ keepalive_timeout_us (Stream *stream)
 {
   gint64 timeout = KEEPALIVE_PERIODS * stream->keepalive_gap;
 
-  if (stream->keepalive_gap == 0)
+  /* the period learnt is the stream's: a server slow to answer a new request has sent
+   * no keepalive yet */
+  if (stream->keepalive_gap == 0 || stream->connected_at == 0)
     return KEEPALIVE_TIMEOUT_DEFAULT_S * G_USEC_PER_SEC;
   return CLAMP (timeout, KEEPALIVE_TIMEOUT_MIN_S * G_USEC_PER_SEC,
                 KEEPALIVE_TIMEOUT_MAX_S * G_USEC_PER_SEC);
@@ -481,6 +483,10 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
   stream->parser = vpush_push_parser_new (format, on_event, stream);
   vpush_push_parser_set_last_id (stream->parser, stream->cursor, stream->cursor_since);
   stream->connected_at = g_get_monotonic_time ();
+  /* from here on the period learnt counts, from the headers */
+  stream->last_activity = stream->connected_at;
+  g_clear_handle_id (&stream->watchdog_id, g_source_remove);
+  arm_watchdog (stream);
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_CONNECTED, NULL, NULL, NULL,
                    "push stream to %s connected (%s)", stream->label,
                    format == VPUSH_PUSH_FORMAT_SSE ? "server-sent events" : "ntfy JSON");
@@ -592,6 +598,9 @@ stream_reconnect_now (Stream *stream)
       return;
     }
   g_clear_handle_id (&stream->reconnect_id, g_source_remove);
+  /* the failures counted were the network's that is back: if this attempt fails too, the
+   * backoff starts again from its first step, not from where the outage left it */
+  stream->failures = 0;
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_PUSH_DISCONNECTED, NULL, NULL, NULL,
                    "push stream to %s: reconnecting at once", stream->label);
   set_stream_state (stream, STREAM_CONNECTING);

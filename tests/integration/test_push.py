@@ -612,9 +612,10 @@ def test_two_factors_share_one_stream(started, client, emulator):
 
 class ScriptedPushServer:
     """An SSE push server that answers its connections one by one from a script: each
-    step is (status, body) or (status, body, headers), headers with a Content-Type for
-    another kind of stream; it records each request's Last-Event-ID, path with query, and
-    when it came (monotonic seconds)."""
+    step is (status, body), (status, body, headers) or (status, body, headers, delay),
+    headers with a Content-Type for another kind of stream, delay the seconds before the
+    headers are sent, body bytes or a function writing to the response's file; it records
+    each request's Last-Event-ID, path with query, and when it came (monotonic seconds)."""
 
     def __init__(self, script):
         self.script = list(script)
@@ -628,16 +629,24 @@ class ScriptedPushServer:
                 server.times.append(time.monotonic())
                 server.seen.append(self.headers.get("Last-Event-ID"))
                 server.paths.append(self.path)
-                status, body, *headers = (server.script.pop(0) if server.script
-                                          else (503, b""))
-                headers = dict(headers[0]) if headers else {}
+                status, body, *rest = (server.script.pop(0) if server.script
+                                       else (503, b""))
+                headers = dict(rest[0]) if rest else {}
+                if len(rest) > 1:
+                    time.sleep(rest[1])
                 self.send_response(status)
                 headers.setdefault("Content-Type", "text/event-stream")
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(body)
+                if callable(body):
+                    try:
+                        body(self.wfile)
+                    except OSError:
+                        pass    # vpushd went away
+                else:
+                    self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
@@ -649,6 +658,31 @@ class ScriptedPushServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def test_slow_answer_is_no_silent_stream(started):
+    """The keepalive period learnt on one connection (0.5 s: a stream silent for 5 s is
+    replaced) is that stream's: the next request, which the server answers only 7 s later,
+    is not given up for silence before its headers come."""
+    def keepalives(count):
+        def write(wfile):
+            for _ in range(count):
+                wfile.write(b": ka\n\n")
+                wfile.flush()
+                time.sleep(0.5)
+        return write
+
+    server = ScriptedPushServer([(200, keepalives(8)), (200, keepalives(60), {}, 7)])
+    try:
+        daemon = started(server.url)
+        vt.wait_until(lambda: daemon.log_text().count("connected (server-sent events)") >= 2,
+                      30 * vt.SLOWDOWN, what="the second connection's headers")
+    finally:
+        server.close()
+    log = daemon.log_text()
+    assert ": keepalives every 0.5 s" in log, log
+    assert "nothing received" not in log, log
+    assert len(server.times) == 2, server.times
 
 
 def scripted(started, responses, suffix=""):

@@ -5,6 +5,7 @@ to 10 minutes and the emulator's keepalives to their default, so that nothing el
 reconnect or poll within these tests."""
 
 import os
+import re
 import time
 
 import pytest
@@ -111,20 +112,32 @@ def test_resume_heard_from_logind_only(started, client, emulator, logind, system
     assert daemon.log_text().count(RESUMED) == 1
 
 
+def reconnect_delays(log):
+    """The waits vpushd logged before its push stream's next attempts, in seconds."""
+    return [float(m) for m in re.findall(r"; reconnecting in ([0-9.]+) s", log)]
+
+
 def test_resume_ends_a_backoff(started, logind):
     """A stream waiting to reconnect after failed attempts (the fourth waits 4 to 8 s)
-    reconnects at once on a resume: the network it failed on may be back."""
-    server = ScriptedPushServer([(503, b"")] * 4 + [(200, b"")])
+    reconnects at once on a resume: the network it failed on may be back. If that attempt
+    fails too, the backoff starts again from its first step (0.5 to 1 s)."""
+    server = ScriptedPushServer([(503, b"")] * 6 + [(200, b"")])
     try:
         daemon = started(None, url=server.url)
         listening(daemon)
-        vt.wait_until(lambda: len(server.times) >= 4, 30, what="four refused connections")
+        vt.wait_until(lambda: len(reconnect_delays(daemon.log_text())) >= 4, 30,
+                      what="four refused connections")
+        assert reconnect_delays(daemon.log_text())[3] >= 4
         logind.emit_prepare_for_sleep(False)
-        resumed = time.monotonic()
-        vt.wait_until(lambda: len(server.times) >= 5, 30, what="a fifth connection")
+        vt.wait_until(lambda: len(reconnect_delays(daemon.log_text())) >= 5, 30,
+                      what="the fifth connection, refused")
     finally:
         server.close()
-    assert server.times[4] - resumed < 4, "the backoff was waited for"
+    log = daemon.log_text()
+    waits = [m.start() for m in re.finditer(r"; reconnecting in ", log)]
+    # the fifth attempt was the resume's, not the backoff's: the fourth wait was cut short
+    assert waits[3] < log.index("reconnecting at once") < waits[4], log
+    assert reconnect_delays(log)[4] <= 1.0, log
 
 
 def test_resume_keeps_a_retry_after(started, logind):
