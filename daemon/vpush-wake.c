@@ -169,6 +169,7 @@ network_changed (VpushWake *self, gboolean available)
   else if (self->last_network_wake != 0)
     delay_us
         = MAX (delay_us, self->last_network_wake + NETWORK_WAKE_GAP_US - vpush_time_boot_us ());
+  g_debug ("network changed: acted on in %.1f s", (gdouble)delay_us / G_USEC_PER_SEC);
   self->network_id = g_timeout_add ((guint)(delay_us / 1000), network_settled_cb, self);
   g_source_set_name_by_id (self->network_id, "[vpush] network settled");
 }

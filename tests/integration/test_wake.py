@@ -232,7 +232,11 @@ def test_network_back_reconnects_and_polls(started, client, emulator, network_ma
     network_manager.set_state(NetworkManager.CONNECTED_SITE)
     network_manager.set_state(NetworkManager.CONNECTED_GLOBAL)
     heard("network connectivity changed", changed + 2)
-    time.sleep(2)
+    # the first change is put off until 30 s after the last wake-up (a few seconds ago),
+    # the second joins it
+    delays = [float(d) for d in re.findall(r"network changed: acted on in ([0-9.]+) s",
+                                           daemon.log_text())]
+    assert len(delays) == 3 and delays[:2] == [1.0, 1.0] and delays[2] >= 20, delays
     assert daemon.log_text().count(NETWORK) == 2
 
 
