@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import gi
 import pytest
@@ -214,13 +213,11 @@ def test_not_activatable():
 def test_activation_fails():
     b = Bus(os.path.join(tempfile.gettempdir(), "vpush-no-such-dir", "vpushd"))
     try:
-        t0 = time.monotonic()
         r = subprocess.run([VPUSHCTL, "status"], env=b.env, capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 3, r
         assert "vpushd could not be started" in r.stderr, r
         assert "vpushd's reason is in its log: journalctl --user -u vpushd" in r.stderr, r
-        assert time.monotonic() - t0 < 10
     finally:
         b.close()
 

@@ -473,9 +473,9 @@ def test_approve_ends_when_vpushd_stops(session, emulator, daemon):
     try:
         vt.wait_until(lambda: daemon.log_text().count("approve allowed for ") > allowed, 15,
                       what="the approval to wait in vpushd", pump=False)
-        started = time.monotonic()
         daemon.proc.kill()
         daemon.proc.wait()
+        # less than the call's 20 s: ended when vpushd went, not at its timeout
         out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
@@ -483,7 +483,6 @@ def test_approve_ends_when_vpushd_stops(session, emulator, daemon):
             proc.wait()
     assert proc.returncode == 3, (out, err)
     assert err.startswith("vpushctl") and "vpushd did not answer" in err, err
-    assert time.monotonic() - started < 10, "ended when vpushd went, not at a timeout"
     daemon.proc = None
 
 

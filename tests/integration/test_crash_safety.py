@@ -170,10 +170,10 @@ def test_delay_control(emulator):
     t = threading.Thread(target=fetch)
     t.start()
     wait_held(emulator)
-    started = time.monotonic()
     release(emulator)
+    # held for 30 s unless released
     t.join(10)
-    assert not t.is_alive() and time.monotonic() - started < 5
+    assert not t.is_alive()
     assert out["res"].status == 200
     assert held(emulator) == 0
     # the rule was used up, and clear forgot it

@@ -105,7 +105,6 @@ def test_waiting_call_ends_when_its_factor_is_deleted(daemon, client, emulator):
     call.wait(timeout=10)
     assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
     assert "factor %s was deleted" % f.sid in call.error.message, call.error
-    assert call.took < 10
 
 
 def test_delete_while_a_poll_of_the_factor_goes_on(daemon, client, emulator):

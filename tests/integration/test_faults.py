@@ -166,10 +166,8 @@ def test_retry_after_past_the_deadline(factor, client, emulator):
     """Retry-After longer than the retry timeout: given up at once, not waited for."""
     before = len(emulator.requests())
     emulator.fault(list_path(factor), status=429, retry_after=60, method="GET")
-    t0 = time.monotonic()
+    # not after the 60 s of Retry-After: the test's call would time out first (30 s)
     e = expect_error(ERR_API, client.list_challenges, factor.path, {})
-    # at once: not after the 60 s of Retry-After (nor, unslowed, at the 3 s retry deadline)
-    assert time.monotonic() - t0 < 2 * vt.SLOWDOWN
     assert "HTTP 429" in e.message
     assert len(logged(emulator, "/Challenges", "GET", before)) == 1
     # the fault is used up: the next call goes through
@@ -465,8 +463,12 @@ def test_timeout_bounds_a_call_while_the_api_fails(session, fdaemon, factor, cli
         with pytest.raises(vt.DBusCallError) as e:
             client.approve({"transaction-id": vt.new_transaction_id(), "timeout-ms": 1000})
         elapsed = time.monotonic() - t0
-    # at its timeout-ms, and long before the lists' retries end (51 s or more)
-    assert 0.9 <= elapsed < 1 + 4 * vt.SLOWDOWN, elapsed
+        # the lists' retries go on after the call ended: it did not wait for them
+        lists = len(logged(emulator, "/Challenges", "GET", 0))
+        vt.wait_until(lambda: len(logged(emulator, "/Challenges", "GET", 0)) > lists,
+                      10 * vt.SLOWDOWN, what="a list retried after the call ended")
+    # not before its timeout-ms
+    assert elapsed >= 0.9, elapsed
     assert e.value.name in (ERR_API, vt.ERR_NOT_FOUND), e.value
 
 

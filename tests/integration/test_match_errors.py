@@ -31,7 +31,6 @@ def test_unknown_transaction_id_not_found_after_timeout(method, factor, client, 
                   {"transaction-id": vt.new_transaction_id("unknown"), "timeout-ms": 1500})
     elapsed = time.monotonic() - t0
     assert elapsed >= 1.4, "NotFound came before the timeout (%.2f s)" % elapsed
-    assert elapsed < 10
     assert _all_answer_posts(emulator) == before
     assert emulator.answer_posts(other["sid"]) == 0
     assert emulator.fetch_challenge(factor.identity, other["sid"])["status"] == "pending"
@@ -80,10 +79,11 @@ def test_transaction_id_matched_whole(factor, client, emulator):
 def test_default_timeout_from_config(factor, client, emulator):
     """No timeout-ms: [Approval] DefaultTimeoutMs (3000 in the test config) applies."""
     t0 = time.monotonic()
-    _expect_error(vt.ERR_NOT_FOUND, client.approve,
-                  {"transaction-id": vt.new_transaction_id("unknown")})
+    e = _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                      {"transaction-id": vt.new_transaction_id("unknown")})
     elapsed = time.monotonic() - t0
-    assert 2.9 <= elapsed < 12, elapsed
+    assert "within 3000 ms" in e.message, e.message
+    assert elapsed >= 2.9, elapsed
 
 
 @pytest.fixture
@@ -245,7 +245,6 @@ def test_history_lookup_polls_for_a_new_pending_challenge(quiet_factor, client, 
     assert emulator.faults_held() == 1, "the challenge came after the poll's answer"
     call.wait(30)
     assert call.error is None and call.value == (ch["sid"],), call.error
-    assert call.took < 15, call.took
     assert emulator.answer_posts(ch["sid"]) == 1
     lists = [r["query"] for r in emulator.requests()[since:]
              if r["method"] == "GET" and r["path"].endswith("/Entities/%s/Challenges"
@@ -300,6 +299,7 @@ def test_history_lists_of_factors_deleted_while_queued_or_held(quiet_factor, cli
     call.wait(30)
     assert call.error is not None and call.error.name == vt.ERR_ALREADY_RESPONDED, call.error
     assert ch["sid"] in call.error.message
+    # the outcome once the lists ended, not at the call's timeout-ms (20 s)
     assert call.took < 15, call.took
     # the queued list was sent for a factor with no key left: it failed, and said so
     assert "listing the challenges of factor %s failed" % waiting.sid \
