@@ -88,8 +88,9 @@ typedef struct
   gchar *path;
   gchar *text; /* NULL: remove path */
   gsize length;
-  gchar *dir;    /* nullable: created first */
-  gboolean warn; /* nobody asked for the outcome: a failure is logged here */
+  gchar *dir;       /* nullable: created first */
+  gboolean warn;    /* nobody asked for the outcome: a failure is logged here */
+  GPtrArray *names; /* not a write: find_unowned()'s key names */
 } StoreWrite;
 
 static void
@@ -98,8 +99,11 @@ store_write_free (StoreWrite *w)
   g_free (w->path);
   g_free (w->text);
   g_free (w->dir);
+  g_clear_pointer (&w->names, g_ptr_array_unref);
   g_free (w);
 }
+
+static GPtrArray *find_unowned (VpushFactorStore *self, GPtrArray *names, GError **error);
 
 /* In the writer's thread */
 static void
@@ -111,6 +115,16 @@ writer_run (gpointer data, gpointer user_data)
   GError *error = NULL;
   gboolean ok;
 
+  if (w->names != NULL)
+    {
+      GPtrArray *unowned = find_unowned (self, w->names, &error);
+
+      if (unowned == NULL)
+        g_task_return_error (task, error);
+      else
+        g_task_return_pointer (task, unowned, (GDestroyNotify)g_ptr_array_unref);
+      goto done;
+    }
   ok = (w->dir == NULL || vpush_durable_ensure_dir (w->dir, &error))
        && (w->text != NULL ? vpush_durable_write (w->path, w->text, w->length, &error)
                            : vpush_durable_remove (w->path, &error));
@@ -123,11 +137,23 @@ writer_run (gpointer data, gpointer user_data)
   else
     g_task_return_boolean (task, TRUE);
 
+done:
   /* the task's reference keeps the store until this returns */
   g_mutex_lock (&self->lock);
   if (--self->queued == 0)
     g_cond_broadcast (&self->idle);
   g_mutex_unlock (&self->lock);
+}
+
+static void
+queue_task (VpushFactorStore *self, StoreWrite *w, GTask *task)
+{
+  g_task_set_task_data (task, w, (GDestroyNotify)store_write_free);
+  g_mutex_lock (&self->lock);
+  self->queued++;
+  g_mutex_unlock (&self->lock);
+  /* the pool's thread runs from the store's start: a push starts none, and can't fail */
+  g_thread_pool_push (self->writer, task, NULL);
 }
 
 static void
@@ -138,12 +164,7 @@ queue_write (VpushFactorStore *self, StoreWrite *w, GAsyncReadyCallback callback
 
   g_task_set_source_tag (task, queue_write);
   w->warn = callback == NULL;
-  g_task_set_task_data (task, w, (GDestroyNotify)store_write_free);
-  g_mutex_lock (&self->lock);
-  self->queued++;
-  g_mutex_unlock (&self->lock);
-  /* the pool's thread runs from the store's start: a push starts none, and can't fail */
-  g_thread_pool_push (self->writer, task, NULL);
+  queue_task (self, w, task);
 }
 
 /* A request that can't be written: told the way a failed write is */
@@ -441,6 +462,70 @@ vpush_factor_store_remove_async (VpushFactorStore *self, const gchar *factor_sid
       return;
     }
   queue_write (self, store_write_new_removal (path), callback, user_data);
+}
+
+/* In the writer's thread: after every write asked for before, and before any asked for
+ * after, so that no step of an enrollment comes between the journal read and the records'
+ * checks */
+static GPtrArray *
+find_unowned (VpushFactorStore *self, GPtrArray *names, GError **error)
+{
+  g_autoptr (GPtrArray) journal = NULL;
+  g_autoptr (GHashTable) owned = NULL;
+  GPtrArray *unowned;
+  guint n_unreadable = 0;
+
+  journal = vpush_factor_store_load_enrollments (self, &n_unreadable, error);
+  if (journal == NULL)
+    return NULL;
+  if (n_unreadable > 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "%u entries of the enrollment journal can't be read", n_unreadable);
+      return NULL;
+    }
+  owned = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < journal->len; i++)
+    {
+      VpushEnrollment *entry = g_ptr_array_index (journal, i);
+
+      g_hash_table_add (owned, entry->id);
+      if (entry->factor != NULL)
+        g_hash_table_add (owned, entry->factor->sid);
+    }
+  unowned = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const gchar *name = g_ptr_array_index (names, i);
+
+      if (!g_hash_table_contains (owned, name) && !vpush_factor_store_has_record (self, name))
+        g_ptr_array_add (unowned, g_strdup (name));
+    }
+  return unowned;
+}
+
+void
+vpush_factor_store_find_unowned_async (VpushFactorStore *self, GPtrArray *names,
+                                       GAsyncReadyCallback callback, gpointer user_data)
+{
+  StoreWrite *w = g_new0 (StoreWrite, 1);
+  GTask *task;
+
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
+
+  w->names = g_ptr_array_ref (names);
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, vpush_factor_store_find_unowned_async);
+  queue_task (self, w, task);
+}
+
+GPtrArray *
+vpush_factor_store_find_unowned_finish (VpushFactorStore *self, GAsyncResult *result,
+                                        GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 gboolean

@@ -1,8 +1,8 @@
 /* Factor records, the enrollment journal and the clock correction in the state directory.
- * Reads are synchronous (at start). Writes and removals are queued and done one at a time
- * in a thread of their own, each atomic and durable, in the order they were asked for: a
- * step that waits for its write's callback knows that it and every write asked for before
- * it are on disk. A write whose callback is NULL logs its own failure. */
+ * Reads are synchronous (at start), but for find_unowned(). Writes and removals are queued and done
+ * one at a time in a thread of their own, each atomic and durable, in the order they were asked
+ * for: a step that waits for its write's callback knows that it and every write asked for before it
+ * are on disk. A write whose callback is NULL logs its own failure. */
 #pragma once
 
 #include "vpush-enrollment.h"
@@ -43,6 +43,14 @@ void vpush_factor_store_remove_enrollment_async (VpushFactorStore *self, const g
  * warning naming it, left in place, and counted in *n_unreadable (nullable). */
 GPtrArray *vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n_unreadable,
                                                 GError **error);
+
+/* Of names (key names: factor sids, enrollment ids), those that no readable enrollment
+ * journal entry and no record owns (GPtrArray of gchar *). Done in the writer's thread, in
+ * order with the writes; fails when the journal can't be read in full. */
+void vpush_factor_store_find_unowned_async (VpushFactorStore *self, GPtrArray *names,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *vpush_factor_store_find_unowned_finish (VpushFactorStore *self, GAsyncResult *result,
+                                                   GError **error);
 
 /* Removes the temporary files an atomic write interrupted by a crash left behind (records,
  * journal entries, the clock correction); returns how many. Call it only while nothing is

@@ -440,17 +440,41 @@ sweep_done (VpushRecovery *self)
 }
 
 static void
+unowned_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  self->doomed_keys
+      = vpush_factor_store_find_unowned_finish (VPUSH_FACTOR_STORE (source), result, &error);
+  if (self->stopped)
+    return;
+  if (self->doomed_keys == NULL)
+    {
+      g_warning ("crash recovery: not deleting unowned keys, the enrollment journal could not be "
+                 "read in full: %s",
+                 error->message);
+      sweep_done (self);
+      return;
+    }
+  for (guint i = 0; i < self->doomed_keys->len; i++)
+    g_message ("crash recovery: deleting the key of %s from the keyring: no factor record and "
+               "no enrollment owns it",
+               (const gchar *)g_ptr_array_index (self->doomed_keys, i));
+  self->after_keys = sweep_done;
+  delete_next_key (self);
+}
+
+static void
 listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (VpushRecovery) self = user_data;
   g_autoptr (GHashTable) items = NULL;
-  g_autoptr (GHashTable) owned = NULL;
-  g_autoptr (GPtrArray) journal = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
   GHashTableIter iter;
   const gchar *name;
   const gchar *service_sid;
-  guint n_unreadable = 0;
 
   items = vpush_keystore_list_finish (VPUSH_KEYSTORE (source), result, &error);
   if (items == NULL)
@@ -459,30 +483,6 @@ listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       step_failed (self, error);
       return;
     }
-
-  /* What owns a key is read now, in one go on the main loop, so no enrollment step comes in
-   * between: its journal entry is on disk before its first key is stored, and stays until its
-   * record is, or until its keys are gone. */
-  journal = vpush_factor_store_load_enrollments (self->store, &n_unreadable, &error);
-  if (journal == NULL || n_unreadable > 0)
-    {
-      g_warning ("crash recovery: not deleting unowned keys, the enrollment journal could not be "
-                 "read in full%s%s",
-                 error ? ": " : "", error ? error->message : "");
-      sweep_done (self);
-      return;
-    }
-  owned = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < journal->len; i++)
-    {
-      VpushEnrollment *entry = g_ptr_array_index (journal, i);
-
-      g_hash_table_add (owned, entry->id);
-      if (entry->factor != NULL)
-        g_hash_table_add (owned, entry->factor->sid);
-    }
-
-  self->doomed_keys = g_ptr_array_new_with_free_func (g_free);
   g_hash_table_iter_init (&iter, items);
   while (g_hash_table_iter_next (&iter, (gpointer *)&name, (gpointer *)&service_sid))
     {
@@ -492,15 +492,13 @@ listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
         continue;
       if (!g_hash_table_contains (self->services, service_sid))
         continue;
-      if (g_hash_table_contains (owned, name) || vpush_factor_store_has_record (self->store, name))
-        continue;
-      g_message ("crash recovery: deleting the key of %s from the keyring: no factor record and "
-                 "no enrollment owns it",
-                 name);
-      g_ptr_array_add (self->doomed_keys, g_strdup (name));
+      g_ptr_array_add (names, g_strdup (name));
     }
-  self->after_keys = sweep_done;
-  delete_next_key (self);
+  /* What owns a key is read off the disk in the store's writer thread, between two writes,
+   * so that no enrollment step comes between the journal read and the records' checks: an
+   * entry is on disk before its first key is stored, and stays until its record is, or until
+   * its keys are gone. Keys listed before are judged alike. */
+  vpush_factor_store_find_unowned_async (self->store, names, unowned_cb, g_object_ref (self));
 }
 
 static void
