@@ -558,10 +558,9 @@ invalid:
 
 /* ListChallenges() */
 
-/* The most challenges asked of the API at once: a page of the largest challenges the API
- * makes (protocol doc §12; about 6 KB of JSON each, 15 KB in UTF-8 of three bytes a
- * character) stays below the body cap. A larger page-size is read as API pages of this
- * many, one after the other, joined. */
+/* The most challenges asked of the API at once: the reply to a request is read whole, up
+ * to VPUSH_VERIFY_CHALLENGE_JSON_MAX a challenge asked for. A larger page-size is read as
+ * API pages of this many, one after the other, joined, each read as the first is. */
 #define LIST_API_PAGE_MAX 50
 
 typedef struct
@@ -607,6 +606,7 @@ challenge_to_variant (VpushChallenge *c)
 }
 
 static void list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+static void list_key_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
 list_request (ListCall *list)
@@ -626,6 +626,7 @@ list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushChallengePage) page = NULL;
   g_auto (GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  VpushFactor *factor;
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
   if (page == NULL)
@@ -645,7 +646,17 @@ list_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (list->page_token != NULL && list->items->len < list->page_size
       && list->requests < (list->page_size + LIST_API_PAGE_MAX - 1) / LIST_API_PAGE_MAX)
     {
-      list_request (g_steal_pointer (&list));
+      /* nothing more is asked of a factor deleted meanwhile, and the key is loaded again,
+       * which fails while the keyring is locked: a lock drops the keys held */
+      if (vpush_factor_call_deleted_meanwhile (list->call))
+        {
+          vpush_manager_remove_at_api (list->call->factor->manager, VPUSH_AT_API_LIST);
+          return;
+        }
+      g_clear_pointer (&list->call->key, vpush_key_box_unref);
+      factor = list->call->factor;
+      vpush_manager_load_key_async (factor->manager, factor->record->sid, NULL, list_key_cb,
+                                    g_steal_pointer (&list));
       return;
     }
   vpush_manager_remove_at_api (list->call->factor->manager, VPUSH_AT_API_LIST);

@@ -41,6 +41,7 @@ typedef struct
   GBytes *request_body; /* kept alive: curl reads CURLOPT_POSTFIELDS in place */
   GByteArray *body;
   gboolean body_too_large;
+  gsize body_cap;     /* the most body bytes kept */
   gsize header_bytes; /* of every header line so far (VPUSH_HTTP_HEADERS_CAP) */
   gboolean headers_too_large;
   gboolean in_trailers;        /* the final response's headers have ended */

@@ -146,7 +146,7 @@ write_cb (char *data, size_t size, size_t nmemb, void *user_data)
   Request *req = user_data;
   gsize len = size * nmemb;
 
-  if (len > VPUSH_HTTP_BODY_CAP - req->body->len)
+  if (len > req->body_cap - req->body->len)
     {
       req->body_too_large = TRUE;
       return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
@@ -304,8 +304,16 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
       curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       req->status = (guint)status;
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                               "response body larger than 1 MiB (HTTP status %ld)", status);
+      if (req->body_cap % (1024 * 1024) == 0)
+        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                 "response body larger than %" G_GSIZE_FORMAT
+                                 " MiB (HTTP status %ld)",
+                                 req->body_cap / (1024 * 1024), status);
+      else
+        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                 "response body larger than %" G_GSIZE_FORMAT
+                                 " KiB (HTTP status %ld)",
+                                 req->body_cap / 1024, status);
       return;
     }
   if (result != CURLE_OK && req->attempts > 1 && result == CURLE_ABORTED_BY_CALLBACK)
@@ -706,6 +714,16 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
                           GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
+  vpush_http_request_capped_async (self, method, url, headers, body, timeout_ms,
+                                   VPUSH_HTTP_BODY_CAP, cancellable, callback, user_data);
+}
+
+void
+vpush_http_request_capped_async (VpushHttp *self, const gchar *method, const gchar *url,
+                                 const gchar *const *headers, GBytes *body, guint timeout_ms,
+                                 gsize body_cap, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
   g_autoptr (GTask) task = NULL;
   g_autoptr (GError) error = NULL;
   Request *req;
@@ -731,6 +749,7 @@ vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url
   req = g_new0 (Request, 1);
   g_task_set_task_data (task, req, vpush_http_request_free);
   req->body = g_byte_array_new ();
+  req->body_cap = body_cap;
   req->response = g_new0 (VpushHttpResponse, 1);
   req->easy = curl_easy_init ();
   if (req->easy == NULL)

@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   guint status;            /* HTTP status code */
-  GBytes *body;            /* never NULL; at most VPUSH_HTTP_BODY_CAP bytes */
+  GBytes *body;            /* never NULL; at most the request's cap */
   gchar *content_type;     /* nullable */
   gchar *date;             /* the Date header, nullable */
   gchar *signature_fields; /* Twilio-Verify-Signature-Fields, nullable */
@@ -54,6 +54,12 @@ void vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar
                                const gchar *const *headers, GBytes *body, guint timeout_ms,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
+/* The same, keeping at most body_cap bytes of the response's body (a longer one fails as
+ * above) */
+void vpush_http_request_capped_async (VpushHttp *self, const gchar *method, const gchar *url,
+                                      const gchar *const *headers, GBytes *body, guint timeout_ms,
+                                      gsize body_cap, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
 VpushHttpResponse *vpush_http_request_finish (VpushHttp *self, GAsyncResult *result,
                                               GError **error);
 

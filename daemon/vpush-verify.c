@@ -427,9 +427,11 @@ call_send_with (VpushVerify *self, GTask *task, Call *call, const gchar *authori
 
   if (call->started == 0)
     call->started = g_get_monotonic_time ();
-  vpush_http_request_async (self->http, call->method, call->url, headers, call->body,
-                            call_timeout_ms (self, call), g_task_get_cancellable (task),
-                            on_http_done, task);
+  /* a list's page is as large as the challenges asked for may make it */
+  vpush_http_request_capped_async (
+      self->http, call->method, call->url, headers, call->body, call_timeout_ms (self, call),
+      MAX ((gsize)VPUSH_HTTP_BODY_CAP, (gsize)call->page_size * VPUSH_VERIFY_CHALLENGE_JSON_MAX),
+      g_task_get_cancellable (task), on_http_done, task);
 }
 
 GTask *

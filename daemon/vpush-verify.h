@@ -102,6 +102,12 @@ void vpush_verify_fetch_challenge_async (VpushVerify *self, const VpushFactorRec
 VpushChallenge *vpush_verify_fetch_challenge_finish (VpushVerify *self, GAsyncResult *result,
                                                      GError **error);
 
+/* The most one challenge of the API takes as JSON: a 256-character message, 20 fields of
+ * 36 and 128 characters, 1024 characters of hidden details (protocol doc §12), each
+ * character a \u escape of 6 bytes, and the rest of it (sids, dates, links). A list's
+ * reply may be this much a challenge asked for, when that is more than VPUSH_HTTP_BODY_CAP. */
+#define VPUSH_VERIFY_CHALLENGE_JSON_MAX (32 * 1024)
+
 /* #6 GET one page. status, order and page_token nullable; page_size 1–1000. */
 void vpush_verify_list_challenges_async (VpushVerify *self, const VpushFactorRecord *factor,
                                          VpushKey *key, const gchar *status, const gchar *order,

@@ -476,6 +476,37 @@ test_body_cap (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (after->status, ==, 200);
 }
 
+/* A request's own cap (a list's page): what it allows is read, one byte more is refused,
+ * named in KiB when it is no whole number of MiB */
+static void
+test_body_cap_own (Fixture *fx, gconstpointer user_data)
+{
+  const gsize cap = 1600 * 1024;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) first = NULL;
+  g_autoptr (GAsyncResult) second = NULL;
+  g_autoptr (VpushHttpResponse) exact = NULL;
+  g_autoptr (VpushHttpResponse) over = NULL;
+  g_autofree gchar *url = server_url (fx->server, "v2/");
+  g_autofree gchar *big = g_malloc (cap + 1);
+
+  memset (big, 'a', cap + 1);
+  server_reply_bytes (fx->server, 200, NULL, big, cap);
+  vpush_http_request_capped_async (fx->http, "GET", url, NULL, NULL, 5000, cap, NULL, store_result,
+                                   &first);
+  exact = vpush_http_request_finish (fx->http, wait_for (&first), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (exact->body), ==, cap);
+
+  server_reply_bytes (fx->server, 200, NULL, big, cap + 1);
+  vpush_http_request_capped_async (fx->http, "GET", url, NULL, NULL, 5000, cap, NULL, store_result,
+                                   &second);
+  over = vpush_http_request_finish (fx->http, wait_for (&second), &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "response body larger than 1600 KiB (HTTP status 200)");
+  g_assert_null (over);
+}
+
 /* A response header past libcurl's 100 KB limit fails the request with a message that
  * says so (libcurl itself says "Out of memory") */
 static void
@@ -819,6 +850,7 @@ main (int argc, char **argv)
   ADD ("timeout", test_timeout);
   ADD ("dns-timeout", test_dns_timeout);
   ADD ("body-cap", test_body_cap);
+  ADD ("body-cap-own", test_body_cap_own);
   ADD ("header-cap", test_header_cap);
   ADD ("trailers", test_trailers);
   ADD ("connection-refused", test_connection_refused);

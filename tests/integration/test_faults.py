@@ -162,16 +162,19 @@ def test_429_retry_after_honoured(factor, client, emulator):
     assert gets[1]["time"] - gets[0]["time"] >= 0.95
 
 
-def test_retry_after_past_the_deadline(factor, client, emulator):
-    """Retry-After longer than the retry timeout: given up at once, not waited for."""
-    before = len(emulator.requests())
-    emulator.fault(list_path(factor), status=429, retry_after=60, method="GET")
-    # not after the 60 s of Retry-After: the test's call would time out first (30 s)
-    e = expect_error(ERR_API, client.list_challenges, factor.path, {})
-    assert "HTTP 429" in e.message
-    assert len(logged(emulator, "/Challenges", "GET", before)) == 1
-    # the fault is used up: the next call goes through
-    client.list_challenges(factor.path, {})
+def test_retry_after_past_the_deadline(session, fdaemon, factor, client, emulator):
+    """Retry-After longer than the retry timeout: given up at once, not waited for. The
+    retry timeout is 60 s here, so that a call that waited for it, or for the 120 s of
+    Retry-After, would outlast the test's own call timeout (30 s)."""
+    with verify_settings(session, fdaemon, emulator, RetryTimeoutMs="60000") as d:
+        before = len(emulator.requests())
+        emulator.fault(list_path(factor), status=429, retry_after=120, method="GET")
+        e = expect_error(ERR_API, client.list_challenges, factor.path, {})
+        assert "HTTP 429" in e.message
+        assert len(logged(emulator, "/Challenges", "GET", before)) == 1
+        assert "giving up after 1 attempt(s): Retry-After is past the deadline" in d.log_text()
+        # the fault is used up: the next call goes through
+        client.list_challenges(factor.path, {})
 
 
 def test_timeout_retried(factor, client, emulator):

@@ -1,5 +1,7 @@
 """Factor.ListChallenges: items as the contract says, paging, filters, order."""
 
+import pytest
+
 import vpushtest as vt
 
 ITEM_KEYS = {"sid", "status", "message", "fields", "created-at", "expires-at",
@@ -64,18 +66,26 @@ def test_list_items_and_paging(factor, client, emulator):
     assert desc == list(reversed(asc))
 
 
+# The largest challenge the API makes (protocol doc §12), every character of its message and
+# fields a control character, which JSON escapes in six bytes: about 23 KB of JSON
+CONTROLS = "".join(chr(c) for c in range(1, 0x20))
+LARGEST = {"message": (CONTROLS * 9)[:256], "hidden": {"pad": "p" * 1000},
+           "fields": [(("%02d" % i + CONTROLS * 2)[:36], (CONTROLS * 5)[:128])
+                      for i in range(20)]}
+
+
 def test_list_page_larger_than_one_reply(factor, client, emulator):
     """A page-size of up to 1000 is taken (dbus-api.md), and 200 of the largest challenges
-    the API makes (protocol doc §12) are more than vpushd reads of one reply (1 MiB): such
-    a page is read as API pages of at most 50, joined, and its token is the last one's."""
-    fields = [("L%02d" % i + "l" * 33, "v" * 128) for i in range(20)]
-    created = [emulator.create_challenge(factor.identity, factor.sid, message="m" * 256,
-                                         hidden={"pad": "p" * 1000}, fields=fields)["sid"]
+    are more than vpushd reads of one reply: such a page is read as API pages of at most
+    50, joined, and its token is the last one's. A reply may be 32 KiB a challenge asked
+    for: 50 of the largest are more than 1 MiB."""
+    created = [emulator.create_challenge(factor.identity, factor.sid, **LARGEST)["sid"]
                for _ in range(220)]
     emulator.clear_requests()
     items, token = client.list_challenges(factor.path, {"page-size": 200})
     assert [i["sid"] for i in items] == created[:200]
-    assert all(i["fields"] == fields and i["message"] == "m" * 256 for i in items)
+    assert all(i["fields"] == LARGEST["fields"] and i["message"] == LARGEST["message"]
+               for i in items)
     rest, end = client.list_challenges(factor.path, {"page-size": 200, "page-token": token})
     assert [i["sid"] for i in rest] == created[200:] and end == ""
     lists = [r for r in emulator.requests() if r["method"] == "GET"
@@ -83,6 +93,59 @@ def test_list_page_larger_than_one_reply(factor, client, emulator):
     sizes = [int(q.split("=")[1]) for r in lists for q in r["query"].split("&")
              if q.startswith("PageSize=")]
     assert sizes == [50, 50, 50, 50, 50], lists
+
+
+@pytest.fixture
+def unlocked_afterwards(session):
+    yield
+    if session.keyring_locked():
+        session.unlock_keyring()
+
+
+def list_held_at_its_second_page(client, emulator, f):
+    """A ListChallenges call of 150 of 120 challenges, the answer to its second API page
+    held (read before it is held: a factor deleted meanwhile is still listed)."""
+    for _ in range(120):
+        emulator.create_challenge(f.identity, f.sid)
+    emulator.clear_requests()
+    # the poller lists pending challenges newest first: only the call's pages are held
+    emulator.fault(r"/Challenges\Z", action="delay", seconds=30, method="GET", when="after",
+                   query=r"Order=asc&PageToken=")
+    call = vt.PendingCall(client, "ListChallenges", vt.asv({"page-size": 150}), f.path,
+                          vt.FACTOR_IFACE)
+    vt.wait_until(lambda: client.pump() or emulator.faults_held() == 1, 20,
+                  what="the second page held")
+    return call
+
+
+def follow_up_pages(emulator):
+    return [r for r in emulator.requests() if r["method"] == "GET"
+            and "Order=asc&PageToken=" in r["query"]]
+
+
+def test_list_pages_end_when_the_keyring_locks(factor, client, emulator, session,
+                                               unlocked_afterwards):
+    """A lock drops the keys vpushd holds: the pages a call has not asked for yet are not
+    asked for (KeyringLocked), the one under way ends as it would."""
+    call = list_held_at_its_second_page(client, emulator, factor)
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10)
+    emulator.clear_faults()
+    call.wait(30)
+    assert call.error is not None and call.error.name == vt.ERR_KEYRING_LOCKED, call.error
+    assert len(follow_up_pages(emulator)) == 1
+
+
+def test_list_pages_end_when_the_factor_is_deleted(daemon, client, emulator):
+    """Nothing more is asked of a factor deleted between two pages of a call."""
+    f = vt.enroll(client, emulator)
+    call = list_held_at_its_second_page(client, emulator, f)
+    client.factor_delete(f.path)
+    emulator.clear_faults()
+    call.wait(30)
+    assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
+    assert f.sid in call.error.message
+    assert len(follow_up_pages(emulator)) == 1
 
 
 def test_list_empty(factor, client):
