@@ -125,9 +125,9 @@ watch_sleep (VpushWake *self, GDBusConnection *bus)
   self->logind_id
       = g_bus_watch_name_on_connection (bus, VPUSH_LOGIND_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                         on_logind_appeared, on_logind_vanished, self, NULL);
-  /* No sender in the match: GLib would then judge it too, by logind's owner, but only a
-   * GLib with the fix for CVE-2024-34397 judges the signals sent to vpushd directly. The
-   * check in on_prepare_for_sleep() is the one that counts, on any GLib. */
+  /* No sender in the match: with one, GLib would judge the sender too, but only a GLib
+   * with the fix for CVE-2024-34397 judges the signals sent to vpushd directly. The check
+   * in on_prepare_for_sleep() is the one that counts, on any GLib. */
   self->sleep_id = g_dbus_connection_signal_subscribe (
       bus, NULL, VPUSH_LOGIND_MANAGER_IFACE, VPUSH_LOGIND_PREPARE_FOR_SLEEP, VPUSH_LOGIND_PATH,
       NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_prepare_for_sleep, self, NULL);

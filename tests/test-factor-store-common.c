@@ -116,3 +116,54 @@ write_file (const gchar *dir, const gchar *name, const gchar *text)
   g_file_set_contents (path, text, -1, &error);
   g_assert_no_error (error);
 }
+
+static void
+unowned_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Unowned *u = user_data;
+
+  /* in the main context, as the caller asked it */
+  g_assert_true (g_main_context_is_owner (g_main_context_default ()));
+  u->unowned
+      = vpush_factor_store_find_unowned_finish (VPUSH_FACTOR_STORE (source), result, &u->error);
+  u->done = TRUE;
+}
+
+void
+store_find_unowned_async (VpushFactorStore *store, const gchar *const *names, Unowned *u)
+{
+  g_autoptr (GPtrArray) asked = g_ptr_array_new_with_free_func (g_free);
+
+  for (gsize i = 0; names[i] != NULL; i++)
+    g_ptr_array_add (asked, g_strdup (names[i]));
+  vpush_factor_store_find_unowned_async (store, asked, unowned_cb, u);
+}
+
+gchar *
+store_find_unowned_wait (Unowned *u, GError **error)
+{
+  g_autoptr (GPtrArray) unowned = NULL;
+  g_autoptr (GString) joined = g_string_new (NULL);
+
+  while (!u->done)
+    g_main_context_iteration (NULL, TRUE);
+  if (u->unowned == NULL)
+    {
+      g_propagate_error (error, u->error);
+      return NULL;
+    }
+  unowned = g_steal_pointer (&u->unowned);
+  for (guint i = 0; i < unowned->len; i++)
+    g_string_append_printf (joined, "%s%s", i ? " " : "",
+                            (const gchar *)g_ptr_array_index (unowned, i));
+  return g_string_free (g_steal_pointer (&joined), FALSE);
+}
+
+gchar *
+store_find_unowned (VpushFactorStore *store, const gchar *const *names, GError **error)
+{
+  Unowned u = { 0 };
+
+  store_find_unowned_async (store, names, &u);
+  return store_find_unowned_wait (&u, error);
+}

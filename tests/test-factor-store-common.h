@@ -34,5 +34,17 @@ gboolean store_remove (VpushFactorStore *store, const gchar *sid, GError **error
 gboolean store_save_enrollment (VpushFactorStore *store, const VpushEnrollment *enrollment,
                                 GError **error);
 gboolean store_remove_enrollment (VpushFactorStore *store, const gchar *id, GError **error);
+/* vpush_factor_store_find_unowned_async() of names (NULL-terminated), waited for in
+ * two steps: what it found, joined by spaces, or NULL and the error */
+typedef struct
+{
+  GPtrArray *unowned;
+  GError *error;
+  gboolean done;
+} Unowned;
+
+void store_find_unowned_async (VpushFactorStore *store, const gchar *const *names, Unowned *u);
+gchar *store_find_unowned_wait (Unowned *u, GError **error);
+gchar *store_find_unowned (VpushFactorStore *store, const gchar *const *names, GError **error);
 /* dir/name with text in it */
 void write_file (const gchar *dir, const gchar *name, const gchar *text);

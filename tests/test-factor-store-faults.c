@@ -7,6 +7,42 @@
 #include "test-syscall-faults.h"
 #include "vpush-keyfile.h"
 
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *)data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* The sweep's read of the journal and the records runs in the writer's thread, behind the
+ * writes asked for before it: while one of them hangs on the disk, the main loop goes on,
+ * and the read sees what that write wrote */
+static void
+test_store_find_unowned_off_the_main_loop (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *unowned = NULL;
+  const gchar *const names[] = { SID_A, SID_B, NULL };
+  gboolean ticked = FALSE;
+  Unowned u = { 0 };
+
+  test_faults_hold_syncs (TRUE);
+  vpush_factor_store_save_async (store, a, NULL, NULL);
+  while (test_faults_syncs_held () == 0)
+    g_usleep (1000);
+  store_find_unowned_async (store, names, &u);
+  g_timeout_add (10, set_flag, &ticked);
+  while (!ticked)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (u.done);
+  test_faults_hold_syncs (FALSE);
+  unowned = store_find_unowned_wait (&u, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (unowned, ==, SID_B);
+}
+
 /* A write or a removal whose directory can't be synced is not durable: it is reported as
  * failed, though the file was renamed or removed */
 static void
@@ -275,6 +311,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
+  ADD ("/factor-store/find-unowned-off-the-main-loop", test_store_find_unowned_off_the_main_loop);
   ADD ("/factor-store/no-locks", test_store_no_locks);
   ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);
   ADD ("/factor-store/close-interrupted", test_store_close_interrupted);

@@ -512,50 +512,6 @@ make_enrollment (void)
   return vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "Kiosk");
 }
 
-typedef struct
-{
-  GPtrArray *unowned;
-  GError *error;
-  gboolean done;
-} Unowned;
-
-static void
-unowned_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Unowned *u = user_data;
-
-  /* in the main context, as the caller asked it */
-  g_assert_true (g_main_context_is_owner (g_main_context_default ()));
-  u->unowned
-      = vpush_factor_store_find_unowned_finish (VPUSH_FACTOR_STORE (source), result, &u->error);
-  u->done = TRUE;
-}
-
-static gchar *
-find_unowned (VpushFactorStore *store, const gchar *const *names, GError **error)
-{
-  g_autoptr (GPtrArray) asked = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) unowned = NULL;
-  g_autoptr (GString) joined = g_string_new (NULL);
-  Unowned u = { 0 };
-
-  for (gsize i = 0; names[i] != NULL; i++)
-    g_ptr_array_add (asked, g_strdup (names[i]));
-  vpush_factor_store_find_unowned_async (store, asked, unowned_cb, &u);
-  while (!u.done)
-    g_main_context_iteration (NULL, TRUE);
-  if (u.unowned == NULL)
-    {
-      g_propagate_error (error, u.error);
-      return NULL;
-    }
-  unowned = u.unowned;
-  for (guint i = 0; i < unowned->len; i++)
-    g_string_append_printf (joined, "%s%s", i ? " " : "",
-                            (const gchar *)g_ptr_array_index (unowned, i));
-  return g_string_free (g_steal_pointer (&joined), FALSE);
-}
-
 /* The crash recovery's sweep: a key is owned by a record (readable or not), or by an
  * enrollment journal entry, under its id or its factor's sid; read in the writer's thread,
  * after the writes asked for before it. A journal not read in full owns everything. */
@@ -585,7 +541,7 @@ test_store_find_unowned (Fixture *fixture, gconstpointer data)
   vpush_factor_store_save_enrollment_async (store, created, NULL, NULL);
   write_file (fixture->factors, "YF00000000000000000000000000000d0d.json", "{ unreadable");
 
-  unowned = find_unowned (store, names, &error);
+  unowned = store_find_unowned (store, names, &error);
   g_assert_no_error (error);
   expected = g_strconcat (sid_c, " ", other->id, NULL);
   g_assert_cmpstr (unowned, ==, expected);
@@ -593,7 +549,7 @@ test_store_find_unowned (Fixture *fixture, gconstpointer data)
   /* an entry that can't be read might own any key */
   write_file (enrolling, "enroll-0123456789abcdef0123456789abcdef.json", "{ trunc");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
-  g_assert_null (find_unowned (store, names, &error));
+  g_assert_null (store_find_unowned (store, names, &error));
   g_test_assert_expected_messages ();
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_cmpstr (error->message, ==, "1 entries of the enrollment journal can't be read");

@@ -64,6 +64,31 @@ count_dir_sync (int fd)
   g_mutex_unlock (&synced_lock);
 }
 
+static GMutex hold_lock;
+static GCond hold_cond;
+static gboolean hold_syncs;
+static guint syncs_held;
+
+void
+test_faults_hold_syncs (gboolean hold)
+{
+  g_mutex_lock (&hold_lock);
+  hold_syncs = hold;
+  g_cond_broadcast (&hold_cond);
+  g_mutex_unlock (&hold_lock);
+}
+
+guint
+test_faults_syncs_held (void)
+{
+  guint n;
+
+  g_mutex_lock (&hold_lock);
+  n = syncs_held;
+  g_mutex_unlock (&hold_lock);
+  return n;
+}
+
 int fsync (int fd);
 
 int
@@ -71,6 +96,13 @@ fsync (int fd)
 {
   static int (*real) (int);
   struct stat st;
+
+  g_mutex_lock (&hold_lock);
+  syncs_held++;
+  while (hold_syncs)
+    g_cond_wait (&hold_cond, &hold_lock);
+  syncs_held--;
+  g_mutex_unlock (&hold_lock);
 
   /* one EINTR for each sync: the retry of the fd just interrupted goes through (the same
    * number may come back for the next file, which is interrupted again) */

@@ -24,6 +24,10 @@ guint test_faults_dir_syncs (const gchar *path);
 void test_faults_fail_locks (int errsv);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
 void test_faults_fail_threads (gboolean fail);
+/* While set, every fsync() waits until it is unset, as on a disk that hangs */
+void test_faults_hold_syncs (gboolean hold);
+/* How many fsync() calls wait now */
+guint test_faults_syncs_held (void);
 /* The file at path (absolute) is cut to nothing by the first mmap() or read() of it,
  * as another process could do at any moment */
 void test_faults_truncate_on_access (const gchar *path);
