@@ -116,8 +116,14 @@ vpush_durable_remove (const gchar *path, GError **error)
 
   if (g_unlink (path) != 0)
     {
+      GStatBuf st;
+
       errsv = errno;
       if (errsv == ENOENT || errsv == ENOTDIR)
+        return TRUE;
+      /* a read-only mount refuses the unlink (EROFS) before it looks the name up: what is
+       * not there was removed all the same, and nothing can bring it there meanwhile */
+      if (g_lstat (path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR))
         return TRUE;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot remove %s: %s", path,
                    g_strerror (errsv));

@@ -7,6 +7,27 @@
 #include "test-syscall-faults.h"
 #include "vpush-keyfile.h"
 
+/* On a read-only mount every unlink() fails, also of a file that is not there: a removal
+ * of what is not there is done all the same (an enrollment's rollback went on to delete
+ * its remote factor only then); of what is there, it fails */
+static void
+test_store_remove_read_only (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (store_save (store, a, &error));
+  g_assert_no_error (error);
+  test_faults_fail_unlinks (EROFS);
+  g_assert_true (store_remove (store, SID_B, &error));
+  g_assert_no_error (error);
+  g_assert_false (store_remove (store, SID_A, &error));
+  test_faults_fail_unlinks (0);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+  g_assert_true (vpush_factor_store_has_record (store, SID_A));
+}
+
 static gboolean
 set_flag (gpointer data)
 {
@@ -311,6 +332,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/dir-sync-unsupported", test_store_dir_sync_unsupported);
   ADD ("/factor-store/new-dir-sync-failure", test_store_new_dir_sync_failure);
   ADD ("/factor-store/no-thread", test_store_no_thread);
+  ADD ("/factor-store/remove-read-only", test_store_remove_read_only);
   ADD ("/factor-store/find-unowned-off-the-main-loop", test_store_find_unowned_off_the_main_loop);
   ADD ("/factor-store/no-locks", test_store_no_locks);
   ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);

@@ -129,6 +129,32 @@ fsync (int fd)
   return real (fd);
 }
 
+static gint fail_unlinks;
+
+void
+test_faults_fail_unlinks (int errsv)
+{
+  g_atomic_int_set (&fail_unlinks, errsv);
+}
+
+int unlink (const char *path);
+
+int
+unlink (const char *path)
+{
+  static int (*real) (const char *);
+  int errsv = g_atomic_int_get (&fail_unlinks);
+
+  if (errsv != 0)
+    {
+      errno = errsv;
+      return -1;
+    }
+  if (real == NULL)
+    real = (int (*) (const char *))dlsym (RTLD_NEXT, "unlink");
+  return real (path);
+}
+
 static gint interrupt_closes;
 static gint bad_closes;
 

@@ -24,6 +24,9 @@ guint test_faults_dir_syncs (const gchar *path);
 void test_faults_fail_locks (int errsv);
 /* While set, every pthread_create() fails with EAGAIN, as at a process or memory limit */
 void test_faults_fail_threads (gboolean fail);
+/* While errsv is not 0, every unlink() fails with it, whether the file is there or not,
+ * as on a read-only mount (EROFS) */
+void test_faults_fail_unlinks (int errsv);
 /* While set, every fsync() waits until it is unset, as on a disk that hangs */
 void test_faults_hold_syncs (gboolean hold);
 /* How many fsync() calls wait now */
