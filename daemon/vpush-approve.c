@@ -323,7 +323,9 @@ on_stopping (VpushManager *manager, VpushApproval *ap)
 {
   g_autoptr (VpushApproval) hold G_GNUC_UNUSED = vpush_approval_ref (ap);
 
-  if (ap->posting)
+  /* sent: being sent, or being read back after a reply that did not say (a call that
+   * sent its answer never waits for another challenge) */
+  if (ap->sent)
     vpush_approval_finish_error (
         ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
                          "vpushd is stopping: the answer to challenge %s was sent, and whether "

@@ -65,7 +65,7 @@ Match=any
         assert record.get("VPUSH_TRANSACTION") == txid, record
 
 
-@pytest.mark.parametrize("stage", ["answer-sent", "waiting"])
+@pytest.mark.parametrize("stage", ["answer-sent", "reading-back", "waiting"])
 def test_stopping_records_the_outcome_of_a_call_under_way(stage, start_daemon, client, emulator):
     """vpushd stopping while an allowed approval is under way: its outcome is in the audit
     trail (failed, saying whether the answer was sent), not an "allowed" with nothing
@@ -78,12 +78,20 @@ RequireActiveSession=false
 """ % MY_EXE)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid) if stage == "answer-sent" else None
+    ch = challenge(emulator, factor, txid) if stage != "waiting" else None
     try:
         if stage == "answer-sent":
             # the API takes the answer; its reply is held
             emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600,
                            method="POST", when="after")
+        elif stage == "reading-back":
+            # fetched now: the answer goes out at once. The API takes it, its reply shows
+            # an older copy, and the read-back is held
+            client.refresh()
+            emulator.fault(r"/Challenges/%s\Z" % ch["sid"], "stale-status", method="POST",
+                           when="after")
+            emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600,
+                           method="GET", when="before")
         else:
             # the call's poll is held: it is allowed in, and waits
             emulator.fault(r"/Challenges\Z", action="delay", seconds=600, method="GET",
@@ -107,7 +115,7 @@ RequireActiveSession=false
     assert record["VPUSH_CALLER_EXE"] == MY_EXE
     assert record["VPUSH_CALLER_PID"] == str(os.getpid())
     assert "vpushd is stopping" in record["MESSAGE"], record["MESSAGE"]
-    if stage == "answer-sent":
+    if stage != "waiting":
         assert record["VPUSH_CHALLENGE"] == ch["sid"]
         assert record["VPUSH_FACTOR"] == factor.sid
         assert "whether the Verify API took it is unknown" in record["MESSAGE"], record
