@@ -434,11 +434,13 @@ vpush_approval_evaluate (VpushApproval *ap)
   VpushConfig *config = vpush_manager_get_config (ap->manager);
   gint64 now = vpush_verify_now (vpush_manager_get_verify (ap->manager));
   g_autoptr (GList) entries = NULL;
+  g_autoptr (GList) unfetched = NULL;
   VpushPendingEntry *live = NULL;
   VpushChallenge *expired = NULL;
   VpushChallenge *finished = NULL;
   const gchar *final_status = NULL;
   guint n_live = 0;
+  guint n_unfetched = 0;
   gboolean settled;
 
   if (ap->done || ap->challenge != NULL)
@@ -470,8 +472,17 @@ vpush_approval_evaluate (VpushApproval *ap)
           n_live++;
         }
     }
+  /* listed pending by a poll that could not fetch them: never answered, but counted */
+  unfetched = vpush_pending_get_unfetched (pending);
+  for (GList *l = unfetched; l; l = l->next)
+    {
+      VpushChallenge *c = l->data;
 
-  if (n_live > 1)
+      if (vpush_approval_matches (ap, c) && c->expires_at > vpush_challenge_now (c, now))
+        n_unfetched++;
+    }
+
+  if (n_live + n_unfetched > 1)
     {
       /* the caller (or whoever reads the log) needs the sids to tell them apart */
       g_autoptr (GString) sids = g_string_new (NULL);
@@ -484,10 +495,18 @@ vpush_approval_evaluate (VpushApproval *ap)
               && entry->challenge->expires_at > vpush_challenge_now (entry->challenge, now))
             g_string_append_printf (sids, "%s%s", sids->len > 0 ? ", " : "", entry->challenge->sid);
         }
-      vpush_approval_finish_error (
-          ap,
-          g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
-                       "%u pending challenges match (%s); none was answered", n_live, sids->str));
+      for (GList *l = unfetched; l; l = l->next)
+        {
+          VpushChallenge *c = l->data;
+
+          if (vpush_approval_matches (ap, c) && c->expires_at > vpush_challenge_now (c, now))
+            g_string_append_printf (sids, "%s%s (listed, not fetched)", sids->len > 0 ? ", " : "",
+                                    c->sid);
+        }
+      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
+                                                    "%u pending challenges match (%s); none was "
+                                                    "answered",
+                                                    n_live + n_unfetched, sids->str));
       return;
     }
   if (n_live == 1 && live->answering)
@@ -505,6 +524,16 @@ vpush_approval_evaluate (VpushApproval *ap)
       vpush_approval_answer (ap, live);
       return;
     }
+  /* the one that matches could not be fetched yet: not answered unseen, nor taken for
+   * gone; a later fetch of it, or the timeout (with that GET's error), ends the call */
+  if (n_unfetched > 0 && !ap->timed_out)
+    {
+      if (!ap->waiting)
+        start_waiting (ap);
+      return;
+    }
+  if (n_unfetched > 0)
+    settled = FALSE;
   if (expired && settled)
     {
       vpush_approval_finish_final (ap, expired, "expired");

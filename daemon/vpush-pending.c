@@ -35,6 +35,7 @@ struct _VpushPending
   VpushPendingHolder *holder; /* with server: the subtree's user data */
   GHashTable *entries;        /* sid → VpushPendingEntry */
   GHashTable *finished;       /* sid → FinishedEntry */
+  GHashTable *unfetched;      /* sid → VpushChallenge: see vpush_pending_set_unfetched() */
   gboolean full_warned;       /* VPUSH_PENDING_MAX reached, said once */
   VpushPendingClock clock;
   gpointer clock_data;
@@ -95,6 +96,7 @@ vpush_pending_finalize (GObject *object)
     }
   g_hash_table_unref (self->entries);
   g_hash_table_unref (self->finished);
+  g_hash_table_unref (self->unfetched);
   g_clear_object (&self->server);
   G_OBJECT_CLASS (vpush_pending_parent_class)->finalize (object);
 }
@@ -112,6 +114,8 @@ vpush_pending_init (VpushPending *self)
 {
   self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
   self->finished = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, finished_free);
+  self->unfetched = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify)vpush_challenge_unref);
 }
 
 static gchar **challenges_enumerate (GDBusConnection *connection, const gchar *sender,
@@ -435,6 +439,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 {
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);
 
+  g_hash_table_remove (self->unfetched, challenge->sid);
   /* final states never change back: a "pending" copy of a finished challenge is a GET
    * that was answered before the challenge was, and must not bring it back */
   if (g_hash_table_contains (self->finished, challenge->sid))
@@ -567,6 +572,7 @@ vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_s
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, sid);
   FinishedEntry *f;
 
+  g_hash_table_remove (self->unfetched, sid);
   if (entry == NULL)
     return;
 
@@ -592,6 +598,7 @@ vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid)
   GHashTableIter iter;
   VpushPendingEntry *entry;
 
+  vpush_pending_set_unfetched (self, factor_sid, NULL, TRUE);
   g_hash_table_iter_init (&iter, self->entries);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
     if (g_str_equal (entry->challenge->factor_sid, factor_sid))
@@ -601,6 +608,44 @@ vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid)
       }
   if (g_hash_table_size (self->entries) == 0)
     g_clear_handle_id (&self->expire_id, g_source_remove);
+}
+
+void
+vpush_pending_set_unfetched (VpushPending *self, const gchar *factor_sid, GPtrArray *challenges,
+                             gboolean replace)
+{
+  GHashTableIter iter;
+  VpushChallenge *c;
+
+  g_return_if_fail (VPUSH_IS_PENDING (self));
+
+  if (replace)
+    {
+      g_hash_table_iter_init (&iter, self->unfetched);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&c))
+        if (g_str_equal (c->factor_sid, factor_sid))
+          g_hash_table_iter_remove (&iter);
+    }
+  for (guint i = 0; challenges != NULL && i < challenges->len; i++)
+    {
+      c = g_ptr_array_index (challenges, i);
+      if (g_hash_table_contains (self->entries, c->sid)
+          || g_hash_table_contains (self->finished, c->sid))
+        continue;
+      /* bounded as the pending set is, whatever a server lists */
+      if (g_hash_table_size (self->unfetched) >= VPUSH_PENDING_MAX
+          && !g_hash_table_contains (self->unfetched, c->sid))
+        break;
+      g_hash_table_replace (self->unfetched, g_strdup (c->sid), vpush_challenge_ref (c));
+    }
+}
+
+GList *
+vpush_pending_get_unfetched (VpushPending *self)
+{
+  g_return_val_if_fail (VPUSH_IS_PENDING (self), NULL);
+
+  return g_hash_table_get_values (self->unfetched);
 }
 
 void

@@ -42,9 +42,10 @@ typedef struct
   /* the running poll */
   gint64 started; /* monotonic µs */
   VpushKeyBox *key;
-  GHashTable *listed;   /* sids seen pending in this poll */
-  gboolean incomplete;  /* not every challenge was seen: none is taken as gone */
-  gboolean list_failed; /* the key or a page of the list failed: the poll did not work */
+  GHashTable *listed;    /* sids seen pending in this poll */
+  GHashTable *unfetched; /* sid → VpushChallenge: listed pending, new, its GET not done */
+  gboolean incomplete;   /* not every challenge was seen: none is taken as gone */
+  gboolean list_failed;  /* the key or a page of the list failed: the poll did not work */
   guint pages;
   guint outstanding; /* single GETs in flight */
 } FactorPoll;
@@ -105,6 +106,7 @@ factor_poll_free (FactorPoll *fp)
   g_clear_error (&fp->error);
   g_clear_pointer (&fp->key, vpush_key_box_unref);
   g_clear_pointer (&fp->listed, g_hash_table_unref);
+  g_clear_pointer (&fp->unfetched, g_hash_table_unref);
   g_free (fp->sid);
   g_free (fp);
 }
@@ -302,8 +304,21 @@ poll_done (FactorPoll *fp)
       factor_poll_free (fp);
       return;
     }
+  /* what was listed pending and could not be fetched still counts for the approvals:
+   * they must not answer one of two matching challenges because the other's GET failed */
+  {
+    g_autoptr (GPtrArray) unfetched = g_ptr_array_new ();
+    GHashTableIter iter;
+    VpushChallenge *c;
+
+    g_hash_table_iter_init (&iter, fp->unfetched);
+    while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&c))
+      g_ptr_array_add (unfetched, c);
+    vpush_pending_set_unfetched (pending, fp->sid, unfetched, !fp->list_failed && !fp->incomplete);
+  }
   g_clear_pointer (&fp->key, vpush_key_box_unref);
   g_clear_pointer (&fp->listed, g_hash_table_unref);
+  g_clear_pointer (&fp->unfetched, g_hash_table_unref);
   vpush_pending_emit_changed (pending);
   complete_tasks (tasks, error);
 
@@ -358,8 +373,12 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       note_retry_after (fp, VPUSH_VERIFY (source), result);
       set_error (fp, error);
     }
-  else if (g_str_equal (c->status, "pending"))
-    vpush_manager_put_pending (fp->poller->manager, c);
+  else
+    {
+      g_hash_table_remove (fp->unfetched, c->sid);
+      if (g_str_equal (c->status, "pending"))
+        vpush_manager_put_pending (fp->poller->manager, c);
+    }
   fp->outstanding--;
   maybe_done (fp);
   request_done (self);
@@ -413,6 +432,7 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
       if (entry != NULL)
         continue;
       /* list items carry no signature fields: fetch each new one singly */
+      g_hash_table_replace (fp->unfetched, g_strdup (c->sid), vpush_challenge_ref (c));
       request_queue (fp, c->sid, NULL);
     }
 
@@ -491,6 +511,8 @@ run (FactorPoll *fp)
   fp->current = g_list_concat (g_steal_pointer (&fp->next), g_steal_pointer (&fp->deferred));
   fp->started = g_get_monotonic_time ();
   fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  fp->unfetched = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify)vpush_challenge_unref);
   fp->incomplete = FALSE;
   fp->list_failed = FALSE;
   fp->not_before = 0;

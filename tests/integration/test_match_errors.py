@@ -117,6 +117,44 @@ def test_two_matches_ambiguous(method, quiet_factor, client, emulator):
         assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
 
 
+def test_second_match_that_could_not_be_fetched_ambiguous(quiet_factor, client, emulator):
+    """The call's poll lists two pending challenges of the transaction id, and the GET of
+    one fails: the other is not answered as the only match (the list shows both)."""
+    factor = quiet_factor
+    txid = vt.new_transaction_id()
+    a = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    b = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    emulator.fault(r"/Challenges/%s\Z" % b["sid"], status=400, method="GET")
+    try:
+        e = _expect_error(vt.ERR_AMBIGUOUS, client.approve,
+                          {"transaction-id": txid, "timeout-ms": 3000})
+    finally:
+        emulator.clear_faults()
+    assert a["sid"] in e.message and b["sid"] + " (listed, not fetched)" in e.message, e.message
+    for ch in (a, b):
+        assert emulator.answer_posts(ch["sid"]) == 0
+    # once it can be fetched, both are on the bus: still two
+    _expect_error(vt.ERR_AMBIGUOUS, client.approve, {"transaction-id": txid, "timeout-ms": 3000})
+    assert emulator.answer_posts(a["sid"]) == 0
+
+
+def test_only_match_that_could_not_be_fetched_is_not_answered(quiet_factor, client, emulator):
+    """The only challenge of the transaction id is listed, but its GET fails every time:
+    the call ends at its timeout-ms with that GET's error, having sent nothing."""
+    factor = quiet_factor
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], status=400, method="GET", count=1000)
+    try:
+        e = _expect_error(vt.ERR_PREFIX + "Api", client.approve,
+                          {"transaction-id": txid, "timeout-ms": 1500})
+    finally:
+        emulator.clear_faults()
+    assert "HTTP 400" in e.message, e.message
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+
+
 def test_two_matches_on_two_factors_ambiguous(quiet_factor, client, emulator):
     f1 = quiet_factor
     f2 = vt.enroll(client, emulator)
