@@ -237,6 +237,7 @@ hint_fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!g_str_equal (c->status, "pending"))
     {
       g_debug ("challenge %s named by a push hint is %s", c->sid, c->status);
+      vpush_pending_drop_unfetched (vpush_manager_get_pending (self->manager), c->sid);
       return;
     }
   pending = vpush_manager_get_pending (self->manager);

@@ -640,6 +640,14 @@ vpush_pending_set_unfetched (VpushPending *self, const gchar *factor_sid, GPtrAr
     }
 }
 
+void
+vpush_pending_drop_unfetched (VpushPending *self, const gchar *sid)
+{
+  g_return_if_fail (VPUSH_IS_PENDING (self));
+
+  g_hash_table_remove (self->unfetched, sid);
+}
+
 GList *
 vpush_pending_get_unfetched (VpushPending *self)
 {

@@ -36,13 +36,16 @@ VpushPending *vpush_pending_new (VpushObjectManager *server, GError **error);
  * VPUSH_PENDING_MAX are pending. */
 gboolean vpush_pending_put (VpushPending *self, VpushChallenge *challenge);
 VpushPendingEntry *vpush_pending_lookup (VpushPending *self, const gchar *sid);
-/* Challenges of factor_sid a poll listed as pending but could not GET (the list's copies,
- * with no signature fields): never answered nor on the bus, but an approval counts a
- * match among them, so that it never answers one of two matching challenges only because
- * the other could not be fetched. replace: they are all the factor has (a poll whose list
- * was read in full); else they are added. A put() or finish() of one takes it out. */
+/* Challenges of factor_sid a poll listed as pending and has not got by its GET (the list's
+ * copies, with no signature fields: a GET under way or failed): never answered nor on the
+ * bus, but an approval counts a match among them, so that it never answers one of two
+ * matching challenges only because the other is not fetched. replace: they are all the
+ * factor has (a poll whose list was read in full); else they are added. A put() or
+ * finish() of one takes it out. */
 void vpush_pending_set_unfetched (VpushPending *self, const gchar *factor_sid,
                                   GPtrArray *challenges, gboolean replace);
+/* A GET of it showed it is no longer pending */
+void vpush_pending_drop_unfetched (VpushPending *self, const gchar *sid);
 /* VpushChallenge, owned by the set; the list is the caller's */
 GList *vpush_pending_get_unfetched (VpushPending *self);
 /* Entries in no particular order; the list is owned by the caller, the entries are not. */

@@ -378,6 +378,8 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_hash_table_remove (fp->unfetched, c->sid);
       if (g_str_equal (c->status, "pending"))
         vpush_manager_put_pending (fp->poller->manager, c);
+      else
+        vpush_pending_drop_unfetched (vpush_manager_get_pending (fp->poller->manager), c->sid);
     }
   fp->outstanding--;
   maybe_done (fp);
@@ -403,6 +405,7 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
   VpushPending *pending = vpush_manager_get_pending (manager);
   VpushFactor *factor = vpush_manager_lookup_factor (manager, fp->sid);
   g_autoptr (VpushChallengePage) page = NULL;
+  g_autoptr (GPtrArray) new_ones = NULL;
   GError *error = NULL;
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
@@ -420,6 +423,7 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
 
   if (page->incomplete)
     fp->incomplete = TRUE;
+  new_ones = g_ptr_array_new ();
   for (guint i = 0; i < page->challenges->len; i++)
     {
       VpushChallenge *c = g_ptr_array_index (page->challenges, i);
@@ -433,8 +437,11 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
         continue;
       /* list items carry no signature fields: fetch each new one singly */
       g_hash_table_replace (fp->unfetched, g_strdup (c->sid), vpush_challenge_ref (c));
+      g_ptr_array_add (new_ones, c);
       request_queue (fp, c->sid, NULL);
     }
+  /* known pending from now on, for the approvals, while its GET is under way */
+  vpush_pending_set_unfetched (pending, fp->sid, new_ones, FALSE);
 
   if (page->next_page_token && ++fp->pages < LIST_MAX_PAGES)
     request_queue (fp, NULL, page->next_page_token);

@@ -87,14 +87,14 @@ def verify_settings(session, fdaemon, emulator, **verify):
     try:
         d.start()
         # its start-up poll is over: a fault the test sets is not met by that poll
-        emulator.wait_quiet(0.8, 15 * vt.SLOWDOWN)
+        emulator.wait_quiet(0.8 * vt.SLOWDOWN, 15 * vt.SLOWDOWN)
         yield d
     finally:
         emulator.clear_faults()
         d.stop()
         fdaemon.start()
         # nor one the next test sets
-        emulator.wait_quiet(0.8, 15 * vt.SLOWDOWN)
+        emulator.wait_quiet(0.8 * vt.SLOWDOWN, 15 * vt.SLOWDOWN)
 
 
 @pytest.fixture(autouse=True)
@@ -172,7 +172,9 @@ def test_retry_after_past_the_deadline(session, fdaemon, factor, client, emulato
     Retry-After, would outlast the test's own call timeout (30 s)."""
     with verify_settings(session, fdaemon, emulator, RetryTimeoutMs="60000") as d:
         before = len(emulator.requests())
-        emulator.fault(list_path(factor), status=429, retry_after=120, method="GET")
+        # the call's own list (Order=asc), not a poll's
+        emulator.fault(list_path(factor), status=429, retry_after=120, method="GET",
+                       query="Order=asc")
         e = expect_error(ERR_API, client.list_challenges, factor.path, {})
         assert "HTTP 429" in e.message
         # the call's own (Order=asc; the poller lists with Order=desc)
@@ -187,7 +189,9 @@ def test_timeout_retried(factor, client, emulator):
     """A request held past the 1 s request timeout is sent again."""
     ch = new_challenge(emulator, factor)
     before = len(emulator.requests())
-    emulator.fault(list_path(factor), action="delay", seconds=2.5, method="GET")
+    # the call's own list (Order=asc), not a poll's
+    emulator.fault(list_path(factor), action="delay", seconds=2.5, method="GET",
+                   query="Order=asc")
     t0 = time.monotonic()
     items, _ = client.list_challenges(factor.path, {"status": "pending"})
     # not before the request timeout

@@ -138,6 +138,42 @@ def test_second_match_that_could_not_be_fetched_ambiguous(quiet_factor, client, 
     assert emulator.answer_posts(a["sid"]) == 0
 
 
+def test_second_match_whose_fetch_is_under_way_ambiguous(quiet_factor, client, emulator):
+    """A call waits. A poll then lists two pending challenges of its transaction id, and
+    while the GET of one is under way the call looks again (another factor's poll ends):
+    it does not answer the one fetched, the list shows two."""
+    factor = quiet_factor
+    other = vt.enroll(client, emulator)
+    client.refresh()
+    txid = vt.new_transaction_id()
+    emulator.clear_requests()
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"transaction-id": txid, "timeout-ms": 20000}))
+    # its own poll has found nothing: it waits
+    vt.wait_until(lambda: client.pump() or any(
+        r["path"].endswith("/Challenges") for r in emulator.requests()), 10,
+        what="the call's poll")
+    emulator.wait_quiet(0.5 * vt.SLOWDOWN, 10 * vt.SLOWDOWN)
+    a = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    b = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    # b's GET is held; the other factor's poll ends a second in, once a is fetched
+    emulator.fault(r"/Challenges/%s\Z" % b["sid"], action="delay", seconds=30, method="GET")
+    emulator.fault(r"/Entities/%s/Challenges\Z" % other.identity, action="delay", seconds=1,
+                   method="GET")
+    try:
+        refresh = vt.PendingCall(client, "Refresh", None)
+        call.wait(15 * vt.SLOWDOWN)
+        assert call.error is not None, call.value
+        assert call.error.name == vt.ERR_AMBIGUOUS, call.error
+        assert b["sid"] + " (listed, not fetched)" in call.error.message, call.error.message
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    refresh.wait(30 * vt.SLOWDOWN)
+    for ch in (a, b):
+        assert emulator.answer_posts(ch["sid"]) == 0
+
+
 def test_only_match_that_could_not_be_fetched_is_not_answered(quiet_factor, client, emulator):
     """The only challenge of the transaction id is listed, but its GET fails every time:
     the call ends at its timeout-ms with that GET's error, having sent nothing."""
