@@ -439,12 +439,12 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 {
   VpushPendingEntry *entry = g_hash_table_lookup (self->entries, challenge->sid);
 
-  g_hash_table_remove (self->unfetched, challenge->sid);
   /* final states never change back: a "pending" copy of a finished challenge is a GET
    * that was answered before the challenge was, and must not bring it back */
   if (g_hash_table_contains (self->finished, challenge->sid))
     {
       g_debug ("ignoring a stale pending copy of finished challenge %s", challenge->sid);
+      g_hash_table_remove (self->unfetched, challenge->sid);
       return TRUE;
     }
   if (entry == NULL && g_hash_table_size (self->entries) >= VPUSH_PENDING_MAX)
@@ -459,6 +459,8 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
     }
   if (entry == NULL)
     self->full_warned = FALSE; /* there was room */
+  /* an entry now; one left out above still counts for the approvals as listed */
+  g_hash_table_remove (self->unfetched, challenge->sid);
 
   if (entry != NULL)
     {
