@@ -373,14 +373,14 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       note_retry_after (fp, VPUSH_VERIFY (source), result);
       set_error (fp, error);
     }
-  else
+  else if (!g_str_equal (c->status, "pending"))
     {
       g_hash_table_remove (fp->unfetched, c->sid);
-      if (g_str_equal (c->status, "pending"))
-        vpush_manager_put_pending (fp->poller->manager, c);
-      else
-        vpush_pending_drop_unfetched (vpush_manager_get_pending (fp->poller->manager), c->sid);
+      vpush_pending_drop_unfetched (vpush_manager_get_pending (fp->poller->manager), c->sid);
     }
+  /* one left out (VPUSH_PENDING_MAX are pending) still counts as listed */
+  else if (vpush_manager_put_pending (fp->poller->manager, c))
+    g_hash_table_remove (fp->unfetched, c->sid);
   fp->outstanding--;
   maybe_done (fp);
   request_done (self);
