@@ -219,6 +219,23 @@ def test_refresh_calls_waiting_are_capped(daemon, client, emulator, factor):
     assert_healthy(daemon, client)
 
 
+# polls only when asked, and fetches of thousands of challenges are not timed out
+CAP_CONFIG = {"Poll": {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"},
+              "Verify": {"TimeoutMs": "60000"}}
+
+
+def pending_on_five_factors(client, emulator, n):
+    """n challenges pending on the bus, of five new factors (a poll lists 500 challenges
+    of a factor at most); the factors."""
+    factors = [vt.enroll(client, emulator) for _ in range(5)]
+    for i, f in enumerate(factors):
+        for _ in range(n // 5 + (i < n % 5)):
+            emulator.create_challenge(f.identity, f.sid)
+    client.call(vt.MANAGER_PATH, vt.MANAGER_IFACE, "Refresh", timeout_ms=120000)
+    assert len(client.challenge_paths()) == n
+    return factors
+
+
 @pytest.mark.skipif(vt.VALGRIND or vt.SANITIZED, reason="2048 challenges fetched one by one: "
                     "a minute under ASan, more under valgrind; test-pending runs the cap there")
 def test_full_pending_set_keeps_a_twin_left_out(session, client, emulator):
@@ -226,18 +243,10 @@ def test_full_pending_set_keeps_a_twin_left_out(session, client, emulator):
     transaction id: one is taken, the other left out. The one left out still counts as a
     match, listed: an approval ends Ambiguous rather than answer the one taken."""
     cap = 2048
-    d = vt.Daemon(session, emulator, config={
-        "Poll": {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"},
-        "Verify": {"TimeoutMs": "60000"}})
+    d = vt.Daemon(session, emulator, config=CAP_CONFIG)
     d.start()
     try:
-        factors = [vt.enroll(client, emulator) for _ in range(5)]
-        n = cap - 1
-        for i, f in enumerate(factors):
-            for _ in range(n // 5 + (i < n % 5)):
-                emulator.create_challenge(f.identity, f.sid)
-        client.call(vt.MANAGER_PATH, vt.MANAGER_IFACE, "Refresh", timeout_ms=120000)
-        assert len(client.challenge_paths()) == cap - 1
+        factors = pending_on_five_factors(client, emulator, cap - 1)
         f = factors[4]
         txid = vt.new_transaction_id("full")
         a = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
@@ -262,18 +271,10 @@ def test_full_pending_set(session, client, emulator):
     why; one by its transaction id, which waits for a poll to bring it, ends NotFound at
     its timeout. One warning when the set fills. Answering one makes room again."""
     cap = 2048
-    d = vt.Daemon(session, emulator, config={
-        "Poll": {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"},
-        "Verify": {"TimeoutMs": "60000"}})
+    d = vt.Daemon(session, emulator, config=CAP_CONFIG)
     d.start()
     try:
-        factors = [vt.enroll(client, emulator) for _ in range(5)]
-        # a poll lists 500 challenges of a factor at most
-        for i, f in enumerate(factors):
-            for _ in range(cap // 5 + (i < cap % 5)):
-                emulator.create_challenge(f.identity, f.sid)
-        client.call(vt.MANAGER_PATH, vt.MANAGER_IFACE, "Refresh", timeout_ms=120000)
-        assert len(client.challenge_paths()) == cap
+        factors = pending_on_five_factors(client, emulator, cap)
         warning = "%d challenges are pending, the most vpushd keeps: challenge " % cap
         assert warning not in d.log_text()
 
