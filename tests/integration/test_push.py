@@ -222,6 +222,33 @@ def test_hint_exports_challenge(started, client, emulator, fmt):
                                          + "/Challenges/" + ch["sid"]]
 
 
+def test_hint_of_a_finished_challenge_drops_its_listed_copy(started, client, emulator):
+    """A poll listed a challenge whose GET failed: its list copy counts as a match. It was
+    answered elsewhere since, and a push hint's GET shows it so: it counts no more, and
+    the next challenge of its transaction id is answered, not refused as Ambiguous."""
+    topic = new_topic()
+    daemon = started(push_url(emulator, topic))
+    f = vt.enroll(client, emulator)
+    wait_push_state(client, "connected")
+    settle(emulator)
+    txid = vt.new_transaction_id()
+    x = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    emulator.fault(r"/Challenges/%s\Z" % x["sid"], status=400, method="GET")
+    with pytest.raises(vt.DBusCallError) as e:
+        client.refresh()
+    assert "HTTP 400" in e.value.message, e.value
+    emulator.request("POST", "/_emulator/answer", {"sid": x["sid"], "status": "denied"},
+                     backend=False)
+    publish_hint(emulator, topic, x)
+    vt.wait_until(lambda: "challenge %s named by a push hint is denied" % x["sid"]
+                  in daemon.log_text(), 10 * vt.SLOWDOWN,
+                  what="the hint's GET of the answered challenge")
+    y = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+    publish_hint(emulator, topic, y)
+    wait_exported(client, y["sid"])
+    assert client.approve({"transaction-id": txid, "timeout-ms": 3000}) == y["sid"]
+
+
 @pytest.mark.parametrize("fmt", ["sse", "json"])
 def test_base64_hint_exports_challenge(started, client, emulator, fmt):
     """A hint ntfy sent base64-encoded ("encoding": "base64", its way with a body that is
