@@ -435,6 +435,9 @@ vpush_approval_evaluate (VpushApproval *ap)
   gint64 now = vpush_verify_now (vpush_manager_get_verify (ap->manager));
   g_autoptr (GList) entries = NULL;
   g_autoptr (GList) unfetched = NULL;
+  /* the live matches, for Ambiguous: the caller (or whoever reads the log) needs the sids
+   * to tell them apart */
+  g_autoptr (GString) sids = g_string_new (NULL);
   VpushPendingEntry *live = NULL;
   VpushChallenge *expired = NULL;
   VpushChallenge *finished = NULL;
@@ -470,6 +473,7 @@ vpush_approval_evaluate (VpushApproval *ap)
         {
           live = entry;
           n_live++;
+          g_string_append_printf (sids, "%s%s", sids->len > 0 ? ", " : "", entry->challenge->sid);
         }
     }
   /* listed pending by a poll that could not fetch them: never answered, but counted */
@@ -479,30 +483,15 @@ vpush_approval_evaluate (VpushApproval *ap)
       VpushChallenge *c = l->data;
 
       if (vpush_approval_matches (ap, c) && c->expires_at > vpush_challenge_now (c, now))
-        n_unfetched++;
+        {
+          n_unfetched++;
+          g_string_append_printf (sids, "%s%s (listed, not fetched)", sids->len > 0 ? ", " : "",
+                                  c->sid);
+        }
     }
 
   if (n_live + n_unfetched > 1)
     {
-      /* the caller (or whoever reads the log) needs the sids to tell them apart */
-      g_autoptr (GString) sids = g_string_new (NULL);
-
-      for (GList *l = entries; l; l = l->next)
-        {
-          VpushPendingEntry *entry = l->data;
-
-          if (vpush_approval_matches (ap, entry->challenge)
-              && entry->challenge->expires_at > vpush_challenge_now (entry->challenge, now))
-            g_string_append_printf (sids, "%s%s", sids->len > 0 ? ", " : "", entry->challenge->sid);
-        }
-      for (GList *l = unfetched; l; l = l->next)
-        {
-          VpushChallenge *c = l->data;
-
-          if (vpush_approval_matches (ap, c) && c->expires_at > vpush_challenge_now (c, now))
-            g_string_append_printf (sids, "%s%s (listed, not fetched)", sids->len > 0 ? ", " : "",
-                                    c->sid);
-        }
       vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_AMBIGUOUS,
                                                     "%u pending challenges match (%s); none was "
                                                     "answered",

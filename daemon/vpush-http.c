@@ -299,21 +299,18 @@ request_complete (VpushHttp *self, GTask *task, CURLcode result)
     }
   if (req->body_too_large)
     {
+      gboolean mib = req->body_cap % (1024 * 1024) == 0;
+
       /* a server that sends that much would do it again; it was reached, so this is no
        * network failure (nor a reason to call vpushd offline) */
       curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       req->status = (guint)status;
-      if (req->body_cap % (1024 * 1024) == 0)
-        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                                 "response body larger than %" G_GSIZE_FORMAT
-                                 " MiB (HTTP status %ld)",
-                                 req->body_cap / (1024 * 1024), status);
-      else
-        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                                 "response body larger than %" G_GSIZE_FORMAT
-                                 " KiB (HTTP status %ld)",
-                                 req->body_cap / 1024, status);
+
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                               "response body larger than %" G_GSIZE_FORMAT " %s (HTTP status %ld)",
+                               req->body_cap / (mib ? 1024 * 1024 : 1024), mib ? "MiB" : "KiB",
+                               status);
       return;
     }
   if (result != CURLE_OK && req->attempts > 1 && result == CURLE_ABORTED_BY_CALLBACK)
