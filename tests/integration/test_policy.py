@@ -307,22 +307,34 @@ RequireActiveSession=true
 """
 
 
+def gdbus_at_the_desk(start_daemon, logind, client, emulator, display):
+    """An active session of the user's (its graphical one when display), a vpushd whose
+    rule lets gdbus approve in an active session, and a challenge for it; returns the
+    daemon, gdbus, the factor, the transaction id and the challenge."""
+    gdbus = os.path.realpath(shutil.which("gdbus"))
+    logind.add_session(active=True, by_pid=False)
+    if display:
+        logind.set_user_display("c1", SESSION_PATH)
+    daemon = start_daemon(GDBUS_SESSION_RULE % gdbus)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    return daemon, gdbus, factor, txid, challenge(emulator, factor, txid)
+
+
+def assert_not_in_a_session(r):
+    assert r.returncode != 0 and ERR_ACCESS_DENIED in r.stderr, r
+    assert "and it is not in a login session" in r.stderr, r.stderr
+
+
 def test_app_of_the_user_manager_uses_the_display_session(start_daemon, logind, client,
                                                           emulator, session):
     """An app in no session scope whose cgroup is in its own user manager's tree
     (app-*.scope under user@UID.service) gets the user's graphical session, as
     sd_uid_get_display() does."""
     scope = app_scope_of(os.getuid())
-    gdbus = os.path.realpath(shutil.which("gdbus"))
-    logind.add_session(active=True, by_pid=False)
-    daemon = start_daemon(GDBUS_SESSION_RULE % gdbus)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-
-    r = gdbus_approve_in(session, scope, txid)
-    assert r.returncode != 0 and ERR_ACCESS_DENIED in r.stderr, r
-    assert "and it is not in a login session" in r.stderr, r.stderr
+    daemon, _, factor, txid, ch = gdbus_at_the_desk(start_daemon, logind, client, emulator,
+                                                    display=False)
+    assert_not_in_a_session(gdbus_approve_in(session, scope, txid))
 
     logind.set_user_display("c1", SESSION_PATH)
     r = gdbus_approve_in(session, scope, txid)
@@ -346,17 +358,9 @@ def test_no_session_outside_the_user_manager(start_daemon, logind, client, emula
     system service running as the user, an app of another user's manager) is in no
     session: the user's graphical session is not its to borrow."""
     scope = app_scope_of(os.getuid() + 1) if where == "another-users-manager" else None
-    gdbus = os.path.realpath(shutil.which("gdbus"))
-    logind.add_session(active=True, by_pid=False)
-    logind.set_user_display("c1", SESSION_PATH)
-    daemon = start_daemon(GDBUS_SESSION_RULE % gdbus)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-
-    r = gdbus_approve_in(session, scope, txid)
-    assert r.returncode != 0 and ERR_ACCESS_DENIED in r.stderr, r
-    assert "and it is not in a login session" in r.stderr, r.stderr
+    daemon, gdbus, factor, txid, ch = gdbus_at_the_desk(start_daemon, logind, client,
+                                                        emulator, display=True)
+    assert_not_in_a_session(gdbus_approve_in(session, scope, txid))
     assert_untouched(emulator, factor, ch)
     record = last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CALLER_EXE=gdbus)
     assert "VPUSH_CALLER_SESSION" not in record, record
