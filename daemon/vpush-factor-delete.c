@@ -54,6 +54,23 @@ undo_removed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   delete_reply (undo, undo->error);
 }
 
+/* The record that could not be put back may be there all the same: the next start acts on
+ * what is there, and the log says which */
+static void
+undo_checked_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (FactorCall) undo = user_data;
+  const gchar *sid = undo->factor->record->sid;
+
+  vpush_log_event (G_LOG_LEVEL_WARNING, NULL, sid, NULL, NULL,
+                   "factor %s: the delete failed, and undoing its start failed too (%s); %s", sid,
+                   undo->undo_failure,
+                   vpush_factor_store_has_record_finish (VPUSH_FACTOR_STORE (source), result)
+                       ? "its record is back, so vpushd keeps the factor at its next start"
+                       : "vpushd deletes the factor at its next start");
+  delete_reply (undo, undo->error);
+}
+
 static void
 undo_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -69,13 +86,8 @@ undo_saved_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       const gchar *sid = undo->factor->record->sid;
 
-      vpush_log_event (G_LOG_LEVEL_WARNING, NULL, sid, NULL, NULL,
-                       "factor %s: the delete failed, and undoing its start failed too (%s); %s",
-                       sid, error->message,
-                       vpush_factor_store_has_record (store, sid)
-                           ? "its record is back, so vpushd keeps the factor at its next start"
-                           : "vpushd deletes the factor at its next start");
-      delete_reply (undo, undo->error);
+      undo->undo_failure = g_strdup (error->message);
+      vpush_factor_store_has_record_async (store, sid, undo_checked_cb, g_steal_pointer (&undo));
       return;
     }
   vpush_factor_store_remove_enrollment_async (store, undo->deletion->id, undo_removed_cb, undo);

@@ -36,6 +36,7 @@ typedef struct _FactorCall
   VpushEnrollment *deletion; /* Delete: its journal entry, once written */
   gboolean remote_deleted;   /* Delete: the API no longer has the factor */
   GError *error;             /* Delete: the failure told once the factor is put back */
+  gchar *undo_failure;       /* Delete: why the record could not be put back */
   gboolean verify;           /* a Verify: it waits in the update queue as an Update does */
   gboolean counted;          /* Update, Verify: counted in VPUSH_AT_API_CHANGE */
   gboolean holds_update;     /* Update, Verify: the one under way; the next starts when it ends */

@@ -91,6 +91,7 @@ typedef struct
   gchar *dir;       /* nullable: created first */
   gboolean warn;    /* nobody asked for the outcome: a failure is logged here */
   GPtrArray *names; /* not a write: find_unowned()'s key names */
+  gboolean check;   /* not a write: whether path is there (record_exists()) */
 } StoreWrite;
 
 static void
@@ -104,6 +105,7 @@ store_write_free (StoreWrite *w)
 }
 
 static GPtrArray *find_unowned (VpushFactorStore *self, GPtrArray *names, GError **error);
+static gboolean record_exists (const gchar *path);
 
 /* In the writer's thread */
 static void
@@ -123,6 +125,11 @@ writer_run (gpointer data, gpointer user_data)
         g_task_return_error (task, error);
       else
         g_task_return_pointer (task, unowned, (GDestroyNotify)g_ptr_array_unref);
+      goto done;
+    }
+  if (w->check)
+    {
+      g_task_return_boolean (task, w->path != NULL && record_exists (w->path));
       goto done;
     }
   ok = (w->dir == NULL || vpush_durable_ensure_dir (w->dir, &error))
@@ -528,20 +535,49 @@ vpush_factor_store_find_unowned_finish (VpushFactorStore *self, GAsyncResult *re
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* Anything there owns the factor's key, also a record that can't be read now (a symlink
+ * to a volume not mounted yet, an I/O error): only "no such file" says there is none. */
+static gboolean
+record_exists (const gchar *path)
+{
+  GStatBuf st;
+
+  return g_lstat (path, &st) == 0 || errno != ENOENT;
+}
+
 gboolean
 vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid)
 {
   g_autofree gchar *path = NULL;
-  GStatBuf st;
 
   g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), FALSE);
 
   path = record_path (self, factor_sid, NULL);
-  if (path == NULL)
-    return FALSE;
-  /* Anything there owns the factor's key, also a record that can't be read now (a symlink
-   * to a volume not mounted yet, an I/O error): only "no such file" says there is none. */
-  return g_lstat (path, &st) == 0 || errno != ENOENT;
+  return path != NULL && record_exists (path);
+}
+
+void
+vpush_factor_store_has_record_async (VpushFactorStore *self, const gchar *factor_sid,
+                                     GAsyncReadyCallback callback, gpointer user_data)
+{
+  StoreWrite *w = g_new0 (StoreWrite, 1);
+  GTask *task;
+
+  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
+
+  w->check = TRUE;
+  w->path = record_path (self, factor_sid, NULL);
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, vpush_factor_store_has_record_async);
+  queue_task (self, w, task);
+}
+
+gboolean
+vpush_factor_store_has_record_finish (VpushFactorStore *self, GAsyncResult *result)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), NULL);
 }
 
 /* ---- the enrollment journal ---- */

@@ -32,6 +32,10 @@ void vpush_factor_store_flush (VpushFactorStore *self);
 /* Whether a record file may exist for factor_sid, readable or not: FALSE only when there
  * is certainly none (ENOENT). */
 gboolean vpush_factor_store_has_record (VpushFactorStore *self, const gchar *factor_sid);
+/* The same, in the writer's thread after the writes asked for before: for the main loop */
+void vpush_factor_store_has_record_async (VpushFactorStore *self, const gchar *factor_sid,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+gboolean vpush_factor_store_has_record_finish (VpushFactorStore *self, GAsyncResult *result);
 
 void vpush_factor_store_save_enrollment_async (VpushFactorStore *self,
                                                const VpushEnrollment *enrollment,

@@ -71,6 +71,7 @@ vpush_factor_call_free (FactorCall *call)
   g_clear_object (&call->invocation);
   g_clear_pointer (&call->key, vpush_key_box_unref);
   g_free (call->friendly_name);
+  g_free (call->undo_failure);
   g_free (call->push_url);
   g_clear_pointer (&call->deletion, vpush_enrollment_free);
   g_clear_error (&call->error);

@@ -260,6 +260,47 @@ remote_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
 static void recover_remote (VpushRecovery *self, VpushEnrollment *entry);
 
+/* An entry that names its factor, which has a record or not */
+static void
+recover_factor (VpushRecovery *self, VpushEnrollment *entry, gboolean has_record)
+{
+  if (has_record)
+    {
+      if (entry->deleting)
+        g_message ("crash recovery: the deletion of factor %s had not begun; it stays",
+                   entry->factor->sid);
+      else
+        g_message ("crash recovery: enrollment %s of factor %s had finished", entry->id,
+                   entry->factor->sid);
+      delete_keys (self, entry_done, entry->id, NULL);
+      return;
+    }
+  if (entry->deleting)
+    g_message ("crash recovery: the deletion of factor %s (identity %s of service %s) was "
+               "interrupted; finishing it",
+               entry->factor->sid, entry->identity, entry->service_sid);
+  else
+    g_message ("crash recovery: enrollment %s of factor %s (identity %s of service %s) was "
+               "interrupted; deleting the factor",
+               entry->id, entry->factor->sid, entry->identity, entry->service_sid);
+  recover_remote (self, entry);
+}
+
+/* The check is the writer's, so that the main loop never waits on the disk */
+static void
+record_checked_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushRecovery) self = user_data;
+  gboolean has_record = vpush_factor_store_has_record_finish (VPUSH_FACTOR_STORE (source), result);
+
+  if (self->stopped)
+    {
+      self->busy = FALSE;
+      return;
+    }
+  recover_factor (self, g_queue_peek_head (&self->entries), has_record);
+}
+
 static void
 recover_entry (VpushRecovery *self, VpushEnrollment *entry)
 {
@@ -294,27 +335,11 @@ recover_entry (VpushRecovery *self, VpushEnrollment *entry)
    * still there it had not begun, and the factor stays. For an entry read at start that
    * is decided at start: its factor has been on the bus since, and a Delete of it may have
    * its record removed right now, its DELETE under way, and the record back if it fails. */
-  if (g_hash_table_contains (self->kept, entry->id)
-      || vpush_factor_store_has_record (self->store, entry->factor->sid))
-    {
-      if (entry->deleting)
-        g_message ("crash recovery: the deletion of factor %s had not begun; it stays",
-                   entry->factor->sid);
-      else
-        g_message ("crash recovery: enrollment %s of factor %s had finished", entry->id,
-                   entry->factor->sid);
-      delete_keys (self, entry_done, entry->id, NULL);
-      return;
-    }
-  if (entry->deleting)
-    g_message ("crash recovery: the deletion of factor %s (identity %s of service %s) was "
-               "interrupted; finishing it",
-               entry->factor->sid, entry->identity, entry->service_sid);
+  if (g_hash_table_contains (self->kept, entry->id))
+    recover_factor (self, entry, TRUE);
   else
-    g_message ("crash recovery: enrollment %s of factor %s (identity %s of service %s) was "
-               "interrupted; deleting the factor",
-               entry->id, entry->factor->sid, entry->identity, entry->service_sid);
-  recover_remote (self, entry);
+    vpush_factor_store_has_record_async (self->store, entry->factor->sid, record_checked_cb,
+                                         g_object_ref (self));
 }
 
 static void

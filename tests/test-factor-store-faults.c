@@ -64,6 +64,60 @@ test_store_find_unowned_off_the_main_loop (Fixture *fixture, gconstpointer data)
   g_assert_cmpstr (unowned, ==, SID_B);
 }
 
+typedef struct
+{
+  gboolean done;
+  gboolean has_record;
+} RecordCheck;
+
+static void
+record_checked_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RecordCheck *check = user_data;
+
+  check->has_record = vpush_factor_store_has_record_finish (VPUSH_FACTOR_STORE (source), result);
+  check->done = TRUE;
+}
+
+static gboolean
+store_has_record_wait (VpushFactorStore *store, const gchar *sid)
+{
+  RecordCheck check = { 0 };
+
+  vpush_factor_store_has_record_async (store, sid, record_checked_cb, &check);
+  while (!check.done)
+    g_main_context_iteration (NULL, TRUE);
+  return check.has_record;
+}
+
+/* The check of a record for the main loop (the crash recovery's of an entry handed over
+ * while running, a failed Delete's) runs in the writer's thread, behind the writes asked
+ * for before it */
+static void
+test_store_has_record_off_the_main_loop (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (VpushFactorStore) store = new_store (fixture);
+  g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
+  RecordCheck check = { 0 };
+  gboolean ticked = FALSE;
+
+  g_assert_false (store_has_record_wait (store, SID_A));
+  g_assert_false (store_has_record_wait (store, "../factors/" SID_A));
+  test_faults_hold_syncs (TRUE);
+  vpush_factor_store_save_async (store, a, NULL, NULL);
+  while (test_faults_syncs_held () == 0)
+    g_usleep (1000);
+  vpush_factor_store_has_record_async (store, SID_A, record_checked_cb, &check);
+  g_timeout_add (10, set_flag, &ticked);
+  while (!ticked)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (check.done);
+  test_faults_hold_syncs (FALSE);
+  while (!check.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (check.has_record);
+}
+
 /* A write or a removal whose directory can't be synced is not durable: it is reported as
  * failed, though the file was renamed or removed */
 static void
@@ -334,6 +388,7 @@ main (int argc, char **argv)
   ADD ("/factor-store/no-thread", test_store_no_thread);
   ADD ("/factor-store/remove-read-only", test_store_remove_read_only);
   ADD ("/factor-store/find-unowned-off-the-main-loop", test_store_find_unowned_off_the_main_loop);
+  ADD ("/factor-store/has-record-off-the-main-loop", test_store_has_record_off_the_main_loop);
   ADD ("/factor-store/no-locks", test_store_no_locks);
   ADD ("/factor-store/sync-interrupted", test_store_sync_interrupted);
   ADD ("/factor-store/close-interrupted", test_store_close_interrupted);
