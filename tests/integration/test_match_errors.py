@@ -191,6 +191,50 @@ def test_only_match_that_could_not_be_fetched_is_not_answered(quiet_factor, clie
     assert client.approve({"transaction-id": txid}) == ch["sid"]
 
 
+def test_listed_copy_dropped_by_the_polls_own_fetch(quiet_factor, client, emulator):
+    """A poll lists a pending challenge that is answered elsewhere before its GET: the GET
+    shows it denied, and its list copy counts no more, also when the polls are incomplete
+    (which keep the copies they could not replace). The next challenge of its transaction
+    id is answered, not refused as Ambiguous."""
+    factor = quiet_factor
+    txid = vt.new_transaction_id()
+    list_re = r"/Entities/%s/Challenges\Z" % factor.identity
+
+    def unreadable():
+        # the list's first item (the newest: a poll lists Order=desc) can't be read: the
+        # poll is incomplete
+        ch = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": vt.new_transaction_id()})
+        emulator.fault(list_re, action="bad-item", method="GET")
+        return ch
+
+    x = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    first = unreadable()
+    held = emulator.fault(r"/Challenges/%s\Z" % x["sid"], action="delay", seconds=30,
+                          method="GET")
+    try:
+        refresh = vt.PendingCall(client, "Refresh", None)
+        vt.wait_until(lambda: client.pump() or emulator.faults_held() == 1, 10 * vt.SLOWDOWN,
+                      what="the GET of the listed challenge held")
+        emulator.request("POST", "/_emulator/answer", {"sid": x["sid"], "status": "denied"},
+                         backend=False)
+        emulator.release_held(held["id"])
+        refresh.wait(30 * vt.SLOWDOWN)
+        y = emulator.create_challenge(factor.identity, factor.sid,
+                                      hidden={"transaction_id": txid})
+        second = unreadable()
+        client.refresh()
+    finally:
+        emulator.clear_faults()
+        emulator.release_held()
+    log = factor.daemon.log_text()
+    for ch in (first, second):
+        assert "item 0 (challenge %s) left out" % ch["sid"] in log, log
+    assert vt.challenge_path(y["sid"]) in client.challenge_paths()
+    assert client.approve({"transaction-id": txid, "timeout-ms": 3000}) == y["sid"]
+    assert emulator.answer_posts(x["sid"]) == 0
+
+
 def test_two_matches_on_two_factors_ambiguous(quiet_factor, client, emulator):
     f1 = quiet_factor
     f2 = vt.enroll(client, emulator)
