@@ -594,6 +594,28 @@ vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error)
   return g_base64_decode (std, out_len);
 }
 
+/* OpenSSL's secure heap: 256 KiB in blocks of at least 32 bytes. A P-256 private scalar
+ * takes 32; MaxFactors is at most 4096, and the enrollments under way and a signature's
+ * nonce take a few more. Its pages are touched only as keys come. */
+#define SECURE_HEAP_SIZE      (256 * 1024)
+#define SECURE_HEAP_BLOCK_MIN 32
+
+const gchar *
+vpush_crypto_init_secure_heap (void)
+{
+  switch (CRYPTO_secure_malloc_init (SECURE_HEAP_SIZE, SECURE_HEAP_BLOCK_MIN))
+    {
+    case 1:
+      return NULL;
+    case 2:
+      return "the keys are left out of core dumps, but not locked in memory (RLIMIT_MEMLOCK, "
+             "or the system call filter): they may be swapped out";
+    default:
+      return "no secure heap: the keys are neither left out of core dumps nor locked in "
+             "memory";
+    }
+}
+
 void
 vpush_secure_free (gpointer data, gsize len)
 {

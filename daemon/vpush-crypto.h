@@ -43,6 +43,12 @@ guint8 *vpush_base64url_decode (const gchar *text, gsize *out_len, GError **erro
 /* Wipes then frees a buffer that held secret material. NULL is fine. */
 void vpush_secure_free (gpointer data, gsize len);
 
+/* Puts what OpenSSL allocates for private keys (the private scalars, a signature's nonce) in
+ * its secure heap: pages left out of core dumps (MADV_DONTDUMP) and locked in memory
+ * (mlock) where that is allowed. Before any other thread exists. NULL when all of that
+ * holds, or what does not. */
+const gchar *vpush_crypto_init_secure_heap (void);
+
 /* Whether path can be read and holds a PEM certificate (also OpenSSL's TRUSTED one), as a
  * CA bundle does */
 gboolean vpush_crypto_check_ca_file (const gchar *path, GError **error);

@@ -278,6 +278,13 @@ main (int argc, char **argv)
       return EXIT_SUCCESS;
     }
   vpush_log_setup (verbose);
+  /* before any thread: the secure heap is set up once, unlocked */
+  {
+    const gchar *heap_missing = vpush_crypto_init_secure_heap ();
+
+    if (heap_missing != NULL)
+      g_message ("%s", heap_missing);
+  }
   /* From the start: a stop asked for while the configuration, policy and factors load is
    * taken once the main loop runs, not a death by the signal (exit status 0, as any stop);
    * a reload before the policy is read is moot. */

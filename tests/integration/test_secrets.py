@@ -31,6 +31,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from gi.repository import Gio, GLib
 
@@ -439,5 +440,72 @@ def test_no_core_dump_however_started(session, emulator):
         resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
     try:
         assert core_limits(session.client.name_owner_pid(vt.BUS_NAME)) == ["0", "0"]
+    finally:
+        daemon.stop()
+
+
+def mappings(pid):
+    """(start, end, readable, left out of core dumps, name) of each mapping of pid."""
+    out = []
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)", line)
+            if m:
+                out.append([int(m.group(1), 16), int(m.group(2), 16), "r" in m.group(3), False,
+                            m.group(4) or "anonymous"])
+            elif line.startswith("VmFlags:"):
+                out[-1][3] = "dd" in line.split()[1:]
+    return out
+
+
+def places_of(pid, needle):
+    """(mappings left out of core dumps, other mappings) whose memory holds needle."""
+    left_out, dumped = [], []
+    try:
+        mem = open("/proc/%d/mem" % pid, "rb", buffering=0)
+    except PermissionError as e:
+        pytest.skip("vpushd's memory can't be read here: %s" % e)
+    with mem:
+        for start, end, readable, dont_dump, name in mappings(pid):
+            if not readable:
+                continue
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                continue  # [vvar] and the like
+            if needle in data:
+                (left_out if dont_dump else dumped).append("%x-%x %s" % (start, end, name))
+    return left_out, dumped
+
+
+@pytest.mark.skipif(vt.VALGRIND or vt.SANITIZED,
+                    reason="valgrind keeps the registers of the program it runs in its own "
+                    "memory, which core dumps hold; ASan's shadow memory is terabytes")
+def test_private_key_left_out_of_core_dumps(session, emulator):
+    """Where a core dump is written however the core limit is set (a core_pattern piping
+    it to a program), the keys vpushd keeps while the keyring is unlocked must not be in
+    it: their private scalars live only in memory left out of core dumps (OpenSSL's secure
+    heap), after a key is made and used, and after one is read back from the keyring."""
+    client = session.client
+    daemon = vt.Daemon(session, emulator)
+    daemon.start()
+    try:
+        f = vt.enroll(client, emulator)
+        secret, _ = read_factor_key(session.address, f.sid)
+        scalar = load_private_key(secret).private_numbers().private_value.to_bytes(32, "big")
+        for started in ("made", "read back"):
+            if started == "read back":
+                daemon.restart()
+            txid = vt.new_transaction_id()
+            emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+            assert client.approve({"transaction-id": txid}), started
+            pid = client.name_owner_pid(vt.BUS_NAME)
+            # OpenSSL keeps it as little-endian words; big-endian is how it is written
+            for order, needle in (("little-endian", scalar[::-1]), ("big-endian", scalar)):
+                left_out, dumped = places_of(pid, needle)
+                assert dumped == [], "key %s: its scalar (%s) in %s" % (started, order, dumped)
+                if order == "little-endian":
+                    assert left_out, "key %s: its scalar not found: is the scan blind?" % started
     finally:
         daemon.stop()
