@@ -64,7 +64,7 @@ vpushctl_usage (Vpushctl *ctl, const gchar *format, ...)
   message = g_strdup_vprintf (format, args);
   va_end (args);
   /* it may quote an argument or an enrollment URI, text from whoever made it */
-  said = vpushctl_escape (message, TRUE, FALSE);
+  said = vpushctl_escape (message, FALSE, FALSE);
   g_printerr ("vpushctl %s: %s\nTry “vpushctl %s --help”.\n", ctl->command, said, ctl->command);
   if (ctl->json)
     vpushctl_print_json_error (ctl, NULL, message, VPUSHCTL_EXIT_USAGE);
@@ -242,7 +242,7 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
   if (words == NULL)
     words = "failed";
 
-  said = vpushctl_escape (stripped->message, TRUE, FALSE);
+  said = vpushctl_escape (stripped->message, FALSE, FALSE);
   g_printerr ("vpushctl %s: %s: %s\n", ctl->command, words, said);
   /* the bus says only that it exited: vpushd said why on its stderr */
   if (g_str_equal (words, STARTING_FAILED))

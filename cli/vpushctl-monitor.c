@@ -275,7 +275,7 @@ listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   if (reply == NULL)
     {
-      g_autofree gchar *said = vpushctl_escape (error->message, TRUE, FALSE);
+      g_autofree gchar *said = vpushctl_escape (error->message, FALSE, FALSE);
 
       g_printerr ("vpushctl: can't list vpushd's objects: %s\n", said);
     }

@@ -44,7 +44,7 @@ static int
 global_usage (Vpushctl *ctl, const gchar *message, const gchar *more)
 {
   /* the message may quote an argument, pasted from a mail or a QR code */
-  g_autofree gchar *said = vpushctl_escape (message, TRUE, FALSE);
+  g_autofree gchar *said = vpushctl_escape (message, FALSE, FALSE);
 
   g_printerr ("vpushctl: %s\n%s", said, more);
   if (ctl->json)

@@ -125,6 +125,11 @@ def test_usage_errors(session):
     # an argument's own backslash is not taken for an escape (vpushctl(1))
     fails(ctl(session, "status", "ex\\x1btra"), USAGE, "argument “ex\\\\x1btra”")
     fails(ctl(session, "--frob\\x1b"), USAGE, "--frob\\\\x1b")
+    # nor can an argument quoted in an error forge a line of its own (vpushctl(1))
+    for args, words in ((["status", "ex\ntra"], "argument “ex\\x0atra”"),
+                        (["bo\ngus"], "unknown command “bo\\x0agus”")):
+        r = fails(ctl(session, *args), USAGE, words)
+        assert len(r.err.splitlines()) == 2, r
     fails(ctl(session, "approve"), USAGE, "exactly one of --transaction-id and --challenge-sid")
     fails(ctl(session, "approve", "-t", "x", "-c", "YC" + "0" * 32), USAGE)
     fails(ctl(session, "approve", "-t", "x", "--timeout", "soon"), USAGE)
@@ -302,6 +307,10 @@ def test_enroll_errors(session, emulator, daemon):
     # the daemon checks the sid: InvalidArgs is a usage error
     fails(ctl(session, "enroll", "-s", "VA123", "-i", identity, "-t", "x", "-n", "x"), USAGE,
           "invalid argument")
+    # what vpushd's error quotes stays on its line, as an enrollment URI may bring it
+    r = fails(ctl(session, "enroll", "vpush://enroll?token=x&identity=%s&serviceSid=VA12%%0A3"
+                  "&name=x" % identity), USAGE, "“VA12\\x0a3”")
+    assert len(r.err.splitlines()) == 1, r
     # the Verify API refuses the token
     r = fails(ctl(session, "--json", "enroll", "-s", emulator.service_sid, "-i", identity, "-t",
                   "not-a-token", "-n", "x"), FAILED, "the Verify API refused the request")
