@@ -291,7 +291,8 @@ parse_keyfile (VpushConfig *config, GKeyFile *keyfile, const gchar *file, GError
   if (!read_uint (keyfile, file, "Verify", "RetryTimeoutMs", 0, 600000, &config->retry_timeout_ms,
                   error))
     return FALSE;
-  if (!read_uint (keyfile, file, "Verify", "MaxFactors", 1, 4096, &config->max_factors, error))
+  if (!read_uint (keyfile, file, "Verify", "MaxFactors", 1, VPUSH_MAX_FACTORS_LIMIT,
+                  &config->max_factors, error))
     return FALSE;
   if (!read_uint (keyfile, file, "Poll", "IntervalSeconds", 1, 86400, &config->poll_interval,
                   error))

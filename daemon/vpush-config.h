@@ -5,6 +5,10 @@
 
 G_BEGIN_DECLS
 
+/* [Verify] MaxFactors at most; OpenSSL's secure heap has room for that many keys and more
+ * (vpush-crypto.c) */
+#define VPUSH_MAX_FACTORS_LIMIT 4096
+
 typedef struct
 {
   gchar *path;                    /* the file read, NULL when only defaults */

@@ -595,8 +595,9 @@ vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error)
 }
 
 /* OpenSSL's secure heap: 256 KiB in blocks of at least 32 bytes. A P-256 private scalar
- * takes 32; MaxFactors is at most 4096, and the enrollments under way and a signature's
- * nonce take a few more. Its pages are touched only as keys come. */
+ * takes 32; MaxFactors is at most VPUSH_MAX_FACTORS_LIMIT, and the enrollments under way
+ * and a signature's nonce take a few more (test-crypto /crypto/secure-heap). Its pages are
+ * touched only as keys come. */
 #define SECURE_HEAP_SIZE      (256 * 1024)
 #define SECURE_HEAP_BLOCK_MIN 32
 

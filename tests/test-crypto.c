@@ -3,10 +3,12 @@
 
 #include <gio/gio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/encoder.h>
 #include <openssl/evp.h>
 
+#include "vpush-config.h"
 #include "vpush-crypto.h"
 
 #define SPKI_B64_PREFIX "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"
@@ -656,9 +658,49 @@ test_secure_free_null (void)
   vpush_secure_free (NULL, 16);
 }
 
+/* set up in main(), as vpushd does before any thread */
+static const gchar *secure_heap_missing;
+
+/* The keys go to OpenSSL's secure heap (left out of core dumps), and it has room for as
+ * many as vpushd may hold: every factor's, with room to spare for enrollments and
+ * signatures */
+static void
+test_secure_heap (void)
+{
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_key_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree guint8 *sig = NULL;
+  gsize sig_len = 0;
+  gsize before;
+  VpushKey *key;
+
+  /* as root mlock() always works; a user's RLIMIT_MEMLOCK may be too low for it */
+  g_assert_true (secure_heap_missing == NULL || strstr (secure_heap_missing, "not locked"));
+  g_assert_true (CRYPTO_secure_malloc_initialized ());
+  /* the first also sets up OpenSSL's random generator, whose state stays there */
+  vpush_key_free (vpush_key_generate (&error));
+  g_assert_no_error (error);
+  before = CRYPTO_secure_used ();
+  key = vpush_key_generate (&error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (CRYPTO_secure_used (), >, before);
+  vpush_key_free (key);
+  g_assert_cmpuint (CRYPTO_secure_used (), ==, before);
+
+  for (guint i = 0; i < VPUSH_MAX_FACTORS_LIMIT + 64; i++)
+    {
+      key = vpush_key_generate (&error);
+      g_assert_no_error (error);
+      g_ptr_array_add (keys, key);
+    }
+  g_assert_true (vpush_key_sign_der (key, (const guint8 *)"m", 1, &sig, &sig_len, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
+  secure_heap_missing = vpush_crypto_init_secure_heap ();
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/crypto/spki/layout", test_spki_layout);
@@ -676,6 +718,7 @@ main (int argc, char **argv)
   g_test_add_func ("/crypto/base64url/invalid", test_base64url_invalid);
   g_test_add_func ("/crypto/secure-free/wipes-then-frees", test_secure_free_wipes_then_frees);
   g_test_add_func ("/crypto/secure-free/null", test_secure_free_null);
+  g_test_add_func ("/crypto/secure-heap", test_secure_heap);
 
   return g_test_run ();
 }
