@@ -64,10 +64,7 @@ pkey_is_p256 (EVP_PKEY *pkey)
   if (!EVP_PKEY_is_a (pkey, "EC"))
     return FALSE;
   if (!EVP_PKEY_get_group_name (pkey, group, sizeof group, &group_len))
-    {
-      ERR_clear_error ();
-      return FALSE;
-    }
+    return FALSE;
   return OBJ_txt2nid (group) == NID_X9_62_prime256v1;
 }
 
@@ -76,10 +73,7 @@ static gboolean
 key_pair_matches (EVP_PKEY *pkey)
 {
   g_autoptr (EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_pkey (NULL, pkey, NULL);
-  gboolean matches = ctx != NULL && EVP_PKEY_pairwise_check (ctx) == 1;
-
-  ERR_clear_error ();
-  return matches;
+  return ctx != NULL && EVP_PKEY_pairwise_check (ctx) == 1;
 }
 
 static VpushKey *
@@ -127,6 +121,43 @@ vpush_key_generate (GError **error)
   return vpush_key_new_take (pkey);
 }
 
+/* Whether OpenSSL's queued errors say it ran out of memory (also of its secure heap): the
+ * input may be fine. Empties the queue. */
+static gboolean
+openssl_out_of_memory (void)
+{
+  gboolean out = FALSE;
+  unsigned long err;
+
+  while ((err = ERR_get_error ()) != 0)
+    out = out || ERR_GET_REASON (err) == ERR_R_MALLOC_FAILURE
+          || (ERR_GET_LIB (err) == ERR_LIB_CRYPTO
+              && ERR_GET_REASON (err) == CRYPTO_R_SECURE_MALLOC_FAILURE);
+  return out;
+}
+
+/* A key that can't be read: for lack of memory (the input may be fine; a key store must
+ * not take it for a broken key), or the input's fault. Empties OpenSSL's error queue. */
+static void set_decode_error (GError **error, const gchar *what, const gchar *format, ...)
+    G_GNUC_PRINTF (3, 4);
+
+static void
+set_decode_error (GError **error, const gchar *what, const gchar *format, ...)
+{
+  g_autofree gchar *message = NULL;
+  va_list args;
+
+  if (openssl_out_of_memory ())
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "Out of memory to read the %s", what);
+      return;
+    }
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, message);
+}
+
 /* Decodes a DER PKCS#8 PrivateKeyInfo (unencrypted: the key store keeps nothing else) or a
  * SubjectPublicKeyInfo holding a P-256 key, and nothing before or after it. */
 static EVP_PKEY *
@@ -152,26 +183,24 @@ decode_p256 (const guint8 *der, gsize len, gboolean private_key, GError **error)
           pkey = d2i_PUBKEY (NULL, &p, (long)len);
         }
     }
-  ERR_clear_error ();
   if (pkey == NULL || p != der + len)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Not a DER %s", what);
+      set_decode_error (error, what, "Not a DER %s", what);
       return NULL;
     }
   if (!pkey_is_p256 (pkey))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "The %s is not on curve P-256",
-                   what);
+      set_decode_error (error, what, "The %s is not on curve P-256", what);
       return NULL;
     }
   /* PKCS#8 may carry a public key of its own, taken as it comes: one that is not the
    * private key's would be registered while every signature fails to verify */
   if (private_key && !key_pair_matches (pkey))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "The %s does not match its public key", what);
+      set_decode_error (error, what, "The %s does not match its public key", what);
       return NULL;
     }
+  ERR_clear_error ();
   return g_steal_pointer (&pkey);
 }
 
@@ -594,11 +623,15 @@ vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error)
   return g_base64_decode (std, out_len);
 }
 
-/* OpenSSL's secure heap: 256 KiB in blocks of at least 32 bytes. A P-256 private scalar
- * takes 32; MaxFactors is at most VPUSH_MAX_FACTORS_LIMIT, and the enrollments under way
- * and a signature's nonce take a few more (test-crypto /crypto/secure-heap). Its pages are
- * touched only as keys come. */
-#define SECURE_HEAP_SIZE      (256 * 1024)
+/* OpenSSL's secure heap, in blocks of at least 32 bytes. Once it is set up OpenSSL puts
+ * there every private key it holds, and a full heap is no fallback to malloc() but a
+ * failure: a P-256 private scalar takes 32 bytes, and each open TLS connection 96 (its key
+ * exchange's; a block of 128). vpushd holds at most VPUSH_MAX_FACTORS_LIMIT factor keys,
+ * a few more for enrollments and signatures under way, and a push stream per push URL
+ * (at most one per factor) beside its pooled API connections: some 700 KB at the most.
+ * 2 MiB leaves room (test-crypto /crypto/secure-heap); its pages are touched only as
+ * they are used. */
+#define SECURE_HEAP_SIZE      (2 * 1024 * 1024)
 #define SECURE_HEAP_BLOCK_MIN 32
 
 const gchar *

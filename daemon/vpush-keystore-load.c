@@ -1,11 +1,13 @@
 /* Loading a factor's key: every item under its sid is read, and one key comes out of them,
- * or an error saying why none does (locked, absent, not a key, two different keys). */
+ * or an error saying why none does (locked, absent, not a key, two different keys, or an
+ * item that could not be read for lack of memory). */
 #include "vpush-keystore.h"
 #include "vpush-keystore-private.h"
 
 #include "vpush-error.h"
 
-/* The key of the item, or NULL with error (its secret is not a P-256 PKCS#8 key). */
+/* The key of the item, or NULL with error: G_IO_ERROR_INVALID_DATA when its secret is not a
+ * P-256 PKCS#8 key, another when it could not be read (out of memory). */
 static VpushKey *
 item_key (SecretItem *item, GError **error)
 {
@@ -40,6 +42,7 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   KeystoreCall *call = g_task_get_task_data (task);
   GList *items;
   g_autoptr (GError) unusable = NULL;
+  g_autoptr (GError) unreadable = NULL;
   gboolean saw_locked = FALSE;
   guint n_keys = 0;
   guint n_different = 0;
@@ -71,7 +74,13 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
       found = item_key (item, &item_error);
       if (found == NULL)
         {
-          if (unusable == NULL)
+          /* out of memory is no verdict on the key */
+          if (!g_error_matches (item_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
+            {
+              if (unreadable == NULL)
+                unreadable = g_steal_pointer (&item_error);
+            }
+          else if (unusable == NULL)
             unusable = g_steal_pointer (&item_error);
           continue;
         }
@@ -87,6 +96,15 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_list_free_full (items, g_object_unref);
 
+  /* an item not read may hold another key: none is used, and nothing is concluded */
+  if (unreadable != NULL)
+    {
+      vpush_key_free (key);
+      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                               "the key of factor %s could not be read: %s", call->factor_sid,
+                               unreadable->message);
+      return;
+    }
   if (n_different > 0)
     {
       vpush_key_free (key);

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/encoder.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "vpush-config.h"
@@ -662,12 +663,14 @@ test_secure_free_null (void)
 static const gchar *secure_heap_missing;
 
 /* The keys go to OpenSSL's secure heap (left out of core dumps), and it has room for as
- * many as vpushd may hold: every factor's, with room to spare for enrollments and
- * signatures */
+ * many as vpushd may hold: every factor's, each with a TLS connection of its own (a push
+ * stream per push URL; each keeps 96 bytes there, a block of 128, with OpenSSL 3.0 and
+ * TLS 1.3), with room to spare for enrollments, signatures and pooled connections */
 static void
 test_secure_heap (void)
 {
   g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_key_free);
+  g_autoptr (GPtrArray) connections = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
   g_autofree guint8 *sig = NULL;
   gsize sig_len = 0;
@@ -689,12 +692,56 @@ test_secure_heap (void)
 
   for (guint i = 0; i < VPUSH_MAX_FACTORS_LIMIT + 64; i++)
     {
+      gpointer connection = OPENSSL_secure_malloc (96);
+
+      g_assert_nonnull (connection);
+      g_ptr_array_add (connections, connection);
       key = vpush_key_generate (&error);
       g_assert_no_error (error);
       g_ptr_array_add (keys, key);
     }
   g_assert_true (vpush_key_sign_der (key, (const guint8 *)"m", 1, &sig, &sig_len, &error));
   g_assert_no_error (error);
+  /* more than half of its 2 MiB is still free */
+  g_assert_cmpuint (CRYPTO_secure_used (), <, 1024 * 1024);
+  for (guint i = 0; i < connections->len; i++)
+    OPENSSL_secure_free (connections->pdata[i]);
+}
+
+/* A key that can't be read because the secure heap is full is not a broken key: the key
+ * store would take that for a key to drop */
+static void
+test_secure_heap_full (void)
+{
+  g_autoptr (GPtrArray) blocks = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushKey) key = vpush_key_generate (&error);
+  g_autoptr (VpushKey) again = NULL;
+  guint8 *pkcs8 = NULL;
+  gsize pkcs8_len = 0;
+
+  g_assert_no_error (error);
+  g_assert_true (vpush_key_export_pkcs8 (key, &pkcs8, &pkcs8_len, &error));
+  g_assert_no_error (error);
+  /* filled, the large blocks first */
+  for (gsize size = 64 * 1024; size >= 32; size /= 2)
+    {
+      gpointer block;
+
+      while ((block = OPENSSL_secure_malloc (size)) != NULL)
+        g_ptr_array_add (blocks, block);
+    }
+  ERR_clear_error ();
+  again = vpush_key_new_from_pkcs8 (pkcs8, pkcs8_len, &error);
+  g_assert_null (again);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_clear_error (&error);
+  for (guint i = 0; i < blocks->len; i++)
+    OPENSSL_secure_free (blocks->pdata[i]);
+  again = vpush_key_new_from_pkcs8 (pkcs8, pkcs8_len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (again);
+  vpush_secure_free (pkcs8, pkcs8_len);
 }
 
 int
@@ -719,6 +766,7 @@ main (int argc, char **argv)
   g_test_add_func ("/crypto/secure-free/wipes-then-frees", test_secure_free_wipes_then_frees);
   g_test_add_func ("/crypto/secure-free/null", test_secure_free_null);
   g_test_add_func ("/crypto/secure-heap", test_secure_heap);
+  g_test_add_func ("/crypto/secure-heap-full", test_secure_heap_full);
 
   return g_test_run ();
 }

@@ -5,6 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "vpush-crypto.h"
 #include "vpush-error.h"
 #include "vpush-names.h"
 
@@ -475,11 +479,48 @@ test_keystore_locked_elsewhere (void)
   g_assert_no_error (error);
 }
 
+/* A key that can't be parsed for lack of memory (OpenSSL's secure heap full) is no verdict
+ * on the key: the load fails as an internal failure, not as an unusable key, which a
+ * Delete or the crash recovery would drop from the keyring */
+static void
+test_keystore_out_of_memory (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GPtrArray) blocks = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+
+  store_key (keystore, sid, "Kiosk", key);
+  for (gsize size = 64 * 1024; size >= 16; size /= 2)
+    {
+      gpointer block;
+
+      while ((block = OPENSSL_secure_malloc (size)) != NULL)
+        g_ptr_array_add (blocks, block);
+    }
+  ERR_clear_error ();
+  loaded = keystore_load (keystore, sid, &error);
+  for (guint i = 0; i < blocks->len; i++)
+    OPENSSL_secure_free (blocks->pdata[i]);
+  g_assert_null (loaded);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "could not be read: Out of memory"));
+  g_assert_cmpuint (count_items (sid), ==, 1);
+  assert_loads_key (keystore, sid, key);
+}
+
 int
 main (int argc, char **argv)
 {
   int ret;
 
+  const gchar *heap_missing;
+
+  /* as vpushd does, before any thread; a user's RLIMIT_MEMLOCK may be too low for mlock() */
+  heap_missing = vpush_crypto_init_secure_heap ();
+  g_assert_true (heap_missing == NULL || strstr (heap_missing, "not locked"));
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/keystore/locked", test_keystore_locked);
@@ -487,6 +528,7 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/cancelled", test_keystore_cancelled);
   g_test_add_func ("/keystore/timeout", test_keystore_timeout);
   g_test_add_func ("/keystore/timeout-store", test_keystore_timeout_store);
+  g_test_add_func ("/keystore/out-of-memory", test_keystore_out_of_memory);
   /* last: it replaces the session's keyring daemon with its own */
   g_test_add_func ("/keystore/reconnect", test_keystore_reconnect);
   ret = g_test_run ();
