@@ -426,6 +426,27 @@ identity_valid (const gchar *identity)
   return TRUE;
 }
 
+/* Whether metadata is longer than VPUSH_METADATA_MAX characters as JSON, by what its
+ * JSON has at the least ({}, "k":"v" and a comma for each entry, escapes aside): known
+ * before anything is built, since a message of the bus may be a gigabyte of entries */
+static gboolean
+metadata_too_long (GVariant *metadata)
+{
+  gsize n = g_variant_n_children (metadata);
+  glong chars = 2 + (n > 0 ? (glong)n - 1 : 0);
+  GVariantIter iter;
+  const gchar *k;
+  const gchar *v;
+
+  if (n > VPUSH_METADATA_MAX)
+    return TRUE;
+  g_variant_iter_init (&iter, metadata);
+  while (chars <= VPUSH_METADATA_MAX && g_variant_iter_next (&iter, "{&s&s}", &k, &v))
+    chars += g_utf8_strlen (k, VPUSH_METADATA_MAX + 1) + g_utf8_strlen (v, VPUSH_METADATA_MAX + 1)
+             + 5;
+  return chars > VPUSH_METADATA_MAX;
+}
+
 static gboolean
 check_request (Enroll *e, GVariant *request, GError **error)
 {
@@ -475,6 +496,12 @@ check_request (Enroll *e, GVariant *request, GError **error)
   e->friendly_name = g_strdup (s);
 
   metadata = g_hash_table_lookup (args, "metadata");
+  if (metadata != NULL && metadata_too_long (metadata))
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   "request: metadata is more than %d characters as JSON", VPUSH_METADATA_MAX);
+      return FALSE;
+    }
   if (metadata != NULL && g_variant_n_children (metadata) > 0)
     {
       g_autoptr (JsonBuilder) b = json_builder_new ();

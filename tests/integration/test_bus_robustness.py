@@ -114,6 +114,8 @@ def _set(pairs, key, value):
 
 # (case id, builder(emulator) → list of (key, Variant), names one of which the message
 # must carry)
+METADATA_TOO_LONG = "metadata is more than 1024 characters as JSON"
+
 ENROLL_CASES = [
     ("service-sid-empty", lambda e: _set(_enroll_base(e), "service-sid", S("")), "service-sid"),
     ("service-sid-huge", lambda e: _set(_enroll_base(e), "service-sid", S("VA" + HUGE)),
@@ -136,13 +138,14 @@ ENROLL_CASES = [
      "friendly-name"),
     ("friendly-name-huge", lambda e: _set(_enroll_base(e), "friendly-name", S(HUGE)),
      "friendly-name"),
+    # refused before any JSON of it is made: a gigabyte of entries took gigabytes
     ("metadata-huge-value", lambda e: _set(_enroll_base(e), "metadata",
-                                           V("a{ss}", {"os": HUGE})), "metadata"),
+                                           V("a{ss}", {"os": HUGE})), METADATA_TOO_LONG),
     ("metadata-huge-key", lambda e: _set(_enroll_base(e), "metadata",
-                                         V("a{ss}", {HUGE: "x"})), "metadata"),
+                                         V("a{ss}", {HUGE: "x"})), METADATA_TOO_LONG),
     ("metadata-many-keys", lambda e: _set(_enroll_base(e), "metadata",
                                           V("a{ss}", {"k%d" % i: "v" for i in range(20000)})),
-     "metadata"),
+     METADATA_TOO_LONG),
     ("push-url-huge", lambda e: _set(_enroll_base(e), "push-url",
                                      S("https://push.example/" + HUGE)), "push-url"),
     ("push-url-not-url", lambda e: _set(_enroll_base(e), "push-url", S("not a url")),
