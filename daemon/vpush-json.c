@@ -186,6 +186,7 @@ static gboolean
 check (const gchar *text, gsize len, guint max_depth, ListScan *scan, GError **error)
 {
   guint depth = 0;
+  guint n_values = 0;
   gboolean in_string = FALSE;
   gboolean in_scalar = FALSE; /* a number, true, false or null at the top */
   gboolean root_done = FALSE;
@@ -275,6 +276,12 @@ check (const gchar *text, gsize len, guint max_depth, ListScan *scan, GError **e
         }
       if (scan != NULL)
         list_scan_structure (scan, text, i, depth);
+      if ((c == '[' || c == '{' || c == ',') && ++n_values > VPUSH_JSON_MAX_VALUES)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "JSON of more than %u values",
+                       VPUSH_JSON_MAX_VALUES);
+          return FALSE;
+        }
       switch (c)
         {
         case '"':

@@ -9,7 +9,8 @@ G_BEGIN_DECLS
  * five levels at most. */
 #define VPUSH_JSON_MAX_DEPTH 32
 
-/* FALSE (error set) when text nests arrays and objects deeper than max_depth, has
+/* FALSE (error set) when text nests arrays and objects deeper than max_depth, holds more
+ * than VPUSH_JSON_MAX_VALUES values, has
  * outside its strings a byte JSON does not (json-glib reads '…' strings and comments too,
  * in which this scan would lose its place), holds more than one value, has a \u escape
  * that is not four hex digits or a whole surrogate pair or is \u0000 (json-glib cuts the
@@ -20,6 +21,14 @@ G_BEGIN_DECLS
  * surrogates: a server sending them could make vpushd grow without bound. The rest is
  * json-glib's to judge. */
 gboolean vpush_json_check (const gchar *text, gsize len, guint max_depth, GError **error);
+
+/* How many values one text may hold, counted as its arrays, objects and commas. json-glib
+ * takes a few hundred bytes for each (an empty object: a node and a hash table), and
+ * malloc keeps what it freed: a reply of 1.6 MB of "{}," took vpushd from 18 to 175 MB.
+ * A page of 50 challenges holds some 13000 at the most (each a few dozen members, 20
+ * fields and hidden details of at most 1024 characters); this bounds the text's tree to
+ * about 10 MB. vpush_json_check() refuses more. */
+#define VPUSH_JSON_MAX_VALUES 32768
 
 /* An item of a list that vpush_json_check_list() left out */
 typedef struct

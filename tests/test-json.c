@@ -140,6 +140,62 @@ test_json_depth (void)
   g_assert_nonnull (strstr (error->message, "outside a string"));
 }
 
+/* The largest challenge the API makes, as far as the count of values goes: 20 fields, and
+ * hidden details of 1024 characters made of as many members as fit (protocol doc §11) */
+static void
+append_largest_challenge (GString *out, guint n)
+{
+  g_autoptr (GString) hidden = g_string_new ("{");
+
+  for (guint k = 0; hidden->len + 8 < 1024; k++)
+    g_string_append_printf (hidden, "%s\"%x\":\"\"", k ? "," : "", k);
+  g_string_append_c (hidden, '}');
+  g_string_append_printf (out,
+                          "{\"sid\":\"YC%032x\",\"account_sid\":\"AC0\",\"service_sid\":"
+                          "\"VA0\",\"entity_sid\":\"YE0\",\"identity\":\"i\",\"factor_sid\":"
+                          "\"YF0\",\"date_created\":\"d\",\"date_updated\":\"d\","
+                          "\"date_responded\":null,\"expiration_date\":\"d\",\"status\":"
+                          "\"pending\",\"responded_reason\":\"none\",\"factor_type\":"
+                          "\"push\",\"url\":\"u\",\"links\":{\"notifications\":\"u\"},"
+                          "\"hidden_details\":%s,\"details\":{\"message\":\"m\",\"date\":"
+                          "\"d\",\"fields\":[",
+                          n, hidden->str);
+  for (guint f = 0; f < 20; f++)
+    g_string_append_printf (out, "%s{\"label\":\"l\",\"value\":\"v\"}", f ? "," : "");
+  g_string_append (out, "]}}");
+}
+
+/* What json-glib would build of a text is bounded: a page of 50 of the largest
+ * challenges passes, but not a short text of many empty values */
+static void
+test_json_values (void)
+{
+  g_autoptr (GString) page = g_string_new ("{\"challenges\":[");
+  g_autoptr (GString) many = g_string_new ("[");
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < 50; i++)
+    {
+      if (i > 0)
+        g_string_append_c (page, ',');
+      append_largest_challenge (page, i);
+    }
+  g_string_append (page, "],\"meta\":{\"page\":0,\"page_size\":50,\"first_page_url\":"
+                         "\"u\",\"previous_page_url\":null,\"url\":\"u\",\"next_page_url\":"
+                         "null,\"key\":\"challenges\"}}");
+  g_assert_true (check (page->str, &error));
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < VPUSH_JSON_MAX_VALUES / 2 - 1; i++)
+    g_string_append (many, "{},");
+  g_string_append (many, "{}]");
+  g_assert_true (check (many->str, &error));
+  g_assert_no_error (error);
+  g_string_insert (many, 1, "{},");
+  g_assert_false (check (many->str, &error));
+  g_assert_nonnull (strstr (error->message, "more than 32768 values"));
+}
+
 /* One item of a list with an escape json-glib misreads costs that item only; the text
  * left passes the whole check, the item's place is null. */
 static void
@@ -302,6 +358,7 @@ main (int argc, char **argv)
   g_test_add_func ("/json/one-value", test_json_one_value);
   g_test_add_func ("/json/escapes", test_json_escapes);
   g_test_add_func ("/json/depth", test_json_depth);
+  g_test_add_func ("/json/values", test_json_values);
   g_test_add_func ("/json/list-items", test_json_list_items);
   g_test_add_func ("/json/list-refused", test_json_list_refused);
   g_test_add_func ("/json/write", test_json_write);
