@@ -30,6 +30,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OSSL_ENCODER_CTX, OSSL_ENCODER_CTX_free)
 
 #define P256_COORD_LEN 32
 #define P256_SPKI_LEN  91
+#define P256_PKCS8_MAX 1024
 
 /* The fixed DER header of a P-256 SPKI with an uncompressed point (§4). */
 static const guint8 p256_spki_prefix[] = {
@@ -167,6 +168,14 @@ decode_p256 (const guint8 *der, gsize len, gboolean private_key, GError **error)
   g_autoptr (EVP_PKEY) pkey = NULL;
   const guint8 *p = der;
 
+  /* A P-256 PKCS#8 key is some 140 bytes. OpenSSL puts the private key's bytes in its
+   * secure heap before it looks at their size: a huge one would be taken for a lack of
+   * memory (set_decode_error()), which a key store must not take for a broken key. */
+  if (private_key && len > P256_PKCS8_MAX)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Not a DER %s", what);
+      return NULL;
+    }
   /* The d2i functions take a long and stop at the end of the first structure. */
   if (len > 0 && len <= G_MAXINT32)
     {

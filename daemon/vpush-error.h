@@ -26,8 +26,10 @@ GQuark vpush_error_quark (void);
  * message. */
 typedef enum
 {
-  VPUSH_KEY_ERROR_MISSING,  /* the factor is there, its key is not in the Secret Service */
-  VPUSH_KEY_ERROR_UNUSABLE, /* its item in the Secret Service holds no usable key */
+  VPUSH_KEY_ERROR_MISSING,    /* the factor is there, its key is not in the Secret Service */
+  VPUSH_KEY_ERROR_UNUSABLE,   /* its item in the Secret Service holds no usable key */
+  VPUSH_KEY_ERROR_UNREADABLE, /* an item could not be read now (out of memory): no verdict
+                               * on the key, nothing to drop */
 } VpushKeyError;
 
 #define VPUSH_KEY_ERROR (vpush_key_error_quark ())

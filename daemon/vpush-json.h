@@ -25,9 +25,9 @@ gboolean vpush_json_check (const gchar *text, gsize len, guint max_depth, GError
 /* How many values one text may hold, counted as its arrays, objects and commas. json-glib
  * takes a few hundred bytes for each (an empty object: a node and a hash table), and
  * malloc keeps what it freed: a reply of 1.6 MB of "{}," took vpushd from 18 to 175 MB.
- * A page of 50 challenges holds some 13000 at the most (each a few dozen members, 20
- * fields and hidden details of at most 1024 characters); this bounds the text's tree to
- * about 10 MB. vpush_json_check() refuses more. */
+ * A page of 50 challenges holds some 20000 at the most (each a few dozen members, 20
+ * fields, hidden details and metadata of at most 1024 characters each); this bounds the
+ * text's tree to about 10 MB. vpush_json_check() refuses more. */
 #define VPUSH_JSON_MAX_VALUES 32768
 
 /* An item of a list that vpush_json_check_list() left out */

@@ -100,7 +100,7 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   if (unreadable != NULL)
     {
       vpush_key_free (key);
-      g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+      g_task_return_new_error (task, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNREADABLE,
                                "the key of factor %s could not be read: %s", call->factor_sid,
                                unreadable->message);
       return;

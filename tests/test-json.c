@@ -140,16 +140,26 @@ test_json_depth (void)
   g_assert_nonnull (strstr (error->message, "outside a string"));
 }
 
+/* An object of at most 1024 characters with as many members as fit */
+static gchar *
+fullest_object (void)
+{
+  GString *object = g_string_new ("{");
+
+  for (guint k = 0; object->len + 8 < 1024; k++)
+    g_string_append_printf (object, "%s\"%x\":\"\"", k ? "," : "", k);
+  g_string_append_c (object, '}');
+  return g_string_free (object, FALSE);
+}
+
 /* The largest challenge the API makes, as far as the count of values goes: 20 fields, and
- * hidden details of 1024 characters made of as many members as fit (protocol doc §11) */
+ * hidden details and metadata of 1024 characters each made of as many members as fit
+ * (protocol doc §11, OpenAPI) */
 static void
 append_largest_challenge (GString *out, guint n)
 {
-  g_autoptr (GString) hidden = g_string_new ("{");
+  g_autofree gchar *fullest = fullest_object ();
 
-  for (guint k = 0; hidden->len + 8 < 1024; k++)
-    g_string_append_printf (hidden, "%s\"%x\":\"\"", k ? "," : "", k);
-  g_string_append_c (hidden, '}');
   g_string_append_printf (out,
                           "{\"sid\":\"YC%032x\",\"account_sid\":\"AC0\",\"service_sid\":"
                           "\"VA0\",\"entity_sid\":\"YE0\",\"identity\":\"i\",\"factor_sid\":"
@@ -157,16 +167,16 @@ append_largest_challenge (GString *out, guint n)
                           "\"date_responded\":null,\"expiration_date\":\"d\",\"status\":"
                           "\"pending\",\"responded_reason\":\"none\",\"factor_type\":"
                           "\"push\",\"url\":\"u\",\"links\":{\"notifications\":\"u\"},"
-                          "\"hidden_details\":%s,\"details\":{\"message\":\"m\",\"date\":"
-                          "\"d\",\"fields\":[",
-                          n, hidden->str);
+                          "\"hidden_details\":%s,\"metadata\":%s,\"details\":{\"message\":"
+                          "\"m\",\"date\":\"d\",\"fields\":[",
+                          n, fullest, fullest);
   for (guint f = 0; f < 20; f++)
     g_string_append_printf (out, "%s{\"label\":\"l\",\"value\":\"v\"}", f ? "," : "");
   g_string_append (out, "]}}");
 }
 
 /* What json-glib would build of a text is bounded: a page of 50 of the largest
- * challenges passes, but not a short text of many empty values */
+ * challenges passes (some 20000 values), but not a short text of many empty values */
 static void
 test_json_values (void)
 {

@@ -480,8 +480,8 @@ test_keystore_locked_elsewhere (void)
 }
 
 /* A key that can't be parsed for lack of memory (OpenSSL's secure heap full) is no verdict
- * on the key: the load fails as an internal failure, not as an unusable key, which a
- * Delete or the crash recovery would drop from the keyring */
+ * on the key: the load fails as unreadable (io.github.vpush1.Error.Failed on the bus), not
+ * as an unusable key, which a Delete or the crash recovery would drop from the keyring */
 static void
 test_keystore_out_of_memory (void)
 {
@@ -505,7 +505,7 @@ test_keystore_out_of_memory (void)
   for (guint i = 0; i < blocks->len; i++)
     OPENSSL_secure_free (blocks->pdata[i]);
   g_assert_null (loaded);
-  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+  g_assert_error (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNREADABLE);
   g_assert_nonnull (strstr (error->message, "could not be read: Out of memory"));
   g_assert_cmpuint (count_items (sid), ==, 1);
   assert_loads_key (keystore, sid, key);
