@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "vpush-config.h"
+#include "test-secure-heap.h"
 #include "vpush-crypto.h"
 
 #define SPKI_B64_PREFIX "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"
@@ -762,7 +763,7 @@ pkcs8_with_scalar (gsize scalar_len)
 static void
 test_secure_heap_full (void)
 {
-  g_autoptr (GPtrArray) blocks = g_ptr_array_new ();
+  GPtrArray *blocks;
   g_autoptr (GError) error = NULL;
   g_autoptr (VpushKey) key = vpush_key_generate (&error);
   g_autoptr (VpushKey) again = NULL;
@@ -781,21 +782,12 @@ test_secure_heap_full (void)
   g_assert_null (vpush_key_new_from_pkcs8 (huge->data, huge->len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_clear_error (&error);
-  /* filled, the large blocks first */
-  for (gsize size = 64 * 1024; size >= 32; size /= 2)
-    {
-      gpointer block;
-
-      while ((block = OPENSSL_secure_malloc (size)) != NULL)
-        g_ptr_array_add (blocks, block);
-    }
-  ERR_clear_error ();
+  blocks = secure_heap_fill ();
   again = vpush_key_new_from_pkcs8 (pkcs8, pkcs8_len, &error);
   g_assert_null (again);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
   g_clear_error (&error);
-  for (guint i = 0; i < blocks->len; i++)
-    OPENSSL_secure_free (blocks->pdata[i]);
+  secure_heap_release (blocks);
   again = vpush_key_new_from_pkcs8 (pkcs8, pkcs8_len, &error);
   g_assert_no_error (error);
   g_assert_nonnull (again);

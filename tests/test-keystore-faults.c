@@ -5,9 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-
+#include "test-secure-heap.h"
 #include "vpush-crypto.h"
 #include "vpush-error.h"
 #include "vpush-names.h"
@@ -488,22 +486,14 @@ test_keystore_out_of_memory (void)
   g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
   g_autoptr (VpushKey) key = generate_key ();
   g_autoptr (VpushKey) loaded = NULL;
-  g_autoptr (GPtrArray) blocks = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
+  GPtrArray *blocks;
 
   store_key (keystore, sid, "Kiosk", key);
-  for (gsize size = 64 * 1024; size >= 16; size /= 2)
-    {
-      gpointer block;
-
-      while ((block = OPENSSL_secure_malloc (size)) != NULL)
-        g_ptr_array_add (blocks, block);
-    }
-  ERR_clear_error ();
+  blocks = secure_heap_fill ();
   loaded = keystore_load (keystore, sid, &error);
-  for (guint i = 0; i < blocks->len; i++)
-    OPENSSL_secure_free (blocks->pdata[i]);
+  secure_heap_release (blocks);
   g_assert_null (loaded);
   g_assert_error (error, VPUSH_KEY_ERROR, VPUSH_KEY_ERROR_UNREADABLE);
   g_assert_nonnull (strstr (error->message, "could not be read: Out of memory"));
