@@ -41,6 +41,7 @@ typedef enum
   STREAM_CONNECTED, /* ordered best to worst: PushState is the worst */
   STREAM_CONNECTING,
   STREAM_RETRYING,
+  STREAM_STOPPED, /* the server answered 204: never asked again, nor counted in PushState */
 } StreamState;
 
 static const gchar *const state_names[] = {
@@ -66,6 +67,7 @@ typedef struct
   VpushHttpStream *http; /* the current connection, nullable */
   VpushPushParser *parser;
   gchar *refused; /* why the response was not taken */
+  gboolean stop;  /* the server answered 204 */
   gchar *cursor;  /* where to resume */
   gboolean cursor_since;
   gint64 retry_ms;        /* the server's SSE retry, -1 for none */
@@ -165,7 +167,8 @@ update_state (VpushPush *self)
    * it then tells whether push would work; beside the factors' own it tells nothing */
   g_hash_table_iter_init (&iter, self->streams);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&stream))
-    if (g_hash_table_size (stream->factors) > 0 || g_hash_table_size (self->streams) == 1)
+    if (stream->state != STREAM_STOPPED
+        && (g_hash_table_size (stream->factors) > 0 || g_hash_table_size (self->streams) == 1))
       worst = MAX (worst, (gint)stream->state);
   state = worst < 0 ? VPUSH_PUSH_STATE_DISABLED : state_names[worst];
   if (g_strcmp0 (self->state, state) == 0)
@@ -459,6 +462,12 @@ on_headers (guint status, const gchar *content_type, gpointer user_data)
   Stream *stream = user_data;
   VpushPushFormat format;
 
+  /* an event stream's "stop reconnecting" (WHATWG HTML, server-sent events) */
+  if (status == 204)
+    {
+      stream->stop = TRUE;
+      return FALSE;
+    }
   if (status != 200)
     {
       stream->refused = g_strdup_printf ("HTTP status %u", status);
@@ -523,6 +532,17 @@ on_done (const GError *error, gpointer user_data)
                                                        : "closed by the server");
 
   stream->http = NULL;
+  if (stream->stop)
+    {
+      connection_end (stream);
+      vpush_log_event (G_LOG_LEVEL_WARNING, VPUSH_MSGID_PUSH_DISCONNECTED, NULL, NULL, NULL,
+                       "push stream to %s stopped: the server answered HTTP status 204, which "
+                       "asks not to be reconnected; its factors are polled without push until "
+                       "their push URL changes or vpushd restarts",
+                       stream->label);
+      set_stream_state (stream, STREAM_STOPPED);
+      return;
+    }
   connection_lost (stream, reason);
 }
 

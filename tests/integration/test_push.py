@@ -712,6 +712,25 @@ def test_slow_answer_is_no_silent_stream(started):
     assert len(server.times) == 2, server.times
 
 
+def test_204_stops_reconnecting(started, client):
+    """HTTP 204 is a push server's "stop reconnecting" (WHATWG HTML, server-sent events):
+    vpushd asks it no more and says so, and PushState is disabled; other refusals are
+    retried (test_push_hostile.py)."""
+    server = ScriptedPushServer([(204, b""), (200, b": ka\n\n")])
+    try:
+        daemon = started(server.url)
+        vt.wait_until(lambda: "asks not to be reconnected" in daemon.log_text(),
+                      15 * vt.SLOWDOWN, what="the 204 taken")
+        wait_push_state(client, "disabled")
+        # a refusal's first retry comes within 1 s
+        time.sleep(2.5)
+    finally:
+        server.close()
+    assert len(server.times) == 1, server.times
+    assert push_state(client) == "disabled"
+    assert "reconnecting in" not in daemon.log_text()
+
+
 def scripted(started, responses, suffix=""):
     """A ScriptedPushServer, closed once vpushd (started with its URL + suffix) has made a
     connection for each of responses."""
