@@ -292,8 +292,10 @@ take_cursor (Stream *stream)
   gboolean since = FALSE;
   const gchar *id = vpush_push_parser_get_last_id (stream->parser, &since);
 
-  /* an empty SSE id field cleared it: the next request sends no Last-Event-ID */
-  if (id == NULL || strlen (id) > CURSOR_MAX)
+  /* an empty SSE id field cleared it: the next request sends no Last-Event-ID. One that
+   * is not UTF-8 is not what the server meant (WHATWG reads the stream as UTF-8, with
+   * U+FFFD for what is not), and sent back raw it could not be recognised either. */
+  if (id == NULL || strlen (id) > CURSOR_MAX || !g_utf8_validate (id, -1, NULL))
     g_clear_pointer (&stream->cursor, g_free);
   else
     {

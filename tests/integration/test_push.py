@@ -764,6 +764,15 @@ def test_resume_point_kept_only_when_usable(started, client):
     ]) == [None, None, "abc", None, None]
 
 
+def test_resume_point_not_utf8_is_not_kept(started, client):
+    """An id that is not UTF-8 is not the one the server meant (WHATWG reads the stream as
+    UTF-8): it is not sent back raw, and the next connection starts afresh."""
+    assert resume_points(started, [
+        (200, b"id: a\xffb\ndata: {}\n\n"),
+        (200, b""),
+    ]) == [None, None]
+
+
 def test_resume_point_follows_the_sse_spec(started, client):
     """WHATWG SSE: the last event id moves at the blank line that ends an event, so an
     event the stream cut off is not skipped by the resume; an id with no data still moves
