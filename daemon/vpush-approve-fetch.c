@@ -28,8 +28,16 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   /* this call answers the challenge by now: what the API says of it is its answer's */
-  if (ap->done || ap->challenge != NULL)
+  if (ap->challenge != NULL)
     return;
+  /* The call ended (its timeout-ms) before the fetch: it still brings the challenge for
+   * the next call, as a poll would (README: "timeout-ms") */
+  if (ap->done)
+    {
+      if (g_str_equal (c->status, "pending"))
+        vpush_manager_put_pending (ap->manager, c);
+      return;
+    }
   if (g_str_equal (c->status, "pending"))
     {
       /* left out of a full pending set, it could only be waited for in vain */
@@ -82,7 +90,8 @@ fetch_next_factor (VpushApproval *ap)
 {
   if (ap->challenge != NULL)
     return;
-  if (ap->done || ap->fetch_index >= ap->fetch_factors->len)
+  /* once the call has ended too: the factor whose challenge it is may come later */
+  if (ap->fetch_index >= ap->fetch_factors->len)
     {
       vpush_approval_evaluate (ap);
       return;

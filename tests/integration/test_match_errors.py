@@ -235,6 +235,24 @@ def test_listed_copy_dropped_by_the_polls_own_fetch(quiet_factor, client, emulat
     assert emulator.answer_posts(x["sid"]) == 0
 
 
+def test_challenge_sid_fetched_after_the_timeout_serves_the_next_call(quiet_factor, client,
+                                                                      emulator):
+    """A call by challenge-sid with timeout-ms 0 ends at once, but its fetch goes on and
+    brings the challenge for the next call (README "timeout-ms"), also when it is not the
+    first factor asked that has it."""
+    second = vt.enroll(client, emulator)
+    client.refresh()
+    for factor in (quiet_factor, second):
+        ch = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": vt.new_transaction_id()})
+        _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                      {"challenge-sid": ch["sid"], "timeout-ms": 0})
+        path = vt.challenge_path(ch["sid"])
+        vt.wait_until(lambda: path in client.challenge_paths(), 10 * vt.SLOWDOWN,
+                      what="the challenge the call's fetch brought")
+        assert client.approve({"challenge-sid": ch["sid"], "timeout-ms": 0}) == ch["sid"]
+
+
 def test_two_matches_on_two_factors_ambiguous(quiet_factor, client, emulator):
     f1 = quiet_factor
     f2 = vt.enroll(client, emulator)
