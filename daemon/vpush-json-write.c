@@ -1,23 +1,28 @@
 #include "vpush-json-write.h"
 
+#include <string.h>
+
 void
 vpush_json_write (GString *out, JsonNode *node, gboolean pretty)
 {
   g_autoptr (JsonGenerator) generator = json_generator_new ();
   g_autoptr (GString) text = g_string_new (NULL);
+  const gchar *p, *end, *unit;
 
   json_generator_set_pretty (generator, pretty);
   json_generator_set_root (generator, node);
   json_generator_to_gstring (generator, text);
   /* the generator writes no raw control byte outside strings but new lines, so each 0x1f
    * is inside one; no byte of a multi-byte UTF-8 sequence is below 0x80 */
-  for (gsize i = 0; i < text->len; i++)
+  p = text->str;
+  end = text->str + text->len;
+  while ((unit = memchr (p, 0x1f, (gsize)(end - p))) != NULL)
     {
-      if (text->str[i] == 0x1f)
-        g_string_append (out, "\\u001f");
-      else
-        g_string_append_c (out, text->str[i]);
+      g_string_append_len (out, p, unit - p);
+      g_string_append (out, "\\u001f");
+      p = unit + 1;
     }
+  g_string_append_len (out, p, end - p);
 }
 
 gchar *

@@ -109,17 +109,39 @@ vpush_answer_body_free (VpushAnswerBody *body)
   g_free (body);
 }
 
-/* The payload is written member by member, so that the status value's place is known: an
- * answer then only puts its status there, without parsing the kept members again or
- * building a tree for them. The text is what vpush_json_write() writes for the whole
- * object. */
+/* The members of `part` as json-glib writes them inside an object, appended to text after a
+ * comma if text holds members already. */
+static void
+append_members (GString *text, JsonObject *part)
+{
+  g_autoptr (JsonNode) node = NULL;
+  g_autoptr (GString) written = NULL;
+
+  if (json_object_get_size (part) == 0)
+    return;
+  node = json_node_init_object (json_node_alloc (), part);
+  written = g_string_new (NULL);
+  vpush_json_write (written, node, FALSE);
+  if (text->len > 1)
+    g_string_append_c (text, ',');
+  /* without its braces */
+  g_string_append_len (text, written->str + 1, (gssize)written->len - 2);
+}
+
+/* The payload is written as two objects, the members before the status and those after it,
+ * with the status between them: its place is then known, and an answer only puts its
+ * status there, without parsing the kept members again or building a tree for them.
+ * json-glib writes an object as {"name":value,...}, without spaces, so the text is what
+ * vpush_json_write() writes for the whole object. Two writes, not one per member: each
+ * write makes a generator and copies the tree it writes. */
 VpushAnswerBody *
 vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fields,
                            GError **error)
 {
-  g_autoptr (JsonObject) kept = json_object_new ();
+  g_autoptr (JsonObject) before = json_object_new ();
+  g_autoptr (JsonObject) after = json_object_new ();
   g_auto (GStrv) fields = NULL;
-  g_autoptr (GList) members = NULL;
+  JsonNode *status = NULL;
   VpushAnswerBody *body;
   GString *text;
 
@@ -130,10 +152,12 @@ vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fi
   for (guint i = 0; fields[i] != NULL; i++)
     {
       const gchar *name = g_strstrip (fields[i]);
+      JsonNode *member;
 
       if (*name == '\0')
         continue;
-      if (!json_object_has_member (challenge_body, name))
+      member = json_object_get_member (challenge_body, name);
+      if (member == NULL)
         {
           /* the name comes from a response header, the message may go out on the bus */
           g_autofree gchar *valid = g_utf8_make_valid (name, -1);
@@ -142,12 +166,13 @@ vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fi
                        "Signature field “%s” is missing from the challenge", valid);
           return NULL;
         }
-      /* a name listed twice is one member, where it first came (as json_object_set_member) */
-      json_object_set_member (kept, name,
-                              json_node_copy (json_object_get_member (challenge_body, name)));
+      /* a name listed twice is one member, where it first came */
+      if (g_str_equal (name, "status"))
+        status = status != NULL ? status : member;
+      else if (!json_object_has_member (before, name) && !json_object_has_member (after, name))
+        json_object_set_member (status != NULL ? after : before, name, json_node_copy (member));
     }
-  members = json_object_get_members (kept);
-  if (members == NULL)
+  if (status == NULL && json_object_get_size (before) == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                    "Challenge signature fields list is empty");
@@ -156,21 +181,15 @@ vpush_jwt_answer_body_new (JsonObject *challenge_body, const gchar *signature_fi
 
   body = g_new0 (VpushAnswerBody, 1);
   text = g_string_new ("{");
-  for (GList *l = members; l != NULL; l = l->next)
+  append_members (text, before);
+  if (status != NULL)
     {
-      const gchar *name = l->data;
-      g_autoptr (JsonNode) name_node = json_node_init_string (json_node_alloc (), name);
-
-      if (l != members)
-        g_string_append_c (text, ',');
-      vpush_json_write (text, name_node, FALSE);
-      g_string_append_c (text, ':');
-      if (g_str_equal (name, "status"))
-        body->status_at = text->len;
-      vpush_json_write (text, json_object_get_member (kept, name), FALSE);
-      if (g_str_equal (name, "status"))
-        body->status_end = text->len;
+      g_string_append (text, text->len > 1 ? ",\"status\":" : "\"status\":");
+      body->status_at = text->len;
+      vpush_json_write (text, status, FALSE);
+      body->status_end = text->len;
     }
+  append_members (text, after);
   g_string_append_c (text, '}');
   body->text = g_string_free (text, FALSE);
   /* json-glib 1.6 reads some bad escapes ("\\2", lone surrogates) into strings that are not
