@@ -4,8 +4,10 @@
 
 #include "vpush-error.h"
 #include "vpush-factor.h"
+#include "vpush-time.h"
 
-/* A cached challenge fetched this recently is answered without another GET. */
+/* A cached challenge fetched this recently is answered without another GET: by the boot
+ * clock, as a suspend makes a copy old. */
 #define FRESH_USEC (30 * G_USEC_PER_SEC)
 
 /* The factor of the challenge being answered; NULL once the call has ended with NotFound,
@@ -285,7 +287,7 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   entry = vpush_pending_lookup (vpush_manager_get_pending (ap->manager), ap->challenge->sid);
-  if (entry != NULL && g_get_monotonic_time () - entry->fetched_at < FRESH_USEC)
+  if (entry != NULL && vpush_time_boot_us () - entry->fetched_at < FRESH_USEC)
     {
       if (take_newest_copy (ap, FALSE))
         authorize_answer (ap);

@@ -368,7 +368,7 @@ vpush_challenge_now (VpushChallenge *challenge, gint64 local_now)
   /* the latest the API's clock can read now: Date drops the fraction of its second, and
    * the time since is rounded up, so a challenge is never taken for younger or still live
    * when the API has it older or expired */
-  since
-      = (g_get_monotonic_time () - challenge->api_date_mono + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+  /* on the boot clock: a suspend since is time the API's clock went on through */
+  since = (vpush_time_boot_us () - challenge->api_date_boot + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
   return MAX (local_now, challenge->api_date + 1 + since);
 }

@@ -23,7 +23,7 @@ typedef struct
   VpushAnswerBody *answer_body; /* with signature_fields: what the answer signs, or NULL and */
   GError *answer_error;         /* why no answer can be signed (a listed field is missing) */
   gint64 api_date;              /* single GET: the API's Date when this copy came, else 0 */
-  gint64 api_date_mono;         /* and the monotonic time it came (µs) */
+  gint64 api_date_boot;         /* and when it came, CLOCK_BOOTTIME µs (vpush_time_boot_us) */
 } VpushChallenge;
 
 /* Maps one challenge object of a GET or list response. Requires what the SDKs do (protocol

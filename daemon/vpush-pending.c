@@ -467,7 +467,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
       g_autoptr (VpushChallenge) old = g_steal_pointer (&entry->challenge);
 
       entry->challenge = vpush_challenge_ref (challenge);
-      entry->fetched_at = g_get_monotonic_time ();
+      entry->fetched_at = vpush_time_boot_us ();
       if (self->server != NULL)
         emit_changes (self, old, challenge);
       if (expires_sooner (self, challenge))
@@ -477,7 +477,7 @@ vpush_pending_put (VpushPending *self, VpushChallenge *challenge)
 
   entry = g_new0 (VpushPendingEntry, 1);
   entry->challenge = vpush_challenge_ref (challenge);
-  entry->fetched_at = g_get_monotonic_time ();
+  entry->fetched_at = vpush_time_boot_us ();
   g_hash_table_insert (self->entries, g_strdup (challenge->sid), entry);
 
   if (self->server != NULL)

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   VpushChallenge *challenge;
-  gint64 fetched_at; /* monotonic µs of the single GET this copy came from */
+  gint64 fetched_at; /* of the single GET this copy came from, CLOCK_BOOTTIME µs */
   gboolean answering;
   /* an answer of vpushd's the API may have taken though the challenge still read pending
    * ("approved", "denied"; interned), or NULL: a later read showing it is vpushd's own */

@@ -40,7 +40,7 @@ typedef struct
   GError *error;    /* of the running poll: its first failure, for the callers */
 
   /* the running poll */
-  gint64 started; /* monotonic µs */
+  gint64 started; /* CLOCK_BOOTTIME µs, as the pending set's fetched_at */
   VpushKeyBox *key;
   GHashTable *listed;    /* sids seen pending in this poll */
   GHashTable *unfetched; /* sid → VpushChallenge: listed pending, new, its GET not done */
@@ -516,7 +516,7 @@ run (FactorPoll *fp)
   g_clear_handle_id (&fp->timer, g_source_remove);
   fp->running = TRUE;
   fp->current = g_list_concat (g_steal_pointer (&fp->next), g_steal_pointer (&fp->deferred));
-  fp->started = g_get_monotonic_time ();
+  fp->started = vpush_time_boot_us ();
   fp->listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fp->unfetched = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify)vpush_challenge_unref);

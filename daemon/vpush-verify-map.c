@@ -401,7 +401,7 @@ vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *re
       if (date != (time_t)-1)
         {
           challenge->api_date = (gint64)date;
-          challenge->api_date_mono = g_get_monotonic_time ();
+          challenge->api_date_boot = vpush_time_boot_us ();
         }
     }
   *out = g_steal_pointer (&challenge);

@@ -144,7 +144,7 @@ check_challenge (VpushHttpResponse *response)
   FUZZ_CHECK (g_str_equal (challenge->sid, CHALLENGE_SID));
   FUZZ_CHECK (g_str_equal (challenge->factor_sid, FACTOR_SID));
   /* the API's clock is taken from a Date that reads as a time, and only then */
-  FUZZ_CHECK ((challenge->api_date_mono != 0)
+  FUZZ_CHECK ((challenge->api_date_boot != 0)
               == (response->date != NULL && curl_getdate (response->date, NULL) != (time_t)-1));
 }
 

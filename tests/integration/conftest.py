@@ -57,14 +57,14 @@ def start_daemon(session, emulator, system_bus):
     """start_daemon(rules) → a running vpushd whose --policy-dir holds MANAGE + rules."""
     started = []
 
-    def start(rules="", files=None, config=None):
+    def start(rules="", files=None, config=None, env=None):
         policy_dir = session.path("policy-%d" % (vt.Daemon.counter + 1))
         os.makedirs(policy_dir)
         for name, text in (files or {"50-test.conf": MANAGE + rules}).items():
             with open(os.path.join(policy_dir, name), "w") as f:
                 f.write(text)
         emulator.set_clock(0)
-        daemon = vt.Daemon(session, emulator, config=config,
+        daemon = vt.Daemon(session, emulator, config=config, env=env,
                            extra_args=["--policy-dir", policy_dir])
         daemon.policy_dir = policy_dir
         started.append(daemon)

@@ -441,6 +441,75 @@ MaxChallengeAgeSeconds=60
         "a 401 corrected the clock: the skew was not exercised"
 
 
+def suspend_clock(session):
+    """(env, suspend): vpushd's environment for tests/suspend-clock-shim.c, and
+    suspend(seconds), which puts its boot clock that far ahead of its monotonic clock."""
+    path = session.path("suspended-%d-%d" % (os.getpid(), vt.Daemon.counter))
+
+    def suspend(seconds):
+        with open(path + ".new", "w") as out:
+            out.write("%d\n" % seconds)
+        os.rename(path + ".new", path)
+    suspend(0)
+    return {"LD_PRELOAD": vt.SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": path}, suspend
+
+
+def test_max_age_counts_a_suspend(session, start_daemon, client, emulator):
+    """A challenge fetched just before a suspend is as old after it as the API's clock
+    says: the time since its reply's Date runs on the boot clock, which goes on through a
+    suspend, not on the monotonic clock, which stands still. The machine's clock is left
+    behind the API's by the suspend, less than a JWT's lifetime: no 401 corrects it."""
+    env, suspend = suspend_clock(session)
+    daemon = start_daemon("""
+[Rule quick]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+MaxChallengeAgeSeconds=60
+""", env=env)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid, expiration=1200)
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    # 250 s asleep: the boot clock and the API's clock go on
+    suspend(250)
+    emulator.set_clock(250)
+    emulator.clear_requests()
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "rule “quick” allows only challenges up to 60 s old")
+    assert_untouched(emulator, factor, ch)
+    assert not [r for r in emulator.requests() if r["status"] == 401], \
+        "a 401 corrected the clock: the skew was not exercised"
+    last_audit(daemon, VPUSH_DECISION="refused", VPUSH_CHALLENGE=ch["sid"])
+
+
+def test_copy_from_before_a_suspend_is_fetched_again(session, start_daemon, client, emulator):
+    """A cached challenge fetched in the last 30 s is answered without another GET; a
+    suspend makes the copy old, though the monotonic clock stood still through it."""
+    env, suspend = suspend_clock(session)
+    start_daemon("""
+[Rule any-age]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+""", env=env)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid, expiration=1200)
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    suspend(250)
+    emulator.set_clock(250)
+    emulator.clear_requests()
+
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+    sent = [(r["method"], r["path"]) for r in emulator.requests()
+            if r["path"].endswith("/Challenges/" + ch["sid"])]
+    assert [m for m, _ in sent] == ["GET", "POST"], sent
+
+
 def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     """A challenge of a factor no rule covers is not a candidate for a transaction id:
     NotFound, as if it did not exist. Naming that factor with factor-sid, or such a

@@ -156,9 +156,6 @@ def test_resume_keeps_a_retry_after(started, logind):
     assert server.times[1] - server.times[0] >= 6
 
 
-SUSPEND_CLOCK = os.path.join(vt.BUILD_DIR, "tests", "integration", "suspend-clock.so")
-
-
 def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logind):
     """The API's Retry-After for a poll runs in real time. A resume while it is not over
     polls only once it is; one after it ended in the suspend polls at once, though the
@@ -174,7 +171,7 @@ def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logi
     # a wait taken on one clock and compared on the other is then far off
     suspend(1000)
     daemon = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)},
-                       env={"LD_PRELOAD": SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": suspended})
+                       env={"LD_PRELOAD": vt.SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": suspended})
     daemon.start()
     try:
         f = vt.enroll(client, emulator)

@@ -61,13 +61,16 @@ __all__ = [
     "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED",
     "ERR_LIMITS_EXCEEDED", "DBusCallError", "one_over_the_cap", "over_the_cap",
     "_split_gerror", "to_variant", "asv", "Client", "PendingCall", "challenge_path", "factor_path",
-    "_connect", "AsyncCalls", "assert_healthy",
+    "_connect", "AsyncCalls", "assert_healthy", "SUSPEND_CLOCK",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("VPUSH_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.environ.get("VPUSH_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 UNIT_IN = os.path.join(SOURCE_DIR, "systemd", "vpushd.service.in")
+# LD_PRELOAD shim: CLOCK_BOOTTIME ahead by the seconds in the file $VPUSH_TEST_SUSPENDED
+# names, the monotonic clock not, as after a suspend (tests/suspend-clock-shim.c)
+SUSPEND_CLOCK = os.path.join(BUILD_DIR, "tests", "integration", "suspend-clock.so")
 
 # Memory checking of vpushd (tests/run-valgrind, tests/run-sanitizers). VPUSH_VALGRIND=1 runs
 # every vpushd under valgrind's memcheck (see tool_wrapper; tests/valgrind.supp), writing
