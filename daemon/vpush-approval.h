@@ -27,6 +27,7 @@ typedef struct
 
   gulong changed_id;
   guint timeout_id;
+  gulong settled_id;     /* waiting for the key store's first answer to start timeout_id */
   guint caller_watch_id; /* while waiting: the caller's unique name on the bus */
   gulong stopping_id;    /* once allowed in: the manager's "stopping" */
   gboolean waiting;

@@ -99,6 +99,8 @@ vpush_approval_stop_waiting (VpushApproval *ap)
   if (ap->changed_id)
     g_clear_signal_handler (&ap->changed_id, vpush_manager_get_pending (ap->manager));
   g_clear_handle_id (&ap->timeout_id, g_source_remove);
+  if (ap->settled_id)
+    g_clear_signal_handler (&ap->settled_id, vpush_manager_get_keystore (ap->manager));
   g_clear_handle_id (&ap->caller_watch_id, g_bus_unwatch_name);
   if (ap->waiting)
     {
@@ -304,6 +306,32 @@ on_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+on_keystore_settled (VpushKeystore *keystore, GParamSpec *pspec, gpointer user_data)
+{
+  VpushApproval *ap = user_data;
+
+  if (!vpush_keystore_get_settled (keystore))
+    return;
+  g_clear_signal_handler (&ap->settled_id, keystore);
+  ap->timeout_id = g_timeout_add (ap->timeout_ms, on_timeout, ap);
+}
+
+/* The call's own timeout runs from the key store's first answer: until then (State
+ * "starting", at most [Keyring] TimeoutMs) its poll or fetch waits for a key, and no
+ * answer that there is no such challenge can be true. */
+static void
+start_timeout (VpushApproval *ap)
+{
+  VpushKeystore *keystore = vpush_manager_get_keystore (ap->manager);
+
+  if (vpush_keystore_get_settled (keystore))
+    ap->timeout_id = g_timeout_add (ap->timeout_ms, on_timeout, ap);
+  else
+    ap->settled_id
+        = g_signal_connect (keystore, "notify::settled", G_CALLBACK (on_keystore_settled), ap);
+}
+
 /* Nobody is left to want this answer: stop waiting instead of answering the challenge
  * if it arrives later. */
 static void
@@ -376,7 +404,7 @@ start_waiting (VpushApproval *ap)
   ap->waiting = TRUE;
   vpush_approval_ref (ap);
   ap->changed_id = g_signal_connect (pending, "changed", G_CALLBACK (on_pending_changed), ap);
-  ap->timeout_id = g_timeout_add (ap->timeout_ms, on_timeout, ap);
+  start_timeout (ap);
   ap->caller_watch_id = g_bus_watch_name_on_connection (
       g_dbus_method_invocation_get_connection (ap->invocation),
       g_dbus_method_invocation_get_sender (ap->invocation), G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,

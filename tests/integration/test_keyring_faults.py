@@ -419,6 +419,39 @@ def test_calls_wait_while_starting(daemon, client, emulator, session):
         slow.stop()
 
 
+def test_approval_timeout_runs_from_the_keyrings_answer(daemon, client, emulator, session):
+    """An approval's timeout-ms is its own wait once the Secret Service has answered: one
+    shorter than the wait for that answer is no NotFound while vpushd has not even asked
+    the API (by transaction id and by challenge sid alike)."""
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    txid, ch = new_challenge(emulator, f)
+    _, ch_by_sid = new_challenge(emulator, f)
+    slow = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                     config={"Keyring": {"TimeoutMs": "25000"}})
+    pause_keyring(session)
+    try:
+        slow.start(wait_states=("starting",), timeout=BOUND)
+        calls = [vt.PendingCall(client, "ApproveChallenge", vt.asv(
+            {"transaction-id": txid, "timeout-ms": 1000})),
+                 vt.PendingCall(client, "ApproveChallenge", vt.asv(
+            {"challenge-sid": ch_by_sid, "timeout-ms": 1000}))]
+        time.sleep(3)
+        client.pump()
+        assert [c.error for c in calls if c.done] == []
+        assert client.manager_property("State") == "starting"
+    finally:
+        resume_keyring(session)
+    try:
+        for c in calls:
+            c.wait(BOUND)
+        assert [c.error for c in calls] == [None, None]
+        assert [c.value for c in calls] == [(ch,), (ch_by_sid,)]
+        assert emulator.answer_posts(ch) == 1 and emulator.answer_posts(ch_by_sid) == 1
+    finally:
+        slow.stop()
+
+
 def test_enrollments_waiting_for_the_keyring_are_capped(daemon, client, emulator, session):
     """Enrollments that wait for the Secret Service's first answer count in the cap of 8
     under way (each holds its caller's pidfd): the ninth is LimitsExceeded at once, not
