@@ -9,6 +9,7 @@
 
 #include "vpush-bouncer.h"
 #include "vpush-config.h"
+#include "vpush-keystore.h"
 #include "vpush-log.h"
 #include "vpush-manager.h"
 #include "vpush-names.h"
@@ -285,6 +286,7 @@ main (int argc, char **argv)
     if (heap_missing != NULL)
       g_message ("%s", heap_missing);
   }
+  vpush_keystore_init_library ();
   /* From the start: a stop asked for while the configuration, policy and factors load is
    * taken once the main loop runs, not a death by the signal (exit status 0, as any stop);
    * a reload before the policy is read is moot. */

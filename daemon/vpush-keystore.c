@@ -1,6 +1,7 @@
 #include "vpush-keystore.h"
 #include "vpush-keystore-private.h"
 
+#include <gcrypt.h>
 #include <libsecret/secret.h>
 
 #include "vpush-error.h"
@@ -481,6 +482,14 @@ vpush_keystore_init (VpushKeystore *self)
   self->relabels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify)vpush_keystore_relabel_free);
   g_queue_init (&self->deletes);
+}
+
+void
+vpush_keystore_init_library (void)
+{
+  /* reads /proc/sys/crypto/fips_enabled once, now; libsecret still finishes the set-up
+   * (its secure memory, initialization finished) when it first needs libgcrypt */
+  gcry_check_version (NULL);
 }
 
 VpushKeystore *

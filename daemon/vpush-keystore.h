@@ -28,6 +28,11 @@ G_DECLARE_FINAL_TYPE (VpushKeystore, vpush_keystore, VPUSH, KEYSTORE, GObject)
  *   (connected, failed, or out of time); TRUE from then on. */
 VpushKeystore *vpush_keystore_new (guint timeout_ms);
 
+/* Sets up libgcrypt, as libsecret would the first time it opens an encrypted session:
+ * libgcrypt aborts the process when its set-up can't read a file, as when every descriptor
+ * is in use by then, long after start. Called at start, before any thread. */
+void vpush_keystore_init_library (void);
+
 /* Starts following the Secret Service (D-Bus activating it if it has no owner yet) and waits,
  * at most timeout_ms, for the first connection. An unavailable Secret Service is an error
  * (VPUSH_ERROR_KEYRING_LOCKED, the message says why), but the key store keeps trying: it

@@ -1,6 +1,10 @@
 """A locked Secret Service collection is a state (State=keyring-locked) and a clear error
 (KeyringLocked), never mistaken for "not found"; unlocking recovers without a restart."""
 
+import os
+import subprocess
+import time
+
 import pytest
 
 import vpushtest as vt
@@ -71,6 +75,34 @@ def test_locked_at_start(daemon, client, emulator, session):
     assert client.approve({"transaction-id": txid,
                            "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
     assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
+
+
+def test_unlocked_with_every_descriptor_in_use(daemon, client, emulator, session):
+    """libsecret sets up libgcrypt when it first opens an encrypted session, and libgcrypt
+    aborts the process when it can't read /proc/sys/crypto/fips_enabled then: vpushd has
+    it set up at start, so the first session, opened once the keyring is unlocked while no
+    descriptor is left (a poll every 2 s asks for the key), fails alone. With descriptors
+    again, the key is read."""
+    f = vt.enroll(client, emulator)
+    daemon.stop()
+    session.restart_keyring(unlock=False)
+    polling = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                        config={"Poll": {"IntervalSeconds": "2"}})
+    polling.start(wait_states=("keyring-locked",))
+    try:
+        pid = polling.proc.pid
+        in_use = len(os.listdir("/proc/%d/fd" % pid))
+        subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:" % in_use], check=True)
+        session.unlock_keyring()
+        time.sleep(4)
+        assert polling.running(), polling.log_text()[-2000:]
+        subprocess.run(["prlimit", "--pid", str(pid), "--nofile=1024:"], check=True)
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+        assert client.approve({"transaction-id": txid,
+                               "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
+    finally:
+        polling.stop()
 
 
 def test_delete_while_locked(factor, daemon, client, emulator, session):
