@@ -601,11 +601,14 @@ vpush_approval_evaluate (VpushApproval *ap)
         failing = NULL;
       /* an unreachable API is not the same as no such challenge; nor is one that refused
        * this call's poll or fetch (its error names the factor when there are several),
-       * or still answers 5xx or 429 to the one being retried right now; nor a factor
-       * whose key is missing or unusable, which could not even ask */
+       * or still answers 5xx or 429 to the one being retried right now, or sent a reply
+       * vpushd can't read; nor a factor whose key is missing or unusable, which could not
+       * even ask */
       if (ap->wait_error
           && (g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
               || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_API)
+              || g_error_matches (ap->wait_error, VPUSH_ERROR, VPUSH_ERROR_FAILED)
+              || g_error_matches (ap->wait_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA)
               || ap->wait_error->domain == VPUSH_KEY_ERROR))
         vpush_approval_finish_error (ap, g_steal_pointer (&ap->wait_error));
       /* out of time before its poll or fetch could ask: a locked keyring (which drops the

@@ -485,6 +485,21 @@ def test_timeout_bounds_a_call_while_the_api_fails(session, fdaemon, factor, cli
     assert e.value.name in (ERR_API, vt.ERR_NOT_FOUND), e.value
 
 
+@pytest.mark.parametrize("action", ["huge", "malformed"])
+def test_unreadable_list_fails_a_wait_not_found(action, fdaemon, factor, client, emulator):
+    """A call that waits for a transaction id while its poll gets a list vpushd can't read
+    (over the body cap, or no JSON) ends with that failure: the challenge may be waiting
+    where vpushd can't see it, so NotFound would be false."""
+    txid = vt.new_transaction_id()
+    emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    emulator.fault(list_path(factor), action=action, method="GET", count=1000)
+    try:
+        e = expect_error(ERR_FAILED, client.approve, {"transaction-id": txid, "timeout-ms": 2000})
+    finally:
+        emulator.clear_faults()
+    assert ("larger than" if action == "huge" else "JSON") in e.message, e.message
+
+
 def test_unreadable_list_item_is_not_taken_as_answered(fdaemon, factor, client, emulator):
     """A poll whose list had an item vpushd could not read left it out, and concludes
     nothing from the absence of the challenges it did not see: a pending challenge stays
