@@ -410,6 +410,16 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
   fp->outstanding--;
+  /* a factor whose Delete is under way may be gone at the API before it is here: what the
+   * API answers of it then (404, or 401 after the clock retry, as §3.4 has it) is no
+   * failure, as once it is gone here */
+  if (page == NULL && factor != NULL && vpush_factor_is_deleting (factor))
+    {
+      guint status = vpush_verify_call_get_status (VPUSH_VERIFY (source), result);
+
+      if (status == 404 || status == 401)
+        g_clear_error (&error);
+    }
   if (page == NULL || factor == NULL)
     {
       fp->list_failed = TRUE;

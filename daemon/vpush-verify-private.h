@@ -41,6 +41,7 @@ struct _Call
   gboolean maybe_delivered;  /* an attempt may have reached the API, its reply lost */
   gboolean accepted;         /* the API answered 2xx, whether or not its body maps */
   guint64 retry_after_ms;    /* the Retry-After of the last attempt, 0: none */
+  guint status;              /* the HTTP status of the last attempt's reply, 0: none */
   guint retries;             /* transient-failure retries so far */
   gint64 started;            /* monotonic µs of the first attempt */
   gint64 deadline;           /* monotonic µs no retry may run past; 0: from retry_timeout_ms */

@@ -306,6 +306,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
         call->maybe_delivered = TRUE;
       /* a 2xx too large to read: the API took the call */
       status = vpush_http_request_get_status (VPUSH_HTTP (source), result);
+      call->status = status;
       if (status >= 200 && status < 300)
         call->accepted = TRUE;
       if (failure != VPUSH_HTTP_FAILURE_PERMANENT && call_retry (self, &task, call, error, -1))
@@ -314,6 +315,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   status = response->status;
+  call->status = status;
 
   if (status_is_transient (status))
     {
@@ -514,6 +516,17 @@ vpush_verify_call_get_retry_after (VpushVerify *self, GAsyncResult *result)
 
   call = g_task_get_task_data (G_TASK (result));
   return call != NULL ? call->retry_after_ms : 0;
+}
+
+guint
+vpush_verify_call_get_status (VpushVerify *self, GAsyncResult *result)
+{
+  Call *call;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), 0);
+
+  call = g_task_get_task_data (G_TASK (result));
+  return call != NULL ? call->status : 0;
 }
 
 gint64

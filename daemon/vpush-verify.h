@@ -53,6 +53,8 @@ gboolean vpush_verify_call_accepted (VpushVerify *self, GAsyncResult *result);
 /* After a call failed: how long its last attempt's Retry-After (a 429 or 5xx) asked to
  * wait, in milliseconds (at most an hour); 0 when it asked for nothing. */
 guint64 vpush_verify_call_get_retry_after (VpushVerify *self, GAsyncResult *result);
+/* The HTTP status of the reply to a finished call's last attempt; 0 if it had none. */
+guint vpush_verify_call_get_status (VpushVerify *self, GAsyncResult *result);
 gint64 vpush_verify_get_clock_offset (VpushVerify *self);
 void vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds);
 /* local time + clock offset, unix seconds */

@@ -146,6 +146,31 @@ def test_refresh_is_not_failed_by_a_delete(daemon, client, emulator):
     assert client.factor_paths() == [keep.path]
 
 
+def test_refresh_is_not_failed_by_a_delete_the_api_has_done(daemon, client, emulator):
+    """The same while the Delete is still under way: the API has deleted the factor and
+    its reply is on the way back. The factor's list is a 404 then, which fails neither a
+    Refresh nor an approval that polled every factor (NotFound, as for no match)."""
+    f = vt.enroll(client, emulator)
+    keep = vt.enroll(client, emulator)
+    emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=2.5, method="DELETE",
+                   when="after")
+    delete = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the DELETE done at the API, its reply held")
+    refresh = vt.PendingCall(client, "Refresh", None)
+    approve = vt.PendingCall(client, "ApproveChallenge",
+                             vt.asv({"transaction-id": "no-such-order", "timeout-ms": 1500}))
+    for call in (refresh, approve, delete):
+        call.wait(timeout=30 * vt.SLOWDOWN)
+    assert [r for r in emulator.requests() if r["status"] == 404
+            and r["path"].endswith("/Entities/%s/Challenges" % f.identity)], \
+        "no list of the factor was refused: the window was not exercised"
+    assert refresh.error is None, refresh.error
+    assert approve.error is not None and approve.error.name == vt.ERR_NOT_FOUND, approve.error
+    assert delete.error is None, delete.error
+    assert client.factor_paths() == [keep.path]
+
+
 @pytest.mark.parametrize("by", ["poll", "challenge-sid"])
 def test_challenge_fetched_for_a_deleted_factor_is_not_exported(by, daemon, client, emulator):
     """A challenge whose GET was under way when its factor was deleted is not put on the bus
