@@ -14,7 +14,10 @@ struct _VpushVerify
   VpushHttp *http;
   gchar *base_url; /* always ends with '/' */
   guint timeout_ms;
-  gint64 clock_offset;
+  gint64 clock_offset;    /* last learnt or set: the API's clock - the wall clock then, s */
+  gboolean clock_learnt;  /* else the wall clock is taken for the API's */
+  gint64 clock_anchor;    /* the API's clock - CLOCK_BOOTTIME, µs: NTP stepping the wall
+                           * clock later does not move it */
   guint retry_timeout_ms; /* 0: transient failures are not retried */
   guint backoff_base_ms;
   guint backoff_max_ms;

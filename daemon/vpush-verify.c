@@ -63,11 +63,20 @@ call_free (gpointer data)
   g_free (call);
 }
 
+/* The API's clock reads api_now_us now, and goes on with the boot clock from here */
+static void
+anchor_clock (VpushVerify *self, gint64 api_now_us)
+{
+  self->clock_learnt = TRUE;
+  self->clock_anchor = api_now_us - vpush_time_boot_us ();
+}
+
 static gboolean
 correct_clock (VpushVerify *self, const gchar *date)
 {
   time_t server;
   gint64 offset;
+  gint64 delta;
 
   if (date == NULL)
     return FALSE;
@@ -90,12 +99,14 @@ correct_clock (VpushVerify *self, const gchar *date)
   /* §6: the API refused a JWT and says what time it is. Date has whole seconds, so the
    * same clocks measure one second apart from one 401 to the next: a second later is taken
    * only as part of a larger correction. A second earlier is always taken, since a clock a
-   * second fast is refused by an API without an allowance; that way the offset settles on
+   * second fast is refused by an API without an allowance; that way the clock settles on
    * the lower of the two and does not flip between them. */
-  if (offset < self->clock_offset || offset > self->clock_offset + 1)
+  delta = (gint64)server - vpush_verify_now (self);
+  if (delta < 0 || delta > 1)
     {
       g_info ("clock offset to the Verify API is now %" G_GINT64_FORMAT " s", offset);
       self->clock_offset = offset;
+      anchor_clock (self, (gint64)server * G_USEC_PER_SEC);
       g_signal_emit (self, signals[SIGNAL_CLOCK_CORRECTED], 0, offset);
     }
   return TRUE;
@@ -545,6 +556,10 @@ vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds)
                     && offset_seconds <= VPUSH_TIME_OFFSET_MAX);
 
   self->clock_offset = offset_seconds;
+  /* no correction: the wall clock, NTP's steps included */
+  self->clock_learnt = offset_seconds != 0;
+  if (self->clock_learnt)
+    anchor_clock (self, g_get_real_time () + offset_seconds * G_USEC_PER_SEC);
 }
 
 gint64
@@ -552,7 +567,9 @@ vpush_verify_now (VpushVerify *self)
 {
   g_return_val_if_fail (VPUSH_IS_VERIFY (self), 0);
 
-  return g_get_real_time () / G_USEC_PER_SEC + self->clock_offset;
+  if (!self->clock_learnt)
+    return g_get_real_time () / G_USEC_PER_SEC;
+  return (vpush_time_boot_us () + self->clock_anchor) / G_USEC_PER_SEC;
 }
 
 static void

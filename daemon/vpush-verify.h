@@ -55,9 +55,14 @@ gboolean vpush_verify_call_accepted (VpushVerify *self, GAsyncResult *result);
 guint64 vpush_verify_call_get_retry_after (VpushVerify *self, GAsyncResult *result);
 /* The HTTP status of the reply to a finished call's last attempt; 0 if it had none. */
 guint vpush_verify_call_get_status (VpushVerify *self, GAsyncResult *result);
+/* The clock offset last learnt from a 401 or set: the API's clock minus the wall clock
+ * then, in seconds (what clock.json keeps). Setting one takes the wall clock + offset for
+ * the API's clock now; 0 is none. */
 gint64 vpush_verify_get_clock_offset (VpushVerify *self);
 void vpush_verify_set_clock_offset (VpushVerify *self, gint64 offset_seconds);
-/* local time + clock offset, unix seconds */
+/* The API's clock, unix seconds: with an offset, its time when the offset was learnt or
+ * set plus the time since on the boot clock, so that the wall clock stepped since (by NTP,
+ * say) does not move it; else the wall clock. */
 gint64 vpush_verify_now (VpushVerify *self);
 
 /* Errors of every call: VPUSH_ERROR_NETWORK (transport), VPUSH_ERROR_API (message

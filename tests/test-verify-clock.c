@@ -1,8 +1,23 @@
 /* Unit tests for the Verify client: the one retry after a 401 with the API's Date (§6), the
- * clock offset it corrects, and the calls it is not for. */
+ * clock offset it corrects, and the calls it is not for. The clocks are those of
+ * suspend-clock-shim.c, linked in: step_clock() moves them. */
+#include <glib/gstdio.h>
+
 #include "vpush-error.h"
 
 #include "test-verify-common.h"
+
+/* The wall clock (VPUSH_TEST_CLOCK_STEP) or the boot clock (VPUSH_TEST_SUSPENDED) reads
+ * seconds later than it is from now on */
+static void
+step_clock (const gchar *variable, gint64 seconds)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *text = g_strdup_printf ("%" G_GINT64_FORMAT, seconds);
+
+  g_file_set_contents (g_getenv (variable), text, -1, &error);
+  g_assert_no_error (error);
+}
 
 static void
 test_create_factor_no_retry (Fixture *fx, gconstpointer user_data)
@@ -189,9 +204,71 @@ test_clock_offset_does_not_flip (Fixture *fx, gconstpointer user_data)
   g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, -1);
 }
 
+/* NTP steps the wall clock after a 401 corrected vpushd's: the correction was of the wall
+ * clock then, and taken again now would put vpushd's clock off by the step. */
+static void
+test_clock_step_after_correction (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  gint64 server_now = g_get_real_time () / G_USEC_PER_SEC + 3600;
+  g_autofree gchar *date = rfc1123 (server_now);
+  g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 200, NULL, body);
+  challenge = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - server_now), <=, 2);
+
+  step_clock ("VPUSH_TEST_CLOCK_STEP", 3600);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - server_now), <=, 2);
+  /* what is kept for a restart is still the offset as it was learnt */
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, fx->last_correction);
+  /* a suspend is time the API's clock went on through */
+  step_clock ("VPUSH_TEST_SUSPENDED", 600);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - (server_now + 600)), <=, 2);
+
+  step_clock ("VPUSH_TEST_CLOCK_STEP", 0);
+  step_clock ("VPUSH_TEST_SUSPENDED", 0);
+}
+
+/* An offset set (from clock.json, at start) is taken against the wall clock of that
+ * moment; with none, the wall clock is the API's, steps and all. */
+static void
+test_clock_step_after_set_offset (Fixture *fx, gconstpointer user_data)
+{
+  gint64 expected = g_get_real_time () / G_USEC_PER_SEC - 300;
+
+  vpush_verify_set_clock_offset (fx->verify, -300);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - expected), <=, 2);
+  step_clock ("VPUSH_TEST_CLOCK_STEP", 3600);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - expected), <=, 2);
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, -300);
+
+  vpush_verify_set_clock_offset (fx->verify, 0);
+  g_assert_cmpint (ABS (vpush_verify_now (fx->verify) - (expected + 300 + 3600)), <=, 2);
+
+  step_clock ("VPUSH_TEST_CLOCK_STEP", 0);
+}
+
 int
 main (int argc, char **argv)
 {
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("vpush-clock-XXXXXX", &error);
+  g_autofree gchar *wall = NULL;
+  g_autofree gchar *boot = NULL;
+  int ret;
+
+  g_assert_no_error (error);
+  wall = g_build_filename (dir, "wall", NULL);
+  boot = g_build_filename (dir, "boot", NULL);
+  g_setenv ("VPUSH_TEST_CLOCK_STEP", wall, TRUE);
+  g_setenv ("VPUSH_TEST_SUSPENDED", boot, TRUE);
   g_test_init (&argc, &argv, NULL);
 
   ADD ("create-factor-no-retry", test_create_factor_no_retry);
@@ -200,6 +277,12 @@ main (int argc, char **argv)
   ADD ("clock-skew-one-second", test_clock_skew_one_second);
   ADD ("clock-offset-does-not-flip", test_clock_offset_does_not_flip);
   ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
+  ADD ("clock-step-after-correction", test_clock_step_after_correction);
+  ADD ("clock-step-after-set-offset", test_clock_step_after_set_offset);
 
-  return g_test_run ();
+  ret = g_test_run ();
+  g_unlink (wall);
+  g_unlink (boot);
+  g_rmdir (dir);
+  return ret;
 }

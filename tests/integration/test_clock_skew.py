@@ -1,6 +1,7 @@
 """Clock skew between the machine and the Verify API, an hour or a second, is corrected
-from the 401 + Date answer (one retry), at enrollment and at approval; a correction a
-century or more off, from a Date or a damaged clock.json, is not taken."""
+from the 401 + Date answer (one retry), at enrollment and at approval, and the machine's
+clock stepped later does not undo it; a correction a century or more off, from a Date or a
+damaged clock.json, is not taken."""
 
 import email.utils
 import os
@@ -9,6 +10,7 @@ import re
 import pytest
 
 import vpushtest as vt
+from test_push import SLOW_POLL
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +161,39 @@ def test_no_answer_past_expiry_by_the_corrected_clock(factor, daemon, client, em
     assert error.message.endswith("by the Verify API's clock"), error
     assert posts == [True]
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+def test_wall_clock_stepped_after_correction(session, emulator, client):
+    """The machine's clock an hour behind, corrected by a 401; then NTP steps it forward
+    the hour. vpushd's clock goes on from the API's Date, not from the wall clock plus the
+    offset learnt (an hour ahead now): the expiry check finishes only the challenge that
+    did expire, and the other one can be approved."""
+    step = session.path("clock-step-%d" % (vt.Daemon.counter + 1))
+    with open(step, "w") as f:
+        f.write("0")
+    d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)},
+                  env={"LD_PRELOAD": vt.SUSPEND_CLOCK, "VPUSH_TEST_CLOCK_STEP": step})
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        emulator.set_clock(3600)
+        client.refresh()
+        assert [o for o in _corrections(d) if abs(o - 3600) <= 2], _corrections(d)
+        # the expiry timer is set for the first; a slow machine gets more time to step
+        soon = emulator.create_challenge(f.identity, f.sid, expiration=3 + 2 * vt.SLOWDOWN)
+        txid = vt.new_transaction_id()
+        later = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid},
+                                          expiration=300)
+        client.refresh()
+        with open(step, "w") as f_step:
+            f_step.write("3600")
+        paths = client.challenge_paths()
+        assert vt.challenge_path(soon["sid"]) in paths, "expired before the clock stepped"
+        assert vt.challenge_path(later["sid"]) in paths
+        vt.wait_until(lambda: vt.challenge_path(soon["sid"]) not in client.challenge_paths(),
+                      10 * vt.SLOWDOWN, what="the expiry check")
+        assert vt.challenge_path(later["sid"]) in client.challenge_paths()
+        assert client.approve({"transaction-id": txid}) == later["sid"]
+        assert emulator.fetch_challenge(f.identity, later["sid"])["status"] == "approved"
+    finally:
+        d.stop()

@@ -69,7 +69,8 @@ SOURCE_DIR = os.environ.get("VPUSH_SOURCE_DIR") or os.path.dirname(os.path.dirna
 BUILD_DIR = os.environ.get("VPUSH_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 UNIT_IN = os.path.join(SOURCE_DIR, "systemd", "vpushd.service.in")
 # LD_PRELOAD shim: CLOCK_BOOTTIME ahead by the seconds in the file $VPUSH_TEST_SUSPENDED
-# names, the monotonic clock not, as after a suspend (tests/suspend-clock-shim.c)
+# names, the monotonic clock not, as after a suspend; the wall clock ahead by those in
+# $VPUSH_TEST_CLOCK_STEP's, as after NTP stepped it (tests/suspend-clock-shim.c)
 SUSPEND_CLOCK = os.path.join(BUILD_DIR, "tests", "integration", "suspend-clock.so")
 
 # Memory checking of vpushd (tests/run-valgrind, tests/run-sanitizers). VPUSH_VALGRIND=1 runs
