@@ -1,6 +1,7 @@
 #include "vpush-time.h"
 
 #include <gio/gio.h>
+#include <string.h>
 #include <time.h>
 
 #include "vpush-log.h"
@@ -46,10 +47,20 @@ rfc3339_shape (const gchar *text)
     return NULL;
   if (is_char (copy, &i, '.'))
     {
+      gsize fraction = i;
+
       if (!digits (copy, &i, 1))
         return NULL;
       while (g_ascii_isdigit (copy[i]))
         i++;
+      /* time-secfrac has no bound, GLib's reader one of 19 digits: those past the
+       * microseconds, which are all GLib keeps, go (a cut, not a rounding up into the next
+       * second) */
+      if (i - fraction > 6)
+        {
+          memmove (copy + fraction + 6, copy + i, strlen (copy + i) + 1);
+          i = fraction + 6;
+        }
     }
   if (copy[i] == 'Z' || copy[i] == 'z')
     copy[i++] = 'Z';
