@@ -704,6 +704,14 @@ caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   VpushCaller *caller;
 
   caller = vpush_caller_lookup_finish (result, &error);
+  /* vpushd short of descriptors or memory: no decision, a failure of its own (still in
+   * the audit trail, as a refusal would be) */
+  if (caller == NULL && g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_FAILED))
+    {
+      audit (auth, VPUSH_DECISION_FAILED, NULL, error->message);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
   if (caller == NULL)
     {
       refuse (task, NULL, error->message);

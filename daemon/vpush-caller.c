@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vpush-error.h"
+
 #include "vpush-names.h"
 
 /* cap on what is read from /proc and from a sandbox's root */
@@ -442,6 +444,25 @@ return_denied (GTask *task, const gchar *format, ...)
                        g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, message));
 }
 
+/* vpushd itself ran out of descriptors or memory: a failure of its own, not the caller's
+ * doing (it fails closed all the same) */
+static gboolean
+lacks_resources (int saved_errno)
+{
+  return saved_errno == EMFILE || saved_errno == ENFILE || saved_errno == ENOMEM;
+}
+
+/* What could not be done to identify the caller: message with errno's text */
+static void
+return_unidentified (GTask *task, const gchar *what, int saved_errno)
+{
+  if (lacks_resources (saved_errno))
+    g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED, "vpushd %s: %s", what,
+                             g_strerror (saved_errno));
+  else
+    return_denied (task, "%s: %s", what, g_strerror (saved_errno));
+}
+
 /* The outcome of reading the caller's /proc files (ok, or error) */
 static void
 return_read (GTask *task, Lookup *lookup, gboolean ok, const GError *error)
@@ -451,6 +472,10 @@ return_read (GTask *task, Lookup *lookup, gboolean ok, const GError *error)
       /* its /proc entry going away as it was read is the usual reason */
       if (!vpush_caller_is_alive (lookup->caller))
         return_denied (task, "the caller exited while it was being identified");
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES)
+               || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+        g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                 "vpushd could not identify the caller: %s", error->message);
       else
         return_denied (task, "could not identify the caller: %s", error->message);
       return;
@@ -549,7 +574,7 @@ identify_pinned (GTask *task, guint32 uid, guint32 pid, int pidfd)
   lookup->caller->pidfd = fcntl (pidfd, F_DUPFD_CLOEXEC, 3);
   if (lookup->caller->pidfd < 0)
     {
-      return_denied (task, "could not pin the caller's process: %s", g_strerror (errno));
+      return_unidentified (task, "could not pin the caller's process", errno);
       return;
     }
   identify (task);
@@ -568,6 +593,7 @@ credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GVariant) creds = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *denied = NULL;
+  int pin_errno = 0;
   guint32 uid = 0;
   guint32 pid = 0;
   gint32 fd_index;
@@ -597,12 +623,15 @@ credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       if (pidfd < 0)
         pidfd = pidfd_open (pid, 0);
       if (pidfd < 0)
-        denied = g_strdup_printf ("could not pin the caller's process: %s", g_strerror (errno));
+        pin_errno = errno;
     }
 
   for (guint i = 0; i < tasks->len; i++)
     {
-      if (denied != NULL)
+      if (pin_errno != 0)
+        return_unidentified (g_ptr_array_index (tasks, i), "could not pin the caller's process",
+                             pin_errno);
+      else if (denied != NULL)
         return_denied (g_ptr_array_index (tasks, i), "%s", denied);
       else
         identify_pinned (g_ptr_array_index (tasks, i), uid, pid, pidfd);

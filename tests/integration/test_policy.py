@@ -510,6 +510,35 @@ RequireActiveSession=false
     assert [m for m, _ in sent] == ["GET", "POST"], sent
 
 
+def test_no_descriptor_left_to_identify_the_caller(start_daemon, client, emulator):
+    """vpushd out of descriptors can't pin or read the caller: that is its own failure
+    (Error.Failed, naming it), not the policy's refusal (AccessDenied would point at the
+    policy). It fails closed all the same, and is in the audit trail as failed."""
+    daemon = start_daemon("""
+[Rule any]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+""")
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    pid = daemon.proc.pid
+    open_fds = {int(fd) for fd in os.listdir("/proc/%d/fd" % pid)}
+    # no descriptor below the limit is free: the next one vpushd opens fails with EMFILE
+    lowest_free = min(set(range(len(open_fds) + 1)) - open_fds)
+    subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:" % lowest_free], check=True)
+    try:
+        e = refused(client.approve, {"transaction-id": txid, "timeout-ms": 1000})
+    finally:
+        subprocess.run(["prlimit", "--pid", str(pid), "--nofile=1024:"], check=True)
+    assert e.name == vt.ERR_PREFIX + "Failed", e
+    assert "Too many open files" in e.message, e.message
+    last_audit(daemon, VPUSH_DECISION="failed", VPUSH_ACTION="approve")
+    assert_untouched(emulator, factor, ch)
+    assert client.approve({"transaction-id": txid}) == ch["sid"]
+
+
 def test_factors_rule_hides_other_factors(start_daemon, client, emulator):
     """A challenge of a factor no rule covers is not a candidate for a transaction id:
     NotFound, as if it did not exist. Naming that factor with factor-sid, or such a
