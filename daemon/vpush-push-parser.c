@@ -22,6 +22,7 @@ struct _VpushPushParser
   gboolean after_cr; /* a CR ended the last line: an LF right after it ends nothing */
   GString *line;
   gboolean line_too_long;
+  gboolean line_ended; /* in the bytes fed last */
 
   /* SSE event being built */
   GString *data;
@@ -171,11 +172,9 @@ ntfy_line (VpushPushParser *self)
   VpushPushEventKind kind;
   gboolean blank = TRUE;
 
+  /* dropped as it passed the cap */
   if (self->line_too_long)
-    {
-      emit (self, VPUSH_PUSH_EVENT_DROPPED, "message", NULL, NULL);
-      return;
-    }
+    return;
   for (gsize i = 0; i < self->line->len && blank; i++)
     blank = g_ascii_isspace (self->line->str[i]);
   if (blank)
@@ -196,6 +195,17 @@ ntfy_line (VpushPushParser *self)
   if (kind == VPUSH_PUSH_EVENT_MESSAGE && id != NULL)
     set_last_id (self, id, strlen (id), TRUE);
   emit (self, kind, type, self->line, id);
+}
+
+/* The event can't be read whole: the rest of it is skipped, and that is said now, not at
+ * its end, which a server may never send (a hint in it would wait for the next poll). */
+static void
+sse_drop_event (VpushPushParser *self)
+{
+  self->event_too_long = TRUE;
+  g_string_truncate (self->data, 0);
+  emit (self, VPUSH_PUSH_EVENT_DROPPED, self->type->len > 0 ? self->type->str : "message", NULL,
+        self->last_id);
 }
 
 static void
@@ -235,13 +245,8 @@ sse_dispatch (VpushPushParser *self)
    * only then: an event cut off by the end of the stream must not become the resume point */
   if (self->saw_id_field)
     set_last_id (self, self->id_buffer, self->id_buffer ? strlen (self->id_buffer) : 0, FALSE);
-  if (self->event_too_long)
-    {
-      emit (self, VPUSH_PUSH_EVENT_DROPPED, type, NULL, self->last_id);
-      sse_reset_event (self);
-      return;
-    }
-  if (self->data->len == 0)
+  /* a dropped event was reported as it passed the cap */
+  if (self->event_too_long || self->data->len == 0)
     {
       sse_reset_event (self);
       return;
@@ -279,12 +284,9 @@ sse_line (VpushPushParser *self)
       emit (self, VPUSH_PUSH_EVENT_KEEPALIVE, "comment", NULL, self->last_id);
       return;
     }
+  /* the event was dropped as the line passed the cap */
   if (self->line_too_long)
-    {
-      self->event_too_long = TRUE;
-      g_string_truncate (self->data, 0);
-      return;
-    }
+    return;
 
   colon = memchr (line, ':', len);
   name_len = colon ? (gsize)(colon - line) : len;
@@ -303,10 +305,11 @@ sse_line (VpushPushParser *self)
     }
   else if (field_is (line, name_len, "data"))
     {
-      if (self->event_too_long || self->data->len + value_len + 1 > VPUSH_PUSH_EVENT_MAX)
+      if (self->event_too_long)
+        return;
+      if (self->data->len + value_len + 1 > VPUSH_PUSH_EVENT_MAX)
         {
-          self->event_too_long = TRUE;
-          g_string_truncate (self->data, 0);
+          sse_drop_event (self);
           return;
         }
       g_string_append_len (self->data, value, (gssize)value_len);
@@ -345,6 +348,18 @@ end_line (VpushPushParser *self)
     sse_line (self);
   g_string_truncate (self->line, 0);
   self->line_too_long = FALSE;
+  self->line_ended = TRUE;
+}
+
+/* Said as the line passes the cap, once: a server may stream one line without end. */
+static void
+line_overflow (VpushPushParser *self)
+{
+  if (self->format == VPUSH_PUSH_FORMAT_NTFY)
+    emit (self, VPUSH_PUSH_EVENT_DROPPED, "message", NULL, NULL);
+  /* a comment holds no hint: it is still a keepalive once it ends */
+  else if (self->line->str[0] != ':')
+    sse_drop_event (self);
 }
 
 static void
@@ -357,8 +372,10 @@ append_line (VpushPushParser *self, const gchar *data, gsize len)
   /* keep the start (it tells a comment), drop the rest of an oversized line */
   if (len > room)
     {
+      g_string_append_len (self->line, data, (gssize)room);
       self->line_too_long = TRUE;
-      len = room;
+      line_overflow (self);
+      return;
     }
   g_string_append_len (self->line, data, (gssize)len);
 }
@@ -392,11 +409,12 @@ process (VpushPushParser *self, const gchar *data, gsize len)
     }
 }
 
-void
+gboolean
 vpush_push_parser_feed (VpushPushParser *self, const guint8 *data, gsize len)
 {
   gsize i = 0;
 
+  self->line_ended = FALSE;
   while (!self->bom_done && i < len)
     {
       if (data[i] == bom[self->bom_seen])
@@ -410,6 +428,7 @@ vpush_push_parser_feed (VpushPushParser *self, const guint8 *data, gsize len)
       process (self, (const gchar *)bom, self->bom_seen);
     }
   process (self, (const gchar *)data + i, len - i);
+  return self->line_ended;
 }
 
 static gboolean

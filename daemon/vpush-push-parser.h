@@ -8,7 +8,8 @@
 
 G_BEGIN_DECLS
 
-/* An event (SSE) or line (ntfy) longer than this is dropped; the stream goes on. */
+/* An event (SSE) or line (ntfy) longer than this is dropped as it passes it, not at its
+ * end; the stream goes on. */
 #define VPUSH_PUSH_EVENT_MAX (64 * 1024)
 
 typedef enum
@@ -47,8 +48,10 @@ typedef struct _VpushPushParser VpushPushParser;
 VpushPushParser *vpush_push_parser_new (VpushPushFormat format, VpushPushEventFunc func,
                                         gpointer user_data);
 void vpush_push_parser_free (VpushPushParser *self);
-/* Calls func for each complete event in the bytes so far. */
-void vpush_push_parser_feed (VpushPushParser *self, const guint8 *data, gsize len);
+/* Calls func for each complete event in the bytes so far, and for each dropped as it
+ * passes the cap. TRUE when the bytes ended a line: a sign of life that bytes alone are
+ * not (a line may never end). */
+gboolean vpush_push_parser_feed (VpushPushParser *self, const guint8 *data, gsize len);
 /* Where to resume: SSE's last event id (send as Last-Event-ID), or the id of the last ntfy
  * message, in either format (send as since=; *out_since is set). Nullable. */
 const gchar *vpush_push_parser_get_last_id (VpushPushParser *self, gboolean *out_since);

@@ -21,7 +21,8 @@
  * a push server can't make vpushd fetch without bound. */
 #define HINTS_MAX 8
 
-/* A stream that sends nothing for this long is dead. Until the server's keepalive period
+/* A stream that ends no line for this long is dead: bytes alone are no sign of life, as a
+ * stuck or hostile server may send a line without end. Until the server's keepalive period
  * has been seen the default holds; then it is a few periods, within bounds. A stream
  * replaced for its silence starts from the default again. */
 #define KEEPALIVE_TIMEOUT_DEFAULT_S 120
@@ -77,7 +78,7 @@ typedef struct
   gint64 server_wait_end; /* real µs: a refusal's Retry-After runs until then */
 
   guint watchdog_id;
-  gint64 last_activity;  /* monotonic µs of the last bytes (or of the connect) */
+  gint64 last_activity;  /* monotonic µs of the last line ended (or of the connect) */
   gint64 last_keepalive; /* monotonic µs of this connection's last keepalive; 0 = none yet */
   gboolean other_since;  /* something else came since that keepalive */
   guint keepalives;      /* of this connection */
@@ -367,7 +368,7 @@ watchdog_cb (gpointer user_data)
       return G_SOURCE_REMOVE;
     }
   vpush_http_stream_cancel (g_steal_pointer (&stream->http));
-  reason = g_strdup_printf ("nothing received for %" G_GINT64_FORMAT " s", quiet / G_USEC_PER_SEC);
+  reason = g_strdup_printf ("no line received for %" G_GINT64_FORMAT " s", quiet / G_USEC_PER_SEC);
   /* The period learnt may be what changed (the server's keepalives are sparser now): kept,
    * it would have every new connection replaced before its first keepalive, forever. */
   stream->keepalive_gap = 0;
@@ -375,7 +376,7 @@ watchdog_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* One timer per connection: it re-arms itself while data keeps coming. */
+/* One timer per connection: it re-arms itself while lines keep coming. */
 static void
 arm_watchdog (Stream *stream)
 {
@@ -397,6 +398,9 @@ on_event (const VpushPushEvent *event, gpointer user_data)
   switch (event->kind)
     {
     case VPUSH_PUSH_EVENT_KEEPALIVE:
+      /* a keepalive is a line ended: the stream is alive now, before the rest of the bytes
+       * are read */
+      stream->last_activity = g_get_monotonic_time ();
       /* The period is the time from one keepalive to the next. The silence before one is
        * not: a hint just before a keepalive made it a fraction of the period, and the
        * stream was then taken for dead between two keepalives, again and again. */
@@ -512,16 +516,18 @@ static gboolean
 on_data (const guint8 *data, gsize len, gpointer user_data)
 {
   Stream *stream = user_data;
-  gint64 now = g_get_monotonic_time ();
 
-  stream->last_activity = now;
+  /* only a line ended is a sign of life: the watchdog replaces a stream that sends bytes
+   * but never ends a line, as it does a silent one */
+  if (!vpush_push_parser_feed (stream->parser, data, len))
+    return TRUE;
+  stream->last_activity = g_get_monotonic_time ();
   /* moved on while awake anyway: a stream that keeps talking never wakes the watchdog */
   if (stream->watchdog_id != 0)
     {
       g_clear_handle_id (&stream->watchdog_id, g_source_remove);
       arm_watchdog (stream);
     }
-  vpush_push_parser_feed (stream->parser, data, len);
   return TRUE;
 }
 

@@ -275,7 +275,7 @@ test_sse_oversized (void)
   for (guint round = 0; round < 2; round++)
     {
       const gchar *const expected[]
-          = { "dropped type=message id=1 data=", "dropped type=message id=1 data=",
+          = { "dropped type=message id=- data=", "dropped type=message id=1 data=",
               "keepalive type=comment id=1 data=", "message type=message id=1 data=ok", NULL };
 
       g_clear_pointer (&whole, g_ptr_array_unref);
@@ -287,6 +287,59 @@ test_sse_oversized (void)
   pieces = parse (VPUSH_PUSH_FORMAT_SSE, fits, strlen (fits), 1000, NULL, NULL, NULL);
   g_assert_cmpuint (pieces->len, ==, 1);
   g_assert_true (g_str_has_prefix (g_ptr_array_index (pieces, 0), "message"));
+}
+
+/* Feeds len bytes of c in pieces of 1000; none ends a line. */
+static void
+feed_filler (VpushPushParser *parser, gchar c, gsize len)
+{
+  g_autofree gchar *piece = repeat (c, 1000);
+
+  for (gsize off = 0; off < len; off += 1000)
+    g_assert_false (vpush_push_parser_feed (parser, (const guint8 *)piece, MIN (1000, len - off)));
+}
+
+/* A line over the cap is dropped as it passes it, once, not when it ends: a server may
+ * never end it. Only a line ended counts as a sign of life. */
+static void
+test_endless_line (gconstpointer user_data)
+{
+  VpushPushFormat format = GPOINTER_TO_INT (user_data);
+  gboolean sse = format == VPUSH_PUSH_FORMAT_SSE;
+  const gchar *start = sse ? "data: " : "{\"message\":\"";
+  const gchar *good = sse ? "data: ok\n\n" : "{\"event\":\"message\",\"id\":\"ok\"}\n";
+  g_autoptr (GPtrArray) events = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (VpushPushParser) parser = vpush_push_parser_new (format, collect, events);
+
+  g_assert_false (vpush_push_parser_feed (parser, (const guint8 *)start, strlen (start)));
+  feed_filler (parser, 'x', VPUSH_PUSH_EVENT_MAX - strlen (start));
+  g_assert_cmpuint (events->len, ==, 0);
+  feed_filler (parser, 'x', 1);
+  g_assert_cmpuint (events->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (events, 0), ==, "dropped type=message id=- data=");
+  feed_filler (parser, 'x', 3 * VPUSH_PUSH_EVENT_MAX);
+  g_assert_cmpuint (events->len, ==, 1);
+
+  /* the end of the line is a sign of life, and no second drop */
+  g_assert_true (vpush_push_parser_feed (parser, (const guint8 *)"\n", 1));
+  g_assert_cmpuint (events->len, ==, 1);
+  if (sse)
+    {
+      /* another such line in the same event is dropped as it passes the cap too */
+      g_assert_false (vpush_push_parser_feed (parser, (const guint8 *)start, strlen (start)));
+      feed_filler (parser, 'x', VPUSH_PUSH_EVENT_MAX);
+      g_assert_cmpuint (events->len, ==, 2);
+      /* a comment that long holds no hint: a keepalive once it ends */
+      g_assert_true (vpush_push_parser_feed (parser, (const guint8 *)"\n:", 2));
+      feed_filler (parser, 'x', VPUSH_PUSH_EVENT_MAX + 1);
+      g_assert_cmpuint (events->len, ==, 2);
+      g_assert_true (vpush_push_parser_feed (parser, (const guint8 *)"\n\n", 2));
+      g_assert_cmpuint (events->len, ==, 3);
+      g_assert_cmpstr (g_ptr_array_index (events, 2), ==, "keepalive type=comment id=- data=");
+    }
+  g_assert_true (vpush_push_parser_feed (parser, (const guint8 *)good, strlen (good)));
+  g_assert_cmpuint (events->len, ==, sse ? 4 : 2);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (events, events->len - 1), "message"));
 }
 
 /* ntfy JSON lines */
@@ -571,11 +624,15 @@ main (int argc, char **argv)
   g_test_add_func ("/push-parser/sse/id-persists", test_sse_id_persists);
   g_test_add_func ("/push-parser/sse/ntfy-ids", test_sse_ntfy_ids);
   g_test_add_func ("/push-parser/sse/oversized", test_sse_oversized);
+  g_test_add_data_func ("/push-parser/sse/endless-line", GINT_TO_POINTER (VPUSH_PUSH_FORMAT_SSE),
+                        test_endless_line);
   g_test_add_func ("/push-parser/ntfy/basic", test_ntfy_basic);
   g_test_add_func ("/push-parser/ntfy/bom-and-partial", test_ntfy_bom_and_partial);
   g_test_add_func ("/push-parser/ntfy/malformed", test_ntfy_malformed);
   g_test_add_func ("/push-parser/ntfy/deep", test_ntfy_deep);
   g_test_add_func ("/push-parser/ntfy/oversized", test_ntfy_oversized);
+  g_test_add_data_func ("/push-parser/ntfy/endless-line", GINT_TO_POINTER (VPUSH_PUSH_FORMAT_NTFY),
+                        test_endless_line);
   g_test_add_func ("/push-parser/hint", test_hint);
   g_test_add_func ("/push-parser/ntfy/full-message", test_ntfy_full_message);
   g_test_add_func ("/push-parser/ntfy/base64", test_ntfy_base64);

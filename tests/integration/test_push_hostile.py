@@ -1,11 +1,13 @@
 """A hostile push server: whoever can publish to a push topic (an ntfy topic is a name
 anyone may guess) or stands in for the push server says what vpushd reads. What it can
 make vpushd do must stay bounded: Verify API requests, memory, the stream's own state.
-The counts are of requests at the emulator, never timings."""
+The counts are of requests at the emulator, never timings, but for a stream that ends no
+line, which is replaced as a silent one is: after three keepalive periods (5 s here)."""
 
 import http.server
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -15,14 +17,20 @@ import pytest
 import vpushtest as vt
 
 SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
+# Content-Type, greeting and keepalive of each kind of stream
+FORMATS = {"sse": ("text/event-stream", b": hello\n\n", b": keepalive\n\n"),
+           "json": ("application/x-ndjson", b'{"event":"open"}\n', b'{"event":"keepalive"}\n')}
 
 
 class HostilePushServer:
-    """An SSE push server whose connections write what the test puts in send(): each
-    connection answers 200 text/event-stream, then writes the queued bytes as they come,
-    and a keepalive comment every second while nothing is queued."""
+    """A push server (SSE, or fmt "json": ntfy JSON lines) whose connections write what
+    the test puts in send(): each connection answers 200, then writes the queued bytes as
+    they come, or runs a queued function with the response's file (for as long as it
+    likes), and a keepalive every second while nothing is queued."""
 
-    def __init__(self):
+    def __init__(self, fmt="sse"):
+        self.fmt = fmt
+        content_type, greeting, keepalive = FORMATS[fmt]
         self.connections = 0
         self.queues = []
         server = self
@@ -35,19 +43,22 @@ class HostilePushServer:
                 server.queues.append(q)
                 server.connections += 1
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 try:
-                    self.wfile.write(b": hello\n\n")
+                    self.wfile.write(greeting)
                     self.wfile.flush()
                     while True:
                         try:
                             chunk = q.get(timeout=1.0)
                         except queue.Empty:
-                            chunk = b": keepalive\n\n"
+                            chunk = keepalive
                         if chunk is None:
                             return
+                        if callable(chunk):
+                            chunk(self.wfile)
+                            continue
                         self.wfile.write(chunk)
                         self.wfile.flush()
                 except OSError:
@@ -72,17 +83,21 @@ class HostilePushServer:
         self.httpd.server_close()
 
 
-def sse_hint(challenge_sid, factor_sid=None):
+def sse_hint(challenge_sid, factor_sid=None, fmt="sse"):
+    """A hint as an SSE event, or (fmt "json") as an ntfy line."""
     hint = {"type": "verify_push_challenge", "challenge_sid": challenge_sid}
     if factor_sid is not None:
         hint["factor_sid"] = factor_sid
+    if fmt == "json":
+        return (json.dumps(hint) + "\n").encode()
     return ("data: %s\n\n" % json.dumps(hint)).encode()
 
 
 @pytest.fixture
-def hostile(session, emulator):
-    """(server, daemon): vpushd with [Push] Url on a HostilePushServer, polling slowly."""
-    server = HostilePushServer()
+def hostile(session, emulator, request):
+    """(server, daemon): vpushd with [Push] Url on a HostilePushServer, polling slowly;
+    parametrized indirectly with "json" for an ntfy JSON stream."""
+    server = HostilePushServer(getattr(request, "param", "sse"))
     d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL),
                                              "Push": {"Url": server.url}})
     d.start()
@@ -223,3 +238,78 @@ def test_hint_whose_fetch_fails_is_followed_by_a_poll(hostile, client, emulator,
     listing = "/Entities/%s/Challenges" % f.identity
     assert [p.endswith(fetch) or p.endswith(listing) for p in paths] == [True] * len(paths)
     assert paths[0].endswith(fetch) and any(p.endswith(listing) for p in paths[1:]), paths
+
+
+# the start of a line that could hold a hint, in each kind of stream
+LINE_START = {"sse": b"data: ", "json": b'{"event":"message","message":"'}
+
+
+class EndlessLine:
+    """Queued with send(): writes the start of a line, then bytes that never end it, a
+    chunk of `size` bytes every `pause` seconds, until stop() (which ends the line)."""
+
+    def __init__(self, fmt, size, pause):
+        self.start, self.size, self.pause = LINE_START[fmt], size, pause
+        self.stopped = threading.Event()
+
+    def __call__(self, wfile):
+        wfile.write(self.start)
+        while not self.stopped.wait(self.pause):
+            wfile.write(b"x" * self.size)
+            wfile.flush()
+        wfile.write(b"\n\n")
+        wfile.flush()
+
+    def stop(self):
+        self.stopped.set()
+
+
+@pytest.mark.parametrize("hostile", ["sse", "json"], indirect=True)
+def test_endless_line_polls_at_once(hostile, client, emulator):
+    """A push event over 64 KiB is dropped and vpushd polls instead, but it did so only
+    once the line ended: a line streamed without end kept PushState=connected with no
+    poll, a challenge waiting for IntervalWithPushSeconds (10 minutes here). Now vpushd
+    polls as the line passes 64 KiB, once for that line, and the stream goes on."""
+    server, daemon = hostile
+    f = vt.enroll(client, emulator)
+    connected(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid)
+    line = EndlessLine(server.fmt, 16384, 0)
+    server.send(line)
+    try:
+        vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(),
+                      10 * vt.SLOWDOWN, what="the challenge on the bus")
+    finally:
+        line.stop()
+    ch = emulator.create_challenge(f.identity, f.sid)
+    server.send(sse_hint(ch["sid"], f.sid, server.fmt))
+    vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(),
+                  10 * vt.SLOWDOWN, what="the hint after the line on the bus")
+    assert daemon.log_text().count("an unreadable event was dropped: polling") == 1, (
+        daemon.log_text())
+
+
+@pytest.mark.parametrize("hostile", ["sse", "json"], indirect=True)
+def test_line_without_end_is_no_sign_of_life(hostile, client, emulator):
+    """A stream silent for three of its keepalive periods (here 1 s, raised to 5 s) is
+    replaced, but any byte counted as a sign of life: a server that wrote a byte a second,
+    never ending a line, kept PushState=connected for ever, and no hint came through.
+    Only a line ended counts now: that stream is replaced as a silent one is, and the new
+    connection's poll brings what was pending."""
+    server, daemon = hostile
+    f = vt.enroll(client, emulator)
+    connected(client, emulator)
+    vt.wait_until(lambda: ": keepalives every " in daemon.log_text(), 10 * vt.SLOWDOWN,
+                  what="vpushd to learn the keepalive period")
+    ch = emulator.create_challenge(f.identity, f.sid)
+    connections = server.connections
+    line = EndlessLine(server.fmt, 1, 1.0)
+    server.send(line)
+    try:
+        vt.wait_until(lambda: server.connections > connections, 15 * vt.SLOWDOWN,
+                      what="vpushd to replace the stream")
+    finally:
+        line.stop()
+    assert re.search(r"no line received for [0-9]+ s", daemon.log_text()), daemon.log_text()
+    vt.wait_until(lambda: vt.challenge_path(ch["sid"]) in client.challenge_paths(),
+                  10 * vt.SLOWDOWN, what="the challenge on the bus")
