@@ -168,11 +168,8 @@ def test_wall_clock_stepped_after_correction(session, emulator, client):
     the hour. vpushd's clock goes on from the API's Date, not from the wall clock plus the
     offset learnt (an hour ahead now): the expiry check finishes only the challenge that
     did expire, and the other one can be approved."""
-    step = session.path("clock-step-%d" % (vt.Daemon.counter + 1))
-    with open(step, "w") as f:
-        f.write("0")
-    d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)},
-                  env={"LD_PRELOAD": vt.SUSPEND_CLOCK, "VPUSH_TEST_CLOCK_STEP": step})
+    step = vt.ShiftedClock(session, "VPUSH_TEST_CLOCK_STEP")
+    d = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)}, env=step.env)
     d.start()
     try:
         f = vt.enroll(client, emulator)
@@ -185,8 +182,7 @@ def test_wall_clock_stepped_after_correction(session, emulator, client):
         later = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid},
                                           expiration=300)
         client.refresh()
-        with open(step, "w") as f_step:
-            f_step.write("3600")
+        step.set(3600)
         paths = client.challenge_paths()
         assert vt.challenge_path(soon["sid"]) in paths, "expired before the clock stepped"
         assert vt.challenge_path(later["sid"]) in paths

@@ -390,6 +390,22 @@ Match=transaction-id
                VPUSH_CHALLENGE=ch["sid"])
 
 
+# rules of the tests on a challenge's age
+QUICK_60S = """
+[Rule quick]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+MaxChallengeAgeSeconds=60
+"""
+ANY_AGE = """
+[Rule any-age]
+Actions=approve
+Callers=*
+RequireActiveSession=false
+"""
+
+
 def test_max_challenge_age_refuses_old_challenge(start_daemon, client, emulator):
     daemon = start_daemon("""
 [Rule quick]
@@ -417,13 +433,7 @@ def test_max_age_by_the_api_clock(start_daemon, client, emulator):
     """MaxChallengeAgeSeconds counts by the Verify API's clock as well: a machine clock
     behind it by less than a JWT's lifetime is never corrected (no 401), and by it alone
     an old challenge would look new."""
-    daemon = start_daemon("""
-[Rule quick]
-Actions=approve
-Callers=*
-RequireActiveSession=false
-MaxChallengeAgeSeconds=60
-""")
+    daemon = start_daemon(QUICK_60S)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid, expiration=1200)
@@ -441,17 +451,21 @@ MaxChallengeAgeSeconds=60
         "a 401 corrected the clock: the skew was not exercised"
 
 
-def suspend_clock(session):
-    """(env, suspend): vpushd's environment for tests/suspend-clock-shim.c, and
-    suspend(seconds), which puts its boot clock that far ahead of its monotonic clock."""
-    path = session.path("suspended-%d-%d" % (os.getpid(), vt.Daemon.counter))
-
-    def suspend(seconds):
-        with open(path + ".new", "w") as out:
-            out.write("%d\n" % seconds)
-        os.rename(path + ".new", path)
-    suspend(0)
-    return {"LD_PRELOAD": vt.SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": path}, suspend
+def cached_then_asleep(session, start_daemon, client, emulator, rules):
+    """A vpushd with rules that has a challenge cached, then 250 s asleep: its boot clock
+    and the API's clock went on, its monotonic clock did not. (daemon, factor, transaction
+    id, challenge)."""
+    suspended = vt.ShiftedClock(session, "VPUSH_TEST_SUSPENDED")
+    daemon = start_daemon(rules, env=suspended.env)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid, expiration=1200)
+    client.refresh()
+    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+    suspended.set(250)
+    emulator.set_clock(250)
+    emulator.clear_requests()
+    return daemon, factor, txid, ch
 
 
 def test_max_age_counts_a_suspend(session, start_daemon, client, emulator):
@@ -459,24 +473,8 @@ def test_max_age_counts_a_suspend(session, start_daemon, client, emulator):
     says: the time since its reply's Date runs on the boot clock, which goes on through a
     suspend, not on the monotonic clock, which stands still. The machine's clock is left
     behind the API's by the suspend, less than a JWT's lifetime: no 401 corrects it."""
-    env, suspend = suspend_clock(session)
-    daemon = start_daemon("""
-[Rule quick]
-Actions=approve
-Callers=*
-RequireActiveSession=false
-MaxChallengeAgeSeconds=60
-""", env=env)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid, expiration=1200)
-    client.refresh()
-    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
-    # 250 s asleep: the boot clock and the API's clock go on
-    suspend(250)
-    emulator.set_clock(250)
-    emulator.clear_requests()
-
+    daemon, factor, txid, ch = cached_then_asleep(session, start_daemon, client, emulator,
+                                                  QUICK_60S)
     e = refused(client.approve, {"transaction-id": txid})
     assert_access_denied(e, "rule “quick” allows only challenges up to 60 s old")
     assert_untouched(emulator, factor, ch)
@@ -488,22 +486,7 @@ MaxChallengeAgeSeconds=60
 def test_copy_from_before_a_suspend_is_fetched_again(session, start_daemon, client, emulator):
     """A cached challenge fetched in the last 30 s is answered without another GET; a
     suspend makes the copy old, though the monotonic clock stood still through it."""
-    env, suspend = suspend_clock(session)
-    start_daemon("""
-[Rule any-age]
-Actions=approve
-Callers=*
-RequireActiveSession=false
-""", env=env)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid, expiration=1200)
-    client.refresh()
-    assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
-    suspend(250)
-    emulator.set_clock(250)
-    emulator.clear_requests()
-
+    _, factor, txid, ch = cached_then_asleep(session, start_daemon, client, emulator, ANY_AGE)
     assert client.approve({"transaction-id": txid}) == ch["sid"]
     sent = [(r["method"], r["path"]) for r in emulator.requests()
             if r["path"].endswith("/Challenges/" + ch["sid"])]
@@ -514,12 +497,7 @@ def test_no_descriptor_left_to_identify_the_caller(start_daemon, client, emulato
     """vpushd out of descriptors can't pin or read the caller: that is its own failure
     (Error.Failed, naming it), not the policy's refusal (AccessDenied would point at the
     policy). It fails closed all the same, and is in the audit trail as failed."""
-    daemon = start_daemon("""
-[Rule any]
-Actions=approve
-Callers=*
-RequireActiveSession=false
-""")
+    daemon = start_daemon(ANY_AGE)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid)

@@ -4,7 +4,6 @@ bus), make vpushd reconnect its push streams and poll every factor at once. Poll
 to 10 minutes and the emulator's keepalives to their default, so that nothing else would
 reconnect or poll within these tests."""
 
-import os
 import re
 import time
 
@@ -161,17 +160,10 @@ def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logi
     polls only once it is; one after it ended in the suspend polls at once, though the
     monotonic clock of vpushd's timers stood still meanwhile (tests/suspend-clock-shim.c
     moves the boot-time clock alone). No push stream: the resume's own poll is tested."""
-    suspended = session.path("suspended-%d" % os.getpid())
-
-    def suspend(seconds):
-        with open(suspended + ".new", "w") as out:
-            out.write("%d\n" % seconds)
-        os.rename(suspended + ".new", suspended)
     # boot time ahead of the monotonic clock from the start, as after earlier suspends:
     # a wait taken on one clock and compared on the other is then far off
-    suspend(1000)
-    daemon = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)},
-                       env={"LD_PRELOAD": vt.SUSPEND_CLOCK, "VPUSH_TEST_SUSPENDED": suspended})
+    suspended = vt.ShiftedClock(session, "VPUSH_TEST_SUSPENDED", 1000)
+    daemon = vt.Daemon(session, emulator, config={"Poll": dict(SLOW_POLL)}, env=suspended.env)
     daemon.start()
     try:
         f = vt.enroll(client, emulator)
@@ -190,7 +182,7 @@ def test_resume_polls_once_a_retry_after_is_over(session, client, emulator, logi
         assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
         assert len(lists(device_requests(emulator))) == 1, "polled before the Retry-After"
 
-        suspend(1000 + 120)
+        suspended.set(1000 + 120)
         logind.emit_prepare_for_sleep(False)
         wait_exported(client, ch["sid"])
         assert daemon.log_text().count(RESUMED) == 2

@@ -61,7 +61,7 @@ __all__ = [
     "ERR_AMBIGUOUS", "ERR_EXPIRED", "ERR_ALREADY_RESPONDED", "ERR_KEYRING_LOCKED",
     "ERR_LIMITS_EXCEEDED", "DBusCallError", "one_over_the_cap", "over_the_cap",
     "_split_gerror", "to_variant", "asv", "Client", "PendingCall", "challenge_path", "factor_path",
-    "_connect", "AsyncCalls", "assert_healthy", "SUSPEND_CLOCK",
+    "_connect", "AsyncCalls", "assert_healthy", "SUSPEND_CLOCK", "ShiftedClock",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -72,6 +72,25 @@ UNIT_IN = os.path.join(SOURCE_DIR, "systemd", "vpushd.service.in")
 # names, the monotonic clock not, as after a suspend; the wall clock ahead by those in
 # $VPUSH_TEST_CLOCK_STEP's, as after NTP stepped it (tests/suspend-clock-shim.c)
 SUSPEND_CLOCK = os.path.join(BUILD_DIR, "tests", "integration", "suspend-clock.so")
+
+
+class ShiftedClock:
+    """One clock of tests/suspend-clock-shim.c, moved by `variable`'s file
+    ("VPUSH_TEST_SUSPENDED": the boot clock, "VPUSH_TEST_CLOCK_STEP": the wall clock):
+    env is vpushd's environment for it, set(seconds) moves it (the file is written whole,
+    then renamed, so that vpushd never reads half a number)."""
+    made = 0
+
+    def __init__(self, session, variable, seconds=0):
+        ShiftedClock.made += 1
+        self.path = session.path("clock-%d-%d" % (os.getpid(), ShiftedClock.made))
+        self.env = {"LD_PRELOAD": SUSPEND_CLOCK, variable: self.path}
+        self.set(seconds)
+
+    def set(self, seconds):
+        with open(self.path + ".new", "w") as out:
+            out.write("%d\n" % seconds)
+        os.rename(self.path + ".new", self.path)
 
 # Memory checking of vpushd (tests/run-valgrind, tests/run-sanitizers). VPUSH_VALGRIND=1 runs
 # every vpushd under valgrind's memcheck (see tool_wrapper; tests/valgrind.supp), writing
