@@ -359,6 +359,22 @@ note_retry_after (FactorPoll *fp, VpushVerify *verify, GAsyncResult *result)
     fp->not_before = MAX (fp->not_before, vpush_time_boot_us () + (gint64)ms * 1000);
 }
 
+/* A factor whose Delete is under way may be gone at the API before it is here: what the
+ * API answers of it then (404, or 401 after the clock retry, as §3.4 has it) is no failure,
+ * as once it is gone here. */
+static void
+forgive_deleted (FactorPoll *fp, VpushVerify *verify, GAsyncResult *result, GError **error)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (fp->poller->manager, fp->sid);
+  guint status;
+
+  if (factor == NULL || !vpush_factor_is_deleting (factor))
+    return;
+  status = vpush_verify_call_get_status (verify, result);
+  if (status == 404 || status == 401)
+    g_clear_error (error);
+}
+
 static void
 fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -371,7 +387,9 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (c == NULL)
     {
       note_retry_after (fp, VPUSH_VERIFY (source), result);
-      set_error (fp, error);
+      forgive_deleted (fp, VPUSH_VERIFY (source), result, &error);
+      if (error != NULL)
+        set_error (fp, error);
     }
   else if (!g_str_equal (c->status, "pending"))
     {
@@ -410,16 +428,8 @@ listed (FactorPoll *fp, GObject *source, GAsyncResult *result)
 
   page = vpush_verify_list_challenges_finish (VPUSH_VERIFY (source), result, &error);
   fp->outstanding--;
-  /* a factor whose Delete is under way may be gone at the API before it is here: what the
-   * API answers of it then (404, or 401 after the clock retry, as §3.4 has it) is no
-   * failure, as once it is gone here */
-  if (page == NULL && factor != NULL && vpush_factor_is_deleting (factor))
-    {
-      guint status = vpush_verify_call_get_status (VPUSH_VERIFY (source), result);
-
-      if (status == 404 || status == 401)
-        g_clear_error (&error);
-    }
+  if (page == NULL)
+    forgive_deleted (fp, VPUSH_VERIFY (source), result, &error);
   if (page == NULL || factor == NULL)
     {
       fp->list_failed = TRUE;

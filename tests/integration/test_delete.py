@@ -171,6 +171,34 @@ def test_refresh_is_not_failed_by_a_delete_the_api_has_done(daemon, client, emul
     assert client.factor_paths() == [keep.path]
 
 
+def test_refresh_is_not_failed_by_a_get_after_the_api_deleted(daemon, client, emulator):
+    """The same for the GET of a challenge the list named: it reaches the API after the
+    DELETE, whose reply is still on the way back, and is a 404."""
+    f = vt.enroll(client, emulator)
+    keep = vt.enroll(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    get_rule = emulator.fault(r"/Challenges/%s\Z" % ch["sid"], action="delay", seconds=600,
+                              method="GET", when="before")
+    refresh = vt.PendingCall(client, "Refresh", None)
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the challenge's GET held")
+    delete_rule = emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600,
+                                 method="DELETE", when="after")
+    delete = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+    vt.wait_until(lambda: emulator.faults_held() >= 2, 10 * vt.SLOWDOWN,
+                  what="the DELETE done at the API, its reply held")
+    emulator.release_held(get_rule["id"])
+    refresh.wait(timeout=30 * vt.SLOWDOWN)
+    emulator.release_held(delete_rule["id"])
+    delete.wait(timeout=30 * vt.SLOWDOWN)
+    assert [r["status"] for r in emulator.requests()
+            if r["method"] == "GET" and r["path"].endswith("/Challenges/" + ch["sid"])] == [404]
+    assert refresh.error is None, refresh.error
+    assert delete.error is None, delete.error
+    assert client.factor_paths() == [keep.path]
+
+
 @pytest.mark.parametrize("by", ["poll", "challenge-sid"])
 def test_challenge_fetched_for_a_deleted_factor_is_not_exported(by, daemon, client, emulator):
     """A challenge whose GET was under way when its factor was deleted is not put on the bus
