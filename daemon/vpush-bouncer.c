@@ -588,7 +588,9 @@ audit (Auth *auth, const gchar *decision, const gchar *rule, const gchar *reason
       return;
     if (reason != NULL)
       vpush_log_fields (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, fields, G_N_ELEMENTS (fields),
-                        "%s%s refused for %s: %s", action, target ? target : "", who, reason);
+                        "%s%s %s for %s: %s", action, target ? target : "",
+                        g_str_equal (decision, VPUSH_DECISION_FAILED) ? "not decided" : "refused",
+                        who, reason);
     else
       vpush_log_fields (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_DECISION, fields, G_N_ELEMENTS (fields),
                         "%s%s allowed for %s by rule “%s”", action, target ? target : "", who,

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
@@ -444,19 +445,31 @@ return_denied (GTask *task, const gchar *format, ...)
                        g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, message));
 }
 
-/* vpushd itself ran out of descriptors or memory: a failure of its own, not the caller's
- * doing (it fails closed all the same) */
+/* vpushd itself has no descriptor left: a failure of its own, not the caller's doing (it
+ * fails closed all the same). An EMFILE that came from a read under a sandboxed caller's
+ * root may be a FUSE server's answer there, the caller's doing: whether vpushd can still
+ * make a descriptor tells the two apart. */
 static gboolean
-lacks_resources (int saved_errno)
+out_of_descriptors (int saved_errno)
 {
-  return saved_errno == EMFILE || saved_errno == ENFILE || saved_errno == ENOMEM;
+  int fd;
+
+  if (saved_errno != EMFILE && saved_errno != ENFILE)
+    return FALSE;
+  fd = eventfd (0, EFD_CLOEXEC);
+  if (fd >= 0)
+    {
+      close (fd);
+      return FALSE;
+    }
+  return errno == EMFILE || errno == ENFILE;
 }
 
 /* What could not be done to identify the caller: message with errno's text */
 static void
 return_unidentified (GTask *task, const gchar *what, int saved_errno)
 {
-  if (lacks_resources (saved_errno))
+  if (out_of_descriptors (saved_errno))
     g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED, "vpushd %s: %s", what,
                              g_strerror (saved_errno));
   else
@@ -473,7 +486,7 @@ return_read (GTask *task, Lookup *lookup, gboolean ok, const GError *error)
       if (!vpush_caller_is_alive (lookup->caller))
         return_denied (task, "the caller exited while it was being identified");
       else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES)
-               || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+               && out_of_descriptors (EMFILE))
         g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                  "vpushd could not identify the caller: %s", error->message);
       else

@@ -512,7 +512,8 @@ def test_no_descriptor_left_to_identify_the_caller(start_daemon, client, emulato
         subprocess.run(["prlimit", "--pid", str(pid), "--nofile=1024:"], check=True)
     assert e.name == vt.ERR_PREFIX + "Failed", e
     assert "Too many open files" in e.message, e.message
-    last_audit(daemon, VPUSH_DECISION="failed", VPUSH_ACTION="approve")
+    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_ACTION="approve")
+    assert "not decided for" in record["MESSAGE"], record["MESSAGE"]
     assert_untouched(emulator, factor, ch)
     assert client.approve({"transaction-id": txid}) == ch["sid"]
 
