@@ -1,5 +1,6 @@
 /* vpushctl: talking to vpushd, and errors in words. */
 #include <stdarg.h>
+#include <string.h>
 
 #include "vpush-names.h"
 #include "vpushctl.h"
@@ -99,7 +100,20 @@ vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
         }
     }
   if (g_option_context_parse (context, argc, argv, &error))
-    return TRUE;
+    {
+      /* GOption leaves "--" in when an argument after it starts with "-": what follows
+       * it is positional all the same (a factor named "-kiosk") */
+      for (int i = 1; i < *argc; i++)
+        {
+          if (g_str_equal ((*argv)[i], "--"))
+            {
+              memmove (*argv + i, *argv + i + 1, (gsize)(*argc - i) * sizeof (gchar *));
+              (*argc)--;
+              break;
+            }
+        }
+      return TRUE;
+    }
   /* GOption takes back what it set when it fails, --json too: a script that gave it
    * still gets the error as JSON */
   ctl->json = ctl->json || vpushctl_argv_wants_json (*argc, *argv);

@@ -1,5 +1,8 @@
 /* vpushctl: JSON and text output. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vpushctl.h"
@@ -223,6 +226,24 @@ vpushctl_one_line (GVariant *props, const gchar *name, gchar **buf)
 
 static const gboolean *output_json; /* the --json option, wherever it was given */
 
+/* What vpushctl says on standard output must arrive, or the exit status say it did not:
+ * a reader that went away ends vpushctl as it ends other tools, by SIGPIPE (which GIO
+ * ignores for its sockets: monitor would run on for ever); any other failure (a full disk)
+ * is told on standard error. */
+static void
+check_output (FILE *stream, gboolean failed, int saved_errno)
+{
+  if (stream != stdout || !failed)
+    return;
+  if (saved_errno == EPIPE)
+    {
+      signal (SIGPIPE, SIG_DFL);
+      raise (SIGPIPE);
+    }
+  fprintf (stderr, "vpushctl: cannot write to standard output: %s\n", g_strerror (saved_errno));
+  exit (VPUSHCTL_EXIT_OUTPUT);
+}
+
 /* utf8: as it is, whatever the locale (--json's standard output) */
 static void
 write_escaped (FILE *stream, const gchar *text, gboolean utf8)
@@ -234,16 +255,19 @@ write_escaped (FILE *stream, const gchar *text, gboolean utf8)
 
   /* as GLib's own handler: text in the locale's charset; JSON is UTF-8 in any locale
    * (RFC 8259), and a script must get back the names it sent */
+  gboolean failed;
+
   if (g_get_charset (&charset) || utf8)
-    fputs (escaped, stream);
+    failed = fputs (escaped, stream) == EOF;
   else
     {
       g_autofree gchar *converted
           = g_convert_with_fallback (escaped, -1, charset, "UTF-8", "?", NULL, NULL, NULL);
 
-      fputs (converted != NULL ? converted : escaped, stream);
+      failed = fputs (converted != NULL ? converted : escaped, stream) == EOF;
     }
-  fflush (stream);
+  failed = fflush (stream) != 0 || failed;
+  check_output (stream, failed, errno);
 }
 
 static void

@@ -21,6 +21,7 @@ typedef enum
   VPUSHCTL_EXIT_KEYRING_LOCKED = 9,
   VPUSHCTL_EXIT_NETWORK = 10,
   VPUSHCTL_EXIT_BUSY = 11,
+  VPUSHCTL_EXIT_OUTPUT = 12,
 } VpushctlExit;
 
 /* Errors found before asking the daemon; the code is the exit code. */

@@ -19,7 +19,7 @@ import vpushtest as vt
 VPUSHCTL = os.path.join(vt.BUILD_DIR, "cli", "vpushctl")
 
 OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND, AMBIGUOUS, EXPIRED, ALREADY, DENIED, LOCKED, \
-    NETWORK, BUSY = range(12)
+    NETWORK, BUSY, OUTPUT = range(13)
 
 
 vt.install_reaper()
@@ -781,6 +781,52 @@ def test_monitor_lists_what_is_there(session, emulator, daemon):
     finally:
         assert m.stop() == OK
 
+
+
+def test_output_that_cannot_be_written(session, emulator, daemon):
+    """What vpushctl says on standard output arrives, or its exit status says it did not:
+    a full disk or a closed descriptor is exit status 12, told on standard error."""
+    enroll(session, emulator)
+    for args in (["factors"], ["--json", "factors"], ["status"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([VPUSHCTL] + args, env=session.env, stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=60)
+        assert r.returncode == OUTPUT, (args, r.stderr)
+        assert "cannot write to standard output: No space left on device" in r.stderr, r.stderr
+    r = subprocess.run([VPUSHCTL, "status"], env=session.env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=60,
+                       preexec_fn=lambda: os.close(1))
+    assert r.returncode == OUTPUT, r.stderr
+
+
+def test_monitor_ends_when_its_reader_goes(session, emulator, daemon):
+    """`vpushctl monitor | head -1` ends once head has: by SIGPIPE, as other tools do (GIO
+    ignores SIGPIPE, so it wrote into the closed pipe for ever)."""
+    proc = subprocess.Popen([VPUSHCTL, "--json", "monitor"], env=session.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()
+        proc.stdout.close()
+        # the next thing it says meets the closed pipe
+        f = enroll(session, emulator)
+        challenge(emulator, f)
+        ok(ctl(session, "refresh"))
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGPIPE, proc.stderr.read()
+
+
+def test_factor_named_with_a_dash(session, emulator, daemon):
+    """A friendly name may start with "-": after "--" it names the factor (GOption leaves
+    the "--" in when what follows starts with "-")."""
+    f = enroll(session, emulator, "-kiosk")
+    r = ok(ctl(session, "--json", "verify", "--", "-kiosk"))
+    assert r.json()["sid"] == f["sid"]
+    ok(ctl(session, "challenges", "--", "-kiosk"))
+    r = ok(ctl(session, "delete", "--", "-kiosk"))
+    assert r.out == "Deleted factor %s\n" % f["sid"]
 
 
 def test_monitor_ends_with_its_bus(session):
