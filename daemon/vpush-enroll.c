@@ -543,7 +543,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
   s = vpush_args_get_string (args, "push-url");
   if (s && *s)
     {
-      if (!vpush_http_check_url (s, error))
+      if (!vpush_http_check_url_unnamed (s, error))
         {
           g_prefix_error (error, "request: push-url: ");
           (*error)->domain = G_DBUS_ERROR;

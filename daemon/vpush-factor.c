@@ -536,7 +536,7 @@ handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVa
       goto invalid;
     }
   url = vpush_args_get_string (args, "push-url");
-  if (url && *url && !vpush_http_check_url (url, &error))
+  if (url && *url && !vpush_http_check_url_unnamed (url, &error))
     {
       g_prefix_error (&error, "changes: push-url: ");
       error->domain = G_DBUS_ERROR;

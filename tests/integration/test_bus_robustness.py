@@ -260,6 +260,22 @@ class TestBadInput:
         leaked = "s3cr3t-pw" in env["daemon"].log_text()
         assert not leaked, "the password is in vpushd's log"
 
+    @pytest.mark.parametrize("url", ["http://push.example/s3cr3t-topic",
+                                     "ftp://push.example/s3cr3t-topic", "https://[::1/s3cr3t-topic"])
+    def test_refused_push_url_not_echoed(self, env, client, url):
+        """A push URL's topic is as good as a password (README): one refused is not
+        quoted in the reply, which names the host at most, by enrollment or by Update."""
+        em = env["emulator"]
+        e = _expect_error(
+            lambda: client.enroll(asv_pairs(_set(_enroll_base(em), "push-url", S(url)))),
+            "push-url")
+        assert "s3cr3t-topic" not in e.message, e.message
+        e = _expect_error(lambda: client.factor_update(env["factor"].path,
+                                                       asv_pairs([("push-url", S(url))])),
+                          "push-url")
+        assert "s3cr3t-topic" not in e.message, e.message
+        assert "s3cr3t-topic" not in env["daemon"].log_text()
+
     @pytest.mark.parametrize("method", ["approve", "deny"])
     @pytest.mark.parametrize("case,pairs,name", MATCH_CASES, ids=[c[0] for c in MATCH_CASES])
     def test_match_bad_input(self, env, client, method, case, pairs, name):
