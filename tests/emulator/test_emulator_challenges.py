@@ -32,6 +32,12 @@ BAD_CHALLENGE = {
     "hidden-number": (dict(hidden='{"a": 1}'), 400, 60306),
     "hidden-array": (dict(hidden='["a"]'), 400, 60306),
     "hidden-1025": (dict(hidden=json.dumps({"a": "b" * 1017})), 400, 60306),
+    # JSON Python's parser cannot take, or no UTF-8 answer could carry back: refused at once,
+    # not stored to break every later answer about the challenge
+    "hidden-nested": (dict(hidden="[" * 1024), 400, 60306),
+    "hidden-lone-surrogate": (dict(hidden='{"transaction_id": "\\ud800"}'), 400, 60306),
+    "field-nested": (dict(raw_fields=["[" * 5000]), 400, 60306),
+    "field-lone-surrogate": (dict(raw_fields=['{"label": "a", "value": "\\udc00"}']), 400, 60306),
     "expiry-past": (dict(expiration=-10), 400, 60306),
     "expiry-61min": (dict(expiration=3660), 400, 60306),
     "expiry-garbage": (dict(expiration="tomorrow"), 400, 60306),
@@ -195,6 +201,7 @@ def test_answer_malformed_payloads(emu, dev):
             {**{k: v for k, v in json.loads(_unb64url(p)).items() if k != "status"},
              "status": "pending"}).encode()[:-1] + b', "status": "approved"}'),
         _signed(dev, b'{"typ":"JWT","alg":"ES256","alg":"ES256"}', _unb64url(p)),
+        _signed(dev, header, b"[" * 1200 + b"]" * 1200),               # past the parser
     ]
     for payload in malformed:
         assert_error(dev.call("POST", path, {"AuthPayload": payload}), 400, 60306)

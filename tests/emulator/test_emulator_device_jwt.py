@@ -109,6 +109,23 @@ def test_device_jwt_duplicate_members(emu, dev):
         assert "duplicate member" in r.json["message"], r.json
 
 
+def test_device_jwt_nested_or_surrogate(emu, dev):
+    """JSON Python's parser cannot take (nested past its recursion limit) or no answer
+    could carry back (a lone surrogate escape) is a bad JWT like any other: 401 with a
+    Date header, not a connection closed without an answer."""
+    now = int(time.time())
+    header = {"cty": "twilio-pba;v=1", "kid": dev.credential_sid, "typ": "JWT", "alg": "ES256"}
+    payload = {"sub": dev.account_sid, "nbf": now, "exp": now + 600}
+    deep = b'{"x":' + b"[" * 2000 + b"]" * 2000
+    for h, p in ((deep + b"," + json.dumps(header).encode()[1:], json.dumps(payload).encode()),
+                 (json.dumps(header).encode(), deep + b"," + json.dumps(payload).encode()[1:]),
+                 (json.dumps(header).encode(),
+                  json.dumps(payload).encode()[:-1] + b', "x": "\\ud800"}')):
+        r = _list_with_raw_jwt(emu, dev, h, p)
+        assert_error(r, 401, 20003)
+        assert r.headers.get("Date"), r.headers
+
+
 def test_device_jwt_replay_refused(emu, dev):
     auth = dev.auth()
     first = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid}, auth=auth)

@@ -5,7 +5,6 @@ public key (§4). Everything here is pure: it takes values and raises ApiError."
 import base64
 import binascii
 import hashlib
-import json
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -13,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
                                                              encode_dss_signature)
 
-from .util import ApiError, b64std_decode, b64url_decode
+from .util import ApiError, b64std_decode, b64url_decode, json_loads
 
 ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
@@ -42,8 +41,8 @@ def _unique_members(pairs):
 
 def _json_object(raw):
     """RFC 8259 text in UTF-8 only: no NaN/Infinity, no UTF-16/32 (json.loads takes both);
-    no member name twice in one object."""
-    return json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
+    no member name twice in one object; no lone surrogate, no nesting past the parser."""
+    return json_loads(raw.decode("utf-8"), parse_constant=_no_constant,
                       object_pairs_hook=_unique_members)
 
 

@@ -1,12 +1,11 @@
 """The app-backend calls (protocol doc §12), authenticated with account_sid:auth_token."""
 
-import json
 import re
 
 from .common import Response, entity, factor_in_entity, paginate, service
 from .store import AccessToken
-from .util import (ApiError, is_integer_text, is_sid, iso, new_sid, parse_iso8601,
-                   parse_string_map)
+from .util import (ApiError, is_integer_text, is_sid, iso, json_loads, new_sid,
+                   parse_iso8601, parse_string_map)
 
 IDENTITY_RE = re.compile(r"\A[A-Za-z0-9-]{8,64}\Z")
 DEFAULT_EXPIRY = 300
@@ -102,9 +101,9 @@ def _fields(values):
     fields = []
     for raw in values:
         try:
-            obj = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, 60306, "Details.Fields item is not JSON")
+            obj = json_loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, 60306, f"Details.Fields item is not JSON ({exc})")
         if not isinstance(obj, dict) or set(obj) != {"label", "value"} \
                 or not isinstance(obj["label"], str) or not isinstance(obj["value"], str):
             raise ApiError(400, 60306, "Details.Fields item must be {label, value} strings")

@@ -182,14 +182,40 @@ def json_equal(a, b):
     return type(a) is type(b) and a == b
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_loads(text, **kwargs):
+    """json.loads for text from a client, with what it lets through refused as ValueError
+    like any other bad text: nesting too deep for Python's parser (RecursionError), and a
+    lone UTF-16 surrogate escape ("\\ud800"), which I-JSON (RFC 7493 §2.1) forbids and
+    which no UTF-8 answer could carry back."""
+    try:
+        obj = json.loads(text, **kwargs)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise ValueError("JSON string holds a lone UTF-16 surrogate")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return obj
+
+
 def parse_string_map(text, limit, what):
     """Stringified JSON object with only string values, at most `limit` chars."""
     if len(text) > limit:
         raise ApiError(400, 60306, f"{what} is longer than {limit} characters")
     try:
-        obj = json.loads(text)
-    except ValueError:
-        raise ApiError(400, 60306, f"{what} is not valid JSON")
+        obj = json_loads(text)
+    except ValueError as exc:
+        raise ApiError(400, 60306, f"{what} is not valid JSON ({exc})")
     if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
         raise ApiError(400, 60306, f"{what} must be a JSON object with string values")
     return obj
