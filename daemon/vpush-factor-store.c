@@ -1,4 +1,5 @@
 #include "vpush-factor-store.h"
+#include "vpush-factor-store-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,25 +18,8 @@
 #define FACTORS_SUBDIR   "factors"
 #define ENROLLING_SUBDIR "enrolling"
 #define CLOCK_FILE       "clock.json"
-#define RECORD_SUFFIX    ".json"
 /* a write puts "<name>.XXXXXX" first and renames it to "<name>" (vpush-durable.c) */
 #define TEMP_SUFFIX_LEN 6
-
-struct _VpushFactorStore
-{
-  GObject parent_instance;
-
-  gchar *dir;
-  gchar *factors_dir;
-  gchar *enrolling_dir;
-  gchar *clock_path;
-  /* one thread, so writes and removals happen one at a time, in the order asked for */
-  GThreadPool *writer;
-  GMutex lock;
-  GCond idle;   /* queued is 0 */
-  guint queued; /* writes asked for and not done yet */
-  int lock_fd;  /* LOCK_FILE, locked for as long as the store lives */
-};
 
 /* One state directory serves one vpushd: another would take its writes under way for a
  * crash's leftovers, and finish or undo its enrollments under way. */
@@ -83,17 +67,6 @@ vpush_factor_store_init (VpushFactorStore *self)
 
 /* ---- the writer: a queue, so that the main loop never waits on the disk ---- */
 
-typedef struct
-{
-  gchar *path;
-  gchar *text; /* NULL: remove path */
-  gsize length;
-  gchar *dir;       /* nullable: created first */
-  gboolean warn;    /* nobody asked for the outcome: a failure is logged here */
-  GPtrArray *names; /* not a write: find_unowned()'s key names */
-  gboolean check;   /* not a write: whether path is there (record_exists()) */
-} StoreWrite;
-
 static void
 store_write_free (StoreWrite *w)
 {
@@ -104,7 +77,6 @@ store_write_free (StoreWrite *w)
   g_free (w);
 }
 
-static GPtrArray *find_unowned (VpushFactorStore *self, GPtrArray *names, GError **error);
 static gboolean record_exists (const gchar *path);
 
 /* In the writer's thread */
@@ -119,7 +91,7 @@ writer_run (gpointer data, gpointer user_data)
 
   if (w->names != NULL)
     {
-      GPtrArray *unowned = find_unowned (self, w->names, &error);
+      GPtrArray *unowned = vpush_factor_store_find_unowned (self, w->names, &error);
 
       if (unowned == NULL)
         g_task_return_error (task, error);
@@ -152,8 +124,8 @@ done:
   g_mutex_unlock (&self->lock);
 }
 
-static void
-queue_task (VpushFactorStore *self, StoreWrite *w, GTask *task)
+void
+vpush_factor_store_queue_task (VpushFactorStore *self, StoreWrite *w, GTask *task)
 {
   g_task_set_task_data (task, w, (GDestroyNotify)store_write_free);
   g_mutex_lock (&self->lock);
@@ -163,21 +135,21 @@ queue_task (VpushFactorStore *self, StoreWrite *w, GTask *task)
   g_thread_pool_push (self->writer, task, NULL);
 }
 
-static void
-queue_write (VpushFactorStore *self, StoreWrite *w, GAsyncReadyCallback callback,
-             gpointer user_data)
+void
+vpush_factor_store_queue_write (VpushFactorStore *self, StoreWrite *w, GAsyncReadyCallback callback,
+                                gpointer user_data)
 {
   GTask *task = g_task_new (self, NULL, callback, user_data);
 
-  g_task_set_source_tag (task, queue_write);
+  g_task_set_source_tag (task, vpush_factor_store_queue_write);
   w->warn = callback == NULL;
-  queue_task (self, w, task);
+  vpush_factor_store_queue_task (self, w, task);
 }
 
 /* A request that can't be written: told the way a failed write is */
-static void
-report_error (VpushFactorStore *self, GAsyncReadyCallback callback, gpointer user_data,
-              GError *error)
+void
+vpush_factor_store_report_error (VpushFactorStore *self, GAsyncReadyCallback callback,
+                                 gpointer user_data, GError *error)
 {
   if (callback == NULL)
     {
@@ -185,7 +157,7 @@ report_error (VpushFactorStore *self, GAsyncReadyCallback callback, gpointer use
       g_error_free (error);
       return;
     }
-  g_task_report_error (self, callback, user_data, queue_write, error);
+  g_task_report_error (self, callback, user_data, vpush_factor_store_queue_write, error);
 }
 
 gboolean
@@ -311,8 +283,8 @@ record_path (VpushFactorStore *self, const gchar *factor_sid, GError **error)
   return g_build_filename (self->factors_dir, name, NULL);
 }
 
-static StoreWrite *
-store_write_new_json (gchar *path, JsonNode *node)
+StoreWrite *
+vpush_factor_store_write_new_json (gchar *path, JsonNode *node)
 {
   StoreWrite *w = g_new0 (StoreWrite, 1);
 
@@ -321,8 +293,8 @@ store_write_new_json (gchar *path, JsonNode *node)
   return w;
 }
 
-static StoreWrite *
-store_write_new_removal (gchar *path)
+StoreWrite *
+vpush_factor_store_write_new_removal (gchar *path)
 {
   StoreWrite *w = g_new0 (StoreWrite, 1);
 
@@ -332,8 +304,8 @@ store_write_new_removal (gchar *path)
 
 /* A state file's JSON: checked as JSON from the network is, since a damaged or planted
  * file must not crash vpushd at its start */
-static gboolean
-load_json (JsonParser *parser, const gchar *path, GError **error)
+gboolean
+vpush_factor_store_load_json (JsonParser *parser, const gchar *path, GError **error)
 {
   g_autofree gchar *data = NULL;
   gsize length;
@@ -354,7 +326,7 @@ read_record (const gchar *path, const gchar *expected_sid, GError **error)
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (VpushFactorRecord) record = NULL;
 
-  if (!load_json (parser, path, error))
+  if (!vpush_factor_store_load_json (parser, path, error))
     return NULL;
   record = vpush_factor_record_new_from_json (json_parser_get_root (parser), error);
   if (record == NULL)
@@ -446,11 +418,12 @@ vpush_factor_store_save_async (VpushFactorStore *self, const VpushFactorRecord *
   path = record_path (self, record->sid, &error);
   if (path == NULL)
     {
-      report_error (self, callback, user_data, error);
+      vpush_factor_store_report_error (self, callback, user_data, error);
       return;
     }
   node = vpush_factor_record_to_json (record);
-  queue_write (self, store_write_new_json (path, node), callback, user_data);
+  vpush_factor_store_queue_write (self, vpush_factor_store_write_new_json (path, node), callback,
+                                  user_data);
 }
 
 void
@@ -465,74 +438,11 @@ vpush_factor_store_remove_async (VpushFactorStore *self, const gchar *factor_sid
   path = record_path (self, factor_sid, &error);
   if (path == NULL)
     {
-      report_error (self, callback, user_data, error);
+      vpush_factor_store_report_error (self, callback, user_data, error);
       return;
     }
-  queue_write (self, store_write_new_removal (path), callback, user_data);
-}
-
-/* In the writer's thread: after every write asked for before, and before any asked for
- * after, so that no step of an enrollment comes between the journal read and the records'
- * checks */
-static GPtrArray *
-find_unowned (VpushFactorStore *self, GPtrArray *names, GError **error)
-{
-  g_autoptr (GPtrArray) journal = NULL;
-  g_autoptr (GHashTable) owned = NULL;
-  GPtrArray *unowned;
-  guint n_unreadable = 0;
-
-  journal = vpush_factor_store_load_enrollments (self, &n_unreadable, error);
-  if (journal == NULL)
-    return NULL;
-  if (n_unreadable > 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "%u entries of the enrollment journal can't be read", n_unreadable);
-      return NULL;
-    }
-  owned = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < journal->len; i++)
-    {
-      VpushEnrollment *entry = g_ptr_array_index (journal, i);
-
-      g_hash_table_add (owned, entry->id);
-      if (entry->factor != NULL)
-        g_hash_table_add (owned, entry->factor->sid);
-    }
-  unowned = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < names->len; i++)
-    {
-      const gchar *name = g_ptr_array_index (names, i);
-
-      if (!g_hash_table_contains (owned, name) && !vpush_factor_store_has_record (self, name))
-        g_ptr_array_add (unowned, g_strdup (name));
-    }
-  return unowned;
-}
-
-void
-vpush_factor_store_find_unowned_async (VpushFactorStore *self, GPtrArray *names,
-                                       GAsyncReadyCallback callback, gpointer user_data)
-{
-  StoreWrite *w = g_new0 (StoreWrite, 1);
-  GTask *task;
-
-  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
-
-  w->names = g_ptr_array_ref (names);
-  task = g_task_new (self, NULL, callback, user_data);
-  g_task_set_source_tag (task, vpush_factor_store_find_unowned_async);
-  queue_task (self, w, task);
-}
-
-GPtrArray *
-vpush_factor_store_find_unowned_finish (VpushFactorStore *self, GAsyncResult *result,
-                                        GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
+  vpush_factor_store_queue_write (self, vpush_factor_store_write_new_removal (path), callback,
+                                  user_data);
 }
 
 /* Anything there owns the factor's key, also a record that can't be read now (a symlink
@@ -569,7 +479,7 @@ vpush_factor_store_has_record_async (VpushFactorStore *self, const gchar *factor
   w->path = record_path (self, factor_sid, NULL);
   task = g_task_new (self, NULL, callback, user_data);
   g_task_set_source_tag (task, vpush_factor_store_has_record_async);
-  queue_task (self, w, task);
+  vpush_factor_store_queue_task (self, w, task);
 }
 
 gboolean
@@ -578,148 +488,6 @@ vpush_factor_store_has_record_finish (VpushFactorStore *self, GAsyncResult *resu
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), NULL);
-}
-
-/* ---- the enrollment journal ---- */
-
-/* The id is the only name part, and it must be one of ours: never a '/' or "..". */
-static gchar *
-enrollment_path (VpushFactorStore *self, const gchar *id, GError **error)
-{
-  g_autofree gchar *name = NULL;
-
-  if (!vpush_enrollment_id_is_valid (id))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "not an enrollment id: “%s”",
-                   id ? id : "(null)");
-      return NULL;
-    }
-  name = g_strconcat (id, RECORD_SUFFIX, NULL);
-  return g_build_filename (self->enrolling_dir, name, NULL);
-}
-
-void
-vpush_factor_store_save_enrollment_async (VpushFactorStore *self, const VpushEnrollment *enrollment,
-                                          GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_autoptr (JsonNode) node = NULL;
-  GError *error = NULL;
-  StoreWrite *w;
-  gchar *path;
-
-  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
-  g_return_if_fail (enrollment != NULL);
-  g_return_if_fail (enrollment->service_sid != NULL && enrollment->identity != NULL
-                    && enrollment->friendly_name != NULL && enrollment->started_at != NULL);
-
-  path = enrollment_path (self, enrollment->id, &error);
-  if (path == NULL)
-    {
-      report_error (self, callback, user_data, error);
-      return;
-    }
-  node = vpush_enrollment_to_json (enrollment);
-  w = store_write_new_json (path, node);
-  w->dir = g_strdup (self->enrolling_dir);
-  queue_write (self, w, callback, user_data);
-}
-
-void
-vpush_factor_store_remove_enrollment_async (VpushFactorStore *self, const gchar *id,
-                                            GAsyncReadyCallback callback, gpointer user_data)
-{
-  GError *error = NULL;
-  gchar *path;
-
-  g_return_if_fail (VPUSH_IS_FACTOR_STORE (self));
-
-  path = enrollment_path (self, id, &error);
-  if (path == NULL)
-    {
-      report_error (self, callback, user_data, error);
-      return;
-    }
-  queue_write (self, store_write_new_removal (path), callback, user_data);
-}
-
-static gint
-compare_enrollments (gconstpointer a, gconstpointer b)
-{
-  const VpushEnrollment *ea = *(const VpushEnrollment *const *)a;
-  const VpushEnrollment *eb = *(const VpushEnrollment *const *)b;
-  gint64 ta = 0;
-  gint64 tb = 0;
-
-  vpush_time_parse (ea->started_at, &ta, NULL);
-  vpush_time_parse (eb->started_at, &tb, NULL);
-  if (ta != tb)
-    return ta < tb ? -1 : 1;
-  return strcmp (ea->id, eb->id);
-}
-
-GPtrArray *
-vpush_factor_store_load_enrollments (VpushFactorStore *self, guint *n_unreadable, GError **error)
-{
-  g_autoptr (GPtrArray) entries = NULL;
-  g_autoptr (GDir) dir = NULL;
-  g_autoptr (GError) local_error = NULL;
-  const gchar *name;
-  guint unreadable = 0;
-
-  g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), NULL);
-
-  if (n_unreadable != NULL)
-    *n_unreadable = 0;
-
-  entries = g_ptr_array_new_with_free_func ((GDestroyNotify)vpush_enrollment_free);
-  dir = g_dir_open (self->enrolling_dir, 0, &local_error);
-  if (dir == NULL)
-    {
-      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        return g_steal_pointer (&entries);
-      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
-                                  "cannot list %s: ", self->enrolling_dir);
-      return NULL;
-    }
-
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree gchar *id = NULL;
-      g_autofree gchar *path = NULL;
-      g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-      g_autoptr (GError) entry_error = NULL;
-      VpushEnrollment *enrollment = NULL;
-
-      if (!g_str_has_suffix (name, RECORD_SUFFIX))
-        continue;
-      id = g_strndup (name, strlen (name) - strlen (RECORD_SUFFIX));
-      if (!vpush_enrollment_id_is_valid (id))
-        {
-          g_debug ("ignoring %s in %s: not an enrollment journal name", name, self->enrolling_dir);
-          continue;
-        }
-
-      path = g_build_filename (self->enrolling_dir, name, NULL);
-      if (load_json (parser, path, &entry_error))
-        enrollment = vpush_enrollment_new_from_json (json_parser_get_root (parser), &entry_error);
-      if (enrollment != NULL && g_strcmp0 (enrollment->id, id) != 0)
-        {
-          g_set_error (&entry_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "holds enrollment “%s”, not the one its name says", enrollment->id);
-          g_clear_pointer (&enrollment, vpush_enrollment_free);
-        }
-      if (enrollment == NULL)
-        {
-          g_warning ("skipping enrollment journal entry %s: %s", path, entry_error->message);
-          unreadable++;
-          continue;
-        }
-      g_ptr_array_add (entries, enrollment);
-    }
-  g_ptr_array_sort (entries, compare_enrollments);
-  if (n_unreadable != NULL)
-    *n_unreadable = unreadable;
-  return g_steal_pointer (&entries);
 }
 
 /* "<name>.json.XXXXXX" where <name>.json is one of our file names */
@@ -789,7 +557,7 @@ vpush_factor_store_load_clock_offset (VpushFactorStore *self)
 
   g_return_val_if_fail (VPUSH_IS_FACTOR_STORE (self), 0);
 
-  if (!load_json (parser, self->clock_path, &error))
+  if (!vpush_factor_store_load_json (parser, self->clock_path, &error))
     {
       if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         g_warning ("ignoring clock correction in %s: %s", self->clock_path, error->message);
@@ -827,5 +595,6 @@ vpush_factor_store_save_clock_offset (VpushFactorStore *self, gint64 offset)
   json_builder_add_int_value (builder, offset);
   json_builder_end_object (builder);
   node = json_builder_get_root (builder);
-  queue_write (self, store_write_new_json (g_strdup (self->clock_path), node), NULL, NULL);
+  vpush_factor_store_queue_write (
+      self, vpush_factor_store_write_new_json (g_strdup (self->clock_path), node), NULL, NULL);
 }
