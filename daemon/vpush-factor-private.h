@@ -1,5 +1,5 @@
-/* What vpush-factor.c shares with vpush-factor-delete.c: the factor object and the state
- * of one of its method calls. */
+/* What vpush-factor.c shares with vpush-factor-delete.c and vpush-factor-list.c: the factor
+ * object and the state of one of its method calls. */
 #pragma once
 
 #include "vpush-dbus-generated.h"
@@ -63,5 +63,7 @@ void vpush_factor_delete_begin (FactorCall *call);
 
 gboolean vpush_factor_handle_delete (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation,
                                      VpushFactor *self);
+gboolean vpush_factor_handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation,
+                                   GVariant *options, VpushFactor *self);
 
 G_END_DECLS
