@@ -1,8 +1,8 @@
 /* Unit tests of the policy as vpushd reads it from its directories (daemon/vpush-policy.c,
- * and their watch in daemon/vpush-bouncer.c): which files are read and whose they must be,
- * symlinked files, a change applied at once (also in a directory made later, and while
- * other files are still being written), a relative --policy-dir, and the built-in default
- * and the file shipped as it. The rules themselves: test-policy.c. */
+ * and their watch in daemon/vpush-bouncer-watch.c): which files are read and whose they
+ * must be, symlinked files, a change applied at once (also in a directory made later, and
+ * while other files are still being written), a relative --policy-dir, and the built-in
+ * default and the file shipped as it. The rules themselves: test-policy.c. */
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
