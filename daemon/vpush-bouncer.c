@@ -483,6 +483,12 @@ vpush_bouncer_describe_caller (GDBusMethodInvocation *invocation)
   return caller != NULL ? vpush_caller_describe (caller) : NULL;
 }
 
+gchar *
+vpush_bouncer_caller_key (GDBusMethodInvocation *invocation)
+{
+  return vpush_caller_key (g_object_get_data (G_OBJECT (invocation), CALLER_DATA_KEY));
+}
+
 VpushAccess *
 vpush_bouncer_authorize_finish (GAsyncResult *result, GError **error)
 {

@@ -52,6 +52,8 @@ void vpush_bouncer_authorize_async (VpushManager *manager, GDBusMethodInvocation
 VpushAccess *vpush_bouncer_authorize_finish (GAsyncResult *result, GError **error);
 /* The caller an authorization on invocation identified, for a log record; NULL if none. */
 gchar *vpush_bouncer_describe_caller (GDBusMethodInvocation *invocation);
+/* The caller's key for its ration of audit records (vpush_caller_key()) */
+gchar *vpush_bouncer_caller_key (GDBusMethodInvocation *invocation);
 
 typedef void (*VpushAllowedFunc) (gpointer data);
 

@@ -403,6 +403,13 @@ log_updated (FactorCall *call)
                                             : "push URL removed");
 }
 
+/* The push URL an Update asks for; NULL for none ("" removes it) */
+static gchar *
+push_url_asked (FactorCall *call)
+{
+  return call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
+}
+
 static void
 apply_update (FactorCall *call)
 {
@@ -420,7 +427,7 @@ apply_update (FactorCall *call)
     }
   if (call->set_push_url)
     {
-      gchar *url = call->push_url && *call->push_url ? g_strdup (call->push_url) : NULL;
+      gchar *url = push_url_asked (call);
 
       call->push_changed = g_strcmp0 (url, self->record->push_url) != 0;
       g_free (self->record->push_url);
@@ -465,6 +472,34 @@ update_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   call = NULL; /* owned by the callback now */
 }
 
+/* A change is always recorded (log_updated()), so the changes of a caller have a ration of
+ * their own, beside the one of its other records, and one past it is refused: a loop
+ * flipping a push URL, which the API never sees, would write records as fast as vpushd can,
+ * past journald's rate limit, and everyone's decisions would be dropped with them.
+ * FALSE: refused. */
+static gboolean
+take_record (FactorCall *call)
+{
+  const VpushFactorRecord *record = call->factor->record;
+  g_autofree gchar *key = NULL;
+  g_autofree gchar *ration = NULL;
+  g_autofree gchar *url = push_url_asked (call);
+
+  if ((call->friendly_name == NULL || g_str_equal (call->friendly_name, record->friendly_name))
+      && (!call->set_push_url || g_strcmp0 (url, record->push_url) == 0))
+    return TRUE;
+  key = vpush_bouncer_caller_key (call->invocation);
+  ration = g_strconcat ("changes:", key, NULL);
+  if (vpush_log_ration_reserve (ration))
+    return TRUE;
+  g_dbus_method_invocation_return_error (
+      call->invocation, G_DBUS_ERROR, G_DBUS_ERROR_LIMITS_EXCEEDED,
+      "%s has changed factors more often in 10 s than [Audit] RecordsPerCaller allows, and "
+      "every change is recorded: try again in a few seconds",
+      key);
+  return FALSE;
+}
+
 static void
 update_allowed (gpointer data)
 {
@@ -481,7 +516,7 @@ update_allowed (gpointer data)
       g_dbus_method_invocation_return_value (call->invocation, NULL);
       return;
     }
-  if (!take_line (&call))
+  if (!take_line (&call) || !take_record (call))
     return;
   if (call->friendly_name == NULL || g_str_equal (call->friendly_name, self->record->friendly_name))
     {

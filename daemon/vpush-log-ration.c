@@ -124,14 +124,13 @@ vpush_log_ration_set_limit (guint limit)
   ration_limit = limit;
 }
 
-gboolean
-vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields)
+/* The caller's ration of the 10 s now */
+static Ration *
+ration_now (const gchar *key)
 {
   gint64 now = g_get_monotonic_time ();
   Ration *r;
 
-  if (ration_limit == 0)
-    return TRUE;
   if (rations == NULL)
     rations = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, ration_free);
   r = g_hash_table_lookup (rations, key);
@@ -149,6 +148,31 @@ vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields
       if (flush_id == 0)
         schedule_flush ();
     }
+  return r;
+}
+
+gboolean
+vpush_log_ration_reserve (const gchar *key)
+{
+  Ration *r;
+
+  if (ration_limit == 0)
+    return TRUE;
+  r = ration_now (key);
+  if (r->written >= ration_limit)
+    return FALSE;
+  r->written++;
+  return TRUE;
+}
+
+gboolean
+vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields)
+{
+  Ration *r;
+
+  if (ration_limit == 0)
+    return TRUE;
+  r = ration_now (key);
   if (r->written < ration_limit)
     {
       r->written++;

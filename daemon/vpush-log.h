@@ -56,6 +56,10 @@ void vpush_log_fields (GLogLevelFlags level, const gchar *message_id, const GLog
  * rest are counted, and a VPUSH_MSGID_LEFT_OUT record with the caller fields of fields says
  * how many, once the 10 s are over. */
 gboolean vpush_log_ration_take (const gchar *key, const GLogField *fields, gsize n_fields);
+/* For a record that must be written whole, or its cause refused (a change to a factor):
+ * TRUE, one taken from the caller's ration; FALSE when its 10 s have none left, nothing
+ * counted. */
+gboolean vpush_log_ration_reserve (const gchar *key);
 /* The records a caller gets in 10 s (0: every record is written); at start */
 void vpush_log_ration_set_limit (guint limit);
 /* Writes the counts whose 10 s are over (all: every count, at exit). */

@@ -153,6 +153,33 @@ test_ration_limit (void)
   vpush_log_ration_set_limit (VPUSH_LOG_RATION_DEFAULT);
 }
 
+/* A reservation (a change, refused past its ration) takes from the ration as a record does,
+ * and past it counts nothing: no record says it was left out, since it was refused */
+static void
+test_ration_reserve (void)
+{
+  const gint64 start = 1000 * G_USEC_PER_SEC;
+  guint reserved = 0;
+
+  reset (start);
+  vpush_log_ration_set_limit (3);
+  for (guint i = 0; i < 5; i++)
+    reserved += vpush_log_ration_reserve (CALLER_KEY);
+  g_assert_cmpuint (reserved, ==, 3);
+  g_assert_cmpuint (take (1), ==, 0);
+  vpush_log_ration_flush (TRUE);
+  g_assert_cmpuint (counts->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (counts, 0), ==, "1");
+  /* the next window has room again */
+  reset (start + WINDOW_USEC + 1);
+  g_assert_true (vpush_log_ration_reserve (CALLER_KEY));
+  vpush_log_ration_set_limit (0);
+  for (guint i = 0; i < 10; i++)
+    g_assert_true (vpush_log_ration_reserve (CALLER_KEY));
+  vpush_log_ration_set_limit (VPUSH_LOG_RATION_DEFAULT);
+  vpush_log_ration_flush (TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -162,5 +189,6 @@ main (int argc, char **argv)
   g_test_add_func ("/log-ration/counts", test_ration_counts);
   g_test_add_func ("/log-ration/flush-wait-read-once", test_ration_flush_wait_read_once);
   g_test_add_func ("/log-ration/limit", test_ration_limit);
+  g_test_add_func ("/log-ration/reserve", test_ration_reserve);
   return g_test_run ();
 }

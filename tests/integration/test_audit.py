@@ -173,6 +173,34 @@ def test_a_flood_of_calls_is_counted_not_written(start_daemon, client, emulator)
     assert "audit records of calls of" in counts[0]["MESSAGE"]
 
 
+def test_a_flood_of_changes_is_refused_past_its_ration(start_daemon, client, emulator):
+    """Every change an Update makes is recorded, so a caller's changes are bounded instead:
+    RecordsPerCaller in 10 s, beyond which an Update that would change a factor is refused
+    with LimitsExceeded. Before, a loop flipping a push URL (which the API never sees)
+    wrote a record per call, a thousand a second, past journald's rate limit."""
+    daemon = start_daemon(config=RATION_CONFIG)
+    factor = vt.enroll(client, emulator)
+    n = VPUSH_LOG_RATION + 10  # under the cap on Updates waiting at once
+    urls = ["http://127.0.0.1:9/topic-a/json", ""]
+    calls = [vt.PendingCall(client, "Update", vt.asv({"push-url": urls[i % 2]}), factor.path,
+                            vt.FACTOR_IFACE) for i in range(n)]
+    vt.wait_until(lambda: all(c.done for c in calls), 60 * vt.SLOWDOWN, what="the calls")
+    made = [c for c in calls if c.error is None]
+    refused = [c.error for c in calls if c.error is not None]
+    assert refused, "no Update refused"
+    assert all(e.name == vt.ERR_LIMITS_EXCEEDED and "RecordsPerCaller" in e.message
+               and MY_EXE in e.message for e in refused), refused
+    # an Update that changes nothing is no change, and not refused
+    props = client.factor_props(factor.path)
+    client.factor_update(factor.path, {"push-url": props["PushUrl"],
+                                       "friendly-name": props["FriendlyName"]})
+    daemon.stop()
+    updated = audit_records(daemon, MSGID_UPDATED)
+    # the ration's changes (more only if the calls took over 10 s); the rest of the Updates
+    # made set what the factor had after a refusal
+    assert VPUSH_LOG_RATION <= len(updated) <= len(made), (len(updated), len(made))
+
+
 def test_failures_before_the_answer_went_out_are_rationed(session, start_daemon, client,
                                                          emulator):
     """Only the outcome of an answer that went out is never rationed (README): an approval
