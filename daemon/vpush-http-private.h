@@ -1,6 +1,6 @@
 /* Internal parts of the libcurl client, shared by vpush-http.c (the multi handle on the GLib
- * loop, its sockets and timer, and requests), vpush-http-stream.c (streaming GETs) and
- * vpush-http-url.c (URLs); not API. */
+ * loop, its sockets and timer), vpush-http-request.c (requests), vpush-http-stream.c
+ * (streaming GETs) and vpush-http-url.c (URLs); not API. */
 #pragma once
 
 #include <curl/curl.h>
@@ -59,20 +59,26 @@ typedef struct
 /* vpush-http-url.c */
 /* A part of a parsed URL as a GLib string (curl's own must go back to curl_free()). */
 gchar *vpush_http_url_part (CURLU *u, CURLUPart what);
-
-/* vpush-http.c */
-void vpush_http_request_free (gpointer data);
 /* named: its messages may quote the URL (not a push URL's: its topic is a secret) */
 gboolean vpush_http_check_url_full (const gchar *url, gboolean named, gboolean *out_loopback,
                                     GError **error);
-void vpush_http_set_captured (gchar **slot, const gchar *value, gsize len);
+
+/* vpush-http.c */
 /* Sets the cap on the connections curl keeps, for the streams running now. */
 void vpush_http_update_max_connects (VpushHttp *self);
+/* Takes the easy handle out of the multi and drops the multi's reference on the task. */
+void vpush_http_request_detach (VpushHttp *self, GTask *task);
+
+/* vpush-http-request.c */
+void vpush_http_request_free (gpointer data);
+void vpush_http_set_captured (gchar **slot, const gchar *value, gsize len);
 /* A failed transfer as a VPUSH_ERROR_NETWORK. */
 GError *vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result);
 gboolean vpush_http_setup_easy (VpushHttp *self, Request *req, const gchar *method,
                                 const gchar *url, gboolean loopback, const gchar *const *headers,
                                 GBytes *body, guint timeout_ms, GError **error);
+/* Returns the result of a finished transfer (detached already) on its task. */
+void vpush_http_request_complete (VpushHttp *self, GTask *task, CURLcode result);
 
 /* vpush-http-stream.c: the streams among the finished transfers */
 void vpush_http_streams_collect (VpushHttp *self, GPtrArray *streams, GArray *results, CURL *easy,

@@ -402,11 +402,11 @@ def test_readme_says_where_the_openapi_document_is():
 def test_proxy_variables_are_those_curl_reads_for_https():
     """vpushd(8) names the proxy variables libcurl reads for vpushd's requests, and no
     other. Every request that may go through a proxy is https: plain http is taken only
-    to a loopback host, and that is never proxied (vpush-http.c). libcurl reads
+    to a loopback host, and that is never proxied (vpush-http-request.c). libcurl reads
     https_proxy, then HTTPS_PROXY, then all_proxy or ALL_PROXY for https, never http_proxy
     (test-http checks it): a page that names http_proxy has a user behind a proxy set only
     that one, and vpushd then goes direct."""
-    assert 'SETOPT (CURLOPT_PROXY, "");' in read("daemon", "vpush-http.c")
+    assert 'SETOPT (CURLOPT_PROXY, "");' in read("daemon", "vpush-http-request.c")
     entries = [line for line in man_section("vpushd.8", "ENVIRONMENT").splitlines()
                if line.startswith("*") and "_proxy*" in line.lower()]
     assert len(entries) == 1, entries
