@@ -1,4 +1,5 @@
-/* Deleting a factor's key: every unlocked item under its sid, each with its own Delete.
+/* Deleting a factor's key: every unlocked item under its sid, each with its own Delete; a
+ * locked one fails the delete, which the key store makes again once the keyring is usable.
  * Not secret_service_clear(): libsecret 0.20 answers a clear twice when one of its Deletes
  * fails (the item deleted meanwhile by another program, the keyring killed or stopped right
  * then, the call's deadline), a critical, and counts an item already gone as a failure.
@@ -20,6 +21,18 @@ item_gone (const GError *error)
          || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
 }
 
+/* The delete is over: a locked item under the sid was left, so it is not done */
+static void
+deleted (GTask *task)
+{
+  KeystoreCall *call = g_task_get_task_data (task);
+
+  if (call->delete_error == NULL && call->saw_locked)
+    call->delete_error
+        = g_error_new_literal (VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED, LOCKED_MESSAGE);
+  vpush_keystore_deleted (task, g_steal_pointer (&call->delete_error));
+}
+
 static void
 on_item_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -33,7 +46,7 @@ on_item_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
     call->delete_error = g_steal_pointer (&error);
   g_clear_error (&error);
   if (--call->deleting == 0)
-    vpush_keystore_deleted (task, g_steal_pointer (&call->delete_error));
+    deleted (task);
 }
 
 static void
@@ -43,19 +56,24 @@ on_delete_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   SecretService *service = SECRET_SERVICE (source);
   KeystoreCall *call = g_task_get_task_data (task);
   g_auto (GStrv) unlocked = NULL;
+  g_auto (GStrv) locked = NULL;
   GError *error = NULL;
 
-  /* a locked item can't be told from one that is not there: only unlocked ones go, as with
-   * secret_service_clear(). The next waiting delete goes out once all have answered. */
-  if (!secret_service_search_for_dbus_paths_finish (service, result, &unlocked, NULL, &error))
+  /* Only unlocked items can go, as with secret_service_clear(). A locked one under the sid
+   * (the keyring locked since the call was sent, a few milliseconds) fails the delete as
+   * KeyringLocked once the others are gone: taken for done, it would stay, a copy of a key
+   * nothing owns, until the next start. The next waiting delete goes out once all have
+   * answered. */
+  if (!secret_service_search_for_dbus_paths_finish (service, result, &unlocked, &locked, &error))
     {
       vpush_keystore_deleted (task, error);
       return;
     }
+  call->saw_locked = locked != NULL && locked[0] != NULL;
   call->deleting = unlocked != NULL ? g_strv_length (unlocked) : 0;
   if (call->deleting == 0)
     {
-      vpush_keystore_deleted (task, NULL);
+      deleted (task);
       return;
     }
   for (guint i = 0; unlocked[i] != NULL; i++)

@@ -6,6 +6,27 @@
 
 #include "vpush-error.h"
 
+/* Whether an unlocked item of ours came without its secret. gnome-keyring leaves out the
+ * secret of a locked item: the keyring was locked between the search and the reading of the
+ * secrets (a screen locker, a few milliseconds), and the item's "unlocked" is stale. */
+static gboolean
+lost_a_secret (GList *items)
+{
+  for (GList *l = items; l != NULL; l = l->next)
+    {
+      g_autofree gchar *schema = NULL;
+      g_autoptr (SecretValue) value = NULL;
+
+      if (secret_item_get_locked (l->data))
+        continue;
+      schema = secret_item_get_schema_name (l->data);
+      value = secret_item_get_secret (l->data);
+      if (g_strcmp0 (schema, VPUSH_SECRET_SCHEMA) == 0 && value == NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* The key of the item, or NULL with error: G_IO_ERROR_INVALID_DATA when its secret is not a
  * P-256 PKCS#8 key, another when it could not be read (out of memory). */
 static VpushKey *
@@ -47,8 +68,19 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   guint n_keys = 0;
   guint n_different = 0;
   VpushKey *key = NULL;
+  GError *error = NULL;
 
-  if (!vpush_keystore_begin_search_answer (task, source, result, &items))
+  items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
+  /* Looked for once more, which sees the item locked, rather than the key taken for
+   * unusable: Factor.Delete would delete the factor here only, an approval fail Failed. */
+  if (error == NULL && !call->done && !call->searched_again && lost_a_secret (items))
+    {
+      g_list_free_full (items, g_object_unref);
+      call->searched_again = TRUE;
+      vpush_keystore_send_load (self, g_steal_pointer (&task));
+      return;
+    }
+  if (!vpush_keystore_begin_items_answer (task, &items, error))
     return;
 
   /* Every item is read: the order of a search is the Secret Service's, so an item that is

@@ -100,10 +100,12 @@ typedef struct
   gchar *factor_sid;
   /* what is sent, kept while the call is parked */
   GHashTable *attributes;
-  SecretValue *value;   /* store only */
-  gchar *label;         /* store and relabel */
-  guint deleting;       /* delete: its item Deletes still unanswered */
-  GError *delete_error; /* delete: the first of them that failed */
+  SecretValue *value;      /* store only */
+  gchar *label;            /* store and relabel */
+  guint deleting;          /* delete: its item Deletes still unanswered */
+  GError *delete_error;    /* delete: the first of them that failed */
+  gboolean saw_locked;     /* delete: an item under the sid was locked, and left */
+  gboolean searched_again; /* load: an item came without its secret, and was looked for again */
 } KeystoreCall;
 
 /* vpush-keystore.c */
@@ -115,6 +117,8 @@ gboolean vpush_keystore_call_begin_answer (GTask *task);
  * answered now with the search's error; otherwise *items are the caller's. */
 gboolean vpush_keystore_begin_search_answer (GTask *task, GObject *source, GAsyncResult *result,
                                              GList **items);
+/* The same for a search already finished: its *items, or its error (taken) */
+gboolean vpush_keystore_begin_items_answer (GTask *task, GList **items, GError *error);
 gchar *vpush_keystore_timeout_message (VpushKeystore *self);
 void vpush_keystore_settle (VpushKeystore *self);
 GTask *vpush_keystore_task_new (VpushKeystore *self, CallKind kind, gpointer source_tag,

@@ -116,6 +116,12 @@ vpush_keystore_begin_search_answer (GTask *task, GObject *source, GAsyncResult *
   GError *error = NULL;
 
   *items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
+  return vpush_keystore_begin_items_answer (task, items, error);
+}
+
+gboolean
+vpush_keystore_begin_items_answer (GTask *task, GList **items, GError *error)
+{
   if (!vpush_keystore_call_begin_answer (task))
     {
       g_list_free_full (g_steal_pointer (items), g_object_unref);

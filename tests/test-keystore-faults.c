@@ -477,6 +477,128 @@ test_keystore_locked_elsewhere (void)
   g_assert_no_error (error);
 }
 
+/* Locks the collection with a plain call, which runs no main loop: the key store hears of
+ * it only when the test's loop next runs. */
+static void
+lock_now (GDBusConnection *bus, const gchar *collection_path)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  const gchar *paths[] = { collection_path, NULL };
+
+  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.secrets", "/org/freedesktop/secrets",
+                                       "org.freedesktop.Secret.Service", "Lock",
+                                       g_variant_new ("(^ao)", paths), G_VARIANT_TYPE ("(aoo)"),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+}
+
+typedef struct
+{
+  gchar *collection_path;
+  gint armed;
+  guint32 serial; /* of the GetSecrets call held up */
+} LockRace;
+
+/* Answers the key store's first GetSecrets as gnome-keyring does once the collection is
+ * locked after the search (the item's secret left out), and locks it right then: the
+ * Lock goes out before the key store can send anything else, and the key store hears of it
+ * only after that answer, as when a screen locker locks between the two. */
+static GDBusMessage *
+lock_before_secrets (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                     gpointer user_data)
+{
+  LockRace *race = user_data;
+  const gchar *paths[] = { race->collection_path, NULL };
+  g_autoptr (GDBusMessage) lock = NULL;
+  GDBusMessage *answer;
+
+  if (!incoming)
+    {
+      if (g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
+          && g_strcmp0 (g_dbus_message_get_member (message), "GetSecrets") == 0
+          && g_atomic_int_compare_and_exchange (&race->armed, TRUE, FALSE))
+        race->serial = g_dbus_message_get_serial (message);
+      return message;
+    }
+  if (race->serial == 0 || g_dbus_message_get_reply_serial (message) != race->serial)
+    return message;
+  race->serial = 0;
+  lock = g_dbus_message_new_method_call ("org.freedesktop.secrets", "/org/freedesktop/secrets",
+                                         "org.freedesktop.Secret.Service", "Lock");
+  g_dbus_message_set_body (lock, g_variant_new ("(^ao)", paths));
+  g_dbus_message_set_flags (lock, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  g_assert_true (g_dbus_connection_send_message (connection, lock, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+                                                 NULL, NULL));
+  answer = g_dbus_message_copy (message, NULL);
+  g_dbus_message_set_body (answer, g_variant_new_parsed ("(@a{o(oayays)} {},)"));
+  g_object_unref (message);
+  return answer;
+}
+
+/* A lock a few milliseconds after a load's search (a screen locker) leaves the item's secret
+ * out of the answer: that is the keyring locked, not an unusable key, which Factor.Delete
+ * would take for a reason to delete the factor here only, and an approval fail as Failed. */
+static void
+test_keystore_locked_during_load (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  LockRace race = { .collection_path = default_collection_path (), .armed = TRUE };
+  guint filter;
+
+  store_key (keystore, sid, "Locked while read", key);
+  filter = g_dbus_connection_add_filter (bus, lock_before_secrets, &race, NULL);
+  loaded = keystore_load (keystore, sid, &error);
+  g_dbus_connection_remove_filter (bus, filter);
+  g_assert_false (race.armed);
+  g_assert_null (loaded);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_clear_error (&error);
+
+  unlock_with_master_password (race.collection_path);
+  WAIT_FOR (!vpush_keystore_get_locked (keystore));
+  assert_loads_key (keystore, sid, key);
+  g_assert_cmpuint (count_items (sid), ==, 1);
+  g_free (race.collection_path);
+}
+
+/* A delete sent before the key store heard of a lock finds the item locked: that is no
+ * delete done, or a copy of a key nothing owns (an enrollment's provisional one) would stay
+ * until the next start. It fails as locked, and the key store deletes the item itself once
+ * the keyring is unlocked. */
+static void
+test_keystore_locked_before_delete (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  g_autofree gchar *collection_path = default_collection_path ();
+  gint64 deadline;
+
+  store_key (keystore, sid, "Locked before its delete", key);
+  g_assert_false (vpush_keystore_get_locked (keystore));
+  lock_now (bus, collection_path);
+  g_assert_false (keystore_delete (keystore, sid, &error));
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
+  g_assert_cmpuint (count_items (sid), ==, 1);
+
+  unlock_with_master_password (collection_path);
+  deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (count_items (sid) != 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+}
+
 /* A key that can't be parsed for lack of memory (OpenSSL's secure heap full) is no verdict
  * on the key: the load fails as unreadable (io.github.vpush1.Error.Failed on the bus), not
  * as an unusable key, which a Delete or the crash recovery would drop from the keyring */
@@ -519,6 +641,8 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/timeout", test_keystore_timeout);
   g_test_add_func ("/keystore/timeout-store", test_keystore_timeout_store);
   g_test_add_func ("/keystore/out-of-memory", test_keystore_out_of_memory);
+  g_test_add_func ("/keystore/locked-during-load", test_keystore_locked_during_load);
+  g_test_add_func ("/keystore/locked-before-delete", test_keystore_locked_before_delete);
   /* last: it replaces the session's keyring daemon with its own */
   g_test_add_func ("/keystore/reconnect", test_keystore_reconnect);
   ret = g_test_run ();
