@@ -1,5 +1,6 @@
 /* Deleting a factor's key: every unlocked item under its sid, each with its own Delete; a
- * locked one fails the delete, which the key store makes again once the keyring is usable.
+ * locked one in the followed collection fails the delete, which the key store makes again
+ * once the keyring is usable.
  * Not secret_service_clear(): libsecret 0.20 answers a clear twice when one of its Deletes
  * fails (the item deleted meanwhile by another program, the keyring killed or stopped right
  * then, the call's deadline), a critical, and counts an item already gone as a failure.
@@ -49,6 +50,21 @@ on_item_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
     deleted (task);
 }
 
+/* Whether one of the items is in the collection whose lock vpushd follows */
+static gboolean
+in_followed_collection (VpushKeystore *self, GStrv items)
+{
+  g_autofree gchar *prefix = NULL;
+
+  if (items == NULL || self->collection == NULL)
+    return FALSE;
+  prefix = g_strconcat (g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->collection)), "/", NULL);
+  for (guint i = 0; items[i] != NULL; i++)
+    if (g_str_has_prefix (items[i], prefix))
+      return TRUE;
+  return FALSE;
+}
+
 static void
 on_delete_searched (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -60,16 +76,18 @@ on_delete_searched (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
 
   /* Only unlocked items can go, as with secret_service_clear(). A locked one under the sid
-   * (the keyring locked since the call was sent, a few milliseconds) fails the delete as
-   * KeyringLocked once the others are gone: taken for done, it would stay, a copy of a key
-   * nothing owns, until the next start. The next waiting delete goes out once all have
+   * in the collection vpushd follows (locked since the call was sent, a few milliseconds)
+   * fails the delete as KeyringLocked once the others are gone: taken for done, it would
+   * stay, a copy of a key nothing owns, until the next start. One in another collection
+   * locked is the user's to unlock, and is passed over as before: retrying would wait for
+   * an unlock vpushd never hears of. The next waiting delete goes out once all have
    * answered. */
   if (!secret_service_search_for_dbus_paths_finish (service, result, &unlocked, &locked, &error))
     {
       vpush_keystore_deleted (task, error);
       return;
     }
-  call->saw_locked = locked != NULL && locked[0] != NULL;
+  call->saw_locked = in_followed_collection (g_task_get_source_object (task), locked);
   call->deleting = unlocked != NULL ? g_strv_length (unlocked) : 0;
   if (call->deleting == 0)
     {

@@ -7,6 +7,7 @@ instead of "no such challenge", and a factor whose key is unusable can still be 
 Each test restarts vpushd after the edit, so that the key is read from the keyring again.
 """
 
+import os
 import subprocess
 
 import pytest
@@ -187,3 +188,43 @@ def test_factor_with_unusable_key_can_be_deleted(edit, factor, daemon, client, e
     assert session.keyring_items({"factor-sid": factor.sid}) == []
     daemon.restart()
     assert client.factor_paths() == []
+
+
+def test_delete_passes_over_a_locked_copy_in_another_collection(factor, daemon, client,
+                                                               emulator, session):
+    """A copy of a factor's key in another collection the user keeps locked is the user's
+    to unlock: the factor's Delete deletes the key vpushd follows and is done. Taken for
+    the login keyring locked, the delete of the key was retried (and the crash recovery
+    with it, up to an hour apart) for an unlock vpushd never hears of."""
+    item = the_item(session, factor)
+    secret = read_secret(session, item["path"])
+    plain = open_session(session)
+    other = session._secrets_call(
+        vt.SECRETS_PATH, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+        "CreateWithMasterPassword",
+        GLib.Variant("(a{sv}(oayays))", ({"org.freedesktop.Secret.Collection.Label":
+                                          GLib.Variant("s", "Other")},
+                                         (plain, b"", b"other password", "text/plain"))))[0]
+    try:
+        props = {"org.freedesktop.Secret.Item.Label": GLib.Variant("s", item["label"]),
+                 "org.freedesktop.Secret.Item.Attributes": GLib.Variant("a{ss}",
+                                                                        item["attributes"])}
+        session._secrets_call(other, "org.freedesktop.Secret.Collection", "CreateItem",
+                              GLib.Variant("(a{sv}(oayays)b)",
+                                           (props, (plain, b"", secret,
+                                                    "application/octet-stream"), False)))
+        session._secrets_call(vt.SECRETS_PATH, SERVICE_IFACE, "Lock",
+                              GLib.Variant("(ao)", ([other],)))
+        client.factor_delete(factor.path)
+        assert client.factor_paths() == []
+        assert emulator.fetch_factor(factor.identity, factor.sid).status == 404
+        # the delete's journal entry goes once the key is deleted
+        journal = os.path.join(daemon.state_dir, "enrolling")
+        vt.wait_until(lambda: not os.listdir(journal), 10, what="the delete's journal entry "
+                      "to go", pump=False)
+        assert "stays in the Secret Service" not in daemon.log_text()
+        assert client.manager_property("State") == "ready"
+        assert [i["path"].startswith(other + "/")
+                for i in session.keyring_items({"factor-sid": factor.sid})] == [True]
+    finally:
+        session._secrets_call(other, "org.freedesktop.Secret.Collection", "Delete")
