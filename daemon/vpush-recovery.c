@@ -22,7 +22,8 @@ struct _VpushRecovery
 
   GQueue entries;        /* VpushEnrollment: the journal as read at start, then the entries
                           * handed over while running, still to do */
-  GHashTable *keys_only; /* ids of entries handed over with only keys left (vpush_recovery_take) */
+  GHashTable *keys_only; /* ids of entries with only keys left: handed over so
+                          * (vpush_recovery_take), or whose remote factor is deleted */
   GHashTable *kept;      /* ids of entries read at start whose factor had a record then */
   GHashTable *services;  /* service sids of this state directory's records and journal */
   gboolean sweep_unsafe; /* the journal could not be read in full */
@@ -255,6 +256,11 @@ remote_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
              entry->factor->sid, entry->identity, entry->service_sid,
              entry->deleting ? "whose deletion was interrupted"
                              : "which an interrupted enrollment had created");
+  /* tried again (a key's delete refused, the keyring locked meanwhile) it is only keys: the
+   * factor's key, loaded again for a DELETE already done, may be going right then (the key
+   * store deletes what it could not when the keyring is usable), and "no key" would be
+   * told as a factor never verified and still at the API */
+  g_hash_table_add (self->keys_only, g_strdup (entry->id));
   delete_keys (self, entry_done, entry->factor->sid, entry->id, NULL);
 }
 
@@ -307,8 +313,8 @@ recover_entry (VpushRecovery *self, VpushEnrollment *entry)
   self->busy = TRUE;
   if (g_hash_table_contains (self->keys_only, entry->id))
     {
-      /* handed over while running, with nothing left to do at the Verify API: what it
-       * could have said of the remote factor was said then */
+      /* nothing left to do at the Verify API (handed over so while running, or its remote
+       * factor deleted by an earlier try): what could be said of it was said then */
       if (entry->deleting)
         g_message ("crash recovery: deleting the key the deletion of factor %s left",
                    entry->factor->sid);

@@ -681,3 +681,38 @@ def test_entry_whose_key_items_hold_no_key(factor, daemon, client, emulator, ses
                       [entry["id"], factor.sid])
     # nothing could sign its DELETE: the remote factor stays for the backend
     assert emulator.fetch_factor(factor.identity, factor.sid).status == 200
+
+
+def test_recovery_goes_on_from_the_deleted_remote_factor(daemon, client, emulator, session):
+    """The keyring locked while the recovery deleted an interrupted enrollment's factor: the
+    key's delete is refused, and on unlock the key store deletes that key as the recovery
+    tries the entry again. The retry began with loading the key for the DELETE already done,
+    which met the key store's delete: the entry stayed 30 s more (and every one behind it),
+    and then "no key" was told as a factor never verified and still at the API. The retry
+    now only deletes the keys."""
+    identity = vt.unique_identity("recov")
+    hold(emulator, r"/Factors/YF[0-9a-f]{32}\Z", method="POST", when="before")
+    enroll_async(client, emulator, identity)
+    wait_held(emulator)
+    crash(daemon)
+    release(emulator, drop=True)
+    [sid] = remote_factors(emulator, identity)
+    # the recovery's DELETE of the remote factor: its answer held while the keyring locks
+    hold(emulator, r"/Factors/%s\Z" % sid, method="DELETE", when="after")
+    session.lock_keyring()
+    daemon.start(wait_states=("keyring-locked",))
+    session.unlock_keyring()
+    wait_held(emulator)
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10 * vt.SLOWDOWN)
+    release(emulator)
+    vt.wait_until(lambda: "waiting for the keyring to be usable"
+                  in daemon.log_text().split("crash recovery: deleted factor")[-1],
+                  10 * vt.SLOWDOWN, what="the recovery to wait for the keyring")
+    session.unlock_keyring()
+    vt.wait_until(lambda: journal(daemon) == [], 10 * vt.SLOWDOWN,
+                  what="the journal entry to go once the keyring is usable")
+    assert keys(session, sid) == []
+    assert remote_factors(emulator, identity)[sid]["deleted"]
+    assert "has no key in the keyring" not in daemon.log_text()
+    assert "trying again in" not in daemon.log_text()
