@@ -12,16 +12,6 @@
 
 #include "vpush-error.h"
 
-/* Whether the error of an item's Delete says the item is not there (any more): gnome-keyring
- * unexports a deleted item, so GDBus answers that the object has no such interface. */
-static gboolean
-item_gone (const GError *error)
-{
-  return g_error_matches (error, SECRET_ERROR, SECRET_ERROR_NO_SUCH_OBJECT)
-         || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT)
-         || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
-}
-
 /* The delete is over: a locked item under the sid was left, so it is not done */
 static void
 deleted (GTask *task)
@@ -43,7 +33,7 @@ on_item_deleted (GObject *source, GAsyncResult *result, gpointer user_data)
 
   /* gone meanwhile (another program deleted it) is what was asked */
   if (!secret_service_delete_item_dbus_path_finish (SECRET_SERVICE (source), result, &error)
-      && !item_gone (error) && call->delete_error == NULL)
+      && !vpush_keystore_error_is_item_gone (error) && call->delete_error == NULL)
     call->delete_error = g_steal_pointer (&error);
   g_clear_error (&error);
   if (--call->deleting == 0)

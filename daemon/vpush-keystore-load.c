@@ -72,9 +72,14 @@ on_load_searched (GObject *source, GAsyncResult *result, gpointer user_data)
 
   items = secret_service_search_finish (SECRET_SERVICE (source), result, &error);
   /* Looked for once more, which sees the item locked, rather than the key taken for
-   * unusable: Factor.Delete would delete the factor here only, an approval fail Failed. */
-  if (error == NULL && !call->done && !call->searched_again && lost_a_secret (items))
+   * unusable: Factor.Delete would delete the factor here only, an approval fail Failed.
+   * So is an item deleted between the search and the reading of its secret (the key
+   * store's own delete of a key it could not delete before, say), rather than the Secret
+   * Service taken for failed. */
+  if (!call->done && !call->searched_again
+      && (error != NULL ? vpush_keystore_error_is_item_gone (error) : lost_a_secret (items)))
     {
+      g_clear_error (&error);
       g_list_free_full (items, g_object_unref);
       call->searched_again = TRUE;
       vpush_keystore_send_load (self, g_steal_pointer (&task));

@@ -117,6 +117,8 @@ gboolean vpush_keystore_call_begin_answer (GTask *task);
  * answered now with the search's error; otherwise *items are the caller's. */
 gboolean vpush_keystore_begin_search_answer (GTask *task, GObject *source, GAsyncResult *result,
                                              GList **items);
+/* Whether the error of a call on an item says the item is not there (any more) */
+gboolean vpush_keystore_error_is_item_gone (const GError *error);
 /* The same for a search already finished: its *items, or its error (taken) */
 gboolean vpush_keystore_begin_items_answer (GTask *task, GList **items, GError *error);
 gchar *vpush_keystore_timeout_message (VpushKeystore *self);

@@ -110,6 +110,16 @@ vpush_keystore_call_begin_answer (GTask *task)
  * was answered already, or is now, with the search's error; otherwise *items are the
  * search's (the caller's to free). */
 gboolean
+vpush_keystore_error_is_item_gone (const GError *error)
+{
+  /* gnome-keyring unexports a deleted item, so GDBus answers that the object has no such
+   * interface */
+  return g_error_matches (error, SECRET_ERROR, SECRET_ERROR_NO_SUCH_OBJECT)
+         || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT)
+         || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+}
+
+gboolean
 vpush_keystore_begin_search_answer (GTask *task, GObject *source, GAsyncResult *result,
                                     GList **items)
 {

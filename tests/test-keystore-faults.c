@@ -536,6 +536,80 @@ lock_before_secrets (GDBusConnection *connection, GDBusMessage *message, gboolea
   return answer;
 }
 
+typedef struct
+{
+  gchar *item_path;
+  gint armed;
+  guint32 serial; /* of the SearchItems call */
+} DeleteRace;
+
+/* Deletes the item as the answer to the key store's first SearchItems comes in: the Delete
+ * goes out before the key store can read the item's secret. */
+static GDBusMessage *
+delete_after_search (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                     gpointer user_data)
+{
+  DeleteRace *race = user_data;
+  g_autoptr (GDBusMessage) delete = NULL;
+
+  if (!incoming)
+    {
+      if (g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
+          && g_strcmp0 (g_dbus_message_get_member (message), "SearchItems") == 0
+          && g_atomic_int_compare_and_exchange (&race->armed, TRUE, FALSE))
+        race->serial = g_dbus_message_get_serial (message);
+      return message;
+    }
+  if (race->serial == 0 || g_dbus_message_get_reply_serial (message) != race->serial)
+    return message;
+  race->serial = 0;
+  delete = g_dbus_message_new_method_call ("org.freedesktop.secrets", race->item_path,
+                                           "org.freedesktop.Secret.Item", "Delete");
+  g_dbus_message_set_flags (delete, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  g_assert_true (g_dbus_connection_send_message (connection, delete, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+                                                 NULL, NULL));
+  return message;
+}
+
+/* An item deleted between a load's search and the reading of its secret (the key store
+ * deleting a key it could not delete before, as the crash recovery loads it) is a key gone,
+ * not a Secret Service that failed: that sent the recovery into a 30 s wait. */
+static void
+test_keystore_deleted_during_load (void)
+{
+  g_autoptr (VpushKeystore) keystore = keystore_new_ready (5000);
+  g_autoptr (VpushKey) key = generate_key ();
+  g_autoptr (VpushKey) loaded = NULL;
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr (GVariant) found = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *sid = random_sid ();
+  DeleteRace race = { .armed = TRUE };
+  guint filter;
+
+  store_key (keystore, sid, "Deleted while read", key);
+  found = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.secrets", "/org/freedesktop/secrets", "org.freedesktop.Secret.Service",
+      "SearchItems", g_variant_new_parsed ("({'factor-sid': %s},)", sid), G_VARIANT_TYPE ("(aoao)"),
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree const gchar **unlocked = NULL;
+
+    g_variant_get (found, "(^a&o@ao)", &unlocked, NULL);
+    g_assert_cmpuint (g_strv_length ((gchar **)unlocked), ==, 1);
+    race.item_path = g_strdup (unlocked[0]);
+  }
+  filter = g_dbus_connection_add_filter (bus, delete_after_search, &race, NULL);
+  loaded = keystore_load (keystore, sid, &error);
+  g_dbus_connection_remove_filter (bus, filter);
+  g_assert_false (race.armed);
+  g_assert_null (loaded);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
+  g_assert_cmpuint (count_items (sid), ==, 0);
+  g_free (race.item_path);
+}
+
 /* A lock a few milliseconds after a load's search (a screen locker) leaves the item's secret
  * out of the answer: that is the keyring locked, not an unusable key, which Factor.Delete
  * would take for a reason to delete the factor here only, and an approval fail as Failed. */
@@ -643,6 +717,7 @@ main (int argc, char **argv)
   g_test_add_func ("/keystore/out-of-memory", test_keystore_out_of_memory);
   g_test_add_func ("/keystore/locked-during-load", test_keystore_locked_during_load);
   g_test_add_func ("/keystore/locked-before-delete", test_keystore_locked_before_delete);
+  g_test_add_func ("/keystore/deleted-during-load", test_keystore_deleted_during_load);
   /* last: it replaces the session's keyring daemon with its own */
   g_test_add_func ("/keystore/reconnect", test_keystore_reconnect);
   ret = g_test_run ();
