@@ -9,6 +9,7 @@
 #include "vpush-http.h"
 #include "vpush-keyfile.h"
 #include "vpush-log.h"
+#include "vpush-xdg.h"
 
 #define DEFAULT_BASE_URL           "https://verify.twilio.com/v2/"
 #define DEFAULT_TRANSACTION_ID_KEY "transaction_id"
@@ -378,6 +379,7 @@ is_absent (const gchar *path)
 VpushConfig *
 vpush_config_load (const gchar *path, GError **error)
 {
+  g_autofree gchar *config_home = NULL;
   g_autofree gchar *user_path = NULL;
 
   if (path != NULL && *path == '\0')
@@ -389,7 +391,8 @@ vpush_config_load (const gchar *path, GError **error)
   if (path != NULL)
     return load_file (path, error);
 
-  user_path = g_build_filename (g_get_user_config_dir (), "vpush", "vpushd.conf", NULL);
+  config_home = vpush_xdg_dir (g_get_user_config_dir (), "XDG_CONFIG_HOME", ".config");
+  user_path = g_build_filename (config_home, "vpush", "vpushd.conf", NULL);
   if (!is_absent (user_path))
     return load_file (user_path, error);
   if (!is_absent (SYSTEM_CONFIG_FILE))

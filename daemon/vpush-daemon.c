@@ -13,6 +13,7 @@
 #include "vpush-log.h"
 #include "vpush-manager.h"
 #include "vpush-names.h"
+#include "vpush-xdg.h"
 
 typedef struct
 {
@@ -181,15 +182,20 @@ static gchar *
 default_state_dir (void)
 {
   const gchar *dir = g_getenv ("STATE_DIRECTORY");
+  g_autofree gchar *state_home = NULL;
 
-  /* systemd may pass several, colon separated: the first is ours */
+  /* systemd may pass several, colon separated: the first is ours. systemd's are absolute;
+   * a relative one is not systemd's, and would depend on where vpushd was started. */
   if (dir && *dir)
     {
       g_auto (GStrv) dirs = g_strsplit (dir, ":", 2);
 
-      return g_strdup (dirs[0]);
+      if (g_path_is_absolute (dirs[0]))
+        return g_strdup (dirs[0]);
+      g_warning ("STATE_DIRECTORY=%s is ignored: systemd sets only absolute paths there", dir);
     }
-  return g_build_filename (g_get_user_state_dir (), "vpush", NULL);
+  state_home = vpush_xdg_dir (g_get_user_state_dir (), "XDG_STATE_HOME", ".local/state");
+  return g_build_filename (state_home, "vpush", NULL);
 }
 
 /* Every call that waits holds its caller's pidfd, every request a socket: a soft limit of
@@ -314,6 +320,14 @@ main (int argc, char **argv)
     }
   if (state_dir == NULL)
     state_dir = default_state_dir ();
+  else if (!g_path_is_absolute (state_dir))
+    {
+      /* logged and used as the absolute path it names now */
+      gchar *absolute = g_canonicalize_filename (state_dir, NULL);
+
+      g_free (state_dir);
+      state_dir = absolute;
+    }
   vpush_log_event (G_LOG_LEVEL_MESSAGE, VPUSH_MSGID_STARTED, NULL, NULL, NULL,
                    "vpushd %s starting, configuration %s, state in %s", VPUSH_VERSION,
                    config->path ? config->path : "built-in defaults", state_dir);
