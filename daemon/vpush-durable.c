@@ -148,13 +148,13 @@ write_failed (const gchar *path, const gchar *tmp, int fd, GError **error)
   return FALSE;
 }
 
-/* Atomic (a temp file "<path>.XXXXXX" renamed over the old) and durable (the file synced,
+/* Atomic (a temp file "<path>.vpush-tmp-XXXXXX" renamed over the old) and durable (the file synced,
  * then its directory), every step's failure reported. g_file_set_contents_full() syncs the
  * directory too, but says nothing when that fails: the write would be taken for durable. */
 gboolean
 vpush_durable_write (const gchar *path, const gchar *text, gsize length, GError **error)
 {
-  g_autofree gchar *tmp = g_strconcat (path, ".XXXXXX", NULL);
+  g_autofree gchar *tmp = g_strconcat (path, VPUSH_DURABLE_TEMP_MARK "XXXXXX", NULL);
   g_autofree gchar *dir = NULL;
   g_autofree gchar *what = NULL;
   gsize done = 0;

@@ -18,7 +18,7 @@
 #define FACTORS_SUBDIR   "factors"
 #define ENROLLING_SUBDIR "enrolling"
 #define CLOCK_FILE       "clock.json"
-/* a write puts "<name>.XXXXXX" first and renames it to "<name>" (vpush-durable.c) */
+/* a write puts "<name>.vpush-tmp-XXXXXX" first and renames it to "<name>" (vpush-durable.c) */
 #define TEMP_SUFFIX_LEN 6
 
 /* One state directory serves one vpushd: another would take its writes under way for a
@@ -381,8 +381,8 @@ vpush_factor_store_load_all (VpushFactorStore *self, GError **error)
       g_autoptr (GError) record_error = NULL;
       VpushFactorRecord *record;
 
-      /* Temp files of an interrupted atomic write ("<sid>.json.XXXXXX") and anything else not
-       * named "<sid>.json" are not ours to read. */
+      /* Temp files of an interrupted atomic write ("<sid>.json.vpush-tmp-XXXXXX") and anything else
+       * not named "<sid>.json" are not ours to read. */
       if (!g_str_has_suffix (name, RECORD_SUFFIX))
         continue;
       sid = g_strndup (name, strlen (name) - strlen (RECORD_SUFFIX));
@@ -490,17 +490,22 @@ vpush_factor_store_has_record_finish (VpushFactorStore *self, GAsyncResult *resu
   return g_task_propagate_boolean (G_TASK (result), NULL);
 }
 
-/* "<name>.json.XXXXXX" where <name>.json is one of our file names */
+/* "<name>.json.vpush-tmp-XXXXXX" where <name>.json is one of our file names: nothing else,
+ * though a "YF….json.backup" looks like "<name>.json.XXXXXX", is provably ours to remove */
 static gboolean
 is_temp_file (const gchar *name)
 {
   g_autofree gchar *base = NULL;
   const gchar *dot;
+  const gchar *suffix;
 
-  dot = strrchr (name, '.');
-  if (dot == NULL || strlen (dot + 1) != TEMP_SUFFIX_LEN)
+  dot = g_strrstr (name, VPUSH_DURABLE_TEMP_MARK);
+  if (dot == NULL)
     return FALSE;
-  for (const gchar *p = dot + 1; *p != '\0'; p++)
+  suffix = dot + strlen (VPUSH_DURABLE_TEMP_MARK);
+  if (strlen (suffix) != TEMP_SUFFIX_LEN)
+    return FALSE;
+  for (const gchar *p = suffix; *p != '\0'; p++)
     if (!g_ascii_isalnum (*p))
       return FALSE;
   base = g_strndup (name, dot - name);

@@ -768,18 +768,24 @@ test_store_temp_files (Fixture *fixture, gconstpointer data)
   g_autoptr (VpushEnrollment) enrollment = make_enrollment ();
   g_autoptr (GError) error = NULL;
   g_autofree gchar *dir = g_build_filename (fixture->dir, "enrolling", NULL);
-  g_autofree gchar *journal_temp = g_strconcat (enrollment->id, ".json.a1B2c3", NULL);
-  const gchar *kept[] = { SID_A ".json~", SID_A ".json.tmp", "README.a1B2c3", SID_A ".json" };
+  g_autofree gchar *journal_temp = g_strconcat (enrollment->id, ".json.vpush-tmp-a1B2c3", NULL);
+  /* a person's files, some named like a temp file of mkstemp's: not provably vpushd's */
+  const gchar *kept[]
+      = { SID_A ".json~",       SID_A ".json.tmp",    "README.a1B2c3",          SID_A ".json",
+          SID_A ".json.backup", SID_A ".json.8XK2QZ", "x.json.vpush-tmp-a1B2c3" };
 
   g_assert_true (store_save_enrollment (store, enrollment, &error));
   g_assert_no_error (error);
-  write_file (fixture->factors, SID_A ".json.8XK2QZ", "{ half a record");
+  write_file (fixture->factors, SID_A ".json.vpush-tmp-8XK2QZ", "{ half a record");
   write_file (fixture->factors, SID_A ".json", "{}");
+  write_file (fixture->factors, SID_A ".json.backup", "{}");
+  write_file (fixture->factors, SID_A ".json.8XK2QZ", "{}");
+  write_file (fixture->factors, "x.json.vpush-tmp-a1B2c3", "{}");
   write_file (fixture->factors, SID_A ".json~", "{}");
   write_file (fixture->factors, SID_A ".json.tmp", "{}");
   write_file (fixture->factors, "README.a1B2c3", "{}");
   write_file (dir, journal_temp, "{ half an entry");
-  write_file (fixture->dir, "clock.json.zzzzzz", "{");
+  write_file (fixture->dir, "clock.json.vpush-tmp-zzzzzz", "{");
 
   g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE, "removed*left by a write*");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE, "removed*left by a write*");

@@ -27,7 +27,7 @@ import vpushtest as vt
 
 FACTOR_RE = r"/Entities/%s/Factors\Z"
 FACTOR_SID_RE = r"/Entities/%s/Factors/YF[0-9a-f]{32}\Z"
-TEMP_RE = re.compile(r"\.json\.[A-Za-z0-9]{6}\Z")
+TEMP_RE = re.compile(r"\.json\.vpush-tmp-[A-Za-z0-9]{6}\Z")
 RECOVERED = "crash recovery finished"
 
 
