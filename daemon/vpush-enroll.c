@@ -665,7 +665,9 @@ enroll_allowed (gpointer data)
   e->key = vpush_key_box_new (g_steal_pointer (&key));
   e->public_key = g_steal_pointer (&public_key);
 
-  e->journal = vpush_enrollment_new (e->service_sid, e->identity, e->friendly_name);
+  e->journal
+      = vpush_enrollment_new (e->service_sid, e->identity, e->friendly_name,
+                              vpush_verify_get_base_url (vpush_manager_get_verify (manager)));
   vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (manager), e->journal,
                                             journal_saved_cb, e);
   e = NULL; /* owned by the callback now */

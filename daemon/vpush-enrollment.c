@@ -2,10 +2,12 @@
 
 #include <string.h>
 
+#include "vpush-http.h"
 #include "vpush-time.h"
 
 VpushEnrollment *
-vpush_enrollment_new (const gchar *service_sid, const gchar *identity, const gchar *friendly_name)
+vpush_enrollment_new (const gchar *service_sid, const gchar *identity, const gchar *friendly_name,
+                      const gchar *base_url)
 {
   VpushEnrollment *enrollment = g_new0 (VpushEnrollment, 1);
   g_autofree gchar *uuid = g_uuid_string_random ();
@@ -19,14 +21,15 @@ vpush_enrollment_new (const gchar *service_sid, const gchar *identity, const gch
   enrollment->identity = g_strdup (identity);
   enrollment->friendly_name = g_strdup (friendly_name);
   enrollment->started_at = vpush_time_format (g_get_real_time () / G_USEC_PER_SEC);
+  enrollment->base_url = g_strdup (base_url);
   return enrollment;
 }
 
 VpushEnrollment *
-vpush_enrollment_new_deletion (const VpushFactorRecord *factor)
+vpush_enrollment_new_deletion (const VpushFactorRecord *factor, const gchar *base_url)
 {
-  VpushEnrollment *entry
-      = vpush_enrollment_new (factor->service_sid, factor->identity, factor->friendly_name);
+  VpushEnrollment *entry = vpush_enrollment_new (factor->service_sid, factor->identity,
+                                                 factor->friendly_name, base_url);
 
   entry->factor = vpush_factor_record_copy (factor);
   entry->deleting = TRUE;
@@ -43,6 +46,7 @@ vpush_enrollment_free (VpushEnrollment *enrollment)
   g_free (enrollment->identity);
   g_free (enrollment->friendly_name);
   g_free (enrollment->started_at);
+  g_free (enrollment->base_url);
   g_clear_pointer (&enrollment->factor, vpush_factor_record_free);
   g_free (enrollment);
 }
@@ -86,6 +90,11 @@ vpush_enrollment_to_json (const VpushEnrollment *enrollment)
     {
       json_builder_set_member_name (builder, "deleting");
       json_builder_add_boolean_value (builder, TRUE);
+    }
+  if (enrollment->base_url != NULL)
+    {
+      json_builder_set_member_name (builder, "base_url");
+      json_builder_add_string_value (builder, enrollment->base_url);
     }
   json_builder_end_object (builder);
   return json_builder_get_root (builder);
@@ -173,6 +182,18 @@ vpush_enrollment_new_from_json (JsonNode *node, GError **error)
           return NULL;
         }
       enrollment->deleting = json_node_get_boolean (deleting);
+    }
+  if (json_object_has_member (object, "base_url"))
+    {
+      if (!get_journal_string (object, "base_url", &enrollment->base_url, error))
+        return NULL;
+      /* it is quoted in messages: only a URL that could be a BaseUrl, never one with a
+       * password */
+      if (!vpush_http_check_base_url (enrollment->base_url, error))
+        {
+          g_prefix_error (error, "enrollment journal: base_url: ");
+          return NULL;
+        }
     }
   return g_steal_pointer (&enrollment);
 }

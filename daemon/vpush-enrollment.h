@@ -20,16 +20,20 @@ typedef struct
   gchar *started_at;         /* RFC 3339 */
   VpushFactorRecord *factor; /* nullable: the remote factor, once it has been created */
   gboolean deleting;         /* not an enrollment: the deletion of factor (docs/crash-safety.md) */
+  gchar *base_url; /* nullable: the Verify API ([Verify] BaseUrl) the entry was made against,
+                    * whose factor only that API can delete; NULL in an entry of an older
+                    * vpushd, taken as the current one */
 } VpushEnrollment;
 
 #define VPUSH_ENROLLMENT_ID_PREFIX "enroll-"
 
-/* A new entry with a random id, started now. */
+/* A new entry with a random id, started now, against the Verify API at base_url. */
 VpushEnrollment *vpush_enrollment_new (const gchar *service_sid, const gchar *identity,
-                                       const gchar *friendly_name);
+                                       const gchar *friendly_name, const gchar *base_url);
 /* The entry of a deletion of factor: written before its record is removed, so that a
  * crash part way is finished at the next start. */
-VpushEnrollment *vpush_enrollment_new_deletion (const VpushFactorRecord *factor);
+VpushEnrollment *vpush_enrollment_new_deletion (const VpushFactorRecord *factor,
+                                                const gchar *base_url);
 void vpush_enrollment_free (VpushEnrollment *enrollment);
 gboolean vpush_enrollment_id_is_valid (const gchar *id);
 

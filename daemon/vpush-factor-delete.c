@@ -292,7 +292,8 @@ vpush_factor_delete_begin (FactorCall *call)
 {
   VpushFactor *self = call->factor;
 
-  call->deletion = vpush_enrollment_new_deletion (self->record);
+  call->deletion = vpush_enrollment_new_deletion (
+      self->record, vpush_verify_get_base_url (vpush_manager_get_verify (self->manager)));
   vpush_factor_store_save_enrollment_async (vpush_manager_get_factor_store (self->manager),
                                             call->deletion, delete_journaled_cb, call);
 }

@@ -25,6 +25,8 @@ struct _VpushRecovery
   GHashTable *keys_only; /* ids of entries with only keys left: handed over so
                           * (vpush_recovery_take), or whose remote factor is deleted */
   GHashTable *kept;      /* ids of entries read at start whose factor had a record then */
+  GQueue elsewhere;      /* VpushEnrollment: entries made against another Verify API, left
+                          * on disk for a start against it */
   GHashTable *services;  /* service sids of this state directory's records and journal */
   gboolean sweep_unsafe; /* the journal could not be read in full */
   gboolean started;
@@ -63,6 +65,7 @@ vpush_recovery_finalize (GObject *object)
   VpushRecovery *self = VPUSH_RECOVERY (object);
 
   g_queue_clear_full (&self->entries, (GDestroyNotify)vpush_enrollment_free);
+  g_queue_clear_full (&self->elsewhere, (GDestroyNotify)vpush_enrollment_free);
   g_hash_table_unref (self->services);
   g_hash_table_unref (self->keys_only);
   g_hash_table_unref (self->kept);
@@ -88,6 +91,7 @@ static void
 vpush_recovery_init (VpushRecovery *self)
 {
   g_queue_init (&self->entries);
+  g_queue_init (&self->elsewhere);
   self->services = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->keys_only = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -266,6 +270,30 @@ remote_deleted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
 static void recover_remote (VpushRecovery *self, VpushEnrollment *entry);
 
+/* A DELETE that finds no factor counts as done (404, or 401): asked of another API than the
+ * one the entry was made at, it would delete the keys of a factor, maybe verified, that stays
+ * there. The entry and its keys wait for a start against that API: on disk, it owns its keys
+ * for the sweep; the entries behind it go on. */
+static gboolean
+set_aside_if_elsewhere (VpushRecovery *self, VpushEnrollment *entry)
+{
+  const gchar *base_url = vpush_verify_get_base_url (self->verify);
+  g_autofree gchar *what = NULL;
+
+  if (entry->base_url == NULL || g_str_equal (entry->base_url, base_url))
+    return FALSE;
+  what = entry->deleting ? g_strdup ("the deletion") : g_strdup_printf ("enrollment %s", entry->id);
+  g_warning ("crash recovery: %s of factor %s (identity %s of service %s) was interrupted "
+             "at the Verify API at %s, and [Verify] BaseUrl is now %s: only that API can delete "
+             "the factor, so the entry and its keys wait until vpushd runs against it",
+             what, entry->factor->sid, entry->identity, entry->service_sid, entry->base_url,
+             base_url);
+  g_queue_push_tail (&self->elsewhere, g_queue_pop_head (&self->entries));
+  self->busy = FALSE;
+  run (self);
+  return TRUE;
+}
+
 /* An entry that names its factor, which has a record or not */
 static void
 recover_factor (VpushRecovery *self, VpushEnrollment *entry, gboolean has_record)
@@ -281,6 +309,8 @@ recover_factor (VpushRecovery *self, VpushEnrollment *entry, gboolean has_record
       delete_keys (self, entry_done, entry->id, NULL);
       return;
     }
+  if (set_aside_if_elsewhere (self, entry))
+    return;
   if (entry->deleting)
     g_message ("crash recovery: the deletion of factor %s (identity %s of service %s) was "
                "interrupted; finishing it",
@@ -647,12 +677,10 @@ vpush_recovery_start (VpushRecovery *self, const GPtrArray *records)
   run (self);
 }
 
-gboolean
-vpush_recovery_holds_sid (VpushRecovery *self, const gchar *factor_sid)
+static gboolean
+queue_holds_sid (GQueue *entries, const gchar *factor_sid)
 {
-  g_return_val_if_fail (VPUSH_IS_RECOVERY (self), FALSE);
-
-  for (GList *l = self->entries.head; l != NULL; l = l->next)
+  for (GList *l = entries->head; l != NULL; l = l->next)
     {
       const VpushEnrollment *entry = l->data;
 
@@ -660,6 +688,16 @@ vpush_recovery_holds_sid (VpushRecovery *self, const gchar *factor_sid)
         return TRUE;
     }
   return FALSE;
+}
+
+gboolean
+vpush_recovery_holds_sid (VpushRecovery *self, const gchar *factor_sid)
+{
+  g_return_val_if_fail (VPUSH_IS_RECOVERY (self), FALSE);
+
+  /* one set aside still names its factor and its keys */
+  return queue_holds_sid (&self->entries, factor_sid)
+         || queue_holds_sid (&self->elsewhere, factor_sid);
 }
 
 void

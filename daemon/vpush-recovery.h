@@ -24,7 +24,8 @@ VpushRecovery *vpush_recovery_new (VpushFactorStore *store, VpushKeystore *keyst
  * - a factor sid and a record for it (for an entry read now, a record in records): the
  *   enrollment had finished, or the deletion had not begun; its provisional key goes;
  * - a factor sid and no record: the remote factor is deleted with its key (a 404 counts as done),
- *   then its keys.
+ *   then its keys; but an entry made against another Verify API than verify's stays, keys and
+ *   all, for a start against that API, and the entries behind it go on.
  * The journal entry goes last. Then keys of the known services that no record and no journal
  * entry owns are deleted. Logs "crash recovery finished" when all is done. */
 void vpush_recovery_start (VpushRecovery *self, const GPtrArray *records);
@@ -35,8 +36,9 @@ void vpush_recovery_start (VpushRecovery *self, const GPtrArray *records);
  * api_done: nothing is left to do at the Verify API (the remote factor is deleted, or none is
  * known), so only its keys go, then the entry. */
 void vpush_recovery_take (VpushRecovery *self, VpushEnrollment *entry, gboolean api_done);
-/* Whether an entry still to do names factor_sid: until it is done, that factor's keys (and
- * maybe its remote factor) are the entry's, and nothing else may take the sid. */
+/* Whether an entry still to do, or left for another Verify API, names factor_sid: until it is
+ * done, that factor's keys (and maybe its remote factor) are the entry's, and nothing else may
+ * take the sid. */
 gboolean vpush_recovery_holds_sid (VpushRecovery *self, const gchar *factor_sid);
 /* Cancels what is in flight; what is left stays in the journal for the next start. */
 void vpush_recovery_stop (VpushRecovery *self);

@@ -540,6 +540,14 @@ vpush_verify_call_get_status (VpushVerify *self, GAsyncResult *result)
   return call != NULL ? call->status : 0;
 }
 
+const gchar *
+vpush_verify_get_base_url (VpushVerify *self)
+{
+  g_return_val_if_fail (VPUSH_IS_VERIFY (self), NULL);
+
+  return self->base_url;
+}
+
 gint64
 vpush_verify_get_clock_offset (VpushVerify *self)
 {

@@ -32,6 +32,8 @@ G_DECLARE_FINAL_TYPE (VpushVerify, vpush_verify, VPUSH, VERIFY, GObject)
  * not; factor_sid is the factor the request is of, NULL for one of none (a create). */
 VpushVerify *vpush_verify_new (VpushHttp *http, const gchar *base_url, guint timeout_ms,
                                GError **error);
+/* The base URL its calls go to, ending with "/" */
+const gchar *vpush_verify_get_base_url (VpushVerify *self);
 /* How long a call other than an answer keeps retrying transient failures (network,
  * timeouts, 429, 5xx), in all; 0 turns those retries off. An answer retries until the
  * challenge expires. Default 20000. */

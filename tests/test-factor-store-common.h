@@ -5,8 +5,9 @@
 #include "test-files.h"
 #include "vpush-factor-store.h"
 
-#define SID_A "YF0123456789abcdef0123456789abcdef"
-#define SID_B "YFfedcba9876543210fedcba9876543210"
+#define SID_A    "YF0123456789abcdef0123456789abcdef"
+#define SID_B    "YFfedcba9876543210fedcba9876543210"
+#define BASE_URL "https://verify.twilio.com/v2/"
 
 typedef struct
 {

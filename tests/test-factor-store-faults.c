@@ -154,7 +154,7 @@ test_store_new_dir_sync_failure (Fixture *fixture, gconstpointer data)
 {
   g_autoptr (VpushFactorStore) store = new_store (fixture);
   g_autoptr (VpushEnrollment) enrollment
-      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A");
+      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A", BASE_URL);
   g_autoptr (GError) error = NULL;
   guint synced;
 
@@ -200,7 +200,7 @@ test_store_sync_interrupted (Fixture *fixture, gconstpointer data)
   g_autoptr (VpushFactorStore) store = new_store (fixture);
   g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
   g_autoptr (VpushEnrollment) enrollment
-      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A");
+      = vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "A", BASE_URL);
   g_autoptr (GError) error = NULL;
   guint synced = test_faults_dir_syncs (fixture->dir);
   gboolean saved;

@@ -509,7 +509,8 @@ test_store_has_record (Fixture *fixture, gconstpointer data)
 static VpushEnrollment *
 make_enrollment (void)
 {
-  return vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "Kiosk");
+  return vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "Kiosk",
+                               BASE_URL);
 }
 
 /* The crash recovery's sweep: a key is owned by a record (readable or not), or by an
@@ -629,6 +630,7 @@ test_journal_round_trip (Fixture *fixture, gconstpointer data)
   g_assert_cmpstr (loaded->identity, ==, enrollment->identity);
   g_assert_cmpstr (loaded->friendly_name, ==, enrollment->friendly_name);
   g_assert_cmpstr (loaded->started_at, ==, enrollment->started_at);
+  g_assert_cmpstr (loaded->base_url, ==, BASE_URL);
   g_assert_null (loaded->factor);
   g_clear_pointer (&entries, g_ptr_array_unref);
 
@@ -658,6 +660,14 @@ test_journal_round_trip (Fixture *fixture, gconstpointer data)
     g_assert_no_error (error);
     g_assert_cmpuint (records->len, ==, 0);
   }
+
+  /* an older vpushd's entry names no Verify API */
+  g_clear_pointer (&enrollment->base_url, g_free);
+  g_assert_true (store_save_enrollment (store, enrollment, &error));
+  g_assert_no_error (error);
+  entries = load_enrollments (store, 0);
+  g_assert_null (((VpushEnrollment *)g_ptr_array_index (entries, 0))->base_url);
+  g_clear_pointer (&entries, g_ptr_array_unref);
 
   g_assert_true (store_remove_enrollment (store, enrollment->id, &error));
   g_assert_no_error (error);
@@ -719,6 +729,7 @@ test_journal_corrupt_skipped (Fixture *fixture, gconstpointer data)
   g_autoptr (VpushFactorStore) store = new_store (fixture);
   g_autoptr (VpushEnrollment) good = make_enrollment ();
   g_autoptr (VpushEnrollment) other = make_enrollment ();
+  g_autoptr (VpushEnrollment) password = make_enrollment ();
   g_autoptr (GPtrArray) entries = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *dir = g_build_filename (fixture->dir, "enrolling", NULL);
@@ -744,6 +755,11 @@ test_journal_corrupt_skipped (Fixture *fixture, gconstpointer data)
   other->factor->identity = g_strdup ("someone-else");
   g_assert_true (store_save_enrollment (store, other, &error));
   g_assert_no_error (error);
+  /* a base URL that no BaseUrl could be: its password would be quoted in messages */
+  g_free (password->base_url);
+  password->base_url = g_strdup ("https://user:secret@verify.twilio.com/v2/");
+  g_assert_true (store_save_enrollment (store, password, &error));
+  g_assert_no_error (error);
 
   /* names that are not ours are not read and not warned about */
   write_file (dir, "README", "hello");
@@ -753,7 +769,8 @@ test_journal_corrupt_skipped (Fixture *fixture, gconstpointer data)
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
-  entries = load_enrollments (store, 3);
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_WARNING, "skipping enrollment journal entry*");
+  entries = load_enrollments (store, 4);
   g_test_assert_expected_messages ();
   g_assert_cmpuint (entries->len, ==, 1);
   g_assert_cmpstr (((VpushEnrollment *)g_ptr_array_index (entries, 0))->id, ==, good->id);
@@ -874,7 +891,7 @@ test_store_write_failure (Fixture *fixture, gconstpointer data)
   g_autoptr (VpushFactorStore) store = new_store (fixture);
   g_autoptr (VpushFactorRecord) a = make_record (SID_A, "A");
   g_autoptr (VpushEnrollment) enrollment
-      = vpush_enrollment_new (a->service_sid, a->identity, a->friendly_name);
+      = vpush_enrollment_new (a->service_sid, a->identity, a->friendly_name, BASE_URL);
   g_autofree gchar *enrolling = g_build_filename (fixture->dir, "enrolling", NULL);
   g_autoptr (GError) error = NULL;
 

@@ -281,6 +281,45 @@ def test_killed_during_verify(daemon, client, emulator, session, when):
     assert emulator.state()["factors"][sid]["deleted"]
 
 
+def test_entry_of_another_base_url_waits_for_it(daemon, client, emulator, session):
+    """Killed while the verify is in flight (the API verified the factor), then started with a
+    BaseUrl whose path is wrong. That API answers a DELETE of the factor with 404, which
+    counts as done: the keys and the entry went, and the verified factor stayed at the API
+    with no key. The entry now waits, keys and all, and a start against the API it was made
+    with deletes the factor."""
+    identity = vt.unique_identity("crash")
+    hold(emulator, FACTOR_SID_RE % identity, method="POST", when="after")
+    enroll_async(client, emulator, identity)
+    wait_held(emulator)
+    [entry] = journal(daemon)
+    sid = entry["factor"]["sid"]
+    crash(daemon)
+    release(emulator)
+    vt.wait_until(lambda: remote_factors(emulator, identity)[sid]["status"] == "verified", 10,
+                  what="the verify to be handled")
+
+    wrong = emulator.base_url + "v2/"  # ".../v2/v2/": a path the API does not serve
+    since = len(emulator.requests())
+    elsewhere = vt.Daemon(session, emulator, state_dir=daemon.state_dir,
+                          config={"Verify": {"BaseUrl": wrong}})
+    try:
+        restart(elsewhere)
+    finally:
+        elsewhere.stop()
+    assert [e["id"] for e in journal(daemon)] == [entry["id"]]
+    assert len(keys(session, sid)) == 1
+    assert [r for r in emulator.requests()[since:] if r["method"] == "DELETE"] == []
+    assert not emulator.state()["factors"][sid]["deleted"]
+    assert ("enrollment %s of factor %s (identity %s of service %s) was interrupted at the "
+            "Verify API at %s, and [Verify] BaseUrl is now %s"
+            % (entry["id"], sid, identity, emulator.service_sid, emulator.base_url, wrong)
+            in elsewhere.log_text())
+
+    restart(daemon)
+    assert_no_orphans(daemon, client, session, emulator, identity, [entry["id"], sid])
+    assert emulator.state()["factors"][sid]["deleted"]
+
+
 def secret_store(session, factor_sid, service_sid, secret=b"not a key"):
     """An item of vpushd's schema, as a crash could have left it."""
     subprocess.run(["secret-tool", "store", "--label=vpush factor key (left over)",
