@@ -245,14 +245,22 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   /* A factor deleted meanwhile is why the API refused (404): the call says so. One whose
-   * Delete began after the answer went out is still asked: the API may have taken it. */
+   * Delete began after the answer went out is still asked: the API may have taken it. Once
+   * it is gone nothing can be read back: an answer that may have been taken is not known
+   * to have failed. */
   factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
   if (factor == NULL)
     {
       g_error_free (error);
-      vpush_approval_finish_error (ap, g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
-                                                    "factor %s was deleted",
-                                                    ap->challenge->factor_sid));
+      if (ap->maybe_answered)
+        error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                             "the answer to challenge %s was sent, and whether the Verify API "
+                             "took it is unknown, as factor %s was deleted meanwhile",
+                             ap->challenge->sid, ap->challenge->factor_sid);
+      else
+        error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was deleted",
+                             ap->challenge->factor_sid);
+      vpush_approval_finish_error (ap, error);
       return;
     }
   /* The API refused, or its replies to an answer that may have reached it were lost until

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import vpushtest as vt
+from vpushtest_policy import last_audit
 
 FACTOR_XML = os.path.join(vt.SOURCE_DIR, "dbus", "io.github.vpush1.Factor.xml")
 
@@ -252,6 +253,40 @@ def test_answer_held_while_its_factor_is_deleted_is_not_found(daemon, client, em
     call.wait(timeout=30 * vt.SLOWDOWN)
     assert call.error is not None and call.error.name == vt.ERR_NOT_FOUND, call.error
     assert "factor %s was deleted" % f.sid in call.error.message, call.error
+
+
+@pytest.mark.parametrize("reply", ["lost", "malformed", "stale-status"])
+def test_answer_taken_while_its_factor_is_deleted_is_unknown(reply, daemon, client, emulator):
+    """The API took the answer, then the factor was deleted before vpushd could tell: its
+    reply lost (the retry refused, 404), or a 2xx it can't read or that still shows the
+    challenge pending. With the factor gone nothing can be read back: the call fails
+    saying the answer's fate is unknown, not NotFound as if it had not been taken."""
+    f = vt.enroll(client, emulator)
+    ch = emulator.create_challenge(f.identity, f.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    answer = r"/Challenges/%s\Z" % ch["sid"]
+    held = emulator.fault(answer, action="delay", seconds=600, method="POST", when="after")
+    if reply != "lost":
+        emulator.fault(answer, action=reply, method="POST", when="after")
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 20000}))
+    try:
+        vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                      what="the answer's reply held")
+        client.factor_delete(f.path)
+    finally:
+        res = emulator.request("POST", "/_emulator/delay/clear",
+                               {"id": str(held["id"]), "drop": "1" if reply == "lost" else "0"},
+                               backend=False)
+        assert res.status == 200, res.body
+    call.wait(timeout=30 * vt.SLOWDOWN)
+    assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Failed", call.error
+    unknown = ("the answer to challenge %s was sent, and whether the Verify API took it is "
+               "unknown, as factor %s was deleted meanwhile" % (ch["sid"], f.sid))
+    assert unknown in call.error.message, call.error
+    assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
+    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
+    assert unknown in record["MESSAGE"], record["MESSAGE"]
 
 
 def _factor_calls(client, path):
