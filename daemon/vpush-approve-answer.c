@@ -273,6 +273,26 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_finish_error (ap, error);
       return;
     }
+  /* A lock drops the keys (as for the answer's retries): the one loaded before it signs
+   * no read-back either. */
+  if (vpush_keystore_get_locked (vpush_manager_get_keystore (ap->manager)))
+    {
+      GError *locked;
+
+      if (ap->maybe_answered)
+        locked = g_error_new (VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
+                              "the answer to challenge %s was sent, and whether the Verify API "
+                              "took it is unknown until the keyring is unlocked",
+                              ap->challenge->sid);
+      else
+        locked = g_error_new (VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
+                              "the Verify API refused the answer to challenge %s (%s), and why "
+                              "is unknown until the keyring is unlocked",
+                              ap->challenge->sid, error->message);
+      g_error_free (error);
+      vpush_approval_finish_error (ap, locked);
+      return;
+    }
   g_clear_error (&ap->answer_error);
   ap->answer_error = error;
   vpush_verify_fetch_challenge_async (VPUSH_VERIFY (source), vpush_factor_get_record (factor),

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import vpushtest as vt
+from vpushtest_policy import last_audit
 
 
 @pytest.fixture(autouse=True)
@@ -165,6 +166,46 @@ def test_lock_stops_a_call_under_way(factor, daemon, client, emulator, session):
              if r["method"] == "POST" and r["path"].endswith("/Challenges/" + ch["sid"])]
     assert [r["status"] for r in posts] == [503], posts
     assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+@pytest.mark.parametrize("reply", ["lost", "malformed", "refused"])
+def test_lock_while_an_answer_is_sent_reads_nothing_back(reply, factor, daemon, client,
+                                                         emulator, session):
+    """The answer went out before the lock; then its reply was lost or unreadable (the API
+    took it), or was a refusal. Each would be told by reading the challenge back, a GET
+    signed with the key loaded before the lock: nothing is signed once the keyring is
+    locked, so the call ends KeyringLocked saying what is not known, and sends no GET."""
+    ch = emulator.create_challenge(factor.identity, factor.sid)
+    answer = r"/Challenges/%s\Z" % ch["sid"]
+    held = emulator.fault(answer, action="delay", seconds=600, method="POST")
+    call = vt.PendingCall(client, "ApproveChallenge",
+                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 10000}))
+    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
+                  what="the answer held")
+    session.lock_keyring()
+    client.wait_state("keyring-locked", timeout=10)
+    before = len(emulator.requests())
+    if reply == "refused":
+        emulator.fault(answer, status=409, code=60325, method="POST")
+    else:
+        emulator.fault(answer, action="drop" if reply == "lost" else reply, method="POST",
+                       when="after")
+    emulator.release_held(held["id"])
+    call.wait(30 * vt.SLOWDOWN)
+    assert call.error is not None and call.error.name == vt.ERR_KEYRING_LOCKED, call.error
+    if reply == "refused":
+        why = "the Verify API refused the answer to challenge %s (HTTP 409" % ch["sid"]
+    else:
+        why = ("the answer to challenge %s was sent, and whether the Verify API took it is "
+               "unknown until the keyring is unlocked" % ch["sid"])
+    assert why in call.error.message, call.error
+    sent = [r["method"] for r in emulator.requests()[before:]
+            if r["path"].endswith("/Challenges/" + ch["sid"])]
+    assert sent == ["POST"], sent
+    status = emulator.fetch_challenge(factor.identity, ch["sid"])["status"]
+    assert status == ("pending" if reply == "refused" else "approved"), status
+    record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
+    assert why in record["MESSAGE"], record["MESSAGE"]
 
 
 def test_key_in_a_collection_locked_since_the_keyring_started(factor, daemon, client, emulator,
