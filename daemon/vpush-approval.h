@@ -81,6 +81,11 @@ void vpush_approval_note_wait_error (VpushApproval *ap, GError *error);
 void vpush_approval_fetch_by_sid (VpushApproval *ap);
 /* vpush-approve-answer.c: answers the one pending challenge that matched. */
 void vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry);
+/* vpush-approve-answer.c: c is answered (status approved or denied, or "responded": a poll
+ * can't tell which). An answer vpushd sent to it whose outcome was not known, in the
+ * status this call asks, is this call's success. Whether it took the call over: ended it,
+ * or reads the challenge to tell. */
+gboolean vpush_approval_claim (VpushApproval *ap, VpushChallenge *c, const gchar *status);
 /* vpush-approve-history.c: lists the recent challenges of the factors the call may use. */
 void vpush_approval_ask_history (VpushApproval *ap);
 

@@ -55,6 +55,22 @@ take_newest_copy (VpushApproval *ap, gboolean authorized)
   return TRUE;
 }
 
+/* Now by the API's clock, for what is remembered of c until it expires */
+static gint64
+api_now (VpushApproval *ap, VpushChallenge *c)
+{
+  return vpush_challenge_now (c, vpush_verify_now (vpush_manager_get_verify (ap->manager)));
+}
+
+/* The API may have taken the answer, though no read showed it: a later call that finds the
+ * challenge answered so knows whose answer that was. */
+static void
+remember_answer (VpushApproval *ap)
+{
+  vpush_answer_memory_remember (vpush_manager_get_answers (ap->manager), ap->challenge->sid,
+                                ap->status, ap->challenge->expires_at, api_now (ap, ap->challenge));
+}
+
 static void answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
@@ -136,7 +152,8 @@ refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!g_str_equal (c->status, "pending"))
     {
       vpush_pending_finish (pending, c->sid, c->status);
-      vpush_approval_finish_final (ap, c, c->status);
+      if (!vpush_approval_claim (ap, c, c->status))
+        vpush_approval_finish_final (ap, c, c->status);
       return;
     }
   /* the hidden details as fetched right before signing must still match (and its
@@ -159,7 +176,6 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (VpushChallenge) c = NULL;
   GError *original = g_steal_pointer (&ap->answer_error);
   GError *read_error = NULL;
-  VpushPendingEntry *entry;
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &read_error);
   /* the API took the answer; only reading it back failed: that failure is the outcome, not
@@ -170,23 +186,20 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                       "challenge %s: the Verify API took the answer, but reading it back failed: ",
                       ap->challenge->sid);
       g_error_free (original);
+      remember_answer (ap);
       vpush_approval_finish_error (ap, read_error);
       return;
     }
   g_clear_error (&read_error);
-  entry = c != NULL ? vpush_pending_lookup (vpush_manager_get_pending (ap->manager), c->sid) : NULL;
   /* The reply to an attempt was lost and the retry refused (409), or the API took the
-   * answer and replied with an older copy, now or at an earlier call: if the challenge now
-   * says what was asked, that answer was ours. Any other status was someone else's. */
-  if (c != NULL && g_str_equal (c->status, ap->status)
-      && (ap->maybe_answered
-          || (entry != NULL && g_strcmp0 (entry->answer_maybe_made, c->status) == 0)))
+   * answer and replied with an older copy: if the challenge now says what was asked, that
+   * answer was ours. Any other status was someone else's. */
+  if (c != NULL && g_str_equal (c->status, ap->status) && ap->maybe_answered)
     {
       g_message ("challenge %s: %s, and the Verify API shows it %s: done (%s)", c->sid,
-                 ap->reply_unread     ? "the reply to its answer could not be read"
-                 : ap->reply_stale    ? "the reply to its answer showed an older copy"
-                 : ap->maybe_answered ? "the reply to its answer was lost"
-                                      : "an earlier answer of vpushd's was taken",
+                 ap->reply_unread  ? "the reply to its answer could not be read"
+                 : ap->reply_stale ? "the reply to its answer showed an older copy"
+                                   : "the reply to its answer was lost",
                  c->status, original->message);
       g_error_free (original);
       vpush_approval_finish_ok (ap, c->status);
@@ -196,13 +209,14 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
       g_error_free (original);
-      vpush_approval_finish_final (ap, c, c->status);
+      /* or an earlier call's answer, refused now as the challenge had it already */
+      if (!vpush_approval_claim (ap, c, c->status))
+        vpush_approval_finish_final (ap, c, c->status);
       return;
     }
-  /* still pending by this read, though the API may have taken the answer: a later call
-   * that finds it answered so knows whose answer that was */
-  if (c != NULL && ap->maybe_answered && entry != NULL)
-    entry->answer_maybe_made = g_intern_string (ap->status);
+  /* still pending by this read, or not read, though the API may have taken the answer */
+  if (ap->maybe_answered)
+    remember_answer (ap);
   vpush_approval_finish_error (ap, original);
 }
 
@@ -339,4 +353,85 @@ vpush_approval_answer (VpushApproval *ap, VpushPendingEntry *entry)
   ap->challenge = vpush_challenge_ref (entry->challenge);
   vpush_manager_load_key_async (ap->manager, entry->challenge->factor_sid, NULL, answer_key_cb,
                                 vpush_approval_ref (ap));
+}
+
+static void
+claim_read_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  g_autoptr (VpushChallenge) c = NULL;
+  GError *error = NULL;
+
+  c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
+  vpush_manager_note_api_result (ap->manager, error);
+  if (c == NULL)
+    {
+      g_prefix_error (&error,
+                      "challenge %s was answered, and reading whether by vpushd's answer failed: ",
+                      ap->challenge->sid);
+      vpush_approval_finish_error (ap, error);
+      return;
+    }
+  /* a copy older than the poll that found it answered tells nothing new */
+  if (g_str_equal (c->status, "pending"))
+    {
+      vpush_approval_finish_final (ap, ap->challenge, "responded");
+      return;
+    }
+  vpush_pending_finish (vpush_manager_get_pending (ap->manager), c->sid, c->status);
+  if (!vpush_approval_claim (ap, c, c->status))
+    vpush_approval_finish_final (ap, c, c->status);
+}
+
+static void
+claim_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (VpushApproval) ap = user_data;
+  GError *error = NULL;
+  VpushFactor *factor;
+
+  ap->key = vpush_manager_load_key_finish (ap->manager, result, &error);
+  if (ap->key == NULL)
+    {
+      vpush_approval_finish_error (ap, error);
+      return;
+    }
+  factor = factor_or_finish (ap);
+  if (factor == NULL)
+    return;
+  vpush_verify_fetch_challenge_async (
+      vpush_manager_get_verify (ap->manager), vpush_factor_get_record (factor), ap->key->key,
+      ap->challenge->sid, NULL, claim_read_cb, vpush_approval_ref (ap));
+}
+
+gboolean
+vpush_approval_claim (VpushApproval *ap, VpushChallenge *c, const gchar *status)
+{
+  VpushAnswerMemory *answers = vpush_manager_get_answers (ap->manager);
+  const gchar *sent = vpush_answer_memory_lookup (answers, c->sid, api_now (ap, c));
+
+  if (sent == NULL)
+    return FALSE;
+  if (g_str_equal (status, "responded"))
+    {
+      /* a poll found it answered, not how: the challenge tells */
+      vpush_approval_stop_waiting (ap);
+      g_clear_error (&ap->wait_error);
+      ap->challenge = vpush_challenge_ref (c);
+      vpush_manager_load_key_async (ap->manager, c->factor_sid, NULL, claim_key_cb,
+                                    vpush_approval_ref (ap));
+      return TRUE;
+    }
+  if (!g_str_equal (sent, status) || !g_str_equal (status, ap->status))
+    return FALSE;
+  g_message ("challenge %s: an earlier answer of vpushd's was taken, and the Verify API shows "
+             "it %s: done",
+             c->sid, status);
+  if (ap->challenge != c)
+    {
+      g_clear_pointer (&ap->challenge, vpush_challenge_unref);
+      ap->challenge = vpush_challenge_ref (c);
+    }
+  vpush_approval_finish_ok (ap, status);
+  return TRUE;
 }

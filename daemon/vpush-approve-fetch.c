@@ -54,7 +54,8 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_evaluate (ap);
       return;
     }
-  vpush_approval_finish_final (ap, c, c->status);
+  if (!vpush_approval_claim (ap, c, c->status))
+    vpush_approval_finish_final (ap, c, c->status);
 }
 
 static void

@@ -234,6 +234,8 @@ vpush_approval_finish_ok (VpushApproval *ap, const gchar *final_status)
   g_clear_signal_handler (&ap->stopping_id, ap->manager);
   g_dbus_method_invocation_return_value (ap->invocation, g_variant_new ("(s)", ap->challenge->sid));
   vpush_pending_finish (vpush_manager_get_pending (ap->manager), ap->challenge->sid, final_status);
+  /* its outcome is known: no later call claims it (and writes its record) again */
+  vpush_answer_memory_forget (vpush_manager_get_answers (ap->manager), ap->challenge->sid);
   result = g_strdup_printf ("challenge %s of factor %s is %s", ap->challenge->sid,
                             ap->challenge->factor_sid, ap->status);
   log_outcome (ap,
@@ -568,7 +570,8 @@ vpush_approval_evaluate (VpushApproval *ap)
       && vpush_approval_factor_allowed (ap, finished->factor_sid)
       && !g_str_equal (final_status, "deleted"))
     {
-      vpush_approval_finish_final (ap, finished, final_status);
+      if (!vpush_approval_claim (ap, finished, final_status))
+        vpush_approval_finish_final (ap, finished, final_status);
       return;
     }
   /* once the call's own poll found nothing, while the API answers; timeout-ms still ends

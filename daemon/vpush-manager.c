@@ -26,6 +26,7 @@ struct _VpushManager
   VpushKeystore *keystore;
   VpushFactorStore *store;
   VpushPending *pending;
+  VpushAnswerMemory *answers;
   VpushPoller *poller;
   VpushHistory *history;
   VpushPush *push;
@@ -127,6 +128,7 @@ vpush_manager_finalize (GObject *object)
     g_dbus_connection_unregister_subtree (self->connection, self->factor_fallback_id);
   g_clear_object (&self->connection);
   g_clear_object (&self->pending);
+  g_clear_pointer (&self->answers, vpush_answer_memory_free);
   g_clear_object (&self->store);
   if (self->keystore != NULL)
     g_signal_handlers_disconnect_by_data (self->keystore, self);
@@ -272,6 +274,7 @@ vpush_manager_new (VpushConfig *config, const gchar *state_dir, GError **error)
   self->pending = vpush_pending_new (self->object_manager, error);
   if (self->pending == NULL)
     return NULL;
+  self->answers = vpush_answer_memory_new ();
   self->poller = vpush_poller_new (self);
   self->history = vpush_history_new (self);
   self->push = vpush_push_new (self, self->http);
@@ -477,6 +480,12 @@ VpushPending *
 vpush_manager_get_pending (VpushManager *self)
 {
   return self->pending;
+}
+
+VpushAnswerMemory *
+vpush_manager_get_answers (VpushManager *self)
+{
+  return self->answers;
 }
 
 gboolean

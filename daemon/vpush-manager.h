@@ -4,6 +4,7 @@
 
 #include <gio/gio.h>
 
+#include "vpush-answer-memory.h"
 #include "vpush-config.h"
 #include "vpush-crypto.h"
 #include "vpush-dbus-generated.h"
@@ -62,6 +63,8 @@ VpushVerify *vpush_manager_get_verify (VpushManager *self);
 VpushKeystore *vpush_manager_get_keystore (VpushManager *self);
 VpushFactorStore *vpush_manager_get_factor_store (VpushManager *self);
 VpushPending *vpush_manager_get_pending (VpushManager *self);
+/* The answers sent whose outcome is not known (vpush-answer-memory.h) */
+VpushAnswerMemory *vpush_manager_get_answers (VpushManager *self);
 /* Puts a pending challenge fetched from the Verify API in the pending set, unless its
  * factor is not (or no longer) one of ours or the set is full; whether it did. */
 gboolean vpush_manager_put_pending (VpushManager *self, VpushChallenge *challenge);

@@ -576,7 +576,15 @@ vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_s
 
   g_hash_table_remove (self->unfetched, sid);
   if (entry == NULL)
-    return;
+    {
+      f = g_hash_table_lookup (self->finished, sid);
+      if (f != NULL && g_str_equal (f->status, "responded"))
+        {
+          g_free (f->status);
+          f->status = g_strdup (final_status);
+        }
+      return;
+    }
 
   f = g_new0 (FinishedEntry, 1);
   f->challenge = vpush_challenge_ref (entry->challenge);

@@ -15,9 +15,6 @@ typedef struct
   VpushChallenge *challenge;
   gint64 fetched_at; /* of the single GET this copy came from, CLOCK_BOOTTIME µs */
   gboolean answering;
-  /* an answer of vpushd's the API may have taken though the challenge still read pending
-   * ("approved", "denied"; interned), or NULL: a later read showing it is vpushd's own */
-  const gchar *answer_maybe_made;
 } VpushPendingEntry;
 
 #define VPUSH_TYPE_PENDING (vpush_pending_get_type ())
@@ -52,7 +49,8 @@ GList *vpush_pending_get_unfetched (VpushPending *self);
 GList *vpush_pending_get_entries (VpushPending *self);
 guint vpush_pending_get_size (VpushPending *self);
 
-/* Removes it from the bus and remembers its final status (approved, denied, expired). */
+/* Removes it from the bus and remembers its final status (approved, denied, expired). Of
+ * one a poll found no longer pending ("responded"), the status read since. */
 void vpush_pending_finish (VpushPending *self, const gchar *sid, const gchar *final_status);
 /* Removes every challenge of the factor, remembering nothing. */
 void vpush_pending_remove_factor (VpushPending *self, const gchar *factor_sid);

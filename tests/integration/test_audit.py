@@ -65,6 +65,50 @@ Match=any
         assert record.get("VPUSH_TRANSACTION") == txid, record
 
 
+@pytest.mark.parametrize("then", ["a poll", "31 s"])
+def test_an_answer_taken_unseen_is_the_later_calls(start_daemon, session, client, emulator,
+                                                   then):
+    """The API takes an answer, but its reply and the read after it show the challenge
+    still pending (older copies): the call fails. The app calls again after a poll found
+    the challenge answered, or more than 30 s later (the cached copy is read again before
+    signing): the challenge reads approved, as vpushd answered it, so that call succeeds,
+    with no second answer, and the approval is in the audit trail once. A deny is told the
+    challenge was approved."""
+    suspended = vt.ShiftedClock(session, "VPUSH_TEST_SUSPENDED")
+    daemon = start_daemon("""
+[Rule this-test]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=false
+Match=any
+""" % MY_EXE, config={"Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}},
+        env=suspended.env)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    client.refresh()  # fetched now: the answer goes out without another GET first
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], "stale-status", method="POST", when="after")
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], "stale-status", method="GET", when="after")
+    e = refused(client.approve, {"challenge-sid": ch["sid"]})
+    assert e.name == vt.ERR_PREFIX + "Api" and "is pending after the answer" in e.message, e
+    if then == "a poll":
+        client.refresh()
+        assert vt.challenge_path(ch["sid"]) not in client.challenge_paths()
+    else:
+        suspended.set(31)
+        emulator.set_clock(31)
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    assert emulator.answer_posts(ch["sid"]) == 1
+    last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
+    for call, match in ((client.deny, {"challenge-sid": ch["sid"]}),
+                        (client.approve, {"transaction-id": txid})):
+        e = refused(call, match)
+        assert e.name == vt.ERR_ALREADY_RESPONDED, e
+        assert e.message == "challenge %s was already approved" % ch["sid"], e.message
+    assert len([r for r in audit_records(daemon, MSGID_APPROVED)
+                if r.get("VPUSH_CHALLENGE") == ch["sid"]]) == 1
+
+
 @pytest.mark.parametrize("stage", ["answer-sent", "reading-back", "waiting"])
 def test_stopping_records_the_outcome_of_a_call_under_way(stage, start_daemon, client, emulator):
     """vpushd stopping while an allowed approval is under way: its outcome is in the audit
