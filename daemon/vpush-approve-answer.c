@@ -294,10 +294,14 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       GError *locked;
 
       if (ap->maybe_answered)
-        locked = g_error_new (VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
-                              "the answer to challenge %s was sent, and whether the Verify API "
-                              "took it is unknown until the keyring is unlocked",
-                              ap->challenge->sid);
+        {
+          /* a call once the keyring is unlocked knows it for this one's answer */
+          remember_answer (ap);
+          locked = g_error_new (VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
+                                "the answer to challenge %s was sent, and whether the Verify "
+                                "API took it is unknown until the keyring is unlocked",
+                                ap->challenge->sid);
+        }
       else
         locked = g_error_new (VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED,
                               "the Verify API refused the answer to challenge %s (%s), and why "

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import vpushtest as vt
-from vpushtest_policy import last_audit
+from vpushtest_policy import MSGID_APPROVED, last_audit
 
 
 @pytest.fixture(autouse=True)
@@ -206,6 +206,12 @@ def test_lock_while_an_answer_is_sent_reads_nothing_back(reply, factor, daemon, 
     assert status == ("pending" if reply == "refused" else "approved"), status
     record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
     assert why in record["MESSAGE"], record["MESSAGE"]
+    # once unlocked, the app's retry succeeds: the answer the API took was this device's
+    # (a second answer is refused, 409, and the challenge read back)
+    session.unlock_keyring()
+    client.wait_state("ready", timeout=10)
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
 
 
 def test_key_in_a_collection_locked_since_the_keyring_started(factor, daemon, client, emulator,
