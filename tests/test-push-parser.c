@@ -536,6 +536,10 @@ test_hint (void)
   assert_no_hint ("{\"challenge_sid\":7}", -1);
   assert_no_hint ("{\"type\":\"other\",\"challenge_sid\":\"" YC "\"}", -1);
   assert_no_hint ("{\"challenge_sid\":\"" YC "\",\"factor_sid\":\"YFxyz\"}", -1);
+  /* a factor_sid that is no string is as malformed as a bad one, not an absent one */
+  assert_no_hint ("{\"challenge_sid\":\"" YC "\",\"factor_sid\":123}", -1);
+  assert_no_hint ("{\"challenge_sid\":\"" YC "\",\"factor_sid\":null}", -1);
+  assert_no_hint ("{\"challenge_sid\":\"" YC "\",\"factor_sid\":[\"" YF "\"]}", -1);
   assert_no_hint ("{\"event\":\"message\",\"message\":\"hello\"}", -1);
   assert_no_hint ("{\"event\":\"message\",\"message\":\"{}\"}", -1);
   /* valid UTF-8 that json-glib's error message cuts in the middle of a character */

@@ -102,6 +102,10 @@ MATCH_CASES = [
     ("challenge-sid-short", {"challenge-sid": S("YC123")}, ("challenge-sid",)),
     ("challenge-sid-prefix", {"challenge-sid": S("YF" + HEX32)}, ("challenge-sid",)),
     ("challenge-sid-not-hex", {"challenge-sid": S("YC" + "z" * 32)}, ("challenge-sid",)),
+    ("transaction-id-empty", {"transaction-id": S("")}, ("transaction-id",)),
+    # README: 1 to 1024 bytes (a multi-byte character counts each of its bytes)
+    ("transaction-id-1025", {"transaction-id": S("t" * 1025)}, ("transaction-id",)),
+    ("transaction-id-1025-bytes", {"transaction-id": S("é" * 512 + "t")}, ("transaction-id",)),
     ("factor-sid-short", {"transaction-id": S("t-1"), "factor-sid": S("YFxyz")}, ("factor-sid",)),
     ("factor-sid-prefix", {"transaction-id": S("t-1"), "factor-sid": S("YC" + HEX32)},
      ("factor-sid",)),
@@ -168,6 +172,14 @@ def test_match_invalid(env, client, method, case, match, names):
     before = len(em.requests())
     _expect_invalid(lambda: getattr(client, method)(V("a{sv}", match)), names)
     _no_traffic(em, before)
+
+
+@pytest.mark.parametrize("method", ["approve", "deny"])
+def test_transaction_id_of_1024_bytes_is_taken(env, client, method):
+    """The bound itself is a transaction id like any other: no such challenge, not invalid."""
+    with pytest.raises(vt.DBusCallError) as e:
+        getattr(client, method)({"transaction-id": "é" * 512, "timeout-ms": V("u", 1)})
+    assert e.value.name == vt.ERR_NOT_FOUND, e.value
 
 
 @pytest.mark.parametrize("case,changes,name", UPDATE_CASES, ids=[c[0] for c in UPDATE_CASES])
