@@ -14,7 +14,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from emulator_client import Device, Emulator, basic  # noqa: E402
+from emulator_client import Device, Emulator, assert_error, basic  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -417,6 +417,25 @@ def test_answer_control(emu):
                        {"sid": ch["sid"], "status": "pending"}).status == 400
     assert emu.control("POST", "/_emulator/answer",
                        {"sid": "YC" + "0" * 32, "status": "denied"}).status == 404
+
+
+def test_hidden_details_control(emu):
+    """The hidden details a test sets are what the device reads and must sign from then on."""
+    d = Device(emu).enroll()
+    ch = emu.create_challenge(d.identity, d.sid, hidden={"transaction_id": "t-1"}).json
+    r = emu.control("POST", "/_emulator/hidden-details",
+                    {"sid": ch["sid"], "hidden_details": '{"transaction_id": "t-2"}'})
+    assert r.status == 200 and r.json["hidden_details"] == {"transaction_id": "t-2"}, r
+    fetched = d.fetch(ch["sid"])
+    assert fetched.json["hidden_details"] == {"transaction_id": "t-2"}, fetched
+    assert d.answer(ch["sid"]).status == 200
+    r = emu.control("POST", "/_emulator/hidden-details", {"sid": ch["sid"]})
+    assert r.status == 200 and r.json["hidden_details"] is None, r
+    for bad in ('{"n": 1}', "[]", "{"):
+        assert_error(emu.control("POST", "/_emulator/hidden-details",
+                                 {"sid": ch["sid"], "hidden_details": bad}), 400, 60306)
+    assert_error(emu.control("POST", "/_emulator/hidden-details",
+                             {"sid": "YC" + "0" * 32}), 404, 60391)
 
 
 def test_delay_by_query(emu):

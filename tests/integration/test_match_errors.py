@@ -290,6 +290,38 @@ def test_expired_while_read_again_before_signing(quiet_factor, client, emulator)
     assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "expired"
 
 
+def test_hidden_details_changed_before_signing(session, client, emulator):
+    """The copy read again right before signing (the cached one is older than 30 s) must
+    still match (dbus-api.md): when its transaction id is not the call's any more, the
+    call is NotFound, no answer is sent and the challenge stays pending."""
+    emulator.set_clock(0)
+    suspended = vt.ShiftedClock(session, "VPUSH_TEST_SUSPENDED")
+    d = vt.Daemon(session, emulator, env=suspended.env,
+                  config={"Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}})
+    d.start()
+    try:
+        f = vt.enroll(client, emulator)
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(f.identity, f.sid, hidden={"transaction_id": txid})
+        client.refresh()
+        assert vt.challenge_path(ch["sid"]) in client.challenge_paths()
+        # 31 s on by the boot clock and the API's, as after a suspend: the copy is stale
+        suspended.set(31)
+        emulator.set_clock(31)
+        emulator.set_hidden_details(ch["sid"], {"transaction_id": vt.new_transaction_id()})
+        emulator.clear_requests()
+        e = _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                          {"transaction-id": txid, "timeout-ms": 3000})
+        assert "no longer matches" in e.message, e.message
+        reads = [r for r in emulator.requests()
+                 if r["method"] == "GET" and r["path"].endswith("/Challenges/" + ch["sid"])]
+        assert len(reads) == 1, "expected the one read before signing: %r" % reads
+        assert emulator.answer_posts(ch["sid"]) == 0
+        assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "pending"
+    finally:
+        d.stop()
+
+
 @pytest.mark.parametrize("by", ["transaction-id", "challenge-sid"])
 def test_expired(by, factor, client, emulator):
     txid = vt.new_transaction_id()

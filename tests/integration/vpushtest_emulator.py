@@ -198,6 +198,14 @@ class Emulator:
         self._ok(self.request("POST", "/_emulator/signature-fields", form, backend=False),
                  "signature fields")
 
+    def set_hidden_details(self, challenge_sid, hidden):
+        """Changes a challenge's hidden details (dict; None: none), as the API never would."""
+        form = {"sid": challenge_sid}
+        if hidden is not None:
+            form["hidden_details"] = json.dumps(hidden)
+        self._ok(self.request("POST", "/_emulator/hidden-details", form, backend=False),
+                 "hidden details")
+
     def clear_faults(self):
         self._ok(self.request("POST", "/_emulator/faults/clear", {}, backend=False),
                  "clear faults")

@@ -2,7 +2,7 @@
 
 from . import delay, faults
 from .common import Response
-from .util import ApiError
+from .util import ApiError, parse_string_map
 
 
 def handle(server, method, path, form):
@@ -14,6 +14,8 @@ def handle(server, method, path, form):
         return faults.handle(server, method, path, form)
     if path == "/_emulator/answer" and method == "POST":
         return answer(store, form)
+    if path == "/_emulator/hidden-details" and method == "POST":
+        return hidden_details(store, form)
     if path == "/_emulator/signature-fields" and method == "POST":
         text = form.get("fields")
         # a header value: printable ASCII; an empty list would have an answer sign nothing
@@ -98,4 +100,19 @@ def answer(store, form):
             raise ApiError(409, 60325, f"challenge is {ch.status}")
         ch.status = status
         ch.responded = ch.updated = now
+        return Response(200, store.render_challenge(ch))
+
+
+def hidden_details(store, form):
+    """Sets a challenge's hidden details, which the API never changes: for tests of a client
+    that must notice a copy that no longer matches what it chose."""
+    sid = form.get("sid")
+    text = form.get("hidden_details")
+    # read as HiddenDetails on create is, so a challenge ends up as one the API could hold
+    hidden = parse_string_map(text, 1024, "hidden_details") if text else None
+    with store.lock:
+        ch = store.challenges.get(sid or "")
+        if ch is None:
+            raise ApiError(404, 60391)
+        ch.hidden = hidden
         return Response(200, store.render_challenge(ch))
