@@ -638,6 +638,20 @@ def test_two_factors_share_one_stream(started, client, emulator):
     assert topic_stats(emulator, topic)["subscribers"] == 1
 
 
+def test_hint_without_factor_on_a_shared_stream(started, client, emulator):
+    """A hint without factor_sid on a stream two factors share could be for either: the
+    challenge is found for whichever it is, long before the next poll (600 s)."""
+    topic = new_topic()
+    started(push_url(emulator, topic))
+    factors = [vt.enroll(client, emulator), vt.enroll(client, emulator)]
+    wait_push_state(client, "connected")
+    settle(emulator)
+    for f in factors:
+        ch = emulator.create_challenge(f.identity, f.sid)
+        publish_hint(emulator, topic, ch, with_factor=False)
+        wait_exported(client, ch["sid"])
+
+
 class ScriptedPushServer:
     """An SSE push server that answers its connections one by one from a script: each
     step is (status, body), (status, body, headers) or (status, body, headers, delay),
