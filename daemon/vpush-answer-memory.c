@@ -3,6 +3,7 @@
 typedef struct
 {
   const gchar *status; /* interned */
+  gchar *caller;
   gint64 expires_at;
   guint64 order; /* when it was remembered, for the oldest to go first */
 } Answer;
@@ -13,12 +14,21 @@ struct _VpushAnswerMemory
   guint64 next_order;
 };
 
+static void
+answer_free (gpointer data)
+{
+  Answer *answer = data;
+
+  g_free (answer->caller);
+  g_free (answer);
+}
+
 VpushAnswerMemory *
 vpush_answer_memory_new (void)
 {
   VpushAnswerMemory *self = g_new0 (VpushAnswerMemory, 1);
 
-  self->answers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->answers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, answer_free);
   return self;
 }
 
@@ -56,11 +66,12 @@ prune (VpushAnswerMemory *self, gint64 now)
 
 void
 vpush_answer_memory_remember (VpushAnswerMemory *self, const gchar *sid, const gchar *status,
-                              gint64 expires_at, gint64 now)
+                              const gchar *caller, gint64 expires_at, gint64 now)
 {
   Answer *answer = g_new0 (Answer, 1);
 
   answer->status = g_intern_string (status);
+  answer->caller = g_strdup (caller);
   answer->expires_at = expires_at;
   answer->order = self->next_order++;
   g_hash_table_replace (self->answers, g_strdup (sid), answer);
@@ -68,11 +79,12 @@ vpush_answer_memory_remember (VpushAnswerMemory *self, const gchar *sid, const g
 }
 
 const gchar *
-vpush_answer_memory_lookup (VpushAnswerMemory *self, const gchar *sid, gint64 now)
+vpush_answer_memory_lookup (VpushAnswerMemory *self, const gchar *sid, const gchar *caller,
+                            gint64 now)
 {
   Answer *answer = g_hash_table_lookup (self->answers, sid);
 
-  if (answer == NULL || answer->expires_at <= now)
+  if (answer == NULL || answer->expires_at <= now || g_strcmp0 (answer->caller, caller) != 0)
     return NULL;
   return answer->status;
 }

@@ -64,11 +64,21 @@ api_now (VpushApproval *ap, VpushChallenge *c)
 
 /* The API may have taken the answer, though no read showed it: a later call that finds the
  * challenge answered so knows whose answer that was. */
+/* Who the call is, as the memory of answers knows callers */
+static gchar *
+caller_key (VpushApproval *ap)
+{
+  return vpush_caller_key (ap->access != NULL ? vpush_access_get_caller (ap->access) : NULL);
+}
+
 static void
 remember_answer (VpushApproval *ap)
 {
+  g_autofree gchar *caller = caller_key (ap);
+
   vpush_answer_memory_remember (vpush_manager_get_answers (ap->manager), ap->challenge->sid,
-                                ap->status, ap->challenge->expires_at, api_now (ap, ap->challenge));
+                                ap->status, caller, ap->challenge->expires_at,
+                                api_now (ap, ap->challenge));
 }
 
 static void answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
@@ -318,13 +328,25 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                       vpush_approval_ref (ap));
 }
 
+/* The challenge read from the API with the key the call loaded, for callback */
+static void
+fetch_challenge (VpushApproval *ap, GAsyncReadyCallback callback)
+{
+  VpushFactor *factor = factor_or_finish (ap);
+
+  if (factor == NULL)
+    return;
+  vpush_verify_fetch_challenge_async (vpush_manager_get_verify (ap->manager),
+                                      vpush_factor_get_record (factor), ap->key->key,
+                                      ap->challenge->sid, NULL, callback, vpush_approval_ref (ap));
+}
+
 static void
 answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (VpushApproval) ap = user_data;
   GError *error = NULL;
   VpushPendingEntry *entry;
-  VpushFactor *factor;
 
   ap->key = vpush_manager_load_key_finish (ap->manager, result, &error);
   if (ap->key == NULL)
@@ -339,12 +361,7 @@ answer_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
         authorize_answer (ap);
       return;
     }
-  factor = factor_or_finish (ap);
-  if (factor == NULL)
-    return;
-  vpush_verify_fetch_challenge_async (
-      vpush_manager_get_verify (ap->manager), vpush_factor_get_record (factor), ap->key->key,
-      ap->challenge->sid, NULL, refetched_cb, vpush_approval_ref (ap));
+  fetch_challenge (ap, refetched_cb);
 }
 
 void
@@ -392,7 +409,6 @@ claim_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (VpushApproval) ap = user_data;
   GError *error = NULL;
-  VpushFactor *factor;
 
   ap->key = vpush_manager_load_key_finish (ap->manager, result, &error);
   if (ap->key == NULL)
@@ -400,19 +416,15 @@ claim_key_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       vpush_approval_finish_error (ap, error);
       return;
     }
-  factor = factor_or_finish (ap);
-  if (factor == NULL)
-    return;
-  vpush_verify_fetch_challenge_async (
-      vpush_manager_get_verify (ap->manager), vpush_factor_get_record (factor), ap->key->key,
-      ap->challenge->sid, NULL, claim_read_cb, vpush_approval_ref (ap));
+  fetch_challenge (ap, claim_read_cb);
 }
 
 gboolean
 vpush_approval_claim (VpushApproval *ap, VpushChallenge *c, const gchar *status)
 {
   VpushAnswerMemory *answers = vpush_manager_get_answers (ap->manager);
-  const gchar *sent = vpush_answer_memory_lookup (answers, c->sid, api_now (ap, c));
+  g_autofree gchar *caller = caller_key (ap);
+  const gchar *sent = vpush_answer_memory_lookup (answers, c->sid, caller, api_now (ap, c));
 
   if (sent == NULL)
     return FALSE;

@@ -3,6 +3,7 @@ and the rule, the outcome of an answer (also one under way when vpushd stops), a
 caller's records rationed and counted, and no record forged by what a caller sends."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -107,6 +108,50 @@ Match=any
         assert e.message == "challenge %s was already approved" % ch["sid"], e.message
     assert len([r for r in audit_records(daemon, MSGID_APPROVED)
                 if r.get("VPUSH_CHALLENGE") == ch["sid"]]) == 1
+
+
+def test_an_answer_taken_unseen_is_not_another_callers(start_daemon, session, client, emulator):
+    """An answer vpushd sent and could not confirm is the sending caller's to claim: another
+    app (here gdbus, under a rule that refuses challenges over 1 s old) is told the challenge
+    was already approved, is not given success, and no approved record names it; the
+    sender's own call then succeeds."""
+    daemon = start_daemon("""
+[Rule app-a]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=false
+Match=any
+
+[Rule app-b]
+Actions=approve
+Callers=exe:/usr/bin/gdbus
+RequireActiveSession=false
+Match=any
+MaxChallengeAgeSeconds=1
+""" % MY_EXE, config={"Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}})
+    factor = vt.enroll(client, emulator)
+    ch = challenge(emulator, factor)
+    client.refresh()
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], "stale-status", method="POST", when="after")
+    emulator.fault(r"/Challenges/%s\Z" % ch["sid"], "stale-status", method="GET", when="after")
+    e = refused(client.approve, {"challenge-sid": ch["sid"]})
+    assert e.name == vt.ERR_PREFIX + "Api" and "is pending after the answer" in e.message, e
+    client.refresh()
+    other = subprocess.run(
+        ["/usr/bin/gdbus", "call", "--session", "--dest", vt.BUS_NAME, "--object-path",
+         vt.MANAGER_PATH, "--method", vt.MANAGER_IFACE + ".ApproveChallenge",
+         "{'challenge-sid': <'%s'>}" % ch["sid"]],
+        env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS=session.address), capture_output=True,
+        text=True, timeout=60)
+    assert other.returncode != 0, other.stdout
+    assert vt.ERR_ALREADY_RESPONDED in other.stderr, other.stderr
+    assert not [r for r in audit_records(daemon, MSGID_APPROVED)
+                if r.get("VPUSH_CHALLENGE") == ch["sid"]]
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    [record] = [r for r in audit_records(daemon, MSGID_APPROVED)
+                if r.get("VPUSH_CHALLENGE") == ch["sid"]]
+    assert record["VPUSH_CALLER_EXE"] == MY_EXE, record
+    assert emulator.answer_posts(ch["sid"]) == 1
 
 
 @pytest.mark.parametrize("stage", ["answer-sent", "reading-back", "waiting"])
