@@ -179,6 +179,24 @@ refetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   authorize_answer (ap);
 }
 
+/* An answer that may have been taken, whose factor was deleted (or is being, its DELETE
+ * done at the API maybe) before it could be read back: what the API did with it is not
+ * known, and the call says so, not NotFound (or the retry's 404) as if it had not been
+ * taken. NULL when that is not the case. */
+static GError *
+outcome_lost_to_delete (VpushApproval *ap)
+{
+  VpushFactor *factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
+
+  if (!ap->maybe_answered || (factor != NULL && !vpush_factor_is_deleting (factor)))
+    return NULL;
+  return g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                      "the answer to challenge %s was sent, and whether the Verify API took it "
+                      "is unknown, as factor %s %s",
+                      ap->challenge->sid, ap->challenge->factor_sid,
+                      factor == NULL ? "was deleted meanwhile" : "is being deleted");
+}
+
 static void
 classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -186,8 +204,16 @@ classify_failure_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (VpushChallenge) c = NULL;
   GError *original = g_steal_pointer (&ap->answer_error);
   GError *read_error = NULL;
+  GError *lost;
 
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &read_error);
+  if (c == NULL && (lost = outcome_lost_to_delete (ap)) != NULL)
+    {
+      g_error_free (read_error);
+      g_error_free (original);
+      vpush_approval_finish_error (ap, lost);
+      return;
+    }
   /* the API took the answer; only reading it back failed: that failure is the outcome, not
    * the status of an older copy */
   if (c == NULL && ap->reply_stale)
@@ -275,16 +301,13 @@ answered_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   factor = vpush_manager_lookup_factor (ap->manager, ap->challenge->factor_sid);
   if (factor == NULL)
     {
+      GError *lost = outcome_lost_to_delete (ap);
+
       g_error_free (error);
-      if (ap->maybe_answered)
-        error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_FAILED,
-                             "the answer to challenge %s was sent, and whether the Verify API "
-                             "took it is unknown, as factor %s was deleted meanwhile",
-                             ap->challenge->sid, ap->challenge->factor_sid);
-      else
-        error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "factor %s was deleted",
-                             ap->challenge->factor_sid);
-      vpush_approval_finish_error (ap, error);
+      vpush_approval_finish_error (
+          ap, lost != NULL ? lost
+                           : g_error_new (VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND,
+                                          "factor %s was deleted", ap->challenge->factor_sid));
       return;
     }
   /* The API refused, or its replies to an answer that may have reached it were lost until

@@ -255,12 +255,15 @@ def test_answer_held_while_its_factor_is_deleted_is_not_found(daemon, client, em
     assert "factor %s was deleted" % f.sid in call.error.message, call.error
 
 
+@pytest.mark.parametrize("delete", ["done", "in flight"])
 @pytest.mark.parametrize("reply", ["lost", "malformed", "stale-status"])
-def test_answer_taken_while_its_factor_is_deleted_is_unknown(reply, daemon, client, emulator):
+def test_answer_taken_while_its_factor_is_deleted_is_unknown(reply, delete, daemon, client,
+                                                             emulator):
     """The API took the answer, then the factor was deleted before vpushd could tell: its
     reply lost (the retry refused, 404), or a 2xx it can't read or that still shows the
     challenge pending. With the factor gone nothing can be read back: the call fails
-    saying the answer's fate is unknown, not NotFound as if it had not been taken."""
+    saying the answer's fate is unknown, not NotFound as if it had not been taken. So
+    too while the Delete is in flight, its DELETE done at the API (the read-back 404)."""
     f = vt.enroll(client, emulator)
     ch = emulator.create_challenge(f.identity, f.sid,
                                    hidden={"transaction_id": vt.new_transaction_id()})
@@ -270,19 +273,34 @@ def test_answer_taken_while_its_factor_is_deleted_is_unknown(reply, daemon, clie
         emulator.fault(answer, action=reply, method="POST", when="after")
     call = vt.PendingCall(client, "ApproveChallenge",
                           vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 20000}))
+    deleting = None
     try:
         vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
                       what="the answer's reply held")
-        client.factor_delete(f.path)
+        if delete == "done":
+            client.factor_delete(f.path)
+        else:
+            # the DELETE done at the API, its reply held: the factor is being deleted here
+            emulator.fault(r"/Factors/%s\Z" % f.sid, action="delay", seconds=600,
+                           method="DELETE", when="after")
+            deleting = vt.PendingCall(client, "Delete", None, f.path, vt.FACTOR_IFACE)
+            vt.wait_until(lambda: emulator.faults_held() >= 2, 10 * vt.SLOWDOWN,
+                          what="the DELETE's reply held")
     finally:
         res = emulator.request("POST", "/_emulator/delay/clear",
                                {"id": str(held["id"]), "drop": "1" if reply == "lost" else "0"},
                                backend=False)
         assert res.status == 200, res.body
     call.wait(timeout=30 * vt.SLOWDOWN)
+    if deleting is not None:
+        res = emulator.request("POST", "/_emulator/delay/clear", {}, backend=False)
+        assert res.status == 200, res.body
+        deleting.wait(timeout=30 * vt.SLOWDOWN)
+        assert deleting.error is None, deleting.error
     assert call.error is not None and call.error.name == vt.ERR_PREFIX + "Failed", call.error
     unknown = ("the answer to challenge %s was sent, and whether the Verify API took it is "
-               "unknown, as factor %s was deleted meanwhile" % (ch["sid"], f.sid))
+               "unknown, as factor %s %s" % (ch["sid"], f.sid, "was deleted meanwhile"
+                                             if delete == "done" else "is being deleted"))
     assert unknown in call.error.message, call.error
     assert emulator.fetch_challenge(f.identity, ch["sid"])["status"] == "approved"
     record = last_audit(daemon, VPUSH_DECISION="failed", VPUSH_CHALLENGE=ch["sid"])
