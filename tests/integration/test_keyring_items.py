@@ -58,6 +58,25 @@ def create_item(session, attributes, secret, replace):
                      (props, (path, b"", secret, "application/octet-stream"), replace)))[0]
 
 
+def copy_to_new_collection(session, item, label):
+    """A new collection (unlocked, its own password) holding a copy of item: its path."""
+    plain = open_session(session)
+    other = session._secrets_call(
+        vt.SECRETS_PATH, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+        "CreateWithMasterPassword",
+        GLib.Variant("(a{sv}(oayays))", ({"org.freedesktop.Secret.Collection.Label":
+                                          GLib.Variant("s", label)},
+                                         (plain, b"", b"other password", "text/plain"))))[0]
+    props = {"org.freedesktop.Secret.Item.Label": GLib.Variant("s", item["label"]),
+             "org.freedesktop.Secret.Item.Attributes": GLib.Variant("a{ss}", item["attributes"])}
+    secret = read_secret(session, item["path"])
+    session._secrets_call(other, "org.freedesktop.Secret.Collection", "CreateItem",
+                          GLib.Variant("(a{sv}(oayays)b)",
+                                       (props, (plain, b"", secret, "application/octet-stream"),
+                                        False)))
+    return other
+
+
 def openssl_key(curve, der=True):
     pem = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
                           "ec_paramgen_curve:" + curve], capture_output=True, check=True).stdout
@@ -196,23 +215,8 @@ def test_delete_passes_over_a_locked_copy_in_another_collection(factor, daemon, 
     to unlock: the factor's Delete deletes the key vpushd follows and is done. Taken for
     the login keyring locked, the delete of the key was retried (and the crash recovery
     with it, up to an hour apart) for an unlock vpushd never hears of."""
-    item = the_item(session, factor)
-    secret = read_secret(session, item["path"])
-    plain = open_session(session)
-    other = session._secrets_call(
-        vt.SECRETS_PATH, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
-        "CreateWithMasterPassword",
-        GLib.Variant("(a{sv}(oayays))", ({"org.freedesktop.Secret.Collection.Label":
-                                          GLib.Variant("s", "Other")},
-                                         (plain, b"", b"other password", "text/plain"))))[0]
+    other = copy_to_new_collection(session, the_item(session, factor), "Other")
     try:
-        props = {"org.freedesktop.Secret.Item.Label": GLib.Variant("s", item["label"]),
-                 "org.freedesktop.Secret.Item.Attributes": GLib.Variant("a{ss}",
-                                                                        item["attributes"])}
-        session._secrets_call(other, "org.freedesktop.Secret.Collection", "CreateItem",
-                              GLib.Variant("(a{sv}(oayays)b)",
-                                           (props, (plain, b"", secret,
-                                                    "application/octet-stream"), False)))
         session._secrets_call(vt.SECRETS_PATH, SERVICE_IFACE, "Lock",
                               GLib.Variant("(ao)", ([other],)))
         client.factor_delete(factor.path)

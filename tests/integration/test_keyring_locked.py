@@ -144,12 +144,10 @@ def test_every_call_that_needs_a_key_while_locked(daemon, client, emulator, sess
     assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == f.friendly_name
 
 
-def test_lock_stops_a_call_under_way(factor, daemon, client, emulator, session):
-    """A call loaded its key before the lock: an approval whose answer the API refused
-    with a 503 would retry with it. A lock drops the keys, and nothing more is signed with
-    one: the call ends KeyringLocked, its answer sent once, the challenge still pending."""
+def answer_held_then_locked(factor, client, emulator, session):
+    """An approval of a new challenge whose answer POST the emulator holds, and the keyring
+    locked meanwhile: (challenge, the answer's path pattern, the held fault, the call)."""
     ch = emulator.create_challenge(factor.identity, factor.sid)
-    emulator.clear_requests()
     answer = r"/Challenges/%s\Z" % ch["sid"]
     held = emulator.fault(answer, action="delay", seconds=600, method="POST")
     call = vt.PendingCall(client, "ApproveChallenge",
@@ -158,6 +156,15 @@ def test_lock_stops_a_call_under_way(factor, daemon, client, emulator, session):
                   what="the answer held")
     session.lock_keyring()
     client.wait_state("keyring-locked", timeout=10)
+    return ch, answer, held, call
+
+
+def test_lock_stops_a_call_under_way(factor, daemon, client, emulator, session):
+    """A call loaded its key before the lock: an approval whose answer the API refused
+    with a 503 would retry with it. A lock drops the keys, and nothing more is signed with
+    one: the call ends KeyringLocked, its answer sent once, the challenge still pending."""
+    emulator.clear_requests()
+    ch, answer, held, call = answer_held_then_locked(factor, client, emulator, session)
     emulator.fault(answer, status=503, method="POST")
     emulator.release_held(held["id"])
     call.wait(30 * vt.SLOWDOWN)
@@ -175,15 +182,7 @@ def test_lock_while_an_answer_is_sent_reads_nothing_back(reply, factor, daemon, 
     took it), or was a refusal. Each would be told by reading the challenge back, a GET
     signed with the key loaded before the lock: nothing is signed once the keyring is
     locked, so the call ends KeyringLocked saying what is not known, and sends no GET."""
-    ch = emulator.create_challenge(factor.identity, factor.sid)
-    answer = r"/Challenges/%s\Z" % ch["sid"]
-    held = emulator.fault(answer, action="delay", seconds=600, method="POST")
-    call = vt.PendingCall(client, "ApproveChallenge",
-                          vt.asv({"challenge-sid": ch["sid"], "timeout-ms": 10000}))
-    vt.wait_until(lambda: emulator.faults_held() >= 1, 10 * vt.SLOWDOWN,
-                  what="the answer held")
-    session.lock_keyring()
-    client.wait_state("keyring-locked", timeout=10)
+    ch, answer, held, call = answer_held_then_locked(factor, client, emulator, session)
     before = len(emulator.requests())
     if reply == "refused":
         emulator.fault(answer, status=409, code=60325, method="POST")
@@ -221,26 +220,11 @@ def test_key_in_a_collection_locked_since_the_keyring_started(factor, daemon, cl
     "org.freedesktop.Secret.Generic", and a search that names vpushd's schema misses them.
     That key is locked away, not gone: KeyringLocked, and a Delete must not take it for a
     missing key and delete the factor here only, leaving it at the API with its key."""
-    from gi.repository import GLib
-    from test_keyring_items import open_session, read_secret
+    from test_keyring_items import copy_to_new_collection
 
     [item] = session.keyring_items({"factor-sid": factor.sid})
-    secret = read_secret(session, item["path"])
-    path = open_session(session)
-    other = session._secrets_call(
-        vt.SECRETS_PATH, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
-        "CreateWithMasterPassword",
-        GLib.Variant("(a{sv}(oayays))", ({"org.freedesktop.Secret.Collection.Label":
-                                          GLib.Variant("s", "other")},
-                                         (path, b"", b"other password", "text/plain"))))[0]
+    other = copy_to_new_collection(session, item, "other")
     try:
-        props = {"org.freedesktop.Secret.Item.Label": GLib.Variant("s", item["label"]),
-                 "org.freedesktop.Secret.Item.Attributes":
-                     GLib.Variant("a{ss}", item["attributes"])}
-        session._secrets_call(other, "org.freedesktop.Secret.Collection", "CreateItem",
-                              GLib.Variant("(a{sv}(oayays)b)",
-                                           (props, (path, b"", secret,
-                                                    "application/octet-stream"), False)))
         session._secrets_call(item["path"], "org.freedesktop.Secret.Item", "Delete")
         daemon.stop()
         session.restart_keyring(unlock=True)  # the login collection only
