@@ -493,30 +493,30 @@ lock_now (GDBusConnection *bus, const gchar *collection_path)
   g_assert_no_error (error);
 }
 
-typedef struct
+/* A filter on the test's (and the key store's) bus connection that acts as the answer to
+ * the key store's first call of member comes in, before the key store sees it: what act
+ * sends goes out before anything the key store sends next. act returns the answer the key
+ * store gets (taking the one given). */
+typedef struct _ReplyRace ReplyRace;
+struct _ReplyRace
 {
-  gchar *collection_path;
+  const gchar *member;
+  gchar *path; /* what act works on */
   gint armed;
-  guint32 serial; /* of the GetSecrets call held up */
-} LockRace;
+  guint32 serial; /* of the call held in view */
+  GDBusMessage *(*act) (ReplyRace *race, GDBusConnection *connection, GDBusMessage *answer);
+};
 
-/* Answers the key store's first GetSecrets as gnome-keyring does once the collection is
- * locked after the search (the item's secret left out), and locks it right then: the
- * Lock goes out before the key store can send anything else, and the key store hears of it
- * only after that answer, as when a screen locker locks between the two. */
 static GDBusMessage *
-lock_before_secrets (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
-                     gpointer user_data)
+on_first_answer (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                 gpointer user_data)
 {
-  LockRace *race = user_data;
-  const gchar *paths[] = { race->collection_path, NULL };
-  g_autoptr (GDBusMessage) lock = NULL;
-  GDBusMessage *answer;
+  ReplyRace *race = user_data;
 
   if (!incoming)
     {
       if (g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
-          && g_strcmp0 (g_dbus_message_get_member (message), "GetSecrets") == 0
+          && g_strcmp0 (g_dbus_message_get_member (message), race->member) == 0
           && g_atomic_int_compare_and_exchange (&race->armed, TRUE, FALSE))
         race->serial = g_dbus_message_get_serial (message);
       return message;
@@ -524,51 +524,46 @@ lock_before_secrets (GDBusConnection *connection, GDBusMessage *message, gboolea
   if (race->serial == 0 || g_dbus_message_get_reply_serial (message) != race->serial)
     return message;
   race->serial = 0;
-  lock = g_dbus_message_new_method_call ("org.freedesktop.secrets", "/org/freedesktop/secrets",
-                                         "org.freedesktop.Secret.Service", "Lock");
-  g_dbus_message_set_body (lock, g_variant_new ("(^ao)", paths));
-  g_dbus_message_set_flags (lock, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
-  g_assert_true (g_dbus_connection_send_message (connection, lock, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
-                                                 NULL, NULL));
-  answer = g_dbus_message_copy (message, NULL);
-  g_dbus_message_set_body (answer, g_variant_new_parsed ("(@a{o(oayays)} {},)"));
-  g_object_unref (message);
-  return answer;
+  return race->act (race, connection, message);
 }
 
-typedef struct
+/* A call to the Secret Service whose answer nobody waits for */
+static void
+send_call (GDBusConnection *connection, const gchar *path, const gchar *interface,
+           const gchar *method, GVariant *body)
 {
-  gchar *item_path;
-  gint armed;
-  guint32 serial; /* of the SearchItems call */
-} DeleteRace;
+  g_autoptr (GDBusMessage) call
+      = g_dbus_message_new_method_call ("org.freedesktop.secrets", path, interface, method);
 
-/* Deletes the item as the answer to the key store's first SearchItems comes in: the Delete
- * goes out before the key store can read the item's secret. */
-static GDBusMessage *
-delete_after_search (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
-                     gpointer user_data)
-{
-  DeleteRace *race = user_data;
-  g_autoptr (GDBusMessage) delete = NULL;
-
-  if (!incoming)
-    {
-      if (g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
-          && g_strcmp0 (g_dbus_message_get_member (message), "SearchItems") == 0
-          && g_atomic_int_compare_and_exchange (&race->armed, TRUE, FALSE))
-        race->serial = g_dbus_message_get_serial (message);
-      return message;
-    }
-  if (race->serial == 0 || g_dbus_message_get_reply_serial (message) != race->serial)
-    return message;
-  race->serial = 0;
-  delete = g_dbus_message_new_method_call ("org.freedesktop.secrets", race->item_path,
-                                           "org.freedesktop.Secret.Item", "Delete");
-  g_dbus_message_set_flags (delete, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
-  g_assert_true (g_dbus_connection_send_message (connection, delete, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+  if (body != NULL)
+    g_dbus_message_set_body (call, body);
+  g_dbus_message_set_flags (call, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  g_assert_true (g_dbus_connection_send_message (connection, call, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
                                                  NULL, NULL));
-  return message;
+}
+
+/* For GetSecrets: locks the collection (race->path), and answers as gnome-keyring does
+ * once it is locked after the search, the item's secret left out; the key store hears of
+ * the lock only after that answer, as when a screen locker locks between the two. */
+static GDBusMessage *
+lock_and_leave_out_secrets (ReplyRace *race, GDBusConnection *connection, GDBusMessage *answer)
+{
+  const gchar *paths[] = { race->path, NULL };
+  GDBusMessage *without = g_dbus_message_copy (answer, NULL);
+
+  send_call (connection, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "Lock",
+             g_variant_new ("(^ao)", paths));
+  g_dbus_message_set_body (without, g_variant_new_parsed ("(@a{o(oayays)} {},)"));
+  g_object_unref (answer);
+  return without;
+}
+
+/* For SearchItems: deletes the item (race->path) before the key store can read its secret */
+static GDBusMessage *
+delete_item (ReplyRace *race, GDBusConnection *connection, GDBusMessage *answer)
+{
+  send_call (connection, race->path, "org.freedesktop.Secret.Item", "Delete", NULL);
+  return answer;
 }
 
 /* An item deleted between a load's search and the reading of its secret (the key store
@@ -584,7 +579,7 @@ test_keystore_deleted_during_load (void)
   g_autoptr (GVariant) found = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
-  DeleteRace race = { .armed = TRUE };
+  ReplyRace race = { .member = "SearchItems", .act = delete_item, .armed = TRUE };
   guint filter;
 
   store_key (keystore, sid, "Deleted while read", key);
@@ -598,16 +593,16 @@ test_keystore_deleted_during_load (void)
 
     g_variant_get (found, "(^a&o@ao)", &unlocked, NULL);
     g_assert_cmpuint (g_strv_length ((gchar **)unlocked), ==, 1);
-    race.item_path = g_strdup (unlocked[0]);
+    race.path = g_strdup (unlocked[0]);
   }
-  filter = g_dbus_connection_add_filter (bus, delete_after_search, &race, NULL);
+  filter = g_dbus_connection_add_filter (bus, on_first_answer, &race, NULL);
   loaded = keystore_load (keystore, sid, &error);
   g_dbus_connection_remove_filter (bus, filter);
   g_assert_false (race.armed);
   g_assert_null (loaded);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
   g_assert_cmpuint (count_items (sid), ==, 0);
-  g_free (race.item_path);
+  g_free (race.path);
 }
 
 /* A lock a few milliseconds after a load's search (a screen locker) leaves the item's secret
@@ -622,11 +617,14 @@ test_keystore_locked_during_load (void)
   g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
-  LockRace race = { .collection_path = default_collection_path (), .armed = TRUE };
+  ReplyRace race = { .member = "GetSecrets",
+                     .act = lock_and_leave_out_secrets,
+                     .path = default_collection_path (),
+                     .armed = TRUE };
   guint filter;
 
   store_key (keystore, sid, "Locked while read", key);
-  filter = g_dbus_connection_add_filter (bus, lock_before_secrets, &race, NULL);
+  filter = g_dbus_connection_add_filter (bus, on_first_answer, &race, NULL);
   loaded = keystore_load (keystore, sid, &error);
   g_dbus_connection_remove_filter (bus, filter);
   g_assert_false (race.armed);
@@ -634,11 +632,11 @@ test_keystore_locked_during_load (void)
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED);
   g_clear_error (&error);
 
-  unlock_with_master_password (race.collection_path);
+  unlock_with_master_password (race.path);
   WAIT_FOR (!vpush_keystore_get_locked (keystore));
   assert_loads_key (keystore, sid, key);
   g_assert_cmpuint (count_items (sid), ==, 1);
-  g_free (race.collection_path);
+  g_free (race.path);
 }
 
 /* A delete sent before the key store heard of a lock finds the item locked: that is no
