@@ -107,6 +107,35 @@ store_remove_enrollment (VpushFactorStore *store, const gchar *id, GError **erro
   return wait_write (&wait, error);
 }
 
+VpushEnrollment *
+make_enrollment (void)
+{
+  return vpush_enrollment_new ("VA00000000000000000000000000000001", "0a1b2c3d-user", "Kiosk",
+                               BASE_URL);
+}
+
+GPtrArray *
+load_enrollments (VpushFactorStore *store, guint expected_unreadable)
+{
+  g_autoptr (GError) error = NULL;
+  guint n_unreadable = 99;
+  GPtrArray *entries = vpush_factor_store_load_enrollments (store, &n_unreadable, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (entries);
+  g_assert_cmpuint (n_unreadable, ==, expected_unreadable);
+  return entries;
+}
+
+void
+assert_mode (const gchar *path, guint mode)
+{
+  GStatBuf st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpuint (st.st_mode & 0777, ==, mode);
+}
+
 void
 write_file (const gchar *dir, const gchar *name, const gchar *text)
 {

@@ -47,5 +47,11 @@ typedef struct
 void store_find_unowned_async (VpushFactorStore *store, const gchar *const *names, Unowned *u);
 gchar *store_find_unowned_wait (Unowned *u, GError **error);
 gchar *store_find_unowned (VpushFactorStore *store, const gchar *const *names, GError **error);
+/* an enrollment journal entry of the test service, no factor yet */
+VpushEnrollment *make_enrollment (void);
+/* the journal's entries, expected_unreadable of them skipped */
+GPtrArray *load_enrollments (VpushFactorStore *store, guint expected_unreadable);
+/* path has exactly these permission bits */
+void assert_mode (const gchar *path, guint mode);
 /* dir/name with text in it */
 void write_file (const gchar *dir, const gchar *name, const gchar *text);

@@ -10,7 +10,7 @@ import re
 import pytest
 
 import vpushtest as vt
-from test_push import SLOW_POLL
+from vpushtest_push import SLOW_POLL
 
 
 @pytest.fixture(autouse=True)

@@ -1,74 +1,26 @@
 """The push channel (design.md "Push channel"): hints over SSE and ntfy JSON streams from
 the emulator, reconnects and resume, PushState, a push server that is down, a silent
 stream. Polling is set to 10 minutes wherever a test needs to show that push did the work.
+A push server of the test's own, answering from a script: test_push_server.py.
 """
 
 import http.server
-import json
-import re
 import threading
 import time
-import urllib.parse
-import urllib.request
 import uuid
 
 import pytest
 
 import vpushtest as vt
+from vpushtest_push import (control, device_requests, lists, new_topic, publish,
+                            publish_hint, push_daemons, push_state, push_url, settle,
+                            topic_stats, wait_exported, wait_push_state)
 from gi.repository import Gio, GLib
 
-SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
 KEEPALIVE = 1.0   # the emulator's keepalive in this module, seconds
-
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # ---- helpers (push calls the harness does not have) -----------------------------------
-
-def new_topic():
-    return "t" + uuid.uuid4().hex[:16]
-
-
-def push_url(emulator, topic, fmt="sse"):
-    return "%s/push/%s/%s" % (emulator.url, topic, fmt)
-
-
-def publish(emulator, topic, hint, encoding=None):
-    """POST /push/{topic} with the hint as JSON text; returns the stored message.
-    encoding="base64": sent base64-encoded, as ntfy sends a body that is not text."""
-    query = "?encoding=" + encoding if encoding else ""
-    req = urllib.request.Request("%s/push/%s%s" % (emulator.url, topic, query),
-                                 data=json.dumps(hint).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with _opener.open(req, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def publish_hint(emulator, topic, challenge, with_factor=True):
-    hint = {"type": "verify_push_challenge", "challenge_sid": challenge["sid"]}
-    if with_factor:
-        hint["factor_sid"] = challenge["factor_sid"]
-    return publish(emulator, topic, hint)
-
-
-def control(emulator, path, form=None):
-    res = emulator.request("POST" if form is not None else "GET", "/_emulator/push/" + path,
-                           form, backend=False)
-    assert res.status == 200, (path, res.status, res.body)
-    return res.json()
-
-
-def topic_stats(emulator, topic):
-    return control(emulator, topic)
-
-
-def push_state(client):
-    return client.manager_property("PushState")
-
-
-def wait_push_state(client, state, timeout=15.0):
-    return vt.wait_until(lambda: push_state(client) == state, timeout,
-                         what="PushState %s (now %s)" % (state, push_state(client)))
 
 
 def push_states_signalled(client):
@@ -78,32 +30,11 @@ def push_states_signalled(client):
             and args[0] == vt.MANAGER_IFACE and "PushState" in args[1]]
 
 
-def wait_exported(client, sid, timeout=10.0):
-    path = vt.challenge_path(sid)
-    vt.wait_until(lambda: path in client.challenge_paths(), timeout,
-                  what="challenge %s on the bus" % sid)
-
-
 def wait_period_learnt(daemon):
     """Waits until vpushd has seen two of the emulator's keepalives a period apart: from
     then on a silence of a few periods ends its stream."""
     vt.wait_until(lambda: ": keepalives every " in daemon.log_text(),
                   10 * vt.SLOWDOWN, what="vpushd to learn the keepalive period")
-
-
-def device_requests(emulator):
-    return [r for r in emulator.requests() if r["auth"] == "device"]
-
-
-def lists(requests):
-    return [r for r in requests if r["method"] == "GET" and r["path"].endswith("/Challenges")]
-
-
-def settle(emulator, quiet=0.8, timeout=15.0):
-    """Waits until vpushd has made no API call for `quiet` seconds (its start-up and
-    connect polls are over), then empties the emulator's request log."""
-    emulator.wait_quiet(quiet, timeout)
-    emulator.clear_requests()
 
 
 class AsyncApprove:
@@ -143,20 +74,7 @@ def fast_keepalive(emulator):
 @pytest.fixture
 def started(session, emulator):
     """start(push_url, poll=SLOW_POLL) → a running vpushd; stopped afterwards."""
-    daemons = []
-
-    def start(url=None, poll=SLOW_POLL, verify=None):
-        config = {"Poll": dict(poll)}
-        if verify:
-            config["Verify"] = dict(verify)
-        if url:
-            config["Push"] = {"Url": url}
-        d = vt.Daemon(session, emulator, config=config)
-        daemons.append(d)
-        return d.start()
-    yield start
-    for d in daemons:
-        d.stop()
+    yield from push_daemons(session, emulator)
 
 
 # ---- tests -------------------------------------------------------------------------------
@@ -650,195 +568,6 @@ def test_hint_without_factor_on_a_shared_stream(started, client, emulator):
         ch = emulator.create_challenge(f.identity, f.sid)
         publish_hint(emulator, topic, ch, with_factor=False)
         wait_exported(client, ch["sid"])
-
-
-class ScriptedPushServer:
-    """An SSE push server that answers its connections one by one from a script: each
-    step is (status, body), (status, body, headers) or (status, body, headers, delay),
-    headers with a Content-Type for another kind of stream, delay the seconds before the
-    headers are sent, body bytes or a function writing to the response's file; it records
-    each request's Last-Event-ID, path with query, and when it came (monotonic seconds)."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.seen = []
-        self.paths = []
-        self.times = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.times.append(time.monotonic())
-                server.seen.append(self.headers.get("Last-Event-ID"))
-                server.paths.append(self.path)
-                status, body, *rest = (server.script.pop(0) if server.script
-                                       else (503, b""))
-                headers = dict(rest[0]) if rest else {}
-                if len(rest) > 1:
-                    time.sleep(rest[1])
-                self.send_response(status)
-                headers.setdefault("Content-Type", "text/event-stream")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if callable(body):
-                    try:
-                        body(self.wfile)
-                    except OSError:
-                        pass    # vpushd went away
-                else:
-                    self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/stream" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def test_slow_answer_is_no_silent_stream(started):
-    """The keepalive period learnt on one connection (0.5 s: a stream silent for 5 s is
-    replaced) is that stream's: the next request, which the server answers only 7 s later,
-    is not given up for silence before its headers come."""
-    def keepalives(count):
-        def write(wfile):
-            for _ in range(count):
-                wfile.write(b": ka\n\n")
-                wfile.flush()
-                time.sleep(0.5)
-        return write
-
-    server = ScriptedPushServer([(200, keepalives(8)), (200, keepalives(60), {}, 7)])
-    try:
-        daemon = started(server.url)
-        vt.wait_until(lambda: daemon.log_text().count("connected (server-sent events)") >= 2,
-                      30 * vt.SLOWDOWN, what="the second connection's headers")
-    finally:
-        server.close()
-    log = daemon.log_text()
-    # the period learnt (0.5 s, a little more on a busy machine) would end a silence
-    # shorter than the 7 s the answer took
-    silence = re.search(r": keepalives every [0-9.]+ s: a silence of ([0-9.]+) s ends it", log)
-    assert silence and float(silence.group(1)) < 7, log
-    assert "no line received" not in log, log
-    assert len(server.times) == 2, server.times
-
-
-def test_204_stops_reconnecting(started, client):
-    """HTTP 204 is a push server's "stop reconnecting" (WHATWG HTML, server-sent events):
-    vpushd asks it no more and says so, and PushState is disabled; other refusals are
-    retried (test_push_hostile.py)."""
-    server = ScriptedPushServer([(204, b""), (200, b": ka\n\n")])
-    try:
-        daemon = started(server.url)
-        vt.wait_until(lambda: "asks not to be reconnected" in daemon.log_text(),
-                      15 * vt.SLOWDOWN, what="the 204 taken")
-        wait_push_state(client, "disabled")
-        # a refusal's first retry comes within 1 s
-        time.sleep(2.5)
-    finally:
-        server.close()
-    assert len(server.times) == 1, server.times
-    assert push_state(client) == "disabled"
-    assert "reconnecting in" not in daemon.log_text()
-
-
-def scripted(started, responses, suffix=""):
-    """A ScriptedPushServer, closed once vpushd (started with its URL + suffix) has made a
-    connection for each of responses."""
-    server = ScriptedPushServer(responses)
-    try:
-        started(server.url + suffix)
-        vt.wait_until(lambda: len(server.seen) >= len(responses), 30 * vt.SLOWDOWN,
-                      what="%d connections to the push server" % len(responses))
-    finally:
-        server.close()
-    return server
-
-
-def resume_points(started, responses):
-    """The Last-Event-ID of each connection vpushd makes to a push server that answers
-    them with responses, in turn (None: none sent)."""
-    return scripted(started, responses).seen[:len(responses)]
-
-
-def test_resume_point_kept_only_when_usable(started, client):
-    """The id to resume from is sent back after a reconnect, but not one longer than any
-    server's (256 characters: it would make the request huge), nor the one before it
-    (what came since would come again), and not after the server refused a request: the
-    next connection starts afresh (its poll finds what came meanwhile)."""
-    assert resume_points(started, [
-        (200, b"id: " + b"x" * 300 + b"\ndata: {}\n\n"),   # too long to keep
-        (200, b"id: abc\ndata: {}\n\n"),                  # kept
-        (500, b""),                                         # resumed, refused
-        (200, b"id: def\ndata: {}\n\nid: " + b"y" * 300 + b"\ndata: {}\n\n"),
-        (200, b""),                                         # not from def, before the long
-    ]) == [None, None, "abc", None, None]
-
-
-def test_resume_point_not_utf8_is_not_kept(started, client):
-    """An id that is not UTF-8 is not the one the server meant (WHATWG reads the stream as
-    UTF-8): it is not sent back raw, and the next connection starts afresh."""
-    assert resume_points(started, [
-        (200, b"id: a\xffb\ndata: {}\n\n"),
-        (200, b""),
-    ]) == [None, None]
-
-
-def test_resume_point_follows_the_sse_spec(started, client):
-    """WHATWG SSE: the last event id moves at the blank line that ends an event, so an
-    event the stream cut off is not skipped by the resume; an id with no data still moves
-    it; an empty id field clears it, and the next request sends no Last-Event-ID."""
-    assert resume_points(started, [
-        (200, b"id: a\ndata: {}\n\nid: b\n: ping\ndata: {}\n"),   # b cut off
-        (200, b"id: c\n\n"),                                         # no data, still c
-        (200, b"id\n\n"),                                            # cleared
-        (200, b""),
-    ]) == [None, "a", "c", None]
-
-
-def test_ntfy_resume_point(started, client):
-    """README: an ntfy JSON stream is resumed with since=<id of the last wake-up> in place
-    of the URL's own since=; the ids of open and keepalive events are no resume points."""
-    ndjson = {"Content-Type": "application/x-ndjson"}
-    server = scripted(started, [
-        (200, b'{"id":"o1","event":"open","topic":"t"}\n'
-              b'{"id":"m1","event":"message","topic":"t","message":"{}"}\n'
-              b'{"id":"k1","event":"keepalive","topic":"t"}\n', ndjson),
-        (200, b'{"id":"o2","event":"open","topic":"t"}\n', ndjson),
-        (200, b"", ndjson),
-    ], "/json?poll=0&since=all")
-    queries = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for p in server.paths]
-    assert queries[0] == {"poll": ["0"], "since": ["all"]}, server.paths
-    assert queries[1] == {"poll": ["0"], "since": ["m1"]}, server.paths
-    # an open event moves nothing
-    assert queries[2] == {"poll": ["0"], "since": ["m1"]}, server.paths
-    assert server.seen[:3] == [None, None, None]
-
-
-@pytest.mark.skipif(vt.VALGRIND, reason="timing alone, blurred under valgrind; reconnects "
-                    "run in the other push tests")
-def test_reconnects_back_off(started, client):
-    """A push server that keeps refusing is asked again after a delay that doubles: drawn
-    from [0.5, 1] s, then [1, 2] s, then [2, 4] s (README, "When things fail")."""
-    server = scripted(started, [(503, b"")] * 4)
-    gaps = [b - a for a, b in zip(server.times, server.times[1:4])]
-    for gap, (low, high) in zip(gaps, [(0.5, 1), (1, 2), (2, 4)]):
-        assert low - 0.05 <= gap <= high + 0.5 * vt.SLOWDOWN, gaps
-
-
-@pytest.mark.parametrize("status", [429, 503])
-def test_refusal_with_retry_after_is_not_asked_again_sooner(started, client, status):
-    """A push server that refuses a connection and says when to come back (Retry-After) is
-    not asked again before then; the first reconnect comes within a second otherwise."""
-    server = scripted(started, [(status, b"", {"Retry-After": "4"}), (200, b"")])
-    assert server.times[1] - server.times[0] >= 4
 
 
 @pytest.mark.skipif(vt.VALGRIND, reason="poll timing alone; the refusal tests run "

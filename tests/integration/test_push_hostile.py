@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 import vpushtest as vt
+from vpushtest_push import SLOW_POLL, device_requests, push_state
 
-SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
 # Content-Type, greeting and keepalive of each kind of stream
 FORMATS = {"sse": ("text/event-stream", b": hello\n\n", b": keepalive\n\n"),
            "json": ("application/x-ndjson", b'{"event":"open"}\n', b'{"event":"keepalive"}\n')}
@@ -104,14 +104,6 @@ def hostile(session, emulator, request):
     yield server, d
     d.stop()
     server.close()
-
-
-def push_state(client):
-    return client.manager_property("PushState")
-
-
-def device_requests(emulator):
-    return [r for r in emulator.requests() if r["auth"] == "device"]
 
 
 def settle(emulator, quiet=3.0, timeout=60.0):

@@ -7,24 +7,22 @@ a host that is not loopback is refused when the config is loaded.
 """
 
 import datetime
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 
 import pytest
 
 import vpushtest as vt
+from vpushtest_push import SLOW_POLL, publish, push_state, wait_push_state
 
 sys.path.insert(0, os.path.join(vt.SOURCE_DIR, "tests", "emulator"))
 from vpush_emulator import testca  # noqa: E402
 
 ERR_NETWORK = vt.ERR_PREFIX + "Network"
-SLOW_POLL = {"IntervalSeconds": "600", "IntervalWithPushSeconds": "600"}
 
 
 class Pki:
@@ -118,25 +116,6 @@ def assert_certificate_error(err, host, ca_hint):
     assert "TLS certificate problem" in err.message, err.message
     assert "“%s”" % host in err.message, err.message
     assert ca_hint in err.message, err.message
-
-
-def publish(emulator, topic, hint):
-    """POST a hint to the topic over the plain listener (the app backend's side)."""
-    req = urllib.request.Request("%s/push/%s" % (emulator.url, topic), method="POST",
-                                 data=json.dumps(hint).encode(),
-                                 headers={"Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=10) as r:
-        assert r.status == 200
-
-
-def push_state(client):
-    return client.manager_property("PushState")
-
-
-def wait_push_state(client, state, timeout=15.0):
-    return vt.wait_until(lambda: push_state(client) == state, timeout,
-                         what="PushState %s (now %s)" % (state, push_state(client)))
 
 
 # ---- HTTPS with the CA configured -------------------------------------------------------

@@ -11,8 +11,8 @@ import pytest
 from gi.repository import GLib
 
 import vpushtest as vt
-from test_push import (SLOW_POLL, ScriptedPushServer, device_requests, lists, new_topic,
-                       push_url, settle, topic_stats, wait_exported, wait_push_state)
+from vpushtest_push import (SLOW_POLL, ScriptedPushServer, device_requests, lists, new_topic,
+                            push_url, settle, topic_stats, wait_exported, wait_push_state)
 from vpushtest_system import LOGIND_MANAGER, LOGIND_PATH, NetworkManager
 
 RESUMED = "resumed from suspend: reconnecting the push streams and polling every factor"

@@ -1,9 +1,10 @@
-"""What the tests of the policy (test_policy.py) and of the audit trail (test_audit.py)
-share: the MESSAGE_IDs of vpushd's records, the rule every test's policy starts with, and
+"""What the tests of the policy (test_policy.py, test_policy_session.py) and of the audit
+trail (test_audit.py) share: the MESSAGE_IDs of vpushd's records, the rule every test's policy starts with, and
 the audit trail read back from vpushd's log. Their fixture start_daemon is in conftest.py."""
 
 import os
 import shlex
+import subprocess
 
 import vpushtest as vt
 
@@ -64,3 +65,23 @@ def refused(call, *args, **kw):
     except vt.DBusCallError as e:
         return e
     raise AssertionError("not refused")
+
+
+def assert_access_denied(error, *parts):
+    assert error.name == ERR_ACCESS_DENIED, error
+    for part in parts:
+        assert part in error.message, (part, error.message)
+
+
+def assert_untouched(emulator, factor, ch):
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "pending"
+
+
+def gdbus_approve(session, txid):
+    """ApproveChallenge from another executable: gdbus."""
+    return subprocess.run(
+        ["gdbus", "call", "--session", "--dest", vt.BUS_NAME, "--object-path", vt.MANAGER_PATH,
+         "--method", vt.MANAGER_IFACE + ".ApproveChallenge",
+         "{'transaction-id': <'%s'>, 'timeout-ms': <uint32 3000>}" % txid],
+        env=session.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
