@@ -64,6 +64,39 @@ check_unique (const gchar *data, gsize length, const gchar *origin, GError **err
   return TRUE;
 }
 
+/* The number of the line GKeyFile stops at in data, which it can't read: the fewest
+ * whole lines it can't read either, found by halving (a line it can read does not depend
+ * on the lines after it). */
+static guint
+first_unreadable_line (const gchar *data, gsize length)
+{
+  g_autoptr (GArray) ends = g_array_new (FALSE, FALSE, sizeof (gsize));
+  guint low = 0, high;
+
+  for (const gchar *p = data; (p = memchr (p, '\n', length - (p - data))) != NULL; p++)
+    {
+      gsize end = p - data + 1;
+
+      g_array_append_val (ends, end);
+    }
+  if (ends->len == 0 || g_array_index (ends, gsize, ends->len - 1) != length)
+    g_array_append_val (ends, length);
+  /* the first `low` lines can be read, the first `high` can't */
+  high = ends->len;
+  while (high - low > 1)
+    {
+      guint middle = low + (high - low) / 2;
+      g_autoptr (GKeyFile) part = g_key_file_new ();
+
+      if (g_key_file_load_from_data (part, data, g_array_index (ends, gsize, middle - 1),
+                                     G_KEY_FILE_KEEP_TRANSLATIONS, NULL))
+        low = middle;
+      else
+        high = middle;
+    }
+  return high;
+}
+
 GKeyFile *
 vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError **error)
 {
@@ -84,7 +117,14 @@ vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError
   if (!g_key_file_load_from_data (keyfile, data, length, G_KEY_FILE_KEEP_TRANSLATIONS,
                                   &local_error))
     {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "%s: ", origin);
+      /* GKeyFile's message quotes the line it can't read, which may be a [Push] Url with
+       * its topic, as good as a password: the line's number is said instead */
+      g_set_error (error, G_KEY_FILE_ERROR, local_error->code,
+                   local_error->code == G_KEY_FILE_ERROR_GROUP_NOT_FOUND
+                       ? "%s: line %u comes before the first [group]"
+                       : "%s: line %u is not a [group], a key=value line or a # comment, "
+                         "or its name is not valid",
+                   origin, first_unreadable_line (data, length));
       return NULL;
     }
   if (!check_unique (data, length, origin, error))
