@@ -188,8 +188,8 @@ approve (const char *tx)
   const char *sid = NULL;
   long long t0 = now_us ();
   int rc = sd_bus_call_method (bus, VPUSH_DBUS_NAME, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE,
-                               "ApproveChallenge", &error, &reply, "a{sv}", 1, "transaction-id",
-                               "s", tx);
+                               VPUSH_DBUS_METHOD_APPROVE_CHALLENGE, &error, &reply, "a{sv}", 1,
+                               VPUSH_DBUS_MATCH_TRANSACTION_ID, "s", tx);
   long long t1 = now_us ();
 
   if (rc < 0 || sd_bus_message_read (reply, "s", &sid) < 0)
@@ -313,8 +313,8 @@ main (int argc, char **argv)
       || (rc = sd_bus_set_bus_client (bus, 1)) < 0 || (rc = sd_bus_start (bus)) < 0)
     die ("the bus", -rc);
   rc = sd_bus_match_signal (bus, NULL, VPUSH_DBUS_NAME, VPUSH_DBUS_PATH,
-                            VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesAdded", on_interfaces_added,
-                            NULL);
+                            VPUSH_DBUS_OBJECT_MANAGER_IFACE, VPUSH_DBUS_INTERFACES_ADDED,
+                            on_interfaces_added, NULL);
   if (rc < 0)
     die ("AddMatch", -rc);
   conn_open (&http);
@@ -337,9 +337,9 @@ main (int argc, char **argv)
       if (sscanf (line, "approve %2047s", arg) == 1)
         approve (arg);
       else if (sscanf (line, "ping %2047s", arg) == 1)
-        call_empty (arg, VPUSH_DBUS_PEER_IFACE, "Ping");
+        call_empty (arg, VPUSH_DBUS_PEER_IFACE, VPUSH_DBUS_PEER_PING);
       else if (sscanf (line, "nop %2047s", arg) == 1)
-        call_empty (arg, VPUSH_BENCH_BASELINE_IFACE, "Nop");
+        call_empty (arg, VPUSH_BENCH_BASELINE_IFACE, VPUSH_BENCH_BASELINE_NOP);
       else if (sscanf (line, "http %zu", &n1) == 1)
         {
           char *request = read_bytes (n1);

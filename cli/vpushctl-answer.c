@@ -47,14 +47,17 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   if (transaction_id)
-    g_variant_builder_add (&builder, "{sv}", "transaction-id",
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_MATCH_TRANSACTION_ID,
                            g_variant_new_string (transaction_id));
   else
-    g_variant_builder_add (&builder, "{sv}", "challenge-sid", g_variant_new_string (challenge_sid));
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_MATCH_CHALLENGE_SID,
+                           g_variant_new_string (challenge_sid));
   if (factor_sid)
-    g_variant_builder_add (&builder, "{sv}", "factor-sid", g_variant_new_string (factor_sid));
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_MATCH_FACTOR_SID,
+                           g_variant_new_string (factor_sid));
   if (timeout_ms >= 0)
-    g_variant_builder_add (&builder, "{sv}", "timeout-ms", g_variant_new_uint32 (timeout_ms));
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_MATCH_TIMEOUT_MS,
+                           g_variant_new_uint32 (timeout_ms));
 
   reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, method,
                          g_variant_new ("(a{sv})", &builder), G_VARIANT_TYPE ("(s)"),
@@ -85,13 +88,13 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
 int
 vpushctl_cmd_approve (Vpushctl *ctl, int argc, char **argv)
 {
-  return answer (ctl, argc, argv, "ApproveChallenge", "approved");
+  return answer (ctl, argc, argv, VPUSH_DBUS_METHOD_APPROVE_CHALLENGE, "approved");
 }
 
 int
 vpushctl_cmd_deny (Vpushctl *ctl, int argc, char **argv)
 {
-  return answer (ctl, argc, argv, "DenyChallenge", "denied");
+  return answer (ctl, argc, argv, VPUSH_DBUS_METHOD_DENY_CHALLENGE, "denied");
 }
 
 int
@@ -107,8 +110,8 @@ vpushctl_cmd_refresh (Vpushctl *ctl, int argc, char **argv)
   if (argc > 1)
     return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
 
-  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, "Refresh", NULL, NULL,
-                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, VPUSH_DBUS_METHOD_REFRESH,
+                         NULL, NULL, VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
   if (reply == NULL)
     return vpushctl_fail (ctl, error);
   if (ctl->json)

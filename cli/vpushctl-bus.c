@@ -319,7 +319,7 @@ vpushctl_get_all (Vpushctl *ctl, const gchar *path, const gchar *interface, GErr
 {
   g_autoptr (GVariant) reply = NULL;
 
-  reply = vpushctl_call (ctl, path, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET_ALL,
                          g_variant_new ("(s)", interface), G_VARIANT_TYPE ("(a{sv})"), -1, error);
   return reply ? g_variant_get_child_value (reply, 0) : NULL;
 }
@@ -329,8 +329,9 @@ vpushctl_get_objects (Vpushctl *ctl, GError **error)
 {
   g_autoptr (GVariant) reply = NULL;
 
-  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "GetManagedObjects",
-                         NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"), -1, error);
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
+                         VPUSH_DBUS_GET_MANAGED_OBJECTS, NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                         -1, error);
   return reply ? g_variant_get_child_value (reply, 0) : NULL;
 }
 

@@ -243,20 +243,26 @@ vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
     return vpushctl_usage (ctl, "%s", error->message);
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "service-sid", g_variant_new_string (req.service_sid));
-  g_variant_builder_add (&builder, "{sv}", "identity", g_variant_new_string (req.identity));
-  g_variant_builder_add (&builder, "{sv}", "access-token", g_variant_new_string (req.token));
-  g_variant_builder_add (&builder, "{sv}", "friendly-name", g_variant_new_string (req.name));
+  g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_SERVICE_SID,
+                         g_variant_new_string (req.service_sid));
+  g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_IDENTITY,
+                         g_variant_new_string (req.identity));
+  g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_ACCESS_TOKEN,
+                         g_variant_new_string (req.token));
+  g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_FRIENDLY_NAME,
+                         g_variant_new_string (req.name));
   if (g_variant_n_children (meta) > 0)
-    g_variant_builder_add (&builder, "{sv}", "metadata", meta);
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_METADATA, meta);
   if (req.push_url)
-    g_variant_builder_add (&builder, "{sv}", "push-url", g_variant_new_string (req.push_url));
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_PUSH_URL,
+                           g_variant_new_string (req.push_url));
   if (no_verify)
-    g_variant_builder_add (&builder, "{sv}", "verify", g_variant_new_boolean (FALSE));
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_ENROLL_VERIFY,
+                           g_variant_new_boolean (FALSE));
 
-  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, "EnrollFactor",
-                         g_variant_new ("(a{sv})", &builder), G_VARIANT_TYPE ("(o)"),
-                         VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
+  reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE,
+                         VPUSH_DBUS_METHOD_ENROLL_FACTOR, g_variant_new ("(a{sv})", &builder),
+                         G_VARIANT_TYPE ("(o)"), VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
   if (reply == NULL)
     return vpushctl_fail (ctl, error);
   g_variant_get (reply, "(&o)", &path);

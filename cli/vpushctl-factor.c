@@ -63,7 +63,7 @@ vpushctl_cmd_verify (Vpushctl *ctl, int argc, char **argv)
     return rc;
   if (!vpushctl_resolve_factor (ctl, ref, &path, NULL, &error))
     return vpushctl_fail (ctl, error);
-  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "Verify", NULL, NULL,
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, VPUSH_DBUS_METHOD_VERIFY, NULL, NULL,
                          VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
   if (reply == NULL)
     return vpushctl_fail (ctl, error);
@@ -98,10 +98,12 @@ vpushctl_cmd_update (Vpushctl *ctl, int argc, char **argv)
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   if (name)
-    g_variant_builder_add (&builder, "{sv}", "friendly-name", g_variant_new_string (name));
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_UPDATE_FRIENDLY_NAME,
+                           g_variant_new_string (name));
   if (push_url)
-    g_variant_builder_add (&builder, "{sv}", "push-url", g_variant_new_string (push_url));
-  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "Update",
+    g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_UPDATE_PUSH_URL,
+                           g_variant_new_string (push_url));
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, VPUSH_DBUS_METHOD_UPDATE,
                          g_variant_new ("(a{sv})", &builder), NULL, VPUSHCTL_API_CALL_TIMEOUT_MS,
                          &error);
   if (reply == NULL)
@@ -126,7 +128,7 @@ vpushctl_cmd_delete (Vpushctl *ctl, int argc, char **argv)
     return rc;
   if (!vpushctl_resolve_factor (ctl, ref, &path, &sid, &error))
     return vpushctl_fail (ctl, error);
-  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "Delete", NULL, NULL,
+  reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, VPUSH_DBUS_METHOD_DELETE, NULL, NULL,
                          VPUSHCTL_API_CALL_TIMEOUT_MS, &error);
   if (reply == NULL)
     return vpushctl_fail (ctl, error);

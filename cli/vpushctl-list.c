@@ -228,15 +228,19 @@ list_history (Vpushctl *ctl, const gchar *path, const gchar *sid, const HistoryO
         page_size = MIN (opts->limit, 1000);
       g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
       if (opts->status)
-        g_variant_builder_add (&builder, "{sv}", "status", g_variant_new_string (opts->status));
+        g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_LIST_STATUS,
+                               g_variant_new_string (opts->status));
       if (opts->order)
-        g_variant_builder_add (&builder, "{sv}", "order", g_variant_new_string (opts->order));
+        g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_LIST_ORDER,
+                               g_variant_new_string (opts->order));
       if (page_size > 0)
-        g_variant_builder_add (&builder, "{sv}", "page-size", g_variant_new_uint32 (page_size));
+        g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_LIST_PAGE_SIZE,
+                               g_variant_new_uint32 (page_size));
       if (token)
-        g_variant_builder_add (&builder, "{sv}", "page-token", g_variant_new_string (token));
+        g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_LIST_PAGE_TOKEN,
+                               g_variant_new_string (token));
 
-      reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, "ListChallenges",
+      reply = vpushctl_call (ctl, path, VPUSH_DBUS_FACTOR_IFACE, VPUSH_DBUS_METHOD_LIST_CHALLENGES,
                              g_variant_new ("(a{sv})", &builder), G_VARIANT_TYPE ("(aa{sv}s)"),
                              VPUSHCTL_API_CALL_TIMEOUT_MS, error);
       if (reply == NULL)

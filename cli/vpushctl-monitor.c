@@ -308,7 +308,7 @@ on_name_appeared (GDBusConnection *bus, const gchar *name, const gchar *owner, g
   g_clear_object (&m->listing);
   m->listing = g_cancellable_new ();
   g_dbus_connection_call (bus, owner, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
-                          "GetManagedObjects", NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                          VPUSH_DBUS_GET_MANAGED_OBJECTS, NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
                           G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, m->listing, listed_cb, m);
 }
 
@@ -410,13 +410,13 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   /* subscribed before the name watch: its first answer comes after these match rules are in
    * place, so nothing that follows the first line is missed */
   subscriptions[0] = g_dbus_connection_signal_subscribe (
-      bus, VPUSH_DBUS_NAME, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesAdded", VPUSH_DBUS_PATH,
-      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces_added, &m, NULL);
+      bus, VPUSH_DBUS_NAME, VPUSH_DBUS_OBJECT_MANAGER_IFACE, VPUSH_DBUS_INTERFACES_ADDED,
+      VPUSH_DBUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces_added, &m, NULL);
   subscriptions[1] = g_dbus_connection_signal_subscribe (
-      bus, VPUSH_DBUS_NAME, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesRemoved", VPUSH_DBUS_PATH,
-      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces_removed, &m, NULL);
+      bus, VPUSH_DBUS_NAME, VPUSH_DBUS_OBJECT_MANAGER_IFACE, VPUSH_DBUS_INTERFACES_REMOVED,
+      VPUSH_DBUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces_removed, &m, NULL);
   subscriptions[2] = g_dbus_connection_signal_subscribe (
-      bus, VPUSH_DBUS_NAME, VPUSH_DBUS_PROPERTIES_IFACE, "PropertiesChanged", NULL, NULL,
+      bus, VPUSH_DBUS_NAME, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_CHANGED, NULL, NULL,
       G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &m, NULL);
   watch = g_bus_watch_name_on_connection (bus, VPUSH_DBUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, on_name_vanished, &m, NULL);

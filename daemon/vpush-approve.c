@@ -714,10 +714,10 @@ static gboolean
 check_match (VpushApproval *ap, GVariant *match, GError **error)
 {
   static const VpushArgSpec specs[] = {
-    { "transaction-id", "s", FALSE },
-    { "challenge-sid", "s", FALSE },
-    { "factor-sid", "s", FALSE },
-    { "timeout-ms", "u", FALSE },
+    { VPUSH_DBUS_MATCH_TRANSACTION_ID, "s", FALSE },
+    { VPUSH_DBUS_MATCH_CHALLENGE_SID, "s", FALSE },
+    { VPUSH_DBUS_MATCH_FACTOR_SID, "s", FALSE },
+    { VPUSH_DBUS_MATCH_TIMEOUT_MS, "u", FALSE },
   };
   g_autoptr (GHashTable) args = NULL;
   const gchar *txn;
@@ -727,8 +727,8 @@ check_match (VpushApproval *ap, GVariant *match, GError **error)
   if (!vpush_args_parse (match, "match", specs, G_N_ELEMENTS (specs), &args, error))
     return FALSE;
 
-  txn = vpush_args_get_string (args, "transaction-id");
-  sid = vpush_args_get_string (args, "challenge-sid");
+  txn = vpush_args_get_string (args, VPUSH_DBUS_MATCH_TRANSACTION_ID);
+  sid = vpush_args_get_string (args, VPUSH_DBUS_MATCH_CHALLENGE_SID);
   if ((txn == NULL) == (sid == NULL))
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
@@ -744,12 +744,13 @@ check_match (VpushApproval *ap, GVariant *match, GError **error)
     }
   if (sid && !vpush_args_check_sid (sid, "YC", "match: challenge-sid", error))
     return FALSE;
-  factor = vpush_args_get_string (args, "factor-sid");
+  factor = vpush_args_get_string (args, VPUSH_DBUS_MATCH_FACTOR_SID);
   if (factor && !vpush_args_check_sid (factor, "YF", "match: factor-sid", error))
     return FALSE;
 
-  ap->timeout_ms = vpush_args_get_uint32 (
-      args, "timeout-ms", vpush_manager_get_config (ap->manager)->default_timeout_ms);
+  ap->timeout_ms
+      = vpush_args_get_uint32 (args, VPUSH_DBUS_MATCH_TIMEOUT_MS,
+                               vpush_manager_get_config (ap->manager)->default_timeout_ms);
   if (ap->timeout_ms > TIMEOUT_MAX_MS)
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,

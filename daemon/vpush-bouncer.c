@@ -225,9 +225,9 @@ requested (Auth *auth, const gchar **txn, const gchar **challenge, const gchar *
   if (!(auth->action & (VPUSH_ACTION_APPROVE | VPUSH_ACTION_DENY)))
     return;
   match = g_variant_get_child_value (g_dbus_method_invocation_get_parameters (auth->invocation), 0);
-  g_variant_lookup (match, "transaction-id", "&s", txn);
-  g_variant_lookup (match, "challenge-sid", "&s", challenge);
-  g_variant_lookup (match, "factor-sid", "&s", factor);
+  g_variant_lookup (match, VPUSH_DBUS_MATCH_TRANSACTION_ID, "&s", txn);
+  g_variant_lookup (match, VPUSH_DBUS_MATCH_CHALLENGE_SID, "&s", challenge);
+  g_variant_lookup (match, VPUSH_DBUS_MATCH_FACTOR_SID, "&s", factor);
 }
 
 static void

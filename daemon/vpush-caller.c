@@ -684,9 +684,9 @@ vpush_caller_lookup_async (GDBusConnection *connection, const gchar *sender,
   g_hash_table_insert (cache->asking, g_strdup (sender), waiting);
   g_dbus_connection_call_with_unix_fd_list (
       connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
-      "GetConnectionCredentials", g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),
-      G_DBUS_CALL_FLAGS_NONE, CREDENTIALS_TIMEOUT_MS, NULL, NULL, credentials_cb,
-      g_strdup (sender));
+      VPUSH_DBUS_DAEMON_GET_CONNECTION_CREDENTIALS, g_variant_new ("(s)", sender),
+      G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, CREDENTIALS_TIMEOUT_MS, NULL, NULL,
+      credentials_cb, g_strdup (sender));
 }
 
 VpushCaller *

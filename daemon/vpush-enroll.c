@@ -10,6 +10,7 @@
 #include "vpush-http.h"
 #include "vpush-json-write.h"
 #include "vpush-log.h"
+#include "vpush-names.h"
 
 /* the Verify API's Identity: 8 to 64 of [A-Za-z0-9-] (OpenAPI Identity description) */
 #define IDENTITY_MIN 8
@@ -451,9 +452,10 @@ static gboolean
 check_request (Enroll *e, GVariant *request, GError **error)
 {
   static const VpushArgSpec specs[] = {
-    { "service-sid", "s", TRUE },   { "identity", "s", TRUE },      { "access-token", "s", TRUE },
-    { "friendly-name", "s", TRUE }, { "metadata", "a{ss}", FALSE }, { "push-url", "s", FALSE },
-    { "verify", "b", FALSE },
+    { VPUSH_DBUS_ENROLL_SERVICE_SID, "s", TRUE },   { VPUSH_DBUS_ENROLL_IDENTITY, "s", TRUE },
+    { VPUSH_DBUS_ENROLL_ACCESS_TOKEN, "s", TRUE },  { VPUSH_DBUS_ENROLL_FRIENDLY_NAME, "s", TRUE },
+    { VPUSH_DBUS_ENROLL_METADATA, "a{ss}", FALSE }, { VPUSH_DBUS_ENROLL_PUSH_URL, "s", FALSE },
+    { VPUSH_DBUS_ENROLL_VERIFY, "b", FALSE },
   };
   g_autoptr (GHashTable) args = NULL;
   GVariant *metadata;
@@ -462,12 +464,12 @@ check_request (Enroll *e, GVariant *request, GError **error)
   if (!vpush_args_parse (request, "request", specs, G_N_ELEMENTS (specs), &args, error))
     return FALSE;
 
-  s = vpush_args_get_string (args, "service-sid");
+  s = vpush_args_get_string (args, VPUSH_DBUS_ENROLL_SERVICE_SID);
   if (!vpush_args_check_sid (s, "VA", "request: service-sid", error))
     return FALSE;
   e->service_sid = g_strdup (s);
 
-  s = vpush_args_get_string (args, "identity");
+  s = vpush_args_get_string (args, VPUSH_DBUS_ENROLL_IDENTITY);
   if (!identity_valid (s))
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
@@ -477,7 +479,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
     }
   e->identity = g_strdup (s);
 
-  s = vpush_args_get_string (args, "access-token");
+  s = vpush_args_get_string (args, VPUSH_DBUS_ENROLL_ACCESS_TOKEN);
   if (*s == '\0' || strlen (s) > TOKEN_MAX)
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
@@ -486,7 +488,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
     }
   e->access_token = g_strdup (s);
 
-  s = vpush_args_get_string (args, "friendly-name");
+  s = vpush_args_get_string (args, VPUSH_DBUS_ENROLL_FRIENDLY_NAME);
   if (*s == '\0' || g_utf8_strlen (s, -1) > VPUSH_FRIENDLY_NAME_MAX)
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
@@ -495,7 +497,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
     }
   e->friendly_name = g_strdup (s);
 
-  metadata = g_hash_table_lookup (args, "metadata");
+  metadata = g_hash_table_lookup (args, VPUSH_DBUS_ENROLL_METADATA);
   if (metadata != NULL && metadata_too_long (metadata))
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
@@ -540,7 +542,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
         }
     }
 
-  s = vpush_args_get_string (args, "push-url");
+  s = vpush_args_get_string (args, VPUSH_DBUS_ENROLL_PUSH_URL);
   if (s && *s)
     {
       if (!vpush_http_check_url_unnamed (s, error))
@@ -553,7 +555,7 @@ check_request (Enroll *e, GVariant *request, GError **error)
       e->push_url = g_strdup (s);
     }
 
-  e->verify = vpush_args_get_boolean (args, "verify", TRUE);
+  e->verify = vpush_args_get_boolean (args, VPUSH_DBUS_ENROLL_VERIFY, TRUE);
   return TRUE;
 }
 

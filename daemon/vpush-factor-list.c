@@ -7,6 +7,7 @@
 
 #include "vpush-args.h"
 #include "vpush-bouncer.h"
+#include "vpush-names.h"
 #include "vpush-time.h"
 
 /* The most challenges asked of the API at once: the reply to a request is read whole, up
@@ -45,13 +46,16 @@ challenge_to_variant (VpushChallenge *c)
   g_autofree gchar *created = vpush_time_format (c->created_at);
   g_autofree gchar *expires = vpush_time_format (c->expires_at);
 
-  g_variant_builder_add (&b, "{sv}", "sid", g_variant_new_string (c->sid));
-  g_variant_builder_add (&b, "{sv}", "status", g_variant_new_string (c->status));
-  g_variant_builder_add (&b, "{sv}", "message", g_variant_new_string (c->message));
-  g_variant_builder_add (&b, "{sv}", "fields", c->fields);
-  g_variant_builder_add (&b, "{sv}", "created-at", g_variant_new_string (created));
-  g_variant_builder_add (&b, "{sv}", "expires-at", g_variant_new_string (expires));
-  g_variant_builder_add (&b, "{sv}", "responded-reason",
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_SID, g_variant_new_string (c->sid));
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_STATUS, g_variant_new_string (c->status));
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_MESSAGE,
+                         g_variant_new_string (c->message));
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_FIELDS, c->fields);
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_CREATED_AT,
+                         g_variant_new_string (created));
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_EXPIRES_AT,
+                         g_variant_new_string (expires));
+  g_variant_builder_add (&b, "{sv}", VPUSH_DBUS_LIST_ITEM_RESPONDED_REASON,
                          g_variant_new_string (c->responded_reason ? c->responded_reason : ""));
   return g_variant_builder_end (&b);
 }
@@ -159,10 +163,10 @@ vpush_factor_handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invo
                           GVariant *options, VpushFactor *self)
 {
   static const VpushArgSpec specs[] = {
-    { "status", "s", FALSE },
-    { "order", "s", FALSE },
-    { "page-size", "u", FALSE },
-    { "page-token", "s", FALSE },
+    { VPUSH_DBUS_LIST_STATUS, "s", FALSE },
+    { VPUSH_DBUS_LIST_ORDER, "s", FALSE },
+    { VPUSH_DBUS_LIST_PAGE_SIZE, "u", FALSE },
+    { VPUSH_DBUS_LIST_PAGE_TOKEN, "s", FALSE },
   };
   static const gchar *const statuses[] = { "pending", "approved", "denied", "expired", NULL };
   g_autoptr (GHashTable) args = NULL;
@@ -176,28 +180,28 @@ vpush_factor_handle_list (VpushDBusFactor *skeleton, GDBusMethodInvocation *invo
   if (!vpush_args_parse (options, "options", specs, G_N_ELEMENTS (specs), &args, &error))
     goto invalid;
 
-  status = vpush_args_get_string (args, "status");
+  status = vpush_args_get_string (args, VPUSH_DBUS_LIST_STATUS);
   if (status && !g_strv_contains (statuses, status))
     {
       g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                    "options: status must be pending, approved, denied or expired");
       goto invalid;
     }
-  order = vpush_args_get_string (args, "order");
+  order = vpush_args_get_string (args, VPUSH_DBUS_LIST_ORDER);
   if (order && !g_str_equal (order, "asc") && !g_str_equal (order, "desc"))
     {
       g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                    "options: order must be asc or desc");
       goto invalid;
     }
-  list->page_size = vpush_args_get_uint32 (args, "page-size", 50);
+  list->page_size = vpush_args_get_uint32 (args, VPUSH_DBUS_LIST_PAGE_SIZE, 50);
   if (list->page_size < 1 || list->page_size > 1000)
     {
       g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                    "options: page-size must be from 1 to 1000, not %u", list->page_size);
       goto invalid;
     }
-  token = vpush_args_get_string (args, "page-token");
+  token = vpush_args_get_string (args, VPUSH_DBUS_LIST_PAGE_TOKEN);
   if (token && (strlen (token) > 1024 || !g_utf8_validate (token, -1, NULL)))
     {
       g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,

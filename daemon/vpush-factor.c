@@ -548,8 +548,8 @@ handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVa
                VpushFactor *self)
 {
   static const VpushArgSpec specs[] = {
-    { "friendly-name", "s", FALSE },
-    { "push-url", "s", FALSE },
+    { VPUSH_DBUS_UPDATE_FRIENDLY_NAME, "s", FALSE },
+    { VPUSH_DBUS_UPDATE_PUSH_URL, "s", FALSE },
   };
   g_autoptr (GHashTable) args = NULL;
   g_autoptr (GError) error = NULL;
@@ -560,14 +560,14 @@ handle_update (VpushDBusFactor *skeleton, GDBusMethodInvocation *invocation, GVa
   if (!vpush_args_parse (changes, "changes", specs, G_N_ELEMENTS (specs), &args, &error))
     goto invalid;
 
-  name = vpush_args_get_string (args, "friendly-name");
+  name = vpush_args_get_string (args, VPUSH_DBUS_UPDATE_FRIENDLY_NAME);
   if (name && (*name == '\0' || g_utf8_strlen (name, -1) > VPUSH_FRIENDLY_NAME_MAX))
     {
       g_set_error (&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                    "changes: friendly-name must be 1 to %d characters", VPUSH_FRIENDLY_NAME_MAX);
       goto invalid;
     }
-  url = vpush_args_get_string (args, "push-url");
+  url = vpush_args_get_string (args, VPUSH_DBUS_UPDATE_PUSH_URL);
   if (url && *url && !vpush_http_check_url_unnamed (url, &error))
     {
       g_prefix_error (&error, "changes: push-url: ");

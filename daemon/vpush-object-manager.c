@@ -308,7 +308,7 @@ vpush_object_manager_unexport (VpushObjectManager *self, const gchar *object_pat
         names, g_dbus_interface_skeleton_get_info (G_DBUS_INTERFACE_SKELETON (l->data))->name);
   g_ptr_array_add (names, NULL);
   g_dbus_connection_emit_signal (self->connection, NULL, self->path,
-                                 VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesRemoved",
+                                 VPUSH_DBUS_OBJECT_MANAGER_IFACE, VPUSH_DBUS_INTERFACES_REMOVED,
                                  g_variant_new ("(o^as)", path, names->pdata), NULL);
   for (GList *l = interfaces; l != NULL; l = l->next)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (l->data));
@@ -361,7 +361,7 @@ vpush_object_manager_emit_added (VpushObjectManager *self, const gchar *object_p
   if (self->connection == NULL)
     return;
   g_dbus_connection_emit_signal (self->connection, NULL, self->path,
-                                 VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesAdded",
+                                 VPUSH_DBUS_OBJECT_MANAGER_IFACE, VPUSH_DBUS_INTERFACES_ADDED,
                                  g_variant_new ("(o@a{sa{sv}})", object_path, owned), NULL);
 }
 
@@ -374,7 +374,7 @@ vpush_object_manager_emit_removed (VpushObjectManager *self, const gchar *object
   if (self->connection == NULL)
     return;
   g_dbus_connection_emit_signal (self->connection, NULL, self->path,
-                                 VPUSH_DBUS_OBJECT_MANAGER_IFACE, "InterfacesRemoved",
+                                 VPUSH_DBUS_OBJECT_MANAGER_IFACE, VPUSH_DBUS_INTERFACES_REMOVED,
                                  g_variant_new ("(o^as)", object_path, names), NULL);
 }
 

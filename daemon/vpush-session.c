@@ -177,7 +177,7 @@ session_props_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 ask_session (GTask *task, const gchar *path)
 {
-  call (task, path, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+  call (task, path, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET_ALL,
         g_variant_new ("(s)", VPUSH_LOGIND_SESSION_IFACE), "(a{sv})", session_props_cb);
 }
 
@@ -226,7 +226,7 @@ user_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   g_variant_get (reply, "(&o)", &path);
-  call (g_steal_pointer (&task), path, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
+  call (g_steal_pointer (&task), path, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET,
         g_variant_new ("(ss)", VPUSH_LOGIND_USER_IFACE, "Display"), "(v)", user_display_cb);
 }
 
@@ -252,8 +252,8 @@ session_by_pid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
         }
       if (is_remote_error (error, VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID))
         {
-          call (g_steal_pointer (&task), VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE, "GetUser",
-                g_variant_new ("(u)", q->uid), "(o)", user_cb);
+          call (g_steal_pointer (&task), VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE,
+                VPUSH_LOGIND_GET_USER, g_variant_new ("(u)", q->uid), "(o)", user_cb);
           return;
         }
       return_unreachable (task, g_steal_pointer (&error));
@@ -268,7 +268,7 @@ ask_session_by_pid (GTask *task)
 {
   Query *q = g_task_get_task_data (task);
 
-  call (task, VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE, "GetSessionByPID",
+  call (task, VPUSH_LOGIND_PATH, VPUSH_LOGIND_MANAGER_IFACE, VPUSH_LOGIND_GET_SESSION_BY_PID,
         g_variant_new ("(u)", q->pid), "(o)", session_by_pid_cb);
 }
 

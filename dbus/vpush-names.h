@@ -23,6 +23,16 @@
 #define VPUSH_DBUS_DAEMON_PATH  "/org/freedesktop/DBus"
 #define VPUSH_DBUS_DAEMON_IFACE "org.freedesktop.DBus"
 
+/* Members of the standard interfaces vpush calls or sends */
+#define VPUSH_DBUS_GET_MANAGED_OBJECTS               "GetManagedObjects"
+#define VPUSH_DBUS_INTERFACES_ADDED                  "InterfacesAdded"
+#define VPUSH_DBUS_INTERFACES_REMOVED                "InterfacesRemoved"
+#define VPUSH_DBUS_PROPERTIES_GET                    "Get"
+#define VPUSH_DBUS_PROPERTIES_GET_ALL                "GetAll"
+#define VPUSH_DBUS_PROPERTIES_CHANGED                "PropertiesChanged"
+#define VPUSH_DBUS_PEER_PING                         "Ping"
+#define VPUSH_DBUS_DAEMON_GET_CONNECTION_CREDENTIALS "GetConnectionCredentials"
+
 /* Properties of io.github.vpush1.Manager, in the order of its XML */
 #define VPUSH_DBUS_MANAGER_VERSION    "Version"
 #define VPUSH_DBUS_MANAGER_STATE      "State"
@@ -47,6 +57,48 @@
 #define VPUSH_DBUS_CHALLENGE_FIELDS     "Fields"
 #define VPUSH_DBUS_CHALLENGE_CREATED_AT "CreatedAt"
 #define VPUSH_DBUS_CHALLENGE_EXPIRES_AT "ExpiresAt"
+
+/* Methods of io.github.vpush1.Manager and io.github.vpush1.Factor */
+#define VPUSH_DBUS_METHOD_ENROLL_FACTOR     "EnrollFactor"
+#define VPUSH_DBUS_METHOD_APPROVE_CHALLENGE "ApproveChallenge"
+#define VPUSH_DBUS_METHOD_DENY_CHALLENGE    "DenyChallenge"
+#define VPUSH_DBUS_METHOD_REFRESH           "Refresh"
+#define VPUSH_DBUS_METHOD_VERIFY            "Verify"
+#define VPUSH_DBUS_METHOD_UPDATE            "Update"
+#define VPUSH_DBUS_METHOD_DELETE            "Delete"
+#define VPUSH_DBUS_METHOD_LIST_CHALLENGES   "ListChallenges"
+
+/* Keys of EnrollFactor's request */
+#define VPUSH_DBUS_ENROLL_SERVICE_SID   "service-sid"
+#define VPUSH_DBUS_ENROLL_IDENTITY      "identity"
+#define VPUSH_DBUS_ENROLL_ACCESS_TOKEN  "access-token"
+#define VPUSH_DBUS_ENROLL_FRIENDLY_NAME "friendly-name"
+#define VPUSH_DBUS_ENROLL_METADATA      "metadata"
+#define VPUSH_DBUS_ENROLL_PUSH_URL      "push-url"
+#define VPUSH_DBUS_ENROLL_VERIFY        "verify"
+
+/* Keys of ApproveChallenge's and DenyChallenge's match */
+#define VPUSH_DBUS_MATCH_TRANSACTION_ID "transaction-id"
+#define VPUSH_DBUS_MATCH_CHALLENGE_SID  "challenge-sid"
+#define VPUSH_DBUS_MATCH_FACTOR_SID     "factor-sid"
+#define VPUSH_DBUS_MATCH_TIMEOUT_MS     "timeout-ms"
+
+/* Keys of Factor.Update's changes */
+#define VPUSH_DBUS_UPDATE_FRIENDLY_NAME "friendly-name"
+#define VPUSH_DBUS_UPDATE_PUSH_URL      "push-url"
+
+/* Keys of Factor.ListChallenges's options, and of each challenge it lists */
+#define VPUSH_DBUS_LIST_STATUS                "status"
+#define VPUSH_DBUS_LIST_ORDER                 "order"
+#define VPUSH_DBUS_LIST_PAGE_SIZE             "page-size"
+#define VPUSH_DBUS_LIST_PAGE_TOKEN            "page-token"
+#define VPUSH_DBUS_LIST_ITEM_SID              "sid"
+#define VPUSH_DBUS_LIST_ITEM_STATUS           "status"
+#define VPUSH_DBUS_LIST_ITEM_MESSAGE          "message"
+#define VPUSH_DBUS_LIST_ITEM_FIELDS           "fields"
+#define VPUSH_DBUS_LIST_ITEM_CREATED_AT       "created-at"
+#define VPUSH_DBUS_LIST_ITEM_EXPIRES_AT       "expires-at"
+#define VPUSH_DBUS_LIST_ITEM_RESPONDED_REASON "responded-reason"
 
 #define VPUSH_DBUS_ERROR_PREFIX            "io.github.vpush1.Error."
 #define VPUSH_DBUS_ERROR_FAILED            VPUSH_DBUS_ERROR_PREFIX "Failed"
@@ -92,6 +144,8 @@
 #define VPUSH_LOGIND_ERROR_NO_SESSION_FOR_PID "org.freedesktop.login1.NoSessionForPID"
 #define VPUSH_LOGIND_ERROR_NO_SUCH_USER       "org.freedesktop.login1.NoSuchUser"
 #define VPUSH_LOGIND_PREPARE_FOR_SLEEP        "PrepareForSleep"
+#define VPUSH_LOGIND_GET_SESSION_BY_PID       "GetSessionByPID"
+#define VPUSH_LOGIND_GET_USER                 "GetUser"
 
 /* systemd: the errors of a D-Bus activation through it all start so */
 #define VPUSH_SYSTEMD_ERROR_PREFIX "org.freedesktop.systemd1."
@@ -100,6 +154,7 @@
  * of its method Nop */
 #define VPUSH_BENCH_BASELINE_NAME  "io.github.vpush.BenchBaseline"
 #define VPUSH_BENCH_BASELINE_IFACE "io.github.vpush.BenchBaseline"
+#define VPUSH_BENCH_BASELINE_NOP   "Nop"
 
 /* Journal fields */
 #define VPUSH_LOG_FIELD_FACTOR    "VPUSH_FACTOR"
