@@ -213,6 +213,7 @@ vpush_verify_verify_factor_async (VpushVerify *self, const VpushFactorRecord *fa
   form = g_string_new (NULL);
   form_add (form, "AuthPayload", payload);
   call->body = g_string_free_to_bytes (form);
+  call->auth_payload = g_steal_pointer (&payload);
 
   vpush_verify_call_send (task);
 }
@@ -499,6 +500,7 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   form = g_string_new (NULL);
   form_add (form, "AuthPayload", payload);
   call->body = g_string_free_to_bytes (form);
+  call->auth_payload = g_steal_pointer (&payload);
 
   vpush_verify_call_send (task);
 }

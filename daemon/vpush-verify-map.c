@@ -1,7 +1,11 @@
+/* memmem */
+#define _GNU_SOURCE
+
 #include "vpush-verify.h"
 #include "vpush-verify-private.h"
 
 #include <curl/curl.h>
+#include <string.h>
 
 #include "vpush-error.h"
 #include "vpush-json-write.h"
@@ -11,6 +15,8 @@
 
 /* Twilio's own messages are one sentence */
 #define API_MESSAGE_MAX_CHARS 256
+/* the shortest run of a credential masked in the API's message: shorter ones are words */
+#define CREDENTIAL_PIECE_MIN 12
 
 void
 vpush_challenge_page_free (VpushChallengePage *page)
@@ -118,8 +124,57 @@ member_string (JsonObject *object, const gchar *key)
   return value != NULL && g_utf8_validate (value, -1, NULL) ? value : NULL;
 }
 
+/* What a JWT, base64 or an access token is made of */
+static gboolean
+is_token_char (gchar c)
+{
+  return g_ascii_isalnum (c) || (c != '\0' && strchr ("_.=+/-", c) != NULL);
+}
+
+static gboolean
+in_credential (const gchar *piece, gsize len, const gchar *const *credentials)
+{
+  for (guint i = 0; credentials != NULL && credentials[i] != NULL; i++)
+    if (memmem (credentials[i], strlen (credentials[i]), piece, len) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+/* text with every run of token characters that occurs in one of credentials, and is at
+ * least CREDENTIAL_PIECE_MIN long, replaced by a marker */
+static gchar *
+mask_credentials (const gchar *text, const gchar *const *credentials)
+{
+  GString *out = g_string_sized_new (strlen (text));
+  const gchar *p = text;
+
+  while (*p != '\0')
+    {
+      const gchar *run_end = p;
+      const gchar *end;
+
+      while (is_token_char (*run_end))
+        run_end++;
+      if (run_end - p < CREDENTIAL_PIECE_MIN
+          || !in_credential (p, CREDENTIAL_PIECE_MIN, credentials))
+        {
+          g_string_append_c (out, *p++);
+          continue;
+        }
+      /* as far as every piece of that length still occurs in one */
+      end = p + CREDENTIAL_PIECE_MIN;
+      while (end < run_end
+             && in_credential (end + 1 - CREDENTIAL_PIECE_MIN, CREDENTIAL_PIECE_MIN, credentials))
+        end++;
+      g_string_append (out, "[credential]");
+      p = end;
+    }
+  return g_string_free (out, FALSE);
+}
+
 void
-vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
+vpush_verify_set_api_error (VpushHttpResponse *response, const gchar *const *credentials,
+                            GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   gsize len;
@@ -151,6 +206,7 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
     /* the server's words, made valid text for the bus; cut short, since each retry logs
      * them and a caller's error reply carries them */
     g_autofree gchar *text = g_utf8_make_valid (message, -1);
+    g_autofree gchar *masked = NULL;
 
     if (g_utf8_strlen (text, -1) > API_MESSAGE_MAX_CHARS)
       {
@@ -159,9 +215,12 @@ vpush_verify_set_api_error (VpushHttpResponse *response, GError **error)
         g_free (text);
         text = g_strconcat (head, "…", NULL);
       }
+    /* they may quote what the request sent (so may whatever answers in the API's place):
+     * the message goes to the bus and the log, where no credential may */
+    masked = mask_credentials (text, credentials);
 
     g_set_error (error, VPUSH_ERROR, VPUSH_ERROR_API, "HTTP %u, code %" G_GINT64_FORMAT ": %s",
-                 response->status, json_node_get_int (code), text);
+                 response->status, json_node_get_int (code), masked);
   }
 }
 

@@ -37,6 +37,9 @@ struct _Call
   gchar *url;
   GBytes *body;              /* form body, NULL for GET and DELETE */
   gchar *access_token;       /* create-factor only; every other call signs a device JWT */
+  gchar *auth_payload;       /* verify and answer: the body's AuthPayload */
+  gchar *password;           /* the last attempt's Basic password: the token or a JWT */
+  gchar *basic;              /* and its Basic value; these three are masked in API errors */
   VpushFactorRecord *factor; /* the factor whose key authenticates the call */
   VpushKey *key;             /* borrowed: the caller keeps it alive until the callback */
   gboolean retried;          /* the one clock-skew retry was used */
@@ -69,8 +72,11 @@ void vpush_verify_call_fail (GTask *task, GError *error);
 /* Sends the call, with retries; consumes the task reference. */
 void vpush_verify_call_send (GTask *task);
 
-/* vpush-verify-map.c: an API error from a non-2xx response, and the CallMapFunc of each call */
-void vpush_verify_set_api_error (VpushHttpResponse *response, GError **error);
+/* vpush-verify-map.c: an API error from a non-2xx response, and the CallMapFunc of each call.
+ * credentials (NULL-terminated, nullable): what the request sent; a piece of one the
+ * response's message quotes is masked. */
+void vpush_verify_set_api_error (VpushHttpResponse *response, const gchar *const *credentials,
+                                 GError **error);
 gboolean vpush_verify_map_create_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,
                                          gpointer *out, GError **error);
 gboolean vpush_verify_map_verify_factor (VpushVerify *self, Call *call, VpushHttpResponse *response,

@@ -56,6 +56,9 @@ call_free (gpointer data)
   g_free (call->challenge_sid);
   g_clear_pointer (&call->body, g_bytes_unref);
   wipe_free (call->access_token);
+  wipe_free (call->auth_payload);
+  wipe_free (call->password);
+  wipe_free (call->basic);
   g_clear_pointer (&call->factor, vpush_factor_record_free);
   g_free (call->service_sid);
   g_free (call->identity);
@@ -286,6 +289,16 @@ call_factor_sid (const Call *call)
   return call->factor != NULL ? call->factor->sid : NULL;
 }
 
+/* The API error of a response, quoting none of the call's credentials */
+static void
+call_set_api_error (Call *call, VpushHttpResponse *response, GError **error)
+{
+  /* the password and its Basic value are set before any attempt is sent */
+  const gchar *credentials[] = { call->password, call->basic, call->auth_payload, NULL };
+
+  vpush_verify_set_api_error (response, credentials, error);
+}
+
 static gboolean
 status_is_transient (guint status)
 {
@@ -335,7 +348,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
           response->retry_after, response->date, vpush_verify_now (self), &retry_after_ms);
 
       call->retry_after_ms = has_retry_after ? retry_after_ms : 0;
-      vpush_verify_set_api_error (response, &error);
+      call_set_api_error (call, response, &error);
       g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0, error, call_factor_sid (call));
       /* a server error may come after the work was done; a 429 comes instead of it */
       if (status != 429)
@@ -379,7 +392,7 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
     g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND, "no such challenge");
   else
     {
-      vpush_verify_set_api_error (response, &error);
+      call_set_api_error (call, response, &error);
       g_task_return_error (task, g_steal_pointer (&error));
     }
 }
@@ -418,11 +431,15 @@ vpush_verify_call_send (GTask *task)
   basic = g_base64_encode ((const guchar *)userpass, strlen (userpass));
   authorization = g_strconcat ("Authorization: Basic ", basic, NULL);
 
+  /* kept until the next attempt, for the reply's error to mask them */
+  wipe_free (call->password);
+  call->password = g_steal_pointer (&password);
+  wipe_free (call->basic);
+  call->basic = g_steal_pointer (&basic);
+
   call_send_with (self, task, call, authorization);
 
-  wipe_free (g_steal_pointer (&password));
   wipe_free (g_steal_pointer (&userpass));
-  wipe_free (g_steal_pointer (&basic));
   wipe_free (g_steal_pointer (&authorization));
 }
 

@@ -14,6 +14,11 @@ typedef struct
   GBytes *raw;
   gboolean hang; /* read and never answer */
   gboolean drop; /* read and close the connection */
+  /* else a reply whose body func makes from the request */
+  guint status;
+  gchar *headers;
+  ServerReplyFunc func;
+  gconstpointer user_data;
 } ServerReply;
 
 struct _Server
@@ -51,6 +56,7 @@ static void
 server_reply_free (ServerReply *reply)
 {
   g_clear_pointer (&reply->raw, g_bytes_unref);
+  g_free (reply->headers);
   g_free (reply);
 }
 
@@ -85,6 +91,19 @@ server_read (Server *server, int fd, guint8 *buf, gsize len)
   if (poll (fds, 2, -1) < 0 || fds[1].revents != 0)
     return -1;
   return recv (fd, buf, len, 0);
+}
+
+static GBytes *
+reply_raw (guint status, const gchar *headers, const void *body, gsize body_len)
+{
+  GByteArray *raw = g_byte_array_new ();
+  g_autofree gchar *head
+      = g_strdup_printf ("HTTP/1.1 %u Canned\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n%s\r\n",
+                         status, body_len, headers != NULL ? headers : "");
+
+  g_byte_array_append (raw, (const guint8 *)head, strlen (head));
+  g_byte_array_append (raw, body, body_len);
+  return g_byte_array_free_to_bytes (raw);
 }
 
 static gpointer
@@ -156,6 +175,12 @@ server_connection_thread (gpointer data)
             ;
           server_reply_free (reply);
           goto out;
+        }
+      if (reply->func != NULL)
+        {
+          g_autofree gchar *body = reply->func (req, reply->user_data);
+
+          reply->raw = reply_raw (reply->status, reply->headers, body, strlen (body));
         }
       {
         gsize len;
@@ -245,37 +270,46 @@ server_free (Server *server)
 }
 
 static void
-queue_raw (Server *server, GByteArray *raw)
+queue_reply (Server *server, ServerReply *reply)
 {
-  ServerReply *reply = g_new0 (ServerReply, 1);
-
-  reply->raw = g_byte_array_free_to_bytes (raw);
   g_mutex_lock (&server->lock);
   g_queue_push_tail (&server->replies, reply);
   g_mutex_unlock (&server->lock);
+}
+
+static void
+queue_raw (Server *server, GBytes *raw)
+{
+  ServerReply *reply = g_new0 (ServerReply, 1);
+
+  reply->raw = raw;
+  queue_reply (server, reply);
 }
 
 void
 server_reply_bytes (Server *server, guint status, const gchar *headers, const void *body,
                     gsize body_len)
 {
-  GByteArray *raw = g_byte_array_new ();
-  g_autofree gchar *head
-      = g_strdup_printf ("HTTP/1.1 %u Canned\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n%s\r\n",
-                         status, body_len, headers != NULL ? headers : "");
+  queue_raw (server, reply_raw (status, headers, body, body_len));
+}
 
-  g_byte_array_append (raw, (const guint8 *)head, strlen (head));
-  g_byte_array_append (raw, body, body_len);
-  queue_raw (server, raw);
+void
+server_reply_func (Server *server, guint status, const gchar *headers, ServerReplyFunc func,
+                   gconstpointer user_data)
+{
+  ServerReply *reply = g_new0 (ServerReply, 1);
+
+  reply->status = status;
+  reply->headers = g_strdup (headers);
+  reply->func = func;
+  reply->user_data = user_data;
+  queue_reply (server, reply);
 }
 
 void
 server_reply_raw (Server *server, const gchar *response)
 {
-  GByteArray *raw = g_byte_array_new ();
-
-  g_byte_array_append (raw, (const guint8 *)response, strlen (response));
-  queue_raw (server, raw);
+  queue_raw (server, g_bytes_new (response, strlen (response)));
 }
 
 void
@@ -290,9 +324,7 @@ server_hang (Server *server)
   ServerReply *reply = g_new0 (ServerReply, 1);
 
   reply->hang = TRUE;
-  g_mutex_lock (&server->lock);
-  g_queue_push_tail (&server->replies, reply);
-  g_mutex_unlock (&server->lock);
+  queue_reply (server, reply);
 }
 
 void
@@ -301,9 +333,7 @@ server_drop (Server *server)
   ServerReply *reply = g_new0 (ServerReply, 1);
 
   reply->drop = TRUE;
-  g_mutex_lock (&server->lock);
-  g_queue_push_tail (&server->replies, reply);
-  g_mutex_unlock (&server->lock);
+  queue_reply (server, reply);
 }
 
 guint

@@ -30,6 +30,11 @@ gchar *head_get (const gchar *head, const gchar *name);
 void server_reply_bytes (Server *server, guint status, const gchar *headers, const void *body,
                          gsize body_len);
 void server_reply (Server *server, guint status, const gchar *headers, const gchar *body);
+/* Makes the body of a reply from the request it answers; runs in the server's thread. */
+typedef gchar *(*ServerReplyFunc) (ServerRequest *req, gconstpointer user_data);
+/* Queues a reply whose body func makes, as a server does that quotes the request. */
+void server_reply_func (Server *server, guint status, const gchar *headers, ServerReplyFunc func,
+                        gconstpointer user_data);
 /* Queues a whole response, status line to body, sent as it is. */
 void server_reply_raw (Server *server, const gchar *response);
 /* Queues a reply that reads the request and never answers, to provoke timeouts. */

@@ -1,7 +1,7 @@
 /* Unit tests for the Verify client: answers that are refused or mapped to an error (§3, §6):
- * replies that do not map, API errors, JSON nested too deep, a challenge of another factor,
- * list items left out (an escape json-glib misreads included), arguments refused before anything is
- * sent. */
+ * replies that do not map, API errors (and the credentials they quote), JSON nested too deep,
+ * a challenge of another factor, list items left out (an escape json-glib misreads included),
+ * arguments refused before anything is sent. */
 #include <string.h>
 
 #include "vpush-error.h"
@@ -236,6 +236,106 @@ test_api_errors (Fixture *fx, gconstpointer user_data)
     g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
     g_assert_cmpstr (error->message, ==, head->str);
   }
+}
+
+/* The request's AuthPayload, or "" */
+static gchar *
+form_auth_payload (ServerRequest *req)
+{
+  gsize len;
+  const gchar *data = g_bytes_get_data (req->body, &len);
+  g_autofree gchar *body = g_strndup (data != NULL ? data : "", len);
+
+  if (!g_str_has_prefix (body, "AuthPayload="))
+    return g_strdup ("");
+  return g_uri_unescape_string (body + strlen ("AuthPayload="), NULL);
+}
+
+/* A Twilio error whose message is user_data with what the request sent put in for
+ * @PASSWORD@ (the token or JWT), @SIG@ (the last 20 characters of the JWT's signature),
+ * @BASIC@ (the Authorization value) and @PAYLOAD@, as a server or proxy that quotes the
+ * request does */
+static gchar *
+quote_credentials (ServerRequest *req, gconstpointer user_data)
+{
+  g_autoptr (GString) message = g_string_new (user_data);
+  g_autofree gchar *password = basic_password (req);
+  g_autofree gchar *authorization = head_get (req->head, "Authorization");
+  g_autofree gchar *payload = form_auth_payload (req);
+  const gchar *sig = strrchr (password, '.');
+
+  g_string_replace (message, "@PASSWORD@", password, 0);
+  if (sig != NULL && strlen (sig) > 20)
+    g_string_replace (message, "@SIG@", sig + strlen (sig) - 20, 0);
+  g_string_replace (message, "@BASIC@", authorization + strlen ("Basic "), 0);
+  g_string_replace (message, "@PAYLOAD@", payload, 0);
+  return g_strdup_printf ("{\"code\": 20003, \"message\": \"%s\"}", message->str);
+}
+
+/* The API's message goes to the bus and the log: a credential the request sent that it
+ * quotes (or a proxy in its place), whole or in part, is masked, and the rest kept. Each
+ * went out as the server wrote it: the device JWT, its signature, the Basic value, an
+ * AuthPayload and the enrollment's access token. */
+static void
+test_api_error_credentials (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushChallenge) a = NULL;
+  g_autoptr (VpushChallenge) b = NULL;
+  g_autoptr (VpushChallenge) listed = NULL;
+  g_autoptr (VpushChallenge) c = NULL;
+  g_autoptr (VpushFactorRecord) record = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  g_autofree gchar *status = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+
+  /* the whole JWT, past the cut */
+  server_reply_func (fx->server, 401, NULL, quote_credentials, "JWT is expired: @PASSWORD@");
+  a = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 401, code 20003: JWT is expired: [credential]…");
+  g_clear_error (&error);
+
+  server_reply_func (fx->server, 401, NULL, quote_credentials,
+                     "Signature ...@SIG@ does not verify; see "
+                     "https://www.twilio.com/docs/errors/20003.");
+  b = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==,
+                   "HTTP 401, code 20003: Signature ...[credential] does not verify; see "
+                   "https://www.twilio.com/docs/errors/20003.");
+  g_clear_error (&error);
+
+  server_reply_func (fx->server, 400, NULL, quote_credentials,
+                     "AuthPayload @PAYLOAD@ rejected, sent with Basic @BASIC@");
+  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==,
+                   "HTTP 400, code 20003: AuthPayload [credential] rejected, sent with Basic "
+                   "[credential]…");
+  g_clear_error (&error);
+
+  /* an answer's AuthPayload is a JWT of its own */
+  node = json_from_string (pending_json, &error);
+  g_assert_no_error (error);
+  listed = vpush_challenge_new_from_json (node, &error);
+  g_assert_no_error (error);
+  vpush_challenge_set_signature_fields (listed, node, "sid,status");
+  server_reply_func (fx->server, 400, NULL, quote_credentials, "AuthPayload @PAYLOAD@ rejected");
+  c = answer (fx, listed, "approved", &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==, "HTTP 400, code 20003: AuthPayload [credential] rejected");
+  g_clear_error (&error);
+
+  server_reply_func (fx->server, 401, NULL, quote_credentials,
+                     "Access token @PASSWORD@ is not valid");
+  record = create_factor (fx, NULL, &error);
+  g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
+  g_assert_cmpstr (error->message, ==,
+                   "HTTP 401, code 20003: Access token [credential] is not valid");
+  g_assert_cmpuint (server_n_requests (fx->server), ==, 5);
 }
 
 static void
@@ -586,6 +686,7 @@ main (int argc, char **argv)
   ADD ("create-factor-bad-entity-sid", test_create_factor_bad_entity_sid);
   ADD ("create-factor-oversized", test_create_factor_oversized);
   ADD ("api-errors", test_api_errors);
+  ADD ("api-error-credentials", test_api_error_credentials);
   ADD ("fetch-challenge-refused", test_fetch_challenge_refused);
   ADD ("list-challenges-refused", test_list_challenges_refused);
   ADD ("list-challenges-bad-items", test_list_challenges_bad_items);

@@ -153,7 +153,7 @@ check_api_error (VpushHttpResponse *response)
 {
   g_autoptr (GError) error = NULL;
 
-  vpush_verify_set_api_error (response, &error);
+  vpush_verify_set_api_error (response, NULL, &error);
   fuzz_check_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
   FUZZ_CHECK_MSG (g_str_has_prefix (error->message, "HTTP 429, "), error->message);
 }
