@@ -75,6 +75,10 @@ vpush_http_streams_complete (GPtrArray *streams, GArray *results)
                                  "the server sent the stream with Transfer-Encoding “%s”: only "
                                  "chunked is read",
                                  stream->refused_coding);
+          else if (stream->req->headers_too_large)
+            error = g_error_new (VPUSH_ERROR, VPUSH_ERROR_NETWORK,
+                                 "the stream's headers and trailers are larger than %u KiB",
+                                 VPUSH_HTTP_HEADERS_CAP / 1024);
           else if (result != CURLE_OK)
             error = vpush_http_transfer_error (stream->http, stream->req, result);
           g_debug ("HTTP stream ended: %s", error ? error->message : "closed by the server");
@@ -158,6 +162,14 @@ stream_header_cb (char *data, size_t size, size_t nmemb, void *user_data)
 
   if (stream->cancelled)
     return 0;
+  /* libcurl keeps every header line for its header API, and caps a chunked body's
+   * trailers nowhere: a server that sent them without end would take all memory */
+  if (len > VPUSH_HTTP_HEADERS_CAP - stream->req->header_bytes)
+    {
+      stream->req->headers_too_large = TRUE;
+      return 0;
+    }
+  stream->req->header_bytes += len;
   if (len >= 5 && g_ascii_strncasecmp (data, "HTTP/", 5) == 0)
     {
       for (guint i = 0; i < G_N_ELEMENTS (captured); i++)

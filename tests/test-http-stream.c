@@ -229,6 +229,32 @@ test_transfer_coding_refused (Fixture *fx, gconstpointer user_data)
   assert_still_usable (fx);
 }
 
+/* A chunked stream's trailers count with its headers (VPUSH_HTTP_HEADERS_CAP): libcurl
+ * keeps them all and caps them nowhere, so a server sending them without end would take
+ * all memory. Past the cap the stream ends with an error that says so. */
+static void
+test_trailers_capped (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GString) response
+      = g_string_new ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\na\r\ndata: {}\n\n\r\n0\r\n");
+  g_autofree gchar *line = g_strnfill (1000, 'a');
+
+  /* 2 MiB of trailers: far past the cap, far below libcurl's lines of 100 KB */
+  for (guint i = 0; i < 2048; i++)
+    g_string_append_printf (response, "X-Trailer-%u: %s\r\n", i, line);
+  g_string_append (response, "\r\n");
+  server_reply_raw (fx->server, response->str);
+  start (fx, "push/t/sse");
+  run_until_done (fx);
+  g_assert_cmpmem (fx->data->data, fx->data->len, "data: {}\n\n", 10);
+  g_assert_error (fx->error, VPUSH_ERROR, VPUSH_ERROR_NETWORK);
+  g_assert_cmpstr (fx->error->message, ==,
+                   "the stream's headers and trailers are larger than 64 KiB");
+  g_clear_error (&fx->error);
+  assert_still_usable (fx);
+}
+
 /* Where curl's idea of the end of the headers is not a blank line, the body still comes
  * after them: a header block ended by a line that only starts with CR, and an interim
  * response nobody asked for (101), which curl follows with what comes as the body. The
@@ -396,6 +422,7 @@ main (int argc, char **argv)
   ADD ("refused-by-headers", test_refused_by_headers);
   ADD ("transfer-coding-refused", test_transfer_coding_refused);
   ADD ("headers-before-any-data", test_headers_before_any_data);
+  ADD ("trailers-capped", test_trailers_capped);
   ADD ("read-in-small-pieces", test_read_in_small_pieces);
   ADD ("cancel-in-callback", test_cancel_in_callback);
   ADD ("cancel-silent", test_cancel_silent);
