@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -241,6 +242,7 @@ vpush_factor_store_new (const gchar *dir, GError **error)
 {
   g_autoptr (VpushFactorStore) self = NULL;
   g_autoptr (GError) local_error = NULL;
+  struct stat st;
 
   g_return_val_if_fail (dir != NULL, NULL);
 
@@ -262,6 +264,11 @@ vpush_factor_store_new (const gchar *dir, GError **error)
     }
   if (!vpush_durable_ensure_dir (self->dir, error) || !take_lock (self, error)
       || !vpush_durable_ensure_dir (self->factors_dir, error))
+    return NULL;
+  /* the journal's directory is made by the first enrollment; one found open to others is
+   * tightened now, not at the next enrollment */
+  if (lstat (self->enrolling_dir, &st) == 0 && S_ISDIR (st.st_mode)
+      && !vpush_durable_ensure_dir (self->enrolling_dir, error))
     return NULL;
   return g_steal_pointer (&self);
 }

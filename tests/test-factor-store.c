@@ -77,17 +77,24 @@ test_store_dir_tightened (Fixture *fixture, gconstpointer data)
 {
   g_autoptr (VpushFactorStore) store = NULL;
 
+  g_autofree gchar *enrolling = g_build_filename (fixture->dir, "enrolling", NULL);
+
   g_assert_cmpint (g_mkdir_with_parents (fixture->factors, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (enrolling, 0755), ==, 0);
   g_assert_cmpint (g_chmod (fixture->dir, 0755), ==, 0);
   g_assert_cmpint (g_chmod (fixture->factors, 0750), ==, 0);
   g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE,
                          "*vpush was open to other users (mode 0755)*");
   g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE,
                          "*factors was open to other users (mode 0750)*");
+  g_test_expect_message ("vpushd", G_LOG_LEVEL_MESSAGE,
+                         "*enrolling was open to other users (mode 0755)*");
   store = new_store (fixture);
   g_test_assert_expected_messages ();
   assert_mode (fixture->dir, 0700);
   assert_mode (fixture->factors, 0700);
+  /* before any enrollment is journalled */
+  assert_mode (enrolling, 0700);
 }
 
 static void
