@@ -7,7 +7,6 @@
 #include "vpush-json-write.h"
 
 /* Device auth JWT lifetime (§5A). */
-#define DEVICE_JWT_LIFETIME_S 600
 
 static gchar *
 encode_segment (JsonObject *object)
@@ -80,7 +79,7 @@ vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid, const gchar *
 
   json_object_set_string_member (payload, "sub", account_sid);
   json_object_set_int_member (payload, "nbf", now);
-  json_object_set_int_member (payload, "exp", now + DEVICE_JWT_LIFETIME_S);
+  json_object_set_int_member (payload, "exp", now + VPUSH_JWT_DEVICE_LIFETIME_S);
 
   return sign_compact (key, header, payload, error);
 }

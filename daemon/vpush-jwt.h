@@ -7,6 +7,9 @@
 
 G_BEGIN_DECLS
 
+/* How long a device auth JWT is valid, in seconds (protocol doc §5A) */
+#define VPUSH_JWT_DEVICE_LIFETIME_S 600
+
 /* Device auth JWT: header {cty, kid, typ, alg}, payload {sub, nbf = now, exp = now + 600}.
  * now is local time plus the clock correction, in unix seconds. */
 gchar *vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid, const gchar *account_sid,

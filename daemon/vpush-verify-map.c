@@ -9,6 +9,7 @@
 
 #include "vpush-error.h"
 #include "vpush-json-write.h"
+#include "vpush-jwt.h"
 #include "vpush-json.h"
 #include "vpush-log.h"
 #include "vpush-time.h"
@@ -452,12 +453,15 @@ vpush_verify_map_challenge (VpushVerify *self, Call *call, VpushHttpResponse *re
       && response->signature_fields != NULL && *response->signature_fields != '\0')
     vpush_challenge_set_signature_fields (challenge, root, response->signature_fields);
   /* the API's clock, for the challenge's age and expiry (vpush_challenge_now): ours, even
-   * as corrected, may run behind it by nearly a JWT's lifetime without a 401 to tell */
+   * as corrected, may run behind it by nearly a JWT's lifetime without a 401 to tell. A
+   * Date further ahead than that (and a minute for the request) is of no clock that took
+   * the JWT: taken, it would have every challenge expired. */
   if (response->date != NULL)
     {
       time_t date = curl_getdate (response->date, NULL);
 
-      if (date != (time_t)-1)
+      if (date != (time_t)-1
+          && (gint64)date <= vpush_verify_now (self) + VPUSH_JWT_DEVICE_LIFETIME_S + 60)
         {
           challenge->api_date = (gint64)date;
           challenge->api_date_boot = vpush_time_boot_us ();

@@ -180,6 +180,41 @@ test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
   }
 }
 
+/* A fetched challenge's age and expiry go by the API's Date when it is ahead of ours by
+ * less than a device JWT lives (no 401 would tell); a Date further ahead is of no clock
+ * that took the JWT, and would have the challenge expired. */
+static void
+test_fetch_date_far_ahead_not_taken (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  gint64 now = vpush_verify_now (fx->verify);
+  const struct
+  {
+    gchar *date;
+    gboolean taken;
+  } cases[] = {
+    { rfc1123 (now + 300), TRUE },
+    { rfc1123 (now + 7 * 24 * 3600), FALSE },
+    { g_strdup ("Fri, 31 Dec 9999 23:59:59 GMT"), FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (VpushChallenge) pending = NULL;
+      g_autofree gchar *date = cases[i].date;
+      g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
+
+      server_reply (fx->server, 200, headers, pending_json);
+      pending = fetch (fx, CHALLENGE_SID, &error);
+      g_assert_no_error (error);
+      if (cases[i].taken)
+        g_assert_cmpint (vpush_challenge_now (pending, now), >=, now + 300);
+      else
+        g_assert_cmpint (vpush_challenge_now (pending, now), ==, now);
+    }
+}
+
 /* Date has whole seconds: the same clocks measure a second apart from one 401 to the
  * next. A second later is not taken, so the offset does not flip between the two. */
 static void
@@ -277,6 +312,7 @@ main (int argc, char **argv)
   ADD ("clock-skew-one-second", test_clock_skew_one_second);
   ADD ("clock-offset-does-not-flip", test_clock_offset_does_not_flip);
   ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
+  ADD ("fetch-date-far-ahead-not-taken", test_fetch_date_far_ahead_not_taken);
   ADD ("clock-step-after-correction", test_clock_step_after_correction);
   ADD ("clock-step-after-set-offset", test_clock_step_after_set_offset);
 
