@@ -6,15 +6,32 @@
 
 #include "vpush-json-write.h"
 
-/* Device auth JWT lifetime (§5A). */
-
+/* The text of segment, base64url-encoded */
 static gchar *
-encode_segment (JsonObject *object)
+encode_text (GString *segment)
 {
-  g_autoptr (JsonNode) root = json_node_init_object (json_node_alloc (), object);
-  gsize len = 0;
-  g_autofree gchar *text = vpush_json_to_string (root, FALSE, &len);
-  return vpush_base64url_encode ((const guint8 *)text, len);
+  return vpush_base64url_encode ((const guint8 *)segment->str, segment->len);
+}
+
+/* A string member's value as JsonGenerator writes it. A sid needs no escape and is written
+ * as it is: a generator per value was most of the work of a device JWT but its signature. */
+static void
+append_string (GString *out, const gchar *value)
+{
+  g_autoptr (JsonNode) node = NULL;
+
+  for (const guchar *p = (const guchar *)value; *p != '\0'; p++)
+    {
+      if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+        {
+          node = json_node_init_string (json_node_alloc (), value);
+          vpush_json_write (out, node, FALSE);
+          return;
+        }
+    }
+  g_string_append_c (out, '"');
+  g_string_append (out, value);
+  g_string_append_c (out, '"');
 }
 
 /* Compact JWS: b64url(header) "." b64url(payload) "." b64url(r‖s). The signature is the
@@ -34,15 +51,6 @@ sign_encoded (VpushKey *key, const gchar *header_b64, const gchar *payload_b64, 
   return jwt;
 }
 
-static gchar *
-sign_compact (VpushKey *key, JsonObject *header, JsonObject *payload, GError **error)
-{
-  g_autofree gchar *header_b64 = encode_segment (header);
-  g_autofree gchar *payload_b64 = encode_segment (payload);
-
-  return sign_encoded (key, header_b64, payload_b64, error);
-}
-
 static gboolean
 status_is_plain (const gchar *status)
 {
@@ -58,8 +66,10 @@ gchar *
 vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid, const gchar *account_sid,
                        gint64 now, GError **error)
 {
-  g_autoptr (JsonObject) header = json_object_new ();
-  g_autoptr (JsonObject) payload = json_object_new ();
+  g_autoptr (GString) header = NULL;
+  g_autoptr (GString) payload = NULL;
+  g_autofree gchar *header_b64 = NULL;
+  g_autofree gchar *payload_b64 = NULL;
 
   g_return_val_if_fail (key != NULL, NULL);
   g_return_val_if_fail (credential_sid != NULL, NULL);
@@ -72,16 +82,18 @@ vpush_jwt_device_auth (VpushKey *key, const gchar *credential_sid, const gchar *
       return NULL;
     }
 
-  json_object_set_string_member (header, "cty", "twilio-pba;v=1");
-  json_object_set_string_member (header, "kid", credential_sid);
-  json_object_set_string_member (header, "typ", "JWT");
-  json_object_set_string_member (header, "alg", "ES256");
+  /* the objects as JsonGenerator writes them, members in this order and no spaces */
+  header = g_string_new ("{\"cty\":\"twilio-pba;v=1\",\"kid\":");
+  append_string (header, credential_sid);
+  g_string_append (header, ",\"typ\":\"JWT\",\"alg\":\"ES256\"}");
+  payload = g_string_new ("{\"sub\":");
+  append_string (payload, account_sid);
+  g_string_append_printf (payload, ",\"nbf\":%" G_GINT64_FORMAT ",\"exp\":%" G_GINT64_FORMAT "}",
+                          now, now + VPUSH_JWT_DEVICE_LIFETIME_S);
 
-  json_object_set_string_member (payload, "sub", account_sid);
-  json_object_set_int_member (payload, "nbf", now);
-  json_object_set_int_member (payload, "exp", now + VPUSH_JWT_DEVICE_LIFETIME_S);
-
-  return sign_compact (key, header, payload, error);
+  header_b64 = encode_text (header);
+  payload_b64 = encode_text (payload);
+  return sign_encoded (key, header_b64, payload_b64, error);
 }
 
 struct _VpushAnswerBody
