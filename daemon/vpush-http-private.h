@@ -49,6 +49,7 @@ typedef struct
   GSource *cancel_source;
   VpushHttpFailure failure; /* of a request that failed */
   guint status;             /* of a request that failed after its status line, else 0 */
+  gboolean reply_unread;    /* failed as the server replied with what can't be read */
   gboolean send_once;       /* not a GET: curl must never send it a second time */
   guint attempts;           /* times curl was about to send it */
   int socket_errno;         /* why curl could not open a socket for it, while it had none */

@@ -220,13 +220,25 @@ vpush_http_transfer_error (VpushHttp *self, Request *req, CURLcode result)
     }
 }
 
+/* Whether the request went out. prereq_cb runs once the connection is up, proxy tunnel and
+ * TLS included: a proxy that refused the tunnel (CURLE_RECV_ERROR) or broke it off passed
+ * nothing on, though its CONNECT counts in CURLINFO_REQUEST_SIZE. */
+static gboolean
+request_sent (Request *req)
+{
+  long sent = 0;
+
+  if (req->attempts == 0)
+    return FALSE;
+  curl_easy_getinfo (req->easy, CURLINFO_REQUEST_SIZE, &sent);
+  return sent > 0;
+}
+
 /* Whether a failed transfer may go better next time, and whether the server may have
  * seen the request. */
 static VpushHttpFailure
 classify_failure (Request *req, CURLcode result)
 {
-  long sent = 0;
-
   switch (result)
     {
     /* no connection, so no request: DNS, TCP, or a TLS handshake that broke off (a
@@ -245,13 +257,7 @@ classify_failure (Request *req, CURLcode result)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-      /* prereq_cb runs once the connection is up, proxy tunnel and TLS included: a proxy
-       * that refused the tunnel (CURLE_RECV_ERROR) or broke it off passed nothing on,
-       * though its CONNECT counts in CURLINFO_REQUEST_SIZE */
-      if (req->attempts == 0)
-        return VPUSH_HTTP_FAILURE_NOT_SENT;
-      curl_easy_getinfo (req->easy, CURLINFO_REQUEST_SIZE, &sent);
-      return sent > 0 ? VPUSH_HTTP_FAILURE_LOST : VPUSH_HTTP_FAILURE_NOT_SENT;
+      return request_sent (req) ? VPUSH_HTTP_FAILURE_LOST : VPUSH_HTTP_FAILURE_NOT_SENT;
 
     default:
       return VPUSH_HTTP_FAILURE_PERMANENT;
@@ -271,6 +277,7 @@ vpush_http_request_complete (VpushHttp *self, GTask *task, CURLcode result)
       curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       req->status = (guint)status;
+      req->reply_unread = TRUE;
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                "response headers larger than %u KiB (HTTP status %ld)",
                                VPUSH_HTTP_HEADERS_CAP / 1024, status);
@@ -285,7 +292,7 @@ vpush_http_request_complete (VpushHttp *self, GTask *task, CURLcode result)
       curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       req->status = (guint)status;
-
+      req->reply_unread = TRUE;
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                "response body larger than %" G_GSIZE_FORMAT " %s (HTTP status %ld)",
                                req->body_cap / (mib ? 1024 * 1024 : 1024), mib ? "MiB" : "KiB",
@@ -307,6 +314,24 @@ vpush_http_request_complete (VpushHttp *self, GTask *task, CURLcode result)
   if (result != CURLE_OK)
     {
       req->failure = classify_failure (req, result);
+      if (req->failure == VPUSH_HTTP_FAILURE_PERMANENT && request_sent (req))
+        {
+          /* The server answered, with something curl can't read (no status line, a header
+           * over its limit): it was reached, so this is no network failure, and it may
+           * have acted on the request. */
+          g_autofree gchar *host = request_host (req);
+          const gchar *detail = req->errbuf[0] != '\0' ? req->errbuf : curl_easy_strerror (result);
+
+          curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
+          req->status = (guint)status;
+          req->reply_unread = TRUE;
+          /* libcurl 7.88 says "Out of memory" for a header past its 100 KB limit */
+          if (result == CURLE_OUT_OF_MEMORY)
+            detail = "a header over 100 KB, or out of memory";
+          g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
+                                   "the reply of “%s” could not be read: %s", host, detail);
+          return;
+        }
       g_task_return_error (task, vpush_http_transfer_error (self, req, result));
       return;
     }
@@ -557,6 +582,17 @@ vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result)
   if (req == NULL || !g_task_had_error (G_TASK (result)))
     return VPUSH_HTTP_FAILURE_PERMANENT;
   return req->failure;
+}
+
+gboolean
+vpush_http_request_get_reply_unread (VpushHttp *self, GAsyncResult *result)
+{
+  Request *req;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  req = g_task_get_task_data (G_TASK (result));
+  return req != NULL && g_task_had_error (G_TASK (result)) && req->reply_unread;
 }
 
 guint

@@ -48,8 +48,8 @@ gchar *vpush_http_url_origin (const gchar *url);
 /* headers: NULL-terminated "Name: value" strings. body may be NULL. A request other than
  * GET is never sent twice by curl itself: when a kept-alive connection turns out to be
  * closed before any answer, it fails as VPUSH_HTTP_FAILURE_LOST instead.
- * Fails with VPUSH_ERROR_NETWORK on transport errors, timeout or an oversized body;
- * any HTTP status is a success here (the caller maps it). */
+ * Fails with VPUSH_ERROR_NETWORK on transport errors and timeouts, VPUSH_ERROR_FAILED on a
+ * reply that can't be read; any HTTP status is a success here (the caller maps it). */
 void vpush_http_request_async (VpushHttp *self, const gchar *method, const gchar *url,
                                const gchar *const *headers, GBytes *body, guint timeout_ms,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -76,8 +76,12 @@ typedef enum
 /* After vpush_http_request_finish() failed: what kind of failure it was. */
 VpushHttpFailure vpush_http_request_get_failure (VpushHttp *self, GAsyncResult *result);
 /* After vpush_http_request_finish() failed: the HTTP status that came before the failure
- * (a body over the cap), or 0 */
+ * (of a reply that can't be read), or 0 */
 guint vpush_http_request_get_status (VpushHttp *self, GAsyncResult *result);
+/* After vpush_http_request_finish() failed (VPUSH_ERROR_FAILED): whether the request was
+ * sent and the server replied with what can't be read (headers or a body over the cap, a
+ * reply curl can't parse). Not retried; the server may have acted on it. */
+gboolean vpush_http_request_get_reply_unread (VpushHttp *self, GAsyncResult *result);
 
 /* A long-lived GET whose body is handed over as it arrives (push streams). It has a
  * connect timeout but no overall one and no size cap: the caller bounds what it keeps

@@ -44,7 +44,7 @@ struct _Call
   VpushKey *key;             /* borrowed: the caller keeps it alive until the callback */
   gboolean retried;          /* the one clock-skew retry was used */
   gboolean idempotent;       /* may be sent again when the API may have acted on it */
-  gboolean maybe_delivered;  /* an attempt may have reached the API, its reply lost */
+  gboolean maybe_delivered;  /* an attempt may have reached the API, its reply lost or unread */
   gboolean accepted;         /* the API answered 2xx, whether or not its body maps */
   guint64 retry_after_ms;    /* the Retry-After of the last attempt, 0: none */
   guint status;              /* the HTTP status of the last attempt's reply, 0: none */

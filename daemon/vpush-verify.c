@@ -326,11 +326,14 @@ on_http_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_signal_emit (self, signals[SIGNAL_ATTEMPT_FINISHED], 0,
                      g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK) ? error : NULL,
                      call_factor_sid (call));
-      if (failure == VPUSH_HTTP_FAILURE_LOST)
-        call->maybe_delivered = TRUE;
-      /* a 2xx too large to read: the API took the call */
+      /* a reply that can't be read (over a cap, one curl can't parse) leaves the outcome as
+       * unknown as a lost one, unless it was a refusal; a 2xx says the API took the call */
       status = vpush_http_request_get_status (VPUSH_HTTP (source), result);
       call->status = status;
+      if (failure == VPUSH_HTTP_FAILURE_LOST
+          || (vpush_http_request_get_reply_unread (VPUSH_HTTP (source), result)
+              && (status < 400 || status >= 500)))
+        call->maybe_delivered = TRUE;
       if (status >= 200 && status < 300)
         call->accepted = TRUE;
       if (failure != VPUSH_HTTP_FAILURE_PERMANENT && call_retry (self, &task, call, error, -1))

@@ -498,6 +498,39 @@ test_retry_answer (Fixture *fx, gconstpointer user_data)
   g_assert_cmpuint (server_n_requests (fx->server), ==, 9);
 }
 
+/* A reply to an answer that can't be read (a status line that is not one, headers over the
+ * cap) leaves unknown whether the API took it, unless it was a refusal (4xx): the approval
+ * reads the challenge back. It is not sent again, and the API was reached. */
+static void
+test_answer_reply_unreadable (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (VpushChallenge) live = NULL;
+  g_autofree gchar *big = g_strnfill (80 * 1024, 'a');
+  g_autofree gchar *server_error = g_strdup_printf ("HTTP/1.1 500 Oops\r\nX: %s\r\n\r\n", big);
+  g_autofree gchar *refusal = g_strdup_printf ("HTTP/1.1 400 Bad\r\nX: %s\r\n\r\n", big);
+  const gchar *replies[]
+      = { "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", server_error, refusal };
+
+  use_timeout (fx, 1000, 5000);
+  live = fetch_live_challenge (fx, 60);
+  for (guint i = 0; i < G_N_ELEMENTS (replies); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GAsyncResult) result = NULL;
+      guint n = server_n_requests (fx->server);
+
+      server_reply_raw (fx->server, replies[i]);
+      vpush_verify_answer_challenge_async (fx->verify, fx->factor, fx->key, live, "approved", NULL,
+                                           store_result, &result);
+      g_assert_null (vpush_verify_answer_challenge_finish (fx->verify, wait_for (&result), &error));
+      g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+      g_assert_cmpint (vpush_verify_call_maybe_delivered (fx->verify, result), ==, i < 2);
+      g_assert_false (vpush_verify_call_accepted (fx->verify, result));
+      g_assert_cmpuint (server_n_requests (fx->server), ==, n + 1);
+    }
+  g_assert_cmpuint (fx->n_failed_attempts, ==, 0);
+}
+
 static gboolean
 cancel_cb (gpointer user_data)
 {
@@ -543,6 +576,7 @@ main (int argc, char **argv)
   ADD ("retry-not-transient", test_retry_not_transient);
   ADD ("retry-create-factor", test_retry_create_factor);
   ADD ("retry-answer", test_retry_answer);
+  ADD ("answer-reply-unreadable", test_answer_reply_unreadable);
   ADD ("retry-cancelled", test_retry_cancelled);
 
   return g_test_run ();
