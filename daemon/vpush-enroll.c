@@ -369,8 +369,10 @@ created_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   e->record = vpush_verify_create_factor_finish (VPUSH_VERIFY (source), result, &error);
   if (e->record == NULL)
     {
-      /* an answer that never came may still have created a factor nobody can name */
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK))
+      /* an answer that never came, or came unreadable, may still have created a factor
+       * nobody can name */
+      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
+          || g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_FAILED))
         g_message ("enrollment %s: if the create reached the Verify API, the factor it made is "
                    "unverified, and the Verify API deletes it by itself 1 to 24 hours after its "
                    "creation",

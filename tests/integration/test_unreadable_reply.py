@@ -169,3 +169,27 @@ def test_list_whose_reply_is_unreadable(reply, proxy, factor, client, emulator):
     assert len([r for r in emulator.requests()[before:] if r["method"] == "GET"]) == 1
     assert client.manager_property("State") == "ready"
     client.list_challenges(factor.path, {})
+
+
+def test_create_whose_reply_is_unreadable(proxy, udaemon, client, emulator, session):
+    """The API makes the factor; the create's reply can't be read, so its sid never
+    reaches vpushd. The enrollment fails Error.Failed and leaves no key; the factor the
+    API made stays unverified, and the log says the API deletes it by itself (as after a
+    create whose reply was lost)."""
+    identity = vt.unique_identity("unread")
+    token = emulator.access_token(identity)["token"]
+    proxy.unreadable("POST", r"/Entities/%s/Factors\Z" % identity,
+                     REPLIES["200 with a header line over 100 KB"])
+    with pytest.raises(vt.DBusCallError) as e:
+        client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                       "access-token": token, "friendly-name": "Unread"})
+    assert e.value.name == ERR_FAILED, e.value
+    made = [f for f in emulator.state()["factors"].values() if f.get("identity") == identity]
+    assert [f["status"] for f in made] == ["unverified"], made
+    vt.wait_until(lambda: "deletes it by itself" in udaemon.log_text(), 10 * vt.SLOWDOWN,
+                  what="the note on the factor the API made")
+    # no Factor object, and no key but those of the factors on the bus
+    assert identity not in [client.get_property(p, vt.FACTOR_IFACE, "Identity")
+                            for p in client.factor_paths()]
+    keys = session.keyring_items({"xdg:schema": vt.SECRET_SCHEMA})
+    assert len(keys) == len(client.factor_paths()), keys
