@@ -12,6 +12,8 @@
 #include "vpush-challenge.h"
 #include "vpush-error.h"
 #include "vpush-factor-record.h"
+#include "vpush-http.h"
+#include "vpush-jwt.h"
 #include "vpush-time.h"
 #include "vpush-verify-private.h"
 
@@ -121,6 +123,23 @@ check_verify_and_update_factor (VpushHttpResponse *response)
   g_free (out);
 }
 
+/* A Verify client for the mappings that read its clock; made once, never sends */
+static VpushVerify *
+verify (void)
+{
+  static VpushVerify *client;
+
+  if (client == NULL)
+    {
+      g_autoptr (VpushHttp) http = vpush_http_new ();
+      g_autoptr (GError) error = NULL;
+
+      client = vpush_verify_new (http, "https://verify.example.com/v2/", 10000, &error);
+      FUZZ_CHECK (client != NULL);
+    }
+  return client;
+}
+
 static void
 check_challenge (VpushHttpResponse *response)
 {
@@ -129,12 +148,14 @@ check_challenge (VpushHttpResponse *response)
   g_autoptr (VpushChallenge) challenge = NULL;
   gpointer out = NULL;
   Call call = { 0 };
+  gint64 now = vpush_verify_now (verify ());
+  time_t date;
 
   factor->sid = g_strdup (FACTOR_SID);
   call.factor = factor;
   call.challenge_sid = (gchar *)CHALLENGE_SID;
   call.is_fetch = TRUE;
-  if (!vpush_verify_map_challenge (NULL, &call, response, &out, &error))
+  if (!vpush_verify_map_challenge (verify (), &call, response, &out, &error))
     {
       FUZZ_CHECK (out == NULL);
       fuzz_check_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
@@ -143,9 +164,11 @@ check_challenge (VpushHttpResponse *response)
   challenge = out;
   FUZZ_CHECK (g_str_equal (challenge->sid, CHALLENGE_SID));
   FUZZ_CHECK (g_str_equal (challenge->factor_sid, FACTOR_SID));
-  /* the API's clock is taken from a Date that reads as a time, and only then */
+  /* the API's clock is taken from a Date that reads as a time no further ahead than a
+   * clock that took the device JWT could be, and only then */
+  date = response->date != NULL ? curl_getdate (response->date, NULL) : (time_t)-1;
   FUZZ_CHECK ((challenge->api_date_boot != 0)
-              == (response->date != NULL && curl_getdate (response->date, NULL) != (time_t)-1));
+              == (date != (time_t)-1 && (gint64)date <= now + VPUSH_JWT_DEVICE_LIFETIME_S + 60));
 }
 
 static void
