@@ -277,7 +277,9 @@ vpush_http_request_complete (VpushHttp *self, GTask *task, CURLcode result)
       curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       req->status = (guint)status;
-      req->reply_unread = TRUE;
+      /* the headers of a proxy's answer to CONNECT count too, and then the request itself
+       * never went out */
+      req->reply_unread = request_sent (req);
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                "response headers larger than %u KiB (HTTP status %ld)",
                                VPUSH_HTTP_HEADERS_CAP / 1024, status);
@@ -292,7 +294,7 @@ vpush_http_request_complete (VpushHttp *self, GTask *task, CURLcode result)
       curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &status);
       req->failure = VPUSH_HTTP_FAILURE_PERMANENT;
       req->status = (guint)status;
-      req->reply_unread = TRUE;
+      req->reply_unread = request_sent (req);
       g_task_return_new_error (task, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                "response body larger than %" G_GSIZE_FORMAT " %s (HTTP status %ld)",
                                req->body_cap / (mib ? 1024 * 1024 : 1024), mib ? "MiB" : "KiB",

@@ -251,6 +251,43 @@ test_proxy_refuses_tunnel (Fixture *fx, gconstpointer user_data)
   g_unsetenv ("https_proxy");
 }
 
+/* A proxy whose answer to CONNECT has more header lines than the cap (each under
+ * libcurl's own limit for one): the request itself never went out, so its reply is not
+ * one the server may have acted on, whatever the proxy's status. */
+static void
+test_proxy_answer_over_the_header_cap (Fixture *fx, gconstpointer user_data)
+{
+  g_autofree gchar *proxy = server_url (fx->server, "");
+  g_autofree gchar *line = g_strnfill (8 * 1024, 'a');
+  g_autoptr (GString) lines = g_string_new (NULL);
+  g_autoptr (GBytes) body = g_bytes_new_static ("Status=approved", 15);
+  const gchar *statuses[]
+      = { "407 Proxy Authentication Required", "200 Connection established", "502 Bad Gateway" };
+
+  for (guint i = 0; i < 10; i++)
+    g_string_append_printf (lines, "X-Big-%u: %s\r\n", i, line);
+  g_setenv ("https_proxy", proxy, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (statuses); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GAsyncResult) result = NULL;
+      g_autofree gchar *raw
+          = g_strdup_printf ("HTTP/1.1 %s\r\n%sContent-Length: 0\r\n\r\n", statuses[i], lines->str);
+
+      server_reply_raw (fx->server, raw);
+      vpush_http_request_async (fx->http, "POST",
+                                "https://verify.example.invalid/v2/Services/VA1/Entities/e/"
+                                "Challenges/YC1",
+                                NULL, body, 5000, NULL, store_result, &result);
+      g_assert_null (vpush_http_request_finish (fx->http, wait_for (&result), &error));
+      g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_FAILED);
+      g_assert_cmpstr (server_request (fx->server, i)->method, ==, "CONNECT");
+      g_assert_false (vpush_http_request_get_reply_unread (fx->http, result));
+    }
+  g_assert_cmpuint (server_n_requests (fx->server), ==, G_N_ELEMENTS (statuses));
+  g_unsetenv ("https_proxy");
+}
+
 static gboolean
 stream_ignore_headers (guint status, const gchar *content_type, gpointer user_data)
 {
@@ -330,6 +367,7 @@ main (int argc, char **argv)
   ADD ("ca-file-unusable", test_ca_file_unusable);
   ADD ("proxy-from-environment", test_proxy_from_environment);
   ADD ("proxy-refuses-tunnel", test_proxy_refuses_tunnel);
+  ADD ("proxy-answer-over-the-header-cap", test_proxy_answer_over_the_header_cap);
 #undef ADD
 
   return g_test_run ();
