@@ -17,8 +17,10 @@ direct_fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   c = vpush_verify_fetch_challenge_finish (VPUSH_VERIFY (source), result, &error);
   if (c == NULL)
     {
-      /* another factor's challenge, or none: ask the next factor */
+      /* another factor's challenge, or none: ask the next factor; an API that can't be
+       * reached, or sent a reply vpushd can't read, is kept to tell at the end */
       if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_NETWORK)
+          || g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_FAILED)
           || g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_KEYRING_LOCKED))
         vpush_approval_note_wait_error (ap, error);
       else

@@ -193,3 +193,19 @@ def test_create_whose_reply_is_unreadable(proxy, udaemon, client, emulator, sess
                             for p in client.factor_paths()]
     keys = session.keyring_items({"xdg:schema": vt.SECRET_SCHEMA})
     assert len(keys) == len(client.factor_paths()), keys
+
+
+@pytest.mark.parametrize("reply", ["200 with a header line over 100 KB",
+                                   "a status line that is not one"])
+def test_fetch_by_sid_whose_reply_is_unreadable(reply, proxy, factor, client, emulator):
+    """An approval by challenge sid asks for the challenge directly; a reply to that GET
+    that can't be read is what the call tells at its timeout (Error.Failed), not that no
+    such challenge is pending (NotFound)."""
+    ch = emulator.create_challenge(factor.identity, factor.sid)
+    proxy.unreadable("GET", r"/Challenges/%s\Z" % ch["sid"], REPLIES[reply])
+    with pytest.raises(vt.DBusCallError) as e:
+        client.approve({"challenge-sid": ch["sid"], "timeout-ms": 2000})
+    assert e.value.name == ERR_FAILED, e.value
+    assert "the reply of “127.0.0.1” could not be read" in e.value.message, e.value.message
+    assert emulator.answer_posts(ch["sid"]) == 0
+    assert client.manager_property("State") == "ready"
