@@ -61,28 +61,6 @@ vpush_config_free (VpushConfig *config)
   g_free (config);
 }
 
-/* An unknown key's name for a message: up to a character no key name has. "Url https://
- * host/topic?since=all" (a "=" forgotten, a space instead) is a key to GKeyFile, and its
- * topic is as good as a password. GKeyFile takes names that are not UTF-8: the journal
- * gets text. */
-static gchar *
-shown_key (const gchar *key)
-{
-  gsize length = 0;
-
-  while (key[length] != '\0'
-         && ((guchar)key[length] >= 0x80 || g_ascii_isalnum (key[length])
-             || strchr ("-_.@[]", key[length]) != NULL))
-    length++;
-  if (key[length] != '\0')
-    {
-      g_autofree gchar *name = g_utf8_make_valid (key, length);
-
-      return g_strconcat (name, "…", NULL);
-    }
-  return g_utf8_make_valid (key, -1);
-}
-
 static void
 warn_unknown (GKeyFile *keyfile, const gchar *file)
 {
@@ -112,7 +90,7 @@ warn_unknown (GKeyFile *keyfile, const gchar *file)
         {
           if (!g_strv_contains ((const gchar *const *)known->keys, keys[k]))
             {
-              g_autofree gchar *shown = shown_key (keys[k]);
+              g_autofree gchar *shown = vpush_keyfile_shown_key (keys[k], -1);
 
               g_warning ("%s: unknown key [%s] %s ignored", file, groups[i], shown);
             }

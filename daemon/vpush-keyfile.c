@@ -7,6 +7,25 @@
 
 #include "vpush-root-path.h"
 
+gchar *
+vpush_keyfile_shown_key (const gchar *key, gssize length)
+{
+  gsize shown = 0;
+  gsize end = length < 0 ? strlen (key) : (gsize)length;
+
+  while (shown < end
+         && ((guchar)key[shown] >= 0x80 || g_ascii_isalnum (key[shown])
+             || strchr ("-_.@[]", key[shown]) != NULL))
+    shown++;
+  if (shown < end)
+    {
+      g_autofree gchar *name = g_utf8_make_valid (key, shown);
+
+      return g_strconcat (name, "…", NULL);
+    }
+  return g_utf8_make_valid (key, end);
+}
+
 /* The lines of data as GKeyFile reads them (it has parsed them already, so they are
  * well-formed): a group header starts a group, a key runs up to "=" without the spaces
  * before it; blank lines and comments are skipped. */
@@ -53,9 +72,11 @@ check_unique (const gchar *data, gsize length, const gchar *origin, GError **err
             key_end--;
           if (!g_hash_table_add (keys, g_strndup (line, key_end - line)))
             {
+              g_autofree gchar *shown = vpush_keyfile_shown_key (line, key_end - line);
+
               g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
-                           "%s: [%s] key %.*s appears twice; write each key once", origin,
-                           group != NULL ? group : "", (int)(key_end - line), line);
+                           "%s: [%s] key %s appears twice; write each key once", origin,
+                           group != NULL ? group : "", shown);
               return FALSE;
             }
         }

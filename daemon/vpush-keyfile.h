@@ -26,4 +26,10 @@ gboolean vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **o
  * the group and key. */
 GKeyFile *vpush_keyfile_load (const gchar *data, gsize length, const gchar *origin, GError **error);
 
+/* A key's name for a message (the first length bytes of key, or all of it when length is
+ * negative): up to a character no key name has, then "…". "Url https://host/topic?since=all"
+ * (a "=" forgotten, a space instead) is a key to GKeyFile, and its topic is as good as a
+ * password. GKeyFile takes names that are not UTF-8: the journal gets text. */
+gchar *vpush_keyfile_shown_key (const gchar *key, gssize length);
+
 G_END_DECLS

@@ -491,6 +491,10 @@ test_config_repeated (void)
       "[Poll] key IntervalSeconds appears twice; write each key once" },
     { "[Poll]\nIntervalSeconds=60\n[Verify]\nTimeoutMs=5000\n[Poll]\nJitterPercent=10\n",
       "group [Poll] appears twice; write each group once" },
+    /* a "=" forgotten twice: the key holds a push URL's topic, as good as a password */
+    { "[Push]\nUrl https://ntfy.example.com/s3cr3t?since=all\n"
+      "Url https://ntfy.example.com/s3cr3t?since=1h\n",
+      "[Push] key Url… appears twice; write each key once" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
