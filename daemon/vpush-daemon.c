@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "vpush-bouncer.h"
+#include "vpush-bus-quota.h"
 #include "vpush-config.h"
 #include "vpush-keystore.h"
 #include "vpush-log.h"
@@ -76,6 +77,7 @@ on_bus (GObject *source, GAsyncResult *result, gpointer user_data)
       g_main_loop_quit (d->loop);
       return;
     }
+  vpush_bus_quota_install (connection);
   if (!vpush_manager_export (d->manager, connection, &error))
     {
       g_critical ("could not export the manager: %s", error->message);

@@ -12,15 +12,20 @@
 - an approval that has replied keeps no pidfd of its caller;
 - a burst of requests to the Verify API → at most 8 of their connections stay open;
 - at most 2048 challenges pending, of all factors → one more is not taken, and an
-  approval that finds it says so.
+  approval that finds it says so;
+- a connection may have 256 calls unanswered (their replies not taken) → its next calls
+  are dropped, and vpushd does not grow with them.
 """
 
 import os
+import re
 import resource
+import socket
 import time
 import urllib.parse
 
 import pytest
+from gi.repository import Gio
 
 import vpushtest as vt
 from vpushtest import AsyncCalls, _connect, assert_healthy
@@ -436,4 +441,61 @@ def test_idle_connections_are_capped(daemon, client, emulator, factor):
     # the connections over the cap are closed as the transfers end, before they reply
     assert _connections_to(daemon.proc.pid, port) <= cap
     assert client.list_challenges(factor.path) == ([], "")
+    assert_healthy(daemon, client)
+
+
+def _raw_caller(address):
+    """A connection to the bus that calls and never reads its socket (so never takes a
+    reply): authenticated and said Hello to, by hand."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(address.split("path=", 1)[1].split(",")[0])
+    s.sendall(b"\0AUTH EXTERNAL " + str(os.getuid()).encode().hex().encode() + b"\r\n")
+    reply = b""
+    while b"\r\n" not in reply:
+        reply += s.recv(4096)
+    assert reply.startswith(b"OK"), reply
+    s.sendall(b"BEGIN\r\n")
+    hello = Gio.DBusMessage.new_method_call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus", "Hello")
+    hello.set_serial(1)
+    s.sendall(hello.to_blob(Gio.DBusCapabilityFlags.NONE))
+    return s
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+@pytest.mark.skipif(vt.VALGRIND, reason="20000 calls: minutes under valgrind")
+def test_calls_whose_replies_are_not_taken_are_capped(daemon, client, emulator, session,
+                                                      factor):
+    """A connection that sends calls and never reads its replies makes the bus stop taking
+    vpushd's: its replies, a few KiB each for GetManagedObjects, would pile up in vpushd,
+    and every other caller's reply would wait behind them. Past 256 calls unanswered its
+    calls are dropped (the log says so once); vpushd stays small, and an approval of
+    another caller goes through."""
+    calls = 20000
+    before = _rss_kib(daemon.proc.pid)
+    s = _raw_caller(session.address)
+    try:
+        s.settimeout(30 * vt.SLOWDOWN)
+        for serial in range(2, calls + 2):
+            m = Gio.DBusMessage.new_method_call(vt.BUS_NAME, vt.MANAGER_PATH, vt.OM_IFACE,
+                                                "GetManagedObjects")
+            m.set_serial(serial)
+            s.sendall(m.to_blob(Gio.DBusCapabilityFlags.NONE))
+        vt.wait_until(lambda: "calls are dropped, unanswered" in daemon.log_text(),
+                      30 * vt.SLOWDOWN, what="the caller's calls dropped")
+        txid = vt.new_transaction_id()
+        ch = emulator.create_challenge(factor.identity, factor.sid,
+                                       hidden={"transaction_id": txid})
+        assert client.approve({"transaction-id": txid, "timeout-ms": 10000}) == ch["sid"]
+        # answered, they would take some 100 MiB (5 KiB each, this module's objects);
+        # ASan keeps what is freed for a while
+        grown = _rss_kib(daemon.proc.pid) - before
+        assert vt.SANITIZED or grown < 16 * 1024, grown
+    finally:
+        s.close()
     assert_healthy(daemon, client)
