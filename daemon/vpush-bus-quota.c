@@ -83,13 +83,30 @@ filter (GDBusConnection *connection, GDBusMessage *message, gboolean incoming, g
   if (incoming)
     {
       peer = g_dbus_message_get_sender (message);
-      if (type != G_DBUS_MESSAGE_TYPE_METHOD_CALL || peer == NULL
-          || (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED))
+      if (type != G_DBUS_MESSAGE_TYPE_METHOD_CALL || peer == NULL)
         return message;
-      if (take_call (quota, peer))
-        return message;
-      g_object_unref (message);
-      return NULL;
+      if (!take_call (quota, peer))
+        {
+          g_object_unref (message);
+          return NULL;
+        }
+      /* GDBus answers some calls that want no reply all the same (Introspect, Peer, an
+       * unknown method) and others not: each is made to want one, so that every call
+       * counted has a reply that counts it off (the bus drops a reply nobody waits for) */
+      if (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)
+        {
+          g_autoptr (GDBusMessage) wanted = message;
+
+          message = g_dbus_message_copy (wanted, NULL);
+          if (message == NULL)
+            {
+              give_reply (quota, peer);
+              return NULL;
+            }
+          g_dbus_message_set_flags (message, g_dbus_message_get_flags (wanted)
+                                                 & ~G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+        }
+      return message;
     }
   peer = g_dbus_message_get_destination (message);
   if ((type == G_DBUS_MESSAGE_TYPE_METHOD_RETURN || type == G_DBUS_MESSAGE_TYPE_ERROR)

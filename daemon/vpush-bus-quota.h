@@ -8,10 +8,11 @@
 
 G_BEGIN_DECLS
 
-/* Calls of one connection that may be unanswered (still being handled, or their replies
- * not yet taken by the bus) before its next calls are dropped, unanswered. Above the
- * ApproveChallenge/DenyChallenge calls one connection may have waiting. */
-#define VPUSH_BUS_UNANSWERED_MAX 256
+/* Calls of one connection that may be unanswered (read but not yet handled, being
+ * handled, or their replies not yet taken by the bus) before its next calls are dropped,
+ * unanswered. Far above the ApproveChallenge/DenyChallenge calls one connection may have
+ * waiting, and above what an app sends at once. */
+#define VPUSH_BUS_UNANSWERED_MAX 1024
 
 /* Adds the filter that keeps the count to connection, for as long as it lives. */
 void vpush_bus_quota_install (GDBusConnection *connection);
