@@ -16,6 +16,14 @@ from vpushtest_policy import (ERR_ACCESS_DENIED, MSGID_APPROVED, MSGID_DELETED, 
 # [Audit] RecordsPerCaller: the flood tests' ration (the default is 200)
 VPUSH_LOG_RATION = 20
 RATION_CONFIG = {"Audit": {"RecordsPerCaller": str(VPUSH_LOG_RATION)}}
+# this test process may approve and deny any challenge, matched by sid or transaction id
+THIS_TEST_ANY_MATCH = """
+[Rule this-test]
+Actions=approve;deny
+Callers=exe:%s
+RequireActiveSession=false
+Match=any
+""" % MY_EXE
 
 
 def test_outcome_record_names_the_challenge(start_daemon, client, emulator):
@@ -46,13 +54,7 @@ RequireActiveSession=false
 def test_records_of_a_call_by_sid_name_the_transaction(start_daemon, client, emulator):
     """A call by challenge sid decides on a challenge with a transaction id: its decision
     and outcome records carry it, so that VPUSH_TRANSACTION finds every answer to it."""
-    daemon = start_daemon("""
-[Rule this-test]
-Actions=approve;deny
-Callers=exe:%s
-RequireActiveSession=false
-Match=any
-""" % MY_EXE)
+    daemon = start_daemon(THIS_TEST_ANY_MATCH)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid)
@@ -76,14 +78,10 @@ def test_an_answer_taken_unseen_is_the_later_calls(start_daemon, session, client
     with no second answer, and the approval is in the audit trail once. A deny is told the
     challenge was approved."""
     suspended = vt.ShiftedClock(session, "VPUSH_TEST_SUSPENDED")
-    daemon = start_daemon("""
-[Rule this-test]
-Actions=approve;deny
-Callers=exe:%s
-RequireActiveSession=false
-Match=any
-""" % MY_EXE, config={"Poll": {"IntervalSeconds": "3600", "IntervalWithPushSeconds": "3600"}},
-        env=suspended.env)
+    daemon = start_daemon(THIS_TEST_ANY_MATCH,
+                          config={"Poll": {"IntervalSeconds": "3600",
+                                           "IntervalWithPushSeconds": "3600"}},
+                          env=suspended.env)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid)
