@@ -26,7 +26,7 @@ quota_free (gpointer data)
   g_free (quota);
 }
 
-/* A call that expects a reply: counted, or dropped past the bound */
+/* A call: counted, or dropped past the bound */
 static gboolean
 take_call (Quota *quota, const gchar *sender)
 {
@@ -118,10 +118,11 @@ filter (GDBusConnection *connection, GDBusMessage *message, gboolean incoming, g
 void
 vpush_bus_quota_install (GDBusConnection *connection)
 {
-  Quota *quota = g_new0 (Quota, 1);
+  Quota *quota;
 
   g_return_if_fail (G_IS_DBUS_CONNECTION (connection));
 
+  quota = g_new0 (Quota, 1);
   g_mutex_init (&quota->lock);
   quota->peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_dbus_connection_add_filter (connection, filter, quota, quota_free);
