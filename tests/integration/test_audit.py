@@ -146,6 +146,8 @@ MaxChallengeAgeSeconds=1
     assert not [r for r in audit_records(daemon, MSGID_APPROVED)
                 if r.get("VPUSH_CHALLENGE") == ch["sid"]]
     assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    # the outcome is written after the reply
+    last_audit(daemon, MSGID_APPROVED, VPUSH_CHALLENGE=ch["sid"])
     [record] = [r for r in audit_records(daemon, MSGID_APPROVED)
                 if r.get("VPUSH_CHALLENGE") == ch["sid"]]
     assert record["VPUSH_CALLER_EXE"] == MY_EXE, record
