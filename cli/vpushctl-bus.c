@@ -136,6 +136,8 @@ static const struct
   { VPUSH_DBUS_ERROR_NETWORK, "the Verify API could not be reached", VPUSHCTL_EXIT_NETWORK },
   { VPUSH_DBUS_ERROR_API, "the Verify API refused the request", VPUSHCTL_EXIT_FAILED },
   { VPUSH_DBUS_ERROR_FAILED, "failed", VPUSHCTL_EXIT_FAILED },
+  /* its message says where the reason is */
+  { VPUSH_DBUS_ERROR_START_FAILED, STARTING_FAILED, VPUSHCTL_EXIT_UNREACHABLE },
 };
 
 /* Words and exit code for the errors vpushctl finds itself; the name is the daemon's
@@ -259,7 +261,8 @@ vpushctl_fail (Vpushctl *ctl, const GError *error)
   said = vpushctl_escape (stripped->message, FALSE, FALSE);
   g_printerr ("vpushctl %s: %s: %s\n", ctl->command, words, said);
   /* the bus says only that it exited: vpushd said why on its stderr */
-  if (g_str_equal (words, STARTING_FAILED))
+  if (g_str_equal (words, STARTING_FAILED)
+      && g_strcmp0 (remote, VPUSH_DBUS_ERROR_START_FAILED) != 0)
     g_printerr ("vpushctl %s: vpushd's reason is in its log: journalctl --user -u vpushd, or "
                 "the session bus's log if systemd did not start it\n",
                 ctl->command);

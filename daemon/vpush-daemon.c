@@ -14,6 +14,7 @@
 #include "vpush-log.h"
 #include "vpush-manager.h"
 #include "vpush-names.h"
+#include "vpush-start-failed.h"
 #include "vpush-xdg.h"
 
 typedef struct
@@ -27,7 +28,9 @@ typedef struct
   guint owner_id;
   guint watchdog_id;
   guint status_id;
-  gchar *status; /* the last STATUS= sent */
+  gchar *status;     /* the last STATUS= sent */
+  int failed_status; /* of a start that failed: its calls are answered, then it exits */
+  VpushStartFailed *start_failed;
 } Daemon;
 
 static gboolean
@@ -69,6 +72,14 @@ on_bus (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   connection = g_bus_get_finish (result, &error);
+  if (d->failed_status != 0)
+    {
+      if (connection == NULL)
+        g_main_loop_quit (d->loop);
+      else
+        d->start_failed = vpush_start_failed_new (connection, d->failed_status, d->loop);
+      return;
+    }
   if (connection == NULL)
     {
       g_warning ("no connection to the session bus (%s), so no %s", error->message,
@@ -219,6 +230,31 @@ raise_fd_limit (void)
   setrlimit (RLIMIT_NOFILE, &fds);
 }
 
+/* The most a vpushd that could not start waits to answer the calls that started it: the
+ * bus, or the name, may never answer */
+#define START_FAILED_WAIT_MS 5000
+
+static gboolean
+quit_loop (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A start that failed once the connection was asked for: vpushd takes the name to answer
+ * the calls that started it (vpush-start-failed.h), then exits with status all the same. */
+static int
+start_failed (Daemon *d, int status)
+{
+  guint timeout_id = g_timeout_add (START_FAILED_WAIT_MS, quit_loop, d->loop);
+
+  d->failed_status = status;
+  g_main_loop_run (d->loop);
+  g_source_remove (timeout_id);
+  g_clear_pointer (&d->start_failed, vpush_start_failed_free);
+  return status;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -311,14 +347,14 @@ main (int argc, char **argv)
   if (config == NULL)
     {
       g_printerr ("vpushd: %s\n", error->message);
-      return EX_CONFIG;
+      return start_failed (&d, EX_CONFIG);
     }
   vpush_log_ration_set_limit (config->audit_records_per_caller);
   bouncer = vpush_bouncer_new (policy_dir, &error);
   if (bouncer == NULL)
     {
       g_printerr ("vpushd: %s\n", error->message);
-      return EX_CONFIG;
+      return start_failed (&d, EX_CONFIG);
     }
   if (state_dir == NULL)
     state_dir = default_state_dir ();
@@ -338,7 +374,7 @@ main (int argc, char **argv)
   if (d.manager == NULL)
     {
       g_printerr ("vpushd: %s\n", error->message);
-      return EXIT_FAILURE;
+      return start_failed (&d, EXIT_FAILURE);
     }
   vpush_manager_set_bouncer (d.manager, bouncer);
 
@@ -350,7 +386,7 @@ main (int argc, char **argv)
   if (!vpush_manager_load (d.manager, &error))
     {
       g_printerr ("vpushd: could not load the factors: %s\n", error->message);
-      return EXIT_FAILURE;
+      return start_failed (&d, EXIT_FAILURE);
     }
   /* never replaceable by default: any process of the user could take the name over and
    * receive the approvals */

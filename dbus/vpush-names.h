@@ -109,6 +109,8 @@
 #define VPUSH_DBUS_ERROR_KEYRING_LOCKED    VPUSH_DBUS_ERROR_PREFIX "KeyringLocked"
 #define VPUSH_DBUS_ERROR_NETWORK           VPUSH_DBUS_ERROR_PREFIX "Network"
 #define VPUSH_DBUS_ERROR_API               VPUSH_DBUS_ERROR_PREFIX "Api"
+/* not in dbus-api.md: an addition, the answer of a vpushd that could not start */
+#define VPUSH_DBUS_ERROR_START_FAILED VPUSH_DBUS_ERROR_PREFIX "StartFailed"
 
 /* Manager.State */
 #define VPUSH_STATE_STARTING       "starting"

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import gi
 import pytest
@@ -249,3 +250,42 @@ def test_completion_does_not_start_vpushd(bus, tmp_path):
     stub.write_text("#!/bin/sh\ncat <<'EOF'\n[\n  {\n    \"sid\" : \"%s\"\n  }\n]\nEOF\n" % sid)
     stub.chmod(0o755)
     assert complete_factor(bus, str(tmp_path) + ":" + system) == [sid]
+
+
+def test_vpushd_that_cannot_start_answers_its_callers(bus):
+    """A vpushd stopped at start by its configuration answers the call that started it
+    with StartFailed, at once, rather than leave it to a timeout; it does not stay on the
+    bus, and once the configuration is put right the next call starts it."""
+    conf = bus.path("config", "vpush", "vpushd.conf")
+    with open(conf, "w") as f:
+        f.write("[Verify]\nBaseUrl=ftp://x\n")
+
+    def get_all():
+        return bus.conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.PROPS_IFACE, "GetAll",
+                                  GLib.Variant("(s)", (vt.MANAGER_IFACE,)), None,
+                                  Gio.DBusCallFlags.NONE, 20000, None).unpack()[0]
+    start = time.monotonic()
+    with pytest.raises(GLib.Error) as exc:
+        get_all()
+    took = time.monotonic() - start
+    assert Gio.DBusError.get_remote_error(exc.value) == "io.github.vpush1.Error.StartFailed"
+    # not the 20 s of the call's timeout
+    assert took < 10, took
+    message = exc.value.message
+    assert "configuration or policy is wrong (exit status 78)" in message, message
+    assert "journalctl --user -u vpushd" in message, message
+    # the details stay in the log
+    assert "ftp://" not in message, message
+    vt.wait_until(lambda: not bus.has_owner(), 10, what="the name to be free", pump=False)
+
+    r = subprocess.run([VPUSHCTL, "status"], env=bus.env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 3, r
+    assert "vpushd could not be started" in r.stderr, r
+    assert r.stderr.count("journalctl --user -u vpushd") == 1, r
+    vt.wait_until(lambda: not bus.has_owner(), 10, what="the name to be free", pump=False)
+
+    with open(conf, "w") as f:
+        f.write("[Verify]\nBaseUrl=http://127.0.0.1:9/v2/\n")
+    assert get_all()["Version"] == "0.1.0"
+    assert bus.has_owner()

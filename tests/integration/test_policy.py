@@ -563,6 +563,26 @@ def test_missing_policy_dir_is_a_startup_error(session):
     assert "vpushd: --policy-dir %s: no such directory" % missing in r.stderr, r.stderr
 
 
+def test_broken_policy_leaves_a_running_vpushd_alone(session, daemon, client):
+    """A vpushd that can't start asks for the name to answer the calls that started it
+    (vpushd(8)), never taking it: a running one keeps it and its calls."""
+    policy_dir = tempfile.mkdtemp(prefix="policy-broken.", dir=session.tmp)
+    with open(os.path.join(policy_dir, "shop.conf"), "w") as f:
+        f.write("[Rule shop]\nActions=fly\n")
+    owner = client.name_owner_pid(vt.BUS_NAME)
+    start = time.monotonic()
+    r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir],
+                       env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 78, r
+    # well within its bound on waiting for the bus (5 s), which only a bus that never
+    # answers reaches: the name was refused at once
+    assert time.monotonic() - start < 4, r
+    assert daemon.running()
+    assert client.name_owner_pid(vt.BUS_NAME) == owner
+    assert client.manager_property("Version") == "0.1.0"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs CAP_SYS_ADMIN and CAP_SYS_CHROOT")
 def test_unsandboxed_keeps_flatpak_apps_out(start_daemon, client, emulator, session):
     """Callers=unsandboxed: every process of the user but a Flatpak app (one whose root
