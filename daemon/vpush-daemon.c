@@ -215,7 +215,7 @@ default_state_dir (void)
  * 1024 (a user service's default) can be reached by the sum of the caps on calls under way
  * and what a hostile API can make vpushd hold open. Nothing here uses select(), so the soft
  * limit is raised towards the hard one, as systemd recommends. The unit sets both with
- * LimitNOFILE= (its system call filter refuses setrlimit); this covers other starts. */
+ * LimitNOFILE=, so this changes nothing there; it covers other starts. */
 #define FD_LIMIT 16384
 
 static void
@@ -290,8 +290,7 @@ main (int argc, char **argv)
   g_unsetenv ("SSLKEYLOGFILE");
   /* A core dump would hold the factor keys kept while the keyring is unlocked, on disk and
    * readable once it is locked again. The unit says LimitCORE=0; this holds however vpushd
-   * is started (D-Bus activation without systemd, by hand). Under the unit's system call
-   * filter it fails, and the unit's limit is there. */
+   * is started (D-Bus activation without systemd, by hand). */
   {
     const struct rlimit no_core = { 0, 0 };
 

@@ -167,7 +167,7 @@ def test_first_call_starts_vpushd(bus):
     # an ordinary method call, with auto-start (the default)
     version = bus.conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.PROPS_IFACE, "Get",
                                  GLib.Variant("(ss)", (vt.MANAGER_IFACE, "Version")), None,
-                                 Gio.DBusCallFlags.NONE, 20000, None).unpack()[0]
+                                 Gio.DBusCallFlags.NONE, 60000, None).unpack()[0]
     assert version == "0.1.0"
     assert bus.has_owner()
     pid = bus.owner_pid()
@@ -263,14 +263,14 @@ def test_vpushd_that_cannot_start_answers_its_callers(bus):
     def get_all():
         return bus.conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.PROPS_IFACE, "GetAll",
                                   GLib.Variant("(s)", (vt.MANAGER_IFACE,)), None,
-                                  Gio.DBusCallFlags.NONE, 20000, None).unpack()[0]
+                                  Gio.DBusCallFlags.NONE, 60000, None).unpack()[0]
     start = time.monotonic()
     with pytest.raises(GLib.Error) as exc:
         get_all()
     took = time.monotonic() - start
     assert Gio.DBusError.get_remote_error(exc.value) == "io.github.vpush1.Error.StartFailed"
-    # not the 20 s of the call's timeout
-    assert took < 10, took
+    # not the call's timeout: an answer, however slow the machine
+    assert took < 30, took
     message = exc.value.message
     assert "configuration or policy is wrong (exit status 78)" in message, message
     assert "journalctl --user -u vpushd" in message, message

@@ -570,14 +570,10 @@ def test_broken_policy_leaves_a_running_vpushd_alone(session, daemon, client):
     with open(os.path.join(policy_dir, "shop.conf"), "w") as f:
         f.write("[Rule shop]\nActions=fly\n")
     owner = client.name_owner_pid(vt.BUS_NAME)
-    start = time.monotonic()
     r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir],
                        env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 78, r
-    # well within its bound on waiting for the bus (5 s), which only a bus that never
-    # answers reaches: the name was refused at once
-    assert time.monotonic() - start < 4, r
     assert daemon.running()
     assert client.name_owner_pid(vt.BUS_NAME) == owner
     assert client.manager_property("Version") == "0.1.0"

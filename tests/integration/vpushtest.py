@@ -501,15 +501,33 @@ class Daemon:
             env=env, start_new_session=True)
         client = self.session.client
 
-        def owned():
+        def check_running(what):
             if self.proc.poll() is not None:
-                raise HarnessError("vpushd exited with %s before owning %s:\n%s"
-                                   % (self.proc.returncode, BUS_NAME, log_tail(self.log)))
+                raise HarnessError("vpushd exited with %s %s:\n%s"
+                                   % (self.proc.returncode, what, log_tail(self.log)))
+
+        def owned():
+            check_running("before owning " + BUS_NAME)
             return client.name_has_owner(BUS_NAME)
+
+        def in_state():
+            # a vpushd that cannot start owns the name for a moment, to answer its callers
+            check_running("after owning " + BUS_NAME)
+            try:
+                seen[:] = [client.manager_property("State")]
+            except DBusCallError:
+                return False
+            return seen[0] in wait_states
+        seen = []
         try:
             wait_until(owned, timeout, what="vpushd to own " + BUS_NAME)
+            if isinstance(wait_states, str):
+                wait_states = (wait_states,)
             if wait_states:
-                client.wait_state(wait_states, timeout)
+                try:
+                    wait_until(in_state, timeout, what="Manager.State in %s" % (wait_states,))
+                except HarnessError as e:
+                    raise HarnessError("%s (last seen: %s)" % (e, seen)) from None
         except HarnessError as e:
             raise HarnessError("%s\n--- vpushd log ---\n%s" % (e, log_tail(self.log))) from None
         return self
