@@ -477,12 +477,20 @@ def test_200_concurrent_answers(daemon, client, emulator, session):
 # Clients that leave mid-call
 
 
+def let_in(daemon):
+    """How many approvals and denials the policy has let in (before their challenge is
+    known)."""
+    log = daemon.log_text()
+    return log.count("approve allowed for ") + log.count("deny allowed for ")
+
+
 def test_client_leaves_while_waiting(daemon, client, emulator, session, factor):
     """Callers wait for a transaction id that has no challenge yet and leave the bus: their
     waits end, and the challenge arriving afterwards is not answered for them."""
     base_rules = vpushd_match_rules(client)
     txid = vt.new_transaction_id("gone")
     conns = [_connect(session.address) for _ in range(4)]
+    before = let_in(daemon)
     ac = AsyncCalls()
     ac.call(conns[0], "a0", "ApproveChallenge", {"transaction-id": txid, "timeout-ms": 20000})
     ac.call(conns[1], "a1", "ApproveChallenge",
@@ -492,11 +500,14 @@ def test_client_leaves_while_waiting(daemon, client, emulator, session, factor):
             {"challenge-sid": "YC" + "e" * 32, "timeout-ms": 20000})
     for c in conns:
         c.flush_sync(None)
-    # the calls are waiting once their first poll is done
-    time.sleep(1.0)
+    gone = [c.get_unique_name() for c in conns]
+
+    # the policy let each call in, so vpushd knows its caller: one that leaves before that
+    # is refused as unidentified instead, however long the test waited
+    vt.wait_until(lambda: let_in(daemon) >= before + len(conns), 10 * vt.SLOWDOWN,
+                  what="the policy to let the calls in", pump=False)
     client.pump()
     assert ac.results == {}, "a call ended early: %s" % ac.results
-    gone = [c.get_unique_name() for c in conns]
     for c in conns:
         c.close_sync(None)
 
