@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 
 import pytest
 from gi.repository import GLib
@@ -105,6 +106,15 @@ def test_no_system_bus_refused(session, start_daemon, client, emulator):
     last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
 
 
+# a signal sent on the system bus after the calls, for dbus-monitor to print
+MARK = "io.github.vpush.test.Mark"
+
+
+def read_lines(stream, lines):
+    for line in iter(stream.readline, ""):
+        lines.append(line)
+
+
 def test_calls_at_once_share_one_system_bus_connection(start_daemon, logind, system_bus,
                                                        client, emulator):
     """The session checks of calls made at once wait for the one connection to the system
@@ -114,11 +124,14 @@ def test_calls_at_once_share_one_system_bus_connection(start_daemon, logind, sys
     start_daemon(SESSION_RULE)
     monitor = subprocess.Popen(
         ["dbus-monitor", "--address", system_bus.address,
-         "type='method_call',member='GetSessionByPID'"],
+         "type='method_call',member='GetSessionByPID'", "type='signal',interface='%s'" % MARK],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    reader = threading.Thread(target=read_lines, args=(monitor.stdout, lines), daemon=True)
     try:
         # its first line is of its own signals: it watches from then on
         assert monitor.stdout.readline(), "dbus-monitor printed nothing"
+        reader.start()
         calls = vt.AsyncCalls()
         for n in range(8):
             calls.call(client.conn, n, "ApproveChallenge",
@@ -126,9 +139,19 @@ def test_calls_at_once_share_one_system_bus_connection(start_daemon, logind, sys
         calls.wait(30)
         assert all(r[:2] == ("error", vt.ERR_NOT_FOUND) for r in calls.results.values()), \
             calls.results
+        # the monitor, another process, may not have printed what the bus routed to it
+        # yet: once a mark sent after the calls is printed, all of theirs is
+        system_bus.client.conn.emit_signal(None, "/", MARK, "Mark", None)
+        system_bus.client.conn.flush_sync(None)
+        vt.wait_until(lambda: any("interface=%s;" % MARK in line for line in list(lines)),
+                      10 * vt.SLOWDOWN, what="dbus-monitor to print the mark", pump=False)
     finally:
         monitor.terminate()
-        out = monitor.communicate(timeout=10)[0]
+        monitor.wait(10)
+        if reader.is_alive():
+            reader.join(10)
+        monitor.stdout.close()
+    out = "".join(lines)
     # the monitor's own signals (NameAcquired, NameLost) come from the bus: not counted
     calls = [line for line in out.splitlines() if "member=GetSessionByPID" in line]
     senders = {re.search(r"sender=(\S+)", line).group(1) for line in calls}
