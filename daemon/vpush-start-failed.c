@@ -4,7 +4,9 @@
 
 #include "vpush-names.h"
 
-#define LOG_HINT "the reason is in its log: journalctl --user -u vpushd"
+#define LOG_HINT                                                                                   \
+  "the reason is in its log: journalctl --user -u vpushd, or the session bus's log if "            \
+  "systemd did not start it"
 
 /* What GDBus's worker thread, where the filter runs, shares with the main context */
 typedef struct
@@ -21,6 +23,7 @@ struct _VpushStartFailed
   GCancellable *cancellable;
   guint filter_id;
   guint owner_id;
+  gboolean releasing; /* the name given back: its loss is ours */
 };
 
 static void
@@ -96,10 +99,12 @@ flushed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_main_loop_quit (((VpushStartFailed *)user_data)->loop);
 }
 
-/* The bus sends the calls it queued for the name as the name is taken, so they come in
- * before the reply to any later call of ours: once it is here, each has its answer queued. */
+/* The bus sends the calls it queued for the name as the name is taken, and routes calls
+ * to it until it is given back: once the reply to ReleaseName is here, every call that
+ * reached vpushd came before it and has its answer queued, and later ones start another
+ * vpushd (which answers them the same way) rather than find this one gone. */
 static void
-round_trip_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+released_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   VpushStartFailed *self = user_data;
   g_autoptr (GVariant) reply = NULL;
@@ -117,16 +122,20 @@ on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_
 {
   VpushStartFailed *self = user_data;
 
+  self->releasing = TRUE;
   g_dbus_connection_call (connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH,
-                          VPUSH_DBUS_DAEMON_IFACE, "GetId", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1,
-                          self->cancellable, round_trip_cb, self);
+                          VPUSH_DBUS_DAEMON_IFACE, "ReleaseName", g_variant_new ("(s)", name), NULL,
+                          G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, released_cb, self);
 }
 
 /* Owned by another process (a running vpushd, left alone), or the connection closed */
 static void
 on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data)
 {
-  g_main_loop_quit (((VpushStartFailed *)user_data)->loop);
+  VpushStartFailed *self = user_data;
+
+  if (!self->releasing || connection == NULL)
+    g_main_loop_quit (self->loop);
 }
 
 VpushStartFailed *

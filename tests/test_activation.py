@@ -3,6 +3,7 @@ built activation file (Exec= pointed at the built vpushd) starts vpushd on the f
 Activated services inherit the bus's environment, so HOME and XDG_* are set before it
 starts, and vpushd finds its configuration and state in the default places."""
 
+import collections
 import configparser
 import json
 import os
@@ -10,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import gi
@@ -221,6 +223,36 @@ def test_activation_fails():
         assert "vpushd's reason is in its log: journalctl --user -u vpushd" in r.stderr, r
     finally:
         b.close()
+
+
+def test_calls_to_a_vpushd_that_cannot_start_all_get_its_answer(bus):
+    """Calls that keep coming while vpushds that cannot start come and go: each is answered
+    StartFailed, by the vpushd it reached or by the next one it starts, none left to the
+    bus's NoReply of a vpushd that exits holding the name."""
+    with open(bus.path("config", "vpush", "vpushd.conf"), "w") as f:
+        f.write("[Verify]\nBaseUrl=ftp://x\n")
+    seen = collections.Counter()
+    end = time.monotonic() + 3
+
+    def caller():
+        conn = Gio.DBusConnection.new_for_address_sync(
+            bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        while time.monotonic() < end:
+            try:
+                conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.PROPS_IFACE, "GetAll",
+                               GLib.Variant("(s)", (vt.MANAGER_IFACE,)), None,
+                               Gio.DBusCallFlags.NONE, 60000, None)
+                seen["answered"] += 1
+            except GLib.Error as e:
+                seen[Gio.DBusError.get_remote_error(e) or e.message] += 1
+        conn.close_sync(None)
+    callers = [threading.Thread(target=caller) for _ in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert list(seen) == ["io.github.vpush1.Error.StartFailed"], seen
 
 
 def complete_factor(bus, path):

@@ -563,20 +563,27 @@ def test_missing_policy_dir_is_a_startup_error(session):
     assert "vpushd: --policy-dir %s: no such directory" % missing in r.stderr, r.stderr
 
 
-def test_broken_policy_leaves_a_running_vpushd_alone(session, daemon, client):
+def test_broken_policy_leaves_a_running_vpushd_alone(session, emulator, client):
     """A vpushd that can't start asks for the name to answer the calls that started it
-    (vpushd(8)), never taking it: a running one keeps it and its calls."""
+    (vpushd(8)), never taking it: a running one keeps it and its calls, even one started
+    with --replace (which lets a later --replace take the name), and even when the broken
+    one is started with --replace too."""
     policy_dir = tempfile.mkdtemp(prefix="policy-broken.", dir=session.tmp)
     with open(os.path.join(policy_dir, "shop.conf"), "w") as f:
         f.write("[Rule shop]\nActions=fly\n")
-    owner = client.name_owner_pid(vt.BUS_NAME)
-    r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir],
-                       env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
-                       text=True, timeout=30)
-    assert r.returncode == 78, r
-    assert daemon.running()
-    assert client.name_owner_pid(vt.BUS_NAME) == owner
-    assert client.manager_property("Version") == "0.1.0"
+    running = vt.Daemon(session, emulator, extra_args=["--replace"]).start()
+    try:
+        owner = client.name_owner_pid(vt.BUS_NAME)
+        for replace in ([], ["--replace"]):
+            r = subprocess.run([vt.vpushd_path(), "--policy-dir", policy_dir] + replace,
+                               env=session.env, stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 78, (replace, r)
+            assert running.running(), replace
+            assert client.name_owner_pid(vt.BUS_NAME) == owner, replace
+            assert client.manager_property("Version") == "0.1.0"
+    finally:
+        running.stop()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs CAP_SYS_ADMIN and CAP_SYS_CHROOT")
