@@ -1,8 +1,16 @@
 #include "vpush-start-failed.h"
 
 #include <sysexits.h>
+#include <systemd/sd-daemon.h>
 
 #include "vpush-names.h"
+
+/* org.freedesktop.DBus.RequestName's flag and reply (the D-Bus specification) */
+#define DBUS_NAME_FLAG_DO_NOT_QUEUE           4
+#define DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER 1
+
+/* how long systemd may take to read READY=1 and STOPPING=1 */
+#define SYSTEMD_BARRIER_USEC (2 * G_USEC_PER_SEC)
 
 #define LOG_HINT                                                                                   \
   "the reason is in its log: journalctl --user -u vpushd, or the session bus's log if "            \
@@ -21,9 +29,8 @@ struct _VpushStartFailed
   Answers *answers;
   GMainLoop *loop;
   GCancellable *cancellable;
+  gchar *status; /* for systemd's STATUS=: why, in classes */
   guint filter_id;
-  guint owner_id;
-  gboolean releasing; /* the name given back: its loss is ours */
 };
 
 static void
@@ -99,10 +106,8 @@ flushed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_main_loop_quit (((VpushStartFailed *)user_data)->loop);
 }
 
-/* The bus sends the calls it queued for the name as the name is taken, and routes calls
- * to it until it is given back: once the reply to ReleaseName is here, every call that
- * reached vpushd came before it and has its answer queued, and later ones start another
- * vpushd (which answers them the same way) rather than find this one gone. */
+/* The bus routes calls to the name until it is given back: once the reply to ReleaseName
+ * is here, every call that reached vpushd came before it and has its answer queued. */
 static void
 released_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -118,24 +123,62 @@ released_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-on_name_acquired (GDBusConnection *connection, const gchar *name, gpointer user_data)
+release_name (VpushStartFailed *self)
 {
-  VpushStartFailed *self = user_data;
-
-  self->releasing = TRUE;
-  g_dbus_connection_call (connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH,
-                          VPUSH_DBUS_DAEMON_IFACE, "ReleaseName", g_variant_new ("(s)", name), NULL,
-                          G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, released_cb, self);
+  g_dbus_connection_call (self->answers->connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH,
+                          VPUSH_DBUS_DAEMON_IFACE, "ReleaseName",
+                          g_variant_new ("(s)", VPUSH_DBUS_NAME), NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                          self->cancellable, released_cb, self);
 }
 
-/* Owned by another process (a running vpushd, left alone), or the connection closed */
 static void
-on_name_lost (GDBusConnection *connection, const gchar *name, gpointer user_data)
+barrier_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  sd_notify_barrier (0, SYSTEMD_BARRIER_USEC);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+barrier_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   VpushStartFailed *self = user_data;
 
-  if (!self->releasing || connection == NULL)
-    g_main_loop_quit (self->loop);
+  if (g_task_propagate_boolean (G_TASK (result), NULL))
+    release_name (self);
+}
+
+/* A call that comes once the name is given back makes the bus ask systemd to start the
+ * unit. Were the unit still starting, systemd would fold that into the start under way,
+ * which fails as this vpushd exits, and dbus-daemon would not be told: the call, and every
+ * call after it, would wait for the activation timeout (120 s). So the unit is first
+ * told it is ready, then stopping: a start asked for while it stops waits for the stop,
+ * then starts another vpushd, which answers it. The barrier waits until systemd has read
+ * both. Without systemd, these are not sent. */
+static void
+requested_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  VpushStartFailed *self = user_data;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  guint32 status = 0;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply != NULL)
+    g_variant_get (reply, "(u)", &status);
+  /* another process has it (a running vpushd, left alone), or the bus refused */
+  if (status != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER)
+    {
+      g_main_loop_quit (self->loop);
+      return;
+    }
+  /* one at a time: of READY=1 and STOPPING=1 in one message, systemd reads the last */
+  sd_notifyf (0, "READY=1\nSTATUS=%s", self->status);
+  sd_notify (0, "STOPPING=1");
+  task = g_task_new (NULL, self->cancellable, barrier_done_cb, self);
+  g_task_run_in_thread (task, barrier_thread);
 }
 
 VpushStartFailed *
@@ -147,21 +190,22 @@ vpush_start_failed_new (GDBusConnection *connection, int exit_status, GMainLoop 
   answers->connection = g_object_ref (connection);
   answers->replies = g_async_queue_new ();
   if (exit_status == EX_CONFIG)
-    answers->text = g_strdup_printf ("vpushd could not start: its configuration or policy is "
-                                     "wrong (exit status %d); " LOG_HINT,
-                                     exit_status);
+    self->status = g_strdup_printf ("could not start: its configuration or policy is wrong "
+                                    "(exit status %d)",
+                                    exit_status);
   else
-    answers->text
-        = g_strdup_printf ("vpushd could not start (exit status %d); " LOG_HINT, exit_status);
+    self->status = g_strdup_printf ("could not start (exit status %d)", exit_status);
+  answers->text = g_strdup_printf ("vpushd %s; " LOG_HINT, self->status);
   self->answers = answers;
   self->loop = g_main_loop_ref (loop);
   self->cancellable = g_cancellable_new ();
   self->filter_id = g_dbus_connection_add_filter (
       connection, filter, g_atomic_rc_box_acquire (answers), answers_release);
   /* as a normal start asks for it: never taken from a running vpushd */
-  self->owner_id = g_bus_own_name_on_connection (connection, VPUSH_DBUS_NAME,
-                                                 G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
-                                                 on_name_acquired, on_name_lost, self, NULL);
+  g_dbus_connection_call (
+      connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
+      "RequestName", g_variant_new ("(su)", VPUSH_DBUS_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE),
+      G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, requested_cb, self);
   return self;
 }
 
@@ -169,10 +213,10 @@ void
 vpush_start_failed_free (VpushStartFailed *self)
 {
   g_cancellable_cancel (self->cancellable);
-  g_bus_unown_name (self->owner_id);
   g_dbus_connection_remove_filter (self->answers->connection, self->filter_id);
   answers_release (self->answers);
   g_object_unref (self->cancellable);
   g_main_loop_unref (self->loop);
+  g_free (self->status);
   g_free (self);
 }

@@ -13,8 +13,9 @@ typedef struct _VpushStartFailed VpushStartFailed;
 
 /* Asks for VPUSH_DBUS_NAME on connection (never taken from another owner) and answers
  * every call that reaches vpushd with io.github.vpush1.Error.StartFailed, which says why
- * in classes of exit_status only (the details are in the log). Quits loop once the calls
- * the bus queued for the name are answered, or when the name can't be had. */
+ * in classes of exit_status only (the details are in the log). Tells systemd READY=1,
+ * then STOPPING=1, and gives the name back once it has read them; quits loop once every
+ * call that reached vpushd is answered, or when the name can't be had. */
 VpushStartFailed *vpush_start_failed_new (GDBusConnection *connection, int exit_status,
                                           GMainLoop *loop);
 void vpush_start_failed_free (VpushStartFailed *self);

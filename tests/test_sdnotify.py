@@ -164,6 +164,29 @@ def test_ready_status_stopping(session, emulator, notify):
         vt.wait_until(lambda: not session.client.name_has_owner(vt.BUS_NAME), 5)
 
 
+def test_a_start_that_fails_is_ready_then_stopping(session, emulator, notify):
+    """A vpushd that can't start takes its name to answer its callers: it tells systemd
+    READY=1, then STOPPING=1, and gives the name back only once systemd has read both
+    (BARRIER=1), so that a D-Bus activation asked for after that waits for the stop and
+    starts another vpushd, rather than join this start and be left unanswered."""
+    d = Vpushd(session, emulator, notify, config={"Verify": {"BaseUrl": "ftp://x"}})
+    try:
+        [(_, pid, ready)] = notify.wait_for("READY")
+        assert pid == d.proc.pid and ready["READY"] == "1", ready
+        assert ready["STATUS"] == ("could not start: its configuration or policy is wrong "
+                                   "(exit status 78)"), ready
+        [(_, pid, stopping)] = notify.wait_for("STOPPING")
+        assert pid == d.proc.pid and stopping == {"STOPPING": "1"}, stopping
+        # the barrier not yet read: the name is still vpushd's
+        assert session.client.name_has_owner(vt.BUS_NAME)
+        [(_, _, barrier)] = notify.wait_for("BARRIER")
+        assert barrier == {"BARRIER": "1"}, barrier
+        assert d.proc.wait(10) == 78
+        assert not session.client.name_has_owner(vt.BUS_NAME)
+    finally:
+        d.stop()
+
+
 def test_push_status(session, emulator, notify):
     """STATUS= follows PushState too, from READY=1 on: the stream of [Push] Url opens once
     the name is owned, with or without factors."""
