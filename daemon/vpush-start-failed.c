@@ -5,8 +5,8 @@
 
 #include "vpush-names.h"
 
-/* org.freedesktop.DBus.RequestName's flag and reply (the D-Bus specification) */
-#define DBUS_NAME_FLAG_DO_NOT_QUEUE           4
+/* org.freedesktop.DBus.RequestName's reply when the name is now ours (the D-Bus
+ * specification; its flags are GBusNameOwnerFlags' values) */
 #define DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER 1
 
 /* how long systemd may take to read READY=1 and STOPPING=1 */
@@ -126,7 +126,7 @@ static void
 release_name (VpushStartFailed *self)
 {
   g_dbus_connection_call (self->answers->connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH,
-                          VPUSH_DBUS_DAEMON_IFACE, "ReleaseName",
+                          VPUSH_DBUS_DAEMON_IFACE, VPUSH_DBUS_DAEMON_RELEASE_NAME,
                           g_variant_new ("(s)", VPUSH_DBUS_NAME), NULL, G_DBUS_CALL_FLAGS_NONE, -1,
                           self->cancellable, released_cb, self);
 }
@@ -204,7 +204,8 @@ vpush_start_failed_new (GDBusConnection *connection, int exit_status, GMainLoop 
   /* as a normal start asks for it: never taken from a running vpushd */
   g_dbus_connection_call (
       connection, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
-      "RequestName", g_variant_new ("(su)", VPUSH_DBUS_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE),
+      VPUSH_DBUS_DAEMON_REQUEST_NAME,
+      g_variant_new ("(su)", VPUSH_DBUS_NAME, (guint32)G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE),
       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, requested_cb, self);
   return self;
 }

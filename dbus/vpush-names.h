@@ -32,6 +32,8 @@
 #define VPUSH_DBUS_PROPERTIES_CHANGED                "PropertiesChanged"
 #define VPUSH_DBUS_PEER_PING                         "Ping"
 #define VPUSH_DBUS_DAEMON_GET_CONNECTION_CREDENTIALS "GetConnectionCredentials"
+#define VPUSH_DBUS_DAEMON_REQUEST_NAME               "RequestName"
+#define VPUSH_DBUS_DAEMON_RELEASE_NAME               "ReleaseName"
 
 /* Properties of io.github.vpush1.Manager, in the order of its XML */
 #define VPUSH_DBUS_MANAGER_VERSION    "Version"
