@@ -644,7 +644,8 @@ def test_monitor_first_line_before_any_signal(session):
     is this test, on a bus of its own, sending PropertiesChanged without a pause, so that
     signals come in the window between the monitor's subscription and its name watch's
     answer every time, which vpushd itself does only now and then."""
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1",
+                            "--address=unix:path=" + session.path("other-bus")],
                            stdout=subprocess.PIPE, text=True)
     stop = threading.Event()
     try:
@@ -832,7 +833,8 @@ def test_factor_named_with_a_dash(session, emulator, daemon):
 def test_monitor_ends_with_its_bus(session):
     """A bus that goes away once vpushd is gone ends the monitor (exit 3), saying so; it
     waited for ever on the closed connection."""
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1",
+                            "--address=unix:path=" + session.path("other-bus")],
                            stdout=subprocess.PIPE, text=True)
     try:
         env = dict(session.env, DBUS_SESSION_BUS_ADDRESS=bus.stdout.readline().strip())
