@@ -52,6 +52,29 @@ form_add (GString *form, const gchar *key, const gchar *value)
   append_escaped (form, value);
 }
 
+static void
+wipe_string_free (gpointer data)
+{
+  GString *string = data;
+  gsize size = string->allocated_len;
+
+  vpush_secure_free (g_string_free (string, FALSE), size);
+}
+
+/* A body of one signed field (a factor's proof, a challenge's answer): wiped when the
+ * request is done with it, as the signature's other copies are; sized for the field
+ * escaped in full, so that no copy is left behind by the string growing */
+static GBytes *
+signed_form_new (const gchar *key, const gchar *signed_value)
+{
+  gsize size = 3 * (strlen (key) + strlen (signed_value)) + 2;
+  GString *form = g_string_sized_new (size);
+
+  form_add (form, key, signed_value);
+  g_assert (form->len < size);
+  return g_bytes_new_with_free_func (form->str, form->len, wipe_string_free, form);
+}
+
 /* base_url + Services/{service}/Entities/{identity}/{collection}[/{sid}] */
 static gchar *
 entity_url (VpushVerify *self, const gchar *service_sid, const gchar *identity,
@@ -188,7 +211,6 @@ vpush_verify_verify_factor_async (VpushVerify *self, const VpushFactorRecord *fa
 {
   g_autoptr (GError) error = NULL;
   g_autofree gchar *payload = NULL;
-  GString *form;
   Call *call;
   GTask *task;
 
@@ -210,9 +232,7 @@ vpush_verify_verify_factor_async (VpushVerify *self, const VpushFactorRecord *fa
   call->url = entity_url (self, factor->service_sid, factor->identity, "Factors", factor->sid);
   call->map = vpush_verify_map_verify_factor;
   call->result_free = g_free;
-  form = g_string_new (NULL);
-  form_add (form, "AuthPayload", payload);
-  call->body = g_string_free_to_bytes (form);
+  call->body = signed_form_new ("AuthPayload", payload);
   call->auth_payload = g_steal_pointer (&payload);
 
   vpush_verify_call_send (task);
@@ -421,7 +441,6 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
 {
   g_autoptr (GError) error = NULL;
   g_autofree gchar *payload = NULL;
-  GString *form;
   Call *call;
   GTask *task;
   gint64 left;
@@ -497,9 +516,7 @@ vpush_verify_answer_challenge_async (VpushVerify *self, const VpushFactorRecord 
   call->challenge_sid = g_strdup (challenge->sid);
   call->map = vpush_verify_map_challenge;
   call->result_free = (GDestroyNotify)vpush_challenge_unref;
-  form = g_string_new (NULL);
-  form_add (form, "AuthPayload", payload);
-  call->body = g_string_free_to_bytes (form);
+  call->body = signed_form_new ("AuthPayload", payload);
   call->auth_payload = g_steal_pointer (&payload);
 
   vpush_verify_call_send (task);

@@ -1,5 +1,8 @@
 /* Unit tests for the Verify client: every device call against an in-test HTTP/1.1 server,
  * checked byte by byte against protocol doc §2–§3, §5 and §6. */
+#define _GNU_SOURCE
+
+#include <malloc.h>
 #include <string.h>
 
 #include "vpush-error.h"
@@ -521,6 +524,118 @@ test_answer_challenge (Fixture *fx, gconstpointer user_data)
                    ==, "t-1");
 }
 
+/* What buffers held when they were freed, the libraries' frees included (GLib frees a
+ * GBytes' data itself): free() is this program's, in front of the C library's. Only a
+ * buffer that starts as a signed body does ("AuthPayload="; libcurl's and the in-test
+ * server's copies of a request start with its request line) is kept, with the C
+ * library's malloc(); the in-test server's thread frees too, hence the lock. Not under
+ * AddressSanitizer, whose free() this would take the place of. */
+#ifndef __SANITIZE_ADDRESS__
+#define SIGNED_BODY_START "AuthPayload="
+
+void __libc_free (void *mem);
+void *__libc_malloc (size_t size);
+
+static struct
+{
+  GMutex lock;
+  gint on;
+  guint8 *data[64];
+  gsize len[64];
+  guint n;
+} freed;
+
+void
+free (void *mem)
+{
+  gsize len = mem != NULL ? malloc_usable_size (mem) : 0;
+
+  if (g_atomic_int_get (&freed.on) && len >= strlen (SIGNED_BODY_START)
+      && memcmp (mem, SIGNED_BODY_START, strlen (SIGNED_BODY_START)) == 0)
+    {
+      g_mutex_lock (&freed.lock);
+      if (freed.n < G_N_ELEMENTS (freed.data))
+        {
+          freed.data[freed.n] = __libc_malloc (len);
+          g_assert_nonnull (freed.data[freed.n]);
+          memcpy (freed.data[freed.n], mem, len);
+          freed.len[freed.n++] = len;
+        }
+      g_mutex_unlock (&freed.lock);
+    }
+  __libc_free (mem);
+}
+
+/* Whether a buffer freed while recording held the request's body; the record is cleared */
+static gboolean
+freed_holds_body (ServerRequest *req)
+{
+  gsize len;
+  gconstpointer body = g_bytes_get_data (req->body, &len);
+  gboolean found = FALSE;
+
+  g_assert_cmpuint (len, >, 64);
+  g_assert_cmpuint (freed.n, <, G_N_ELEMENTS (freed.data));
+  for (guint i = 0; i < freed.n; i++)
+    {
+      found = found || memmem (freed.data[i], freed.len[i], body, len) != NULL;
+      __libc_free (freed.data[i]);
+    }
+  freed.n = 0;
+  return found;
+}
+
+/* A factor's proof and a challenge's answer are signatures by its key (§5B, §5C), an
+ * answer one that approves: the bodies that carry them are wiped, as every other copy
+ * of a signature vpushd makes is, and left in no freed buffer */
+static void
+test_signed_bodies_wiped (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (VpushChallenge) pending = NULL;
+  g_autoptr (VpushChallenge) answered = NULL;
+  g_autofree gchar *status = NULL;
+  g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
+  g_autofree gchar *approved_json = challenge_json (FACTOR_SID, "approved");
+
+  server_reply (fx->server, 200, NULL, "{\"sid\": \"" FACTOR_SID "\", \"status\": \"verified\"}");
+  g_atomic_int_set (&freed.on, TRUE);
+  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  g_clear_object (&result);
+  g_atomic_int_set (&freed.on, FALSE);
+  g_assert_no_error (error);
+  g_assert_false (freed_holds_body (server_request (fx->server, 0)));
+
+  server_reply (fx->server, 200,
+                "Twilio-Verify-Signature-Fields: sid,factor_sid,status,details,hidden_details\r\n",
+                pending_json);
+  pending = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  server_reply (fx->server, 200, NULL, approved_json);
+  g_atomic_int_set (&freed.on, TRUE);
+  answered = answer (fx, pending, "approved", &error);
+  g_atomic_int_set (&freed.on, FALSE);
+  g_assert_no_error (error);
+  g_assert_false (freed_holds_body (server_request (fx->server, 2)));
+
+  /* the record sees a body freed unwiped */
+  g_atomic_int_set (&freed.on, TRUE);
+  g_bytes_unref (g_bytes_new (g_bytes_get_data (server_request (fx->server, 2)->body, NULL),
+                              g_bytes_get_size (server_request (fx->server, 2)->body)));
+  g_atomic_int_set (&freed.on, FALSE);
+  g_assert_true (freed_holds_body (server_request (fx->server, 2)));
+}
+
+#else
+static void
+test_signed_bodies_wiped (Fixture *fx, gconstpointer user_data)
+{
+  g_test_skip ("free() is AddressSanitizer's in this build");
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -538,6 +653,7 @@ main (int argc, char **argv)
   ADD ("fetch-challenge-fields-in-lines", test_fetch_challenge_fields_in_lines);
   ADD ("list-challenges", test_list_challenges);
   ADD ("answer-challenge", test_answer_challenge);
+  ADD ("signed-bodies-wiped", test_signed_bodies_wiped);
 
   return g_test_run ();
 }
