@@ -62,7 +62,7 @@ write_signal (GVariant *body, gsize *len)
   g_autofree guchar *blob = NULL;
 
   msg = g_dbus_message_new_signal (VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
-                                   "InterfacesAdded");
+                                   VPUSH_DBUS_INTERFACES_ADDED);
   g_dbus_message_set_body (msg, body);
   g_dbus_message_set_serial (msg, 1);
   blob = g_dbus_message_to_blob (msg, len, G_DBUS_CAPABILITY_FLAGS_UNIX_FD_PASSING, NULL);

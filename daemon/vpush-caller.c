@@ -620,8 +620,8 @@ credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     creds = g_variant_get_child_value (reply, 0);
   if (reply == NULL)
     denied = g_strdup_printf ("could not identify the caller: %s", error->message);
-  else if (!g_variant_lookup (creds, "UnixUserID", "u", &uid)
-           || !g_variant_lookup (creds, "ProcessID", "u", &pid))
+  else if (!g_variant_lookup (creds, VPUSH_DBUS_CREDENTIALS_UID, "u", &uid)
+           || !g_variant_lookup (creds, VPUSH_DBUS_CREDENTIALS_PID, "u", &pid))
     denied = g_strdup ("the bus did not tell who the caller is");
   else if (uid != getuid ())
     denied = g_strdup_printf ("only processes of uid %u may call vpushd", (guint)getuid ());
@@ -630,8 +630,8 @@ credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       /* pin the process: a pidfd from the bus (SO_PEERPIDFD) can't name a recycled pid;
        * one opened here could, if the process that connected has exited since and its
        * connection lives on in another (the README's "How the caller is identified") */
-      if (fds != NULL && g_variant_lookup (creds, "ProcessFD", "h", &fd_index) && fd_index >= 0
-          && fd_index < g_unix_fd_list_get_length (fds))
+      if (fds != NULL && g_variant_lookup (creds, VPUSH_DBUS_CREDENTIALS_PID_FD, "h", &fd_index)
+          && fd_index >= 0 && fd_index < g_unix_fd_list_get_length (fds))
         pidfd = g_unix_fd_list_get (fds, fd_index, NULL);
       if (pidfd < 0)
         pidfd = pidfd_open (pid, 0);

@@ -10,7 +10,6 @@ static const GDBusErrorEntry vpush_error_entries[] = {
   { VPUSH_ERROR_KEYRING_LOCKED, VPUSH_DBUS_ERROR_KEYRING_LOCKED },
   { VPUSH_ERROR_NETWORK, VPUSH_DBUS_ERROR_NETWORK },
   { VPUSH_ERROR_API, VPUSH_DBUS_ERROR_API },
-  /* VPUSH_ERROR_UNAUTHORIZED is internal: vpush_error_return() sends it as Api */
 };
 
 GQuark
@@ -51,13 +50,7 @@ vpush_error_return (GDBusMethodInvocation *invocation, const GError *error)
   /* errors of our domain and G_DBUS_ERROR map to their registered names; anything
    * else (I/O, parse) becomes Error.Failed with its message, never a bare GIO name */
   if (error->domain == VPUSH_ERROR || error->domain == G_DBUS_ERROR)
-    {
-      if (g_error_matches (error, VPUSH_ERROR, VPUSH_ERROR_UNAUTHORIZED))
-        g_dbus_method_invocation_return_error_literal (invocation, VPUSH_ERROR, VPUSH_ERROR_API,
-                                                       error->message);
-      else
-        g_dbus_method_invocation_return_gerror (invocation, error);
-    }
+    g_dbus_method_invocation_return_gerror (invocation, error);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     g_dbus_method_invocation_return_error (invocation, VPUSH_ERROR, VPUSH_ERROR_FAILED,
                                            "timed out: %s", error->message);

@@ -15,7 +15,6 @@ typedef enum
   VPUSH_ERROR_KEYRING_LOCKED,    /* the Secret Service collection is locked */
   VPUSH_ERROR_NETWORK,           /* the Verify API could not be reached */
   VPUSH_ERROR_API,               /* the Verify API refused: status, code and message in text */
-  VPUSH_ERROR_UNAUTHORIZED,      /* HTTP 401: internal, drives the clock-skew retry */
 } VpushError;
 
 #define VPUSH_ERROR (vpush_error_quark ())

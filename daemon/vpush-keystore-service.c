@@ -82,7 +82,8 @@ static void
 on_collection_signal (GDBusProxy *proxy, const gchar *sender_name, const gchar *signal_name,
                       GVariant *parameters, gpointer user_data)
 {
-  if (g_str_equal (signal_name, "ItemCreated") || g_str_equal (signal_name, "ItemDeleted"))
+  if (g_str_equal (signal_name, VPUSH_SECRETS_ITEM_CREATED)
+      || g_str_equal (signal_name, VPUSH_SECRETS_ITEM_DELETED))
     g_signal_stop_emission_by_name (proxy, "g-signal");
 }
 
@@ -95,7 +96,7 @@ on_service_signal (GDBusProxy *proxy, const gchar *sender_name, const gchar *sig
 {
   VpushKeystore *self = VPUSH_KEYSTORE (user_data);
 
-  if (g_str_equal (signal_name, "CollectionChanged"))
+  if (g_str_equal (signal_name, VPUSH_SECRETS_COLLECTION_CHANGED))
     {
       const gchar *path = NULL;
 
@@ -105,8 +106,8 @@ on_service_signal (GDBusProxy *proxy, const gchar *sender_name, const gchar *sig
       if (!g_str_equal (path, g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->collection))))
         return;
     }
-  else if (!g_str_equal (signal_name, "CollectionCreated")
-           && !g_str_equal (signal_name, "CollectionDeleted"))
+  else if (!g_str_equal (signal_name, VPUSH_SECRETS_COLLECTION_CREATED)
+           && !g_str_equal (signal_name, VPUSH_SECRETS_COLLECTION_DELETED))
     return;
   vpush_keystore_connect (self);
 }

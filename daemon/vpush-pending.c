@@ -269,7 +269,7 @@ challenge_method_call (GDBusConnection *connection, const gchar *sender, const g
       vpush_object_manager_return_not_found (invocation, "pending challenge", object_path);
       return;
     }
-  if (g_str_equal (method_name, "GetAll"))
+  if (g_str_equal (method_name, VPUSH_DBUS_PROPERTIES_GET_ALL))
     {
       g_dbus_method_invocation_return_value (
           invocation, g_variant_new ("(@a{sv})", challenge_properties (entry->challenge)));
@@ -357,7 +357,7 @@ emit_changes (VpushPending *self, VpushChallenge *old, VpushChallenge *new)
     }
   path = vpush_challenge_object_path (new->sid);
   g_dbus_connection_emit_signal (
-      connection, NULL, path, VPUSH_DBUS_PROPERTIES_IFACE, "PropertiesChanged",
+      connection, NULL, path, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_CHANGED,
       g_variant_new ("(s@a{sv}@as)", VPUSH_DBUS_CHALLENGE_IFACE, g_variant_builder_end (&builder),
                      g_variant_new_strv (NULL, 0)),
       NULL);

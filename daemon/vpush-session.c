@@ -161,10 +161,10 @@ session_props_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   props = g_variant_get_child_value (reply, 0);
   /* anything missing counts against the session */
-  g_variant_lookup (props, "Id", "s", &q->id);
-  g_variant_lookup (props, "Seat", "(&so)", &seat, NULL);
-  g_variant_lookup (props, "Active", "b", &active);
-  g_variant_lookup (props, "LockedHint", "b", &locked);
+  g_variant_lookup (props, VPUSH_LOGIND_SESSION_ID, "s", &q->id);
+  g_variant_lookup (props, VPUSH_LOGIND_SESSION_SEAT, "(&so)", &seat, NULL);
+  g_variant_lookup (props, VPUSH_LOGIND_SESSION_ACTIVE, "b", &active);
+  g_variant_lookup (props, VPUSH_LOGIND_SESSION_LOCKED_HINT, "b", &locked);
 
   if (seat == NULL || *seat == '\0' || !active)
     g_task_return_int (task, VPUSH_SESSION_INACTIVE);
@@ -227,7 +227,8 @@ user_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_variant_get (reply, "(&o)", &path);
   call (g_steal_pointer (&task), path, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET,
-        g_variant_new ("(ss)", VPUSH_LOGIND_USER_IFACE, "Display"), "(v)", user_display_cb);
+        g_variant_new ("(ss)", VPUSH_LOGIND_USER_IFACE, VPUSH_LOGIND_USER_DISPLAY), "(v)",
+        user_display_cb);
 }
 
 static void

@@ -29,11 +29,19 @@
 #define VPUSH_DBUS_INTERFACES_REMOVED                "InterfacesRemoved"
 #define VPUSH_DBUS_PROPERTIES_GET                    "Get"
 #define VPUSH_DBUS_PROPERTIES_GET_ALL                "GetAll"
+#define VPUSH_DBUS_PROPERTIES_SET                    "Set"
+#define VPUSH_DBUS_INTROSPECT                        "Introspect"
 #define VPUSH_DBUS_PROPERTIES_CHANGED                "PropertiesChanged"
 #define VPUSH_DBUS_PEER_PING                         "Ping"
 #define VPUSH_DBUS_DAEMON_GET_CONNECTION_CREDENTIALS "GetConnectionCredentials"
+#define VPUSH_DBUS_DAEMON_GET_CONNECTION_PID         "GetConnectionUnixProcessID"
 #define VPUSH_DBUS_DAEMON_REQUEST_NAME               "RequestName"
 #define VPUSH_DBUS_DAEMON_RELEASE_NAME               "ReleaseName"
+
+/* Keys of GetConnectionCredentials's answer */
+#define VPUSH_DBUS_CREDENTIALS_UID    "UnixUserID"
+#define VPUSH_DBUS_CREDENTIALS_PID    "ProcessID"
+#define VPUSH_DBUS_CREDENTIALS_PID_FD "ProcessFD"
 
 /* Properties of io.github.vpush1.Manager, in the order of its XML */
 #define VPUSH_DBUS_MANAGER_VERSION    "Version"
@@ -133,11 +141,26 @@
 #define VPUSH_SECRET_SCHEMA "io.github.vpush.FactorKey"
 
 /* The Secret Service that keeps them; gnome-keyring's own interface unlocks it in tests */
-#define VPUSH_SECRETS_NAME          "org.freedesktop.secrets"
-#define VPUSH_SECRETS_PATH          "/org/freedesktop/secrets"
-#define VPUSH_SECRETS_SERVICE_IFACE "org.freedesktop.Secret.Service"
+#define VPUSH_SECRETS_NAME             "org.freedesktop.secrets"
+#define VPUSH_SECRETS_PATH             "/org/freedesktop/secrets"
+#define VPUSH_SECRETS_SERVICE_IFACE    "org.freedesktop.Secret.Service"
+#define VPUSH_SECRETS_COLLECTION_IFACE "org.freedesktop.Secret.Collection"
+#define VPUSH_SECRETS_ITEM_IFACE       "org.freedesktop.Secret.Item"
 #define VPUSH_GNOME_KEYRING_INTERNAL_IFACE                                                         \
   "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
+/* Its members that vpushd listens to, or that its tests call */
+#define VPUSH_SECRETS_ITEM_CREATED               "ItemCreated"
+#define VPUSH_SECRETS_ITEM_DELETED               "ItemDeleted"
+#define VPUSH_SECRETS_COLLECTION_CHANGED         "CollectionChanged"
+#define VPUSH_SECRETS_COLLECTION_CREATED         "CollectionCreated"
+#define VPUSH_SECRETS_COLLECTION_DELETED         "CollectionDeleted"
+#define VPUSH_SECRETS_OPEN_SESSION               "OpenSession"
+#define VPUSH_SECRETS_SEARCH_ITEMS               "SearchItems"
+#define VPUSH_SECRETS_GET_SECRETS                "GetSecrets"
+#define VPUSH_SECRETS_SET_ALIAS                  "SetAlias"
+#define VPUSH_SECRETS_LOCK                       "Lock"
+#define VPUSH_SECRETS_DELETE                     "Delete"
+#define VPUSH_GNOME_KEYRING_UNLOCK_WITH_PASSWORD "UnlockWithMasterPassword"
 
 /* logind, asked for the login session of a caller, and heard on a resume from suspend */
 #define VPUSH_LOGIND_NAME                     "org.freedesktop.login1"
@@ -150,6 +173,12 @@
 #define VPUSH_LOGIND_PREPARE_FOR_SLEEP        "PrepareForSleep"
 #define VPUSH_LOGIND_GET_SESSION_BY_PID       "GetSessionByPID"
 #define VPUSH_LOGIND_GET_USER                 "GetUser"
+/* the properties of a session and of a user it reads */
+#define VPUSH_LOGIND_SESSION_ID          "Id"
+#define VPUSH_LOGIND_SESSION_SEAT        "Seat"
+#define VPUSH_LOGIND_SESSION_ACTIVE      "Active"
+#define VPUSH_LOGIND_SESSION_LOCKED_HINT "LockedHint"
+#define VPUSH_LOGIND_USER_DISPLAY        "Display"
 
 /* systemd: the errors of a D-Bus activation through it all start so */
 #define VPUSH_SYSTEMD_ERROR_PREFIX "org.freedesktop.systemd1."

@@ -8,6 +8,7 @@
 
 #include "test-files.h"
 #include "vpush-caller.h"
+#include "vpush-names.h"
 
 #define PID 4242
 
@@ -423,7 +424,10 @@ count_questions (GDBusConnection *connection, GDBusMessage *message, gboolean in
 {
   guint *n = user_data;
 
-  if (!incoming && g_strcmp0 (g_dbus_message_get_member (message), "GetConnectionCredentials") == 0)
+  if (!incoming
+      && g_strcmp0 (g_dbus_message_get_member (message),
+                    VPUSH_DBUS_DAEMON_GET_CONNECTION_CREDENTIALS)
+             == 0)
     g_atomic_int_inc (n);
   return message;
 }

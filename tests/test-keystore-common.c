@@ -1,9 +1,10 @@
 /* The helpers of test-keystore-common.h. */
 #include "test-keystore-common.h"
+#include "vpush-names.h"
 
 /* Our own copy of the schema, so a wrong name in the key store fails the search below. */
 const SecretSchema test_schema = {
-  "io.github.vpush.FactorKey",
+  VPUSH_SECRET_SCHEMA,
   SECRET_SCHEMA_NONE,
   {
       { "factor-sid", SECRET_SCHEMA_ATTRIBUTE_STRING },

@@ -42,9 +42,9 @@ unlock_with_master_password (const gchar *collection_path)
   g_assert_no_error (error);
 
   reply = g_dbus_connection_call_sync (
-      bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH, VPUSH_SECRETS_SERVICE_IFACE, "OpenSession",
-      g_variant_new ("(sv)", "plain", g_variant_new_string ("")), G_VARIANT_TYPE ("(vo)"),
-      G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+      bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH, VPUSH_SECRETS_SERVICE_IFACE,
+      VPUSH_SECRETS_OPEN_SESSION, g_variant_new ("(sv)", "plain", g_variant_new_string ("")),
+      G_VARIANT_TYPE ("(vo)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(vo)", NULL, &session);
 
@@ -53,7 +53,7 @@ unlock_with_master_password (const gchar *collection_path)
   g_clear_pointer (&reply, g_variant_unref);
   reply = g_dbus_connection_call_sync (
       bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH, VPUSH_GNOME_KEYRING_INTERNAL_IFACE,
-      "UnlockWithMasterPassword",
+      VPUSH_GNOME_KEYRING_UNLOCK_WITH_PASSWORD,
       g_variant_new ("(o(o@ay@ays))", collection_path, session,
                      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, "", 0, 1), password,
                      "text/plain"),
@@ -210,7 +210,7 @@ keyring_daemon_pid (void)
   g_assert_no_error (error);
   reply = g_dbus_connection_call_sync (
       bus, VPUSH_DBUS_DAEMON_NAME, VPUSH_DBUS_DAEMON_PATH, VPUSH_DBUS_DAEMON_IFACE,
-      "GetConnectionUnixProcessID", g_variant_new ("(s)", VPUSH_SECRETS_NAME),
+      VPUSH_DBUS_DAEMON_GET_CONNECTION_PID, g_variant_new ("(s)", VPUSH_SECRETS_NAME),
       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(u)", &pid);
@@ -424,7 +424,7 @@ set_default_alias (SecretService *service, const gchar *collection_path)
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GError) error = NULL;
 
-  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (service), "SetAlias",
+  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (service), VPUSH_SECRETS_SET_ALIAS,
                                   g_variant_new ("(so)", "default", collection_path),
                                   G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
   g_assert_no_error (error);
@@ -486,8 +486,8 @@ lock_now (GDBusConnection *bus, const gchar *collection_path)
   g_autoptr (GError) error = NULL;
   const gchar *paths[] = { collection_path, NULL };
 
-  reply = g_dbus_connection_call_sync (bus, "org.freedesktop.secrets", "/org/freedesktop/secrets",
-                                       "org.freedesktop.Secret.Service", "Lock",
+  reply = g_dbus_connection_call_sync (bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH,
+                                       VPUSH_SECRETS_SERVICE_IFACE, VPUSH_SECRETS_LOCK,
                                        g_variant_new ("(^ao)", paths), G_VARIANT_TYPE ("(aoo)"),
                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
@@ -533,7 +533,7 @@ send_call (GDBusConnection *connection, const gchar *path, const gchar *interfac
            const gchar *method, GVariant *body)
 {
   g_autoptr (GDBusMessage) call
-      = g_dbus_message_new_method_call ("org.freedesktop.secrets", path, interface, method);
+      = g_dbus_message_new_method_call (VPUSH_SECRETS_NAME, path, interface, method);
 
   if (body != NULL)
     g_dbus_message_set_body (call, body);
@@ -551,7 +551,7 @@ lock_and_leave_out_secrets (ReplyRace *race, GDBusConnection *connection, GDBusM
   const gchar *paths[] = { race->path, NULL };
   GDBusMessage *without = g_dbus_message_copy (answer, NULL);
 
-  send_call (connection, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "Lock",
+  send_call (connection, VPUSH_SECRETS_PATH, VPUSH_SECRETS_SERVICE_IFACE, VPUSH_SECRETS_LOCK,
              g_variant_new ("(^ao)", paths));
   g_dbus_message_set_body (without, g_variant_new_parsed ("(@a{o(oayays)} {},)"));
   g_object_unref (answer);
@@ -562,7 +562,7 @@ lock_and_leave_out_secrets (ReplyRace *race, GDBusConnection *connection, GDBusM
 static GDBusMessage *
 delete_item (ReplyRace *race, GDBusConnection *connection, GDBusMessage *answer)
 {
-  send_call (connection, race->path, "org.freedesktop.Secret.Item", "Delete", NULL);
+  send_call (connection, race->path, VPUSH_SECRETS_ITEM_IFACE, VPUSH_SECRETS_DELETE, NULL);
   return answer;
 }
 
@@ -579,14 +579,14 @@ test_keystore_deleted_during_load (void)
   g_autoptr (GVariant) found = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
-  ReplyRace race = { .member = "SearchItems", .act = delete_item, .armed = TRUE };
+  ReplyRace race = { .member = VPUSH_SECRETS_SEARCH_ITEMS, .act = delete_item, .armed = TRUE };
   guint filter;
 
   store_key (keystore, sid, "Deleted while read", key);
   found = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.secrets", "/org/freedesktop/secrets", "org.freedesktop.Secret.Service",
-      "SearchItems", g_variant_new_parsed ("({'factor-sid': %s},)", sid), G_VARIANT_TYPE ("(aoao)"),
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+      bus, VPUSH_SECRETS_NAME, VPUSH_SECRETS_PATH, VPUSH_SECRETS_SERVICE_IFACE,
+      VPUSH_SECRETS_SEARCH_ITEMS, g_variant_new_parsed ("({'factor-sid': %s},)", sid),
+      G_VARIANT_TYPE ("(aoao)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   {
     g_autofree const gchar **unlocked = NULL;
@@ -617,7 +617,7 @@ test_keystore_locked_during_load (void)
   g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
   g_autoptr (GError) error = NULL;
   g_autofree gchar *sid = random_sid ();
-  ReplyRace race = { .member = "GetSecrets",
+  ReplyRace race = { .member = VPUSH_SECRETS_GET_SECRETS,
                      .act = lock_and_leave_out_secrets,
                      .path = default_collection_path (),
                      .armed = TRUE };

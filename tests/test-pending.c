@@ -174,7 +174,7 @@ on_signal (GDBusConnection *connection, const gchar *sender, const gchar *path,
   Bus *bus = user_data;
 
   g_ptr_array_add (bus->signals, g_strdup_printf ("%s %s", member, path));
-  if (g_str_equal (member, "PropertiesChanged"))
+  if (g_str_equal (member, VPUSH_DBUS_PROPERTIES_CHANGED))
     g_ptr_array_add (bus->signals, g_variant_print (parameters, FALSE));
 }
 
@@ -226,7 +226,8 @@ call (Bus *bus, const gchar *path, const gchar *iface, const gchar *method, GVar
 static void
 wait_signals (Bus *bus, guint n)
 {
-  g_autoptr (GVariant) reply = call (bus, "/", VPUSH_DBUS_PEER_IFACE, "Ping", NULL, NULL);
+  g_autoptr (GVariant) reply
+      = call (bus, "/", VPUSH_DBUS_PEER_IFACE, VPUSH_DBUS_PEER_PING, NULL, NULL);
 
   while (bus->signals->len < n)
     g_main_context_iteration (NULL, TRUE);
@@ -239,7 +240,7 @@ managed_properties (Bus *bus, const gchar *path)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
-                                     "GetManagedObjects", NULL, &error);
+                                     VPUSH_DBUS_GET_MANAGED_OBJECTS, NULL, &error);
   g_autoptr (GVariant) objects = NULL;
   g_autoptr (GVariant) interfaces = NULL;
 
@@ -255,14 +256,20 @@ managed_properties (Bus *bus, const gchar *path)
 static void
 assert_contract_properties (GVariant *props)
 {
-  g_autoptr (GVariant) sid = g_variant_lookup_value (props, "Sid", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) sid
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_SID, G_VARIANT_TYPE_STRING);
   g_autoptr (GVariant) factor
-      = g_variant_lookup_value (props, "Factor", G_VARIANT_TYPE_OBJECT_PATH);
-  g_autoptr (GVariant) status = g_variant_lookup_value (props, "Status", G_VARIANT_TYPE_STRING);
-  g_autoptr (GVariant) message = g_variant_lookup_value (props, "Message", G_VARIANT_TYPE_STRING);
-  g_autoptr (GVariant) fields = g_variant_lookup_value (props, "Fields", G_VARIANT_TYPE ("a(ss)"));
-  g_autoptr (GVariant) created = g_variant_lookup_value (props, "CreatedAt", G_VARIANT_TYPE_STRING);
-  g_autoptr (GVariant) expires = g_variant_lookup_value (props, "ExpiresAt", G_VARIANT_TYPE_STRING);
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_FACTOR, G_VARIANT_TYPE_OBJECT_PATH);
+  g_autoptr (GVariant) status
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_STATUS, G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) message
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_MESSAGE, G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) fields
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_FIELDS, G_VARIANT_TYPE ("a(ss)"));
+  g_autoptr (GVariant) created
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_CREATED_AT, G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) expires
+      = g_variant_lookup_value (props, VPUSH_DBUS_CHALLENGE_EXPIRES_AT, G_VARIANT_TYPE_STRING);
 
   /* the contract's seven properties, and no hidden details */
   g_assert_cmpuint (g_variant_n_children (props), ==, 7);
@@ -313,27 +320,27 @@ test_put_export_finish (Bus *bus, gconstpointer data)
   g_assert_nonnull (props);
   assert_contract_properties (props);
   g_clear_pointer (&props, g_variant_unref);
-  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET_ALL,
                 g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &error);
   g_assert_no_error (error);
   props = g_variant_get_child_value (reply, 0);
   assert_contract_properties (props);
   g_clear_pointer (&props, g_variant_unref);
   g_clear_pointer (&reply, g_variant_unref);
-  reply = call (bus, VPUSH_DBUS_CHALLENGES_PATH, VPUSH_DBUS_INTROSPECTABLE_IFACE, "Introspect",
-                NULL, &error);
+  reply = call (bus, VPUSH_DBUS_CHALLENGES_PATH, VPUSH_DBUS_INTROSPECTABLE_IFACE,
+                VPUSH_DBUS_INTROSPECT, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(&s)", &xml);
   g_assert_nonnull (strstr (xml, "<node name=\"" SID_1 "\"/>"));
   g_clear_pointer (&reply, g_variant_unref);
-  reply = call (bus, PATH_1, VPUSH_DBUS_INTROSPECTABLE_IFACE, "Introspect", NULL, &error);
+  reply = call (bus, PATH_1, VPUSH_DBUS_INTROSPECTABLE_IFACE, VPUSH_DBUS_INTROSPECT, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(&s)", &xml);
   g_assert_nonnull (strstr (xml, "<interface name=\"" VPUSH_DBUS_CHALLENGE_IFACE "\">"));
   g_clear_pointer (&reply, g_variant_unref);
   /* read-only, and no methods */
-  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "Set",
-                g_variant_new ("(ssv)", VPUSH_DBUS_CHALLENGE_IFACE, "Status",
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_SET,
+                g_variant_new ("(ssv)", VPUSH_DBUS_CHALLENGE_IFACE, VPUSH_DBUS_CHALLENGE_STATUS,
                                g_variant_new_string ("approved")),
                 &error);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS);
@@ -362,7 +369,7 @@ test_put_export_finish (Bus *bus, gconstpointer data)
   wait_signals (bus, 6);
   g_assert_cmpstr (g_ptr_array_index (bus->signals, 5), ==, "InterfacesRemoved " VPUSH_DBUS_PATH);
   g_assert_null (managed_properties (bus, PATH_1));
-  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET_ALL,
                 g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &error);
   g_assert_null (reply);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_NOT_FOUND);
@@ -411,8 +418,8 @@ test_object_manager (Bus *bus, gconstpointer data)
   g_assert_true (vpush_object_manager_set_connection (server, bus->daemon, &error));
   g_assert_no_error (error);
 
-  reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "GetManagedObjects", NULL,
-                &error);
+  reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
+                VPUSH_DBUS_GET_MANAGED_OBJECTS, NULL, &error);
   g_assert_no_error (error);
   objects = g_variant_get_child_value (reply, 0);
   g_assert_cmpuint (g_variant_n_children (objects), ==, 2);
@@ -422,13 +429,15 @@ test_object_manager (Bus *bus, gconstpointer data)
     g_autoptr (GVariant) props
         = g_variant_lookup_value (ifaces, VPUSH_DBUS_FACTOR_IFACE, G_VARIANT_TYPE_VARDICT);
     g_autoptr (GVariant) name
-        = g_variant_lookup_value (props, "FriendlyName", G_VARIANT_TYPE_STRING);
+        = g_variant_lookup_value (props, VPUSH_DBUS_FACTOR_FRIENDLY_NAME, G_VARIANT_TYPE_STRING);
 
     g_assert_cmpstr (g_variant_get_string (name, NULL), ==, "kiosk 1");
   }
   g_clear_pointer (&reply, g_variant_unref);
-  reply = call (bus, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
-                g_variant_new ("(ss)", VPUSH_DBUS_FACTOR_IFACE, "FriendlyName"), &error);
+  reply = call (bus, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, VPUSH_DBUS_PROPERTIES_IFACE,
+                VPUSH_DBUS_PROPERTIES_GET,
+                g_variant_new ("(ss)", VPUSH_DBUS_FACTOR_IFACE, VPUSH_DBUS_FACTOR_FRIENDLY_NAME),
+                &error);
   g_assert_no_error (error);
   g_clear_pointer (&reply, g_variant_unref);
   wait_signals (bus, 0);
@@ -436,8 +445,10 @@ test_object_manager (Bus *bus, gconstpointer data)
   vpush_object_manager_unexport (server, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A);
   wait_signals (bus, 1);
   g_assert_cmpstr (g_ptr_array_index (bus->signals, 0), ==, "InterfacesRemoved " VPUSH_DBUS_PATH);
-  reply = call (bus, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, VPUSH_DBUS_PROPERTIES_IFACE, "Get",
-                g_variant_new ("(ss)", VPUSH_DBUS_FACTOR_IFACE, "FriendlyName"), &error);
+  reply = call (bus, VPUSH_DBUS_FACTORS_PATH "/" FACTOR_A, VPUSH_DBUS_PROPERTIES_IFACE,
+                VPUSH_DBUS_PROPERTIES_GET,
+                g_variant_new ("(ss)", VPUSH_DBUS_FACTOR_IFACE, VPUSH_DBUS_FACTOR_FRIENDLY_NAME),
+                &error);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
   g_clear_error (&error);
 
@@ -446,13 +457,13 @@ test_object_manager (Bus *bus, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (bus->signals, 1), ==, "InterfacesAdded " VPUSH_DBUS_PATH);
 
   g_clear_object (&pending);
-  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, "GetAll",
+  reply = call (bus, PATH_1, VPUSH_DBUS_PROPERTIES_IFACE, VPUSH_DBUS_PROPERTIES_GET_ALL,
                 g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &error);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
   g_clear_error (&error);
   g_clear_pointer (&objects, g_variant_unref);
-  reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE, "GetManagedObjects", NULL,
-                &error);
+  reply = call (bus, VPUSH_DBUS_PATH, VPUSH_DBUS_OBJECT_MANAGER_IFACE,
+                VPUSH_DBUS_GET_MANAGED_OBJECTS, NULL, &error);
   g_assert_no_error (error);
   objects = g_variant_get_child_value (reply, 0);
   g_assert_cmpuint (g_variant_n_children (objects), ==, 1);
@@ -526,7 +537,7 @@ test_gone_during_call (Bus *bus, gconstpointer data)
   {
     const gchar *method;
     const gchar *format;
-  } calls[] = { { "GetAll", "(s)" }, { "Get", "(ss)" } };
+  } calls[] = { { VPUSH_DBUS_PROPERTIES_GET_ALL, "(s)" }, { VPUSH_DBUS_PROPERTIES_GET, "(ss)" } };
 
   g_mutex_init (&seen.lock);
   g_cond_init (&seen.cond);
@@ -538,9 +549,10 @@ test_gone_during_call (Bus *bus, gconstpointer data)
     {
       g_autoptr (GAsyncResult) result = NULL;
       g_autoptr (GVariant) reply = NULL;
-      GVariant *args = g_str_equal (calls[i].method, "GetAll")
-                           ? g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE)
-                           : g_variant_new ("(ss)", VPUSH_DBUS_CHALLENGE_IFACE, "Status");
+      GVariant *args
+          = g_str_equal (calls[i].method, VPUSH_DBUS_PROPERTIES_GET_ALL)
+                ? g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE)
+                : g_variant_new ("(ss)", VPUSH_DBUS_CHALLENGE_IFACE, VPUSH_DBUS_CHALLENGE_STATUS);
 
       vpush_pending_put (pending, c);
       send_held (bus, &seen, calls[i].method, args, &result);
@@ -564,7 +576,8 @@ test_gone_during_call (Bus *bus, gconstpointer data)
     g_autoptr (GVariant) reply = NULL;
 
     vpush_pending_put (pending, c);
-    send_held (bus, &seen, "GetAll", g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &result);
+    send_held (bus, &seen, VPUSH_DBUS_PROPERTIES_GET_ALL,
+               g_variant_new ("(s)", VPUSH_DBUS_CHALLENGE_IFACE), &result);
     g_clear_object (&pending);
     while (result == NULL)
       g_main_context_iteration (NULL, TRUE);
