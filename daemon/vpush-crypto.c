@@ -25,7 +25,6 @@ struct _VpushKey
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY, EVP_PKEY_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY_CTX, EVP_PKEY_CTX_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_MD_CTX, EVP_MD_CTX_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OSSL_ENCODER_CTX, OSSL_ENCODER_CTX_free)
 
 #define P256_COORD_LEN 32
@@ -159,38 +158,31 @@ set_decode_error (GError **error, const gchar *what, const gchar *format, ...)
   g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, message);
 }
 
-/* Decodes a DER PKCS#8 PrivateKeyInfo (unencrypted: the key store keeps nothing else) or a
- * SubjectPublicKeyInfo holding a P-256 key, and nothing before or after it. */
+/* Decodes a DER PKCS#8 PrivateKeyInfo (unencrypted: the key store keeps nothing else)
+ * holding a P-256 key, and nothing before or after it. */
 static EVP_PKEY *
-decode_p256 (const guint8 *der, gsize len, gboolean private_key, GError **error)
+decode_pkcs8_p256 (const guint8 *der, gsize len, GError **error)
 {
-  const gchar *what = private_key ? "PKCS#8 private key" : "SubjectPublicKeyInfo";
+  const gchar *what = "PKCS#8 private key";
   g_autoptr (EVP_PKEY) pkey = NULL;
   const guint8 *p = der;
 
   /* A P-256 PKCS#8 key is some 140 bytes. OpenSSL puts the private key's bytes in its
    * secure heap before it looks at their size: a huge one would be taken for a lack of
    * memory (set_decode_error()), which a key store must not take for a broken key. */
-  if (private_key && len > P256_PKCS8_MAX)
+  if (len > P256_PKCS8_MAX)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Not a DER %s", what);
       return NULL;
     }
-  /* The d2i functions take a long and stop at the end of the first structure. */
-  if (len > 0 && len <= G_MAXINT32)
+  /* d2i stops at the end of the first structure */
+  if (len > 0)
     {
-      if (private_key)
-        {
-          PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO (NULL, &p, (long)len);
+      PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO (NULL, &p, (long)len);
 
-          if (p8 != NULL && p == der + len)
-            pkey = EVP_PKCS82PKEY (p8);
-          PKCS8_PRIV_KEY_INFO_free (p8);
-        }
-      else
-        {
-          pkey = d2i_PUBKEY (NULL, &p, (long)len);
-        }
+      if (p8 != NULL && p == der + len)
+        pkey = EVP_PKCS82PKEY (p8);
+      PKCS8_PRIV_KEY_INFO_free (p8);
     }
   if (pkey == NULL || p != der + len)
     {
@@ -204,7 +196,7 @@ decode_p256 (const guint8 *der, gsize len, gboolean private_key, GError **error)
     }
   /* PKCS#8 may carry a public key of its own, taken as it comes: one that is not the
    * private key's would be registered while every signature fails to verify */
-  if (private_key && !key_pair_matches (pkey))
+  if (!key_pair_matches (pkey))
     {
       set_decode_error (error, what, "The %s does not match its public key", what);
       return NULL;
@@ -220,7 +212,7 @@ vpush_key_new_from_pkcs8 (const guint8 *der, gsize len, GError **error)
 
   g_return_val_if_fail (der != NULL || len == 0, NULL);
 
-  pkey = decode_p256 (der, len, TRUE, error);
+  pkey = decode_pkcs8_p256 (der, len, error);
   if (pkey == NULL)
     return NULL;
   return vpush_key_new_take (pkey);
@@ -460,72 +452,6 @@ vpush_ecdsa_der_to_raw (const guint8 *der, gsize der_len, guint8 out_raw[64], GE
   return TRUE;
 }
 
-/* g_base64_decode() skips bad characters silently; a key must be rejected instead. */
-static guint8 *
-base64_decode_strict (const gchar *text, gsize *out_len, GError **error)
-{
-  gsize len = strlen (text);
-  gsize pad = 0;
-
-  if (len == 0 || len % 4 != 0)
-    goto invalid;
-  if (text[len - 1] == '=')
-    pad = text[len - 2] == '=' ? 2 : 1;
-  for (gsize i = 0; i < len - pad; i++)
-    {
-      if (!g_ascii_isalnum (text[i]) && text[i] != '+' && text[i] != '/')
-        goto invalid;
-    }
-  return g_base64_decode (text, out_len);
-
-invalid:
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Invalid base64");
-  return NULL;
-}
-
-gboolean
-vpush_ecdsa_verify_der (const gchar *spki_b64, const guint8 *msg, gsize msg_len, const guint8 *sig,
-                        gsize sig_len, GError **error)
-{
-  g_autoptr (EVP_PKEY) pkey = NULL;
-  g_autoptr (EVP_MD_CTX) mdctx = NULL;
-  g_autofree guint8 *spki = NULL;
-  gsize spki_len = 0;
-  int rc;
-
-  g_return_val_if_fail (spki_b64 != NULL, FALSE);
-  g_return_val_if_fail (msg != NULL || msg_len == 0, FALSE);
-  g_return_val_if_fail (sig != NULL || sig_len == 0, FALSE);
-
-  spki = base64_decode_strict (spki_b64, &spki_len, error);
-  if (spki == NULL)
-    {
-      g_prefix_error (error, "Public key: ");
-      return FALSE;
-    }
-  pkey = decode_p256 (spki, spki_len, FALSE, error);
-  if (pkey == NULL)
-    return FALSE;
-
-  mdctx = EVP_MD_CTX_new ();
-  if (mdctx == NULL
-      || EVP_DigestVerifyInit_ex (mdctx, NULL, OSSL_DIGEST_NAME_SHA2_256, NULL, NULL, pkey, NULL)
-             <= 0)
-    {
-      set_openssl_error (error, G_IO_ERROR_FAILED, "Could not set up ECDSA verification");
-      return FALSE;
-    }
-  rc = EVP_DigestVerify (mdctx, sig, sig_len, msg, msg_len);
-  /* A malformed signature is queued as an OpenSSL error; it is still just a mismatch. */
-  ERR_clear_error ();
-  if (rc != 1)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "ECDSA signature does not verify");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 gchar *
 vpush_base64url_encode (const guint8 *data, gsize len)
 {
@@ -564,72 +490,6 @@ vpush_base64url_encode (const guint8 *data, gsize len)
     }
   *p = '\0';
   return text;
-}
-
-static gint
-base64url_value (gchar c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
-
-guint8 *
-vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error)
-{
-  g_autofree gchar *std = NULL;
-  gsize len;
-  gint last;
-
-  g_return_val_if_fail (text != NULL, NULL);
-  g_return_val_if_fail (out_len != NULL, NULL);
-
-  len = strlen (text);
-  if (len % 4 == 1)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "Invalid base64url: impossible length %" G_GSIZE_FORMAT, len);
-      return NULL;
-    }
-  for (gsize i = 0; i < len; i++)
-    {
-      if (base64url_value (text[i]) < 0)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "Invalid base64url: bad character at offset %" G_GSIZE_FORMAT, i);
-          return NULL;
-        }
-    }
-  if (len == 0)
-    {
-      *out_len = 0;
-      return g_new0 (guint8, 1);
-    }
-
-  /* Unused low bits of the last character must be zero, so each text has one decoding. */
-  last = base64url_value (text[len - 1]);
-  if ((len % 4 == 2 && (last & 0x0f) != 0) || (len % 4 == 3 && (last & 0x03) != 0))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "Invalid base64url: non-zero trailing bits");
-      return NULL;
-    }
-
-  std = g_malloc (len + 3);
-  for (gsize i = 0; i < len; i++)
-    std[i] = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
-  while (len % 4 != 0)
-    std[len++] = '=';
-  std[len] = '\0';
-  return g_base64_decode (std, out_len);
 }
 
 /* OpenSSL's secure heap, in blocks of at least 32 bytes. Once it is set up OpenSSL puts

@@ -33,12 +33,7 @@ gchar *vpush_key_sign_jws (VpushKey *key, const gchar *text, GError **error);
 gboolean vpush_ecdsa_der_to_raw (const guint8 *der, gsize der_len, guint8 out_raw[64],
                                  GError **error);
 
-/* Verifies a DER ECDSA-SHA256 signature with a base64 SPKI public key. */
-gboolean vpush_ecdsa_verify_der (const gchar *spki_b64, const guint8 *msg, gsize msg_len,
-                                 const guint8 *sig, gsize sig_len, GError **error);
-
 gchar *vpush_base64url_encode (const guint8 *data, gsize len);
-guint8 *vpush_base64url_decode (const gchar *text, gsize *out_len, GError **error);
 
 /* Wipes then frees a buffer that held secret material. NULL is fine. */
 void vpush_secure_free (gpointer data, gsize len);

@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 
 #include "vpush-crypto.h"
+#include "test-signatures.h"
 
 typedef struct
 {
@@ -183,7 +184,7 @@ test_base64url_vectors (void)
       gsize dec_len = 99;
 
       g_assert_cmpstr (enc, ==, vectors[i].encoded);
-      dec = vpush_base64url_decode (vectors[i].encoded, &dec_len, &error);
+      dec = base64url_decode (vectors[i].encoded, &dec_len, &error);
       g_assert_no_error (error);
       g_assert_nonnull (dec);
       g_assert_cmpmem (dec, dec_len, vectors[i].plain, len);
@@ -218,7 +219,7 @@ test_base64url_round_trip (void)
           g_assert_null (strpbrk (enc, "+/=\n"));
           g_assert_cmpuint (strlen (enc), ==, (len * 4 + 2) / 3);
 
-          dec = vpush_base64url_decode (enc, &dec_len, &error);
+          dec = base64url_decode (enc, &dec_len, &error);
           g_assert_no_error (error);
           g_assert_cmpmem (dec, dec_len, data, len);
         }
@@ -249,7 +250,7 @@ test_base64url_invalid (void)
       gsize len = 0;
 
       g_test_message ("input %s", escaped);
-      g_assert_null (vpush_base64url_decode (invalid[i], &len, &error));
+      g_assert_null (base64url_decode (invalid[i], &len, &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
     }
 }

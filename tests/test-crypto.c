@@ -12,6 +12,7 @@
 #include "vpush-config.h"
 #include "test-secure-heap.h"
 #include "vpush-crypto.h"
+#include "test-signatures.h"
 
 #define SPKI_B64_PREFIX "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"
 
@@ -111,8 +112,7 @@ test_pkcs8_round_trip (void)
   g_assert_true (
       vpush_key_sign_der (again, (const guint8 *)msg, strlen (msg), &sig, &sig_len, &error));
   g_assert_no_error (error);
-  g_assert_true (
-      vpush_ecdsa_verify_der (spki, (const guint8 *)msg, strlen (msg), sig, sig_len, &error));
+  g_assert_true (ecdsa_verify_der (spki, (const guint8 *)msg, strlen (msg), sig, sig_len, &error));
   g_assert_no_error (error);
 }
 
@@ -207,23 +207,23 @@ test_sign_der (void)
   g_assert_true (vpush_ecdsa_der_to_raw (sig, sig_len, raw, &error));
   g_assert_no_error (error);
 
-  g_assert_true (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, sig_len, &error));
+  g_assert_true (ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, sig_len, &error));
   g_assert_no_error (error);
 
-  g_assert_false (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 2, sig, sig_len, &error));
+  g_assert_false (ecdsa_verify_der (spki, msg, sizeof msg - 2, sig, sig_len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_clear_error (&error);
 
-  g_assert_false (vpush_ecdsa_verify_der (other_spki, msg, sizeof msg - 1, sig, sig_len, &error));
+  g_assert_false (ecdsa_verify_der (other_spki, msg, sizeof msg - 1, sig, sig_len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_clear_error (&error);
 
   sig[sig_len - 1] ^= 0x01;
-  g_assert_false (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, sig_len, &error));
+  g_assert_false (ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, sig_len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_clear_error (&error);
 
-  g_assert_false (vpush_ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, 0, &error));
+  g_assert_false (ecdsa_verify_der (spki, msg, sizeof msg - 1, sig, 0, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
@@ -242,19 +242,19 @@ test_verify_bad_spki (void)
   g_assert_no_error (error);
   g_assert_true (vpush_key_sign_der (key, msg, 1, &sig, &sig_len, &error));
 
-  g_assert_false (vpush_ecdsa_verify_der ("", msg, 1, sig, sig_len, &error));
+  g_assert_false (ecdsa_verify_der ("", msg, 1, sig, sig_len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_clear_error (&error);
 
   /* Still valid base64, but the DER is cut short. */
   truncated = g_strndup (spki, 120);
-  g_assert_false (vpush_ecdsa_verify_der (truncated, msg, 1, sig, sig_len, &error));
+  g_assert_false (ecdsa_verify_der (truncated, msg, 1, sig, sig_len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_clear_error (&error);
 
   with_space = g_strdup (spki);
   with_space[40] = ' ';
-  g_assert_false (vpush_ecdsa_verify_der (with_space, msg, 1, sig, sig_len, &error));
+  g_assert_false (ecdsa_verify_der (with_space, msg, 1, sig, sig_len, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
@@ -278,8 +278,7 @@ test_sign_b64 (void)
 
   sig = g_base64_decode (b64, &sig_len);
   g_assert_cmphex (sig[0], ==, 0x30);
-  g_assert_true (
-      vpush_ecdsa_verify_der (spki, (const guint8 *)sid, strlen (sid), sig, sig_len, &error));
+  g_assert_true (ecdsa_verify_der (spki, (const guint8 *)sid, strlen (sid), sig, sig_len, &error));
   g_assert_no_error (error);
 }
 
@@ -302,13 +301,13 @@ test_sign_jws (void)
 
       g_assert_no_error (error);
       g_assert_cmpuint (strlen (jws), ==, 86);
-      raw = vpush_base64url_decode (jws, &raw_len, &error);
+      raw = base64url_decode (jws, &raw_len, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (raw_len, ==, 64);
 
       der = raw_to_der (raw, &der_len);
       g_assert_true (
-          vpush_ecdsa_verify_der (spki, (const guint8 *)text, strlen (text), der, der_len, &error));
+          ecdsa_verify_der (spki, (const guint8 *)text, strlen (text), der, der_len, &error));
       g_assert_no_error (error);
     }
 }

@@ -414,7 +414,6 @@ static void
 test_store_clock_offset (Fixture *fixture, gconstpointer data)
 {
   g_autoptr (VpushFactorStore) store = new_store (fixture);
-  g_autoptr (GError) error = NULL;
   g_autofree gchar *path = g_build_filename (fixture->dir, "clock.json", NULL);
   const gint64 offsets[] = { -1234, 0, 86400, VPUSH_TIME_OFFSET_MAX, -VPUSH_TIME_OFFSET_MAX };
   /* what a damaged file could hold: added to the clock, they would overflow */

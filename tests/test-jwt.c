@@ -10,6 +10,7 @@
 #include <openssl/ec.h>
 
 #include "vpush-jwt.h"
+#include "test-signatures.h"
 
 /* A fetched challenge as Verify returns it, with keys the answer must not carry. */
 static const gchar challenge_json[]
@@ -72,7 +73,7 @@ decode_segment (const gchar *segment)
   gsize len = 0;
   JsonNode *root;
 
-  json = vpush_base64url_decode (segment, &len, &error);
+  json = base64url_decode (segment, &len, &error);
   g_assert_no_error (error);
   /* RFC 8259 §7: a control character in a string is escaped (json-glib reads one that is
    * not, a server does not), and compact JSON has no white space */
@@ -131,7 +132,7 @@ check_jws (const gchar *jwt, const gchar *spki, JsonObject **out_header, JsonObj
   g_assert_null (strpbrk (jwt, "=+/ \n"));
   g_assert_cmpuint (g_strv_length (parts), ==, 3);
 
-  raw = vpush_base64url_decode (parts[2], &raw_len, &error);
+  raw = base64url_decode (parts[2], &raw_len, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (raw_len, ==, 64);
 
@@ -141,8 +142,8 @@ check_jws (const gchar *jwt, const gchar *spki, JsonObject **out_header, JsonObj
   der_len = i2d_ECDSA_SIG (sig, &der);
   g_assert_cmpint (der_len, >, 0);
   signing_input = g_strconcat (parts[0], ".", parts[1], NULL);
-  g_assert_true (vpush_ecdsa_verify_der (spki, (const guint8 *)signing_input,
-                                         strlen (signing_input), der, der_len, &error));
+  g_assert_true (ecdsa_verify_der (spki, (const guint8 *)signing_input, strlen (signing_input), der,
+                                   der_len, &error));
   g_assert_no_error (error);
   OPENSSL_free (der);
   ECDSA_SIG_free (sig);
@@ -304,7 +305,7 @@ test_device_auth_wiped (Fixture *fx, gconstpointer user_data)
 
       parts = g_strsplit (jwt, ".", -1);
       g_assert_cmpuint (g_strv_length (parts), ==, 3);
-      raw = vpush_base64url_decode (parts[2], &raw_len, &error);
+      raw = base64url_decode (parts[2], &raw_len, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (raw_len, ==, 64);
 

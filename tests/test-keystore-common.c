@@ -1,6 +1,7 @@
 /* The helpers of test-keystore-common.h. */
 #include "test-keystore-common.h"
 #include "vpush-names.h"
+#include "test-signatures.h"
 
 /* Our own copy of the schema, so a wrong name in the key store fails the search below. */
 const SecretSchema test_schema = {
@@ -119,7 +120,7 @@ assert_same_key (VpushKey *original, VpushKey *loaded)
   g_assert_no_error (error);
   g_assert_true (vpush_key_sign_der (loaded, msg, sizeof msg, &sig, &sig_len, &error));
   g_assert_no_error (error);
-  g_assert_true (vpush_ecdsa_verify_der (spki, msg, sizeof msg, sig, sig_len, &error));
+  g_assert_true (ecdsa_verify_der (spki, msg, sizeof msg, sig, sig_len, &error));
   g_assert_no_error (error);
 }
 

@@ -9,6 +9,7 @@
 #include "vpush-jwt.h"
 
 #include "test-verify-common.h"
+#include "test-signatures.h"
 
 /* ---- request checks ---- */
 
@@ -149,8 +150,8 @@ test_verify_factor (Fixture *fx, gconstpointer user_data)
   form = form_decode (req->body, &keys);
   assert_form_keys (keys, fields);
   sig = g_base64_decode (g_hash_table_lookup (form, "AuthPayload"), &sig_len);
-  vpush_ecdsa_verify_der (fx->spki, (const guint8 *)FACTOR_SID, strlen (FACTOR_SID), sig, sig_len,
-                          &error);
+  ecdsa_verify_der (fx->spki, (const guint8 *)FACTOR_SID, strlen (FACTOR_SID), sig, sig_len,
+                    &error);
   g_assert_no_error (error);
 }
 

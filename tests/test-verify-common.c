@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "test-verify-common.h"
+#include "test-signatures.h"
 
 /* ---- running async calls to completion ---- */
 
@@ -49,7 +50,7 @@ decode_json_part (const gchar *part)
   g_autoptr (JsonNode) node = NULL;
   gsize len;
 
-  data = vpush_base64url_decode (part, &len, &error);
+  data = base64url_decode (part, &len, &error);
   g_assert_no_error (error);
   text = g_strndup ((const gchar *)data, len);
   node = json_from_string (text, &error);
@@ -72,7 +73,7 @@ jwt_verify (const gchar *jwt, const gchar *spki, JsonObject **out_header, JsonOb
   int der_len;
 
   g_assert_cmpuint (g_strv_length (parts), ==, 3);
-  raw = vpush_base64url_decode (parts[2], &raw_len, &error);
+  raw = base64url_decode (parts[2], &raw_len, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (raw_len, ==, 64);
   sig = ECDSA_SIG_new ();
@@ -81,8 +82,8 @@ jwt_verify (const gchar *jwt, const gchar *spki, JsonObject **out_header, JsonOb
   der_len = i2d_ECDSA_SIG (sig, &der);
   g_assert_cmpint (der_len, >, 0);
   signing_input = g_strconcat (parts[0], ".", parts[1], NULL);
-  vpush_ecdsa_verify_der (spki, (const guint8 *)signing_input, strlen (signing_input), der, der_len,
-                          &error);
+  ecdsa_verify_der (spki, (const guint8 *)signing_input, strlen (signing_input), der, der_len,
+                    &error);
   g_assert_no_error (error);
   OPENSSL_free (der);
   ECDSA_SIG_free (sig);

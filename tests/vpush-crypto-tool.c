@@ -8,6 +8,7 @@
 #include <gio/gunixinputstream.h>
 
 #include "vpush-jwt.h"
+#include "test-signatures.h"
 
 static const gchar usage[]
     = "usage: vpush-crypto-tool gen\n"
@@ -150,8 +151,7 @@ cmd_verify_der (const gchar *spki_b64, const gchar *message, const gchar *sig_b6
   gsize sig_len = 0;
 
   sig = g_base64_decode (sig_b64, &sig_len);
-  if (!vpush_ecdsa_verify_der (spki_b64, (const guint8 *)message, strlen (message), sig, sig_len,
-                               &error))
+  if (!ecdsa_verify_der (spki_b64, (const guint8 *)message, strlen (message), sig, sig_len, &error))
     {
       g_printerr ("%s\n", error->message);
       return 1;

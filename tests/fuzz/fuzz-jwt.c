@@ -10,6 +10,7 @@
 
 #include "vpush-crypto.h"
 #include "vpush-jwt.h"
+#include "test-signatures.h"
 
 /* A P-256 test key made for this harness (PKCS#8 DER); it signs nothing real. */
 static const guint8 test_key[] = {
@@ -87,7 +88,7 @@ decode_segment (const gchar *segment)
   g_autoptr (JsonNode) node = NULL;
   gsize len = 0;
 
-  bytes = vpush_base64url_decode (segment, &len, NULL);
+  bytes = base64url_decode (segment, &len, NULL);
   FUZZ_CHECK (bytes != NULL);
   FUZZ_CHECK (g_utf8_validate ((const gchar *)bytes, (gssize)len, NULL));
   node = fuzz_parse_json (bytes, len);
@@ -107,13 +108,13 @@ check_signature (const gchar *jwt, const gchar *sig_b64)
   gsize len = 0;
   int der_len;
 
-  raw = vpush_base64url_decode (sig_b64, &len, NULL);
+  raw = base64url_decode (sig_b64, &len, NULL);
   FUZZ_CHECK (raw != NULL && len == 64);
   FUZZ_CHECK (ECDSA_SIG_set0 (sig, BN_bin2bn (raw, 32, NULL), BN_bin2bn (raw + 32, 32, NULL)));
   der_len = i2d_ECDSA_SIG (sig, &der);
   FUZZ_CHECK (der_len > 0);
-  FUZZ_CHECK_MSG (vpush_ecdsa_verify_der (spki, (const guint8 *)signing_input,
-                                          strlen (signing_input), der, (gsize)der_len, &error),
+  FUZZ_CHECK_MSG (ecdsa_verify_der (spki, (const guint8 *)signing_input, strlen (signing_input),
+                                    der, (gsize)der_len, &error),
                   error->message);
   OPENSSL_free (der);
   ECDSA_SIG_free (sig);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vpush-crypto.h"
+#include "test-signatures.h"
 
 static const gchar message[] = "YF0123456789abcdef0123456789abcdef";
 
@@ -62,8 +63,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       fuzz_check_error (error, G_IO_ERROR, -1);
       return 0;
     }
-  FUZZ_CHECK_MSG (vpush_ecdsa_verify_der (spki, (const guint8 *)message, strlen (message), sig,
-                                          sig_len, &error),
-                  error->message);
+  FUZZ_CHECK_MSG (
+      ecdsa_verify_der (spki, (const guint8 *)message, strlen (message), sig, sig_len, &error),
+      error->message);
   return 0;
 }
