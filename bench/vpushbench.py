@@ -9,7 +9,6 @@ Everything runs on loopback in a throwaway session of tests/integration/vpushtes
 import base64
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -42,39 +41,25 @@ def setup(build_dir):
 # the C helpers in bench/
 
 
+BENCH_PROGRAMS = ["bench-client", "name-owner", "ecdsa-sign", "push-work", "lib-floor"]
+
+
 def build_tools(build_dir):
-    """Compiles the C programs of bench/ into BUILD_DIR/bench (cc and pkg-config, -O2);
-    returns that directory."""
-    out = os.path.join(build_dir, "bench")
-    os.makedirs(out, exist_ok=True)
-    cc = shlex.split(os.environ.get("CC", "cc"))
+    """Builds vpushd and the C programs of bench/ (bench/meson.build) with the valgrind
+    shim (tests/meson.build) in the meson build directory BUILD_DIR; returns the
+    directory of the programs, BUILD_DIR/bench."""
+    targets = ["daemon/vpushd", "tests/valgrind-pidfd-shim.so"] \
+        + ["bench/" + name for name in BENCH_PROGRAMS]
+    r = subprocess.run(["ninja", "-C", build_dir] + targets, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("could not build the benchmarks' programs:\n" + r.stdout)
+    return os.path.join(build_dir, "bench")
 
-    def pkg(*names):
-        return shlex.split(subprocess.check_output(["pkg-config", "--cflags", "--libs"]
-                                                   + list(names), text=True))
 
-    def compile_(name, source, libs, extra=()):
-        target = os.path.join(out, name)
-        args = cc + ["-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter"] + list(extra) \
-            + ["-o", target, source] + libs
-        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if r.returncode != 0:
-            raise RuntimeError("could not build %s:\n%s" % (name, r.stdout))
-
-    names = ["-I" + os.path.join(SOURCE_DIR, "dbus")]  # vpush-names.h
-    compile_("bench-client", os.path.join(HERE, "bench-client.c"), pkg("libsystemd"), names)
-    compile_("name-owner", os.path.join(HERE, "name-owner.c"),
-             pkg("gio-2.0", "gio-unix-2.0", "libsystemd"), names)
-    compile_("ecdsa-sign", os.path.join(HERE, "ecdsa-sign.c"), pkg("libcrypto"))
-    compile_("push-work", os.path.join(HERE, "push-work.c"),
-             pkg("gio-2.0", "json-glib-1.0", "libcrypto"), names)
-    compile_("lib-floor", os.path.join(HERE, "lib-floor.c"),
-             pkg("gio-2.0", "gio-unix-2.0", "libsecret-1", "libcurl", "libcrypto", "json-glib-1.0",
-                 "libsystemd"))
-    # valgrind 3.19 has no pidfd syscalls (tests/run-valgrind)
-    compile_("valgrind-pidfd-shim.so", os.path.join(SOURCE_DIR, "tests", "valgrind-pidfd-shim.c"),
-             [], ["-shared", "-fPIC"])
-    return out
+def valgrind_shim(build_dir):
+    """The LD_PRELOAD that stands in for the pidfd system calls valgrind 3.19 lacks."""
+    return os.path.join(build_dir, "tests", "valgrind-pidfd-shim.so")
 
 
 class Client:

@@ -1,12 +1,13 @@
-/* LD_PRELOAD shim for tests/run-valgrind only: valgrind 3.19 (Debian 12) does not implement
- * the pidfd_open and pidfd_send_signal syscalls (434, 424) and fails them with ENOSYS, and
- * vpushd refuses every caller it cannot pin with a pidfd. Under valgrind this emulates both
- * with a /proc/<pid> directory fd, which is enough for vpushd's use (pin, then signal 0 to
- * ask whether the process is still there). Outside valgrind the real syscalls answer.
+/* LD_PRELOAD shim for vpushd under valgrind only (tests/run-valgrind, bench/run):
+ * valgrind 3.19 (Debian 12) does not implement the pidfd_open and pidfd_send_signal
+ * syscalls (434, 424) and fails them with ENOSYS, and vpushd refuses every caller it
+ * cannot pin with a pidfd. Under valgrind this emulates both with a /proc/<pid> directory
+ * fd, which is enough for vpushd's use (pin, then signal 0 to ask whether the process is
+ * still there). Outside valgrind the real syscalls answer.
  *
  * Not for production: a /proc directory fd does not keep a recycled pid from being named.
  *
- * Built by tests/run-valgrind: cc -shared -fPIC -o valgrind-pidfd-shim.so this file. */
+ * Built with the rest (tests/meson.build): BUILDDIR/tests/valgrind-pidfd-shim.so. */
 
 #define _GNU_SOURCE
 #include <errno.h>
