@@ -168,6 +168,9 @@ requested_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   if (reply != NULL)
     g_variant_get (reply, "(u)", &status);
+  else
+    g_warning ("could not ask for the name %s to answer calls with the start's failure: %s",
+               VPUSH_DBUS_NAME, error->message);
   /* another process has it (a running vpushd, left alone), or the bus refused */
   if (status != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER)
     {
