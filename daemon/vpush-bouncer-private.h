@@ -14,14 +14,18 @@ struct _VpushBouncer
   gboolean require_root;
   VpushPolicy *policy;
   VpushSession *session;
-  GPtrArray *monitors;
+  GPtrArray *watches; /* what watches each policy directory (vpush-bouncer-watch.c) */
   guint reload_id;
   GHashTable *writing; /* paths of policy files created or changed and not yet closed */
   guint writing_id;
+  GCancellable *reading; /* of the read under way in a thread, NULL if none */
+  const gchar *again;    /* a read asked for while one runs: why, NULL if none */
 };
 
 void vpush_bouncer_log_policy (VpushBouncer *self, const gchar *what);
-void vpush_bouncer_cancel_monitors (VpushBouncer *self, GPtrArray *monitors);
+/* At start-up, before the policy is read: watches the policy directories. */
 void vpush_bouncer_watch (VpushBouncer *self);
+/* When the bouncer goes: stops watching, and leaves a read under way to end unseen. */
+void vpush_bouncer_unwatch (VpushBouncer *self);
 
 G_END_DECLS

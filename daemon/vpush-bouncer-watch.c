@@ -1,7 +1,15 @@
 /* Watching the policy directories, and reading the policy again when one changes (or on
  * SIGHUP); a file still being written is waited for. Apart from vpush-bouncer.c, which
  * lets callers in or refuses them: this part decides on no call, it only replaces the
- * policy in force. */
+ * policy in force.
+ *
+ * Once the main loop runs, the policy is read in a thread: a policy directory on a network
+ * file system that hangs must not stop vpushd's answers. The policy in force is replaced
+ * on the main loop, and only by a whole policy read: one that can't be read leaves it.
+ * One read at a time: what asks for one while a read runs (a change, SIGHUP) gets a single
+ * read more once it is done, so that the last policy put in force was read after the last
+ * change seen. A read that never ends (a hung file system) holds back the ones asked for
+ * after it, and the policy in force stays. */
 #include "vpush-bouncer.h"
 #include "vpush-bouncer-private.h"
 
@@ -15,15 +23,60 @@
 /* on the monitor of a missing policy directory's parent: the path it waits for */
 #define AWAITED_DATA_KEY "vpush-awaited"
 
-void
-vpush_bouncer_cancel_monitors (VpushBouncer *self, GPtrArray *monitors)
+/* What watches one policy directory: the directory itself, or while it is missing the
+ * nearest directory on its path that exists, for the next one down (GLib's monitor of a
+ * missing directory notices it only seconds after it is made: it looks every 4 s). */
+typedef struct
 {
-  for (guint i = 0; i < monitors->len; i++)
-    {
-      GFileMonitor *monitor = g_ptr_array_index (monitors, i);
+  gchar *path;    /* the directory watched */
+  gchar *awaited; /* NULL: path is the policy directory; else the one path waits for */
+  dev_t dev;      /* path's: a directory made again under the same name is watched again */
+  ino_t ino;
+  GFileMonitor *monitor; /* NULL: none could be made */
+} Watch;
 
-      g_signal_handlers_disconnect_by_data (monitor, self);
-      g_file_monitor_cancel (monitor);
+static void
+watch_free (gpointer data)
+{
+  Watch *watch = data;
+
+  g_free (watch->path);
+  g_free (watch->awaited);
+  g_clear_object (&watch->monitor);
+  g_free (watch);
+}
+
+static gboolean
+watch_equal (const Watch *a, const Watch *b)
+{
+  return g_str_equal (a->path, b->path) && g_strcmp0 (a->awaited, b->awaited) == 0
+         && a->dev == b->dev && a->ino == b->ino;
+}
+
+static gboolean
+watches_equal (GPtrArray *a, GPtrArray *b)
+{
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++)
+    {
+      if (!watch_equal (g_ptr_array_index (a, i), g_ptr_array_index (b, i)))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+cancel_monitors (VpushBouncer *self, GPtrArray *watches)
+{
+  for (guint i = 0; i < watches->len; i++)
+    {
+      Watch *watch = g_ptr_array_index (watches, i);
+
+      if (watch->monitor == NULL)
+        continue;
+      g_signal_handlers_disconnect_by_data (watch->monitor, self);
+      g_file_monitor_cancel (watch->monitor);
     }
 }
 
@@ -85,6 +138,46 @@ writing_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* What watches each of dirs now. It stats them and their parents, which may block: in the
+ * reading thread, or at start-up. */
+static GPtrArray *
+look (const gchar *const *dirs)
+{
+  GPtrArray *watches = g_ptr_array_new_with_free_func (watch_free);
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree gchar *path = g_strdup (dirs[i]);
+      g_autofree gchar *awaited = NULL;
+      GStatBuf st;
+      gboolean found;
+      Watch *watch;
+
+      while (!(found = g_stat (path, &st) == 0 && S_ISDIR (st.st_mode)))
+        {
+          gchar *up = g_path_get_dirname (path);
+
+          if (g_str_equal (up, path))
+            {
+              g_free (up);
+              break;
+            }
+          g_free (awaited);
+          awaited = g_steal_pointer (&path);
+          path = up;
+        }
+      if (!found)
+        continue;
+      watch = g_new0 (Watch, 1);
+      watch->path = g_steal_pointer (&path);
+      watch->awaited = g_steal_pointer (&awaited);
+      watch->dev = st.st_dev;
+      watch->ino = st.st_ino;
+      g_ptr_array_add (watches, watch);
+    }
+  return watches;
+}
+
 static GFileMonitor *
 monitor_dir (const gchar *path, GError **error)
 {
@@ -93,93 +186,178 @@ monitor_dir (const gchar *path, GError **error)
   return g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
 }
 
-/* A monitor of a missing directory notices it only seconds after it is made (GLib looks
- * for missing files every 4 s): the nearest directory that exists on its path is watched
- * instead, for the next one down. Once that appears, the watches are set up again. */
-static void
-watch_parent (VpushBouncer *self, const gchar *path)
+/* Puts the watches look() found in place (taking them over), on the main loop: a
+ * GFileMonitor tells its changes in the main context it was made in. A directory watched
+ * as before keeps its monitor; a new one is watched from now on (a monitor is made with
+ * a lookup of its path, which could block too, but only when a directory comes or goes).
+ * Returns whether a monitor was made: a change there since look() went unseen. */
+static gboolean
+watch (VpushBouncer *self, GPtrArray *watches)
 {
-  g_autofree gchar *child = g_strdup (path);
-  g_autofree gchar *parent = g_path_get_dirname (child);
-  g_autoptr (GError) error = NULL;
-  GFileMonitor *monitor;
+  g_autoptr (GPtrArray) old = g_steal_pointer (&self->watches);
+  gboolean made = FALSE;
 
-  while (!g_file_test (parent, G_FILE_TEST_IS_DIR))
+  self->watches = watches;
+  for (guint i = 0; i < watches->len; i++)
     {
-      gchar *up = g_path_get_dirname (parent);
-
-      if (g_strcmp0 (up, parent) == 0)
-        {
-          g_free (up);
-          return;
-        }
-      g_free (child);
-      child = g_steal_pointer (&parent);
-      parent = up;
-    }
-  monitor = monitor_dir (parent, &error);
-  if (monitor == NULL)
-    {
-      g_debug ("%s: not watched for %s: %s", parent, child, error->message);
-      return;
-    }
-  g_object_set_data_full (G_OBJECT (monitor), AWAITED_DATA_KEY, g_strdup (child), g_free);
-  g_signal_connect (monitor, "changed", G_CALLBACK (on_parent_changed), self);
-  g_ptr_array_add (self->monitors, monitor);
-  /* made while the monitor was set up (a file in the way is only waited on) */
-  if (g_file_test (child, G_FILE_TEST_IS_DIR))
-    schedule_reload (self);
-}
-
-/* Watches the policy directories again: one that was missing may exist now, one that
- * existed may be gone. Done before each read, so that no change falls in between. */
-void
-vpush_bouncer_watch (VpushBouncer *self)
-{
-  g_autoptr (GPtrArray) old = g_steal_pointer (&self->monitors);
-
-  self->monitors = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; self->dirs[i] != NULL; i++)
-    {
+      Watch *watch = g_ptr_array_index (watches, i);
       g_autoptr (GError) error = NULL;
-      GFileMonitor *monitor;
+      guint same;
 
-      if (!g_file_test (self->dirs[i], G_FILE_TEST_IS_DIR))
+      if (old != NULL
+          && g_ptr_array_find_with_equal_func (old, watch, (GEqualFunc)watch_equal, &same))
         {
-          watch_parent (self, self->dirs[i]);
+          watch->monitor = g_steal_pointer (&((Watch *)g_ptr_array_index (old, same))->monitor);
           continue;
         }
-      monitor = monitor_dir (self->dirs[i], &error);
-      if (monitor == NULL)
+      watch->monitor = monitor_dir (watch->path, &error);
+      if (watch->monitor == NULL && watch->awaited != NULL)
+        g_debug ("%s: not watched for %s: %s", watch->path, watch->awaited, error->message);
+      else if (watch->monitor == NULL)
+        g_warning ("%s: policy changes there need a restart: %s", watch->path, error->message);
+      else if (watch->awaited != NULL)
         {
-          g_warning ("%s: policy changes there need a restart: %s", self->dirs[i], error->message);
-          continue;
+          g_object_set_data_full (G_OBJECT (watch->monitor), AWAITED_DATA_KEY,
+                                  g_strdup (watch->awaited), g_free);
+          g_signal_connect (watch->monitor, "changed", G_CALLBACK (on_parent_changed), self);
         }
-      g_signal_connect (monitor, "changed", G_CALLBACK (on_dir_changed), self);
-      g_ptr_array_add (self->monitors, monitor);
+      else
+        g_signal_connect (watch->monitor, "changed", G_CALLBACK (on_dir_changed), self);
+      made = made || watch->monitor != NULL;
     }
   /* cancelled once the new ones are in place, so that a directory watched by both is
    * never left unwatched */
-  vpush_bouncer_cancel_monitors (self, old);
+  if (old != NULL)
+    cancel_monitors (self, old);
+  return made;
+}
+
+void
+vpush_bouncer_watch (VpushBouncer *self)
+{
+  g_autoptr (GPtrArray) now = NULL;
+
+  watch (self, look ((const gchar *const *)self->dirs));
+  /* a directory made or gone while the monitors were set up */
+  now = look ((const gchar *const *)self->dirs);
+  if (!watches_equal (self->watches, now))
+    schedule_reload (self);
+}
+
+void
+vpush_bouncer_unwatch (VpushBouncer *self)
+{
+  /* the read's task holds all it needs; its end is left unseen */
+  if (self->reading != NULL)
+    g_cancellable_cancel (self->reading);
+  g_clear_object (&self->reading);
+  if (self->watches != NULL)
+    cancel_monitors (self, self->watches);
+  g_clear_pointer (&self->watches, g_ptr_array_unref);
+}
+
+/* A read of the policy in a thread: a copy of what it reads, and what it found */
+typedef struct
+{
+  GStrv dirs;
+  gboolean require_root;
+  const gchar *why;
+  GPtrArray *watches; /* what watches the directories, as seen before the read */
+} Read;
+
+static void
+read_free (gpointer data)
+{
+  Read *read = data;
+
+  g_strfreev (read->dirs);
+  g_clear_pointer (&read->watches, g_ptr_array_unref);
+  g_free (read);
 }
 
 static void
-reload (VpushBouncer *self, const gchar *why)
+read_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
+  Read *read = task_data;
+  GError *error = NULL;
+  VpushPolicy *policy;
+
+  /* looked at first, so that a change while the policy is read is not missed */
+  read->watches = look ((const gchar *const *)read->dirs);
+  policy = vpush_policy_load_dirs ((const gchar *const *)read->dirs, read->require_root, &error);
+  if (policy == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, policy, g_object_unref);
+}
+
+static void start_read (VpushBouncer *self, const gchar *why);
+
+static void
+read_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = G_TASK (result);
+  Read *read = g_task_get_task_data (task);
   g_autoptr (VpushPolicy) policy = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree gchar *what = NULL;
+  VpushBouncer *self;
+  const gchar *again;
 
-  vpush_bouncer_watch (self);
-  policy = vpush_policy_load_dirs ((const gchar *const *)self->dirs, self->require_root, &error);
+  /* the bouncer is gone: vpushd stops */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    return;
+  self = user_data;
+  g_clear_object (&self->reading);
+  /* a directory watched from now on may have changed since it was read */
+  if (watch (self, g_steal_pointer (&read->watches)) && self->again == NULL)
+    self->again = "";
+  policy = g_task_propagate_pointer (task, &error);
   if (policy == NULL)
+    g_warning ("policy not reloaded%s, the previous one stays in force: %s", read->why,
+               error->message);
+  else
     {
-      g_warning ("policy not reloaded%s, the previous one stays in force: %s", why, error->message);
+      g_set_object (&self->policy, policy);
+      what = g_strconcat ("reloaded", read->why, NULL);
+      vpush_bouncer_log_policy (self, what);
+    }
+  again = self->again;
+  self->again = NULL;
+  if (again != NULL)
+    start_read (self, again);
+}
+
+static void
+start_read (VpushBouncer *self, const gchar *why)
+{
+  g_autoptr (GTask) task = NULL;
+  Read *read = g_new0 (Read, 1);
+
+  read->dirs = g_strdupv (self->dirs);
+  read->require_root = self->require_root;
+  read->why = why;
+  self->reading = g_cancellable_new ();
+  /* not the bouncer's: a read that never ends must not keep it */
+  task = g_task_new (NULL, self->reading, read_done, self);
+  g_task_set_task_data (task, read, read_free);
+  g_task_run_in_thread (task, read_thread);
+}
+
+/* why: "" for a change, " on SIGHUP"; a string that lasts */
+static void
+reload (VpushBouncer *self, const gchar *why)
+{
+  if (self->reading == NULL)
+    {
+      start_read (self, why);
       return;
     }
-  g_set_object (&self->policy, policy);
-  what = g_strconcat ("reloaded", why, NULL);
-  vpush_bouncer_log_policy (self, what);
+  /* read again once, after it: the read under way may have come before the change; a
+   * SIGHUP is the one said in the log */
+  if (self->again == NULL || *why != '\0')
+    self->again = why;
+  g_debug ("policy to be read again%s once the read under way is done", why);
 }
 
 void

@@ -19,8 +19,7 @@ vpush_bouncer_finalize (GObject *object)
   g_clear_handle_id (&self->reload_id, g_source_remove);
   g_clear_handle_id (&self->writing_id, g_source_remove);
   g_hash_table_unref (self->writing);
-  vpush_bouncer_cancel_monitors (self, self->monitors);
-  g_ptr_array_unref (self->monitors);
+  vpush_bouncer_unwatch (self);
   g_clear_object (&self->session);
   g_clear_object (&self->policy);
   g_strfreev (self->dirs);
@@ -36,7 +35,6 @@ vpush_bouncer_class_init (VpushBouncerClass *klass)
 static void
 vpush_bouncer_init (VpushBouncer *self)
 {
-  self->monitors = g_ptr_array_new_with_free_func (g_object_unref);
   self->writing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
