@@ -9,7 +9,7 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
   g_autofree gchar *challenge_sid = NULL;
   g_autofree gchar *factor = NULL;
   g_autofree gchar *factor_sid = NULL;
-  gint timeout_ms = G_MININT; /* not given: vpushd's default */
+  gint timeout_ms = 0;
   const GOptionEntry entries[] = {
     { "transaction-id", 't', 0, G_OPTION_ARG_FILENAME, &transaction_id,
       "The challenge whose hidden details carry this transaction id", "ID" },
@@ -37,10 +37,10 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+    return vpushctl_unexpected (ctl, argv[1]);
   if ((transaction_id == NULL) == (challenge_sid == NULL))
     return vpushctl_usage (ctl, "give exactly one of --transaction-id and --challenge-sid");
-  if (timeout_ms != G_MININT && timeout_ms < 0)
+  if (timeout_ms < 0)
     return vpushctl_usage (ctl, "--timeout can't be negative");
   if (factor && !vpushctl_resolve_factor (ctl, factor, NULL, &factor_sid, &error))
     return vpushctl_fail (ctl, error);
@@ -55,7 +55,8 @@ answer (Vpushctl *ctl, int argc, char **argv, const gchar *method, const gchar *
   if (factor_sid)
     g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_MATCH_FACTOR_SID,
                            g_variant_new_string (factor_sid));
-  if (timeout_ms >= 0)
+  /* not given: vpushd's default */
+  if (vpushctl_option_given (ctl, "timeout"))
     g_variant_builder_add (&builder, "{sv}", VPUSH_DBUS_MATCH_TIMEOUT_MS,
                            g_variant_new_uint32 (timeout_ms));
 
@@ -108,7 +109,7 @@ vpushctl_cmd_refresh (Vpushctl *ctl, int argc, char **argv)
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+    return vpushctl_unexpected (ctl, argv[1]);
 
   reply = vpushctl_call (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, VPUSH_DBUS_METHOD_REFRESH,
                          NULL, NULL, VPUSHCTL_API_CALL_TIMEOUT_MS, &error);

@@ -22,6 +22,7 @@ vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summa
 
   /* so that --help says "vpushctl approve [OPTION…]" */
   g_set_prgname (prgname);
+  ctl->entries = entries;
   g_option_context_set_summary (context, summary);
   if (entries)
     g_option_context_add_main_entries (context, entries, NULL);
@@ -84,6 +85,11 @@ vpushctl_argv_wants_json (int argc, char **argv)
 gboolean
 vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
 {
+  static const GOptionEntry common[] = {
+    { "json", 'j', 0, G_OPTION_ARG_NONE, NULL, NULL, NULL },
+    { NULL },
+  };
+  const GOptionEntry *const tables[] = { common, ctl->entries, NULL };
   g_autoptr (GError) error = NULL;
 
   /* Arguments are taken as UTF-8 whatever the locale says (options are read as bytes, not
@@ -98,6 +104,12 @@ vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
           vpushctl_usage (ctl, "argument %d after “%s” is not UTF-8 text", i, (*argv)[0]);
           return FALSE;
         }
+    }
+  if (!vpushctl_read_options (ctl, tables, context, *argc, *argv, &error))
+    {
+      ctl->json = ctl->json || vpushctl_argv_wants_json (*argc, *argv);
+      vpushctl_usage (ctl, "%s", error->message);
+      return FALSE;
     }
   if (g_option_context_parse (context, argc, argv, &error))
     {
@@ -115,9 +127,10 @@ vpushctl_parse (Vpushctl *ctl, GOptionContext *context, int *argc, char ***argv)
       return TRUE;
     }
   /* GOption takes back what it set when it fails, --json too: a script that gave it
-   * still gets the error as JSON */
+   * still gets the error as JSON. Its message is not repeated, as it quotes what it
+   * refuses; vpushctl_read_options() has refused what it would. */
   ctl->json = ctl->json || vpushctl_argv_wants_json (*argc, *argv);
-  vpushctl_usage (ctl, "%s", error->message);
+  vpushctl_usage (ctl, "the options could not be read");
   return FALSE;
 }
 
@@ -419,8 +432,10 @@ vpushctl_resolve_factor (Vpushctl *ctl, const gchar *ref, gchar **out_path, gcha
     }
   if (exact == NULL && named == NULL)
     {
+      g_autofree gchar *what = vpushctl_quote (ctl, "no factor", ref);
+
       g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_NOT_FOUND,
-                   "no factor “%s” (“vpushctl factors” lists them)", ref);
+                   "%s; “vpushctl factors” lists them", what);
       return FALSE;
     }
 

@@ -17,23 +17,75 @@ typedef struct
   gchar *push_url;
 } EnrollRequest;
 
+/* The access token is wiped before its memory is given back: a later allocation, or a core
+ * dump, would find it there. vpushctl wipes its own copies only: those of GOption, GUri,
+ * GVariant and GDBus are theirs. */
+static void
+wipe_free (gchar *text)
+{
+  if (text != NULL)
+    explicit_bzero (text, strlen (text));
+  g_free (text);
+}
+
 static void
 enroll_request_clear (EnrollRequest *req)
 {
   g_free (req->service_sid);
   g_free (req->identity);
-  g_free (req->token);
+  wipe_free (req->token);
   g_free (req->name);
   g_free (req->push_url);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EnrollRequest, enroll_request_clear)
 
+/* any field may be the token */
 static void
 replace_str (gchar **field, const gchar *value)
 {
-  g_free (*field);
+  wipe_free (*field);
   *field = g_strdup (value);
+}
+
+static const struct
+{
+  const gchar *param;
+  gsize offset;
+} enroll_params[] = {
+  { "token", G_STRUCT_OFFSET (EnrollRequest, token) },
+  { "serviceSid", G_STRUCT_OFFSET (EnrollRequest, service_sid) },
+  { "identity", G_STRUCT_OFFSET (EnrollRequest, identity) },
+  { "name", G_STRUCT_OFFSET (EnrollRequest, name) },
+  { "pushUrl", G_STRUCT_OFFSET (EnrollRequest, push_url) },
+};
+
+static gboolean
+take_param (EnrollRequest *req, GHashTable *seen, const gchar *key, const gchar *value,
+            GError **error)
+{
+  g_autofree gchar *said = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (enroll_params); i++)
+    {
+      if (!g_str_equal (key, enroll_params[i].param))
+        continue;
+      /* which of the two was meant can't be known */
+      if (!g_hash_table_add (seen, (gpointer)enroll_params[i].param))
+        {
+          g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
+                       "the enrollment URI gives “%s” twice", enroll_params[i].param);
+          return FALSE;
+        }
+      if (*value)
+        replace_str (G_STRUCT_MEMBER_P (req, enroll_params[i].offset), value);
+      return TRUE;
+    }
+
+  /* the URI is the service's text */
+  said = vpushctl_escape (key, FALSE, FALSE);
+  g_printerr ("vpushctl enroll: ignoring the unknown URI parameter “%s”\n", said);
+  return TRUE;
 }
 
 /* vpush://enroll?token=…&serviceSid=…&identity=…&name=…[&pushUrl=…], values percent- or
@@ -42,22 +94,12 @@ replace_str (gchar **field, const gchar *value)
 static gboolean
 parse_enroll_uri (const gchar *text, EnrollRequest *req, GError **error)
 {
-  static const struct
-  {
-    const gchar *param;
-    gsize offset;
-  } params[] = {
-    { "token", G_STRUCT_OFFSET (EnrollRequest, token) },
-    { "serviceSid", G_STRUCT_OFFSET (EnrollRequest, service_sid) },
-    { "identity", G_STRUCT_OFFSET (EnrollRequest, identity) },
-    { "name", G_STRUCT_OFFSET (EnrollRequest, name) },
-    { "pushUrl", G_STRUCT_OFFSET (EnrollRequest, push_url) },
-  };
   g_autoptr (GUri) uri = NULL;
-  g_autoptr (GHashTable) query = NULL;
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GError) local_error = NULL;
-  GHashTableIter iter;
-  const gchar *key, *value;
+  GUriParamsIter iter;
+  gchar *key = NULL;
+  gchar *value = NULL;
 
   /* Neither the text nor GLib's message about it (which may quote it) is repeated: it
    * holds the access token, or is the token itself given where the URI goes, and an error
@@ -71,35 +113,23 @@ parse_enroll_uri (const gchar *text, EnrollRequest *req, GError **error)
                    "?token=…&serviceSid=…&identity=…&name=…)");
       return FALSE;
     }
-  query = g_uri_parse_params (g_uri_get_query (uri), -1, "&", G_URI_PARAMS_WWW_FORM, &local_error);
-  if (query == NULL)
+
+  /* one by one, as a table of them would keep the last of a parameter given twice */
+  g_uri_params_iter_init (&iter, g_uri_get_query (uri), -1, "&", G_URI_PARAMS_WWW_FORM);
+  while (g_uri_params_iter_next (&iter, &key, &value, &local_error))
+    {
+      gboolean taken = take_param (req, seen, key, value, error);
+
+      g_free (key);
+      wipe_free (value);
+      if (!taken)
+        return FALSE;
+    }
+  if (local_error != NULL)
     {
       g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE, "the enrollment URI's query: %s",
                    local_error->message);
       return FALSE;
-    }
-
-  g_hash_table_iter_init (&iter, query);
-  while (g_hash_table_iter_next (&iter, (gpointer *)&key, (gpointer *)&value))
-    {
-      gboolean known = FALSE;
-
-      for (gsize i = 0; i < G_N_ELEMENTS (params); i++)
-        if (g_str_equal (key, params[i].param))
-          {
-            gchar **field = G_STRUCT_MEMBER_P (req, params[i].offset);
-
-            known = TRUE;
-            if (*value)
-              replace_str (field, value);
-          }
-      if (!known)
-        {
-          /* the URI is the service's text */
-          g_autofree gchar *said = vpushctl_escape (key, FALSE, FALSE);
-
-          g_printerr ("vpushctl enroll: ignoring the unknown URI parameter “%s”\n", said);
-        }
     }
   return TRUE;
 }
@@ -107,28 +137,29 @@ parse_enroll_uri (const gchar *text, EnrollRequest *req, GError **error)
 static gboolean
 read_token (gchar **token, GError **error)
 {
-  g_autofree gchar *line = NULL;
   gchar buffer[16384];
+  gboolean read;
 
   /* "-": from stdin, so the token is not in the process list */
   if (g_strcmp0 (*token, "-") != 0)
     return TRUE;
-  if (fgets (buffer, sizeof buffer, stdin) == NULL)
+  read = fgets (buffer, sizeof buffer, stdin) != NULL;
+  if (read)
+    replace_str (token, g_strstrip (buffer));
+  explicit_bzero (buffer, sizeof buffer);
+  if (!read)
     {
       g_set_error_literal (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
                            "--token -: nothing to read on standard input");
       return FALSE;
     }
-  line = g_strstrip (g_strdup (buffer));
   /* not quoted: it is the token */
-  if (!g_utf8_validate (line, -1, NULL))
+  if (!g_utf8_validate (*token, -1, NULL))
     {
       g_set_error_literal (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
                            "--token -: what standard input holds is not UTF-8 text");
       return FALSE;
     }
-  g_free (*token);
-  *token = g_steal_pointer (&line);
   return TRUE;
 }
 
@@ -146,8 +177,9 @@ metadata_variant (gchar **metadata, GError **error)
 
       if (eq == NULL || eq == metadata[i])
         {
+          /* by its place among them: an option's value is not repeated */
           g_set_error (error, VPUSHCTL_ERROR, VPUSHCTL_EXIT_USAGE,
-                       "--metadata “%s” is not KEY=VALUE", metadata[i]);
+                       "--metadata number %" G_GSIZE_FORMAT " is not KEY=VALUE", i + 1);
           g_variant_builder_clear (&builder);
           return NULL;
         }
@@ -204,7 +236,7 @@ vpushctl_cmd_enroll (Vpushctl *ctl, int argc, char **argv)
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 2)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
+    return vpushctl_unexpected (ctl, argv[2]);
   if (argc == 2 && !parse_enroll_uri (argv[1], &req, &error))
     return vpushctl_usage (ctl, "%s", error->message);
 

@@ -44,7 +44,7 @@ parse_factor (Vpushctl *ctl, int argc, char **argv, const gchar *summary,
   if (argc < 2)
     return vpushctl_usage (ctl, "which factor? (a sid or friendly name)");
   if (argc > 2)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
+    return vpushctl_unexpected (ctl, argv[2]);
   *ref = argv[1];
   return VPUSHCTL_EXIT_OK;
 }

@@ -35,7 +35,7 @@ vpushctl_cmd_status (Vpushctl *ctl, int argc, char **argv)
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+    return vpushctl_unexpected (ctl, argv[1]);
 
   props = vpushctl_get_all (ctl, VPUSH_DBUS_PATH, VPUSH_DBUS_MANAGER_IFACE, &error);
   if (props)
@@ -82,7 +82,7 @@ vpushctl_cmd_factors (Vpushctl *ctl, int argc, char **argv)
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+    return vpushctl_unexpected (ctl, argv[1]);
 
   factors = vpushctl_list_objects (ctl, VPUSH_DBUS_FACTOR_IFACE, &error);
   if (factors == NULL)
@@ -283,7 +283,7 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
   g_autofree gchar *status = NULL;
   g_autofree gchar *order = NULL;
   HistoryOptions opts = { .limit = 50 };
-  gint page_size = -1; /* not given */
+  gint page_size = 0;
   const GOptionEntry entries[] = {
     { "history", 0, 0, G_OPTION_ARG_NONE, &history,
       "Past challenges from the Verify API instead of the pending ones", NULL },
@@ -312,16 +312,19 @@ vpushctl_cmd_challenges (Vpushctl *ctl, int argc, char **argv)
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 2)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[2]);
+    return vpushctl_unexpected (ctl, argv[2]);
   opts.status = status;
   opts.order = order;
-  if (!history && (status || order || page_size != -1 || opts.limit != 50))
+  /* given, whatever the value: the default's too */
+  if (!history
+      && (status || order || vpushctl_option_given (ctl, "page-size")
+          || vpushctl_option_given (ctl, "limit")))
     return vpushctl_usage (ctl, "--status, --order, --page-size and --limit need --history");
-  if (page_size != -1 && (page_size < 1 || page_size > 1000))
+  if (vpushctl_option_given (ctl, "page-size") && (page_size < 1 || page_size > 1000))
     return vpushctl_usage (ctl, "--page-size must be 1 to 1000, not %d", page_size);
   if (opts.limit < 0)
     return vpushctl_usage (ctl, "--limit can't be negative");
-  opts.page_size = MAX (page_size, 0); /* 0: chosen from --limit */
+  opts.page_size = page_size; /* 0: chosen from --limit */
 
   if (argc == 2 && !vpushctl_resolve_factor (ctl, argv[1], &factor_path, &factor_sid, &error))
     return vpushctl_fail (ctl, error);

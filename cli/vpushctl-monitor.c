@@ -393,7 +393,7 @@ vpushctl_cmd_monitor (Vpushctl *ctl, int argc, char **argv)
   if (!vpushctl_parse (ctl, context, &argc, &argv))
     return VPUSHCTL_EXIT_USAGE;
   if (argc > 1)
-    return vpushctl_usage (ctl, "unexpected argument “%s”", argv[1]);
+    return vpushctl_unexpected (ctl, argv[1]);
 
   bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   if (bus == NULL)

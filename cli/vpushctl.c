@@ -35,7 +35,8 @@ commands_description (void)
                          "Exit codes: 0 done, 1 the daemon reported an error, 2 usage,\n"
                          "3 vpushd not reachable, 4 not found, 5 ambiguous, 6 expired,\n"
                          "7 already answered, 8 access denied, 9 keyring locked,\n"
-                         "10 Verify API unreachable, 11 at a limit. See vpushctl(1).");
+                         "10 Verify API unreachable, 11 at a limit, 12 standard output\n"
+                         "not written. See vpushctl(1).");
   return g_string_free (text, FALSE);
 }
 
@@ -52,28 +53,76 @@ global_usage (Vpushctl *ctl, const gchar *message, const gchar *more)
   return VPUSHCTL_EXIT_USAGE;
 }
 
-/* "what “word”", unless word must not be repeated: an enrollment URI holds its token,
- * and what is not UTF-8 can't be shown as it is */
+/* "unknown command “word”", unless word may hold a token */
 static gchar *
-unknown_word (const gchar *what, const gchar *word)
+unknown_command (Vpushctl *ctl, const gchar *word)
 {
-  if (g_str_has_prefix (word, "vpush://"))
+  g_autofree gchar *what = vpushctl_quote (ctl, "unknown command", word);
+
+  if (g_ascii_strncasecmp (word, "vpush:", 6) == 0)
     return g_strdup_printf ("%s: an enrollment URI goes after “enroll”", what);
-  if (!g_utf8_validate (word, -1, NULL))
-    return g_strdup_printf ("%s, which is not UTF-8 text", what);
-  return g_strdup_printf ("%s “%s”", what, word);
+  return g_steal_pointer (&what);
+}
+
+void
+vpushctl_clear (Vpushctl *ctl)
+{
+  g_clear_object (&ctl->bus);
+  g_clear_pointer (&ctl->line, g_free);
+  g_clear_pointer (&ctl->given, g_hash_table_unref);
+}
+
+/* "help [COMMAND]" takes -j, --json, -h and --help as every command does; "help approve"
+ * is "approve --help", as in git and systemctl, and "help --help" this help */
+static int
+cmd_help (Vpushctl *ctl, GOptionContext *global, int argc, char **argv)
+{
+  gboolean help = FALSE;
+  const GOptionEntry entries[] = {
+    { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "The same as “vpushctl help”", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autofree gchar *text = NULL;
+
+  context = vpushctl_context_new (ctl, "[COMMAND]", "Show the commands, or a command's options.",
+                                  entries);
+  g_option_context_set_help_enabled (context, FALSE);
+  if (!vpushctl_parse (ctl, context, &argc, &argv))
+    return VPUSHCTL_EXIT_USAGE;
+  if (argc > 2)
+    return vpushctl_unexpected (ctl, argv[2]);
+  for (gsize i = 0; argc == 2 && i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (argv[1], commands[i].name))
+      {
+        char *command_argv[] = { argv[1], (char *)"--help", NULL };
+
+        ctl->command = commands[i].name;
+        return commands[i].func (ctl, 2, command_argv);
+      }
+  if (argc == 2 && !g_str_equal (argv[1], "help"))
+    {
+      g_autofree gchar *message = unknown_command (ctl, argv[1]);
+
+      return vpushctl_usage (ctl, "%s", message);
+    }
+  g_set_prgname ("vpushctl");
+  text = g_option_context_get_help (global, TRUE, NULL);
+  g_print ("%s", text);
+  return VPUSHCTL_EXIT_OK;
 }
 
 int
 main (int argc, char **argv)
 {
-  Vpushctl ctl = { 0 };
+  g_auto (Vpushctl) ctl = { 0 };
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
     { "json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Print JSON, for scripts", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
   };
+  const GOptionEntry *const tables[] = { entries, NULL };
   g_autoptr (GOptionContext) context = NULL;
   g_autofree gchar *description = NULL;
   g_autoptr (GError) error = NULL;
@@ -89,11 +138,17 @@ main (int argc, char **argv)
   description = commands_description ();
   g_option_context_set_description (context, description);
   g_option_context_add_main_entries (context, entries, NULL);
+  /* GOption's own messages quote what they refuse, which may hold a token */
+  if (!vpushctl_read_options (&ctl, tables, context, argc, argv, &error))
+    {
+      ctl.json = vpushctl_argv_wants_json (argc, argv);
+      return global_usage (&ctl, error->message, "Try “vpushctl --help”.\n");
+    }
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       /* GOption takes back what it set when it fails */
       ctl.json = vpushctl_argv_wants_json (argc, argv);
-      return global_usage (&ctl, error->message, "Try “vpushctl --help”.\n");
+      return global_usage (&ctl, "the options could not be read", "Try “vpushctl --help”.\n");
     }
   if (version)
     {
@@ -108,49 +163,19 @@ main (int argc, char **argv)
     }
   if (g_str_equal (argv[1], "help"))
     {
-      g_autofree gchar *help = NULL;
-
-      if (argc > 3)
-        {
-          g_autofree gchar *message = unknown_word ("unexpected argument", argv[3]);
-
-          return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
-        }
-      /* "help approve" is "approve --help", as in git and systemctl */
-      for (gsize i = 0; argc == 3 && i < G_N_ELEMENTS (commands); i++)
-        if (g_str_equal (argv[2], commands[i].name))
-          {
-            char *command_argv[] = { argv[2], (char *)"--help", NULL };
-
-            ctl.command = commands[i].name;
-            return commands[i].func (&ctl, 2, command_argv);
-          }
-      /* "help help", and "help --help" / "help -h" as after any other command */
-      if (argc == 3 && !g_str_equal (argv[2], "help") && !g_str_equal (argv[2], "--help")
-          && !g_str_equal (argv[2], "-h"))
-        {
-          g_autofree gchar *message = unknown_word ("unknown command", argv[2]);
-
-          return global_usage (&ctl, message, "Try “vpushctl --help”.\n");
-        }
-      help = g_option_context_get_help (context, TRUE, NULL);
-      g_print ("%s", help);
-      return VPUSHCTL_EXIT_OK;
+      ctl.command = "help";
+      return cmd_help (&ctl, context, argc - 1, argv + 1);
     }
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     if (g_str_equal (argv[1], commands[i].name))
       {
-        int rc;
-
         ctl.command = commands[i].name;
-        rc = commands[i].func (&ctl, argc - 1, argv + 1);
-        g_clear_object (&ctl.bus);
-        return rc;
+        return commands[i].func (&ctl, argc - 1, argv + 1);
       }
 
   {
-    g_autofree gchar *message = unknown_word ("unknown command", argv[1]);
+    g_autofree gchar *message = unknown_command (&ctl, argv[1]);
 
     /* -j and --json may follow a command, a mistyped one too */
     ctl.json = ctl.json || vpushctl_argv_wants_json (argc, argv);

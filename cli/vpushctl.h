@@ -39,9 +39,37 @@ typedef struct
   const gchar *command;
   gboolean json;
   GDBusConnection *bus;
+  /* the command's options, for vpushctl_parse() */
+  const GOptionEntry *entries;
+  /* the command line before GOption took the options out, as errors name places in it */
+  char **line;
+  int line_len;
+  /* the long names of the options given */
+  GHashTable *given;
 } Vpushctl;
 
+void vpushctl_clear (Vpushctl *ctl);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Vpushctl, vpushctl_clear)
+
 typedef int (*VpushctlCommandFunc) (Vpushctl *ctl, int argc, char **argv);
+
+/* vpushctl-args.c: an error names an argument by its place, never repeating what may hold
+ * an access token (vpushctl(1)) */
+/* Whether word may be or hold a token: not UTF-8, an enrollment URI, a JWT, "token=" */
+gboolean vpushctl_may_hold_token (const gchar *word);
+/* "what “word”", or "what (argument 2 after “delete”)" when word may hold a token; word is
+ * an argument of the command line, or an option's value */
+gchar *vpushctl_quote (Vpushctl *ctl, const gchar *what, const gchar *word);
+/* The usage error for arg, an argument the command does not take, named by its place */
+int vpushctl_unexpected (Vpushctl *ctl, const gchar *arg);
+/* Reads argv's options as GOption will (tables: NULL-terminated, context for its help and
+ * strict POSIX settings) and refuses, naming an option by its name and place only, what
+ * GOption would refuse, a value not given in its own argument ("-tvalue"), and an option
+ * with a value given twice (but for arrays). Records the line and the options given. */
+gboolean vpushctl_read_options (Vpushctl *ctl, const GOptionEntry *const *tables,
+                                GOptionContext *context, int argc, char **argv, GError **error);
+/* Whether the option of this long name was given, its value or not */
+gboolean vpushctl_option_given (Vpushctl *ctl, const gchar *long_name);
 
 /* vpushctl-bus.c */
 GOptionContext *vpushctl_context_new (Vpushctl *ctl, const gchar *parameters, const gchar *summary,

@@ -342,6 +342,20 @@ def test_vpushctl_options_are_in_vpushctl_1():
     assert set(re.findall(r"^(?:\*-\w\*, )?\*--([\w-]+)\*", section, re.M)) == set(globals_)
 
 
+def test_vpushctl_exit_codes_are_in_vpushctl_1():
+    """The exit codes vpushctl --help lists are those of vpushctl(1)'s EXIT STATUS, and of
+    cli/vpushctl.h."""
+    vpushctl = os.path.join(BUILD_DIR, "cli", "vpushctl")
+    out = subprocess.run([vpushctl, "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    listed = out.split("Exit codes:", 1)[1].split("See vpushctl(1)", 1)[0]
+    listed = [int(n) for n in re.findall(r"\b(\d+) ", listed)]
+    documented = [int(n) for n in re.findall(r"^\|  (\d+)$", man_section("vpushctl.1",
+                                                                      "EXIT STATUS"), re.M)]
+    defined = [int(n) for n in re.findall(r"VPUSHCTL_EXIT_\w+ = (\d+),", read("cli", "vpushctl.h"))]
+    assert listed == documented == defined, (listed, documented, defined)
+
+
 def test_journal_ids_and_fields_are_documented():
     """vpushd(8) lists every MESSAGE_ID vpushd logs, and no other; every journal field of
     dbus/vpush-names.h is in vpushd(8) or vpush-policy(5)."""

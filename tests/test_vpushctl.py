@@ -121,12 +121,12 @@ def test_usage_errors(session):
     assert ctl(session).rc == USAGE
     fails(ctl(session, "frobnicate"), USAGE, "unknown command")
     fails(ctl(session, "--frobnicate"), USAGE)
-    fails(ctl(session, "status", "extra"), USAGE, "unexpected argument")
+    fails(ctl(session, "status", "extra"), USAGE, "unexpected argument 1 after “status”")
     # an argument's own backslash is not taken for an escape (vpushctl(1))
-    fails(ctl(session, "status", "ex\\x1btra"), USAGE, "argument “ex\\\\x1btra”")
+    fails(ctl(session, "ex\\x1btra"), USAGE, "unknown command “ex\\\\x1btra”")
     fails(ctl(session, "--frob\\x1b"), USAGE, "--frob\\\\x1b")
     # nor can an argument quoted in an error forge a line of its own (vpushctl(1))
-    for args, words in ((["status", "ex\ntra"], "argument “ex\\x0atra”"),
+    for args, words in ((["status", "--ex\ntra"], "unknown option --ex\\x0atra"),
                         (["bo\ngus"], "unknown command “bo\\x0agus”")):
         r = fails(ctl(session, *args), USAGE, words)
         assert len(r.err.splitlines()) == 2, r
@@ -153,8 +153,12 @@ def test_usage_errors(session):
     fails(ctl(session, "enroll", "-m", "a=1", "-m", "b=2", "-m", "a=3",
               "vpush://enroll?token=t&serviceSid=s&identity=i&name=n"), USAGE,
           "--metadata gives the key “a” twice")
-    fails(ctl(session, "challenges", "--limit", "5"), USAGE, "need --history")
-    fails(ctl(session, "challenges", "--page-size", "0"), USAGE, "need --history")
+    # given, whatever the value (--limit's default too)
+    for args in (["--limit", "5"], ["--limit", "50"], ["--limit=50"], ["--page-size", "0"],
+                 ["--page-size", "-1"]):
+        fails(ctl(session, "challenges", *args), USAGE, "need --history")
+    fails(ctl(session, "approve", "-t", "x", "--timeout", "-2147483648"), USAGE,
+          "--timeout can't be negative")
     for size in ("0", "1001", "-3"):
         fails(ctl(session, "challenges", "--history", "--page-size", size), USAGE,
               "--page-size must be 1 to 1000, not %s" % size)
@@ -169,15 +173,16 @@ def test_usage_errors(session):
     # errors before any command runs are JSON too with --json (vpushctl(1))
     for args, message in ((["-j", "bogus"], "unknown command “bogus”"),
                           (["--json"], "which command?"),
-                          (["-j", "--frob", "x"], "Unknown option --frob")):
+                          (["-j", "--frob", "x"], "unknown option --frob (argument 2)")):
         r = fails(ctl(session, *args), USAGE)
         assert r.json()["error"] == {"name": None, "exit_code": USAGE, "message": message}, r
     # -j may follow the command: its options failing to parse is JSON too
-    for args, message in ((["approve", "--json", "--frob"], "Unknown option --frob"),
+    for args, message in ((["approve", "--json", "--frob"],
+                           "unknown option --frob (argument 2 after “approve”)"),
                           (["approve", "-t", "x", "--timeout", "soon", "-j"],
-                           "Cannot parse integer value “soon” for --timeout"),
+                           "--timeout takes a whole number (argument 3 after “approve”)"),
                           (["challenges", "--history", "--limit", "many", "--json"],
-                           "Cannot parse integer value “many” for --limit"),
+                           "--limit takes a whole number (argument 2 after “challenges”)"),
                           (["bogus", "--json"], "unknown command “bogus”")):
         r = fails(ctl(session, *args), USAGE)
         assert r.json()["error"] == {"name": None, "exit_code": USAGE, "message": message}, r
@@ -209,7 +214,80 @@ def test_version_and_help(session):
     for flag in ("--help", "-h"):
         assert ok(ctl(session, "help", flag)).out == ok(ctl(session, "--help")).out
     fails(ctl(session, "help", "frobnicate"), USAGE, "unknown command “frobnicate”")
-    fails(ctl(session, "help", "approve", "extra"), USAGE, "unexpected argument “extra”")
+    fails(ctl(session, "help", "approve", "extra"), USAGE, "unexpected argument 2 after “help”")
+    # help takes -j, --json, -h and --help as every command does (vpushctl(1))
+    top = ok(ctl(session, "--help")).out
+    for args in (["help", "-j"], ["help", "--json"], ["-j", "help"], ["help", "help", "-j"]):
+        assert ok(ctl(session, *args)).out == top, args
+    approve = ok(ctl(session, "approve", "--help")).out
+    for args in (["help", "approve", "--help"], ["help", "approve", "-j"],
+                 ["help", "-h", "approve"]):
+        assert ok(ctl(session, *args)).out == approve, args
+    for args, message in ((["help", "bogus", "-j"], "unknown command “bogus”"),
+                          (["help", "--frob", "--json"],
+                           "unknown option --frob (argument 1 after “help”)")):
+        r = fails(ctl(session, *args), USAGE, message)
+        assert r.json()["error"] == {"name": None, "exit_code": USAGE, "message": message}, r
+
+
+# an access token as an integrator's script could misplace it
+SECRET = "eyJSeCrEtToKeN"
+SECRET_URI = "vpush://enroll?token=%s&serviceSid=VA1" % SECRET
+
+
+def hides_secret(r, code):
+    assert r.rc == code, r
+    assert SECRET not in r.out + r.err, r
+    return r
+
+
+def test_usage_errors_do_not_repeat_a_token(session):
+    """An error names an option by its name and place and an unexpected argument by its
+    place, never the text that may hold an access token (vpushctl(1)); in words and in
+    JSON alike."""
+    uri = "vpush://enroll?token=t&serviceSid=s&identity=i&name=n"
+    for args, message in (
+            (["enroll", "--access-token=" + SECRET, "-s", "VA1", "-i", "alice", "-n", "x"],
+             "unknown option --access-token (argument 1 after “enroll”)"),
+            (["--tokn=" + SECRET, "status"], "unknown option --tokn (argument 1)"),
+            (["enroll", "-X" + SECRET], "unknown option -X (argument 1 after “enroll”)"),
+            (["enroll", "-t" + SECRET],
+             "-t takes its value as the next argument (argument 1 after “enroll”)"),
+            (["enroll", "--no-verify=" + SECRET],
+             "--no-verify takes no value (argument 1 after “enroll”)"),
+            (["approve", "--timeout", SECRET],
+             "--timeout takes a whole number (argument 1 after “approve”)"),
+            (["enroll", "vpush://enroll?token=A&serviceSid=x", SECRET_URI],
+             "unexpected argument 2 after “enroll”"),
+            (["status", SECRET_URI], "unexpected argument 1 after “status”"),
+            (["approve", "-t", "x", SECRET], "unexpected argument 3 after “approve”"),
+            (["monitor", SECRET], "unexpected argument 1 after “monitor”"),
+            (["delete", "YF1", SECRET], "unexpected argument 2 after “delete”"),
+            (["challenges", "YF1", SECRET], "unexpected argument 2 after “challenges”"),
+            (["help", "approve", SECRET], "unexpected argument 2 after “help”"),
+            ([SECRET_URI], "unknown command (argument 1): an enrollment URI goes after “enroll”"),
+            ([SECRET], "unknown command (argument 1)"),
+            (["help", SECRET], "unknown command (argument 1 after “help”)"),
+            (["enroll", "-m", SECRET, uri], "--metadata number 1 is not KEY=VALUE")):
+        r = hides_secret(ctl(session, *args), USAGE)
+        assert message in r.err, (args, r)
+        r = hides_secret(ctl(session, *args, "-j"), USAGE)
+        assert r.json()["error"]["message"] == message, (args, r)
+
+
+def test_token_wiped_before_it_is_freed(session):
+    """vpushctl wipes its copies of the access token before their memory is given back
+    (tests/wipe-check-shim.c reports a freed block that still holds it); a usage error
+    after the token is read frees them."""
+    env = dict(session.env, LD_PRELOAD=os.path.join(vt.BUILD_DIR, "tests", "integration",
+                                                    "wipe-check.so"),
+               VPUSH_TEST_SECRET=SECRET)
+    for args, stdin in ((["--token", "-"], SECRET + "\n"), (["--token", SECRET], None),
+                        (["--token=" + SECRET], None)):
+        r = ctl(session, "enroll", "-s", "VA" + "0" * 32, "-i", "alice-1234", *args,
+                stdin=stdin, env=env)
+        assert r.rc == USAGE and "missing --name" in r.err, r
+        assert "wipe-check: loaded" in r.err and "freed unwiped" not in r.err, r
 
 
 # --- not reachable -----------------------------------------------------------------------
@@ -368,12 +446,64 @@ def test_names_whole_in_a_c_locale(session, emulator, daemon):
         r = subprocess.run([VPUSHCTL] + args, env=env, capture_output=True, timeout=60)
         assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, (args, r)
     r = subprocess.run([VPUSHCTL, b"\xffab"], env=env, capture_output=True, timeout=60)
-    assert b"unknown command, which is not UTF-8 text" in r.stderr, r
+    assert b"unknown command (argument 1)" in r.stderr, r
+    # an option is named by its name, never by what follows "="
+    r = subprocess.run([VPUSHCTL, "-j", b"--token=eyJ\xffSeCrEtToKeN"], env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, r
+    assert json.loads(r.stdout)["error"]["message"] == "unknown option --token (argument 2)", r
     r = subprocess.run([VPUSHCTL, "enroll", "--token", "-", "-s", "VA" + "0" * 32, "-i", "i",
                         "-n", "n"], env=env, input=b"SeCrEtToKeN\xff\n", capture_output=True,
                        timeout=60)
     assert r.returncode == USAGE and b"SeCrEtToKeN" not in r.stdout + r.stderr, r
     assert b"--token -: what standard input holds is not UTF-8 text" in r.stderr, r
+
+
+def test_not_found_does_not_repeat_a_token(session, daemon):
+    """A FACTOR that may hold a token is named by its place (vpushctl(1))."""
+    for args, message in (
+            (["delete", SECRET_URI], "no factor (argument 1 after “delete”)"),
+            (["verify", SECRET_URI], "no factor (argument 1 after “verify”)"),
+            (["update", "--name", "x", SECRET_URI], "no factor (argument 3 after “update”)"),
+            (["challenges", SECRET], "no factor (argument 1 after “challenges”)"),
+            (["approve", "-t", "x", "-f", SECRET_URI], "no factor (argument 4 after “approve”)"),
+            (["approve", "-t", "x", "--factor=" + SECRET_URI],
+             "no factor (argument 3 after “approve”)")):
+        r = hides_secret(ctl(session, *args), NOT_FOUND)
+        assert message in r.err, (args, r)
+        r = hides_secret(ctl(session, *args, "-j"), NOT_FOUND)
+        assert json_error(r, NOT_FOUND, "io.github.vpush1.Error.NotFound")["message"].startswith(message), (args, r)
+
+
+def test_an_option_given_twice_is_refused(session, daemon):
+    """Which of two values was meant can't be known: an option with a value, or an
+    enrollment URI's parameter, given twice is a usage error, named, its values not
+    repeated (vpushctl(1))."""
+    for args, option, place in (
+            (["approve", "-t", "x", "-t", "y"], "--transaction-id", 3),
+            (["approve", "--transaction-id=x", "-t", "y"], "--transaction-id", 2),
+            (["deny", "-c", "YC1", "--challenge-sid", "YC2"], "--challenge-sid", 3),
+            (["approve", "-t", "x", "-f", "a", "--factor=b"], "--factor", 5),
+            (["approve", "-t", "x", "--timeout", "1", "--timeout", "2"], "--timeout", 5),
+            (["enroll", "--token", SECRET, "--token=" + SECRET], "--token", 3),
+            (["enroll", "-t", "-", "-t", SECRET], "--token", 3),
+            (["enroll", "-n", "a", "-n", "b"], "--name", 3),
+            (["enroll", "--push-url", "a", "--push-url", "b"], "--push-url", 3),
+            (["update", "F", "-n", "a", "--name", "b"], "--name", 4),
+            (["challenges", "--history", "--limit", "1", "--limit", "2"], "--limit", 4)):
+        r = hides_secret(ctl(session, *args, stdin=""), USAGE)
+        assert "%s is given twice (argument %d after “%s”)" % (option, place, args[0]) in r.err, r
+    for query, param in (("token=%s&serviceSid=s&identity=i&name=n&token=%s" % (SECRET, SECRET),
+                          "token"),
+                         ("token=%s&name=a&serviceSid=s&identity=i&name=b" % SECRET, "name")):
+        r = hides_secret(ctl(session, "enroll", "vpush://enroll?" + query), USAGE)
+        assert "the enrollment URI gives “%s” twice" % param in r.err, r
+    # what follows "--", or is an option's value, is not that option again
+    fails(ctl(session, "update", "F", "--name", "a", "--", "--name"), USAGE,
+          "unexpected argument 5 after “update”")
+    fails(ctl(session, "approve", "-t", "--timeout", "--timeout", "1"), NOT_FOUND)
+    # options without a value may be repeated: they can't disagree
+    assert ok(ctl(session, "-j", "status", "-j", "--json")).json()["state"] == "ready"
 
 
 # --- challenges, approve, deny --------------------------------------------------------------
