@@ -10,6 +10,7 @@
 #include "vpush-keyfile.h"
 #include "vpush-log.h"
 #include "vpush-xdg.h"
+#include "vpush-file-read.h"
 
 #define DEFAULT_BASE_URL           "https://verify.twilio.com/v2/"
 #define DEFAULT_TRANSACTION_ID_KEY "transaction_id"
@@ -359,7 +360,7 @@ load_file (const gchar *path, GError **error)
   g_autofree gchar *data = NULL;
   gsize length;
 
-  if (!vpush_keyfile_read (path, FALSE, &data, &length, error))
+  if (!vpush_file_read (path, FALSE, &data, &length, error))
     return NULL;
   return vpush_config_load_from_data (data, length, path, error);
 }

@@ -13,8 +13,8 @@
 #include "vpush-http.h"
 #include "vpush-json-write.h"
 #include "vpush-json.h"
-#include "vpush-keyfile.h"
 #include "vpush-time.h"
+#include "vpush-file-read.h"
 
 #define FACTORS_SUBDIR   "factors"
 #define ENROLLING_SUBDIR "enrolling"
@@ -317,7 +317,7 @@ vpush_factor_store_load_json (JsonParser *parser, const gchar *path, GError **er
   g_autofree gchar *data = NULL;
   gsize length;
 
-  if (!vpush_keyfile_read (path, FALSE, &data, &length, error))
+  if (!vpush_file_read (path, FALSE, &data, &length, error))
     return FALSE;
   if (!vpush_json_check (data, length, VPUSH_JSON_MAX_DEPTH, error))
     {

@@ -5,21 +5,8 @@
 #pragma once
 
 #include <glib.h>
-#include <sys/stat.h>
 
 G_BEGIN_DECLS
-
-/* The largest configuration or policy file read */
-#define VPUSH_KEYFILE_MAX (1024 * 1024)
-
-/* Whether a file or directory is root's and writable by nobody else */
-gboolean vpush_keyfile_root_only (const struct stat *st);
-
-/* Reads a configuration, policy or state file: a regular file of at most VPUSH_KEYFILE_MAX
- * bytes (require_root: also root's and writable by nobody else), never waiting on a
- * FIFO or a device. Errors are G_FILE_ERROR and name path. */
-gboolean vpush_keyfile_read (const gchar *path, gboolean require_root, gchar **out_data,
-                             gsize *out_length, GError **error);
 
 /* Loads data (length (gsize)-1: NUL-terminated; a leading UTF-8 byte order mark is
  * skipped) into a new GKeyFile, or fails naming origin and, for a repeated group or key,

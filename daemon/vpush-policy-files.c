@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vpush-keyfile.h"
 #include "vpush-policy-resources.h"
 #include "vpush-root-path.h"
+#include "vpush-file-read.h"
 
 #define BUILTIN_RESOURCE "/io/github/vpush/policy/default.conf"
 #define BUILTIN_ORIGIN   "built-in default policy"
@@ -50,7 +50,7 @@ scan_dir (const gchar *dir, gboolean require_root, GHashTable *paths, GError **e
                    g_strerror (saved));
       return FALSE;
     }
-  if (require_root && !vpush_keyfile_root_only (&st))
+  if (require_root && !vpush_file_root_only (&st))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                    "%s: a policy directory must be owned by root and writable by nobody else", dir);
@@ -110,7 +110,7 @@ vpush_policy_load_dirs (const gchar *const *dirs, gboolean require_root, GError 
       g_autofree gchar *data = NULL;
       gsize length;
 
-      if (!vpush_keyfile_read (path, require_root, &data, &length, error)
+      if (!vpush_file_read (path, require_root, &data, &length, error)
           || !vpush_policy_add_data (self, data, length, path, error))
         return NULL;
     }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vpush-keyfile.h"
+#include "vpush-file-read.h"
 
 /* as the kernel's own limit on symlinks followed in one lookup */
 #define MAX_SYMLINKS 40
@@ -22,7 +22,7 @@
 static gboolean
 lookup_is_roots (const struct stat *dir_st, const struct stat *entry_st)
 {
-  if (vpush_keyfile_root_only (dir_st))
+  if (vpush_file_root_only (dir_st))
     return TRUE;
   return dir_st->st_uid == 0 && (dir_st->st_mode & S_ISVTX) != 0 && entry_st != NULL
          && entry_st->st_uid == 0;

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include "vpush-config.h"
-#include "vpush-keyfile.h"
 #include "vpush-log.h"
+#include "vpush-file-read.h"
 
 /* Writes text to a fresh file in the test's temporary directory; returns its path. */
 static gchar *
@@ -547,7 +547,7 @@ test_config_not_a_file (void)
   g_autofree gchar *dir = g_dir_make_tmp ("vpush-test-config-XXXXXX", NULL);
   g_autofree gchar *fifo = g_build_filename (dir, "fifo.conf", NULL);
   g_autofree gchar *big = g_build_filename (dir, "big.conf", NULL);
-  g_autofree gchar *text = g_strnfill (VPUSH_KEYFILE_MAX + 1, '#');
+  g_autofree gchar *text = g_strnfill (VPUSH_FILE_READ_MAX + 1, '#');
   const gchar *const paths[] = { fifo, "/dev/zero", big, dir };
   const gchar *const why[]
       = { "is not a regular file", "is not a regular file", "has 1048577 bytes", "is a directory" };

@@ -5,7 +5,7 @@
 
 #include "test-factor-store-common.h"
 #include "test-syscall-faults.h"
-#include "vpush-keyfile.h"
+#include "vpush-file-read.h"
 
 /* On a read-only mount every unlink() fails, also of a file that is not there: a removal
  * of what is not there is done all the same (an enrollment's rollback went on to delete
@@ -352,7 +352,7 @@ test_keyfile_truncated_while_read (Fixture *fixture, gconstpointer data)
   g_assert_true (g_file_set_contents (path, text->str, text->len, NULL));
 
   test_faults_truncate_on_access (path);
-  g_assert_true (vpush_keyfile_read (path, FALSE, &read_data, &length, &error));
+  g_assert_true (vpush_file_read (path, FALSE, &read_data, &length, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (length, <, text->len);
   g_assert_cmpuint (strlen (read_data), ==, length);
@@ -370,7 +370,7 @@ test_keyfile_nul_byte (Fixture *fixture, gconstpointer data)
   gsize length = 0;
 
   g_assert_true (g_file_set_contents (path, text, sizeof text - 1, NULL));
-  g_assert_false (vpush_keyfile_read (path, FALSE, &read_data, &length, &error));
+  g_assert_false (vpush_file_read (path, FALSE, &read_data, &length, &error));
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
   g_assert_nonnull (strstr (error->message, "NUL byte"));
   g_assert_null (read_data);

@@ -390,9 +390,9 @@ def test_enroll_bounds_are_in_vpushctl_1():
 
 def test_file_size_limit_is_documented():
     """A config or policy file is read only when it is a regular file up to
-    VPUSH_KEYFILE_MAX bytes: both pages say so."""
-    limit = re.search(r"^#define VPUSH_KEYFILE_MAX \((\d+) \* (\d+)\)$",
-                      read("daemon", "vpush-keyfile.h"), re.M)
+    VPUSH_FILE_READ_MAX bytes: both pages say so."""
+    limit = re.search(r"^#define VPUSH_FILE_READ_MAX \((\d+) \* (\d+)\)$",
+                      read("daemon", "vpush-file-read.h"), re.M)
     assert int(limit.group(1)) * int(limit.group(2)) == 1024 * 1024, limit.group(0)
     for page in ("vpushd.conf.5", "vpush-policy.5"):
         text = " ".join(read("docs", "man", page + ".scd").split())
