@@ -22,6 +22,11 @@
 #define WRITING_MAX_MS 2000
 /* on the monitor of a missing policy directory's parent: the path it waits for */
 #define AWAITED_DATA_KEY "vpush-awaited"
+/* on every monitor: the directory it watches, and whether that directory went (removed
+ * or moved away); a directory made again in its place, even with the same inode, needs
+ * a monitor of its own */
+#define DIR_DATA_KEY  "vpush-dir"
+#define GONE_DATA_KEY "vpush-gone"
 
 /* What watches one policy directory: the directory itself, or while it is missing the
  * nearest directory on its path that exists, for the next one down (GLib's monitor of a
@@ -186,6 +191,21 @@ monitor_dir (const gchar *path, GError **error)
   return g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
 }
 
+/* The monitor of an old watch equal to watch, if its directory is still the one watched */
+static GFileMonitor *
+take_monitor (GPtrArray *old, Watch *watch)
+{
+  Watch *same;
+  guint i;
+
+  if (old == NULL || !g_ptr_array_find_with_equal_func (old, watch, (GEqualFunc)watch_equal, &i))
+    return NULL;
+  same = g_ptr_array_index (old, i);
+  if (same->monitor == NULL || g_object_get_data (G_OBJECT (same->monitor), GONE_DATA_KEY))
+    return NULL;
+  return g_steal_pointer (&same->monitor);
+}
+
 /* Puts the watches look() found in place (taking them over), on the main loop: a
  * GFileMonitor tells its changes in the main context it was made in. A directory watched
  * as before keeps its monitor; a new one is watched from now on (a monitor is made with
@@ -201,15 +221,22 @@ watch (VpushBouncer *self, GPtrArray *watches)
   for (guint i = 0; i < watches->len; i++)
     {
       Watch *watch = g_ptr_array_index (watches, i);
-      g_autoptr (GError) error = NULL;
-      guint same;
 
-      if (old != NULL
-          && g_ptr_array_find_with_equal_func (old, watch, (GEqualFunc)watch_equal, &same))
-        {
-          watch->monitor = g_steal_pointer (&((Watch *)g_ptr_array_index (old, same))->monitor);
-          continue;
-        }
+      watch->monitor = take_monitor (old, watch);
+    }
+  /* the monitors not kept are cancelled before new ones are made: GLib watches a path
+   * once for all its monitors, so a new monitor of a path that now names another
+   * directory (a symlink pointed elsewhere) would share the old one's watch. What changes
+   * in between is read by the read that follows a monitor made. */
+  if (old != NULL)
+    cancel_monitors (self, old);
+  for (guint i = 0; i < watches->len; i++)
+    {
+      Watch *watch = g_ptr_array_index (watches, i);
+      g_autoptr (GError) error = NULL;
+
+      if (watch->monitor != NULL)
+        continue;
       watch->monitor = monitor_dir (watch->path, &error);
       if (watch->monitor == NULL && watch->awaited != NULL)
         g_debug ("%s: not watched for %s: %s", watch->path, watch->awaited, error->message);
@@ -223,12 +250,11 @@ watch (VpushBouncer *self, GPtrArray *watches)
         }
       else
         g_signal_connect (watch->monitor, "changed", G_CALLBACK (on_dir_changed), self);
+      if (watch->monitor != NULL)
+        g_object_set_data_full (G_OBJECT (watch->monitor), DIR_DATA_KEY,
+                                g_file_new_for_path (watch->path), g_object_unref);
       made = made || watch->monitor != NULL;
     }
-  /* cancelled once the new ones are in place, so that a directory watched by both is
-   * never left unwatched */
-  if (old != NULL)
-    cancel_monitors (self, old);
   return made;
 }
 
@@ -324,7 +350,9 @@ read_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   again = self->again;
   self->again = NULL;
-  if (again != NULL)
+  /* a change's read waits for the files being written, as in reload_cb(): their writer's
+   * close, or writing_cb(), asks for it; a SIGHUP's is made at once */
+  if (again != NULL && (*again != '\0' || g_hash_table_size (self->writing) == 0))
     start_read (self, again);
 }
 
@@ -390,6 +418,21 @@ is_policy_file (GFile *file)
  * MaxChallengeAgeSeconds= line is not there yet grants more than the whole one. A file
  * created or changed is read once it is closed (CHANGES_DONE_HINT) or gone; one moved
  * into place is whole. */
+/* Whether the directory monitor watches went: its monitor is then not kept for one made
+ * again there */
+static gboolean
+note_gone (GFileMonitor *monitor, GFile *file, GFileMonitorEvent event)
+{
+  GFile *dir = g_object_get_data (G_OBJECT (monitor), DIR_DATA_KEY);
+
+  if ((event != G_FILE_MONITOR_EVENT_DELETED && event != G_FILE_MONITOR_EVENT_MOVED_OUT
+       && event != G_FILE_MONITOR_EVENT_RENAMED && event != G_FILE_MONITOR_EVENT_UNMOUNTED)
+      || file == NULL || dir == NULL || !g_file_equal (file, dir))
+    return FALSE;
+  g_object_set_data (G_OBJECT (monitor), GONE_DATA_KEY, GINT_TO_POINTER (TRUE));
+  return TRUE;
+}
+
 static void
 on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
                 VpushBouncer *self)
@@ -397,6 +440,7 @@ on_dir_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEv
   g_autofree gchar *path = file != NULL ? g_file_get_path (file) : NULL;
   g_autofree gchar *other_path = other != NULL ? g_file_get_path (other) : NULL;
 
+  note_gone (monitor, file, event);
   switch (event)
     {
     case G_FILE_MONITOR_EVENT_CREATED:
@@ -448,6 +492,7 @@ on_parent_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonito
 {
   const gchar *awaited = g_object_get_data (G_OBJECT (monitor), AWAITED_DATA_KEY);
 
-  if (is_path (file, awaited) || is_path (other, awaited))
+  /* the directory watched in its place went too: what is there now is looked at again */
+  if (note_gone (monitor, file, event) || is_path (file, awaited) || is_path (other, awaited))
     schedule_reload (self);
 }

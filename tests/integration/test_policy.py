@@ -1,10 +1,10 @@
 """Who may approve: the policy files and the caller's identity, against the real vpushd.
 The caller is this test process unless a test says otherwise. The caller's login session
-is in test_policy_session.py, the audit trail of the policy's decisions in test_audit.py."""
+is in test_policy_session.py, the audit trail of the policy's decisions in test_audit.py, the
+policy read again (a change, SIGHUP) in test_policy_reload.py."""
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -17,8 +17,6 @@ from vpushtest_policy import (ERR_ACCESS_DENIED, MANAGE, MSGID_APPROVED, MY_EXE,
                               gdbus_approve, last_audit, refused)
 
 SHIPPED_DEFAULT = os.path.join(vt.SOURCE_DIR, "policy", "default.conf")
-# preloaded into vpushd: holds the open() of a policy file (tests/open-gate-shim.c)
-OPEN_GATE_SHIM = os.path.join(vt.BUILD_DIR, "tests", "integration", "open-gate.so")
 
 
 # ---------------------------------------------------------------------------------------
@@ -458,129 +456,6 @@ def test_enroll_is_held_to_the_factors_a_rule_names(start_daemon, client, emulat
     record = last_audit(daemon, VPUSH_ACTION="enroll", VPUSH_DECISION="refused")
     assert "enroll of a factor named “Bank login” refused" in record["MESSAGE"], record
     assert "VPUSH_FACTOR" not in record, record
-
-
-def test_policy_change_without_restart(start_daemon, client, emulator):
-    daemon = start_daemon()
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    assert_access_denied(refused(client.approve, {"transaction-id": txid}), "Actions=approve")
-
-    with open(os.path.join(daemon.policy_dir, "60-approve.conf"), "w") as f:
-        f.write("[Rule added]\nActions=approve\nCallers=*\nRequireActiveSession=false\n")
-
-    def approved():
-        try:
-            return client.approve({"transaction-id": txid, "timeout-ms": 1000})
-        except vt.DBusCallError as e:
-            assert e.name == ERR_ACCESS_DENIED, e
-            return None
-    assert vt.wait_until(approved, 15, interval=0.2, what="the new rule") == ch["sid"]
-    last_audit(daemon, VPUSH_DECISION="allowed", VPUSH_RULE="added", VPUSH_CHALLENGE=ch["sid"])
-
-    # a broken change is not taken: the previous policy stays
-    with open(os.path.join(daemon.policy_dir, "70-broken.conf"), "w") as f:
-        f.write("[Rule broken]\nActions=approve\n")
-    vt.wait_until(lambda: "policy not reloaded, the previous one stays in force" in
-                  daemon.log_text(), 10, what="the broken policy to be refused", pump=False)
-    assert "70-broken.conf: rule “broken”, key Callers" in daemon.log_text()
-    txid2 = vt.new_transaction_id()
-    ch2 = challenge(emulator, factor, txid2)
-    assert client.approve({"transaction-id": txid2}) == ch2["sid"]
-
-
-def test_sighup_reads_the_policy_again(start_daemon, client, emulator):
-    """systemctl --user reload (the unit's ExecReload= sends SIGHUP) reads the policy
-    again, for directories a monitor can't watch; vpushd goes on running."""
-    daemon = start_daemon()
-    factor = vt.enroll(client, emulator)
-    os.kill(daemon.proc.pid, signal.SIGHUP)
-    vt.wait_until(lambda: "policy reloaded on SIGHUP: 1 rule from " in daemon.log_text(), 10,
-                  what="the policy to be read on SIGHUP", pump=False)
-    assert daemon.running()
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    assert_access_denied(refused(client.approve, {"transaction-id": txid}), "Actions=approve")
-
-    # a broken policy read on SIGHUP leaves the previous one, as a change does
-    with open(os.path.join(daemon.policy_dir, "70-broken.conf"), "w") as f:
-        f.write("[Rule broken]\nActions=approve\n")
-    os.kill(daemon.proc.pid, signal.SIGHUP)
-    vt.wait_until(lambda: "policy not reloaded on SIGHUP, the previous one stays in force: "
-                  in daemon.log_text(), 10, what="the broken policy to be refused", pump=False)
-    assert daemon.running()
-    assert client.factor_props(factor.path)["FriendlyName"] == factor.friendly_name
-    assert_untouched(emulator, factor, ch)
-
-
-@pytest.fixture
-def open_gate(session):
-    """While this file exists, vpushd's open() of its 50-test.conf waits: a policy directory
-    on a network file system whose server does not answer."""
-    path = session.path("open-gate-%d" % os.getpid())
-    yield path
-    for p in (path, path + ".held"):
-        if os.path.exists(p):
-            os.unlink(p)
-
-
-def start_gated(start_daemon, gate):
-    if not os.path.exists(OPEN_GATE_SHIM):
-        raise vt.HarnessError("the open shim is not built: %s" % OPEN_GATE_SHIM)
-    return start_daemon(env={"LD_PRELOAD": OPEN_GATE_SHIM, "VPUSH_TEST_OPEN_GATE": gate,
-                             "VPUSH_TEST_OPEN_GATE_ONLY": "/50-test.conf"})
-
-
-def hold_policy_read(daemon, gate):
-    """SIGHUP with the gate closed: the policy's read waits at the open() of 50-test.conf."""
-    open(gate, "w").close()
-    os.kill(daemon.proc.pid, signal.SIGHUP)
-    vt.wait_until(lambda: os.path.exists(gate + ".held"), 15, what="the policy read to be held",
-                  pump=False)
-
-
-def test_policy_read_off_the_main_loop(start_daemon, client, emulator, session, open_gate):
-    """The policy is read again in a thread: while a policy file can't be opened, vpushd
-    answers its calls with the policy in force, which a whole new one replaces once read.
-    A change and a SIGHUP while it is read make one read more after it."""
-    daemon = start_gated(start_daemon, open_gate)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-    hold_policy_read(daemon, open_gate)
-
-    # answered on vpushd's main loop, by the policy in force
-    error = refused(client.approve, {"transaction-id": txid}, timeout_ms=int(5000 * vt.SLOWDOWN))
-    assert_access_denied(error, "Actions=approve")
-
-    staged = os.path.join(session.tmp, "60-approve.conf")
-    with open(staged, "w") as f:
-        f.write("[Rule added]\nActions=approve\nCallers=*\nRequireActiveSession=false\n")
-    os.rename(staged, os.path.join(daemon.policy_dir, "60-approve.conf"))
-    vt.wait_until(lambda: "policy to be read again once the read under way is done"
-                  in daemon.log_text(), 15, what="the change to be seen", pump=False)
-    os.kill(daemon.proc.pid, signal.SIGHUP)
-    vt.wait_until(lambda: "policy to be read again on SIGHUP once the read under way is done"
-                  in daemon.log_text(), 15, what="the SIGHUP to be seen", pump=False)
-    assert "policy reloaded" not in daemon.log_text()
-
-    os.unlink(open_gate)
-    vt.wait_until(lambda: "policy reloaded on SIGHUP: 2 rules from " in daemon.log_text(), 15,
-                  what="the policy to be read again", pump=False)
-    log = daemon.log_text()
-    # the held read (which listed the directory before the change), then one more
-    assert log.count("policy reloaded") == 2, log
-    assert (log.index("policy reloaded on SIGHUP: 1 rule from ")
-            < log.index("policy reloaded on SIGHUP: 2 rules from ")), log
-    assert client.approve({"transaction-id": txid}) == ch["sid"]
-
-
-def test_stop_while_the_policy_is_read(start_daemon, client, emulator, open_gate):
-    """vpushd stops at once while a policy read waits, and cleanly."""
-    daemon = start_gated(start_daemon, open_gate)
-    hold_policy_read(daemon, open_gate)
-    assert daemon.stop() == 0
 
 
 def test_factor_methods_go_through_the_policy(start_daemon, client, emulator):
