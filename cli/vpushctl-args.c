@@ -208,7 +208,8 @@ vpushctl_read_options (Vpushctl *ctl, const GOptionEntry *const *tables, GOption
             return refuse (ctl, i, error, "an unknown option");
           /* "-tvalue" is not "-t value" to GOption, and a value can't be told from options */
           if (e->arg != G_OPTION_ARG_NONE && p[1] != '\0')
-            return refuse (ctl, i, error, "%s takes its value as the next argument", name);
+            return refuse (ctl, i, error, "%s takes a value: give it on its own, as %s VALUE", name,
+                           name);
           if (e->arg != G_OPTION_ARG_NONE && !take_value (ctl, e, argc, argv, &i, NULL, error))
             return FALSE;
           g_hash_table_add (ctl->given, (gpointer)e->long_name);

@@ -77,8 +77,14 @@ gboolean
 vpushctl_argv_wants_json (int argc, char **argv)
 {
   for (int i = 1; i < argc && !g_str_equal (argv[i], "--"); i++)
-    if (g_str_equal (argv[i], "--json") || g_str_equal (argv[i], "-j"))
-      return TRUE;
+    {
+      /* -j alone or among other short options: "-jt" */
+      if (g_str_equal (argv[i], "--json")
+          || (argv[i][0] == '-' && argv[i][1] != '-' && strchr (argv[i] + 1, 'j') != NULL
+              && strspn (argv[i] + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ?")
+                     == strlen (argv[i] + 1)))
+        return TRUE;
+    }
   return FALSE;
 }
 

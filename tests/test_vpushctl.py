@@ -252,7 +252,7 @@ def test_usage_errors_do_not_repeat_a_token(session):
             (["--tokn=" + SECRET, "status"], "unknown option --tokn (argument 1)"),
             (["enroll", "-X" + SECRET], "unknown option -X (argument 1 after “enroll”)"),
             (["enroll", "-t" + SECRET],
-             "-t takes its value as the next argument (argument 1 after “enroll”)"),
+             "-t takes a value: give it on its own, as -t VALUE (argument 1 after “enroll”)"),
             (["enroll", "--no-verify=" + SECRET],
              "--no-verify takes no value (argument 1 after “enroll”)"),
             (["approve", "--timeout", SECRET],
@@ -504,6 +504,10 @@ def test_an_option_given_twice_is_refused(session, daemon):
     fails(ctl(session, "approve", "-t", "--timeout", "--timeout", "1"), NOT_FOUND)
     # options without a value may be repeated: they can't disagree
     assert ok(ctl(session, "-j", "status", "-j", "--json")).json()["state"] == "ready"
+    # -j among other short options asks for JSON too, also for the errors of the reading
+    r = hides_secret(ctl(session, "approve", "-jt", "x", "-t", "y"), USAGE)
+    assert r.json()["error"]["message"] == \
+        "--transaction-id is given twice (argument 3 after “approve”)", r
 
 
 # --- challenges, approve, deny --------------------------------------------------------------
