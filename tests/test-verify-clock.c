@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 
 #include "vpush-error.h"
+#include "vpush-jwt.h"
 
 #include "test-verify-common.h"
 
@@ -181,35 +182,40 @@ test_answer_expired_by_corrected_clock (Fixture *fx, gconstpointer user_data)
 }
 
 /* A fetched challenge's age and expiry go by the API's Date when it is ahead of ours by
- * less than a device JWT lives (no 401 would tell); a Date further ahead is of no clock
- * that took the JWT, and would have the challenge expired. */
+ * less than a device JWT lives (no 401 would tell); README: "A `Date` more than a device
+ * JWT's lifetime and a minute ahead of the local clock is of no clock that took the JWT,
+ * and is not taken (it would have every challenge expired)". Either side of that bound,
+ * 10 s off it (time for the fetch), and far past it. */
 static void
 test_fetch_date_far_ahead_not_taken (Fixture *fx, gconstpointer user_data)
 {
   g_autofree gchar *pending_json = challenge_json (FACTOR_SID, "pending");
   gint64 now = vpush_verify_now (fx->verify);
+  gint64 bound = now + VPUSH_JWT_DEVICE_LIFETIME_S + 60;
   const struct
   {
-    gchar *date;
+    gint64 date;
     gboolean taken;
   } cases[] = {
-    { rfc1123 (now + 300), TRUE },
-    { rfc1123 (now + 7 * 24 * 3600), FALSE },
-    { g_strdup ("Fri, 31 Dec 9999 23:59:59 GMT"), FALSE },
+    { now + 300, TRUE },            /* within a JWT's life */
+    { bound - 10, TRUE },           /* just inside the bound */
+    { bound + 10, FALSE },          /* just past it */
+    { now + 7 * 24 * 3600, FALSE }, /* a week */
+    { 253402300799, FALSE },        /* Fri, 31 Dec 9999 23:59:59 GMT */
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (VpushChallenge) pending = NULL;
-      g_autofree gchar *date = cases[i].date;
+      g_autofree gchar *date = rfc1123 (cases[i].date);
       g_autofree gchar *headers = g_strdup_printf ("Date: %s\r\n", date);
 
       server_reply (fx->server, 200, headers, pending_json);
       pending = fetch (fx, CHALLENGE_SID, &error);
       g_assert_no_error (error);
       if (cases[i].taken)
-        g_assert_cmpint (vpush_challenge_now (pending, now), >=, now + 300);
+        g_assert_cmpint (vpush_challenge_now (pending, now), >, cases[i].date);
       else
         g_assert_cmpint (vpush_challenge_now (pending, now), ==, now);
     }

@@ -736,6 +736,74 @@ def test_update_and_delete(session, emulator, daemon, client):
     json_error(r, NOT_FOUND, "io.github.vpush1.Error.NotFound")
 
 
+FAKE_VPUSHD_XML = """<node>
+  <interface name="org.freedesktop.DBus.ObjectManager">
+    <method name="GetManagedObjects"><arg type="a{oa{sa{sv}}}" direction="out"/></method>
+  </interface>
+  <interface name="io.github.vpush1.Factor"><method name="Delete"/></interface>
+</node>"""
+
+
+@pytest.mark.parametrize("error", ["UnknownObject", "UnknownInterface"])
+def test_factor_gone_since_it_was_looked_up(session, error):
+    """vpushctl(1): exit status 4 is "not found: no such factor". A factor listed when
+    vpushctl looks it up, and gone by the time it is called (its object, or the object's
+    interface, no longer on the bus), is not found, not "vpushd is not reachable" (3). The
+    owner of vpushd's name here is this test, on a bus of its own: it lists the factor and
+    answers its Delete with that error, which vpushd can't be made to do at a chosen
+    moment."""
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1",
+                            "--address=unix:path=" + session.path("gone-bus-" + error)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        address = bus.stdout.readline().strip()
+        conn = vt._connect(address)
+        sid = "YF" + "0123456789abcdef" * 2
+        path = vt.factor_path(sid)
+        props = {"Sid": GLib.Variant("s", sid), "FriendlyName": GLib.Variant("s", "Gone"),
+                 "CreatedAt": GLib.Variant("s", "2024-01-02T03:04:05Z")}
+        node = Gio.DBusNodeInfo.new_for_xml(FAKE_VPUSHD_XML)
+        calls = []
+
+        def method_call(conn, sender, object_path, iface, method, params, invocation):
+            calls.append((object_path, method))
+            if method == "GetManagedObjects":
+                invocation.return_value(GLib.Variant("(a{oa{sa{sv}}})",
+                                                     ({path: {vt.FACTOR_IFACE: props}},)))
+            else:
+                invocation.return_dbus_error("org.freedesktop.DBus.Error." + error,
+                                             "no object at %s" % object_path)
+
+        registered = [conn.register_object(vt.MANAGER_PATH, node.interfaces[0], method_call),
+                      conn.register_object(path, node.interfaces[1], method_call)]
+        owned = conn.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "RequestName",
+                               GLib.Variant("(su)", (vt.BUS_NAME, 4)), None,
+                               Gio.DBusCallFlags.NONE, 10000, None).unpack()[0]
+        assert owned == 1, owned
+        # the calls are answered from this thread's main context, pumped while it waits
+        proc = subprocess.Popen([VPUSHCTL, "--json", "delete", sid],
+                                env=dict(session.env, DBUS_SESSION_BUS_ADDRESS=address),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            vt.wait_until(lambda: proc.poll() is not None, 30 * vt.SLOWDOWN,
+                          what="vpushctl to end")
+        finally:
+            proc.kill()     # when it did not end by itself
+            out, err = proc.communicate()
+        for ident in registered:
+            conn.unregister_object(ident)
+        conn.close_sync(None)
+    finally:
+        bus.kill()
+        bus.wait(10)
+    assert calls == [(vt.MANAGER_PATH, "GetManagedObjects"), (path, "Delete")], calls
+    r = Result(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    assert r.rc == NOT_FOUND, r
+    assert "no such object" in r.err, r
+    json_error(r, NOT_FOUND, "org.freedesktop.DBus.Error." + error)
+
+
 # --- monitor ------------------------------------------------------------------------------
 
 class Monitor:

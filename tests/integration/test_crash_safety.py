@@ -367,6 +367,42 @@ def test_killed_after_the_record(daemon, client, emulator, session):
                            "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
 
 
+def test_temp_files_of_cut_writes_removed_at_start(daemon, client, emulator):
+    """docs/crash-safety.md: "A temp file left by a write a crash interrupted is never read,
+    and is removed at the next start; only a name with vpushd's mark is taken for one, so a
+    person's `YF….json.backup` beside a record stays." Killed with a write of each kind cut
+    short (a record, the clock, a journal entry): at the next start their temp files
+    (NAME.vpush-tmp-XXXXXX, VPUSH_DURABLE_TEMP_MARK) are gone; a backup of the record, and
+    a name like mkstemp's without the mark, are left as they were; the factor is the
+    record's, not the half-written copy's."""
+    f = vt.enroll(client, emulator)
+    crash(daemon)
+    factors = os.path.join(daemon.state_dir, "factors")
+    enrolling = os.path.join(daemon.state_dir, "enrolling")
+    os.makedirs(enrolling, exist_ok=True)
+    cut = [os.path.join(factors, f.sid + ".json.vpush-tmp-AbC123"),
+           os.path.join(daemon.state_dir, "clock.json.vpush-tmp-Q1w2E3"),
+           os.path.join(enrolling, "enroll-%s.json.vpush-tmp-z9Y8x7" % uuid.uuid4().hex)]
+    kept = {os.path.join(factors, f.sid + ".json.backup"): '{"sid": "%s"}' % f.sid,
+            os.path.join(factors, f.sid + ".json.Xy12Z9"): "a person's file"}
+    for path in cut:
+        assert TEMP_RE.search(path), path
+        with open(path, "w") as fh:
+            fh.write('{"sid": "%s", "friendly_name": "half wr' % f.sid)
+    for path, text in kept.items():
+        with open(path, "w") as fh:
+            fh.write(text)
+
+    restart(daemon)
+    assert [p for p in cut if os.path.exists(p)] == []
+    for path, text in kept.items():
+        with open(path) as fh:
+            assert fh.read() == text, path
+    assert daemon.log_text().count("left by a write that a crash interrupted") == len(cut)
+    assert client.factor_paths() == [f.path]
+    assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == f.friendly_name
+
+
 def test_unowned_keys_deleted(daemon, client, emulator, session):
     """Keys of this state directory's services that no record and no journal entry owns are
     deleted at start; keys of other services, and names vpushd never uses, are not its to

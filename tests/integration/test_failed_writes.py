@@ -62,6 +62,33 @@ def test_unsaved_rename_is_shown(daemon, session, emulator, client, count):
         d.stop()
 
 
+def test_record_that_cannot_be_renamed_into_place_is_not_taken_for_saved(daemon, emulator,
+                                                                         client):
+    """docs/crash-safety.md: a write is "a temp file `NAME.vpush-tmp-XXXXXX`, fsync,
+    rename", and "A write or a removal is done only once every one of its syncs is; one that
+    fails (EIO, ENOSPC) is reported as failed". Here the rename fails (the record's name is
+    taken by a directory): the rename at the API is reported as not saved locally, not as
+    done, the second try fails too, and no temp file is left behind. Once the name is free,
+    the next change is saved."""
+    f = vt.enroll(client, emulator)
+    record = os.path.join(daemon.state_dir, "factors", f.sid + ".json")
+    os.unlink(record)
+    os.mkdir(record)
+    try:
+        expect_failed(lambda: client.factor_update(f.path, {"friendly-name": "Renamed"}),
+                      "was made at the Verify API, but could not be saved locally",
+                      "cannot write %s: Is a directory" % record)
+        assert client.get_property(f.path, vt.FACTOR_IFACE, "FriendlyName") == "Renamed"
+        vt.wait_until(lambda: "could not be saved on a second try either" in daemon.log_text(),
+                      30 * vt.SLOWDOWN, what="the record's second write")
+        assert "its record is saved, on a second try" not in daemon.log_text()
+        assert [n for n in os.listdir(os.path.dirname(record)) if ".vpush-tmp-" in n] == []
+    finally:
+        os.rmdir(record)
+    client.factor_update(f.path, {"friendly-name": "Renamed again"})
+    assert record_on_disk(daemon, f.sid)["friendly_name"] == "Renamed again"
+
+
 def test_unsaved_verify_is_shown(daemon, session, emulator, client):
     f = vt.enroll(client, emulator, verify=False)
     d = restart_failing(daemon, session, emulator, FACTORS)

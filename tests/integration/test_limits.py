@@ -14,7 +14,8 @@
 - at most 2048 challenges pending, of all factors → one more is not taken, and an
   approval that finds it says so;
 - a connection may have 1024 calls unanswered (their replies not taken) → its next calls
-  are dropped, and vpushd does not grow with them, whether they want a reply or not.
+  are dropped, and vpushd does not grow with them, whether they want a reply or not;
+  a call that wants none is answered all the same, so it never stays counted.
 """
 
 import os
@@ -522,4 +523,38 @@ def test_calls_whose_replies_are_not_taken_are_capped(call, daemon, client, emul
         assert grown < 16 * 1024, grown
     finally:
         s.close()
+    assert_healthy(daemon, client)
+
+
+def test_calls_wanting_no_reply_are_counted_off(daemon, client, session):
+    """README: "A call sent with "no reply expected" counts too, and is answered (the bus
+    drops that reply)". vpushd's own methods send no reply to such a call (GDBus leaves it
+    out), so each is made to want one: else it would stay counted for ever, and a caller
+    that sent 1024 of them over its life, however slowly, would have every later call
+    dropped. Here 1280 are sent in batches, each followed by a call that waits for its
+    reply (handled in order, so at most 257 are ever out at once): every one is
+    answered."""
+    batch, batches = 256, 5
+    conn = _connect(session.address)
+    try:
+        for i in range(batches):
+            for _ in range(batch):
+                m = Gio.DBusMessage.new_method_call(vt.BUS_NAME, vt.MANAGER_PATH,
+                                                    vt.MANAGER_IFACE, "ApproveChallenge")
+                m.set_body(GLib.Variant("(a{sv})", ({},)))
+                m.set_flags(Gio.DBusMessageFlags.NO_REPLY_EXPECTED)
+                conn.send_message(m, Gio.DBusSendMessageFlags.NONE)
+            # refused for its arguments at once, as each of the batch before it was
+            try:
+                conn.call_sync(vt.BUS_NAME, vt.MANAGER_PATH, vt.MANAGER_IFACE,
+                               "ApproveChallenge", GLib.Variant("(a{sv})", ({},)), None,
+                               Gio.DBusCallFlags.NO_AUTO_START, int(20000 * vt.SLOWDOWN), None)
+                error = None
+            except GLib.Error as e:
+                error = vt._split_gerror(e)[0]
+            assert error == vt.ERR_INVALID_ARGS, \
+                "the call after %d wanting no reply: %s" % ((i + 1) * batch, error)
+    finally:
+        conn.close_sync(None)
+    assert "calls unanswered" not in daemon.log_text()
     assert_healthy(daemon, client)
