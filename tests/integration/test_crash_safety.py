@@ -350,7 +350,9 @@ def test_killed_after_the_record(daemon, client, emulator, session):
     with open(os.path.join(daemon.state_dir, "enrolling", entry_id + ".json"), "w") as fh:
         json.dump(entry, fh)
     secret_store(session, entry_id, record["service_sid"])
-    with open(os.path.join(daemon.state_dir, "factors", f.sid + ".json.Xy12Z9"), "w") as fh:
+    # vpushd's mark: a write of its own a crash cut short (check_state_dir: it is gone)
+    temp = os.path.join(daemon.state_dir, "factors", f.sid + ".json.vpush-tmp-Xy12Z9")
+    with open(temp, "w") as fh:
         fh.write('{"sid": "%s", "friendly_na' % f.sid)
 
     restart(daemon)
