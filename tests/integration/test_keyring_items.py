@@ -169,6 +169,34 @@ def test_an_item_that_is_not_a_key_hides_none(daemon, client, emulator, session)
         slow.stop()
 
 
+def another_programs_item(session, factor):
+    """An item of another program's schema that happens to carry the factor's sid, and a
+    P-256 key of its own."""
+    create_item(session, {"xdg:schema": "org.example.Other", "factor-sid": factor.sid},
+                openssl_key("prime256v1"), replace=False)
+
+
+def test_another_programs_item_is_not_the_key(factor, daemon, client, emulator, session):
+    """Only items of vpush's schema (io.github.vpush.FactorKey, design.md) are factor keys:
+    another program's item with the factor's sid is neither taken for its key nor makes
+    two keys of it."""
+    another_programs_item(session, factor)
+    daemon.restart()
+    txid = vt.new_transaction_id()
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
+    assert client.approve({"transaction-id": txid,
+                           "timeout-ms": vt.APPROVE_TIMEOUT_MS}) == ch["sid"]
+
+
+def test_delete_leaves_another_programs_item(factor, daemon, client, emulator, session):
+    """Factor.Delete deletes vpush's key, not another program's secret that carries the
+    same sid."""
+    another_programs_item(session, factor)
+    client.factor_delete(factor.path)
+    left = session.keyring_items({"factor-sid": factor.sid})
+    assert [i["attributes"].get("xdg:schema") for i in left] == ["org.example.Other"], left
+
+
 def test_two_different_keys_none_used(factor, daemon, client, emulator, session):
     """Two items under the factor's sid with different P-256 keys: vpushd can't tell which
     is the factor's and signs with neither, saying so. Before, it took whichever the

@@ -95,6 +95,18 @@ def test_list_page_larger_than_one_reply(factor, client, emulator):
     assert sizes == [50, 50, 50, 50, 50], lists
 
 
+def test_list_page_size_not_a_multiple_of_50(factor, client, emulator):
+    """A page-size that is not a multiple of the API's page of 50 gives that many (the
+    last API page asks for what is left), and its token leads on to the next one: none
+    left out, none twice."""
+    created = [emulator.create_challenge(factor.identity, factor.sid)["sid"]
+               for _ in range(160)]
+    items, token = client.list_challenges(factor.path, {"page-size": 120})
+    assert [i["sid"] for i in items] == created[:120]
+    rest, end = client.list_challenges(factor.path, {"page-size": 120, "page-token": token})
+    assert [i["sid"] for i in rest] == created[120:] and end == ""
+
+
 @pytest.fixture
 def unlocked_afterwards(session):
     yield

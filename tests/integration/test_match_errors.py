@@ -58,6 +58,20 @@ def test_pending_challenge_of_another_factor_not_found(by, factor, client, emula
     assert client.approve({"challenge-sid": ch["sid"], "factor-sid": factor.sid}) == ch["sid"]
 
 
+def test_answered_challenge_of_another_factor_not_found(factor, client, emulator):
+    """factor-sid narrows the match also for a challenge vpushd answered: naming another
+    factor gives NotFound, not AlreadyResponded, and never that answer's outcome, which
+    belongs to whoever asked for it (dbus-api.md: factor-sid "only this factor")."""
+    other = vt.enroll(client, emulator)
+    ch = emulator.create_challenge(factor.identity, factor.sid,
+                                   hidden={"transaction_id": vt.new_transaction_id()})
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    e = _expect_error(vt.ERR_NOT_FOUND, client.approve,
+                      {"challenge-sid": ch["sid"], "factor-sid": other.sid, "timeout-ms": 1000})
+    assert "of factor %s" % other.sid in e.message, e.message
+    assert emulator.answer_posts(ch["sid"]) == 1
+
+
 def test_transaction_id_matched_whole(factor, client, emulator):
     """A transaction id matches only the same id: not a part of it, not one in other case,
     not one with a space added. Pending and on the bus, the challenge is left alone."""

@@ -74,6 +74,54 @@ def test_session_inactive_refused(start_daemon, logind, client, emulator):
     last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
 
 
+def test_session_without_a_seat_refused(start_daemon, logind, client, emulator):
+    """design.md: the caller's login session must be "active on its seat". logind calls a
+    session with no seat (an ssh login) active too: it is refused."""
+    logind.add_session(active=True)
+    logind.set_session_seat("", "/")
+    daemon = start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "and it is not the active session of a seat")
+    assert_untouched(emulator, factor, ch)
+    last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
+
+
+def test_caller_gone_while_its_session_is_looked_up(start_daemon, logind, session, client,
+                                                   emulator):
+    """logind is asked about the caller's pid; a caller that exits before logind answers is
+    refused, as its pid may be another process's by then (vpushd pins the caller, and
+    checks the pin once logind has answered). The challenge is known beforehand, so that
+    nothing but that check stands between the call and its answer."""
+    logind.add_session(active=True)
+    logind.answer_session_by_pid_after(2 * vt.SLOWDOWN)
+    daemon = start_daemon(SESSION_RULE.replace("Callers=exe:%s" % MY_EXE, "Callers=*"))
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+    client.refresh()
+    asked = logind.log_text().count("GetSessionByPID")
+    caller = subprocess.Popen(
+        ["gdbus", "call", "--session", "--dest", vt.BUS_NAME, "--object-path", vt.MANAGER_PATH,
+         "--method", vt.MANAGER_IFACE + ".ApproveChallenge",
+         "{'transaction-id': <'%s'>, 'timeout-ms': <uint32 3000>}" % txid],
+        env=session.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        vt.wait_until(lambda: logind.log_text().count("GetSessionByPID") > asked,
+                      10 * vt.SLOWDOWN, what="logind to be asked", pump=False)
+    finally:
+        caller.kill()
+        caller.wait()
+    vt.wait_until(lambda: "the caller exited while its login session was looked up"
+                  in daemon.log_text(), 15 * vt.SLOWDOWN, what="the call to be refused",
+                  pump=False)
+    assert_untouched(emulator, factor, ch)
+
+
 def test_logind_absent_refused(start_daemon, system_bus, client, emulator):
     # a system bus without logind on it
     assert not system_bus.client.name_has_owner(LOGIND)

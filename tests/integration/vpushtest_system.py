@@ -81,7 +81,7 @@ class DbusMock:
         self.bus = system_bus.client
         self.name = name
         env = dict(session.env, DBUS_SYSTEM_BUS_ADDRESS=system_bus.address)
-        log = session.path("%s-mock.log" % template)
+        log = self.log = session.path("%s-mock.log" % template)
         vt.LOGS.append(("%s-mock" % template, log))
         self.proc = subprocess.Popen([vt.PYTHON, "-m", "dbusmock", "--template", template],
                                      stdin=subprocess.DEVNULL, stdout=open(log, "ab"),
@@ -96,6 +96,11 @@ class DbusMock:
     def mock(self, path, method, signature, args):
         self.bus.call(path, MOCK_IFACE, method, GLib.Variant(signature, args),
                       bus_name=self.name)
+
+    def log_text(self):
+        """What the mock wrote: among it, each method call as it comes."""
+        with open(self.log, errors="replace") as f:
+            return f.read()
 
     def stop(self):
         vt._stop_process(self.proc)
@@ -132,6 +137,19 @@ class Logind(DbusMock):
     def set_session(self, **props):
         self.mock(SESSION_PATH, "UpdateProperties", "(sa{sv})",
                   (LOGIND + ".Session", props))
+
+    def set_session_seat(self, seat_id, path):
+        # UpdateProperties can't take a struct (dbusmock 0.28)
+        self.bus.call(SESSION_PATH, vt.PROPS_IFACE, "Set",
+                      GLib.Variant("(ssv)", (LOGIND + ".Session", "Seat",
+                                             GLib.Variant("(so)", (seat_id, path)))),
+                      bus_name=LOGIND)
+
+    def answer_session_by_pid_after(self, seconds):
+        """GetSessionByPID answers the session after a while: a slow logind."""
+        self.mock(LOGIND_PATH, "AddMethod", "(sssss)",
+                  (LOGIND_MANAGER, "GetSessionByPID", "u", "o",
+                   'import time; time.sleep(%g); ret = "%s"' % (seconds, SESSION_PATH)))
 
     def set_user_display(self, session_id, path):
         # UpdateProperties can't take a struct (dbusmock 0.28)
