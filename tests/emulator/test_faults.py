@@ -335,6 +335,16 @@ def test_stale_status(emu):
     assert status == 200 and json.loads(body)["sid"] == emu.service_sid
 
 
+def test_stale_status_of_a_factor(emu):
+    """A factor's stale status is the one the API has besides verified: unverified (the
+    OpenAPI document's factor statuses); the verification itself was made."""
+    d = Device(emu)
+    d.create()
+    add(emu, path=r"/Factors/%s\Z" % d.sid, action="stale-status", method="POST")
+    r = d.verify()
+    assert r.status == 200 and r.json["status"] == "unverified", r
+
+
 def test_sid(emu):
     """The answer to a create carries another factor's sid; the factor made has its own.
     An answer without a sid goes out as it was."""

@@ -163,6 +163,27 @@ def test_enroll_bad_token_is_api_error_and_leaves_nothing(daemon, client, emulat
     assert emulator.list_factors(identity) == []
 
 
+def test_enroll_left_unverified_is_an_api_error(daemon, client, emulator):
+    """A verification the API answers with the factor still unverified (emulator fault
+    stale-status) is no enrollment: EnrollFactor fails with Error.Api naming the status,
+    and leaves nothing behind, here or at the API, as a refused one does."""
+    identity = vt.unique_identity("stale")
+    emulator.fault(r"/Factors/YF[0-9a-f]{32}\Z", "stale-status", method="POST", when="after")
+    token = emulator.access_token(identity)["token"]
+    try:
+        client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                       "access-token": token, "friendly-name": "x"})
+    except vt.DBusCallError as e:
+        assert e.name == "io.github.vpush1.Error.Api", e
+        assert "left the new factor unverified" in e.message, e
+    else:
+        raise AssertionError("EnrollFactor left unverified succeeded")
+    finally:
+        emulator.clear_faults()
+    assert client.factor_paths() == []
+    assert emulator.list_factors(identity) == []
+
+
 def test_update_friendly_name(daemon, client, emulator, session):
     f = vt.enroll(client, emulator, friendly_name="Desk before")
     client.factor_update(f.path, {"friendly-name": "Renamed desk"})
