@@ -94,6 +94,7 @@ def challenge_count(emu):
     {"path": "x", "action": "bad-item", "when": "before"},
     {"path": "x", "action": "bad-item", "how": "octal"},
     {"path": "x", "action": "stale-status", "when": "before"},
+    {"path": "x", "action": "short-page", "when": "before"},
     {"path": "x", "action": "sid"},
     {"path": "x", "action": "sid", "sid": "YF0123"},
     {"path": "x", "action": "sid", "sid": "YF" + "0" * 32, "when": "before"},
@@ -104,7 +105,8 @@ def challenge_count(emu):
     {"path": "x", "action": "delay", "seconds": "0"},
 ], ids=["no-path", "bad-regex", "bad-action", "count-0", "count-text", "status-399",
         "status-600", "bad-when", "truncate-before", "content-type-before",
-        "bad-item-before", "bad-item-how", "stale-status-before", "sid-missing", "sid-short",
+        "bad-item-before", "bad-item-how", "stale-status-before", "short-page-before",
+        "sid-missing", "sid-short",
         "sid-before", "header-newline", "date-newline",
         "huge-too-big", "delay-no-seconds", "delay-0"])
 def test_bad_rules_refused(emu, form):
@@ -319,6 +321,27 @@ def test_bad_item_escape(emu, how):
     else:
         assert b'\\ud800"' in body
         assert item["details"]["message"].endswith("\ud800")
+
+
+def test_short_page(emu):
+    """A list cut to its first item, its meta and next page as they were; an answer
+    without a list is left alone."""
+    d = Device(emu).enroll()
+    for _ in range(3):
+        emu.create_challenge(d.identity, d.sid)
+    path = f"{emu.svc_path()}/Entities/{d.identity}/Challenges"
+    whole = emu.backend("GET", path, query={"PageSize": "2"}).json
+    add(emu, path=r"/Challenges\Z", action="short-page", method="GET")
+    status, _, body, _ = raw(emu, "GET", path + "?PageSize=2", auth=backend_auth(emu))
+    short = json.loads(body)
+    assert status == 200 and len(whole["challenges"]) == 2
+    assert short["challenges"] == whole["challenges"][:1]
+    # a page token is made anew for each answer
+    assert dict(short["meta"], next_page_url=None) == dict(whole["meta"], next_page_url=None)
+    assert "PageToken=" in short["meta"]["next_page_url"]
+    add(emu, path=svc_re(emu), action="short-page")
+    status, _, body, _ = raw(emu, "GET", emu.svc_path(), auth=backend_auth(emu))
+    assert status == 200 and json.loads(body)["sid"] == emu.service_sid
 
 
 def test_stale_status(emu):

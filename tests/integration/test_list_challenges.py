@@ -107,6 +107,25 @@ def test_list_page_size_not_a_multiple_of_50(factor, client, emulator):
     assert [i["sid"] for i in rest] == created[120:] and end == ""
 
 
+def test_list_of_short_pages_makes_as_many_requests_as_full_ones(factor, client, emulator):
+    """README: such a call "makes at most as many requests as full pages would take: a
+    server giving short pages with a next one each time gets a shorter page back"
+    (emulator fault short-page: one item a page, and a next one), with a token to go on."""
+    # four API pages of 50 (a page-size of 120 takes three), each cut to one
+    for _ in range(160):
+        emulator.create_challenge(factor.identity, factor.sid)
+    emulator.fault(r"/Entities/%s/Challenges\Z" % factor.identity, "short-page", method="GET",
+                   when="after", count=1000)
+    emulator.clear_requests()
+    try:
+        items, token = client.list_challenges(factor.path, {"page-size": 120})
+    finally:
+        emulator.clear_faults()
+    lists = [r for r in emulator.requests() if r["method"] == "GET"
+             and r["path"].endswith("/Challenges") and "Status=" not in r["query"]]
+    assert len(lists) == 3 and len(items) == 3 and token != "", (lists, items)
+
+
 @pytest.fixture
 def unlocked_afterwards(session):
     yield

@@ -20,9 +20,9 @@ from .common import Response
 from .util import ApiError, json_dumps
 
 ACTIONS = ("status", "drop", "truncate", "malformed", "huge", "content-type", "bad-item",
-           "stale-status", "sid", "delay")
+           "short-page", "stale-status", "sid", "delay")
 # these change the real answer, so the request is always handled first
-AFTER_ONLY = ("truncate", "content-type", "bad-item", "stale-status", "sid")
+AFTER_ONLY = ("truncate", "content-type", "bad-item", "short-page", "stale-status", "sid")
 # what action=sid puts in an answer: a sid as the OpenAPI document has them (two letters,
 # 32 hex digits), so that the answer is still one the API could give
 SID_RE = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
@@ -239,6 +239,8 @@ def answer_after(handler, rule, status, out, extra):
         # ASCII: a lone surrogate goes out as its \u escape, which UTF-8 can't carry
         bad = json.dumps(_bad_item(out, rule.how), separators=(",", ":"), ensure_ascii=True)
         handler._send(status, bad.encode("ascii"), extra)
+    elif rule.action == "short-page":
+        handler._send(status, _encode(_short_page(out)), extra)
     elif rule.action == "stale-status":
         stale = dict(out, status=_stale_status(out)) \
             if isinstance(out, dict) and "status" in out else out
@@ -249,6 +251,17 @@ def answer_after(handler, rule, status, out, extra):
         handler._send(status, _encode(other), extra)
     else:
         raise AssertionError(f"action {rule.action} can't break an answer")
+
+
+def _short_page(out):
+    """The answer with its list (its first member that is an array) cut to its first item,
+    its meta and its next page as they were: a server that gives fewer than asked for and
+    says there is more. An answer without a list goes out as it was."""
+    if isinstance(out, dict):
+        for key, value in out.items():
+            if isinstance(value, list):
+                return dict(out, **{key: value[:1]})
+    return out
 
 
 def _stale_status(out):
