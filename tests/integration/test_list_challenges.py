@@ -126,6 +126,18 @@ def test_list_of_short_pages_makes_as_many_requests_as_full_ones(factor, client,
     assert len(lists) == 3 and len(items) == 3 and token != "", (lists, items)
 
 
+def test_empty_page_token_is_the_first_page(factor, client, emulator):
+    """An empty page-token (what the last page gives back as next_page_token) asks for
+    the first page: no PageToken goes to the API, not an empty one."""
+    created = [emulator.create_challenge(factor.identity, factor.sid)["sid"] for _ in range(3)]
+    emulator.clear_requests()
+    items, end = client.list_challenges(factor.path, {"page-size": 2, "page-token": ""})
+    assert [i["sid"] for i in items] == created[:2] and end != ""
+    lists = [r for r in emulator.requests() if r["method"] == "GET"
+             and r["path"].endswith("/Challenges")]
+    assert len(lists) == 1 and "PageToken" not in lists[0]["query"], lists
+
+
 @pytest.fixture
 def unlocked_afterwards(session):
     yield
