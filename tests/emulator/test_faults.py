@@ -15,6 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from emulator_client import Device, Emulator, assert_error, basic  # noqa: E402
+from vpush_emulator import openapi  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -336,6 +337,8 @@ def test_short_page(emu):
     short = json.loads(body)
     assert status == 200 and len(whole["challenges"]) == 2
     assert short["challenges"] == whole["challenges"][:1]
+    # still an answer the API could give
+    openapi.load().check_response("GET", path, status, short)
     # a page token is made anew for each answer
     assert dict(short["meta"], next_page_url=None) == dict(whole["meta"], next_page_url=None)
     assert "PageToken=" in short["meta"]["next_page_url"]
@@ -366,6 +369,8 @@ def test_stale_status_of_a_factor(emu):
     add(emu, path=r"/Factors/%s\Z" % d.sid, action="stale-status", method="POST")
     r = d.verify()
     assert r.status == 200 and r.json["status"] == "unverified", r
+    openapi.load().check_response("POST", f"{emu.svc_path()}/Entities/{d.identity}/Factors/"
+                                  f"{d.sid}", r.status, r.json)
 
 
 def test_sid(emu):

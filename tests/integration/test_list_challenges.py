@@ -133,8 +133,9 @@ def test_empty_page_token_is_the_first_page(factor, client, emulator):
     emulator.clear_requests()
     items, end = client.list_challenges(factor.path, {"page-size": 2, "page-token": ""})
     assert [i["sid"] for i in items] == created[:2] and end != ""
+    # not the polls' lists of pending challenges (one may follow the enrollment late)
     lists = [r for r in emulator.requests() if r["method"] == "GET"
-             and r["path"].endswith("/Challenges")]
+             and r["path"].endswith("/Challenges") and "Status=" not in r["query"]]
     assert len(lists) == 1 and "PageToken" not in lists[0]["query"], lists
 
 
