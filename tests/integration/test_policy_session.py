@@ -90,6 +90,21 @@ def test_session_without_a_seat_refused(start_daemon, logind, client, emulator):
     last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
 
 
+def test_session_whose_lock_is_unknown_refused(start_daemon, logind, client, emulator):
+    """What logind does not say about the session counts against it: a LockedHint vpushd
+    can't read (not a boolean) is taken for locked."""
+    logind.add_session(active=True)
+    logind.set_session_property("LockedHint", GLib.Variant("s", "no"))
+    start_daemon(SESSION_RULE)
+    factor = vt.enroll(client, emulator)
+    txid = vt.new_transaction_id()
+    ch = challenge(emulator, factor, txid)
+
+    e = refused(client.approve, {"transaction-id": txid})
+    assert_access_denied(e, "and it is locked")
+    assert_untouched(emulator, factor, ch)
+
+
 def test_caller_gone_while_its_session_is_looked_up(start_daemon, logind, session, client,
                                                    emulator):
     """logind is asked about the caller's pid; a caller that exits before logind answers is

@@ -140,10 +140,12 @@ class Logind(DbusMock):
 
     def set_session_seat(self, seat_id, path):
         # UpdateProperties can't take a struct (dbusmock 0.28)
+        self.set_session_property("Seat", GLib.Variant("(so)", (seat_id, path)))
+
+    def set_session_property(self, name, value):
+        """Any property of the session, of any type (UpdateProperties keeps the old type)."""
         self.bus.call(SESSION_PATH, vt.PROPS_IFACE, "Set",
-                      GLib.Variant("(ssv)", (LOGIND + ".Session", "Seat",
-                                             GLib.Variant("(so)", (seat_id, path)))),
-                      bus_name=LOGIND)
+                      GLib.Variant("(ssv)", (LOGIND + ".Session", name, value)), bus_name=LOGIND)
 
     def answer_session_by_pid_after(self, seconds):
         """GetSessionByPID answers the session after a while: a slow logind."""
