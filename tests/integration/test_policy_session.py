@@ -61,48 +61,42 @@ def test_session_locked_refused(start_daemon, logind, client, emulator):
     assert client.approve({"transaction-id": txid}) == ch["sid"]
 
 
-def test_session_inactive_refused(start_daemon, logind, client, emulator):
+def session_inactive(logind):
     logind.add_session(active=False)
-    daemon = start_daemon(SESSION_RULE)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-
-    e = refused(client.approve, {"transaction-id": txid})
-    assert_access_denied(e, "and it is not the active session of a seat")
-    assert_untouched(emulator, factor, ch)
-    last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
 
 
-def test_session_without_a_seat_refused(start_daemon, logind, client, emulator):
-    """design.md: the caller's login session must be "active on its seat". logind calls a
-    session with no seat (an ssh login) active too: it is refused."""
+def session_without_a_seat(logind):
+    # an ssh login: logind calls it active, on no seat
     logind.add_session(active=True)
     logind.set_session_seat("", "/")
+
+
+def session_whose_lock_is_unknown(logind):
+    # anything logind does not say counts against the session: a LockedHint vpushd can't
+    # read (not a boolean) is taken for locked
+    logind.add_session(active=True)
+    logind.set_session_property("LockedHint", GLib.Variant("s", "no"))
+
+
+@pytest.mark.parametrize("make_session,words", [
+    (session_inactive, "and it is not the active session of a seat"),
+    (session_without_a_seat, "and it is not the active session of a seat"),
+    (session_whose_lock_is_unknown, "and it is locked"),
+], ids=["inactive", "without-a-seat", "lock-unknown"])
+def test_session_not_at_the_desk_refused(make_session, words, start_daemon, logind, client,
+                                         emulator):
+    """design.md: the caller's login session must be "active on its seat" and not locked;
+    a session that is inactive, has no seat, or whose lock logind does not say is refused."""
+    make_session(logind)
     daemon = start_daemon(SESSION_RULE)
     factor = vt.enroll(client, emulator)
     txid = vt.new_transaction_id()
     ch = challenge(emulator, factor, txid)
 
     e = refused(client.approve, {"transaction-id": txid})
-    assert_access_denied(e, "and it is not the active session of a seat")
+    assert_access_denied(e, words)
     assert_untouched(emulator, factor, ch)
     last_audit(daemon, VPUSH_DECISION="refused", VPUSH_RULE="at-the-desk")
-
-
-def test_session_whose_lock_is_unknown_refused(start_daemon, logind, client, emulator):
-    """What logind does not say about the session counts against it: a LockedHint vpushd
-    can't read (not a boolean) is taken for locked."""
-    logind.add_session(active=True)
-    logind.set_session_property("LockedHint", GLib.Variant("s", "no"))
-    start_daemon(SESSION_RULE)
-    factor = vt.enroll(client, emulator)
-    txid = vt.new_transaction_id()
-    ch = challenge(emulator, factor, txid)
-
-    e = refused(client.approve, {"transaction-id": txid})
-    assert_access_denied(e, "and it is locked")
-    assert_untouched(emulator, factor, ch)
 
 
 def test_caller_gone_while_its_session_is_looked_up(start_daemon, logind, session, client,
