@@ -124,7 +124,6 @@ test_verify_factor (Fixture *fx, gconstpointer user_data)
 {
   const gchar *fields[] = { "AuthPayload", NULL };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (GHashTable) form = NULL;
   g_autoptr (GPtrArray) keys = NULL;
   g_autofree gchar *status = NULL;
@@ -134,8 +133,7 @@ test_verify_factor (Fixture *fx, gconstpointer user_data)
   ServerRequest *req;
 
   server_reply (fx->server, 200, NULL, "{\"sid\": \"" FACTOR_SID "\", \"status\": \"verified\"}");
-  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
-  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  status = verify_factor (fx, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (status, ==, "verified");
 
@@ -168,14 +166,11 @@ test_reply_of_another_factor (Fixture *fx, gconstpointer user_data)
   for (guint i = 0; i < G_N_ELEMENTS (replies); i++)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GAsyncResult) verified = NULL;
       g_autoptr (GAsyncResult) renamed = NULL;
       g_autofree gchar *status = NULL;
 
       server_reply (fx->server, 200, NULL, replies[i]);
-      vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result,
-                                        &verified);
-      status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&verified), &error);
+      status = verify_factor (fx, &error);
       g_assert_null (status);
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
       g_assert_nonnull (strstr (error->message, "verify factor: the response is of factor "));
@@ -593,7 +588,6 @@ static void
 test_signed_bodies_wiped (Fixture *fx, gconstpointer user_data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (VpushChallenge) pending = NULL;
   g_autoptr (VpushChallenge) answered = NULL;
   g_autofree gchar *status = NULL;
@@ -602,9 +596,7 @@ test_signed_bodies_wiped (Fixture *fx, gconstpointer user_data)
 
   server_reply (fx->server, 200, NULL, "{\"sid\": \"" FACTOR_SID "\", \"status\": \"verified\"}");
   g_atomic_int_set (&freed.on, TRUE);
-  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
-  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
-  g_clear_object (&result);
+  status = verify_factor (fx, &error);
   g_atomic_int_set (&freed.on, FALSE);
   g_assert_no_error (error);
   g_assert_false (freed_holds_body (server_request (fx->server, 0)));

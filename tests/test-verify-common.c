@@ -267,6 +267,15 @@ list (Fixture *fx, const gchar *status, const gchar *order, guint page_size,
   return vpush_verify_list_challenges_finish (fx->verify, wait_for (&result), error);
 }
 
+gchar *
+verify_factor (Fixture *fx, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
+  return vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), error);
+}
+
 VpushChallenge *
 answer (Fixture *fx, VpushChallenge *challenge, const gchar *status, GError **error)
 {

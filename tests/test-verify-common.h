@@ -65,6 +65,8 @@ extern const gchar factor_response[];
 VpushFactorRecord *create_factor (Fixture *fx, const gchar *metadata, GError **error);
 VpushChallengePage *list (Fixture *fx, const gchar *status, const gchar *order, guint page_size,
                           const gchar *page_token, GError **error);
+/* the factor's proof (§5B): the status the API gives it */
+gchar *verify_factor (Fixture *fx, GError **error);
 VpushChallenge *answer (Fixture *fx, VpushChallenge *challenge, const gchar *status,
                         GError **error);
 void enable_retries (Fixture *fx, guint retry_timeout_ms);

@@ -280,7 +280,6 @@ static void
 test_api_error_credentials (Fixture *fx, gconstpointer user_data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (VpushChallenge) a = NULL;
   g_autoptr (VpushChallenge) b = NULL;
   g_autoptr (VpushChallenge) listed = NULL;
@@ -309,8 +308,7 @@ test_api_error_credentials (Fixture *fx, gconstpointer user_data)
 
   server_reply_func (fx->server, 400, NULL, quote_credentials,
                      "AuthPayload @PAYLOAD@ rejected, sent with Basic @BASIC@");
-  vpush_verify_verify_factor_async (fx->verify, fx->factor, fx->key, NULL, store_result, &result);
-  status = vpush_verify_verify_factor_finish (fx->verify, wait_for (&result), &error);
+  status = verify_factor (fx, &error);
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
   g_assert_cmpstr (error->message, ==,
                    "HTTP 400, code 20003: AuthPayload [credential] rejected, sent with Basic "
