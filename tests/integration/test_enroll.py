@@ -171,15 +171,13 @@ def test_enroll_left_unverified_is_an_api_error(daemon, client, emulator):
     emulator.fault(r"/Factors/YF[0-9a-f]{32}\Z", "stale-status", method="POST", when="after")
     token = emulator.access_token(identity)["token"]
     try:
-        client.enroll({"service-sid": emulator.service_sid, "identity": identity,
-                       "access-token": token, "friendly-name": "x"})
-    except vt.DBusCallError as e:
-        assert e.name == "io.github.vpush1.Error.Api", e
-        assert "left the new factor unverified" in e.message, e
-    else:
-        raise AssertionError("EnrollFactor left unverified succeeded")
+        with pytest.raises(vt.DBusCallError) as e:
+            client.enroll({"service-sid": emulator.service_sid, "identity": identity,
+                           "access-token": token, "friendly-name": "x"})
     finally:
         emulator.clear_faults()
+    assert e.value.name == "io.github.vpush1.Error.Api", e.value
+    assert "left the new factor unverified" in e.value.message, e.value
     assert client.factor_paths() == []
     assert emulator.list_factors(identity) == []
 
