@@ -142,6 +142,23 @@ def test_stop_while_the_policy_is_read(start_daemon, client, emulator, open_gate
     assert daemon.stop() == 0
 
 
+def test_file_removed_as_it_is_read(start_daemon, client, emulator, open_gate):
+    """A policy file removed after the read listed its directory, before it opened the file,
+    is taken as removed: the policy without it is put in force. Before, the read failed
+    ("No such file or directory") and the previous policy stayed until the next read."""
+    daemon = start_gated(start_daemon, open_gate)
+    put(daemon.policy_dir, "60-added.conf", RULE % "added")
+    vt.wait_until(lambda: any("2 rules from" in line for line in reloads(daemon)), 15,
+                  what="the added file", pump=False)
+    hold_policy_read(daemon, open_gate)
+    os.unlink(os.path.join(daemon.policy_dir, "50-test.conf"))
+    os.unlink(open_gate)
+    vt.wait_until(lambda: any("reloaded on SIGHUP: 1 rule from " in line
+                              and line.endswith("/60-added.conf") for line in reloads(daemon)),
+                  15, what="the held read, without the removed file", pump=False)
+    assert "not reloaded" not in daemon.log_text(), daemon.log_text()
+
+
 def put(directory, name, text):
     """A policy file written beside its directory and renamed into it, as vpush-policy(5)
     says to."""
