@@ -163,6 +163,28 @@ def test_answer_rejected(emu, dev, case):
     assert dev.answer(c["sid"]).status == 200, "a good answer still works afterwards"
 
 
+def test_answer_extras_kept(emu, dev):
+    """An answer JWT with a header field or claim the SDKs do not send (§5C steps 3-5:
+    header typ and alg only, claims the listed fields and status) is taken, as the API
+    would, and kept for GET /_emulator/conformance, kind protocol; the SDKs' own is not."""
+    for kw, words in ((dict(), None),
+                      (dict(header={"typ": "JWT", "alg": "ES256", "jku": "https://x.test/k"}),
+                       "answer JWT header has jku, which §5C does not send"),
+                      (dict(mutate=lambda p: p.update(iat=1, jti="x")),
+                       "answer JWT has the claims iat, jti, which §5C does not send")):
+        c = emu.create_challenge(dev.identity, dev.sid).json
+        before = emu.control("GET", "/_emulator/conformance").json["total"]
+        r = dev.answer(c["sid"], **kw)
+        assert r.status == 200 and r.json["status"] == "approved", r
+        found = emu.control("GET", "/_emulator/conformance").json
+        kept = found["requests"][len(found["requests"]) - (found["total"] - before):]
+        if words is None:
+            assert kept == [], kept
+            continue
+        assert [(k["kind"], k["method"]) for k in kept] == [("protocol", "POST")], kept
+        assert words in kept[0]["error"] and c["sid"] in kept[0]["path"], kept
+
+
 def _unb64url(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 

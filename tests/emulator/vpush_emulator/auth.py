@@ -254,10 +254,29 @@ def _check_times(store, nbf, exp):
         raise unauthorized("JWT lifetime exp - nbf exceeds 600 s")
 
 
+ANSWER_JWT_HEADER = ("alg", "typ")
+
+
+def answer_deviations(header, payload, fields):
+    """How an accepted answer JWT differs from the SDKs' (§5C steps 3-5): header typ and
+    alg only; claims the listed fields and status, nothing else."""
+    found = []
+    extra = sorted(set(header) - set(ANSWER_JWT_HEADER))
+    if extra:
+        found.append(f"answer JWT header has {', '.join(extra)}, which §5C does not send "
+                     "(only typ and alg)")
+    extra = sorted(set(payload) - set(fields) - {"status"})
+    if extra:
+        found.append(f"answer JWT has the claims {', '.join(extra)}, which §5C does not send "
+                     "(the listed fields and status only)")
+    return found
+
+
 def check_answer(key, auth_payload, expected, fields):
     """§5C / §13.7: verify an update-challenge AuthPayload. `expected` is the
     challenge as rendered for a GET while pending; `fields` the signature-field list.
-    Returns the requested status. §8.2: one that is not an ES256 JWT (its format: not a
+    Returns the requested status and how the JWT differs from the SDKs' (taken, as the
+    API would take it, but kept as nonconforming by the caller). §8.2: one that is not an ES256 JWT (its format: not a
     compact JWS, bad base64url, not JSON objects, no 64-byte signature, another alg or
     typ) raises 400/60306; a JWT whose signature does not verify, or whose signed fields
     are not the challenge's, 403/60324."""
@@ -296,4 +315,4 @@ def check_answer(key, auth_payload, expected, fields):
             raise bad(f"AuthPayload lacks signed field {name}")
         if not json_equal(p[name], expected.get(name)):
             raise bad(f"AuthPayload field {name} does not match the challenge")
-    return status
+    return status, answer_deviations(jws.header, p, fields)

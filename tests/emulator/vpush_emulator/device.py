@@ -148,7 +148,10 @@ def update_challenge(req):
         store.note_nonconforming("protocol", "POST", req.path,
                                  f"answer to {ch.sid} without a GET of it by the device "
                                  "while it was pending (protocol doc §5C step 1)")
-    status = auth.check_answer(req.factor.public_key, payload, expected, fields)
+    status, deviations = auth.check_answer(req.factor.public_key, payload, expected, fields)
+    # what the API takes but the SDKs would not send, as for the device JWT
+    for detail in deviations:
+        store.note_nonconforming("protocol", "POST", req.path, detail)
     now = int(store.now())
     ch.status = status
     ch.responded = ch.updated = now
