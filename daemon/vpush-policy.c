@@ -651,6 +651,19 @@ is_interpreter (const gchar *exe)
   return g_strv_contains (names, name);
 }
 
+/* A tool that makes D-Bus calls for whatever program runs it: exe: of it would allow
+ * every program (vpushctl(1) says so of vpushctl) */
+static gboolean
+is_relay (const gchar *exe)
+{
+  static const gchar *const names[] = {
+    "vpushctl", "gdbus", "busctl", "dbus-send", "qdbus", "qdbus6", NULL,
+  };
+  g_autofree gchar *name = g_path_get_basename (exe);
+
+  return g_strv_contains (names, name);
+}
+
 /* The Callers= entry a refused caller needs; *note: why another would be wrong, or "" */
 static gchar *
 callers_hint (const VpushCaller *caller, const gchar **note)
@@ -663,14 +676,18 @@ callers_hint (const VpushCaller *caller, const gchar **note)
   if (caller->exe != NULL && can_be_named (caller->exe) && is_interpreter (caller->exe))
     *note = " (an interpreter, though, which would allow every script it runs: better start "
             "the app in a systemd unit of its own and name that with unit:)";
+  else if (caller->exe != NULL && can_be_named (caller->exe) && is_relay (caller->exe))
+    *note = " (a tool that calls for whatever program runs it, though, which would allow every "
+            "program: better run it from a systemd unit of its own and name that with unit:)";
   if (caller->exe != NULL && can_be_named (caller->exe))
     return g_strdup_printf ("Callers=exe:%s", caller->exe);
   if (caller->unit != NULL && can_be_named (caller->unit))
     return g_strdup_printf ("Callers=unit:%s", caller->unit);
   if (caller->exe != NULL || caller->unit != NULL)
-    return g_strdup ("Callers=* (the caller's executable and unit have a “ #”, which a policy "
-                     "value can't hold)");
-  return g_strdup ("Callers=* (the caller has no executable, unit or app id to name)");
+    return g_strdup ("Callers=*, which allows every program (the caller's executable and "
+                     "unit have a “ #”, which a policy value can't hold)");
+  return g_strdup ("Callers=*, which allows every program (the caller has no executable, unit or "
+                   "app id to name)");
 }
 
 static gchar *

@@ -65,7 +65,9 @@ test_policy_empty (void)
 
     g_assert_null (check (policy, &odd_query, &reason));
     g_assert_null (strstr (reason, "exe:/opt/Shop #2"));
-    g_assert_nonnull (strstr (reason, "which a policy value can't hold"));
+    g_assert_nonnull (strstr (reason, "Callers=*, which allows every program (the caller's "
+                                      "executable and unit have a “ #”, which a policy value "
+                                      "can't hold)"));
   }
 
   /* a script shows as its interpreter: the hint says what exe: of that would allow */
@@ -86,12 +88,30 @@ test_policy_empty (void)
 
         assert_refused (policy, &script_query, expected);
       }
+    /* so does a tool that calls for whatever program runs it */
+    {
+      static const gchar *const relays[]
+          = { "/usr/bin/vpushctl", "/usr/bin/gdbus", "/usr/bin/busctl", "/usr/bin/dbus-send" };
+
+      for (gsize i = 0; i < G_N_ELEMENTS (relays); i++)
+        {
+          g_autoptr (VpushCaller) relay = caller_new (relays[i], "session-2.scope", NULL);
+          VpushPolicyQuery relay_query = approve_query (relay);
+          g_autofree gchar *expected
+              = g_strdup_printf ("Callers=exe:%s (a tool that calls for whatever program runs "
+                                 "it, though, which would allow every program",
+                                 relays[i]);
+
+          assert_refused (policy, &relay_query, expected);
+        }
+    }
     /* and only then */
     {
       g_autofree gchar *reason = NULL;
 
       g_assert_null (check (policy, &query, &reason));
       g_assert_null (strstr (reason, "interpreter"));
+      g_assert_null (strstr (reason, "a tool that calls"));
     }
   }
 
@@ -202,7 +222,9 @@ test_policy_callers (void)
   query.caller = sandboxed_exe;
   assert_refused (policy, &query, "Callers=flatpak:org.example.Evil");
   query.caller = anonymous;
-  assert_refused (policy, &query, "the caller has no executable, unit or app id");
+  assert_refused (policy, &query,
+                  "Callers=*, which allows every program (the caller has no "
+                  "executable, unit or app id to name)");
   g_clear_object (&policy);
 
   policy = policy_ok ("[Rule by-unit]\nActions=approve\nCallers=unit:app-com.example.Shop-*\n"
