@@ -128,6 +128,16 @@ def _sid_other(p):
     p["sid"] = "YC" + "b" * 32
 
 
+def _fields_other(p):
+    p["details"] = dict(p["details"], fields=[{"label": "Amount", "value": "9999 EUR"}])
+
+
+def _setter(name, value):
+    def mutate(p):
+        p[name] = value
+    return mutate
+
+
 # a well-formed answer that is not the challenge's or does not verify: 403/60324; one that
 # is not an ES256 JWT at all (its header included: protocol doc §8.2, "invalid JWT"): 400/60306
 BAD_ANSWER = {
@@ -135,6 +145,13 @@ BAD_ANSWER = {
     "tampered-hidden": (dict(mutate=_tamper_hidden), 403, 60324),
     "tampered-expiry": (dict(mutate=_expiry_shift), 403, 60324),
     "tampered-sid": (dict(mutate=_sid_other), 403, 60324),
+    "tampered-fields": (dict(mutate=_fields_other), 403, 60324),
+    "tampered-date-created": (dict(mutate=_setter("date_created", "2001-01-01T00:00:00Z")),
+                              403, 60324),
+    "tampered-factor-sid": (dict(mutate=_setter("factor_sid", "YF" + "c" * 32)), 403, 60324),
+    "tampered-identity": (dict(mutate=_setter("identity", "someone-else")), 403, 60324),
+    "tampered-service-sid": (dict(mutate=_setter("service_sid", "VA" + "c" * 32)), 403, 60324),
+    "tampered-account-sid": (dict(mutate=_setter("account_sid", "AC" + "c" * 32)), 403, 60324),
     "missing-identity": (dict(mutate=_drop_identity), 403, 60324),
     "missing-details": (dict(mutate=_drop_details), 403, 60324),
     "status-expired": (dict(mutate=_wrong_status), 403, 60324),
@@ -153,7 +170,8 @@ BAD_ANSWER = {
 
 @pytest.mark.parametrize("case", list(BAD_ANSWER))
 def test_answer_rejected(emu, dev, case):
-    c = emu.create_challenge(dev.identity, dev.sid, hidden={"txn": "t-9"}).json
+    c = emu.create_challenge(dev.identity, dev.sid, hidden={"txn": "t-9"},
+                             fields=[{"label": "Amount", "value": "10 EUR"}]).json
     kw, status, code = BAD_ANSWER[case]
     kw = dict(kw)
     if kw.get("key") == "OTHER":
@@ -274,6 +292,18 @@ def test_answer_expired(emu, dev, clock):
     lst = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Status": "expired"})
     assert c["sid"] in [x["sid"] for x in lst.json["challenges"]]
     assert emu.state()["challenges"][c["sid"]]["answer_posts"] == 1
+
+
+def test_list_expires_lazily(emu, dev, clock):
+    """A list shows a challenge past its expiration_date as expired, without a fetch of
+    it first (§13.7: "lazily flip to expired" whenever it is read)."""
+    c = emu.create_challenge(dev.identity, dev.sid, expiration=_iso(time.time() + 60)).json
+    clock(120)
+    dev.correction = 120
+    lst = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid, "Status": "pending"})
+    assert c["sid"] not in [x["sid"] for x in lst.json["challenges"]], lst
+    lst = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid})
+    assert [x["status"] for x in lst.json["challenges"] if x["sid"] == c["sid"]] == ["expired"]
 
 
 def test_expiry_at_its_second(emu, dev, clock):

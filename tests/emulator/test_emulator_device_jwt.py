@@ -30,7 +30,9 @@ BAD_JWT = {
     "sub-wrong": dict(payload={"sub": "AC" + "1" * 32}),
     "sub-missing": dict(payload={"sub": None}),
     "nbf-future": dict(payload={"nbf": "NOW+120", "exp": "NOW+600"}),
-    "exp-past": dict(payload={"nbf": "NOW-700", "exp": "NOW-1"}),
+    # a lifetime of 600 s, so that only its exp refuses it
+    "exp-past": dict(payload={"nbf": "NOW-603", "exp": "NOW-3"}),
+    "exp-long-past": dict(payload={"nbf": "NOW-700", "exp": "NOW-100"}),
     "lifetime-601": dict(payload={"nbf": "NOW-1", "exp": "NOW+600"}),
     "nbf-missing": dict(payload={"nbf": None}),
     "exp-string": dict(payload={"exp": "later"}),
@@ -62,6 +64,18 @@ def _resolve(d, spec, now):
 def test_device_jwt_rejected(emu, dev, case):
     kw = _resolve(dev, BAD_JWT[case], int(time.time()))
     r = dev.call("GET", "/Challenges", query={"FactorSid": dev.sid}, **kw)
+    assert_error(r, 401, 20003)
+
+
+def test_basic_credentials_unpadded(emu, dev):
+    """§2: the Basic credentials are standard base64 with padding; without it, 401."""
+    for k in range(3):
+        value = basic("token", dev.jwt(payload={"x": "a" * k} if k else None)).split(" ", 1)[1]
+        if value.endswith("="):
+            break
+    assert value.endswith("="), value
+    r = emu.request("GET", dev.base + "/Challenges", query={"FactorSid": dev.sid},
+                    auth="Basic " + value.rstrip("="))
     assert_error(r, 401, 20003)
 
 

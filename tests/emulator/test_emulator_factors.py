@@ -23,7 +23,8 @@ def test_create_factor_bad_tokens(emu, clock):
     svc2 = emu.backend("POST", "/v2/Services", {"FriendlyName": "svc two"}).json["sid"]
     assert_error(d.create(token=emu.access_token(d.identity, svc2)), 401, 20003)
     tok = emu.access_token(d.identity)
-    clock(61)
+    # just past its 60 s
+    clock(60.5)
     assert_error(d.create(token=tok), 401, 20003)
     clock(0)
     assert d.create(token=tok).status == 201
@@ -60,6 +61,7 @@ BAD_CREATE = {
     "spki-rsa": ({"Binding__PublicKey": "RSA"}, 60306),
     "spki-compressed": ({"Binding__PublicKey": "COMPRESSED"}, 60306),
     "spki-urlsafe": ({"Binding__PublicKey": "URLSAFE"}, 60306),
+    "spki-unpadded": ({"Binding__PublicKey": "UNPADDED"}, 60306),
     "alg-rs256": ({"Binding__Alg": "RS256"}, 60306),
     "alg-missing": ({"Binding__Alg": None}, 60306),
     "no-sdk-version": ({"Config__SdkVersion": None}, 60306),
@@ -100,6 +102,10 @@ def test_create_factor_rejected(emu, case):
             d.key = ec.generate_private_key(ec.SECP256R1())
             spki = d.spki_b64()
         over = {**over, "Binding__PublicKey": spki.replace("+", "-").replace("/", "_")}
+    elif pk == "UNPADDED":
+        # §4: standard base64 with padding (a P-256 SPKI's 91 bytes end in "=")
+        assert d.spki_b64().endswith("=")
+        over = {**over, "Binding__PublicKey": d.spki_b64().rstrip("=")}
     elif "Binding__PublicKey" in over and pk is None:
         raw = d.key.public_key().public_bytes(serialization.Encoding.X962,
                                               serialization.PublicFormat.UncompressedPoint)
