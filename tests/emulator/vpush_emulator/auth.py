@@ -182,12 +182,11 @@ def device_jwt_deviations(header, payload, nbf, exp):
     return found
 
 
-def check_device_jwt(store, user, jwt, method="", path=""):
-    """§5A / docs/emulator.md. Returns the factor the JWT authenticates (possibly a
+def check_device_jwt(store, jwt, method="", path=""):
+    """§5A / docs/emulator.md: the Basic password of a request whose Basic user is "token"
+    (another user is the backend's). Returns the factor the JWT authenticates (possibly a
     deleted one). Caller checks that it belongs to the path. Raises 401/20003. What it
     takes but the SDKs would not send is kept as nonconforming, for method and path."""
-    if user != "token":
-        raise unauthorized("Basic user must be 'token'")
     try:
         jws = Jws(jwt)
     except ValueError as exc:

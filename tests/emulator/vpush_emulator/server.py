@@ -381,7 +381,7 @@ class Handler(BaseHTTPRequestHandler):
         elif kind == ACCESS:
             req.password = password
         else:
-            f = auth.check_device_jwt(store, user, password, req.method, req.path)
+            f = auth.check_device_jwt(store, password, req.method, req.path)
             if f.service_sid != req.params.get("svc") or (
                     "identity" in req.params and f.entity.identity != req.params["identity"]):
                 raise ApiError(401, 20003, "the JWT's factor belongs to another service "
