@@ -70,41 +70,41 @@ test_policy_empty (void)
                                       "can't hold)"));
   }
 
-  /* a script shows as its interpreter: the hint says what exe: of that would allow */
+  /* a script shows as its interpreter, and a tool may call for whatever program runs it:
+   * the hint says what exe: of either would allow */
   {
-    static const gchar *const interpreters[]
-        = { "/usr/bin/python3.11", "/usr/bin/bash",        "/usr/bin/perl5.36.0",
-            "/usr/bin/node",       "/usr/bin/gjs-console", "/usr/lib/qt5/bin/qmlscene" };
-
-    for (gsize i = 0; i < G_N_ELEMENTS (interpreters); i++)
-      {
-        g_autoptr (VpushCaller) script
-            = caller_new (interpreters[i], "app-gnome-com.example.Shop-1234.scope", NULL);
-        VpushPolicyQuery script_query = approve_query (script);
-        g_autofree gchar *expected
-            = g_strdup_printf ("Callers=exe:%s (an interpreter, though, which would allow "
-                               "every script it runs",
-                               interpreters[i]);
-
-        assert_refused (policy, &script_query, expected);
-      }
-    /* so does a tool that calls for whatever program runs it */
+#define INTERPRETER "an interpreter, though, which would allow every script it runs"
+#define RELAY                                                                                      \
+  "a tool that calls for whatever program runs it, though, which would allow every program"
+    static const struct
     {
-      static const gchar *const relays[]
-          = { "/usr/bin/vpushctl", "/usr/bin/gdbus", "/usr/bin/busctl", "/usr/bin/dbus-send" };
+      const gchar *exe;
+      const gchar *note;
+    } wide[] = {
+      { "/usr/bin/python3.11", INTERPRETER },
+      { "/usr/bin/bash", INTERPRETER },
+      { "/usr/bin/perl5.36.0", INTERPRETER },
+      { "/usr/bin/node", INTERPRETER },
+      { "/usr/bin/gjs-console", INTERPRETER },
+      { "/usr/lib/qt5/bin/qmlscene", INTERPRETER },
+      { "/usr/bin/vpushctl", RELAY },
+      { "/usr/bin/gdbus", RELAY },
+      { "/usr/bin/busctl", RELAY },
+      { "/usr/bin/dbus-send", RELAY },
+    };
 
-      for (gsize i = 0; i < G_N_ELEMENTS (relays); i++)
-        {
-          g_autoptr (VpushCaller) relay = caller_new (relays[i], "session-2.scope", NULL);
-          VpushPolicyQuery relay_query = approve_query (relay);
-          g_autofree gchar *expected
-              = g_strdup_printf ("Callers=exe:%s (a tool that calls for whatever program runs "
-                                 "it, though, which would allow every program",
-                                 relays[i]);
+    for (gsize i = 0; i < G_N_ELEMENTS (wide); i++)
+      {
+        g_autoptr (VpushCaller) wide_caller
+            = caller_new (wide[i].exe, "app-gnome-com.example.Shop-1234.scope", NULL);
+        VpushPolicyQuery wide_query = approve_query (wide_caller);
+        g_autofree gchar *expected
+            = g_strdup_printf ("Callers=exe:%s (%s", wide[i].exe, wide[i].note);
 
-          assert_refused (policy, &relay_query, expected);
-        }
-    }
+        assert_refused (policy, &wide_query, expected);
+      }
+#undef INTERPRETER
+#undef RELAY
     /* and only then */
     {
       g_autofree gchar *reason = NULL;
