@@ -58,6 +58,21 @@ def test_answer_reply_lost(fdaemon, factor, client, emulator, action, extra):
     assert "the reply to its answer was lost" in fdaemon.log_text()
 
 
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_answer_taken_with_a_server_error_reply(fdaemon, factor, client, emulator, status):
+    """The API takes the answer and replies 5xx: a reply lost as far as vpushd can tell
+    (README: "timeout, dropped connection, 5xx"). The call succeeds as usual: the retry is
+    refused (409), and a fetch shows the challenge approved."""
+    ch = new_challenge(emulator, factor)
+    before = len(emulator.requests())
+    rule = emulator.fault(challenge_re(ch["sid"]), status=status, when="after", method="POST")
+    assert client.approve({"challenge-sid": ch["sid"]}) == ch["sid"]
+    posts = logged(emulator, "/Challenges/" + ch["sid"], "POST", before)
+    # the log has the API's own status; the fault replaced the first one
+    assert [(p["fault"], p["status"]) for p in posts] == [(rule["id"], 200), (None, 409)], posts
+    assert emulator.fetch_challenge(factor.identity, ch["sid"])["status"] == "approved"
+
+
 @pytest.mark.skipif(vt.VALGRIND, reason="its read-back has the 1 s request timeout, which "
                     "vpushd under valgrind may miss; the read-back runs in the other tests")
 def test_answer_replies_all_lost(fdaemon, factor, client, emulator):

@@ -106,12 +106,14 @@ def test_absurd_saved_correction_ignored(offset, session, emulator, client):
         d.stop()
 
 
-def test_absurd_date_not_taken(factor, daemon, client, emulator):
-    """A 401 whose Date is centuries away (year 2147483647 here) corrects nothing: such an
+@pytest.mark.parametrize("date", ["Fri, 01 Jan 2147483647 00:00:00 GMT",
+                                  "Mon, 01 Jan 1900 00:00:00 GMT"])
+def test_absurd_date_not_taken(factor, daemon, client, emulator, date):
+    """A 401 whose Date is centuries away (ahead or behind) corrects nothing: such an
     offset would overflow the clock's arithmetic, and would be kept in clock.json."""
     emulator.clear_requests()
     rule = emulator.fault(r"/Challenges\Z", action="status", status=401, method="GET",
-                          date="Fri, 01 Jan 2147483647 00:00:00 GMT")
+                          date=date)
     try:
         client.refresh()  # or a poll takes the fault first
     except vt.DBusCallError:
