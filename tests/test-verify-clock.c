@@ -245,6 +245,38 @@ test_clock_offset_does_not_flip (Fixture *fx, gconstpointer user_data)
   g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, -1);
 }
 
+/* ... but two seconds later are a correction: the clock went that far behind */
+static void
+test_clock_offset_two_seconds_later (Fixture *fx, gconstpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VpushChallenge) challenge = NULL;
+  g_autofree gchar *date = NULL;
+  g_autofree gchar *headers = NULL;
+  g_autofree gchar *body = challenge_json (FACTOR_SID, "pending");
+  gint64 server_now;
+
+  /* early in a second, so that the one the Date names is still the local one when
+   * vpushd reads it (a second later, it would be one second) */
+  g_usleep (G_USEC_PER_SEC - g_get_real_time () % G_USEC_PER_SEC + 10000);
+  server_now = g_get_real_time () / G_USEC_PER_SEC;
+  date = rfc1123 (server_now);
+  headers = g_strdup_printf ("Date: %s\r\n", date);
+  vpush_verify_set_clock_offset (fx->verify, -2);
+  server_reply (fx->server, 401, headers,
+                "{\"code\": 20003, \"message\": \"no\", \"status\": 401}");
+  server_reply (fx->server, 200, NULL, body);
+  challenge = fetch (fx, CHALLENGE_SID, &error);
+  g_assert_no_error (error);
+  if (g_get_real_time () / G_USEC_PER_SEC != server_now)
+    {
+      g_test_skip ("a second passed before vpushd read the Date");
+      return;
+    }
+  g_assert_cmpuint (fx->n_corrections, ==, 1);
+  g_assert_cmpint (vpush_verify_get_clock_offset (fx->verify), ==, 0);
+}
+
 /* NTP steps the wall clock after a 401 corrected vpushd's: the correction was of the wall
  * clock then, and taken again now would put vpushd's clock off by the step. */
 static void
@@ -317,6 +349,7 @@ main (int argc, char **argv)
   ADD ("clock-skew-retry", test_clock_skew_retry);
   ADD ("clock-skew-one-second", test_clock_skew_one_second);
   ADD ("clock-offset-does-not-flip", test_clock_offset_does_not_flip);
+  ADD ("clock-offset-two-seconds-later", test_clock_offset_two_seconds_later);
   ADD ("answer-expired-by-corrected-clock", test_answer_expired_by_corrected_clock);
   ADD ("fetch-date-far-ahead-not-taken", test_fetch_date_far_ahead_not_taken);
   ADD ("clock-step-after-correction", test_clock_step_after_correction);
