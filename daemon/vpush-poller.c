@@ -191,15 +191,22 @@ interval_of (FactorPoll *fp)
   return config->poll_interval;
 }
 
+guint
+vpush_poller_backoff_s (guint interval_s, guint failures)
+{
+  guint backed_off = interval_s << MIN (failures, BACKOFF_DOUBLINGS_MAX);
+
+  if (failures > 0)
+    backed_off = MIN (backed_off, MAX (interval_s, BACKOFF_MAX_S));
+  return backed_off;
+}
+
 static void
 schedule (FactorPoll *fp)
 {
-  guint interval = interval_of (fp);
-  guint backed_off = interval << MIN (fp->failures, BACKOFF_DOUBLINGS_MAX);
+  guint backed_off = vpush_poller_backoff_s (interval_of (fp), fp->failures);
   gdouble ms;
 
-  if (fp->failures > 0)
-    backed_off = MIN (backed_off, MAX (interval, BACKOFF_MAX_S));
   ms = backed_off * 1000.0 * (1.0 + g_random_double_range (-JITTER, JITTER));
   if (fp->not_before != 0)
     ms = MAX (ms, (fp->not_before - vpush_time_boot_us ()) / 1000.0);

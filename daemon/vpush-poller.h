@@ -32,4 +32,8 @@ void vpush_poller_poll_some_async (VpushPoller *self, const gchar *const *factor
                                    gpointer user_data);
 gboolean vpush_poller_poll_finish (VpushPoller *self, GAsyncResult *result, GError **error);
 
+/* The wait before a factor's next poll, before jitter, after that many polls in a row
+ * failed or were refused (vpushd.conf(5)) */
+guint vpush_poller_backoff_s (guint interval_s, guint failures);
+
 G_END_DECLS
