@@ -261,9 +261,10 @@ test_retry_gives_up (Fixture *fx, gconstpointer user_data)
   took = g_get_monotonic_time () - start;
   g_assert_error (error, VPUSH_ERROR, VPUSH_ERROR_API);
   g_assert_cmpstr (error->message, ==, "HTTP 503, code 20503: Service unavailable");
-  /* no retry starts within a second of the deadline */
+  /* no retry starts within a second of the deadline: the last starts about 0.5 s in (the
+   * waits are 10-40 ms), not by the deadline (1.5 s); what is above is a slow machine's */
   g_assert_cmpint (took, >=, 400 * 1000);
-  g_assert_cmpint (took, <, 1500 * 1000);
+  g_assert_cmpint (took, <, 1200 * 1000);
   g_assert_cmpuint (server_n_requests (fx->server), >=, 3);
   g_assert_cmpuint (fx->n_failed_attempts, ==, server_n_requests (fx->server));
 }
