@@ -366,9 +366,10 @@ def test_polls_are_jittered(session, client, emulator):
     finally:
         d.stop()
     gaps = [b - a for a, b in zip(times, times[1:])]
-    # a loaded machine only delays a poll: the lower bound holds the ±10%, the upper one
-    # leaves room for a late poll (and the one after it, drawn from its end)
-    assert all(0.9 - 0.1 * vt.SLOWDOWN <= g <= 1.1 + 0.4 * vt.SLOWDOWN for g in gaps), gaps
+    # a gap is its drawn wait and then the poll's own time: never shorter than the wait,
+    # so the lower bound holds the -10% (5 ms for the timer's rounding); a loaded machine
+    # can make a poll late, so the upper one is loose and only the lower holds
+    assert all(0.895 <= g <= 1.5 for g in gaps), gaps
     # eight waits drawn from ±100 ms all within 20 ms of each other: about 1 in 10⁷
     assert max(gaps) - min(gaps) > 0.02, gaps
 
