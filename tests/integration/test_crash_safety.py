@@ -644,10 +644,11 @@ def test_killed_before_answer(factor, daemon, client, emulator):
     """Killed while reading the challenge before answering it: nothing was answered, so the
     challenge is answered once after the restart."""
     txid = vt.new_transaction_id()
-    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
-    # every read of challenges (the poller's list, the direct fetch) is held
+    # every read of challenges (the poller's list, the direct fetch) is held, from before
+    # the challenge is made: the poll that follows the enrollment would else read it
     hold(emulator, r"/Entities/%s/Challenges(/YC[0-9a-f]{32})?\Z" % factor.identity,
          method="GET", count=100)
+    ch = emulator.create_challenge(factor.identity, factor.sid, hidden={"transaction_id": txid})
     vt.PendingCall(client, "ApproveChallenge", vt.asv({"challenge-sid": ch["sid"]}))
     wait_held(emulator)
     crash(daemon)
