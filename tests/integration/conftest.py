@@ -6,6 +6,7 @@ any number of them, each with a policy directory of the test's (`start_daemon`).
 """
 
 import os
+import time
 
 import pytest
 
@@ -103,8 +104,16 @@ def network_manager(session, system_bus):
 
 @pytest.fixture
 def factor(daemon, client, emulator):
-    """A verified factor enrolled through the running daemon."""
-    return vt.enroll(client, emulator)
+    """A verified factor enrolled through the running daemon, once the poll that follows
+    an enrollment has listed its challenges (for up to 2 s): a challenge the test makes
+    next is not read by that poll before the test's faults and holds are set."""
+    f = vt.enroll(client, emulator)
+    listed = "/Entities/%s/Challenges" % f.identity
+    deadline = time.monotonic() + 2 * vt.SLOWDOWN
+    while time.monotonic() < deadline and not any(
+            r["method"] == "GET" and r["path"].endswith(listed) for r in emulator.requests()):
+        time.sleep(0.01)
+    return f
 
 
 @pytest.fixture(autouse=True)
